@@ -1,0 +1,1 @@
+"""The CA's rules: issuance, revocation, the registry, the command line and the web adapters."""
