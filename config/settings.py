@@ -1,0 +1,326 @@
+"""Typed settings for one CA home.
+
+A CA home is a folder with `settings.toml`, the registry and (for the software backend) the
+encrypted key files. Settings are read once at start: the TOML file first, then environment
+overrides of the form `CA_<SECTION>__<KEY>=value` (for example `CA_SERVER__HTTP=127.0.0.1:9000`
+or `CA_PIPELINE__MAX_BATCH=8`). Unknown keys and bad values are refused at once with the key
+named, so a typo never silently falls back to a default.
+
+Secrets (the HSM PIN, the software key passphrase) are never settings: the settings only say
+which environment variable or file holds them (`hsm.pin_env`, `hsm.pin_file`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "CA_"
+
+KEY_ALGORITHMS = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519")
+KEY_USAGES = (
+    "digital_signature",
+    "non_repudiation",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
+SUBJECT_ATTRIBUTES = (
+    "C", "ST", "L", "street", "O", "OU", "CN", "SN", "GN", "title", "emailAddress",
+    "serialNumber", "OGRN", "OGRNIP", "SNILS", "INN", "INNLE",
+)  # fmt: skip
+SAN_TYPES = ("dns", "ip", "email")
+
+
+class SettingsError(ValueError):
+    """A settings file or override is wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class IssuerSignTool:
+    """issuerSignTool (1.2.643.100.112): the CA's tools and their conformance certificates."""
+
+    sign_tool: str = ""
+    ca_tool: str = ""
+    sign_tool_cert: str = ""
+    ca_tool_cert: str = ""
+
+
+@dataclass(frozen=True)
+class CASettings:
+    name: str = "demo"
+    subject: str = "CN=Demo CA,O=Demo,C=RU"
+    algorithm: str = "ec-p256"
+    validity_days: int = 3650
+    base_url: str = "http://127.0.0.1:8080"
+    ocsp_responder_validity_days: int = 30
+    issuer_sign_tool: IssuerSignTool = field(default_factory=IssuerSignTool)
+
+    def check(self) -> None:
+        _require(self.algorithm in KEY_ALGORITHMS, "ca.algorithm", f"one of {KEY_ALGORITHMS}")
+        _require(self.validity_days > 0, "ca.validity_days", "a positive number of days")
+        _require(
+            self.ocsp_responder_validity_days > 0,
+            "ca.ocsp_responder_validity_days",
+            "a positive number of days",
+        )
+        _require(
+            self.name.replace("-", "").replace("_", "").isalnum(),
+            "ca.name",
+            "letters, digits, '-' and '_' only (it is part of URLs)",
+        )
+        _require(
+            self.base_url.startswith(("http://", "https://")),
+            "ca.base_url",
+            "an http:// or https:// URL",
+        )
+
+
+@dataclass(frozen=True)
+class HSMSettings:
+    backend: str = "soft"  # "soft" (encrypted PKCS#8 files) or "pkcs11"
+    key_dir: str = "keys"  # soft: relative to the CA home
+    module: str = "/usr/lib/softhsm/libsofthsm2.so"  # pkcs11: the vendor module
+    token_label: str = "ca"  # pkcs11: the token holding the CA keys
+    pin_env: str = "CA_HSM_PIN"  # environment variable holding the PIN / passphrase
+    pin_file: str = ""  # or a file holding it (relative to the CA home)
+
+    def check(self) -> None:
+        _require(self.backend in ("soft", "pkcs11"), "hsm.backend", "'soft' or 'pkcs11'")
+        _require(
+            bool(self.pin_env or self.pin_file),
+            "hsm.pin_env",
+            "set (or hsm.pin_file): the PIN must come from somewhere",
+        )
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    path: str = "registry.sqlite3"  # relative to the CA home
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    http: str = "127.0.0.1:8080"
+    https: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+
+    def check(self) -> None:
+        for key in ("http", "https"):
+            value = getattr(self, key)
+            if value:
+                _require(_is_host_port(value), f"server.{key}", "HOST:PORT")
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    signer_processes: int = 1
+    max_batch: int = 64
+    max_delay_ms: float = 2.0
+    max_queue: int = 10000
+
+    def check(self) -> None:
+        _require(1 <= self.signer_processes <= 64, "pipeline.signer_processes", "1..64")
+        _require(1 <= self.max_batch <= 4096, "pipeline.max_batch", "1..4096")
+        _require(0 <= self.max_delay_ms <= 1000, "pipeline.max_delay_ms", "0..1000")
+        _require(self.max_queue >= 1, "pipeline.max_queue", "at least 1")
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """A certificate profile: data, not code. Each field names what the profile allows."""
+
+    description: str = ""
+    validity_days: int = 365
+    # K1: the private key's permitted lifetime; > 0 adds privateKeyUsagePeriod and caps
+    # the certificate's validity at it.
+    private_key_usage_days: int = 0
+    key_algorithms: tuple[str, ...] = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096")
+    key_usage: tuple[str, ...] = ("digital_signature",)
+    extended_key_usage: tuple[str, ...] = ()
+    subject_attributes: tuple[str, ...] = ("CN",)  # taken from the request, in this order
+    required_attributes: tuple[str, ...] = ("CN",)
+    san_types: tuple[str, ...] = ()  # subjectAltName types taken from the request
+    require_san: bool = False
+    policies: tuple[str, ...] = ()  # certificatePolicies OIDs
+    subject_sign_tool: str = ""  # subjectSignTool (1.2.643.100.111), when set
+    identification_kind: int = -1  # identificationKind (1.2.643.100.114), when >= 0
+
+    def check(self, where: str) -> None:
+        _require(self.validity_days > 0, f"{where}.validity_days", "a positive number of days")
+        _require(self.private_key_usage_days >= 0, f"{where}.private_key_usage_days", ">= 0")
+        for algorithm in self.key_algorithms:
+            _require(
+                algorithm in KEY_ALGORITHMS,
+                f"{where}.key_algorithms",
+                f"made of {KEY_ALGORITHMS}, not {algorithm!r}",
+            )
+        for usage in self.key_usage:
+            _require(
+                usage in KEY_USAGES, f"{where}.key_usage", f"made of {KEY_USAGES}, not {usage!r}"
+            )
+        for attribute in (*self.subject_attributes, *self.required_attributes):
+            _require(
+                attribute in SUBJECT_ATTRIBUTES,
+                f"{where}.subject_attributes",
+                f"made of {SUBJECT_ATTRIBUTES}, not {attribute!r}",
+            )
+        for attribute in self.required_attributes:
+            _require(
+                attribute in self.subject_attributes,
+                f"{where}.required_attributes",
+                f"a subset of subject_attributes ({attribute!r} is not taken)",
+            )
+        for san in self.san_types:
+            _require(san in SAN_TYPES, f"{where}.san_types", f"made of {SAN_TYPES}")
+        _require(
+            not self.require_san or bool(self.san_types),
+            f"{where}.require_san",
+            "false when san_types is empty",
+        )
+        _require(
+            -1 <= self.identification_kind <= 3,
+            f"{where}.identification_kind",
+            "-1 (absent) or 0..3",
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    ca: CASettings = field(default_factory=CASettings)
+    hsm: HSMSettings = field(default_factory=HSMSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    profiles: Mapping[str, ProfileSettings] = field(default_factory=dict)
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the settings, relative to the CA home unless absolute."""
+        path = Path(relative)
+        return path if path.is_absolute() else self.home / path
+
+    def profile(self, name: str) -> ProfileSettings:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise SettingsError(f"no profile named {name!r}") from None
+
+
+SECTIONS = {
+    "ca": CASettings,
+    "hsm": HSMSettings,
+    "registry": RegistrySettings,
+    "server": ServerSettings,
+    "pipeline": PipelineSettings,
+}
+
+
+def load_settings(home: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read `<home>/settings.toml` and the `CA_*` environment overrides.
+
+    Raises SettingsError naming the key for unknown keys, wrong types and bad values.
+    """
+    environ = os.environ if environ is None else environ
+    path = home / "settings.toml"
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: no settings file (run `python -m server init`)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: {exc}") from None
+    _apply_environment(raw, environ)
+
+    unknown = set(raw) - set(SECTIONS) - {"profiles"}
+    if unknown:
+        raise SettingsError(f"unknown settings section {sorted(unknown)[0]!r}")
+    sections = {name: _build(cls, raw.get(name, {}), name) for name, cls in SECTIONS.items()}
+    profiles_raw = raw.get("profiles", {})
+    if not isinstance(profiles_raw, dict):
+        raise SettingsError("profiles: expected a table of profiles")
+    profiles = {
+        name: _build(ProfileSettings, body, f"profiles.{name}")
+        for name, body in profiles_raw.items()
+    }
+    for name, profile in profiles.items():
+        profile.check(f"profiles.{name}")
+    for section in sections.values():
+        check = getattr(section, "check", None)
+        if check:
+            check()
+    return Settings(home=home, profiles=profiles, **sections)
+
+
+def _apply_environment(raw: dict, environ: Mapping[str, str]) -> None:
+    """`CA_SECTION__KEY=value` sets raw[section][key]; the value is parsed as TOML."""
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if section not in SECTIONS:
+            raise SettingsError(f"{name}: unknown settings section {section!r}")
+        raw.setdefault(section, {})[key] = _parse_env_value(name, text)
+
+
+def _parse_env_value(name: str, text: str) -> object:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare string such as 127.0.0.1:9000
+
+
+def _build(cls: type, body: object, where: str) -> typing.Any:
+    if not isinstance(body, dict):
+        raise SettingsError(f"{where}: expected a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(body) - names
+    if unknown:
+        raise SettingsError(f"unknown setting {where}.{sorted(unknown)[0]}")
+    values = {key: _convert(hints[key], value, f"{where}.{key}") for key, value in body.items()}
+    return cls(**values)
+
+
+def _convert(hint: object, value: object, where: str) -> object:
+    if dataclasses.is_dataclass(hint):
+        return _build(typing.cast(type, hint), value, where)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SettingsError(f"{where}: expected a list of strings")
+        return tuple(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise SettingsError(f"{where}: expected true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(f"{where}: expected an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SettingsError(f"{where}: expected a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise SettingsError(f"{where}: expected a string")
+        return value
+    raise SettingsError(f"{where}: unsupported type {hint!r}")
+
+
+def _require(condition: bool, key: str, expectation: str) -> None:
+    if not condition:
+        raise SettingsError(f"{key}: must be {expectation}")
+
+
+def _is_host_port(value: str) -> bool:
+    host, _, port = value.rpartition(":")
+    return bool(host) and port.isdigit() and 0 < int(port) < 65536

@@ -1,0 +1,378 @@
+"""Issuance: from a PKCS#10 request and a profile to a signed, recorded certificate.
+
+The rules, in the order they are applied:
+- proof of possession: the request's signature verifies (D8);
+- the key type is one the profile allows;
+- subject and subjectAltName come from the profile and what the request asks for, as far as
+  the profile allows: anything else is refused, never silently copied or dropped; a subject
+  given by the caller (an enrollment credential, a subscriber record: D2) replaces the
+  request's;
+- validity ends at the earliest of the profile's validity, the permitted private key lifetime
+  (K1, stated in privateKeyUsagePeriod) and the CA certificate's notAfter (D10);
+- the public key is not certified yet, under any CA generation (S13, D9);
+- serial numbers carry 127 random bits.
+
+Then the to-be-signed certificate is recorded with its serial, signed through the pipeline,
+checked against the CA's public key, and stored in the transaction that records its first
+status. A failure between those steps removes the recorded intent.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
+from hsm.pipeline import SignerBusy
+from protocols.x509.certificate import (
+    CertificateTemplate,
+    assemble_certificate,
+    build_tbs_certificate,
+    signature_algorithm_for,
+)
+from protocols.x509.ru_identifiers import InvalidIdentifier
+
+from config import ProfileSettings, Settings
+from hsm.backend import HSMError, KeyAlgorithm, KeyRef
+from protocols.x509 import csr as csr_codec
+from protocols.x509 import extensions as ext
+from protocols.x509 import names
+from server.errors import CAError, ErrorKind
+from server.registry import AuditEvent, CAGeneration, CertificateIntent, SQLiteRegistry
+
+Clock = Callable[[], datetime]
+
+
+class Signer(Protocol):
+    async def sign(self, key: KeyRef, data: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    serial: str
+    der: bytes
+
+    @property
+    def pem(self) -> str:
+        return der_to_pem(self.der)
+
+
+@dataclass(frozen=True)
+class SubjectAltNames:
+    dns: list[str]
+    ips: list[str]
+    emails: list[str]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.dns or self.ips or self.emails)
+
+
+def der_to_pem(der: bytes) -> str:
+    return x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM).decode()
+
+
+def format_dn(attributes: Sequence[tuple[str, str]]) -> str:
+    """RFC 4514-style text of a subject, for the registry and messages."""
+
+    def escape(value: str) -> str:
+        return "".join("\\" + c if c in ',+"\\<>;=' else c for c in value)
+
+    return ",".join(f"{attribute}={escape(value)}" for attribute, value in attributes)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def new_serial() -> int:
+    """127 random bits, positive, never zero: at least 64 random bits (CA/B BR 7.1)."""
+    return secrets.randbits(127) | 1
+
+
+def serial_text(serial: int) -> str:
+    return format(serial, "x")
+
+
+def parse_serial(text: str) -> str:
+    """Accept the forms operators paste (upper case, colons, leading zeros, 0x)."""
+    cleaned = text.strip().lower().removeprefix("0x").replace(":", "")
+    try:
+        return serial_text(int(cleaned, 16))
+    except ValueError:
+        raise CAError(ErrorKind.MALFORMED, f"not a hexadecimal serial number: {text!r}") from None
+
+
+class Authority:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: SQLiteRegistry,
+        signer: Signer,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._signer = signer
+        self._clock = clock
+
+    async def generation(self) -> CAGeneration:
+        generation = await self._registry.active_generation(self._settings.ca.name)
+        if generation is None:
+            raise CAError(ErrorKind.UNAVAILABLE, "the CA has no active key (run init)")
+        return generation
+
+    async def issue(
+        self,
+        profile_name: str,
+        csr_data: bytes,
+        actor: str,
+        subject: Sequence[tuple[str, str]] | None = None,
+    ) -> IssuedCertificate:
+        """Issue a certificate under `profile_name` for the PKCS#10 request `csr_data`.
+
+        Raises CAError: MALFORMED (not a CSR), BAD_POP (its signature does not verify),
+        REJECTED (profile rules), DUPLICATE (key already certified), BUSY / UNAVAILABLE
+        (signing pipeline), INTERNAL.
+        """
+        profile = self._profile(profile_name)
+        request = _parse_request(csr_data)
+        _check_key_algorithm(request.spki_der, profile, profile_name)
+        attributes = _subject_attributes(
+            request.subject if subject is None else subject, profile, profile_name
+        )
+        san = _subject_alt_names(request, profile, profile_name)
+        generation = await self.generation()
+        now = self._clock()
+        not_after = self._not_after(now, profile, generation)
+        extensions = self._extensions(profile, request.spki_der, generation, san, now, not_after)
+        return await self.sign_and_record(
+            generation=generation,
+            profile_name=profile_name,
+            subject=attributes,
+            spki_der=request.spki_der,
+            not_before=now,
+            not_after=not_after,
+            extensions=extensions,
+            actor=actor,
+        )
+
+    def _profile(self, name: str) -> ProfileSettings:
+        profile = self._settings.profiles.get(name)
+        if profile is None:
+            raise CAError(ErrorKind.REJECTED, f"no certificate profile named {name!r}")
+        return profile
+
+    def _not_after(
+        self, now: datetime, profile: ProfileSettings, generation: CAGeneration
+    ) -> datetime:
+        candidates = [now + timedelta(days=profile.validity_days), generation.not_after]
+        if profile.private_key_usage_days:
+            candidates.append(now + timedelta(days=profile.private_key_usage_days))
+        not_after = min(candidates)
+        if not_after <= now:
+            raise CAError(ErrorKind.UNAVAILABLE, "the CA certificate has expired")
+        return not_after
+
+    def _extensions(
+        self,
+        profile: ProfileSettings,
+        spki_der: bytes,
+        generation: CAGeneration,
+        san: SubjectAltNames,
+        not_before: datetime,
+        not_after: datetime,
+    ) -> list[asn1_x509.Extension]:
+        base_url = self._settings.ca.base_url.rstrip("/")
+        name = self._settings.ca.name
+        extensions = [
+            ext.basic_constraints(ca=False),
+            ext.key_usage(set(profile.key_usage)),
+            ext.subject_key_identifier(spki_der),
+            ext.authority_key_identifier(generation.key_id),
+            ext.crl_distribution_points([f"{base_url}/crl/{name}.crl"]),
+            ext.authority_information_access(
+                ocsp_urls=[f"{base_url}/ocsp"], ca_issuers_urls=[f"{base_url}/ca/{name}.crt"]
+            ),
+        ]
+        if profile.extended_key_usage:
+            extensions.append(ext.extended_key_usage(list(profile.extended_key_usage)))
+        if not san.empty:
+            extensions.append(ext.subject_alt_name(dns=san.dns, ips=san.ips, emails=san.emails))
+        if profile.policies:
+            extensions.append(ext.certificate_policies(list(profile.policies)))
+        if profile.private_key_usage_days:
+            extensions.append(ext.private_key_usage_period(not_before, not_after))
+        if profile.subject_sign_tool:
+            tool = self._settings.ca.issuer_sign_tool
+            extensions.append(ext.subject_sign_tool(profile.subject_sign_tool))
+            extensions.append(
+                ext.issuer_sign_tool(
+                    tool.sign_tool, tool.ca_tool, tool.sign_tool_cert, tool.ca_tool_cert
+                )
+            )
+        if profile.identification_kind >= 0:
+            extensions.append(ext.identification_kind(profile.identification_kind))
+        return extensions
+
+    async def sign_and_record(
+        self,
+        generation: CAGeneration,
+        profile_name: str,
+        subject: list[tuple[str, str]],
+        spki_der: bytes,
+        not_before: datetime,
+        not_after: datetime,
+        extensions: list[asn1_x509.Extension],
+        actor: str,
+    ) -> IssuedCertificate:
+        """Build, record, sign, verify and store one certificate issued by `generation`."""
+        issuer_certificate = asn1_x509.Certificate.load(generation.certificate_der)
+        issuer_spki = issuer_certificate["tbs_certificate"]["subject_public_key_info"].dump()
+        serial = new_serial()
+        template = CertificateTemplate(
+            serial=serial,
+            issuer=issuer_certificate.subject,
+            subject=_build_name(subject),
+            spki_der=spki_der,
+            not_before=not_before,
+            not_after=not_after,
+            extensions=tuple(extensions),
+            signature_algorithm=signature_algorithm_for(issuer_spki),
+        )
+        tbs = build_tbs_certificate(template)
+        intent = CertificateIntent(
+            serial=serial_text(serial),
+            generation_id=generation.id,
+            profile=profile_name,
+            subject=format_dn(subject),
+            spki_sha256=csr_codec.spki_sha256(spki_der),
+            not_before=not_before,
+            not_after=not_after,
+            tbs=tbs,
+        )
+        await self._registry.record_intent(intent, self._clock())
+        try:
+            key = KeyRef(generation.key_uri, KeyAlgorithm(generation.key_algorithm))
+            der = await self.sign_tbs(key, tbs, template.signature_algorithm)
+            _verify_issued_by(der, generation.certificate_der)
+            audit = AuditEvent(
+                actor=actor,
+                action="certificate.issue",
+                target=intent.serial,
+                details={"profile": profile_name, "subject": intent.subject},
+            )
+            await self._registry.complete_issue(intent.serial, der, actor, self._clock(), audit)
+        except BaseException:
+            await self._registry.discard_intent(intent.serial)
+            raise
+        return IssuedCertificate(serial=intent.serial, der=der)
+
+    async def sign_tbs(self, key: KeyRef, tbs: bytes, signature_algorithm: str) -> bytes:
+        """Sign to-be-signed certificate bytes through the pipeline and assemble them."""
+        try:
+            signature = await self._signer.sign(key, tbs)
+        except CAError:
+            raise
+        except HSMError as exc:
+            raise signing_error(exc) from exc
+        return assemble_certificate(tbs, signature_algorithm, signature)
+
+
+def signing_error(exc: HSMError) -> CAError:
+    """Map the pipeline's errors to the core's: a full queue is BUSY, the rest UNAVAILABLE."""
+    if isinstance(exc, SignerBusy):
+        return CAError(ErrorKind.BUSY, "the signing service is busy; try again shortly")
+    return CAError(ErrorKind.UNAVAILABLE, "the signing service failed; the request was not issued")
+
+
+def _parse_request(data: bytes) -> csr_codec.CSR:
+    try:
+        return csr_codec.parse_csr(data)
+    except csr_codec.BadProofOfPossession as exc:
+        raise CAError(ErrorKind.BAD_POP, "the request's signature does not verify") from exc
+    except csr_codec.MalformedCSR as exc:
+        raise CAError(ErrorKind.MALFORMED, f"not a PKCS#10 request: {exc}") from exc
+
+
+def _check_key_algorithm(spki_der: bytes, profile: ProfileSettings, profile_name: str) -> None:
+    try:
+        description = csr_codec.key_description(spki_der)
+    except ValueError as exc:
+        raise CAError(ErrorKind.REJECTED, f"unsupported public key: {exc}") from exc
+    if description not in profile.key_algorithms:
+        raise CAError(
+            ErrorKind.REJECTED,
+            f"profile {profile_name!r} does not allow {description} keys "
+            f"(allowed: {', '.join(profile.key_algorithms)})",
+        )
+
+
+def _subject_attributes(
+    requested: Sequence[tuple[str, str]], profile: ProfileSettings, profile_name: str
+) -> list[tuple[str, str]]:
+    """The subject in the profile's attribute order; refuses what the profile does not take."""
+    allowed = set(profile.subject_attributes)
+    seen: dict[str, str] = {}
+    for attribute, value in requested:
+        if attribute not in allowed:
+            raise CAError(
+                ErrorKind.REJECTED,
+                f"profile {profile_name!r} does not allow subject attribute {attribute}",
+            )
+        if attribute in seen:
+            raise CAError(ErrorKind.REJECTED, f"subject attribute {attribute} appears twice")
+        if not value.strip():
+            raise CAError(ErrorKind.REJECTED, f"subject attribute {attribute} is empty")
+        seen[attribute] = value
+    for attribute in profile.required_attributes:
+        if attribute not in seen:
+            raise CAError(
+                ErrorKind.REJECTED,
+                f"profile {profile_name!r} requires subject attribute {attribute}",
+            )
+    ordered = [(a, seen[a]) for a in profile.subject_attributes if a in seen]
+    try:
+        _build_name(ordered)
+    except InvalidIdentifier as exc:
+        raise CAError(ErrorKind.REJECTED, str(exc)) from exc
+    except ValueError as exc:
+        raise CAError(ErrorKind.REJECTED, f"subject: {exc}") from exc
+    return ordered
+
+
+def _subject_alt_names(
+    request: csr_codec.CSR, profile: ProfileSettings, profile_name: str
+) -> SubjectAltNames:
+    san = SubjectAltNames(
+        dns=list(request.dns_names), ips=list(request.ip_addresses), emails=list(request.emails)
+    )
+    for kind, values in (("dns", san.dns), ("ip", san.ips), ("email", san.emails)):
+        if values and kind not in profile.san_types:
+            raise CAError(
+                ErrorKind.REJECTED,
+                f"profile {profile_name!r} does not allow {kind} subjectAltName entries",
+            )
+    if profile.require_san and san.empty:
+        raise CAError(ErrorKind.REJECTED, f"profile {profile_name!r} requires a subjectAltName")
+    return san
+
+
+def _build_name(attributes: Sequence[tuple[str, str]]) -> asn1_x509.Name:
+    return names.build_name(list(attributes))
+
+
+def _verify_issued_by(der: bytes, issuer_der: bytes) -> None:
+    """Verify-after-sign: a signature the CA key did not make never leaves the CA."""
+    certificate = x509.load_der_x509_certificate(der)
+    issuer = x509.load_der_x509_certificate(issuer_der)
+    try:
+        certificate.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError) as exc:
+        raise CAError(ErrorKind.INTERNAL, "the signature made for this request is wrong") from exc

@@ -1,0 +1,92 @@
+"""Typed rows of the registry, shared by its implementations and its users."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+class CertificateStatus(enum.StrEnum):
+    GOOD = "good"
+    REVOKED = "revoked"
+    HOLD = "hold"  # suspended: revoked with reason certificateHold (RFC 5280 5.3.1)
+
+
+class StatusChangeKind(enum.StrEnum):
+    ISSUE = "issue"
+    REVOKE = "revoke"
+    HOLD = "hold"
+    RELEASE = "release"
+
+
+@dataclass(frozen=True)
+class CAGeneration:
+    id: int
+    ca_name: str
+    key_uri: str
+    key_algorithm: str
+    serial: str
+    key_id: bytes
+    not_before: datetime
+    not_after: datetime
+    state: str
+    certificate_der: bytes
+
+
+@dataclass(frozen=True)
+class CertificateIntent:
+    """What is recorded before the signature is asked for."""
+
+    serial: str
+    generation_id: int | None
+    profile: str
+    subject: str
+    spki_sha256: bytes
+    not_before: datetime
+    not_after: datetime
+    tbs: bytes
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    serial: str
+    generation_id: int | None
+    profile: str
+    subject: str
+    spki_sha256: bytes
+    not_before: datetime
+    not_after: datetime
+    state: str
+    status: CertificateStatus
+    der: bytes | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    serial: str
+    change: StatusChangeKind
+    reason: str | None
+    effective_at: datetime
+    invalidity_date: datetime | None
+    actor: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One audit entry to append; the registry adds sequence, time and hash chain."""
+
+    actor: str
+    action: str
+    target: str
+    details: dict[str, object] = field(default_factory=dict)
+
+
+def to_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def from_text(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

@@ -1,0 +1,389 @@
+"""The registry on SQLite through aiosqlite (the embedded default).
+
+One connection per process in WAL mode, so several worker processes can share the file.
+Every state change runs in one `BEGIN IMMEDIATE` transaction together with its audit entry:
+it lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+from server.errors import CAError, ErrorKind
+from server.registry.audit_chain import (
+    GENESIS,
+    ChainReport,
+    canonical_details,
+    entry_hash,
+    verify_chain,
+)
+from server.registry.records import (
+    AuditEvent,
+    CAGeneration,
+    CertificateIntent,
+    CertificateRecord,
+    CertificateStatus,
+    StatusChange,
+    StatusChangeKind,
+    from_text,
+    to_text,
+)
+
+_CERT_COLUMNS = (
+    "serial, generation_id, profile, subject, spki_sha256, not_before, not_after, state, "
+    "status, der, created_at"
+)
+_GENERATION_COLUMNS = (
+    "g.id, g.ca_name, g.key_uri, g.key_algorithm, g.serial, g.key_id, g.not_before, "
+    "g.not_after, g.state, c.der"
+)
+
+
+class SQLiteRegistry:
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._db = connection
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> SQLiteRegistry:
+        """Open (creating if needed) the registry file and apply pending migrations."""
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        await connection.execute("PRAGMA journal_mode=WAL")
+        await connection.execute("PRAGMA foreign_keys=ON")
+        await connection.execute("PRAGMA busy_timeout=10000")
+        registry = cls(connection)
+        await registry._migrate()
+        return registry
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        await self._db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)"
+        )
+        async with self._db.execute("SELECT name FROM schema_migrations") as cursor:
+            applied = {row[0] async for row in cursor}
+        folder = resources.files("server.registry") / "migrations"
+        for script in sorted(folder.iterdir(), key=lambda p: p.name):
+            if not script.name.endswith(".sql") or script.name in applied:
+                continue
+            # executescript commits on its own; the migration and its marker go together.
+            await self._db.executescript(
+                "BEGIN IMMEDIATE;\n"
+                + script.read_text(encoding="utf-8")
+                + f"\nINSERT INTO schema_migrations (name) VALUES ('{script.name}');\nCOMMIT;"
+            )
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _append_audit(
+        self, db: aiosqlite.Connection, event: AuditEvent, at: datetime
+    ) -> None:
+        async with db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") as cur:
+            last = await cur.fetchone()
+        seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        at_text = to_text(at)
+        details = canonical_details(event.details)
+        digest = entry_hash(
+            prev_hash, seq, at_text, event.actor, event.action, event.target, details
+        )
+        await db.execute(
+            "INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, at_text, event.actor, event.action, event.target, details, prev_hash, digest),
+        )
+
+    # -- certificates ---------------------------------------------------------------------
+
+    async def record_intent(self, intent: CertificateIntent, at: datetime) -> None:
+        """Record the to-be-signed certificate. Raises CAError(DUPLICATE) when the public
+        key is already certified (S13) or the serial is taken."""
+        async with self._transaction() as db:
+            await self._insert_intent(db, intent, at)
+
+    async def _insert_intent(
+        self, db: aiosqlite.Connection, intent: CertificateIntent, at: datetime
+    ) -> None:
+        async with db.execute(
+            "SELECT serial FROM certificates WHERE spki_sha256 = ?", (intent.spki_sha256,)
+        ) as cursor:
+            holder = await cursor.fetchone()
+        if holder:
+            raise CAError(
+                ErrorKind.DUPLICATE,
+                f"this public key is already certified (serial {holder[0]}); "
+                "a new certificate needs a new key",
+            )
+        try:
+            await db.execute(
+                "INSERT INTO certificates (serial, generation_id, profile, subject, spki_sha256,"
+                " not_before, not_after, state, tbs, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?)",
+                (intent.serial, intent.generation_id, intent.profile, intent.subject,
+                 intent.spki_sha256, to_text(intent.not_before), to_text(intent.not_after),
+                 intent.tbs, to_text(at)),
+            )  # fmt: skip
+        except sqlite3.IntegrityError as exc:
+            raise CAError(ErrorKind.DUPLICATE, "serial number or public key already used") from exc
+
+    async def discard_intent(self, serial: str) -> None:
+        """Remove an intent whose signing failed, so a failed issuance leaves no row."""
+        async with self._transaction() as db:
+            await db.execute(
+                "DELETE FROM certificates WHERE serial = ? AND state = 'intent'", (serial,)
+            )
+
+    async def complete_issue(
+        self, serial: str, der: bytes, actor: str, at: datetime, audit: AuditEvent
+    ) -> None:
+        """Replace the intent by the signed certificate, with its first status row and
+        audit entry, in one transaction."""
+        async with self._transaction() as db:
+            await self._complete(db, serial, der, actor, at, audit)
+
+    async def _complete(
+        self,
+        db: aiosqlite.Connection,
+        serial: str,
+        der: bytes,
+        actor: str,
+        at: datetime,
+        audit: AuditEvent,
+    ) -> None:
+        cursor = await db.execute(
+            "UPDATE certificates SET state = 'issued', der = ?"
+            " WHERE serial = ? AND state = 'intent'",
+            (der, serial),
+        )
+        if cursor.rowcount != 1:
+            raise CAError(ErrorKind.INTERNAL, f"no pending intent for serial {serial}")
+        await db.execute(
+            "INSERT INTO status_changes (serial, change, effective_at, actor, recorded_at)"
+            " VALUES (?, 'issue', ?, ?, ?)",
+            (serial, to_text(at), actor, to_text(at)),
+        )
+        await self._append_audit(db, audit, at)
+
+    async def get_certificate(self, serial: str) -> CertificateRecord | None:
+        async with self._db.execute(
+            f"SELECT {_CERT_COLUMNS} FROM certificates WHERE serial = ? AND state = 'issued'",
+            (serial,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _certificate(row) if row else None
+
+    async def list_certificates(
+        self,
+        status: CertificateStatus | None = None,
+        profile: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[CertificateRecord]:
+        clauses, params = ["state = 'issued'"], []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status.value)
+        if profile is not None:
+            clauses.append("profile = ?")
+            params.append(profile)
+        sql = (
+            f"SELECT {_CERT_COLUMNS} FROM certificates WHERE {' AND '.join(clauses)}"
+            " ORDER BY created_at, serial LIMIT ? OFFSET ?"
+        )
+        async with self._db.execute(sql, (*params, limit, offset)) as cursor:
+            return [_certificate(row) async for row in cursor]
+
+    async def change_status(
+        self,
+        change: StatusChange,
+        allowed_from: Sequence[CertificateStatus],
+        new_status: CertificateStatus,
+        audit: AuditEvent,
+    ) -> CertificateRecord:
+        """Move a certificate to `new_status` if its current status is in `allowed_from`;
+        the status row and audit entry land in the same transaction. The check is made
+        inside the transaction, so two concurrent revocations cannot both succeed."""
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT status FROM certificates WHERE serial = ? AND state = 'issued'",
+                (change.serial,),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                raise CAError(ErrorKind.NOT_FOUND, f"no certificate with serial {change.serial}")
+            current = CertificateStatus(row[0])
+            if current not in allowed_from:
+                kind = (
+                    ErrorKind.ALREADY_REVOKED
+                    if current is CertificateStatus.REVOKED
+                    else ErrorKind.REJECTED
+                )
+                raise CAError(kind, f"certificate {change.serial} is {current.value}")
+            await db.execute(
+                "UPDATE certificates SET status = ? WHERE serial = ?",
+                (new_status.value, change.serial),
+            )
+            await db.execute(
+                "INSERT INTO status_changes (serial, change, reason, effective_at,"
+                " invalidity_date, actor, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (change.serial, change.change.value, change.reason, to_text(change.effective_at),
+                 to_text(change.invalidity_date) if change.invalidity_date else None,
+                 change.actor, to_text(change.recorded_at)),
+            )  # fmt: skip
+            await self._append_audit(db, audit, change.recorded_at)
+            async with db.execute(
+                f"SELECT {_CERT_COLUMNS} FROM certificates WHERE serial = ?", (change.serial,)
+            ) as cursor:
+                return _certificate(await cursor.fetchone())
+
+    async def status_history(self, serial: str) -> list[StatusChange]:
+        async with self._db.execute(
+            "SELECT serial, change, reason, effective_at, invalidity_date, actor, recorded_at"
+            " FROM status_changes WHERE serial = ? ORDER BY id",
+            (serial,),
+        ) as cursor:
+            return [
+                StatusChange(
+                    serial=row[0],
+                    change=StatusChangeKind(row[1]),
+                    reason=row[2],
+                    effective_at=from_text(row[3]),
+                    invalidity_date=from_text(row[4]) if row[4] else None,
+                    actor=row[5],
+                    recorded_at=from_text(row[6]),
+                )
+                async for row in cursor
+            ]
+
+    # -- CA generations -------------------------------------------------------------------
+
+    async def record_ca_generation(
+        self,
+        ca_name: str,
+        key_uri: str,
+        key_algorithm: str,
+        key_id: bytes,
+        intent: CertificateIntent,
+        der: bytes,
+        at: datetime,
+        audit: AuditEvent,
+    ) -> int:
+        """Record a self-signed CA certificate and its generation in one transaction."""
+        async with self._transaction() as db:
+            await self._insert_intent(db, intent, at)
+            await self._complete(db, intent.serial, der, "init", at, audit)
+            cursor = await db.execute(
+                "INSERT INTO ca_generations (ca_name, key_uri, key_algorithm, serial, key_id,"
+                " not_before, not_after, state, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+                (ca_name, key_uri, key_algorithm, intent.serial, key_id,
+                 to_text(intent.not_before), to_text(intent.not_after), to_text(at)),
+            )  # fmt: skip
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    async def active_generation(self, ca_name: str) -> CAGeneration | None:
+        async with self._db.execute(
+            f"SELECT {_GENERATION_COLUMNS} FROM ca_generations g JOIN certificates c"
+            " ON c.serial = g.serial WHERE g.ca_name = ? AND g.state = 'active'"
+            " ORDER BY g.id DESC LIMIT 1",
+            (ca_name,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _generation(row) if row else None
+
+    async def generations(self, ca_name: str) -> list[CAGeneration]:
+        async with self._db.execute(
+            f"SELECT {_GENERATION_COLUMNS} FROM ca_generations g JOIN certificates c"
+            " ON c.serial = g.serial WHERE g.ca_name = ? ORDER BY g.id",
+            (ca_name,),
+        ) as cursor:
+            return [_generation(row) async for row in cursor]
+
+    async def record_ocsp_responder(
+        self,
+        serial: str,
+        generation_id: int,
+        key_uri: str,
+        key_algorithm: str,
+        not_after: datetime,
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO ocsp_responders (serial, generation_id, key_uri, key_algorithm,"
+                " not_after) VALUES (?, ?, ?, ?, ?)",
+                (serial, generation_id, key_uri, key_algorithm, to_text(not_after)),
+            )
+
+    async def ocsp_responder(self, generation_id: int) -> tuple[str, str, str] | None:
+        """(serial, key_uri, key_algorithm) of the generation's newest responder."""
+        async with self._db.execute(
+            "SELECT serial, key_uri, key_algorithm FROM ocsp_responders"
+            " WHERE generation_id = ? ORDER BY not_after DESC LIMIT 1",
+            (generation_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    # -- audit ----------------------------------------------------------------------------
+
+    async def append_audit(self, event: AuditEvent, at: datetime) -> None:
+        async with self._transaction() as db:
+            await self._append_audit(db, event, at)
+
+    async def verify_audit_chain(self) -> ChainReport:
+        async with self._db.execute(
+            "SELECT seq, at, actor, action, target, details, prev_hash, hash"
+            " FROM audit_log ORDER BY seq"
+        ) as cursor:
+            rows = [tuple(row) async for row in cursor]
+        return verify_chain(rows)  # type: ignore[arg-type]
+
+
+def _certificate(row: Sequence) -> CertificateRecord:
+    return CertificateRecord(
+        serial=row[0],
+        generation_id=row[1],
+        profile=row[2],
+        subject=row[3],
+        spki_sha256=row[4],
+        not_before=from_text(row[5]),
+        not_after=from_text(row[6]),
+        state=row[7],
+        status=CertificateStatus(row[8]),
+        der=row[9],
+        created_at=from_text(row[10]),
+    )
+
+
+def _generation(row: Sequence) -> CAGeneration:
+    return CAGeneration(
+        id=row[0],
+        ca_name=row[1],
+        key_uri=row[2],
+        key_algorithm=row[3],
+        serial=row[4],
+        key_id=row[5],
+        not_before=from_text(row[6]),
+        not_after=from_text(row[7]),
+        state=row[8],
+        certificate_der=row[9],
+    )

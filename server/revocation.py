@@ -1,0 +1,142 @@
+"""Revocation, suspension and resumption (S7, S8, R7, R8).
+
+- Revoke: a good or suspended certificate becomes revoked for good, with an RFC 5280
+  5.3.1 reason, the time, an optional invalidity date (5.3.2) and the actor.
+- Suspend: revocation with reason certificateHold, which can be lifted.
+- Resume: lifts a hold (it leaves the next delta CRL as removeFromCRL, RFC 5280 5.3.1).
+- Refused (R7): a certificate that is already revoked, or expired.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from server.authority import Clock, parse_serial, utc_now
+from server.errors import CAError, ErrorKind
+from server.registry import (
+    AuditEvent,
+    CertificateRecord,
+    CertificateStatus,
+    SQLiteRegistry,
+    StatusChange,
+    StatusChangeKind,
+)
+
+
+class RevocationReason(enum.IntEnum):
+    """CRLReason, RFC 5280 5.3.1 (value 7 is not used)."""
+
+    unspecified = 0
+    keyCompromise = 1
+    cACompromise = 2
+    affiliationChanged = 3
+    superseded = 4
+    cessationOfOperation = 5
+    certificateHold = 6
+    removeFromCRL = 8
+    privilegeWithdrawn = 9
+    aACompromise = 10
+
+    @classmethod
+    def parse(cls, text: str) -> RevocationReason:
+        wanted = text.replace("-", "").replace("_", "").lower()
+        for reason in cls:
+            if reason.name.lower() == wanted:
+                return reason
+        names = ", ".join(r.name for r in cls if r is not cls.removeFromCRL)
+        raise CAError(ErrorKind.MALFORMED, f"unknown revocation reason {text!r} (one of {names})")
+
+
+class Revocation:
+    def __init__(self, registry: SQLiteRegistry, clock: Clock = utc_now) -> None:
+        self._registry = registry
+        self._clock = clock
+
+    async def revoke(
+        self,
+        serial: str,
+        reason: RevocationReason,
+        actor: str,
+        invalidity_date: datetime | None = None,
+    ) -> CertificateRecord:
+        """Revoke for good. Raises CAError NOT_FOUND, ALREADY_REVOKED, EXPIRED, MALFORMED."""
+        if reason is RevocationReason.certificateHold:
+            return await self.suspend(serial, actor, invalidity_date)
+        if reason is RevocationReason.removeFromCRL:
+            raise CAError(ErrorKind.MALFORMED, "removeFromCRL is not a revocation reason; resume")
+        return await self._change(
+            serial,
+            StatusChangeKind.REVOKE,
+            reason,
+            actor,
+            invalidity_date,
+            allowed_from=(CertificateStatus.GOOD, CertificateStatus.HOLD),
+            new_status=CertificateStatus.REVOKED,
+        )
+
+    async def suspend(
+        self, serial: str, actor: str, invalidity_date: datetime | None = None
+    ) -> CertificateRecord:
+        """Put a good certificate on hold. Raises as `revoke`, and REJECTED if already held."""
+        return await self._change(
+            serial,
+            StatusChangeKind.HOLD,
+            RevocationReason.certificateHold,
+            actor,
+            invalidity_date,
+            allowed_from=(CertificateStatus.GOOD,),
+            new_status=CertificateStatus.HOLD,
+        )
+
+    async def resume(self, serial: str, actor: str) -> CertificateRecord:
+        """Lift a hold. Raises NOT_FOUND, ALREADY_REVOKED, EXPIRED, REJECTED (not held)."""
+        return await self._change(
+            serial,
+            StatusChangeKind.RELEASE,
+            None,
+            actor,
+            None,
+            allowed_from=(CertificateStatus.HOLD,),
+            new_status=CertificateStatus.GOOD,
+        )
+
+    async def _change(
+        self,
+        serial_input: str,
+        kind: StatusChangeKind,
+        reason: RevocationReason | None,
+        actor: str,
+        invalidity_date: datetime | None,
+        allowed_from: tuple[CertificateStatus, ...],
+        new_status: CertificateStatus,
+    ) -> CertificateRecord:
+        serial = parse_serial(serial_input)
+        now = self._clock()
+        record = await self._registry.get_certificate(serial)
+        if record is None:
+            raise CAError(ErrorKind.NOT_FOUND, f"no certificate with serial {serial}")
+        if record.status is CertificateStatus.REVOKED:
+            raise CAError(ErrorKind.ALREADY_REVOKED, f"certificate {serial} is already revoked")
+        if record.not_after <= now:
+            raise CAError(
+                ErrorKind.EXPIRED, f"certificate {serial} expired on {record.not_after:%Y-%m-%d}"
+            )
+        if invalidity_date is not None and invalidity_date > now:
+            raise CAError(ErrorKind.MALFORMED, "the invalidity date is in the future")
+        change = StatusChange(
+            serial=serial,
+            change=kind,
+            reason=reason.name if reason is not None else None,
+            effective_at=now,
+            invalidity_date=invalidity_date,
+            actor=actor,
+            recorded_at=now,
+        )
+        audit = AuditEvent(
+            actor=actor,
+            action=f"certificate.{kind.value}",
+            target=serial,
+            details={"reason": change.reason} if change.reason else {},
+        )
+        return await self._registry.change_status(change, allowed_from, new_status, audit)
