@@ -1,0 +1,104 @@
+"""`python -m server <command>`: the operator's command line.
+
+Every command has --help, prints results on stdout, and on failure prints one line
+`error: <reason>` on stderr and exits 1 (2 for a usage error). No command prints a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from config import SettingsError
+from server import cli_commands
+from server.errors import CAError
+
+Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(args.handler(args))
+    except (CAError, SettingsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _date(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m server", description="A certificate authority server."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--home", type=Path, required=True, help="the CA home folder")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    init = command("init", cli_commands.init, "create a CA home: settings, registry, CA key "
+                   "and certificate, OCSP responder certificate")  # fmt: skip
+    init.add_argument("--name", help="CA name used in URLs (default: demo)")
+    init.add_argument("--subject", help="CA subject DN, e.g. 'CN=Demo CA,O=Demo,C=RU'")
+    init.add_argument("--backend", choices=("soft", "pkcs11"), help="key backend")
+    init.add_argument(
+        "--algorithm",
+        choices=("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"),
+        help="CA key algorithm (default ec-p256)",
+    )
+    init.add_argument("--validity-days", type=int, help="CA certificate validity")
+    init.add_argument("--module", help="pkcs11: path of the PKCS#11 module")
+    init.add_argument("--token-label", help="pkcs11: label of the token holding the keys")
+    init.add_argument("--http", help="HOST:PORT to serve on (default 127.0.0.1:8080)")
+    init.add_argument("--base-url", help="public URL of this CA (default from --http)")
+
+    serve = command("serve", cli_commands.serve, "run the server")
+    serve.add_argument("--http", help="HOST:PORT for plain HTTP (overrides settings)")
+    serve.add_argument("--https", help="HOST:PORT for HTTPS (overrides settings)")
+
+    command("ca-cert", cli_commands.ca_cert, "print the current CA certificate (PEM)")
+
+    issue = command("issue", cli_commands.issue, "issue a certificate from a PKCS#10 file")
+    issue.add_argument("--profile", required=True, help="certificate profile name")
+    issue.add_argument("--csr", type=Path, required=True, help="PKCS#10 request, PEM or DER")
+    issue.add_argument("--subject", help="subject DN to use instead of the request's")
+
+    revoke = command("revoke", cli_commands.revoke, "revoke a certificate")
+    revoke.add_argument("--serial", required=True, help="serial number, hexadecimal")
+    revoke.add_argument("--reason", default="unspecified", help="RFC 5280 reason name")
+    revoke.add_argument("--invalidity-date", type=_date, help="ISO 8601 time of compromise")
+
+    suspend = command("suspend", cli_commands.suspend, "suspend (certificateHold)")
+    suspend.add_argument("--serial", required=True, help="serial number, hexadecimal")
+    resume = command("resume", cli_commands.resume, "lift a suspension")
+    resume.add_argument("--serial", required=True, help="serial number, hexadecimal")
+
+    show = command("show", cli_commands.show, "show one certificate and its status history")
+    show.add_argument("--serial", required=True, help="serial number, hexadecimal")
+    show.add_argument("--pem", action="store_true", help="print only the certificate, PEM")
+
+    listing = command("list", cli_commands.list_certificates, "list certificates")
+    listing.add_argument("--status", choices=("good", "revoked", "hold"))
+    listing.add_argument("--profile")
+    listing.add_argument("--limit", type=int, default=100)
+
+    command("profiles", cli_commands.profiles, "list the certificate profiles")
+    command("audit-verify", cli_commands.audit_verify, "check the audit trail's hash chain")
+    return parser

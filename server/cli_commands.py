@@ -1,0 +1,257 @@
+"""What each `python -m server` command does; argument parsing is in `server.cli`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import getpass
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+from importlib import resources
+from pathlib import Path
+
+from aiohttp import web
+
+from config import Settings, load_settings
+from protocols.x509 import names
+from server.authority import der_to_pem, parse_serial
+from server.context import open_backend, open_ca
+from server.errors import CAError, ErrorKind
+from server.lifecycle import create_generation, issue_ocsp_responder
+from server.registry import CertificateStatus
+from server.revocation import RevocationReason
+from server.web.app import build_app
+
+
+def actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+async def init(args: argparse.Namespace) -> int:
+    home: Path = args.home
+    if (home / "settings.toml").exists():
+        raise CAError(ErrorKind.REJECTED, f"{home} already holds a CA (settings.toml exists)")
+    created = not home.exists()
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        settings = _write_settings(home, args)
+        _ensure_secret(settings)
+        backend = open_backend(settings)
+        try:
+            async with open_ca(settings) as ca:
+                now = ca.clock()
+                generation = await create_generation(
+                    settings, ca.registry, backend, ca.authority, now, actor()
+                )
+                responder = await issue_ocsp_responder(
+                    settings, ca.registry, backend, ca.authority, generation, now, actor()
+                )
+        finally:
+            backend.close()
+    except BaseException:
+        if created:
+            shutil.rmtree(home, ignore_errors=True)
+        else:
+            (home / "settings.toml").unlink(missing_ok=True)
+        raise
+    print(f"CA {settings.ca.name!r} initialised in {home}")
+    print(
+        f"  CA certificate serial {generation.serial}, valid until {generation.not_after:%Y-%m-%d}"
+    )
+    print(f"  OCSP responder certificate serial {responder}")
+    print(f"  key backend {settings.hsm.backend}, algorithm {settings.ca.algorithm}")
+    return 0
+
+
+def _write_settings(home: Path, args: argparse.Namespace) -> Settings:
+    text = (resources.files("config") / "default.toml").read_text(encoding="utf-8")
+    base_url = args.base_url or (f"http://{args.http}" if args.http else None)
+    overrides = {
+        ("ca", "name"): args.name,
+        ("ca", "subject"): args.subject,
+        ("ca", "algorithm"): args.algorithm,
+        ("ca", "validity_days"): args.validity_days,
+        ("ca", "base_url"): base_url,
+        ("hsm", "backend"): args.backend,
+        ("hsm", "module"): args.module,
+        ("hsm", "token_label"): args.token_label,
+        ("server", "http"): args.http,
+    }
+    for (section, key), value in overrides.items():
+        if value is not None:
+            text = _set_toml_value(text, section, key, value)
+    (home / "settings.toml").write_text(text, encoding="utf-8")
+    return load_settings(home)
+
+
+def _set_toml_value(text: str, section: str, key: str, value: object) -> str:
+    """Replace `key = ...` in `[section]` of the default settings text."""
+    start = text.index(f"\n[{section}]\n")
+    end = text.find("\n[", start + 1)
+    end = len(text) if end < 0 else end
+    body = text[start:end]
+    literal = json.dumps(value, ensure_ascii=False)
+    new_body, count = re.subn(
+        rf"^{re.escape(key)}\s*=\s*[^#\n]*?(\s*#.*)?$",
+        lambda m: f"{key} = {literal}{m.group(1) or ''}",
+        body,
+        count=1,
+        flags=re.MULTILINE,
+    )
+    assert count == 1, f"default settings lack {section}.{key}"
+    return text[:start] + new_body + text[end:]
+
+
+def _ensure_secret(settings: Settings) -> None:
+    """The PIN / passphrase comes from the environment or the PIN file. For the software
+    backend of a demo CA, `init` makes a random one in the PIN file (mode 0600)."""
+    hsm = settings.hsm
+    if hsm.pin_env and os.environ.get(hsm.pin_env):
+        return
+    if hsm.pin_file and settings.resolve(hsm.pin_file).exists():
+        return
+    if hsm.backend == "soft" and hsm.pin_file:
+        path = settings.resolve(hsm.pin_file)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+        return
+    raise CAError(
+        ErrorKind.UNAVAILABLE,
+        f"no PIN: set {hsm.pin_env or 'hsm.pin_env'} or write it to hsm.pin_file",
+    )
+
+
+async def serve(args: argparse.Namespace) -> int:
+    settings = load_settings(args.home)
+    overrides = {k: v for k, v in (("http", args.http), ("https", args.https)) if v}
+    if overrides:
+        settings = dataclasses.replace(
+            settings, server=dataclasses.replace(settings.server, **overrides)
+        )
+        settings.server.check()
+    async with open_ca(settings) as ca:
+        await ca.authority.generation()
+        runner = web.AppRunner(build_app(ca), access_log=None)
+        await runner.setup()
+        try:
+            host, _, port = settings.server.http.rpartition(":")
+            site = web.TCPSite(runner, host.strip("[]"), int(port))
+            await site.start()
+            print(f"serving CA {settings.ca.name!r} on http://{settings.server.http}", flush=True)
+            await _wait_for_stop()
+        finally:
+            await runner.cleanup()
+    return 0
+
+
+async def _wait_for_stop() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+async def ca_cert(args: argparse.Namespace) -> int:
+    async with open_ca(load_settings(args.home), signing=False) as ca:
+        generation = await ca.authority.generation()
+    print(der_to_pem(generation.certificate_der), end="")
+    return 0
+
+
+async def issue(args: argparse.Namespace) -> int:
+    try:
+        csr_data = args.csr.read_bytes()
+    except OSError as exc:
+        raise CAError(ErrorKind.MALFORMED, f"cannot read {args.csr}: {exc.strerror}") from None
+    subject = None
+    if args.subject:
+        try:
+            subject = names.parse_dn(args.subject)
+        except ValueError as exc:
+            raise CAError(ErrorKind.MALFORMED, f"--subject: {exc}") from None
+    async with open_ca(load_settings(args.home)) as ca:
+        issued = await ca.authority.issue(args.profile, csr_data, actor(), subject=subject)
+    print(issued.pem, end="")
+    return 0
+
+
+async def revoke(args: argparse.Namespace) -> int:
+    reason = RevocationReason.parse(args.reason)
+    async with open_ca(load_settings(args.home), signing=False) as ca:
+        record = await ca.revocation.revoke(args.serial, reason, actor(), args.invalidity_date)
+    print(f"revoked {record.serial} ({reason.name})")
+    return 0
+
+
+async def suspend(args: argparse.Namespace) -> int:
+    async with open_ca(load_settings(args.home), signing=False) as ca:
+        record = await ca.revocation.suspend(args.serial, actor())
+    print(f"suspended {record.serial}")
+    return 0
+
+
+async def resume(args: argparse.Namespace) -> int:
+    async with open_ca(load_settings(args.home), signing=False) as ca:
+        record = await ca.revocation.resume(args.serial, actor())
+    print(f"resumed {record.serial}")
+    return 0
+
+
+async def show(args: argparse.Namespace) -> int:
+    serial = parse_serial(args.serial)
+    async with open_ca(load_settings(args.home), signing=False) as ca:
+        record = await ca.registry.get_certificate(serial)
+        if record is None:
+            raise CAError(ErrorKind.NOT_FOUND, f"no certificate with serial {serial}")
+        history = await ca.registry.status_history(serial)
+    assert record.der is not None
+    if args.pem:
+        print(der_to_pem(record.der), end="")
+        return 0
+    print(f"serial:     {record.serial}")
+    print(f"subject:    {record.subject}")
+    print(f"profile:    {record.profile}")
+    print(f"not before: {record.not_before:%Y-%m-%d %H:%M:%S}Z")
+    print(f"not after:  {record.not_after:%Y-%m-%d %H:%M:%S}Z")
+    print(f"status:     {record.status.value}")
+    for change in history:
+        reason = f" ({change.reason})" if change.reason else ""
+        print(f"  {change.effective_at:%Y-%m-%d %H:%M:%S}Z {change.change.value}{reason}"
+              f" by {change.actor}")  # fmt: skip
+    return 0
+
+
+async def list_certificates(args: argparse.Namespace) -> int:
+    status = CertificateStatus(args.status) if args.status else None
+    async with open_ca(load_settings(args.home), signing=False) as ca:
+        records = await ca.registry.list_certificates(status, args.profile, args.limit)
+    for record in records:
+        print(f"{record.serial}  {record.status.value:7}  {record.not_after:%Y-%m-%d}  "
+              f"{record.profile:14}  {record.subject}")  # fmt: skip
+    return 0
+
+
+async def profiles(args: argparse.Namespace) -> int:
+    settings = load_settings(args.home)
+    for name, profile in settings.profiles.items():
+        print(f"{name:14}  {profile.validity_days:5} days  {profile.description}")
+    return 0
+
+
+async def audit_verify(args: argparse.Namespace) -> int:
+    async with open_ca(load_settings(args.home), signing=False) as ca:
+        report = await ca.registry.verify_audit_chain()
+    if not report.intact:
+        raise CAError(
+            ErrorKind.INTERNAL,
+            f"audit trail broken at entry {report.first_broken_seq} ({report.entries} read)",
+        )
+    print(f"audit trail intact: {report.entries} entries")
+    return 0
