@@ -1,0 +1,84 @@
+"""Settings: defaults load, environment overrides apply, and every mistake names its key."""
+
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from config import SettingsError, load_settings
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    source = resources.files("config") / "default.toml"
+    (tmp_path / "settings.toml").write_text(source.read_text(encoding="utf-8"))
+    return tmp_path
+
+
+def write(home: Path, extra: str) -> None:
+    with (home / "settings.toml").open("a", encoding="utf-8") as handle:
+        handle.write("\n" + extra + "\n")
+
+
+def test_defaults_give_a_working_demo_ca(home: Path) -> None:
+    settings = load_settings(home, environ={})
+    assert settings.ca.name == "demo"
+    assert settings.hsm.backend == "soft"
+    assert {"tls-server", "tls-client", "person", "organisation"} <= set(settings.profiles)
+    assert settings.profile("person").required_attributes == ("CN", "SN", "GN", "SNILS")
+    assert settings.resolve("registry.sqlite3") == home / "registry.sqlite3"
+
+
+def test_environment_overrides_settings(home: Path) -> None:
+    settings = load_settings(
+        home,
+        environ={"CA_PIPELINE__MAX_BATCH": "8", "CA_SERVER__HTTP": "127.0.0.1:9000",
+                 "CA_HSM_PIN": "not-a-setting"},
+    )  # fmt: skip
+    assert settings.pipeline.max_batch == 8
+    assert settings.server.http == "127.0.0.1:9000"
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ("[bogus]\nx = 1", "bogus"),
+        ("[hsm.extra]\nx = 1", "hsm.extra"),
+        ("[profiles.broken]\nkey_usage = ['signing']", "profiles.broken.key_usage"),
+        ("[profiles.broken]\nvalidity_days = 'long'", "profiles.broken.validity_days"),
+        ("[profiles.broken]\nrequired_attributes = ['SNILS']", "profiles.broken.required"),
+        ("[profiles.broken]\nfavourite_colour = 'red'", "profiles.broken.favourite_colour"),
+    ],
+)
+def test_unknown_keys_and_bad_values_are_refused_with_the_key_named(
+    home: Path, extra: str, named: str
+) -> None:
+    write(home, extra)
+    with pytest.raises(SettingsError, match=named.replace(".", r"\.")):
+        load_settings(home, environ={})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("CA_PIPELINE__MAX_BATCH", "0", "pipeline.max_batch"),
+        ("CA_PIPELINE__MAX_BATCH", "many", "pipeline.max_batch"),
+        ("CA_SERVER__HTTP", "nowhere", "server.http"),
+        ("CA_CA__ALGORITHM", "dsa-1024", "ca.algorithm"),
+        ("CA_HSM__BACKEND", "cloud", "hsm.backend"),
+        ("CA_HSM__PIN", "1234", "hsm.pin"),
+        ("CA_NOSECTION__X", "1", "nosection"),
+    ],
+)
+def test_bad_environment_overrides_are_refused(
+    home: Path, variable: str, value: str, named: str
+) -> None:
+    with pytest.raises(SettingsError, match=named.replace(".", r"\.")) as caught:
+        load_settings(home, environ={variable: value})
+    if variable == "CA_HSM__PIN":
+        assert "1234" not in str(caught.value)
+
+
+def test_missing_settings_file_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="init"):
+        load_settings(tmp_path, environ={})
