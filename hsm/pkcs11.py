@@ -1,0 +1,246 @@
+"""The PKCS#11 signing backend (python-pkcs11; SoftHSM2 in tests, a vendor module in
+production).
+
+Theory of operation:
+- One backend opens one logged-in read/write session on one token and must be driven from
+  one thread only: python-pkcs11 initialises the module without locking (see
+  ARCHITECTURE.md). The pipeline runs each backend inside its own signer process.
+- Keys are generated inside the token: the private key is a token object, private,
+  sensitive, non-extractable and may only sign. A KeyRef names it by an RFC 7512 URI
+  `pkcs11:token=..;object=<label>;id=<random id>;type=private`.
+- ECDSA: the message is hashed here (hashlib; SHA-256 for P-256, SHA-384 for P-384) and the
+  token signs the digest with CKM_ECDSA, because CKM_ECDSA_SHA384 and friends are optional
+  in PKCS#11 and missing from several HSMs. The raw r||s output is re-encoded as DER
+  ECDSA-Sig-Value (RFC 5480). RSA uses CKM_SHA256_RSA_PKCS. Ed25519 uses CKM_EDDSA when the
+  token offers it.
+- Every library exception becomes HSMError. Messages name the operation, token and
+  object, and the library's error class; the PIN is kept only in the login call and is
+  scrubbed from any text that leaves this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pkcs11
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+from pkcs11.exceptions import PKCS11Error
+from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
+
+from hsm.backend import HSMError, KeyAlgorithm, KeyRef
+from hsm.pkcs11_uri import PKCS11URI, parse_uri
+
+# DER of the id-Ed25519 OID (RFC 8410), the EC_PARAMS SoftHSM2 accepts for Ed25519.
+_ED25519_PARAMS = bytes.fromhex("06032b6570")
+_EC_CURVES = {KeyAlgorithm.EC_P256: "secp256r1", KeyAlgorithm.EC_P384: "secp384r1"}
+_EC_DIGESTS: dict[KeyAlgorithm, Callable[[bytes], Any]] = {
+    KeyAlgorithm.EC_P256: hashlib.sha256,
+    KeyAlgorithm.EC_P384: hashlib.sha384,
+}
+_ED25519_UNSUPPORTED = "Ed25519 is not supported by this PKCS#11 backend"
+
+
+@dataclass
+class _Key:
+    private: Any  # pkcs11.PrivateKey
+    algorithm: KeyAlgorithm
+    label: str
+    id: bytes
+
+
+class PKCS11Backend:
+    """A `SigningBackend` on one PKCS#11 token. Raises HSMError if the module cannot be
+    loaded, the token is not found or the login fails."""
+
+    def __init__(self, module_path: str, token_label: str, pin: str) -> None:
+        self._pin = pin
+        self._token_label = token_label
+        self._keys: dict[KeyRef, _Key] = {}
+        try:
+            lib = pkcs11.lib(module_path)
+        except (PKCS11Error, OSError, RuntimeError) as exc:
+            raise self._error(f"cannot load module {module_path}", exc) from None
+        try:
+            token = lib.get_token(token_label=token_label)
+            self._mechanisms = token.slot.get_mechanisms()
+        except PKCS11Error as exc:
+            raise self._error(f"cannot find token {token_label!r}", exc) from None
+        try:
+            self._session = token.open(rw=True, user_pin=pin)
+        except PKCS11Error as exc:
+            raise self._error(f"login to token {token_label!r} failed", exc) from None
+
+    def generate_key(self, label: str, algorithm: KeyAlgorithm) -> KeyRef:
+        """Generate a key pair inside the token. Raises HSMError if a private key with this
+        label exists, the algorithm is not supported by the token, or generation fails."""
+        algorithm = KeyAlgorithm(algorithm)
+        if algorithm is KeyAlgorithm.ED25519 and Mechanism.EDDSA not in self._mechanisms:
+            raise HSMError(_ED25519_UNSUPPORTED)
+        if not label:
+            raise HSMError("PKCS#11: a key label is required")
+        try:
+            existing = list(
+                self._session.get_objects(
+                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}
+                )
+            )
+        except PKCS11Error as exc:
+            raise self._error(f"search for key {label!r}", exc) from None
+        if existing:
+            raise HSMError(f"PKCS#11: a private key labelled {label!r} already exists")
+        key_id = os.urandom(16)
+        private_template = {
+            Attribute.TOKEN: True,
+            Attribute.PRIVATE: True,
+            Attribute.SENSITIVE: True,
+            Attribute.EXTRACTABLE: False,
+            Attribute.SIGN: True,
+            Attribute.DECRYPT: False,
+            Attribute.UNWRAP: False,
+            Attribute.DERIVE: False,
+        }
+        public_template: dict[Attribute, Any] = {Attribute.TOKEN: True, Attribute.VERIFY: True}
+        kwargs: dict[str, Any] = {}
+        if algorithm.is_rsa:
+            key_type, key_length = KeyType.RSA, algorithm.rsa_bits
+        elif algorithm.is_ec:
+            key_type, key_length = KeyType.EC, None
+            params = encode_named_curve_parameters(_EC_CURVES[algorithm])
+            public_template[Attribute.EC_PARAMS] = params
+        else:
+            key_type, key_length = KeyType.EC_EDWARDS, None
+            public_template[Attribute.EC_PARAMS] = _ED25519_PARAMS
+            kwargs["mechanism"] = Mechanism.EC_EDWARDS_KEY_PAIR_GEN
+        try:
+            _, private = self._session.generate_keypair(
+                key_type,
+                key_length,
+                id=key_id,
+                label=label,
+                store=True,
+                capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
+                public_template=public_template,
+                private_template=private_template,
+                **kwargs,
+            )
+        except PKCS11Error as exc:
+            raise self._error(f"generate {algorithm.value} key {label!r}", exc) from None
+        uri = PKCS11URI(token=self._token_label, object=label, id=key_id, type="private")
+        ref = KeyRef(uri=uri.format(), algorithm=algorithm)
+        self._keys[ref] = _Key(private, algorithm, label, key_id)
+        return ref
+
+    def public_key_der(self, key: KeyRef) -> bytes:
+        """SubjectPublicKeyInfo DER built from the token's public key object."""
+        found = self._key(key)
+        attrs: dict[Attribute, Any] = {Attribute.CLASS: ObjectClass.PUBLIC_KEY}
+        attrs[Attribute.ID] = found.id
+        try:
+            public = next(iter(self._session.get_objects(attrs)), None)
+            if public is None:
+                raise HSMError(f"PKCS#11: no public key object for {found.label!r}")
+            if found.algorithm.is_ec:
+                return encode_ec_public_key(public)
+            if found.algorithm.is_rsa:
+                numbers = rsa.RSAPublicNumbers(
+                    int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"),
+                    int.from_bytes(public[Attribute.MODULUS], "big"),
+                )
+                spki_key: Any = numbers.public_key()
+            else:
+                point = bytes(public[Attribute.EC_POINT])
+                if len(point) == 34 and point[:2] == b"\x04\x20":  # DER OCTET STRING
+                    point = point[2:]
+                spki_key = ed25519.Ed25519PublicKey.from_public_bytes(point)
+        except PKCS11Error as exc:
+            raise self._error(f"read public key {found.label!r}", exc) from None
+        return spki_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def sign_many(self, key: KeyRef, messages: Sequence[bytes]) -> list[bytes]:
+        """Sign each message in the token. Raises HSMError."""
+        found = self._key(key)
+        private, algorithm = found.private, found.algorithm
+        try:
+            if algorithm.is_ec:
+                digest = _EC_DIGESTS[algorithm]
+                size = 32 if algorithm is KeyAlgorithm.EC_P256 else 48
+                out = []
+                for m in messages:
+                    raw = private.sign(digest(m).digest(), mechanism=Mechanism.ECDSA)
+                    r = int.from_bytes(raw[:size], "big")
+                    s = int.from_bytes(raw[size:], "big")
+                    out.append(encode_dss_signature(r, s))
+                return out
+            if algorithm.is_rsa:
+                return [private.sign(m, mechanism=Mechanism.SHA256_RSA_PKCS) for m in messages]
+            return [private.sign(m, mechanism=Mechanism.EDDSA) for m in messages]
+        except PKCS11Error as exc:
+            raise self._error(f"sign with {found.label!r}", exc) from None
+
+    def close(self) -> None:
+        self._keys.clear()
+        session, self._session = getattr(self, "_session", None), None
+        if session is not None:
+            try:
+                session.close()
+            except PKCS11Error:
+                pass
+
+    def _key(self, key: KeyRef) -> _Key:
+        cached = self._keys.get(key)
+        if cached is not None:
+            return cached
+        try:
+            uri = parse_uri(key.uri)
+        except ValueError as exc:
+            raise HSMError(f"PKCS#11: bad key reference: {exc}") from None
+        algorithm = KeyAlgorithm(key.algorithm)
+        if uri.token is not None and uri.token != self._token_label:
+            raise HSMError(
+                f"PKCS#11: key is on token {uri.token!r}, this backend has {self._token_label!r}"
+            )
+        if uri.type not in (None, "private") or (uri.object is None and uri.id is None):
+            raise HSMError(f"PKCS#11: key reference does not name a private key: {key.uri}")
+        if algorithm is KeyAlgorithm.ED25519 and Mechanism.EDDSA not in self._mechanisms:
+            raise HSMError(_ED25519_UNSUPPORTED)
+        attrs: dict[Attribute, Any] = {Attribute.CLASS: ObjectClass.PRIVATE_KEY}
+        if uri.object is not None:
+            attrs[Attribute.LABEL] = uri.object
+        if uri.id is not None:
+            attrs[Attribute.ID] = uri.id
+        try:
+            matches = list(self._session.get_objects(attrs))
+            if len(matches) != 1:
+                what = "no" if not matches else "more than one"
+                raise HSMError(f"PKCS#11: {what} private key matches {key.uri}")
+            private = matches[0]
+            key_type = private[Attribute.KEY_TYPE]
+            key_id = bytes(private[Attribute.ID])
+        except PKCS11Error as exc:
+            raise self._error(f"find key {key.uri}", exc) from None
+        expected = (
+            KeyType.RSA if algorithm.is_rsa else KeyType.EC if algorithm.is_ec else KeyType.EC_EDWARDS
+        )
+        if key_type != expected:
+            raise HSMError(f"PKCS#11: key {key.uri} is not {algorithm.value}")
+        found = _Key(private, algorithm, uri.object or key_id.hex(), key_id)
+        self._keys[key] = found
+        return found
+
+    def _error(self, what: str, exc: BaseException) -> HSMError:
+        detail = type(exc).__name__
+        text = str(exc)
+        if text and text != detail:
+            detail = f"{detail}: {text}"
+        if self._pin:
+            detail = detail.replace(self._pin, "***")
+        return HSMError(f"PKCS#11: {what}: {detail}")

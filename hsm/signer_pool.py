@@ -1,0 +1,145 @@
+"""Starting and stopping signer processes.
+
+`SignerPool` starts N `python -m hsm.signer_process` children, each listening on
+`<run_dir>/signer-<i>.sock`, and waits for each to say `ready` (an event, not a sleep).
+Clients need only the socket paths, so every HTTP worker process of `serve` can build its
+own `SigningPipeline` on the same signers. The run directory is mode 0700: whoever can
+reach a socket can have anything signed, so only our own user may.
+
+Children are subprocesses of a fresh interpreter rather than forked workers: a fork would
+copy an initialised PKCS#11 module and the parent's event loop into the child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import hsm
+from hsm.backend import HSMError
+from hsm.backend_spec import BackendSpec
+
+_MAX_SOCKET_PATH = 100  # sun_path is 108 octets on Linux, 104 on BSDs
+_PROJECT_ROOT = str(Path(hsm.__file__).resolve().parent.parent)
+
+
+class SignerPool:
+    """N signer processes for one backend. Use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        spec: BackendSpec,
+        run_dir: Path,
+        processes: int = 1,
+        *,
+        ready_timeout_s: float = 30.0,
+    ) -> None:
+        if processes < 1:
+            raise ValueError("a signer pool needs at least one process")
+        self.spec = spec
+        self.run_dir = Path(run_dir)
+        self.socket_paths = [self.run_dir / f"signer-{i}.sock" for i in range(processes)]
+        self.log_paths = [self.run_dir / f"signer-{i}.log" for i in range(processes)]
+        self.ready_timeout_s = ready_timeout_s
+        self._procs: list[subprocess.Popen[bytes]] = []
+        for path in self.socket_paths:
+            if len(str(path)) > _MAX_SOCKET_PATH:
+                raise HSMError(f"signer socket path is too long for a Unix socket: {path}")
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs]
+
+    def start(self) -> list[Path]:
+        """Start the processes and wait until all listen. Raises HSMError (with the
+        signer's own one-line reason) if one fails or is not ready in time."""
+        self._prepare_run_dir()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p
+        )
+        line = (self.spec.to_json() + "\n").encode()
+        try:
+            for sock, log_path in zip(self.socket_paths, self.log_paths, strict=True):
+                with open(log_path, "ab") as log_file:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "hsm.signer_process", "--socket", str(sock)],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=log_file,
+                        env=env,
+                        close_fds=True,
+                    )
+                self._procs.append(proc)
+                assert proc.stdin is not None
+                proc.stdin.write(line)
+                proc.stdin.flush()
+            deadline = time.monotonic() + self.ready_timeout_s
+            for i, proc in enumerate(self._procs):
+                self._await_ready(i, proc, deadline)
+        except BaseException:
+            self.stop()
+            raise
+        return list(self.socket_paths)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Ask every signer to stop (stdin EOF), then terminate or kill stragglers."""
+        procs, self._procs = self._procs, []
+        for proc in procs:
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+        deadline = time.monotonic() + timeout_s
+        for proc in procs:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                try:
+                    proc.wait(1.0)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        for path in self.socket_paths:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def __enter__(self) -> SignerPool:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _prepare_run_dir(self) -> None:
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.run_dir, 0o700)
+        if self.run_dir.stat().st_uid != os.getuid():
+            raise HSMError(f"signer run directory {self.run_dir} is not owned by this user")
+
+    def _await_ready(self, i: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            if not sel.select(max(0.0, deadline - time.monotonic())):
+                raise HSMError(
+                    f"signer {i} was not ready within {self.ready_timeout_s}s "
+                    f"(see {self.log_paths[i]})"
+                )
+        text = proc.stdout.readline().decode("utf-8", "replace").strip()
+        if text != "ready":
+            reason = text.removeprefix("error: ") or f"exited with status {proc.wait()}"
+            raise HSMError(f"signer {i} failed to start: {reason}")

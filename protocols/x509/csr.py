@@ -1,0 +1,186 @@
+"""PKCS#10 certification requests (RFC 2986): decode, check proof of possession, describe.
+
+Theory of operation: :func:`parse_csr` takes the bytes a client sent (DER, or PEM with the
+"CERTIFICATE REQUEST" label) and returns a :class:`CSR` value, or raises
+
+* :class:`MalformedCSR` when the bytes are not a well-formed request (garbage, truncated,
+  trailing data, undecodable attributes or extensions, a public key no library here reads);
+* :class:`BadProofOfPossession` when the request is well formed but its signature does not
+  verify under the public key it carries. RFC 2986 section 3: the signature is how the
+  requester proves possession of the private key; the Регламент (rule D8) forbids issuing
+  without that proof.
+
+The CSR's public key is re-encoded canonically (uncompressed EC point, RSA with NULL
+parameters) so that the same key always has the same :func:`spki_sha256`, the key used to
+refuse a key that is already certified (rule D9 / S13).
+
+Only what issuance may use is read out: the subject, the key, the subjectAltName entries of
+the extensionRequest attribute (PKCS#9, RFC 2985 5.4.2) of kind dNSName, iPAddress and
+rfc822Name, and the challengePassword (RFC 2985 5.4.1). Everything else in the request is
+ignored: the CA builds extensions from its profiles, never by copying them (rule D2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_der_public_key,
+)
+from cryptography.x509.oid import AttributeOID, ExtensionOID
+
+from protocols.x509.names import attributes_of
+
+__all__ = [
+    "CSR",
+    "BadProofOfPossession",
+    "MalformedCSR",
+    "UnsupportedKey",
+    "key_description",
+    "parse_csr",
+    "spki_sha256",
+]
+
+_PEM_MARKER = b"-----BEGIN CERTIFICATE REQUEST-----"
+_PEM_MARKER_NEW = b"-----BEGIN NEW CERTIFICATE REQUEST-----"  # Microsoft certreq's label
+_CURVES = {"secp256r1": "ec-p256", "secp384r1": "ec-p384", "secp521r1": "ec-p521"}
+
+
+class MalformedCSR(ValueError):
+    """The bytes are not a well-formed PKCS#10 request."""
+
+
+class UnsupportedKey(MalformedCSR):
+    """The public key's algorithm or curve is one this CA does not handle."""
+
+
+class BadProofOfPossession(ValueError):
+    """The request's self-signature does not verify (RFC 2986 section 3, rule D8)."""
+
+
+@dataclass(frozen=True)
+class CSR:
+    """A decoded request whose signature verified.
+
+    ``subject`` is in RFC 4514 text order (names.py); attributes with no short name carry
+    their dotted OID. ``ip_addresses`` are in ``ipaddress`` text form ("192.0.2.1",
+    "2001:db8::1"). ``der`` is the request exactly as received (PEM decoded)."""
+
+    subject: tuple[tuple[str, str], ...]
+    spki_der: bytes
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    emails: tuple[str, ...]
+    challenge_password: str | None
+    der: bytes
+
+
+def _load(data: bytes) -> x509.CertificateSigningRequest:
+    stripped = data.strip()
+    try:
+        if stripped.startswith((_PEM_MARKER, _PEM_MARKER_NEW)):
+            if stripped.startswith(_PEM_MARKER_NEW):
+                stripped = stripped.replace(b"NEW CERTIFICATE REQUEST", b"CERTIFICATE REQUEST")
+            return x509.load_pem_x509_csr(stripped)
+        return x509.load_der_x509_csr(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise MalformedCSR(f"not a PKCS#10 request ({exc})") from None
+
+
+def parse_csr(data: bytes) -> CSR:
+    """Decode a DER or PEM PKCS#10 request and check its proof of possession.
+
+    Raises MalformedCSR (UnsupportedKey for a key algorithm not handled here) and
+    BadProofOfPossession."""
+    if not isinstance(data, bytes | bytearray) or not data:
+        raise MalformedCSR("empty request")
+    request = _load(bytes(data))
+    try:
+        public_key = request.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise UnsupportedKey(f"public key not supported ({exc})") from None
+    try:
+        valid = request.is_signature_valid
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise MalformedCSR(f"signature cannot be checked ({exc})") from None
+    if not valid:
+        raise BadProofOfPossession("the request's signature does not verify with its key")
+    try:
+        subject = tuple(attributes_of(request.subject))
+        dns, ips, emails = _requested_names(request)
+        password = _challenge_password(request)
+        spki_der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        der = request.public_bytes(Encoding.DER)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise MalformedCSR(f"undecodable request content ({exc})") from None
+    return CSR(
+        subject=subject,
+        spki_der=spki_der,
+        dns_names=dns,
+        ip_addresses=ips,
+        emails=emails,
+        challenge_password=password,
+        der=der,
+    )
+
+
+def _requested_names(
+    request: x509.CertificateSigningRequest,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    try:
+        extension = request.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    except x509.ExtensionNotFound:
+        return (), (), ()
+    names = extension.value
+    if not isinstance(names, x509.SubjectAlternativeName):
+        raise ValueError("subjectAltName does not decode")
+    return (
+        tuple(names.get_values_for_type(x509.DNSName)),
+        tuple(str(ip) for ip in names.get_values_for_type(x509.IPAddress)),
+        tuple(names.get_values_for_type(x509.RFC822Name)),
+    )
+
+
+def _challenge_password(request: x509.CertificateSigningRequest) -> str | None:
+    try:
+        attribute = request.attributes.get_attribute_for_oid(AttributeOID.CHALLENGE_PASSWORD)
+    except x509.AttributeNotFound:
+        return None
+    value = attribute.value
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def spki_sha256(spki_der: bytes) -> bytes:
+    """SHA-256 over the whole SubjectPublicKeyInfo DER: the key's uniqueness index (D9).
+
+    Feed it the canonical encoding (``CSR.spki_der`` is already canonical)."""
+    return hashlib.sha256(spki_der).digest()
+
+
+def key_description(spki_der: bytes) -> str:
+    """A short name of the key: "ec-p256", "ec-p384", "ec-p521", "rsa-<bits>", "ed25519",
+    "ed448" (the names of hsm.backend.KeyAlgorithm and the profiles' key_algorithms).
+
+    Raises UnsupportedKey (a ValueError) for other algorithms, curves, or undecodable DER."""
+    try:
+        key = load_der_public_key(spki_der)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise UnsupportedKey(f"public key not supported ({exc})") from None
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        name = _CURVES.get(key.curve.name)
+        if name is None:
+            raise UnsupportedKey(f"elliptic curve {key.curve.name} is not supported")
+        return name
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"rsa-{key.key_size}"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "ed25519"
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "ed448"
+    raise UnsupportedKey(f"{type(key).__name__} keys are not supported")

@@ -1,0 +1,253 @@
+"""Distinguished names: attribute tables, building, RFC 4514 text, reading back.
+
+Order convention (the same everywhere in this package, in the configuration and in
+``server.authority.format_dn``): a list of ``(attribute, value)`` pairs is in RFC 4514 text
+order, most specific first, e.g. ``[("CN", "Demo CA"), ("O", "Demo"), ("C", "RU")]`` for
+"CN=Demo CA,O=Demo,C=RU". RFC 4514 section 2.1 writes the RDNSequence from the last element
+to the first, so :func:`build_name` reverses the list: the DER starts with C, then O, then CN,
+which is what OpenSSL prints as "C = RU, O = Demo, CN = Demo CA". :func:`attributes_of` reads
+back in the same text order, so ``attributes_of(build_name(x)) == x``.
+
+String types (RFC 5280 4.1.2.4 and Appendix A, RFC 9215 section 3 / Order 795 of the FSB):
+
+* the Russian identifiers OGRN, SNILS, INNLE, OGRNIP, INN: NumericString, digits only,
+  validated by check digit (ru_identifiers);
+* countryName: PrintableString SIZE(2); serialNumber: PrintableString;
+* emailAddress: IA5String (PKCS#9);
+* every other attribute: UTF8String (RFC 5280: CAs MUST use UTF8String from 2004 on).
+
+Lengths are capped at the RFC 5280 Appendix A upper bounds where one is defined.
+One attribute per RDN: multi-valued RDNs are not built (they are read, flattened).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from asn1crypto import core
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509 as crypto_x509
+
+from protocols.x509.ru_identifiers import VALIDATORS
+
+__all__ = [
+    "ATTRIBUTES",
+    "AttributeSpec",
+    "attributes_of",
+    "build_name",
+    "format_dn",
+    "name_from_cryptography",
+    "parse_dn",
+]
+
+_PRINTABLE = re.compile(r"[A-Za-z0-9 '()+,\-./:=?]+")
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """How one subject attribute is encoded. ``max_length`` counts characters."""
+
+    short_name: str
+    oid: str
+    string_type: type[core.AbstractString]
+    max_length: int | None
+
+
+# RFC 5280 Appendix A upper bounds: ub-common-name 64, ub-organization-name 64,
+# ub-organizational-unit-name 64, ub-locality-name 128, ub-state-name 128, ub-title 64,
+# ub-serial-number 64, ub-emailaddress-length 255 (errata 5, RFC 5280), ub-name 32768.
+ATTRIBUTES: dict[str, AttributeSpec] = {
+    spec.short_name: spec
+    for spec in (
+        AttributeSpec("C", "2.5.4.6", core.PrintableString, 2),
+        AttributeSpec("ST", "2.5.4.8", core.UTF8String, 128),
+        AttributeSpec("L", "2.5.4.7", core.UTF8String, 128),
+        AttributeSpec("street", "2.5.4.9", core.UTF8String, 128),
+        AttributeSpec("O", "2.5.4.10", core.UTF8String, 64),
+        AttributeSpec("OU", "2.5.4.11", core.UTF8String, 64),
+        AttributeSpec("CN", "2.5.4.3", core.UTF8String, 64),
+        AttributeSpec("SN", "2.5.4.4", core.UTF8String, 32768),
+        AttributeSpec("GN", "2.5.4.42", core.UTF8String, 32768),
+        AttributeSpec("title", "2.5.4.12", core.UTF8String, 64),
+        AttributeSpec("emailAddress", "1.2.840.113549.1.9.1", core.IA5String, 255),
+        AttributeSpec("serialNumber", "2.5.4.5", core.PrintableString, 64),
+        # RFC 9215 section 3 (RuStrongCertsSyntax), Order 795 of the FSB of Russia.
+        AttributeSpec("OGRN", "1.2.643.100.1", core.NumericString, 13),
+        AttributeSpec("SNILS", "1.2.643.100.3", core.NumericString, 11),
+        AttributeSpec("INNLE", "1.2.643.100.4", core.NumericString, 10),
+        AttributeSpec("OGRNIP", "1.2.643.100.5", core.NumericString, 15),
+        AttributeSpec("INN", "1.2.643.3.131.1.1", core.NumericString, 12),
+    )
+}
+_BY_OID = {spec.oid: spec for spec in ATTRIBUTES.values()}
+# Names OpenSSL and RFC 4514 also use, accepted by parse_dn.
+_ALIASES = {
+    "G": "GN",
+    "GIVENNAME": "GN",
+    "SURNAME": "SN",
+    "STREET": "street",
+    "STREETADDRESS": "street",
+    "TITLE": "title",
+    "EMAILADDRESS": "emailAddress",
+    "E": "emailAddress",
+    "SERIALNUMBER": "serialNumber",
+}
+_CANONICAL = {name.upper(): name for name in ATTRIBUTES} | _ALIASES
+
+
+def _encode_value(spec: AttributeSpec, value: str) -> core.AbstractString:
+    validator: Callable[[str], str] | None = VALIDATORS.get(spec.short_name)
+    if validator is not None:
+        value = validator(value)  # raises InvalidIdentifier, which names the field
+    if not value or not value.strip():
+        raise ValueError(f"{spec.short_name}: empty value")
+    if spec.max_length is not None and len(value) > spec.max_length:
+        raise ValueError(f"{spec.short_name}: longer than {spec.max_length} characters")
+    if spec.short_name == "C" and not (len(value) == 2 and value.isascii() and value.isalpha()):
+        raise ValueError("C: must be a two-letter ISO 3166 country code")
+    if spec.string_type is core.PrintableString and not _PRINTABLE.fullmatch(value):
+        raise ValueError(f"{spec.short_name}: characters outside PrintableString")
+    if spec.string_type is core.IA5String and not value.isascii():
+        raise ValueError(f"{spec.short_name}: characters outside IA5String (ASCII)")
+    return spec.string_type(value.upper() if spec.short_name == "C" else value)
+
+
+def build_name(attributes: Sequence[tuple[str, str]]) -> asn1_x509.Name:
+    """An X.501 Name from (short name, value) pairs in RFC 4514 order (see module text).
+
+    Russian identifiers are validated and normalised (SNILS loses its dashes).
+    Raises ValueError for an unknown attribute, an empty, overlong or badly typed value, and
+    ru_identifiers.InvalidIdentifier (a ValueError) for a bad Russian number."""
+    rdns = []
+    for attribute, value in reversed(list(attributes)):
+        spec = ATTRIBUTES.get(attribute)
+        if spec is None:
+            raise ValueError(f"unknown subject attribute {attribute!r}")
+        pair = asn1_x509.NameTypeAndValue({"type": spec.oid, "value": _encode_value(spec, value)})
+        rdns.append(asn1_x509.RelativeDistinguishedName([pair]))
+    return asn1_x509.Name(name="", value=asn1_x509.RDNSequence(rdns))
+
+
+# RFC 4514 section 3: attributeTypeAndValue ( "+" ...)? ("," ...)*; values escape
+# "\" followed by a special character or by two hex digits.
+_SPECIAL = ',+"\\<>;= #'
+
+
+def parse_dn(text: str) -> list[tuple[str, str]]:
+    """Parse "CN=Demo CA,O=Example,C=RU" (RFC 4514) into pairs, in text order.
+
+    Handles backslash escapes (``\\,``, ``\\+``, ``\\\\``, ``\\2C``...). Attribute names are
+    case-insensitive and returned in this module's short form ("cn" -> "CN", "G" -> "GN").
+    Multi-valued RDNs ("+") and hex-encoded values ("#04...") are refused.
+    Raises ValueError naming an unknown attribute, or describing the syntax error."""
+    pairs: list[tuple[str, str]] = []
+    position = 0
+    length = len(text)
+    if not text.strip():
+        raise ValueError("empty distinguished name")
+    while position <= length:
+        equals = text.find("=", position)
+        if equals < 0:
+            raise ValueError(f"expected attribute=value at offset {position}")
+        raw_name = text[position:equals].strip()
+        name = _CANONICAL.get(raw_name.upper())
+        if name is None:
+            raise ValueError(f"unknown attribute {raw_name!r} in distinguished name")
+        value, position = _read_value(text, equals + 1)
+        pairs.append((name, value))
+        if position >= length:
+            break
+        position += 1  # the ","
+    return pairs
+
+
+def _read_value(text: str, position: int) -> tuple[str, int]:
+    raw = bytearray()
+    length = len(text)
+    while position < length and text[position] == " ":
+        position += 1
+    if position < length and text[position] == "#":
+        raise ValueError("hex-encoded (#) attribute values are not supported")
+    trailing_spaces = 0
+    while position < length:
+        char = text[position]
+        if char == ",":
+            break
+        if char == "+":
+            raise ValueError("multi-valued RDNs (+) are not supported")
+        if char == "\\":
+            escaped = text[position + 1 : position + 2]
+            pair = text[position + 1 : position + 3]
+            if escaped and escaped in _SPECIAL:
+                raw += escaped.encode()
+                position += 2
+            elif len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+                raw.append(int(pair, 16))
+                position += 3
+            else:
+                raise ValueError(f"bad escape at offset {position}")
+            trailing_spaces = 0
+            continue
+        trailing_spaces = trailing_spaces + 1 if char == " " else 0
+        raw += char.encode()
+        position += 1
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("escaped bytes are not UTF-8") from None
+    if trailing_spaces:
+        value = value[:-trailing_spaces]
+    return value, position
+
+
+def format_dn(attributes: Iterable[tuple[str, str]]) -> str:
+    """RFC 4514 text of pairs in text order; the inverse of :func:`parse_dn`."""
+
+    def escape(value: str) -> str:
+        out = "".join("\\" + c if c in ',+"\\<>;=' else c for c in value)
+        if out.startswith((" ", "#")):
+            out = "\\" + out
+        if out.endswith(" "):
+            out = out[:-1] + "\\ "
+        return out
+
+    return ",".join(f"{attribute}={escape(value)}" for attribute, value in attributes)
+
+
+def name_from_cryptography(name: crypto_x509.Name) -> asn1_x509.Name:
+    """The asn1crypto form of a `cryptography` Name (e.g. a CSR's subject)."""
+    return asn1_x509.Name.load(name.public_bytes())
+
+
+def attributes_of(
+    name: bytes | asn1_x509.Name | crypto_x509.Name,
+) -> list[tuple[str, str]]:
+    """(short name, value) pairs of a Name, in RFC 4514 text order (the reverse of DER).
+
+    Accepts DER bytes, an asn1crypto Name or a `cryptography` Name. Attributes without a
+    short name in :data:`ATTRIBUTES` are returned under their dotted OID, so that a policy
+    check can refuse them by name. Multi-valued RDNs are flattened.
+    Raises ValueError if the DER does not parse or a value is not a character string."""
+    if isinstance(name, crypto_x509.Name):
+        name = name_from_cryptography(name)
+    elif isinstance(name, bytes | bytearray):
+        try:
+            name = asn1_x509.Name.load(bytes(name))
+        except ValueError as exc:
+            raise ValueError(f"not a DER Name: {exc}") from None
+    pairs: list[tuple[str, str]] = []
+    try:
+        for rdn in name.chosen:
+            for pair in rdn:
+                oid = pair["type"].dotted
+                spec = _BY_OID.get(oid)
+                value = pair["value"].native
+                if not isinstance(value, str):
+                    raise ValueError(f"attribute {oid} is not a character string")
+                pairs.append((spec.short_name if spec else oid, value))
+    except (TypeError, KeyError) as exc:
+        raise ValueError(f"malformed Name: {exc}") from None
+    pairs.reverse()
+    return pairs

@@ -1,0 +1,229 @@
+"""The operator's command line end to end: init, issue, revoke, show, list, with openssl
+verifying what was issued and pkilint linting it, on the software backend and on SoftHSM2."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from tests.lint import lint_certificate
+
+from tests.integration.cli import openssl, run_cli
+from tests.integration.conftest import CAHome
+
+COMMANDS = ["init", "serve", "ca-cert", "issue", "revoke", "suspend", "resume", "show",
+            "list", "profiles", "audit-verify"]  # fmt: skip
+
+
+def openssl_csr(folder: Path, name: str, subj: str, key: str = "ec", san: str = "") -> Path:
+    """A key and request made by OpenSSL, as an operator would."""
+    key_args = {
+        "ec": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "rsa": ["-newkey", "rsa:2048"],
+        "ed25519": ["-newkey", "ed25519"],
+    }[key]
+    csr = folder / f"{name}.csr"
+    args = ["req", "-new", *key_args, "-nodes", "-keyout", folder / f"{name}.key",
+            "-out", csr, "-subj", subj]  # fmt: skip
+    if san:
+        args += ["-addext", f"subjectAltName={san}"]
+    result = openssl(*args)
+    assert result.returncode == 0, result.stderr
+    return csr
+
+
+def ca_pem(ca: CAHome, folder: Path) -> Path:
+    path = folder / "ca.pem"
+    path.write_text(ca.cli("ca-cert").stdout)
+    return path
+
+
+def verify(ca_file: Path, pem: str, folder: Path) -> None:
+    leaf = folder / "leaf.pem"
+    leaf.write_text(pem)
+    result = openssl("verify", "-CAfile", ca_file, leaf)
+    assert result.returncode == 0 and b": OK" in result.stdout, result.stdout + result.stderr
+
+
+def test_init_makes_a_working_home(soft_ca: CAHome, tmp_path: Path) -> None:
+    for name in ("settings.toml", "registry.sqlite3", "pin.txt", "keys"):
+        assert (soft_ca.path / name).exists(), name
+    assert stat.S_IMODE((soft_ca.path / "pin.txt").stat().st_mode) == 0o600
+    pin = (soft_ca.path / "pin.txt").read_text().strip()
+    for key_file in (soft_ca.path / "keys").iterdir():
+        assert b"ENCRYPTED PRIVATE KEY" in key_file.read_bytes()
+    assert pin not in (soft_ca.path / "settings.toml").read_text()
+    ca_file = ca_pem(soft_ca, tmp_path)
+    verify(ca_file, ca_file.read_text(), tmp_path)
+    certificate = x509.load_pem_x509_certificate(ca_file.read_bytes())
+    assert certificate.subject.rfc4514_string() == "C=RU,O=Test,CN=Test Soft CA"
+    assert certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert lint_certificate(certificate.public_bytes(encoding=Encoding.DER)) == []
+
+
+def test_init_also_makes_an_ocsp_responder_certificate(soft_ca: CAHome, tmp_path: Path) -> None:
+    listing = soft_ca.cli("list", "--profile", "ocsp-responder").stdout.splitlines()
+    assert len(listing) == 1
+    serial = listing[0].split()[0]
+    pem = soft_ca.cli("show", "--serial", serial, "--pem").stdout
+    verify(ca_pem(soft_ca, tmp_path), pem, tmp_path)
+    certificate = x509.load_pem_x509_certificate(pem.encode())
+    eku = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert [oid.dotted_string for oid in eku] == ["1.3.6.1.5.5.7.3.9"]
+    certificate.extensions.get_extension_for_class(x509.OCSPNoCheck)
+    assert lint_certificate(certificate.public_bytes(encoding=Encoding.DER)) == []
+
+
+def test_init_refuses_an_existing_home(soft_ca: CAHome) -> None:
+    result = run_cli("init", "--home", soft_ca.path, check=False)
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip() == f"error: {soft_ca.path} already holds a CA (settings.toml exists)"
+    )
+
+
+@pytest.mark.parametrize("backend", ["soft_ca", "pkcs11_ca"])
+@pytest.mark.parametrize(
+    ("profile", "subj", "key", "san"),
+    [
+        ("tls-server", "/CN=www.example.ru/O=Example", "ec", "DNS:www.example.ru,IP:127.0.0.1"),
+        ("tls-client", "/CN=device-1", "rsa", ""),
+        ("person", "/CN=Иванов Иван/SN=Иванов/GN=Иван/C=RU/SNILS=11223344595/INN=500100732259",
+         "ec", "email:ivanov@example.ru"),
+        ("organisation", "/CN=ООО Ромашка/O=ООО Ромашка/C=RU/OGRN=1027700132195"
+         "/1.2.643.100.4=7707083893", "ec", ""),
+    ],
+)  # fmt: skip
+def test_issue_then_openssl_verifies_and_pkilint_is_clean(
+    request: pytest.FixtureRequest, backend: str, profile: str, subj: str, key: str, san: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    ca: CAHome = request.getfixturevalue(backend)
+    csr = openssl_csr(tmp_path, "leaf", subj, key, san)
+    pem = ca.cli("issue", "--profile", profile, "--csr", csr).stdout
+    verify(ca_pem(ca, tmp_path), pem, tmp_path)
+    certificate = x509.load_pem_x509_certificate(pem.encode())
+    assert lint_certificate(certificate.public_bytes(encoding=Encoding.DER)) == []
+    serial = format(certificate.serial_number, "x")
+    shown = ca.cli("show", "--serial", serial).stdout
+    assert "status:     good" in shown and f"profile:    {profile}" in shown
+
+
+def test_issue_refusals_are_one_line_and_leave_nothing(soft_ca: CAHome, tmp_path: Path) -> None:
+    before = soft_ca.cli("list").stdout
+    csr = openssl_csr(tmp_path, "dup", "/CN=dup")
+    soft_ca.cli("issue", "--profile", "tls-client", "--csr", csr)
+    after_first = soft_ca.cli("list").stdout
+    bad_snils = openssl_csr(tmp_path, "p", "/CN=x/SN=y/GN=z/SNILS=11223344596")
+    garbage = tmp_path / "garbage.csr"
+    garbage.write_bytes(b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n")
+    cases = [
+        (["--profile", "tls-client", "--csr", csr], "already certified"),
+        (["--profile", "tls-client", "--csr", garbage], "not a PKCS#10 request"),
+        (["--profile", "tls-client", "--csr", tmp_path / "missing.csr"], "cannot read"),
+        (["--profile", "nope", "--csr", csr], "no certificate profile named 'nope'"),
+        (["--profile", "person", "--csr", bad_snils], "SNILS"),
+    ]  # fmt: skip
+    for args, reason in cases:
+        result = soft_ca.cli("issue", *args, check=False)
+        assert result.returncode == 1, args
+        assert result.stdout == ""
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and reason in lines[0], lines
+    assert soft_ca.cli("list").stdout == after_first
+    assert len(after_first.splitlines()) == len(before.splitlines()) + 1
+
+
+def test_revoke_and_its_refusals(soft_ca: CAHome, tmp_path: Path) -> None:
+    csr = openssl_csr(tmp_path, "r", "/CN=to-revoke")
+    pem = soft_ca.cli("issue", "--profile", "tls-client", "--csr", csr).stdout
+    serial = format(x509.load_pem_x509_certificate(pem.encode()).serial_number, "X")
+    result = soft_ca.cli("revoke", "--serial", serial, "--reason", "keyCompromise",
+                         "--invalidity-date", "2026-01-01T00:00:00")  # fmt: skip
+    assert result.stdout.strip() == f"revoked {serial.lower()} (keyCompromise)"
+    again = soft_ca.cli("revoke", "--serial", serial, "--reason", "superseded", check=False)
+    assert again.returncode == 1 and "already revoked" in again.stderr
+    bad_reason = soft_ca.cli("revoke", "--serial", serial, "--reason", "bored", check=False)
+    assert bad_reason.returncode == 1 and "unknown revocation reason" in bad_reason.stderr
+    unknown = soft_ca.cli("revoke", "--serial", "0badc0de", check=False)
+    assert unknown.returncode == 1 and "no certificate with serial 0badc0de" in unknown.stderr
+    shown = soft_ca.cli("show", "--serial", serial).stdout
+    assert "status:     revoked" in shown and "revoke (keyCompromise)" in shown
+    assert serial.lower() in soft_ca.cli("list", "--status", "revoked").stdout
+    assert "intact" in soft_ca.cli("audit-verify").stdout
+
+
+def test_suspend_and_resume(soft_ca: CAHome, tmp_path: Path) -> None:
+    csr = openssl_csr(tmp_path, "s", "/CN=to-suspend")
+    pem = soft_ca.cli("issue", "--profile", "tls-client", "--csr", csr).stdout
+    serial = format(x509.load_pem_x509_certificate(pem.encode()).serial_number, "x")
+    assert soft_ca.cli("suspend", "--serial", serial).stdout.strip() == f"suspended {serial}"
+    assert "status:     hold" in soft_ca.cli("show", "--serial", serial).stdout
+    assert soft_ca.cli("resume", "--serial", serial).stdout.strip() == f"resumed {serial}"
+    assert "status:     good" in soft_ca.cli("show", "--serial", serial).stdout
+
+
+def test_profiles_are_listed(soft_ca: CAHome) -> None:
+    names = [line.split()[0] for line in soft_ca.cli("profiles").stdout.splitlines()]
+    assert names == ["tls-server", "tls-client", "person", "organisation"]
+
+
+@pytest.mark.parametrize("algorithm", ["ec-p384", "rsa-2048", "ed25519"])
+def test_init_with_other_algorithms(algorithm: str, tmp_path: Path) -> None:
+    home = CAHome(tmp_path / "ca")
+    run_cli("init", "--home", home.path, "--algorithm", algorithm)
+    csr = openssl_csr(tmp_path, "leaf", "/CN=leaf")
+    pem = home.cli("issue", "--profile", "tls-client", "--csr", csr).stdout
+    verify(ca_pem(home, tmp_path), pem, tmp_path)
+    assert (
+        lint_certificate(x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER))
+        == []
+    )
+
+
+def test_pkcs11_keys_stay_in_the_token(pkcs11_ca: CAHome) -> None:
+    """The CA key was generated in the token: private, sensitive, never extractable."""
+    script = (
+        "import os, pkcs11\n"
+        "from pkcs11 import Attribute, ObjectClass\n"
+        "lib = pkcs11.lib('/usr/lib/softhsm/libsofthsm2.so')\n"
+        "token = lib.get_token(token_label='ca')\n"
+        "with token.open(user_pin=os.environ['CA_HSM_PIN']) as session:\n"
+        "    keys = list(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}))\n"
+        "    assert len(keys) == 2, keys\n"
+        "    for key in keys:\n"
+        "        assert key[Attribute.SENSITIVE] and not key[Attribute.EXTRACTABLE]\n"
+        "        assert key[Attribute.TOKEN] and key[Attribute.PRIVATE]\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, **pkcs11_ca.env}, timeout=60)  # fmt: skip
+    assert result.stdout.strip() == "ok", result.stderr
+    settings = (pkcs11_ca.path / "settings.toml").read_text()
+    assert pkcs11_ca.env["CA_HSM_PIN"] not in settings
+    assert not (pkcs11_ca.path / "keys").exists() or not any((pkcs11_ca.path / "keys").iterdir())
+
+
+def test_pkcs11_init_without_pin_fails_cleanly(tmp_path: Path) -> None:
+    result = run_cli("init", "--home", tmp_path / "ca", "--backend", "pkcs11", check=False,
+                     env={"CA_HSM_PIN": ""})  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: no PIN")
+    assert not (tmp_path / "ca").exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = run_cli(command, "--help")
+    assert "--home" in result.stdout
+
+
+def test_a_missing_home_is_a_usage_error() -> None:
+    result = run_cli("list", check=False)
+    assert result.returncode == 2 and "--home" in result.stderr

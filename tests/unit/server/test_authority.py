@@ -1,0 +1,227 @@
+"""Issuance rules (server/authority.py) on a real registry and real keys."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtensionOID
+from tests.lint import lint_certificate
+
+from config import load_settings
+from hsm.backend import HSMError, KeyRef
+from server.authority import Authority
+from server.errors import CAError, ErrorKind
+from tests.csr_factory import ORGANISATION, PERSON, make_csr, new_key, tamper
+from tests.local_ca import LocalCA
+
+
+def rows(ca: LocalCA) -> int:
+    with sqlite3.connect(ca.settings.resolve(ca.settings.registry.path)) as db:
+        return db.execute("SELECT count(*) FROM certificates").fetchone()[0]
+
+
+async def ca_certificate(ca: LocalCA) -> x509.Certificate:
+    return x509.load_der_x509_certificate((await ca.authority.generation()).certificate_der)
+
+
+@pytest.mark.parametrize(
+    ("profile", "subject", "san"),
+    [
+        ("tls-server", [("CN", "www.example.ru"), ("O", "Example")],
+         {"dns": ("www.example.ru", "example.ru"), "ips": ("127.0.0.1",)}),
+        ("tls-client", [("CN", "device-42")], {}),
+        ("person", PERSON, {"emails": ("ivanov@example.ru",)}),
+        ("organisation", ORGANISATION, {}),
+    ],
+)  # fmt: skip
+async def test_issued_certificates_verify_and_lint_clean(
+    local_ca: LocalCA, profile: str, subject: list, san: dict
+) -> None:
+    issued = await local_ca.authority.issue(profile, make_csr(subject, **san), "test")
+    certificate = x509.load_der_x509_certificate(issued.der)
+    certificate.verify_directly_issued_by(await ca_certificate(local_ca))
+    assert format(certificate.serial_number, "x") == issued.serial
+    assert lint_certificate(issued.der) == []
+    record = await local_ca.registry.get_certificate(issued.serial)
+    assert record is not None and record.der == issued.der and record.profile == profile
+
+
+async def test_person_certificate_carries_the_russian_profile(local_ca: LocalCA) -> None:
+    issued = await local_ca.authority.issue("person", make_csr(PERSON), "test")
+    certificate = asn1_x509.Certificate.load(issued.der)
+    types = {
+        atv["type"].dotted: atv["value"].__class__.__name__
+        for rdn in certificate.subject.chosen
+        for atv in rdn
+    }
+    assert types["1.2.643.100.3"] == "Any" or "NumericString" in types["1.2.643.100.3"]
+    assert b"\x12\x0b11223344595" in issued.der  # SNILS as NumericString (tag 0x12)
+    assert b"\x12\x0c500100732259" in issued.der  # INN as NumericString
+    parsed = x509.load_der_x509_certificate(issued.der)
+    oids = {extension.oid.dotted_string for extension in parsed.extensions}
+    assert {"1.2.643.100.111", "1.2.643.100.112", "1.2.643.100.114", "2.5.29.16"} <= oids
+    policies = parsed.extensions.get_extension_for_oid(ExtensionOID.CERTIFICATE_POLICIES).value
+    assert [p.policy_identifier.dotted_string for p in policies] == ["1.2.643.100.113.1"]
+    usage_period = parsed.extensions.get_extension_for_oid(x509.ObjectIdentifier("2.5.29.16"))
+    assert not usage_period.critical
+
+
+async def test_organisation_certificate_has_ogrn_and_innle(local_ca: LocalCA) -> None:
+    issued = await local_ca.authority.issue("organisation", make_csr(ORGANISATION), "test")
+    assert b"\x12\x0d1027700132195" in issued.der
+    assert b"\x12\x0a7707083893" in issued.der
+
+
+async def test_extensions_follow_the_profile_and_settings(local_ca: LocalCA) -> None:
+    issued = await local_ca.authority.issue(
+        "tls-server", make_csr([("CN", "a.example")], dns=("a.example",)), "test"
+    )
+    certificate = x509.load_der_x509_certificate(issued.der)
+    ca = await ca_certificate(local_ca)
+    ext = certificate.extensions
+    assert ext.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    key_usage = ext.get_extension_for_class(x509.KeyUsage)
+    assert key_usage.critical and key_usage.value.digital_signature
+    eku = ext.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert [oid.dotted_string for oid in eku] == ["1.3.6.1.5.5.7.3.1"]
+    aki = ext.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    assert aki == ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    ski = ext.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert ski == x509.SubjectKeyIdentifier.from_public_key(certificate.public_key())
+    cdp = ext.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert cdp[0].full_name[0].value == "http://127.0.0.1:8080/crl/demo.crl"
+    aia = {(d.access_method.dotted_string, d.access_location.value)
+           for d in ext.get_extension_for_class(x509.AuthorityInformationAccess).value}  # fmt: skip
+    assert aia == {
+        ("1.3.6.1.5.5.7.48.1", "http://127.0.0.1:8080/ocsp"),
+        ("1.3.6.1.5.5.7.48.2", "http://127.0.0.1:8080/ca/demo.crt"),
+    }
+
+
+async def test_serials_are_positive_random_and_unique(local_ca: LocalCA) -> None:
+    serials = set()
+    for n in range(40):
+        issued = await local_ca.authority.issue("tls-client", make_csr([("CN", f"d{n}")]), "t")
+        serials.add(int(issued.serial, 16))
+    assert len(serials) == 40
+    assert all(0 < s < 2**127 for s in serials)
+    assert max(s.bit_length() for s in serials) > 120  # random high bits, not a counter
+
+
+async def test_validity_never_passes_the_ca_certificate(local_ca: LocalCA) -> None:
+    ca = await ca_certificate(local_ca)
+    local_ca.clock.now = ca.not_valid_after_utc - timedelta(days=10)
+    issued = await local_ca.authority.issue("tls-client", make_csr([("CN", "late")]), "t")
+    certificate = x509.load_der_x509_certificate(issued.der)
+    assert certificate.not_valid_after_utc == ca.not_valid_after_utc
+
+
+async def test_validity_never_passes_the_private_key_lifetime(local_ca: LocalCA) -> None:
+    extra = "[profiles.short-key]\nvalidity_days = 365\nprivate_key_usage_days = 100\n"
+    settings_text = local_ca.settings.home / "settings.toml"
+    settings_text.write_text(settings_text.read_text() + extra)
+    settings = load_settings(local_ca.settings.home, environ={})
+    authority = Authority(settings, local_ca.registry, local_ca.signer, local_ca.clock)
+    issued = await authority.issue("short-key", make_csr([("CN", "k1")]), "t")
+    certificate = x509.load_der_x509_certificate(issued.der)
+    assert certificate.not_valid_after_utc == local_ca.clock.now + timedelta(days=100)
+    period = certificate.extensions.get_extension_for_oid(x509.ObjectIdentifier("2.5.29.16"))
+    assert period.value.not_after == certificate.not_valid_after_utc.replace(tzinfo=None)
+
+
+async def test_subject_given_by_the_caller_replaces_the_request(local_ca: LocalCA) -> None:
+    csr = make_csr([("CN", "what the client claims")])
+    issued = await local_ca.authority.issue(
+        "tls-client", csr, "t", subject=[("CN", "verified name")]
+    )
+    certificate = x509.load_der_x509_certificate(issued.der)
+    assert certificate.subject.rfc4514_string() == "CN=verified name"
+
+
+@pytest.mark.parametrize(
+    ("profile", "csr", "kind", "message"),
+    [
+        ("tls-client", b"not a request", ErrorKind.MALFORMED, "PKCS#10"),
+        ("tls-client", tamper(make_csr([("CN", "x")])), ErrorKind.BAD_POP, "does not verify"),
+        ("no-such", make_csr([("CN", "x")]), ErrorKind.REJECTED, "no certificate profile"),
+        ("tls-server", make_csr([("CN", "x"), ("emailAddress", "a@b.c")], dns=("x",)),
+         ErrorKind.REJECTED, "does not allow subject attribute emailAddress"),
+        ("tls-server", make_csr([("CN", "x")]), ErrorKind.REJECTED, "requires a subjectAltName"),
+        ("tls-client", make_csr([("CN", "x")], ips=("10.0.0.1",)), ErrorKind.REJECTED,
+         "does not allow ip subjectAltName"),
+        ("person", make_csr([a for a in PERSON if a[0] != "SNILS"]), ErrorKind.REJECTED,
+         "requires subject attribute SNILS"),
+        ("person", make_csr([(a, "11223344596" if a == "SNILS" else v) for a, v in PERSON]),
+         ErrorKind.REJECTED, "SNILS"),
+        ("organisation", make_csr([(a, "1027700132196" if a == "OGRN" else v)
+                                   for a, v in ORGANISATION]), ErrorKind.REJECTED, "OGRN"),
+        ("person", make_csr(PERSON, key=new_key("ed25519")), ErrorKind.REJECTED,
+         "does not allow ed25519"),
+        ("tls-client", make_csr([("CN", "x"), ("CN", "y")]), ErrorKind.REJECTED, "twice"),
+    ],
+)  # fmt: skip
+async def test_refusals_name_their_reason_and_leave_no_row(
+    local_ca: LocalCA, profile: str, csr: bytes, kind: ErrorKind, message: str
+) -> None:
+    before = rows(local_ca)
+    with pytest.raises(CAError) as caught:
+        await local_ca.authority.issue(profile, csr, "test")
+    assert caught.value.kind is kind
+    assert message in caught.value.message
+    assert rows(local_ca) == before
+
+
+async def test_a_public_key_is_certified_once(local_ca: LocalCA) -> None:
+    key = new_key()
+    await local_ca.authority.issue("tls-client", make_csr([("CN", "one")], key=key), "t")
+    before = rows(local_ca)
+    with pytest.raises(CAError) as caught:
+        await local_ca.authority.issue("tls-client", make_csr([("CN", "two")], key=key), "t")
+    assert caught.value.kind is ErrorKind.DUPLICATE
+    assert rows(local_ca) == before
+
+
+async def test_the_ca_key_itself_cannot_be_certified(local_ca: LocalCA) -> None:
+    generation = await local_ca.authority.generation()
+    path = generation.key_uri.removeprefix("file:")
+    with open(path, "rb") as handle:
+        ca_key = serialization.load_pem_private_key(handle.read(), b"test passphrase")
+    with pytest.raises(CAError) as caught:
+        await local_ca.authority.issue("tls-client", make_csr([("CN", "ca?")], key=ca_key), "t")
+    assert caught.value.kind is ErrorKind.DUPLICATE
+
+
+class FailingSigner:
+    def __init__(self, error: Exception | None = None, signature: bytes = b"") -> None:
+        self.error, self.signature = error, signature
+
+    async def sign(self, key: KeyRef, data: bytes) -> bytes:
+        if self.error:
+            raise self.error
+        return self.signature
+
+
+@pytest.mark.parametrize(
+    ("signer", "kind"),
+    [
+        (FailingSigner(HSMError("token removed")), ErrorKind.UNAVAILABLE),
+        (FailingSigner(signature=b"\x30\x06\x02\x01\x01\x02\x01\x01"), ErrorKind.INTERNAL),
+    ],
+)
+async def test_a_failure_while_signing_leaves_no_row(
+    local_ca: LocalCA, signer: FailingSigner, kind: ErrorKind
+) -> None:
+    authority = Authority(local_ca.settings, local_ca.registry, signer, local_ca.clock)
+    key = new_key()
+    before = rows(local_ca)
+    with pytest.raises(CAError) as caught:
+        await authority.issue("tls-client", make_csr([("CN", "x")], key=key), "t")
+    assert caught.value.kind is kind
+    assert rows(local_ca) == before
+    # The key was not left reserved by the failed attempt.
+    await local_ca.authority.issue("tls-client", make_csr([("CN", "x")], key=key), "t")

@@ -1,0 +1,99 @@
+"""Revocation, suspension, resumption and their refusals (R7)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from server.errors import CAError, ErrorKind
+from server.registry import CertificateStatus, StatusChangeKind
+from server.revocation import RevocationReason
+from tests.csr_factory import make_csr
+from tests.local_ca import LocalCA
+
+
+async def issue(ca: LocalCA, name: str = "device") -> str:
+    return (await ca.authority.issue("tls-client", make_csr([("CN", name)]), "t")).serial
+
+
+async def test_revoke_records_reason_actor_and_invalidity_date(local_ca: LocalCA) -> None:
+    serial = await issue(local_ca)
+    compromised = local_ca.clock.now - timedelta(hours=3)
+    record = await local_ca.revocation.revoke(
+        serial.upper(), RevocationReason.keyCompromise, "officer:anna", compromised
+    )
+    assert record.status is CertificateStatus.REVOKED
+    last = (await local_ca.registry.status_history(serial))[-1]
+    assert (last.change, last.reason, last.actor) == (
+        StatusChangeKind.REVOKE, "keyCompromise", "officer:anna",
+    )  # fmt: skip
+    assert last.invalidity_date == compromised
+    assert (await local_ca.registry.verify_audit_chain()).intact
+
+
+async def test_second_revocation_is_refused(local_ca: LocalCA) -> None:
+    serial = await issue(local_ca)
+    await local_ca.revocation.revoke(serial, RevocationReason.superseded, "o")
+    with pytest.raises(CAError) as caught:
+        await local_ca.revocation.revoke(serial, RevocationReason.superseded, "o")
+    assert caught.value.kind is ErrorKind.ALREADY_REVOKED
+    assert len(await local_ca.registry.status_history(serial)) == 2
+
+
+async def test_revoking_an_expired_certificate_is_refused(local_ca: LocalCA) -> None:
+    serial = await issue(local_ca)
+    local_ca.clock.advance(days=400)
+    with pytest.raises(CAError) as caught:
+        await local_ca.revocation.revoke(serial, RevocationReason.unspecified, "o")
+    assert caught.value.kind is ErrorKind.EXPIRED
+
+
+async def test_unknown_serial_and_bad_serial(local_ca: LocalCA) -> None:
+    with pytest.raises(CAError) as caught:
+        await local_ca.revocation.revoke("abcdef", RevocationReason.unspecified, "o")
+    assert caught.value.kind is ErrorKind.NOT_FOUND
+    with pytest.raises(CAError) as caught:
+        await local_ca.revocation.revoke("xyz", RevocationReason.unspecified, "o")
+    assert caught.value.kind is ErrorKind.MALFORMED
+
+
+async def test_future_invalidity_date_is_refused(local_ca: LocalCA) -> None:
+    serial = await issue(local_ca)
+    with pytest.raises(CAError, match="future"):
+        await local_ca.revocation.revoke(
+            serial, RevocationReason.keyCompromise, "o", local_ca.clock.now + timedelta(days=1)
+        )
+
+
+async def test_suspend_resume_then_revoke(local_ca: LocalCA) -> None:
+    serial = await issue(local_ca)
+    assert (await local_ca.revocation.suspend(serial, "o")).status is CertificateStatus.HOLD
+    with pytest.raises(CAError) as caught:
+        await local_ca.revocation.suspend(serial, "o")
+    assert caught.value.kind is ErrorKind.REJECTED
+    assert (await local_ca.revocation.resume(serial, "o")).status is CertificateStatus.GOOD
+    with pytest.raises(CAError, match="is good"):
+        await local_ca.revocation.resume(serial, "o")
+    held = await local_ca.revocation.revoke(serial, RevocationReason.certificateHold, "o")
+    assert held.status is CertificateStatus.HOLD
+    final = await local_ca.revocation.revoke(serial, RevocationReason.keyCompromise, "o")
+    assert final.status is CertificateStatus.REVOKED
+    changes = [c.change for c in await local_ca.registry.status_history(serial)]
+    assert changes == [StatusChangeKind.ISSUE, StatusChangeKind.HOLD, StatusChangeKind.RELEASE,
+                       StatusChangeKind.HOLD, StatusChangeKind.REVOKE]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("keyCompromise", RevocationReason.keyCompromise),
+     ("key_compromise", RevocationReason.keyCompromise),
+     ("CESSATION-OF-OPERATION", RevocationReason.cessationOfOperation)],
+)  # fmt: skip
+def test_reason_names(text: str, reason: RevocationReason) -> None:
+    assert RevocationReason.parse(text) is reason
+
+
+def test_unknown_reason_lists_the_known_ones() -> None:
+    with pytest.raises(CAError, match="keyCompromise"):
+        RevocationReason.parse("lost-it")
