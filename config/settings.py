@@ -112,8 +112,10 @@ class ServerSettings:
     https: str = ""
     tls_cert: str = ""
     tls_key: str = ""
+    workers: int = 1  # HTTP worker processes; all feed the same signer processes
 
     def check(self) -> None:
+        _require(1 <= self.workers <= 64, "server.workers", "1..64")
         for key in ("http", "https"):
             value = getattr(self, key)
             if value:

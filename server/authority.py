@@ -78,15 +78,6 @@ def der_to_pem(der: bytes) -> str:
     return x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM).decode()
 
 
-def format_dn(attributes: Sequence[tuple[str, str]]) -> str:
-    """RFC 4514-style text of a subject, for the registry and messages."""
-
-    def escape(value: str) -> str:
-        return "".join("\\" + c if c in ',+"\\<>;=' else c for c in value)
-
-    return ",".join(f"{attribute}={escape(value)}" for attribute, value in attributes)
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -251,7 +242,7 @@ class Authority:
             serial=serial_text(serial),
             generation_id=generation.id,
             profile=profile_name,
-            subject=format_dn(subject),
+            subject=names.format_dn(subject),
             spki_sha256=csr_codec.spki_sha256(spki_der),
             not_before=not_before,
             not_after=not_after,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import getpass
 import json
@@ -11,11 +10,8 @@ import os
 import re
 import secrets
 import shutil
-import signal
 from importlib import resources
 from pathlib import Path
-
-from aiohttp import web
 
 from config import Settings, load_settings
 from protocols.x509 import names
@@ -25,7 +21,7 @@ from server.errors import CAError, ErrorKind
 from server.lifecycle import create_generation, issue_ocsp_responder
 from server.registry import CertificateStatus
 from server.revocation import RevocationReason
-from server.web.app import build_app
+from server.serve import serve as serve_until_stopped
 
 
 def actor() -> str:
@@ -135,27 +131,8 @@ async def serve(args: argparse.Namespace) -> int:
             settings, server=dataclasses.replace(settings.server, **overrides)
         )
         settings.server.check()
-    async with open_ca(settings) as ca:
-        await ca.authority.generation()
-        runner = web.AppRunner(build_app(ca), access_log=None)
-        await runner.setup()
-        try:
-            host, _, port = settings.server.http.rpartition(":")
-            site = web.TCPSite(runner, host.strip("[]"), int(port))
-            await site.start()
-            print(f"serving CA {settings.ca.name!r} on http://{settings.server.http}", flush=True)
-            await _wait_for_stop()
-        finally:
-            await runner.cleanup()
+    await serve_until_stopped(settings)
     return 0
-
-
-async def _wait_for_stop() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
 
 
 async def ca_cert(args: argparse.Namespace) -> int:

@@ -7,17 +7,19 @@ has its own Prometheus CollectorRegistry.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hsm.backend_spec import BackendSpec
-from hsm.pipeline import SignerPool, SigningPipeline
 from prometheus_client import CollectorRegistry
 
 from config import Settings
 from hsm.backend import HSMError, SigningBackend
+from hsm.backend_spec import BackendSpec
+from hsm.pipeline import SigningPipeline
+from hsm.signer_pool import SignerPool
 from server.authority import Authority, Clock, Signer, utc_now
 from server.errors import CAError, ErrorKind
 from server.registry import SQLiteRegistry
@@ -65,29 +67,27 @@ class _NoSigner:
 
 @asynccontextmanager
 async def open_ca(
-    settings: Settings, *, signing: bool = True, clock: Clock = utc_now
+    settings: Settings,
+    *,
+    signing: bool = True,
+    signer_sockets: list[Path] | None = None,
+    clock: Clock = utc_now,
 ) -> AsyncIterator[CA]:
-    """A ready CA. With `signing`, signer processes run until the context ends."""
+    """A ready CA. With `signing`, it signs through the signer processes listening on
+    `signer_sockets`, or through signer processes of its own that run until the context
+    ends."""
     metrics = CollectorRegistry()
     registry = await SQLiteRegistry.open(settings.resolve(settings.registry.path))
     try:
         if not signing:
             yield _assemble(settings, registry, _NoSigner(), metrics, clock)
             return
-        pipeline_settings = settings.pipeline
-        pool = SignerPool(
-            backend_spec(settings), pipeline_settings.signer_processes, run_dir(settings)
-        )
-        try:
-            await pool.start()
-        except HSMError as exc:
-            raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from exc
-        try:
+        async with _signer_sockets(settings, signer_sockets) as sockets:
             pipeline = SigningPipeline(
-                pool.socket_paths,
-                max_batch=pipeline_settings.max_batch,
-                max_delay_s=pipeline_settings.max_delay_ms / 1000,
-                max_queue=pipeline_settings.max_queue,
+                sockets,
+                max_batch=settings.pipeline.max_batch,
+                max_delay_s=settings.pipeline.max_delay_ms / 1000,
+                max_queue=settings.pipeline.max_queue,
                 metrics=metrics,
             )
             await pipeline.start()
@@ -95,10 +95,26 @@ async def open_ca(
                 yield _assemble(settings, registry, pipeline, metrics, clock)
             finally:
                 await pipeline.close()
-        finally:
-            await pool.close()
     finally:
         await registry.close()
+
+
+@asynccontextmanager
+async def _signer_sockets(
+    settings: Settings, given: list[Path] | None
+) -> AsyncIterator[list[Path]]:
+    if given is not None:
+        yield given
+        return
+    pool = SignerPool(backend_spec(settings), run_dir(settings), settings.pipeline.signer_processes)
+    try:
+        await asyncio.to_thread(pool.start)
+    except HSMError as exc:
+        raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from exc
+    try:
+        yield pool.socket_paths
+    finally:
+        await asyncio.to_thread(pool.stop)
 
 
 def _assemble(

@@ -21,7 +21,7 @@ from hsm.backend import KeyAlgorithm, SigningBackend
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import extensions as ext
 from protocols.x509 import names
-from server.authority import Authority, format_dn, new_serial, serial_text
+from server.authority import Authority, new_serial, serial_text
 from server.errors import CAError, ErrorKind
 from server.registry import AuditEvent, CAGeneration, CertificateIntent, SQLiteRegistry
 
@@ -72,7 +72,7 @@ async def create_generation(
         serial=serial_text(serial),
         generation_id=None,
         profile="ca",
-        subject=format_dn(subject),
+        subject=names.format_dn(subject),
         spki_sha256=csr_codec.spki_sha256(spki_der),
         not_before=now,
         not_after=not_after,

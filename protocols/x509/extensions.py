@@ -122,7 +122,9 @@ def key_usage(names: Iterable[str]) -> asn1_x509.Extension:
     return _extension("key_usage", wanted, critical=True)
 
 
-def extended_key_usage(purposes: Iterable[str], critical: bool | None = None) -> asn1_x509.Extension:
+def extended_key_usage(
+    purposes: Iterable[str], critical: bool | None = None
+) -> asn1_x509.Extension:
     """extKeyUsage (RFC 5280 4.2.1.12) from asn1crypto names (server_auth, client_auth,
     email_protection, ocsp_signing, code_signing, time_stamping...) or dotted OIDs.
 
@@ -230,9 +232,7 @@ def certificate_policies(oids: Iterable[str]) -> asn1_x509.Extension:
     for oid in policies:
         if oid != "any_policy" and not _is_dotted(oid):
             raise ValueError(f"not a policy OID: {oid!r}")
-    return _extension(
-        "certificate_policies", [{"policy_identifier": oid} for oid in policies]
-    )
+    return _extension("certificate_policies", [{"policy_identifier": oid} for oid in policies])
 
 
 def private_key_usage_period(

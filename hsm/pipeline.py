@@ -1,0 +1,299 @@
+"""The signing pipeline: `await pipeline.sign(key, data)` is the only way anything is signed.
+
+Theory of operation (see ARCHITECTURE.md, "The signing pipeline"):
+- Callers append requests to one bounded FIFO queue and await a future. When
+  `max_queue` requests are waiting, `sign` raises SignerBusy at once.
+- Each connection to a signer process has one worker task. An idle worker takes whatever
+  is queued, up to `max_batch`, as soon as something is queued: at low load a request
+  leaves at once; under load requests pile up during a round trip and the next batch is
+  large. Only when another batch is already in flight and the queue holds less than
+  `max_batch` does a worker linger, at most until the oldest waiting request is
+  `max_delay_s` old, to fill its batch.
+- A batch is grouped by key and sent as one frame (`hsm.wire`): one round trip per batch.
+  The reply carries one result per message, so one bad key or message fails only its own
+  requests (HSMError with the signer's text).
+- A connection that fails (the signer died, closed or answered garbage) puts its batch
+  back at the head of the queue once, reconnects, and if it cannot, is marked down. When
+  no connection is up, waiting and new requests fail with SignerUnavailable, never hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from prometheus_client import CollectorRegistry
+
+from hsm import wire
+from hsm.backend import HSMError, KeyRef
+from hsm.pipeline_metrics import PipelineMetrics
+
+log = logging.getLogger("hsm.pipeline")
+
+
+class SignerBusy(HSMError):
+    """The signing queue is full; try again later (HTTP 503, OCSP tryLater, CMP
+    systemUnavail)."""
+
+
+class SignerUnavailable(HSMError):
+    """No signer process could take the request, or one failed while holding it."""
+
+
+class _Request:
+    __slots__ = ("data", "enqueued", "future", "key", "retried")
+
+    def __init__(self, key: KeyRef, data: bytes, future: asyncio.Future[bytes], t: float):
+        self.key = key
+        self.data = data
+        self.future = future
+        self.enqueued = t
+        self.retried = False
+
+
+class _Connection:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.up = False
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_unix_connection(str(self.path))
+
+    def drop(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+class SigningPipeline:
+    """Batches sign requests to signer processes reached over Unix sockets."""
+
+    def __init__(
+        self,
+        socket_paths: Sequence[Path | str],
+        *,
+        max_batch: int = 64,
+        max_delay_s: float = 0.002,
+        max_queue: int = 10000,
+        metrics: CollectorRegistry | None = None,
+        connections_per_signer: int = 1,
+        reply_timeout_s: float = 30.0,
+        reconnect_delay_s: float = 0.5,
+    ) -> None:
+        if not socket_paths:
+            raise ValueError("a signing pipeline needs at least one signer socket")
+        if max_batch < 1 or max_queue < 1 or connections_per_signer < 1:
+            raise ValueError("max_batch, max_queue and connections_per_signer must be >= 1")
+        self._conns = [
+            _Connection(Path(p)) for p in socket_paths for _ in range(connections_per_signer)
+        ]
+        self._max_batch = max_batch
+        self._max_delay = max_delay_s
+        self._max_queue = max_queue
+        self._reply_timeout = reply_timeout_s
+        self._reconnect_delay = reconnect_delay_s
+        self._queue: deque[_Request] = deque()
+        self._idle: list[asyncio.Future[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._up = 0
+        self._in_flight = 0
+        self._started = False
+        self._closed = False
+        self.metrics = PipelineMetrics(metrics)
+        self.metrics.track_queue(self._queue.__len__)
+
+    async def start(self) -> None:
+        """Connect to every signer. Raises SignerUnavailable if none can be reached."""
+        results = await asyncio.gather(*(c.open() for c in self._conns), return_exceptions=True)
+        for conn, result in zip(self._conns, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("signer %s unreachable: %s", conn.path, result)
+            else:
+                self._set_up(conn, True)
+        if self._up == 0:
+            for conn in self._conns:
+                conn.drop()
+            raise SignerUnavailable("no signer process is reachable")
+        self._started = True
+        self._tasks = [asyncio.create_task(self._work(c)) for c in self._conns]
+
+    async def close(self) -> None:
+        """Stop the workers; requests still waiting fail with SignerUnavailable."""
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._fail_queue(SignerUnavailable("the signing pipeline is closed"))
+        for conn in self._conns:
+            conn.drop()
+
+    async def __aenter__(self) -> SigningPipeline:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def sign(self, key: KeyRef, data: bytes) -> bytes:
+        """The signature of `data` with `key` (scheme per hsm.backend).
+
+        Raises SignerBusy if the queue is full, SignerUnavailable if no signer is up or the
+        pipeline is closed, HSMError if the signer could not sign.
+        """
+        if self._up == 0 or self._closed or not self._started:
+            self.metrics.failures.labels("unavailable").inc()
+            raise SignerUnavailable("no signer process is available")
+        queue = self._queue
+        if len(queue) >= self._max_queue:
+            self.metrics.busy_rejections.inc()
+            raise SignerBusy(f"signing queue is full ({self._max_queue} requests waiting)")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes] = loop.create_future()
+        queue.append(_Request(key, data, future, time.perf_counter()))
+        if self._idle:
+            waiter = self._idle.pop()
+            if not waiter.done():
+                waiter.set_result(None)
+        return await future
+
+    # --- workers -------------------------------------------------------------------------
+
+    async def _work(self, conn: _Connection) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not conn.up:
+                await self._reconnect(conn)
+                continue
+            if not self._queue:
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._idle.append(waiter)
+                try:
+                    await waiter
+                finally:
+                    with contextlib.suppress(ValueError):
+                        self._idle.remove(waiter)
+                continue
+            if self._in_flight and self._max_delay > 0 and len(self._queue) < self._max_batch:
+                linger = self._queue[0].enqueued + self._max_delay - time.perf_counter()
+                if linger > 0:
+                    await asyncio.sleep(linger)
+                    continue
+            queue, batch = self._queue, []
+            while queue and len(batch) < self._max_batch:
+                request = queue.popleft()
+                if not request.future.done():  # a caller that gave up is not signed for
+                    batch.append(request)
+            if batch:
+                await self._dispatch(conn, batch)
+
+    async def _dispatch(self, conn: _Connection, batch: list[_Request]) -> None:
+        groups: dict[KeyRef, list[_Request]] = {}
+        for request in batch:
+            groups.setdefault(request.key, []).append(request)
+        ordered = batch if len(groups) == 1 else [r for g in groups.values() for r in g]
+        frame = wire.encode_request(
+            [(k.uri, str(k.algorithm), [r.data for r in g]) for k, g in groups.items()]
+        )
+        metrics = self.metrics
+        start = time.perf_counter()
+        observe_wait = metrics.wait_seconds.observe
+        for request in ordered:
+            observe_wait(start - request.enqueued)
+        metrics.batch_size.observe(len(ordered))
+        self._in_flight += 1
+        try:
+            reply = await self._round_trip(conn, frame)
+        except (OSError, EOFError, TimeoutError, wire.FrameError) as exc:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            log.warning("signer %s failed with a batch of %d: %s", conn.path, len(batch), reason)
+            conn.drop()
+            self._requeue_or_fail(ordered, f"signer {conn.path.name} failed ({reason})")
+            await self._reconnect(conn, first=True)
+            return
+        finally:
+            self._in_flight -= 1
+        metrics.signer_latency_seconds.observe(time.perf_counter() - start)
+        self._resolve(ordered, reply)
+
+    async def _round_trip(self, conn: _Connection, frame: bytes) -> list[wire.Result] | str:
+        assert conn.reader is not None and conn.writer is not None
+        async with asyncio.timeout(self._reply_timeout):
+            conn.writer.write(frame)
+            await conn.writer.drain()
+            header = await conn.reader.readexactly(4)
+            payload = await conn.reader.readexactly(wire.frame_length(header))
+        return wire.decode_reply(payload)
+
+    def _resolve(self, ordered: list[_Request], reply: list[wire.Result] | str) -> None:
+        if isinstance(reply, str) or len(reply) != len(ordered):
+            text = reply if isinstance(reply, str) else "signer returned a wrong result count"
+            self.metrics.failures.labels("signer").inc(len(ordered))
+            for request in ordered:
+                if not request.future.done():
+                    request.future.set_exception(HSMError(text))
+            return
+        signed = 0
+        for request, (ok, octets) in zip(ordered, reply, strict=True):
+            if request.future.done():
+                continue
+            if ok:
+                request.future.set_result(octets)
+                signed += 1
+            else:
+                self.metrics.failures.labels("signer").inc()
+                request.future.set_exception(HSMError(octets.decode("utf-8", "replace")))
+        self.metrics.signatures.inc(signed)
+
+    def _requeue_or_fail(self, ordered: list[_Request], reason: str) -> None:
+        """A batch lost with its connection goes back to the head of the queue once: the
+        signer may have died before signing it, and another signer can take it."""
+        for request in reversed(ordered):
+            if request.future.done():
+                continue
+            if request.retried:
+                self.metrics.failures.labels("unavailable").inc()
+                request.future.set_exception(SignerUnavailable(reason))
+            else:
+                request.retried = True
+                self._queue.appendleft(request)
+
+    async def _reconnect(self, conn: _Connection, first: bool = False) -> None:
+        """One connection attempt; on failure mark the connection down and back off."""
+        if not first:
+            await asyncio.sleep(self._reconnect_delay)
+        try:
+            await conn.open()
+        except OSError as exc:
+            self._set_up(conn, False)
+            if first:
+                log.warning("signer %s is down: %s", conn.path, exc)
+            return
+        self._set_up(conn, True)
+
+    def _set_up(self, conn: _Connection, up: bool) -> None:
+        if conn.up != up:
+            conn.up = up
+            self._up += 1 if up else -1
+            self.metrics.signers_up.set(self._up)
+        if self._up == 0 and self._started:
+            self._fail_queue(SignerUnavailable("no signer process is reachable"))
+
+    def _fail_queue(self, exc: HSMError) -> None:
+        while self._queue:
+            request = self._queue.popleft()
+            if not request.future.done():
+                self.metrics.failures.labels("unavailable").inc()
+                request.future.set_exception(exc)

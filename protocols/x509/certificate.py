@@ -1,0 +1,166 @@
+"""X.509 v3 certificates: to-be-signed bytes out, signed certificate assembled in.
+
+Theory of operation (STYLE.md rule 5, "record intent, then sign"):
+
+1. the caller fills a :class:`CertificateTemplate` and calls :func:`build_tbs_certificate`,
+   which checks it and returns the DER TBSCertificate (RFC 5280 4.1.2);
+2. the caller records those bytes, and has them signed elsewhere (this package never signs)
+   with the scheme that follows the issuer key: P-256 -> ECDSA with SHA-256 (DER
+   Ecdsa-Sig-Value), P-384 -> ECDSA with SHA-384, RSA -> PKCS#1 v1.5 with SHA-256,
+   Ed25519 -> the 64 raw octets;
+3. :func:`assemble_certificate` wraps exactly those TBS octets, the algorithm and the
+   signature into the Certificate SEQUENCE (RFC 5280 4.1.1).
+
+Algorithm names are asn1crypto's (``algos.SignedDigestAlgorithmId``): "sha256_ecdsa",
+"sha384_ecdsa", "sha256_rsa", "ed25519".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from asn1crypto import algos, core, keys
+from asn1crypto import x509 as asn1_x509
+
+__all__ = [
+    "SIGNATURE_ALGORITHMS",
+    "CertificateTemplate",
+    "assemble_certificate",
+    "build_tbs_certificate",
+    "signature_algorithm_for",
+]
+
+SIGNATURE_ALGORITHMS = frozenset({"sha256_ecdsa", "sha384_ecdsa", "sha256_rsa", "ed25519"})
+_GENERALIZED_FROM = datetime(2050, 1, 1, tzinfo=UTC)
+_MAX_SERIAL = 1 << (20 * 8 - 1)  # RFC 5280 4.1.2.2: at most 20 octets, positive
+
+
+@dataclass(frozen=True)
+class CertificateTemplate:
+    """Everything in a TBSCertificate. Datetimes must be timezone-aware; microseconds are
+    dropped (RFC 5280 4.1.2.5: whole seconds). ``signature_algorithm`` is one of
+    :data:`SIGNATURE_ALGORITHMS`, usually from :func:`signature_algorithm_for`."""
+
+    serial: int
+    issuer: asn1_x509.Name
+    subject: asn1_x509.Name
+    spki_der: bytes
+    not_before: datetime
+    not_after: datetime
+    extensions: tuple[asn1_x509.Extension, ...]
+    signature_algorithm: str
+
+
+def signature_algorithm_for(issuer_spki_der: bytes) -> str:
+    """The signature algorithm the issuer key signs with: EC P-256 -> "sha256_ecdsa",
+    P-384 -> "sha384_ecdsa", RSA -> "sha256_rsa", Ed25519 -> "ed25519".
+
+    Raises ValueError for another key type or curve, or undecodable DER."""
+    try:
+        info = keys.PublicKeyInfo.load(issuer_spki_der)
+        algorithm = info.algorithm
+        curve = info.curve[1] if algorithm == "ec" else None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"issuer key not supported ({exc})") from None
+    if algorithm == "rsa":
+        return "sha256_rsa"
+    if algorithm == "ed25519":
+        return "ed25519"
+    if curve == "secp256r1":
+        return "sha256_ecdsa"
+    if curve == "secp384r1":
+        return "sha384_ecdsa"
+    raise ValueError(f"issuer key not supported: {algorithm} {curve or ''}".strip())
+
+
+def _algorithm_identifier(name: str) -> algos.SignedDigestAlgorithm:
+    """RFC 4055 section 5: sha256WithRSAEncryption carries NULL parameters; RFC 5758 3.2
+    (ECDSA) and RFC 8410 section 3 (Ed25519): parameters absent."""
+    if name not in SIGNATURE_ALGORITHMS:
+        raise ValueError(f"unsupported signature algorithm {name!r}")
+    if name == "sha256_rsa":
+        return algos.SignedDigestAlgorithm({"algorithm": name, "parameters": core.Null()})
+    return algos.SignedDigestAlgorithm({"algorithm": name})
+
+
+def _time(field: str, moment: datetime) -> asn1_x509.Time:
+    """RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, always UTC, 'Z'."""
+    if moment.tzinfo is None:
+        raise ValueError(f"{field} must be timezone-aware")
+    moment = moment.astimezone(UTC).replace(microsecond=0)
+    if moment >= _GENERALIZED_FROM:
+        return asn1_x509.Time(name="general_time", value=core.GeneralizedTime(moment))
+    return asn1_x509.Time(name="utc_time", value=core.UTCTime(moment))
+
+
+def build_tbs_certificate(template: CertificateTemplate) -> bytes:
+    """The DER TBSCertificate (version v3) of ``template``.
+
+    Raises ValueError if the serial is not positive or exceeds 20 octets, a datetime is
+    naive, the validity is empty, the SPKI does not parse, an extension repeats (RFC 5280
+    4.2), the subject is empty without a critical subjectAltName (4.1.2.6, 4.2.1.6), or the
+    algorithm is not one of SIGNATURE_ALGORITHMS."""
+    if not 0 < template.serial < _MAX_SERIAL:
+        raise ValueError("serial number must be positive and at most 20 octets")
+    not_before = _time("not_before", template.not_before)
+    not_after = _time("not_after", template.not_after)
+    if template.not_after.replace(microsecond=0) < template.not_before.replace(microsecond=0):
+        raise ValueError("notAfter is before notBefore")
+    try:
+        spki = keys.PublicKeyInfo.load(template.spki_der)
+        spki.native  # noqa: B018 (parse the whole structure now, not lazily later)
+    except ValueError as exc:
+        raise ValueError(f"subjectPublicKeyInfo does not parse ({exc})") from None
+    extension_ids = [extension["extn_id"].dotted for extension in template.extensions]
+    if len(set(extension_ids)) != len(extension_ids):
+        raise ValueError("an extension appears more than once (RFC 5280 4.2)")
+    if not template.subject.chosen:
+        san = [e for e in template.extensions if e["extn_id"].dotted == "2.5.29.17"]
+        if not san or not san[0]["critical"].native:
+            raise ValueError("an empty subject needs a critical subjectAltName (RFC 5280 4.2.1.6)")
+    fields: dict[str, object] = {
+        "version": "v3",
+        "serial_number": template.serial,
+        "signature": _algorithm_identifier(template.signature_algorithm),
+        "issuer": template.issuer,
+        "validity": {"not_before": not_before, "not_after": not_after},
+        "subject": template.subject,
+        "subject_public_key_info": spki,
+    }
+    if template.extensions:
+        fields["extensions"] = list(template.extensions)
+    return asn1_x509.TbsCertificate(fields).dump()
+
+
+def assemble_certificate(tbs_der: bytes, signature_algorithm: str, signature: bytes) -> bytes:
+    """The DER Certificate: SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
+    (RFC 5280 4.1.1), with ``tbs_der`` copied byte for byte.
+
+    Raises ValueError if ``tbs_der`` does not parse, its inner signature algorithm differs
+    from ``signature_algorithm`` (RFC 5280 4.1.1.2 requires them equal), or the signature
+    is empty."""
+    if not signature:
+        raise ValueError("empty signature")
+    try:
+        tbs = asn1_x509.TbsCertificate.load(tbs_der, strict=True)
+        inner = tbs["signature"].dump()
+    except ValueError as exc:
+        raise ValueError(f"not a DER TBSCertificate ({exc})") from None
+    algorithm = _algorithm_identifier(signature_algorithm).dump()
+    if inner != algorithm:
+        raise ValueError("signature algorithm differs from the one inside the TBSCertificate")
+    bit_string = core.OctetBitString(signature).dump()
+    body = tbs_der + algorithm + bit_string
+    return _sequence(body)
+
+
+def _sequence(body: bytes) -> bytes:
+    """A DER SEQUENCE header (X.690 8.1.3, definite length) followed by ``body``."""
+    length = len(body)
+    if length < 0x80:
+        header = bytes([0x30, length])
+    else:
+        octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+        header = bytes([0x30, 0x80 | len(octets)]) + octets
+    return header + body

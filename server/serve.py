@@ -1,0 +1,108 @@
+"""`serve`: signer processes, HTTP worker processes, and a clean stop.
+
+The parent starts the signer processes (they own the HSM sessions), then runs
+`server.workers` HTTP workers. With one worker it serves in its own event loop; with more,
+each worker is a process of its own listening on the same port (SO_REUSEPORT), and every
+worker feeds the same signer processes, one batch per round trip. SIGINT or SIGTERM stops
+the workers, then the signers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from config import Settings
+from hsm.backend import HSMError
+from hsm.signer_pool import SignerPool
+from server.context import backend_spec, open_ca, run_dir
+from server.errors import CAError, ErrorKind
+from server.web.app import build_app
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM. Prints one `serving ...` line once every worker listens."""
+    pool = SignerPool(backend_spec(settings), run_dir(settings), settings.pipeline.signer_processes)
+    try:
+        await asyncio.to_thread(pool.start)
+    except HSMError as exc:
+        raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from exc
+    try:
+        if settings.server.workers == 1:
+            await _run_worker(settings, pool.socket_paths, ready=None)
+        else:
+            await _run_worker_processes(settings, pool.socket_paths)
+    finally:
+        await asyncio.to_thread(pool.stop)
+
+
+def _announce(settings: Settings) -> None:
+    urls = [f"http://{settings.server.http}"]
+    if settings.server.https:
+        urls.append(f"https://{settings.server.https}")
+    print(f"serving CA {settings.ca.name!r} on {' and '.join(urls)}", flush=True)
+
+
+async def _run_worker(
+    settings: Settings, sockets: list[Path], ready: multiprocessing.queues.Queue | None
+) -> None:
+    async with open_ca(settings, signer_sockets=sockets) as ca:
+        await ca.authority.generation()
+        runner = web.AppRunner(build_app(ca), access_log=None)
+        await runner.setup()
+        try:
+            host, _, port = settings.server.http.rpartition(":")
+            site = web.TCPSite(
+                runner, host.strip("[]"), int(port), reuse_port=settings.server.workers > 1
+            )
+            await site.start()
+            if ready is None:
+                _announce(settings)
+            else:
+                ready.put("ready")
+            await _wait_for_stop()
+        finally:
+            await runner.cleanup()
+
+
+def _worker_main(settings: Settings, sockets: list[Path], ready: multiprocessing.Queue) -> None:
+    try:
+        asyncio.run(_run_worker(settings, sockets, ready))
+    except CAError as exc:
+        ready.put(f"error: {exc}")
+
+
+async def _run_worker_processes(settings: Settings, sockets: list[Path]) -> None:
+    context = multiprocessing.get_context("spawn")
+    ready = context.Queue()
+    workers = [
+        context.Process(target=_worker_main, args=(settings, sockets, ready), daemon=True)
+        for _ in range(settings.server.workers)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        for _ in workers:
+            message = await asyncio.to_thread(ready.get, True, 60)
+            if message != "ready":
+                raise CAError(ErrorKind.UNAVAILABLE, f"a worker failed to start: {message}")
+        _announce(settings)
+        await _wait_for_stop()
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+        for worker in workers:
+            await asyncio.to_thread(worker.join, 10)
+
+
+async def _wait_for_stop() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
