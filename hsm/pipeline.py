@@ -131,7 +131,7 @@ class SigningPipeline:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._fail_queue(SignerUnavailable("the signing pipeline is closed"))
+        self._fail_queue("the signing pipeline is closed")
         for conn in self._conns:
             conn.drop()
 
@@ -164,9 +164,7 @@ class SigningPipeline:
         future: asyncio.Future[bytes] = loop.create_future()
         queue.append(_Request(key, data, future, time.perf_counter()))
         if self._idle:
-            waiter = self._idle.pop()
-            if not waiter.done():
-                waiter.set_result(None)
+            self._wake_one()
         return await future
 
     # --- workers -------------------------------------------------------------------------
@@ -269,6 +267,8 @@ class SigningPipeline:
             else:
                 request.retried = True
                 self._queue.appendleft(request)
+        if self._queue and self._idle:
+            self._wake_one()
 
     async def _reconnect(self, conn: _Connection, first: bool = False) -> None:
         """One connection attempt; on failure mark the connection down and back off."""
@@ -289,11 +289,18 @@ class SigningPipeline:
             self._up += 1 if up else -1
             self.metrics.signers_up.set(self._up)
         if self._up == 0 and self._started:
-            self._fail_queue(SignerUnavailable("no signer process is reachable"))
+            self._fail_queue("no signer process is reachable")
 
-    def _fail_queue(self, exc: HSMError) -> None:
+    def _wake_one(self) -> None:
+        while self._idle:
+            waiter = self._idle.pop()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _fail_queue(self, reason: str) -> None:
         while self._queue:
             request = self._queue.popleft()
             if not request.future.done():
                 self.metrics.failures.labels("unavailable").inc()
-                request.future.set_exception(exc)
+                request.future.set_exception(SignerUnavailable(reason))

@@ -29,7 +29,13 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
+
+from config import ProfileSettings, Settings
+from hsm.backend import HSMError, KeyAlgorithm, KeyRef
 from hsm.pipeline import SignerBusy
+from protocols.x509 import csr as csr_codec
+from protocols.x509 import extensions as ext
+from protocols.x509 import names
 from protocols.x509.certificate import (
     CertificateTemplate,
     assemble_certificate,
@@ -37,12 +43,6 @@ from protocols.x509.certificate import (
     signature_algorithm_for,
 )
 from protocols.x509.ru_identifiers import InvalidIdentifier
-
-from config import ProfileSettings, Settings
-from hsm.backend import HSMError, KeyAlgorithm, KeyRef
-from protocols.x509 import csr as csr_codec
-from protocols.x509 import extensions as ext
-from protocols.x509 import names
 from server.errors import CAError, ErrorKind
 from server.registry import AuditEvent, CAGeneration, CertificateIntent, SQLiteRegistry
 

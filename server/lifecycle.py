@@ -10,17 +10,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from asn1crypto import x509 as asn1_x509
-from protocols.x509.certificate import (
-    CertificateTemplate,
-    build_tbs_certificate,
-    signature_algorithm_for,
-)
 
 from config import Settings
 from hsm.backend import KeyAlgorithm, SigningBackend
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import extensions as ext
 from protocols.x509 import names
+from protocols.x509.certificate import (
+    CertificateTemplate,
+    build_tbs_certificate,
+    signature_algorithm_for,
+)
 from server.authority import Authority, new_serial, serial_text
 from server.errors import CAError, ErrorKind
 from server.registry import AuditEvent, CAGeneration, CertificateIntent, SQLiteRegistry

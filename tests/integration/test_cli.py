@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from tests.lint import lint_certificate
 
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
+from tests.lint import lint_certificate
 
 COMMANDS = ["init", "serve", "ca-cert", "issue", "revoke", "suspend", "resume", "show",
             "list", "profiles", "audit-verify"]  # fmt: skip

@@ -10,13 +10,13 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtensionOID
-from tests.lint import lint_certificate
 
 from config import load_settings
 from hsm.backend import HSMError, KeyRef
 from server.authority import Authority
 from server.errors import CAError, ErrorKind
 from tests.csr_factory import ORGANISATION, PERSON, make_csr, new_key, tamper
+from tests.lint import lint_certificate
 from tests.local_ca import LocalCA
 
 
