@@ -134,15 +134,17 @@ class Authority:
         """
         profile = self._profile(profile_name)
         request = _parse_request(csr_data)
-        _check_key_algorithm(request.spki_der, profile, profile_name)
+        key_type = _check_key_algorithm(request.spki_der, profile, profile_name)
         attributes = _subject_attributes(
             request.subject if subject is None else subject, profile, profile_name
         )
-        san = _subject_alt_names(request, profile, profile_name)
+        san = _subject_alt_names(request, profile, profile_name, attributes)
         generation = await self.generation()
         now = self._clock()
         not_after = self._not_after(now, profile, generation)
-        extensions = self._extensions(profile, request.spki_der, generation, san, now, not_after)
+        extensions = self._extensions(
+            profile, key_type, request.spki_der, generation, san, now, not_after
+        )
         return await self.sign_and_record(
             generation=generation,
             profile_name=profile_name,
@@ -174,6 +176,7 @@ class Authority:
     def _extensions(
         self,
         profile: ProfileSettings,
+        key_type: str,
         spki_der: bytes,
         generation: CAGeneration,
         san: SubjectAltNames,
@@ -184,7 +187,7 @@ class Authority:
         name = self._settings.ca.name
         extensions = [
             ext.basic_constraints(ca=False),
-            ext.key_usage(set(profile.key_usage)),
+            ext.key_usage(key_usage_for(profile.key_usage, key_type)),
             ext.subject_key_identifier(spki_der),
             ext.authority_key_identifier(generation.key_id),
             ext.crl_distribution_points([f"{base_url}/crl/{name}.crl"]),
@@ -292,7 +295,22 @@ def _parse_request(data: bytes) -> csr_codec.CSR:
         raise CAError(ErrorKind.MALFORMED, f"not a PKCS#10 request: {exc}") from exc
 
 
-def _check_key_algorithm(spki_der: bytes, profile: ProfileSettings, profile_name: str) -> None:
+# Key usages a key type cannot have: RFC 5480 section 3 (EC: no key or data encipherment),
+# RFC 8410 section 5 (Ed25519: signatures only), RFC 4055 / 3279 2.3.1 (RSA: no keyAgreement).
+_PROHIBITED_USAGES = {
+    "ec": {"key_encipherment", "data_encipherment"},
+    "ed25519": {"key_encipherment", "data_encipherment", "key_agreement"},
+    "rsa": {"key_agreement"},
+}
+
+
+def key_usage_for(usages: Sequence[str], key_type: str) -> set[str]:
+    """The profile's key usages that the subject's key type can have."""
+    family = key_type.split("-")[0]
+    return set(usages) - _PROHIBITED_USAGES.get(family, set())
+
+
+def _check_key_algorithm(spki_der: bytes, profile: ProfileSettings, profile_name: str) -> str:
     try:
         description = csr_codec.key_description(spki_der)
     except ValueError as exc:
@@ -303,6 +321,11 @@ def _check_key_algorithm(spki_der: bytes, profile: ProfileSettings, profile_name
             f"profile {profile_name!r} does not allow {description} keys "
             f"(allowed: {', '.join(profile.key_algorithms)})",
         )
+    if not key_usage_for(profile.key_usage, description):
+        raise CAError(
+            ErrorKind.REJECTED, f"profile {profile_name!r} has no key usage for {description} keys"
+        )
+    return description
 
 
 def _subject_attributes(
@@ -339,8 +362,14 @@ def _subject_attributes(
 
 
 def _subject_alt_names(
-    request: csr_codec.CSR, profile: ProfileSettings, profile_name: str
+    request: csr_codec.CSR,
+    profile: ProfileSettings,
+    profile_name: str,
+    subject: Sequence[tuple[str, str]],
 ) -> SubjectAltNames:
+    """The request's subjectAltName entries as far as the profile allows them, plus any
+    emailAddress of the subject: RFC 5280 4.1.2.6 wants new certificates to carry e-mail
+    addresses as rfc822Name in subjectAltName."""
     san = SubjectAltNames(
         dns=list(request.dns_names), ips=list(request.ip_addresses), emails=list(request.emails)
     )

@@ -37,6 +37,8 @@ async def init(args: argparse.Namespace) -> int:
     try:
         settings = _write_settings(home, args)
         _ensure_secret(settings)
+        if settings.hsm.backend == "soft":
+            settings.resolve(settings.hsm.key_dir).mkdir(mode=0o700, exist_ok=True)
         backend = open_backend(settings)
         try:
             async with open_ca(settings) as ca:

@@ -1,58 +1,94 @@
-"""Run pkilint's RFC 5280 certificate linter (``lint_pkix_cert``) from tests.
+"""Lint certificates with pkilint's RFC 5280 linter, taught the Russian profile (RFC 9215).
 
-``lint_certificate(der)`` returns the ERROR and FATAL findings only: a test asserts the list
-is empty. WARNING findings (RFC "SHOULD"s, such as a missing AIA in a self-signed CA, or
-privateKeyUsagePeriod being discouraged) are not returned; use ``lint_findings(der,
-"WARNING")`` to see them. The executable is the one installed beside the running Python
-(``.venv/bin/lint_pkix_cert``), so the tests need no PATH set-up.
+``lint_certificate(der)`` returns the ERROR and FATAL findings only; a test asserts the list
+is empty. WARNING findings (RFC "SHOULD"s) are not returned; ``lint_findings(der,
+"WARNING")`` lists them, ``"INFO"`` everything.
+
+Why not the stock ``lint_pkix_cert`` executable: it decodes attribute types it does not know
+as X.520 DirectoryString, so every RFC 9215 NumericString attribute (OGRN, SNILS, INNLE,
+OGRNIP, INN) is a FATAL "invalid_asn1_syntax", and it cannot check the RFC 9215 extensions.
+This module builds the same validator set as ``pkilint/bin/lint_pkix_cert.py`` (pkilint
+0.13) with the RFC 9215 attribute and extension types of ``pyasn1_alt_modules.rfc9215``
+added, so those attributes are decoded as NumericString with their SIZE constraints, and
+subjectSignTool / issuerSignTool / identificationKind are decoded and size-checked too.
+Pass ``russian=False`` to get the stock CLI's behaviour.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
-import io
-import subprocess
-import sys
-from pathlib import Path
+from pkilint import loader
+from pkilint.pkix import certificate, extension, name
+from pkilint.validation import ValidationFindingSeverity
+from pyasn1_alt_modules import rfc9215
 
-__all__ = ["LINTER", "lint_certificate", "lint_findings"]
+__all__ = ["lint_certificate", "lint_findings"]
 
-LINTER = Path(sys.executable).with_name("lint_pkix_cert")
 _SEVERITIES = ("FATAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG")
 
+RFC9215_ATTRIBUTES = {
+    rfc9215.id_OGRN: rfc9215.OGRN(),
+    rfc9215.id_SNILS: rfc9215.SNILS(),
+    rfc9215.id_INNLE: rfc9215.INNLE(),
+    rfc9215.id_OGRNIP: rfc9215.OGRNIP(),
+    rfc9215.id_INN: rfc9215.INN(),
+}
+RFC9215_EXTENSIONS = {
+    rfc9215.id_SubjectSignTool: rfc9215.SubjectSignTool(),
+    rfc9215.id_IssuerSignTool: rfc9215.IssuerSignTool(),
+    rfc9215.id_IdentificationKind: rfc9215.IdentificationKind(),
+}
 
-def _pem(der: bytes) -> bytes:
-    body = base64.encodebytes(der).replace(b"\n", b"")
-    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    return b"-----BEGIN CERTIFICATE-----\n" + b"\n".join(lines) + b"\n-----END CERTIFICATE-----\n"
+
+def _validator(russian: bool):
+    attributes = dict(name.ATTRIBUTE_TYPE_MAPPINGS)
+    extensions = dict(extension.EXTENSION_MAPPINGS)
+    if russian:
+        attributes.update(RFC9215_ATTRIBUTES)
+        extensions.update(RFC9215_EXTENSIONS)
+    return certificate.create_pkix_certificate_validator_container(
+        certificate.create_decoding_validators(attributes, extensions),
+        [
+            certificate.create_issuer_validator_container([]),
+            certificate.create_validity_validator_container(),
+            certificate.create_subject_validator_container([]),
+            certificate.create_extensions_validator_container([]),
+            certificate.create_spki_validator_container([]),
+        ],
+    )
 
 
-def lint_findings(der: bytes, severity: str = "WARNING") -> list[str]:
+_VALIDATORS = {True: _validator(True), False: _validator(False)}
+
+
+def lint_findings(der: bytes, severity: str = "WARNING", *, russian: bool = True) -> list[str]:
     """Every finding at ``severity`` or above, one line each:
-    "SEVERITY code @ node.path (Validator)[: message]". Raises RuntimeError if pkilint
-    fails to run or cannot load the certificate."""
+    "SEVERITY code @ node.path (Validator)[: message]".
+
+    Raises ValueError if pkilint cannot load the DER as a certificate."""
     if severity not in _SEVERITIES:
         raise ValueError(f"severity must be one of {_SEVERITIES}")
-    result = subprocess.run(
-        [str(LINTER), "lint", "-s", severity, "-f", "CSV", "-"],
-        input=_pem(der),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    output = result.stdout.decode("utf-8", "replace")
-    if "Failed to load" in output or result.returncode not in (0, 1):
-        raise RuntimeError(f"pkilint failed (rc={result.returncode}): {output}{result.stderr!r}")
+    document = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "certificate")
+    results = _VALIDATORS[russian].validate(document.root)
+    threshold = ValidationFindingSeverity[severity]  # FATAL=0 ... DEBUG=5
     findings = []
-    for row in csv.DictReader(io.StringIO(output)):
-        line = f"{row['severity']} {row['code']} @ {row['node_path']} ({row['validator']})"
-        findings.append(line + (f": {row['message']}" if row["message"] else ""))
+    for result in results:
+        for description in result.finding_descriptions:
+            finding = description.finding
+            if finding.severity > threshold:
+                continue
+            line = (
+                f"{finding.severity.name} {finding.code} @ {result.node.path} ({result.validator})"
+            )
+            findings.append(line + (f": {description.message}" if description.message else ""))
     return findings
 
 
-def lint_certificate(der: bytes) -> list[str]:
+def lint_certificate(der: bytes, *, russian: bool = True) -> list[str]:
     """The ERROR and FATAL findings of pkilint's RFC 5280 linter for the DER certificate;
-    an empty list means the certificate passes. Warnings are deliberately not returned
-    (see :func:`lint_findings`)."""
-    return [line for line in lint_findings(der, "ERROR") if line.startswith(("ERROR", "FATAL"))]
+    an empty list means it passes. Warnings are deliberately not returned (see
+    :func:`lint_findings`). Raises ValueError for DER pkilint cannot load."""
+    return [
+        line
+        for line in lint_findings(der, "ERROR", russian=russian)
+        if line.startswith(("ERROR", "FATAL"))
+    ]

@@ -89,7 +89,7 @@ def _load(data: bytes) -> x509.CertificateSigningRequest:
                 stripped = stripped.replace(b"NEW CERTIFICATE REQUEST", b"CERTIFICATE REQUEST")
             return x509.load_pem_x509_csr(stripped)
         return x509.load_der_x509_csr(data)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
         raise MalformedCSR(f"not a PKCS#10 request ({exc})") from None
 
 

@@ -24,6 +24,8 @@ from asn1crypto import core, keys
 from asn1crypto import x509 as asn1_x509
 
 __all__ = [
+    "KEY_PURPOSES",
+    "KEY_USAGES",
     "IdentificationKind",
     "IssuerSignTool",
     "authority_information_access",

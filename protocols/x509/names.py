@@ -97,6 +97,12 @@ _ALIASES = {
 _CANONICAL = {name.upper(): name for name in ATTRIBUTES} | _ALIASES
 
 
+class _AttributeTypeAndValue(core.Sequence):
+    """AttributeTypeAndValue (RFC 5280 4.1.2.4) with the value's string type left to us."""
+
+    _fields = [("type", core.ObjectIdentifier), ("value", core.Any)]  # noqa: RUF012
+
+
 def _encode_value(spec: AttributeSpec, value: str) -> core.AbstractString:
     validator: Callable[[str], str] | None = VALIDATORS.get(spec.short_name)
     if validator is not None:
@@ -125,8 +131,12 @@ def build_name(attributes: Sequence[tuple[str, str]]) -> asn1_x509.Name:
         spec = ATTRIBUTES.get(attribute)
         if spec is None:
             raise ValueError(f"unknown subject attribute {attribute!r}")
-        pair = asn1_x509.NameTypeAndValue({"type": spec.oid, "value": _encode_value(spec, value)})
-        rdns.append(asn1_x509.RelativeDistinguishedName([pair]))
+        pair = _AttributeTypeAndValue({"type": spec.oid, "value": _encode_value(spec, value)})
+        # Re-read through asn1crypto's own class, whose value specs (EmailAddress,
+        # DirectoryString) refuse a plain string object but parse its DER.
+        rdns.append(
+            asn1_x509.RelativeDistinguishedName([asn1_x509.NameTypeAndValue.load(pair.dump())])
+        )
     return asn1_x509.Name(name="", value=asn1_x509.RDNSequence(rdns))
 
 

@@ -22,6 +22,7 @@ async def local_ca(tmp_path: Path) -> AsyncIterator[LocalCA]:
     settings = settings_for(tmp_path)
     clock = Clock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
     registry = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
+    (tmp_path / "keys").mkdir(mode=0o700)
     backend = SoftwareBackend(tmp_path / "keys", b"test passphrase")
     signer = BackendSigner(backend)
     authority = Authority(settings, registry, signer, clock)

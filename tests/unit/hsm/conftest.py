@@ -1,0 +1,115 @@
+"""Fixtures for the hsm tests: a real SoftHSM2 token, real key files, real signer processes.
+
+The SoftHSM2 token is made once per test session: python-pkcs11 loads and initialises the
+module once per process and SoftHSM2 reads SOFTHSM2_CONF only then, so one configuration
+must hold for the whole session. SOFTHSM2_CONF stays in os.environ for that time, so signer
+processes started by the tests find the same token.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hsm.backend_spec import BackendSpec
+from hsm.pkcs11 import PKCS11Backend
+from hsm.software import SoftwareBackend
+
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+PIN = "571-secret-pin-9931"  # distinctive, so that a leak is easy to find in any text
+SO_PIN = "so-pin-88412"
+PASSPHRASE = "soft-passphrase-41207"
+PIN_ENV = "HSM_TEST_PIN"
+PASSPHRASE_ENV = "HSM_TEST_PASSPHRASE"
+
+
+@dataclass(frozen=True)
+class SoftHSMToken:
+    module_path: str
+    label: str
+    pin: str
+    conf: Path
+
+
+@pytest.fixture(scope="session")
+def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHSMToken]:
+    """An initialised SoftHSM2 token labelled `test`, SOFTHSM2_CONF set for the session."""
+    if not Path(SOFTHSM_MODULE).exists() or shutil.which("softhsm2-util") is None:
+        pytest.skip("SoftHSM2 is not installed")
+    base = tmp_path_factory.mktemp("softhsm")
+    tokens = base / "tokens"
+    tokens.mkdir()
+    conf = base / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
+    previous = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    try:
+        init = ["softhsm2-util", "--init-token", "--free", "--label", "test"]
+        subprocess.run(
+            [*init, "--pin", PIN, "--so-pin", SO_PIN],
+            check=True,
+            capture_output=True,
+        )
+        yield SoftHSMToken(SOFTHSM_MODULE, "test", PIN, conf)
+    finally:
+        if previous is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = previous
+
+
+@pytest.fixture
+def pkcs11_backend(softhsm_token: SoftHSMToken) -> Iterator[PKCS11Backend]:
+    backend = PKCS11Backend(softhsm_token.module_path, softhsm_token.label, softhsm_token.pin)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def key_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "keys"
+    path.mkdir(mode=0o700)
+    return path
+
+
+@pytest.fixture
+def soft_backend(key_dir: Path) -> Iterator[SoftwareBackend]:
+    backend = SoftwareBackend(key_dir, PASSPHRASE.encode())
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def soft_spec(key_dir: Path, monkeypatch: pytest.MonkeyPatch) -> BackendSpec:
+    """A soft BackendSpec whose passphrase is in the environment (inherited by signers)."""
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
+    return BackendSpec(kind="soft", key_dir=str(key_dir), secret_env=PASSPHRASE_ENV)
+
+
+@pytest.fixture
+def pkcs11_spec(softhsm_token: SoftHSMToken, monkeypatch: pytest.MonkeyPatch) -> BackendSpec:
+    monkeypatch.setenv(PIN_ENV, softhsm_token.pin)
+    return BackendSpec(
+        kind="pkcs11",
+        module_path=softhsm_token.module_path,
+        token_label=softhsm_token.label,
+        secret_env=PIN_ENV,
+    )
+
+
+@pytest.fixture
+def run_dir() -> Iterator[Path]:
+    """A short directory for signer sockets: Unix socket paths are limited to about 100
+    octets, and pytest's tmp_path can be longer."""
+    path = Path(tempfile.mkdtemp(prefix="hsm-", dir="/tmp"))
+    yield path / "run"
+    shutil.rmtree(path, ignore_errors=True)

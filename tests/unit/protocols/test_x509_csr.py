@@ -1,0 +1,256 @@
+"""PKCS#10 requests: decoding, proof of possession, key descriptions.
+
+Vectors are made in the tests with `cryptography` (keys and requests), and one request with
+a Russian subject is assembled by hand with asn1crypto's RFC 2986 classes and signed with
+`cryptography`, because `cryptography` only writes NumericString through a private argument.
+"""
+
+import contextlib
+import hashlib
+import ipaddress
+import random
+
+import pytest
+from asn1crypto import csr as asn1_csr
+from asn1crypto import keys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import AttributeOID, NameOID
+
+from protocols.x509.csr import (
+    CSR,
+    BadProofOfPossession,
+    MalformedCSR,
+    UnsupportedKey,
+    key_description,
+    parse_csr,
+    spki_sha256,
+)
+from protocols.x509.names import build_name
+
+KEYS = {
+    "ec-p256": lambda: ec.generate_private_key(ec.SECP256R1()),
+    "ec-p384": lambda: ec.generate_private_key(ec.SECP384R1()),
+    "rsa-2048": lambda: rsa.generate_private_key(65537, 2048),
+    "ed25519": ed25519.Ed25519PrivateKey.generate,
+}
+
+
+def hash_for(key):
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+        return None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size == 384:
+        return hashes.SHA384()
+    return hashes.SHA256()
+
+
+def make_csr(key, cn="client.example", san=True, password=None) -> x509.CertificateSigningRequest:
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name(
+            [
+                # cryptography lists RDNs in DER order; ours are in RFC 4514 text order.
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "RU"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example"),
+                x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            ]
+        )
+    )
+    if san:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("client.example"),
+                    x509.DNSName("www.client.example"),
+                    x509.IPAddress(ipaddress.ip_address("192.0.2.7")),
+                    x509.IPAddress(ipaddress.ip_address("2001:db8::7")),
+                    x509.RFC822Name("admin@client.example"),
+                    x509.UniformResourceIdentifier("https://ignored.example/"),
+                ]
+            ),
+            critical=False,
+        )
+    if password is not None:
+        builder = builder.add_attribute(AttributeOID.CHALLENGE_PASSWORD, password.encode())
+    return builder.sign(key, hash_for(key))
+
+
+def spki_of(key) -> bytes:
+    return key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+@pytest.fixture(scope="module", params=sorted(KEYS))
+def keyed(request):
+    return request.param, KEYS[request.param]()
+
+
+def test_parse_der_and_pem(keyed):
+    description, key = keyed
+    request = make_csr(key, password="s3cret")
+    for data in (request.public_bytes(Encoding.DER), request.public_bytes(Encoding.PEM)):
+        parsed = parse_csr(data)
+        assert isinstance(parsed, CSR)
+        assert parsed.subject == (("CN", "client.example"), ("O", "Example"), ("C", "RU"))
+        assert parsed.spki_der == spki_of(key)
+        assert parsed.dns_names == ("client.example", "www.client.example")
+        assert parsed.ip_addresses == ("192.0.2.7", "2001:db8::7")
+        assert parsed.emails == ("admin@client.example",)
+        assert parsed.challenge_password == "s3cret"
+        assert parsed.der == request.public_bytes(Encoding.DER)
+        assert key_description(parsed.spki_der) == description
+
+
+def test_no_extensions_no_password():
+    parsed = parse_csr(make_csr(KEYS["ec-p256"](), san=False).public_bytes(Encoding.DER))
+    assert (parsed.dns_names, parsed.ip_addresses, parsed.emails) == ((), (), ())
+    assert parsed.challenge_password is None
+
+
+def test_microsoft_new_certificate_request_label():
+    pem = make_csr(KEYS["ec-p256"]()).public_bytes(Encoding.PEM)
+    pem = pem.replace(b"CERTIFICATE REQUEST", b"NEW CERTIFICATE REQUEST")
+    assert parse_csr(pem).subject[0] == ("CN", "client.example")
+
+
+def test_russian_subject_read_back():
+    """A request whose subject has NumericString SNILS/INN (built by names.build_name)."""
+    key = KEYS["ec-p256"]()
+    subject = build_name(
+        [("CN", "Иванов Иван"), ("SNILS", "11223344595"), ("INN", "500100732259"), ("C", "RU")]
+    )
+    info = asn1_csr.CertificationRequestInfo(
+        {
+            "version": "v1",
+            "subject": subject,
+            "subject_pk_info": keys.PublicKeyInfo.load(spki_of(key)),
+            "attributes": [],
+        }
+    )
+    signature = key.sign(info.dump(), ec.ECDSA(hashes.SHA256()))
+    request = asn1_csr.CertificationRequest(
+        {
+            "certification_request_info": info,
+            "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+            "signature": signature,
+        }
+    )
+    parsed = parse_csr(request.dump())
+    assert parsed.subject == (
+        ("CN", "Иванов Иван"),
+        ("SNILS", "11223344595"),
+        ("INN", "500100732259"),
+        ("C", "RU"),
+    )
+
+
+@pytest.mark.parametrize("description", sorted(KEYS))
+def test_tampered_signature_is_bad_pop(description):
+    key = KEYS[description]()
+    der = bytearray(make_csr(key).public_bytes(Encoding.DER))
+    if description.startswith("ec-"):
+        # The last octet of an ECDSA signature is the last octet of s: still valid DER.
+        der[-1] ^= 0x01
+    else:
+        der[-5] ^= 0x40
+    with pytest.raises(BadProofOfPossession):
+        parse_csr(bytes(der))
+
+
+def test_tampered_subject_is_bad_pop():
+    der = make_csr(KEYS["rsa-2048"](), cn="aaaa.example").public_bytes(Encoding.DER)
+    tampered = der.replace(b"aaaa.example", b"bbbb.example", 1)
+    assert tampered != der
+    with pytest.raises(BadProofOfPossession):
+        parse_csr(tampered)
+
+
+def test_signed_by_another_key_is_bad_pop():
+    """The request carries key A's public key but key B signed it."""
+    key_a, key_b = KEYS["ec-p256"](), KEYS["ec-p256"]()
+    good = make_csr(key_a, san=False)
+    forged = make_csr(key_b, san=False)
+    a_spki, b_spki = spki_of(key_a), spki_of(key_b)
+    der = forged.public_bytes(Encoding.DER).replace(b_spki, a_spki)
+    assert der != good.public_bytes(Encoding.DER)
+    with pytest.raises(BadProofOfPossession):
+        parse_csr(der)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"garbage",
+        b"\x30\x00",
+        b"\x30\x82\xff\xff\x00",
+        b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+        b"-----BEGIN CERTIFICATE REQUEST-----\n",
+    ],
+)
+def test_garbage_is_malformed(data):
+    with pytest.raises(MalformedCSR):
+        parse_csr(data)
+
+
+def test_truncations_and_trailing_data_are_malformed():
+    der = make_csr(KEYS["ec-p256"]()).public_bytes(Encoding.DER)
+    for length in range(0, len(der), 7):
+        with pytest.raises(MalformedCSR):
+            parse_csr(der[:length])
+    with pytest.raises(MalformedCSR):
+        parse_csr(der + b"\x00")
+
+
+def test_any_bytes_parse_or_raise_the_codecs_errors():
+    """Property: random mutations of a good request either decode or raise MalformedCSR or
+    BadProofOfPossession (never another exception)."""
+    der = make_csr(KEYS["ec-p256"]()).public_bytes(Encoding.DER)
+    rng = random.Random(2986)
+    for _ in range(400):
+        mutated = bytearray(der)
+        for _ in range(rng.randint(1, 4)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        with contextlib.suppress(MalformedCSR, BadProofOfPossession):
+            parse_csr(bytes(mutated))
+
+
+def test_spki_sha256_is_over_the_whole_spki():
+    spki = spki_of(KEYS["ec-p256"]())
+    assert spki_sha256(spki) == hashlib.sha256(spki).digest()
+    assert len(spki_sha256(spki)) == 32
+
+
+@pytest.mark.parametrize(
+    ("key", "description"),
+    [
+        (ec.generate_private_key(ec.SECP521R1()), "ec-p521"),
+        (rsa.generate_private_key(65537, 3072), "rsa-3072"),
+        (ed448.Ed448PrivateKey.generate(), "ed448"),
+    ],
+)
+def test_other_key_descriptions(key, description):
+    assert key_description(spki_of(key)) == description
+
+
+def test_unsupported_keys():
+    with pytest.raises(UnsupportedKey, match=r"(?i)secp256k1"):
+        key_description(spki_of(ec.generate_private_key(ec.SECP256K1())))
+    with pytest.raises(UnsupportedKey):
+        key_description(b"\x30\x03\x02\x01\x00")
+    with pytest.raises(ValueError):  # UnsupportedKey is a ValueError, as callers expect
+        key_description(b"")
+
+
+def test_rsa_pss_signed_request_verifies():
+    key = rsa.generate_private_key(65537, 2048)
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pss")]))
+        .sign(
+            key,
+            hashes.SHA256(),
+            rsa_padding=padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH),
+        )
+    )
+    assert parse_csr(request.public_bytes(Encoding.DER)).subject == (("CN", "pss"),)

@@ -1,0 +1,234 @@
+"""Distinguished names: string types, order, RFC 4514 text, reading back.
+
+Vectors: the Russian numbers are the known-good values of ru-profile.md section 2; the
+expected DER tags are X.680's (NumericString 0x12, PrintableString 0x13, IA5String 0x16,
+UTF8String 0x0C); OpenSSL 3.0's `asn1parse` is the independent decoder.
+"""
+
+import subprocess
+
+import pytest
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from protocols.x509.names import (
+    attributes_of,
+    build_name,
+    format_dn,
+    name_from_cryptography,
+    parse_dn,
+)
+from protocols.x509.ru_identifiers import InvalidIdentifier
+
+PERSON = [
+    ("CN", "Иванов Иван Иванович"),
+    ("SN", "Иванов"),
+    ("GN", "Иван Иванович"),
+    ("SNILS", "112-233-445 95"),
+    ("INN", "500100732259"),
+    ("emailAddress", "ivanov@example.ru"),
+    ("street", "ул. Тверская, д. 1"),
+    ("L", "Москва"),
+    ("ST", "77 г. Москва"),
+    ("C", "RU"),
+]
+ORGANISATION = [
+    ("CN", "ООО «Пример»"),
+    ("title", "Генеральный директор"),
+    ("OU", "Дирекция"),
+    ("O", "ООО «Пример»"),
+    ("OGRN", "1027700132195"),
+    ("INNLE", "7707083893"),
+    ("OGRNIP", "304500116000157"),
+    ("serialNumber", "A-123"),
+    ("C", "RU"),
+]
+
+
+def tag_of(name: asn1_x509.Name, short_name: str) -> int:
+    for rdn in name.chosen:
+        for pair in rdn:
+            if pair["type"].dotted == OIDS[short_name]:
+                return pair["value"].dump()[0]
+    raise AssertionError(short_name)
+
+
+OIDS = {
+    "SNILS": "1.2.643.100.3",
+    "INN": "1.2.643.3.131.1.1",
+    "OGRN": "1.2.643.100.1",
+    "INNLE": "1.2.643.100.4",
+    "OGRNIP": "1.2.643.100.5",
+    "C": "2.5.4.6",
+    "emailAddress": "1.2.840.113549.1.9.1",
+    "serialNumber": "2.5.4.5",
+    "CN": "2.5.4.3",
+    "title": "2.5.4.12",
+}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "short_name", "tag"),
+    [
+        (PERSON, "SNILS", 0x12),
+        (PERSON, "INN", 0x12),
+        (ORGANISATION, "OGRN", 0x12),
+        (ORGANISATION, "INNLE", 0x12),
+        (ORGANISATION, "OGRNIP", 0x12),
+        (PERSON, "C", 0x13),
+        (ORGANISATION, "serialNumber", 0x13),
+        (PERSON, "emailAddress", 0x16),
+        (PERSON, "CN", 0x0C),
+        (ORGANISATION, "title", 0x0C),
+    ],
+)
+def test_string_types(attributes, short_name, tag):
+    assert tag_of(build_name(attributes), short_name) == tag
+
+
+def test_snils_is_stored_as_digits_only():
+    name = build_name(PERSON)
+    assert ("SNILS", "11223344595") in attributes_of(name)
+    assert b"\x12\x0b11223344595" in name.dump()
+
+
+def test_der_is_in_reverse_text_order_one_attribute_per_rdn():
+    name = build_name([("CN", "Demo CA"), ("O", "Demo"), ("C", "RU")])
+    rdns = list(name.chosen)
+    assert [len(rdn) for rdn in rdns] == [1, 1, 1]
+    assert [rdn[0]["type"].dotted for rdn in rdns] == ["2.5.4.6", "2.5.4.10", "2.5.4.3"]
+    assert x509.Name.from_rfc4514_string("CN=Demo CA,O=Demo,C=RU").public_bytes() == name.dump()
+
+
+@pytest.mark.parametrize("attributes", [PERSON, ORGANISATION])
+def test_round_trip(attributes):
+    name = build_name(attributes)
+    expected = [(a, "11223344595" if a == "SNILS" else v) for a, v in attributes]
+    assert attributes_of(name) == expected
+    assert attributes_of(name.dump()) == expected
+    # cryptography reads the same DER (through a certificate request's subject in
+    # test_x509_csr.py); here: its RFC 4514 text agrees with ours for the plain attributes.
+    assert name_from_cryptography(x509.Name.from_rfc4514_string("CN=a,C=RU")).dump() == (
+        build_name([("CN", "a"), ("C", "RU")]).dump()
+    )
+
+
+def test_openssl_prints_numeric_strings(tmp_path):
+    der = build_name([*PERSON, ("OGRN", "1027700132195")]).dump()
+    path = tmp_path / "name.der"
+    path.write_bytes(der)
+    out = subprocess.run(
+        ["openssl", "asn1parse", "-inform", "DER", "-in", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "NUMERICSTRING     :11223344595" in out
+    assert "NUMERICSTRING     :500100732259" in out
+    assert "NUMERICSTRING     :1027700132195" in out
+    assert "PRINTABLESTRING   :RU" in out
+    assert "IA5STRING         :ivanov@example.ru" in out
+
+
+@pytest.mark.parametrize(
+    ("attributes", "error", "match"),
+    [
+        ([("SNILS", "11223344596")], InvalidIdentifier, "SNILS: check digits"),
+        ([("INN", "7707083893")], InvalidIdentifier, "INN: must have 12"),
+        ([("INNLE", "500100732259")], InvalidIdentifier, "INNLE"),
+        ([("OGRN", "1027700132194")], InvalidIdentifier, "OGRN"),
+        ([("C", "RUS")], ValueError, "C: longer than 2"),
+        ([("C", "R1")], ValueError, "two-letter"),
+        ([("CN", "x" * 65)], ValueError, "CN: longer than 64"),
+        ([("CN", "  ")], ValueError, "CN: empty"),
+        ([("emailAddress", "иван@example.ru")], ValueError, "IA5String"),
+        ([("serialNumber", "№5")], ValueError, "PrintableString"),
+        ([("UID", "x")], ValueError, "unknown subject attribute 'UID'"),
+    ],
+)
+def test_build_name_refuses(attributes, error, match):
+    with pytest.raises(error, match=match):
+        build_name(attributes)
+
+
+def test_country_is_upper_cased():
+    assert attributes_of(build_name([("C", "ru")])) == [("C", "RU")]
+
+
+@pytest.mark.parametrize(
+    ("text", "pairs"),
+    [
+        ("CN=Demo CA,O=Example,C=RU", [("CN", "Demo CA"), ("O", "Example"), ("C", "RU")]),
+        ("cn=Demo CA, o=Example , c=RU", [("CN", "Demo CA"), ("O", "Example"), ("C", "RU")]),
+        (r"CN=Doe\, John,O=A\+B\\C", [("CN", "Doe, John"), ("O", "A+B\\C")]),
+        (r"CN=\D0\98\D0\B2\D0\B0\D0\BD", [("CN", "Иван")]),
+        (r"CN=\ lead and trail\ ", [("CN", " lead and trail ")]),
+        (r"CN=\#hash", [("CN", "#hash")]),
+        (
+            "CN=Иванов,SNILS=11223344595,G=Иван",
+            [("CN", "Иванов"), ("SNILS", "11223344595"), ("GN", "Иван")],
+        ),
+        (
+            "E=a@b.ru,STREET=x,serialnumber=7",
+            [("emailAddress", "a@b.ru"), ("street", "x"), ("serialNumber", "7")],
+        ),
+        ("CN=", [("CN", "")]),
+    ],
+)
+def test_parse_dn(text, pairs):
+    assert parse_dn(text) == pairs
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("CN=a,UID=b", "unknown attribute 'UID'"),
+        ("DC=example", "unknown attribute 'DC'"),
+        ("", "empty"),
+        ("CN", "expected attribute=value"),
+        ("CN=a,", "expected attribute=value"),
+        ("CN=a+O=b", "multi-valued"),
+        ("CN=#0403616263", "hex-encoded"),
+        (r"CN=bad\q", "bad escape"),
+        (r"CN=\FF", "not UTF-8"),
+    ],
+)
+def test_parse_dn_refuses(text, match):
+    with pytest.raises(ValueError, match=match):
+        parse_dn(text)
+
+
+@pytest.mark.parametrize("attributes", [PERSON, ORGANISATION, [("CN", ' a,b+c"d\\e<f>g;h=i ')]])
+def test_format_dn_inverts_parse_dn(attributes):
+    assert parse_dn(format_dn(attributes)) == attributes
+
+
+def test_format_dn_matches_cryptography_for_plain_names():
+    name = build_name([("CN", "Demo CA"), ("O", "Demo, Inc"), ("C", "RU")])
+    text = format_dn(attributes_of(name))
+    assert x509.Name.from_rfc4514_string(text).public_bytes() != b""  # parses
+    assert text == "CN=Demo CA,O=Demo\\, Inc,C=RU"
+
+
+def test_attributes_of_unknown_oid_and_multivalued_rdn():
+    name = x509.Name(
+        [
+            x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COUNTRY_NAME, "RU")]),
+            x509.RelativeDistinguishedName(
+                [
+                    x509.NameAttribute(NameOID.POSTAL_CODE, "101000"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, "x"),
+                ]
+            ),
+        ]
+    )
+    pairs = attributes_of(name)
+    assert pairs[-1] == ("C", "RU")
+    assert sorted(pairs[:2]) == [("2.5.4.17", "101000"), ("CN", "x")]  # a SET: DER-sorted
+
+
+@pytest.mark.parametrize("der", [b"", b"\x30\x03\x31", b"garbage", b"\x04\x00"])
+def test_attributes_of_garbage(der):
+    with pytest.raises(ValueError):
+        attributes_of(der)
