@@ -7,9 +7,10 @@ has its own Prometheus CollectorRegistry.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,8 +57,22 @@ def open_backend(settings: Settings) -> SigningBackend:
         raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from exc
 
 
-def run_dir(settings: Settings) -> Path:
-    return settings.home / "run"
+@contextmanager
+def signer_pool(settings: Settings) -> Iterator[SignerPool]:
+    """Signer processes for this CA, with their sockets in a fresh private folder (mode
+    0700), so several servers and commands on one home never share or remove each other's
+    sockets. Stopped and cleaned up when the context ends."""
+    folder = Path(tempfile.mkdtemp(prefix="ca-signers-"))
+    pool = SignerPool(backend_spec(settings), folder, settings.pipeline.signer_processes)
+    try:
+        try:
+            pool.start()
+        except HSMError as exc:
+            raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from exc
+        yield pool
+    finally:
+        pool.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class _NoSigner:
@@ -106,15 +121,8 @@ async def _signer_sockets(
     if given is not None:
         yield given
         return
-    pool = SignerPool(backend_spec(settings), run_dir(settings), settings.pipeline.signer_processes)
-    try:
-        await asyncio.to_thread(pool.start)
-    except HSMError as exc:
-        raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from exc
-    try:
+    with signer_pool(settings) as pool:
         yield pool.socket_paths
-    finally:
-        await asyncio.to_thread(pool.stop)
 
 
 def _assemble(

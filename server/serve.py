@@ -17,27 +17,19 @@ from pathlib import Path
 from aiohttp import web
 
 from config import Settings
-from hsm.backend import HSMError
-from hsm.signer_pool import SignerPool
-from server.context import backend_spec, open_ca, run_dir
+from server.context import open_ca, signer_pool
 from server.errors import CAError, ErrorKind
 from server.web.app import build_app
 
 
 async def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM. Prints one `serving ...` line once every worker listens."""
-    pool = SignerPool(backend_spec(settings), run_dir(settings), settings.pipeline.signer_processes)
-    try:
-        await asyncio.to_thread(pool.start)
-    except HSMError as exc:
-        raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from exc
-    try:
+    stop = _stop_on_signals()
+    with signer_pool(settings) as pool:
         if settings.server.workers == 1:
-            await _run_worker(settings, pool.socket_paths, ready=None)
+            await _run_worker(settings, pool.socket_paths, stop, ready=None)
         else:
-            await _run_worker_processes(settings, pool.socket_paths)
-    finally:
-        await asyncio.to_thread(pool.stop)
+            await _run_worker_processes(settings, pool.socket_paths, stop)
 
 
 def _announce(settings: Settings) -> None:
@@ -48,7 +40,10 @@ def _announce(settings: Settings) -> None:
 
 
 async def _run_worker(
-    settings: Settings, sockets: list[Path], ready: multiprocessing.queues.Queue | None
+    settings: Settings,
+    sockets: list[Path],
+    stop: asyncio.Event,
+    ready: multiprocessing.queues.Queue | None,
 ) -> None:
     async with open_ca(settings, signer_sockets=sockets) as ca:
         await ca.authority.generation()
@@ -64,19 +59,25 @@ async def _run_worker(
                 _announce(settings)
             else:
                 ready.put("ready")
-            await _wait_for_stop()
+            await stop.wait()
         finally:
             await runner.cleanup()
 
 
+async def _worker(settings: Settings, sockets: list[Path], ready: multiprocessing.Queue) -> None:
+    await _run_worker(settings, sockets, _stop_on_signals(), ready)
+
+
 def _worker_main(settings: Settings, sockets: list[Path], ready: multiprocessing.Queue) -> None:
     try:
-        asyncio.run(_run_worker(settings, sockets, ready))
+        asyncio.run(_worker(settings, sockets, ready))
     except CAError as exc:
         ready.put(f"error: {exc}")
 
 
-async def _run_worker_processes(settings: Settings, sockets: list[Path]) -> None:
+async def _run_worker_processes(
+    settings: Settings, sockets: list[Path], stop: asyncio.Event
+) -> None:
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
     workers = [
@@ -91,7 +92,7 @@ async def _run_worker_processes(settings: Settings, sockets: list[Path]) -> None
             if message != "ready":
                 raise CAError(ErrorKind.UNAVAILABLE, f"a worker failed to start: {message}")
         _announce(settings)
-        await _wait_for_stop()
+        await stop.wait()
     finally:
         for worker in workers:
             if worker.is_alive():
@@ -100,9 +101,10 @@ async def _run_worker_processes(settings: Settings, sockets: list[Path]) -> None
             await asyncio.to_thread(worker.join, 10)
 
 
-async def _wait_for_stop() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, installed before anything says it is serving."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop
