@@ -83,3 +83,23 @@ def test_serve_exits_cleanly_on_sigterm(soft_ca: CAHome) -> None:
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert time.monotonic() - started < 30
+
+
+def test_several_workers_share_one_port_and_stop_together(soft_ca: CAHome) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--home", str(soft_ca.path),
+         "--http", f"127.0.0.1:{port}"],
+        cwd=ROOT, env={**os.environ, **soft_ca.env, "CA_SERVER__WORKERS": "2"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.startswith("serving CA"), line + (process.stderr.read() if process.stderr else "")
+    for _ in range(20):
+        assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    with socket.socket() as sock:  # no worker is left listening on the port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
+        sock.bind(("127.0.0.1", port))
