@@ -234,3 +234,20 @@ def test_every_command_has_help(command: str) -> None:
 def test_a_missing_home_is_a_usage_error() -> None:
     result = run_cli("list", check=False)
     assert result.returncode == 2 and "--home" in result.stderr
+
+
+def test_a_signing_failure_leaves_no_row_and_frees_the_key(tmp_path: Path) -> None:
+    """The real pipeline, with the CA key file gone when the signer process needs it."""
+    home = CAHome(tmp_path / "ca")
+    run_cli("init", "--home", home.path)
+    before = home.cli("list").stdout
+    key_file = next((home.path / "keys").glob("demo-ca-g1*"))
+    hidden = key_file.rename(tmp_path / "hidden.pem")
+    csr = openssl_csr(tmp_path, "leaf", "/CN=leaf")
+    result = home.cli("issue", "--profile", "tls-client", "--csr", csr, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: the signing service failed; the request was not issued"
+    assert home.cli("list").stdout == before
+    hidden.rename(key_file)
+    pem = home.cli("issue", "--profile", "tls-client", "--csr", csr).stdout  # same key: free
+    verify(ca_pem(home, tmp_path), pem, tmp_path)
