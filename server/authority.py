@@ -94,10 +94,9 @@ def serial_text(serial: int) -> str:
 def parse_serial(text: str) -> str:
     """Accept the forms operators paste (upper case, colons, leading zeros, 0x)."""
     cleaned = text.strip().lower().removeprefix("0x").replace(":", "")
-    try:
-        return serial_text(int(cleaned, 16))
-    except ValueError:
-        raise CAError(ErrorKind.MALFORMED, f"not a hexadecimal serial number: {text!r}") from None
+    if not cleaned or len(cleaned) > 40 or any(c not in "0123456789abcdef" for c in cleaned):
+        raise CAError(ErrorKind.MALFORMED, f"not a hexadecimal serial number: {text!r}")
+    return serial_text(int(cleaned, 16))
 
 
 class Authority:
@@ -272,8 +271,6 @@ class Authority:
         """Sign to-be-signed certificate bytes through the pipeline and assemble them."""
         try:
             signature = await self._signer.sign(key, tbs)
-        except CAError:
-            raise
         except HSMError as exc:
             raise signing_error(exc) from exc
         return assemble_certificate(tbs, signature_algorithm, signature)

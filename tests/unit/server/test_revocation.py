@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from server.authority import parse_serial
 from server.errors import CAError, ErrorKind
 from server.registry import CertificateStatus, StatusChangeKind
 from server.revocation import RevocationReason
@@ -97,3 +98,15 @@ def test_reason_names(text: str, reason: RevocationReason) -> None:
 def test_unknown_reason_lists_the_known_ones() -> None:
     with pytest.raises(CAError, match="keyCompromise"):
         RevocationReason.parse("lost-it")
+
+
+@pytest.mark.parametrize("text", ["", "-5", "1_0", "0x", "g1", "ab" * 21])
+def test_serials_that_are_not_hex_are_malformed(text: str) -> None:
+    with pytest.raises(CAError) as caught:
+        parse_serial(text)
+    assert caught.value.kind is ErrorKind.MALFORMED
+
+
+@pytest.mark.parametrize(("text", "serial"), [("0A:1b", "a1b"), ("0x00FF", "ff"), (" 7 ", "7")])
+def test_serials_in_the_forms_operators_paste(text: str, serial: str) -> None:
+    assert parse_serial(text) == serial
