@@ -20,18 +20,20 @@ Theory of operation:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pkcs11
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
-from pkcs11.exceptions import PKCS11Error
+from pkcs11.exceptions import PKCS11Error, UserAlreadyLoggedIn
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef
@@ -55,6 +57,55 @@ class _Key:
     id: bytes
 
 
+class _Login:
+    """The login of this process to one token, shared by its backends.
+
+    PKCS#11 logs in an application, not a session: a second C_Login in the same process
+    fails with CKR_USER_ALREADY_LOGGED_IN, and python-pkcs11 logs out when the session that
+    logged in is closed, which would log out every other backend on that token. So one
+    login session per (module, token) is kept while any backend uses it; each backend works
+    in its own session. A later backend must present the same PIN (compared by digest).
+    """
+
+    _open: ClassVar[dict[tuple[str, str], _Login]] = {}
+
+    def __init__(self, key: tuple[str, str], session: Any, pin_digest: bytes) -> None:
+        self.key = key
+        self.session = session
+        self.pin_digest = pin_digest
+        self.users = 0
+
+    @classmethod
+    def acquire(
+        cls, token: Any, module_path: str, pin: str, error: Callable[[str, BaseException], HSMError]
+    ) -> _Login:
+        key = (module_path, token.label)
+        digest = hashlib.sha256(pin.encode("utf-8")).digest()
+        login = cls._open.get(key)
+        if login is None:
+            try:
+                session = token.open(user_pin=pin)
+            except UserAlreadyLoggedIn:
+                # Logged in by code outside this module; python-pkcs11 leaves the session
+                # it opened for that attempt open, and there is no way to check the PIN.
+                session = None
+            except PKCS11Error as exc:
+                raise error(f"login to token {token.label!r} failed", exc) from None
+            login = cls._open[key] = cls(key, session, digest)
+        elif not hmac.compare_digest(login.pin_digest, digest):
+            raise HSMError(f"PKCS#11: login to token {token.label!r} failed: PinIncorrect")
+        login.users += 1
+        return login
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users <= 0 and self._open.get(self.key) is self:
+            del self._open[self.key]
+            if self.session is not None:
+                with contextlib.suppress(PKCS11Error):
+                    self.session.close()
+
+
 class PKCS11Backend:
     """A `SigningBackend` on one PKCS#11 token. Raises HSMError if the module cannot be
     loaded, the token is not found or the login fails."""
@@ -72,10 +123,12 @@ class PKCS11Backend:
             self._mechanisms = token.slot.get_mechanisms()
         except PKCS11Error as exc:
             raise self._error(f"cannot find token {token_label!r}", exc) from None
+        self._login = _Login.acquire(token, module_path, pin, self._error)
         try:
-            self._session = token.open(rw=True, user_pin=pin)
+            self._session = token.open(rw=True)
         except PKCS11Error as exc:
-            raise self._error(f"login to token {token_label!r} failed", exc) from None
+            self._login.release()
+            raise self._error(f"cannot open a session on token {token_label!r}", exc) from None
 
     def generate_key(self, label: str, algorithm: KeyAlgorithm) -> KeyRef:
         """Generate a key pair inside the token. Raises HSMError if a private key with this
@@ -190,10 +243,9 @@ class PKCS11Backend:
         self._keys.clear()
         session, self._session = getattr(self, "_session", None), None
         if session is not None:
-            try:
+            with contextlib.suppress(PKCS11Error):
                 session.close()
-            except PKCS11Error:
-                pass
+            self._login.release()
 
     def _key(self, key: KeyRef) -> _Key:
         cached = self._keys.get(key)
@@ -227,9 +279,9 @@ class PKCS11Backend:
             key_id = bytes(private[Attribute.ID])
         except PKCS11Error as exc:
             raise self._error(f"find key {key.uri}", exc) from None
-        expected = (
-            KeyType.RSA if algorithm.is_rsa else KeyType.EC if algorithm.is_ec else KeyType.EC_EDWARDS
-        )
+        expected = KeyType.RSA if algorithm.is_rsa else KeyType.EC
+        if algorithm is KeyAlgorithm.ED25519:
+            expected = KeyType.EC_EDWARDS
         if key_type != expected:
             raise HSMError(f"PKCS#11: key {key.uri} is not {algorithm.value}")
         found = _Key(private, algorithm, uri.object or key_id.hex(), key_id)

@@ -41,7 +41,11 @@ _PATH_ATTRS = {
     "type": "type",
     "slot-id": "slot_id",
 }
-_QUERY_ATTRS = {"module-name": "module_name", "module-path": "module_path", "pin-source": "pin_source"}
+_QUERY_ATTRS = {
+    "module-name": "module_name",
+    "module-path": "module_path",
+    "pin-source": "pin_source",
+}
 
 # Section 2.3: pk11-res-avail / pk11-path-res-avail plus unreserved: characters that
 # may appear unencoded in a path value. Query values may also hold "/" "?" "|" "+".

@@ -56,17 +56,27 @@ class SignerPool:
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs]
 
+    def wait_for_exit(self, index: int, timeout_s: float | None = None) -> int:
+        """Block until signer `index` has exited; its exit status."""
+        return self._procs[index].wait(timeout_s)
+
     def start(self) -> list[Path]:
-        """Start the processes and wait until all listen. Raises HSMError (with the
-        signer's own one-line reason) if one fails or is not ready in time."""
+        """Start the processes one after the other, each once the previous one listens.
+        Raises HSMError (with the signer's own one-line reason) if one fails or is not
+        ready in time.
+
+        One at a time because SoftHSM2 rewrites its token files at login: signers that
+        logged in at the same moment sometimes read a half-written file and failed with
+        NoSuchToken or CKR_GENERAL_ERROR. Start-up costs about 0.3 s per signer.
+        """
         self._prepare_run_dir()
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p
-        )
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
         line = (self.spec.to_json() + "\n").encode()
         try:
-            for sock, log_path in zip(self.socket_paths, self.log_paths, strict=True):
+            for i, (sock, log_path) in enumerate(
+                zip(self.socket_paths, self.log_paths, strict=True)
+            ):
                 with open(log_path, "ab") as log_file:
                     proc = subprocess.Popen(
                         [sys.executable, "-m", "hsm.signer_process", "--socket", str(sock)],
@@ -80,9 +90,7 @@ class SignerPool:
                 assert proc.stdin is not None
                 proc.stdin.write(line)
                 proc.stdin.flush()
-            deadline = time.monotonic() + self.ready_timeout_s
-            for i, proc in enumerate(self._procs):
-                self._await_ready(i, proc, deadline)
+                self._await_ready(i, proc, time.monotonic() + self.ready_timeout_s)
         except BaseException:
             self.stop()
             raise

@@ -208,3 +208,15 @@ async def test_pin_never_appears_in_errors_or_logs(
     text = "\n".join([*seen, *logs, caplog.text])
     assert softhsm_token.pin not in text
     assert wrong not in text
+
+
+async def test_unencodable_request_fails_alone_and_the_worker_goes_on(
+    pipeline: SigningPipeline, soft_key: tuple[KeyRef, bytes]
+) -> None:
+    key, spki = soft_key
+    too_long = KeyRef("file:/" + "x" * 70000, KeyAlgorithm.EC_P256)  # over the u16 URI length
+    async with asyncio.timeout(NO_HANG_S):
+        with pytest.raises(HSMError):
+            await pipeline.sign(too_long, b"x")
+        signature = await pipeline.sign(key, b"still working")
+    verify(spki, key.algorithm, signature, b"still working")

@@ -144,3 +144,24 @@ def test_unknown_token_and_module_are_hsm_errors(softhsm_token: SoftHSMToken) ->
     assert softhsm_token.pin not in str(caught.value)
     with pytest.raises(HSMError, match="cannot load module"):
         PKCS11Backend("/nonexistent/libpkcs11.so", "test", softhsm_token.pin)
+
+
+def test_closing_one_backend_does_not_log_out_another(
+    pkcs11_backend: PKCS11Backend, softhsm_token: SoftHSMToken
+) -> None:
+    key = pkcs11_backend.generate_key(label(), KeyAlgorithm.EC_P256)
+    other = PKCS11Backend(softhsm_token.module_path, softhsm_token.label, softhsm_token.pin)
+    other.sign_many(key, [b"x"])
+    other.close()
+    [signature] = pkcs11_backend.sign_many(key, [b"after"])
+    verify(pkcs11_backend.public_key_der(key), key.algorithm, signature, b"after")
+
+
+def test_second_backend_in_the_process_needs_the_same_pin(
+    pkcs11_backend: PKCS11Backend, softhsm_token: SoftHSMToken
+) -> None:
+    wrong = "wrong-pin-31337"
+    with pytest.raises(HSMError, match="login to token 'test' failed") as caught:
+        PKCS11Backend(softhsm_token.module_path, softhsm_token.label, wrong)
+    assert wrong not in str(caught.value)
+    assert softhsm_token.pin not in str(caught.value)
