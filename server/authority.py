@@ -111,6 +111,7 @@ class Authority:
         self._registry = registry
         self._signer = signer
         self._clock = clock
+        self._extension_cache: dict[tuple[str, str, int], tuple[bytes, ...]] = {}
 
     async def generation(self) -> CAGeneration:
         generation = await self._registry.active_generation(self._settings.ca.name)
@@ -142,7 +143,7 @@ class Authority:
         now = self._clock()
         not_after = self._not_after(now, profile, generation)
         extensions = self._extensions(
-            profile, key_type, request.spki_der, generation, san, now, not_after
+            profile_name, profile, key_type, request.spki_der, generation, san, now, not_after
         )
         return await self.sign_and_record(
             generation=generation,
@@ -174,6 +175,7 @@ class Authority:
 
     def _extensions(
         self,
+        profile_name: str,
         profile: ProfileSettings,
         key_type: str,
         spki_der: bytes,
@@ -182,12 +184,37 @@ class Authority:
         not_before: datetime,
         not_after: datetime,
     ) -> list[asn1_x509.Extension]:
+        extensions = [ext.subject_key_identifier(spki_der)]
+        extensions += self._profile_extensions(profile_name, profile, key_type, generation)
+        if not san.empty:
+            extensions.append(ext.subject_alt_name(dns=san.dns, ips=san.ips, emails=san.emails))
+        if profile.private_key_usage_days:
+            extensions.append(ext.private_key_usage_period(not_before, not_after))
+        return extensions
+
+    def _profile_extensions(
+        self, profile_name: str, profile: ProfileSettings, key_type: str, generation: CAGeneration
+    ) -> list[asn1_x509.Extension]:
+        """The extensions every certificate of this profile, key type and CA generation
+        shares. Built once and kept as DER: building them is most of an issuance's CPU."""
+        cache_key = (profile_name, key_type, generation.id)
+        cached = self._extension_cache.get(cache_key)
+        if cached is None:
+            cached = tuple(
+                extension.dump()
+                for extension in self._build_profile_extensions(profile, key_type, generation)
+            )
+            self._extension_cache[cache_key] = cached
+        return [asn1_x509.Extension.load(der) for der in cached]
+
+    def _build_profile_extensions(
+        self, profile: ProfileSettings, key_type: str, generation: CAGeneration
+    ) -> list[asn1_x509.Extension]:
         base_url = self._settings.ca.base_url.rstrip("/")
         name = self._settings.ca.name
         extensions = [
             ext.basic_constraints(ca=False),
             ext.key_usage(key_usage_for(profile.key_usage, key_type)),
-            ext.subject_key_identifier(spki_der),
             ext.authority_key_identifier(generation.key_id),
             ext.crl_distribution_points([f"{base_url}/crl/{name}.crl"]),
             ext.authority_information_access(
@@ -196,12 +223,8 @@ class Authority:
         ]
         if profile.extended_key_usage:
             extensions.append(ext.extended_key_usage(list(profile.extended_key_usage)))
-        if not san.empty:
-            extensions.append(ext.subject_alt_name(dns=san.dns, ips=san.ips, emails=san.emails))
         if profile.policies:
             extensions.append(ext.certificate_policies(list(profile.policies)))
-        if profile.private_key_usage_days:
-            extensions.append(ext.private_key_usage_period(not_before, not_after))
         if profile.subject_sign_tool:
             tool = self._settings.ca.issuer_sign_tool
             extensions.append(ext.subject_sign_tool(profile.subject_sign_tool))

@@ -21,7 +21,7 @@ from server.errors import CAError, ErrorKind
 from server.lifecycle import create_generation, issue_ocsp_responder
 from server.registry import CertificateStatus
 from server.revocation import RevocationReason
-from server.serve import serve as serve_until_stopped
+from server.web.serve import serve as serve_until_stopped
 
 
 def actor() -> str:
