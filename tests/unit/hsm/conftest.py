@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,45 +19,22 @@ import pytest
 from hsm.backend_spec import BackendSpec
 from hsm.pkcs11 import PKCS11Backend
 from hsm.software import SoftwareBackend
+from tests.softhsm import Token, make_token
 
-SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "571-secret-pin-9931"  # distinctive, so that a leak is easy to find in any text
-SO_PIN = "so-pin-88412"
 PASSPHRASE = "soft-passphrase-41207"
 PIN_ENV = "HSM_TEST_PIN"
 PASSPHRASE_ENV = "HSM_TEST_PASSPHRASE"
 
 
-@dataclass(frozen=True)
-class SoftHSMToken:
-    module_path: str
-    label: str
-    pin: str
-    conf: Path
-
-
 @pytest.fixture(scope="session")
-def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHSMToken]:
+def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Token]:
     """An initialised SoftHSM2 token labelled `test`, SOFTHSM2_CONF set for the session."""
-    if not Path(SOFTHSM_MODULE).exists() or shutil.which("softhsm2-util") is None:
-        pytest.skip("SoftHSM2 is not installed")
-    base = tmp_path_factory.mktemp("softhsm")
-    tokens = base / "tokens"
-    tokens.mkdir()
-    conf = base / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
+    token = make_token(tmp_path_factory.mktemp("softhsm"), label="test", pin=PIN)
     previous = os.environ.get("SOFTHSM2_CONF")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
+    os.environ["SOFTHSM2_CONF"] = str(token.config)
     try:
-        init = ["softhsm2-util", "--init-token", "--free", "--label", "test"]
-        subprocess.run(
-            [*init, "--pin", PIN, "--so-pin", SO_PIN],
-            check=True,
-            capture_output=True,
-        )
-        yield SoftHSMToken(SOFTHSM_MODULE, "test", PIN, conf)
+        yield token
     finally:
         if previous is None:
             os.environ.pop("SOFTHSM2_CONF", None)
@@ -68,8 +43,8 @@ def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHSMT
 
 
 @pytest.fixture
-def pkcs11_backend(softhsm_token: SoftHSMToken) -> Iterator[PKCS11Backend]:
-    backend = PKCS11Backend(softhsm_token.module_path, softhsm_token.label, softhsm_token.pin)
+def pkcs11_backend(softhsm_token: Token) -> Iterator[PKCS11Backend]:
+    backend = PKCS11Backend(softhsm_token.module, softhsm_token.label, softhsm_token.pin)
     yield backend
     backend.close()
 
@@ -96,11 +71,11 @@ def soft_spec(key_dir: Path, monkeypatch: pytest.MonkeyPatch) -> BackendSpec:
 
 
 @pytest.fixture
-def pkcs11_spec(softhsm_token: SoftHSMToken, monkeypatch: pytest.MonkeyPatch) -> BackendSpec:
+def pkcs11_spec(softhsm_token: Token, monkeypatch: pytest.MonkeyPatch) -> BackendSpec:
     monkeypatch.setenv(PIN_ENV, softhsm_token.pin)
     return BackendSpec(
         kind="pkcs11",
-        module_path=softhsm_token.module_path,
+        module_path=softhsm_token.module,
         token_label=softhsm_token.label,
         secret_env=PIN_ENV,
     )

@@ -19,7 +19,8 @@ from hsm.pipeline import SignerBusy, SignerUnavailable, SigningPipeline
 from hsm.pkcs11 import PKCS11Backend
 from hsm.signer_pool import SignerPool
 from hsm.software import SoftwareBackend
-from tests.unit.hsm.conftest import PIN_ENV, SoftHSMToken
+from tests.softhsm import Token
+from tests.unit.hsm.conftest import PIN_ENV
 from tests.unit.hsm.helpers import verify
 
 NO_HANG_S = 20  # a generous bound: these tests fail rather than hang
@@ -179,7 +180,7 @@ async def test_pkcs11_signers_sign_mixed_keys_in_one_batch(
 
 
 async def test_pin_never_appears_in_errors_or_logs(
-    softhsm_token: SoftHSMToken,
+    softhsm_token: Token,
     pkcs11_spec: BackendSpec,
     run_dir: Path,
     monkeypatch: pytest.MonkeyPatch,

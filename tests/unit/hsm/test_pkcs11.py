@@ -13,7 +13,7 @@ from pkcs11.exceptions import AttributeSensitive
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef
 from hsm.pkcs11 import PKCS11Backend
 from hsm.pkcs11_uri import parse_uri
-from tests.unit.hsm.conftest import SoftHSMToken
+from tests.softhsm import Token
 from tests.unit.hsm.helpers import verify
 
 MESSAGES = [b"", b"to be signed", b"\x00" * 5000]
@@ -36,11 +36,11 @@ def test_sign_many_verifies(pkcs11_backend: PKCS11Backend, algorithm: KeyAlgorit
 
 
 def test_private_key_is_sensitive_non_extractable_token_object(
-    pkcs11_backend: PKCS11Backend, softhsm_token: SoftHSMToken
+    pkcs11_backend: PKCS11Backend, softhsm_token: Token
 ) -> None:
     name = label()
     pkcs11_backend.generate_key(name, KeyAlgorithm.EC_P256)
-    token = pkcs11.lib(softhsm_token.module_path).get_token(token_label=softhsm_token.label)
+    token = pkcs11.lib(softhsm_token.module).get_token(token_label=softhsm_token.label)
     with token.open() as session:  # the backend has logged this process in
         private = session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=name)
         attrs = {
@@ -73,7 +73,7 @@ def test_private_key_is_sensitive_non_extractable_token_object(
 
 
 def test_key_reference_is_a_pkcs11_uri_without_secret(
-    pkcs11_backend: PKCS11Backend, softhsm_token: SoftHSMToken
+    pkcs11_backend: PKCS11Backend, softhsm_token: Token
 ) -> None:
     name = label()
     key = pkcs11_backend.generate_key(name, KeyAlgorithm.EC_P256)
@@ -84,10 +84,10 @@ def test_key_reference_is_a_pkcs11_uri_without_secret(
 
 
 def test_another_session_finds_the_key_by_uri(
-    pkcs11_backend: PKCS11Backend, softhsm_token: SoftHSMToken
+    pkcs11_backend: PKCS11Backend, softhsm_token: Token
 ) -> None:
     key = pkcs11_backend.generate_key(label(), KeyAlgorithm.RSA_2048)
-    other = PKCS11Backend(softhsm_token.module_path, softhsm_token.label, softhsm_token.pin)
+    other = PKCS11Backend(softhsm_token.module, softhsm_token.label, softhsm_token.pin)
     try:
         [signature] = other.sign_many(key, [b"hello"])
         assert other.public_key_der(key) == pkcs11_backend.public_key_der(key)
@@ -127,30 +127,30 @@ def test_algorithm_that_does_not_match_the_key_is_refused(pkcs11_backend: PKCS11
 
 
 def test_wrong_pin_never_appears_in_errors_or_logs(
-    softhsm_token: SoftHSMToken, caplog: pytest.LogCaptureFixture
+    softhsm_token: Token, caplog: pytest.LogCaptureFixture
 ) -> None:
     wrong = "wrong-pin-660417"
     caplog.set_level(logging.DEBUG)
     with pytest.raises(HSMError, match="login to token 'test' failed") as caught:
-        PKCS11Backend(softhsm_token.module_path, softhsm_token.label, wrong)
+        PKCS11Backend(softhsm_token.module, softhsm_token.label, wrong)
     text = str(caught.value) + repr(caught.value) + caplog.text
     assert wrong not in text
     assert softhsm_token.pin not in text
 
 
-def test_unknown_token_and_module_are_hsm_errors(softhsm_token: SoftHSMToken) -> None:
+def test_unknown_token_and_module_are_hsm_errors(softhsm_token: Token) -> None:
     with pytest.raises(HSMError, match="cannot find token 'absent'") as caught:
-        PKCS11Backend(softhsm_token.module_path, "absent", softhsm_token.pin)
+        PKCS11Backend(softhsm_token.module, "absent", softhsm_token.pin)
     assert softhsm_token.pin not in str(caught.value)
     with pytest.raises(HSMError, match="cannot load module"):
         PKCS11Backend("/nonexistent/libpkcs11.so", "test", softhsm_token.pin)
 
 
 def test_closing_one_backend_does_not_log_out_another(
-    pkcs11_backend: PKCS11Backend, softhsm_token: SoftHSMToken
+    pkcs11_backend: PKCS11Backend, softhsm_token: Token
 ) -> None:
     key = pkcs11_backend.generate_key(label(), KeyAlgorithm.EC_P256)
-    other = PKCS11Backend(softhsm_token.module_path, softhsm_token.label, softhsm_token.pin)
+    other = PKCS11Backend(softhsm_token.module, softhsm_token.label, softhsm_token.pin)
     other.sign_many(key, [b"x"])
     other.close()
     [signature] = pkcs11_backend.sign_many(key, [b"after"])
@@ -158,10 +158,10 @@ def test_closing_one_backend_does_not_log_out_another(
 
 
 def test_second_backend_in_the_process_needs_the_same_pin(
-    pkcs11_backend: PKCS11Backend, softhsm_token: SoftHSMToken
+    pkcs11_backend: PKCS11Backend, softhsm_token: Token
 ) -> None:
     wrong = "wrong-pin-31337"
     with pytest.raises(HSMError, match="login to token 'test' failed") as caught:
-        PKCS11Backend(softhsm_token.module_path, softhsm_token.label, wrong)
+        PKCS11Backend(softhsm_token.module, softhsm_token.label, wrong)
     assert wrong not in str(caught.value)
     assert softhsm_token.pin not in str(caught.value)
