@@ -122,16 +122,6 @@ class SQLiteRegistry:
     async def _insert_intent(
         self, db: aiosqlite.Connection, intent: CertificateIntent, at: datetime
     ) -> None:
-        async with db.execute(
-            "SELECT serial FROM certificates WHERE spki_sha256 = ?", (intent.spki_sha256,)
-        ) as cursor:
-            holder = await cursor.fetchone()
-        if holder:
-            raise CAError(
-                ErrorKind.DUPLICATE,
-                f"this public key is already certified (serial {holder[0]}); "
-                "a new certificate needs a new key",
-            )
         try:
             await db.execute(
                 "INSERT INTO certificates (serial, generation_id, profile, subject, spki_sha256,"
@@ -141,8 +131,18 @@ class SQLiteRegistry:
                  intent.spki_sha256, to_text(intent.not_before), to_text(intent.not_after),
                  intent.tbs, to_text(at)),
             )  # fmt: skip
-        except sqlite3.IntegrityError as exc:
-            raise CAError(ErrorKind.DUPLICATE, "serial number or public key already used") from exc
+        except sqlite3.IntegrityError:
+            async with db.execute(
+                "SELECT serial FROM certificates WHERE spki_sha256 = ?", (intent.spki_sha256,)
+            ) as cursor:
+                holder = await cursor.fetchone()
+            if holder:
+                raise CAError(
+                    ErrorKind.DUPLICATE,
+                    f"this public key is already certified (serial {holder[0]}); "
+                    "a new certificate needs a new key",
+                ) from None
+            raise CAError(ErrorKind.DUPLICATE, "serial number already used") from None
 
     async def discard_intent(self, serial: str) -> None:
         """Remove an intent whose signing failed, so a failed issuance leaves no row."""

@@ -268,6 +268,9 @@ def test_leaf_certificates(ca: CA, shape, leaf_key, tmp_path):
     assert len(certificate.extensions) == len(extensions)
     assert openssl_verify(tmp_path, ca.der, der).strip().endswith("OK")
     assert lint_certificate(der) == []
+    # The TBSCertificate joined from field DER is what asn1crypto encodes for its content.
+    tbs = asn1_x509.Certificate.load(der)["tbs_certificate"]
+    assert asn1_x509.TbsCertificate.load(tbs.dump()).dump(force=True) == tbs.dump()
 
 
 def test_russian_profile_as_openssl_and_cryptography_read_it(tmp_path):
