@@ -10,7 +10,7 @@ The rules, in the order they are applied:
 - validity ends at the earliest of the profile's validity, the permitted private key lifetime
   (K1, stated in privateKeyUsagePeriod) and the CA certificate's notAfter (D10);
 - the public key is not certified yet, under any CA generation (S13, D9);
-- serial numbers carry 127 random bits.
+- serial numbers carry 126 random bits.
 
 Then the to-be-signed certificate is recorded with its serial, signed through the pipeline,
 checked against the CA's public key, and stored in the transaction that records its first
@@ -83,7 +83,8 @@ def utc_now() -> datetime:
 
 
 def new_serial() -> int:
-    """127 random bits, positive, never zero: at least 64 random bits (CA/B BR 7.1)."""
+    """A positive serial of 127 bits, 126 of them random (the lowest is set so it is never
+    zero): far above the 64 random bits CA/B Baseline Requirements 7.1 ask for."""
     return secrets.randbits(127) | 1
 
 
@@ -247,8 +248,10 @@ class Authority:
         not_after: datetime,
         extensions: list[asn1_x509.Extension],
         actor: str,
+        responder_key: KeyRef | None = None,
     ) -> IssuedCertificate:
-        """Build, record, sign, verify and store one certificate issued by `generation`."""
+        """Build, record, sign, verify and store one certificate issued by `generation`
+        (with `responder_key`: its OCSP responder certificate, recorded as such)."""
         issuer_certificate = asn1_x509.Certificate.load(generation.certificate_der)
         issuer_spki = issuer_certificate["tbs_certificate"]["subject_public_key_info"].dump()
         serial = new_serial()
@@ -284,7 +287,9 @@ class Authority:
                 target=intent.serial,
                 details={"profile": profile_name, "subject": intent.subject},
             )
-            await self._registry.complete_issue(intent.serial, der, actor, self._clock(), audit)
+            await self._registry.complete_issue(
+                intent.serial, der, actor, self._clock(), audit, responder_key
+            )
         except BaseException:
             await self._registry.discard_intent(intent.serial)
             raise

@@ -47,7 +47,7 @@ async def init(args: argparse.Namespace) -> int:
                     settings, ca.registry, backend, ca.authority, now, actor()
                 )
                 responder = await issue_ocsp_responder(
-                    settings, ca.registry, backend, ca.authority, generation, now, actor()
+                    settings, backend, ca.authority, generation, now, actor()
                 )
         finally:
             backend.close()

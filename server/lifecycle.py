@@ -94,7 +94,6 @@ async def create_generation(
 
 async def issue_ocsp_responder(
     settings: Settings,
-    registry: SQLiteRegistry,
     backend: SigningBackend,
     authority: Authority,
     generation: CAGeneration,
@@ -132,8 +131,6 @@ async def issue_ocsp_responder(
             ext.authority_key_identifier(generation.key_id),
         ],
         actor=actor,
-    )
-    await registry.record_ocsp_responder(
-        issued.serial, generation.id, key.uri, algorithm.value, not_after
+        responder_key=key,
     )
     return issued.serial

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from hsm.backend import KeyAlgorithm, KeyRef
 from server.errors import CAError, ErrorKind
 from server.registry.audit_chain import (
     GENESIS,
@@ -152,12 +153,26 @@ class SQLiteRegistry:
             )
 
     async def complete_issue(
-        self, serial: str, der: bytes, actor: str, at: datetime, audit: AuditEvent
+        self,
+        serial: str,
+        der: bytes,
+        actor: str,
+        at: datetime,
+        audit: AuditEvent,
+        responder_key: KeyRef | None = None,
     ) -> None:
         """Replace the intent by the signed certificate, with its first status row and
-        audit entry, in one transaction."""
+        audit entry, in one transaction. With `responder_key`, the certificate is recorded
+        as its generation's OCSP responder certificate, signing with that key."""
         async with self._transaction() as db:
             await self._complete(db, serial, der, actor, at, audit)
+            if responder_key is not None:
+                await db.execute(
+                    "INSERT INTO ocsp_responders (serial, generation_id, key_uri, key_algorithm,"
+                    " not_after) SELECT serial, generation_id, ?, ?, not_after"
+                    " FROM certificates WHERE serial = ?",
+                    (responder_key.uri, responder_key.algorithm.value, serial),
+                )
 
     async def _complete(
         self,
@@ -318,30 +333,15 @@ class SQLiteRegistry:
         ) as cursor:
             return [_generation(row) async for row in cursor]
 
-    async def record_ocsp_responder(
-        self,
-        serial: str,
-        generation_id: int,
-        key_uri: str,
-        key_algorithm: str,
-        not_after: datetime,
-    ) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "INSERT INTO ocsp_responders (serial, generation_id, key_uri, key_algorithm,"
-                " not_after) VALUES (?, ?, ?, ?, ?)",
-                (serial, generation_id, key_uri, key_algorithm, to_text(not_after)),
-            )
-
-    async def ocsp_responder(self, generation_id: int) -> tuple[str, str, str] | None:
-        """(serial, key_uri, key_algorithm) of the generation's newest responder."""
+    async def ocsp_responder(self, generation_id: int) -> tuple[str, KeyRef] | None:
+        """(serial, key) of the generation's newest OCSP responder certificate."""
         async with self._db.execute(
             "SELECT serial, key_uri, key_algorithm FROM ocsp_responders"
             " WHERE generation_id = ? ORDER BY not_after DESC LIMIT 1",
             (generation_id,),
         ) as cursor:
             row = await cursor.fetchone()
-        return (row[0], row[1], row[2]) if row else None
+        return (row[0], KeyRef(row[1], KeyAlgorithm(row[2]))) if row else None
 
     # -- audit ----------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ async def local_ca(tmp_path: Path) -> AsyncIterator[LocalCA]:
     signer = BackendSigner(backend)
     authority = Authority(settings, registry, signer, clock)
     generation = await create_generation(settings, registry, backend, authority, clock(), "t")
-    await issue_ocsp_responder(settings, registry, backend, authority, generation, clock(), "t")
+    await issue_ocsp_responder(settings, backend, authority, generation, clock(), "t")
     try:
         yield LocalCA(settings, registry, backend, signer, authority,
                       Revocation(registry, clock), clock)  # fmt: skip

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID
 
 from config import load_settings
@@ -225,3 +226,19 @@ async def test_a_failure_while_signing_leaves_no_row(
     assert rows(local_ca) == before
     # The key was not left reserved by the failed attempt.
     await local_ca.authority.issue("tls-client", make_csr([("CN", "x")], key=key), "t")
+
+
+async def test_the_ocsp_responder_key_matches_its_certificate(local_ca: LocalCA) -> None:
+    generation = await local_ca.authority.generation()
+    responder = await local_ca.registry.ocsp_responder(generation.id)
+    assert responder is not None
+    serial, key = responder
+    record = await local_ca.registry.get_certificate(serial)
+    assert record is not None and record.profile == "ocsp-responder" and record.der
+    certificate = x509.load_der_x509_certificate(record.der)
+    certificate.verify_directly_issued_by(await ca_certificate(local_ca))
+    signature = local_ca.backend.sign_many(key, [b"an OCSP response"])[0]
+    public_key = certificate.public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    public_key.verify(signature, b"an OCSP response", ec.ECDSA(hashes.SHA256()))
+    assert lint_certificate(record.der) == []
