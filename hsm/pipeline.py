@@ -199,7 +199,7 @@ class SigningPipeline:
                 if linger > 0:
                     await asyncio.sleep(linger)
                     continue
-            queue, batch = self._queue, []
+            queue, batch = self._queue, list[_Request]()
             while queue and len(batch) < self._max_batch:
                 request = queue.popleft()
                 if not request.future.done():  # a caller that gave up is not signed for

@@ -26,13 +26,13 @@ import hmac
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pkcs11
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, PublicKey
 from pkcs11.exceptions import PKCS11Error, UserAlreadyLoggedIn
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
@@ -200,7 +200,7 @@ class PKCS11Backend:
             if public is None:
                 raise HSMError(f"PKCS#11: no public key object for {found.label!r}")
             if found.algorithm.is_ec:
-                return encode_ec_public_key(public)
+                return encode_ec_public_key(cast(PublicKey, public))
             if found.algorithm.is_rsa:
                 numbers = rsa.RSAPublicNumbers(
                     int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"),
@@ -241,7 +241,8 @@ class PKCS11Backend:
 
     def close(self) -> None:
         self._keys.clear()
-        session, self._session = getattr(self, "_session", None), None
+        session = getattr(self, "_session", None)
+        self._session = None  # type: ignore[assignment]  # closed: no session any more
         if session is not None:
             with contextlib.suppress(PKCS11Error):
                 session.close()

@@ -40,7 +40,7 @@ class CA:
 def backend_spec(settings: Settings) -> BackendSpec:
     hsm = settings.hsm
     return BackendSpec(
-        kind=hsm.backend,
+        kind="pkcs11" if hsm.backend == "pkcs11" else "soft",
         key_dir=str(settings.resolve(hsm.key_dir)),
         module_path=hsm.module,
         token_label=hsm.token_label,

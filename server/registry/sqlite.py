@@ -267,7 +267,9 @@ class SQLiteRegistry:
             async with db.execute(
                 f"SELECT {_CERT_COLUMNS} FROM certificates WHERE serial = ?", (change.serial,)
             ) as cursor:
-                return _certificate(await cursor.fetchone())
+                row = await cursor.fetchone()
+            assert row is not None  # updated in this very transaction
+            return _certificate(row)
 
     async def status_history(self, serial: str) -> list[StatusChange]:
         async with self._db.execute(
