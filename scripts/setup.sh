@@ -18,6 +18,16 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+# Install again only when pyproject.toml changed since the last install.
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    if ! { .venv/bin/python -m pip install -q --upgrade pip \
+           && .venv/bin/python -m pip install -q -e '.[test]'; } >.venv/pip.log 2>&1; then
+        cat .venv/pip.log
+        echo "setup: pip install failed" >&2
+        exit 1
+    fi
+    rm -f .venv/.installed-*
+    touch "$stamp"
+fi
 echo "setup: ready (.venv)"
