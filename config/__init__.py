@@ -2,7 +2,9 @@
 
 from config.settings import (
     CASettings,
+    CRLSettings,
     HSMSettings,
+    OCSPSettings,
     PipelineSettings,
     ProfileSettings,
     RegistrySettings,
@@ -14,7 +16,9 @@ from config.settings import (
 
 __all__ = [
     "CASettings",
+    "CRLSettings",
     "HSMSettings",
+    "OCSPSettings",
     "PipelineSettings",
     "ProfileSettings",
     "RegistrySettings",

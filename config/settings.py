@@ -137,6 +137,57 @@ class PipelineSettings:
 
 
 @dataclass(frozen=True)
+class OCSPSettings:
+    """OCSP responses (RFC 6960, RFC 5019): pre-signed for every certificate, refreshed
+    ahead of nextUpdate, fresh for requests with a nonce (RFC 8954)."""
+
+    validity_hours: float = 24.0  # nextUpdate - thisUpdate of pre-signed responses
+    refresh_before_hours: float = 8.0  # re-sign when nextUpdate is closer than this
+    max_nonce_length: int = 32  # RFC 8954 section 2: 1..32 octets; longer is malformed
+    unknown_max_age_seconds: int = 60  # HTTP caching of "unknown" answers
+    propagation_timeout_seconds: float = 5.0  # how long a status change waits for servers
+    poll_interval_ms: float = 50.0  # how often a server reads status changes of others
+
+    def check(self) -> None:
+        _require(self.validity_hours > 0, "ocsp.validity_hours", "positive")
+        _require(
+            0 < self.refresh_before_hours < self.validity_hours,
+            "ocsp.refresh_before_hours",
+            "positive and below ocsp.validity_hours",
+        )
+        _require(1 <= self.max_nonce_length <= 128, "ocsp.max_nonce_length", "1..128")
+        _require(self.unknown_max_age_seconds >= 0, "ocsp.unknown_max_age_seconds", ">= 0")
+        _require(self.propagation_timeout_seconds > 0, "ocsp.propagation_timeout_seconds", "> 0")
+        _require(5 <= self.poll_interval_ms <= 10000, "ocsp.poll_interval_ms", "5..10000")
+
+
+@dataclass(frozen=True)
+class CRLSettings:
+    """CRLs (RFC 5280 section 5): a full CRL per CA generation (and shard), delta CRLs
+    against a base full CRL made every `base_interval_hours`."""
+
+    validity_hours: float = 24.0  # nextUpdate - thisUpdate
+    refresh_before_hours: float = 8.0  # rebuild when nextUpdate is closer than this
+    deltas: bool = True  # publish delta CRLs and point certificates at them (freshestCRL)
+    base_interval_hours: float = 24.0  # how often the base of delta CRLs moves on
+    shards: int = 1  # partitions by serial, each its own CRL and distribution point
+    coalesce_ms: float = 200.0  # status changes within this window make one rebuild
+    keep_expired_days: int = 0  # entries stay this long past the certificate's expiry
+
+    def check(self) -> None:
+        _require(self.validity_hours > 0, "crl.validity_hours", "positive")
+        _require(
+            0 < self.refresh_before_hours < self.validity_hours,
+            "crl.refresh_before_hours",
+            "positive and below crl.validity_hours",
+        )
+        _require(self.base_interval_hours > 0, "crl.base_interval_hours", "positive")
+        _require(1 <= self.shards <= 1024, "crl.shards", "1..1024")
+        _require(0 <= self.coalesce_ms <= 60000, "crl.coalesce_ms", "0..60000")
+        _require(self.keep_expired_days >= 0, "crl.keep_expired_days", ">= 0")
+
+
+@dataclass(frozen=True)
 class ProfileSettings:
     """A certificate profile: data, not code. Each field names what the profile allows."""
 
@@ -203,6 +254,8 @@ class Settings:
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    ocsp: OCSPSettings = field(default_factory=OCSPSettings)
+    crl: CRLSettings = field(default_factory=CRLSettings)
     profiles: Mapping[str, ProfileSettings] = field(default_factory=dict)
 
     def resolve(self, relative: str) -> Path:
@@ -223,6 +276,8 @@ SECTIONS = {
     "registry": RegistrySettings,
     "server": ServerSettings,
     "pipeline": PipelineSettings,
+    "ocsp": OCSPSettings,
+    "crl": CRLSettings,
 }
 
 

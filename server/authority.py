@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from config import ProfileSettings, Settings
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef
 from hsm.pipeline import SignerBusy
+from protocols.crl import crl_shard
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import extensions as ext
 from protocols.x509 import names
@@ -43,6 +44,7 @@ from protocols.x509.certificate import (
     signature_algorithm_for,
 )
 from protocols.x509.ru_identifiers import InvalidIdentifier
+from server.distribution_points import crl_url
 from server.errors import CAError, ErrorKind
 from server.registry import AuditEvent, CAGeneration, CertificateIntent, SQLiteRegistry
 
@@ -51,6 +53,12 @@ Clock = Callable[[], datetime]
 
 class Signer(Protocol):
     async def sign(self, key: KeyRef, data: bytes) -> bytes: ...
+
+
+class IssuancePublisher(Protocol):
+    """Status publication as issuance sees it: a new certificate gets its OCSP response."""
+
+    async def issued(self, serial: str, generation_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -107,12 +115,14 @@ class Authority:
         registry: SQLiteRegistry,
         signer: Signer,
         clock: Clock = utc_now,
+        publisher: IssuancePublisher | None = None,
     ) -> None:
         self._settings = settings
         self._registry = registry
         self._signer = signer
         self._clock = clock
-        self._extension_cache: dict[tuple[str, str, int], tuple[bytes, ...]] = {}
+        self._publisher = publisher
+        self._extension_cache: dict[tuple[str, str, int, int], tuple[bytes, ...]] = {}
 
     async def generation(self) -> CAGeneration:
         generation = await self._registry.active_generation(self._settings.ca.name)
@@ -143,10 +153,13 @@ class Authority:
         generation = await self.generation()
         now = self._clock()
         not_after = self._not_after(now, profile, generation)
+        serial = new_serial()
         extensions = self._extensions(
-            profile_name, profile, key_type, request.spki_der, generation, san, now, not_after
-        )
+            profile_name, profile, key_type, request.spki_der, generation, san, now, not_after,
+            serial,
+        )  # fmt: skip
         return await self.sign_and_record(
+            serial=serial,
             generation=generation,
             profile_name=profile_name,
             subject=attributes,
@@ -184,9 +197,11 @@ class Authority:
         san: SubjectAltNames,
         not_before: datetime,
         not_after: datetime,
+        serial: int,
     ) -> list[asn1_x509.Extension]:
+        shard = crl_shard(serial, self._settings.crl.shards)
         extensions = [ext.subject_key_identifier(spki_der)]
-        extensions += self._profile_extensions(profile_name, profile, key_type, generation)
+        extensions += self._profile_extensions(profile_name, profile, key_type, generation, shard)
         if not san.empty:
             extensions.append(ext.subject_alt_name(dns=san.dns, ips=san.ips, emails=san.emails))
         if profile.private_key_usage_days:
@@ -194,34 +209,40 @@ class Authority:
         return extensions
 
     def _profile_extensions(
-        self, profile_name: str, profile: ProfileSettings, key_type: str, generation: CAGeneration
+        self,
+        profile_name: str,
+        profile: ProfileSettings,
+        key_type: str,
+        generation: CAGeneration,
+        shard: int,
     ) -> list[asn1_x509.Extension]:
-        """The extensions every certificate of this profile, key type and CA generation
-        shares. Built once and kept as DER: building them is most of an issuance's CPU."""
-        cache_key = (profile_name, key_type, generation.id)
+        """The extensions every certificate of this profile, key type, CA generation and
+        CRL shard shares. Built once and kept as DER: building them costs more than the
+        rest of an issuance."""
+        cache_key = (profile_name, key_type, generation.id, shard)
         cached = self._extension_cache.get(cache_key)
         if cached is None:
-            cached = tuple(
-                extension.dump()
-                for extension in self._build_profile_extensions(profile, key_type, generation)
-            )
+            built = self._build_profile_extensions(profile, key_type, generation, shard)
+            cached = tuple(extension.dump() for extension in built)
             self._extension_cache[cache_key] = cached
         return [asn1_x509.Extension.load(der) for der in cached]
 
     def _build_profile_extensions(
-        self, profile: ProfileSettings, key_type: str, generation: CAGeneration
+        self, profile: ProfileSettings, key_type: str, generation: CAGeneration, shard: int
     ) -> list[asn1_x509.Extension]:
         base_url = self._settings.ca.base_url.rstrip("/")
-        name = self._settings.ca.name
+        name, shards = self._settings.ca.name, self._settings.crl.shards
         extensions = [
             ext.basic_constraints(ca=False),
             ext.key_usage(key_usage_for(profile.key_usage, key_type)),
             ext.authority_key_identifier(generation.key_id),
-            ext.crl_distribution_points([f"{base_url}/crl/{name}.crl"]),
+            ext.crl_distribution_points([crl_url(base_url, name, shard, shards, delta=False)]),
             ext.authority_information_access(
                 ocsp_urls=[f"{base_url}/ocsp"], ca_issuers_urls=[f"{base_url}/ca/{name}.crt"]
             ),
         ]
+        if self._settings.crl.deltas:
+            extensions.append(ext.freshest_crl([crl_url(base_url, name, shard, shards, True)]))
         if profile.extended_key_usage:
             extensions.append(ext.extended_key_usage(list(profile.extended_key_usage)))
         if profile.policies:
@@ -240,6 +261,7 @@ class Authority:
 
     async def sign_and_record(
         self,
+        serial: int,
         generation: CAGeneration,
         profile_name: str,
         subject: list[tuple[str, str]],
@@ -254,7 +276,6 @@ class Authority:
         (with `responder_key`: its OCSP responder certificate, recorded as such)."""
         issuer_certificate = asn1_x509.Certificate.load(generation.certificate_der)
         issuer_spki = issuer_certificate["tbs_certificate"]["subject_public_key_info"].dump()
-        serial = new_serial()
         template = CertificateTemplate(
             serial=serial,
             issuer=issuer_certificate.subject,
@@ -293,6 +314,8 @@ class Authority:
         except BaseException:
             await self._registry.discard_intent(intent.serial)
             raise
+        if self._publisher is not None and responder_key is None:
+            await self._publisher.issued(intent.serial, generation.id)
         return IssuedCertificate(serial=intent.serial, der=der)
 
     async def sign_tbs(self, key: KeyRef, tbs: bytes, signature_algorithm: str) -> bytes:

@@ -102,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--profile")
     listing.add_argument("--limit", type=int, default=100)
 
+    crl = command("crl", cli_commands.crl, "print or write the current CRL (built if stale)")
+    crl.add_argument("--delta", action="store_true", help="the delta CRL")
+    crl.add_argument("--shard", type=int, default=0, help="the shard (when partitioned)")
+    crl.add_argument("--out", type=Path, help="write DER to this file instead of PEM on stdout")
+
     command("profiles", cli_commands.profiles, "list the certificate profiles")
     command("audit-verify", cli_commands.audit_verify, "check the audit trail's hash chain")
     return parser

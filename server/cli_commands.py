@@ -6,12 +6,16 @@ import argparse
 import dataclasses
 import getpass
 import json
+import logging
 import os
 import re
 import secrets
 import shutil
 from importlib import resources
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from config import Settings, load_settings
 from protocols.x509 import names
@@ -126,6 +130,9 @@ def _ensure_secret(settings: Settings) -> None:
 
 
 async def serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = load_settings(args.home)
     overrides = {k: v for k, v in (("http", args.http), ("https", args.https)) if v}
     if overrides:
@@ -163,21 +170,21 @@ async def issue(args: argparse.Namespace) -> int:
 
 async def revoke(args: argparse.Namespace) -> int:
     reason = RevocationReason.parse(args.reason)
-    async with open_ca(load_settings(args.home), signing=False) as ca:
+    async with open_ca(load_settings(args.home)) as ca:
         record = await ca.revocation.revoke(args.serial, reason, actor(), args.invalidity_date)
     print(f"revoked {record.serial} ({reason.name})")
     return 0
 
 
 async def suspend(args: argparse.Namespace) -> int:
-    async with open_ca(load_settings(args.home), signing=False) as ca:
+    async with open_ca(load_settings(args.home)) as ca:
         record = await ca.revocation.suspend(args.serial, actor())
     print(f"suspended {record.serial}")
     return 0
 
 
 async def resume(args: argparse.Namespace) -> int:
-    async with open_ca(load_settings(args.home), signing=False) as ca:
+    async with open_ca(load_settings(args.home)) as ca:
         record = await ca.revocation.resume(args.serial, actor())
     print(f"resumed {record.serial}")
     return 0
@@ -214,6 +221,26 @@ async def list_certificates(args: argparse.Namespace) -> int:
     for record in records:
         print(f"{record.serial}  {record.status.value:7}  {record.not_after:%Y-%m-%d}  "
               f"{record.profile:14}  {record.subject}")  # fmt: skip
+    return 0
+
+
+async def crl(args: argparse.Namespace) -> int:
+    settings = load_settings(args.home)
+    if not 0 <= args.shard < settings.crl.shards:
+        raise CAError(ErrorKind.MALFORMED, f"--shard must be 0..{settings.crl.shards - 1}")
+    if args.delta and not settings.crl.deltas:
+        raise CAError(ErrorKind.NOT_FOUND, "delta CRLs are off (crl.deltas = false)")
+    async with open_ca(settings, builder=True) as ca:
+        await ca.status.crls.sync()
+        published = ca.status.crls.current(args.shard, args.delta)
+    if published is None:
+        raise CAError(ErrorKind.UNAVAILABLE, "no CRL has been published")
+    if args.out:
+        args.out.write_bytes(published.der)
+        print(f"CRL number {published.number} written to {args.out}")
+    else:
+        pem = x509.load_der_x509_crl(published.der).public_bytes(Encoding.PEM)
+        print(pem.decode(), end="")
     return 0
 
 

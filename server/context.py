@@ -25,6 +25,7 @@ from server.authority import Authority, Clock, Signer, utc_now
 from server.errors import CAError, ErrorKind
 from server.registry import SQLiteRegistry
 from server.revocation import Revocation
+from server.status import StatusPublication
 
 
 @dataclass
@@ -33,6 +34,7 @@ class CA:
     registry: SQLiteRegistry
     authority: Authority
     revocation: Revocation
+    status: StatusPublication
     metrics: CollectorRegistry
     clock: Clock
 
@@ -87,15 +89,17 @@ async def open_ca(
     signing: bool = True,
     signer_sockets: list[Path] | None = None,
     clock: Clock = utc_now,
+    serving: bool = False,
+    builder: bool = False,
 ) -> AsyncIterator[CA]:
     """A ready CA. With `signing`, it signs through the signer processes listening on
     `signer_sockets`, or through signer processes of its own that run until the context
-    ends."""
+    ends. `serving` and `builder` are for server processes (see StatusPublication)."""
     metrics = CollectorRegistry()
     registry = await SQLiteRegistry.open(settings.resolve(settings.registry.path))
     try:
         if not signing:
-            yield _assemble(settings, registry, _NoSigner(), metrics, clock)
+            yield _assemble(settings, registry, _NoSigner(), metrics, clock, False, False)
             return
         async with _signer_sockets(settings, signer_sockets) as sockets:
             pipeline = SigningPipeline(
@@ -107,7 +111,12 @@ async def open_ca(
             )
             await pipeline.start()
             try:
-                yield _assemble(settings, registry, pipeline, metrics, clock)
+                ca = _assemble(settings, registry, pipeline, metrics, clock, serving, builder)
+                await ca.status.start()
+                try:
+                    yield ca
+                finally:
+                    await ca.status.stop()
             finally:
                 await pipeline.close()
     finally:
@@ -131,12 +140,16 @@ def _assemble(
     signer: Signer,
     metrics: CollectorRegistry,
     clock: Clock,
+    serving: bool,
+    builder: bool,
 ) -> CA:
+    status = StatusPublication(settings, registry, signer, clock, serving=serving, builder=builder)
     return CA(
         settings=settings,
         registry=registry,
-        authority=Authority(settings, registry, signer, clock),
-        revocation=Revocation(registry, clock),
+        authority=Authority(settings, registry, signer, clock, status),
+        revocation=Revocation(registry, clock, status),
+        status=status,
         metrics=metrics,
         clock=clock,
     )

@@ -116,6 +116,7 @@ async def issue_ocsp_responder(
     subject.append(("CN", f"{common_name} OCSP Responder"))
     not_after = min(now + timedelta(days=ca.ocsp_responder_validity_days), generation.not_after)
     issued = await authority.sign_and_record(
+        serial=new_serial(),
         generation=generation,
         profile_name=OCSP_RESPONDER_PROFILE,
         subject=subject,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Protocol
 
 from server.authority import Clock, parse_serial, utc_now
 from server.errors import CAError, ErrorKind
@@ -18,6 +19,7 @@ from server.registry import (
     AuditEvent,
     CertificateRecord,
     CertificateStatus,
+    OCSPResponseRow,
     SQLiteRegistry,
     StatusChange,
     StatusChangeKind,
@@ -48,10 +50,32 @@ class RevocationReason(enum.IntEnum):
         raise CAError(ErrorKind.MALFORMED, f"unknown revocation reason {text!r} (one of {names})")
 
 
+class StatusPublisher(Protocol):
+    """What a status change needs from status publication (server/status.py)."""
+
+    async def prepare(
+        self,
+        record: CertificateRecord,
+        status: CertificateStatus,
+        at: datetime,
+        reason: int | None,
+        invalidity_date: datetime | None,
+    ) -> tuple[bytes | None, OCSPResponseRow | None]: ...
+
+    async def committed(self) -> None: ...
+
+
 class Revocation:
-    def __init__(self, registry: SQLiteRegistry, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        registry: SQLiteRegistry,
+        clock: Clock = utc_now,
+        publisher: StatusPublisher | None = None,
+    ) -> None:
+        """Without a publisher, changes are recorded but not published (rule tests)."""
         self._registry = registry
         self._clock = clock
+        self._publisher = publisher
 
     async def revoke(
         self,
@@ -139,4 +163,16 @@ class Revocation:
             target=serial,
             details={"reason": change.reason} if change.reason else {},
         )
-        return await self._registry.change_status(change, allowed_from, new_status, audit)
+        crl_entry, ocsp_row = None, None
+        if self._publisher is not None:
+            # RFC 5280 5.3.1: an unspecified reason is left out rather than stated.
+            code = None if reason in (None, RevocationReason.unspecified) else int(reason)
+            crl_entry, ocsp_row = await self._publisher.prepare(
+                record, new_status, now, code, invalidity_date
+            )
+        updated = await self._registry.change_status(
+            change, allowed_from, new_status, audit, crl_entry, ocsp_row
+        )
+        if self._publisher is not None:
+            await self._publisher.committed()
+        return updated

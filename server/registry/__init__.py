@@ -7,18 +7,24 @@ from server.registry.records import (
     CertificateIntent,
     CertificateRecord,
     CertificateStatus,
+    CRLRow,
+    OCSPResponseRow,
     StatusChange,
     StatusChangeKind,
+    StatusDelta,
 )
 from server.registry.sqlite import SQLiteRegistry
 
 __all__ = [
     "AuditEvent",
     "CAGeneration",
+    "CRLRow",
     "CertificateIntent",
     "CertificateRecord",
     "CertificateStatus",
+    "OCSPResponseRow",
     "SQLiteRegistry",
     "StatusChange",
     "StatusChangeKind",
+    "StatusDelta",
 ]

@@ -84,6 +84,43 @@ class AuditEvent:
     details: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class OCSPResponseRow:
+    """A pre-signed OCSP response (SHA-1 CertID) and the status it states."""
+
+    serial: str
+    generation_id: int
+    status: CertificateStatus
+    revoked_at: datetime | None
+    reason: int | None  # CRLReason (RFC 5280 5.3.1); 6 = certificateHold
+    this_update: datetime
+    next_update: datetime
+    der: bytes
+    seq: int = 0  # assigned by the registry when written
+
+
+@dataclass(frozen=True)
+class CRLRow:
+    generation_id: int
+    shard: int
+    number: int
+    delta_base: int | None  # the base CRL number of a delta CRL, None for a full CRL
+    base_change_id: int  # the last status change the CRL reflects
+    this_update: datetime
+    next_update: datetime
+    der: bytes
+
+
+@dataclass(frozen=True)
+class StatusDelta:
+    """A certificate whose status changed after a base CRL: what a delta CRL lists."""
+
+    serial: str
+    status: CertificateStatus  # now
+    crl_entry: bytes | None  # now (None when good)
+    on_base: bool  # it was revoked or held at the base
+
+
 def to_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -32,11 +32,13 @@ from server.registry.records import (
     CertificateIntent,
     CertificateRecord,
     CertificateStatus,
+    OCSPResponseRow,
     StatusChange,
     StatusChangeKind,
     from_text,
     to_text,
 )
+from server.registry.status_store import SQLiteStatusStore, write_ocsp_rows
 
 _CERT_COLUMNS = (
     "serial, generation_id, profile, subject, spki_sha256, not_before, not_after, state, "
@@ -52,6 +54,7 @@ class SQLiteRegistry:
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._db = connection
         self._lock = asyncio.Lock()
+        self.status = SQLiteStatusStore(self)
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteRegistry:
@@ -84,8 +87,14 @@ class SQLiteRegistry:
                 + f"\nINSERT INTO schema_migrations (name) VALUES ('{script.name}');\nCOMMIT;"
             )
 
+    @property
+    def db(self) -> aiosqlite.Connection:
+        """The connection, for reads by the registry's own modules (status_store)."""
+        return self._db
+
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One `BEGIN IMMEDIATE` transaction: it commits whole or rolls back."""
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -117,7 +126,7 @@ class SQLiteRegistry:
     async def record_intent(self, intent: CertificateIntent, at: datetime) -> None:
         """Record the to-be-signed certificate. Raises CAError(DUPLICATE) when the public
         key is already certified (S13) or the serial is taken."""
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             await self._insert_intent(db, intent, at)
 
     async def _insert_intent(
@@ -147,7 +156,7 @@ class SQLiteRegistry:
 
     async def discard_intent(self, serial: str) -> None:
         """Remove an intent whose signing failed, so a failed issuance leaves no row."""
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             await db.execute(
                 "DELETE FROM certificates WHERE serial = ? AND state = 'intent'", (serial,)
             )
@@ -164,7 +173,7 @@ class SQLiteRegistry:
         """Replace the intent by the signed certificate, with its first status row and
         audit entry, in one transaction. With `responder_key`, the certificate is recorded
         as its generation's OCSP responder certificate, signing with that key."""
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             await self._complete(db, serial, der, actor, at, audit)
             if responder_key is not None:
                 await db.execute(
@@ -232,11 +241,14 @@ class SQLiteRegistry:
         allowed_from: Sequence[CertificateStatus],
         new_status: CertificateStatus,
         audit: AuditEvent,
+        crl_entry: bytes | None = None,
+        ocsp: OCSPResponseRow | None = None,
     ) -> CertificateRecord:
         """Move a certificate to `new_status` if its current status is in `allowed_from`;
-        the status row and audit entry land in the same transaction. The check is made
+        the status row, the audit entry, the certificate's CRL entry (None when good) and
+        its new pre-signed OCSP response land in the same transaction. The check is made
         inside the transaction, so two concurrent revocations cannot both succeed."""
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             async with db.execute(
                 "SELECT status FROM certificates WHERE serial = ? AND state = 'issued'",
                 (change.serial,),
@@ -253,9 +265,11 @@ class SQLiteRegistry:
                 )
                 raise CAError(kind, f"certificate {change.serial} is {current.value}")
             await db.execute(
-                "UPDATE certificates SET status = ? WHERE serial = ?",
-                (new_status.value, change.serial),
+                "UPDATE certificates SET status = ?, crl_entry = ? WHERE serial = ?",
+                (new_status.value, crl_entry, change.serial),
             )
+            if ocsp is not None:
+                await write_ocsp_rows(db, [ocsp])
             await db.execute(
                 "INSERT INTO status_changes (serial, change, reason, effective_at,"
                 " invalidity_date, actor, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -304,7 +318,7 @@ class SQLiteRegistry:
         audit: AuditEvent,
     ) -> int:
         """Record a self-signed CA certificate and its generation in one transaction."""
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             await self._insert_intent(db, intent, at)
             await self._complete(db, intent.serial, der, "init", at, audit)
             cursor = await db.execute(
@@ -348,7 +362,7 @@ class SQLiteRegistry:
     # -- audit ----------------------------------------------------------------------------
 
     async def append_audit(self, event: AuditEvent, at: datetime) -> None:
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             await self._append_audit(db, event, at)
 
     async def verify_audit_chain(self) -> ChainReport:

@@ -1,8 +1,9 @@
 """The aiohttp application: only translation between HTTP and the CA's services.
 
-This issue's endpoints: `/healthz` (liveness: the registry answers and the CA has an active
-key), `/metrics` (Prometheus text format, from the CA's own CollectorRegistry) and
-`/ca/<name>.crt` (the CA certificate, DER, for AIA caIssuers).
+`/healthz` (liveness: the registry answers and the CA has an active key), `/metrics`
+(Prometheus text format, from the CA's own CollectorRegistry), `/ca/<name>.crt` (the CA
+certificate, DER, for AIA caIssuers), `/ocsp` (server/web/ocsp.py) and `/crl/<name>.crl`
+(server/web/crl.py).
 """
 
 from __future__ import annotations
@@ -11,17 +12,26 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from server.context import CA
+from server.crl_publisher import CRLPublisher
 from server.errors import CAError
+from server.ocsp_responder import OCSPResponder
+from server.web import crl, ocsp
 
 CA_KEY = web.AppKey("ca", CA)
+OCSP_KEY = web.AppKey("ocsp", OCSPResponder)
+CRL_KEY = web.AppKey("crl", CRLPublisher)
 
 
 def build_app(ca: CA) -> web.Application:
     app = web.Application()
     app[CA_KEY] = ca
+    app[OCSP_KEY] = ca.status.ocsp
+    app[CRL_KEY] = ca.status.crls
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/ca/{name}.crt", ca_certificate)
+    ocsp.add_routes(app, OCSP_KEY)
+    crl.add_routes(app, ca.settings, CRL_KEY)
     return app
 
 

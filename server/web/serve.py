@@ -27,7 +27,7 @@ async def serve(settings: Settings) -> None:
     stop = _stop_on_signals()
     with signer_pool(settings) as pool:
         if settings.server.workers == 1:
-            await _run_worker(settings, pool.socket_paths, stop, ready=None)
+            await _run_worker(settings, pool.socket_paths, stop, ready=None, builder=True)
         else:
             await _run_worker_processes(settings, pool.socket_paths, stop)
 
@@ -44,8 +44,11 @@ async def _run_worker(
     sockets: list[Path],
     stop: asyncio.Event,
     ready: multiprocessing.queues.Queue | None,
+    builder: bool,
 ) -> None:
-    async with open_ca(settings, signer_sockets=sockets) as ca:
+    """One HTTP worker. The `builder` (the first) also builds CRLs and refreshes OCSP
+    responses; every worker answers from what it holds."""
+    async with open_ca(settings, signer_sockets=sockets, serving=True, builder=builder) as ca:
         await ca.authority.generation()
         runner = web.AppRunner(build_app(ca), access_log=None)
         await runner.setup()
@@ -64,13 +67,17 @@ async def _run_worker(
             await runner.cleanup()
 
 
-async def _worker(settings: Settings, sockets: list[Path], ready: multiprocessing.Queue) -> None:
-    await _run_worker(settings, sockets, _stop_on_signals(), ready)
+async def _worker(
+    settings: Settings, sockets: list[Path], ready: multiprocessing.Queue, builder: bool
+) -> None:
+    await _run_worker(settings, sockets, _stop_on_signals(), ready, builder)
 
 
-def _worker_main(settings: Settings, sockets: list[Path], ready: multiprocessing.Queue) -> None:
+def _worker_main(
+    settings: Settings, sockets: list[Path], ready: multiprocessing.Queue, builder: bool
+) -> None:
     try:
-        asyncio.run(_worker(settings, sockets, ready))
+        asyncio.run(_worker(settings, sockets, ready, builder))
     except CAError as exc:
         ready.put(f"error: {exc}")
 
@@ -81,8 +88,10 @@ async def _run_worker_processes(
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
     workers = [
-        context.Process(target=_worker_main, args=(settings, sockets, ready), daemon=True)
-        for _ in range(settings.server.workers)
+        context.Process(
+            target=_worker_main, args=(settings, sockets, ready, index == 0), daemon=True
+        )
+        for index in range(settings.server.workers)
     ]
     for worker in workers:
         worker.start()

@@ -1,0 +1,242 @@
+"""CRL publication (RFC 5280 section 5): full and delta CRLs of the active CA generation,
+optionally partitioned into shards by serial.
+
+- Every revoked or held certificate carries the DER of its CRL entry, made when its status
+  changed; a CRL is a join of those entries, so even a very long one builds in about a
+  second.
+- One process builds (the `builder`: the first HTTP worker of `serve`); the others serve
+  what it stored in the registry. A status change anywhere leads to one rebuild after
+  `crl.coalesce_ms` (many changes in that window: one rebuild); CRLs are also rebuilt
+  `crl.refresh_before_hours` before their nextUpdate.
+- Each rebuild makes, for every shard, a full CRL and, when deltas are on, a delta CRL
+  against a base full CRL that moves on every `crl.base_interval_hours` (5.2.4). Both take
+  numbers from one increasing cRLNumber sequence of the generation (5.2.3), delta last.
+- A held certificate is listed with certificateHold; once resumed it leaves the full CRL
+  and is listed as removeFromCRL in delta CRLs whose base still listed it (5.3.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from asn1crypto import x509 as asn1_x509
+
+from config import Settings
+from hsm.backend import HSMError, KeyAlgorithm, KeyRef
+from protocols import crl as crl_codec
+from protocols.x509.certificate import signature_algorithm_for
+from server.authority import Clock, Signer, signing_error
+from server.distribution_points import crl_url
+from server.registry import CAGeneration, CertificateStatus, CRLRow, SQLiteRegistry
+
+log = logging.getLogger("server.crl_publisher")
+
+
+@dataclass(frozen=True)
+class PublishedCRL:
+    der: bytes
+    number: int
+    this_update: datetime
+    next_update: datetime
+    etag: str
+
+
+def _published(row: CRLRow) -> PublishedCRL:
+    return PublishedCRL(
+        der=row.der,
+        number=row.number,
+        this_update=row.this_update,
+        next_update=row.next_update,
+        etag=hashlib.sha1(row.der).hexdigest(),
+    )
+
+
+class CRLPublisher:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: SQLiteRegistry,
+        signer: Signer,
+        clock: Clock,
+        builder: bool = True,
+    ) -> None:
+        self._settings = settings
+        self._crl = settings.crl
+        self._registry = registry
+        self._signer = signer
+        self._clock = clock
+        self.builder = builder
+        self._published: dict[tuple[int, bool], PublishedCRL] = {}  # (shard, delta)
+        self._change = asyncio.Event()
+
+    def current(self, shard: int, delta: bool) -> PublishedCRL | None:
+        return self._published.get((shard, delta))
+
+    def changed(self) -> None:
+        """A status changed somewhere: rebuild (builder) or re-read (others) soon."""
+        self._change.set()
+
+    async def run(self) -> None:
+        """Keep the CRLs current until cancelled."""
+        while True:
+            try:
+                await self.sync()
+            except Exception:  # keep publishing; the next round retries
+                log.exception("CRL publication failed")
+            try:
+                await asyncio.wait_for(self._change.wait(), timeout=1.0)
+                await asyncio.sleep(self._crl.coalesce_ms / 1000)  # coalesce a burst
+            except TimeoutError:
+                pass
+
+    async def sync(self) -> None:
+        """Builder: rebuild if anything changed or nextUpdate is near. Others: re-read."""
+        self._change.clear()
+        if self.builder and await self._stale():
+            await self.rebuild()
+        else:
+            await self.reload()
+
+    async def reload(self) -> None:
+        generation = await self._registry.active_generation(self._settings.ca.name)
+        if generation is None:
+            return
+        for shard in range(self._crl.shards):
+            for delta in (False, True):
+                row = await self._registry.status.latest_crl(generation.id, shard, delta)
+                if row is not None:
+                    self._published[(shard, delta)] = _published(row)
+
+    async def _stale(self) -> bool:
+        generation = await self._registry.active_generation(self._settings.ca.name)
+        if generation is None:
+            return False
+        row = await self._registry.status.latest_crl(generation.id, 0, delta=False)
+        if row is None:
+            return True
+        now = self._clock()
+        if row.next_update - now <= timedelta(hours=self._crl.refresh_before_hours):
+            return True
+        return row.base_change_id < await self._registry.status.last_change_id()
+
+    async def rebuild(self) -> None:
+        """Build, sign and store the full (and delta) CRL of every shard."""
+        generation = await self._registry.active_generation(self._settings.ca.name)
+        if generation is None:
+            return
+        store = self._registry.status
+        now = self._clock()
+        next_update = now + timedelta(hours=self._crl.validity_hours)
+        change_id = await store.last_change_id()
+        keep_since = now - timedelta(days=self._crl.keep_expired_days)
+        entries = await store.crl_entries(generation.id, keep_since)
+        per_kind = 2 if self._crl.deltas else 1
+        number = await store.allocate_crl_numbers(generation.id, per_kind * self._crl.shards)
+        rows: list[CRLRow] = []
+        for shard in range(self._crl.shards):
+            shard_entries = [der for serial, der in entries if self._shard(serial) == shard]
+            full = await self._sign_crl(
+                generation, shard, number, now, next_update, shard_entries, None, change_id
+            )
+            rows.append(full)
+            number += 1
+            if self._crl.deltas:
+                base = await store.delta_base(
+                    generation.id, shard, now - timedelta(hours=self._crl.base_interval_hours)
+                )
+                delta = await self._delta(
+                    generation, shard, number, now, next_update, base or full, change_id
+                )
+                rows.append(delta)
+                number += 1
+        await store.store_crls(rows)
+        for row in rows:
+            self._published[(row.shard, row.delta_base is not None)] = _published(row)
+
+    async def _delta(
+        self,
+        generation: CAGeneration,
+        shard: int,
+        number: int,
+        now: datetime,
+        next_update: datetime,
+        base: CRLRow,
+        change_id: int,
+    ) -> CRLRow:
+        entries = []
+        for delta in await self._registry.status.changes_after(generation.id, base.base_change_id):
+            if self._shard(delta.serial) != shard:
+                continue
+            if delta.crl_entry is not None:
+                entries.append(delta.crl_entry)
+            elif delta.on_base and delta.status is CertificateStatus.GOOD:
+                entries.append(
+                    crl_codec.revoked_entry(
+                        int(delta.serial, 16), now, crl_codec.CRLReason.removeFromCRL
+                    )
+                )
+        return await self._sign_crl(
+            generation, shard, number, now, next_update, entries, base.number, change_id
+        )
+
+    def _shard(self, serial: str) -> int:
+        return crl_codec.crl_shard(int(serial, 16), self._crl.shards)
+
+    async def _sign_crl(
+        self,
+        generation: CAGeneration,
+        shard: int,
+        number: int,
+        now: datetime,
+        next_update: datetime,
+        entries: list[bytes],
+        delta_base: int | None,
+        change_id: int,
+    ) -> CRLRow:
+        ca = asn1_x509.Certificate.load(generation.certificate_der)
+        base_url, name, shards = (
+            self._settings.ca.base_url,
+            self._settings.ca.name,
+            self._crl.shards,
+        )
+        algorithm = signature_algorithm_for(ca.public_key.dump())
+        template = crl_codec.CRLTemplate(
+            issuer_name_der=ca.subject.dump(),
+            authority_key_id=generation.key_id,
+            crl_number=number,
+            this_update=now,
+            next_update=next_update,
+            entries=entries,
+            signature_algorithm=algorithm,
+            delta_base=delta_base,
+            distribution_point=(
+                crl_url(base_url, name, shard, shards, delta_base is not None)
+                if shards > 1
+                else None
+            ),
+            freshest_crl=(
+                crl_url(base_url, name, shard, shards, True)
+                if self._crl.deltas and delta_base is None
+                else None
+            ),
+        )
+        tbs = crl_codec.build_tbs_cert_list(template)
+        key = KeyRef(generation.key_uri, KeyAlgorithm(generation.key_algorithm))
+        try:
+            signature = await self._signer.sign(key, tbs)
+        except HSMError as exc:
+            raise signing_error(exc) from exc
+        return CRLRow(
+            generation_id=generation.id,
+            shard=shard,
+            number=number,
+            delta_base=delta_base,
+            base_change_id=change_id,
+            this_update=now,
+            next_update=next_update,
+            der=crl_codec.assemble_crl(tbs, algorithm, signature),
+        )

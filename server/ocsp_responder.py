@@ -1,0 +1,357 @@
+"""The OCSP responder (RFC 6960, RFC 5019 profile): answers from memory, signs ahead.
+
+Theory of operation:
+- Every issued certificate has a pre-signed response with a SHA-1 CertID (RFC 5019 2.1.1),
+  stored in the registry and held in memory keyed by serial. A request for one certificate
+  without a nonce is a dictionary look-up; nothing is signed or read from disk.
+- A SHA-256 (or other supported hash) CertID gets a response signed on first use and kept
+  in memory beside the SHA-1 one, stating the same status.
+- Requests with a nonce (RFC 8954) or for several certificates are signed fresh, from the
+  statuses in memory. A serial not in memory is looked up in the registry once (another
+  process may have just issued it); one never issued under that issuer is `unknown`.
+- A status change signs its new response before it is committed (`prepare`), and the new
+  response replaces the old in memory when committed (`apply`), in this process directly
+  and in the others through the registry (server/status_feed.py).
+- Responses are signed by the generation's delegated responder certificate (RFC 6960
+  4.2.2.2), identified by key hash (4.2.2.3), and carry that certificate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from asn1crypto import x509 as asn1_x509
+
+from config import Settings
+from hsm.backend import HSMError, KeyRef
+from protocols import ocsp
+from protocols.x509.certificate import signature_algorithm_for
+from server.authority import Clock, Signer, signing_error
+from server.errors import CAError, ErrorKind
+from server.registry import (
+    CAGeneration,
+    CertificateStatus,
+    OCSPResponseRow,
+    SQLiteRegistry,
+)
+
+HASH_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
+REASON_VALUES = {
+    "unspecified": 0, "keyCompromise": 1, "cACompromise": 2, "affiliationChanged": 3,
+    "superseded": 4, "cessationOfOperation": 5, "certificateHold": 6, "removeFromCRL": 8,
+    "privilegeWithdrawn": 9, "aACompromise": 10,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class OCSPAnswer:
+    """A DER OCSPResponse and how HTTP caches may keep it (RFC 5019 section 6)."""
+
+    der: bytes
+    max_age: int = 0  # seconds; 0: do not cache
+    last_modified: datetime | None = None
+    expires: datetime | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity
+class _Issuer:
+    generation: CAGeneration
+    name_der: bytes
+    spki_der: bytes
+    responder_key: KeyRef
+    responder_certificate: bytes
+    responder_key_hash: bytes
+    signature_algorithm: str
+
+
+@dataclass
+class _Entry:
+    """What this process knows of one certificate's status, and its signed responses."""
+
+    generation_id: int
+    status: CertificateStatus
+    revoked_at: datetime | None
+    reason: int | None
+    this_update: datetime
+    next_update: datetime
+    responses: dict[str, bytes] = field(default_factory=dict)  # hash algorithm -> DER
+
+
+class OCSPResponder:
+    def __init__(
+        self, settings: Settings, registry: SQLiteRegistry, signer: Signer, clock: Clock
+    ) -> None:
+        self._settings = settings.ocsp
+        self._ca_name = settings.ca.name
+        self._registry = registry
+        self._signer = signer
+        self._clock = clock
+        self._issuers: dict[tuple[str, bytes, bytes], _Issuer] = {}
+        self._by_generation: dict[int, _Issuer] = {}
+        self._entries: dict[int, _Entry] = {}
+        self.seq = 0  # the last registry change applied
+
+    # -- start-up and changes --------------------------------------------------------------
+
+    async def load_issuers(self) -> None:
+        """Learn the CA generations and their responders; follow only newer changes."""
+        for generation in await self._registry.generations(self._ca_name):
+            responder = await self._registry.ocsp_responder(generation.id)
+            if responder is None:
+                continue
+            serial, key = responder
+            record = await self._registry.get_certificate(serial)
+            if record is None or record.der is None:
+                continue
+            self._add_issuer(generation, key, record.der)
+        self.seq = await self._registry.status.last_ocsp_seq()
+
+    async def load_responses(self) -> None:
+        """Hold every stored response in memory and sign the missing ones (serving)."""
+        self.apply(await self._registry.status.ocsp_responses_since(0))
+        while serials := await self._registry.status.serials_without_response(1000):
+            rows = [await self._row_for_serial(serial) for serial in serials]
+            await self._store([row for row in rows if row is not None])
+            if len(rows) < 1000:
+                break
+
+    def _add_issuer(self, generation: CAGeneration, key: KeyRef, responder_der: bytes) -> None:
+        ca = asn1_x509.Certificate.load(generation.certificate_der)
+        name_der = ca.subject.dump()
+        spki_der = ca.public_key.dump()
+        responder = asn1_x509.Certificate.load(responder_der)
+        responder_spki = responder.public_key.dump()
+        issuer = _Issuer(
+            generation=generation,
+            name_der=name_der,
+            spki_der=spki_der,
+            responder_key=key,
+            responder_certificate=responder_der,
+            responder_key_hash=ocsp.issuer_key_hash(responder_spki, "sha1"),
+            signature_algorithm=signature_algorithm_for(responder_spki),
+        )
+        self._by_generation[generation.id] = issuer
+        for algorithm in HASH_ALGORITHMS:
+            name_hash = ocsp.issuer_name_hash(name_der, algorithm)
+            key_hash = ocsp.issuer_key_hash(spki_der, algorithm)
+            self._issuers[(algorithm, name_hash, key_hash)] = issuer
+
+    def apply(self, rows: list[OCSPResponseRow]) -> None:
+        """Replace what memory holds for these certificates by the rows' responses."""
+        for row in rows:
+            self._entries[int(row.serial, 16)] = _Entry(
+                generation_id=row.generation_id,
+                status=row.status,
+                revoked_at=row.revoked_at,
+                reason=row.reason,
+                this_update=row.this_update,
+                next_update=row.next_update,
+                responses={"sha1": row.der},
+            )
+            self.seq = max(self.seq, row.seq)
+
+    async def prepare(
+        self,
+        serial: str,
+        generation_id: int | None,
+        status: CertificateStatus,
+        revoked_at: datetime | None,
+        reason: int | None,
+    ) -> OCSPResponseRow | None:
+        """Sign the response a status change will publish (before it is committed)."""
+        issuer = self._by_generation.get(generation_id) if generation_id is not None else None
+        if issuer is None:
+            return None
+        return await self._sign_row(issuer, serial, status, revoked_at, reason)
+
+    async def publish_issued(self, serial: str, generation_id: int) -> None:
+        """Sign and store the `good` response of a certificate just issued."""
+        row = await self.prepare(serial, generation_id, CertificateStatus.GOOD, None, None)
+        if row is not None:
+            await self._store([row])
+
+    async def refresh_due(self, limit: int = 1000) -> int:
+        """Re-sign the responses whose nextUpdate is near; returns how many."""
+        now = self._clock()
+        due = await self._registry.status.ocsp_responses_due(
+            now + timedelta(hours=self._settings.refresh_before_hours), limit
+        )
+        rows = []
+        for old in due:
+            issuer = self._by_generation.get(old.generation_id)
+            if issuer is not None:
+                row = await self._sign_row(
+                    issuer, old.serial, old.status, old.revoked_at, old.reason
+                )
+                rows.append(row)
+        await self._store(rows)
+        return len(rows)
+
+    async def _store(self, rows: list[OCSPResponseRow]) -> None:
+        if not rows:
+            return
+        last = await self._registry.status.put_ocsp_responses(rows)
+        first = last - len(rows) + 1
+        self.apply([_with_seq(row, first + n) for n, row in enumerate(rows)])
+
+    async def _row_for_serial(self, serial: str) -> OCSPResponseRow | None:
+        record = await self._registry.get_certificate(serial)
+        if record is None or record.generation_id not in self._by_generation:
+            return None
+        revoked_at, reason = None, None
+        if record.status is not CertificateStatus.GOOD:
+            revocation = await self._registry.status.revocation_of(serial)
+            if revocation is not None:
+                revoked_at = revocation[0]
+                reason = REASON_VALUES.get(revocation[1] or "")
+        issuer = self._by_generation[record.generation_id]  # type: ignore[index]
+        return await self._sign_row(issuer, serial, record.status, revoked_at, reason)
+
+    async def _sign_row(
+        self,
+        issuer: _Issuer,
+        serial: str,
+        status: CertificateStatus,
+        revoked_at: datetime | None,
+        reason: int | None,
+    ) -> OCSPResponseRow:
+        now = self._clock()
+        next_update = now + timedelta(hours=self._settings.validity_hours)
+        cert_id = ocsp.cert_id_for(issuer.name_der, issuer.spki_der, int(serial, 16), "sha1")
+        single = _single(cert_id, status, revoked_at, reason, now, next_update)
+        der = await self._sign(issuer, [single], None)
+        return OCSPResponseRow(
+            serial=serial,
+            generation_id=issuer.generation.id,
+            status=status,
+            revoked_at=revoked_at,
+            reason=reason,
+            this_update=now,
+            next_update=next_update,
+            der=der,
+        )
+
+    async def _sign(self, issuer: _Issuer, singles: list[bytes], nonce: bytes | None) -> bytes:
+        data = ocsp.build_response_data(issuer.responder_key_hash, self._clock(), singles, nonce)
+        try:
+            signature = await self._signer.sign(issuer.responder_key, data)
+        except HSMError as exc:
+            raise signing_error(exc) from exc
+        return ocsp.assemble_ocsp_response(
+            data, issuer.signature_algorithm, signature, [issuer.responder_certificate]
+        )
+
+    # -- answering -------------------------------------------------------------------------
+
+    async def answer(self, request_der: bytes) -> OCSPAnswer:
+        """The response to one DER OCSPRequest; never raises for a client's mistake."""
+        try:
+            request = ocsp.parse_ocsp_request(request_der, self._settings.max_nonce_length)
+        except ocsp.MalformedOCSPRequest:
+            return _error(ocsp.OCSPResponseStatus.malformedRequest)
+        issuers = {self._issuers.get(_issuer_key(cert_id)) for cert_id in request.cert_ids}
+        if None in issuers or len(issuers) != 1:
+            # RFC 6960 2.3: not an issuer this responder serves (or several at once).
+            return _error(ocsp.OCSPResponseStatus.unauthorized)
+        issuer = issuers.pop()
+        assert issuer is not None
+        try:
+            if len(request.cert_ids) == 1 and request.nonce is None:
+                return await self._cached(issuer, request.cert_ids[0])
+            return await self._fresh(issuer, request.cert_ids, request.nonce)
+        except CAError as exc:
+            return _error(_status_for(exc))
+
+    async def _cached(self, issuer: _Issuer, cert_id: ocsp.CertID) -> OCSPAnswer:
+        entry = await self._entry(issuer, cert_id.serial)
+        if entry is None:
+            unknown = await self._sign(issuer, [_unknown(cert_id, self._clock())], None)
+            return OCSPAnswer(der=unknown, max_age=self._settings.unknown_max_age_seconds)
+        now = self._clock()
+        if entry.next_update <= now:  # the refresh has not come round: never serve stale
+            row = await self._sign_row(
+                issuer, format(cert_id.serial, "x"), entry.status, entry.revoked_at, entry.reason
+            )
+            await self._store([row])
+            entry = self._entries[cert_id.serial]
+        der = entry.responses.get(cert_id.hash_algorithm)
+        if der is None:
+            single = _single(cert_id, entry.status, entry.revoked_at, entry.reason,
+                             entry.this_update, entry.next_update)  # fmt: skip
+            der = await self._sign(issuer, [single], None)
+            entry.responses[cert_id.hash_algorithm] = der
+        return OCSPAnswer(
+            der=der,
+            max_age=max(0, int((entry.next_update - now).total_seconds())),
+            last_modified=entry.this_update,
+            expires=entry.next_update,
+            etag=hashlib.sha1(der).hexdigest(),
+        )
+
+    async def _fresh(
+        self, issuer: _Issuer, cert_ids: tuple[ocsp.CertID, ...], nonce: bytes | None
+    ) -> OCSPAnswer:
+        now = self._clock()
+        next_update = now + timedelta(hours=self._settings.validity_hours)
+        singles = []
+        for cert_id in cert_ids:
+            entry = await self._entry(issuer, cert_id.serial)
+            if entry is None:
+                singles.append(_unknown(cert_id, now))
+            else:
+                singles.append(_single(cert_id, entry.status, entry.revoked_at, entry.reason,
+                                       now, next_update))  # fmt: skip
+        return OCSPAnswer(der=await self._sign(issuer, singles, nonce))
+
+    async def _entry(self, issuer: _Issuer, serial: int) -> _Entry | None:
+        entry = self._entries.get(serial)
+        if entry is None:
+            row = await self._row_for_serial(format(serial, "x"))
+            if row is None:
+                return None
+            await self._store([row])
+            entry = self._entries[serial]
+        if entry.generation_id != issuer.generation.id:
+            return None  # a serial of another generation is unknown under this issuer
+        return entry
+
+
+def _issuer_key(cert_id: ocsp.CertID) -> tuple[str, bytes, bytes]:
+    return (cert_id.hash_algorithm, cert_id.issuer_name_hash, cert_id.issuer_key_hash)
+
+
+def _single(
+    cert_id: ocsp.CertID,
+    status: CertificateStatus,
+    revoked_at: datetime | None,
+    reason: int | None,
+    this_update: datetime,
+    next_update: datetime,
+) -> bytes:
+    if status is CertificateStatus.GOOD:
+        return ocsp.build_single_response(cert_id, ocsp.CertStatus.GOOD, this_update, next_update)
+    return ocsp.build_single_response(
+        cert_id, ocsp.CertStatus.REVOKED, this_update, next_update, revoked_at, reason
+    )
+
+
+def _unknown(cert_id: ocsp.CertID, now: datetime) -> bytes:
+    return ocsp.build_single_response(cert_id, ocsp.CertStatus.UNKNOWN, now, None)
+
+
+def _with_seq(row: OCSPResponseRow, seq: int) -> OCSPResponseRow:
+    return OCSPResponseRow(**{**row.__dict__, "seq": seq})
+
+
+def _error(status: ocsp.OCSPResponseStatus) -> OCSPAnswer:
+    return OCSPAnswer(der=ocsp.error_response(status))
+
+
+def _status_for(exc: CAError) -> ocsp.OCSPResponseStatus:
+    """A busy or unreachable signing pipeline is transient: tryLater (RFC 6960 4.2.1)."""
+    if exc.kind in (ErrorKind.BUSY, ErrorKind.UNAVAILABLE):
+        return ocsp.OCSPResponseStatus.tryLater
+    return ocsp.OCSPResponseStatus.internalError

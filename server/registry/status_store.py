@@ -1,0 +1,252 @@
+"""The registry's status publication tables: pre-signed OCSP responses, the processes that
+follow them, CRL entries and published CRLs (migration 0002)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import aiosqlite
+
+from server.registry.records import (
+    CertificateStatus,
+    CRLRow,
+    OCSPResponseRow,
+    StatusDelta,
+    from_text,
+    to_text,
+)
+
+if TYPE_CHECKING:
+    from server.registry.sqlite import SQLiteRegistry
+
+_OCSP_COLUMNS = (
+    "serial, generation_id, status, revoked_at, reason, this_update, next_update, der, seq"
+)
+_CRL_COLUMNS = (
+    "generation_id, shard, number, delta_base, base_change_id, this_update, next_update, der"
+)
+
+
+async def write_ocsp_rows(db: aiosqlite.Connection, rows: Sequence[OCSPResponseRow]) -> int:
+    """Insert or replace rows inside the caller's transaction; returns the last seq given."""
+    async with db.execute("SELECT coalesce(max(seq), 0) FROM ocsp_responses") as cursor:
+        row = await cursor.fetchone()
+    seq = row[0] if row else 0
+    values = []
+    for item in rows:
+        seq += 1
+        values.append(
+            (item.serial, item.generation_id, item.status.value,
+             to_text(item.revoked_at) if item.revoked_at else None, item.reason,
+             to_text(item.this_update), to_text(item.next_update), item.der, seq)
+        )  # fmt: skip
+    await db.executemany(
+        f"INSERT OR REPLACE INTO ocsp_responses ({_OCSP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+        values,
+    )
+    return seq
+
+
+class SQLiteStatusStore:
+    def __init__(self, registry: SQLiteRegistry) -> None:
+        self._registry = registry
+
+    # -- OCSP ------------------------------------------------------------------------------
+
+    async def put_ocsp_responses(self, rows: Sequence[OCSPResponseRow]) -> int:
+        """Store pre-signed responses; returns the seq of the last one."""
+        async with self._registry.transaction() as db:
+            return await write_ocsp_rows(db, rows)
+
+    async def last_ocsp_seq(self) -> int:
+        async with self._registry.db.execute(
+            "SELECT coalesce(max(seq), 0) FROM ocsp_responses"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else 0
+
+    async def ocsp_responses_since(self, seq: int) -> list[OCSPResponseRow]:
+        async with self._registry.db.execute(
+            f"SELECT {_OCSP_COLUMNS} FROM ocsp_responses WHERE seq > ? ORDER BY seq", (seq,)
+        ) as cursor:
+            return [_ocsp_row(row) for row in await cursor.fetchall()]
+
+    async def ocsp_responses_due(self, before: datetime, limit: int) -> list[OCSPResponseRow]:
+        """Responses whose nextUpdate comes before `before`, soonest first."""
+        async with self._registry.db.execute(
+            f"SELECT {_OCSP_COLUMNS} FROM ocsp_responses WHERE next_update < ?"
+            " ORDER BY next_update LIMIT ?",
+            (to_text(before), limit),
+        ) as cursor:
+            return [_ocsp_row(row) for row in await cursor.fetchall()]
+
+    async def serials_without_response(self, limit: int) -> list[str]:
+        """Issued certificates that have no pre-signed response yet."""
+        async with self._registry.db.execute(
+            "SELECT c.serial FROM certificates c LEFT JOIN ocsp_responses o"
+            " ON o.serial = c.serial WHERE c.state = 'issued' AND c.generation_id IS NOT NULL"
+            " AND o.serial IS NULL LIMIT ?",
+            (limit,),
+        ) as cursor:
+            return [row[0] for row in await cursor.fetchall()]
+
+    async def revocation_of(self, serial: str) -> tuple[datetime, str | None] | None:
+        """(time, reason name) of the change that revoked or held the certificate, if any."""
+        async with self._registry.db.execute(
+            "SELECT effective_at, reason FROM status_changes WHERE serial = ?"
+            " AND change IN ('revoke', 'hold') ORDER BY id DESC LIMIT 1",
+            (serial,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return (from_text(row[0]), row[1]) if row else None
+
+    # -- who has applied what --------------------------------------------------------------
+
+    async def set_watermark(self, node: str, seq: int, at: datetime) -> None:
+        async with self._registry.transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO status_watermarks (node, seq, seen_at) VALUES (?, ?, ?)",
+                (node, seq, to_text(at)),
+            )
+
+    async def drop_watermark(self, node: str) -> None:
+        async with self._registry.transaction() as db:
+            await db.execute("DELETE FROM status_watermarks WHERE node = ?", (node,))
+
+    async def nodes_behind(self, seq: int, alive_since: datetime) -> list[str]:
+        """Live processes (seen since `alive_since`) that have not applied `seq` yet."""
+        async with self._registry.db.execute(
+            "SELECT node FROM status_watermarks WHERE seq < ? AND seen_at >= ?",
+            (seq, to_text(alive_since)),
+        ) as cursor:
+            return [row[0] for row in await cursor.fetchall()]
+
+    # -- CRLs ------------------------------------------------------------------------------
+
+    async def crl_entries(
+        self, generation_id: int, expired_before: datetime
+    ) -> list[tuple[str, bytes]]:
+        """CRL entries of the generation's revoked and held certificates, leaving out those
+        that expired before `expired_before` (RFC 5280 5.1.2.6 allows removing them)."""
+        async with self._registry.db.execute(
+            "SELECT serial, crl_entry FROM certificates WHERE generation_id = ?"
+            " AND crl_entry IS NOT NULL AND not_after >= ?",
+            (generation_id, to_text(expired_before)),
+        ) as cursor:
+            return [(row[0], row[1]) for row in await cursor.fetchall()]
+
+    async def last_change_id(self) -> int:
+        async with self._registry.db.execute(
+            "SELECT coalesce(max(id), 0) FROM status_changes"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else 0
+
+    async def changes_after(self, generation_id: int, change_id: int) -> list[StatusDelta]:
+        """Certificates of the generation whose status changed after `change_id`, with
+        their status now and whether they were revoked or held at `change_id`."""
+        async with self._registry.db.execute(
+            "SELECT c.serial, c.status, c.crl_entry,"
+            " (SELECT s.change FROM status_changes s WHERE s.serial = c.serial AND s.id <= ?"
+            "  ORDER BY s.id DESC LIMIT 1)"
+            " FROM certificates c WHERE c.generation_id = ? AND c.serial IN"
+            " (SELECT serial FROM status_changes WHERE id > ? AND change != 'issue')",
+            (change_id, generation_id, change_id),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            StatusDelta(
+                serial=row[0],
+                status=CertificateStatus(row[1]),
+                crl_entry=row[2],
+                on_base=row[3] in ("revoke", "hold"),
+            )
+            for row in rows
+        ]
+
+    async def allocate_crl_numbers(self, generation_id: int, count: int) -> int:
+        """Reserve `count` consecutive cRLNumbers (RFC 5280 5.2.3: monotonically
+        increasing, shared by full and delta CRLs); returns the first."""
+        async with self._registry.transaction() as db:
+            async with db.execute(
+                "SELECT last_number FROM crl_numbers WHERE generation_id = ?", (generation_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            first = (row[0] if row else 0) + 1
+            await db.execute(
+                "INSERT OR REPLACE INTO crl_numbers (generation_id, last_number) VALUES (?, ?)",
+                (generation_id, first + count - 1),
+            )
+            return first
+
+    async def store_crls(self, rows: Sequence[CRLRow]) -> None:
+        async with self._registry.transaction() as db:
+            await db.executemany(
+                f"INSERT INTO crls ({_CRL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.generation_id, r.shard, r.number, r.delta_base, r.base_change_id,
+                     to_text(r.this_update), to_text(r.next_update), r.der)
+                    for r in rows
+                ],
+            )  # fmt: skip
+
+    async def latest_crl(self, generation_id: int, shard: int, delta: bool) -> CRLRow | None:
+        kind = "delta_base IS NOT NULL" if delta else "delta_base IS NULL"
+        async with self._registry.db.execute(
+            f"SELECT {_CRL_COLUMNS} FROM crls WHERE generation_id = ? AND shard = ? AND {kind}"
+            " ORDER BY number DESC LIMIT 1",
+            (generation_id, shard),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _crl_row(row) if row else None
+
+    async def delta_base(
+        self, generation_id: int, shard: int, made_before: datetime
+    ) -> CRLRow | None:
+        """The full CRL that delta CRLs refer to: the newest one made before `made_before`,
+        or the oldest one when all are younger."""
+        select = (
+            f"SELECT {_CRL_COLUMNS} FROM crls WHERE generation_id = ? AND shard = ?"
+            " AND delta_base IS NULL"
+        )
+        db = self._registry.db
+        async with db.execute(
+            select + " AND this_update <= ? ORDER BY number DESC LIMIT 1",
+            (generation_id, shard, to_text(made_before)),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            async with db.execute(
+                select + " ORDER BY number LIMIT 1", (generation_id, shard)
+            ) as cursor:
+                row = await cursor.fetchone()
+        return _crl_row(row) if row else None
+
+
+def _ocsp_row(row: Sequence) -> OCSPResponseRow:
+    return OCSPResponseRow(
+        serial=row[0],
+        generation_id=row[1],
+        status=CertificateStatus(row[2]),
+        revoked_at=from_text(row[3]) if row[3] else None,
+        reason=row[4],
+        this_update=from_text(row[5]),
+        next_update=from_text(row[6]),
+        der=row[7],
+        seq=row[8],
+    )
+
+
+def _crl_row(row: Sequence) -> CRLRow:
+    return CRLRow(
+        generation_id=row[0],
+        shard=row[1],
+        number=row[2],
+        delta_base=row[3],
+        base_change_id=row[4],
+        this_update=from_text(row[5]),
+        next_update=from_text(row[6]),
+        der=row[7],
+    )

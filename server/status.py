@@ -1,0 +1,124 @@
+"""Status publication: the OCSP responder, the CRL publisher and the feed that carries
+status changes between processes, started and stopped together (ARCHITECTURE.md, "Status
+publication").
+
+`prepare` and `committed` are what a status change calls around its transaction: the new
+OCSP response is signed before the change is committed, and the change returns only once
+every live server process serves it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from config import Settings
+from protocols import crl as crl_codec
+from server.authority import Clock, Signer
+from server.crl_publisher import CRLPublisher
+from server.ocsp_responder import OCSPResponder
+from server.registry import CertificateRecord, CertificateStatus, OCSPResponseRow, SQLiteRegistry
+from server.status_feed import StatusFeed, wait_until_applied
+
+log = logging.getLogger("server.status")
+OCSP_REFRESH_EVERY_S = 60.0
+
+
+class StatusPublication:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: SQLiteRegistry,
+        signer: Signer,
+        clock: Clock,
+        *,
+        serving: bool = False,
+        builder: bool = False,
+    ) -> None:
+        """`serving`: this process answers OCSP/CRL requests and follows the others.
+        `builder`: this process also builds CRLs and refreshes OCSP responses."""
+        self._settings = settings
+        self._registry = registry
+        self._clock = clock
+        self.serving = serving
+        self.builder = builder
+        self.ocsp = OCSPResponder(settings, registry, signer, clock)
+        self.crls = CRLPublisher(settings, registry, signer, clock, builder=builder)
+        self.feed = StatusFeed(
+            registry,
+            self.ocsp,
+            settings.ocsp.poll_interval_ms / 1000,
+            clock,
+            on_change=self.crls.changed,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.ocsp.load_issuers()
+        if not self.serving:
+            return
+        await self.ocsp.load_responses()
+        await self.crls.sync()
+        await self.feed.mark()
+        self._tasks = [
+            asyncio.create_task(self.feed.run()),
+            asyncio.create_task(self.crls.run()),
+        ]
+        if self.builder:
+            self._tasks.append(asyncio.create_task(self._refresh_ocsp()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self.serving:
+            await self.feed.leave()
+
+    async def _refresh_ocsp(self) -> None:
+        while True:
+            try:
+                while await self.ocsp.refresh_due() > 0:
+                    pass
+            except Exception:
+                log.exception("OCSP refresh failed")
+            await asyncio.sleep(OCSP_REFRESH_EVERY_S)
+
+    async def issued(self, serial: str, generation_id: int) -> None:
+        """A certificate was issued: its `good` response is signed and stored now."""
+        await self.ocsp.publish_issued(serial, generation_id)
+
+    async def prepare(
+        self,
+        record: CertificateRecord,
+        status: CertificateStatus,
+        at: datetime,
+        reason: int | None,
+        invalidity_date: datetime | None,
+    ) -> tuple[bytes | None, OCSPResponseRow | None]:
+        """The CRL entry and the signed OCSP response of a status change about to be
+        committed. `reason` is the CRLReason (None: unspecified, left out per RFC 5280
+        5.3.1)."""
+        serial, generation_id = record.serial, record.generation_id
+        if status is CertificateStatus.GOOD:
+            return None, await self.ocsp.prepare(serial, generation_id, status, None, None)
+        entry = crl_codec.revoked_entry(int(serial, 16), at, reason, invalidity_date)
+        return entry, await self.ocsp.prepare(serial, generation_id, status, at, reason)
+
+    async def committed(self) -> None:
+        """After the change's transaction: apply it here, wait until every live server
+        process has applied it, then have CRLs rebuilt. Raises CAError(UNAVAILABLE) when a
+        live process did not confirm in time."""
+        await self.feed.catch_up()
+        if self.serving:
+            await self.feed.mark()
+        await wait_until_applied(
+            self._registry,
+            self.ocsp.seq,
+            self._settings.ocsp.propagation_timeout_seconds,
+            self._clock,
+        )
+        self.crls.changed()

@@ -1,0 +1,109 @@
+"""Status changes across processes: every server process follows the registry's OCSP
+response changes, and a status change waits until every live process has applied it.
+
+Each process polls `ocsp_responses` for rows newer than the last it applied (every
+`ocsp.poll_interval_ms`), applies them to its OCSP responder, tells its CRL publisher, and
+records how far it got in `status_watermarks`, with a heartbeat. A revocation, suspension
+or resumption, wherever it is made (a server process, the CLI), returns only once every
+process seen alive in the last few seconds has applied it: no relying party gets "good"
+from any process after a revocation was acknowledged. With PostgreSQL, LISTEN/NOTIFY can
+replace the polling; the waiting rule stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from server.authority import Clock
+from server.errors import CAError, ErrorKind
+from server.ocsp_responder import OCSPResponder
+from server.registry import SQLiteRegistry
+
+log = logging.getLogger("server.status_feed")
+
+HEARTBEAT = timedelta(seconds=1)
+ALIVE_WITHIN = timedelta(seconds=5)  # a process silent for longer is taken as gone
+
+
+def node_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class StatusFeed:
+    def __init__(
+        self,
+        registry: SQLiteRegistry,
+        responder: OCSPResponder,
+        poll_interval_s: float,
+        clock: Clock,
+        on_change: Callable[[], None] | None = None,
+        node: str | None = None,
+    ) -> None:
+        self._store = registry.status
+        self._responder = responder
+        self._interval = poll_interval_s
+        self._clock = clock
+        self._on_change = on_change
+        self.node = node or node_name()
+        self._marked_seq = -1
+        self._marked_at: datetime | None = None
+
+    async def catch_up(self) -> None:
+        """Apply what changed in the registry since this process last looked."""
+        rows = await self._store.ocsp_responses_since(self._responder.seq)
+        if rows:
+            self._responder.apply(rows)
+            if self._on_change is not None:
+                self._on_change()
+
+    async def poll(self) -> None:
+        """Catch up and record how far this process got (serving processes)."""
+        await self.catch_up()
+        await self.mark()
+
+    async def mark(self) -> None:
+        """Record this process's watermark (at least once per heartbeat)."""
+        now = self._clock()
+        seq = self._responder.seq
+        fresh = self._marked_at is not None and now - self._marked_at < HEARTBEAT
+        if seq == self._marked_seq and fresh:
+            return
+        await self._store.set_watermark(self.node, seq, now)
+        self._marked_seq, self._marked_at = seq, now
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except Exception:  # keep following; the next poll retries
+                log.exception("status feed poll failed")
+            await asyncio.sleep(self._interval)
+
+    async def leave(self) -> None:
+        await self._store.drop_watermark(self.node)
+
+
+async def wait_until_applied(
+    registry: SQLiteRegistry, seq: int, timeout_s: float, clock: Clock
+) -> None:
+    """Return once every live server process has applied change `seq`.
+
+    Raises CAError(UNAVAILABLE) naming the processes that did not within `timeout_s`: the
+    change is recorded, but the caller must not claim it is published everywhere."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        behind = await registry.status.nodes_behind(seq, clock() - ALIVE_WITHIN)
+        if not behind:
+            return
+        if loop.time() >= deadline:
+            raise CAError(
+                ErrorKind.UNAVAILABLE,
+                f"recorded, but not yet applied by server process(es) {', '.join(behind)}",
+            )
+        await asyncio.sleep(0.01)

@@ -1,0 +1,56 @@
+"""OCSP over HTTP (RFC 6960 Appendix A, RFC 5019 section 5): `POST /ocsp` with a DER
+request body, `GET /ocsp/<url-encoded base64 of the DER request>`. Every answer, errors
+included, is an `application/ocsp-response`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from protocols import ocsp
+from server.ocsp_responder import OCSPAnswer, OCSPResponder
+from server.web.http_cache import cache_headers, not_modified
+
+MAX_REQUEST_BYTES = 16 * 1024  # a request for a few certificates is a few hundred bytes
+CONTENT_TYPE = "application/ocsp-response"
+
+
+def add_routes(app: web.Application, responder_of: web.AppKey[OCSPResponder]) -> None:
+    async def post(request: web.Request) -> web.Response:
+        body = await request.content.read(MAX_REQUEST_BYTES + 1)
+        if len(body) > MAX_REQUEST_BYTES:
+            return _reply(_malformed())
+        return _reply(await request.app[responder_of].answer(body))
+
+    async def get(request: web.Request) -> web.Response:
+        tail = request.raw_path.split("?", 1)[0].removeprefix("/ocsp/")
+        if len(tail) > MAX_REQUEST_BYTES * 2:
+            return _reply(_malformed())
+        try:
+            der = ocsp.decode_get_path(tail)
+        except ocsp.MalformedOCSPRequest:
+            return _reply(_malformed())
+        answer = await request.app[responder_of].answer(der)
+        if not_modified(request, answer.etag, answer.last_modified):
+            return web.Response(status=304, headers=_headers(answer))
+        return _reply(answer)
+
+    app.router.add_post("/ocsp", post)
+    app.router.add_post("/ocsp/", post)
+    app.router.add_get("/ocsp/{request:.+}", get)
+
+
+def _malformed() -> OCSPAnswer:
+    return OCSPAnswer(der=ocsp.error_response(ocsp.OCSPResponseStatus.malformedRequest))
+
+
+def _headers(answer: OCSPAnswer) -> dict[str, str]:
+    max_age = answer.max_age
+    if answer.expires is not None:  # RFC 5019 6.2: never past nextUpdate
+        max_age = min(max_age, int((answer.expires - datetime.now(UTC)).total_seconds()))
+    return cache_headers(max_age, answer.etag, answer.last_modified, answer.expires)
+
+
+def _reply(answer: OCSPAnswer) -> web.Response:
+    return web.Response(body=answer.der, content_type=CONTENT_TYPE, headers=_headers(answer))
