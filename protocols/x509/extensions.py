@@ -34,6 +34,7 @@ __all__ = [
     "certificate_policies",
     "crl_distribution_points",
     "extended_key_usage",
+    "freshest_crl",
     "identification_kind",
     "issuer_sign_tool",
     "key_identifier",
@@ -205,11 +206,20 @@ def _uri(url: str) -> asn1_x509.GeneralName:
 def crl_distribution_points(urls: Iterable[str]) -> asn1_x509.Extension:
     """cRLDistributionPoints (RFC 5280 4.2.1.13), not critical: one DistributionPoint whose
     fullName lists the URLs (the same CRL at each), no reasons, no cRLIssuer."""
+    return _extension("crl_distribution_points", _distribution_points(urls))
+
+
+def freshest_crl(urls: Iterable[str]) -> asn1_x509.Extension:
+    """freshestCRL (RFC 5280 4.2.1.15), not critical: where the delta CRLs are; the same
+    syntax as cRLDistributionPoints."""
+    return _extension("freshest_crl", _distribution_points(urls))
+
+
+def _distribution_points(urls: Iterable[str]) -> list[dict[str, object]]:
     names = [_uri(url) for url in urls]
     if not names:
-        raise ValueError("cRLDistributionPoints needs at least one URL")
-    point = {"distribution_point": {"full_name": names}}
-    return _extension("crl_distribution_points", [point])
+        raise ValueError("a distribution point needs at least one URL")
+    return [{"distribution_point": {"full_name": names}}]
 
 
 def authority_information_access(
