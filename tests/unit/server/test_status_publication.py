@@ -1,0 +1,186 @@
+"""Status publication in one process and across two, on a real registry file, with the
+clock injected: OCSP answers, refresh before nextUpdate, CRL deltas with removeFromCRL,
+and a status change waiting for every live server process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp as x509_ocsp
+
+from config import load_settings
+from protocols import crl as crl_codec
+from protocols import ocsp
+from server.authority import Authority
+from server.errors import CAError, ErrorKind
+from server.registry import SQLiteRegistry
+from server.revocation import Revocation, RevocationReason
+from server.status import StatusPublication
+from tests.csr_factory import make_csr
+from tests.local_ca import LocalCA
+
+
+@dataclass
+class Node:
+    """One process's view: its own registry connection and status publication."""
+
+    registry: SQLiteRegistry
+    status: StatusPublication
+    authority: Authority
+    revocation: Revocation
+    ca_der: bytes
+
+    async def issue(self, name: str) -> str:
+        return (await self.authority.issue("tls-client", make_csr([("CN", name)]), "t")).serial
+
+    async def ask(self, serial: str, nonce: bytes | None = None) -> ocsp.ParsedSingle:
+        ca = asn1_x509.Certificate.load(self.ca_der)
+        cert_id = ocsp.cert_id_for(ca.subject.dump(), ca.public_key.dump(), int(serial, 16))
+        builder = x509_ocsp.OCSPRequestBuilder().add_certificate_by_hash(
+            cert_id.issuer_name_hash, cert_id.issuer_key_hash, cert_id.serial, hashes.SHA1()
+        )
+        if nonce is not None:
+            builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
+        answer = await self.status.ocsp.answer(builder.build().public_bytes(Encoding.DER))
+        status, singles, echoed = ocsp.parse_ocsp_response(answer.der)
+        assert status is ocsp.OCSPResponseStatus.successful
+        assert echoed == nonce
+        return singles[0]
+
+
+async def node(ca: LocalCA, registry: SQLiteRegistry, serving: bool, builder: bool) -> Node:
+    status = StatusPublication(
+        ca.settings, registry, ca.signer, ca.clock, serving=serving, builder=builder
+    )
+    await status.ocsp.load_issuers()
+    if serving:
+        await status.ocsp.load_responses()
+    generation = await registry.active_generation(ca.settings.ca.name)
+    assert generation is not None
+    return Node(
+        registry=registry,
+        status=status,
+        authority=Authority(ca.settings, registry, ca.signer, ca.clock, status),
+        revocation=Revocation(registry, ca.clock, status),
+        ca_der=generation.certificate_der,
+    )
+
+
+@pytest.fixture
+async def one(local_ca: LocalCA) -> Node:
+    return await node(local_ca, local_ca.registry, serving=True, builder=True)
+
+
+async def test_statuses_follow_changes_in_the_same_process(one: Node) -> None:
+    serial = await one.issue("a")
+    assert (await one.ask(serial)).status is ocsp.CertStatus.GOOD
+    await one.revocation.suspend(serial, "o")
+    held = await one.ask(serial)
+    assert (held.status, held.revocation_reason) == (ocsp.CertStatus.REVOKED, 6)
+    await one.revocation.resume(serial, "o")
+    assert (await one.ask(serial, nonce=b"n" * 16)).status is ocsp.CertStatus.GOOD
+    await one.revocation.revoke(serial, RevocationReason.keyCompromise, "o")
+    revoked = await one.ask(serial)
+    assert (revoked.status, revoked.revocation_reason) == (ocsp.CertStatus.REVOKED, 1)
+    assert (await one.ask(format(0xDEAD, "x"))).status is ocsp.CertStatus.UNKNOWN
+
+
+async def test_responses_are_refreshed_before_next_update(one: Node, local_ca: LocalCA) -> None:
+    serial = await one.issue("a")
+    first = await one.ask(serial)
+    local_ca.clock.advance(hours=17)  # nextUpdate is 24 h out; refresh 8 h before it
+    assert await one.status.ocsp.refresh_due() >= 1
+    refreshed = await one.ask(serial)
+    assert refreshed.this_update == first.this_update + timedelta(hours=17)
+    local_ca.clock.advance(hours=30)  # no refresh ran: the responder re-signs, never stale
+    late = await one.ask(serial)
+    assert late.next_update is not None and late.next_update > local_ca.clock.now
+
+
+async def test_delta_crl_lists_a_resumed_certificate_as_remove_from_crl(
+    one: Node, local_ca: LocalCA
+) -> None:
+    held, revoked = await one.issue("held"), await one.issue("revoked")
+    await one.revocation.suspend(held, "o")
+    await one.status.crls.rebuild()
+    base = one.status.crls.current(0, delta=False)
+    assert base is not None and int(held, 16) in crl_codec.parse_crl(base.der).entries
+    local_ca.clock.advance(hours=25)  # that full CRL becomes the base of the deltas
+    await one.revocation.resume(held, "o")
+    await one.revocation.revoke(revoked, RevocationReason.superseded, "o")
+    await one.status.crls.rebuild()
+    full = crl_codec.parse_crl(one.status.crls.current(0, delta=False).der)  # type: ignore[union-attr]
+    delta = crl_codec.parse_crl(one.status.crls.current(0, delta=True).der)  # type: ignore[union-attr]
+    assert int(held, 16) not in full.entries and int(revoked, 16) in full.entries
+    assert delta.delta_base == base.number
+    assert delta.entries[int(held, 16)][1] == crl_codec.CRLReason.removeFromCRL
+    assert delta.entries[int(revoked, 16)][1] == crl_codec.CRLReason.superseded
+    assert base.number < full.crl_number < delta.crl_number
+
+
+async def test_expired_entries_leave_the_crl(one: Node, local_ca: LocalCA) -> None:
+    serial = await one.issue("short")
+    await one.revocation.revoke(serial, RevocationReason.superseded, "o")
+    await one.status.crls.rebuild()
+    assert int(serial, 16) in crl_codec.parse_crl(one.status.crls.current(0, False).der).entries  # type: ignore[union-attr]
+    local_ca.clock.advance(days=398)
+    await one.status.crls.rebuild()
+    assert int(serial, 16) not in crl_codec.parse_crl(one.status.crls.current(0, False).der).entries  # type: ignore[union-attr]
+
+
+@pytest.fixture
+async def two(local_ca: LocalCA) -> AsyncIterator[tuple[Node, Node]]:
+    """A serving process (following the registry) and a CLI-like process."""
+    other = await SQLiteRegistry.open(local_ca.settings.resolve("registry.sqlite3"))
+    server = await node(local_ca, local_ca.registry, serving=True, builder=True)
+    cli = await node(local_ca, other, serving=False, builder=False)
+    try:
+        yield server, cli
+    finally:
+        await other.close()
+
+
+async def test_a_change_returns_once_the_serving_process_applied_it(
+    two: tuple[Node, Node],
+) -> None:
+    server, cli = two
+    serial = await cli.issue("a")
+    assert (await server.ask(serial)).status is ocsp.CertStatus.GOOD  # found in the registry
+    await server.status.feed.mark()
+    follow = asyncio.create_task(server.status.feed.run())
+    try:
+        await cli.revocation.revoke(serial, RevocationReason.keyCompromise, "o")
+        # Right when the change returns, the serving process answers "revoked".
+        assert (await server.ask(serial)).status is ocsp.CertStatus.REVOKED
+    finally:
+        follow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follow
+
+
+async def test_a_live_process_that_does_not_apply_makes_the_change_report_it(
+    two: tuple[Node, Node], local_ca: LocalCA
+) -> None:
+    server, cli = two
+    serial = await cli.issue("a")
+    await server.status.feed.mark()  # alive, but it will not poll
+    quick = load_settings(local_ca.settings.home, {"CA_OCSP__PROPAGATION_TIMEOUT_SECONDS": "0.2"})
+    impatient = StatusPublication(quick, cli.registry, local_ca.signer, local_ca.clock)
+    await impatient.ocsp.load_issuers()
+    revocation = Revocation(cli.registry, local_ca.clock, impatient)
+    with pytest.raises(CAError) as caught:
+        await revocation.revoke(serial, RevocationReason.keyCompromise, "o")
+    assert caught.value.kind is ErrorKind.UNAVAILABLE
+    assert server.status.feed.node in caught.value.message
+    # The change itself is recorded; once the process polls, it serves it.
+    await server.status.feed.poll()
+    assert (await server.ask(serial)).status is ocsp.CertStatus.REVOKED
