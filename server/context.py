@@ -143,7 +143,9 @@ def _assemble(
     serving: bool,
     builder: bool,
 ) -> CA:
-    status = StatusPublication(settings, registry, signer, clock, serving=serving, builder=builder)
+    status = StatusPublication(
+        settings, registry, signer, clock, serving=serving, builder=builder, metrics=metrics
+    )
     return CA(
         settings=settings,
         registry=registry,

@@ -32,6 +32,7 @@ from protocols.x509.certificate import signature_algorithm_for
 from server.authority import Clock, Signer, signing_error
 from server.distribution_points import crl_url
 from server.registry import CAGeneration, CertificateStatus, CRLRow, SQLiteRegistry
+from server.status_metrics import StatusMetrics
 
 log = logging.getLogger("server.crl_publisher")
 
@@ -62,8 +63,10 @@ class CRLPublisher:
         registry: SQLiteRegistry,
         signer: Signer,
         clock: Clock,
+        metrics: StatusMetrics,
         builder: bool = True,
     ) -> None:
+        self._metrics = metrics
         self._settings = settings
         self._crl = settings.crl
         self._registry = registry
@@ -125,6 +128,11 @@ class CRLPublisher:
 
     async def rebuild(self) -> None:
         """Build, sign and store the full (and delta) CRL of every shard."""
+        with self._metrics.crl_build_seconds.time():
+            await self._rebuild()
+        self._metrics.crl_builds.inc()
+
+    async def _rebuild(self) -> None:
         generation = await self._registry.active_generation(self._settings.ca.name)
         if generation is None:
             return
@@ -156,6 +164,8 @@ class CRLPublisher:
         await store.store_crls(rows)
         for row in rows:
             self._published[(row.shard, row.delta_base is not None)] = _published(row)
+        self._metrics.crl_number.set(rows[-1].number)
+        self._metrics.crl_entries.labels("full").set(len(entries))
 
     async def _delta(
         self,

@@ -36,6 +36,7 @@ from server.registry import (
     OCSPResponseRow,
     SQLiteRegistry,
 )
+from server.status_metrics import StatusMetrics
 
 HASH_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
 REASON_VALUES = {
@@ -82,9 +83,15 @@ class _Entry:
 
 class OCSPResponder:
     def __init__(
-        self, settings: Settings, registry: SQLiteRegistry, signer: Signer, clock: Clock
+        self,
+        settings: Settings,
+        registry: SQLiteRegistry,
+        signer: Signer,
+        clock: Clock,
+        metrics: StatusMetrics,
     ) -> None:
         self._settings = settings.ocsp
+        self._metrics = metrics
         self._ca_name = settings.ca.name
         self._registry = registry
         self._signer = signer
@@ -152,6 +159,7 @@ class OCSPResponder:
                 responses={"sha1": row.der},
             )
             self.seq = max(self.seq, row.seq)
+        self._metrics.ocsp_presigned.set(len(self._entries))
 
     async def prepare(
         self,
@@ -251,23 +259,34 @@ class OCSPResponder:
         try:
             request = ocsp.parse_ocsp_request(request_der, self._settings.max_nonce_length)
         except ocsp.MalformedOCSPRequest:
-            return _error(ocsp.OCSPResponseStatus.malformedRequest)
+            return self._error(ocsp.OCSPResponseStatus.malformedRequest)
         issuers = {self._issuers.get(_issuer_key(cert_id)) for cert_id in request.cert_ids}
         if None in issuers or len(issuers) != 1:
             # RFC 6960 2.3: not an issuer this responder serves (or several at once).
-            return _error(ocsp.OCSPResponseStatus.unauthorized)
+            return self._error(ocsp.OCSPResponseStatus.unauthorized)
         issuer = issuers.pop()
         assert issuer is not None
         try:
             if len(request.cert_ids) == 1 and request.nonce is None:
                 return await self._cached(issuer, request.cert_ids[0])
+            self._metrics.ocsp["fresh"].inc()
             return await self._fresh(issuer, request.cert_ids, request.nonce)
         except CAError as exc:
-            return _error(_status_for(exc))
+            return self._error(_status_for(exc))
+
+    def _error(self, status: ocsp.OCSPResponseStatus) -> OCSPAnswer:
+        outcome = {
+            ocsp.OCSPResponseStatus.malformedRequest: "malformed",
+            ocsp.OCSPResponseStatus.unauthorized: "unauthorized",
+            ocsp.OCSPResponseStatus.tryLater: "try_later",
+        }.get(status, "error")
+        self._metrics.ocsp[outcome].inc()
+        return OCSPAnswer(der=ocsp.error_response(status))
 
     async def _cached(self, issuer: _Issuer, cert_id: ocsp.CertID) -> OCSPAnswer:
         entry = await self._entry(issuer, cert_id.serial)
         if entry is None:
+            self._metrics.ocsp["unknown"].inc()
             unknown = await self._sign(issuer, [_unknown(cert_id, self._clock())], None)
             return OCSPAnswer(der=unknown, max_age=self._settings.unknown_max_age_seconds)
         now = self._clock()
@@ -279,10 +298,13 @@ class OCSPResponder:
             entry = self._entries[cert_id.serial]
         der = entry.responses.get(cert_id.hash_algorithm)
         if der is None:
+            self._metrics.ocsp["signed"].inc()
             single = _single(cert_id, entry.status, entry.revoked_at, entry.reason,
                              entry.this_update, entry.next_update)  # fmt: skip
             der = await self._sign(issuer, [single], None)
             entry.responses[cert_id.hash_algorithm] = der
+        else:
+            self._metrics.ocsp["cached"].inc()
         return OCSPAnswer(
             der=der,
             max_age=max(0, int((entry.next_update - now).total_seconds())),
@@ -344,10 +366,6 @@ def _unknown(cert_id: ocsp.CertID, now: datetime) -> bytes:
 
 def _with_seq(row: OCSPResponseRow, seq: int) -> OCSPResponseRow:
     return OCSPResponseRow(**{**row.__dict__, "seq": seq})
-
-
-def _error(status: ocsp.OCSPResponseStatus) -> OCSPAnswer:
-    return OCSPAnswer(der=ocsp.error_response(status))
 
 
 def _status_for(exc: CAError) -> ocsp.OCSPResponseStatus:

@@ -13,6 +13,8 @@ import contextlib
 import logging
 from datetime import datetime
 
+from prometheus_client import CollectorRegistry
+
 from config import Settings
 from protocols import crl as crl_codec
 from server.authority import Clock, Signer
@@ -20,6 +22,7 @@ from server.crl_publisher import CRLPublisher
 from server.ocsp_responder import OCSPResponder
 from server.registry import CertificateRecord, CertificateStatus, OCSPResponseRow, SQLiteRegistry
 from server.status_feed import StatusFeed, wait_until_applied
+from server.status_metrics import StatusMetrics
 
 log = logging.getLogger("server.status")
 OCSP_REFRESH_EVERY_S = 60.0
@@ -35,6 +38,7 @@ class StatusPublication:
         *,
         serving: bool = False,
         builder: bool = False,
+        metrics: CollectorRegistry | None = None,
     ) -> None:
         """`serving`: this process answers OCSP/CRL requests and follows the others.
         `builder`: this process also builds CRLs and refreshes OCSP responses."""
@@ -43,8 +47,9 @@ class StatusPublication:
         self._clock = clock
         self.serving = serving
         self.builder = builder
-        self.ocsp = OCSPResponder(settings, registry, signer, clock)
-        self.crls = CRLPublisher(settings, registry, signer, clock, builder=builder)
+        status_metrics = StatusMetrics(metrics)
+        self.ocsp = OCSPResponder(settings, registry, signer, clock, status_metrics)
+        self.crls = CRLPublisher(settings, registry, signer, clock, status_metrics, builder=builder)
         self.feed = StatusFeed(
             registry,
             self.ocsp,

@@ -59,7 +59,9 @@ def test_metrics_report_the_signing_pipeline(server: str) -> None:
     status, body, headers = get(server + "/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
     text = body.decode()
-    for name in ("ca_signing_queue_depth", "ca_signing_batch_size", "ca_signing_wait_seconds"):
+    for name in ("ca_signing_queue_depth", "ca_signing_batch_size", "ca_signing_wait_seconds",
+                 "ca_ocsp_responses_total", "ca_ocsp_presigned_responses",
+                 "ca_crl_builds_total", "ca_crl_number"):  # fmt: skip
         assert name in text, name
 
 
