@@ -28,9 +28,7 @@ class Response:
     headers: dict[str, str]
 
 
-def http(
-    url: str, data: bytes | None = None, headers: dict[str, str] | None = None
-) -> Response:
+def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> Response:
     request = urllib.request.Request(url, data=data, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:

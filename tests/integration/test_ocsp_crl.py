@@ -265,9 +265,7 @@ def test_delta_crl_against_the_first_base(changed: World) -> None:
     delta_pem, full_pem = w.folder / "delta.pem", w.folder / "full-d.pem"
     delta_pem.write_bytes(x509.load_der_x509_crl(delta).public_bytes(Encoding.PEM))
     full_pem.write_bytes(
-        x509.load_der_x509_crl(http(f"{w.server.url}/crl/demo.crl").body).public_bytes(
-            Encoding.PEM
-        )
+        x509.load_der_x509_crl(http(f"{w.server.url}/crl/demo.crl").body).public_bytes(Encoding.PEM)
     )
     for name, ok in (("good", True), ("revoked", False)):
         result = openssl("verify", "-crl_check", "-use_deltas", "-CAfile", w.ca_file,
