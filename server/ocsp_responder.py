@@ -19,6 +19,7 @@ Theory of operation:
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -39,6 +40,7 @@ from server.registry import (
 from server.status_metrics import StatusMetrics
 
 HASH_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
+UNKNOWN_REMEMBERED = 10_000  # serials whose signed `unknown` answer is kept
 REASON_VALUES = {
     "unspecified": 0, "keyCompromise": 1, "cACompromise": 2, "affiliationChanged": 3,
     "superseded": 4, "cessationOfOperation": 5, "certificateHold": 6, "removeFromCRL": 8,
@@ -99,6 +101,9 @@ class OCSPResponder:
         self._issuers: dict[tuple[str, bytes, bytes], _Issuer] = {}
         self._by_generation: dict[int, _Issuer] = {}
         self._entries: dict[int, _Entry] = {}
+        # Signed `unknown` answers, kept for unknown_max_age_seconds so that a client
+        # repeating a question about a serial we never issued costs no signature.
+        self._unknown: OrderedDict[int, dict[str, tuple[bytes, datetime]]] = OrderedDict()
         self.seq = 0  # the last registry change applied
 
     # -- start-up and changes --------------------------------------------------------------
@@ -149,6 +154,7 @@ class OCSPResponder:
     def apply(self, rows: list[OCSPResponseRow]) -> None:
         """Replace what memory holds for these certificates by the rows' responses."""
         for row in rows:
+            self._unknown.pop(int(row.serial, 16), None)
             self._entries[int(row.serial, 16)] = _Entry(
                 generation_id=row.generation_id,
                 status=row.status,
@@ -284,12 +290,15 @@ class OCSPResponder:
         return OCSPAnswer(der=ocsp.error_response(status))
 
     async def _cached(self, issuer: _Issuer, cert_id: ocsp.CertID) -> OCSPAnswer:
-        entry = await self._entry(issuer, cert_id.serial)
-        if entry is None:
-            self._metrics.ocsp["unknown"].inc()
-            unknown = await self._sign(issuer, [_unknown(cert_id, self._clock())], None)
-            return OCSPAnswer(der=unknown, max_age=self._settings.unknown_max_age_seconds)
         now = self._clock()
+        remembered = self._unknown.get(cert_id.serial, {}).get(cert_id.hash_algorithm)
+        entry = (
+            None
+            if remembered and remembered[1] > now
+            else await self._entry(issuer, cert_id.serial)
+        )
+        if entry is None:
+            return await self._answer_unknown(issuer, cert_id, now)
         if entry.next_update <= now:  # the refresh has not come round: never serve stale
             row = await self._sign_row(
                 issuer, format(cert_id.serial, "x"), entry.status, entry.revoked_at, entry.reason
@@ -312,6 +321,23 @@ class OCSPResponder:
             expires=entry.next_update,
             etag=hashlib.sha1(der).hexdigest(),
         )
+
+    async def _answer_unknown(
+        self, issuer: _Issuer, cert_id: ocsp.CertID, now: datetime
+    ) -> OCSPAnswer:
+        """`unknown` (RFC 6960 2.2), remembered for a short while, cacheable as long."""
+        self._metrics.ocsp["unknown"].inc()
+        known = self._unknown.setdefault(cert_id.serial, {})
+        self._unknown.move_to_end(cert_id.serial)
+        remembered = known.get(cert_id.hash_algorithm)
+        if remembered is None or remembered[1] <= now:
+            der = await self._sign(issuer, [_unknown(cert_id, now)], None)
+            until = now + timedelta(seconds=self._settings.unknown_max_age_seconds)
+            remembered = known[cert_id.hash_algorithm] = (der, until)
+            while len(self._unknown) > UNKNOWN_REMEMBERED:
+                self._unknown.popitem(last=False)
+        der, until = remembered
+        return OCSPAnswer(der=der, max_age=max(0, int((until - now).total_seconds())))
 
     async def _fresh(
         self, issuer: _Issuer, cert_ids: tuple[ocsp.CertID, ...], nonce: bytes | None

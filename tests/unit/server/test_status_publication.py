@@ -184,3 +184,14 @@ async def test_a_live_process_that_does_not_apply_makes_the_change_report_it(
     # The change itself is recorded; once the process polls, it serves it.
     await server.status.feed.poll()
     assert (await server.ask(serial)).status is ocsp.CertStatus.REVOKED
+
+
+async def test_unknown_answers_are_remembered_briefly(one: Node, local_ca: LocalCA) -> None:
+    never = format(0xBAD5E71A1, "x")
+    assert (await one.ask(never)).status is ocsp.CertStatus.UNKNOWN
+    signatures = local_ca.signer.calls
+    assert (await one.ask(never)).status is ocsp.CertStatus.UNKNOWN
+    assert local_ca.signer.calls == signatures  # the same answer, not a new signature
+    local_ca.clock.advance(seconds=61)  # ocsp.unknown_max_age_seconds = 60
+    assert (await one.ask(never)).status is ocsp.CertStatus.UNKNOWN
+    assert local_ca.signer.calls == signatures + 1
