@@ -61,6 +61,7 @@ class CASettings:
     validity_days: int = 3650
     base_url: str = "http://127.0.0.1:8080"
     ocsp_responder_validity_days: int = 30
+    ocsp_responder_renew_before_days: int = 10  # a new responder certificate this early
     issuer_sign_tool: IssuerSignTool = field(default_factory=IssuerSignTool)
 
     def check(self) -> None:
@@ -70,6 +71,11 @@ class CASettings:
             self.ocsp_responder_validity_days > 0,
             "ca.ocsp_responder_validity_days",
             "a positive number of days",
+        )
+        _require(
+            0 < self.ocsp_responder_renew_before_days < self.ocsp_responder_validity_days,
+            "ca.ocsp_responder_renew_before_days",
+            "positive and below ca.ocsp_responder_validity_days",
         )
         _require(
             self.name.replace("-", "").replace("_", "").isalnum(),
@@ -313,6 +319,13 @@ def load_settings(home: Path, environ: Mapping[str, str] | None = None) -> Setti
         check = getattr(section, "check", None)
         if check:
             check()
+    ocsp_days = sections["ocsp"].validity_hours / 24
+    _require(
+        sections["ca"].ocsp_responder_renew_before_days > ocsp_days,
+        "ca.ocsp_responder_renew_before_days",
+        "longer than ocsp.validity_hours, so every response is re-signed by a renewed "
+        "responder before the old one expires",
+    )
     return Settings(home=home, profiles=profiles, **sections)
 
 

@@ -7,6 +7,7 @@ has its own Prometheus CollectorRegistry.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +24,8 @@ from hsm.pipeline import SigningPipeline
 from hsm.signer_pool import SignerPool
 from server.authority import Authority, Clock, Signer, utc_now
 from server.errors import CAError, ErrorKind
-from server.registry import SQLiteRegistry
+from server.lifecycle import issue_ocsp_responder
+from server.registry import CAGeneration, SQLiteRegistry
 from server.revocation import Revocation
 from server.status import StatusPublication
 
@@ -143,13 +145,32 @@ def _assemble(
     serving: bool,
     builder: bool,
 ) -> CA:
+    async def renew_responder(generation: CAGeneration) -> None:
+        """A new OCSP responder key and certificate; the key made by the backend (in the
+        token for PKCS#11), opened here only for that."""
+        backend = await asyncio.to_thread(open_backend, settings)
+        try:
+            await issue_ocsp_responder(
+                settings, backend, authority, generation, clock(), "ca:responder-renewal"
+            )
+        finally:
+            backend.close()
+
     status = StatusPublication(
-        settings, registry, signer, clock, serving=serving, builder=builder, metrics=metrics
+        settings,
+        registry,
+        signer,
+        clock,
+        serving=serving,
+        builder=builder,
+        metrics=metrics,
+        renew_responder=renew_responder,
     )
+    authority = Authority(settings, registry, signer, clock, status)  # renew_responder's
     return CA(
         settings=settings,
         registry=registry,
-        authority=Authority(settings, registry, signer, clock, status),
+        authority=authority,
         revocation=Revocation(registry, clock, status),
         status=status,
         metrics=metrics,

@@ -66,6 +66,7 @@ class _Issuer:
     spki_der: bytes
     responder_key: KeyRef
     responder_certificate: bytes
+    responder_not_after: datetime
     responder_key_hash: bytes
     signature_algorithm: str
 
@@ -110,6 +111,11 @@ class OCSPResponder:
 
     async def load_issuers(self) -> None:
         """Learn the CA generations and their responders; follow only newer changes."""
+        await self.reload_issuers()
+        self.seq = await self._registry.status.last_ocsp_seq()
+
+    async def reload_issuers(self) -> None:
+        """Take up responder certificates issued since (a renewal by another process)."""
         for generation in await self._registry.generations(self._ca_name):
             responder = await self._registry.ocsp_responder(generation.id)
             if responder is None:
@@ -119,7 +125,6 @@ class OCSPResponder:
             if record is None or record.der is None:
                 continue
             self._add_issuer(generation, key, record.der)
-        self.seq = await self._registry.status.last_ocsp_seq()
 
     async def load_responses(self) -> None:
         """Hold every stored response in memory and sign the missing ones (serving)."""
@@ -142,6 +147,7 @@ class OCSPResponder:
             spki_der=spki_der,
             responder_key=key,
             responder_certificate=responder_der,
+            responder_not_after=responder.not_valid_after,
             responder_key_hash=ocsp.issuer_key_hash(responder_spki, "sha1"),
             signature_algorithm=signature_algorithm_for(responder_spki),
         )
@@ -187,12 +193,20 @@ class OCSPResponder:
         if row is not None:
             await self._store([row])
 
-    async def refresh_due(self, limit: int = 1000) -> int:
-        """Re-sign the responses whose nextUpdate is near; returns how many."""
-        now = self._clock()
-        due = await self._registry.status.ocsp_responses_due(
-            now + timedelta(hours=self._settings.refresh_before_hours), limit
-        )
+    def responders_expiring(self, before: datetime) -> list[CAGeneration]:
+        """Generations whose responder certificate ends before `before`."""
+        return [
+            issuer.generation
+            for issuer in self._by_generation.values()
+            if issuer.responder_not_after < before
+        ]
+
+    async def refresh_due(self, limit: int = 1000, before: datetime | None = None) -> int:
+        """Re-sign up to `limit` responses whose nextUpdate comes before `before` (by
+        default: within ocsp.refresh_before_hours); returns how many."""
+        if before is None:
+            before = self._clock() + timedelta(hours=self._settings.refresh_before_hours)
+        due = await self._registry.status.ocsp_responses_due(before, limit)
         rows = []
         for old in due:
             issuer = self._by_generation.get(old.generation_id)
@@ -203,6 +217,12 @@ class OCSPResponder:
                 rows.append(row)
         await self._store(rows)
         return len(rows)
+
+    async def resign_all(self) -> None:
+        """Re-sign every stored response (after a responder renewal)."""
+        before = self._clock() + timedelta(hours=self._settings.validity_hours)
+        while await self.refresh_due(before=before) > 0:
+            pass
 
     async def _store(self, rows: list[OCSPResponseRow]) -> None:
         if not rows:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
@@ -20,7 +21,13 @@ from protocols import crl as crl_codec
 from server.authority import Clock, Signer
 from server.crl_publisher import CRLPublisher
 from server.ocsp_responder import OCSPResponder
-from server.registry import CertificateRecord, CertificateStatus, OCSPResponseRow, SQLiteRegistry
+from server.registry import (
+    CAGeneration,
+    CertificateRecord,
+    CertificateStatus,
+    OCSPResponseRow,
+    SQLiteRegistry,
+)
 from server.status_feed import StatusFeed, wait_until_applied
 from server.status_metrics import StatusMetrics
 
@@ -39,9 +46,12 @@ class StatusPublication:
         serving: bool = False,
         builder: bool = False,
         metrics: CollectorRegistry | None = None,
+        renew_responder: Callable[[CAGeneration], Awaitable[None]] | None = None,
     ) -> None:
         """`serving`: this process answers OCSP/CRL requests and follows the others.
-        `builder`: this process also builds CRLs and refreshes OCSP responses."""
+        `builder`: this process also builds CRLs, refreshes OCSP responses and renews the
+        OCSP responder certificates (with `renew_responder`)."""
+        self._renew_responder = renew_responder
         self._settings = settings
         self._registry = registry
         self._clock = clock
@@ -70,8 +80,7 @@ class StatusPublication:
             asyncio.create_task(self.feed.run()),
             asyncio.create_task(self.crls.run()),
         ]
-        if self.builder:
-            self._tasks.append(asyncio.create_task(self._refresh_ocsp()))
+        self._tasks.append(asyncio.create_task(self._maintain_ocsp()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -83,14 +92,32 @@ class StatusPublication:
         if self.serving:
             await self.feed.leave()
 
-    async def _refresh_ocsp(self) -> None:
+    async def _maintain_ocsp(self) -> None:
         while True:
             try:
-                while await self.ocsp.refresh_due() > 0:
-                    pass
+                await self.maintain_ocsp()
             except Exception:
-                log.exception("OCSP refresh failed")
+                log.exception("OCSP maintenance failed")
             await asyncio.sleep(OCSP_REFRESH_EVERY_S)
+
+    async def maintain_ocsp(self) -> None:
+        """Builder: renew responder certificates due (RFC 6960 4.2.2.2; every response is
+        then re-signed by the new one) and re-sign responses near nextUpdate. Others: take
+        up responder certificates the builder renewed."""
+        if not self.builder:
+            await self.ocsp.reload_issuers()
+            return
+        renew_before = self._clock() + timedelta(
+            days=self._settings.ca.ocsp_responder_renew_before_days
+        )
+        expiring = self.ocsp.responders_expiring(renew_before)
+        if expiring and self._renew_responder is not None:
+            for generation in expiring:
+                await self._renew_responder(generation)
+            await self.ocsp.reload_issuers()
+            await self.ocsp.resign_all()
+        while await self.ocsp.refresh_due() > 0:
+            pass
 
     async def issued(self, serial: str, generation_id: int) -> None:
         """A certificate was issued: its `good` response is signed and stored now."""

@@ -14,6 +14,7 @@ import pytest
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp as x509_ocsp
 
@@ -22,7 +23,8 @@ from protocols import crl as crl_codec
 from protocols import ocsp
 from server.authority import Authority
 from server.errors import CAError, ErrorKind
-from server.registry import SQLiteRegistry
+from server.lifecycle import issue_ocsp_responder
+from server.registry import CAGeneration, SQLiteRegistry
 from server.revocation import Revocation, RevocationReason
 from server.status import StatusPublication
 from tests.csr_factory import make_csr
@@ -195,3 +197,49 @@ async def test_unknown_answers_are_remembered_briefly(one: Node, local_ca: Local
     local_ca.clock.advance(seconds=61)  # ocsp.unknown_max_age_seconds = 60
     assert (await one.ask(never)).status is ocsp.CertStatus.UNKNOWN
     assert local_ca.signer.calls == signatures + 1
+
+
+async def test_the_responder_certificate_is_renewed_and_responses_re_signed(
+    local_ca: LocalCA,
+) -> None:
+    async def renew(generation: CAGeneration) -> None:
+        await issue_ocsp_responder(
+            local_ca.settings, local_ca.backend, local_ca.authority, generation,
+            local_ca.clock(), "test",
+        )  # fmt: skip
+
+    status = StatusPublication(
+        local_ca.settings, local_ca.registry, local_ca.signer, local_ca.clock,
+        serving=True, builder=True, renew_responder=renew,
+    )  # fmt: skip
+    await status.ocsp.load_issuers()
+    await status.ocsp.load_responses()
+    authority = Authority(local_ca.settings, local_ca.registry, local_ca.signer,
+                          local_ca.clock, status)  # fmt: skip
+    generation = await authority.generation()
+    me = Node(local_ca.registry, status, authority, Revocation(local_ca.registry, local_ca.clock,
+              status), generation.certificate_der)  # fmt: skip
+    serial = await me.issue("a")
+
+    async def responder_of_answer() -> bytes:
+        ca = asn1_x509.Certificate.load(me.ca_der)
+        cert_id = ocsp.cert_id_for(ca.subject.dump(), ca.public_key.dump(), int(serial, 16))
+        request = x509_ocsp.OCSPRequestBuilder().add_certificate_by_hash(
+            cert_id.issuer_name_hash, cert_id.issuer_key_hash, cert_id.serial, hashes.SHA1()
+        )
+        answer = await status.ocsp.answer(request.build().public_bytes(Encoding.DER))
+        response = x509_ocsp.load_der_ocsp_response(answer.der)
+        responder = response.certificates[0]
+        responder.public_key().verify(  # type: ignore[call-arg, union-attr]
+            response.signature, response.tbs_response_bytes, ec.ECDSA(hashes.SHA256())
+        )
+        return responder.fingerprint(hashes.SHA256())
+
+    first = await responder_of_answer()
+    await status.maintain_ocsp()
+    assert await responder_of_answer() == first  # not due yet
+    local_ca.clock.advance(days=21)  # 30-day responder, renewed 10 days before its end
+    await status.maintain_ocsp()
+    assert await responder_of_answer() != first
+    responders = await local_ca.registry.list_certificates(profile="ocsp-responder")
+    assert len(responders) == 2
