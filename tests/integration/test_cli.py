@@ -251,3 +251,23 @@ def test_a_signing_failure_leaves_no_row_and_frees_the_key(tmp_path: Path) -> No
     hidden.rename(key_file)
     pem = home.cli("issue", "--profile", "tls-client", "--csr", csr).stdout  # same key: free
     verify(ca_pem(home, tmp_path), pem, tmp_path)
+
+
+def test_crl_command_prints_and_writes_the_current_crl(tmp_path: Path) -> None:
+    home = CAHome(tmp_path / "ca")
+    run_cli("init", "--home", home.path)
+    csr = openssl_csr(tmp_path, "leaf", "/CN=leaf")
+    pem = home.cli("issue", "--profile", "tls-client", "--csr", csr).stdout
+    serial = format(x509.load_pem_x509_certificate(pem.encode()).serial_number, "x")
+    home.cli("revoke", "--serial", serial, "--reason", "superseded")
+    printed = home.cli("crl").stdout
+    crl = x509.load_pem_x509_crl(printed.encode())
+    assert crl.get_revoked_certificate_by_serial_number(int(serial, 16)) is not None
+    written = home.cli("crl", "--delta", "--out", tmp_path / "delta.crl").stdout
+    assert written.startswith("CRL number ")
+    delta = x509.load_der_x509_crl((tmp_path / "delta.crl").read_bytes())
+    delta.extensions.get_extension_for_class(x509.DeltaCRLIndicator)
+    # No change since: the same CRL is printed again, not a new number.
+    assert home.cli("crl").stdout == printed
+    bad = home.cli("crl", "--shard", "3", check=False)
+    assert bad.returncode == 1 and "--shard must be 0..0" in bad.stderr

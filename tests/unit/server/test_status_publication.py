@@ -243,3 +243,32 @@ async def test_the_responder_certificate_is_renewed_and_responses_re_signed(
     assert await responder_of_answer() != first
     responders = await local_ca.registry.list_certificates(profile="ocsp-responder")
     assert len(responders) == 2
+
+
+async def test_partitioned_crls_each_list_their_own_shard(local_ca: LocalCA) -> None:
+    settings = load_settings(local_ca.settings.home, {"CA_CRL__SHARDS": "3"})
+    status = StatusPublication(settings, local_ca.registry, local_ca.signer, local_ca.clock,
+                               builder=True)  # fmt: skip
+    await status.ocsp.load_issuers()
+    authority = Authority(settings, local_ca.registry, local_ca.signer, local_ca.clock, status)
+    revocation = Revocation(local_ca.registry, local_ca.clock, status)
+    serials = []
+    for n in range(12):
+        issued = await authority.issue("tls-client", make_csr([("CN", f"c{n}")]), "t")
+        certificate = x509.load_der_x509_certificate(issued.der)
+        shard = crl_codec.crl_shard(certificate.serial_number, 3)
+        cdp = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        assert cdp[0].full_name[0].value == f"http://127.0.0.1:8080/crl/demo-s{shard}.crl"
+        await revocation.revoke(issued.serial, RevocationReason.superseded, "o")
+        serials.append((certificate.serial_number, shard))
+    await status.crls.rebuild()
+    for shard in range(3):
+        published = status.crls.current(shard, delta=False)
+        assert published is not None
+        listed = set(crl_codec.parse_crl(published.der).entries)
+        assert listed == {serial for serial, s in serials if s == shard}
+        idp = x509.load_der_x509_crl(published.der).extensions.get_extension_for_class(
+            x509.IssuingDistributionPoint
+        )
+        assert idp.critical
+        assert idp.value.full_name[0].value.endswith(f"/crl/demo-s{shard}.crl")
