@@ -108,9 +108,14 @@ class CRLPublisher:
         generation = await self._registry.active_generation(self._settings.ca.name)
         if generation is None:
             return
+        store = self._registry.status
         for shard in range(self._crl.shards):
             for delta in (False, True):
-                row = await self._registry.status.latest_crl(generation.id, shard, delta)
+                held = self._published.get((shard, delta))
+                number = await store.latest_crl_number(generation.id, shard, delta)
+                if number is None or (held is not None and held.number == number):
+                    continue  # nothing newer: do not read a long CRL again
+                row = await store.latest_crl(generation.id, shard, delta)
                 if row is not None:
                     self._published[(shard, delta)] = _published(row)
 

@@ -192,6 +192,15 @@ class SQLiteStatusStore:
                 ],
             )  # fmt: skip
 
+    async def latest_crl_number(self, generation_id: int, shard: int, delta: bool) -> int | None:
+        kind = "delta_base IS NOT NULL" if delta else "delta_base IS NULL"
+        async with self._registry.db.execute(
+            f"SELECT max(number) FROM crls WHERE generation_id = ? AND shard = ? AND {kind}",
+            (generation_id, shard),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else None
+
     async def latest_crl(self, generation_id: int, shard: int, delta: bool) -> CRLRow | None:
         kind = "delta_base IS NOT NULL" if delta else "delta_base IS NULL"
         async with self._registry.db.execute(
