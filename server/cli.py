@@ -107,6 +107,16 @@ def _parser() -> argparse.ArgumentParser:
     crl.add_argument("--shard", type=int, default=0, help="the shard (when partitioned)")
     crl.add_argument("--out", type=Path, help="write DER to this file instead of PEM on stdout")
 
+    code = command(
+        "enroll-code",
+        cli_commands.enroll_code,
+        "make a one-time enrollment credential (EST Basic user/password, CMP MAC "
+        "reference/secret); prints its id, then its secret",
+    )
+    code.add_argument("--profile", required=True, help="certificate profile name")
+    code.add_argument("--subject", required=True, help="the subject DN the certificate gets")
+    code.add_argument("--valid-hours", type=float, default=72.0, help="how long it can be used")
+
     command("profiles", cli_commands.profiles, "list the certificate profiles")
     command("audit-verify", cli_commands.audit_verify, "check the audit trail's hash chain")
     return parser

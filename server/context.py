@@ -23,6 +23,8 @@ from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline
 from hsm.signer_pool import SignerPool
 from server.authority import Authority, Clock, Signer, utc_now
+from server.enrollment import Enrollment
+from server.enrollment_credentials import EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.lifecycle import issue_ocsp_responder
 from server.registry import CAGeneration, SQLiteRegistry
@@ -36,6 +38,8 @@ class CA:
     registry: SQLiteRegistry
     authority: Authority
     revocation: Revocation
+    credentials: EnrollmentCredentials
+    enrollment: Enrollment
     status: StatusPublication
     metrics: CollectorRegistry
     clock: Clock
@@ -167,10 +171,13 @@ def _assemble(
         renew_responder=renew_responder,
     )
     authority = Authority(settings, registry, signer, clock, status)  # renew_responder's
+    credentials = EnrollmentCredentials(settings, registry, clock)
     return CA(
         settings=settings,
         registry=registry,
         authority=authority,
+        credentials=credentials,
+        enrollment=Enrollment(credentials, authority),
         revocation=Revocation(registry, clock, status),
         status=status,
         metrics=metrics,

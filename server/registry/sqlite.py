@@ -26,6 +26,7 @@ from server.registry.audit_chain import (
     entry_hash,
     verify_chain,
 )
+from server.registry.credential_store import SQLiteCredentialStore
 from server.registry.records import (
     AuditEvent,
     CAGeneration,
@@ -55,6 +56,7 @@ class SQLiteRegistry:
         self._db = connection
         self._lock = asyncio.Lock()
         self.status = SQLiteStatusStore(self)
+        self.credentials = SQLiteCredentialStore(self)
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteRegistry:
@@ -104,9 +106,10 @@ class SQLiteRegistry:
                 raise
             await self._db.execute("COMMIT")
 
-    async def _append_audit(
+    async def append_audit_in(
         self, db: aiosqlite.Connection, event: AuditEvent, at: datetime
     ) -> None:
+        """Append an audit entry inside the caller's transaction (the registry's modules)."""
         async with db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") as cur:
             last = await cur.fetchone()
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
@@ -204,7 +207,7 @@ class SQLiteRegistry:
             " VALUES (?, 'issue', ?, ?, ?)",
             (serial, to_text(at), actor, to_text(at)),
         )
-        await self._append_audit(db, audit, at)
+        await self.append_audit_in(db, audit, at)
 
     async def get_certificate(self, serial: str) -> CertificateRecord | None:
         async with self._db.execute(
@@ -277,7 +280,7 @@ class SQLiteRegistry:
                  to_text(change.invalidity_date) if change.invalidity_date else None,
                  change.actor, to_text(change.recorded_at)),
             )  # fmt: skip
-            await self._append_audit(db, audit, change.recorded_at)
+            await self.append_audit_in(db, audit, change.recorded_at)
             async with db.execute(
                 f"SELECT {_CERT_COLUMNS} FROM certificates WHERE serial = ?", (change.serial,)
             ) as cursor:
@@ -363,7 +366,7 @@ class SQLiteRegistry:
 
     async def append_audit(self, event: AuditEvent, at: datetime) -> None:
         async with self.transaction() as db:
-            await self._append_audit(db, event, at)
+            await self.append_audit_in(db, event, at)
 
     async def verify_audit_chain(self) -> ChainReport:
         async with self._db.execute(

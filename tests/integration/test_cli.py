@@ -18,7 +18,7 @@ from tests.integration.conftest import CAHome
 from tests.lint import lint_certificate
 
 COMMANDS = ["init", "serve", "ca-cert", "issue", "revoke", "suspend", "resume", "show",
-            "list", "crl", "profiles", "audit-verify"]  # fmt: skip
+            "list", "crl", "enroll-code", "profiles", "audit-verify"]  # fmt: skip
 
 
 REQ_CONFIG = (

@@ -1,0 +1,15 @@
+-- One-time enrollment credentials (EST HTTP Basic username/password, CMP MAC
+-- reference/secret): bound to a profile and a subject, expiring, single use. Only a scrypt
+-- hash of the secret is kept.
+CREATE TABLE enrollment_credentials (
+    id          TEXT PRIMARY KEY,
+    secret_hash BLOB NOT NULL,
+    salt        BLOB NOT NULL,
+    profile     TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    claimed_at  TEXT,   -- while an enrollment is using it
+    used_serial TEXT REFERENCES certificates(serial)
+);

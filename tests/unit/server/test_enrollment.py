@@ -1,0 +1,91 @@
+"""One-time enrollment credentials and enrollment with them (D2: the subject comes from
+the credential)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from cryptography import x509
+
+from server.enrollment import Enrollment
+from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
+from server.errors import CAError, ErrorKind
+from tests.csr_factory import PERSON, make_csr, tamper
+from tests.local_ca import LocalCA
+
+
+@pytest.fixture
+def credentials(local_ca: LocalCA) -> EnrollmentCredentials:
+    return EnrollmentCredentials(local_ca.settings, local_ca.registry, local_ca.clock)
+
+
+@pytest.fixture
+def enrollment(local_ca: LocalCA, credentials: EnrollmentCredentials) -> Enrollment:
+    return Enrollment(credentials, local_ca.authority)
+
+
+async def refused(coroutine) -> CAError:  # type: ignore[no-untyped-def]
+    with pytest.raises(CAError) as caught:
+        await coroutine
+    return caught.value
+
+
+async def test_enrolling_spends_the_credential(
+    local_ca: LocalCA, credentials: EnrollmentCredentials, enrollment: Enrollment
+) -> None:
+    credential, secret = await credentials.create(
+        "tls-client", "CN=device-7,O=Plant", timedelta(hours=1), "op"
+    )
+    issued = await enrollment.enroll(credential.id, secret, make_csr([]), "est")
+    certificate = x509.load_der_x509_certificate(issued.der)
+    assert certificate.subject.rfc4514_string() == "CN=device-7,O=Plant"
+    again = await refused(enrollment.enroll(credential.id, secret, make_csr([]), "est"))
+    assert (again.kind, again.message) == (ErrorKind.UNAUTHORIZED, REFUSAL)
+
+
+async def test_every_bad_credential_gets_the_same_refusal(
+    local_ca: LocalCA, credentials: EnrollmentCredentials, enrollment: Enrollment
+) -> None:
+    credential, secret = await credentials.create("tls-client", "CN=d", timedelta(hours=1), "op")
+    for cid, sec in ((credential.id, secret + "x"), ("ec-0000000000000000", secret)):
+        error = await refused(enrollment.enroll(cid, sec, make_csr([]), "est"))
+        assert (error.kind, error.message) == (ErrorKind.UNAUTHORIZED, REFUSAL)
+    local_ca.clock.advance(hours=2)
+    expired = await refused(enrollment.enroll(credential.id, secret, make_csr([]), "est"))
+    assert (expired.kind, expired.message) == (ErrorKind.UNAUTHORIZED, REFUSAL)
+
+
+async def test_a_failed_enrollment_leaves_the_credential_usable(
+    credentials: EnrollmentCredentials, enrollment: Enrollment
+) -> None:
+    credential, secret = await credentials.create("tls-client", "CN=d", timedelta(hours=1), "op")
+    bad_pop = await refused(
+        enrollment.enroll(credential.id, secret, tamper(make_csr([("CN", "d")])), "est")
+    )
+    assert bad_pop.kind is ErrorKind.BAD_POP
+    other = await refused(
+        enrollment.enroll(credential.id, secret, make_csr([("CN", "someone else")]), "est")
+    )
+    assert other.kind is ErrorKind.REJECTED and "differs" in other.message
+    await enrollment.enroll(credential.id, secret, make_csr([("CN", "d")]), "est")
+
+
+async def test_credentials_are_checked_when_made(credentials: EnrollmentCredentials) -> None:
+    hour = timedelta(hours=1)
+    assert (
+        await refused(credentials.create("nope", "CN=x", hour, "op"))
+    ).kind is ErrorKind.REJECTED
+    bad_snils = ",".join(f"{a}={'11223344596' if a == 'SNILS' else v}" for a, v in PERSON)
+    assert "SNILS" in (await refused(credentials.create("person", bad_snils, hour, "op"))).message
+    wrong = await refused(credentials.create("tls-server", "CN=x,emailAddress=a@b.c", hour, "op"))
+    assert "emailAddress" in wrong.message
+
+
+async def test_the_secret_is_never_stored(
+    local_ca: LocalCA, credentials: EnrollmentCredentials
+) -> None:
+    _, secret = await credentials.create("tls-client", "CN=d", timedelta(hours=1), "op")
+    path = local_ca.settings.resolve(local_ca.settings.registry.path)
+    stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    assert secret.encode() not in stored
