@@ -115,9 +115,9 @@ class RegistrySettings:
 @dataclass(frozen=True)
 class ServerSettings:
     http: str = "127.0.0.1:8080"
-    https: str = ""
-    tls_cert: str = ""
-    tls_key: str = ""
+    https: str = ""  # HOST:PORT for TLS 1.2/1.3 (EST needs it)
+    tls_cert: str = ""  # PEM chain of the server certificate (relative to the CA home)
+    tls_key: str = ""  # its key, PEM, encrypted with the CA home's secret (hsm.pin_*)
     workers: int = 1  # HTTP worker processes; all feed the same signer processes
 
     def check(self) -> None:
@@ -126,6 +126,9 @@ class ServerSettings:
             value = getattr(self, key)
             if value:
                 _require(_is_host_port(value), f"server.{key}", "HOST:PORT")
+        if self.https:
+            _require(bool(self.tls_cert and self.tls_key), "server.tls_cert",
+                     "set, with server.tls_key, when server.https is")  # fmt: skip
 
 
 @dataclass(frozen=True)

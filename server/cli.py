@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--module", help="pkcs11: path of the PKCS#11 module")
     init.add_argument("--token-label", help="pkcs11: label of the token holding the keys")
     init.add_argument("--http", help="HOST:PORT to serve on (default 127.0.0.1:8080)")
+    init.add_argument("--https", help="HOST:PORT for TLS, e.g. EST (default 127.0.0.1:8443)")
     init.add_argument("--base-url", help="public URL of this CA (default from --http)")
 
     serve = command("serve", cli_commands.serve, "run the server")

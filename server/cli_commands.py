@@ -21,11 +21,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from config import Settings, load_settings
 from protocols.x509 import names
 from server.authority import der_to_pem, parse_serial
-from server.context import open_backend, open_ca
+from server.context import backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
 from server.lifecycle import create_generation, issue_ocsp_responder
 from server.registry import CertificateStatus
 from server.revocation import RevocationReason
+from server.tls import issue_server_certificate
 from server.web.serve import serve as serve_until_stopped
 
 
@@ -54,6 +55,9 @@ async def init(args: argparse.Namespace) -> int:
                 responder = await issue_ocsp_responder(
                     settings, backend, ca.authority, generation, now, actor()
                 )
+                if settings.server.https:
+                    secret = backend_spec(settings).read_secret()
+                    await issue_server_certificate(settings, ca.authority, secret, actor())
         finally:
             backend.close()
     except BaseException:
@@ -68,6 +72,8 @@ async def init(args: argparse.Namespace) -> int:
     )
     print(f"  OCSP responder certificate serial {responder}")
     print(f"  key backend {settings.hsm.backend}, algorithm {settings.ca.algorithm}")
+    if settings.server.https:
+        print(f"  TLS server certificate {settings.server.tls_cert} for {settings.server.https}")
     return 0
 
 
@@ -84,6 +90,7 @@ def _write_settings(home: Path, args: argparse.Namespace) -> Settings:
         ("hsm", "module"): args.module,
         ("hsm", "token_label"): args.token_label,
         ("server", "http"): args.http,
+        ("server", "https"): args.https,
     }
     for (section, key), value in overrides.items():
         if value is not None:

@@ -12,13 +12,17 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import signal
+import ssl
 from pathlib import Path
 
 from aiohttp import web
 
 from config import Settings
-from server.context import open_ca, signer_pool
+from hsm.backend import HSMError
+from server.authority import der_to_pem
+from server.context import CA, backend_spec, open_ca, signer_pool
 from server.errors import CAError, ErrorKind
+from server.tls import server_context
 from server.web.app import build_app
 
 
@@ -30,6 +34,17 @@ async def serve(settings: Settings) -> None:
             await _run_worker(settings, pool.socket_paths, stop, ready=None, builder=True)
         else:
             await _run_worker_processes(settings, pool.socket_paths, stop)
+
+
+async def _tls_context(settings: Settings, ca: CA) -> ssl.SSLContext:
+    """The HTTPS listener's context; client certificates of any CA generation are checked."""
+    generations = await ca.registry.generations(settings.ca.name)
+    client_cas = "".join(der_to_pem(g.certificate_der) for g in generations)
+    try:
+        secret = backend_spec(settings).read_secret()
+        return server_context(settings, secret, client_cas)
+    except (HSMError, OSError, ssl.SSLError) as exc:
+        raise CAError(ErrorKind.UNAVAILABLE, f"cannot start TLS: {exc}") from None
 
 
 def _announce(settings: Settings) -> None:
@@ -53,11 +68,15 @@ async def _run_worker(
         runner = web.AppRunner(build_app(ca), access_log=None)
         await runner.setup()
         try:
+            shared = settings.server.workers > 1
             host, _, port = settings.server.http.rpartition(":")
-            site = web.TCPSite(
-                runner, host.strip("[]"), int(port), reuse_port=settings.server.workers > 1
-            )
-            await site.start()
+            await web.TCPSite(runner, host.strip("[]"), int(port), reuse_port=shared).start()
+            if settings.server.https:
+                context = await _tls_context(settings, ca)
+                host, _, port = settings.server.https.rpartition(":")
+                await web.TCPSite(
+                    runner, host.strip("[]"), int(port), ssl_context=context, reuse_port=shared
+                ).start()
             if ready is None:
                 _announce(settings)
             else:
