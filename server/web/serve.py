@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import queue
 import signal
 import ssl
 from pathlib import Path
@@ -97,8 +98,8 @@ def _worker_main(
 ) -> None:
     try:
         asyncio.run(_worker(settings, sockets, ready, builder))
-    except CAError as exc:
-        ready.put(f"error: {exc}")
+    except (CAError, OSError) as exc:  # e.g. the port is taken: tell the parent at once
+        ready.put(f"{exc}")
 
 
 async def _run_worker_processes(
@@ -116,7 +117,10 @@ async def _run_worker_processes(
         worker.start()
     try:
         for _ in workers:
-            message = await asyncio.to_thread(ready.get, True, 60)
+            try:
+                message = await asyncio.to_thread(ready.get, True, 60)
+            except queue.Empty:
+                message = "no word from it within 60 s"
             if message != "ready":
                 raise CAError(ErrorKind.UNAVAILABLE, f"a worker failed to start: {message}")
         _announce(settings)

@@ -40,10 +40,12 @@ def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = N
 class ServerProcess:
     def __init__(self, ca: CAHome, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
+        self.tls_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.tls_url = f"https://127.0.0.1:{self.tls_port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server", "serve", "--home", str(ca.path),
-             "--http", f"127.0.0.1:{self.port}"],
+             "--http", f"127.0.0.1:{self.port}", "--https", f"127.0.0.1:{self.tls_port}"],
             cwd=ROOT, env={**os.environ, **ca.env, **(extra_env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

@@ -1,0 +1,93 @@
+"""Certificates out: the certs-only CMS message, alone or with a server-generated key.
+
+/cacerts, /simpleenroll and /simplereenroll answer with a "certs-only" message (RFC 7030
+4.1.3, 4.2.3): a CMS SignedData (RFC 5652 5.1) that signs nothing, so it is built here
+without any key. Its fields, in RFC 5652 order: version 1 (5.1: no attribute certificates,
+no other formats, id-data content), an empty digestAlgorithms, an encapContentInfo of id-data
+with no eContent, the certificates in [0], no crls, an empty signerInfos.
+
+The whole message is DER, and DER sorts the elements of a SET OF by their encodings (X.690
+11.6), so the certificates come out in that order, not in the caller's. That costs nothing:
+RFC 7030 4.1.3 and 4.2.3 say which certificates the set holds, never in what order, and a
+client builds its paths from them. Keeping the caller's order instead would not be DER, and
+cryptography 50 reads such a message only with a warning that a future version may refuse
+it (OpenSSL, which declares the field as a SEQUENCE OF, reads both).
+
+cryptography's ``pkcs7.serialize_certificates`` writes the same octets as
+:func:`certs_only`; asn1crypto is used here because it embeds each certificate's DER
+verbatim without parsing it into an object first.
+
+/serverkeygen (RFC 7030 4.4.2) sends the key it made and the certificate together, as
+multipart/mixed: an ``application/pkcs8`` part, then a certs-only part. When the key is to be
+encrypted (RFC 7030 4.4.1.2) the first part becomes ``application/pkcs7-mime;
+smime-type=server-generated-key`` holding a CMS message made elsewhere;
+:func:`protocols.est.encoding.multipart_mixed` takes any such list of parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from asn1crypto import cms, keys
+from asn1crypto import x509 as asn1_x509
+
+from protocols.est.encoding import CERTS_ONLY_CT, PKCS8_CT, base64_body, multipart_mixed
+
+__all__ = ["certs_only", "certs_only_response", "server_keygen_response"]
+
+
+def certs_only(certificates: Sequence[bytes]) -> bytes:
+    """The DER of a degenerate SignedData "certs-only" ContentInfo (RFC 5652 5.1, RFC 7030
+    4.1.3 and 4.2.3) holding the DER ``certificates``, in DER order (see the module).
+
+    Raises ValueError for an empty list, or an item that is not one DER Certificate."""
+    if not certificates:
+        raise ValueError("a certs-only message needs at least one certificate")
+    choices = [
+        cms.CertificateChoices(name="certificate", value=_certificate(i, der))
+        for i, der in enumerate(certificates)
+    ]
+    signed_data = cms.SignedData(
+        {
+            "version": "v1",  # RFC 5652 5.1
+            "digest_algorithms": [],
+            "encap_content_info": {"content_type": "data"},  # no eContent
+            "certificates": choices,
+            "signer_infos": [],
+        }
+    )
+    return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+
+
+def certs_only_response(certificates: Sequence[bytes]) -> bytes:
+    """The ``application/pkcs7-mime`` body (RFC 7030 4.1.3, 4.2.3): :func:`certs_only` in
+    base64, lines of 64 characters, each ended by a newline. Raises as :func:`certs_only`."""
+    return base64_body(certs_only(certificates))
+
+
+def server_keygen_response(
+    private_key_pkcs8_der: bytes, certificate_der: bytes, boundary: str
+) -> tuple[bytes, str]:
+    """The /serverkeygen answer (RFC 7030 4.4.2) with the private key unencrypted (4.4.1.1,
+    the key protected by TLS only): a multipart/mixed body whose first part is the PKCS#8
+    PrivateKeyInfo (RFC 5958 2) as ``application/pkcs8``, and whose second is the
+    certs-only message of the certificate; and the Content-Type header value.
+
+    Raises ValueError when the key is not one DER PrivateKeyInfo (an encrypted key is not
+    for this part), the certificate is not one DER Certificate, or the boundary is not
+    allowed by RFC 2046 5.1.1."""
+    try:
+        keys.PrivateKeyInfo.load(private_key_pkcs8_der, strict=True)["private_key_algorithm"]
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"the key is not a DER PKCS#8 PrivateKeyInfo: {exc}") from exc
+    parts = [(PKCS8_CT, private_key_pkcs8_der), (CERTS_ONLY_CT, certs_only([certificate_der]))]
+    return multipart_mixed(parts, boundary)
+
+
+def _certificate(index: int, der: bytes) -> asn1_x509.Certificate:
+    try:
+        certificate = asn1_x509.Certificate.load(der, strict=True)
+        certificate["tbs_certificate"]  # parse the outer SEQUENCE's three fields now
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"certificate {index} is not a DER Certificate: {exc}") from exc
+    return certificate
