@@ -197,6 +197,25 @@ class CRLSettings:
 
 
 @dataclass(frozen=True)
+class ESTSettings:
+    """EST (RFC 7030): which profile each label selects (/.well-known/est/<label>/...)."""
+
+    default_profile: str = "tls-client"  # for /.well-known/est/ without a label
+    labels: Mapping[str, str] = field(default_factory=dict)  # label -> profile
+    max_body_bytes: int = 65536
+
+    def check_profiles(self, profiles: Mapping[str, object]) -> None:
+        _require(self.default_profile in profiles, "est.default_profile", "a profile name")
+        for label, profile in self.labels.items():
+            _require(
+                label.replace("-", "").replace("_", "").isalnum(),
+                "est.labels",
+                f"made of URL-safe labels, not {label!r}",
+            )
+            _require(profile in profiles, f"est.labels.{label}", "a profile name")
+
+
+@dataclass(frozen=True)
 class ProfileSettings:
     """A certificate profile: data, not code. Each field names what the profile allows."""
 
@@ -265,6 +284,7 @@ class Settings:
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     ocsp: OCSPSettings = field(default_factory=OCSPSettings)
     crl: CRLSettings = field(default_factory=CRLSettings)
+    est: ESTSettings = field(default_factory=ESTSettings)
     profiles: Mapping[str, ProfileSettings] = field(default_factory=dict)
 
     def resolve(self, relative: str) -> Path:
@@ -287,6 +307,7 @@ SECTIONS = {
     "pipeline": PipelineSettings,
     "ocsp": OCSPSettings,
     "crl": CRLSettings,
+    "est": ESTSettings,
 }
 
 
@@ -322,6 +343,7 @@ def load_settings(home: Path, environ: Mapping[str, str] | None = None) -> Setti
         check = getattr(section, "check", None)
         if check:
             check()
+    sections["est"].check_profiles(profiles)
     ocsp_days = sections["ocsp"].validity_hours / 24
     _require(
         sections["ca"].ocsp_responder_renew_before_days > ocsp_days,
@@ -370,6 +392,12 @@ def _convert(hint: object, value: object, where: str) -> object:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise SettingsError(f"{where}: expected a list of strings")
         return tuple(value)
+    if origin in (dict, Mapping):
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise SettingsError(f"{where}: expected a table of strings")
+        return dict(value)
     if hint is bool:
         if not isinstance(value, bool):
             raise SettingsError(f"{where}: expected true or false")

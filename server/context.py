@@ -23,7 +23,7 @@ from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline
 from hsm.signer_pool import SignerPool
 from server.authority import Authority, Clock, Signer, utc_now
-from server.enrollment import Enrollment
+from server.enrollment import Enrollment, Reenrollment, ServerKeyGeneration
 from server.enrollment_credentials import EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.lifecycle import issue_ocsp_responder
@@ -40,6 +40,8 @@ class CA:
     revocation: Revocation
     credentials: EnrollmentCredentials
     enrollment: Enrollment
+    reenrollment: Reenrollment
+    server_keygen: ServerKeyGeneration
     status: StatusPublication
     metrics: CollectorRegistry
     clock: Clock
@@ -172,12 +174,15 @@ def _assemble(
     )
     authority = Authority(settings, registry, signer, clock, status)  # renew_responder's
     credentials = EnrollmentCredentials(settings, registry, clock)
+    enrollment = Enrollment(credentials, authority)
     return CA(
         settings=settings,
         registry=registry,
         authority=authority,
         credentials=credentials,
-        enrollment=Enrollment(credentials, authority),
+        enrollment=enrollment,
+        reenrollment=Reenrollment(registry, authority),
+        server_keygen=ServerKeyGeneration(enrollment),
         revocation=Revocation(registry, clock, status),
         status=status,
         metrics=metrics,

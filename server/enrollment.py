@@ -7,10 +7,18 @@ request subject takes the credential's."""
 
 from __future__ import annotations
 
+import ipaddress
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
 from protocols.x509 import csr as csr_codec
+from protocols.x509 import names
 from server.authority import Authority, IssuedCertificate
 from server.enrollment_credentials import EnrollmentCredentials
 from server.errors import CAError, ErrorKind
+from server.registry import CertificateStatus, SQLiteRegistry
 
 
 class Enrollment:
@@ -19,15 +27,26 @@ class Enrollment:
         self._authority = authority
 
     async def enroll(
-        self, credential_id: str, secret: str, csr_data: bytes, actor: str
+        self,
+        credential_id: str,
+        secret: str,
+        csr_data: bytes,
+        actor: str,
+        profile: str | None = None,
     ) -> IssuedCertificate:
-        """Issue one certificate against the credential, which is then spent.
+        """Issue one certificate against the credential, which is then spent. With
+        `profile`, the credential must be for that profile (an EST label's, a CMP path's).
 
         Raises CAError: UNAUTHORIZED (credential), MALFORMED / BAD_POP (request),
-        REJECTED (a subject the credential does not allow, profile rules), DUPLICATE, BUSY,
-        UNAVAILABLE. On any failure the credential can be used again."""
+        REJECTED (another profile, a subject the credential does not allow, profile rules),
+        DUPLICATE, BUSY, UNAVAILABLE. On any failure the credential can be used again."""
         credential = await self._credentials.claim(credential_id, secret)
         try:
+            if profile is not None and credential.profile != profile:
+                raise CAError(
+                    ErrorKind.REJECTED,
+                    f"this credential is for profile {credential.profile!r}, not {profile!r}",
+                )
             requested = _requested_subject(csr_data)
             if requested and sorted(requested) != sorted(credential.subject):
                 raise CAError(
@@ -45,9 +64,106 @@ class Enrollment:
 
 
 def _requested_subject(csr_data: bytes) -> list[tuple[str, str]]:
+    return list(_parse(csr_data).subject)
+
+
+class Reenrollment:
+    """EST simplereenroll (RFC 7030 4.2.2): a holder of a valid certificate of this CA gets
+    a new one, with the same subject and subjectAltName, under the same profile."""
+
+    def __init__(self, registry: SQLiteRegistry, authority: Authority) -> None:
+        self._registry = registry
+        self._authority = authority
+
+    async def reenroll(self, current_der: bytes, csr_data: bytes, actor: str) -> IssuedCertificate:
+        """Raises CAError: UNAUTHORIZED (not a certificate of ours), ALREADY_REVOKED /
+        REJECTED (revoked or suspended), REJECTED (subject or subjectAltName changed, or the
+        same key again: a key is certified once, S13), and what issuance raises."""
+        current = x509.load_der_x509_certificate(current_der)
+        record = await self._registry.get_certificate(format(current.serial_number, "x"))
+        if record is None or record.der != current_der:
+            raise CAError(ErrorKind.UNAUTHORIZED, "the client certificate is not one of ours")
+        if record.status is CertificateStatus.REVOKED:
+            raise CAError(ErrorKind.ALREADY_REVOKED, "a revoked certificate cannot renew")
+        if record.status is CertificateStatus.HOLD:
+            raise CAError(ErrorKind.REJECTED, "a suspended certificate cannot renew")
+        request = _parse(csr_data)
+        subject = names.attributes_of(current.subject)
+        if list(request.subject) != subject:
+            raise CAError(ErrorKind.REJECTED, "the subject must be the current certificate's")
+        if _san_of(current) != (
+            set(request.dns_names),
+            set(request.ip_addresses),
+            set(request.emails),
+        ):
+            raise CAError(
+                ErrorKind.REJECTED, "the subjectAltName must be the current certificate's"
+            )
+        return await self._authority.issue(record.profile, csr_data, actor, subject=subject)
+
+
+class ServerKeyGeneration:
+    """EST serverkeygen (RFC 7030 4.4, S4, U6): the CA makes the key pair. The private key
+    is returned to the caller once and is never written to the registry or a log (D5)."""
+
+    def __init__(self, enrollment: Enrollment) -> None:
+        self._enrollment = enrollment
+
+    async def generate(
+        self, credential_id: str, secret: str, csr_data: bytes, actor: str, profile: str
+    ) -> tuple[bytes, IssuedCertificate]:
+        """(PKCS#8 DER of the new private key, the certificate). The client's request gives
+        the key type (RFC 7030 4.4.1) and subjectAltName entries; the subject comes from
+        the credential. Raises what `Enrollment.enroll` raises."""
+        request = _parse(csr_data)
+        key = _new_key(csr_codec.key_description(request.spki_der))
+        names_: list[x509.GeneralName] = [x509.DNSName(d) for d in request.dns_names]
+        names_ += [x509.IPAddress(ipaddress.ip_address(i)) for i in request.ip_addresses]
+        names_ += [x509.RFC822Name(e) for e in request.emails]
+        builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+        if names_:
+            builder = builder.add_extension(x509.SubjectAlternativeName(names_), critical=False)
+        algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+        own_request = builder.sign(key, algorithm).public_bytes(serialization.Encoding.DER)
+        issued = await self._enrollment.enroll(credential_id, secret, own_request, actor, profile)
+        pkcs8 = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return pkcs8, issued
+
+
+def _new_key(
+    description: str,
+) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
+    if description == "ec-p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if description == "ec-p384":
+        return ec.generate_private_key(ec.SECP384R1())
+    if description.startswith("rsa-") and description[4:] in ("2048", "3072", "4096"):
+        return rsa.generate_private_key(65537, int(description[4:]))
+    if description == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise CAError(ErrorKind.REJECTED, f"cannot generate {description} keys")
+
+
+def _parse(csr_data: bytes) -> csr_codec.CSR:
     try:
-        return list(csr_codec.parse_csr(csr_data).subject)
+        return csr_codec.parse_csr(csr_data)
     except csr_codec.BadProofOfPossession as exc:
         raise CAError(ErrorKind.BAD_POP, "the request's signature does not verify") from exc
     except csr_codec.MalformedCSR as exc:
         raise CAError(ErrorKind.MALFORMED, f"not a PKCS#10 request: {exc}") from exc
+
+
+def _san_of(certificate: x509.Certificate) -> tuple[set[str], set[str], set[str]]:
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set(), set(), set()
+    return (
+        set(san.get_values_for_type(x509.DNSName)),
+        {str(a) for a in san.get_values_for_type(x509.IPAddress)},
+        set(san.get_values_for_type(x509.RFC822Name)),
+    )

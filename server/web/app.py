@@ -15,7 +15,7 @@ from server.context import CA
 from server.crl_publisher import CRLPublisher
 from server.errors import CAError
 from server.ocsp_responder import OCSPResponder
-from server.web import crl, ocsp
+from server.web import crl, est, ocsp
 
 CA_KEY = web.AppKey("ca", CA)
 OCSP_KEY = web.AppKey("ocsp", OCSPResponder)
@@ -32,6 +32,7 @@ def build_app(ca: CA) -> web.Application:
     app.router.add_get("/ca/{name}.crt", ca_certificate)
     ocsp.add_routes(app, OCSP_KEY)
     crl.add_routes(app, ca.settings, CRL_KEY)
+    est.add_routes(app, CA_KEY)
     return app
 
 

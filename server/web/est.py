@@ -1,0 +1,219 @@
+"""EST over HTTPS (RFC 7030, with RFC 8951's corrections): only translation between HTTP
+and the enrollment services.
+
+    /.well-known/est/[<label>/]cacerts         GET   the CA certificates, certs-only CMS
+    /.well-known/est/[<label>/]csrattrs        GET   what the label's profile wants in a CSR
+    /.well-known/est/[<label>/]simpleenroll    POST  HTTP Basic: an enrollment credential
+    /.well-known/est/[<label>/]simplereenroll  POST  TLS client certificate of this CA
+    /.well-known/est/[<label>/]serverkeygen    POST  HTTP Basic; the CA makes the key
+    /.well-known/est/[<label>/]fullcmc         *     501: Full CMC is not implemented
+
+A label selects a profile (settings `[est.labels]`); no label means `est.default_profile`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+import ssl
+
+from aiohttp import web
+
+from protocols import est
+from protocols.x509 import csr as csr_codec
+from server.context import CA
+from server.errors import CAError, ErrorKind
+
+PREFIX = "/.well-known/est"
+REALM = 'Basic realm="EST", charset="UTF-8"'
+RETRY_AFTER_S = "5"
+
+# One table from the core's refusals to EST answers (RFC 7030 4.2.3, 3.2.3).
+STATUS = {
+    ErrorKind.MALFORMED: 400,
+    ErrorKind.BAD_POP: 400,
+    ErrorKind.REJECTED: 403,
+    ErrorKind.DUPLICATE: 403,
+    ErrorKind.ALREADY_REVOKED: 403,
+    ErrorKind.EXPIRED: 403,
+    ErrorKind.UNAUTHORIZED: 401,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.PENDING: 202,
+    ErrorKind.BUSY: 503,
+    ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.INTERNAL: 500,
+}
+
+
+def add_routes(app: web.Application, ca_key: web.AppKey[CA]) -> None:
+    est_routes = EST(ca_key)
+    for prefix in (PREFIX, PREFIX + "/{label}"):
+        app.router.add_get(prefix + "/cacerts", est_routes.cacerts)
+        app.router.add_get(prefix + "/csrattrs", est_routes.csrattrs)
+        app.router.add_post(prefix + "/simpleenroll", est_routes.simpleenroll)
+        app.router.add_post(prefix + "/simplereenroll", est_routes.simplereenroll)
+        app.router.add_post(prefix + "/serverkeygen", est_routes.serverkeygen)
+        app.router.add_route("*", prefix + "/fullcmc", est_routes.fullcmc)
+
+
+def _text(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=reason + "\n", headers=headers)
+
+
+def _refusal(error: CAError) -> web.Response:
+    status = STATUS[error.kind]
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = REALM
+    if status in (202, 503):
+        headers["Retry-After"] = RETRY_AFTER_S
+    return _text(status, error.message if status != 500 else "internal error", headers)
+
+
+def _certs_only(certificates: list[bytes]) -> web.Response:
+    return web.Response(
+        body=est.certs_only_response(certificates),
+        headers={"Content-Type": est.CERTS_ONLY_CT, "Content-Transfer-Encoding": "base64"},
+    )
+
+
+class EST:
+    def __init__(self, ca_key: web.AppKey[CA]) -> None:
+        self._ca_key = ca_key
+
+    def _ca(self, request: web.Request) -> CA:
+        return request.app[self._ca_key]
+
+    def _profile(self, request: web.Request) -> str:
+        settings = self._ca(request).settings.est
+        label = request.match_info.get("label")
+        if label is None:
+            return settings.default_profile
+        if label not in settings.labels:
+            raise web.HTTPNotFound(text="no such EST label\n")
+        return settings.labels[label]
+
+    @staticmethod
+    def _require_tls(request: web.Request) -> None:
+        if not request.secure:  # RFC 7030 3.3: EST runs over TLS
+            raise web.HTTPForbidden(text="EST is served over HTTPS only\n")
+
+    async def _csr(self, request: web.Request) -> bytes:
+        """The base64 PKCS#10 body (RFC 7030 4.2.1, RFC 8951 3)."""
+        media = request.content_type
+        if media != est.PKCS10_CT:
+            raise web.HTTPUnsupportedMediaType(text=f"expected {est.PKCS10_CT}\n")
+        limit = self._ca(request).settings.est.max_body_bytes
+        body = await request.content.read(limit + 1)
+        if len(body) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+        try:
+            der = est.decode_base64_body(body)
+        except est.ESTFormatError as exc:
+            raise web.HTTPBadRequest(text=f"{exc}\n") from None
+        self._check_tls_unique(request, der)
+        return der
+
+    @staticmethod
+    def _check_tls_unique(request: web.Request, der: bytes) -> None:
+        """RFC 7030 3.5: a CSR carrying the TLS session's tls-unique (TLS 1.2) must match."""
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        binding = ssl_object.get_channel_binding("tls-unique") if ssl_object else None
+        if not binding:
+            return
+        try:
+            password = csr_codec.parse_csr(der).challenge_password
+        except ValueError:
+            return  # the service answers for a bad request
+        if password is not None and not est.tls_unique_matches(password, binding):
+            raise web.HTTPBadRequest(text="the CSR's tls-unique does not match this session\n")
+
+    @staticmethod
+    def _basic(request: web.Request) -> tuple[str, str]:
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic" or not value:
+            raise CAError(ErrorKind.UNAUTHORIZED, "enrollment credentials required")
+        try:
+            user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise CAError(ErrorKind.UNAUTHORIZED, "malformed credentials") from None
+        return user, password
+
+    async def cacerts(self, request: web.Request) -> web.Response:
+        """RFC 7030 4.1: every CA generation's certificate (rollover adds link certs)."""
+        self._require_tls(request)
+        self._profile(request)
+        ca = self._ca(request)
+        generations = await ca.registry.generations(ca.settings.ca.name)
+        return _certs_only([g.certificate_der for g in generations])
+
+    async def csrattrs(self, request: web.Request) -> web.Response:
+        """RFC 7030 4.5 / RFC 8951 4: the key types the profile takes."""
+        self._require_tls(request)
+        profile = self._ca(request).settings.profile(self._profile(request))
+        curves = {"ec-p256": "1.2.840.10045.3.1.7", "ec-p384": "1.3.132.0.34"}
+        wanted = [curves[a] for a in profile.key_algorithms if a in curves]
+        attributes = []
+        if wanted:
+            values = tuple(est.oid_der(oid) for oid in wanted)
+            attributes.append(est.CSRAttribute(est.ID_EC_PUBLIC_KEY, values))
+        if any(a.startswith("rsa-") for a in profile.key_algorithms):
+            attributes.append(est.CSRAttribute("1.2.840.113549.1.1.1"))
+        if not attributes:
+            return web.Response(status=204)
+        return web.Response(
+            body=est.csr_attributes(attributes),
+            headers={"Content-Type": est.CSRATTRS_CT, "Content-Transfer-Encoding": "base64"},
+        )
+
+    async def simpleenroll(self, request: web.Request) -> web.Response:
+        self._require_tls(request)
+        profile = self._profile(request)
+        try:
+            user, password = self._basic(request)
+            csr = await self._csr(request)
+            issued = await self._ca(request).enrollment.enroll(
+                user, password, csr, f"est:{user}", profile
+            )
+        except CAError as exc:
+            return _refusal(exc)
+        return _certs_only([issued.der])
+
+    async def simplereenroll(self, request: web.Request) -> web.Response:
+        self._require_tls(request)
+        self._profile(request)
+        ssl_object: ssl.SSLObject | None = (
+            request.transport.get_extra_info("ssl_object") if request.transport else None
+        )
+        current = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+        if not current:
+            return _refusal(CAError(ErrorKind.UNAUTHORIZED, "a client certificate is required"))
+        try:
+            csr = await self._csr(request)
+            issued = await self._ca(request).reenrollment.reenroll(current, csr, "est:reenroll")
+        except CAError as exc:
+            return _refusal(exc)
+        return _certs_only([issued.der])
+
+    async def serverkeygen(self, request: web.Request) -> web.Response:
+        """RFC 7030 4.4: the private key travels once, in this answer, over TLS."""
+        self._require_tls(request)
+        profile = self._profile(request)
+        try:
+            user, password = self._basic(request)
+            csr = await self._csr(request)
+            key, issued = await self._ca(request).server_keygen.generate(
+                user, password, csr, f"est:{user}", profile
+            )
+        except CAError as exc:
+            return _refusal(exc)
+        body, content_type = est.server_keygen_response(
+            key, issued.der, f"est-{secrets.token_hex(12)}"
+        )
+        return web.Response(body=body, headers={"Content-Type": content_type,
+                                                "Cache-Control": "no-store"})  # fmt: skip
+
+    async def fullcmc(self, request: web.Request) -> web.Response:
+        return _text(501, "Full CMC (RFC 7030 4.3) is not implemented; use simpleenroll")
