@@ -1,0 +1,232 @@
+"""EST (RFC 7030) against the running server over real TLS, with curl and OpenSSL as the
+client a newcomer would use; every issued certificate verifies and lints clean."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
+
+from protocols import est
+from tests.integration.cli import openssl, run_cli
+from tests.integration.conftest import CAHome
+from tests.integration.server_process import ServerProcess
+from tests.lint import lint_certificate
+
+
+@dataclass
+class Curl:
+    status: int
+    headers: str
+    body: bytes
+
+
+@dataclass
+class ESTWorld:
+    ca: CAHome
+    server: ServerProcess
+    folder: Path
+    ca_file: Path
+
+    def url(self, operation: str, label: str | None = None) -> str:
+        middle = f"/{label}" if label else ""
+        return f"{self.server.tls_url}/.well-known/est{middle}/{operation}"
+
+    def curl(self, *args: str | Path) -> Curl:
+        head = self.folder / "headers.txt"
+        result = subprocess.run(
+            ["curl", "-s", "--cacert", str(self.ca_file), "-D", str(head), *map(str, args)],
+            capture_output=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        headers = head.read_text()
+        status = int(headers.split("\n", 1)[0].split()[1])
+        return Curl(status, headers, result.stdout)
+
+    def code(self, profile: str, subject: str) -> tuple[str, str]:
+        lines = self.ca.cli("enroll-code", "--profile", profile, "--subject", subject).stdout
+        credential_id, secret = lines.splitlines()
+        return credential_id, secret
+
+    def csr_b64(self, name: str, subj: str, san: str = "") -> Path:
+        args = ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", self.folder / f"{name}.key", "-subj", subj,
+                "-outform", "DER", "-out", self.folder / f"{name}.der"]  # fmt: skip
+        if san:
+            args += ["-addext", f"subjectAltName={san}"]
+        assert openssl(*args).returncode == 0
+        path = self.folder / f"{name}.b64"
+        path.write_bytes(base64.encodebytes((self.folder / f"{name}.der").read_bytes()))
+        return path
+
+    def enroll(
+        self, operation: str, csr: Path, *auth: str | Path, label: str | None = None
+    ) -> Curl:
+        return self.curl(*auth, "-H", "Content-Type: application/pkcs10",
+                         "--data-binary", f"@{csr}", self.url(operation, label))  # fmt: skip
+
+    def certificate_of(self, answer: Curl) -> x509.Certificate:
+        assert answer.status == 200, answer.body
+        assert "application/pkcs7-mime" in answer.headers
+        der = base64.b64decode(answer.body)
+        (self.folder / "p7.der").write_bytes(der)
+        printed = openssl("pkcs7", "-inform", "DER", "-in", self.folder / "p7.der", "-print_certs")
+        assert printed.returncode == 0
+        (self.folder / "leaf.pem").write_bytes(printed.stdout)
+        verified = openssl("verify", "-CAfile", self.ca_file, self.folder / "leaf.pem")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        certificate = x509.load_pem_x509_certificate(printed.stdout)
+        assert lint_certificate(certificate.public_bytes(Encoding.DER)) == []
+        return certificate
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ESTWorld]:
+    folder = tmp_path_factory.mktemp("est")
+    ca = CAHome(folder / "ca")
+    run_cli("init", "--home", ca.path)
+    ca_file = folder / "ca.pem"
+    ca_file.write_text(ca.cli("ca-cert").stdout)
+    server = ServerProcess(ca)
+    try:
+        yield ESTWorld(ca, server, folder, ca_file)
+    finally:
+        server.stop()
+
+
+def test_cacerts_is_a_certs_only_cms_of_the_ca(world: ESTWorld) -> None:
+    answer = world.curl(world.url("cacerts"))
+    assert answer.status == 200
+    assert "Content-Type: application/pkcs7-mime" in answer.headers
+    assert "Content-Transfer-Encoding: base64" in answer.headers
+    der = base64.b64decode(answer.body)
+    (world.folder / "cacerts.der").write_bytes(der)
+    printed = openssl("pkcs7", "-inform", "DER", "-in", world.folder / "cacerts.der",
+                      "-print_certs")  # fmt: skip
+    ours = x509.load_pem_x509_certificate(world.ca_file.read_bytes())
+    assert x509.load_pem_x509_certificate(printed.stdout) == ours
+    assert world.curl(world.url("cacerts", "tls-server")).status == 200
+    assert world.curl(world.url("cacerts", "no-such-label")).status == 404
+
+
+def test_csrattrs_names_the_key_types(world: ESTWorld) -> None:
+    answer = world.curl(world.url("csrattrs", "person"))
+    assert answer.status == 200 and "application/csrattrs" in answer.headers
+    attributes = est.parse_csr_attributes(base64.b64decode(answer.body))
+    assert {a.oid for a in attributes} == {est.ID_EC_PUBLIC_KEY, "1.2.840.113549.1.1.1"}
+
+
+def test_simpleenroll_with_an_enrollment_code(world: ESTWorld) -> None:
+    user, password = world.code("tls-client", "CN=device-1,O=Plant")
+    csr = world.csr_b64("d1", "/CN=device-1/O=Plant")
+    certificate = world.certificate_of(
+        world.enroll("simpleenroll", csr, "-u", f"{user}:{password}")
+    )
+    assert certificate.subject.rfc4514_string() == "CN=device-1,O=Plant"
+    again = world.enroll("simpleenroll", world.csr_b64("d1b", "/CN=device-1/O=Plant"),
+                         "-u", f"{user}:{password}")  # fmt: skip
+    assert again.status == 401 and 'WWW-Authenticate: Basic realm="EST"' in again.headers
+
+
+def test_subject_comes_from_the_code_and_other_names_are_refused(world: ESTWorld) -> None:
+    user, password = world.code("tls-client", "CN=device-2")
+    empty = world.csr_b64("d2e", "/")
+    certificate = world.certificate_of(
+        world.enroll("simpleenroll", empty, "-u", f"{user}:{password}")
+    )
+    assert certificate.subject.rfc4514_string() == "CN=device-2"
+    user, password = world.code("tls-client", "CN=device-3")
+    other = world.enroll(
+        "simpleenroll", world.csr_b64("d3", "/CN=admin"), "-u", f"{user}:{password}"
+    )
+    assert other.status == 403 and b"differs" in other.body
+
+
+def test_a_label_selects_the_profile(world: ESTWorld) -> None:
+    user, password = world.code("tls-server", "CN=www.example.ru")
+    csr = world.csr_b64("srv", "/CN=www.example.ru", "DNS:www.example.ru")
+    wrong_label = world.enroll("simpleenroll", csr, "-u", f"{user}:{password}")
+    assert wrong_label.status == 403 and b"for profile 'tls-server'" in wrong_label.body
+    answer = world.enroll("simpleenroll", csr, "-u", f"{user}:{password}", label="tls-server")
+    certificate = world.certificate_of(answer)
+    eku = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert [oid.dotted_string for oid in eku] == ["1.3.6.1.5.5.7.3.1"]
+
+
+def test_simplereenroll_with_the_client_certificate(world: ESTWorld) -> None:
+    user, password = world.code("tls-client", "CN=device-4")
+    first = world.certificate_of(
+        world.enroll(
+            "simpleenroll", world.csr_b64("d4", "/CN=device-4"), "-u", f"{user}:{password}"
+        )
+    )
+    cert_file = world.folder / "d4.pem"
+    cert_file.write_bytes(first.public_bytes(Encoding.PEM))
+    tls = ("--cert", cert_file, "--key", world.folder / "d4.key")
+    renewed = world.certificate_of(
+        world.enroll("simplereenroll", world.csr_b64("d4new", "/CN=device-4"), *tls)
+    )
+    assert renewed.subject == first.subject and renewed.serial_number != first.serial_number
+    same_key = world.enroll("simplereenroll", world.folder / "d4.b64", *tls)
+    assert same_key.status == 403 and b"already certified" in same_key.body
+    renamed = world.enroll("simplereenroll", world.csr_b64("d4x", "/CN=someone-else"), *tls)
+    assert renamed.status == 403 and b"subject must be" in renamed.body
+    nobody = world.enroll("simplereenroll", world.csr_b64("d4y", "/CN=device-4"))
+    assert nobody.status == 401
+    world.ca.cli("suspend", "--serial", format(first.serial_number, "x"))
+    held = world.enroll("simplereenroll", world.csr_b64("d4z", "/CN=device-4"), *tls)
+    assert held.status == 403 and b"suspended" in held.body
+
+
+def test_serverkeygen_returns_the_key_and_its_certificate(world: ESTWorld) -> None:
+    user, password = world.code("tls-client", "CN=device-5")
+    answer = world.enroll("serverkeygen", world.csr_b64("d5", "/CN=device-5"),
+                          "-u", f"{user}:{password}")  # fmt: skip
+    assert answer.status == 200
+    content_type = next(line.split(": ", 1)[1].strip() for line in answer.headers.splitlines()
+                        if line.lower().startswith("content-type:"))  # fmt: skip
+    parts = est.parse_multipart_mixed(answer.body, content_type)
+    assert [headers["content-type"].split(";")[0] for headers, _ in parts] == [
+        "application/pkcs8", "application/pkcs7-mime",
+    ]  # fmt: skip
+    key = load_der_private_key(base64.b64decode(parts[0][1]), None)
+    (world.folder / "kg.der").write_bytes(base64.b64decode(parts[1][1]))
+    printed = openssl("pkcs7", "-inform", "DER", "-in", world.folder / "kg.der", "-print_certs")
+    certificate = x509.load_pem_x509_certificate(printed.stdout)
+    assert certificate.public_key() == key.public_key()
+    assert certificate.subject.rfc4514_string() == "CN=device-5"
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (["-H", "Content-Type: text/plain", "--data-binary", "abc"], 415),
+        (["-H", "Content-Type: application/pkcs10", "--data-binary", "@-nope"], 400),
+        (["-H", "Content-Type: application/pkcs10", "--data-binary", "bm90IGEgY3Ny"], 400),
+        (["-H", "Content-Type: application/pkcs10", "--data-binary", "A" * 70000], 413),
+    ],
+    ids=["content-type", "empty", "not-a-csr", "too-large"],
+)
+def test_bad_requests(world: ESTWorld, args: list[str], status: int) -> None:
+    user, password = world.code("tls-client", "CN=bad")
+    answer = world.curl("-u", f"{user}:{password}", *args, world.url("simpleenroll"))
+    assert answer.status == status, answer.body
+    # The code was not spent by a failed request.
+    ok = world.enroll(
+        "simpleenroll", world.csr_b64("bad-ok", "/CN=bad"), "-u", f"{user}:{password}"
+    )
+    assert ok.status == 200
+
+
+def test_plain_http_and_fullcmc(world: ESTWorld) -> None:
+    plain = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                            world.server.url + "/.well-known/est/cacerts"],
+                           capture_output=True, timeout=30)  # fmt: skip
+    assert plain.stdout == b"403"
+    assert world.curl("-X", "POST", world.url("fullcmc")).status == 501
