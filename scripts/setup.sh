@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+# Test clients we did not write: Bouncy Castle's EST client (Java) and a JDK to build it.
+command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+for jar in bcprov bcpkix bcutil; do
+    [ -f "/usr/share/java/$jar.jar" ] || missing+=("lib$jar-java")
+done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}"
     SUDO=""

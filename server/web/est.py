@@ -26,7 +26,7 @@ from server.context import CA
 from server.errors import CAError, ErrorKind
 
 PREFIX = "/.well-known/est"
-REALM = 'Basic realm="EST", charset="UTF-8"'
+REALM = 'Basic realm="EST"'
 RETRY_AFTER_S = "5"
 
 # One table from the core's refusals to EST answers (RFC 7030 4.2.3, 3.2.3).
@@ -65,7 +65,9 @@ def _refusal(error: CAError) -> web.Response:
     status = STATUS[error.kind]
     headers = {}
     if status == 401:
-        headers["WWW-Authenticate"] = REALM
+        # The challenge alone, no body: Bouncy Castle's EST client (1.72) fails reading the
+        # body of a 401 before it retries with credentials.
+        return web.Response(status=401, headers={"WWW-Authenticate": REALM})
     if status in (202, 503):
         headers["Retry-After"] = RETRY_AFTER_S
     return _text(status, error.message if status != 500 else "internal error", headers)
@@ -172,8 +174,8 @@ class EST:
         self._require_tls(request)
         profile = self._profile(request)
         try:
-            user, password = self._basic(request)
-            csr = await self._csr(request)
+            csr = await self._csr(request)  # read first: answering 401 with the body unread
+            user, password = self._basic(request)  # makes the connection close under it
             issued = await self._ca(request).enrollment.enroll(
                 user, password, csr, f"est:{user}", profile
             )
@@ -202,8 +204,8 @@ class EST:
         self._require_tls(request)
         profile = self._profile(request)
         try:
-            user, password = self._basic(request)
             csr = await self._csr(request)
+            user, password = self._basic(request)
             key, issued = await self._ca(request).server_keygen.generate(
                 user, password, csr, f"est:{user}", profile
             )

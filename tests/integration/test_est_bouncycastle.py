@@ -1,0 +1,111 @@
+"""EST with a client we did not write: Bouncy Castle's EST API (Debian's libbcpkix-java),
+driven by tests/integration/java/ESTClient.java, against the running server over TLS:
+cacerts, simpleenroll with an enrollment code (HTTP Basic), simplereenroll with the client
+certificate, serverkeygen. Every certificate verifies with OpenSSL and lints clean."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
+
+from tests.integration.cli import openssl, run_cli
+from tests.integration.conftest import CAHome
+from tests.integration.server_process import ServerProcess
+from tests.lint import lint_certificate
+
+JARS = [f"/usr/share/java/{name}.jar" for name in ("bcprov", "bcpkix", "bcutil")]
+SOURCE = Path(__file__).parent / "java" / "ESTClient.java"
+
+
+@pytest.fixture(scope="module")
+def classpath(tmp_path_factory: pytest.TempPathFactory) -> str:
+    missing = [jar for jar in JARS if not Path(jar).exists()]
+    assert not missing, f"Bouncy Castle is not installed (scripts/setup.sh installs it): {missing}"
+    assert shutil.which("javac"), "javac is not installed"
+    classes = tmp_path_factory.mktemp("java")
+    built = subprocess.run(["javac", "-d", str(classes), "-cp", ":".join(JARS), str(SOURCE)],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    return ":".join([str(classes), *JARS])
+
+
+class BC:
+    def __init__(self, classpath: str, server: ServerProcess, ca_file: Path) -> None:
+        self.classpath = classpath
+        self.address = f"localhost:{server.tls_port}"
+        self.ca_file = ca_file
+
+    def run(self, operation: str, out: Path, *args: str | Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            ["java", "-cp", self.classpath, "ESTClient", operation, self.address,
+             str(self.ca_file), str(out), *map(str, args)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory, classpath: str
+) -> Iterator[tuple[CAHome, BC, Path]]:
+    folder = tmp_path_factory.mktemp("bc")
+    ca = CAHome(folder / "ca")
+    run_cli("init", "--home", ca.path)
+    ca_file = folder / "ca.pem"
+    ca_file.write_text(ca.cli("ca-cert").stdout)
+    server = ServerProcess(ca)
+    try:
+        yield ca, BC(classpath, server, ca_file), folder
+    finally:
+        server.stop()
+
+
+def verified(ca_file: Path, cert_file: Path) -> x509.Certificate:
+    result = openssl("verify", "-CAfile", ca_file, cert_file)
+    assert result.returncode == 0, result.stdout + result.stderr
+    certificate = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    assert lint_certificate(certificate.public_bytes(Encoding.DER)) == []
+    return certificate
+
+
+def code(ca: CAHome, subject: str) -> list[str]:
+    return ca.cli("enroll-code", "--profile", "tls-client", "--subject", subject).stdout.split()
+
+
+def test_cacerts(world: tuple[CAHome, BC, Path]) -> None:
+    _, bc, folder = world
+    bc.run("cacerts", folder / "cacerts")
+    got = x509.load_pem_x509_certificate((folder / "cacerts" / "cacerts.pem").read_bytes())
+    assert got == x509.load_pem_x509_certificate(bc.ca_file.read_bytes())
+
+
+def test_simpleenroll_then_simplereenroll(world: tuple[CAHome, BC, Path]) -> None:
+    ca, bc, folder = world
+    user, secret = code(ca, "CN=bc-device")
+    bc.run("simpleenroll", folder / "first", "CN=bc-device", user, secret)
+    first = verified(bc.ca_file, folder / "first" / "cert.pem")
+    assert first.subject.rfc4514_string() == "CN=bc-device"
+    p12 = folder / "first" / "client.p12"
+    exported = openssl("pkcs12", "-export", "-in", folder / "first" / "cert.pem",
+                       "-inkey", folder / "first" / "key.pem", "-out", p12,
+                       "-passout", "pass:p12-pass")  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    bc.run("simplereenroll", folder / "second", "CN=bc-device", p12, "p12-pass")
+    second = verified(bc.ca_file, folder / "second" / "cert.pem")
+    assert second.subject == first.subject and second.serial_number != first.serial_number
+
+
+def test_serverkeygen(world: tuple[CAHome, BC, Path]) -> None:
+    ca, bc, folder = world
+    user, secret = code(ca, "CN=bc-keygen")
+    bc.run("serverkeygen", folder / "keygen", "CN=bc-keygen", user, secret)
+    certificate = verified(bc.ca_file, folder / "keygen" / "cert.pem")
+    key = load_pem_private_key((folder / "keygen" / "key.pem").read_bytes(), None)
+    assert certificate.public_key() == key.public_key()
