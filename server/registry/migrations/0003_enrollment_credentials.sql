@@ -1,6 +1,6 @@
 -- One-time enrollment credentials (EST HTTP Basic username/password, CMP MAC
--- reference/secret): bound to a profile and a subject, expiring, single use. Only a scrypt
--- hash of the secret is kept.
+-- reference/secret): bound to a profile and a subject, expiring, single use. Only a salted
+-- SHA-256 of the (CA-made, 192-bit random) secret is kept.
 CREATE TABLE enrollment_credentials (
     id          TEXT PRIMARY KEY,
     secret_hash BLOB NOT NULL,

@@ -1,0 +1,164 @@
+"""Benchmark: EST simpleenroll per second over TLS, CA key P-256 on SoftHSM2.
+
+    python loadtests/bench_est.py [--count N] [--concurrency C] [--workers W]
+                                  [--backend soft|pkcs11]
+
+Makes a CA home (SoftHSM2 token by default), N one-time enrollment codes and N PKCS#10
+requests (before the clock starts), starts `python -m server serve`, and drives it from a
+separate client process (aiohttp over TLS, keep-alive, C requests in flight). Each request
+is a full enrollment: Basic authentication with a code, CSR checks, issuance (intent,
+signature through the pipeline, verification, registry), the OCSP response of the new
+certificate, certs-only CMS. Prints enrollments/s and p50/p99 latency; every answer must be
+a certificate, or the run fails. Loopback only; bounded by N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from config import load_settings
+from server.enrollment_credentials import EnrollmentCredentials
+from server.registry import SQLiteRegistry
+from tests.csr_factory import make_csr
+from tests.softhsm import make_token
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def make_codes(home: Path, count: int) -> list[tuple[str, str]]:
+    settings = load_settings(home)
+    registry = await SQLiteRegistry.open(settings.resolve(settings.registry.path))
+    try:
+        credentials = EnrollmentCredentials(settings, registry)
+        codes = []
+        for n in range(count):
+            credential, secret = await credentials.create(
+                "tls-client", f"CN=bench-{n}", timedelta(hours=1), "bench"
+            )
+            codes.append((credential.id, secret))
+        return codes
+    finally:
+        await registry.close()
+
+
+def client(url: str, ca_pem: str, jobs: list[tuple[str, str, bytes]], concurrency: int,
+           results: multiprocessing.Queue) -> None:  # fmt: skip
+    import aiohttp
+
+    async def run() -> None:
+        context = ssl.create_default_context(cadata=ca_pem)
+        latencies: list[float] = []
+        failures: list[str] = []
+        queue = list(reversed(jobs))
+        connector = aiohttp.TCPConnector(ssl=context, limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def worker() -> None:
+                while queue:
+                    user, secret, body = queue.pop()
+                    started = time.perf_counter()
+                    async with session.post(
+                        url, data=body, auth=aiohttp.BasicAuth(user, secret),
+                        headers={"Content-Type": "application/pkcs10"},
+                    ) as answer:  # fmt: skip
+                        payload = await answer.read()
+                    latencies.append(time.perf_counter() - started)
+                    if answer.status != 200 or b"MII" not in payload:
+                        failures.append(f"{answer.status} {payload[:80]!r}")
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - started
+        results.put((elapsed, latencies, failures))
+
+    asyncio.run(run())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--backend", choices=("soft", "pkcs11"), default="pkcs11")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-est-"))
+    server = None
+    try:
+        env = dict(os.environ)
+        home = folder / "ca"
+        http, https = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        init = [sys.executable, "-m", "server", "init", "--home", str(home),
+                "--http", http, "--https", https]  # fmt: skip
+        if args.backend == "pkcs11":
+            token = make_token(folder)
+            env.update(token.environment(), CA_HSM_PIN=token.pin)
+            init += ["--backend", "pkcs11", "--token-label", token.label]
+        root = Path(__file__).resolve().parent.parent
+        subprocess.run(init, check=True, capture_output=True, env=env, cwd=root)
+        os.environ.update(env)
+        codes = asyncio.run(make_codes(home, args.count))
+        jobs = [(user, secret, base64.encodebytes(make_csr([("CN", f"bench-{n}")])))
+                for n, (user, secret) in enumerate(codes)]  # fmt: skip
+        ca_pem = subprocess.run([sys.executable, "-m", "server", "ca-cert", "--home", str(home)],
+                                check=True, capture_output=True, text=True, env=env,
+                                cwd=root).stdout  # fmt: skip
+        server = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--home", str(home)],
+            env={**env, "CA_SERVER__WORKERS": str(args.workers)}, cwd=root,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert server.stdout is not None and server.stdout.readline().startswith("serving")
+        results: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
+        process = multiprocessing.get_context("spawn").Process(
+            target=client,
+            args=(f"https://{https}/.well-known/est/simpleenroll", ca_pem, jobs,
+                  args.concurrency, results),
+        )  # fmt: skip
+        process.start()
+        elapsed, latencies, failures = results.get(timeout=600)
+        process.join()
+        latencies.sort()
+
+        def pct(q: float) -> float:
+            return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+
+        print(
+            f"EST simpleenroll over TLS, CA key ec-p256 on {args.backend}, "
+            f"{args.workers} HTTP worker(s), {args.concurrency} in flight"
+        )
+        print(
+            f"{len(jobs)} enrollments: {len(jobs) / elapsed:,.0f}/s, "
+            f"p50 {pct(0.5):.1f} ms, p99 {pct(0.99):.1f} ms, failures {len(failures)}"
+        )
+        if failures:
+            print("first failures:", failures[:3])
+            sys.exit(1)
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
