@@ -77,10 +77,11 @@ def client(url: str, ca_pem: str, jobs: list[tuple[str, str, bytes]], concurrenc
                 while queue:
                     user, secret, body = queue.pop()
                     started = time.perf_counter()
-                    async with session.post(
-                        url, data=body, auth=aiohttp.BasicAuth(user, secret),
-                        headers={"Content-Type": "application/pkcs10"},
-                    ) as answer:  # fmt: skip
+                    headers = {
+                        "Content-Type": "application/pkcs10",
+                        "Authorization": aiohttp.encode_basic_auth(user, secret),
+                    }
+                    async with session.post(url, data=body, headers=headers) as answer:
                         payload = await answer.read()
                     latencies.append(time.perf_counter() - started)
                     if answer.status != 200 or b"MII" not in payload:
@@ -122,10 +123,11 @@ def main() -> None:
         ca_pem = subprocess.run([sys.executable, "-m", "server", "ca-cert", "--home", str(home)],
                                 check=True, capture_output=True, text=True, env=env,
                                 cwd=root).stdout  # fmt: skip
+        server_log = (folder / "server.log").open("w")
         server = subprocess.Popen(
             [sys.executable, "-m", "server", "serve", "--home", str(home)],
             env={**env, "CA_SERVER__WORKERS": str(args.workers)}, cwd=root,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            stdout=subprocess.PIPE, stderr=server_log, text=True,
         )  # fmt: skip
         assert server.stdout is not None and server.stdout.readline().startswith("serving")
         results: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
@@ -152,6 +154,8 @@ def main() -> None:
         )
         if failures:
             print("first failures:", failures[:3])
+            log = (folder / "server.log").read_text()
+            print("server log (end):", log[-3000:])
             sys.exit(1)
     finally:
         if server is not None:

@@ -5,9 +5,9 @@ not from the request).
 The id is public (EST Basic user name, CMP sender reference); the secret is shown once, at
 creation, and only a salted SHA-256 of it is kept. The CA makes every secret (192 random
 bits), so a fast hash is as safe as a slow one would be: there is no guessable password to
-protect, and enrollment is not slowed by a deliberately costly hash. A wrong id, a wrong secret, an expired or used
-credential are one and the same refusal, and cost the same time, so nothing can be learnt
-by probing.
+protect, and enrollment is not slowed by a deliberately costly hash. A wrong id, a wrong
+secret, an expired or used credential are one and the same refusal, and cost the same time,
+so nothing can be learnt by probing.
 """
 
 from __future__ import annotations

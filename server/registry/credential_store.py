@@ -41,11 +41,14 @@ class SQLiteCredentialStore:
             await self._registry.append_audit_in(db, audit, at)
 
     async def get(self, credential_id: str) -> CredentialRow | None:
-        async with self._registry.db.execute(
-            "SELECT id, secret_hash, salt, profile, subject, expires_at, claimed_at, used_serial"
-            " FROM enrollment_credentials WHERE id = ?",
-            (credential_id,),
-        ) as cursor:
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                "SELECT id, secret_hash, salt, profile, subject, expires_at, claimed_at,"
+                " used_serial FROM enrollment_credentials WHERE id = ?",
+                (credential_id,),
+            ) as cursor,
+        ):
             row = await cursor.fetchone()
         if row is None:
             return None

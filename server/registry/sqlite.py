@@ -89,10 +89,13 @@ class SQLiteRegistry:
                 + f"\nINSERT INTO schema_migrations (name) VALUES ('{script.name}');\nCOMMIT;"
             )
 
-    @property
-    def db(self) -> aiosqlite.Connection:
-        """The connection, for reads by the registry's own modules (status_store)."""
-        return self._db
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection for a read. Reads take the same lock as transactions: a read left
+        open on the connection while a transaction begins would make SQLite refuse that
+        transaction at once (SQLITE_BUSY) whenever another process wrote in between."""
+        async with self._lock:
+            yield self._db
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -210,10 +213,13 @@ class SQLiteRegistry:
         await self.append_audit_in(db, audit, at)
 
     async def get_certificate(self, serial: str) -> CertificateRecord | None:
-        async with self._db.execute(
-            f"SELECT {_CERT_COLUMNS} FROM certificates WHERE serial = ? AND state = 'issued'",
-            (serial,),
-        ) as cursor:
+        async with (
+            self.reading() as db,
+            db.execute(
+                f"SELECT {_CERT_COLUMNS} FROM certificates WHERE serial = ? AND state = 'issued'",
+                (serial,),
+            ) as cursor,
+        ):
             row = await cursor.fetchone()
         return _certificate(row) if row else None
 
@@ -235,7 +241,7 @@ class SQLiteRegistry:
             f"SELECT {_CERT_COLUMNS} FROM certificates WHERE {' AND '.join(clauses)}"
             " ORDER BY created_at, serial LIMIT ? OFFSET ?"
         )
-        async with self._db.execute(sql, (*params, limit, offset)) as cursor:
+        async with self.reading() as db, db.execute(sql, (*params, limit, offset)) as cursor:
             return [_certificate(row) async for row in cursor]
 
     async def change_status(
@@ -289,11 +295,14 @@ class SQLiteRegistry:
             return _certificate(row)
 
     async def status_history(self, serial: str) -> list[StatusChange]:
-        async with self._db.execute(
-            "SELECT serial, change, reason, effective_at, invalidity_date, actor, recorded_at"
-            " FROM status_changes WHERE serial = ? ORDER BY id",
-            (serial,),
-        ) as cursor:
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT serial, change, reason, effective_at, invalidity_date, actor, recorded_at"
+                " FROM status_changes WHERE serial = ? ORDER BY id",
+                (serial,),
+            ) as cursor,
+        ):
             return [
                 StatusChange(
                     serial=row[0],
@@ -335,30 +344,39 @@ class SQLiteRegistry:
             return cursor.lastrowid
 
     async def active_generation(self, ca_name: str) -> CAGeneration | None:
-        async with self._db.execute(
-            f"SELECT {_GENERATION_COLUMNS} FROM ca_generations g JOIN certificates c"
-            " ON c.serial = g.serial WHERE g.ca_name = ? AND g.state = 'active'"
-            " ORDER BY g.id DESC LIMIT 1",
-            (ca_name,),
-        ) as cursor:
+        async with (
+            self.reading() as db,
+            db.execute(
+                f"SELECT {_GENERATION_COLUMNS} FROM ca_generations g JOIN certificates c"
+                " ON c.serial = g.serial WHERE g.ca_name = ? AND g.state = 'active'"
+                " ORDER BY g.id DESC LIMIT 1",
+                (ca_name,),
+            ) as cursor,
+        ):
             row = await cursor.fetchone()
         return _generation(row) if row else None
 
     async def generations(self, ca_name: str) -> list[CAGeneration]:
-        async with self._db.execute(
-            f"SELECT {_GENERATION_COLUMNS} FROM ca_generations g JOIN certificates c"
-            " ON c.serial = g.serial WHERE g.ca_name = ? ORDER BY g.id",
-            (ca_name,),
-        ) as cursor:
+        async with (
+            self.reading() as db,
+            db.execute(
+                f"SELECT {_GENERATION_COLUMNS} FROM ca_generations g JOIN certificates c"
+                " ON c.serial = g.serial WHERE g.ca_name = ? ORDER BY g.id",
+                (ca_name,),
+            ) as cursor,
+        ):
             return [_generation(row) async for row in cursor]
 
     async def ocsp_responder(self, generation_id: int) -> tuple[str, KeyRef] | None:
         """(serial, key) of the generation's newest OCSP responder certificate."""
-        async with self._db.execute(
-            "SELECT serial, key_uri, key_algorithm FROM ocsp_responders"
-            " WHERE generation_id = ? ORDER BY not_after DESC LIMIT 1",
-            (generation_id,),
-        ) as cursor:
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT serial, key_uri, key_algorithm FROM ocsp_responders"
+                " WHERE generation_id = ? ORDER BY not_after DESC LIMIT 1",
+                (generation_id,),
+            ) as cursor,
+        ):
             row = await cursor.fetchone()
         return (row[0], KeyRef(row[1], KeyAlgorithm(row[2]))) if row else None
 
@@ -369,10 +387,13 @@ class SQLiteRegistry:
             await self.append_audit_in(db, event, at)
 
     async def verify_audit_chain(self) -> ChainReport:
-        async with self._db.execute(
-            "SELECT seq, at, actor, action, target, details, prev_hash, hash"
-            " FROM audit_log ORDER BY seq"
-        ) as cursor:
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT seq, at, actor, action, target, details, prev_hash, hash"
+                " FROM audit_log ORDER BY seq"
+            ) as cursor,
+        ):
             rows = [tuple(row) async for row in cursor]
         return verify_chain(rows)  # type: ignore[arg-type]
 

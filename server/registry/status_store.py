@@ -61,44 +61,57 @@ class SQLiteStatusStore:
             return await write_ocsp_rows(db, rows)
 
     async def last_ocsp_seq(self) -> int:
-        async with self._registry.db.execute(
-            "SELECT coalesce(max(seq), 0) FROM ocsp_responses"
-        ) as cursor:
+        async with (
+            self._registry.reading() as db,
+            db.execute("SELECT coalesce(max(seq), 0) FROM ocsp_responses") as cursor,
+        ):
             row = await cursor.fetchone()
         return row[0] if row else 0
 
     async def ocsp_responses_since(self, seq: int) -> list[OCSPResponseRow]:
-        async with self._registry.db.execute(
-            f"SELECT {_OCSP_COLUMNS} FROM ocsp_responses WHERE seq > ? ORDER BY seq", (seq,)
-        ) as cursor:
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                f"SELECT {_OCSP_COLUMNS} FROM ocsp_responses WHERE seq > ? ORDER BY seq", (seq,)
+            ) as cursor,
+        ):
             return [_ocsp_row(row) for row in await cursor.fetchall()]
 
     async def ocsp_responses_due(self, before: datetime, limit: int) -> list[OCSPResponseRow]:
         """Responses whose nextUpdate comes before `before`, soonest first."""
-        async with self._registry.db.execute(
-            f"SELECT {_OCSP_COLUMNS} FROM ocsp_responses WHERE next_update < ?"
-            " ORDER BY next_update LIMIT ?",
-            (to_text(before), limit),
-        ) as cursor:
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                f"SELECT {_OCSP_COLUMNS} FROM ocsp_responses WHERE next_update < ?"
+                " ORDER BY next_update LIMIT ?",
+                (to_text(before), limit),
+            ) as cursor,
+        ):
             return [_ocsp_row(row) for row in await cursor.fetchall()]
 
     async def serials_without_response(self, limit: int) -> list[str]:
         """Issued certificates that have no pre-signed response yet."""
-        async with self._registry.db.execute(
-            "SELECT c.serial FROM certificates c LEFT JOIN ocsp_responses o"
-            " ON o.serial = c.serial WHERE c.state = 'issued' AND c.generation_id IS NOT NULL"
-            " AND o.serial IS NULL LIMIT ?",
-            (limit,),
-        ) as cursor:
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                "SELECT c.serial FROM certificates c LEFT JOIN ocsp_responses o"
+                " ON o.serial = c.serial WHERE c.state = 'issued' AND c.generation_id IS NOT NULL"
+                " AND o.serial IS NULL LIMIT ?",
+                (limit,),
+            ) as cursor,
+        ):
             return [row[0] for row in await cursor.fetchall()]
 
     async def revocation_of(self, serial: str) -> tuple[datetime, str | None] | None:
         """(time, reason name) of the change that revoked or held the certificate, if any."""
-        async with self._registry.db.execute(
-            "SELECT effective_at, reason FROM status_changes WHERE serial = ?"
-            " AND change IN ('revoke', 'hold') ORDER BY id DESC LIMIT 1",
-            (serial,),
-        ) as cursor:
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                "SELECT effective_at, reason FROM status_changes WHERE serial = ?"
+                " AND change IN ('revoke', 'hold') ORDER BY id DESC LIMIT 1",
+                (serial,),
+            ) as cursor,
+        ):
             row = await cursor.fetchone()
         return (from_text(row[0]), row[1]) if row else None
 
@@ -117,10 +130,13 @@ class SQLiteStatusStore:
 
     async def nodes_behind(self, seq: int, alive_since: datetime) -> list[str]:
         """Live processes (seen since `alive_since`) that have not applied `seq` yet."""
-        async with self._registry.db.execute(
-            "SELECT node FROM status_watermarks WHERE seq < ? AND seen_at >= ?",
-            (seq, to_text(alive_since)),
-        ) as cursor:
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                "SELECT node FROM status_watermarks WHERE seq < ? AND seen_at >= ?",
+                (seq, to_text(alive_since)),
+            ) as cursor,
+        ):
             return [row[0] for row in await cursor.fetchall()]
 
     # -- CRLs ------------------------------------------------------------------------------
@@ -130,31 +146,38 @@ class SQLiteStatusStore:
     ) -> list[tuple[str, bytes]]:
         """CRL entries of the generation's revoked and held certificates, leaving out those
         that expired before `expired_before` (RFC 5280 5.1.2.6 allows removing them)."""
-        async with self._registry.db.execute(
-            "SELECT serial, crl_entry FROM certificates WHERE generation_id = ?"
-            " AND crl_entry IS NOT NULL AND not_after >= ?",
-            (generation_id, to_text(expired_before)),
-        ) as cursor:
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                "SELECT serial, crl_entry FROM certificates WHERE generation_id = ?"
+                " AND crl_entry IS NOT NULL AND not_after >= ?",
+                (generation_id, to_text(expired_before)),
+            ) as cursor,
+        ):
             return [(row[0], row[1]) for row in await cursor.fetchall()]
 
     async def last_change_id(self) -> int:
-        async with self._registry.db.execute(
-            "SELECT coalesce(max(id), 0) FROM status_changes"
-        ) as cursor:
+        async with (
+            self._registry.reading() as db,
+            db.execute("SELECT coalesce(max(id), 0) FROM status_changes") as cursor,
+        ):
             row = await cursor.fetchone()
         return row[0] if row else 0
 
     async def changes_after(self, generation_id: int, change_id: int) -> list[StatusDelta]:
         """Certificates of the generation whose status changed after `change_id`, with
         their status now and whether they were revoked or held at `change_id`."""
-        async with self._registry.db.execute(
-            "SELECT c.serial, c.status, c.crl_entry,"
-            " (SELECT s.change FROM status_changes s WHERE s.serial = c.serial AND s.id <= ?"
-            "  ORDER BY s.id DESC LIMIT 1)"
-            " FROM certificates c WHERE c.generation_id = ? AND c.serial IN"
-            " (SELECT serial FROM status_changes WHERE id > ? AND change != 'issue')",
-            (change_id, generation_id, change_id),
-        ) as cursor:
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                "SELECT c.serial, c.status, c.crl_entry,"
+                " (SELECT s.change FROM status_changes s WHERE s.serial = c.serial AND s.id <= ?"
+                "  ORDER BY s.id DESC LIMIT 1)"
+                " FROM certificates c WHERE c.generation_id = ? AND c.serial IN"
+                " (SELECT serial FROM status_changes WHERE id > ? AND change != 'issue')",
+                (change_id, generation_id, change_id),
+            ) as cursor,
+        ):
             rows = await cursor.fetchall()
         return [
             StatusDelta(
@@ -194,20 +217,26 @@ class SQLiteStatusStore:
 
     async def latest_crl_number(self, generation_id: int, shard: int, delta: bool) -> int | None:
         kind = "delta_base IS NOT NULL" if delta else "delta_base IS NULL"
-        async with self._registry.db.execute(
-            f"SELECT max(number) FROM crls WHERE generation_id = ? AND shard = ? AND {kind}",
-            (generation_id, shard),
-        ) as cursor:
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                f"SELECT max(number) FROM crls WHERE generation_id = ? AND shard = ? AND {kind}",
+                (generation_id, shard),
+            ) as cursor,
+        ):
             row = await cursor.fetchone()
         return row[0] if row else None
 
     async def latest_crl(self, generation_id: int, shard: int, delta: bool) -> CRLRow | None:
         kind = "delta_base IS NOT NULL" if delta else "delta_base IS NULL"
-        async with self._registry.db.execute(
-            f"SELECT {_CRL_COLUMNS} FROM crls WHERE generation_id = ? AND shard = ? AND {kind}"
-            " ORDER BY number DESC LIMIT 1",
-            (generation_id, shard),
-        ) as cursor:
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                f"SELECT {_CRL_COLUMNS} FROM crls WHERE generation_id = ? AND shard = ? AND {kind}"
+                " ORDER BY number DESC LIMIT 1",
+                (generation_id, shard),
+            ) as cursor,
+        ):
             row = await cursor.fetchone()
         return _crl_row(row) if row else None
 
@@ -220,17 +249,17 @@ class SQLiteStatusStore:
             f"SELECT {_CRL_COLUMNS} FROM crls WHERE generation_id = ? AND shard = ?"
             " AND delta_base IS NULL"
         )
-        db = self._registry.db
-        async with db.execute(
-            select + " AND this_update <= ? ORDER BY number DESC LIMIT 1",
-            (generation_id, shard, to_text(made_before)),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
+        async with self._registry.reading() as db:
             async with db.execute(
-                select + " ORDER BY number LIMIT 1", (generation_id, shard)
+                select + " AND this_update <= ? ORDER BY number DESC LIMIT 1",
+                (generation_id, shard, to_text(made_before)),
             ) as cursor:
                 row = await cursor.fetchone()
+            if row is None:
+                async with db.execute(
+                    select + " ORDER BY number LIMIT 1", (generation_id, shard)
+                ) as cursor:
+                    row = await cursor.fetchone()
         return _crl_row(row) if row else None
 
 

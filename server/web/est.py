@@ -24,6 +24,7 @@ from protocols import est
 from protocols.x509 import csr as csr_codec
 from server.context import CA
 from server.errors import CAError, ErrorKind
+from server.web.bodies import BodyTooLarge, read_body
 
 PREFIX = "/.well-known/est"
 REALM = 'Basic realm="EST"'
@@ -107,9 +108,10 @@ class EST:
         if media != est.PKCS10_CT:
             raise web.HTTPUnsupportedMediaType(text=f"expected {est.PKCS10_CT}\n")
         limit = self._ca(request).settings.est.max_body_bytes
-        body = await request.content.read(limit + 1)
-        if len(body) > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+        try:
+            body = await read_body(request, limit)
+        except BodyTooLarge as exc:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=exc.size) from None
         try:
             der = est.decode_base64_body(body)
         except est.ESTFormatError as exc:

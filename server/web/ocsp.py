@@ -10,6 +10,7 @@ from aiohttp import web
 
 from protocols import ocsp
 from server.ocsp_responder import OCSPAnswer, OCSPResponder
+from server.web.bodies import BodyTooLarge, read_body
 from server.web.http_cache import cache_headers, not_modified
 
 MAX_REQUEST_BYTES = 16 * 1024  # a request for a few certificates is a few hundred bytes
@@ -18,8 +19,9 @@ CONTENT_TYPE = "application/ocsp-response"
 
 def add_routes(app: web.Application, responder_of: web.AppKey[OCSPResponder]) -> None:
     async def post(request: web.Request) -> web.Response:
-        body = await request.content.read(MAX_REQUEST_BYTES + 1)
-        if len(body) > MAX_REQUEST_BYTES:
+        try:
+            body = await read_body(request, MAX_REQUEST_BYTES)
+        except BodyTooLarge:
             return _reply(_malformed())
         return _reply(await request.app[responder_of].answer(body))
 

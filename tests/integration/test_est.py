@@ -3,17 +3,25 @@ client a newcomer would use; every issued certificate verifies and lints clean."
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import ssl
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
 
+from config import load_settings
 from protocols import est
+from server.enrollment_credentials import EnrollmentCredentials
+from server.registry import SQLiteRegistry
+from tests.csr_factory import make_csr
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess
@@ -230,3 +238,54 @@ def test_plain_http_and_fullcmc(world: ESTWorld) -> None:
                            capture_output=True, timeout=30)  # fmt: skip
     assert plain.stdout == b"403"
     assert world.curl("-X", "POST", world.url("fullcmc")).status == 501
+
+
+def test_concurrent_enrollments_on_two_workers_all_succeed(world: ESTWorld) -> None:
+    """Two HTTP worker processes share the registry: concurrent enrollments must never
+    meet a locked database (each process's reads and transactions take turns on its
+    connection; see SQLiteRegistry.reading)."""
+    server = ServerProcess(world.ca, {"CA_SERVER__WORKERS": "2"})
+    codes = asyncio.run(make_codes(world.ca.path, 60))
+    jobs = [
+        (user, password, base64.encodebytes(make_csr([("CN", f"load-{n}")])))
+        for n, (user, password) in enumerate(codes)
+    ]
+
+    async def enroll_all() -> list[int]:
+        context = ssl.create_default_context(cafile=str(world.ca_file))
+        url = f"{server.tls_url}/.well-known/est/simpleenroll"
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
+
+            async def one(user: str, password: str, body: bytes) -> int:
+                headers = {
+                    "Content-Type": "application/pkcs10",
+                    "Authorization": aiohttp.encode_basic_auth(user, password),
+                }
+                async with session.post(url, data=body, headers=headers) as answer:
+                    await answer.read()
+                    return answer.status
+
+            return await asyncio.gather(*(one(*job) for job in jobs))
+
+    try:
+        assert asyncio.run(enroll_all()) == [200] * len(jobs)
+    finally:
+        server.stop()
+
+
+async def make_codes(home: Path, count: int) -> list[tuple[str, str]]:
+    """Enrollment codes made in this process (what `enroll-code` does, without a process
+    start per code)."""
+    settings = load_settings(home)
+    registry = await SQLiteRegistry.open(settings.resolve(settings.registry.path))
+    try:
+        credentials = EnrollmentCredentials(settings, registry)
+        codes = []
+        for n in range(count):
+            credential, secret = await credentials.create(
+                "tls-client", f"CN=load-{n}", timedelta(hours=1), "test"
+            )
+            codes.append((credential.id, secret))
+        return codes
+    finally:
+        await registry.close()
