@@ -18,6 +18,7 @@ Theory of operation:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -81,7 +82,7 @@ class _Entry:
     reason: int | None
     this_update: datetime
     next_update: datetime
-    responses: dict[str, bytes] = field(default_factory=dict)  # hash algorithm -> DER
+    responses: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # alg -> DER, ETag
 
 
 class OCSPResponder:
@@ -126,14 +127,18 @@ class OCSPResponder:
                 continue
             self._add_issuer(generation, key, record.der)
 
-    async def load_responses(self) -> None:
-        """Hold every stored response in memory and sign the missing ones (serving)."""
+    async def load_responses(self, sign_missing: bool) -> None:
+        """Hold every stored response in memory; with `sign_missing` (one process: the
+        builder), also sign those of certificates that have none, many at a time so the
+        pipeline gets whole batches."""
         self.apply(await self._registry.status.ocsp_responses_since(0))
-        while serials := await self._registry.status.serials_without_response(1000):
-            rows = [await self._row_for_serial(serial) for serial in serials]
+        after = ""
+        while sign_missing and (
+            serials := await self._registry.status.serials_without_response(after, 1000)
+        ):
+            rows = await asyncio.gather(*(self._row_for_serial(s) for s in serials))
             await self._store([row for row in rows if row is not None])
-            if len(rows) < 1000:
-                break
+            after = serials[-1]
 
     def _add_issuer(self, generation: CAGeneration, key: KeyRef, responder_der: bytes) -> None:
         ca = asn1_x509.Certificate.load(generation.certificate_der)
@@ -168,7 +173,7 @@ class OCSPResponder:
                 reason=row.reason,
                 this_update=row.this_update,
                 next_update=row.next_update,
-                responses={"sha1": row.der},
+                responses={"sha1": (row.der, _etag(row.der))},
             )
             self.seq = max(self.seq, row.seq)
         self._metrics.ocsp_presigned.set(len(self._entries))
@@ -325,21 +330,21 @@ class OCSPResponder:
             )
             await self._store([row])
             entry = self._entries[cert_id.serial]
-        der = entry.responses.get(cert_id.hash_algorithm)
-        if der is None:
+        signed = entry.responses.get(cert_id.hash_algorithm)
+        if signed is None:
             self._metrics.ocsp["signed"].inc()
             single = _single(cert_id, entry.status, entry.revoked_at, entry.reason,
                              entry.this_update, entry.next_update)  # fmt: skip
             der = await self._sign(issuer, [single], None)
-            entry.responses[cert_id.hash_algorithm] = der
+            signed = entry.responses[cert_id.hash_algorithm] = (der, _etag(der))
         else:
             self._metrics.ocsp["cached"].inc()
         return OCSPAnswer(
-            der=der,
+            der=signed[0],
             max_age=max(0, int((entry.next_update - now).total_seconds())),
             last_modified=entry.this_update,
             expires=entry.next_update,
-            etag=hashlib.sha1(der).hexdigest(),
+            etag=signed[1],
         )
 
     async def _answer_unknown(
@@ -385,6 +390,11 @@ class OCSPResponder:
         if entry.generation_id != issuer.generation.id:
             return None  # a serial of another generation is unknown under this issuer
         return entry
+
+
+def _etag(der: bytes) -> str:
+    """An entity tag for HTTP caches, computed once per signed response, not per request."""
+    return hashlib.sha1(der).hexdigest()
 
 
 def _issuer_key(cert_id: ocsp.CertID) -> tuple[str, bytes, bytes]:

@@ -73,7 +73,7 @@ class StatusPublication:
         await self.ocsp.load_issuers()
         if not self.serving:
             return
-        await self.ocsp.load_responses()
+        await self.ocsp.load_responses(sign_missing=self.builder)
         await self.crls.sync()
         await self.feed.mark()
         self._tasks = [

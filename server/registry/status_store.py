@@ -89,15 +89,17 @@ class SQLiteStatusStore:
         ):
             return [_ocsp_row(row) for row in await cursor.fetchall()]
 
-    async def serials_without_response(self, limit: int) -> list[str]:
-        """Issued certificates that have no pre-signed response yet."""
+    async def serials_without_response(self, after: str, limit: int) -> list[str]:
+        """Issued certificates that have no pre-signed response yet, in serial order after
+        `after` (page by the last serial seen: each page is an index walk, not a rescan)."""
         async with (
             self._registry.reading() as db,
             db.execute(
                 "SELECT c.serial FROM certificates c LEFT JOIN ocsp_responses o"
-                " ON o.serial = c.serial WHERE c.state = 'issued' AND c.generation_id IS NOT NULL"
-                " AND o.serial IS NULL LIMIT ?",
-                (limit,),
+                " ON o.serial = c.serial WHERE c.serial > ? AND c.state = 'issued'"
+                " AND c.generation_id IS NOT NULL AND o.serial IS NULL"
+                " ORDER BY c.serial LIMIT ?",
+                (after, limit),
             ) as cursor,
         ):
             return [row[0] for row in await cursor.fetchall()]

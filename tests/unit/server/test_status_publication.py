@@ -65,7 +65,7 @@ async def node(ca: LocalCA, registry: SQLiteRegistry, serving: bool, builder: bo
     )
     await status.ocsp.load_issuers()
     if serving:
-        await status.ocsp.load_responses()
+        await status.ocsp.load_responses(sign_missing=builder)
     generation = await registry.active_generation(ca.settings.ca.name)
     assert generation is not None
     return Node(
@@ -213,7 +213,7 @@ async def test_the_responder_certificate_is_renewed_and_responses_re_signed(
         serving=True, builder=True, renew_responder=renew,
     )  # fmt: skip
     await status.ocsp.load_issuers()
-    await status.ocsp.load_responses()
+    await status.ocsp.load_responses(sign_missing=True)
     authority = Authority(local_ca.settings, local_ca.registry, local_ca.signer,
                           local_ca.clock, status)  # fmt: skip
     generation = await authority.generation()
@@ -272,3 +272,19 @@ async def test_partitioned_crls_each_list_their_own_shard(local_ca: LocalCA) -> 
         )
         assert idp.critical
         assert idp.value.full_name[0].value.endswith(f"/crl/demo-s{shard}.crl")
+
+
+async def test_only_the_builder_signs_missing_responses_at_start(local_ca: LocalCA) -> None:
+    serials = [
+        (await local_ca.authority.issue("tls-client", make_csr([("CN", f"s{n}")]), "t")).serial
+        for n in range(30)
+    ]  # issued without publication: no responses stored yet
+    follower = await node(local_ca, local_ca.registry, serving=True, builder=False)
+    assert await local_ca.registry.status.last_ocsp_seq() == 0
+    builder = await node(local_ca, local_ca.registry, serving=True, builder=True)
+    rows = await local_ca.registry.status.ocsp_responses_since(0)
+    assert set(serials) <= {row.serial for row in rows}  # (and the responder's own)
+    await follower.status.feed.catch_up()
+    for serial in serials[:3]:
+        assert (await follower.ask(serial)).status is ocsp.CertStatus.GOOD
+        assert (await builder.ask(serial)).status is ocsp.CertStatus.GOOD
