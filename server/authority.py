@@ -19,6 +19,8 @@ status. A failure between those steps removes the recorded intent.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,7 +48,13 @@ from protocols.x509.certificate import (
 from protocols.x509.ru_identifiers import InvalidIdentifier
 from server.distribution_points import crl_url
 from server.errors import CAError, ErrorKind
-from server.registry import AuditEvent, CAGeneration, CertificateIntent, SQLiteRegistry
+from server.registry import (
+    AuditEvent,
+    CAGeneration,
+    CertificateIntent,
+    OCSPResponseRow,
+    SQLiteRegistry,
+)
 
 Clock = Callable[[], datetime]
 
@@ -56,9 +64,12 @@ class Signer(Protocol):
 
 
 class IssuancePublisher(Protocol):
-    """Status publication as issuance sees it: a new certificate gets its OCSP response."""
+    """Status publication as issuance sees it: a new certificate's `good` OCSP response is
+    signed beside the certificate and stored in the same transaction."""
 
-    async def issued(self, serial: str, generation_id: int) -> None: ...
+    async def prepare_issued(self, serial: str, generation_id: int) -> OCSPResponseRow | None: ...
+
+    def issued(self, row: OCSPResponseRow) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -300,7 +311,15 @@ class Authority:
         await self._registry.record_intent(intent, self._clock())
         try:
             key = KeyRef(generation.key_uri, KeyAlgorithm(generation.key_algorithm))
-            der = await self.sign_tbs(key, tbs, template.signature_algorithm)
+            signing = self.sign_tbs(key, tbs, template.signature_algorithm)
+            ocsp_row = None
+            if self._publisher is not None and responder_key is None:
+                # Both signatures go to the pipeline together: one batch, one round trip.
+                der, ocsp_row = await asyncio.gather(
+                    signing, self._publisher.prepare_issued(intent.serial, generation.id)
+                )
+            else:
+                der = await signing
             _verify_issued_by(der, generation.certificate_der)
             audit = AuditEvent(
                 actor=actor,
@@ -308,14 +327,14 @@ class Authority:
                 target=intent.serial,
                 details={"profile": profile_name, "subject": intent.subject},
             )
-            await self._registry.complete_issue(
-                intent.serial, der, actor, self._clock(), audit, responder_key
+            seq = await self._registry.complete_issue(
+                intent.serial, der, actor, self._clock(), audit, responder_key, ocsp_row
             )
         except BaseException:
             await self._registry.discard_intent(intent.serial)
             raise
-        if self._publisher is not None and responder_key is None:
-            await self._publisher.issued(intent.serial, generation.id)
+        if self._publisher is not None and ocsp_row is not None:
+            self._publisher.issued(dataclasses.replace(ocsp_row, seq=seq))
         return IssuedCertificate(serial=intent.serial, der=der)
 
     async def sign_tbs(self, key: KeyRef, tbs: bytes, signature_algorithm: str) -> bytes:

@@ -192,12 +192,6 @@ class OCSPResponder:
             return None
         return await self._sign_row(issuer, serial, status, revoked_at, reason)
 
-    async def publish_issued(self, serial: str, generation_id: int) -> None:
-        """Sign and store the `good` response of a certificate just issued."""
-        row = await self.prepare(serial, generation_id, CertificateStatus.GOOD, None, None)
-        if row is not None:
-            await self._store([row])
-
     def responders_expiring(self, before: datetime) -> list[CAGeneration]:
         """Generations whose responder certificate ends before `before`."""
         return [

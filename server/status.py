@@ -119,9 +119,13 @@ class StatusPublication:
         while await self.ocsp.refresh_due() > 0:
             pass
 
-    async def issued(self, serial: str, generation_id: int) -> None:
-        """A certificate was issued: its `good` response is signed and stored now."""
-        await self.ocsp.publish_issued(serial, generation_id)
+    async def prepare_issued(self, serial: str, generation_id: int) -> OCSPResponseRow | None:
+        """The signed `good` response of a certificate about to be stored."""
+        return await self.ocsp.prepare(serial, generation_id, CertificateStatus.GOOD, None, None)
+
+    def issued(self, row: OCSPResponseRow) -> None:
+        """The certificate and its response are stored: answer from memory here too."""
+        self.ocsp.apply([row])
 
     async def prepare(
         self,

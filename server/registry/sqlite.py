@@ -175,12 +175,15 @@ class SQLiteRegistry:
         at: datetime,
         audit: AuditEvent,
         responder_key: KeyRef | None = None,
-    ) -> None:
-        """Replace the intent by the signed certificate, with its first status row and
-        audit entry, in one transaction. With `responder_key`, the certificate is recorded
+        ocsp: OCSPResponseRow | None = None,
+    ) -> int:
+        """Replace the intent by the signed certificate, with its first status row, audit
+        entry and (`ocsp`) its pre-signed OCSP response, in one transaction; returns the
+        response's seq (0 without one). With `responder_key`, the certificate is recorded
         as its generation's OCSP responder certificate, signing with that key."""
         async with self.transaction() as db:
             await self._complete(db, serial, der, actor, at, audit)
+            seq = await write_ocsp_rows(db, [ocsp]) if ocsp is not None else 0
             if responder_key is not None:
                 await db.execute(
                     "INSERT INTO ocsp_responders (serial, generation_id, key_uri, key_algorithm,"
@@ -188,6 +191,7 @@ class SQLiteRegistry:
                     " FROM certificates WHERE serial = ?",
                     (responder_key.uri, responder_key.algorithm.value, serial),
                 )
+            return seq
 
     async def _complete(
         self,
