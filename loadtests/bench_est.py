@@ -27,15 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config import load_settings
-from server.enrollment_credentials import EnrollmentCredentials
-from server.registry import SQLiteRegistry
 from tests.csr_factory import make_csr
+from tests.enrollment_codes import make_codes
 from tests.softhsm import make_token
 
 
@@ -43,22 +40,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-async def make_codes(home: Path, count: int) -> list[tuple[str, str]]:
-    settings = load_settings(home)
-    registry = await SQLiteRegistry.open(settings.resolve(settings.registry.path))
-    try:
-        credentials = EnrollmentCredentials(settings, registry)
-        codes = []
-        for n in range(count):
-            credential, secret = await credentials.create(
-                "tls-client", f"CN=bench-{n}", timedelta(hours=1), "bench"
-            )
-            codes.append((credential.id, secret))
-        return codes
-    finally:
-        await registry.close()
 
 
 def client(url: str, ca_pem: str, jobs: list[tuple[str, str, bytes]], concurrency: int,
@@ -117,7 +98,7 @@ def main() -> None:
         root = Path(__file__).resolve().parent.parent
         subprocess.run(init, check=True, capture_output=True, env=env, cwd=root)
         os.environ.update(env)
-        codes = asyncio.run(make_codes(home, args.count))
+        codes = asyncio.run(make_codes(home, args.count, prefix="bench"))
         jobs = [(user, secret, base64.encodebytes(make_csr([("CN", f"bench-{n}")])))
                 for n, (user, secret) in enumerate(codes)]  # fmt: skip
         ca_pem = subprocess.run([sys.executable, "-m", "server", "ca-cert", "--home", str(home)],

@@ -25,7 +25,7 @@ from server.context import backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
 from server.lifecycle import create_generation, issue_ocsp_responder
 from server.registry import CertificateStatus
-from server.revocation import RevocationReason
+from server.revocation import parse_reason
 from server.tls import issue_server_certificate
 from server.web.serve import serve as serve_until_stopped
 
@@ -177,7 +177,7 @@ async def issue(args: argparse.Namespace) -> int:
 
 
 async def revoke(args: argparse.Namespace) -> int:
-    reason = RevocationReason.parse(args.reason)
+    reason = parse_reason(args.reason)
     async with open_ca(load_settings(args.home)) as ca:
         record = await ca.revocation.revoke(args.serial, reason, actor(), args.invalidity_date)
     print(f"revoked {record.serial} ({reason.name})")

@@ -18,6 +18,7 @@ optionally partitioned into shards by serial.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -90,11 +91,9 @@ class CRLPublisher:
                 await self.sync()
             except Exception:  # keep publishing; the next round retries
                 log.exception("CRL publication failed")
-            try:
+            with contextlib.suppress(TimeoutError):  # a quiet second: check nextUpdate anyway
                 await asyncio.wait_for(self._change.wait(), timeout=1.0)
                 await asyncio.sleep(self._crl.coalesce_ms / 1000)  # coalesce a burst
-            except TimeoutError:
-                pass
 
     async def sync(self) -> None:
         """Builder: rebuild if anything changed or nextUpdate is near. Others: re-read."""

@@ -29,6 +29,7 @@ from asn1crypto import x509 as asn1_x509
 from config import Settings
 from hsm.backend import HSMError, KeyRef
 from protocols import ocsp
+from protocols.crl import CRLReason
 from protocols.x509.certificate import signature_algorithm_for
 from server.authority import Clock, Signer, signing_error
 from server.errors import CAError, ErrorKind
@@ -42,11 +43,6 @@ from server.status_metrics import StatusMetrics
 
 HASH_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
 UNKNOWN_REMEMBERED = 10_000  # serials whose signed `unknown` answer is kept
-REASON_VALUES = {
-    "unspecified": 0, "keyCompromise": 1, "cACompromise": 2, "affiliationChanged": 3,
-    "superseded": 4, "cessationOfOperation": 5, "certificateHold": 6, "removeFromCRL": 8,
-    "privilegeWithdrawn": 9, "aACompromise": 10,
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -219,9 +215,13 @@ class OCSPResponder:
 
     async def resign_all(self) -> None:
         """Re-sign every stored response (after a responder renewal)."""
-        before = self._clock() + timedelta(hours=self._settings.validity_hours)
-        while await self.refresh_due(before=before) > 0:
-            pass
+        await self.refresh_all_due(self._clock() + timedelta(hours=self._settings.validity_hours))
+
+    async def refresh_all_due(self, before: datetime | None = None) -> None:
+        """`refresh_due` in rounds until nothing is left to re-sign."""
+        refreshed = await self.refresh_due(before=before)
+        while refreshed:
+            refreshed = await self.refresh_due(before=before)
 
     async def _store(self, rows: list[OCSPResponseRow]) -> None:
         if not rows:
@@ -239,7 +239,7 @@ class OCSPResponder:
             revocation = await self._registry.status.revocation_of(serial)
             if revocation is not None:
                 revoked_at = revocation[0]
-                reason = REASON_VALUES.get(revocation[1] or "")
+                reason = CRLReason[revocation[1]].value if revocation[1] else None
         issuer = self._by_generation[record.generation_id]  # type: ignore[index]
         return await self._sign_row(issuer, serial, record.status, revoked_at, reason)
 

@@ -9,10 +9,10 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Protocol
 
+from protocols.crl import CRLReason
 from server.authority import Clock, parse_serial, utc_now
 from server.errors import CAError, ErrorKind
 from server.registry import (
@@ -26,28 +26,15 @@ from server.registry import (
 )
 
 
-class RevocationReason(enum.IntEnum):
-    """CRLReason, RFC 5280 5.3.1 (value 7 is not used)."""
-
-    unspecified = 0
-    keyCompromise = 1
-    cACompromise = 2
-    affiliationChanged = 3
-    superseded = 4
-    cessationOfOperation = 5
-    certificateHold = 6
-    removeFromCRL = 8
-    privilegeWithdrawn = 9
-    aACompromise = 10
-
-    @classmethod
-    def parse(cls, text: str) -> RevocationReason:
-        wanted = text.replace("-", "").replace("_", "").lower()
-        for reason in cls:
-            if reason.name.lower() == wanted:
-                return reason
-        names = ", ".join(r.name for r in cls if r is not cls.removeFromCRL)
-        raise CAError(ErrorKind.MALFORMED, f"unknown revocation reason {text!r} (one of {names})")
+def parse_reason(text: str) -> CRLReason:
+    """An RFC 5280 5.3.1 reason by name, as operators type it (keyCompromise,
+    key_compromise, KEY-COMPROMISE). Raises CAError(MALFORMED) listing the names."""
+    wanted = text.replace("-", "").replace("_", "").lower()
+    for reason in CRLReason:
+        if reason.name.lower() == wanted:
+            return reason
+    names = ", ".join(r.name for r in CRLReason if r is not CRLReason.removeFromCRL)
+    raise CAError(ErrorKind.MALFORMED, f"unknown revocation reason {text!r} (one of {names})")
 
 
 class StatusPublisher(Protocol):
@@ -80,14 +67,14 @@ class Revocation:
     async def revoke(
         self,
         serial: str,
-        reason: RevocationReason,
+        reason: CRLReason,
         actor: str,
         invalidity_date: datetime | None = None,
     ) -> CertificateRecord:
         """Revoke for good. Raises CAError NOT_FOUND, ALREADY_REVOKED, EXPIRED, MALFORMED."""
-        if reason is RevocationReason.certificateHold:
+        if reason is CRLReason.certificateHold:
             return await self.suspend(serial, actor, invalidity_date)
-        if reason is RevocationReason.removeFromCRL:
+        if reason is CRLReason.removeFromCRL:
             raise CAError(ErrorKind.MALFORMED, "removeFromCRL is not a revocation reason; resume")
         return await self._change(
             serial,
@@ -106,7 +93,7 @@ class Revocation:
         return await self._change(
             serial,
             StatusChangeKind.HOLD,
-            RevocationReason.certificateHold,
+            CRLReason.certificateHold,
             actor,
             invalidity_date,
             allowed_from=(CertificateStatus.GOOD,),
@@ -129,7 +116,7 @@ class Revocation:
         self,
         serial_input: str,
         kind: StatusChangeKind,
-        reason: RevocationReason | None,
+        reason: CRLReason | None,
         actor: str,
         invalidity_date: datetime | None,
         allowed_from: tuple[CertificateStatus, ...],
@@ -166,7 +153,7 @@ class Revocation:
         crl_entry, ocsp_row = None, None
         if self._publisher is not None:
             # RFC 5280 5.3.1: an unspecified reason is left out rather than stated.
-            code = None if reason in (None, RevocationReason.unspecified) else int(reason)
+            code = None if reason in (None, CRLReason.unspecified) else int(reason)
             crl_entry, ocsp_row = await self._publisher.prepare(
                 record, new_status, now, code, invalidity_date
             )

@@ -116,8 +116,7 @@ class StatusPublication:
                 await self._renew_responder(generation)
             await self.ocsp.reload_issuers()
             await self.ocsp.resign_all()
-        while await self.ocsp.refresh_due() > 0:
-            pass
+        await self.ocsp.refresh_all_due()
 
     async def prepare_issued(self, serial: str, generation_id: int) -> OCSPResponseRow | None:
         """The signed `good` response of a certificate about to be stored."""

@@ -9,7 +9,6 @@ import ssl
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -17,11 +16,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
 
-from config import load_settings
 from protocols import est
-from server.enrollment_credentials import EnrollmentCredentials
-from server.registry import SQLiteRegistry
 from tests.csr_factory import make_csr
+from tests.enrollment_codes import make_codes
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess
@@ -271,21 +268,3 @@ def test_concurrent_enrollments_on_two_workers_all_succeed(world: ESTWorld) -> N
         assert asyncio.run(enroll_all()) == [200] * len(jobs)
     finally:
         server.stop()
-
-
-async def make_codes(home: Path, count: int) -> list[tuple[str, str]]:
-    """Enrollment codes made in this process (what `enroll-code` does, without a process
-    start per code)."""
-    settings = load_settings(home)
-    registry = await SQLiteRegistry.open(settings.resolve(settings.registry.path))
-    try:
-        credentials = EnrollmentCredentials(settings, registry)
-        codes = []
-        for n in range(count):
-            credential, secret = await credentials.create(
-                "tls-client", f"CN=load-{n}", timedelta(hours=1), "test"
-            )
-            codes.append((credential.id, secret))
-        return codes
-    finally:
-        await registry.close()

@@ -6,10 +6,11 @@ from datetime import timedelta
 
 import pytest
 
+from protocols.crl import CRLReason
 from server.authority import parse_serial
 from server.errors import CAError, ErrorKind
 from server.registry import CertificateStatus, StatusChangeKind
-from server.revocation import RevocationReason
+from server.revocation import parse_reason
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA
 
@@ -22,7 +23,7 @@ async def test_revoke_records_reason_actor_and_invalidity_date(local_ca: LocalCA
     serial = await issue(local_ca)
     compromised = local_ca.clock.now - timedelta(hours=3)
     record = await local_ca.revocation.revoke(
-        serial.upper(), RevocationReason.keyCompromise, "officer:anna", compromised
+        serial.upper(), CRLReason.keyCompromise, "officer:anna", compromised
     )
     assert record.status is CertificateStatus.REVOKED
     last = (await local_ca.registry.status_history(serial))[-1]
@@ -35,9 +36,9 @@ async def test_revoke_records_reason_actor_and_invalidity_date(local_ca: LocalCA
 
 async def test_second_revocation_is_refused(local_ca: LocalCA) -> None:
     serial = await issue(local_ca)
-    await local_ca.revocation.revoke(serial, RevocationReason.superseded, "o")
+    await local_ca.revocation.revoke(serial, CRLReason.superseded, "o")
     with pytest.raises(CAError) as caught:
-        await local_ca.revocation.revoke(serial, RevocationReason.superseded, "o")
+        await local_ca.revocation.revoke(serial, CRLReason.superseded, "o")
     assert caught.value.kind is ErrorKind.ALREADY_REVOKED
     assert len(await local_ca.registry.status_history(serial)) == 2
 
@@ -46,16 +47,16 @@ async def test_revoking_an_expired_certificate_is_refused(local_ca: LocalCA) -> 
     serial = await issue(local_ca)
     local_ca.clock.advance(days=400)
     with pytest.raises(CAError) as caught:
-        await local_ca.revocation.revoke(serial, RevocationReason.unspecified, "o")
+        await local_ca.revocation.revoke(serial, CRLReason.unspecified, "o")
     assert caught.value.kind is ErrorKind.EXPIRED
 
 
 async def test_unknown_serial_and_bad_serial(local_ca: LocalCA) -> None:
     with pytest.raises(CAError) as caught:
-        await local_ca.revocation.revoke("abcdef", RevocationReason.unspecified, "o")
+        await local_ca.revocation.revoke("abcdef", CRLReason.unspecified, "o")
     assert caught.value.kind is ErrorKind.NOT_FOUND
     with pytest.raises(CAError) as caught:
-        await local_ca.revocation.revoke("xyz", RevocationReason.unspecified, "o")
+        await local_ca.revocation.revoke("xyz", CRLReason.unspecified, "o")
     assert caught.value.kind is ErrorKind.MALFORMED
 
 
@@ -63,7 +64,7 @@ async def test_future_invalidity_date_is_refused(local_ca: LocalCA) -> None:
     serial = await issue(local_ca)
     with pytest.raises(CAError, match="future"):
         await local_ca.revocation.revoke(
-            serial, RevocationReason.keyCompromise, "o", local_ca.clock.now + timedelta(days=1)
+            serial, CRLReason.keyCompromise, "o", local_ca.clock.now + timedelta(days=1)
         )
 
 
@@ -76,9 +77,9 @@ async def test_suspend_resume_then_revoke(local_ca: LocalCA) -> None:
     assert (await local_ca.revocation.resume(serial, "o")).status is CertificateStatus.GOOD
     with pytest.raises(CAError, match="is good"):
         await local_ca.revocation.resume(serial, "o")
-    held = await local_ca.revocation.revoke(serial, RevocationReason.certificateHold, "o")
+    held = await local_ca.revocation.revoke(serial, CRLReason.certificateHold, "o")
     assert held.status is CertificateStatus.HOLD
-    final = await local_ca.revocation.revoke(serial, RevocationReason.keyCompromise, "o")
+    final = await local_ca.revocation.revoke(serial, CRLReason.keyCompromise, "o")
     assert final.status is CertificateStatus.REVOKED
     changes = [c.change for c in await local_ca.registry.status_history(serial)]
     assert changes == [StatusChangeKind.ISSUE, StatusChangeKind.HOLD, StatusChangeKind.RELEASE,
@@ -87,17 +88,17 @@ async def test_suspend_resume_then_revoke(local_ca: LocalCA) -> None:
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [("keyCompromise", RevocationReason.keyCompromise),
-     ("key_compromise", RevocationReason.keyCompromise),
-     ("CESSATION-OF-OPERATION", RevocationReason.cessationOfOperation)],
+    [("keyCompromise", CRLReason.keyCompromise),
+     ("key_compromise", CRLReason.keyCompromise),
+     ("CESSATION-OF-OPERATION", CRLReason.cessationOfOperation)],
 )  # fmt: skip
-def test_reason_names(text: str, reason: RevocationReason) -> None:
-    assert RevocationReason.parse(text) is reason
+def test_reason_names(text: str, reason: CRLReason) -> None:
+    assert parse_reason(text) is reason
 
 
 def test_unknown_reason_lists_the_known_ones() -> None:
     with pytest.raises(CAError, match="keyCompromise"):
-        RevocationReason.parse("lost-it")
+        parse_reason("lost-it")
 
 
 @pytest.mark.parametrize("text", ["", "-5", "1_0", "0x", "g1", "ab" * 21])

@@ -21,11 +21,12 @@ from cryptography.x509 import ocsp as x509_ocsp
 from config import load_settings
 from protocols import crl as crl_codec
 from protocols import ocsp
+from protocols.crl import CRLReason
 from server.authority import Authority
 from server.errors import CAError, ErrorKind
 from server.lifecycle import issue_ocsp_responder
 from server.registry import CAGeneration, SQLiteRegistry
-from server.revocation import Revocation, RevocationReason
+from server.revocation import Revocation
 from server.status import StatusPublication
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA
@@ -90,7 +91,7 @@ async def test_statuses_follow_changes_in_the_same_process(one: Node) -> None:
     assert (held.status, held.revocation_reason) == (ocsp.CertStatus.REVOKED, 6)
     await one.revocation.resume(serial, "o")
     assert (await one.ask(serial, nonce=b"n" * 16)).status is ocsp.CertStatus.GOOD
-    await one.revocation.revoke(serial, RevocationReason.keyCompromise, "o")
+    await one.revocation.revoke(serial, CRLReason.keyCompromise, "o")
     revoked = await one.ask(serial)
     assert (revoked.status, revoked.revocation_reason) == (ocsp.CertStatus.REVOKED, 1)
     assert (await one.ask(format(0xDEAD, "x"))).status is ocsp.CertStatus.UNKNOWN
@@ -118,7 +119,7 @@ async def test_delta_crl_lists_a_resumed_certificate_as_remove_from_crl(
     assert base is not None and int(held, 16) in crl_codec.parse_crl(base.der).entries
     local_ca.clock.advance(hours=25)  # that full CRL becomes the base of the deltas
     await one.revocation.resume(held, "o")
-    await one.revocation.revoke(revoked, RevocationReason.superseded, "o")
+    await one.revocation.revoke(revoked, CRLReason.superseded, "o")
     await one.status.crls.rebuild()
     full = crl_codec.parse_crl(one.status.crls.current(0, delta=False).der)  # type: ignore[union-attr]
     delta = crl_codec.parse_crl(one.status.crls.current(0, delta=True).der)  # type: ignore[union-attr]
@@ -131,7 +132,7 @@ async def test_delta_crl_lists_a_resumed_certificate_as_remove_from_crl(
 
 async def test_expired_entries_leave_the_crl(one: Node, local_ca: LocalCA) -> None:
     serial = await one.issue("short")
-    await one.revocation.revoke(serial, RevocationReason.superseded, "o")
+    await one.revocation.revoke(serial, CRLReason.superseded, "o")
     await one.status.crls.rebuild()
     assert int(serial, 16) in crl_codec.parse_crl(one.status.crls.current(0, False).der).entries  # type: ignore[union-attr]
     local_ca.clock.advance(days=398)
@@ -160,7 +161,7 @@ async def test_a_change_returns_once_the_serving_process_applied_it(
     await server.status.feed.mark()
     follow = asyncio.create_task(server.status.feed.run())
     try:
-        await cli.revocation.revoke(serial, RevocationReason.keyCompromise, "o")
+        await cli.revocation.revoke(serial, CRLReason.keyCompromise, "o")
         # Right when the change returns, the serving process answers "revoked".
         assert (await server.ask(serial)).status is ocsp.CertStatus.REVOKED
     finally:
@@ -180,7 +181,7 @@ async def test_a_live_process_that_does_not_apply_makes_the_change_report_it(
     await impatient.ocsp.load_issuers()
     revocation = Revocation(cli.registry, local_ca.clock, impatient)
     with pytest.raises(CAError) as caught:
-        await revocation.revoke(serial, RevocationReason.keyCompromise, "o")
+        await revocation.revoke(serial, CRLReason.keyCompromise, "o")
     assert caught.value.kind is ErrorKind.UNAVAILABLE
     assert server.status.feed.node in caught.value.message
     # The change itself is recorded; once the process polls, it serves it.
@@ -259,7 +260,7 @@ async def test_partitioned_crls_each_list_their_own_shard(local_ca: LocalCA) -> 
         shard = crl_codec.crl_shard(certificate.serial_number, 3)
         cdp = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
         assert cdp[0].full_name[0].value == f"http://127.0.0.1:8080/crl/demo-s{shard}.crl"
-        await revocation.revoke(issued.serial, RevocationReason.superseded, "o")
+        await revocation.revoke(issued.serial, CRLReason.superseded, "o")
         serials.append((certificate.serial_number, shard))
     await status.crls.rebuild()
     for shard in range(3):
