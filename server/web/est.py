@@ -123,7 +123,9 @@ class EST:
     def _check_tls_unique(request: web.Request, der: bytes) -> None:
         """RFC 7030 3.5: a CSR carrying the TLS session's tls-unique (TLS 1.2) must match."""
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-        binding = ssl_object.get_channel_binding("tls-unique") if ssl_object else None
+        if ssl_object is None or ssl_object.version() != "TLSv1.2":
+            return  # tls-unique is not defined for TLS 1.3 (RFC 8446 C.5; RFC 9266)
+        binding = ssl_object.get_channel_binding("tls-unique")
         if not binding:
             return
         try:

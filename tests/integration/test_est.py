@@ -268,3 +268,25 @@ def test_concurrent_enrollments_on_two_workers_all_succeed(world: ESTWorld) -> N
         assert asyncio.run(enroll_all()) == [200] * len(jobs)
     finally:
         server.stop()
+
+
+def test_tls_unique_in_the_csr_must_match_the_session(world: ESTWorld) -> None:
+    """RFC 7030 3.5: over TLS 1.2 a CSR whose challengePassword is not this session's
+    tls-unique is refused; TLS 1.3 has no tls-unique, so the same CSR is judged without it."""
+    config = world.folder / "cp.cnf"
+    config.write_text(
+        "[req]\ndistinguished_name = dn\nattributes = attrs\nprompt = no\n"
+        "[dn]\nCN = tls-unique-device\n[attrs]\nchallengePassword = not-the-tls-unique\n"
+    )
+    der = world.folder / "cp.der"
+    made = openssl("req", "-new", "-config", config, "-newkey", "ec", "-pkeyopt",
+                   "ec_paramgen_curve:P-256", "-nodes", "-keyout", world.folder / "cp.key",
+                   "-outform", "DER", "-out", der)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    body = world.folder / "cp.b64"
+    body.write_bytes(base64.encodebytes(der.read_bytes()))
+    user, password = world.code("tls-client", "CN=tls-unique-device")
+    tls12 = world.enroll("simpleenroll", body, "--tls-max", "1.2", "-u", f"{user}:{password}")
+    assert tls12.status == 400 and b"tls-unique does not match" in tls12.body
+    tls13 = world.enroll("simpleenroll", body, "--tlsv1.3", "-u", f"{user}:{password}")
+    world.certificate_of(tls13)
