@@ -202,6 +202,9 @@ class ESTSettings:
 
     default_profile: str = "tls-client"  # for /.well-known/est/ without a label
     labels: Mapping[str, str] = field(default_factory=dict)  # label -> profile
+    # Labels whose simpleenroll also accepts a TLS client certificate of this CA instead of
+    # an enrollment code (the certificate's subject is used).
+    client_certificate_labels: tuple[str, ...] = ()
     max_body_bytes: int = 65536
 
     def check_profiles(self, profiles: Mapping[str, object]) -> None:
@@ -213,6 +216,10 @@ class ESTSettings:
                 f"made of URL-safe labels, not {label!r}",
             )
             _require(profile in profiles, f"est.labels.{label}", "a profile name")
+        for label in self.client_certificate_labels:
+            _require(
+                label in self.labels, "est.client_certificate_labels", f"labels, not {label!r}"
+            )
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline
 from hsm.signer_pool import SignerPool
 from server.authority import Authority, Clock, Signer, utc_now
-from server.enrollment import Enrollment, Reenrollment, ServerKeyGeneration
+from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.enrollment_credentials import EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.lifecycle import issue_ocsp_responder
@@ -40,7 +40,7 @@ class CA:
     revocation: Revocation
     credentials: EnrollmentCredentials
     enrollment: Enrollment
-    reenrollment: Reenrollment
+    holders: HolderEnrollment
     server_keygen: ServerKeyGeneration
     status: StatusPublication
     metrics: CollectorRegistry
@@ -181,7 +181,7 @@ def _assemble(
         authority=authority,
         credentials=credentials,
         enrollment=enrollment,
-        reenrollment=Reenrollment(registry, authority),
+        holders=HolderEnrollment(registry, authority),
         server_keygen=ServerKeyGeneration(enrollment),
         revocation=Revocation(registry, clock, status),
         status=status,

@@ -67,9 +67,10 @@ def _requested_subject(csr_data: bytes) -> list[tuple[str, str]]:
     return list(_parse(csr_data).subject)
 
 
-class Reenrollment:
-    """EST simplereenroll (RFC 7030 4.2.2): a holder of a valid certificate of this CA gets
-    a new one, with the same subject and subjectAltName, under the same profile."""
+class HolderEnrollment:
+    """Enrollment authenticated by a valid certificate of this CA: EST simplereenroll
+    (RFC 7030 4.2.2: the same subject and subjectAltName, the same profile), and
+    simpleenroll on labels that accept client certificates."""
 
     def __init__(self, registry: SQLiteRegistry, authority: Authority) -> None:
         self._registry = registry
@@ -79,14 +80,7 @@ class Reenrollment:
         """Raises CAError: UNAUTHORIZED (not a certificate of ours), ALREADY_REVOKED /
         REJECTED (revoked or suspended), REJECTED (subject or subjectAltName changed, or the
         same key again: a key is certified once, S13), and what issuance raises."""
-        current = x509.load_der_x509_certificate(current_der)
-        record = await self._registry.get_certificate(format(current.serial_number, "x"))
-        if record is None or record.der != current_der:
-            raise CAError(ErrorKind.UNAUTHORIZED, "the client certificate is not one of ours")
-        if record.status is CertificateStatus.REVOKED:
-            raise CAError(ErrorKind.ALREADY_REVOKED, "a revoked certificate cannot renew")
-        if record.status is CertificateStatus.HOLD:
-            raise CAError(ErrorKind.REJECTED, "a suspended certificate cannot renew")
+        current, profile = await self._holder(current_der, "renew")
         request = _parse(csr_data)
         subject = names.attributes_of(current.subject)
         if list(request.subject) != subject:
@@ -99,7 +93,35 @@ class Reenrollment:
             raise CAError(
                 ErrorKind.REJECTED, "the subjectAltName must be the current certificate's"
             )
-        return await self._authority.issue(record.profile, csr_data, actor, subject=subject)
+        return await self._authority.issue(profile, csr_data, actor, subject=subject)
+
+    async def enroll_as_holder(
+        self, current_der: bytes, csr_data: bytes, actor: str, profile: str
+    ) -> IssuedCertificate:
+        """EST simpleenroll authenticated by a TLS client certificate of this CA, where the
+        label allows it (RFC 7030 3.3.2): a certificate of another profile for the same
+        subject (D2: the subject is the one the CA already verified). The request's subject
+        must be empty or that subject; its subjectAltName follows the profile.
+
+        Raises what `reenroll` raises, but for the subjectAltName rule."""
+        current, _ = await self._holder(current_der, "enroll")
+        subject = names.attributes_of(current.subject)
+        requested = list(_parse(csr_data).subject)
+        if requested and requested != subject:
+            raise CAError(ErrorKind.REJECTED, "the subject must be the client certificate's")
+        return await self._authority.issue(profile, csr_data, actor, subject=subject)
+
+    async def _holder(self, current_der: bytes, what: str) -> tuple[x509.Certificate, str]:
+        """The client certificate, if it is ours and good; and its profile."""
+        current = x509.load_der_x509_certificate(current_der)
+        record = await self._registry.get_certificate(format(current.serial_number, "x"))
+        if record is None or record.der != current_der:
+            raise CAError(ErrorKind.UNAUTHORIZED, "the client certificate is not one of ours")
+        if record.status is CertificateStatus.REVOKED:
+            raise CAError(ErrorKind.ALREADY_REVOKED, f"a revoked certificate cannot {what}")
+        if record.status is CertificateStatus.HOLD:
+            raise CAError(ErrorKind.REJECTED, f"a suspended certificate cannot {what}")
+        return current, record.profile
 
 
 class ServerKeyGeneration:

@@ -74,6 +74,14 @@ def _refusal(error: CAError) -> web.Response:
     return _text(status, error.message if status != 500 else "internal error", headers)
 
 
+def _client_certificate(request: web.Request) -> bytes | None:
+    """The TLS client certificate (DER), verified against the CA by the TLS layer."""
+    ssl_object: ssl.SSLObject | None = (
+        request.transport.get_extra_info("ssl_object") if request.transport else None
+    )
+    return ssl_object.getpeercert(binary_form=True) if ssl_object else None
+
+
 def _certs_only(certificates: list[bytes]) -> web.Response:
     return web.Response(
         body=est.certs_only_response(certificates),
@@ -177,9 +185,17 @@ class EST:
     async def simpleenroll(self, request: web.Request) -> web.Response:
         self._require_tls(request)
         profile = self._profile(request)
+        label = request.match_info.get("label")
+        by_certificate = label in self._ca(request).settings.est.client_certificate_labels
         try:
             csr = await self._csr(request)  # read first: answering 401 with the body unread
-            user, password = self._basic(request)  # makes the connection close under it
+            holder = _client_certificate(request)  # makes the connection close under it
+            if by_certificate and holder and "Authorization" not in request.headers:
+                issued = await self._ca(request).holders.enroll_as_holder(
+                    holder, csr, "est:client-certificate", profile
+                )
+                return _certs_only([issued.der])
+            user, password = self._basic(request)
             issued = await self._ca(request).enrollment.enroll(
                 user, password, csr, f"est:{user}", profile
             )
@@ -190,15 +206,12 @@ class EST:
     async def simplereenroll(self, request: web.Request) -> web.Response:
         self._require_tls(request)
         self._profile(request)
-        ssl_object: ssl.SSLObject | None = (
-            request.transport.get_extra_info("ssl_object") if request.transport else None
-        )
-        current = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+        current = _client_certificate(request)
         if not current:
             return _refusal(CAError(ErrorKind.UNAUTHORIZED, "a client certificate is required"))
         try:
             csr = await self._csr(request)
-            issued = await self._ca(request).reenrollment.reenroll(current, csr, "est:reenroll")
+            issued = await self._ca(request).holders.reenroll(current, csr, "est:reenroll")
         except CAError as exc:
             return _refusal(exc)
         return _certs_only([issued.der])

@@ -98,7 +98,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ESTWorld]:
     run_cli("init", "--home", ca.path)
     ca_file = folder / "ca.pem"
     ca_file.write_text(ca.cli("ca-cert").stdout)
-    server = ServerProcess(ca)
+    server = ServerProcess(ca, {"CA_EST__CLIENT_CERTIFICATE_LABELS": '["tls-server"]'})
     try:
         yield ESTWorld(ca, server, folder, ca_file)
     finally:
@@ -290,3 +290,28 @@ def test_tls_unique_in_the_csr_must_match_the_session(world: ESTWorld) -> None:
     assert tls12.status == 400 and b"tls-unique does not match" in tls12.body
     tls13 = world.enroll("simpleenroll", body, "--tlsv1.3", "-u", f"{user}:{password}")
     world.certificate_of(tls13)
+
+
+def test_simpleenroll_with_a_client_certificate_where_the_label_allows_it(world: ESTWorld) -> None:
+    """RFC 7030 3.3.2: on a label that accepts client certificates (settings
+    est.client_certificate_labels), a holder of a certificate of this CA enrolls for that
+    label's profile under the subject the CA already verified."""
+    user, password = world.code("tls-client", "CN=device-6")
+    first = world.certificate_of(
+        world.enroll(
+            "simpleenroll", world.csr_b64("d6", "/CN=device-6"), "-u", f"{user}:{password}"
+        )
+    )
+    cert_file = world.folder / "d6.pem"
+    cert_file.write_bytes(first.public_bytes(Encoding.PEM))
+    tls = ("--cert", cert_file, "--key", world.folder / "d6.key")
+    csr = world.csr_b64("d6srv", "/", "DNS:device-6.example")
+    server_cert = world.certificate_of(world.enroll("simpleenroll", csr, *tls, label="tls-server"))
+    assert server_cert.subject.rfc4514_string() == "CN=device-6"
+    eku = server_cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert [oid.dotted_string for oid in eku] == ["1.3.6.1.5.5.7.3.1"]
+    other = world.enroll("simpleenroll", world.csr_b64("d6o", "/CN=someone"), *tls,
+                         label="tls-server")  # fmt: skip
+    assert other.status == 403 and b"client certificate's" in other.body
+    not_allowed = world.enroll("simpleenroll", world.csr_b64("d6c", "/"), *tls, label="tls-client")
+    assert not_allowed.status == 401
