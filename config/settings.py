@@ -60,6 +60,7 @@ class CASettings:
     algorithm: str = "ec-p256"
     validity_days: int = 3650
     base_url: str = "http://127.0.0.1:8080"
+    ocsp_url: str = ""  # the OCSP URL put in certificates; "" means <base_url>/ocsp
     ocsp_responder_validity_days: int = 30
     ocsp_responder_renew_before_days: int = 10  # a new responder certificate this early
     issuer_sign_tool: IssuerSignTool = field(default_factory=IssuerSignTool)
@@ -119,10 +120,11 @@ class ServerSettings:
     tls_cert: str = ""  # PEM chain of the server certificate (relative to the CA home)
     tls_key: str = ""  # its key, PEM, encrypted with the CA home's secret (hsm.pin_*)
     workers: int = 1  # HTTP worker processes; all feed the same signer processes
+    ocsp: str = ""  # HOST:PORT of a dedicated OCSP listener (server/web/ocsp_listener.py)
 
     def check(self) -> None:
         _require(1 <= self.workers <= 64, "server.workers", "1..64")
-        for key in ("http", "https"):
+        for key in ("http", "https", "ocsp"):
             value = getattr(self, key)
             if value:
                 _require(_is_host_port(value), f"server.{key}", "HOST:PORT")

@@ -451,12 +451,17 @@ def run(args: argparse.Namespace, folder: Path, processes: Processes) -> list[Re
     print(f"seeded {len(seeded):,} certificates ({revoked:,} revoked) in {seconds:.1f} s "
           f"({len(seeded) / seconds:,.0f}/s)", flush=True)  # fmt: skip
 
+    ocsp_port, tls_port = free_port(), free_port()
+
     def start_server(workers: int, log: Path) -> tuple[subprocess.Popen, float]:
         env = {**os.environ, "CA_SERVER__WORKERS": str(workers)}
+        if args.listener == "dedicated":
+            env["CA_SERVER__OCSP"] = f"127.0.0.1:{ocsp_port}"
         started = time.perf_counter()
         server = processes.start(
             [sys.executable, "-m", "server", "serve", "--home", str(home),
-             "--http", f"127.0.0.1:{port}"], log, cwd=ROOT, env=env,
+             "--http", f"127.0.0.1:{port}", "--https", f"127.0.0.1:{tls_port}"],
+            log, cwd=ROOT, env=env,
         )  # fmt: skip
         wait_for_line(log, server, "serving CA", READY_TIMEOUT_S)
         return server, time.perf_counter() - started
@@ -475,7 +480,7 @@ def run(args: argparse.Namespace, folder: Path, processes: Processes) -> list[Re
     material = export_material(home, folder)
     plain = make_requests(material, seeded, args.requests, nonce=False, rng=rng)
     nonced = make_requests(material, seeded, args.requests, nonce=True, rng=rng)
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{ocsp_port if args.listener == 'dedicated' else port}"
     get_lua, post_lua, nonce_lua = folder / "get.lua", folder / "post.lua", folder / "nonce.lua"
     write_lua(get_lua, "GET", [(get_path("/ocsp/", r.der), None) for r in plain])
     write_lua(post_lua, "POST", [("/ocsp", r.der) for r in plain])
@@ -493,7 +498,7 @@ def run(args: argparse.Namespace, folder: Path, processes: Processes) -> list[Re
               + (f"  ({result.errors})" if result.errors else ""), flush=True)  # fmt: skip
         results.append(result)
 
-    ours = f"pki-ca-server ({args.workers}w)"
+    ours = f"ours ({args.workers}w, {args.listener})"
     check_sample("GET", lambda r: fetch(base + get_path("/ocsp/", r.der), None), plain,
                  responder)  # fmt: skip
     cell("(a) GET pre-signed", ours, base + "/ocsp", get_lua)
@@ -653,6 +658,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="wrk -c")
     parser.add_argument("--requests", type=int, default=2000, help="distinct requests")
     parser.add_argument("--openssl-multi", type=int, default=2)
+    parser.add_argument(
+        "--listener", choices=("dedicated", "main"), default="dedicated",
+        help="our OCSP on the dedicated listener (server.ocsp) or on /ocsp of the main one",
+    )  # fmt: skip
     parser.add_argument("--random-seed", type=int, default=1)
     args = parser.parse_args()
     for tool in ("wrk", "cfssl", "openssl", "nginx"):

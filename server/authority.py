@@ -249,7 +249,8 @@ class Authority:
             ext.authority_key_identifier(generation.key_id),
             ext.crl_distribution_points([crl_url(base_url, name, shard, shards, delta=False)]),
             ext.authority_information_access(
-                ocsp_urls=[f"{base_url}/ocsp"], ca_issuers_urls=[f"{base_url}/ca/{name}.crt"]
+                ocsp_urls=[self._settings.ca.ocsp_url or f"{base_url}/ocsp"],
+                ca_issuers_urls=[f"{base_url}/ca/{name}.crt"],
             ),
         ]
         if self._settings.crl.deltas:

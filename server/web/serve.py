@@ -25,6 +25,7 @@ from server.context import CA, backend_spec, open_ca, signer_pool
 from server.errors import CAError, ErrorKind
 from server.tls import server_context
 from server.web.app import build_app
+from server.web.ocsp_listener import OCSPProtocol, RenderedAnswers
 
 
 async def serve(settings: Settings) -> None:
@@ -52,6 +53,8 @@ def _announce(settings: Settings) -> None:
     urls = [f"http://{settings.server.http}"]
     if settings.server.https:
         urls.append(f"https://{settings.server.https}")
+    if settings.server.ocsp:
+        urls.append(f"http://{settings.server.ocsp} (OCSP)")
     print(f"serving CA {settings.ca.name!r} on {' and '.join(urls)}", flush=True)
 
 
@@ -68,10 +71,21 @@ async def _run_worker(
         await ca.authority.generation()
         runner = web.AppRunner(build_app(ca), access_log=None)
         await runner.setup()
+        extra_servers: list[asyncio.Server] = []
         try:
             shared = settings.server.workers > 1
             host, _, port = settings.server.http.rpartition(":")
             await web.TCPSite(runner, host.strip("[]"), int(port), reuse_port=shared).start()
+            if settings.server.ocsp:
+                host, _, port = settings.server.ocsp.rpartition(":")
+                rendered = RenderedAnswers(ca.status.ocsp)
+                ocsp_server = await asyncio.get_running_loop().create_server(
+                    lambda: OCSPProtocol(ca.status.ocsp, rendered),
+                    host.strip("[]"),
+                    int(port),
+                    reuse_port=shared,
+                )
+                extra_servers.append(ocsp_server)
             if settings.server.https:
                 context = await _tls_context(settings, ca)
                 host, _, port = settings.server.https.rpartition(":")
@@ -84,6 +98,8 @@ async def _run_worker(
                 ready.put("ready")
             await stop.wait()
         finally:
+            for server in extra_servers:
+                server.close()
             await runner.cleanup()
 
 
