@@ -301,13 +301,7 @@ class OCSPResponder:
         if signed is None or entry.next_update <= now:
             return None
         self._metrics.ocsp["cached"].inc()
-        return OCSPAnswer(
-            der=signed[0],
-            max_age=max(0, int((entry.next_update - now).total_seconds())),
-            last_modified=entry.this_update,
-            expires=entry.next_update,
-            etag=signed[1],
-        )
+        return _presigned(entry, signed, now)
 
     async def answer(self, request_der: bytes) -> OCSPAnswer:
         """The response to one DER OCSPRequest; never raises for a client's mistake."""
@@ -366,13 +360,7 @@ class OCSPResponder:
             signed = entry.responses[cert_id.hash_algorithm] = (der, _etag(der))
         else:
             self._metrics.ocsp["cached"].inc()
-        return OCSPAnswer(
-            der=signed[0],
-            max_age=max(0, int((entry.next_update - now).total_seconds())),
-            last_modified=entry.this_update,
-            expires=entry.next_update,
-            etag=signed[1],
-        )
+        return _presigned(entry, signed, now)
 
     async def _answer_unknown(
         self, issuer: _Issuer, cert_id: ocsp.CertID, now: datetime
@@ -417,6 +405,17 @@ class OCSPResponder:
         if entry.generation_id != issuer.generation.id:
             return None  # a serial of another generation is unknown under this issuer
         return entry
+
+
+def _presigned(entry: _Entry, signed: tuple[bytes, str], now: datetime) -> OCSPAnswer:
+    """A pre-signed answer, cacheable until the response's nextUpdate (RFC 5019 6.2)."""
+    return OCSPAnswer(
+        der=signed[0],
+        max_age=max(0, int((entry.next_update - now).total_seconds())),
+        last_modified=entry.this_update,
+        expires=entry.next_update,
+        etag=signed[1],
+    )
 
 
 def _etag(der: bytes) -> str:
