@@ -281,14 +281,17 @@ class OCSPResponder:
 
     # -- answering -------------------------------------------------------------------------
 
-    def answer_from_memory(self, request_der: bytes) -> OCSPAnswer | None:
-        """The pre-signed answer to a request for one certificate without nonce, when
-        memory holds it and it is fresh; None when `answer` must be awaited. No await, no
-        task: the hot path of every OCSP listener."""
+    def parse(self, request_der: bytes) -> ocsp.OCSPRequest | None:
+        """The request, or None when it is malformed (RFC 6960 4.1)."""
         try:
-            request = ocsp.parse_ocsp_request(request_der, self._settings.max_nonce_length)
+            return ocsp.parse_ocsp_request(request_der, self._settings.max_nonce_length)
         except ocsp.MalformedOCSPRequest:
             return None
+
+    def from_memory(self, request: ocsp.OCSPRequest) -> OCSPAnswer | None:
+        """The pre-signed answer to a request for one certificate without nonce, when
+        memory holds it and it is fresh; None when `answer_request` must be awaited. No
+        await, no task: the hot path of every OCSP listener."""
         if len(request.cert_ids) != 1 or request.nonce is not None:
             return None
         cert_id = request.cert_ids[0]
@@ -303,15 +306,18 @@ class OCSPResponder:
         self._metrics.ocsp["cached"].inc()
         return _presigned(entry, signed, now)
 
+    def malformed(self) -> OCSPAnswer:
+        return self._error(ocsp.OCSPResponseStatus.malformedRequest)
+
     async def answer(self, request_der: bytes) -> OCSPAnswer:
         """The response to one DER OCSPRequest; never raises for a client's mistake."""
-        quick = self.answer_from_memory(request_der)
-        if quick is not None:
-            return quick
-        try:
-            request = ocsp.parse_ocsp_request(request_der, self._settings.max_nonce_length)
-        except ocsp.MalformedOCSPRequest:
-            return self._error(ocsp.OCSPResponseStatus.malformedRequest)
+        request = self.parse(request_der)
+        if request is None:
+            return self.malformed()
+        return self.from_memory(request) or await self.answer_request(request)
+
+    async def answer_request(self, request: ocsp.OCSPRequest) -> OCSPAnswer:
+        """The response to a parsed request (signing when memory cannot answer)."""
         issuers = {self._issuers.get(_issuer_key(cert_id)) for cert_id in request.cert_ids}
         if None in issuers or len(issuers) != 1:
             # RFC 6960 2.3: not an issuer this responder serves (or several at once).

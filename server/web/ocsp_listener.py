@@ -25,7 +25,6 @@ from server.web.http_cache import cache_headers, http_date
 
 MAX_REQUEST_BYTES = 16 * 1024
 CACHED_REQUESTS = 200_000  # rendered answers kept for repeated requests
-_MALFORMED = OCSPAnswer(der=ocsp.error_response(ocsp.OCSPResponseStatus.malformedRequest))
 
 
 def _head(status: str, headers: dict[str, str], length: int, keep_alive: bool) -> bytes:
@@ -166,21 +165,24 @@ class OCSPProtocol(asyncio.Protocol):
             self._reply(_plain("404 Not Found", text, keep_alive), not keep_alive)
             return
         self._reset()
-        if der is None:
-            self._reply(render(_MALFORMED, None, keep_alive), not keep_alive)
+        request = self._responder.parse(der) if der is not None else None
+        if request is None:
+            self._reply(render(self._responder.malformed(), None, keep_alive), not keep_alive)
             return
-        quick = self._responder.answer_from_memory(der) if not self._pending else None
+        quick = self._responder.from_memory(request) if not self._pending else None
         if quick is not None:
             if key is not None:
                 self._rendered.put(key, quick)
             self._reply(render(quick, if_none_match, keep_alive), not keep_alive)
             return
-        future = asyncio.ensure_future(self._answer(der, if_none_match, keep_alive))
+        future = asyncio.ensure_future(self._answer(request, if_none_match, keep_alive))
         self._pending.append((future, not keep_alive))
         future.add_done_callback(self._flush)
 
-    async def _answer(self, der: bytes, if_none_match: bytes | None, keep_alive: bool) -> bytes:
-        return render(await self._responder.answer(der), if_none_match, keep_alive)
+    async def _answer(
+        self, request: ocsp.OCSPRequest, if_none_match: bytes | None, keep_alive: bool
+    ) -> bytes:
+        return render(await self._responder.answer_request(request), if_none_match, keep_alive)
 
     def _reply(self, data: bytes, close: bool) -> None:
         if self._pending:  # answers leave in request order
