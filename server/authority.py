@@ -155,7 +155,7 @@ class Authority:
         (signing pipeline), INTERNAL.
         """
         profile = self._profile(profile_name)
-        request = _parse_request(csr_data)
+        request = parse_request(csr_data)
         key_type = _check_key_algorithm(request.spki_der, profile, profile_name)
         attributes = _subject_attributes(
             request.subject if subject is None else subject, profile, profile_name
@@ -340,21 +340,28 @@ class Authority:
 
     async def sign_tbs(self, key: KeyRef, tbs: bytes, signature_algorithm: str) -> bytes:
         """Sign to-be-signed certificate bytes through the pipeline and assemble them."""
-        try:
-            signature = await self._signer.sign(key, tbs)
-        except HSMError as exc:
-            raise signing_error(exc) from exc
+        signature = await sign(self._signer, key, tbs)
         return assemble_certificate(tbs, signature_algorithm, signature)
 
 
-def signing_error(exc: HSMError) -> CAError:
-    """Map the pipeline's errors to the core's: a full queue is BUSY, the rest UNAVAILABLE."""
-    if isinstance(exc, SignerBusy):
-        return CAError(ErrorKind.BUSY, "the signing service is busy; try again shortly")
-    return CAError(ErrorKind.UNAVAILABLE, "the signing service failed; the request was not issued")
+async def sign(signer: Signer, key: KeyRef, data: bytes) -> bytes:
+    """A signature through the pipeline, with the pipeline's errors mapped to the core's:
+    a full queue is BUSY, the rest UNAVAILABLE. Certificates, OCSP responses and CRLs all
+    go this way."""
+    try:
+        return await signer.sign(key, data)
+    except SignerBusy as exc:
+        raise CAError(ErrorKind.BUSY, "the signing service is busy; try again shortly") from exc
+    except HSMError as exc:
+        raise CAError(
+            ErrorKind.UNAVAILABLE, "the signing service failed; the request was not issued"
+        ) from exc
 
 
-def _parse_request(data: bytes) -> csr_codec.CSR:
+def parse_request(data: bytes) -> csr_codec.CSR:
+    """A PKCS#10 request with its proof of possession checked (D8).
+
+    Raises CAError: MALFORMED, BAD_POP."""
     try:
         return csr_codec.parse_csr(data)
     except csr_codec.BadProofOfPossession as exc:

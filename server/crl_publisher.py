@@ -27,12 +27,18 @@ from datetime import datetime, timedelta
 from asn1crypto import x509 as asn1_x509
 
 from config import Settings
-from hsm.backend import HSMError, KeyAlgorithm, KeyRef
+from hsm.backend import KeyAlgorithm, KeyRef
 from protocols import crl as crl_codec
 from protocols.x509.certificate import signature_algorithm_for
-from server.authority import Clock, Signer, signing_error
+from server.authority import Clock, Signer, sign
 from server.distribution_points import crl_url
-from server.registry import CAGeneration, CertificateStatus, CRLRow, SQLiteRegistry
+from server.registry import (
+    CAGeneration,
+    CertificateStatus,
+    CRLRow,
+    SQLiteRegistry,
+    StatusDelta,
+)
 from server.status_metrics import StatusMetrics
 
 log = logging.getLogger("server.crl_publisher")
@@ -149,6 +155,7 @@ class CRLPublisher:
         per_kind = 2 if self._crl.deltas else 1
         number = await store.allocate_crl_numbers(generation.id, per_kind * self._crl.shards)
         rows: list[CRLRow] = []
+        changes: dict[int, list[StatusDelta]] = {}  # by base change id: read once per base
         for shard in range(self._crl.shards):
             shard_entries = [der for serial, der in entries if self._shard(serial) == shard]
             full = await self._sign_crl(
@@ -160,9 +167,15 @@ class CRLPublisher:
                 base = await store.delta_base(
                     generation.id, shard, now - timedelta(hours=self._crl.base_interval_hours)
                 )
+                base = base or full
+                if base.base_change_id not in changes:
+                    changes[base.base_change_id] = await store.changes_after(
+                        generation.id, base.base_change_id
+                    )
                 delta = await self._delta(
-                    generation, shard, number, now, next_update, base or full, change_id
-                )
+                    generation, shard, number, now, next_update, base, change_id,
+                    changes[base.base_change_id],
+                )  # fmt: skip
                 rows.append(delta)
                 number += 1
         await store.store_crls(rows)
@@ -180,9 +193,10 @@ class CRLPublisher:
         next_update: datetime,
         base: CRLRow,
         change_id: int,
+        changes: list[StatusDelta],
     ) -> CRLRow:
         entries = []
-        for delta in await self._registry.status.changes_after(generation.id, base.base_change_id):
+        for delta in changes:
             if self._shard(delta.serial) != shard:
                 continue
             if delta.crl_entry is not None:
@@ -240,10 +254,7 @@ class CRLPublisher:
         )
         tbs = crl_codec.build_tbs_cert_list(template)
         key = KeyRef(generation.key_uri, KeyAlgorithm(generation.key_algorithm))
-        try:
-            signature = await self._signer.sign(key, tbs)
-        except HSMError as exc:
-            raise signing_error(exc) from exc
+        signature = await sign(self._signer, key, tbs)
         return CRLRow(
             generation_id=generation.id,
             shard=shard,

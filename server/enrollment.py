@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
-from server.authority import Authority, IssuedCertificate
+from server.authority import Authority, IssuedCertificate, parse_request
 from server.enrollment_credentials import EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.registry import CertificateStatus, SQLiteRegistry
@@ -64,7 +64,7 @@ class Enrollment:
 
 
 def _requested_subject(csr_data: bytes) -> list[tuple[str, str]]:
-    return list(_parse(csr_data).subject)
+    return list(parse_request(csr_data).subject)
 
 
 class HolderEnrollment:
@@ -81,7 +81,7 @@ class HolderEnrollment:
         REJECTED (revoked or suspended), REJECTED (subject or subjectAltName changed, or the
         same key again: a key is certified once, S13), and what issuance raises."""
         current, profile = await self._holder(current_der, "renew")
-        request = _parse(csr_data)
+        request = parse_request(csr_data)
         subject = names.attributes_of(current.subject)
         if list(request.subject) != subject:
             raise CAError(ErrorKind.REJECTED, "the subject must be the current certificate's")
@@ -106,7 +106,7 @@ class HolderEnrollment:
         Raises what `reenroll` raises, but for the subjectAltName rule."""
         current, _ = await self._holder(current_der, "enroll")
         subject = names.attributes_of(current.subject)
-        requested = list(_parse(csr_data).subject)
+        requested = list(parse_request(csr_data).subject)
         if requested and requested != subject:
             raise CAError(ErrorKind.REJECTED, "the subject must be the client certificate's")
         return await self._authority.issue(profile, csr_data, actor, subject=subject)
@@ -137,7 +137,7 @@ class ServerKeyGeneration:
         """(PKCS#8 DER of the new private key, the certificate). The client's request gives
         the key type (RFC 7030 4.4.1) and subjectAltName entries; the subject comes from
         the credential. Raises what `Enrollment.enroll` raises."""
-        request = _parse(csr_data)
+        request = parse_request(csr_data)
         key = _new_key(csr_codec.key_description(request.spki_der))
         names_: list[x509.GeneralName] = [x509.DNSName(d) for d in request.dns_names]
         names_ += [x509.IPAddress(ipaddress.ip_address(i)) for i in request.ip_addresses]
@@ -168,15 +168,6 @@ def _new_key(
     if description == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
     raise CAError(ErrorKind.REJECTED, f"cannot generate {description} keys")
-
-
-def _parse(csr_data: bytes) -> csr_codec.CSR:
-    try:
-        return csr_codec.parse_csr(csr_data)
-    except csr_codec.BadProofOfPossession as exc:
-        raise CAError(ErrorKind.BAD_POP, "the request's signature does not verify") from exc
-    except csr_codec.MalformedCSR as exc:
-        raise CAError(ErrorKind.MALFORMED, f"not a PKCS#10 request: {exc}") from exc
 
 
 def _san_of(certificate: x509.Certificate) -> tuple[set[str], set[str], set[str]]:

@@ -27,11 +27,11 @@ from datetime import datetime, timedelta
 from asn1crypto import x509 as asn1_x509
 
 from config import Settings
-from hsm.backend import HSMError, KeyRef
+from hsm.backend import KeyRef
 from protocols import ocsp
 from protocols.crl import CRLReason
 from protocols.x509.certificate import signature_algorithm_for
-from server.authority import Clock, Signer, signing_error
+from server.authority import Clock, Signer, sign
 from server.errors import CAError, ErrorKind
 from server.registry import (
     CAGeneration,
@@ -271,10 +271,7 @@ class OCSPResponder:
 
     async def _sign(self, issuer: _Issuer, singles: list[bytes], nonce: bytes | None) -> bytes:
         data = ocsp.build_response_data(issuer.responder_key_hash, self._clock(), singles, nonce)
-        try:
-            signature = await self._signer.sign(issuer.responder_key, data)
-        except HSMError as exc:
-            raise signing_error(exc) from exc
+        signature = await sign(self._signer, issuer.responder_key, data)
         return ocsp.assemble_ocsp_response(
             data, issuer.signature_algorithm, signature, [issuer.responder_certificate]
         )

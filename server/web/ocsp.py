@@ -35,7 +35,7 @@ def add_routes(app: web.Application, responder_of: web.AppKey[OCSPResponder]) ->
             return _reply(_malformed())
         answer = await request.app[responder_of].answer(der)
         if not_modified(request, answer.etag, answer.last_modified):
-            return web.Response(status=304, headers=_headers(answer))
+            return web.Response(status=304, headers=answer_headers(answer))
         return _reply(answer)
 
     app.router.add_post("/ocsp", post)
@@ -47,7 +47,9 @@ def _malformed() -> OCSPAnswer:
     return OCSPAnswer(der=ocsp.error_response(ocsp.OCSPResponseStatus.malformedRequest))
 
 
-def _headers(answer: OCSPAnswer) -> dict[str, str]:
+def answer_headers(answer: OCSPAnswer) -> dict[str, str]:
+    """The caching headers of an answer (RFC 5019 6.2); the dedicated listener
+    (server/web/ocsp_listener.py) sends the same."""
     max_age = answer.max_age
     if answer.expires is not None:  # RFC 5019 6.2: never past nextUpdate
         max_age = min(max_age, int((answer.expires - datetime.now(UTC)).total_seconds()))
@@ -55,4 +57,4 @@ def _headers(answer: OCSPAnswer) -> dict[str, str]:
 
 
 def _reply(answer: OCSPAnswer) -> web.Response:
-    return web.Response(body=answer.der, content_type=CONTENT_TYPE, headers=_headers(answer))
+    return web.Response(body=answer.der, content_type=CONTENT_TYPE, headers=answer_headers(answer))

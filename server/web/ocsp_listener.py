@@ -15,13 +15,13 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from datetime import UTC, datetime
 
 import httptools
 
 from protocols import ocsp
 from server.ocsp_responder import OCSPAnswer, OCSPResponder
-from server.web.http_cache import cache_headers, http_date
+from server.web.http_cache import http_date
+from server.web.ocsp import CONTENT_TYPE, answer_headers
 
 MAX_REQUEST_BYTES = 16 * 1024
 CACHED_REQUESTS = 200_000  # rendered answers kept for repeated requests
@@ -38,11 +38,7 @@ def _head(status: str, headers: dict[str, str], length: int, keep_alive: bool) -
 
 def render(answer: OCSPAnswer, if_none_match: bytes | None, keep_alive: bool) -> bytes:
     """The HTTP response bytes of an answer (headers as server/web/ocsp.py sends them)."""
-    max_age = answer.max_age
-    if answer.expires is not None:  # RFC 5019 6.2: never past nextUpdate
-        max_age = min(max_age, int((answer.expires - datetime.now(UTC)).total_seconds()))
-    headers = {"Content-Type": "application/ocsp-response"}
-    headers.update(cache_headers(max_age, answer.etag, answer.last_modified, answer.expires))
+    headers = {"Content-Type": CONTENT_TYPE, **answer_headers(answer)}
     if answer.etag and if_none_match is not None and f'"{answer.etag}"'.encode() in if_none_match:
         return _head("304 Not Modified", headers, 0, keep_alive)
     return _head("200 OK", headers, len(answer.der), keep_alive) + answer.der
