@@ -159,6 +159,13 @@ class SigningPipeline:
         Raises SignerBusy if the queue is full, SignerUnavailable if no signer is up or the
         pipeline is closed, HSMError if the signer could not sign.
         """
+        return await self.submit(key, data)
+
+    def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+        """`sign` without a coroutine: the future of the signature, for callers on the hot
+        path (the OCSP listener) that chain a callback instead of running a task per
+        request. Raises SignerBusy or SignerUnavailable at once; the future fails with
+        HSMError if the signer could not sign."""
         if self._up == 0 or self._closed or not self._started:
             self.metrics.failures.labels("unavailable").inc()
             raise SignerUnavailable("no signer process is available")
@@ -166,12 +173,11 @@ class SigningPipeline:
         if len(queue) >= self._max_queue:
             self.metrics.busy_rejections.inc()
             raise SignerBusy(f"signing queue is full ({self._max_queue} requests waiting)")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bytes] = loop.create_future()
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         queue.append(_Request(key, data, future, time.perf_counter()))
         if self._idle:
             self._wake_one()
-        return await future
+        return future
 
     # --- workers -------------------------------------------------------------------------
 

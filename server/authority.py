@@ -60,7 +60,12 @@ Clock = Callable[[], datetime]
 
 
 class Signer(Protocol):
-    async def sign(self, key: KeyRef, data: bytes) -> bytes: ...
+    """The signing pipeline as the core sees it (hsm.pipeline.SigningPipeline)."""
+
+    def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+        """The future signature; raises HSMError (SignerBusy among them) when it cannot
+        even be queued, and the future fails with HSMError when the signer fails."""
+        ...
 
 
 class IssuancePublisher(Protocol):
@@ -349,13 +354,16 @@ async def sign(signer: Signer, key: KeyRef, data: bytes) -> bytes:
     a full queue is BUSY, the rest UNAVAILABLE. Certificates, OCSP responses and CRLs all
     go this way."""
     try:
-        return await signer.sign(key, data)
-    except SignerBusy as exc:
-        raise CAError(ErrorKind.BUSY, "the signing service is busy; try again shortly") from exc
+        return await signer.submit(key, data)
     except HSMError as exc:
-        raise CAError(
-            ErrorKind.UNAVAILABLE, "the signing service failed; the request was not issued"
-        ) from exc
+        raise signing_error(exc) from exc
+
+
+def signing_error(exc: HSMError) -> CAError:
+    """The core's error for a pipeline's: a full queue is BUSY, the rest UNAVAILABLE."""
+    if isinstance(exc, SignerBusy):
+        return CAError(ErrorKind.BUSY, "the signing service is busy; try again shortly")
+    return CAError(ErrorKind.UNAVAILABLE, "the signing service failed; the request was not issued")
 
 
 def parse_request(data: bytes) -> csr_codec.CSR:

@@ -86,8 +86,8 @@ def signer_pool(settings: Settings) -> Iterator[SignerPool]:
 
 
 class _NoSigner:
-    async def sign(self, key: object, data: bytes) -> bytes:
-        raise CAError(ErrorKind.UNAVAILABLE, "this command does not sign")
+    def submit(self, key: object, data: bytes) -> asyncio.Future[bytes]:
+        raise HSMError("this command does not sign")
 
 
 @asynccontextmanager

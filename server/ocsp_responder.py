@@ -27,11 +27,11 @@ from datetime import datetime, timedelta
 from asn1crypto import x509 as asn1_x509
 
 from config import Settings
-from hsm.backend import KeyRef
+from hsm.backend import HSMError, KeyRef
 from protocols import ocsp
 from protocols.crl import CRLReason
 from protocols.x509.certificate import signature_algorithm_for
-from server.authority import Clock, Signer, sign
+from server.authority import Clock, Signer, sign, signing_error
 from server.errors import CAError, ErrorKind
 from server.registry import (
     CAGeneration,
@@ -306,6 +306,9 @@ class OCSPResponder:
     def malformed(self) -> OCSPAnswer:
         return self._error(ocsp.OCSPResponseStatus.malformedRequest)
 
+    def internal_error(self) -> OCSPAnswer:
+        return self._error(ocsp.OCSPResponseStatus.internalError)
+
     async def answer(self, request_der: bytes) -> OCSPAnswer:
         """The response to one DER OCSPRequest; never raises for a client's mistake."""
         request = self.parse(request_der)
@@ -315,19 +318,40 @@ class OCSPResponder:
 
     async def answer_request(self, request: ocsp.OCSPRequest) -> OCSPAnswer:
         """The response to a parsed request (signing when memory cannot answer)."""
-        issuers = {self._issuers.get(_issuer_key(cert_id)) for cert_id in request.cert_ids}
-        if None in issuers or len(issuers) != 1:
-            # RFC 6960 2.3: not an issuer this responder serves (or several at once).
+        issuer = self._sole_issuer(request)
+        if issuer is None:
             return self._error(ocsp.OCSPResponseStatus.unauthorized)
-        issuer = issuers.pop()
-        assert issuer is not None
         try:
             if len(request.cert_ids) == 1 and request.nonce is None:
                 return await self._cached(issuer, request.cert_ids[0])
-            self._metrics.ocsp["fresh"].inc()
             return await self._fresh(issuer, request.cert_ids, request.nonce)
         except CAError as exc:
             return self._error(_status_for(exc))
+
+    def fresh_from_memory(self, request: ocsp.OCSPRequest) -> asyncio.Future[OCSPAnswer] | None:
+        """The freshly signed answer to a request with a nonce or for several certificates,
+        when memory holds every status: a future the signing pipeline resolves, with no
+        task or coroutine per request (the OCSP listener's nonce path). None when the
+        registry must be read first or the issuer is not ours: `answer_request` then."""
+        issuer = self._sole_issuer(request)
+        if issuer is None:
+            return None
+        now = self._clock()
+        next_update = now + timedelta(hours=self._settings.validity_hours)
+        singles = []
+        for cert_id in request.cert_ids:
+            entry = self._entries.get(cert_id.serial)
+            if entry is None:
+                return None
+            singles.append(self._fresh_single(issuer, cert_id, entry, now, next_update))
+        self._metrics.ocsp["fresh"].inc()
+        return self._signed_answer(issuer, singles, request.nonce, now)
+
+    def _sole_issuer(self, request: ocsp.OCSPRequest) -> _Issuer | None:
+        """The one issuer every CertID names; None for an issuer this responder does not
+        serve, or several at once (RFC 6960 2.3: unauthorized)."""
+        issuers = {self._issuers.get(_issuer_key(cert_id)) for cert_id in request.cert_ids}
+        return issuers.pop() if len(issuers) == 1 else None
 
     def _error(self, status: ocsp.OCSPResponseStatus) -> OCSPAnswer:
         outcome = {
@@ -385,17 +409,62 @@ class OCSPResponder:
     async def _fresh(
         self, issuer: _Issuer, cert_ids: tuple[ocsp.CertID, ...], nonce: bytes | None
     ) -> OCSPAnswer:
+        for cert_id in cert_ids:  # into memory first, when another process just issued it
+            await self._entry(issuer, cert_id.serial)
         now = self._clock()
         next_update = now + timedelta(hours=self._settings.validity_hours)
-        singles = []
-        for cert_id in cert_ids:
-            entry = await self._entry(issuer, cert_id.serial)
-            if entry is None:
-                singles.append(_unknown(cert_id, now))
+        singles = [
+            self._fresh_single(issuer, cert_id, self._entries.get(cert_id.serial), now, next_update)
+            for cert_id in cert_ids
+        ]
+        self._metrics.ocsp["fresh"].inc()
+        return await self._signed_answer(issuer, singles, nonce, now)
+
+    @staticmethod
+    def _fresh_single(
+        issuer: _Issuer,
+        cert_id: ocsp.CertID,
+        entry: _Entry | None,
+        now: datetime,
+        next_update: datetime,
+    ) -> bytes:
+        if entry is None or entry.generation_id != issuer.generation.id:
+            return _unknown(cert_id, now)  # never issued under this issuer
+        return _single(cert_id, entry.status, entry.revoked_at, entry.reason, now, next_update)
+
+    def _signed_answer(
+        self, issuer: _Issuer, singles: list[bytes], nonce: bytes | None, now: datetime
+    ) -> asyncio.Future[OCSPAnswer]:
+        """The future answer: signed by the pipeline, or tryLater when it is busy or down."""
+        data = ocsp.build_response_data(issuer.responder_key_hash, now, singles, nonce)
+        answer: asyncio.Future[OCSPAnswer] = asyncio.get_running_loop().create_future()
+        try:
+            signature = self._signer.submit(issuer.responder_key, data)
+        except HSMError as exc:
+            answer.set_result(self._error(_status_for(signing_error(exc))))
+            return answer
+
+        def assemble(signed: asyncio.Future[bytes]) -> None:
+            if answer.done():
+                return
+            failure = (
+                HSMError("the signing request was cancelled")
+                if signed.cancelled()
+                else signed.exception()
+            )
+            if isinstance(failure, HSMError):
+                answer.set_result(self._error(_status_for(signing_error(failure))))
+            elif failure is not None:
+                answer.set_exception(failure)
             else:
-                singles.append(_single(cert_id, entry.status, entry.revoked_at, entry.reason,
-                                       now, next_update))  # fmt: skip
-        return OCSPAnswer(der=await self._sign(issuer, singles, nonce))
+                certificates = [issuer.responder_certificate]
+                der = ocsp.assemble_ocsp_response(
+                    data, issuer.signature_algorithm, signed.result(), certificates
+                )
+                answer.set_result(OCSPAnswer(der=der))
+
+        signature.add_done_callback(assemble)
+        return answer
 
     async def _entry(self, issuer: _Issuer, serial: int) -> _Entry | None:
         entry = self._entries.get(serial)

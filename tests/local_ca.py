@@ -7,6 +7,7 @@ tests/integration."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
@@ -36,9 +37,11 @@ class BackendSigner:
         self.backend = backend
         self.calls = 0
 
-    async def sign(self, key: KeyRef, data: bytes) -> bytes:
+    def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
         self.calls += 1
-        return self.backend.sign_many(key, [data])[0]
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        future.set_result(self.backend.sign_many(key, [data])[0])
+        return future
 
 
 @dataclass

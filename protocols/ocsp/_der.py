@@ -44,32 +44,44 @@ def children(data: bytes, start: int, end: int) -> list[TLV]:
     found = []
     offset = start
     while offset < end:
-        if offset + 2 > end:
-            raise DERError("truncated TLV")
-        tag = data[offset]
-        if tag & 0x1F == 0x1F:
-            raise DERError("multi-octet tag")
-        length = data[offset + 1]
-        content = offset + 2
-        if length & 0x80:
-            count = length & 0x7F
-            if count == 0:
-                raise DERError("indefinite length (X.690 10.1)")
-            if count > 4 or content + count > end:
-                raise DERError("bad length")
-            length = int.from_bytes(data[content : content + count], "big")
-            content += count
-        stop = content + length
-        if stop > end:
-            raise DERError("truncated value")
-        found.append(TLV(tag, offset, content, stop))
-        offset = stop
+        child = _read(data, offset, end)
+        found.append(child)
+        offset = child[3]
     return found
 
 
 def one(data: bytes, start: int, end: int, tag: int) -> TLV:
     """The single TLV, of tag ``tag``, that exactly fills ``data[start:end]``."""
-    found = children(data, start, end)
-    if len(found) != 1 or found[0].tag != tag:
+    if start >= end:
         raise DERError(f"expected one value of tag {tag:#04x}")
-    return found[0]
+    found = _read(data, start, end)
+    if found[0] != tag or found[3] != end:
+        raise DERError(f"expected one value of tag {tag:#04x}")
+    return found
+
+
+def _read(data: bytes, offset: int, end: int) -> TLV:
+    """The TLV at ``offset``, which must end by ``end``. The request parser's hot loop:
+    tuple.__new__ skips the Python-level NamedTuple constructor."""
+    if offset + 2 > end:
+        raise DERError("truncated TLV")
+    tag = data[offset]
+    if tag & 0x1F == 0x1F:
+        raise DERError("multi-octet tag")
+    length = data[offset + 1]
+    content = offset + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0:
+            raise DERError("indefinite length (X.690 10.1)")
+        if count > 4 or content + count > end:
+            raise DERError("bad length")
+        length = int.from_bytes(data[content : content + count], "big")
+        content += count
+    stop = content + length
+    if stop > end:
+        raise DERError("truncated value")
+    return _new_tuple(TLV, (tag, offset, content, stop))
+
+
+_new_tuple = tuple.__new__

@@ -26,6 +26,7 @@ Times are GeneralizedTime, UTC, 'Z', whole seconds (RFC 6960 4.2.2.1 refers to R
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,6 +112,12 @@ def _generalized_time(field: str, moment: datetime) -> bytes:
     """GeneralizedTime YYYYMMDDHHMMSSZ (RFC 5280 4.1.2.5.2), written directly."""
     if moment.tzinfo is None:
         raise ValueError(f"{field} must be timezone-aware")
+    return _generalized_time_der(moment)
+
+
+@functools.lru_cache(maxsize=64)
+def _generalized_time_der(moment: datetime) -> bytes:
+    """Remembered: a responder signing live writes the same few seconds over and over."""
     m = moment.astimezone(UTC)
     return b"\x18\x0f%04d%02d%02d%02d%02d%02dZ" % (
         m.year,

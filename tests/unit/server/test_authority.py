@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import timedelta
 
@@ -201,10 +202,13 @@ class FailingSigner:
     def __init__(self, error: Exception | None = None, signature: bytes = b"") -> None:
         self.error, self.signature = error, signature
 
-    async def sign(self, key: KeyRef, data: bytes) -> bytes:
+    def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         if self.error:
-            raise self.error
-        return self.signature
+            future.set_exception(self.error)
+        else:
+            future.set_result(self.signature)
+        return future
 
 
 @pytest.mark.parametrize(

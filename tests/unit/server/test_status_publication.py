@@ -19,10 +19,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp as x509_ocsp
 
 from config import load_settings
+from hsm.backend import HSMError, KeyRef
+from hsm.pipeline import SignerBusy
 from protocols import crl as crl_codec
 from protocols import ocsp
 from protocols.crl import CRLReason
-from server.authority import Authority
+from server.authority import Authority, Signer
 from server.errors import CAError, ErrorKind
 from server.lifecycle import issue_ocsp_responder
 from server.registry import CAGeneration, SQLiteRegistry
@@ -45,7 +47,7 @@ class Node:
     async def issue(self, name: str) -> str:
         return (await self.authority.issue("tls-client", make_csr([("CN", name)]), "t")).serial
 
-    async def ask(self, serial: str, nonce: bytes | None = None) -> ocsp.ParsedSingle:
+    def request(self, serial: str, nonce: bytes | None = None) -> bytes:
         ca = asn1_x509.Certificate.load(self.ca_der)
         cert_id = ocsp.cert_id_for(ca.subject.dump(), ca.public_key.dump(), int(serial, 16))
         builder = x509_ocsp.OCSPRequestBuilder().add_certificate_by_hash(
@@ -53,17 +55,26 @@ class Node:
         )
         if nonce is not None:
             builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-        answer = await self.status.ocsp.answer(builder.build().public_bytes(Encoding.DER))
+        return builder.build().public_bytes(Encoding.DER)
+
+    async def ask(self, serial: str, nonce: bytes | None = None) -> ocsp.ParsedSingle:
+        answer = await self.status.ocsp.answer(self.request(serial, nonce))
         status, singles, echoed = ocsp.parse_ocsp_response(answer.der)
         assert status is ocsp.OCSPResponseStatus.successful
         assert echoed == nonce
         return singles[0]
 
 
-async def node(ca: LocalCA, registry: SQLiteRegistry, serving: bool, builder: bool) -> Node:
-    status = StatusPublication(
-        ca.settings, registry, ca.signer, ca.clock, serving=serving, builder=builder
-    )
+async def node(
+    ca: LocalCA,
+    registry: SQLiteRegistry,
+    serving: bool,
+    builder: bool,
+    signer: Signer | None = None,
+) -> Node:
+    signer = signer or ca.signer
+    status = StatusPublication(ca.settings, registry, signer, ca.clock, serving=serving,
+                               builder=builder)  # fmt: skip
     await status.ocsp.load_issuers()
     if serving:
         await status.ocsp.load_responses(sign_missing=builder)
@@ -72,7 +83,7 @@ async def node(ca: LocalCA, registry: SQLiteRegistry, serving: bool, builder: bo
     return Node(
         registry=registry,
         status=status,
-        authority=Authority(ca.settings, registry, ca.signer, ca.clock, status),
+        authority=Authority(ca.settings, registry, signer, ca.clock, status),
         revocation=Revocation(registry, ca.clock, status),
         ca_der=generation.certificate_der,
     )
@@ -198,6 +209,56 @@ async def test_unknown_answers_are_remembered_briefly(one: Node, local_ca: Local
     local_ca.clock.advance(seconds=61)  # ocsp.unknown_max_age_seconds = 60
     assert (await one.ask(never)).status is ocsp.CertStatus.UNKNOWN
     assert local_ca.signer.calls == signatures + 1
+
+
+async def test_nonce_answers_are_signed_from_memory_without_a_task(one: Node) -> None:
+    """RFC 8954: the nonce is echoed in a response signed for this request; a certificate
+    whose status is in memory needs no registry read (the listener chains the future)."""
+    responder = one.status.ocsp
+    serial = await one.issue("fresh")
+    await one.revocation.suspend(serial, "o")
+    request = responder.parse(one.request(serial, nonce=b"n" * 32))
+    assert request is not None
+    answer = responder.fresh_from_memory(request)
+    assert answer is not None
+    status, singles, echoed = ocsp.parse_ocsp_response((await answer).der)
+    assert (status, echoed) == (ocsp.OCSPResponseStatus.successful, b"n" * 32)
+    assert (singles[0].status, singles[0].revocation_reason) == (ocsp.CertStatus.REVOKED, 6)
+    never = responder.parse(one.request(format(0xDEAD, "x"), nonce=b"m"))
+    assert never is not None and responder.fresh_from_memory(never) is None  # registry first
+    assert (await one.ask(format(0xDEAD, "x"), nonce=b"m")).status is ocsp.CertStatus.UNKNOWN
+
+
+class SwitchableSigner:
+    """The test CA's signer, or a pipeline that is full (SignerBusy at once) or whose
+    signer fails (the future fails with HSMError)."""
+
+    def __init__(self, signer: Signer) -> None:
+        self.signer, self.failure = signer, ""
+
+    def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+        if self.failure == "busy":
+            raise SignerBusy("signing queue is full")
+        if self.failure == "fails":
+            future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            future.set_exception(HSMError("token removed"))
+            return future
+        return self.signer.submit(key, data)
+
+
+@pytest.mark.parametrize("failure", ["busy", "fails"])
+async def test_a_busy_or_failing_pipeline_answers_try_later(
+    local_ca: LocalCA, failure: str
+) -> None:
+    """RFC 6960 4.2.1: tryLater, and the pre-signed answers still come from memory."""
+    signer = SwitchableSigner(local_ca.signer)
+    one = await node(local_ca, local_ca.registry, serving=True, builder=True, signer=signer)
+    serial = await one.issue("busy")
+    signer.failure = failure
+    answer = await one.status.ocsp.answer(one.request(serial, nonce=b"n"))
+    assert ocsp.parse_ocsp_response(answer.der)[0] is ocsp.OCSPResponseStatus.tryLater
+    assert answer.max_age == 0
+    assert (await one.ask(serial)).status is ocsp.CertStatus.GOOD
 
 
 async def test_the_responder_certificate_is_renewed_and_responses_re_signed(
