@@ -208,9 +208,15 @@ class ESTSettings:
     # an enrollment code (the certificate's subject is used).
     client_certificate_labels: tuple[str, ...] = ()
     max_body_bytes: int = 65536
+    # RFC 7030 4.2.3: Retry-After of a 202 while an application awaits an operator.
+    pending_retry_after_seconds: int = 60
 
     def check_profiles(self, profiles: Mapping[str, object]) -> None:
         _require(self.default_profile in profiles, "est.default_profile", "a profile name")
+        _require(self.max_body_bytes > 0, "est.max_body_bytes", "a positive size")
+        _require(
+            self.pending_retry_after_seconds > 0, "est.pending_retry_after_seconds", "> 0 seconds"
+        )
         for label, profile in self.labels.items():
             _require(
                 label.replace("-", "").replace("_", "").isalnum(),
@@ -243,6 +249,9 @@ class ProfileSettings:
     policies: tuple[str, ...] = ()  # certificatePolicies OIDs
     subject_sign_tool: str = ""  # subjectSignTool (1.2.643.100.111), when set
     identification_kind: int = -1  # identificationKind (1.2.643.100.114), when >= 0
+    # Enrollment requests (EST, CMP) become applications that an operator approves or
+    # rejects (`approve`, `reject`); the certificate is issued on approval.
+    requires_approval: bool = False
 
     def check(self, where: str) -> None:
         _require(self.validity_days > 0, f"{where}.validity_days", "a positive number of days")

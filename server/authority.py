@@ -160,12 +160,7 @@ class Authority:
         (signing pipeline), INTERNAL.
         """
         profile = self._profile(profile_name)
-        request = parse_request(csr_data)
-        key_type = _check_key_algorithm(request.spki_der, profile, profile_name)
-        attributes = _subject_attributes(
-            request.subject if subject is None else subject, profile, profile_name
-        )
-        san = _subject_alt_names(request, profile, profile_name, attributes)
+        request, key_type, attributes, san = self._checked(profile_name, csr_data, subject)
         generation = await self.generation()
         now = self._clock()
         not_after = self._not_after(now, profile, generation)
@@ -184,6 +179,34 @@ class Authority:
             not_after=not_after,
             extensions=extensions,
             actor=actor,
+        )
+
+    def check_request(
+        self,
+        profile_name: str,
+        csr_data: bytes,
+        subject: Sequence[tuple[str, str]] | None = None,
+    ) -> None:
+        """What `issue` checks before it signs, without issuing: an application is refused
+        when it is submitted, not when an operator approves it.
+
+        Raises CAError: MALFORMED, BAD_POP, REJECTED."""
+        self._checked(profile_name, csr_data, subject)
+
+    def _checked(
+        self, profile_name: str, csr_data: bytes, subject: Sequence[tuple[str, str]] | None
+    ) -> tuple[csr_codec.CSR, str, list[tuple[str, str]], SubjectAltNames]:
+        profile = self._profile(profile_name)
+        request = parse_request(csr_data)
+        key_type = _check_key_algorithm(request.spki_der, profile, profile_name)
+        attributes = _subject_attributes(
+            request.subject if subject is None else subject, profile, profile_name
+        )
+        return (
+            request,
+            key_type,
+            attributes,
+            _subject_alt_names(request, profile, profile_name, attributes),
         )
 
     def _profile(self, name: str) -> ProfileSettings:

@@ -118,6 +118,18 @@ def _parser() -> argparse.ArgumentParser:
     code.add_argument("--subject", required=True, help="the subject DN the certificate gets")
     code.add_argument("--valid-hours", type=float, default=72.0, help="how long it can be used")
 
+    applications = command(
+        "applications", cli_commands.applications, "list enrollment requests awaiting approval"
+    )
+    applications.add_argument(
+        "--state", choices=("submitted", "rejected", "issued"), help="default: submitted"
+    )
+    applications.add_argument("--limit", type=int, default=100)
+    approve = command("approve", cli_commands.approve, "approve an application: issue it")
+    approve.add_argument("--id", required=True, help="the application id (ap-...)")
+    reject = command("reject", cli_commands.reject, "reject an application, with a reason")
+    reject.add_argument("--id", required=True, help="the application id (ap-...)")
+    reject.add_argument("--reason", required=True, help="told to the client that asked")
     command("profiles", cli_commands.profiles, "list the certificate profiles")
     command("audit-verify", cli_commands.audit_verify, "check the audit trail's hash chain")
     return parser

@@ -265,6 +265,32 @@ async def enroll_code(args: argparse.Namespace) -> int:
     return 0
 
 
+async def applications(args: argparse.Namespace) -> int:
+    """One line per application: id, state, profile, submitted at, subject, and the serial
+    or the rejection reason."""
+    async with open_ca(load_settings(args.home), signing=False) as ca:
+        rows = await ca.applications.by_state(args.state or "submitted", args.limit)
+    for row in rows:
+        outcome = row.serial or row.reason or ("being decided" if row.decided_at else "")
+        print(f"{row.id}  {row.state:9}  {row.profile:12}  {row.submitted_at.isoformat()}  "
+              f"{row.subject}  {outcome}".rstrip())  # fmt: skip
+    return 0
+
+
+async def approve(args: argparse.Namespace) -> int:
+    async with open_ca(load_settings(args.home)) as ca:
+        issued = await ca.applications.approve(args.id, actor())
+    print(f"approved {args.id}: issued {issued.serial}")
+    return 0
+
+
+async def reject(args: argparse.Namespace) -> int:
+    async with open_ca(load_settings(args.home), signing=False) as ca:
+        await ca.applications.reject(args.id, actor(), args.reason)
+    print(f"rejected {args.id}")
+    return 0
+
+
 async def profiles(args: argparse.Namespace) -> int:
     settings = load_settings(args.home)
     for name, profile in settings.profiles.items():

@@ -22,6 +22,7 @@ from hsm.backend import HSMError, SigningBackend
 from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline
 from hsm.signer_pool import SignerPool
+from server.applications import Applications
 from server.authority import Authority, Clock, Signer, utc_now
 from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.enrollment_credentials import EnrollmentCredentials
@@ -39,6 +40,7 @@ class CA:
     authority: Authority
     revocation: Revocation
     credentials: EnrollmentCredentials
+    applications: Applications
     enrollment: Enrollment
     holders: HolderEnrollment
     server_keygen: ServerKeyGeneration
@@ -174,12 +176,14 @@ def _assemble(
     )
     authority = Authority(settings, registry, signer, clock, status)  # renew_responder's
     credentials = EnrollmentCredentials(settings, registry, clock)
-    enrollment = Enrollment(credentials, authority)
+    applications = Applications(registry, credentials, authority, clock)
+    enrollment = Enrollment(settings, credentials, authority, applications)
     return CA(
         settings=settings,
         registry=registry,
         authority=authority,
         credentials=credentials,
+        applications=applications,
         enrollment=enrollment,
         holders=HolderEnrollment(registry, authority),
         server_keygen=ServerKeyGeneration(enrollment),

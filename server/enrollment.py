@@ -13,18 +13,28 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from config import Settings
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
+from server.applications import Applications
 from server.authority import Authority, IssuedCertificate, parse_request
-from server.enrollment_credentials import EnrollmentCredentials
+from server.enrollment_credentials import EnrollmentCredentials, check_requested_subject
 from server.errors import CAError, ErrorKind
 from server.registry import CertificateStatus, SQLiteRegistry
 
 
 class Enrollment:
-    def __init__(self, credentials: EnrollmentCredentials, authority: Authority) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: EnrollmentCredentials,
+        authority: Authority,
+        applications: Applications,
+    ) -> None:
+        self._settings = settings
         self._credentials = credentials
         self._authority = authority
+        self._applications = applications
 
     async def enroll(
         self,
@@ -33,26 +43,34 @@ class Enrollment:
         csr_data: bytes,
         actor: str,
         profile: str | None = None,
+        can_wait: bool = True,
     ) -> IssuedCertificate:
         """Issue one certificate against the credential, which is then spent. With
         `profile`, the credential must be for that profile (an EST label's, a CMP path's).
+        A profile that requires approval makes the request an application (server/
+        applications.py); `can_wait` False refuses that instead.
 
         Raises CAError: UNAUTHORIZED (credential), MALFORMED / BAD_POP (request),
         REJECTED (another profile, a subject the credential does not allow, profile rules),
-        DUPLICATE, BUSY, UNAVAILABLE. On any failure the credential can be used again."""
-        credential = await self._credentials.claim(credential_id, secret)
+        PENDING (awaiting approval), DUPLICATE, BUSY, UNAVAILABLE. On any failure the
+        credential can be used again (but for an application, which holds it)."""
+        credential = await self._credentials.verify(credential_id, secret)
+        if profile is not None and credential.profile != profile:
+            raise CAError(
+                ErrorKind.REJECTED,
+                f"this credential is for profile {credential.profile!r}, not {profile!r}",
+            )
+        check_requested_subject(credential, csr_data)
+        if self._settings.profile(credential.profile).requires_approval:
+            if not can_wait:
+                raise CAError(
+                    ErrorKind.REJECTED,
+                    f"profile {credential.profile!r} requires approval, and a key the CA "
+                    "makes is not kept while a request waits (D5)",
+                )
+            return await self._applications.enroll(credential, csr_data, actor)
+        await self._credentials.hold(credential)
         try:
-            if profile is not None and credential.profile != profile:
-                raise CAError(
-                    ErrorKind.REJECTED,
-                    f"this credential is for profile {credential.profile!r}, not {profile!r}",
-                )
-            requested = _requested_subject(csr_data)
-            if requested and sorted(requested) != sorted(credential.subject):
-                raise CAError(
-                    ErrorKind.REJECTED,
-                    "the request's subject differs from the one this credential allows",
-                )
             issued = await self._authority.issue(
                 credential.profile, csr_data, actor, subject=credential.subject
             )
@@ -61,10 +79,6 @@ class Enrollment:
             raise
         await self._credentials.consume(credential_id, issued.serial, actor)
         return issued
-
-
-def _requested_subject(csr_data: bytes) -> list[tuple[str, str]]:
-    return list(parse_request(csr_data).subject)
 
 
 class HolderEnrollment:
@@ -147,7 +161,9 @@ class ServerKeyGeneration:
             builder = builder.add_extension(x509.SubjectAlternativeName(names_), critical=False)
         algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
         own_request = builder.sign(key, algorithm).public_bytes(serialization.Encoding.DER)
-        issued = await self._enrollment.enroll(credential_id, secret, own_request, actor, profile)
+        issued = await self._enrollment.enroll(
+            credential_id, secret, own_request, actor, profile, can_wait=False
+        )
         pkcs8 = key.private_bytes(
             serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from config import Settings
 from protocols.x509 import names
-from server.authority import Clock, utc_now
+from server.authority import Clock, parse_request, utc_now
 from server.errors import CAError, ErrorKind
 from server.registry import AuditEvent, SQLiteRegistry
 from server.registry.credential_store import CredentialRow
@@ -34,6 +34,17 @@ class EnrollmentCredential:
     profile: str
     subject: list[tuple[str, str]]
     expires_at: datetime
+
+
+def check_requested_subject(credential: EnrollmentCredential, csr_data: bytes) -> None:
+    """D2: the request's subject is empty (the credential's is used) or the credential's.
+
+    Raises CAError: REJECTED, MALFORMED / BAD_POP (not a request with a valid signature)."""
+    requested = list(parse_request(csr_data).subject)
+    if requested and sorted(requested) != sorted(credential.subject):
+        raise CAError(
+            ErrorKind.REJECTED, "the request's subject differs from the one this credential allows"
+        )
 
 
 def _hash(secret: str, salt: bytes) -> bytes:
@@ -90,16 +101,28 @@ class EnrollmentCredentials:
         """Check the secret and hold the credential for one enrollment.
 
         Raises CAError(UNAUTHORIZED) with one message for every reason."""
+        credential = await self.verify(credential_id, secret)
+        await self.hold(credential)
+        return credential
+
+    async def verify(self, credential_id: str, secret: str) -> EnrollmentCredential:
+        """The credential whose secret this is, whether or not it is still usable (a client
+        repeating a request that awaits approval still holds a credential that is in use).
+
+        Raises CAError(UNAUTHORIZED)."""
         row = await self._store.get(credential_id)
         salt = row.salt if row is not None else b"\0" * 16
         digest = _hash(secret, salt)  # computed whether or not the id exists
         if row is None or not hmac.compare_digest(digest, row.secret_hash):
             raise CAError(ErrorKind.UNAUTHORIZED, REFUSAL)
-        now = self._clock()
-        if not await self._store.claim(credential_id, now):
-            raise CAError(ErrorKind.UNAUTHORIZED, REFUSAL)
         return EnrollmentCredential(row.id, row.profile, names.parse_dn(row.subject),
                                     row.expires_at)  # fmt: skip
+
+    async def hold(self, credential: EnrollmentCredential) -> None:
+        """Hold a verified credential for one enrollment: only if unexpired, unused and not
+        held already. Raises CAError(UNAUTHORIZED) otherwise."""
+        if not await self._store.claim(credential.id, self._clock()):
+            raise CAError(ErrorKind.UNAUTHORIZED, REFUSAL)
 
     async def release(self, credential_id: str) -> None:
         """The enrollment failed: the credential can be used again."""

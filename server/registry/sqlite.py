@@ -19,6 +19,7 @@ import aiosqlite
 
 from hsm.backend import KeyAlgorithm, KeyRef
 from server.errors import CAError, ErrorKind
+from server.registry.application_store import SQLiteApplicationStore
 from server.registry.audit_chain import (
     GENESIS,
     ChainReport,
@@ -57,6 +58,7 @@ class SQLiteRegistry:
         self._lock = asyncio.Lock()
         self.status = SQLiteStatusStore(self)
         self.credentials = SQLiteCredentialStore(self)
+        self.applications = SQLiteApplicationStore(self)
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteRegistry:

@@ -3,7 +3,9 @@ and the enrollment services.
 
     /.well-known/est/[<label>/]cacerts         GET   the CA certificates, certs-only CMS
     /.well-known/est/[<label>/]csrattrs        GET   what the label's profile wants in a CSR
-    /.well-known/est/[<label>/]simpleenroll    POST  HTTP Basic: an enrollment credential
+    /.well-known/est/[<label>/]simpleenroll    POST  HTTP Basic: an enrollment credential;
+                                                     202 + Retry-After while a profile's
+                                                     request awaits approval (4.2.3)
     /.well-known/est/[<label>/]simplereenroll  POST  TLS client certificate of this CA
     /.well-known/est/[<label>/]serverkeygen    POST  HTTP Basic; the CA makes the key
     /.well-known/est/[<label>/]fullcmc         *     501: Full CMC is not implemented
@@ -62,14 +64,16 @@ def _text(status: int, reason: str, headers: dict[str, str] | None = None) -> we
     return web.Response(status=status, text=reason + "\n", headers=headers)
 
 
-def _refusal(error: CAError) -> web.Response:
+def _refusal(error: CAError, pending_retry_after_s: int = 0) -> web.Response:
     status = STATUS[error.kind]
     headers = {}
     if status == 401:
         # The challenge alone, no body: Bouncy Castle's EST client (1.72) fails reading the
         # body of a 401 before it retries with credentials.
         return web.Response(status=401, headers={"WWW-Authenticate": REALM})
-    if status in (202, 503):
+    if status == 202:  # RFC 7030 4.2.3: come back with the same request after this
+        headers["Retry-After"] = str(pending_retry_after_s)
+    elif status == 503:
         headers["Retry-After"] = RETRY_AFTER_S
     return _text(status, error.message if status != 500 else "internal error", headers)
 
@@ -200,7 +204,7 @@ class EST:
                 user, password, csr, f"est:{user}", profile
             )
         except CAError as exc:
-            return _refusal(exc)
+            return _refusal(exc, self._ca(request).settings.est.pending_retry_after_seconds)
         return _certs_only([issued.der])
 
     async def simplereenroll(self, request: web.Request) -> web.Response:

@@ -96,6 +96,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ESTWorld]:
     folder = tmp_path_factory.mktemp("est")
     ca = CAHome(folder / "ca")
     run_cli("init", "--home", ca.path)
+    settings = ca.path / "settings.toml"
+    text = settings.read_text()
+    organisation = text.index("[profiles.organisation]")
+    settings.write_text(text[:organisation] + text[organisation:].replace(
+        "requires_approval = false", "requires_approval = true", 1))  # fmt: skip
     ca_file = folder / "ca.pem"
     ca_file.write_text(ca.cli("ca-cert").stdout)
     server = ServerProcess(ca, {"CA_EST__CLIENT_CERTIFICATE_LABELS": '["tls-server"]'})
@@ -290,6 +295,45 @@ def test_tls_unique_in_the_csr_must_match_the_session(world: ESTWorld) -> None:
     assert tls12.status == 400 and b"tls-unique does not match" in tls12.body
     tls13 = world.enroll("simpleenroll", body, "--tlsv1.3", "-u", f"{user}:{password}")
     world.certificate_of(tls13)
+
+
+ORGANISATION = "CN=ООО Ромашка,O=ООО Ромашка,C=RU,OGRN=1027700132195,INNLE=7707083893"
+
+
+def test_a_request_waits_for_approval_and_the_repeat_gets_the_certificate(
+    world: ESTWorld,
+) -> None:
+    """RFC 7030 4.2.3: 202 with Retry-After until an operator approves; the client repeats
+    the same request and then receives the certificate. A rejection is a 403 with the
+    operator's reason."""
+    user, password = world.code("organisation", ORGANISATION)
+    csr = world.csr_b64("org", "/")
+    waiting = world.enroll("simpleenroll", csr, "-u", f"{user}:{password}", label="organisation")
+    assert waiting.status == 202 and "Retry-After: 60" in waiting.headers, waiting.headers
+    listed = world.ca.cli("applications").stdout.splitlines()
+    (application,) = [line for line in listed if "OGRN=1027700132195" in line]
+    assert " submitted " in application
+    application_id = application.split()[0]
+    assert application_id.encode() in waiting.body
+    again = world.enroll("simpleenroll", csr, "-u", f"{user}:{password}", label="organisation")
+    assert again.status == 202
+    approved = world.ca.cli("approve", "--id", application_id).stdout
+    assert approved.startswith(f"approved {application_id}: issued ")
+    certificate = world.certificate_of(
+        world.enroll("simpleenroll", csr, "-u", f"{user}:{password}", label="organisation")
+    )
+    assert format(certificate.serial_number, "x") == approved.split()[-1]
+    assert "1.2.643.100.1=1027700132195" in certificate.subject.rfc4514_string()  # OGRN
+
+    user, password = world.code("organisation", ORGANISATION)
+    refused = world.csr_b64("org-refused", "/")
+    world.enroll("simpleenroll", refused, "-u", f"{user}:{password}", label="organisation")
+    (pending,) = world.ca.cli("applications").stdout.splitlines()
+    world.ca.cli("reject", "--id", pending.split()[0], "--reason", "documents not presented")
+    answer = world.enroll("simpleenroll", refused, "-u", f"{user}:{password}",
+                          label="organisation")  # fmt: skip
+    assert answer.status == 403 and b"rejected: documents not presented" in answer.body
+    assert world.ca.cli("applications").stdout == ""
 
 
 def test_simpleenroll_with_a_client_certificate_where_the_label_allows_it(world: ESTWorld) -> None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from cryptography import x509
 
+from server.applications import Applications
 from server.enrollment import Enrollment
 from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
@@ -21,8 +22,15 @@ def credentials(local_ca: LocalCA) -> EnrollmentCredentials:
 
 
 @pytest.fixture
-def enrollment(local_ca: LocalCA, credentials: EnrollmentCredentials) -> Enrollment:
-    return Enrollment(credentials, local_ca.authority)
+def applications(local_ca: LocalCA, credentials: EnrollmentCredentials) -> Applications:
+    return Applications(local_ca.registry, credentials, local_ca.authority, local_ca.clock)
+
+
+@pytest.fixture
+def enrollment(
+    local_ca: LocalCA, credentials: EnrollmentCredentials, applications: Applications
+) -> Enrollment:
+    return Enrollment(local_ca.settings, credentials, local_ca.authority, applications)
 
 
 async def refused(coroutine) -> CAError:  # type: ignore[no-untyped-def]
