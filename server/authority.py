@@ -479,15 +479,20 @@ def _subject_alt_names(
     san = SubjectAltNames(
         dns=list(request.dns_names), ips=list(request.ip_addresses), emails=list(request.emails)
     )
+    check_alt_name_types(san, profile.san_types, profile_name)
+    if profile.require_san and san.empty:
+        raise CAError(ErrorKind.REJECTED, f"profile {profile_name!r} requires a subjectAltName")
+    return san
+
+
+def check_alt_name_types(san: SubjectAltNames, san_types: Sequence[str], profile_name: str) -> None:
+    """Raises CAError(REJECTED) for an entry of a type the profile does not take."""
     for kind, values in (("dns", san.dns), ("ip", san.ips), ("email", san.emails)):
-        if values and kind not in profile.san_types:
+        if values and kind not in san_types:
             raise CAError(
                 ErrorKind.REJECTED,
                 f"profile {profile_name!r} does not allow {kind} subjectAltName entries",
             )
-    if profile.require_san and san.empty:
-        raise CAError(ErrorKind.REJECTED, f"profile {profile_name!r} requires a subjectAltName")
-    return san
 
 
 def _build_name(attributes: Sequence[tuple[str, str]]) -> asn1_x509.Name:

@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     code.add_argument("--profile", required=True, help="certificate profile name")
     code.add_argument("--subject", required=True, help="the subject DN the certificate gets")
     code.add_argument("--valid-hours", type=float, default=72.0, help="how long it can be used")
+    for option, what in (("--dns", "DNS name"), ("--ip", "IP address"), ("--email", "e-mail")):
+        help_text = f"a subjectAltName {what} the request may ask for (repeatable)"
+        code.add_argument(option, action="append", default=[], help=help_text)
 
     applications = command(
         "applications", cli_commands.applications, "list enrollment requests awaiting approval"

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from config import Settings, load_settings
 from protocols.x509 import names
-from server.authority import der_to_pem, parse_serial
+from server.authority import SubjectAltNames, der_to_pem, parse_serial
 from server.context import backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
 from server.lifecycle import create_generation, issue_ocsp_responder
@@ -257,7 +257,11 @@ async def enroll_code(args: argparse.Namespace) -> int:
         raise CAError(ErrorKind.MALFORMED, "--valid-hours must be positive")
     async with open_ca(load_settings(args.home), signing=False) as ca:
         credential, secret = await ca.credentials.create(
-            args.profile, args.subject, timedelta(hours=args.valid_hours), actor()
+            args.profile,
+            args.subject,
+            timedelta(hours=args.valid_hours),
+            actor(),
+            SubjectAltNames(dns=args.dns, ips=args.ip, emails=args.email),
         )
     # The one place a secret is printed: this is how the operator receives it.
     print(credential.id)

@@ -18,7 +18,7 @@ from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
 from server.applications import Applications
 from server.authority import Authority, IssuedCertificate, parse_request
-from server.enrollment_credentials import EnrollmentCredentials, check_requested_subject
+from server.enrollment_credentials import EnrollmentCredentials, check_requested_names
 from server.errors import CAError, ErrorKind
 from server.registry import CertificateStatus, SQLiteRegistry
 
@@ -60,7 +60,7 @@ class Enrollment:
                 ErrorKind.REJECTED,
                 f"this credential is for profile {credential.profile!r}, not {profile!r}",
             )
-        check_requested_subject(credential, csr_data)
+        check_requested_names(credential, csr_data)
         if self._settings.profile(credential.profile).requires_approval:
             if not can_wait:
                 raise CAError(

@@ -2,6 +2,10 @@
 enroll once, for one profile and one subject (D2: the subject comes from the credential,
 not from the request).
 
+A credential may also allow subjectAltName entries (DNS names, IP addresses, e-mail
+addresses); a request naming any entry it does not allow is refused, so a code made for
+one server cannot certify another's name.
+
 The id is public (EST Basic user name, CMP sender reference); the secret is shown once, at
 creation, and only a salted SHA-256 of it is kept. The CA makes every secret (192 random
 bits), so a fast hash is as safe as a slow one would be: there is no guessable password to
@@ -14,18 +18,31 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from config import Settings
 from protocols.x509 import names
-from server.authority import Clock, parse_request, utc_now
+from server.authority import (
+    Clock,
+    SubjectAltNames,
+    check_alt_name_types,
+    parse_request,
+    utc_now,
+)
 from server.errors import CAError, ErrorKind
 from server.registry import AuditEvent, SQLiteRegistry
 from server.registry.credential_store import CredentialRow
 
 REFUSAL = "invalid or used enrollment credentials"
+NO_ALT_NAMES = SubjectAltNames(dns=[], ips=[], emails=[])
+_DNS_NAME = re.compile(
+    r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+)
 
 
 @dataclass(frozen=True)
@@ -34,17 +51,64 @@ class EnrollmentCredential:
     profile: str
     subject: list[tuple[str, str]]
     expires_at: datetime
+    alt_names: SubjectAltNames = NO_ALT_NAMES
 
 
-def check_requested_subject(credential: EnrollmentCredential, csr_data: bytes) -> None:
-    """D2: the request's subject is empty (the credential's is used) or the credential's.
+def check_requested_names(credential: EnrollmentCredential, csr_data: bytes) -> None:
+    """D2: the request's subject is empty (the credential's is used) or the credential's,
+    and every subjectAltName entry it asks for is one the credential allows.
 
     Raises CAError: REJECTED, MALFORMED / BAD_POP (not a request with a valid signature)."""
-    requested = list(parse_request(csr_data).subject)
+    request = parse_request(csr_data)
+    requested = list(request.subject)
     if requested and sorted(requested) != sorted(credential.subject):
         raise CAError(
             ErrorKind.REJECTED, "the request's subject differs from the one this credential allows"
         )
+    allowed = credential.alt_names
+    asked = (
+        ("DNS name", [name.lower() for name in request.dns_names], allowed.dns),
+        ("IP address", [str(ipaddress.ip_address(ip)) for ip in request.ip_addresses], allowed.ips),
+        ("e-mail address", list(request.emails), allowed.emails),
+    )
+    for kind, values, permitted in asked:
+        for value in values:
+            if value not in permitted:
+                raise CAError(
+                    ErrorKind.REJECTED, f"this credential does not allow the {kind} {value}"
+                )
+
+
+def _checked_alt_names(
+    alt_names: SubjectAltNames, profile: str, san_types: tuple[str, ...]
+) -> SubjectAltNames:
+    """The entries in canonical form (DNS lower case, IP addresses as Python writes them).
+    Raises CAError(REJECTED) for a malformed entry or a type the profile does not take."""
+    check_alt_name_types(alt_names, san_types, profile)
+    dns = [name.lower() for name in alt_names.dns]
+    for name in dns:
+        if len(name) > 253 or not _DNS_NAME.fullmatch(name):
+            raise CAError(ErrorKind.REJECTED, f"not a DNS name: {name!r}")
+    try:
+        ips = [str(ipaddress.ip_address(ip)) for ip in alt_names.ips]
+    except ValueError as exc:
+        raise CAError(ErrorKind.REJECTED, str(exc)) from None
+    for email in alt_names.emails:
+        local, at, domain = email.partition("@")
+        if not (local and at and _DNS_NAME.fullmatch(domain.lower())):
+            raise CAError(ErrorKind.REJECTED, f"not an e-mail address: {email!r}")
+    return SubjectAltNames(dns=dns, ips=ips, emails=list(alt_names.emails))
+
+
+def _alt_names_json(alt_names: SubjectAltNames) -> str:
+    return json.dumps({"dns": alt_names.dns, "ip": alt_names.ips, "email": alt_names.emails})
+
+
+def _alt_names_from_json(text: str) -> SubjectAltNames:
+    data = json.loads(text)
+    return SubjectAltNames(
+        dns=data.get("dns", []), ips=data.get("ip", []), emails=data.get("email", [])
+    )
 
 
 def _hash(secret: str, salt: bytes) -> bytes:
@@ -58,10 +122,16 @@ class EnrollmentCredentials:
         self._clock = clock
 
     async def create(
-        self, profile: str, subject: str, valid_for: timedelta, actor: str
+        self,
+        profile: str,
+        subject: str,
+        valid_for: timedelta,
+        actor: str,
+        alt_names: SubjectAltNames = NO_ALT_NAMES,
     ) -> tuple[EnrollmentCredential, str]:
-        """A new credential and its secret (shown once). Raises CAError(REJECTED) for an
-        unknown profile or a subject the profile would refuse to certify."""
+        """A new credential and its secret (shown once), allowing `alt_names`. Raises
+        CAError(REJECTED) for an unknown profile, or a subject or subjectAltName entry the
+        profile would refuse to certify."""
         if profile not in self._settings.profiles:
             raise CAError(ErrorKind.REJECTED, f"no certificate profile named {profile!r}")
         try:
@@ -76,6 +146,9 @@ class EnrollmentCredentials:
                     ErrorKind.REJECTED,
                     f"profile {profile!r} does not allow subject attribute {attribute}",
                 )
+        alt_names = _checked_alt_names(
+            alt_names, profile, self._settings.profiles[profile].san_types
+        )
         now = self._clock()
         secret = secrets.token_urlsafe(24)
         salt = secrets.token_bytes(16)
@@ -88,13 +161,15 @@ class EnrollmentCredentials:
             expires_at=now + valid_for,
             claimed_at=None,
             used_serial=None,
+            alt_names=_alt_names_json(alt_names),
         )
         audit = AuditEvent(
             actor, "credential.create", row.id,
-            {"profile": profile, "subject": row.subject, "expires_at": row.expires_at.isoformat()},
+            {"profile": profile, "subject": row.subject, "alt_names": json.loads(row.alt_names),
+             "expires_at": row.expires_at.isoformat()},
         )  # fmt: skip
         await self._store.add(row, actor, now, audit)
-        credential = EnrollmentCredential(row.id, profile, attributes, row.expires_at)
+        credential = EnrollmentCredential(row.id, profile, attributes, row.expires_at, alt_names)
         return credential, secret
 
     async def claim(self, credential_id: str, secret: str) -> EnrollmentCredential:
@@ -115,8 +190,13 @@ class EnrollmentCredentials:
         digest = _hash(secret, salt)  # computed whether or not the id exists
         if row is None or not hmac.compare_digest(digest, row.secret_hash):
             raise CAError(ErrorKind.UNAUTHORIZED, REFUSAL)
-        return EnrollmentCredential(row.id, row.profile, names.parse_dn(row.subject),
-                                    row.expires_at)  # fmt: skip
+        return EnrollmentCredential(
+            row.id,
+            row.profile,
+            names.parse_dn(row.subject),
+            row.expires_at,
+            _alt_names_from_json(row.alt_names),
+        )
 
     async def hold(self, credential: EnrollmentCredential) -> None:
         """Hold a verified credential for one enrollment: only if unexpired, unused and not

@@ -22,6 +22,7 @@ class CredentialRow:
     expires_at: datetime
     claimed_at: datetime | None
     used_serial: str | None
+    alt_names: str = "{}"  # JSON {"dns": [...], "ip": [...], "email": [...]}
 
 
 class SQLiteCredentialStore:
@@ -34,9 +35,10 @@ class SQLiteCredentialStore:
         async with self._registry.transaction() as db:
             await db.execute(
                 "INSERT INTO enrollment_credentials (id, secret_hash, salt, profile, subject,"
-                " created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (row.id, row.secret_hash, row.salt, row.profile, row.subject, created_by,
-                 to_text(at), to_text(row.expires_at)),
+                " alt_names, created_by, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row.id, row.secret_hash, row.salt, row.profile, row.subject, row.alt_names,
+                 created_by, to_text(at), to_text(row.expires_at)),
             )  # fmt: skip
             await self._registry.append_audit_in(db, audit, at)
 
@@ -45,7 +47,7 @@ class SQLiteCredentialStore:
             self._registry.reading() as db,
             db.execute(
                 "SELECT id, secret_hash, salt, profile, subject, expires_at, claimed_at,"
-                " used_serial FROM enrollment_credentials WHERE id = ?",
+                " used_serial, alt_names FROM enrollment_credentials WHERE id = ?",
                 (credential_id,),
             ) as cursor,
         ):
@@ -61,6 +63,7 @@ class SQLiteCredentialStore:
             expires_at=from_text(row[5]),
             claimed_at=from_text(row[6]) if row[6] else None,
             used_serial=row[7],
+            alt_names=row[8],
         )
 
     async def claim(self, credential_id: str, at: datetime) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -14,7 +15,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
+from cryptography.x509.oid import AttributeOID
 
 from protocols import est
 from tests.csr_factory import make_csr
@@ -54,8 +58,10 @@ class ESTWorld:
         status = int(headers.split("\n", 1)[0].split()[1])
         return Curl(status, headers, result.stdout)
 
-    def code(self, profile: str, subject: str) -> tuple[str, str]:
-        lines = self.ca.cli("enroll-code", "--profile", profile, "--subject", subject).stdout
+    def code(self, profile: str, subject: str, *alt_names: str) -> tuple[str, str]:
+        lines = self.ca.cli(
+            "enroll-code", "--profile", profile, "--subject", subject, *alt_names
+        ).stdout
         credential_id, secret = lines.splitlines()
         return credential_id, secret
 
@@ -159,10 +165,14 @@ def test_subject_comes_from_the_code_and_other_names_are_refused(world: ESTWorld
 
 
 def test_a_label_selects_the_profile(world: ESTWorld) -> None:
-    user, password = world.code("tls-server", "CN=www.example.ru")
+    user, password = world.code("tls-server", "CN=www.example.ru", "--dns", "www.example.ru")
     csr = world.csr_b64("srv", "/CN=www.example.ru", "DNS:www.example.ru")
     wrong_label = world.enroll("simpleenroll", csr, "-u", f"{user}:{password}")
     assert wrong_label.status == 403 and b"for profile 'tls-server'" in wrong_label.body
+    other_name = world.csr_b64("srv-other", "/CN=www.example.ru", "DNS:bank.ru")
+    refused = world.enroll("simpleenroll", other_name, "-u", f"{user}:{password}",
+                           label="tls-server")  # fmt: skip
+    assert refused.status == 403 and b"does not allow the DNS name bank.ru" in refused.body
     answer = world.enroll("simpleenroll", csr, "-u", f"{user}:{password}", label="tls-server")
     certificate = world.certificate_of(answer)
     eku = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -295,6 +305,45 @@ def test_tls_unique_in_the_csr_must_match_the_session(world: ESTWorld) -> None:
     assert tls12.status == 400 and b"tls-unique does not match" in tls12.body
     tls13 = world.enroll("simpleenroll", body, "--tlsv1.3", "-u", f"{user}:{password}")
     world.certificate_of(tls13)
+
+
+def test_a_csr_carrying_this_sessions_tls_unique_is_accepted(world: ESTWorld) -> None:
+    """RFC 7030 3.5 the other way round: the client reads tls-unique off its own TLS 1.2
+    connection, puts its base64 in challengePassword and sends the CSR on that connection."""
+    context = ssl.create_default_context(cafile=str(world.ca_file))
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    host, port = world.server.tls_url.removeprefix("https://").rsplit(":", 1)
+    connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=30)
+    try:
+        connection.connect()
+        assert isinstance(connection.sock, ssl.SSLSocket)
+        binding = connection.sock.get_channel_binding("tls-unique")
+        assert binding
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([]))
+            .add_attribute(AttributeOID.CHALLENGE_PASSWORD, base64.b64encode(binding))
+            .sign(key, hashes.SHA256())
+            .public_bytes(Encoding.DER)
+        )
+        user, password = world.code("tls-client", "CN=bound-device")
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+        connection.request(
+            "POST", "/.well-known/est/simpleenroll", base64.encodebytes(csr),
+            {"Content-Type": "application/pkcs10", "Authorization": f"Basic {basic}"},
+        )  # fmt: skip
+        answer = connection.getresponse()
+        body = answer.read()
+    finally:
+        connection.close()
+    assert answer.status == 200, body
+    (world.folder / "bound.der").write_bytes(base64.b64decode(body))
+    printed = openssl("pkcs7", "-inform", "DER", "-in", world.folder / "bound.der",
+                      "-print_certs")  # fmt: skip
+    certificate = x509.load_pem_x509_certificate(printed.stdout)
+    assert certificate.subject.rfc4514_string() == "CN=bound-device"
+    assert certificate.public_key() == key.public_key()
 
 
 ORGANISATION = "CN=ООО Ромашка,O=ООО Ромашка,C=RU,OGRN=1027700132195,INNLE=7707083893"

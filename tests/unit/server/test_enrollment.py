@@ -9,6 +9,7 @@ import pytest
 from cryptography import x509
 
 from server.applications import Applications
+from server.authority import SubjectAltNames
 from server.enrollment import Enrollment
 from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
@@ -97,3 +98,57 @@ async def test_the_secret_is_never_stored(
     path = local_ca.settings.resolve(local_ca.settings.registry.path)
     stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
     assert secret.encode() not in stored
+
+
+async def test_a_credential_allows_only_the_alt_names_it_names(
+    credentials: EnrollmentCredentials, enrollment: Enrollment
+) -> None:
+    """A code made for one server cannot certify another's name (D2)."""
+    allowed = SubjectAltNames(dns=["WWW.Example.ru"], ips=["2001:db8:0::1"], emails=[])
+    credential, secret = await credentials.create(
+        "tls-server", "CN=www.example.ru", timedelta(hours=1), "op", allowed
+    )
+    for dns, ips, refusal in (
+        (("bank.ru",), (), "DNS name bank.ru"),
+        (("www.example.ru",), ("192.0.2.1",), "IP address 192.0.2.1"),
+    ):
+        error = await refused(
+            enrollment.enroll(credential.id, secret, make_csr([], dns=dns, ips=ips), "est")
+        )
+        assert error.kind is ErrorKind.REJECTED
+        assert error.message == f"this credential does not allow the {refusal}"
+    request = make_csr([], dns=("www.EXAMPLE.ru",), ips=("2001:db8::1",))
+    issued = await enrollment.enroll(credential.id, secret, request, "est")
+    san = (
+        x509.load_der_x509_certificate(issued.der)
+        .extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        .value
+    )
+    # DNS names compare without case (RFC 4343); the request's spelling is certified.
+    assert san.get_values_for_type(x509.DNSName) == ["www.EXAMPLE.ru"]
+
+    bare, bare_secret = await credentials.create(
+        "tls-server", "CN=www.example.ru", timedelta(hours=1), "op"
+    )
+    error = await refused(
+        enrollment.enroll(bare.id, bare_secret, make_csr([], dns=("www.example.ru",)), "est")
+    )
+    assert error.message == "this credential does not allow the DNS name www.example.ru"
+
+
+@pytest.mark.parametrize(
+    ("profile", "alt_names", "refusal"),
+    [
+        ("tls-server", SubjectAltNames(dns=["-bad-.ru"], ips=[], emails=[]), "not a DNS name"),
+        ("tls-server", SubjectAltNames(dns=[], ips=["300.1.1.1"], emails=[]), "IP"),
+        ("tls-server", SubjectAltNames(dns=[], ips=[], emails=["a@b.ru"]), "does not allow email"),
+        ("person", SubjectAltNames(dns=[], ips=[], emails=["no-at-sign"]), "not an e-mail"),
+    ],
+)
+async def test_alt_names_are_checked_when_the_credential_is_made(
+    credentials: EnrollmentCredentials, profile: str, alt_names: SubjectAltNames, refusal: str
+) -> None:
+    subject = ",".join(f"{a}={v}" for a, v in PERSON) if profile == "person" else "CN=x"
+    error = await refused(credentials.create(profile, subject, timedelta(hours=1), "op",
+                                             alt_names))  # fmt: skip
+    assert error.kind is ErrorKind.REJECTED and refusal in error.message
