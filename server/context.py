@@ -178,6 +178,7 @@ def _assemble(
     credentials = EnrollmentCredentials(settings, registry, clock)
     applications = Applications(registry, credentials, authority, clock)
     enrollment = Enrollment(settings, credentials, authority, applications)
+    holders = HolderEnrollment(registry, authority)
     return CA(
         settings=settings,
         registry=registry,
@@ -185,8 +186,8 @@ def _assemble(
         credentials=credentials,
         applications=applications,
         enrollment=enrollment,
-        holders=HolderEnrollment(registry, authority),
-        server_keygen=ServerKeyGeneration(enrollment),
+        holders=holders,
+        server_keygen=ServerKeyGeneration(enrollment, holders),
         revocation=Revocation(registry, clock, status),
         status=status,
         metrics=metrics,

@@ -8,6 +8,7 @@ request subject takes the credential's."""
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -20,7 +21,9 @@ from server.applications import Applications
 from server.authority import Authority, IssuedCertificate, parse_request
 from server.enrollment_credentials import EnrollmentCredentials, check_requested_names
 from server.errors import CAError, ErrorKind
+from server.key_packages import encrypted_key_package
 from server.registry import CertificateStatus, SQLiteRegistry
+from server.tls import ServerIdentity
 
 
 class Enrollment:
@@ -94,7 +97,7 @@ class HolderEnrollment:
         """Raises CAError: UNAUTHORIZED (not a certificate of ours), ALREADY_REVOKED /
         REJECTED (revoked or suspended), REJECTED (subject or subjectAltName changed, or the
         same key again: a key is certified once, S13), and what issuance raises."""
-        current, profile = await self._holder(current_der, "renew")
+        current, profile = await self.holder(current_der, "renew")
         request = parse_request(csr_data)
         subject = names.attributes_of(current.subject)
         if list(request.subject) != subject:
@@ -118,14 +121,14 @@ class HolderEnrollment:
         must be empty or that subject; its subjectAltName follows the profile.
 
         Raises what `reenroll` raises, but for the subjectAltName rule."""
-        current, _ = await self._holder(current_der, "enroll")
+        current, _ = await self.holder(current_der, "enroll")
         subject = names.attributes_of(current.subject)
         requested = list(parse_request(csr_data).subject)
         if requested and requested != subject:
             raise CAError(ErrorKind.REJECTED, "the subject must be the client certificate's")
         return await self._authority.issue(profile, csr_data, actor, subject=subject)
 
-    async def _holder(self, current_der: bytes, what: str) -> tuple[x509.Certificate, str]:
+    async def holder(self, current_der: bytes, what: str) -> tuple[x509.Certificate, str]:
         """The client certificate, if it is ours and good; and its profile."""
         current = x509.load_der_x509_certificate(current_der)
         record = await self._registry.get_certificate(format(current.serial_number, "x"))
@@ -138,20 +141,55 @@ class HolderEnrollment:
         return current, record.profile
 
 
+@dataclass(frozen=True)
+class GeneratedKey:
+    """The new private key as it leaves the CA: PKCS#8 (protected by TLS only), or the
+    encrypted key package of server/key_packages.py."""
+
+    der: bytes
+    encrypted: bool
+
+
 class ServerKeyGeneration:
     """EST serverkeygen (RFC 7030 4.4, S4, U6): the CA makes the key pair. The private key
-    is returned to the caller once and is never written to the registry or a log (D5)."""
+    is returned to the caller once and is never written to the registry or a log (D5).
 
-    def __init__(self, enrollment: Enrollment) -> None:
+    When the request carries an AsymmetricDecryptKeyIdentifier (4.4.1.2), the key is
+    encrypted to the client's TLS client certificate of this CA with that
+    subjectKeyIdentifier, and signed by this server (4.4.2); without such a certificate, or
+    for a DecryptKeyIdentifier (4.4.1.1: no symmetric keys are shared with clients here),
+    the request is refused before any key is made: never the key in clear instead."""
+
+    def __init__(self, enrollment: Enrollment, holders: HolderEnrollment) -> None:
         self._enrollment = enrollment
+        self._holders = holders
 
     async def generate(
-        self, credential_id: str, secret: str, csr_data: bytes, actor: str, profile: str
-    ) -> tuple[bytes, IssuedCertificate]:
-        """(PKCS#8 DER of the new private key, the certificate). The client's request gives
-        the key type (RFC 7030 4.4.1) and subjectAltName entries; the subject comes from
-        the credential. Raises what `Enrollment.enroll` raises."""
+        self,
+        credential_id: str,
+        secret: str,
+        csr_data: bytes,
+        actor: str,
+        profile: str,
+        client_certificate: bytes | None = None,
+        package_signer: ServerIdentity | None = None,
+    ) -> tuple[GeneratedKey, IssuedCertificate]:
+        """(the new private key, the certificate). The client's request gives the key type
+        (RFC 7030 4.4.1) and subjectAltName entries; the subject comes from the credential.
+        Raises what `Enrollment.enroll` raises, and REJECTED / UNAUTHORIZED when the key
+        cannot be encrypted as asked."""
         request = parse_request(csr_data)
+        if request.decrypt_key_identifier is not None:
+            raise CAError(
+                ErrorKind.REJECTED,
+                "no symmetric key is shared with clients here (RFC 7030 4.4.1.1): ask for "
+                "the key encrypted to your certificate (AsymmetricDecryptKeyIdentifier)",
+            )
+        recipient = None
+        if request.asymmetric_decrypt_key_identifier is not None:
+            recipient = await self._recipient(
+                request.asymmetric_decrypt_key_identifier, client_certificate, package_signer
+            )
         key = _new_key(csr_codec.key_description(request.spki_der))
         names_: list[x509.GeneralName] = [x509.DNSName(d) for d in request.dns_names]
         names_ += [x509.IPAddress(ipaddress.ip_address(i)) for i in request.ip_addresses]
@@ -169,7 +207,42 @@ class ServerKeyGeneration:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        return pkcs8, issued
+        if recipient is None:
+            return GeneratedKey(pkcs8, encrypted=False), issued
+        certificate, key_identifier, signer = recipient
+        package = encrypted_key_package(pkcs8, signer, certificate, key_identifier)
+        return GeneratedKey(package, encrypted=True), issued
+
+    async def _recipient(
+        self,
+        key_identifier: bytes,
+        client_certificate: bytes | None,
+        package_signer: ServerIdentity | None,
+    ) -> tuple[bytes, bytes, ServerIdentity]:
+        """The certificate to encrypt to: the TLS client certificate, good and of this CA,
+        whose subjectKeyIdentifier the request names."""
+        if package_signer is None:
+            raise CAError(ErrorKind.UNAVAILABLE, "this server cannot sign key packages")
+        if client_certificate is None:
+            raise CAError(
+                ErrorKind.REJECTED,
+                "an encrypted key needs the certificate it is encrypted to as the TLS "
+                "client certificate (RFC 7030 4.4.1.2)",
+            )
+        certificate, _ = await self._holders.holder(client_certificate, "receive a key")
+        try:
+            ski = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        except x509.ExtensionNotFound:
+            ski = None
+        if ski is None or ski.value.digest != key_identifier:
+            raise CAError(
+                ErrorKind.REJECTED,
+                "the AsymmetricDecryptKeyIdentifier is not the client certificate's "
+                "subjectKeyIdentifier",
+            )
+        if not isinstance(certificate.public_key(), rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+            raise CAError(ErrorKind.REJECTED, "a key can be encrypted to RSA or EC keys only")
+        return client_certificate, key_identifier, package_signer
 
 
 def _new_key(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -19,6 +20,14 @@ from cryptography.x509.oid import NameOID
 
 from config import Settings
 from server.authority import Authority, der_to_pem
+
+
+@dataclass(frozen=True)
+class ServerIdentity:
+    """The server's TLS certificate chain (leaf first) and its private key."""
+
+    chain: list[bytes]
+    private_key: ec.EllipticCurvePrivateKey
 
 
 def _host_names(host: str) -> list[x509.GeneralName]:
@@ -83,3 +92,17 @@ def server_context(settings: Settings, secret: str, client_ca_pem: str) -> ssl.S
     context.verify_mode = ssl.CERT_OPTIONAL
     context.load_verify_locations(cadata=client_ca_pem)
     return context
+
+
+def load_server_identity(settings: Settings, secret: str) -> ServerIdentity:
+    """The server's certificate chain and key, for what the EST server signs itself: the
+    key packages of server-generated keys (RFC 7030 4.4.2)."""
+    chain_pem = settings.resolve(settings.server.tls_cert).read_bytes()
+    chain = [c.public_bytes(serialization.Encoding.DER)
+             for c in x509.load_pem_x509_certificates(chain_pem)]  # fmt: skip
+    key = serialization.load_pem_private_key(
+        settings.resolve(settings.server.tls_key).read_bytes(), secret.encode("utf-8")
+    )
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the server key is not the EC key `init` makes")
+    return ServerIdentity(chain=chain, private_key=key)

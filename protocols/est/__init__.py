@@ -15,7 +15,12 @@ ValueError. Nothing here signs, reads a clock or does I/O. See each module's doc
 its theory of operation.
 """
 
-from protocols.est.certs_only import certs_only, certs_only_response, server_keygen_response
+from protocols.est.certs_only import (
+    certs_only,
+    certs_only_response,
+    encrypted_server_keygen_response,
+    server_keygen_response,
+)
 from protocols.est.csrattrs import (
     CHALLENGE_PASSWORD,
     EXTENSION_REQUEST,
@@ -33,6 +38,7 @@ from protocols.est.encoding import (
     PKCS7_MIME,
     PKCS8_CT,
     PKCS10_CT,
+    SERVER_GENERATED_KEY_CT,
     ESTFormatError,
     base64_body,
     decode_base64_body,
@@ -50,6 +56,7 @@ __all__ = [
     "PKCS7_MIME",
     "PKCS8_CT",
     "PKCS10_CT",
+    "SERVER_GENERATED_KEY_CT",
     "CSRAttribute",
     "ESTFormatError",
     "base64_body",
@@ -57,6 +64,7 @@ __all__ = [
     "certs_only_response",
     "csr_attributes",
     "decode_base64_body",
+    "encrypted_server_keygen_response",
     "multipart_mixed",
     "oid_der",
     "parse_csr_attributes",

@@ -31,9 +31,20 @@ from collections.abc import Sequence
 from asn1crypto import cms, keys
 from asn1crypto import x509 as asn1_x509
 
-from protocols.est.encoding import CERTS_ONLY_CT, PKCS8_CT, base64_body, multipart_mixed
+from protocols.est.encoding import (
+    CERTS_ONLY_CT,
+    PKCS8_CT,
+    SERVER_GENERATED_KEY_CT,
+    base64_body,
+    multipart_mixed,
+)
 
-__all__ = ["certs_only", "certs_only_response", "server_keygen_response"]
+__all__ = [
+    "certs_only",
+    "certs_only_response",
+    "encrypted_server_keygen_response",
+    "server_keygen_response",
+]
 
 
 def certs_only(certificates: Sequence[bytes]) -> bytes:
@@ -81,6 +92,26 @@ def server_keygen_response(
     except (ValueError, TypeError) as exc:
         raise ValueError(f"the key is not a DER PKCS#8 PrivateKeyInfo: {exc}") from exc
     parts = [(PKCS8_CT, private_key_pkcs8_der), (CERTS_ONLY_CT, certs_only([certificate_der]))]
+    return multipart_mixed(parts, boundary)
+
+
+def encrypted_server_keygen_response(
+    enveloped_key_der: bytes, certificate_der: bytes, boundary: str
+) -> tuple[bytes, str]:
+    """The /serverkeygen answer with the key encrypted (RFC 7030 4.4.1.2, 4.4.2): the first
+    part is the CMS EnvelopedData made elsewhere, as ``application/pkcs7-mime;
+    smime-type=server-generated-key``; the second the certs-only message. Raises ValueError
+    when the first is not a DER ContentInfo of EnvelopedData, or as the other answer."""
+    try:
+        info = cms.ContentInfo.load(enveloped_key_der, strict=True)
+        if info["content_type"].native != "enveloped_data":
+            raise ValueError(f"content type {info['content_type'].native}")
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"the key part is not a DER EnvelopedData: {exc}") from exc
+    parts = [
+        (SERVER_GENERATED_KEY_CT, enveloped_key_der),
+        (CERTS_ONLY_CT, certs_only([certificate_der])),
+    ]
     return multipart_mixed(parts, boundary)
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "PKCS7_MIME",
     "PKCS8_CT",
     "PKCS10_CT",
+    "SERVER_GENERATED_KEY_CT",
     "ESTFormatError",
     "base64_body",
     "decode_base64_body",
@@ -49,6 +50,7 @@ CERTS_ONLY_CT = "application/pkcs7-mime; smime-type=certs-only"
 CSRATTRS_CT = "application/csrattrs"
 PKCS10_CT = "application/pkcs10"
 PKCS8_CT = "application/pkcs8"
+SERVER_GENERATED_KEY_CT = "application/pkcs7-mime; smime-type=server-generated-key"
 MULTIPART_MIXED = "multipart/mixed"
 
 _SPEC = "RFC 7030 4.2.1, RFC 8951 section 3"

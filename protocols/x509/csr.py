@@ -47,6 +47,8 @@ __all__ = [
     "spki_sha256",
 ]
 
+ID_AA_DECRYPT_KEY_ID = x509.ObjectIdentifier("1.2.840.113549.1.9.16.2.37")  # RFC 4108 2.2.5
+ID_AA_ASYMM_DECRYPT_KEY_ID = x509.ObjectIdentifier("1.2.840.113549.1.9.16.2.54")  # RFC 7030 4.4.1.2
 _PEM_MARKER = b"-----BEGIN CERTIFICATE REQUEST-----"
 _PEM_MARKER_NEW = b"-----BEGIN NEW CERTIFICATE REQUEST-----"  # Microsoft certreq's label
 _CURVES = {"secp256r1": "ec-p256", "secp384r1": "ec-p384", "secp521r1": "ec-p521"}
@@ -79,6 +81,11 @@ class CSR:
     emails: tuple[str, ...]
     challenge_password: str | None
     der: bytes
+    # RFC 7030 4.4.1.1 / 4.4.1.2: serverkeygen asks for the key encrypted to a key known by
+    # this identifier (DecryptKeyIdentifier: a shared symmetric key; Asymmetric...: a public
+    # key, found by its subjectKeyIdentifier).
+    decrypt_key_identifier: bytes | None = None
+    asymmetric_decrypt_key_identifier: bytes | None = None
 
 
 def _load(data: bytes) -> x509.CertificateSigningRequest:
@@ -115,6 +122,8 @@ def parse_csr(data: bytes) -> CSR:
         subject = tuple(attributes_of(request.subject))
         dns, ips, emails = _requested_names(request)
         password = _challenge_password(request)
+        decrypt_key_id = _octet_string_attribute(request, ID_AA_DECRYPT_KEY_ID)
+        asymmetric_key_id = _octet_string_attribute(request, ID_AA_ASYMM_DECRYPT_KEY_ID)
         spki_der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         der = request.public_bytes(Encoding.DER)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
@@ -127,6 +136,8 @@ def parse_csr(data: bytes) -> CSR:
         emails=emails,
         challenge_password=password,
         der=der,
+        decrypt_key_identifier=decrypt_key_id,
+        asymmetric_decrypt_key_identifier=asymmetric_key_id,
     )
 
 
@@ -154,6 +165,18 @@ def _challenge_password(request: x509.CertificateSigningRequest) -> str | None:
         return None
     value = attribute.value
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _octet_string_attribute(
+    request: x509.CertificateSigningRequest, oid: x509.ObjectIdentifier
+) -> bytes | None:
+    try:
+        attribute = request.attributes.get_attribute_for_oid(oid)
+    except x509.AttributeNotFound:
+        return None
+    if not attribute.value:  # the identifier itself: an empty one identifies nothing
+        raise ValueError(f"attribute {oid.dotted_string} is empty")
+    return attribute.value
 
 
 def spki_sha256(spki_der: bytes) -> bytes:

@@ -15,6 +15,7 @@ from server.context import CA
 from server.crl_publisher import CRLPublisher
 from server.errors import CAError
 from server.ocsp_responder import OCSPResponder
+from server.tls import ServerIdentity
 from server.web import crl, est, ocsp
 
 CA_KEY = web.AppKey("ca", CA)
@@ -22,9 +23,12 @@ OCSP_KEY = web.AppKey("ocsp", OCSPResponder)
 CRL_KEY = web.AppKey("crl", CRLPublisher)
 
 
-def build_app(ca: CA) -> web.Application:
+def build_app(ca: CA, identity: ServerIdentity | None = None) -> web.Application:
+    """The HTTP application; `identity` (the HTTPS listener's) signs encrypted keys."""
     app = web.Application()
     app[CA_KEY] = ca
+    if identity is not None:
+        app[est.SERVER_IDENTITY_KEY] = identity
     app[OCSP_KEY] = ca.status.ocsp
     app[CRL_KEY] = ca.status.crls
     app.router.add_get("/healthz", healthz)

@@ -26,11 +26,14 @@ from protocols import est
 from protocols.x509 import csr as csr_codec
 from server.context import CA
 from server.errors import CAError, ErrorKind
+from server.tls import ServerIdentity
 from server.web.bodies import BodyTooLarge, read_body
 
 PREFIX = "/.well-known/est"
 REALM = 'Basic realm="EST"'
 RETRY_AFTER_S = "5"
+# The server's TLS identity, which signs encrypted server-generated keys (RFC 7030 4.4.2).
+SERVER_IDENTITY_KEY = web.AppKey("server_identity", ServerIdentity)
 
 # One table from the core's refusals to EST answers (RFC 7030 4.2.3, 3.2.3).
 STATUS = {
@@ -221,20 +224,25 @@ class EST:
         return _certs_only([issued.der])
 
     async def serverkeygen(self, request: web.Request) -> web.Response:
-        """RFC 7030 4.4: the private key travels once, in this answer, over TLS."""
+        """RFC 7030 4.4: the private key travels once, in this answer, over TLS, and encrypted
+        to the client's certificate when the request asks for that (4.4.1.2)."""
         self._require_tls(request)
         profile = self._profile(request)
         try:
             csr = await self._csr(request)
             user, password = self._basic(request)
             key, issued = await self._ca(request).server_keygen.generate(
-                user, password, csr, f"est:{user}", profile
-            )
+                user, password, csr, f"est:{user}", profile,
+                client_certificate=_client_certificate(request),
+                package_signer=request.app.get(SERVER_IDENTITY_KEY),
+            )  # fmt: skip
         except CAError as exc:
             return _refusal(exc)
-        body, content_type = est.server_keygen_response(
-            key, issued.der, f"est-{secrets.token_hex(12)}"
-        )
+        boundary = f"est-{secrets.token_hex(12)}"
+        if key.encrypted:
+            body, content_type = est.encrypted_server_keygen_response(key.der, issued.der, boundary)
+        else:
+            body, content_type = est.server_keygen_response(key.der, issued.der, boundary)
         return web.Response(body=body, headers={"Content-Type": content_type,
                                                 "Cache-Control": "no-store"})  # fmt: skip
 

@@ -23,7 +23,7 @@ from hsm.backend import HSMError
 from server.authority import der_to_pem
 from server.context import CA, backend_spec, open_ca, signer_pool
 from server.errors import CAError, ErrorKind
-from server.tls import server_context
+from server.tls import ServerIdentity, load_server_identity, server_context
 from server.web.app import build_app
 from server.web.ocsp_listener import OCSPProtocol, RenderedAnswers
 
@@ -38,14 +38,15 @@ async def serve(settings: Settings) -> None:
             await _run_worker_processes(settings, pool.socket_paths, stop)
 
 
-async def _tls_context(settings: Settings, ca: CA) -> ssl.SSLContext:
-    """The HTTPS listener's context; client certificates of any CA generation are checked."""
+async def _tls(settings: Settings, ca: CA) -> tuple[ssl.SSLContext, ServerIdentity]:
+    """The HTTPS listener's context (client certificates of any CA generation are checked)
+    and its identity."""
     generations = await ca.registry.generations(settings.ca.name)
     client_cas = "".join(der_to_pem(g.certificate_der) for g in generations)
     try:
         secret = backend_spec(settings).read_secret()
-        return server_context(settings, secret, client_cas)
-    except (HSMError, OSError, ssl.SSLError) as exc:
+        return server_context(settings, secret, client_cas), load_server_identity(settings, secret)
+    except (HSMError, OSError, ValueError, ssl.SSLError) as exc:
         raise CAError(ErrorKind.UNAVAILABLE, f"cannot start TLS: {exc}") from None
 
 
@@ -69,7 +70,8 @@ async def _run_worker(
     responses; every worker answers from what it holds."""
     async with open_ca(settings, signer_sockets=sockets, serving=True, builder=builder) as ca:
         await ca.authority.generation()
-        runner = web.AppRunner(build_app(ca), access_log=None)
+        context, identity = await _tls(settings, ca) if settings.server.https else (None, None)
+        runner = web.AppRunner(build_app(ca, identity), access_log=None)
         await runner.setup()
         extra_servers: list[asyncio.Server] = []
         try:
@@ -86,8 +88,7 @@ async def _run_worker(
                     reuse_port=shared,
                 )
                 extra_servers.append(ocsp_server)
-            if settings.server.https:
-                context = await _tls_context(settings, ca)
+            if context is not None:
                 host, _, port = settings.server.https.rpartition(":")
                 await web.TCPSite(
                     runner, host.strip("[]"), int(port), ssl_context=context, reuse_port=shared

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from asn1crypto import cms as asn1_cms
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import AttributeOID
 
-from protocols import est
+from protocols import cms, est
 from tests.csr_factory import make_csr
 from tests.enrollment_codes import make_codes
 from tests.integration.cli import openssl, run_cli
@@ -344,6 +346,80 @@ def test_a_csr_carrying_this_sessions_tls_unique_is_accepted(world: ESTWorld) ->
     certificate = x509.load_pem_x509_certificate(printed.stdout)
     assert certificate.subject.rfc4514_string() == "CN=bound-device"
     assert certificate.public_key() == key.public_key()
+
+
+def _keygen_request(attribute: str, identifier: bytes) -> Path:
+    """A serverkeygen template asking for the key encrypted to `identifier` (RFC 7030
+    4.4.1.1 DecryptKeyIdentifier, 4.4.1.2 AsymmetricDecryptKeyIdentifier)."""
+    oid = {"symmetric": "1.2.840.113549.1.9.16.2.37", "asymmetric": "1.2.840.113549.1.9.16.2.54"}
+    template = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_attribute(
+            x509.ObjectIdentifier(oid[attribute]), identifier, _tag=_ASN1Type.OctetString
+        )
+        .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    )
+    return template.public_bytes(Encoding.DER)
+
+
+def test_serverkeygen_encrypts_the_key_to_the_clients_certificate(world: ESTWorld) -> None:
+    """RFC 7030 4.4.1.2 / 4.4.2: the key comes in an EnvelopedData for the client's own
+    certificate, around a SignedData of this server around an AsymmetricKeyPackage (RFC 5958).
+    OpenSSL decrypts and verifies it. A request the server cannot honour is refused before
+    any key or certificate is made, and leaves the code usable."""
+    user, password = world.code("tls-client", "CN=keyed-device")
+    device = world.certificate_of(
+        world.enroll("simpleenroll", world.csr_b64("keyed", "/"), "-u", f"{user}:{password}")
+    )
+    device_pem = world.folder / "keyed.pem"
+    device_pem.write_bytes(device.public_bytes(Encoding.PEM))
+    client = ["--cert", device_pem, "--key", world.folder / "keyed.key"]
+    ski = device.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+
+    user, password = world.code("tls-client", "CN=keyed-device")
+    auth = ["-u", f"{user}:{password}"]
+    for attribute, identifier, tls_client, refusal in (
+        ("symmetric", b"k1", client, b"no symmetric key"),
+        ("asymmetric", ski, [], b"as the TLS client certificate"),
+        ("asymmetric", b"\x01" * 20, client, b"not the client certificate's"),
+    ):
+        body = world.folder / "template.b64"
+        body.write_bytes(base64.encodebytes(_keygen_request(attribute, identifier)))
+        answer = world.enroll("serverkeygen", body, *auth, *tls_client)
+        assert answer.status == 403 and refusal in answer.body, answer.body
+
+    body = world.folder / "template.b64"
+    body.write_bytes(base64.encodebytes(_keygen_request("asymmetric", ski)))
+    answer = world.enroll("serverkeygen", body, *auth, *client)
+    assert answer.status == 200, answer.body
+    content_type = next(line.split(": ", 1)[1].strip() for line in answer.headers.splitlines()
+                        if line.lower().startswith("content-type:"))  # fmt: skip
+    (key_headers, key_part), (_, cert_part) = est.parse_multipart_mixed(answer.body, content_type)
+    assert key_headers["content-type"] == "application/pkcs7-mime; smime-type=server-generated-key"
+    (world.folder / "enveloped.der").write_bytes(base64.b64decode(key_part))
+    opened = openssl("cms", "-decrypt", "-inform", "DER", "-in", world.folder / "enveloped.der",
+                     "-recip", device_pem, "-inkey", world.folder / "keyed.key",
+                     "-out", world.folder / "signed.der")  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    signed = world.folder / "signed-info.der"  # the SignedData, as a ContentInfo for openssl
+    signed.write_bytes(
+        asn1_cms.ContentInfo(
+            {"content_type": "signed_data",
+             "content": asn1_cms.SignedData.load((world.folder / "signed.der").read_bytes())}
+        ).dump()
+    )  # fmt: skip
+    package = world.folder / "akp.der"
+    verified = openssl("cms", "-verify", "-inform", "DER", "-in", signed, "-CAfile",
+                       world.ca_file, "-purpose", "any", "-out", package)  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
+    (pkcs8,) = cms.parse_asymmetric_key_package(package.read_bytes())
+    key = load_der_private_key(pkcs8, None)
+    (world.folder / "kg2.der").write_bytes(base64.b64decode(cert_part))
+    printed = openssl("pkcs7", "-inform", "DER", "-in", world.folder / "kg2.der", "-print_certs")
+    certificate = x509.load_pem_x509_certificate(printed.stdout)
+    assert certificate.public_key() == key.public_key()
+    assert certificate.subject.rfc4514_string() == "CN=keyed-device"
 
 
 ORGANISATION = "CN=ООО Ромашка,O=ООО Ромашка,C=RU,OGRN=1027700132195,INNLE=7707083893"

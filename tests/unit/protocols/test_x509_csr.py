@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import AttributeOID, NameOID
 
 from protocols.x509.csr import (
@@ -105,6 +106,27 @@ def test_no_extensions_no_password():
     parsed = parse_csr(make_csr(KEYS["ec-p256"](), san=False).public_bytes(Encoding.DER))
     assert (parsed.dns_names, parsed.ip_addresses, parsed.emails) == ((), (), ())
     assert parsed.challenge_password is None
+
+
+@pytest.mark.parametrize(
+    ("oid", "field"),
+    [
+        ("1.2.840.113549.1.9.16.2.37", "decrypt_key_identifier"),
+        ("1.2.840.113549.1.9.16.2.54", "asymmetric_decrypt_key_identifier"),
+    ],
+)
+def test_decrypt_key_identifiers_of_rfc_7030_4_4_1(oid: str, field: str) -> None:
+    key = KEYS["ec-p256"]()
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    with_id = builder.add_attribute(x509.ObjectIdentifier(oid), b"\x04\x01key",
+                                    _tag=_ASN1Type.OctetString)  # fmt: skip
+    parsed = parse_csr(with_id.sign(key, hashes.SHA256()).public_bytes(Encoding.DER))
+    assert getattr(parsed, field) == b"\x04\x01key"
+    other = {"decrypt_key_identifier", "asymmetric_decrypt_key_identifier"} - {field}
+    assert getattr(parsed, other.pop()) is None
+    empty = builder.add_attribute(x509.ObjectIdentifier(oid), b"", _tag=_ASN1Type.OctetString)
+    with pytest.raises(MalformedCSR):
+        parse_csr(empty.sign(key, hashes.SHA256()).public_bytes(Encoding.DER))
 
 
 def test_microsoft_new_certificate_request_label():

@@ -13,7 +13,7 @@ from cryptography import x509
 from hsm.backend import HSMError
 from server.applications import Applications
 from server.authority import Authority
-from server.enrollment import Enrollment, ServerKeyGeneration
+from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from tests.csr_factory import make_csr, new_key
@@ -160,7 +160,9 @@ async def test_an_application_being_approved_cannot_be_rejected(
 async def test_serverkeygen_does_not_wait_for_approval(desk: Desk, local_ca: LocalCA) -> None:
     """D5: a key the CA makes is never kept, so it cannot wait for an operator."""
     code = await desk.code()
-    keygen = ServerKeyGeneration(desk.enrollment)
+    keygen = ServerKeyGeneration(
+        desk.enrollment, HolderEnrollment(local_ca.registry, local_ca.authority)
+    )
     error = await refused(keygen.generate(*code, make_csr([]), "est:a", "tls-client"))
     assert error.kind is ErrorKind.REJECTED and "requires approval" in error.message
     assert rows(local_ca, "applications") == 0

@@ -1,0 +1,215 @@
+"""CMS SignedData with one signer (RFC 5652 section 5): signed attributes out, message in.
+
+Theory of operation (STYLE.md rule 5, "record intent, then sign"), as for certificates and
+OCSP responses:
+
+1. :func:`signed_attributes` encodes the SignedAttributes of the content (RFC 5652 5.3:
+   contentType and messageDigest, the minimum when attributes are present, 11.1 and 11.2)
+   as the DER SET OF that is the input of the signature (5.4);
+2. the caller has those bytes signed elsewhere (this package never signs) with the
+   signer's key;
+3. :func:`signed_data` wraps the content, those same octets re-tagged [0] IMPLICIT, the
+   signature and the certificates into SignedData and its ContentInfo.
+
+RFC 7030 4.4.2 uses this for the server-generated key encrypted to the client: the content
+is an AsymmetricKeyPackage (:mod:`protocols.cms.key_package`), the message then goes into an
+EnvelopedData (:mod:`protocols.cms.enveloped`).
+
+Digest algorithms. The signature over the attributes and the messageDigest must use the
+same hash (RFC 5652 5.4 hashes the attributes with the SignerInfo's digestAlgorithm): SHA-256
+for "sha256_ecdsa" and "sha256_rsa" (RFC 5754 3.2), SHA-384 for "sha384_ecdsa" (RFC 5753
+2.1.1: the hash named by the signature algorithm MUST be the digestAlgorithm) and SHA-512
+for "ed25519" (RFC 8419 3.1: id-sha512 with signed attributes). SHA-256 is the default;
+the signer of a P-384 or Ed25519 key passes ``digest_algorithm`` to
+:func:`signed_attributes`, and :func:`signed_data` refuses attributes made with the wrong
+one. The digest AlgorithmIdentifiers have absent parameters (RFC 5754 section 2: MUST
+generate absent).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from asn1crypto import algos, cms, core
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import hashes
+
+__all__ = ["ID_DATA", "ID_SIGNED_DATA", "signed_attributes", "signed_data"]
+
+ID_DATA = "1.2.840.113549.1.7.1"  # RFC 5652 section 4
+ID_SIGNED_DATA = "1.2.840.113549.1.7.2"  # RFC 5652 section 5.1
+
+_DOTTED = re.compile(r"[012](\.(0|[1-9][0-9]*))+")
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+# AlgorithmIdentifier { id-shaX } with absent parameters (RFC 5754 section 2). asn1crypto
+# adds NULL when it builds one, so the DER is written out and loaded when needed.
+_DIGEST_ALGORITHM_DER = {
+    "sha256": bytes.fromhex("300b0609608648016503040201"),
+    "sha384": bytes.fromhex("300b0609608648016503040202"),
+    "sha512": bytes.fromhex("300b0609608648016503040203"),
+}
+_DIGEST_FOR_SIGNATURE = {
+    "sha256_ecdsa": "sha256",  # RFC 5753 2.1.1
+    "sha384_ecdsa": "sha384",  # RFC 5753 2.1.1
+    "sha256_rsa": "sha256",  # RFC 5754 3.2
+    "ed25519": "sha512",  # RFC 8419 3.1
+}
+
+
+def signed_attributes(content_type: str, content: bytes, digest_algorithm: str = "sha256") -> bytes:
+    """DER of the SignedAttributes as a SET OF (tag 0x31, RFC 5652 5.4: the bytes that are
+    signed) with contentType and messageDigest (SHA-256 of content, by default).
+
+    ``content_type`` is a dotted OID (the eContentType, RFC 5652 11.1). ``digest_algorithm``
+    ("sha256", "sha384" or "sha512") must be the hash of the signature algorithm (see the
+    module): SHA-384 for an ECDSA P-384 signer, SHA-512 for Ed25519. The attributes come
+    out sorted by their encodings, as DER sorts a SET OF (X.690 11.6).
+
+    Raises ValueError for an OID that is not dotted or an unknown digest algorithm."""
+    digest = _digest(digest_algorithm, content)
+    attributes = cms.CMSAttributes(
+        [
+            {"type": "content_type", "values": [_oid("content_type", content_type)]},
+            {"type": "message_digest", "values": [digest]},
+        ]
+    )
+    return bytes(attributes.dump())
+
+
+def signed_data(
+    content_type: str,
+    content: bytes,
+    signed_attributes_der: bytes,
+    signer_certificate_der: bytes,
+    signature_algorithm: str,
+    signature: bytes,
+    certificates: Sequence[bytes] = (),
+) -> bytes:
+    """DER ContentInfo { id-signedData, SignedData } (RFC 5652 5): version 3 when content_type is
+    not id-data (5.1), digestAlgorithms {sha256 (*)}, encapContentInfo with the content, the
+    signer's certificate and `certificates` in certificates, one SignerInfo with sid
+    issuerAndSerialNumber of the signer certificate, digestAlgorithm sha256 (*), the given
+    signed attributes (byte for byte, re-tagged [0] IMPLICIT), signatureAlgorithm per
+    `signature_algorithm` (one of "sha256_ecdsa", "sha384_ecdsa", "sha256_rsa", "ed25519"), and
+    the signature the caller made over `signed_attributes_der`.
+
+    (*) SHA-256 for the two "sha256_" algorithms only: SHA-384 with "sha384_ecdsa", SHA-512
+    with "ed25519" (see the module). Version 1 with id-data: the
+    SignerInfo is version 1 (issuerAndSerialNumber, 5.3) and there are no attribute or other
+    certificates (5.1). The certificates are a DER SET OF, sorted by their encodings, each
+    once.
+
+    Raises ValueError for an unknown signature algorithm, an empty signature, a certificate
+    that is not one DER Certificate, or signed attributes that are not a DER SET OF
+    Attribute with exactly one contentType equal to ``content_type`` and one messageDigest
+    equal to the hash of ``content``."""
+    digest_name = _DIGEST_FOR_SIGNATURE.get(signature_algorithm)
+    if digest_name is None:
+        raise ValueError(f"unsupported signature algorithm {signature_algorithm!r}")
+    if not signature:
+        raise ValueError("empty signature")
+    content_type = _oid("content_type", content_type)
+    attributes = _checked_attributes(
+        signed_attributes_der, content_type, _digest(digest_name, content)
+    )
+    signer = _certificate("signer certificate", signer_certificate_der)
+    signer_info = cms.SignerInfo(
+        {
+            "version": "v1",  # RFC 5652 5.3: sid is issuerAndSerialNumber
+            "sid": cms.SignerIdentifier(
+                name="issuer_and_serial_number", value=_issuer_and_serial_number(signer)
+            ),
+            "digest_algorithm": _digest_algorithm(digest_name),
+            "signed_attrs": attributes,
+            "signature_algorithm": _signature_algorithm(signature_algorithm),
+            "signature": signature,
+        }
+    )
+    ders = dict.fromkeys([signer_certificate_der, *certificates])  # once each, in order
+    choices = [
+        cms.CertificateChoices(name="certificate", value=_certificate(f"certificate {i}", der))
+        for i, der in enumerate(ders)
+    ]
+    value = cms.SignedData(
+        {
+            "version": "v1" if content_type == ID_DATA else "v3",  # RFC 5652 5.1
+            "digest_algorithms": [_digest_algorithm(digest_name)],
+            "encap_content_info": {"content_type": content_type, "content": content},
+            "certificates": choices,
+            "signer_infos": [signer_info],
+        }
+    )
+    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": value}).dump())
+
+
+def _certificate(field: str, der: bytes) -> asn1_x509.Certificate:
+    """``der`` loaded as one DER Certificate, its outer fields parsed (ValueError if not)."""
+    try:
+        loaded = asn1_x509.Certificate.load(der, strict=True)
+        loaded["tbs_certificate"]["serial_number"].native  # noqa: B018 (parse it now)
+        loaded["tbs_certificate"]["subject_public_key_info"]["algorithm"].native  # noqa: B018
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"the {field} is not a DER Certificate: {exc}") from None
+    return loaded
+
+
+def _issuer_and_serial_number(cert: asn1_x509.Certificate) -> cms.IssuerAndSerialNumber:
+    """IssuerAndSerialNumber (RFC 5652 10.2.4), the issuer Name copied as encoded."""
+    tbs = cert["tbs_certificate"]
+    return cms.IssuerAndSerialNumber(
+        {"issuer": tbs["issuer"], "serial_number": tbs["serial_number"]}
+    )
+
+
+def _oid(field: str, value: str) -> str:
+    if not isinstance(value, str) or not _DOTTED.fullmatch(value):
+        raise ValueError(f"{field} must be a dotted OID, not {value!r}")
+    return value
+
+
+def _digest(name: str, content: bytes) -> bytes:
+    algorithm = _HASHES.get(name)
+    if algorithm is None:
+        raise ValueError(f"unsupported digest algorithm {name!r}")
+    hasher = hashes.Hash(algorithm())
+    hasher.update(content)
+    return hasher.finalize()
+
+
+def _digest_algorithm(name: str) -> algos.DigestAlgorithm:
+    return algos.DigestAlgorithm.load(_DIGEST_ALGORITHM_DER[name])
+
+
+def _signature_algorithm(name: str) -> algos.SignedDigestAlgorithm:
+    """RFC 5754 3.2: sha256WithRSAEncryption with NULL parameters; RFC 5753 2.1.1 and 7.1.3
+    (ECDSA) and RFC 8419 3.1 (Ed25519): parameters absent."""
+    if name == "sha256_rsa":
+        return algos.SignedDigestAlgorithm({"algorithm": name, "parameters": core.Null()})
+    return algos.SignedDigestAlgorithm({"algorithm": name})
+
+
+def _checked_attributes(der: bytes, content_type: str, digest: bytes) -> cms.CMSAttributes:
+    """The SignedAttributes DER loaded as is (so it is re-tagged, never re-encoded), checked
+    against the content: RFC 5652 11.1 and 11.2 want one contentType and one messageDigest
+    attribute, each with a single value, equal to what is signed here."""
+    found: dict[str, list[object]] = {"content_type": [], "message_digest": []}
+    try:
+        attributes = cms.CMSAttributes.load(der, strict=True)
+        for attribute in attributes:
+            kind = attribute["type"].native
+            if kind == "content_type":
+                found[kind].extend(value.dotted for value in attribute["values"])
+            elif kind == "message_digest":
+                found[kind].extend(value.native for value in attribute["values"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"the signed attributes are not a DER SET OF Attribute: {exc}") from None
+    if found["content_type"] != [content_type]:
+        raise ValueError(f"the signed attributes' contentType is not one value {content_type}")
+    if found["message_digest"] != [digest]:
+        raise ValueError("the signed attributes' messageDigest is not the content's digest")
+    return attributes

@@ -1,0 +1,39 @@
+"""Server-generated keys delivered encrypted (RFC 7030 4.4.1.2 and 4.4.2, RFC 5958 4).
+
+The new key, as an AsymmetricKeyPackage, is signed by the server that made it (SignedData,
+with the server's TLS identity: the client can tell where the key came from) and enveloped
+for a public key the client already holds (EnvelopedData): only that key's holder can read
+it, whatever happens to the TLS session or to logs of the response.
+"""
+
+from __future__ import annotations
+
+from asn1crypto import cms as asn1_cms
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from protocols import cms
+from server.tls import ServerIdentity
+
+ID_SIGNED_DATA = "1.2.840.113549.1.7.2"
+
+
+def encrypted_key_package(
+    pkcs8_der: bytes,
+    signer: ServerIdentity,
+    recipient_certificate_der: bytes,
+    key_identifier: bytes,
+) -> bytes:
+    """DER ContentInfo of the EnvelopedData whose content is the SignedData of the
+    AsymmetricKeyPackage holding `pkcs8_der`, for the recipient identified (rid) by
+    `key_identifier`, its subjectKeyIdentifier (RFC 7030 4.4.2)."""
+    package = cms.asymmetric_key_package([pkcs8_der])
+    attributes = cms.signed_attributes(cms.ID_CT_KP_AKEYPACKAGE, package)
+    signature = signer.private_key.sign(attributes, ec.ECDSA(hashes.SHA256()))
+    signed = cms.signed_data(
+        cms.ID_CT_KP_AKEYPACKAGE, package, attributes, signer.chain[0], "sha256_ecdsa",
+        signature, signer.chain[1:],
+    )  # fmt: skip
+    # The enveloped content is the SignedData itself, not its ContentInfo (RFC 5652 6.1).
+    signed_data = asn1_cms.ContentInfo.load(signed)["content"].untag().dump()
+    return cms.envelope(ID_SIGNED_DATA, signed_data, recipient_certificate_der, key_identifier)
