@@ -149,11 +149,12 @@ class Authority:
     async def issue(
         self,
         profile_name: str,
-        csr_data: bytes,
+        csr_data: bytes | csr_codec.CSR,
         actor: str,
         subject: Sequence[tuple[str, str]] | None = None,
     ) -> IssuedCertificate:
-        """Issue a certificate under `profile_name` for the PKCS#10 request `csr_data`.
+        """Issue a certificate under `profile_name` for the PKCS#10 request `csr_data`
+        (or a request already parsed, its proof of possession checked: CMP's CRMF).
 
         Raises CAError: MALFORMED (not a CSR), BAD_POP (its signature does not verify),
         REJECTED (profile rules), DUPLICATE (key already certified), BUSY / UNAVAILABLE
@@ -184,7 +185,7 @@ class Authority:
     def check_request(
         self,
         profile_name: str,
-        csr_data: bytes,
+        csr_data: bytes | csr_codec.CSR,
         subject: Sequence[tuple[str, str]] | None = None,
     ) -> None:
         """What `issue` checks before it signs, without issuing: an application is refused
@@ -194,10 +195,13 @@ class Authority:
         self._checked(profile_name, csr_data, subject)
 
     def _checked(
-        self, profile_name: str, csr_data: bytes, subject: Sequence[tuple[str, str]] | None
+        self,
+        profile_name: str,
+        csr_data: bytes | csr_codec.CSR,
+        subject: Sequence[tuple[str, str]] | None,
     ) -> tuple[csr_codec.CSR, str, list[tuple[str, str]], SubjectAltNames]:
         profile = self._profile(profile_name)
-        request = parse_request(csr_data)
+        request = csr_data if isinstance(csr_data, csr_codec.CSR) else parse_request(csr_data)
         key_type = _check_key_algorithm(request.spki_der, profile, profile_name)
         attributes = _subject_attributes(
             request.subject if subject is None else subject, profile, profile_name

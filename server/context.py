@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from hsm.signer_pool import SignerPool
 from server.applications import Applications
 from server.authority import Authority, Clock, Signer, utc_now
 from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
-from server.enrollment_credentials import EnrollmentCredentials
+from server.enrollment_credentials import EnrollmentCredentials, derivation_key
 from server.errors import CAError, ErrorKind
 from server.lifecycle import issue_ocsp_responder
 from server.registry import CAGeneration, SQLiteRegistry
@@ -144,6 +144,21 @@ async def _signer_sockets(
         yield pool.socket_paths
 
 
+def _credential_key(settings: Settings) -> Callable[[], bytes]:
+    """The enrollment secrets' derivation key, read from the home's secret on first use."""
+    key: list[bytes] = []
+
+    def read() -> bytes:
+        if not key:
+            try:
+                key.append(derivation_key(backend_spec(settings).read_secret()))
+            except HSMError as exc:
+                raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from None
+        return key[0]
+
+    return read
+
+
 def _assemble(
     settings: Settings,
     registry: SQLiteRegistry,
@@ -175,7 +190,7 @@ def _assemble(
         renew_responder=renew_responder,
     )
     authority = Authority(settings, registry, signer, clock, status)  # renew_responder's
-    credentials = EnrollmentCredentials(settings, registry, clock)
+    credentials = EnrollmentCredentials(settings, registry, _credential_key(settings), clock)
     applications = Applications(registry, credentials, authority, clock)
     enrollment = Enrollment(settings, credentials, authority, applications)
     holders = HolderEnrollment(registry, authority)

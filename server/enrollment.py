@@ -19,7 +19,11 @@ from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
 from server.applications import Applications
 from server.authority import Authority, IssuedCertificate, parse_request
-from server.enrollment_credentials import EnrollmentCredentials, check_requested_names
+from server.enrollment_credentials import (
+    EnrollmentCredential,
+    EnrollmentCredentials,
+    check_requested_names,
+)
 from server.errors import CAError, ErrorKind
 from server.key_packages import encrypted_key_package
 from server.registry import CertificateStatus, SQLiteRegistry
@@ -58,29 +62,43 @@ class Enrollment:
         PENDING (awaiting approval), DUPLICATE, BUSY, UNAVAILABLE. On any failure the
         credential can be used again (but for an application, which holds it)."""
         credential = await self._credentials.verify(credential_id, secret)
+        return await self.enroll_with(credential, csr_data, actor, profile, can_wait)
+
+    async def enroll_with(
+        self,
+        credential: EnrollmentCredential,
+        request: bytes | csr_codec.CSR,
+        actor: str,
+        profile: str | None = None,
+        can_wait: bool = True,
+    ) -> IssuedCertificate:
+        """`enroll` for a credential the caller has verified itself (CMP: by its MAC), with
+        a PKCS#10 request or a request already parsed with its proof of possession checked
+        (CRMF). Only a PKCS#10 request can wait for approval (it is kept as sent)."""
         if profile is not None and credential.profile != profile:
             raise CAError(
                 ErrorKind.REJECTED,
                 f"this credential is for profile {credential.profile!r}, not {profile!r}",
             )
-        check_requested_names(credential, csr_data)
+        check_requested_names(credential, request)
         if self._settings.profile(credential.profile).requires_approval:
-            if not can_wait:
+            if not can_wait or not isinstance(request, bytes):
                 raise CAError(
                     ErrorKind.REJECTED,
-                    f"profile {credential.profile!r} requires approval, and a key the CA "
-                    "makes is not kept while a request waits (D5)",
+                    f"profile {credential.profile!r} requires approval, and this request "
+                    "cannot wait for it (a key the CA makes is never kept, D5; CMP polling "
+                    "is not served yet)",
                 )
-            return await self._applications.enroll(credential, csr_data, actor)
+            return await self._applications.enroll(credential, request, actor)
         await self._credentials.hold(credential)
         try:
             issued = await self._authority.issue(
-                credential.profile, csr_data, actor, subject=credential.subject
+                credential.profile, request, actor, subject=credential.subject
             )
         except BaseException:
-            await self._credentials.release(credential_id)
+            await self._credentials.release(credential.id)
             raise
-        await self._credentials.consume(credential_id, issued.serial, actor)
+        await self._credentials.consume(credential.id, issued.serial, actor)
         return issued
 
 

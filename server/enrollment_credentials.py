@@ -7,25 +7,35 @@ addresses); a request naming any entry it does not allow is refused, so a code m
 one server cannot certify another's name.
 
 The id is public (EST Basic user name, CMP sender reference); the secret is shown once, at
-creation, and only a salted SHA-256 of it is kept. The CA makes every secret (192 random
-bits), so a fast hash is as safe as a slow one would be: there is no guessable password to
-protect, and enrollment is not slowed by a deliberately costly hash. A wrong id, a wrong
+creation, and only a salted SHA-256 of it is kept. The secret is not stored but derived: an
+HMAC of the id under a key derived from the CA home's own secret (`hsm.pin_env` /
+`pin_file`), 192 bits. CMP's MAC protection (RFC 4210 5.1.3.1, RFC 9481) needs the shared
+secret itself to check a message, so the server derives it again rather than keeping
+secrets readable in the registry. The CA makes every secret, so a fast hash is as safe as a
+slow one would be: there is no guessable password to protect, and enrollment is not slowed
+by a deliberately costly hash. A wrong id, a wrong
 secret, an expired or used credential are one and the same refusal, and cost the same time,
 so nothing can be learnt by probing.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import ipaddress
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from config import Settings
+from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
 from server.authority import (
     Clock,
@@ -54,12 +64,14 @@ class EnrollmentCredential:
     alt_names: SubjectAltNames = NO_ALT_NAMES
 
 
-def check_requested_names(credential: EnrollmentCredential, csr_data: bytes) -> None:
+def check_requested_names(
+    credential: EnrollmentCredential, csr_data: bytes | csr_codec.CSR
+) -> None:
     """D2: the request's subject is empty (the credential's is used) or the credential's,
     and every subjectAltName entry it asks for is one the credential allows.
 
     Raises CAError: REJECTED, MALFORMED / BAD_POP (not a request with a valid signature)."""
-    request = parse_request(csr_data)
+    request = csr_data if isinstance(csr_data, csr_codec.CSR) else parse_request(csr_data)
     requested = list(request.subject)
     if requested and sorted(requested) != sorted(credential.subject):
         raise CAError(
@@ -111,15 +123,55 @@ def _alt_names_from_json(text: str) -> SubjectAltNames:
     )
 
 
+def _credential(row: CredentialRow) -> EnrollmentCredential:
+    return EnrollmentCredential(
+        row.id,
+        row.profile,
+        names.parse_dn(row.subject),
+        row.expires_at,
+        _alt_names_from_json(row.alt_names),
+    )
+
+
 def _hash(secret: str, salt: bytes) -> bytes:
     return hashlib.sha256(salt + secret.encode("utf-8")).digest()
 
 
+def derivation_key(home_secret: str) -> bytes:
+    """The key enrollment secrets are derived under (HKDF-SHA256 of the home's secret)."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"pki-ca enrollment secrets v1"
+    ).derive(home_secret.encode("utf-8"))
+
+
 class EnrollmentCredentials:
-    def __init__(self, settings: Settings, registry: SQLiteRegistry, clock: Clock = utc_now):
+    def __init__(
+        self,
+        settings: Settings,
+        registry: SQLiteRegistry,
+        derivation_key: Callable[[], bytes],
+        clock: Clock = utc_now,
+    ):
+        """`derivation_key` is called when a secret is first made or derived (commands
+        that never touch credentials need not read the home's secret)."""
         self._settings = settings
         self._store = registry.credentials
+        self._derivation_key = derivation_key
         self._clock = clock
+
+    def mac_secret(self, credential: EnrollmentCredential) -> bytes:
+        """The shared secret of a credential, as the client holds it: CMP MAC key material."""
+        return self._secret(credential.id).encode("utf-8")
+
+    def _secret(self, credential_id: str) -> str:
+        digest = hmac.digest(self._derivation_key(), credential_id.encode("utf-8"), "sha256")
+        return base64.urlsafe_b64encode(digest[:24]).decode("ascii")
+
+    async def find(self, credential_id: str) -> EnrollmentCredential | None:
+        """The credential of that id, usable or not (CMP finds it by senderKID, then checks
+        the message's MAC with `mac_secret`)."""
+        row = await self._store.get(credential_id)
+        return None if row is None else _credential(row)
 
     async def create(
         self,
@@ -150,10 +202,11 @@ class EnrollmentCredentials:
             alt_names, profile, self._settings.profiles[profile].san_types
         )
         now = self._clock()
-        secret = secrets.token_urlsafe(24)
+        credential_id = f"ec-{secrets.token_hex(8)}"
+        secret = self._secret(credential_id)
         salt = secrets.token_bytes(16)
         row = CredentialRow(
-            id=f"ec-{secrets.token_hex(8)}",
+            id=credential_id,
             secret_hash=_hash(secret, salt),
             salt=salt,
             profile=profile,
@@ -190,13 +243,7 @@ class EnrollmentCredentials:
         digest = _hash(secret, salt)  # computed whether or not the id exists
         if row is None or not hmac.compare_digest(digest, row.secret_hash):
             raise CAError(ErrorKind.UNAUTHORIZED, REFUSAL)
-        return EnrollmentCredential(
-            row.id,
-            row.profile,
-            names.parse_dn(row.subject),
-            row.expires_at,
-            _alt_names_from_json(row.alt_names),
-        )
+        return _credential(row)
 
     async def hold(self, credential: EnrollmentCredential) -> None:
         """Hold a verified credential for one enrollment: only if unexpired, unused and not

@@ -7,7 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from config import load_settings
-from server.enrollment_credentials import EnrollmentCredentials
+from server.context import backend_spec
+from server.enrollment_credentials import EnrollmentCredentials, derivation_key
 from server.registry import SQLiteRegistry
 
 
@@ -18,7 +19,9 @@ async def make_codes(
     settings = load_settings(home)
     registry = await SQLiteRegistry.open(settings.resolve(settings.registry.path))
     try:
-        credentials = EnrollmentCredentials(settings, registry)
+        credentials = EnrollmentCredentials(
+            settings, registry, lambda: derivation_key(backend_spec(settings).read_secret())
+        )
         codes = []
         for n in range(count):
             credential, secret = await credentials.create(

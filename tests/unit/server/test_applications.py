@@ -39,7 +39,9 @@ def desk(local_ca: LocalCA) -> Desk:
     profiles = dict(local_ca.settings.profiles)
     profiles["tls-client"] = dataclasses.replace(profiles["tls-client"], requires_approval=True)
     settings = dataclasses.replace(local_ca.settings, profiles=profiles)
-    credentials = EnrollmentCredentials(settings, local_ca.registry, local_ca.clock)
+    credentials = EnrollmentCredentials(
+        settings, local_ca.registry, lambda: b"k" * 32, local_ca.clock
+    )
     applications = Applications(local_ca.registry, credentials, local_ca.authority, local_ca.clock)
     return Desk(
         credentials,

@@ -19,7 +19,9 @@ from tests.local_ca import LocalCA
 
 @pytest.fixture
 def credentials(local_ca: LocalCA) -> EnrollmentCredentials:
-    return EnrollmentCredentials(local_ca.settings, local_ca.registry, local_ca.clock)
+    return EnrollmentCredentials(
+        local_ca.settings, local_ca.registry, lambda: b"k" * 32, local_ca.clock
+    )
 
 
 @pytest.fixture
@@ -152,3 +154,20 @@ async def test_alt_names_are_checked_when_the_credential_is_made(
     error = await refused(credentials.create(profile, subject, timedelta(hours=1), "op",
                                              alt_names))  # fmt: skip
     assert error.kind is ErrorKind.REJECTED and refusal in error.message
+
+
+async def test_the_secret_is_derived_again_for_mac_checks(
+    local_ca: LocalCA, credentials: EnrollmentCredentials
+) -> None:
+    """CMP MAC protection needs the shared secret itself: it is derived from the id under
+    the home's key, the same every time, different for each credential and each key."""
+    credential, secret = await credentials.create("tls-client", "CN=d", timedelta(hours=1), "op")
+    found = await credentials.find(credential.id)
+    assert found is not None and credentials.mac_secret(found) == secret.encode()
+    other, other_secret = await credentials.create("tls-client", "CN=e", timedelta(hours=1), "op")
+    assert other_secret != secret and len(secret) == 32
+    elsewhere = EnrollmentCredentials(
+        local_ca.settings, local_ca.registry, lambda: b"another home" * 3, local_ca.clock
+    )
+    assert elsewhere.mac_secret(found) != secret.encode()
+    assert await credentials.find("ec-0000000000000000") is None
