@@ -231,6 +231,36 @@ class ESTSettings:
 
 
 @dataclass(frozen=True)
+class CMPSettings:
+    """CMP (RFC 4210/9480, Lightweight CMP Profile RFC 9483) at /.well-known/cmp."""
+
+    default_profile: str = "tls-client"  # for /.well-known/cmp without a path label
+    labels: Mapping[str, str] = field(default_factory=dict)  # /.well-known/cmp/p/<label>
+    implicit_confirm: bool = True  # grant implicitConfirm when a client asks for it
+    confirm_wait_seconds: int = 300  # an unconfirmed certificate is revoked after this
+    max_clock_skew_seconds: int = 300  # messageTime further off is refused (badTime)
+    mac_min_iterations: int = 100  # PasswordBasedMac / PBMAC1 iteration counts accepted
+    mac_max_iterations: int = 100_000
+    suspend_by_revocation_request: bool = False  # rr with certificateHold suspends (S8)
+    max_body_bytes: int = 65536
+
+    def check(self) -> None:
+        _require(self.confirm_wait_seconds > 0, "cmp.confirm_wait_seconds", "> 0 seconds")
+        _require(self.max_clock_skew_seconds > 0, "cmp.max_clock_skew_seconds", "> 0 seconds")
+        _require(
+            0 < self.mac_min_iterations <= self.mac_max_iterations,
+            "cmp.mac_min_iterations",
+            "positive and at most cmp.mac_max_iterations",
+        )
+        _require(self.max_body_bytes > 0, "cmp.max_body_bytes", "a positive size")
+
+    def check_profiles(self, profiles: Mapping[str, object]) -> None:
+        _require(self.default_profile in profiles, "cmp.default_profile", "a profile name")
+        for label, profile in self.labels.items():
+            _require(profile in profiles, f"cmp.labels.{label}", "a profile name")
+
+
+@dataclass(frozen=True)
 class ProfileSettings:
     """A certificate profile: data, not code. Each field names what the profile allows."""
 
@@ -303,6 +333,7 @@ class Settings:
     ocsp: OCSPSettings = field(default_factory=OCSPSettings)
     crl: CRLSettings = field(default_factory=CRLSettings)
     est: ESTSettings = field(default_factory=ESTSettings)
+    cmp: CMPSettings = field(default_factory=CMPSettings)
     profiles: Mapping[str, ProfileSettings] = field(default_factory=dict)
 
     def resolve(self, relative: str) -> Path:
@@ -326,6 +357,7 @@ SECTIONS = {
     "ocsp": OCSPSettings,
     "crl": CRLSettings,
     "est": ESTSettings,
+    "cmp": CMPSettings,
 }
 
 
@@ -362,6 +394,7 @@ def load_settings(home: Path, environ: Mapping[str, str] | None = None) -> Setti
         if check:
             check()
     sections["est"].check_profiles(profiles)
+    sections["cmp"].check_profiles(profiles)
     ocsp_days = sections["ocsp"].validity_hours / 24
     _require(
         sections["ca"].ocsp_responder_renew_before_days > ocsp_days,

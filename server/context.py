@@ -24,6 +24,7 @@ from hsm.pipeline import SigningPipeline
 from hsm.signer_pool import SignerPool
 from server.applications import Applications
 from server.authority import Authority, Clock, Signer, utc_now
+from server.cmp import CMPServer
 from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.enrollment_credentials import EnrollmentCredentials, derivation_key
 from server.errors import CAError, ErrorKind
@@ -41,6 +42,7 @@ class CA:
     revocation: Revocation
     credentials: EnrollmentCredentials
     applications: Applications
+    cmp: CMPServer
     enrollment: Enrollment
     holders: HolderEnrollment
     server_keygen: ServerKeyGeneration
@@ -194,16 +196,18 @@ def _assemble(
     applications = Applications(registry, credentials, authority, clock)
     enrollment = Enrollment(settings, credentials, authority, applications)
     holders = HolderEnrollment(registry, authority)
+    revocation = Revocation(registry, clock, status)
     return CA(
         settings=settings,
         registry=registry,
         authority=authority,
         credentials=credentials,
         applications=applications,
+        cmp=CMPServer(settings, registry, credentials, enrollment, holders, revocation, clock),
         enrollment=enrollment,
         holders=holders,
         server_keygen=ServerKeyGeneration(enrollment, holders),
-        revocation=Revocation(registry, clock, status),
+        revocation=revocation,
         status=status,
         metrics=metrics,
         clock=clock,

@@ -111,12 +111,14 @@ class HolderEnrollment:
         self._registry = registry
         self._authority = authority
 
-    async def reenroll(self, current_der: bytes, csr_data: bytes, actor: str) -> IssuedCertificate:
+    async def reenroll(
+        self, current_der: bytes, csr_data: bytes | csr_codec.CSR, actor: str
+    ) -> IssuedCertificate:
         """Raises CAError: UNAUTHORIZED (not a certificate of ours), ALREADY_REVOKED /
         REJECTED (revoked or suspended), REJECTED (subject or subjectAltName changed, or the
         same key again: a key is certified once, S13), and what issuance raises."""
         current, profile = await self.holder(current_der, "renew")
-        request = parse_request(csr_data)
+        request = _parsed(csr_data)
         subject = names.attributes_of(current.subject)
         if list(request.subject) != subject:
             raise CAError(ErrorKind.REJECTED, "the subject must be the current certificate's")
@@ -131,7 +133,7 @@ class HolderEnrollment:
         return await self._authority.issue(profile, csr_data, actor, subject=subject)
 
     async def enroll_as_holder(
-        self, current_der: bytes, csr_data: bytes, actor: str, profile: str
+        self, current_der: bytes, csr_data: bytes | csr_codec.CSR, actor: str, profile: str
     ) -> IssuedCertificate:
         """EST simpleenroll authenticated by a TLS client certificate of this CA, where the
         label allows it (RFC 7030 3.3.2): a certificate of another profile for the same
@@ -141,7 +143,7 @@ class HolderEnrollment:
         Raises what `reenroll` raises, but for the subjectAltName rule."""
         current, _ = await self.holder(current_der, "enroll")
         subject = names.attributes_of(current.subject)
-        requested = list(parse_request(csr_data).subject)
+        requested = list(_parsed(csr_data).subject)
         if requested and requested != subject:
             raise CAError(ErrorKind.REJECTED, "the subject must be the client certificate's")
         return await self._authority.issue(profile, csr_data, actor, subject=subject)
@@ -275,6 +277,10 @@ def _new_key(
     if description == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
     raise CAError(ErrorKind.REJECTED, f"cannot generate {description} keys")
+
+
+def _parsed(request: bytes | csr_codec.CSR) -> csr_codec.CSR:
+    return request if isinstance(request, csr_codec.CSR) else parse_request(request)
 
 
 def _san_of(certificate: x509.Certificate) -> tuple[set[str], set[str], set[str]]:

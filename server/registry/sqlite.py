@@ -27,6 +27,7 @@ from server.registry.audit_chain import (
     entry_hash,
     verify_chain,
 )
+from server.registry.cmp_store import SQLiteCMPStore
 from server.registry.credential_store import SQLiteCredentialStore
 from server.registry.records import (
     AuditEvent,
@@ -59,6 +60,7 @@ class SQLiteRegistry:
         self.status = SQLiteStatusStore(self)
         self.credentials = SQLiteCredentialStore(self)
         self.applications = SQLiteApplicationStore(self)
+        self.cmp = SQLiteCMPStore(self)
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteRegistry:

@@ -16,7 +16,7 @@ from server.crl_publisher import CRLPublisher
 from server.errors import CAError
 from server.ocsp_responder import OCSPResponder
 from server.tls import ServerIdentity
-from server.web import crl, est, ocsp
+from server.web import cmp, crl, est, ocsp
 
 CA_KEY = web.AppKey("ca", CA)
 OCSP_KEY = web.AppKey("ocsp", OCSPResponder)
@@ -37,6 +37,7 @@ def build_app(ca: CA, identity: ServerIdentity | None = None) -> web.Application
     ocsp.add_routes(app, OCSP_KEY)
     crl.add_routes(app, ca.settings, CRL_KEY)
     est.add_routes(app, CA_KEY)
+    cmp.add_routes(app, CA_KEY)
     return app
 
 

@@ -164,7 +164,7 @@ async def test_the_secret_is_derived_again_for_mac_checks(
     credential, secret = await credentials.create("tls-client", "CN=d", timedelta(hours=1), "op")
     found = await credentials.find(credential.id)
     assert found is not None and credentials.mac_secret(found) == secret.encode()
-    other, other_secret = await credentials.create("tls-client", "CN=e", timedelta(hours=1), "op")
+    _, other_secret = await credentials.create("tls-client", "CN=e", timedelta(hours=1), "op")
     assert other_secret != secret and len(secret) == 32
     elsewhere = EnrollmentCredentials(
         local_ca.settings, local_ca.registry, lambda: b"another home" * 3, local_ca.clock

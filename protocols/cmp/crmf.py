@@ -1,0 +1,378 @@
+"""CRMF (RFC 4211): the CertReqMessages of ir, cr and kur read, proof of possession checked.
+
+Theory of operation: :func:`parse_cert_req_messages` takes the DER CertReqMessages (the
+contents of an ir [0], cr [2] or kur [7] PKIBody, RFC 4210 5.3.1 / 5.3.3 / 5.3.5) and returns
+one :class:`CertRequest` per CertReqMsg: the certTemplate's subject, public key and
+subjectAltName entries, and how the requester proved possession of the private key
+(RFC 4211 section 4). A signature POP (POPOSigningKey, RFC 4211 4.1) is verified here, over
+the DER of certReq exactly as received (the octets are cut out of the message, never
+re-encoded), with the key of the template. Only the form without poposkInput counts: RFC 4211
+4.1 requires it when the template carries the subject and the key, which is all this CA
+issues from.
+
+The module also holds what the rest of the package shares and CRMF needs first: a small DER
+walker (:func:`der_children`, :func:`der_contents`), pyasn1 decoding that never lets a pyasn1
+exception out (:func:`decode_der`), and signature verification under an AlgorithmIdentifier
+(:func:`signature_valid`, RFC 9481 section 3). All raise :class:`MalformedDER`, a ValueError;
+``messages.py`` turns it into ``CMPFormatError``.
+
+Nothing here does I/O; the ASN.1 types are those of ``pyasn1_alt_modules.rfc4211``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+from pyasn1.codec.der import decoder, encoder
+from pyasn1.error import PyAsn1Error
+from pyasn1_alt_modules import rfc4055, rfc4211, rfc5280
+
+from protocols.x509.names import attributes_of
+
+__all__ = [
+    "CertRequest",
+    "MalformedDER",
+    "decode_der",
+    "der_children",
+    "der_contents",
+    "der_tlv",
+    "encode_der",
+    "hash_for_oid",
+    "parse_cert_req_messages",
+    "short_reason",
+    "signature_valid",
+]
+
+_ID_CE_SUBJECT_ALT_NAME = "2.5.29.17"  # RFC 5280 4.2.1.6
+_MAX_DER_LENGTH_OCTETS = 4  # no CMP message comes near 4 GiB
+
+# Hash algorithms by OID (RFC 9481 section 2; RFC 5754 for SHA-2, RFC 8702 for SHAKE;
+# SHA-1 only so that an old certConf hashAlg can still be read).
+_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "1.3.14.3.2.26": hashes.SHA1(),
+    "2.16.840.1.101.3.4.2.4": hashes.SHA224(),
+    "2.16.840.1.101.3.4.2.1": hashes.SHA256(),
+    "2.16.840.1.101.3.4.2.2": hashes.SHA384(),
+    "2.16.840.1.101.3.4.2.3": hashes.SHA512(),
+    "2.16.840.1.101.3.4.2.11": hashes.SHAKE128(32),  # RFC 8702 section 2: 256-bit output
+    "2.16.840.1.101.3.4.2.12": hashes.SHAKE256(64),  # RFC 8702 section 2: 512-bit output
+}
+# Signature algorithms (RFC 9481 section 3) by OID, with their hash.
+_ECDSA = {
+    "1.2.840.10045.4.3.1": hashes.SHA224(),  # RFC 5758 3.2
+    "1.2.840.10045.4.3.2": hashes.SHA256(),
+    "1.2.840.10045.4.3.3": hashes.SHA384(),
+    "1.2.840.10045.4.3.4": hashes.SHA512(),
+}
+_RSA_PKCS1 = {
+    "1.2.840.113549.1.1.14": hashes.SHA224(),  # RFC 4055 section 5
+    "1.2.840.113549.1.1.11": hashes.SHA256(),
+    "1.2.840.113549.1.1.12": hashes.SHA384(),
+    "1.2.840.113549.1.1.13": hashes.SHA512(),
+}
+_RSASSA_PSS = "1.2.840.113549.1.1.10"  # RFC 4055 section 3
+_MGF1 = "1.2.840.113549.1.1.8"
+_ED25519 = "1.3.101.112"  # RFC 8410 section 3
+_ED448 = "1.3.101.113"
+
+
+class MalformedDER(ValueError):
+    """The octets are not the DER (or the ASN.1 value) expected."""
+
+
+@dataclass(frozen=True)
+class CertRequest:
+    """One CertReqMsg of an ir, cr or kur (RFC 4211 sections 3-5).
+
+    ``subject`` is in RFC 4514 text order, as ``protocols.x509.names.attributes_of`` gives
+    it, or None when the template has no subject. ``spki_der`` is the template's publicKey as
+    SubjectPublicKeyInfo DER, or None when absent (central key generation, RFC 9483 4.1.6).
+    ``dns_names``, ``ip_addresses`` (``ipaddress`` text form) and ``emails`` come from a
+    subjectAltName extension in certTemplate.extensions. ``pop`` is the ProofOfPossession
+    alternative ("signature", "raVerified", "keyEncipherment", "keyAgreement") or "none";
+    ``pop_valid`` is True only for a POPOSigningKey without poposkInput whose signature over
+    the DER of certReq verifies under ``spki_der``."""
+
+    cert_req_id: int
+    subject: tuple[tuple[str, str], ...] | None
+    spki_der: bytes | None
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    emails: tuple[str, ...]
+    pop: str
+    pop_valid: bool
+
+
+# --- DER and pyasn1 helpers -------------------------------------------------------------
+
+
+def _read_tlv(data: bytes, offset: int) -> tuple[int, int, int]:
+    """(tag octet, start of contents, end) of the TLV at ``offset`` (X.690 8.1, DER lengths)."""
+    if offset + 2 > len(data):
+        raise MalformedDER("truncated DER value")
+    tag = data[offset]
+    if tag & 0x1F == 0x1F:
+        raise MalformedDER("multi-octet DER tag")
+    length = data[offset + 1]
+    start = offset + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0:
+            raise MalformedDER("indefinite length is not DER (X.690 10.1)")
+        if count > _MAX_DER_LENGTH_OCTETS or start + count > len(data):
+            raise MalformedDER("bad DER length")
+        length = int.from_bytes(data[start : start + count], "big")
+        start += count
+    end = start + length
+    if end > len(data):
+        raise MalformedDER("truncated DER value")
+    return tag, start, end
+
+
+def der_tlv(tag: int, contents: bytes) -> bytes:
+    """One DER TLV of one-octet ``tag`` with a definite length (X.690 8.1.3, 10.1)."""
+    length = len(contents)
+    if length < 0x80:
+        return bytes((tag, length)) + contents
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(octets))) + octets + contents
+
+
+def der_contents(value: bytes) -> bytes:
+    """The contents octets of ``value``, which must be exactly one TLV."""
+    _tag, start, end = _read_tlv(value, 0)
+    if end != len(value):
+        raise MalformedDER(f"{len(value) - end} octets after the DER value")
+    return value[start:end]
+
+
+def der_children(value: bytes) -> list[tuple[int, bytes]]:
+    """(tag octet, whole TLV) of each value inside the one constructed TLV ``value``, in
+    order: the exact octets a signature or MAC covers, never re-encoded."""
+    contents = der_contents(value)
+    found = []
+    offset = 0
+    while offset < len(contents):
+        tag, _start, end = _read_tlv(contents, offset)
+        found.append((tag, contents[offset:end]))
+        offset = end
+    return found
+
+
+def decode_der(der: bytes, spec: Any, what: str) -> Any:
+    """``der`` decoded as the pyasn1 type ``spec``; exactly one value, nothing after it.
+
+    pyasn1 errors (whose text dumps the whole schema) become a short MalformedDER."""
+    try:
+        value, rest = decoder.decode(der, asn1Spec=spec)
+    except (PyAsn1Error, ValueError, TypeError, IndexError, KeyError) as exc:
+        raise MalformedDER(f"{what} does not decode: {short_reason(exc)}") from None
+    if rest:
+        raise MalformedDER(f"{len(rest)} octets after the {what}")
+    return value
+
+
+def short_reason(exc: BaseException) -> str:
+    """The first line of an exception's text, at most 160 characters: pyasn1 puts the
+    whole schema in its messages."""
+    text = str(exc)
+    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
+
+
+def encode_der(value: Any) -> bytes:
+    """The DER of a pyasn1 value (bytes, for mypy's sake)."""
+    return bytes(encoder.encode(value))
+
+
+def hash_for_oid(oid: str) -> hashes.HashAlgorithm:
+    """The hash algorithm of a dotted OID (SHA-1, SHA-2, SHAKE; RFC 9481 section 2).
+    Raises MalformedDER for any other."""
+    found = _HASHES.get(oid)
+    if found is None:
+        raise MalformedDER(f"unsupported hash algorithm {oid}")
+    return found
+
+
+def _retagged(der: bytes, tag: int) -> bytes:
+    """``der`` with its one-octet tag replaced: an IMPLICIT [n] SEQUENCE back to SEQUENCE."""
+    return bytes((tag,)) + der[1:]
+
+
+# --- signatures -------------------------------------------------------------------------
+
+
+def signature_valid(spki_der: bytes, algorithm_der: bytes, data: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` over ``data`` verifies with the key ``spki_der`` under the
+    AlgorithmIdentifier ``algorithm_der``: ECDSA and RSA PKCS #1 v1.5 with SHA-2, RSASSA-PSS
+    with SHA-2 and MGF1 of the same hash, Ed25519, Ed448 (RFC 9481 section 3).
+
+    False for a wrong signature, an unsupported algorithm or a key of another type than the
+    algorithm's; MalformedDER only when ``algorithm_der`` does not decode."""
+    algorithm = decode_der(algorithm_der, rfc5280.AlgorithmIdentifier(), "AlgorithmIdentifier")
+    oid = str(algorithm["algorithm"])
+    try:
+        key = load_der_public_key(spki_der)
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    try:
+        return _verify(key, oid, algorithm["parameters"], data, signature)
+    except (InvalidSignature, MalformedDER, UnsupportedAlgorithm):
+        return False
+
+
+def _verify(key: Any, oid: str, parameters: Any, data: bytes, signature: bytes) -> bool:
+    """Raises InvalidSignature when the signature is wrong; False if the pair is unusable."""
+    if oid in _ECDSA and isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(signature, data, ec.ECDSA(_ECDSA[oid]))
+    elif oid in _RSA_PKCS1 and isinstance(key, rsa.RSAPublicKey):
+        key.verify(signature, data, padding.PKCS1v15(), _RSA_PKCS1[oid])
+    elif oid == _RSASSA_PSS and isinstance(key, rsa.RSAPublicKey):
+        digest, salt_length = _pss_parameters(parameters)
+        pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=salt_length)
+        key.verify(signature, data, pss, digest)
+    elif (oid == _ED25519 and isinstance(key, ed25519.Ed25519PublicKey)) or (
+        oid == _ED448 and isinstance(key, ed448.Ed448PublicKey)
+    ):
+        key.verify(signature, data)
+    else:
+        return False
+    return True
+
+
+def _pss_parameters(parameters: Any) -> tuple[hashes.HashAlgorithm, int]:
+    """(hash, salt length) of RSASSA-PSS-params (RFC 4055 3.1) with a SHA-2 hash and MGF1
+    over that same hash, trailerField 1. Raises MalformedDER for anything else."""
+    if not parameters.isValue:
+        raise MalformedDER("RSASSA-PSS without parameters (SHA-1) is not supported")
+    params = decode_der(bytes(parameters), rfc4055.RSASSA_PSS_params(), "RSASSA-PSS-params")
+    digest_oid = str(params["hashAlgorithm"]["algorithm"])
+    mgf = params["maskGenAlgorithm"]
+    mgf_hash = decode_der(
+        bytes(mgf["parameters"]), rfc5280.AlgorithmIdentifier(), "MGF1 parameters"
+    )
+    if str(mgf["algorithm"]) != _MGF1 or str(mgf_hash["algorithm"]) != digest_oid:
+        raise MalformedDER("RSASSA-PSS: MGF1 with another hash is not supported")
+    if int(params["trailerField"]) != 1:
+        raise MalformedDER("RSASSA-PSS: trailerField must be 1")
+    digest = hash_for_oid(digest_oid)
+    if not isinstance(digest, hashes.SHA224 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512):
+        raise MalformedDER("RSASSA-PSS: only SHA-2 hashes are supported")
+    return digest, int(params["saltLength"])
+
+
+# --- CertReqMessages ----------------------------------------------------------------------
+
+
+def parse_cert_req_messages(der: bytes) -> tuple[CertRequest, ...]:
+    """Every CertReqMsg of the DER CertReqMessages ``der`` (RFC 4211 section 3), in order.
+
+    Raises MalformedDER when it does not decode, a subject or subjectAltName is unreadable,
+    or the same certReqId appears twice."""
+    messages = decode_der(der, rfc4211.CertReqMessages(), "CertReqMessages")
+    raw_messages = der_children(der)
+    try:
+        requests = tuple(
+            _cert_request(message, raw)
+            for message, (_tag, raw) in zip(messages, raw_messages, strict=True)
+        )
+    except (PyAsn1Error, UnicodeError) as exc:  # raised lazily by character strings
+        raise MalformedDER(f"CertReqMessages: {short_reason(exc)}") from None
+    ids = [request.cert_req_id for request in requests]
+    if len(set(ids)) != len(ids):
+        raise MalformedDER("duplicate certReqId in CertReqMessages")
+    return requests
+
+
+def _cert_request(message: Any, raw_message: bytes) -> CertRequest:
+    """One CertReqMsg; ``raw_message`` is its DER as received (for the POP signature)."""
+    cert_req = message["certReq"]
+    template = cert_req["certTemplate"]
+    spki_der = _template_public_key(template)
+    dns_names, ip_addresses, emails = _template_alt_names(template)
+    pop, pop_valid = _proof_of_possession(message, raw_message, spki_der)
+    return CertRequest(
+        cert_req_id=int(cert_req["certReqId"]),
+        subject=_template_subject(template),
+        spki_der=spki_der,
+        dns_names=dns_names,
+        ip_addresses=ip_addresses,
+        emails=emails,
+        pop=pop,
+        pop_valid=pop_valid,
+    )
+
+
+def _template_subject(template: Any) -> tuple[tuple[str, str], ...] | None:
+    """certTemplate.subject ([5] Name, explicit because Name is a CHOICE) as pairs."""
+    subject = template["subject"]
+    if not subject.isValue:
+        return None
+    try:
+        return tuple(attributes_of(encode_der(subject["rdnSequence"])))
+    except ValueError as exc:
+        raise MalformedDER(f"certTemplate subject: {exc}") from None
+
+
+def _template_public_key(template: Any) -> bytes | None:
+    """certTemplate.publicKey ([6] IMPLICIT SubjectPublicKeyInfo) as SPKI DER."""
+    public_key = template["publicKey"]
+    if not public_key.isValue:
+        return None
+    return _retagged(encode_der(public_key), 0x30)
+
+
+def _template_alt_names(template: Any) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(dNSName, iPAddress, rfc822Name) entries of a subjectAltName in the template."""
+    extensions = template["extensions"]
+    dns: list[str] = []
+    ips: list[str] = []
+    emails: list[str] = []
+    if not extensions.isValue:
+        return (), (), ()
+    for extension in extensions:
+        if str(extension["extnID"]) != _ID_CE_SUBJECT_ALT_NAME:
+            continue
+        names = decode_der(
+            bytes(extension["extnValue"]), rfc5280.SubjectAltName(), "subjectAltName"
+        )
+        for name in names:
+            kind = name.getName()
+            if kind == "dNSName":
+                dns.append(str(name[kind]))
+            elif kind == "rfc822Name":
+                emails.append(str(name[kind]))
+            elif kind == "iPAddress":
+                ips.append(_ip_text(bytes(name[kind])))
+    return tuple(dns), tuple(ips), tuple(emails)
+
+
+def _ip_text(octets: bytes) -> str:
+    """RFC 5280 4.2.1.6: 4 octets for IPv4, 16 for IPv6."""
+    if len(octets) not in (4, 16):
+        raise MalformedDER(f"subjectAltName iPAddress of {len(octets)} octets")
+    return str(ipaddress.ip_address(octets))
+
+
+def _proof_of_possession(message: Any, raw_message: bytes, spki: bytes | None) -> tuple[str, bool]:
+    """(POP kind, verified). Only POPOSigningKey without poposkInput is verified (4.1)."""
+    popo = message["popo"]
+    if not popo.isValue:
+        return "none", False
+    kind = str(popo.getName())
+    if kind != "signature":
+        return kind, False
+    signing_key = popo["signature"]
+    if signing_key["poposkInput"].isValue or spki is None:
+        return kind, False
+    signature = signing_key["signature"]
+    if len(signature) % 8:
+        return kind, False
+    raw_cert_req = der_children(raw_message)[0][1]
+    algorithm_der = encode_der(signing_key["algorithmIdentifier"])
+    return kind, signature_valid(spki, algorithm_der, raw_cert_req, signature.asOctets())

@@ -1,0 +1,384 @@
+"""CMP messages (RFC 4210 section 5, CMPv3 of RFC 9480, Lightweight CMP Profile RFC 9483) read.
+
+Theory of operation: :func:`parse_pki_message` takes the octets of one HTTP request body
+(RFC 6712) and returns a :class:`PKIMessage` value, or raises :class:`CMPFormatError` (a
+ValueError) when they are not exactly one DER PKIMessage of pvno cmp2000 (2) or cmp2021 (3)
+that this package can read. Nothing is judged here beyond the format: whether the protection
+is right is for ``protection.py`` (:func:`~protocols.cmp.protection.verify_mac`,
+:func:`~protocols.cmp.protection.verify_signature`), whether a request is allowed is for the
+server.
+
+The message is decoded with the ASN.1 types of ``pyasn1_alt_modules.rfc9480`` (which check
+the whole structure, extraCerts included), and cut at the same time into its top-level DER
+values without re-encoding, so that :attr:`PKIMessage.protected_part` holds exactly the
+header and body octets the sender protected (ProtectedPart, RFC 4210 5.1.3) and the POP
+signatures of CRMF requests are checked over the octets that were signed (``crmf.py``).
+
+Each body type fills the fields it has and leaves the others empty: ir/cr/kur (and ccr,
+krr) ``cert_requests``, p10cr ``p10_request``, certConf ``cert_confirms``, rr
+``revocations``, genm ``general_info_types``, pollReq ``poll_req_ids``, error ``error_text``
+(the failInfo names and the statusString, for a log line).
+Responses (ip, cp, kup, rp, genp, pollRep, pkiconf) are read with the same function
+(``replies.parse_reply``); their bodies are only named, the tests read them with pyasn1.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pyasn1.error import PyAsn1Error
+from pyasn1_alt_modules import rfc5280, rfc9480
+
+from protocols.cmp.crmf import (
+    CertRequest,
+    MalformedDER,
+    decode_der,
+    der_children,
+    der_contents,
+    der_tlv,
+    encode_der,
+    parse_cert_req_messages,
+    short_reason,
+)
+
+__all__ = [
+    "BODY_TAGS",
+    "ID_IT_CA_CERTS",
+    "ID_IT_CERT_REQ_TEMPLATE",
+    "ID_IT_CRLS",
+    "ID_IT_CRL_STATUS_LIST",
+    "ID_IT_IMPLICIT_CONFIRM",
+    "ID_IT_ROOT_CA_KEY_UPDATE",
+    "CMPFormatError",
+    "CertConfirm",
+    "CertRequest",
+    "FailureInfo",
+    "Header",
+    "PKIMessage",
+    "PKIStatus",
+    "RevocationRequest",
+    "parse_pki_message",
+]
+
+# InfoTypeAndValue types, id-it arc 1.3.6.1.5.5.7.4 (RFC 4210 5.3.19, RFC 9483 4.3)
+ID_IT_IMPLICIT_CONFIRM = "1.3.6.1.5.5.7.4.13"  # RFC 4210 5.1.1.1
+ID_IT_CA_CERTS = "1.3.6.1.5.5.7.4.17"  # RFC 9483 4.3.1
+ID_IT_ROOT_CA_KEY_UPDATE = "1.3.6.1.5.5.7.4.18"  # RFC 9483 4.3.2
+ID_IT_CERT_REQ_TEMPLATE = "1.3.6.1.5.5.7.4.19"  # RFC 9483 4.3.3
+ID_IT_CRL_STATUS_LIST = "1.3.6.1.5.5.7.4.22"  # RFC 9483 4.3.4 (request)
+ID_IT_CRLS = "1.3.6.1.5.5.7.4.23"  # RFC 9483 4.3.4 (response)
+
+# PKIBody CHOICE tag numbers, RFC 4210 5.1.2 (each [n] EXPLICIT: DER tag octet 0xA0 | n).
+BODY_TAGS = {
+    "ir": 0, "ip": 1, "cr": 2, "cp": 3, "p10cr": 4, "popdecc": 5, "popdecr": 6,
+    "kur": 7, "kup": 8, "krr": 9, "krp": 10, "rr": 11, "rp": 12, "ccr": 13, "ccp": 14,
+    "ckuann": 15, "cann": 16, "rann": 17, "crlann": 18, "pkiconf": 19, "nested": 20,
+    "genm": 21, "genp": 22, "error": 23, "certConf": 24, "pollReq": 25, "pollRep": 26,
+}  # fmt: skip
+_CERT_REQUEST_BODIES = frozenset({"ir", "cr", "kur", "ccr", "krr"})
+_PVNOS = frozenset({2, 3})  # cmp2000, cmp2021 (RFC 4210 section 7 as updated by RFC 9480)
+_ID_CE_CRL_REASONS = "2.5.29.21"  # RFC 5280 5.3.1
+
+
+class CMPFormatError(ValueError):
+    """Not one DER PKIMessage this package can read."""
+
+
+class FailureInfo(enum.IntEnum):
+    """PKIFailureInfo bit numbers, RFC 4210 5.2.3 (unchanged by RFC 9480)."""
+
+    badAlg = 0
+    badMessageCheck = 1
+    badRequest = 2
+    badTime = 3
+    badCertId = 4
+    badDataFormat = 5
+    wrongAuthority = 6
+    incorrectData = 7
+    missingTimeStamp = 8
+    badPOP = 9
+    certRevoked = 10
+    certConfirmed = 11
+    wrongIntegrity = 12
+    badRecipientNonce = 13
+    timeNotAvailable = 14
+    unacceptedPolicy = 15
+    unacceptedExtension = 16
+    addInfoNotAvailable = 17
+    badSenderNonce = 18
+    badCertTemplate = 19
+    signerNotTrusted = 20
+    transactionIdInUse = 21
+    unsupportedVersion = 22
+    notAuthorized = 23
+    systemUnavail = 24
+    systemFailure = 25
+    duplicateCertReq = 26
+
+
+class PKIStatus(enum.IntEnum):
+    """PKIStatus, RFC 4210 5.2.3."""
+
+    accepted = 0
+    grantedWithMods = 1
+    rejection = 2
+    waiting = 3
+    revocationWarning = 4
+    revocationNotification = 5
+    keyUpdateWarning = 6
+
+
+@dataclass(frozen=True)
+class Header:
+    """PKIHeader, RFC 4210 5.1.1. ``sender``, ``recipient`` and ``protection_algorithm`` are
+    DER exactly as received (GeneralName, GeneralName, AlgorithmIdentifier with parameters);
+    ``implicit_confirm`` is True when generalInfo holds id-it-implicitConfirm (5.1.1.1)."""
+
+    pvno: int
+    sender: bytes
+    recipient: bytes
+    message_time: datetime | None
+    protection_algorithm: bytes | None
+    protection_oid: str | None
+    sender_kid: bytes | None
+    recip_kid: bytes | None
+    transaction_id: bytes | None
+    sender_nonce: bytes | None
+    recip_nonce: bytes | None
+    implicit_confirm: bool
+
+
+@dataclass(frozen=True)
+class CertConfirm:
+    """One CertStatus of a certConf (RFC 4210 5.3.18 as updated by RFC 9480). ``status`` None means
+    statusInfo was absent, which means accepted; ``hash_algorithm`` is the dotted OID of the
+    CMPv3 hashAlg, or None (then the hash of the certificate's signature algorithm)."""
+
+    cert_hash: bytes
+    cert_req_id: int
+    status: PKIStatus | None
+    hash_algorithm: str | None
+
+
+@dataclass(frozen=True)
+class RevocationRequest:
+    """One RevDetails of an rr (RFC 4210 5.3.9; RFC 9483 4.2 names the certificate by
+    serialNumber and issuer). ``issuer`` is the DER Name; ``reason`` the CRLReason of
+    crlEntryDetails, if there is one."""
+
+    serial: int | None
+    issuer: bytes | None
+    reason: int | None
+
+
+@dataclass(frozen=True)
+class PKIMessage:
+    """One PKIMessage (RFC 4210 5.1). ``protected_part`` is the DER ProtectedPart
+    { header, body } made of the octets received (5.1.3): what the protection covers.
+    ``protection`` is the octets of the protection BIT STRING; ``extra_certs`` the DER
+    certificates of extraCerts, in order. The remaining fields belong to one body type each
+    (module docstring) and are empty for the others."""
+
+    der: bytes
+    header: Header
+    body_type: str
+    protected_part: bytes
+    protection: bytes | None
+    extra_certs: tuple[bytes, ...]
+    cert_requests: tuple[CertRequest, ...]
+    p10_request: bytes | None
+    cert_confirms: tuple[CertConfirm, ...]
+    revocations: tuple[RevocationRequest, ...]
+    general_info_types: tuple[str, ...]
+    poll_req_ids: tuple[int, ...]
+    error_text: str | None  # "badPOP: text": failInfo names, statusString joined by "; "
+
+
+def parse_pki_message(der: bytes) -> PKIMessage:
+    """The PKIMessage in ``der``, which must be exactly one DER PKIMessage (nothing after it)
+    of pvno 2 or 3. Raises CMPFormatError, with a short reason, for anything else."""
+    if not isinstance(der, bytes | bytearray):
+        raise CMPFormatError("a PKIMessage is bytes")
+    der = bytes(der)
+    try:
+        return _parse(der)
+    except MalformedDER as exc:
+        raise CMPFormatError(str(exc)) from None
+    except (PyAsn1Error, UnicodeError) as exc:  # raised lazily: times, character strings
+        raise CMPFormatError(f"unreadable value: {short_reason(exc)}") from None
+
+
+def _parse(der: bytes) -> PKIMessage:
+    message = decode_der(der, rfc9480.PKIMessage(), "PKIMessage")
+    parts = der_children(der)
+    raw_header, raw_body = parts[0][1], parts[1][1]
+    body = message["body"]
+    body_type = str(body.getName())
+    content = body[body_type]
+    raw_content = der_contents(raw_body)
+    return PKIMessage(
+        der=der,
+        header=_header(message["header"], raw_header),
+        body_type=body_type,
+        protected_part=der_tlv(0x30, raw_header + raw_body),
+        protection=_protection(parts),
+        extra_certs=_extra_certs(parts),
+        cert_requests=(
+            parse_cert_req_messages(raw_content) if body_type in _CERT_REQUEST_BODIES else ()
+        ),
+        p10_request=raw_content if body_type == "p10cr" else None,
+        cert_confirms=_cert_confirms(content) if body_type == "certConf" else (),
+        revocations=_revocations(content) if body_type == "rr" else (),
+        general_info_types=(
+            tuple(str(item["infoType"]) for item in content) if body_type == "genm" else ()
+        ),
+        poll_req_ids=(
+            tuple(int(item["certReqId"]) for item in content) if body_type == "pollReq" else ()
+        ),
+        error_text=_error_text(content) if body_type == "error" else None,
+    )
+
+
+def _header(header: Any, raw_header: bytes) -> Header:
+    """The Header of a decoded PKIHeader; GeneralNames and protectionAlg are cut out of
+    ``raw_header`` (children 1 and 2, and the contents of [1])."""
+    pvno = int(header["pvno"])
+    if pvno not in _PVNOS:
+        raise CMPFormatError(f"unsupported pvno {pvno} (cmp2000 = 2 and cmp2021 = 3 are read)")
+    children = der_children(raw_header)
+    protection_algorithm = next(
+        (der_contents(raw) for tag, raw in children[3:] if tag == 0xA1), None
+    )
+    algorithm = header["protectionAlg"]
+    return Header(
+        pvno=pvno,
+        sender=children[1][1],
+        recipient=children[2][1],
+        message_time=_message_time(header["messageTime"]),
+        protection_algorithm=protection_algorithm,
+        protection_oid=str(algorithm["algorithm"]) if algorithm.isValue else None,
+        sender_kid=_octets(header["senderKID"]),
+        recip_kid=_octets(header["recipKID"]),
+        transaction_id=_octets(header["transactionID"]),
+        sender_nonce=_octets(header["senderNonce"]),
+        recip_nonce=_octets(header["recipNonce"]),
+        implicit_confirm=_implicit_confirm(header["generalInfo"]),
+    )
+
+
+def _octets(value: Any) -> bytes | None:
+    return bytes(value) if value.isValue else None
+
+
+def _message_time(value: Any) -> datetime | None:
+    """messageTime, GeneralizedTime in UTC (RFC 4210 5.1.1; X.690 11.7 requires the 'Z')."""
+    if not value.isValue:
+        return None
+    try:
+        moment = value.asDateTime
+    except (PyAsn1Error, ValueError, TypeError) as exc:
+        raise CMPFormatError(f"messageTime: {short_reason(exc)}") from None
+    if moment.tzinfo is None:
+        raise CMPFormatError("messageTime is not in UTC ('Z')")
+    return moment  # type: ignore[no-any-return]
+
+
+def _implicit_confirm(general_info: Any) -> bool:
+    if not general_info.isValue:
+        return False
+    return any(str(item["infoType"]) == ID_IT_IMPLICIT_CONFIRM for item in general_info)
+
+
+def _protection(parts: list[tuple[int, bytes]]) -> bytes | None:
+    """The octets of the [0] PKIProtection BIT STRING (no unused bits), if present."""
+    for tag, raw in parts[2:]:
+        if tag == 0xA0:
+            bits = der_contents(der_contents(raw))
+            if not bits or bits[0] != 0:
+                raise CMPFormatError("protection is not a whole number of octets")
+            return bits[1:]
+    return None
+
+
+def _extra_certs(parts: list[tuple[int, bytes]]) -> tuple[bytes, ...]:
+    """The DER certificates of [1] extraCerts, as received."""
+    for tag, raw in parts[2:]:
+        if tag == 0xA1:
+            return tuple(cert for _tag, cert in der_children(der_contents(raw)))
+    return ()
+
+
+def _cert_confirms(content: Any) -> tuple[CertConfirm, ...]:
+    """CertConfirmContent, RFC 4210 5.3.18 with the hashAlg [0] RFC 9480 adds."""
+    confirms = []
+    for status in content:
+        status_info = status["statusInfo"]
+        hash_alg = status["hashAlg"]
+        confirms.append(
+            CertConfirm(
+                cert_hash=bytes(status["certHash"]),
+                cert_req_id=int(status["certReqId"]),
+                status=_status(status_info["status"]) if status_info.isValue else None,
+                hash_algorithm=str(hash_alg["algorithm"]) if hash_alg.isValue else None,
+            )
+        )
+    return tuple(confirms)
+
+
+def _status(value: Any) -> PKIStatus:
+    try:
+        return PKIStatus(int(value))
+    except ValueError:
+        raise CMPFormatError(f"unknown PKIStatus {int(value)}") from None
+
+
+def _revocations(content: Any) -> tuple[RevocationRequest, ...]:
+    """RevReqContent, RFC 4210 5.3.9: certDetails' serialNumber [1] and issuer [3]."""
+    found = []
+    for details in content:
+        template = details["certDetails"]
+        serial = template["serialNumber"]
+        issuer = template["issuer"]
+        found.append(
+            RevocationRequest(
+                serial=int(serial) if serial.isValue else None,
+                issuer=encode_der(issuer["rdnSequence"]) if issuer.isValue else None,
+                reason=_crl_reason(details["crlEntryDetails"]),
+            )
+        )
+    return tuple(found)
+
+
+def _crl_reason(extensions: Any) -> int | None:
+    """The CRLReason (RFC 5280 5.3.1) among crlEntryDetails, if present."""
+    if not extensions.isValue:
+        return None
+    for extension in extensions:
+        if str(extension["extnID"]) == _ID_CE_CRL_REASONS:
+            reason = decode_der(bytes(extension["extnValue"]), rfc5280.CRLReason(), "CRLReason")
+            return int(reason)
+    return None
+
+
+def _error_text(content: Any) -> str | None:
+    """ErrorMsgContent's PKIStatusInfo (RFC 4210 5.3.21) for a log line: the failInfo bit
+    names, then the statusString texts joined ("badPOP: no proof"); None if it has neither."""
+    info = content["pKIStatusInfo"]
+    strings = info["statusString"]
+    text = "; ".join(str(line) for line in strings) if strings.isValue else ""
+    names = ",".join(_failure_names(info["failInfo"]))
+    if names and text:
+        return f"{names}: {text}"
+    return names or text or None
+
+
+def _failure_names(bits: Any) -> list[str]:
+    """The names of the PKIFailureInfo bits set (numbers for bits beyond duplicateCertReq)."""
+    if not bits.isValue:
+        return []
+    set_bits = [index for index, bit in enumerate(bits) if bit]
+    last = FailureInfo.duplicateCertReq
+    return [FailureInfo(i).name if i <= last else str(i) for i in set_bits]

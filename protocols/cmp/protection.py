@@ -1,0 +1,292 @@
+"""CMP message protection (RFC 4210 5.1.3, RFC 9481 sections 3 and 6): MACs and signatures.
+
+Theory of operation. The protection of a PKIMessage covers the DER ProtectedPart
+{ header, body } (RFC 4210 5.1.3), which ``messages.py`` keeps as received in
+``PKIMessage.protected_part``; the header's protectionAlg says how.
+
+Shared-secret (MAC) protection, used with the Lightweight CMP Profile's enrolment by
+reference number and password (RFC 9483 4.1.5), comes in two schemes:
+
+* PasswordBasedMac (RFC 4210 5.1.3.1, RFC 9481 6.1): BASEKEY is the one-way function (owf)
+  applied iterationCount times, to secret || salt first and then to its own output; the MAC
+  is HMAC keyed with BASEKEY. OpenSSL's ``openssl cmp -secret`` uses this (owf from
+  ``-digest``, HMAC from ``-mac``, 500 iterations).
+* PBMAC1 (RFC 8018 section 7.1, RFC 9481 6.1): the key is PBKDF2 of the secret (its PRF,
+  salt, iterationCount and keyLength), the MAC is the messageAuthScheme HMAC keyed with it.
+
+:func:`mac_parameters` tells which scheme and how many iterations, before any work is done;
+:func:`verify_mac` refuses an iteration count outside the server's bounds (the sender chooses
+it, so an unbounded count would let anyone make the server hash for minutes), then compares
+in constant time. A reply is protected with :func:`new_mac_algorithm` (the request's scheme
+and parameters with a fresh salt, RFC 9483 4.1.5) and :func:`mac`.
+
+Signature protection (RFC 4210 5.1.3.3, RFC 9481 section 3): :func:`verify_signature` checks
+a request with the signer's certificate (RFC 9483 3.3: the first of extraCerts);
+:func:`signature_algorithm_der` names the CA's own scheme for a signed reply, whose signature
+is made elsewhere (this package never signs).
+
+MACError (a ValueError) covers every refusal of MAC protection; it never says whether the
+secret or the message was wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from pyasn1.type import univ
+from pyasn1_alt_modules import rfc4210, rfc5280, rfc8018
+
+from protocols.cmp.crmf import MalformedDER, decode_der, encode_der, signature_valid
+from protocols.cmp.messages import PKIMessage
+from protocols.x509.certificate import SIGNATURE_ALGORITHMS, _algorithm_identifier
+
+__all__ = [
+    "MAX_ITERATIONS",
+    "PASSWORD_BASED_MAC",
+    "PBMAC1",
+    "MACError",
+    "mac",
+    "mac_parameters",
+    "new_mac_algorithm",
+    "signature_algorithm_der",
+    "verify_mac",
+    "verify_signature",
+]
+
+PASSWORD_BASED_MAC = "1.2.840.113533.7.66.13"  # RFC 4210 5.1.3.1
+PBMAC1 = "1.2.840.113549.1.5.14"  # RFC 9481 6.1 / RFC 8018 7.1
+_PBKDF2 = "1.2.840.113549.1.5.12"  # RFC 8018 5.2
+# A ceiling :func:`mac` applies whatever the caller's bounds: a reply protected with a
+# request's parameters must not cost more than this (about a second of hashing).
+MAX_ITERATIONS = 1_000_000
+_SALT_MIN, _SALT_MAX = 16, 64  # octets of a fresh salt
+
+# One-way functions of PasswordBasedMac (RFC 9481 6.1; SHA-1 kept for old clients).
+_OWFS = {
+    "1.3.14.3.2.26": "sha1",
+    "2.16.840.1.101.3.4.2.4": "sha224",
+    "2.16.840.1.101.3.4.2.1": "sha256",
+    "2.16.840.1.101.3.4.2.2": "sha384",
+    "2.16.840.1.101.3.4.2.3": "sha512",
+}
+# HMAC algorithms (RFC 9481 6.2; hmac-sha1 of RFC 4210 5.1.3.1 is OpenSSL's default).
+_HMACS = {
+    "1.3.6.1.5.5.8.1.2": "sha1",  # hMAC-SHA1, RFC 2104 / IPsec arc
+    "1.2.840.113549.2.7": "sha1",  # hmacWithSHA1, RFC 8018 B.1.1
+    "1.2.840.113549.2.8": "sha224",  # hmacWithSHA224 ... SHA512, RFC 8018 B.1.2
+    "1.2.840.113549.2.9": "sha256",
+    "1.2.840.113549.2.10": "sha384",
+    "1.2.840.113549.2.11": "sha512",
+}
+
+
+class MACError(ValueError):
+    """MAC protection refused: wrong MAC, unsupported algorithm or parameters, iteration
+    count out of bounds, or no MAC protection at all."""
+
+
+# --- MAC ------------------------------------------------------------------------------------
+
+
+def mac_parameters(message: PKIMessage) -> tuple[str, int]:
+    """(algorithm OID, iteration count) of a MAC-protected message. Raises MACError if the
+    message is not MAC-protected or its parameters do not decode."""
+    algorithm_der = message.header.protection_algorithm
+    if algorithm_der is None:
+        raise MACError("message has no protectionAlg")
+    oid, parameters = _algorithm(algorithm_der)
+    if oid == PASSWORD_BASED_MAC:
+        return oid, int(_pbm_parameters(parameters)["iterationCount"])
+    if oid == PBMAC1:
+        return oid, int(_pbkdf2_parameters(parameters)[1]["iterationCount"])
+    raise MACError(f"protectionAlg {oid} is not a MAC")
+
+
+def verify_mac(
+    message: PKIMessage, secret: bytes, min_iterations: int, max_iterations: int
+) -> None:
+    """Check the MAC protection of ``message`` with the shared ``secret``: PasswordBasedMac
+    (owf SHA-1/SHA-2, HMAC-SHA1/SHA-2) or PBMAC1 (PBKDF2 with an HMAC PRF, HMAC
+    messageAuthScheme). The iteration count must lie in [min_iterations, max_iterations].
+    Raises MACError; the comparison is constant-time."""
+    oid, iterations = mac_parameters(message)
+    if not min_iterations <= iterations <= max_iterations:
+        raise MACError(
+            f"{_scheme_name(oid)} iteration count {iterations} outside "
+            f"[{min_iterations}, {max_iterations}]"
+        )
+    if message.protection is None or message.header.protection_algorithm is None:
+        raise MACError("message has no protection")
+    expected = mac(message.header.protection_algorithm, secret, message.protected_part)
+    if not hmac.compare_digest(expected, message.protection):
+        raise MACError("MAC does not verify")
+
+
+def new_mac_algorithm(like: PKIMessage) -> bytes:
+    """DER AlgorithmIdentifier for a reply's MAC: the scheme and parameters of ``like``'s
+    protectionAlg with a fresh random salt of the same length (at least 16, at most 64
+    octets) (RFC 9483 4.1.5, RFC 4210 5.1.3.1). Raises MACError if ``like`` is not
+    MAC-protected."""
+    algorithm_der = like.header.protection_algorithm
+    if algorithm_der is None:
+        raise MACError("message has no protectionAlg")
+    oid, parameters = _algorithm(algorithm_der)
+    if oid == PASSWORD_BASED_MAC:
+        pbm = _pbm_parameters(parameters)
+        pbm["salt"] = _fresh_salt(len(pbm["salt"]))
+        return _algorithm_der(oid, encode_der(pbm))
+    if oid == PBMAC1:
+        pbmac1, pbkdf2 = _pbkdf2_parameters(parameters)
+        pbkdf2["salt"]["specified"] = _fresh_salt(len(pbkdf2["salt"]["specified"]))
+        pbmac1["keyDerivationFunc"]["parameters"] = encode_der(pbkdf2)
+        return _algorithm_der(oid, encode_der(pbmac1))
+    raise MACError(f"protectionAlg {oid} is not a MAC")
+
+
+def mac(algorithm_der: bytes, secret: bytes, data: bytes) -> bytes:
+    """The MAC of ``data`` (a ProtectedPart DER) under the AlgorithmIdentifier
+    ``algorithm_der`` (PasswordBasedMac or PBMAC1) and the shared ``secret``.
+    Raises MACError for another algorithm, unsupported parameters, or more than
+    :data:`MAX_ITERATIONS` iterations."""
+    oid, parameters = _algorithm(algorithm_der)
+    if oid == PASSWORD_BASED_MAC:
+        return _password_based_mac(_pbm_parameters(parameters), secret, data)
+    if oid == PBMAC1:
+        return _pbmac1(*_pbkdf2_parameters(parameters), secret, data)
+    raise MACError(f"protectionAlg {oid} is not a MAC")
+
+
+def _password_based_mac(params: Any, secret: bytes, data: bytes) -> bytes:
+    """RFC 4210 5.1.3.1: BASEKEY = owf^iterationCount(secret || salt), MAC = HMAC(BASEKEY)."""
+    owf = _lookup(_OWFS, params["owf"], "PasswordBasedMac owf")
+    digest = _lookup(_HMACS, params["mac"], "PasswordBasedMac mac")
+    key = secret + bytes(params["salt"])
+    for _ in range(_checked_iterations(int(params["iterationCount"]))):
+        key = hashlib.new(owf, key).digest()
+    return hmac.digest(key, data, digest)
+
+
+def _pbmac1(pbmac1: Any, pbkdf2: Any, secret: bytes, data: bytes) -> bytes:
+    """RFC 8018 7.1.1: key = PBKDF2(secret, salt, count, keyLength), MAC = HMAC(key).
+    keyLength, when absent, is the messageAuthScheme's hash length."""
+    digest = _lookup(_HMACS, pbmac1["messageAuthScheme"], "PBMAC1 messageAuthScheme")
+    prf_digest = _lookup(_HMACS, pbkdf2["prf"], "PBKDF2 prf")  # DEFAULT hmacWithSHA1
+    salt = pbkdf2["salt"]
+    if salt.getName() != "specified":
+        raise MACError("PBKDF2 salt otherSource is not supported")
+    key_length = pbkdf2["keyLength"]
+    length = int(key_length) if key_length.isValue else hashlib.new(digest).digest_size
+    key = hashlib.pbkdf2_hmac(
+        prf_digest,
+        secret,
+        bytes(salt["specified"]),
+        _checked_iterations(int(pbkdf2["iterationCount"])),
+        length,
+    )
+    return hmac.digest(key, data, digest)
+
+
+def _checked_iterations(count: int) -> int:
+    if not 1 <= count <= MAX_ITERATIONS:
+        raise MACError(f"iteration count {count} outside [1, {MAX_ITERATIONS}]")
+    return count
+
+
+def _algorithm(algorithm_der: bytes) -> tuple[str, Any]:
+    """(OID, the parameters as a pyasn1 Any, possibly without value) of an
+    AlgorithmIdentifier."""
+    algorithm = _decode(algorithm_der, rfc5280.AlgorithmIdentifier(), "AlgorithmIdentifier")
+    return str(algorithm["algorithm"]), algorithm["parameters"]
+
+
+def _algorithm_der(oid: str, parameters_der: bytes) -> bytes:
+    algorithm = rfc5280.AlgorithmIdentifier()
+    algorithm["algorithm"] = univ.ObjectIdentifier(oid)
+    algorithm["parameters"] = univ.Any(parameters_der)
+    return encode_der(algorithm)
+
+
+def _pbm_parameters(parameters: Any) -> Any:
+    """PBMParameter (RFC 4210 5.1.3.1)."""
+    if not parameters.isValue:
+        raise MACError("PasswordBasedMac without PBMParameter")
+    return _decode(bytes(parameters), rfc4210.PBMParameter(), "PBMParameter")
+
+
+def _pbkdf2_parameters(parameters: Any) -> tuple[Any, Any]:
+    """(PBMAC1-params, PBKDF2-params) (RFC 8018 A.5 and A.2); the KDF must be PBKDF2."""
+    if not parameters.isValue:
+        raise MACError("PBMAC1 without PBMAC1-params")
+    pbmac1 = _decode(bytes(parameters), rfc8018.PBMAC1_params(), "PBMAC1-params")
+    kdf = pbmac1["keyDerivationFunc"]
+    if str(kdf["algorithm"]) != _PBKDF2 or not kdf["parameters"].isValue:
+        raise MACError(f"PBMAC1 key derivation {kdf['algorithm']} is not PBKDF2")
+    pbkdf2 = _decode(bytes(kdf["parameters"]), rfc8018.PBKDF2_params(), "PBKDF2-params")
+    return pbmac1, pbkdf2
+
+
+def _decode(der: bytes, spec: Any, what: str) -> Any:
+    try:
+        return decode_der(der, spec, what)
+    except MalformedDER as exc:
+        raise MACError(str(exc)) from None
+
+
+def _lookup(table: dict[str, str], algorithm: Any, what: str) -> str:
+    oid = str(algorithm["algorithm"])
+    found = table.get(oid)
+    if found is None:
+        raise MACError(f"{what} {oid} is not supported")
+    return found
+
+
+def _fresh_salt(old_length: int) -> bytes:
+    return os.urandom(min(max(old_length, _SALT_MIN), _SALT_MAX))
+
+
+def _scheme_name(oid: str) -> str:
+    return "PasswordBasedMac" if oid == PASSWORD_BASED_MAC else "PBMAC1"
+
+
+# --- signatures -----------------------------------------------------------------------------
+
+
+def signature_algorithm_der(name: str) -> bytes:
+    """AlgorithmIdentifier DER for "sha256_ecdsa", "sha384_ecdsa", "sha256_rsa" or "ed25519"
+    (RFC 9481 section 3), the same octets ``protocols.x509.certificate`` puts in certificates:
+    NULL parameters for RSA (RFC 4055 section 5), none for ECDSA and Ed25519.
+    Raises ValueError for another name."""
+    if name not in SIGNATURE_ALGORITHMS:
+        raise ValueError(f"unsupported signature algorithm {name!r}")
+    return bytes(_algorithm_identifier(name).dump())
+
+
+def verify_signature(message: PKIMessage, certificate_der: bytes) -> bool:
+    """Whether the signature protection (RFC 4210 5.1.3.3) of ``message``'s ProtectedPart
+    verifies with the public key of ``certificate_der``, under the header's protectionAlg.
+
+    False for an unprotected or MAC-protected message, a wrong signature, or an algorithm
+    or key this package does not verify. Raises ValueError if the certificate does not
+    parse. Whether the certificate is trusted is the caller's question."""
+    algorithm_der = message.header.protection_algorithm
+    if algorithm_der is None or message.protection is None:
+        return False
+    if message.header.protection_oid in (PASSWORD_BASED_MAC, PBMAC1):
+        return False
+    try:
+        certificate = x509.load_der_x509_certificate(certificate_der)
+    except ValueError as exc:
+        raise ValueError(f"signer certificate does not parse: {exc}") from None
+    try:
+        spki = certificate.public_key().public_bytes(
+            Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+        )
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return signature_valid(spki, algorithm_der, message.protected_part, message.protection)

@@ -1,0 +1,406 @@
+"""CMP responses (RFC 4210 5.3, RFC 9480, Lightweight CMP Profile RFC 9483 section 4) built.
+
+Theory of operation (STYLE.md rule 5, "record intent, then sign"):
+
+1. a ``*_body`` function returns the DER PKIBody of the answer: :func:`cert_rep_body`
+   (ip/cp/kup, RFC 4210 5.3.4), :func:`pkiconf_body` (5.3.17), :func:`error_body` (5.3.21),
+   :func:`rp_body` (5.3.10), :func:`genp_body` (5.3.20), :func:`poll_rep_body` (5.3.22);
+2. the caller fills a :class:`ReplyHeader` (the request's transactionID, its senderNonce as
+   recipNonce, a fresh senderNonce, the protection algorithm) and takes
+   :func:`protected_part`: the DER ProtectedPart { header, body } (5.1.3), which it MACs
+   (``protection.mac``) or has signed elsewhere (this package never signs);
+3. :func:`assemble` joins the same header, the body, that protection and the extraCerts
+   into the DER PKIMessage (5.1); :func:`assemble_unprotected` makes the unprotected error
+   a responder sends when it cannot authenticate the request (RFC 9483 3.6.4).
+
+Certificates are embedded byte for byte (checked to decode as a Certificate, never
+re-encoded: a re-encoding could change a third party's certificate and break its
+signature), which is why the header, CertRepMessage and PKIMessage are joined from DER
+values here; the other structures are built with the ``pyasn1_alt_modules.rfc9480`` types.
+
+:func:`cert_hash` is the certHash a certConf must carry for a certificate (5.3.18 as updated
+by RFC 9480), :func:`ca_certs_value` the infoValue of a caCerts genp (RFC 9483 4.3.1), and
+:func:`parse_reply` reads a reply back (tests, clients written in Python).
+
+Bad arguments raise ValueError with the field named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from pyasn1.type import univ
+from pyasn1_alt_modules import rfc5280, rfc9480
+
+from protocols.cmp.crmf import MalformedDER, decode_der, der_contents, der_tlv, encode_der
+from protocols.cmp.crmf import hash_for_oid as _hash_for_oid
+from protocols.cmp.messages import (
+    BODY_TAGS,
+    ID_IT_IMPLICIT_CONFIRM,
+    FailureInfo,
+    PKIMessage,
+    PKIStatus,
+    parse_pki_message,
+)
+
+__all__ = [
+    "ReplyHeader",
+    "assemble",
+    "assemble_unprotected",
+    "ca_certs_value",
+    "cert_hash",
+    "cert_rep_body",
+    "error_body",
+    "genp_body",
+    "parse_reply",
+    "pkiconf_body",
+    "poll_rep_body",
+    "protected_part",
+    "rp_body",
+]
+
+_CERT_REP_KINDS = frozenset({"ip", "cp", "kup", "ccp"})  # CertRepMessage bodies (5.1.2)
+_ISSUED = frozenset({PKIStatus.accepted, PKIStatus.grantedWithMods})
+_SEQUENCE = 0x30
+_PKICONF = bytes.fromhex("b3020500")  # [19] EXPLICIT PKIConfirmContent ::= NULL
+# The hash of a certificate's signature algorithm, by the names of protocols.x509.certificate.
+_NAMED_SIGNATURE_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "sha256_ecdsa": hashes.SHA256(),
+    "sha384_ecdsa": hashes.SHA384(),
+    "sha256_rsa": hashes.SHA256(),
+    "ed25519": hashes.SHA512(),
+}
+_ED25519 = x509.ObjectIdentifier("1.3.101.112")
+_ED448 = x509.ObjectIdentifier("1.3.101.113")
+
+
+@dataclass(frozen=True)
+class ReplyHeader:
+    """What the PKIHeader of a reply carries (RFC 4210 5.1.1, RFC 9483 3.1).
+
+    ``sender`` and ``recipient`` are DER GeneralNames (the CA's directoryName; the request's
+    sender). ``sender_nonce`` is fresh (16 random octets, made by the caller) and
+    ``recip_nonce`` the request's senderNonce. ``protection_algorithm`` is the DER
+    AlgorithmIdentifier of the protection (``protection.new_mac_algorithm`` or
+    ``protection.signature_algorithm_der``); ``sender_kid`` the request's senderKID for a
+    MAC, the signer's subjectKeyIdentifier for a signature. ``implicit_confirm`` puts
+    id-it-implicitConfirm in generalInfo, granting it (5.1.1.1). ``pvno`` is 2 (cmp2000), or
+    3 (cmp2021) when answering a cmp2021 request (RFC 4210 section 7 as updated by RFC 9480)."""
+
+    sender: bytes
+    recipient: bytes
+    transaction_id: bytes
+    sender_nonce: bytes
+    recip_nonce: bytes | None
+    message_time: datetime
+    protection_algorithm: bytes
+    sender_kid: bytes | None
+    implicit_confirm: bool
+    pvno: int = 2
+
+
+# --- bodies -----------------------------------------------------------------------------
+
+
+def cert_rep_body(
+    kind: str,
+    cert_req_id: int,
+    status: PKIStatus,
+    certificate: bytes | None,
+    fail_info: Sequence[FailureInfo] = (),
+    text: str | None = None,
+    ca_pubs: Sequence[bytes] = (),
+) -> bytes:
+    """DER PKIBody ip, cp or kup (or ccp): a CertRepMessage (RFC 4210 5.3.4) with one
+    CertResponse for ``cert_req_id``. A p10cr has no certReqId: RFC 9483 4.1.4 answers it
+    with -1; OpenSSL 3.0 accepts 0 or -1 and echoes the value in its certConf.
+
+    ``certificate`` (DER) goes in certifiedKeyPair; it is required when ``status`` is
+    accepted or grantedWithMods and refused otherwise. ``ca_pubs`` (DER certificates) fill
+    caPubs [1]. Raises ValueError for another kind, a missing or superfluous certificate,
+    or a certificate that does not decode."""
+    if kind not in _CERT_REP_KINDS:
+        raise ValueError(f"{kind!r} is not a CertRepMessage body (ip, cp, kup, ccp)")
+    if (certificate is not None) != (status in _ISSUED):
+        raise ValueError(f"status {PKIStatus(status).name}: certificate must be present iff issued")
+    response = encode_der(univ.Integer(cert_req_id)) + _status_info_der(status, fail_info, text)
+    if certificate is not None:
+        cert_or_enc_cert = der_tlv(0xA0, _certificate(certificate, "certificate"))
+        response += der_tlv(_SEQUENCE, cert_or_enc_cert)  # CertifiedKeyPair
+    content = b""
+    if ca_pubs:
+        content = der_tlv(0xA1, _certificates(ca_pubs, "caPubs"))
+    content += der_tlv(_SEQUENCE, der_tlv(_SEQUENCE, response))
+    return _body(kind, der_tlv(_SEQUENCE, content))
+
+
+def pkiconf_body() -> bytes:
+    """DER PKIBody pkiconf: [19] PKIConfirmContent ::= NULL (RFC 4210 5.3.17)."""
+    return _PKICONF
+
+
+def error_body(
+    fail_info: Sequence[FailureInfo], text: str, status: PKIStatus = PKIStatus.rejection
+) -> bytes:
+    """DER PKIBody error: ErrorMsgContent (RFC 4210 5.3.21) whose PKIStatusInfo carries
+    ``status``, ``text`` as statusString and the ``fail_info`` bits (RFC 9483 3.6.4)."""
+    content = rfc9480.ErrorMsgContent()
+    content["pKIStatusInfo"] = _status_info(status, fail_info, text)
+    return _body("error", encode_der(content))
+
+
+def rp_body(statuses: Sequence[tuple[PKIStatus, Sequence[FailureInfo], str | None]]) -> bytes:
+    """DER PKIBody rp: RevRepContent (RFC 4210 5.3.10) with one PKIStatusInfo per RevDetails
+    of the rr, in the same order. Raises ValueError for an empty list (SIZE (1..MAX))."""
+    if not statuses:
+        raise ValueError("rp needs at least one status")
+    content = rfc9480.RevRepContent()
+    for status, fail_info, text in statuses:
+        content["status"].append(_status_info(status, fail_info, text))
+    return _body("rp", encode_der(content))
+
+
+def genp_body(items: Sequence[tuple[str, bytes | None]]) -> bytes:
+    """DER PKIBody genp: GenRepContent (RFC 4210 5.3.20), one InfoTypeAndValue per
+    (infoType OID, DER infoValue or None for an absent value: RFC 9483 4.3 answers "no
+    such information" that way). The values are embedded as given, after a check that each
+    is one DER value."""
+    content = rfc9480.GenRepContent()
+    for info_type, value in items:
+        item = rfc9480.InfoTypeAndValue()
+        item["infoType"] = univ.ObjectIdentifier(info_type)
+        if value is not None:
+            _one_value(value, f"infoValue of {info_type}")
+            item["infoValue"] = univ.Any(value)
+        content.append(item)
+    return _body("genp", encode_der(content))
+
+
+def poll_rep_body(items: Sequence[tuple[int, int, str | None]]) -> bytes:
+    """DER PKIBody pollRep: PollRepContent (RFC 4210 5.3.22), one entry per (certReqId,
+    checkAfter in seconds, reason or None). Raises ValueError for an empty list or a
+    negative checkAfter."""
+    if not items:
+        raise ValueError("pollRep needs at least one entry")
+    content = rfc9480.PollRepContent()
+    for cert_req_id, check_after, reason in items:
+        if check_after < 0:
+            raise ValueError(f"checkAfter {check_after} is negative")
+        entry = content.componentType.clone()
+        entry["certReqId"] = cert_req_id
+        entry["checkAfter"] = check_after
+        if reason:
+            entry["reason"].append(reason)
+        content.append(entry)
+    return _body("pollRep", encode_der(content))
+
+
+def _body(kind: str, content_der: bytes) -> bytes:
+    """PKIBody alternative ``kind``: [n] EXPLICIT around the content (RFC 4210 5.1.2)."""
+    return der_tlv(0xA0 | BODY_TAGS[kind], content_der)
+
+
+def _status_info(status: PKIStatus, fail_info: Sequence[FailureInfo], text: str | None) -> Any:
+    """PKIStatusInfo (RFC 4210 5.2.3): statusString only when there is text, failInfo only
+    when there are bits."""
+    info = rfc9480.PKIStatusInfo()
+    info["status"] = int(PKIStatus(status))
+    if text:
+        info["statusString"].append(text)
+    if fail_info:
+        info["failInfo"] = rfc9480.PKIFailureInfo(binValue=_named_bits(fail_info))
+    return info
+
+
+def _status_info_der(
+    status: PKIStatus, fail_info: Sequence[FailureInfo], text: str | None
+) -> bytes:
+    return encode_der(_status_info(status, fail_info, text))
+
+
+def _named_bits(bits: Sequence[FailureInfo]) -> str:
+    """The bits as a '0'/'1' string up to the highest one set: X.690 11.2.2 drops the
+    trailing zero bits of a named bit list."""
+    numbers = {int(FailureInfo(bit)) for bit in bits}
+    return "".join("1" if n in numbers else "0" for n in range(max(numbers) + 1))
+
+
+# --- header, protected part, message -------------------------------------------------------
+
+
+def protected_part(header: ReplyHeader, body: bytes) -> bytes:
+    """The DER ProtectedPart { header, body } (RFC 4210 5.1.3): the octets to MAC or sign."""
+    return der_tlv(_SEQUENCE, _header_der(header) + _one_value(body, "body"))
+
+
+def assemble(
+    header: ReplyHeader, body: bytes, protection: bytes, extra_certs: Sequence[bytes] = ()
+) -> bytes:
+    """The DER PKIMessage (RFC 4210 5.1): the header, ``body``, ``protection`` (the MAC or
+    signature over :func:`protected_part` of the same header and body) as the [0] BIT
+    STRING, and ``extra_certs`` (DER, e.g. the CA's signing certificate first, RFC 9483
+    3.3) as [1] extraCerts. Raises ValueError for an empty protection or protectionAlg
+    (:func:`assemble_unprotected` makes unprotected messages)."""
+    if not protection or not header.protection_algorithm:
+        raise ValueError(
+            "protection and protection_algorithm are required; see assemble_unprotected"
+        )
+    content = _header_der(header) + _one_value(body, "body")
+    content += der_tlv(0xA0, der_tlv(0x03, b"\x00" + protection))  # no unused bits
+    if extra_certs:
+        content += der_tlv(0xA1, _certificates(extra_certs, "extraCerts"))
+    return der_tlv(_SEQUENCE, content)
+
+
+def assemble_unprotected(
+    header: ReplyHeader, body: bytes, extra_certs: Sequence[bytes] = ()
+) -> bytes:
+    """A DER PKIMessage without protection (RFC 4210 5.1.3: protection OPTIONAL): for an
+    error the responder cannot protect because the request could not be authenticated
+    (RFC 9483 3.6.4). ``header.protection_algorithm`` must be empty (no protectionAlg is
+    written); an empty ``transaction_id`` leaves transactionID out. Clients accept such an
+    answer only if told to (``openssl cmp -unprotected_errors``)."""
+    if header.protection_algorithm:
+        raise ValueError("an unprotected message has no protection_algorithm")
+    content = _header_der(header) + _one_value(body, "body")
+    if extra_certs:
+        content += der_tlv(0xA1, _certificates(extra_certs, "extraCerts"))
+    return der_tlv(_SEQUENCE, content)
+
+
+def _header_der(header: ReplyHeader) -> bytes:
+    """PKIHeader (RFC 4210 5.1.1) in field order, [n] EXPLICIT as the module says; an empty
+    protection_algorithm or transaction_id is left out."""
+    if header.pvno not in (2, 3):
+        raise ValueError(f"pvno {header.pvno}: 2 (cmp2000) or 3 (cmp2021)")
+    content = encode_der(univ.Integer(header.pvno))
+    content += _checked(header.sender, rfc5280.GeneralName(), "sender")
+    content += _checked(header.recipient, rfc5280.GeneralName(), "recipient")
+    content += der_tlv(0xA0, _generalized_time(header.message_time))
+    if header.protection_algorithm:
+        algorithm = _checked(
+            header.protection_algorithm, rfc5280.AlgorithmIdentifier(), "protection_algorithm"
+        )
+        content += der_tlv(0xA1, algorithm)
+    if header.sender_kid is not None:
+        content += der_tlv(0xA2, _octet_string(header.sender_kid))
+    if header.transaction_id:
+        content += der_tlv(0xA4, _octet_string(header.transaction_id))
+    content += der_tlv(0xA5, _octet_string(header.sender_nonce))
+    if header.recip_nonce is not None:
+        content += der_tlv(0xA6, _octet_string(header.recip_nonce))
+    if header.implicit_confirm:
+        content += der_tlv(0xA8, _implicit_confirm_info())
+    return der_tlv(_SEQUENCE, content)
+
+
+def _implicit_confirm_info() -> bytes:
+    """generalInfo SEQUENCE OF InfoTypeAndValue { id-it-implicitConfirm, NULL } (5.1.1.1)."""
+    item = rfc9480.InfoTypeAndValue()
+    item["infoType"] = univ.ObjectIdentifier(ID_IT_IMPLICIT_CONFIRM)
+    item["infoValue"] = univ.Any(encode_der(univ.Null("")))
+    return der_tlv(_SEQUENCE, encode_der(item))
+
+
+def _generalized_time(moment: datetime) -> bytes:
+    """GeneralizedTime YYYYMMDDHHMMSSZ, UTC, whole seconds (X.690 11.7)."""
+    if moment.tzinfo is None:
+        raise ValueError("message_time must be timezone-aware")
+    return der_tlv(0x18, moment.astimezone(UTC).strftime("%Y%m%d%H%M%SZ").encode("ascii"))
+
+
+def _octet_string(value: bytes) -> bytes:
+    return der_tlv(0x04, bytes(value))
+
+
+def _checked(der: bytes, spec: Any, field: str) -> bytes:
+    """``der`` unchanged, once it decodes as ``spec``; ValueError naming ``field`` if not."""
+    try:
+        decode_der(der, spec, field)
+    except MalformedDER as exc:
+        raise ValueError(str(exc)) from None
+    return bytes(der)
+
+
+def _one_value(der: bytes, field: str) -> bytes:
+    try:
+        der_contents(der)
+    except MalformedDER as exc:
+        raise ValueError(f"{field}: {exc}") from None
+    return bytes(der)
+
+
+def _certificate(der: bytes, field: str) -> bytes:
+    return _checked(der, rfc5280.Certificate(), field)
+
+
+def _certificates(certificates: Sequence[bytes], field: str) -> bytes:
+    """SEQUENCE OF CMPCertificate, each embedded as given."""
+    return der_tlv(_SEQUENCE, b"".join(_certificate(cert, field) for cert in certificates))
+
+
+# --- helpers for callers ---------------------------------------------------------------------
+
+
+def ca_certs_value(certificates: Sequence[bytes]) -> bytes:
+    """DER infoValue of id-it-caCerts (RFC 9483 4.3.1): SEQUENCE SIZE
+    (1..MAX) OF CMPCertificate. Raises ValueError for an empty list (answer with an absent
+    infoValue instead) or a certificate that does not decode."""
+    if not certificates:
+        raise ValueError("caCerts needs at least one certificate")
+    return _certificates(certificates, "caCerts")
+
+
+def cert_hash(
+    certificate_der: bytes,
+    hash_algorithm: str | None = None,
+    signature_algorithm_of_cert: str | None = None,
+) -> bytes:
+    """The certHash a certConf carries for ``certificate_der`` (RFC 4210 5.3.18 as updated
+    by RFC 9480): the hash ``hash_algorithm`` (dotted OID, the certConf's hashAlg) when
+    given, else the hash of the certificate's signature algorithm; for Ed25519 SHA-512 and
+    for Ed448 SHAKE256 with 512-bit output (RFC 9481 section 3).
+
+    ``signature_algorithm_of_cert`` may name that signature algorithm as
+    ``protocols.x509.certificate`` does ("sha256_ecdsa", ...), which saves parsing the
+    certificate; None reads it from the certificate. Raises ValueError for a hash this
+    package does not know or a certificate that does not parse."""
+    if hash_algorithm is not None:
+        try:
+            digest = _hash_for_oid(hash_algorithm)
+        except MalformedDER as exc:
+            raise ValueError(str(exc)) from None
+    elif signature_algorithm_of_cert is not None:
+        if signature_algorithm_of_cert not in _NAMED_SIGNATURE_HASHES:
+            raise ValueError(f"unknown signature algorithm {signature_algorithm_of_cert!r}")
+        digest = _NAMED_SIGNATURE_HASHES[signature_algorithm_of_cert]
+    else:
+        digest = _signature_hash_of(certificate_der)
+    hasher = hashes.Hash(digest)
+    hasher.update(certificate_der)
+    return hasher.finalize()
+
+
+def _signature_hash_of(certificate_der: bytes) -> hashes.HashAlgorithm:
+    try:
+        certificate = x509.load_der_x509_certificate(certificate_der)
+    except ValueError as exc:
+        raise ValueError(f"certificate does not parse: {exc}") from None
+    if certificate.signature_algorithm_oid == _ED25519:
+        return hashes.SHA512()
+    if certificate.signature_algorithm_oid == _ED448:
+        return hashes.SHAKE256(64)
+    digest = certificate.signature_hash_algorithm
+    if digest is None:
+        raise ValueError(f"no hash known for {certificate.signature_algorithm_oid.dotted_string}")
+    return digest
+
+
+def parse_reply(der: bytes) -> PKIMessage:
+    """A reply read back: the same as ``messages.parse_pki_message``."""
+    return parse_pki_message(der)

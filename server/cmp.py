@@ -1,0 +1,449 @@
+"""The CMP server (RFC 4210 / RFC 9480, Lightweight CMP Profile RFC 9483): the CA's rules
+for each message; protocols/cmp reads and writes the messages, server/web/cmp.py carries
+them over HTTP (RFC 6712).
+
+Theory of operation, for each request:
+1. Read it (badDataFormat otherwise) and check the header: version, transactionID,
+   senderNonce, messageTime (RFC 9483 3.1, 3.5).
+2. Authenticate it by its protection: a MAC (PasswordBasedMac or PBMAC1) keyed by the
+   enrollment credential named in senderKID, or a signature by a good certificate of this CA
+   sent first in extraCerts (RFC 9483 3.2). Nothing unprotected is served.
+3. Act: ir/cr/kur/p10cr issue through the same services as EST (the subject from the
+   credential or the protecting certificate, D2; proof of possession checked, D8); certConf
+   confirms (or rejects, which revokes); rr revokes; genm answers caCerts.
+4. Answer protected the way the request was: the same MAC, or the signature of this
+   server's TLS identity with its chain in extraCerts (RFC 9483 3.2, 4.1).
+
+A transactionID is used once (transactionIdInUse). A certificate sent without implicit
+confirmation waits for certConf until `cmp.confirm_wait_seconds`; one still unconfirmed then
+is revoked (RFC 9483 4.1.1), looked for at every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from config import Settings
+from protocols import cmp
+from protocols.crl import CRLReason
+from protocols.x509 import csr as csr_codec
+from server.authority import Clock, IssuedCertificate
+from server.enrollment import Enrollment, HolderEnrollment
+from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
+from server.errors import CAError, ErrorKind
+from server.registry import CertificateStatus, SQLiteRegistry
+from server.registry.cmp_store import CMPTransaction
+from server.revocation import Revocation
+from server.tls import ServerIdentity
+
+log = logging.getLogger(__name__)
+
+F = cmp.FailureInfo
+# The core's refusals as PKIFailureInfo (RFC 4210 5.2.3).
+FAILURE = {
+    ErrorKind.MALFORMED: F.badRequest,
+    ErrorKind.BAD_POP: F.badPOP,
+    ErrorKind.REJECTED: F.badCertTemplate,
+    ErrorKind.DUPLICATE: F.badCertTemplate,
+    ErrorKind.ALREADY_REVOKED: F.certRevoked,
+    ErrorKind.EXPIRED: F.badCertId,
+    ErrorKind.UNAUTHORIZED: F.notAuthorized,
+    ErrorKind.NOT_FOUND: F.badCertId,
+    ErrorKind.PENDING: F.badRequest,
+    ErrorKind.BUSY: F.systemUnavail,
+    ErrorKind.UNAVAILABLE: F.systemUnavail,
+    ErrorKind.INTERNAL: F.systemFailure,
+}
+ENROLMENT_REPLY = {"ir": "ip", "cr": "cp", "kur": "kup", "p10cr": "cp"}
+NULL_NAME = asn1_x509.GeneralName(name="directory_name", value=asn1_x509.Name.build({})).dump()
+
+
+class CMPRefusal(Exception):
+    """A request answered by an error message (RFC 9483 3.6.4)."""
+
+    def __init__(self, failure: cmp.FailureInfo, text: str) -> None:
+        super().__init__(text)
+        self.failure = failure
+        self.text = text
+
+
+@dataclass
+class _Reply:
+    """The answer being made: its body, our senderNonce, whether implicitConfirm is
+    granted."""
+
+    kind: str = "error"
+    body: bytes = b""
+    nonce: bytes = b""
+    implicit_confirm: bool = False
+
+
+@dataclass(frozen=True)
+class _Sender:
+    """Who sent the request, as its protection proves: an enrollment credential (MAC) or
+    a certificate of this CA (signature)."""
+
+    credential: EnrollmentCredential | None = None
+    secret: bytes = b""
+    certificate: bytes | None = None
+
+    @property
+    def name(self) -> str:
+        if self.credential is not None:
+            return self.credential.id
+        assert self.certificate is not None
+        return format(x509.load_der_x509_certificate(self.certificate).serial_number, "x")
+
+
+class CMPServer:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: SQLiteRegistry,
+        credentials: EnrollmentCredentials,
+        enrollment: Enrollment,
+        holders: HolderEnrollment,
+        revocation: Revocation,
+        clock: Clock,
+    ) -> None:
+        self._settings = settings
+        self._cmp = settings.cmp
+        self._registry = registry
+        self._transactions = registry.cmp
+        self._credentials = credentials
+        self._enrollment = enrollment
+        self._holders = holders
+        self._revocation = revocation
+        self._clock = clock
+
+    async def handle(self, der: bytes, profile: str, identity: ServerIdentity | None) -> bytes:
+        """The DER answer to one DER request under `profile` (the path label's)."""
+        await self.revoke_unconfirmed()
+        try:
+            message = cmp.parse_pki_message(der)
+        except cmp.CMPFormatError as exc:
+            return self._unprotected_error(None, F.badDataFormat, f"not a PKIMessage: {exc}")
+        try:
+            self._check_header(message)
+            sender = await self._authenticate(message)
+        except CMPRefusal as refusal:
+            return self._unprotected_error(message, refusal.failure, refusal.text)
+        reply = _Reply(nonce=secrets.token_bytes(16))
+        try:
+            await self._act(message, sender, profile, reply)
+        except CMPRefusal as refusal:
+            reply.kind, reply.body = "error", cmp.error_body([refusal.failure], refusal.text)
+        except CAError as exc:
+            reply.kind, reply.body = "error", cmp.error_body([FAILURE[exc.kind]], exc.message)
+        return self._protected(message, sender, reply, identity)
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _check_header(self, message: cmp.PKIMessage) -> None:
+        header = message.header
+        if header.pvno not in (2, 3):
+            raise CMPRefusal(F.unsupportedVersion, f"pvno {header.pvno}: only 2 and 3")
+        if not header.transaction_id or len(header.transaction_id) < 16:
+            raise CMPRefusal(F.badRequest, "a transactionID of 128 bits is required")
+        if not header.sender_nonce or len(header.sender_nonce) < 16:
+            raise CMPRefusal(F.badSenderNonce, "a senderNonce of 128 bits is required")
+        if header.message_time is not None:
+            skew = abs((header.message_time - self._clock()).total_seconds())
+            if skew > self._cmp.max_clock_skew_seconds:
+                raise CMPRefusal(F.badTime, f"messageTime is {skew:.0f} s from ours")
+
+    async def _authenticate(self, message: cmp.PKIMessage) -> _Sender:
+        oid = message.header.protection_oid
+        if oid is None or message.protection is None:
+            raise CMPRefusal(F.badMessageCheck, "unprotected messages are not accepted")
+        if oid in (cmp.PASSWORD_BASED_MAC, cmp.PBMAC1):
+            return await self._mac_sender(message)
+        return await self._signature_sender(message)
+
+    async def _mac_sender(self, message: cmp.PKIMessage) -> _Sender:
+        kid = message.header.sender_kid or b""
+        try:
+            credential_id = kid.decode("ascii")
+        except UnicodeDecodeError:
+            credential_id = ""
+        credential = await self._credentials.find(credential_id) if credential_id else None
+        if credential is None:
+            raise CMPRefusal(F.badMessageCheck, "no enrollment credential with that senderKID")
+        secret = self._credentials.mac_secret(credential)
+        try:
+            cmp.verify_mac(
+                message, secret, self._cmp.mac_min_iterations, self._cmp.mac_max_iterations
+            )
+        except cmp.MACError as exc:
+            raise CMPRefusal(F.badMessageCheck, f"MAC protection: {exc}") from None
+        return _Sender(credential=credential, secret=secret)
+
+    async def _signature_sender(self, message: cmp.PKIMessage) -> _Sender:
+        if not message.extra_certs:
+            raise CMPRefusal(
+                F.signerNotTrusted, "the protecting certificate must come first in extraCerts"
+            )
+        certificate = message.extra_certs[0]
+        try:
+            serial = format(x509.load_der_x509_certificate(certificate).serial_number, "x")
+        except ValueError:
+            raise CMPRefusal(F.badDataFormat, "extraCerts[0] is not a certificate") from None
+        record = await self._registry.get_certificate(serial)
+        if record is None or record.der != certificate:
+            raise CMPRefusal(F.signerNotTrusted, "the protecting certificate is not one of ours")
+        if record.status is not CertificateStatus.GOOD or record.not_after <= self._clock():
+            raise CMPRefusal(F.signerNotTrusted, "the protecting certificate is not valid")
+        if not cmp.verify_signature(message, certificate):
+            raise CMPRefusal(F.badMessageCheck, "the signature protection does not verify")
+        return _Sender(certificate=certificate)
+
+    # -- acting --------------------------------------------------------------------------------
+
+    async def _act(
+        self, message: cmp.PKIMessage, sender: _Sender, profile: str, reply: _Reply
+    ) -> None:
+        kind = message.body_type
+        if kind in ENROLMENT_REPLY:
+            await self._enrol(message, sender, profile, reply)
+        elif kind == "certConf":
+            reply.kind, reply.body = "pkiconf", await self._confirm(message, sender)
+        elif kind == "rr":
+            reply.kind, reply.body = "rp", await self._revoke(message, sender)
+        elif kind == "genm":
+            reply.kind, reply.body = "genp", await self._general(message)
+        else:
+            raise CMPRefusal(F.badRequest, f"{kind} messages are not served here")
+
+    async def _enrol(
+        self, message: cmp.PKIMessage, sender: _Sender, profile: str, reply: _Reply
+    ) -> None:
+        kind = message.body_type
+        request, cert_req_id = _request_of(message)
+        transaction_id = message.header.transaction_id
+        assert transaction_id is not None
+        if not await self._transactions.open(transaction_id, sender.name, self._clock()):
+            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+        try:
+            issued = await self._issue(kind, request, sender, profile)
+        except BaseException:
+            await self._transactions.discard(transaction_id)
+            raise
+        implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
+        wait = timedelta(seconds=self._cmp.confirm_wait_seconds)
+        confirm_by = None if implicit else self._clock() + wait
+        await self._transactions.issued(
+            transaction_id, issued.serial, cert_req_id, reply.nonce, confirm_by
+        )
+        generations = await self._registry.generations(self._settings.ca.name)
+        ca_pubs = [g.certificate_der for g in generations] if kind == "ir" else []
+        reply.kind = ENROLMENT_REPLY[kind]
+        reply.body = cmp.cert_rep_body(
+            reply.kind, cert_req_id, cmp.PKIStatus.accepted, issued.der, ca_pubs=ca_pubs
+        )
+        reply.implicit_confirm = implicit
+
+    async def _issue(
+        self, kind: str, request: bytes | csr_codec.CSR, sender: _Sender, profile: str
+    ) -> IssuedCertificate:
+        actor = f"cmp:{sender.name}"
+        if sender.credential is not None:
+            if kind == "kur":
+                raise CMPRefusal(F.notAuthorized, "kur is protected by the certificate it updates")
+            return await self._enrollment.enroll_with(
+                sender.credential, request, actor, profile, can_wait=False
+            )
+        assert sender.certificate is not None
+        if kind == "kur":  # RFC 4210 5.3.5: the same subject, a new key
+            return await self._holders.reenroll(sender.certificate, request, actor)
+        return await self._holders.enroll_as_holder(sender.certificate, request, actor, profile)
+
+    async def _confirm(self, message: cmp.PKIMessage, sender: _Sender) -> bytes:
+        transaction = await self._transaction_of(message, sender)
+        if transaction.state != "awaiting_confirm" or transaction.serial is None:
+            raise CMPRefusal(F.badRequest, "nothing in this transaction awaits confirmation")
+        if len(message.cert_confirms) != 1:
+            raise CMPRefusal(F.badRequest, "certConf must confirm the one certificate sent")
+        confirm = message.cert_confirms[0]
+        record = await self._registry.get_certificate(transaction.serial)
+        assert record is not None and record.der is not None
+        expected = cmp.cert_hash(record.der, confirm.hash_algorithm)
+        if confirm.cert_req_id != transaction.cert_req_id or confirm.cert_hash != expected:
+            raise CMPRefusal(F.badCertId, "certConf names another certificate")
+        accepted = confirm.status in (None, cmp.PKIStatus.accepted, cmp.PKIStatus.grantedWithMods)
+        assert message.header.transaction_id is not None
+        if not await self._transactions.finish(
+            message.header.transaction_id, "awaiting_confirm", "done"
+        ):
+            raise CMPRefusal(F.badRequest, "this transaction was confirmed already")
+        if not accepted:  # RFC 9483 4.1.1: the client rejects the certificate: revoke it
+            await self._revocation.revoke(
+                transaction.serial, CRLReason.cessationOfOperation, f"cmp:{sender.name}"
+            )
+        return cmp.pkiconf_body()
+
+    async def _transaction_of(self, message: cmp.PKIMessage, sender: _Sender) -> CMPTransaction:
+        assert message.header.transaction_id is not None
+        transaction = await self._transactions.get(message.header.transaction_id)
+        if transaction is None or transaction.requester != sender.name:
+            raise CMPRefusal(F.badRequest, "no such transaction")
+        if message.header.recip_nonce != transaction.our_nonce:
+            raise CMPRefusal(F.badRecipientNonce, "recipNonce is not our last senderNonce")
+        return transaction
+
+    async def _revoke(self, message: cmp.PKIMessage, sender: _Sender) -> bytes:
+        """RFC 9483 4.2: the holder revokes its own certificate, protecting the request
+        with it (S7, U9); R7: refused for a revoked or expired certificate."""
+        if sender.certificate is None:
+            raise CMPRefusal(F.notAuthorized, "rr is protected by the certificate it revokes")
+        if len(message.revocations) != 1:
+            raise CMPRefusal(F.badRequest, "one certificate per revocation request")
+        details = message.revocations[0]
+        own = x509.load_der_x509_certificate(sender.certificate)
+        if details.serial != own.serial_number or (
+            details.issuer is not None and details.issuer != own.issuer.public_bytes()
+        ):
+            raise CMPRefusal(F.notAuthorized, "a holder revokes only the protecting certificate")
+        serial = format(own.serial_number, "x")
+        reason = CRLReason(details.reason) if details.reason is not None else CRLReason.unspecified
+        actor = f"cmp:{sender.name}"
+        if reason is CRLReason.certificateHold:
+            if not self._cmp.suspend_by_revocation_request:
+                raise CMPRefusal(F.notAuthorized, "suspension by request is not allowed here")
+            await self._revocation.suspend(serial, actor)
+        else:
+            await self._revocation.revoke(serial, reason, actor)
+        return cmp.rp_body([(cmp.PKIStatus.accepted, (), None)])
+
+    async def _general(self, message: cmp.PKIMessage) -> bytes:
+        """RFC 9483 4.3: caCerts (4.3.1), also for a genm that asks for nothing in
+        particular (RFC 4210 5.3.19); an infoType not served here comes back without a
+        value, so the client learns it is not supplied."""
+        generations = await self._registry.generations(self._settings.ca.name)
+        ca_certs = cmp.ca_certs_value([g.certificate_der for g in generations])
+        asked = message.general_info_types or (cmp.ID_IT_CA_CERTS,)
+        return cmp.genp_body(
+            [(oid, ca_certs if oid == cmp.ID_IT_CA_CERTS else None) for oid in asked]
+        )
+
+    async def revoke_unconfirmed(self) -> None:
+        """Certificates whose certConf did not come in time are revoked (RFC 9483 4.1.1)."""
+        for transaction in await self._transactions.unconfirmed_before(self._clock()):
+            if not await self._transactions.finish(
+                transaction.transaction_id, "awaiting_confirm", "expired"
+            ):
+                continue
+            if transaction.serial is not None:
+                log.info("CMP: %s was not confirmed in time; revoking it", transaction.serial)
+                await self._revocation.revoke(
+                    transaction.serial, CRLReason.cessationOfOperation, "cmp:unconfirmed"
+                )
+
+    # -- answers -------------------------------------------------------------------------------
+
+    def _reply_header(
+        self,
+        message: cmp.PKIMessage,
+        reply: _Reply,
+        sender_name: bytes,
+        algorithm: bytes,
+        kid: bytes | None,
+    ) -> cmp.ReplyHeader:
+        header = message.header
+        assert header.transaction_id is not None
+        return cmp.ReplyHeader(
+            sender=sender_name,
+            recipient=header.sender,
+            transaction_id=header.transaction_id,
+            sender_nonce=reply.nonce,
+            recip_nonce=header.sender_nonce,
+            message_time=self._clock(),
+            protection_algorithm=algorithm,
+            sender_kid=kid,
+            implicit_confirm=reply.implicit_confirm,
+            pvno=header.pvno,
+        )
+
+    def _protected(
+        self,
+        message: cmp.PKIMessage,
+        sender: _Sender,
+        reply: _Reply,
+        identity: ServerIdentity | None,
+    ) -> bytes:
+        if sender.credential is not None:
+            algorithm = cmp.new_mac_algorithm(message)
+            kid = message.header.sender_kid
+            header = self._reply_header(message, reply, NULL_NAME, algorithm, kid)
+            protection = cmp.mac(algorithm, sender.secret, cmp.protected_part(header, reply.body))
+            return cmp.assemble(header, reply.body, protection)
+        if identity is None:
+            return self._unprotected_error(message, F.systemUnavail, "no key to sign answers")
+        leaf = x509.load_der_x509_certificate(identity.chain[0])
+        name = asn1_x509.GeneralName(
+            name="directory_name", value=asn1_x509.Name.load(leaf.subject.public_bytes())
+        ).dump()
+        ski = leaf.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+        algorithm = cmp.signature_algorithm_der("sha256_ecdsa")
+        header = self._reply_header(message, reply, name, algorithm, ski)
+        signature = identity.private_key.sign(
+            cmp.protected_part(header, reply.body), ec.ECDSA(hashes.SHA256())
+        )
+        return cmp.assemble(header, reply.body, signature, identity.chain)
+
+    def _unprotected_error(
+        self, message: cmp.PKIMessage | None, failure: cmp.FailureInfo, text: str
+    ) -> bytes:
+        """RFC 9483 3.6.4: an error the server cannot protect (the request could not be
+        authenticated) goes unprotected; protocols/cmp writes an empty protection."""
+        log.info("CMP refusal (%s): %s", failure.name, text)
+        body = cmp.error_body([failure], text)
+        transaction_id = message.header.transaction_id if message else None
+        header = cmp.ReplyHeader(
+            sender=NULL_NAME,
+            recipient=message.header.sender if message else NULL_NAME,
+            transaction_id=transaction_id or b"",
+            sender_nonce=secrets.token_bytes(16),
+            recip_nonce=message.header.sender_nonce if message else None,
+            message_time=self._clock(),
+            protection_algorithm=b"",
+            sender_kid=None,
+            implicit_confirm=False,
+            pvno=message.header.pvno if message and message.header.pvno in (2, 3) else 2,
+        )
+        return cmp.assemble_unprotected(header, body)
+
+
+def _request_of(message: cmp.PKIMessage) -> tuple[bytes | csr_codec.CSR, int]:
+    """The request to certify and its certReqId (a p10cr has none: its answer carries -1,
+    RFC 9483 4.1.4)."""
+    if message.body_type == "p10cr":
+        assert message.p10_request is not None
+        return message.p10_request, -1
+    if len(message.cert_requests) != 1:
+        raise CMPRefusal(F.badRequest, "one certificate request per message (RFC 9483 4.1)")
+    request = message.cert_requests[0]
+    if request.spki_der is None:
+        raise CMPRefusal(F.badCertTemplate, "central key generation is not served yet")
+    if request.pop != "signature" or not request.pop_valid:
+        raise CMPRefusal(F.badPOP, "proof of possession by signature is required and must verify")
+    subject = request.subject or ()
+    return (
+        csr_codec.CSR(
+            subject=subject,
+            spki_der=request.spki_der,
+            dns_names=request.dns_names,
+            ip_addresses=request.ip_addresses,
+            emails=request.emails,
+            challenge_password=None,
+            der=message.der,
+        ),
+        request.cert_req_id,
+    )

@@ -1,0 +1,120 @@
+"""The registry's CMP transactions (migration 0006)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from server.registry.records import from_text, to_text
+
+if TYPE_CHECKING:
+    from server.registry.sqlite import SQLiteRegistry
+
+
+@dataclass(frozen=True)
+class CMPTransaction:
+    transaction_id: bytes
+    requester: str
+    state: str  # open, awaiting_confirm, done, expired
+    our_nonce: bytes | None
+    serial: str | None
+    cert_req_id: int | None
+    confirm_by: datetime | None
+
+
+class SQLiteCMPStore:
+    def __init__(self, registry: SQLiteRegistry) -> None:
+        self._registry = registry
+
+    async def open(self, transaction_id: bytes, requester: str, at: datetime) -> bool:
+        """Start a transaction; False when the transactionID was used before (RFC 4210
+        5.1.1: transactionIdInUse), whatever became of it."""
+        async with self._registry.transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO cmp_transactions (transaction_id, requester, state,"
+                " created_at) VALUES (?, ?, 'open', ?)",
+                (transaction_id, requester, to_text(at)),
+            )
+            return cursor.rowcount == 1
+
+    async def discard(self, transaction_id: bytes) -> None:
+        """The request failed before anything was issued: the transaction leaves no trace
+        but its id, which stays used."""
+        await self._set(transaction_id, "done", None, None, None, None)
+
+    async def issued(
+        self,
+        transaction_id: bytes,
+        serial: str,
+        cert_req_id: int,
+        our_nonce: bytes,
+        confirm_by: datetime | None,
+    ) -> None:
+        """A certificate went out: done with implicit confirmation, else awaiting certConf."""
+        state = "done" if confirm_by is None else "awaiting_confirm"
+        await self._set(transaction_id, state, our_nonce, serial, cert_req_id, confirm_by)
+
+    async def get(self, transaction_id: bytes) -> CMPTransaction | None:
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                "SELECT transaction_id, requester, state, our_nonce, serial, cert_req_id,"
+                " confirm_by FROM cmp_transactions WHERE transaction_id = ?",
+                (transaction_id,),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return None if row is None else _transaction(row)
+
+    async def finish(self, transaction_id: bytes, from_state: str, to_state: str) -> bool:
+        """Move a transaction on, only from `from_state` (two certConfs cannot both win)."""
+        async with self._registry.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE cmp_transactions SET state = ? WHERE transaction_id = ? AND state = ?",
+                (to_state, transaction_id, from_state),
+            )
+            return cursor.rowcount == 1
+
+    async def unconfirmed_before(self, at: datetime) -> list[CMPTransaction]:
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                "SELECT transaction_id, requester, state, our_nonce, serial, cert_req_id,"
+                " confirm_by FROM cmp_transactions"
+                " WHERE state = 'awaiting_confirm' AND confirm_by <= ?",
+                (to_text(at),),
+            ) as cursor,
+        ):
+            rows = await cursor.fetchall()
+        return [_transaction(row) for row in rows]
+
+    async def _set(
+        self,
+        transaction_id: bytes,
+        state: str,
+        our_nonce: bytes | None,
+        serial: str | None,
+        cert_req_id: int | None,
+        confirm_by: datetime | None,
+    ) -> None:
+        async with self._registry.transaction() as db:
+            await db.execute(
+                "UPDATE cmp_transactions SET state = ?, our_nonce = ?, serial = ?,"
+                " cert_req_id = ?, confirm_by = ? WHERE transaction_id = ?",
+                (state, our_nonce, serial, cert_req_id,
+                 to_text(confirm_by) if confirm_by else None, transaction_id),
+            )  # fmt: skip
+
+
+def _transaction(row: Sequence[Any]) -> CMPTransaction:
+    return CMPTransaction(
+        transaction_id=row[0],
+        requester=row[1],
+        state=row[2],
+        our_nonce=row[3],
+        serial=row[4],
+        cert_req_id=row[5],
+        confirm_by=from_text(row[6]) if row[6] else None,
+    )

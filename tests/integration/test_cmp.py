@@ -1,0 +1,209 @@
+"""CMP (RFC 4210/9480, Lightweight CMP Profile RFC 9483, over HTTP RFC 6712) against the
+running server with OpenSSL 3.0's `openssl cmp` as the client: every issued certificate
+verifies and lints clean; bad requests get CMP error messages and change nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from protocols import cmp
+from tests.integration.cli import openssl, run_cli
+from tests.integration.conftest import CAHome
+from tests.integration.server_process import ServerProcess, http
+from tests.lint import lint_certificate
+
+
+@dataclass
+class CMPWorld:
+    ca: CAHome
+    server: ServerProcess
+    folder: Path
+    ca_file: Path
+    ca_subject: str
+
+    def code(self, subject: str, profile: str = "tls-client") -> tuple[str, str]:
+        lines = self.ca.cli("enroll-code", "--profile", profile, "--subject", subject).stdout
+        credential_id, secret = lines.splitlines()
+        return credential_id, secret
+
+    def key(self, name: str) -> Path:
+        path = self.folder / f"{name}.key"
+        made = openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                       "-out", path)  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        return path
+
+    def cmp(self, *args: str | Path) -> subprocess.CompletedProcess:
+        return openssl("cmp", "-server", f"127.0.0.1:{self.server.port}", "-path",
+                       ".well-known/cmp", "-recipient", self.ca_subject, *args)  # fmt: skip
+
+    def issued(self, path: Path) -> x509.Certificate:
+        verified = openssl("verify", "-CAfile", self.ca_file, path)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        certificate = x509.load_pem_x509_certificate(path.read_bytes())
+        assert lint_certificate(certificate.public_bytes(Encoding.DER)) == []
+        return certificate
+
+    def status(self, certificate: x509.Certificate) -> str:
+        shown = self.ca.cli("show", "--serial", format(certificate.serial_number, "x")).stdout
+        return next(line.split()[-1] for line in shown.splitlines() if line.startswith("status"))
+
+    def rows(self, table: str) -> int:
+        with sqlite3.connect(self.ca.path / "registry.sqlite3") as db:
+            return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CMPWorld]:
+    folder = tmp_path_factory.mktemp("cmp")
+    ca = CAHome(folder / "ca")
+    run_cli("init", "--home", ca.path)
+    ca_file = folder / "ca.pem"
+    ca_file.write_text(ca.cli("ca-cert").stdout)
+    subject = x509.load_pem_x509_certificate(ca_file.read_bytes()).subject
+    ca_subject = "/" + "/".join(reversed(subject.rfc4514_string().split(",")))
+    server = ServerProcess(ca)
+    try:
+        yield CMPWorld(ca, server, folder, ca_file, ca_subject)
+    finally:
+        server.stop()
+
+
+def test_ir_with_a_mac_and_implicit_confirmation(world: CMPWorld) -> None:
+    """RFC 9483 4.1.1 with MAC protection (-ref/-secret: the enrollment code)."""
+    ref, secret = world.code("CN=cmp-device-1,O=Plant")
+    out = world.folder / "d1.pem"
+    result = world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}",
+                       "-subject", "/CN=cmp-device-1/O=Plant", "-newkey", world.key("d1"),
+                       "-implicit_confirm", "-certout", out)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    certificate = world.issued(out)
+    assert certificate.subject.rfc4514_string() == "CN=cmp-device-1,O=Plant"
+    assert world.status(certificate) == "good"
+    again = world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}",
+                      "-subject", "/CN=cmp-device-1/O=Plant", "-newkey", world.key("d1b"),
+                      "-certout", world.folder / "d1b.pem", "-unprotected_errors")  # fmt: skip
+    assert again.returncode != 0  # the code is spent
+
+
+def test_ir_confirmed_by_cert_conf(world: CMPWorld) -> None:
+    """Without implicit confirmation the client sends certConf and gets pkiConf."""
+    ref, secret = world.code("CN=cmp-device-2")
+    out = world.folder / "d2.pem"
+    result = world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}",
+                       "-subject", "/CN=cmp-device-2", "-newkey", world.key("d2"),
+                       "-certout", out, "-reqout", f"{world.folder}/d2-ir.der,"
+                       f"{world.folder}/d2-certconf.der")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    certificate = world.issued(out)
+    with sqlite3.connect(world.ca.path / "registry.sqlite3") as db:
+        state = db.execute(
+            "SELECT state FROM cmp_transactions WHERE serial = ?",
+            (format(certificate.serial_number, "x"),),
+        ).fetchone()
+    assert state == ("done",)
+    # Replays: the same ir (transactionIdInUse), the same certConf (already confirmed).
+    for name, failure in (("d2-ir.der", cmp.FailureInfo.transactionIdInUse),
+                          ("d2-certconf.der", cmp.FailureInfo.badRequest)):  # fmt: skip
+        answer = post(world, (world.folder / name).read_bytes())
+        assert answer.body_type == "error", name
+        assert failure.name in answer.error_text, answer.error_text  # type: ignore[operator]
+
+
+def test_cr_kur_and_rr_signed_with_the_certificate(world: CMPWorld) -> None:
+    """cr and kur protected by a certificate of this CA; answers signed by the server and
+    checked by the client against the CA (-trusted); rr revokes the holder's own."""
+    ref, secret = world.code("CN=cmp-device-3")
+    first = world.folder / "d3.pem"
+    key = world.key("d3")
+    assert world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}", "-subject",
+                     "/CN=cmp-device-3", "-newkey", key, "-implicit_confirm",
+                     "-certout", first).returncode == 0  # fmt: skip
+    signed = ["-cert", first, "-key", key, "-trusted", world.ca_file]
+    other = world.folder / "d3-cr.pem"
+    cr = world.cmp("-cmd", "cr", *signed, "-newkey", world.key("d3-cr"),
+                   "-subject", "/CN=cmp-device-3", "-certout", other)  # fmt: skip
+    assert cr.returncode == 0, cr.stderr
+    assert world.issued(other).subject.rfc4514_string() == "CN=cmp-device-3"
+    updated = world.folder / "d3-kur.pem"
+    kur = world.cmp("-cmd", "kur", *signed, "-newkey", world.key("d3-kur"), "-certout", updated)
+    assert kur.returncode == 0, kur.stderr
+    assert world.issued(updated).subject.rfc4514_string() == "CN=cmp-device-3"
+    rr = world.cmp("-cmd", "rr", *signed, "-oldcert", first, "-revreason", "1")
+    assert rr.returncode == 0, rr.stderr
+    assert world.status(x509.load_pem_x509_certificate(first.read_bytes())) == "revoked"
+    refused = world.cmp("-cmd", "cr", *signed, "-newkey", world.key("d3-late"),
+                        "-subject", "/CN=cmp-device-3", "-certout", world.folder / "late.pem",
+                        "-unprotected_errors")  # fmt: skip
+    assert refused.returncode != 0  # a revoked certificate protects nothing
+
+
+def test_genm_gets_the_ca_certificates(world: CMPWorld) -> None:
+    """RFC 9483 4.3.1; OpenSSL 3.0 cannot name id-it-caCerts, so it asks for nothing in
+    particular, which gets caCerts (RFC 4210 5.3.19)."""
+    ref, secret = world.code("CN=cmp-device-6")
+    saved = world.folder / "genp.der"
+    result = world.cmp("-cmd", "genm", "-ref", ref, "-secret", f"pass:{secret}",
+                       "-rspout", saved)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    genp = cmp.parse_pki_message(saved.read_bytes())
+    assert genp.body_type == "genp"
+    ca = x509.load_pem_x509_certificate(world.ca_file.read_bytes()).public_bytes(Encoding.DER)
+    assert ca in genp.der  # the caCerts value holds the CA certificate
+
+
+def test_p10cr_with_a_mac(world: CMPWorld) -> None:
+    ref, secret = world.code("CN=cmp-device-4")
+    csr = world.folder / "d4.csr"
+    made = openssl("req", "-new", "-key", world.key("d4"), "-subj", "/CN=cmp-device-4",
+                   "-out", csr)  # fmt: skip
+    assert made.returncode == 0
+    out = world.folder / "d4.pem"
+    result = world.cmp("-cmd", "p10cr", "-ref", ref, "-secret", f"pass:{secret}",
+                       "-csr", csr, "-certout", out)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert world.issued(out).subject.rfc4514_string() == "CN=cmp-device-4"
+
+
+def post(world: CMPWorld, der: bytes) -> cmp.PKIMessage:
+    answer = http(f"{world.server.url}/.well-known/cmp", der,
+                  {"Content-Type": "application/pkixcmp"})  # fmt: skip
+    assert answer.status == 200 and answer.headers["Content-Type"] == "application/pkixcmp"
+    return cmp.parse_pki_message(answer.body)
+
+
+def test_bad_requests_get_error_messages_and_change_nothing(world: CMPWorld) -> None:
+    ref, secret = world.code("CN=cmp-device-5")
+    before = world.rows("certificates")
+    wrong = world.cmp("-cmd", "ir", "-ref", ref, "-secret", "pass:not-the-secret",
+                      "-subject", "/CN=cmp-device-5", "-newkey", world.key("d5"),
+                      "-certout", world.folder / "d5.pem", "-unprotected_errors",
+                      "-reqout", world.folder / "d5-ir.der")  # fmt: skip
+    assert wrong.returncode != 0
+    unknown = world.cmp("-cmd", "ir", "-ref", "ec-0000000000000000", "-secret", f"pass:{secret}",
+                        "-subject", "/CN=cmp-device-5", "-newkey", world.key("d5b"),
+                        "-certout", world.folder / "d5b.pem", "-unprotected_errors")  # fmt: skip
+    assert unknown.returncode != 0
+    request = (world.folder / "d5-ir.der").read_bytes()
+    for body, failure in (
+        (request[: len(request) // 2], cmp.FailureInfo.badDataFormat),
+        (b"\x30\x03\x02\x01\x02", cmp.FailureInfo.badDataFormat),
+        (request, cmp.FailureInfo.badMessageCheck),
+    ):
+        answer = post(world, body)
+        assert answer.body_type == "error"
+        assert failure.name in (answer.error_text or ""), answer.error_text
+    assert http(f"{world.server.url}/.well-known/cmp", request).status == 415
+    assert world.rows("certificates") == before
+    right = world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}",
+                      "-subject", "/CN=cmp-device-5", "-newkey", world.key("d5c"),
+                      "-implicit_confirm", "-certout", world.folder / "d5c.pem")  # fmt: skip
+    assert right.returncode == 0, right.stderr  # the code was left usable

@@ -1,0 +1,188 @@
+"""The CMP server's rules that OpenSSL's client never breaks on purpose: nonces, times,
+confirmation (accepted, rejected, never sent), on a real registry with the clock injected.
+Requests are p10cr and certConf messages made here, MAC-protected with PasswordBasedMac."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from datetime import timedelta
+
+import pytest
+from asn1crypto import x509 as asn1_x509
+from pyasn1.codec.der import encoder
+from pyasn1.type import univ
+from pyasn1_alt_modules import rfc4210, rfc5280
+
+from protocols import cmp
+from protocols.cmp.crmf import der_contents, der_tlv
+from server.applications import Applications
+from server.cmp import CMPServer
+from server.enrollment import Enrollment, HolderEnrollment
+from server.enrollment_credentials import EnrollmentCredentials
+from server.registry import CertificateStatus
+from tests.csr_factory import make_csr
+from tests.local_ca import LocalCA
+
+F = cmp.FailureInfo
+CLIENT = asn1_x509.GeneralName(
+    name="directory_name", value=asn1_x509.Name.build({"common_name": "device"})
+).dump()
+
+
+def pbm(iterations: int = 500) -> bytes:
+    parameters = rfc4210.PBMParameter()
+    parameters["salt"] = secrets.token_bytes(16)
+    parameters["owf"]["algorithm"] = univ.ObjectIdentifier("2.16.840.1.101.3.4.2.1")
+    parameters["iterationCount"] = iterations
+    parameters["mac"]["algorithm"] = univ.ObjectIdentifier("1.2.840.113549.2.9")
+    algorithm = rfc5280.AlgorithmIdentifier()
+    algorithm["algorithm"] = rfc4210.id_PasswordBasedMac
+    algorithm["parameters"] = univ.Any(encoder.encode(parameters))
+    return bytes(encoder.encode(algorithm))
+
+
+@dataclasses.dataclass
+class Client:
+    """One device with one enrollment code, speaking to the server directly."""
+
+    server: CMPServer
+    local_ca: LocalCA
+    kid: bytes
+    secret: bytes
+    transaction_id: bytes = b""
+    last_nonce: bytes | None = None
+
+    async def send(self, kind_tag: int, content: bytes, **header: object) -> cmp.PKIMessage:
+        fields: dict[str, object] = {
+            "sender": CLIENT,
+            "recipient": CLIENT,
+            "transaction_id": self.transaction_id,
+            "sender_nonce": secrets.token_bytes(16),
+            "recip_nonce": self.last_nonce,
+            "message_time": self.local_ca.clock(),
+            "protection_algorithm": pbm(),
+            "sender_kid": self.kid,
+            "implicit_confirm": False,
+        }
+        fields.update(header)
+        request_header = cmp.ReplyHeader(**fields)  # type: ignore[arg-type]
+        body = der_tlv(kind_tag, content)
+        protection = cmp.mac(
+            request_header.protection_algorithm,
+            self.secret,
+            cmp.protected_part(request_header, body),
+        )
+        answer = await self.server.handle(
+            cmp.assemble(request_header, body, protection), "tls-client", None
+        )
+        reply = cmp.parse_pki_message(answer)
+        self.last_nonce = reply.header.sender_nonce
+        return reply
+
+    async def p10cr(self, **header: object) -> cmp.PKIMessage:
+        self.transaction_id = secrets.token_bytes(16)
+        self.last_nonce = None
+        return await self.send(0xA4, make_csr([("CN", "device")]), **header)
+
+    async def cert_conf(self, certificate: bytes, status: int | None = None) -> cmp.PKIMessage:
+        """CertConfirmContent with one CertStatus (RFC 4210 5.3.18), certReqId -1 (p10cr)."""
+        content = der_tlv(0x04, cmp.cert_hash(certificate, None)) + der_tlv(0x02, b"\xff")
+        if status is not None:  # statusInfo PKIStatusInfo { status }
+            content += der_tlv(0x30, der_tlv(0x02, bytes([status])))
+        return await self.send(0xB8, der_tlv(0x30, der_tlv(0x30, content)))
+
+
+@pytest.fixture
+async def client(local_ca: LocalCA) -> Client:
+    key = b"k" * 32
+    credentials = EnrollmentCredentials(
+        local_ca.settings, local_ca.registry, lambda: key, local_ca.clock
+    )
+    applications = Applications(local_ca.registry, credentials, local_ca.authority, local_ca.clock)
+    enrollment = Enrollment(local_ca.settings, credentials, local_ca.authority, applications)
+    server = CMPServer(
+        local_ca.settings, local_ca.registry, credentials, enrollment,
+        HolderEnrollment(local_ca.registry, local_ca.authority), local_ca.revocation,
+        local_ca.clock,
+    )  # fmt: skip
+    credential, secret = await credentials.create(
+        "tls-client", "CN=device", timedelta(hours=1), "op"
+    )
+    return Client(server, local_ca, credential.id.encode(), secret.encode())
+
+
+def certificate_of(reply: cmp.PKIMessage) -> bytes:
+    """The certificate in a cp (its DER is the only Certificate inside after the header)."""
+    assert reply.body_type == "cp", reply.error_text
+    from pyasn1.codec.der import decoder
+    from pyasn1_alt_modules import rfc9480
+
+    message, _ = decoder.decode(reply.der, asn1Spec=rfc9480.PKIMessage())
+    response = message["body"]["cp"]["response"][0]
+    certificate = response["certifiedKeyPair"]["certOrEncCert"]["certificate"]
+    return der_contents(bytes(encoder.encode(certificate)))  # inside its [0] tag
+
+
+async def status_of(local_ca: LocalCA, certificate: bytes) -> CertificateStatus:
+    serial = format(asn1_x509.Certificate.load(certificate).serial_number, "x")
+    record = await local_ca.registry.get_certificate(serial)
+    assert record is not None
+    return record.status
+
+
+async def test_a_confirmed_certificate_stays_good(client: Client, local_ca: LocalCA) -> None:
+    certificate = certificate_of(await client.p10cr())
+    assert (await client.cert_conf(certificate)).body_type == "pkiconf"
+    assert await status_of(local_ca, certificate) is CertificateStatus.GOOD
+    local_ca.clock.advance(seconds=301)
+    await client.server.revoke_unconfirmed()
+    assert await status_of(local_ca, certificate) is CertificateStatus.GOOD
+
+
+async def test_a_rejected_certificate_is_revoked(client: Client, local_ca: LocalCA) -> None:
+    """RFC 9483 4.1.1: certConf with status rejection."""
+    certificate = certificate_of(await client.p10cr())
+    assert (await client.cert_conf(certificate, status=2)).body_type == "pkiconf"
+    assert await status_of(local_ca, certificate) is CertificateStatus.REVOKED
+
+
+async def test_an_unconfirmed_certificate_is_revoked_after_the_wait(
+    client: Client, local_ca: LocalCA
+) -> None:
+    certificate = certificate_of(await client.p10cr())
+    local_ca.clock.advance(seconds=299)
+    await client.server.revoke_unconfirmed()
+    assert await status_of(local_ca, certificate) is CertificateStatus.GOOD
+    local_ca.clock.advance(seconds=2)  # cmp.confirm_wait_seconds = 300
+    await client.server.revoke_unconfirmed()
+    assert await status_of(local_ca, certificate) is CertificateStatus.REVOKED
+    late = await client.cert_conf(certificate)
+    assert late.body_type == "error" and "badRequest" in (late.error_text or "")
+
+
+async def test_a_wrong_recipient_nonce_or_hash_is_refused(
+    client: Client, local_ca: LocalCA
+) -> None:
+    certificate = certificate_of(await client.p10cr())
+    ours = client.last_nonce
+    client.last_nonce = secrets.token_bytes(16)
+    wrong = await client.cert_conf(certificate)
+    assert wrong.body_type == "error" and "badRecipientNonce" in (wrong.error_text or "")
+    client.last_nonce = ours
+    generation = await local_ca.registry.active_generation(local_ca.settings.ca.name)
+    assert generation is not None
+    mismatch = await client.cert_conf(generation.certificate_der)  # not the one issued
+    assert mismatch.body_type == "error" and "badCertId" in (mismatch.error_text or "")
+
+
+async def test_times_nonces_and_iterations_are_checked(client: Client) -> None:
+    for header, failure in (
+        ({"message_time": client.local_ca.clock() - timedelta(hours=1)}, F.badTime),
+        ({"sender_nonce": b"short"}, F.badSenderNonce),
+        ({"protection_algorithm": pbm(iterations=1_000_000)}, F.badMessageCheck),
+        ({"sender_kid": b"ec-0000000000000000"}, F.badMessageCheck),
+    ):
+        reply = await client.p10cr(**header)
+        assert reply.body_type == "error" and failure.name in (reply.error_text or ""), header
+    assert (await client.p10cr()).body_type == "cp"  # the code was left usable
