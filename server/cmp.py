@@ -10,7 +10,7 @@ Theory of operation, for each request:
    sent first in extraCerts (RFC 9483 3.2). Nothing unprotected is served.
 3. Act: ir/cr/kur/p10cr issue through the same services as EST (the subject from the
    credential or the protecting certificate, D2; proof of possession checked, D8); certConf
-   confirms (or rejects, which revokes); rr revokes; genm answers caCerts.
+   confirms (or rejects, which revokes); rr revokes; genm answers caCerts and CRLs.
 4. Answer protected the way the request was: the same MAC, or the signature of this
    server's TLS identity with its chain in extraCerts (RFC 9483 3.2, 4.1).
 
@@ -36,6 +36,7 @@ from protocols import cmp
 from protocols.crl import CRLReason
 from protocols.x509 import csr as csr_codec
 from server.authority import Clock, IssuedCertificate
+from server.crl_publisher import CRLPublisher
 from server.enrollment import Enrollment, HolderEnrollment
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
@@ -112,9 +113,11 @@ class CMPServer:
         enrollment: Enrollment,
         holders: HolderEnrollment,
         revocation: Revocation,
+        crls: CRLPublisher,
         clock: Clock,
     ) -> None:
         self._settings = settings
+        self._crls = crls
         self._cmp = settings.cmp
         self._registry = registry
         self._transactions = registry.cmp
@@ -324,14 +327,25 @@ class CMPServer:
 
     async def _general(self, message: cmp.PKIMessage) -> bytes:
         """RFC 9483 4.3: caCerts (4.3.1), also for a genm that asks for nothing in
-        particular (RFC 4210 5.3.19); an infoType not served here comes back without a
-        value, so the client learns it is not supplied."""
-        generations = await self._registry.generations(self._settings.ca.name)
-        ca_certs = cmp.ca_certs_value([g.certificate_der for g in generations])
-        asked = message.general_info_types or (cmp.ID_IT_CA_CERTS,)
-        return cmp.genp_body(
-            [(oid, ca_certs if oid == cmp.ID_IT_CA_CERTS else None) for oid in asked]
-        )
+        particular (RFC 4210 5.3.19); crlStatusList answered with the current full CRLs
+        (4.3.4, every shard, whatever CRLs the client said it has); an infoType not served
+        here comes back without a value, so the client learns it is not supplied."""
+        answers: list[tuple[str, bytes | None]] = []
+        for oid in message.general_info_types or (cmp.ID_IT_CA_CERTS,):
+            if oid == cmp.ID_IT_CA_CERTS:
+                generations = await self._registry.generations(self._settings.ca.name)
+                value = cmp.ca_certs_value([g.certificate_der for g in generations])
+                answers.append((oid, value))
+            elif oid == cmp.ID_IT_CRL_STATUS_LIST and (crls := self._current_crls()):
+                answers.append((cmp.ID_IT_CRLS, cmp.crls_value(crls)))
+            else:
+                answers.append((oid, None))
+        return cmp.genp_body(answers)
+
+    def _current_crls(self) -> list[bytes]:
+        shards = range(self._settings.crl.shards)
+        published = [self._crls.current(shard, delta=False) for shard in shards]
+        return [crl.der for crl in published if crl is not None]
 
     async def revoke_unconfirmed(self) -> None:
         """Certificates whose certConf did not come in time are revoked (RFC 9483 4.1.1)."""

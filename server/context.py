@@ -203,7 +203,9 @@ def _assemble(
         authority=authority,
         credentials=credentials,
         applications=applications,
-        cmp=CMPServer(settings, registry, credentials, enrollment, holders, revocation, clock),
+        cmp=CMPServer(
+            settings, registry, credentials, enrollment, holders, revocation, status.crls, clock
+        ),
         enrollment=enrollment,
         holders=holders,
         server_keygen=ServerKeyGeneration(enrollment, holders),

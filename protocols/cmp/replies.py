@@ -55,6 +55,7 @@ __all__ = [
     "ca_certs_value",
     "cert_hash",
     "cert_rep_body",
+    "crls_value",
     "error_body",
     "genp_body",
     "parse_reply",
@@ -345,6 +346,17 @@ def _certificates(certificates: Sequence[bytes], field: str) -> bytes:
 
 
 # --- helpers for callers ---------------------------------------------------------------------
+
+
+def crls_value(crls: Sequence[bytes]) -> bytes:
+    """DER infoValue of id-it-crls (RFC 9483 4.3.4): SEQUENCE SIZE (1..MAX) OF
+    CertificateList, each CRL embedded as given. Raises ValueError for an empty list or an
+    item that is not one DER CertificateList."""
+    if not crls:
+        raise ValueError("crls needs at least one CRL")
+    return der_tlv(
+        _SEQUENCE, b"".join(_checked(crl, rfc5280.CertificateList(), "crls") for crl in crls)
+    )
 
 
 def ca_certs_value(certificates: Sequence[bytes]) -> bytes:

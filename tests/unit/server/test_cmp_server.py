@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 from asn1crypto import x509 as asn1_x509
-from pyasn1.codec.der import encoder
+from pyasn1.codec.der import decoder, encoder
 from pyasn1.type import univ
-from pyasn1_alt_modules import rfc4210, rfc5280
+from pyasn1_alt_modules import rfc4210, rfc5280, rfc9480
 
 from protocols import cmp
 from protocols.cmp.crmf import der_contents, der_tlv
@@ -21,6 +21,7 @@ from server.cmp import CMPServer
 from server.enrollment import Enrollment, HolderEnrollment
 from server.enrollment_credentials import EnrollmentCredentials
 from server.registry import CertificateStatus
+from server.status import StatusPublication
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA
 
@@ -101,10 +102,14 @@ async def client(local_ca: LocalCA) -> Client:
     )
     applications = Applications(local_ca.registry, credentials, local_ca.authority, local_ca.clock)
     enrollment = Enrollment(local_ca.settings, credentials, local_ca.authority, applications)
+    status = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
+                               local_ca.clock, serving=True, builder=True)  # fmt: skip
+    await status.crls.sync()
+    crls = status.crls
     server = CMPServer(
         local_ca.settings, local_ca.registry, credentials, enrollment,
         HolderEnrollment(local_ca.registry, local_ca.authority), local_ca.revocation,
-        local_ca.clock,
+        crls, local_ca.clock,
     )  # fmt: skip
     credential, secret = await credentials.create(
         "tls-client", "CN=device", timedelta(hours=1), "op"
@@ -115,9 +120,6 @@ async def client(local_ca: LocalCA) -> Client:
 def certificate_of(reply: cmp.PKIMessage) -> bytes:
     """The certificate in a cp (its DER is the only Certificate inside after the header)."""
     assert reply.body_type == "cp", reply.error_text
-    from pyasn1.codec.der import decoder
-    from pyasn1_alt_modules import rfc9480
-
     message, _ = decoder.decode(reply.der, asn1Spec=rfc9480.PKIMessage())
     response = message["body"]["cp"]["response"][0]
     certificate = response["certifiedKeyPair"]["certOrEncCert"]["certificate"]
@@ -186,3 +188,28 @@ async def test_times_nonces_and_iterations_are_checked(client: Client) -> None:
         reply = await client.p10cr(**header)
         assert reply.body_type == "error" and failure.name in (reply.error_text or ""), header
     assert (await client.p10cr()).body_type == "cp"  # the code was left usable
+
+
+async def test_genm_answers_ca_certificates_and_crls(client: Client, local_ca: LocalCA) -> None:
+    """RFC 9483 4.3.1 caCerts, 4.3.4 crlStatusList -> crls; another infoType: no value."""
+    client.transaction_id = secrets.token_bytes(16)
+    asked = [cmp.ID_IT_CA_CERTS, cmp.ID_IT_CRL_STATUS_LIST, "1.3.6.1.5.5.7.4.19"]
+    # GenMsgContent ::= SEQUENCE OF InfoTypeAndValue { infoType OID } (values left out)
+    content = b"".join(
+        der_tlv(0x30, bytes(encoder.encode(univ.ObjectIdentifier(oid)))) for oid in asked
+    )
+    reply = await client.send(0xB5, der_tlv(0x30, content))
+    assert reply.body_type == "genp", reply.error_text
+    generation = await local_ca.registry.active_generation(local_ca.settings.ca.name)
+    assert generation is not None and generation.certificate_der in reply.der
+    crl = client.server._crls.current(0, delta=False)
+    assert crl is not None and crl.der in reply.der
+    from pyasn1.codec.der import decoder
+    from pyasn1_alt_modules import rfc9480
+
+    message, _ = decoder.decode(reply.der, asn1Spec=rfc9480.PKIMessage())
+    answered = [
+        (str(item["infoType"]), item["infoValue"].isValue) for item in message["body"]["genp"]
+    ]
+    assert answered == [(cmp.ID_IT_CA_CERTS, True), (cmp.ID_IT_CRLS, True),
+                        ("1.3.6.1.5.5.7.4.19", False)]  # fmt: skip
