@@ -238,6 +238,7 @@ class CMPSettings:
     labels: Mapping[str, str] = field(default_factory=dict)  # /.well-known/cmp/p/<label>
     implicit_confirm: bool = True  # grant implicitConfirm when a client asks for it
     confirm_wait_seconds: int = 300  # an unconfirmed certificate is revoked after this
+    check_after_seconds: int = 10  # pollRep's checkAfter while an application waits
     max_clock_skew_seconds: int = 300  # messageTime further off is refused (badTime)
     mac_min_iterations: int = 100  # PasswordBasedMac / PBMAC1 iteration counts accepted
     mac_max_iterations: int = 100_000
@@ -246,6 +247,7 @@ class CMPSettings:
 
     def check(self) -> None:
         _require(self.confirm_wait_seconds > 0, "cmp.confirm_wait_seconds", "> 0 seconds")
+        _require(self.check_after_seconds > 0, "cmp.check_after_seconds", "> 0 seconds")
         _require(self.max_clock_skew_seconds > 0, "cmp.max_clock_skew_seconds", "> 0 seconds")
         _require(
             0 < self.mac_min_iterations <= self.mac_max_iterations,

@@ -19,14 +19,24 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
 from server.authority import Authority, Clock, IssuedCertificate
+from server.cmp_requests import kept_request
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.registry import AuditEvent, SQLiteRegistry
 from server.registry.application_store import ApplicationRow
 
 STATES = ("submitted", "rejected", "issued")
+
+
+class ApplicationPending(CAError):
+    """The request is an application that awaits an operator (EST 202, CMP waiting)."""
+
+    def __init__(self, application_id: str) -> None:
+        super().__init__(ErrorKind.PENDING, f"application {application_id} awaits an operator")
+        self.application_id = application_id
 
 
 class Applications:
@@ -44,39 +54,64 @@ class Applications:
         self._clock = clock
 
     async def enroll(
-        self, credential: EnrollmentCredential, csr_data: bytes, actor: str
+        self,
+        credential: EnrollmentCredential,
+        request_der: bytes,
+        request_format: str,
+        request: bytes | csr_codec.CSR,
+        actor: str,
     ) -> IssuedCertificate:
-        """The certificate once the application of this request is approved.
+        """The certificate once the application of this request is approved. The request
+        is kept as `request_der` in `request_format` ("pkcs10", or "cmp": the whole
+        PKIMessage); `request` is it parsed, for the checks made now.
 
-        Raises CAError: PENDING (submitted now, or still waiting), REJECTED (rejected by an
-        operator, with the reason; or the request breaks the profile's rules), MALFORMED,
-        BAD_POP, UNAUTHORIZED (the credential is spent or held by another request)."""
-        digest = hashlib.sha256(csr_data).digest()
+        Raises CAError: ApplicationPending (submitted now, or still waiting), REJECTED
+        (rejected by an operator, with the reason; or the request breaks the profile's
+        rules), MALFORMED, BAD_POP, UNAUTHORIZED (the credential is spent or held by
+        another request)."""
+        digest = hashlib.sha256(request_der).digest()
         application = await self._store.find(credential.id, digest)
         if application is None:
-            application = await self._submit(credential, csr_data, digest, actor)
+            application = await self._submit(
+                credential, request_der, request_format, request, digest, actor
+            )
+        return await self.outcome(application)
+
+    async def get(self, application_id: str) -> ApplicationRow | None:
+        return await self._store.get(application_id)
+
+    async def outcome(self, application: ApplicationRow) -> IssuedCertificate:
+        """The certificate of an issued application. Raises CAError: REJECTED (with the
+        operator's reason), ApplicationPending."""
         if application.state == "rejected":
+            reason = application.reason
             raise CAError(
-                ErrorKind.REJECTED,
-                f"application {application.id} was rejected: {application.reason}",
+                ErrorKind.REJECTED, f"application {application.id} was rejected: {reason}"
             )
         if application.state == "issued" and application.serial is not None:
             record = await self._registry.get_certificate(application.serial)
             if record is not None and record.der is not None:
                 return IssuedCertificate(serial=record.serial, der=record.der)
-        raise CAError(ErrorKind.PENDING, f"application {application.id} awaits an operator")
+        raise ApplicationPending(application.id)
 
     async def _submit(
-        self, credential: EnrollmentCredential, csr_data: bytes, digest: bytes, actor: str
+        self,
+        credential: EnrollmentCredential,
+        request_der: bytes,
+        request_format: str,
+        request: bytes | csr_codec.CSR,
+        digest: bytes,
+        actor: str,
     ) -> ApplicationRow:
-        self._authority.check_request(credential.profile, csr_data, credential.subject)
+        self._authority.check_request(credential.profile, request, credential.subject)
         await self._credentials.hold(credential)
         now = self._clock()
         application = ApplicationRow(
             id=f"ap-{secrets.token_hex(8)}",
             profile=credential.profile,
             subject=names.format_dn(credential.subject),
-            request_der=csr_data,
+            request_der=request_der,
+            request_format=request_format,
             request_sha256=digest,
             credential_id=credential.id,
             state="submitted",
@@ -104,7 +139,7 @@ class Applications:
         try:
             issued = await self._authority.issue(
                 application.profile,
-                application.request_der,
+                kept_request(application.request_der, application.request_format),
                 actor,
                 subject=names.parse_dn(application.subject),
             )

@@ -35,7 +35,9 @@ from config import Settings
 from protocols import cmp
 from protocols.crl import CRLReason
 from protocols.x509 import csr as csr_codec
+from server.applications import ApplicationPending, Applications
 from server.authority import Clock, IssuedCertificate
+from server.cmp_requests import certification_request
 from server.crl_publisher import CRLPublisher
 from server.enrollment import Enrollment, HolderEnrollment
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
@@ -111,6 +113,7 @@ class CMPServer:
         registry: SQLiteRegistry,
         credentials: EnrollmentCredentials,
         enrollment: Enrollment,
+        applications: Applications,
         holders: HolderEnrollment,
         revocation: Revocation,
         crls: CRLPublisher,
@@ -123,6 +126,7 @@ class CMPServer:
         self._transactions = registry.cmp
         self._credentials = credentials
         self._enrollment = enrollment
+        self._applications = applications
         self._holders = holders
         self._revocation = revocation
         self._clock = clock
@@ -222,6 +226,8 @@ class CMPServer:
             reply.kind, reply.body = "rp", await self._revoke(message, sender)
         elif kind == "genm":
             reply.kind, reply.body = "genp", await self._general(message)
+        elif kind == "pollReq":
+            await self._poll(message, sender, reply)
         else:
             raise CMPRefusal(F.badRequest, f"{kind} messages are not served here")
 
@@ -229,44 +235,105 @@ class CMPServer:
         self, message: cmp.PKIMessage, sender: _Sender, profile: str, reply: _Reply
     ) -> None:
         kind = message.body_type
-        request, cert_req_id = _request_of(message)
+        request, cert_req_id = certification_request(message)
         transaction_id = message.header.transaction_id
         assert transaction_id is not None
         if not await self._transactions.open(transaction_id, sender.name, self._clock()):
             raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+        implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
+        reply.kind = ENROLMENT_REPLY[kind]
         try:
-            issued = await self._issue(kind, request, sender, profile)
+            issued = await self._issue(message, request, sender, profile)
+        except ApplicationPending as pending:  # RFC 9483 4.4: the client polls
+            await self._transactions.wait(
+                transaction_id, pending.application_id, reply.kind, cert_req_id, implicit,
+                reply.nonce,
+            )  # fmt: skip
+            reply.body = cmp.cert_rep_body(
+                reply.kind, cert_req_id, cmp.PKIStatus.waiting, None, text=pending.message
+            )
+            return
         except BaseException:
             await self._transactions.discard(transaction_id)
             raise
-        implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
+        await self._certificate_out(transaction_id, cert_req_id, issued, implicit, reply)
+
+    async def _certificate_out(
+        self,
+        transaction_id: bytes,
+        cert_req_id: int,
+        issued: IssuedCertificate,
+        implicit: bool,
+        reply: _Reply,
+    ) -> None:
+        """The ip/cp/kup with the certificate; then certConf is awaited, or not when
+        implicit confirmation is granted (RFC 4210 5.1.1.1)."""
         wait = timedelta(seconds=self._cmp.confirm_wait_seconds)
         confirm_by = None if implicit else self._clock() + wait
         await self._transactions.issued(
             transaction_id, issued.serial, cert_req_id, reply.nonce, confirm_by
         )
         generations = await self._registry.generations(self._settings.ca.name)
-        ca_pubs = [g.certificate_der for g in generations] if kind == "ir" else []
-        reply.kind = ENROLMENT_REPLY[kind]
+        ca_pubs = [g.certificate_der for g in generations] if reply.kind == "ip" else []
         reply.body = cmp.cert_rep_body(
             reply.kind, cert_req_id, cmp.PKIStatus.accepted, issued.der, ca_pubs=ca_pubs
         )
         reply.implicit_confirm = implicit
 
     async def _issue(
-        self, kind: str, request: bytes | csr_codec.CSR, sender: _Sender, profile: str
+        self,
+        message: cmp.PKIMessage,
+        request: bytes | csr_codec.CSR,
+        sender: _Sender,
+        profile: str,
     ) -> IssuedCertificate:
+        kind = message.body_type
         actor = f"cmp:{sender.name}"
         if sender.credential is not None:
             if kind == "kur":
                 raise CMPRefusal(F.notAuthorized, "kur is protected by the certificate it updates")
+            # A request that waits for approval is kept whole, to be read again then.
+            kept = (request, "pkcs10") if isinstance(request, bytes) else (message.der, "cmp")
             return await self._enrollment.enroll_with(
-                sender.credential, request, actor, profile, can_wait=False
+                sender.credential, request, actor, profile, kept=kept
             )
         assert sender.certificate is not None
         if kind == "kur":  # RFC 4210 5.3.5: the same subject, a new key
             return await self._holders.reenroll(sender.certificate, request, actor)
         return await self._holders.enroll_as_holder(sender.certificate, request, actor, profile)
+
+    async def _poll(self, message: cmp.PKIMessage, sender: _Sender, reply: _Reply) -> None:
+        """RFC 9483 4.4: pollRep while the application waits; then the ip/cp with the
+        certificate, or with the rejection and the operator's reason."""
+        transaction = await self._transaction_of(message, sender)
+        if transaction.state != "waiting" or transaction.application_id is None:
+            raise CMPRefusal(F.badRequest, "nothing in this transaction is pending")
+        if transaction.cert_req_id not in message.poll_req_ids:
+            raise CMPRefusal(F.badRequest, "pollReq names another certReqId")
+        assert transaction.reply_kind is not None and transaction.cert_req_id is not None
+        application = await self._applications.get(transaction.application_id)
+        assert application is not None
+        transaction_id, cert_req_id = transaction.transaction_id, transaction.cert_req_id
+        try:
+            issued = await self._applications.outcome(application)
+        except ApplicationPending as pending:
+            await self._transactions.answered(transaction_id, reply.nonce)
+            check_after = self._cmp.check_after_seconds
+            reply.kind = "pollRep"
+            reply.body = cmp.poll_rep_body([(cert_req_id, check_after, pending.message)])
+            return
+        except CAError as exc:  # rejected by an operator
+            await self._transactions.finish(transaction_id, "waiting", "done")
+            reply.kind = transaction.reply_kind
+            reply.body = cmp.cert_rep_body(
+                reply.kind, cert_req_id, cmp.PKIStatus.rejection, None,
+                fail_info=[F.notAuthorized], text=exc.message,
+            )  # fmt: skip
+            return
+        reply.kind = transaction.reply_kind
+        await self._certificate_out(
+            transaction_id, cert_req_id, issued, transaction.implicit_confirm, reply
+        )
 
     async def _confirm(self, message: cmp.PKIMessage, sender: _Sender) -> bytes:
         transaction = await self._transaction_of(message, sender)
@@ -433,31 +500,3 @@ class CMPServer:
             pvno=message.header.pvno if message and message.header.pvno in (2, 3) else 2,
         )
         return cmp.assemble_unprotected(header, body)
-
-
-def _request_of(message: cmp.PKIMessage) -> tuple[bytes | csr_codec.CSR, int]:
-    """The request to certify and its certReqId (a p10cr has none: its answer carries -1,
-    RFC 9483 4.1.4)."""
-    if message.body_type == "p10cr":
-        assert message.p10_request is not None
-        return message.p10_request, -1
-    if len(message.cert_requests) != 1:
-        raise CMPRefusal(F.badRequest, "one certificate request per message (RFC 9483 4.1)")
-    request = message.cert_requests[0]
-    if request.spki_der is None:
-        raise CMPRefusal(F.badCertTemplate, "central key generation is not served yet")
-    if request.pop != "signature" or not request.pop_valid:
-        raise CMPRefusal(F.badPOP, "proof of possession by signature is required and must verify")
-    subject = request.subject or ()
-    return (
-        csr_codec.CSR(
-            subject=subject,
-            spki_der=request.spki_der,
-            dns_names=request.dns_names,
-            ip_addresses=request.ip_addresses,
-            emails=request.emails,
-            challenge_password=None,
-            der=message.der,
-        ),
-        request.cert_req_id,
-    )

@@ -204,7 +204,15 @@ def _assemble(
         credentials=credentials,
         applications=applications,
         cmp=CMPServer(
-            settings, registry, credentials, enrollment, holders, revocation, status.crls, clock
+            settings,
+            registry,
+            credentials,
+            enrollment,
+            applications,
+            holders,
+            revocation,
+            status.crls,
+            clock,
         ),
         enrollment=enrollment,
         holders=holders,

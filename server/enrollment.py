@@ -71,10 +71,12 @@ class Enrollment:
         actor: str,
         profile: str | None = None,
         can_wait: bool = True,
+        kept: tuple[bytes, str] | None = None,
     ) -> IssuedCertificate:
         """`enroll` for a credential the caller has verified itself (CMP: by its MAC), with
         a PKCS#10 request or a request already parsed with its proof of possession checked
-        (CRMF). Only a PKCS#10 request can wait for approval (it is kept as sent)."""
+        (CRMF). A request that waits for approval is kept as `kept` (DER and format, see
+        Applications.enroll); a PKCS#10 request is kept as it is."""
         if profile is not None and credential.profile != profile:
             raise CAError(
                 ErrorKind.REJECTED,
@@ -82,14 +84,16 @@ class Enrollment:
             )
         check_requested_names(credential, request)
         if self._settings.profile(credential.profile).requires_approval:
-            if not can_wait or not isinstance(request, bytes):
+            if not can_wait:
                 raise CAError(
                     ErrorKind.REJECTED,
-                    f"profile {credential.profile!r} requires approval, and this request "
-                    "cannot wait for it (a key the CA makes is never kept, D5; CMP polling "
-                    "is not served yet)",
+                    f"profile {credential.profile!r} requires approval, and a key the CA "
+                    "makes is never kept while a request waits (D5)",
                 )
-            return await self._applications.enroll(credential, request, actor)
+            if kept is None:
+                assert isinstance(request, bytes)
+                kept = (request, "pkcs10")
+            return await self._applications.enroll(credential, *kept, request, actor)
         await self._credentials.hold(credential)
         try:
             issued = await self._authority.issue(

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from server.registry.sqlite import SQLiteRegistry
 
 _COLUMNS = (
-    "id, profile, subject, request_der, request_sha256, credential_id, state, submitted_by,"
-    " submitted_at, decided_by, decided_at, reason, serial"
+    "id, profile, subject, request_der, request_format, request_sha256, credential_id, state,"
+    " submitted_by, submitted_at, decided_by, decided_at, reason, serial"
 )
 
 
@@ -25,6 +25,7 @@ class ApplicationRow:
     profile: str
     subject: str
     request_der: bytes
+    request_format: str  # pkcs10, cmp
     request_sha256: bytes
     credential_id: str
     state: str  # submitted, rejected, issued
@@ -44,8 +45,9 @@ class SQLiteApplicationStore:
         async with self._registry.transaction() as db:
             await db.execute(
                 f"INSERT INTO applications ({_COLUMNS}) VALUES"
-                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (row.id, row.profile, row.subject, row.request_der, row.request_sha256,
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row.id, row.profile, row.subject, row.request_der, row.request_format,
+                 row.request_sha256,
                  row.credential_id, row.state, row.submitted_by, to_text(row.submitted_at),
                  None, None, None, None),
             )  # fmt: skip
@@ -133,15 +135,16 @@ class SQLiteApplicationStore:
                 profile=row[1],
                 subject=row[2],
                 request_der=row[3],
-                request_sha256=row[4],
-                credential_id=row[5],
-                state=row[6],
-                submitted_by=row[7],
-                submitted_at=from_text(row[8]),
-                decided_by=row[9],
-                decided_at=from_text(row[10]) if row[10] else None,
-                reason=row[11],
-                serial=row[12],
+                request_format=row[4],
+                request_sha256=row[5],
+                credential_id=row[6],
+                state=row[7],
+                submitted_by=row[8],
+                submitted_at=from_text(row[9]),
+                decided_by=row[10],
+                decided_at=from_text(row[11]) if row[11] else None,
+                reason=row[12],
+                serial=row[13],
             )
             for row in rows
         ]

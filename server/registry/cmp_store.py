@@ -13,15 +13,24 @@ if TYPE_CHECKING:
     from server.registry.sqlite import SQLiteRegistry
 
 
+_COLUMNS = (
+    "transaction_id, requester, state, our_nonce, serial, cert_req_id, confirm_by,"
+    " reply_kind, implicit_confirm, application_id"
+)
+
+
 @dataclass(frozen=True)
 class CMPTransaction:
     transaction_id: bytes
     requester: str
-    state: str  # open, awaiting_confirm, done, expired
+    state: str  # open, waiting, awaiting_confirm, done, expired
     our_nonce: bytes | None
     serial: str | None
     cert_req_id: int | None
     confirm_by: datetime | None
+    reply_kind: str | None
+    implicit_confirm: bool
+    application_id: str | None
 
 
 class SQLiteCMPStore:
@@ -56,12 +65,38 @@ class SQLiteCMPStore:
         state = "done" if confirm_by is None else "awaiting_confirm"
         await self._set(transaction_id, state, our_nonce, serial, cert_req_id, confirm_by)
 
+    async def wait(
+        self,
+        transaction_id: bytes,
+        application_id: str,
+        reply_kind: str,
+        cert_req_id: int,
+        implicit_confirm: bool,
+        our_nonce: bytes,
+    ) -> None:
+        """The request became an application: the client polls (RFC 9483 4.4)."""
+        async with self._registry.transaction() as db:
+            await db.execute(
+                "UPDATE cmp_transactions SET state = 'waiting', application_id = ?,"
+                " reply_kind = ?, cert_req_id = ?, implicit_confirm = ?, our_nonce = ?"
+                " WHERE transaction_id = ?",
+                (application_id, reply_kind, cert_req_id, int(implicit_confirm), our_nonce,
+                 transaction_id),
+            )  # fmt: skip
+
+    async def answered(self, transaction_id: bytes, our_nonce: bytes) -> None:
+        """Another answer went out (pollRep): its senderNonce is the next recipNonce."""
+        async with self._registry.transaction() as db:
+            await db.execute(
+                "UPDATE cmp_transactions SET our_nonce = ? WHERE transaction_id = ?",
+                (our_nonce, transaction_id),
+            )
+
     async def get(self, transaction_id: bytes) -> CMPTransaction | None:
         async with (
             self._registry.reading() as db,
             db.execute(
-                "SELECT transaction_id, requester, state, our_nonce, serial, cert_req_id,"
-                " confirm_by FROM cmp_transactions WHERE transaction_id = ?",
+                f"SELECT {_COLUMNS} FROM cmp_transactions WHERE transaction_id = ?",
                 (transaction_id,),
             ) as cursor,
         ):
@@ -81,8 +116,7 @@ class SQLiteCMPStore:
         async with (
             self._registry.reading() as db,
             db.execute(
-                "SELECT transaction_id, requester, state, our_nonce, serial, cert_req_id,"
-                " confirm_by FROM cmp_transactions"
+                f"SELECT {_COLUMNS} FROM cmp_transactions"
                 " WHERE state = 'awaiting_confirm' AND confirm_by <= ?",
                 (to_text(at),),
             ) as cursor,
@@ -117,4 +151,7 @@ def _transaction(row: Sequence[Any]) -> CMPTransaction:
         serial=row[4],
         cert_req_id=row[5],
         confirm_by=from_text(row[6]) if row[6] else None,
+        reply_kind=row[7],
+        implicit_confirm=bool(row[8]),
+        application_id=row[9],
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +30,8 @@ class CMPWorld:
     ca_file: Path
     ca_subject: str
 
-    def code(self, subject: str, profile: str = "tls-client") -> tuple[str, str]:
-        lines = self.ca.cli("enroll-code", "--profile", profile, "--subject", subject).stdout
+    def code(self, subject: str, profile: str = "tls-client", *more: str) -> tuple[str, str]:
+        lines = self.ca.cli("enroll-code", "--profile", profile, "--subject", subject, *more).stdout
         credential_id, secret = lines.splitlines()
         return credential_id, secret
 
@@ -41,9 +42,12 @@ class CMPWorld:
         assert made.returncode == 0, made.stderr
         return path
 
-    def cmp(self, *args: str | Path) -> subprocess.CompletedProcess:
-        return openssl("cmp", "-server", f"127.0.0.1:{self.server.port}", "-path",
-                       ".well-known/cmp", "-recipient", self.ca_subject, *args)  # fmt: skip
+    def cmp(self, *args: str | Path, path: str = ".well-known/cmp") -> subprocess.CompletedProcess:
+        return openssl(*self.cmp_command(path, *args)[1:])
+
+    def cmp_command(self, path: str, *args: str | Path) -> list[str]:
+        return ["openssl", "cmp", "-server", f"127.0.0.1:{self.server.port}", "-path", path,
+                "-recipient", self.ca_subject, *map(str, args)]  # fmt: skip
 
     def issued(self, path: Path) -> x509.Certificate:
         verified = openssl("verify", "-CAfile", self.ca_file, path)
@@ -66,11 +70,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CMPWorld]:
     folder = tmp_path_factory.mktemp("cmp")
     ca = CAHome(folder / "ca")
     run_cli("init", "--home", ca.path)
+    settings = ca.path / "settings.toml"  # tls-server requests wait for an operator
+    text = settings.read_text()
+    at = text.index("[profiles.tls-server]")
+    at = text.index("\n", text.index("description", at)) + 1
+    settings.write_text(text[:at] + "requires_approval = true\n" + text[at:])
     ca_file = folder / "ca.pem"
     ca_file.write_text(ca.cli("ca-cert").stdout)
     subject = x509.load_pem_x509_certificate(ca_file.read_bytes()).subject
     ca_subject = "/" + "/".join(reversed(subject.rfc4514_string().split(",")))
-    server = ServerProcess(ca)
+    server = ServerProcess(ca, {"CA_CMP__CHECK_AFTER_SECONDS": "1"})
     try:
         yield CMPWorld(ca, server, folder, ca_file, ca_subject)
     finally:
@@ -171,6 +180,45 @@ def test_p10cr_with_a_mac(world: CMPWorld) -> None:
                        "-csr", csr, "-certout", out)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert world.issued(out).subject.rfc4514_string() == "CN=cmp-device-4"
+
+
+def test_a_request_waits_for_approval_and_the_client_polls(world: CMPWorld) -> None:
+    """RFC 9483 4.4: ip with status waiting, pollReq / pollRep (checkAfter) until the
+    operator approves, then the certificate (and certConf); a rejection ends the polling
+    with the operator's reason."""
+    outcomes = {}
+    for name, decision in (("approved", "approve"), ("rejected", "reject")):
+        ref, secret = world.code(
+            f"CN={name}.example.ru", "tls-server", "--dns", f"{name}.example.ru"
+        )
+        out = world.folder / f"{name}.pem"
+        client = subprocess.Popen(
+            world.cmp_command(".well-known/cmp/p/tls-server", "-cmd", "ir", "-ref", ref,
+                              "-secret", f"pass:{secret}", "-subject", f"/CN={name}.example.ru",
+                              "-sans", f"{name}.example.ru", "-newkey", world.key(name),
+                              "-certout", out, "-total_timeout", "120", "-verbosity", "6"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        waiting = []
+        for _ in range(100):
+            listed = world.ca.cli("applications").stdout.splitlines()
+            waiting = [line for line in listed if f"CN={name}.example.ru" in line]
+            if waiting:
+                break
+            time.sleep(0.2)
+        assert waiting, "the request never became an application"
+        application = waiting[0].split()[0]
+        if decision == "approve":
+            world.ca.cli("approve", "--id", application)
+        else:
+            world.ca.cli("reject", "--id", application, "--reason", "not our server")
+        stdout, stderr = client.communicate(timeout=120)
+        outcomes[name] = (client.returncode, stdout + stderr)
+        assert "received POLLREP" in stdout + stderr, stdout + stderr
+    assert outcomes["approved"][0] == 0, outcomes["approved"][1]
+    certificate = world.issued(world.folder / "approved.pem")
+    assert certificate.subject.rfc4514_string() == "CN=approved.example.ru"
+    assert outcomes["rejected"][0] != 0 and "not our server" in outcomes["rejected"][1]
 
 
 def post(world: CMPWorld, der: bytes) -> cmp.PKIMessage:

@@ -7,6 +7,8 @@ CREATE TABLE applications (
     profile        TEXT NOT NULL,
     subject        TEXT NOT NULL,
     request_der    BLOB NOT NULL,
+    request_format TEXT NOT NULL CHECK (request_format IN ('pkcs10', 'cmp')),  -- 'cmp': the
+                                 -- whole PKIMessage of an ir/cr (CRMF, its POP checked again)
     request_sha256 BLOB NOT NULL,
     credential_id  TEXT NOT NULL REFERENCES enrollment_credentials(id),
     state          TEXT NOT NULL CHECK (state IN ('submitted', 'rejected', 'issued')),

@@ -107,7 +107,7 @@ async def client(local_ca: LocalCA) -> Client:
     await status.crls.sync()
     crls = status.crls
     server = CMPServer(
-        local_ca.settings, local_ca.registry, credentials, enrollment,
+        local_ca.settings, local_ca.registry, credentials, enrollment, applications,
         HolderEnrollment(local_ca.registry, local_ca.authority), local_ca.revocation,
         crls, local_ca.clock,
     )  # fmt: skip

@@ -1,0 +1,51 @@
+"""What a CMP enrollment message asks to certify, as the issuance services take it: the
+PKCS#10 of a p10cr, or the CRMF request of an ir/cr/kur with its proof of possession
+checked (D8). Shared by the CMP server and by applications that wait for approval (their
+kept PKIMessage is read again when an operator approves)."""
+
+from __future__ import annotations
+
+from protocols import cmp
+from protocols.x509 import csr as csr_codec
+from server.errors import CAError, ErrorKind
+
+P10CR_CERT_REQ_ID = -1  # a p10cr carries no certReqId; its answer says -1 (RFC 9483 4.1.4)
+
+
+def certification_request(message: cmp.PKIMessage) -> tuple[bytes | csr_codec.CSR, int]:
+    """(the request, its certReqId). Raises CAError: MALFORMED (not one request), REJECTED
+    (no public key: central key generation is not served), BAD_POP."""
+    if message.body_type == "p10cr":
+        assert message.p10_request is not None
+        return message.p10_request, P10CR_CERT_REQ_ID
+    if len(message.cert_requests) != 1:
+        raise CAError(ErrorKind.MALFORMED, "one certificate request per message (RFC 9483 4.1)")
+    request = message.cert_requests[0]
+    if request.spki_der is None:
+        raise CAError(ErrorKind.REJECTED, "central key generation is not served yet")
+    if request.pop != "signature" or not request.pop_valid:
+        raise CAError(
+            ErrorKind.BAD_POP, "proof of possession by signature is required and must verify"
+        )
+    parsed = csr_codec.CSR(
+        subject=request.subject or (),
+        spki_der=request.spki_der,
+        dns_names=request.dns_names,
+        ip_addresses=request.ip_addresses,
+        emails=request.emails,
+        challenge_password=None,
+        der=message.der,
+    )
+    return parsed, request.cert_req_id
+
+
+def kept_request(der: bytes, request_format: str) -> bytes | csr_codec.CSR:
+    """A request an application kept (server/applications.py): PKCS#10 as it is; a CMP
+    message read again, its proof of possession checked again."""
+    if request_format == "pkcs10":
+        return der
+    try:
+        message = cmp.parse_pki_message(der)
+    except cmp.CMPFormatError as exc:
+        raise CAError(ErrorKind.INTERNAL, f"the kept CMP request does not parse: {exc}") from exc
+    return certification_request(message)[0]
