@@ -33,15 +33,14 @@ from pyasn1.codec.der import decoder, encoder
 from pyasn1.error import PyAsn1Error
 from pyasn1_alt_modules import rfc4055, rfc4211, rfc5280
 
+from protocols import der
+from protocols.der import elements as der_children
 from protocols.x509.names import attributes_of
 
 __all__ = [
     "CertRequest",
     "MalformedDER",
     "decode_der",
-    "der_children",
-    "der_contents",
-    "der_tlv",
     "encode_der",
     "hash_for_oid",
     "parse_cert_req_messages",
@@ -50,7 +49,6 @@ __all__ = [
 ]
 
 _ID_CE_SUBJECT_ALT_NAME = "2.5.29.17"  # RFC 5280 4.2.1.6
-_MAX_DER_LENGTH_OCTETS = 4  # no CMP message comes near 4 GiB
 
 # Hash algorithms by OID (RFC 9481 section 2; RFC 5754 for SHA-2, RFC 8702 for SHAKE;
 # SHA-1 only so that an old certConf hashAlg can still be read).
@@ -82,8 +80,7 @@ _ED25519 = "1.3.101.112"  # RFC 8410 section 3
 _ED448 = "1.3.101.113"
 
 
-class MalformedDER(ValueError):
-    """The octets are not the DER (or the ASN.1 value) expected."""
+MalformedDER = der.DERError  # the octets are not the DER (or the ASN.1 value) expected
 
 
 @dataclass(frozen=True)
@@ -110,59 +107,6 @@ class CertRequest:
 
 
 # --- DER and pyasn1 helpers -------------------------------------------------------------
-
-
-def _read_tlv(data: bytes, offset: int) -> tuple[int, int, int]:
-    """(tag octet, start of contents, end) of the TLV at ``offset`` (X.690 8.1, DER lengths)."""
-    if offset + 2 > len(data):
-        raise MalformedDER("truncated DER value")
-    tag = data[offset]
-    if tag & 0x1F == 0x1F:
-        raise MalformedDER("multi-octet DER tag")
-    length = data[offset + 1]
-    start = offset + 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0:
-            raise MalformedDER("indefinite length is not DER (X.690 10.1)")
-        if count > _MAX_DER_LENGTH_OCTETS or start + count > len(data):
-            raise MalformedDER("bad DER length")
-        length = int.from_bytes(data[start : start + count], "big")
-        start += count
-    end = start + length
-    if end > len(data):
-        raise MalformedDER("truncated DER value")
-    return tag, start, end
-
-
-def der_tlv(tag: int, contents: bytes) -> bytes:
-    """One DER TLV of one-octet ``tag`` with a definite length (X.690 8.1.3, 10.1)."""
-    length = len(contents)
-    if length < 0x80:
-        return bytes((tag, length)) + contents
-    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(octets))) + octets + contents
-
-
-def der_contents(value: bytes) -> bytes:
-    """The contents octets of ``value``, which must be exactly one TLV."""
-    _tag, start, end = _read_tlv(value, 0)
-    if end != len(value):
-        raise MalformedDER(f"{len(value) - end} octets after the DER value")
-    return value[start:end]
-
-
-def der_children(value: bytes) -> list[tuple[int, bytes]]:
-    """(tag octet, whole TLV) of each value inside the one constructed TLV ``value``, in
-    order: the exact octets a signature or MAC covers, never re-encoded."""
-    contents = der_contents(value)
-    found = []
-    offset = 0
-    while offset < len(contents):
-        tag, _start, end = _read_tlv(contents, offset)
-        found.append((tag, contents[offset:end]))
-        offset = end
-    return found
 
 
 def decode_der(der: bytes, spec: Any, what: str) -> Any:

@@ -36,13 +36,13 @@ from protocols.cmp.crmf import (
     CertRequest,
     MalformedDER,
     decode_der,
-    der_children,
-    der_contents,
-    der_tlv,
     encode_der,
     parse_cert_req_messages,
     short_reason,
 )
+from protocols.der import contents as der_contents
+from protocols.der import elements as der_children
+from protocols.der import tlv as der_tlv
 
 __all__ = [
     "BODY_TAGS",

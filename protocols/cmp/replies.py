@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives import hashes
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5280, rfc9480
 
-from protocols.cmp.crmf import MalformedDER, decode_der, der_contents, der_tlv, encode_der
+from protocols.cmp.crmf import MalformedDER, decode_der, encode_der
 from protocols.cmp.crmf import hash_for_oid as _hash_for_oid
 from protocols.cmp.messages import (
     BODY_TAGS,
@@ -47,6 +47,8 @@ from protocols.cmp.messages import (
     PKIStatus,
     parse_pki_message,
 )
+from protocols.der import contents as der_contents
+from protocols.der import tlv as der_tlv
 
 __all__ = [
     "ReplyHeader",

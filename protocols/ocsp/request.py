@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from asn1crypto import algos, core, keys
 
-from protocols.ocsp._der import TLV, DERError, children, one, tlv
+from protocols.der import TLV, DERError, children, one, tlv
 
 __all__ = [
     "HASH_ALGORITHMS",

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from asn1crypto import algos, core
 from asn1crypto import ocsp as asn1_ocsp
 
-from protocols.ocsp._der import DERError, one, tlv
+from protocols.der import DERError, one, tlv
 from protocols.ocsp.request import ID_PKIX_OCSP_NONCE, CertID, cert_id_from_der
 from protocols.x509.certificate import SIGNATURE_ALGORITHMS, signature_algorithm_for
 

@@ -15,7 +15,8 @@ from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4210, rfc5280, rfc9480
 
 from protocols import cmp
-from protocols.cmp.crmf import der_contents, der_tlv
+from protocols.der import contents as der_contents
+from protocols.der import tlv as der_tlv
 from server.applications import Applications
 from server.cmp import CMPServer
 from server.enrollment import Enrollment, HolderEnrollment

@@ -1,9 +1,12 @@
-"""The few DER primitives the OCSP codecs need: one TLV out, a constructed value's children in.
+"""The few DER primitives the hand-walked codecs need: one TLV out, a constructed value's
+children in (OCSP requests, and the exact octets CMP protection covers).
 
-The request parser walks DER with :func:`children` rather than asn1crypto: asn1crypto takes
-about 200 µs for a one-certificate request (lazy parsing builds an object per field), this
-takes about 15 µs, and it rejects what asn1crypto lets through at inner levels
-(indefinite lengths, a child running past its parent). Tags are one octet: no OCSP field
+The OCSP request parser walks DER with :func:`children` rather than asn1crypto: asn1crypto
+takes about 200 µs for a one-certificate request (lazy parsing builds an object per field),
+this takes about 15 µs, and it rejects what asn1crypto lets through at inner levels
+(indefinite lengths, a child running past its parent). CMP cuts a message's header, body
+and extraCerts out of the received octets with :func:`elements`, so MACs and signatures are
+checked over exactly what was sent. Tags are one octet: no OCSP or CMP field at these levels
 uses a tag number above 30 (X.690 8.1.2.4).
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["TLV", "DERError", "children", "one", "tlv"]
+__all__ = ["TLV", "DERError", "children", "contents", "elements", "one", "tlv"]
 
 
 class DERError(ValueError):
@@ -58,6 +61,21 @@ def one(data: bytes, start: int, end: int, tag: int) -> TLV:
     if found[0] != tag or found[3] != end:
         raise DERError(f"expected one value of tag {tag:#04x}")
     return found
+
+
+def contents(value: bytes) -> bytes:
+    """The contents octets of ``value``, which must be exactly one TLV."""
+    found = _read(value, 0, len(value))
+    if found[3] != len(value):
+        raise DERError(f"{len(value) - found[3]} octets after the DER value")
+    return value[found[2] : found[3]]
+
+
+def elements(value: bytes) -> list[tuple[int, bytes]]:
+    """(tag octet, whole TLV) of each value inside the one constructed TLV ``value``, in
+    order: the exact octets a signature or MAC covers, never re-encoded."""
+    inner = contents(value)
+    return [(child[0], inner[child[1] : child[3]]) for child in children(inner, 0, len(inner))]
 
 
 def _read(data: bytes, offset: int, end: int) -> TLV:
