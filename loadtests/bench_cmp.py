@@ -22,8 +22,6 @@ import asyncio
 import multiprocessing
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,17 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography import x509
 
+from loadtests.bench_ca import free_port, make_ca
 from protocols import cmp
 from tests.enrollment_codes import make_codes
-from tests.softhsm import make_token
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def openssl(*args: str | Path) -> subprocess.CompletedProcess:
@@ -107,25 +99,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=("soft", "pkcs11"), default="pkcs11")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-cmp-"))
-    server = None
+    ca = None
     try:
-        env = dict(os.environ, CA_CMP__MAX_CLOCK_SKEW_SECONDS="3600")
-        home = folder / "ca"
-        http = f"127.0.0.1:{free_port()}"
-        init = [sys.executable, "-m", "server", "init", "--home", str(home), "--http", http,
-                "--https", f"127.0.0.1:{free_port()}"]  # fmt: skip
-        if args.backend == "pkcs11":
-            token = make_token(folder)
-            env.update(token.environment(), CA_HSM_PIN=token.pin)
-            init += ["--backend", "pkcs11", "--token-label", token.label]
-        subprocess.run(init, check=True, capture_output=True, env=env, cwd=ROOT)
-        os.environ.update(env)
-
-        def cli(*command: str) -> str:
-            return subprocess.run([sys.executable, "-m", "server", *command, "--home", str(home)],
-                                  check=True, capture_output=True, text=True, env=env,
-                                  cwd=ROOT).stdout  # fmt: skip
-
+        ca = make_ca(folder, args.backend, CA_CMP__MAX_CLOCK_SKEW_SECONDS="3600")
+        home, http, cli = ca.home, ca.http, ca.cli
         ca_pem = folder / "ca.pem"
         ca_pem.write_text(cli("ca-cert"))
         subject = x509.load_pem_x509_certificate(ca_pem.read_bytes()).subject
@@ -143,13 +120,7 @@ def main() -> None:
                 ),
                 enumerate(codes),
             ))  # fmt: skip
-        server_log = (folder / "server.log").open("w")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--home", str(home)],
-            env={**env, "CA_SERVER__WORKERS": str(args.workers)}, cwd=ROOT,
-            stdout=subprocess.PIPE, stderr=server_log, text=True,
-        )  # fmt: skip
-        assert server.stdout is not None and server.stdout.readline().startswith("serving")
+        ca.serve(args.workers)
         holder, holder_key = folder / "holder.pem", folder / "holder.key"
         openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
                 "-out", holder_key)  # fmt: skip
@@ -191,12 +162,11 @@ def main() -> None:
         print(f"failures {len(failures)}")
         if failures:
             print("first failures:", failures[:3])
-            print("server log (end):", (folder / "server.log").read_text()[-3000:])
+            print("server log (end):", ca.log.read_text()[-3000:])
             sys.exit(1)
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+        if ca is not None:
+            ca.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -18,12 +18,8 @@ import argparse
 import asyncio
 import base64
 import multiprocessing
-import os
 import shutil
-import signal
-import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,15 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from loadtests.bench_ca import make_ca
 from tests.csr_factory import make_csr
 from tests.enrollment_codes import make_codes
-from tests.softhsm import make_token
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def client(url: str, ca_pem: str, jobs: list[tuple[str, str, bytes]], concurrency: int,
@@ -84,37 +74,18 @@ def main() -> None:
     parser.add_argument("--backend", choices=("soft", "pkcs11"), default="pkcs11")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-est-"))
-    server = None
+    ca = None
     try:
-        env = dict(os.environ)
-        home = folder / "ca"
-        http, https = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-        init = [sys.executable, "-m", "server", "init", "--home", str(home),
-                "--http", http, "--https", https]  # fmt: skip
-        if args.backend == "pkcs11":
-            token = make_token(folder)
-            env.update(token.environment(), CA_HSM_PIN=token.pin)
-            init += ["--backend", "pkcs11", "--token-label", token.label]
-        root = Path(__file__).resolve().parent.parent
-        subprocess.run(init, check=True, capture_output=True, env=env, cwd=root)
-        os.environ.update(env)
-        codes = asyncio.run(make_codes(home, args.count, prefix="bench"))
+        ca = make_ca(folder, args.backend)
+        codes = asyncio.run(make_codes(ca.home, args.count, prefix="bench"))
         jobs = [(user, secret, base64.encodebytes(make_csr([("CN", f"bench-{n}")])))
                 for n, (user, secret) in enumerate(codes)]  # fmt: skip
-        ca_pem = subprocess.run([sys.executable, "-m", "server", "ca-cert", "--home", str(home)],
-                                check=True, capture_output=True, text=True, env=env,
-                                cwd=root).stdout  # fmt: skip
-        server_log = (folder / "server.log").open("w")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--home", str(home)],
-            env={**env, "CA_SERVER__WORKERS": str(args.workers)}, cwd=root,
-            stdout=subprocess.PIPE, stderr=server_log, text=True,
-        )  # fmt: skip
-        assert server.stdout is not None and server.stdout.readline().startswith("serving")
+        ca_pem = ca.cli("ca-cert")
+        ca.serve(args.workers)
         results: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
         process = multiprocessing.get_context("spawn").Process(
             target=client,
-            args=(f"https://{https}/.well-known/est/simpleenroll", ca_pem, jobs,
+            args=(f"https://{ca.https}/.well-known/est/simpleenroll", ca_pem, jobs,
                   args.concurrency, results),
         )  # fmt: skip
         process.start()
@@ -135,13 +106,11 @@ def main() -> None:
         )
         if failures:
             print("first failures:", failures[:3])
-            log = (folder / "server.log").read_text()
-            print("server log (end):", log[-3000:])
+            print("server log (end):", ca.log.read_text()[-3000:])
             sys.exit(1)
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+        if ca is not None:
+            ca.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 

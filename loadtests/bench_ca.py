@@ -1,0 +1,79 @@
+"""A CA home and its running server, for the enrollment benchmarks (EST, CMP): `init` on
+SoftHSM2 (a fresh token) or the software backend, free loopback ports, `serve` with a log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.softhsm import make_token
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class BenchCA:
+    folder: Path
+    env: dict[str, str]
+    http: str = field(default_factory=lambda: f"127.0.0.1:{free_port()}")
+    https: str = field(default_factory=lambda: f"127.0.0.1:{free_port()}")
+    server: subprocess.Popen | None = None
+
+    @property
+    def home(self) -> Path:
+        return self.folder / "ca"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "server.log"
+
+    def cli(self, *command: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "server", *command, "--home", str(self.home)],
+            check=True, capture_output=True, text=True, env=self.env, cwd=ROOT,
+        ).stdout  # fmt: skip
+
+    def serve(self, workers: int) -> None:
+        """Start `serve` and wait for its `serving` line."""
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--home", str(self.home)],
+            env={**self.env, "CA_SERVER__WORKERS": str(workers)}, cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=self.log.open("w"), text=True,
+        )  # fmt: skip
+        assert self.server.stdout is not None
+        if not self.server.stdout.readline().startswith("serving"):
+            raise RuntimeError("the server did not start: " + self.log.read_text()[-2000:])
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.send_signal(signal.SIGTERM)
+            self.server.wait(timeout=30)
+
+
+def make_ca(folder: Path, backend: str, **settings: str) -> BenchCA:
+    """`init` a CA home under `folder` (`backend` "pkcs11": a fresh SoftHSM2 token), with
+    `settings` as CA_* environment overrides; this process's environment gets the token's
+    variables too, for helpers that open the registry here."""
+    ca = BenchCA(folder, dict(os.environ, **settings))
+    init = ["init", "--http", ca.http, "--https", ca.https]
+    if backend == "pkcs11":
+        token = make_token(folder)
+        ca.env.update(token.environment(), CA_HSM_PIN=token.pin)
+        init += ["--backend", "pkcs11", "--token-label", token.label]
+    ca.cli(*init)
+    os.environ.update(ca.env)
+    return ca
