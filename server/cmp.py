@@ -150,7 +150,16 @@ class CMPServer:
             reply.kind, reply.body = "error", cmp.error_body([refusal.failure], refusal.text)
         except CAError as exc:
             reply.kind, reply.body = "error", cmp.error_body([FAILURE[exc.kind]], exc.message)
-        return self._protected(message, sender, reply, identity)
+        generation = await self._registry.active_generation(self._settings.ca.name)
+        ca_name = (
+            asn1_x509.GeneralName(
+                name="directory_name",
+                value=asn1_x509.Certificate.load(generation.certificate_der).subject,
+            ).dump()
+            if generation is not None
+            else NULL_NAME
+        )
+        return self._protected(message, sender, reply, identity, ca_name)
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -458,11 +467,13 @@ class CMPServer:
         sender: _Sender,
         reply: _Reply,
         identity: ServerIdentity | None,
+        ca_name: bytes,
     ) -> bytes:
+        """MAC answers name the CA as their sender (RFC 9483 3.1); signed ones the signer."""
         if sender.credential is not None:
             algorithm = cmp.new_mac_algorithm(message)
             kid = message.header.sender_kid
-            header = self._reply_header(message, reply, NULL_NAME, algorithm, kid)
+            header = self._reply_header(message, reply, ca_name, algorithm, kid)
             protection = cmp.mac(algorithm, sender.secret, cmp.protected_part(header, reply.body))
             return cmp.assemble(header, reply.body, protection)
         if identity is None:
