@@ -16,11 +16,13 @@ Theory of operation, for each request:
 
 A transactionID is used once (transactionIdInUse). A certificate sent without implicit
 confirmation waits for certConf until `cmp.confirm_wait_seconds`; one still unconfirmed then
-is revoked (RFC 9483 4.1.1), looked for at every request.
+is revoked (RFC 9483 4.1.1) by the builder process's sweeper (`run`), or at once by a
+certConf that comes too late.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
@@ -65,6 +67,7 @@ FAILURE = {
     ErrorKind.UNAVAILABLE: F.systemUnavail,
     ErrorKind.INTERNAL: F.systemFailure,
 }
+SWEEP_EVERY_S = 5
 ENROLMENT_REPLY = {"ir": "ip", "cr": "cp", "kur": "kup", "p10cr": "cp"}
 NULL_NAME = asn1_x509.GeneralName(name="directory_name", value=asn1_x509.Name.build({})).dump()
 
@@ -133,7 +136,6 @@ class CMPServer:
 
     async def handle(self, der: bytes, profile: str, identity: ServerIdentity | None) -> bytes:
         """The DER answer to one DER request under `profile` (the path label's)."""
-        await self.revoke_unconfirmed()
         try:
             message = cmp.parse_pki_message(der)
         except cmp.CMPFormatError as exc:
@@ -346,6 +348,9 @@ class CMPServer:
 
     async def _confirm(self, message: cmp.PKIMessage, sender: _Sender) -> bytes:
         transaction = await self._transaction_of(message, sender)
+        if transaction.confirm_by is not None and transaction.confirm_by <= self._clock():
+            await self.revoke_unconfirmed()  # too late: revoked, whatever the sweeper's pace
+            raise CMPRefusal(F.badRequest, "the confirmation came too late; revoked")
         if transaction.state != "awaiting_confirm" or transaction.serial is None:
             raise CMPRefusal(F.badRequest, "nothing in this transaction awaits confirmation")
         if len(message.cert_confirms) != 1:
@@ -422,6 +427,16 @@ class CMPServer:
         shards = range(self._settings.crl.shards)
         published = [self._crls.current(shard, delta=False) for shard in shards]
         return [crl.der for crl in published if crl is not None]
+
+    async def run(self) -> None:
+        """The builder process's sweeper: unconfirmed certificates are revoked within a few
+        seconds of their deadline, whether or not CMP requests come in."""
+        while True:
+            try:
+                await self.revoke_unconfirmed()
+            except Exception:
+                log.exception("CMP: revoking unconfirmed certificates failed")
+            await asyncio.sleep(SWEEP_EVERY_S)
 
     async def revoke_unconfirmed(self) -> None:
         """Certificates whose certConf did not come in time are revoked (RFC 9483 4.1.1)."""

@@ -8,6 +8,7 @@ has its own Prometheus CollectorRegistry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -125,9 +126,14 @@ async def open_ca(
             try:
                 ca = _assemble(settings, registry, pipeline, metrics, clock, serving, builder)
                 await ca.status.start()
+                sweeper = asyncio.create_task(ca.cmp.run()) if serving and builder else None
                 try:
                     yield ca
                 finally:
+                    if sweeper is not None:
+                        sweeper.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await sweeper
                     await ca.status.stop()
             finally:
                 await pipeline.close()

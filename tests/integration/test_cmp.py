@@ -79,7 +79,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CMPWorld]:
     ca_file.write_text(ca.cli("ca-cert").stdout)
     subject = x509.load_pem_x509_certificate(ca_file.read_bytes()).subject
     ca_subject = "/" + "/".join(reversed(subject.rfc4514_string().split(",")))
-    server = ServerProcess(ca, {"CA_CMP__CHECK_AFTER_SECONDS": "1"})
+    server = ServerProcess(
+        ca, {"CA_CMP__CHECK_AFTER_SECONDS": "1", "CA_CMP__CONFIRM_WAIT_SECONDS": "5"}
+    )
     try:
         yield CMPWorld(ca, server, folder, ca_file, ca_subject)
     finally:
@@ -125,6 +127,24 @@ def test_ir_confirmed_by_cert_conf(world: CMPWorld) -> None:
         answer = post(world, (world.folder / name).read_bytes())
         assert answer.body_type == "error", name
         assert failure.name in answer.error_text, answer.error_text  # type: ignore[operator]
+
+
+def test_a_certificate_never_confirmed_is_revoked(world: CMPWorld) -> None:
+    """RFC 9483 4.1.1: the client takes the certificate but sends no certConf
+    (-disable_confirm); after cmp.confirm_wait_seconds (5 here) the server revokes it."""
+    ref, secret = world.code("CN=cmp-forgetful")
+    out = world.folder / "forgetful.pem"
+    result = world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}",
+                       "-subject", "/CN=cmp-forgetful", "-newkey", world.key("forgetful"),
+                       "-disable_confirm", "-certout", out)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    certificate = world.issued(out)
+    assert world.status(certificate) == "good"
+    for _ in range(60):
+        if world.status(certificate) == "revoked":
+            break
+        time.sleep(0.5)
+    assert world.status(certificate) == "revoked"
 
 
 def test_cr_kur_and_rr_signed_with_the_certificate(world: CMPWorld) -> None:

@@ -164,6 +164,16 @@ async def test_an_unconfirmed_certificate_is_revoked_after_the_wait(
     assert late.body_type == "error" and "badRequest" in (late.error_text or "")
 
 
+async def test_a_cert_conf_after_the_deadline_revokes_before_the_sweeper_does(
+    client: Client, local_ca: LocalCA
+) -> None:
+    certificate = certificate_of(await client.p10cr())
+    local_ca.clock.advance(seconds=301)
+    late = await client.cert_conf(certificate)
+    assert late.body_type == "error" and "too late" in (late.error_text or "")
+    assert await status_of(local_ca, certificate) is CertificateStatus.REVOKED
+
+
 async def test_a_wrong_recipient_nonce_or_hash_is_refused(
     client: Client, local_ca: LocalCA
 ) -> None:
