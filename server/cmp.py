@@ -28,10 +28,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from asn1crypto import cms as asn1_cms
+from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from config import Settings
 from protocols import cmp
@@ -41,9 +49,10 @@ from server.applications import ApplicationPending, Applications
 from server.authority import Clock, IssuedCertificate
 from server.cmp_requests import certification_request
 from server.crl_publisher import CRLPublisher
-from server.enrollment import Enrollment, HolderEnrollment
+from server.enrollment import Enrollment, HolderEnrollment, new_key
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
+from server.key_packages import encrypted_key_package, password_key_package
 from server.registry import CertificateStatus, SQLiteRegistry
 from server.registry.cmp_store import CMPTransaction
 from server.revocation import Revocation
@@ -90,6 +99,7 @@ class _Reply:
     body: bytes = b""
     nonce: bytes = b""
     implicit_confirm: bool = False
+    pvno: int | None = None  # None: as the request's
 
 
 @dataclass(frozen=True)
@@ -147,7 +157,7 @@ class CMPServer:
             return self._unprotected_error(message, refusal.failure, refusal.text)
         reply = _Reply(nonce=secrets.token_bytes(16))
         try:
-            await self._act(message, sender, profile, reply)
+            await self._act(message, sender, profile, reply, identity)
         except CMPRefusal as refusal:
             reply.kind, reply.body = "error", cmp.error_body([refusal.failure], refusal.text)
         except CAError as exc:
@@ -226,10 +236,17 @@ class CMPServer:
     # -- acting --------------------------------------------------------------------------------
 
     async def _act(
-        self, message: cmp.PKIMessage, sender: _Sender, profile: str, reply: _Reply
+        self,
+        message: cmp.PKIMessage,
+        sender: _Sender,
+        profile: str,
+        reply: _Reply,
+        identity: ServerIdentity | None,
     ) -> None:
         kind = message.body_type
-        if kind in ENROLMENT_REPLY:
+        if kind in ("ir", "cr") and _asks_for_a_key(message):
+            await self._enrol_central(message, sender, profile, reply, identity)
+        elif kind in ENROLMENT_REPLY:
             await self._enrol(message, sender, profile, reply)
         elif kind == "certConf":
             reply.kind, reply.body = "pkiconf", await self._confirm(message, sender)
@@ -269,6 +286,55 @@ class CMPServer:
             raise
         await self._certificate_out(transaction_id, cert_req_id, issued, implicit, reply)
 
+    async def _enrol_central(
+        self,
+        message: cmp.PKIMessage,
+        sender: _Sender,
+        profile: str,
+        reply: _Reply,
+        identity: ServerIdentity | None,
+    ) -> None:
+        """RFC 9483 4.1.6: the CA makes the key. It goes back in the ip/cp as the
+        privateKey of the certifiedKeyPair: an AsymmetricKeyPackage signed by this server
+        (its TLS identity) in an EnvelopedData for the requester: under the shared secret
+        for a MAC-protected request (4.1.6.3), to the protecting certificate's key for a
+        signed one (4.1.6.1/2). The key is never stored (D5); a cmp2021 answer (pvno 3)."""
+        if identity is None:
+            raise CMPRefusal(F.systemUnavail, "no key to sign key packages (HTTPS is off)")
+        template = message.cert_requests[0]
+        profile_name = sender.credential.profile if sender.credential else profile
+        allowed = self._settings.profile(profile_name).key_algorithms
+        key = new_key(_key_type(template.spki_der, allowed))
+        spki = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        request = csr_codec.CSR(
+            subject=template.subject or (), spki_der=spki, dns_names=template.dns_names,
+            ip_addresses=template.ip_addresses, emails=template.emails,
+            challenge_password=None, der=message.der,
+        )  # fmt: skip
+        transaction_id = message.header.transaction_id
+        assert transaction_id is not None
+        if not await self._transactions.open(transaction_id, sender.name, self._clock()):
+            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+        try:
+            issued = await self._issue(message, request, sender, profile, can_wait=False)
+        except BaseException:
+            await self._transactions.discard(transaction_id)
+            raise
+        pkcs8 = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+        if sender.credential is not None:
+            package = password_key_package(pkcs8, identity, sender.secret)
+        else:
+            assert sender.certificate is not None
+            package = encrypted_key_package(
+                pkcs8, identity, sender.certificate, _key_identifier(sender.certificate)
+            )
+        reply.kind, reply.pvno = ENROLMENT_REPLY[message.body_type], 3
+        implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
+        enveloped = asn1_cms.ContentInfo.load(package)["content"].untag().dump()
+        await self._certificate_out(
+            transaction_id, template.cert_req_id, issued, implicit, reply, enveloped
+        )
+
     async def _certificate_out(
         self,
         transaction_id: bytes,
@@ -276,6 +342,7 @@ class CMPServer:
         issued: IssuedCertificate,
         implicit: bool,
         reply: _Reply,
+        private_key: bytes | None = None,
     ) -> None:
         """The ip/cp/kup with the certificate; then certConf is awaited, or not when
         implicit confirmation is granted (RFC 4210 5.1.1.1)."""
@@ -287,8 +354,9 @@ class CMPServer:
         generations = await self._registry.generations(self._settings.ca.name)
         ca_pubs = [g.certificate_der for g in generations] if reply.kind == "ip" else []
         reply.body = cmp.cert_rep_body(
-            reply.kind, cert_req_id, cmp.PKIStatus.accepted, issued.der, ca_pubs=ca_pubs
-        )
+            reply.kind, cert_req_id, cmp.PKIStatus.accepted, issued.der, ca_pubs=ca_pubs,
+            private_key=private_key,
+        )  # fmt: skip
         reply.implicit_confirm = implicit
 
     async def _issue(
@@ -297,6 +365,7 @@ class CMPServer:
         request: bytes | csr_codec.CSR,
         sender: _Sender,
         profile: str,
+        can_wait: bool = True,
     ) -> IssuedCertificate:
         kind = message.body_type
         actor = f"cmp:{sender.name}"
@@ -306,7 +375,7 @@ class CMPServer:
             # A request that waits for approval is kept whole, to be read again then.
             kept = (request, "pkcs10") if isinstance(request, bytes) else (message.der, "cmp")
             return await self._enrollment.enroll_with(
-                sender.credential, request, actor, profile, kept=kept
+                sender.credential, request, actor, profile, can_wait=can_wait, kept=kept
             )
         assert sender.certificate is not None
         if kind == "kur":  # RFC 4210 5.3.5: the same subject, a new key
@@ -473,7 +542,7 @@ class CMPServer:
             protection_algorithm=algorithm,
             sender_kid=kid,
             implicit_confirm=reply.implicit_confirm,
-            pvno=header.pvno,
+            pvno=reply.pvno or header.pvno,
         )
 
     def _protected(
@@ -526,3 +595,41 @@ class CMPServer:
             pvno=message.header.pvno if message and message.header.pvno in (2, 3) else 2,
         )
         return cmp.assemble_unprotected(header, body)
+
+
+def _asks_for_a_key(message: cmp.PKIMessage) -> bool:
+    """Central key generation (RFC 9483 4.1.6): one request whose template has no public
+    key, or only the algorithm of the key wanted with an empty key."""
+    if len(message.cert_requests) != 1:
+        return False
+    spki = message.cert_requests[0].spki_der
+    if spki is None:
+        return True
+    try:
+        return not asn1_keys.PublicKeyInfo.load(spki)["public_key"].contents[1:]
+    except (ValueError, TypeError):
+        return False
+
+
+def _key_type(spki_der: bytes | None, allowed: tuple[str, ...]) -> str:
+    """The key the template names by its algorithm, else the profile's first one."""
+    if spki_der is not None:
+        algorithm = asn1_keys.PublicKeyInfo.load(spki_der)["algorithm"]
+        wanted = {"rsa": "rsa-2048", "ec": None}.get(algorithm["algorithm"].native, "")
+        if wanted is None:
+            curve = algorithm["parameters"].chosen.native if algorithm["parameters"] else ""
+            wanted = {"secp256r1": "ec-p256", "secp384r1": "ec-p384"}.get(curve, "")
+        if wanted not in allowed:
+            raise CMPRefusal(F.badAlg, "the profile does not take that key type")
+        return wanted
+    return allowed[0]
+
+
+def _key_identifier(certificate_der: bytes) -> bytes | None:
+    certificate = x509.load_der_x509_certificate(certificate_der)
+    try:
+        return certificate.extensions.get_extension_for_class(
+            x509.SubjectKeyIdentifier
+        ).value.digest
+    except x509.ExtensionNotFound:
+        return None

@@ -214,7 +214,7 @@ class ServerKeyGeneration:
             recipient = await self._recipient(
                 request.asymmetric_decrypt_key_identifier, client_certificate, package_signer
             )
-        key = _new_key(csr_codec.key_description(request.spki_der))
+        key = new_key(csr_codec.key_description(request.spki_der))
         names_: list[x509.GeneralName] = [x509.DNSName(d) for d in request.dns_names]
         names_ += [x509.IPAddress(ipaddress.ip_address(i)) for i in request.ip_addresses]
         names_ += [x509.RFC822Name(e) for e in request.emails]
@@ -269,9 +269,11 @@ class ServerKeyGeneration:
         return client_certificate, key_identifier, package_signer
 
 
-def _new_key(
+def new_key(
     description: str,
 ) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
+    """A key the CA makes for a client (EST serverkeygen, CMP central key generation), of
+    the type named as the profiles name them. Raises CAError(REJECTED) for another."""
     if description == "ec-p256":
         return ec.generate_private_key(ec.SECP256R1())
     if description == "ec-p384":

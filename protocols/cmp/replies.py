@@ -35,7 +35,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from pyasn1.type import univ
-from pyasn1_alt_modules import rfc5280, rfc9480
+from pyasn1_alt_modules import rfc5280, rfc5652, rfc9480
 
 from protocols.cmp.crmf import MalformedDER, decode_der, encode_der
 from protocols.cmp.crmf import hash_for_oid as _hash_for_oid
@@ -118,6 +118,7 @@ def cert_rep_body(
     fail_info: Sequence[FailureInfo] = (),
     text: str | None = None,
     ca_pubs: Sequence[bytes] = (),
+    private_key: bytes | None = None,
 ) -> bytes:
     """DER PKIBody ip, cp or kup (or ccp): a CertRepMessage (RFC 4210 5.3.4) with one
     CertResponse for ``cert_req_id``. A p10cr has no certReqId: RFC 9483 4.1.4 answers it
@@ -125,16 +126,24 @@ def cert_rep_body(
 
     ``certificate`` (DER) goes in certifiedKeyPair; it is required when ``status`` is
     accepted or grantedWithMods and refused otherwise. ``ca_pubs`` (DER certificates) fill
-    caPubs [1]. Raises ValueError for another kind, a missing or superfluous certificate,
-    or a certificate that does not decode."""
+    caPubs [1]. ``private_key``, the DER EnvelopedData (not its ContentInfo) of a key the CA
+    generated, goes in certifiedKeyPair.privateKey [0] as EncryptedKey's envelopedData [0]
+    (RFC 9480 2.7, RFC 9483 4.1.6; a cmp2021 message). Raises ValueError for another kind,
+    a missing or superfluous certificate, or a certificate or EnvelopedData that does not
+    decode."""
     if kind not in _CERT_REP_KINDS:
         raise ValueError(f"{kind!r} is not a CertRepMessage body (ip, cp, kup, ccp)")
     if (certificate is not None) != (status in _ISSUED):
         raise ValueError(f"status {PKIStatus(status).name}: certificate must be present iff issued")
     response = encode_der(univ.Integer(cert_req_id)) + _status_info_der(status, fail_info, text)
+    if private_key is not None and certificate is None:
+        raise ValueError("a private key goes out only with its certificate")
     if certificate is not None:
-        cert_or_enc_cert = der_tlv(0xA0, _certificate(certificate, "certificate"))
-        response += der_tlv(_SEQUENCE, cert_or_enc_cert)  # CertifiedKeyPair
+        key_pair = der_tlv(0xA0, _certificate(certificate, "certificate"))
+        if private_key is not None:
+            enveloped = der_contents(_checked(private_key, rfc5652.EnvelopedData(), "privateKey"))
+            key_pair += der_tlv(0xA0, der_tlv(0xA0, enveloped))  # [0] { [0] IMPLICIT }
+        response += der_tlv(_SEQUENCE, key_pair)  # CertifiedKeyPair
     content = b""
     if ca_pubs:
         content = der_tlv(0xA1, _certificates(ca_pubs, "caPubs"))

@@ -8,7 +8,8 @@ The private key goes out in three layers, inside to outside:
    package, those attributes and the signature into SignedData (RFC 5652 section 5);
 3. :func:`envelope` encrypts that SignedData (content type :data:`ID_SIGNED_DATA`; the
    SignedData itself, taken out of the ContentInfo that :func:`signed_data` returns) to the
-   client's key in EnvelopedData (RFC 5652 section 6).
+   client's key in EnvelopedData (RFC 5652 section 6), or under a shared password with
+   :func:`envelope_for_password` (CMP central key generation, RFC 9483 4.1.6.3).
 
 :func:`open_envelope` and :func:`parse_asymmetric_key_package` go the other way (tests,
 clients written in Python). Nothing here signs, reads a clock or does I/O; the only
@@ -27,6 +28,7 @@ from protocols.cms.key_package import (
     asymmetric_key_package,
     parse_asymmetric_key_package,
 )
+from protocols.cms.password import envelope_for_password, open_password_envelope
 from protocols.cms.signed import ID_DATA, ID_SIGNED_DATA, signed_attributes, signed_data
 
 __all__ = [
@@ -37,7 +39,9 @@ __all__ = [
     "ID_SIGNED_DATA",
     "asymmetric_key_package",
     "envelope",
+    "envelope_for_password",
     "open_envelope",
+    "open_password_envelope",
     "parse_asymmetric_key_package",
     "signed_attributes",
     "signed_data",

@@ -710,3 +710,24 @@ def test_server_generated_key_encrypted_to_the_client(pki, tmp_path, recipient):
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     assert key.private_numbers() == generated.private_numbers()
     assert open_envelope(der, pki.keys[recipient], pki.ski(recipient)) == (ID_SIGNED_DATA, inner)
+
+
+# --- password-based envelopes (RFC 9481 4.4.1 / 4.3.1, RFC 9483 4.1.6.3) ------------------
+
+
+def test_a_password_envelope_opens_with_the_password_only():
+    from protocols.cms import envelope_for_password, open_password_envelope
+
+    der = envelope_for_password(ID_DATA, CONTENT, b"shared secret", iterations=2000)
+    enveloped = asn1_cms.ContentInfo.load(der)["content"]
+    assert enveloped["version"].native == "v3"  # RFC 5652 6.1: a pwri makes it 3
+    pwri = enveloped["recipient_infos"][0].chosen
+    assert pwri["key_derivation_algorithm"]["parameters"]["iteration_count"].native == 2000
+    assert pwri["key_encryption_algorithm"]["algorithm"].native == "aes256_wrap"
+    assert open_password_envelope(der, b"shared secret") == (ID_DATA, CONTENT)
+    with pytest.raises(ValueError, match="does not open"):
+        open_password_envelope(der, b"another secret")
+    with pytest.raises(ValueError):
+        envelope_for_password(ID_DATA, CONTENT, b"", iterations=2000)
+    with pytest.raises(ValueError):
+        envelope_for_password(ID_DATA, CONTENT, b"x", iterations=10)

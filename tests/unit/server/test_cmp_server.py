@@ -9,12 +9,16 @@ import secrets
 from datetime import timedelta
 
 import pytest
+from asn1crypto import cms as asn1_cms
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4210, rfc5280, rfc9480
 
-from protocols import cmp
+from protocols import cmp, cms
 from protocols.der import contents as der_contents
 from protocols.der import tlv as der_tlv
 from server.applications import Applications
@@ -23,6 +27,7 @@ from server.enrollment import Enrollment, HolderEnrollment
 from server.enrollment_credentials import EnrollmentCredentials
 from server.registry import CertificateStatus
 from server.status import StatusPublication
+from server.tls import ServerIdentity
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA
 
@@ -54,6 +59,7 @@ class Client:
     secret: bytes
     transaction_id: bytes = b""
     last_nonce: bytes | None = None
+    identity: ServerIdentity | None = None
 
     async def send(self, kind_tag: int, content: bytes, **header: object) -> cmp.PKIMessage:
         fields: dict[str, object] = {
@@ -76,7 +82,7 @@ class Client:
             cmp.protected_part(request_header, body),
         )
         answer = await self.server.handle(
-            cmp.assemble(request_header, body, protection), "tls-client", None
+            cmp.assemble(request_header, body, protection), "tls-client", self.identity
         )
         reply = cmp.parse_pki_message(answer)
         self.last_nonce = reply.header.sender_nonce
@@ -224,3 +230,52 @@ async def test_genm_answers_ca_certificates_and_crls(client: Client, local_ca: L
     ]
     assert answered == [(cmp.ID_IT_CA_CERTS, True), (cmp.ID_IT_CRLS, True),
                         ("1.3.6.1.5.5.7.4.19", False)]  # fmt: skip
+
+
+async def test_central_key_generation_under_the_shared_secret(
+    client: Client, local_ca: LocalCA
+) -> None:
+    """RFC 9483 4.1.6.3: an ir whose template has no public key gets the certificate and
+    its new private key: an EnvelopedData under the MAC secret (PBKDF2, AES key wrap) of a
+    SignedData by this server of an AsymmetricKeyPackage; the answer is cmp2021 (pvno 3)."""
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    request = make_csr([("CN", "cmp.test")], key=server_key, dns=("cmp.test",))
+    leaf = await local_ca.authority.issue("tls-server", request, "test")
+    generation = await local_ca.registry.active_generation(local_ca.settings.ca.name)
+    assert generation is not None
+    client.identity = ServerIdentity([leaf.der, generation.certificate_der], server_key)
+    client.transaction_id = secrets.token_bytes(16)
+    # CertReqMessages { CertReqMsg { CertRequest { certReqId 0, CertTemplate {} } } }
+    empty_template = der_tlv(0x30, der_tlv(0x30, der_tlv(0x02, b"\x00") + der_tlv(0x30, b"")))
+    reply = await client.send(0xA0, der_tlv(0x30, empty_template), implicit_confirm=True)
+    assert reply.body_type == "ip", reply.error_text
+    assert reply.header.pvno == 3
+    message, _ = decoder.decode(reply.der, asn1Spec=rfc9480.PKIMessage())
+    pair = message["body"]["ip"]["response"][0]["certifiedKeyPair"]
+    certificate = x509.load_der_x509_certificate(
+        der_contents(bytes(encoder.encode(pair["certOrEncCert"]["certificate"])))
+    )
+    assert certificate.subject.rfc4514_string() == "CN=device"  # the credential's (D2)
+    enveloped = bytes(encoder.encode(pair["privateKey"]["envelopedData"]))
+    enveloped = b"\x30" + enveloped[1:]  # [0] IMPLICIT EnvelopedData -> SEQUENCE
+    content_info = asn1_cms.ContentInfo(
+        {"content_type": "enveloped_data", "content": asn1_cms.EnvelopedData.load(enveloped)}
+    ).dump()
+    content_type, signed = cms.open_password_envelope(content_info, client.secret)
+    assert content_type == cms.ID_SIGNED_DATA
+    signed_data = asn1_cms.SignedData.load(signed)
+    signer = signed_data["signer_infos"][0]
+    assert (
+        signer["sid"].chosen["serial_number"].native
+        == x509.load_der_x509_certificate(leaf.der).serial_number
+    )  # signed by this server
+    attributes = signer["signed_attrs"].untag().dump()
+    server_key.public_key().verify(
+        signer["signature"].native, b"\x31" + attributes[1:], ec.ECDSA(hashes.SHA256())
+    )
+    package = signed_data["encap_content_info"]["content"].native
+    (pkcs8,) = cms.parse_asymmetric_key_package(package)
+    key = serialization.load_der_private_key(pkcs8, None)
+    assert key.public_key() == certificate.public_key()
+    with pytest.raises(ValueError):
+        cms.open_password_envelope(content_info, b"not the secret")
