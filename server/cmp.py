@@ -227,10 +227,16 @@ class CMPServer:
         record = await self._registry.get_certificate(serial)
         if record is None or record.der != certificate:
             raise CMPRefusal(F.signerNotTrusted, "the protecting certificate is not one of ours")
-        if record.status is not CertificateStatus.GOOD or record.not_after <= self._clock():
-            raise CMPRefusal(F.signerNotTrusted, "the protecting certificate is not valid")
         if not cmp.verify_signature(message, certificate):
             raise CMPRefusal(F.badMessageCheck, "the signature protection does not verify")
+        if record.status is CertificateStatus.REVOKED:
+            # R7: revoking again is refused as such; anything else, by an untrusted signer.
+            failure = F.certRevoked if message.body_type == "rr" else F.signerNotTrusted
+            raise CMPRefusal(failure, "the protecting certificate is revoked")
+        if record.status is not CertificateStatus.GOOD:
+            raise CMPRefusal(F.signerNotTrusted, "the protecting certificate is suspended")
+        if record.not_after <= self._clock():
+            raise CMPRefusal(F.signerNotTrusted, "the protecting certificate has expired")
         return _Sender(certificate=certificate)
 
     # -- acting --------------------------------------------------------------------------------

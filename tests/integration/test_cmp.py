@@ -80,7 +80,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CMPWorld]:
     subject = x509.load_pem_x509_certificate(ca_file.read_bytes()).subject
     ca_subject = "/" + "/".join(reversed(subject.rfc4514_string().split(",")))
     server = ServerProcess(
-        ca, {"CA_CMP__CHECK_AFTER_SECONDS": "1", "CA_CMP__CONFIRM_WAIT_SECONDS": "5"}
+        ca,
+        {
+            "CA_CMP__CHECK_AFTER_SECONDS": "1",
+            "CA_CMP__CONFIRM_WAIT_SECONDS": "5",
+            "CA_CMP__SUSPEND_BY_REVOCATION_REQUEST": "true",
+        },
     )
     try:
         yield CMPWorld(ca, server, folder, ca_file, ca_subject)
@@ -169,6 +174,9 @@ def test_cr_kur_and_rr_signed_with_the_certificate(world: CMPWorld) -> None:
     rr = world.cmp("-cmd", "rr", *signed, "-oldcert", first, "-revreason", "1")
     assert rr.returncode == 0, rr.stderr
     assert world.status(x509.load_pem_x509_certificate(first.read_bytes())) == "revoked"
+    again = world.cmp("-cmd", "rr", *signed, "-oldcert", first, "-revreason", "1",
+                      "-unprotected_errors")  # fmt: skip
+    assert again.returncode != 0 and b"certRevoked" in again.stdout + again.stderr  # R7
     refused = world.cmp("-cmd", "cr", *signed, "-newkey", world.key("d3-late"),
                         "-subject", "/CN=cmp-device-3", "-certout", world.folder / "late.pem",
                         "-unprotected_errors")  # fmt: skip
@@ -187,6 +195,27 @@ def test_genm_gets_the_ca_certificates(world: CMPWorld) -> None:
     assert genp.body_type == "genp"
     ca = x509.load_pem_x509_certificate(world.ca_file.read_bytes()).public_bytes(Encoding.DER)
     assert ca in genp.der  # the caCerts value holds the CA certificate
+
+
+def test_rr_with_certificate_hold_suspends(world: CMPWorld) -> None:
+    """S8 (where cmp.suspend_by_revocation_request allows): rr with reason certificateHold
+    (6) suspends; the suspended certificate then protects nothing (resuming is an
+    operator's act, R8)."""
+    ref, secret = world.code("CN=cmp-device-7")
+    held, key = world.folder / "d7.pem", world.key("d7")
+    assert world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}", "-subject",
+                     "/CN=cmp-device-7", "-newkey", key, "-implicit_confirm",
+                     "-certout", held).returncode == 0  # fmt: skip
+    signed = ["-cert", held, "-key", key, "-trusted", world.ca_file]
+    rr = world.cmp("-cmd", "rr", *signed, "-oldcert", held, "-revreason", "6")
+    assert rr.returncode == 0, rr.stderr
+    certificate = x509.load_pem_x509_certificate(held.read_bytes())
+    assert world.status(certificate) == "hold"
+    again = world.cmp("-cmd", "rr", *signed, "-oldcert", held, "-revreason", "1",
+                      "-unprotected_errors")  # fmt: skip
+    assert again.returncode != 0 and b"signerNotTrusted" in again.stdout + again.stderr
+    world.ca.cli("resume", "--serial", format(certificate.serial_number, "x"))
+    assert world.status(certificate) == "good"
 
 
 def test_p10cr_with_a_mac(world: CMPWorld) -> None:
