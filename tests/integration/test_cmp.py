@@ -163,9 +163,19 @@ def test_cr_kur_and_rr_signed_with_the_certificate(world: CMPWorld) -> None:
                      "-certout", first).returncode == 0  # fmt: skip
     signed = ["-cert", first, "-key", key, "-trusted", world.ca_file]
     other = world.folder / "d3-cr.pem"
-    cr = world.cmp("-cmd", "cr", *signed, "-newkey", world.key("d3-cr"),
-                   "-subject", "/CN=cmp-device-3", "-certout", other)  # fmt: skip
+    saved = world.folder / "d3-cr.der"
+    cr = world.cmp("-cmd", "cr", *signed, "-newkey", world.key("d3-cr"), "-implicit_confirm",
+                   "-subject", "/CN=cmp-device-3", "-certout", other, "-reqout", saved)  # fmt: skip
     assert cr.returncode == 0, cr.stderr
+    tampered = bytearray(saved.read_bytes())
+    protection = cmp.parse_pki_message(bytes(tampered)).protection
+    assert protection is not None
+    at = bytes(tampered).index(protection)
+    tampered[at + len(protection) // 2] ^= 1  # inside the signature
+    certificates = world.rows("certificates")
+    answer = post(world, bytes(tampered))
+    assert answer.body_type == "error" and "badMessageCheck" in (answer.error_text or "")
+    assert world.rows("certificates") == certificates
     assert world.issued(other).subject.rfc4514_string() == "CN=cmp-device-3"
     updated = world.folder / "d3-kur.pem"
     kur = world.cmp("-cmd", "kur", *signed, "-newkey", world.key("d3-kur"), "-certout", updated)
