@@ -259,7 +259,7 @@ class CMPServer:
         elif kind == "rr":
             reply.kind, reply.body = "rp", await self._revoke(message, sender)
         elif kind == "genm":
-            reply.kind, reply.body = "genp", await self._general(message)
+            reply.kind, reply.body = "genp", await self._general(message, profile)
         elif kind == "pollReq":
             await self._poll(message, sender, reply)
         else:
@@ -481,17 +481,22 @@ class CMPServer:
             await self._revocation.revoke(serial, reason, actor)
         return cmp.rp_body([(cmp.PKIStatus.accepted, (), None)])
 
-    async def _general(self, message: cmp.PKIMessage) -> bytes:
+    async def _general(self, message: cmp.PKIMessage, profile: str) -> bytes:
         """RFC 9483 4.3: caCerts (4.3.1), also for a genm that asks for nothing in
-        particular (RFC 4210 5.3.19); crlStatusList answered with the current full CRLs
-        (4.3.4, every shard, whatever CRLs the client said it has); an infoType not served
-        here comes back without a value, so the client learns it is not supplied."""
+        particular (RFC 4210 5.3.19); certReqTemplate (4.3.3) with the key types of the
+        path's profile; crlStatusList answered with the current full CRLs (4.3.4, every
+        shard, whatever CRLs the client said it has); an infoType not served here
+        (rootCaKeyUpdate: there is no key rollover yet) comes back without a value, so the
+        client learns it is not supplied."""
         answers: list[tuple[str, bytes | None]] = []
         for oid in message.general_info_types or (cmp.ID_IT_CA_CERTS,):
             if oid == cmp.ID_IT_CA_CERTS:
                 generations = await self._registry.generations(self._settings.ca.name)
                 value = cmp.ca_certs_value([g.certificate_der for g in generations])
                 answers.append((oid, value))
+            elif oid == cmp.ID_IT_CERT_REQ_TEMPLATE:
+                key_types = self._settings.profile(profile).key_algorithms
+                answers.append((oid, cmp.cert_req_template_value(key_types)))
             elif oid == cmp.ID_IT_CRL_STATUS_LIST and (crls := self._current_crls()):
                 answers.append((cmp.ID_IT_CRLS, cmp.crls_value(crls)))
             else:

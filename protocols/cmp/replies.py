@@ -57,6 +57,7 @@ __all__ = [
     "ca_certs_value",
     "cert_hash",
     "cert_rep_body",
+    "cert_req_template_value",
     "crls_value",
     "error_body",
     "genp_body",
@@ -368,6 +369,55 @@ def crls_value(crls: Sequence[bytes]) -> bytes:
     return der_tlv(
         _SEQUENCE, b"".join(_checked(crl, rfc5280.CertificateList(), "crls") for crl in crls)
     )
+
+
+# Key types as the profiles name them -> AlgorithmIdentifier of the key (RFC 5480 2.1.1,
+# RFC 8017 A.1, RFC 8410 3), for keySpec's id-regCtrl-algId (RFC 9483 4.3.3).
+_ID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
+_KEY_ALGORITHMS = {
+    "ec-p256": (_ID_EC_PUBLIC_KEY, "1.2.840.10045.3.1.7"),
+    "ec-p384": (_ID_EC_PUBLIC_KEY, "1.3.132.0.34"),
+    "ed25519": ("1.3.101.112", None),
+}
+_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
+_NULL = b"\x05\x00"
+
+
+def cert_req_template_value(key_types: Sequence[str]) -> bytes:
+    """DER infoValue of id-it-certReqTemplate (RFC 9483 4.3.3): CertReqTemplateContent with
+    an empty certTemplate (the profile fixes the rest when it issues) and keySpec: one
+    id-regCtrl-algId per key type the profile takes ("ec-p256", "ec-p384", "ed25519",
+    "rsa-<bits>"; the client picks one) and, when RSA is among them, id-regCtrl-rsaKeyLen
+    with the smallest size taken. Raises ValueError for no key types or an unknown one."""
+    if not key_types:
+        raise ValueError("a template needs at least one key type")
+    controls = []
+    rsa_sizes = []
+    for key_type in key_types:
+        if key_type.startswith("rsa-") and key_type[4:].isdigit():
+            rsa_sizes.append(int(key_type[4:]))
+            continue
+        if key_type not in _KEY_ALGORITHMS:
+            raise ValueError(f"unknown key type {key_type!r}")
+        oid, parameter = _KEY_ALGORITHMS[key_type]
+        algorithm = _oid_der(oid) + (_oid_der(parameter) if parameter else b"")
+        controls.append(_control(str(rfc9480.id_regCtrl_algId), der_tlv(_SEQUENCE, algorithm)))
+    if rsa_sizes:
+        rsa = der_tlv(_SEQUENCE, _oid_der(_RSA_ENCRYPTION) + _NULL)
+        controls.append(_control(str(rfc9480.id_regCtrl_algId), rsa))
+        length = encode_der(univ.Integer(min(rsa_sizes)))
+        controls.append(_control(str(rfc9480.id_regCtrl_rsaKeyLen), length))
+    template = der_tlv(_SEQUENCE, b"")  # CertTemplate: every field OPTIONAL
+    return der_tlv(_SEQUENCE, template + der_tlv(_SEQUENCE, b"".join(controls)))
+
+
+def _control(oid: str, value_der: bytes) -> bytes:
+    """AttributeTypeAndValue { type, value } of Controls (RFC 4211 6)."""
+    return der_tlv(_SEQUENCE, _oid_der(oid) + value_der)
+
+
+def _oid_der(oid: str) -> bytes:
+    return encode_der(univ.ObjectIdentifier(oid))
 
 
 def ca_certs_value(certificates: Sequence[bytes]) -> bytes:

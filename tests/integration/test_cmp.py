@@ -205,6 +205,13 @@ def test_genm_gets_the_ca_certificates(world: CMPWorld) -> None:
     assert genp.body_type == "genp"
     ca = x509.load_pem_x509_certificate(world.ca_file.read_bytes()).public_bytes(Encoding.DER)
     assert ca in genp.der  # the caCerts value holds the CA certificate
+    # RFC 9483 4.3.3, which OpenSSL 3.0 can name: the key types of the path's profile
+    result = world.cmp("-cmd", "genm", "-ref", ref, "-secret", f"pass:{secret}",
+                       "-infotype", "certReqTemplate", "-rspout", saved)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    template = cmp.cert_req_template_value(["ec-p256", "ec-p384", "rsa-2048", "rsa-3072",
+                                            "rsa-4096"])  # tls-client's  # fmt: skip
+    assert template in cmp.parse_pki_message(saved.read_bytes()).der
 
 
 def test_rr_with_certificate_hold_suspends(world: CMPWorld) -> None:

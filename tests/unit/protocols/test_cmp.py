@@ -46,7 +46,7 @@ from pyasn1.codec.der import decoder, encoder
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4055, rfc4210, rfc5280, rfc8018, rfc9480
 
-from protocols import cmp
+from protocols import cmp, der
 from protocols.cmp import protection as cmp_protection
 from tests.unit.protocols.cmp_responder import (
     CA_NAME,
@@ -996,3 +996,23 @@ def test_mutations_raise_only_cmp_format_error(work: Work, name: str) -> None:
 def test_cmp_format_error_is_a_value_error() -> None:
     assert issubclass(cmp.CMPFormatError, ValueError)
     assert issubclass(cmp.MACError, ValueError)
+
+
+def test_cert_req_template_value_names_the_key_types() -> None:
+    """RFC 9483 4.3.3: an empty certTemplate and keySpec alternatives (id-regCtrl-algId),
+    with id-regCtrl-rsaKeyLen for RSA."""
+    value = cmp.cert_req_template_value(["ec-p256", "ec-p384", "rsa-3072", "rsa-2048"])
+    content, rest = decoder.decode(value, asn1Spec=rfc9480.CertReqTemplateContent())
+    assert rest == b""
+    assert der.elements(value)[0] == (0x30, b"\x30\x00")  # the certTemplate, empty
+    controls = [(str(c["type"]), bytes(c["value"])) for c in content["keySpec"]]
+    assert [oid for oid, _ in controls] == [str(rfc9480.id_regCtrl_algId)] * 3 + [
+        str(rfc9480.id_regCtrl_rsaKeyLen)
+    ]
+    curves = [decoder.decode(v, asn1Spec=rfc5280.AlgorithmIdentifier())[0] for _, v in controls[:2]]
+    assert [str(decoder.decode(c["parameters"])[0]) for c in curves] == [
+        "1.2.840.10045.3.1.7", "1.3.132.0.34",
+    ]  # fmt: skip
+    assert int(decoder.decode(controls[3][1])[0]) == 2048
+    with pytest.raises(ValueError):
+        cmp.cert_req_template_value(["dsa-1024"])

@@ -208,9 +208,11 @@ async def test_times_nonces_and_iterations_are_checked(client: Client) -> None:
 
 
 async def test_genm_answers_ca_certificates_and_crls(client: Client, local_ca: LocalCA) -> None:
-    """RFC 9483 4.3.1 caCerts, 4.3.4 crlStatusList -> crls; another infoType: no value."""
+    """RFC 9483 4.3.1 caCerts, 4.3.3 certReqTemplate, 4.3.4 crlStatusList -> crls;
+    rootCaKeyUpdate (no rollover yet): no value."""
     client.transaction_id = secrets.token_bytes(16)
-    asked = [cmp.ID_IT_CA_CERTS, cmp.ID_IT_CRL_STATUS_LIST, "1.3.6.1.5.5.7.4.19"]
+    asked = [cmp.ID_IT_CA_CERTS, cmp.ID_IT_CERT_REQ_TEMPLATE, cmp.ID_IT_CRL_STATUS_LIST,
+             cmp.ID_IT_ROOT_CA_KEY_UPDATE]  # fmt: skip
     # GenMsgContent ::= SEQUENCE OF InfoTypeAndValue { infoType OID } (values left out)
     content = b"".join(
         der_tlv(0x30, bytes(encoder.encode(univ.ObjectIdentifier(oid)))) for oid in asked
@@ -228,8 +230,8 @@ async def test_genm_answers_ca_certificates_and_crls(client: Client, local_ca: L
     answered = [
         (str(item["infoType"]), item["infoValue"].isValue) for item in message["body"]["genp"]
     ]
-    assert answered == [(cmp.ID_IT_CA_CERTS, True), (cmp.ID_IT_CRLS, True),
-                        ("1.3.6.1.5.5.7.4.19", False)]  # fmt: skip
+    assert answered == [(cmp.ID_IT_CA_CERTS, True), (cmp.ID_IT_CERT_REQ_TEMPLATE, True),
+                        (cmp.ID_IT_CRLS, True), (cmp.ID_IT_ROOT_CA_KEY_UPDATE, False)]  # fmt: skip
 
 
 async def test_central_key_generation_under_the_shared_secret(
