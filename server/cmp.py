@@ -49,6 +49,7 @@ from server.applications import ApplicationPending, Applications
 from server.authority import Clock, IssuedCertificate
 from server.cmp_requests import certification_request
 from server.crl_publisher import CRLPublisher
+from server.distribution_points import crl_url
 from server.enrollment import Enrollment, HolderEnrollment, new_key
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
@@ -484,8 +485,7 @@ class CMPServer:
     async def _general(self, message: cmp.PKIMessage, profile: str) -> bytes:
         """RFC 9483 4.3: caCerts (4.3.1), also for a genm that asks for nothing in
         particular (RFC 4210 5.3.19); certReqTemplate (4.3.3) with the key types of the
-        path's profile; crlStatusList answered with the current full CRLs (4.3.4, every
-        shard, whatever CRLs the client said it has); an infoType not served here
+        path's profile; crlStatusList with the newer CRLs (4.3.4); an infoType not served here
         (rootCaKeyUpdate: there is no key rollover yet) comes back without a value, so the
         client learns it is not supplied."""
         answers: list[tuple[str, bytes | None]] = []
@@ -497,16 +497,31 @@ class CMPServer:
             elif oid == cmp.ID_IT_CERT_REQ_TEMPLATE:
                 key_types = self._settings.profile(profile).key_algorithms
                 answers.append((oid, cmp.cert_req_template_value(key_types)))
-            elif oid == cmp.ID_IT_CRL_STATUS_LIST and (crls := self._current_crls()):
-                answers.append((cmp.ID_IT_CRLS, cmp.crls_value(crls)))
+            elif oid == cmp.ID_IT_CRL_STATUS_LIST:
+                crls = self._newer_crls(message.crl_status_list)
+                answers.append((cmp.ID_IT_CRLS, cmp.crls_value(crls) if crls else None))
             else:
                 answers.append((oid, None))
         return cmp.genp_body(answers)
 
-    def _current_crls(self) -> list[bytes]:
-        shards = range(self._settings.crl.shards)
-        published = [self._crls.current(shard, delta=False) for shard in shards]
-        return [crl.der for crl in published if crl is not None]
+    def _newer_crls(self, statuses: tuple[cmp.CRLStatus, ...]) -> list[bytes]:
+        """The current full CRLs the client's crlStatusList names (by distribution point
+        URI, or all of ours for an issuer) that are newer than the thisUpdate it has; none:
+        crls goes back without a value (RFC 9483 4.3.4)."""
+        shards = self._settings.crl.shards
+        newer: dict[int, bytes] = {}
+        for shard in range(shards):
+            published = self._crls.current(shard, delta=False)
+            if published is None:
+                continue
+            url = crl_url(self._settings.ca.base_url, self._settings.ca.name, shard, shards,
+                          delta=False)  # fmt: skip
+            for status in statuses:
+                if status.distribution_point_uris and url not in status.distribution_point_uris:
+                    continue
+                if status.this_update is None or published.this_update > status.this_update:
+                    newer[shard] = published.der
+        return [newer[shard] for shard in sorted(newer)]
 
     async def run(self) -> None:
         """The builder process's sweeper: unconfirmed certificates are revoked within a few

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pyasn1.error import PyAsn1Error
@@ -53,6 +53,7 @@ __all__ = [
     "ID_IT_IMPLICIT_CONFIRM",
     "ID_IT_ROOT_CA_KEY_UPDATE",
     "CMPFormatError",
+    "CRLStatus",
     "CertConfirm",
     "CertRequest",
     "FailureInfo",
@@ -175,6 +176,16 @@ class RevocationRequest:
 
 
 @dataclass(frozen=True)
+class CRLStatus:
+    """One entry of a genm crlStatusList (RFC 9483 4.3.4): the CRL the client has, named
+    by its distribution point URIs or its issuer, and that CRL's thisUpdate if given."""
+
+    distribution_point_uris: tuple[str, ...]
+    issuer: bytes | None  # DER GeneralNames
+    this_update: datetime | None
+
+
+@dataclass(frozen=True)
 class PKIMessage:
     """One PKIMessage (RFC 4210 5.1). ``protected_part`` is the DER ProtectedPart
     { header, body } made of the octets received (5.1.3): what the protection covers.
@@ -193,6 +204,7 @@ class PKIMessage:
     cert_confirms: tuple[CertConfirm, ...]
     revocations: tuple[RevocationRequest, ...]
     general_info_types: tuple[str, ...]
+    crl_status_list: tuple[CRLStatus, ...]  # genm: the value of an id-it-crlStatusList
     poll_req_ids: tuple[int, ...]
     error_text: str | None  # "badPOP: text": failInfo names, statusString joined by "; "
 
@@ -235,6 +247,7 @@ def _parse(der: bytes) -> PKIMessage:
         general_info_types=(
             tuple(str(item["infoType"]) for item in content) if body_type == "genm" else ()
         ),
+        crl_status_list=_crl_status_list(content) if body_type == "genm" else (),
         poll_req_ids=(
             tuple(int(item["certReqId"]) for item in content) if body_type == "pollReq" else ()
         ),
@@ -361,6 +374,38 @@ def _crl_reason(extensions: Any) -> int | None:
             reason = decode_der(bytes(extension["extnValue"]), rfc5280.CRLReason(), "CRLReason")
             return int(reason)
     return None
+
+
+def _crl_status_list(content: Any) -> tuple[CRLStatus, ...]:
+    """The CRLStatus entries of an id-it-crlStatusList infoValue, if the genm has one."""
+    for item in content:
+        if str(item["infoType"]) != ID_IT_CRL_STATUS_LIST or not item["infoValue"].isValue:
+            continue
+        value = decode_der(bytes(item["infoValue"]), rfc9480.CRLStatusListValue(), "crlStatusList")
+        return tuple(_crl_status(status) for status in value)
+    return ()
+
+
+def _crl_status(status: Any) -> CRLStatus:
+    source = status["source"]
+    uris: list[str] = []
+    issuer = None
+    if source.getName() == "dpn":
+        name = source["dpn"]
+        if name.getName() == "fullName":
+            uris = [
+                str(general["uniformResourceIdentifier"])
+                for general in name["fullName"]
+                if general.getName() == "uniformResourceIdentifier"
+            ]
+    else:
+        issuer = encode_der(source["issuer"])
+    this_update = status["thisUpdate"]
+    moment = None
+    if this_update.isValue:
+        chosen = this_update.getComponent()
+        moment = chosen.asDateTime.astimezone(UTC).replace(microsecond=0)
+    return CRLStatus(tuple(uris), issuer, moment)
 
 
 def _error_text(content: Any) -> str | None:

@@ -208,30 +208,41 @@ async def test_times_nonces_and_iterations_are_checked(client: Client) -> None:
 
 
 async def test_genm_answers_ca_certificates_and_crls(client: Client, local_ca: LocalCA) -> None:
-    """RFC 9483 4.3.1 caCerts, 4.3.3 certReqTemplate, 4.3.4 crlStatusList -> crls;
-    rootCaKeyUpdate (no rollover yet): no value."""
-    client.transaction_id = secrets.token_bytes(16)
-    asked = [cmp.ID_IT_CA_CERTS, cmp.ID_IT_CERT_REQ_TEMPLATE, cmp.ID_IT_CRL_STATUS_LIST,
-             cmp.ID_IT_ROOT_CA_KEY_UPDATE]  # fmt: skip
-    # GenMsgContent ::= SEQUENCE OF InfoTypeAndValue { infoType OID } (values left out)
-    content = b"".join(
-        der_tlv(0x30, bytes(encoder.encode(univ.ObjectIdentifier(oid)))) for oid in asked
-    )
-    reply = await client.send(0xB5, der_tlv(0x30, content))
-    assert reply.body_type == "genp", reply.error_text
-    generation = await local_ca.registry.active_generation(local_ca.settings.ca.name)
-    assert generation is not None and generation.certificate_der in reply.der
+    """RFC 9483 4.3.1 caCerts, 4.3.3 certReqTemplate, 4.3.4 crlStatusList -> crls (only a
+    CRL newer than the client's); rootCaKeyUpdate (no rollover yet): no value."""
     crl = client.server._crls.current(0, delta=False)
-    assert crl is not None and crl.der in reply.der
-    from pyasn1.codec.der import decoder
-    from pyasn1_alt_modules import rfc9480
+    assert crl is not None
+    url = f"{local_ca.settings.ca.base_url.rstrip('/')}/crl/{local_ca.settings.ca.name}.crl"
 
-    message, _ = decoder.decode(reply.der, asn1Spec=rfc9480.PKIMessage())
-    answered = [
-        (str(item["infoType"]), item["infoValue"].isValue) for item in message["body"]["genp"]
-    ]
+    def crl_status(this_update: bytes = b"") -> bytes:
+        """CRLStatus { source dpn [0] { fullName [0] { URI [6] } }, thisUpdate }"""
+        uri = der_tlv(0x86, url.encode())
+        return der_tlv(0x30, der_tlv(0xA0, der_tlv(0xA0, uri)) + this_update)
+
+    def genm(*items: tuple[str, bytes]) -> bytes:
+        """GenMsgContent ::= SEQUENCE OF InfoTypeAndValue { infoType, infoValue }"""
+        return der_tlv(0x30, b"".join(
+            der_tlv(0x30, bytes(encoder.encode(univ.ObjectIdentifier(oid))) + value)
+            for oid, value in items
+        ))  # fmt: skip
+
+    async def ask(*items: tuple[str, bytes]) -> list[tuple[str, bool]]:
+        client.transaction_id = secrets.token_bytes(16)
+        reply = await client.send(0xB5, genm(*items))
+        assert reply.body_type == "genp", reply.error_text
+        message, _ = decoder.decode(reply.der, asn1Spec=rfc9480.PKIMessage())
+        return [(str(i["infoType"]), i["infoValue"].isValue) for i in message["body"]["genp"]]
+
+    statuses = der_tlv(0x30, crl_status())  # the client has no CRL yet
+    answered = await ask(
+        (cmp.ID_IT_CA_CERTS, b""), (cmp.ID_IT_CERT_REQ_TEMPLATE, b""),
+        (cmp.ID_IT_CRL_STATUS_LIST, statuses), (cmp.ID_IT_ROOT_CA_KEY_UPDATE, b""),
+    )  # fmt: skip
     assert answered == [(cmp.ID_IT_CA_CERTS, True), (cmp.ID_IT_CERT_REQ_TEMPLATE, True),
                         (cmp.ID_IT_CRLS, True), (cmp.ID_IT_ROOT_CA_KEY_UPDATE, False)]  # fmt: skip
+    has = crl.this_update.strftime("%Y%m%d%H%M%SZ").encode()
+    current = der_tlv(0x30, crl_status(der_tlv(0x18, has)))  # the client has ours
+    assert await ask((cmp.ID_IT_CRL_STATUS_LIST, current)) == [(cmp.ID_IT_CRLS, False)]
 
 
 async def test_central_key_generation_under_the_shared_secret(
