@@ -181,6 +181,8 @@ def test_cr_kur_and_rr_signed_with_the_certificate(world: CMPWorld) -> None:
     kur = world.cmp("-cmd", "kur", *signed, "-newkey", world.key("d3-kur"), "-certout", updated)
     assert kur.returncode == 0, kur.stderr
     assert world.issued(updated).subject.rfc4514_string() == "CN=cmp-device-3"
+    genm = world.cmp("-cmd", "genm", *signed, "-infotype", "certReqTemplate")
+    assert genm.returncode == 0, genm.stderr  # genm signed too, the genp signed back
     rr = world.cmp("-cmd", "rr", *signed, "-oldcert", first, "-revreason", "1")
     assert rr.returncode == 0, rr.stderr
     assert world.status(x509.load_pem_x509_certificate(first.read_bytes())) == "revoked"
