@@ -17,6 +17,7 @@ from server.errors import CAError
 from server.ocsp_responder import OCSPResponder
 from server.tls import ServerIdentity
 from server.web import cmp, crl, est, ocsp
+from server.web.identity import SERVER_IDENTITY_KEY
 
 CA_KEY = web.AppKey("ca", CA)
 OCSP_KEY = web.AppKey("ocsp", OCSPResponder)
@@ -28,7 +29,7 @@ def build_app(ca: CA, identity: ServerIdentity | None = None) -> web.Application
     app = web.Application()
     app[CA_KEY] = ca
     if identity is not None:
-        app[est.SERVER_IDENTITY_KEY] = identity
+        app[SERVER_IDENTITY_KEY] = identity
     app[OCSP_KEY] = ca.status.ocsp
     app[CRL_KEY] = ca.status.crls
     app.router.add_get("/healthz", healthz)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from server.context import CA
 from server.web.bodies import BodyTooLarge, read_body
-from server.web.est import SERVER_IDENTITY_KEY
+from server.web.identity import SERVER_IDENTITY_KEY
 
 PREFIX = "/.well-known/cmp"
 CONTENT_TYPE = "application/pkixcmp"

@@ -26,14 +26,12 @@ from protocols import est
 from protocols.x509 import csr as csr_codec
 from server.context import CA
 from server.errors import CAError, ErrorKind
-from server.tls import ServerIdentity
 from server.web.bodies import BodyTooLarge, read_body
+from server.web.identity import SERVER_IDENTITY_KEY
 
 PREFIX = "/.well-known/est"
 REALM = 'Basic realm="EST"'
 RETRY_AFTER_S = "5"
-# The server's TLS identity, which signs encrypted server-generated keys (RFC 7030 4.4.2).
-SERVER_IDENTITY_KEY = web.AppKey("server_identity", ServerIdentity)
 
 # One table from the core's refusals to EST answers (RFC 7030 4.2.3, 3.2.3).
 STATUS = {
