@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -103,7 +104,17 @@ def der_to_pem(der: bytes) -> str:
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    """Now, in whole seconds (every time the CA writes is); the same object within a
+    second, as the OCSP listener asks for it on every live answer."""
+    global _now_second, _now
+    second = int(time.time())
+    if second != _now_second:
+        _now_second, _now = second, datetime.fromtimestamp(second, UTC)
+    return _now
+
+
+_now_second = -1  # the second utc_now last made a datetime for
+_now = datetime.fromtimestamp(0, UTC)
 
 
 def new_serial() -> int:
