@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,3 +91,53 @@ def test_bad_requests(
     assert answer.status == status
     if status == 200:
         assert ocsp.parse_ocsp_response(answer.body)[0] is ocsp.OCSPResponseStatus.malformedRequest
+
+
+def test_pipelined_answers_leave_in_request_order(setup: tuple[CAHome, str, Path]) -> None:
+    """HTTP/1.1 pipelining (RFC 9112 9.3.2): a live nonce answer (signed, it comes later)
+    and a pre-signed one sent behind it on one connection come back in request order."""
+    _, url, folder = setup
+    requests = []
+    for name, flag in (("nonce", "-nonce"), ("plain", "-no_nonce")):
+        made = openssl("ocsp", "-issuer", folder / "ca.pem", "-cert", folder / "leaf.pem",
+                       flag, "-reqout", folder / f"{name}.der")  # fmt: skip
+        assert made.returncode == 0
+        requests.append((folder / f"{name}.der").read_bytes())
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    wire = b"".join(
+        b"POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Type: application/ocsp-request\r\n"
+        b"Content-Length: %d\r\n\r\n%b" % (len(der), der)
+        for der in requests
+    )
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(wire)
+        received = b""
+        while received.count(b"HTTP/1.1 200") < 2 or not _complete(received):
+            chunk = connection.recv(65536)
+            assert chunk, received
+            received += chunk
+    bodies = _bodies(received)
+    first, second = (ocsp.parse_ocsp_response(body) for body in bodies)
+    requested_nonce = ocsp.parse_ocsp_request(requests[0]).nonce
+    assert requested_nonce is not None and first[2] == requested_nonce  # the live one first
+    assert second[2] is None  # the pre-signed one second
+    assert second[1][0].cert_id.serial == first[1][0].cert_id.serial
+    assert second[1][0].status is first[1][0].status
+
+
+def _bodies(data: bytes) -> list[bytes]:
+    bodies = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))  # fmt: skip
+        bodies.append(rest[:length])
+        data = rest[length:]
+    return bodies
+
+
+def _complete(data: bytes) -> bool:
+    try:
+        return len(_bodies(data)) == 2 and all(_bodies(data))
+    except (StopIteration, ValueError):
+        return False
