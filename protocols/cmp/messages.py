@@ -2,8 +2,9 @@
 
 Theory of operation: :func:`parse_pki_message` takes the octets of one HTTP request body
 (RFC 6712) and returns a :class:`PKIMessage` value, or raises :class:`CMPFormatError` (a
-ValueError) when they are not exactly one DER PKIMessage of pvno cmp2000 (2) or cmp2021 (3)
-that this package can read. Nothing is judged here beyond the format: whether the protection
+ValueError) when they are not exactly one DER PKIMessage that this package can read (of any
+pvno: the responder answers versions it does not speak with unsupportedVersion, which needs
+the message read). Nothing is judged here beyond the format: whether the protection
 is right is for ``protection.py`` (:func:`~protocols.cmp.protection.verify_mac`,
 :func:`~protocols.cmp.protection.verify_signature`), whether a request is allowed is for the
 server.
@@ -80,7 +81,6 @@ BODY_TAGS = {
     "genm": 21, "genp": 22, "error": 23, "certConf": 24, "pollReq": 25, "pollRep": 26,
 }  # fmt: skip
 _CERT_REQUEST_BODIES = frozenset({"ir", "cr", "kur", "ccr", "krr"})
-_PVNOS = frozenset({2, 3})  # cmp2000, cmp2021 (RFC 4210 section 7 as updated by RFC 9480)
 _ID_CE_CRL_REASONS = "2.5.29.21"  # RFC 5280 5.3.1
 
 
@@ -210,8 +210,8 @@ class PKIMessage:
 
 
 def parse_pki_message(der: bytes) -> PKIMessage:
-    """The PKIMessage in ``der``, which must be exactly one DER PKIMessage (nothing after it)
-    of pvno 2 or 3. Raises CMPFormatError, with a short reason, for anything else."""
+    """The PKIMessage in ``der``, which must be exactly one DER PKIMessage (nothing after
+    it). Raises CMPFormatError, with a short reason, for anything else."""
     if not isinstance(der, bytes | bytearray):
         raise CMPFormatError("a PKIMessage is bytes")
     der = bytes(der)
@@ -258,9 +258,7 @@ def _parse(der: bytes) -> PKIMessage:
 def _header(header: Any, raw_header: bytes) -> Header:
     """The Header of a decoded PKIHeader; GeneralNames and protectionAlg are cut out of
     ``raw_header`` (children 1 and 2, and the contents of [1])."""
-    pvno = int(header["pvno"])
-    if pvno not in _PVNOS:
-        raise CMPFormatError(f"unsupported pvno {pvno} (cmp2000 = 2 and cmp2021 = 3 are read)")
+    pvno = int(header["pvno"])  # any: the responder answers unsupportedVersion (RFC 9483 3.5)
     children = der_children(raw_header)
     protection_algorithm = next(
         (der_contents(raw) for tag, raw in children[3:] if tag == 0xA1), None

@@ -20,6 +20,7 @@ from pyasn1_alt_modules import rfc4210, rfc5280, rfc9480
 
 from protocols import cmp, cms
 from protocols.der import contents as der_contents
+from protocols.der import elements
 from protocols.der import tlv as der_tlv
 from server.applications import Applications
 from server.cmp import CMPServer
@@ -205,6 +206,26 @@ async def test_times_nonces_and_iterations_are_checked(client: Client) -> None:
         reply = await client.p10cr(**header)
         assert reply.body_type == "error" and failure.name in (reply.error_text or ""), header
     assert (await client.p10cr()).body_type == "cp"  # the code was left usable
+
+
+async def test_another_protocol_version_is_unsupported_version(client: Client) -> None:
+    """RFC 9483 3.5: pvno other than 2 (cmp2000) or 3 (cmp2021)."""
+    client.transaction_id = secrets.token_bytes(16)
+    request_header = cmp.ReplyHeader(
+        sender=CLIENT, recipient=CLIENT, transaction_id=client.transaction_id,
+        sender_nonce=secrets.token_bytes(16), recip_nonce=None,
+        message_time=client.local_ca.clock(), protection_algorithm=pbm(),
+        sender_kid=client.kid, implicit_confirm=False,
+    )  # fmt: skip
+    body = der_tlv(0xA4, make_csr([("CN", "device")]))
+    protection = cmp.mac(pbm(), client.secret, cmp.protected_part(request_header, body))
+    der = bytearray(cmp.assemble(request_header, body, protection))
+    header = elements(bytes(der))[0][1]  # PKIHeader: its first field is pvno INTEGER 2
+    at = bytes(der).index(header) + len(header) - len(der_contents(header))
+    assert der[at : at + 3] == b"\x02\x01\x02"
+    der[at + 2] = 1  # cmp1999
+    reply = cmp.parse_pki_message(await client.server.handle(bytes(der), "tls-client", None))
+    assert reply.body_type == "error" and "unsupportedVersion" in (reply.error_text or "")
 
 
 async def test_genm_answers_ca_certificates_and_crls(client: Client, local_ca: LocalCA) -> None:
