@@ -58,6 +58,7 @@ from cryptography.x509 import ocsp
 
 from config import load_settings
 from loadtests.seed_registry import Seeded, seed
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 1800.0  # start-up signs every missing response: minutes for 100k
@@ -85,12 +86,6 @@ class Result:
 
 
 # -- processes -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Processes:

@@ -163,16 +163,7 @@ class CMPServer:
             reply.kind, reply.body = "error", cmp.error_body([refusal.failure], refusal.text)
         except CAError as exc:
             reply.kind, reply.body = "error", cmp.error_body([FAILURE[exc.kind]], exc.message)
-        generation = await self._registry.active_generation(self._settings.ca.name)
-        ca_name = (
-            asn1_x509.GeneralName(
-                name="directory_name",
-                value=asn1_x509.Certificate.load(generation.certificate_der).subject,
-            ).dump()
-            if generation is not None
-            else NULL_NAME
-        )
-        return self._protected(message, sender, reply, identity, ca_name)
+        return await self._protected(message, sender, reply, identity)
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -571,19 +562,18 @@ class CMPServer:
             pvno=reply.pvno or header.pvno,
         )
 
-    def _protected(
+    async def _protected(
         self,
         message: cmp.PKIMessage,
         sender: _Sender,
         reply: _Reply,
         identity: ServerIdentity | None,
-        ca_name: bytes,
     ) -> bytes:
         """MAC answers name the CA as their sender (RFC 9483 3.1); signed ones the signer."""
         if sender.credential is not None:
             algorithm = cmp.new_mac_algorithm(message)
             kid = message.header.sender_kid
-            header = self._reply_header(message, reply, ca_name, algorithm, kid)
+            header = self._reply_header(message, reply, await self._ca_name(), algorithm, kid)
             protection = cmp.mac(algorithm, sender.secret, cmp.protected_part(header, reply.body))
             return cmp.assemble(header, reply.body, protection)
         if identity is None:
@@ -599,6 +589,14 @@ class CMPServer:
             cmp.protected_part(header, reply.body), ec.ECDSA(hashes.SHA256())
         )
         return cmp.assemble(header, reply.body, signature, identity.chain)
+
+    async def _ca_name(self) -> bytes:
+        """The active CA generation's subject as a directoryName GeneralName."""
+        generation = await self._registry.active_generation(self._settings.ca.name)
+        if generation is None:
+            return NULL_NAME
+        subject = asn1_x509.Certificate.load(generation.certificate_der).subject
+        return asn1_x509.GeneralName(name="directory_name", value=subject).dump()
 
     def _unprotected_error(
         self, message: cmp.PKIMessage | None, failure: cmp.FailureInfo, text: str
