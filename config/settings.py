@@ -18,7 +18,9 @@ import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "CA_"
 
@@ -37,6 +39,8 @@ SUBJECT_ATTRIBUTES = (
     "serialNumber", "OGRN", "OGRNIP", "SNILS", "INN", "INNLE",
 )  # fmt: skip
 SAN_TYPES = ("dns", "ip", "email")
+OUTBOX_SENDERS = ("jsonl-file",)
+REGISTER_CHECKS = ("none",)
 
 
 class SettingsError(ValueError):
@@ -263,6 +267,59 @@ class CMPSettings:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    """Reporting (D6, D7): events (certificate issued, holder registered) are written to an
+    outbox in the same transaction as the change and delivered at least once by a sender."""
+
+    enabled: bool = True  # run the delivery task; events are recorded either way
+    sender: str = "jsonl-file"  # one of OUTBOX_SENDERS
+    path: str = "outbox/events.jsonl"  # jsonl-file: relative to the CA home
+    batch_size: int = 100  # events handed to the sender at once
+    poll_interval_seconds: float = 1.0  # how often undelivered events are looked for
+    retry_initial_seconds: float = 1.0  # wait after a failed delivery, doubled each time
+    retry_max_seconds: float = 300.0  # up to this
+
+    def check(self) -> None:
+        _require(self.sender in OUTBOX_SENDERS, "outbox.sender", f"one of {OUTBOX_SENDERS}")
+        _require(bool(self.path), "outbox.path", "a file path")
+        _require(1 <= self.batch_size <= 10000, "outbox.batch_size", "1..10000")
+        _require(0 < self.poll_interval_seconds <= 60, "outbox.poll_interval_seconds", "in 0..60")
+        _require(
+            0 < self.retry_initial_seconds <= self.retry_max_seconds,
+            "outbox.retry_initial_seconds",
+            "positive and at most outbox.retry_max_seconds",
+        )
+
+
+@dataclass(frozen=True)
+class RASettings:
+    """The registration authority: applications' due dates (P4), the conditions notice
+    applicants acknowledge (D1), the state-register check (R2).
+
+    Working days are Monday to Friday except the public holidays of the Labour Code,
+    article 112 (server/working_days.py); each year's government decree moves some days
+    off and makes some weekend days working: list them here."""
+
+    due_working_days: int = 5  # P4: issuance within 5 working days of a complete application
+    holidays: tuple[str, ...] = ()  # YYYY-MM-DD: days off beyond article 112 (transfers)
+    working_weekends: tuple[str, ...] = ()  # YYYY-MM-DD: Saturdays or Sundays made working
+    time_zone: str = "Europe/Moscow"  # whose days count
+    notice_version: str = "1"  # the conditions-and-risks notice applicants acknowledge (D1)
+    register_check: str = "none"  # R2: one of REGISTER_CHECKS; none records that it did not
+
+    def check(self) -> None:
+        _require(1 <= self.due_working_days <= 60, "ra.due_working_days", "1..60")
+        for key in ("holidays", "working_weekends"):
+            for text in getattr(self, key):
+                _require(_is_date(text), f"ra.{key}", f"dates YYYY-MM-DD, not {text!r}")
+        _require(_is_zone(self.time_zone), "ra.time_zone", "an IANA time zone name")
+        _require(bool(self.notice_version.strip()), "ra.notice_version", "a version text")
+        _require(
+            self.register_check in REGISTER_CHECKS, "ra.register_check", f"one of {REGISTER_CHECKS}"
+        )
+
+
+@dataclass(frozen=True)
 class ProfileSettings:
     """A certificate profile: data, not code. Each field names what the profile allows."""
 
@@ -336,6 +393,8 @@ class Settings:
     crl: CRLSettings = field(default_factory=CRLSettings)
     est: ESTSettings = field(default_factory=ESTSettings)
     cmp: CMPSettings = field(default_factory=CMPSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    ra: RASettings = field(default_factory=RASettings)
     profiles: Mapping[str, ProfileSettings] = field(default_factory=dict)
 
     def resolve(self, relative: str) -> Path:
@@ -360,6 +419,8 @@ SECTIONS = {
     "crl": CRLSettings,
     "est": ESTSettings,
     "cmp": CMPSettings,
+    "outbox": OutboxSettings,
+    "ra": RASettings,
 }
 
 
@@ -473,6 +534,22 @@ def _convert(hint: object, value: object, where: str) -> object:
 def _require(condition: bool, key: str, expectation: str) -> None:
     if not condition:
         raise SettingsError(f"{key}: must be {expectation}")
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
+
+
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        return False
+    return True
 
 
 def _is_host_port(value: str) -> bool:

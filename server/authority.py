@@ -495,6 +495,13 @@ def _subject_alt_names(
         dns=list(request.dns_names), ips=list(request.ip_addresses), emails=list(request.emails)
     )
     check_alt_name_types(san, profile.san_types, profile_name)
+    if "email" in profile.san_types:
+        known = {email.lower() for email in san.emails}
+        san.emails.extend(
+            value
+            for name, value in subject
+            if name == "emailAddress" and value.lower() not in known
+        )
     if profile.require_san and san.empty:
         raise CAError(ErrorKind.REJECTED, f"profile {profile_name!r} requires a subjectAltName")
     return san

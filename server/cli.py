@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from config import SettingsError
-from server import cli_commands
+from server import cli_accounts, cli_commands, cli_ra
 from server.errors import CAError
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -93,6 +93,14 @@ def _parser() -> argparse.ArgumentParser:
     suspend.add_argument("--serial", required=True, help="serial number, hexadecimal")
     resume = command("resume", cli_commands.resume, "lift a suspension")
     resume.add_argument("--serial", required=True, help="serial number, hexadecimal")
+    for change in (revoke, suspend, resume):
+        change.add_argument(
+            "--basis",
+            choices=("holder_request", "ca_decision"),
+            help="the holder asked, or the CA decided (R8: then --grounds)",
+        )
+        change.add_argument("--grounds", help="what the change rests on: the holder's "
+                            "application, the compromise report, ...")  # fmt: skip
 
     show = command("show", cli_commands.show, "show one certificate and its status history")
     show.add_argument("--serial", required=True, help="serial number, hexadecimal")
@@ -115,7 +123,10 @@ def _parser() -> argparse.ArgumentParser:
         "reference/secret); prints its id, then its secret",
     )
     code.add_argument("--profile", required=True, help="certificate profile name")
-    code.add_argument("--subject", required=True, help="the subject DN the certificate gets")
+    whose = code.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--subject", help="the subject DN the certificate gets")
+    whose.add_argument("--subscriber", help="a registered subscriber (sb-...): the subject is "
+                       "made from its registered data (D2)")  # fmt: skip
     code.add_argument("--valid-hours", type=float, default=72.0, help="how long it can be used")
     for option, what in (("--dns", "DNS name"), ("--ip", "IP address"), ("--email", "e-mail")):
         help_text = f"a subjectAltName {what} the request may ask for (repeatable)"
@@ -133,6 +144,10 @@ def _parser() -> argparse.ArgumentParser:
     reject = command("reject", cli_commands.reject, "reject an application, with a reason")
     reject.add_argument("--id", required=True, help="the application id (ap-...)")
     reject.add_argument("--reason", required=True, help="told to the client that asked")
+    cli_ra.add_commands(command)
     command("profiles", cli_commands.profiles, "list the certificate profiles")
-    command("audit-verify", cli_commands.audit_verify, "check the audit trail's hash chain")
+    audit = command("audit", cli_commands.audit, "the audit trail: `audit verify` checks its "
+                    "hash chain and names the first broken entry")  # fmt: skip
+    audit.add_argument("action", choices=("verify",))
+    cli_accounts.add_commands(command)
     return parser

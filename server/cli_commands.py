@@ -14,6 +14,7 @@ import shutil
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -24,7 +25,7 @@ from server.authority import SubjectAltNames, der_to_pem, parse_serial
 from server.context import backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
 from server.lifecycle import create_generation, issue_ocsp_responder
-from server.registry import CertificateStatus
+from server.registry import CertificateStatus, StatusBasis
 from server.revocation import parse_reason
 from server.tls import issue_server_certificate
 from server.web.serve import serve as serve_until_stopped
@@ -179,21 +180,30 @@ async def issue(args: argparse.Namespace) -> int:
 async def revoke(args: argparse.Namespace) -> int:
     reason = parse_reason(args.reason)
     async with open_ca(load_settings(args.home)) as ca:
-        record = await ca.revocation.revoke(args.serial, reason, actor(), args.invalidity_date)
+        record = await ca.revocation.revoke(
+            args.serial, reason, actor(), args.invalidity_date, **_basis(args)
+        )
     print(f"revoked {record.serial} ({reason.name})")
     return 0
 
 
+def _basis(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "basis": StatusBasis(args.basis) if args.basis else None,
+        "grounds": args.grounds,
+    }
+
+
 async def suspend(args: argparse.Namespace) -> int:
     async with open_ca(load_settings(args.home)) as ca:
-        record = await ca.revocation.suspend(args.serial, actor())
+        record = await ca.revocation.suspend(args.serial, actor(), **_basis(args))
     print(f"suspended {record.serial}")
     return 0
 
 
 async def resume(args: argparse.Namespace) -> int:
     async with open_ca(load_settings(args.home)) as ca:
-        record = await ca.revocation.resume(args.serial, actor())
+        record = await ca.revocation.resume(args.serial, actor(), **_basis(args))
     print(f"resumed {record.serial}")
     return 0
 
@@ -217,8 +227,10 @@ async def show(args: argparse.Namespace) -> int:
     print(f"status:     {record.status.value}")
     for change in history:
         reason = f" ({change.reason})" if change.reason else ""
+        basis = f" on {change.basis.value}" if change.basis else ""
+        grounds = f": {change.grounds}" if change.grounds else ""
         print(f"  {change.effective_at:%Y-%m-%d %H:%M:%S}Z {change.change.value}{reason}"
-              f" by {change.actor}")  # fmt: skip
+              f" by {change.actor}{basis}{grounds}")  # fmt: skip
     return 0
 
 
@@ -255,14 +267,17 @@ async def crl(args: argparse.Namespace) -> int:
 async def enroll_code(args: argparse.Namespace) -> int:
     if args.valid_hours <= 0:
         raise CAError(ErrorKind.MALFORMED, "--valid-hours must be positive")
+    valid_for = timedelta(hours=args.valid_hours)
+    alt_names = SubjectAltNames(dns=args.dns, ips=args.ip, emails=args.email)
     async with open_ca(load_settings(args.home), signing=False) as ca:
-        credential, secret = await ca.credentials.create(
-            args.profile,
-            args.subject,
-            timedelta(hours=args.valid_hours),
-            actor(),
-            SubjectAltNames(dns=args.dns, ips=args.ip, emails=args.email),
-        )
+        if args.subscriber:
+            credential, secret = await ca.subscribers.enrollment_credential(
+                args.subscriber, args.profile, valid_for, actor(), alt_names
+            )
+        else:
+            credential, secret = await ca.credentials.create(
+                args.profile, args.subject, valid_for, actor(), alt_names
+            )
     # The one place a secret is printed: this is how the operator receives it.
     print(credential.id)
     print(secret)
@@ -283,8 +298,15 @@ async def applications(args: argparse.Namespace) -> int:
 
 async def approve(args: argparse.Namespace) -> int:
     async with open_ca(load_settings(args.home)) as ca:
-        issued = await ca.applications.approve(args.id, actor())
-    print(f"approved {args.id}: issued {issued.serial}")
+        approval = await ca.applications.approve(args.id, actor())
+    if approval.issued is not None:
+        print(f"approved {args.id}: issued {approval.issued.serial}")
+        return 0
+    assert approval.credential is not None
+    # An application without a request: the holder enrolls with this one-time code, printed
+    # here once (id, then secret), as `enroll-code` prints it.
+    print(approval.credential.id)
+    print(approval.secret)
     return 0
 
 
@@ -302,7 +324,8 @@ async def profiles(args: argparse.Namespace) -> int:
     return 0
 
 
-async def audit_verify(args: argparse.Namespace) -> int:
+async def audit(args: argparse.Namespace) -> int:
+    """`audit verify` (the only action)."""
     async with open_ca(load_settings(args.home), signing=False) as ca:
         report = await ca.registry.verify_audit_chain()
     if not report.intact:

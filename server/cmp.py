@@ -54,7 +54,7 @@ from server.enrollment import Enrollment, HolderEnrollment, new_key
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.key_packages import encrypted_key_package, password_key_package
-from server.registry import CertificateStatus, SQLiteRegistry
+from server.registry import CertificateStatus, SQLiteRegistry, StatusBasis
 from server.registry.cmp_store import CMPTransaction
 from server.revocation import Revocation
 from server.tls import ServerIdentity
@@ -468,9 +468,11 @@ class CMPServer:
         if reason is CRLReason.certificateHold:
             if not self._cmp.suspend_by_revocation_request:
                 raise CMPRefusal(F.notAuthorized, "suspension by request is not allowed here")
-            await self._revocation.suspend(serial, actor)
+            await self._revocation.suspend(serial, actor, basis=StatusBasis.HOLDER_REQUEST,
+                                           grounds="CMP revocation request")  # fmt: skip
         else:
-            await self._revocation.revoke(serial, reason, actor)
+            await self._revocation.revoke(serial, reason, actor, basis=StatusBasis.HOLDER_REQUEST,
+                                          grounds="CMP revocation request")  # fmt: skip
         return cmp.rp_body([(cmp.PKIStatus.accepted, (), None)])
 
     async def _general(self, message: cmp.PKIMessage, profile: str) -> bytes:

@@ -30,9 +30,11 @@ from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.enrollment_credentials import EnrollmentCredentials, derivation_key
 from server.errors import CAError, ErrorKind
 from server.lifecycle import issue_ocsp_responder
+from server.outbox import OutboxDelivery, open_sender
 from server.registry import CAGeneration, SQLiteRegistry
 from server.revocation import Revocation
 from server.status import StatusPublication
+from server.subscribers import Subscribers
 
 
 @dataclass
@@ -42,6 +44,7 @@ class CA:
     authority: Authority
     revocation: Revocation
     credentials: EnrollmentCredentials
+    subscribers: Subscribers
     applications: Applications
     cmp: CMPServer
     enrollment: Enrollment
@@ -126,19 +129,35 @@ async def open_ca(
             try:
                 ca = _assemble(settings, registry, pipeline, metrics, clock, serving, builder)
                 await ca.status.start()
-                sweeper = asyncio.create_task(ca.cmp.run()) if serving and builder else None
+                loops = _builder_loops(ca) if serving and builder else []
                 try:
                     yield ca
                 finally:
-                    if sweeper is not None:
-                        sweeper.cancel()
+                    for loop in loops:
+                        loop.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
-                            await sweeper
+                            await loop
                     await ca.status.stop()
             finally:
                 await pipeline.close()
     finally:
         await registry.close()
+
+
+def _builder_loops(ca: CA) -> list[asyncio.Task[None]]:
+    """The builder process's background loops: the CMP sweeper and, when enabled, the
+    delivery of the reporting outbox."""
+    loops = [asyncio.create_task(ca.cmp.run())]
+    if ca.settings.outbox.enabled:
+        delivery = OutboxDelivery(
+            ca.registry.outbox,
+            open_sender(ca.settings),
+            ca.settings.outbox,
+            ca.clock,
+            ca.metrics,
+        )
+        loops.append(asyncio.create_task(delivery.run()))
+    return loops
 
 
 @asynccontextmanager
@@ -199,7 +218,10 @@ def _assemble(
     )
     authority = Authority(settings, registry, signer, clock, status)  # renew_responder's
     credentials = EnrollmentCredentials(settings, registry, _credential_key(settings), clock)
-    applications = Applications(registry, credentials, authority, clock)
+    subscribers = Subscribers(settings, registry, credentials, clock)
+    applications = Applications(
+        settings, registry, credentials, authority, subscribers, clock, metrics=metrics
+    )
     enrollment = Enrollment(settings, credentials, authority, applications)
     holders = HolderEnrollment(registry, authority)
     revocation = Revocation(registry, clock, status)
@@ -208,6 +230,7 @@ def _assemble(
         registry=registry,
         authority=authority,
         credentials=credentials,
+        subscribers=subscribers,
         applications=applications,
         cmp=CMPServer(
             settings,

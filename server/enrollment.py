@@ -83,7 +83,8 @@ class Enrollment:
                 f"this credential is for profile {credential.profile!r}, not {profile!r}",
             )
         check_requested_names(credential, request)
-        if self._settings.profile(credential.profile).requires_approval:
+        approved = credential.application_id is not None
+        if self._settings.profile(credential.profile).requires_approval and not approved:
             if not can_wait:
                 raise CAError(
                     ErrorKind.REJECTED,

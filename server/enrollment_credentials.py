@@ -62,6 +62,8 @@ class EnrollmentCredential:
     subject: list[tuple[str, str]]
     expires_at: datetime
     alt_names: SubjectAltNames = NO_ALT_NAMES
+    subscriber_id: str | None = None
+    application_id: str | None = None  # approved already: its enrollment never waits
 
 
 def check_requested_names(
@@ -130,6 +132,8 @@ def _credential(row: CredentialRow) -> EnrollmentCredential:
         names.parse_dn(row.subject),
         row.expires_at,
         _alt_names_from_json(row.alt_names),
+        row.subscriber_id,
+        row.application_id,
     )
 
 
@@ -173,6 +177,14 @@ class EnrollmentCredentials:
         row = await self._store.get(credential_id)
         return None if row is None else _credential(row)
 
+    async def listing(
+        self, unused_only: bool = True, limit: int = 100
+    ) -> list[tuple[EnrollmentCredential, str | None]]:
+        """The newest credentials with the serial each was used for (None: not yet);
+        never their secrets."""
+        rows = await self._store.listing(unused_only, limit)
+        return [(_credential(row), row.used_serial) for row in rows]
+
     async def create(
         self,
         profile: str,
@@ -180,10 +192,17 @@ class EnrollmentCredentials:
         valid_for: timedelta,
         actor: str,
         alt_names: SubjectAltNames = NO_ALT_NAMES,
+        subscriber_id: str | None = None,
+        approves: AuditEvent | None = None,
     ) -> tuple[EnrollmentCredential, str]:
-        """A new credential and its secret (shown once), allowing `alt_names`. Raises
-        CAError(REJECTED) for an unknown profile, or a subject or subjectAltName entry the
-        profile would refuse to certify."""
+        """A new credential and its secret (shown once), allowing `alt_names`, for the
+        subscriber `subscriber_id` if given. With `approves` (the approval's audit entry,
+        whose target is an application), it is that application's credential, and storing
+        it approves the application (server/registry/credential_store.py).
+
+        Raises CAError(REJECTED) for an unknown profile, or a subject or subjectAltName
+        entry the profile would refuse to certify, or an application that is no longer
+        waiting for a decision."""
         if profile not in self._settings.profiles:
             raise CAError(ErrorKind.REJECTED, f"no certificate profile named {profile!r}")
         try:
@@ -215,14 +234,24 @@ class EnrollmentCredentials:
             claimed_at=None,
             used_serial=None,
             alt_names=_alt_names_json(alt_names),
+            subscriber_id=subscriber_id,
+            application_id=approves.target if approves else None,
         )
         audit = AuditEvent(
             actor, "credential.create", row.id,
             {"profile": profile, "subject": row.subject, "alt_names": json.loads(row.alt_names),
-             "expires_at": row.expires_at.isoformat()},
+             "expires_at": row.expires_at.isoformat(), "subscriber": subscriber_id,
+             "application": row.application_id},
         )  # fmt: skip
-        await self._store.add(row, actor, now, audit)
-        credential = EnrollmentCredential(row.id, profile, attributes, row.expires_at, alt_names)
+        audits = [audit] if approves is None else [approves, audit]
+        if not await self._store.add(row, actor, now, audits):
+            raise CAError(
+                ErrorKind.REJECTED, f"application {row.application_id} is not awaiting a decision"
+            )
+        credential = EnrollmentCredential(
+            row.id, profile, attributes, row.expires_at, alt_names, subscriber_id,
+            row.application_id,
+        )  # fmt: skip
         return credential, secret
 
     async def claim(self, credential_id: str, secret: str) -> EnrollmentCredential:

@@ -5,6 +5,11 @@
 - Suspend: revocation with reason certificateHold, which can be lifted.
 - Resume: lifts a hold (it leaves the next delta CRL as removeFromCRL, RFC 5280 5.3.1).
 - Refused (R7): a certificate that is already revoked, or expired.
+
+Each change may record its basis (R8): the holder's request, or the CA's own decision,
+which must state its grounds (the compromise report, the finding of false documents, the
+unpaid invoice...). The reason code stays one of RFC 5280's; the grounds are the CA's
+record and never leave the registry.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from server.registry import (
     CertificateStatus,
     OCSPResponseRow,
     SQLiteRegistry,
+    StatusBasis,
     StatusChange,
     StatusChangeKind,
 )
@@ -70,10 +76,14 @@ class Revocation:
         reason: CRLReason,
         actor: str,
         invalidity_date: datetime | None = None,
+        *,
+        basis: StatusBasis | None = None,
+        grounds: str | None = None,
     ) -> CertificateRecord:
-        """Revoke for good. Raises CAError NOT_FOUND, ALREADY_REVOKED, EXPIRED, MALFORMED."""
+        """Revoke for good. Raises CAError NOT_FOUND, ALREADY_REVOKED, EXPIRED, MALFORMED
+        (also: a CA decision without grounds)."""
         if reason is CRLReason.certificateHold:
-            return await self.suspend(serial, actor, invalidity_date)
+            return await self.suspend(serial, actor, invalidity_date, basis=basis, grounds=grounds)
         if reason is CRLReason.removeFromCRL:
             raise CAError(ErrorKind.MALFORMED, "removeFromCRL is not a revocation reason; resume")
         return await self._change(
@@ -84,10 +94,18 @@ class Revocation:
             invalidity_date,
             allowed_from=(CertificateStatus.GOOD, CertificateStatus.HOLD),
             new_status=CertificateStatus.REVOKED,
+            basis=basis,
+            grounds=grounds,
         )
 
     async def suspend(
-        self, serial: str, actor: str, invalidity_date: datetime | None = None
+        self,
+        serial: str,
+        actor: str,
+        invalidity_date: datetime | None = None,
+        *,
+        basis: StatusBasis | None = None,
+        grounds: str | None = None,
     ) -> CertificateRecord:
         """Put a good certificate on hold. Raises as `revoke`, and REJECTED if already held."""
         return await self._change(
@@ -98,9 +116,18 @@ class Revocation:
             invalidity_date,
             allowed_from=(CertificateStatus.GOOD,),
             new_status=CertificateStatus.HOLD,
+            basis=basis,
+            grounds=grounds,
         )
 
-    async def resume(self, serial: str, actor: str) -> CertificateRecord:
+    async def resume(
+        self,
+        serial: str,
+        actor: str,
+        *,
+        basis: StatusBasis | None = None,
+        grounds: str | None = None,
+    ) -> CertificateRecord:
         """Lift a hold. Raises NOT_FOUND, ALREADY_REVOKED, EXPIRED, REJECTED (not held)."""
         return await self._change(
             serial,
@@ -110,6 +137,8 @@ class Revocation:
             None,
             allowed_from=(CertificateStatus.HOLD,),
             new_status=CertificateStatus.GOOD,
+            basis=basis,
+            grounds=grounds,
         )
 
     async def _change(
@@ -121,8 +150,17 @@ class Revocation:
         invalidity_date: datetime | None,
         allowed_from: tuple[CertificateStatus, ...],
         new_status: CertificateStatus,
+        basis: StatusBasis | None,
+        grounds: str | None,
     ) -> CertificateRecord:
         serial = parse_serial(serial_input)
+        grounds = grounds.strip() if grounds else None
+        if basis is StatusBasis.CA_DECISION and not grounds:
+            raise CAError(
+                ErrorKind.MALFORMED, "a change by the CA's decision needs its grounds (R8)"
+            )
+        if grounds is not None and len(grounds) > 1000:
+            raise CAError(ErrorKind.MALFORMED, "grounds: at most 1000 characters")
         now = self._clock()
         record = await self._registry.get_certificate(serial)
         if record is None:
@@ -143,12 +181,16 @@ class Revocation:
             invalidity_date=invalidity_date,
             actor=actor,
             recorded_at=now,
+            basis=basis,
+            grounds=grounds,
         )
+        details = {"reason": change.reason, "basis": basis.value if basis else None,
+                   "grounds": grounds}  # fmt: skip
         audit = AuditEvent(
             actor=actor,
             action=f"certificate.{kind.value}",
             target=serial,
-            details={"reason": change.reason} if change.reason else {},
+            details={key: value for key, value in details.items() if value},
         )
         crl_entry, ocsp_row = None, None
         if self._publisher is not None:

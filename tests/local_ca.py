@@ -13,12 +13,18 @@ from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from config import Settings, load_settings
 from hsm.backend import KeyRef, SigningBackend
 from hsm.software import SoftwareBackend
+from server.applications import Applications
 from server.authority import Authority
+from server.enrollment_credentials import EnrollmentCredentials
+from server.register_check import RegisterCheck
 from server.registry import SQLiteRegistry
 from server.revocation import Revocation
+from server.subscribers import Subscribers
 
 
 class Clock:
@@ -59,3 +65,21 @@ def settings_for(home: Path, extra: str = "", **env: str) -> Settings:
     text = (resources.files("config") / "default.toml").read_text(encoding="utf-8")
     (home / "settings.toml").write_text(text + "\n" + extra + "\n", encoding="utf-8")
     return load_settings(home, environ=env)
+
+
+def ra_services(
+    local_ca: LocalCA,
+    credentials: EnrollmentCredentials,
+    settings: Settings | None = None,
+    authority: Authority | None = None,
+    register_check: RegisterCheck | None = None,
+    metrics: CollectorRegistry | None = None,
+) -> tuple[Subscribers, Applications]:
+    """The registration authority's services over this CA (settings may differ from its)."""
+    settings = settings or local_ca.settings
+    subscribers = Subscribers(settings, local_ca.registry, credentials, local_ca.clock)
+    applications = Applications(
+        settings, local_ca.registry, credentials, authority or local_ca.authority, subscribers,
+        local_ca.clock, register_check, metrics,
+    )  # fmt: skip
+    return subscribers, applications

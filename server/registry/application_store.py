@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 _COLUMNS = (
     "id, profile, subject, request_der, request_format, request_sha256, credential_id, state,"
-    " submitted_by, submitted_at, decided_by, decided_at, reason, serial"
+    " submitted_by, submitted_at, decided_by, decided_at, reason, serial, subscriber_id,"
+    " complete_at, due_at, register_check, received_by, received_proxy, received_poa,"
+    " received_at"
 )
 
 
@@ -24,17 +26,30 @@ class ApplicationRow:
     id: str
     profile: str
     subject: str
-    request_der: bytes
-    request_format: str  # pkcs10, cmp
-    request_sha256: bytes
-    credential_id: str
-    state: str  # submitted, rejected, issued
+    request_der: bytes | None  # None: an operator's application, enrolled for once approved
+    request_format: str | None  # pkcs10, cmp
+    request_sha256: bytes | None
+    credential_id: str | None  # the credential the request came with
+    state: str  # submitted, approved, rejected, issued
     submitted_by: str
     submitted_at: datetime
     decided_by: str | None = None
     decided_at: datetime | None = None
     reason: str | None = None
     serial: str | None = None
+    subscriber_id: str | None = None
+    complete_at: datetime | None = None
+    due_at: datetime | None = None
+    register_check: str = ""
+    received_by: str | None = None  # holder, proxy (P2)
+    received_proxy: str | None = None
+    received_poa: str | None = None
+    received_at: datetime | None = None
+    attachments: tuple[tuple[str, bytes], ...] = ()  # (name, SHA-256)
+
+
+def _time(value: datetime | None) -> str | None:
+    return to_text(value) if value is not None else None
 
 
 class SQLiteApplicationStore:
@@ -45,13 +60,76 @@ class SQLiteApplicationStore:
         async with self._registry.transaction() as db:
             await db.execute(
                 f"INSERT INTO applications ({_COLUMNS}) VALUES"
-                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f" ({', '.join('?' * 22)})",
                 (row.id, row.profile, row.subject, row.request_der, row.request_format,
                  row.request_sha256,
                  row.credential_id, row.state, row.submitted_by, to_text(row.submitted_at),
-                 None, None, None, None),
+                 row.decided_by, _time(row.decided_at), row.reason, None, row.subscriber_id,
+                 _time(row.complete_at),
+                 _time(row.due_at), row.register_check, None, None, None, None),
             )  # fmt: skip
+            await db.executemany(
+                "INSERT INTO application_attachments (application_id, name, sha256)"
+                " VALUES (?, ?, ?)",
+                [(row.id, name, digest) for name, digest in row.attachments],
+            )
             await self._registry.append_audit_in(db, audit, row.submitted_at)
+
+    async def complete(
+        self, application_id: str, at: datetime, due_at: datetime, audit: AuditEvent
+    ) -> bool:
+        """Mark a submitted application complete: its due date starts. False if it is not
+        submitted or complete already."""
+        async with self._registry.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE applications SET complete_at = ?, due_at = ?"
+                " WHERE id = ? AND state = 'submitted' AND complete_at IS NULL",
+                (to_text(at), to_text(due_at), application_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await self._registry.append_audit_in(db, audit, at)
+            return True
+
+    async def handed_over(
+        self,
+        application_id: str,
+        received_by: str,
+        proxy: str | None,
+        poa: str | None,
+        at: datetime,
+        audit: AuditEvent,
+    ) -> bool:
+        """Record who received the issued certificate (P2), once. False otherwise."""
+        async with self._registry.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE applications SET received_by = ?, received_proxy = ?, received_poa = ?,"
+                " received_at = ? WHERE id = ? AND state = 'issued' AND received_at IS NULL",
+                (received_by, proxy, poa, to_text(at), application_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await self._registry.append_audit_in(db, audit, at)
+            return True
+
+    async def overdue(self, now: datetime, limit: int) -> list[ApplicationRow]:
+        """Complete applications still waiting (submitted or approved) past their due date."""
+        return await self._select(
+            "WHERE state IN ('submitted', 'approved') AND due_at <= ? ORDER BY due_at LIMIT ?",
+            (to_text(now), limit),
+        )
+
+    async def count_overdue(self, now: datetime) -> int:
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                "SELECT COUNT(*) FROM applications"
+                " WHERE state IN ('submitted', 'approved') AND due_at <= ?",
+                (to_text(now),),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
 
     async def get(self, application_id: str) -> ApplicationRow | None:
         rows = await self._select("WHERE id = ?", (application_id,))
@@ -129,6 +207,16 @@ class SQLiteApplicationStore:
             db.execute(f"SELECT {_COLUMNS} FROM applications {where}", parameters) as cursor,
         ):
             rows = await cursor.fetchall()
+            attachments: dict[str, list[tuple[str, bytes]]] = {}
+            ids = [row[0] for row in rows]
+            if ids:
+                async with db.execute(
+                    "SELECT application_id, name, sha256 FROM application_attachments"
+                    f" WHERE application_id IN ({', '.join('?' * len(ids))}) ORDER BY name",
+                    ids,
+                ) as cursor:
+                    async for application_id, name, digest in cursor:
+                        attachments.setdefault(application_id, []).append((name, digest))
         return [
             ApplicationRow(
                 id=row[0],
@@ -145,6 +233,15 @@ class SQLiteApplicationStore:
                 decided_at=from_text(row[11]) if row[11] else None,
                 reason=row[12],
                 serial=row[13],
+                subscriber_id=row[14],
+                complete_at=from_text(row[15]) if row[15] else None,
+                due_at=from_text(row[16]) if row[16] else None,
+                register_check=row[17],
+                received_by=row[18],
+                received_proxy=row[19],
+                received_poa=row[20],
+                received_at=from_text(row[21]) if row[21] else None,
+                attachments=tuple(attachments.get(row[0], ())),
             )
             for row in rows
         ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from server.registry.records import AuditEvent, from_text, to_text
 
@@ -23,6 +24,8 @@ class CredentialRow:
     claimed_at: datetime | None
     used_serial: str | None
     alt_names: str = "{}"  # JSON {"dns": [...], "ip": [...], "email": [...]}
+    subscriber_id: str | None = None
+    application_id: str | None = None  # handed out by approving this application
 
 
 class SQLiteCredentialStore:
@@ -30,41 +33,53 @@ class SQLiteCredentialStore:
         self._registry = registry
 
     async def add(
-        self, row: CredentialRow, created_by: str, at: datetime, audit: AuditEvent
-    ) -> None:
+        self, row: CredentialRow, created_by: str, at: datetime, audits: Sequence[AuditEvent]
+    ) -> bool:
+        """Store a new credential. One for an application approves that application in the
+        same transaction, and only if it is submitted and nobody is deciding it: False
+        (and nothing stored) otherwise."""
         async with self._registry.transaction() as db:
+            if row.application_id is not None:
+                cursor = await db.execute(
+                    "UPDATE applications SET state = 'approved', decided_by = ?,"
+                    " decided_at = ? WHERE id = ? AND state = 'submitted'"
+                    " AND decided_at IS NULL AND request_der IS NULL",
+                    (created_by, to_text(at), row.application_id),
+                )
+                if cursor.rowcount != 1:
+                    return False
             await db.execute(
                 "INSERT INTO enrollment_credentials (id, secret_hash, salt, profile, subject,"
-                " alt_names, created_by, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " alt_names, created_by, created_at, expires_at, subscriber_id, application_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (row.id, row.secret_hash, row.salt, row.profile, row.subject, row.alt_names,
-                 created_by, to_text(at), to_text(row.expires_at)),
+                 created_by, to_text(at), to_text(row.expires_at), row.subscriber_id,
+                 row.application_id),
             )  # fmt: skip
-            await self._registry.append_audit_in(db, audit, at)
+            for audit in audits:
+                await self._registry.append_audit_in(db, audit, at)
+        return True
 
     async def get(self, credential_id: str) -> CredentialRow | None:
+        rows = await self._select("WHERE id = ?", (credential_id,))
+        return rows[0] if rows else None
+
+    async def listing(self, unused_only: bool, limit: int) -> list[CredentialRow]:
+        """The newest credentials first; `unused_only`: not yet enrolled with."""
+        where = "WHERE used_serial IS NULL" if unused_only else ""
+        return await self._select(f"{where} ORDER BY created_at DESC, id LIMIT ?", (limit,))
+
+    async def _select(self, where: str, parameters: tuple[object, ...]) -> list[CredentialRow]:
         async with (
             self._registry.reading() as db,
             db.execute(
                 "SELECT id, secret_hash, salt, profile, subject, expires_at, claimed_at,"
-                " used_serial, alt_names FROM enrollment_credentials WHERE id = ?",
-                (credential_id,),
+                " used_serial, alt_names, subscriber_id, application_id"
+                f" FROM enrollment_credentials {where}",
+                parameters,
             ) as cursor,
         ):
-            row = await cursor.fetchone()
-        if row is None:
-            return None
-        return CredentialRow(
-            id=row[0],
-            secret_hash=row[1],
-            salt=row[2],
-            profile=row[3],
-            subject=row[4],
-            expires_at=from_text(row[5]),
-            claimed_at=from_text(row[6]) if row[6] else None,
-            used_serial=row[7],
-            alt_names=row[8],
-        )
+            return [_row(row) for row in await cursor.fetchall()]
 
     async def claim(self, credential_id: str, at: datetime) -> bool:
         """Take the credential for one enrollment: only if unexpired and neither used nor
@@ -94,4 +109,26 @@ class SQLiteCredentialStore:
                 "UPDATE enrollment_credentials SET used_serial = ? WHERE id = ?",
                 (serial, credential_id),
             )
+            # The application this credential was handed out for is issued with it.
+            await db.execute(
+                "UPDATE applications SET state = 'issued', serial = ? WHERE state = 'approved'"
+                " AND id = (SELECT application_id FROM enrollment_credentials WHERE id = ?)",
+                (serial, credential_id),
+            )
             await self._registry.append_audit_in(db, audit, at)
+
+
+def _row(row: Sequence[Any]) -> CredentialRow:
+    return CredentialRow(
+        id=row[0],
+        secret_hash=row[1],
+        salt=row[2],
+        profile=row[3],
+        subject=row[4],
+        expires_at=from_text(row[5]),
+        claimed_at=from_text(row[6]) if row[6] else None,
+        used_serial=row[7],
+        alt_names=row[8],
+        subscriber_id=row[9],
+        application_id=row[10],
+    )

@@ -63,6 +63,14 @@ class CertificateRecord:
     created_at: datetime
 
 
+class StatusBasis(enum.StrEnum):
+    """Why a status changed (R8): the holder asked (S7, S8, U9), or the CA decided on its
+    own (compromise, false documents, unpaid service...)."""
+
+    HOLDER_REQUEST = "holder_request"
+    CA_DECISION = "ca_decision"
+
+
 @dataclass(frozen=True)
 class StatusChange:
     serial: str
@@ -72,6 +80,8 @@ class StatusChange:
     invalidity_date: datetime | None
     actor: str
     recorded_at: datetime
+    basis: StatusBasis | None = None
+    grounds: str | None = None  # the document or fact the change rests on
 
 
 @dataclass(frozen=True)

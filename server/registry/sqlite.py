@@ -29,6 +29,7 @@ from server.registry.audit_chain import (
 )
 from server.registry.cmp_store import SQLiteCMPStore
 from server.registry.credential_store import SQLiteCredentialStore
+from server.registry.outbox_store import SQLiteOutboxStore, certificate_issued_in
 from server.registry.records import (
     AuditEvent,
     CAGeneration,
@@ -36,12 +37,14 @@ from server.registry.records import (
     CertificateRecord,
     CertificateStatus,
     OCSPResponseRow,
+    StatusBasis,
     StatusChange,
     StatusChangeKind,
     from_text,
     to_text,
 )
 from server.registry.status_store import SQLiteStatusStore, write_ocsp_rows
+from server.registry.subscriber_store import SQLiteSubscriberStore
 
 _CERT_COLUMNS = (
     "serial, generation_id, profile, subject, spki_sha256, not_before, not_after, state, "
@@ -61,6 +64,8 @@ class SQLiteRegistry:
         self.credentials = SQLiteCredentialStore(self)
         self.applications = SQLiteApplicationStore(self)
         self.cmp = SQLiteCMPStore(self)
+        self.subscribers = SQLiteSubscriberStore(self)
+        self.outbox = SQLiteOutboxStore(self)
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteRegistry:
@@ -184,9 +189,13 @@ class SQLiteRegistry:
         """Replace the intent by the signed certificate, with its first status row, audit
         entry and (`ocsp`) its pre-signed OCSP response, in one transaction; returns the
         response's seq (0 without one). With `responder_key`, the certificate is recorded
-        as its generation's OCSP responder certificate, signing with that key."""
+        as its generation's OCSP responder certificate, signing with that key; otherwise it
+        is a holder's, and its `certificate.issued` report (D6) joins the outbox. The CA's
+        own certificates (self-signed, OCSP responder) are not reported: no holder has them."""
         async with self.transaction() as db:
             await self._complete(db, serial, der, actor, at, audit)
+            if responder_key is None:
+                await certificate_issued_in(db, serial, at)
             seq = await write_ocsp_rows(db, [ocsp]) if ocsp is not None else 0
             if responder_key is not None:
                 await db.execute(
@@ -289,10 +298,12 @@ class SQLiteRegistry:
                 await write_ocsp_rows(db, [ocsp])
             await db.execute(
                 "INSERT INTO status_changes (serial, change, reason, effective_at,"
-                " invalidity_date, actor, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " invalidity_date, actor, recorded_at, basis, grounds)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (change.serial, change.change.value, change.reason, to_text(change.effective_at),
                  to_text(change.invalidity_date) if change.invalidity_date else None,
-                 change.actor, to_text(change.recorded_at)),
+                 change.actor, to_text(change.recorded_at),
+                 change.basis.value if change.basis else None, change.grounds),
             )  # fmt: skip
             await self.append_audit_in(db, audit, change.recorded_at)
             async with db.execute(
@@ -306,8 +317,8 @@ class SQLiteRegistry:
         async with (
             self.reading() as db,
             db.execute(
-                "SELECT serial, change, reason, effective_at, invalidity_date, actor, recorded_at"
-                " FROM status_changes WHERE serial = ? ORDER BY id",
+                "SELECT serial, change, reason, effective_at, invalidity_date, actor, recorded_at,"
+                " basis, grounds FROM status_changes WHERE serial = ? ORDER BY id",
                 (serial,),
             ) as cursor,
         ):
@@ -320,6 +331,8 @@ class SQLiteRegistry:
                     invalidity_date=from_text(row[4]) if row[4] else None,
                     actor=row[5],
                     recorded_at=from_text(row[6]),
+                    basis=StatusBasis(row[7]) if row[7] else None,
+                    grounds=row[8],
                 )
                 async for row in cursor
             ]

@@ -16,7 +16,7 @@ from server.crl_publisher import CRLPublisher
 from server.errors import CAError
 from server.ocsp_responder import OCSPResponder
 from server.tls import ServerIdentity
-from server.web import cmp, crl, est, ocsp
+from server.web import api, cmp, crl, est, ocsp
 from server.web.identity import SERVER_IDENTITY_KEY
 
 CA_KEY = web.AppKey("ca", CA)
@@ -39,6 +39,7 @@ def build_app(ca: CA, identity: ServerIdentity | None = None) -> web.Application
     crl.add_routes(app, ca.settings, CRL_KEY)
     est.add_routes(app, CA_KEY)
     cmp.add_routes(app, CA_KEY)
+    api.add_routes(app, CA_KEY)
     return app
 
 
@@ -52,7 +53,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[CA_KEY].metrics)
+    ca = request.app[CA_KEY]
+    await ca.applications.refresh_metrics()
+    body = generate_latest(ca.metrics)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -18,7 +18,9 @@ from tests.integration.conftest import CAHome
 from tests.lint import lint_certificate
 
 COMMANDS = ["init", "serve", "ca-cert", "issue", "revoke", "suspend", "resume", "show",
-            "list", "crl", "enroll-code", "profiles", "audit-verify"]  # fmt: skip
+            "list", "crl", "enroll-code", "profiles", "audit", "applications", "approve",
+            "reject", "register", "subscriber", "identify", "acknowledge", "apply", "complete",
+            "overdue", "handover", "credentials"]  # fmt: skip
 
 
 REQ_CONFIG = (
@@ -163,7 +165,7 @@ def test_revoke_and_its_refusals(soft_ca: CAHome, tmp_path: Path) -> None:
     shown = soft_ca.cli("show", "--serial", serial).stdout
     assert "status:     revoked" in shown and "revoke (keyCompromise)" in shown
     assert serial.lower() in soft_ca.cli("list", "--status", "revoked").stdout
-    assert "intact" in soft_ca.cli("audit-verify").stdout
+    assert "intact" in soft_ca.cli("audit", "verify").stdout
 
 
 def test_suspend_and_resume(soft_ca: CAHome, tmp_path: Path) -> None:

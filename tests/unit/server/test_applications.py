@@ -17,7 +17,7 @@ from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from tests.csr_factory import make_csr, new_key
-from tests.local_ca import LocalCA
+from tests.local_ca import LocalCA, ra_services
 from tests.unit.server.test_authority import FailingSigner
 
 HOUR = timedelta(hours=1)
@@ -42,7 +42,7 @@ def desk(local_ca: LocalCA) -> Desk:
     credentials = EnrollmentCredentials(
         settings, local_ca.registry, lambda: b"k" * 32, local_ca.clock
     )
-    applications = Applications(local_ca.registry, credentials, local_ca.authority, local_ca.clock)
+    applications = ra_services(local_ca, credentials, settings)[1]
     return Desk(
         credentials,
         applications,
@@ -79,7 +79,8 @@ async def test_a_request_waits_for_approval_then_gets_its_certificate(
     assert again.kind is ErrorKind.PENDING
     assert rows(local_ca, "applications") == 1 and rows(local_ca, "certificates") == certificates
 
-    issued = await desk.applications.approve(waiting[0].id, "officer")
+    issued = (await desk.applications.approve(waiting[0].id, "officer")).issued
+    assert issued is not None
     subject = x509.load_der_x509_certificate(issued.der).subject.rfc4514_string()
     assert subject == "CN=device-1,O=Plant"  # the credential's, not the request's (D2)
     assert await desk.enrollment.enroll(*code, csr, "est:a") == issued  # the repeat gets it
@@ -136,12 +137,12 @@ async def test_a_failed_approval_leaves_the_application_waiting(
     (application,) = await desk.applications.by_state()
     down = Authority(local_ca.settings, local_ca.registry, FailingSigner(HSMError("gone")),
                      local_ca.clock)  # fmt: skip
-    failing = Applications(local_ca.registry, desk.credentials, down, local_ca.clock)
+    failing = ra_services(local_ca, desk.credentials, authority=down)[1]
     error = await refused(failing.approve(application.id, "officer"))
     assert error.kind is ErrorKind.UNAVAILABLE
     (still,) = await desk.applications.by_state("submitted")
     assert (still.decided_by, still.decided_at, still.serial) == (None, None, None)
-    assert (await desk.applications.approve(application.id, "officer")).serial
+    assert (await desk.applications.approve(application.id, "officer")).application.serial
 
 
 async def test_an_application_being_approved_cannot_be_rejected(

@@ -22,7 +22,6 @@ from protocols import cmp, cms
 from protocols.der import contents as der_contents
 from protocols.der import elements
 from protocols.der import tlv as der_tlv
-from server.applications import Applications
 from server.cmp import CMPServer
 from server.enrollment import Enrollment, HolderEnrollment
 from server.enrollment_credentials import EnrollmentCredentials
@@ -30,7 +29,7 @@ from server.registry import CertificateStatus
 from server.status import StatusPublication
 from server.tls import ServerIdentity
 from tests.csr_factory import make_csr
-from tests.local_ca import LocalCA
+from tests.local_ca import LocalCA, ra_services
 
 F = cmp.FailureInfo
 CLIENT = asn1_x509.GeneralName(
@@ -108,7 +107,7 @@ async def client(local_ca: LocalCA) -> Client:
     credentials = EnrollmentCredentials(
         local_ca.settings, local_ca.registry, lambda: key, local_ca.clock
     )
-    applications = Applications(local_ca.registry, credentials, local_ca.authority, local_ca.clock)
+    applications = ra_services(local_ca, credentials)[1]
     enrollment = Enrollment(local_ca.settings, credentials, local_ca.authority, applications)
     status = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
                                local_ca.clock, serving=True, builder=True)  # fmt: skip

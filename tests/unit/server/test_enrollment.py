@@ -14,7 +14,7 @@ from server.enrollment import Enrollment
 from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from tests.csr_factory import PERSON, make_csr, tamper
-from tests.local_ca import LocalCA
+from tests.local_ca import LocalCA, ra_services
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def credentials(local_ca: LocalCA) -> EnrollmentCredentials:
 
 @pytest.fixture
 def applications(local_ca: LocalCA, credentials: EnrollmentCredentials) -> Applications:
-    return Applications(local_ca.registry, credentials, local_ca.authority, local_ca.clock)
+    return ra_services(local_ca, credentials)[1]
 
 
 @pytest.fixture

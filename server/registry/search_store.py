@@ -1,0 +1,135 @@
+"""Read-only searches of the registry for the operator and public API: certificates by
+public key hash and by criteria, the revoked certificates, the audit trail. Lists are
+paged by a cursor (`after`: the last key of the previous page), which stays correct while
+rows are added, unlike an offset."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from server.registry.records import CertificateRecord, CertificateStatus, from_text
+from server.registry.sqlite import _CERT_COLUMNS, _certificate
+
+if TYPE_CHECKING:
+    import aiosqlite
+
+    from server.registry.sqlite import SQLiteRegistry
+
+
+@dataclass(frozen=True)
+class RevokedEntry:
+    serial: str
+    status: CertificateStatus  # revoked or hold
+    revoked_at: datetime
+    reason: str | None  # RFC 5280 5.3.1 reason name
+    invalidity_date: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: dict[str, object]
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class SQLiteSearchStore:
+    def __init__(self, registry: SQLiteRegistry) -> None:
+        self._registry = registry
+
+    async def certificate_by_spki(self, spki_sha256: bytes) -> CertificateRecord | None:
+        """The certificate of a public key (SHA-256 of its SubjectPublicKeyInfo DER); one
+        at most, as a key is certified once (S13)."""
+        rows = await self._rows(
+            f"SELECT {_CERT_COLUMNS} FROM certificates WHERE spki_sha256 = ? AND state = 'issued'",
+            (spki_sha256,),
+        )
+        return _certificate(rows[0]) if rows else None
+
+    async def certificates(
+        self,
+        status: CertificateStatus | None,
+        profile: str | None,
+        subject_contains: str | None,
+        limit: int,
+        after: str | None,
+    ) -> list[CertificateRecord]:
+        """Issued certificates in issuance order, after the one of serial `after`."""
+        clauses: list[str] = ["state = 'issued'"]
+        params: list[object] = []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status.value)
+        if profile is not None:
+            clauses.append("profile = ?")
+            params.append(profile)
+        if subject_contains:
+            clauses.append("subject LIKE ? ESCAPE '\\'")
+            params.append(_like_pattern(subject_contains))
+        if after is not None:
+            clauses.append(
+                "(created_at, serial) > (SELECT created_at, serial FROM certificates"
+                " WHERE serial = ?)"
+            )
+            params.append(after)
+        rows = await self._rows(
+            f"SELECT {_CERT_COLUMNS} FROM certificates WHERE {' AND '.join(clauses)}"
+            " ORDER BY created_at, serial LIMIT ?",
+            (*params, limit),
+        )
+        return [_certificate(row) for row in rows]
+
+    async def revoked(self, limit: int, after: str | None) -> list[RevokedEntry]:
+        """Revoked and suspended certificates in serial order, with their last revocation
+        or hold."""
+        rows = await self._rows(
+            "SELECT c.serial, c.status, s.effective_at, s.reason, s.invalidity_date"
+            " FROM certificates c JOIN status_changes s ON s.id = (SELECT MAX(id)"
+            "  FROM status_changes WHERE serial = c.serial AND change IN ('revoke', 'hold'))"
+            " WHERE c.state = 'issued' AND c.status IN ('revoked', 'hold') AND c.serial > ?"
+            " ORDER BY c.serial LIMIT ?",
+            (after or "", limit),
+        )
+        return [
+            RevokedEntry(
+                serial=row[0],
+                status=CertificateStatus(row[1]),
+                revoked_at=from_text(row[2]),
+                reason=row[3],
+                invalidity_date=from_text(row[4]) if row[4] else None,
+            )
+            for row in rows
+        ]
+
+    async def audit_entries(self, limit: int, after: int | None) -> list[AuditEntry]:
+        rows = await self._rows(
+            "SELECT seq, at, actor, action, target, details FROM audit_log WHERE seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (after or 0, limit),
+        )
+        return [
+            AuditEntry(
+                seq=row[0],
+                at=from_text(row[1]),
+                actor=row[2],
+                action=row[3],
+                target=row[4],
+                details=json.loads(row[5]),
+            )
+            for row in rows
+        ]
+
+    async def _rows(self, sql: str, parameters: tuple[object, ...]) -> list[tuple]:
+        db: aiosqlite.Connection
+        async with self._registry.reading() as db, db.execute(sql, parameters) as cursor:
+            return [tuple(row) async for row in cursor]

@@ -1,0 +1,344 @@
+"""The OpenAPI 3.1 document of /api/v1/, built from the route tables and the JSON Schemas
+(draft 2020-12, as OpenAPI 3.1 uses) of every request and response body below.
+
+A new body is a schema in `SCHEMAS`, named by its route's `body` or `responses`. Response
+objects list every field (`required`: they are always present, null where empty); request
+objects refuse unknown fields and use only the keywords `common.check` enforces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+
+from aiohttp import web
+
+from protocols.crl import CRLReason
+from server.accounts import Role
+from server.errors import ErrorKind
+from server.registry import CertificateStatus, StatusBasis, StatusChangeKind
+from server.web.api.common import (
+    JSON_CT,
+    PREFIX,
+    PUBLIC,
+    Call,
+    Route,
+    Schema,
+    json_response,
+    unsupported_keywords,
+)
+
+TITLE = "CA operator and public API"
+VERSION = "1"
+
+
+def _object(properties: dict[str, Schema], required: Sequence[str] | None = None) -> Schema:
+    """An object of exactly these properties; all required unless told otherwise."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(properties if required is None else required),
+        "properties": properties,
+    }
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _list(key: str, item: str, cursor: Schema | None = None) -> Schema:
+    properties: dict[str, Schema] = {key: {"type": "array", "items": _ref(item)}}
+    if cursor is not None:
+        properties["next"] = {
+            **cursor,
+            "description": "`after` of the next page; null on the last page",
+        }
+    return _object(properties)
+
+
+def _text(max_length: int, min_length: int = 1) -> Schema:
+    return {"type": "string", "minLength": min_length, "maxLength": max_length}
+
+
+TIME: Schema = {"type": "string", "format": "date-time"}
+TIME_OR_NULL: Schema = {"type": ["string", "null"], "format": "date-time"}
+TEXT_OR_NULL: Schema = {"type": ["string", "null"]}
+SERIAL: Schema = {"type": "string", "pattern": "^[0-9a-f]{1,40}$"}
+SERIAL_OR_NULL: Schema = {"type": ["string", "null"], "pattern": "^[0-9a-f]{1,40}$"}
+HEX_SHA256: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+STATUS: Schema = {"type": "string", "enum": [s.value for s in CertificateStatus]}
+ROLE: Schema = {"type": "string", "enum": [r.value for r in Role]}
+REVOCATION_REASONS = [
+    r.name for r in CRLReason if r not in (CRLReason.certificateHold, CRLReason.removeFromCRL)
+]
+INVALIDITY = "when the key is known or suspected to have been compromised (RFC 5280 5.3.2)"
+GROUNDS: Schema = {
+    **_text(1000),
+    "description": "what the change rests on: the holder's application, the compromise report, ...",
+}
+BASIS: Schema = {
+    "type": "string",
+    "enum": [b.value for b in StatusBasis],
+    "description": "the holder asked, or the CA decided on its own (R8)",
+}
+
+_PUBLIC_CERTIFICATE: dict[str, Schema] = {
+    "serial": SERIAL,
+    "status": STATUS,
+    "not_before": TIME,
+    "not_after": TIME,
+    "subject": {"type": "string", "description": "the subject DN, RFC 4514 order"},
+    "issuer_generation": {
+        "type": ["integer", "null"],
+        "description": "the CA generation that issued it; null for a self-signed CA certificate",
+    },
+    "pem": {"type": "string"},
+}
+_CERTIFICATE: dict[str, Schema] = {
+    **_PUBLIC_CERTIFICATE,
+    "profile": {"type": "string"},
+    "spki_sha256": HEX_SHA256,
+    "created_at": TIME,
+}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": _object(
+        {
+            "error": {"type": "string", "enum": [kind.value for kind in ErrorKind]},
+            "message": {"type": "string"},
+        }
+    ),
+    "OpenAPIDocument": {"type": "object", "required": ["openapi", "info", "paths"]},
+    # public
+    "PublicCertificate": _object(_PUBLIC_CERTIFICATE),
+    "PublicCertificateList": _list("certificates", "PublicCertificate"),
+    "RevokedCertificate": _object(
+        {
+            "serial": SERIAL,
+            "status": {"type": "string", "enum": ["revoked", "hold"]},
+            "revoked_at": TIME,
+            "reason": {**TEXT_OR_NULL, "description": "RFC 5280 5.3.1 reason name"},
+        }
+    ),
+    "RevokedList": _list("revoked", "RevokedCertificate", SERIAL_OR_NULL),
+    # certificates
+    "Certificate": _object(_CERTIFICATE),
+    "StatusChange": _object(
+        {
+            "change": {"type": "string", "enum": [k.value for k in StatusChangeKind]},
+            "reason": TEXT_OR_NULL,
+            "effective_at": TIME,
+            "invalidity_date": TIME_OR_NULL,
+            "actor": {"type": "string"},
+            "basis": {"type": ["string", "null"], "enum": [*(b.value for b in StatusBasis), None]},
+            "grounds": TEXT_OR_NULL,
+        }
+    ),
+    "CertificateDetail": _object(
+        {
+            **_CERTIFICATE,
+            "history": {"type": "array", "items": _ref("StatusChange")},
+        }
+    ),
+    "CertificateList": _list("certificates", "Certificate", SERIAL_OR_NULL),
+    "RevokeRequest": _object(
+        {
+            "reason": {"type": "string", "enum": REVOCATION_REASONS},
+            "invalidity_date": {**TIME, "description": INVALIDITY},
+            "basis": BASIS,
+            "grounds": GROUNDS,
+        },
+        required=["reason", "grounds"],
+    ),
+    "StatusRequest": _object({"basis": BASIS, "grounds": GROUNDS}, required=["grounds"]),
+    # applications
+    "Application": _object(
+        {
+            "id": {"type": "string"},
+            "profile": {"type": "string"},
+            "subject": {"type": "string"},
+            "state": {"type": "string"},
+            "submitted_by": {"type": "string"},
+            "submitted_at": TIME,
+            "decided_by": TEXT_OR_NULL,
+            "decided_at": TIME_OR_NULL,
+            "reason": TEXT_OR_NULL,
+            "serial": SERIAL_OR_NULL,
+            "subscriber_id": TEXT_OR_NULL,
+            "due_at": TIME_OR_NULL,
+        }
+    ),
+    "ApplicationList": _list("applications", "Application"),
+    "Approval": _object(
+        {
+            "application": _ref("Application"),
+            "serial": {**SERIAL_OR_NULL, "description": "the certificate issued, if any"},
+            "credential": {
+                "oneOf": [{"type": "null"}, _ref("ApprovalCredential")],
+                "description": "for an application without a request: what its holder"
+                " enrolls with; the secret is shown this once",
+            },
+        }
+    ),
+    "ApprovalCredential": _object(
+        {"id": {"type": "string"}, "secret": {"type": "string"}, "expires_at": TIME}
+    ),
+    "RejectRequest": _object({"reason": _text(1000)}),
+    # enrollment credentials
+    "CredentialRequest": _object(
+        {
+            "profile": _text(64),
+            "subject": _text(1024),
+            "valid_hours": {
+                "type": "number",
+                "minimum": 0.1,
+                "maximum": 8760,
+                "description": "default 72",
+            },
+            "dns": {"type": "array", "items": _text(253), "maxItems": 100},
+            "ip": {"type": "array", "items": _text(45), "maxItems": 100},
+            "email": {"type": "array", "items": _text(254), "maxItems": 100},
+        },
+        required=["profile", "subject"],
+    ),
+    "Credential": _object(
+        {
+            "id": {"type": "string"},
+            "secret": {"type": "string", "description": "shown this once, never again"},
+            "profile": {"type": "string"},
+            "subject": {"type": "string"},
+            "expires_at": TIME,
+        }
+    ),
+    # accounts
+    "Account": _object(
+        {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "role": ROLE,
+            "created_at": TIME,
+            "created_by": {"type": "string"},
+            "has_token": {"type": "boolean"},
+            "certificate_sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
+            "disabled_at": TIME_OR_NULL,
+        }
+    ),
+    "AccountList": _list("accounts", "Account"),
+    "AccountRequest": _object({"name": _text(64), "role": ROLE}),
+    "AccountCreated": _object({"account": _ref("Account"), "token": {"type": "string"}}),
+    "Token": _object({"name": {"type": "string"}, "token": {"type": "string"}}),
+    "CertificateBinding": _object(
+        {"certificate": {**_text(20000), "description": "a TLS client certificate, PEM"}}
+    ),
+    # audit
+    "AuditEntry": _object(
+        {
+            "seq": {"type": "integer"},
+            "at": TIME,
+            "actor": {"type": "string"},
+            "action": {"type": "string"},
+            "target": {"type": "string"},
+            "details": {"type": "object"},
+        }
+    ),
+    "AuditList": _list("entries", "AuditEntry", {"type": ["integer", "null"]}),
+    "AuditReport": _object(
+        {
+            "entries": {"type": "integer"},
+            "intact": {"type": "boolean"},
+            "first_broken_seq": {"type": ["integer", "null"]},
+        }
+    ),
+}
+
+
+def _responses(route: Route) -> dict[str, Schema]:
+    statuses = dict(route.responses)
+    if route.roles:
+        statuses.update({401: "Error", 403: "Error"})
+    responses: dict[str, Schema] = {}
+    for status, body in sorted(statuses.items()):
+        media, schema = (body, {"type": "string"}) if "/" in body else (JSON_CT, _ref(body))
+        responses[str(status)] = {
+            "description": HTTPStatus(status).phrase,
+            "content": {media: {"schema": schema}},
+        }
+    responses["default"] = {
+        "description": "internal error, or busy / unavailable (503)",
+        "content": {JSON_CT: {"schema": _ref("Error")}},
+    }
+    return responses
+
+
+def _operation(route: Route) -> Schema:
+    operation: Schema = {
+        "operationId": f"{route.handler.__module__.rpartition('.')[2]}.{route.handler.__name__}",
+        "summary": route.summary,
+        "tags": [route.path.split("/")[1]],
+        "responses": _responses(route),
+    }
+    if route.roles:
+        operation["security"] = [{"bearer": []}, {"clientCertificate": []}]
+        operation["x-roles"] = sorted(role.value for role in route.roles)
+    else:
+        operation["security"] = []
+    if route.params:
+        operation["parameters"] = [
+            {
+                "name": p.name,
+                "in": p.where,
+                "required": p.where == "path" or p.required,
+                "schema": p.schema,
+            }
+            | ({"description": p.description} if p.description else {})
+            for p in route.params
+        ]
+    if route.body is not None:
+        schema = SCHEMAS[route.body]
+        unsupported = unsupported_keywords(schema)
+        if unsupported:
+            raise ValueError(f"{route.body} uses unenforced keywords {sorted(unsupported)}")
+        operation["requestBody"] = {
+            "required": True,
+            "content": {JSON_CT: {"schema": _ref(route.body)}},
+        }
+    return operation
+
+
+def build_document(routes: Sequence[Route]) -> Schema:
+    """The document of these routes. Raises ValueError for a route naming an unknown
+    schema or a request schema that `common.check` would not wholly enforce."""
+    paths: dict[str, Schema] = {}
+    for route in routes:
+        named = [route.body] if route.body else []
+        named += [body for body in route.responses.values() if "/" not in body]
+        for name in named:
+            if name not in SCHEMAS:
+                raise ValueError(f"{route.method} {route.path}: no schema {name!r}")
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": VERSION},
+        "servers": [{"url": PREFIX}],
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "clientCertificate": {"type": "mutualTLS"},
+            },
+        },
+    }
+
+
+def document_route(routes: Sequence[Route]) -> Route:
+    """GET /openapi.json: the document of `routes` and of itself."""
+
+    async def openapi(call: Call) -> web.Response:
+        return json_response(document)  # built below, before any request
+
+    route = Route(
+        "GET", "/openapi.json", openapi, PUBLIC, "this document", {200: "OpenAPIDocument"}
+    )
+    document = build_document([*routes, route])
+    return route

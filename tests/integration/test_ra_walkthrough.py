@@ -1,0 +1,131 @@
+"""The README's walk-through, as an operator and a holder would do it: register a person,
+record the identity check and the notice, apply, approve (an enrollment code), enroll with
+curl over EST, suspend, see `openssl ocsp` say revoked (certificateHold), resume, see good.
+Every step is the CLI or a third-party client against the running server."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.integration.cli import openssl, run_cli
+from tests.integration.conftest import CAHome
+from tests.integration.server_process import ServerProcess
+from tests.lint import lint_certificate
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CAHome, ServerProcess]]:
+    ca = CAHome(tmp_path_factory.mktemp("ra") / "ca")
+    run_cli("init", "--home", ca.path, "--subject", "CN=RA Test CA,O=Test,C=RU")
+    server = ServerProcess(ca)
+    try:
+        yield ca, server
+    finally:
+        server.stop()
+
+
+def ocsp_status(folder: Path, ca_file: Path, leaf: Path, url: str) -> str:
+    result = openssl("ocsp", "-issuer", ca_file, "-CAfile", ca_file, "-cert", leaf,
+                     "-url", url, "-resp_text")  # fmt: skip
+    out = (result.stdout + result.stderr).decode()
+    assert result.returncode == 0 and "Response verify OK" in out, out
+    return out
+
+
+def test_register_approve_enroll_suspend_resume(
+    served: tuple[CAHome, ServerProcess], tmp_path: Path
+) -> None:
+    ca, server = served
+    subscriber = ca.cli(
+        "register", "--kind", "individual", "--surname", "Ivanov", "--given-names",
+        "Ivan Ivanovich", "--snils", "112-233-445 95", "--inn", "500100732259",
+        "--email", "ivanov@example.ru",
+    ).stdout.strip()  # fmt: skip
+    bad = ca.cli("register", "--kind", "individual", "--surname", "Petrov", "--given-names",
+                 "Petr", "--snils", "112-233-445 96", check=False)  # fmt: skip
+    assert bad.returncode == 1 and bad.stderr == "error: snils: check digits do not match\n"
+
+    ca.cli("identify", "--id", subscriber, "--document-type", "passport_rf",
+           "--document-number", "4510 123456", "--document-issuer", "OVD Tverskoy",
+           "--document-date", "2015-03-01")  # fmt: skip
+    scan = tmp_path / "passport.pdf"
+    scan.write_bytes(b"%PDF- a scan")
+    early = ca.cli("apply", "--subscriber", subscriber, "--profile", "person", "--attach", scan)
+    application = early.stdout.split()[0]
+    assert "due: " in early.stdout
+    refused = ca.cli("approve", "--id", application, check=False)
+    assert refused.returncode == 1 and "has not acknowledged notice" in refused.stderr
+    ca.cli("acknowledge", "--id", subscriber)
+    code_id, secret = ca.cli("approve", "--id", application).stdout.split()
+    listed = ca.cli("credentials").stdout
+    assert code_id in listed and subscriber in listed and "unused" in listed
+    assert secret not in listed
+
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(ca.cli("ca-cert").stdout)
+    made = openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                   "-nodes", "-keyout", tmp_path / "holder.key", "-subj", "/", "-outform",
+                   "DER", "-out", tmp_path / "holder.der")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "holder.b64").write_bytes(
+        base64.encodebytes((tmp_path / "holder.der").read_bytes())
+    )
+    enrolled = subprocess.run(
+        ["curl", "-sf", "--cacert", ca_file, "-u", f"{code_id}:{secret}",
+         "-H", "Content-Type: application/pkcs10", "--data-binary", f"@{tmp_path / 'holder.b64'}",
+         f"{server.tls_url}/.well-known/est/person/simpleenroll"],
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert enrolled.returncode == 0, enrolled.stderr
+    (tmp_path / "p7.der").write_bytes(base64.b64decode(enrolled.stdout))
+    printed = openssl("pkcs7", "-inform", "DER", "-in", tmp_path / "p7.der", "-print_certs")
+    leaf = tmp_path / "holder.pem"
+    leaf.write_bytes(printed.stdout)
+    certificate = x509.load_pem_x509_certificate(printed.stdout)
+    assert lint_certificate(certificate.public_bytes(Encoding.DER)) == []
+    shown = openssl("x509", "-in", leaf, "-noout", "-subject", "-nameopt", "RFC2253").stdout
+    assert b"SNILS=11223344595" in shown and b"CN=Ivanov Ivan Ivanovich" in shown
+    serial = format(certificate.serial_number, "x")
+    issued = ca.cli("applications", "--state", "issued").stdout
+    assert application in issued and serial in issued
+    ca.cli("handover", "--id", application)
+    assert f"used for {serial}" in ca.cli("credentials", "--all").stdout
+
+    url = f"{server.url}/ocsp"
+    assert ": good" in ocsp_status(tmp_path, ca_file, leaf, url)
+    ca.cli("suspend", "--serial", serial, "--basis", "holder_request",
+           "--grounds", "the holder's telephone call")  # fmt: skip
+    held = ocsp_status(tmp_path, ca_file, leaf, url)
+    assert ": revoked" in held and "Revocation Reason: certificateHold" in held, held
+    ca.cli("resume", "--serial", serial, "--basis", "holder_request", "--grounds", "letter 3")
+    assert ": good" in ocsp_status(tmp_path, ca_file, leaf, url)
+    history = ca.cli("show", "--serial", serial).stdout
+    assert "hold (certificateHold) by cli:" in history
+    assert "on holder_request: the holder's telephone call" in history
+    assert "audit trail intact" in ca.cli("audit", "verify").stdout
+
+
+def test_audit_verify_names_an_edited_entry(
+    served: tuple[CAHome, ServerProcess], tmp_path: Path
+) -> None:
+    """D3: someone with the database file drops the append-only trigger and edits an entry."""
+    ca, _ = served
+    copy = CAHome(tmp_path / "copy", ca.env)
+    shutil.copytree(ca.path, copy.path)
+    with sqlite3.connect(copy.path / "registry.sqlite3") as db:
+        (seq,) = db.execute("SELECT seq FROM audit_log WHERE action = 'subscriber.register'"
+                            " ORDER BY seq LIMIT 1").fetchone()  # fmt: skip
+        db.execute("DROP TRIGGER audit_log_no_update")
+        db.execute("UPDATE audit_log SET actor = 'nobody' WHERE seq = ?", (seq,))
+    broken = copy.cli("audit", "verify", check=False)
+    assert broken.returncode == 1
+    assert broken.stderr.startswith(f"error: audit trail broken at entry {seq} ")

@@ -1,0 +1,55 @@
+"""Enrollment credentials made by an operator, and the audit trail read by an auditor."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from server.accounts import Role
+from tests.unit.web.api_home import Served
+
+
+async def test_an_operator_makes_an_enrollment_credential(served: Served) -> None:
+    api, operator = served.api, served.seed.tokens[Role.OPERATOR]
+    body = {"profile": "tls-client", "subject": "CN=dev-9,O=Plant", "valid_hours": 2,
+            "dns": ["Dev-9.example"]}  # fmt: skip
+    made = await api.call("POST", "/credentials", 201, token=operator, body=body)
+    credential = await served.ca.credentials.verify(made["id"], made["secret"])
+    assert credential.profile == "tls-client" and credential.alt_names.dns == ["dev-9.example"]
+    assert made["subject"] == "CN=dev-9,O=Plant"
+    path = served.ca.settings.resolve(served.ca.settings.registry.path)
+    with sqlite3.connect(path) as db:
+        audit = db.execute("SELECT actor, details FROM audit_log WHERE target = ?",
+                           (made["id"],)).fetchall()  # fmt: skip
+    assert [actor for actor, _ in audit] == ["api:operator"]
+    assert made["secret"] not in audit[0][1]
+
+    for bad in ({}, {"profile": "tls-client"}, {**body, "valid_hours": 0},
+                {**body, "dns": "dev-9.example"}, {**body, "dns": [""]}, {**body, "x": 1},
+                {**body, "valid_hours": True}):  # fmt: skip
+        await api.call("POST", "/credentials", 400, token=operator, body=bad)
+    refused = await api.call(
+        "POST", "/credentials", 409, token=operator, body={**body, "profile": "nothing"}
+    )
+    assert refused["error"] == "rejected"
+    await api.call("POST", "/credentials", 409, token=operator,
+                   body={**body, "subject": "CN=x,SNILS=11223344595"})  # fmt: skip
+
+
+async def test_an_auditor_reads_the_trail_in_pages_and_checks_its_chain(served: Served) -> None:
+    api, auditor = served.api, served.seed.tokens[Role.AUDITOR]
+    everything = await api.call("GET", "/audit", 200, token=auditor, params={"limit": "1000"})
+    entries = everything["entries"]
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    assert everything["next"] is None
+    created = [e for e in entries if e["action"] == "account.create"]
+    assert [(e["actor"], e["target"], e["details"]["role"]) for e in created] == [
+        ("test-seed", role.value, role.value) for role in Role
+    ]
+    first = await api.call("GET", "/audit", 200, token=auditor, params={"limit": "2"})
+    second = await api.call(
+        "GET", "/audit", 200, token=auditor, params={"limit": "2", "after": str(first["next"])}
+    )
+    assert first["entries"] + second["entries"] == entries[:4]
+    report = await api.call("GET", "/audit/verify", 200, token=served.seed.tokens[Role.ADMIN])
+    assert report == {"entries": len(entries), "intact": True, "first_broken_seq": None}
+    await api.call("GET", "/audit", 400, token=auditor, params={"after": "-1"})
