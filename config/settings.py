@@ -41,6 +41,7 @@ SUBJECT_ATTRIBUTES = (
 SAN_TYPES = ("dns", "ip", "email")
 OUTBOX_SENDERS = ("jsonl-file",)
 REGISTER_CHECKS = ("none",)
+CLASS_POLICY_ARC = "1.2.643.100.113."  # classes of signature tool, KC1 .1 ... KA1 .6
 
 
 class SettingsError(ValueError):
@@ -378,6 +379,18 @@ class ProfileSettings:
             -1 <= self.identification_kind <= 3,
             f"{where}.identification_kind",
             "-1 (absent) or 0..3",
+        )
+        # RFC 9215 5.2: a tool of class N is also of every class below it, so the class
+        # policies 1.2.643.100.113.1 .. .N are listed together.
+        classes = sorted(
+            int(oid.rpartition(".")[2])
+            for oid in self.policies
+            if oid.startswith(CLASS_POLICY_ARC) and oid.rpartition(".")[2].isdigit()
+        )
+        _require(
+            classes == list(range(1, len(classes) + 1)),
+            f"{where}.policies",
+            f"the class policies {CLASS_POLICY_ARC}1 up to the strongest one (RFC 9215 5.2)",
         )
 
 

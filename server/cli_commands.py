@@ -142,6 +142,9 @@ async def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # aiosqlite logs every query with its parameters at DEBUG: personal data (C1) and
+    # credential hashes. Keep it quiet whatever level the rest of the server logs at.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     settings = load_settings(args.home)
     overrides = {k: v for k, v in (("http", args.http), ("https", args.https)) if v}
     if overrides:

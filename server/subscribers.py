@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from config import Settings
 from protocols.x509 import names, ru_identifiers
@@ -287,6 +287,13 @@ class Subscribers:
         audit = AuditEvent(actor, "subscriber.acknowledge", subscriber_id, {"notice": version})
         await self._store.acknowledge(subscriber_id, version, actor, self._clock(), audit)
         return version
+
+    async def notice_status(self, subscriber_id: str) -> tuple[str, datetime | None]:
+        """The current notice's version and when the subscriber acknowledged it (None:
+        not yet). Raises CAError(NOT_FOUND)."""
+        await self.get(subscriber_id)
+        version = self._settings.ra.notice_version
+        return version, await self._store.acknowledged(subscriber_id, version)
 
     async def ready(self, subscriber_id: str) -> SubscriberRow:
         """The subscriber, if a certificate may be issued for it: its identity established

@@ -5,7 +5,7 @@ and keyUsage are critical; the rest are not, unless the caller asks (subjectAltN
 empty subject, RFC 5280 4.2.1.6) or a profile requires it (id-kp-timeStamping alone, RFC 3161
 2.3). asn1crypto omits ``critical`` when it is FALSE, as DER requires (DEFAULT value).
 
-The Russian extensions of Order 795 / RFC 9215 section 4 are not known to asn1crypto. Rather
+The Russian extensions of Order 795 / RFC 9215 section 5 are not known to asn1crypto. Rather
 than patch asn1crypto's global OID tables, their values are declared here as small
 asn1crypto types, encoded, and handed over as the pre-encoded ``extn_value`` octets. A parser
 that does not know them sees an OCTET STRING holding that DER, which is the X.509 rule for
@@ -46,7 +46,7 @@ __all__ = [
     "subject_sign_tool",
 ]
 
-# RFC 9215 section 4 (RuStrongCertsSyntax).
+# RFC 9215 sections 5.1, 5.3, 5.4 and its ASN.1 module RuStrongCertsSyntax {1 2 643 7 1 0 6}.
 ID_SUBJECT_SIGN_TOOL = "1.2.643.100.111"
 ID_ISSUER_SIGN_TOOL = "1.2.643.100.112"
 ID_IDENTIFICATION_KIND = "1.2.643.100.114"
@@ -236,8 +236,10 @@ def authority_information_access(
 
 def certificate_policies(oids: Iterable[str]) -> asn1_x509.Extension:
     """certificatePolicies (RFC 5280 4.2.1.4), not critical, PolicyInformation without
-    qualifiers. Russian classes of signature tool (RFC 9215 4.3, Order 795):
-    1.2.643.100.113.1 КС1 ... .6 КА1. Raises ValueError on a non-OID or a repeated OID."""
+    qualifiers. Russian classes of signature tool (RFC 9215 5.2): 1.2.643.100.113.1 КС1,
+    .2 КС2, .3 КС3, .4 КВ1, .5 КВ2, .6 КА1; RFC 9215 says to list them from KC1 up to the
+    strongest class that applies (not enforced here). Order 795: clause not verified against
+    the text. Raises ValueError on a non-OID or a repeated OID."""
     policies = list(oids)
     if not policies or len(set(policies)) != len(policies):
         raise ValueError("certificatePolicies needs distinct policy OIDs")
@@ -250,9 +252,12 @@ def certificate_policies(oids: Iterable[str]) -> asn1_x509.Extension:
 def private_key_usage_period(
     not_before: datetime | None, not_after: datetime | None
 ) -> asn1_x509.Extension:
-    """privateKeyUsagePeriod (RFC 3280 4.2.1.4, kept by 5280 for legacy; 2.5.29.16), NOT
-    critical (RFC 5280 forbids critical). [0] and [1] GeneralizedTime, UTC, whole seconds
-    (microseconds are dropped). Russian CAs state the private key's lifetime here."""
+    """privateKeyUsagePeriod (2.5.29.16), NOT critical: RFC 2459 and RFC 3280 4.2.1.4 say CAs
+    MUST NOT mark it critical, with at least one of the two fields present; RFC 5280 dropped
+    it from its profile and keeps only the ASN.1. [0] and [1] GeneralizedTime, UTC, whole
+    seconds (microseconds are dropped). Russian CAs state the private key's lifetime here
+    (RFC 9215 section 8: typically 15 months for GOST R 34.10-2012). Order 795: clause not
+    verified against the text."""
     value: dict[str, datetime] = {}
     if not_before is not None:
         value["not_before"] = _utc("not_before", not_before)
@@ -271,12 +276,13 @@ def ocsp_no_check() -> asn1_x509.Extension:
     return _extension("ocsp_no_check", core.Null())
 
 
-# --- Russian extensions, RFC 9215 section 4 / Order 795 of the FSB --------------------
+# --- Russian extensions, RFC 9215 section 5 / Order 795 of the FSB --------------------
 
 
 class IssuerSignTool(core.Sequence):
     """IssuerSignTool ::= SEQUENCE { signTool UTF8String SIZE(1..200), cATool UTF8String
-    SIZE(1..200), signToolCert UTF8String SIZE(1..100), cAToolCert UTF8String SIZE(1..100) }"""
+    SIZE(1..200), signToolCert UTF8String SIZE(1..100), cAToolCert UTF8String SIZE(1..100) }
+    (RFC 9215 5.4 and its module; Order 795: clause not verified against the text)."""
 
     _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
         ("sign_tool", core.UTF8String),
@@ -287,7 +293,10 @@ class IssuerSignTool(core.Sequence):
 
 
 class IdentificationKind(enum.IntEnum):
-    """IdentificationKind ::= INTEGER (RFC 9215 4.4): how the holder was identified."""
+    """IdentificationKind ::= INTEGER { personal(0), remote-cert(1), remote-passport(2),
+    remote-system(3) } (RFC 9215 5.1 and its module): how the holder was identified.
+    RFC 9215 lists it among the DN additions; it is issued here as an extension, as
+    certificates in practice carry it. Order 795 (as amended): clause not verified."""
 
     PERSONAL = 0  # in person
     REMOTE_CERT = 1  # remotely, with a valid qualified e-signature
@@ -296,16 +305,18 @@ class IdentificationKind(enum.IntEnum):
 
 
 def subject_sign_tool(text: str) -> asn1_x509.Extension:
-    """subjectSignTool 1.2.643.100.111, UTF8String SIZE(1..200), not critical: the holder's
-    e-signature tool, e.g. "СКЗИ «КриптоПро CSP» (версия 4.0)". Raises ValueError."""
+    """subjectSignTool 1.2.643.100.111, UTF8String SIZE(1..200), not critical (RFC 9215 5.3):
+    the holder's e-signature tool, e.g. "СКЗИ «КриптоПро CSP» (версия 4.0)". Order 795: clause
+    not verified against the text. Raises ValueError."""
     return _extension(ID_SUBJECT_SIGN_TOOL, _utf8("subjectSignTool", text, 200).dump())
 
 
 def issuer_sign_tool(
     sign_tool: str, ca_tool: str, sign_tool_cert: str, ca_tool_cert: str
 ) -> asn1_x509.Extension:
-    """issuerSignTool 1.2.643.100.112, not critical: the CA's signature tool and CA tool
-    and their conformance certificates (sizes 200/200/100/100). Raises ValueError."""
+    """issuerSignTool 1.2.643.100.112, not critical (RFC 9215 5.4): the CA's signature tool
+    and CA tool and their conformance certificates (sizes 200/200/100/100). Order 795: clause
+    not verified against the text. Raises ValueError."""
     value = IssuerSignTool(
         {
             "sign_tool": _utf8("signTool", sign_tool, 200),
@@ -319,7 +330,8 @@ def issuer_sign_tool(
 
 def identification_kind(kind: int) -> asn1_x509.Extension:
     """identificationKind 1.2.643.100.114, INTEGER 0..3 (:class:`IdentificationKind`), not
-    critical. Raises ValueError outside 0..3."""
+    critical (RFC 9215 5.1 gives no criticality; see the class). Raises ValueError outside
+    0..3."""
     try:
         value = IdentificationKind(kind)
     except ValueError:

@@ -8,7 +8,7 @@ to the first, so :func:`build_name` reverses the list: the DER starts with C, th
 which is what OpenSSL prints as "C = RU, O = Demo, CN = Demo CA". :func:`attributes_of` reads
 back in the same text order, so ``attributes_of(build_name(x)) == x``.
 
-String types (RFC 5280 4.1.2.4 and Appendix A, RFC 9215 section 3 / Order 795 of the FSB):
+String types (RFC 5280 4.1.2.4 and Appendix A, RFC 9215 section 5.1 / Order 795 of the FSB):
 
 * the Russian identifiers OGRN, SNILS, INNLE, OGRNIP, INN: NumericString, digits only,
   validated by check digit (ru_identifiers);
@@ -73,11 +73,23 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
         AttributeSpec("title", "2.5.4.12", core.UTF8String, 64),
         AttributeSpec("emailAddress", "1.2.840.113549.1.9.1", core.IA5String, 255),
         AttributeSpec("serialNumber", "2.5.4.5", core.PrintableString, 64),
-        # RFC 9215 section 3 (RuStrongCertsSyntax), Order 795 of the FSB of Russia.
+        # Russian identifiers: RFC 9215 section 5.1 and its ASN.1 module RuStrongCertsSyntax
+        # {1 2 643 7 1 0 6}. max_length is the exact SIZE; ru_identifiers enforces it and the
+        # check digits. Order 795 of the FSB of 27.12.2011, as amended by Order 31 of 29.01.2021
+        # (in force 1 Sep 2021): clause numbers not verified against the text (the consolidated
+        # text was not retrievable).
+        # RFC 9215 5.1: OGRN ::= NumericString (SIZE (13)). Order 795: clause not verified.
         AttributeSpec("OGRN", "1.2.643.100.1", core.NumericString, 13),
+        # RFC 9215 5.1: SNILS ::= NumericString (SIZE (11)). Order 795: clause not verified.
         AttributeSpec("SNILS", "1.2.643.100.3", core.NumericString, 11),
+        # RFC 9215 5.1: INNLE ::= NumericString (SIZE (10)), a legal entity's INN. Added by
+        # Order 31 of 29.01.2021 (10 digits, from 1 Sep 2021); clause not verified.
         AttributeSpec("INNLE", "1.2.643.100.4", core.NumericString, 10),
+        # RFC 9215 5.1: OGRNIP ::= NumericString (SIZE (15)). Order 795: clause not verified.
         AttributeSpec("OGRNIP", "1.2.643.100.5", core.NumericString, 15),
+        # RFC 9215 5.1: INN ::= NumericString (SIZE (12)). Since Order 31 (1 Sep 2021) a
+        # natural person's INN; older certificates also carry a legal entity's INN here,
+        # left-padded with "00". Order 795: clause not verified.
         AttributeSpec("INN", "1.2.643.3.131.1.1", core.NumericString, 12),
     )
 }

@@ -5,8 +5,10 @@ Each module holds a table `ROUTES` of `common.Route`: method, path, handler, the
 may call it (none: public), and the document's schema names of its bodies. To add one
 (e.g. `subscribers.py`): write its handlers `async def h(call: Call) -> web.Response` and
 its `ROUTES`, put the JSON Schemas of its bodies in `openapi.SCHEMAS`, and list the module
-in `MODULES` below. The API is a sub-application, so any error, ours or aiohttp's (no such
-path, method not allowed), leaves as the JSON `Error` of the document.
+in `MODULES` below. Routes are added in table order: a literal path such as
+`/applications/overdue` goes before the template it would match, `/applications/{id}`.
+The API is a sub-application, so any error, ours or aiohttp's (no such path, method not
+allowed), leaves as the JSON `Error` of the document.
 """
 
 from __future__ import annotations
@@ -19,11 +21,20 @@ from server.accounts import Accounts
 from server.context import CA
 from server.errors import ErrorKind
 from server.registry.search_store import SQLiteSearchStore
-from server.web.api import accounts, applications, audit, certificates, credentials, openapi, public
+from server.web.api import (
+    accounts,
+    applications,
+    audit,
+    certificates,
+    credentials,
+    openapi,
+    public,
+    subscribers,
+)
 from server.web.api.auth import guarded
 from server.web.api.common import PREFIX, Route, Services, error_response
 
-MODULES = (public, certificates, applications, credentials, accounts, audit)
+MODULES = (public, certificates, subscribers, applications, credentials, accounts, audit)
 
 
 def routes() -> list[Route]:

@@ -15,8 +15,10 @@ from aiohttp import web
 
 from protocols.crl import CRLReason
 from server.accounts import Role
+from server.applications import RECEIVERS
 from server.errors import ErrorKind
 from server.registry import CertificateStatus, StatusBasis, StatusChangeKind
+from server.subscribers import DocumentType, Presence, SubscriberKind
 from server.web.api.common import (
     JSON_CT,
     PREFIX,
@@ -101,6 +103,52 @@ _CERTIFICATE: dict[str, Schema] = {
     "created_at": TIME,
 }
 
+_ALT_NAMES: dict[str, Schema] = {
+    "dns": {"type": "array", "items": _text(253), "maxItems": 100},
+    "ip": {"type": "array", "items": _text(45), "maxItems": 100},
+    "email": {"type": "array", "items": _text(254), "maxItems": 100},
+}
+_VALID_HOURS: Schema = {
+    "type": "number",
+    "minimum": 0.1,
+    "maximum": 8760,
+    "description": "default 72",
+}
+DATE: Schema = {"type": "string", "format": "date"}
+DATE_OR_NULL: Schema = {"type": ["string", "null"], "format": "date"}
+FOR_STAFF = "for a role that may not read personal data (the auditor)"
+
+_SUBSCRIBER_FIELDS: dict[str, Schema] = {
+    "kind": {"type": "string", "enum": [k.value for k in SubscriberKind]},
+    "name": {**_text(256), "description": "a legal entity's name; a person's: surname given_names"},
+    "surname": _text(128),
+    "given_names": _text(128),
+    "email": _text(128),
+    "snils": {**_text(32), "description": "11 digits, separators allowed (112-233-445 95)"},
+    "inn": {**_text(32), "description": "a person's 12 digits, a legal entity's 10"},
+    "ogrn": {**_text(32), "description": "a legal entity's 13 digits"},
+    "ogrnip": {**_text(32), "description": "a sole proprietor's 15 digits"},
+    "country": {**_text(2, 2), "description": "ISO 3166 two-letter code, default RU"},
+    "region": _text(128),
+    "locality": _text(128),
+    "street": _text(256),
+}
+_SUBSCRIBER: dict[str, Schema] = {
+    "id": {"type": "string"},
+    "kind": _SUBSCRIBER_FIELDS["kind"],
+    "name": {"type": "string"},
+    **{
+        name: TEXT_OR_NULL
+        for name in ("surname", "given_names", "email", "snils", "inn", "ogrn", "ogrnip")
+    },
+    "country": {"type": "string"},
+    "region": TEXT_OR_NULL,
+    "locality": TEXT_OR_NULL,
+    "street": TEXT_OR_NULL,
+    "registered_by": {"type": "string"},
+    "registered_at": TIME,
+}
+
 SCHEMAS: dict[str, Schema] = {
     "Error": _object(
         {
@@ -156,7 +204,10 @@ SCHEMAS: dict[str, Schema] = {
         {
             "id": {"type": "string"},
             "profile": {"type": "string"},
-            "subject": {"type": "string"},
+            "subject": {
+                "type": "string",
+                "description": f"the subject DN; its SNILS and INN values are *** {FOR_STAFF}",
+            },
             "state": {"type": "string"},
             "submitted_by": {"type": "string"},
             "submitted_at": TIME,
@@ -166,9 +217,60 @@ SCHEMAS: dict[str, Schema] = {
             "serial": SERIAL_OR_NULL,
             "subscriber_id": TEXT_OR_NULL,
             "due_at": TIME_OR_NULL,
+            "complete_at": {
+                **TIME_OR_NULL,
+                "description": "when every document was in (the due date counts from it)",
+            },
+            "register_check": {
+                "type": "string",
+                "description": "what the state registers answered (R2)",
+            },
+            "attachments": {"type": "array", "items": _ref("Attachment")},
+            "received_by": {"type": ["string", "null"], "enum": [*RECEIVERS, None]},
+            "received_proxy": {
+                **TEXT_OR_NULL,
+                "description": f"the proxy's name; null {FOR_STAFF}",
+            },
+            "received_poa": {
+                **TEXT_OR_NULL,
+                "description": f"the power of attorney; null {FOR_STAFF}",
+            },
+            "received_at": TIME_OR_NULL,
         }
     ),
+    "Attachment": _object({"name": {"type": "string"}, "sha256": HEX_SHA256}),
     "ApplicationList": _list("applications", "Application"),
+    "ApplicationRequest": _object(
+        {
+            "subscriber_id": _text(64),
+            "profile": _text(64),
+            "attachments": {
+                "type": "array",
+                "maxItems": 100,
+                "items": _object(
+                    {
+                        "name": _text(256),
+                        "sha256": {**_text(64, 64), "description": "64 hexadecimal digits"},
+                    }
+                ),
+            },
+            "csr": {**_text(20000), "description": "the holder's PKCS#10 request, PEM"},
+            "complete": {
+                "type": "boolean",
+                "description": "every document is in (default true); false: the due date"
+                " starts with /complete",
+            },
+        },
+        required=["subscriber_id", "profile"],
+    ),
+    "HandoverRequest": _object(
+        {
+            "received_by": {"type": "string", "enum": list(RECEIVERS)},
+            "proxy_name": _text(256),
+            "power_of_attorney": {**_text(256), "description": "its number and date"},
+        },
+        required=["received_by"],
+    ),
     "Approval": _object(
         {
             "application": _ref("Application"),
@@ -189,15 +291,8 @@ SCHEMAS: dict[str, Schema] = {
         {
             "profile": _text(64),
             "subject": _text(1024),
-            "valid_hours": {
-                "type": "number",
-                "minimum": 0.1,
-                "maximum": 8760,
-                "description": "default 72",
-            },
-            "dns": {"type": "array", "items": _text(253), "maxItems": 100},
-            "ip": {"type": "array", "items": _text(45), "maxItems": 100},
-            "email": {"type": "array", "items": _text(254), "maxItems": 100},
+            "valid_hours": _VALID_HOURS,
+            **_ALT_NAMES,
         },
         required=["profile", "subject"],
     ),
@@ -209,6 +304,64 @@ SCHEMAS: dict[str, Schema] = {
             "subject": {"type": "string"},
             "expires_at": TIME,
         }
+    ),
+    # subscribers (personal data: the operator and the officer only)
+    "Subscriber": _object(_SUBSCRIBER),
+    "SubscriberList": _list("subscribers", "Subscriber", TEXT_OR_NULL),
+    "SubscriberRequest": _object(_SUBSCRIBER_FIELDS, required=["kind"]),
+    "IdentityRecord": _object(
+        {
+            "id": {"type": "string"},
+            "subscriber_id": {"type": "string"},
+            "document_type": {"type": "string", "enum": [d.value for d in DocumentType]},
+            "document_number": {"type": "string"},
+            "document_issuer": {"type": "string"},
+            "document_date": DATE,
+            "presence": {"type": "string", "enum": [p.value for p in Presence]},
+            "proxy_name": TEXT_OR_NULL,
+            "poa_number": TEXT_OR_NULL,
+            "poa_date": DATE_OR_NULL,
+            "verified_by": {"type": "string"},
+            "verified_at": TIME,
+        }
+    ),
+    "IdentityRequest": _object(
+        {
+            "document_type": {"type": "string", "enum": [d.value for d in DocumentType]},
+            "document_number": _text(64),
+            "document_issuer": _text(256),
+            "document_date": {**DATE, "description": "YYYY-MM-DD"},
+            "presence": {
+                "type": "string",
+                "enum": [p.value for p in Presence],
+                "description": "default in_person; a proxy needs proxy_name, poa_number and"
+                " poa_date",
+            },
+            "proxy_name": _text(256),
+            "poa_number": {**_text(64), "description": "the power of attorney's number"},
+            "poa_date": {**DATE, "description": "YYYY-MM-DD"},
+        },
+        required=["document_type", "document_number", "document_issuer", "document_date"],
+    ),
+    "SubscriberDetail": _object(
+        {
+            **_SUBSCRIBER,
+            "identities": {"type": "array", "items": _ref("IdentityRecord")},
+            "notice_version": {"type": "string", "description": "the current conditions notice"},
+            "notice_acknowledged_at": TIME_OR_NULL,
+            "ready": {
+                "type": "boolean",
+                "description": "identity established and notice acknowledged: a certificate"
+                " may be issued",
+            },
+            "not_ready_reason": TEXT_OR_NULL,
+        }
+    ),
+    "NoticeAcknowledgement": _object(
+        {"subscriber_id": {"type": "string"}, "notice_version": {"type": "string"}}
+    ),
+    "SubscriberCredentialRequest": _object(
+        {"profile": _text(64), "valid_hours": _VALID_HOURS, **_ALT_NAMES}, required=["profile"]
     ),
     # accounts
     "Account": _object(

@@ -48,6 +48,10 @@ def test_environment_overrides_settings(home: Path) -> None:
         ("[profiles.broken]\nvalidity_days = 'long'", "profiles.broken.validity_days"),
         ("[profiles.broken]\nrequired_attributes = ['SNILS']", "profiles.broken.required"),
         ("[profiles.broken]\nfavourite_colour = 'red'", "profiles.broken.favourite_colour"),
+        (
+            "[profiles.kc2]\nvalidity_days = 1\npolicies = ['1.2.643.100.113.2']",
+            "profiles.kc2.policies",
+        ),
     ],
 )
 def test_unknown_keys_and_bad_values_are_refused_with_the_key_named(

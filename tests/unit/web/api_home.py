@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from config import load_settings
 from server.accounts import Accounts, Requester, Role
 from server.applications import ApplicationPending
+from server.authority import Clock, utc_now
 from server.context import CA, open_ca
 from server.web.app import build_app
 from tests.csr_factory import make_csr, new_key
@@ -75,8 +76,11 @@ ClientFactory = Callable[..., Awaitable[Any]]
 
 
 @asynccontextmanager
-async def serve(seed: Seed, aiohttp_client: ClientFactory, signing: bool) -> AsyncIterator[Served]:
-    async with open_ca(load_settings(seed.home), signing=signing) as ca:
+async def serve(
+    seed: Seed, aiohttp_client: ClientFactory, signing: bool, clock: Clock = utc_now
+) -> AsyncIterator[Served]:
+    """The API of the seeded CA, reading the time from `clock`."""
+    async with open_ca(load_settings(seed.home), signing=signing, clock=clock) as ca:
         client = await aiohttp_client(build_app(ca))
         response = await client.get("/api/v1/openapi.json")
         assert response.status == 200

@@ -22,10 +22,21 @@ PROTECTED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/certificates/{serial}/revoke"): {OFFICER},
     ("POST", "/certificates/{serial}/suspend"): {OFFICER},
     ("POST", "/certificates/{serial}/resume"): {OFFICER},
+    # personal data: the operator and the officer only, never the auditor or the admin
+    ("POST", "/subscribers"): {OPERATOR},
+    ("GET", "/subscribers"): {OPERATOR, OFFICER},
+    ("GET", "/subscribers/{id}"): {OPERATOR, OFFICER},
+    ("POST", "/subscribers/{id}/identity"): {OPERATOR},
+    ("POST", "/subscribers/{id}/acknowledgement"): {OPERATOR},
+    ("POST", "/subscribers/{id}/credentials"): {OPERATOR},
     ("GET", "/applications"): STAFF,
+    ("POST", "/applications"): {OPERATOR},
+    ("GET", "/applications/overdue"): STAFF,
     ("GET", "/applications/{id}"): STAFF,
     ("POST", "/applications/{id}/approve"): {OFFICER},
     ("POST", "/applications/{id}/reject"): {OFFICER},
+    ("POST", "/applications/{id}/complete"): {OPERATOR},
+    ("POST", "/applications/{id}/handover"): {OPERATOR},
     ("POST", "/credentials"): {OPERATOR},
     ("GET", "/accounts"): {ADMIN},
     ("POST", "/accounts"): {ADMIN},
@@ -71,6 +82,13 @@ async def test_the_document_lists_exactly_these_operations_and_roles(served: Ser
         assert {"401", "403"} <= set(listed[key]["responses"]), key
     for key in PUBLIC:
         assert listed[key]["security"] == [] and "x-roles" not in listed[key], key
+
+
+def test_no_subscriber_endpoint_is_open_to_the_auditor_or_the_admin() -> None:
+    subscriber_endpoints = [key for key in PROTECTED if key[1].startswith("/subscribers")]
+    assert len(subscriber_endpoints) == 6
+    for key in subscriber_endpoints:
+        assert PROTECTED[key] <= {OPERATOR, OFFICER}, key
 
 
 @pytest.mark.parametrize(("method", "template", "role"), REFUSED,
