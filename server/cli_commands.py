@@ -240,7 +240,9 @@ async def show(args: argparse.Namespace) -> int:
 async def list_certificates(args: argparse.Namespace) -> int:
     status = CertificateStatus(args.status) if args.status else None
     async with open_ca(load_settings(args.home), signing=False) as ca:
-        records = await ca.registry.list_certificates(status, args.profile, args.limit)
+        records = await ca.registry.search.certificates(
+            status, args.profile, None, args.limit, None
+        )
     for record in records:
         print(f"{record.serial}  {record.status.value:7}  {record.not_after:%Y-%m-%d}  "
               f"{record.profile:14}  {record.subject}")  # fmt: skip

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 
 class CertificateStatus(enum.StrEnum):
@@ -137,3 +139,25 @@ def to_text(moment: datetime) -> str:
 
 def from_text(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+CERTIFICATE_COLUMNS = (
+    "serial, generation_id, profile, subject, spki_sha256, not_before, not_after, state, "
+    "status, der, created_at"
+)
+
+
+def certificate_from_row(row: Sequence[Any]) -> CertificateRecord:
+    return CertificateRecord(
+        serial=row[0],
+        generation_id=row[1],
+        profile=row[2],
+        subject=row[3],
+        spki_sha256=row[4],
+        not_before=from_text(row[5]),
+        not_after=from_text(row[6]),
+        state=row[7],
+        status=CertificateStatus(row[8]),
+        der=row[9],
+        created_at=from_text(row[10]),
+    )

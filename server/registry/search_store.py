@@ -10,8 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from server.registry.records import CertificateRecord, CertificateStatus, from_text
-from server.registry.sqlite import _CERT_COLUMNS, _certificate
+from server.registry.records import (
+    CERTIFICATE_COLUMNS,
+    CertificateRecord,
+    CertificateStatus,
+    certificate_from_row,
+    from_text,
+)
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -51,10 +56,11 @@ class SQLiteSearchStore:
         """The certificate of a public key (SHA-256 of its SubjectPublicKeyInfo DER); one
         at most, as a key is certified once (S13)."""
         rows = await self._rows(
-            f"SELECT {_CERT_COLUMNS} FROM certificates WHERE spki_sha256 = ? AND state = 'issued'",
+            f"SELECT {CERTIFICATE_COLUMNS} FROM certificates"
+            " WHERE spki_sha256 = ? AND state = 'issued'",
             (spki_sha256,),
         )
-        return _certificate(rows[0]) if rows else None
+        return certificate_from_row(rows[0]) if rows else None
 
     async def certificates(
         self,
@@ -83,11 +89,11 @@ class SQLiteSearchStore:
             )
             params.append(after)
         rows = await self._rows(
-            f"SELECT {_CERT_COLUMNS} FROM certificates WHERE {' AND '.join(clauses)}"
+            f"SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE {' AND '.join(clauses)}"
             " ORDER BY created_at, serial LIMIT ?",
             (*params, limit),
         )
-        return [_certificate(row) for row in rows]
+        return [certificate_from_row(row) for row in rows]
 
     async def revoked(self, limit: int, after: str | None) -> list[RevokedEntry]:
         """Revoked and suspended certificates in serial order, with their last revocation

@@ -31,6 +31,7 @@ from server.registry.cmp_store import SQLiteCMPStore
 from server.registry.credential_store import SQLiteCredentialStore
 from server.registry.outbox_store import SQLiteOutboxStore, certificate_issued_in
 from server.registry.records import (
+    CERTIFICATE_COLUMNS,
     AuditEvent,
     CAGeneration,
     CertificateIntent,
@@ -40,16 +41,14 @@ from server.registry.records import (
     StatusBasis,
     StatusChange,
     StatusChangeKind,
+    certificate_from_row,
     from_text,
     to_text,
 )
+from server.registry.search_store import SQLiteSearchStore
 from server.registry.status_store import SQLiteStatusStore, write_ocsp_rows
 from server.registry.subscriber_store import SQLiteSubscriberStore
 
-_CERT_COLUMNS = (
-    "serial, generation_id, profile, subject, spki_sha256, not_before, not_after, state, "
-    "status, der, created_at"
-)
 _GENERATION_COLUMNS = (
     "g.id, g.ca_name, g.key_uri, g.key_algorithm, g.serial, g.key_id, g.not_before, "
     "g.not_after, g.state, c.der"
@@ -65,6 +64,7 @@ class SQLiteRegistry:
         self.applications = SQLiteApplicationStore(self)
         self.cmp = SQLiteCMPStore(self)
         self.subscribers = SQLiteSubscriberStore(self)
+        self.search = SQLiteSearchStore(self)
         self.outbox = SQLiteOutboxStore(self)
 
     @classmethod
@@ -233,33 +233,13 @@ class SQLiteRegistry:
         async with (
             self.reading() as db,
             db.execute(
-                f"SELECT {_CERT_COLUMNS} FROM certificates WHERE serial = ? AND state = 'issued'",
+                f"SELECT {CERTIFICATE_COLUMNS} FROM certificates"
+                " WHERE serial = ? AND state = 'issued'",
                 (serial,),
             ) as cursor,
         ):
             row = await cursor.fetchone()
-        return _certificate(row) if row else None
-
-    async def list_certificates(
-        self,
-        status: CertificateStatus | None = None,
-        profile: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[CertificateRecord]:
-        clauses, params = ["state = 'issued'"], []
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status.value)
-        if profile is not None:
-            clauses.append("profile = ?")
-            params.append(profile)
-        sql = (
-            f"SELECT {_CERT_COLUMNS} FROM certificates WHERE {' AND '.join(clauses)}"
-            " ORDER BY created_at, serial LIMIT ? OFFSET ?"
-        )
-        async with self.reading() as db, db.execute(sql, (*params, limit, offset)) as cursor:
-            return [_certificate(row) async for row in cursor]
+        return certificate_from_row(row) if row else None
 
     async def change_status(
         self,
@@ -307,11 +287,11 @@ class SQLiteRegistry:
             )  # fmt: skip
             await self.append_audit_in(db, audit, change.recorded_at)
             async with db.execute(
-                f"SELECT {_CERT_COLUMNS} FROM certificates WHERE serial = ?", (change.serial,)
+                f"SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE serial = ?", (change.serial,)
             ) as cursor:
                 row = await cursor.fetchone()
             assert row is not None  # updated in this very transaction
-            return _certificate(row)
+            return certificate_from_row(row)
 
     async def status_history(self, serial: str) -> list[StatusChange]:
         async with (
@@ -417,22 +397,6 @@ class SQLiteRegistry:
         ):
             rows = [tuple(row) async for row in cursor]
         return verify_chain(rows)  # type: ignore[arg-type]
-
-
-def _certificate(row: Sequence) -> CertificateRecord:
-    return CertificateRecord(
-        serial=row[0],
-        generation_id=row[1],
-        profile=row[2],
-        subject=row[3],
-        spki_sha256=row[4],
-        not_before=from_text(row[5]),
-        not_after=from_text(row[6]),
-        state=row[7],
-        status=CertificateStatus(row[8]),
-        der=row[9],
-        created_at=from_text(row[10]),
-    )
 
 
 def _generation(row: Sequence) -> CAGeneration:

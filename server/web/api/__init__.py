@@ -20,7 +20,6 @@ from aiohttp import web
 from server.accounts import Accounts
 from server.context import CA
 from server.errors import ErrorKind
-from server.registry.search_store import SQLiteSearchStore
 from server.web.api import (
     accounts,
     applications,
@@ -46,7 +45,7 @@ def routes() -> list[Route]:
 def add_routes(app: web.Application, ca_key: web.AppKey[CA]) -> None:
     """Mount the API on `app`, whose `ca_key` holds the CA already."""
     ca = app[ca_key]
-    services = Services(ca, Accounts(ca.registry, ca.clock), SQLiteSearchStore(ca.registry))
+    services = Services(ca, Accounts(ca.registry, ca.clock), ca.registry.search)
     api = web.Application(middlewares=[_json_errors])
     for route in routes():
         body_schema = openapi.SCHEMAS[route.body] if route.body else None

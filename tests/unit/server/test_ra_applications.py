@@ -5,7 +5,6 @@ state-register check, the handover, and status changes with their basis (R8)."""
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,14 +15,14 @@ from prometheus_client import CollectorRegistry
 from protocols.crl import CRLReason
 from server.enrollment import Enrollment
 from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
-from server.errors import CAError, ErrorKind
+from server.errors import ErrorKind
 from server.register_check import RegisterCheck, RegisterCheckResult
 from server.registry import CertificateStatus, StatusBasis
 from server.registry.subscriber_store import SubscriberRow
 from tests.csr_factory import make_csr
 from tests.lint import lint_certificate
 from tests.local_ca import LocalCA, ra_services
-from tests.unit.server.test_subscribers import PASSPORT, person
+from tests.unit.server.test_subscribers import PASSPORT, person, refused, table
 
 SNILS_OID = x509.ObjectIdentifier("1.2.643.100.3")
 NUMERIC_STRING = 18  # the ASN.1 universal tag cryptography reports as _type
@@ -57,18 +56,6 @@ class RefusingRegister:
 @pytest.fixture
 def ra(local_ca: LocalCA) -> RA:
     return RA(local_ca)
-
-
-def table(local_ca: LocalCA, sql: str) -> list[tuple]:
-    path = local_ca.settings.resolve(local_ca.settings.registry.path)
-    with sqlite3.connect(path) as db:
-        return db.execute(sql).fetchall()
-
-
-async def refused(coroutine) -> CAError:  # type: ignore[no-untyped-def]
-    with pytest.raises(CAError) as caught:
-        await coroutine
-    return caught.value
 
 
 async def test_register_approve_and_enroll_issues_from_the_registry(

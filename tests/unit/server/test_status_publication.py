@@ -303,7 +303,9 @@ async def test_the_responder_certificate_is_renewed_and_responses_re_signed(
     local_ca.clock.advance(days=21)  # 30-day responder, renewed 10 days before its end
     await status.maintain_ocsp()
     assert await responder_of_answer() != first
-    responders = await local_ca.registry.list_certificates(profile="ocsp-responder")
+    responders = await local_ca.registry.search.certificates(
+        None, "ocsp-responder", None, 100, None
+    )
     assert len(responders) == 2
 
 
