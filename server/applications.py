@@ -324,6 +324,7 @@ class Applications:
                 kept_request(application.request_der, request_format),
                 actor,
                 subject=names.parse_dn(application.subject),
+                subscriber_id=application.subscriber_id,
             )
         except BaseException:
             await self._store.release_decision(application.id)

@@ -163,9 +163,11 @@ class Authority:
         csr_data: bytes | csr_codec.CSR,
         actor: str,
         subject: Sequence[tuple[str, str]] | None = None,
+        subscriber_id: str | None = None,
     ) -> IssuedCertificate:
         """Issue a certificate under `profile_name` for the PKCS#10 request `csr_data`
-        (or a request already parsed, its proof of possession checked: CMP's CRMF).
+        (or a request already parsed, its proof of possession checked: CMP's CRMF), to the
+        registered subscriber `subscriber_id` if there is one.
 
         Raises CAError: MALFORMED (not a CSR), BAD_POP (its signature does not verify),
         REJECTED (profile rules), DUPLICATE (key already certified), BUSY / UNAVAILABLE
@@ -191,6 +193,7 @@ class Authority:
             not_after=not_after,
             extensions=extensions,
             actor=actor,
+            subscriber_id=subscriber_id,
         )
 
     def check_request(
@@ -326,6 +329,7 @@ class Authority:
         extensions: list[asn1_x509.Extension],
         actor: str,
         responder_key: KeyRef | None = None,
+        subscriber_id: str | None = None,
     ) -> IssuedCertificate:
         """Build, record, sign, verify and store one certificate issued by `generation`
         (with `responder_key`: its OCSP responder certificate, recorded as such)."""
@@ -351,6 +355,7 @@ class Authority:
             not_before=not_before,
             not_after=not_after,
             tbs=tbs,
+            subscriber_id=subscriber_id,
         )
         await self._registry.record_intent(intent, self._clock())
         try:

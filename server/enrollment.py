@@ -98,7 +98,7 @@ class Enrollment:
         await self._credentials.hold(credential)
         try:
             issued = await self._authority.issue(
-                credential.profile, request, actor, subject=credential.subject
+                credential.profile, request, actor, credential.subject, credential.subscriber_id
             )
         except BaseException:
             await self._credentials.release(credential.id)

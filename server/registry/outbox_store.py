@@ -69,7 +69,7 @@ async def certificate_issued_in(db: aiosqlite.Connection, serial: str, at: datet
     generation issued (a self-signed CA certificate) is not reported."""
     async with db.execute(
         "SELECT c.serial, c.not_before, c.not_after, c.profile, c.subject,"
-        " g.ca_name, ca.subject, g.serial, g.id"
+        " g.ca_name, ca.subject, g.serial, g.id, c.subscriber_id"
         " FROM certificates c JOIN ca_generations g ON g.id = c.generation_id"
         " JOIN certificates ca ON ca.serial = g.serial WHERE c.serial = ?",
         (serial,),
@@ -84,6 +84,7 @@ async def certificate_issued_in(db: aiosqlite.Connection, serial: str, at: datet
         "profile": row[3],
         "subject": row[4],
         "issuer": {"ca": row[5], "subject": row[6], "serial": row[7], "generation": row[8]},
+        "subscriber_id": row[9],  # the registered holder (D7), None when there is none
     }
     await add_event_in(db, CERTIFICATE_ISSUED, payload, at)
 

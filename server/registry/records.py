@@ -48,6 +48,7 @@ class CertificateIntent:
     not_before: datetime
     not_after: datetime
     tbs: bytes
+    subscriber_id: str | None = None  # the registered holder (server/subscribers.py)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class CertificateRecord:
     status: CertificateStatus
     der: bytes | None
     created_at: datetime
+    subscriber_id: str | None = None  # the registered holder, if any
 
 
 class StatusBasis(enum.StrEnum):
@@ -143,7 +145,7 @@ def from_text(text: str) -> datetime:
 
 CERTIFICATE_COLUMNS = (
     "serial, generation_id, profile, subject, spki_sha256, not_before, not_after, state, "
-    "status, der, created_at"
+    "status, der, created_at, subscriber_id"
 )
 
 
@@ -160,4 +162,5 @@ def certificate_from_row(row: Sequence[Any]) -> CertificateRecord:
         status=CertificateStatus(row[8]),
         der=row[9],
         created_at=from_text(row[10]),
+        subscriber_id=row[11],
     )

@@ -150,11 +150,11 @@ class SQLiteRegistry:
         try:
             await db.execute(
                 "INSERT INTO certificates (serial, generation_id, profile, subject, spki_sha256,"
-                " not_before, not_after, state, tbs, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?)",
+                " not_before, not_after, state, tbs, created_at, subscriber_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?)",
                 (intent.serial, intent.generation_id, intent.profile, intent.subject,
                  intent.spki_sha256, to_text(intent.not_before), to_text(intent.not_after),
-                 intent.tbs, to_text(at)),
+                 intent.tbs, to_text(at), intent.subscriber_id),
             )  # fmt: skip
         except sqlite3.IntegrityError:
             async with db.execute(

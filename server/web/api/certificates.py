@@ -44,6 +44,7 @@ def staff_certificate(record: CertificateRecord) -> dict[str, object]:
         "profile": record.profile,
         "spki_sha256": record.spki_sha256.hex(),
         "created_at": time_text(record.created_at),
+        "subscriber_id": record.subscriber_id,
     }
 
 

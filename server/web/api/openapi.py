@@ -101,6 +101,7 @@ _CERTIFICATE: dict[str, Schema] = {
     "profile": {"type": "string"},
     "spki_sha256": HEX_SHA256,
     "created_at": TIME,
+    "subscriber_id": {"type": ["string", "null"], "description": "the registered holder"},
 }
 
 _ALT_NAMES: dict[str, Schema] = {

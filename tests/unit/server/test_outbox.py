@@ -106,6 +106,7 @@ async def test_an_issued_certificate_leaves_one_event_with_its_data(local_ca: Lo
             "serial": generation.serial,
             "generation": generation.id,
         },
+        "subscriber_id": None,  # issued without the registration authority
     }
 
 

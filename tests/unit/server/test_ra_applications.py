@@ -5,6 +5,7 @@ state-register check, the handover, and status changes with their basis (R8)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -98,6 +99,11 @@ async def test_register_approve_and_enroll_issues_from_the_registry(
     assert lint_certificate(issued.der) == []
     done = await ra.applications.get(application.id)
     assert done is not None and (done.state, done.serial) == ("issued", issued.serial)
+    record = await local_ca.registry.get_certificate(issued.serial)
+    assert record is not None and record.subscriber_id == row.id
+    reports = table(local_ca, "SELECT kind, payload FROM outbox_events ORDER BY seq")
+    assert [kind for kind, _ in reports][-2:] == ["subscriber.registered", "certificate.issued"]
+    assert json.loads(reports[-1][1])["subscriber_id"] == row.id  # the holder, reported (D7)
     reused = await refused(
         ra.enrollment.enroll(approval.credential.id, approval.secret, make_csr([]), "e")
     )
