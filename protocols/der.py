@@ -36,6 +36,10 @@ def tlv(tag: int, body: bytes) -> bytes:
     length = len(body)
     if length < 0x80:
         return bytes((tag, length)) + body
+    if length < 0x10000:  # the usual long forms, without int.to_bytes (OCSP's hot path)
+        if length < 0x100:
+            return bytes((tag, 0x81, length)) + body
+        return bytes((tag, 0x82, length >> 8, length & 0xFF)) + body
     octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
     return bytes((tag, 0x80 | len(octets))) + octets + body
 

@@ -43,6 +43,7 @@ from server.status_metrics import StatusMetrics
 
 HASH_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
 UNKNOWN_REMEMBERED = 10_000  # serials whose signed `unknown` answer is kept
+LIVE_SINGLES_REMEMBERED = 10_000  # SingleResponses of one second kept for live answers
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,10 @@ class OCSPResponder:
         # Signed `unknown` answers, kept for unknown_max_age_seconds so that a client
         # repeating a question about a serial we never issued costs no signature.
         self._unknown: OrderedDict[int, dict[str, tuple[bytes, datetime]]] = OrderedDict()
+        # SingleResponses signed live in the current second, by CertID and status: a
+        # certificate asked about many times a second is encoded once (nonce path).
+        self._live_second: datetime | None = None
+        self._live_singles: dict[tuple[object, ...], bytes] = {}
         self.seq = 0  # the last registry change applied
         self.version = 0  # grows whenever a held response changes (listeners' caches)
 
@@ -350,8 +355,11 @@ class OCSPResponder:
     def _sole_issuer(self, request: ocsp.OCSPRequest) -> _Issuer | None:
         """The one issuer every CertID names; None for an issuer this responder does not
         serve, or several at once (RFC 6960 2.3: unauthorized)."""
-        issuers = {self._issuers.get(_issuer_key(cert_id)) for cert_id in request.cert_ids}
-        return issuers.pop() if len(issuers) == 1 else None
+        first, *others = request.cert_ids
+        issuer = self._issuers.get(_issuer_key(first))
+        if any(self._issuers.get(_issuer_key(cert_id)) is not issuer for cert_id in others):
+            return None
+        return issuer
 
     def _error(self, status: ocsp.OCSPResponseStatus) -> OCSPAnswer:
         outcome = {
@@ -420,8 +428,8 @@ class OCSPResponder:
         self._metrics.ocsp["fresh"].inc()
         return await self._signed_answer(issuer, singles, nonce, now)
 
-    @staticmethod
     def _fresh_single(
+        self,
         issuer: _Issuer,
         cert_id: ocsp.CertID,
         entry: _Entry | None,
@@ -430,7 +438,17 @@ class OCSPResponder:
     ) -> bytes:
         if entry is None or entry.generation_id != issuer.generation.id:
             return _unknown(cert_id, now)  # never issued under this issuer
-        return _single(cert_id, entry.status, entry.revoked_at, entry.reason, now, next_update)
+        if now != self._live_second:
+            self._live_second = now
+            self._live_singles.clear()
+        key = (cert_id.der, entry.status, entry.revoked_at, entry.reason, next_update)
+        single = self._live_singles.get(key)
+        if single is None:
+            single = _single(cert_id, entry.status, entry.revoked_at, entry.reason, now,
+                             next_update)  # fmt: skip
+            if len(self._live_singles) < LIVE_SINGLES_REMEMBERED:
+                self._live_singles[key] = single
+        return single
 
     def _signed_answer(
         self, issuer: _Issuer, singles: list[bytes], nonce: bytes | None, now: datetime

@@ -188,10 +188,95 @@ def parse_ocsp_request(der: bytes, max_nonce_length: int = 32) -> OCSPRequest:
     in requestExtensions or singleRequestExtensions."""
     if not der:
         raise MalformedOCSPRequest("empty request")
+    common = _parse_common(der, max_nonce_length)
+    if common is not None:
+        return common
     try:
         return _parse(der, max_nonce_length)
     except DERError as exc:
         raise MalformedOCSPRequest(f"not a DER OCSPRequest: {exc}") from None
+
+
+def _head(der: bytes, pos: int, end: int, tag: int) -> tuple[int, int]:
+    """(start, stop) of the contents of the TLV of `tag` at `pos`, ending by `end`; stop
+    is -1 for anything else, including length forms `_parse_common` leaves to `_parse`."""
+    if pos + 2 > end or der[pos] != tag:
+        return 0, -1
+    length = der[pos + 1]
+    start = pos + 2
+    if length & 0x80:
+        if length != 0x81 or start >= end:
+            return 0, -1
+        length = der[start]
+        start += 1
+    stop = start + length
+    return (start, stop) if stop <= end else (0, -1)
+
+
+def _parse_common(der: bytes, max_nonce_length: int) -> OCSPRequest | None:
+    """The request of the shape nearly every client sends, read in one straight pass: one
+    CertID of a hash we compute, no version, requestorName, singleRequestExtensions or
+    signature, and either no requestExtensions or only a non-critical nonce of an allowed
+    size. None for anything else, which `_parse` then reads (or refuses), so this never
+    accepts what `_parse` would not, nor answers differently (tested by mutation). About a
+    third of `_parse`'s time, on the OCSP listener's nonce path."""
+    end = len(der)
+    start, stop = _head(der, 0, end, 0x30)  # OCSPRequest
+    if stop != end:
+        return None
+    tbs, tbs_end = _head(der, start, end, 0x30)
+    if tbs_end != end:  # an optionalSignature follows
+        return None
+    requests, requests_end = _head(der, tbs, tbs_end, 0x30)  # requestList (no version...)
+    request, request_end = _head(der, requests, requests_end, 0x30)
+    if request_end < 0 or request_end != requests_end:  # several requests
+        return None
+    cert_id, cert_id_end = _head(der, request, request_end, 0x30)
+    if cert_id_end < 0 or cert_id_end != request_end:  # singleRequestExtensions
+        return None
+    algorithm, algorithm_end = _head(der, cert_id, cert_id_end, 0x30)
+    _, oid_end = _head(der, algorithm, algorithm_end, 0x06)
+    if oid_end < 0 or (oid_end != algorithm_end and der[oid_end:algorithm_end] != b"\x05\x00"):
+        return None
+    name = _HASH_BY_OID_DER.get(der[algorithm:oid_end])
+    name_hash, name_hash_end = _head(der, algorithm_end, cert_id_end, 0x04)
+    key_hash, key_hash_end = _head(der, name_hash_end, cert_id_end, 0x04)
+    serial, serial_end = _head(der, key_hash_end, cert_id_end, 0x02)
+    if name is None or name_hash_end < 0 or key_hash_end < 0 or serial_end != cert_id_end:
+        return None
+    if serial == serial_end:
+        return None
+    nonce = None
+    if requests_end != tbs_end:  # requestExtensions [2]: only the nonce
+        extensions, extensions_end = _head(der, requests_end, tbs_end, 0xA2)
+        if extensions_end != tbs_end:
+            return None
+        listed, listed_end = _head(der, extensions, extensions_end, 0x30)
+        extension, extension_end = _head(der, listed, listed_end, 0x30)
+        if listed_end != extensions_end or extension_end != listed_end:
+            return None
+        value_at = extension + len(_NONCE_OID_DER)
+        if der[extension:value_at] != _NONCE_OID_DER:
+            return None
+        value, value_end = _head(der, value_at, extension_end, 0x04)  # no `critical`
+        inner, inner_end = _head(der, value, value_end, 0x04)
+        if value_end != extension_end or inner_end != value_end:
+            return None
+        if not 1 <= inner_end - inner <= max_nonce_length:
+            return None
+        nonce = der[inner:inner_end]
+    return OCSPRequest(
+        (
+            CertID(
+                name,
+                der[name_hash:name_hash_end],
+                der[key_hash:key_hash_end],
+                int.from_bytes(der[serial:serial_end], "big", signed=True),
+                der[request:cert_id_end],
+            ),
+        ),
+        nonce,
+    )
 
 
 def _parse(der: bytes, max_nonce_length: int) -> OCSPRequest:

@@ -223,11 +223,17 @@ def assemble_ocsp_response(
     _check_sequence("response_data_der", response_data_der)
     body = response_data_der + algorithm + tlv(0x03, b"\x00" + signature)
     if certs:
-        for cert in certs:
-            _check_sequence("certificate", cert)
-        body += tlv(0xA0, tlv(0x30, b"".join(certs)))
+        body += _certs_field(tuple(certs))
     response_bytes = tlv(0x30, _BASIC_OID + tlv(0x04, tlv(0x30, body)))
     return tlv(0x30, _SUCCESSFUL + tlv(0xA0, response_bytes))
+
+
+@functools.lru_cache(maxsize=16)
+def _certs_field(certs: tuple[bytes, ...]) -> bytes:
+    """[0] EXPLICIT SEQUENCE OF Certificate, made once per responder certificate."""
+    for cert in certs:
+        _check_sequence("certificate", cert)
+    return tlv(0xA0, tlv(0x30, b"".join(certs)))
 
 
 def error_response(status: OCSPResponseStatus) -> bytes:

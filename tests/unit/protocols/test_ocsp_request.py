@@ -577,3 +577,47 @@ def test_any_path_decodes_or_is_malformed():
         except MalformedOCSPRequest:
             outcomes["malformed"] += 1
     assert outcomes["decoded"] and outcomes["malformed"]
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        request_der([_cert_id_dict()], [nonce_extension(b"n" * 16)]),
+        request_der([_cert_id_dict("sha256", 2**70, 32)], [nonce_extension(b"\x00" * 32)]),
+        request_der([_cert_id_dict("sha1", -5)]),
+    ],
+    ids=["sha1-nonce", "sha256-long-nonce", "no-nonce"],
+)
+def test_the_common_shape_fast_path_answers_as_the_full_parser(seed):
+    """The straight-line reader of the usual request (`_parse_common`) either declines or
+    gives exactly what the full parser gives; it never accepts what the full parser
+    refuses. Checked on every truncation and on random mutations of usual requests."""
+    from protocols.der import DERError
+    from protocols.ocsp.request import _parse, _parse_common
+
+    rng = random.Random(8954)
+    candidates = [seed[:cut] for cut in range(len(seed))]
+    for _ in range(20000):
+        der = bytearray(seed)
+        for _ in range(rng.randint(1, 3)):
+            position = rng.randrange(len(der))
+            choice = rng.random()
+            if choice < 0.7:
+                der[position] = rng.randrange(256)
+            elif choice < 0.85:
+                del der[position]
+            else:
+                der.insert(position, rng.randrange(256))
+        candidates.append(bytes(der))
+    taken = 0
+    for der in [seed, *candidates]:
+        fast = _parse_common(der, 32)
+        try:
+            full = _parse(der, 32)
+        except (DERError, MalformedOCSPRequest):
+            assert fast is None, der.hex()
+            continue
+        if fast is not None:
+            taken += 1
+            assert fast == full, der.hex()
+    assert _parse_common(seed, 32) is not None and taken > 100

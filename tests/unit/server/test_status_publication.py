@@ -229,6 +229,19 @@ async def test_nonce_answers_are_signed_from_memory_without_a_task(one: Node) ->
     assert (await one.ask(format(0xDEAD, "x"), nonce=b"m")).status is ocsp.CertStatus.UNKNOWN
 
 
+async def test_live_answers_follow_changes_within_one_second(one: Node) -> None:
+    """Live SingleResponses are remembered for the current second (the clock stands still
+    here): a status change in that second is still answered at once."""
+    serial = await one.issue("busy")
+    assert (await one.ask(serial, nonce=b"1")).status is ocsp.CertStatus.GOOD
+    assert (await one.ask(serial, nonce=b"2")).status is ocsp.CertStatus.GOOD
+    await one.revocation.suspend(serial, "o")
+    held = await one.ask(serial, nonce=b"3")
+    assert (held.status, held.revocation_reason) == (ocsp.CertStatus.REVOKED, 6)
+    await one.revocation.resume(serial, "o")
+    assert (await one.ask(serial, nonce=b"4")).status is ocsp.CertStatus.GOOD
+
+
 class SwitchableSigner:
     """The test CA's signer, or a pipeline that is full (SignerBusy at once) or whose
     signer fails (the future fails with HSMError)."""
