@@ -133,10 +133,12 @@ def _parser() -> argparse.ArgumentParser:
         code.add_argument(option, action="append", default=[], help=help_text)
 
     applications = command(
-        "applications", cli_commands.applications, "list enrollment requests awaiting approval"
+        "applications", cli_commands.applications, "list applications (by default the undecided)"
     )
     applications.add_argument(
-        "--state", choices=("submitted", "rejected", "issued"), help="default: submitted"
+        "--state",
+        choices=("submitted", "approved", "rejected", "issued"),
+        help="default: submitted",
     )
     applications.add_argument("--limit", type=int, default=100)
     approve = command("approve", cli_commands.approve, "approve an application: issue it")
