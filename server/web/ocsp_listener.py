@@ -14,6 +14,7 @@ about 95,000 requests/s on one core against about 16,000 for a minimal aiohttp h
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
@@ -42,10 +43,22 @@ def _head(status: str, headers: dict[str, str], length: int, keep_alive: bool) -
 
 def render(answer: OCSPAnswer, if_none_match: bytes | None, keep_alive: bool) -> bytes:
     """The HTTP response bytes of an answer (headers as server/web/ocsp.py sends them)."""
+    if answer.max_age <= 0 and answer.etag is None:  # a live answer: `no-store`, no ETag
+        return _uncacheable_head(keep_alive) % len(answer.der) + answer.der
     headers = {"Content-Type": CONTENT_TYPE, **answer_headers(answer)}
     if answer.etag and if_none_match is not None and f'"{answer.etag}"'.encode() in if_none_match:
         return _head("304 Not Modified", headers, 0, keep_alive)
     return _head("200 OK", headers, len(answer.der), keep_alive) + answer.der
+
+
+@functools.cache
+def _uncacheable_head(keep_alive: bool) -> bytes:
+    """The head of every answer that may not be kept (nonce answers, errors), with `%d`
+    for its length: the same bytes `render` writes for them, made once."""
+    headers = {"Content-Type": CONTENT_TYPE, **answer_headers(OCSPAnswer(der=b""))}
+    return _head("200 OK", headers, 0, keep_alive).replace(
+        b"Content-Length: 0\r\n", b"Content-Length: %d\r\n"
+    )
 
 
 class RenderedAnswers:
