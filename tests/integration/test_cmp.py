@@ -323,3 +323,36 @@ def test_bad_requests_get_error_messages_and_change_nothing(world: CMPWorld) -> 
                       "-subject", "/CN=cmp-device-5", "-newkey", world.key("d5c"),
                       "-implicit_confirm", "-certout", world.folder / "d5c.pem")  # fmt: skip
     assert right.returncode == 0, right.stderr  # the code was left usable
+
+
+def test_a_registered_persons_code_enrolls_over_cmp_with_the_registered_subject(
+    world: CMPWorld,
+) -> None:
+    """Where the registration authority meets CMP: a code made for a subscriber (D2)
+    enrolls with `openssl cmp -ir` on the person profile; the certificate carries the
+    registered SNILS and INN as NumericString."""
+    subscriber = world.ca.cli(
+        "register", "--kind", "individual", "--surname", "Sidorov", "--given-names",
+        "Sidor Sidorovich", "--snils", "08765430300", "--inn", "500100732259",
+    ).stdout.strip()  # fmt: skip
+    refused = world.ca.cli("enroll-code", "--profile", "person", "--subscriber", subscriber,
+                           check=False)  # fmt: skip
+    assert refused.returncode == 1 and "no identity record" in refused.stderr
+    world.ca.cli("identify", "--id", subscriber, "--document-type", "passport_rf",
+                 "--document-number", "4511 654321", "--document-issuer", "OVD Arbat",
+                 "--document-date", "2016-04-02")  # fmt: skip
+    world.ca.cli("acknowledge", "--id", subscriber)
+    ref, secret = world.ca.cli(
+        "enroll-code", "--profile", "person", "--subscriber", subscriber
+    ).stdout.split()
+    out = world.folder / "person.pem"
+    result = world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}", "-subject",
+                       "/C=RU/INN=500100732259/SNILS=08765430300/GN=Sidor Sidorovich/SN=Sidorov"
+                       "/CN=Sidorov Sidor Sidorovich",
+                       "-newkey", world.key("person"), "-implicit_confirm", "-certout", out,
+                       path=".well-known/cmp/p/person")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    certificate = world.issued(out)
+    shown = openssl("x509", "-in", out, "-noout", "-subject", "-nameopt", "RFC2253").stdout
+    assert b"SNILS=08765430300" in shown and b"INN=500100732259" in shown
+    assert world.status(certificate) == "good"
