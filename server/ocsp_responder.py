@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -55,6 +56,50 @@ class OCSPAnswer:
     last_modified: datetime | None = None
     expires: datetime | None = None
     etag: str | None = None
+
+
+class LiveAnswer:
+    """An answer signed for one request (a nonce, several certificates): the signing
+    pipeline's future of the signature, and the response it completes. The OCSP listener
+    chains on `signature` and takes `result()` when it is done: one future per answer, no
+    task. Others `await wait()`."""
+
+    __slots__ = ("_data", "_error", "_issuer", "signature")
+
+    def __init__(
+        self,
+        data: bytes,
+        issuer: _Issuer,
+        signature: asyncio.Future[bytes],
+        error: Callable[[ocsp.OCSPResponseStatus], OCSPAnswer],
+    ) -> None:
+        self._data = data
+        self._issuer = issuer
+        self.signature = signature
+        self._error = error
+
+    def result(self) -> OCSPAnswer:
+        """The answer, once `signature` is done: tryLater when the pipeline was busy, down
+        or gave up. Raises what else went wrong (the caller answers internalError)."""
+        signed = self.signature
+        failure = (
+            HSMError("the signing request was cancelled")
+            if signed.cancelled()
+            else signed.exception()
+        )
+        if isinstance(failure, HSMError):
+            return self._error(_status_for(signing_error(failure)))
+        if failure is not None:
+            raise failure
+        issuer = self._issuer
+        der = ocsp.assemble_ocsp_response(
+            self._data, issuer.signature_algorithm, signed.result(), [issuer.responder_certificate]
+        )
+        return OCSPAnswer(der=der)
+
+    async def wait(self) -> OCSPAnswer:
+        await asyncio.wait([self.signature])
+        return self.result()
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity
@@ -333,11 +378,11 @@ class OCSPResponder:
         except CAError as exc:
             return self._error(_status_for(exc))
 
-    def fresh_from_memory(self, request: ocsp.OCSPRequest) -> asyncio.Future[OCSPAnswer] | None:
+    def fresh_from_memory(self, request: ocsp.OCSPRequest) -> LiveAnswer | None:
         """The freshly signed answer to a request with a nonce or for several certificates,
-        when memory holds every status: a future the signing pipeline resolves, with no
-        task or coroutine per request (the OCSP listener's nonce path). None when the
-        registry must be read first or the issuer is not ours: `answer_request` then."""
+        when memory holds every status: the signing pipeline resolves it, with no task or
+        coroutine per request (the OCSP listener's nonce path). None when the registry
+        must be read first or the issuer is not ours: `answer_request` then."""
         issuer = self._sole_issuer(request)
         if issuer is None:
             return None
@@ -426,7 +471,7 @@ class OCSPResponder:
             for cert_id in cert_ids
         ]
         self._metrics.ocsp["fresh"].inc()
-        return await self._signed_answer(issuer, singles, nonce, now)
+        return await self._signed_answer(issuer, singles, nonce, now).wait()
 
     def _fresh_single(
         self,
@@ -452,37 +497,16 @@ class OCSPResponder:
 
     def _signed_answer(
         self, issuer: _Issuer, singles: list[bytes], nonce: bytes | None, now: datetime
-    ) -> asyncio.Future[OCSPAnswer]:
-        """The future answer: signed by the pipeline, or tryLater when it is busy or down."""
+    ) -> LiveAnswer:
+        """The answer being signed by the pipeline; one that could not be handed over (a
+        busy or absent pipeline) is done already, with tryLater."""
         data = ocsp.build_response_data(issuer.responder_key_hash, now, singles, nonce)
-        answer: asyncio.Future[OCSPAnswer] = asyncio.get_running_loop().create_future()
         try:
             signature = self._signer.submit(issuer.responder_key, data)
         except HSMError as exc:
-            answer.set_result(self._error(_status_for(signing_error(exc))))
-            return answer
-
-        def assemble(signed: asyncio.Future[bytes]) -> None:
-            if answer.done():
-                return
-            failure = (
-                HSMError("the signing request was cancelled")
-                if signed.cancelled()
-                else signed.exception()
-            )
-            if isinstance(failure, HSMError):
-                answer.set_result(self._error(_status_for(signing_error(failure))))
-            elif failure is not None:
-                answer.set_exception(failure)
-            else:
-                certificates = [issuer.responder_certificate]
-                der = ocsp.assemble_ocsp_response(
-                    data, issuer.signature_algorithm, signed.result(), certificates
-                )
-                answer.set_result(OCSPAnswer(der=der))
-
-        signature.add_done_callback(assemble)
-        return answer
+            signature = asyncio.get_running_loop().create_future()
+            signature.set_exception(exc)
+        return LiveAnswer(data, issuer, signature, self._error)
 
     async def _entry(self, issuer: _Issuer, serial: int) -> _Entry | None:
         entry = self._entries.get(serial)

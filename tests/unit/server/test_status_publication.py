@@ -221,7 +221,7 @@ async def test_nonce_answers_are_signed_from_memory_without_a_task(one: Node) ->
     assert request is not None
     answer = responder.fresh_from_memory(request)
     assert answer is not None
-    status, singles, echoed = ocsp.parse_ocsp_response((await answer).der)
+    status, singles, echoed = ocsp.parse_ocsp_response((await answer.wait()).der)
     assert (status, echoed) == (ocsp.OCSPResponseStatus.successful, b"n" * 32)
     assert (singles[0].status, singles[0].revocation_reason) == (ocsp.CertStatus.REVOKED, 6)
     never = responder.parse(one.request(format(0xDEAD, "x"), nonce=b"m"))
