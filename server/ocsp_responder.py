@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from asn1crypto import x509 as asn1_x509
 
@@ -47,9 +48,9 @@ UNKNOWN_REMEMBERED = 10_000  # serials whose signed `unknown` answer is kept
 LIVE_SINGLES_REMEMBERED = 10_000  # SingleResponses of one second kept for live answers
 
 
-@dataclass(frozen=True)
-class OCSPAnswer:
-    """A DER OCSPResponse and how HTTP caches may keep it (RFC 5019 section 6)."""
+class OCSPAnswer(NamedTuple):
+    """A DER OCSPResponse and how HTTP caches may keep it (RFC 5019 section 6). A named
+    tuple: one is made for every live answer."""
 
     der: bytes
     max_age: int = 0  # seconds; 0: do not cache
@@ -400,10 +401,11 @@ class OCSPResponder:
     def _sole_issuer(self, request: ocsp.OCSPRequest) -> _Issuer | None:
         """The one issuer every CertID names; None for an issuer this responder does not
         serve, or several at once (RFC 6960 2.3: unauthorized)."""
-        first, *others = request.cert_ids
-        issuer = self._issuers.get(_issuer_key(first))
-        if any(self._issuers.get(_issuer_key(cert_id)) is not issuer for cert_id in others):
-            return None
+        cert_ids = request.cert_ids
+        issuer = self._issuers.get(_issuer_key(cert_ids[0]))
+        for cert_id in cert_ids[1:]:
+            if self._issuers.get(_issuer_key(cert_id)) is not issuer:
+                return None
         return issuer
 
     def _error(self, status: ocsp.OCSPResponseStatus) -> OCSPAnswer:
