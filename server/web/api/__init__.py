@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from prometheus_client import Counter
 
 from server.accounts import Accounts
 from server.context import CA
@@ -45,7 +46,12 @@ def routes() -> list[Route]:
 def add_routes(app: web.Application, ca_key: web.AppKey[CA]) -> None:
     """Mount the API on `app`, whose `ca_key` holds the CA already."""
     ca = app[ca_key]
-    services = Services(ca, Accounts(ca.registry, ca.clock), ca.registry.search)
+    refused = Counter(
+        "ca_api_sign_in_refusals",
+        "API requests refused for a missing, unknown or disabled credential (401)",
+        registry=ca.metrics,
+    )
+    services = Services(ca, Accounts(ca.registry, ca.clock), ca.registry.search, refused)
     api = web.Application(middlewares=[_json_errors])
     for route in routes():
         body_schema = openapi.SCHEMAS[route.body] if route.body else None

@@ -78,6 +78,14 @@ def guarded(
             if route.roles:
                 caller = await authenticate(request, services.accounts)
                 if caller is None:
+                    services.refused_sign_ins.inc()
+                    if request.headers.get("Authorization") is not None or client_certificate(
+                        request
+                    ):  # a credential that matches no enabled account: worth a look
+                        log.warning(
+                            "API sign-in refused: %s %s from %s",
+                            request.method, route.path, request.remote,
+                        )  # fmt: skip
                     return unauthenticated(request)
                 if caller.role not in route.roles:
                     return error_response(

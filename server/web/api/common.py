@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import Counter
 
 from server.accounts import Account, Accounts, Requester, Role
 from server.context import CA
@@ -94,6 +95,7 @@ class Services:
     ca: CA
     accounts: Accounts
     search: SQLiteSearchStore
+    refused_sign_ins: Counter  # ca_api_sign_in_refusals_total
 
 
 @dataclass(frozen=True)

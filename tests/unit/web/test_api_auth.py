@@ -156,3 +156,21 @@ async def test_the_document_is_well_formed(served: Served) -> None:
             assert declared == set(re.findall(r"\{([^}]+)\}", path)), path
             ids.append(operation["operationId"])
     assert len(ids) == len(set(ids))
+
+
+async def test_refused_sign_ins_are_counted_and_logged_without_the_credential(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Operators see sign-in refusals (a metric, and a warning for a credential that
+    matches no enabled account), never the token that was tried."""
+    metrics = served.ca.metrics
+    before = metrics.get_sample_value("ca_api_sign_in_refusals_total") or 0.0
+    with caplog.at_level("WARNING", logger="server.web.api.auth"):
+        await served.api.call("GET", "/audit", 401)  # no credential: counted, not logged
+        await served.api.call(
+            "GET", "/audit", 401, headers={"Authorization": "Bearer guessed-token-123"}
+        )
+    assert metrics.get_sample_value("ca_api_sign_in_refusals_total") == before + 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "GET /audit" in warnings[0]
+    assert "guessed-token-123" not in caplog.text
