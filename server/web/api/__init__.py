@@ -13,10 +13,11 @@ allowed), leaves as the JSON `Error` of the document.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import Counter
+from prometheus_client import CollectorRegistry, Counter
 
 from server.accounts import Accounts
 from server.context import CA
@@ -46,17 +47,30 @@ def routes() -> list[Route]:
 def add_routes(app: web.Application, ca_key: web.AppKey[CA]) -> None:
     """Mount the API on `app`, whose `ca_key` holds the CA already."""
     ca = app[ca_key]
-    refused = Counter(
-        "ca_api_sign_in_refusals",
-        "API requests refused for a missing, unknown or disabled credential (401)",
-        registry=ca.metrics,
+    services = Services(
+        ca, Accounts(ca.registry, ca.clock), ca.registry.search, _refusals(ca.metrics)
     )
-    services = Services(ca, Accounts(ca.registry, ca.clock), ca.registry.search, refused)
     api = web.Application(middlewares=[_json_errors])
     for route in routes():
         body_schema = openapi.SCHEMAS[route.body] if route.body else None
         api.router.add_route(route.method, route.path, guarded(route, services, body_schema))
     app.add_subapp(PREFIX, api)
+
+
+_REFUSALS: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
+
+
+def _refusals(metrics: CollectorRegistry) -> Counter:
+    """The CA's counter of refused sign-ins, made once however many listeners (HTTP,
+    HTTPS) mount the API."""
+    counter = _REFUSALS.get(metrics)
+    if counter is None:
+        counter = _REFUSALS[metrics] = Counter(
+            "ca_api_sign_in_refusals",
+            "API requests refused for a missing, unknown or disabled credential (401)",
+            registry=metrics,
+        )
+    return counter
 
 
 @web.middleware
