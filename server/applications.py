@@ -336,14 +336,13 @@ class Applications:
     async def _approve_for_enrollment(
         self, application: ApplicationRow, actor: str, valid_for: timedelta
     ) -> Approval:
-        audit = AuditEvent(actor, "application.approve", application.id, {"by": "credential"})
         credential, secret = await self._credentials.create(
             application.profile,
             application.subject,
             valid_for,
             actor,
             subscriber_id=application.subscriber_id,
-            approves=audit,
+            application_id=application.id,
         )
         return Approval(await self._existing(application.id), credential=credential, secret=secret)
 

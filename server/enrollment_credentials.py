@@ -193,12 +193,12 @@ class EnrollmentCredentials:
         actor: str,
         alt_names: SubjectAltNames = NO_ALT_NAMES,
         subscriber_id: str | None = None,
-        approves: AuditEvent | None = None,
+        application_id: str | None = None,
     ) -> tuple[EnrollmentCredential, str]:
         """A new credential and its secret (shown once), allowing `alt_names`, for the
-        subscriber `subscriber_id` if given. With `approves` (the approval's audit entry,
-        whose target is an application), it is that application's credential, and storing
-        it approves the application (server/registry/credential_store.py).
+        subscriber `subscriber_id` if given. With `application_id`, it is that
+        application's credential, and storing it approves the application, in the same
+        transaction (server/registry/credential_store.py).
 
         Raises CAError(REJECTED) for an unknown profile, or a subject or subjectAltName
         entry the profile would refuse to certify, or an application that is no longer
@@ -235,7 +235,7 @@ class EnrollmentCredentials:
             used_serial=None,
             alt_names=_alt_names_json(alt_names),
             subscriber_id=subscriber_id,
-            application_id=approves.target if approves else None,
+            application_id=application_id,
         )
         audit = AuditEvent(
             actor, "credential.create", row.id,
@@ -243,7 +243,10 @@ class EnrollmentCredentials:
              "expires_at": row.expires_at.isoformat(), "subscriber": subscriber_id,
              "application": row.application_id},
         )  # fmt: skip
-        audits = [audit] if approves is None else [approves, audit]
+        audits = [audit]
+        if application_id is not None:
+            approval: dict[str, object] = {"credential": row.id}
+            audits.insert(0, AuditEvent(actor, "application.approve", application_id, approval))
         if not await self._store.add(row, actor, now, audits):
             raise CAError(
                 ErrorKind.REJECTED, f"application {row.application_id} is not awaiting a decision"

@@ -488,7 +488,7 @@ class OCSPResponder:
         if now != self._live_second:
             self._live_second = now
             self._live_singles.clear()
-        key = (cert_id.der, entry.status, entry.revoked_at, entry.reason, next_update)
+        key = (cert_id.der, entry.status, entry.revoked_at, entry.reason)  # `now` is the second
         single = self._live_singles.get(key)
         if single is None:
             single = _single(cert_id, entry.status, entry.revoked_at, entry.reason, now,
