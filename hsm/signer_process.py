@@ -25,6 +25,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import uvloop
+
 from hsm import wire
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef, SigningBackend
 from hsm.backend_spec import BackendSpec
@@ -153,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         return 1
     try:
-        asyncio.run(_main_async(backend, args.socket))
+        uvloop.run(_main_async(backend, args.socket))
     except OSError as exc:
         sys.stdout.write(f"error: cannot listen on {args.socket}: {exc.strerror}\n")
         sys.stdout.flush()

@@ -7,13 +7,14 @@ Every command has --help, prints results on stdout, and on failure prints one li
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import uvloop
 
 from config import SettingsError
 from server import cli_accounts, cli_commands, cli_ra
@@ -26,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return asyncio.run(args.handler(args))
+        return uvloop.run(args.handler(args))
     except (CAError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
