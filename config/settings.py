@@ -293,6 +293,24 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    """Checkpoints anchor the audit trail's head outside the registry (D3): each is the
+    newest entry's number and hash, signed with the CA key, appended to `checkpoints` and
+    logged, so deleting the newest entries is detected, not only editing them."""
+
+    checkpoint_interval_seconds: float = 300.0  # how often the duty holder anchors the head
+    checkpoints: str = "audit-checkpoints"  # relative to the CA home; one line each, mode 0600
+
+    def check(self) -> None:
+        _require(
+            0 < self.checkpoint_interval_seconds <= 86400,
+            "audit.checkpoint_interval_seconds",
+            "in 0..86400",
+        )
+        _require(bool(self.checkpoints), "audit.checkpoints", "a file path")
+
+
+@dataclass(frozen=True)
 class RASettings:
     """The registration authority: applications' due dates (P4), the conditions notice
     applicants acknowledge (D1), the state-register check (R2).
@@ -408,6 +426,7 @@ class Settings:
     cmp: CMPSettings = field(default_factory=CMPSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     ra: RASettings = field(default_factory=RASettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     profiles: Mapping[str, ProfileSettings] = field(default_factory=dict)
 
     def resolve(self, relative: str) -> Path:
@@ -434,6 +453,7 @@ SECTIONS = {
     "cmp": CMPSettings,
     "outbox": OutboxSettings,
     "ra": RASettings,
+    "audit": AuditSettings,
 }
 
 

@@ -154,7 +154,8 @@ def _parser() -> argparse.ArgumentParser:
     cli_ra.add_commands(command)
     command("profiles", cli_commands.profiles, "list the certificate profiles")
     audit = command("audit", cli_commands.audit, "the audit trail: `audit verify` checks its "
-                    "hash chain and names the first broken entry")  # fmt: skip
-    audit.add_argument("action", choices=("verify",))
+                    "hash chain and signed checkpoints and names the first broken, missing or "
+                    "altered entry; `audit checkpoint` anchors its newest entry now")  # fmt: skip
+    audit.add_argument("action", choices=("verify", "checkpoint"))
     cli_accounts.add_commands(command)
     return parser

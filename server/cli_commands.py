@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from config import Settings, load_settings
 from protocols.x509 import names
+from server.audit_checkpoints import describe
 from server.authority import SubjectAltNames, der_to_pem, parse_serial
 from server.context import backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
@@ -330,13 +331,22 @@ async def profiles(args: argparse.Namespace) -> int:
 
 
 async def audit(args: argparse.Namespace) -> int:
-    """`audit verify` (the only action)."""
-    async with open_ca(load_settings(args.home), signing=False) as ca:
-        report = await ca.registry.verify_audit_chain()
-    if not report.intact:
-        raise CAError(
-            ErrorKind.INTERNAL,
-            f"audit trail broken at entry {report.first_broken_seq} ({report.entries} read)",
-        )
-    print(f"audit trail intact: {report.entries} entries")
+    """`audit verify`: the hash chain and every checkpoint (exit 1 naming the first broken,
+    missing or altered entry, or the forged checkpoint); `audit checkpoint`: anchor the
+    trail's head now."""
+    settings = load_settings(args.home)
+    if args.action == "checkpoint":
+        async with open_ca(settings) as ca:
+            written = await ca.audit.write()
+        if written is None:
+            raise CAError(ErrorKind.NOT_FOUND, "the audit trail is empty: nothing to anchor")
+        number, checkpoint = written
+        print(f"checkpoint {number} at {checkpoint.at} (entry {checkpoint.seq})")
+        return 0
+    async with open_ca(settings, signing=False) as ca:
+        report = await ca.audit.verify()
+    if report.problem is not None:
+        raise CAError(ErrorKind.INTERNAL, report.problem)
+    for line in describe(report):
+        print(line)
     return 0

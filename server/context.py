@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,6 +25,7 @@ from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline
 from hsm.signer_pool import SignerPool
 from server.applications import Applications
+from server.audit_checkpoints import AuditCheckpoints
 from server.authority import Authority, Clock, Signer, utc_now
 from server.cmp import CMPServer
 from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
@@ -51,6 +53,7 @@ class CA:
     holders: HolderEnrollment
     server_keygen: ServerKeyGeneration
     status: StatusPublication
+    audit: AuditCheckpoints
     metrics: CollectorRegistry
     clock: Clock
 
@@ -132,6 +135,8 @@ async def open_ca(
                 loops = _builder_loops(ca) if serving and builder else []
                 try:
                     yield ca
+                    if not serving:
+                        await _anchor_audit_trail(ca)
                 finally:
                     for loop in loops:
                         loop.cancel()
@@ -144,10 +149,19 @@ async def open_ca(
         await registry.close()
 
 
+async def _anchor_audit_trail(ca: CA) -> None:
+    """A command that signs ends by anchoring the audit trail's head (a checkpoint) when it
+    moved; a failure is logged, never turned into the command's own failure."""
+    try:
+        await ca.audit.write_if_moved()
+    except (CAError, OSError) as exc:
+        logging.getLogger(__name__).warning("audit checkpoint not written: %s", exc)
+
+
 def _builder_loops(ca: CA) -> list[asyncio.Task[None]]:
-    """The builder process's background loops: the CMP sweeper and, when enabled, the
-    delivery of the reporting outbox."""
-    loops = [asyncio.create_task(ca.cmp.run())]
+    """The builder process's background loops: the CMP sweeper, the audit checkpoints and,
+    when enabled, the delivery of the reporting outbox."""
+    loops = [asyncio.create_task(ca.cmp.run()), asyncio.create_task(ca.audit.run())]
     if ca.settings.outbox.enabled:
         delivery = OutboxDelivery(
             ca.registry.outbox,
@@ -248,6 +262,7 @@ def _assemble(
         server_keygen=ServerKeyGeneration(enrollment, holders),
         revocation=revocation,
         status=status,
+        audit=AuditCheckpoints(settings, registry, signer, clock),
         metrics=metrics,
         clock=clock,
     )

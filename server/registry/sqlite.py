@@ -387,6 +387,24 @@ class SQLiteRegistry:
         async with self.transaction() as db:
             await self.append_audit_in(db, event, at)
 
+    async def audit_head(self) -> tuple[int, bytes] | None:
+        """(seq, hash) of the newest audit entry; None while the trail is empty."""
+        async with (
+            self.reading() as db,
+            db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") as cursor,
+        ):
+            row = await cursor.fetchone()
+        return (row[0], bytes(row[1])) if row else None
+
+    async def audit_hash(self, seq: int) -> bytes | None:
+        """The hash of audit entry `seq`; None when the table holds no such entry."""
+        async with (
+            self.reading() as db,
+            db.execute("SELECT hash FROM audit_log WHERE seq = ?", (seq,)) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return bytes(row[0]) if row else None
+
     async def verify_audit_chain(self) -> ChainReport:
         async with (
             self.reading() as db,

@@ -31,12 +31,18 @@ async def entries(call: Call) -> web.Response:
 
 
 async def verify(call: Call) -> web.Response:
-    report = await call.ca.registry.verify_audit_chain()
+    report = await call.ca.audit.verify()
+    newest = report.newest
     return json_response(
         {
             "entries": report.entries,
             "intact": report.intact,
             "first_broken_seq": report.first_broken_seq,
+            "problem": report.problem,
+            "checkpoint": None
+            if newest is None
+            else {"number": report.newest_number, "at": newest.at, "seq": newest.seq},
+            "unanchored": report.unanchored,
         }
     )
 
@@ -45,6 +51,7 @@ ROUTES = (
     Route("GET", "/audit", entries, READERS, "audit entries in order",
           {200: "AuditList", 400: "Error"},
           params=page_params({"type": "integer", "minimum": 0})),
-    Route("GET", "/audit/verify", verify, READERS, "check the audit trail's hash chain",
+    Route("GET", "/audit/verify", verify, READERS,
+          "check the audit trail's hash chain and checkpoints",
           {200: "AuditReport"}),
 )  # fmt: skip

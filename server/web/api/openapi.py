@@ -401,6 +401,25 @@ SCHEMAS: dict[str, Schema] = {
             "entries": {"type": "integer"},
             "intact": {"type": "boolean"},
             "first_broken_seq": {"type": ["integer", "null"]},
+            "problem": {
+                **TEXT_OR_NULL,
+                "description": "the first broken, missing or altered entry or forged checkpoint",
+            },
+            "checkpoint": {
+                "type": ["object", "null"],
+                "description": "the newest signed checkpoint: the trail is intact up to it",
+                "required": ["number", "at", "seq"],
+                "additionalProperties": False,
+                "properties": {
+                    "number": {"type": "integer"},
+                    "at": {"type": "string"},
+                    "seq": {"type": "integer"},
+                },
+            },
+            "unanchored": {
+                "type": "integer",
+                "description": "entries after the newest checkpoint: not provably complete",
+            },
         }
     ),
 }
