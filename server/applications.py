@@ -291,8 +291,8 @@ class Applications:
             due_at=self.due_date(now),
         )
         audit = AuditEvent(actor, "application.submit", application.id,
-                           {"profile": application.profile, "subject": application.subject,
-                            "credential": credential.id})  # fmt: skip
+                           {"profile": application.profile, "credential": credential.id,
+                            "subscriber": credential.subscriber_id})  # fmt: skip
         try:
             await self._store.add(application, audit)
         except BaseException:

@@ -374,7 +374,8 @@ class Authority:
                 actor=actor,
                 action="certificate.issue",
                 target=intent.serial,
-                details={"profile": profile_name, "subject": intent.subject},
+                # C1: no personal data in the trail; the serial and the holder's id lead to it.
+                details={"profile": profile_name, "subscriber": intent.subscriber_id},
             )
             seq = await self._registry.complete_issue(
                 intent.serial, der, actor, self._clock(), audit, responder_key, ocsp_row

@@ -118,6 +118,10 @@ def _alt_names_json(alt_names: SubjectAltNames) -> str:
     return json.dumps({"dns": alt_names.dns, "ip": alt_names.ips, "email": alt_names.emails})
 
 
+def _alt_name_counts(alt_names: SubjectAltNames) -> dict[str, int]:
+    return {"dns": len(alt_names.dns), "ip": len(alt_names.ips), "email": len(alt_names.emails)}
+
+
 def _alt_names_from_json(text: str) -> SubjectAltNames:
     data = json.loads(text)
     return SubjectAltNames(
@@ -239,7 +243,9 @@ class EnrollmentCredentials:
         )
         audit = AuditEvent(
             actor, "credential.create", row.id,
-            {"profile": profile, "subject": row.subject, "alt_names": json.loads(row.alt_names),
+            # C1: neither the subject nor the e-mail addresses, only how many names of each
+            # kind the code allows; the credential row holds them.
+            {"profile": profile, "alt_names": _alt_name_counts(alt_names),
              "expires_at": row.expires_at.isoformat(), "subscriber": subscriber_id,
              "application": row.application_id},
         )  # fmt: skip

@@ -4,7 +4,8 @@ who received the certificate; the staff read them and the overdue ones; an offic
 approves or rejects.
 
 The staff who may not read personal data (the auditor) see an application with the
-SNILS and INN of its subject and the proxy's name and power of attorney withheld.
+personal identifiers of its subject (server/web/api/withholding.py) and the proxy's name
+and power of attorney withheld.
 """
 
 from __future__ import annotations
@@ -13,28 +14,17 @@ import re
 
 from aiohttp import web
 
-from protocols.x509 import names
 from server.accounts import Role
 from server.errors import CAError, ErrorKind
 from server.registry.application_store import ApplicationRow
 from server.web.api.common import STAFF, Call, Param, Route, json_response, time_text
 from server.web.api.subscribers import PERSONAL_DATA
+from server.web.api.withholding import withheld_subject
 
 OFFICER = frozenset({Role.OFFICER})
 OPERATOR = frozenset({Role.OPERATOR})
-WITHHELD = "***"
-_PERSONAL_ATTRIBUTES = frozenset({"SNILS", "INN"})
 _ID = Param("id", "path", {"type": "string"}, "the application id (ap-...)")
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-
-
-def withheld_subject(subject: str) -> str:
-    """The subject DN with the values of personal identifiers replaced by WITHHELD."""
-    try:
-        pairs = names.parse_dn(subject)
-    except ValueError:
-        return WITHHELD
-    return names.format_dn((a, WITHHELD if a in _PERSONAL_ATTRIBUTES else v) for a, v in pairs)
 
 
 def sees_personal_data(call: Call) -> bool:

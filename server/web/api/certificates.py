@@ -13,6 +13,7 @@ from server.authority import parse_serial
 from server.errors import CAError, ErrorKind
 from server.registry import CertificateRecord, CertificateStatus, StatusBasis
 from server.revocation import parse_reason
+from server.web.api.applications import sees_personal_data
 from server.web.api.common import (
     STAFF,
     Call,
@@ -25,6 +26,7 @@ from server.web.api.common import (
 )
 from server.web.api.openapi import SERIAL, STATUS
 from server.web.api.public import certificate_of, public_certificate
+from server.web.api.withholding import withheld_subject
 
 OFFICER = frozenset({Role.OFFICER})
 
@@ -38,9 +40,15 @@ _SERIAL = Param("serial", "path", {"type": "string"}, "hexadecimal")
 _CHANGED = {200: "Certificate", 400: "Error", 404: "Error", 409: "Error"}
 
 
-def staff_certificate(record: CertificateRecord) -> dict[str, object]:
+def staff_certificate(record: CertificateRecord, personal: bool = True) -> dict[str, object]:
+    """The certificate for the staff; `personal` False (the auditor): the personal
+    identifiers of its subject withheld, and no PEM (it holds them all, and the e-mail
+    addresses of its subjectAltName)."""
+    public = public_certificate(record)
+    if not personal:
+        public = {**public, "subject": withheld_subject(record.subject), "pem": None}
     return {
-        **public_certificate(record),
+        **public,
         "profile": record.profile,
         "spki_sha256": record.spki_sha256.hex(),
         "created_at": time_text(record.created_at),
@@ -64,7 +72,10 @@ async def search(call: Call) -> web.Response:
     )
     next_after = records[-1].serial if len(records) == limit else None
     return json_response(
-        {"certificates": [staff_certificate(r) for r in records], "next": next_after}
+        {
+            "certificates": [staff_certificate(r, sees_personal_data(call)) for r in records],
+            "next": next_after,
+        }
     )
 
 
@@ -83,7 +94,8 @@ async def detail(call: Call) -> web.Response:
         }
         for change in history
     ]
-    return json_response({**staff_certificate(record), "history": changes})
+    view = staff_certificate(record, sees_personal_data(call))
+    return json_response({**view, "history": changes})
 
 
 async def revoke(call: Call) -> web.Response:

@@ -98,6 +98,13 @@ _PUBLIC_CERTIFICATE: dict[str, Schema] = {
 }
 _CERTIFICATE: dict[str, Schema] = {
     **_PUBLIC_CERTIFICATE,
+    "subject": {
+        "type": "string",
+        "description": "the subject DN, RFC 4514 order; a natural person's identifiers (SNILS,"
+        " INN, OGRNIP, names, e-mail, street) are *** for a role that may not read personal"
+        " data (the auditor)",
+    },
+    "pem": {"type": ["string", "null"], "description": "null for the auditor"},
     "profile": {"type": "string"},
     "spki_sha256": HEX_SHA256,
     "created_at": TIME,
@@ -207,7 +214,7 @@ SCHEMAS: dict[str, Schema] = {
             "profile": {"type": "string"},
             "subject": {
                 "type": "string",
-                "description": f"the subject DN; its SNILS and INN values are *** {FOR_STAFF}",
+                "description": f"the subject DN; a person's identifiers are *** {FOR_STAFF}",
             },
             "state": {"type": "string"},
             "submitted_by": {"type": "string"},
