@@ -25,6 +25,7 @@ from server.audit_checkpoints import describe
 from server.authority import SubjectAltNames, der_to_pem, parse_serial
 from server.context import backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
+from server.home_permissions import make_private, refuse_shared_home
 from server.lifecycle import create_generation, issue_ocsp_responder
 from server.registry import CertificateStatus, StatusBasis
 from server.revocation import parse_reason
@@ -42,6 +43,7 @@ async def init(args: argparse.Namespace) -> int:
         raise CAError(ErrorKind.REJECTED, f"{home} already holds a CA (settings.toml exists)")
     created = not home.exists()
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private(home)  # whatever mode it had: nothing written below is ever shared
     try:
         settings = _write_settings(home, args)
         _ensure_secret(settings)
@@ -62,6 +64,7 @@ async def init(args: argparse.Namespace) -> int:
                     await issue_server_certificate(settings, ca.authority, secret, actor())
         finally:
             backend.close()
+        make_private(home)  # what init wrote, and what was there before it
     except BaseException:
         if created:
             shutil.rmtree(home, ignore_errors=True)
@@ -97,7 +100,9 @@ def _write_settings(home: Path, args: argparse.Namespace) -> Settings:
     for (section, key), value in overrides.items():
         if value is not None:
             text = _set_toml_value(text, section, key, value)
-    (home / "settings.toml").write_text(text, encoding="utf-8")
+    fd = os.open(home / "settings.toml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
     return load_settings(home)
 
 
@@ -147,6 +152,7 @@ async def serve(args: argparse.Namespace) -> int:
     # credential hashes. Keep it quiet whatever level the rest of the server logs at.
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     settings = load_settings(args.home)
+    refuse_shared_home(settings)
     overrides = {k: v for k, v in (("http", args.http), ("https", args.https)) if v}
     if overrides:
         settings = dataclasses.replace(
