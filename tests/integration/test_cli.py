@@ -3,7 +3,11 @@ verifying what was issued and pkilint linting it, on the software backend and on
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -273,3 +277,106 @@ def test_crl_command_prints_and_writes_the_current_crl(tmp_path: Path) -> None:
     assert home.cli("crl").stdout == printed
     bad = home.cli("crl", "--shard", "3", check=False)
     assert bad.returncode == 1 and "--shard must be 0..0" in bad.stderr
+
+
+def anchored_copy(ca: CAHome, folder: Path, name: str) -> CAHome:
+    """A copy of the home, modes and all, to tamper with as someone holding its files."""
+    copy = CAHome(folder / name, ca.env)
+    shutil.copytree(ca.path, copy.path)
+    return copy
+
+
+def audit_rows(home: CAHome) -> tuple[int, int]:
+    """(count, newest seq) of the audit table, read from the file itself."""
+    with sqlite3.connect(home.path / "registry.sqlite3") as db:
+        return db.execute("SELECT count(*), max(seq) FROM audit_log").fetchone()
+
+
+def test_audit_verify_detects_the_deletion_of_the_newest_entries(
+    soft_ca: CAHome, tmp_path: Path
+) -> None:
+    """D3: a signing command ends by anchoring the trail's head in a signed checkpoint
+    (<home>/audit-checkpoints, mode 0600); deleting the newest entries with sqlite3 is then
+    found, not only editing them."""
+    csr = openssl_csr(tmp_path, "a", "/CN=audited")
+    soft_ca.cli("issue", "--profile", "tls-client", "--csr", csr)
+    checkpoints = soft_ca.path / "audit-checkpoints"
+    assert stat.S_IMODE(checkpoints.stat().st_mode) == 0o600
+    number = len(checkpoints.read_text().splitlines())
+    count, head = audit_rows(soft_ca)
+    intact = soft_ca.cli("audit", "verify").stdout
+    assert intact.startswith(f"audit trail intact since checkpoint {number} at ")
+    assert f"(entry {head}): {count} entries, {number} checkpoints\n" in intact
+
+    truncated = anchored_copy(soft_ca, tmp_path, "truncated")
+    with sqlite3.connect(truncated.path / "registry.sqlite3") as db:
+        db.execute("DROP TRIGGER audit_log_no_delete")
+        db.execute("DELETE FROM audit_log WHERE seq = ?", (head,))  # the newest only
+    found = truncated.cli("audit", "verify", check=False)
+    assert found.returncode == 1 and found.stdout == ""
+    assert found.stderr.startswith(
+        f"error: audit trail truncated: entry {head} onwards missing, the table ends at"
+        f" entry {head - 1} but checkpoint {number} at "
+    )
+    assert found.stderr.endswith(f"(entry {head}) anchored it\n")
+
+    edited = anchored_copy(soft_ca, tmp_path, "edited")
+    with sqlite3.connect(edited.path / "registry.sqlite3") as db:
+        db.execute("DROP TRIGGER audit_log_no_update")
+        db.execute("UPDATE audit_log SET actor = 'nobody' WHERE seq = ?", (head,))
+    changed = edited.cli("audit", "verify", check=False)
+    assert changed.returncode == 1
+    assert changed.stderr == f"error: audit trail broken at entry {head} (altered or removed)\n"
+
+
+def test_audit_verify_detects_a_forged_checkpoint(soft_ca: CAHome, tmp_path: Path) -> None:
+    made = soft_ca.cli("audit", "checkpoint").stdout  # anchors now, whether or not it moved
+    assert re.fullmatch(r"checkpoint \d+ at \S+Z \(entry \d+\)\n", made)
+    forged = anchored_copy(soft_ca, tmp_path, "forged")
+    checkpoints = forged.path / "audit-checkpoints"
+    lines = checkpoints.read_text().splitlines()
+    newest = json.loads(lines[-1])
+    newest["at"] = "2030-01-01T00:00:00Z"  # the signature no longer covers it
+    checkpoints.write_text("\n".join([*lines[:-1], json.dumps(newest)]) + "\n")
+    found = forged.cli("audit", "verify", check=False)
+    assert found.returncode == 1
+    assert found.stderr == (
+        f"error: checkpoint {len(lines)}: its signature does not verify with the CA"
+        " certificate of generation 1 (forged or altered)\n"
+    )
+
+
+def test_init_makes_an_existing_shared_home_private(tmp_path: Path) -> None:
+    """C1: a home made beforehand with mode 0755 (and a file in it 0644) ends 0700, every
+    file in it 0600; `serve` then refuses the home, or its registry, opened up again."""
+    home = CAHome(tmp_path / "ca")
+    home.path.mkdir(mode=0o755)
+    os.chmod(home.path, 0o755)
+    (home.path / "README.txt").write_text("made by the operator")
+    os.chmod(home.path / "README.txt", 0o644)
+    run_cli("init", "--home", home.path)
+    assert stat.S_IMODE(home.path.stat().st_mode) == 0o700
+    files = [path for path in home.path.rglob("*") if path.is_file()]
+    names = {path.relative_to(home.path).as_posix() for path in files}
+    assert {"registry.sqlite3", "settings.toml", "pin.txt", "audit-checkpoints",
+            "README.txt"} <= names  # fmt: skip
+    assert any(name.startswith("keys/") for name in names)
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for path in (p for p in home.path.rglob("*") if p.is_dir()):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+
+    os.chmod(home.path, 0o755)
+    refused = home.cli("serve", "--http", "127.0.0.1:1", check=False)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (
+        f"error: {home.path} is open to group or others (mode 755): run `chmod 700"
+        f" {home.path}` (it holds personal data and the CA's secrets)\n"
+    )
+    os.chmod(home.path, 0o700)
+    registry = home.path / "registry.sqlite3"
+    os.chmod(registry, 0o644)
+    refused = home.cli("serve", "--http", "127.0.0.1:1", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"error: {registry} is open to group or others (mode 644)")
+    assert f"run `chmod 600 {registry}`" in refused.stderr

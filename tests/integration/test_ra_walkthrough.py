@@ -6,6 +6,7 @@ Every step is the CLI or a third-party client against the running server."""
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -112,6 +113,24 @@ def test_register_approve_enroll_suspend_resume(
     assert "hold (certificateHold) by cli:" in history
     assert "on holder_request: the holder's telephone call" in history
     assert "audit trail intact" in ca.cli("audit", "verify").stdout
+    ca.cli("revoke", "--serial", serial, "--reason", "keyCompromise", "--basis",
+           "holder_request", "--grounds", "letter 4")  # fmt: skip
+
+    # C1: the trail names the holder by subscriber id and the certificate by serial only.
+    with sqlite3.connect(f"file:{ca.path / 'registry.sqlite3'}?mode=ro", uri=True) as db:
+        trail = db.execute("SELECT action, target, details FROM audit_log").fetchall()
+    assert {"subscriber.register", "subscriber.identify", "application.submit",
+            "credential.create", "certificate.issue", "certificate.revoke"} <= {
+        action for action, _, _ in trail
+    }  # fmt: skip
+    personal = ("11223344595", "112-233-445 95", "500100732259", "Ivanov", "Ivan Ivanovich",
+                "ivanov@example.ru", "4510 123456")  # fmt: skip
+    for action, target, details in trail:
+        assert not [value for value in personal if value in target + details], action
+    assert [json.loads(details) for action, target, details in trail
+            if action == "certificate.issue" and target == serial] == [
+        {"profile": "person", "subscriber": subscriber}
+    ]  # fmt: skip
 
 
 def test_audit_verify_names_an_edited_entry(
