@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 
+from tests.integration.cli import run_cli
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess, http
 
@@ -52,3 +55,27 @@ def test_several_workers_share_one_port_and_stop_together(soft_ca: CAHome) -> No
     with socket.socket() as sock:  # no worker is left listening on the port
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
         sock.bind(("127.0.0.1", process.port))
+
+
+def test_the_duty_holder_anchors_the_audit_trail(tmp_path: Path) -> None:
+    """D3: entries made by commands that do not sign (here `register`) are anchored by the
+    server's checkpoint duty within `audit.checkpoint_interval_seconds`, and logged."""
+    home = CAHome(tmp_path / "ca")
+    run_cli("init", "--home", home.path)
+    process = ServerProcess(home, {"CA_AUDIT__CHECKPOINT_INTERVAL_SECONDS": "0.2"})
+    try:
+        home.cli("register", "--kind", "legal_entity", "--name", "OOO Romashka",
+                 "--inn", "7707083893", "--ogrn", "1027700132195")  # fmt: skip
+        deadline = time.monotonic() + 60
+        report = home.cli("audit", "verify").stdout
+        while "not anchored" in report and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling the file the server appends to, with a deadline
+            report = home.cli("audit", "verify").stdout
+    finally:
+        process.stop()
+    assert "not anchored" not in report and "intact since checkpoint" in report
+    assert process.process.stderr is not None
+    logged = [line for line in process.process.stderr.read().splitlines()
+              if "audit checkpoint" in line]  # fmt: skip
+    newest = (home.path / "audit-checkpoints").read_text().splitlines()[-1]
+    assert any(line.endswith(newest) for line in logged)
