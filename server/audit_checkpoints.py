@@ -29,6 +29,7 @@ import asyncio
 import base64
 import binascii
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -62,7 +63,7 @@ class AuditAnchorStore(Protocol):
 
     async def audit_head(self) -> tuple[int, bytes] | None: ...
 
-    async def audit_hash(self, seq: int) -> bytes | None: ...
+    async def audit_hashes(self, seqs: Sequence[int]) -> dict[int, bytes]: ...
 
     async def verify_audit_chain(self) -> ChainReport: ...
 
@@ -125,13 +126,20 @@ class Checkpoint:
 def signed_by(checkpoint: Checkpoint, ca_certificate_der: bytes) -> bool:
     """Whether the checkpoint's signature verifies with the CA certificate's key (the
     scheme the backend signs with for that key, hsm/backend.py)."""
+    spki, algorithm = _ca_key(ca_certificate_der)
+    return signature_valid(spki, algorithm, checkpoint.signed_bytes(), checkpoint.signature)
+
+
+@functools.lru_cache(maxsize=16)
+def _ca_key(ca_certificate_der: bytes) -> tuple[bytes, bytes]:
+    """(SubjectPublicKeyInfo, signature AlgorithmIdentifier) of a CA certificate, read once
+    for the many checkpoints of its generation."""
     spki = (
         x509.load_der_x509_certificate(ca_certificate_der)
         .public_key()
         .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     )
-    algorithm = signature_algorithm_der(signature_algorithm_for(spki))
-    return signature_valid(spki, algorithm, checkpoint.signed_bytes(), checkpoint.signature)
+    return spki, signature_algorithm_der(signature_algorithm_for(spki))
 
 
 def append_line(path: Path, line: str) -> int:
@@ -247,6 +255,7 @@ class AuditCheckpoints:
         lines = await asyncio.to_thread(read_lines, self.path)
         generations = {g.id: g for g in await self._registry.generations(self._settings.ca.name)}
         head_seq = head[0] if head else None
+        anchored = await self._registry.audit_hashes(_anchored_seqs(lines))
         newest: tuple[int, Checkpoint] | None = None
         problem = None
         if not chain.intact:
@@ -254,7 +263,7 @@ class AuditCheckpoints:
         for number, line in enumerate(lines, start=1):
             if problem is not None:
                 break
-            problem = await self._check(number, line, generations, head_seq)
+            problem = self._check(number, line, generations, anchored, head_seq)
             if problem is None:
                 checkpoint = Checkpoint.from_line(line)
                 if newest is None or checkpoint.seq >= newest[1].seq:
@@ -269,13 +278,15 @@ class AuditCheckpoints:
             problem=problem,
         )
 
-    async def _check(
+    def _check(
         self,
         number: int,
         line: str,
         generations: dict[int, CAGeneration],
+        anchored: dict[int, bytes],
         head_seq: int | None,
     ) -> str | None:
+        """The problem with checkpoint `number`, None when it is signed and matches."""
         try:
             checkpoint = Checkpoint.from_line(line)
         except ValueError as exc:
@@ -289,7 +300,7 @@ class AuditCheckpoints:
                 f" of generation {generation.id} (forged or altered)"
             )
         where = f"checkpoint {number} at {checkpoint.at} (entry {checkpoint.seq})"
-        digest = await self._registry.audit_hash(checkpoint.seq)
+        digest = anchored.get(checkpoint.seq)
         if digest is None:
             first_missing = (head_seq or 0) + 1
             return (
@@ -299,6 +310,17 @@ class AuditCheckpoints:
         if digest != checkpoint.hash:
             return f"audit entry {checkpoint.seq} altered: its hash differs from {where}"
         return None
+
+
+def _anchored_seqs(lines: Sequence[str]) -> list[int]:
+    """The entries the readable lines anchor (the unreadable ones are reported as such)."""
+    seqs = []
+    for line in lines:
+        try:
+            seqs.append(Checkpoint.from_line(line).seq)
+        except ValueError:
+            continue
+    return seqs
 
 
 def describe(report: AnchorReport) -> Sequence[str]:

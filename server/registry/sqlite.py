@@ -402,14 +402,21 @@ class SQLiteRegistry:
             row = await cursor.fetchone()
         return (row[0], bytes(row[1])) if row else None
 
-    async def audit_hash(self, seq: int) -> bytes | None:
-        """The hash of audit entry `seq`; None when the table holds no such entry."""
-        async with (
-            self.reading() as db,
-            db.execute("SELECT hash FROM audit_log WHERE seq = ?", (seq,)) as cursor,
-        ):
-            row = await cursor.fetchone()
-        return bytes(row[0]) if row else None
+    async def audit_hashes(self, seqs: Sequence[int]) -> dict[int, bytes]:
+        """The hashes of those of the audit entries `seqs` the table holds, by seq."""
+        wanted = sorted(set(seqs))
+        found: dict[int, bytes] = {}
+        for start in range(0, len(wanted), 500):  # SQLite's bound on host parameters
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            async with (
+                self.reading() as db,
+                db.execute(
+                    f"SELECT seq, hash FROM audit_log WHERE seq IN ({marks})", chunk
+                ) as cursor,
+            ):
+                found.update({row[0]: bytes(row[1]) async for row in cursor})
+        return found
 
     async def verify_audit_chain(self) -> ChainReport:
         async with (
