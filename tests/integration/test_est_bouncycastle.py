@@ -5,8 +5,6 @@ certificate, serverkeygen. Every certificate verifies with OpenSSL and lints cle
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,25 +12,16 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
 
+from tests.integration.bouncycastle import compile_clients, run_client
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess
 from tests.lint import lint_certificate
 
-JARS = [f"/usr/share/java/{name}.jar" for name in ("bcprov", "bcpkix", "bcutil")]
-SOURCE = Path(__file__).parent / "java" / "ESTClient.java"
-
 
 @pytest.fixture(scope="module")
 def classpath(tmp_path_factory: pytest.TempPathFactory) -> str:
-    missing = [jar for jar in JARS if not Path(jar).exists()]
-    assert not missing, f"Bouncy Castle is not installed (scripts/setup.sh installs it): {missing}"
-    assert shutil.which("javac"), "javac is not installed"
-    classes = tmp_path_factory.mktemp("java")
-    built = subprocess.run(["javac", "-d", str(classes), "-cp", ":".join(JARS), str(SOURCE)],
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert built.returncode == 0, built.stderr
-    return ":".join([str(classes), *JARS])
+    return compile_clients(tmp_path_factory.mktemp("java"))
 
 
 class BC:
@@ -43,11 +32,8 @@ class BC:
 
     def run(self, operation: str, out: Path, *args: str | Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            ["java", "-cp", self.classpath, "ESTClient", operation, self.address,
-             str(self.ca_file), str(out), *map(str, args)],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        result = run_client(self.classpath, "ESTClient", operation, self.address, self.ca_file,
+                            out, *args)  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
 
 
