@@ -8,6 +8,7 @@ folder (one SOFTHSM2_CONF per process), so that the other tests keep theirs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -21,8 +22,12 @@ from pathlib import Path
 import pytest
 
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef
+from hsm.backend_spec import BackendSpec
+from hsm.pipeline import SigningPipeline
 from hsm.pkcs11 import PKCS11Backend
+from hsm.signer_pool import SignerPool
 from tests.softhsm import Token
+from tests.unit.hsm.conftest import PIN_ENV
 from tests.unit.hsm.helpers import verify
 
 FAST_FAILURE_SECONDS = 10.0  # generous for a busy machine; a hang would be far longer
@@ -130,3 +135,33 @@ def test_removed_token_fails_fast_until_its_files_are_back(
     assert len(lost) == 1  # logged once however many batches fail
     assert any("re-opened" in r.getMessage() for r in caplog.records)
     assert all(softhsm_token.pin not in text for text in [caplog.text, *errors])
+
+
+async def test_a_signer_process_signs_again_once_its_token_is_back(
+    backend: PKCS11Backend,
+    breakable: BreakableToken,
+    softhsm_token: Token,
+    run_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The seen case, through the pipeline: the signer process that owns the token keeps
+    running, answers HSMError while the token is gone, and signs again once it is back."""
+    key = backend.generate_key("piped", KeyAlgorithm.EC_P256)
+    spki = backend.public_key_der(key)
+    breakable.copy_to(tmp_path / "backup")
+    monkeypatch.setenv(PIN_ENV, softhsm_token.pin)
+    spec = BackendSpec(kind="pkcs11", module_path=softhsm_token.module,
+                       token_label=breakable.label, secret_env=PIN_ENV)  # fmt: skip
+    with SignerPool(spec, run_dir, processes=1) as pool:
+        async with SigningPipeline(pool.socket_paths) as pipeline, asyncio.timeout(120):
+            verify(spki, key.algorithm, await pipeline.sign(key, b"before"), b"before")
+            breakable.remove()
+            with pytest.raises(HSMError) as caught:
+                await pipeline.sign(key, b"while gone")
+            shutil.copytree(tmp_path / "backup", breakable.folder)
+            verify(spki, key.algorithm, await pipeline.sign(key, b"after"), b"after")
+        logs = "".join(path.read_text() for path in pool.log_paths)
+    assert "re-opened" in logs
+    assert softhsm_token.pin not in logs + str(caught.value)
+    signs(backend, key)  # this process's backend too
