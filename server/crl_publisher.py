@@ -152,7 +152,7 @@ class CRLPublisher:
         now = self._clock()
         next_update = now + timedelta(hours=self._crl.validity_hours)
         keep_since = now - timedelta(days=self._crl.keep_expired_days)
-        change_id, entries = await store.crl_entries(generation.id, keep_since)
+        change_id, entries = await store.crl_snapshot(generation.id, keep_since)
         per_kind = 2 if self._crl.deltas else 1
         number = await store.allocate_crl_numbers(generation.id, per_kind * self._crl.shards)
         rows: list[CRLRow] = []

@@ -143,7 +143,7 @@ class SQLiteStatusStore:
 
     # -- CRLs ------------------------------------------------------------------------------
 
-    async def crl_entries(
+    async def crl_snapshot(
         self, generation_id: int, expired_before: datetime
     ) -> tuple[int, list[tuple[str, bytes]]]:
         """The last status change id and, as of exactly that change (one read transaction,
