@@ -13,6 +13,15 @@ Theory of operation:
   in PKCS#11 and missing from several HSMs. The raw r||s output is re-encoded as DER
   ECDSA-Sig-Value (RFC 5480). RSA uses CKM_SHA256_RSA_PKCS. Ed25519 uses CKM_EDDSA when the
   token offers it.
+- Recovery: when a call fails in a way that means the session or the object handles went
+  stale (the token was removed, its files restored, the device reset: ObjectHandleInvalid,
+  SessionHandleInvalid, TokenNotPresent, GeneralError, ...), the backend drops its session
+  and key handles, re-initialises the module (C_Finalize, C_Initialize: SoftHSM2 reads its
+  token folder again only then), finds the token by label, logs in and retries the call
+  once. If the token is still gone that fails at once with HSMError and the next call tries
+  again. Re-initialising ends every session of the module in this process, so a login
+  records the module's generation and a backend never closes a handle of an older one
+  (handles are reused).
 - Every library exception becomes HSMError. Messages name the operation, token and
   object, and the library's error class; the PIN is kept only in the login call and is
   scrubbed from any text that leaves this module.
@@ -23,17 +32,33 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import pkcs11
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, PublicKey
-from pkcs11.exceptions import PKCS11Error, UserAlreadyLoggedIn
+from pkcs11.exceptions import (
+    DeviceError,
+    DeviceRemoved,
+    GeneralError,
+    KeyHandleInvalid,
+    NoSuchToken,
+    ObjectHandleInvalid,
+    PKCS11Error,
+    SessionClosed,
+    SessionHandleInvalid,
+    SlotIDInvalid,
+    TokenNotPresent,
+    TokenNotRecognised,
+    UserAlreadyLoggedIn,
+    UserNotLoggedIn,
+)
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef
@@ -47,6 +72,25 @@ _EC_DIGESTS: dict[KeyAlgorithm, Callable[[bytes], Any]] = {
     KeyAlgorithm.EC_P384: hashlib.sha384,
 }
 _ED25519_UNSUPPORTED = "Ed25519 is not supported by this PKCS#11 backend"
+# Errors after which the session or the object handles may be stale rather than the request
+# wrong: the token went away or came back (SoftHSM2 answers GeneralError on a token whose
+# files vanished under it, ObjectHandleInvalid for an object whose file was replaced).
+_STALE_ERRORS: tuple[type[PKCS11Error], ...] = (
+    ObjectHandleInvalid,
+    KeyHandleInvalid,
+    SessionHandleInvalid,
+    SessionClosed,
+    TokenNotPresent,
+    TokenNotRecognised,
+    NoSuchToken,
+    SlotIDInvalid,
+    DeviceRemoved,
+    DeviceError,
+    UserNotLoggedIn,
+    GeneralError,
+)
+log = logging.getLogger("hsm.pkcs11")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -68,12 +112,29 @@ class _Login:
     """
 
     _open: ClassVar[dict[tuple[str, str], _Login]] = {}
+    # How often each module was re-initialised in this process: sessions of an older
+    # generation are gone, and their handle numbers may belong to new sessions.
+    _generations: ClassVar[dict[str, int]] = {}
 
     def __init__(self, key: tuple[str, str], session: Any, pin_digest: bytes) -> None:
         self.key = key
         self.session = session
         self.pin_digest = pin_digest
         self.users = 0
+
+    @classmethod
+    def generation(cls, module_path: str) -> int:
+        return cls._generations.get(module_path, 0)
+
+    @classmethod
+    def reinitialize(cls, lib: Any, module_path: str) -> None:
+        """C_Finalize and C_Initialize the module: every session and login of this process
+        on it ends, so the logins kept for it are forgotten without closing their handles.
+        Raises PKCS11Error."""
+        cls._generations[module_path] = cls.generation(module_path) + 1
+        for key in [k for k in cls._open if k[0] == module_path]:
+            del cls._open[key]
+        lib.reinitialize()
 
     @classmethod
     def acquire(
@@ -112,28 +173,100 @@ class PKCS11Backend:
 
     def __init__(self, module_path: str, token_label: str, pin: str) -> None:
         self._pin = pin
+        self._module_path = module_path
         self._token_label = token_label
         self._keys: dict[KeyRef, _Key] = {}
+        self._session: Any = None
+        self._generation = _Login.generation(module_path)  # that of the session
+        self._lost = False  # the token was lost and its loss logged
         try:
-            lib = pkcs11.lib(module_path)
+            self._lib = pkcs11.lib(module_path)
         except (PKCS11Error, OSError, RuntimeError) as exc:
             raise self._error(f"cannot load module {module_path}", exc) from None
         try:
-            token = lib.get_token(token_label=token_label)
+            self._open()
+        except _STALE_ERRORS as exc:
+            # SoftHSM2 sees a token made or put back after the module was loaded, and
+            # recovers from one whose files vanished, only after re-initialisation.
+            self._reopen(exc)
+
+    def _open(self) -> None:
+        """Find the token by label, log in (shared per process) and open a session.
+        Raises HSMError, or the PKCS11Error of a token not found (see `_STALE_ERRORS`)."""
+        token_label = self._token_label
+        try:
+            token = self._lib.get_token(token_label=token_label)
             self._mechanisms = token.slot.get_mechanisms()
+        except _STALE_ERRORS:
+            raise
         except PKCS11Error as exc:
             raise self._error(f"cannot find token {token_label!r}", exc) from None
-        self._login = _Login.acquire(token, module_path, pin, self._error)
+        generation = _Login.generation(self._module_path)
+        login = _Login.acquire(token, self._module_path, self._pin, self._error)
         try:
-            self._session = token.open(rw=True)
+            session = token.open(rw=True)
         except PKCS11Error as exc:
-            self._login.release()
+            login.release()
             raise self._error(f"cannot open a session on token {token_label!r}", exc) from None
+        self._login, self._session, self._generation = login, session, generation
+
+    def _drop_session(self) -> None:
+        """Forget the session, its login and every key handle. A session of an older module
+        generation is not closed: its handle number may belong to a newer session now."""
+        self._keys.clear()
+        session, self._session = self._session, None
+        if session is None:
+            return
+        if self._generation == _Login.generation(self._module_path):
+            with contextlib.suppress(PKCS11Error):
+                session.close()
+        self._login.release()
+
+    def _reopen(self, cause: BaseException | None) -> None:
+        """Drop the session and open the token again, re-initialising the module unless
+        another backend in this process already did since this one opened. Raises HSMError
+        (at once) while the token is missing."""
+        stale_generation = self._generation
+        self._drop_session()
+        try:
+            if stale_generation == _Login.generation(self._module_path):
+                _Login.reinitialize(self._lib, self._module_path)
+            self._open()
+        except (PKCS11Error, HSMError) as exc:
+            self._generation = _Login.generation(self._module_path)  # the next call re-initialises
+            what = f"cannot find token {self._token_label!r}"
+            error = exc if isinstance(exc, HSMError) else self._error(what, exc)
+            if not self._lost:
+                self._lost = True
+                log.warning("PKCS#11: token %r lost, not re-opened: %s", self._token_label, error)
+            raise error from None
+        what = type(cause).__name__ if cause is not None else "an earlier failure"
+        log.warning("PKCS#11: token %r re-opened after %s", self._token_label, what)
+        self._lost = False
+
+    def _recovering(self, what: str, operation: Callable[[], _T]) -> _T:
+        """Run `operation` on the session; after an error that means the session or the
+        handles went stale, re-open the token and run it once more. Raises HSMError."""
+        if self._session is None:  # lost at an earlier call: try the token again
+            self._reopen(None)
+        try:
+            return operation()
+        except _STALE_ERRORS as exc:
+            cause: PKCS11Error = exc
+        except PKCS11Error as exc:
+            raise self._error(what, exc) from None
+        self._reopen(cause)
+        try:
+            return operation()
+        except PKCS11Error as exc:
+            raise self._error(what, exc) from None
 
     def generate_key(self, label: str, algorithm: KeyAlgorithm) -> KeyRef:
         """Generate a key pair inside the token. Raises HSMError if a private key with this
         label exists, the algorithm is not supported by the token, or generation fails."""
         algorithm = KeyAlgorithm(algorithm)
+        if self._session is None:
+            self._reopen(None)
         if algorithm is KeyAlgorithm.ED25519 and Mechanism.EDDSA not in self._mechanisms:
             raise HSMError(_ED25519_UNSUPPORTED)
         if not label:
@@ -191,64 +324,62 @@ class PKCS11Backend:
         return ref
 
     def public_key_der(self, key: KeyRef) -> bytes:
-        """SubjectPublicKeyInfo DER built from the token's public key object."""
+        """SubjectPublicKeyInfo DER built from the token's public key object. Raises
+        HSMError."""
+        return self._recovering(f"read public key {key.uri}", lambda: self._public_key_der(key))
+
+    def _public_key_der(self, key: KeyRef) -> bytes:
         found = self._key(key)
         attrs: dict[Attribute, Any] = {Attribute.CLASS: ObjectClass.PUBLIC_KEY}
         attrs[Attribute.ID] = found.id
-        try:
-            public = next(iter(self._session.get_objects(attrs)), None)
-            if public is None:
-                raise HSMError(f"PKCS#11: no public key object for {found.label!r}")
-            if found.algorithm.is_ec:
-                return encode_ec_public_key(cast(PublicKey, public))
-            if found.algorithm.is_rsa:
-                numbers = rsa.RSAPublicNumbers(
-                    int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"),
-                    int.from_bytes(public[Attribute.MODULUS], "big"),
-                )
-                spki_key: Any = numbers.public_key()
-            else:
-                point = bytes(public[Attribute.EC_POINT])
-                if len(point) == 34 and point[:2] == b"\x04\x20":  # DER OCTET STRING
-                    point = point[2:]
-                spki_key = ed25519.Ed25519PublicKey.from_public_bytes(point)
-        except PKCS11Error as exc:
-            raise self._error(f"read public key {found.label!r}", exc) from None
+        public = next(iter(self._session.get_objects(attrs)), None)
+        if public is None:
+            raise HSMError(f"PKCS#11: no public key object for {found.label!r}")
+        if found.algorithm.is_ec:
+            return encode_ec_public_key(cast(PublicKey, public))
+        if found.algorithm.is_rsa:
+            numbers = rsa.RSAPublicNumbers(
+                int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"),
+                int.from_bytes(public[Attribute.MODULUS], "big"),
+            )
+            spki_key: Any = numbers.public_key()
+        else:
+            point = bytes(public[Attribute.EC_POINT])
+            if len(point) == 34 and point[:2] == b"\x04\x20":  # DER OCTET STRING
+                point = point[2:]
+            spki_key = ed25519.Ed25519PublicKey.from_public_bytes(point)
         return spki_key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
     def sign_many(self, key: KeyRef, messages: Sequence[bytes]) -> list[bytes]:
-        """Sign each message in the token. Raises HSMError."""
+        """Sign each message in the token; the whole batch is retried once after the token
+        was re-opened (see the module's theory of operation). Raises HSMError."""
+        return self._recovering(f"sign with {key.uri}", lambda: self._sign_many(key, messages))
+
+    def _sign_many(self, key: KeyRef, messages: Sequence[bytes]) -> list[bytes]:
         found = self._key(key)
         private, algorithm = found.private, found.algorithm
-        try:
-            if algorithm.is_ec:
-                digest = _EC_DIGESTS[algorithm]
-                size = 32 if algorithm is KeyAlgorithm.EC_P256 else 48
-                out = []
-                for m in messages:
-                    raw = private.sign(digest(m).digest(), mechanism=Mechanism.ECDSA)
-                    r = int.from_bytes(raw[:size], "big")
-                    s = int.from_bytes(raw[size:], "big")
-                    out.append(encode_dss_signature(r, s))
-                return out
-            if algorithm.is_rsa:
-                return [private.sign(m, mechanism=Mechanism.SHA256_RSA_PKCS) for m in messages]
-            return [private.sign(m, mechanism=Mechanism.EDDSA) for m in messages]
-        except PKCS11Error as exc:
-            raise self._error(f"sign with {found.label!r}", exc) from None
+        if algorithm.is_ec:
+            digest = _EC_DIGESTS[algorithm]
+            size = 32 if algorithm is KeyAlgorithm.EC_P256 else 48
+            out = []
+            for m in messages:
+                raw = private.sign(digest(m).digest(), mechanism=Mechanism.ECDSA)
+                r = int.from_bytes(raw[:size], "big")
+                s = int.from_bytes(raw[size:], "big")
+                out.append(encode_dss_signature(r, s))
+            return out
+        if algorithm.is_rsa:
+            return [private.sign(m, mechanism=Mechanism.SHA256_RSA_PKCS) for m in messages]
+        return [private.sign(m, mechanism=Mechanism.EDDSA) for m in messages]
 
     def close(self) -> None:
-        self._keys.clear()
-        session = getattr(self, "_session", None)
-        self._session = None  # type: ignore[assignment]  # closed: no session any more
-        if session is not None:
-            with contextlib.suppress(PKCS11Error):
-                session.close()
-            self._login.release()
+        self._drop_session()
 
     def _key(self, key: KeyRef) -> _Key:
+        """The key's handle, found in the token on first use. Raises HSMError for a bad or
+        unmatched reference and lets PKCS11Error through (see `_recovering`)."""
         cached = self._keys.get(key)
         if cached is not None:
             return cached
@@ -270,16 +401,13 @@ class PKCS11Backend:
             attrs[Attribute.LABEL] = uri.object
         if uri.id is not None:
             attrs[Attribute.ID] = uri.id
-        try:
-            matches = list(self._session.get_objects(attrs))
-            if len(matches) != 1:
-                what = "no" if not matches else "more than one"
-                raise HSMError(f"PKCS#11: {what} private key matches {key.uri}")
-            private = matches[0]
-            key_type = private[Attribute.KEY_TYPE]
-            key_id = bytes(private[Attribute.ID])
-        except PKCS11Error as exc:
-            raise self._error(f"find key {key.uri}", exc) from None
+        matches = list(self._session.get_objects(attrs))
+        if len(matches) != 1:
+            what = "no" if not matches else "more than one"
+            raise HSMError(f"PKCS#11: {what} private key matches {key.uri}")
+        private = matches[0]
+        key_type = private[Attribute.KEY_TYPE]
+        key_id = bytes(private[Attribute.ID])
         expected = KeyType.RSA if algorithm.is_rsa else KeyType.EC
         if algorithm is KeyAlgorithm.ED25519:
             expected = KeyType.EC_EDWARDS

@@ -12,7 +12,9 @@ optionally partitioned into shards by serial.
   against a base full CRL that moves on every `crl.base_interval_hours` (5.2.4). Both take
   numbers from one increasing cRLNumber sequence of the generation (5.2.3), delta last.
 - A held certificate is listed with certificateHold; once resumed it leaves the full CRL
-  and is listed as removeFromCRL in delta CRLs whose base still listed it (5.3.1).
+  and is listed as removeFromCRL (5.3.1) in delta CRLs whose base, or any CRL made after
+  that base, listed it (5.2.4): a relying party may combine the delta with a newer full
+  CRL it cached, which listed a hold the base never saw.
 """
 
 from __future__ import annotations
@@ -149,9 +151,8 @@ class CRLPublisher:
         store = self._registry.status
         now = self._clock()
         next_update = now + timedelta(hours=self._crl.validity_hours)
-        change_id = await store.last_change_id()
         keep_since = now - timedelta(days=self._crl.keep_expired_days)
-        entries = await store.crl_entries(generation.id, keep_since)
+        change_id, entries = await store.crl_snapshot(generation.id, keep_since)
         per_kind = 2 if self._crl.deltas else 1
         number = await store.allocate_crl_numbers(generation.id, per_kind * self._crl.shards)
         rows: list[CRLRow] = []
@@ -169,9 +170,7 @@ class CRLPublisher:
                 )
                 base = base or full
                 if base.base_change_id not in changes:
-                    changes[base.base_change_id] = await store.changes_after(
-                        generation.id, base.base_change_id
-                    )
+                    changes[base.base_change_id] = await store.changes_after(base)
                 delta = await self._delta(
                     generation, shard, number, now, next_update, base, change_id,
                     changes[base.base_change_id],
@@ -201,7 +200,9 @@ class CRLPublisher:
                 continue
             if delta.crl_entry is not None:
                 entries.append(delta.crl_entry)
-            elif delta.on_base and delta.status is CertificateStatus.GOOD:
+            elif delta.listed_since_base and delta.status is CertificateStatus.GOOD:
+                # RFC 5280 5.2.4: resumed after the base or a later CRL (which a relying
+                # party may hold as its complete CRL) listed it on hold
                 entries.append(
                     crl_codec.revoked_entry(
                         int(delta.serial, 16), now, crl_codec.CRLReason.removeFromCRL

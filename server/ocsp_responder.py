@@ -4,8 +4,13 @@ Theory of operation:
 - Every issued certificate has a pre-signed response with a SHA-1 CertID (RFC 5019 2.1.1),
   stored in the registry and held in memory keyed by serial. A request for one certificate
   without a nonce is a dictionary look-up; nothing is signed or read from disk.
-- A SHA-256 (or other supported hash) CertID gets a response signed on first use and kept
-  in memory beside the SHA-1 one, stating the same status.
+- A response repeats the request's CertID byte for byte (RFC 6960 4.2.1), so held responses
+  are keyed by the CertID DER they contain: OpenSSL sends hashAlgorithm with NULL
+  parameters, Bouncy Castle without, and each must find its own. Any other form of a
+  supported hash (SHA-1, SHA-256, ...; NULL or absent parameters) gets a response signed
+  on first use and kept beside the SHA-1 one, stating the same status; a CertID in no such
+  form (other parameters, a longer INTEGER) is answered but not kept, so that one
+  certificate holds at most two responses per hash algorithm.
 - Requests with a nonce (RFC 8954) or for several certificates are signed fresh, from the
   statuses in memory. A serial not in memory is looked up in the registry once (another
   process may have just issued it); one never issued under that issuer is `unknown`.
@@ -113,6 +118,17 @@ class _Issuer:
     responder_not_after: datetime
     responder_key_hash: bytes
     signature_algorithm: str
+    # hash algorithm -> (issuerNameHash, issuerKeyHash), RFC 6960 4.1.1
+    hashes: dict[str, tuple[bytes, bytes]]
+
+    def cert_ids(self, serial: int, hash_algorithm: str) -> tuple[bytes, ...]:
+        """The DER CertIDs a response of ours may be kept under: NULL and absent
+        hashAlgorithm parameters (RFC 5754 2), the shortest serial INTEGER."""
+        name_hash, key_hash = self.hashes[hash_algorithm]
+        return tuple(
+            ocsp.cert_id_with_hashes(hash_algorithm, name_hash, key_hash, serial, null).der
+            for null in (True, False)
+        )
 
 
 @dataclass
@@ -125,7 +141,8 @@ class _Entry:
     reason: int | None
     this_update: datetime
     next_update: datetime
-    responses: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # alg -> DER, ETag
+    # CertID DER -> response DER, ETag: each response under the CertID it repeats
+    responses: dict[bytes, tuple[bytes, str]] = field(default_factory=dict)
 
 
 class OCSPResponder:
@@ -148,7 +165,7 @@ class OCSPResponder:
         self._entries: dict[int, _Entry] = {}
         # Signed `unknown` answers, kept for unknown_max_age_seconds so that a client
         # repeating a question about a serial we never issued costs no signature.
-        self._unknown: OrderedDict[int, dict[str, tuple[bytes, datetime]]] = OrderedDict()
+        self._unknown: OrderedDict[int, dict[bytes, tuple[bytes, datetime]]] = OrderedDict()
         # SingleResponses signed live in the current second, by CertID and status: a
         # certificate asked about many times a second is encoded once (nonce path).
         self._live_second: datetime | None = None
@@ -194,6 +211,13 @@ class OCSPResponder:
         spki_der = ca.public_key.dump()
         responder = asn1_x509.Certificate.load(responder_der)
         responder_spki = responder.public_key.dump()
+        hashes = {
+            algorithm: (
+                ocsp.issuer_name_hash(name_der, algorithm),
+                ocsp.issuer_key_hash(spki_der, algorithm),
+            )
+            for algorithm in HASH_ALGORITHMS
+        }
         issuer = _Issuer(
             generation=generation,
             name_der=name_der,
@@ -203,26 +227,29 @@ class OCSPResponder:
             responder_not_after=responder.not_valid_after,
             responder_key_hash=ocsp.issuer_key_hash(responder_spki, "sha1"),
             signature_algorithm=signature_algorithm_for(responder_spki),
+            hashes=hashes,
         )
         self._by_generation[generation.id] = issuer
-        for algorithm in HASH_ALGORITHMS:
-            name_hash = ocsp.issuer_name_hash(name_der, algorithm)
-            key_hash = ocsp.issuer_key_hash(spki_der, algorithm)
+        for algorithm, (name_hash, key_hash) in hashes.items():
             self._issuers[(algorithm, name_hash, key_hash)] = issuer
 
     def apply(self, rows: list[OCSPResponseRow]) -> None:
         """Replace what memory holds for these certificates by the rows' responses."""
         self.version += 1
         for row in rows:
-            self._unknown.pop(int(row.serial, 16), None)
-            self._entries[int(row.serial, 16)] = _Entry(
+            serial = int(row.serial, 16)
+            self._unknown.pop(serial, None)
+            issuer = self._by_generation.get(row.generation_id)
+            # The stored response's CertID: SHA-1 with NULL parameters (`_sign_row`).
+            cert_id = issuer.cert_ids(serial, "sha1")[0] if issuer is not None else b""
+            self._entries[serial] = _Entry(
                 generation_id=row.generation_id,
                 status=row.status,
                 revoked_at=row.revoked_at,
                 reason=row.reason,
                 this_update=row.this_update,
                 next_update=row.next_update,
-                responses={"sha1": (row.der, _etag(row.der))},
+                responses={cert_id: (row.der, _etag(row.der))},
             )
             self.seq = max(self.seq, row.seq)
         self._metrics.ocsp_presigned.set(len(self._entries))
@@ -306,7 +333,7 @@ class OCSPResponder:
     ) -> OCSPResponseRow:
         now = self._clock()
         next_update = now + timedelta(hours=self._settings.validity_hours)
-        cert_id = ocsp.cert_id_for(issuer.name_der, issuer.spki_der, int(serial, 16), "sha1")
+        cert_id = ocsp.cert_id_with_hashes("sha1", *issuer.hashes["sha1"], int(serial, 16))
         single = _single(cert_id, status, revoked_at, reason, now, next_update)
         der = await self._sign(issuer, [single], None)
         return OCSPResponseRow(
@@ -347,7 +374,7 @@ class OCSPResponder:
         entry = self._entries.get(cert_id.serial)
         if issuer is None or entry is None or entry.generation_id != issuer.generation.id:
             return None
-        signed = entry.responses.get(cert_id.hash_algorithm)
+        signed = entry.responses.get(cert_id.der)  # RFC 6960 4.2.1: the request's own CertID
         now = self._clock()
         if signed is None or entry.next_update <= now:
             return None
@@ -419,7 +446,7 @@ class OCSPResponder:
 
     async def _cached(self, issuer: _Issuer, cert_id: ocsp.CertID) -> OCSPAnswer:
         now = self._clock()
-        remembered = self._unknown.get(cert_id.serial, {}).get(cert_id.hash_algorithm)
+        remembered = self._unknown.get(cert_id.serial, {}).get(cert_id.der)
         entry = (
             None
             if remembered and remembered[1] > now
@@ -433,13 +460,15 @@ class OCSPResponder:
             )
             await self._store([row])
             entry = self._entries[cert_id.serial]
-        signed = entry.responses.get(cert_id.hash_algorithm)
+        signed = entry.responses.get(cert_id.der)  # RFC 6960 4.2.1: the request's own CertID
         if signed is None:
             self._metrics.ocsp["signed"].inc()
             single = _single(cert_id, entry.status, entry.revoked_at, entry.reason,
                              entry.this_update, entry.next_update)  # fmt: skip
             der = await self._sign(issuer, [single], None)
-            signed = entry.responses[cert_id.hash_algorithm] = (der, _etag(der))
+            signed = (der, _etag(der))
+            if cert_id.der in issuer.cert_ids(cert_id.serial, cert_id.hash_algorithm):
+                entry.responses[cert_id.der] = signed
         else:
             self._metrics.ocsp["cached"].inc()
         return _presigned(entry, signed, now)
@@ -451,11 +480,13 @@ class OCSPResponder:
         self._metrics.ocsp["unknown"].inc()
         known = self._unknown.setdefault(cert_id.serial, {})
         self._unknown.move_to_end(cert_id.serial)
-        remembered = known.get(cert_id.hash_algorithm)
+        remembered = known.get(cert_id.der)  # RFC 6960 4.2.1: the request's own CertID
         if remembered is None or remembered[1] <= now:
             der = await self._sign(issuer, [_unknown(cert_id, now)], None)
             until = now + timedelta(seconds=self._settings.unknown_max_age_seconds)
-            remembered = known[cert_id.hash_algorithm] = (der, until)
+            remembered = (der, until)
+            if cert_id.der in issuer.cert_ids(cert_id.serial, cert_id.hash_algorithm):
+                known[cert_id.der] = remembered
             while len(self._unknown) > UNKNOWN_REMEMBERED:
                 self._unknown.popitem(last=False)
         der, until = remembered

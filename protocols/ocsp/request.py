@@ -29,7 +29,7 @@ import re
 import urllib.parse
 from typing import NamedTuple
 
-from asn1crypto import algos, core, keys
+from asn1crypto import core, keys
 
 from protocols.der import TLV, DERError, children, one, tlv
 
@@ -39,6 +39,7 @@ __all__ = [
     "MalformedOCSPRequest",
     "OCSPRequest",
     "cert_id_for",
+    "cert_id_with_hashes",
     "decode_get_path",
     "issuer_key_hash",
     "issuer_name_hash",
@@ -52,11 +53,13 @@ HASH_ALGORITHMS = {
     "sha384": "2.16.840.1.101.3.4.2.2",
     "sha512": "2.16.840.1.101.3.4.2.3",
 }
-# AlgorithmIdentifier with NULL parameters, as OpenSSL sends it (RFC 3279 2.2, RFC 5754 2
-# allow NULL or absent; both are accepted when parsing).
+# AlgorithmIdentifier with NULL parameters, as OpenSSL sends it, and without parameters, as
+# Bouncy Castle does (RFC 3279 2.2, RFC 5754 2 allow both; both are accepted when parsing,
+# and a response repeats the form its request used, RFC 6960 4.2.1).
 _HASH_ALGORITHM_DER = {
-    name: algos.DigestAlgorithm({"algorithm": oid, "parameters": core.Null()}).dump()
+    (name, null): tlv(0x30, core.ObjectIdentifier(oid).dump() + (b"\x05\x00" if null else b""))
     for name, oid in HASH_ALGORITHMS.items()
+    for null in (True, False)
 }
 
 ID_PKIX_OCSP_NONCE = "1.3.6.1.5.5.7.48.1.2"  # RFC 6960 4.4.1, RFC 8954 section 2.1
@@ -130,22 +133,47 @@ def issuer_key_hash(issuer_spki_der: bytes, hash_algorithm: str) -> bytes:
 
 
 def cert_id_for(
-    issuer_name_der: bytes, issuer_spki_der: bytes, serial: int, hash_algorithm: str = "sha1"
+    issuer_name_der: bytes,
+    issuer_spki_der: bytes,
+    serial: int,
+    hash_algorithm: str = "sha1",
+    null_parameters: bool = True,
 ) -> CertID:
     """The CertID (RFC 6960 4.1.1) of certificate ``serial`` of the issuer with that subject
-    Name DER and SubjectPublicKeyInfo DER; hashAlgorithm carries NULL parameters.
+    Name DER and SubjectPublicKeyInfo DER; hashAlgorithm carries NULL parameters unless
+    ``null_parameters`` is false (then none).
 
     Raises ValueError for an unsupported hash algorithm or an undecodable SPKI."""
     name_hash = issuer_name_hash(issuer_name_der, hash_algorithm)
     key_hash = issuer_key_hash(issuer_spki_der, hash_algorithm)
+    return cert_id_with_hashes(hash_algorithm, name_hash, key_hash, serial, null_parameters)
+
+
+def cert_id_with_hashes(
+    hash_algorithm: str,
+    name_hash: bytes,
+    key_hash: bytes,
+    serial: int,
+    null_parameters: bool = True,
+) -> CertID:
+    """The CertID (RFC 6960 4.1.1) of certificate ``serial`` from issuer hashes computed
+    already (:func:`issuer_name_hash`, :func:`issuer_key_hash`), in DER: the serial as the
+    shortest INTEGER (X.690 8.3.2), hashAlgorithm with NULL or no parameters.
+
+    Raises KeyError for a hash algorithm not in :data:`HASH_ALGORITHMS`."""
     der = tlv(
         0x30,
-        _HASH_ALGORITHM_DER[hash_algorithm]
-        + core.OctetString(name_hash).dump()
-        + core.OctetString(key_hash).dump()
-        + core.Integer(serial).dump(),
+        _HASH_ALGORITHM_DER[hash_algorithm, null_parameters]
+        + tlv(0x04, name_hash)
+        + tlv(0x04, key_hash)
+        + tlv(0x02, serial.to_bytes(_integer_length(serial), "big", signed=True)),
     )
     return CertID(hash_algorithm, name_hash, key_hash, serial, der)
+
+
+def _integer_length(value: int) -> int:
+    """Octets of the shortest two's-complement form of `value` (X.690 8.3.2)."""
+    return (value if value >= 0 else ~value).bit_length() // 8 + 1
 
 
 def decode_get_path(path: str) -> bytes:

@@ -132,7 +132,7 @@ class StatusDelta:
     serial: str
     status: CertificateStatus  # now
     crl_entry: bytes | None  # now (None when good)
-    on_base: bool  # it was revoked or held at the base
+    listed_since_base: bool  # the base CRL or a later one listed it (revoked or held)
 
 
 def to_text(moment: datetime) -> str:

@@ -143,20 +143,27 @@ class SQLiteStatusStore:
 
     # -- CRLs ------------------------------------------------------------------------------
 
-    async def crl_entries(
+    async def crl_snapshot(
         self, generation_id: int, expired_before: datetime
-    ) -> list[tuple[str, bytes]]:
-        """CRL entries of the generation's revoked and held certificates, leaving out those
-        that expired before `expired_before` (RFC 5280 5.1.2.6 allows removing them)."""
-        async with (
-            self._registry.reading() as db,
-            db.execute(
-                "SELECT serial, crl_entry FROM certificates WHERE generation_id = ?"
-                " AND crl_entry IS NOT NULL AND not_after >= ?",
-                (generation_id, to_text(expired_before)),
-            ) as cursor,
-        ):
-            return [(row[0], row[1]) for row in await cursor.fetchall()]
+    ) -> tuple[int, list[tuple[str, bytes]]]:
+        """The last status change id and, as of exactly that change (one read transaction,
+        so that a CRL's `base_change_id` says which changes it reflects), the CRL entries of
+        the generation's revoked and held certificates, leaving out those that expired
+        before `expired_before` (RFC 5280 5.1.2.6 allows removing them)."""
+        async with self._registry.reading() as db:
+            await db.execute("BEGIN")
+            try:
+                async with db.execute("SELECT coalesce(max(id), 0) FROM status_changes") as cursor:
+                    row = await cursor.fetchone()
+                async with db.execute(
+                    "SELECT serial, crl_entry FROM certificates WHERE generation_id = ?"
+                    " AND crl_entry IS NOT NULL AND not_after >= ?",
+                    (generation_id, to_text(expired_before)),
+                ) as cursor:
+                    entries = [(entry[0], entry[1]) for entry in await cursor.fetchall()]
+            finally:
+                await db.execute("COMMIT")
+        return (row[0] if row else 0), entries
 
     async def last_change_id(self) -> int:
         async with (
@@ -166,27 +173,38 @@ class SQLiteStatusStore:
             row = await cursor.fetchone()
         return row[0] if row else 0
 
-    async def changes_after(self, generation_id: int, change_id: int) -> list[StatusDelta]:
-        """Certificates of the generation whose status changed after `change_id`, with
-        their status now and whether they were revoked or held at `change_id`."""
+    async def changes_after(self, base: CRLRow) -> list[StatusDelta]:
+        """Certificates of the base full CRL's generation whose status changed after it,
+        with their status now and whether the base or a later CRL listed them (RFC 5280
+        5.2.4: a resumed one then needs removeFromCRL in a delta): revoked or held at the
+        base, or held after it while a CRL was made (a CRL reflects the changes up to its
+        `base_change_id`; every shard is made in the same rebuild, so the base's shard
+        stands for all)."""
         async with (
             self._registry.reading() as db,
             db.execute(
                 "SELECT c.serial, c.status, c.crl_entry,"
                 " (SELECT s.change FROM status_changes s WHERE s.serial = c.serial AND s.id <= ?"
-                "  ORDER BY s.id DESC LIMIT 1)"
+                "  ORDER BY s.id DESC LIMIT 1),"
+                " EXISTS (SELECT 1 FROM status_changes h WHERE h.serial = c.serial"
+                "  AND h.id > ? AND h.change = 'hold' AND EXISTS (SELECT 1 FROM crls l"
+                "   WHERE l.generation_id = ? AND l.shard = ? AND l.number >= ?"
+                "   AND l.base_change_id >= h.id AND l.base_change_id < coalesce("
+                "    (SELECT min(n.id) FROM status_changes n WHERE n.serial = h.serial"
+                "     AND n.id > h.id), l.base_change_id + 1)))"
                 " FROM certificates c WHERE c.generation_id = ? AND c.serial IN"
                 " (SELECT serial FROM status_changes WHERE id > ? AND change != 'issue')",
-                (change_id, generation_id, change_id),
+                (base.base_change_id, base.base_change_id, base.generation_id, base.shard,
+                 base.number, base.generation_id, base.base_change_id),
             ) as cursor,
-        ):
+        ):  # fmt: skip
             rows = await cursor.fetchall()
         return [
             StatusDelta(
                 serial=row[0],
                 status=CertificateStatus(row[1]),
                 crl_entry=row[2],
-                on_base=row[3] in ("revoke", "hold"),
+                listed_since_base=row[3] in ("revoke", "hold") or bool(row[4]),
             )
             for row in rows
         ]

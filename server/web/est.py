@@ -5,7 +5,8 @@ and the enrollment services.
     /.well-known/est/[<label>/]csrattrs        GET   what the label's profile wants in a CSR
     /.well-known/est/[<label>/]simpleenroll    POST  HTTP Basic: an enrollment credential;
                                                      202 + Retry-After while a profile's
-                                                     request awaits approval (4.2.3)
+                                                     request awaits approval (4.2.3), the
+                                                     application's id in EST-Application-Id
     /.well-known/est/[<label>/]simplereenroll  POST  TLS client certificate of this CA
     /.well-known/est/[<label>/]serverkeygen    POST  HTTP Basic; the CA makes the key
     /.well-known/est/[<label>/]fullcmc         *     501: Full CMC is not implemented
@@ -24,6 +25,7 @@ from aiohttp import web
 
 from protocols import est
 from protocols.x509 import csr as csr_codec
+from server.applications import ApplicationPending
 from server.context import CA
 from server.errors import CAError, ErrorKind
 from server.web.bodies import BodyTooLarge, read_body
@@ -32,6 +34,7 @@ from server.web.identity import SERVER_IDENTITY_KEY
 PREFIX = "/.well-known/est"
 REALM = 'Basic realm="EST"'
 RETRY_AFTER_S = "5"
+APPLICATION_ID_HEADER = "EST-Application-Id"  # of a request awaiting approval (202)
 
 # One table from the core's refusals to EST answers (RFC 7030 4.2.3, 3.2.3).
 STATUS = {
@@ -72,11 +75,22 @@ def _refusal(error: CAError, pending_retry_after_s: int = 0) -> web.Response:
         # The challenge alone, no body: Bouncy Castle's EST client (1.72) fails reading the
         # body of a 401 before it retries with credentials.
         return web.Response(status=401, headers={"WWW-Authenticate": REALM})
-    if status == 202:  # RFC 7030 4.2.3: come back with the same request after this
-        headers["Retry-After"] = str(pending_retry_after_s)
-    elif status == 503:
+    if status == 202:
+        return _pending(error, pending_retry_after_s)
+    if status == 503:
         headers["Retry-After"] = RETRY_AFTER_S
     return _text(status, error.message if status != 500 else "internal error", headers)
+
+
+def _pending(error: CAError, retry_after_s: int) -> web.Response:
+    """RFC 7030 4.2.3: accepted, come back with the same request after Retry-After. No
+    body: Bouncy Castle's EST client (1.72) closes a 202 without reading it, and closing
+    fails ("Stream closed before limit fully read") unless Content-Length is 0; the
+    application's id goes in a header instead, where curl and scripts still find it."""
+    headers = {"Retry-After": str(retry_after_s)}
+    if isinstance(error, ApplicationPending):
+        headers[APPLICATION_ID_HEADER] = error.application_id
+    return web.Response(status=202, headers=headers)
 
 
 def _client_certificate(request: web.Request) -> bytes | None:

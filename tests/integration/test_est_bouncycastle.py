@@ -1,12 +1,13 @@
 """EST with a client we did not write: Bouncy Castle's EST API (Debian's libbcpkix-java),
 driven by tests/integration/java/ESTClient.java, against the running server over TLS:
 cacerts, simpleenroll with an enrollment code (HTTP Basic), simplereenroll with the client
-certificate, serverkeygen. Every certificate verifies with OpenSSL and lints clean."""
+certificate, serverkeygen, and polling a request that awaits approval (202). Every
+certificate verifies with OpenSSL and lints clean."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,25 +15,16 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
 
+from tests.integration.bouncycastle import compile_clients, run_client
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess
 from tests.lint import lint_certificate
 
-JARS = [f"/usr/share/java/{name}.jar" for name in ("bcprov", "bcpkix", "bcutil")]
-SOURCE = Path(__file__).parent / "java" / "ESTClient.java"
-
 
 @pytest.fixture(scope="module")
 def classpath(tmp_path_factory: pytest.TempPathFactory) -> str:
-    missing = [jar for jar in JARS if not Path(jar).exists()]
-    assert not missing, f"Bouncy Castle is not installed (scripts/setup.sh installs it): {missing}"
-    assert shutil.which("javac"), "javac is not installed"
-    classes = tmp_path_factory.mktemp("java")
-    built = subprocess.run(["javac", "-d", str(classes), "-cp", ":".join(JARS), str(SOURCE)],
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert built.returncode == 0, built.stderr
-    return ":".join([str(classes), *JARS])
+    return compile_clients(tmp_path_factory.mktemp("java"))
 
 
 class BC:
@@ -41,13 +33,18 @@ class BC:
         self.address = f"localhost:{server.tls_port}"
         self.ca_file = ca_file
 
-    def run(self, operation: str, out: Path, *args: str | Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
+    def start(self, operation: str, out: Path, *args: str | Path) -> subprocess.Popen[str]:
+        """The client running in the background, its output lines to be read."""
+        return subprocess.Popen(
             ["java", "-cp", self.classpath, "ESTClient", operation, self.address,
              str(self.ca_file), str(out), *map(str, args)],
-            capture_output=True, text=True, timeout=120,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+
+    def run(self, operation: str, out: Path, *args: str | Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        result = run_client(self.classpath, "ESTClient", operation, self.address, self.ca_file,
+                            out, *args)  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -58,9 +55,14 @@ def world(
     folder = tmp_path_factory.mktemp("bc")
     ca = CAHome(folder / "ca")
     run_cli("init", "--home", ca.path)
+    settings = ca.path / "settings.toml"
+    text = settings.read_text()
+    organisation = text.index("[profiles.organisation]")
+    settings.write_text(text[:organisation] + text[organisation:].replace(
+        "requires_approval = false", "requires_approval = true", 1))  # fmt: skip
     ca_file = folder / "ca.pem"
     ca_file.write_text(ca.cli("ca-cert").stdout)
-    server = ServerProcess(ca)
+    server = ServerProcess(ca, {"CA_EST__PENDING_RETRY_AFTER_SECONDS": "1"})
     try:
         yield ca, BC(classpath, server, ca_file), folder
     finally:
@@ -109,3 +111,45 @@ def test_serverkeygen(world: tuple[CAHome, BC, Path]) -> None:
     certificate = verified(bc.ca_file, folder / "keygen" / "cert.pem")
     key = load_pem_private_key((folder / "keygen" / "key.pem").read_bytes(), None)
     assert certificate.public_key() == key.public_key()
+
+
+ORGANISATION = "CN=ООО Ромашка,O=ООО Ромашка,C=RU,OGRN=1027700132195,INNLE=7707083893"
+
+
+def test_rfc7030_4_2_3_bouncy_castle_polls_a_pending_request_until_approved(
+    world: tuple[CAHome, BC, Path],
+) -> None:
+    """The 202 (Retry-After, no body) is read by Bouncy Castle's client, which waits and
+    repeats the request until the operator approves, then gets the certificate."""
+    ca, bc, folder = world
+    user, secret = ca.cli("enroll-code", "--profile", "organisation",
+                          "--subject", ORGANISATION).stdout.split()  # fmt: skip
+    out = folder / "pending"
+    out.mkdir()
+    client = bc.start("pendingenroll", out, "", user, secret, "organisation", "120")
+    try:
+        application = wait_for_application(ca, client)
+        first = client.stdout.readline()  # type: ignore[union-attr]
+        assert first.startswith("pending: retry after "), first or client.communicate()[1]
+        assert 0 < int(first.split()[3]) <= 1000  # Retry-After: 1 (seconds)
+        approved = ca.cli("approve", "--id", application).stdout
+        assert approved.startswith(f"approved {application}: issued ")
+        _, errors = client.communicate(timeout=120)
+        assert client.returncode == 0, errors
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    certificate = verified(bc.ca_file, out / "cert.pem")
+    assert format(certificate.serial_number, "x") == approved.split()[-1]
+    assert "1.2.643.100.1=1027700132195" in certificate.subject.rfc4514_string()  # OGRN
+
+
+def wait_for_application(ca: CAHome, client: subprocess.Popen[str]) -> str:
+    """The id of the one application waiting, once the client's request made it."""
+    deadline = time.monotonic() + 60
+    while not (listed := ca.cli("applications").stdout.split()):
+        assert client.poll() is None, client.communicate()
+        assert time.monotonic() < deadline, "no application was made"
+        time.sleep(0.2)
+    return listed[0]

@@ -251,13 +251,16 @@ def test_crls_list_revoked_and_held_and_openssl_verify_agrees(changed: World) ->
 def test_delta_crl_against_the_first_base(changed: World) -> None:
     """The base of the deltas is the first full CRL (made before any change: the CA is
     younger than crl.base_interval_hours), so the delta lists every change since; the
-    resumed certificate was not on that base, so it is not listed at all.
-    (removeFromCRL against a base that listed it: tests/unit/server/test_crl_publisher.py.)"""
+    resumed certificate was not on that base, so it is listed only as removeFromCRL, when
+    a CRL made between its hold and its resume listed it (RFC 5280 5.2.4; see
+    tests/unit/server/test_crl_remove_from_crl.py)."""
     w = changed
     revoked, held, resumed = (w.serial(n) for n in ("revoked", "held", "resumed"))
     delta = wait_for_crl(w, "demo-delta.crl", lambda c: {revoked, held} <= set(c.entries))
     parsed = crl_codec.parse_crl(delta)
-    assert resumed not in parsed.entries
+    assert parsed.entries.get(resumed, (None, crl_codec.CRLReason.removeFromCRL))[1] == (
+        crl_codec.CRLReason.removeFromCRL
+    )
     full = crl_codec.parse_crl(http(f"{w.server.url}/crl/demo.crl").body)
     assert parsed.delta_base is not None and parsed.delta_base < full.crl_number
     assert parsed.crl_number > full.crl_number  # one cRLNumber sequence, delta last
@@ -271,6 +274,39 @@ def test_delta_crl_against_the_first_base(changed: World) -> None:
         result = openssl("verify", "-crl_check", "-use_deltas", "-CAfile", w.ca_file,
                          "-CRLfile", full_pem, "-CRLfile", delta_pem, w.certs[name])  # fmt: skip
         assert (result.returncode == 0) is ok, (result.stdout + result.stderr).decode()
+
+
+def test_rfc5280_5_2_4_delta_removes_a_hold_a_cached_newer_full_crl_listed(
+    changed: World,
+) -> None:
+    """Held after the deltas' base, listed by a newer full CRL a relying party caches,
+    then resumed: the next delta lists it as removeFromCRL, so OpenSSL combining the cached
+    full CRL with that delta agrees with OCSP that it is good."""
+    w = changed
+    cert = issue(w.ca, w.folder, "held-after-base")
+    revoked = w.serial("revoked")
+    held = x509.load_pem_x509_certificate(cert.read_bytes()).serial_number
+    w.ca.cli("suspend", "--serial", format(held, "x"))
+    cached = wait_for_crl(w, "demo.crl", lambda c: held in c.entries)
+    w.ca.cli("resume", "--serial", format(held, "x"))
+    removed = crl_codec.CRLReason.removeFromCRL
+    delta = wait_for_crl(w, "demo-delta.crl",
+                         lambda c: c.entries.get(held, (None, None))[1] == removed)  # fmt: skip
+    parsed, full = crl_codec.parse_crl(delta), crl_codec.parse_crl(cached)
+    assert parsed.delta_base is not None and parsed.delta_base < full.crl_number
+    assert parsed.crl_number > full.crl_number
+    assert lint_crl(delta) == []
+    cached_pem, delta_pem = w.folder / "cached-full.pem", w.folder / "removing-delta.pem"
+    cached_pem.write_bytes(x509.load_der_x509_crl(cached).public_bytes(Encoding.PEM))
+    delta_pem.write_bytes(x509.load_der_x509_crl(delta).public_bytes(Encoding.PEM))
+    assert "held-after-base.pem: good" in w.ocsp("-cert", cert, "-no_nonce")
+    for name, pem, ok in (("held-after-base", cert, True), ("revoked", w.certs["revoked"], False)):
+        for mode in ("-crl_check", "-crl_check_all"):
+            result = openssl("verify", mode, "-extended_crl", "-use_deltas", "-CAfile", w.ca_file,
+                             "-CRLfile", cached_pem, "-CRLfile", delta_pem, pem)  # fmt: skip
+            out = (result.stdout + result.stderr).decode()
+            assert (result.returncode == 0) is ok, (name, mode, out)
+    assert revoked in full.entries
 
 
 def test_crl_caching_headers_and_conditional_get(world: World) -> None:

@@ -5,9 +5,14 @@
 //   java ESTClient simpleenroll   HOST:PORT CA.pem OUTDIR SUBJECT USER PASSWORD
 //   java ESTClient serverkeygen   HOST:PORT CA.pem OUTDIR SUBJECT USER PASSWORD
 //   java ESTClient simplereenroll HOST:PORT CA.pem OUTDIR SUBJECT CLIENT.p12 P12PASSWORD
+//   java ESTClient pendingenroll  HOST:PORT CA.pem OUTDIR SUBJECT USER PASSWORD LABEL SECONDS
 //
 // It writes OUTDIR/cacerts.pem, or OUTDIR/cert.pem and OUTDIR/key.pem, and exits non-zero
-// with the exception's message on failure.
+// with the exception's message on failure. An empty SUBJECT makes a CSR without one (the
+// server takes the subject from the enrollment code). `pendingenroll` is simpleenroll on a label whose
+// requests await approval: on each 202 it prints "pending: retry after N ms" (Bouncy
+// Castle's reading of Retry-After), waits that long and repeats the request
+// (RFC 7030 4.2.3), for at most SECONDS.
 
 import java.io.FileInputStream;
 import java.io.FileWriter;
@@ -24,6 +29,7 @@ import java.security.spec.ECGenParameterSpec;
 import java.util.Collections;
 import javax.net.ssl.KeyManagerFactory;
 import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
+import org.bouncycastle.asn1.x500.RDN;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.cert.X509CertificateHolder;
 import org.bouncycastle.est.CACertsResponse;
@@ -51,6 +57,10 @@ public class ESTClient {
         JsseESTServiceBuilder builder = new JsseESTServiceBuilder(
             server, JcaJceUtils.getCertPathTrustManager(
                 Collections.singleton(new TrustAnchor(ca, null)), null));
+        boolean pending = op.equals("pendingenroll");
+        if (pending) {
+            builder.withLabel(args[7]);
+        }
         if (op.equals("simplereenroll")) {
             KeyStore store = KeyStore.getInstance("PKCS12");
             try (InputStream in = new FileInputStream(args[5])) {
@@ -69,8 +79,9 @@ public class ESTClient {
         KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
         generator.initialize(new ECGenParameterSpec("secp256r1"));
         KeyPair keys = generator.generateKeyPair();
+        X500Name subject = args[4].isEmpty() ? new X500Name(new RDN[0]) : new X500Name(args[4]);
         PKCS10CertificationRequest csr = new JcaPKCS10CertificationRequestBuilder(
-                new X500Name(args[4]), keys.getPublic())
+                subject, keys.getPublic())
             .build(new JcaContentSignerBuilder("SHA256withECDSA").build(keys.getPrivate()));
         ESTAuth auth = op.equals("simplereenroll") ? null
             : new HttpAuth(null, args[5], args[6].toCharArray());
@@ -81,6 +92,17 @@ public class ESTClient {
             key = response.getPrivateKeyInfo();
         } else {
             response = est.simpleEnroll(op.equals("simplereenroll"), csr, auth);
+        }
+        long deadline = pending ? System.currentTimeMillis() + 1000L * Long.parseLong(args[8]) : 0;
+        while (pending && !response.isCompleted()) {
+            long wait = Math.max(0, response.getNotBefore() - System.currentTimeMillis());
+            System.out.println("pending: retry after " + wait + " ms");
+            System.out.flush();
+            if (System.currentTimeMillis() + wait > deadline) {
+                throw new IllegalStateException("still pending at the deadline");
+            }
+            Thread.sleep(wait);
+            response = est.simpleEnroll(response);
         }
         if (!response.isCompleted()) {
             throw new IllegalStateException("enrollment not completed");

@@ -367,6 +367,21 @@ def test_cert_id_der_is_what_asn1crypto_reads(pki):
     assert read["serial_number"].native == 0x1234
 
 
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sha512"])
+def test_rfc6960_4_1_1_cert_id_with_null_or_absent_parameters_parses_back(pki, algorithm):
+    """RFC 5754 2: hashAlgorithm parameters NULL (OpenSSL) or absent (Bouncy Castle); the
+    responder keeps a response under each form's DER (RFC 6960 4.2.1)."""
+    null = pki.cert_id(0x80, algorithm)
+    absent = cert_id_for(pki.name_der, pki.spki, 0x80, algorithm, null_parameters=False)
+    assert null.der.count(b"\x05\x00") - absent.der.count(b"\x05\x00") == 1
+    assert len(null.der) == len(absent.der) + 2
+    for cert_id in (null, absent):
+        (parsed,) = parse_ocsp_request(
+            tlv(0x30, tlv(0x30, tlv(0x30, tlv(0x30, cert_id.der))))
+        ).cert_ids
+        assert parsed == cert_id
+
+
 def test_cert_id_refuses_unknown_hash_and_bad_spki(pki):
     with pytest.raises(ValueError, match="hash algorithm"):
         cert_id_for(pki.name_der, pki.spki, 1, "md5")
