@@ -322,13 +322,9 @@ class SigningPipeline:
             await asyncio.sleep(self._reconnect_delay)
         try:
             await conn.open()
-        except OSError as exc:
+        except OSError:
             self._set_up(conn, False)
-            if first:
-                log.warning("signer %s is down: %s", conn.path, exc)
             return
-        if not first:
-            log.info("signer %s is reachable again", conn.path)
         self._set_up(conn, True)
 
     async def _watch(self) -> None:
@@ -339,17 +335,24 @@ class SigningPipeline:
             for conn in self._conns:
                 idle = conn.idle
                 if conn.up and idle is not None and not idle.done() and conn.closed_by_peer():
-                    log.warning("signer %s closed its connection", conn.path)
                     conn.drop()
                     self._set_up(conn, False)
                     idle.set_result(None)
 
     def _set_up(self, conn: _Connection, up: bool) -> None:
+        """Mark a connection up or down; a signer going down (its last connection) or
+        coming back (its first) is logged once."""
         if conn.up != up:
+            signer_was_up = any(c.up for c in self._conns if c.path == conn.path)
             conn.up = up
             self._up += 1 if up else -1
             self.metrics.connections_up.set(self._up)
             self.metrics.signers_up.set(self.signers_up)
+            signer_is_up = any(c.up for c in self._conns if c.path == conn.path)
+            if signer_was_up and not signer_is_up:
+                log.warning("signer %s is down", conn.path)
+            elif signer_is_up and not signer_was_up and self._started:
+                log.info("signer %s is up again", conn.path)
         if self._up == 0 and self._started:
             self._fail_queue("no signer process is reachable")
 

@@ -19,6 +19,7 @@ import os
 import selectors
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +51,7 @@ class SignerPool:
         self.log_paths = [self.run_dir / f"signer-{i}.log" for i in range(processes)]
         self.ready_timeout_s = ready_timeout_s
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._restarting = threading.Lock()  # one login at a time, as in `start`
         for path in self.socket_paths:
             if len(str(path)) > _MAX_SOCKET_PATH:
                 raise HSMError(f"signer socket path is too long for a Unix socket: {path}")
@@ -86,12 +88,15 @@ class SignerPool:
 
     def restart(self, index: int) -> None:
         """Start signer `index` again on its own socket path (after it died); clients that
-        reconnect to that path reach the new process. Raises HSMError as `start` does."""
-        old = self._procs[index]
-        if old.poll() is None:
-            raise HSMError(f"signer {index} is still running")
-        _close_pipes(old)
-        self._procs[index] = self._launch(index)
+        reconnect to that path reach the new process. Raises HSMError as `start` does.
+        Restarts run one at a time (threads may call this at once), for the reason given
+        in `start`."""
+        with self._restarting:
+            old = self._procs[index]
+            if old.poll() is None:
+                raise HSMError(f"signer {index} is still running")
+            _close_pipes(old)
+            self._procs[index] = self._launch(index)
 
     def _launch(self, i: int) -> subprocess.Popen[bytes]:
         """Start signer `i` and wait until it listens (or raise HSMError)."""

@@ -1,7 +1,7 @@
 """Readiness of a serving process: what `/healthz` reports.
 
 The process is ready when (checked in this order, the first failure is the reason):
-1. the registry answers a read within `REGISTRY_TIMEOUT_S`;
+1. the registry answers a read within `REGISTRY_TIMEOUT_S` (5 s);
 2. a signer can sign: the pipeline has a connection up, and a probe signature with the
    active generation's OCSP responder key succeeds. The probe is made at most once every
    `PROBE_EVERY_S` (requests in between share its result), so a load balancer polling
@@ -40,7 +40,9 @@ class Health:
         signer: Signer,
         signers_up: Callable[[], int],
         clock: Clock,
+        registry_timeout_s: float = REGISTRY_TIMEOUT_S,
     ) -> None:
+        self._registry_timeout_s = registry_timeout_s
         self._ca_name = settings.ca.name
         self._registry = registry
         self._signer = signer
@@ -53,7 +55,7 @@ class Health:
     async def problem(self) -> str | None:
         """None when ready, else a one-line reason."""
         try:
-            async with asyncio.timeout(REGISTRY_TIMEOUT_S):
+            async with asyncio.timeout(self._registry_timeout_s):
                 lease = await self._registry.leases.current(DUTIES, self._clock())
         except Exception as exc:  # any failure of the registry's driver, or the timeout
             log.warning("health: the registry did not answer (%s)", type(exc).__name__)

@@ -15,7 +15,9 @@ nonce benchmark it took about a fifth less CPU per answer than asyncio's own loo
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
+import os
 import queue
 import signal
 import ssl
@@ -39,6 +41,7 @@ from server.web.app import build_app
 from server.web.ocsp_listener import OCSPProtocol, RenderedAnswers
 
 WORKER_STOP_TIMEOUT_S = 10.0
+ORPHAN_CHECK_S = 1.0
 
 
 async def serve(settings: Settings) -> None:
@@ -170,12 +173,39 @@ async def _run_worker(
 async def _worker(
     settings: Settings, sockets: list[Path], counts: Path, ready: multiprocessing.Queue | None
 ) -> None:
-    await _run_worker(settings, sockets, counts, _stop_on_signals(), ready)
+    stop = _stop_on_signals()
+    orphaned = asyncio.create_task(_stop_when_orphaned(stop))
+    try:
+        await _run_worker(settings, sockets, counts, stop, ready)
+    finally:
+        orphaned.cancel()
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """Stop this worker when `serve`'s parent process is gone (it was killed): nothing
+    would supervise it, and it would keep the ports from a new `serve`. (Signers stop on
+    their own: their stdin closes.)"""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(ORPHAN_CHECK_S)
+    logging.getLogger("server.web.serve").warning("serve is gone: this worker stops")
+    stop.set()
+
+
+def configure_logging() -> None:
+    """The log format of every `serve` process (the parent and its workers)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # aiosqlite logs every query with its parameters at DEBUG: personal data (C1) and
+    # credential hashes. Keep it quiet whatever level the rest of the server logs at.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
 def _worker_main(
     settings: Settings, sockets: list[Path], counts: Path, ready: multiprocessing.Queue | None
 ) -> None:
+    configure_logging()
     try:
         uvloop.run(_worker(settings, sockets, counts, ready))
     except (CAError, OSError) as exc:  # e.g. the port is taken: tell the parent at once
