@@ -3,11 +3,11 @@
 The process is ready when (checked in this order, the first failure is the reason):
 1. the registry answers a read within `REGISTRY_TIMEOUT_S` (5 s);
 2. a signer can sign: the pipeline has a connection up, and a probe signature with the
-   active generation's OCSP responder key succeeds. The probe is made at most once every
-   `PROBE_EVERY_S` (requests in between share its result), so a load balancer polling
-   `/healthz` costs the HSM almost nothing; it catches a signer that is connected but whose
-   token no longer signs. The probe signs a fixed text that is no DER structure, with the
-   responder key, never the CA key;
+   active generation's OCSP responder key succeeds. A successful probe is trusted for
+   `PROBE_EVERY_S` (requests at the same moment share one probe), so a load balancer
+   polling `/healthz` costs the HSM almost nothing; it catches a signer that is connected
+   but whose token no longer signs. The probe signs a fixed text that is no DER
+   structure, with the responder key, never the CA key;
 3. some live process holds the background duties (the duty lease has not lapsed).
 """
 
@@ -76,7 +76,10 @@ class Health:
             task = self._probe
             self._probe_problem = await asyncio.shield(task)
             if self._probe is task:
-                self._probe, self._probed_at = None, time.monotonic()
+                self._probe = None
+                # a success is kept for PROBE_EVERY_S; after a failure the next asks again,
+                # so a signer that is back is seen at once
+                self._probed_at = time.monotonic() if self._probe_problem is None else 0.0
         return self._probe_problem
 
     async def _sign_probe(self) -> str | None:

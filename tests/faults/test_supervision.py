@@ -219,3 +219,25 @@ def test_a_killed_duty_holder_hands_over_and_a_later_revocation_reaches_the_crl(
     wait_until(lambda: fleet.metric("ca_duty_holder") == 1, "the holder's ca_duty_holder 1")
     wait_until(lambda: fleet.metric("ca_duty_holder") == 0, "the other's ca_duty_holder 0")
     fleet.stop()
+
+
+def test_when_serve_itself_is_killed_no_worker_or_signer_is_left(two_workers: Fleet) -> None:
+    fleet = two_workers
+    children = fleet.children("worker") + fleet.children("signer")
+    assert len(children) == 3
+    assert http(fleet.url + "/livez").body == b"ok\n"
+    fleet.kill(fleet.server.process.pid)
+    fleet.server.process.wait(timeout=30)
+
+    def gone() -> bool:
+        return not any(Path(f"/proc/{pid}").exists() and _alive(pid) for pid in children)
+
+    wait_until(gone, "the orphaned workers and signers stopped")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -38,8 +38,11 @@ async def hold_duties(ca: LocalCA) -> None:
 async def test_ready_when_registry_signer_and_duty_holder_are_there(local_ca: LocalCA) -> None:
     await hold_duties(local_ca)
     calls = local_ca.signer.calls
-    assert await health(local_ca).problem() is None
+    checker = health(local_ca)
+    assert await checker.problem() is None
     assert local_ca.signer.calls == calls + 1  # a real probe signature was made
+    assert await checker.problem() is None
+    assert local_ca.signer.calls == calls + 1  # and trusted for PROBE_EVERY_S
 
 
 async def test_no_duty_holder_once_the_lease_lapsed(local_ca: LocalCA) -> None:
@@ -56,7 +59,7 @@ async def test_no_signer_up(local_ca: LocalCA) -> None:
     assert await health(local_ca, signers_up=0).problem() == "no signer process is up"
 
 
-async def test_a_failed_probe_signature_and_probes_at_most_every_few_seconds(
+async def test_a_failed_probe_signature_is_reported_and_tried_again_next_time(
     local_ca: LocalCA,
 ) -> None:
     await hold_duties(local_ca)
@@ -64,7 +67,9 @@ async def test_a_failed_probe_signature_and_probes_at_most_every_few_seconds(
     checker = health(local_ca, signer=broken)
     reasons = await asyncio.gather(*(checker.problem() for _ in range(5)))
     assert reasons == ["no signer can sign (the probe signature failed)"] * 5
-    assert broken.calls == 1  # one probe shared, then its result kept for PROBE_EVERY_S
+    assert broken.calls == 1  # requests at the same moment share one probe
+    assert await checker.problem() == "no signer can sign (the probe signature failed)"
+    assert broken.calls == 2  # a failure is not trusted: a signer back is seen at once
 
 
 async def test_a_registry_that_does_not_answer(local_ca: LocalCA) -> None:
