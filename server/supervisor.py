@@ -175,6 +175,8 @@ class WorkerChild:
 
     def stop(self, timeout_s: float) -> None:
         """SIGTERM (a worker stops cleanly on it), then SIGKILL after `timeout_s`."""
+        if self.process.pid is None:  # a restart that failed to start it
+            return
         if self.process.is_alive():
             self.process.terminate()
         self.process.join(timeout_s)
