@@ -153,6 +153,35 @@ class PipelineSettings:
 
 
 @dataclass(frozen=True)
+class SupervisorSettings:
+    """`serve` as a supervisor (server/supervisor.py, server/duties.py): dead signer and
+    HTTP worker processes are restarted with exponential backoff, and the background
+    duties are held by an expiring lease in the registry."""
+
+    restart_delay_seconds: float = 0.5  # wait before the first restart of a dead child
+    restart_delay_max_seconds: float = 30.0  # doubled on each death in a row, up to this
+    duty_lease_seconds: float = 15.0  # a duty holder that stops renewing loses it after this
+    duty_renew_seconds: float = 5.0  # how often every worker renews or tries to take it
+
+    def check(self) -> None:
+        _require(0 < self.restart_delay_seconds <= 60, "supervisor.restart_delay_seconds",
+                 "in 0..60")  # fmt: skip
+        _require(
+            self.restart_delay_seconds <= self.restart_delay_max_seconds <= 3600,
+            "supervisor.restart_delay_max_seconds",
+            "at least supervisor.restart_delay_seconds and at most 3600",
+        )
+        # the registry stores lease expiry in whole seconds
+        _require(3 <= self.duty_lease_seconds <= 3600, "supervisor.duty_lease_seconds",
+                 "in 3..3600")  # fmt: skip
+        _require(
+            0.1 <= self.duty_renew_seconds <= self.duty_lease_seconds / 3,
+            "supervisor.duty_renew_seconds",
+            "at least 0.1 and at most a third of supervisor.duty_lease_seconds",
+        )
+
+
+@dataclass(frozen=True)
 class OCSPSettings:
     """OCSP responses (RFC 6960, RFC 5019): pre-signed for every certificate, refreshed
     ahead of nextUpdate, fresh for requests with a nonce (RFC 8954)."""
@@ -420,6 +449,7 @@ class Settings:
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    supervisor: SupervisorSettings = field(default_factory=SupervisorSettings)
     ocsp: OCSPSettings = field(default_factory=OCSPSettings)
     crl: CRLSettings = field(default_factory=CRLSettings)
     est: ESTSettings = field(default_factory=ESTSettings)
@@ -447,6 +477,7 @@ SECTIONS = {
     "registry": RegistrySettings,
     "server": ServerSettings,
     "pipeline": PipelineSettings,
+    "supervisor": SupervisorSettings,
     "ocsp": OCSPSettings,
     "crl": CRLSettings,
     "est": ESTSettings,

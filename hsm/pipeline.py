@@ -21,6 +21,11 @@ Theory of operation (see ARCHITECTURE.md, "The signing pipeline"):
 - A connection that fails (the signer died, closed or answered garbage) puts its batch
   back at the head of the queue once, reconnects, and if it cannot, is marked down. When
   no connection is up, waiting and new requests fail with SignerUnavailable, never hang.
+- A connection closed by its signer while idle (the signer was killed between batches) is
+  noticed within `reconnect_delay_s` by a watcher and marked down too, so `signers_up`
+  and `/healthz` tell the truth without waiting for the next request. A connection that
+  is down tries to reconnect to the same socket path every `reconnect_delay_s`: a signer
+  restarted there by `serve`'s supervisor is taken up again without a restart here.
 """
 
 from __future__ import annotations
@@ -69,6 +74,13 @@ class _Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.up = False
+        self.idle: asyncio.Future[None] | None = None  # while its worker waits for work
+
+    def closed_by_peer(self) -> bool:
+        """The signer closed this connection (EOF read by the transport), or it is closing."""
+        return (self.reader is not None and self.reader.at_eof()) or (
+            self.writer is not None and self.writer.is_closing()
+        )
 
     async def open(self) -> None:
         self.reader, self.writer = await asyncio.open_unix_connection(str(self.path))
@@ -130,6 +142,7 @@ class SigningPipeline:
             raise SignerUnavailable("no signer process is reachable")
         self._started = True
         self._tasks = [asyncio.create_task(self._work(c)) for c in self._conns]
+        self._tasks.append(asyncio.create_task(self._watch()))
 
     async def close(self) -> None:
         """Stop the workers; requests still waiting fail with SignerUnavailable."""
@@ -152,6 +165,11 @@ class SigningPipeline:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    @property
+    def signers_up(self) -> int:
+        """Signer processes with at least one connection up."""
+        return len({c.path for c in self._conns if c.up})
 
     async def sign(self, key: KeyRef, data: bytes) -> bytes:
         """The signature of `data` with `key` (scheme per hsm.backend).
@@ -190,9 +208,11 @@ class SigningPipeline:
             if not self._queue:
                 waiter: asyncio.Future[None] = loop.create_future()
                 self._idle.append(waiter)
+                conn.idle = waiter
                 try:
                     await waiter
                 finally:
+                    conn.idle = None
                     with contextlib.suppress(ValueError):
                         self._idle.remove(waiter)
                 continue
@@ -302,18 +322,37 @@ class SigningPipeline:
             await asyncio.sleep(self._reconnect_delay)
         try:
             await conn.open()
-        except OSError as exc:
+        except OSError:
             self._set_up(conn, False)
-            if first:
-                log.warning("signer %s is down: %s", conn.path, exc)
             return
         self._set_up(conn, True)
 
+    async def _watch(self) -> None:
+        """Mark down idle connections their signer closed, and wake their workers to
+        reconnect (a busy connection finds out from its round trip)."""
+        while True:
+            await asyncio.sleep(self._reconnect_delay)
+            for conn in self._conns:
+                idle = conn.idle
+                if conn.up and idle is not None and not idle.done() and conn.closed_by_peer():
+                    conn.drop()
+                    self._set_up(conn, False)
+                    idle.set_result(None)
+
     def _set_up(self, conn: _Connection, up: bool) -> None:
+        """Mark a connection up or down; a signer going down (its last connection) or
+        coming back (its first) is logged once."""
         if conn.up != up:
+            signer_was_up = any(c.up for c in self._conns if c.path == conn.path)
             conn.up = up
             self._up += 1 if up else -1
-            self.metrics.signers_up.set(self._up)
+            self.metrics.connections_up.set(self._up)
+            self.metrics.signers_up.set(self.signers_up)
+            signer_is_up = any(c.up for c in self._conns if c.path == conn.path)
+            if signer_was_up and not signer_is_up:
+                log.warning("signer %s is down", conn.path)
+            elif signer_is_up and not signer_was_up and self._started:
+                log.info("signer %s is up again", conn.path)
         if self._up == 0 and self._started:
             self._fail_queue("no signer process is reachable")
 

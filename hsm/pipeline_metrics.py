@@ -54,10 +54,16 @@ class PipelineMetrics:
             "Sign requests refused because the queue was full.",
             registry=r,
         )
-        self.signers_up = Gauge(
+        self.connections_up = Gauge(
             "ca_signing_signer_connections_up", "Connections to signer processes that are up.",
             registry=r,
         )  # fmt: skip
+        self.signers_up = Gauge(
+            "ca_signing_signers_up",
+            "Signer processes with at least one connection up (a signer killed between "
+            "batches is noticed within the reconnect delay).",
+            registry=r,
+        )
 
     def track_queue(self, depth: Callable[[], int]) -> None:
         """Read the queue depth at scrape time instead of on every request."""

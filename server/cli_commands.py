@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import getpass
 import json
-import logging
 import os
 import re
 import secrets
@@ -30,6 +29,7 @@ from server.lifecycle import create_generation, issue_ocsp_responder
 from server.registry import CertificateStatus, StatusBasis
 from server.revocation import parse_reason
 from server.tls import issue_server_certificate
+from server.web.serve import configure_logging
 from server.web.serve import serve as serve_until_stopped
 
 
@@ -145,12 +145,7 @@ def _ensure_secret(settings: Settings) -> None:
 
 
 async def serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # aiosqlite logs every query with its parameters at DEBUG: personal data (C1) and
-    # credential hashes. Keep it quiet whatever level the rest of the server logs at.
-    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    configure_logging()
     settings = load_settings(args.home)
     refuse_shared_home(settings)
     overrides = {k: v for k, v in (("http", args.http), ("https", args.https)) if v}

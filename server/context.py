@@ -28,14 +28,17 @@ from server.applications import Applications
 from server.audit_checkpoints import AuditCheckpoints
 from server.authority import Authority, Clock, Signer, utc_now
 from server.cmp import CMPServer
+from server.duties import DutyHolder
 from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.enrollment_credentials import EnrollmentCredentials, derivation_key
 from server.errors import CAError, ErrorKind
+from server.health import Health
 from server.lifecycle import issue_ocsp_responder
 from server.outbox import OutboxDelivery, open_sender
 from server.registry import CAGeneration, SQLiteRegistry
 from server.revocation import Revocation
 from server.status import StatusPublication
+from server.status_feed import node_name
 from server.subscribers import Subscribers
 
 
@@ -56,6 +59,8 @@ class CA:
     audit: AuditCheckpoints
     metrics: CollectorRegistry
     clock: Clock
+    health: Health | None = None  # serving processes: what /healthz reports
+    duties: DutyHolder | None = None  # serving processes: the duty lease
 
 
 def backend_spec(settings: Settings) -> BackendSpec:
@@ -113,7 +118,9 @@ async def open_ca(
 ) -> AsyncIterator[CA]:
     """A ready CA. With `signing`, it signs through the signer processes listening on
     `signer_sockets`, or through signer processes of its own that run until the context
-    ends. `serving` and `builder` are for server processes (see StatusPublication)."""
+    ends. `serving` is for server processes: they follow status changes, and compete for
+    the duty lease (server/duties.py); the one holding it runs the duties. `builder` makes
+    a process that does not serve (a command) build CRLs itself (see StatusPublication)."""
     metrics = CollectorRegistry()
     registry = await SQLiteRegistry.open(settings.resolve(settings.registry.path))
     try:
@@ -130,18 +137,29 @@ async def open_ca(
             )
             await pipeline.start()
             try:
-                ca = _assemble(settings, registry, pipeline, metrics, clock, serving, builder)
+                ca = _assemble(
+                    settings, registry, pipeline, metrics, clock, serving, builder and not serving
+                )
                 await ca.status.start()
-                loops = _builder_loops(ca) if serving and builder else []
+                renewal: asyncio.Task[None] | None = None
+                if serving:
+                    ca.health = Health(
+                        settings, registry, pipeline, lambda: pipeline.signers_up, clock
+                    )
+                    ca.duties = _duty_holder(ca)
+                    await ca.duties.renew()  # at start, before serving: the first asker
+                    await ca.status.taken_up()
+                    renewal = asyncio.create_task(ca.duties.run())
                 try:
                     yield ca
                     if not serving:
                         await _anchor_audit_trail(ca)
                 finally:
-                    for loop in loops:
-                        loop.cancel()
+                    if renewal is not None and ca.duties is not None:
+                        renewal.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
-                            await loop
+                            await renewal
+                        await ca.duties.close()
                     await ca.status.stop()
             finally:
                 await pipeline.close()
@@ -158,9 +176,42 @@ async def _anchor_audit_trail(ca: CA) -> None:
         logging.getLogger(__name__).warning("audit checkpoint not written: %s", exc)
 
 
+def _duty_holder(ca: CA) -> DutyHolder:
+    """The duty lease of a serving process: holding it, the process builds CRLs and keeps
+    the OCSP responses and responders (StatusPublication in builder mode) and runs
+    `_builder_loops`; losing it, it stops them."""
+    loops: list[asyncio.Task[None]] = []
+
+    def start() -> None:
+        ca.status.become_builder()
+        loops.extend(_builder_loops(ca))
+
+    async def stop() -> None:
+        for loop in loops:
+            loop.cancel()
+        for loop in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        loops.clear()
+        await ca.status.stop_building()
+
+    supervisor = ca.settings.supervisor
+    return DutyHolder(
+        ca.registry.leases,
+        node_name(),
+        lease_s=supervisor.duty_lease_seconds,
+        renew_s=supervisor.duty_renew_seconds,
+        clock=ca.clock,
+        start=start,
+        stop=stop,
+        metrics=ca.metrics,
+    )
+
+
 def _builder_loops(ca: CA) -> list[asyncio.Task[None]]:
-    """The builder process's background loops: the CMP sweeper, the audit checkpoints and,
-    when enabled, the delivery of the reporting outbox."""
+    """The background loops of the process holding the duty lease (server/duties.py),
+    the single list of them: the CMP sweeper, the audit checkpoints and, when enabled, the
+    delivery of the reporting outbox."""
     loops = [asyncio.create_task(ca.cmp.run()), asyncio.create_task(ca.audit.run())]
     if ca.settings.outbox.enabled:
         delivery = OutboxDelivery(

@@ -4,10 +4,10 @@ optionally partitioned into shards by serial.
 - Every revoked or held certificate carries the DER of its CRL entry, made when its status
   changed; a CRL is a join of those entries, so even a very long one builds in about a
   second.
-- One process builds (the `builder`: the first HTTP worker of `serve`); the others serve
-  what it stored in the registry. A status change anywhere leads to one rebuild after
-  `crl.coalesce_ms` (many changes in that window: one rebuild); CRLs are also rebuilt
-  `crl.refresh_before_hours` before their nextUpdate.
+- One process builds (the `builder`: the HTTP worker of `serve` holding the duty lease,
+  server/duties.py); the others serve what it stored in the registry. A status change
+  anywhere leads to one rebuild after `crl.coalesce_ms` (many changes in that window: one
+  rebuild); CRLs are also rebuilt `crl.refresh_before_hours` before their nextUpdate.
 - Each rebuild makes, for every shard, a full CRL and, when deltas are on, a delta CRL
   against a base full CRL that moves on every `crl.base_interval_hours` (5.2.4). Both take
   numbers from one increasing cRLNumber sequence of the generation (5.2.3), delta last.
@@ -84,6 +84,7 @@ class CRLPublisher:
         self.builder = builder
         self._published: dict[tuple[int, bool], PublishedCRL] = {}  # (shard, delta)
         self._change = asyncio.Event()
+        self._syncing = asyncio.Lock()  # the run loop and a process taking up the duties
 
     def current(self, shard: int, delta: bool) -> PublishedCRL | None:
         return self._published.get((shard, delta))
@@ -105,11 +106,12 @@ class CRLPublisher:
 
     async def sync(self) -> None:
         """Builder: rebuild if anything changed or nextUpdate is near. Others: re-read."""
-        self._change.clear()
-        if self.builder and await self._stale():
-            await self.rebuild()
-        else:
-            await self.reload()
+        async with self._syncing:
+            self._change.clear()
+            if self.builder and await self._stale():
+                await self.rebuild()
+            else:
+                await self.reload()
 
     async def reload(self) -> None:
         generation = await self._registry.active_generation(self._settings.ca.name)

@@ -194,13 +194,16 @@ class OCSPResponder:
 
     async def load_responses(self, sign_missing: bool) -> None:
         """Hold every stored response in memory; with `sign_missing` (one process: the
-        builder), also sign those of certificates that have none, many at a time so the
-        pipeline gets whole batches."""
+        builder), also sign those of certificates that have none."""
         self.apply(await self._registry.status.ocsp_responses_since(0))
+        if sign_missing:
+            await self.sign_missing()
+
+    async def sign_missing(self) -> None:
+        """Sign and store the responses of certificates that have none (the builder), many
+        at a time so the pipeline gets whole batches."""
         after = ""
-        while sign_missing and (
-            serials := await self._registry.status.serials_without_response(after, 1000)
-        ):
+        while serials := await self._registry.status.serials_without_response(after, 1000):
             rows = await asyncio.gather(*(self._row_for_serial(s) for s in serials))
             await self._store([row for row in rows if row is not None])
             after = serials[-1]

@@ -50,7 +50,9 @@ class StatusPublication:
     ) -> None:
         """`serving`: this process answers OCSP/CRL requests and follows the others.
         `builder`: this process also builds CRLs, refreshes OCSP responses and renews the
-        OCSP responder certificates (with `renew_responder`)."""
+        OCSP responder certificates (with `renew_responder`). A serving process of `serve`
+        starts as a follower and is switched by `become_builder` / `stop_building` as it
+        gains or loses the duty lease (server/duties.py)."""
         self._renew_responder = renew_responder
         self._settings = settings
         self._registry = registry
@@ -68,6 +70,7 @@ class StatusPublication:
             on_change=self.crls.changed,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._taking_up: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.ocsp.load_issuers()
@@ -82,7 +85,37 @@ class StatusPublication:
         ]
         self._tasks.append(asyncio.create_task(self._maintain_ocsp()))
 
+    def become_builder(self) -> None:
+        """This process now holds the duties: build CRLs from now on (a rebuild is checked
+        at once), and sign missing OCSP responses and do the OCSP upkeep, in the
+        background (`taken_up` waits for it)."""
+        self.builder = self.crls.builder = True
+        self._taking_up = asyncio.create_task(self._take_up())
+
+    async def stop_building(self) -> None:
+        """This process lost the duties: only follow what the builder stores."""
+        self.builder = self.crls.builder = False
+        if self._taking_up is not None:
+            self._taking_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._taking_up
+            self._taking_up = None
+
+    async def taken_up(self) -> None:
+        """Wait until the work of `become_builder` is done (a server at start does)."""
+        if self._taking_up is not None:
+            await asyncio.shield(self._taking_up)
+
+    async def _take_up(self) -> None:
+        try:
+            await self.crls.sync()
+            await self.ocsp.sign_missing()
+            await self.maintain_ocsp()
+        except Exception:  # the periodic upkeep retries
+            log.exception("OCSP upkeep on taking up the duties failed")
+
     async def stop(self) -> None:
+        await self.stop_building()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -31,6 +31,7 @@ from server.registry.audit_chain import (
 )
 from server.registry.cmp_store import SQLiteCMPStore
 from server.registry.credential_store import SQLiteCredentialStore
+from server.registry.lease_store import SQLiteLeaseStore
 from server.registry.outbox_store import SQLiteOutboxStore, certificate_issued_in
 from server.registry.records import (
     CERTIFICATE_COLUMNS,
@@ -68,6 +69,7 @@ class SQLiteRegistry:
         self.subscribers = SQLiteSubscriberStore(self)
         self.search = SQLiteSearchStore(self)
         self.outbox = SQLiteOutboxStore(self)
+        self.leases = SQLiteLeaseStore(self)
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteRegistry:

@@ -1,6 +1,8 @@
 """The aiohttp application: only translation between HTTP and the CA's services.
 
-`/healthz` (liveness: the registry answers and the CA has an active key), `/metrics`
+`/healthz` (readiness, server/health.py: 503 with a one-line reason when the registry
+does not answer, no signer can sign or no live process holds the background duties),
+`/livez` (liveness: 200 whenever this process's event loop answers), `/metrics`
 (Prometheus text format, from the CA's own CollectorRegistry), `/ca/<name>.crt` (the CA
 certificate, DER, for AIA caIssuers), `/ocsp` (server/web/ocsp.py) and `/crl/<name>.crl`
 (server/web/crl.py).
@@ -33,6 +35,7 @@ def build_app(ca: CA, identity: ServerIdentity | None = None) -> web.Application
     app[OCSP_KEY] = ca.status.ocsp
     app[CRL_KEY] = ca.status.crls
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/ca/{name}.crt", ca_certificate)
     ocsp.add_routes(app, OCSP_KEY)
@@ -45,10 +48,19 @@ def build_app(ca: CA, identity: ServerIdentity | None = None) -> web.Application
 
 async def healthz(request: web.Request) -> web.Response:
     ca = request.app[CA_KEY]
-    try:
-        await ca.authority.generation()
-    except CAError as exc:
-        return web.Response(status=503, text=f"unhealthy: {exc}\n")
+    if ca.health is None:  # not a serving process (tests): the registry and the CA key
+        try:
+            await ca.authority.generation()
+        except CAError as exc:
+            return web.Response(status=503, text=f"unhealthy: {exc}\n")
+        return web.Response(text="ok\n")
+    problem = await ca.health.problem()
+    if problem is not None:
+        return web.Response(status=503, text=f"unhealthy: {problem}\n")
+    return web.Response(text="ok\n")
+
+
+async def livez(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 

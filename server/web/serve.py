@@ -1,10 +1,12 @@
-"""`serve`: signer processes, HTTP worker processes, and a clean stop.
+"""`serve`: signer processes, HTTP worker processes, their supervision, and a clean stop.
 
-The parent starts the signer processes (they own the HSM sessions), then runs
-`server.workers` HTTP workers. With one worker it serves in its own event loop; with more,
-each worker is a process of its own listening on the same port (SO_REUSEPORT), and every
-worker feeds the same signer processes, one batch per round trip. SIGINT or SIGTERM stops
-the workers, then the signers.
+The parent starts the signer processes (they own the HSM sessions), then `server.workers`
+HTTP worker processes, each listening on the same ports (SO_REUSEPORT when there are
+several); every worker feeds the same signer processes, one batch per round trip. Workers
+are always processes of their own, one worker too, so that the parent only supervises:
+it prints `serving CA ...` once every worker listens, then restarts any signer or worker
+that dies (server/supervisor.py). Which worker runs the background duties is decided by
+the duty lease (server/duties.py). SIGINT or SIGTERM stops the workers, then the signers.
 
 Every process (HTTP workers, signers, the CLI) runs uvloop's event loop: with the OCSP
 nonce benchmark it took about a fifth less CPU per answer than asyncio's own loop.
@@ -13,10 +15,15 @@ nonce benchmark it took about a fifth less CPU per answer than asyncio's own loo
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
+import os
 import queue
 import signal
 import ssl
+from collections.abc import Callable
+from multiprocessing.context import SpawnContext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import uvloop
@@ -27,19 +34,75 @@ from hsm.backend import HSMError
 from server.authority import der_to_pem
 from server.context import CA, backend_spec, open_ca, signer_pool
 from server.errors import CAError, ErrorKind
+from server.restart_counts import RestartCollector, RestartCounts
+from server.supervisor import SignerChild, Supervisor, WorkerChild
 from server.tls import ServerIdentity, load_server_identity, server_context
 from server.web.app import build_app
 from server.web.ocsp_listener import OCSPProtocol, RenderedAnswers
+
+WORKER_STOP_TIMEOUT_S = 10.0
+ORPHAN_CHECK_S = 1.0
 
 
 async def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM. Prints one `serving ...` line once every worker listens."""
     stop = _stop_on_signals()
     with signer_pool(settings) as pool:
-        if settings.server.workers == 1:
-            await _run_worker(settings, pool.socket_paths, stop, ready=None, builder=True)
-        else:
-            await _run_worker_processes(settings, pool.socket_paths, stop)
+        counts = RestartCounts(pool.run_dir / "restarts.json")
+        context = multiprocessing.get_context("spawn")
+        ready = context.Queue()
+        workers = [
+            WorkerChild(
+                i, _worker_factory(context, settings, pool.socket_paths, counts.path, ready)
+            )
+            for i in range(settings.server.workers)
+        ]
+        try:
+            await _start_workers(workers, ready)
+            _announce(settings)
+            signers = [SignerChild(pool, i) for i in range(len(pool.socket_paths))]
+            await Supervisor([*signers, *workers], settings.supervisor, counts).run(stop)
+        finally:
+            await asyncio.gather(
+                *(asyncio.to_thread(w.stop, WORKER_STOP_TIMEOUT_S) for w in workers)
+            )
+
+
+def _worker_factory(
+    context: SpawnContext,
+    settings: Settings,
+    sockets: list[Path],
+    counts: Path,
+    ready: multiprocessing.Queue,
+) -> Callable[[], BaseProcess]:
+    """Makes worker processes; the first one made tells `ready` that it listens (or why it
+    could not start), restarted ones report nothing: they log."""
+    reports: list[multiprocessing.Queue] = [ready]
+
+    def make() -> BaseProcess:
+        report = reports.pop() if reports else None
+        return context.Process(
+            target=_worker_main, args=(settings, sockets, counts, report), daemon=True
+        )
+
+    return make
+
+
+async def _start_workers(workers: list[WorkerChild], ready: multiprocessing.Queue) -> None:
+    """Start every worker and wait until each listens. Raises CAError if one fails."""
+    for worker in workers:
+        worker.process.start()
+    started = 0
+    while started < len(workers):  # start-up may sign many OCSP responses: no deadline
+        try:
+            message = await asyncio.to_thread(ready.get, True, 1.0)
+        except queue.Empty:
+            if all(worker.process.is_alive() for worker in workers):
+                continue
+            message = "it exited"
+        if message != "ready":
+            raise CAError(ErrorKind.UNAVAILABLE, f"a worker failed to start: {message}")
+        started += 1
 
 
 async def _tls(settings: Settings, ca: CA) -> tuple[ssl.SSLContext, ServerIdentity]:
@@ -66,13 +129,14 @@ def _announce(settings: Settings) -> None:
 async def _run_worker(
     settings: Settings,
     sockets: list[Path],
+    counts: Path,
     stop: asyncio.Event,
-    ready: multiprocessing.queues.Queue | None,
-    builder: bool,
+    ready: multiprocessing.Queue | None,
 ) -> None:
-    """One HTTP worker. The `builder` (the first) also builds CRLs and refreshes OCSP
-    responses; every worker answers from what it holds."""
-    async with open_ca(settings, signer_sockets=sockets, serving=True, builder=builder) as ca:
+    """One HTTP worker. Every worker answers from what it holds; the one holding the duty
+    lease also builds CRLs and keeps OCSP responses fresh (server/duties.py)."""
+    async with open_ca(settings, signer_sockets=sockets, serving=True) as ca:
+        ca.metrics.register(RestartCollector(counts))
         await ca.authority.generation()
         context, identity = await _tls(settings, ca) if settings.server.https else (None, None)
         runner = web.AppRunner(build_app(ca, identity), access_log=None)
@@ -97,9 +161,7 @@ async def _run_worker(
                 await web.TCPSite(
                     runner, host.strip("[]"), int(port), ssl_context=context, reuse_port=shared
                 ).start()
-            if ready is None:
-                _announce(settings)
-            else:
+            if ready is not None:
                 ready.put("ready")
             await stop.wait()
         finally:
@@ -109,53 +171,47 @@ async def _run_worker(
 
 
 async def _worker(
-    settings: Settings, sockets: list[Path], ready: multiprocessing.Queue, builder: bool
+    settings: Settings, sockets: list[Path], counts: Path, ready: multiprocessing.Queue | None
 ) -> None:
-    await _run_worker(settings, sockets, _stop_on_signals(), ready, builder)
+    stop = _stop_on_signals()
+    orphaned = asyncio.create_task(_stop_when_orphaned(stop))
+    try:
+        await _run_worker(settings, sockets, counts, stop, ready)
+    finally:
+        orphaned.cancel()
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """Stop this worker when `serve`'s parent process is gone (it was killed): nothing
+    would supervise it, and it would keep the ports from a new `serve`. (Signers stop on
+    their own: their stdin closes.)"""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(ORPHAN_CHECK_S)
+    logging.getLogger("server.web.serve").warning("serve is gone: this worker stops")
+    stop.set()
+
+
+def configure_logging() -> None:
+    """The log format of every `serve` process (the parent and its workers)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # aiosqlite logs every query with its parameters at DEBUG: personal data (C1) and
+    # credential hashes. Keep it quiet whatever level the rest of the server logs at.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
 def _worker_main(
-    settings: Settings, sockets: list[Path], ready: multiprocessing.Queue, builder: bool
+    settings: Settings, sockets: list[Path], counts: Path, ready: multiprocessing.Queue | None
 ) -> None:
+    configure_logging()
     try:
-        uvloop.run(_worker(settings, sockets, ready, builder))
+        uvloop.run(_worker(settings, sockets, counts, ready))
     except (CAError, OSError) as exc:  # e.g. the port is taken: tell the parent at once
+        if ready is None:
+            raise SystemExit(f"worker: {exc}") from None
         ready.put(f"{exc}")
-
-
-async def _run_worker_processes(
-    settings: Settings, sockets: list[Path], stop: asyncio.Event
-) -> None:
-    context = multiprocessing.get_context("spawn")
-    ready = context.Queue()
-    workers = [
-        context.Process(
-            target=_worker_main, args=(settings, sockets, ready, index == 0), daemon=True
-        )
-        for index in range(settings.server.workers)
-    ]
-    for worker in workers:
-        worker.start()
-    try:
-        started = 0
-        while started < len(workers):  # start-up may sign many OCSP responses: no deadline
-            try:
-                message = await asyncio.to_thread(ready.get, True, 1.0)
-            except queue.Empty:
-                if all(worker.is_alive() for worker in workers):
-                    continue
-                message = "it exited"
-            if message != "ready":
-                raise CAError(ErrorKind.UNAVAILABLE, f"a worker failed to start: {message}")
-            started += 1
-        _announce(settings)
-        await stop.wait()
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.terminate()
-        for worker in workers:
-            await asyncio.to_thread(worker.join, 10)
 
 
 def _stop_on_signals() -> asyncio.Event:

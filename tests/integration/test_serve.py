@@ -27,13 +27,19 @@ def test_healthz(server: str) -> None:
     assert (answer.status, answer.body) == (200, b"ok\n")
 
 
+def test_livez(server: str) -> None:
+    answer = http(server + "/livez")
+    assert (answer.status, answer.body) == (200, b"ok\n")
+
+
 def test_metrics_report_signing_ocsp_and_crls(server: str) -> None:
     answer = http(server + "/metrics")
     assert answer.status == 200 and answer.headers["Content-Type"].startswith("text/plain")
     text = answer.body.decode()
     for name in ("ca_signing_queue_depth", "ca_signing_batch_size", "ca_signing_wait_seconds",
                  "ca_ocsp_responses_total", "ca_ocsp_presigned_responses",
-                 "ca_crl_builds_total", "ca_crl_number"):  # fmt: skip
+                 "ca_crl_builds_total", "ca_crl_number", "ca_signing_signers_up",
+                 "ca_duty_holder", "ca_process_restarts_total"):  # fmt: skip
         assert name in text, name
 
 

@@ -79,6 +79,14 @@ def test_unknown_keys_and_bad_values_are_refused_with_the_key_named(
         ("CA_HSM__BACKEND", "cloud", "hsm.backend"),
         ("CA_HSM__PIN", "1234", "hsm.pin"),
         ("CA_NOSECTION__X", "1", "nosection"),
+        ("CA_SUPERVISOR__RESTART_DELAY_SECONDS", "0", "supervisor.restart_delay_seconds"),
+        (
+            "CA_SUPERVISOR__RESTART_DELAY_MAX_SECONDS",
+            "0.1",
+            "supervisor.restart_delay_max_seconds",
+        ),  # below the first delay
+        ("CA_SUPERVISOR__DUTY_LEASE_SECONDS", "1", "supervisor.duty_lease_seconds"),
+        ("CA_SUPERVISOR__DUTY_RENEW_SECONDS", "6", "supervisor.duty_renew_seconds"),  # > 15/3
     ],
 )
 def test_bad_environment_overrides_are_refused(

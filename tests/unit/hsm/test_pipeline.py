@@ -221,3 +221,38 @@ async def test_unencodable_request_fails_alone_and_the_worker_goes_on(
             await pipeline.sign(too_long, b"x")
         signature = await pipeline.sign(key, b"still working")
     verify(spki, key.algorithm, signature, b"still working")
+
+
+async def wait_for(condition, what: str) -> None:
+    """Poll `condition` until true, failing after NO_HANG_S."""
+    try:
+        async with asyncio.timeout(NO_HANG_S):
+            while not condition():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"not within {NO_HANG_S}s: {what}") from None
+
+
+async def test_a_signer_killed_while_idle_is_shown_down_and_a_restarted_one_signs_again(
+    soft_pool: SignerPool, soft_key: tuple[KeyRef, bytes], registry: CollectorRegistry
+) -> None:
+    key, spki = soft_key
+    async with SigningPipeline(
+        soft_pool.socket_paths, metrics=registry, reconnect_delay_s=0.1
+    ) as p:
+        await p.sign(key, b"before")
+        assert sample(registry, "ca_signing_signers_up") == 1
+        os.kill(soft_pool.pids[0], signal.SIGKILL)
+        await asyncio.to_thread(soft_pool.wait_for_exit, 0)
+        # no request was made: the watcher alone notices the closed connections
+        await wait_for(lambda: p.signers_up == 0, "the signer shown down")
+        assert sample(registry, "ca_signing_signers_up") == 0
+        assert sample(registry, "ca_signing_signer_connections_up") == 0
+        with pytest.raises(SignerUnavailable):  # fails fast while none is up
+            await p.sign(key, b"meanwhile")
+        await asyncio.to_thread(soft_pool.restart, 0)
+        await wait_for(lambda: p.signers_up == 1, "the restarted signer taken up")
+        assert sample(registry, "ca_signing_signers_up") == 1
+        async with asyncio.timeout(NO_HANG_S):
+            signature = await p.sign(key, b"after")
+    verify(spki, key.algorithm, signature, b"after")

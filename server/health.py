@@ -1,0 +1,102 @@
+"""Readiness of a serving process: what `/healthz` reports.
+
+The process is ready when (checked in this order, the first failure is the reason):
+1. the registry answers a read within `REGISTRY_TIMEOUT_S` (5 s);
+2. a signer can sign: the pipeline has a connection up, and a probe signature with the
+   active generation's OCSP responder key succeeds. A successful probe is trusted for
+   `PROBE_EVERY_S` (requests at the same moment share one probe), so a load balancer
+   polling `/healthz` costs the HSM almost nothing; it catches a signer that is connected
+   but whose token no longer signs. The probe signs a fixed text that is no DER
+   structure, with the responder key, never the CA key;
+3. some live process holds the background duties (the duty lease has not lapsed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from config import Settings
+from hsm.backend import HSMError
+from server.authority import Clock, Signer
+from server.duties import DUTIES
+from server.registry import SQLiteRegistry
+
+log = logging.getLogger("server.health")
+
+REGISTRY_TIMEOUT_S = 5.0
+PROBE_EVERY_S = 5.0
+PROBE_TIMEOUT_S = 10.0
+PROBE_TEXT = b"ca healthz probe: not a certificate, CRL or OCSP response"
+
+
+class Health:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: SQLiteRegistry,
+        signer: Signer,
+        signers_up: Callable[[], int],
+        clock: Clock,
+        registry_timeout_s: float = REGISTRY_TIMEOUT_S,
+    ) -> None:
+        self._registry_timeout_s = registry_timeout_s
+        self._ca_name = settings.ca.name
+        self._registry = registry
+        self._signer = signer
+        self._signers_up = signers_up
+        self._clock = clock
+        self._probe: asyncio.Task[str | None] | None = None
+        self._probed_at = -PROBE_EVERY_S  # monotonic
+        self._probe_problem: str | None = None
+
+    async def problem(self) -> str | None:
+        """None when ready, else a one-line reason."""
+        try:
+            async with asyncio.timeout(self._registry_timeout_s):
+                lease = await self._registry.leases.current(DUTIES, self._clock())
+        except Exception as exc:  # any failure of the registry's driver, or the timeout
+            log.warning("health: the registry did not answer (%s)", type(exc).__name__)
+            return "the registry does not answer"
+        if self._signers_up() == 0:
+            return "no signer process is up"
+        probe = await self._probe_result()
+        if probe is not None:
+            return probe
+        if lease is None:
+            return "no live process holds the background duties (duty lease lapsed)"
+        return None
+
+    async def _probe_result(self) -> str | None:
+        if self._probe is None and time.monotonic() - self._probed_at >= PROBE_EVERY_S:
+            self._probe = asyncio.create_task(self._sign_probe())
+        if self._probe is not None:
+            task = self._probe
+            self._probe_problem = await asyncio.shield(task)
+            if self._probe is task:
+                self._probe = None
+                # a success is kept for PROBE_EVERY_S; after a failure the next asks again,
+                # so a signer that is back is seen at once
+                self._probed_at = time.monotonic() if self._probe_problem is None else 0.0
+        return self._probe_problem
+
+    async def _sign_probe(self) -> str | None:
+        try:
+            generation = await self._registry.active_generation(self._ca_name)
+            if generation is None:
+                return "the CA has no active key"
+            responder = await self._registry.ocsp_responder(generation.id)
+        except Exception as exc:  # any failure of the registry's driver
+            log.warning("health: the registry did not answer (%s)", type(exc).__name__)
+            return "the registry does not answer"
+        if responder is None:
+            return "the CA has no OCSP responder key to probe the signers with"
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                await self._signer.submit(responder[1], PROBE_TEXT)
+        except (HSMError, TimeoutError) as exc:
+            log.warning("health: the probe signature failed (%s: %s)", type(exc).__name__, exc)
+            return "no signer can sign (the probe signature failed)"
+        return None

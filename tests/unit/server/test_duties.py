@@ -1,0 +1,110 @@
+"""The duty holder (server/duties.py) on a real registry file shared by two connections, as
+two workers share it: one holds the duties, a holder refused stops them, a holder that
+cannot reach the registry stops them before its lease can lapse, a clean stop hands over."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from server.duties import DUTIES, DutyHolder
+from server.registry import SQLiteRegistry
+from tests.local_ca import Clock
+
+LEASE_S, RENEW_S = 15.0, 5.0
+
+
+class Worker:
+    """One worker's registry connection, duty holder and what its duties did."""
+
+    def __init__(self, registry: SQLiteRegistry, name: str, clock: Clock, lease_s: float,
+                 renew_s: float) -> None:  # fmt: skip
+        self.registry = registry
+        self.metrics = CollectorRegistry()
+        self.events: list[str] = []
+        self.holder = DutyHolder(
+            registry.leases, name, lease_s=lease_s, renew_s=renew_s, clock=clock,
+            start=lambda: self.events.append("start"), stop=self.stopped, metrics=self.metrics,
+        )  # fmt: skip
+
+    async def stopped(self) -> None:
+        self.events.append("stop")
+
+    def gauge(self) -> float | None:
+        return self.metrics.get_sample_value("ca_duty_holder")
+
+
+@pytest.fixture
+async def registries(tmp_path: Path) -> AsyncIterator[tuple[SQLiteRegistry, SQLiteRegistry]]:
+    first = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
+    second = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
+
+
+async def test_one_of_two_workers_holds_the_duties_and_keeps_them_by_renewing(
+    registries, clock: Clock
+) -> None:
+    a = Worker(registries[0], "host:1", clock, LEASE_S, RENEW_S)
+    b = Worker(registries[1], "host:2", clock, LEASE_S, RENEW_S)
+    for _ in range(6):  # 30 s of renewals every 5 s
+        await a.holder.renew()
+        await b.holder.renew()
+        clock.advance(seconds=RENEW_S)
+    assert (a.events, a.gauge()) == (["start"], 1.0)
+    assert (b.events, b.gauge()) == ([], 0.0)
+
+
+async def test_a_dead_holders_duties_move_and_the_old_holder_stops_when_refused(
+    registries, clock: Clock
+) -> None:
+    a = Worker(registries[0], "host:1", clock, LEASE_S, RENEW_S)
+    b = Worker(registries[1], "host:2", clock, LEASE_S, RENEW_S)
+    await a.holder.renew()
+    clock.advance(seconds=LEASE_S)  # a stopped renewing (it hung): its lease lapsed
+    await b.holder.renew()
+    assert b.events == ["start"]
+    await a.holder.renew()  # a wakes up: refused, it stops at once
+    assert (a.events, a.gauge()) == (["start", "stop"], 0.0)
+    lease = await registries[0].leases.current(DUTIES, clock())
+    assert lease is not None and lease.holder == "host:2"
+
+
+async def test_a_holder_cut_off_from_the_registry_stops_before_its_lease_lapses(
+    tmp_path: Path, clock: Clock
+) -> None:
+    registry = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
+    lease_s, renew_s = 1.5, 0.5
+    a = Worker(registry, "host:1", clock, lease_s, renew_s)
+    await a.holder.renew()
+    taken = time.monotonic()
+    await registry.close()  # every later registry call fails
+    await a.holder.renew()
+    assert a.events == ["start"]  # the lease is surely still ours: keep the duties
+    while a.events == ["start"]:
+        assert time.monotonic() - taken < lease_s, "kept the duties past the lease"
+        await asyncio.sleep(0.05)
+        await a.holder.renew()
+    assert (a.events, a.gauge()) == (["start", "stop"], 0.0)
+
+
+async def test_a_clean_stop_hands_the_duties_over_at_once(registries, clock: Clock) -> None:
+    a = Worker(registries[0], "host:1", clock, LEASE_S, RENEW_S)
+    b = Worker(registries[1], "host:2", clock, LEASE_S, RENEW_S)
+    await a.holder.renew()
+    await a.holder.close()
+    assert a.events == ["start", "stop"]
+    await b.holder.renew()  # no waiting for the lease to lapse
+    assert b.events == ["start"]

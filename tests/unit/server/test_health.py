@@ -1,0 +1,91 @@
+"""What /healthz reports (server/health.py), on a real registry file and the in-process
+CA's real signer: each reason, in its order, and `ok` only when all hold."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from hsm.backend import HSMError, KeyRef
+from server.duties import DUTIES
+from server.health import Health
+from tests.local_ca import LocalCA
+
+
+class BrokenSigner:
+    """A signer connected but unable to sign (a token gone), as the pipeline reports it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+        self.calls += 1
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        future.set_exception(HSMError("CKR_OBJECT_HANDLE_INVALID"))
+        return future
+
+
+def health(ca: LocalCA, signer=None, signers_up: int = 1, timeout_s: float = 5.0) -> Health:
+    return Health(ca.settings, ca.registry, signer or ca.signer, lambda: signers_up, ca.clock,
+                  registry_timeout_s=timeout_s)  # fmt: skip
+
+
+async def hold_duties(ca: LocalCA) -> None:
+    now = ca.clock()
+    assert await ca.registry.leases.acquire(DUTIES, "host:1", now, now + timedelta(seconds=15))
+
+
+async def test_ready_when_registry_signer_and_duty_holder_are_there(local_ca: LocalCA) -> None:
+    await hold_duties(local_ca)
+    calls = local_ca.signer.calls
+    checker = health(local_ca)
+    assert await checker.problem() is None
+    assert local_ca.signer.calls == calls + 1  # a real probe signature was made
+    assert await checker.problem() is None
+    assert local_ca.signer.calls == calls + 1  # and trusted for PROBE_EVERY_S
+
+
+async def test_no_duty_holder_once_the_lease_lapsed(local_ca: LocalCA) -> None:
+    await hold_duties(local_ca)
+    checker = health(local_ca)
+    local_ca.clock.advance(seconds=15)
+    assert await checker.problem() == (
+        "no live process holds the background duties (duty lease lapsed)"
+    )
+
+
+async def test_no_signer_up(local_ca: LocalCA) -> None:
+    await hold_duties(local_ca)
+    assert await health(local_ca, signers_up=0).problem() == "no signer process is up"
+
+
+async def test_a_failed_probe_signature_is_reported_and_tried_again_next_time(
+    local_ca: LocalCA,
+) -> None:
+    await hold_duties(local_ca)
+    broken = BrokenSigner()
+    checker = health(local_ca, signer=broken)
+    reasons = await asyncio.gather(*(checker.problem() for _ in range(5)))
+    assert reasons == ["no signer can sign (the probe signature failed)"] * 5
+    assert broken.calls == 1  # requests at the same moment share one probe
+    assert await checker.problem() == "no signer can sign (the probe signature failed)"
+    assert broken.calls == 2  # a failure is not trusted: a signer back is seen at once
+
+
+async def test_a_registry_that_does_not_answer(local_ca: LocalCA) -> None:
+    await hold_duties(local_ca)
+    taken, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_registry() -> None:  # a transaction that never ends
+        async with local_ca.registry.transaction():
+            taken.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold_the_registry())
+    try:
+        await taken.wait()
+        reason = await health(local_ca, timeout_s=0.2).problem()
+    finally:
+        release.set()
+        await holder
+    assert reason == "the registry does not answer"
