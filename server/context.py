@@ -29,6 +29,7 @@ from server.cmp import CMPServer
 from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.enrollment_credentials import EnrollmentCredentials, derivation_key
 from server.errors import CAError, ErrorKind
+from server.intent_sweeper import IntentSweeper
 from server.lifecycle import issue_ocsp_responder
 from server.outbox import OutboxDelivery, open_sender
 from server.registry import CAGeneration, SQLiteRegistry
@@ -128,6 +129,8 @@ async def open_ca(
             await pipeline.start()
             try:
                 ca = _assemble(settings, registry, pipeline, metrics, clock, serving, builder)
+                if serving and builder:  # what a crash left unfinished, before serving
+                    await IntentSweeper(settings, registry, clock).sweep()
                 await ca.status.start()
                 loops = _builder_loops(ca) if serving and builder else []
                 try:
@@ -145,9 +148,12 @@ async def open_ca(
 
 
 def _builder_loops(ca: CA) -> list[asyncio.Task[None]]:
-    """The builder process's background loops: the CMP sweeper and, when enabled, the
-    delivery of the reporting outbox."""
-    loops = [asyncio.create_task(ca.cmp.run())]
+    """The builder process's background loops: the CMP sweeper, the sweeper of unfinished
+    issuance and, when enabled, the delivery of the reporting outbox."""
+    loops = [
+        asyncio.create_task(ca.cmp.run()),
+        asyncio.create_task(IntentSweeper(ca.settings, ca.registry, ca.clock).run()),
+    ]
     if ca.settings.outbox.enabled:
         delivery = OutboxDelivery(
             ca.registry.outbox,

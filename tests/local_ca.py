@@ -50,6 +50,30 @@ class BackendSigner:
         return future
 
 
+class GatedSigner:
+    """A signer that signs at once but answers only when the test opens the gate, so a
+    test can stop an issuance after its intent is recorded (before or after the signature
+    exists), or never let it finish: a crash's seam. `asked` is set at the first request."""
+
+    def __init__(self, backend: SigningBackend) -> None:
+        self.backend = backend
+        self.asked = asyncio.Event()
+        self._waiting: list[tuple[asyncio.Future[bytes], bytes]] = []
+
+    def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._waiting.append((future, self.backend.sign_many(key, [data])[0]))
+        self.asked.set()
+        return future
+
+    def open(self) -> None:
+        """Answer every request made so far."""
+        for future, signature in self._waiting:
+            if not future.done():
+                future.set_result(signature)
+        self._waiting.clear()
+
+
 @dataclass
 class LocalCA:
     settings: Settings

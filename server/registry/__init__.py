@@ -2,13 +2,18 @@
 status history and the audit trail. `SQLiteRegistry` is the embedded implementation."""
 
 from server.registry.records import (
+    NO_HOLDS,
     AuditEvent,
     CAGeneration,
     CertificateIntent,
     CertificateRecord,
     CertificateStatus,
+    CMPDelivery,
     CRLRow,
+    HoldRefused,
+    IntentHolds,
     OCSPResponseRow,
+    OpenIntent,
     StatusBasis,
     StatusChange,
     StatusChangeKind,
@@ -17,13 +22,18 @@ from server.registry.records import (
 from server.registry.sqlite import SQLiteRegistry
 
 __all__ = [
+    "NO_HOLDS",
     "AuditEvent",
     "CAGeneration",
+    "CMPDelivery",
     "CRLRow",
     "CertificateIntent",
     "CertificateRecord",
     "CertificateStatus",
+    "HoldRefused",
+    "IntentHolds",
     "OCSPResponseRow",
+    "OpenIntent",
     "SQLiteRegistry",
     "StatusBasis",
     "StatusChange",

@@ -1,0 +1,76 @@
+"""The sweeper of issuance a crash left unfinished.
+
+Issuance records its intent (with what it holds: an enrollment credential, an application
+being decided) before it signs, and records the certificate (spending what it held) in one
+transaction after. A process killed in between leaves an open intent: its credential
+refuses its holder, its public key counts as certified. The sweeper settles each such
+intent as never issued (the certificate, signed or not, never left the CA: it leaves only
+once recorded): deleted, what it held given back, with an audit entry `intent.settle`.
+
+An intent is settled when its owning process is gone (server/process_identity.py), or,
+when that cannot be told, once it is older than `enrollment.intent_timeout_seconds`. A
+live request is not swept: its owner runs, and its intent is younger than the timeout. If
+one outlived the timeout all the same, its completion finds the intent settled and fails
+whole, so nothing is issued twice and nothing is issued unrecorded.
+
+It runs once when a server starts and then every `enrollment.sweep_interval_seconds` in
+the process that holds the background duties.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from config import Settings
+from server.authority import Clock
+from server.process_identity import OwnerState, owner_state
+from server.registry import AuditEvent, OpenIntent, SQLiteRegistry
+
+log = logging.getLogger(__name__)
+ACTOR = "ca:intent-sweeper"
+
+
+class IntentSweeper:
+    def __init__(self, settings: Settings, registry: SQLiteRegistry, clock: Clock) -> None:
+        self._settings = settings.enrollment
+        self._registry = registry
+        self._clock = clock
+
+    async def sweep(self) -> int:
+        """Settle every open intent whose owner is gone or that is too old; returns how
+        many were settled."""
+        now = self._clock()
+        stale_before = now - timedelta(seconds=self._settings.intent_timeout_seconds)
+        settled = 0
+        for intent in await self._registry.open_intents():
+            why = _why_settle(intent, stale_before)
+            if why is None:
+                continue
+            audit = AuditEvent(ACTOR, "intent.settle", intent.serial, {
+                "outcome": "never issued", "why": why, "owner": intent.owner,
+                "credential": intent.credential_id, "application": intent.application_id,
+            })  # fmt: skip
+            if await self._registry.settle_intent(intent.serial, audit, now):
+                log.info("settled the unfinished issuance %s as never issued (%s)",
+                         intent.serial, why)  # fmt: skip
+                settled += 1
+        return settled
+
+    async def run(self) -> None:
+        """Sweep every `sweep_interval_seconds` until cancelled."""
+        while True:
+            await asyncio.sleep(self._settings.sweep_interval_seconds)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("settling unfinished issuance failed")
+
+
+def _why_settle(intent: OpenIntent, stale_before: datetime) -> str | None:
+    if intent.owner is not None and owner_state(intent.owner) is OwnerState.GONE:
+        return "owner gone"
+    if intent.recorded_at <= stale_before:
+        return "timed out"
+    return None
