@@ -22,8 +22,9 @@ from server.applications import Applications
 from server.authority import Authority
 from server.enrollment_credentials import EnrollmentCredentials
 from server.register_check import RegisterCheck
-from server.registry import SQLiteRegistry
+from server.registry import OCSPResponseRow, SQLiteRegistry
 from server.revocation import Revocation
+from server.status import StatusPublication
 from server.subscribers import Subscribers
 
 
@@ -72,6 +73,24 @@ class GatedSigner:
             if not future.done():
                 future.set_result(signature)
         self._waiting.clear()
+
+
+class Crash(BaseException):
+    """The process dies here (raised by a seam; nothing after it runs)."""
+
+
+class DiesAfterCommit:
+    """Status publication (server.authority.IssuancePublisher) whose process dies once a
+    certificate is committed, before anything else happens: a crash's seam."""
+
+    def __init__(self, status: StatusPublication) -> None:
+        self._status = status
+
+    async def prepare_issued(self, serial: str, generation_id: int) -> OCSPResponseRow | None:
+        return await self._status.prepare_issued(serial, generation_id)
+
+    def issued(self, row: OCSPResponseRow) -> None:
+        raise Crash
 
 
 @dataclass

@@ -26,9 +26,10 @@ from server.intent_sweeper import IntentSweeper
 from server.process_identity import OwnerState, identity_of, owner_state, this_process
 from server.registry import SQLiteRegistry
 from server.registry.search_store import AuditEntry
+from server.status import StatusPublication
 from server.subscribers import Subscribers
 from tests.csr_factory import make_csr, new_key
-from tests.local_ca import GatedSigner, LocalCA
+from tests.local_ca import Crash, DiesAfterCommit, GatedSigner, LocalCA
 
 HOUR = timedelta(hours=1)
 
@@ -179,23 +180,23 @@ async def test_a_certificate_signed_but_not_recorded_is_settled_as_never_issued(
 
 
 async def test_a_crash_after_the_certificate_is_recorded_leaves_its_code_spent(
-    local_ca: LocalCA, gone_owner: str, restarted: Process
+    local_ca: LocalCA, restarted: Process
 ) -> None:
-    doomed = await doomed_process(local_ca, gone_owner)
+    status = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
+                               local_ca.clock)  # fmt: skip
+    await status.ocsp.load_issuers()
+    dying = Authority(local_ca.settings, local_ca.registry, local_ca.signer, local_ca.clock,
+                      DiesAfterCommit(status))  # fmt: skip
+    doomed = services(local_ca, local_ca.registry, dying)
     credential, secret = await doomed.credentials.create("tls-client", "CN=d", HOUR, "op")
-    request = asyncio.create_task(
-        doomed.enrollment.enroll(credential.id, secret, make_csr([]), "est")
-    )
-    assert doomed.signer is not None
-    await doomed.signer.asked.wait()
-    doomed.signer.open()
-    issued = await request
-    await doomed.registry.close()  # before the answer reaches the client
+    with pytest.raises(Crash):  # recorded; the answer never leaves
+        await doomed.enrollment.enroll(credential.id, secret, make_csr([]), "est")
 
     assert await sweeper(local_ca).sweep() == 0
-    assert await local_ca.registry.get_certificate(issued.serial) is not None
     listing = await restarted.credentials.listing(unused_only=False)
-    assert [(c.id, serial) for c, serial in listing] == [(credential.id, issued.serial)]
+    ((listed, serial),) = listing
+    assert listed.id == credential.id and serial is not None
+    assert await local_ca.registry.get_certificate(serial) is not None
     spent = await refused(restarted.enrollment.enroll(credential.id, secret, make_csr([]), "e"))
     assert (spent.kind, spent.message) == (ErrorKind.UNAUTHORIZED, REFUSAL)
     assert await settlements(local_ca) == []
