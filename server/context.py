@@ -52,6 +52,7 @@ class CA:
     holders: HolderEnrollment
     server_keygen: ServerKeyGeneration
     status: StatusPublication
+    intents: IntentSweeper
     metrics: CollectorRegistry
     clock: Clock
 
@@ -130,7 +131,7 @@ async def open_ca(
             try:
                 ca = _assemble(settings, registry, pipeline, metrics, clock, serving, builder)
                 if serving and builder:  # what a crash left unfinished, before serving
-                    await IntentSweeper(settings, registry, clock).sweep()
+                    await ca.intents.sweep()
                 await ca.status.start()
                 loops = _builder_loops(ca) if serving and builder else []
                 try:
@@ -152,7 +153,7 @@ def _builder_loops(ca: CA) -> list[asyncio.Task[None]]:
     issuance and, when enabled, the delivery of the reporting outbox."""
     loops = [
         asyncio.create_task(ca.cmp.run()),
-        asyncio.create_task(IntentSweeper(ca.settings, ca.registry, ca.clock).run()),
+        asyncio.create_task(ca.intents.run()),
     ]
     if ca.settings.outbox.enabled:
         delivery = OutboxDelivery(
@@ -254,6 +255,7 @@ def _assemble(
         server_keygen=ServerKeyGeneration(enrollment, holders),
         revocation=revocation,
         status=status,
+        intents=IntentSweeper(settings, registry, clock, metrics),
         metrics=metrics,
         clock=clock,
     )

@@ -23,6 +23,8 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
+from prometheus_client import CollectorRegistry, Counter
+
 from config import Settings
 from server.authority import Clock
 from server.process_identity import OwnerState, owner_state
@@ -33,10 +35,22 @@ ACTOR = "ca:intent-sweeper"
 
 
 class IntentSweeper:
-    def __init__(self, settings: Settings, registry: SQLiteRegistry, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: SQLiteRegistry,
+        clock: Clock,
+        metrics: CollectorRegistry | None = None,
+    ) -> None:
         self._settings = settings.enrollment
         self._registry = registry
         self._clock = clock
+        self._settled = Counter(
+            "ca_issuance_intents_settled_total",
+            "Issuance left unfinished (by a crash) settled as never issued, by why",
+            ["why"],
+            registry=metrics,
+        )
 
     async def sweep(self) -> int:
         """Settle every open intent whose owner is gone or that is too old; returns how
@@ -55,6 +69,7 @@ class IntentSweeper:
             if await self._registry.settle_intent(intent.serial, audit, now):
                 log.info("settled the unfinished issuance %s as never issued (%s)",
                          intent.serial, why)  # fmt: skip
+                self._settled.labels(why).inc()
                 settled += 1
         return settled
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from prometheus_client import CollectorRegistry
 
 from config import Settings
 from server.applications import Applications
@@ -102,8 +103,8 @@ def restarted(local_ca: LocalCA) -> Process:
     return services(local_ca, local_ca.registry, local_ca.authority)
 
 
-def sweeper(local_ca: LocalCA) -> IntentSweeper:
-    return IntentSweeper(local_ca.settings, local_ca.registry, local_ca.clock)
+def sweeper(local_ca: LocalCA, metrics: CollectorRegistry | None = None) -> IntentSweeper:
+    return IntentSweeper(local_ca.settings, local_ca.registry, local_ca.clock, metrics)
 
 
 async def refused(coroutine: Awaitable[object]) -> CAError:
@@ -144,7 +145,10 @@ async def test_a_crash_before_the_signature_is_settled_and_frees_the_code_and_th
     held = await refused(restarted.enrollment.enroll(credential.id, secret, make_csr([]), "e"))
     assert held.kind is ErrorKind.UNAUTHORIZED  # what main left for ever
 
-    assert await sweeper(local_ca).sweep() == 1
+    metrics = CollectorRegistry()
+    assert await sweeper(local_ca, metrics).sweep() == 1
+    settled = metrics.get_sample_value("ca_issuance_intents_settled_total", {"why": "owner gone"})
+    assert settled == 1
     assert await local_ca.registry.open_intents() == []
     (entry,) = await settlements(local_ca)
     assert (entry.actor, entry.target) == ("ca:intent-sweeper", left.serial)
