@@ -1,7 +1,7 @@
-"""kill -9 of the whole server in the middle of a burst of EST enrollments: after a
-restart, every certificate a client received is in the registry and good in OCSP, no
-issuance is left open, no code is stuck, and every code that issued nothing works
-exactly once.
+"""kill -9 of the whole server in the middle of a burst of EST and CMP enrollments (an
+aiohttp client, `openssl cmp`): after a restart, every certificate a client received is
+in the registry and good in OCSP, no issuance is left open, no code is stuck, and every
+code that issued nothing works exactly once.
 
 To be sure the crash lands in the middle of issuance, the signer processes are stopped
 (SIGSTOP) once the burst is under way: requests then wait for their signatures with their
@@ -25,6 +25,7 @@ import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import ocsp
 
@@ -38,7 +39,8 @@ from tests.integration.cli import run_cli
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess, http
 
-CODES = 48
+CODES = 48  # EST
+CMP_CODES = 8  # openssl cmp, half of them with implicit confirmation
 STOP_SIGNERS_AFTER = 6  # certificates received before the signers are stopped
 T = TypeVar("T")
 
@@ -46,8 +48,41 @@ T = TypeVar("T")
 @dataclass
 class Outcome:
     code: tuple[str, str]
-    status: int | None  # None: no answer (the server died)
+    status: int | None  # EST: None, no answer (the server died); CMP: openssl's exit code
     certificate: x509.Certificate | None = None
+
+
+@dataclass
+class CMPClient:
+    """`openssl cmp` with MAC protection by an enrollment code (RFC 9483 4.1.1)."""
+
+    server: ServerProcess
+    recipient: str
+    folder: Path
+
+    async def ir(self, code: tuple[str, str], subject: str, implicit: bool) -> Outcome:
+        name = code[0]
+        key = self.folder / f"{name}.key"
+        key.write_bytes(
+            ec.generate_private_key(ec.SECP256R1()).private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        out = self.folder / f"{name}.pem"
+        process = await asyncio.create_subprocess_exec(
+            "openssl", "cmp", "-server", f"127.0.0.1:{self.server.port}",
+            "-path", ".well-known/cmp", "-recipient", self.recipient, "-cmd", "ir",
+            "-ref", name, "-secret", f"pass:{code[1]}", "-subject", f"/{subject}",
+            "-newkey", str(key), "-certout", str(out), "-msg_timeout", "120",
+            *(["-implicit_confirm"] if implicit else []),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        status = await process.wait()
+        if status != 0 or not out.exists():
+            return Outcome(code, status)
+        return Outcome(code, status, x509.load_pem_x509_certificate(out.read_bytes()))
 
 
 @pytest.fixture
@@ -105,11 +140,15 @@ def certificate_of(body: bytes) -> x509.Certificate:
 
 
 async def burst(
-    server: ServerProcess, ca_file: Path, codes: list[tuple[str, str]], registry: SQLiteRegistry
+    server: ServerProcess,
+    ca_file: Path,
+    codes: list[tuple[str, str]],
+    cmp_requests: list[Awaitable[Outcome]],
+    registry: SQLiteRegistry,
 ) -> tuple[list[Outcome], int]:
     """Enroll with every code at once; once a few certificates are out, stop the signers,
     wait for issuances to pile up mid-way, and kill the server. Returns the outcomes and
-    how many intents were open when it died."""
+    how many intents it left open."""
     context = ssl.create_default_context(cafile=str(ca_file))
     url = f"{server.tls_url}/.well-known/est/simpleenroll"
     received = asyncio.Event()
@@ -130,7 +169,11 @@ async def burst(
             if sum(o.certificate is not None for o in outcomes) >= STOP_SIGNERS_AFTER:
                 received.set()
 
+        async def cmp_one(request: Awaitable[Outcome]) -> None:
+            outcomes.append(await request)
+
         requests = [asyncio.create_task(one(code)) for code in codes]
+        requests += [asyncio.create_task(cmp_one(request)) for request in cmp_requests]
         await asyncio.wait_for(received.wait(), 120)
         signers = signer_pids(server.process.pid)
         assert signers, "no signer process found in serve's process group"
@@ -141,10 +184,10 @@ async def burst(
             count = len(await registry.open_intents())
             return count if count >= 3 else 0
 
-        open_at_crash = await poll(piled_up, 30) or len(await registry.open_intents())
+        await poll(piled_up, 30)
         server.kill_group()
         await asyncio.gather(*requests)
-    return outcomes, open_at_crash
+    return outcomes, len(await registry.open_intents())  # what the crash left open
 
 
 def ocsp_status(
@@ -177,6 +220,8 @@ def test_kill_9_mid_est_burst_leaves_nothing_stuck(home: CAHome, tmp_path: Path)
     ca_file.write_text(run_cli("ca-cert", "--home", home.path).stdout)
     issuer = x509.load_pem_x509_certificate(ca_file.read_bytes())
     codes = asyncio.run(make_codes(home.path, CODES, prefix="crash"))
+    cmp_codes = asyncio.run(make_codes(home.path, CMP_CODES, prefix="cmp-crash"))
+    recipient = "/" + "/".join(a.rfc4514_string() for a in issuer.subject)
     workers = {"CA_SERVER__WORKERS": "2"}
     path = home.path / "registry.sqlite3"
 
@@ -184,7 +229,12 @@ def test_kill_9_mid_est_burst_leaves_nothing_stuck(home: CAHome, tmp_path: Path)
         registry = await SQLiteRegistry.open(path)
         try:
             server = ServerProcess(home, workers, own_group=True)
-            return await burst(server, ca_file, codes, registry)
+            cmp_client = CMPClient(server, recipient, tmp_path)
+            cmp_requests = [
+                cmp_client.ir(code, f"CN=cmp-crash-{n}", implicit=n % 2 == 0)
+                for n, code in enumerate(cmp_codes)
+            ]
+            return await burst(server, ca_file, codes, cmp_requests, registry)
         finally:
             await registry.close()
 
@@ -192,7 +242,7 @@ def test_kill_9_mid_est_burst_leaves_nothing_stuck(home: CAHome, tmp_path: Path)
     assert open_at_crash >= 1, "the crash caught no issuance mid-way"
     received = [o for o in outcomes if o.certificate is not None]
     assert len(received) >= STOP_SIGNERS_AFTER
-    assert all(o.status in (200, None) for o in outcomes), [o.status for o in outcomes]
+    assert len(outcomes) == CODES + CMP_CODES
 
     server = ServerProcess(home, workers, own_group=True)  # settles what the crash left
     try:
@@ -211,6 +261,8 @@ def test_kill_9_mid_est_burst_leaves_nothing_stuck(home: CAHome, tmp_path: Path)
                     assert record is not None and record.der == outcome.certificate.public_bytes(
                         serialization.Encoding.DER
                     )
+                for serial in filter(None, used.values()):  # no code spent for nothing
+                    assert await registry.get_certificate(serial) is not None
                 return intents, used, settled
             finally:
                 await registry.close()
