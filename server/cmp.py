@@ -17,7 +17,8 @@ Theory of operation, for each request:
 A transactionID is used once (transactionIdInUse). A certificate sent without implicit
 confirmation waits for certConf until `cmp.confirm_wait_seconds`; one still unconfirmed then
 is revoked (RFC 9483 4.1.1) by the builder process's sweeper (`run`), or at once by a
-certConf that comes too late.
+certConf that comes too late. The wait is recorded in the transaction that records the
+certificate (CMPDelivery), so a certificate whose answer a crash lost is revoked too.
 """
 
 from __future__ import annotations
