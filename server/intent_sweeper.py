@@ -13,6 +13,12 @@ live request is not swept: its owner runs, and its intent is younger than the ti
 one outlived the timeout all the same, its completion finds the intent settled and fails
 whole, so nothing is issued twice and nothing is issued unrecorded.
 
+Versions before migration 0012 claimed a credential in a transaction of its own, so a
+crash could leave one claimed with no intent at all, or spent on a certificate but never
+marked so. Such a stranded credential, once older than the timeout, is spent for the
+certificate it issued when one is found (of its profile, subject and subscriber, issued
+since the claim, nothing spent for it), else given back: audit entry `credential.settle`.
+
 It runs once when a server starts and then every `enrollment.sweep_interval_seconds` in
 the process that holds the background duties.
 """
@@ -26,6 +32,7 @@ from datetime import datetime, timedelta
 from prometheus_client import CollectorRegistry, Counter
 
 from config import Settings
+from protocols.x509 import names
 from server.authority import Clock
 from server.process_identity import OwnerState, owner_state
 from server.registry import AuditEvent, OpenIntent, SQLiteRegistry
@@ -46,15 +53,15 @@ class IntentSweeper:
         self._registry = registry
         self._clock = clock
         self._settled = Counter(
-            "ca_issuance_intents_settled_total",
-            "Issuance left unfinished (by a crash) settled as never issued, by why",
+            "ca_unfinished_issuance_settled_total",
+            "Issuance a crash left unfinished, settled (intents as never issued), by why",
             ["why"],
             registry=metrics,
         )
 
     async def sweep(self) -> int:
-        """Settle every open intent whose owner is gone or that is too old; returns how
-        many were settled."""
+        """Settle every open intent whose owner is gone or that is too old, then every
+        stranded credential; returns how many were settled."""
         now = self._clock()
         stale_before = now - timedelta(seconds=self._settings.intent_timeout_seconds)
         settled = 0
@@ -70,6 +77,26 @@ class IntentSweeper:
                 log.info("settled the unfinished issuance %s as never issued (%s)",
                          intent.serial, why)  # fmt: skip
                 self._settled.labels(why).inc()
+                settled += 1
+        return settled + await self._settle_stranded(now, stale_before)
+
+    async def _settle_stranded(self, now: datetime, stale_before: datetime) -> int:
+        settled = 0
+        for claim, certificates in await self._registry.stranded_claims(stale_before):
+            subject = sorted(names.parse_dn(claim.subject))
+            serial = next(
+                (serial for serial, dn, holder in certificates
+                 if holder == claim.subscriber_id and sorted(names.parse_dn(dn)) == subject),
+                None,
+            )  # fmt: skip
+            audit = AuditEvent(ACTOR, "credential.settle", claim.id, {
+                "outcome": "released" if serial is None else "spent", "serial": serial,
+                "why": "claimed by an issuance that recorded no intent",
+            })  # fmt: skip
+            if await self._registry.settle_stranded_claim(claim, serial, audit, now):
+                log.info("settled the stranded enrollment credential %s (%s)", claim.id,
+                         audit.details["outcome"])  # fmt: skip
+                self._settled.labels("stranded credential").inc()
                 settled += 1
         return settled
 

@@ -18,6 +18,7 @@ from server.registry.records import (
     StatusChange,
     StatusChangeKind,
     StatusDelta,
+    StrandedClaim,
 )
 from server.registry.sqlite import SQLiteRegistry
 
@@ -39,4 +40,5 @@ __all__ = [
     "StatusChange",
     "StatusChangeKind",
     "StatusDelta",
+    "StrandedClaim",
 ]

@@ -18,7 +18,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from server.errors import CAError, ErrorKind
-from server.registry.records import HoldRefused, IntentHolds, OpenIntent, from_text, to_text
+from server.registry.records import (
+    HoldRefused,
+    IntentHolds,
+    OpenIntent,
+    StrandedClaim,
+    from_text,
+    to_text,
+)
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -148,3 +155,59 @@ async def open_intents_in(db: aiosqlite.Connection, serial: str | None = None) -
     ) as cursor:
         rows = await cursor.fetchall()
     return [OpenIntent(row[0], from_text(row[1]), row[2], row[3], row[4]) for row in rows]
+
+
+async def stranded_claims_in(db: aiosqlite.Connection, before: datetime) -> list[StrandedClaim]:
+    """Credentials claimed before `before`, unused, that neither an open intent nor an
+    application holds: left by a version that claimed a credential in a transaction of its
+    own (before migration 0012). These rules never leave one."""
+    async with db.execute(
+        "SELECT e.id, e.profile, e.subject, e.subscriber_id, e.claimed_at"
+        " FROM enrollment_credentials e WHERE e.claimed_at IS NOT NULL AND e.claimed_at <= ?"
+        " AND e.used_serial IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM intent_holds h WHERE h.credential_id = e.id)"
+        " AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.credential_id = e.id)"
+        " ORDER BY e.claimed_at, e.id",
+        (to_text(before),),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [StrandedClaim(row[0], row[1], row[2], row[3], from_text(row[4])) for row in rows]
+
+
+async def unclaimed_certificates_in(
+    db: aiosqlite.Connection, profile: str, since: datetime
+) -> list[tuple[str, str, str | None]]:
+    """(serial, subject, subscriber id) of certificates of `profile` issued at or after
+    `since` that no credential and no application was spent for, oldest first."""
+    async with db.execute(
+        "SELECT c.serial, c.subject, c.subscriber_id FROM certificates c"
+        " WHERE c.state = 'issued' AND c.profile = ? AND c.created_at >= ?"
+        " AND NOT EXISTS (SELECT 1 FROM enrollment_credentials u WHERE u.used_serial = c.serial)"
+        " AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.serial = c.serial)"
+        " ORDER BY c.created_at, c.serial",
+        (profile, to_text(since)),
+    ) as cursor:
+        return [(row[0], row[1], row[2]) for row in await cursor.fetchall()]
+
+
+async def settle_stranded_in(
+    db: aiosqlite.Connection, claim: StrandedClaim, serial: str | None
+) -> bool:
+    """Spend the stranded credential for the certificate `serial` it issued, or (None) give
+    it back, if it is still stranded; in the caller's transaction."""
+    if claim not in await stranded_claims_in(db, claim.claimed_at):
+        return False
+    if serial is None:
+        await db.execute(
+            "UPDATE enrollment_credentials SET claimed_at = NULL WHERE id = ?", (claim.id,)
+        )
+        return True
+    await db.execute(
+        "UPDATE enrollment_credentials SET used_serial = ? WHERE id = ?", (serial, claim.id)
+    )
+    await db.execute(
+        "UPDATE applications SET state = 'issued', serial = ? WHERE state = 'approved'"
+        " AND id = (SELECT application_id FROM enrollment_credentials WHERE id = ?)",
+        (serial, claim.id),
+    )
+    return True

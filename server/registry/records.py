@@ -98,6 +98,18 @@ class OpenIntent:
 
 
 @dataclass(frozen=True)
+class StrandedClaim:
+    """A credential claimed by an enrollment that recorded no intent holding it: what a
+    crash left under the rules before migration 0012 (server/intent_sweeper.py)."""
+
+    id: str
+    profile: str
+    subject: str
+    subscriber_id: str | None
+    claimed_at: datetime
+
+
+@dataclass(frozen=True)
 class CertificateRecord:
     serial: str
     generation_id: int | None

@@ -33,8 +33,11 @@ from server.registry.intent_store import (
     add_hold_in,
     open_intents_in,
     release_in,
+    settle_stranded_in,
     spend_holds_in,
+    stranded_claims_in,
     take_holds_in,
+    unclaimed_certificates_in,
 )
 from server.registry.outbox_store import SQLiteOutboxStore, certificate_issued_in
 from server.registry.records import (
@@ -51,6 +54,7 @@ from server.registry.records import (
     StatusBasis,
     StatusChange,
     StatusChangeKind,
+    StrandedClaim,
     certificate_from_row,
     from_text,
     to_text,
@@ -210,6 +214,31 @@ class SQLiteRegistry:
         """Intents whose certificate is not recorded yet, oldest first."""
         async with self.reading() as db:
             return await open_intents_in(db)
+
+    async def stranded_claims(
+        self, before: datetime
+    ) -> list[tuple[StrandedClaim, list[tuple[str, str, str | None]]]]:
+        """Credentials claimed before `before` and held by nothing (server/registry/
+        intent_store.py), each with the certificates of its profile issued since its
+        claim that nothing was spent for: (serial, subject, subscriber id)."""
+        async with self.reading() as db:
+            claims = await stranded_claims_in(db, before)
+            return [
+                (claim, await unclaimed_certificates_in(db, claim.profile, claim.claimed_at))
+                for claim in claims
+            ]
+
+    async def settle_stranded_claim(
+        self, claim: StrandedClaim, serial: str | None, audit: AuditEvent, at: datetime
+    ) -> bool:
+        """Spend a stranded credential for the certificate `serial` it issued, or (None)
+        give it back, with `audit`, in one transaction; False when it is no longer
+        stranded."""
+        async with self.transaction() as db:
+            if not await settle_stranded_in(db, claim, serial):
+                return False
+            await self.append_audit_in(db, audit, at)
+            return True
 
     async def complete_issue(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import sqlite3
 import subprocess
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client import CollectorRegistry
 
 from config import Settings
+from protocols.x509 import names
 from server.applications import Applications
 from server.authority import Authority, IssuedCertificate
 from server.enrollment import Enrollment
@@ -26,6 +28,7 @@ from server.errors import CAError, ErrorKind
 from server.intent_sweeper import IntentSweeper
 from server.process_identity import OwnerState, identity_of, owner_state, this_process
 from server.registry import SQLiteRegistry
+from server.registry.records import to_text
 from server.registry.search_store import AuditEntry
 from server.status import StatusPublication
 from server.subscribers import Subscribers
@@ -147,8 +150,8 @@ async def test_a_crash_before_the_signature_is_settled_and_frees_the_code_and_th
 
     metrics = CollectorRegistry()
     assert await sweeper(local_ca, metrics).sweep() == 1
-    settled = metrics.get_sample_value("ca_issuance_intents_settled_total", {"why": "owner gone"})
-    assert settled == 1
+    counted = {"why": "owner gone"}
+    assert metrics.get_sample_value("ca_unfinished_issuance_settled_total", counted) == 1
     assert await local_ca.registry.open_intents() == []
     (entry,) = await settlements(local_ca)
     assert (entry.actor, entry.target) == ("ca:intent-sweeper", left.serial)
@@ -320,3 +323,57 @@ def test_owner_state_tells_a_running_process_from_a_gone_one(gone_owner: str) ->
     assert owner_state(f"{host}/{boot}/{pid}/{int(start) + 1}") is OwnerState.GONE  # pid reused
     assert owner_state(f"{host}/another-boot/{pid}/{start}") is OwnerState.GONE  # rebooted
     assert owner_state(f"elsewhere/{boot}/{pid}/{start}") is OwnerState.UNKNOWN
+
+
+def claimed_the_old_way(local_ca: LocalCA, credential_id: str) -> None:
+    """What versions before migration 0012 wrote first, in a transaction of its own."""
+    path = local_ca.settings.resolve(local_ca.settings.registry.path)
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "UPDATE enrollment_credentials SET claimed_at = ? WHERE id = ?",
+            (to_text(local_ca.clock()), credential_id),
+        )
+
+
+async def test_a_code_an_older_version_left_claimed_is_given_back_after_the_timeout(
+    local_ca: LocalCA, restarted: Process
+) -> None:
+    credential, secret = await restarted.credentials.create("tls-client", "CN=d", HOUR, "op")
+    claimed_the_old_way(local_ca, credential.id)  # and then it crashed
+    stuck = await refused(restarted.enrollment.enroll(credential.id, secret, make_csr([]), "e"))
+    assert stuck.kind is ErrorKind.UNAUTHORIZED
+    local_ca.clock.advance(seconds=local_ca.settings.enrollment.intent_timeout_seconds - 1)
+    assert await sweeper(local_ca).sweep() == 0
+    local_ca.clock.advance(seconds=1)
+    assert await sweeper(local_ca).sweep() == 1
+    entries = await local_ca.registry.search.audit_entries(1000, None)
+    (entry,) = [e for e in entries if e.action == "credential.settle"]
+    assert (entry.target, entry.details["outcome"]) == (credential.id, "released")
+    await works_exactly_once(restarted, (credential.id, secret), new_key())
+
+
+async def test_a_code_an_older_version_issued_with_but_never_spent_is_spent_for_it(
+    local_ca: LocalCA, restarted: Process
+) -> None:
+    credential, secret = await restarted.credentials.create(
+        "tls-client", "CN=device-9,O=Plant", HOUR, "op"
+    )
+    other, _ = await restarted.credentials.create("tls-client", "CN=other", HOUR, "op")
+    claimed_the_old_way(local_ca, credential.id)
+    claimed_the_old_way(local_ca, other.id)
+    issued = await local_ca.authority.issue(  # what the older version did next, then crashed
+        "tls-client", make_csr([]), "est", subject=names.parse_dn("CN=device-9,O=Plant")
+    )
+    local_ca.clock.advance(seconds=local_ca.settings.enrollment.intent_timeout_seconds)
+    assert await sweeper(local_ca).sweep() == 2
+    listing = dict(
+        (c.id, serial) for c, serial in await restarted.credentials.listing(unused_only=False)
+    )
+    assert listing == {credential.id: issued.serial, other.id: None}
+    spent = await refused(restarted.enrollment.enroll(credential.id, secret, make_csr([]), "e"))
+    assert (spent.kind, spent.message) == (ErrorKind.UNAUTHORIZED, REFUSAL)
+    entries = await local_ca.registry.search.audit_entries(1000, None)
+    outcomes = {e.target: e.details for e in entries if e.action == "credential.settle"}
+    assert outcomes[credential.id]["outcome"] == "spent"
+    assert outcomes[credential.id]["serial"] == issued.serial
+    assert outcomes[other.id]["outcome"] == "released"
