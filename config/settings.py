@@ -297,6 +297,29 @@ class CMPSettings:
 
 
 @dataclass(frozen=True)
+class EnrollmentSettings:
+    """Issuance left unfinished by a crash (server/intent_sweeper.py): an intent whose
+    owning process is gone is settled at once; one whose owner cannot be told (another
+    host, a record older than owners) once it is older than `intent_timeout_seconds`,
+    which must exceed the longest a live request can take."""
+
+    intent_timeout_seconds: int = 600
+    sweep_interval_seconds: float = 15.0  # how often the duty holder looks for them
+
+    def check(self) -> None:
+        _require(
+            60 <= self.intent_timeout_seconds <= 86400,
+            "enrollment.intent_timeout_seconds",
+            "60..86400",
+        )
+        _require(
+            0 < self.sweep_interval_seconds <= 3600,
+            "enrollment.sweep_interval_seconds",
+            "in 0..3600",
+        )
+
+
+@dataclass(frozen=True)
 class OutboxSettings:
     """Reporting (D6, D7): events (certificate issued, holder registered) are written to an
     outbox in the same transaction as the change and delivered at least once by a sender."""
@@ -454,6 +477,7 @@ class Settings:
     crl: CRLSettings = field(default_factory=CRLSettings)
     est: ESTSettings = field(default_factory=ESTSettings)
     cmp: CMPSettings = field(default_factory=CMPSettings)
+    enrollment: EnrollmentSettings = field(default_factory=EnrollmentSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     ra: RASettings = field(default_factory=RASettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
@@ -482,6 +506,7 @@ SECTIONS = {
     "crl": CRLSettings,
     "est": ESTSettings,
     "cmp": CMPSettings,
+    "enrollment": EnrollmentSettings,
     "outbox": OutboxSettings,
     "ra": RASettings,
     "audit": AuditSettings,

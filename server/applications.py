@@ -37,10 +37,10 @@ from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
 from server.authority import Authority, Clock, IssuedCertificate, parse_request
 from server.cmp_requests import kept_request
-from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
+from server.enrollment_credentials import REFUSAL, EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.register_check import NoRegisterCheck, RegisterCheck
-from server.registry import AuditEvent, SQLiteRegistry
+from server.registry import AuditEvent, HoldRefused, IntentHolds, SQLiteRegistry
 from server.registry.application_store import ApplicationRow
 from server.subscribers import Subscribers
 from server.working_days import WorkingCalendar
@@ -273,7 +273,6 @@ class Applications:
         actor: str,
     ) -> ApplicationRow:
         self._authority.check_request(credential.profile, request, credential.subject)
-        await self._credentials.hold(credential)
         now = self._clock()  # a protocol request is complete as it comes
         application = ApplicationRow(
             id=f"ap-{secrets.token_hex(8)}",
@@ -294,10 +293,9 @@ class Applications:
                            {"profile": application.profile, "credential": credential.id,
                             "subscriber": credential.subscriber_id})  # fmt: skip
         try:
-            await self._store.add(application, audit)
-        except BaseException:
-            await self._credentials.release(credential.id)
-            raise
+            await self._store.add(application, audit)  # holds the credential from now on
+        except HoldRefused:  # expired, used, or held by another request
+            raise CAError(ErrorKind.UNAUTHORIZED, REFUSAL) from None
         return application
 
     async def approve(
@@ -316,21 +314,21 @@ class Applications:
         if application.request_der is None:
             return await self._approve_for_enrollment(application, actor, valid_for)
         request_format = application.request_format or "pkcs10"
-        if not await self._store.claim_decision(application.id, actor, self._clock()):
-            raise CAError(ErrorKind.REJECTED, f"application {application.id} is being decided")
         try:
+            # Held for this decision with the intent, issued with the certificate (and its
+            # credential spent) in the transaction that records it.
             issued = await self._authority.issue(
                 application.profile,
                 kept_request(application.request_der, request_format),
                 actor,
                 subject=names.parse_dn(application.subject),
                 subscriber_id=application.subscriber_id,
+                holds=IntentHolds(application_id=application.id),
             )
-        except BaseException:
-            await self._store.release_decision(application.id)
-            raise
-        audit = AuditEvent(actor, "application.approve", application.id, {"serial": issued.serial})
-        await self._store.issued(application, issued.serial, self._clock(), audit)
+        except HoldRefused:
+            raise CAError(
+                ErrorKind.REJECTED, f"application {application.id} is being decided"
+            ) from None
         return Approval(await self._existing(application.id), issued=issued)
 
     async def _approve_for_enrollment(

@@ -12,9 +12,12 @@ The rules, in the order they are applied:
 - the public key is not certified yet, under any CA generation (S13, D9);
 - serial numbers carry 126 random bits.
 
-Then the to-be-signed certificate is recorded with its serial, signed through the pipeline,
-checked against the CA's public key, and stored in the transaction that records its first
-status. A failure between those steps removes the recorded intent.
+Then the to-be-signed certificate is recorded with its serial, owned by this process and
+taking what the issuance holds (an enrollment credential, an application being decided:
+IntentHolds), signed through the pipeline, checked against the CA's public key, and stored
+in the transaction that records its first status and spends what it held. A failure
+between those steps removes the recorded intent and gives back what it held; a crash
+leaves it to the sweeper (server/intent_sweeper.py).
 """
 
 from __future__ import annotations
@@ -49,10 +52,13 @@ from protocols.x509.certificate import (
 from protocols.x509.ru_identifiers import InvalidIdentifier
 from server.distribution_points import crl_url
 from server.errors import CAError, ErrorKind
+from server.process_identity import this_process
 from server.registry import (
+    NO_HOLDS,
     AuditEvent,
     CAGeneration,
     CertificateIntent,
+    IntentHolds,
     OCSPResponseRow,
     SQLiteRegistry,
 )
@@ -143,7 +149,11 @@ class Authority:
         signer: Signer,
         clock: Clock = utc_now,
         publisher: IssuancePublisher | None = None,
+        owner: str | None = None,
     ) -> None:
+        """`owner` names the process that owns this authority's intents (server/
+        process_identity.py); this one unless given."""
+        self._owner = owner or this_process()
         self._settings = settings
         self._registry = registry
         self._signer = signer
@@ -164,14 +174,15 @@ class Authority:
         actor: str,
         subject: Sequence[tuple[str, str]] | None = None,
         subscriber_id: str | None = None,
+        holds: IntentHolds = NO_HOLDS,
     ) -> IssuedCertificate:
         """Issue a certificate under `profile_name` for the PKCS#10 request `csr_data`
         (or a request already parsed, its proof of possession checked: CMP's CRMF), to the
-        registered subscriber `subscriber_id` if there is one.
+        registered subscriber `subscriber_id` if there is one, spending `holds` with it.
 
         Raises CAError: MALFORMED (not a CSR), BAD_POP (its signature does not verify),
         REJECTED (profile rules), DUPLICATE (key already certified), BUSY / UNAVAILABLE
-        (signing pipeline), INTERNAL.
+        (signing pipeline), INTERNAL; HoldRefused (what `holds` names is not free).
         """
         profile = self._profile(profile_name)
         request, key_type, attributes, san = self._checked(profile_name, csr_data, subject)
@@ -194,6 +205,7 @@ class Authority:
             extensions=extensions,
             actor=actor,
             subscriber_id=subscriber_id,
+            holds=holds,
         )
 
     def check_request(
@@ -330,9 +342,11 @@ class Authority:
         actor: str,
         responder_key: KeyRef | None = None,
         subscriber_id: str | None = None,
+        holds: IntentHolds = NO_HOLDS,
     ) -> IssuedCertificate:
         """Build, record, sign, verify and store one certificate issued by `generation`
-        (with `responder_key`: its OCSP responder certificate, recorded as such)."""
+        (with `responder_key`: its OCSP responder certificate, recorded as such), taking
+        `holds` with the intent and spending them with the certificate."""
         issuer_certificate = asn1_x509.Certificate.load(generation.certificate_der)
         issuer_spki = issuer_certificate["tbs_certificate"]["subject_public_key_info"].dump()
         template = CertificateTemplate(
@@ -357,7 +371,7 @@ class Authority:
             tbs=tbs,
             subscriber_id=subscriber_id,
         )
-        await self._registry.record_intent(intent, self._clock())
+        await self._registry.record_intent(intent, self._clock(), self._owner, actor, holds)
         try:
             key = KeyRef(generation.key_uri, KeyAlgorithm(generation.key_algorithm))
             signing = self.sign_tbs(key, tbs, template.signature_algorithm)
@@ -378,7 +392,7 @@ class Authority:
                 details={"profile": profile_name, "subscriber": intent.subscriber_id},
             )
             seq = await self._registry.complete_issue(
-                intent.serial, der, actor, self._clock(), audit, responder_key, ocsp_row
+                intent.serial, der, actor, self._clock(), audit, responder_key, ocsp_row, holds
             )
         except BaseException:
             await self._registry.discard_intent(intent.serial)

@@ -17,7 +17,8 @@ Theory of operation, for each request:
 A transactionID is used once (transactionIdInUse). A certificate sent without implicit
 confirmation waits for certConf until `cmp.confirm_wait_seconds`; one still unconfirmed then
 is revoked (RFC 9483 4.1.1) by the builder process's sweeper (`run`), or at once by a
-certConf that comes too late.
+certConf that comes too late. The wait is recorded in the transaction that records the
+certificate (CMPDelivery), so a certificate whose answer a crash lost is revoked too.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from server.enrollment import Enrollment, HolderEnrollment, new_key
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.key_packages import encrypted_key_package, password_key_package
-from server.registry import CertificateStatus, SQLiteRegistry, StatusBasis
+from server.registry import CertificateStatus, CMPDelivery, SQLiteRegistry, StatusBasis
 from server.registry.cmp_store import CMPTransaction
 from server.revocation import Revocation
 from server.tls import ServerIdentity
@@ -268,8 +269,9 @@ class CMPServer:
             raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
         implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
         reply.kind = ENROLMENT_REPLY[kind]
+        delivery = self._delivery(transaction_id, cert_req_id, implicit, reply)
         try:
-            issued = await self._issue(message, request, sender, profile)
+            issued = await self._issue(message, request, sender, profile, delivery)
         except ApplicationPending as pending:  # RFC 9483 4.4: the client polls
             await self._transactions.wait(
                 transaction_id, pending.application_id, reply.kind, cert_req_id, implicit,
@@ -282,7 +284,7 @@ class CMPServer:
         except BaseException:
             await self._transactions.discard(transaction_id)
             raise
-        await self._certificate_out(transaction_id, cert_req_id, issued, implicit, reply)
+        self._certificate_reply(cert_req_id, issued, implicit, reply, await self._ca_pubs(reply))
 
     async def _enrol_central(
         self,
@@ -313,8 +315,10 @@ class CMPServer:
         assert transaction_id is not None
         if not await self._transactions.open(transaction_id, sender.name, self._clock()):
             raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+        implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
+        delivery = self._delivery(transaction_id, template.cert_req_id, implicit, reply)
         try:
-            issued = await self._issue(message, request, sender, profile, can_wait=False)
+            issued = await self._issue(message, request, sender, profile, delivery, False)
         except BaseException:
             await self._transactions.discard(transaction_id)
             raise
@@ -327,30 +331,36 @@ class CMPServer:
                 pkcs8, identity, sender.certificate, _key_identifier(sender.certificate)
             )
         reply.kind, reply.pvno = ENROLMENT_REPLY[message.body_type], 3
-        implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
         enveloped = asn1_cms.ContentInfo.load(package)["content"].untag().dump()
-        await self._certificate_out(
-            transaction_id, template.cert_req_id, issued, implicit, reply, enveloped
-        )
+        ca_pubs = await self._ca_pubs(reply)
+        self._certificate_reply(template.cert_req_id, issued, implicit, reply, ca_pubs, enveloped)
 
-    async def _certificate_out(
+    def _delivery(
+        self, transaction_id: bytes, cert_req_id: int, implicit: bool, reply: _Reply
+    ) -> CMPDelivery:
+        """How the certificate goes out, recorded with it: certConf is then awaited for
+        `cmp.confirm_wait_seconds`, or not when implicit confirmation is granted (RFC 4210
+        5.1.1.1), so a certificate whose answer a crash lost is revoked unconfirmed."""
+        wait = None if implicit else timedelta(seconds=self._cmp.confirm_wait_seconds)
+        return CMPDelivery(transaction_id, cert_req_id, reply.nonce, wait)
+
+    async def _ca_pubs(self, reply: _Reply) -> list[bytes]:
+        """The CA certificates an ip carries (RFC 9483 4.1.1: caPubs)."""
+        if reply.kind != "ip":
+            return []
+        generations = await self._registry.generations(self._settings.ca.name)
+        return [g.certificate_der for g in generations]
+
+    def _certificate_reply(
         self,
-        transaction_id: bytes,
         cert_req_id: int,
         issued: IssuedCertificate,
         implicit: bool,
         reply: _Reply,
+        ca_pubs: list[bytes],
         private_key: bytes | None = None,
     ) -> None:
-        """The ip/cp/kup with the certificate; then certConf is awaited, or not when
-        implicit confirmation is granted (RFC 4210 5.1.1.1)."""
-        wait = timedelta(seconds=self._cmp.confirm_wait_seconds)
-        confirm_by = None if implicit else self._clock() + wait
-        await self._transactions.issued(
-            transaction_id, issued.serial, cert_req_id, reply.nonce, confirm_by
-        )
-        generations = await self._registry.generations(self._settings.ca.name)
-        ca_pubs = [g.certificate_der for g in generations] if reply.kind == "ip" else []
+        """The ip/cp/kup with the certificate."""
         reply.body = cmp.cert_rep_body(
             reply.kind, cert_req_id, cmp.PKIStatus.accepted, issued.der, ca_pubs=ca_pubs,
             private_key=private_key,
@@ -363,6 +373,7 @@ class CMPServer:
         request: bytes | csr_codec.CSR,
         sender: _Sender,
         profile: str,
+        delivery: CMPDelivery,
         can_wait: bool = True,
     ) -> IssuedCertificate:
         kind = message.body_type
@@ -373,12 +384,14 @@ class CMPServer:
             # A request that waits for approval is kept whole, to be read again then.
             kept = (request, "pkcs10") if isinstance(request, bytes) else (message.der, "cmp")
             return await self._enrollment.enroll_with(
-                sender.credential, request, actor, profile, can_wait=can_wait, kept=kept
+                sender.credential, request, actor, profile, can_wait, kept, delivery
             )
         assert sender.certificate is not None
         if kind == "kur":  # RFC 4210 5.3.5: the same subject, a new key
-            return await self._holders.reenroll(sender.certificate, request, actor)
-        return await self._holders.enroll_as_holder(sender.certificate, request, actor, profile)
+            return await self._holders.reenroll(sender.certificate, request, actor, delivery)
+        return await self._holders.enroll_as_holder(
+            sender.certificate, request, actor, profile, delivery
+        )
 
     async def _poll(self, message: cmp.PKIMessage, sender: _Sender, reply: _Reply) -> None:
         """RFC 9483 4.4: pollRep while the application waits; then the ip/cp with the
@@ -409,9 +422,14 @@ class CMPServer:
             )  # fmt: skip
             return
         reply.kind = transaction.reply_kind
-        await self._certificate_out(
-            transaction_id, cert_req_id, issued, transaction.implicit_confirm, reply
-        )
+        implicit = transaction.implicit_confirm
+        delivery = self._delivery(transaction_id, cert_req_id, implicit, reply)
+        confirm = delivery.confirm_within
+        await self._transactions.issued(
+            transaction_id, issued.serial, cert_req_id, reply.nonce,
+            None if confirm is None else self._clock() + confirm,
+        )  # fmt: skip
+        self._certificate_reply(cert_req_id, issued, implicit, reply, await self._ca_pubs(reply))
 
     async def _confirm(self, message: cmp.PKIMessage, sender: _Sender) -> bytes:
         transaction = await self._transaction_of(message, sender)

@@ -33,6 +33,7 @@ from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.enrollment_credentials import EnrollmentCredentials, derivation_key
 from server.errors import CAError, ErrorKind
 from server.health import Health
+from server.intent_sweeper import IntentSweeper
 from server.lifecycle import issue_ocsp_responder
 from server.outbox import OutboxDelivery, open_sender
 from server.registry import CAGeneration, SQLiteRegistry
@@ -57,6 +58,7 @@ class CA:
     server_keygen: ServerKeyGeneration
     status: StatusPublication
     audit: AuditCheckpoints
+    intents: IntentSweeper
     metrics: CollectorRegistry
     clock: Clock
     health: Health | None = None  # serving processes: what /healthz reports
@@ -140,6 +142,8 @@ async def open_ca(
                 ca = _assemble(
                     settings, registry, pipeline, metrics, clock, serving, builder and not serving
                 )
+                if serving:  # what a crash left unfinished, before serving (safe in any worker)
+                    await ca.intents.sweep()
                 await ca.status.start()
                 renewal: asyncio.Task[None] | None = None
                 if serving:
@@ -210,9 +214,13 @@ def _duty_holder(ca: CA) -> DutyHolder:
 
 def _builder_loops(ca: CA) -> list[asyncio.Task[None]]:
     """The background loops of the process holding the duty lease (server/duties.py),
-    the single list of them: the CMP sweeper, the audit checkpoints and, when enabled, the
-    delivery of the reporting outbox."""
-    loops = [asyncio.create_task(ca.cmp.run()), asyncio.create_task(ca.audit.run())]
+    the single list of them: the CMP sweeper, the sweeper of unfinished issuance, the audit
+    checkpoints and, when enabled, the delivery of the reporting outbox."""
+    loops = [
+        asyncio.create_task(ca.cmp.run()),
+        asyncio.create_task(ca.intents.run()),
+        asyncio.create_task(ca.audit.run()),
+    ]
     if ca.settings.outbox.enabled:
         delivery = OutboxDelivery(
             ca.registry.outbox,
@@ -314,6 +322,7 @@ def _assemble(
         revocation=revocation,
         status=status,
         audit=AuditCheckpoints(settings, registry, signer, clock),
+        intents=IntentSweeper(settings, registry, clock, metrics),
         metrics=metrics,
         clock=clock,
     )

@@ -20,13 +20,21 @@ from protocols.x509 import names
 from server.applications import Applications
 from server.authority import Authority, IssuedCertificate, parse_request
 from server.enrollment_credentials import (
+    REFUSAL,
     EnrollmentCredential,
     EnrollmentCredentials,
     check_requested_names,
 )
 from server.errors import CAError, ErrorKind
 from server.key_packages import encrypted_key_package
-from server.registry import CertificateStatus, SQLiteRegistry
+from server.registry import (
+    NO_HOLDS,
+    CertificateStatus,
+    CMPDelivery,
+    HoldRefused,
+    IntentHolds,
+    SQLiteRegistry,
+)
 from server.tls import ServerIdentity
 
 
@@ -60,7 +68,8 @@ class Enrollment:
         Raises CAError: UNAUTHORIZED (credential), MALFORMED / BAD_POP (request),
         REJECTED (another profile, a subject the credential does not allow, profile rules),
         PENDING (awaiting approval), DUPLICATE, BUSY, UNAVAILABLE. On any failure the
-        credential can be used again (but for an application, which holds it)."""
+        credential can be used again (but for an application, which holds it). The
+        credential is spent in the transaction that records the certificate."""
         credential = await self._credentials.verify(credential_id, secret)
         return await self.enroll_with(credential, csr_data, actor, profile, can_wait)
 
@@ -72,11 +81,13 @@ class Enrollment:
         profile: str | None = None,
         can_wait: bool = True,
         kept: tuple[bytes, str] | None = None,
+        delivery: CMPDelivery | None = None,
     ) -> IssuedCertificate:
         """`enroll` for a credential the caller has verified itself (CMP: by its MAC), with
         a PKCS#10 request or a request already parsed with its proof of possession checked
         (CRMF). A request that waits for approval is kept as `kept` (DER and format, see
-        Applications.enroll); a PKCS#10 request is kept as it is."""
+        Applications.enroll); a PKCS#10 request is kept as it is. A certificate issued now
+        goes out in the CMP transaction `delivery`, recorded with it."""
         if profile is not None and credential.profile != profile:
             raise CAError(
                 ErrorKind.REJECTED,
@@ -95,16 +106,14 @@ class Enrollment:
                 assert isinstance(request, bytes)
                 kept = (request, "pkcs10")
             return await self._applications.enroll(credential, *kept, request, actor)
-        await self._credentials.hold(credential)
+        holds = IntentHolds(credential_id=credential.id, cmp=delivery)
         try:
-            issued = await self._authority.issue(
-                credential.profile, request, actor, credential.subject, credential.subscriber_id
-            )
-        except BaseException:
-            await self._credentials.release(credential.id)
-            raise
-        await self._credentials.consume(credential.id, issued.serial, actor)
-        return issued
+            return await self._authority.issue(
+                credential.profile, request, actor, credential.subject, credential.subscriber_id,
+                holds,
+            )  # fmt: skip
+        except HoldRefused:  # expired, used, or held by another enrollment
+            raise CAError(ErrorKind.UNAUTHORIZED, REFUSAL) from None
 
 
 class HolderEnrollment:
@@ -117,9 +126,16 @@ class HolderEnrollment:
         self._authority = authority
 
     async def reenroll(
-        self, current_der: bytes, csr_data: bytes | csr_codec.CSR, actor: str
+        self,
+        current_der: bytes,
+        csr_data: bytes | csr_codec.CSR,
+        actor: str,
+        delivery: CMPDelivery | None = None,
     ) -> IssuedCertificate:
-        """Raises CAError: UNAUTHORIZED (not a certificate of ours), ALREADY_REVOKED /
+        """A certificate for `csr_data` with the current one's subject and subjectAltName,
+        going out in the CMP transaction `delivery` if given (recorded with it).
+
+        Raises CAError: UNAUTHORIZED (not a certificate of ours), ALREADY_REVOKED /
         REJECTED (revoked or suspended), REJECTED (subject or subjectAltName changed, or the
         same key again: a key is certified once, S13), and what issuance raises."""
         current, profile = await self.holder(current_der, "renew")
@@ -135,10 +151,17 @@ class HolderEnrollment:
             raise CAError(
                 ErrorKind.REJECTED, "the subjectAltName must be the current certificate's"
             )
-        return await self._authority.issue(profile, csr_data, actor, subject=subject)
+        return await self._authority.issue(
+            profile, csr_data, actor, subject=subject, holds=_delivered_in(delivery)
+        )
 
     async def enroll_as_holder(
-        self, current_der: bytes, csr_data: bytes | csr_codec.CSR, actor: str, profile: str
+        self,
+        current_der: bytes,
+        csr_data: bytes | csr_codec.CSR,
+        actor: str,
+        profile: str,
+        delivery: CMPDelivery | None = None,
     ) -> IssuedCertificate:
         """EST simpleenroll authenticated by a TLS client certificate of this CA, where the
         label allows it (RFC 7030 3.3.2): a certificate of another profile for the same
@@ -151,7 +174,9 @@ class HolderEnrollment:
         requested = list(_parsed(csr_data).subject)
         if requested and requested != subject:
             raise CAError(ErrorKind.REJECTED, "the subject must be the client certificate's")
-        return await self._authority.issue(profile, csr_data, actor, subject=subject)
+        return await self._authority.issue(
+            profile, csr_data, actor, subject=subject, holds=_delivered_in(delivery)
+        )
 
     async def holder(self, current_der: bytes, what: str) -> tuple[x509.Certificate, str]:
         """The client certificate, if it is ours and good; and its profile."""
@@ -284,6 +309,10 @@ def new_key(
     if description == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
     raise CAError(ErrorKind.REJECTED, f"cannot generate {description} keys")
+
+
+def _delivered_in(delivery: CMPDelivery | None) -> IntentHolds:
+    return NO_HOLDS if delivery is None else IntentHolds(cmp=delivery)
 
 
 def _parsed(request: bytes | csr_codec.CSR) -> csr_codec.CSR:

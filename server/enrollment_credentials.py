@@ -263,14 +263,6 @@ class EnrollmentCredentials:
         )  # fmt: skip
         return credential, secret
 
-    async def claim(self, credential_id: str, secret: str) -> EnrollmentCredential:
-        """Check the secret and hold the credential for one enrollment.
-
-        Raises CAError(UNAUTHORIZED) with one message for every reason."""
-        credential = await self.verify(credential_id, secret)
-        await self.hold(credential)
-        return credential
-
     async def verify(self, credential_id: str, secret: str) -> EnrollmentCredential:
         """The credential whose secret this is, whether or not it is still usable (a client
         repeating a request that awaits approval still holds a credential that is in use).
@@ -282,18 +274,3 @@ class EnrollmentCredentials:
         if row is None or not hmac.compare_digest(digest, row.secret_hash):
             raise CAError(ErrorKind.UNAUTHORIZED, REFUSAL)
         return _credential(row)
-
-    async def hold(self, credential: EnrollmentCredential) -> None:
-        """Hold a verified credential for one enrollment: only if unexpired, unused and not
-        held already. Raises CAError(UNAUTHORIZED) otherwise."""
-        if not await self._store.claim(credential.id, self._clock()):
-            raise CAError(ErrorKind.UNAUTHORIZED, REFUSAL)
-
-    async def release(self, credential_id: str) -> None:
-        """The enrollment failed: the credential can be used again."""
-        await self._store.release(credential_id)
-
-    async def consume(self, credential_id: str, serial: str, actor: str) -> None:
-        """The enrollment succeeded: the credential is spent."""
-        audit = AuditEvent(actor, "credential.use", credential_id, {"serial": serial})
-        await self._store.consume(credential_id, serial, self._clock(), audit)

@@ -22,8 +22,9 @@ from server.applications import Applications
 from server.authority import Authority
 from server.enrollment_credentials import EnrollmentCredentials
 from server.register_check import RegisterCheck
-from server.registry import SQLiteRegistry
+from server.registry import OCSPResponseRow, SQLiteRegistry
 from server.revocation import Revocation
+from server.status import StatusPublication
 from server.subscribers import Subscribers
 
 
@@ -48,6 +49,48 @@ class BackendSigner:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         future.set_result(self.backend.sign_many(key, [data])[0])
         return future
+
+
+class GatedSigner:
+    """A signer that signs at once but answers only when the test opens the gate, so a
+    test can stop an issuance after its intent is recorded (before or after the signature
+    exists), or never let it finish: a crash's seam. `asked` is set at the first request."""
+
+    def __init__(self, backend: SigningBackend) -> None:
+        self.backend = backend
+        self.asked = asyncio.Event()
+        self._waiting: list[tuple[asyncio.Future[bytes], bytes]] = []
+
+    def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._waiting.append((future, self.backend.sign_many(key, [data])[0]))
+        self.asked.set()
+        return future
+
+    def open(self) -> None:
+        """Answer every request made so far."""
+        for future, signature in self._waiting:
+            if not future.done():
+                future.set_result(signature)
+        self._waiting.clear()
+
+
+class Crash(BaseException):
+    """The process dies here (raised by a seam; nothing after it runs)."""
+
+
+class DiesAfterCommit:
+    """Status publication (server.authority.IssuancePublisher) whose process dies once a
+    certificate is committed, before anything else happens: a crash's seam."""
+
+    def __init__(self, status: StatusPublication) -> None:
+        self._status = status
+
+    async def prepare_issued(self, serial: str, generation_id: int) -> OCSPResponseRow | None:
+        return await self._status.prepare_issued(serial, generation_id)
+
+    def issued(self, row: OCSPResponseRow) -> None:
+        raise Crash
 
 
 @dataclass

@@ -2,31 +2,43 @@
 status history and the audit trail. `SQLiteRegistry` is the embedded implementation."""
 
 from server.registry.records import (
+    NO_HOLDS,
     AuditEvent,
     CAGeneration,
     CertificateIntent,
     CertificateRecord,
     CertificateStatus,
+    CMPDelivery,
     CRLRow,
+    HoldRefused,
+    IntentHolds,
     OCSPResponseRow,
+    OpenIntent,
     StatusBasis,
     StatusChange,
     StatusChangeKind,
     StatusDelta,
+    StrandedClaim,
 )
 from server.registry.sqlite import SQLiteRegistry
 
 __all__ = [
+    "NO_HOLDS",
     "AuditEvent",
     "CAGeneration",
+    "CMPDelivery",
     "CRLRow",
     "CertificateIntent",
     "CertificateRecord",
     "CertificateStatus",
+    "HoldRefused",
+    "IntentHolds",
     "OCSPResponseRow",
+    "OpenIntent",
     "SQLiteRegistry",
     "StatusBasis",
     "StatusChange",
     "StatusChangeKind",
     "StatusDelta",
+    "StrandedClaim",
 ]

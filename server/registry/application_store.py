@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from server.registry.records import AuditEvent, from_text, to_text
+from server.registry.intent_store import take_holds_in
+from server.registry.records import AuditEvent, IntentHolds, from_text, to_text
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -57,7 +58,13 @@ class SQLiteApplicationStore:
         self._registry = registry
 
     async def add(self, row: ApplicationRow, audit: AuditEvent) -> None:
+        """Store a new application. One that came with a protocol request holds its
+        credential from this transaction on (claimed here). Raises HoldRefused when the
+        credential is expired, used or held; nothing is stored then."""
         async with self._registry.transaction() as db:
+            if row.credential_id is not None:
+                holds = IntentHolds(credential_id=row.credential_id)
+                await take_holds_in(db, row.submitted_by, holds, row.submitted_at)
             await db.execute(
                 f"INSERT INTO applications ({_COLUMNS}) VALUES"
                 f" ({', '.join('?' * 22)})",
@@ -147,27 +154,6 @@ class SQLiteApplicationStore:
             return await self._select("ORDER BY submitted_at LIMIT ?", (limit,))
         return await self._select("WHERE state = ? ORDER BY submitted_at LIMIT ?", (state, limit))
 
-    async def claim_decision(self, application_id: str, actor: str, at: datetime) -> bool:
-        """Hold a submitted application for one operator's approval, so that no other
-        decision (a second approval, a rejection) runs beside it. False when it is decided
-        or being decided. Ends with `issued` or `release_decision`; one left by a crash
-        stays held, visible in `by_state`, and is never issued twice."""
-        async with self._registry.transaction() as db:
-            cursor = await db.execute(
-                "UPDATE applications SET decided_by = ?, decided_at = ?"
-                " WHERE id = ? AND state = 'submitted' AND decided_at IS NULL",
-                (actor, to_text(at), application_id),
-            )
-            return cursor.rowcount == 1
-
-    async def release_decision(self, application_id: str) -> None:
-        async with self._registry.transaction() as db:
-            await db.execute(
-                "UPDATE applications SET decided_by = NULL, decided_at = NULL"
-                " WHERE id = ? AND state = 'submitted'",
-                (application_id,),
-            )
-
     async def reject(
         self, application_id: str, actor: str, at: datetime, reason: str, audit: AuditEvent
     ) -> bool:
@@ -182,23 +168,6 @@ class SQLiteApplicationStore:
                 return False
             await self._registry.append_audit_in(db, audit, at)
             return True
-
-    async def issued(
-        self, application: ApplicationRow, serial: str, at: datetime, audit: AuditEvent
-    ) -> None:
-        """The certificate is issued: the application held by `claim_decision` is done and
-        its credential spent, in one transaction."""
-        async with self._registry.transaction() as db:
-            await db.execute(
-                "UPDATE applications SET state = 'issued', decided_at = ?, serial = ?"
-                " WHERE id = ? AND state = 'submitted'",
-                (to_text(at), serial, application.id),
-            )
-            await db.execute(
-                "UPDATE enrollment_credentials SET used_serial = ? WHERE id = ?",
-                (serial, application.credential_id),
-            )
-            await self._registry.append_audit_in(db, audit, at)
 
     async def _select(self, where: str, parameters: tuple[object, ...]) -> list[ApplicationRow]:
         db: aiosqlite.Connection

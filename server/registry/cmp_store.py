@@ -50,8 +50,14 @@ class SQLiteCMPStore:
 
     async def discard(self, transaction_id: bytes) -> None:
         """The request failed before anything was issued: the transaction leaves no trace
-        but its id, which stays used."""
-        await self._set(transaction_id, "done", None, None, None, None)
+        but its id, which stays used. One whose certificate was recorded (it failed after
+        that) keeps waiting for certConf."""
+        async with self._registry.transaction() as db:
+            await db.execute(
+                "UPDATE cmp_transactions SET state = 'done' WHERE transaction_id = ?"
+                " AND state = 'open'",
+                (transaction_id,),
+            )
 
     async def issued(
         self,

@@ -81,42 +81,6 @@ class SQLiteCredentialStore:
         ):
             return [_row(row) for row in await cursor.fetchall()]
 
-    async def claim(self, credential_id: str, at: datetime) -> bool:
-        """Take the credential for one enrollment: only if unexpired and neither used nor
-        held by another enrollment. A claim ends with `consume` or `release`; one left by a
-        crash keeps the credential spent (never usable twice)."""
-        async with self._registry.transaction() as db:
-            cursor = await db.execute(
-                "UPDATE enrollment_credentials SET claimed_at = ? WHERE id = ?"
-                " AND used_serial IS NULL AND claimed_at IS NULL AND expires_at > ?",
-                (to_text(at), credential_id, to_text(at)),
-            )
-            return cursor.rowcount == 1
-
-    async def release(self, credential_id: str) -> None:
-        async with self._registry.transaction() as db:
-            await db.execute(
-                "UPDATE enrollment_credentials SET claimed_at = NULL"
-                " WHERE id = ? AND used_serial IS NULL",
-                (credential_id,),
-            )
-
-    async def consume(
-        self, credential_id: str, serial: str, at: datetime, audit: AuditEvent
-    ) -> None:
-        async with self._registry.transaction() as db:
-            await db.execute(
-                "UPDATE enrollment_credentials SET used_serial = ? WHERE id = ?",
-                (serial, credential_id),
-            )
-            # The application this credential was handed out for is issued with it.
-            await db.execute(
-                "UPDATE applications SET state = 'issued', serial = ? WHERE state = 'approved'"
-                " AND id = (SELECT application_id FROM enrollment_credentials WHERE id = ?)",
-                (serial, credential_id),
-            )
-            await self._registry.append_audit_in(db, audit, at)
-
 
 def _row(row: Sequence[Any]) -> CredentialRow:
     return CredentialRow(

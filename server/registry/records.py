@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -49,6 +49,64 @@ class CertificateIntent:
     not_after: datetime
     tbs: bytes
     subscriber_id: str | None = None  # the registered holder (server/subscribers.py)
+
+
+@dataclass(frozen=True)
+class CMPDelivery:
+    """The CMP transaction a certificate goes out in (RFC 4210 5.1.1): recorded with the
+    certificate, so that a certificate never sits in the registry without the transaction
+    that waits for its certConf (RFC 9483 4.1.1)."""
+
+    transaction_id: bytes
+    cert_req_id: int
+    our_nonce: bytes  # the senderNonce of the ip/cp/kup: the certConf's recipNonce
+    confirm_within: timedelta | None  # None: implicitly confirmed (RFC 4210 5.1.1.1)
+
+
+@dataclass(frozen=True)
+class IntentHolds:
+    """What an issuance takes in the transaction that records its intent, and spends in
+    the one that records its certificate; settling the intent as never issued gives it
+    back. Taking fails with HoldRefused, and then no intent is recorded."""
+
+    credential_id: str | None = None  # unexpired, unused and free; spent on issue
+    application_id: str | None = None  # submitted, nobody deciding it; issued on issue
+    cmp: CMPDelivery | None = None  # moved on with the certificate; closed on settling
+
+
+NO_HOLDS = IntentHolds()  # an issuance that holds nothing (the CLI's, the CA's own)
+
+
+class HoldRefused(Exception):
+    """An intent could not take what it holds: the credential is expired, used or held by
+    another enrollment, or the application is decided or being decided."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"the {what} is not free")
+        self.what = what  # "credential", "application"
+
+
+@dataclass(frozen=True)
+class OpenIntent:
+    """An intent whose certificate is not recorded yet: in flight, or left by a crash."""
+
+    serial: str
+    recorded_at: datetime
+    owner: str | None  # None: recorded before intents had owners (migration 0012)
+    credential_id: str | None
+    application_id: str | None
+
+
+@dataclass(frozen=True)
+class StrandedClaim:
+    """A credential claimed by an enrollment that recorded no intent holding it: what a
+    crash left under the rules before migration 0012 (server/intent_sweeper.py)."""
+
+    id: str
+    profile: str
+    subject: str
+    subscriber_id: str | None
+    claimed_at: datetime
 
 
 @dataclass(frozen=True)

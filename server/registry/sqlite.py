@@ -31,19 +31,33 @@ from server.registry.audit_chain import (
 )
 from server.registry.cmp_store import SQLiteCMPStore
 from server.registry.credential_store import SQLiteCredentialStore
+from server.registry.intent_store import (
+    add_hold_in,
+    open_intents_in,
+    release_in,
+    settle_stranded_in,
+    spend_holds_in,
+    stranded_claims_in,
+    take_holds_in,
+    unclaimed_certificates_in,
+)
 from server.registry.lease_store import SQLiteLeaseStore
 from server.registry.outbox_store import SQLiteOutboxStore, certificate_issued_in
 from server.registry.records import (
     CERTIFICATE_COLUMNS,
+    NO_HOLDS,
     AuditEvent,
     CAGeneration,
     CertificateIntent,
     CertificateRecord,
     CertificateStatus,
+    IntentHolds,
     OCSPResponseRow,
+    OpenIntent,
     StatusBasis,
     StatusChange,
     StatusChangeKind,
+    StrandedClaim,
     certificate_from_row,
     from_text,
     to_text,
@@ -146,11 +160,22 @@ class SQLiteRegistry:
 
     # -- certificates ---------------------------------------------------------------------
 
-    async def record_intent(self, intent: CertificateIntent, at: datetime) -> None:
-        """Record the to-be-signed certificate. Raises CAError(DUPLICATE) when the public
-        key is already certified (S13) or the serial is taken."""
+    async def record_intent(
+        self,
+        intent: CertificateIntent,
+        at: datetime,
+        owner: str,
+        actor: str,
+        holds: IntentHolds = NO_HOLDS,
+    ) -> None:
+        """Record the to-be-signed certificate, owned by the process `owner`, and take what
+        it holds (server/registry/intent_store.py), in one transaction. Raises
+        CAError(DUPLICATE) when the public key is already certified (S13) or the serial is
+        taken; HoldRefused when what it holds is not free. Nothing is recorded then."""
         async with self.transaction() as db:
+            await take_holds_in(db, actor, holds, at)  # a used credential: refused as such
             await self._insert_intent(db, intent, at)
+            await add_hold_in(db, intent.serial, owner, holds, at)
 
     async def _insert_intent(
         self, db: aiosqlite.Connection, intent: CertificateIntent, at: datetime
@@ -178,11 +203,50 @@ class SQLiteRegistry:
             raise CAError(ErrorKind.DUPLICATE, "serial number already used") from None
 
     async def discard_intent(self, serial: str) -> None:
-        """Remove an intent whose signing failed, so a failed issuance leaves no row."""
+        """Remove an intent whose signing failed and give back what it held, so a failed
+        issuance leaves no row and holds nothing."""
         async with self.transaction() as db:
-            await db.execute(
-                "DELETE FROM certificates WHERE serial = ? AND state = 'intent'", (serial,)
-            )
+            await release_in(db, serial)
+
+    async def settle_intent(self, serial: str, audit: AuditEvent, at: datetime) -> bool:
+        """Settle an open intent as never issued (its certificate, signed or not, never
+        left the CA): deleted, what it held given back, `audit` appended, in one
+        transaction. False when it is no longer open (completed or settled meanwhile)."""
+        async with self.transaction() as db:
+            if await release_in(db, serial) is None:
+                return False
+            await self.append_audit_in(db, audit, at)
+            return True
+
+    async def open_intents(self) -> list[OpenIntent]:
+        """Intents whose certificate is not recorded yet, oldest first."""
+        async with self.reading() as db:
+            return await open_intents_in(db)
+
+    async def stranded_claims(
+        self, before: datetime
+    ) -> list[tuple[StrandedClaim, list[tuple[str, str, str | None]]]]:
+        """Credentials claimed before `before` and held by nothing (server/registry/
+        intent_store.py), each with the certificates of its profile issued since its
+        claim that nothing was spent for: (serial, subject, subscriber id)."""
+        async with self.reading() as db:
+            claims = await stranded_claims_in(db, before)
+            return [
+                (claim, await unclaimed_certificates_in(db, claim.profile, claim.claimed_at))
+                for claim in claims
+            ]
+
+    async def settle_stranded_claim(
+        self, claim: StrandedClaim, serial: str | None, audit: AuditEvent, at: datetime
+    ) -> bool:
+        """Spend a stranded credential for the certificate `serial` it issued, or (None)
+        give it back, with `audit`, in one transaction; False when it is no longer
+        stranded."""
+        async with self.transaction() as db:
+            if not await settle_stranded_in(db, claim, serial):
+                return False
+            await self.append_audit_in(db, audit, at)
+            return True
 
     async def complete_issue(
         self,
@@ -193,15 +257,21 @@ class SQLiteRegistry:
         audit: AuditEvent,
         responder_key: KeyRef | None = None,
         ocsp: OCSPResponseRow | None = None,
+        holds: IntentHolds = NO_HOLDS,
     ) -> int:
         """Replace the intent by the signed certificate, with its first status row, audit
         entry and (`ocsp`) its pre-signed OCSP response, in one transaction; returns the
         response's seq (0 without one). With `responder_key`, the certificate is recorded
         as its generation's OCSP responder certificate, signing with that key; otherwise it
         is a holder's, and its `certificate.issued` report (D6) joins the outbox. The CA's
-        own certificates (self-signed, OCSP responder) are not reported: no holder has them."""
+        own certificates (self-signed, OCSP responder) are not reported: no holder has them.
+        What the intent held is spent in the same transaction (`holds`: the credential
+        used, the application issued, the CMP transaction awaiting certConf)."""
         async with self.transaction() as db:
             await self._complete(db, serial, der, actor, at, audit)
+            for action, target in await spend_holds_in(db, serial, holds, at):
+                spent = AuditEvent(audit.actor, action, target, {"serial": serial})
+                await self.append_audit_in(db, spent, at)
             if responder_key is None:
                 await certificate_issued_in(db, serial, at)
             seq = await write_ocsp_rows(db, [ocsp]) if ocsp is not None else 0

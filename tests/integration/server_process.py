@@ -32,7 +32,11 @@ def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = N
 
 
 class ServerProcess:
-    def __init__(self, ca: CAHome, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, ca: CAHome, extra_env: dict[str, str] | None = None, own_group: bool = False
+    ) -> None:
+        """`own_group`: serve and every process it starts are a process group of their
+        own, which `kill_group` kills at once (a crash of the whole server)."""
         self.port = free_port()
         self.tls_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -42,12 +46,18 @@ class ServerProcess:
              "--http", f"127.0.0.1:{self.port}", "--https", f"127.0.0.1:{self.tls_port}"],
             cwd=ROOT, env={**os.environ, **ca.env, **(extra_env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=own_group,
         )  # fmt: skip
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # printed once every worker listens
         if not line.startswith("serving CA"):
             self.process.kill()
             raise AssertionError(line + (self.process.stderr.read() if self.process.stderr else ""))
+
+    def kill_group(self) -> None:
+        """kill -9 of serve's whole process group (made with `own_group`)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)

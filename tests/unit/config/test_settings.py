@@ -76,6 +76,8 @@ def test_unknown_keys_and_bad_values_are_refused_with_the_key_named(
         ("CA_RA__REGISTER_CHECK", "egrul", "ra.register_check"),
         ("CA_AUDIT__CHECKPOINT_INTERVAL_SECONDS", "0", "audit.checkpoint_interval_seconds"),
         ("CA_AUDIT__CHECKPOINTS", '""', "audit.checkpoints"),
+        ("CA_ENROLLMENT__INTENT_TIMEOUT_SECONDS", "5", "enrollment.intent_timeout_seconds"),
+        ("CA_ENROLLMENT__SWEEP_INTERVAL_SECONDS", "0", "enrollment.sweep_interval_seconds"),
         ("CA_HSM__BACKEND", "cloud", "hsm.backend"),
         ("CA_HSM__PIN", "1234", "hsm.pin"),
         ("CA_NOSECTION__X", "1", "nosection"),

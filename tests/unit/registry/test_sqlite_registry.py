@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from server.errors import CAError, ErrorKind
+from server.process_identity import this_process
 from server.registry import (
     AuditEvent,
     CertificateIntent,
@@ -17,6 +18,7 @@ from server.registry import (
 )
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+OWNER = this_process()
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ def intent(serial: str, key: bytes) -> CertificateIntent:
 
 
 async def issued(registry: SQLiteRegistry, serial: str, key: bytes) -> None:
-    await registry.record_intent(intent(serial, key), NOW)
+    await registry.record_intent(intent(serial, key), NOW, OWNER, "test")
     await registry.complete_issue(
         serial, b"der-" + serial.encode(), "test", NOW, AuditEvent("test", "issue", serial)
     )
@@ -51,7 +53,7 @@ def change(serial: str, kind: StatusChangeKind, reason: str | None = None) -> St
 
 
 async def test_an_intent_is_invisible_until_completed(registry: SQLiteRegistry) -> None:
-    await registry.record_intent(intent("01", b"k1"), NOW)
+    await registry.record_intent(intent("01", b"k1"), NOW, OWNER, "test")
     assert await registry.get_certificate("01") is None
     await registry.complete_issue("01", b"der", "test", NOW, AuditEvent("test", "issue", "01"))
     record = await registry.get_certificate("01")
@@ -63,26 +65,26 @@ async def test_an_intent_is_invisible_until_completed(registry: SQLiteRegistry) 
 async def test_public_key_is_unique_across_certificates(registry: SQLiteRegistry) -> None:
     await issued(registry, "01", b"same-key")
     with pytest.raises(CAError) as caught:
-        await registry.record_intent(intent("02", b"same-key"), NOW)
+        await registry.record_intent(intent("02", b"same-key"), NOW, OWNER, "test")
     assert caught.value.kind is ErrorKind.DUPLICATE
     assert "01" in caught.value.message
 
 
 async def test_a_pending_intent_also_holds_its_key(registry: SQLiteRegistry) -> None:
-    await registry.record_intent(intent("01", b"k"), NOW)
+    await registry.record_intent(intent("01", b"k"), NOW, OWNER, "test")
     with pytest.raises(CAError, match="already certified"):
-        await registry.record_intent(intent("02", b"k"), NOW)
+        await registry.record_intent(intent("02", b"k"), NOW, OWNER, "test")
 
 
 async def test_serial_is_unique(registry: SQLiteRegistry) -> None:
     await issued(registry, "01", b"k1")
     with pytest.raises(CAError) as caught:
-        await registry.record_intent(intent("01", b"k2"), NOW)
+        await registry.record_intent(intent("01", b"k2"), NOW, OWNER, "test")
     assert caught.value.kind is ErrorKind.DUPLICATE
 
 
 async def test_discarded_intent_leaves_no_row(registry: SQLiteRegistry, tmp_path: Path) -> None:
-    await registry.record_intent(intent("01", b"k"), NOW)
+    await registry.record_intent(intent("01", b"k"), NOW, OWNER, "test")
     await registry.discard_intent("01")
     with sqlite3.connect(tmp_path / "registry.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM certificates").fetchone() == (0,)

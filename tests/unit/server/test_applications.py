@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sqlite3
 from datetime import timedelta
@@ -17,7 +18,7 @@ from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from tests.csr_factory import make_csr, new_key
-from tests.local_ca import LocalCA, ra_services
+from tests.local_ca import GatedSigner, LocalCA, ra_services
 from tests.unit.server.test_authority import FailingSigner
 
 HOUR = timedelta(hours=1)
@@ -151,13 +152,20 @@ async def test_an_application_being_approved_cannot_be_rejected(
     code = await desk.code()
     await refused(desk.enrollment.enroll(*code, make_csr([]), "est:a"))
     (application,) = await desk.applications.by_state()
-    assert await local_ca.registry.applications.claim_decision(
-        application.id, "officer-1", local_ca.clock()
+    signer = GatedSigner(local_ca.backend)
+    slow = Authority(local_ca.settings, local_ca.registry, signer, local_ca.clock)
+    approving = asyncio.create_task(
+        ra_services(local_ca, desk.credentials, authority=slow)[1].approve(
+            application.id, "officer-1"
+        )
     )
+    await signer.asked.wait()  # its intent is recorded, holding the application
     error = await refused(desk.applications.reject(application.id, "officer-2", "no"))
     assert error.kind is ErrorKind.REJECTED and "being decided" in error.message
     second = await refused(desk.applications.approve(application.id, "officer-2"))
     assert second.kind is ErrorKind.REJECTED and "being decided" in second.message
+    signer.open()
+    assert (await approving).application.state == "issued"
 
 
 async def test_serverkeygen_does_not_wait_for_approval(desk: Desk, local_ca: LocalCA) -> None:

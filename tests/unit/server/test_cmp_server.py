@@ -22,6 +22,7 @@ from protocols import cmp, cms
 from protocols.der import contents as der_contents
 from protocols.der import elements
 from protocols.der import tlv as der_tlv
+from server.authority import Authority
 from server.cmp import CMPServer
 from server.enrollment import Enrollment, HolderEnrollment
 from server.enrollment_credentials import EnrollmentCredentials
@@ -29,7 +30,7 @@ from server.registry import CertificateStatus
 from server.status import StatusPublication
 from server.tls import ServerIdentity
 from tests.csr_factory import make_csr
-from tests.local_ca import LocalCA, ra_services
+from tests.local_ca import Crash, DiesAfterCommit, LocalCA, ra_services
 
 F = cmp.FailureInfo
 CLIENT = asn1_x509.GeneralName(
@@ -101,27 +102,38 @@ class Client:
         return await self.send(0xB8, der_tlv(0x30, der_tlv(0x30, content)))
 
 
-@pytest.fixture
-async def client(local_ca: LocalCA) -> Client:
+async def make_client(local_ca: LocalCA, dies_after_commit: bool = False) -> Client:
+    """A client of a CMP server over the local CA. `dies_after_commit`: the server's
+    process dies right after it records a certificate, before its answer goes out (the
+    seam is the publisher, told once the certificate is committed)."""
     key = b"k" * 32
     credentials = EnrollmentCredentials(
         local_ca.settings, local_ca.registry, lambda: key, local_ca.clock
     )
-    applications = ra_services(local_ca, credentials)[1]
-    enrollment = Enrollment(local_ca.settings, credentials, local_ca.authority, applications)
     status = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
                                local_ca.clock, serving=True, builder=True)  # fmt: skip
     await status.crls.sync()
-    crls = status.crls
+    authority = local_ca.authority
+    if dies_after_commit:
+        await status.ocsp.load_issuers()  # so that the certificate's response is signed
+        authority = Authority(local_ca.settings, local_ca.registry, local_ca.signer,
+                              local_ca.clock, DiesAfterCommit(status))  # fmt: skip
+    applications = ra_services(local_ca, credentials, authority=authority)[1]
+    enrollment = Enrollment(local_ca.settings, credentials, authority, applications)
     server = CMPServer(
         local_ca.settings, local_ca.registry, credentials, enrollment, applications,
-        HolderEnrollment(local_ca.registry, local_ca.authority), local_ca.revocation,
-        crls, local_ca.clock,
+        HolderEnrollment(local_ca.registry, authority), local_ca.revocation,
+        status.crls, local_ca.clock,
     )  # fmt: skip
     credential, secret = await credentials.create(
         "tls-client", "CN=device", timedelta(hours=1), "op"
     )
     return Client(server, local_ca, credential.id.encode(), secret.encode())
+
+
+@pytest.fixture
+async def client(local_ca: LocalCA) -> Client:
+    return await make_client(local_ca)
 
 
 def certificate_of(reply: cmp.PKIMessage) -> bytes:
@@ -147,6 +159,26 @@ async def test_a_confirmed_certificate_stays_good(client: Client, local_ca: Loca
     local_ca.clock.advance(seconds=301)
     await client.server.revoke_unconfirmed()
     assert await status_of(local_ca, certificate) is CertificateStatus.GOOD
+
+
+async def test_rfc9483_4_1_1_a_certificate_whose_answer_a_crash_lost_is_revoked_unconfirmed(
+    local_ca: LocalCA,
+) -> None:
+    """The certificate is recorded with its transaction awaiting certConf and its code
+    spent, in one transaction: a crash before the cp goes out leaves a certificate that is
+    revoked when no certConf comes, and a code that cannot issue a second one."""
+    client = await make_client(local_ca, dies_after_commit=True)
+    with pytest.raises(Crash):
+        await client.p10cr()
+    (recorded,) = await local_ca.registry.search.certificates(None, "tls-client", None, 10, None)
+    assert recorded.status is CertificateStatus.GOOD and recorded.der is not None
+    restarted = await make_client(local_ca)
+    restarted.kid, restarted.secret = client.kid, client.secret
+    again = await restarted.p10cr()
+    assert again.body_type == "error" and "notAuthorized" in (again.error_text or "")
+    local_ca.clock.advance(seconds=301)  # cmp.confirm_wait_seconds = 300
+    await restarted.server.revoke_unconfirmed()
+    assert await status_of(local_ca, recorded.der) is CertificateStatus.REVOKED
 
 
 async def test_a_rejected_certificate_is_revoked(client: Client, local_ca: LocalCA) -> None:

@@ -1,0 +1,67 @@
+"""Which process owns an open intent, and whether it still runs.
+
+An owner is written `host/boot id/pid/start time`: the start time (in clock ticks since
+boot, /proc/<pid>/stat) tells a process from a later one that reuses its pid, and the boot
+id a process from one of an earlier boot. A process on this host is known to be gone when
+its pid is free, names another process, or is a zombie, or when the host has booted since.
+An owner on another host, or where /proc cannot tell, is unknown: only the age of what it
+owns can settle it (server/intent_sweeper.py).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import socket
+from pathlib import Path
+
+_PROC = Path("/proc")
+
+
+class OwnerState(enum.Enum):
+    ALIVE = "alive"
+    GONE = "gone"
+    UNKNOWN = "unknown"
+
+
+def _boot_id() -> str:
+    try:
+        return (_PROC / "sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _stat(pid: int) -> tuple[str, str] | None:
+    """(state letter, start time) of the process `pid`, None when there is none."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except (OSError, ValueError):
+        return None
+    # The command name, field 2, is in parentheses and may hold anything: count fields
+    # after its closing parenthesis (proc(5): state is field 3, starttime field 22).
+    fields = text[text.rindex(")") + 2 :].split()
+    return fields[0], fields[19]
+
+
+def identity_of(pid: int) -> str:
+    """The owner name of the running process `pid` (its start time empty where /proc
+    cannot tell, which makes it unknown to `owner_state`)."""
+    stat = _stat(pid)
+    return f"{socket.gethostname()}/{_boot_id()}/{pid}/{stat[1] if stat else ''}"
+
+
+def this_process() -> str:
+    return identity_of(os.getpid())
+
+
+def owner_state(owner: str) -> OwnerState:
+    """Whether the process `owner` (as `identity_of` names it) still runs."""
+    host, boot, pid, start = [*owner.split("/"), "", "", "", ""][:4]
+    if host != socket.gethostname() or not boot or not start or not pid.isdigit():
+        return OwnerState.UNKNOWN
+    if boot != _boot_id():
+        return OwnerState.GONE
+    stat = _stat(int(pid))
+    if stat is None or stat[1] != start or stat[0] in ("Z", "X"):
+        return OwnerState.GONE
+    return OwnerState.ALIVE
