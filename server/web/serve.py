@@ -30,6 +30,7 @@ from server.errors import CAError, ErrorKind
 from server.tls import ServerIdentity, load_server_identity, server_context
 from server.web.app import build_app
 from server.web.ocsp_listener import OCSPProtocol, RenderedAnswers
+from server.web.unexpected import unexpected_errors
 
 
 async def serve(settings: Settings) -> None:
@@ -85,8 +86,9 @@ async def _run_worker(
             if settings.server.ocsp:
                 host, _, port = settings.server.ocsp.rpartition(":")
                 rendered = RenderedAnswers(ca.status.ocsp)
+                unexpected = unexpected_errors(ca.metrics)
                 ocsp_server = await asyncio.get_running_loop().create_server(
-                    lambda: OCSPProtocol(ca.status.ocsp, rendered),
+                    lambda: OCSPProtocol(ca.status.ocsp, rendered, unexpected),
                     host.strip("[]"),
                     int(port),
                     reuse_port=shared,

@@ -24,6 +24,7 @@ from server.errors import CAError, ErrorKind
 from server.registry.records import to_text
 from server.registry.search_store import SQLiteSearchStore
 from server.web.bodies import BodyTooLarge, read_body
+from server.web.unexpected import UnexpectedErrors
 
 PREFIX = "/api/v1"
 MAX_BODY_BYTES = 65536
@@ -96,6 +97,7 @@ class Services:
     accounts: Accounts
     search: SQLiteSearchStore
     refused_sign_ins: Counter  # ca_api_sign_in_refusals_total
+    unexpected: UnexpectedErrors
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,8 @@ class Call:
             ) from None
         try:
             value: Any = json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting
+            # deeper than the interpreter's stack (60,000 '['), a client's malformed body
             raise CAError(ErrorKind.MALFORMED, "the body is not JSON") from None
         assert self.body_schema is not None, "the route declares no request body"
         check(self.body_schema, value, "body")
