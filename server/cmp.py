@@ -670,11 +670,15 @@ def _asks_for_a_key(message: cmp.PKIMessage) -> bool:
 def _key_type(spki_der: bytes | None, allowed: tuple[str, ...]) -> str:
     """The key the template names by its algorithm, else the profile's first one."""
     if spki_der is not None:
-        algorithm = asn1_keys.PublicKeyInfo.load(spki_der)["algorithm"]
-        wanted = {"rsa": "rsa-2048", "ec": None}.get(algorithm["algorithm"].native, "")
-        if wanted is None:
-            curve = algorithm["parameters"].chosen.native if algorithm["parameters"] else ""
-            wanted = {"secp256r1": "ec-p256", "secp384r1": "ec-p384"}.get(curve, "")
+        try:  # asn1crypto parses parameters by algorithm: read only what we can name
+            algorithm = asn1_keys.PublicKeyAlgorithm.load(der.elements(spki_der)[0][1])
+            wanted = {"rsa": "rsa-2048", "ec": None}.get(algorithm["algorithm"].native, "")
+            if wanted is None:
+                parameters = algorithm["parameters"]
+                curve = parameters.chosen.native if parameters else ""
+                wanted = {"secp256r1": "ec-p256", "secp384r1": "ec-p384"}.get(curve, "")
+        except (der.DERError, IndexError, ValueError, TypeError, KeyError):
+            wanted = ""  # RFC 9483 4.1.6: an algorithm we cannot read is one we do not serve
         if wanted not in allowed:
             raise CMPRefusal(F.badAlg, "the profile does not take that key type")
         return wanted

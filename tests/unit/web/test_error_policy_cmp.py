@@ -197,3 +197,64 @@ async def test_rfc4210_5_2_3_an_unexpected_failure_is_system_failure_logged_once
     (logged,) = tracebacks(caplog)
     assert logged.exc_info is not None and str(logged.exc_info[1]) == "the disk caught fire"
     assert re.fullmatch(r"cmp: unexpected error \(request [0-9a-f]{12}\)", logged.getMessage())
+
+
+class FailingCredentials:
+    """The enrollment credentials service as CMP uses it to authenticate, broken."""
+
+    async def find(self, credential_id: str) -> None:
+        raise RuntimeError("the registry went away")
+
+
+def with_failing_credentials(ca: CA) -> CA:
+    server = CMPServer(
+        ca.settings, ca.registry, FailingCredentials(), ca.enrollment,  # type: ignore[arg-type]
+        ca.applications, ca.holders, ca.revocation, ca.status.crls, ca.clock,
+    )  # fmt: skip
+    return dataclasses.replace(ca, cmp=server)
+
+
+async def test_rfc9483_3_6_4_unexpected_before_authentication_is_unprotected_system_failure(
+    seed: Seed, aiohttp_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = der_tlv(0xA4, make_csr([("CN", "device")]))
+    async with edge_client(seed, aiohttp_client, with_failing_credentials) as (client, ca):
+        request = await mac_request(ca, body)
+        before = await registry_state(ca)
+        reply = await post(client, request)
+        assert failures(reply) == "systemFailure: internal error"
+        assert reply.protection is None  # the sender could not be authenticated
+        assert await unexpected_count(client, "cmp") == 1
+        assert await registry_state(ca) == before
+    (logged,) = tracebacks(caplog)
+    assert logged.exc_info is not None and str(logged.exc_info[1]) == "the registry went away"
+
+
+def central_keygen_ir(folder: Path) -> bytes:
+    """An ir asking the CA for a Diffie-Hellman key (RFC 9483 4.1.6.2: the template's
+    publicKey names the algorithm with an empty key): OpenSSL's DH SubjectPublicKeyInfo
+    with its BIT STRING emptied, in CertTemplate { subject [5], publicKey [6] }."""
+    openssl_dh_ir(folder)
+    spki = subprocess.run(
+        ["openssl", "pkey", "-in", str(folder / "dh.pem"), "-pubout", "-outform", "DER"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    algorithm = elements(spki)[0][1]
+    public_key = der_tlv(0xA6, algorithm + der_tlv(0x03, b"\x00"))
+    subject = der_tlv(0xA5, x509.Name.from_rfc4514_string("CN=device").public_bytes())
+    request = der_tlv(0x30, der_tlv(0x02, b"\x00") + der_tlv(0x30, subject + public_key))
+    return der_tlv(0xA0, der_tlv(0x30, der_tlv(0x30, request)))
+
+
+async def test_rfc9483_4_1_6_central_key_generation_of_a_dh_key_is_bad_alg(
+    seed: Seed, aiohttp_client: ClientFactory, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    body = central_keygen_ir(tmp_path)
+    async with edge_client(seed, aiohttp_client) as (client, ca):
+        request = await mac_request(ca, body)
+        before = await registry_state(ca)
+        reply = await post(client, request)
+        assert failures(reply).startswith("badAlg:")
+        assert reply.protection is not None
+        assert await registry_state(ca) == before
+    assert tracebacks(caplog) == []
