@@ -1,11 +1,18 @@
-"""Seeds of the fuzz tests: real messages made by OpenSSL at test time, in a temporary
-folder (OpenSSL 3.0 CLI): CMP requests (ir, cr, p10cr, rr, genm) saved with `-reqout` on
-their way to a port nobody listens on, OCSP requests with and without nonce
-(`openssl ocsp -reqout`), a PKCS#10 request (`openssl req`) and a CRL (`openssl ca -gencrl`)."""
+"""Seeds of the fuzz tests: real messages made at test time, in a temporary folder, by
+two clients we did not write.
+
+- OpenSSL 3.0 CLI: CMP requests (ir, cr, p10cr, rr, genm) saved with `-reqout` on their
+  way to a port nobody listens on, OCSP requests with and without nonce and with a SHA-256
+  CertID (`openssl ocsp -reqout`), PKCS#10 requests (`openssl req`), a CRL
+  (`openssl ca -gencrl`).
+- Bouncy Castle 1.72 (Debian's libbcpkix-java), through java/FuzzSeeds.java: a PKCS#10
+  request, CMP ir, p10cr and genm, OCSP requests (SHA-1 with nonce, SHA-256 without the
+  NULL hash parameters OpenSSL writes)."""
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -41,6 +48,25 @@ def _cmp_request(cwd: Path, name: str, *args: str) -> bytes:
         cwd=cwd, capture_output=True, timeout=60, check=False,
     )  # fmt: skip
     return (cwd / name).read_bytes()
+
+
+JARS = [f"/usr/share/java/{name}.jar" for name in ("bcprov", "bcpkix", "bcutil")]
+BC_SOURCE = Path(__file__).parent / "java" / "FuzzSeeds.java"
+BC_SEEDS = ("bc.csr", "bc-ir.der", "bc-p10cr.der", "bc-genm.der", "bc-ocsp-sha1.der",
+            "bc-ocsp-sha256.der")  # fmt: skip
+
+
+def _bouncy_castle(cwd: Path) -> dict[str, bytes]:
+    """The messages java/FuzzSeeds.java makes with Bouncy Castle."""
+    missing = [jar for jar in JARS if not Path(jar).exists()]
+    assert not missing, f"Bouncy Castle is not installed (scripts/setup.sh installs it): {missing}"
+    assert shutil.which("javac"), "javac is not installed (scripts/setup.sh installs it)"
+    classpath = ":".join([str(cwd), *JARS])
+    for command in (["javac", "-d", str(cwd), "-cp", classpath, str(BC_SOURCE)],
+                    ["java", "-cp", classpath, "FuzzSeeds", str(cwd)]):  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return {name: (cwd / name).read_bytes() for name in BC_SEEDS}
 
 
 CA_CNF = """[ca]
@@ -92,10 +118,12 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> Seeds:
         ),
         _cmp_request(cwd, "genm.der", "-cmd", "genm", *mac, "-infotype", "caCerts"),
     ]
+    bc = _bouncy_castle(cwd)
     return Seeds(
-        cmp=cmp,
-        ocsp=[(cwd / n).read_bytes() for n in ("nonce.der", "plain.der", "sha256.der")],
-        csr=[(cwd / "rsa.csr").read_bytes(), (cwd / "ec.csr").read_bytes()],
+        cmp=[*cmp, bc["bc-ir.der"], bc["bc-p10cr.der"], bc["bc-genm.der"]],
+        ocsp=[(cwd / n).read_bytes() for n in ("nonce.der", "plain.der", "sha256.der")]
+        + [bc["bc-ocsp-sha1.der"], bc["bc-ocsp-sha256.der"]],
+        csr=[(cwd / "rsa.csr").read_bytes(), (cwd / "ec.csr").read_bytes(), bc["bc.csr"]],
         crl=[(cwd / "crl.der").read_bytes()],
         certificate=(cwd / "ca.der").read_bytes(),
     )

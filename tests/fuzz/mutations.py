@@ -18,6 +18,9 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+# pyasn1 spends milliseconds on each broken PKIMessage (its error texts print the schema):
+# fewer examples keep CMP to a few seconds.
+FUZZ_SLOW = settings(FUZZ, max_examples=100)
 
 # Length octets that are legal BER but wrong here, or absurd: the indefinite form (X.690
 # 8.1.3.6), long forms of 5 to 9 octets (2^64 needs 9), and lengths past any message.
