@@ -184,12 +184,12 @@ class CMPServer:
                 reply.kind, reply.body = "error", cmp.error_body([FAILURE[exc.kind]], text)
             except Exception as exc:
                 unexpected(exc)
-                body = cmp.error_body([F.systemFailure], INTERNAL_TEXT)
+                body = cmp.error_body([FAILURE[ErrorKind.INTERNAL]], INTERNAL_TEXT)
                 reply = _Reply(kind="error", body=body, nonce=reply.nonce)
             return await self._protected(message, sender, reply, identity)
         except Exception as exc:  # before authentication, or while protecting the answer
             unexpected(exc)
-            return self._unprotected_error(message, F.systemFailure, INTERNAL_TEXT)
+            return self._unprotected_error(message, FAILURE[ErrorKind.INTERNAL], INTERNAL_TEXT)
 
     # -- checks ------------------------------------------------------------------------------
 
