@@ -149,14 +149,20 @@ class Call:
             raise CAError(
                 ErrorKind.MALFORMED, f"the body is larger than {MAX_BODY_BYTES} bytes"
             ) from None
-        try:
-            value: Any = json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting
-            # deeper than the interpreter's stack (60,000 '['), a client's malformed body
-            raise CAError(ErrorKind.MALFORMED, "the body is not JSON") from None
+        value = json_body(raw)
         assert self.body_schema is not None, "the route declares no request body"
         check(self.body_schema, value, "body")
         return value
+
+
+def json_body(raw: bytes) -> Any:
+    """The JSON value (RFC 8259) of a request body; an empty body is null. Raises
+    CAError(MALFORMED) for anything else, whatever the octets."""
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the
+        # interpreter's stack (60,000 '['); RFC 8259 9 lets a parser limit the depth
+        raise CAError(ErrorKind.MALFORMED, "the body is not JSON") from None
 
 
 def json_response(data: object, status: int = 200) -> web.Response:
