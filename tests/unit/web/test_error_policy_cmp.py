@@ -33,7 +33,6 @@ from tests.csr_factory import make_csr
 from tests.unit.web.api_home import ClientFactory, Seed
 from tests.unit.web.edge import edge_client, registry_state, tracebacks, unexpected_count
 
-F = cmp.FailureInfo
 CT = "application/pkixcmp"
 CLIENT = asn1_x509.GeneralName(
     name="directory_name", value=asn1_x509.Name.build({"common_name": "device"})
@@ -44,7 +43,7 @@ LENGTH_2_64 = bytes.fromhex("3017301502" + "88" + "ff" * 8) + bytes(14)
 
 
 def pbm() -> bytes:
-    """PasswordBasedMac parameters (RFC 4210 5.1.3.1): SHA-256, 500 rounds, HMAC-SHA1."""
+    """PasswordBasedMac parameters (RFC 4210 5.1.3.1): SHA-256, 500 rounds, hmacWithSHA256."""
     parameters = rfc4210.PBMParameter()
     parameters["salt"] = secrets.token_bytes(16)
     parameters["owf"]["algorithm"] = univ.ObjectIdentifier("2.16.840.1.101.3.4.2.1")
