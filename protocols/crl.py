@@ -343,13 +343,20 @@ class ParsedCRL:
     entries: dict[int, tuple[datetime, int | None, datetime | None]]
 
 
+class CRLFormatError(ValueError):
+    """Not a DER CertificateList this codec can read."""
+
+
 def parse_crl(der: bytes) -> ParsedCRL:
     """Read a DER CertificateList (RFC 5280 5.1). Does not check the signature. Every entry
     is decoded with asn1crypto, about 0.1 ms each: for checks of a large CRL, prefer
     `cryptography`'s loader.
 
-    Raises ValueError if the DER does not parse as a CertificateList, it has no CRL number
-    (5.2.3), or an entry repeats a serial or has an unknown reason code."""
+    Raises CRLFormatError, for any input, if the DER does not parse as a CertificateList,
+    it has no CRL number (5.2.3), or an entry repeats a serial or has an unknown reason
+    code."""
+    if not isinstance(der, bytes):
+        raise CRLFormatError("a CertificateList is bytes")
     try:
         crl = asn1_crl.CertificateList.load(der, strict=True)
         tbs = crl["tbs_cert_list"]
@@ -361,7 +368,7 @@ def parse_crl(der: bytes) -> ParsedCRL:
         for entry in tbs["revoked_certificates"]:
             serial = entry["user_certificate"].native
             if serial in entries:
-                raise ValueError(f"serial {serial:#x} listed twice")
+                raise CRLFormatError(f"serial {serial:#x} listed twice")
             reason = entry.crl_reason_value
             invalidity = entry.invalidity_date_value
             entries[serial] = (
@@ -369,10 +376,13 @@ def parse_crl(der: bytes) -> ParsedCRL:
                 None if reason is None else _reason_code(reason),
                 None if invalidity is None else invalidity.native,
             )
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"not a DER CertificateList ({exc})") from None
+    except CRLFormatError:
+        raise
+    except Exception as exc:  # asn1crypto raises what it likes (ValueError, TypeError,
+        # KeyError, OverflowError, RecursionError...) for octets it cannot read: one error
+        raise CRLFormatError(f"not a DER CertificateList ({_first_line(exc)})") from None
     if number is None:
-        raise ValueError("CRL has no cRLNumber (RFC 5280 5.2.3)")
+        raise CRLFormatError("CRL has no cRLNumber (RFC 5280 5.2.3)")
     return ParsedCRL(
         crl_number=number.native,
         delta_base=None if base is None else base.native,
@@ -380,6 +390,11 @@ def parse_crl(der: bytes) -> ParsedCRL:
         next_update=next_update,
         entries=entries,
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
 
 
 def _reason_code(reason: asn1_crl.CRLReason) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -43,7 +44,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from config import Settings
-from protocols import cmp
+from protocols import cmp, der
 from protocols.crl import CRLReason
 from protocols.x509 import csr as csr_codec
 from server.applications import ApplicationPending, Applications
@@ -78,9 +79,15 @@ FAILURE = {
     ErrorKind.UNAVAILABLE: F.systemUnavail,
     ErrorKind.INTERNAL: F.systemFailure,
 }
+INTERNAL_TEXT = "internal error"  # all an unexpected failure tells the client
 SWEEP_EVERY_S = 5
 ENROLMENT_REPLY = {"ir": "ip", "cr": "cp", "kur": "kup", "p10cr": "cp"}
 NULL_NAME = asn1_x509.GeneralName(name="directory_name", value=asn1_x509.Name.build({})).dump()
+
+
+def _log_unexpected(failure: BaseException) -> None:
+    """Where a caller that keeps no metrics (tests, benchmarks) has unexpected failures go."""
+    log.error("CMP: unexpected error", exc_info=failure)
 
 
 class CMPRefusal(Exception):
@@ -146,25 +153,44 @@ class CMPServer:
         self._revocation = revocation
         self._clock = clock
 
-    async def handle(self, der: bytes, profile: str, identity: ServerIdentity | None) -> bytes:
-        """The DER answer to one DER request under `profile` (the path label's)."""
+    async def handle(
+        self,
+        der: bytes,
+        profile: str,
+        identity: ServerIdentity | None,
+        unexpected: Callable[[BaseException], object] = _log_unexpected,
+    ) -> bytes:
+        """The DER answer to one DER request under `profile` (the path label's). Never
+        raises: a failure nobody expected goes to `unexpected` (the adapter logs and counts
+        it) and is answered systemFailure without detail (RFC 4210 5.2.3), protected when
+        the request was authenticated, unprotected otherwise (RFC 9483 3.6.4)."""
+        message = None
         try:
-            message = cmp.parse_pki_message(der)
-        except cmp.CMPFormatError as exc:
-            return self._unprotected_error(None, F.badDataFormat, f"not a PKIMessage: {exc}")
-        try:
-            self._check_header(message)
-            sender = await self._authenticate(message)
-        except CMPRefusal as refusal:
-            return self._unprotected_error(message, refusal.failure, refusal.text)
-        reply = _Reply(nonce=secrets.token_bytes(16))
-        try:
-            await self._act(message, sender, profile, reply, identity)
-        except CMPRefusal as refusal:
-            reply.kind, reply.body = "error", cmp.error_body([refusal.failure], refusal.text)
-        except CAError as exc:
-            reply.kind, reply.body = "error", cmp.error_body([FAILURE[exc.kind]], exc.message)
-        return await self._protected(message, sender, reply, identity)
+            try:
+                message = cmp.parse_pki_message(der)
+            except cmp.CMPFormatError as exc:  # RFC 9483 3.6.4: undecodable
+                return self._unprotected_error(None, F.badDataFormat, f"not a PKIMessage: {exc}")
+            try:
+                self._check_header(message)
+                sender = await self._authenticate(message)
+            except CMPRefusal as refusal:
+                return self._unprotected_error(message, refusal.failure, refusal.text)
+            reply = _Reply(nonce=secrets.token_bytes(16))
+            try:
+                await self._act(message, sender, profile, reply, identity)
+            except CMPRefusal as refusal:
+                reply.kind, reply.body = "error", cmp.error_body([refusal.failure], refusal.text)
+            except CAError as exc:
+                text = exc.message if exc.kind is not ErrorKind.INTERNAL else INTERNAL_TEXT
+                reply.kind, reply.body = "error", cmp.error_body([FAILURE[exc.kind]], text)
+            except Exception as exc:
+                unexpected(exc)
+                body = cmp.error_body([FAILURE[ErrorKind.INTERNAL]], INTERNAL_TEXT)
+                reply = _Reply(kind="error", body=body, nonce=reply.nonce)
+            return await self._protected(message, sender, reply, identity)
+        except Exception as exc:  # before authentication, or while protecting the answer
+            unexpected(exc)
+            return self._unprotected_error(message, FAILURE[ErrorKind.INTERNAL], INTERNAL_TEXT)
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -481,7 +507,10 @@ class CMPServer:
         ):
             raise CMPRefusal(F.notAuthorized, "a holder revokes only the protecting certificate")
         serial = format(own.serial_number, "x")
-        reason = CRLReason(details.reason) if details.reason is not None else CRLReason.unspecified
+        try:
+            reason = CRLReason(details.reason if details.reason is not None else 0)
+        except ValueError:  # RFC 5280 5.3.1: 0-10 without 7; RFC 9483 4.2: badRequest
+            raise CMPRefusal(F.badRequest, f"CRLReason {details.reason} is not defined") from None
         actor = f"cmp:{sender.name}"
         if reason is CRLReason.certificateHold:
             if not self._cmp.suspend_by_revocation_request:
@@ -649,20 +678,25 @@ def _asks_for_a_key(message: cmp.PKIMessage) -> bool:
     spki = message.cert_requests[0].spki_der
     if spki is None:
         return True
-    try:
-        return not asn1_keys.PublicKeyInfo.load(spki)["public_key"].contents[1:]
-    except (ValueError, TypeError):
+    try:  # SubjectPublicKeyInfo { algorithm, subjectPublicKey BIT STRING }: no key bits
+        parts = der.elements(spki)
+        return len(parts) == 2 and parts[1][0] == 0x03 and not der.contents(parts[1][1])[1:]
+    except der.DERError:
         return False
 
 
 def _key_type(spki_der: bytes | None, allowed: tuple[str, ...]) -> str:
     """The key the template names by its algorithm, else the profile's first one."""
     if spki_der is not None:
-        algorithm = asn1_keys.PublicKeyInfo.load(spki_der)["algorithm"]
-        wanted = {"rsa": "rsa-2048", "ec": None}.get(algorithm["algorithm"].native, "")
-        if wanted is None:
-            curve = algorithm["parameters"].chosen.native if algorithm["parameters"] else ""
-            wanted = {"secp256r1": "ec-p256", "secp384r1": "ec-p384"}.get(curve, "")
+        try:  # asn1crypto parses parameters by algorithm: read only what we can name
+            algorithm = asn1_keys.PublicKeyAlgorithm.load(der.elements(spki_der)[0][1])
+            wanted = {"rsa": "rsa-2048", "ec": None}.get(algorithm["algorithm"].native, "")
+            if wanted is None:
+                parameters = algorithm["parameters"]
+                curve = parameters.chosen.native if parameters else ""
+                wanted = {"secp256r1": "ec-p256", "secp384r1": "ec-p384"}.get(curve, "")
+        except (der.DERError, IndexError, ValueError, TypeError, KeyError):
+            wanted = ""  # RFC 9483 4.1.6: an algorithm we cannot read is one we do not serve
         if wanted not in allowed:
             raise CMPRefusal(F.badAlg, "the profile does not take that key type")
         return wanted

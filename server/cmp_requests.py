@@ -14,7 +14,8 @@ P10CR_CERT_REQ_ID = -1  # a p10cr carries no certReqId; its answer says -1 (RFC 
 
 def certification_request(message: cmp.PKIMessage) -> tuple[bytes | csr_codec.CSR, int]:
     """(the request, its certReqId). Raises CAError: MALFORMED (not one request), REJECTED
-    (no public key: central key generation is not served), BAD_POP."""
+    (no public key: central key generation is not served; a key type we do not certify,
+    such as Diffie-Hellman), BAD_POP."""
     if message.body_type == "p10cr":
         assert message.p10_request is not None
         return message.p10_request, P10CR_CERT_REQ_ID
@@ -23,6 +24,10 @@ def certification_request(message: cmp.PKIMessage) -> tuple[bytes | csr_codec.CS
     request = message.cert_requests[0]
     if request.spki_der is None:
         raise CAError(ErrorKind.REJECTED, "central key generation is not served yet")
+    try:  # before the POP: a key we cannot read has none we could check (RFC 9483 4.1.1)
+        csr_codec.key_description(request.spki_der)
+    except csr_codec.UnsupportedKey as exc:
+        raise CAError(ErrorKind.REJECTED, f"the template's key: {exc}") from None
     if request.pop != "signature" or not request.pop_valid:
         raise CAError(
             ErrorKind.BAD_POP, "proof of possession by signature is required and must verify"

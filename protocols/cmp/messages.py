@@ -217,10 +217,15 @@ def parse_pki_message(der: bytes) -> PKIMessage:
     der = bytes(der)
     try:
         return _parse(der)
+    except CMPFormatError:
+        raise
     except MalformedDER as exc:
         raise CMPFormatError(str(exc)) from None
     except (PyAsn1Error, UnicodeError) as exc:  # raised lazily: times, character strings
         raise CMPFormatError(f"unreadable value: {short_reason(exc)}") from None
+    except Exception as exc:  # pyasn1's internals on hostile input: OverflowError for a
+        # length of 2^64, RecursionError for deep nesting, IndexError, KeyError...
+        raise CMPFormatError(f"unreadable PKIMessage: {short_reason(exc)}") from None
 
 
 def _parse(der: bytes) -> PKIMessage:

@@ -145,7 +145,16 @@ def parse_multipart_mixed(body: bytes, content_type: str) -> list[tuple[dict[str
 
     Raises ESTFormatError when ``content_type`` is not multipart/mixed with a boundary, or
     the body has no parts, a nested multipart, or any defect the MIME parser finds (no
-    start or close delimiter, bad headers)."""
+    start or close delimiter, bad headers), whatever the input."""
+    try:
+        return _parse_multipart_mixed(body, content_type)
+    except ESTFormatError:
+        raise
+    except Exception as exc:  # the MIME parser's own surprises (encodings, headers)
+        raise ESTFormatError(f"malformed multipart body (RFC 2046 5.1): {exc}") from None
+
+
+def _parse_multipart_mixed(body: bytes, content_type: str) -> list[tuple[dict[str, str], bytes]]:
     if "\r" in content_type or "\n" in content_type:
         raise ESTFormatError("the Content-Type value has a line break")
     head = b"Content-Type: " + content_type.encode("ascii", "replace") + b"\r\n\r\n"

@@ -216,13 +216,17 @@ def parse_ocsp_request(der: bytes, max_nonce_length: int = 32) -> OCSPRequest:
     in requestExtensions or singleRequestExtensions."""
     if not der:
         raise MalformedOCSPRequest("empty request")
-    common = _parse_common(der, max_nonce_length)
-    if common is not None:
-        return common
     try:
+        common = _parse_common(der, max_nonce_length)
+        if common is not None:
+            return common
         return _parse(der, max_nonce_length)
+    except MalformedOCSPRequest:
+        raise
     except DERError as exc:
         raise MalformedOCSPRequest(f"not a DER OCSPRequest: {exc}") from None
+    except Exception as exc:  # any other surprise of hostile octets is malformed too
+        raise MalformedOCSPRequest(f"not a DER OCSPRequest: {type(exc).__name__}") from None
 
 
 def _head(der: bytes, pos: int, end: int, tag: int) -> tuple[int, int]:

@@ -104,10 +104,19 @@ def parse_csr(data: bytes) -> CSR:
     """Decode a DER or PEM PKCS#10 request and check its proof of possession.
 
     Raises MalformedCSR (UnsupportedKey for a key algorithm not handled here) and
-    BadProofOfPossession."""
+    BadProofOfPossession, and nothing else whatever the input."""
     if not isinstance(data, bytes | bytearray) or not data:
         raise MalformedCSR("empty request")
-    request = _load(bytes(data))
+    try:
+        return _parse_csr(bytes(data))
+    except (MalformedCSR, BadProofOfPossession):
+        raise
+    except Exception as exc:  # the underlying parsers' surprises on hostile octets
+        raise MalformedCSR(f"not a PKCS#10 request ({type(exc).__name__})") from None
+
+
+def _parse_csr(data: bytes) -> CSR:
+    request = _load(data)
     try:
         public_key = request.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:

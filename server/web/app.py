@@ -20,6 +20,7 @@ from server.ocsp_responder import OCSPResponder
 from server.tls import ServerIdentity
 from server.web import api, cmp, crl, est, ocsp
 from server.web.identity import SERVER_IDENTITY_KEY
+from server.web.unexpected import UNEXPECTED_KEY, unexpected_errors
 
 CA_KEY = web.AppKey("ca", CA)
 OCSP_KEY = web.AppKey("ocsp", OCSPResponder)
@@ -30,6 +31,7 @@ def build_app(ca: CA, identity: ServerIdentity | None = None) -> web.Application
     """The HTTP application; `identity` (the HTTPS listener's) signs encrypted keys."""
     app = web.Application()
     app[CA_KEY] = ca
+    app[UNEXPECTED_KEY] = unexpected_errors(ca.metrics)
     if identity is not None:
         app[SERVER_IDENTITY_KEY] = identity
     app[OCSP_KEY] = ca.status.ocsp

@@ -4,8 +4,10 @@
     POST /.well-known/cmp/p/<label>  the profile `cmp.labels` gives the label (RFC 9811 3.3)
 
 A PKIMessage comes in and goes out as `application/pkixcmp` with 200, refusals included:
-they are CMP error messages (RFC 6712 3.3). Plain HTTP is allowed, as CMP protects its own
-messages (RFC 6712 4); the HTTPS listener serves the same paths.
+they are CMP error messages (RFC 6712 3.3), undecodable input (badDataFormat) and
+unexpected failures (systemFailure, logged and counted by server/web/unexpected.py) too.
+Plain HTTP is allowed, as CMP protects its own messages (RFC 6712 4); the HTTPS listener
+serves the same paths.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from aiohttp import web
 from server.context import CA
 from server.web.bodies import BodyTooLarge, read_body
 from server.web.identity import SERVER_IDENTITY_KEY
+from server.web.unexpected import UNEXPECTED_KEY
 
 PREFIX = "/.well-known/cmp"
 CONTENT_TYPE = "application/pkixcmp"
@@ -39,7 +42,11 @@ def add_routes(app: web.Application, ca_key: web.AppKey[CA]) -> None:
             raise web.HTTPRequestEntityTooLarge(
                 max_size=settings.max_body_bytes, actual_size=exc.size
             ) from None
-        answer = await ca.cmp.handle(body, profile, request.app.get(SERVER_IDENTITY_KEY))
+        unexpected = request.app[UNEXPECTED_KEY]
+        answer = await ca.cmp.handle(
+            body, profile, request.app.get(SERVER_IDENTITY_KEY),
+            lambda failure: unexpected.record("cmp", failure),
+        )  # fmt: skip
         return web.Response(body=answer, headers={"Content-Type": CONTENT_TYPE,
                                                   "Cache-Control": "no-store"})  # fmt: skip
 

@@ -20,6 +20,7 @@ import base64
 import binascii
 import secrets
 import ssl
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -30,11 +31,13 @@ from server.context import CA
 from server.errors import CAError, ErrorKind
 from server.web.bodies import BodyTooLarge, read_body
 from server.web.identity import SERVER_IDENTITY_KEY
+from server.web.unexpected import UNEXPECTED_KEY
 
 PREFIX = "/.well-known/est"
 REALM = 'Basic realm="EST"'
 RETRY_AFTER_S = "5"
 APPLICATION_ID_HEADER = "EST-Application-Id"  # of a request awaiting approval (202)
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 # One table from the core's refusals to EST answers (RFC 7030 4.2.3, 3.2.3).
 STATUS = {
@@ -56,12 +59,28 @@ STATUS = {
 def add_routes(app: web.Application, ca_key: web.AppKey[CA]) -> None:
     est_routes = EST(ca_key)
     for prefix in (PREFIX, PREFIX + "/{label}"):
-        app.router.add_get(prefix + "/cacerts", est_routes.cacerts)
-        app.router.add_get(prefix + "/csrattrs", est_routes.csrattrs)
-        app.router.add_post(prefix + "/simpleenroll", est_routes.simpleenroll)
-        app.router.add_post(prefix + "/simplereenroll", est_routes.simplereenroll)
-        app.router.add_post(prefix + "/serverkeygen", est_routes.serverkeygen)
+        app.router.add_get(prefix + "/cacerts", _answered(est_routes.cacerts))
+        app.router.add_get(prefix + "/csrattrs", _answered(est_routes.csrattrs))
+        app.router.add_post(prefix + "/simpleenroll", _answered(est_routes.simpleenroll))
+        app.router.add_post(prefix + "/simplereenroll", _answered(est_routes.simplereenroll))
+        app.router.add_post(prefix + "/serverkeygen", _answered(est_routes.serverkeygen))
         app.router.add_route("*", prefix + "/fullcmc", est_routes.fullcmc)
+
+
+def _answered(handler: Handler) -> Handler:
+    """`handler` whose unexpected failures are logged and counted once and answered as
+    the table says for INTERNAL, with no detail (STYLE.md rule 6)."""
+
+    async def handle(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception as failure:
+            request.app[UNEXPECTED_KEY].record("est", failure)
+            return _refusal(CAError(ErrorKind.INTERNAL, "internal error"))
+
+    return handle
 
 
 def _text(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -1,6 +1,8 @@
 """OCSP over HTTP (RFC 6960 Appendix A, RFC 5019 section 5): `POST /ocsp` with a DER
 request body, `GET /ocsp/<url-encoded base64 of the DER request>`. Every answer, errors
-included, is an `application/ocsp-response`."""
+included, is an `application/ocsp-response`: malformedRequest for what does not parse,
+internalError for an unexpected failure (RFC 6960 4.2.1), as the dedicated listener
+(server/web/ocsp_listener.py) answers them."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from protocols import ocsp
 from server.ocsp_responder import OCSPAnswer, OCSPResponder
 from server.web.bodies import BodyTooLarge, read_body
 from server.web.http_cache import cache_headers, not_modified
+from server.web.unexpected import UNEXPECTED_KEY
 
 MAX_REQUEST_BYTES = 16 * 1024  # a request for a few certificates is a few hundred bytes
 CONTENT_TYPE = "application/ocsp-response"
@@ -23,7 +26,7 @@ def add_routes(app: web.Application, responder_of: web.AppKey[OCSPResponder]) ->
             body = await read_body(request, MAX_REQUEST_BYTES)
         except BodyTooLarge:
             return _reply(_malformed())
-        return _reply(await request.app[responder_of].answer(body))
+        return _reply(await _answer(request, responder_of, body))
 
     async def get(request: web.Request) -> web.Response:
         tail = request.raw_path.split("?", 1)[0].removeprefix("/ocsp/")
@@ -33,7 +36,7 @@ def add_routes(app: web.Application, responder_of: web.AppKey[OCSPResponder]) ->
             der = ocsp.decode_get_path(tail)
         except ocsp.MalformedOCSPRequest:
             return _reply(_malformed())
-        answer = await request.app[responder_of].answer(der)
+        answer = await _answer(request, responder_of, der)
         if not_modified(request, answer.etag, answer.last_modified):
             return web.Response(status=304, headers=answer_headers(answer))
         return _reply(answer)
@@ -41,6 +44,19 @@ def add_routes(app: web.Application, responder_of: web.AppKey[OCSPResponder]) ->
     app.router.add_post("/ocsp", post)
     app.router.add_post("/ocsp/", post)
     app.router.add_get("/ocsp/{request:.+}", get)
+
+
+async def _answer(
+    request: web.Request, responder_of: web.AppKey[OCSPResponder], der: bytes
+) -> OCSPAnswer:
+    """The responder's answer; internalError (RFC 6960 4.2.1), logged and counted, when it
+    fails unexpectedly: the same bytes the dedicated listener sends for it."""
+    responder = request.app[responder_of]
+    try:
+        return await responder.answer(der)
+    except Exception as failure:
+        request.app[UNEXPECTED_KEY].record("ocsp", failure)
+        return responder.internal_error()
 
 
 def _malformed() -> OCSPAnswer:

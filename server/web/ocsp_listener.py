@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import time
 from collections import deque
 
@@ -25,8 +24,7 @@ from protocols import ocsp
 from server.ocsp_responder import LiveAnswer, OCSPAnswer, OCSPResponder
 from server.web.http_cache import http_date
 from server.web.ocsp import CONTENT_TYPE, answer_headers
-
-log = logging.getLogger(__name__)
+from server.web.unexpected import UnexpectedErrors
 
 MAX_REQUEST_BYTES = 16 * 1024
 # An answer not yet sent: rendered already, signed for this request, or from a task.
@@ -105,9 +103,12 @@ def _plain(status: str, text: str, keep_alive: bool) -> bytes:
 
 
 class OCSPProtocol(asyncio.Protocol):
-    def __init__(self, responder: OCSPResponder, rendered: RenderedAnswers) -> None:
+    def __init__(
+        self, responder: OCSPResponder, rendered: RenderedAnswers, unexpected: UnexpectedErrors
+    ) -> None:
         self._responder = responder
         self._rendered = rendered
+        self._unexpected = unexpected
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         # Answers not yet sent, in request order: the answer (rendered already, or to come),
@@ -154,6 +155,17 @@ class OCSPProtocol(asyncio.Protocol):
             self._body.append(body)
 
     def on_message_complete(self) -> None:
+        """Answer the request; an unexpected failure is internalError (RFC 6960 4.2.1), the
+        bytes the main listener's /ocsp sends for it, logged and counted once."""
+        try:
+            self._answer()
+        except Exception as failure:
+            keep_alive = self._parser.should_keep_alive()
+            self._reset()
+            answer = self._internal_error(failure)
+            self._reply(render(answer, None, keep_alive), not keep_alive)
+
+    def _answer(self) -> None:
         keep_alive = self._parser.should_keep_alive()
         method = self._parser.get_method()
         url = self._url
@@ -232,8 +244,7 @@ class OCSPProtocol(asyncio.Protocol):
         """The answer; internalError if making it failed."""
         failure = done.exception()
         if failure is not None:
-            log.error("OCSP answer failed", exc_info=failure)
-            return self._responder.internal_error()
+            return self._internal_error(failure)
         return done.result()
 
     def _live_outcome(self, live: LiveAnswer) -> OCSPAnswer:
@@ -241,8 +252,11 @@ class OCSPProtocol(asyncio.Protocol):
         try:
             return live.result()
         except Exception as failure:
-            log.error("OCSP answer failed", exc_info=failure)
-            return self._responder.internal_error()
+            return self._internal_error(failure)
+
+    def _internal_error(self, failure: BaseException) -> OCSPAnswer:
+        self._unexpected.record("ocsp", failure)
+        return self._responder.internal_error()
 
     def _send(self, data: bytes, close: bool = False) -> None:
         if self._transport is None:

@@ -39,6 +39,7 @@ from server.supervisor import SignerChild, Supervisor, WorkerChild
 from server.tls import ServerIdentity, load_server_identity, server_context
 from server.web.app import build_app
 from server.web.ocsp_listener import OCSPProtocol, RenderedAnswers
+from server.web.unexpected import unexpected_errors
 
 WORKER_STOP_TIMEOUT_S = 10.0
 ORPHAN_CHECK_S = 1.0
@@ -149,8 +150,9 @@ async def _run_worker(
             if settings.server.ocsp:
                 host, _, port = settings.server.ocsp.rpartition(":")
                 rendered = RenderedAnswers(ca.status.ocsp)
+                unexpected = unexpected_errors(ca.metrics)
                 ocsp_server = await asyncio.get_running_loop().create_server(
-                    lambda: OCSPProtocol(ca.status.ocsp, rendered),
+                    lambda: OCSPProtocol(ca.status.ocsp, rendered, unexpected),
                     host.strip("[]"),
                     int(port),
                     reuse_port=shared,

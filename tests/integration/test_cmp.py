@@ -312,6 +312,8 @@ def test_bad_requests_get_error_messages_and_change_nothing(world: CMPWorld) -> 
     for body, failure in (
         (request[: len(request) // 2], cmp.FailureInfo.badDataFormat),
         (b"\x30\x03\x02\x01\x02", cmp.FailureInfo.badDataFormat),
+        # a length of 2^64 - 1 inside the header: pyasn1's OverflowError was HTTP 500
+        (bytes.fromhex("3017301502" + "88" + "ff" * 8) + bytes(14), cmp.FailureInfo.badDataFormat),
         (request, cmp.FailureInfo.badMessageCheck),
     ):
         answer = post(world, body)

@@ -34,6 +34,7 @@ from server.web.api import (
 )
 from server.web.api.auth import guarded
 from server.web.api.common import PREFIX, Route, Services, error_response
+from server.web.unexpected import UNEXPECTED_KEY
 
 MODULES = (public, certificates, subscribers, applications, credentials, accounts, audit)
 
@@ -48,8 +49,9 @@ def add_routes(app: web.Application, ca_key: web.AppKey[CA]) -> None:
     """Mount the API on `app`, whose `ca_key` holds the CA already."""
     ca = app[ca_key]
     services = Services(
-        ca, Accounts(ca.registry, ca.clock), ca.registry.search, _refusals(ca.metrics)
-    )
+        ca, Accounts(ca.registry, ca.clock), ca.registry.search, _refusals(ca.metrics),
+        app[UNEXPECTED_KEY],
+    )  # fmt: skip
     api = web.Application(middlewares=[_json_errors])
     for route in routes():
         body_schema = openapi.SCHEMAS[route.body] if route.body else None

@@ -10,7 +10,6 @@ credential, or one that matches no enabled account, is 401 with a Bearer challen
 from __future__ import annotations
 
 import logging
-import secrets
 import ssl
 from collections.abc import Awaitable, Callable
 
@@ -96,9 +95,8 @@ def guarded(
             return refusal(exc)
         except web.HTTPException:
             raise
-        except Exception:
-            request_id = secrets.token_hex(6)
-            log.exception("API %s %s failed (request %s)", route.method, route.path, request_id)
+        except Exception as failure:
+            request_id = services.unexpected.record("api", failure, f"{route.method} {route.path}")
             return error_response(500, ErrorKind.INTERNAL, f"internal error (request {request_id})")
 
     return handle

@@ -24,6 +24,7 @@ from server.errors import CAError, ErrorKind
 from server.registry.records import to_text
 from server.registry.search_store import SQLiteSearchStore
 from server.web.bodies import BodyTooLarge, read_body
+from server.web.unexpected import UnexpectedErrors
 
 PREFIX = "/api/v1"
 MAX_BODY_BYTES = 65536
@@ -96,6 +97,7 @@ class Services:
     accounts: Accounts
     search: SQLiteSearchStore
     refused_sign_ins: Counter  # ca_api_sign_in_refusals_total
+    unexpected: UnexpectedErrors
 
 
 @dataclass(frozen=True)
@@ -147,13 +149,20 @@ class Call:
             raise CAError(
                 ErrorKind.MALFORMED, f"the body is larger than {MAX_BODY_BYTES} bytes"
             ) from None
-        try:
-            value: Any = json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise CAError(ErrorKind.MALFORMED, "the body is not JSON") from None
+        value = json_body(raw)
         assert self.body_schema is not None, "the route declares no request body"
         check(self.body_schema, value, "body")
         return value
+
+
+def json_body(raw: bytes) -> Any:
+    """The JSON value (RFC 8259) of a request body; an empty body is null. Raises
+    CAError(MALFORMED) for anything else, whatever the octets."""
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the
+        # interpreter's stack (60,000 '['); RFC 8259 9 lets a parser limit the depth
+        raise CAError(ErrorKind.MALFORMED, "the body is not JSON") from None
 
 
 def json_response(data: object, status: int = 200) -> web.Response:
