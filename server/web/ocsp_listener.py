@@ -9,6 +9,17 @@ signing pipeline's future (`OCSPResponder.fresh_from_memory`, a `LiveAnswer`); o
 needs the registry runs `OCSPResponder.answer_request` in a task. Answers leave in request order
 (HTTP/1.1 pipelining). Measured here: a fixed answer on this design served
 about 95,000 requests/s on one core against about 16,000 for a minimal aiohttp handler.
+
+What one client may cost is bounded by `[limits]` through the listener's guard
+(server/web/limits.py), at the price of a few attribute checks per request: a connection
+over `max_connections` gets 503; a request-target over `max_target_bytes` 414 and a header
+field over `max_field_bytes`, or a head larger than the largest the limits allow, 431, each
+then closed (RFC 9112 9.6); the guard's timer cuts a connection whose head is not complete
+`header_timeout_seconds` after it opened or its previous request, whose body stalls for
+`body_timeout_seconds`, or whose answers stay unread as long. Answers wait for a client
+that does not read them only up to a bound: reading stops while the transport holds more
+than `write_buffer_bytes` unsent (`pause_writing`) or `max_pending_answers` are in the
+making, and requests already received but not parsed wait as bytes, at most one read.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import httptools
 from protocols import ocsp
 from server.ocsp_responder import LiveAnswer, OCSPAnswer, OCSPResponder
 from server.web.http_cache import http_date
+from server.web.limits import OVER_CAPACITY, ListenerGuard
 from server.web.ocsp import CONTENT_TYPE, answer_headers
 
 log = logging.getLogger(__name__)
@@ -32,6 +44,13 @@ MAX_REQUEST_BYTES = 16 * 1024
 # An answer not yet sent: rendered already, signed for this request, or from a task.
 _Pending = bytes | LiveAnswer | asyncio.Future[OCSPAnswer]
 CACHED_REQUESTS = 200_000  # rendered answers kept for repeated requests
+# A read larger than this is parsed in slices of it, so that reading can stop between them
+# when answers pile up: what one read adds to them is bounded by the requests in a slice.
+SLICE_BYTES = 4096
+
+
+class _Refused(Exception):
+    """Raised in a parser callback to stop parsing a request that is refused."""
 
 
 def _head(status: str, headers: dict[str, str], length: int, keep_alive: bool) -> bytes:
@@ -105,14 +124,34 @@ def _plain(status: str, text: str, keep_alive: bool) -> bytes:
 
 
 class OCSPProtocol(asyncio.Protocol):
-    def __init__(self, responder: OCSPResponder, rendered: RenderedAnswers) -> None:
+    def __init__(
+        self, responder: OCSPResponder, rendered: RenderedAnswers, guard: ListenerGuard
+    ) -> None:
         self._responder = responder
         self._rendered = rendered
+        self._guard = guard
+        limits = guard.limits
+        self._max_target = limits.max_target_bytes
+        self._max_field = limits.max_field_bytes
+        self._max_head = limits.max_target_bytes + limits.max_fields * limits.max_field_bytes
+        self._max_pending = limits.max_pending_answers
+        self._max_fields = limits.max_fields
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         # Answers not yet sent, in request order: the answer (rendered already, or to come),
         # the request's If-None-Match, and whether the connection stays open after it.
         self._pending: deque[tuple[_Pending, bytes | None, bool]] = deque()
+        # Bounds: the head being read (True also between requests) and its size so far;
+        # requests completed (the guard's timer sees progress); reading stopped and why.
+        self._in_head = True
+        self._head_bytes = 0
+        self._fields = 0
+        self._completed = 0
+        self._writing_paused = False
+        self._reading_paused = False
+        self._unparsed = b""
+        self._refusal: bytes | None = None
+        self._closing = False
         self._reset()
 
     def _reset(self) -> None:
@@ -124,15 +163,86 @@ class OCSPProtocol(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self._guard.admit(self):
+            transport.write(OVER_CAPACITY)  # type: ignore[attr-defined]
+            transport.close()
+            self._closing = True
+            return
+        transport.set_write_buffer_limits(high=self._guard.limits.write_buffer_bytes)  # type: ignore[attr-defined]
         self._transport = transport  # type: ignore[assignment]
+        self._guard.watch(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        if self._in_head:  # the head so far; a head begun in this read is counted from the next
+            self._head_bytes += len(data)
+        if len(data) <= SLICE_BYTES:
+            self._feed(data)
+        else:
+            self._feed_slices(memoryview(data))
+        if self._closing:
+            return
+        if self._in_head and self._head_bytes > self._max_head:
+            # RFC 6585 5: a head larger than every field allowed together (a field that
+            # never ends is held by the parser until it does)
+            self._guard.refuse("field_too_long", f"a request head over {self._max_head} bytes")
+            self._closing = True
+            self._pause_reading()
+            self._reply(_plain("431 Request Header Fields Too Large", "head too large\n", False),
+                        True)  # fmt: skip
+        elif self._writing_paused or len(self._pending) >= self._max_pending:
+            self._pause_reading()
+
+    def _feed(self, data: bytes | memoryview) -> None:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError:
-            self._send(_plain("400 Bad Request", "bad HTTP request\n", False), True)
+            self._closing = True
+            self._pause_reading()
+            if self._refusal is None:
+                self._guard.refuse("bad_request", "unparsable HTTP, 400")
+                self._refusal = _plain("400 Bad Request", "bad HTTP request\n", False)
+            self._reply(self._refusal, True)
+
+    def _feed_slices(self, view: memoryview) -> None:
+        """Parse a large read in slices; when answers pile up, keep the rest for later."""
+        for start in range(0, len(view), SLICE_BYTES):
+            if self._writing_paused or len(self._pending) >= self._max_pending:
+                self._unparsed = bytes(view[start:])
+                return
+            self._feed(view[start : start + SLICE_BYTES])
+            if self._closing:
+                return
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        """Parse what was kept and read again once answers no longer pile up."""
+        if self._closing or self._writing_paused or len(self._pending) > self._max_pending // 2:
+            return
+        unparsed, self._unparsed = self._unparsed, b""
+        if unparsed:
+            self._feed_slices(memoryview(unparsed))
+            if self._closing or self._unparsed:
+                return
+        if self._transport is not None:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self._reading_paused:
+            self._resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._guard.release(self)
         for item, _, _ in self._pending:
             if isinstance(item, LiveAnswer):
                 item.signature.cancel()  # the pipeline skips it if not yet signed
@@ -140,20 +250,60 @@ class OCSPProtocol(asyncio.Protocol):
                 item.cancel()
         self._transport = None
 
+    # the listener's guard (server/web/limits.py)
+    def watch(self) -> tuple[tuple[int, int, bool], float, str] | None:
+        if self._pending or self._transport is None:
+            return None  # answers in the making: the server's own wait
+        unsent = self._transport.get_write_buffer_size()
+        state = (self._completed, unsent, self._in_head)
+        limits = self._guard.limits
+        if unsent:
+            return state, limits.header_timeout_seconds, "stalled_reader"
+        if self._in_head:  # a head begun (slowloris), or an idle keep-alive connection
+            reason = "header_timeout" if self._head_bytes else ""
+            return state, limits.header_timeout_seconds, reason
+        return state, limits.body_timeout_seconds, "body_timeout"
+
+    def expire(self) -> None:
+        self._closing = True
+        if self._transport is not None:
+            self._transport.abort()  # unsent answers are dropped: the client did not read
+
     # httptools callbacks
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > self._max_target:  # RFC 9112 3, RFC 9110 15.5.15
+            self._refuse("414 URI Too Long", "request-target too long\n", "target_too_long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._fields += 1
+        if len(name) + len(value) > self._max_field or self._fields > self._max_fields:
+            # RFC 6585 5
+            self._refuse("431 Request Header Fields Too Large", "header fields too large\n",
+                         "field_too_long")  # fmt: skip
         if name.lower() == b"if-none-match":
             self._if_none_match = value
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        self._fields = 0
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
         if self._size <= MAX_REQUEST_BYTES:
             self._body.append(body)
 
+    def _refuse(self, status: str, text: str, reason: str) -> None:
+        """Answer `status` and close (RFC 9112 9.6), count and log `reason`; stops the
+        parser (raised in its callback, it surfaces as an HttpParserError)."""
+        self._guard.refuse(reason, status[:3])
+        self._refusal = _plain(status, text, False)
+        raise _Refused
+
     def on_message_complete(self) -> None:
+        self._in_head = True
+        self._completed += 1
         keep_alive = self._parser.should_keep_alive()
         method = self._parser.get_method()
         url = self._url
@@ -216,7 +366,7 @@ class OCSPProtocol(asyncio.Protocol):
                 data = item
             elif isinstance(item, LiveAnswer):
                 if not item.signature.done():
-                    return
+                    break
                 data = render(self._live_outcome(item), None, keep_alive)
             elif item.cancelled():  # the connection is gone: nothing to send
                 self._pending.popleft()
@@ -224,9 +374,11 @@ class OCSPProtocol(asyncio.Protocol):
             elif item.done():
                 data = render(self._outcome(item), if_none_match, keep_alive)
             else:
-                return
+                break
             self._pending.popleft()
             self._send(data, not keep_alive)
+        if self._reading_paused:
+            self._resume_reading()
 
     def _outcome(self, done: asyncio.Future[OCSPAnswer]) -> OCSPAnswer:
         """The answer; internalError if making it failed."""

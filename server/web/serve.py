@@ -29,12 +29,15 @@ from server.context import CA, backend_spec, open_ca, signer_pool
 from server.errors import CAError, ErrorKind
 from server.tls import ServerIdentity, load_server_identity, server_context
 from server.web.app import build_app
+from server.web.bounded_http import listen
+from server.web.limits import ListenerGuard, ListenerMetrics, raise_open_files_limit
 from server.web.ocsp_listener import OCSPProtocol, RenderedAnswers
 
 
 async def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM. Prints one `serving ...` line once every worker listens."""
     stop = _stop_on_signals()
+    raise_open_files_limit(settings)  # the workers inherit it
     with signer_pool(settings) as pool:
         if settings.server.workers == 1:
             await _run_worker(settings, pool.socket_paths, stop, ready=None, builder=True)
@@ -77,32 +80,39 @@ async def _run_worker(
         context, identity = await _tls(settings, ca) if settings.server.https else (None, None)
         runner = web.AppRunner(build_app(ca, identity), access_log=None)
         await runner.setup()
-        extra_servers: list[asyncio.Server] = []
+        extra_servers: list[asyncio.AbstractServer] = []
+        metrics = ListenerMetrics(ca.metrics)
+        ocsp_guard = ListenerGuard("ocsp", settings.limits, metrics)
         try:
             shared = settings.server.workers > 1
             host, _, port = settings.server.http.rpartition(":")
-            await web.TCPSite(runner, host.strip("[]"), int(port), reuse_port=shared).start()
+            guard = ListenerGuard("http", settings.limits, metrics)
+            server = await listen(runner, guard, host.strip("[]"), int(port), reuse_port=shared)
+            extra_servers.append(server)
             if settings.server.ocsp:
                 host, _, port = settings.server.ocsp.rpartition(":")
                 rendered = RenderedAnswers(ca.status.ocsp)
                 ocsp_server = await asyncio.get_running_loop().create_server(
-                    lambda: OCSPProtocol(ca.status.ocsp, rendered),
+                    lambda: OCSPProtocol(ca.status.ocsp, rendered, ocsp_guard),
                     host.strip("[]"),
                     int(port),
                     reuse_port=shared,
                 )
+                ocsp_guard.start(asyncio.get_running_loop())
                 extra_servers.append(ocsp_server)
             if context is not None:
                 host, _, port = settings.server.https.rpartition(":")
-                await web.TCPSite(
-                    runner, host.strip("[]"), int(port), ssl_context=context, reuse_port=shared
-                ).start()
+                guard = ListenerGuard("https", settings.limits, metrics)
+                server = await listen(runner, guard, host.strip("[]"), int(port),
+                                      ssl_context=context, reuse_port=shared)  # fmt: skip
+                extra_servers.append(server)
             if ready is None:
                 _announce(settings)
             else:
                 ready.put("ready")
             await stop.wait()
         finally:
+            ocsp_guard.close()
             for server in extra_servers:
                 server.close()
             await runner.cleanup()
