@@ -6,7 +6,7 @@ which closes a connection that has not completed a request head `keepalive_timeo
 seconds after it opened or after its previous answer (slowloris and idle connections
 alike). Request bodies are timed where handlers read them (server/web/bodies.py).
 
-Two things it does not do, and `BoundedRequestHandler` adds:
+What it does not do, `BoundedRequestHandler` adds:
 - a cap on connections: over `limits.max_connections` a connection gets a 503 and is closed
   before aiohttp sees it;
 - the answers to a request head it could not parse: aiohttp answers every such head 400 and
@@ -15,7 +15,9 @@ Two things it does not do, and `BoundedRequestHandler` adds:
   request-target 414 (RFC 9110 15.5.15), a long or extra header field 431 (RFC 6585 5),
   anything else 400, always closing the connection, and counts and logs it through the
   listener's guard: one rate-limited line, no traceback. Failures of handlers (500) go on
-  to aiohttp's own handling.
+  to aiohttp's own handling;
+- counting and logging header timeouts (slowloris) where its keep-alive timer cuts a
+  connection that had begun a head.
 
 It is a subclass of aiohttp's RequestHandler (the protocol of one connection), not of the
 Application, because `handle_error` is where aiohttp knows why a head was refused. The
@@ -38,6 +40,10 @@ from aiohttp.web_request import BaseRequest
 from server.web.limits import OVER_CAPACITY, ListenerGuard
 
 TOO_MANY_FIELDS = "Too many headers received"  # aiohttp's message for max_headers
+# After an answer given before the request's body was read (408, 413), aiohttp reads on
+# and drops the rest for this long so the client sees the answer rather than a reset;
+# its default, 10 s, would let a stalled body hold the connection that much longer.
+LINGERING_SECONDS = 2.0
 
 
 class BoundedRequestHandler(RequestHandler):
@@ -51,6 +57,7 @@ class BoundedRequestHandler(RequestHandler):
             max_field_size=limits.max_field_bytes,
             max_headers=limits.max_fields,
             keepalive_timeout=limits.header_timeout_seconds,
+            lingering_time=min(LINGERING_SECONDS, limits.body_timeout_seconds),
             **kwargs,
         )
         self.guard = guard
