@@ -51,6 +51,7 @@ REASONS = (
     "target_too_long",
     "field_too_long",
     "too_many_fields",
+    "body_too_large",
     "bad_request",
     "header_timeout",
     "body_timeout",

@@ -11,15 +11,18 @@ needs the registry runs `OCSPResponder.answer_request` in a task. Answers leave 
 about 95,000 requests/s on one core against about 16,000 for a minimal aiohttp handler.
 
 What one client may cost is bounded by `[limits]` through the listener's guard
-(server/web/limits.py), at the price of a few attribute checks per request: a connection
-over `max_connections` gets 503; a request-target over `max_target_bytes` 414 and a header
-field over `max_field_bytes`, or a head larger than the largest the limits allow, 431, each
-then closed (RFC 9112 9.6); the guard's timer cuts a connection whose head is not complete
-`header_timeout_seconds` after it opened or its previous request, whose body stalls for
-`body_timeout_seconds`, or whose answers stay unread as long. Answers wait for a client
-that does not read them only up to a bound: reading stops while the transport holds more
-than `write_buffer_bytes` unsent (`pause_writing`) or `max_pending_answers` are in the
-making, and requests already received but not parsed wait as bytes, at most one read.
+(server/web/limits.py), at the price of a few attribute checks per request and read: a
+connection over `max_connections` gets 503; a request-target over `max_target_bytes` 414, a
+header field value over `max_field_bytes` 431, and a request still incomplete past the
+largest the limits allow (every field at its largest, and a 16 KiB body) 431, or 413 once
+its body began; each is then closed (RFC 9112 9.6). The listener keeps no header but
+If-None-Match, so it does not count fields. The guard's timer cuts a connection whose
+request is not under way `header_timeout_seconds` after it opened or its previous request
+(slowloris; an idle keep-alive connection is closed quietly), whose body is not complete
+`body_timeout_seconds` after it began, or whose answers stay unread as long. Answers wait
+for a client that does not read them only up to a bound: reading stops while the transport
+holds more than `write_buffer_bytes` unsent (`pause_writing`) or `max_pending_answers` are
+in the making, and requests received but not yet parsed wait as bytes, at most one read.
 """
 
 from __future__ import annotations
@@ -133,19 +136,20 @@ class OCSPProtocol(asyncio.Protocol):
         limits = guard.limits
         self._max_target = limits.max_target_bytes
         self._max_field = limits.max_field_bytes
-        self._max_head = limits.max_target_bytes + limits.max_fields * limits.max_field_bytes
+        # the largest request the limits allow: every field at its largest, and a body
+        self._max_request = (
+            limits.max_target_bytes + limits.max_fields * limits.max_field_bytes + MAX_REQUEST_BYTES
+        )
         self._max_pending = limits.max_pending_answers
-        self._max_fields = limits.max_fields
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         # Answers not yet sent, in request order: the answer (rendered already, or to come),
         # the request's If-None-Match, and whether the connection stays open after it.
         self._pending: deque[tuple[_Pending, bytes | None, bool]] = deque()
-        # Bounds: the head being read (True also between requests) and its size so far;
-        # requests completed (the guard's timer sees progress); reading stopped and why.
-        self._in_head = True
-        self._head_bytes = 0
-        self._fields = 0
+        # Bounds: bytes received since the last complete request (a request begun in a read
+        # that completed another is counted from the next read); requests completed (the
+        # guard's timer sees progress); whether reading stopped, and why.
+        self._since = 0
         self._completed = 0
         self._writing_paused = False
         self._reading_paused = False
@@ -173,68 +177,72 @@ class OCSPProtocol(asyncio.Protocol):
         self._guard.watch(self)
 
     def data_received(self, data: bytes) -> None:
-        if self._closing:
-            return
-        if self._in_head:  # the head so far; a head begun in this read is counted from the next
-            self._head_bytes += len(data)
-        if len(data) <= SLICE_BYTES:
-            self._feed(data)
+        # (after a refusal `_closing` is set and reading paused: no more reads come here)
+        self._since += len(data)  # set to 0 by every request this read completes
+        if len(data) > SLICE_BYTES:
+            self._parse_slices(memoryview(data))
         else:
-            self._feed_slices(memoryview(data))
-        if self._closing:
-            return
-        if self._in_head and self._head_bytes > self._max_head:
-            # RFC 6585 5: a head larger than every field allowed together (a field that
-            # never ends is held by the parser until it does)
-            self._guard.refuse("field_too_long", f"a request head over {self._max_head} bytes")
-            self._closing = True
-            self._pause_reading()
-            self._reply(_plain("431 Request Header Fields Too Large", "head too large\n", False),
-                        True)  # fmt: skip
-        elif self._writing_paused or len(self._pending) >= self._max_pending:
-            self._pause_reading()
+            try:
+                self._parser.feed_data(data)
+            except httptools.HttpParserError:
+                self._parse_failed()
+        if self._since > self._max_request and not self._closing:
+            self._too_large()  # a field or a body that never ends is held until it does
 
-    def _feed(self, data: bytes | memoryview) -> None:
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError:
-            self._closing = True
-            self._pause_reading()
-            if self._refusal is None:
-                self._guard.refuse("bad_request", "unparsable HTTP, 400")
-                self._refusal = _plain("400 Bad Request", "bad HTTP request\n", False)
-            self._reply(self._refusal, True)
+    def _too_large(self) -> None:
+        """A request larger than the largest the limits allow: 413 once its body began
+        (RFC 9110 15.5.14), else 431 (RFC 6585 5); then the connection closes."""
+        if self._size:
+            reason, status = "body_too_large", "413 Content Too Large"
+        else:
+            reason, status = "field_too_long", "431 Request Header Fields Too Large"
+        self._guard.refuse(reason, f"a request over {self._max_request} bytes")
+        self._closing = True
+        self._pause_reading()
+        self._reply(_plain(status, "request too large\n", False), True)
 
-    def _feed_slices(self, view: memoryview) -> None:
-        """Parse a large read in slices; when answers pile up, keep the rest for later."""
+    def _parse_failed(self) -> None:
+        """The parser stopped: a refusal made in a callback, or HTTP it cannot parse."""
+        self._closing = True
+        self._pause_reading()
+        if self._refusal is None:
+            self._guard.refuse("bad_request", "unparsable HTTP, 400")
+            self._refusal = _plain("400 Bad Request", "bad HTTP request\n", False)
+        self._reply(self._refusal, True)
+
+    def _parse_slices(self, view: memoryview) -> None:
+        """Parse a large read in slices; when reading stops (answers pile up), keep the rest
+        for when it resumes."""
         for start in range(0, len(view), SLICE_BYTES):
-            if self._writing_paused or len(self._pending) >= self._max_pending:
+            if self._reading_paused:
                 self._unparsed = bytes(view[start:])
                 return
-            self._feed(view[start : start + SLICE_BYTES])
-            if self._closing:
+            try:
+                self._parser.feed_data(view[start : start + SLICE_BYTES])
+            except httptools.HttpParserError:
+                self._parse_failed()
                 return
 
     def _pause_reading(self) -> None:
         if not self._reading_paused and self._transport is not None:
             self._reading_paused = True
-            self._transport.pause_reading()
+            self._transport.pause_reading()  # stops the reads to come, not this one
 
     def _resume_reading(self) -> None:
         """Parse what was kept and read again once answers no longer pile up."""
         if self._closing or self._writing_paused or len(self._pending) > self._max_pending // 2:
             return
+        self._reading_paused = False
         unparsed, self._unparsed = self._unparsed, b""
         if unparsed:
-            self._feed_slices(memoryview(unparsed))
-            if self._closing or self._unparsed:
-                return
-        if self._transport is not None:
-            self._reading_paused = False
+            self._parse_slices(memoryview(unparsed))
+        if not self._reading_paused and not self._closing and self._transport is not None:
             self._transport.resume_reading()
 
     def pause_writing(self) -> None:
+        """The transport holds `write_buffer_bytes` unsent: read no more for now."""
         self._writing_paused = True
+        self._pause_reading()
 
     def resume_writing(self) -> None:
         self._writing_paused = False
@@ -255,14 +263,14 @@ class OCSPProtocol(asyncio.Protocol):
         if self._pending or self._transport is None:
             return None  # answers in the making: the server's own wait
         unsent = self._transport.get_write_buffer_size()
-        state = (self._completed, unsent, self._in_head)
+        state = (self._completed, unsent, self._size > 0)
         limits = self._guard.limits
         if unsent:
             return state, limits.header_timeout_seconds, "stalled_reader"
-        if self._in_head:  # a head begun (slowloris), or an idle keep-alive connection
-            reason = "header_timeout" if self._head_bytes else ""
-            return state, limits.header_timeout_seconds, reason
-        return state, limits.body_timeout_seconds, "body_timeout"
+        if self._size:
+            return state, limits.body_timeout_seconds, "body_timeout"
+        # a head begun (slowloris), or an idle keep-alive connection (closed quietly)
+        return state, limits.header_timeout_seconds, "header_timeout" if self._since else ""
 
     def expire(self) -> None:
         self._closing = True
@@ -276,18 +284,11 @@ class OCSPProtocol(asyncio.Protocol):
             self._refuse("414 URI Too Long", "request-target too long\n", "target_too_long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._fields += 1
-        if len(name) + len(value) > self._max_field or self._fields > self._max_fields:
-            # RFC 6585 5
+        if len(value) > self._max_field:  # RFC 6585 5
             self._refuse("431 Request Header Fields Too Large", "header fields too large\n",
                          "field_too_long")  # fmt: skip
         if name.lower() == b"if-none-match":
             self._if_none_match = value
-
-    def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._head_bytes = 0
-        self._fields = 0
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
@@ -302,7 +303,7 @@ class OCSPProtocol(asyncio.Protocol):
         raise _Refused
 
     def on_message_complete(self) -> None:
-        self._in_head = True
+        self._since = 0
         self._completed += 1
         keep_alive = self._parser.should_keep_alive()
         method = self._parser.get_method()
@@ -346,18 +347,25 @@ class OCSPProtocol(asyncio.Protocol):
             return
         live = self._responder.fresh_from_memory(request)
         if live is not None:
-            self._pending.append((live, None, keep_alive))
+            self._queue((live, None, keep_alive))
             live.signature.add_done_callback(self._flush)
             return
         answer = asyncio.ensure_future(self._responder.answer_request(request))
-        self._pending.append((answer, if_none_match, keep_alive))
+        self._queue((answer, if_none_match, keep_alive))
         answer.add_done_callback(self._flush)
 
     def _reply(self, data: bytes, close: bool) -> None:
         if self._pending:  # answers leave in request order
-            self._pending.append((data, None, not close))
+            self._queue((data, None, not close))
             return
         self._send(data, close)
+
+    def _queue(self, entry: tuple[_Pending, bytes | None, bool]) -> None:
+        """An answer waits its turn; with `max_pending_answers` waiting, reading stops until
+        they leave (`_flush`)."""
+        self._pending.append(entry)
+        if len(self._pending) >= self._max_pending:
+            self._pause_reading()
 
     def _flush(self, _: object = None) -> None:
         while self._pending:
