@@ -11,15 +11,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp as x509_ocsp
 from prometheus_client import CollectorRegistry
 
 from config.settings import LimitsSettings
+from hsm.backend import KeyRef
 from hsm.software import SoftwareBackend
+from protocols import ocsp
+from server.authority import Authority
+from server.lifecycle import create_generation, issue_ocsp_responder
 from server.ocsp_responder import OCSPResponder
 from server.registry import SQLiteRegistry
+from server.status import StatusPublication
 from server.status_metrics import StatusMetrics
 from server.web.limits import ListenerGuard, ListenerMetrics
-from server.web.ocsp_listener import OCSPProtocol, RenderedAnswers
+from server.web.ocsp_listener import SLICE_BYTES, OCSPProtocol, RenderedAnswers
+from tests.csr_factory import make_csr
 from tests.local_ca import BackendSigner, Clock, settings_for
 from tests.unit.web.listener_client import (
     DEADLINE,
@@ -241,3 +252,127 @@ async def test_rfc9110_15_6_4_connections_beyond_the_cap_get_503_and_are_closed(
     assert status(answer) == 404
     lines = [r for r in caplog.records if "too_many_connections" in r.getMessage()]
     assert len(lines) == 1 and lines[0].levelno == logging.WARNING  # one line per interval
+
+
+class HeldSigner:
+    """The test CA's signer, holding every signature until the test releases it: nonce
+    answers stay in the making as long as it likes."""
+
+    def __init__(self, signer: BackendSigner) -> None:
+        self._signer = signer
+        self.held: list[tuple[KeyRef, bytes, asyncio.Future[bytes]]] = []
+
+    def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.held.append((key, data, future))
+        return future
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for key, data, future in held:
+            if not future.cancelled():
+                future.set_result(self._signer.backend.sign_many(key, [data])[0])
+
+
+@dataclasses.dataclass
+class SigningListener:
+    port: int
+    signer: HeldSigner
+    protocols: list[OCSPProtocol]
+    serial: int
+    issuer_name_hash: bytes
+    issuer_key_hash: bytes
+
+    def nonce_post(self, nonce: bytes) -> bytes:
+        """POST /ocsp of a request with this nonce about the certificate (RFC 8954)."""
+        builder = x509_ocsp.OCSPRequestBuilder().add_certificate_by_hash(
+            self.issuer_name_hash, self.issuer_key_hash, self.serial, hashes.SHA1()
+        )
+        der = (
+            builder.add_extension(x509.OCSPNonce(nonce), critical=False)
+            .build()
+            .public_bytes(Encoding.DER)
+        )
+        head = b"POST /ocsp HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(der)
+        return head + der
+
+
+@pytest.fixture
+async def signing_listener(tmp_path: Path) -> AsyncIterator[SigningListener]:
+    settings = settings_for(tmp_path)
+    clock = Clock(datetime(2026, 12, 5, tzinfo=UTC))
+    registry = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
+    (tmp_path / "keys").mkdir(mode=0o700)
+    backend = SoftwareBackend(tmp_path / "keys", b"test passphrase")
+    direct = BackendSigner(backend)
+    generation = await create_generation(
+        settings, registry, backend, Authority(settings, registry, direct, clock), clock(), "t"
+    )
+    await issue_ocsp_responder(
+        settings, backend, Authority(settings, registry, direct, clock), generation, clock(), "t"
+    )
+    signer = HeldSigner(direct)
+    status = StatusPublication(settings, registry, direct, clock, serving=True, builder=True)
+    await status.ocsp.load_issuers()
+    await status.ocsp.load_responses(sign_missing=True)
+    issued = await Authority(settings, registry, direct, clock, status).issue(
+        "tls-client", make_csr([("CN", "held")]), "t"
+    )
+    live = StatusPublication(settings, registry, signer, clock, serving=True)
+    await live.ocsp.load_issuers()
+    await live.ocsp.load_responses(sign_missing=False)
+    ca = asn1_x509.Certificate.load(generation.certificate_der)
+    cert_id = ocsp.cert_id_for(ca.subject.dump(), ca.public_key.dump(), int(issued.serial, 16))
+    guard = ListenerGuard("ocsp", LIMITS, ListenerMetrics(CollectorRegistry()))
+    rendered = RenderedAnswers(live.ocsp)
+    protocols: list[OCSPProtocol] = []
+
+    def connection() -> OCSPProtocol:
+        protocols.append(OCSPProtocol(live.ocsp, rendered, guard))
+        return protocols[-1]
+
+    server = await asyncio.get_running_loop().create_server(connection, "127.0.0.1", 0)
+    try:
+        yield SigningListener(server.sockets[0].getsockname()[1], signer, protocols,
+                              cert_id.serial, cert_id.issuer_name_hash,
+                              cert_id.issuer_key_hash)  # fmt: skip
+    finally:
+        server.close()
+        await registry.close()
+        backend.close()
+
+
+async def test_rfc9112_9_3_2_answers_in_the_making_stop_the_reading_at_the_bound(
+    signing_listener: SigningListener,
+) -> None:
+    """Pipelined nonce requests whose signatures do not come: the answers waiting for them
+    stay at `max_pending_answers` (plus the requests of one slice of a read), the rest of
+    the requests wait unread; as signatures come, every request is answered in order."""
+    count = 300
+    listener = signing_listener
+    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+    writer.write(b"".join(listener.nonce_post(b"%08d" % n) for n in range(count)))
+    await until(lambda: bool(listener.protocols) and listener.protocols[0]._reading_paused)
+    protocol = listener.protocols[0]
+    per_slice = SLICE_BYTES // len(listener.nonce_post(b"00000000")) + 1
+    assert LIMITS.max_pending_answers <= len(protocol._pending)
+    assert len(protocol._pending) <= LIMITS.max_pending_answers + per_slice
+    assert len(listener.signer.held) == len(protocol._pending)
+
+    async def sign_as_asked() -> None:
+        while True:
+            listener.signer.release()
+            await asyncio.sleep(0.01)
+
+    signing = asyncio.ensure_future(sign_as_asked())
+    try:
+        nonces = []
+        for _ in range(count):
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), DEADLINE)
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            body = await reader.readexactly(length)
+            nonces.append(ocsp.parse_ocsp_response(body)[2])
+    finally:
+        signing.cancel()
+        writer.close()
+    assert nonces == [b"%08d" % n for n in range(count)]
