@@ -17,7 +17,9 @@ What it does not do, `BoundedRequestHandler` adds:
   listener's guard: one rate-limited line, no traceback. Failures of handlers (500) go on
   to aiohttp's own handling;
 - counting and logging header timeouts (slowloris) where its keep-alive timer cuts a
-  connection that had begun a head.
+  connection that had begun a head;
+- cutting a connection whose client does not read its answer (aiohttp would wait for it
+  without end), through the guard's timer.
 
 It is a subclass of aiohttp's RequestHandler (the protocol of one connection), not of the
 Application, because `handle_error` is where aiohttp knows why a head was refused. The
@@ -71,12 +73,25 @@ class BoundedRequestHandler(RequestHandler):
             return
         self._admitted = True
         super().connection_made(transport)
+        self.guard.watch(self)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if not self._admitted:
             return
         self.guard.release(self)
         super().connection_lost(exc)
+
+    # the listener's guard (server/web/limits.py): aiohttp waits for the client to read an
+    # answer without end; the guard cuts it when no byte of it leaves for as long as a head
+    # may take.
+    def watch(self) -> tuple[int, float, str] | None:
+        transport = self.transport
+        unsent = transport.get_write_buffer_size() if transport is not None else 0
+        return (unsent, self.keepalive_timeout, "stalled_reader") if unsent else None
+
+    def expire(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()  # close() would wait for the client to read
 
     def data_received(self, data: bytes) -> None:
         self._heard = True

@@ -8,10 +8,10 @@ client gets a 503 and the connection is closed at once), counts refusals by reas
 one per kind every `limits.log_interval_seconds` with the number left unsaid since: a flood
 of hostile clients never floods the log, and no refusal logs a traceback.
 
-Timeouts of connections that are not aiohttp's (the OCSP listener) are kept by one timer
-per listener rather than per request: every tick the guard asks each connection what it
-waits for (`Watched.watch`); one whose answer has not changed for that wait's timeout is
-cut. The requests themselves pay nothing for it.
+Timeouts aiohttp does not keep (all of the OCSP listener's; a client that does not read its
+answers on the main listeners) are kept by one timer per listener rather than per request:
+every tick the guard asks each connection what it waits for (`Watched.watch`); one whose
+answer has not changed for that wait's timeout is cut. The requests pay nothing for it.
 
 Each listener may hold `max_connections` descriptors; `raise_open_files_limit` lifts the
 process's soft limit to its hard one at start and refuses to serve when the listeners'
@@ -162,16 +162,12 @@ class ListenerGuard:
         self._log.note(reason, detail)
 
     def watch(self, connection: Watched) -> None:
-        """Time the waits of an admitted connection (`start` runs the timer)."""
+        """Time the waits of an admitted connection until `release`; the timer runs while
+        there is a connection to watch."""
         self._watched[connection] = (None, self._clock())
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._ticker = loop.call_later(self.tick_seconds, self._tick, loop)
-
-    def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            self._ticker = None
+        if self._ticker is None:
+            loop = asyncio.get_running_loop()
+            self._ticker = loop.call_later(self.tick_seconds, self._tick, loop)
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         now = self._clock()
@@ -191,7 +187,9 @@ class ListenerGuard:
             if reason:
                 self.refuse(reason, f"no progress in {timeout:g} s, connection closed")
             connection.expire()
-        self._ticker = loop.call_later(self.tick_seconds, self._tick, loop)
+        self._ticker = (
+            loop.call_later(self.tick_seconds, self._tick, loop) if self._watched else None
+        )
 
 
 def listeners(settings: Settings) -> list[str]:

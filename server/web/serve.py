@@ -82,7 +82,6 @@ async def _run_worker(
         await runner.setup()
         extra_servers: list[asyncio.AbstractServer] = []
         metrics = ListenerMetrics(ca.metrics)
-        ocsp_guard = ListenerGuard("ocsp", settings.limits, metrics)
         try:
             shared = settings.server.workers > 1
             host, _, port = settings.server.http.rpartition(":")
@@ -92,13 +91,13 @@ async def _run_worker(
             if settings.server.ocsp:
                 host, _, port = settings.server.ocsp.rpartition(":")
                 rendered = RenderedAnswers(ca.status.ocsp)
+                ocsp_guard = ListenerGuard("ocsp", settings.limits, metrics)
                 ocsp_server = await asyncio.get_running_loop().create_server(
                     lambda: OCSPProtocol(ca.status.ocsp, rendered, ocsp_guard),
                     host.strip("[]"),
                     int(port),
                     reuse_port=shared,
                 )
-                ocsp_guard.start(asyncio.get_running_loop())
                 extra_servers.append(ocsp_server)
             if context is not None:
                 host, _, port = settings.server.https.rpartition(":")
@@ -112,7 +111,6 @@ async def _run_worker(
                 ready.put("ready")
             await stop.wait()
         finally:
-            ocsp_guard.close()
             for server in extra_servers:
                 server.close()
             await runner.cleanup()

@@ -41,6 +41,10 @@ async def hello(request: web.Request) -> web.Response:
     return web.Response(text="hello\n")
 
 
+async def big(request: web.Request) -> web.Response:
+    return web.Response(body=b"x" * (32 << 20))
+
+
 async def echo(request: web.Request) -> web.Response:
     return web.Response(body=await read_body(request, 1000))
 
@@ -50,6 +54,7 @@ async def listener() -> AsyncIterator[Listener]:
     app = web.Application()
     app.router.add_get("/", hello)
     app.router.add_post("/echo", echo)
+    app.router.add_get("/big", big)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     metrics = CollectorRegistry()
@@ -135,6 +140,17 @@ async def test_rfc9112_9_5_an_idle_connection_is_closed_quietly(listener: Listen
     writer.close()
     await until(lambda: listener.guard.open_connections == 0)
     assert refusals(listener.metrics, "http", "header_timeout") == 0
+
+
+async def test_rfc9112_9_5_a_client_that_never_reads_its_answer_is_cut_off(
+    listener: Listener,
+) -> None:
+    """aiohttp alone waits without end for a client to read; the guard cuts it."""
+    _, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+    writer.write(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+    await until(lambda: refusals(listener.metrics, "http", "stalled_reader") == 1)
+    await until(lambda: listener.guard.open_connections == 0)
+    writer.close()
 
 
 async def test_rfc9110_15_5_9_a_body_never_completed_is_answered_408(listener: Listener) -> None:

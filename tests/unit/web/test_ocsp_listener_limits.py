@@ -84,11 +84,9 @@ async def listener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(connection, "127.0.0.1", 0)
-    guard.start(loop)
     try:
         yield Listener(server.sockets[0].getsockname()[1], guard, metrics, protocols)
     finally:
-        guard.close()
         server.close()
         await registry.close()
         backend.close()
