@@ -72,6 +72,8 @@ class BoundedRequestHandler(RequestHandler):
             transport.close()
             return
         self._admitted = True
+        # aiohttp's handlers wait (drain) while the transport holds this much unsent
+        transport.set_write_buffer_limits(high=self.guard.limits.write_buffer_bytes)  # type: ignore[attr-defined]
         super().connection_made(transport)
         self.guard.watch(self)
 
