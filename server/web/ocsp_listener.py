@@ -23,6 +23,10 @@ request is not under way `header_timeout_seconds` after it opened or its previou
 for a client that does not read them only up to a bound: reading stops while the transport
 holds more than `write_buffer_bytes` unsent (`pause_writing`) or `max_pending_answers` are
 in the making, and requests received but not yet parsed wait as bytes, at most one read.
+Measured here against the listener without them: about 0.15 us more per request of HTTP
+handling (2.2 to 2.4 us, pipelined GETs fed in process), and with wrk against the
+dedicated listener the server's CPU per pre-signed GET answer 6.00 against 6.02 us (medians
+of 7 rounds), throughput within the machine's noise.
 """
 
 from __future__ import annotations
