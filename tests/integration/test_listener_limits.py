@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.cli import run_cli
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess, free_port, http
 
@@ -165,3 +166,14 @@ def test_the_log_says_each_kind_once_and_never_a_traceback(served: Served) -> No
         ("http", "header_timeout"),
     ):
         assert log.count(f"{listener} listener: {reason}:") == 1, (listener, reason, log)
+
+
+def test_serve_refuses_a_connection_cap_beyond_its_open_files_limit(soft_ca: CAHome) -> None:
+    """The cap must refuse clients before the process runs out of descriptors."""
+    result = run_cli(
+        "serve", "--home", soft_ca.path, "--http", f"127.0.0.1:{free_port()}",
+        env={**soft_ca.env, "CA_LIMITS__MAX_CONNECTIONS": "1000000"}, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "limits.max_connections" in result.stderr
+    assert "Traceback" not in result.stderr and "serving" not in result.stdout
