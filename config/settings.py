@@ -139,6 +139,41 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    """What one client may cost a listener (main HTTP, HTTPS, dedicated OCSP), per worker
+    process: request sizes, timeouts, buffered answers, connections (server/web/limits.py)."""
+
+    max_target_bytes: int = 8190  # request-target (URL); longer: 414 (RFC 9110 15.5.15)
+    max_field_bytes: int = 8192  # one header field, name and value; longer: 431 (RFC 6585 5)
+    max_fields: int = 100  # header fields of one request; more: 431
+    header_timeout_seconds: float = 20.0  # a complete head this soon after connect/answer
+    body_timeout_seconds: float = 30.0  # a complete body this soon after its head
+    max_connections: int = 1000  # open connections per listener and worker; more: 503
+    max_pending_answers: int = 64  # OCSP listener: answers in the making per connection
+    write_buffer_bytes: int = 262144  # unsent answer bytes per connection before reading stops
+    log_interval_seconds: float = 60.0  # one log line per kind of refusal and listener
+
+    def check(self) -> None:
+        _require(256 <= self.max_target_bytes <= 1 << 20, "limits.max_target_bytes", "256..1048576")
+        _require(256 <= self.max_field_bytes <= 1 << 20, "limits.max_field_bytes", "256..1048576")
+        # aiohttp reports which limit a long line passed only by the limit's size (414 or 431)
+        _require(
+            self.max_field_bytes != self.max_target_bytes,
+            "limits.max_field_bytes",
+            "different from limits.max_target_bytes",
+        )
+        _require(1 <= self.max_fields <= 1000, "limits.max_fields", "1..1000")
+        _require(0 < self.header_timeout_seconds <= 3600, "limits.header_timeout_seconds",
+                 "in 0..3600")  # fmt: skip
+        _require(0 < self.body_timeout_seconds <= 3600, "limits.body_timeout_seconds",
+                 "in 0..3600")  # fmt: skip
+        _require(1 <= self.max_connections <= 1_000_000, "limits.max_connections", "1..1000000")
+        _require(1 <= self.max_pending_answers <= 10000, "limits.max_pending_answers", "1..10000")
+        _require(self.write_buffer_bytes >= 4096, "limits.write_buffer_bytes", "at least 4096")
+        _require(self.log_interval_seconds >= 0, "limits.log_interval_seconds", ">= 0")
+
+
+@dataclass(frozen=True)
 class PipelineSettings:
     signer_processes: int = 1
     max_batch: int = 64
@@ -471,6 +506,7 @@ class Settings:
     hsm: HSMSettings = field(default_factory=HSMSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     supervisor: SupervisorSettings = field(default_factory=SupervisorSettings)
     ocsp: OCSPSettings = field(default_factory=OCSPSettings)
@@ -500,6 +536,7 @@ SECTIONS = {
     "hsm": HSMSettings,
     "registry": RegistrySettings,
     "server": ServerSettings,
+    "limits": LimitsSettings,
     "pipeline": PipelineSettings,
     "supervisor": SupervisorSettings,
     "ocsp": OCSPSettings,

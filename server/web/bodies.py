@@ -1,8 +1,12 @@
-"""Request bodies read whole, up to a limit."""
+"""Request bodies read whole, up to a limit of size and of time."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
+
+from server.web.bounded_http import BoundedRequestHandler
 
 
 class BodyTooLarge(Exception):
@@ -15,7 +19,26 @@ async def read_body(request: web.Request, limit: int, drain: int = 1 << 20) -> b
     """The whole body, or BodyTooLarge past `limit` bytes. A refused body is read on (up to
     `drain` bytes) and dropped, so the answer is not lost to a connection reset while the
     client is still sending. (StreamReader.read(n) returns what has arrived, not n bytes:
-    a body in several TCP segments would otherwise be cut short.)"""
+    a body in several TCP segments would otherwise be cut short.)
+
+    On a listener with limits (server/web/bounded_http.py) a body still incomplete
+    `limits.body_timeout_seconds` after its head is answered 408 (RFC 9110 15.5.9,
+    web.HTTPRequestTimeout) and the connection closed."""
+    protocol = request.protocol
+    if not isinstance(protocol, BoundedRequestHandler):
+        return await _read(request, limit, drain)
+    timeout = protocol.guard.limits.body_timeout_seconds
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read(request, limit, drain)
+    except TimeoutError:
+        protocol.guard.refuse("body_timeout", f"no complete body in {timeout:g} s, 408")
+        refusal = web.HTTPRequestTimeout(text="request body not received in time\n")
+        refusal.force_close()
+        raise refusal from None
+
+
+async def _read(request: web.Request, limit: int, drain: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while chunk := await request.content.readany():

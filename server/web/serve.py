@@ -38,6 +38,8 @@ from server.restart_counts import RestartCollector, RestartCounts
 from server.supervisor import SignerChild, Supervisor, WorkerChild
 from server.tls import ServerIdentity, load_server_identity, server_context
 from server.web.app import build_app
+from server.web.bounded_http import listen
+from server.web.limits import ListenerGuard, ListenerMetrics, raise_open_files_limit
 from server.web.ocsp_listener import OCSPProtocol, RenderedAnswers
 from server.web.unexpected import unexpected_errors
 
@@ -48,6 +50,7 @@ ORPHAN_CHECK_S = 1.0
 async def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM. Prints one `serving ...` line once every worker listens."""
     stop = _stop_on_signals()
+    raise_open_files_limit(settings)  # the workers inherit it
     with signer_pool(settings) as pool:
         counts = RestartCounts(pool.run_dir / "restarts.json")
         context = multiprocessing.get_context("spawn")
@@ -142,17 +145,21 @@ async def _run_worker(
         context, identity = await _tls(settings, ca) if settings.server.https else (None, None)
         runner = web.AppRunner(build_app(ca, identity), access_log=None)
         await runner.setup()
-        extra_servers: list[asyncio.Server] = []
+        extra_servers: list[asyncio.AbstractServer] = []
+        metrics = ListenerMetrics(ca.metrics)
         try:
             shared = settings.server.workers > 1
             host, _, port = settings.server.http.rpartition(":")
-            await web.TCPSite(runner, host.strip("[]"), int(port), reuse_port=shared).start()
+            guard = ListenerGuard("http", settings.limits, metrics)
+            server = await listen(runner, guard, host.strip("[]"), int(port), reuse_port=shared)
+            extra_servers.append(server)
             if settings.server.ocsp:
                 host, _, port = settings.server.ocsp.rpartition(":")
                 rendered = RenderedAnswers(ca.status.ocsp)
                 unexpected = unexpected_errors(ca.metrics)
+                ocsp_guard = ListenerGuard("ocsp", settings.limits, metrics)
                 ocsp_server = await asyncio.get_running_loop().create_server(
-                    lambda: OCSPProtocol(ca.status.ocsp, rendered, unexpected),
+                    lambda: OCSPProtocol(ca.status.ocsp, rendered, ocsp_guard, unexpected),
                     host.strip("[]"),
                     int(port),
                     reuse_port=shared,
@@ -160,9 +167,10 @@ async def _run_worker(
                 extra_servers.append(ocsp_server)
             if context is not None:
                 host, _, port = settings.server.https.rpartition(":")
-                await web.TCPSite(
-                    runner, host.strip("[]"), int(port), ssl_context=context, reuse_port=shared
-                ).start()
+                guard = ListenerGuard("https", settings.limits, metrics)
+                server = await listen(runner, guard, host.strip("[]"), int(port),
+                                      ssl_context=context, reuse_port=shared)  # fmt: skip
+                extra_servers.append(server)
             if ready is not None:
                 ready.put("ready")
             await stop.wait()

@@ -16,9 +16,11 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from config.settings import LimitsSettings
 from protocols import ocsp
 from server.ocsp_responder import OCSPAnswer, OCSPResponder
 from server.web import ocsp as ocsp_route
+from server.web.limits import ListenerGuard, ListenerMetrics
 from server.web.ocsp_listener import OCSPProtocol, RenderedAnswers
 from server.web.unexpected import UNEXPECTED_KEY, UnexpectedErrors
 from tests.unit.web.api_home import ClientFactory
@@ -88,9 +90,10 @@ async def listener_port(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
 
     async def start(responder: FailingResponder, metrics: CollectorRegistry) -> int:
         unexpected = UnexpectedErrors(metrics)
+        guard = ListenerGuard("ocsp", LimitsSettings(), ListenerMetrics(metrics))
         rendered = RenderedAnswers(responder)  # type: ignore[arg-type]
         server = await asyncio.get_running_loop().create_server(
-            lambda: OCSPProtocol(responder, rendered, unexpected),  # type: ignore[arg-type]
+            lambda: OCSPProtocol(responder, rendered, guard, unexpected),  # type: ignore[arg-type]
             "127.0.0.1", 0,
         )  # fmt: skip
         servers.append(server)
