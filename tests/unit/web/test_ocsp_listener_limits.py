@@ -76,11 +76,12 @@ async def listener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     responder = OCSPResponder(settings, registry, BackendSigner(backend), clock, StatusMetrics())
     metrics = CollectorRegistry()
     guard = ListenerGuard("ocsp", limits, ListenerMetrics(metrics))
+    unexpected = UnexpectedErrors(metrics)
     rendered = RenderedAnswers(responder)
     protocols: list[OCSPProtocol] = []
 
     def connection() -> OCSPProtocol:
-        protocols.append(OCSPProtocol(responder, rendered, guard, UnexpectedErrors(metrics)))
+        protocols.append(OCSPProtocol(responder, rendered, guard, unexpected))
         return protocols[-1]
 
     loop = asyncio.get_running_loop()
