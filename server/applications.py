@@ -325,6 +325,7 @@ class Applications:
                 actor,
                 subject=names.parse_dn(application.subject),
                 subscriber_id=application.subscriber_id,
+                application_id=application.id,
             )
         except BaseException:
             await self._store.release_decision(application.id)

@@ -10,7 +10,9 @@ The rules, in the order they are applied:
 - validity ends at the earliest of the profile's validity, the permitted private key lifetime
   (K1, stated in privateKeyUsagePeriod) and the CA certificate's notAfter (D10);
 - the public key is not certified yet, under any CA generation (S13, D9);
-- serial numbers carry 126 random bits.
+- serial numbers carry 126 random bits;
+- a profile with personal identifiers is issued only to a registered subscriber on an
+  approved application (server/registered_issuance.py), checked before anything else.
 
 Then the to-be-signed certificate is recorded with its serial, signed through the pipeline,
 checked against the CA's public key, and stored in the transaction that records its first
@@ -47,6 +49,7 @@ from protocols.x509.certificate import (
     signature_algorithm_for,
 )
 from protocols.x509.ru_identifiers import InvalidIdentifier
+from server import registered_issuance
 from server.distribution_points import crl_url
 from server.errors import CAError, ErrorKind
 from server.registry import (
@@ -164,16 +167,24 @@ class Authority:
         actor: str,
         subject: Sequence[tuple[str, str]] | None = None,
         subscriber_id: str | None = None,
+        application_id: str | None = None,
     ) -> IssuedCertificate:
         """Issue a certificate under `profile_name` for the PKCS#10 request `csr_data`
         (or a request already parsed, its proof of possession checked: CMP's CRMF), to the
-        registered subscriber `subscriber_id` if there is one.
+        registered subscriber `subscriber_id` if there is one, on the approved application
+        `application_id` if there is one.
 
-        Raises CAError: MALFORMED (not a CSR), BAD_POP (its signature does not verify),
-        REJECTED (profile rules), DUPLICATE (key already certified), BUSY / UNAVAILABLE
-        (signing pipeline), INTERNAL.
+        Raises CAError: FORBIDDEN (a profile with personal identifiers without both:
+        server/registered_issuance.py), MALFORMED (not a CSR), BAD_POP (its signature does
+        not verify), REJECTED (profile rules), DUPLICATE (key already certified), BUSY /
+        UNAVAILABLE (signing pipeline), INTERNAL.
         """
         profile = self._profile(profile_name)
+        if profile.registered_subscribers_only:
+            application = None
+            if application_id is not None:
+                application = await self._registry.applications.get(application_id)
+            registered_issuance.check_issuance(profile_name, profile, subscriber_id, application)
         request, key_type, attributes, san = self._checked(profile_name, csr_data, subject)
         generation = await self.generation()
         now = self._clock()

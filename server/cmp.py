@@ -71,6 +71,7 @@ FAILURE = {
     ErrorKind.ALREADY_REVOKED: F.certRevoked,
     ErrorKind.EXPIRED: F.badCertId,
     ErrorKind.UNAUTHORIZED: F.notAuthorized,
+    ErrorKind.FORBIDDEN: F.notAuthorized,
     ErrorKind.NOT_FOUND: F.badCertId,
     ErrorKind.PENDING: F.badRequest,
     ErrorKind.BUSY: F.systemUnavail,

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from config import Settings
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
+from server import registered_issuance
 from server.applications import Applications
 from server.authority import Authority, IssuedCertificate, parse_request
 from server.enrollment_credentials import (
@@ -57,7 +58,9 @@ class Enrollment:
         A profile that requires approval makes the request an application (server/
         applications.py); `can_wait` False refuses that instead.
 
-        Raises CAError: UNAUTHORIZED (credential), MALFORMED / BAD_POP (request),
+        Raises CAError: UNAUTHORIZED (credential), FORBIDDEN (a credential for a profile
+        with personal identifiers not bound to an approved application), MALFORMED /
+        BAD_POP (request),
         REJECTED (another profile, a subject the credential does not allow, profile rules),
         PENDING (awaiting approval), DUPLICATE, BUSY, UNAVAILABLE. On any failure the
         credential can be used again (but for an application, which holds it)."""
@@ -82,6 +85,10 @@ class Enrollment:
                 ErrorKind.REJECTED,
                 f"this credential is for profile {credential.profile!r}, not {profile!r}",
             )
+        registered_issuance.check_enrollment(
+            credential.profile, self._settings.profile(credential.profile),
+            credential.application_id,
+        )  # fmt: skip
         check_requested_names(credential, request)
         approved = credential.application_id is not None
         if self._settings.profile(credential.profile).requires_approval and not approved:
@@ -98,8 +105,9 @@ class Enrollment:
         await self._credentials.hold(credential)
         try:
             issued = await self._authority.issue(
-                credential.profile, request, actor, credential.subject, credential.subscriber_id
-            )
+                credential.profile, request, actor, credential.subject,
+                credential.subscriber_id, credential.application_id,
+            )  # fmt: skip
         except BaseException:
             await self._credentials.release(credential.id)
             raise

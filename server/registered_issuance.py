@@ -1,0 +1,90 @@
+"""Profiles that carry personal identifiers are issued only through the registration
+authority (D2, P2, P3, D1).
+
+The rule: a profile whose `registered_subscribers_only` holds (`requires_registered_subscriber`
+in its settings; on by default, and never off, for a profile whose subject takes SNILS, INN,
+INNLE, OGRN or OGRNIP: the shipped `person` and `organisation`) is issued only
+- to a registered subscriber (S1) who is identified (P3) and acknowledged the current
+  notice (D1): `Subscribers.ready`, checked when the application is approved;
+- through an application an officer approved (P2), whose subject was made from the
+  registry (D2).
+
+So issuance under such a profile needs both the subscriber and the approved application,
+and an enrollment credential for it exists only as an approved application's (`approve`
+prints it). Every other way in is refused with CAError(FORBIDDEN) naming the route: `issue`
+with a request and a subject, `enroll-code --subject` or `--subscriber`, the API's
+credentials, a code not bound to an approved application over EST or CMP, and a new
+certificate by the holder's current one (EST simplereenroll, CMP kur/cr): each certificate
+of such a profile has its own application.
+"""
+
+from __future__ import annotations
+
+from config import ProfileSettings
+from server.errors import CAError, ErrorKind
+from server.registry.application_store import ApplicationRow
+
+RA_ROUTE = "register, identify, acknowledge, apply, approve"
+
+
+def _refusal(profile_name: str, what: str) -> CAError:
+    return CAError(
+        ErrorKind.FORBIDDEN,
+        f"profile {profile_name!r} carries personal identifiers: {what} ({RA_ROUTE})",
+    )
+
+
+ISSUED_ONLY = (
+    "it is issued only to a registered, identified subscriber who acknowledged the notice, "
+    "through an approved application"
+)
+
+
+def check_issuance(
+    profile_name: str,
+    profile: ProfileSettings,
+    subscriber_id: str | None,
+    application: ApplicationRow | None,
+) -> None:
+    """Raises CAError(FORBIDDEN) when a certificate of this profile would be issued for no
+    registered subscriber, or on no application of that subscriber for this profile that
+    an officer approved (`approved`, or `submitted` with its decision claimed: being
+    issued by `approve`)."""
+    if not profile.registered_subscribers_only:
+        return
+    if subscriber_id is None or application is None:
+        raise _refusal(profile_name, ISSUED_ONLY)
+    decided = application.state == "approved" or (
+        application.state == "submitted" and application.decided_at is not None
+    )
+    if not decided or application.subscriber_id != subscriber_id:
+        raise _refusal(profile_name, f"application {application.id} is not an approved one of "
+                       f"this subscriber; {ISSUED_ONLY}")  # fmt: skip
+    if application.profile != profile_name:
+        raise _refusal(profile_name, f"application {application.id} is for another profile; "
+                       f"{ISSUED_ONLY}")  # fmt: skip
+
+
+def check_credential(
+    profile_name: str,
+    profile: ProfileSettings,
+    subscriber_id: str | None,
+    application_id: str | None,
+) -> None:
+    """Raises CAError(FORBIDDEN) for an enrollment credential of this profile that is not
+    an approved application's for its registered subscriber."""
+    if profile.registered_subscribers_only and (subscriber_id is None or application_id is None):
+        raise _refusal(profile_name, "its enrollment codes come only from approving an application")
+
+
+def check_enrollment(
+    profile_name: str, profile: ProfileSettings, application_id: str | None
+) -> None:
+    """Raises CAError(FORBIDDEN) when a credential presented over EST or CMP is not bound
+    to an approved application, for a profile that needs one (a code made before this rule,
+    or by hand in the registry)."""
+    if profile.registered_subscribers_only and application_id is None:
+        raise _refusal(
+            profile_name,
+            f"this enrollment code is not bound to an approved application; {ISSUED_ONLY}",
+        )
