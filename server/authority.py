@@ -238,6 +238,10 @@ class Authority:
             _subject_alt_names(request, profile, profile_name, attributes),
         )
 
+    def profile(self, name: str) -> ProfileSettings:
+        """The profile of that name. Raises CAError(REJECTED) for none."""
+        return self._profile(name)
+
     def _profile(self, name: str) -> ProfileSettings:
         profile = self._settings.profiles.get(name)
         if profile is None:

@@ -128,9 +128,12 @@ class HolderEnrollment:
         self, current_der: bytes, csr_data: bytes | csr_codec.CSR, actor: str
     ) -> IssuedCertificate:
         """Raises CAError: UNAUTHORIZED (not a certificate of ours), ALREADY_REVOKED /
-        REJECTED (revoked or suspended), REJECTED (subject or subjectAltName changed, or the
+        REJECTED (revoked or suspended), FORBIDDEN (a profile with personal identifiers:
+        each certificate has its own application), REJECTED (subject or subjectAltName
+        changed, or the
         same key again: a key is certified once, S13), and what issuance raises."""
         current, profile = await self.holder(current_der, "renew")
+        self._no_application(profile)
         request = _parsed(csr_data)
         subject = names.attributes_of(current.subject)
         if list(request.subject) != subject:
@@ -155,11 +158,17 @@ class HolderEnrollment:
 
         Raises what `reenroll` raises, but for the subjectAltName rule."""
         current, _ = await self.holder(current_der, "enroll")
+        self._no_application(profile)
         subject = names.attributes_of(current.subject)
         requested = list(_parsed(csr_data).subject)
         if requested and requested != subject:
             raise CAError(ErrorKind.REJECTED, "the subject must be the client certificate's")
         return await self._authority.issue(profile, csr_data, actor, subject=subject)
+
+    def _no_application(self, profile: str) -> None:
+        """A certificate by the holder's current one has no application of its own: refused
+        up front for a profile that needs one (P2; server/registered_issuance.py)."""
+        registered_issuance.check_issuance(profile, self._authority.profile(profile), None, None)
 
     async def holder(self, current_der: bytes, what: str) -> tuple[x509.Certificate, str]:
         """The client certificate, if it is ours and good; and its profile."""
