@@ -12,7 +12,7 @@ INNLE, OGRN or OGRNIP: the shipped `person` and `organisation`) is issued only
 So issuance under such a profile needs both the subscriber and the approved application,
 and an enrollment credential for it exists only as an approved application's (`approve`
 prints it). Every other way in is refused with CAError(FORBIDDEN) naming the route: `issue`
-with a request and a subject, `enroll-code --subject` or `--subscriber`, the API's
+(with or without `--subject`), `enroll-code --subject` or `--subscriber`, the API's
 credentials, a code not bound to an approved application over EST or CMP, and a new
 certificate by the holder's current one (EST simplereenroll, CMP kur/cr): each certificate
 of such a profile has its own application.
@@ -27,17 +27,16 @@ from server.registry.application_store import ApplicationRow
 RA_ROUTE = "register, identify, acknowledge, apply, approve"
 
 
-def _refusal(profile_name: str, what: str) -> CAError:
-    return CAError(
-        ErrorKind.FORBIDDEN,
-        f"profile {profile_name!r} carries personal identifiers: {what} ({RA_ROUTE})",
+def _refusal(why: str) -> CAError:
+    return CAError(ErrorKind.FORBIDDEN, why)
+
+
+def issued_only(profile_name: str) -> str:
+    """The rule, as refusals state it, with the route that satisfies it."""
+    return (
+        f"profile {profile_name!r} is issued only to a registered, identified subscriber who "
+        f"acknowledged the notice, through an approved application ({RA_ROUTE})"
     )
-
-
-ISSUED_ONLY = (
-    "it is issued only to a registered, identified subscriber who acknowledged the notice, "
-    "through an approved application"
-)
 
 
 def check_issuance(
@@ -52,17 +51,17 @@ def check_issuance(
     issued by `approve`)."""
     if not profile.registered_subscribers_only:
         return
+    rule = issued_only(profile_name)
     if subscriber_id is None or application is None:
-        raise _refusal(profile_name, ISSUED_ONLY)
+        raise _refusal(rule)
     decided = application.state == "approved" or (
         application.state == "submitted" and application.decided_at is not None
     )
     if not decided or application.subscriber_id != subscriber_id:
-        raise _refusal(profile_name, f"application {application.id} is not an approved one of "
-                       f"this subscriber; {ISSUED_ONLY}")  # fmt: skip
+        raise _refusal(f"application {application.id} is not an approved one of this "
+                       f"subscriber: {rule}")  # fmt: skip
     if application.profile != profile_name:
-        raise _refusal(profile_name, f"application {application.id} is for another profile; "
-                       f"{ISSUED_ONLY}")  # fmt: skip
+        raise _refusal(f"application {application.id} is for another profile: {rule}")
 
 
 def check_credential(
@@ -74,17 +73,20 @@ def check_credential(
     """Raises CAError(FORBIDDEN) for an enrollment credential of this profile that is not
     an approved application's for its registered subscriber."""
     if profile.registered_subscribers_only and (subscriber_id is None or application_id is None):
-        raise _refusal(profile_name, "its enrollment codes come only from approving an application")
+        raise _refusal(
+            f"profile {profile_name!r} is issued only through an approved application: approve "
+            f"makes its enrollment code ({RA_ROUTE})"
+        )
 
 
 def check_enrollment(
     profile_name: str, profile: ProfileSettings, application_id: str | None
 ) -> None:
     """Raises CAError(FORBIDDEN) when a credential presented over EST or CMP is not bound
-    to an approved application, for a profile that needs one (a code made before this rule,
-    or by hand in the registry)."""
+    to an approved application, for a profile that needs one (a code made before the
+    profile required it)."""
     if profile.registered_subscribers_only and application_id is None:
         raise _refusal(
-            profile_name,
-            f"this enrollment code is not bound to an approved application; {ISSUED_ONLY}",
+            "this enrollment code is not bound to an approved application: "
+            + issued_only(profile_name)
         )

@@ -333,13 +333,12 @@ def test_d2_person_profile_refuses_unregistered_subject_cli(
     csr = openssl_csr(tmp_path, "walk-around", "/CN=x")
     ready = ready_subscriber(soft_ca, "person")
     issued_only = (
-        "profile 'person' carries personal identifiers: it is issued only to a registered, "
-        f"identified subscriber who acknowledged the notice, through an approved application "
-        f"{ROUTE}"
+        "profile 'person' is issued only to a registered, identified subscriber who "
+        f"acknowledged the notice, through an approved application {ROUTE}"
     )
     codes_only = (
-        "profile 'person' carries personal identifiers: its enrollment codes come only from "
-        f"approving an application {ROUTE}"
+        "profile 'person' is issued only through an approved application: approve makes its "
+        f"enrollment code {ROUTE}"
     )
     before = recorded(soft_ca)
     for args, reason in (

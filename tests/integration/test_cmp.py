@@ -392,10 +392,10 @@ def test_d2_rfc4210_5_2_3_an_unbound_code_is_not_authorized_for_a_registered_pro
     answer = cmp.parse_pki_message(answer_file.read_bytes())
     assert answer.body_type == "error"
     assert answer.error_text == (
-        "notAuthorized: profile 'legacy' carries personal identifiers: this enrollment code is "
-        "not bound to an approved application; it is issued only to a registered, identified "
-        "subscriber who acknowledged the notice, through an approved application (register, "
-        "identify, acknowledge, apply, approve)"
+        "notAuthorized: this enrollment code is not bound to an approved application: "
+        "profile 'legacy' is issued only to a registered, identified subscriber who "
+        "acknowledged the notice, through an approved application (register, identify, "
+        "acknowledge, apply, approve)"
     )
     assert world.rows("certificates") == certificates
     listed = world.ca.cli("credentials").stdout

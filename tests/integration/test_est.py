@@ -516,10 +516,9 @@ def test_d2_rfc7030_4_2_3_an_unbound_code_is_forbidden_for_a_registered_profile(
                           f"{user}:{password}", label="legacy")  # fmt: skip
     assert answer.status == 403
     assert answer.body == (
-        b"profile 'legacy' carries personal identifiers: this enrollment code is not bound to "
-        b"an approved application; it is issued only to a registered, identified subscriber "
-        b"who acknowledged the notice, through an approved application (register, identify, "
-        b"acknowledge, apply, approve)\n"
+        b"this enrollment code is not bound to an approved application: profile 'legacy' is "
+        b"issued only to a registered, identified subscriber who acknowledged the notice, "
+        b"through an approved application (register, identify, acknowledge, apply, approve)\n"
     )
     assert world.ca.cli("list").stdout == certificates
     listed = world.ca.cli("credentials").stdout.splitlines()

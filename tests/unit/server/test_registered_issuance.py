@@ -24,15 +24,23 @@ from tests.local_ca import LocalCA, approved_application, ra_services, settings_
 from tests.unit.server.test_subscribers import PASSPORT, person
 
 ROUTE = "(register, identify, acknowledge, apply, approve)"
-ISSUED_ONLY = (
-    "it is issued only to a registered, identified subscriber who acknowledged the notice, "
-    "through an approved application"
-)
+
+
 DN = ",".join(f"{a}={v}" for a, v in PERSON)
 
 
-def forbidden(profile: str, what: str = ISSUED_ONLY) -> str:
-    return f"profile {profile!r} carries personal identifiers: {what} {ROUTE}"
+def issued_only(profile: str) -> str:
+    return (
+        f"profile {profile!r} is issued only to a registered, identified subscriber who "
+        f"acknowledged the notice, through an approved application {ROUTE}"
+    )
+
+
+def codes_only(profile: str) -> str:
+    return (
+        f"profile {profile!r} is issued only through an approved application: approve makes "
+        f"its enrollment code {ROUTE}"
+    )
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,7 @@ async def test_d2_person_profile_refuses_unregistered_subject_issue(
     error = await refused(
         local_ca.authority.issue(profile, make_csr(subject), "cli:op", subject=subject)
     )
-    assert (error.kind, error.message) == (ErrorKind.FORBIDDEN, forbidden(profile))
+    assert (error.kind, error.message) == (ErrorKind.FORBIDDEN, issued_only(profile))
     assert await recorded(local_ca) == before
 
 
@@ -89,25 +97,26 @@ async def test_p2_issuance_needs_an_approved_application_of_that_subscriber(
     claimed = await approved_application(local_ca, "person")  # decision claimed: approvable
     waiting = await applications.submit(claimed["subscriber_id"], "person", "op")
     other = await subscribers.register(person(snils="08765430300", surname="Petrov"), "op")
+    rule = issued_only("person")
     cases = [
         ({**claimed, "application_id": waiting.id},
-         f"application {waiting.id} is not an approved one of this subscriber; {ISSUED_ONLY}"),
+         f"application {waiting.id} is not an approved one of this subscriber: {rule}"),
         ({**claimed, "subscriber_id": other.id},
-         f"application {claimed['application_id']} is not an approved one of this subscriber; "
-         f"{ISSUED_ONLY}"),
-        ({**claimed, "application_id": "ap-none"}, ISSUED_ONLY),
-        ({"subscriber_id": claimed["subscriber_id"]}, ISSUED_ONLY),
+         f"application {claimed['application_id']} is not an approved one of this subscriber: "
+         f"{rule}"),
+        ({**claimed, "application_id": "ap-none"}, rule),
+        ({"subscriber_id": claimed["subscriber_id"]}, rule),
     ]  # fmt: skip
     before = await recorded(local_ca)
     for registered, what in cases:
         error = await refused(local_ca.authority.issue("person", make_csr(PERSON), "op",
                                                        **registered))  # fmt: skip
-        assert (error.kind, error.message) == (ErrorKind.FORBIDDEN, forbidden("person", what))
+        assert (error.kind, error.message) == (ErrorKind.FORBIDDEN, what)
     wrong_profile = await refused(local_ca.authority.issue(
         "organisation", make_csr(ORGANISATION), "op", **claimed))  # fmt: skip
-    assert wrong_profile.message == forbidden(
-        "organisation",
-        f"application {claimed['application_id']} is for another profile; {ISSUED_ONLY}",
+    assert wrong_profile.message == (
+        f"application {claimed['application_id']} is for another profile: "
+        + issued_only("organisation")
     )
     assert await recorded(local_ca) == before
     issued = await local_ca.authority.issue("person", make_csr(PERSON), "op", **claimed)
@@ -123,7 +132,7 @@ async def test_d2_person_credential_refused_without_an_application(
     error = await refused(credentials.create("person", DN, timedelta(hours=1), "op"))
     assert (error.kind, error.message) == (
         ErrorKind.FORBIDDEN,
-        forbidden("person", "its enrollment codes come only from approving an application"),
+        codes_only("person"),
     )
     assert await recorded(local_ca) == before
 
@@ -143,7 +152,7 @@ async def test_d2_p3_person_credential_refused_for_a_ready_subscriber_without_ap
     )
     assert (error.kind, error.message) == (
         ErrorKind.FORBIDDEN,
-        forbidden("person", "its enrollment codes come only from approving an application"),
+        codes_only("person"),
     )
     assert await recorded(local_ca) == before
 
@@ -168,10 +177,7 @@ async def test_d2_a_code_not_bound_to_an_approved_application_does_not_enroll(
     error = await refused(enrollment.enroll(credential.id, secret, make_csr([]), "est:x"))
     assert (error.kind, error.message) == (
         ErrorKind.FORBIDDEN,
-        forbidden(
-            "badge",
-            f"this enrollment code is not bound to an approved application; {ISSUED_ONLY}",
-        ),
+        "this enrollment code is not bound to an approved application: " + issued_only("badge"),
     )
     assert await recorded(local_ca) == before
     [(listed, used)] = await credentials.listing(unused_only=True)
@@ -196,7 +202,7 @@ async def test_p2_a_person_certificate_is_not_renewed_by_its_holder(
         lambda: holders.enroll_as_holder(issued.der, make_csr([]), "est:x", "person"),
     ):
         error = await refused(renewal())
-        assert (error.kind, error.message) == (ErrorKind.FORBIDDEN, forbidden("person"))
+        assert (error.kind, error.message) == (ErrorKind.FORBIDDEN, issued_only("person"))
     assert await recorded(local_ca) == before
     record = await local_ca.registry.get_certificate(issued.serial)
     assert record is not None and record.status is CertificateStatus.GOOD

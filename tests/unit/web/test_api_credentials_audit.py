@@ -59,8 +59,8 @@ async def test_an_auditor_reads_the_trail_in_pages_and_checks_its_chain(served: 
 PERSON_DN = ("CN=Иванов Иван Иванович,SN=Иванов,GN=Иван Иванович,C=RU,SNILS=11223344595,"
              "INN=500100732259")  # fmt: skip
 NOT_WITHOUT_APPLICATION = (
-    "profile 'person' carries personal identifiers: its enrollment codes come only from "
-    "approving an application (register, identify, acknowledge, apply, approve)"
+    "profile 'person' is issued only through an approved application: approve makes its "
+    "enrollment code (register, identify, acknowledge, apply, approve)"
 )
 
 
