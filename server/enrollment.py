@@ -60,10 +60,10 @@ class Enrollment:
 
         Raises CAError: UNAUTHORIZED (credential), FORBIDDEN (a credential for a profile
         with personal identifiers not bound to an approved application), MALFORMED /
-        BAD_POP (request),
-        REJECTED (another profile, a subject the credential does not allow, profile rules),
-        PENDING (awaiting approval), DUPLICATE, BUSY, UNAVAILABLE. On any failure the
-        credential can be used again (but for an application, which holds it)."""
+        BAD_POP (request), REJECTED (another profile, a subject the credential does not
+        allow, profile rules), PENDING (awaiting approval), DUPLICATE, BUSY, UNAVAILABLE.
+        On any failure the credential can be used again (but for an application, which
+        holds it)."""
         credential = await self._credentials.verify(credential_id, secret)
         return await self.enroll_with(credential, csr_data, actor, profile, can_wait)
 
@@ -130,8 +130,8 @@ class HolderEnrollment:
         """Raises CAError: UNAUTHORIZED (not a certificate of ours), ALREADY_REVOKED /
         REJECTED (revoked or suspended), FORBIDDEN (a profile with personal identifiers:
         each certificate has its own application), REJECTED (subject or subjectAltName
-        changed, or the
-        same key again: a key is certified once, S13), and what issuance raises."""
+        changed, or the same key again: a key is certified once, S13), and what issuance
+        raises."""
         current, profile = await self.holder(current_der, "renew")
         self._no_application(profile)
         request = _parsed(csr_data)

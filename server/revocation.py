@@ -13,7 +13,7 @@
   CA key change procedure (K4: a new key, then the old CA certificate revoked in a CRL
   signed by the new one; issue 15). The server's TLS certificate is an ordinary end-entity
   certificate of the `tls-server` profile and is revoked like any other (its key is a file
-  in the home, not the CA's, and it authenticates no status answer).
+  in the home, not a CA key, and no CRL or OCSP answer is signed with it).
 
 Each change may record its basis (R8): the holder's request, or the CA's own decision,
 which must state its grounds (the compromise report, the finding of false documents, the

@@ -360,7 +360,7 @@ def test_a_registered_persons_code_enrolls_over_cmp_with_the_registered_subject(
     world.ca.cli("acknowledge", "--id", subscriber)
     without = world.ca.cli("enroll-code", "--profile", "person", "--subscriber", subscriber,
                            check=False)  # fmt: skip
-    assert without.returncode == 1 and "only from approving an application" in without.stderr
+    assert without.returncode == 1 and "approve makes its enrollment code" in without.stderr
     ref, secret = world.ca.cli("approve", "--id", application).stdout.split()
     out = world.folder / "person.pem"
     result = world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}", "-subject",
