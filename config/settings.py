@@ -41,6 +41,10 @@ SUBJECT_ATTRIBUTES = (
 SAN_TYPES = ("dns", "ip", "email")
 OUTBOX_SENDERS = ("jsonl-file",)
 REGISTER_CHECKS = ("none",)
+# Subject attributes that identify a person or an organisation in Russian state registers
+# (SNILS, INN, INNLE, OGRN, OGRNIP): a profile taking any of them issues only to registered
+# subscribers (`requires_registered_subscriber`).
+PERSONAL_IDENTIFIERS = ("SNILS", "INN", "INNLE", "OGRN", "OGRNIP")
 CLASS_POLICY_ARC = "1.2.643.100.113."  # classes of signature tool, KC1 .1 ... KA1 .6
 
 
@@ -447,8 +451,32 @@ class ProfileSettings:
     # Enrollment requests (EST, CMP) become applications that an operator approves or
     # rejects (`approve`, `reject`); the certificate is issued on approval.
     requires_approval: bool = False
+    # D2, P2, P3: certificates are issued only to a registered subscriber, identified and
+    # having acknowledged the notice, through an approved application; the subject comes
+    # from the registry. Unset: on exactly when the subject takes a personal identifier
+    # (PERSONAL_IDENTIFIERS); it may be turned on for any profile, never off for those.
+    requires_registered_subscriber: bool | None = None
+
+    @property
+    def carries_personal_identifiers(self) -> bool:
+        return any(a in PERSONAL_IDENTIFIERS for a in self.subject_attributes)
+
+    @property
+    def registered_subscribers_only(self) -> bool:
+        """Whether certificates of this profile go only to registered subscribers through
+        approved applications (server/registered_issuance.py)."""
+        if self.requires_registered_subscriber is None:
+            return self.carries_personal_identifiers
+        return self.requires_registered_subscriber
 
     def check(self, where: str) -> None:
+        _require(
+            self.requires_registered_subscriber is not False
+            or not self.carries_personal_identifiers,
+            f"{where}.requires_registered_subscriber",
+            "true for a profile whose subject takes "
+            f"{', '.join(PERSONAL_IDENTIFIERS)} (D2, P2, P3)",
+        )
         _require(self.validity_days > 0, f"{where}.validity_days", "a positive number of days")
         _require(self.private_key_usage_days >= 0, f"{where}.private_key_usage_days", ">= 0")
         for algorithm in self.key_algorithms:
@@ -638,7 +666,7 @@ def _convert(hint: object, value: object, where: str) -> object:
         ):
             raise SettingsError(f"{where}: expected a table of strings")
         return dict(value)
-    if hint is bool:
+    if hint is bool or hint == bool | None:  # None only as a default: TOML has no null
         if not isinstance(value, bool):
             raise SettingsError(f"{where}: expected true or false")
         return value

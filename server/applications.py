@@ -324,6 +324,7 @@ class Applications:
                 subject=names.parse_dn(application.subject),
                 subscriber_id=application.subscriber_id,
                 holds=IntentHolds(application_id=application.id),
+                application_id=application.id,
             )
         except HoldRefused:
             raise CAError(

@@ -10,7 +10,9 @@ The rules, in the order they are applied:
 - validity ends at the earliest of the profile's validity, the permitted private key lifetime
   (K1, stated in privateKeyUsagePeriod) and the CA certificate's notAfter (D10);
 - the public key is not certified yet, under any CA generation (S13, D9);
-- serial numbers carry 126 random bits.
+- serial numbers carry 126 random bits;
+- a profile with personal identifiers is issued only to a registered subscriber on an
+  approved application (server/registered_issuance.py), checked before anything else.
 
 Then the to-be-signed certificate is recorded with its serial, owned by this process and
 taking what the issuance holds (an enrollment credential, an application being decided:
@@ -50,6 +52,7 @@ from protocols.x509.certificate import (
     signature_algorithm_for,
 )
 from protocols.x509.ru_identifiers import InvalidIdentifier
+from server import registered_issuance
 from server.distribution_points import crl_url
 from server.errors import CAError, ErrorKind
 from server.process_identity import this_process
@@ -175,16 +178,28 @@ class Authority:
         subject: Sequence[tuple[str, str]] | None = None,
         subscriber_id: str | None = None,
         holds: IntentHolds = NO_HOLDS,
+        application_id: str | None = None,
     ) -> IssuedCertificate:
         """Issue a certificate under `profile_name` for the PKCS#10 request `csr_data`
         (or a request already parsed, its proof of possession checked: CMP's CRMF), to the
-        registered subscriber `subscriber_id` if there is one, spending `holds` with it.
+        registered subscriber `subscriber_id` if there is one, on the approved application
+        `application_id` if there is one, spending `holds` with it.
 
-        Raises CAError: MALFORMED (not a CSR), BAD_POP (its signature does not verify),
-        REJECTED (profile rules), DUPLICATE (key already certified), BUSY / UNAVAILABLE
-        (signing pipeline), INTERNAL; HoldRefused (what `holds` names is not free).
+        Raises CAError: FORBIDDEN (a profile with personal identifiers without both:
+        server/registered_issuance.py), MALFORMED (not a CSR), BAD_POP (its signature does
+        not verify), REJECTED (profile rules), DUPLICATE (key already certified), BUSY /
+        UNAVAILABLE (signing pipeline), INTERNAL; HoldRefused (what `holds` names is not
+        free).
         """
         profile = self._profile(profile_name)
+        if profile.registered_subscribers_only:
+            application = None
+            if application_id is not None:
+                application = await self._registry.applications.get(application_id)
+            approving = application_id is not None and holds.application_id == application_id
+            registered_issuance.check_issuance(
+                profile_name, profile, subscriber_id, application, approving
+            )
         request, key_type, attributes, san = self._checked(profile_name, csr_data, subject)
         generation = await self.generation()
         now = self._clock()
@@ -238,6 +253,10 @@ class Authority:
             attributes,
             _subject_alt_names(request, profile, profile_name, attributes),
         )
+
+    def profile(self, name: str) -> ProfileSettings:
+        """The profile of that name. Raises CAError(REJECTED) for none."""
+        return self._profile(name)
 
     def _profile(self, name: str) -> ProfileSettings:
         profile = self._settings.profiles.get(name)

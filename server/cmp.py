@@ -73,6 +73,10 @@ FAILURE = {
     ErrorKind.ALREADY_REVOKED: F.certRevoked,
     ErrorKind.EXPIRED: F.badCertId,
     ErrorKind.UNAUTHORIZED: F.notAuthorized,
+    # Not permitted by this route, whoever asks (an unbound code for a registered-only
+    # profile; rr of the CA's own certificates, RFC 9483 4.2): notAuthorized in an error
+    # message (RFC 9483 3.6.4), the text naming the route that is permitted.
+    ErrorKind.FORBIDDEN: F.notAuthorized,
     ErrorKind.NOT_FOUND: F.badCertId,
     ErrorKind.PENDING: F.badRequest,
     ErrorKind.BUSY: F.systemUnavail,

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from config import Settings
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
+from server import registered_issuance
 from server.applications import Applications
 from server.authority import Authority, IssuedCertificate, parse_request
 from server.enrollment_credentials import (
@@ -65,11 +66,13 @@ class Enrollment:
         A profile that requires approval makes the request an application (server/
         applications.py); `can_wait` False refuses that instead.
 
-        Raises CAError: UNAUTHORIZED (credential), MALFORMED / BAD_POP (request),
-        REJECTED (another profile, a subject the credential does not allow, profile rules),
-        PENDING (awaiting approval), DUPLICATE, BUSY, UNAVAILABLE. On any failure the
-        credential can be used again (but for an application, which holds it). The
-        credential is spent in the transaction that records the certificate."""
+        Raises CAError: UNAUTHORIZED (credential), FORBIDDEN (a credential for a profile
+        with personal identifiers not bound to an approved application), MALFORMED /
+        BAD_POP (request), REJECTED (another profile, a subject the credential does not
+        allow, profile rules), PENDING (awaiting approval), DUPLICATE, BUSY, UNAVAILABLE.
+        On any failure the credential can be used again (but for an application, which
+        holds it). The credential is spent in the transaction that records the
+        certificate."""
         credential = await self._credentials.verify(credential_id, secret)
         return await self.enroll_with(credential, csr_data, actor, profile, can_wait)
 
@@ -93,6 +96,10 @@ class Enrollment:
                 ErrorKind.REJECTED,
                 f"this credential is for profile {credential.profile!r}, not {profile!r}",
             )
+        registered_issuance.check_enrollment(
+            credential.profile, self._settings.profile(credential.profile),
+            credential.application_id,
+        )  # fmt: skip
         check_requested_names(credential, request)
         approved = credential.application_id is not None
         if self._settings.profile(credential.profile).requires_approval and not approved:
@@ -110,7 +117,7 @@ class Enrollment:
         try:
             return await self._authority.issue(
                 credential.profile, request, actor, credential.subject, credential.subscriber_id,
-                holds,
+                holds, credential.application_id,
             )  # fmt: skip
         except HoldRefused:  # expired, used, or held by another enrollment
             raise CAError(ErrorKind.UNAUTHORIZED, REFUSAL) from None
@@ -136,9 +143,12 @@ class HolderEnrollment:
         going out in the CMP transaction `delivery` if given (recorded with it).
 
         Raises CAError: UNAUTHORIZED (not a certificate of ours), ALREADY_REVOKED /
-        REJECTED (revoked or suspended), REJECTED (subject or subjectAltName changed, or the
-        same key again: a key is certified once, S13), and what issuance raises."""
+        REJECTED (revoked or suspended), FORBIDDEN (a profile with personal identifiers:
+        each certificate has its own application), REJECTED (subject or subjectAltName
+        changed, or the same key again: a key is certified once, S13), and what issuance
+        raises."""
         current, profile = await self.holder(current_der, "renew")
+        self._no_application(profile)
         request = _parsed(csr_data)
         subject = names.attributes_of(current.subject)
         if list(request.subject) != subject:
@@ -170,6 +180,7 @@ class HolderEnrollment:
 
         Raises what `reenroll` raises, but for the subjectAltName rule."""
         current, _ = await self.holder(current_der, "enroll")
+        self._no_application(profile)
         subject = names.attributes_of(current.subject)
         requested = list(_parsed(csr_data).subject)
         if requested and requested != subject:
@@ -177,6 +188,11 @@ class HolderEnrollment:
         return await self._authority.issue(
             profile, csr_data, actor, subject=subject, holds=_delivered_in(delivery)
         )
+
+    def _no_application(self, profile: str) -> None:
+        """A certificate by the holder's current one has no application of its own: refused
+        up front for a profile that needs one (P2; server/registered_issuance.py)."""
+        registered_issuance.check_issuance(profile, self._authority.profile(profile), None, None)
 
     async def holder(self, current_der: bytes, what: str) -> tuple[x509.Certificate, str]:
         """The client certificate, if it is ours and good; and its profile."""

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from config import Settings
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
+from server import registered_issuance
 from server.authority import (
     Clock,
     SubjectAltNames,
@@ -204,11 +205,15 @@ class EnrollmentCredentials:
         application's credential, and storing it approves the application, in the same
         transaction (server/registry/credential_store.py).
 
-        Raises CAError(REJECTED) for an unknown profile, or a subject or subjectAltName
-        entry the profile would refuse to certify, or an application that is no longer
-        waiting for a decision."""
+        Raises CAError: FORBIDDEN (a profile with personal identifiers, without an
+        application: server/registered_issuance.py); REJECTED (an unknown profile, a
+        subject or subjectAltName entry the profile would refuse to certify, an application
+        no longer waiting for a decision)."""
         if profile not in self._settings.profiles:
             raise CAError(ErrorKind.REJECTED, f"no certificate profile named {profile!r}")
+        registered_issuance.check_credential(
+            profile, self._settings.profiles[profile], subscriber_id, application_id
+        )
         try:
             attributes = names.parse_dn(subject)
             names.build_name(attributes)  # checks Russian identifiers' check digits too

@@ -16,6 +16,10 @@ class ErrorKind(enum.StrEnum):
     BAD_POP = "bad-pop"
     REJECTED = "rejected"  # refused by policy or profile
     UNAUTHORIZED = "unauthorized"
+    # The regulation permits this only by another procedure, whoever asks (a personal
+    # certificate without an approved application, the CA's own certificate by an ordinary
+    # revocation); the message names that procedure.
+    FORBIDDEN = "forbidden"
     NOT_FOUND = "not-found"
     ALREADY_REVOKED = "already-revoked"
     DUPLICATE = "duplicate"  # public key or serial already certified

@@ -5,6 +5,15 @@
 - Suspend: revocation with reason certificateHold, which can be lifted.
 - Resume: lifts a hold (it leaves the next delta CRL as removeFromCRL, RFC 5280 5.3.1).
 - Refused (R7): a certificate that is already revoked, or expired.
+- Refused: the CA's own certificates, of any generation, and its OCSP responders'. Marking
+  one revoked in the registry would change nothing that matters: the CA's CRLs and OCSP
+  answers are signed by the very key in question, a relying party does not look the CA's
+  own certificate up in them, and the CA would go on issuing under that key. A compromised
+  CA key, or responder key (made by the same backend, in the same token), is handled by the
+  CA key change procedure (K4: a new key, then the old CA certificate revoked in a CRL
+  signed by the new one; issue 15). The server's TLS certificate is an ordinary end-entity
+  certificate of the `tls-server` profile and is revoked like any other (its key is a file
+  in the home, not a CA key, and no CRL or OCSP answer is signed with it).
 
 Each change may record its basis (R8): the holder's request, or the CA's own decision,
 which must state its grounds (the compromise report, the finding of false documents, the
@@ -29,6 +38,11 @@ from server.registry import (
     StatusBasis,
     StatusChange,
     StatusChangeKind,
+)
+
+CA_COMPROMISE_PROCEDURE = (
+    "the ordinary revocation does not apply to the CA's own certificates; CA key compromise "
+    "is handled by the CA key change procedure (README: The CA's own certificates)"
 )
 
 
@@ -81,7 +95,7 @@ class Revocation:
         grounds: str | None = None,
     ) -> CertificateRecord:
         """Revoke for good. Raises CAError NOT_FOUND, ALREADY_REVOKED, EXPIRED, MALFORMED
-        (also: a CA decision without grounds)."""
+        (also: a CA decision without grounds), FORBIDDEN (the CA's own certificates)."""
         if reason is CRLReason.certificateHold:
             return await self.suspend(serial, actor, invalidity_date, basis=basis, grounds=grounds)
         if reason is CRLReason.removeFromCRL:
@@ -165,6 +179,12 @@ class Revocation:
         record = await self._registry.get_certificate(serial)
         if record is None:
             raise CAError(ErrorKind.NOT_FOUND, f"no certificate with serial {serial}")
+        own = await self._registry.ca_own_certificate(serial)
+        if own is not None:
+            raise CAError(
+                ErrorKind.FORBIDDEN,
+                f"certificate {serial} is {own}: {CA_COMPROMISE_PROCEDURE}",
+            )
         if record.status is CertificateStatus.REVOKED:
             raise CAError(ErrorKind.ALREADY_REVOKED, f"certificate {serial} is already revoked")
         if record.not_after <= now:

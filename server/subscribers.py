@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 
 from config import Settings
 from protocols.x509 import names, ru_identifiers
+from server import registered_issuance
 from server.authority import Clock, SubjectAltNames
 from server.enrollment_credentials import (
     NO_ALT_NAMES,
@@ -339,7 +340,11 @@ class Subscribers:
     ) -> tuple[EnrollmentCredential, str]:
         """A one-time enrollment credential (EST, CMP) whose certificate gets the
         subscriber's registered subject (D2); the subscriber must be `ready`. Returns it
-        and its secret, shown once. Raises CAError: NOT_FOUND, REJECTED."""
+        and its secret, shown once. Raises CAError: FORBIDDEN (a profile with personal
+        identifiers: its code comes from approving an application), NOT_FOUND, REJECTED."""
+        settings = self._settings.profiles.get(profile)
+        if settings is not None:
+            registered_issuance.check_credential(profile, settings, subscriber_id, None)
         subscriber = await self.ready(subscriber_id)
         subject = names.format_dn(self.subject_for(subscriber, profile))
         return await self._credentials.create(

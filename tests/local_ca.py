@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from server.register_check import RegisterCheck
 from server.registry import OCSPResponseRow, SQLiteRegistry
 from server.revocation import Revocation
 from server.status import StatusPublication
-from server.subscribers import Subscribers
+from server.subscribers import NewIdentity, NewSubscriber, Subscribers
 
 
 class Clock:
@@ -126,3 +126,39 @@ def ra_services(
         local_ca.clock, register_check, metrics,
     )  # fmt: skip
     return subscribers, applications
+
+
+# A person and a legal entity with valid identifiers (those of tests/csr_factory.py).
+REGISTERED = {
+    "person": NewSubscriber(kind="individual", surname="Иванов", given_names="Иван Иванович",
+                            snils="11223344595", inn="500100732259"),
+    "organisation": NewSubscriber(kind="legal_entity", name="ООО Ромашка", ogrn="1027700132195",
+                                  inn="7707083893"),
+}  # fmt: skip
+
+
+async def approved_application(local_ca: LocalCA, profile: str = "person") -> dict[str, str]:
+    """What `Authority.issue` needs under a profile with personal identifiers
+    (server/registered_issuance.py), as keyword arguments: a registered subscriber,
+    identified and having acknowledged the notice, and an application of theirs for the
+    profile whose decision is claimed (as `approve` claims it before issuing). For tests of
+    issuance's own rules; the RA's route itself is tested in test_ra_applications.py."""
+    credentials = EnrollmentCredentials(
+        local_ca.settings, local_ca.registry, lambda: b"k" * 32, local_ca.clock
+    )
+    subscribers, applications = ra_services(local_ca, credentials)
+    data = REGISTERED[profile]
+    existing = [row for row in await subscribers.listing() if row.kind == data.kind]
+    if existing:
+        subscriber = existing[0]
+    else:
+        subscriber = await subscribers.register(data, "test")
+        identity = NewIdentity("passport_rf", "4510 123456", "OVD", date(2015, 3, 1))
+        await subscribers.add_identity(subscriber.id, identity, "test")
+        await subscribers.acknowledge_notice(subscriber.id, "test")
+    application = await applications.submit(subscriber.id, profile, "test")
+    claimed = await local_ca.registry.applications.claim_decision(
+        application.id, "test", local_ca.clock()
+    )
+    assert claimed
+    return {"subscriber_id": subscriber.id, "application_id": application.id}

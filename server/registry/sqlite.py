@@ -459,6 +459,25 @@ class SQLiteRegistry:
             row = await cursor.fetchone()
         return (row[0], KeyRef(row[1], KeyAlgorithm(row[2]))) if row else None
 
+    async def ca_own_certificate(self, serial: str) -> str | None:
+        """What the CA's own certificate of this serial is: "the CA certificate of
+        generation N" (any generation, any CA) or "an OCSP responder certificate"; None for
+        any other certificate (the server's TLS certificate among them)."""
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT 'ca', id FROM ca_generations WHERE serial = ?"
+                " UNION ALL SELECT 'ocsp', generation_id FROM ocsp_responders WHERE serial = ?",
+                (serial, serial),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        if row[0] == "ca":
+            return f"the CA certificate of generation {row[1]}"
+        return f"an OCSP responder certificate of generation {row[1]}"
+
     # -- audit ----------------------------------------------------------------------------
 
     async def append_audit(self, event: AuditEvent, at: datetime) -> None:

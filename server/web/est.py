@@ -48,6 +48,7 @@ STATUS = {
     ErrorKind.ALREADY_REVOKED: 403,
     ErrorKind.EXPIRED: 403,
     ErrorKind.UNAUTHORIZED: 401,
+    ErrorKind.FORBIDDEN: 403,
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.PENDING: 202,
     ErrorKind.BUSY: 503,

@@ -51,6 +51,43 @@ def openssl_csr(folder: Path, name: str, subj: str, key: str = "ec", san: str = 
     return csr
 
 
+# How the registry knows the holders of the profiles with personal identifiers (the same
+# data as the requests below: the certificate's subject is made from these, D2).
+REGISTERED = {
+    "person": ["--kind", "individual", "--surname", "Иванов", "--given-names", "Иван",
+               "--snils", "11223344595", "--inn", "500100732259"],
+    "organisation": ["--kind", "legal_entity", "--name", "ООО Ромашка",
+                     "--ogrn", "1027700132195", "--inn", "7707083893"],
+}  # fmt: skip
+IDENTITY = ["--document-type", "passport_rf", "--document-number", "4510 123456",
+            "--document-issuer", "OVD Tverskoy", "--document-date", "2015-03-01"]  # fmt: skip
+
+
+_SUBSCRIBERS: dict[tuple[Path, str], str] = {}
+
+
+def ready_subscriber(ca: CAHome, profile: str) -> str:
+    """The subscriber for `profile`'s holder in this home: registered, identified and
+    having acknowledged the notice (once per home: identifiers are unique)."""
+    if (ca.path, profile) not in _SUBSCRIBERS:
+        subscriber = ca.cli("register", *REGISTERED[profile]).stdout.strip()
+        ca.cli("identify", "--id", subscriber, *IDENTITY)
+        ca.cli("acknowledge", "--id", subscriber)
+        _SUBSCRIBERS[ca.path, profile] = subscriber
+    return _SUBSCRIBERS[ca.path, profile]
+
+
+def issue_through_the_ra(ca: CAHome, profile: str, csr: Path) -> str:
+    """register, identify, acknowledge, apply with the request, approve: the certificate."""
+    subscriber = ready_subscriber(ca, profile)
+    application = ca.cli("apply", "--subscriber", subscriber, "--profile", profile,
+                         "--csr", csr).stdout.splitlines()[0]  # fmt: skip
+    approved = ca.cli("approve", "--id", application).stdout.strip()
+    serial = approved.rpartition(" ")[2]
+    assert approved == f"approved {application}: issued {serial}"
+    return ca.cli("show", "--serial", serial, "--pem").stdout
+
+
 def ca_pem(ca: CAHome, folder: Path) -> Path:
     path = folder / "ca.pem"
     path.write_text(ca.cli("ca-cert").stdout)
@@ -119,7 +156,10 @@ def test_issue_then_openssl_verifies_and_pkilint_is_clean(
 ) -> None:  # fmt: skip
     ca: CAHome = request.getfixturevalue(backend)
     csr = openssl_csr(tmp_path, "leaf", subj, key, san)
-    pem = ca.cli("issue", "--profile", profile, "--csr", csr).stdout
+    if profile in REGISTERED:  # personal identifiers: only through the RA (D2, P2, P3)
+        pem = issue_through_the_ra(ca, profile, csr)
+    else:
+        pem = ca.cli("issue", "--profile", profile, "--csr", csr).stdout
     verify(ca_pem(ca, tmp_path), pem, tmp_path)
     certificate = x509.load_pem_x509_certificate(pem.encode())
     assert lint_certificate(certificate.public_bytes(encoding=Encoding.DER)) == []
@@ -133,7 +173,6 @@ def test_issue_refusals_are_one_line_and_leave_nothing(soft_ca: CAHome, tmp_path
     csr = openssl_csr(tmp_path, "dup", "/CN=dup")
     soft_ca.cli("issue", "--profile", "tls-client", "--csr", csr)
     after_first = soft_ca.cli("list").stdout
-    bad_snils = openssl_csr(tmp_path, "p", "/CN=x/SN=y/GN=z/SNILS=11223344596")
     garbage = tmp_path / "garbage.csr"
     garbage.write_bytes(b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n")
     cases = [
@@ -141,7 +180,6 @@ def test_issue_refusals_are_one_line_and_leave_nothing(soft_ca: CAHome, tmp_path
         (["--profile", "tls-client", "--csr", garbage], "not a PKCS#10 request"),
         (["--profile", "tls-client", "--csr", tmp_path / "missing.csr"], "cannot read"),
         (["--profile", "nope", "--csr", csr], "no certificate profile named 'nope'"),
-        (["--profile", "person", "--csr", bad_snils], "SNILS"),
     ]  # fmt: skip
     for args, reason in cases:
         result = soft_ca.cli("issue", *args, check=False)
@@ -380,3 +418,75 @@ def test_init_makes_an_existing_shared_home_private(tmp_path: Path) -> None:
     assert refused.returncode == 1
     assert refused.stderr.startswith(f"error: {registry} is open to group or others (mode 644)")
     assert f"run `chmod 600 {registry}`" in refused.stderr
+
+
+ROUTE = "(register, identify, acknowledge, apply, approve)"
+
+
+def recorded(ca: CAHome) -> tuple[str, str, str]:
+    """Certificates, enrollment credentials and the audit trail's length, as the CLI shows
+    them."""
+    return (ca.cli("list").stdout, ca.cli("credentials", "--all").stdout,
+            ca.cli("audit", "verify").stdout)  # fmt: skip
+
+
+def test_d2_person_profile_refuses_unregistered_subject_cli(
+    soft_ca: CAHome, tmp_path: Path
+) -> None:
+    """`issue --subject` and `enroll-code` put no name and no SNILS into a person
+    certificate for nobody registered, identified or approved: exit 1, one line naming the
+    RA's route, nothing recorded."""
+    subject = "CN=Петров Пётр,SN=Петров,GN=Пётр,C=RU,SNILS=08765430300"
+    csr = openssl_csr(tmp_path, "walk-around", "/CN=x")
+    ready = ready_subscriber(soft_ca, "person")
+    issued_only = (
+        "profile 'person' is issued only to a registered, identified subscriber who "
+        f"acknowledged the notice, through an approved application {ROUTE}"
+    )
+    codes_only = (
+        "profile 'person' is issued only through an approved application: approve makes its "
+        f"enrollment code {ROUTE}"
+    )
+    before = recorded(soft_ca)
+    for args, reason in (
+        (["issue", "--profile", "person", "--csr", csr, "--subject", subject], issued_only),
+        (["issue", "--profile", "person", "--csr", csr], issued_only),
+        (["enroll-code", "--profile", "person", "--subject", subject], codes_only),
+        (["enroll-code", "--profile", "person", "--subscriber", ready], codes_only),
+        (["enroll-code", "--profile", "organisation", "--subject",
+          "CN=ООО Ромашка,O=ООО Ромашка,OGRN=1027700132195,INNLE=7707083893"],
+         codes_only.replace("'person'", "'organisation'")),
+    ):  # fmt: skip
+        result = soft_ca.cli(*args, check=False)
+        assert (result.returncode, result.stdout) == (1, ""), args
+        assert result.stderr == f"error: {reason}\n", args
+    assert recorded(soft_ca) == before
+
+
+def test_k4_revoke_refuses_the_cas_own_certificates_cli(soft_ca: CAHome, tmp_path: Path) -> None:
+    """`revoke --reason cACompromise` of the CA certificate, and suspend of the OCSP
+    responder's: exit 1 naming the CA key change procedure; `show` and the CRL unchanged."""
+    ca_certificate = x509.load_pem_x509_certificate(ca_pem(soft_ca, tmp_path).read_bytes())
+    ca_serial = format(ca_certificate.serial_number, "x")
+    [responder] = soft_ca.cli("list", "--profile", "ocsp-responder").stdout.splitlines()
+    responder_serial = responder.split()[0]
+    procedure = ("the ordinary revocation does not apply to the CA's own certificates; CA key "
+                 "compromise is handled by the CA key change procedure (README: The CA's own "
+                 "certificates)")  # fmt: skip
+    shown = {s: soft_ca.cli("show", "--serial", s).stdout for s in (ca_serial, responder_serial)}
+    audit = soft_ca.cli("audit", "verify").stdout
+    for args, serial, what in (
+        (["revoke", "--reason", "cACompromise"], ca_serial, "the CA certificate of generation 1"),
+        (["revoke", "--reason", "keyCompromise", "--basis", "ca_decision", "--grounds", "leak"],
+         responder_serial, "an OCSP responder certificate of generation 1"),
+        (["suspend"], ca_serial, "the CA certificate of generation 1"),
+        (["suspend"], responder_serial, "an OCSP responder certificate of generation 1"),
+    ):  # fmt: skip
+        result = soft_ca.cli(*args, "--serial", serial.upper(), check=False)
+        assert (result.returncode, result.stdout) == (1, ""), args
+        assert result.stderr == f"error: certificate {serial} is {what}: {procedure}\n"
+    for serial, text in shown.items():
+        assert soft_ca.cli("show", "--serial", serial).stdout == text
+        assert "status:     good" in text
+    assert soft_ca.cli("audit", "verify").stdout == audit
+    assert ca_serial not in soft_ca.cli("list", "--status", "revoked").stdout

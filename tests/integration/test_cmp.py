@@ -29,6 +29,7 @@ class CMPWorld:
     folder: Path
     ca_file: Path
     ca_subject: str
+    legacy_code: tuple[str, str]  # made before its profile required registration
 
     def code(self, subject: str, profile: str = "tls-client", *more: str) -> tuple[str, str]:
         lines = self.ca.cli("enroll-code", "--profile", profile, "--subject", subject, *more).stdout
@@ -65,6 +66,14 @@ class CMPWorld:
             return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
+# A profile for which a code is made, and which then requires registered subscribers (as
+# person does): the code is an unbound one left from before (server/registered_issuance.py).
+LEGACY = '\n[profiles.legacy]\ndescription = "badges"\nsubject_attributes = ["CN"]\n'
+PROCEDURE = ("the ordinary revocation does not apply to the CA's own certificates; CA key "
+             "compromise is handled by the CA key change procedure (README: The CA's own "
+             "certificates)")  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CMPWorld]:
     folder = tmp_path_factory.mktemp("cmp")
@@ -74,7 +83,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CMPWorld]:
     text = settings.read_text()
     at = text.index("[profiles.tls-server]")
     at = text.index("\n", text.index("description", at)) + 1
-    settings.write_text(text[:at] + "requires_approval = true\n" + text[at:])
+    text = text[:at] + "requires_approval = true\n" + text[at:] + LEGACY
+    labels = text.index("\n", text.index("[cmp.labels]")) + 1
+    settings.write_text(text[:labels] + 'legacy = "legacy"\n' + text[labels:])
+    legacy_id, legacy_secret = ca.cli("enroll-code", "--profile", "legacy", "--subject",
+                                      "CN=legacy-badge").stdout.split()  # fmt: skip
+    settings.write_text(settings.read_text() + "requires_registered_subscriber = true\n")
     ca_file = folder / "ca.pem"
     ca_file.write_text(ca.cli("ca-cert").stdout)
     subject = x509.load_pem_x509_certificate(ca_file.read_bytes()).subject
@@ -88,7 +102,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CMPWorld]:
         },
     )
     try:
-        yield CMPWorld(ca, server, folder, ca_file, ca_subject)
+        yield CMPWorld(ca, server, folder, ca_file, ca_subject, (legacy_id, legacy_secret))
     finally:
         server.stop()
 
@@ -330,23 +344,26 @@ def test_bad_requests_get_error_messages_and_change_nothing(world: CMPWorld) -> 
 def test_a_registered_persons_code_enrolls_over_cmp_with_the_registered_subject(
     world: CMPWorld,
 ) -> None:
-    """Where the registration authority meets CMP: a code made for a subscriber (D2)
-    enrolls with `openssl cmp -ir` on the person profile; the certificate carries the
-    registered SNILS and INN as NumericString."""
+    """Where the registration authority meets CMP: the code approving a subscriber's
+    application hands out (D2, P2) enrolls with `openssl cmp -ir` on the person profile; the
+    certificate carries the registered SNILS and INN as NumericString. A code made for the
+    subscriber without an application is refused (server/registered_issuance.py)."""
     subscriber = world.ca.cli(
         "register", "--kind", "individual", "--surname", "Sidorov", "--given-names",
         "Sidor Sidorovich", "--snils", "08765430300", "--inn", "500100732259",
     ).stdout.strip()  # fmt: skip
-    refused = world.ca.cli("enroll-code", "--profile", "person", "--subscriber", subscriber,
-                           check=False)  # fmt: skip
+    application = world.ca.cli("apply", "--subscriber", subscriber, "--profile", "person"
+                               ).stdout.splitlines()[0]  # fmt: skip
+    refused = world.ca.cli("approve", "--id", application, check=False)
     assert refused.returncode == 1 and "no identity record" in refused.stderr
     world.ca.cli("identify", "--id", subscriber, "--document-type", "passport_rf",
                  "--document-number", "4511 654321", "--document-issuer", "OVD Arbat",
                  "--document-date", "2016-04-02")  # fmt: skip
     world.ca.cli("acknowledge", "--id", subscriber)
-    ref, secret = world.ca.cli(
-        "enroll-code", "--profile", "person", "--subscriber", subscriber
-    ).stdout.split()
+    without = world.ca.cli("enroll-code", "--profile", "person", "--subscriber", subscriber,
+                           check=False)  # fmt: skip
+    assert without.returncode == 1 and "approve makes its enrollment code" in without.stderr
+    ref, secret = world.ca.cli("approve", "--id", application).stdout.split()
     out = world.folder / "person.pem"
     result = world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}", "-subject",
                        "/C=RU/INN=500100732259/SNILS=08765430300/GN=Sidor Sidorovich/SN=Sidorov"
@@ -358,3 +375,69 @@ def test_a_registered_persons_code_enrolls_over_cmp_with_the_registered_subject(
     shown = openssl("x509", "-in", out, "-noout", "-subject", "-nameopt", "RFC2253").stdout
     assert b"SNILS=08765430300" in shown and b"INN=500100732259" in shown
     assert world.status(certificate) == "good"
+
+
+def test_d2_rfc4210_5_2_3_an_unbound_code_is_not_authorized_for_a_registered_profile(
+    world: CMPWorld,
+) -> None:
+    """ir with a code not bound to an approved application, for a profile that issues only
+    to registered subscribers: a CMP error with failInfo notAuthorized naming the RA's
+    route; no certificate, and the code stays unspent."""
+    ref, secret = world.legacy_code
+    certificates = world.rows("certificates")
+    answer_file = world.folder / "legacy-error.der"
+    result = world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}",
+                       "-subject", "/CN=legacy-badge", "-newkey", world.key("legacy"),
+                       "-certout", world.folder / "legacy.pem", "-rspout", answer_file,
+                       path=".well-known/cmp/p/legacy")  # fmt: skip
+    assert result.returncode != 0, result.stdout + result.stderr
+    answer = cmp.parse_pki_message(answer_file.read_bytes())
+    assert answer.body_type == "error"
+    assert answer.error_text == (
+        "notAuthorized: this enrollment code is not bound to an approved application: "
+        "profile 'legacy' is issued only to a registered, identified subscriber who "
+        "acknowledged the notice, through an approved application (register, identify, "
+        "acknowledge, apply, approve)"
+    )
+    assert world.rows("certificates") == certificates
+    listed = world.ca.cli("credentials").stdout
+    assert any(line.startswith(ref) and line.endswith("unused") for line in listed.splitlines())
+
+
+def test_rfc9483_4_2_rr_of_the_cas_own_certificates_is_refused_not_authorized(
+    world: CMPWorld,
+) -> None:
+    """An rr for the OCSP responder's certificate, protected by it and its key (what whoever
+    holds a compromised key of the CA's could send): a CMP error with failInfo
+    notAuthorized (RFC 4210 5.2.3: the request is not permitted; RFC 9483 3.6.4: a refused
+    request is answered by an error message) naming the CA key change procedure. OpenSSL
+    leaves a self-signed protecting certificate out of extraCerts, so an rr protected by
+    the CA certificate itself is refused before it is read (signerNotTrusted). Nothing
+    changes either way."""
+    keys, passphrase = world.ca.path / "keys", (world.ca.path / "pin.txt").read_text().strip()
+    [responder_line] = world.ca.cli("list", "--profile", "ocsp-responder").stdout.splitlines()
+    responder = responder_line.split()[0]
+    responder_file = world.folder / "responder.pem"
+    responder_file.write_text(world.ca.cli("show", "--serial", responder, "--pem").stdout)
+    ca_serial = format(x509.load_pem_x509_certificate(world.ca_file.read_bytes()).serial_number,
+                       "x")  # fmt: skip
+    [ca_key] = keys.glob("*-ca-g1.pem")
+    [responder_key] = keys.glob("*-ocsp-g1-*.pem")
+    for certificate, key, serial, refusal in (
+        (responder_file, responder_key, responder,
+         f"notAuthorized: certificate {responder} is an OCSP responder certificate of "
+         f"generation 1: {PROCEDURE}"),
+        (world.ca_file, ca_key, ca_serial,
+         "signerNotTrusted: the protecting certificate must come first in extraCerts"),
+    ):  # fmt: skip
+        shown = world.ca.cli("show", "--serial", serial).stdout
+        answer_file = world.folder / f"rr-{serial}.der"
+        result = world.cmp("-cmd", "rr", "-cert", certificate, "-key", key,
+                           "-keypass", f"pass:{passphrase}", "-trusted", world.ca_file,
+                           "-oldcert", certificate, "-revreason", "2", "-rspout", answer_file,
+                           "-unprotected_errors")  # fmt: skip
+        assert result.returncode != 0
+        answer = cmp.parse_pki_message(answer_file.read_bytes())
+        assert (answer.body_type, answer.error_text) == ("error", refusal)
+        assert world.ca.cli("show", "--serial", serial).stdout == shown
+        assert "status:     good" in shown

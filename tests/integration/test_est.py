@@ -44,6 +44,7 @@ class ESTWorld:
     server: ServerProcess
     folder: Path
     ca_file: Path
+    legacy_code: tuple[str, str]  # made before its profile required registration
 
     def url(self, operation: str, label: str | None = None) -> str:
         middle = f"/{label}" if label else ""
@@ -99,6 +100,20 @@ class ESTWorld:
         return certificate
 
 
+# A profile whose requests wait for an operator (the shipped person and organisation
+# profiles issue only through the registration authority's own applications).
+APPROVED = "approved-device"
+APPROVED_DEVICE = f"""
+[profiles.{APPROVED}]
+description = "A device approved by an operator"
+requires_approval = true
+subject_attributes = ["CN", "O"]
+"""
+# A profile for which a code is made, and which then requires registered subscribers (as
+# person does): the code is an unbound one left from before (server/registered_issuance.py).
+LEGACY = '\n[profiles.legacy]\ndescription = "badges"\nsubject_attributes = ["CN"]\n'
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ESTWorld]:
     folder = tmp_path_factory.mktemp("est")
@@ -106,14 +121,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ESTWorld]:
     run_cli("init", "--home", ca.path)
     settings = ca.path / "settings.toml"
     text = settings.read_text()
-    organisation = text.index("[profiles.organisation]")
-    settings.write_text(text[:organisation] + text[organisation:].replace(
-        "requires_approval = false", "requires_approval = true", 1))  # fmt: skip
+    labels = text.index("\n", text.index("[est.labels]")) + 1
+    settings.write_text(text[:labels] + f'{APPROVED} = "{APPROVED}"\nlegacy = "legacy"\n'
+                        + text[labels:] + APPROVED_DEVICE + LEGACY)  # fmt: skip
+    legacy = ca.cli("enroll-code", "--profile", "legacy", "--subject", "CN=legacy-badge")
+    legacy_id, legacy_secret = legacy.stdout.split()
+    settings.write_text(settings.read_text() + "requires_registered_subscriber = true\n")
     ca_file = folder / "ca.pem"
     ca_file.write_text(ca.cli("ca-cert").stdout)
     server = ServerProcess(ca, {"CA_EST__CLIENT_CERTIFICATE_LABELS": '["tls-server"]'})
     try:
-        yield ESTWorld(ca, server, folder, ca_file)
+        yield ESTWorld(ca, server, folder, ca_file, (legacy_id, legacy_secret))
     finally:
         server.stop()
 
@@ -422,7 +440,7 @@ def test_serverkeygen_encrypts_the_key_to_the_clients_certificate(world: ESTWorl
     assert certificate.subject.rfc4514_string() == "CN=keyed-device"
 
 
-ORGANISATION = "CN=ООО Ромашка,O=ООО Ромашка,C=RU,OGRN=1027700132195,INNLE=7707083893"
+DEVICE = "CN=approved-device,O=Plant"
 
 
 def test_a_request_waits_for_approval_and_the_repeat_gets_the_certificate(
@@ -431,33 +449,33 @@ def test_a_request_waits_for_approval_and_the_repeat_gets_the_certificate(
     """RFC 7030 4.2.3: 202 with Retry-After until an operator approves; the client repeats
     the same request and then receives the certificate. A rejection is a 403 with the
     operator's reason."""
-    user, password = world.code("organisation", ORGANISATION)
+    user, password = world.code(APPROVED, DEVICE)
     csr = world.csr_b64("org", "/")
-    waiting = world.enroll("simpleenroll", csr, "-u", f"{user}:{password}", label="organisation")
+    waiting = world.enroll("simpleenroll", csr, "-u", f"{user}:{password}", label=APPROVED)
     assert waiting.status == 202 and "Retry-After: 60" in waiting.headers, waiting.headers
     listed = world.ca.cli("applications").stdout.splitlines()
-    (application,) = [line for line in listed if "OGRN=1027700132195" in line]
+    (application,) = [line for line in listed if DEVICE in line]
     assert " submitted " in application
     application_id = application.split()[0]
     assert f"EST-Application-Id: {application_id}" in waiting.headers, waiting.headers
     assert waiting.body == b"" and "Content-Length: 0" in waiting.headers  # Bouncy Castle
-    again = world.enroll("simpleenroll", csr, "-u", f"{user}:{password}", label="organisation")
+    again = world.enroll("simpleenroll", csr, "-u", f"{user}:{password}", label=APPROVED)
     assert again.status == 202
     approved = world.ca.cli("approve", "--id", application_id).stdout
     assert approved.startswith(f"approved {application_id}: issued ")
     certificate = world.certificate_of(
-        world.enroll("simpleenroll", csr, "-u", f"{user}:{password}", label="organisation")
+        world.enroll("simpleenroll", csr, "-u", f"{user}:{password}", label=APPROVED)
     )
     assert format(certificate.serial_number, "x") == approved.split()[-1]
-    assert "1.2.643.100.1=1027700132195" in certificate.subject.rfc4514_string()  # OGRN
+    assert certificate.subject.rfc4514_string() == DEVICE
 
-    user, password = world.code("organisation", ORGANISATION)
+    user, password = world.code(APPROVED, DEVICE)
     refused = world.csr_b64("org-refused", "/")
-    world.enroll("simpleenroll", refused, "-u", f"{user}:{password}", label="organisation")
+    world.enroll("simpleenroll", refused, "-u", f"{user}:{password}", label=APPROVED)
     (pending,) = world.ca.cli("applications").stdout.splitlines()
     world.ca.cli("reject", "--id", pending.split()[0], "--reason", "documents not presented")
     answer = world.enroll("simpleenroll", refused, "-u", f"{user}:{password}",
-                          label="organisation")  # fmt: skip
+                          label=APPROVED)  # fmt: skip
     assert answer.status == 403 and b"rejected: documents not presented" in answer.body
     assert world.ca.cli("applications").stdout == ""
 
@@ -485,3 +503,24 @@ def test_simpleenroll_with_a_client_certificate_where_the_label_allows_it(world:
     assert other.status == 403 and b"client certificate's" in other.body
     not_allowed = world.enroll("simpleenroll", world.csr_b64("d6c", "/"), *tls, label="tls-client")
     assert not_allowed.status == 401
+
+
+def test_d2_rfc7030_4_2_3_an_unbound_code_is_forbidden_for_a_registered_profile(
+    world: ESTWorld,
+) -> None:
+    """simpleenroll with a code not bound to an approved application, for a profile that
+    issues only to registered subscribers: 403 naming the RA's route; no certificate, and
+    the code stays unspent."""
+    user, password = world.legacy_code
+    certificates = world.ca.cli("list").stdout
+    answer = world.enroll("simpleenroll", world.csr_b64("legacy", "/"), "-u",
+                          f"{user}:{password}", label="legacy")  # fmt: skip
+    assert answer.status == 403
+    assert answer.body == (
+        b"this enrollment code is not bound to an approved application: profile 'legacy' is "
+        b"issued only to a registered, identified subscriber who acknowledged the notice, "
+        b"through an approved application (register, identify, acknowledge, apply, approve)\n"
+    )
+    assert world.ca.cli("list").stdout == certificates
+    listed = world.ca.cli("credentials").stdout.splitlines()
+    assert any(line.startswith(user) and line.endswith("unused") for line in listed)

@@ -40,6 +40,7 @@ STATUS = {
     ErrorKind.MALFORMED: 400,
     ErrorKind.BAD_POP: 400,
     ErrorKind.UNAUTHORIZED: 403,
+    ErrorKind.FORBIDDEN: 403,
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.REJECTED: 409,
     ErrorKind.ALREADY_REVOKED: 409,

@@ -19,12 +19,20 @@ from server.authority import Authority
 from server.errors import CAError, ErrorKind
 from tests.csr_factory import ORGANISATION, PERSON, make_csr, new_key, tamper
 from tests.lint import lint_certificate
-from tests.local_ca import LocalCA
+from tests.local_ca import LocalCA, approved_application
 
 
 def rows(ca: LocalCA) -> int:
     with sqlite3.connect(ca.settings.resolve(ca.settings.registry.path)) as db:
         return db.execute("SELECT count(*) FROM certificates").fetchone()[0]
+
+
+async def route(ca: LocalCA, profile: str) -> dict[str, str]:
+    """The registered subscriber and approved application a profile with personal
+    identifiers needs (none for the others): these tests are of issuance's own rules."""
+    if profile in ca.settings.profiles and ca.settings.profile(profile).registered_subscribers_only:
+        return await approved_application(ca, profile)
+    return {}
 
 
 async def ca_certificate(ca: LocalCA) -> x509.Certificate:
@@ -44,7 +52,9 @@ async def ca_certificate(ca: LocalCA) -> x509.Certificate:
 async def test_issued_certificates_verify_and_lint_clean(
     local_ca: LocalCA, profile: str, subject: list, san: dict
 ) -> None:
-    issued = await local_ca.authority.issue(profile, make_csr(subject, **san), "test")
+    issued = await local_ca.authority.issue(
+        profile, make_csr(subject, **san), "test", **await route(local_ca, profile)
+    )
     certificate = x509.load_der_x509_certificate(issued.der)
     certificate.verify_directly_issued_by(await ca_certificate(local_ca))
     assert format(certificate.serial_number, "x") == issued.serial
@@ -54,7 +64,9 @@ async def test_issued_certificates_verify_and_lint_clean(
 
 
 async def test_person_certificate_carries_the_russian_profile(local_ca: LocalCA) -> None:
-    issued = await local_ca.authority.issue("person", make_csr(PERSON), "test")
+    issued = await local_ca.authority.issue(
+        "person", make_csr(PERSON), "test", **await route(local_ca, "person")
+    )
     certificate = asn1_x509.Certificate.load(issued.der)
     types = {
         atv["type"].dotted: atv["value"].__class__.__name__
@@ -74,7 +86,9 @@ async def test_person_certificate_carries_the_russian_profile(local_ca: LocalCA)
 
 
 async def test_organisation_certificate_has_ogrn_and_innle(local_ca: LocalCA) -> None:
-    issued = await local_ca.authority.issue("organisation", make_csr(ORGANISATION), "test")
+    issued = await local_ca.authority.issue(
+        "organisation", make_csr(ORGANISATION), "test", **await route(local_ca, "organisation")
+    )
     assert b"\x12\x0d1027700132195" in issued.der
     assert b"\x12\x0a7707083893" in issued.der
 
@@ -170,9 +184,10 @@ async def test_subject_given_by_the_caller_replaces_the_request(local_ca: LocalC
 async def test_refusals_name_their_reason_and_leave_no_row(
     local_ca: LocalCA, profile: str, csr: bytes, kind: ErrorKind, message: str
 ) -> None:
+    registered = await route(local_ca, profile)
     before = rows(local_ca)
     with pytest.raises(CAError) as caught:
-        await local_ca.authority.issue(profile, csr, "test")
+        await local_ca.authority.issue(profile, csr, "test", **registered)
     assert caught.value.kind is kind
     assert message in caught.value.message
     assert rows(local_ca) == before

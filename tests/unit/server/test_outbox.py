@@ -31,8 +31,12 @@ from server.registry.outbox_store import (
     subscriber_registered_payload,
 )
 from server.registry.records import to_text
-from tests.csr_factory import PERSON, make_csr, new_key
+from tests.csr_factory import make_csr, new_key
 from tests.local_ca import LocalCA, settings_for
+
+# A certificate with no personal identifiers: one issued without the registration authority
+# (a profile with them needs it: server/registered_issuance.py).
+HOLDER = [("CN", "Иванов Иван Иванович")]
 
 
 class RecordingSleep:
@@ -85,7 +89,7 @@ async def add_subscribers(ca: LocalCA, count: int) -> None:
 
 async def test_an_issued_certificate_leaves_one_event_with_its_data(local_ca: LocalCA) -> None:
     assert await local_ca.registry.outbox.undelivered(10) == []  # CA and responder: not reported
-    issued = await local_ca.authority.issue("person", make_csr(PERSON), "test")
+    issued = await local_ca.authority.issue("tls-client", make_csr(HOLDER), "test")
     [event] = await local_ca.registry.outbox.undelivered(10)
     certificate = x509.load_der_x509_certificate(issued.der)
     generation = await local_ca.authority.generation()
@@ -98,7 +102,7 @@ async def test_an_issued_certificate_leaves_one_event_with_its_data(local_ca: Lo
         "serial": issued.serial,
         "not_before": to_text(certificate.not_valid_before_utc),
         "not_after": to_text(certificate.not_valid_after_utc),
-        "profile": "person",
+        "profile": "tls-client",
         "subject": record.subject,
         "issuer": {
             "ca": local_ca.settings.ca.name,
@@ -122,12 +126,12 @@ class WrongSigner:
 async def test_a_failed_issuance_leaves_no_event(local_ca: LocalCA) -> None:
     failing = Authority(local_ca.settings, local_ca.registry, WrongSigner(), local_ca.clock)
     with pytest.raises(CAError) as caught:
-        await failing.issue("person", make_csr(PERSON), "test")
+        await failing.issue("tls-client", make_csr(HOLDER), "test")
     assert caught.value.kind is ErrorKind.INTERNAL
     key = new_key()
-    await local_ca.authority.issue("person", make_csr(PERSON, key), "test")
+    await local_ca.authority.issue("tls-client", make_csr(HOLDER, key), "test")
     with pytest.raises(CAError) as caught:
-        await local_ca.authority.issue("person", make_csr(PERSON, key), "test")
+        await local_ca.authority.issue("tls-client", make_csr(HOLDER, key), "test")
     assert caught.value.kind is ErrorKind.DUPLICATE
     assert len(await local_ca.registry.outbox.undelivered(10)) == 1
 
@@ -147,7 +151,7 @@ async def test_an_event_is_rolled_back_with_its_transaction(local_ca: LocalCA) -
 async def test_the_jsonl_file_sender_writes_one_parseable_line_per_event(
     local_ca: LocalCA,
 ) -> None:
-    issued = await local_ca.authority.issue("person", make_csr(PERSON), "test")
+    issued = await local_ca.authority.issue("tls-client", make_csr(HOLDER), "test")
     await add_subscribers(local_ca, 1)
     sender = open_sender(local_ca.settings)
     assert isinstance(sender, JsonLinesFileSender)

@@ -235,17 +235,20 @@ async def test_a_change_by_the_cas_decision_needs_grounds_and_records_them(
 
 
 async def test_an_enrollment_code_for_a_subscriber_carries_its_subject(ra: RA) -> None:
+    """A profile without personal identifiers (tls-client) takes a subscriber's code without
+    an application; its subject still comes from the registry (D2)."""
     row = await ra.subscribers.register(person(), "op")
     early = await refused(
-        ra.subscribers.enrollment_credential(row.id, "person", timedelta(hours=1), "op")
+        ra.subscribers.enrollment_credential(row.id, "tls-client", timedelta(hours=1), "op")
     )
     assert early.kind is ErrorKind.REJECTED
     await ra.subscribers.add_identity(row.id, PASSPORT, "op")
     await ra.subscribers.acknowledge_notice(row.id, "op")
     credential, secret = await ra.subscribers.enrollment_credential(
-        row.id, "person", timedelta(hours=1), "op"
+        row.id, "tls-client", timedelta(hours=1), "op"
     )
     assert credential.subscriber_id == row.id
     issued = await ra.enrollment.enroll(credential.id, secret, make_csr([]), "est:x")
     subject = x509.load_der_x509_certificate(issued.der).subject
-    assert subject.get_attributes_for_oid(SNILS_OID)[0].value == "11223344595"
+    assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Ivanov Ivan Ivanovich"
+    assert subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)[0].value == "ivanov@example.ru"

@@ -9,6 +9,7 @@ import pytest
 from protocols.crl import CRLReason
 from server.authority import parse_serial
 from server.errors import CAError, ErrorKind
+from server.lifecycle import create_generation, issue_ocsp_responder
 from server.registry import CertificateStatus, StatusChangeKind
 from server.revocation import parse_reason
 from tests.csr_factory import make_csr
@@ -111,3 +112,54 @@ def test_serials_that_are_not_hex_are_malformed(text: str) -> None:
 @pytest.mark.parametrize(("text", "serial"), [("0A:1b", "a1b"), ("0x00FF", "ff"), (" 7 ", "7")])
 def test_serials_in_the_forms_operators_paste(text: str, serial: str) -> None:
     assert parse_serial(text) == serial
+
+
+async def test_k4_the_cas_own_certificates_are_refused_by_the_ordinary_revocation(
+    local_ca: LocalCA,
+) -> None:
+    """The CA certificate of every generation and every OCSP responder certificate: revoke
+    (whatever the reason), suspend and resume are refused naming the CA key change
+    procedure, and nothing is recorded (K4: compromise is a CA key change)."""
+    first = await local_ca.authority.generation()
+    second = await create_generation(local_ca.settings, local_ca.registry, local_ca.backend,
+                                     local_ca.authority, local_ca.clock(), "t")  # fmt: skip
+    await issue_ocsp_responder(local_ca.settings, local_ca.backend, local_ca.authority, second,
+                               local_ca.clock(), "t")  # fmt: skip
+    own = {first.serial: f"the CA certificate of generation {first.id}",
+           second.serial: f"the CA certificate of generation {second.id}"}  # fmt: skip
+    for generation in (first, second):
+        responder = await local_ca.registry.ocsp_responder(generation.id)
+        assert responder is not None
+        own[responder[0]] = f"an OCSP responder certificate of generation {generation.id}"
+    audit_before = (await local_ca.registry.verify_audit_chain()).entries
+    revocation = local_ca.revocation
+    for serial, what in own.items():
+        for change in (
+            lambda: revocation.revoke(serial, CRLReason.cACompromise, "officer"),  # noqa: B023
+            lambda: revocation.revoke(serial, CRLReason.keyCompromise, "officer"),  # noqa: B023
+            lambda: revocation.suspend(serial, "officer"),  # noqa: B023
+            lambda: revocation.resume(serial, "officer"),  # noqa: B023
+        ):
+            with pytest.raises(CAError) as caught:
+                await change()
+            assert (caught.value.kind, caught.value.message) == (
+                ErrorKind.FORBIDDEN,
+                f"certificate {serial} is {what}: the ordinary revocation does not apply to "
+                "the CA's own certificates; CA key compromise is handled by the CA key "
+                "change procedure (README: The CA's own certificates)",
+            )
+        record = await local_ca.registry.get_certificate(serial)
+        assert record is not None and record.status is CertificateStatus.GOOD
+        history = await local_ca.registry.status_history(serial)
+        assert [change.change for change in history] == [StatusChangeKind.ISSUE]
+    assert (await local_ca.registry.verify_audit_chain()).entries == audit_before
+
+
+async def test_k4_a_tls_server_certificate_is_an_ordinary_one(local_ca: LocalCA) -> None:
+    """The server's TLS identity is an end-entity certificate of the tls-server profile
+    (server/tls.py): revoked like any other, its key being the server's, not the CA's."""
+    request = make_csr([("CN", "ca.example")], dns=("ca.example",))
+    serial = (await local_ca.authority.issue("tls-server", request, "init")).serial
+    assert await local_ca.registry.ca_own_certificate(serial) is None
+    record = await local_ca.revocation.revoke(serial, CRLReason.keyCompromise, "officer")
+    assert record.status is CertificateStatus.REVOKED

@@ -105,3 +105,28 @@ async def test_refusals_of_a_status_change(signing: Served) -> None:
         assert answer["error"] == "malformed", body
     await api.call("POST", f"/certificates/{serial}/revoke", 400, token=officer, data=b"{")
     assert await public_status(signing, serial) == "good"
+
+
+async def test_k4_the_api_refuses_to_revoke_the_cas_own_certificates(signing: Served) -> None:
+    """POST .../revoke and .../suspend of the CA certificate and the OCSP responder's: 403,
+    naming the CA key change procedure; the certificate's history stays as it was."""
+    api, officer = signing.api, signing.seed.tokens[Role.OFFICER]
+    generation = await signing.ca.authority.generation()
+    responder = await signing.ca.registry.ocsp_responder(generation.id)
+    assert responder is not None
+    procedure = ("the ordinary revocation does not apply to the CA's own certificates; CA key "
+                 "compromise is handled by the CA key change procedure (README: The CA's own "
+                 "certificates)")  # fmt: skip
+    for serial, what in ((generation.serial, f"the CA certificate of generation {generation.id}"),
+                         (responder[0], "an OCSP responder certificate of generation "
+                                        f"{generation.id}")):  # fmt: skip
+        before = await api.call("GET", f"/certificates/{serial}", 200, token=officer)
+        for action, body in (("revoke", {"reason": "cACompromise", "basis": "ca_decision",
+                                         "grounds": "key found on a stolen laptop"}),
+                             ("suspend", GROUNDS)):  # fmt: skip
+            answer = await api.call("POST", f"/certificates/{serial}/{action}", 403,
+                                    token=officer, body=body)  # fmt: skip
+            message = f"certificate {serial} is {what}: {procedure}"
+            assert answer == {"error": "forbidden", "message": message}
+        after = await api.call("GET", f"/certificates/{serial}", 200, token=officer)
+        assert after == before and after["status"] == "good"

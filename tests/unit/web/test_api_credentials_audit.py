@@ -6,6 +6,7 @@ import sqlite3
 
 from server.accounts import Role
 from tests.unit.web.api_home import Served
+from tests.unit.web.test_api_subscribers import ready_subscriber
 
 
 async def test_an_operator_makes_an_enrollment_credential(served: Served) -> None:
@@ -57,3 +58,50 @@ async def test_an_auditor_reads_the_trail_in_pages_and_checks_its_chain(served: 
         "entries": len(entries), "intact": True, "first_broken_seq": None, "problem": None
     }  # fmt: skip
     await api.call("GET", "/audit", 400, token=auditor, params={"after": "-1"})
+
+
+PERSON_DN = ("CN=Иванов Иван Иванович,SN=Иванов,GN=Иван Иванович,C=RU,SNILS=11223344595,"
+             "INN=500100732259")  # fmt: skip
+NOT_WITHOUT_APPLICATION = (
+    "profile 'person' is issued only through an approved application: approve makes its "
+    "enrollment code (register, identify, acknowledge, apply, approve)"
+)
+
+
+async def recorded(served: Served) -> tuple[int, int, int]:
+    """(credentials, certificates, audit entries), read through the registry's interfaces."""
+    registry = served.ca.registry
+    credentials = await registry.credentials.listing(False, 1000)
+    certificates = await registry.search.certificates(None, None, None, 1000, None)
+    return len(credentials), len(certificates), (await registry.verify_audit_chain()).entries
+
+
+async def test_d2_person_profile_refuses_unregistered_subject_api(served: Served) -> None:
+    """POST /api/v1/credentials puts no name and no SNILS into a person certificate for
+    nobody registered: 403 with the RA's route, nothing recorded."""
+    api, operator = served.api, served.seed.tokens[Role.OPERATOR]
+    before = await recorded(served)
+    for profile, subject in (("person", PERSON_DN),
+                             ("organisation", "CN=ООО Ромашка,O=ООО Ромашка,OGRN=1027700132195,"
+                                              "INNLE=7707083893")):  # fmt: skip
+        answer = await api.call("POST", "/credentials", 403, token=operator,
+                                body={"profile": profile, "subject": subject})  # fmt: skip
+        assert answer == {
+            "error": "forbidden",
+            "message": NOT_WITHOUT_APPLICATION.replace("'person'", repr(profile)),
+        }
+    assert await recorded(served) == before
+
+
+async def test_d2_p3_person_profile_refuses_a_subscribers_code_without_application_api(
+    served: Served,
+) -> None:
+    """POST /api/v1/subscribers/{id}/credentials for `person`: the code comes from approving
+    an application, even for an identified subscriber who acknowledged the notice."""
+    api, operator = served.api, served.seed.tokens[Role.OPERATOR]
+    subscriber_id = await ready_subscriber(api, operator)
+    before = await recorded(served)
+    answer = await api.call("POST", f"/subscribers/{subscriber_id}/credentials", 403,
+                            token=operator, body={"profile": "person"})  # fmt: skip
+    assert answer == {"error": "forbidden", "message": NOT_WITHOUT_APPLICATION}
+    assert await recorded(served) == before

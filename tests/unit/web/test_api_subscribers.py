@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from server.accounts import Role
 from tests.csr_factory import make_csr
@@ -22,7 +23,6 @@ PERSON_INN = "500100732259"
 ENTITY_INN = "7707083893"
 OGRN = "1027700132195"
 OGRNIP = "304500116000157"
-SNILS_OID = x509.ObjectIdentifier("1.2.643.100.3")
 
 PERSON = {
     "kind": "individual", "surname": "Ivanov", "given_names": "Ivan Ivanovich",
@@ -210,7 +210,7 @@ async def test_a_credential_needs_identity_and_acknowledgement(served: Served) -
     operator = served.seed.tokens[Role.OPERATOR]
     subscriber = await register(served.api, operator)
     path = f"/subscribers/{subscriber['id']}"
-    body = {"profile": "person"}
+    body = {"profile": "tls-client"}  # person: only by approving an application
 
     early = await served.api.call("POST", f"{path}/credentials", 409, token=operator, body=body)
     assert early["error"] == "rejected" and "identity record" in early["message"]
@@ -222,15 +222,13 @@ async def test_a_credential_needs_identity_and_acknowledgement(served: Served) -
     await served.api.call("POST", f"{path}/acknowledgement", 200, token=operator)
 
     made = await served.api.call("POST", f"{path}/credentials", 201, token=operator, body=body)
-    assert made["profile"] == "person" and made["secret"]
-    assert (
-        f"SNILS={SNILS_DIGITS}" in made["subject"] and "CN=Ivanov Ivan Ivanovich" in made["subject"]
-    )
+    assert made["profile"] == "tls-client" and made["secret"]
+    assert "CN=Ivanov Ivan Ivanovich" in made["subject"] and "SNILS" not in made["subject"]
     await served.api.call(
         "POST", f"{path}/credentials", 409, token=operator, body={"profile": "no-such"}
     )
     await served.api.call(
-        "POST", f"{path}/credentials", 400, token=operator, body={"profile": "person", "x": 1}
+        "POST", f"{path}/credentials", 400, token=operator, body={"profile": "tls-client", "x": 1}
     )
     await served.api.call(
         "POST", "/subscribers/sb-unknown/credentials", 404, token=operator, body=body
@@ -245,7 +243,7 @@ async def test_the_credential_enrolls_the_registered_subject(signing: Served) ->
         f"/subscribers/{subscriber_id}/credentials",
         201,
         token=operator,
-        body={"profile": "person", "valid_hours": 2},
+        body={"profile": "tls-client", "valid_hours": 2},
     )
     expires_at = datetime.fromisoformat(made["expires_at"])
     assert timedelta(hours=1.9) < expires_at - datetime.now(UTC) <= timedelta(hours=2)
@@ -253,8 +251,8 @@ async def test_the_credential_enrolls_the_registered_subject(signing: Served) ->
         made["id"], made["secret"], make_csr([]), "est:holder"
     )
     certificate = x509.load_der_x509_certificate(issued.der)
-    (snils,) = certificate.subject.get_attributes_for_oid(SNILS_OID)
-    assert snils.value == SNILS_DIGITS
+    (name,) = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    assert name.value == "Ivanov Ivan Ivanovich"  # the registered name (D2)
 
 
 async def test_personal_data_stay_out_of_the_audit_trail_and_the_logs(
