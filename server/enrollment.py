@@ -113,6 +113,8 @@ class Enrollment:
                 assert isinstance(request, bytes)
                 kept = (request, "pkcs10")
             return await self._applications.enroll(credential, *kept, request, actor)
+        if credential.spent:  # refused before issuance's own rules; the hold decides races
+            raise CAError(ErrorKind.UNAUTHORIZED, REFUSAL)
         holds = IntentHolds(credential_id=credential.id, cmp=delivery)
         try:
             return await self._authority.issue(

@@ -65,6 +65,7 @@ class EnrollmentCredential:
     alt_names: SubjectAltNames = NO_ALT_NAMES
     subscriber_id: str | None = None
     application_id: str | None = None  # approved already: its enrollment never waits
+    spent: bool = False  # a certificate was issued with it
 
 
 def check_requested_names(
@@ -139,6 +140,7 @@ def _credential(row: CredentialRow) -> EnrollmentCredential:
         _alt_names_from_json(row.alt_names),
         row.subscriber_id,
         row.application_id,
+        row.used_serial is not None,
     )
 
 

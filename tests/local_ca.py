@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -22,7 +23,7 @@ from server.applications import Applications
 from server.authority import Authority
 from server.enrollment_credentials import EnrollmentCredentials
 from server.register_check import RegisterCheck
-from server.registry import OCSPResponseRow, SQLiteRegistry
+from server.registry import IntentHolds, OCSPResponseRow, SQLiteRegistry
 from server.revocation import Revocation
 from server.status import StatusPublication
 from server.subscribers import NewIdentity, NewSubscriber, Subscribers
@@ -137,11 +138,11 @@ REGISTERED = {
 }  # fmt: skip
 
 
-async def approved_application(local_ca: LocalCA, profile: str = "person") -> dict[str, str]:
+async def approved_application(local_ca: LocalCA, profile: str = "person") -> dict[str, Any]:
     """What `Authority.issue` needs under a profile with personal identifiers
     (server/registered_issuance.py), as keyword arguments: a registered subscriber,
     identified and having acknowledged the notice, and an application of theirs for the
-    profile whose decision is claimed (as `approve` claims it before issuing). For tests of
+    profile, held by the issuance as `approve` holds it. For tests of
     issuance's own rules; the RA's route itself is tested in test_ra_applications.py."""
     credentials = EnrollmentCredentials(
         local_ca.settings, local_ca.registry, lambda: b"k" * 32, local_ca.clock
@@ -157,8 +158,8 @@ async def approved_application(local_ca: LocalCA, profile: str = "person") -> di
         await subscribers.add_identity(subscriber.id, identity, "test")
         await subscribers.acknowledge_notice(subscriber.id, "test")
     application = await applications.submit(subscriber.id, profile, "test")
-    claimed = await local_ca.registry.applications.claim_decision(
-        application.id, "test", local_ca.clock()
-    )
-    assert claimed
-    return {"subscriber_id": subscriber.id, "application_id": application.id}
+    return {
+        "subscriber_id": subscriber.id,
+        "application_id": application.id,
+        "holds": IntentHolds(application_id=application.id),
+    }
