@@ -25,6 +25,8 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, Gauge
 
 from server.authority import Clock
+from server.process_identity import OwnerState, owner_state
+from server.registry.lease_store import Lease
 
 log = logging.getLogger("server.duties")
 
@@ -37,6 +39,8 @@ class LeaseStore(Protocol):
     async def acquire(self, name: str, holder: str, now: datetime, until: datetime) -> bool: ...
 
     async def release(self, name: str, holder: str) -> None: ...
+
+    async def current(self, name: str, now: datetime) -> Lease | None: ...
 
 
 class DutyHolder:
@@ -55,7 +59,7 @@ class DutyHolder:
         metrics: CollectorRegistry,
     ) -> None:
         """`start` begins the duties (it must return at once: it starts tasks); `stop`
-        ends them. `holder` names this process in the lease (host:pid)."""
+        ends them. `holder` names this process in the lease (server/process_identity.py)."""
         self.holder = holder
         self._leases = leases
         self._lease = timedelta(seconds=lease_s)
@@ -85,6 +89,8 @@ class DutyHolder:
         now = self._clock()
         try:
             held = await self._leases.acquire(DUTIES, self.holder, now, now + self._lease)
+            if not held and await self._release_if_holder_gone(now):
+                held = await self._leases.acquire(DUTIES, self.holder, now, now + self._lease)
         except Exception as exc:  # any failure of the registry's driver
             if not self._registry_failing:
                 log.warning("duty lease: the registry did not answer (%s)", type(exc).__name__)
@@ -105,6 +111,18 @@ class DutyHolder:
         elif self.holding:
             log.warning("duty lease lost by %s: stopping the duties", self.holder)
             await self._lose()
+
+    async def _release_if_holder_gone(self, now: datetime) -> bool:
+        """A lease held by a process of this host that is known to be gone (killed, its
+        pid free or reused: server/process_identity.py) is released at once rather than
+        left to lapse, so a restarted server or a sibling worker takes the duties without
+        waiting a lease length. True when it was released."""
+        lease = await self._leases.current(DUTIES, now)
+        if lease is None or owner_state(lease.holder) is not OwnerState.GONE:
+            return False
+        log.warning("duty lease holder %s is gone: releasing its lease", lease.holder)
+        await self._leases.release(DUTIES, lease.holder)  # only if it still holds it
+        return True
 
     async def close(self) -> None:
         """Stop the duties and release the lease, so another worker takes it at once."""

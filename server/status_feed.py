@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from server.authority import Clock
 from server.errors import CAError, ErrorKind
 from server.ocsp_responder import OCSPResponder
+from server.process_identity import OwnerState, owner_state, this_process
 from server.registry import SQLiteRegistry
 
 log = logging.getLogger("server.status_feed")
@@ -31,7 +30,9 @@ ALIVE_WITHIN = timedelta(seconds=5)  # a process silent for longer is taken as g
 
 
 def node_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process as watermarks and leases name it: host, boot, pid and start time, so
+    that a process known to be gone is told from a live one (server/process_identity.py)."""
+    return this_process()
 
 
 class StatusFeed:
@@ -98,7 +99,7 @@ async def wait_until_applied(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
-        behind = await registry.status.nodes_behind(seq, clock() - ALIVE_WITHIN)
+        behind = await _live_nodes_behind(registry, seq, clock)
         if not behind:
             return
         if loop.time() >= deadline:
@@ -107,3 +108,16 @@ async def wait_until_applied(
                 f"recorded, but not yet applied by server process(es) {', '.join(behind)}",
             )
         await asyncio.sleep(0.01)
+
+
+async def _live_nodes_behind(registry: SQLiteRegistry, seq: int, clock: Clock) -> list[str]:
+    """Processes seen in the last ALIVE_WITHIN that have not applied `seq`, but for those
+    known to be gone (a killed worker's heartbeat is still fresh for a few seconds): their
+    watermarks are dropped, so that a change made right after a crash is not held up."""
+    behind = []
+    for node in await registry.status.nodes_behind(seq, clock() - ALIVE_WITHIN):
+        if owner_state(node) is OwnerState.GONE:
+            await registry.status.drop_watermark(node)
+        else:
+            behind.append(node)
+    return behind

@@ -10,6 +10,8 @@ certificate, DER, for AIA caIssuers), `/ocsp` (server/web/ocsp.py) and `/crl/<na
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -23,13 +25,14 @@ from server.web.identity import SERVER_IDENTITY_KEY
 from server.web.unexpected import UNEXPECTED_KEY, unexpected_errors
 
 CA_KEY = web.AppKey("ca", CA)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OCSP_KEY = web.AppKey("ocsp", OCSPResponder)
 CRL_KEY = web.AppKey("crl", CRLPublisher)
 
 
 def build_app(ca: CA, identity: ServerIdentity | None = None) -> web.Application:
     """The HTTP application; `identity` (the HTTPS listener's) signs encrypted keys."""
-    app = web.Application()
+    app = web.Application(middlewares=[unexpected_as_500])
     app[CA_KEY] = ca
     app[UNEXPECTED_KEY] = unexpected_errors(ca.metrics)
     if identity is not None:
@@ -46,6 +49,21 @@ def build_app(ca: CA, identity: ServerIdentity | None = None) -> web.Application
     cmp.add_routes(app, CA_KEY)
     api.add_routes(app, CA_KEY)
     return app
+
+
+@web.middleware
+async def unexpected_as_500(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The plain routes' answer to a failure nobody expected (health, metrics, CA
+    certificates, CRLs): 500 with a short text and no detail, logged once with its
+    traceback and counted as `http`. EST, CMP, OCSP and the API answer their own in their
+    protocol's words before it gets here."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as failure:
+        request.app[UNEXPECTED_KEY].record("http", failure, request.path)
+        return web.Response(status=500, text="internal error\n")
 
 
 async def healthz(request: web.Request) -> web.Response:

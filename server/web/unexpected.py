@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("est", "cmp", "ocsp", "api")
+PROTOCOLS = ("est", "cmp", "ocsp", "api", "http")  # http: the plain routes (app.py)
 
 
 class UnexpectedErrors:

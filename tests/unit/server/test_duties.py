@@ -5,15 +5,18 @@ cannot reach the registry stops them before its lease can lapse, a clean stop ha
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from server.duties import DUTIES, DutyHolder
+from server.process_identity import OwnerState, identity_of, owner_state, this_process
 from server.registry import SQLiteRegistry
 from tests.local_ca import Clock
 
@@ -108,3 +111,40 @@ async def test_a_clean_stop_hands_the_duties_over_at_once(registries, clock: Clo
     assert a.events == ["start", "stop"]
     await b.holder.renew()  # no waiting for the lease to lapse
     assert b.events == ["start"]
+
+
+def gone_process() -> str:
+    """The identity (server/process_identity.py) of a process that ran here and has exited,
+    as a worker killed by kill -9 leaves it in the lease."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)  # fmt: skip
+    identity = identity_of(child.pid)
+    child.communicate(b"")
+    return identity
+
+
+async def test_a_lease_whose_holder_is_known_gone_is_taken_at_once(
+    registries, clock: Clock
+) -> None:
+    """A serve restarted after kill -9 (or a sibling of a killed worker) takes the duties
+    at once instead of waiting for the dead holder's lease to lapse; a holder on another
+    host, whose state cannot be told, keeps its lease until it lapses."""
+    dead = gone_process()
+    assert owner_state(dead) is OwnerState.GONE
+    now = clock()
+    assert await registries[0].leases.acquire(DUTIES, dead, now, now + timedelta(seconds=LEASE_S))
+    b = Worker(registries[1], this_process(), clock, LEASE_S, RENEW_S)
+    await b.holder.renew()
+    assert (b.events, b.gauge()) == (["start"], 1.0)
+    lease = await registries[1].leases.current(DUTIES, clock())
+    assert lease is not None and lease.holder == this_process()
+
+    await b.holder.close()
+    elsewhere = "other-host/boot/1/2"
+    assert owner_state(elsewhere) is OwnerState.UNKNOWN
+    assert await registries[0].leases.acquire(
+        DUTIES, elsewhere, clock(), clock() + timedelta(seconds=LEASE_S)
+    )
+    c = Worker(registries[1], this_process(), clock, LEASE_S, RENEW_S)
+    await c.holder.renew()
+    assert c.events == []
