@@ -27,6 +27,7 @@ from tests.csr_factory import make_csr
 from tests.enrollment_codes import make_codes
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
+from tests.integration.profiles import APPROVED, APPROVED_DEVICE
 from tests.integration.server_process import ServerProcess
 from tests.lint import lint_certificate
 
@@ -100,15 +101,6 @@ class ESTWorld:
         return certificate
 
 
-# A profile whose requests wait for an operator (the shipped person and organisation
-# profiles issue only through the registration authority's own applications).
-APPROVED = "approved-device"
-APPROVED_DEVICE = f"""
-[profiles.{APPROVED}]
-description = "A device approved by an operator"
-requires_approval = true
-subject_attributes = ["CN", "O"]
-"""
 # A profile for which a code is made, and which then requires registered subscribers (as
 # person does): the code is an unbound one left from before (server/registered_issuance.py).
 LEGACY = '\n[profiles.legacy]\ndescription = "badges"\nsubject_attributes = ["CN"]\n'

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, load_pem_priv
 from tests.integration.bouncycastle import compile_clients, run_client
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
+from tests.integration.profiles import APPROVED, APPROVED_DEVICE
 from tests.integration.server_process import ServerProcess
 from tests.lint import lint_certificate
 
@@ -113,15 +114,6 @@ def test_serverkeygen(world: tuple[CAHome, BC, Path]) -> None:
     assert certificate.public_key() == key.public_key()
 
 
-# A profile whose requests wait for an operator (the shipped person and organisation
-# profiles issue only through the registration authority's own applications).
-APPROVED = "approved-device"
-APPROVED_DEVICE = f"""
-[profiles.{APPROVED}]
-description = "A device approved by an operator"
-requires_approval = true
-subject_attributes = ["CN", "O"]
-"""
 DEVICE = "CN=Счётчик 7,O=ООО Ромашка"
 
 
