@@ -338,9 +338,10 @@ class CMPSettings:
 @dataclass(frozen=True)
 class EnrollmentSettings:
     """Issuance left unfinished by a crash (server/intent_sweeper.py): an intent whose
-    owning process is gone is settled at once; one whose owner cannot be told (another
-    host, a record older than owners) once it is older than `intent_timeout_seconds`,
-    which must exceed the longest a live request can take."""
+    owning process is known to be gone is settled at once; any other (its owner on another
+    host or container, or alive but stuck) once it is older than `intent_timeout_seconds`,
+    which must exceed the longest a live request can take: a request that outlives it
+    fails whole when it tries to record its certificate."""
 
     intent_timeout_seconds: int = 600
     sweep_interval_seconds: float = 15.0  # how often the duty holder looks for them

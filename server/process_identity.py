@@ -1,11 +1,13 @@
 """Which process owns an open intent, and whether it still runs.
 
-An owner is written `host/boot id/pid/start time`: the start time (in clock ticks since
-boot, /proc/<pid>/stat) tells a process from a later one that reuses its pid, and the boot
-id a process from one of an earlier boot. A process on this host is known to be gone when
-its pid is free, names another process, or is a zombie, or when the host has booted since.
-An owner on another host, or where /proc cannot tell, is unknown: only the age of what it
-owns can settle it (server/intent_sweeper.py).
+An owner is written `host/boot id/pid/start time/pid namespace`: the start time (in clock
+ticks since boot, /proc/<pid>/stat) tells a process from a later one that reuses its pid,
+the boot id a process from one of an earlier boot, and the pid namespace a process of this
+container from one of another container that shares the host name and the registry (its
+pids mean nothing here). A process of this host and namespace is known to be gone when its
+pid is free, names another process, or is a zombie, or when the host has booted since. An
+owner of another host or namespace, or where /proc cannot tell, is unknown: only the age of
+what it owns can settle it (server/intent_sweeper.py).
 """
 
 from __future__ import annotations
@@ -43,11 +45,19 @@ def _stat(pid: int) -> tuple[str, str] | None:
     return fields[0], fields[19]
 
 
+def _pid_namespace(pid: int | str = "self") -> str:
+    try:
+        return os.readlink(_PROC / str(pid) / "ns/pid")  # e.g. pid:[4026531836]
+    except OSError:
+        return ""
+
+
 def identity_of(pid: int) -> str:
-    """The owner name of the running process `pid` (its start time empty where /proc
-    cannot tell, which makes it unknown to `owner_state`)."""
+    """The owner name of the running process `pid` (its start time or namespace empty
+    where /proc cannot tell, which makes it unknown to `owner_state`)."""
     stat = _stat(pid)
-    return f"{socket.gethostname()}/{_boot_id()}/{pid}/{stat[1] if stat else ''}"
+    start = stat[1] if stat else ""
+    return f"{socket.gethostname()}/{_boot_id()}/{pid}/{start}/{_pid_namespace(pid)}"
 
 
 def this_process() -> str:
@@ -56,8 +66,10 @@ def this_process() -> str:
 
 def owner_state(owner: str) -> OwnerState:
     """Whether the process `owner` (as `identity_of` names it) still runs."""
-    host, boot, pid, start = [*owner.split("/"), "", "", "", ""][:4]
+    host, boot, pid, start, namespace = [*owner.split("/"), "", "", "", "", ""][:5]
     if host != socket.gethostname() or not boot or not start or not pid.isdigit():
+        return OwnerState.UNKNOWN
+    if not namespace or namespace != _pid_namespace():  # another container's pids
         return OwnerState.UNKNOWN
     if boot != _boot_id():
         return OwnerState.GONE

@@ -23,7 +23,8 @@ async def read_body(request: web.Request, limit: int, drain: int = 1 << 20) -> b
 
     On a listener with limits (server/web/bounded_http.py) a body still incomplete
     `limits.body_timeout_seconds` after its head is answered 408 (RFC 9110 15.5.9,
-    web.HTTPRequestTimeout) and the connection closed."""
+    web.HTTPRequestTimeout) and the connection closed; a client that leaves mid-body is
+    counted as a bad request (web.HTTPBadRequest), not logged as an unexpected failure."""
     protocol = request.protocol
     if not isinstance(protocol, BoundedRequestHandler):
         return await _read(request, limit, drain)
@@ -31,6 +32,11 @@ async def read_body(request: web.Request, limit: int, drain: int = 1 << 20) -> b
     try:
         async with asyncio.timeout(timeout):
             return await _read(request, limit, drain)
+    except ConnectionError:  # the client went away mid-body: nobody to answer, no failure
+        protocol.guard.refuse("bad_request", "the client left before its body was complete")
+        gone = web.HTTPBadRequest(text="incomplete body\n")
+        gone.force_close()
+        raise gone from None
     except TimeoutError:
         protocol.guard.refuse("body_timeout", f"no complete body in {timeout:g} s, 408")
         refusal = web.HTTPRequestTimeout(text="request body not received in time\n")

@@ -21,6 +21,7 @@ caps would not fit in it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import resource
 import time
@@ -209,11 +210,11 @@ def raise_open_files_limit(settings: Settings) -> int:
     process runs out of descriptors (and with them the registry and the signers)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
-        try:
+        # where the limit cannot be raised, the soft one stays: the check below says
+        # whether it is enough
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             soft = hard
-        except (ValueError, OSError):
-            pass  # keep the soft limit; the check below says whether it is enough
     needed = len(listeners(settings)) * settings.limits.max_connections + RESERVED_DESCRIPTORS
     if needed > soft:
         raise CAError(

@@ -147,6 +147,10 @@ class OCSPProtocol(asyncio.Protocol):
         self._max_request = (
             limits.max_target_bytes + limits.max_fields * limits.max_field_bytes + MAX_REQUEST_BYTES
         )
+        # the largest head before a body begins: the parser holds an unfinished field whole
+        # (and copies it on every read), so a head is bounded near one field, not near all
+        # of them; a relying party's request has a few short fields
+        self._max_head = limits.max_target_bytes + 2 * limits.max_field_bytes
         self._max_pending = limits.max_pending_answers
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
@@ -193,17 +197,20 @@ class OCSPProtocol(asyncio.Protocol):
                 self._parser.feed_data(data)
             except httptools.HttpParserError:
                 self._parse_failed()
-        if self._since > self._max_request and not self._closing:
+        limit = self._max_request if self._size else self._max_head
+        if self._since > limit and not self._closing:
             self._too_large()  # a field or a body that never ends is held until it does
 
     def _too_large(self) -> None:
         """A request larger than the largest the limits allow: 413 once its body began
-        (RFC 9110 15.5.14), else 431 (RFC 6585 5); then the connection closes."""
+        (RFC 9110 15.5.14), else a head too large, 431 (RFC 6585 5); then the connection
+        closes."""
         if self._size:
-            reason, status = "body_too_large", "413 Content Too Large"
+            reason, status, limit = "body_too_large", "413 Content Too Large", self._max_request
         else:
             reason, status = "field_too_long", "431 Request Header Fields Too Large"
-        self._guard.refuse(reason, f"a request over {self._max_request} bytes")
+            limit = self._max_head
+        self._guard.refuse(reason, f"a request over {limit} bytes")
         self._closing = True
         self._pause_reading()
         self._reply(_plain(status, "request too large\n", False), True)

@@ -94,7 +94,7 @@ class Fleet:
             lease = await registry.leases.current(DUTIES, datetime.now(UTC))
         finally:
             await registry.close()
-        return None if lease is None else int(lease.holder.split("/")[2])  # host/boot/pid/start
+        return None if lease is None else int(lease.holder.split("/")[2])  # host/boot/pid/...
 
     def stop(self) -> str:
         """SIGTERM, a clean exit asserted; what serve logged."""

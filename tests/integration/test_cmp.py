@@ -332,7 +332,7 @@ def test_bad_requests_get_error_messages_and_change_nothing(world: CMPWorld) -> 
     ):
         answer = post(world, body)
         assert answer.body_type == "error"
-        assert failure.name in (answer.error_text or ""), answer.error_text
+        assert (answer.error_text or "").partition(":")[0] == failure.name, answer.error_text
     assert http(f"{world.server.url}/.well-known/cmp", request).status == 415
     assert world.rows("certificates") == before
     right = world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}",
@@ -355,14 +355,24 @@ def test_a_registered_persons_code_enrolls_over_cmp_with_the_registered_subject(
     application = world.ca.cli("apply", "--subscriber", subscriber, "--profile", "person"
                                ).stdout.splitlines()[0]  # fmt: skip
     refused = world.ca.cli("approve", "--id", application, check=False)
-    assert refused.returncode == 1 and "no identity record" in refused.stderr
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == f"error: subscriber {subscriber} has no identity record (P3)\n"
+    (listed,) = [line for line in world.ca.cli("applications").stdout.splitlines()
+                 if line.startswith(application)]  # fmt: skip
+    assert " submitted " in listed  # still waiting for a decision
     world.ca.cli("identify", "--id", subscriber, "--document-type", "passport_rf",
                  "--document-number", "4511 654321", "--document-issuer", "OVD Arbat",
                  "--document-date", "2016-04-02")  # fmt: skip
     world.ca.cli("acknowledge", "--id", subscriber)
+    codes = world.ca.cli("credentials", "--all").stdout
     without = world.ca.cli("enroll-code", "--profile", "person", "--subscriber", subscriber,
                            check=False)  # fmt: skip
-    assert without.returncode == 1 and "approve makes its enrollment code" in without.stderr
+    assert (without.returncode, without.stdout) == (1, "")
+    assert without.stderr == (
+        "error: profile 'person' is issued only through an approved application: approve "
+        "makes its enrollment code (register, identify, acknowledge, apply, approve)\n"
+    )
+    assert world.ca.cli("credentials", "--all").stdout == codes
     ref, secret = world.ca.cli("approve", "--id", application).stdout.split()
     out = world.folder / "person.pem"
     result = world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}", "-subject",

@@ -6,6 +6,7 @@ server's stderr holds one line per kind of refusal and no traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -62,11 +63,9 @@ def connect(port: int) -> socket.socket:
 def answer_then_close(sock: socket.socket) -> bytes:
     """What the server sends until it closes (a reset is a close)."""
     data = b""
-    try:
+    with contextlib.suppress(ConnectionResetError):
         while chunk := sock.recv(65536):
             data += chunk
-    except ConnectionResetError:
-        pass
     sock.close()
     return data
 
@@ -108,15 +107,11 @@ def test_rfc9110_15_5_15_the_ocsp_listener_cuts_off_a_200_mb_url(served: Served)
     before = resident_kib(served.server.process.pid)
     sock = connect(served.ocsp_port)
     sent, chunk = 0, b"A" * 65536
-    try:
+    with contextlib.suppress(ConnectionResetError, BrokenPipeError), sock:
         sock.sendall(b"GET /ocsp/")
         while sent < 200 << 20:
             sock.sendall(chunk)
             sent += len(chunk)
-    except (ConnectionResetError, BrokenPipeError):
-        pass
-    finally:
-        sock.close()
     assert sent < 64 << 20  # stopped at the limit; the rest is what socket buffers held
     assert resident_kib(served.server.process.pid) - before < 32 * 1024
 

@@ -175,7 +175,11 @@ async def test_rfc9483_4_1_1_a_certificate_whose_answer_a_crash_lost_is_revoked_
     restarted = await make_client(local_ca)
     restarted.kid, restarted.secret = client.kid, client.secret
     again = await restarted.p10cr()
-    assert again.body_type == "error" and "notAuthorized" in (again.error_text or "")
+    assert again.body_type == "error" and again.protection is not None
+    assert again.error_text == "notAuthorized: invalid or used enrollment credentials"
+    assert await local_ca.registry.search.certificates(None, "tls-client", None, 10, None) == [
+        recorded
+    ]  # the code issued no second certificate
     local_ca.clock.advance(seconds=301)  # cmp.confirm_wait_seconds = 300
     await restarted.server.revoke_unconfirmed()
     assert await status_of(local_ca, recorded.der) is CertificateStatus.REVOKED

@@ -4,6 +4,7 @@ cost: a head sent as written, an answer read up to the close, deadlines instead 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -36,13 +37,12 @@ async def stream_until_refused(port: int, head: bytes, filler: bytes, most: int)
     _, writer = await asyncio.open_connection("127.0.0.1", port)
     sent = 0
     try:
-        writer.write(head)
-        while sent < most:
-            writer.write(filler)
-            await asyncio.wait_for(writer.drain(), DEADLINE)
-            sent += len(filler)
-    except (ConnectionResetError, BrokenPipeError):
-        pass
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            writer.write(head)
+            while sent < most:
+                writer.write(filler)
+                await asyncio.wait_for(writer.drain(), DEADLINE)
+                sent += len(filler)
     finally:
         writer.close()
     return sent

@@ -180,3 +180,17 @@ async def test_rfc9110_15_6_4_connections_beyond_the_cap_get_503_and_are_closed(
     assert (await exchange(listener.port, ORDINARY)).endswith(b"hello\n")
     lines = [r for r in caplog.records if "too_many_connections" in r.getMessage()]
     assert len(lines) == 1
+
+
+async def test_rfc9112_6_3_a_client_that_leaves_mid_body_is_counted_without_a_traceback(
+    listener: Listener, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An incomplete message (RFC 9112 6.3: the connection closed before Content-Length
+    octets came) is a client's doing: counted as a bad request, never an unexpected
+    failure with a traceback."""
+    _, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+    writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n" + b"0" * 10)
+    await writer.drain()
+    writer.close()
+    await until(lambda: refusals(listener.metrics, "http", "bad_request") == 1)
+    assert no_traceback(caplog)

@@ -28,7 +28,7 @@ from server.ocsp_responder import OCSPResponder
 from server.registry import SQLiteRegistry
 from server.status import StatusPublication
 from server.status_metrics import StatusMetrics
-from server.web.limits import ListenerGuard, ListenerMetrics
+from server.web.limits import OVER_CAPACITY, ListenerGuard, ListenerMetrics
 from server.web.ocsp_listener import SLICE_BYTES, OCSPProtocol, RenderedAnswers
 from server.web.unexpected import UnexpectedErrors
 from tests.csr_factory import make_csr
@@ -99,7 +99,8 @@ async def test_rfc9110_15_5_15_a_long_request_target_is_answered_414_and_closed(
 ) -> None:
     answer = await exchange(listener.port, b"GET /ocsp/" + b"A" * 2000 + b" HTTP/1.1\r\n\r\n")
     assert status(answer) == 414
-    assert b"Connection: close\r\n" in answer
+    assert b"Connection: close\r\n" in answer and b"Content-Type: text/plain\r\n" in answer
+    assert answer.endswith(b"\r\n\r\nrequest-target too long\n")
     assert refusals(listener.metrics, "ocsp", "target_too_long") == 1
     assert not [r for r in caplog.records if r.exc_info]
 
@@ -120,6 +121,7 @@ async def test_rfc6585_5_a_long_header_field_is_answered_431_and_closed(
     head = b"GET /ocsp/x HTTP/1.1\r\nX-Long: " + b"a" * 1500 + b"\r\n\r\n"
     answer = await exchange(listener.port, head)
     assert status(answer) == 431
+    assert answer.endswith(b"\r\n\r\nheader fields too large\n")
     assert refusals(listener.metrics, "ocsp", "field_too_long") == 1
 
 
@@ -132,6 +134,8 @@ async def test_rfc6585_5_a_head_larger_than_the_limits_allow_is_answered_431(
     fields = b"".join(b"X-%d: %b\r\n" % (n, b"a" * 900) for n in range(40))
     answer = await exchange(listener.port, b"GET /ocsp/x HTTP/1.1\r\n" + fields)
     assert status(answer) == 431
+    assert answer.endswith(b"\r\n\r\nrequest too large\n")
+    assert refusals(listener.metrics, "ocsp", "field_too_long") == 1
 
 
 async def test_rfc9110_15_5_14_a_body_that_never_ends_is_answered_413(listener: Listener) -> None:
@@ -243,7 +247,7 @@ async def test_rfc9110_15_6_4_connections_beyond_the_cap_get_503_and_are_closed(
     await until(lambda: listener.guard.open_connections == 4)
     for _ in range(3):
         answer = await exchange(listener.port, ORDINARY)
-        assert status(answer) == 503
+        assert answer == OVER_CAPACITY
     assert refusals(listener.metrics, "ocsp", "too_many_connections") == 3
     for _, writer in idle:
         writer.close()
@@ -378,3 +382,19 @@ async def test_rfc9112_9_3_2_answers_in_the_making_stop_the_reading_at_the_bound
         signing.cancel()
         writer.close()
     assert nonces == [b"%08d" % n for n in range(count)]
+
+
+async def test_rfc6585_5_an_unfinished_field_is_refused_near_one_field_not_all_of_them(
+    listener: Listener,
+) -> None:
+    """The parser holds an unfinished field whole and copies it on every read: a head with
+    no end is refused once it is larger than the request-target and two fields at their
+    largest, not only near the size of every field at its largest."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+    unfinished = b"X-Endless: " + b"a" * (3 * LIMITS.max_field_bytes)
+    writer.write(b"GET /ocsp/x HTTP/1.1\r\n" + unfinished)
+    answer = await closed_by_server(reader)
+    writer.close()
+    assert status(answer) == 431
+    assert answer.endswith(b"\r\n\r\nrequest too large\n")
+    assert refusals(listener.metrics, "ocsp", "field_too_long") == 1
