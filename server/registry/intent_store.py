@@ -194,9 +194,20 @@ async def settle_stranded_in(
     db: aiosqlite.Connection, claim: StrandedClaim, serial: str | None
 ) -> bool:
     """Spend the stranded credential for the certificate `serial` it issued, or (None) give
-    it back, if it is still stranded; in the caller's transaction."""
+    it back, if it is still stranded and `serial` is still spent by nobody (two stranded
+    credentials of one subject must not both be spent on one certificate: the next sweep
+    looks again); in the caller's transaction."""
     if claim not in await stranded_claims_in(db, claim.claimed_at):
         return False
+    if serial is not None:
+        async with db.execute(
+            "SELECT EXISTS (SELECT 1 FROM enrollment_credentials WHERE used_serial = ?)"
+            " OR EXISTS (SELECT 1 FROM applications WHERE serial = ?)",
+            (serial, serial),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None and row[0]:
+            return False
     if serial is None:
         await db.execute(
             "UPDATE enrollment_credentials SET claimed_at = NULL WHERE id = ?", (claim.id,)

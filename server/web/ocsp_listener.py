@@ -35,6 +35,7 @@ import asyncio
 import functools
 import time
 from collections import deque
+from datetime import UTC, datetime
 
 import httptools
 
@@ -124,8 +125,11 @@ class RenderedAnswers:
 
 
 def _plain(status: str, text: str, keep_alive: bool) -> bytes:
+    """A short text answer (the listener's refusals); with Date, which an origin server
+    with a clock must send on a 4xx answer (RFC 9110 6.6.1)."""
     body = text.encode()
-    return _head(status, {"Content-Type": "text/plain"}, len(body), keep_alive) + body
+    headers = {"Content-Type": "text/plain", "Date": http_date(datetime.now(UTC))}
+    return _head(status, headers, len(body), keep_alive) + body
 
 
 class OCSPProtocol(asyncio.Protocol):

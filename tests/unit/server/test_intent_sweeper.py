@@ -382,3 +382,24 @@ async def test_a_code_an_older_version_issued_with_but_never_spent_is_spent_for_
     assert outcomes[credential.id]["outcome"] == "spent"
     assert outcomes[credential.id]["serial"] == issued.serial
     assert outcomes[other.id]["outcome"] == "released"
+
+
+async def test_two_codes_an_older_version_left_for_one_subject_spend_its_certificate_once(
+    local_ca: LocalCA, restarted: Process
+) -> None:
+    """Both claimed the old way for the same subject, one certificate issued: one code is
+    spent for it, the other given back at the next sweep, never both spent on it."""
+    first, _ = await restarted.credentials.create("tls-client", "CN=twin", HOUR, "op")
+    second, _ = await restarted.credentials.create("tls-client", "CN=twin", HOUR, "op")
+    claimed_the_old_way(local_ca, first.id)
+    claimed_the_old_way(local_ca, second.id)
+    issued = await local_ca.authority.issue(
+        "tls-client", make_csr([]), "est", subject=names.parse_dn("CN=twin")
+    )
+    local_ca.clock.advance(seconds=local_ca.settings.enrollment.intent_timeout_seconds)
+    assert await sweeper(local_ca).sweep() == 1
+    assert await sweeper(local_ca).sweep() == 1
+    spent = [
+        serial for _, serial in await restarted.credentials.listing(unused_only=False)
+    ]
+    assert sorted(spent, key=str) == sorted([issued.serial, None], key=str)

@@ -100,6 +100,7 @@ async def test_rfc9110_15_5_15_a_long_request_target_is_answered_414_and_closed(
     answer = await exchange(listener.port, b"GET /ocsp/" + b"A" * 2000 + b" HTTP/1.1\r\n\r\n")
     assert status(answer) == 414
     assert b"Connection: close\r\n" in answer and b"Content-Type: text/plain\r\n" in answer
+    assert b"\r\nDate: " in answer  # RFC 9110 6.6.1
     assert answer.endswith(b"\r\n\r\nrequest-target too long\n")
     assert refusals(listener.metrics, "ocsp", "target_too_long") == 1
     assert not [r for r in caplog.records if r.exc_info]
