@@ -13,6 +13,7 @@ from dataclasses import replace
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from config.settings import SettingsError
 from protocols import cmp
 from protocols.crl import CRLReason
 from tests.cmp_client import (
@@ -65,10 +66,11 @@ def assert_refused(answer: object, failure: str) -> None:
     assert answer.fail_info == {failure}, answer  # type: ignore[attr-defined]
 
 
-async def assert_still_served(ee: CMPClient, inner: bytes) -> None:
-    """The end entity's request, sent directly as it was, is served: its credential and
-    transactionID were not used up by the refusal."""
-    answer = await ee.send_der(inner)
+async def assert_served_through(ra: CMPClient, inner: bytes) -> None:
+    """The end entity's request, as it was, is served when the trusted RA adds its
+    protection correctly: the refusal used up neither its credential nor its transactionID,
+    and it was the fault refused, not the RA or the request."""
+    answer = await ra.send_der(wrap_copying(ra, inner))
     assert answer.body_type == "ip" and answer.status is cmp.PKIStatus.accepted, answer
 
 
@@ -103,7 +105,7 @@ async def test_rfc9483_5_2_2_1_only_transaction_id_copied_is_bad_sender_nonce(
     assert_refused(answer, "badSenderNonce")
     assert answer.protected  # the RA is authenticated: its error is signed (3.6.4)
     assert await counts(trusting) == before
-    await assert_still_served(ee, inner)
+    await assert_served_through(ra, inner)
 
 
 async def test_rfc9483_5_2_2_1_only_sender_nonce_copied_is_bad_request(local_ca: LocalCA) -> None:
@@ -114,7 +116,7 @@ async def test_rfc9483_5_2_2_1_only_sender_nonce_copied_is_bad_request(local_ca:
     answer = await ra.send_der(wrap_copying(ra, inner, transactionID=secrets.token_bytes(16)))
     assert_refused(answer, "badRequest")
     assert await counts(trusting) == before
-    await assert_still_served(ee, inner)
+    await assert_served_through(ra, inner)
 
 
 async def test_rfc9483_5_2_2_1_bad_inner_protection_is_bad_message_check(
@@ -150,13 +152,14 @@ async def test_rfc9483_4_1_1_raverified_outside_a_nested_message_is_bad_pop(
 ) -> None:
     ra, trusting = await ra_client(local_ca)
     ee = await mac_client(trusting, server=ra.server)
+    inner = ir(ee, pop="raVerified")
     before = await counts(trusting)
-    answer = await ee.send_der(ir(ee, pop="raVerified"))
+    answer = await ee.send_der(inner)
     # in kind (ip with rejection) or as an error message: badPOP, and nothing issued
     assert answer.body_type in ("ip", "error"), answer
     assert answer.status is cmp.PKIStatus.rejection and answer.fail_info == {"badPOP"}, answer
-    assert (await counts(trusting))[0] == before[0]
-    await assert_still_served(ee, ir(ee))
+    assert await counts(trusting) == before
+    await assert_served_through(ra, inner)  # the same request, vouched for by the RA
 
 
 async def test_rfc9483_4_1_1_raverified_signed_by_the_ra_itself_is_bad_pop(
@@ -165,10 +168,13 @@ async def test_rfc9483_4_1_1_raverified_signed_by_the_ra_itself_is_bad_pop(
     """Not nested: the RA's own ir (5.2.3.2's replaced protection is not served) does not
     vouch; raVerified there is badPOP like any end entity's."""
     ra, trusting = await ra_client(local_ca)
+    ee = await mac_client(trusting, server=ra.server)
+    inner = ir(ee, pop="raVerified")
     before = await counts(trusting)
     answer = await ra.send_der(ir(ra, pop="raVerified"))
     assert answer.status is cmp.PKIStatus.rejection and answer.fail_info == {"badPOP"}, answer
     assert (await counts(trusting))[0] == before[0]
+    await assert_served_through(ra, inner)  # what the RA vouches for in a nested message
 
 
 async def test_rfc9483_5_2_3_raverified_in_a_kur_is_bad_pop_even_from_a_trusted_ra(
@@ -228,7 +234,7 @@ async def test_rfc9483_5_2_2_2_one_bad_inner_protection_refuses_the_whole_batch(
     answer = await ra.send("nested", nested_content(*inners), new=True)
     assert_refused(answer, "badMessageCheck")
     assert await counts(trusting) == before
-    await assert_still_served(ees[0], inners[0])
+    await assert_served_through(ra, inners[0])
 
 
 async def test_rfc9483_5_2_2_2_batch_reusing_a_request_transaction_id_is_bad_request(
@@ -242,6 +248,8 @@ async def test_rfc9483_5_2_2_2_batch_reusing_a_request_transaction_id_is_bad_req
                            transactionID=header_of(inners[1]).transaction_id)  # fmt: skip
     assert_refused(answer, "badRequest")
     assert await counts(trusting) == before
+    answer = await ra.send("nested", nested_content(*inners), new=True)  # a fresh one: served
+    assert [a.status for a in inner_answers(answer)] == [cmp.PKIStatus.accepted] * 2, answer
 
 
 async def test_rfc9483_5_2_2_2_batch_reusing_a_request_sender_nonce_is_bad_sender_nonce(
@@ -268,7 +276,7 @@ async def test_rfc9483_5_2_2_2_two_requests_of_one_transaction_is_transaction_id
     answer = await ra.send("nested", nested_content(first, second), new=True)
     assert_refused(answer, "transactionIdInUse")
     assert await counts(trusting) == before
-    await assert_still_served(ees[0], first)
+    await assert_served_through(ra, first)
 
 
 async def test_rfc9483_5_2_2_2_more_than_max_batch_messages_is_bad_request(
@@ -294,6 +302,9 @@ async def test_rfc9810_5_1_3_4_empty_nested_content_is_refused(local_ca: LocalCA
     answer = await ra.send("nested", nested_content(), new=True)
     assert_refused(answer, "badRequest")  # PKIMessages is SIZE (1..MAX)
     assert await counts(trusting) == before
+    inner = ir(await mac_client(trusting, server=ra.server))
+    answer = await ra.send("nested", nested_content(inner), new=True)  # a batch of one: served
+    assert [a.status for a in inner_answers(answer)] == [cmp.PKIStatus.accepted], answer
 
 
 async def test_rfc9483_5_2_2_nested_within_nested_is_bad_request(local_ca: LocalCA) -> None:
@@ -305,7 +316,7 @@ async def test_rfc9483_5_2_2_nested_within_nested_is_bad_request(local_ca: Local
     answer = await ra.send("nested", nested_content(middle), new=True)
     assert_refused(answer, "badRequest")
     assert await counts(trusting) == before
-    await assert_still_served(ee, inner)
+    await assert_served_through(ra, inner)
 
 
 async def test_rfc9483_5_2_2_nested_from_a_signer_not_trusted_as_ra_is_not_authorized(
@@ -321,7 +332,7 @@ async def test_rfc9483_5_2_2_nested_from_a_signer_not_trusted_as_ra_is_not_autho
     assert_refused(answer, "notAuthorized")
     assert answer.protected
     assert await counts(trusting) == before
-    await assert_still_served(ee, ir(ee))
+    await assert_served_through(ra, inner)  # the same request, from the trusted RA
 
 
 async def test_rfc9483_5_2_2_nested_with_a_bad_ra_signature_is_bad_message_check(
@@ -336,7 +347,7 @@ async def test_rfc9483_5_2_2_nested_with_a_bad_ra_signature_is_bad_message_check
     assert_refused(answer, "badMessageCheck")
     assert not answer.protected  # the RA is not authenticated (3.6.4)
     assert await counts(trusting) == before
-    await assert_still_served(ee, inner)
+    await assert_served_through(ra, inner)
 
 
 async def test_rfc9483_5_2_2_nested_under_mac_protection_is_wrong_integrity(
@@ -351,27 +362,25 @@ async def test_rfc9483_5_2_2_nested_under_mac_protection_is_wrong_integrity(
     assert_refused(answer, "wrongIntegrity")
     assert answer.message.header.protection_oid == cmp.PASSWORD_BASED_MAC
     assert await counts(trusting) == before
-    await assert_still_served(ee, inner)
+    await assert_served_through(ra, inner)
 
 
 async def test_rfc9483_5_2_2_ra_certificate_revoked_is_no_longer_trusted(
     local_ca: LocalCA,
 ) -> None:
     ra, trusting = await ra_client(local_ca)
-    ee = await mac_client(trusting, server=ra.server)
+    await assert_served_through(ra, ir(await mac_client(trusting, server=ra.server)))
     serial = format(x509.load_der_x509_certificate(ra.chain[0]).serial_number, "x")
     await trusting.revocation.revoke(serial, CRLReason.keyCompromise, "test")
-    inner = ir(ee)
+    ee = await mac_client(trusting, server=ra.server)
     before = await counts(trusting)
-    answer = await ra.send_der(wrap_copying(ra, inner))
+    answer = await ra.send_der(wrap_copying(ra, ir(ee, pop="raVerified")))
     assert_refused(answer, "signerNotTrusted")
+    assert not answer.protected
     assert await counts(trusting) == before
-    await assert_still_served(ee, inner)
 
 
 def test_rfc9483_5_2_2_ras_setting_takes_only_sha256_fingerprints(local_ca: LocalCA) -> None:
-    from config.settings import SettingsError
-
     good = replace(local_ca.settings.cmp, ras={"ra": "ab:" * 31 + "ab"})
     good.check()
     for bad in ("ab" * 20, "zz" * 32, ""):
