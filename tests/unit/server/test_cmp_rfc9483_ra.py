@@ -10,11 +10,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 
+from asn1crypto import cms as asn1_cms
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from pyasn1.codec.der import encoder
 
 from config.settings import SettingsError
-from protocols import cmp
+from protocols import cmp, cms
 from protocols.crl import CRLReason
 from tests.cmp_client import (
     IMPLICIT_CONFIRM,
@@ -129,6 +131,30 @@ async def test_rfc9483_5_2_2_1_bad_inner_protection_is_bad_message_check(
     answer = await ra.send_der(wrap_copying(ra, inner))
     assert_refused(answer, "badMessageCheck")
     assert await counts(trusting) == before
+
+
+async def test_rfc9483_4_1_6_central_key_generation_through_added_protection_for_the_ee(
+    local_ca: LocalCA,
+) -> None:
+    """RFC 9483 4.1.6 and 5.2.3: the end entity's request for a key the CA makes reaches
+    the CA unchanged under the RA's added protection, so the key is enveloped under the end
+    entity's own shared secret (4.1.6.3), not for the RA."""
+    ra, trusting = await ra_client(local_ca)
+    ee = await mac_client(trusting, server=ra.server)
+    body = cert_req_messages(cert_request(key=None, pop="none"))  # no public key: make one
+    inner = ee.request("ir", body, new=True, generalInfo=IMPLICIT_CONFIRM)
+    answer = await ra.send_der(wrap_copying(ra, inner))
+    assert answer.body_type == "ip" and answer.status is cmp.PKIStatus.accepted, answer
+    assert answer.message.header.pvno == 3
+    pair = answer.decoded["body"]["ip"]["response"][0]["certifiedKeyPair"]
+    enveloped = bytes(encoder.encode(pair["privateKey"]["envelopedData"]))
+    enveloped = b"\x30" + enveloped[1:]  # [0] IMPLICIT EnvelopedData -> SEQUENCE
+    content_info = asn1_cms.ContentInfo(
+        {"content_type": "enveloped_data", "content": asn1_cms.EnvelopedData.load(enveloped)}
+    ).dump()
+    assert ee.secret is not None
+    content_type, _signed = cms.open_password_envelope(content_info, ee.secret)
+    assert content_type == cms.ID_SIGNED_DATA
 
 
 # --- raVerified (RFC 4211 4; RFC 9483 4.1.1, 5.2.3.2) ------------------------------------
