@@ -209,6 +209,7 @@ class CMPServer:
                 assert ra.nested_body is not None
                 reply.kind, reply.body = "nested", ra.nested_body
             else:
+                self._ras.check_direct(message)  # RFC 9483 5.2.3: replaced protection
                 await self._act(message, sender, profile, reply, identity)
         except (CMPRefusal, RARefusal) as refusal:
             reply.kind, reply.body = "error", cmp.error_body([refusal.failure], refusal.text)

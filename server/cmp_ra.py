@@ -27,6 +27,12 @@ hands it here (:meth:`RAMessages.answer`):
    only thing the RA adds is that a proof of possession ``raVerified`` (RFC 4211 4,
    RFC 9483 5.2.3.2) is taken for an ir/cr: the RA vouches that it checked the POP.
    Outside a trusted RA's nested message raVerified stays badPOP (RFC 9483 4.1.1).
+
+An RA that replaces an end entity's protection with its own (RFC 9483 5.2.3) is not served:
+a request carrying the original in id-it-origPKIMessage is refused (:meth:`check_direct`),
+and without it the request is the RA's own. Central key generation through an RA works by
+added protection, which keeps the end entity's request and so its credential for the key's
+envelope (RFC 9483 4.1.6, 5.2.3).
 """
 
 from __future__ import annotations
@@ -40,7 +46,12 @@ from typing import Any, Protocol
 from config import Settings
 from config.settings import sha256_fingerprint
 from protocols import cmp
-from protocols.cmp.nested import NestedFormatError, inner_messages, nested_body
+from protocols.cmp.nested import (
+    NestedFormatError,
+    carries_orig_pki_message,
+    inner_messages,
+    nested_body,
+)
 from server.tls import ServerIdentity
 
 log = logging.getLogger(__name__)
@@ -130,6 +141,20 @@ class RAMessages:
         if added_protection:  # RFC 9483 5.2.2.1: the answer goes back as to the end entity
             return RAAnswer(unwrapped=answers[0])
         return RAAnswer(nested_body=nested_body(answers))  # RFC 9483 5.2.2.2, in order
+
+    @staticmethod
+    def check_direct(message: cmp.PKIMessage) -> None:
+        """A request outside a nested message (or an inner one) that carries the end
+        entity's original in id-it-origPKIMessage comes from an RA that replaced its
+        protection (RFC 9483 5.2.3, 5.2.3.2; RFC 9810 5.1.1.3). That is not served: it
+        would be taken as the RA's own request (a certificate in the RA's name, a central
+        key enveloped for the RA). Raises RARefusal (badRequest)."""
+        if carries_orig_pki_message(message):
+            raise RARefusal(
+                F.badRequest,
+                "replaced protection (origPKIMessage) is not served: an RA adds its "
+                "protection in a nested message (RFC 9483 5.2.2.1)",
+            )
 
     def _trusted_ra(self, certificate: bytes | None) -> str:
         if certificate is None:  # RFC 9483 5.2.2: the RA's protection is a signature

@@ -1,14 +1,15 @@
-"""Nested messages (RFC 9810 5.1.3.4 and 5.3.x ``nested``; RFC 9483 5.2.2): read and written.
+"""Nested messages (RFC 9810 5.1.3.4, RFC 9483 5.2.2): read and written.
 
 Theory of operation. A ``nested`` PKIBody is NestedMessageContent ::= PKIMessages, a
 SEQUENCE SIZE (1..MAX) OF PKIMessage: an RA (a PKI management entity) wraps one request to
-add its own protection (RFC 9483 5.2.2.1) or several to batch them (5.2.2.2), and the
-answers go back the same way. :func:`inner_messages` cuts the inner PKIMessages out of the
+add its own protection (RFC 9483 5.2.2.1) or several to batch them (5.2.2.2), whose
+answers go back nested too. :func:`inner_messages` cuts the inner PKIMessages out of the
 octets received, without re-encoding, so that each one's protection is checked over exactly
 what its sender protected; it counts them before handing any over, so a caller bounds the
 work one message can cause. :func:`nested_body` writes the body of an answer from inner
-answers already assembled. Nothing here judges who may nest what: that is
-``server/cmp_ra.py``.
+answers already assembled. :func:`carries_orig_pki_message` tells a request whose RA
+replaced the end entity's protection and kept the original in generalInfo (5.2.3).
+Nothing here judges who may nest what: that is ``server/cmp_ra.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from protocols.der import DERError
 from protocols.der import elements as der_elements
 from protocols.der import tlv as der_tlv
 
-__all__ = ["NestedFormatError", "inner_messages", "nested_body"]
+__all__ = [
+    "ID_IT_ORIG_PKI_MESSAGE",
+    "NestedFormatError",
+    "carries_orig_pki_message",
+    "inner_messages",
+    "nested_body",
+]
+
+ID_IT_ORIG_PKI_MESSAGE = "1.3.6.1.5.5.7.4.15"  # RFC 9810 5.1.1.3
+_ORIG_PKI_MESSAGE_OID_DER = bytes.fromhex("06082b0601050507040f")
+_GENERAL_INFO_TAG = 0xA8  # PKIHeader generalInfo [8] EXPLICIT (RFC 9810 5.1.1)
 
 _SEQUENCE = 0x30
 _NESTED_TAG = 0xA0 | BODY_TAGS["nested"]  # [20] EXPLICIT (RFC 9810 5.1.2)
@@ -54,6 +65,23 @@ def inner_messages(message: PKIMessage, limit: int) -> tuple[bytes, ...]:
     if any(tag != _SEQUENCE for tag, _raw in inner):
         raise NestedFormatError("a nested element is not a PKIMessage SEQUENCE")
     return tuple(raw for _tag, raw in inner)
+
+
+def carries_orig_pki_message(message: PKIMessage) -> bool:
+    """Whether the header's generalInfo holds id-it-origPKIMessage (RFC 9810 5.1.1.3): the
+    end entity's original message(s), carried by an RA that replaced their protection
+    (RFC 9483 5.2.3). Read from the octets received, which the parser has checked."""
+    try:
+        header = der_elements(message.protected_part)[0][1]
+        for tag, raw in der_elements(header):
+            if tag != _GENERAL_INFO_TAG:
+                continue
+            for _tag, item in der_elements(der_elements(raw)[0][1]):
+                if der_elements(item)[0][1] == _ORIG_PKI_MESSAGE_OID_DER:
+                    return True
+    except (DERError, IndexError):
+        return False
+    return False
 
 
 def nested_body(messages: Sequence[bytes]) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 
+import pytest
 from asn1crypto import cms as asn1_cms
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -17,7 +18,14 @@ from pyasn1.codec.der import encoder
 
 from config.settings import SettingsError
 from protocols import cmp, cms
+from protocols.cmp.nested import (
+    ID_IT_ORIG_PKI_MESSAGE,
+    NestedFormatError,
+    inner_messages,
+    nested_body,
+)
 from protocols.crl import CRLReason
+from protocols.der import tlv
 from tests.cmp_client import (
     IMPLICIT_CONFIRM,
     CMPClient,
@@ -27,6 +35,7 @@ from tests.cmp_client import (
     inner_answers,
     mac_client,
     nested_content,
+    oid_der,
     ra_client,
     signing_client,
     spki_of,
@@ -155,6 +164,37 @@ async def test_rfc9483_4_1_6_central_key_generation_through_added_protection_for
     assert ee.secret is not None
     content_type, _signed = cms.open_password_envelope(content_info, ee.secret)
     assert content_type == cms.ID_SIGNED_DATA
+
+
+async def test_rfc9483_5_2_3_replaced_protection_with_orig_pki_message_is_refused(
+    local_ca: LocalCA,
+) -> None:
+    """RFC 9483 5.2.3.2 / RFC 9810 5.1.1.3: an RA's own request carrying the end entity's
+    original in id-it-origPKIMessage (replaced protection) is not served, rather than taken
+    as the RA's own request (a certificate and a central key for the RA)."""
+    ra, trusting = await ra_client(local_ca)
+    ee = await mac_client(trusting, server=ra.server)
+    body = cert_req_messages(cert_request(key=None, pop="none"))
+    original = ee.request("ir", body, new=True, generalInfo=IMPLICIT_CONFIRM)
+    orig_info = tlv(0x30, oid_der(ID_IT_ORIG_PKI_MESSAGE) + nested_content(original))
+    info = tlv(0x30, IMPLICIT_CONFIRM[2:] + orig_info)  # implicitConfirm, origPKIMessage
+    before = await counts(trusting)
+    answer = await ra.send("ir", body, new=True, generalInfo=info)
+    assert_refused(answer, "badRequest")
+    assert "origPKIMessage" in answer.text and answer.protected
+    assert await counts(trusting) == before
+    await assert_served_through(ra, original)  # the same request under added protection
+
+
+async def test_rfc9810_5_1_3_4_nested_codec_refuses_what_is_not_nested_content(
+    local_ca: LocalCA,
+) -> None:
+    with pytest.raises(ValueError):
+        nested_body([])
+    ee = await mac_client(local_ca)
+    genm = cmp.parse_pki_message(ee.request("genm", tlv(0x30, b"")))
+    with pytest.raises(NestedFormatError):
+        inner_messages(genm, 10)
 
 
 # --- raVerified (RFC 4211 4; RFC 9483 4.1.1, 5.2.3.2) ------------------------------------
