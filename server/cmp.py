@@ -236,7 +236,15 @@ class CMPServer:
             sender = await self._authenticate(message)
         except CMPRefusal as refusal:
             raise RARefusal(refusal.failure, f"a nested message: {refusal.text}") from None
-        return Inner(message, dataclasses.replace(sender, ra_vouched=True))
+        # A request that waits for approval has its POP checked again when approved, where
+        # no RA vouches (server/cmp_requests.py kept_request): raVerified is then not taken.
+        credential = sender.credential
+        waits = (
+            credential is not None
+            and credential.application_id is None
+            and self._settings.profile(credential.profile).requires_approval
+        )
+        return Inner(message, dataclasses.replace(sender, ra_vouched=not waits))
 
     async def inner_answer(
         self,

@@ -213,6 +213,24 @@ async def test_rfc4211_4_rfc9483_5_2_2_raverified_vouched_by_trusted_ra_is_serve
     assert spki_of(issued.public_key()) == spki_of(key)
 
 
+async def test_rfc9483_4_4_raverified_is_not_taken_for_a_request_that_waits_for_approval(
+    local_ca: LocalCA,
+) -> None:
+    """An application is decided later, with its POP checked again where no RA vouches:
+    raVerified is refused badPOP at once rather than left waiting to fail at approval."""
+    profiles = dict(local_ca.settings.profiles)
+    profiles["tls-client"] = replace(profiles["tls-client"], requires_approval=True)
+    approving = replace(local_ca, settings=replace(local_ca.settings, profiles=profiles))
+    ra, trusting = await ra_client(approving)
+    ee = await mac_client(trusting, server=ra.server)
+    before = await counts(trusting)
+    answer = await ra.send_der(wrap_copying(ra, ir(ee, pop="raVerified")))
+    assert answer.status is cmp.PKIStatus.rejection and answer.fail_info == {"badPOP"}, answer
+    assert await counts(trusting) == before
+    answer = await ra.send_der(wrap_copying(ra, ir(ee)))  # a signature POP: it waits
+    assert answer.body_type == "ip" and answer.status is cmp.PKIStatus.waiting, answer
+
+
 async def test_rfc9483_4_1_1_raverified_outside_a_nested_message_is_bad_pop(
     local_ca: LocalCA,
 ) -> None:
