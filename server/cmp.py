@@ -10,7 +10,8 @@ Theory of operation, for each request:
    sent first in extraCerts (RFC 9483 3.2). Nothing unprotected is served.
 3. Act: ir/cr/kur/p10cr issue through the same services as EST (the subject from the
    credential or the protecting certificate, D2; proof of possession checked, D8); certConf
-   confirms (or rejects, which revokes); rr revokes; genm answers caCerts and CRLs.
+   confirms (or rejects, which revokes); rr revokes; genm answers caCerts and CRLs; a
+   nested message from a trusted RA has each inner request served so (server/cmp_ra.py).
 4. Answer protected the way the request was: the same MAC, or the signature of this
    server's TLS identity with its chain in extraCerts (RFC 9483 3.2, 4.1).
 

@@ -25,7 +25,8 @@ hands it here (:meth:`RAMessages.answer`):
      holding one answer per inner request in the same order.
 5. Inner requests are served by the CMP server with their own rules and protection; the
    only thing the RA adds is that a proof of possession ``raVerified`` (RFC 4211 4,
-   RFC 9483 5.2.3.2) is taken for an ir/cr: the RA vouches that it checked the POP.
+   RFC 9483 5.2.3.2) is taken for an ir/cr: the RA vouches that it checked the POP (not
+   for a request that would wait for approval: its POP is checked again then).
    Outside a trusted RA's nested message raVerified stays badPOP (RFC 9483 4.1.1).
 
 An RA that replaces an end entity's protection with its own (RFC 9483 5.2.3) is not served:
