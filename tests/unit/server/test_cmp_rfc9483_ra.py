@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from asn1crypto import cms as asn1_cms
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given
 from pyasn1.codec.der import encoder
 
 from config.settings import SettingsError
@@ -21,6 +24,7 @@ from protocols import cmp, cms
 from protocols.cmp.nested import (
     ID_IT_ORIG_PKI_MESSAGE,
     NestedFormatError,
+    carries_orig_pki_message,
     inner_messages,
     nested_body,
 )
@@ -40,6 +44,7 @@ from tests.cmp_client import (
     signing_client,
     spki_of,
 )
+from tests.fuzz.mutations import FUZZ_SLOW, hostile
 from tests.local_ca import LocalCA
 
 
@@ -474,3 +479,36 @@ def test_rfc9483_5_2_2_ras_setting_takes_only_sha256_fingerprints(local_ca: Loca
             assert "cmp.ras.ra" in str(exc)
         else:
             raise AssertionError(f"{bad!r} taken as a fingerprint")
+
+
+def _nested_seeds() -> list[bytes]:
+    """Nested messages as the test RA sends them (no server needed to build them)."""
+    moment = datetime(2026, 11, 28, tzinfo=UTC)
+    no_server: Any = None  # the messages are only built, never sent
+    ra = CMPClient(no_server, lambda: moment, secret=b"s", kid=b"ra")
+    inner = ir(ra)
+    orig = tlv(0x30, tlv(0x30, oid_der(ID_IT_ORIG_PKI_MESSAGE) + nested_content(inner)))
+    return [
+        wrap_copying(ra, inner),
+        ra.request("nested", nested_content(inner, ir(ra), ir(ra)), new=True),
+        ra.request("nested", nested_content(wrap_copying(ra, inner)), new=True),
+        ra.request("ir", cert_req_messages(cert_request(key=None, pop="none")), generalInfo=orig),
+    ]
+
+
+def test_rfc9810_5_1_3_4_any_mutated_nested_message_is_inner_messages_or_refused() -> None:
+    @FUZZ_SLOW
+    @given(hostile(_nested_seeds()))
+    def check(data: bytes) -> None:
+        try:
+            message = cmp.parse_pki_message(data)
+        except cmp.CMPFormatError:
+            return
+        assert isinstance(carries_orig_pki_message(message), bool)
+        try:
+            found = inner_messages(message, 3)
+        except NestedFormatError:
+            return
+        assert 1 <= len(found) <= 3 and all(part[:1] == b"\x30" for part in found)
+
+    check()
