@@ -317,8 +317,20 @@ class CMPSettings:
     mac_max_iterations: int = 100_000
     suspend_by_revocation_request: bool = False  # rr with certificateHold suspends (S8)
     max_body_bytes: int = 65536
+    # RFC 9483 5.2.2: RAs trusted to send nested messages and vouch for raVerified POP: a
+    # name (for logs and the actor) -> the SHA-256 fingerprint of the RA's certificate,
+    # one this CA issued, hex with or without colons.
+    ras: Mapping[str, str] = field(default_factory=dict)
+    max_batch_messages: int = 10  # inner messages of one nested message (RFC 9483 5.2.2.2)
 
     def check(self) -> None:
+        for name, fingerprint in self.ras.items():
+            _require(
+                sha256_fingerprint(fingerprint) is not None,
+                f"cmp.ras.{name}",
+                "the SHA-256 fingerprint of a certificate (64 hex digits, colons allowed)",
+            )
+        _require(0 < self.max_batch_messages <= 1000, "cmp.max_batch_messages", "1..1000")
         _require(self.confirm_wait_seconds > 0, "cmp.confirm_wait_seconds", "> 0 seconds")
         _require(self.check_after_seconds > 0, "cmp.check_after_seconds", "> 0 seconds")
         _require(self.max_clock_skew_seconds > 0, "cmp.max_clock_skew_seconds", "> 0 seconds")
@@ -689,6 +701,15 @@ def _convert(hint: object, value: object, where: str) -> object:
 def _require(condition: bool, key: str, expectation: str) -> None:
     if not condition:
         raise SettingsError(f"{key}: must be {expectation}")
+
+
+def sha256_fingerprint(text: str) -> bytes | None:
+    """The 32 octets of a SHA-256 fingerprint written in hex (colons allowed), or None."""
+    try:
+        octets = bytes.fromhex(text.replace(":", ""))
+    except ValueError:
+        return None
+    return octets if len(octets) == 32 else None
 
 
 def _is_date(text: str) -> bool:

@@ -10,7 +10,8 @@ Theory of operation, for each request:
    sent first in extraCerts (RFC 9483 3.2). Nothing unprotected is served.
 3. Act: ir/cr/kur/p10cr issue through the same services as EST (the subject from the
    credential or the protecting certificate, D2; proof of possession checked, D8); certConf
-   confirms (or rejects, which revokes); rr revokes; genm answers caCerts and CRLs.
+   confirms (or rejects, which revokes); rr revokes; genm answers caCerts and CRLs; a
+   nested message from a trusted RA has each inner request served so (server/cmp_ra.py).
 4. Answer protected the way the request was: the same MAC, or the signature of this
    server's TLS identity with its chain in extraCerts (RFC 9483 3.2, 4.1).
 
@@ -24,6 +25,7 @@ certificate (CMPDelivery), so a certificate whose answer a crash lost is revoked
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from collections.abc import Callable
@@ -49,6 +51,7 @@ from protocols.crl import CRLReason
 from protocols.x509 import csr as csr_codec
 from server.applications import ApplicationPending, Applications
 from server.authority import Clock, IssuedCertificate
+from server.cmp_ra import Inner, RAMessages, RARefusal
 from server.cmp_requests import certification_request
 from server.crl_publisher import CRLPublisher
 from server.distribution_points import crl_url
@@ -123,6 +126,7 @@ class _Sender:
     credential: EnrollmentCredential | None = None
     secret: bytes = b""
     certificate: bytes | None = None
+    ra_vouched: bool = False  # inside a trusted RA's nested message (server/cmp_ra.py)
 
     @property
     def name(self) -> str:
@@ -156,6 +160,7 @@ class CMPServer:
         self._holders = holders
         self._revocation = revocation
         self._clock = clock
+        self._ras = RAMessages(settings)
 
     async def handle(
         self,
@@ -179,22 +184,77 @@ class CMPServer:
                 sender = await self._authenticate(message)
             except CMPRefusal as refusal:
                 return self._unprotected_error(message, refusal.failure, refusal.text)
-            reply = _Reply(nonce=secrets.token_bytes(16))
-            try:
-                await self._act(message, sender, profile, reply, identity)
-            except CMPRefusal as refusal:
-                reply.kind, reply.body = "error", cmp.error_body([refusal.failure], refusal.text)
-            except CAError as exc:
-                text = exc.message if exc.kind is not ErrorKind.INTERNAL else INTERNAL_TEXT
-                reply.kind, reply.body = "error", cmp.error_body([FAILURE[exc.kind]], text)
-            except Exception as exc:
-                unexpected(exc)
-                body = cmp.error_body([FAILURE[ErrorKind.INTERNAL]], INTERNAL_TEXT)
-                reply = _Reply(kind="error", body=body, nonce=reply.nonce)
-            return await self._protected(message, sender, reply, identity)
+            return await self._answer(message, sender, profile, identity, unexpected)
         except Exception as exc:  # before authentication, or while protecting the answer
             unexpected(exc)
             return self._unprotected_error(message, FAILURE[ErrorKind.INTERNAL], INTERNAL_TEXT)
+
+    async def _answer(
+        self,
+        message: cmp.PKIMessage,
+        sender: _Sender,
+        profile: str,
+        identity: ServerIdentity | None,
+        unexpected: Callable[[BaseException], object],
+    ) -> bytes:
+        """The protected answer to an authenticated request (direct, or inside an RA's
+        nested message). Raises only while protecting the answer."""
+        reply = _Reply(nonce=secrets.token_bytes(16))
+        try:
+            if message.body_type == "nested":  # RFC 9483 5.2.2: server/cmp_ra.py
+                ra = await self._ras.answer(
+                    self, message, sender.certificate, profile, identity, unexpected
+                )
+                if ra.unwrapped is not None:
+                    return ra.unwrapped
+                assert ra.nested_body is not None
+                reply.kind, reply.body = "nested", ra.nested_body
+            else:
+                self._ras.check_direct(message)  # RFC 9483 5.2.3: replaced protection
+                await self._act(message, sender, profile, reply, identity)
+        except (CMPRefusal, RARefusal) as refusal:
+            reply.kind, reply.body = "error", cmp.error_body([refusal.failure], refusal.text)
+        except CAError as exc:
+            text = exc.message if exc.kind is not ErrorKind.INTERNAL else INTERNAL_TEXT
+            reply.kind, reply.body = "error", cmp.error_body([FAILURE[exc.kind]], text)
+        except Exception as exc:
+            unexpected(exc)
+            body = cmp.error_body([FAILURE[ErrorKind.INTERNAL]], INTERNAL_TEXT)
+            reply = _Reply(kind="error", body=body, nonce=reply.nonce)
+        return await self._protected(message, sender, reply, identity)
+
+    # -- an RA's inner requests (server/cmp_ra.py's InnerRequests) ------------------------------
+
+    async def inner_request(self, der: bytes) -> Inner:
+        """RFC 9483 5.2.2: an inner request of a trusted RA's nested message, read and
+        authenticated as a direct one; its raVerified POP is vouched for by the RA."""
+        try:
+            message = cmp.parse_pki_message(der)
+        except cmp.CMPFormatError as exc:
+            raise RARefusal(F.badDataFormat, f"a nested message: {exc}") from None
+        try:
+            self._check_header(message)
+            sender = await self._authenticate(message)
+        except CMPRefusal as refusal:
+            raise RARefusal(refusal.failure, f"a nested message: {refusal.text}") from None
+        # A request that waits for approval has its POP checked again when approved, where
+        # no RA vouches (server/cmp_requests.py kept_request): raVerified is then not taken.
+        credential = sender.credential
+        waits = (
+            credential is not None
+            and credential.application_id is None
+            and self._settings.profile(credential.profile).requires_approval
+        )
+        return Inner(message, dataclasses.replace(sender, ra_vouched=not waits))
+
+    async def inner_answer(
+        self,
+        inner: Inner,
+        profile: str,
+        identity: ServerIdentity | None,
+        unexpected: Callable[[BaseException], object],
+    ) -> bytes:
+        return await self._answer(inner.message, inner.sender, profile, identity, unexpected)
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -292,7 +352,7 @@ class CMPServer:
         self, message: cmp.PKIMessage, sender: _Sender, profile: str, reply: _Reply
     ) -> None:
         kind = message.body_type
-        request, cert_req_id = certification_request(message)
+        request, cert_req_id = certification_request(message, ra_verified=sender.ra_vouched)
         transaction_id = message.header.transaction_id
         assert transaction_id is not None
         if not await self._transactions.open(transaction_id, sender.name, self._clock()):

@@ -12,10 +12,13 @@ from server.errors import CAError, ErrorKind
 P10CR_CERT_REQ_ID = -1  # a p10cr carries no certReqId; its answer says -1 (RFC 9483 4.1.4)
 
 
-def certification_request(message: cmp.PKIMessage) -> tuple[bytes | csr_codec.CSR, int]:
+def certification_request(
+    message: cmp.PKIMessage, ra_verified: bool = False
+) -> tuple[bytes | csr_codec.CSR, int]:
     """(the request, its certReqId). Raises CAError: MALFORMED (not one request), REJECTED
     (no public key: central key generation is not served; a key type we do not certify,
-    such as Diffie-Hellman), BAD_POP."""
+    such as Diffie-Hellman), BAD_POP. ``ra_verified``: a trusted RA vouches for the POP,
+    so raVerified is taken in an ir or cr."""
     if message.body_type == "p10cr":
         assert message.p10_request is not None
         return message.p10_request, P10CR_CERT_REQ_ID
@@ -28,7 +31,10 @@ def certification_request(message: cmp.PKIMessage) -> tuple[bytes | csr_codec.CS
         csr_codec.key_description(request.spki_der)
     except csr_codec.UnsupportedKey as exc:
         raise CAError(ErrorKind.REJECTED, f"the template's key: {exc}") from None
-    if request.pop != "signature" or not request.pop_valid:
+    # RFC 4211 4, RFC 9483 4.1.1 and 5.2.3.2: raVerified only where a trusted RA vouches
+    # (server/cmp_ra.py), and not in a kur, whose POP the RA cannot stand in for (5.2.3)
+    vouched = ra_verified and request.pop == "raVerified" and message.body_type in ("ir", "cr")
+    if not vouched and (request.pop != "signature" or not request.pop_valid):
         raise CAError(
             ErrorKind.BAD_POP, "proof of possession by signature is required and must verify"
         )

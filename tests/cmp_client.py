@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -431,3 +431,43 @@ async def signing_client(local_ca: LocalCA, client: CMPClient) -> CMPClient:
                      identity=identity,
                      chain=[answer.certificate, generation.certificate_der],
                      sender=directory_name(subject))  # fmt: skip
+
+
+# --- RA mode (RFC 9483 5.2.2): nested messages ------------------------------------------
+
+
+def nested_content(*messages: bytes) -> bytes:
+    """NestedMessageContent ::= PKIMessages (RFC 9810 5.1.3.4): the DER PKIMessages given,
+    in order (none: an empty SEQUENCE, which the RFC does not allow)."""
+    return tlv(0x30, b"".join(messages))
+
+
+def inner_answers(answer: Answer) -> list[Answer]:
+    """The answers a nested answer carries, in order."""
+    assert answer.body_type == "nested", answer
+    return [read_answer(bytes(encoder.encode(inner))) for inner in answer.decoded["body"]["nested"]]
+
+
+def header_of(der: bytes) -> cmp.Header:
+    return cmp.parse_pki_message(der).header
+
+
+async def ra_client(local_ca: LocalCA, name: str = "CN=RA") -> tuple[CMPClient, LocalCA]:
+    """An RA: a key and a certificate of this CA (tls-client profile) that it signs its
+    nested messages with, and the local CA whose settings trust it in ``[cmp.ras]``; the
+    client talks to a server made over those settings (its ``identity`` signs answers)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name.from_rfc4514_string(name)
+    request = make_csr([("CN", subject.rfc4514_string()[3:])], key=key)
+    certificate = await local_ca.authority.issue("tls-client", request, "test")
+    fingerprint = hashes.Hash(hashes.SHA256())
+    fingerprint.update(certificate.der)
+    cmp_settings = replace(local_ca.settings.cmp, ras={"test-ra": fingerprint.finalize().hex()})
+    trusting = replace(local_ca, settings=replace(local_ca.settings, cmp=cmp_settings))
+    generation = await local_ca.registry.active_generation(local_ca.settings.ca.name)
+    assert generation is not None
+    server = await make_server(trusting)
+    client = CMPClient(server, local_ca.clock, key=key, identity=await server_identity(local_ca),
+                       chain=[certificate.der, generation.certificate_der],
+                       sender=directory_name(subject))  # fmt: skip
+    return client, trusting
