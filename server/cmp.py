@@ -3,11 +3,14 @@ for each message; protocols/cmp reads and writes the messages, server/web/cmp.py
 them over HTTP (RFC 6712).
 
 Theory of operation, for each request:
-1. Read it (badDataFormat otherwise) and check the header: version, transactionID,
-   senderNonce, messageTime (RFC 9483 3.1, 3.5).
-2. Authenticate it by its protection: a MAC (PasswordBasedMac or PBMAC1) keyed by the
-   enrollment credential named in senderKID, or a signature by a good certificate of this CA
-   sent first in extraCerts (RFC 9483 3.2). Nothing unprotected is served.
+1. Read it (badDataFormat otherwise), check its version (unsupportedVersion), then
+   authenticate it by its protection: an algorithm of RFC 9481 (badAlg otherwise), a MAC
+   (PasswordBasedMac or PBMAC1) keyed by the enrollment credential it names, or a signature
+   by a good certificate of this CA sent first in extraCerts (RFC 9483 3.2). Nothing
+   unprotected is served; what cannot be authenticated is answered unprotected.
+2. Check who it claims to be and its header: sender, senderKID, transactionID, nonces,
+   messageTime (RFC 9483 3.1, 3.5); refused protected, like what follows.
+   server/cmp_sender.py holds these checks.
 3. Act: ir/cr/kur/p10cr issue through the same services as EST (the subject from the
    credential or the protecting certificate, D2; proof of possession checked, D8); certConf
    confirms (or rejects, which revokes); rr revokes; genm answers caCerts and CRLs.

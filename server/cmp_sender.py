@@ -136,10 +136,11 @@ class SenderChecks:
         good certificate of this CA (its own chain is the trust anchor, so nothing more of
         extraCerts is needed). Raises CMPRefusal."""
         if not message.extra_certs:
-            # RFC 9483 3.3: extraCerts MUST hold the CMP protection certificate. Without it
-            # the message is malformed, not signed by someone untrusted.
+            # RFC 9483 3.3: extraCerts MUST hold the CMP protection certificate; without it
+            # the protection cannot be checked: badMessageCheck (3.5). Not signerNotTrusted:
+            # nothing says the signer is untrusted, its certificate is simply not there.
             raise CMPRefusal(
-                F.badDataFormat, "the protecting certificate must come first in extraCerts"
+                F.badMessageCheck, "the protecting certificate must come first in extraCerts"
             )
         certificate = message.extra_certs[0]
         try:
