@@ -178,6 +178,8 @@ def _check_pss_hash(parameters: Any) -> None:
         params = decode_der(bytes(parameters), rfc4055.RSASSA_PSS_params(), "RSASSA-PSS-params")
     except MalformedDER as exc:
         raise AlgorithmNotAllowed(str(exc)) from None
+    if not params["hashAlgorithm"].isValue:  # DEFAULT sha1Identifier
+        raise AlgorithmNotAllowed("RSASSA-PSS with SHA-1 (the DEFAULT hash) is not allowed")
     _allowed(params["hashAlgorithm"], _ALLOWED_PSS_HASHES, "RSASSA-PSS hash")
 
 

@@ -15,9 +15,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from protocols import cmp
+from protocols.der import tlv
 from server.registry import CertificateStatus
 from tests.cmp_client import (
+    ED25519,
     IMPLICIT_CONFIRM,
+    NULL_DN,
     Answer,
     CMPClient,
     algorithm_identifier,
@@ -27,6 +30,7 @@ from tests.cmp_client import (
     directory_name,
     enrollment_credentials,
     genm_content,
+    header_der,
     mac_client,
     pbm,
     pbmac1,
@@ -274,3 +278,29 @@ async def test_rfc9483_3_6_4_header_errors_of_an_authenticated_request_are_prote
     old_version = await client.send("ir", request, new=True, pvno=1)
     assert_refused(old_version, "unsupportedVersion", protected=False)
     assert await registry_state(local_ca) == before
+
+
+def test_rfc9481_3_1_rsassa_pss_is_allowed_with_sha2_only() -> None:
+    """protocols/cmp tells an algorithm RFC 9481 does not allow (AlgorithmNotAllowed: badAlg)
+    from a protection that does not verify: RSASSA-PSS without parameters means SHA-1 (RFC
+    4055 3.1); with SHA-256 and MGF1-SHA-256 it is one of section 3.1's."""
+    sha256 = algorithm_identifier("2.16.840.1.101.3.4.2.1")
+    mgf1 = algorithm_identifier("1.2.840.113549.1.1.8", sha256)
+    pss_sha256 = algorithm_identifier(
+        "1.2.840.113549.1.1.10",
+        tlv(0x30, tlv(0xA0, sha256) + tlv(0xA1, mgf1) + tlv(0xA2, b"\x02\x01\x20")),
+    )
+    pss_sha1 = algorithm_identifier("1.2.840.113549.1.1.10", tlv(0x30, b""))
+    assert cmp.protection_kind(protected_by(pss_sha256)) == "signature"
+    assert cmp.protection_kind(protected_by(algorithm_identifier(ED25519))) == "signature"
+    assert cmp.protection_kind(protected_by(pbm(mac=HMAC_SHA1))) == "mac"
+    for refused in (pss_sha1, algorithm_identifier(ECDSA_WITH_SHA1), pbmac1(prf=None)):
+        with pytest.raises(cmp.AlgorithmNotAllowed):
+            cmp.protection_kind(protected_by(refused))
+
+
+def protected_by(algorithm: bytes) -> cmp.PKIMessage:
+    """A pkiconf whose header names ``algorithm`` as its protectionAlg (protection empty)."""
+    header = header_der({"sender": NULL_DN, "recipient": NULL_DN, "protectionAlg": algorithm})
+    body = tlv(0xB3, b"\x05\x00")  # pkiconf [19] NULL
+    return cmp.parse_pki_message(tlv(0x30, header + body + tlv(0xA0, tlv(0x03, b"\x00"))))
