@@ -169,11 +169,12 @@ class SenderChecks:
         header = message.header
         if signer is not None:
             _check_signature_sender(header, signer)
-        if header.transaction_id is None:  # RFC 9483 3.1: REQUIRED
-            raise CMPRefusal(F.badDataFormat, "a transactionID is required")
-        if len(header.transaction_id) != ID_OCTETS:
-            raise CMPRefusal(F.badRequest, "the transactionID must be 128 bits")
-        # RFC 4210 5.2.3 (RFC 9810): badSenderNonce, "either missing or wrong size"
+        # RFC 9483 3.5: the transactionID MUST be present (badDataFormat); 3.1: of 128 bits,
+        # so one of another size is not of the format either.
+        if header.transaction_id is None or len(header.transaction_id) != ID_OCTETS:
+            raise CMPRefusal(F.badDataFormat, "a transactionID of 128 bits is required")
+        # RFC 9483 3.5: the senderNonce MUST be present, of 128 bits (3.1: exactly; RFC 4210
+        # 5.2.3: badSenderNonce, "either missing or wrong size").
         if header.sender_nonce is None or len(header.sender_nonce) != ID_OCTETS:
             raise CMPRefusal(F.badSenderNonce, "a senderNonce of 128 bits is required")
         if message.body_type in FIRST_MESSAGES and header.recip_nonce is not None:

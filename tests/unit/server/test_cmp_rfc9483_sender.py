@@ -161,7 +161,7 @@ async def test_rfc9483_3_1_transaction_id_and_sender_nonce_are_exactly_128_bits(
     for octets in (15, 17, 32):
         long_or_short = secrets.token_bytes(octets)
         answer = await client.send("ir", request, new=True, transactionID=long_or_short)
-        assert_refused(answer, "badRequest", protected=True)
+        assert_refused(answer, "badDataFormat", protected=True)
         answer = await client.send("ir", request, new=True, senderNonce=long_or_short)
         assert_refused(answer, "badSenderNonce", protected=True)
     assert await registry_state(local_ca) == before
