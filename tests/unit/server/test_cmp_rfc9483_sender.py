@@ -5,6 +5,7 @@ failInfo, whether it went out protected, and that nothing changed in the registr
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +35,7 @@ from tests.cmp_client import (
     mac_client,
     pbm,
     pbmac1,
+    poll_req_content,
     rr_content,
     signing_client,
     with_protection,
@@ -194,6 +196,25 @@ async def test_rfc9483_3_5_a_cert_conf_repeating_the_requests_sender_nonce_is_re
     assert await registry_state(local_ca) == before
     client.last_nonce = ours  # the refusal's senderNonce is not one the transaction keeps
     assert (await client.send("certConf", confirm)).body_type == "pkiconf"
+
+
+async def test_rfc9483_4_4_a_poll_req_repeating_the_requests_sender_nonce_is_refused(
+    local_ca: LocalCA,
+) -> None:
+    """RFC 9483 3.1, 3.5 for the pollReq of a request that waits for approval (4.4)."""
+    profiles = dict(local_ca.settings.profiles)
+    profiles["tls-client"] = dataclasses.replace(profiles["tls-client"], requires_approval=True)
+    waiting_ca = dataclasses.replace(
+        local_ca, settings=dataclasses.replace(local_ca.settings, profiles=profiles)
+    )
+    client = await mac_client(waiting_ca)
+    waiting = await client.send("ir", cert_req_messages(cert_request(key=new_key())), new=True)
+    assert waiting.status is cmp.PKIStatus.waiting, waiting
+    ours, theirs = client.last_nonce, client.last_sender_nonce
+    answer = await client.send("pollReq", poll_req_content(), senderNonce=theirs)
+    assert_refused(answer, "badSenderNonce", protected=True)
+    client.last_nonce = ours
+    assert (await client.send("pollReq", poll_req_content())).body_type == "pollRep"
 
 
 async def test_rfc9481_protection_algorithms_outside_its_set_are_bad_alg(
