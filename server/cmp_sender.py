@@ -116,17 +116,21 @@ class SenderChecks:
     async def _referenced_credential(self, header: cmp.Header) -> EnrollmentCredential:
         """By senderKID (RFC 9483 4.1.5), else by the sender `CN=<reference>`; both naming
         different credentials is refused (module docstring)."""
-        kid = _text(header.sender_kid)
         named = _single_common_name(header.sender)
-        credential = await self._credentials.find(kid) if kid else None
-        if named and named != kid:
-            by_name = await self._credentials.find(named)
-            if by_name is not None and credential is not None:
+        if header.sender_kid is None:
+            credential = await self._credentials.find(named) if named else None
+        else:
+            kid = _text(header.sender_kid)
+            credential = await self._credentials.find(kid) if kid else None
+            if (
+                credential is not None
+                and named
+                and named != kid
+                and await self._credentials.find(named) is not None
+            ):
                 raise CMPRefusal(
                     F.badMessageCheck, "senderKID and the sender name different credentials"
                 )
-            if credential is None and header.sender_kid is None:
-                credential = by_name
         if credential is None:
             raise CMPRefusal(F.badMessageCheck, "no enrollment credential with that reference")
         return credential
@@ -207,7 +211,7 @@ def _check_signature_sender(header: cmp.Header, certificate_der: bytes) -> None:
     try:
         sender = asn1_x509.GeneralName.load(header.sender)
         same = sender.name == "directory_name" and sender.chosen == subject  # RFC 5280 7.1
-    except ValueError:
+    except (ValueError, TypeError, KeyError):  # a name asn1crypto cannot compare: not it
         same = False
     if not same:
         raise CMPRefusal(
