@@ -3,11 +3,14 @@ for each message; protocols/cmp reads and writes the messages, server/web/cmp.py
 them over HTTP (RFC 6712).
 
 Theory of operation, for each request:
-1. Read it (badDataFormat otherwise) and check the header: version, transactionID,
-   senderNonce, messageTime (RFC 9483 3.1, 3.5).
-2. Authenticate it by its protection: a MAC (PasswordBasedMac or PBMAC1) keyed by the
-   enrollment credential named in senderKID, or a signature by a good certificate of this CA
-   sent first in extraCerts (RFC 9483 3.2). Nothing unprotected is served.
+1. Read it (badDataFormat otherwise), check its version (unsupportedVersion), then
+   authenticate it by its protection: an algorithm of RFC 9481 (badAlg otherwise), a MAC
+   (PasswordBasedMac or PBMAC1) keyed by the enrollment credential it names, or a signature
+   by a good certificate of this CA sent first in extraCerts (RFC 9483 3.2). Nothing
+   unprotected is served; what cannot be authenticated is answered unprotected.
+2. Check who it claims to be and its header: sender, senderKID, transactionID, nonces,
+   messageTime (RFC 9483 3.1, 3.5); refused protected, like what follows.
+   server/cmp_sender.py holds these checks.
 3. Act: ir/cr/kur/p10cr issue through the same services as EST (the subject from the
    credential or the protecting certificate, D2; proof of possession checked, D8); certConf
    confirms (or rejects, which revokes); rr revokes; genm answers caCerts and CRLs; a
@@ -53,13 +56,14 @@ from server.applications import ApplicationPending, Applications
 from server.authority import Clock, IssuedCertificate
 from server.cmp_ra import Inner, RAMessages, RARefusal
 from server.cmp_requests import certification_request
+from server.cmp_sender import CMPRefusal, SenderChecks, check_continuation, check_version
 from server.crl_publisher import CRLPublisher
 from server.distribution_points import crl_url
 from server.enrollment import Enrollment, HolderEnrollment, new_key
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.key_packages import encrypted_key_package, password_key_package
-from server.registry import CertificateStatus, CMPDelivery, SQLiteRegistry, StatusBasis
+from server.registry import CMPDelivery, SQLiteRegistry, StatusBasis
 from server.registry.cmp_store import CMPTransaction
 from server.revocation import Revocation
 from server.tls import ServerIdentity
@@ -95,15 +99,6 @@ NULL_NAME = asn1_x509.GeneralName(name="directory_name", value=asn1_x509.Name.bu
 def _log_unexpected(failure: BaseException) -> None:
     """Where a caller that keeps no metrics (tests, benchmarks) has unexpected failures go."""
     log.error("CMP: unexpected error", exc_info=failure)
-
-
-class CMPRefusal(Exception):
-    """A request answered by an error message (RFC 9483 3.6.4)."""
-
-    def __init__(self, failure: cmp.FailureInfo, text: str) -> None:
-        super().__init__(text)
-        self.failure = failure
-        self.text = text
 
 
 @dataclass
@@ -161,6 +156,7 @@ class CMPServer:
         self._revocation = revocation
         self._clock = clock
         self._ras = RAMessages(settings)
+        self._senders = SenderChecks(settings.cmp, registry, credentials, clock)
 
     async def handle(
         self,
@@ -179,8 +175,8 @@ class CMPServer:
                 message = cmp.parse_pki_message(der)
             except cmp.CMPFormatError as exc:  # RFC 9483 3.6.4: undecodable
                 return self._unprotected_error(None, F.badDataFormat, f"not a PKIMessage: {exc}")
-            try:
-                self._check_header(message)
+            try:  # RFC 9483 3.6.4: what cannot be authenticated is answered unprotected
+                check_version(message)
                 sender = await self._authenticate(message)
             except CMPRefusal as refusal:
                 return self._unprotected_error(message, refusal.failure, refusal.text)
@@ -200,7 +196,8 @@ class CMPServer:
         """The protected answer to an authenticated request (direct, or inside an RA's
         nested message). Raises only while protecting the answer."""
         reply = _Reply(nonce=secrets.token_bytes(16))
-        try:
+        try:  # errors about an authenticated request go out protected like it
+            self._check_header(message, sender)
             if message.body_type == "nested":  # RFC 9483 5.2.2: server/cmp_ra.py
                 ra = await self._ras.answer(
                     self, message, sender.certificate, profile, identity, unexpected
@@ -212,6 +209,8 @@ class CMPServer:
             else:
                 self._ras.check_direct(message)  # RFC 9483 5.2.3: replaced protection
                 await self._act(message, sender, profile, reply, identity)
+                if _awaits_more(message, reply):
+                    await self._senders.remember_sender_nonce(message)
         except (CMPRefusal, RARefusal) as refusal:
             reply.kind, reply.body = "error", cmp.error_body([refusal.failure], refusal.text)
         except CAError as exc:
@@ -233,8 +232,9 @@ class CMPServer:
         except cmp.CMPFormatError as exc:
             raise RARefusal(F.badDataFormat, f"a nested message: {exc}") from None
         try:
-            self._check_header(message)
+            check_version(message)
             sender = await self._authenticate(message)
+            self._check_header(message, sender)
         except CMPRefusal as refusal:
             raise RARefusal(refusal.failure, f"a nested message: {refusal.text}") from None
         # A request that waits for approval has its POP checked again when approved, where
@@ -258,69 +258,22 @@ class CMPServer:
 
     # -- checks ------------------------------------------------------------------------------
 
-    def _check_header(self, message: cmp.PKIMessage) -> None:
-        header = message.header
-        if header.pvno not in (2, 3):
-            raise CMPRefusal(F.unsupportedVersion, f"pvno {header.pvno}: only 2 and 3")
-        if not header.transaction_id or len(header.transaction_id) < 16:
-            raise CMPRefusal(F.badRequest, "a transactionID of 128 bits is required")
-        if not header.sender_nonce or len(header.sender_nonce) < 16:
-            raise CMPRefusal(F.badSenderNonce, "a senderNonce of 128 bits is required")
-        if header.message_time is not None:
-            skew = abs((header.message_time - self._clock()).total_seconds())
-            if skew > self._cmp.max_clock_skew_seconds:
-                raise CMPRefusal(F.badTime, f"messageTime is {skew:.0f} s from ours")
+    def _check_header(self, message: cmp.PKIMessage, sender: _Sender) -> None:
+        """server/cmp_sender.py, step 3: sender, transactionID, nonces, messageTime."""
+        self._senders.check_header(message, sender.certificate)
 
     async def _authenticate(self, message: cmp.PKIMessage) -> _Sender:
-        oid = message.header.protection_oid
-        if oid is None or message.protection is None:
-            raise CMPRefusal(F.badMessageCheck, "unprotected messages are not accepted")
-        if oid in (cmp.PASSWORD_BASED_MAC, cmp.PBMAC1):
+        """server/cmp_sender.py, step 2: the protection (RFC 9483 3.2, RFC 9481)."""
+        if self._senders.protection_kind(message) == "mac":
             return await self._mac_sender(message)
         return await self._signature_sender(message)
 
     async def _mac_sender(self, message: cmp.PKIMessage) -> _Sender:
-        kid = message.header.sender_kid or b""
-        try:
-            credential_id = kid.decode("ascii")
-        except UnicodeDecodeError:
-            credential_id = ""
-        credential = await self._credentials.find(credential_id) if credential_id else None
-        if credential is None:
-            raise CMPRefusal(F.badMessageCheck, "no enrollment credential with that senderKID")
-        secret = self._credentials.mac_secret(credential)
-        try:
-            cmp.verify_mac(
-                message, secret, self._cmp.mac_min_iterations, self._cmp.mac_max_iterations
-            )
-        except cmp.MACError as exc:
-            raise CMPRefusal(F.badMessageCheck, f"MAC protection: {exc}") from None
+        credential, secret = await self._senders.mac_credential(message)
         return _Sender(credential=credential, secret=secret)
 
     async def _signature_sender(self, message: cmp.PKIMessage) -> _Sender:
-        if not message.extra_certs:
-            raise CMPRefusal(
-                F.signerNotTrusted, "the protecting certificate must come first in extraCerts"
-            )
-        certificate = message.extra_certs[0]
-        try:
-            serial = format(x509.load_der_x509_certificate(certificate).serial_number, "x")
-        except ValueError:
-            raise CMPRefusal(F.badDataFormat, "extraCerts[0] is not a certificate") from None
-        record = await self._registry.get_certificate(serial)
-        if record is None or record.der != certificate:
-            raise CMPRefusal(F.signerNotTrusted, "the protecting certificate is not one of ours")
-        if not cmp.verify_signature(message, certificate):
-            raise CMPRefusal(F.badMessageCheck, "the signature protection does not verify")
-        if record.status is CertificateStatus.REVOKED:
-            # R7: revoking again is refused as such; anything else, by an untrusted signer.
-            failure = F.certRevoked if message.body_type == "rr" else F.signerNotTrusted
-            raise CMPRefusal(failure, "the protecting certificate is revoked")
-        if record.status is not CertificateStatus.GOOD:
-            raise CMPRefusal(F.signerNotTrusted, "the protecting certificate is suspended")
-        if record.not_after <= self._clock():
-            raise CMPRefusal(F.signerNotTrusted, "the protecting certificate has expired")
-        return _Sender(certificate=certificate)
+        return _Sender(certificate=await self._senders.signer(message))
 
     # -- acting --------------------------------------------------------------------------------
 
@@ -553,8 +506,7 @@ class CMPServer:
         transaction = await self._transactions.get(message.header.transaction_id)
         if transaction is None or transaction.requester != sender.name:
             raise CMPRefusal(F.badRequest, "no such transaction")
-        if message.header.recip_nonce != transaction.our_nonce:
-            raise CMPRefusal(F.badRecipientNonce, "recipNonce is not our last senderNonce")
+        check_continuation(message, transaction)  # RFC 9483 3.1: the nonces
         return transaction
 
     async def _revoke(self, message: cmp.PKIMessage, sender: _Sender) -> bytes:
@@ -661,11 +613,10 @@ class CMPServer:
         kid: bytes | None,
     ) -> cmp.ReplyHeader:
         header = message.header
-        assert header.transaction_id is not None
         return cmp.ReplyHeader(
             sender=sender_name,
             recipient=header.sender,
-            transaction_id=header.transaction_id,
+            transaction_id=header.transaction_id or b"",  # absent: refused badDataFormat
             sender_nonce=reply.nonce,
             recip_nonce=header.sender_nonce,
             message_time=self._clock(),
@@ -732,6 +683,14 @@ class CMPServer:
             pvno=message.header.pvno if message and message.header.pvno in (2, 3) else 2,
         )
         return cmp.assemble_unprotected(header, body)
+
+
+def _awaits_more(message: cmp.PKIMessage, reply: _Reply) -> bool:
+    """Whether the client's next message continues this transaction (certConf after a
+    certificate without implicit confirmation, pollReq while waiting, RFC 9483 4.1.1, 4.4)."""
+    if message.body_type not in ENROLMENT_REPLY and message.body_type != "pollReq":
+        return False
+    return reply.kind != "error" and not reply.implicit_confirm
 
 
 def _asks_for_a_key(message: cmp.PKIMessage) -> bool:

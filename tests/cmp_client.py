@@ -26,10 +26,11 @@ from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type import univ
-from pyasn1_alt_modules import rfc4210, rfc9480
+from pyasn1_alt_modules import rfc4210, rfc8018, rfc9480
 
 from protocols import cmp
 from protocols.der import contents as der_contents
+from protocols.der import elements as der_children
 from protocols.der import tlv
 from server.cmp import CMPServer
 from server.enrollment import Enrollment, HolderEnrollment
@@ -65,6 +66,34 @@ def pbm(iterations: int = 500, owf: str = "2.16.840.1.101.3.4.2.1",
     parameters["iterationCount"] = iterations
     parameters["mac"]["algorithm"] = univ.ObjectIdentifier(mac)
     return algorithm_identifier(str(rfc4210.id_PasswordBasedMac), encoder.encode(parameters))
+
+
+def pbmac1(iterations: int = 500, prf: str | None = "1.2.840.113549.2.9",
+           scheme: str = "1.2.840.113549.2.9") -> bytes:  # fmt: skip
+    """AlgorithmIdentifier of PBMAC1 (RFC 9481 6.1.2, RFC 8018 A.5): PBKDF2 with ``prf``
+    (None: left out, the DEFAULT hmacWithSHA1), 32-octet key, ``scheme`` HMAC."""
+    kdf = rfc8018.PBKDF2_params()
+    kdf["salt"]["specified"] = secrets.token_bytes(16)
+    kdf["iterationCount"] = iterations
+    kdf["keyLength"] = 32
+    if prf is not None:
+        kdf["prf"]["algorithm"] = univ.ObjectIdentifier(prf)
+    parameters = rfc8018.PBMAC1_params()
+    parameters["keyDerivationFunc"]["algorithm"] = rfc8018.id_PBKDF2
+    parameters["keyDerivationFunc"]["parameters"] = univ.Any(encoder.encode(kdf))
+    parameters["messageAuthScheme"]["algorithm"] = univ.ObjectIdentifier(scheme)
+    return algorithm_identifier(str(rfc8018.id_PBMAC1), encoder.encode(parameters))
+
+
+def with_protection(der: bytes, protect: Any) -> bytes:
+    """``der`` (a PKIMessage) with its protection replaced by ``protect(ProtectedPart)``:
+    header, body and extraCerts kept. For a protection the client does not make itself
+    (a signature with another hash than its own, RFC 9481)."""
+    message = cmp.parse_pki_message(der)
+    parts = [raw for _tag, raw in der_children(der)]
+    protection = tlv(0xA0, tlv(0x03, b"\x00" + protect(message.protected_part)))
+    rest = [raw for raw in parts[2:] if raw[0] != 0xA0]
+    return tlv(0x30, parts[0] + parts[1] + protection + b"".join(rest))
 
 
 def algorithm_identifier(oid: str, parameters: bytes | None = None) -> bytes:

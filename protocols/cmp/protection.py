@@ -27,6 +27,13 @@ is made elsewhere (this package never signs).
 
 MACError (a ValueError) covers every refusal of MAC protection; it never says whether the
 secret or the message was wrong.
+
+Which algorithms may protect a message at all is asked first, apart from whether the
+protection verifies: :func:`protection_kind` says "mac" or "signature" for an algorithm of
+RFC 9481's set (signatures of section 3, PasswordBasedMac and PBMAC1 of section 6 with the
+hashes of section 2 and the HMACs of 6.2) and raises :class:`AlgorithmNotAllowed` for any
+other (SHA-1 or MD5 based, SHA-3 where RFC 9481 has none, unknown OIDs): the responder's
+badAlg (RFC 9483 3.5), not its badMessageCheck.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pyasn1.type import univ
-from pyasn1_alt_modules import rfc4210, rfc5280, rfc8018
+from pyasn1_alt_modules import rfc4055, rfc4210, rfc5280, rfc8018
 
 from protocols.cmp.crmf import MalformedDER, decode_der, encode_der, signature_valid
 from protocols.cmp.messages import PKIMessage
@@ -50,10 +57,12 @@ __all__ = [
     "MAX_ITERATIONS",
     "PASSWORD_BASED_MAC",
     "PBMAC1",
+    "AlgorithmNotAllowed",
     "MACError",
     "mac",
     "mac_parameters",
     "new_mac_algorithm",
+    "protection_kind",
     "signature_algorithm_der",
     "verify_mac",
     "verify_signature",
@@ -86,9 +95,92 @@ _HMACS = {
 }
 
 
+# What RFC 9481 allows to protect a message, of what this package verifies.
+# Section 2.1: SHA-2, the one-way functions of PasswordBasedMac (6.1.1). SHAKE is allowed too
+# but not implemented here; SHA-1 and MD5 are not in section 2.
+_ALLOWED_OWFS = frozenset(oid for oid, name in _OWFS.items() if name != "sha1")
+# Section 6.2.1: HMAC with SHA-2, the MAC of PasswordBasedMac and PBMAC1 and PBKDF2's PRF.
+_ALLOWED_HMACS = frozenset(oid for oid, name in _HMACS.items() if name != "sha1")
+# HMAC-SHA1 is not in RFC 9481 6.2. It is kept as the mac inside PasswordBasedMac only, as
+# legacy: RFC 4210 5.1.3.1 (and its Appendix D.2, which RFC 9481 updates) named it, and it is
+# `openssl cmp -secret`'s default (OpenSSL 3.0: -digest sha256 for the owf, -mac hmac-sha1),
+# so refusing it would turn away every OpenSSL client that does not pass -mac. HMAC's
+# strength rests on the hash being a PRF, which the collision attacks on SHA-1 do not break
+# (RFC 6194 section 3.3). The owf, which stretches the secret, must be SHA-2 all the same, and
+# PBMAC1 (new with RFC 9481, no legacy to keep) takes SHA-2 only, its PRF included.
+_LEGACY_PBM_HMACS = frozenset(oid for oid, name in _HMACS.items() if name == "sha1")
+# Section 3: RSASSA-PKCS1-v1_5 (3.1) and ECDSA (3.2) with SHA-2, EdDSA (3.3).
+_ALLOWED_SIGNATURES = frozenset({
+    "1.2.840.113549.1.1.14", "1.2.840.113549.1.1.11",  # sha224/sha256WithRSAEncryption
+    "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13",  # sha384/sha512WithRSAEncryption
+    "1.2.840.10045.4.3.1", "1.2.840.10045.4.3.2",  # ecdsa-with-SHA224/SHA256
+    "1.2.840.10045.4.3.3", "1.2.840.10045.4.3.4",  # ecdsa-with-SHA384/SHA512
+    "1.3.101.112", "1.3.101.113",  # Ed25519, Ed448
+})  # fmt: skip
+_RSASSA_PSS = "1.2.840.113549.1.1.10"
+# Section 3.1: RSASSA-PSS with SHA-256 or SHA-512 (MGF1 of the same hash); SHAKE not here.
+_ALLOWED_PSS_HASHES = frozenset({"2.16.840.1.101.3.4.2.1", "2.16.840.1.101.3.4.2.3"})
+
+
+class AlgorithmNotAllowed(ValueError):
+    """The protection algorithm, or an algorithm inside its parameters, is not one RFC 9481
+    allows for CMP message protection (or not one this package implements)."""
+
+
 class MACError(ValueError):
     """MAC protection refused: wrong MAC, unsupported algorithm or parameters, iteration
     count out of bounds, or no MAC protection at all."""
+
+
+# --- which algorithm ------------------------------------------------------------------------
+
+
+def protection_kind(message: PKIMessage) -> str:
+    """The kind of ``message``'s protection, "mac" or "signature", once its protectionAlg
+    is found to be one RFC 9481 allows (module docstring). Raises AlgorithmNotAllowed
+    otherwise, MACError when MAC parameters do not decode, ValueError when there is no
+    protectionAlg."""
+    algorithm_der = message.header.protection_algorithm
+    if algorithm_der is None:
+        raise ValueError("message has no protectionAlg")
+    oid, parameters = _algorithm(algorithm_der)
+    if oid == PASSWORD_BASED_MAC:  # RFC 9481 6.1.1
+        pbm = _pbm_parameters(parameters)
+        _allowed(pbm["owf"], _ALLOWED_OWFS, "PasswordBasedMac owf")
+        _allowed(pbm["mac"], _ALLOWED_HMACS | _LEGACY_PBM_HMACS, "PasswordBasedMac mac")
+        return "mac"
+    if oid == PBMAC1:  # RFC 9481 6.1.2: PBKDF2 with an HMAC-SHA2 PRF, HMAC-SHA2
+        pbmac1, pbkdf2 = _pbkdf2_parameters(parameters)
+        if not pbkdf2["prf"].isValue:
+            raise AlgorithmNotAllowed("PBKDF2 prf hmacWithSHA1 (the DEFAULT) is not allowed")
+        _allowed(pbkdf2["prf"], _ALLOWED_HMACS, "PBKDF2 prf")
+        _allowed(pbmac1["messageAuthScheme"], _ALLOWED_HMACS, "PBMAC1 messageAuthScheme")
+        return "mac"
+    if oid == _RSASSA_PSS:
+        _check_pss_hash(parameters)
+        return "signature"
+    if oid in _ALLOWED_SIGNATURES:
+        return "signature"
+    raise AlgorithmNotAllowed(f"protectionAlg {oid} is not allowed (RFC 9481)")
+
+
+def _allowed(algorithm: Any, allowed: frozenset[str], what: str) -> None:
+    oid = str(algorithm["algorithm"])
+    if oid not in allowed:
+        raise AlgorithmNotAllowed(f"{what} {oid} is not allowed (RFC 9481)")
+
+
+def _check_pss_hash(parameters: Any) -> None:
+    """RSASSA-PSS-params (RFC 4055 3.1): absent means SHA-1, not allowed."""
+    if not parameters.isValue:
+        raise AlgorithmNotAllowed("RSASSA-PSS with SHA-1 (no parameters) is not allowed")
+    try:
+        params = decode_der(bytes(parameters), rfc4055.RSASSA_PSS_params(), "RSASSA-PSS-params")
+    except MalformedDER as exc:
+        raise AlgorithmNotAllowed(str(exc)) from None
+    if not params["hashAlgorithm"].isValue:  # DEFAULT sha1Identifier
+        raise AlgorithmNotAllowed("RSASSA-PSS with SHA-1 (the DEFAULT hash) is not allowed")
+    _allowed(params["hashAlgorithm"], _ALLOWED_PSS_HASHES, "RSASSA-PSS hash")
 
 
 # --- MAC ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The registry's CMP transactions (migration 0006)."""
+"""The registry's CMP transactions (migrations 0006, 0013)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = (
     "transaction_id, requester, state, our_nonce, serial, cert_req_id, confirm_by,"
-    " reply_kind, implicit_confirm, application_id"
+    " reply_kind, implicit_confirm, application_id, their_nonce"
 )
 
 
@@ -31,6 +31,7 @@ class CMPTransaction:
     reply_kind: str | None
     implicit_confirm: bool
     application_id: str | None
+    their_nonce: bytes | None = None  # the client's last senderNonce, when one is awaited
 
 
 class SQLiteCMPStore:
@@ -98,6 +99,15 @@ class SQLiteCMPStore:
                 (our_nonce, transaction_id),
             )
 
+    async def received(self, transaction_id: bytes, their_nonce: bytes) -> None:
+        """The client's senderNonce in a message of a transaction that goes on: the next
+        message must bring another (RFC 9483 3.1)."""
+        async with self._registry.transaction() as db:
+            await db.execute(
+                "UPDATE cmp_transactions SET their_nonce = ? WHERE transaction_id = ?",
+                (their_nonce, transaction_id),
+            )
+
     async def get(self, transaction_id: bytes) -> CMPTransaction | None:
         async with (
             self._registry.reading() as db,
@@ -160,4 +170,5 @@ def _transaction(row: Sequence[Any]) -> CMPTransaction:
         reply_kind=row[7],
         implicit_confirm=bool(row[8]),
         application_id=row[9],
+        their_nonce=row[10],
     )

@@ -422,8 +422,9 @@ def test_rfc9483_4_2_rr_of_the_cas_own_certificates_is_refused_not_authorized(
     notAuthorized (RFC 4210 5.2.3: the request is not permitted; RFC 9483 3.6.4: a refused
     request is answered by an error message) naming the CA key change procedure. OpenSSL
     leaves a self-signed protecting certificate out of extraCerts, so an rr protected by
-    the CA certificate itself is refused before it is read (signerNotTrusted). Nothing
-    changes either way."""
+    the CA certificate itself is refused before it is read (badMessageCheck: the protection
+    cannot be checked without the certificate, RFC 9483 3.3, 3.5). Nothing changes either
+    way."""
     keys, passphrase = world.ca.path / "keys", (world.ca.path / "pin.txt").read_text().strip()
     [responder_line] = world.ca.cli("list", "--profile", "ocsp-responder").stdout.splitlines()
     responder = responder_line.split()[0]
@@ -438,7 +439,7 @@ def test_rfc9483_4_2_rr_of_the_cas_own_certificates_is_refused_not_authorized(
          f"notAuthorized: certificate {responder} is an OCSP responder certificate of "
          f"generation 1: {PROCEDURE}"),
         (world.ca_file, ca_key, ca_serial,
-         "signerNotTrusted: the protecting certificate must come first in extraCerts"),
+         "badMessageCheck: the protecting certificate must come first in extraCerts"),
     ):  # fmt: skip
         shown = world.ca.cli("show", "--serial", serial).stdout
         answer_file = world.folder / f"rr-{serial}.der"

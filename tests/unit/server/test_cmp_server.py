@@ -284,6 +284,7 @@ async def test_genm_answers_ca_certificates_and_crls(client: Client, local_ca: L
 
     async def ask(*items: tuple[str, bytes]) -> list[tuple[str, bool]]:
         client.transaction_id = secrets.token_bytes(16)
+        client.last_nonce = None  # RFC 9483 3.1: a genm starts a transaction, no recipNonce
         reply = await client.send(0xB5, genm(*items))
         assert reply.body_type == "genp", reply.error_text
         message, _ = decoder.decode(reply.der, asn1Spec=rfc9480.PKIMessage())

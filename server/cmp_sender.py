@@ -1,0 +1,246 @@
+"""Who sent a CMP request, and whether its header is right (RFC 9483 3.1, 3.3, 3.5).
+
+Theory of operation, in the order server/cmp.py asks:
+1. :func:`check_version`: pvno 2 or 3, else unsupportedVersion (RFC 9483 3.5). Asked before
+   anything else; the answer goes unprotected.
+2. :meth:`SenderChecks.protection_kind`, then :meth:`SenderChecks.mac_credential` or
+   :meth:`SenderChecks.signer`: the protection's algorithm must be one RFC 9481 allows
+   (badAlg), then a MAC keyed by the enrollment credential the request names, or a signature
+   by a good certificate of this CA sent first in extraCerts. A request that fails here
+   cannot be authenticated, so its error goes unprotected (RFC 9483 3.6.4).
+3. :meth:`SenderChecks.check_header`: an authenticated request's sender and senderKID name
+   the protecting certificate (RFC 9483 3.1), its transactionID and senderNonce are 128 bits,
+   a first message carries no recipNonce, messageTime (when present) is near ours. These
+   errors go out protected, like the request (RFC 9483 3.6.4).
+4. :func:`check_continuation`: a message that continues a transaction (certConf, pollReq)
+   answers our last senderNonce and brings a new one of its own (RFC 9483 3.1, 3.5);
+   :meth:`SenderChecks.remember_sender_nonce` keeps the client's last one.
+
+The shared-secret reference (the enrollment credential's id) is read from senderKID, where
+RFC 9483 4.1.5 puts it, or from the sender when that is a directoryName of one common name
+`CN=<reference>` (a common convention; senderKID then absent or the same text). When both
+name an enrollment credential and not the same one, the request is refused: it is unclear
+whose secret protects it.
+"""
+
+from __future__ import annotations
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+
+from config.settings import CMPSettings
+from protocols import cmp
+from server.authority import Clock
+from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
+from server.registry import CertificateStatus, SQLiteRegistry
+from server.registry.cmp_store import CMPTransaction
+
+F = cmp.FailureInfo
+ID_OCTETS = 16  # RFC 9483 3.1: transactionID and senderNonce are 128 bits
+# RFC 9483 3.1: the messages that start a PKI management operation (and its transaction);
+# certConf and pollReq continue one.
+FIRST_MESSAGES = frozenset({"ir", "cr", "kur", "p10cr", "genm", "rr"})
+CONTINUING_MESSAGES = frozenset({"certConf", "pollReq"})
+
+
+class CMPRefusal(Exception):
+    """A request answered by an error message (RFC 9483 3.6.4)."""
+
+    def __init__(self, failure: cmp.FailureInfo, text: str) -> None:
+        super().__init__(text)
+        self.failure = failure
+        self.text = text
+
+
+def check_version(message: cmp.PKIMessage) -> None:
+    """RFC 9483 3.5: pvno 2 (cmp2000) or 3 (cmp2021); raises CMPRefusal otherwise."""
+    pvno = message.header.pvno
+    if pvno not in (2, 3):
+        raise CMPRefusal(F.unsupportedVersion, f"pvno {pvno}: only 2 and 3")
+
+
+def check_continuation(message: cmp.PKIMessage, transaction: CMPTransaction) -> None:
+    """A message that continues ``transaction`` (RFC 9483 3.1): its recipNonce is our last
+    senderNonce (badRecipientNonce), its senderNonce is not the one the client sent before
+    (badSenderNonce: RFC 9483 3.1 wants a fresh one in every message). Raises CMPRefusal."""
+    header = message.header
+    if header.recip_nonce != transaction.our_nonce:
+        raise CMPRefusal(F.badRecipientNonce, "recipNonce is not our last senderNonce")
+    if transaction.their_nonce is not None and header.sender_nonce == transaction.their_nonce:
+        raise CMPRefusal(F.badSenderNonce, "senderNonce repeats the one sent before")
+
+
+class SenderChecks:
+    """The checks of steps 2-4 (module docstring) over the registry and the credentials."""
+
+    def __init__(
+        self,
+        settings: CMPSettings,
+        registry: SQLiteRegistry,
+        credentials: EnrollmentCredentials,
+        clock: Clock,
+    ) -> None:
+        self._cmp = settings
+        self._registry = registry
+        self._credentials = credentials
+        self._clock = clock
+
+    # -- step 2: authentication (errors unprotected) ------------------------------------------
+
+    def protection_kind(self, message: cmp.PKIMessage) -> str:
+        """The kind, "mac" or "signature". Raises CMPRefusal: badMessageCheck for an unprotected
+        message (nothing unprotected is served, RFC 9483 3.2), badAlg for an algorithm
+        outside RFC 9481's set (RFC 9483 3.5)."""
+        if message.header.protection_algorithm is None or message.protection is None:
+            raise CMPRefusal(F.badMessageCheck, "unprotected messages are not accepted")
+        try:
+            return cmp.protection_kind(message)
+        except cmp.AlgorithmNotAllowed as exc:
+            raise CMPRefusal(F.badAlg, str(exc)) from None
+        except cmp.MACError as exc:
+            raise CMPRefusal(F.badMessageCheck, f"MAC protection: {exc}") from None
+
+    async def mac_credential(self, message: cmp.PKIMessage) -> tuple[EnrollmentCredential, bytes]:
+        """The enrollment credential whose shared secret MACs ``message``, and that secret.
+        Raises CMPRefusal (badMessageCheck)."""
+        credential = await self._referenced_credential(message.header)
+        secret = self._credentials.mac_secret(credential)
+        try:
+            cmp.verify_mac(
+                message, secret, self._cmp.mac_min_iterations, self._cmp.mac_max_iterations
+            )
+        except cmp.MACError as exc:
+            raise CMPRefusal(F.badMessageCheck, f"MAC protection: {exc}") from None
+        return credential, secret
+
+    async def _referenced_credential(self, header: cmp.Header) -> EnrollmentCredential:
+        """By senderKID (RFC 9483 4.1.5), else by the sender `CN=<reference>`; both naming
+        different credentials is refused (module docstring)."""
+        named = _single_common_name(header.sender)
+        if header.sender_kid is None:
+            credential = await self._credentials.find(named) if named else None
+        else:
+            kid = _text(header.sender_kid)
+            credential = await self._credentials.find(kid) if kid else None
+            if (
+                credential is not None
+                and named
+                and named != kid
+                and await self._credentials.find(named) is not None
+            ):
+                raise CMPRefusal(
+                    F.badMessageCheck, "senderKID and the sender name different credentials"
+                )
+        if credential is None:
+            raise CMPRefusal(F.badMessageCheck, "no enrollment credential with that reference")
+        return credential
+
+    async def signer(self, message: cmp.PKIMessage) -> bytes:
+        """The DER certificate that signs ``message``: extraCerts[0] (RFC 9483 3.3), a
+        good certificate of this CA (its own chain is the trust anchor, so nothing more of
+        extraCerts is needed). Raises CMPRefusal."""
+        if not message.extra_certs:
+            # RFC 9483 3.3: extraCerts MUST hold the CMP protection certificate; without it
+            # the protection cannot be checked: badMessageCheck (3.5). Not signerNotTrusted:
+            # nothing says the signer is untrusted, its certificate is simply not there.
+            raise CMPRefusal(
+                F.badMessageCheck, "the protecting certificate must come first in extraCerts"
+            )
+        certificate = message.extra_certs[0]
+        try:
+            serial = format(x509.load_der_x509_certificate(certificate).serial_number, "x")
+        except ValueError:
+            raise CMPRefusal(F.badDataFormat, "extraCerts[0] is not a certificate") from None
+        record = await self._registry.get_certificate(serial)
+        if record is None or record.der != certificate:
+            raise CMPRefusal(F.signerNotTrusted, "the protecting certificate is not one of ours")
+        if not cmp.verify_signature(message, certificate):
+            raise CMPRefusal(F.badMessageCheck, "the signature protection does not verify")
+        if record.status is CertificateStatus.REVOKED:
+            # R7: revoking again is refused as such; anything else, by an untrusted signer.
+            failure = F.certRevoked if message.body_type == "rr" else F.signerNotTrusted
+            raise CMPRefusal(failure, "the protecting certificate is revoked")
+        if record.status is not CertificateStatus.GOOD:
+            raise CMPRefusal(F.signerNotTrusted, "the protecting certificate is suspended")
+        if record.not_after <= self._clock():
+            raise CMPRefusal(F.signerNotTrusted, "the protecting certificate has expired")
+        return certificate
+
+    # -- step 3: the header of an authenticated request (errors protected) ----------------------
+
+    def check_header(self, message: cmp.PKIMessage, signer: bytes | None) -> None:
+        """Raises CMPRefusal with the failInfo RFC 9483 3.5 names (module docstring)."""
+        header = message.header
+        if signer is not None:
+            _check_signature_sender(header, signer)
+        # RFC 9483 3.5: the transactionID MUST be present (badDataFormat); 3.1: of 128 bits,
+        # so one of another size is not of the format either.
+        if header.transaction_id is None or len(header.transaction_id) != ID_OCTETS:
+            raise CMPRefusal(F.badDataFormat, "a transactionID of 128 bits is required")
+        # RFC 9483 3.5: the senderNonce MUST be present, of 128 bits (3.1: exactly; RFC 4210
+        # 5.2.3: badSenderNonce, "either missing or wrong size").
+        if header.sender_nonce is None or len(header.sender_nonce) != ID_OCTETS:
+            raise CMPRefusal(F.badSenderNonce, "a senderNonce of 128 bits is required")
+        if message.body_type in FIRST_MESSAGES and header.recip_nonce is not None:
+            # RFC 9483 3.1: the first message of a transaction has no recipNonce, there is
+            # no message of ours to answer.
+            raise CMPRefusal(F.badRecipientNonce, "a first message carries no recipNonce")
+        # RFC 9483 3.1: messageTime is RECOMMENDED in requests (required only with
+        # confirmWaitTime, which requests do not carry); one that is present must be near.
+        if header.message_time is not None:
+            skew = abs((header.message_time - self._clock()).total_seconds())
+            if skew > self._cmp.max_clock_skew_seconds:
+                raise CMPRefusal(F.badTime, f"messageTime is {skew:.0f} s from ours")
+
+    # -- step 4 -----------------------------------------------------------------------------
+
+    async def remember_sender_nonce(self, message: cmp.PKIMessage) -> None:
+        """Keep the client's senderNonce of a transaction that goes on (certConf or pollReq
+        is awaited), for :func:`check_continuation`."""
+        header = message.header
+        if header.transaction_id is not None and header.sender_nonce is not None:
+            await self._registry.cmp.received(header.transaction_id, header.sender_nonce)
+
+
+def _check_signature_sender(header: cmp.Header, certificate_der: bytes) -> None:
+    """RFC 9483 3.1: the sender of a signed message is the subject of the CMP protection
+    certificate, senderKID (when present) its subjectKeyIdentifier; otherwise the message
+    claims to come from someone it does not: badMessageCheck (RFC 9483 3.5)."""
+    certificate = asn1_x509.Certificate.load(certificate_der)
+    subject = certificate.subject
+    try:
+        sender = asn1_x509.GeneralName.load(header.sender)
+        same = sender.name == "directory_name" and sender.chosen == subject  # RFC 5280 7.1
+    except (ValueError, TypeError, KeyError):  # a name asn1crypto cannot compare: not it
+        same = False
+    if not same:
+        raise CMPRefusal(
+            F.badMessageCheck, "the sender is not the subject of the protecting certificate"
+        )
+    if header.sender_kid is not None and header.sender_kid != certificate.key_identifier:
+        raise CMPRefusal(
+            F.badMessageCheck,
+            "senderKID is not the protecting certificate's subjectKeyIdentifier",
+        )
+
+
+def _text(octets: bytes | None) -> str:
+    try:
+        return octets.decode("ascii") if octets else ""
+    except UnicodeDecodeError:
+        return ""
+
+
+def _single_common_name(general_name: bytes) -> str:
+    """x of a sender `CN=x` (a directoryName of one RDN, one commonName), else ""."""
+    try:
+        name = asn1_x509.GeneralName.load(general_name)
+        if name.name != "directory_name":
+            return ""
+        rdns = name.chosen.chosen
+        if len(rdns) != 1 or len(rdns[0]) != 1 or rdns[0][0]["type"].native != "common_name":
+            return ""
+        value = rdns[0][0]["value"].native
+    except (ValueError, TypeError, KeyError):
+        return ""
+    return value if isinstance(value, str) else ""
