@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from protocols import cmp
+from protocols.x509.extensions import extended_key_usage, key_usage
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess, http
@@ -225,8 +226,10 @@ def test_genm_gets_the_ca_certificates(world: CMPWorld) -> None:
     result = world.cmp("-cmd", "genm", "-ref", ref, "-secret", f"pass:{secret}",
                        "-infotype", "certReqTemplate", "-rspout", saved)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    template = cmp.cert_req_template_value(["ec-p256", "ec-p384", "rsa-2048", "rsa-3072",
-                                            "rsa-4096"])  # tls-client's  # fmt: skip
+    template = cmp.cert_req_template_value(
+        ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"],
+        [key_usage(["digital_signature"]).dump(), extended_key_usage(["client_auth"]).dump()],
+    )  # tls-client's key types, keyUsage and extKeyUsage
     assert template in cmp.parse_pki_message(saved.read_bytes()).der
 
 
