@@ -431,3 +431,29 @@ async def signing_client(local_ca: LocalCA, client: CMPClient) -> CMPClient:
                      identity=identity,
                      chain=[answer.certificate, generation.certificate_der],
                      sender=directory_name(subject))  # fmt: skip
+
+
+async def registry_state(registry: Any) -> tuple[Any, ...]:
+    """What a refusal must leave as it was: every certificate with its status, the status
+    changes, the enrollment credentials (claimed, used) and the CMP transactions."""
+    queries = (
+        "SELECT serial, status FROM certificates ORDER BY serial",
+        "SELECT COUNT(*) FROM status_changes",
+        "SELECT id, claimed_at, used_serial FROM enrollment_credentials ORDER BY id",
+        "SELECT COUNT(*) FROM cmp_transactions",
+    )
+    state = []
+    async with registry.reading() as db:
+        for query in queries:
+            async with db.execute(query) as cursor:
+                state.append(tuple(tuple(row) for row in await cursor.fetchall()))
+    return tuple(state)
+
+
+def genp_items(answer: Answer) -> list[tuple[str, bytes | None]]:
+    """(infoType, DER infoValue or None) of each InfoTypeAndValue of a genp answer."""
+    assert answer.body_type == "genp", answer
+    return [
+        (str(item["infoType"]), bytes(item["infoValue"]) if item["infoValue"].isValue else None)
+        for item in answer.decoded["body"]["genp"]
+    ]
