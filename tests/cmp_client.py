@@ -435,12 +435,14 @@ async def signing_client(local_ca: LocalCA, client: CMPClient) -> CMPClient:
 
 async def registry_state(registry: Any) -> tuple[Any, ...]:
     """What a refusal must leave as it was: every certificate with its status, the status
-    changes, the enrollment credentials (claimed, used) and the CMP transactions."""
+    changes, the enrollment credentials (claimed, used) and the CMP transactions still
+    under way (a refused request's transactionID stays used, by design: server/cmp.py)."""
     queries = (
         "SELECT serial, status FROM certificates ORDER BY serial",
         "SELECT COUNT(*) FROM status_changes",
         "SELECT id, claimed_at, used_serial FROM enrollment_credentials ORDER BY id",
-        "SELECT COUNT(*) FROM cmp_transactions",
+        "SELECT transaction_id, state FROM cmp_transactions WHERE state != 'done'"
+        " ORDER BY transaction_id",
     )
     state = []
     async with registry.reading() as db:
