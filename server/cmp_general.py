@@ -14,7 +14,8 @@ element of type InfoTypeAndValue" (4.3.1-4.3.4), answered by a genp with exactly
     badRequest). The answer is id-it-rootCaKeyUpdate (id-it 18) with a
     RootCaKeyUpdateContent, or without a value when there is no update
     (:meth:`GeneralMessages.root_ca_key_update`, which the CA lifecycle fills);
-  - crlStatusList (4.3.4): answered by id-it-crls with the newer CRLs, no value if none;
+  - crlStatusList (4.3.4): its infoValue, the CRLs the client has, is REQUIRED (refused,
+    badRequest, without one); answered by id-it-crls with the newer CRLs, no value if none;
   - any other infoType is answered with its infoType and no value: the information is not
     supplied here (RFC 9810 5.3.19: the receiver may ignore what it does not recognise).
 """
@@ -71,6 +72,10 @@ class GeneralMessages:
         if item.info_type in NO_VALUE_ALLOWED and item.value is not None:
             raise GeneralMessageRefusal(
                 F.badRequest, f"{item.info_type} is asked for without an infoValue (RFC 9483 4.3)"
+            )
+        if item.info_type == cmp.ID_IT_CRL_STATUS_LIST and item.value is None:
+            raise GeneralMessageRefusal(
+                F.badRequest, "crlStatusList needs its infoValue (RFC 9483 4.3.4)"
             )
         answers: dict[str, Callable[[], Awaitable[tuple[str, bytes | None]]]] = {
             cmp.ID_IT_CA_CERTS: self._ca_certs,

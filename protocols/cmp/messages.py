@@ -17,8 +17,8 @@ signatures of CRMF requests are checked over the octets that were signed (``crmf
 
 Each body type fills the fields it has and leaves the others empty: ir/cr/kur (and ccr,
 krr) ``cert_requests``, p10cr ``p10_request``, certConf ``cert_confirms``, rr
-``revocations``, genm ``general_info_types``, pollReq ``poll_req_ids``, error ``error_text``
-(the failInfo names and the statusString, for a log line).
+``revocations``, genm ``general_info`` (and ``general_info_types``), pollReq
+``poll_req_ids``, error ``error_text`` (the failInfo names and the statusString, for a log line).
 Responses (ip, cp, kup, rp, genp, pollRep, pkiconf) are read with the same function
 (``replies.parse_reply``); their bodies are only named, the tests read them with pyasn1.
 """

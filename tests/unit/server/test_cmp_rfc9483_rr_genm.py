@@ -258,6 +258,14 @@ async def test_rfc9483_4_3_1_and_4_3_3_a_genm_with_an_info_value_is_refused_bad_
     await refused_as_error(client, local_ca, genm_content((info_type, b"\x05\x00")))
 
 
+async def test_rfc9483_4_3_4_crl_status_list_without_its_value_is_refused_bad_request(
+    local_ca: LocalCA,
+) -> None:
+    """4.3.4: the crlStatusList infoValue (the CRLs the client has) is REQUIRED."""
+    client = await mac_client(local_ca)
+    await refused_as_error(client, local_ca, genm_content((cmp.ID_IT_CRL_STATUS_LIST, None)))
+
+
 async def test_rfc9483_4_3_1_ca_certs_gets_the_ca_certificates(local_ca: LocalCA) -> None:
     client = await mac_client(local_ca)
     answer = await client.send("genm", genm_content((cmp.ID_IT_CA_CERTS, None)), new=True)
