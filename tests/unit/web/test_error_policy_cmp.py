@@ -29,6 +29,7 @@ from protocols.der import tlv as der_tlv
 from server.cmp import CMPServer
 from server.context import CA
 from server.enrollment_credentials import EnrollmentCredential
+from tests.cmp_client import read_answer
 from tests.csr_factory import make_csr
 from tests.unit.web.api_home import ClientFactory, Seed
 from tests.unit.web.edge import edge_client, registry_state, tracebacks, unexpected_count
@@ -144,7 +145,8 @@ async def test_rfc5280_5_3_1_an_rr_with_crl_reason_20_is_bad_request(
     seed: Seed, aiohttp_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """RFC 9483 4.2: the holder revokes, signing with the certificate; CRLReason 20 is not
-    one of RFC 5280 5.3.1: badRequest, protected, and the certificate stays good."""
+    one of RFC 5280 5.3.1: an rp rejection with badRequest (answered in kind, RFC 9483
+    4.2), protected, and the certificate stays good."""
     async with edge_client(seed, aiohttp_client) as (client, ca):
         record = await ca.registry.get_certificate(seed.serials[-1])
         assert record is not None and record.der is not None
@@ -156,7 +158,10 @@ async def test_rfc5280_5_3_1_an_rr_with_crl_reason_20_is_bad_request(
         signature = key.sign(cmp.protected_part(request_header, body), ec.ECDSA(hashes.SHA256()))
         before = await registry_state(ca)
         reply = await post(client, cmp.assemble(request_header, body, signature, [record.der]))
-        assert failures(reply).startswith("badRequest:")
+        answer = read_answer(reply.der)
+        assert (answer.body_type, answer.status, answer.fail_info) == (
+            "rp", cmp.PKIStatus.rejection, frozenset({"badRequest"}),
+        )  # fmt: skip
         assert reply.protection is not None
         assert await registry_state(ca) == before
     assert tracebacks(caplog) == []
