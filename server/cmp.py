@@ -54,8 +54,10 @@ from protocols.crl import CRLReason
 from protocols.x509 import csr as csr_codec
 from server.applications import ApplicationPending, Applications
 from server.authority import Clock, IssuedCertificate
+from server.cmp_general import GeneralMessageRefusal, GeneralMessages
 from server.cmp_ra import Inner, RAMessages, RARefusal
 from server.cmp_requests import certification_request
+from server.cmp_revocation import CMPRevocations
 from server.cmp_sender import CMPRefusal, SenderChecks, check_continuation, check_version
 from server.crl_publisher import CRLPublisher
 from server.distribution_points import crl_url
@@ -63,7 +65,7 @@ from server.enrollment import Enrollment, HolderEnrollment, new_key
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.key_packages import encrypted_key_package, password_key_package
-from server.registry import CMPDelivery, SQLiteRegistry, StatusBasis
+from server.registry import CMPDelivery, SQLiteRegistry
 from server.registry.cmp_store import CMPTransaction
 from server.revocation import Revocation
 from server.tls import ServerIdentity
@@ -511,54 +513,21 @@ class CMPServer:
 
     async def _revoke(self, message: cmp.PKIMessage, sender: _Sender) -> bytes:
         """RFC 9483 4.2: the holder revokes its own certificate, protecting the request
-        with it (S7, U9); R7: refused for a revoked or expired certificate."""
-        if sender.certificate is None:
-            raise CMPRefusal(F.notAuthorized, "rr is protected by the certificate it revokes")
-        if len(message.revocations) != 1:
-            raise CMPRefusal(F.badRequest, "one certificate per revocation request")
-        details = message.revocations[0]
-        own = x509.load_der_x509_certificate(sender.certificate)
-        if details.serial != own.serial_number or (
-            details.issuer is not None and details.issuer != own.issuer.public_bytes()
-        ):
-            raise CMPRefusal(F.notAuthorized, "a holder revokes only the protecting certificate")
-        serial = format(own.serial_number, "x")
-        try:
-            reason = CRLReason(details.reason if details.reason is not None else 0)
-        except ValueError:  # RFC 5280 5.3.1: 0-10 without 7; RFC 9483 4.2: badRequest
-            raise CMPRefusal(F.badRequest, f"CRLReason {details.reason} is not defined") from None
-        actor = f"cmp:{sender.name}"
-        if reason is CRLReason.certificateHold:
-            if not self._cmp.suspend_by_revocation_request:
-                raise CMPRefusal(F.notAuthorized, "suspension by request is not allowed here")
-            await self._revocation.suspend(serial, actor, basis=StatusBasis.HOLDER_REQUEST,
-                                           grounds="CMP revocation request")  # fmt: skip
-        else:
-            await self._revocation.revoke(serial, reason, actor, basis=StatusBasis.HOLDER_REQUEST,
-                                          grounds="CMP revocation request")  # fmt: skip
-        return cmp.rp_body([(cmp.PKIStatus.accepted, (), None)])
+        with it (S7, U9); every refusal of the body is an rp rejection that revokes nothing
+        (server/cmp_revocation.py)."""
+        revocations = CMPRevocations(self._settings, self._registry, self._revocation)
+        return await revocations.rp_body(
+            message.revocations, sender.certificate, f"cmp:{sender.name}"
+        )
 
     async def _general(self, message: cmp.PKIMessage, profile: str) -> bytes:
-        """RFC 9483 4.3: caCerts (4.3.1), also for a genm that asks for nothing in
-        particular (RFC 4210 5.3.19); certReqTemplate (4.3.3) with the key types of the
-        path's profile; crlStatusList with the newer CRLs (4.3.4); an infoType not served here
-        (rootCaKeyUpdate: there is no key rollover yet) comes back without a value, so the
-        client learns it is not supplied."""
-        answers: list[tuple[str, bytes | None]] = []
-        for oid in message.general_info_types or (cmp.ID_IT_CA_CERTS,):
-            if oid == cmp.ID_IT_CA_CERTS:
-                generations = await self._registry.generations(self._settings.ca.name)
-                value = cmp.ca_certs_value([g.certificate_der for g in generations])
-                answers.append((oid, value))
-            elif oid == cmp.ID_IT_CERT_REQ_TEMPLATE:
-                key_types = self._settings.profile(profile).key_algorithms
-                answers.append((oid, cmp.cert_req_template_value(key_types)))
-            elif oid == cmp.ID_IT_CRL_STATUS_LIST:
-                crls = self._newer_crls(message.crl_status_list)
-                answers.append((cmp.ID_IT_CRLS, cmp.crls_value(crls) if crls else None))
-            else:
-                answers.append((oid, None))
-        return cmp.genp_body(answers)
+        """RFC 9483 4.3: one support message per genm (server/cmp_general.py); what 4.3
+        does not allow is refused in an error message, as a genp cannot say no."""
+        general = GeneralMessages(self._settings, self._registry, self._newer_crls)
+        try:
+            return await general.genp_body(message, profile)
+        except GeneralMessageRefusal as refusal:
+            raise CMPRefusal(refusal.failure, refusal.text) from None
 
     def _newer_crls(self, statuses: tuple[cmp.CRLStatus, ...]) -> list[bytes]:
         """The current full CRLs the client's crlStatusList names (by distribution point

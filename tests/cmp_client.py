@@ -500,3 +500,31 @@ async def ra_client(local_ca: LocalCA, name: str = "CN=RA") -> tuple[CMPClient, 
                        chain=[certificate.der, generation.certificate_der],
                        sender=directory_name(subject))  # fmt: skip
     return client, trusting
+
+
+async def registry_state(registry: Any) -> tuple[Any, ...]:
+    """What a refusal must leave as it was: every certificate with its status, the status
+    changes, the enrollment credentials (claimed, used) and the CMP transactions still
+    under way (a refused request's transactionID stays used, by design: server/cmp.py)."""
+    queries = (
+        "SELECT serial, status FROM certificates ORDER BY serial",
+        "SELECT COUNT(*) FROM status_changes",
+        "SELECT id, claimed_at, used_serial FROM enrollment_credentials ORDER BY id",
+        "SELECT transaction_id, state FROM cmp_transactions WHERE state != 'done'"
+        " ORDER BY transaction_id",
+    )
+    state = []
+    async with registry.reading() as db:
+        for query in queries:
+            async with db.execute(query) as cursor:
+                state.append(tuple(tuple(row) for row in await cursor.fetchall()))
+    return tuple(state)
+
+
+def genp_items(answer: Answer) -> list[tuple[str, bytes | None]]:
+    """(infoType, DER infoValue or None) of each InfoTypeAndValue of a genp answer."""
+    assert answer.body_type == "genp", answer
+    return [
+        (str(item["infoType"]), bytes(item["infoValue"]) if item["infoValue"].isValue else None)
+        for item in answer.decoded["body"]["genp"]
+    ]

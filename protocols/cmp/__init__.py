@@ -11,6 +11,7 @@ module's docstring for its theory of operation.
 
 from protocols.cmp.crmf import CertRequest
 from protocols.cmp.messages import (
+    ID_CE_CRL_REASONS,
     ID_IT_CA_CERTS,
     ID_IT_CERT_REQ_TEMPLATE,
     ID_IT_CRL_STATUS_LIST,
@@ -21,6 +22,7 @@ from protocols.cmp.messages import (
     CMPFormatError,
     CRLStatus,
     FailureInfo,
+    GeneralInfo,
     Header,
     PKIMessage,
     PKIStatus,
@@ -59,6 +61,7 @@ from protocols.cmp.replies import (
 )
 
 __all__ = [
+    "ID_CE_CRL_REASONS",
     "ID_IT_CA_CERTS",
     "ID_IT_CERT_REQ_TEMPLATE",
     "ID_IT_CRLS",
@@ -73,6 +76,7 @@ __all__ = [
     "CertConfirm",
     "CertRequest",
     "FailureInfo",
+    "GeneralInfo",
     "Header",
     "MACError",
     "PKIMessage",

@@ -17,8 +17,8 @@ signatures of CRMF requests are checked over the octets that were signed (``crmf
 
 Each body type fills the fields it has and leaves the others empty: ir/cr/kur (and ccr,
 krr) ``cert_requests``, p10cr ``p10_request``, certConf ``cert_confirms``, rr
-``revocations``, genm ``general_info_types``, pollReq ``poll_req_ids``, error ``error_text``
-(the failInfo names and the statusString, for a log line).
+``revocations``, genm ``general_info`` (and ``general_info_types``), pollReq
+``poll_req_ids``, error ``error_text`` (the failInfo names and the statusString, for a log line).
 Responses (ip, cp, kup, rp, genp, pollRep, pkiconf) are read with the same function
 (``replies.parse_reply``); their bodies are only named, the tests read them with pyasn1.
 """
@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyasn1.error import PyAsn1Error
+from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5280, rfc9480
 
 from protocols.cmp.crmf import (
@@ -47,6 +48,7 @@ from protocols.der import tlv as der_tlv
 
 __all__ = [
     "BODY_TAGS",
+    "ID_CE_CRL_REASONS",
     "ID_IT_CA_CERTS",
     "ID_IT_CERT_REQ_TEMPLATE",
     "ID_IT_CRLS",
@@ -58,6 +60,7 @@ __all__ = [
     "CertConfirm",
     "CertRequest",
     "FailureInfo",
+    "GeneralInfo",
     "Header",
     "PKIMessage",
     "PKIStatus",
@@ -81,7 +84,7 @@ BODY_TAGS = {
     "genm": 21, "genp": 22, "error": 23, "certConf": 24, "pollReq": 25, "pollRep": 26,
 }  # fmt: skip
 _CERT_REQUEST_BODIES = frozenset({"ir", "cr", "kur", "ccr", "krr"})
-_ID_CE_CRL_REASONS = "2.5.29.21"  # RFC 5280 5.3.1
+ID_CE_CRL_REASONS = "2.5.29.21"  # RFC 5280 5.3.1
 
 
 class CMPFormatError(ValueError):
@@ -166,13 +169,31 @@ class CertConfirm:
 
 @dataclass(frozen=True)
 class RevocationRequest:
-    """One RevDetails of an rr (RFC 4210 5.3.9; RFC 9483 4.2 names the certificate by
-    serialNumber and issuer). ``issuer`` is the DER Name; ``reason`` the CRLReason of
-    crlEntryDetails, if there is one."""
+    """One RevDetails of an rr (RFC 9810 5.3.9; RFC 9483 4.2 names the certificate by
+    serialNumber and issuer). ``issuer`` is the DER Name; ``reason`` the first CRLReason of
+    crlEntryDetails that decodes, if there is one.
+
+    What the server needs to hold the request to RFC 9483 4.2 is kept as read, not judged:
+    ``template_fields`` names every CertTemplate field of certDetails present (RFC 4211 5
+    names, in template order); ``entry_extensions`` the extnID of each crlEntryDetails
+    extension, in order, repeats kept; ``reasons`` each CRLReason's value, None for one whose
+    extnValue is not a DER ENUMERATED."""
 
     serial: int | None
     issuer: bytes | None
     reason: int | None
+    template_fields: tuple[str, ...] = ("serialNumber", "issuer")
+    entry_extensions: tuple[str, ...] = ()
+    reasons: tuple[int | None, ...] = ()
+
+
+@dataclass(frozen=True)
+class GeneralInfo:
+    """One InfoTypeAndValue of a genm (RFC 9810 5.3.19): the infoType's dotted OID and the
+    DER infoValue as received, None when absent."""
+
+    info_type: str
+    value: bytes | None
 
 
 @dataclass(frozen=True)
@@ -207,6 +228,7 @@ class PKIMessage:
     crl_status_list: tuple[CRLStatus, ...]  # genm: the value of an id-it-crlStatusList
     poll_req_ids: tuple[int, ...]
     error_text: str | None  # "badPOP: text": failInfo names, statusString joined by "; "
+    general_info: tuple[GeneralInfo, ...] = ()  # genm: every InfoTypeAndValue, in order
 
 
 def parse_pki_message(der: bytes) -> PKIMessage:
@@ -248,7 +270,7 @@ def _parse(der: bytes) -> PKIMessage:
         ),
         p10_request=raw_content if body_type == "p10cr" else None,
         cert_confirms=_cert_confirms(content) if body_type == "certConf" else (),
-        revocations=_revocations(content) if body_type == "rr" else (),
+        revocations=_revocations(content, raw_content) if body_type == "rr" else (),
         general_info_types=(
             tuple(str(item["infoType"]) for item in content) if body_type == "genm" else ()
         ),
@@ -257,6 +279,7 @@ def _parse(der: bytes) -> PKIMessage:
             tuple(int(item["certReqId"]) for item in content) if body_type == "pollReq" else ()
         ),
         error_text=_error_text(content) if body_type == "error" else None,
+        general_info=_general_info(raw_content) if body_type == "genm" else (),
     )
 
 
@@ -351,32 +374,62 @@ def _status(value: Any) -> PKIStatus:
         raise CMPFormatError(f"unknown PKIStatus {int(value)}") from None
 
 
-def _revocations(content: Any) -> tuple[RevocationRequest, ...]:
-    """RevReqContent, RFC 4210 5.3.9: certDetails' serialNumber [1] and issuer [3]."""
+# CertTemplate fields by their context tag number (RFC 4211 5).
+_TEMPLATE_FIELDS = (
+    "version", "serialNumber", "signingAlg", "issuer", "validity", "subject", "publicKey",
+    "issuerUID", "subjectUID", "extensions",
+)  # fmt: skip
+
+
+def _revocations(content: Any, raw_content: bytes) -> tuple[RevocationRequest, ...]:
+    """RevReqContent, RFC 9810 5.3.9: certDetails' serialNumber [1] and issuer [3], the
+    names of all its fields (read from the DER: pyasn1 calls an absent all-OPTIONAL
+    validity present), and the crlEntryDetails."""
     found = []
-    for details in content:
+    raw_details = [der_children(raw)[0][1] for _tag, raw in der_children(raw_content)]
+    for details, raw_template in zip(content, raw_details, strict=True):
         template = details["certDetails"]
         serial = template["serialNumber"]
         issuer = template["issuer"]
+        extensions = details["crlEntryDetails"]
+        entries = tuple(extensions) if extensions.isValue else ()
+        reasons = tuple(
+            _crl_reason(bytes(entry["extnValue"]))
+            for entry in entries
+            if str(entry["extnID"]) == ID_CE_CRL_REASONS
+        )
         found.append(
             RevocationRequest(
                 serial=int(serial) if serial.isValue else None,
                 issuer=encode_der(issuer["rdnSequence"]) if issuer.isValue else None,
-                reason=_crl_reason(details["crlEntryDetails"]),
+                reason=next((reason for reason in reasons if reason is not None), None),
+                template_fields=tuple(
+                    _TEMPLATE_FIELDS[tag & 0x1F] for tag, _raw in der_children(raw_template)
+                ),
+                entry_extensions=tuple(str(entry["extnID"]) for entry in entries),
+                reasons=reasons,
             )
         )
     return tuple(found)
 
 
-def _crl_reason(extensions: Any) -> int | None:
-    """The CRLReason (RFC 5280 5.3.1) among crlEntryDetails, if present."""
-    if not extensions.isValue:
+def _crl_reason(value: bytes) -> int | None:
+    """A CRLReason extnValue (RFC 5280 5.3.1, ENUMERATED), None if it is not one."""
+    try:
+        return int(decode_der(value, rfc5280.CRLReason(), "CRLReason"))
+    except (MalformedDER, PyAsn1Error, ValueError):
         return None
-    for extension in extensions:
-        if str(extension["extnID"]) == _ID_CE_CRL_REASONS:
-            reason = decode_der(bytes(extension["extnValue"]), rfc5280.CRLReason(), "CRLReason")
-            return int(reason)
-    return None
+
+
+def _general_info(raw_content: bytes) -> tuple[GeneralInfo, ...]:
+    """GenMsgContent (RFC 9810 5.3.19) cut from the DER: each infoType and its infoValue's
+    octets as received (already checked to decode by pyasn1)."""
+    found = []
+    for _tag, raw in der_children(raw_content):
+        parts = der_children(raw)
+        info_type = decode_der(parts[0][1], univ.ObjectIdentifier(), "infoType")
+        found.append(GeneralInfo(str(info_type), parts[1][1] if len(parts) > 1 else None))
+    return tuple(found)
 
 
 def _crl_status_list(content: Any) -> tuple[CRLStatus, ...]:

@@ -372,43 +372,53 @@ def crls_value(crls: Sequence[bytes]) -> bytes:
 
 
 # Key types as the profiles name them -> AlgorithmIdentifier of the key (RFC 5480 2.1.1,
-# RFC 8017 A.1, RFC 8410 3), for keySpec's id-regCtrl-algId (RFC 9483 4.3.3).
+# RFC 8410 3), for keySpec's id-regCtrl-algId (RFC 9483 4.3.3). RSA is not among them:
+# id-regCtrl-algId names "a cryptographic algorithm other than rsaEncryption"; RSA is asked
+# for by id-regCtrl-rsaKeyLen alone (RFC 9810 5.3.19, the certReqTemplate controls).
 _ID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 _KEY_ALGORITHMS = {
     "ec-p256": (_ID_EC_PUBLIC_KEY, "1.2.840.10045.3.1.7"),
     "ec-p384": (_ID_EC_PUBLIC_KEY, "1.3.132.0.34"),
     "ed25519": ("1.3.101.112", None),
 }
-_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
-_NULL = b"\x05\x00"
 
 
-def cert_req_template_value(key_types: Sequence[str]) -> bytes:
-    """DER infoValue of id-it-certReqTemplate (RFC 9483 4.3.3): CertReqTemplateContent with
-    an empty certTemplate (the profile fixes the rest when it issues) and keySpec: one
-    id-regCtrl-algId per key type the profile takes ("ec-p256", "ec-p384", "ed25519",
-    "rsa-<bits>"; the client picks one) and, when RSA is among them, id-regCtrl-rsaKeyLen
-    with the smallest size taken. Raises ValueError for no key types or an unknown one."""
+def cert_req_template_value(
+    key_types: Sequence[str], extensions: Sequence[bytes] = (), subject: bytes | None = None
+) -> bytes:
+    """DER infoValue of id-it-certReqTemplate (RFC 9483 4.3.3): CertReqTemplateContent
+    { certTemplate, keySpec }, as the example of 4.3.3 writes it.
+
+    certTemplate holds what the profile fixes: ``subject`` (DER Name) when given, and
+    ``extensions`` (DER Extension values, e.g. the profile's keyUsage and extKeyUsage);
+    never a publicKey ("The SubjectPublicKeyInfo field MUST be absent"). keySpec holds "one
+    AttributeTypeAndValue per supported algorithm", the client picking one: an
+    id-regCtrl-algId AlgorithmIdentifier per non-RSA key type ("ec-p256": id-ecPublicKey
+    with the named curve as parameters, RFC 5480 2.1.1; "ed25519": id-Ed25519 without
+    parameters, RFC 8410 3) and an id-regCtrl-rsaKeyLen INTEGER per RSA size ("rsa-<bits>"),
+    in the order given. Raises ValueError for no key types, an unknown one, or a subject or
+    extension that does not decode."""
     if not key_types:
         raise ValueError("a template needs at least one key type")
     controls = []
-    rsa_sizes = []
     for key_type in key_types:
         if key_type.startswith("rsa-") and key_type[4:].isdigit():
-            rsa_sizes.append(int(key_type[4:]))
+            length = encode_der(univ.Integer(int(key_type[4:])))
+            controls.append(_control(str(rfc9480.id_regCtrl_rsaKeyLen), length))
             continue
         if key_type not in _KEY_ALGORITHMS:
             raise ValueError(f"unknown key type {key_type!r}")
         oid, parameter = _KEY_ALGORITHMS[key_type]
         algorithm = _oid_der(oid) + (_oid_der(parameter) if parameter else b"")
         controls.append(_control(str(rfc9480.id_regCtrl_algId), der_tlv(_SEQUENCE, algorithm)))
-    if rsa_sizes:
-        rsa = der_tlv(_SEQUENCE, _oid_der(_RSA_ENCRYPTION) + _NULL)
-        controls.append(_control(str(rfc9480.id_regCtrl_algId), rsa))
-        length = encode_der(univ.Integer(min(rsa_sizes)))
-        controls.append(_control(str(rfc9480.id_regCtrl_rsaKeyLen), length))
-    template = der_tlv(_SEQUENCE, b"")  # CertTemplate: every field OPTIONAL
-    return der_tlv(_SEQUENCE, template + der_tlv(_SEQUENCE, b"".join(controls)))
+    template = b""
+    if subject is not None:  # [5] EXPLICIT Name (a CHOICE)
+        template += der_tlv(0xA5, _checked(subject, rfc5280.Name(), "subject"))
+    if extensions:  # [9] IMPLICIT Extensions
+        checked = [_checked(e, rfc5280.Extension(), "extensions") for e in extensions]
+        template += der_tlv(0xA9, b"".join(checked))
+    certificate_template = der_tlv(_SEQUENCE, template)  # CertTemplate, RFC 4211 5
+    return der_tlv(_SEQUENCE, certificate_template + der_tlv(_SEQUENCE, b"".join(controls)))
 
 
 def _control(oid: str, value_der: bytes) -> bytes:

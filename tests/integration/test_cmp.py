@@ -16,6 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from protocols import cmp
+from protocols.x509.extensions import extended_key_usage, key_usage
+from tests.cmp_client import read_answer
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess, http
@@ -225,8 +227,10 @@ def test_genm_gets_the_ca_certificates(world: CMPWorld) -> None:
     result = world.cmp("-cmd", "genm", "-ref", ref, "-secret", f"pass:{secret}",
                        "-infotype", "certReqTemplate", "-rspout", saved)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    template = cmp.cert_req_template_value(["ec-p256", "ec-p384", "rsa-2048", "rsa-3072",
-                                            "rsa-4096"])  # tls-client's  # fmt: skip
+    template = cmp.cert_req_template_value(
+        ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"],
+        [key_usage(["digital_signature"]).dump(), extended_key_usage(["client_auth"]).dump()],
+    )  # tls-client's key types, keyUsage and extKeyUsage
     assert template in cmp.parse_pki_message(saved.read_bytes()).der
 
 
@@ -418,9 +422,9 @@ def test_rfc9483_4_2_rr_of_the_cas_own_certificates_is_refused_not_authorized(
     world: CMPWorld,
 ) -> None:
     """An rr for the OCSP responder's certificate, protected by it and its key (what whoever
-    holds a compromised key of the CA's could send): a CMP error with failInfo
-    notAuthorized (RFC 4210 5.2.3: the request is not permitted; RFC 9483 3.6.4: a refused
-    request is answered by an error message) naming the CA key change procedure. OpenSSL
+    holds a compromised key of the CA's could send): an rp with status rejection and
+    failInfo notAuthorized (RFC 4210 5.2.3: the request is not permitted; RFC 9483 4.2: the
+    rr is answered in kind) naming the CA key change procedure. OpenSSL
     leaves a self-signed protecting certificate out of extraCerts, so an rr protected by
     the CA certificate itself is refused before it is read (badMessageCheck: the protection
     cannot be checked without the certificate, RFC 9483 3.3, 3.5). Nothing changes either
@@ -436,10 +440,11 @@ def test_rfc9483_4_2_rr_of_the_cas_own_certificates_is_refused_not_authorized(
     [responder_key] = keys.glob("*-ocsp-g1-*.pem")
     for certificate, key, serial, refusal in (
         (responder_file, responder_key, responder,
-         f"notAuthorized: certificate {responder} is an OCSP responder certificate of "
-         f"generation 1: {PROCEDURE}"),
+         ("rp", "notAuthorized", f"certificate {responder} is an OCSP responder certificate "
+          f"of generation 1: {PROCEDURE}")),
         (world.ca_file, ca_key, ca_serial,
-         "badMessageCheck: the protecting certificate must come first in extraCerts"),
+         ("error", "badMessageCheck", "the protecting certificate must come first in "
+          "extraCerts")),
     ):  # fmt: skip
         shown = world.ca.cli("show", "--serial", serial).stdout
         answer_file = world.folder / f"rr-{serial}.der"
@@ -448,7 +453,8 @@ def test_rfc9483_4_2_rr_of_the_cas_own_certificates_is_refused_not_authorized(
                            "-oldcert", certificate, "-revreason", "2", "-rspout", answer_file,
                            "-unprotected_errors")  # fmt: skip
         assert result.returncode != 0
-        answer = cmp.parse_pki_message(answer_file.read_bytes())
-        assert (answer.body_type, answer.error_text) == ("error", refusal)
+        answer = read_answer(answer_file.read_bytes())
+        assert answer.status is cmp.PKIStatus.rejection
+        assert (answer.body_type, *answer.fail_info, answer.text) == refusal
         assert world.ca.cli("show", "--serial", serial).stdout == shown
         assert "status:     good" in shown

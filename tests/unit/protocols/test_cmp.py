@@ -48,6 +48,7 @@ from pyasn1_alt_modules import rfc4055, rfc4210, rfc5280, rfc8018, rfc9480
 
 from protocols import cmp, der
 from protocols.cmp import protection as cmp_protection
+from protocols.x509 import extensions as x509_extensions
 from tests.unit.protocols.cmp_responder import (
     CA_NAME,
     CMPResponder,
@@ -292,7 +293,9 @@ def test_rr_from_openssl(work: Work) -> None:
     assert message.body_type == "rr"
     assert message.revocations == (
         cmp.RevocationRequest(
-            serial=client.serial_number, issuer=client.issuer.public_bytes(), reason=1
+            serial=client.serial_number, issuer=client.issuer.public_bytes(), reason=1,
+            template_fields=("serialNumber", "issuer"),
+            entry_extensions=(cmp.ID_CE_CRL_REASONS,), reasons=(1,),
         ),
     )
     assert cmp.verify_signature(message, message.extra_certs[0])
@@ -997,21 +1000,35 @@ def test_cmp_format_error_is_a_value_error() -> None:
     assert issubclass(cmp.MACError, ValueError)
 
 
-def test_cert_req_template_value_names_the_key_types() -> None:
-    """RFC 9483 4.3.3: an empty certTemplate and keySpec alternatives (id-regCtrl-algId),
-    with id-regCtrl-rsaKeyLen for RSA."""
-    value = cmp.cert_req_template_value(["ec-p256", "ec-p384", "rsa-3072", "rsa-2048"])
+def test_rfc9483_4_3_3_cert_req_template_value_one_control_per_key_type() -> None:
+    """RFC 9483 4.3.3 (as its example writes it): keySpec holds one control per supported
+    algorithm: id-regCtrl-algId with the key's AlgorithmIdentifier for EC (the curve as
+    parameters, RFC 5480 2.1.1) and Ed25519 (none, RFC 8410 3), id-regCtrl-rsaKeyLen alone
+    for each RSA size (algId is for "other than rsaEncryption", RFC 9810 5.3.19); the
+    certTemplate holds the extensions given and no publicKey."""
+    ku_der = x509_extensions.key_usage(["digital_signature"]).dump()
+    value = cmp.cert_req_template_value(
+        ["ec-p256", "ec-p384", "rsa-3072", "rsa-2048", "ed25519"], [ku_der]
+    )
     content, rest = decoder.decode(value, asn1Spec=rfc9480.CertReqTemplateContent())
     assert rest == b""
-    assert der.elements(value)[0] == (0x30, b"\x30\x00")  # the certTemplate, empty
+    template = der.elements(value)[0][1]
+    assert [tag for tag, _ in der.elements(template)] == [0xA9]  # extensions only
+    assert ku_der in template
     controls = [(str(c["type"]), bytes(c["value"])) for c in content["keySpec"]]
-    assert [oid for oid, _ in controls] == [str(rfc9480.id_regCtrl_algId)] * 3 + [
-        str(rfc9480.id_regCtrl_rsaKeyLen)
-    ]
-    curves = [decoder.decode(v, asn1Spec=rfc5280.AlgorithmIdentifier())[0] for _, v in controls[:2]]
-    assert [str(decoder.decode(c["parameters"])[0]) for c in curves] == [
+    alg_id, rsa_len = str(rfc9480.id_regCtrl_algId), str(rfc9480.id_regCtrl_rsaKeyLen)
+    assert [oid for oid, _ in controls] == [alg_id, alg_id, rsa_len, rsa_len, alg_id]
+    algorithms = [
+        decoder.decode(v, asn1Spec=rfc5280.AlgorithmIdentifier())[0] for _, v in controls
+        if _ == alg_id
+    ]  # fmt: skip
+    assert [str(a["algorithm"]) for a in algorithms] == [
+        "1.2.840.10045.2.1", "1.2.840.10045.2.1", "1.3.101.112",
+    ]  # fmt: skip
+    assert [str(decoder.decode(a["parameters"])[0]) for a in algorithms[:2]] == [
         "1.2.840.10045.3.1.7", "1.3.132.0.34",
     ]  # fmt: skip
-    assert int(decoder.decode(controls[3][1])[0]) == 2048
+    assert not algorithms[2]["parameters"].isValue
+    assert [int(decoder.decode(v)[0]) for oid, v in controls if oid == rsa_len] == [3072, 2048]
     with pytest.raises(ValueError):
         cmp.cert_req_template_value(["dsa-1024"])

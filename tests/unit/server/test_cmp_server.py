@@ -265,7 +265,8 @@ async def test_another_protocol_version_is_unsupported_version(client: Client) -
 
 async def test_genm_answers_ca_certificates_and_crls(client: Client, local_ca: LocalCA) -> None:
     """RFC 9483 4.3.1 caCerts, 4.3.3 certReqTemplate, 4.3.4 crlStatusList -> crls (only a
-    CRL newer than the client's); rootCaKeyUpdate (no rollover yet): no value."""
+    CRL newer than the client's); rootCaCert -> rootCaKeyUpdate (no rollover yet): no
+    value."""
     crl = client.server._crls.current(0, delta=False)
     assert crl is not None
     url = f"{local_ca.settings.ca.base_url.rstrip('/')}/crl/{local_ca.settings.ca.name}.crl"
@@ -291,12 +292,13 @@ async def test_genm_answers_ca_certificates_and_crls(client: Client, local_ca: L
         return [(str(i["infoType"]), i["infoValue"].isValue) for i in message["body"]["genp"]]
 
     statuses = der_tlv(0x30, crl_status())  # the client has no CRL yet
-    answered = await ask(
-        (cmp.ID_IT_CA_CERTS, b""), (cmp.ID_IT_CERT_REQ_TEMPLATE, b""),
-        (cmp.ID_IT_CRL_STATUS_LIST, statuses), (cmp.ID_IT_ROOT_CA_KEY_UPDATE, b""),
-    )  # fmt: skip
-    assert answered == [(cmp.ID_IT_CA_CERTS, True), (cmp.ID_IT_CERT_REQ_TEMPLATE, True),
-                        (cmp.ID_IT_CRLS, True), (cmp.ID_IT_ROOT_CA_KEY_UPDATE, False)]  # fmt: skip
+    # RFC 9483 4.3: one InfoTypeAndValue per genm
+    assert await ask((cmp.ID_IT_CA_CERTS, b"")) == [(cmp.ID_IT_CA_CERTS, True)]
+    template = await ask((cmp.ID_IT_CERT_REQ_TEMPLATE, b""))
+    assert template == [(cmp.ID_IT_CERT_REQ_TEMPLATE, True)]
+    assert await ask((cmp.ID_IT_CRL_STATUS_LIST, statuses)) == [(cmp.ID_IT_CRLS, True)]
+    root_ca_cert = "1.3.6.1.5.5.7.4.20"  # RFC 9483 4.3.2: answered by rootCaKeyUpdate
+    assert await ask((root_ca_cert, b"")) == [(cmp.ID_IT_ROOT_CA_KEY_UPDATE, False)]
     has = crl.this_update.strftime("%Y%m%d%H%M%SZ").encode()
     current = der_tlv(0x30, crl_status(der_tlv(0x18, has)))  # the client has ours
     assert await ask((cmp.ID_IT_CRL_STATUS_LIST, current)) == [(cmp.ID_IT_CRLS, False)]

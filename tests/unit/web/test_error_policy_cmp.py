@@ -29,6 +29,7 @@ from protocols.der import tlv as der_tlv
 from server.cmp import CMPServer
 from server.context import CA
 from server.enrollment_credentials import EnrollmentCredential
+from tests.cmp_client import read_answer
 from tests.csr_factory import make_csr
 from tests.unit.web.api_home import ClientFactory, Seed
 from tests.unit.web.edge import edge_client, registry_state, tracebacks, unexpected_count
@@ -55,9 +56,12 @@ def pbm() -> bytes:
     return bytes(encoder.encode(algorithm))
 
 
-def header(ca: CA, algorithm: bytes, kid: bytes | None) -> cmp.ReplyHeader:
+def header(
+    ca: CA, algorithm: bytes, kid: bytes | None, sender: bytes = CLIENT
+) -> cmp.ReplyHeader:
+    """`sender`: a signed request names the subject of its certificate (RFC 9483 3.1)."""
     return cmp.ReplyHeader(
-        sender=CLIENT, recipient=CLIENT, transaction_id=secrets.token_bytes(16),
+        sender=sender, recipient=CLIENT, transaction_id=secrets.token_bytes(16),
         sender_nonce=secrets.token_bytes(16), recip_nonce=None, message_time=ca.clock(),
         protection_algorithm=algorithm, sender_kid=kid, implicit_confirm=False,
     )  # fmt: skip
@@ -144,7 +148,8 @@ async def test_rfc5280_5_3_1_an_rr_with_crl_reason_20_is_bad_request(
     seed: Seed, aiohttp_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """RFC 9483 4.2: the holder revokes, signing with the certificate; CRLReason 20 is not
-    one of RFC 5280 5.3.1: badRequest, protected, and the certificate stays good."""
+    one of RFC 5280 5.3.1: an rp rejection with badRequest (answered in kind, RFC 9483
+    4.2), protected, and the certificate stays good."""
     async with edge_client(seed, aiohttp_client) as (client, ca):
         record = await ca.registry.get_certificate(seed.serials[-1])
         assert record is not None and record.der is not None
@@ -152,11 +157,15 @@ async def test_rfc5280_5_3_1_an_rr_with_crl_reason_20_is_bad_request(
         key = serialization.load_pem_private_key(seed.client_key_pem, None)
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         body = revocation_body(certificate, 20)
-        request_header = header(ca, cmp.signature_algorithm_der("sha256_ecdsa"), None)
+        sender = der_tlv(0xA4, certificate.subject.public_bytes())  # directoryName
+        request_header = header(ca, cmp.signature_algorithm_der("sha256_ecdsa"), None, sender)
         signature = key.sign(cmp.protected_part(request_header, body), ec.ECDSA(hashes.SHA256()))
         before = await registry_state(ca)
         reply = await post(client, cmp.assemble(request_header, body, signature, [record.der]))
-        assert failures(reply).startswith("badRequest:")
+        answer = read_answer(reply.der)
+        assert (answer.body_type, answer.status, answer.fail_info) == (
+            "rp", cmp.PKIStatus.rejection, frozenset({"badRequest"}),
+        )  # fmt: skip
         assert reply.protection is not None
         assert await registry_state(ca) == before
     assert tracebacks(caplog) == []

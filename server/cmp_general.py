@@ -1,0 +1,134 @@
+"""The CMP general message (genm) held to the Lightweight CMP Profile, RFC 9483 4.3.
+
+Theory of operation: each support message of 4.3 is a genm that "MUST contain exactly one
+element of type InfoTypeAndValue" (4.3.1-4.3.4), answered by a genp with exactly one. So:
+  - several InfoTypeAndValues in one genm: refused, badRequest ("transaction not permitted
+    or supported", RFC 9810 5.2.3), in an error message: a genp carries no status;
+  - none at all (what `openssl cmp -cmd genm` sends without -infotype): RFC 9810 5.3.19
+    lets the receiver answer with what it offers; it gets caCerts, the one request every
+    client can use;
+  - caCerts (4.3.1) and certReqTemplate (4.3.3): "infoValue ... MUST be absent"; a genm
+    with one is refused, badRequest, as an error;
+  - rootCaCert (4.3.2; id-it 20): the infoValue, OPTIONAL, is the root CA certificate the
+    client uses (RootCaCertValue ::= CMPCertificate; one that does not decode is
+    badRequest). The answer is id-it-rootCaKeyUpdate (id-it 18) with a
+    RootCaKeyUpdateContent, or without a value when there is no update
+    (:meth:`GeneralMessages.root_ca_key_update`, which the CA lifecycle fills);
+  - crlStatusList (4.3.4): its infoValue, the CRLs the client has, is REQUIRED (refused,
+    badRequest, without one); answered by id-it-crls with the newer CRLs, no value if none;
+  - any other infoType is answered with its infoType and no value: the information is not
+    supplied here (RFC 9810 5.3.19: the receiver may ignore what it does not recognise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from cryptography import x509
+
+from config import Settings
+from protocols import cmp
+from protocols.x509 import extensions as x509_extensions
+from server.registry import SQLiteRegistry
+
+F = cmp.FailureInfo
+ID_IT_ROOT_CA_CERT = "1.3.6.1.5.5.7.4.20"  # RFC 9483 4.3.2 (request)
+# RFC 9483 4.3.1, 4.3.3: these requests carry no infoValue.
+NO_VALUE_ALLOWED = frozenset({cmp.ID_IT_CA_CERTS, cmp.ID_IT_CERT_REQ_TEMPLATE})
+
+
+class GeneralMessageRefusal(Exception):
+    """A genm answered by an error message (a genp cannot say no)."""
+
+    def __init__(self, failure: cmp.FailureInfo, text: str) -> None:
+        super().__init__(text)
+        self.failure = failure
+        self.text = text
+
+
+class GeneralMessages:
+    """Answers one genm with its genp body (RFC 9483 4.3). ``newer_crls`` is the CRL
+    publisher's look-up of 4.3.4 (the CMP server's)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: SQLiteRegistry,
+        newer_crls: Callable[[tuple[cmp.CRLStatus, ...]], list[bytes]],
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._newer_crls = newer_crls
+
+    async def genp_body(self, message: cmp.PKIMessage, profile: str) -> bytes:
+        """The genp body for ``message`` under the path's ``profile``. Raises
+        GeneralMessageRefusal for what RFC 9483 4.3 does not allow."""
+        items = message.general_info
+        if len(items) > 1:
+            raise GeneralMessageRefusal(
+                F.badRequest, "a genm carries exactly one InfoTypeAndValue (RFC 9483 4.3)"
+            )
+        item = items[0] if items else cmp.GeneralInfo(cmp.ID_IT_CA_CERTS, None)
+        if item.info_type in NO_VALUE_ALLOWED and item.value is not None:
+            raise GeneralMessageRefusal(
+                F.badRequest, f"{item.info_type} is asked for without an infoValue (RFC 9483 4.3)"
+            )
+        if item.info_type == cmp.ID_IT_CRL_STATUS_LIST and item.value is None:
+            raise GeneralMessageRefusal(
+                F.badRequest, "crlStatusList needs its infoValue (RFC 9483 4.3.4)"
+            )
+        answers: dict[str, Callable[[], Awaitable[tuple[str, bytes | None]]]] = {
+            cmp.ID_IT_CA_CERTS: self._ca_certs,
+            cmp.ID_IT_CERT_REQ_TEMPLATE: lambda: self._template(profile),
+            ID_IT_ROOT_CA_CERT: lambda: self._root_update(item.value),
+            cmp.ID_IT_CRL_STATUS_LIST: lambda: self._crls(message.crl_status_list),
+        }
+        answer = answers.get(item.info_type)
+        if answer is None:
+            return cmp.genp_body([(item.info_type, None)])
+        return cmp.genp_body([await answer()])
+
+    async def root_ca_key_update(self, current_root: bytes | None) -> bytes | None:
+        """The DER RootCaKeyUpdateContent (RFC 9483 4.3.2: newWithNew, newWithOld,
+        oldWithNew) for a client trusting ``current_root`` (DER; None: it did not say), or
+        None when there is no update. There is no CA key rollover yet: always None; the CA
+        lifecycle fills this in."""
+        del current_root
+        return None
+
+    async def _ca_certs(self) -> tuple[str, bytes | None]:
+        """RFC 9483 4.3.1: every generation's CA certificate."""
+        generations = await self._registry.generations(self._settings.ca.name)
+        certificates = [g.certificate_der for g in generations]
+        value = cmp.ca_certs_value(certificates) if certificates else None
+        return cmp.ID_IT_CA_CERTS, value
+
+    async def _template(self, profile: str) -> tuple[str, bytes | None]:
+        """RFC 9483 4.3.3: the profile's key types as keySpec, its keyUsage and
+        extKeyUsage in the certTemplate (the subject comes from the credential or the
+        request, so it is not fixed here)."""
+        settings = self._settings.profile(profile)
+        extensions = []
+        if settings.key_usage:
+            extensions.append(x509_extensions.key_usage(settings.key_usage).dump())
+        if settings.extended_key_usage:
+            eku = x509_extensions.extended_key_usage(settings.extended_key_usage)
+            extensions.append(eku.dump())
+        value = cmp.cert_req_template_value(settings.key_algorithms, extensions)
+        return cmp.ID_IT_CERT_REQ_TEMPLATE, value
+
+    async def _root_update(self, value: bytes | None) -> tuple[str, bytes | None]:
+        """RFC 9483 4.3.2: asked with id-it-rootCaCert, answered with id-it-rootCaKeyUpdate."""
+        if value is not None:
+            try:  # RootCaCertValue ::= CMPCertificate
+                x509.load_der_x509_certificate(value)
+            except ValueError:
+                raise GeneralMessageRefusal(
+                    F.badRequest, "the rootCaCert value is not a certificate"
+                ) from None
+        return cmp.ID_IT_ROOT_CA_KEY_UPDATE, await self.root_ca_key_update(value)
+
+    async def _crls(self, statuses: tuple[cmp.CRLStatus, ...]) -> tuple[str, bytes | None]:
+        """RFC 9483 4.3.4: the newer CRLs as id-it-crls, no value when there are none."""
+        crls = self._newer_crls(statuses)
+        return cmp.ID_IT_CRLS, cmp.crls_value(crls) if crls else None
