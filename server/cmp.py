@@ -301,19 +301,21 @@ class CMPServer:
         self, message: cmp.PKIMessage, sender: _Sender, profile: str, reply: _Reply
     ) -> None:
         kind = message.body_type
-        transaction_id = message.header.transaction_id
-        assert transaction_id is not None
-        if not await self._transactions.open(transaction_id, sender.name, self._clock()):
-            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+        transaction_id = await self._unused_transaction_id(message)
         implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
         reply.kind = ENROLMENT_REPLY[kind]
         cert_req_id = answered_cert_req_id(message)
         template = None
-        try:
+        try:  # what the body asks, read and checked: a refusal here leaves no trace
             request, cert_req_id = certification_request(message)
             if kind != "p10cr":
                 template = message.cert_requests[0]
                 check_template(template, subject_from_code=sender.credential is not None)
+        except CAError as exc:
+            self._rejection(reply, cert_req_id, exc)
+            return
+        await self._open(transaction_id, sender)
+        try:
             delivery = self._delivery(transaction_id, cert_req_id, implicit, reply)
             issued = await self._issue(message, request, sender, profile, delivery)
         except ApplicationPending as pending:  # RFC 9483 4.4: the client polls
@@ -325,10 +327,8 @@ class CMPServer:
                 reply.kind, cert_req_id, cmp.PKIStatus.waiting, None, text=pending.message
             )
             return
-        except CAError as exc:
+        except CAError as exc:  # issuance refused it: the transactionID stays used
             await self._transactions.discard(transaction_id)
-            if exc.kind not in IN_KIND:
-                raise
             self._rejection(reply, cert_req_id, exc)
             return
         except BaseException:
@@ -336,9 +336,25 @@ class CMPServer:
             raise
         await self._certificate_reply(cert_req_id, issued, implicit, reply, template=template)
 
+    async def _unused_transaction_id(self, message: cmp.PKIMessage) -> bytes:
+        """The header first (RFC 9483 3.5): a transactionID used before is refused before
+        the body is read. `_open` claims it once the body passes its checks."""
+        transaction_id = message.header.transaction_id
+        assert transaction_id is not None
+        if await self._transactions.get(transaction_id) is not None:
+            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+        return transaction_id
+
+    async def _open(self, transaction_id: bytes, sender: _Sender) -> None:
+        if not await self._transactions.open(transaction_id, sender.name, self._clock()):
+            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+
     def _rejection(self, reply: _Reply, cert_req_id: int, refusal: CAError) -> None:
         """The ip/cp/kup refusing the request: nothing issued, nothing spent (RFC 9483
-        3.6.2; RFC 9810 5.3.4: status rejection, failInfo, no certifiedKeyPair)."""
+        3.6.2; RFC 9810 5.3.4: status rejection, failInfo, no certifiedKeyPair). A CAError
+        that is not about the body is raised again, for an error message (3.6.4)."""
+        if refusal.kind not in IN_KIND:
+            raise refusal
         failure = refusal.fail_info if isinstance(refusal, TemplateRejected) else (
             FAILURE[refusal.kind]
         )  # fmt: skip
@@ -363,30 +379,31 @@ class CMPServer:
         signed one (4.1.6.1/2). The key is never stored (D5); a cmp2021 answer (pvno 3)."""
         if identity is None:
             raise CMPRefusal(F.systemUnavail, "no key to sign key packages (HTTPS is off)")
-        transaction_id = message.header.transaction_id
-        assert transaction_id is not None
-        if not await self._transactions.open(transaction_id, sender.name, self._clock()):
-            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+        transaction_id = await self._unused_transaction_id(message)
         implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
         reply.kind = ENROLMENT_REPLY[message.body_type]
         cert_req_id = answered_cert_req_id(message)
-        try:
+        try:  # what the body asks, read and checked: a refusal here leaves no trace
             template = crmf_request(message)
             check_template(template, subject_from_code=sender.credential is not None)
             allowed = self._settings.profile(await self._key_profile(message, sender, profile))
-            key = new_key(_key_type(template.spki_der, allowed.key_algorithms))
-            spki = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-            request = csr_codec.CSR(
-                subject=template.subject or (), spki_der=spki, dns_names=template.dns_names,
-                ip_addresses=template.ip_addresses, emails=template.emails,
-                challenge_password=None, der=message.der,
-            )  # fmt: skip
+            key_type = _key_type(template.spki_der, allowed.key_algorithms)
+        except CAError as exc:
+            self._rejection(reply, cert_req_id, exc)
+            return
+        key = new_key(key_type)
+        spki = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        request = csr_codec.CSR(
+            subject=template.subject or (), spki_der=spki, dns_names=template.dns_names,
+            ip_addresses=template.ip_addresses, emails=template.emails,
+            challenge_password=None, der=message.der,
+        )  # fmt: skip
+        await self._open(transaction_id, sender)
+        try:
             delivery = self._delivery(transaction_id, cert_req_id, implicit, reply)
             issued = await self._issue(message, request, sender, profile, delivery, False)
-        except CAError as exc:
+        except CAError as exc:  # issuance refused it: the transactionID stays used
             await self._transactions.discard(transaction_id)
-            if exc.kind not in IN_KIND:
-                raise
             self._rejection(reply, cert_req_id, exc)
             return
         except BaseException:
