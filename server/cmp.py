@@ -538,7 +538,8 @@ class CMPServer:
             transaction_id, issued.serial, cert_req_id, reply.nonce,
             None if confirm is None else self._clock() + confirm,
         )  # fmt: skip
-        await self._certificate_reply(cert_req_id, issued, implicit, reply)
+        template = _kept_template(application.request_der, application.request_format)
+        await self._certificate_reply(cert_req_id, issued, implicit, reply, template=template)
 
     async def _confirm(self, message: cmp.PKIMessage, sender: _Sender) -> bytes:
         transaction = await self._transaction_of(message, sender)
@@ -779,6 +780,15 @@ def _key_type(spki_der: bytes | None, allowed: tuple[str, ...]) -> str:
             raise TemplateRejected(F.badAlg, "the profile does not take that key type")
         return wanted
     return allowed[0]
+
+
+def _kept_template(der: bytes | None, request_format: str | None) -> cmp.CertRequest | None:
+    """The CRMF template of a request an application kept, to compare with the certificate
+    its approval issued (RFC 9810 5.2.3); None for PKCS#10."""
+    if der is None or request_format != "cmp":
+        return None
+    requests = cmp.parse_pki_message(der).cert_requests
+    return requests[0] if len(requests) == 1 else None
 
 
 def _authority_key_identifier(certificate_der: bytes) -> bytes | None:

@@ -7,6 +7,7 @@ Driven by tests/cmp_client.py against a real CMPServer over tests/local_ca.py.""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from hashlib import sha256
 
@@ -26,17 +27,20 @@ from tests.cmp_client import (
     cert_conf_content,
     cert_req_messages,
     cert_request,
+    enrollment_credentials,
     extension_der,
     integer_der,
     mac_client,
+    make_server,
     oid_der,
+    poll_req_content,
     server_identity,
     signing_client,
     spki_of,
     validity_field,
 )
 from tests.csr_factory import make_csr
-from tests.local_ca import LocalCA
+from tests.local_ca import LocalCA, ra_services
 
 EC_P256 = algorithm_identifier("1.2.840.10045.2.1", oid_der("1.2.840.10045.3.1.7"))
 ED25519 = algorithm_identifier("1.3.101.112")
@@ -269,6 +273,30 @@ async def test_rfc9810_5_2_3_key_usage_and_eku_not_granted_are_granted_with_mods
     assert issued.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
     confirmed = await client.send("certConf", cert_conf_content(answer.certificate))
     assert confirmed.body_type == "pkiconf", confirmed
+
+
+async def test_rfc9810_5_2_3_a_certificate_approved_later_says_what_was_changed(
+    local_ca: LocalCA,
+) -> None:
+    """RFC 9483 4.4: the final ip of a request that waited for approval compares the kept
+    template with the certificate too."""
+    profiles = dict(local_ca.settings.profiles)
+    profiles["tls-client"] = dataclasses.replace(profiles["tls-client"], requires_approval=True)
+    approving = dataclasses.replace(
+        local_ca, settings=dataclasses.replace(local_ca.settings, profiles=profiles)
+    )
+    client = await mac_client(approving, server=await make_server(approving))
+    eku = extension_der(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CODE_SIGNING]))
+    waiting = await ir(client, cert_request(key=key(), extensions=[eku]),
+                       generalInfo=IMPLICIT_CONFIRM)  # fmt: skip
+    assert waiting.status is not None and waiting.status.name == "waiting", waiting
+    applications = ra_services(approving, enrollment_credentials(approving))[1]
+    (application,) = await applications.by_state("submitted")
+    await applications.approve(application.id, "op")
+    answer = await client.send("pollReq", poll_req_content(0))
+    assert answer.body_type == "ip", answer
+    assert answer.status is not None and answer.status.name == "grantedWithMods", answer
+    assert "extendedKeyUsage set by the profile to client_auth" in answer.text
 
 
 async def test_rfc9810_5_2_3_an_unknown_non_critical_extension_is_granted_with_mods(
