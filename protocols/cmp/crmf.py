@@ -3,8 +3,10 @@
 Theory of operation: :func:`parse_cert_req_messages` takes the DER CertReqMessages (the
 contents of an ir [0], cr [2] or kur [7] PKIBody, RFC 4210 5.3.1 / 5.3.3 / 5.3.5) and returns
 one :class:`CertRequest` per CertReqMsg: the certTemplate's subject, public key and
-subjectAltName entries, and how the requester proved possession of the private key
-(RFC 4211 section 4). A signature POP (POPOSigningKey, RFC 4211 4.1) is verified here, over
+subjectAltName entries, the rest of the template as sent (extensions, validity, version,
+issuer, the fields the CA assigns) for the CA to honour or say it did not, whether it asks
+the CA for the key (RFC 9483 4.1.6), and how the requester proved possession of the private
+key (RFC 4211 section 4). A signature POP (POPOSigningKey, RFC 4211 4.1) is verified here, over
 the DER of certReq exactly as received (the octets are cut out of the message, never
 re-encoded), with the key of the template. Only the form without poposkInput counts: RFC 4211
 4.1 requires it when the template carries the subject and the key, which is all this CA
