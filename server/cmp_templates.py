@@ -80,11 +80,8 @@ def check_template(request: cmp.CertRequest, subject_from_code: bool) -> None:
         )
     if request.version is not None and request.version != 2:  # RFC 9483 4.1.1
         raise TemplateRejected(F.badCertTemplate, "certTemplate version must be 2 (v3)")
-    if (
-        not subject_from_code
-        and not request.subject
-        and not request.dns_names + (request.ip_addresses + request.emails)
-    ):
+    named_in_san = any(extension.oid == SUBJECT_ALT_NAME for extension in request.extensions)
+    if not subject_from_code and not request.subject and not named_in_san:
         # RFC 9483 4.1.1, 4.1.3: the EE's identity is in the subject and/or subjectAltName;
         # a NULL-DN subject only with a subjectAltName. A one-time code names the subject
         # itself (D2), so there an empty template subject takes the code's.

@@ -204,6 +204,12 @@ async def test_rfc9483_4_1_1_a_signed_cr_naming_nobody_is_rejected(local_ca: Loc
         )
         assert_rejected_in_kind(answer, "cp", "badCertTemplate")
     assert await audit_head(local_ca) == before
+    # A NULL-DN with a subjectAltName names the EE: served (the subject is the holder's, D2)
+    san = extension_der(x509.SubjectAlternativeName([x509.DNSName("device.example")]))
+    named = cert_request(key=key(), subject=x509.Name([]), extensions=[san])
+    answer = await holder.send("cr", cert_req_messages(named), new=True,
+                               generalInfo=IMPLICIT_CONFIRM)  # fmt: skip
+    assert answer.status is not None and answer.status.name == "accepted", answer
 
 
 # -- RFC 9810 5.2.3 / RFC 4211 5: the template honoured or the answer says so -----------------
