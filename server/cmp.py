@@ -50,7 +50,12 @@ from protocols.x509 import csr as csr_codec
 from server.applications import ApplicationPending, Applications
 from server.authority import Clock, IssuedCertificate
 from server.cmp_requests import answered_cert_req_id, certification_request, crmf_request
-from server.cmp_templates import TemplateRejected, check_template, modifications
+from server.cmp_templates import (
+    TemplateRejected,
+    check_template,
+    modifications,
+    pkcs10_template,
+)
 from server.crl_publisher import CRLPublisher
 from server.distribution_points import crl_url
 from server.enrollment import Enrollment, HolderEnrollment, new_key
@@ -305,11 +310,12 @@ class CMPServer:
         implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
         reply.kind = ENROLMENT_REPLY[kind]
         cert_req_id = answered_cert_req_id(message)
-        template = None
         try:  # what the body asks, read and checked: a refusal here leaves no trace
             request, cert_req_id = certification_request(message)
-            if kind != "p10cr":
-                template = message.cert_requests[0]
+            template = (
+                pkcs10_template(request) if isinstance(request, bytes) else message.cert_requests[0]
+            )
+            if template is not None:
                 check_template(template, subject_from_code=sender.credential is not None)
         except CAError as exc:
             self._rejection(reply, cert_req_id, exc)
@@ -783,10 +789,12 @@ def _key_type(spki_der: bytes | None, allowed: tuple[str, ...]) -> str:
 
 
 def _kept_template(der: bytes | None, request_format: str | None) -> cmp.CertRequest | None:
-    """The CRMF template of a request an application kept, to compare with the certificate
-    its approval issued (RFC 9810 5.2.3); None for PKCS#10."""
-    if der is None or request_format != "cmp":
+    """The template of a request an application kept (a CMP message or a PKCS#10), to
+    compare with the certificate its approval issued (RFC 9810 5.2.3)."""
+    if der is None:
         return None
+    if request_format == "pkcs10":
+        return pkcs10_template(der)
     requests = cmp.parse_pki_message(der).cert_requests
     return requests[0] if len(requests) == 1 else None
 

@@ -13,7 +13,7 @@ from hashlib import sha256
 
 from asn1crypto import cms as asn1_cms
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyasn1.codec.der import encoder
 
@@ -342,6 +342,40 @@ async def test_rfc4211_5_a_serial_number_in_the_template_is_rejected_bad_cert_te
     assert "serialNumber" in answer.text
     assert await audit_head(local_ca) == before
     await assert_code_still_enrols(client)
+
+
+def pkcs10(*extensions: tuple[x509.ExtensionType, bool]) -> bytes:
+    """A PKCS#10 for CN=device whose extensionRequest asks for `extensions` (RFC 2985)."""
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name.from_rfc4514_string("CN=device")
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    request = builder.sign(key(), hashes.SHA256())
+    return request.public_bytes(serialization.Encoding.DER)
+
+
+async def test_rfc9483_4_1_4_a_p10cr_asking_for_ca_true_is_a_cp_rejection(
+    local_ca: LocalCA,
+) -> None:
+    client = await mac_client(local_ca)
+    before = await audit_head(local_ca)
+    csr = pkcs10((x509.BasicConstraints(ca=True, path_length=0), True))
+    answer = await client.send("p10cr", csr, new=True)
+    assert_rejected_in_kind(answer, "cp", "badCertTemplate")
+    assert await audit_head(local_ca) == before
+    await assert_code_still_enrols(client)
+
+
+async def test_rfc9483_4_1_4_a_p10cr_extended_key_usage_not_granted_is_granted_with_mods(
+    local_ca: LocalCA,
+) -> None:
+    client = await mac_client(local_ca)
+    csr = pkcs10((x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False))
+    answer = await client.send("p10cr", csr, new=True, generalInfo=IMPLICIT_CONFIRM)
+    assert answer.body_type == "cp"
+    assert answer.status is not None and answer.status.name == "grantedWithMods", answer
+    assert "extendedKeyUsage set by the profile to client_auth" in answer.text
 
 
 # -- RFC 9483 4.1.1: the issued certificate's chain in extraCerts ----------------------------
