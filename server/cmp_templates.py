@@ -1,5 +1,6 @@
-"""A CRMF certTemplate against the certificate the CA issues for it: honoured, or the answer
-says so (RFC 4210 / RFC 9810 5.2.3 PKIStatus; RFC 4211 5; RFC 9483 4.1.1).
+"""A CRMF certTemplate (or what a p10cr's PKCS#10 asks, :func:`pkcs10_template`) against the
+certificate the CA issues for it: honoured, or the answer says so (RFC 4210 / RFC 9810 5.2.3
+PKIStatus; RFC 4211 5; RFC 9483 4.1.1, 4.1.4).
 
 The profile decides what a certificate carries (D2: the subject from the credential or the
 protecting certificate; key usages, validity and the rest from the profile). So a template
