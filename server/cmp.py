@@ -32,7 +32,7 @@ import dataclasses
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from asn1crypto import cms as asn1_cms
@@ -56,9 +56,15 @@ from server.applications import ApplicationPending, Applications
 from server.authority import Clock, IssuedCertificate
 from server.cmp_general import GeneralMessageRefusal, GeneralMessages
 from server.cmp_ra import Inner, RAMessages, RARefusal
-from server.cmp_requests import certification_request
+from server.cmp_requests import answered_cert_req_id, certification_request, crmf_request
 from server.cmp_revocation import CMPRevocations
 from server.cmp_sender import CMPRefusal, SenderChecks, check_continuation, check_version
+from server.cmp_templates import (
+    TemplateRejected,
+    check_template,
+    modifications,
+    pkcs10_template,
+)
 from server.crl_publisher import CRLPublisher
 from server.distribution_points import crl_url
 from server.enrollment import Enrollment, HolderEnrollment, new_key
@@ -95,6 +101,13 @@ FAILURE = {
 INTERNAL_TEXT = "internal error"  # all an unexpected failure tells the client
 SWEEP_EVERY_S = 5
 ENROLMENT_REPLY = {"ir": "ip", "cr": "cp", "kur": "kup", "p10cr": "cp"}
+# RFC 9483 3.6.2: a refusal of what an ir/cr/kur/p10cr body asks (its template, key, proof
+# of possession, what policy allows) is the ip/cp/kup itself with status rejection, so the
+# client reads it where it reads a certificate. What is not about the body (authentication,
+# the header, transactionIdInUse: 3.5; the credential spent; a route not permitted; the
+# system busy or failing) stays an error message (3.6.4).
+IN_KIND = frozenset({ErrorKind.MALFORMED, ErrorKind.BAD_POP, ErrorKind.REJECTED,
+                     ErrorKind.DUPLICATE})  # fmt: skip
 NULL_NAME = asn1_x509.GeneralName(name="directory_name", value=asn1_x509.Name.build({})).dump()
 
 
@@ -113,6 +126,7 @@ class _Reply:
     nonce: bytes = b""
     implicit_confirm: bool = False
     pvno: int | None = None  # None: as the request's
+    extra_certs: list[bytes] = field(default_factory=list)  # RFC 9483 4.1.1: issued's chain
 
 
 @dataclass(frozen=True)
@@ -211,8 +225,8 @@ class CMPServer:
             else:
                 self._ras.check_direct(message)  # RFC 9483 5.2.3: replaced protection
                 await self._act(message, sender, profile, reply, identity)
-                if _awaits_more(message, reply):
-                    await self._senders.remember_sender_nonce(message)
+                if message.body_type == "pollReq" and reply.kind != "error":
+                    await self._senders.remember_sender_nonce(message)  # the next must differ
         except (CMPRefusal, RARefusal) as refusal:
             reply.kind, reply.body = "error", cmp.error_body([refusal.failure], refusal.text)
         except CAError as exc:
@@ -288,7 +302,7 @@ class CMPServer:
         identity: ServerIdentity | None,
     ) -> None:
         kind = message.body_type
-        if kind in ("ir", "cr") and _asks_for_a_key(message):
+        if kind in ("ir", "cr", "kur") and _asks_for_a_key(message):  # RFC 9483 4.1.6
             await self._enrol_central(message, sender, profile, reply, identity)
         elif kind in ENROLMENT_REPLY:
             await self._enrol(message, sender, profile, reply)
@@ -307,15 +321,23 @@ class CMPServer:
         self, message: cmp.PKIMessage, sender: _Sender, profile: str, reply: _Reply
     ) -> None:
         kind = message.body_type
-        request, cert_req_id = certification_request(message, ra_verified=sender.ra_vouched)
-        transaction_id = message.header.transaction_id
-        assert transaction_id is not None
-        if not await self._transactions.open(transaction_id, sender.name, self._clock()):
-            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+        transaction_id = await self._unused_transaction_id(message)
         implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
         reply.kind = ENROLMENT_REPLY[kind]
-        delivery = self._delivery(transaction_id, cert_req_id, implicit, reply)
+        cert_req_id = answered_cert_req_id(message)
+        try:  # what the body asks, read and checked: a refusal here leaves no trace
+            request, cert_req_id = certification_request(message, ra_verified=sender.ra_vouched)
+            template = (
+                pkcs10_template(request) if isinstance(request, bytes) else message.cert_requests[0]
+            )
+            if template is not None:
+                check_template(template, subject_from_code=sender.credential is not None)
+        except CAError as exc:
+            self._rejection(reply, cert_req_id, exc)
+            return
+        await self._open(message, sender)
         try:
+            delivery = self._delivery(transaction_id, cert_req_id, implicit, reply)
             issued = await self._issue(message, request, sender, profile, delivery)
         except ApplicationPending as pending:  # RFC 9483 4.4: the client polls
             await self._transactions.wait(
@@ -326,10 +348,46 @@ class CMPServer:
                 reply.kind, cert_req_id, cmp.PKIStatus.waiting, None, text=pending.message
             )
             return
+        except CAError as exc:  # issuance refused it: the transactionID stays used
+            await self._transactions.discard(transaction_id)
+            self._rejection(reply, cert_req_id, exc)
+            return
         except BaseException:
             await self._transactions.discard(transaction_id)
             raise
-        self._certificate_reply(cert_req_id, issued, implicit, reply, await self._ca_pubs(reply))
+        await self._certificate_reply(cert_req_id, issued, implicit, reply, template=template)
+
+    async def _unused_transaction_id(self, message: cmp.PKIMessage) -> bytes:
+        """The header first (RFC 9483 3.5): a transactionID used before is refused before
+        the body is read. `_open` claims it once the body passes its checks."""
+        transaction_id = message.header.transaction_id
+        assert transaction_id is not None
+        if await self._transactions.get(transaction_id) is not None:
+            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+        return transaction_id
+
+    async def _open(self, message: cmp.PKIMessage, sender: _Sender) -> None:
+        header = message.header
+        assert header.transaction_id is not None
+        if not await self._transactions.open(
+            header.transaction_id, sender.name, self._clock(), header.sender_nonce
+        ):
+            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+
+    def _rejection(self, reply: _Reply, cert_req_id: int, refusal: CAError) -> None:
+        """The ip/cp/kup refusing the request: nothing issued, nothing spent (RFC 9483
+        3.6.2; RFC 9810 5.3.4: status rejection, failInfo, no certifiedKeyPair). A CAError
+        that is not about the body is raised again, for an error message (3.6.4)."""
+        if refusal.kind not in IN_KIND:
+            raise refusal
+        failure = refusal.fail_info if isinstance(refusal, TemplateRejected) else (
+            FAILURE[refusal.kind]
+        )  # fmt: skip
+        log.info("CMP refusal in %s (%s): %s", reply.kind, failure.name, refusal.message)
+        reply.body = cmp.cert_rep_body(
+            reply.kind, cert_req_id, cmp.PKIStatus.rejection, None, fail_info=[failure],
+            text=refusal.message,
+        )  # fmt: skip
 
     async def _enrol_central(
         self,
@@ -346,24 +404,33 @@ class CMPServer:
         signed one (4.1.6.1/2). The key is never stored (D5); a cmp2021 answer (pvno 3)."""
         if identity is None:
             raise CMPRefusal(F.systemUnavail, "no key to sign key packages (HTTPS is off)")
-        template = message.cert_requests[0]
-        profile_name = sender.credential.profile if sender.credential else profile
-        allowed = self._settings.profile(profile_name).key_algorithms
-        key = new_key(_key_type(template.spki_der, allowed))
+        transaction_id = await self._unused_transaction_id(message)
+        implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
+        reply.kind = ENROLMENT_REPLY[message.body_type]
+        cert_req_id = answered_cert_req_id(message)
+        try:  # what the body asks, read and checked: a refusal here leaves no trace
+            template = crmf_request(message)
+            check_template(template, subject_from_code=sender.credential is not None)
+            allowed = self._settings.profile(await self._key_profile(message, sender, profile))
+            key_type = _key_type(template.spki_der, allowed.key_algorithms)
+        except CAError as exc:
+            self._rejection(reply, cert_req_id, exc)
+            return
+        key = new_key(key_type)
         spki = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         request = csr_codec.CSR(
             subject=template.subject or (), spki_der=spki, dns_names=template.dns_names,
             ip_addresses=template.ip_addresses, emails=template.emails,
             challenge_password=None, der=message.der,
         )  # fmt: skip
-        transaction_id = message.header.transaction_id
-        assert transaction_id is not None
-        if not await self._transactions.open(transaction_id, sender.name, self._clock()):
-            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
-        implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
-        delivery = self._delivery(transaction_id, template.cert_req_id, implicit, reply)
+        await self._open(message, sender)
         try:
+            delivery = self._delivery(transaction_id, cert_req_id, implicit, reply)
             issued = await self._issue(message, request, sender, profile, delivery, False)
+        except CAError as exc:  # issuance refused it: the transactionID stays used
+            await self._transactions.discard(transaction_id)
+            self._rejection(reply, cert_req_id, exc)
+            return
         except BaseException:
             await self._transactions.discard(transaction_id)
             raise
@@ -375,10 +442,21 @@ class CMPServer:
             package = encrypted_key_package(
                 pkcs8, identity, sender.certificate, _key_identifier(sender.certificate)
             )
-        reply.kind, reply.pvno = ENROLMENT_REPLY[message.body_type], 3
+        reply.pvno = 3
         enveloped = asn1_cms.ContentInfo.load(package)["content"].untag().dump()
-        ca_pubs = await self._ca_pubs(reply)
-        self._certificate_reply(template.cert_req_id, issued, implicit, reply, ca_pubs, enveloped)
+        await self._certificate_reply(cert_req_id, issued, implicit, reply, enveloped, template)
+
+    async def _key_profile(self, message: cmp.PKIMessage, sender: _Sender, profile: str) -> str:
+        """The profile whose key types a central key is made of: the code's, the updated
+        certificate's for a kur (RFC 9483 4.1.3, 4.1.6), else the path's."""
+        if sender.credential is not None:
+            return sender.credential.profile
+        if message.body_type == "kur" and sender.certificate is not None:
+            serial = format(x509.load_der_x509_certificate(sender.certificate).serial_number, "x")
+            record = await self._registry.get_certificate(serial)
+            if record is not None:
+                return record.profile
+        return profile
 
     def _delivery(
         self, transaction_id: bytes, cert_req_id: int, implicit: bool, reply: _Reply
@@ -389,26 +467,37 @@ class CMPServer:
         wait = None if implicit else timedelta(seconds=self._cmp.confirm_wait_seconds)
         return CMPDelivery(transaction_id, cert_req_id, reply.nonce, wait)
 
-    async def _ca_pubs(self, reply: _Reply) -> list[bytes]:
-        """The CA certificates an ip carries (RFC 9483 4.1.1: caPubs)."""
-        if reply.kind != "ip":
-            return []
+    async def _ca_pubs(
+        self, reply: _Reply, issued: IssuedCertificate
+    ) -> tuple[list[bytes], list[bytes]]:
+        """(caPubs, the issued certificate's chain). caPubs: the CA certificates an ip
+        carries (RFC 9483 4.1.1). The chain: the certificate of the CA generation that
+        issued it (its authorityKeyIdentifier), which extraCerts carry in every ip/cp/kup
+        (RFC 9483 4.1.1: "MUST contain the chain of the issued certificate"; 3.3)."""
         generations = await self._registry.generations(self._settings.ca.name)
-        return [g.certificate_der for g in generations]
+        issuer_key = _authority_key_identifier(issued.der)
+        chain = [g.certificate_der for g in generations if g.key_id == issuer_key]
+        ca_pubs = [g.certificate_der for g in generations] if reply.kind == "ip" else []
+        return ca_pubs, chain
 
-    def _certificate_reply(
+    async def _certificate_reply(
         self,
         cert_req_id: int,
         issued: IssuedCertificate,
         implicit: bool,
         reply: _Reply,
-        ca_pubs: list[bytes],
         private_key: bytes | None = None,
+        template: cmp.CertRequest | None = None,
     ) -> None:
-        """The ip/cp/kup with the certificate."""
+        """The ip/cp/kup with the certificate: accepted when it is as the template asked,
+        grantedWithMods naming every difference otherwise (RFC 9810 5.2.3), never a silent
+        accepted; the issued certificate's chain in extraCerts (RFC 9483 4.1.1)."""
+        changes = modifications(template, issued.der) if template is not None else []
+        status = cmp.PKIStatus.grantedWithMods if changes else cmp.PKIStatus.accepted
+        ca_pubs, reply.extra_certs = await self._ca_pubs(reply, issued)
         reply.body = cmp.cert_rep_body(
-            reply.kind, cert_req_id, cmp.PKIStatus.accepted, issued.der, ca_pubs=ca_pubs,
-            private_key=private_key,
+            reply.kind, cert_req_id, status, issued.der, ca_pubs=ca_pubs,
+            private_key=private_key, text="; ".join(changes) or None,
         )  # fmt: skip
         reply.implicit_confirm = implicit
 
@@ -474,7 +563,8 @@ class CMPServer:
             transaction_id, issued.serial, cert_req_id, reply.nonce,
             None if confirm is None else self._clock() + confirm,
         )  # fmt: skip
-        self._certificate_reply(cert_req_id, issued, implicit, reply, await self._ca_pubs(reply))
+        template = _kept_template(application.request_der, application.request_format)
+        await self._certificate_reply(cert_req_id, issued, implicit, reply, template=template)
 
     async def _confirm(self, message: cmp.PKIMessage, sender: _Sender) -> bytes:
         transaction = await self._transaction_of(message, sender)
@@ -608,7 +698,7 @@ class CMPServer:
             kid = message.header.sender_kid
             header = self._reply_header(message, reply, await self._ca_name(), algorithm, kid)
             protection = cmp.mac(algorithm, sender.secret, cmp.protected_part(header, reply.body))
-            return cmp.assemble(header, reply.body, protection)
+            return cmp.assemble(header, reply.body, protection, reply.extra_certs)
         if identity is None:
             return self._unprotected_error(message, F.systemUnavail, "no key to sign answers")
         leaf = x509.load_der_x509_certificate(identity.chain[0])
@@ -621,7 +711,10 @@ class CMPServer:
         signature = identity.private_key.sign(
             cmp.protected_part(header, reply.body), ec.ECDSA(hashes.SHA256())
         )
-        return cmp.assemble(header, reply.body, signature, identity.chain)
+        # RFC 9483 3.3: the protection certificate and its chain first; then (4.1.1) the
+        # issued certificate's chain, a certificate already there not repeated.
+        extra = [*identity.chain, *(c for c in reply.extra_certs if c not in identity.chain)]
+        return cmp.assemble(header, reply.body, signature, extra)
 
     async def _ca_name(self) -> bytes:
         """The active CA generation's subject as a directoryName GeneralName."""
@@ -654,27 +747,11 @@ class CMPServer:
         return cmp.assemble_unprotected(header, body)
 
 
-def _awaits_more(message: cmp.PKIMessage, reply: _Reply) -> bool:
-    """Whether the client's next message continues this transaction (certConf after a
-    certificate without implicit confirmation, pollReq while waiting, RFC 9483 4.1.1, 4.4)."""
-    if message.body_type not in ENROLMENT_REPLY and message.body_type != "pollReq":
-        return False
-    return reply.kind != "error" and not reply.implicit_confirm
-
-
 def _asks_for_a_key(message: cmp.PKIMessage) -> bool:
     """Central key generation (RFC 9483 4.1.6): one request whose template has no public
-    key, or only the algorithm of the key wanted with an empty key."""
-    if len(message.cert_requests) != 1:
-        return False
-    spki = message.cert_requests[0].spki_der
-    if spki is None:
-        return True
-    try:  # SubjectPublicKeyInfo { algorithm, subjectPublicKey BIT STRING }: no key bits
-        parts = der.elements(spki)
-        return len(parts) == 2 and parts[1][0] == 0x03 and not der.contents(parts[1][1])[1:]
-    except der.DERError:
-        return False
+    key, or only the algorithm of the key wanted with an empty subjectPublicKey."""
+    requests = message.cert_requests
+    return len(requests) == 1 and requests[0].central_key_generation
 
 
 def _key_type(spki_der: bytes | None, allowed: tuple[str, ...]) -> str:
@@ -689,10 +766,31 @@ def _key_type(spki_der: bytes | None, allowed: tuple[str, ...]) -> str:
                 wanted = {"secp256r1": "ec-p256", "secp384r1": "ec-p384"}.get(curve, "")
         except (der.DERError, IndexError, ValueError, TypeError, KeyError):
             wanted = ""  # RFC 9483 4.1.6: an algorithm we cannot read is one we do not serve
-        if wanted not in allowed:
-            raise CMPRefusal(F.badAlg, "the profile does not take that key type")
+        if wanted not in allowed:  # RFC 9483 4.1.6, 3.6.2: in the ip/cp/kup
+            raise TemplateRejected(F.badAlg, "the profile does not take that key type")
         return wanted
     return allowed[0]
+
+
+def _kept_template(der: bytes | None, request_format: str | None) -> cmp.CertRequest | None:
+    """The template of a request an application kept (a CMP message or a PKCS#10), to
+    compare with the certificate its approval issued (RFC 9810 5.2.3)."""
+    if der is None:
+        return None
+    if request_format == "pkcs10":
+        return pkcs10_template(der)
+    requests = cmp.parse_pki_message(der).cert_requests
+    return requests[0] if len(requests) == 1 else None
+
+
+def _authority_key_identifier(certificate_der: bytes) -> bytes | None:
+    certificate = x509.load_der_x509_certificate(certificate_der)
+    try:
+        return certificate.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier
+        ).value.key_identifier
+    except x509.ExtensionNotFound:
+        return None
 
 
 def _key_identifier(certificate_der: bytes) -> bytes | None:

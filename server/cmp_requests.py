@@ -7,26 +7,50 @@ from __future__ import annotations
 
 from protocols import cmp
 from protocols.x509 import csr as csr_codec
+from server.cmp_templates import TemplateRejected
 from server.errors import CAError, ErrorKind
 
 P10CR_CERT_REQ_ID = -1  # a p10cr carries no certReqId; its answer says -1 (RFC 9483 4.1.4)
+F = cmp.FailureInfo
+
+
+def answered_cert_req_id(message: cmp.PKIMessage) -> int:
+    """The certReqId an answer to `message` carries: -1 for a p10cr (RFC 9483 4.1.4), else
+    the first request's as sent, so that the client finds its request named."""
+    if message.body_type == "p10cr" or not message.cert_requests:
+        return P10CR_CERT_REQ_ID
+    return message.cert_requests[0].cert_req_id
+
+
+def crmf_request(message: cmp.PKIMessage) -> cmp.CertRequest:
+    """The one CertReqMsg of an ir/cr/kur. Raises TemplateRejected (badRequest): more than
+    one request, or a certReqId other than 0 (RFC 9483 4.1.1, 4.1.2, 4.1.3: "MUST be 0")."""
+    requests = message.cert_requests
+    if len(requests) != 1:
+        ids = [request.cert_req_id for request in requests]
+        twice = " (a certReqId used twice)" if len(set(ids)) != len(ids) else ""
+        raise TemplateRejected(
+            F.badRequest, f"one certificate request per message (RFC 9483 4.1){twice}"
+        )
+    if requests[0].cert_req_id != 0:
+        raise TemplateRejected(F.badRequest, "certReqId must be 0 (RFC 9483 4.1.1)")
+    return requests[0]
 
 
 def certification_request(
     message: cmp.PKIMessage, ra_verified: bool = False
 ) -> tuple[bytes | csr_codec.CSR, int]:
-    """(the request, its certReqId). Raises CAError: MALFORMED (not one request), REJECTED
-    (no public key: central key generation is not served; a key type we do not certify,
-    such as Diffie-Hellman), BAD_POP. ``ra_verified``: a trusted RA vouches for the POP,
-    so raVerified is taken in an ir or cr."""
+    """(the request, its certReqId). Raises CAError: TemplateRejected (not one request, a
+    certReqId other than 0), REJECTED (a key type we do not certify, such as
+    Diffie-Hellman; no key: the caller serves central key generation before), BAD_POP.
+    ``ra_verified``: a trusted RA vouches for the POP, so raVerified is taken in an ir or
+    cr."""
     if message.body_type == "p10cr":
         assert message.p10_request is not None
         return message.p10_request, P10CR_CERT_REQ_ID
-    if len(message.cert_requests) != 1:
-        raise CAError(ErrorKind.MALFORMED, "one certificate request per message (RFC 9483 4.1)")
-    request = message.cert_requests[0]
-    if request.spki_der is None:
-        raise CAError(ErrorKind.REJECTED, "central key generation is not served yet")
+    request = crmf_request(message)
+    if request.spki_der is None or request.central_key_generation:
+        raise CAError(ErrorKind.REJECTED, "the template carries no public key")
     try:  # before the POP: a key we cannot read has none we could check (RFC 9483 4.1.1)
         csr_codec.key_description(request.spki_der)
     except csr_codec.UnsupportedKey as exc:

@@ -139,13 +139,16 @@ def cert_request(
     extensions: Iterable[bytes] = (),
     pop: str = "signature",
     controls: bytes = b"",
+    leading_fields: bytes = b"",
 ) -> bytes:
     """One CertReqMsg (RFC 4211 3): certReqId, a CertTemplate with subject [5], publicKey [6]
     (``spki``, else ``key``'s; neither: no publicKey, central key generation) and
     extensions [9] (DER Extension values), then POP: "signature" (POPOSigningKey over the
     DER CertRequest, RFC 4211 4.1, by ``key``), "raVerified" ([0] NULL), "none".
-    ``controls`` is the DER Controls SEQUENCE, if any."""
-    template = b""
+    ``controls`` is the DER Controls SEQUENCE, if any; ``leading_fields`` the DER of
+    template fields [0]-[4] (version, serialNumber, signingAlg, issuer, validity) put
+    before the subject (``validity_field``)."""
+    template = leading_fields
     if subject is not None:
         if isinstance(subject, str):
             subject = x509.Name.from_rfc4514_string(subject)
@@ -166,6 +169,16 @@ def cert_request(
     else:
         popo = b""
     return tlv(0x30, request + popo)
+
+
+def validity_field(not_before: datetime | None, not_after: datetime | None) -> bytes:
+    """certTemplate validity [4] OptionalValidity { notBefore [0], notAfter [1] } of
+    GeneralizedTime (RFC 4211 5; Time is a CHOICE, so the tags are explicit)."""
+    content = b""
+    for tag, moment in ((0xA0, not_before), (0xA1, not_after)):
+        if moment is not None:
+            content += tlv(tag, tlv(0x18, moment.strftime("%Y%m%d%H%M%SZ").encode()))
+    return tlv(0xA4, content)
 
 
 def cert_req_messages(*requests: bytes) -> bytes:

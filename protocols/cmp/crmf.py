@@ -3,8 +3,10 @@
 Theory of operation: :func:`parse_cert_req_messages` takes the DER CertReqMessages (the
 contents of an ir [0], cr [2] or kur [7] PKIBody, RFC 4210 5.3.1 / 5.3.3 / 5.3.5) and returns
 one :class:`CertRequest` per CertReqMsg: the certTemplate's subject, public key and
-subjectAltName entries, and how the requester proved possession of the private key
-(RFC 4211 section 4). A signature POP (POPOSigningKey, RFC 4211 4.1) is verified here, over
+subjectAltName entries, the rest of the template as sent (extensions, validity, version,
+issuer, the fields the CA assigns) for the CA to honour or say it did not, whether it asks
+the CA for the key (RFC 9483 4.1.6), and how the requester proved possession of the private
+key (RFC 4211 section 4). A signature POP (POPOSigningKey, RFC 4211 4.1) is verified here, over
 the DER of certReq exactly as received (the octets are cut out of the message, never
 re-encoded), with the key of the template. Only the form without poposkInput counts: RFC 4211
 4.1 requires it when the template carries the subject and the key, which is all this CA
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -40,6 +43,7 @@ from protocols.x509.names import attributes_of
 __all__ = [
     "CertRequest",
     "MalformedDER",
+    "TemplateExtension",
     "decode_der",
     "encode_der",
     "hash_for_oid",
@@ -84,6 +88,16 @@ MalformedDER = der.DERError  # the octets are not the DER (or the ASN.1 value) e
 
 
 @dataclass(frozen=True)
+class TemplateExtension:
+    """One Extension of certTemplate.extensions (RFC 4211 5, RFC 5280 4.1): the OID dotted,
+    whether marked critical, the DER of extnValue's contents."""
+
+    oid: str
+    critical: bool
+    value: bytes
+
+
+@dataclass(frozen=True)
 class CertRequest:
     """One CertReqMsg of an ir, cr or kur (RFC 4211 sections 3-5).
 
@@ -94,7 +108,18 @@ class CertRequest:
     subjectAltName extension in certTemplate.extensions. ``pop`` is the ProofOfPossession
     alternative ("signature", "raVerified", "keyEncipherment", "keyAgreement") or "none";
     ``pop_valid`` is True only for a POPOSigningKey without poposkInput whose signature over
-    the DER of certReq verifies under ``spki_der``."""
+    the DER of certReq verifies under ``spki_der``.
+
+    The rest of the template, for the CA to honour or to say it did not (RFC 4210 5.2.3
+    grantedWithMods): ``extensions`` every requested extension as sent (subjectAltName
+    included); ``not_before``/``not_after`` the requested validity (RFC 4211 5: "normally
+    omitted"); ``version`` (RFC 9483 4.1.1: 2 if supplied); ``issuer`` the DER Name of the
+    CA asked for; ``ca_fields`` the names of the fields RFC 4211 5 says MUST be omitted
+    (serialNumber, signingAlg, issuerUID, subjectUID) that are present anyway.
+
+    ``central_key_generation`` is True when the template asks the CA for the key (RFC 9483
+    4.1.6): no publicKey, or one whose subjectPublicKey BIT STRING is empty and names only
+    the algorithm wanted."""
 
     cert_req_id: int
     subject: tuple[tuple[str, str], ...] | None
@@ -104,6 +129,13 @@ class CertRequest:
     emails: tuple[str, ...]
     pop: str
     pop_valid: bool
+    extensions: tuple[TemplateExtension, ...] = ()
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    version: int | None = None
+    issuer: bytes | None = None
+    ca_fields: tuple[str, ...] = ()
+    central_key_generation: bool = False
 
 
 # --- DER and pyasn1 helpers -------------------------------------------------------------
@@ -216,8 +248,9 @@ def _pss_parameters(parameters: Any) -> tuple[hashes.HashAlgorithm, int]:
 def parse_cert_req_messages(der: bytes) -> tuple[CertRequest, ...]:
     """Every CertReqMsg of the DER CertReqMessages ``der`` (RFC 4211 section 3), in order.
 
-    Raises MalformedDER when it does not decode, a subject or subjectAltName is unreadable,
-    or the same certReqId appears twice."""
+    Raises MalformedDER when it does not decode or a subject, subjectAltName or validity is
+    unreadable. A certReqId used twice is read as sent: refusing it is the CA's answer
+    (RFC 9483 3.6.2: in an ip/cp/kup, not an error message)."""
     messages = decode_der(der, rfc4211.CertReqMessages(), "CertReqMessages")
     raw_messages = der_children(der)
     try:
@@ -227,9 +260,6 @@ def parse_cert_req_messages(der: bytes) -> tuple[CertRequest, ...]:
         )
     except (PyAsn1Error, UnicodeError) as exc:  # raised lazily by character strings
         raise MalformedDER(f"CertReqMessages: {short_reason(exc)}") from None
-    ids = [request.cert_req_id for request in requests]
-    if len(set(ids)) != len(ids):
-        raise MalformedDER("duplicate certReqId in CertReqMessages")
     return requests
 
 
@@ -240,6 +270,7 @@ def _cert_request(message: Any, raw_message: bytes) -> CertRequest:
     spki_der = _template_public_key(template)
     dns_names, ip_addresses, emails = _template_alt_names(template)
     pop, pop_valid = _proof_of_possession(message, raw_message, spki_der)
+    not_before, not_after = _template_validity(template)
     return CertRequest(
         cert_req_id=int(cert_req["certReqId"]),
         subject=_template_subject(template),
@@ -249,7 +280,59 @@ def _cert_request(message: Any, raw_message: bytes) -> CertRequest:
         emails=emails,
         pop=pop,
         pop_valid=pop_valid,
+        extensions=_template_extensions(template),
+        not_before=not_before,
+        not_after=not_after,
+        version=int(template["version"]) if template["version"].isValue else None,
+        issuer=_template_issuer(template),
+        ca_fields=tuple(name for name in _SET_BY_THE_CA if template[name].isValue),
+        central_key_generation=spki_der is None or _without_key(template["publicKey"]),
     )
+
+
+# RFC 4211 5: serialNumber and signingAlg are assigned by the CA, issuerUID and subjectUID
+# are deprecated: each "MUST be omitted".
+_SET_BY_THE_CA = ("serialNumber", "signingAlg", "issuerUID", "subjectUID")
+
+
+def _without_key(public_key: Any) -> bool:
+    """RFC 9483 4.1.6: a publicKey naming only the algorithm: its subjectPublicKey BIT
+    STRING is empty (DER 03 01 00)."""
+    return len(public_key["subjectPublicKey"]) == 0
+
+
+def _template_extensions(template: Any) -> tuple[TemplateExtension, ...]:
+    """certTemplate.extensions [9] as sent (RFC 4211 5)."""
+    extensions = template["extensions"]
+    if not extensions.isValue:
+        return ()
+    return tuple(
+        TemplateExtension(
+            oid=str(extension["extnID"]),
+            critical=bool(extension["critical"]),
+            value=bytes(extension["extnValue"]),
+        )
+        for extension in extensions
+    )
+
+
+def _template_validity(template: Any) -> tuple[datetime | None, datetime | None]:
+    """certTemplate.validity [4] OptionalValidity (RFC 4211 5): (notBefore, notAfter)."""
+    validity = template["validity"]
+    if not validity.isValue:
+        return None, None
+    return _time(validity["notBefore"]), _time(validity["notAfter"])
+
+
+def _time(value: Any) -> datetime | None:
+    """A Time CHOICE (RFC 5280 4.1.2.5) as an aware datetime, or None when absent."""
+    if not value.isValue:
+        return None
+    try:
+        moment = value.getComponent().asDateTime
+    except (PyAsn1Error, ValueError) as exc:
+        raise MalformedDER(f"certTemplate validity: {short_reason(exc)}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _template_subject(template: Any) -> tuple[tuple[str, str], ...] | None:
@@ -261,6 +344,12 @@ def _template_subject(template: Any) -> tuple[tuple[str, str], ...] | None:
         return tuple(attributes_of(encode_der(subject["rdnSequence"])))
     except ValueError as exc:
         raise MalformedDER(f"certTemplate subject: {exc}") from None
+
+
+def _template_issuer(template: Any) -> bytes | None:
+    """certTemplate.issuer ([3] Name, explicit: a CHOICE) as the DER Name."""
+    issuer = template["issuer"]
+    return encode_der(issuer["rdnSequence"]) if issuer.isValue else None
 
 
 def _template_public_key(template: Any) -> bytes | None:

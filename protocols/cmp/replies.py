@@ -130,12 +130,15 @@ def cert_rep_body(
     caPubs [1]. ``private_key``, the DER EnvelopedData (not its ContentInfo) of a key the CA
     generated, goes in certifiedKeyPair.privateKey [0] as EncryptedKey's envelopedData [0]
     (RFC 9480 2.7, RFC 9483 4.1.6; a cmp2021 message). Raises ValueError for another kind,
-    a missing or superfluous certificate, or a certificate or EnvelopedData that does not
-    decode."""
+    a missing or superfluous certificate, failInfo with a certificate, or a certificate or
+    EnvelopedData that does not decode. ``text`` is the statusString: the reason of a
+    rejection, what was changed for grantedWithMods (RFC 9810 5.2.3)."""
     if kind not in _CERT_REP_KINDS:
         raise ValueError(f"{kind!r} is not a CertRepMessage body (ip, cp, kup, ccp)")
     if (certificate is not None) != (status in _ISSUED):
         raise ValueError(f"status {PKIStatus(status).name}: certificate must be present iff issued")
+    if fail_info and status in _ISSUED:  # RFC 9483 4.1.1: failInfo MUST be absent then
+        raise ValueError(f"status {PKIStatus(status).name}: failInfo must be absent")
     response = encode_der(univ.Integer(cert_req_id)) + _status_info_der(status, fail_info, text)
     if private_key is not None and certificate is None:
         raise ValueError("a private key goes out only with its certificate")

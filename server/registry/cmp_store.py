@@ -38,14 +38,17 @@ class SQLiteCMPStore:
     def __init__(self, registry: SQLiteRegistry) -> None:
         self._registry = registry
 
-    async def open(self, transaction_id: bytes, requester: str, at: datetime) -> bool:
-        """Start a transaction; False when the transactionID was used before (RFC 4210
+    async def open(
+        self, transaction_id: bytes, requester: str, at: datetime, their_nonce: bytes | None
+    ) -> bool:
+        """Start a transaction, keeping the client's senderNonce (its next message must
+        bring another, RFC 9483 3.1); False when the transactionID was used before (RFC 4210
         5.1.1: transactionIdInUse), whatever became of it."""
         async with self._registry.transaction() as db:
             cursor = await db.execute(
                 "INSERT OR IGNORE INTO cmp_transactions (transaction_id, requester, state,"
-                " created_at) VALUES (?, ?, 'open', ?)",
-                (transaction_id, requester, to_text(at)),
+                " created_at, their_nonce) VALUES (?, ?, 'open', ?, ?)",
+                (transaction_id, requester, to_text(at), their_nonce),
             )
             return cursor.rowcount == 1
 

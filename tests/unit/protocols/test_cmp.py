@@ -688,6 +688,11 @@ def test_cert_rep_body_rejection() -> None:
         (("ip", 0, cmp.PKIStatus.rejection, b"\x30\x00"), "certificate must be present"),
         (("rp", 0, cmp.PKIStatus.accepted, b"\x30\x00"), "not a CertRepMessage"),
         (("ip", 0, cmp.PKIStatus.accepted, b"\x30\x03\x02\x01\x01"), "does not decode"),
+        # RFC 9483 4.1.1: failInfo MUST be absent when the status is accepted/grantedWithMods
+        (
+            ("cp", 0, cmp.PKIStatus.grantedWithMods, b"\x30\x00", [cmp.FailureInfo.badAlg]),
+            "failInfo must be absent",
+        ),
     ],
 )
 def test_cert_rep_body_refuses(arguments: tuple[Any, ...], message: str) -> None:

@@ -121,13 +121,16 @@ async def test_rfc9483_4_1_1_an_ir_for_a_dh_key_is_bad_cert_template(
     seed: Seed, aiohttp_client: ClientFactory, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     """RFC 9483 4.1.1 / RFC 4210 5.2.3: a key type this CA does not certify is
-    badCertTemplate, answered protected as the request was (RFC 9483 3.6.4)."""
+    badCertTemplate, answered in kind (an ip with status rejection, RFC 9483 3.6.2) and
+    protected as the request was."""
     body = openssl_dh_ir(tmp_path)
     async with edge_client(seed, aiohttp_client) as (client, ca):
         request = await mac_request(ca, body)
         before = await registry_state(ca)
         reply = await post(client, request)
-        assert failures(reply).startswith("badCertTemplate:")
+        answer = read_answer(reply.der)
+        assert (answer.body_type, answer.fail_info) == ("ip", {"badCertTemplate"}), answer
+        assert answer.status is cmp.PKIStatus.rejection and answer.certificate is None
         assert reply.protection is not None
         assert await registry_state(ca) == before
     assert tracebacks(caplog) == []
@@ -257,12 +260,15 @@ def central_keygen_ir(folder: Path) -> bytes:
 async def test_rfc9483_4_1_6_central_key_generation_of_a_dh_key_is_bad_alg(
     seed: Seed, aiohttp_client: ClientFactory, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
+    """Answered in kind: an ip with status rejection and badAlg (RFC 9483 3.6.2)."""
     body = central_keygen_ir(tmp_path)
     async with edge_client(seed, aiohttp_client) as (client, ca):
         request = await mac_request(ca, body)
         before = await registry_state(ca)
         reply = await post(client, request)
-        assert failures(reply).startswith("badAlg:")
+        answer = read_answer(reply.der)
+        assert (answer.body_type, answer.fail_info) == ("ip", {"badAlg"}), answer
+        assert answer.status is cmp.PKIStatus.rejection and answer.certificate is None
         assert reply.protection is not None
         assert await registry_state(ca) == before
     assert tracebacks(caplog) == []

@@ -1,0 +1,203 @@
+"""A CRMF certTemplate (or what a p10cr's PKCS#10 asks, :func:`pkcs10_template`) against the
+certificate the CA issues for it: honoured, or the answer says so (RFC 4210 / RFC 9810 5.2.3
+PKIStatus; RFC 4211 5; RFC 9483 4.1.1, 4.1.4).
+
+The profile decides what a certificate carries (D2: the subject from the credential or the
+protecting certificate; key usages, validity and the rest from the profile). So a template
+asks, and the answer tells what became of the asking:
+
+* before issuance, :func:`check_template` refuses what the CA will never grant, so that
+  nothing is issued and nothing spent: fields RFC 4211 5 says MUST be omitted
+  (serialNumber, signingAlg, issuerUID, subjectUID) and a version other than 2 (RFC 9483
+  4.1.1) are badCertTemplate; basicConstraints cA=TRUE on an end-entity profile is
+  badCertTemplate (no profile here issues CA certificates); a critical extension this CA
+  does not know is unacceptedExtension (RFC 5280 4.2: one it cannot process must not be
+  ignored); a template that names nobody (no subject or a NULL-DN, and no subjectAltName)
+  is badCertTemplate (RFC 9483 4.1.1, 4.1.3) unless the subject comes from a one-time
+  enrollment code, which binds it by design (D2);
+* after issuance, :func:`modifications` lists every requested extension, validity, issuer or
+  subject the certificate does not carry as asked: any entry makes the answer
+  grantedWithMods with that list as statusString, never a silent accepted.
+
+Both raise or return; neither does I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from asn1crypto import core
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from protocols import cmp
+from protocols.cmp.crmf import TemplateExtension
+from protocols.x509 import names
+from server.errors import CAError, ErrorKind
+
+F = cmp.FailureInfo
+
+SUBJECT_ALT_NAME = "2.5.29.17"
+KEY_USAGE = "2.5.29.15"
+EXTENDED_KEY_USAGE = "2.5.29.37"
+BASIC_CONSTRAINTS = "2.5.29.19"
+# Extensions whose meaning this CA knows (RFC 5280 4.2.1), by the name a statusString uses.
+KNOWN_EXTENSIONS = {
+    "2.5.29.14": "subjectKeyIdentifier",
+    KEY_USAGE: "keyUsage",
+    "2.5.29.16": "privateKeyUsagePeriod",
+    SUBJECT_ALT_NAME: "subjectAltName",
+    BASIC_CONSTRAINTS: "basicConstraints",
+    "2.5.29.31": "cRLDistributionPoints",
+    "2.5.29.32": "certificatePolicies",
+    "2.5.29.35": "authorityKeyIdentifier",
+    EXTENDED_KEY_USAGE: "extendedKeyUsage",
+    "1.3.6.1.5.5.7.1.1": "authorityInfoAccess",
+}
+# How each extension this CA compares by meaning is read (RFC 5280 4.2.1.2, .3, .6, .9, .12).
+_SPECS: dict[str, type[core.Asn1Value]] = {
+    KEY_USAGE: asn1_x509.KeyUsage,
+    EXTENDED_KEY_USAGE: asn1_x509.ExtKeyUsageSyntax,
+    SUBJECT_ALT_NAME: asn1_x509.GeneralNames,
+    BASIC_CONSTRAINTS: asn1_x509.BasicConstraints,
+}
+
+
+class TemplateRejected(CAError):
+    """A request body refused with a failInfo of its own (RFC 4210 5.2.3), answered in kind:
+    an ip/cp/kup with status rejection (RFC 9483 3.6.2)."""
+
+    def __init__(self, fail_info: cmp.FailureInfo, message: str) -> None:
+        kind = ErrorKind.MALFORMED if fail_info is F.badRequest else ErrorKind.REJECTED
+        super().__init__(kind, message)
+        self.fail_info = fail_info
+
+
+def pkcs10_template(csr_der: bytes) -> cmp.CertRequest | None:
+    """What the PKCS#10 of a p10cr asks (RFC 9483 4.1.4), as a template to check and compare
+    like a CRMF one: its subject and the extensions of its extensionRequest (RFC 2985
+    5.4.2). None when it does not read: issuance refuses it then, with its own reason."""
+    try:
+        request = x509.load_der_x509_csr(csr_der)
+        extensions = tuple(
+            TemplateExtension(e.oid.dotted_string, e.critical, e.value.public_bytes())
+            for e in request.extensions
+        )
+        subject = tuple(names.attributes_of(request.subject))
+        spki = request.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, TypeError, UnsupportedAlgorithm, NotImplementedError):
+        return None
+    return cmp.CertRequest(
+        cert_req_id=-1, subject=subject, spki_der=spki, dns_names=(), ip_addresses=(),
+        emails=(), pop="signature", pop_valid=False, extensions=extensions,
+    )  # fmt: skip
+
+
+def check_template(request: cmp.CertRequest, subject_from_code: bool) -> None:
+    """Refuse, before anything is issued, a template this CA will not grant in any form.
+    `subject_from_code`: the request is authenticated by a one-time enrollment code, which
+    binds the subject (D2). Raises TemplateRejected."""
+    if request.ca_fields:  # RFC 4211 5: assigned by the CA or deprecated: MUST be omitted
+        raise TemplateRejected(
+            F.badCertTemplate, f"certTemplate must omit {', '.join(request.ca_fields)}"
+        )
+    if request.version is not None and request.version != 2:  # RFC 9483 4.1.1
+        raise TemplateRejected(F.badCertTemplate, "certTemplate version must be 2 (v3)")
+    named_in_san = any(extension.oid == SUBJECT_ALT_NAME for extension in request.extensions)
+    if not subject_from_code and not request.subject and not named_in_san:
+        # RFC 9483 4.1.1, 4.1.3: the EE's identity is in the subject and/or subjectAltName;
+        # a NULL-DN subject only with a subjectAltName. A one-time code names the subject
+        # itself (D2), so there an empty template subject takes the code's.
+        raise TemplateRejected(
+            F.badCertTemplate, "certTemplate names no subject and no subjectAltName"
+        )
+    for extension in request.extensions:
+        if extension.oid == BASIC_CONSTRAINTS and _read(extension.value, extension.oid)["ca"]:
+            # RFC 9810 5.2.3: every profile here is for end entities: refused, not changed
+            raise TemplateRejected(
+                F.badCertTemplate, "basicConstraints cA=TRUE: this CA issues no CA certificates"
+            )
+        if extension.oid in _SPECS:
+            _read(extension.value, extension.oid)
+        elif extension.critical and extension.oid not in KNOWN_EXTENSIONS:
+            # RFC 5280 4.2: a critical extension that cannot be processed is not ignored
+            raise TemplateRejected(
+                F.unacceptedExtension, f"critical extension {extension.oid} is not supported"
+            )
+
+
+def modifications(request: cmp.CertRequest, certificate_der: bytes) -> list[str]:
+    """What the template asked that `certificate_der` does not carry as asked, one phrase
+    each (statusString of grantedWithMods, RFC 9810 5.2.3); empty when it is honoured."""
+    certificate = asn1_x509.Certificate.load(certificate_der)
+    tbs = certificate["tbs_certificate"]
+    issued = {
+        extension["extn_id"].dotted: extension["extn_value"].contents
+        for extension in tbs["extensions"]
+    }
+    changes = [
+        change
+        for extension in request.extensions
+        if (change := _extension_change(extension.oid, extension.value, issued.get(extension.oid)))
+    ]
+    validity = tbs["validity"]
+    changes += _time_change("notBefore", request.not_before, validity["not_before"].native)
+    changes += _time_change("notAfter", request.not_after, validity["not_after"].native)
+    if request.issuer is not None and not _same_name(request.issuer, tbs["issuer"].dump()):
+        changes.append(f"issuer is {tbs['issuer'].human_friendly}")
+    if request.subject and sorted(request.subject) != sorted(names.attributes_of(tbs["subject"])):
+        changes.append(f"subject is {tbs['subject'].human_friendly}")
+    return changes
+
+
+def _extension_change(oid: str, asked: bytes, issued: bytes | None) -> str | None:
+    name = KNOWN_EXTENSIONS.get(oid, oid)
+    if issued is None:
+        if oid == BASIC_CONSTRAINTS and not _read(asked, oid)["ca"]:
+            return None  # cA=FALSE asked, an end-entity certificate issued
+        return f"{name} not included"
+    if issued == asked or (oid in _SPECS and _meaning(asked, oid) == _meaning(issued, oid)):
+        return None
+    if oid in _SPECS:
+        return f"{name} set by the profile to {_describe(issued, oid)}"
+    return f"{name} set by the CA"
+
+
+def _time_change(field: str, asked: datetime | None, issued: datetime) -> list[str]:
+    """Compared to the second: a Time carries no finer (RFC 5280 4.1.2.5)."""
+    if asked is None or int(asked.timestamp()) == int(issued.timestamp()):
+        return []
+    return [f"{field} set to {issued.strftime('%Y-%m-%dT%H:%M:%SZ')}"]
+
+
+def _read(value: bytes, oid: str) -> core.Asn1Value:
+    try:
+        parsed = _SPECS[oid].load(value)
+        parsed.native  # noqa: B018 -- asn1crypto parses lazily: read it all now
+    except (ValueError, TypeError) as exc:
+        name = KNOWN_EXTENSIONS[oid]
+        raise TemplateRejected(F.badCertTemplate, f"{name} does not decode: {exc}") from None
+    return parsed
+
+
+def _meaning(value: bytes, oid: str) -> object:
+    """The extension as a comparable value: sets where order carries no meaning."""
+    native = _read(value, oid).native
+    if oid == SUBJECT_ALT_NAME:
+        return frozenset((kind, str(v).lower()) for entry in native for kind, v in entry.items())
+    if oid in (KEY_USAGE, EXTENDED_KEY_USAGE):
+        return frozenset(native)
+    return native
+
+
+def _describe(value: bytes, oid: str) -> str:
+    native = _read(value, oid).native
+    if oid in (KEY_USAGE, EXTENDED_KEY_USAGE):
+        return ", ".join(sorted(native))
+    return str(native)
+
+
+def _same_name(a: bytes, b: bytes) -> bool:
+    return sorted(names.attributes_of(a)) == sorted(names.attributes_of(b))
