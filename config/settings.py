@@ -317,8 +317,22 @@ class CMPSettings:
     mac_max_iterations: int = 100_000
     suspend_by_revocation_request: bool = False  # rr with certificateHold suspends (S8)
     max_body_bytes: int = 65536
+    # The CMP server's own protection certificate (server/cmp_identity.py), renewed like the
+    # OCSP responder's.
+    protection_validity_days: int = 30
+    protection_renew_before_days: int = 10
 
     def check(self) -> None:
+        _require(
+            self.protection_validity_days > 0,
+            "cmp.protection_validity_days",
+            "a positive number of days",
+        )
+        _require(
+            0 < self.protection_renew_before_days < self.protection_validity_days,
+            "cmp.protection_renew_before_days",
+            "positive and below cmp.protection_validity_days",
+        )
         _require(self.confirm_wait_seconds > 0, "cmp.confirm_wait_seconds", "> 0 seconds")
         _require(self.check_after_seconds > 0, "cmp.check_after_seconds", "> 0 seconds")
         _require(self.max_clock_skew_seconds > 0, "cmp.max_clock_skew_seconds", "> 0 seconds")

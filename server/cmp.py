@@ -12,7 +12,8 @@ Theory of operation, for each request:
    credential or the protecting certificate, D2; proof of possession checked, D8); certConf
    confirms (or rejects, which revokes); rr revokes; genm answers caCerts and CRLs.
 4. Answer protected the way the request was: the same MAC, or the signature of this
-   server's TLS identity with its chain in extraCerts (RFC 9483 3.2, 4.1).
+   server's CMP protection certificate (server/cmp_identity.py) with its chain in
+   extraCerts (RFC 9483 3.2, 3.3, 4.1).
 
 A transactionID is used once (transactionIdInUse). A certificate sent without implicit
 confirmation waits for certConf until `cmp.confirm_wait_seconds`; one still unconfirmed then
@@ -49,6 +50,7 @@ from protocols.crl import CRLReason
 from protocols.x509 import csr as csr_codec
 from server.applications import ApplicationPending, Applications
 from server.authority import Clock, IssuedCertificate
+from server.cmp_identity import key_agreement_refusal
 from server.cmp_requests import certification_request
 from server.crl_publisher import CRLPublisher
 from server.distribution_points import crl_url
@@ -325,12 +327,19 @@ class CMPServer:
         identity: ServerIdentity | None,
     ) -> None:
         """RFC 9483 4.1.6: the CA makes the key. It goes back in the ip/cp as the
-        privateKey of the certifiedKeyPair: an AsymmetricKeyPackage signed by this server
-        (its TLS identity) in an EnvelopedData for the requester: under the shared secret
-        for a MAC-protected request (4.1.6.3), to the protecting certificate's key for a
-        signed one (4.1.6.1/2). The key is never stored (D5); a cmp2021 answer (pvno 3)."""
+        privateKey of the certifiedKeyPair: an AsymmetricKeyPackage signed by the KGA, this
+        server's CMP protection certificate (id-kp-cmKGA, server/cmp_identity.py), in an
+        EnvelopedData for the requester: under the shared secret for a MAC-protected
+        request (4.1.6.3), to the protecting certificate's key for a signed one: key
+        transport for RSA (4.1.6.1), key agreement for EC with our CMP protection
+        certificate as the originator (4.1.6.2). The key is never stored (D5); a cmp2021
+        answer (pvno 3)."""
         if identity is None:
-            raise CMPRefusal(F.systemUnavail, "no key to sign key packages (HTTPS is off)")
+            raise CMPRefusal(F.systemUnavail, "no CMP protection certificate to sign key packages")
+        if sender.certificate is not None:  # 4.1.6.2: static-static ECDH needs one curve
+            refusal = key_agreement_refusal(identity, sender.certificate)
+            if refusal is not None:
+                raise CMPRefusal(F.badAlg, refusal)
         template = message.cert_requests[0]
         profile_name = sender.credential.profile if sender.credential else profile
         allowed = self._settings.profile(profile_name).key_algorithms
@@ -353,13 +362,16 @@ class CMPServer:
             await self._transactions.discard(transaction_id)
             raise
         pkcs8 = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+        # RFC 9483 4.1.6: signed by the KGA, named by its subjectKeyIdentifier; 4.1.6.2: the
+        # originator of key agreement is the CMP protection certificate, the same identity.
         if sender.credential is not None:
-            package = password_key_package(pkcs8, identity, sender.secret)
+            package = password_key_package(pkcs8, identity, sender.secret, sid_by_key_id=True)
         else:
             assert sender.certificate is not None
             package = encrypted_key_package(
-                pkcs8, identity, sender.certificate, _key_identifier(sender.certificate)
-            )
+                pkcs8, identity, sender.certificate, _key_identifier(sender.certificate),
+                originator=identity,
+            )  # fmt: skip
         reply.kind, reply.pvno = ENROLMENT_REPLY[message.body_type], 3
         enveloped = asn1_cms.ContentInfo.load(package)["content"].untag().dump()
         ca_pubs = await self._ca_pubs(reply)
@@ -629,8 +641,10 @@ class CMPServer:
             header = self._reply_header(message, reply, await self._ca_name(), algorithm, kid)
             protection = cmp.mac(algorithm, sender.secret, cmp.protected_part(header, reply.body))
             return cmp.assemble(header, reply.body, protection)
-        if identity is None:
+        if identity is None:  # no CMP protection certificate yet (server/cmp_identity.py)
             return self._unprotected_error(message, F.systemUnavail, "no key to sign answers")
+        # RFC 9483 3.2/3.3: signed by the CMP protection certificate, which comes first in
+        # extraCerts, followed by its chain; sender its subject, senderKID its key id (3.1).
         leaf = x509.load_der_x509_certificate(identity.chain[0])
         name = asn1_x509.GeneralName(
             name="directory_name", value=asn1_x509.Name.load(leaf.subject.public_bytes())
