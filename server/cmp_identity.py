@@ -185,6 +185,10 @@ class CMPIdentities:
                 continue
             if record.der is None:
                 continue
+            chain = [record.der, generation.certificate_der]  # RFC 9483 3.3: leaf, then chain
+            held = self._held
+            if held is not None and held.identity is not None and held.identity.chain == chain:
+                return _Held(held.identity, record.not_after, now)  # the key is read once
             path = key_path(self._settings, record.serial)
             if not path.exists():  # made by another node, or its key was removed
                 continue
@@ -193,7 +197,6 @@ class CMPIdentities:
             except (HSMError, OSError, ValueError, TypeError) as exc:  # logged, never the secret
                 log.warning("CMP protection key %s cannot be read: %s", path, exc)
                 continue
-            chain = [record.der, generation.certificate_der]  # RFC 9483 3.3: leaf, then chain
             return _Held(ServerIdentity(chain=chain, private_key=key), record.not_after, now)
         return _Held(None, None, now)
 
