@@ -161,7 +161,8 @@ class CMPIdentities:
         self._held: _Held | None = None
 
     async def current(self) -> ServerIdentity | None:
-        """The identity CMP answers are signed with; None when there is none yet."""
+        """The identity CMP answers are signed with; None when there is none yet. Never
+        raises: when the registry cannot be read, the one held goes on while it is valid."""
         now = self._clock()
         held = self._held
         if (
@@ -170,7 +171,12 @@ class CMPIdentities:
             or (now - held.read_at).total_seconds() >= RELOAD_EVERY_S
             or (held.not_after is not None and held.not_after <= now)
         ):
-            held = self._held = await self._read(now)
+            try:
+                held = self._held = await self._read(now)
+            except Exception as exc:  # the registry's driver; logged, answered systemUnavail
+                log.warning("CMP protection certificate not read: %s", type(exc).__name__)
+                if held is None or held.not_after is None or held.not_after <= now:
+                    return None
         return held.identity
 
     async def _read(self, now: datetime) -> _Held:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import stat
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from asn1crypto import cms as asn1_cms
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -16,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pyasn1.codec.der import decoder, encoder
 from pyasn1_alt_modules import rfc9480
 
+from config import SettingsError
 from protocols import cmp, cms
 from protocols.crl import CRLReason
 from server.cmp_identity import (
@@ -39,7 +42,7 @@ from tests.cmp_client import (
     signing_client,
 )
 from tests.lint import lint_certificate
-from tests.local_ca import LocalCA
+from tests.local_ca import LocalCA, settings_for
 
 SECRET = "home secret"
 
@@ -281,3 +284,42 @@ async def test_rfc9483_3_3_a_revoked_cmp_protection_certificate_is_replaced(
     current = await keeper.current()
     assert current is not None
     assert format(x509.load_der_x509_certificate(current.chain[0]).serial_number, "x") != serial
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("CA_CMP__PROTECTION_VALIDITY_DAYS", "0", "cmp.protection_validity_days"),
+        ("CA_CMP__PROTECTION_RENEW_BEFORE_DAYS", "30", "cmp.protection_renew_before_days"),
+        ("CA_CMP__PROTECTION_RENEW_BEFORE_DAYS", "0", "cmp.protection_renew_before_days"),
+    ],
+)
+def test_rfc9483_3_3_renewal_settings_that_would_never_renew_in_time_are_refused(
+    tmp_path: Path, variable: str, value: str, named: str
+) -> None:
+    """A renewal due at or past the whole validity (or never) is refused at start, naming
+    the key."""
+    with pytest.raises(SettingsError, match=named.replace(".", r"\.")):
+        settings_for(tmp_path, **{variable: value})
+
+
+class UnreachableRegistry:
+    """The registry as CMPIdentities reads it, gone away (its driver raises)."""
+
+    async def active_generation(self, ca_name: str) -> None:
+        raise OSError("the registry went away")
+
+
+async def test_rfc9483_3_2_an_unreachable_registry_keeps_the_identity_held_while_valid(
+    local_ca: LocalCA,
+) -> None:
+    """Reading again after RELOAD_EVERY_S fails: answers go on being signed by the one
+    held; once it has expired, there is none (signed requests then get systemUnavail)."""
+    keeper = identities(local_ca)
+    await keeper.renew_if_due()
+    held = await chain_of(keeper)
+    keeper._registry = UnreachableRegistry()  # type: ignore[assignment]
+    local_ca.clock.advance(seconds=RELOAD_EVERY_S)
+    assert await chain_of(keeper) == held
+    local_ca.clock.advance(days=31)
+    assert await keeper.current() is None
