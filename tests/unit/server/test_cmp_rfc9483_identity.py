@@ -323,3 +323,25 @@ async def test_rfc9483_3_2_an_unreachable_registry_keeps_the_identity_held_while
     assert await chain_of(keeper) == held
     local_ca.clock.advance(days=31)
     assert await keeper.current() is None
+
+
+async def test_rfc9483_4_1_6_2_rfc6278_3_the_static_envelope_opens_only_with_its_originator(
+    local_ca: LocalCA,
+) -> None:
+    """The recipient needs the originator's certificate (the one the originator field
+    names) to agree on the key; another certificate, or none, does not open it; an
+    originator on another curve than the recipient is refused when enveloping."""
+    identity = await cmp_identity(local_ca)
+    client = await signing_client(local_ca, await mac_client(local_ca, identity=identity))
+    originator = (identity.private_key, identity.chain[0])
+    content_info = cms.envelope(cms.ID_DATA, b"key", client.chain[0], None, originator)
+    assert cms.open_envelope(content_info, client.key, None, identity.chain[0]) == (
+        cms.ID_DATA, b"key",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="the certificate is needed"):
+        cms.open_envelope(content_info, client.key)
+    with pytest.raises(ValueError, match="not the one the envelope names"):
+        cms.open_envelope(content_info, client.key, None, client.chain[0])
+    other_curve = ec.generate_private_key(ec.SECP384R1())
+    with pytest.raises(ValueError, match="not of the originator's key"):
+        cms.envelope(cms.ID_DATA, b"key", client.chain[0], None, (other_curve, identity.chain[0]))
