@@ -322,6 +322,10 @@ class CMPSettings:
     # one this CA issued, hex with or without colons.
     ras: Mapping[str, str] = field(default_factory=dict)
     max_batch_messages: int = 10  # inner messages of one nested message (RFC 9483 5.2.2.2)
+    # The CMP server's own protection certificate (server/cmp_identity.py), renewed like the
+    # OCSP responder's.
+    protection_validity_days: int = 30
+    protection_renew_before_days: int = 10
 
     def check(self) -> None:
         for name, fingerprint in self.ras.items():
@@ -331,6 +335,16 @@ class CMPSettings:
                 "the SHA-256 fingerprint of a certificate (64 hex digits, colons allowed)",
             )
         _require(0 < self.max_batch_messages <= 1000, "cmp.max_batch_messages", "1..1000")
+        _require(
+            self.protection_validity_days > 0,
+            "cmp.protection_validity_days",
+            "a positive number of days",
+        )
+        _require(
+            0 < self.protection_renew_before_days < self.protection_validity_days,
+            "cmp.protection_renew_before_days",
+            "positive and below cmp.protection_validity_days",
+        )
         _require(self.confirm_wait_seconds > 0, "cmp.confirm_wait_seconds", "> 0 seconds")
         _require(self.check_after_seconds > 0, "cmp.check_after_seconds", "> 0 seconds")
         _require(self.max_clock_skew_seconds > 0, "cmp.max_clock_skew_seconds", "> 0 seconds")

@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     init = command("init", cli_commands.init, "create a CA home: settings, registry, CA key "
-                   "and certificate, OCSP responder certificate")  # fmt: skip
+                   "and certificate, OCSP responder and CMP protection certificates")  # fmt: skip
     init.add_argument("--name", help="CA name used in URLs (default: demo)")
     init.add_argument("--subject", help="CA subject DN, e.g. 'CN=Demo CA,O=Demo,C=RU'")
     init.add_argument("--backend", choices=("soft", "pkcs11"), help="key backend")

@@ -22,6 +22,7 @@ from config import Settings, load_settings
 from protocols.x509 import names
 from server.audit_checkpoints import describe
 from server.authority import SubjectAltNames, der_to_pem, parse_serial
+from server.cmp_identity import issue_cmp_identity
 from server.context import backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
 from server.home_permissions import make_private, refuse_shared_home
@@ -59,8 +60,11 @@ async def init(args: argparse.Namespace) -> int:
                 responder = await issue_ocsp_responder(
                     settings, backend, ca.authority, generation, now, actor()
                 )
+                secret = backend_spec(settings).read_secret()
+                cmp_server = await issue_cmp_identity(
+                    settings, ca.authority, generation, now, secret, actor()
+                )
                 if settings.server.https:
-                    secret = backend_spec(settings).read_secret()
                     await issue_server_certificate(settings, ca.authority, secret, actor())
         finally:
             backend.close()
@@ -76,6 +80,7 @@ async def init(args: argparse.Namespace) -> int:
         f"  CA certificate serial {generation.serial}, valid until {generation.not_after:%Y-%m-%d}"
     )
     print(f"  OCSP responder certificate serial {responder}")
+    print(f"  CMP protection certificate serial {cmp_server}")
     print(f"  key backend {settings.hsm.backend}, algorithm {settings.ca.algorithm}")
     if settings.server.https:
         print(f"  TLS server certificate {settings.server.tls_cert} for {settings.server.https}")

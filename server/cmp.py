@@ -16,7 +16,8 @@ Theory of operation, for each request:
    confirms (or rejects, which revokes); rr revokes; genm answers caCerts and CRLs; a
    nested message from a trusted RA has each inner request served so (server/cmp_ra.py).
 4. Answer protected the way the request was: the same MAC, or the signature of this
-   server's TLS identity with its chain in extraCerts (RFC 9483 3.2, 4.1).
+   server's CMP protection certificate (server/cmp_identity.py) with its chain in
+   extraCerts (RFC 9483 3.2, 3.3, 4.1).
 
 A transactionID is used once (transactionIdInUse). A certificate sent without implicit
 confirmation waits for certConf until `cmp.confirm_wait_seconds`; one still unconfirmed then
@@ -55,6 +56,7 @@ from protocols.x509 import csr as csr_codec
 from server.applications import ApplicationPending, Applications
 from server.authority import Clock, IssuedCertificate
 from server.cmp_general import GeneralMessageRefusal, GeneralMessages
+from server.cmp_identity import key_agreement_refusal
 from server.cmp_ra import Inner, RAMessages, RARefusal
 from server.cmp_requests import answered_cert_req_id, certification_request, crmf_request
 from server.cmp_revocation import CMPRevocations
@@ -398,18 +400,25 @@ class CMPServer:
         identity: ServerIdentity | None,
     ) -> None:
         """RFC 9483 4.1.6: the CA makes the key. It goes back in the ip/cp as the
-        privateKey of the certifiedKeyPair: an AsymmetricKeyPackage signed by this server
-        (its TLS identity) in an EnvelopedData for the requester: under the shared secret
-        for a MAC-protected request (4.1.6.3), to the protecting certificate's key for a
-        signed one (4.1.6.1/2). The key is never stored (D5); a cmp2021 answer (pvno 3)."""
+        privateKey of the certifiedKeyPair: an AsymmetricKeyPackage signed by the KGA, this
+        server's CMP protection certificate (id-kp-cmKGA, server/cmp_identity.py), in an
+        EnvelopedData for the requester: under the shared secret for a MAC-protected
+        request (4.1.6.3), to the protecting certificate's key for a signed one: key
+        transport for RSA (4.1.6.1), key agreement for EC with our CMP protection
+        certificate as the originator (4.1.6.2). The key is never stored (D5); a cmp2021
+        answer (pvno 3)."""
         if identity is None:
-            raise CMPRefusal(F.systemUnavail, "no key to sign key packages (HTTPS is off)")
+            raise CMPRefusal(F.systemUnavail, "no CMP protection certificate to sign key packages")
         transaction_id = await self._unused_transaction_id(message)
         implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
         reply.kind = ENROLMENT_REPLY[message.body_type]
         cert_req_id = answered_cert_req_id(message)
         try:  # what the body asks, read and checked: a refusal here leaves no trace
             template = crmf_request(message)
+            if sender.certificate is not None:  # 4.1.6.2: static-static ECDH needs one curve
+                refusal = key_agreement_refusal(identity, sender.certificate)
+                if refusal is not None:
+                    raise TemplateRejected(F.badAlg, refusal)
             check_template(template, subject_from_code=sender.credential is not None)
             allowed = self._settings.profile(await self._key_profile(message, sender, profile))
             key_type = _key_type(template.spki_der, allowed.key_algorithms)
@@ -435,13 +444,16 @@ class CMPServer:
             await self._transactions.discard(transaction_id)
             raise
         pkcs8 = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+        # RFC 9483 4.1.6: signed by the KGA, named by its subjectKeyIdentifier; 4.1.6.2: the
+        # originator of key agreement is the CMP protection certificate, the same identity.
         if sender.credential is not None:
-            package = password_key_package(pkcs8, identity, sender.secret)
+            package = password_key_package(pkcs8, identity, sender.secret, sid_by_key_id=True)
         else:
             assert sender.certificate is not None
             package = encrypted_key_package(
-                pkcs8, identity, sender.certificate, _key_identifier(sender.certificate)
-            )
+                pkcs8, identity, sender.certificate, _key_identifier(sender.certificate),
+                originator=identity,
+            )  # fmt: skip
         reply.pvno = 3
         enveloped = asn1_cms.ContentInfo.load(package)["content"].untag().dump()
         await self._certificate_reply(cert_req_id, issued, implicit, reply, enveloped, template)
@@ -699,8 +711,10 @@ class CMPServer:
             header = self._reply_header(message, reply, await self._ca_name(), algorithm, kid)
             protection = cmp.mac(algorithm, sender.secret, cmp.protected_part(header, reply.body))
             return cmp.assemble(header, reply.body, protection, reply.extra_certs)
-        if identity is None:
+        if identity is None:  # no CMP protection certificate yet (server/cmp_identity.py)
             return self._unprotected_error(message, F.systemUnavail, "no key to sign answers")
+        # RFC 9483 3.2/3.3: signed by the CMP protection certificate, which comes first in
+        # extraCerts, followed by its chain; sender its subject, senderKID its key id (3.1).
         leaf = x509.load_der_x509_certificate(identity.chain[0])
         name = asn1_x509.GeneralName(
             name="directory_name", value=asn1_x509.Name.load(leaf.subject.public_bytes())

@@ -28,6 +28,7 @@ from server.applications import Applications
 from server.audit_checkpoints import AuditCheckpoints
 from server.authority import Authority, Clock, Signer, utc_now
 from server.cmp import CMPServer
+from server.cmp_identity import CMPIdentities
 from server.duties import DutyHolder
 from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.enrollment_credentials import EnrollmentCredentials, derivation_key
@@ -53,6 +54,7 @@ class CA:
     subscribers: Subscribers
     applications: Applications
     cmp: CMPServer
+    cmp_identity: CMPIdentities  # what CMP answers and key packages are signed with
     enrollment: Enrollment
     holders: HolderEnrollment
     server_keygen: ServerKeyGeneration
@@ -214,10 +216,12 @@ def _duty_holder(ca: CA) -> DutyHolder:
 
 def _builder_loops(ca: CA) -> list[asyncio.Task[None]]:
     """The background loops of the process holding the duty lease (server/duties.py),
-    the single list of them: the CMP sweeper, the sweeper of unfinished issuance, the audit
-    checkpoints and, when enabled, the delivery of the reporting outbox."""
+    the single list of them: the CMP sweeper, the CMP protection certificate's issuance and
+    renewal, the sweeper of unfinished issuance, the audit checkpoints and, when enabled,
+    the delivery of the reporting outbox."""
     loops = [
         asyncio.create_task(ca.cmp.run()),
+        asyncio.create_task(ca.cmp_identity.run()),
         asyncio.create_task(ca.intents.run()),
         asyncio.create_task(ca.audit.run()),
     ]
@@ -242,6 +246,18 @@ async def _signer_sockets(
         return
     with signer_pool(settings) as pool:
         yield pool.socket_paths
+
+
+def _home_secret(settings: Settings) -> Callable[[], str]:
+    """The CA home's secret (it encrypts the CMP protection key), read on first use."""
+    secret: list[str] = []
+
+    def read() -> str:
+        if not secret:
+            secret.append(backend_spec(settings).read_secret())
+        return secret[0]
+
+    return read
 
 
 def _credential_key(settings: Settings) -> Callable[[], bytes]:
@@ -316,6 +332,7 @@ def _assemble(
             status.crls,
             clock,
         ),
+        cmp_identity=CMPIdentities(settings, registry, authority, clock, _home_secret(settings)),
         enrollment=enrollment,
         holders=holders,
         server_keygen=ServerKeyGeneration(enrollment, holders),

@@ -15,6 +15,13 @@ itself, not a ContentInfo around it: the content of a content type is that type'
   ECDH as RFC 5753 3.1.1 has it: dhSinglePass-stdDH-sha256kdf-scheme (7.1.4), the KEK
   derived with the ANSI X9.63 KDF over ECC-CMS-SharedInfo (7.2) and wrapped with AES-256
   key wrap (RFC 3394, RFC 3565 2.3.2), the ephemeral public key as originatorKey;
+- or, when the caller gives an originator (its EC private key and certificate), static-static
+  ECDH (RFC 6278, allowed by RFC 9481 4.1.1): the same algorithms, the originator named by
+  its certificate's subjectKeyIdentifier (issuerAndSerialNumber without one) instead of an
+  ephemeral originatorKey, and a random 256-bit ukm, which RFC 6278 3 requires (it goes into
+  the KDF as entityUInfo) so that each envelope has its own KEK. RFC 9483 4.1.6.2 asks for
+  this in CMP central key generation: the originator is the server's CMP protection
+  certificate;
 - the recipient is named by subjectKeyIdentifier when the caller has a key identifier
   (RFC 7030 4.4.2: the AsymmetricDecryptKeyIdentifier of the request), otherwise by the
   certificate's issuerAndSerialNumber.
@@ -27,7 +34,7 @@ by issuer and serial, 0; RSA by key identifier, or any EC recipient, 2.
 
 :func:`open_envelope` is the inverse, for tests and for clients written in Python: it takes
 what :func:`envelope` makes, and the same algorithms from other senders (such as OpenSSL's
-``cms -encrypt``), but no ukm.
+``cms -encrypt``); a static-static envelope opens with the originator's certificate.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ ID_ENVELOPED_DATA = "1.2.840.113549.1.7.3"  # RFC 5652 section 6.1
 ID_DH_SINGLE_PASS_STD_DH_SHA256KDF = "1.3.132.1.11.1"  # RFC 5753 7.1.4
 
 _CEK_BYTES = 32  # AES-256
+_UKM_BYTES = 32  # RFC 6278 3: a ukm MUST be present with static-static ECDH
 _KEK_BYTES = 32  # aes256-wrap
 _EC_CURVES = frozenset({"secp256r1", "secp384r1"})
 _OAEP = asymmetric_padding.OAEP(
@@ -74,6 +82,7 @@ def envelope(
     content: bytes,
     recipient_certificate_der: bytes,
     key_identifier: bytes | None = None,
+    originator: tuple[ec.EllipticCurvePrivateKey, bytes] | None = None,
 ) -> bytes:
     """DER ContentInfo { id-envelopedData, EnvelopedData } (RFC 5652 6) whose
     encryptedContentInfo has contentType `content_type` and `content` encrypted with
@@ -88,6 +97,9 @@ def envelope(
     - anything else: ValueError.
     The recipient is identified by subjectKeyIdentifier = `key_identifier` when given (RFC
     7030 4.4.2: the request's AsymmetricDecryptKeyIdentifier), else by issuerAndSerialNumber.
+    With ``originator`` (an EC private key and the DER certificate of its public key) an EC
+    recipient gets static-static ECDH (RFC 6278) from that key instead, on the same curve
+    (ValueError otherwise); an RSA recipient ignores it (key transport has no originator).
 
     ``content_type`` is a dotted OID and ``content`` the value of that type (RFC 5652
     section 3): for RFC 7030 4.4.2, id-signedData and the DER SignedData itself, not the
@@ -107,7 +119,10 @@ def envelope(
         recipient = _key_trans(public_key, cek, rid)
     elif isinstance(public_key, ec.EllipticCurvePublicKey) and public_key.curve.name in _EC_CURVES:
         rid = _key_agree_rid(certificate, key_identifier)
-        recipient = _key_agree(public_key, cek, rid)
+        if originator is None:
+            recipient = _key_agree(public_key, cek, rid)
+        else:
+            recipient = _static_key_agree(public_key, cek, rid, *originator)
     else:
         raise ValueError(f"cannot encrypt to {_key_name(certificate)}: RSA, EC P-256 or P-384 only")
     # RFC 5652 6.1: version 0 only when every RecipientInfo is version 0.
@@ -123,7 +138,10 @@ def envelope(
 
 
 def open_envelope(
-    envelope_der: bytes, private_key: object, key_identifier: bytes | None = None
+    envelope_der: bytes,
+    private_key: object,
+    key_identifier: bytes | None = None,
+    originator_certificate_der: bytes | None = None,
 ) -> tuple[str, bytes]:
     """(content type, content) decrypted with the recipient's private key (a cryptography
     RSA or EC private key object): the inverse of `envelope`, for tests and for clients
@@ -132,7 +150,9 @@ def open_envelope(
     The content type is a dotted OID. When ``key_identifier`` is given, only RecipientInfos
     naming that subjectKeyIdentifier are tried; otherwise every one the key's type fits (the
     key has no certificate here to match an issuerAndSerialNumber with). The algorithms are
-    those of :func:`envelope`; the content may be AES-CBC of any key size the CEK has."""
+    those of :func:`envelope`; the content may be AES-CBC of any key size the CEK has. A
+    static-static envelope (an originator named by certificate, RFC 6278) needs
+    ``originator_certificate_der``, the certificate it names."""
     if not isinstance(private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise ValueError("the private key must be a cryptography RSA or EC private key")
     try:
@@ -142,7 +162,12 @@ def open_envelope(
         enveloped = info["content"]
         recipients = list(enveloped["recipient_infos"])
         encrypted = enveloped["encrypted_content_info"]
-        cek = _recipient_cek(recipients, private_key, key_identifier)
+        originator = (
+            None
+            if originator_certificate_der is None
+            else _certificate("originator certificate", originator_certificate_der)
+        )
+        cek = _recipient_cek(recipients, private_key, key_identifier, originator)
         return encrypted["content_type"].dotted, _decrypt_content(encrypted, cek)
     except (TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"not a DER EnvelopedData: {exc}") from None
@@ -247,18 +272,71 @@ def _key_agree(
     return cms.RecipientInfo(name="kari", value=value)
 
 
+def _static_key_agree(
+    public_key: ec.EllipticCurvePublicKey,
+    cek: bytes,
+    rid: cms.KeyAgreementRecipientIdentifier,
+    originator_key: ec.EllipticCurvePrivateKey,
+    originator_certificate_der: bytes,
+) -> cms.RecipientInfo:
+    """KeyAgreeRecipientInfo (RFC 5652 6.2.2) for static-static ECDH (RFC 6278 3): the
+    originator is named by its certificate, subjectKeyIdentifier when it has one, else
+    issuerAndSerialNumber (RFC 9483 4.1.6.2); the ukm is present (RFC 6278 3: MUST) and
+    random, so the KEK is new each time though both keys are static."""
+    certificate = _certificate("originator certificate", originator_certificate_der)
+    own = _public_key(certificate)
+    if not isinstance(own, ec.EllipticCurvePublicKey) or own.public_numbers() != (
+        originator_key.public_key().public_numbers()
+    ):
+        raise ValueError("the originator certificate is not of the originator's key")
+    if own.curve.name != public_key.curve.name:
+        raise ValueError(
+            f"static-static ECDH needs one curve: the originator's is {own.curve.name}, "
+            f"the recipient's {public_key.curve.name}"
+        )
+    ukm = os.urandom(_UKM_BYTES)
+    kek = _kek(originator_key.exchange(ec.ECDH(), public_key), ukm)
+    key_id = certificate.key_identifier
+    if key_id is not None:
+        identifier = cms.OriginatorIdentifierOrKey(name="subject_key_identifier", value=key_id)
+    else:
+        identifier = cms.OriginatorIdentifierOrKey(
+            name="issuer_and_serial_number", value=_issuer_and_serial_number(certificate)
+        )
+    value = cms.KeyAgreeRecipientInfo(
+        {
+            "version": "v3",  # RFC 5652 6.2.2: always 3
+            "originator": identifier,
+            "ukm": ukm,
+            "key_encryption_algorithm": {
+                "algorithm": ID_DH_SINGLE_PASS_STD_DH_SHA256KDF,  # RFC 6278 2, RFC 9481 4.1.1
+                "parameters": _aes256_wrap(),
+            },
+            "recipient_encrypted_keys": [
+                {"rid": rid, "encrypted_key": keywrap.aes_key_wrap(kek, cek)}
+            ],
+        }
+    )
+    return cms.RecipientInfo(name="kari", value=value)
+
+
 def _aes256_wrap() -> cms.KeyEncryptionAlgorithm:
     """id-aes256-wrap, parameters absent (RFC 3565 2.3.2)."""
     return cms.KeyEncryptionAlgorithm({"algorithm": "aes256_wrap"})
 
 
-def _kek(shared_secret: bytes) -> bytes:
+def _kek(shared_secret: bytes, ukm: bytes | None = None) -> bytes:
     """The key-encryption key of RFC 5753 3.1.1 and 7.2: the X9.63 KDF with SHA-256 over Z,
-    with SharedInfo = ECC-CMS-SharedInfo { keyInfo aes256-wrap, no entityUInfo (there is no
-    ukm), suppPubInfo 256 (the KEK length in bits, 32-bit big-endian) }."""
-    shared_info = _EccCmsSharedInfo(
-        {"key_info": _aes256_wrap(), "supp_pub_info": (8 * _KEK_BYTES).to_bytes(4, "big")}
-    )
+    with SharedInfo = ECC-CMS-SharedInfo { keyInfo aes256-wrap, entityUInfo the ukm when
+    there is one (RFC 5753 7.2), suppPubInfo 256 (the KEK length in bits, 32-bit
+    big-endian) }."""
+    fields: dict[str, object] = {
+        "key_info": _aes256_wrap(),
+        "supp_pub_info": (8 * _KEK_BYTES).to_bytes(4, "big"),
+    }
+    if ukm is not None:
+        fields["entity_u_info"] = ukm
+    shared_info = _EccCmsSharedInfo(fields)
     kdf = X963KDF(algorithm=hashes.SHA256(), length=_KEK_BYTES, sharedinfo=shared_info.dump())
     return kdf.derive(shared_secret)
 
@@ -284,13 +362,14 @@ def _recipient_cek(
     recipients: list[cms.RecipientInfo],
     private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
     key_identifier: bytes | None,
+    originator: asn1_x509.Certificate | None = None,
 ) -> bytes:
     """The CEK from the first RecipientInfo this key opens."""
     for recipient in recipients:
         if isinstance(private_key, rsa.RSAPrivateKey) and recipient.name == "ktri":
             cek = _open_key_trans(recipient.chosen, private_key, key_identifier)
         elif isinstance(private_key, ec.EllipticCurvePrivateKey) and recipient.name == "kari":
-            cek = _open_key_agree(recipient.chosen, private_key, key_identifier)
+            cek = _open_key_agree(recipient.chosen, private_key, key_identifier, originator)
         else:
             continue
         if cek is not None:
@@ -328,20 +407,22 @@ def _open_key_agree(
     info: cms.KeyAgreeRecipientInfo,
     private_key: ec.EllipticCurvePrivateKey,
     key_identifier: bytes | None,
+    originator_certificate: asn1_x509.Certificate | None = None,
 ) -> bytes | None:
     algorithm = info["key_encryption_algorithm"]
     wrap = algorithm["parameters"]
     if (
         algorithm["algorithm"].dotted != ID_DH_SINGLE_PASS_STD_DH_SHA256KDF
         or cms.KeyEncryptionAlgorithm.load(wrap.dump())["algorithm"].native != "aes256_wrap"
-        or info["ukm"].native is not None
     ):
-        raise ValueError("key agreement other than ECDH, SHA-256 KDF, AES-256 wrap, no ukm")
+        raise ValueError("key agreement other than ECDH, SHA-256 KDF, AES-256 wrap")
     originator = info["originator"]
-    if originator.name != "originator_key":
-        raise ValueError("the originator is not an originatorKey (RFC 5753 3.1.1)")
-    public_key = _originator_public_key(originator.chosen, private_key.curve)
-    kek = _kek(private_key.exchange(ec.ECDH(), public_key))
+    ukm = info["ukm"].native
+    if originator.name == "originator_key":  # ephemeral-static, RFC 5753 3.1.1
+        public_key = _originator_public_key(originator.chosen, private_key.curve)
+    else:  # static-static, RFC 6278 3: named by certificate
+        public_key = _named_originator_key(originator, originator_certificate)
+    kek = _kek(private_key.exchange(ec.ECDH(), public_key), ukm)
     for encrypted_key in info["recipient_encrypted_keys"]:
         if not _names(encrypted_key["rid"], key_identifier):
             continue
@@ -350,6 +431,23 @@ def _open_key_agree(
         except keywrap.InvalidUnwrap:  # another key, or not for us
             continue
     return None
+
+
+def _named_originator_key(
+    originator: cms.OriginatorIdentifierOrKey, certificate: asn1_x509.Certificate | None
+) -> ec.EllipticCurvePublicKey:
+    """The static key of an originator named by subjectKeyIdentifier or issuer and serial
+    (RFC 6278 3), from the certificate the caller has; ValueError when it is not that."""
+    if certificate is None:
+        raise ValueError("the originator is named by certificate: the certificate is needed")
+    if originator.name == "subject_key_identifier":
+        named = originator.chosen.native == certificate.key_identifier
+    else:
+        named = originator.chosen.dump() == _issuer_and_serial_number(certificate).dump()
+    public_key = _public_key(certificate)
+    if not named or not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise ValueError("the originator certificate given is not the one the envelope names")
+    return public_key
 
 
 def _originator_public_key(

@@ -89,6 +89,7 @@ def signed_data(
     signature_algorithm: str,
     signature: bytes,
     certificates: Sequence[bytes] = (),
+    signer_key_identifier: bytes | None = None,
 ) -> bytes:
     """DER ContentInfo { id-signedData, SignedData } (RFC 5652 5): version 3 when content_type is
     not id-data (5.1), digestAlgorithms {sha256 (*)}, encapContentInfo with the content, the
@@ -102,7 +103,8 @@ def signed_data(
     with "ed25519" (see the module). Version 1 with id-data: the
     SignerInfo is version 1 (issuerAndSerialNumber, 5.3) and there are no attribute or other
     certificates (5.1). The certificates are a DER SET OF, sorted by their encodings, each
-    once.
+    once. With ``signer_key_identifier`` the sid is that subjectKeyIdentifier instead and
+    the SignerInfo and SignedData are version 3 (5.3, 5.1): RFC 9483 4.1.6 names the KGA so.
 
     Raises ValueError for an unknown signature algorithm, an empty signature, a certificate
     that is not one DER Certificate, or signed attributes that are not a DER SET OF
@@ -118,12 +120,24 @@ def signed_data(
         signed_attributes_der, content_type, _digest(digest_name, content)
     )
     signer = _certificate("signer certificate", signer_certificate_der)
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",  # RFC 5652 5.3: sid is issuerAndSerialNumber
-            "sid": cms.SignerIdentifier(
+    if signer_key_identifier is not None and not signer_key_identifier:
+        raise ValueError("an empty signer key identifier")
+    if signer_key_identifier is None:  # RFC 5652 5.3: v1 with issuerAndSerialNumber
+        sid_version, sid = (
+            "v1",
+            cms.SignerIdentifier(
                 name="issuer_and_serial_number", value=_issuer_and_serial_number(signer)
             ),
+        )
+    else:  # RFC 5652 5.3: v3 with subjectKeyIdentifier
+        sid_version, sid = (
+            "v3",
+            cms.SignerIdentifier(name="subject_key_identifier", value=signer_key_identifier),
+        )
+    signer_info = cms.SignerInfo(
+        {
+            "version": sid_version,
+            "sid": sid,
             "digest_algorithm": _digest_algorithm(digest_name),
             "signed_attrs": attributes,
             "signature_algorithm": _signature_algorithm(signature_algorithm),
@@ -137,7 +151,8 @@ def signed_data(
     ]
     value = cms.SignedData(
         {
-            "version": "v1" if content_type == ID_DATA else "v3",  # RFC 5652 5.1
+            # RFC 5652 5.1: v3 for other content than id-data or a v3 SignerInfo
+            "version": "v1" if content_type == ID_DATA and sid_version == "v1" else "v3",
             "digest_algorithms": [_digest_algorithm(digest_name)],
             "encap_content_info": {"content_type": content_type, "content": content},
             "certificates": choices,

@@ -7,7 +7,9 @@ A PKIMessage comes in and goes out as `application/pkixcmp` with 200, refusals i
 they are CMP error messages (RFC 6712 3.3), undecodable input (badDataFormat) and
 unexpected failures (systemFailure, logged and counted by server/web/unexpected.py) too.
 Plain HTTP is allowed, as CMP protects its own messages (RFC 6712 4); the HTTPS listener
-serves the same paths.
+serves the same paths. Signed answers and key packages are signed with the CMP server's own
+protection certificate (server/cmp_identity.py), not the TLS identity, whether HTTPS is on
+or not.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from aiohttp import web
 
 from server.context import CA
 from server.web.bodies import BodyTooLarge, read_body
-from server.web.identity import SERVER_IDENTITY_KEY
 from server.web.unexpected import UNEXPECTED_KEY
 
 PREFIX = "/.well-known/cmp"
@@ -44,7 +45,7 @@ def add_routes(app: web.Application, ca_key: web.AppKey[CA]) -> None:
             ) from None
         unexpected = request.app[UNEXPECTED_KEY]
         answer = await ca.cmp.handle(
-            body, profile, request.app.get(SERVER_IDENTITY_KEY),
+            body, profile, await ca.cmp_identity.current(),
             lambda failure: unexpected.record("cmp", failure),
         )  # fmt: skip
         return web.Response(body=answer, headers={"Content-Type": CONTENT_TYPE,

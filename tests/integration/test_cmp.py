@@ -234,6 +234,38 @@ def test_genm_gets_the_ca_certificates(world: CMPWorld) -> None:
     assert template in cmp.parse_pki_message(saved.read_bytes()).der
 
 
+def test_rfc9483_3_3_openssl_accepts_answers_signed_by_the_cmp_protection_certificate(
+    world: CMPWorld,
+) -> None:
+    """Signed answers are signed by the CMP server's own certificate made at `init` (profile
+    cmp-server, id-kp-cmcCA and id-kp-cmKGA; server/cmp_identity.py), first in extraCerts
+    with the CA certificate after it (RFC 9483 3.3), not by the TLS identity: OpenSSL
+    accepts them against the CA (-trusted) and pinned to that very certificate
+    (-srvcert), which lints clean."""
+    [line] = world.ca.cli("list", "--profile", "cmp-server").stdout.splitlines()
+    serial = line.split()[0]
+    protection = world.folder / "cmp-server.pem"
+    protection.write_text(world.ca.cli("show", "--serial", serial, "--pem").stdout)
+    certificate = world.issued(protection)  # verifies against the CA, lints clean
+    purposes = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert {p.dotted_string for p in purposes} == {"1.3.6.1.5.5.7.3.27", "1.3.6.1.5.5.7.3.32"}
+    ref, secret = world.code("CN=cmp-device-9")
+    holder, key = world.folder / "d9.pem", world.key("d9")
+    assert world.cmp("-cmd", "ir", "-ref", ref, "-secret", f"pass:{secret}", "-subject",
+                     "/CN=cmp-device-9", "-newkey", key, "-implicit_confirm",
+                     "-certout", holder).returncode == 0  # fmt: skip
+    saved = world.folder / "genp-signed.der"
+    for check in (["-trusted", world.ca_file], ["-srvcert", protection]):
+        genm = world.cmp("-cmd", "genm", "-cert", holder, "-key", key, *check,
+                         "-rspout", saved)  # fmt: skip
+        assert genm.returncode == 0, genm.stderr
+        answer = cmp.parse_pki_message(saved.read_bytes())
+        ca = x509.load_pem_x509_certificate(world.ca_file.read_bytes())
+        assert list(answer.extra_certs[:2]) == [certificate.public_bytes(Encoding.DER),
+                                                ca.public_bytes(Encoding.DER)]  # fmt: skip
+        assert cmp.verify_signature(answer, answer.extra_certs[0])
+
+
 def test_rr_with_certificate_hold_suspends(world: CMPWorld) -> None:
     """S8 (where cmp.suspend_by_revocation_request allows): rr with reason certificateHold
     (6) suspends; the suspended certificate then protects nothing (resuming is an

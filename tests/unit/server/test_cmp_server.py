@@ -338,9 +338,11 @@ async def test_central_key_generation_under_the_shared_secret(
     signed_data = asn1_cms.SignedData.load(signed)
     signer = signed_data["signer_infos"][0]
     assert (
-        signer["sid"].chosen["serial_number"].native
-        == x509.load_der_x509_certificate(leaf.der).serial_number
-    )  # signed by this server
+        signer["sid"].chosen.native
+        == x509.load_der_x509_certificate(leaf.der)
+        .extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        .value.digest
+    )  # signed by this server, named by key identifier (RFC 9483 4.1.6)
     attributes = signer["signed_attrs"].untag().dump()
     server_key.public_key().verify(
         signer["signature"].native, b"\x31" + attributes[1:], ec.ECDSA(hashes.SHA256())
