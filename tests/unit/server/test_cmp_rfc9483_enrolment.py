@@ -426,7 +426,8 @@ async def test_rfc9483_4_1_6_a_kur_with_an_algorithm_only_template_gets_a_new_ke
         "content_type": "enveloped_data",
         "content": asn1_cms.EnvelopedData.load(b"\x30" + enveloped[1:]),
     }).dump()  # fmt: skip
-    content_type, signed = cms.open_envelope(content_info, holder.key, None, identity.chain[0])  # 4.1.6.2: from our certificate
+    # RFC 9483 4.1.6.2: static-static ECDH, the originator our CMP protection certificate
+    content_type, signed = cms.open_envelope(content_info, holder.key, None, identity.chain[0])
     assert content_type == cms.ID_SIGNED_DATA
     package = asn1_cms.SignedData.load(signed)["encap_content_info"]["content"].native
     (pkcs8,) = cms.parse_asymmetric_key_package(package)
