@@ -242,7 +242,11 @@ def test_rfc6712_3_3_any_mutated_request_over_http_is_200_pkixcmp_and_refusals_c
     runner, state = world
     ca_key = web.AppKey("ca", SimpleNamespace)
     app = web.Application()
-    app[ca_key] = SimpleNamespace(settings=state.local_ca.settings, cmp=state.server)
+    async def current() -> Any:  # server/cmp_identity.py's CMPIdentities.current
+        return state.identity
+
+    app[ca_key] = SimpleNamespace(settings=state.local_ca.settings, cmp=state.server,
+                                  cmp_identity=SimpleNamespace(current=current))  # fmt: skip
     app[UNEXPECTED_KEY] = Recorder(state.unexpected)  # type: ignore[assignment]
     app[SERVER_IDENTITY_KEY] = state.identity
     add_routes(app, ca_key)  # type: ignore[arg-type]
