@@ -313,8 +313,13 @@ class CMPSettings:
     confirm_wait_seconds: int = 300  # an unconfirmed certificate is revoked after this
     check_after_seconds: int = 10  # pollRep's checkAfter while an application waits
     max_clock_skew_seconds: int = 300  # messageTime further off is refused (badTime)
+    # RFC 9483 3.1 only RECOMMENDS messageTime in requests; required by default, so that a
+    # request can be replayed at most max_clock_skew_seconds after it was made (badTime).
+    require_message_time: bool = True
     mac_min_iterations: int = 100  # PasswordBasedMac / PBMAC1 iteration counts accepted
-    mac_max_iterations: int = 100_000
+    # PBMAC1 as RFC 9481 6.1.2 examples and conformance suites use it: 262144. The code is
+    # looked up before any hashing, so only a holder of a valid reference makes us hash.
+    mac_max_iterations: int = 300_000
     suspend_by_revocation_request: bool = False  # rr with certificateHold suspends (S8)
     max_body_bytes: int = 65536
     # RFC 9483 5.2.2: RAs trusted to send nested messages and vouch for raVerified POP: a

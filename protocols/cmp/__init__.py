@@ -14,6 +14,7 @@ from protocols.cmp.messages import (
     ID_CE_CRL_REASONS,
     ID_IT_CA_CERTS,
     ID_IT_CERT_REQ_TEMPLATE,
+    ID_IT_CONFIRM_WAIT_TIME,
     ID_IT_CRL_STATUS_LIST,
     ID_IT_CRLS,
     ID_IT_IMPLICIT_CONFIRM,
@@ -27,6 +28,8 @@ from protocols.cmp.messages import (
     PKIMessage,
     PKIStatus,
     RevocationRequest,
+    is_generalized_time,
+    is_null,
     parse_pki_message,
 )
 from protocols.cmp.protection import (
@@ -64,6 +67,7 @@ __all__ = [
     "ID_CE_CRL_REASONS",
     "ID_IT_CA_CERTS",
     "ID_IT_CERT_REQ_TEMPLATE",
+    "ID_IT_CONFIRM_WAIT_TIME",
     "ID_IT_CRLS",
     "ID_IT_CRL_STATUS_LIST",
     "ID_IT_IMPLICIT_CONFIRM",
@@ -92,6 +96,8 @@ __all__ = [
     "crls_value",
     "error_body",
     "genp_body",
+    "is_generalized_time",
+    "is_null",
     "mac",
     "mac_parameters",
     "new_mac_algorithm",

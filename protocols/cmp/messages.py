@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyasn1.error import PyAsn1Error
-from pyasn1.type import univ
+from pyasn1.type import univ, useful
 from pyasn1_alt_modules import rfc5280, rfc9480
 
 from protocols.cmp.crmf import (
@@ -51,6 +51,7 @@ __all__ = [
     "ID_CE_CRL_REASONS",
     "ID_IT_CA_CERTS",
     "ID_IT_CERT_REQ_TEMPLATE",
+    "ID_IT_CONFIRM_WAIT_TIME",
     "ID_IT_CRLS",
     "ID_IT_CRL_STATUS_LIST",
     "ID_IT_IMPLICIT_CONFIRM",
@@ -65,11 +66,14 @@ __all__ = [
     "PKIMessage",
     "PKIStatus",
     "RevocationRequest",
+    "is_generalized_time",
+    "is_null",
     "parse_pki_message",
 ]
 
 # InfoTypeAndValue types, id-it arc 1.3.6.1.5.5.7.4 (RFC 4210 5.3.19, RFC 9483 4.3)
 ID_IT_IMPLICIT_CONFIRM = "1.3.6.1.5.5.7.4.13"  # RFC 4210 5.1.1.1
+ID_IT_CONFIRM_WAIT_TIME = "1.3.6.1.5.5.7.4.14"  # RFC 4210 5.1.1.2
 ID_IT_CA_CERTS = "1.3.6.1.5.5.7.4.17"  # RFC 9483 4.3.1
 ID_IT_ROOT_CA_KEY_UPDATE = "1.3.6.1.5.5.7.4.18"  # RFC 9483 4.3.2
 ID_IT_CERT_REQ_TEMPLATE = "1.3.6.1.5.5.7.4.19"  # RFC 9483 4.3.3
@@ -139,7 +143,9 @@ class PKIStatus(enum.IntEnum):
 class Header:
     """PKIHeader, RFC 4210 5.1.1. ``sender``, ``recipient`` and ``protection_algorithm`` are
     DER exactly as received (GeneralName, GeneralName, AlgorithmIdentifier with parameters);
-    ``implicit_confirm`` is True when generalInfo holds id-it-implicitConfirm (5.1.1.1)."""
+    ``implicit_confirm`` is True when generalInfo holds id-it-implicitConfirm (5.1.1.1);
+    ``general_info`` every InfoTypeAndValue of generalInfo, its infoValue's DER as received
+    (RFC 9810 5.1.1: implicitConfirm, confirmWaitTime, ...), for the server to judge."""
 
     pvno: int
     sender: bytes
@@ -153,6 +159,7 @@ class Header:
     sender_nonce: bytes | None
     recip_nonce: bytes | None
     implicit_confirm: bool
+    general_info: tuple[GeneralInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -284,14 +291,15 @@ def _parse(der: bytes) -> PKIMessage:
 
 
 def _header(header: Any, raw_header: bytes) -> Header:
-    """The Header of a decoded PKIHeader; GeneralNames and protectionAlg are cut out of
-    ``raw_header`` (children 1 and 2, and the contents of [1])."""
+    """The Header of a decoded PKIHeader; GeneralNames, protectionAlg and generalInfo are cut
+    out of ``raw_header`` (children 1 and 2, the contents of [1] and of [8])."""
     pvno = int(header["pvno"])  # any: the responder answers unsupportedVersion (RFC 9483 3.5)
     children = der_children(raw_header)
     protection_algorithm = next(
         (der_contents(raw) for tag, raw in children[3:] if tag == 0xA1), None
     )
     algorithm = header["protectionAlg"]
+    general_info = next((der_contents(raw) for tag, raw in children[3:] if tag == 0xA8), None)
     return Header(
         pvno=pvno,
         sender=children[1][1],
@@ -305,6 +313,7 @@ def _header(header: Any, raw_header: bytes) -> Header:
         sender_nonce=_octets(header["senderNonce"]),
         recip_nonce=_octets(header["recipNonce"]),
         implicit_confirm=_implicit_confirm(header["generalInfo"]),
+        general_info=_info_items(general_info) if general_info else (),
     )
 
 
@@ -424,12 +433,35 @@ def _crl_reason(value: bytes) -> int | None:
 def _general_info(raw_content: bytes) -> tuple[GeneralInfo, ...]:
     """GenMsgContent (RFC 9810 5.3.19) cut from the DER: each infoType and its infoValue's
     octets as received (already checked to decode by pyasn1)."""
+    return _info_items(raw_content)
+
+
+def _info_items(raw_content: bytes) -> tuple[GeneralInfo, ...]:
+    """The InfoTypeAndValue items of a DER SEQUENCE OF InfoTypeAndValue."""
     found = []
     for _tag, raw in der_children(raw_content):
         parts = der_children(raw)
         info_type = decode_der(parts[0][1], univ.ObjectIdentifier(), "infoType")
         found.append(GeneralInfo(str(info_type), parts[1][1] if len(parts) > 1 else None))
     return tuple(found)
+
+
+def is_null(value: bytes | None) -> bool:
+    """Whether an infoValue is absent or the DER NULL (RFC 4210 5.1.1.1: ImplicitConfirmValue
+    ::= NULL)."""
+    return value is None or value == b"\x05\x00"
+
+
+def is_generalized_time(value: bytes | None) -> bool:
+    """Whether an infoValue is one DER GeneralizedTime (RFC 4210 5.1.1.2:
+    ConfirmWaitTimeValue ::= GeneralizedTime; a UTCTime is not one)."""
+    if value is None:
+        return False
+    try:
+        _ = decode_der(value, useful.GeneralizedTime(), "GeneralizedTime").asDateTime
+    except (MalformedDER, PyAsn1Error, ValueError, TypeError):
+        return False
+    return True
 
 
 def _crl_status_list(content: Any) -> tuple[CRLStatus, ...]:

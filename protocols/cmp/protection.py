@@ -117,6 +117,17 @@ _ALLOWED_SIGNATURES = frozenset({
     "1.2.840.10045.4.3.3", "1.2.840.10045.4.3.4",  # ecdsa-with-SHA384/SHA512
     "1.3.101.112", "1.3.101.113",  # Ed25519, Ed448
 })  # fmt: skip
+# MAC algorithms keyed directly, with no password-based key derivation: HMAC (RFC 9481
+# 6.2.1), KMAC (6.2.3), AES-GMAC (6.2.2). RFC 9481 names them for use inside PasswordBasedMac
+# or PBMAC1 (6.1); as a protectionAlg of their own they say nothing of how the shared secret
+# became a key, and the Lightweight CMP Profile protects by PasswordBasedMac or PBMAC1 only
+# (RFC 9483 3.2): badAlg, like any algorithm outside the set.
+_KEYED_MACS = frozenset({
+    *_HMACS,
+    "2.16.840.1.101.3.4.2.19", "2.16.840.1.101.3.4.2.20",  # id-KMACWithSHAKE128/256
+    "2.16.840.1.101.3.4.1.9", "2.16.840.1.101.3.4.1.29",  # aes128-GMAC, aes192-GMAC
+    "2.16.840.1.101.3.4.1.49",  # aes256-GMAC
+})  # fmt: skip
 _RSASSA_PSS = "1.2.840.113549.1.1.10"
 # Section 3.1: RSASSA-PSS with SHA-256 or SHA-512 (MGF1 of the same hash); SHAKE not here.
 _ALLOWED_PSS_HASHES = frozenset({"2.16.840.1.101.3.4.2.1", "2.16.840.1.101.3.4.2.3"})
@@ -161,6 +172,10 @@ def protection_kind(message: PKIMessage) -> str:
         return "signature"
     if oid in _ALLOWED_SIGNATURES:
         return "signature"
+    if oid in _KEYED_MACS:
+        raise AlgorithmNotAllowed(
+            f"protectionAlg {oid} is a MAC without PasswordBasedMac or PBMAC1 (RFC 9481 6.1)"
+        )
     raise AlgorithmNotAllowed(f"protectionAlg {oid} is not allowed (RFC 9481)")
 
 

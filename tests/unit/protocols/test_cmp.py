@@ -770,6 +770,7 @@ def test_reply_header_round_trip(pvno: int) -> None:
         sender_nonce=header.sender_nonce,
         recip_nonce=header.recip_nonce,
         implicit_confirm=True,
+        general_info=(cmp.GeneralInfo(cmp.ID_IT_IMPLICIT_CONFIRM, b"\x05\x00"),),
     )
     assert message.protected_part == cmp.protected_part(header, body)
     assert message.protection == b"\x01\x02"

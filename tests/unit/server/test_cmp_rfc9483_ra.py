@@ -434,7 +434,9 @@ async def test_rfc9483_5_2_2_nested_with_a_bad_ra_signature_is_bad_message_check
     before = await counts(trusting)
     answer = await ra.send_der(bad)
     assert_refused(answer, "badMessageCheck")
-    assert not answer.protected  # the RA is not authenticated (3.6.4)
+    # the RA is not authenticated: signed by the CMP protection certificate (3.6.4)
+    assert ra.identity is not None
+    assert cmp.verify_signature(answer.message, ra.identity.chain[0])
     assert await counts(trusting) == before
     await assert_served_through(ra, inner)
 
@@ -465,7 +467,8 @@ async def test_rfc9483_5_2_2_ra_certificate_revoked_is_no_longer_trusted(
     before = await counts(trusting)
     answer = await ra.send_der(wrap_copying(ra, ir(ee, pop="raVerified")))
     assert_refused(answer, "signerNotTrusted")
-    assert not answer.protected
+    assert ra.identity is not None  # signed by the CMP protection certificate (3.6.4)
+    assert cmp.verify_signature(answer.message, ra.identity.chain[0])
     assert await counts(trusting) == before
 
 

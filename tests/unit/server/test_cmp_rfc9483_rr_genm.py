@@ -211,16 +211,17 @@ async def test_rfc9483_4_2_rr_with_two_rev_details_is_rejected_one_status_each(
     assert [int(s["status"]) for s in statuses] == [cmp.PKIStatus.rejection] * 2
 
 
-async def test_rfc9483_4_2_rr_protected_by_a_mac_is_rejected_not_authorized(
+async def test_rfc9483_4_2_rr_protected_by_a_mac_is_rejected_wrong_integrity(
     holder: Holder, local_ca: LocalCA
 ) -> None:
-    """4.2: the rr is protected with the key of the certificate it revokes."""
+    """4.2: the rr is protected with the key of the certificate it revokes; a MAC is the
+    wrong kind of protection (wrongIntegrity, RFC 9810 5.2.3)."""
     mac = await mac_client(local_ca, server=holder.client.server)
     cert = holder.certificate
     before = await registry_state(local_ca.registry)
     answer = await mac.send("rr", rr_content(cert.serial_number, cert.issuer, 1), new=True)
     assert (answer.body_type, answer.status, answer.fail_info) == (
-        "rp", cmp.PKIStatus.rejection, frozenset({"notAuthorized"}),
+        "rp", cmp.PKIStatus.rejection, frozenset({"wrongIntegrity"}),
     )  # fmt: skip
     assert await registry_state(local_ca.registry) == before
 

@@ -55,9 +55,10 @@ async def registry_state(local_ca: LocalCA) -> list[tuple[str, CertificateStatus
     return [(record.serial, record.status) for record in records]
 
 
-def assert_refused(answer: Answer, failure: str, protected: bool) -> None:
-    """An error message (RFC 9483 3.6.4) with status rejection and exactly ``failure``."""
-    assert answer.body_type == "error", answer
+def assert_refused(answer: Answer, failure: str, protected: bool, body: str = "error") -> None:
+    """An error message (RFC 9483 3.6.4; for an rr an rp, 4.2) with status rejection and
+    exactly ``failure``."""
+    assert answer.body_type == body, answer
     assert answer.status is cmp.PKIStatus.rejection, answer
     assert answer.fail_info == {failure}, answer
     assert answer.protected is protected, answer
@@ -91,7 +92,7 @@ async def test_rfc9483_3_1_an_rr_naming_the_issuer_as_sender_revokes_nothing(
     client.sender = directory_name(own.issuer)
     before = await registry_state(local_ca)
     answer = await client.send("rr", rr_content(own.serial_number, own.issuer, 1), new=True)
-    assert_refused(answer, "badMessageCheck", protected=True)
+    assert_refused(answer, "badMessageCheck", protected=True, body="rp")
     assert await registry_state(local_ca) == before
 
 
@@ -163,7 +164,7 @@ async def test_rfc9483_3_1_transaction_id_and_sender_nonce_are_exactly_128_bits(
     for octets in (15, 17, 32):
         long_or_short = secrets.token_bytes(octets)
         answer = await client.send("ir", request, new=True, transactionID=long_or_short)
-        assert_refused(answer, "badDataFormat", protected=True)
+        assert_refused(answer, "badRequest", protected=True)
         answer = await client.send("ir", request, new=True, senderNonce=long_or_short)
         assert_refused(answer, "badSenderNonce", protected=True)
     assert await registry_state(local_ca) == before
@@ -238,7 +239,8 @@ async def test_rfc9481_protection_algorithms_outside_its_set_are_bad_alg(
         der = signer.request("cr", request, new=True, protectionAlg=algorithm_identifier(oid))
         signature = ec.ECDSA(digest)
         signed = with_protection(der, lambda part, s=signature: signer.key.sign(part, s))
-        assert_refused(await signer.send_der(signed), "badAlg", protected=False)
+        # signed by the CMP protection certificate: the signer has one (RFC 9483 3.6.4)
+        assert_refused(await signer.send_der(signed), "badAlg", protected=True)
     assert await registry_state(local_ca) == before
     openssl_default = pbm(mac=HMAC_SHA1)
     answer = await client.send("ir", request, new=True, protectionAlg=openssl_default)
@@ -254,11 +256,11 @@ async def test_rfc9483_3_3_the_protecting_certificate_must_be_in_extra_certs(
     request = cert_req_messages(cert_request(key=new_key()))
     before = await registry_state(local_ca)
     answer = await client.send("cr", request, new=True, extra_certs=[])
-    assert_refused(answer, "badMessageCheck", protected=False)
+    assert_refused(answer, "badMessageCheck", protected=True)  # signed by the server (3.6.4)
     outsider = self_signed(client.key, "CN=outsider")
     client.chain, client.sender = [outsider], directory_name("CN=outsider")
     answer = await client.send("cr", request, new=True)
-    assert_refused(answer, "signerNotTrusted", protected=False)
+    assert_refused(answer, "signerNotTrusted", protected=True)
     assert await registry_state(local_ca) == before
 
 

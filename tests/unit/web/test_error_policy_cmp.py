@@ -161,7 +161,10 @@ async def test_rfc5280_5_3_1_an_rr_with_crl_reason_20_is_bad_request(
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         body = revocation_body(certificate, 20)
         sender = der_tlv(0xA4, certificate.subject.public_bytes())  # directoryName
-        request_header = header(ca, cmp.signature_algorithm_der("sha256_ecdsa"), None, sender)
+        # RFC 9483 3.1: senderKID is the protecting certificate's subjectKeyIdentifier
+        kid = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        algorithm = cmp.signature_algorithm_der("sha256_ecdsa")
+        request_header = header(ca, algorithm, kid.value.digest, sender)
         signature = key.sign(cmp.protected_part(request_header, body), ec.ECDSA(hashes.SHA256()))
         before = await registry_state(ca)
         reply = await post(client, cmp.assemble(request_header, body, signature, [record.der]))
