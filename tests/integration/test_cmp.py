@@ -459,8 +459,8 @@ def test_rfc9483_4_2_rr_of_the_cas_own_certificates_is_refused_not_authorized(
     rr is answered in kind) naming the CA key change procedure. OpenSSL
     leaves a self-signed protecting certificate out of extraCerts, so an rr protected by
     the CA certificate itself is refused before it is read (badMessageCheck: the protection
-    cannot be checked without the certificate, RFC 9483 3.3, 3.5). Nothing changes either
-    way."""
+    cannot be checked without the certificate, RFC 9483 3.3, 3.5), in an rp too, as every
+    refusal of an rr (4.2). Nothing changes either way."""
     keys, passphrase = world.ca.path / "keys", (world.ca.path / "pin.txt").read_text().strip()
     [responder_line] = world.ca.cli("list", "--profile", "ocsp-responder").stdout.splitlines()
     responder = responder_line.split()[0]
@@ -475,7 +475,7 @@ def test_rfc9483_4_2_rr_of_the_cas_own_certificates_is_refused_not_authorized(
          ("rp", "notAuthorized", f"certificate {responder} is an OCSP responder certificate "
           f"of generation 1: {PROCEDURE}")),
         (world.ca_file, ca_key, ca_serial,
-         ("error", "badMessageCheck", "the protecting certificate must come first in "
+         ("rp", "badMessageCheck", "the protecting certificate must come first in "
           "extraCerts")),
     ):  # fmt: skip
         shown = world.ca.cli("show", "--serial", serial).stdout
