@@ -7,10 +7,12 @@ Theory of operation, for each request:
    authenticate it by its protection: an algorithm of RFC 9481 (badAlg otherwise), a MAC
    (PasswordBasedMac or PBMAC1) keyed by the enrollment credential it names, or a signature
    by a good certificate of this CA sent first in extraCerts (RFC 9483 3.2). Nothing
-   unprotected is served; what cannot be authenticated is answered unprotected.
-2. Check who it claims to be and its header: sender, senderKID, transactionID, nonces,
-   messageTime (RFC 9483 3.1, 3.5); refused protected, like what follows.
-   server/cmp_sender.py holds these checks.
+   unprotected is served; what cannot be authenticated is answered signed by the CMP
+   protection certificate (unprotected when there is none, RFC 9483 3.6.4).
+2. Check the protection its body needs, who it claims to be and its header: sender,
+   senderKID, transactionID, nonces, messageTime, generalInfo (RFC 9483 3.1, 3.5, 4.1.3,
+   4.2); refused protected, like what follows. server/cmp_sender.py and
+   server/cmp_header.py hold these checks. Every refusal of an rr is an rp (4.2).
 3. Act: ir/cr/kur/p10cr issue through the same services as EST (the subject from the
    credential or the protecting certificate, D2; proof of possession checked, D8); certConf
    confirms (or rejects, which revokes); rr revokes; genm answers caCerts and CRLs; a
@@ -147,6 +149,7 @@ class _Sender:
     secret: bytes = b""
     certificate: bytes | None = None
     ra_vouched: bool = False  # inside a trusted RA's nested message (server/cmp_ra.py)
+    mac_iterations: int = 0  # of the request's MAC, which the answer's repeats
 
     @property
     def name(self) -> str:
@@ -290,9 +293,7 @@ class CMPServer:
         transactionID, nonces, messageTime, generalInfo; a certConf/pollReq protected like
         its transaction."""
         self._senders.check_header(message, sender.certificate)
-        await self._senders.check_continued_protection(
-            message, sender.name, sender.credential is not None
-        )
+        await self._senders.check_continued_protection(message, _protection(message, sender))
 
     async def _authenticate(self, message: cmp.PKIMessage) -> _Sender:
         """server/cmp_sender.py, step 2: the protection (RFC 9483 3.2, RFC 9481)."""
@@ -301,8 +302,8 @@ class CMPServer:
         return await self._signature_sender(message)
 
     async def _mac_sender(self, message: cmp.PKIMessage) -> _Sender:
-        credential, secret = await self._senders.mac_credential(message)
-        return _Sender(credential=credential, secret=secret)
+        credential, secret, iterations = await self._senders.mac_credential(message)
+        return _Sender(credential=credential, secret=secret, mac_iterations=iterations)
 
     async def _signature_sender(self, message: cmp.PKIMessage) -> _Sender:
         return _Sender(certificate=await self._senders.signer(message))
@@ -386,8 +387,9 @@ class CMPServer:
         header = message.header
         assert header.transaction_id is not None
         if not await self._transactions.open(
-            header.transaction_id, sender.name, self._clock(), header.sender_nonce
-        ):
+            header.transaction_id, sender.name, self._clock(), header.sender_nonce,
+            _protection(message, sender),
+        ):  # fmt: skip
             raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
 
     def _rejection(self, reply: _Reply, cert_req_id: int, refusal: CAError) -> None:
@@ -725,8 +727,7 @@ class CMPServer:
             kid = message.header.sender_kid or sender.credential.id.encode()
             header = self._reply_header(message, reply, await self._ca_name(), algorithm, kid)
             part = cmp.protected_part(header, reply.body)
-            _oid, iterations = cmp.mac_parameters(message)
-            if iterations > MAC_ITERATIONS_ON_LOOP:  # off the event loop (cmp_sender.py)
+            if sender.mac_iterations > MAC_ITERATIONS_ON_LOOP:  # off the event loop
                 protection = await asyncio.to_thread(cmp.mac, algorithm, sender.secret, part)
             else:
                 protection = cmp.mac(algorithm, sender.secret, part)
@@ -809,6 +810,14 @@ def _refusal(message: cmp.PKIMessage, failure: cmp.FailureInfo, text: str) -> tu
         statuses = [(cmp.PKIStatus.rejection, [failure], text)]
         return "rp", cmp.rp_body(statuses * max(1, len(message.revocations)))
     return "error", cmp.error_body([failure], text)
+
+
+def _protection(message: cmp.PKIMessage, sender: _Sender) -> str:
+    """How an authenticated request is protected: "signature", or its MAC's OID."""
+    if sender.credential is None:
+        return "signature"
+    assert message.header.protection_oid is not None
+    return message.header.protection_oid
 
 
 def _echoed_transaction_id(header: cmp.Header) -> bytes:

@@ -15,7 +15,8 @@ Theory of operation, in the order server/cmp.py asks:
    senderKID name the protecting certificate (RFC 9483 3.1), and its other header fields are
    right (server/cmp_header.py). These errors go out protected, like the request (RFC 9483
    3.6.4). :meth:`SenderChecks.check_continued_protection`: a certConf or pollReq is
-   protected the way the request that opened its transaction was (wrongIntegrity).
+   protected the way the request that opened its transaction was (the other kind:
+   wrongIntegrity; another MAC algorithm: badMessageCheck).
 4. :func:`check_continuation`: a message that continues a transaction (certConf, pollReq)
    answers our last senderNonce and brings a new one of its own (RFC 9483 3.1, 3.5);
    :meth:`SenderChecks.remember_sender_nonce` keeps the client's last one.
@@ -107,9 +108,12 @@ class SenderChecks:
         except cmp.MACError as exc:
             raise CMPRefusal(F.badMessageCheck, f"MAC protection: {exc}") from None
 
-    async def mac_credential(self, message: cmp.PKIMessage) -> tuple[EnrollmentCredential, bytes]:
-        """The enrollment credential whose shared secret MACs ``message``, and that secret.
-        Raises CMPRefusal (badMessageCheck)."""
+    async def mac_credential(
+        self, message: cmp.PKIMessage
+    ) -> tuple[EnrollmentCredential, bytes, int]:
+        """The enrollment credential whose shared secret MACs ``message``, that secret, and
+        the MAC's iteration count (the answer's MAC has the same). Raises CMPRefusal
+        (badMessageCheck)."""
         credential = await self._referenced_credential(message.header)
         secret = self._credentials.mac_secret(credential)
         low, high = self._cmp.mac_min_iterations, self._cmp.mac_max_iterations
@@ -121,7 +125,7 @@ class SenderChecks:
                 cmp.verify_mac(message, secret, low, high)
         except cmp.MACError as exc:
             raise CMPRefusal(F.badMessageCheck, f"MAC protection: {exc}") from None
-        return credential, secret
+        return credential, secret, iterations
 
     async def _referenced_credential(self, header: cmp.Header) -> EnrollmentCredential:
         """By senderKID (RFC 9483 4.1.5), else by the sender `CN=<reference>`; both naming
@@ -199,24 +203,24 @@ class SenderChecks:
             _check_signature_sender(message.header, signer)
         check_header_fields(message, self._cmp, self._clock())
 
-    async def check_continued_protection(
-        self, message: cmp.PKIMessage, requester: str, by_mac: bool
-    ) -> None:
+    async def check_continued_protection(self, message: cmp.PKIMessage, protection: str) -> None:
         """A certConf or pollReq is protected like the request that opened its transaction
-        (RFC 9483 3.2, 4.1.1: the certConf "with the same protection" as the request; the
-        suite: wrongIntegrity). Whether that was a MAC is whether its requester names an
-        enrollment credential. Another requester of the same kind is left to the
-        transaction's own check (badRequest). Raises CMPRefusal."""
+        (RFC 9483 3.2; 4.1.1: certConf "with the same protection" as the request):
+        ``protection`` is its own, "signature" or its MAC's OID. The other kind is
+        wrongIntegrity, another MAC algorithm badMessageCheck (the suite's expectations).
+        Raises CMPRefusal."""
         transaction_id = message.header.transaction_id
         if message.body_type not in CONTINUING_MESSAGES or transaction_id is None:
             return
         transaction = await self._registry.cmp.get(transaction_id)
-        if transaction is None or transaction.requester == requester:
-            return
-        opened_by_mac = await self._credentials.find(transaction.requester) is not None
-        if opened_by_mac != by_mac:
-            kind = "a MAC" if opened_by_mac else "a signature"
+        if transaction is None or transaction.protection in (None, protection):
+            return  # none of ours (refused by its own check), or opened before 0015
+        if (transaction.protection == "signature") != (protection == "signature"):
+            kind = "a signature" if transaction.protection == "signature" else "a MAC"
             raise CMPRefusal(F.wrongIntegrity, f"this transaction is protected by {kind}")
+        raise CMPRefusal(
+            F.badMessageCheck, "this transaction is protected by another MAC algorithm"
+        )
 
     # -- step 4 -----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The registry's CMP transactions (migrations 0006, 0013)."""
+"""The registry's CMP transactions (migrations 0006, 0013, 0015)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = (
     "transaction_id, requester, state, our_nonce, serial, cert_req_id, confirm_by,"
-    " reply_kind, implicit_confirm, application_id, their_nonce"
+    " reply_kind, implicit_confirm, application_id, their_nonce, protection"
 )
 
 
@@ -32,6 +32,7 @@ class CMPTransaction:
     implicit_confirm: bool
     application_id: str | None
     their_nonce: bytes | None = None  # the client's last senderNonce, when one is awaited
+    protection: str | None = None  # the opening request's: "signature" or its MAC's OID
 
 
 class SQLiteCMPStore:
@@ -39,16 +40,22 @@ class SQLiteCMPStore:
         self._registry = registry
 
     async def open(
-        self, transaction_id: bytes, requester: str, at: datetime, their_nonce: bytes | None
+        self,
+        transaction_id: bytes,
+        requester: str,
+        at: datetime,
+        their_nonce: bytes | None,
+        protection: str | None = None,
     ) -> bool:
         """Start a transaction, keeping the client's senderNonce (its next message must
-        bring another, RFC 9483 3.1); False when the transactionID was used before (RFC 4210
+        bring another, RFC 9483 3.1) and how the request was protected (the next message
+        must be protected alike); False when the transactionID was used before (RFC 4210
         5.1.1: transactionIdInUse), whatever became of it."""
         async with self._registry.transaction() as db:
             cursor = await db.execute(
                 "INSERT OR IGNORE INTO cmp_transactions (transaction_id, requester, state,"
-                " created_at, their_nonce) VALUES (?, ?, 'open', ?, ?)",
-                (transaction_id, requester, to_text(at), their_nonce),
+                " created_at, their_nonce, protection) VALUES (?, ?, 'open', ?, ?, ?)",
+                (transaction_id, requester, to_text(at), their_nonce, protection),
             )
             return cursor.rowcount == 1
 
@@ -174,4 +181,5 @@ def _transaction(row: Sequence[Any]) -> CMPTransaction:
         implicit_confirm=bool(row[8]),
         application_id=row[9],
         their_nonce=row[10],
+        protection=row[11],
     )

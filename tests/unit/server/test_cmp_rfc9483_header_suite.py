@@ -469,6 +469,24 @@ async def test_rfc9483_4_1_1_a_cert_conf_protected_otherwise_than_its_request_is
         assert confirmed.body_type == "pkiconf", confirmed
 
 
+async def test_rfc9483_3_2_a_cert_conf_under_another_mac_algorithm_is_bad_message_check(
+    local_ca: LocalCA,
+) -> None:
+    """A PasswordBasedMac ir, then a PBMAC1 certConf with the same secret (the suite's
+    STRICT_MAC_VALIDATION case): badMessageCheck; the PasswordBasedMac one confirms."""
+    client = await mac_client(local_ca)
+    issued = await client.send("ir", ir_content(), new=True)
+    assert issued.certificate is not None, issued
+    ours = client.last_nonce
+    before = await registry_state(local_ca.registry)
+    confirm = cert_conf_content(issued.certificate)
+    answer = await client.send("certConf", confirm, protectionAlg=pbmac1())
+    assert_refused(answer, "badMessageCheck")
+    assert await registry_state(local_ca.registry) == before
+    client.last_nonce = ours
+    assert (await client.send("certConf", confirm)).body_type == "pkiconf"
+
+
 async def test_rfc9483_3_1_a_cert_conf_without_transaction_id_is_bad_request(
     local_ca: LocalCA,
 ) -> None:
