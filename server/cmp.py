@@ -781,12 +781,15 @@ class CMPServer:
     def _unprotected_error(
         self, message: cmp.PKIMessage | None, failure: cmp.FailureInfo, text: str
     ) -> bytes:
-        """RFC 9483 3.6.4: an error the server cannot protect (the request could not be
-        authenticated) goes unprotected; protocols/cmp writes an empty protection."""
+        """RFC 9483 3.6.4: a refusal the server cannot protect (the request does not decode,
+        or could not be authenticated and there is no CMP protection certificate, or
+        protecting the answer failed) goes unprotected; protocols/cmp writes no
+        protection."""
         log.info("CMP refusal (%s): %s", failure.name, text)
-        body = cmp.error_body([failure], text) if message is None else _refusal(
-            message, failure, text
-        )[1]  # fmt: skip
+        if message is None:
+            body = cmp.error_body([failure], text)
+        else:  # an rr's refusal is an rp (RFC 9483 4.2)
+            body = _refusal(message, failure, text)[1]
         header = cmp.ReplyHeader(
             sender=NULL_NAME,
             recipient=message.header.sender if message else NULL_NAME,

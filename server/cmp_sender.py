@@ -55,8 +55,8 @@ SIGNED_ONLY = frozenset({"kur", "rr"})
 # Requests whose signer's revocation is the reason to refuse them: certRevoked (RFC 9483
 # 4.1.1, 4.1.3, 4.2; RFC 9810 5.2.3 "certificate has already been revoked").
 REVOKED_SIGNER_REFUSED = frozenset({"ir", "cr", "kur", "p10cr", "rr"})
-# MACs of more iterations than this are computed in a thread, not on the event loop: about
-# a millisecond of hashing (PBMAC1 as clients use it, 262144 rounds, is a quarter second).
+# MACs of more iterations than this are computed in a thread, not on the event loop: a few
+# milliseconds of hashing (PBMAC1 as clients use it, 262144 rounds, takes a quarter second).
 MAC_ITERATIONS_ON_LOOP = 5000
 
 
