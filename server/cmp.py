@@ -57,6 +57,7 @@ from server.applications import ApplicationPending, Applications
 from server.authority import Clock, IssuedCertificate
 from server.cmp_general import GeneralMessageRefusal, GeneralMessages
 from server.cmp_identity import key_agreement_refusal
+from server.cmp_key_update import check_key_management_usage, check_old_cert_id, pending_update
 from server.cmp_ra import Inner, RAMessages, RARefusal
 from server.cmp_requests import answered_cert_req_id, certification_request, crmf_request
 from server.cmp_revocation import CMPRevocations
@@ -66,6 +67,7 @@ from server.cmp_templates import (
     check_template,
     modifications,
     pkcs10_template,
+    requested_key_usages,
 )
 from server.crl_publisher import CRLPublisher
 from server.distribution_points import crl_url
@@ -334,6 +336,7 @@ class CMPServer:
             )
             if template is not None:
                 check_template(template, subject_from_code=sender.credential is not None)
+            await self._check_holder(message, sender, template)
         except CAError as exc:
             self._rejection(reply, cert_req_id, exc)
             return
@@ -372,9 +375,24 @@ class CMPServer:
         header = message.header
         assert header.transaction_id is not None
         if not await self._transactions.open(
-            header.transaction_id, sender.name, self._clock(), header.sender_nonce
-        ):
+            header.transaction_id, sender.name, self._clock(), header.sender_nonce,
+            ENROLMENT_REPLY.get(message.body_type),  # a kur's: server/cmp_key_update.py
+        ):  # fmt: skip
             raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+
+    async def _check_holder(
+        self, message: cmp.PKIMessage, sender: _Sender, template: cmp.CertRequest | None
+    ) -> None:
+        """RFC 9483 4.1.3 for a request signed by a certificate of this CA: a kur's
+        oldCertID names that certificate (badCertId); nothing it signs is served while its
+        own kur awaits certConf (badRequest). server/cmp_key_update.py."""
+        if sender.certificate is None:
+            return
+        if message.body_type == "kur" and template is not None:
+            check_old_cert_id(template.old_cert_id, sender.certificate)
+        pending = await pending_update(self._transactions, sender.certificate, self._clock())
+        if pending is not None:
+            raise TemplateRejected(F.badRequest, pending)
 
     def _rejection(self, reply: _Reply, cert_req_id: int, refusal: CAError) -> None:
         """The ip/cp/kup refusing the request: nothing issued, nothing spent (RFC 9483
@@ -420,6 +438,9 @@ class CMPServer:
                 if refusal is not None:
                     raise TemplateRejected(F.badAlg, refusal)
             check_template(template, subject_from_code=sender.credential is not None)
+            await self._check_holder(message, sender, template)
+            if sender.certificate is not None:  # RFC 9483 4.1.6.1, 4.1.6.2
+                check_key_management_usage(sender.certificate)
             allowed = self._settings.profile(await self._key_profile(message, sender, profile))
             key_type = _key_type(template.spki_der, allowed.key_algorithms)
         except CAError as exc:
@@ -430,7 +451,7 @@ class CMPServer:
         request = csr_codec.CSR(
             subject=template.subject or (), spki_der=spki, dns_names=template.dns_names,
             ip_addresses=template.ip_addresses, emails=template.emails,
-            challenge_password=None, der=message.der,
+            challenge_password=None, der=message.der, key_usage=requested_key_usages(template),
         )  # fmt: skip
         await self._open(message, sender)
         try:
@@ -482,14 +503,17 @@ class CMPServer:
     async def _ca_pubs(
         self, reply: _Reply, issued: IssuedCertificate
     ) -> tuple[list[bytes], list[bytes]]:
-        """(caPubs, the issued certificate's chain). caPubs: the CA certificates an ip
+        """(caPubs, the issued certificate's chain). caPubs: the trust anchor an ip
         carries (RFC 9483 4.1.1). The chain: the certificate of the CA generation that
         issued it (its authorityKeyIdentifier), which extraCerts carry in every ip/cp/kup
         (RFC 9483 4.1.1: "MUST contain the chain of the issued certificate"; 3.3)."""
         generations = await self._registry.generations(self._settings.ca.name)
         issuer_key = _authority_key_identifier(issued.der)
         chain = [g.certificate_der for g in generations if g.key_id == issuer_key]
-        ca_pubs = [g.certificate_der for g in generations] if reply.kind == "ip" else []
+        # RFC 9483 4.1.1: caPubs, if used, holds only a root certificate of the certificate
+        # just issued: the self-signed certificate of the generation that issued it, not
+        # every generation ever made.
+        ca_pubs = chain if reply.kind == "ip" else []
         return ca_pubs, chain
 
     async def _certificate_reply(
@@ -617,6 +641,12 @@ class CMPServer:
         """RFC 9483 4.2: the holder revokes its own certificate, protecting the request
         with it (S7, U9); every refusal of the body is an rp rejection that revokes nothing
         (server/cmp_revocation.py)."""
+        if sender.certificate is not None:  # RFC 9483 4.1.3: its kur awaits certConf
+            pending = await pending_update(self._transactions, sender.certificate, self._clock())
+            if pending is not None:
+                log.info("CMP refusal in rp (badRequest): %s", pending)
+                statuses = [(cmp.PKIStatus.rejection, (F.badRequest,), pending)]
+                return cmp.rp_body(statuses * max(1, len(message.revocations)))
         revocations = CMPRevocations(self._settings, self._registry, self._revocation)
         return await revocations.rp_body(
             message.revocations, sender.certificate, f"cmp:{sender.name}"

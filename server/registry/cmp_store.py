@@ -39,18 +39,37 @@ class SQLiteCMPStore:
         self._registry = registry
 
     async def open(
-        self, transaction_id: bytes, requester: str, at: datetime, their_nonce: bytes | None
+        self,
+        transaction_id: bytes,
+        requester: str,
+        at: datetime,
+        their_nonce: bytes | None,
+        reply_kind: str | None = None,
     ) -> bool:
         """Start a transaction, keeping the client's senderNonce (its next message must
-        bring another, RFC 9483 3.1); False when the transactionID was used before (RFC 4210
-        5.1.1: transactionIdInUse), whatever became of it."""
+        bring another, RFC 9483 3.1) and the kind of answer it gets (ip, cp, kup); False
+        when the transactionID was used before (RFC 4210 5.1.1: transactionIdInUse),
+        whatever became of it."""
         async with self._registry.transaction() as db:
             cursor = await db.execute(
                 "INSERT OR IGNORE INTO cmp_transactions (transaction_id, requester, state,"
-                " created_at, their_nonce) VALUES (?, ?, 'open', ?, ?)",
-                (transaction_id, requester, to_text(at), their_nonce),
+                " created_at, their_nonce, reply_kind) VALUES (?, ?, 'open', ?, ?, ?)",
+                (transaction_id, requester, to_text(at), their_nonce, reply_kind),
             )
             return cursor.rowcount == 1
+
+    async def awaiting_confirmation(self, requester: str, reply_kind: str, at: datetime) -> bool:
+        """Whether a certificate `requester` was answered with in a `reply_kind` still awaits
+        certConf at `at` (its deadline not yet passed)."""
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                "SELECT 1 FROM cmp_transactions WHERE state = 'awaiting_confirm'"
+                " AND confirm_by > ? AND requester = ? AND reply_kind = ? LIMIT 1",
+                (to_text(at), requester, reply_kind),
+            ) as cursor,
+        ):
+            return await cursor.fetchone() is not None
 
     async def discard(self, transaction_id: bytes) -> None:
         """The request failed before anything was issued: the transaction leaves no trace
