@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -355,12 +356,29 @@ class CMPServer:
             return
         except CAError as exc:  # issuance refused it: the transactionID stays used
             await self._transactions.discard(transaction_id)
-            self._rejection(reply, cert_req_id, exc)
+            self._rejection(reply, cert_req_id, await self._duplicate(message, exc))
             return
         except BaseException:
             await self._transactions.discard(transaction_id)
             raise
         await self._certificate_reply(cert_req_id, issued, implicit, reply, template=template)
+
+    async def _duplicate(self, message: cmp.PKIMessage, refusal: CAError) -> CAError:
+        """A key already certified (badCertTemplate; S13: a key is certified once) is
+        duplicateCertReq when the very same request was certified before (RFC 9810 5.2.3:
+        "the request was a duplicate of an earlier one"; the Siemens suite sends one CSR
+        twice and expects duplicateCertReq, a new request for a certified key
+        badCertTemplate)."""
+        digest = _request_digest(message)
+        transaction_id = message.header.transaction_id
+        if (
+            refusal.kind is ErrorKind.DUPLICATE
+            and digest is not None
+            and transaction_id is not None
+            and await self._transactions.certified_before(digest, transaction_id)
+        ):
+            return TemplateRejected(F.duplicateCertReq, "this very request was certified before")
+        return refusal
 
     async def _unused_transaction_id(self, message: cmp.PKIMessage) -> bytes:
         """The header first (RFC 9483 3.5): a transactionID used before is refused before
@@ -377,6 +395,7 @@ class CMPServer:
         if not await self._transactions.open(
             header.transaction_id, sender.name, self._clock(), header.sender_nonce,
             ENROLMENT_REPLY.get(message.body_type),  # a kur's: server/cmp_key_update.py
+            _request_digest(message),
         ):  # fmt: skip
             raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
 
@@ -796,6 +815,17 @@ def _asks_for_a_key(message: cmp.PKIMessage) -> bool:
     key, or only the algorithm of the key wanted with an empty subjectPublicKey."""
     requests = message.cert_requests
     return len(requests) == 1 and requests[0].central_key_generation
+
+
+def _request_digest(message: cmp.PKIMessage) -> bytes | None:
+    """SHA-256 of what an enrolment asks: the p10cr's PKCS#10, or the one CertReqMsg as
+    received; None for anything else."""
+    if message.body_type == "p10cr" and message.p10_request is not None:
+        return hashlib.sha256(message.p10_request).digest()
+    requests = message.cert_requests
+    if len(requests) == 1 and requests[0].der:
+        return hashlib.sha256(requests[0].der).digest()
+    return None
 
 
 def _key_type(spki_der: bytes | None, allowed: tuple[str, ...]) -> str:

@@ -131,7 +131,7 @@ class CertRequest:
     ``central_key_generation`` is True when the template asks the CA for the key (RFC 9483
     4.1.6): no publicKey, or one whose subjectPublicKey BIT STRING is empty and names only
     the algorithm wanted. ``old_cert_id`` is the oldCertID control, when sent (RFC 4211 6.5,
-    RFC 9483 4.1.3)."""
+    RFC 9483 4.1.3). ``der`` is the CertReqMsg's DER as received."""
 
     cert_req_id: int
     subject: tuple[tuple[str, str], ...] | None
@@ -149,6 +149,7 @@ class CertRequest:
     ca_fields: tuple[str, ...] = ()
     central_key_generation: bool = False
     old_cert_id: OldCertID | None = None
+    der: bytes = b""  # the CertReqMsg as received
 
 
 # --- DER and pyasn1 helpers -------------------------------------------------------------
@@ -301,6 +302,7 @@ def _cert_request(message: Any, raw_message: bytes) -> CertRequest:
         ca_fields=tuple(name for name in _SET_BY_THE_CA if template[name].isValue),
         central_key_generation=spki_der is None or _without_key(template["publicKey"]),
         old_cert_id=_old_cert_id(cert_req["controls"]),
+        der=raw_message,
     )
 
 

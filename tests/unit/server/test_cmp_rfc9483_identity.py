@@ -38,8 +38,8 @@ from tests.cmp_client import (
     cert_req_messages,
     cert_request,
     directory_name,
-    mac_client,
     key_agreement_client,
+    mac_client,
     signing_client,
 )
 from tests.lint import lint_certificate
