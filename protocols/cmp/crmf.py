@@ -24,7 +24,7 @@ Nothing here does I/O; the ASN.1 types are those of ``pyasn1_alt_modules.rfc4211
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -149,7 +149,7 @@ class CertRequest:
     ca_fields: tuple[str, ...] = ()
     central_key_generation: bool = False
     old_cert_id: OldCertID | None = None
-    der: bytes = b""  # the CertReqMsg as received
+    der: bytes = field(default=b"", compare=False, repr=False)  # the CertReqMsg as received
 
 
 # --- DER and pyasn1 helpers -------------------------------------------------------------
