@@ -548,3 +548,22 @@ async def test_rfc9483_4_1_1_ca_pubs_holds_only_the_root_of_the_issued_certifica
     assert answer.certificate is not None
     issued = x509.load_der_x509_certificate(answer.certificate)
     assert issued.issuer == x509.load_der_x509_certificate(active.certificate_der).subject
+
+
+async def test_rfc9810_5_2_3_a_pkcs10_for_est_keeps_the_profile_key_usage(
+    local_ca: LocalCA,
+) -> None:
+    """requestable_key_usages is for CMP templates: an EST PKCS#10 asking keyAgreement gets
+    the profile's key_usage alone, as before."""
+    key = new_key()
+    usage = x509.KeyUsage(True, False, False, False, True, False, False, False, False)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name.from_rfc4514_string("CN=device"))
+        .add_extension(usage, critical=True)
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.DER)
+    )
+    issued = await local_ca.authority.issue("tls-client", csr, "test")
+    granted = key_usage_of(issued.der)
+    assert granted.digital_signature and not granted.key_agreement
