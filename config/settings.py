@@ -472,6 +472,11 @@ class ProfileSettings:
     private_key_usage_days: int = 0
     key_algorithms: tuple[str, ...] = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096")
     key_usage: tuple[str, ...] = ("digital_signature",)
+    # Key usages granted beyond key_usage when a CMP certTemplate asks for them (RFC 9810
+    # 5.2.3: honoured rather than grantedWithMods), each only where the key type can have
+    # it (RFC 5480 3, RFC 8813: no keyEncipherment for EC; RFC 4055 1.2: no keyAgreement
+    # for RSA). Unasked, and for EST, a certificate carries key_usage alone.
+    requestable_key_usages: tuple[str, ...] = ()
     extended_key_usage: tuple[str, ...] = ()
     subject_attributes: tuple[str, ...] = ("CN",)  # taken from the request, in this order
     required_attributes: tuple[str, ...] = ("CN",)
@@ -520,6 +525,12 @@ class ProfileSettings:
         for usage in self.key_usage:
             _require(
                 usage in KEY_USAGES, f"{where}.key_usage", f"made of {KEY_USAGES}, not {usage!r}"
+            )
+        for usage in self.requestable_key_usages:
+            _require(
+                usage in KEY_USAGES,
+                f"{where}.requestable_key_usages",
+                f"made of {KEY_USAGES}, not {usage!r}",
             )
         for attribute in (*self.subject_attributes, *self.required_attributes):
             _require(

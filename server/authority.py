@@ -209,6 +209,8 @@ class Authority:
             profile_name, profile, key_type, request.spki_der, generation, san, now, not_after,
             serial,
         )  # fmt: skip
+        if request.key_usage:  # a CMP template's keyUsage, granted as the profile allows
+            extensions = _with_requested_usages(extensions, profile, key_type, request.key_usage)
         return await self.sign_and_record(
             serial=serial,
             generation=generation,
@@ -468,6 +470,23 @@ def key_usage_for(usages: Sequence[str], key_type: str) -> set[str]:
     """The profile's key usages that the subject's key type can have."""
     family = key_type.split("-")[0]
     return set(usages) - _PROHIBITED_USAGES.get(family, set())
+
+
+def _with_requested_usages(
+    extensions: list[asn1_x509.Extension],
+    profile: ProfileSettings,
+    key_type: str,
+    requested: Sequence[str],
+) -> list[asn1_x509.Extension]:
+    """The profile's extensions with keyUsage widened by what the request asks among the
+    profile's requestable_key_usages that the key type can have (RFC 9810 5.2.3: the
+    template honoured where policy allows; RFC 5480 3 and RFC 4055 1.2 by key type)."""
+    granted = key_usage_for(profile.key_usage, key_type)
+    extra = key_usage_for(profile.requestable_key_usages, key_type) & set(requested)
+    if extra <= granted:
+        return extensions
+    usage = ext.key_usage(granted | extra)
+    return [usage if e["extn_id"].native == "key_usage" else e for e in extensions]
 
 
 def _check_key_algorithm(spki_der: bytes, profile: ProfileSettings, profile_name: str) -> str:

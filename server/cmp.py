@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -60,6 +61,7 @@ from server.authority import Clock, IssuedCertificate
 from server.cmp_general import GeneralMessageRefusal, GeneralMessages
 from server.cmp_header import ID_OCTETS
 from server.cmp_identity import key_agreement_refusal
+from server.cmp_key_update import check_key_management_usage, check_old_cert_id, pending_update
 from server.cmp_ra import Inner, RAMessages, RARefusal
 from server.cmp_requests import answered_cert_req_id, certification_request, crmf_request
 from server.cmp_revocation import CMPRevocations
@@ -75,6 +77,7 @@ from server.cmp_templates import (
     check_template,
     modifications,
     pkcs10_template,
+    requested_key_usages,
 )
 from server.crl_publisher import CRLPublisher
 from server.distribution_points import crl_url
@@ -349,6 +352,7 @@ class CMPServer:
             )
             if template is not None:
                 check_template(template, subject_from_code=sender.credential is not None)
+            await self._check_holder(message, sender, template)
         except CAError as exc:
             self._rejection(reply, cert_req_id, exc)
             return
@@ -367,12 +371,29 @@ class CMPServer:
             return
         except CAError as exc:  # issuance refused it: the transactionID stays used
             await self._transactions.discard(transaction_id)
-            self._rejection(reply, cert_req_id, exc)
+            self._rejection(reply, cert_req_id, await self._duplicate(message, exc))
             return
         except BaseException:
             await self._transactions.discard(transaction_id)
             raise
         await self._certificate_reply(cert_req_id, issued, implicit, reply, template=template)
+
+    async def _duplicate(self, message: cmp.PKIMessage, refusal: CAError) -> CAError:
+        """A key already certified (badCertTemplate; S13: a key is certified once) is
+        duplicateCertReq when the very same request was certified before (RFC 9810 5.2.3:
+        "the request was a duplicate of an earlier one"; the Siemens suite sends one CSR
+        twice and expects duplicateCertReq, a new request for a certified key
+        badCertTemplate)."""
+        digest = _request_digest(message)
+        transaction_id = message.header.transaction_id
+        if (
+            refusal.kind is ErrorKind.DUPLICATE
+            and digest is not None
+            and transaction_id is not None
+            and await self._transactions.certified_before(digest, transaction_id)
+        ):
+            return TemplateRejected(F.duplicateCertReq, "this very request was certified before")
+        return refusal
 
     async def _unused_transaction_id(self, message: cmp.PKIMessage) -> bytes:
         """The header first (RFC 9483 3.5): a transactionID used before is refused before
@@ -388,9 +409,25 @@ class CMPServer:
         assert header.transaction_id is not None
         if not await self._transactions.open(
             header.transaction_id, sender.name, self._clock(), header.sender_nonce,
-            _protection(message, sender),
+            protection=_protection(message, sender),
+            reply_kind=ENROLMENT_REPLY.get(message.body_type),  # server/cmp_key_update.py
+            request_sha256=_request_digest(message),
         ):  # fmt: skip
             raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+
+    async def _check_holder(
+        self, message: cmp.PKIMessage, sender: _Sender, template: cmp.CertRequest | None
+    ) -> None:
+        """RFC 9483 4.1.3 for a request signed by a certificate of this CA: a kur's
+        oldCertID names that certificate (badCertId); nothing it signs is served while its
+        own kur awaits certConf (badRequest). server/cmp_key_update.py."""
+        if sender.certificate is None:
+            return
+        if message.body_type == "kur" and template is not None:
+            check_old_cert_id(template.old_cert_id, sender.certificate)
+        pending = await pending_update(self._transactions, sender.certificate, self._clock())
+        if pending is not None:
+            raise TemplateRejected(F.badRequest, pending)
 
     def _rejection(self, reply: _Reply, cert_req_id: int, refusal: CAError) -> None:
         """The ip/cp/kup refusing the request: nothing issued, nothing spent (RFC 9483
@@ -436,6 +473,9 @@ class CMPServer:
                 if refusal is not None:
                     raise TemplateRejected(F.badAlg, refusal)
             check_template(template, subject_from_code=sender.credential is not None)
+            await self._check_holder(message, sender, template)
+            if sender.certificate is not None:  # RFC 9483 4.1.6.1, 4.1.6.2
+                check_key_management_usage(sender.certificate)
             allowed = self._settings.profile(await self._key_profile(message, sender, profile))
             key_type = _key_type(template.spki_der, allowed.key_algorithms)
         except CAError as exc:
@@ -446,7 +486,7 @@ class CMPServer:
         request = csr_codec.CSR(
             subject=template.subject or (), spki_der=spki, dns_names=template.dns_names,
             ip_addresses=template.ip_addresses, emails=template.emails,
-            challenge_password=None, der=message.der,
+            challenge_password=None, der=message.der, key_usage=requested_key_usages(template),
         )  # fmt: skip
         await self._open(message, sender)
         try:
@@ -498,14 +538,17 @@ class CMPServer:
     async def _ca_pubs(
         self, reply: _Reply, issued: IssuedCertificate
     ) -> tuple[list[bytes], list[bytes]]:
-        """(caPubs, the issued certificate's chain). caPubs: the CA certificates an ip
+        """(caPubs, the issued certificate's chain). caPubs: the trust anchor an ip
         carries (RFC 9483 4.1.1). The chain: the certificate of the CA generation that
         issued it (its authorityKeyIdentifier), which extraCerts carry in every ip/cp/kup
         (RFC 9483 4.1.1: "MUST contain the chain of the issued certificate"; 3.3)."""
         generations = await self._registry.generations(self._settings.ca.name)
         issuer_key = _authority_key_identifier(issued.der)
         chain = [g.certificate_der for g in generations if g.key_id == issuer_key]
-        ca_pubs = [g.certificate_der for g in generations] if reply.kind == "ip" else []
+        # RFC 9483 4.1.1: caPubs, if used, holds only a root certificate of the certificate
+        # just issued: the self-signed certificate of the generation that issued it, not
+        # every generation ever made.
+        ca_pubs = chain if reply.kind == "ip" else []
         return ca_pubs, chain
 
     async def _certificate_reply(
@@ -633,6 +676,12 @@ class CMPServer:
         """RFC 9483 4.2: the holder revokes its own certificate, protecting the request
         with it (S7, U9); every refusal of the body is an rp rejection that revokes nothing
         (server/cmp_revocation.py)."""
+        if sender.certificate is not None:  # RFC 9483 4.1.3: its kur awaits certConf
+            pending = await pending_update(self._transactions, sender.certificate, self._clock())
+            if pending is not None:
+                log.info("CMP refusal in rp (badRequest): %s", pending)
+                statuses = [(cmp.PKIStatus.rejection, (F.badRequest,), pending)]
+                return cmp.rp_body(statuses * max(1, len(message.revocations)))
         revocations = CMPRevocations(self._settings, self._registry, self._revocation)
         return await revocations.rp_body(
             message.revocations, sender.certificate, f"cmp:{sender.name}"
@@ -840,6 +889,17 @@ def _asks_for_a_key(message: cmp.PKIMessage) -> bool:
     key, or only the algorithm of the key wanted with an empty subjectPublicKey."""
     requests = message.cert_requests
     return len(requests) == 1 and requests[0].central_key_generation
+
+
+def _request_digest(message: cmp.PKIMessage) -> bytes | None:
+    """SHA-256 of what an enrolment asks: the p10cr's PKCS#10, or the one CertReqMsg as
+    received; None for anything else."""
+    if message.body_type == "p10cr" and message.p10_request is not None:
+        return hashlib.sha256(message.p10_request).digest()
+    requests = message.cert_requests
+    if len(requests) == 1 and requests[0].der:
+        return hashlib.sha256(requests[0].der).digest()
+    return None
 
 
 def _key_type(spki_der: bytes | None, allowed: tuple[str, ...]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from protocols import cmp
 from protocols.x509 import csr as csr_codec
-from server.cmp_templates import TemplateRejected
+from server.cmp_templates import TemplateRejected, requested_key_usages
 from server.errors import CAError, ErrorKind
 
 P10CR_CERT_REQ_ID = -1  # a p10cr carries no certReqId; its answer says -1 (RFC 9483 4.1.4)
@@ -70,6 +70,7 @@ def certification_request(
         emails=request.emails,
         challenge_password=None,
         der=message.der,
+        key_usage=requested_key_usages(request),  # granted as the profile allows
     )
     return parsed, request.cert_req_id
 

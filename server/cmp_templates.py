@@ -9,8 +9,9 @@ asks, and the answer tells what became of the asking:
 * before issuance, :func:`check_template` refuses what the CA will never grant, so that
   nothing is issued and nothing spent: fields RFC 4211 5 says MUST be omitted
   (serialNumber, signingAlg, issuerUID, subjectUID) and a version other than 2 (RFC 9483
-  4.1.1) are badCertTemplate; basicConstraints cA=TRUE on an end-entity profile is
-  badCertTemplate (no profile here issues CA certificates); a critical extension this CA
+  4.1.1) are badCertTemplate; basicConstraints cA=TRUE is notAuthorized (no profile here
+  issues CA certificates), cA=FALSE with a pathLenConstraint or keyCertSign
+  badCertTemplate (RFC 5280 4.2.1.9); a critical extension this CA
   does not know is unacceptedExtension (RFC 5280 4.2: one it cannot process must not be
   ignored); a template that names nobody (no subject or a NULL-DN, and no subjectAltName)
   is badCertTemplate (RFC 9483 4.1.1, 4.1.3) unless the subject comes from a one-time
@@ -114,11 +115,6 @@ def check_template(request: cmp.CertRequest, subject_from_code: bool) -> None:
             F.badCertTemplate, "certTemplate names no subject and no subjectAltName"
         )
     for extension in request.extensions:
-        if extension.oid == BASIC_CONSTRAINTS and _read(extension.value, extension.oid)["ca"]:
-            # RFC 9810 5.2.3: every profile here is for end entities: refused, not changed
-            raise TemplateRejected(
-                F.badCertTemplate, "basicConstraints cA=TRUE: this CA issues no CA certificates"
-            )
         if extension.oid in _SPECS:
             _read(extension.value, extension.oid)
         elif extension.critical and extension.oid not in KNOWN_EXTENSIONS:
@@ -126,6 +122,45 @@ def check_template(request: cmp.CertRequest, subject_from_code: bool) -> None:
             raise TemplateRejected(
                 F.unacceptedExtension, f"critical extension {extension.oid} is not supported"
             )
+    _check_basic_constraints(request)
+
+
+def _check_basic_constraints(request: cmp.CertRequest) -> None:
+    """basicConstraints as asked (RFC 5280 4.2.1.9). cA=TRUE: every profile here is for end
+    entities, so the requester is not authorized to what it asks: notAuthorized (RFC 9810
+    5.2.3; the Siemens suite's basic "BasicConstraints" case, with CA certificates not
+    allowed, expects an ip rejection notAuthorized: the template itself is sound). cA=FALSE
+    with a pathLenConstraint, or with keyCertSign asked in keyUsage, contradicts itself
+    (RFC 5280 4.2.1.9: "CAs MUST NOT include the pathLenConstraint field unless the cA
+    boolean is asserted"; "If the cA boolean is not asserted, then the keyCertSign bit in
+    the key usage extension MUST NOT be asserted"): badCertTemplate."""
+    asked = {e.oid: _read(e.value, e.oid) for e in request.extensions if e.oid in _SPECS}
+    constraints = asked.get(BASIC_CONSTRAINTS)
+    if constraints is None:
+        return
+    if constraints["ca"].native:
+        raise TemplateRejected(
+            F.notAuthorized, "basicConstraints cA=TRUE: this CA issues no CA certificates"
+        )
+    if constraints["path_len_constraint"].native is not None:
+        raise TemplateRejected(
+            F.badCertTemplate, "basicConstraints cA=FALSE with a pathLenConstraint"
+        )
+    usages = asked.get(KEY_USAGE)
+    if usages is not None and "key_cert_sign" in usages.native:
+        raise TemplateRejected(
+            F.badCertTemplate, "keyUsage keyCertSign with basicConstraints cA=FALSE"
+        )
+
+
+def requested_key_usages(request: cmp.CertRequest) -> tuple[str, ...]:
+    """The key usages the template's keyUsage extension asks for, by the names the profiles
+    use ("digital_signature", "key_agreement", ...); none without that extension. Raises
+    TemplateRejected when it does not decode."""
+    for extension in request.extensions:
+        if extension.oid == KEY_USAGE:
+            return tuple(sorted(_read(extension.value, KEY_USAGE).native))
+    return ()
 
 
 def modifications(request: cmp.CertRequest, certificate_der: bytes) -> list[str]:

@@ -475,6 +475,47 @@ async def signing_client(local_ca: LocalCA, client: CMPClient) -> CMPClient:
                      sender=directory_name(subject))  # fmt: skip
 
 
+async def holder_client(
+    local_ca: LocalCA, client: CMPClient, extensions: Iterable[bytes] = (), key: Any = None
+) -> CMPClient:
+    """As ``signing_client``, the certificate asked for with template ``extensions`` (DER
+    Extensions, ``extension_der``) and ``key`` (a new P-256 key if None)."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    request = cert_request(key=key, extensions=extensions)
+    answer = await client.send(
+        "ir", cert_req_messages(request), new=True, generalInfo=IMPLICIT_CONFIRM
+    )
+    assert answer.certificate is not None, answer
+    generation = await local_ca.registry.active_generation(local_ca.settings.ca.name)
+    assert generation is not None
+    subject = x509.load_der_x509_certificate(answer.certificate).subject
+    identity = client.identity or await server_identity(local_ca)
+    return CMPClient(client.server, local_ca.clock, profile=client.profile, key=key,
+                     identity=identity,
+                     chain=[answer.certificate, generation.certificate_der],
+                     sender=directory_name(subject))  # fmt: skip
+
+
+def key_usage_der(**usages: bool) -> bytes:
+    """A keyUsage Extension (RFC 5280 4.2.1.3) with the named bits set (cryptography's
+    names: digital_signature=True, key_agreement=True, ...)."""
+    bits = dict.fromkeys(
+        ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+         "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"),
+        False,
+    )  # fmt: skip
+    bits.update(usages)
+    return extension_der(x509.KeyUsage(**bits), critical=True)
+
+
+async def key_agreement_client(local_ca: LocalCA, client: CMPClient) -> CMPClient:
+    """A holder whose EC certificate has keyAgreement beside digitalSignature (asked in the
+    template, granted by tls-client's requestable_key_usages): it can receive a centrally
+    generated key by key agreement (RFC 9483 4.1.6.2)."""
+    usage = key_usage_der(digital_signature=True, key_agreement=True)
+    return await holder_client(local_ca, client, [usage])
+
+
 # --- RA mode (RFC 9483 5.2.2): nested messages ------------------------------------------
 
 

@@ -24,7 +24,7 @@ Nothing here does I/O; the ASN.1 types are those of ``pyasn1_alt_modules.rfc4211
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +43,7 @@ from protocols.x509.names import attributes_of
 __all__ = [
     "CertRequest",
     "MalformedDER",
+    "OldCertID",
     "TemplateExtension",
     "decode_der",
     "encode_der",
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 _ID_CE_SUBJECT_ALT_NAME = "2.5.29.17"  # RFC 5280 4.2.1.6
+_ID_REG_CTRL_OLD_CERT_ID = "1.3.6.1.5.5.7.5.1.5"  # RFC 4211 6.5
 
 # Hash algorithms by OID (RFC 9481 section 2; RFC 5754 for SHA-2, RFC 8702 for SHAKE;
 # SHA-1 only so that an old certConf hashAlg can still be read).
@@ -98,6 +100,15 @@ class TemplateExtension:
 
 
 @dataclass(frozen=True)
+class OldCertID:
+    """The id-regCtrl-oldCertID control of a CertRequest (RFC 4211 6.5; RFC 9483 4.1.3:
+    the certificate a kur updates): the issuer as the DER GeneralName sent, the serial."""
+
+    issuer: bytes
+    serial_number: int
+
+
+@dataclass(frozen=True)
 class CertRequest:
     """One CertReqMsg of an ir, cr or kur (RFC 4211 sections 3-5).
 
@@ -119,7 +130,8 @@ class CertRequest:
 
     ``central_key_generation`` is True when the template asks the CA for the key (RFC 9483
     4.1.6): no publicKey, or one whose subjectPublicKey BIT STRING is empty and names only
-    the algorithm wanted."""
+    the algorithm wanted. ``old_cert_id`` is the oldCertID control, when sent (RFC 4211 6.5,
+    RFC 9483 4.1.3). ``der`` is the CertReqMsg's DER as received."""
 
     cert_req_id: int
     subject: tuple[tuple[str, str], ...] | None
@@ -136,6 +148,8 @@ class CertRequest:
     issuer: bytes | None = None
     ca_fields: tuple[str, ...] = ()
     central_key_generation: bool = False
+    old_cert_id: OldCertID | None = None
+    der: bytes = field(default=b"", compare=False, repr=False)  # the CertReqMsg as received
 
 
 # --- DER and pyasn1 helpers -------------------------------------------------------------
@@ -287,7 +301,21 @@ def _cert_request(message: Any, raw_message: bytes) -> CertRequest:
         issuer=_template_issuer(template),
         ca_fields=tuple(name for name in _SET_BY_THE_CA if template[name].isValue),
         central_key_generation=spki_der is None or _without_key(template["publicKey"]),
+        old_cert_id=_old_cert_id(cert_req["controls"]),
+        der=raw_message,
     )
+
+
+def _old_cert_id(controls: Any) -> OldCertID | None:
+    """The id-regCtrl-oldCertID control (RFC 4211 6.5): CertId { issuer GeneralName,
+    serialNumber INTEGER }. Raises MalformedDER when its value does not decode."""
+    if not controls.isValue:
+        return None
+    for control in controls:
+        if str(control["type"]) == _ID_REG_CTRL_OLD_CERT_ID:
+            value = decode_der(bytes(control["value"]), rfc4211.OldCertId(), "oldCertID")
+            return OldCertID(encode_der(value["issuer"]), int(value["serialNumber"]))
+    return None
 
 
 # RFC 4211 5: serialNumber and signingAlg are assigned by the CA, issuerUID and subjectUID

@@ -86,6 +86,10 @@ class CSR:
     # key, found by its subjectKeyIdentifier).
     decrypt_key_identifier: bytes | None = None
     asymmetric_decrypt_key_identifier: bytes | None = None
+    # The key usages a CMP certTemplate asks for (RFC 4211 5, RFC 9810 5.2.3), by the names
+    # the profiles use; a profile grants those among its requestable_key_usages. Empty for
+    # a PKCS#10 request: its keyUsage request is not read for issuance.
+    key_usage: tuple[str, ...] = ()
 
 
 def _load(data: bytes) -> x509.CertificateSigningRequest:

@@ -1,4 +1,4 @@
-"""The registry's CMP transactions (migrations 0006, 0013, 0015)."""
+"""The registry's CMP transactions (migrations 0006, 0013, 0014, 0015)."""
 
 from __future__ import annotations
 
@@ -46,18 +46,49 @@ class SQLiteCMPStore:
         at: datetime,
         their_nonce: bytes | None,
         protection: str | None = None,
+        reply_kind: str | None = None,
+        request_sha256: bytes | None = None,
     ) -> bool:
         """Start a transaction, keeping the client's senderNonce (its next message must
-        bring another, RFC 9483 3.1) and how the request was protected (the next message
-        must be protected alike); False when the transactionID was used before (RFC 4210
+        bring another, RFC 9483 3.1), how the request was protected (the next message must
+        be protected alike), the kind of answer it gets (ip, cp, kup) and the digest of what
+        it asks (migration 0014); False when the transactionID was used before (RFC 4210
         5.1.1: transactionIdInUse), whatever became of it."""
         async with self._registry.transaction() as db:
             cursor = await db.execute(
                 "INSERT OR IGNORE INTO cmp_transactions (transaction_id, requester, state,"
-                " created_at, their_nonce, protection) VALUES (?, ?, 'open', ?, ?, ?)",
-                (transaction_id, requester, to_text(at), their_nonce, protection),
-            )
+                " created_at, their_nonce, protection, reply_kind, request_sha256)"
+                " VALUES (?, ?, 'open', ?, ?, ?, ?, ?)",
+                (transaction_id, requester, to_text(at), their_nonce, protection, reply_kind,
+                 request_sha256),
+            )  # fmt: skip
             return cursor.rowcount == 1
+
+    async def certified_before(self, request_sha256: bytes, transaction_id: bytes) -> bool:
+        """Whether another transaction than `transaction_id` asked the very same request
+        and a certificate was issued for it."""
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                "SELECT 1 FROM cmp_transactions WHERE request_sha256 = ?"
+                " AND transaction_id != ? AND serial IS NOT NULL LIMIT 1",
+                (request_sha256, transaction_id),
+            ) as cursor,
+        ):
+            return await cursor.fetchone() is not None
+
+    async def awaiting_confirmation(self, requester: str, reply_kind: str, at: datetime) -> bool:
+        """Whether a certificate `requester` was answered with in a `reply_kind` still awaits
+        certConf at `at` (its deadline not yet passed)."""
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                "SELECT 1 FROM cmp_transactions WHERE state = 'awaiting_confirm'"
+                " AND confirm_by > ? AND requester = ? AND reply_kind = ? LIMIT 1",
+                (to_text(at), requester, reply_kind),
+            ) as cursor,
+        ):
+            return await cursor.fetchone() is not None
 
     async def discard(self, transaction_id: bytes) -> None:
         """The request failed before anything was issued: the transaction leaves no trace

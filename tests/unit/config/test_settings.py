@@ -45,6 +45,10 @@ def test_environment_overrides_settings(home: Path) -> None:
         ("[bogus]\nx = 1", "bogus"),
         ("[hsm.extra]\nx = 1", "hsm.extra"),
         ("[profiles.broken]\nkey_usage = ['signing']", "profiles.broken.key_usage"),
+        (
+            "[profiles.broken]\nrequestable_key_usages = ['signing']",
+            "profiles.broken.requestable_key_usages",
+        ),
         ("[profiles.broken]\nvalidity_days = 'long'", "profiles.broken.validity_days"),
         ("[profiles.broken]\nrequired_attributes = ['SNILS']", "profiles.broken.required"),
         ("[profiles.broken]\nfavourite_colour = 'red'", "profiles.broken.favourite_colour"),

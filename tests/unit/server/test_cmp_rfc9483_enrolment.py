@@ -30,6 +30,7 @@ from tests.cmp_client import (
     enrollment_credentials,
     extension_der,
     integer_der,
+    key_agreement_client,
     mac_client,
     make_server,
     oid_der,
@@ -216,14 +217,14 @@ async def test_rfc9483_4_1_1_a_signed_cr_naming_nobody_is_rejected(local_ca: Loc
 # -- RFC 9810 5.2.3 / RFC 4211 5: the template honoured or the answer says so -----------------
 
 
-async def test_rfc9810_5_2_3_ca_true_on_an_end_entity_profile_is_rejected_bad_cert_template(
+async def test_rfc9810_5_2_3_ca_true_on_an_end_entity_profile_is_rejected_not_authorized(
     local_ca: LocalCA,
 ) -> None:
     client = await mac_client(local_ca)
     before = await audit_head(local_ca)
     ca = extension_der(x509.BasicConstraints(ca=True, path_length=None), critical=True)
     answer = await ir(client, cert_request(key=key(), extensions=[ca]))
-    assert_rejected_in_kind(answer, "ip", "badCertTemplate")
+    assert_rejected_in_kind(answer, "ip", "notAuthorized")  # server/cmp_templates.py
     assert "cA=TRUE" in answer.text
     assert await audit_head(local_ca) == before
     await assert_code_still_enrols(client)
@@ -363,7 +364,7 @@ async def test_rfc9483_4_1_4_a_p10cr_asking_for_ca_true_is_a_cp_rejection(
     before = await audit_head(local_ca)
     csr = pkcs10((x509.BasicConstraints(ca=True, path_length=0), True))
     answer = await client.send("p10cr", csr, new=True)
-    assert_rejected_in_kind(answer, "cp", "badCertTemplate")
+    assert_rejected_in_kind(answer, "cp", "notAuthorized")
     assert await audit_head(local_ca) == before
     await assert_code_still_enrols(client)
 
@@ -408,7 +409,8 @@ async def test_rfc9483_4_1_6_a_kur_with_an_algorithm_only_template_gets_a_new_ke
     local_ca: LocalCA,
 ) -> None:
     identity = await server_identity(local_ca)
-    holder = await signing_client(local_ca, await mac_client(local_ca, identity=identity))
+    # RFC 9483 4.1.6.2: a protecting certificate with keyAgreement
+    holder = await key_agreement_client(local_ca, await mac_client(local_ca, identity=identity))
     template = cert_request(spki=algorithm_only(EC_P256), pop="none")
     answer = await holder.send(
         "kur", cert_req_messages(template), new=True, generalInfo=IMPLICIT_CONFIRM

@@ -38,6 +38,7 @@ from tests.cmp_client import (
     cert_req_messages,
     cert_request,
     directory_name,
+    key_agreement_client,
     mac_client,
     signing_client,
 )
@@ -180,7 +181,8 @@ async def test_rfc9483_4_1_6_2_key_agreement_originator_is_the_cmp_protection_ce
     static ECDH, RFC 6278), with a ukm; the client opens it with its own key and that
     certificate; the key package is signed by the KGA (the same certificate, cmKGA)."""
     identity = await cmp_identity(local_ca)
-    client = await signing_client(local_ca, await mac_client(local_ca, identity=identity))
+    # RFC 9483 4.1.6.2: a protecting certificate with keyAgreement
+    client = await key_agreement_client(local_ca, await mac_client(local_ca, identity=identity))
     answer = await client.send_der(await central_request(client))
     assert (answer.body_type, answer.status) == ("ip", cmp.PKIStatus.accepted), answer
     assert answer.message.extra_certs[0] == identity.chain[0]
