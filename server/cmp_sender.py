@@ -160,7 +160,9 @@ class SenderChecks:
             # R7: revoking again is refused as such; anything else, by an untrusted signer.
             failure = F.certRevoked if message.body_type == "rr" else F.signerNotTrusted
             raise CMPRefusal(failure, "the protecting certificate is revoked")
-        if record.status is not CertificateStatus.GOOD:
+        if record.status is CertificateStatus.HOLD and message.body_type != "rr":
+            # A held certificate protects only an rr: its holder may ask to lift the hold
+            # (removeFromCRL) or revoke it for good (server/cmp_revocation.py).
             raise CMPRefusal(F.signerNotTrusted, "the protecting certificate is suspended")
         if record.not_after <= self._clock():
             raise CMPRefusal(F.signerNotTrusted, "the protecting certificate has expired")
