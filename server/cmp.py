@@ -625,11 +625,21 @@ class CMPServer:
     async def _general(self, message: cmp.PKIMessage, profile: str) -> bytes:
         """RFC 9483 4.3: one support message per genm (server/cmp_general.py); what 4.3
         does not allow is refused in an error message, as a genp cannot say no."""
-        general = GeneralMessages(self._settings, self._registry, self._newer_crls)
+        general = GeneralMessages(
+            self._settings, self._registry, self._newer_crls, self._current_crl
+        )
         try:
             return await general.genp_body(message, profile)
         except GeneralMessageRefusal as refusal:
             raise CMPRefusal(refusal.failure, refusal.text) from None
+
+    def _current_crl(self) -> bytes | None:
+        """The current full CRL (RFC 9810 5.3.19.6), when one CRL lists all: not with
+        several shards (server/cmp_general.py)."""
+        if self._settings.crl.shards != 1:
+            return None
+        published = self._crls.current(0, delta=False)
+        return published.der if published is not None else None
 
     def _newer_crls(self, statuses: tuple[cmp.CRLStatus, ...]) -> list[bytes]:
         """The current full CRLs the client's crlStatusList names (by distribution point
