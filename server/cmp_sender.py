@@ -137,8 +137,8 @@ class SenderChecks:
 
     async def signer(self, message: cmp.PKIMessage) -> bytes:
         """The DER certificate that signs ``message``: extraCerts[0] (RFC 9483 3.3), a
-        good certificate of this CA (its own chain is the trust anchor, so nothing more of
-        extraCerts is needed). Raises CMPRefusal."""
+        good certificate of this CA, or a held one for an rr (its own chain is the trust
+        anchor, so nothing more of extraCerts is needed). Raises CMPRefusal."""
         if not message.extra_certs:
             # RFC 9483 3.3: extraCerts MUST hold the CMP protection certificate; without it
             # the protection cannot be checked: badMessageCheck (3.5). Not signerNotTrusted:
