@@ -95,19 +95,14 @@ class GeneralMessages:
             raise GeneralMessageRefusal(
                 F.badRequest, "crlStatusList needs its infoValue (RFC 9483 4.3.4)"
             )
-        key_types = self._settings.profile(profile).key_algorithms
         answers: dict[str, Callable[[], Awaitable[tuple[str, bytes | None]]]] = {
             cmp.ID_IT_CA_CERTS: self._ca_certs,
             cmp.ID_IT_CERT_REQ_TEMPLATE: lambda: self._template(profile),
             ID_IT_ROOT_CA_CERT: lambda: self._root_update(item.value),
             cmp.ID_IT_CRL_STATUS_LIST: lambda: self._crls(message.crl_status_list),
             cmp.ID_IT_CURRENT_CRL: lambda: _answer(cmp.ID_IT_CURRENT_CRL, self._current_crl()),
-            cmp.ID_IT_SIGN_KEY_PAIR_TYPES: lambda: _answer(
-                cmp.ID_IT_SIGN_KEY_PAIR_TYPES, cmp.key_pair_types_value(key_types, "signing")
-            ),
-            cmp.ID_IT_ENC_KEY_PAIR_TYPES: lambda: _answer(
-                cmp.ID_IT_ENC_KEY_PAIR_TYPES, cmp.key_pair_types_value(key_types, "encryption")
-            ),
+            cmp.ID_IT_SIGN_KEY_PAIR_TYPES: lambda: self._key_types(profile, "signing"),
+            cmp.ID_IT_ENC_KEY_PAIR_TYPES: lambda: self._key_types(profile, "encryption"),
             cmp.ID_IT_PREFERRED_SYMM_ALG: lambda: _answer(
                 cmp.ID_IT_PREFERRED_SYMM_ALG, cmp.preferred_symm_alg_value()
             ),
@@ -150,6 +145,16 @@ class GeneralMessages:
         # type, which it certifies; the others stay allowed in requests.
         value = cmp.cert_req_template_value(settings.key_algorithms[:1], extensions)
         return cmp.ID_IT_CERT_REQ_TEMPLATE, value
+
+    async def _key_types(self, profile: str, purpose: str) -> tuple[str, bytes | None]:
+        """RFC 9810 5.3.19.2 (signing) and 5.3.19.3 (encryption): the key types the path's
+        profile certifies, as their public keys' AlgorithmIdentifiers."""
+        info_type = {
+            "signing": cmp.ID_IT_SIGN_KEY_PAIR_TYPES,
+            "encryption": cmp.ID_IT_ENC_KEY_PAIR_TYPES,
+        }[purpose]
+        key_types = self._settings.profile(profile).key_algorithms
+        return info_type, cmp.key_pair_types_value(key_types, purpose)
 
     async def _root_update(self, value: bytes | None) -> tuple[str, bytes | None]:
         """RFC 9483 4.3.2: asked with id-it-rootCaCert, answered with id-it-rootCaKeyUpdate."""
