@@ -474,3 +474,18 @@ async def test_rfc9810_5_3_18_hash_alg_counts_at_pvno_3_only(local_ca: LocalCA) 
     answer = await client.send("certConf", sha384, pvno=3)
     assert answer.body_type == "pkiconf", answer
     assert await status_of(local_ca, certificate) is CertificateStatus.GOOD
+
+
+async def test_rfc9810_5_3_18_a_hash_alg_that_is_no_known_hash_is_bad_alg(
+    local_ca: LocalCA,
+) -> None:
+    """RFC 9481 2: the hashes CMP uses; any other hashAlg is badAlg (RFC 9810 5.2.3), not an
+    unexpected failure, and the certificate still awaits its confirmation."""
+    client = await mac_client(local_ca)
+    certificate = await enrolled(client, pvno=3)
+    unknown = cert_conf_content(certificate, hash_algorithm=SHA384).replace(
+        oid_der(SHA384), oid_der("2.16.840.1.101.3.4.2.99")
+    )
+    await cert_conf_refused(client, local_ca, unknown, "badAlg", pvno=3)
+    confirm = cert_conf_content(certificate, hash_algorithm=SHA384)
+    assert (await client.send("certConf", confirm, pvno=3)).body_type == "pkiconf"
