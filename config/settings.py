@@ -315,7 +315,7 @@ class CMPSettings:
     max_clock_skew_seconds: int = 300  # messageTime further off is refused (badTime)
     mac_min_iterations: int = 100  # PasswordBasedMac / PBMAC1 iteration counts accepted
     mac_max_iterations: int = 100_000
-    suspend_by_revocation_request: bool = False  # rr with certificateHold suspends (S8)
+    suspend_by_revocation_request: bool = False  # rr hold; removeFromCRL lifts it (S8)
     max_body_bytes: int = 65536
     # RFC 9483 5.2.2: RAs trusted to send nested messages and vouch for raVerified POP: a
     # name (for logs and the actor) -> the SHA-256 fingerprint of the RA's certificate,
