@@ -320,7 +320,7 @@ class CMPSettings:
     # PBMAC1 as RFC 9481 6.1.2 examples and conformance suites use it: 262144. The code is
     # looked up before any hashing, so only a holder of a valid reference makes us hash.
     mac_max_iterations: int = 300_000
-    suspend_by_revocation_request: bool = False  # rr with certificateHold suspends (S8)
+    suspend_by_revocation_request: bool = False  # rr hold; removeFromCRL lifts it (S8)
     max_body_bytes: int = 65536
     # RFC 9483 5.2.2: RAs trusted to send nested messages and vouch for raVerified POP: a
     # name (for logs and the actor) -> the SHA-256 fingerprint of the RA's certificate,

@@ -638,26 +638,51 @@ class CMPServer:
         await self._certificate_reply(cert_req_id, issued, implicit, reply, template=template)
 
     async def _confirm(self, message: cmp.PKIMessage, sender: _Sender) -> bytes:
+        """RFC 9483 4.1.1 (certConf), RFC 9810 5.3.18: the one certificate sent is accepted
+        (pkiconf) or rejected by the end entity (pkiconf, and it is revoked). Every refusal
+        is an error message (a certConf has no answer in kind) and changes nothing."""
         transaction = await self._transaction_of(message, sender)
+        if transaction.state == "done" and transaction.serial is not None:
+            # Confirmed already: by a certConf, or implicitly (granted implicitConfirm).
+            # RFC 9810 5.2.3 certConfirmed "certificate already confirmed"; the suite
+            # expects it for a repeated certConf and for one after implicitConfirm.
+            raise CMPRefusal(F.certConfirmed, "the certificate was confirmed already")
         if transaction.confirm_by is not None and transaction.confirm_by <= self._clock():
             await self.revoke_unconfirmed()  # too late: revoked, whatever the sweeper's pace
             raise CMPRefusal(F.badRequest, "the confirmation came too late; revoked")
         if transaction.state != "awaiting_confirm" or transaction.serial is None:
             raise CMPRefusal(F.badRequest, "nothing in this transaction awaits confirmation")
-        if len(message.cert_confirms) != 1:
+        if len(message.cert_confirms) != 1:  # RFC 9483 4.1.1: one CertStatus, ours
             raise CMPRefusal(F.badRequest, "certConf must confirm the one certificate sent")
         confirm = message.cert_confirms[0]
+        if confirm.cert_req_id != transaction.cert_req_id:
+            # RFC 9483 4.1.1: certReqId "MUST be 0" (-1 after a p10cr, 4.1.4): any other
+            # value is a malformed certConf, badRequest (the suite's expectation), not a
+            # certificate of another request.
+            raise CMPRefusal(
+                F.badRequest, f"certReqId must be {transaction.cert_req_id} (RFC 9483 4.1.1)"
+            )
+        accepted = confirm.status in (None, cmp.PKIStatus.accepted, cmp.PKIStatus.grantedWithMods)
+        if accepted and confirm.fail_info:
+            # RFC 9810 5.2.3 / RFC 9483 4.1.1: failInfo belongs to a rejection only.
+            raise CMPRefusal(F.badRequest, "an accepting CertStatus carries no failInfo")
         record = await self._registry.get_certificate(transaction.serial)
         assert record is not None and record.der is not None
-        expected = cmp.cert_hash(record.der, confirm.hash_algorithm)
-        if confirm.cert_req_id != transaction.cert_req_id or confirm.cert_hash != expected:
+        # RFC 9810 5.3.18: hashAlg exists in cmp2021 (pvno 3) only; a pvno 2 certConf hashes
+        # with the certificate's signature algorithm, so a hash made otherwise names
+        # another certificate: badCertId.
+        hash_algorithm = confirm.hash_algorithm if message.header.pvno == 3 else None
+        try:
+            expected = cmp.cert_hash(record.der, hash_algorithm)
+        except ValueError:
+            raise CMPRefusal(F.badAlg, "hashAlg is not a hash this server knows") from None
+        if confirm.cert_hash != expected:
             raise CMPRefusal(F.badCertId, "certConf names another certificate")
-        accepted = confirm.status in (None, cmp.PKIStatus.accepted, cmp.PKIStatus.grantedWithMods)
         assert message.header.transaction_id is not None
         if not await self._transactions.finish(
             message.header.transaction_id, "awaiting_confirm", "done"
         ):
-            raise CMPRefusal(F.badRequest, "this transaction was confirmed already")
+            raise CMPRefusal(F.certConfirmed, "this transaction was confirmed already")
         if not accepted:  # RFC 9483 4.1.1: the client rejects the certificate: revoke it
             await self._revocation.revoke(
                 transaction.serial, CRLReason.cessationOfOperation, f"cmp:{sender.name}"
@@ -690,11 +715,21 @@ class CMPServer:
     async def _general(self, message: cmp.PKIMessage, profile: str) -> bytes:
         """RFC 9483 4.3: one support message per genm (server/cmp_general.py); what 4.3
         does not allow is refused in an error message, as a genp cannot say no."""
-        general = GeneralMessages(self._settings, self._registry, self._newer_crls)
+        general = GeneralMessages(
+            self._settings, self._registry, self._newer_crls, self._current_crl
+        )
         try:
             return await general.genp_body(message, profile)
         except GeneralMessageRefusal as refusal:
             raise CMPRefusal(refusal.failure, refusal.text) from None
+
+    def _current_crl(self) -> bytes | None:
+        """The current full CRL (RFC 9810 5.3.19.6), when one CRL lists all: not with
+        several shards (server/cmp_general.py)."""
+        if self._settings.crl.shards != 1:
+            return None
+        published = self._crls.current(0, delta=False)
+        return published.der if published is not None else None
 
     def _newer_crls(self, statuses: tuple[cmp.CRLStatus, ...]) -> list[bytes]:
         """The current full CRLs the client's crlStatusList names (by distribution point

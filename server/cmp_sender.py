@@ -157,8 +157,8 @@ class SenderChecks:
 
     async def signer(self, message: cmp.PKIMessage) -> bytes:
         """The DER certificate that signs ``message``: extraCerts[0] (RFC 9483 3.3), a
-        good certificate of this CA (its own chain is the trust anchor, so nothing more of
-        extraCerts is needed). Raises CMPRefusal."""
+        good certificate of this CA, or a held one for an rr (its own chain is the trust
+        anchor, so nothing more of extraCerts is needed). Raises CMPRefusal."""
         if not message.extra_certs:
             # RFC 9483 3.3: extraCerts MUST hold the CMP protection certificate; without it
             # the protection cannot be checked: badMessageCheck (3.5). Not signerNotTrusted:
@@ -183,7 +183,9 @@ class SenderChecks:
                 F.certRevoked if message.body_type in REVOKED_SIGNER_REFUSED else F.signerNotTrusted
             )
             raise CMPRefusal(failure, "the protecting certificate is revoked")
-        if record.status is not CertificateStatus.GOOD:
+        if record.status is CertificateStatus.HOLD and message.body_type != "rr":
+            # A held certificate protects only an rr: its holder may ask to lift the hold
+            # (removeFromCRL) or revoke it for good (server/cmp_revocation.py).
             raise CMPRefusal(F.signerNotTrusted, "the protecting certificate is suspended")
         if record.not_after <= self._clock():
             raise CMPRefusal(F.signerNotTrusted, "the protecting certificate has expired")

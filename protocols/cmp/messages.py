@@ -54,8 +54,13 @@ __all__ = [
     "ID_IT_CONFIRM_WAIT_TIME",
     "ID_IT_CRLS",
     "ID_IT_CRL_STATUS_LIST",
+    "ID_IT_CURRENT_CRL",
+    "ID_IT_ENC_KEY_PAIR_TYPES",
     "ID_IT_IMPLICIT_CONFIRM",
+    "ID_IT_PREFERRED_SYMM_ALG",
     "ID_IT_ROOT_CA_KEY_UPDATE",
+    "ID_IT_SIGN_KEY_PAIR_TYPES",
+    "ID_IT_SUPP_LANG_TAGS",
     "CMPFormatError",
     "CRLStatus",
     "CertConfirm",
@@ -69,11 +74,17 @@ __all__ = [
     "is_generalized_time",
     "is_null",
     "parse_pki_message",
+    "parse_supp_lang_tags",
 ]
 
 # InfoTypeAndValue types, id-it arc 1.3.6.1.5.5.7.4 (RFC 4210 5.3.19, RFC 9483 4.3)
+ID_IT_SIGN_KEY_PAIR_TYPES = "1.3.6.1.5.5.7.4.2"  # RFC 9810 5.3.19.2
+ID_IT_ENC_KEY_PAIR_TYPES = "1.3.6.1.5.5.7.4.3"  # RFC 9810 5.3.19.3
+ID_IT_PREFERRED_SYMM_ALG = "1.3.6.1.5.5.7.4.4"  # RFC 9810 5.3.19.4
+ID_IT_CURRENT_CRL = "1.3.6.1.5.5.7.4.6"  # RFC 9810 5.3.19.6
 ID_IT_IMPLICIT_CONFIRM = "1.3.6.1.5.5.7.4.13"  # RFC 4210 5.1.1.1
 ID_IT_CONFIRM_WAIT_TIME = "1.3.6.1.5.5.7.4.14"  # RFC 4210 5.1.1.2
+ID_IT_SUPP_LANG_TAGS = "1.3.6.1.5.5.7.4.16"  # RFC 9810 5.3.19.13
 ID_IT_CA_CERTS = "1.3.6.1.5.5.7.4.17"  # RFC 9483 4.3.1
 ID_IT_ROOT_CA_KEY_UPDATE = "1.3.6.1.5.5.7.4.18"  # RFC 9483 4.3.2
 ID_IT_CERT_REQ_TEMPLATE = "1.3.6.1.5.5.7.4.19"  # RFC 9483 4.3.3
@@ -166,12 +177,14 @@ class Header:
 class CertConfirm:
     """One CertStatus of a certConf (RFC 4210 5.3.18 as updated by RFC 9480). ``status`` None means
     statusInfo was absent, which means accepted; ``hash_algorithm`` is the dotted OID of the
-    CMPv3 hashAlg, or None (then the hash of the certificate's signature algorithm)."""
+    CMPv3 hashAlg, or None (then the hash of the certificate's signature algorithm);
+    ``fail_info`` the PKIFailureInfo bit numbers of statusInfo, in order (empty: none)."""
 
     cert_hash: bytes
     cert_req_id: int
     status: PKIStatus | None
     hash_algorithm: str | None
+    fail_info: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -184,7 +197,7 @@ class RevocationRequest:
     ``template_fields`` names every CertTemplate field of certDetails present (RFC 4211 5
     names, in template order); ``entry_extensions`` the extnID of each crlEntryDetails
     extension, in order, repeats kept; ``reasons`` each CRLReason's value, None for one whose
-    extnValue is not a DER ENUMERATED."""
+    extnValue is not a DER ENUMERATED; ``version`` the certDetails version [0], if present."""
 
     serial: int | None
     issuer: bytes | None
@@ -192,6 +205,7 @@ class RevocationRequest:
     template_fields: tuple[str, ...] = ("serialNumber", "issuer")
     entry_extensions: tuple[str, ...] = ()
     reasons: tuple[int | None, ...] = ()
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -371,6 +385,7 @@ def _cert_confirms(content: Any) -> tuple[CertConfirm, ...]:
                 cert_req_id=int(status["certReqId"]),
                 status=_status(status_info["status"]) if status_info.isValue else None,
                 hash_algorithm=str(hash_alg["algorithm"]) if hash_alg.isValue else None,
+                fail_info=_failure_bits(status_info["failInfo"]) if status_info.isValue else (),
             )
         )
     return tuple(confirms)
@@ -400,6 +415,7 @@ def _revocations(content: Any, raw_content: bytes) -> tuple[RevocationRequest, .
         template = details["certDetails"]
         serial = template["serialNumber"]
         issuer = template["issuer"]
+        version = template["version"]
         extensions = details["crlEntryDetails"]
         entries = tuple(extensions) if extensions.isValue else ()
         reasons = tuple(
@@ -417,6 +433,7 @@ def _revocations(content: Any, raw_content: bytes) -> tuple[RevocationRequest, .
                 ),
                 entry_extensions=tuple(str(entry["extnID"]) for entry in entries),
                 reasons=reasons,
+                version=int(version) if version.isValue else None,
             )
         )
     return tuple(found)
@@ -464,6 +481,20 @@ def is_generalized_time(value: bytes | None) -> bool:
     return True
 
 
+def parse_supp_lang_tags(value: bytes) -> tuple[str, ...]:
+    """The language tags of an id-it-suppLangTags infoValue (RFC 9810 5.3.19.13:
+    SEQUENCE SIZE (1..MAX) OF UTF8String), in the sender's order of preference. Raises
+    CMPFormatError for anything else."""
+    try:
+        tags = decode_der(value, rfc9480.SuppLangTagsValue(), "suppLangTags")
+        found = tuple(str(tag) for tag in tags)
+    except (MalformedDER, PyAsn1Error, UnicodeError) as exc:
+        raise CMPFormatError(f"suppLangTags: {short_reason(exc)}") from None
+    if not found:
+        raise CMPFormatError("suppLangTags: SIZE (1..MAX)")
+    return found
+
+
 def _crl_status_list(content: Any) -> tuple[CRLStatus, ...]:
     """The CRLStatus entries of an id-it-crlStatusList infoValue, if the genm has one."""
     for item in content:
@@ -508,10 +539,14 @@ def _error_text(content: Any) -> str | None:
     return names or text or None
 
 
+def _failure_bits(bits: Any) -> tuple[int, ...]:
+    """The numbers of the PKIFailureInfo bits set, in order (RFC 4210 5.2.3)."""
+    if not bits.isValue:
+        return ()
+    return tuple(index for index, bit in enumerate(bits) if bit)
+
+
 def _failure_names(bits: Any) -> list[str]:
     """The names of the PKIFailureInfo bits set (numbers for bits beyond duplicateCertReq)."""
-    if not bits.isValue:
-        return []
-    set_bits = [index for index, bit in enumerate(bits) if bit]
     last = FailureInfo.duplicateCertReq
-    return [FailureInfo(i).name if i <= last else str(i) for i in set_bits]
+    return [FailureInfo(i).name if i <= last else str(i) for i in _failure_bits(bits)]

@@ -61,9 +61,12 @@ __all__ = [
     "crls_value",
     "error_body",
     "genp_body",
+    "key_pair_types_value",
+    "lang_tags_value",
     "parse_reply",
     "pkiconf_body",
     "poll_rep_body",
+    "preferred_symm_alg_value",
     "protected_part",
     "rp_body",
 ]
@@ -422,6 +425,57 @@ def cert_req_template_value(
         template += der_tlv(0xA9, b"".join(checked))
     certificate_template = der_tlv(_SEQUENCE, template)  # CertTemplate, RFC 4211 5
     return der_tlv(_SEQUENCE, certificate_template + der_tlv(_SEQUENCE, b"".join(controls)))
+
+
+# RFC 9810 5.3.19.2/5.3.19.3: the key types as AlgorithmIdentifiers of their public keys
+# (RFC 5480 2.1.1: id-ecPublicKey with the named curve; RFC 8017 A.1: rsaEncryption, NULL
+# parameters; RFC 8410 3: id-Ed25519 without). "rsaEncryption and sha256WithRSAEncryption
+# ... are considered to be equivalent": one rsaEncryption stands for every RSA size.
+_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
+_SIGNING_KEY_TYPES = frozenset({"ec-p256", "ec-p384", "ed25519"})
+_ENCRYPTION_KEY_TYPES = frozenset({"ec-p256", "ec-p384"})  # ECDH (RFC 5753) and RSA
+_AES256_CBC = "2.16.840.1.101.3.4.1.42"  # RFC 3565 2.2
+
+
+def key_pair_types_value(key_types: Sequence[str], purpose: str) -> bytes | None:
+    """DER infoValue of id-it-signKeyPairTypes (``purpose`` "signing", RFC 9810
+    5.3.19.2) or id-it-encKeyPairTypes ("encryption", 5.3.19.3): SEQUENCE SIZE (1..MAX) OF
+    AlgorithmIdentifier, one per key type of ``key_types`` fit for the purpose (EC and
+    Ed25519 sign, EC agrees keys, RSA does both), in order, each once; None when none is.
+    Raises ValueError for an unknown key type or purpose."""
+    if purpose not in ("signing", "encryption"):
+        raise ValueError(f"purpose {purpose!r}: signing or encryption")
+    fit = _SIGNING_KEY_TYPES if purpose == "signing" else _ENCRYPTION_KEY_TYPES
+    algorithms: list[bytes] = []
+    for key_type in key_types:
+        if key_type.startswith("rsa-") and key_type[4:].isdigit():
+            algorithm = der_tlv(_SEQUENCE, _oid_der(_RSA_ENCRYPTION) + encode_der(univ.Null("")))
+        elif key_type in _KEY_ALGORITHMS:
+            if key_type not in fit:
+                continue
+            oid, parameter = _KEY_ALGORITHMS[key_type]
+            parameters = _oid_der(parameter) if parameter else b""
+            algorithm = der_tlv(_SEQUENCE, _oid_der(oid) + parameters)
+        else:
+            raise ValueError(f"unknown key type {key_type!r}")
+        if algorithm not in algorithms:
+            algorithms.append(algorithm)
+    return der_tlv(_SEQUENCE, b"".join(algorithms)) if algorithms else None
+
+
+def preferred_symm_alg_value() -> bytes:
+    """DER infoValue of id-it-preferredSymmAlg (RFC 9810 5.3.19.4): the AlgorithmIdentifier
+    of AES-256-CBC (RFC 3565 2.2), what this server's EnvelopedData use (protocols/cms);
+    no parameters, as no IV belongs to a preference."""
+    return der_tlv(_SEQUENCE, _oid_der(_AES256_CBC))
+
+
+def lang_tags_value(tags: Sequence[str]) -> bytes:
+    """DER infoValue of id-it-suppLangTags (RFC 9810 5.3.19.13): SEQUENCE OF UTF8String;
+    an answer holds exactly one, the tag chosen. Raises ValueError for none."""
+    if not tags:
+        raise ValueError("suppLangTags needs at least one tag")
+    return der_tlv(_SEQUENCE, b"".join(der_tlv(0x0C, tag.encode("utf-8")) for tag in tags))
 
 
 def _control(oid: str, value_der: bytes) -> bytes:

@@ -147,12 +147,12 @@ def revocation_body(certificate: x509.Certificate, reason: int) -> bytes:
     return der_tlv(0xAB, der_tlv(0x30, der_tlv(0x30, template + extensions)))
 
 
-async def test_rfc5280_5_3_1_an_rr_with_crl_reason_20_is_bad_request(
+async def test_rfc5280_5_3_1_an_rr_with_crl_reason_20_is_bad_data_format(
     seed: Seed, aiohttp_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """RFC 9483 4.2: the holder revokes, signing with the certificate; CRLReason 20 is not
-    one of RFC 5280 5.3.1: an rp rejection with badRequest (answered in kind, RFC 9483
-    4.2), protected, and the certificate stays good."""
+    one of RFC 5280 5.3.1: an rp rejection with badDataFormat (answered in kind, RFC 9483
+    4.2; the failInfo Siemens' suite expects), protected, and the certificate stays good."""
     async with edge_client(seed, aiohttp_client) as (client, ca):
         record = await ca.registry.get_certificate(seed.serials[-1])
         assert record is not None and record.der is not None
@@ -170,7 +170,7 @@ async def test_rfc5280_5_3_1_an_rr_with_crl_reason_20_is_bad_request(
         reply = await post(client, cmp.assemble(request_header, body, signature, [record.der]))
         answer = read_answer(reply.der)
         assert (answer.body_type, answer.status, answer.fail_info) == (
-            "rp", cmp.PKIStatus.rejection, frozenset({"badRequest"}),
+            "rp", cmp.PKIStatus.rejection, frozenset({"badDataFormat"}),
         )  # fmt: skip
         assert reply.protection is not None
         assert await registry_state(ca) == before
