@@ -204,11 +204,9 @@ class HolderEnrollment:
         subjectAltName, as `profile`'s rules accept them: the operator who lists the RA
         (cmp.ras) trusts it with the subjects that profile allows.
 
-        Raises what `enroll_as_holder` raises; REJECTED for a request naming no subject."""
-        await self.holder(ra_der, "request for an end entity")
+        Raises what `enroll_as_holder` raises."""
+        await self.holder(ra_der, "ask for an end entity")
         self._no_application(profile)
-        if not _parsed(csr_data).subject:
-            raise CAError(ErrorKind.REJECTED, "an RA's request names the end entity's subject")
         return await self._authority.issue(profile, csr_data, actor, holds=_delivered_in(delivery))
 
     def _no_application(self, profile: str) -> None:
