@@ -322,7 +322,8 @@ class CMPSettings:
     mac_max_iterations: int = 300_000
     suspend_by_revocation_request: bool = False  # rr hold; removeFromCRL lifts it (S8)
     max_body_bytes: int = 65536
-    # RFC 9483 5.2.2: RAs trusted to send nested messages and vouch for raVerified POP: a
+    # RFC 9483 5.2.2, 5.2.3: RAs trusted to send nested messages and to ask for end
+    # entities in their own name (replaced protection, raVerified POP): a
     # name (for logs and the actor) -> the SHA-256 fingerprint of the RA's certificate,
     # one this CA issued, hex with or without colons.
     ras: Mapping[str, str] = field(default_factory=dict)

@@ -151,7 +151,7 @@ class _Sender:
     credential: EnrollmentCredential | None = None
     secret: bytes = b""
     certificate: bytes | None = None
-    ra_vouched: bool = False  # inside a trusted RA's nested message (server/cmp_ra.py)
+    ra: str | None = None  # a trusted RA's own request (replaced protection, server/cmp_ra.py)
     mac_iterations: int = 0  # of the request's MAC, which the answer's repeats
 
     @property
@@ -240,7 +240,7 @@ class CMPServer:
                 assert ra.nested_body is not None
                 reply.kind, reply.body = "nested", ra.nested_body
             else:
-                self._ras.check_direct(message)  # RFC 9483 5.2.3: replaced protection
+                await self._ras.check_originals(self, message, sender.ra)  # RFC 9483 5.2.3.1
                 await self._act(message, sender, profile, reply, identity)
                 if message.body_type == "pollReq" and reply.kind != "error":
                     await self._senders.remember_sender_nonce(message)  # the next must differ
@@ -259,7 +259,8 @@ class CMPServer:
 
     async def inner_request(self, der: bytes) -> Inner:
         """RFC 9483 5.2.2: an inner request of a trusted RA's nested message, read and
-        authenticated as a direct one; its raVerified POP is vouched for by the RA."""
+        authenticated as a direct one. It is the end entity's own: the RA vouches for
+        nothing in it, even when it is signed by the RA (5.2.3.2)."""
         try:
             message = cmp.parse_pki_message(der)
         except cmp.CMPFormatError as exc:
@@ -270,15 +271,26 @@ class CMPServer:
             await self._check_header(message, sender)
         except CMPRefusal as refusal:
             raise RARefusal(refusal.failure, f"a nested message: {refusal.text}") from None
-        # A request that waits for approval has its POP checked again when approved, where
-        # no RA vouches (server/cmp_requests.py kept_request): raVerified is then not taken.
-        credential = sender.credential
-        waits = (
-            credential is not None
-            and credential.application_id is None
-            and self._settings.profile(credential.profile).requires_approval
-        )
-        return Inner(message, dataclasses.replace(sender, ra_vouched=not waits))
+        return Inner(message, dataclasses.replace(sender, ra=None))
+
+    async def check_original(self, der: bytes) -> None:
+        """RFC 9483 5.2.3.1: an end entity's original, kept by a trusted RA that replaced its
+        protection (server/cmp_ra.py): signed by a certificate of ours, it must verify."""
+        try:
+            original = cmp.parse_pki_message(der)
+        except cmp.CMPFormatError as exc:
+            raise RARefusal(F.badDataFormat, f"origPKIMessage: {exc}") from None
+        try:
+            signed = self._senders.protection_kind(original) == "signature"
+        except CMPRefusal:  # unprotected, or an algorithm of no use here: the RA's to check
+            return
+        if not signed or not original.extra_certs:  # a MAC, or no certificate named
+            return
+        try:
+            await self._senders.signer(original)
+        except CMPRefusal as refusal:  # another PKI's, revoked...: the RA's to judge
+            if refusal.failure is F.badMessageCheck:  # ours, and the signature fails
+                raise RARefusal(F.badMessageCheck, f"origPKIMessage: {refusal.text}") from None
 
     async def inner_answer(
         self,
@@ -309,7 +321,8 @@ class CMPServer:
         return _Sender(credential=credential, secret=secret, mac_iterations=iterations)
 
     async def _signature_sender(self, message: cmp.PKIMessage) -> _Sender:
-        return _Sender(certificate=await self._senders.signer(message))
+        certificate = await self._senders.signer(message)
+        return _Sender(certificate=certificate, ra=self._ras.trusted_ra(certificate))
 
     # -- acting --------------------------------------------------------------------------------
 
@@ -346,7 +359,7 @@ class CMPServer:
         reply.kind = ENROLMENT_REPLY[kind]
         cert_req_id = answered_cert_req_id(message)
         try:  # what the body asks, read and checked: a refusal here leaves no trace
-            request, cert_req_id = certification_request(message, ra_verified=sender.ra_vouched)
+            request, cert_req_id = certification_request(message, ra_verified=sender.ra is not None)
             template = (
                 pkcs10_template(request) if isinstance(request, bytes) else message.cert_requests[0]
             )
@@ -582,7 +595,12 @@ class CMPServer:
         can_wait: bool = True,
     ) -> IssuedCertificate:
         kind = message.body_type
-        actor = f"cmp:{sender.name}"
+        actor = f"cmp:{sender.name}" if sender.ra is None else f"cmp-ra:{sender.ra}"
+        if sender.ra is not None and kind != "kur":  # RFC 9483 5.2.3.1: for the template's
+            assert sender.certificate is not None  # subject (server/cmp_ra.py)
+            return await self._holders.enroll_for_ra(
+                sender.certificate, request, actor, profile, delivery
+            )
         if sender.credential is not None:
             if kind == "kur":
                 raise CMPRefusal(F.notAuthorized, "kur is protected by the certificate it updates")

@@ -1,4 +1,4 @@
-"""RA mode of the CMP server (RFC 9483 section 5.2.2): nested messages from trusted RAs.
+"""RA mode of the CMP server (RFC 9483 5.2.2, 5.2.3): trusted RAs' nested and own requests.
 
 Theory of operation. A registration authority (a "PKI management entity") forwards end
 entities' requests wrapped in a ``nested`` PKIMessage (RFC 9810 5.1.3.4) that it signs
@@ -23,17 +23,27 @@ hands it here (:meth:`RAMessages.answer`):
      message's (badRequest, badSenderNonce); inner transactionIDs are distinct
      (transactionIdInUse). The answer is one nested message, signed by this server,
      holding one answer per inner request in the same order.
-5. Inner requests are served by the CMP server with their own rules and protection; the
-   only thing the RA adds is that a proof of possession ``raVerified`` (RFC 4211 4,
-   RFC 9483 5.2.3.2) is taken for an ir/cr: the RA vouches that it checked the POP (not
-   for a request that would wait for approval: its POP is checked again then).
-   Outside a trusted RA's nested message raVerified stays badPOP (RFC 9483 4.1.1).
+5. Inner requests are served by the CMP server with their own rules and protection. An
+   inner message is the end entity's own, unchanged: a proof of possession ``raVerified``
+   in it was set by the end entity, which cannot vouch for itself, so it is refused in
+   kind, notAuthorized (RFC 9483 5.2.2, 5.2.3.2; server/cmp_requests.py). A ccr inside a
+   nested message refuses the whole message notAuthorized: cross-certification comes from
+   a CA (RFC 9810 5.3.11), never from an RA's end entity.
 
-An RA that replaces an end entity's protection with its own (RFC 9483 5.2.3) is not served:
-a request carrying the original in id-it-origPKIMessage is refused (:meth:`check_direct`),
-and without it the request is the RA's own. Central key generation through an RA works by
-added protection, which keeps the end entity's request and so its credential for the key's
-envelope (RFC 9483 4.1.6, 5.2.3).
+Replaced protection (RFC 9483 5.2.3.1, 5.2.3.2). An RA that checked an end entity's request
+(its POP, or anything else) may send it as its own: a direct ir/cr signed by its RA
+certificate, sender the RA's subject, POP ``raVerified`` (it vouches that it verified the
+POP) or a signature POP. Such a request from a trusted RA (:meth:`RAMessages.trusted_ra`)
+is served for the template's subject and key under the profile of the request's path, any
+subject that profile's rules accept (the operator trusts the RA as it trusts itself), and
+recorded with the actor ``cmp-ra:<name>``. A central key for such a request is enveloped for
+the RA, which asked for it. raVerified is never taken in a kur (5.2.3: the RA cannot stand
+in for the key update's own POP). The end entity's original may ride along in generalInfo
+id-it-origPKIMessage (5.2.3.1, RFC 9810 5.1.1.3) (:meth:`RAMessages.check_originals`): it
+must be PKIMessages (badDataFormat otherwise); an original signed by a certificate of this
+CA must verify (badMessageCheck otherwise); any other protection of an original (a MAC, a
+certificate of another PKI) is the RA's to check, and is not checked here. Only a trusted
+RA's direct request may carry originals (notAuthorized otherwise).
 """
 
 from __future__ import annotations
@@ -49,9 +59,9 @@ from config.settings import sha256_fingerprint
 from protocols import cmp
 from protocols.cmp.nested import (
     NestedFormatError,
-    carries_orig_pki_message,
     inner_messages,
     nested_body,
+    orig_pki_messages,
 )
 from server.tls import ServerIdentity
 
@@ -83,8 +93,15 @@ class InnerRequests(Protocol):
     """What the CMP server lends this module: its own reading and serving of requests."""
 
     async def inner_request(self, der: bytes) -> Inner:
-        """The request read, its header checked, authenticated by its own protection, with
-        raVerified vouched for. Raises RARefusal with the failInfo a direct request gets."""
+        """The request read, its header checked, authenticated by its own protection (no RA
+        vouches for anything in it). Raises RARefusal with the failInfo a direct request
+        gets."""
+        ...
+
+    async def check_original(self, der: bytes) -> None:
+        """An end entity's original message (origPKIMessage): it reads as a PKIMessage
+        (badDataFormat) and, when signed by a certificate of this CA, that signature
+        verifies (badMessageCheck). Raises RARefusal."""
         ...
 
     async def inner_answer(
@@ -134,8 +151,11 @@ class RAMessages:
         except NestedFormatError as exc:
             raise RARefusal(F.badRequest, str(exc)) from None
         inners = [await server.inner_request(der) for der in ders]
-        if any(inner.message.body_type == "nested" for inner in inners):
+        kinds = {inner.message.body_type for inner in inners}
+        if "nested" in kinds:
             raise RARefusal(F.badRequest, "a nested message inside a nested one is not served")
+        if "ccr" in kinds:  # RFC 9810 5.3.11: cross-certification is asked by a CA
+            raise RARefusal(F.notAuthorized, "a ccr is not an end entity's request to forward")
         added_protection = self._shape(message, inners)
         log.info("CMP: RA %s forwards %d request(s)", ra, len(inners))
         answers = [await server.inner_answer(i, profile, identity, unexpected) for i in inners]
@@ -143,24 +163,37 @@ class RAMessages:
             return RAAnswer(unwrapped=answers[0])
         return RAAnswer(nested_body=nested_body(answers))  # RFC 9483 5.2.2.2, in order
 
-    @staticmethod
-    def check_direct(message: cmp.PKIMessage) -> None:
-        """A request outside a nested message (or an inner one) that carries the end
-        entity's original in id-it-origPKIMessage comes from an RA that replaced its
-        protection (RFC 9483 5.2.3, 5.2.3.2; RFC 9810 5.1.1.3). That is not served: it
-        would be taken as the RA's own request (a certificate in the RA's name, a central
-        key enveloped for the RA). Raises RARefusal (badRequest)."""
-        if carries_orig_pki_message(message):
+    def trusted_ra(self, certificate: bytes) -> str | None:
+        """The name of the trusted RA (``[cmp.ras]``) whose certificate ``certificate`` is
+        (already authenticated as a good certificate of this CA), None for any other."""
+        return self._trusted.get(hashlib.sha256(certificate).digest())
+
+    async def check_originals(
+        self, server: InnerRequests, message: cmp.PKIMessage, ra: str | None
+    ) -> None:
+        """A direct request (or an inner one) carrying the end entities' originals in
+        id-it-origPKIMessage (RFC 9483 5.2.3.1, RFC 9810 5.1.1.3): only a trusted RA that
+        replaced their protection sends them (``ra``: its name, None for anyone else,
+        notAuthorized); they must be PKIMessages (badDataFormat), at most
+        ``cmp.max_batch_messages``, each checked by ``server.check_original``. Raises
+        RARefusal."""
+        try:
+            originals = orig_pki_messages(message, self._limit)
+        except NestedFormatError as exc:
+            raise RARefusal(F.badDataFormat, f"origPKIMessage: {exc}") from None
+        if originals is None:
+            return
+        if ra is None:  # 5.2.3.1: the original comes with an RA's replaced protection
             raise RARefusal(
-                F.badRequest,
-                "replaced protection (origPKIMessage) is not served: an RA adds its "
-                "protection in a nested message (RFC 9483 5.2.2.1)",
+                F.notAuthorized, "origPKIMessage is sent by a trusted RA that replaced protection"
             )
+        for der in originals:
+            await server.check_original(der)
 
     def _trusted_ra(self, certificate: bytes | None) -> str:
         if certificate is None:  # RFC 9483 5.2.2: the RA's protection is a signature
             raise RARefusal(F.wrongIntegrity, "a nested message is signed by a trusted RA")
-        name = self._trusted.get(hashlib.sha256(certificate).digest())
+        name = self.trusted_ra(certificate)
         if name is None:  # signed by one of our certificates, but not an RA's
             raise RARefusal(F.notAuthorized, "the signer is not an RA trusted here (cmp.ras)")
         return name

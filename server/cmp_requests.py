@@ -43,8 +43,9 @@ def certification_request(
     """(the request, its certReqId). Raises CAError: TemplateRejected (not one request, a
     certReqId other than 0), REJECTED (a key type we do not certify, such as
     Diffie-Hellman; no key: the caller serves central key generation before), BAD_POP.
-    ``ra_verified``: a trusted RA vouches for the POP, so raVerified is taken in an ir or
-    cr."""
+    ``ra_verified``: a trusted RA signed the request as its own (replaced protection,
+    server/cmp_ra.py), so it vouches for the POP and raVerified is taken in an ir or cr;
+    elsewhere raVerified is refused (TemplateRejected notAuthorized; BAD_POP in a kur)."""
     if message.body_type == "p10cr":
         assert message.p10_request is not None
         return message.p10_request, P10CR_CERT_REQ_ID
@@ -55,10 +56,18 @@ def certification_request(
         csr_codec.key_description(request.spki_der)
     except csr_codec.UnsupportedKey as exc:
         raise CAError(ErrorKind.REJECTED, f"the template's key: {exc}") from None
-    # RFC 4211 4, RFC 9483 4.1.1 and 5.2.3.2: raVerified only where a trusted RA vouches
-    # (server/cmp_ra.py), and not in a kur, whose POP the RA cannot stand in for (5.2.3)
-    vouched = ra_verified and request.pop == "raVerified" and message.body_type in ("ir", "cr")
-    if not vouched and (request.pop != "signature" or not request.pop_valid):
+    if request.pop == "raVerified":
+        if message.body_type == "kur":  # RFC 9483 5.2.3: the RA cannot stand in for it
+            raise CAError(ErrorKind.BAD_POP, "raVerified is not taken in a kur (RFC 9483 5.2.3)")
+        if not ra_verified:
+            # RFC 9483 5.2.3.2: only an RA that verified the POP and replaced the protection
+            # with its own sets raVerified; an end entity's own request, direct or inside an
+            # RA's nested message (5.2.2: the original, unchanged), cannot vouch for itself.
+            raise TemplateRejected(
+                F.notAuthorized,
+                "raVerified is taken only from a trusted RA signing the request (RFC 9483 5.2.3.2)",
+            )
+    elif request.pop != "signature" or not request.pop_valid:
         raise CAError(
             ErrorKind.BAD_POP, "proof of possession by signature is required and must verify"
         )

@@ -191,6 +191,24 @@ class HolderEnrollment:
             profile, csr_data, actor, subject=subject, holds=_delivered_in(delivery)
         )
 
+    async def enroll_for_ra(
+        self,
+        ra_der: bytes,
+        csr_data: bytes | csr_codec.CSR,
+        actor: str,
+        profile: str,
+        delivery: CMPDelivery | None = None,
+    ) -> IssuedCertificate:
+        """CMP replaced protection (RFC 9483 5.2.3.1): a trusted RA, authenticated by its
+        certificate `ra_der`, asks for an end entity. The request's own subject and
+        subjectAltName, as `profile`'s rules accept them: the operator who lists the RA
+        (cmp.ras) trusts it with the subjects that profile allows.
+
+        Raises what `enroll_as_holder` raises."""
+        await self.holder(ra_der, "ask for an end entity")
+        self._no_application(profile)
+        return await self._authority.issue(profile, csr_data, actor, holds=_delivered_in(delivery))
+
     def _no_application(self, profile: str) -> None:
         """A certificate by the holder's current one has no application of its own: refused
         up front for a profile that needs one (P2; server/registered_issuance.py)."""

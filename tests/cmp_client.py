@@ -535,23 +535,32 @@ def header_of(der: bytes) -> cmp.Header:
     return cmp.parse_pki_message(der).header
 
 
-async def ra_client(local_ca: LocalCA, name: str = "CN=RA") -> tuple[CMPClient, LocalCA]:
+async def ra_client(
+    local_ca: LocalCA, name: str = "CN=RA", key_agreement: bool = False
+) -> tuple[CMPClient, LocalCA]:
     """An RA: a key and a certificate of this CA (tls-client profile) that it signs its
     nested messages with, and the local CA whose settings trust it in ``[cmp.ras]``; the
-    client talks to a server made over those settings (its ``identity`` signs answers)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name.from_rfc4514_string(name)
-    request = make_csr([("CN", subject.rfc4514_string()[3:])], key=key)
-    certificate = await local_ca.authority.issue("tls-client", request, "test")
+    client talks to a server made over those settings (its ``identity`` signs answers).
+    ``key_agreement``: the certificate also has keyAgreement (enrolled over CMP as
+    CN=device, ``key_agreement_client``), so keys can be enveloped to it (RFC 9483 4.1.6.2)."""
+    if key_agreement:
+        holder = await key_agreement_client(local_ca, await mac_client(local_ca))
+        key, certificate_der = holder.key, holder.chain[0]
+        subject = x509.load_der_x509_certificate(certificate_der).subject
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name.from_rfc4514_string(name)
+        request = make_csr([("CN", subject.rfc4514_string()[3:])], key=key)
+        certificate_der = (await local_ca.authority.issue("tls-client", request, "test")).der
     fingerprint = hashes.Hash(hashes.SHA256())
-    fingerprint.update(certificate.der)
+    fingerprint.update(certificate_der)
     cmp_settings = replace(local_ca.settings.cmp, ras={"test-ra": fingerprint.finalize().hex()})
     trusting = replace(local_ca, settings=replace(local_ca.settings, cmp=cmp_settings))
     generation = await local_ca.registry.active_generation(local_ca.settings.ca.name)
     assert generation is not None
     server = await make_server(trusting)
     client = CMPClient(server, local_ca.clock, key=key, identity=await server_identity(local_ca),
-                       chain=[certificate.der, generation.certificate_der],
+                       chain=[certificate_der, generation.certificate_der],
                        sender=directory_name(subject))  # fmt: skip
     return client, trusting
 

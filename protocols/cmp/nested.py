@@ -7,8 +7,8 @@ answers go back nested too. :func:`inner_messages` cuts the inner PKIMessages ou
 octets received, without re-encoding, so that each one's protection is checked over exactly
 what its sender protected; it counts them before handing any over, so a caller bounds the
 work one message can cause. :func:`nested_body` writes the body of an answer from inner
-answers already assembled. :func:`carries_orig_pki_message` tells a request whose RA
-replaced the end entity's protection and kept the original in generalInfo (5.2.3).
+answers already assembled. :func:`orig_pki_messages` cuts out the end entity's original
+message(s) that an RA which replaced their protection kept in generalInfo (5.2.3.1).
 Nothing here judges who may nest what: that is ``server/cmp_ra.py``.
 """
 
@@ -24,9 +24,9 @@ from protocols.der import tlv as der_tlv
 __all__ = [
     "ID_IT_ORIG_PKI_MESSAGE",
     "NestedFormatError",
-    "carries_orig_pki_message",
     "inner_messages",
     "nested_body",
+    "orig_pki_messages",
 ]
 
 ID_IT_ORIG_PKI_MESSAGE = "1.3.6.1.5.5.7.4.15"  # RFC 9810 5.1.1.3
@@ -67,21 +67,31 @@ def inner_messages(message: PKIMessage, limit: int) -> tuple[bytes, ...]:
     return tuple(raw for _tag, raw in inner)
 
 
-def carries_orig_pki_message(message: PKIMessage) -> bool:
-    """Whether the header's generalInfo holds id-it-origPKIMessage (RFC 9810 5.1.1.3): the
-    end entity's original message(s), carried by an RA that replaced their protection
-    (RFC 9483 5.2.3). Read from the octets received, which the parser has checked."""
+def orig_pki_messages(message: PKIMessage, limit: int) -> tuple[bytes, ...] | None:
+    """The DER of each PKIMessage in the header's generalInfo id-it-origPKIMessage (RFC 9810
+    5.1.1.3: PKIMessages, the end entity's original message(s), kept by an RA that replaced
+    their protection, RFC 9483 5.2.3.1), as received; None when generalInfo holds none.
+    Raises NestedFormatError when its value is missing, is not a SEQUENCE OF PKIMessage
+    SEQUENCEs, is empty, or holds more than ``limit`` (counted before any is returned)."""
     try:
         header = der_elements(message.protected_part)[0][1]
-        for tag, raw in der_elements(header):
-            if tag != _GENERAL_INFO_TAG:
+        infos = [raw for tag, raw in der_elements(header) if tag == _GENERAL_INFO_TAG]
+        items = der_elements(der_elements(infos[0])[0][1]) if infos else []
+        for _tag, item in items:
+            parts = der_elements(item)
+            if parts[0][1] != _ORIG_PKI_MESSAGE_OID_DER:
                 continue
-            for _tag, item in der_elements(der_elements(raw)[0][1]):
-                if der_elements(item)[0][1] == _ORIG_PKI_MESSAGE_OID_DER:
-                    return True
-    except (DERError, IndexError):
-        return False
-    return False
+            if len(parts) != 2 or parts[1][0] != _SEQUENCE:
+                raise NestedFormatError("origPKIMessage is PKIMessages, a SEQUENCE OF PKIMessage")
+            originals = der_elements(parts[1][1])
+            if not originals or any(tag != _SEQUENCE for tag, _raw in originals):
+                raise NestedFormatError("origPKIMessage holds PKIMessage SEQUENCEs (1..MAX)")
+            if len(originals) > limit:
+                raise NestedFormatError(f"{len(originals)} original messages; at most {limit}")
+            return tuple(raw for _tag, raw in originals)
+    except (DERError, IndexError) as exc:
+        raise NestedFormatError(f"generalInfo: {exc}") from None
+    return None
 
 
 def nested_body(messages: Sequence[bytes]) -> bytes:
