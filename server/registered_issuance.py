@@ -56,9 +56,7 @@ def check_issuance(
     rule = issued_only(profile_name)
     if subscriber_id is None or application is None:
         raise _refusal(rule)
-    decided = application.state == "approved" or (
-        approving and application.state == "submitted"
-    )
+    decided = application.state == "approved" or (approving and application.state == "submitted")
     if not decided or application.subscriber_id != subscriber_id:
         raise _refusal(f"application {application.id} is not an approved one of this "
                        f"subscriber: {rule}")  # fmt: skip

@@ -242,6 +242,7 @@ def test_rfc6712_3_3_any_mutated_request_over_http_is_200_pkixcmp_and_refusals_c
     runner, state = world
     ca_key = web.AppKey("ca", SimpleNamespace)
     app = web.Application()
+
     async def current() -> Any:  # server/cmp_identity.py's CMPIdentities.current
         return state.identity
 

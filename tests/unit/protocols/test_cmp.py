@@ -293,9 +293,12 @@ def test_rr_from_openssl(work: Work) -> None:
     assert message.body_type == "rr"
     assert message.revocations == (
         cmp.RevocationRequest(
-            serial=client.serial_number, issuer=client.issuer.public_bytes(), reason=1,
+            serial=client.serial_number,
+            issuer=client.issuer.public_bytes(),
+            reason=1,
             template_fields=("serialNumber", "issuer"),
-            entry_extensions=(cmp.ID_CE_CRL_REASONS,), reasons=(1,),
+            entry_extensions=(cmp.ID_CE_CRL_REASONS,),
+            reasons=(1,),
         ),
     )
     assert cmp.verify_signature(message, message.extra_certs[0])

@@ -242,7 +242,9 @@ async def test_rfc9483_4_1_6_2_a_protecting_key_on_another_curve_is_refused_bad_
     request = await central_request(client)
     answer = await client.send_der(request)
     assert (answer.body_type, answer.status, answer.fail_info) == (
-        "ip", cmp.PKIStatus.rejection, frozenset({"badAlg"})
+        "ip",
+        cmp.PKIStatus.rejection,
+        frozenset({"badAlg"}),
     ), answer  # refused in kind (RFC 9483 3.6.2)
     assert "RFC 9483 4.1.6.2" in answer.text
     assert await certificate_count(local_ca) == before

@@ -399,7 +399,5 @@ async def test_two_codes_an_older_version_left_for_one_subject_spend_its_certifi
     local_ca.clock.advance(seconds=local_ca.settings.enrollment.intent_timeout_seconds)
     assert await sweeper(local_ca).sweep() == 1
     assert await sweeper(local_ca).sweep() == 1
-    spent = [
-        serial for _, serial in await restarted.credentials.listing(unused_only=False)
-    ]
+    spent = [serial for _, serial in await restarted.credentials.listing(unused_only=False)]
     assert sorted(spent, key=str) == sorted([issued.serial, None], key=str)

@@ -56,9 +56,7 @@ def pbm() -> bytes:
     return bytes(encoder.encode(algorithm))
 
 
-def header(
-    ca: CA, algorithm: bytes, kid: bytes | None, sender: bytes = CLIENT
-) -> cmp.ReplyHeader:
+def header(ca: CA, algorithm: bytes, kid: bytes | None, sender: bytes = CLIENT) -> cmp.ReplyHeader:
     """`sender`: a signed request names the subject of its certificate (RFC 9483 3.1)."""
     return cmp.ReplyHeader(
         sender=sender, recipient=CLIENT, transaction_id=secrets.token_bytes(16),
