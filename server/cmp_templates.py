@@ -11,10 +11,12 @@ asks, and the answer tells what became of the asking:
   (serialNumber, signingAlg, issuerUID, subjectUID) and a version other than 2 (RFC 9483
   4.1.1) are badCertTemplate; basicConstraints cA=TRUE is notAuthorized (no profile here
   issues CA certificates), cA=FALSE with a pathLenConstraint or keyCertSign
-  badCertTemplate (RFC 5280 4.2.1.9); a critical extension this CA
-  does not know is unacceptedExtension (RFC 5280 4.2: one it cannot process must not be
-  ignored); a template that names nobody (no subject or a NULL-DN, and no subjectAltName)
-  is badCertTemplate (RFC 9483 4.1.1, 4.1.3) unless the subject comes from a one-time
+  badCertTemplate (RFC 5280 4.2.1.9); a critical extension this CA does not know is
+  badCertTemplate (RFC 5280 4.2: one it cannot process must not be ignored;
+  unacceptedExtension is defined for time-stamping, RFC 3161 2.4.2, and RFC 9810 5.2.3 gives
+  badCertTemplate for a template that cannot be honoured); a template that names nobody (no
+  subject or a NULL-DN, and no subjectAltName) is badCertTemplate (RFC 9483 4.1.1, 4.1.3)
+  unless the subject comes from a one-time
   enrollment code, which binds it by design (D2);
 * after issuance, :func:`modifications` lists every requested extension, validity, issuer or
   subject the certificate does not carry as asked: any entry makes the answer
@@ -120,7 +122,7 @@ def check_template(request: cmp.CertRequest, subject_from_code: bool) -> None:
         elif extension.critical and extension.oid not in KNOWN_EXTENSIONS:
             # RFC 5280 4.2: a critical extension that cannot be processed is not ignored
             raise TemplateRejected(
-                F.unacceptedExtension, f"critical extension {extension.oid} is not supported"
+                F.badCertTemplate, f"critical extension {extension.oid} is not supported"
             )
     _check_basic_constraints(request)
 

@@ -230,14 +230,14 @@ async def test_rfc9810_5_2_3_ca_true_on_an_end_entity_profile_is_rejected_not_au
     await assert_code_still_enrols(client)
 
 
-async def test_rfc9810_5_2_3_an_unknown_critical_extension_is_rejected_unaccepted_extension(
+async def test_rfc9810_5_2_3_an_unknown_critical_extension_is_rejected_bad_cert_template(
     local_ca: LocalCA,
 ) -> None:
     client = await mac_client(local_ca)
     before = await audit_head(local_ca)
     unknown = tlv(0x30, oid_der("1.3.6.1.4.1.99999.1") + b"\x01\x01\xff" + tlv(0x04, b"\x05\x00"))
     answer = await ir(client, cert_request(key=key(), extensions=[unknown]))
-    assert_rejected_in_kind(answer, "ip", "unacceptedExtension")
+    assert_rejected_in_kind(answer, "ip", "badCertTemplate")
     assert "1.3.6.1.4.1.99999.1" in answer.text
     assert await audit_head(local_ca) == before
     await assert_code_still_enrols(client)
