@@ -38,6 +38,7 @@ badAlg (RFC 9483 3.5), not its badMessageCheck.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -245,11 +246,15 @@ def new_mac_algorithm(like: PKIMessage) -> bytes:
         raise MACError("message has no protectionAlg")
     oid, parameters = _algorithm(algorithm_der)
     if oid == PASSWORD_BASED_MAC:
-        pbm = _pbm_parameters(parameters)
+        _pbm_parameters(parameters)  # checked; then a copy of our own to change
+        pbm = _fresh(bytes(parameters), "PBMParameter")
         pbm["salt"] = _fresh_salt(len(pbm["salt"]))
         return _algorithm_der(oid, encode_der(pbm))
     if oid == PBMAC1:
-        pbmac1, pbkdf2 = _pbkdf2_parameters(parameters)
+        kept_pbmac1, _ = _pbkdf2_parameters(parameters)  # checked; then copies to change
+        pbmac1 = _fresh(bytes(parameters), "PBMAC1-params")
+        kdf_parameters = bytes(kept_pbmac1["keyDerivationFunc"]["parameters"])
+        pbkdf2 = _fresh(kdf_parameters, "PBKDF2-params")
         pbkdf2["salt"]["specified"] = _fresh_salt(len(pbkdf2["salt"]["specified"]))
         pbmac1["keyDerivationFunc"]["parameters"] = encode_der(pbkdf2)
         return _algorithm_der(oid, encode_der(pbmac1))
@@ -308,7 +313,7 @@ def _checked_iterations(count: int) -> int:
 def _algorithm(algorithm_der: bytes) -> tuple[str, Any]:
     """(OID, the parameters as a pyasn1 Any, possibly without value) of an
     AlgorithmIdentifier."""
-    algorithm = _decode(algorithm_der, rfc5280.AlgorithmIdentifier(), "AlgorithmIdentifier")
+    algorithm = _decode(algorithm_der, "AlgorithmIdentifier")
     return str(algorithm["algorithm"]), algorithm["parameters"]
 
 
@@ -323,24 +328,41 @@ def _pbm_parameters(parameters: Any) -> Any:
     """PBMParameter (RFC 4210 5.1.3.1)."""
     if not parameters.isValue:
         raise MACError("PasswordBasedMac without PBMParameter")
-    return _decode(bytes(parameters), rfc4210.PBMParameter(), "PBMParameter")
+    return _decode(bytes(parameters), "PBMParameter")
 
 
 def _pbkdf2_parameters(parameters: Any) -> tuple[Any, Any]:
     """(PBMAC1-params, PBKDF2-params) (RFC 8018 A.5 and A.2); the KDF must be PBKDF2."""
     if not parameters.isValue:
         raise MACError("PBMAC1 without PBMAC1-params")
-    pbmac1 = _decode(bytes(parameters), rfc8018.PBMAC1_params(), "PBMAC1-params")
+    pbmac1 = _decode(bytes(parameters), "PBMAC1-params")
     kdf = pbmac1["keyDerivationFunc"]
     if str(kdf["algorithm"]) != _PBKDF2 or not kdf["parameters"].isValue:
         raise MACError(f"PBMAC1 key derivation {kdf['algorithm']} is not PBKDF2")
-    pbkdf2 = _decode(bytes(kdf["parameters"]), rfc8018.PBKDF2_params(), "PBKDF2-params")
+    pbkdf2 = _decode(bytes(kdf["parameters"]), "PBKDF2-params")
     return pbmac1, pbkdf2
 
 
-def _decode(der: bytes, spec: Any, what: str) -> Any:
+_SPECS: dict[str, Any] = {
+    "AlgorithmIdentifier": rfc5280.AlgorithmIdentifier,
+    "PBMParameter": rfc4210.PBMParameter,
+    "PBMAC1-params": rfc8018.PBMAC1_params,
+    "PBKDF2-params": rfc8018.PBKDF2_params,
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _decode(der: bytes, what: str) -> Any:
+    """``der`` decoded as the type ``what`` names. Kept: a request's protectionAlg is read
+    for its kind, its iteration count, its MAC and the answer's, each a pyasn1 decode that
+    cost more than the MAC itself (loadtests/bench_cmp.py). Read-only: a caller that
+    changes the value takes :func:`_fresh`. Raises MACError (not kept)."""
+    return _fresh(der, what)
+
+
+def _fresh(der: bytes, what: str) -> Any:
     try:
-        return decode_der(der, spec, what)
+        return decode_der(der, _SPECS[what](), what)
     except MalformedDER as exc:
         raise MACError(str(exc)) from None
 
