@@ -601,9 +601,7 @@ class CMPServer:
             return await self._holders.enroll_for_ra(
                 sender.certificate, request, actor, profile, delivery
             )
-        if sender.credential is not None:
-            if kind == "kur":
-                raise CMPRefusal(F.notAuthorized, "kur is protected by the certificate it updates")
+        if sender.credential is not None:  # not a kur: server/cmp_sender.py refuses a MAC one
             # A request that waits for approval is kept whole, to be read again then.
             kept = (request, "pkcs10") if isinstance(request, bytes) else (message.der, "cmp")
             return await self._enrollment.enroll_with(
