@@ -230,7 +230,7 @@ class CMPServer:
         nested message). Raises only while protecting the answer."""
         reply = _Reply(nonce=secrets.token_bytes(16))
         try:  # errors about an authenticated request go out protected like it
-            await self._check_header(message, sender)
+            continued = await self._check_header(message, sender)
             if message.body_type == "nested":  # RFC 9483 5.2.2: server/cmp_ra.py
                 ra = await self._ras.answer(
                     self, message, sender.certificate, profile, identity, unexpected
@@ -241,7 +241,7 @@ class CMPServer:
                 reply.kind, reply.body = "nested", ra.nested_body
             else:
                 await self._ras.check_originals(self, message, sender.ra)  # RFC 9483 5.2.3.1
-                await self._act(message, sender, profile, reply, identity)
+                await self._act(message, sender, profile, reply, identity, continued)
                 if message.body_type == "pollReq" and reply.kind != "error":
                     await self._senders.remember_sender_nonce(message)  # the next must differ
         except (CMPRefusal, RARefusal) as refusal:
@@ -303,12 +303,14 @@ class CMPServer:
 
     # -- checks ------------------------------------------------------------------------------
 
-    async def _check_header(self, message: cmp.PKIMessage, sender: _Sender) -> None:
+    async def _check_header(
+        self, message: cmp.PKIMessage, sender: _Sender
+    ) -> CMPTransaction | None:
         """server/cmp_sender.py, step 3: the protection the body needs, sender,
         transactionID, nonces, messageTime, generalInfo; a certConf/pollReq protected like
-        its transaction."""
+        its transaction, which is returned (read once per request, `_transaction_of`)."""
         self._senders.check_header(message, sender.certificate)
-        await self._senders.check_continued_protection(message, _protection(message, sender))
+        return await self._senders.check_continued_protection(message, _protection(message, sender))
 
     async def _authenticate(self, message: cmp.PKIMessage) -> _Sender:
         """server/cmp_sender.py, step 2: the protection (RFC 9483 3.2, RFC 9481)."""
@@ -333,20 +335,23 @@ class CMPServer:
         profile: str,
         reply: _Reply,
         identity: ServerIdentity | None,
+        continued: CMPTransaction | None,
     ) -> None:
+        """`continued`: the transaction a certConf/pollReq continues, as `_check_header`
+        read it."""
         kind = message.body_type
         if kind in ("ir", "cr", "kur") and _asks_for_a_key(message):  # RFC 9483 4.1.6
             await self._enrol_central(message, sender, profile, reply, identity)
         elif kind in ENROLMENT_REPLY:
             await self._enrol(message, sender, profile, reply)
         elif kind == "certConf":
-            reply.kind, reply.body = "pkiconf", await self._confirm(message, sender)
+            reply.kind, reply.body = "pkiconf", await self._confirm(message, sender, continued)
         elif kind == "rr":
             reply.kind, reply.body = "rp", await self._revoke(message, sender)
         elif kind == "genm":
             reply.kind, reply.body = "genp", await self._general(message, profile)
         elif kind == "pollReq":
-            await self._poll(message, sender, reply)
+            await self._poll(message, sender, reply, continued)
         else:
             raise CMPRefusal(F.badRequest, f"{kind} messages are not served here")
 
@@ -614,10 +619,16 @@ class CMPServer:
             sender.certificate, request, actor, profile, delivery
         )
 
-    async def _poll(self, message: cmp.PKIMessage, sender: _Sender, reply: _Reply) -> None:
+    async def _poll(
+        self,
+        message: cmp.PKIMessage,
+        sender: _Sender,
+        reply: _Reply,
+        continued: CMPTransaction | None,
+    ) -> None:
         """RFC 9483 4.4: pollRep while the application waits; then the ip/cp with the
         certificate, or with the rejection and the operator's reason."""
-        transaction = await self._transaction_of(message, sender)
+        transaction = _transaction_of(message, sender, continued)
         if transaction.state != "waiting" or transaction.application_id is None:
             raise CMPRefusal(F.badRequest, "nothing in this transaction is pending")
         if transaction.cert_req_id not in message.poll_req_ids:
@@ -653,11 +664,13 @@ class CMPServer:
         template = _kept_template(application.request_der, application.request_format)
         await self._certificate_reply(cert_req_id, issued, implicit, reply, template=template)
 
-    async def _confirm(self, message: cmp.PKIMessage, sender: _Sender) -> bytes:
+    async def _confirm(
+        self, message: cmp.PKIMessage, sender: _Sender, continued: CMPTransaction | None
+    ) -> bytes:
         """RFC 9483 4.1.1 (certConf), RFC 9810 5.3.18: the one certificate sent is accepted
         (pkiconf) or rejected by the end entity (pkiconf, and it is revoked). Every refusal
         is an error message (a certConf has no answer in kind) and changes nothing."""
-        transaction = await self._transaction_of(message, sender)
+        transaction = _transaction_of(message, sender, continued)
         if transaction.state == "done" and transaction.serial is not None:
             # Confirmed already: by a certConf, or implicitly (granted implicitConfirm).
             # RFC 9810 5.2.3 certConfirmed "certificate already confirmed"; the suite
@@ -704,14 +717,6 @@ class CMPServer:
                 transaction.serial, CRLReason.cessationOfOperation, f"cmp:{sender.name}"
             )
         return cmp.pkiconf_body()
-
-    async def _transaction_of(self, message: cmp.PKIMessage, sender: _Sender) -> CMPTransaction:
-        assert message.header.transaction_id is not None
-        transaction = await self._transactions.get(message.header.transaction_id)
-        if transaction is None or transaction.requester != sender.name:
-            raise CMPRefusal(F.badRequest, "no such transaction")
-        check_continuation(message, transaction)  # RFC 9483 3.1: the nonces
-        return transaction
 
     async def _revoke(self, message: cmp.PKIMessage, sender: _Sender) -> bytes:
         """RFC 9483 4.2: the holder revokes its own certificate, protecting the request
@@ -913,6 +918,17 @@ def _refusal(message: cmp.PKIMessage, failure: cmp.FailureInfo, text: str) -> tu
         statuses = [(cmp.PKIStatus.rejection, [failure], text)]
         return "rp", cmp.rp_body(statuses * max(1, len(message.revocations)))
     return "error", cmp.error_body([failure], text)
+
+
+def _transaction_of(
+    message: cmp.PKIMessage, sender: _Sender, transaction: CMPTransaction | None
+) -> CMPTransaction:
+    """The sender's transaction that `message` continues (read by `_check_header`),
+    its nonces checked. Raises CMPRefusal."""
+    if transaction is None or transaction.requester != sender.name:
+        raise CMPRefusal(F.badRequest, "no such transaction")
+    check_continuation(message, transaction)  # RFC 9483 3.1: the nonces
+    return transaction
 
 
 def _protection(message: cmp.PKIMessage, sender: _Sender) -> str:

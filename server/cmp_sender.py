@@ -205,18 +205,21 @@ class SenderChecks:
             _check_signature_sender(message.header, signer)
         check_header_fields(message, self._cmp, self._clock())
 
-    async def check_continued_protection(self, message: cmp.PKIMessage, protection: str) -> None:
+    async def check_continued_protection(
+        self, message: cmp.PKIMessage, protection: str
+    ) -> CMPTransaction | None:
         """A certConf or pollReq is protected like the request that opened its transaction
         (RFC 9483 3.2; 4.1.1: certConf "with the same protection" as the request):
         ``protection`` is its own, "signature" or its MAC's OID. The other kind is
         wrongIntegrity, another MAC algorithm badMessageCheck (the suite's expectations).
-        Raises CMPRefusal."""
+        Returns the transaction it read (None for other messages, or none stored), so
+        that the request reads it once. Raises CMPRefusal."""
         transaction_id = message.header.transaction_id
         if message.body_type not in CONTINUING_MESSAGES or transaction_id is None:
-            return
+            return None
         transaction = await self._registry.cmp.get(transaction_id)
         if transaction is None or transaction.protection in (None, protection):
-            return  # none of ours (refused by its own check), or opened before 0015
+            return transaction  # none of ours (refused later), or opened before 0015
         if (transaction.protection == "signature") != (protection == "signature"):
             kind = "a signature" if transaction.protection == "signature" else "a MAC"
             raise CMPRefusal(F.wrongIntegrity, f"this transaction is protected by {kind}")

@@ -185,6 +185,23 @@ async def test_rfc9483_4_1_1_a_certificate_whose_answer_a_crash_lost_is_revoked_
     assert await status_of(local_ca, recorded.der) is CertificateStatus.REVOKED
 
 
+async def test_a_cert_conf_reads_its_transaction_once(
+    client: Client, local_ca: LocalCA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The protection check and the confirmation share one read of the transaction."""
+    certificate = certificate_of(await client.p10cr())
+    store = local_ca.registry.cmp
+    read, reads = store.get, []
+
+    async def counted(transaction_id: bytes) -> object:
+        reads.append(transaction_id)
+        return await read(transaction_id)
+
+    monkeypatch.setattr(store, "get", counted)
+    assert (await client.cert_conf(certificate)).body_type == "pkiconf"
+    assert reads == [client.transaction_id]
+
+
 async def test_a_rejected_certificate_is_revoked(client: Client, local_ca: LocalCA) -> None:
     """RFC 9483 4.1.1: certConf with status rejection."""
     certificate = certificate_of(await client.p10cr())
