@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -122,6 +122,21 @@ def sign(key: Any, data: bytes) -> tuple[str, bytes]:
 def spki_of(key: Any) -> bytes:
     public = key.public_key() if hasattr(key, "public_key") else key
     return bytes(public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
+
+
+def self_signed(key: ec.EllipticCurvePrivateKey, subject: str = "CN=outsider") -> bytes:
+    """A self-signed certificate of `key`, of no CA of ours (an outsider's protection
+    certificate), with a subjectKeyIdentifier for senderKID."""
+    name = x509.Name.from_rfc4514_string(subject)
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(moment).not_valid_after(moment + timedelta(days=3650))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return certificate.public_bytes(Encoding.DER)
 
 
 def extension_der(extension: x509.ExtensionType, critical: bool = False) -> bytes:

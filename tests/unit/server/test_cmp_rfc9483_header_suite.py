@@ -12,12 +12,10 @@ import asyncio
 import dataclasses
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from protocols import cmp
 from protocols.crl import CRLReason
@@ -38,6 +36,7 @@ from tests.cmp_client import (
     pbmac1,
     registry_state,
     rr_content,
+    self_signed,
     server_identity,
     signing_client,
 )
@@ -328,19 +327,6 @@ async def test_rfc9483_3_6_4_unauthenticated_refusals_are_signed_by_the_cmp_serv
     assert_refused(answer, "badMessageCheck")
     assert not answer.protected
     assert answer.message.header.recip_nonce == without.last_sender_nonce
-
-
-def self_signed(key: ec.EllipticCurvePrivateKey) -> bytes:
-    name = x509.Name.from_rfc4514_string("CN=outsider")
-    moment = datetime(2026, 1, 1, tzinfo=UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(moment).not_valid_after(moment + timedelta(days=3650))
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    return certificate.public_bytes(Encoding.DER)
 
 
 async def test_rfc9481_6_1_a_mac_without_password_based_key_derivation_is_bad_alg(

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from protocols import cmp
 from protocols.der import tlv
@@ -37,6 +36,7 @@ from tests.cmp_client import (
     pbmac1,
     poll_req_content,
     rr_content,
+    self_signed,
     signing_client,
     with_protection,
 )
@@ -262,19 +262,6 @@ async def test_rfc9483_3_3_the_protecting_certificate_must_be_in_extra_certs(
     answer = await client.send("cr", request, new=True)
     assert_refused(answer, "signerNotTrusted", protected=True)
     assert await registry_state(local_ca) == before
-
-
-def self_signed(key: ec.EllipticCurvePrivateKey, subject: str) -> bytes:
-    name = x509.Name.from_rfc4514_string(subject)
-    moment = datetime(2026, 1, 1, tzinfo=UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(moment).not_valid_after(moment + timedelta(days=3650))
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    return certificate.public_bytes(Encoding.DER)
 
 
 async def test_rfc9483_3_6_4_header_errors_of_an_authenticated_request_are_protected(
