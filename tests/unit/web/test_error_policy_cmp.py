@@ -115,6 +115,23 @@ def openssl_dh_ir(folder: Path) -> bytes:
     return elements((folder / "ir.der").read_bytes())[1][1]
 
 
+async def assert_ip_rejection(
+    seed: Seed, aiohttp_client: ClientFactory, body: bytes, fail_info: str
+) -> None:
+    """The MAC-protected ir of `body` is answered in kind (RFC 9483 3.6.2): an ip with
+    status rejection and `fail_info` alone, no certificate, protected as the request was,
+    and nothing recorded."""
+    async with edge_client(seed, aiohttp_client) as (client, ca):
+        request = await mac_request(ca, body)
+        before = await registry_state(ca)
+        reply = await post(client, request)
+        answer = read_answer(reply.der)
+        assert (answer.body_type, answer.fail_info) == ("ip", {fail_info}), answer
+        assert answer.status is cmp.PKIStatus.rejection and answer.certificate is None
+        assert reply.protection is not None
+        assert await registry_state(ca) == before
+
+
 async def test_rfc9483_4_1_1_an_ir_for_a_dh_key_is_bad_cert_template(
     seed: Seed, aiohttp_client: ClientFactory, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
@@ -122,15 +139,7 @@ async def test_rfc9483_4_1_1_an_ir_for_a_dh_key_is_bad_cert_template(
     badCertTemplate, answered in kind (an ip with status rejection, RFC 9483 3.6.2) and
     protected as the request was."""
     body = openssl_dh_ir(tmp_path)
-    async with edge_client(seed, aiohttp_client) as (client, ca):
-        request = await mac_request(ca, body)
-        before = await registry_state(ca)
-        reply = await post(client, request)
-        answer = read_answer(reply.der)
-        assert (answer.body_type, answer.fail_info) == ("ip", {"badCertTemplate"}), answer
-        assert answer.status is cmp.PKIStatus.rejection and answer.certificate is None
-        assert reply.protection is not None
-        assert await registry_state(ca) == before
+    await assert_ip_rejection(seed, aiohttp_client, body, "badCertTemplate")
     assert tracebacks(caplog) == []
 
 
@@ -263,13 +272,5 @@ async def test_rfc9483_4_1_6_central_key_generation_of_a_dh_key_is_bad_alg(
 ) -> None:
     """Answered in kind: an ip with status rejection and badAlg (RFC 9483 3.6.2)."""
     body = central_keygen_ir(tmp_path)
-    async with edge_client(seed, aiohttp_client) as (client, ca):
-        request = await mac_request(ca, body)
-        before = await registry_state(ca)
-        reply = await post(client, request)
-        answer = read_answer(reply.der)
-        assert (answer.body_type, answer.fail_info) == ("ip", {"badAlg"}), answer
-        assert answer.status is cmp.PKIStatus.rejection and answer.certificate is None
-        assert reply.protection is not None
-        assert await registry_state(ca) == before
+    await assert_ip_rejection(seed, aiohttp_client, body, "badAlg")
     assert tracebacks(caplog) == []
