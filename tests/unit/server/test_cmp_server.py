@@ -221,6 +221,7 @@ async def test_an_unconfirmed_certificate_is_revoked_after_the_wait(
     assert await status_of(local_ca, certificate) is CertificateStatus.REVOKED
     late = await client.cert_conf(certificate)
     assert late.body_type == "error" and "badRequest" in (late.error_text or "")
+    assert late.error_text == "badRequest: the confirmation came too late; revoked"
 
 
 async def test_a_cert_conf_after_the_deadline_revokes_before_the_sweeper_does(
@@ -230,6 +231,8 @@ async def test_a_cert_conf_after_the_deadline_revokes_before_the_sweeper_does(
     local_ca.clock.advance(seconds=301)
     late = await client.cert_conf(certificate)
     assert late.body_type == "error" and "too late" in (late.error_text or "")
+    assert late.error_text == "badRequest: the confirmation came too late; revoked"
+    assert late.protection is not None  # protected like the request (RFC 9483 3.6.4)
     assert await status_of(local_ca, certificate) is CertificateStatus.REVOKED
 
 
@@ -246,6 +249,9 @@ async def test_a_wrong_recipient_nonce_or_hash_is_refused(
     assert generation is not None
     mismatch = await client.cert_conf(generation.certificate_der)  # not the one issued
     assert mismatch.body_type == "error" and "badCertId" in (mismatch.error_text or "")
+    assert wrong.error_text == "badRecipientNonce: recipNonce is not our last senderNonce"
+    assert mismatch.error_text == "badCertId: certConf names another certificate"
+    assert await status_of(local_ca, certificate) is CertificateStatus.GOOD  # not revoked
 
 
 async def test_times_nonces_and_iterations_are_checked(client: Client) -> None:
