@@ -13,6 +13,7 @@ import dataclasses
 import secrets
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -91,6 +92,18 @@ def assert_signed_by(answer: Answer, identity: ServerIdentity | None) -> None:
     assert answer.message.header.sender_kid == key_identifier(identity.chain[0])
 
 
+async def assert_new_request_refused_signed(
+    local_ca: LocalCA, client: CMPClient, failure: str, body: str, content: bytes, **options: Any
+) -> None:
+    """``client`` opens a new transaction with ``body``: refused with exactly ``failure`` in
+    an error message signed by the CMP protection certificate, and nothing recorded."""
+    before = await registry_state(local_ca.registry)
+    answer = await client.send(body, content, new=True, **options)
+    assert_refused(answer, failure)
+    assert_signed_by(answer, client.identity)
+    assert await registry_state(local_ca.registry) == before
+
+
 def assert_maced(answer: Answer, client: CMPClient) -> None:
     assert client.secret is not None
     assert answer.message.header.protection_oid == cmp.PASSWORD_BASED_MAC, answer
@@ -155,11 +168,7 @@ async def test_rfc9483_3_1_a_mac_sender_that_is_not_a_directory_name_is_bad_mess
     reference = client.kid.decode()
     client.kid = f"CN={reference}".encode()
     client.sender = tlv(0x81, f"CN={reference}".encode())  # [1] rfc822Name
-    before = await registry_state(local_ca.registry)
-    answer = await client.send("ir", ir_content(), new=True)
-    assert_refused(answer, "badMessageCheck")
-    assert_signed_by(answer, client.identity)
-    assert await registry_state(local_ca.registry) == before
+    await assert_new_request_refused_signed(local_ca, client, "badMessageCheck", "ir", ir_content())
     client.sender = directory_name(f"CN={reference}")
     assert (await client.send("ir", ir_content(), new=True)).status is cmp.PKIStatus.accepted
 
@@ -218,14 +227,10 @@ async def test_rfc9483_3_1_an_implicit_confirm_value_other_than_null_is_bad_requ
     badRequest; NULL or no value at all asks for it."""
     client = await holder(local_ca)
     random_value = tlv(0x04, secrets.token_bytes(16))
-    before = await registry_state(local_ca.registry)
-    answer = await client.send(
-        "cr", ir_content(), new=True,
+    await assert_new_request_refused_signed(
+        local_ca, client, "badRequest", "cr", ir_content(),
         generalInfo=general_info((cmp.ID_IT_IMPLICIT_CONFIRM, random_value)),
     )  # fmt: skip
-    assert_refused(answer, "badRequest")
-    assert_signed_by(answer, client.identity)
-    assert await registry_state(local_ca.registry) == before
     for value in (b"\x05\x00", None):
         answer = await client.send(
             "cr", ir_content(), new=True,
@@ -259,14 +264,10 @@ async def test_rfc9483_3_1_a_confirm_wait_time_as_utc_time_is_bad_data_format(
 ) -> None:
     client = await holder(local_ca)
     later = local_ca.clock() + timedelta(minutes=5)
-    before = await registry_state(local_ca.registry)
-    answer = await client.send(
-        "cr", ir_content(), new=True,
+    await assert_new_request_refused_signed(
+        local_ca, client, "badDataFormat", "cr", ir_content(),
         generalInfo=general_info((cmp.ID_IT_CONFIRM_WAIT_TIME, utc_time(later))),
     )  # fmt: skip
-    assert_refused(answer, "badDataFormat")
-    assert_signed_by(answer, client.identity)
-    assert await registry_state(local_ca.registry) == before
 
 
 async def test_rfc9483_3_1_implicit_confirm_in_a_cert_conf_is_bad_request(
@@ -353,11 +354,9 @@ async def test_rfc9483_3_1_a_signed_request_without_sender_kid_is_bad_message_ch
     local_ca: LocalCA,
 ) -> None:
     client = await holder(local_ca)
-    before = await registry_state(local_ca.registry)
-    answer = await client.send("cr", ir_content(), new=True, omit={"senderKID"})
-    assert_refused(answer, "badMessageCheck")
-    assert_signed_by(answer, client.identity)
-    assert await registry_state(local_ca.registry) == before
+    await assert_new_request_refused_signed(
+        local_ca, client, "badMessageCheck", "cr", ir_content(), omit={"senderKID"}
+    )
 
 
 async def test_rfc9483_4_1_1_and_4_1_3_requests_signed_by_a_revoked_certificate_are_cert_revoked(
