@@ -277,6 +277,28 @@ async def test_rfc9483_3_3_renewed_before_it_expires_and_taken_up_by_every_proce
     assert await chain_of(other) == current.chain  # ... then taken up
 
 
+async def test_rfc9483_3_3_a_renewal_removes_the_keys_of_expired_cmp_certificates(
+    local_ca: LocalCA,
+) -> None:
+    """<home>/cmp-keys does not grow by one key per renewal for ever: a renewal removes
+    the key files of certificates that have expired, and keeps the one still valid."""
+    keeper = identities(local_ca)
+    first = await keeper.renew_if_due()
+    local_ca.clock.advance(days=21)
+    second = await keeper.renew_if_due()
+    assert first is not None and second is not None
+    assert key_path(local_ca.settings, first).exists()  # still valid for 9 days
+    local_ca.clock.advance(days=21)
+    third = await keeper.renew_if_due()
+    assert third is not None
+    assert not key_path(local_ca.settings, first).exists()  # expired: removed
+    assert key_path(local_ca.settings, second).exists()
+    assert key_path(local_ca.settings, third).exists()
+    current = await keeper.current()
+    assert current is not None
+    assert format(x509.load_der_x509_certificate(current.chain[0]).serial_number, "x") == third
+
+
 async def test_rfc9483_3_3_a_revoked_cmp_protection_certificate_is_replaced(
     local_ca: LocalCA,
 ) -> None:
