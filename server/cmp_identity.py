@@ -161,6 +161,7 @@ class CMPIdentities:
         self._clock = clock
         self._secret = secret
         self._held: _Held | None = None
+        self._failing = False  # the last round of `check` failed (and was logged)
 
     async def current(self) -> ServerIdentity | None:
         """The identity CMP answers are signed with; None when there is none yet. Never
@@ -244,13 +245,26 @@ class CMPIdentities:
                 log.warning("key of the expired CMP protection certificate not removed: %s", exc)
 
     async def run(self) -> None:
-        """The duty holder's loop: `renew_if_due` now and every CHECK_EVERY_S."""
+        """The duty holder's loop: `check` now and every CHECK_EVERY_S. It ends only when
+        the duty holder cancels it (server/context.py starts it again with the duties)."""
         while True:
-            try:
-                await self.renew_if_due()
-            except Exception:
-                log.exception("CMP protection certificate renewal failed")
+            await self.check()
             await asyncio.sleep(CHECK_EVERY_S)
+
+    async def check(self) -> None:
+        """One round of `run`: `renew_if_due`, never raising. A failure is logged once, with
+        its traceback, not at every round while it lasts; the round that succeeds again
+        says so."""
+        try:
+            await self.renew_if_due()
+        except Exception:
+            if not self._failing:
+                log.exception("CMP protection certificate renewal failed")
+                self._failing = True
+            return
+        if self._failing:
+            log.info("CMP protection certificate renewal works again")
+            self._failing = False
 
 
 def _read_key(path: Path, secret: str) -> ec.EllipticCurvePrivateKey:

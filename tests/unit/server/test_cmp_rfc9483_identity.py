@@ -6,6 +6,7 @@ it is issued when missing and renewed before it expires, like the OCSP responder
 
 from __future__ import annotations
 
+import logging
 import stat
 from datetime import timedelta
 from pathlib import Path
@@ -351,6 +352,36 @@ async def test_rfc9483_3_2_an_unreachable_registry_keeps_the_identity_held_while
     assert await chain_of(keeper) == held
     local_ca.clock.advance(days=31)
     assert await keeper.current() is None
+
+
+class UnsignableAuthority:
+    """The authority as CMPIdentities asks it, with its signing pipeline down."""
+
+    async def generation(self) -> None:
+        raise OSError("the signing pipeline is down")
+
+
+async def test_rfc9483_3_3_a_failing_renewal_is_logged_once_until_it_works_again(
+    local_ca: LocalCA, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The duty loop's rounds never raise; a renewal failing round after round is logged
+    once (with its traceback), and its recovery once."""
+    keeper = identities(local_ca)
+    authority = keeper._authority
+    keeper._authority = UnsignableAuthority()  # type: ignore[assignment]
+    with caplog.at_level(logging.INFO, logger="server.cmp_identity"):
+        for _ in range(3):
+            await keeper.check()
+        failures = [r for r in caplog.records if "renewal failed" in r.getMessage()]
+        assert len(failures) == 1 and failures[0].exc_info is not None
+        assert await keeper.current() is None
+        keeper._authority = authority
+        await keeper.check()
+        await keeper.check()
+    assert [r.getMessage() for r in caplog.records].count(
+        "CMP protection certificate renewal works again"
+    ) == 1
+    assert await keeper.current() is not None
 
 
 async def test_rfc9483_4_1_6_2_rfc6278_3_the_static_envelope_opens_only_with_its_originator(
