@@ -110,18 +110,19 @@ def check_template(request: cmp.CertRequest, subject_from_code: bool) -> None:
         raise TemplateRejected(
             F.badCertTemplate, "certTemplate names no subject and no subjectAltName"
         )
+    asked: dict[str, core.Asn1Value] = {}  # the extensions compared by meaning, read once
     for extension in request.extensions:
         if extension.oid in _SPECS:
-            _read(extension.value, extension.oid)
+            asked[extension.oid] = _read(extension.value, extension.oid)
         elif extension.critical and extension.oid not in KNOWN_EXTENSIONS:
             # RFC 5280 4.2: a critical extension that cannot be processed is not ignored
             raise TemplateRejected(
                 F.badCertTemplate, f"critical extension {extension.oid} is not supported"
             )
-    _check_basic_constraints(request)
+    _check_basic_constraints(asked)
 
 
-def _check_basic_constraints(request: cmp.CertRequest) -> None:
+def _check_basic_constraints(asked: dict[str, core.Asn1Value]) -> None:
     """basicConstraints as asked (RFC 5280 4.2.1.9). cA=TRUE: every profile here is for end
     entities, so the requester is not authorized to what it asks: notAuthorized (RFC 9810
     5.2.3; the Siemens suite's basic "BasicConstraints" case, with CA certificates not
@@ -130,7 +131,6 @@ def _check_basic_constraints(request: cmp.CertRequest) -> None:
     (RFC 5280 4.2.1.9: "CAs MUST NOT include the pathLenConstraint field unless the cA
     boolean is asserted"; "If the cA boolean is not asserted, then the keyCertSign bit in
     the key usage extension MUST NOT be asserted"): badCertTemplate."""
-    asked = {e.oid: _read(e.value, e.oid) for e in request.extensions if e.oid in _SPECS}
     constraints = asked.get(BASIC_CONSTRAINTS)
     if constraints is None:
         return
