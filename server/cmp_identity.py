@@ -20,7 +20,9 @@ Theory of operation:
 - `CMPIdentities.run()` (the duty holder, server/context.py) issues one when there is none
   (a home made before this existed: at first start) and a new one
   `cmp.protection_renew_before_days` before the current one ends, checking every
-  `CHECK_EVERY_S`; `init` issues the first.
+  `CHECK_EVERY_S`; `init` issues the first. A renewal removes the key files of expired
+  CMP protection certificates, so that `<home>/cmp-keys` holds a few keys, not one per
+  renewal ever made.
 
 Extended key usages (RFC 9810 4.5, which RFC 9480 2.2 added to RFC 4210):
 - id-kp-cmcCA (RFC 6402 2.10): this is the CMP protection certificate of a CA, not of an RA.
@@ -159,6 +161,7 @@ class CMPIdentities:
         self._clock = clock
         self._secret = secret
         self._held: _Held | None = None
+        self._failing = False  # the last round of `check` failed (and was logged)
 
     async def current(self) -> ServerIdentity | None:
         """The identity CMP answers are signed with; None when there is none yet. Never
@@ -221,16 +224,47 @@ class CMPIdentities:
         )
         log.info("CMP protection certificate %s issued", serial)
         self._held = await self._read(now)
+        await self._remove_expired_keys(now)
         return serial
 
-    async def run(self) -> None:
-        """The duty holder's loop: `renew_if_due` now and every CHECK_EVERY_S."""
-        while True:
+    async def _remove_expired_keys(self, now: datetime) -> None:
+        """At a renewal, the key files of expired CMP protection certificates go: nothing
+        signs or agrees with them again (`current` skips them), and one file a renewal
+        would otherwise pile up in `<home>/cmp-keys` for ever. A revoked one may still be
+        released from hold, so only expiry counts."""
+        records = await self._registry.search.certificates(
+            None, CMP_SERVER_PROFILE, None, _LISTED, None
+        )
+        for record in records:
+            if record.not_after > now:
+                continue
+            path = key_path(self._settings, record.serial)
             try:
-                await self.renew_if_due()
-            except Exception:
-                log.exception("CMP protection certificate renewal failed")
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("key of the expired CMP protection certificate not removed: %s", exc)
+
+    async def run(self) -> None:
+        """The duty holder's loop: `check` now and every CHECK_EVERY_S. It ends only when
+        the duty holder cancels it (server/context.py starts it again with the duties)."""
+        while True:
+            await self.check()
             await asyncio.sleep(CHECK_EVERY_S)
+
+    async def check(self) -> None:
+        """One round of `run`: `renew_if_due`, never raising. A failure is logged once, with
+        its traceback, not at every round while it lasts; the round that succeeds again
+        says so."""
+        try:
+            await self.renew_if_due()
+        except Exception:
+            if not self._failing:
+                log.exception("CMP protection certificate renewal failed")
+                self._failing = True
+            return
+        if self._failing:
+            log.info("CMP protection certificate renewal works again")
+            self._failing = False
 
 
 def _read_key(path: Path, secret: str) -> ec.EllipticCurvePrivateKey:

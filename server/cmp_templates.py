@@ -31,12 +31,10 @@ from datetime import datetime
 
 from asn1crypto import core
 from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from protocols import cmp
 from protocols.cmp.crmf import TemplateExtension
+from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
 from server.errors import CAError, ErrorKind
 
@@ -81,20 +79,16 @@ class TemplateRejected(CAError):
 def pkcs10_template(csr_der: bytes) -> cmp.CertRequest | None:
     """What the PKCS#10 of a p10cr asks (RFC 9483 4.1.4), as a template to check and compare
     like a CRMF one: its subject and the extensions of its extensionRequest (RFC 2985
-    5.4.2). None when it does not read: issuance refuses it then, with its own reason."""
+    5.4.2). None when it does not read or its signature does not verify: issuance refuses
+    it then, with its own reason."""
     try:
-        request = x509.load_der_x509_csr(csr_der)
-        extensions = tuple(
-            TemplateExtension(e.oid.dotted_string, e.critical, e.value.public_bytes())
-            for e in request.extensions
-        )
-        subject = tuple(names.attributes_of(request.subject))
-        spki = request.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    except (ValueError, TypeError, UnsupportedAlgorithm, NotImplementedError):
+        request = csr_codec.parse_csr(csr_der)
+    except (csr_codec.MalformedCSR, csr_codec.BadProofOfPossession):
         return None
     return cmp.CertRequest(
-        cert_req_id=-1, subject=subject, spki_der=spki, dns_names=(), ip_addresses=(),
-        emails=(), pop="signature", pop_valid=False, extensions=extensions,
+        cert_req_id=-1, subject=request.subject, spki_der=request.spki_der, dns_names=(),
+        ip_addresses=(), emails=(), pop="signature", pop_valid=False,
+        extensions=tuple(TemplateExtension(*extension) for extension in request.extensions),
     )  # fmt: skip
 
 
@@ -116,18 +110,19 @@ def check_template(request: cmp.CertRequest, subject_from_code: bool) -> None:
         raise TemplateRejected(
             F.badCertTemplate, "certTemplate names no subject and no subjectAltName"
         )
+    asked: dict[str, core.Asn1Value] = {}  # the extensions compared by meaning, read once
     for extension in request.extensions:
         if extension.oid in _SPECS:
-            _read(extension.value, extension.oid)
+            asked[extension.oid] = _read(extension.value, extension.oid)
         elif extension.critical and extension.oid not in KNOWN_EXTENSIONS:
             # RFC 5280 4.2: a critical extension that cannot be processed is not ignored
             raise TemplateRejected(
                 F.badCertTemplate, f"critical extension {extension.oid} is not supported"
             )
-    _check_basic_constraints(request)
+    _check_basic_constraints(asked)
 
 
-def _check_basic_constraints(request: cmp.CertRequest) -> None:
+def _check_basic_constraints(asked: dict[str, core.Asn1Value]) -> None:
     """basicConstraints as asked (RFC 5280 4.2.1.9). cA=TRUE: every profile here is for end
     entities, so the requester is not authorized to what it asks: notAuthorized (RFC 9810
     5.2.3; the Siemens suite's basic "BasicConstraints" case, with CA certificates not
@@ -136,7 +131,6 @@ def _check_basic_constraints(request: cmp.CertRequest) -> None:
     (RFC 5280 4.2.1.9: "CAs MUST NOT include the pathLenConstraint field unless the cA
     boolean is asserted"; "If the cA boolean is not asserted, then the keyCertSign bit in
     the key usage extension MUST NOT be asserted"): badCertTemplate."""
-    asked = {e.oid: _read(e.value, e.oid) for e in request.extensions if e.oid in _SPECS}
     constraints = asked.get(BASIC_CONSTRAINTS)
     if constraints is None:
         return

@@ -317,6 +317,11 @@ class Answer:
                 f"{sorted(self.fail_info)}, {self.text!r})")  # fmt: skip
 
 
+def cert_req_id_of(answer: Answer) -> int:
+    """The certReqId of the first CertResponse of an ip/cp/kup."""
+    return int(answer.decoded["body"][answer.body_type]["response"][0]["certReqId"])
+
+
 def read_answer(der: bytes) -> Answer:
     message = cmp.parse_pki_message(der)
     decoded, _ = decoder.decode(der, asn1Spec=rfc9480.PKIMessage())

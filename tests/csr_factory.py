@@ -48,8 +48,10 @@ def make_csr(
     dns: tuple[str, ...] = (),
     ips: tuple[str, ...] = (),
     emails: tuple[str, ...] = (),
+    extensions: tuple[tuple[x509.ExtensionType, bool], ...] = (),
 ) -> bytes:
-    """A signed request, DER."""
+    """A signed request, DER; its extensionRequest asks for `extensions` ((extension,
+    critical) each, RFC 2985 5.4.2) besides the subjectAltName of `dns`, `ips`, `emails`."""
     key = key or new_key()
     builder = x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(OIDS[a], v) for a, v in subject])
@@ -59,6 +61,8 @@ def make_csr(
     names += [x509.RFC822Name(e) for e in emails]
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
     algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return builder.sign(key, algorithm).public_bytes(serialization.Encoding.DER)
 

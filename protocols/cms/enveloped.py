@@ -119,10 +119,7 @@ def envelope(
         recipient = _key_trans(public_key, cek, rid)
     elif isinstance(public_key, ec.EllipticCurvePublicKey) and public_key.curve.name in _EC_CURVES:
         rid = _key_agree_rid(certificate, key_identifier)
-        if originator is None:
-            recipient = _key_agree(public_key, cek, rid)
-        else:
-            recipient = _static_key_agree(public_key, cek, rid, *originator)
+        recipient = _key_agree(public_key, cek, rid, originator)
     else:
         raise ValueError(f"cannot encrypt to {_key_name(certificate)}: RSA, EC P-256 or P-384 only")
     # RFC 5652 6.1: version 0 only when every RecipientInfo is version 0.
@@ -242,47 +239,57 @@ def _oaep_algorithm() -> cms.KeyEncryptionAlgorithm:
 
 
 def _key_agree(
-    public_key: ec.EllipticCurvePublicKey, cek: bytes, rid: cms.KeyAgreementRecipientIdentifier
-) -> cms.RecipientInfo:
-    """KeyAgreeRecipientInfo (RFC 5652 6.2.2) for ephemeral-static ECDH (RFC 5753 3.1.1).
-
-    The originatorKey is the ephemeral key's SubjectPublicKeyInfo: id-ecPublicKey with the
-    namedCurve parameters (RFC 5753 3.1.1 allows absent or ECParameters as namedCurve) and
-    the uncompressed point. There is no ukm (it is OPTIONAL; the key is new each time)."""
-    ephemeral = ec.generate_private_key(public_key.curve)
-    kek = _kek(ephemeral.exchange(ec.ECDH(), public_key))
-    originator = keys.PublicKeyInfo.load(
-        ephemeral.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    value = cms.KeyAgreeRecipientInfo(
-        {
-            "version": "v3",  # RFC 5652 6.2.2: always 3
-            "originator": cms.OriginatorIdentifierOrKey(name="originator_key", value=originator),
-            "key_encryption_algorithm": {
-                "algorithm": ID_DH_SINGLE_PASS_STD_DH_SHA256KDF,
-                "parameters": _aes256_wrap(),  # KeyWrapAlgorithm (RFC 5753 7.1.5)
-            },
-            "recipient_encrypted_keys": [
-                {"rid": rid, "encrypted_key": keywrap.aes_key_wrap(kek, cek)}
-            ],
-        }
-    )
-    return cms.RecipientInfo(name="kari", value=value)
-
-
-def _static_key_agree(
     public_key: ec.EllipticCurvePublicKey,
     cek: bytes,
     rid: cms.KeyAgreementRecipientIdentifier,
+    originator: tuple[ec.EllipticCurvePrivateKey, bytes] | None = None,
+) -> cms.RecipientInfo:
+    """KeyAgreeRecipientInfo (RFC 5652 6.2.2) with ECDH, dhSinglePass-stdDH-sha256kdf and
+    AES-256 wrap (RFC 5753 7.1.4, 7.1.5; RFC 6278 2, RFC 9481 4.1.1).
+
+    Without ``originator``, ephemeral-static (RFC 5753 3.1.1): the originatorKey is the
+    ephemeral key's SubjectPublicKeyInfo, id-ecPublicKey with the namedCurve parameters
+    (RFC 5753 3.1.1 allows absent or ECParameters as namedCurve) and the uncompressed point;
+    there is no ukm (it is OPTIONAL; the key is new each time). With it, static-static
+    (RFC 6278 3): see :func:`_static_originator`; the ukm is present (RFC 6278 3: MUST) and
+    random, so the KEK is new each time though both keys are static."""
+    ukm: bytes | None = None
+    if originator is None:
+        own_key = ec.generate_private_key(public_key.curve)
+        identifier = cms.OriginatorIdentifierOrKey(
+            name="originator_key",
+            value=keys.PublicKeyInfo.load(
+                own_key.public_key().public_bytes(
+                    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+            ),
+        )
+    else:
+        own_key, identifier = _static_originator(public_key, *originator)
+        ukm = os.urandom(_UKM_BYTES)
+    kek = _kek(own_key.exchange(ec.ECDH(), public_key), ukm)
+    fields: dict[str, object] = {
+        "version": "v3",  # RFC 5652 6.2.2: always 3
+        "originator": identifier,
+        "key_encryption_algorithm": {
+            "algorithm": ID_DH_SINGLE_PASS_STD_DH_SHA256KDF,
+            "parameters": _aes256_wrap(),  # KeyWrapAlgorithm (RFC 5753 7.1.5)
+        },
+        "recipient_encrypted_keys": [{"rid": rid, "encrypted_key": keywrap.aes_key_wrap(kek, cek)}],
+    }
+    if ukm is not None:
+        fields["ukm"] = ukm
+    return cms.RecipientInfo(name="kari", value=cms.KeyAgreeRecipientInfo(fields))
+
+
+def _static_originator(
+    public_key: ec.EllipticCurvePublicKey,
     originator_key: ec.EllipticCurvePrivateKey,
     originator_certificate_der: bytes,
-) -> cms.RecipientInfo:
-    """KeyAgreeRecipientInfo (RFC 5652 6.2.2) for static-static ECDH (RFC 6278 3): the
-    originator is named by its certificate, subjectKeyIdentifier when it has one, else
-    issuerAndSerialNumber (RFC 9483 4.1.6.2); the ukm is present (RFC 6278 3: MUST) and
-    random, so the KEK is new each time though both keys are static."""
+) -> tuple[ec.EllipticCurvePrivateKey, cms.OriginatorIdentifierOrKey]:
+    """The static originator of RFC 6278 3: its key, and its name, by its certificate's
+    subjectKeyIdentifier when it has one, else issuerAndSerialNumber (RFC 9483 4.1.6.2).
+    ValueError when the certificate is not of that key or the curves differ."""
     certificate = _certificate("originator certificate", originator_certificate_der)
     own = _public_key(certificate)
     if not isinstance(own, ec.EllipticCurvePublicKey) or own.public_numbers() != (
@@ -294,30 +301,14 @@ def _static_key_agree(
             f"static-static ECDH needs one curve: the originator's is {own.curve.name}, "
             f"the recipient's {public_key.curve.name}"
         )
-    ukm = os.urandom(_UKM_BYTES)
-    kek = _kek(originator_key.exchange(ec.ECDH(), public_key), ukm)
     key_id = certificate.key_identifier
     if key_id is not None:
-        identifier = cms.OriginatorIdentifierOrKey(name="subject_key_identifier", value=key_id)
-    else:
-        identifier = cms.OriginatorIdentifierOrKey(
-            name="issuer_and_serial_number", value=_issuer_and_serial_number(certificate)
+        return originator_key, cms.OriginatorIdentifierOrKey(
+            name="subject_key_identifier", value=key_id
         )
-    value = cms.KeyAgreeRecipientInfo(
-        {
-            "version": "v3",  # RFC 5652 6.2.2: always 3
-            "originator": identifier,
-            "ukm": ukm,
-            "key_encryption_algorithm": {
-                "algorithm": ID_DH_SINGLE_PASS_STD_DH_SHA256KDF,  # RFC 6278 2, RFC 9481 4.1.1
-                "parameters": _aes256_wrap(),
-            },
-            "recipient_encrypted_keys": [
-                {"rid": rid, "encrypted_key": keywrap.aes_key_wrap(kek, cek)}
-            ],
-        }
+    return originator_key, cms.OriginatorIdentifierOrKey(
+        name="issuer_and_serial_number", value=_issuer_and_serial_number(certificate)
     )
-    return cms.RecipientInfo(name="kari", value=value)
 
 
 def _aes256_wrap() -> cms.KeyEncryptionAlgorithm:

@@ -16,8 +16,9 @@ refuse a key that is already certified (rule D9 / S13).
 
 Only what issuance may use is read out: the subject, the key, the subjectAltName entries of
 the extensionRequest attribute (PKCS#9, RFC 2985 5.4.2) of kind dNSName, iPAddress and
-rfc822Name, and the challengePassword (RFC 2985 5.4.1). Everything else in the request is
-ignored: the CA builds extensions from its profiles, never by copying them (rule D2).
+rfc822Name, the challengePassword (RFC 2985 5.4.1), and the requested extensions as sent (for
+an answer to say what was not granted). Everything else in the request is ignored: the CA
+builds extensions from its profiles, never by copying them (rule D2).
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ class CSR:
     # the profiles use; a profile grants those among its requestable_key_usages. Empty for
     # a PKCS#10 request: its keyUsage request is not read for issuance.
     key_usage: tuple[str, ...] = ()
+    # Every extension of the extensionRequest attribute (RFC 2985 5.4.2) as sent: (the OID
+    # dotted, critical, the DER of extnValue's contents). Not copied into a certificate
+    # (rule D2): a p10cr's answer compares them with what was issued (RFC 9810 5.2.3).
+    extensions: tuple[tuple[str, bool, bytes], ...] = ()
 
 
 def _load(data: bytes) -> x509.CertificateSigningRequest:
@@ -139,6 +144,9 @@ def _parse_csr(data: bytes) -> CSR:
         asymmetric_key_id = _octet_string_attribute(request, ID_AA_ASYMM_DECRYPT_KEY_ID)
         spki_der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         der = request.public_bytes(Encoding.DER)
+        extensions = tuple(
+            (e.oid.dotted_string, e.critical, e.value.public_bytes()) for e in request.extensions
+        )
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise MalformedCSR(f"undecodable request content ({exc})") from None
     return CSR(
@@ -151,6 +159,7 @@ def _parse_csr(data: bytes) -> CSR:
         der=der,
         decrypt_key_identifier=decrypt_key_id,
         asymmetric_decrypt_key_identifier=asymmetric_key_id,
+        extensions=extensions,
     )
 
 

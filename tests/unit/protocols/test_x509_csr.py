@@ -100,12 +100,15 @@ def test_parse_der_and_pem(keyed):
         assert parsed.challenge_password == "s3cret"
         assert parsed.der == request.public_bytes(Encoding.DER)
         assert key_description(parsed.spki_der) == description
+        san = request.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        assert parsed.extensions == (("2.5.29.17", False, san.value.public_bytes()),)
 
 
 def test_no_extensions_no_password():
     parsed = parse_csr(make_csr(KEYS["ec-p256"](), san=False).public_bytes(Encoding.DER))
     assert (parsed.dns_names, parsed.ip_addresses, parsed.emails) == ((), (), ())
     assert parsed.challenge_password is None
+    assert parsed.extensions == ()
 
 
 @pytest.mark.parametrize(

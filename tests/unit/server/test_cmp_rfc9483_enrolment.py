@@ -13,7 +13,7 @@ from hashlib import sha256
 
 from asn1crypto import cms as asn1_cms
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyasn1.codec.der import encoder
 
@@ -25,6 +25,7 @@ from tests.cmp_client import (
     CMPClient,
     algorithm_identifier,
     cert_conf_content,
+    cert_req_id_of,
     cert_req_messages,
     cert_request,
     enrollment_credentials,
@@ -43,6 +44,7 @@ from tests.cmp_client import (
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA, ra_services
 
+DEVICE = [("CN", "device")]  # the subject of the PKCS#10 requests here
 EC_P256 = algorithm_identifier("1.2.840.10045.2.1", oid_der("1.2.840.10045.3.1.7"))
 ED25519 = algorithm_identifier("1.3.101.112")
 
@@ -77,10 +79,6 @@ def assert_rejected_in_kind(answer: Answer, body_type: str, failure: str) -> Non
     assert answer.fail_info == {failure}, answer
     assert answer.certificate is None
     assert answer.protected
-
-
-def response_cert_req_id(answer: Answer) -> int:
-    return int(answer.decoded["body"][answer.body_type]["response"][0]["certReqId"])
 
 
 # -- RFC 9483 3.6.2: refusals of the body in kind, nothing changed ----------------------------
@@ -137,7 +135,7 @@ async def test_rfc9483_3_6_2_a_p10cr_whose_signature_fails_is_a_cp_rejection(
     csr[-1] ^= 0x01  # the PKCS#10 signature no longer verifies
     answer = await client.send("p10cr", bytes(csr), new=True)
     assert_rejected_in_kind(answer, "cp", "badPOP")
-    assert response_cert_req_id(answer) == -1  # RFC 9483 4.1.4
+    assert cert_req_id_of(answer) == -1  # RFC 9483 4.1.4
     assert await audit_head(local_ca) == before
     await assert_code_still_enrols(client)
 
@@ -171,7 +169,7 @@ async def test_rfc9483_4_1_1_a_cert_req_id_other_than_0_is_rejected_bad_request(
     before = await audit_head(local_ca)
     answer = await ir(client, cert_request(cert_req_id=5, key=key()))
     assert_rejected_in_kind(answer, "ip", "badRequest")
-    assert response_cert_req_id(answer) == 5  # named as the client named it
+    assert cert_req_id_of(answer) == 5  # named as the client named it
     assert await audit_head(local_ca) == before
     await assert_code_still_enrols(client)
 
@@ -346,23 +344,12 @@ async def test_rfc4211_5_a_serial_number_in_the_template_is_rejected_bad_cert_te
     await assert_code_still_enrols(client)
 
 
-def pkcs10(*extensions: tuple[x509.ExtensionType, bool]) -> bytes:
-    """A PKCS#10 for CN=device whose extensionRequest asks for `extensions` (RFC 2985)."""
-    builder = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name.from_rfc4514_string("CN=device")
-    )
-    for extension, critical in extensions:
-        builder = builder.add_extension(extension, critical=critical)
-    request = builder.sign(key(), hashes.SHA256())
-    return request.public_bytes(serialization.Encoding.DER)
-
-
 async def test_rfc9483_4_1_4_a_p10cr_asking_for_ca_true_is_a_cp_rejection(
     local_ca: LocalCA,
 ) -> None:
     client = await mac_client(local_ca)
     before = await audit_head(local_ca)
-    csr = pkcs10((x509.BasicConstraints(ca=True, path_length=0), True))
+    csr = make_csr(DEVICE, extensions=((x509.BasicConstraints(ca=True, path_length=0), True),))
     answer = await client.send("p10cr", csr, new=True)
     assert_rejected_in_kind(answer, "cp", "notAuthorized")
     assert await audit_head(local_ca) == before
@@ -373,7 +360,8 @@ async def test_rfc9483_4_1_4_a_p10cr_extended_key_usage_not_granted_is_granted_w
     local_ca: LocalCA,
 ) -> None:
     client = await mac_client(local_ca)
-    csr = pkcs10((x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False))
+    server_auth = x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH])
+    csr = make_csr(DEVICE, extensions=((server_auth, False),))
     answer = await client.send("p10cr", csr, new=True, generalInfo=IMPLICIT_CONFIRM)
     assert answer.body_type == "cp"
     assert answer.status is not None and answer.status.name == "grantedWithMods", answer

@@ -6,6 +6,7 @@ it is issued when missing and renewed before it expires, like the OCSP responder
 
 from __future__ import annotations
 
+import logging
 import stat
 from datetime import timedelta
 from pathlib import Path
@@ -277,6 +278,28 @@ async def test_rfc9483_3_3_renewed_before_it_expires_and_taken_up_by_every_proce
     assert await chain_of(other) == current.chain  # ... then taken up
 
 
+async def test_rfc9483_3_3_a_renewal_removes_the_keys_of_expired_cmp_certificates(
+    local_ca: LocalCA,
+) -> None:
+    """<home>/cmp-keys does not grow by one key per renewal for ever: a renewal removes
+    the key files of certificates that have expired, and keeps the one still valid."""
+    keeper = identities(local_ca)
+    first = await keeper.renew_if_due()
+    local_ca.clock.advance(days=21)
+    second = await keeper.renew_if_due()
+    assert first is not None and second is not None
+    assert key_path(local_ca.settings, first).exists()  # still valid for 9 days
+    local_ca.clock.advance(days=21)
+    third = await keeper.renew_if_due()
+    assert third is not None
+    assert not key_path(local_ca.settings, first).exists()  # expired: removed
+    assert key_path(local_ca.settings, second).exists()
+    assert key_path(local_ca.settings, third).exists()
+    current = await keeper.current()
+    assert current is not None
+    assert format(x509.load_der_x509_certificate(current.chain[0]).serial_number, "x") == third
+
+
 async def test_rfc9483_3_3_a_revoked_cmp_protection_certificate_is_replaced(
     local_ca: LocalCA,
 ) -> None:
@@ -329,6 +352,36 @@ async def test_rfc9483_3_2_an_unreachable_registry_keeps_the_identity_held_while
     assert await chain_of(keeper) == held
     local_ca.clock.advance(days=31)
     assert await keeper.current() is None
+
+
+class UnsignableAuthority:
+    """The authority as CMPIdentities asks it, with its signing pipeline down."""
+
+    async def generation(self) -> None:
+        raise OSError("the signing pipeline is down")
+
+
+async def test_rfc9483_3_3_a_failing_renewal_is_logged_once_until_it_works_again(
+    local_ca: LocalCA, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The duty loop's rounds never raise; a renewal failing round after round is logged
+    once (with its traceback), and its recovery once."""
+    keeper = identities(local_ca)
+    authority = keeper._authority
+    keeper._authority = UnsignableAuthority()  # type: ignore[assignment]
+    with caplog.at_level(logging.INFO, logger="server.cmp_identity"):
+        for _ in range(3):
+            await keeper.check()
+        failures = [r for r in caplog.records if "renewal failed" in r.getMessage()]
+        assert len(failures) == 1 and failures[0].exc_info is not None
+        assert await keeper.current() is None
+        keeper._authority = authority
+        await keeper.check()
+        await keeper.check()
+    assert [r.getMessage() for r in caplog.records].count(
+        "CMP protection certificate renewal works again"
+    ) == 1
+    assert await keeper.current() is not None
 
 
 async def test_rfc9483_4_1_6_2_rfc6278_3_the_static_envelope_opens_only_with_its_originator(

@@ -8,7 +8,6 @@ status and single failInfo bit, and for leaving the registry as it was."""
 from __future__ import annotations
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pyasn1.codec.der import encoder
 
@@ -22,6 +21,7 @@ from tests.cmp_client import (
     CMPClient,
     algorithm_identifier,
     cert_conf_content,
+    cert_req_id_of,
     cert_req_messages,
     cert_request,
     directory_name,
@@ -36,9 +36,11 @@ from tests.cmp_client import (
     server_identity,
     signing_client,
 )
+from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA
 
 ID_REG_CTRL_OLD_CERT_ID = "1.3.6.1.5.5.7.5.1.5"  # RFC 4211 6.5
+DEVICE = [("CN", "device")]  # the subject of the PKCS#10 requests here
 # RFC 9483 4.1.6: a publicKey naming only the algorithm (id-ecPublicKey, P-256), empty key
 EC_P256_ONLY = tlv(
     0x30,
@@ -63,10 +65,6 @@ def rejected(answer: Answer) -> tuple[str, str | None, frozenset[str]]:
 
 def responses(answer: Answer) -> list[object]:
     return list(answer.decoded["body"][answer.body_type]["response"])
-
-
-def cert_req_id_of(answer: Answer) -> int:
-    return int(answer.decoded["body"][answer.body_type]["response"][0]["certReqId"])
 
 
 def ca_pubs_of(answer: Answer) -> list[bytes]:
@@ -242,20 +240,11 @@ async def test_rfc9483_4_1_3_the_new_certificate_may_act_while_it_awaits_certcon
 # -- RFC 9810 5.2.3: the same request twice, the same key again ------------------------------
 
 
-def pkcs10(key: ec.EllipticCurvePrivateKey, subject: str = "CN=device") -> bytes:
-    request = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name.from_rfc4514_string(subject))
-        .sign(key, hashes.SHA256())
-    )
-    return request.public_bytes(serialization.Encoding.DER)
-
-
 async def test_rfc9810_5_2_3_the_same_p10cr_sent_twice_is_rejected_duplicate_cert_req(
     local_ca: LocalCA,
 ) -> None:
     client = await holder(local_ca)
-    csr = pkcs10(new_key())
+    csr = make_csr(DEVICE, new_key())
     first = await client.send("p10cr", csr, new=True, generalInfo=IMPLICIT_CONFIRM)
     assert rejected(first) == ("cp", "accepted", frozenset()), first
     before = await local_ca.registry.audit_head()
@@ -429,7 +418,7 @@ async def test_rfc9483_4_1_4_a_p10cr_is_answered_with_cert_req_id_minus_1(
     local_ca: LocalCA,
 ) -> None:
     client = await mac_client(local_ca)
-    answer = await client.send("p10cr", pkcs10(new_key()), new=True,
+    answer = await client.send("p10cr", make_csr(DEVICE, new_key()), new=True,
                                generalInfo=IMPLICIT_CONFIRM)  # fmt: skip
     assert rejected(answer) == ("cp", "accepted", frozenset()), answer
     assert len(responses(answer)) == 1 and cert_req_id_of(answer) == -1
@@ -523,7 +512,9 @@ async def test_rfc9483_4_1_1_positive_ip_cp_kup_carry_one_response_and_the_issui
     cp = await signer.send("cr", cert_req_messages(cert_request(key=new_key())), new=True,
                            generalInfo=IMPLICIT_CONFIRM)  # fmt: skip
     assert_positive(cp, "cp", 0, issuer)
-    p10 = await signer.send("p10cr", pkcs10(new_key()), new=True, generalInfo=IMPLICIT_CONFIRM)
+    p10 = await signer.send(
+        "p10cr", make_csr(DEVICE, new_key()), new=True, generalInfo=IMPLICIT_CONFIRM
+    )
     assert_positive(p10, "cp", -1, issuer)
     kup = await kur(signer, generalInfo=IMPLICIT_CONFIRM)
     assert_positive(kup, "kup", 0, issuer)
@@ -557,13 +548,7 @@ async def test_rfc9810_5_2_3_a_pkcs10_for_est_keeps_the_profile_key_usage(
     the profile's key_usage alone, as before."""
     key = new_key()
     usage = x509.KeyUsage(True, False, False, False, True, False, False, False, False)
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name.from_rfc4514_string("CN=device"))
-        .add_extension(usage, critical=True)
-        .sign(key, hashes.SHA256())
-        .public_bytes(serialization.Encoding.DER)
-    )
+    csr = make_csr(DEVICE, key, extensions=((usage, True),))
     issued = await local_ca.authority.issue("tls-client", csr, "test")
     granted = key_usage_of(issued.der)
     assert granted.digital_signature and not granted.key_agreement
