@@ -36,8 +36,11 @@ from tests.local_ca import BackendSigner, Clock, settings_for
 from tests.unit.web.listener_client import (
     DEADLINE,
     closed_by_server,
+    drip_until_closed,
     exchange,
+    hold_idle,
     refusals,
+    release,
     status,
     stream_until_refused,
     until,
@@ -204,20 +207,7 @@ async def test_rfc9112_9_5_a_head_never_completed_is_closed_after_the_header_tim
     listener: Listener,
 ) -> None:
     """Slowloris: a byte now and then never completes the head; the listener closes it."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
-    writer.write(b"GET /ocsp/x HTTP/1.1\r\nX-Slow: ")
-
-    async def drip() -> None:
-        while not writer.is_closing():
-            writer.write(b"a")
-            await asyncio.sleep(0.05)
-
-    dripping = asyncio.ensure_future(drip())
-    try:
-        assert await closed_by_server(reader) == b""
-    finally:
-        dripping.cancel()
-        writer.close()
+    assert await drip_until_closed(listener.port, b"GET /ocsp/x HTTP/1.1\r\nX-Slow: ") == b""
     assert refusals(listener.metrics, "ocsp", "header_timeout") == 1
 
 
@@ -244,14 +234,13 @@ async def test_rfc9112_9_5_a_body_never_completed_is_closed_after_the_body_timeo
 async def test_rfc9110_15_6_4_connections_beyond_the_cap_get_503_and_are_closed(
     listener: Listener, caplog: pytest.LogCaptureFixture
 ) -> None:
-    idle = [await asyncio.open_connection("127.0.0.1", listener.port) for _ in range(4)]
+    idle = await hold_idle(listener.port, 4)
     await until(lambda: listener.guard.open_connections == 4)
     for _ in range(3):
         answer = await exchange(listener.port, ORDINARY)
         assert answer == OVER_CAPACITY
     assert refusals(listener.metrics, "ocsp", "too_many_connections") == 3
-    for _, writer in idle:
-        writer.close()
+    release(idle)
     await until(lambda: listener.guard.open_connections == 0)
     answer = await exchange(listener.port, b"GET /elsewhere HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert status(answer) == 404
