@@ -53,6 +53,11 @@ CACHED_REQUESTS = 200_000  # rendered answers kept for repeated requests
 # A read larger than this is parsed in slices of it, so that reading can stop between them
 # when answers pile up: what one read adds to them is bounded by the requests in a slice.
 SLICE_BYTES = 4096
+# Lingering close (RFC 9112 9.6): after a refusal the listener half-closes, then reads and
+# drops what the client still sends, for at most the body timeout (and LINGERING_SECONDS)
+# and LINGER_BYTES, so the client reads the answer rather than a reset.
+LINGERING_SECONDS = 2.0
+LINGER_BYTES = 1 << 20
 
 
 class _Refused(Exception):
@@ -171,6 +176,7 @@ class OCSPProtocol(asyncio.Protocol):
         self._unparsed = b""
         self._refusal: bytes | None = None
         self._closing = False
+        self._lingered: int | None = None  # bytes dropped since the half-close, if any
         self._reset()
 
     def _reset(self) -> None:
@@ -192,7 +198,13 @@ class OCSPProtocol(asyncio.Protocol):
         self._guard.watch(self)
 
     def data_received(self, data: bytes) -> None:
-        # (after a refusal `_closing` is set and reading paused: no more reads come here)
+        # (after a refusal `_closing` is set and reading paused until the answer is sent;
+        # then the rest of the request is dropped, `_linger`)
+        if self._lingered is not None:
+            self._lingered += len(data)
+            if self._lingered > LINGER_BYTES:
+                self.expire()
+            return
         self._since += len(data)  # set to 0 by every request this read completes
         if len(data) > SLICE_BYTES:
             self._parse_slices(memoryview(data))
@@ -285,6 +297,8 @@ class OCSPProtocol(asyncio.Protocol):
         limits = self._guard.limits
         if unsent:
             return state, limits.header_timeout_seconds, "stalled_reader"
+        if self._lingered is not None:  # the answer is sent: the linger ends quietly
+            return (-1, 0, False), min(LINGERING_SECONDS, limits.body_timeout_seconds), ""
         if self._size:
             return state, limits.body_timeout_seconds, "body_timeout"
         # a head begun (slowloris), or an idle keep-alive connection (closed quietly)
@@ -439,5 +453,15 @@ class OCSPProtocol(asyncio.Protocol):
         if self._transport is None:
             return
         self._transport.write(data)
-        if close:
+        if close and self._closing and self._transport.can_write_eof():
+            self._linger()
+        elif close:
             self._transport.close()
+
+    def _linger(self) -> None:
+        """A refusal is sent: half-close (the client reads the answer, then the end), and
+        drop what still comes until the client closes or the guard's timer ends it."""
+        assert self._transport is not None
+        self._lingered = 0
+        self._transport.write_eof()
+        self._transport.resume_reading()

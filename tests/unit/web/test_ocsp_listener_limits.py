@@ -4,6 +4,7 @@ its guard, server/web/limits.py): a real listener on loopback, raw sockets, smal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -148,6 +149,33 @@ async def test_rfc9110_15_5_14_a_body_that_never_ends_is_answered_413(listener: 
     assert status(await closed_by_server(reader)) == 413
     writer.close()
     assert refusals(listener.metrics, "ocsp", "body_too_large") == 1
+
+
+async def test_rfc9112_9_6_a_client_still_sending_a_refused_body_reads_the_answer_whole(
+    listener: Listener,
+) -> None:
+    """Lingering close: the listener half-closes after the 413 and drops the rest of the
+    body, so the client reads the answer and then the end, not a reset."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+    writer.write(b"POST /ocsp HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n")
+
+    async def pour() -> None:
+        with contextlib.suppress(ConnectionError):
+            while not writer.is_closing():
+                writer.write(b"0" * 4096)
+                await writer.drain()
+                await asyncio.sleep(0)
+
+    pouring = asyncio.ensure_future(pour())
+    try:
+        answer = await asyncio.wait_for(reader.read(), DEADLINE)  # a reset raises here
+    finally:
+        pouring.cancel()
+        writer.close()
+    assert status(answer) == 413
+    assert answer.endswith(b"\r\n\r\nrequest too large\n")
+    assert refusals(listener.metrics, "ocsp", "body_too_large") == 1
+    await until(lambda: listener.guard.open_connections == 0)
 
 
 async def test_rfc6585_5_a_header_field_that_never_ends_is_cut_off(listener: Listener) -> None:
