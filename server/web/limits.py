@@ -47,6 +47,12 @@ OVER_CAPACITY = (
     b"too many connections\n"
 )
 
+# After an answer given before the request was read whole (408, 413, 431, 400) the
+# listener reads on and drops the rest this long at most (lingering close, RFC 9112 9.6),
+# so the client sees the answer rather than a reset; aiohttp's default, 10 s, would let a
+# stalled body hold the connection that much longer.
+LINGERING_SECONDS = 2.0
+
 REASONS = (
     "too_many_connections",
     "target_too_long",

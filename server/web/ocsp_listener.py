@@ -42,7 +42,7 @@ import httptools
 from protocols import ocsp
 from server.ocsp_responder import LiveAnswer, OCSPAnswer, OCSPResponder
 from server.web.http_cache import http_date
-from server.web.limits import OVER_CAPACITY, ListenerGuard
+from server.web.limits import LINGERING_SECONDS, OVER_CAPACITY, ListenerGuard
 from server.web.ocsp import CONTENT_TYPE, answer_headers
 from server.web.unexpected import UnexpectedErrors
 
@@ -56,7 +56,6 @@ SLICE_BYTES = 4096
 # Lingering close (RFC 9112 9.6): after a refusal the listener half-closes, then reads and
 # drops what the client still sends, for at most the body timeout (and LINGERING_SECONDS)
 # and LINGER_BYTES, so the client reads the answer rather than a reset.
-LINGERING_SECONDS = 2.0
 LINGER_BYTES = 1 << 20
 
 
