@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from config.settings import LimitsSettings
 from server.web.bodies import read_body
 from server.web.bounded_http import listen
-from server.web.limits import ListenerGuard, ListenerMetrics
+from server.web.limits import OVER_CAPACITY, ListenerGuard, ListenerMetrics
 from tests.unit.web.listener_client import (
     closed_by_server,
     drip_until_closed,
@@ -169,6 +169,7 @@ async def test_rfc9110_15_6_4_connections_beyond_the_cap_get_503_and_are_closed(
     for _ in range(3):
         answer = await exchange(listener.port, ORDINARY)
         assert status(answer) == 503
+        assert answer == OVER_CAPACITY  # Retry-After, then the close
     assert refusals(listener.metrics, "http", "too_many_connections") == 3
     release(idle)
     await until(lambda: listener.guard.open_connections == 0)
