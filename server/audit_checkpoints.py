@@ -247,6 +247,8 @@ class AuditCheckpoints:
                 await self.write_if_moved()
             except (CAError, OSError) as exc:
                 logger.warning("audit checkpoint not written: %s", exc)
+            except Exception:  # the registry's driver: the loop must outlive it
+                logger.exception("audit checkpoint not written")
             await asyncio.sleep(interval)
 
     async def verify(self) -> AnchorReport:
