@@ -50,6 +50,9 @@ MAX_REQUEST_BYTES = 16 * 1024
 # An answer not yet sent: rendered already, signed for this request, or from a task.
 _Pending = bytes | LiveAnswer | asyncio.Future[OCSPAnswer]
 CACHED_REQUESTS = 200_000  # rendered answers kept for repeated requests
+# ... and the bytes they may take (keys and answers): a POST key is its whole body (up to
+# MAX_REQUEST_BYTES), so the count alone would let a client make it gigabytes
+CACHED_BYTES = 64 << 20
 # A read larger than this is parsed in slices of it, so that reading can stop between them
 # when answers pile up: what one read adds to them is bounded by the requests in a slice.
 SLICE_BYTES = 4096
@@ -100,6 +103,7 @@ class RenderedAnswers:
     def __init__(self, responder: OCSPResponder) -> None:
         self._responder = responder
         self._items: dict[bytes, tuple[int, bytes, bytes, float]] = {}
+        self._bytes = 0
 
     def get(self, key: bytes) -> bytes | None:
         item = self._items.get(key)
@@ -114,8 +118,9 @@ class RenderedAnswers:
     def put(self, key: bytes, answer: OCSPAnswer) -> None:
         if answer.etag is None or answer.expires is None or answer.last_modified is None:
             return
-        if len(self._items) >= CACHED_REQUESTS:
-            self._items.clear()
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= len(key) + len(old[1]) + len(old[2])
         before = (
             b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\nCache-Control: max-age="
         )
@@ -125,7 +130,12 @@ class RenderedAnswers:
             f"Expires: {http_date(answer.expires)}\r\n"
             f"Content-Length: {len(answer.der)}\r\n\r\n"
         ).encode("latin-1") + answer.der
+        size = len(key) + len(before) + len(after)
+        if len(self._items) >= CACHED_REQUESTS or self._bytes + size > CACHED_BYTES:
+            self._items.clear()
+            self._bytes = 0
         self._items[key] = (self._responder.version, before, after, answer.expires.timestamp())
+        self._bytes += size
 
 
 def _plain(status: str, text: str, keep_alive: bool) -> bytes:
