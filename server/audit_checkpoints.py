@@ -206,8 +206,9 @@ class AuditCheckpoints:
         empty. Raises CAError (BUSY, UNAVAILABLE from signing; INTERNAL when the signature
         does not verify, then nothing is written) and OSError (the file)."""
         head = await self._registry.audit_head()
-        if head is None:
-            return None
+        return None if head is None else await self._write(head)
+
+    async def _write(self, head: tuple[int, bytes]) -> tuple[int, Checkpoint]:
         name = self._settings.ca.name
         generation = await self._registry.active_generation(name)
         if generation is None:
@@ -236,7 +237,7 @@ class AuditCheckpoints:
                 last = None
             if last is not None and (last.seq, last.hash) == head:
                 return None
-        return await self.write()
+        return await self._write(head)
 
     async def run(self) -> None:
         """The duty loop: anchor the head now and every checkpoint interval."""
@@ -246,6 +247,8 @@ class AuditCheckpoints:
                 await self.write_if_moved()
             except (CAError, OSError) as exc:
                 logger.warning("audit checkpoint not written: %s", exc)
+            except Exception:  # the registry's driver: the loop must outlive it
+                logger.exception("audit checkpoint not written")
             await asyncio.sleep(interval)
 
     async def verify(self) -> AnchorReport:

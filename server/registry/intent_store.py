@@ -79,16 +79,7 @@ async def spend_holds_in(
         raise CAError(ErrorKind.INTERNAL, f"the intent {serial} was settled meanwhile")
     spent: list[tuple[str, str]] = []
     if holds.credential_id is not None:
-        await db.execute(
-            "UPDATE enrollment_credentials SET used_serial = ? WHERE id = ?",
-            (serial, holds.credential_id),
-        )
-        # The application this credential was handed out for is issued with it.
-        await db.execute(
-            "UPDATE applications SET state = 'issued', serial = ? WHERE state = 'approved'"
-            " AND id = (SELECT application_id FROM enrollment_credentials WHERE id = ?)",
-            (serial, holds.credential_id),
-        )
+        await _spend_credential_in(db, holds.credential_id, serial)
         spent.append(("credential.use", holds.credential_id))
     if holds.application_id is not None:
         await db.execute(
@@ -213,12 +204,18 @@ async def settle_stranded_in(
             "UPDATE enrollment_credentials SET claimed_at = NULL WHERE id = ?", (claim.id,)
         )
         return True
+    await _spend_credential_in(db, claim.id, serial)
+    return True
+
+
+async def _spend_credential_in(db: aiosqlite.Connection, credential_id: str, serial: str) -> None:
+    """Mark the credential used for the certificate `serial`; the application it was
+    handed out for (approved) is issued with it."""
     await db.execute(
-        "UPDATE enrollment_credentials SET used_serial = ? WHERE id = ?", (serial, claim.id)
+        "UPDATE enrollment_credentials SET used_serial = ? WHERE id = ?", (serial, credential_id)
     )
     await db.execute(
         "UPDATE applications SET state = 'issued', serial = ? WHERE state = 'approved'"
         " AND id = (SELECT application_id FROM enrollment_credentials WHERE id = ?)",
-        (serial, claim.id),
+        (serial, credential_id),
     )
-    return True

@@ -144,8 +144,7 @@ class SQLiteRegistry:
         self, db: aiosqlite.Connection, event: AuditEvent, at: datetime
     ) -> None:
         """Append an audit entry inside the caller's transaction (the registry's modules)."""
-        async with db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") as cur:
-            last = await cur.fetchone()
+        last = await _audit_head_in(db)
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
         at_text = to_text(at)
         details = canonical_details(event.details)
@@ -486,12 +485,8 @@ class SQLiteRegistry:
 
     async def audit_head(self) -> tuple[int, bytes] | None:
         """(seq, hash) of the newest audit entry; None while the trail is empty."""
-        async with (
-            self.reading() as db,
-            db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") as cursor,
-        ):
-            row = await cursor.fetchone()
-        return (row[0], bytes(row[1])) if row else None
+        async with self.reading() as db:
+            return await _audit_head_in(db)
 
     async def audit_hashes(self, seqs: Sequence[int]) -> dict[int, bytes]:
         """The hashes of those of the audit entries `seqs` the table holds, by seq."""
@@ -534,3 +529,10 @@ def _generation(row: Sequence) -> CAGeneration:
         state=row[8],
         certificate_der=row[9],
     )
+
+
+async def _audit_head_in(db: aiosqlite.Connection) -> tuple[int, bytes] | None:
+    """(seq, hash) of the newest audit entry; None while the trail is empty."""
+    async with db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") as cursor:
+        row = await cursor.fetchone()
+    return (row[0], bytes(row[1])) if row else None

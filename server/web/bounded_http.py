@@ -39,13 +39,9 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from server.web.limits import OVER_CAPACITY, ListenerGuard
+from server.web.limits import LINGERING_SECONDS, OVER_CAPACITY, ListenerGuard
 
 TOO_MANY_FIELDS = "Too many headers received"  # aiohttp's message for max_headers
-# After an answer given before the request's body was read (408, 413), aiohttp reads on
-# and drops the rest for this long so the client sees the answer rather than a reset;
-# its default, 10 s, would let a stalled body hold the connection that much longer.
-LINGERING_SECONDS = 2.0
 
 
 class BoundedRequestHandler(RequestHandler):

@@ -41,11 +41,19 @@ RESERVED_DESCRIPTORS = 128
 
 # RFC 9110 15.6.4: the server cannot take this connection now; sent before any request
 # is read, then the connection is closed (RFC 9112 9.6).
+# (Date is optional on a 5xx answer, RFC 9110 6.6.1: the bytes are made once.)
+_OVER_CAPACITY_TEXT = b"too many connections\n"
 OVER_CAPACITY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: 21\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
-    b"too many connections\n"
+    b"Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%b"
+    % (len(_OVER_CAPACITY_TEXT), _OVER_CAPACITY_TEXT)
 )
+
+# After an answer given before the request was read whole (408, 413, 431, 400) the
+# listener reads on and drops the rest this long at most (lingering close, RFC 9112 9.6),
+# so the client sees the answer rather than a reset; aiohttp's default, 10 s, would let a
+# stalled body hold the connection that much longer.
+LINGERING_SECONDS = 2.0
 
 REASONS = (
     "too_many_connections",

@@ -42,7 +42,7 @@ import httptools
 from protocols import ocsp
 from server.ocsp_responder import LiveAnswer, OCSPAnswer, OCSPResponder
 from server.web.http_cache import http_date
-from server.web.limits import OVER_CAPACITY, ListenerGuard
+from server.web.limits import LINGERING_SECONDS, OVER_CAPACITY, ListenerGuard
 from server.web.ocsp import CONTENT_TYPE, answer_headers
 from server.web.unexpected import UnexpectedErrors
 
@@ -50,9 +50,16 @@ MAX_REQUEST_BYTES = 16 * 1024
 # An answer not yet sent: rendered already, signed for this request, or from a task.
 _Pending = bytes | LiveAnswer | asyncio.Future[OCSPAnswer]
 CACHED_REQUESTS = 200_000  # rendered answers kept for repeated requests
+# ... and the bytes they may take (keys and answers): a POST key is its whole body (up to
+# MAX_REQUEST_BYTES), so the count alone would let a client make it gigabytes
+CACHED_BYTES = 64 << 20
 # A read larger than this is parsed in slices of it, so that reading can stop between them
 # when answers pile up: what one read adds to them is bounded by the requests in a slice.
 SLICE_BYTES = 4096
+# Lingering close (RFC 9112 9.6): after a refusal the listener half-closes, then reads and
+# drops what the client still sends, for at most the body timeout (and LINGERING_SECONDS)
+# and LINGER_BYTES, so the client reads the answer rather than a reset.
+LINGER_BYTES = 1 << 20
 
 
 class _Refused(Exception):
@@ -96,6 +103,7 @@ class RenderedAnswers:
     def __init__(self, responder: OCSPResponder) -> None:
         self._responder = responder
         self._items: dict[bytes, tuple[int, bytes, bytes, float]] = {}
+        self._bytes = 0
 
     def get(self, key: bytes) -> bytes | None:
         item = self._items.get(key)
@@ -110,8 +118,9 @@ class RenderedAnswers:
     def put(self, key: bytes, answer: OCSPAnswer) -> None:
         if answer.etag is None or answer.expires is None or answer.last_modified is None:
             return
-        if len(self._items) >= CACHED_REQUESTS:
-            self._items.clear()
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= len(key) + len(old[1]) + len(old[2])
         before = (
             b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\nCache-Control: max-age="
         )
@@ -121,7 +130,12 @@ class RenderedAnswers:
             f"Expires: {http_date(answer.expires)}\r\n"
             f"Content-Length: {len(answer.der)}\r\n\r\n"
         ).encode("latin-1") + answer.der
+        size = len(key) + len(before) + len(after)
+        if len(self._items) >= CACHED_REQUESTS or self._bytes + size > CACHED_BYTES:
+            self._items.clear()
+            self._bytes = 0
         self._items[key] = (self._responder.version, before, after, answer.expires.timestamp())
+        self._bytes += size
 
 
 def _plain(status: str, text: str, keep_alive: bool) -> bytes:
@@ -171,6 +185,7 @@ class OCSPProtocol(asyncio.Protocol):
         self._unparsed = b""
         self._refusal: bytes | None = None
         self._closing = False
+        self._lingered: int | None = None  # bytes dropped since the half-close, if any
         self._reset()
 
     def _reset(self) -> None:
@@ -192,7 +207,13 @@ class OCSPProtocol(asyncio.Protocol):
         self._guard.watch(self)
 
     def data_received(self, data: bytes) -> None:
-        # (after a refusal `_closing` is set and reading paused: no more reads come here)
+        # (after a refusal `_closing` is set and reading paused until the answer is sent;
+        # then the rest of the request is dropped, `_linger`)
+        if self._lingered is not None:
+            self._lingered += len(data)
+            if self._lingered > LINGER_BYTES:
+                self.expire()
+            return
         self._since += len(data)  # set to 0 by every request this read completes
         if len(data) > SLICE_BYTES:
             self._parse_slices(memoryview(data))
@@ -285,6 +306,8 @@ class OCSPProtocol(asyncio.Protocol):
         limits = self._guard.limits
         if unsent:
             return state, limits.header_timeout_seconds, "stalled_reader"
+        if self._lingered is not None:  # the answer is sent: the linger ends quietly
+            return (-1, 0, False), min(LINGERING_SECONDS, limits.body_timeout_seconds), ""
         if self._size:
             return state, limits.body_timeout_seconds, "body_timeout"
         # a head begun (slowloris), or an idle keep-alive connection (closed quietly)
@@ -439,5 +462,15 @@ class OCSPProtocol(asyncio.Protocol):
         if self._transport is None:
             return
         self._transport.write(data)
-        if close:
+        if close and self._closing and self._transport.can_write_eof():
+            self._linger()
+        elif close:
             self._transport.close()
+
+    def _linger(self) -> None:
+        """A refusal is sent: half-close (the client reads the answer, then the end), and
+        drop what still comes until the client closes or the guard's timer ends it."""
+        assert self._transport is not None
+        self._lingered = 0
+        self._transport.write_eof()
+        self._transport.resume_reading()

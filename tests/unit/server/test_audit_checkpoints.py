@@ -175,6 +175,40 @@ async def test_the_duty_loop_anchors_the_head(local_ca: LocalCA, tmp_path: Path)
         loop.cancel()
 
 
+class FailsOnce:
+    """The registry, whose first `audit_head` fails as a driver error would."""
+
+    def __init__(self, registry: object) -> None:
+        self._registry = registry
+        self.failed = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._registry, name)
+
+    async def audit_head(self) -> tuple[int, bytes] | None:
+        if not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("database is locked")
+        return await self._registry.audit_head()  # type: ignore[attr-defined, no-any-return]
+
+
+async def test_the_duty_loop_outlives_a_registry_failure(local_ca: LocalCA, tmp_path: Path) -> None:
+    """A failure that is no CAError (the driver's) is logged; the next interval anchors."""
+    settings = settings_for(tmp_path, CA_AUDIT__CHECKPOINT_INTERVAL_SECONDS="0.05")
+    registry = FailsOnce(local_ca.registry)
+    anchors = AuditCheckpoints(settings, registry, local_ca.signer, local_ca.clock)  # type: ignore[arg-type]
+    await grow(local_ca, 1)
+    loop = asyncio.create_task(anchors.run())
+    try:
+        async with asyncio.timeout(30):
+            while (report := await anchors.verify()).newest is None:
+                await asyncio.sleep(0.02)
+        assert registry.failed and not loop.done()
+        assert report.intact and report.unanchored == 0
+    finally:
+        loop.cancel()
+
+
 def test_signed_bytes_cannot_pass_for_a_der_structure() -> None:
     """Certificates, CRLs and OCSP responses sign a DER SEQUENCE (RFC 5280 4.1, 5.1; RFC
     6960 4.2.1): their to-be-signed octets begin with 0x30. A checkpoint's never do."""

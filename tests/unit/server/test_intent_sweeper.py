@@ -76,6 +76,20 @@ async def doomed_process(
     return services(local_ca, registry, authority, settings, signer)
 
 
+async def enrolling(
+    process: Process, key: ec.EllipticCurvePrivateKey | None = None
+) -> tuple[str, str, asyncio.Task[IssuedCertificate]]:
+    """A new code of `process` enrolling `key`, stopped at the signer: its intent is
+    recorded, holding the code. The code's id, its secret, and the request under way."""
+    credential, secret = await process.credentials.create("tls-client", "CN=d", HOUR, "op")
+    request = asyncio.create_task(
+        process.enrollment.enroll(credential.id, secret, make_csr([], key=key), "est")
+    )
+    assert process.signer is not None
+    await process.signer.asked.wait()
+    return credential.id, secret, request
+
+
 async def crash(process: Process, request: asyncio.Task[object], signed: bool) -> None:
     """The process dies: nothing it does from now on reaches the registry. With `signed`,
     its signature arrives first (the certificate exists but is never recorded)."""
@@ -135,17 +149,12 @@ async def test_a_crash_before_the_signature_is_settled_and_frees_the_code_and_th
     local_ca: LocalCA, gone_owner: str, restarted: Process
 ) -> None:
     doomed = await doomed_process(local_ca, gone_owner)
-    credential, secret = await doomed.credentials.create("tls-client", "CN=d", HOUR, "op")
     key = new_key()
-    request = asyncio.create_task(
-        doomed.enrollment.enroll(credential.id, secret, make_csr([], key=key), "est")
-    )
-    assert doomed.signer is not None
-    await doomed.signer.asked.wait()  # the intent is recorded, holding the code
+    credential_id, secret, request = await enrolling(doomed, key)
     await crash(doomed, request, signed=False)
     (left,) = await local_ca.registry.open_intents()
-    assert (left.owner, left.credential_id) == (gone_owner, credential.id)
-    held = await refused(restarted.enrollment.enroll(credential.id, secret, make_csr([]), "e"))
+    assert (left.owner, left.credential_id) == (gone_owner, credential_id)
+    held = await refused(restarted.enrollment.enroll(credential_id, secret, make_csr([]), "e"))
     assert held.kind is ErrorKind.UNAUTHORIZED  # what main left for ever
     assert held.message == REFUSAL
 
@@ -158,9 +167,9 @@ async def test_a_crash_before_the_signature_is_settled_and_frees_the_code_and_th
     assert (entry.actor, entry.target) == ("ca:intent-sweeper", left.serial)
     assert entry.details == {
         "outcome": "never issued", "why": "owner gone", "owner": gone_owner,
-        "credential": credential.id, "application": None,
+        "credential": credential_id, "application": None,
     }  # fmt: skip
-    issued = await works_exactly_once(restarted, (credential.id, secret), key)
+    issued = await works_exactly_once(restarted, (credential_id, secret), key)
     assert await local_ca.registry.get_certificate(issued.serial) is not None
     assert (await local_ca.registry.verify_audit_chain()).intact
 
@@ -169,13 +178,8 @@ async def test_a_certificate_signed_but_not_recorded_is_settled_as_never_issued(
     local_ca: LocalCA, gone_owner: str, restarted: Process
 ) -> None:
     doomed = await doomed_process(local_ca, gone_owner)
-    credential, secret = await doomed.credentials.create("tls-client", "CN=d", HOUR, "op")
     key = new_key()
-    request = asyncio.create_task(
-        doomed.enrollment.enroll(credential.id, secret, make_csr([], key=key), "est")
-    )
-    assert doomed.signer is not None
-    await doomed.signer.asked.wait()
+    credential_id, secret, request = await enrolling(doomed, key)
     await crash(doomed, request, signed=True)  # signed, never recorded: it never left
     (left,) = await local_ca.registry.open_intents()
 
@@ -184,7 +188,7 @@ async def test_a_certificate_signed_but_not_recorded_is_settled_as_never_issued(
     assert await local_ca.registry.open_intents() == []
     (entry,) = await settlements(local_ca)
     assert entry.details["outcome"] == "never issued"
-    await works_exactly_once(restarted, (credential.id, secret), key)
+    await works_exactly_once(restarted, (credential_id, secret), key)
 
 
 async def test_a_crash_after_the_certificate_is_recorded_leaves_its_code_spent(
@@ -262,12 +266,7 @@ async def test_a_live_request_is_not_swept_before_the_timeout(
     local_ca: LocalCA, restarted: Process
 ) -> None:
     live = await doomed_process(local_ca, this_process())
-    credential, secret = await live.credentials.create("tls-client", "CN=d", HOUR, "op")
-    request = asyncio.create_task(
-        live.enrollment.enroll(credential.id, secret, make_csr([]), "est")
-    )
-    assert live.signer is not None
-    await live.signer.asked.wait()
+    _, _, request = await enrolling(live)
     local_ca.clock.advance(seconds=local_ca.settings.enrollment.intent_timeout_seconds - 1)
     assert await sweeper(local_ca).sweep() == 0
     live.signer.open()
@@ -280,13 +279,8 @@ async def test_a_request_that_outlives_the_timeout_is_settled_and_then_fails_who
     local_ca: LocalCA, restarted: Process
 ) -> None:
     stuck = await doomed_process(local_ca, this_process())
-    credential, secret = await stuck.credentials.create("tls-client", "CN=d", HOUR, "op")
     key = new_key()
-    request = asyncio.create_task(
-        stuck.enrollment.enroll(credential.id, secret, make_csr([], key=key), "est")
-    )
-    assert stuck.signer is not None
-    await stuck.signer.asked.wait()
+    credential_id, secret, request = await enrolling(stuck, key)
     (left,) = await local_ca.registry.open_intents()
     local_ca.clock.advance(seconds=local_ca.settings.enrollment.intent_timeout_seconds)
     assert await sweeper(local_ca).sweep() == 1
@@ -297,7 +291,7 @@ async def test_a_request_that_outlives_the_timeout_is_settled_and_then_fails_who
     assert late.kind is ErrorKind.INTERNAL
     assert late.message == f"no pending intent for serial {left.serial}"
     assert await local_ca.registry.get_certificate(left.serial) is None
-    await works_exactly_once(restarted, (credential.id, secret), key)
+    await works_exactly_once(restarted, (credential_id, secret), key)
     await stuck.registry.close()
 
 
@@ -305,18 +299,13 @@ async def test_an_owner_that_cannot_be_told_is_settled_only_after_the_timeout(
     local_ca: LocalCA, restarted: Process
 ) -> None:
     elsewhere = await doomed_process(local_ca, "another-host/boot/123/456")
-    credential, secret = await elsewhere.credentials.create("tls-client", "CN=d", HOUR, "op")
-    request = asyncio.create_task(
-        elsewhere.enrollment.enroll(credential.id, secret, make_csr([]), "est")
-    )
-    assert elsewhere.signer is not None
-    await elsewhere.signer.asked.wait()
+    credential_id, secret, request = await enrolling(elsewhere)
     await crash(elsewhere, request, signed=False)
     local_ca.clock.advance(seconds=local_ca.settings.enrollment.intent_timeout_seconds - 1)
     assert await sweeper(local_ca).sweep() == 0
     local_ca.clock.advance(seconds=1)
     assert await sweeper(local_ca).sweep() == 1
-    await works_exactly_once(restarted, (credential.id, secret), new_key())
+    await works_exactly_once(restarted, (credential_id, secret), new_key())
 
 
 def test_owner_state_tells_a_running_process_from_a_gone_one(gone_owner: str) -> None:

@@ -31,6 +31,36 @@ async def closed_by_server(reader: asyncio.StreamReader) -> bytes:
         return b""
 
 
+async def drip_until_closed(port: int, head: bytes) -> bytes:
+    """Slowloris: send `head`, then one byte now and then, never completing the head; what
+    the server sent before it closed the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head)
+
+    async def drip() -> None:
+        while not writer.is_closing():
+            writer.write(b"a")
+            await asyncio.sleep(0.05)
+
+    dripping = asyncio.ensure_future(drip())
+    try:
+        return await closed_by_server(reader)
+    finally:
+        dripping.cancel()
+        writer.close()
+
+
+async def hold_idle(port: int, count: int) -> list[asyncio.StreamWriter]:
+    """Open `count` connections that send nothing; their writers, to close them later."""
+    held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(count)]
+    return [writer for _, writer in held]
+
+
+def release(writers: list[asyncio.StreamWriter]) -> None:
+    for writer in writers:
+        writer.close()
+
+
 async def stream_until_refused(port: int, head: bytes, filler: bytes, most: int) -> int:
     """Send `head`, then `filler` again and again, up to `most` bytes; how many were sent
     when the server stopped the connection (`most` if it never did)."""

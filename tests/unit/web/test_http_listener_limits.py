@@ -16,8 +16,17 @@ from prometheus_client import CollectorRegistry
 from config.settings import LimitsSettings
 from server.web.bodies import read_body
 from server.web.bounded_http import listen
-from server.web.limits import ListenerGuard, ListenerMetrics
-from tests.unit.web.listener_client import closed_by_server, exchange, refusals, status, until
+from server.web.limits import OVER_CAPACITY, ListenerGuard, ListenerMetrics
+from tests.unit.web.listener_client import (
+    closed_by_server,
+    drip_until_closed,
+    exchange,
+    hold_idle,
+    refusals,
+    release,
+    status,
+    until,
+)
 
 LIMITS = LimitsSettings(
     max_target_bytes=1024,
@@ -116,20 +125,7 @@ async def test_rfc9112_9_5_a_head_never_completed_is_closed_after_the_header_tim
     listener: Listener,
 ) -> None:
     """Slowloris: a byte now and then never completes the head; the listener closes it."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
-    writer.write(b"GET / HTTP/1.1\r\nX-Slow: ")
-
-    async def drip() -> None:
-        while not writer.is_closing():
-            writer.write(b"a")
-            await asyncio.sleep(0.05)
-
-    dripping = asyncio.ensure_future(drip())
-    try:
-        assert await closed_by_server(reader) == b""
-    finally:
-        dripping.cancel()
-        writer.close()
+    assert await drip_until_closed(listener.port, b"GET / HTTP/1.1\r\nX-Slow: ") == b""
     assert refusals(listener.metrics, "http", "header_timeout") == 1
 
 
@@ -165,17 +161,17 @@ async def test_rfc9110_15_5_9_a_body_never_completed_is_answered_408(listener: L
 async def test_rfc9110_15_6_4_connections_beyond_the_cap_get_503_and_are_closed(
     listener: Listener, caplog: pytest.LogCaptureFixture
 ) -> None:
-    idle = [await asyncio.open_connection("127.0.0.1", listener.port) for _ in range(3)]
+    idle = await hold_idle(listener.port, 3)
     await until(lambda: listener.guard.open_connections == 3)
     assert (await exchange(listener.port, ORDINARY)).endswith(b"hello\n")  # below the cap
-    idle.append(await asyncio.open_connection("127.0.0.1", listener.port))
+    idle += await hold_idle(listener.port, 1)
     await until(lambda: listener.guard.open_connections == 4)
     for _ in range(3):
         answer = await exchange(listener.port, ORDINARY)
         assert status(answer) == 503
+        assert answer == OVER_CAPACITY  # Retry-After, then the close
     assert refusals(listener.metrics, "http", "too_many_connections") == 3
-    for _, writer in idle:
-        writer.close()
+    release(idle)
     await until(lambda: listener.guard.open_connections == 0)
     assert (await exchange(listener.port, ORDINARY)).endswith(b"hello\n")
     lines = [r for r in caplog.records if "too_many_connections" in r.getMessage()]

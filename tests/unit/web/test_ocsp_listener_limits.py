@@ -4,6 +4,7 @@ its guard, server/web/limits.py): a real listener on loopback, raw sockets, smal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -36,8 +37,11 @@ from tests.local_ca import BackendSigner, Clock, settings_for
 from tests.unit.web.listener_client import (
     DEADLINE,
     closed_by_server,
+    drip_until_closed,
     exchange,
+    hold_idle,
     refusals,
+    release,
     status,
     stream_until_refused,
     until,
@@ -147,6 +151,33 @@ async def test_rfc9110_15_5_14_a_body_that_never_ends_is_answered_413(listener: 
     assert refusals(listener.metrics, "ocsp", "body_too_large") == 1
 
 
+async def test_rfc9112_9_6_a_client_still_sending_a_refused_body_reads_the_answer_whole(
+    listener: Listener,
+) -> None:
+    """Lingering close: the listener half-closes after the 413 and drops the rest of the
+    body, so the client reads the answer and then the end, not a reset."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+    writer.write(b"POST /ocsp HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n")
+
+    async def pour() -> None:
+        with contextlib.suppress(ConnectionError):
+            while not writer.is_closing():
+                writer.write(b"0" * 4096)
+                await writer.drain()
+                await asyncio.sleep(0)
+
+    pouring = asyncio.ensure_future(pour())
+    try:
+        answer = await asyncio.wait_for(reader.read(), DEADLINE)  # a reset raises here
+    finally:
+        pouring.cancel()
+        writer.close()
+    assert status(answer) == 413
+    assert answer.endswith(b"\r\n\r\nrequest too large\n")
+    assert refusals(listener.metrics, "ocsp", "body_too_large") == 1
+    await until(lambda: listener.guard.open_connections == 0)
+
+
 async def test_rfc6585_5_a_header_field_that_never_ends_is_cut_off(listener: Listener) -> None:
     head = b"GET /ocsp/x HTTP/1.1\r\nX-Endless: "
     sent = await stream_until_refused(listener.port, head, b"a" * 65536, 200 << 20)
@@ -204,20 +235,7 @@ async def test_rfc9112_9_5_a_head_never_completed_is_closed_after_the_header_tim
     listener: Listener,
 ) -> None:
     """Slowloris: a byte now and then never completes the head; the listener closes it."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
-    writer.write(b"GET /ocsp/x HTTP/1.1\r\nX-Slow: ")
-
-    async def drip() -> None:
-        while not writer.is_closing():
-            writer.write(b"a")
-            await asyncio.sleep(0.05)
-
-    dripping = asyncio.ensure_future(drip())
-    try:
-        assert await closed_by_server(reader) == b""
-    finally:
-        dripping.cancel()
-        writer.close()
+    assert await drip_until_closed(listener.port, b"GET /ocsp/x HTTP/1.1\r\nX-Slow: ") == b""
     assert refusals(listener.metrics, "ocsp", "header_timeout") == 1
 
 
@@ -244,14 +262,13 @@ async def test_rfc9112_9_5_a_body_never_completed_is_closed_after_the_body_timeo
 async def test_rfc9110_15_6_4_connections_beyond_the_cap_get_503_and_are_closed(
     listener: Listener, caplog: pytest.LogCaptureFixture
 ) -> None:
-    idle = [await asyncio.open_connection("127.0.0.1", listener.port) for _ in range(4)]
+    idle = await hold_idle(listener.port, 4)
     await until(lambda: listener.guard.open_connections == 4)
     for _ in range(3):
         answer = await exchange(listener.port, ORDINARY)
         assert answer == OVER_CAPACITY
     assert refusals(listener.metrics, "ocsp", "too_many_connections") == 3
-    for _, writer in idle:
-        writer.close()
+    release(idle)
     await until(lambda: listener.guard.open_connections == 0)
     answer = await exchange(listener.port, b"GET /elsewhere HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert status(answer) == 404
