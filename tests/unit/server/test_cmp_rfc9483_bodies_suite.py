@@ -132,8 +132,11 @@ async def test_rfc9483_4_2_revive_lifts_a_hold_the_holder_asked_for(suspender: H
     assert "revoked" in held.text
     assert await suspender.status() is CertificateStatus.HOLD
     ir = cert_req_messages(cert_request(key=ec.generate_private_key(ec.SECP256R1())))
+    before = await registry_state(suspender.local_ca.registry)
     refused = await suspender.client.send("ir", ir, new=True)
     assert (refused.body_type, refused.fail_info) == ("error", {"signerNotTrusted"}), refused
+    assert refused.status is cmp.PKIStatus.rejection, refused
+    assert await registry_state(suspender.local_ca.registry) == before
     # 4.2: "exactly one reasonCode": revoke and revive at once is refused, badRequest
     both = suspender.rr(UNSPECIFIED, extra_entry_extensions=[crl_reason(REMOVE_FROM_CRL)])
     await rp_rejection(suspender, both, "badRequest")
@@ -361,6 +364,7 @@ async def test_rfc9483_4_1_1_a_second_cert_conf_is_refused_cert_confirmed(
     again = await client.send_der(first)
     client.last_nonce = ours
     assert (again.body_type, again.fail_info) == ("error", {"certConfirmed"}), again
+    assert again.status is cmp.PKIStatus.rejection and again.protected, again
     await cert_conf_refused(client, local_ca, cert_conf_content(certificate), "certConfirmed")
     assert await registry_state(local_ca.registry) == before
     assert await status_of(local_ca, certificate) is CertificateStatus.GOOD
