@@ -316,6 +316,11 @@ class CMPSettings:
     # RFC 9483 3.1 only RECOMMENDS messageTime in requests; required by default, so that a
     # request can be replayed at most max_clock_skew_seconds after it was made (badTime).
     require_message_time: bool = True
+    # Finished (done, expired) CMP transactions are forgotten this long after they began
+    # (the sweeper in server/cmp.py): the table cannot grow without bound, yet a request
+    # replayed within max_clock_skew_seconds of its messageTime finds its transactionID
+    # still used (transactionIdInUse, RFC 4210 5.1.1).
+    transaction_retention_days: int = 3
     mac_min_iterations: int = 100  # PasswordBasedMac / PBMAC1 iteration counts accepted
     # PBMAC1 as RFC 9481 6.1.2 examples and conformance suites use it: 262144. The code is
     # looked up before any hashing, so only a holder of a valid reference makes us hash.
@@ -354,6 +359,11 @@ class CMPSettings:
         _require(self.confirm_wait_seconds > 0, "cmp.confirm_wait_seconds", "> 0 seconds")
         _require(self.check_after_seconds > 0, "cmp.check_after_seconds", "> 0 seconds")
         _require(self.max_clock_skew_seconds > 0, "cmp.max_clock_skew_seconds", "> 0 seconds")
+        _require(
+            self.transaction_retention_days * 86400 > 2 * self.max_clock_skew_seconds,
+            "cmp.transaction_retention_days",
+            "longer than twice cmp.max_clock_skew_seconds",
+        )
         _require(
             0 < self.mac_min_iterations <= self.mac_max_iterations,
             "cmp.mac_min_iterations",

@@ -773,12 +773,24 @@ class CMPServer:
 
     async def run(self) -> None:
         """The builder process's sweeper: unconfirmed certificates are revoked within a few
-        seconds of their deadline, whether or not CMP requests come in."""
+        seconds of their deadline, whether or not CMP requests come in; once an hour, the
+        finished transactions older than `cmp.transaction_retention_days` are forgotten (a
+        client cannot grow the table without bound; a transactionID replayed while its
+        messageTime is still within `cmp.max_clock_skew_seconds` is still transactionIdInUse,
+        the setting being checked longer than that)."""
+        retention = timedelta(days=self._cmp.transaction_retention_days)
+        prune_at = self._clock()
         while True:
             try:
                 await self.revoke_unconfirmed()
+                now = self._clock()
+                if now >= prune_at:
+                    pruned = await self._transactions.prune(now - retention)
+                    prune_at = now + timedelta(hours=1)
+                    if pruned:
+                        log.info("CMP: forgot %d finished transactions", pruned)
             except Exception:
-                log.exception("CMP: revoking unconfirmed certificates failed")
+                log.exception("CMP: sweeping transactions failed")
             await asyncio.sleep(SWEEP_EVERY_S)
 
     async def revoke_unconfirmed(self) -> None:

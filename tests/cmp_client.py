@@ -35,6 +35,7 @@ from protocols.der import tlv
 from server.cmp import CMPServer
 from server.enrollment import Enrollment, HolderEnrollment
 from server.enrollment_credentials import EnrollmentCredentials
+from server.registry import CertificateStatus
 from server.status import StatusPublication
 from server.tls import ServerIdentity
 from tests.csr_factory import make_csr
@@ -480,19 +481,7 @@ async def mac_client(
 async def signing_client(local_ca: LocalCA, client: CMPClient) -> CMPClient:
     """A client that holds a certificate of this CA (enrolled by ``client`` over MAC with
     implicit confirmation) and signs with its key, sender = its subject."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    answer = await client.send(
-        "ir", cert_req_messages(cert_request(key=key)), new=True, generalInfo=IMPLICIT_CONFIRM
-    )
-    assert answer.certificate is not None, answer
-    generation = await local_ca.registry.active_generation(local_ca.settings.ca.name)
-    assert generation is not None
-    subject = x509.load_der_x509_certificate(answer.certificate).subject
-    identity = client.identity or await server_identity(local_ca)
-    return CMPClient(client.server, local_ca.clock, profile=client.profile, key=key,
-                     identity=identity,
-                     chain=[answer.certificate, generation.certificate_der],
-                     sender=directory_name(subject))  # fmt: skip
+    return await holder_client(local_ca, client)
 
 
 async def holder_client(
@@ -514,6 +503,49 @@ async def holder_client(
                      identity=identity,
                      chain=[answer.certificate, generation.certificate_der],
                      sender=directory_name(subject))  # fmt: skip
+
+
+@dataclass
+class Holder:
+    """A client signing with its certificate of this CA, and that certificate."""
+
+    client: CMPClient
+    certificate: x509.Certificate
+    local_ca: LocalCA
+
+    @property
+    def serial(self) -> str:
+        return format(self.certificate.serial_number, "x")
+
+    async def status(self) -> CertificateStatus:
+        record = await self.local_ca.registry.get_certificate(self.serial)
+        assert record is not None
+        return record.status
+
+    def rr(self, reason: int | None, extra_entry_extensions: Iterable[bytes] = ()) -> bytes:
+        cert = self.certificate
+        return rr_content(cert.serial_number, cert.issuer, reason,
+                          extra_entry_extensions=extra_entry_extensions)  # fmt: skip
+
+
+async def make_holder(local_ca: LocalCA) -> Holder:
+    """A holder of a certificate of ``local_ca``, over a server of its own settings."""
+    server = await make_server(local_ca)
+    client = await signing_client(local_ca, await mac_client(local_ca, server=server))
+    return Holder(client, x509.load_der_x509_certificate(client.chain[0]), local_ca)
+
+
+async def rp_rejection(holder: Holder, content: bytes, failure: str) -> Answer:
+    """Sends the rr; asserts a protected rp rejection with exactly ``failure`` and nothing
+    changed (registry_state)."""
+    before = await registry_state(holder.local_ca.registry)
+    answer = await holder.client.send("rr", content, new=True)
+    assert (answer.body_type, answer.status, answer.fail_info) == (
+        "rp", cmp.PKIStatus.rejection, frozenset({failure}),
+    ), answer  # fmt: skip
+    assert answer.protected
+    assert await registry_state(holder.local_ca.registry) == before
+    return answer
 
 
 def key_usage_der(**usages: bool) -> bytes:

@@ -8,8 +8,11 @@ tests/integration."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from hsm.software import SoftwareBackend
 from server.applications import Applications
 from server.authority import Authority
 from server.enrollment_credentials import EnrollmentCredentials
+from server.lifecycle import create_generation, issue_ocsp_responder
 from server.register_check import RegisterCheck
 from server.registry import IntentHolds, OCSPResponseRow, SQLiteRegistry
 from server.revocation import Revocation
@@ -109,6 +113,28 @@ def settings_for(home: Path, extra: str = "", **env: str) -> Settings:
     text = (resources.files("config") / "default.toml").read_text(encoding="utf-8")
     (home / "settings.toml").write_text(text + "\n" + extra + "\n", encoding="utf-8")
     return load_settings(home, environ=env)
+
+
+@asynccontextmanager
+async def opened_local_ca(folder: Path) -> AsyncIterator[LocalCA]:
+    """A CA with its first generation and OCSP responder in `folder`, opened in the running
+    loop (tests/unit/server/conftest.py's `local_ca`, and tests that open several)."""
+    settings = settings_for(folder)
+    clock = Clock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
+    registry = await SQLiteRegistry.open(folder / "registry.sqlite3")
+    (folder / "keys").mkdir(mode=0o700)
+    backend = SoftwareBackend(folder / "keys", b"test passphrase")
+    signer = BackendSigner(backend)
+    authority = Authority(settings, registry, signer, clock)
+    generation = await create_generation(settings, registry, backend, authority, clock(), "t")
+    await issue_ocsp_responder(settings, backend, authority, generation, clock(), "t")
+    try:
+        yield LocalCA(settings, registry, backend, signer, authority,
+                      Revocation(registry, clock), clock)  # fmt: skip
+    finally:
+        await registry.close()
+        backend.close()
+        shutil.rmtree(folder / "keys", ignore_errors=True)
 
 
 def ra_services(

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pyasn1.type import univ
+
+from protocols.cmp.crmf import encode_der
 from protocols.cmp.messages import BODY_TAGS, CMPFormatError, PKIMessage
 from protocols.der import DERError
 from protocols.der import elements as der_elements
@@ -30,7 +33,7 @@ __all__ = [
 ]
 
 ID_IT_ORIG_PKI_MESSAGE = "1.3.6.1.5.5.7.4.15"  # RFC 9810 5.1.1.3
-_ORIG_PKI_MESSAGE_OID_DER = bytes.fromhex("06082b0601050507040f")
+_ORIG_PKI_MESSAGE_OID_DER = encode_der(univ.ObjectIdentifier(ID_IT_ORIG_PKI_MESSAGE))
 _GENERAL_INFO_TAG = 0xA8  # PKIHeader generalInfo [8] EXPLICIT (RFC 9810 5.1.1)
 
 _SEQUENCE = 0x30

@@ -181,6 +181,22 @@ class SQLiteCMPStore:
             rows = await cursor.fetchall()
         return [_transaction(row) for row in rows]
 
+    async def prune(self, before: datetime) -> int:
+        """Forget the finished transactions (done, expired) begun before `before`; those
+        still open, waiting or awaiting certConf stay, and so does one an issuance intent
+        still holds (migration 0012; its intent settles it). Their transactionIDs are free
+        again and their requests no longer duplicateCertReq (certified_before): `before`
+        must lie further back than a request can be replayed
+        (cmp.transaction_retention_days)."""
+        async with self._registry.transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM cmp_transactions WHERE state IN ('done', 'expired')"
+                " AND created_at < ? AND transaction_id NOT IN (SELECT cmp_transaction_id"
+                " FROM intent_holds WHERE cmp_transaction_id IS NOT NULL)",
+                (to_text(before),),
+            )
+            return cursor.rowcount
+
     async def _set(
         self,
         transaction_id: bytes,

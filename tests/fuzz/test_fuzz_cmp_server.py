@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -36,14 +33,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hsm.software import SoftwareBackend
 from protocols import cmp
 from protocols.der import elements, tlv
-from server.authority import Authority
 from server.cmp import CMPServer
-from server.lifecycle import create_generation, issue_ocsp_responder
-from server.registry import SQLiteRegistry
-from server.revocation import Revocation
 from server.tls import ServerIdentity
 from server.web.cmp import CONTENT_TYPE, add_routes
 from server.web.identity import SERVER_IDENTITY_KEY
@@ -65,7 +57,7 @@ from tests.cmp_client import (
 )
 from tests.fuzz.conftest import Seeds
 from tests.fuzz.mutations import FUZZ, FUZZ_SLOW, mutated
-from tests.local_ca import BackendSigner, Clock, LocalCA, settings_for
+from tests.local_ca import LocalCA, opened_local_ca
 
 PROFILE = "tls-client"
 ID_IT_ROOT_CA_CERT = "1.3.6.1.5.5.7.4.20"
@@ -137,27 +129,6 @@ class World:
             assert await registry_state(self.local_ca.registry) == before, reply
 
 
-@asynccontextmanager
-async def local_ca(folder: Path) -> AsyncIterator[LocalCA]:
-    """The CA of tests/unit/server/conftest.py's `local_ca`, opened in the running loop."""
-    settings = settings_for(folder)
-    clock = Clock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
-    registry = await SQLiteRegistry.open(folder / "registry.sqlite3")
-    (folder / "keys").mkdir(mode=0o700)
-    backend = SoftwareBackend(folder / "keys", b"test passphrase")
-    signer = BackendSigner(backend)
-    authority = Authority(settings, registry, signer, clock)
-    generation = await create_generation(settings, registry, backend, authority, clock(), "t")
-    await issue_ocsp_responder(settings, backend, authority, generation, clock(), "t")
-    try:
-        yield LocalCA(settings, registry, backend, signer, authority,
-                      Revocation(registry, clock), clock)  # fmt: skip
-    finally:
-        await registry.close()
-        backend.close()
-        shutil.rmtree(folder / "keys", ignore_errors=True)
-
-
 async def client_requests(
     ca: LocalCA, server: CMPServer, identity: ServerIdentity
 ) -> list[Reprotectable]:
@@ -190,7 +161,7 @@ async def client_requests(
 @pytest.fixture
 def world(seeds: Seeds, tmp_path: Path) -> Iterator[tuple[asyncio.Runner, World]]:
     with asyncio.Runner() as runner:
-        opened = local_ca(tmp_path)
+        opened = opened_local_ca(tmp_path)
         ca = runner.run(opened.__aenter__())
         try:
             server = runner.run(make_server(ca))

@@ -82,6 +82,7 @@ def test_unknown_keys_and_bad_values_are_refused_with_the_key_named(
         ("CA_AUDIT__CHECKPOINTS", '""', "audit.checkpoints"),
         ("CA_ENROLLMENT__INTENT_TIMEOUT_SECONDS", "5", "enrollment.intent_timeout_seconds"),
         ("CA_ENROLLMENT__SWEEP_INTERVAL_SECONDS", "0", "enrollment.sweep_interval_seconds"),
+        ("CA_CMP__TRANSACTION_RETENTION_DAYS", "0", "cmp.transaction_retention_days"),
         ("CA_HSM__BACKEND", "cloud", "hsm.backend"),
         ("CA_HSM__PIN", "1234", "hsm.pin"),
         ("CA_NOSECTION__X", "1", "nosection"),

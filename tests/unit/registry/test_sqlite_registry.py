@@ -12,6 +12,8 @@ from server.registry import (
     AuditEvent,
     CertificateIntent,
     CertificateStatus,
+    CMPDelivery,
+    IntentHolds,
     SQLiteRegistry,
     StatusChange,
     StatusChangeKind,
@@ -161,3 +163,29 @@ async def test_reopening_applies_no_migration_twice(tmp_path: Path) -> None:
         assert (await second.get_certificate("01")) is not None
     finally:
         await second.close()
+
+
+async def test_pruning_cmp_transactions_keeps_recent_unfinished_and_held_ones(
+    registry: SQLiteRegistry,
+) -> None:
+    """SQLiteCMPStore.prune (the CMP sweeper's): done and expired transactions begun before
+    the cut go; later ones, unfinished ones, and a done one an open intent still holds
+    (intent_holds references it) stay."""
+    store = registry.cmp
+    old, later = NOW - timedelta(days=4), NOW - timedelta(days=2)
+    ids = {name: name.encode().ljust(16, b"\0") for name in
+           ("done", "expired", "awaiting", "waiting", "open", "held", "recent")}  # fmt: skip
+    for name, transaction_id in ids.items():
+        assert await store.open(transaction_id, "r", later if name == "recent" else old, None)
+    for name in ("done", "held", "recent"):
+        await store.discard(ids[name])
+    for name, state in (("expired", "expired"), ("awaiting", "awaiting_confirm"),
+                        ("waiting", "waiting")):  # fmt: skip
+        assert await store.finish(ids[name], "open", state)
+    holds = IntentHolds(cmp=CMPDelivery(ids["held"], 0, b"n" * 16, None))
+    await registry.record_intent(intent("0a", b"held-key"), NOW, OWNER, "test", holds)
+    assert await store.prune(NOW - timedelta(days=3)) == 2
+    assert await store.get(ids["done"]) is None and await store.get(ids["expired"]) is None
+    for name in ("awaiting", "waiting", "open", "held", "recent"):
+        assert await store.get(ids[name]) is not None, name
+    assert await store.prune(NOW - timedelta(days=3)) == 0

@@ -6,8 +6,7 @@ registry left as it was."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import pytest
 from cryptography import x509
@@ -22,6 +21,7 @@ from tests.cmp_client import (
     IMPLICIT_CONFIRM,
     Answer,
     CMPClient,
+    Holder,
     cert_conf_content,
     cert_req_messages,
     cert_request,
@@ -29,12 +29,12 @@ from tests.cmp_client import (
     genp_items,
     integer_der,
     mac_client,
+    make_holder,
     make_server,
     oid_der,
     p10cr_content,
     registry_state,
-    rr_content,
-    signing_client,
+    rp_rejection,
     tlv,
 )
 from tests.csr_factory import make_csr
@@ -54,35 +54,6 @@ def suspending(local_ca: LocalCA) -> LocalCA:
     return replace(local_ca, settings=replace(settings, cmp=cmp_settings))
 
 
-@dataclass
-class Holder:
-    """A client signing with its certificate of this CA, and that certificate."""
-
-    client: CMPClient
-    certificate: x509.Certificate
-    local_ca: LocalCA
-
-    @property
-    def serial(self) -> str:
-        return format(self.certificate.serial_number, "x")
-
-    async def status(self) -> CertificateStatus:
-        record = await self.local_ca.registry.get_certificate(self.serial)
-        assert record is not None
-        return record.status
-
-    def rr(self, reason: int | None, extra_entry_extensions: Iterable[bytes] = ()) -> bytes:
-        cert = self.certificate
-        return rr_content(cert.serial_number, cert.issuer, reason,
-                          extra_entry_extensions=extra_entry_extensions)  # fmt: skip
-
-
-async def make_holder(local_ca: LocalCA) -> Holder:
-    server = await make_server(local_ca)
-    client = await signing_client(local_ca, await mac_client(local_ca, server=server))
-    return Holder(client, x509.load_der_x509_certificate(client.chain[0]), local_ca)
-
-
 @pytest.fixture
 async def holder(local_ca: LocalCA) -> Holder:
     return await make_holder(local_ca)
@@ -92,18 +63,6 @@ async def holder(local_ca: LocalCA) -> Holder:
 async def suspender(local_ca: LocalCA) -> Holder:
     """A holder under a CA that lets holders suspend by rr."""
     return await make_holder(suspending(local_ca))
-
-
-async def rp_rejection(holder: Holder, content: bytes, failure: str) -> Answer:
-    """Sends the rr; asserts an rp rejection with exactly ``failure`` and nothing changed."""
-    before = await registry_state(holder.local_ca.registry)
-    answer = await holder.client.send("rr", content, new=True)
-    assert (answer.body_type, answer.status, answer.fail_info) == (
-        "rp", cmp.PKIStatus.rejection, frozenset({failure}),
-    ), answer  # fmt: skip
-    assert answer.protected
-    assert await registry_state(holder.local_ca.registry) == before
-    return answer
 
 
 async def rp_accepted(holder: Holder, content: bytes) -> Answer:
@@ -173,8 +132,11 @@ async def test_rfc9483_4_2_revive_lifts_a_hold_the_holder_asked_for(suspender: H
     assert "revoked" in held.text
     assert await suspender.status() is CertificateStatus.HOLD
     ir = cert_req_messages(cert_request(key=ec.generate_private_key(ec.SECP256R1())))
+    before = await registry_state(suspender.local_ca.registry)
     refused = await suspender.client.send("ir", ir, new=True)
     assert (refused.body_type, refused.fail_info) == ("error", {"signerNotTrusted"}), refused
+    assert refused.status is cmp.PKIStatus.rejection, refused
+    assert await registry_state(suspender.local_ca.registry) == before
     # 4.2: "exactly one reasonCode": revoke and revive at once is refused, badRequest
     both = suspender.rr(UNSPECIFIED, extra_entry_extensions=[crl_reason(REMOVE_FROM_CRL)])
     await rp_rejection(suspender, both, "badRequest")
@@ -402,6 +364,7 @@ async def test_rfc9483_4_1_1_a_second_cert_conf_is_refused_cert_confirmed(
     again = await client.send_der(first)
     client.last_nonce = ours
     assert (again.body_type, again.fail_info) == ("error", {"certConfirmed"}), again
+    assert again.status is cmp.PKIStatus.rejection and again.protected, again
     await cert_conf_refused(client, local_ca, cert_conf_content(certificate), "certConfirmed")
     assert await registry_state(local_ca.registry) == before
     assert await status_of(local_ca, certificate) is CertificateStatus.GOOD

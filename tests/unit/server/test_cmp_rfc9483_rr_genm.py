@@ -4,8 +4,6 @@ and failInfo bits, and for a registry left as it was (nothing revoked)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -18,12 +16,15 @@ from server.registry import CertificateStatus
 from tests.cmp_client import (
     Answer,
     CMPClient,
+    Holder,
     extension_der,
     genm_content,
     genp_items,
     mac_client,
+    make_holder,
     oid_der,
     registry_state,
+    rp_rejection,
     rr_content,
     signing_client,
     spki_of,
@@ -35,39 +36,15 @@ ID_IT_ROOT_CA_CERT = "1.3.6.1.5.5.7.4.20"
 KEY_COMPROMISE = 1
 
 
-@dataclass
-class Holder:
-    """A client signing with its certificate of this CA, and that certificate."""
-
-    client: CMPClient
-    certificate: x509.Certificate
-    local_ca: LocalCA
-
-    @property
-    def serial(self) -> str:
-        return format(self.certificate.serial_number, "x")
-
-    async def status(self) -> CertificateStatus:
-        record = await self.local_ca.registry.get_certificate(self.serial)
-        assert record is not None
-        return record.status
-
-
 @pytest.fixture
 async def holder(local_ca: LocalCA) -> Holder:
-    client = await signing_client(local_ca, await mac_client(local_ca))
-    return Holder(client, x509.load_der_x509_certificate(client.chain[0]), local_ca)
+    return await make_holder(local_ca)
 
 
 async def rejected_in_kind(holder: Holder, content: bytes, failure: str) -> Answer:
-    """Sends the rr; asserts an rp rejection with exactly ``failure`` and nothing changed."""
-    before = await registry_state(holder.local_ca.registry)
-    answer = await holder.client.send("rr", content, new=True)
-    assert answer.body_type == "rp", answer
-    assert answer.protected
-    assert answer.status is cmp.PKIStatus.rejection
-    assert answer.fail_info == {failure}, answer
-    assert await registry_state(holder.local_ca.registry) == before
+    """Sends the rr; asserts an rp rejection with exactly ``failure``, nothing changed and
+    the certificate still good."""
+    answer = await rp_rejection(holder, content, failure)
     assert await holder.status() is CertificateStatus.GOOD
     return answer
 
