@@ -8,6 +8,8 @@ missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# PostgreSQL's initdb and pg_ctl: the tests start their own throwaway cluster.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 # Test clients we did not write: Bouncy Castle's EST client (Java) and a JDK to build it.
 command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
 for jar in bcprov bcpkix bcutil; do

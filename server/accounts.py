@@ -30,8 +30,8 @@ from cryptography import x509
 
 from server.authority import Clock, serial_text, utc_now
 from server.errors import CAError, ErrorKind
-from server.registry import AuditEvent, CertificateStatus, SQLiteRegistry
-from server.registry.account_store import AccountRow, SQLiteAccountStore
+from server.registry import AuditEvent, CertificateStatus, Registry
+from server.registry.account_store import AccountRow, AccountStore
 
 TOKEN_BYTES = 32
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
@@ -101,9 +101,9 @@ def _require_admin(requester: Requester) -> None:
 
 
 class Accounts:
-    def __init__(self, registry: SQLiteRegistry, clock: Clock = utc_now) -> None:
+    def __init__(self, registry: Registry, clock: Clock = utc_now) -> None:
         self._registry = registry
-        self._store = SQLiteAccountStore(registry)
+        self._store = AccountStore(registry)
         self._clock = clock
 
     async def create(self, name: str, role: Role, requester: Requester) -> tuple[Account, str]:

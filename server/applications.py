@@ -40,7 +40,7 @@ from server.cmp_requests import kept_request
 from server.enrollment_credentials import REFUSAL, EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.register_check import NoRegisterCheck, RegisterCheck
-from server.registry import AuditEvent, HoldRefused, IntentHolds, SQLiteRegistry
+from server.registry import AuditEvent, HoldRefused, IntentHolds, Registry
 from server.registry.application_store import ApplicationRow
 from server.subscribers import Subscribers
 from server.working_days import WorkingCalendar
@@ -72,7 +72,7 @@ class Applications:
     def __init__(
         self,
         settings: Settings,
-        registry: SQLiteRegistry,
+        registry: Registry,
         credentials: EnrollmentCredentials,
         authority: Authority,
         subscribers: Subscribers,

@@ -63,7 +63,7 @@ from server.registry import (
     CertificateIntent,
     IntentHolds,
     OCSPResponseRow,
-    SQLiteRegistry,
+    Registry,
 )
 
 Clock = Callable[[], datetime]
@@ -148,7 +148,7 @@ class Authority:
     def __init__(
         self,
         settings: Settings,
-        registry: SQLiteRegistry,
+        registry: Registry,
         signer: Signer,
         clock: Clock = utc_now,
         publisher: IssuancePublisher | None = None,

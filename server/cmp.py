@@ -85,7 +85,7 @@ from server.enrollment import Enrollment, HolderEnrollment, new_key
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.key_packages import encrypted_key_package, password_key_package
-from server.registry import CMPDelivery, SQLiteRegistry
+from server.registry import CMPDelivery, Registry
 from server.registry.cmp_store import CMPTransaction
 from server.revocation import Revocation
 from server.tls import ServerIdentity
@@ -166,7 +166,7 @@ class CMPServer:
     def __init__(
         self,
         settings: Settings,
-        registry: SQLiteRegistry,
+        registry: Registry,
         credentials: EnrollmentCredentials,
         enrollment: Enrollment,
         applications: Applications,

@@ -54,7 +54,7 @@ from hsm.backend import HSMError
 from protocols.x509 import extensions as ext
 from protocols.x509 import names
 from server.authority import Authority, Clock, new_serial, serial_text
-from server.registry import CAGeneration, CertificateStatus, SQLiteRegistry
+from server.registry import CAGeneration, CertificateStatus, Registry
 from server.tls import ServerIdentity
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class CMPIdentities:
     def __init__(
         self,
         settings: Settings,
-        registry: SQLiteRegistry,
+        registry: Registry,
         authority: Authority,
         clock: Clock,
         secret: Callable[[], str],

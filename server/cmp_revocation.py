@@ -52,7 +52,7 @@ from protocols.crl import CRLReason
 from server.errors import CAError, ErrorKind
 from server.registry import (
     CertificateStatus,
-    SQLiteRegistry,
+    Registry,
     StatusBasis,
     StatusChangeKind,
 )
@@ -143,7 +143,7 @@ def requested_reason(request: cmp.RevocationRequest) -> CRLReason:
 class CMPRevocations:
     """Answers one rr with its rp body (RFC 9483 4.2)."""
 
-    def __init__(self, settings: Settings, registry: SQLiteRegistry, revocation: Revocation):
+    def __init__(self, settings: Settings, registry: Registry, revocation: Revocation):
         self._settings = settings
         self._registry = registry
         self._revocation = revocation

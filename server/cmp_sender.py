@@ -44,7 +44,7 @@ from server.authority import Clock
 from server.cmp_header import CONTINUING_MESSAGES, check_header_fields
 from server.cmp_refusal import CMPRefusal
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
-from server.registry import CertificateStatus, SQLiteRegistry
+from server.registry import CertificateStatus, Registry
 from server.registry.cmp_store import CMPTransaction
 
 __all__ = ["CMPRefusal", "SenderChecks", "check_continuation", "check_version"]
@@ -84,7 +84,7 @@ class SenderChecks:
     def __init__(
         self,
         settings: CMPSettings,
-        registry: SQLiteRegistry,
+        registry: Registry,
         credentials: EnrollmentCredentials,
         clock: Clock,
     ) -> None:

@@ -37,7 +37,7 @@ from server.health import Health
 from server.intent_sweeper import IntentSweeper
 from server.lifecycle import issue_ocsp_responder
 from server.outbox import OutboxDelivery, open_sender
-from server.registry import CAGeneration, SQLiteRegistry
+from server.registry import CAGeneration, Registry
 from server.revocation import Revocation
 from server.status import StatusPublication
 from server.status_feed import node_name
@@ -47,7 +47,7 @@ from server.subscribers import Subscribers
 @dataclass
 class CA:
     settings: Settings
-    registry: SQLiteRegistry
+    registry: Registry
     authority: Authority
     revocation: Revocation
     credentials: EnrollmentCredentials
@@ -126,7 +126,7 @@ async def open_ca(
     the duty lease (server/duties.py); the one holding it runs the duties. `builder` makes
     a process that does not serve (a command) build CRLs itself (see StatusPublication)."""
     metrics = CollectorRegistry()
-    registry = await SQLiteRegistry.open(settings.resolve(settings.registry.path))
+    registry = await Registry.open(settings.resolve(settings.registry.path))
     try:
         if not signing:
             yield _assemble(settings, registry, _NoSigner(), metrics, clock, False, False)
@@ -277,7 +277,7 @@ def _credential_key(settings: Settings) -> Callable[[], bytes]:
 
 def _assemble(
     settings: Settings,
-    registry: SQLiteRegistry,
+    registry: Registry,
     signer: Signer,
     metrics: CollectorRegistry,
     clock: Clock,

@@ -38,7 +38,7 @@ from server.registry import (
     CAGeneration,
     CertificateStatus,
     CRLRow,
-    SQLiteRegistry,
+    Registry,
     StatusDelta,
 )
 from server.status_metrics import StatusMetrics
@@ -69,7 +69,7 @@ class CRLPublisher:
     def __init__(
         self,
         settings: Settings,
-        registry: SQLiteRegistry,
+        registry: Registry,
         signer: Signer,
         clock: Clock,
         metrics: StatusMetrics,

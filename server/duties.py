@@ -34,7 +34,7 @@ DUTIES = "duties"  # the lease's name
 
 
 class LeaseStore(Protocol):
-    """What the duty holder needs of the registry (SQLiteLeaseStore)."""
+    """What the duty holder needs of the registry (LeaseStore)."""
 
     async def acquire(self, name: str, holder: str, now: datetime, until: datetime) -> bool: ...
 

@@ -46,7 +46,7 @@ from server.authority import (
     utc_now,
 )
 from server.errors import CAError, ErrorKind
-from server.registry import AuditEvent, SQLiteRegistry
+from server.registry import AuditEvent, Registry
 from server.registry.credential_store import CredentialRow
 
 REFUSAL = "invalid or used enrollment credentials"
@@ -159,7 +159,7 @@ class EnrollmentCredentials:
     def __init__(
         self,
         settings: Settings,
-        registry: SQLiteRegistry,
+        registry: Registry,
         derivation_key: Callable[[], bytes],
         clock: Clock = utc_now,
     ):

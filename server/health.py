@@ -22,7 +22,7 @@ from config import Settings
 from hsm.backend import HSMError
 from server.authority import Clock, Signer
 from server.duties import DUTIES
-from server.registry import SQLiteRegistry
+from server.registry import Registry
 
 log = logging.getLogger("server.health")
 
@@ -36,7 +36,7 @@ class Health:
     def __init__(
         self,
         settings: Settings,
-        registry: SQLiteRegistry,
+        registry: Registry,
         signer: Signer,
         signers_up: Callable[[], int],
         clock: Clock,

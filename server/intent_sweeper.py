@@ -43,7 +43,7 @@ ACTOR = "ca:intent-sweeper"
 
 
 class UnfinishedIssuance(Protocol):
-    """What the sweeper needs of the registry (SQLiteRegistry, server/registry/sqlite.py)."""
+    """What the sweeper needs of the registry (Registry, server/registry/sqlite.py)."""
 
     async def open_intents(self) -> list[OpenIntent]: ...
 

@@ -23,14 +23,14 @@ from protocols.x509.certificate import (
 )
 from server.authority import Authority, new_serial, serial_text
 from server.errors import CAError, ErrorKind
-from server.registry import AuditEvent, CAGeneration, CertificateIntent, SQLiteRegistry
+from server.registry import AuditEvent, CAGeneration, CertificateIntent, Registry
 
 OCSP_RESPONDER_PROFILE = "ocsp-responder"
 
 
 async def create_generation(
     settings: Settings,
-    registry: SQLiteRegistry,
+    registry: Registry,
     backend: SigningBackend,
     authority: Authority,
     now: datetime,

@@ -44,7 +44,7 @@ from server.registry import (
     CAGeneration,
     CertificateStatus,
     OCSPResponseRow,
-    SQLiteRegistry,
+    Registry,
 )
 from server.status_metrics import StatusMetrics
 
@@ -149,7 +149,7 @@ class OCSPResponder:
     def __init__(
         self,
         settings: Settings,
-        registry: SQLiteRegistry,
+        registry: Registry,
         signer: Signer,
         clock: Clock,
         metrics: StatusMetrics,

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 class OutboxStore(Protocol):
-    """The registry's outbox as delivery sees it (SQLiteOutboxStore)."""
+    """The registry's outbox as delivery sees it (OutboxStore)."""
 
     async def undelivered(self, limit: int) -> list[OutboxEvent]: ...
 

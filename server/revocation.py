@@ -34,7 +34,7 @@ from server.registry import (
     CertificateRecord,
     CertificateStatus,
     OCSPResponseRow,
-    SQLiteRegistry,
+    Registry,
     StatusBasis,
     StatusChange,
     StatusChangeKind,
@@ -75,7 +75,7 @@ class StatusPublisher(Protocol):
 class Revocation:
     def __init__(
         self,
-        registry: SQLiteRegistry,
+        registry: Registry,
         clock: Clock = utc_now,
         publisher: StatusPublisher | None = None,
     ) -> None:

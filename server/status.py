@@ -26,7 +26,7 @@ from server.registry import (
     CertificateRecord,
     CertificateStatus,
     OCSPResponseRow,
-    SQLiteRegistry,
+    Registry,
 )
 from server.status_feed import StatusFeed, wait_until_applied
 from server.status_metrics import StatusMetrics
@@ -39,7 +39,7 @@ class StatusPublication:
     def __init__(
         self,
         settings: Settings,
-        registry: SQLiteRegistry,
+        registry: Registry,
         signer: Signer,
         clock: Clock,
         *,

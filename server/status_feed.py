@@ -21,7 +21,7 @@ from server.authority import Clock
 from server.errors import CAError, ErrorKind
 from server.ocsp_responder import OCSPResponder
 from server.process_identity import OwnerState, owner_state, this_process
-from server.registry import SQLiteRegistry
+from server.registry import Registry
 
 log = logging.getLogger("server.status_feed")
 
@@ -38,7 +38,7 @@ def node_name() -> str:
 class StatusFeed:
     def __init__(
         self,
-        registry: SQLiteRegistry,
+        registry: Registry,
         responder: OCSPResponder,
         poll_interval_s: float,
         clock: Clock,
@@ -89,9 +89,7 @@ class StatusFeed:
         await self._store.drop_watermark(self.node)
 
 
-async def wait_until_applied(
-    registry: SQLiteRegistry, seq: int, timeout_s: float, clock: Clock
-) -> None:
+async def wait_until_applied(registry: Registry, seq: int, timeout_s: float, clock: Clock) -> None:
     """Return once every live server process has applied change `seq`.
 
     Raises CAError(UNAVAILABLE) naming the processes that did not within `timeout_s`: the
@@ -110,7 +108,7 @@ async def wait_until_applied(
         await asyncio.sleep(0.01)
 
 
-async def _live_nodes_behind(registry: SQLiteRegistry, seq: int, clock: Clock) -> list[str]:
+async def _live_nodes_behind(registry: Registry, seq: int, clock: Clock) -> list[str]:
     """Processes seen in the last ALIVE_WITHIN that have not applied `seq`, but for those
     known to be gone (a killed worker's heartbeat is still fresh for a few seconds): their
     watermarks are dropped, so that a change made right after a crash is not held up."""

@@ -31,7 +31,7 @@ from server.enrollment_credentials import (
     EnrollmentCredentials,
 )
 from server.errors import CAError, ErrorKind
-from server.registry import AuditEvent, SQLiteRegistry
+from server.registry import AuditEvent, Registry
 from server.registry.subscriber_store import IdentityRow, SubscriberRow
 
 
@@ -195,7 +195,7 @@ class Subscribers:
     def __init__(
         self,
         settings: Settings,
-        registry: SQLiteRegistry,
+        registry: Registry,
         credentials: EnrollmentCredentials,
         clock: Clock,
     ) -> None:

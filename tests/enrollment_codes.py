@@ -9,7 +9,7 @@ from pathlib import Path
 from config import load_settings
 from server.context import backend_spec
 from server.enrollment_credentials import EnrollmentCredentials, derivation_key
-from server.registry import SQLiteRegistry
+from server.registry import Registry
 
 
 async def make_codes(
@@ -17,7 +17,7 @@ async def make_codes(
 ) -> list[tuple[str, str]]:
     """`count` (id, secret) pairs for subjects CN=<prefix>-<n>."""
     settings = load_settings(home)
-    registry = await SQLiteRegistry.open(settings.resolve(settings.registry.path))
+    registry = await Registry.open(settings.resolve(settings.registry.path))
     try:
         credentials = EnrollmentCredentials(
             settings, registry, lambda: derivation_key(backend_spec(settings).read_secret())

@@ -27,7 +27,7 @@ from server.authority import Authority
 from server.enrollment_credentials import EnrollmentCredentials
 from server.lifecycle import create_generation, issue_ocsp_responder
 from server.register_check import RegisterCheck
-from server.registry import IntentHolds, OCSPResponseRow, SQLiteRegistry
+from server.registry import IntentHolds, OCSPResponseRow, Registry
 from server.revocation import Revocation
 from server.status import StatusPublication
 from server.subscribers import NewIdentity, NewSubscriber, Subscribers
@@ -101,7 +101,7 @@ class DiesAfterCommit:
 @dataclass
 class LocalCA:
     settings: Settings
-    registry: SQLiteRegistry
+    registry: Registry
     backend: SoftwareBackend
     signer: BackendSigner
     authority: Authority
@@ -121,7 +121,7 @@ async def opened_local_ca(folder: Path) -> AsyncIterator[LocalCA]:
     loop (tests/unit/server/conftest.py's `local_ca`, and tests that open several)."""
     settings = settings_for(folder)
     clock = Clock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
-    registry = await SQLiteRegistry.open(folder / "registry.sqlite3")
+    registry = await Registry.open(folder / "registry.sqlite3")
     (folder / "keys").mkdir(mode=0o700)
     backend = SoftwareBackend(folder / "keys", b"test passphrase")
     signer = BackendSigner(backend)

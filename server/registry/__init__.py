@@ -1,5 +1,5 @@
 """The registry (S5): the one source of truth for CA generations, certificates, their
-status history and the audit trail. `SQLiteRegistry` is the embedded implementation."""
+status history and the audit trail. `Registry` is the embedded implementation."""
 
 from server.registry.records import (
     NO_HOLDS,
@@ -20,7 +20,7 @@ from server.registry.records import (
     StatusDelta,
     StrandedClaim,
 )
-from server.registry.sqlite import SQLiteRegistry
+from server.registry.registry import Registry
 
 __all__ = [
     "NO_HOLDS",
@@ -35,7 +35,7 @@ __all__ = [
     "IntentHolds",
     "OCSPResponseRow",
     "OpenIntent",
-    "SQLiteRegistry",
+    "Registry",
     "StatusBasis",
     "StatusChange",
     "StatusChangeKind",

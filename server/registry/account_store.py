@@ -3,18 +3,17 @@ the store: callers find an account by it, and learn only whether one is set."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from server.errors import CAError, ErrorKind
+from server.registry.engine import IntegrityError
 from server.registry.records import AuditEvent, from_text, to_text
 
 if TYPE_CHECKING:
-    import aiosqlite
-
-    from server.registry.sqlite import SQLiteRegistry
+    from server.registry.engine import Connection
+    from server.registry.registry import Registry
 
 _COLUMNS = (
     "id, name, role, token_sha256 IS NOT NULL, client_cert_sha256, created_at, created_by,"
@@ -34,8 +33,8 @@ class AccountRow:
     disabled_at: datetime | None = None
 
 
-class SQLiteAccountStore:
-    def __init__(self, registry: SQLiteRegistry) -> None:
+class AccountStore:
+    def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
     async def add(self, row: AccountRow, token_sha256: bytes, audit: AuditEvent) -> None:
@@ -49,7 +48,7 @@ class SQLiteAccountStore:
                      row.created_by),
                 )  # fmt: skip
                 await self._registry.append_audit_in(db, audit, row.created_at)
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise CAError(ErrorKind.DUPLICATE, f"an account named {row.name!r} exists") from None
 
     async def by_name(self, name: str) -> AccountRow | None:
@@ -84,7 +83,7 @@ class SQLiteAccountStore:
             return await self._update(
                 "client_cert_sha256 = ?", (cert_sha256,), account_id, at, audit
             )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise CAError(
                 ErrorKind.DUPLICATE, "this certificate is bound to another account"
             ) from None
@@ -113,7 +112,7 @@ class SQLiteAccountStore:
             return True
 
     async def _select(self, where: str, parameters: tuple[object, ...]) -> list[AccountRow]:
-        db: aiosqlite.Connection
+        db: Connection
         async with (
             self._registry.reading() as db,
             db.execute(f"SELECT {_COLUMNS} FROM accounts {where}", parameters) as cursor,

@@ -10,9 +10,8 @@ from server.registry.intent_store import take_holds_in
 from server.registry.records import AuditEvent, IntentHolds, from_text, to_text
 
 if TYPE_CHECKING:
-    import aiosqlite
-
-    from server.registry.sqlite import SQLiteRegistry
+    from server.registry.engine import Connection
+    from server.registry.registry import Registry
 
 _COLUMNS = (
     "id, profile, subject, request_der, request_format, request_sha256, credential_id, state,"
@@ -53,8 +52,8 @@ def _time(value: datetime | None) -> str | None:
     return to_text(value) if value is not None else None
 
 
-class SQLiteApplicationStore:
-    def __init__(self, registry: SQLiteRegistry) -> None:
+class ApplicationStore:
+    def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
     async def add(self, row: ApplicationRow, audit: AuditEvent) -> None:
@@ -170,7 +169,7 @@ class SQLiteApplicationStore:
             return True
 
     async def _select(self, where: str, parameters: tuple[object, ...]) -> list[ApplicationRow]:
-        db: aiosqlite.Connection
+        db: Connection
         async with (
             self._registry.reading() as db,
             db.execute(f"SELECT {_COLUMNS} FROM applications {where}", parameters) as cursor,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from server.registry.records import from_text, to_text
 
 if TYPE_CHECKING:
-    from server.registry.sqlite import SQLiteRegistry
+    from server.registry.registry import Registry
 
 
 _COLUMNS = (
@@ -35,8 +35,8 @@ class CMPTransaction:
     protection: str | None = None  # the opening request's: "signature" or its MAC's OID
 
 
-class SQLiteCMPStore:
-    def __init__(self, registry: SQLiteRegistry) -> None:
+class CMPStore:
+    def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
     async def open(
@@ -56,9 +56,9 @@ class SQLiteCMPStore:
         5.1.1: transactionIdInUse), whatever became of it."""
         async with self._registry.transaction() as db:
             cursor = await db.execute(
-                "INSERT OR IGNORE INTO cmp_transactions (transaction_id, requester, state,"
+                "INSERT INTO cmp_transactions (transaction_id, requester, state,"
                 " created_at, their_nonce, protection, reply_kind, request_sha256)"
-                " VALUES (?, ?, 'open', ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, 'open', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (transaction_id, requester, to_text(at), their_nonce, protection, reply_kind,
                  request_sha256),
             )  # fmt: skip

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from server.registry.records import AuditEvent, from_text, to_text
 
 if TYPE_CHECKING:
-    from server.registry.sqlite import SQLiteRegistry
+    from server.registry.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,8 @@ class CredentialRow:
     application_id: str | None = None  # handed out by approving this application
 
 
-class SQLiteCredentialStore:
-    def __init__(self, registry: SQLiteRegistry) -> None:
+class CredentialStore:
+    def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
     async def add(

@@ -28,12 +28,10 @@ from server.registry.records import (
 )
 
 if TYPE_CHECKING:
-    import aiosqlite
+    from server.registry.engine import Connection
 
 
-async def take_holds_in(
-    db: aiosqlite.Connection, actor: str, holds: IntentHolds, at: datetime
-) -> None:
+async def take_holds_in(db: Connection, actor: str, holds: IntentHolds, at: datetime) -> None:
     """Take what an intent recorded in the caller's transaction holds. Raises HoldRefused
     (the caller's transaction then rolls back, intent and all)."""
     if holds.credential_id is not None:
@@ -55,7 +53,7 @@ async def take_holds_in(
 
 
 async def add_hold_in(
-    db: aiosqlite.Connection, serial: str, owner: str, holds: IntentHolds, at: datetime
+    db: Connection, serial: str, owner: str, holds: IntentHolds, at: datetime
 ) -> None:
     """Record what the intent `serial` (inserted in the caller's transaction) holds, and
     which process owns it."""
@@ -68,7 +66,7 @@ async def add_hold_in(
 
 
 async def spend_holds_in(
-    db: aiosqlite.Connection, serial: str, holds: IntentHolds, at: datetime
+    db: Connection, serial: str, holds: IntentHolds, at: datetime
 ) -> list[tuple[str, str]]:
     """Spend what the intent held, in the caller's transaction that records its certificate
     `serial`; returns (action, target) of the audit entries the caller writes. Raises
@@ -106,7 +104,7 @@ async def spend_holds_in(
     return spent
 
 
-async def release_in(db: aiosqlite.Connection, serial: str) -> OpenIntent | None:
+async def release_in(db: Connection, serial: str) -> OpenIntent | None:
     """Delete the open intent `serial` and give back what it held, in the caller's
     transaction; None when there is no such intent (completed or settled already)."""
     intent = next(iter(await open_intents_in(db, serial)), None)
@@ -135,7 +133,7 @@ async def release_in(db: aiosqlite.Connection, serial: str) -> OpenIntent | None
     return intent
 
 
-async def open_intents_in(db: aiosqlite.Connection, serial: str | None = None) -> list[OpenIntent]:
+async def open_intents_in(db: Connection, serial: str | None = None) -> list[OpenIntent]:
     """Every open intent (or the one of `serial`), oldest first."""
     where = "WHERE c.state = 'intent'" + (" AND c.serial = ?" if serial is not None else "")
     async with db.execute(
@@ -148,7 +146,7 @@ async def open_intents_in(db: aiosqlite.Connection, serial: str | None = None) -
     return [OpenIntent(row[0], from_text(row[1]), row[2], row[3], row[4]) for row in rows]
 
 
-async def stranded_claims_in(db: aiosqlite.Connection, before: datetime) -> list[StrandedClaim]:
+async def stranded_claims_in(db: Connection, before: datetime) -> list[StrandedClaim]:
     """Credentials claimed before `before`, unused, that neither an open intent nor an
     application holds: left by a version that claimed a credential in a transaction of its
     own (before migration 0012). These rules never leave one."""
@@ -166,7 +164,7 @@ async def stranded_claims_in(db: aiosqlite.Connection, before: datetime) -> list
 
 
 async def unclaimed_certificates_in(
-    db: aiosqlite.Connection, profile: str, since: datetime
+    db: Connection, profile: str, since: datetime
 ) -> list[tuple[str, str, str | None]]:
     """(serial, subject, subscriber id) of certificates of `profile` issued at or after
     `since` that no credential and no application was spent for, oldest first."""
@@ -181,9 +179,7 @@ async def unclaimed_certificates_in(
         return [(row[0], row[1], row[2]) for row in await cursor.fetchall()]
 
 
-async def settle_stranded_in(
-    db: aiosqlite.Connection, claim: StrandedClaim, serial: str | None
-) -> bool:
+async def settle_stranded_in(db: Connection, claim: StrandedClaim, serial: str | None) -> bool:
     """Spend the stranded credential for the certificate `serial` it issued, or (None) give
     it back, if it is still stranded and `serial` is still spent by nobody (two stranded
     credentials of one subject must not both be spent on one certificate: the next sweep
@@ -208,7 +204,7 @@ async def settle_stranded_in(
     return True
 
 
-async def _spend_credential_in(db: aiosqlite.Connection, credential_id: str, serial: str) -> None:
+async def _spend_credential_in(db: Connection, credential_id: str, serial: str) -> None:
     """Mark the credential used for the certificate `serial`; the application it was
     handed out for (approved) is issued with it."""
     await db.execute(

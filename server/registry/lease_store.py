@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from server.registry.records import from_text, to_text
 
 if TYPE_CHECKING:
-    from server.registry.sqlite import SQLiteRegistry
+    from server.registry.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,8 @@ class Lease:
     acquired_at: datetime
 
 
-class SQLiteLeaseStore:
-    def __init__(self, registry: SQLiteRegistry) -> None:
+class LeaseStore:
+    def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
     async def acquire(self, name: str, holder: str, now: datetime, until: datetime) -> bool:

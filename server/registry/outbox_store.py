@@ -25,9 +25,8 @@ from server.registry.audit_chain import canonical_details
 from server.registry.records import from_text, to_text
 
 if TYPE_CHECKING:
-    import aiosqlite
-
-    from server.registry.sqlite import SQLiteRegistry
+    from server.registry.engine import Connection
+    from server.registry.registry import Registry
 
 CERTIFICATE_ISSUED = "certificate.issued"
 SUBSCRIBER_REGISTERED = "subscriber.registered"
@@ -45,9 +44,7 @@ class OutboxEvent:
     last_error: str | None = None  # of the last failed attempt
 
 
-async def add_event_in(
-    db: aiosqlite.Connection, kind: str, payload: dict[str, object], at: datetime
-) -> None:
+async def add_event_in(db: Connection, kind: str, payload: dict[str, object], at: datetime) -> None:
     """Add an event inside the caller's registry transaction: it is recorded (and later
     delivered) exactly when that transaction commits."""
     await db.execute(
@@ -63,7 +60,7 @@ def subscriber_registered_payload(subscriber_id: str, kind: str) -> dict[str, ob
     return {"subscriber_id": subscriber_id, "kind": kind}
 
 
-async def certificate_issued_in(db: aiosqlite.Connection, serial: str, at: datetime) -> None:
+async def certificate_issued_in(db: Connection, serial: str, at: datetime) -> None:
     """Add the `certificate.issued` event of the certificate `serial`, issued in the caller's
     transaction, with its issuing CA read from the same transaction. A certificate no CA
     generation issued (a self-signed CA certificate) is not reported."""
@@ -89,8 +86,8 @@ async def certificate_issued_in(db: aiosqlite.Connection, serial: str, at: datet
     await add_event_in(db, CERTIFICATE_ISSUED, payload, at)
 
 
-class SQLiteOutboxStore:
-    def __init__(self, registry: SQLiteRegistry) -> None:
+class OutboxStore:
+    def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
     async def undelivered(self, limit: int) -> list[OutboxEvent]:

@@ -19,9 +19,8 @@ from server.registry.records import (
 )
 
 if TYPE_CHECKING:
-    import aiosqlite
-
-    from server.registry.sqlite import SQLiteRegistry
+    from server.registry.engine import Connection
+    from server.registry.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,8 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-class SQLiteSearchStore:
-    def __init__(self, registry: SQLiteRegistry) -> None:
+class SearchStore:
+    def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
     async def certificate_by_spki(self, spki_sha256: bytes) -> CertificateRecord | None:
@@ -136,6 +135,6 @@ class SQLiteSearchStore:
         ]
 
     async def _rows(self, sql: str, parameters: tuple[object, ...]) -> list[tuple]:
-        db: aiosqlite.Connection
+        db: Connection
         async with self._registry.reading() as db, db.execute(sql, parameters) as cursor:
             return [tuple(row) async for row in cursor]

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import aiosqlite
-
+from server.registry.engine import Connection
 from server.registry.records import (
     CertificateStatus,
     CRLRow,
@@ -19,7 +18,7 @@ from server.registry.records import (
 )
 
 if TYPE_CHECKING:
-    from server.registry.sqlite import SQLiteRegistry
+    from server.registry.registry import Registry
 
 _OCSP_COLUMNS = (
     "serial, generation_id, status, revoked_at, reason, this_update, next_update, der, seq"
@@ -29,7 +28,7 @@ _CRL_COLUMNS = (
 )
 
 
-async def write_ocsp_rows(db: aiosqlite.Connection, rows: Sequence[OCSPResponseRow]) -> int:
+async def write_ocsp_rows(db: Connection, rows: Sequence[OCSPResponseRow]) -> int:
     """Insert or replace rows inside the caller's transaction; returns the last seq given."""
     async with db.execute("SELECT coalesce(max(seq), 0) FROM ocsp_responses") as cursor:
         row = await cursor.fetchone()
@@ -43,14 +42,16 @@ async def write_ocsp_rows(db: aiosqlite.Connection, rows: Sequence[OCSPResponseR
              to_text(item.this_update), to_text(item.next_update), item.der, seq)
         )  # fmt: skip
     await db.executemany(
-        f"INSERT OR REPLACE INTO ocsp_responses ({_OCSP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+        f"INSERT INTO ocsp_responses ({_OCSP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT (serial) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in _OCSP_COLUMNS.split(", ")[1:]),
         values,
     )
     return seq
 
 
-class SQLiteStatusStore:
-    def __init__(self, registry: SQLiteRegistry) -> None:
+class StatusStore:
+    def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
     # -- OCSP ------------------------------------------------------------------------------
@@ -122,7 +123,8 @@ class SQLiteStatusStore:
     async def set_watermark(self, node: str, seq: int, at: datetime) -> None:
         async with self._registry.transaction() as db:
             await db.execute(
-                "INSERT OR REPLACE INTO status_watermarks (node, seq, seen_at) VALUES (?, ?, ?)",
+                "INSERT INTO status_watermarks (node, seq, seen_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (node) DO UPDATE SET seq = excluded.seq, seen_at = excluded.seen_at",
                 (node, seq, to_text(at)),
             )
 
@@ -150,19 +152,15 @@ class SQLiteStatusStore:
         so that a CRL's `base_change_id` says which changes it reflects), the CRL entries of
         the generation's revoked and held certificates, leaving out those that expired
         before `expired_before` (RFC 5280 5.1.2.6 allows removing them)."""
-        async with self._registry.reading() as db:
-            await db.execute("BEGIN")
-            try:
-                async with db.execute("SELECT coalesce(max(id), 0) FROM status_changes") as cursor:
-                    row = await cursor.fetchone()
-                async with db.execute(
-                    "SELECT serial, crl_entry FROM certificates WHERE generation_id = ?"
-                    " AND crl_entry IS NOT NULL AND not_after >= ?",
-                    (generation_id, to_text(expired_before)),
-                ) as cursor:
-                    entries = [(entry[0], entry[1]) for entry in await cursor.fetchall()]
-            finally:
-                await db.execute("COMMIT")
+        async with self._registry.snapshot() as db:
+            async with db.execute("SELECT coalesce(max(id), 0) FROM status_changes") as cursor:
+                row = await cursor.fetchone()
+            async with db.execute(
+                "SELECT serial, crl_entry FROM certificates WHERE generation_id = ?"
+                " AND crl_entry IS NOT NULL AND not_after >= ?",
+                (generation_id, to_text(expired_before)),
+            ) as cursor:
+                entries = [(entry[0], entry[1]) for entry in await cursor.fetchall()]
         return (row[0] if row else 0), entries
 
     async def last_change_id(self) -> int:
@@ -219,7 +217,8 @@ class SQLiteStatusStore:
                 row = await cursor.fetchone()
             first = (row[0] if row else 0) + 1
             await db.execute(
-                "INSERT OR REPLACE INTO crl_numbers (generation_id, last_number) VALUES (?, ?)",
+                "INSERT INTO crl_numbers (generation_id, last_number) VALUES (?, ?)"
+                " ON CONFLICT (generation_id) DO UPDATE SET last_number = excluded.last_number",
                 (generation_id, first + count - 1),
             )
             return first

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from server.errors import CAError, ErrorKind
+from server.registry.engine import IntegrityError
 from server.registry.outbox_store import (
     SUBSCRIBER_REGISTERED,
     add_event_in,
@@ -18,9 +18,8 @@ from server.registry.outbox_store import (
 from server.registry.records import AuditEvent, from_text, to_text
 
 if TYPE_CHECKING:
-    import aiosqlite
-
-    from server.registry.sqlite import SQLiteRegistry
+    from server.registry.engine import Connection
+    from server.registry.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -73,8 +72,8 @@ def _stored(value: object) -> object:
     return value
 
 
-class SQLiteSubscriberStore:
-    def __init__(self, registry: SQLiteRegistry) -> None:
+class SubscriberStore:
+    def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
     async def add(self, row: SubscriberRow, audit: AuditEvent) -> None:
@@ -91,9 +90,8 @@ class SQLiteSubscriberStore:
                 payload = subscriber_registered_payload(row.id, row.kind)
                 await add_event_in(db, SUBSCRIBER_REGISTERED, payload, row.registered_at)
                 await self._registry.append_audit_in(db, audit, row.registered_at)
-        except sqlite3.IntegrityError as exc:
-            column = str(exc).rpartition(".")[2]
-            name = _UNIQUE.get(column)
+        except IntegrityError as exc:
+            name = _UNIQUE.get(exc.column or "")
             if name is None:
                 raise
             raise CAError(
@@ -117,7 +115,7 @@ class SQLiteSubscriberStore:
             await self._registry.append_audit_in(db, audit, row.verified_at)
 
     async def identities(self, subscriber_id: str) -> list[IdentityRow]:
-        db: aiosqlite.Connection
+        db: Connection
         async with (
             self._registry.reading() as db,
             db.execute(
@@ -135,14 +133,14 @@ class SQLiteSubscriberStore:
         """Record the acknowledgement of a notice version (again: the first one stays)."""
         async with self._registry.transaction() as db:
             await db.execute(
-                "INSERT OR IGNORE INTO notice_acknowledgements (subscriber_id, notice_version,"
-                " acknowledged_at, recorded_by) VALUES (?, ?, ?, ?)",
+                "INSERT INTO notice_acknowledgements (subscriber_id, notice_version,"
+                " acknowledged_at, recorded_by) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (subscriber_id, version, to_text(at), by),
             )
             await self._registry.append_audit_in(db, audit, at)
 
     async def acknowledged(self, subscriber_id: str, version: str) -> datetime | None:
-        db: aiosqlite.Connection
+        db: Connection
         async with (
             self._registry.reading() as db,
             db.execute(
@@ -155,7 +153,7 @@ class SQLiteSubscriberStore:
         return from_text(row[0]) if row else None
 
     async def _subscribers(self, where: str, parameters: tuple[object, ...]) -> list[SubscriberRow]:
-        db: aiosqlite.Connection
+        db: Connection
         async with (
             self._registry.reading() as db,
             db.execute(f"SELECT {_SUBSCRIBER_COLUMNS} FROM subscribers {where}", parameters) as cur,

@@ -16,7 +16,7 @@ from typing import TypeVar
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.duties import DUTIES
-from server.registry import SQLiteRegistry
+from server.registry import Registry
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import Response, ServerProcess, http
 
@@ -89,7 +89,7 @@ class Fleet:
         return asyncio.run(self._duty_holder())
 
     async def _duty_holder(self) -> int | None:
-        registry = await SQLiteRegistry.open(self.home.path / "registry.sqlite3")
+        registry = await Registry.open(self.home.path / "registry.sqlite3")
         try:
             lease = await registry.leases.current(DUTIES, datetime.now(UTC))
         finally:

@@ -32,7 +32,7 @@ from cryptography.x509 import ocsp
 from config import load_settings
 from server.context import backend_spec
 from server.enrollment_credentials import EnrollmentCredentials, derivation_key
-from server.registry import SQLiteRegistry
+from server.registry import Registry
 from tests.csr_factory import make_csr
 from tests.enrollment_codes import make_codes
 from tests.integration.cli import run_cli
@@ -144,7 +144,7 @@ async def burst(
     ca_file: Path,
     codes: list[tuple[str, str]],
     cmp_requests: list[Awaitable[Outcome]],
-    registry: SQLiteRegistry,
+    registry: Registry,
 ) -> tuple[list[Outcome], int]:
     """Enroll with every code at once; once a few certificates are out, stop the signers,
     wait for issuances to pile up mid-way, and kill the server. Returns the outcomes and
@@ -204,7 +204,7 @@ def ocsp_status(
     return response.certificate_status
 
 
-async def used_serials(home: CAHome, registry: SQLiteRegistry) -> dict[str, str | None]:
+async def used_serials(home: CAHome, registry: Registry) -> dict[str, str | None]:
     settings = load_settings(home.path)
     credentials = EnrollmentCredentials(
         settings, registry, lambda: derivation_key(backend_spec(settings).read_secret())
@@ -226,7 +226,7 @@ def test_kill_9_mid_est_burst_leaves_nothing_stuck(home: CAHome, tmp_path: Path)
     path = home.path / "registry.sqlite3"
 
     async def crash_once() -> tuple[list[Outcome], int]:
-        registry = await SQLiteRegistry.open(path)
+        registry = await Registry.open(path)
         try:
             server = ServerProcess(home, workers, own_group=True)
             cmp_client = CMPClient(server, recipient, tmp_path)
@@ -248,7 +248,7 @@ def test_kill_9_mid_est_burst_leaves_nothing_stuck(home: CAHome, tmp_path: Path)
     try:
 
         async def after_restart() -> tuple[int, dict[str, str | None], list[str]]:
-            registry = await SQLiteRegistry.open(path)
+            registry = await Registry.open(path)
             try:
                 intents = len(await registry.open_intents())
                 used = await used_serials(home, registry)

@@ -267,7 +267,7 @@ def test_plain_http_and_fullcmc(world: ESTWorld) -> None:
 def test_concurrent_enrollments_on_two_workers_all_succeed(world: ESTWorld) -> None:
     """Two HTTP worker processes share the registry: concurrent enrollments must never
     meet a locked database (each process's reads and transactions take turns on its
-    connection; see SQLiteRegistry.reading)."""
+    connection; see Registry.reading)."""
     server = ServerProcess(world.ca, {"CA_SERVER__WORKERS": "2"})
     codes = asyncio.run(make_codes(world.ca.path, 60))
     jobs = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.registry import SQLiteRegistry
+from server.registry import Registry
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=15)
@@ -15,8 +15,8 @@ LEASE = timedelta(seconds=15)
 
 @pytest.fixture
 async def two(tmp_path: Path):
-    first = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
-    second = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
+    first = await Registry.open(tmp_path / "registry.sqlite3")
+    second = await Registry.open(tmp_path / "registry.sqlite3")
     yield first.leases, second.leases
     await first.close()
     await second.close()

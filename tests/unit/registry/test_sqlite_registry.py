@@ -14,7 +14,7 @@ from server.registry import (
     CertificateStatus,
     CMPDelivery,
     IntentHolds,
-    SQLiteRegistry,
+    Registry,
     StatusChange,
     StatusChangeKind,
 )
@@ -25,7 +25,7 @@ OWNER = this_process()
 
 @pytest.fixture
 async def registry(tmp_path: Path):
-    registry = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
+    registry = await Registry.open(tmp_path / "registry.sqlite3")
     yield registry
     await registry.close()
 
@@ -43,7 +43,7 @@ def intent(serial: str, key: bytes) -> CertificateIntent:
     )
 
 
-async def issued(registry: SQLiteRegistry, serial: str, key: bytes) -> None:
+async def issued(registry: Registry, serial: str, key: bytes) -> None:
     await registry.record_intent(intent(serial, key), NOW, OWNER, "test")
     await registry.complete_issue(
         serial, b"der-" + serial.encode(), "test", NOW, AuditEvent("test", "issue", serial)
@@ -54,7 +54,7 @@ def change(serial: str, kind: StatusChangeKind, reason: str | None = None) -> St
     return StatusChange(serial, kind, reason, NOW, None, "officer", NOW)
 
 
-async def test_an_intent_is_invisible_until_completed(registry: SQLiteRegistry) -> None:
+async def test_an_intent_is_invisible_until_completed(registry: Registry) -> None:
     await registry.record_intent(intent("01", b"k1"), NOW, OWNER, "test")
     assert await registry.get_certificate("01") is None
     await registry.complete_issue("01", b"der", "test", NOW, AuditEvent("test", "issue", "01"))
@@ -64,7 +64,7 @@ async def test_an_intent_is_invisible_until_completed(registry: SQLiteRegistry) 
     assert [c.change for c in history] == [StatusChangeKind.ISSUE]
 
 
-async def test_public_key_is_unique_across_certificates(registry: SQLiteRegistry) -> None:
+async def test_public_key_is_unique_across_certificates(registry: Registry) -> None:
     await issued(registry, "01", b"same-key")
     with pytest.raises(CAError) as caught:
         await registry.record_intent(intent("02", b"same-key"), NOW, OWNER, "test")
@@ -72,20 +72,20 @@ async def test_public_key_is_unique_across_certificates(registry: SQLiteRegistry
     assert "01" in caught.value.message
 
 
-async def test_a_pending_intent_also_holds_its_key(registry: SQLiteRegistry) -> None:
+async def test_a_pending_intent_also_holds_its_key(registry: Registry) -> None:
     await registry.record_intent(intent("01", b"k"), NOW, OWNER, "test")
     with pytest.raises(CAError, match="already certified"):
         await registry.record_intent(intent("02", b"k"), NOW, OWNER, "test")
 
 
-async def test_serial_is_unique(registry: SQLiteRegistry) -> None:
+async def test_serial_is_unique(registry: Registry) -> None:
     await issued(registry, "01", b"k1")
     with pytest.raises(CAError) as caught:
         await registry.record_intent(intent("01", b"k2"), NOW, OWNER, "test")
     assert caught.value.kind is ErrorKind.DUPLICATE
 
 
-async def test_discarded_intent_leaves_no_row(registry: SQLiteRegistry, tmp_path: Path) -> None:
+async def test_discarded_intent_leaves_no_row(registry: Registry, tmp_path: Path) -> None:
     await registry.record_intent(intent("01", b"k"), NOW, OWNER, "test")
     await registry.discard_intent("01")
     with sqlite3.connect(tmp_path / "registry.sqlite3") as db:
@@ -94,7 +94,7 @@ async def test_discarded_intent_leaves_no_row(registry: SQLiteRegistry, tmp_path
 
 
 async def test_completing_an_unknown_intent_fails_and_writes_nothing(
-    registry: SQLiteRegistry,
+    registry: Registry,
 ) -> None:
     with pytest.raises(CAError) as caught:
         await registry.complete_issue("77", b"x", "t", NOW, AuditEvent("t", "issue", "77"))
@@ -102,7 +102,7 @@ async def test_completing_an_unknown_intent_fails_and_writes_nothing(
     assert (await registry.verify_audit_chain()).entries == 0
 
 
-async def test_status_change_is_checked_inside_the_transaction(registry: SQLiteRegistry) -> None:
+async def test_status_change_is_checked_inside_the_transaction(registry: Registry) -> None:
     await issued(registry, "01", b"k")
     audit = AuditEvent("officer", "certificate.revoke", "01")
     good = (CertificateStatus.GOOD,)
@@ -123,7 +123,7 @@ async def test_status_change_is_checked_inside_the_transaction(registry: SQLiteR
     ]
 
 
-async def test_status_change_of_unknown_serial(registry: SQLiteRegistry) -> None:
+async def test_status_change_of_unknown_serial(registry: Registry) -> None:
     with pytest.raises(CAError) as caught:
         await registry.change_status(
             change("99", StatusChangeKind.REVOKE),
@@ -134,9 +134,7 @@ async def test_status_change_of_unknown_serial(registry: SQLiteRegistry) -> None
     assert caught.value.kind is ErrorKind.NOT_FOUND
 
 
-async def test_audit_chain_detects_an_edited_entry(
-    registry: SQLiteRegistry, tmp_path: Path
-) -> None:
+async def test_audit_chain_detects_an_edited_entry(registry: Registry, tmp_path: Path) -> None:
     for n in range(3):
         await issued(registry, f"0{n}", bytes([n]))
     report = await registry.verify_audit_chain()
@@ -155,10 +153,10 @@ async def test_audit_chain_detects_an_edited_entry(
 
 async def test_reopening_applies_no_migration_twice(tmp_path: Path) -> None:
     path = tmp_path / "registry.sqlite3"
-    first = await SQLiteRegistry.open(path)
+    first = await Registry.open(path)
     await issued(first, "01", b"k")
     await first.close()
-    second = await SQLiteRegistry.open(path)
+    second = await Registry.open(path)
     try:
         assert (await second.get_certificate("01")) is not None
     finally:
@@ -166,9 +164,9 @@ async def test_reopening_applies_no_migration_twice(tmp_path: Path) -> None:
 
 
 async def test_pruning_cmp_transactions_keeps_recent_unfinished_and_held_ones(
-    registry: SQLiteRegistry,
+    registry: Registry,
 ) -> None:
-    """SQLiteCMPStore.prune (the CMP sweeper's): done and expired transactions begun before
+    """CMPStore.prune (the CMP sweeper's): done and expired transactions begun before
     the cut go; later ones, unfinished ones, and a done one an open intent still holds
     (intent_holds references it) stay."""
     store = registry.cmp

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from server.duties import DUTIES, DutyHolder
 from server.process_identity import OwnerState, identity_of, owner_state, this_process
-from server.registry import SQLiteRegistry
+from server.registry import Registry
 from tests.local_ca import Clock
 
 LEASE_S, RENEW_S = 15.0, 5.0
@@ -26,7 +26,7 @@ LEASE_S, RENEW_S = 15.0, 5.0
 class Worker:
     """One worker's registry connection, duty holder and what its duties did."""
 
-    def __init__(self, registry: SQLiteRegistry, name: str, clock: Clock, lease_s: float,
+    def __init__(self, registry: Registry, name: str, clock: Clock, lease_s: float,
                  renew_s: float) -> None:  # fmt: skip
         self.registry = registry
         self.metrics = CollectorRegistry()
@@ -44,9 +44,9 @@ class Worker:
 
 
 @pytest.fixture
-async def registries(tmp_path: Path) -> AsyncIterator[tuple[SQLiteRegistry, SQLiteRegistry]]:
-    first = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
-    second = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
+async def registries(tmp_path: Path) -> AsyncIterator[tuple[Registry, Registry]]:
+    first = await Registry.open(tmp_path / "registry.sqlite3")
+    second = await Registry.open(tmp_path / "registry.sqlite3")
     yield first, second
     await first.close()
     await second.close()
@@ -88,7 +88,7 @@ async def test_a_dead_holders_duties_move_and_the_old_holder_stops_when_refused(
 async def test_a_holder_cut_off_from_the_registry_stops_before_its_lease_lapses(
     tmp_path: Path, clock: Clock
 ) -> None:
-    registry = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
+    registry = await Registry.open(tmp_path / "registry.sqlite3")
     lease_s, renew_s = 1.5, 0.5
     a = Worker(registry, "host:1", clock, lease_s, renew_s)
     await a.holder.renew()

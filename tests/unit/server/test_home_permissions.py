@@ -14,7 +14,7 @@ import pytest
 
 from server.errors import CAError, ErrorKind
 from server.home_permissions import make_private, refuse_shared_home
-from server.registry import AuditEvent, SQLiteRegistry
+from server.registry import AuditEvent, Registry
 from tests.local_ca import settings_for
 
 AT = datetime(2026, 11, 28, tzinfo=UTC)
@@ -51,7 +51,7 @@ async def test_the_registry_and_its_wal_and_shm_files_are_made_0600(
     tmp_path: Path, sharing_umask: None
 ) -> None:
     path = tmp_path / "registry.sqlite3"
-    registry = await SQLiteRegistry.open(path)
+    registry = await Registry.open(path)
     try:
         await registry.append_audit(AuditEvent("t", "test.event", "x"), AT)
         wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")

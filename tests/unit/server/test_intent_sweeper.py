@@ -27,7 +27,7 @@ from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.intent_sweeper import IntentSweeper
 from server.process_identity import OwnerState, identity_of, owner_state, this_process
-from server.registry import SQLiteRegistry
+from server.registry import Registry
 from server.registry.records import to_text
 from server.registry.search_store import AuditEntry
 from server.status import StatusPublication
@@ -42,7 +42,7 @@ HOUR = timedelta(hours=1)
 class Process:
     """The services of one server process over the shared registry file."""
 
-    registry: SQLiteRegistry
+    registry: Registry
     signer: GatedSigner | None
     credentials: EnrollmentCredentials
     applications: Applications
@@ -51,7 +51,7 @@ class Process:
 
 def services(
     local_ca: LocalCA,
-    registry: SQLiteRegistry,
+    registry: Registry,
     authority: Authority,
     settings: Settings | None = None,
     signer: GatedSigner | None = None,
@@ -70,7 +70,7 @@ async def doomed_process(
     """A second process on the same registry file, owned by `owner`, whose signer answers
     only when told."""
     settings = settings or local_ca.settings
-    registry = await SQLiteRegistry.open(settings.resolve(settings.registry.path))
+    registry = await Registry.open(settings.resolve(settings.registry.path))
     signer = GatedSigner(local_ca.backend)
     authority = Authority(settings, registry, signer, local_ca.clock, owner=owner)
     return services(local_ca, registry, authority, settings, signer)

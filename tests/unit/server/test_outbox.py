@@ -22,7 +22,7 @@ from hsm.backend import KeyRef
 from server.authority import Authority
 from server.errors import CAError, ErrorKind
 from server.outbox import SENDERS, JsonLinesFileSender, OutboxDelivery, Sender, open_sender
-from server.registry import SQLiteRegistry
+from server.registry import Registry
 from server.registry.outbox_store import (
     CERTIFICATE_ISSUED,
     SUBSCRIBER_REGISTERED,
@@ -70,7 +70,7 @@ def lines(path: Path) -> list[dict]:
 
 
 def delivery(
-    ca: LocalCA, sender: Sender, registry: SQLiteRegistry | None = None, batch_size: int = 100
+    ca: LocalCA, sender: Sender, registry: Registry | None = None, batch_size: int = 100
 ) -> OutboxDelivery:
     outbox = dataclasses.replace(ca.settings.outbox, batch_size=batch_size)
     store = (registry or ca.registry).outbox
@@ -240,7 +240,7 @@ class CrashAfterSending:
     """Writes the events, then the process 'dies': its registry connection is gone before
     the delivery can mark them."""
 
-    def __init__(self, path: Path, registry: SQLiteRegistry) -> None:
+    def __init__(self, path: Path, registry: Registry) -> None:
         self.file, self.registry = JsonLinesFileSender(path), registry
 
     async def send(self, events: Sequence[OutboxEvent]) -> None:
@@ -251,7 +251,7 @@ class CrashAfterSending:
 async def test_a_crash_before_marking_delivers_the_events_again(local_ca: LocalCA) -> None:
     await add_subscribers(local_ca, 2)
     path = local_ca.settings.resolve("out.jsonl")
-    dying = await SQLiteRegistry.open(local_ca.settings.resolve(local_ca.settings.registry.path))
+    dying = await Registry.open(local_ca.settings.resolve(local_ca.settings.registry.path))
     with pytest.raises(ValueError):  # aiosqlite: the connection is closed
         await delivery(local_ca, CrashAfterSending(path, dying), dying).deliver_batch()
     assert await delivery(local_ca, JsonLinesFileSender(path)).deliver_batch() == 2

@@ -10,7 +10,7 @@ import pytest
 
 from server.errors import CAError, ErrorKind
 from server.process_identity import this_process
-from server.registry import SQLiteRegistry
+from server.registry import Registry
 from server.status_feed import wait_until_applied
 from tests.local_ca import Clock
 from tests.unit.server.test_duties import gone_process
@@ -23,7 +23,7 @@ async def test_a_change_made_right_after_a_worker_died_does_not_wait_for_it(
     returns at once instead of failing after the propagation timeout, and the dead
     worker's watermark is dropped. A live process that is behind is still waited for."""
     clock = Clock(datetime(2026, 12, 5, 12, 0, tzinfo=UTC))
-    registry = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
+    registry = await Registry.open(tmp_path / "registry.sqlite3")
     try:
         dead = gone_process()
         await registry.status.set_watermark(dead, 0, clock())

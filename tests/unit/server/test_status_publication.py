@@ -27,7 +27,7 @@ from protocols.crl import CRLReason
 from server.authority import Authority, Signer
 from server.errors import CAError, ErrorKind
 from server.lifecycle import issue_ocsp_responder
-from server.registry import CAGeneration, SQLiteRegistry
+from server.registry import CAGeneration, Registry
 from server.revocation import Revocation
 from server.status import StatusPublication
 from tests.csr_factory import make_csr
@@ -38,7 +38,7 @@ from tests.local_ca import LocalCA
 class Node:
     """One process's view: its own registry connection and status publication."""
 
-    registry: SQLiteRegistry
+    registry: Registry
     status: StatusPublication
     authority: Authority
     revocation: Revocation
@@ -67,7 +67,7 @@ class Node:
 
 async def node(
     ca: LocalCA,
-    registry: SQLiteRegistry,
+    registry: Registry,
     serving: bool,
     builder: bool,
     signer: Signer | None = None,
@@ -154,7 +154,7 @@ async def test_expired_entries_leave_the_crl(one: Node, local_ca: LocalCA) -> No
 @pytest.fixture
 async def two(local_ca: LocalCA) -> AsyncIterator[tuple[Node, Node]]:
     """A serving process (following the registry) and a CLI-like process."""
-    other = await SQLiteRegistry.open(local_ca.settings.resolve("registry.sqlite3"))
+    other = await Registry.open(local_ca.settings.resolve("registry.sqlite3"))
     server = await node(local_ca, local_ca.registry, serving=True, builder=True)
     cli = await node(local_ca, other, serving=False, builder=False)
     try:

@@ -26,7 +26,7 @@ from protocols import ocsp
 from server.authority import Authority
 from server.lifecycle import create_generation, issue_ocsp_responder
 from server.ocsp_responder import OCSPResponder
-from server.registry import SQLiteRegistry
+from server.registry import Registry
 from server.status import StatusPublication
 from server.status_metrics import StatusMetrics
 from server.web.limits import OVER_CAPACITY, ListenerGuard, ListenerMetrics
@@ -73,7 +73,7 @@ class Listener:
 async def listener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Listener]:
     limits = getattr(request, "param", LIMITS)
     settings = settings_for(tmp_path)
-    registry = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
+    registry = await Registry.open(tmp_path / "registry.sqlite3")
     (tmp_path / "keys").mkdir(mode=0o700)
     backend = SoftwareBackend(tmp_path / "keys", b"test passphrase")
     clock = Clock(datetime(2026, 12, 5, tzinfo=UTC))
@@ -323,7 +323,7 @@ class SigningListener:
 async def signing_listener(tmp_path: Path) -> AsyncIterator[SigningListener]:
     settings = settings_for(tmp_path)
     clock = Clock(datetime(2026, 12, 5, tzinfo=UTC))
-    registry = await SQLiteRegistry.open(tmp_path / "registry.sqlite3")
+    registry = await Registry.open(tmp_path / "registry.sqlite3")
     (tmp_path / "keys").mkdir(mode=0o700)
     backend = SoftwareBackend(tmp_path / "keys", b"test passphrase")
     direct = BackendSigner(backend)

@@ -1,27 +1,20 @@
-"""The registry on SQLite through aiosqlite (the embedded default).
+"""The registry: CA generations, certificates and their status history, and the audit trail,
+with a store per capability (status, credentials, applications, ...).
 
-One connection per process in WAL mode, so several worker processes can share the file.
-Every state change runs in one `BEGIN IMMEDIATE` transaction together with its audit entry:
-it lands whole or not at all.
+Every state change runs in one transaction together with its audit entry: it lands whole
+or not at all. The SQL is the same on every engine (server/registry/engine.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
-
-import aiosqlite
 
 from hsm.backend import KeyAlgorithm, KeyRef
 from server.errors import CAError, ErrorKind
-from server.registry.application_store import SQLiteApplicationStore
+from server.registry.application_store import ApplicationStore
 from server.registry.audit_chain import (
     GENESIS,
     ChainReport,
@@ -29,8 +22,9 @@ from server.registry.audit_chain import (
     entry_hash,
     verify_chain,
 )
-from server.registry.cmp_store import SQLiteCMPStore
-from server.registry.credential_store import SQLiteCredentialStore
+from server.registry.cmp_store import CMPStore
+from server.registry.credential_store import CredentialStore
+from server.registry.engine import Connection, Engine
 from server.registry.intent_store import (
     add_hold_in,
     open_intents_in,
@@ -41,8 +35,8 @@ from server.registry.intent_store import (
     take_holds_in,
     unclaimed_certificates_in,
 )
-from server.registry.lease_store import SQLiteLeaseStore
-from server.registry.outbox_store import SQLiteOutboxStore, certificate_issued_in
+from server.registry.lease_store import LeaseStore
+from server.registry.outbox_store import OutboxStore, certificate_issued_in
 from server.registry.records import (
     CERTIFICATE_COLUMNS,
     NO_HOLDS,
@@ -62,9 +56,10 @@ from server.registry.records import (
     from_text,
     to_text,
 )
-from server.registry.search_store import SQLiteSearchStore
-from server.registry.status_store import SQLiteStatusStore, write_ocsp_rows
-from server.registry.subscriber_store import SQLiteSubscriberStore
+from server.registry.search_store import SearchStore
+from server.registry.sqlite_engine import SQLiteEngine
+from server.registry.status_store import StatusStore, write_ocsp_rows
+from server.registry.subscriber_store import SubscriberStore
 
 _GENERATION_COLUMNS = (
     "g.id, g.ca_name, g.key_uri, g.key_algorithm, g.serial, g.key_id, g.not_before, "
@@ -72,77 +67,38 @@ _GENERATION_COLUMNS = (
 )
 
 
-class SQLiteRegistry:
-    def __init__(self, connection: aiosqlite.Connection) -> None:
-        self._db = connection
-        self._lock = asyncio.Lock()
-        self.status = SQLiteStatusStore(self)
-        self.credentials = SQLiteCredentialStore(self)
-        self.applications = SQLiteApplicationStore(self)
-        self.cmp = SQLiteCMPStore(self)
-        self.subscribers = SQLiteSubscriberStore(self)
-        self.search = SQLiteSearchStore(self)
-        self.outbox = SQLiteOutboxStore(self)
-        self.leases = SQLiteLeaseStore(self)
+class Registry:
+    """The registry's rules in SQL, run by an engine (server/registry/engine.py)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.status = StatusStore(self)
+        self.credentials = CredentialStore(self)
+        self.applications = ApplicationStore(self)
+        self.cmp = CMPStore(self)
+        self.subscribers = SubscriberStore(self)
+        self.search = SearchStore(self)
+        self.outbox = OutboxStore(self)
+        self.leases = LeaseStore(self)
 
     @classmethod
-    async def open(cls, path: Path) -> SQLiteRegistry:
-        """Open (creating if needed) the registry file and apply pending migrations. A new
-        file is made mode 0600 first: SQLite then gives its -wal and -shm files the same
-        mode (C1: it holds personal data)."""
-        with contextlib.suppress(FileExistsError):
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        connection = await aiosqlite.connect(path, isolation_level=None)
-        await connection.execute("PRAGMA journal_mode=WAL")
-        await connection.execute("PRAGMA foreign_keys=ON")
-        await connection.execute("PRAGMA busy_timeout=10000")
-        registry = cls(connection)
-        await registry._migrate()
-        return registry
+    async def open(cls, path: Path) -> Registry:
+        """Open (creating if needed) the registry file and apply pending migrations."""
+        return cls(await SQLiteEngine.open(path))
 
     async def close(self) -> None:
-        await self._db.close()
+        await self.engine.close()
 
-    async def _migrate(self) -> None:
-        await self._db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)"
-        )
-        async with self._db.execute("SELECT name FROM schema_migrations") as cursor:
-            applied = {row[0] async for row in cursor}
-        folder = resources.files("server.registry") / "migrations"
-        for script in sorted(folder.iterdir(), key=lambda p: p.name):
-            if not script.name.endswith(".sql") or script.name in applied:
-                continue
-            # executescript commits on its own; the migration and its marker go together.
-            await self._db.executescript(
-                "BEGIN IMMEDIATE;\n"
-                + script.read_text(encoding="utf-8")
-                + f"\nINSERT INTO schema_migrations (name) VALUES ('{script.name}');\nCOMMIT;"
-            )
+    def reading(self) -> AbstractAsyncContextManager[Connection]:
+        return self.engine.reading()
 
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The connection for a read. Reads take the same lock as transactions: a read left
-        open on the connection while a transaction begins would make SQLite refuse that
-        transaction at once (SQLITE_BUSY) whenever another process wrote in between."""
-        async with self._lock:
-            yield self._db
+    def snapshot(self) -> AbstractAsyncContextManager[Connection]:
+        return self.engine.snapshot()
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One `BEGIN IMMEDIATE` transaction: it commits whole or rolls back."""
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        return self.engine.transaction()
 
-    async def append_audit_in(
-        self, db: aiosqlite.Connection, event: AuditEvent, at: datetime
-    ) -> None:
+    async def append_audit_in(self, db: Connection, event: AuditEvent, at: datetime) -> None:
         """Append an audit entry inside the caller's transaction (the registry's modules)."""
         last = await _audit_head_in(db)
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
@@ -176,30 +132,30 @@ class SQLiteRegistry:
             await self._insert_intent(db, intent, at)
             await add_hold_in(db, intent.serial, owner, holds, at)
 
-    async def _insert_intent(
-        self, db: aiosqlite.Connection, intent: CertificateIntent, at: datetime
-    ) -> None:
-        try:
-            await db.execute(
-                "INSERT INTO certificates (serial, generation_id, profile, subject, spki_sha256,"
-                " not_before, not_after, state, tbs, created_at, subscriber_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?)",
-                (intent.serial, intent.generation_id, intent.profile, intent.subject,
-                 intent.spki_sha256, to_text(intent.not_before), to_text(intent.not_after),
-                 intent.tbs, to_text(at), intent.subscriber_id),
-            )  # fmt: skip
-        except sqlite3.IntegrityError:
-            async with db.execute(
-                "SELECT serial FROM certificates WHERE spki_sha256 = ?", (intent.spki_sha256,)
-            ) as cursor:
-                holder = await cursor.fetchone()
-            if holder:
-                raise CAError(
-                    ErrorKind.DUPLICATE,
-                    f"this public key is already certified (serial {holder[0]}); "
-                    "a new certificate needs a new key",
-                ) from None
-            raise CAError(ErrorKind.DUPLICATE, "serial number already used") from None
+    async def _insert_intent(self, db: Connection, intent: CertificateIntent, at: datetime) -> None:
+        # ON CONFLICT, not a caught error: on PostgreSQL a failed statement spoils the rest
+        # of its transaction, and the holder is looked up after.
+        cursor = await db.execute(
+            "INSERT INTO certificates (serial, generation_id, profile, subject, spki_sha256,"
+            " not_before, not_after, state, tbs, created_at, subscriber_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?) ON CONFLICT DO NOTHING",
+            (intent.serial, intent.generation_id, intent.profile, intent.subject,
+             intent.spki_sha256, to_text(intent.not_before), to_text(intent.not_after),
+             intent.tbs, to_text(at), intent.subscriber_id),
+        )  # fmt: skip
+        if cursor.rowcount == 1:
+            return
+        async with db.execute(
+            "SELECT serial FROM certificates WHERE spki_sha256 = ?", (intent.spki_sha256,)
+        ) as cursor:
+            holder = await cursor.fetchone()
+        if holder:
+            raise CAError(
+                ErrorKind.DUPLICATE,
+                f"this public key is already certified (serial {holder[0]}); "
+                "a new certificate needs a new key",
+            )
+        raise CAError(ErrorKind.DUPLICATE, "serial number already used")
 
     async def discard_intent(self, serial: str) -> None:
         """Remove an intent whose signing failed and give back what it held, so a failed
@@ -285,7 +241,7 @@ class SQLiteRegistry:
 
     async def _complete(
         self,
-        db: aiosqlite.Connection,
+        db: Connection,
         serial: str,
         der: bytes,
         actor: str,
@@ -414,12 +370,13 @@ class SQLiteRegistry:
             cursor = await db.execute(
                 "INSERT INTO ca_generations (ca_name, key_uri, key_algorithm, serial, key_id,"
                 " not_before, not_after, state, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?) RETURNING id",
                 (ca_name, key_uri, key_algorithm, intent.serial, key_id,
                  to_text(intent.not_before), to_text(intent.not_after), to_text(at)),
             )  # fmt: skip
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+            row = await cursor.fetchone()
+            assert row is not None
+            return int(row[0])
 
     async def active_generation(self, ca_name: str) -> CAGeneration | None:
         async with (
@@ -531,7 +488,7 @@ def _generation(row: Sequence) -> CAGeneration:
     )
 
 
-async def _audit_head_in(db: aiosqlite.Connection) -> tuple[int, bytes] | None:
+async def _audit_head_in(db: Connection) -> tuple[int, bytes] | None:
     """(seq, hash) of the newest audit entry; None while the trail is empty."""
     async with db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") as cursor:
         row = await cursor.fetchone()

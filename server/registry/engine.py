@@ -1,0 +1,79 @@
+"""What the registry's SQL needs from a database engine, whichever it is.
+
+The registry's modules write one SQL for both engines (`?` placeholders, times as
+`to_text` strings, `INSERT ... ON CONFLICT`, `RETURNING`); an engine runs it:
+`server/registry/sqlite_engine.py` (aiosqlite, the embedded default) or
+`server/registry/postgres_engine.py` (asyncpg, several nodes). Only those two modules
+import a driver.
+
+The contract every engine keeps (ARCHITECTURE.md, "The registry"):
+- `transaction()` is one write transaction that commits whole or rolls back, and write
+  transactions are serialised from their start to their commit (SQLite's single writer;
+  on PostgreSQL an advisory lock taken at BEGIN). So every number a transaction hands out
+  by reading the newest and adding one (the audit chain's seq, an OCSP response's seq,
+  cRLNumber, status change ids) is handed out in commit order: a follower reading
+  "everything after N" never skips a row that committed late.
+- `snapshot()` is a read that sees one committed state across several statements.
+- `reading()` is a single-statement read.
+- A write a constraint refuses raises `IntegrityError` out of `transaction()`, rolled back.
+  Inside a transaction, SQL that expects a conflict says so (`ON CONFLICT`) instead of
+  catching it: on PostgreSQL a failed statement spoils the rest of its transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+Row = Sequence[Any]
+
+
+class IntegrityError(Exception):
+    """A constraint refused a write; the transaction was rolled back. `column` names the
+    column of a broken unique constraint when the engine says which."""
+
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+class Cursor(Protocol):
+    """The outcome of one statement: its rows and how many rows it changed."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    async def fetchone(self) -> Row | None: ...
+
+    async def fetchall(self) -> Iterable[Row]: ...
+
+    def __aiter__(self) -> AsyncIterator[Row]: ...
+
+
+class Statement(Protocol):
+    """A statement run when awaited, or entered as `async with ... as cursor`."""
+
+    def __await__(self) -> Any: ...
+
+    async def __aenter__(self) -> Cursor: ...
+
+    async def __aexit__(self, *exc: object) -> Any: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
+
+
+class Engine(Protocol):
+    dialect: str  # "sqlite" or "postgresql"
+
+    def reading(self) -> AbstractAsyncContextManager[Connection]: ...
+
+    def snapshot(self) -> AbstractAsyncContextManager[Connection]: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Connection]: ...
+
+    async def close(self) -> None: ...
