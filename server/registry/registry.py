@@ -86,6 +86,18 @@ class Registry:
         """Open (creating if needed) the registry file and apply pending migrations."""
         return cls(await SQLiteEngine.open(path))
 
+    @classmethod
+    async def open_url(cls, url: str) -> Registry:
+        """Open the registry a URL names, applying pending migrations:
+        `sqlite:///absolute/path` or `postgresql://...` (server/registry/postgres_engine.py)."""
+        if url.startswith("sqlite:///"):
+            return cls(await SQLiteEngine.open(Path(url.removeprefix("sqlite://"))))
+        if url.startswith(("postgresql://", "postgres://")):
+            from server.registry.postgres_engine import PostgresEngine
+
+            return cls(await PostgresEngine.open(url))
+        raise ValueError("a registry URL starts with sqlite:/// or postgresql://")
+
     async def close(self) -> None:
         await self.engine.close()
 
