@@ -25,13 +25,14 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from cryptography import x509
 
 from server.authority import Clock, serial_text, utc_now
 from server.errors import CAError, ErrorKind
-from server.registry import AuditEvent, CertificateStatus, Registry
-from server.registry.account_store import AccountRow, AccountStore
+from server.registry import AuditEvent, CertificateStatus, interfaces
+from server.registry.records import AccountRow
 
 TOKEN_BYTES = 32
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
@@ -100,10 +101,14 @@ def _require_admin(requester: Requester) -> None:
         raise CAError(ErrorKind.UNAUTHORIZED, "managing accounts needs the admin role")
 
 
+class AccountsRegistry(interfaces.Accounts, interfaces.Certificates, Protocol):
+    """The registry as accounts use it."""
+
+
 class Accounts:
-    def __init__(self, registry: Registry, clock: Clock = utc_now) -> None:
+    def __init__(self, registry: AccountsRegistry, clock: Clock = utc_now) -> None:
         self._registry = registry
-        self._store = AccountStore(registry)
+        self._store = registry.accounts
         self._clock = clock
 
     async def create(self, name: str, role: Role, requester: Requester) -> tuple[Account, str]:

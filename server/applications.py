@@ -29,6 +29,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -40,8 +41,8 @@ from server.cmp_requests import kept_request
 from server.enrollment_credentials import REFUSAL, EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.register_check import NoRegisterCheck, RegisterCheck
-from server.registry import AuditEvent, HoldRefused, IntentHolds, Registry
-from server.registry.application_store import ApplicationRow
+from server.registry import AuditEvent, HoldRefused, IntentHolds, interfaces
+from server.registry.records import ApplicationRow
 from server.subscribers import Subscribers
 from server.working_days import WorkingCalendar
 
@@ -68,11 +69,15 @@ class ApplicationPending(CAError):
         self.application_id = application_id
 
 
+class ApplicationsRegistry(interfaces.Applications, interfaces.Certificates, Protocol):
+    """The registry as applications use it."""
+
+
 class Applications:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
+        registry: ApplicationsRegistry,
         credentials: EnrollmentCredentials,
         authority: Authority,
         subscribers: Subscribers,

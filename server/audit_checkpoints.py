@@ -48,8 +48,7 @@ from protocols.cmp.protection import signature_algorithm_der
 from protocols.x509.certificate import signature_algorithm_for
 from server.authority import Clock, Signer, sign
 from server.errors import CAError, ErrorKind
-from server.registry import CAGeneration
-from server.registry.audit_chain import ChainReport
+from server.registry import CAGeneration, interfaces
 from server.registry.records import to_text
 
 logger = logging.getLogger(__name__)
@@ -58,18 +57,8 @@ logger = logging.getLogger(__name__)
 SIGNED_PREFIX = b"pki-ca-server audit checkpoint v1\n"
 
 
-class AuditAnchorStore(Protocol):
+class AuditAnchorStore(interfaces.Audit, interfaces.Generations, Protocol):
     """The registry as checkpoints see it."""
-
-    async def audit_head(self) -> tuple[int, bytes] | None: ...
-
-    async def audit_hashes(self, seqs: Sequence[int]) -> dict[int, bytes]: ...
-
-    async def verify_audit_chain(self) -> ChainReport: ...
-
-    async def active_generation(self, ca_name: str) -> CAGeneration | None: ...
-
-    async def generations(self, ca_name: str) -> list[CAGeneration]: ...
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ from server.registry import (
     CertificateIntent,
     IntentHolds,
     OCSPResponseRow,
-    Registry,
+    interfaces,
 )
 
 Clock = Callable[[], datetime]
@@ -144,11 +144,17 @@ def parse_serial(text: str) -> str:
     return serial_text(int(cleaned, 16))
 
 
+class IssuanceRegistry(
+    interfaces.Issuance, interfaces.Generations, interfaces.Applications, Protocol
+):
+    """The registry as issuance uses it."""
+
+
 class Authority:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
+        registry: IssuanceRegistry,
         signer: Signer,
         clock: Clock = utc_now,
         publisher: IssuancePublisher | None = None,

@@ -15,7 +15,7 @@ from config import load_settings
 from server.cli_commands import actor
 from server.context import open_ca
 from server.errors import CAError, ErrorKind
-from server.registry.application_store import ApplicationRow
+from server.registry.records import ApplicationRow
 from server.subscribers import DocumentType, NewIdentity, NewSubscriber, Presence, SubscriberKind
 
 Command = Callable[[str, Any, str], argparse.ArgumentParser]

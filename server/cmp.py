@@ -38,6 +38,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 from asn1crypto import cms as asn1_cms
 from asn1crypto import keys as asn1_keys
@@ -85,8 +86,8 @@ from server.enrollment import Enrollment, HolderEnrollment, new_key
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.key_packages import encrypted_key_package, password_key_package
-from server.registry import CMPDelivery, Registry
-from server.registry.cmp_store import CMPTransaction
+from server.registry import CMPDelivery, interfaces
+from server.registry.records import CMPTransaction
 from server.revocation import Revocation
 from server.tls import ServerIdentity
 
@@ -162,11 +163,21 @@ class _Sender:
         return format(x509.load_der_x509_certificate(self.certificate).serial_number, "x")
 
 
+class CMPRegistry(
+    interfaces.CMPTransactions,
+    interfaces.Generations,
+    interfaces.Certificates,
+    interfaces.StatusHistory,  # for server/cmp_revocation.py
+    Protocol,
+):
+    """The registry as the CMP server uses it."""
+
+
 class CMPServer:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
+        registry: CMPRegistry,
         credentials: EnrollmentCredentials,
         enrollment: Enrollment,
         applications: Applications,

@@ -40,7 +40,7 @@ from cryptography import x509
 from config import Settings
 from protocols import cmp
 from protocols.x509 import extensions as x509_extensions
-from server.registry import Registry
+from server.registry import interfaces
 
 F = cmp.FailureInfo
 ID_IT_ROOT_CA_CERT = "1.3.6.1.5.5.7.4.20"  # RFC 9483 4.3.2 (request)
@@ -69,7 +69,7 @@ class GeneralMessages:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
+        registry: interfaces.Generations,
         newer_crls: Callable[[tuple[cmp.CRLStatus, ...]], list[bytes]],
         current_crl: Callable[[], bytes | None],
     ) -> None:

@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -54,7 +55,7 @@ from hsm.backend import HSMError
 from protocols.x509 import extensions as ext
 from protocols.x509 import names
 from server.authority import Authority, Clock, new_serial, serial_text
-from server.registry import CAGeneration, CertificateStatus, Registry
+from server.registry import CAGeneration, CertificateStatus, interfaces
 from server.tls import ServerIdentity
 
 log = logging.getLogger(__name__)
@@ -144,13 +145,17 @@ class _Held:
     read_at: datetime
 
 
+class CMPIdentityRegistry(interfaces.Generations, interfaces.Search, Protocol):
+    """The registry as CMP identities use it."""
+
+
 class CMPIdentities:
     """The current CMP protection identity of this CA, and (duty holder) its renewal."""
 
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
+        registry: CMPIdentityRegistry,
         authority: Authority,
         clock: Clock,
         secret: Callable[[], str],

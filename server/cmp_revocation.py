@@ -43,6 +43,8 @@ notAuthorized.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 
@@ -52,9 +54,9 @@ from protocols.crl import CRLReason
 from server.errors import CAError, ErrorKind
 from server.registry import (
     CertificateStatus,
-    Registry,
     StatusBasis,
     StatusChangeKind,
+    interfaces,
 )
 from server.revocation import Revocation
 
@@ -75,6 +77,12 @@ SERVICE_FAILURE = {
     ErrorKind.REJECTED: F.badCertId,  # resume of a certificate no longer on hold
 }
 GROUNDS = "CMP revocation request"
+
+
+class CMPRevocationRegistry(
+    interfaces.Certificates, interfaces.StatusHistory, interfaces.Generations, Protocol
+):
+    """The registry as CMP revocation uses it."""
 
 
 class RevocationRejection(Exception):
@@ -143,7 +151,7 @@ def requested_reason(request: cmp.RevocationRequest) -> CRLReason:
 class CMPRevocations:
     """Answers one rr with its rp body (RFC 9483 4.2)."""
 
-    def __init__(self, settings: Settings, registry: Registry, revocation: Revocation):
+    def __init__(self, settings: Settings, registry: CMPRevocationRegistry, revocation: Revocation):
         self._settings = settings
         self._registry = registry
         self._revocation = revocation

@@ -34,6 +34,7 @@ representing the originator", and the suite refuses any other kind (badMessageCh
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -44,8 +45,8 @@ from server.authority import Clock
 from server.cmp_header import CONTINUING_MESSAGES, check_header_fields
 from server.cmp_refusal import CMPRefusal
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
-from server.registry import CertificateStatus, Registry
-from server.registry.cmp_store import CMPTransaction
+from server.registry import CertificateStatus, interfaces
+from server.registry.records import CMPTransaction
 
 __all__ = ["CMPRefusal", "SenderChecks", "check_continuation", "check_version"]
 
@@ -58,6 +59,10 @@ REVOKED_SIGNER_REFUSED = frozenset({"ir", "cr", "kur", "p10cr", "rr"})
 # MACs of more iterations than this are computed in a thread, not on the event loop: a few
 # milliseconds of hashing (PBMAC1 as clients use it, 262144 rounds, takes a quarter second).
 MAC_ITERATIONS_ON_LOOP = 5000
+
+
+class CMPSenderRegistry(interfaces.CMPTransactions, interfaces.Certificates, Protocol):
+    """The registry as CMP sender checks use it."""
 
 
 def check_version(message: cmp.PKIMessage) -> None:
@@ -84,7 +89,7 @@ class SenderChecks:
     def __init__(
         self,
         settings: CMPSettings,
-        registry: Registry,
+        registry: CMPSenderRegistry,
         credentials: EnrollmentCredentials,
         clock: Clock,
     ) -> None:

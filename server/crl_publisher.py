@@ -25,6 +25,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from asn1crypto import x509 as asn1_x509
 
@@ -38,8 +39,8 @@ from server.registry import (
     CAGeneration,
     CertificateStatus,
     CRLRow,
-    Registry,
     StatusDelta,
+    interfaces,
 )
 from server.status_metrics import StatusMetrics
 
@@ -65,11 +66,15 @@ def _published(row: CRLRow) -> PublishedCRL:
     )
 
 
+class CRLRegistry(interfaces.Status, interfaces.Generations, Protocol):
+    """The registry as CRL publication uses it."""
+
+
 class CRLPublisher:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
+        registry: CRLRegistry,
         signer: Signer,
         clock: Clock,
         metrics: StatusMetrics,

@@ -20,27 +20,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Gauge
 
 from server.authority import Clock
 from server.process_identity import OwnerState, owner_state
-from server.registry.lease_store import Lease
+from server.registry import interfaces
 
 log = logging.getLogger("server.duties")
 
 DUTIES = "duties"  # the lease's name
-
-
-class LeaseStore(Protocol):
-    """What the duty holder needs of the registry (LeaseStore)."""
-
-    async def acquire(self, name: str, holder: str, now: datetime, until: datetime) -> bool: ...
-
-    async def release(self, name: str, holder: str) -> None: ...
-
-    async def current(self, name: str, now: datetime) -> Lease | None: ...
 
 
 class DutyHolder:
@@ -48,7 +37,7 @@ class DutyHolder:
 
     def __init__(
         self,
-        leases: LeaseStore,
+        leases: interfaces.LeaseRecords,
         holder: str,
         *,
         lease_s: float,

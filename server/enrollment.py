@@ -34,7 +34,7 @@ from server.registry import (
     CMPDelivery,
     HoldRefused,
     IntentHolds,
-    Registry,
+    interfaces,
 )
 from server.tls import ServerIdentity
 
@@ -130,7 +130,7 @@ class HolderEnrollment:
     (RFC 7030 4.2.2: the same subject and subjectAltName, the same profile), and
     simpleenroll on labels that accept client certificates."""
 
-    def __init__(self, registry: Registry, authority: Authority) -> None:
+    def __init__(self, registry: interfaces.Certificates, authority: Authority) -> None:
         self._registry = registry
         self._authority = authority
 

@@ -46,8 +46,8 @@ from server.authority import (
     utc_now,
 )
 from server.errors import CAError, ErrorKind
-from server.registry import AuditEvent, Registry
-from server.registry.credential_store import CredentialRow
+from server.registry import AuditEvent, interfaces
+from server.registry.records import CredentialRow
 
 REFUSAL = "invalid or used enrollment credentials"
 NO_ALT_NAMES = SubjectAltNames(dns=[], ips=[], emails=[])
@@ -159,7 +159,7 @@ class EnrollmentCredentials:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
+        registry: interfaces.Credentials,
         derivation_key: Callable[[], bytes],
         clock: Clock = utc_now,
     ):

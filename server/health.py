@@ -17,12 +17,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from config import Settings
 from hsm.backend import HSMError
 from server.authority import Clock, Signer
 from server.duties import DUTIES
-from server.registry import Registry
+from server.registry import interfaces
 
 log = logging.getLogger("server.health")
 
@@ -32,11 +33,17 @@ PROBE_TIMEOUT_S = 10.0
 PROBE_TEXT = b"ca healthz probe: not a certificate, CRL or OCSP response"
 
 
+class HealthRegistry(
+    interfaces.Generations, interfaces.OCSPResponders, interfaces.Leases, Protocol
+):
+    """The registry as health reports use it."""
+
+
 class Health:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
+        registry: HealthRegistry,
         signer: Signer,
         signers_up: Callable[[], int],
         clock: Clock,

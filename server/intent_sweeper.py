@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -36,33 +35,17 @@ from config import Settings
 from protocols.x509 import names
 from server.authority import Clock
 from server.process_identity import OwnerState, owner_state
-from server.registry import AuditEvent, OpenIntent, StrandedClaim
+from server.registry import AuditEvent, OpenIntent, interfaces
 
 log = logging.getLogger(__name__)
 ACTOR = "ca:intent-sweeper"
-
-
-class UnfinishedIssuance(Protocol):
-    """What the sweeper needs of the registry (Registry, server/registry/sqlite.py)."""
-
-    async def open_intents(self) -> list[OpenIntent]: ...
-
-    async def settle_intent(self, serial: str, audit: AuditEvent, at: datetime) -> bool: ...
-
-    async def stranded_claims(
-        self, before: datetime
-    ) -> list[tuple[StrandedClaim, list[tuple[str, str, str | None]]]]: ...
-
-    async def settle_stranded_claim(
-        self, claim: StrandedClaim, serial: str | None, audit: AuditEvent, at: datetime
-    ) -> bool: ...
 
 
 class IntentSweeper:
     def __init__(
         self,
         settings: Settings,
-        registry: UnfinishedIssuance,
+        registry: interfaces.Intents,
         clock: Clock,
         metrics: CollectorRegistry | None = None,
     ) -> None:

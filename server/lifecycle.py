@@ -8,6 +8,7 @@ signature goes through the signing pipeline like any other.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from asn1crypto import x509 as asn1_x509
 
@@ -23,14 +24,18 @@ from protocols.x509.certificate import (
 )
 from server.authority import Authority, new_serial, serial_text
 from server.errors import CAError, ErrorKind
-from server.registry import AuditEvent, CAGeneration, CertificateIntent, Registry
+from server.registry import AuditEvent, CAGeneration, CertificateIntent, interfaces
 
 OCSP_RESPONDER_PROFILE = "ocsp-responder"
 
 
+class LifecycleRegistry(interfaces.Generations, interfaces.GenerationRecording, Protocol):
+    """The registry as CA key lifecycle uses it."""
+
+
 async def create_generation(
     settings: Settings,
-    registry: Registry,
+    registry: LifecycleRegistry,
     backend: SigningBackend,
     authority: Authority,
     now: datetime,

@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from asn1crypto import x509 as asn1_x509
 
@@ -44,7 +44,7 @@ from server.registry import (
     CAGeneration,
     CertificateStatus,
     OCSPResponseRow,
-    Registry,
+    interfaces,
 )
 from server.status_metrics import StatusMetrics
 
@@ -145,11 +145,21 @@ class _Entry:
     responses: dict[bytes, tuple[bytes, str]] = field(default_factory=dict)
 
 
+class OCSPRegistry(
+    interfaces.Status,
+    interfaces.Generations,
+    interfaces.OCSPResponders,
+    interfaces.Certificates,
+    Protocol,
+):
+    """The registry as the OCSP responder uses it."""
+
+
 class OCSPResponder:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
+        registry: OCSPRegistry,
         signer: Signer,
         clock: Clock,
         metrics: StatusMetrics,

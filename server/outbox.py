@@ -24,7 +24,6 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -33,22 +32,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from config import Settings
 from config.settings import OutboxSettings
 from server.authority import Clock
-from server.registry.outbox_store import OutboxEvent
-from server.registry.records import to_text
+from server.registry import interfaces
+from server.registry.records import OutboxEvent, to_text
 
 log = logging.getLogger(__name__)
-
-
-class OutboxStore(Protocol):
-    """The registry's outbox as delivery sees it (OutboxStore)."""
-
-    async def undelivered(self, limit: int) -> list[OutboxEvent]: ...
-
-    async def count_undelivered(self) -> int: ...
-
-    async def mark_delivered(self, seqs: Sequence[int], at: datetime) -> None: ...
-
-    async def record_failure(self, seqs: Sequence[int], error: str) -> None: ...
 
 
 class Sender(Protocol):
@@ -130,7 +117,7 @@ class OutboxMetrics:
 class OutboxDelivery:
     def __init__(
         self,
-        store: OutboxStore,
+        store: interfaces.OutboxRecords,
         sender: Sender,
         settings: OutboxSettings,
         clock: Clock,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from server.registry.subscriber_store import SubscriberRow
+from server.registry.records import SubscriberRow
 
 
 @dataclass(frozen=True)

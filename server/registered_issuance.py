@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from config import ProfileSettings
 from server.errors import CAError, ErrorKind
-from server.registry.application_store import ApplicationRow
+from server.registry.records import ApplicationRow
 
 RA_ROUTE = "register, identify, acknowledge, apply, approve"
 

@@ -34,10 +34,10 @@ from server.registry import (
     CertificateRecord,
     CertificateStatus,
     OCSPResponseRow,
-    Registry,
     StatusBasis,
     StatusChange,
     StatusChangeKind,
+    interfaces,
 )
 
 CA_COMPROMISE_PROCEDURE = (
@@ -72,10 +72,14 @@ class StatusPublisher(Protocol):
     async def committed(self) -> None: ...
 
 
+class RevocationRegistry(interfaces.StatusChanges, interfaces.Certificates, Protocol):
+    """The registry as revocation uses it."""
+
+
 class Revocation:
     def __init__(
         self,
-        registry: Registry,
+        registry: RevocationRegistry,
         clock: Clock = utc_now,
         publisher: StatusPublisher | None = None,
     ) -> None:

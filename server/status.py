@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -26,7 +27,7 @@ from server.registry import (
     CertificateRecord,
     CertificateStatus,
     OCSPResponseRow,
-    Registry,
+    interfaces,
 )
 from server.status_feed import StatusFeed, wait_until_applied
 from server.status_metrics import StatusMetrics
@@ -35,11 +36,21 @@ log = logging.getLogger("server.status")
 OCSP_REFRESH_EVERY_S = 60.0
 
 
+class StatusRegistry(
+    interfaces.Status,
+    interfaces.Generations,
+    interfaces.OCSPResponders,
+    interfaces.Certificates,
+    Protocol,
+):
+    """The registry as status publication uses it."""
+
+
 class StatusPublication:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
+        registry: StatusRegistry,
         signer: Signer,
         clock: Clock,
         *,

@@ -21,7 +21,7 @@ from server.authority import Clock
 from server.errors import CAError, ErrorKind
 from server.ocsp_responder import OCSPResponder
 from server.process_identity import OwnerState, owner_state, this_process
-from server.registry import Registry
+from server.registry import interfaces
 
 log = logging.getLogger("server.status_feed")
 
@@ -38,7 +38,7 @@ def node_name() -> str:
 class StatusFeed:
     def __init__(
         self,
-        registry: Registry,
+        registry: interfaces.Status,
         responder: OCSPResponder,
         poll_interval_s: float,
         clock: Clock,
@@ -89,7 +89,9 @@ class StatusFeed:
         await self._store.drop_watermark(self.node)
 
 
-async def wait_until_applied(registry: Registry, seq: int, timeout_s: float, clock: Clock) -> None:
+async def wait_until_applied(
+    registry: interfaces.Status, seq: int, timeout_s: float, clock: Clock
+) -> None:
     """Return once every live server process has applied change `seq`.
 
     Raises CAError(UNAVAILABLE) naming the processes that did not within `timeout_s`: the
@@ -108,7 +110,7 @@ async def wait_until_applied(registry: Registry, seq: int, timeout_s: float, clo
         await asyncio.sleep(0.01)
 
 
-async def _live_nodes_behind(registry: Registry, seq: int, clock: Clock) -> list[str]:
+async def _live_nodes_behind(registry: interfaces.Status, seq: int, clock: Clock) -> list[str]:
     """Processes seen in the last ALIVE_WITHIN that have not applied `seq`, but for those
     known to be gone (a killed worker's heartbeat is still fresh for a few seconds): their
     watermarks are dropped, so that a change made right after a crash is not held up."""

@@ -31,8 +31,8 @@ from server.enrollment_credentials import (
     EnrollmentCredentials,
 )
 from server.errors import CAError, ErrorKind
-from server.registry import AuditEvent, Registry
-from server.registry.subscriber_store import IdentityRow, SubscriberRow
+from server.registry import AuditEvent, interfaces
+from server.registry.records import IdentityRow, SubscriberRow
 
 
 class SubscriberKind(enum.StrEnum):
@@ -195,7 +195,7 @@ class Subscribers:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
+        registry: interfaces.Subscribers,
         credentials: EnrollmentCredentials,
         clock: Clock,
     ) -> None:

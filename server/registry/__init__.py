@@ -1,5 +1,9 @@
 """The registry (S5): the one source of truth for CA generations, certificates, their
-status history and the audit trail. `Registry` is the embedded implementation."""
+status history and the audit trail.
+
+Callers type what they are given with the uses in `interfaces` and import rows from
+`records`; only the composition root (server/context.py) names `Registry`, which runs one
+SQL on either engine (server/registry/engine.py)."""
 
 from server.registry.records import (
     NO_HOLDS,

@@ -3,13 +3,12 @@ the store: callers find an account by it, and learn only whether one is set."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from server.errors import CAError, ErrorKind
 from server.registry.engine import IntegrityError
-from server.registry.records import AuditEvent, from_text, to_text
+from server.registry.records import AccountRow, AuditEvent, from_text, to_text
 
 if TYPE_CHECKING:
     from server.registry.engine import Connection
@@ -19,18 +18,6 @@ _COLUMNS = (
     "id, name, role, token_sha256 IS NOT NULL, client_cert_sha256, created_at, created_by,"
     " disabled_at"
 )
-
-
-@dataclass(frozen=True)
-class AccountRow:
-    id: str
-    name: str
-    role: str  # operator, officer, auditor, admin
-    created_at: datetime
-    created_by: str
-    has_token: bool = False
-    client_cert_sha256: bytes | None = None
-    disabled_at: datetime | None = None
 
 
 class AccountStore:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from server.registry.intent_store import take_holds_in
-from server.registry.records import AuditEvent, IntentHolds, from_text, to_text
+from server.registry.records import ApplicationRow, AuditEvent, IntentHolds, from_text, to_text
 
 if TYPE_CHECKING:
     from server.registry.engine import Connection
@@ -19,33 +18,6 @@ _COLUMNS = (
     " complete_at, due_at, register_check, received_by, received_proxy, received_poa,"
     " received_at"
 )
-
-
-@dataclass(frozen=True)
-class ApplicationRow:
-    id: str
-    profile: str
-    subject: str
-    request_der: bytes | None  # None: an operator's application, enrolled for once approved
-    request_format: str | None  # pkcs10, cmp
-    request_sha256: bytes | None
-    credential_id: str | None  # the credential the request came with
-    state: str  # submitted, approved, rejected, issued
-    submitted_by: str
-    submitted_at: datetime
-    decided_by: str | None = None
-    decided_at: datetime | None = None
-    reason: str | None = None
-    serial: str | None = None
-    subscriber_id: str | None = None
-    complete_at: datetime | None = None
-    due_at: datetime | None = None
-    register_check: str = ""
-    received_by: str | None = None  # holder, proxy (P2)
-    received_proxy: str | None = None
-    received_poa: str | None = None
-    received_at: datetime | None = None
-    attachments: tuple[tuple[str, bytes], ...] = ()  # (name, SHA-256)
 
 
 def _time(value: datetime | None) -> str | None:

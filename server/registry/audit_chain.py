@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from server.registry.records import ChainReport
 
 GENESIS = bytes(32)
 
@@ -24,13 +25,6 @@ def entry_hash(
 ) -> bytes:
     fields = json.dumps([seq, at, actor, action, target, details], ensure_ascii=False)
     return hashlib.sha256(prev_hash + fields.encode("utf-8")).digest()
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    entries: int
-    intact: bool
-    first_broken_seq: int | None = None
 
 
 def verify_chain(rows: Iterable[tuple[int, str, str, str, str, str, bytes, bytes]]) -> ChainReport:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from server.registry.records import from_text, to_text
+from server.registry.records import CMPTransaction, from_text, to_text
 
 if TYPE_CHECKING:
     from server.registry.registry import Registry
@@ -17,22 +16,6 @@ _COLUMNS = (
     "transaction_id, requester, state, our_nonce, serial, cert_req_id, confirm_by,"
     " reply_kind, implicit_confirm, application_id, their_nonce, protection"
 )
-
-
-@dataclass(frozen=True)
-class CMPTransaction:
-    transaction_id: bytes
-    requester: str
-    state: str  # open, waiting, awaiting_confirm, done, expired
-    our_nonce: bytes | None
-    serial: str | None
-    cert_req_id: int | None
-    confirm_by: datetime | None
-    reply_kind: str | None
-    implicit_confirm: bool
-    application_id: str | None
-    their_nonce: bytes | None = None  # the client's last senderNonce, when one is awaited
-    protection: str | None = None  # the opening request's: "signature" or its MAC's OID
 
 
 class CMPStore:

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from server.registry.records import AuditEvent, from_text, to_text
+from server.registry.records import AuditEvent, CredentialRow, from_text, to_text
 
 if TYPE_CHECKING:
     from server.registry.registry import Registry
-
-
-@dataclass(frozen=True)
-class CredentialRow:
-    id: str
-    secret_hash: bytes
-    salt: bytes
-    profile: str
-    subject: str
-    expires_at: datetime
-    claimed_at: datetime | None
-    used_serial: str | None
-    alt_names: str = "{}"  # JSON {"dns": [...], "ip": [...], "email": [...]}
-    subscriber_id: str | None = None
-    application_id: str | None = None  # handed out by approving this application
 
 
 class CredentialStore:

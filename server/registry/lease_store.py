@@ -8,22 +8,13 @@ stored in `to_text` form, which sorts as text, so the comparison is done by the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from server.registry.records import from_text, to_text
+from server.registry.records import Lease, from_text, to_text
 
 if TYPE_CHECKING:
     from server.registry.registry import Registry
-
-
-@dataclass(frozen=True)
-class Lease:
-    name: str
-    holder: str
-    expires_at: datetime
-    acquired_at: datetime
 
 
 class LeaseStore:

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from server.registry.audit_chain import canonical_details
-from server.registry.records import from_text, to_text
+from server.registry.records import OutboxEvent, from_text, to_text
 
 if TYPE_CHECKING:
     from server.registry.engine import Connection
@@ -32,16 +31,6 @@ CERTIFICATE_ISSUED = "certificate.issued"
 SUBSCRIBER_REGISTERED = "subscriber.registered"
 
 _ERROR_LENGTH = 500  # of last_error: enough to tell what went wrong
-
-
-@dataclass(frozen=True)
-class OutboxEvent:
-    seq: int  # the order of events, and the receiver's key for dropping a repeat
-    kind: str
-    payload: dict[str, object]
-    created_at: datetime
-    attempts: int = 0  # failed ones, and the one that delivered it
-    last_error: str | None = None  # of the last failed attempt
 
 
 async def add_event_in(db: Connection, kind: str, payload: dict[str, object], at: datetime) -> None:

@@ -1,11 +1,14 @@
-"""Typed rows of the registry, shared by its implementations and its users."""
+"""Typed rows and enums of the registry, shared by its implementations and its users.
+
+This module and server/registry/interfaces.py are what code outside the registry may
+import of it (tests/unit/test_layers.py): the stores beside them hold only SQL."""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 
@@ -191,6 +194,160 @@ class StatusDelta:
     status: CertificateStatus  # now
     crl_entry: bytes | None  # now (None when good)
     listed_since_base: bool  # the base CRL or a later one listed it (revoked or held)
+
+
+# The rows of the registry's stores: applications, credentials, subscribers, accounts,
+# CMP transactions, the outbox, leases and searches.
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    entries: int
+    intact: bool
+    first_broken_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    id: str
+    name: str
+    role: str  # operator, officer, auditor, admin
+    created_at: datetime
+    created_by: str
+    has_token: bool = False
+    client_cert_sha256: bytes | None = None
+    disabled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ApplicationRow:
+    id: str
+    profile: str
+    subject: str
+    request_der: bytes | None  # None: an operator's application, enrolled for once approved
+    request_format: str | None  # pkcs10, cmp
+    request_sha256: bytes | None
+    credential_id: str | None  # the credential the request came with
+    state: str  # submitted, approved, rejected, issued
+    submitted_by: str
+    submitted_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+    serial: str | None = None
+    subscriber_id: str | None = None
+    complete_at: datetime | None = None
+    due_at: datetime | None = None
+    register_check: str = ""
+    received_by: str | None = None  # holder, proxy (P2)
+    received_proxy: str | None = None
+    received_poa: str | None = None
+    received_at: datetime | None = None
+    attachments: tuple[tuple[str, bytes], ...] = ()  # (name, SHA-256)
+
+
+@dataclass(frozen=True)
+class CredentialRow:
+    id: str
+    secret_hash: bytes
+    salt: bytes
+    profile: str
+    subject: str
+    expires_at: datetime
+    claimed_at: datetime | None
+    used_serial: str | None
+    alt_names: str = "{}"  # JSON {"dns": [...], "ip": [...], "email": [...]}
+    subscriber_id: str | None = None
+    application_id: str | None = None  # handed out by approving this application
+
+
+@dataclass(frozen=True)
+class CMPTransaction:
+    transaction_id: bytes
+    requester: str
+    state: str  # open, waiting, awaiting_confirm, done, expired
+    our_nonce: bytes | None
+    serial: str | None
+    cert_req_id: int | None
+    confirm_by: datetime | None
+    reply_kind: str | None
+    implicit_confirm: bool
+    application_id: str | None
+    their_nonce: bytes | None = None  # the client's last senderNonce, when one is awaited
+    protection: str | None = None  # the opening request's: "signature" or its MAC's OID
+
+
+@dataclass(frozen=True)
+class SubscriberRow:
+    id: str
+    kind: str  # individual, legal_entity, sole_proprietor
+    name: str
+    surname: str | None
+    given_names: str | None
+    email: str | None
+    snils: str | None
+    inn: str | None
+    ogrn: str | None
+    ogrnip: str | None
+    country: str
+    region: str | None
+    locality: str | None
+    street: str | None
+    registered_by: str
+    registered_at: datetime
+
+
+@dataclass(frozen=True)
+class IdentityRow:
+    id: str
+    subscriber_id: str
+    document_type: str  # passport_rf, foreign_passport, other
+    document_number: str
+    document_issuer: str
+    document_date: date
+    presence: str  # in_person, proxy
+    proxy_name: str | None
+    poa_number: str | None
+    poa_date: date | None
+    verified_by: str
+    verified_at: datetime
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    seq: int  # the order of events, and the receiver's key for dropping a repeat
+    kind: str
+    payload: dict[str, object]
+    created_at: datetime
+    attempts: int = 0  # failed ones, and the one that delivered it
+    last_error: str | None = None  # of the last failed attempt
+
+
+@dataclass(frozen=True)
+class Lease:
+    name: str
+    holder: str
+    expires_at: datetime
+    acquired_at: datetime
+
+
+@dataclass(frozen=True)
+class RevokedEntry:
+    serial: str
+    status: CertificateStatus  # revoked or hold
+    revoked_at: datetime
+    reason: str | None  # RFC 5280 5.3.1 reason name
+    invalidity_date: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: dict[str, object]
 
 
 def to_text(moment: datetime) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hsm.backend import KeyAlgorithm, KeyRef
 from server.errors import CAError, ErrorKind
+from server.registry.account_store import AccountStore
 from server.registry.application_store import ApplicationStore
 from server.registry.audit_chain import (
     GENESIS,
@@ -80,6 +81,7 @@ class Registry:
         self.search = SearchStore(self)
         self.outbox = OutboxStore(self)
         self.leases = LeaseStore(self)
+        self.accounts = AccountStore(self)
 
     @classmethod
     async def open(cls, path: Path) -> Registry:

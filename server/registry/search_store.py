@@ -6,14 +6,14 @@ rows are added, unlike an offset."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from server.registry.records import (
     CERTIFICATE_COLUMNS,
+    AuditEntry,
     CertificateRecord,
     CertificateStatus,
+    RevokedEntry,
     certificate_from_row,
     from_text,
 )
@@ -21,25 +21,6 @@ from server.registry.records import (
 if TYPE_CHECKING:
     from server.registry.engine import Connection
     from server.registry.registry import Registry
-
-
-@dataclass(frozen=True)
-class RevokedEntry:
-    serial: str
-    status: CertificateStatus  # revoked or hold
-    revoked_at: datetime
-    reason: str | None  # RFC 5280 5.3.1 reason name
-    invalidity_date: datetime | None
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    seq: int
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    details: dict[str, object]
 
 
 def _like_pattern(text: str) -> str:

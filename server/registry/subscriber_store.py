@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, fields
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,47 +15,11 @@ from server.registry.outbox_store import (
     add_event_in,
     subscriber_registered_payload,
 )
-from server.registry.records import AuditEvent, from_text, to_text
+from server.registry.records import AuditEvent, IdentityRow, SubscriberRow, from_text, to_text
 
 if TYPE_CHECKING:
     from server.registry.engine import Connection
     from server.registry.registry import Registry
-
-
-@dataclass(frozen=True)
-class SubscriberRow:
-    id: str
-    kind: str  # individual, legal_entity, sole_proprietor
-    name: str
-    surname: str | None
-    given_names: str | None
-    email: str | None
-    snils: str | None
-    inn: str | None
-    ogrn: str | None
-    ogrnip: str | None
-    country: str
-    region: str | None
-    locality: str | None
-    street: str | None
-    registered_by: str
-    registered_at: datetime
-
-
-@dataclass(frozen=True)
-class IdentityRow:
-    id: str
-    subscriber_id: str
-    document_type: str  # passport_rf, foreign_passport, other
-    document_number: str
-    document_issuer: str
-    document_date: date
-    presence: str  # in_person, proxy
-    proxy_name: str | None
-    poa_number: str | None
-    poa_date: date | None
-    verified_by: str
-    verified_at: datetime
 
 
 _SUBSCRIBER_FIELDS = [f.name for f in fields(SubscriberRow)]

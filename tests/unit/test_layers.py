@@ -3,7 +3,12 @@
 protocols/ (pure codecs) and hsm/ (keys) and config/ import nothing of the layers above
 them; only server/web/ speaks HTTP (aiohttp); protocols/ does no I/O (no asyncio, no
 database); the core never reaches up into its web adapters, except the CLI, which starts
-the server."""
+the server.
+
+Only server/registry/ talks SQL: it alone imports a database driver, and the rest of the
+code sees the registry through its neutral modules, the uses in interfaces.py and the rows
+and enums in records.py, never a store or an engine. The concrete Registry is named only
+where it is opened, the composition root (server/context.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ import ast
 from pathlib import Path
 
 import pytest
+
+import server.registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +30,14 @@ FORBIDDEN = {
 }  # fmt: skip
 ALLOWED_UPWARD = {"server/web", "server/cli.py", "server/cli_commands.py"}
 
+DRIVERS = {"sqlite3", "aiosqlite", "asyncpg", "psycopg", "psycopg2"}
+REGISTRY = "server/registry/"
+NEUTRAL_REGISTRY_MODULES = {"server.registry.interfaces", "server.registry.records"}
+# what `from server.registry import ...` may take: the neutral modules, and the rows and
+# enums the package re-exports (all of its names but the concrete Registry)
+NEUTRAL_REGISTRY_NAMES = {"interfaces", "records"} | set(server.registry.__all__) - {"Registry"}
+COMPOSITION_ROOT = {"server/context.py": {"Registry"}}  # where the registry is opened
+
 
 def imported_modules(path: Path) -> set[str]:
     names: set[str] = set()
@@ -34,8 +49,27 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
+def registry_imports(path: Path) -> set[str]:
+    """`server.registry...` modules, and names taken from the package itself, that a
+    module imports (absolute imports; `server.registry` alone for a bare package import)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("server.registry"))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "server.registry":
+                found.update(f"server.registry:{alias.name}" for alias in node.names)
+            elif node.module.startswith("server.registry."):
+                found.add(node.module)
+    return found
+
+
 def sources() -> list[Path]:
     return sorted(p for layer in FORBIDDEN for p in (ROOT / layer).rglob("*.py"))
+
+
+def outside_the_registry() -> list[Path]:
+    return [p for p in sources() if not p.relative_to(ROOT).as_posix().startswith(REGISTRY)]
 
 
 @pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
@@ -51,3 +85,29 @@ def test_imports_point_downward(path: Path) -> None:
         if name == banned or name.startswith(banned + ".")
     }
     assert not wrong, f"{relative} imports {sorted(wrong)}"
+
+
+@pytest.mark.parametrize("path", outside_the_registry(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_the_registry_imports_a_database_driver(path: Path) -> None:
+    relative = path.relative_to(ROOT).as_posix()
+    wrong = {
+        name
+        for name in imported_modules(path)
+        for driver in DRIVERS
+        if name == driver or name.startswith(driver + ".")
+    }
+    assert not wrong, f"{relative} imports the database driver {sorted(wrong)}"
+
+
+@pytest.mark.parametrize("path", outside_the_registry(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_callers_see_the_registry_only_through_its_neutral_modules(path: Path) -> None:
+    relative = path.relative_to(ROOT).as_posix()
+    allowed_names = NEUTRAL_REGISTRY_NAMES | COMPOSITION_ROOT.get(relative, set())
+    wrong = {
+        name
+        for name in registry_imports(path)
+        if name not in NEUTRAL_REGISTRY_MODULES
+        and name != "server.registry"
+        and name.removeprefix("server.registry:") not in allowed_names
+    }
+    assert not wrong, f"{relative} reaches into the registry: {sorted(wrong)}"

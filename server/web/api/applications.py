@@ -16,7 +16,7 @@ from aiohttp import web
 
 from server.accounts import Role
 from server.errors import CAError, ErrorKind
-from server.registry.application_store import ApplicationRow
+from server.registry.records import ApplicationRow
 from server.web.api.common import STAFF, Call, Param, Route, json_response, time_text
 from server.web.api.subscribers import PERSONAL_DATA
 from server.web.api.withholding import withheld_subject

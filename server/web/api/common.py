@@ -21,8 +21,8 @@ from prometheus_client import Counter
 from server.accounts import Account, Accounts, Requester, Role
 from server.context import CA
 from server.errors import CAError, ErrorKind
+from server.registry import interfaces
 from server.registry.records import to_text
-from server.registry.search_store import SearchStore
 from server.web.bodies import BodyTooLarge, read_body
 from server.web.unexpected import UnexpectedErrors
 
@@ -96,7 +96,7 @@ class Services:
 
     ca: CA
     accounts: Accounts
-    search: SearchStore
+    search: interfaces.SearchQueries
     refused_sign_ins: Counter  # ca_api_sign_in_refusals_total
     unexpected: UnexpectedErrors
 

@@ -28,8 +28,7 @@ from server.errors import CAError, ErrorKind
 from server.intent_sweeper import IntentSweeper
 from server.process_identity import OwnerState, identity_of, owner_state, this_process
 from server.registry import Registry
-from server.registry.records import to_text
-from server.registry.search_store import AuditEntry
+from server.registry.records import AuditEntry, to_text
 from server.status import StatusPublication
 from server.subscribers import Subscribers
 from tests.csr_factory import make_csr, new_key

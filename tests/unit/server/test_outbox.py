@@ -26,11 +26,10 @@ from server.registry import Registry
 from server.registry.outbox_store import (
     CERTIFICATE_ISSUED,
     SUBSCRIBER_REGISTERED,
-    OutboxEvent,
     add_event_in,
     subscriber_registered_payload,
 )
-from server.registry.records import to_text
+from server.registry.records import OutboxEvent, to_text
 from tests.csr_factory import make_csr, new_key
 from tests.local_ca import LocalCA, settings_for
 

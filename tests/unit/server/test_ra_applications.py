@@ -19,7 +19,7 @@ from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
 from server.errors import ErrorKind
 from server.register_check import RegisterCheck, RegisterCheckResult
 from server.registry import CertificateStatus, StatusBasis
-from server.registry.subscriber_store import SubscriberRow
+from server.registry.records import SubscriberRow
 from tests.csr_factory import make_csr
 from tests.lint import lint_certificate
 from tests.local_ca import LocalCA, ra_services

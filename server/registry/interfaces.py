@@ -1,0 +1,477 @@
+"""The registry as its callers use it: one Protocol per use, whichever engine runs it.
+
+A module outside `server/registry/` never names the concrete `Registry` or a store: it
+types what it is given with the uses below, and when it needs several it declares its own
+Protocol combining them (`class _Registry(interfaces.Issuance, interfaces.Generations,
+Protocol)`), so each caller states exactly what it depends on. Only the composition root
+(server/context.py) holds the concrete `Registry`. Rows and enums are in
+server/registry/records.py.
+
+Each use covers the methods its callers call, no more. The uses are declared here, once,
+rather than in each caller, because most have several callers (a certificate is looked up
+by ten modules), and because here mypy proves, at the bottom of this module, that the
+concrete `Registry` satisfies every one of them.
+
+A use backed by one of the registry's stores (applications, credentials, ...) is a
+property naming the store, typed with the store's own Protocol (`...Records`): callers
+reach it as `registry.applications.get(...)`, as they always have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from hsm.backend import KeyRef
+from server.registry.records import (
+    NO_HOLDS,
+    AccountRow,
+    ApplicationRow,
+    AuditEntry,
+    AuditEvent,
+    CAGeneration,
+    CertificateIntent,
+    CertificateRecord,
+    CertificateStatus,
+    ChainReport,
+    CMPTransaction,
+    CredentialRow,
+    CRLRow,
+    IdentityRow,
+    IntentHolds,
+    Lease,
+    OCSPResponseRow,
+    OpenIntent,
+    OutboxEvent,
+    RevokedEntry,
+    StatusChange,
+    StatusDelta,
+    StrandedClaim,
+    SubscriberRow,
+)
+
+# --- uses of the registry itself ------------------------------------------------------
+
+
+class Issuance(Protocol):
+    """Issuance (server/authority.py): record the intent, then the certificate, or drop
+    the intent when signing failed."""
+
+    async def record_intent(
+        self,
+        intent: CertificateIntent,
+        at: datetime,
+        owner: str,
+        actor: str,
+        holds: IntentHolds = NO_HOLDS,
+    ) -> None: ...
+
+    async def complete_issue(
+        self,
+        serial: str,
+        der: bytes,
+        actor: str,
+        at: datetime,
+        audit: AuditEvent,
+        responder_key: KeyRef | None = None,
+        ocsp: OCSPResponseRow | None = None,
+        holds: IntentHolds = NO_HOLDS,
+    ) -> int: ...
+
+    async def discard_intent(self, serial: str) -> None: ...
+
+
+class Intents(Protocol):
+    """Intents a crash left behind, as the sweeper settles them (server/intent_sweeper.py)."""
+
+    async def open_intents(self) -> list[OpenIntent]: ...
+
+    async def settle_intent(self, serial: str, audit: AuditEvent, at: datetime) -> bool: ...
+
+    async def stranded_claims(
+        self, before: datetime
+    ) -> list[tuple[StrandedClaim, list[tuple[str, str, str | None]]]]: ...
+
+    async def settle_stranded_claim(
+        self, claim: StrandedClaim, serial: str | None, audit: AuditEvent, at: datetime
+    ) -> bool: ...
+
+
+class Certificates(Protocol):
+    """A certificate, looked up by serial."""
+
+    async def get_certificate(self, serial: str) -> CertificateRecord | None: ...
+
+
+class StatusHistory(Protocol):
+    """Every status change of a certificate, oldest first."""
+
+    async def status_history(self, serial: str) -> list[StatusChange]: ...
+
+
+class StatusChanges(Protocol):
+    """Revocation, hold and release (server/revocation.py)."""
+
+    async def change_status(
+        self,
+        change: StatusChange,
+        allowed_from: Sequence[CertificateStatus],
+        new_status: CertificateStatus,
+        audit: AuditEvent,
+        crl_entry: bytes | None = None,
+        ocsp: OCSPResponseRow | None = None,
+    ) -> CertificateRecord: ...
+
+    async def ca_own_certificate(self, serial: str) -> str | None: ...
+
+
+class Generations(Protocol):
+    """The CA's key generations."""
+
+    async def active_generation(self, ca_name: str) -> CAGeneration | None: ...
+
+    async def generations(self, ca_name: str) -> list[CAGeneration]: ...
+
+
+class OCSPResponders(Protocol):
+    """The delegated OCSP responder a CA generation signs its answers with."""
+
+    async def ocsp_responder(self, generation_id: int) -> tuple[str, KeyRef] | None: ...
+
+
+class GenerationRecording(Protocol):
+    """A new CA generation, recorded with its certificate (server/lifecycle.py)."""
+
+    async def record_ca_generation(
+        self,
+        ca_name: str,
+        key_uri: str,
+        key_algorithm: str,
+        key_id: bytes,
+        intent: CertificateIntent,
+        der: bytes,
+        at: datetime,
+        audit: AuditEvent,
+    ) -> int: ...
+
+
+class Audit(Protocol):
+    """The audit chain's head, hashes and verification (server/audit_checkpoints.py)."""
+
+    async def audit_head(self) -> tuple[int, bytes] | None: ...
+
+    async def audit_hashes(self, seqs: Sequence[int]) -> dict[int, bytes]: ...
+
+    async def verify_audit_chain(self) -> ChainReport: ...
+
+
+# --- the stores, and the uses that reach them ------------------------------------------
+
+
+class ApplicationRecords(Protocol):
+    async def add(self, row: ApplicationRow, audit: AuditEvent) -> None: ...
+
+    async def complete(
+        self, application_id: str, at: datetime, due_at: datetime, audit: AuditEvent
+    ) -> bool: ...
+
+    async def handed_over(
+        self,
+        application_id: str,
+        received_by: str,
+        proxy: str | None,
+        poa: str | None,
+        at: datetime,
+        audit: AuditEvent,
+    ) -> bool: ...
+
+    async def overdue(self, now: datetime, limit: int) -> list[ApplicationRow]: ...
+
+    async def count_overdue(self, now: datetime) -> int: ...
+
+    async def get(self, application_id: str) -> ApplicationRow | None: ...
+
+    async def find(self, credential_id: str, request_sha256: bytes) -> ApplicationRow | None: ...
+
+    async def by_state(self, state: str | None, limit: int) -> list[ApplicationRow]: ...
+
+    async def reject(
+        self, application_id: str, actor: str, at: datetime, reason: str, audit: AuditEvent
+    ) -> bool: ...
+
+
+class Applications(Protocol):
+    """Applications waiting for an operator (server/applications.py), and the one an
+    issuance completes (server/authority.py)."""
+
+    @property
+    def applications(self) -> ApplicationRecords: ...
+
+
+class CredentialRecords(Protocol):
+    async def add(
+        self, row: CredentialRow, created_by: str, at: datetime, audits: Sequence[AuditEvent]
+    ) -> bool: ...
+
+    async def get(self, credential_id: str) -> CredentialRow | None: ...
+
+    async def listing(self, unused_only: bool, limit: int) -> list[CredentialRow]: ...
+
+
+class Credentials(Protocol):
+    """Enrollment credentials (server/enrollment_credentials.py)."""
+
+    @property
+    def credentials(self) -> CredentialRecords: ...
+
+
+class SubscriberRecords(Protocol):
+    async def add(self, row: SubscriberRow, audit: AuditEvent) -> None: ...
+
+    async def get(self, subscriber_id: str) -> SubscriberRow | None: ...
+
+    async def listing(self, after: str, limit: int) -> list[SubscriberRow]: ...
+
+    async def add_identity(self, row: IdentityRow, audit: AuditEvent) -> None: ...
+
+    async def identities(self, subscriber_id: str) -> list[IdentityRow]: ...
+
+    async def acknowledge(
+        self, subscriber_id: str, version: str, by: str, at: datetime, audit: AuditEvent
+    ) -> None: ...
+
+    async def acknowledged(self, subscriber_id: str, version: str) -> datetime | None: ...
+
+
+class Subscribers(Protocol):
+    """Subscribers and their identity records (server/subscribers.py)."""
+
+    @property
+    def subscribers(self) -> SubscriberRecords: ...
+
+
+class AccountRecords(Protocol):
+    async def add(self, row: AccountRow, token_sha256: bytes, audit: AuditEvent) -> None: ...
+
+    async def by_name(self, name: str) -> AccountRow | None: ...
+
+    async def by_token(self, token_sha256: bytes) -> AccountRow | None: ...
+
+    async def by_certificate(self, cert_sha256: bytes) -> AccountRow | None: ...
+
+    async def all(self) -> list[AccountRow]: ...
+
+    async def set_token(
+        self, account_id: str, token_sha256: bytes, at: datetime, audit: AuditEvent
+    ) -> bool: ...
+
+    async def bind_certificate(
+        self, account_id: str, cert_sha256: bytes, at: datetime, audit: AuditEvent
+    ) -> bool: ...
+
+    async def disable(self, account_id: str, at: datetime, audit: AuditEvent) -> bool: ...
+
+
+class Accounts(Protocol):
+    """API accounts (server/accounts.py)."""
+
+    @property
+    def accounts(self) -> AccountRecords: ...
+
+
+class CMPRecords(Protocol):
+    async def open(
+        self,
+        transaction_id: bytes,
+        requester: str,
+        at: datetime,
+        their_nonce: bytes | None,
+        protection: str | None = None,
+        reply_kind: str | None = None,
+        request_sha256: bytes | None = None,
+    ) -> bool: ...
+
+    async def certified_before(self, request_sha256: bytes, transaction_id: bytes) -> bool: ...
+
+    async def awaiting_confirmation(
+        self, requester: str, reply_kind: str, at: datetime
+    ) -> bool: ...
+
+    async def discard(self, transaction_id: bytes) -> None: ...
+
+    async def issued(
+        self,
+        transaction_id: bytes,
+        serial: str,
+        cert_req_id: int,
+        our_nonce: bytes,
+        confirm_by: datetime | None,
+    ) -> None: ...
+
+    async def wait(
+        self,
+        transaction_id: bytes,
+        application_id: str,
+        reply_kind: str,
+        cert_req_id: int,
+        implicit_confirm: bool,
+        our_nonce: bytes,
+    ) -> None: ...
+
+    async def answered(self, transaction_id: bytes, our_nonce: bytes) -> None: ...
+
+    async def received(self, transaction_id: bytes, their_nonce: bytes) -> None: ...
+
+    async def get(self, transaction_id: bytes) -> CMPTransaction | None: ...
+
+    async def finish(self, transaction_id: bytes, from_state: str, to_state: str) -> bool: ...
+
+    async def unconfirmed_before(self, at: datetime) -> list[CMPTransaction]: ...
+
+    async def prune(self, before: datetime) -> int: ...
+
+
+class CMPTransactions(Protocol):
+    """CMP transactions (server/cmp.py, server/cmp_sender.py)."""
+
+    @property
+    def cmp(self) -> CMPRecords: ...
+
+
+class SearchQueries(Protocol):
+    """Read-only searches, paged by a cursor (the API is given the store)."""
+
+    async def certificate_by_spki(self, spki_sha256: bytes) -> CertificateRecord | None: ...
+
+    async def certificates(
+        self,
+        status: CertificateStatus | None,
+        profile: str | None,
+        subject_contains: str | None,
+        limit: int,
+        after: str | None,
+    ) -> list[CertificateRecord]: ...
+
+    async def revoked(self, limit: int, after: str | None) -> list[RevokedEntry]: ...
+
+    async def audit_entries(self, limit: int, after: int | None) -> list[AuditEntry]: ...
+
+
+class Search(Protocol):
+    """Searches (the API, the CLI, CMP's identity lookups)."""
+
+    @property
+    def search(self) -> SearchQueries: ...
+
+
+class StatusRecords(Protocol):
+    """Pre-signed OCSP responses, CRLs and the status feed's watermarks."""
+
+    async def put_ocsp_responses(self, rows: Sequence[OCSPResponseRow]) -> int: ...
+
+    async def last_ocsp_seq(self) -> int: ...
+
+    async def ocsp_responses_since(self, seq: int) -> list[OCSPResponseRow]: ...
+
+    async def ocsp_responses_due(self, before: datetime, limit: int) -> list[OCSPResponseRow]: ...
+
+    async def serials_without_response(self, after: str, limit: int) -> list[str]: ...
+
+    async def revocation_of(self, serial: str) -> tuple[datetime, str | None] | None: ...
+
+    async def set_watermark(self, node: str, seq: int, at: datetime) -> None: ...
+
+    async def drop_watermark(self, node: str) -> None: ...
+
+    async def nodes_behind(self, seq: int, alive_since: datetime) -> list[str]: ...
+
+    async def crl_snapshot(
+        self, generation_id: int, expired_before: datetime
+    ) -> tuple[int, list[tuple[str, bytes]]]: ...
+
+    async def last_change_id(self) -> int: ...
+
+    async def changes_after(self, base: CRLRow) -> list[StatusDelta]: ...
+
+    async def allocate_crl_numbers(self, generation_id: int, count: int) -> int: ...
+
+    async def store_crls(self, rows: Sequence[CRLRow]) -> None: ...
+
+    async def latest_crl_number(
+        self, generation_id: int, shard: int, delta: bool
+    ) -> int | None: ...
+
+    async def latest_crl(self, generation_id: int, shard: int, delta: bool) -> CRLRow | None: ...
+
+    async def delta_base(
+        self, generation_id: int, shard: int, made_before: datetime
+    ) -> CRLRow | None: ...
+
+
+class Status(Protocol):
+    """Status publication: OCSP, CRLs and the status feed (server/status.py and the
+    modules it builds)."""
+
+    @property
+    def status(self) -> StatusRecords: ...
+
+
+class OutboxRecords(Protocol):
+    """The reporting outbox as delivery sees it (server/outbox.py), given the store."""
+
+    async def undelivered(self, limit: int) -> list[OutboxEvent]: ...
+
+    async def count_undelivered(self) -> int: ...
+
+    async def mark_delivered(self, seqs: Sequence[int], at: datetime) -> None: ...
+
+    async def record_failure(self, seqs: Sequence[int], error: str) -> None: ...
+
+
+class LeaseRecords(Protocol):
+    """Expiring leases on once-per-deployment duties (server/duties.py, given the store;
+    server/health.py)."""
+
+    async def acquire(self, name: str, holder: str, now: datetime, until: datetime) -> bool: ...
+
+    async def release(self, name: str, holder: str) -> None: ...
+
+    async def current(self, name: str, now: datetime) -> Lease | None: ...
+
+
+class Leases(Protocol):
+    @property
+    def leases(self) -> LeaseRecords: ...
+
+
+if TYPE_CHECKING:
+    from server.registry.registry import Registry
+
+    def _registry_serves_every_use(
+        registry: Registry,
+    ) -> tuple[
+        Issuance,
+        Intents,
+        Certificates,
+        StatusHistory,
+        StatusChanges,
+        Generations,
+        OCSPResponders,
+        GenerationRecording,
+        Audit,
+        Applications,
+        Credentials,
+        Subscribers,
+        Accounts,
+        CMPTransactions,
+        Search,
+        Status,
+        Leases,
+        OutboxRecords,
+        LeaseRecords,
+        SearchQueries,
+    ]:
+        """Never called: mypy checks here that the concrete registry serves every use."""
+        r = registry
+        return (r, r, r, r, r, r, r, r, r, r, r, r, r, r, r, r, r, r.outbox, r.leases, r.search)
