@@ -52,7 +52,8 @@ from protocols.x509.certificate import (
     build_tbs_certificate,
     signature_algorithm_for,
 )
-from server.authority import Authority, SubjectAltNames, new_serial, serial_text, utc_now
+from server.authority import Authority, SubjectAltNames, new_serial, serial_text
+from server.clock import utc_now
 from server.context import backend_spec
 from server.registry import CAGeneration
 from server.registry.audit_chain import GENESIS, canonical_details, entry_hash

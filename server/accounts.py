@@ -29,7 +29,8 @@ from typing import Protocol
 
 from cryptography import x509
 
-from server.authority import Clock, serial_text, utc_now
+from server.authority import serial_text
+from server.clock import Clock, utc_now
 from server.errors import CAError, ErrorKind
 from server.registry import AuditEvent, CertificateStatus, interfaces
 from server.registry.records import AccountRow

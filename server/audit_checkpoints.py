@@ -46,7 +46,8 @@ from hsm.backend import KeyAlgorithm, KeyRef
 from protocols.cmp.crmf import signature_valid
 from protocols.cmp.protection import signature_algorithm_der
 from protocols.x509.certificate import signature_algorithm_for
-from server.authority import Clock, Signer, sign
+from server.authority import Signer, sign
+from server.clock import Clock
 from server.errors import CAError, ErrorKind
 from server.registry import CAGeneration, interfaces
 from server.registry.records import to_text

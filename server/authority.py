@@ -27,10 +27,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from asn1crypto import x509 as asn1_x509
@@ -53,6 +52,7 @@ from protocols.x509.certificate import (
 )
 from protocols.x509.ru_identifiers import InvalidIdentifier
 from server import registered_issuance
+from server.clock import Clock, utc_now
 from server.distribution_points import crl_url
 from server.errors import CAError, ErrorKind
 from server.process_identity import this_process
@@ -65,8 +65,6 @@ from server.registry import (
     OCSPResponseRow,
     interfaces,
 )
-
-Clock = Callable[[], datetime]
 
 
 class Signer(Protocol):
@@ -110,20 +108,6 @@ class SubjectAltNames:
 
 def der_to_pem(der: bytes) -> str:
     return x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM).decode()
-
-
-def utc_now() -> datetime:
-    """Now, in whole seconds (every time the CA writes is); the same object within a
-    second, as the OCSP listener asks for it on every live answer."""
-    global _now_second, _now
-    second = int(time.time())
-    if second != _now_second:
-        _now_second, _now = second, datetime.fromtimestamp(second, UTC)
-    return _now
-
-
-_now_second = -1  # the second utc_now last made a datetime for
-_now = datetime.fromtimestamp(0, UTC)
 
 
 def new_serial() -> int:

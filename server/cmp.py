@@ -58,7 +58,8 @@ from protocols import cmp, der
 from protocols.crl import CRLReason
 from protocols.x509 import csr as csr_codec
 from server.applications import ApplicationPending, Applications
-from server.authority import Clock, IssuedCertificate
+from server.authority import IssuedCertificate
+from server.clock import Clock
 from server.cmp_general import GeneralMessageRefusal, GeneralMessages
 from server.cmp_header import ID_OCTETS
 from server.cmp_identity import key_agreement_refusal

@@ -54,7 +54,8 @@ from config import Settings
 from hsm.backend import HSMError
 from protocols.x509 import extensions as ext
 from protocols.x509 import names
-from server.authority import Authority, Clock, new_serial, serial_text
+from server.authority import Authority, new_serial, serial_text
+from server.clock import Clock
 from server.registry import CAGeneration, CertificateStatus, interfaces
 from server.tls import ServerIdentity
 

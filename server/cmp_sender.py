@@ -41,7 +41,7 @@ from cryptography import x509
 
 from config.settings import CMPSettings
 from protocols import cmp
-from server.authority import Clock
+from server.clock import Clock
 from server.cmp_header import CONTINUING_MESSAGES, check_header_fields
 from server.cmp_refusal import CMPRefusal
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials

@@ -26,7 +26,8 @@ from hsm.pipeline import SigningPipeline
 from hsm.signer_pool import SignerPool
 from server.applications import Applications
 from server.audit_checkpoints import AuditCheckpoints
-from server.authority import Authority, Clock, Signer, utc_now
+from server.authority import Authority, Signer
+from server.clock import Clock, utc_now
 from server.cmp import CMPServer
 from server.cmp_identity import CMPIdentities
 from server.duties import DutyHolder

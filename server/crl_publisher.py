@@ -33,7 +33,8 @@ from config import Settings
 from hsm.backend import KeyAlgorithm, KeyRef
 from protocols import crl as crl_codec
 from protocols.x509.certificate import signature_algorithm_for
-from server.authority import Clock, Signer, sign
+from server.authority import Signer, sign
+from server.clock import Clock
 from server.distribution_points import crl_url
 from server.registry import (
     CAGeneration,

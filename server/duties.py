@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from server.authority import Clock
+from server.clock import Clock
 from server.process_identity import OwnerState, owner_state
 from server.registry import interfaces
 

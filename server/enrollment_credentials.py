@@ -38,13 +38,8 @@ from config import Settings
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
 from server import registered_issuance
-from server.authority import (
-    Clock,
-    SubjectAltNames,
-    check_alt_name_types,
-    parse_request,
-    utc_now,
-)
+from server.authority import SubjectAltNames, check_alt_name_types, parse_request
+from server.clock import Clock, utc_now
 from server.errors import CAError, ErrorKind
 from server.registry import AuditEvent, interfaces
 from server.registry.records import CredentialRow

@@ -21,7 +21,8 @@ from typing import Protocol
 
 from config import Settings
 from hsm.backend import HSMError
-from server.authority import Clock, Signer
+from server.authority import Signer
+from server.clock import Clock
 from server.duties import DUTIES
 from server.registry import interfaces
 

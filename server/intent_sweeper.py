@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from config import Settings
 from protocols.x509 import names
-from server.authority import Clock
+from server.clock import Clock
 from server.process_identity import OwnerState, owner_state
 from server.registry import AuditEvent, OpenIntent, interfaces
 

@@ -38,7 +38,8 @@ from hsm.backend import HSMError, KeyRef
 from protocols import ocsp
 from protocols.crl import CRLReason
 from protocols.x509.certificate import signature_algorithm_for
-from server.authority import Clock, Signer, sign, signing_error
+from server.authority import Signer, sign, signing_error
+from server.clock import Clock
 from server.errors import CAError, ErrorKind
 from server.registry import (
     CAGeneration,

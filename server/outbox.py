@@ -31,7 +31,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from config import Settings
 from config.settings import OutboxSettings
-from server.authority import Clock
+from server.clock import Clock
 from server.registry import interfaces
 from server.registry.records import OutboxEvent, to_text
 

@@ -27,7 +27,8 @@ from datetime import datetime
 from typing import Protocol
 
 from protocols.crl import CRLReason
-from server.authority import Clock, parse_serial, utc_now
+from server.authority import parse_serial
+from server.clock import Clock, utc_now
 from server.errors import CAError, ErrorKind
 from server.registry import (
     AuditEvent,

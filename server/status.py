@@ -19,7 +19,8 @@ from prometheus_client import CollectorRegistry
 
 from config import Settings
 from protocols import crl as crl_codec
-from server.authority import Clock, Signer
+from server.authority import Signer
+from server.clock import Clock
 from server.crl_publisher import CRLPublisher
 from server.ocsp_responder import OCSPResponder
 from server.registry import (

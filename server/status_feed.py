@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from server.authority import Clock
+from server.clock import Clock
 from server.errors import CAError, ErrorKind
 from server.ocsp_responder import OCSPResponder
 from server.process_identity import OwnerState, owner_state, this_process

@@ -24,7 +24,8 @@ from datetime import date, datetime, timedelta
 from config import Settings
 from protocols.x509 import names, ru_identifiers
 from server import registered_issuance
-from server.authority import Clock, SubjectAltNames
+from server.authority import SubjectAltNames
+from server.clock import Clock
 from server.enrollment_credentials import (
     NO_ALT_NAMES,
     EnrollmentCredential,

@@ -8,7 +8,8 @@ the server.
 Only server/registry/ talks SQL: it alone imports a database driver, and the rest of the
 code sees the registry through its neutral modules, the uses in interfaces.py and the rows
 and enums in records.py, never a store or an engine. The concrete Registry is named only
-where it is opened, the composition root (server/context.py)."""
+where it is opened, the composition root (server/context.py). The clock is server/clock.py:
+a service that only tells the time does not import issuance for it."""
 
 from __future__ import annotations
 
@@ -64,6 +65,15 @@ def registry_imports(path: Path) -> set[str]:
     return found
 
 
+def names_taken_from(path: Path, module: str) -> set[str]:
+    return {
+        alias.name
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == module
+        for alias in node.names
+    }
+
+
 def sources() -> list[Path]:
     return sorted(p for layer in FORBIDDEN for p in (ROOT / layer).rglob("*.py"))
 
@@ -111,3 +121,10 @@ def test_callers_see_the_registry_only_through_its_neutral_modules(path: Path) -
         and name.removeprefix("server.registry:") not in allowed_names
     }
     assert not wrong, f"{relative} reaches into the registry: {sorted(wrong)}"
+
+
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_clock_comes_from_server_clock(path: Path) -> None:
+    relative = path.relative_to(ROOT).as_posix()
+    wrong = names_taken_from(path, "server.authority") & {"Clock", "utc_now"}
+    assert not wrong, f"{relative} takes {sorted(wrong)} from server.authority, not server.clock"
