@@ -129,7 +129,7 @@ def parse_serial(text: str) -> str:
 
 
 class IssuanceRegistry(
-    interfaces.Issuance, interfaces.Generations, interfaces.Applications, Protocol
+    interfaces.Issuance, interfaces.Generations, interfaces.IssuanceApplications, Protocol
 ):
     """The registry as issuance uses it."""
 

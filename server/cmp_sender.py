@@ -61,7 +61,7 @@ REVOKED_SIGNER_REFUSED = frozenset({"ir", "cr", "kur", "p10cr", "rr"})
 MAC_ITERATIONS_ON_LOOP = 5000
 
 
-class CMPSenderRegistry(interfaces.CMPTransactions, interfaces.Certificates, Protocol):
+class CMPSenderRegistry(interfaces.CMPTransactionChecks, interfaces.Certificates, Protocol):
     """The registry as CMP sender checks use it."""
 
 

@@ -67,7 +67,7 @@ def _published(row: CRLRow) -> PublishedCRL:
     )
 
 
-class CRLRegistry(interfaces.Status, interfaces.Generations, Protocol):
+class CRLRegistry(interfaces.CRLStatus, interfaces.Generations, Protocol):
     """The registry as CRL publication uses it."""
 
 

@@ -35,7 +35,7 @@ PROBE_TEXT = b"ca healthz probe: not a certificate, CRL or OCSP response"
 
 
 class HealthRegistry(
-    interfaces.Generations, interfaces.OCSPResponders, interfaces.Leases, Protocol
+    interfaces.Generations, interfaces.OCSPResponders, interfaces.LeaseHolders, Protocol
 ):
     """The registry as health reports use it."""
 

@@ -147,7 +147,7 @@ class _Entry:
 
 
 class OCSPRegistry(
-    interfaces.Status,
+    interfaces.OCSPStatus,
     interfaces.Generations,
     interfaces.OCSPResponders,
     interfaces.Certificates,

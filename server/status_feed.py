@@ -38,7 +38,7 @@ def node_name() -> str:
 class StatusFeed:
     def __init__(
         self,
-        registry: interfaces.Status,
+        registry: interfaces.FeedStatus,
         responder: OCSPResponder,
         poll_interval_s: float,
         clock: Clock,
@@ -90,7 +90,7 @@ class StatusFeed:
 
 
 async def wait_until_applied(
-    registry: interfaces.Status, seq: int, timeout_s: float, clock: Clock
+    registry: interfaces.FeedStatus, seq: int, timeout_s: float, clock: Clock
 ) -> None:
     """Return once every live server process has applied change `seq`.
 
@@ -110,7 +110,7 @@ async def wait_until_applied(
         await asyncio.sleep(0.01)
 
 
-async def _live_nodes_behind(registry: interfaces.Status, seq: int, clock: Clock) -> list[str]:
+async def _live_nodes_behind(registry: interfaces.FeedStatus, seq: int, clock: Clock) -> list[str]:
     """Processes seen in the last ALIVE_WITHIN that have not applied `seq`, but for those
     known to be gone (a killed worker's heartbeat is still fresh for a few seconds): their
     watermarks are dropped, so that a change made right after a crash is not held up."""

@@ -2,10 +2,10 @@
 
 A module outside `server/registry/` never names the concrete `Registry` or a store: it
 types what it is given with the uses below, and when it needs several it declares its own
-Protocol combining them (`class _Registry(interfaces.Issuance, interfaces.Generations,
-Protocol)`), so each caller states exactly what it depends on. Only the composition root
-(server/context.py) holds the concrete `Registry`. Rows and enums are in
-server/registry/records.py.
+Protocol combining them (server/authority.py: `class IssuanceRegistry(interfaces.Issuance,
+interfaces.Generations, interfaces.IssuanceApplications, Protocol)`), so each caller
+states exactly what it depends on. Only the composition root (server/context.py) holds the
+concrete `Registry`. Rows and enums are in server/registry/records.py.
 
 Each use covers the methods its callers call, no more. The uses are declared here, once,
 rather than in each caller, because most have several callers (a certificate is looked up
@@ -13,8 +13,9 @@ by ten modules), and because here mypy proves, at the bottom of this module, tha
 concrete `Registry` satisfies every one of them.
 
 A use backed by one of the registry's stores (applications, credentials, ...) is a
-property naming the store, typed with the store's own Protocol (`...Records`): callers
-reach it as `registry.applications.get(...)`, as they always have.
+property naming the store, typed with the store's Protocol (`...Records`) or with the part
+of it some callers read (`...Lookup`): callers reach it as `registry.applications.get(...)`,
+as they always have.
 """
 
 from __future__ import annotations
@@ -169,7 +170,11 @@ class Audit(Protocol):
 # --- the stores, and the uses that reach them ------------------------------------------
 
 
-class ApplicationRecords(Protocol):
+class ApplicationLookup(Protocol):
+    async def get(self, application_id: str) -> ApplicationRow | None: ...
+
+
+class ApplicationRecords(ApplicationLookup, Protocol):
     async def add(self, row: ApplicationRow, audit: AuditEvent) -> None: ...
 
     async def complete(
@@ -190,8 +195,6 @@ class ApplicationRecords(Protocol):
 
     async def count_overdue(self, now: datetime) -> int: ...
 
-    async def get(self, application_id: str) -> ApplicationRow | None: ...
-
     async def find(self, credential_id: str, request_sha256: bytes) -> ApplicationRow | None: ...
 
     async def by_state(self, state: str | None, limit: int) -> list[ApplicationRow]: ...
@@ -202,11 +205,17 @@ class ApplicationRecords(Protocol):
 
 
 class Applications(Protocol):
-    """Applications waiting for an operator (server/applications.py), and the one an
-    issuance completes (server/authority.py)."""
+    """Applications waiting for an operator (server/applications.py)."""
 
     @property
     def applications(self) -> ApplicationRecords: ...
+
+
+class IssuanceApplications(Protocol):
+    """The application an issuance completes (server/authority.py)."""
+
+    @property
+    def applications(self) -> ApplicationLookup: ...
 
 
 class CredentialRecords(Protocol):
@@ -280,7 +289,13 @@ class Accounts(Protocol):
     def accounts(self) -> AccountRecords: ...
 
 
-class CMPRecords(Protocol):
+class CMPTransactionLookup(Protocol):
+    async def received(self, transaction_id: bytes, their_nonce: bytes) -> None: ...
+
+    async def get(self, transaction_id: bytes) -> CMPTransaction | None: ...
+
+
+class CMPRecords(CMPTransactionLookup, Protocol):
     async def open(
         self,
         transaction_id: bytes,
@@ -321,10 +336,6 @@ class CMPRecords(Protocol):
 
     async def answered(self, transaction_id: bytes, our_nonce: bytes) -> None: ...
 
-    async def received(self, transaction_id: bytes, their_nonce: bytes) -> None: ...
-
-    async def get(self, transaction_id: bytes) -> CMPTransaction | None: ...
-
     async def finish(self, transaction_id: bytes, from_state: str, to_state: str) -> bool: ...
 
     async def unconfirmed_before(self, at: datetime) -> list[CMPTransaction]: ...
@@ -333,10 +344,17 @@ class CMPRecords(Protocol):
 
 
 class CMPTransactions(Protocol):
-    """CMP transactions (server/cmp.py, server/cmp_sender.py)."""
+    """CMP transactions (server/cmp.py)."""
 
     @property
     def cmp(self) -> CMPRecords: ...
+
+
+class CMPTransactionChecks(Protocol):
+    """The transaction a continuing CMP message belongs to (server/cmp_sender.py)."""
+
+    @property
+    def cmp(self) -> CMPTransactionLookup: ...
 
 
 class SearchQueries(Protocol):
@@ -365,8 +383,8 @@ class Search(Protocol):
     def search(self) -> SearchQueries: ...
 
 
-class StatusRecords(Protocol):
-    """Pre-signed OCSP responses, CRLs and the status feed's watermarks."""
+class OCSPRecords(Protocol):
+    """Pre-signed OCSP responses (server/ocsp_responder.py)."""
 
     async def put_ocsp_responses(self, rows: Sequence[OCSPResponseRow]) -> int: ...
 
@@ -380,11 +398,9 @@ class StatusRecords(Protocol):
 
     async def revocation_of(self, serial: str) -> tuple[datetime, str | None] | None: ...
 
-    async def set_watermark(self, node: str, seq: int, at: datetime) -> None: ...
 
-    async def drop_watermark(self, node: str) -> None: ...
-
-    async def nodes_behind(self, seq: int, alive_since: datetime) -> list[str]: ...
+class CRLRecords(Protocol):
+    """CRL numbers, the status changes since a base CRL, the CRLs (server/crl_publisher.py)."""
 
     async def crl_snapshot(
         self, generation_id: int, expired_before: datetime
@@ -409,12 +425,42 @@ class StatusRecords(Protocol):
     ) -> CRLRow | None: ...
 
 
+class FeedRecords(Protocol):
+    """New OCSP responses and every node's watermark in them (server/status_feed.py)."""
+
+    async def ocsp_responses_since(self, seq: int) -> list[OCSPResponseRow]: ...
+
+    async def set_watermark(self, node: str, seq: int, at: datetime) -> None: ...
+
+    async def drop_watermark(self, node: str) -> None: ...
+
+    async def nodes_behind(self, seq: int, alive_since: datetime) -> list[str]: ...
+
+
+class StatusRecords(OCSPRecords, CRLRecords, FeedRecords, Protocol):
+    """All of status publication's records (server/status.py builds all three users)."""
+
+
 class Status(Protocol):
-    """Status publication: OCSP, CRLs and the status feed (server/status.py and the
-    modules it builds)."""
+    """Status publication as a whole (server/status.py)."""
 
     @property
     def status(self) -> StatusRecords: ...
+
+
+class OCSPStatus(Protocol):
+    @property
+    def status(self) -> OCSPRecords: ...
+
+
+class CRLStatus(Protocol):
+    @property
+    def status(self) -> CRLRecords: ...
+
+
+class FeedStatus(Protocol):
+    @property
+    def status(self) -> FeedRecords: ...
 
 
 class OutboxRecords(Protocol):
@@ -429,20 +475,23 @@ class OutboxRecords(Protocol):
     async def record_failure(self, seqs: Sequence[int], error: str) -> None: ...
 
 
-class LeaseRecords(Protocol):
-    """Expiring leases on once-per-deployment duties (server/duties.py, given the store;
-    server/health.py)."""
+class LeaseLookup(Protocol):
+    async def current(self, name: str, now: datetime) -> Lease | None: ...
+
+
+class LeaseRecords(LeaseLookup, Protocol):
+    """Expiring leases on once-per-deployment duties (server/duties.py, given the store)."""
 
     async def acquire(self, name: str, holder: str, now: datetime, until: datetime) -> bool: ...
 
     async def release(self, name: str, holder: str) -> None: ...
 
-    async def current(self, name: str, now: datetime) -> Lease | None: ...
 
+class LeaseHolders(Protocol):
+    """Who holds a lease now (server/health.py)."""
 
-class Leases(Protocol):
     @property
-    def leases(self) -> LeaseRecords: ...
+    def leases(self) -> LeaseLookup: ...
 
 
 if TYPE_CHECKING:
@@ -461,17 +510,22 @@ if TYPE_CHECKING:
         GenerationRecording,
         Audit,
         Applications,
+        IssuanceApplications,
         Credentials,
         Subscribers,
         Accounts,
         CMPTransactions,
+        CMPTransactionChecks,
         Search,
         Status,
-        Leases,
+        OCSPStatus,
+        CRLStatus,
+        FeedStatus,
+        LeaseHolders,
         OutboxRecords,
         LeaseRecords,
         SearchQueries,
     ]:
         """Never called: mypy checks here that the concrete registry serves every use."""
         r = registry
-        return (r, r, r, r, r, r, r, r, r, r, r, r, r, r, r, r, r, r.outbox, r.leases, r.search)
+        return (*(r,) * 22, r.outbox, r.leases, r.search)
