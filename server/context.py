@@ -110,6 +110,12 @@ class _NoSigner:
         raise HSMError("this command does not sign")
 
 
+async def open_registry(settings: Settings) -> Registry:
+    """The registry `registry.url` names, opened and migrated: every process and command
+    (and test) reaches the registry of a CA home this way."""
+    return await Registry.open_url(settings.registry_url, settings.registry.pool_size)
+
+
 @asynccontextmanager
 async def open_ca(
     settings: Settings,
@@ -126,7 +132,7 @@ async def open_ca(
     the duty lease (server/duties.py); the one holding it runs the duties. `builder` makes
     a process that does not serve (a command) build CRLs itself (see StatusPublication)."""
     metrics = CollectorRegistry()
-    registry = await Registry.open(settings.resolve(settings.registry.path))
+    registry = await open_registry(settings)
     try:
         if not signing:
             yield _assemble(settings, registry, _NoSigner(), metrics, clock, False, False)
