@@ -87,5 +87,5 @@ def test_the_registry_file_checked_is_the_one_registry_url_names(tmp_path: Path)
     make_private(tmp_path)
     (tmp_path / "data").mkdir(mode=0o700)
     (tmp_path / "data" / "ca.sqlite3").touch(mode=0o644)
-    with pytest.raises(CAError, match="chmod 600 .*data/ca.sqlite3"):
+    with pytest.raises(CAError, match=r"chmod 600 .*data/ca\.sqlite3"):
         refuse_shared_home(settings)
