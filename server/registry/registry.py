@@ -96,7 +96,7 @@ class Registry:
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
             if not path.is_absolute():
-                raise ValueError("a registry URL's sqlite path must be absolute here")
+                raise ValueError("a registry URL's sqlite path must be absolute: sqlite:////<path>")
             return cls(await SQLiteEngine.open(path))
         if url.startswith(("postgresql://", "postgres://")):
             from server.registry.postgres_engine import PostgresEngine

@@ -14,7 +14,7 @@ from tests.postgres import Cluster, postgres_cluster  # noqa: F401 (a fixture)
 async def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of a new, empty registry on each engine."""
     if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'registry.sqlite3'}"
+        return f"sqlite:///{tmp_path / 'registry.sqlite3'}"
     cluster: Cluster = request.getfixturevalue("postgres_cluster")
     return await cluster.create_database()
 

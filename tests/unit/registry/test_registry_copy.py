@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from protocols.crl import CRLReason
+from server.applications import ApplicationPending
 from server.authority import Authority
 from server.enrollment_credentials import EnrollmentCredentials
 from server.errors import CAError, ErrorKind
@@ -20,18 +21,20 @@ from server.registry.registry_copy import copy_registry, ocsp_answers, row_count
 from server.revocation import Revocation
 from server.status import StatusPublication
 from tests.csr_factory import PERSON, make_csr
-from tests.local_ca import LocalCA, approved_application, opened_local_ca
+from tests.local_ca import LocalCA, approved_application, opened_local_ca, ra_services
 
 OpenEmpty = Callable[[str], Awaitable[Registry]]
 
 
 @pytest.fixture
-async def open_empty(tmp_path: Path) -> AsyncIterator[OpenEmpty]:
-    """Opens a new, empty registry on SQLite, by name."""
+async def open_empty(tmp_path: Path, registry_url: str) -> AsyncIterator[OpenEmpty]:
+    """Opens new, empty registries by name: "there" on each engine in turn (the fixture
+    registry_url of tests/unit/registry/conftest.py), the others on SQLite."""
     opened: list[Registry] = []
 
     async def open_empty(name: str) -> Registry:
-        opened.append(await Registry.open_url(f"sqlite:///{tmp_path / name}.sqlite3"))
+        url = registry_url if name == "there" else f"sqlite:///{tmp_path / name}.sqlite3"
+        opened.append(await Registry.open_url(url))
         return opened[-1]
 
     yield open_empty
@@ -50,7 +53,8 @@ async def local_ca(tmp_path: Path) -> AsyncIterator[LocalCA]:
 async def populated(local_ca: LocalCA) -> Registry:
     """A registry holding some of everything: certificates with pre-signed OCSP answers,
     a revocation and a suspension, CRLs, a subscriber with an identity record and an
-    issued application, enrollment credentials, a CMP transaction, outbox events and the
+    issued application, an application holding its enrollment credential (which refers
+    back to it), a CMP transaction, outbox events and the
     audit trail of all of it."""
     registry = local_ca.registry
     status = StatusPublication(local_ca.settings, registry, local_ca.signer, local_ca.clock,
@@ -71,6 +75,11 @@ async def populated(local_ca: LocalCA) -> Registry:
         local_ca.settings, registry, lambda: b"k" * 32, local_ca.clock
     )
     await credentials.create("tls-client", "CN=later", timedelta(hours=1), "t")
+    credential, _ = await credentials.create("tls-client", "CN=asks", timedelta(hours=1), "t")
+    _, applications = ra_services(local_ca, credentials)
+    request = make_csr([("CN", "asks")])
+    with pytest.raises(ApplicationPending):  # an application holding its credential
+        await applications.enroll(credential, request, "pkcs10", request, "t")
     await registry.cmp.open(b"\x01" * 16, "cmp-client", local_ca.clock(), b"\x02" * 16)
     await status.crls.sync()
     return registry
@@ -89,12 +98,12 @@ async def contents(registry: Registry) -> dict[str, list[tuple[Any, ...]]]:
         return dump
 
 
-async def test_a_registry_goes_there_and_back_with_every_value_unchanged(
+async def test_a_registry_goes_to_either_engine_and_back_with_every_value_unchanged(
     populated: Registry, open_empty: OpenEmpty
 ) -> None:
-    middle, back = await open_empty("middle"), await open_empty("back")
-    there = await copy_registry(populated, middle, batch_rows=2)  # batches, and a cycle
-    again = await copy_registry(middle, back, batch_rows=3)
+    there, back = await open_empty("there"), await open_empty("back")
+    copied_there = await copy_registry(populated, there, batch_rows=2)  # batches, and a cycle
+    copied_back = await copy_registry(there, back, batch_rows=3)
     original = await contents(populated)
     assert await contents(back) == original
     wanted = ("certificates", "status_changes", "ocsp_responses", "crls", "subscribers",
@@ -102,7 +111,7 @@ async def test_a_registry_goes_there_and_back_with_every_value_unchanged(
               "outbox_events", "audit_log")  # fmt: skip
     assert all(original[table] for table in wanted), [t for t in wanted if not original[t]]
     counts = await row_counts(populated)
-    assert there == again == counts == await row_counts(back)
+    assert copied_there == copied_back == counts == await row_counts(back)
     serials = await sample_serials(populated, 100)
     assert len(serials) >= 7
     assert await ocsp_answers(back, serials) == await ocsp_answers(populated, serials)
@@ -114,7 +123,7 @@ async def test_ids_handed_out_after_a_copy_follow_the_copied_ones(
 ) -> None:
     """Identity columns (here status changes') continue after the copied ids on the
     target instead of handing out one already taken."""
-    target = await open_empty("target")
+    target = await open_empty("there")
     await copy_registry(populated, target)
     records = await target.search.certificates(None, "tls-client", None, 100, None)
     serial = min(r.serial for r in records if r.status is CertificateStatus.GOOD)
@@ -126,7 +135,7 @@ async def test_ids_handed_out_after_a_copy_follow_the_copied_ones(
 async def test_a_target_that_is_not_empty_is_refused_and_left_as_it_was(
     populated: Registry, open_empty: OpenEmpty
 ) -> None:
-    target = await open_empty("target")
+    target = await open_empty("there")
     await copy_registry(populated, target)
     before = await contents(target)
     with pytest.raises(CAError) as refused:
