@@ -63,20 +63,31 @@ async def row_counts(registry: Registry) -> dict[str, int]:
 
 
 async def sample_serials(registry: Registry, size: int) -> list[str]:
-    """Up to `size` serials with a pre-signed OCSP response, spread over the serial space
-    (serials are random: each probe is one index lookup, whatever the registry's size)."""
-    serials: list[str] = []
+    """Up to `size` distinct serials with a pre-signed OCSP response (all of them when there
+    are no more), spread over the serials' range: serials are random, and each probe is one
+    index lookup whatever the registry's size."""
     async with registry.snapshot() as db:
+        async with db.execute("SELECT count(*) FROM ocsp_responses") as cursor:
+            row = await cursor.fetchone()
+        if row is None or row[0] <= size:
+            async with db.execute("SELECT serial FROM ocsp_responses ORDER BY serial") as cursor:
+                return [serial for (serial,) in await cursor.fetchall()]
+        async with db.execute("SELECT min(serial), max(serial) FROM ocsp_responses") as cursor:
+            bounds = await cursor.fetchone()
+        assert bounds is not None
+        low, high = (int(serial[:8].ljust(8, "0"), 16) for serial in bounds)
+        serials: list[str] = []
         for step in range(size):
-            probe = format(step * 16**8 // size, "08x")
+            probe = format(low + step * (high - low) // size, "08x")
             async with db.execute(
-                "SELECT serial FROM ocsp_responses WHERE serial >= ? ORDER BY serial LIMIT 1",
-                (probe,),
+                "SELECT serial FROM ocsp_responses WHERE serial >= ? AND serial > ?"
+                " ORDER BY serial LIMIT 1",
+                (probe, serials[-1] if serials else ""),
             ) as cursor:
                 row = await cursor.fetchone()
-            if row is not None and row[0] not in serials:
+            if row is not None:
                 serials.append(row[0])
-    return serials
+        return serials
 
 
 async def ocsp_answers(registry: Registry, serials: Sequence[str]) -> dict[str, tuple[Any, ...]]:
