@@ -17,6 +17,7 @@ from config import Settings, SettingsError, load_settings
 from config.registry_url import resolve, url_problem
 from server.audit_checkpoints import AnchorReport, AuditAnchorStore, AuditCheckpoints
 from server.authority import utc_now
+from server.context import open_registry
 from server.errors import CAError, ErrorKind
 from server.registry import Registry
 from server.registry.registry_copy import (
@@ -50,10 +51,9 @@ async def run_registry(args: argparse.Namespace) -> int:
     target_url = _url(settings, args.target, "--to")
     if source_url == target_url:
         raise CAError(ErrorKind.MALFORMED, "--from and --to name the same registry")
-    pool = settings.registry.pool_size
-    source = await Registry.open_url(source_url, pool)
+    source = await open_registry(settings, source_url)
     try:
-        target = await Registry.open_url(target_url, pool)
+        target = await open_registry(settings, target_url)
         try:
             copied = await copy_registry(source, target)
             lines = await _check(settings, source, target, copied)

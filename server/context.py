@@ -19,7 +19,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from config import Settings
+from config import Settings, registry_url
 from hsm.backend import HSMError, SigningBackend
 from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline
@@ -110,10 +110,15 @@ class _NoSigner:
         raise HSMError("this command does not sign")
 
 
-async def open_registry(settings: Settings) -> Registry:
-    """The registry `registry.url` names, opened and migrated: every process and command
-    (and test) reaches the registry of a CA home this way."""
-    return await Registry.open_url(settings.registry_url, settings.registry.pool_size)
+async def open_registry(settings: Settings, url: str | None = None) -> Registry:
+    """The registry `registry.url` names (or `url`, a relative sqlite path taken from the
+    home), opened and migrated: every process and command (and test) reaches a registry
+    this way. Raises CAError(UNAVAILABLE) when it cannot be reached."""
+    resolved = settings.registry_url if url is None else registry_url.resolve(url, settings.home)
+    try:
+        return await Registry.open_url(resolved, settings.registry.pool_size)
+    except ConnectionError as exc:  # its message names the URL without a password
+        raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from None
 
 
 @asynccontextmanager
