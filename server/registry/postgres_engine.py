@@ -113,9 +113,10 @@ class PostgresEngine:
                     await raw.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
                     yield _Connection(raw)
             except asyncpg.IntegrityConstraintViolationError as exc:
-                # The message names the constraint; the detail (which holds the refused
-                # value, personal data perhaps) only gives the column.
-                raise IntegrityError(str(exc), _unique_column(exc)) from None
+                # The message names the constraint; the detail, which quotes the refused
+                # value (personal data perhaps), only gives the column. str(exc) has both.
+                message = getattr(exc, "message", None) or "a constraint refused the write"
+                raise IntegrityError(message, _unique_column(exc)) from None
 
 
 class _Cursor:
