@@ -22,6 +22,8 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from config import registry_url
+
 ENV_PREFIX = "CA_"
 
 KEY_ALGORITHMS = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519")
@@ -119,7 +121,18 @@ class HSMSettings:
 
 @dataclass(frozen=True)
 class RegistrySettings:
-    path: str = "registry.sqlite3"  # relative to the CA home
+    """Where the registry lives (config/registry_url.py): `sqlite:///<file>`, relative to
+    the CA home unless absolute (`sqlite:////...`), or `postgresql://user@host/database`
+    with its password in ~/.pgpass or the file PGPASSFILE names, never here. Homes made
+    before the URL wrote `path = "<file>"`: that is read as `sqlite:///<file>`."""
+
+    url: str = "sqlite:///registry.sqlite3"
+    pool_size: int = 10  # PostgreSQL: connections each process (worker, command) may open
+
+    def check(self) -> None:
+        problem = registry_url.url_problem(self.url)
+        _require(problem is None, "registry.url", problem or "")
+        _require(1 <= self.pool_size <= 100, "registry.pool_size", "1..100")
 
 
 @dataclass(frozen=True)
@@ -606,6 +619,16 @@ class Settings:
         path = Path(relative)
         return path if path.is_absolute() else self.home / path
 
+    @property
+    def registry_url(self) -> str:
+        """`registry.url` with a relative sqlite path made absolute against the home."""
+        return registry_url.resolve(self.registry.url, self.home)
+
+    @property
+    def registry_file(self) -> Path | None:
+        """The registry's file when it is on SQLite (with its -wal and -shm beside it)."""
+        return registry_url.sqlite_file(self.registry.url, self.home)
+
     def profile(self, name: str) -> ProfileSettings:
         try:
             return self.profiles[name]
@@ -646,6 +669,7 @@ def load_settings(home: Path, environ: Mapping[str, str] | None = None) -> Setti
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: {exc}") from None
     _apply_environment(raw, environ)
+    _read_registry_path_as_url(raw)
 
     unknown = set(raw) - set(SECTIONS) - {"profiles"}
     if unknown:
@@ -685,6 +709,19 @@ def _apply_environment(raw: dict, environ: Mapping[str, str]) -> None:
         if section not in SECTIONS:
             raise SettingsError(f"{name}: unknown settings section {section!r}")
         raw.setdefault(section, {})[key] = _parse_env_value(name, text)
+
+
+def _read_registry_path_as_url(raw: dict) -> None:
+    """Homes made before `registry.url` say `[registry] path = "<file>"`: a sqlite URL."""
+    section = raw.get("registry")
+    if not isinstance(section, dict) or "path" not in section:
+        return
+    path = section.pop("path")
+    if not isinstance(path, str) or not path:
+        raise SettingsError("registry.path: expected a file path (or set registry.url)")
+    if "url" in section:
+        raise SettingsError("registry.path: the old form of registry.url; set only registry.url")
+    section["url"] = registry_url.SQLITE + path
 
 
 def _parse_env_value(name: str, text: str) -> object:

@@ -442,7 +442,7 @@ def run(args: argparse.Namespace, folder: Path, processes: Processes) -> list[Re
     port = free_port()
     cli(Path(home), "init", "--http", f"127.0.0.1:{port}")
     settings = load_settings(home)
-    db_path = settings.resolve(settings.registry.path)
+    db_path = settings.registry_file
 
     started = time.perf_counter()
     seeded = seed(home, args.certs, 0.1)

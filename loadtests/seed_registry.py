@@ -108,7 +108,7 @@ _worker_state: dict[str, object] = {}
 
 def _init_worker(home: str) -> None:
     settings = load_settings(Path(home))
-    with sqlite3.connect(settings.resolve(settings.registry.path)) as db:
+    with sqlite3.connect(settings.registry_file) as db:
         generation = active_generation(db, settings.ca.name)
     _worker_state.update(
         settings=settings,
@@ -241,7 +241,7 @@ def seed(home: Path, count: int, revoked_fraction: float = 0.1, processes: int =
     """Add `count` certificates to the registry of the CA home, every 1/`revoked_fraction`-th
     of them revoked. Returns them in the order written."""
     settings = load_settings(home)
-    db = sqlite3.connect(settings.resolve(settings.registry.path), isolation_level=None)
+    db = sqlite3.connect(settings.registry_file, isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA busy_timeout=10000")

@@ -17,7 +17,7 @@ from typing import Any
 import uvloop
 
 from config import SettingsError
-from server import cli_accounts, cli_commands, cli_ra
+from server import cli_accounts, cli_commands, cli_ra, cli_registry
 from server.errors import CAError
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--http", help="HOST:PORT to serve on (default 127.0.0.1:8080)")
     init.add_argument("--https", help="HOST:PORT for TLS, e.g. EST (default 127.0.0.1:8443)")
     init.add_argument("--base-url", help="public URL of this CA (default from --http)")
+    init.add_argument("--registry-url", help="where the registry lives, an empty database: "
+                      "postgresql://user@host/database (password in ~/.pgpass) or "
+                      "sqlite:///<file> (default: registry.sqlite3 in the home)")  # fmt: skip
 
     serve = command("serve", cli_commands.serve, "run the server")
     serve.add_argument("--http", help="HOST:PORT for plain HTTP (overrides settings)")
@@ -158,4 +161,5 @@ def _parser() -> argparse.ArgumentParser:
                     "altered entry; `audit checkpoint` anchors its newest entry now")  # fmt: skip
     audit.add_argument("action", choices=("verify", "checkpoint"))
     cli_accounts.add_commands(command)
+    cli_registry.add_commands(command)
     return parser

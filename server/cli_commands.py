@@ -27,7 +27,8 @@ from server.context import backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
 from server.home_permissions import make_private, refuse_shared_home
 from server.lifecycle import create_generation, issue_ocsp_responder
-from server.registry import CertificateStatus, StatusBasis
+from server.registry import CertificateStatus, Registry, StatusBasis
+from server.registry.registry_copy import row_counts
 from server.revocation import parse_reason
 from server.tls import issue_server_certificate
 from server.web.serve import configure_logging
@@ -53,6 +54,7 @@ async def init(args: argparse.Namespace) -> int:
         backend = open_backend(settings)
         try:
             async with open_ca(settings) as ca:
+                await _refuse_a_used_registry(ca.registry)
                 now = ca.clock()
                 generation = await create_generation(
                     settings, ca.registry, backend, ca.authority, now, actor()
@@ -87,6 +89,18 @@ async def init(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _refuse_a_used_registry(registry: Registry) -> None:
+    """A new CA starts from an empty registry: one holding rows is another CA's (or the
+    rest of a failed `init`, which leaves a database server's rows behind)."""
+    used = [table for table, count in (await row_counts(registry)).items() if count]
+    if used:
+        raise CAError(
+            ErrorKind.REJECTED,
+            f"the registry registry.url names is not empty (table {used[0]} has rows): "
+            "init needs a new, empty database",
+        )
+
+
 def _write_settings(home: Path, args: argparse.Namespace) -> Settings:
     text = (resources.files("config") / "default.toml").read_text(encoding="utf-8")
     base_url = args.base_url or (f"http://{args.http}" if args.http else None)
@@ -101,6 +115,7 @@ def _write_settings(home: Path, args: argparse.Namespace) -> Settings:
         ("hsm", "token_label"): args.token_label,
         ("server", "http"): args.http,
         ("server", "https"): args.https,
+        ("registry", "url"): args.registry_url,
     }
     for (section, key), value in overrides.items():
         if value is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from config import Settings
+from config import Settings, registry_url
 from hsm.backend import HSMError, SigningBackend
 from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline
@@ -111,6 +111,17 @@ class _NoSigner:
         raise HSMError("this command does not sign")
 
 
+async def open_registry(settings: Settings, url: str | None = None) -> Registry:
+    """The registry `registry.url` names (or `url`, a relative sqlite path taken from the
+    home), opened and migrated: every process and command (and test) reaches a registry
+    this way. Raises CAError(UNAVAILABLE) when it cannot be reached."""
+    resolved = settings.registry_url if url is None else registry_url.resolve(url, settings.home)
+    try:
+        return await Registry.open_url(resolved, settings.registry.pool_size)
+    except ConnectionError as exc:  # its message names the URL without a password
+        raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from None
+
+
 @asynccontextmanager
 async def open_ca(
     settings: Settings,
@@ -127,7 +138,7 @@ async def open_ca(
     the duty lease (server/duties.py); the one holding it runs the duties. `builder` makes
     a process that does not serve (a command) build CRLs itself (see StatusPublication)."""
     metrics = CollectorRegistry()
-    registry = await Registry.open(settings.resolve(settings.registry.path))
+    registry = await open_registry(settings)
     try:
         if not signing:
             yield _assemble(settings, registry, _NoSigner(), metrics, clock, False, False)

@@ -3,7 +3,7 @@ INN, names, document numbers; C1), the home holds keys, the PIN file and the aud
 checkpoints. The home and its folders are 0700, every file in it 0600.
 
 `init` makes them so whatever existed before (a home made by hand with mode 0755 included);
-the registry makes its file 0600 when it creates it, and SQLite gives the -wal and -shm
+a SQLite registry makes its file 0600 when it creates it, and SQLite gives the -wal and -shm
 files the mode of the database file; `serve` refuses a home or registry that group or
 others can read or write, naming the path and the fix.
 """
@@ -38,10 +38,15 @@ def make_private(home: Path) -> None:
 
 
 def refuse_shared_home(settings: Settings) -> None:
-    """Raises CAError(REJECTED), one line naming the path and the fix, when the home or the
-    registry (with its -wal and -shm files) can be read or written by group or others."""
-    registry = settings.resolve(settings.registry.path)
-    files = (registry, *(registry.with_name(registry.name + end) for end in ("-wal", "-shm")))
+    """Raises CAError(REJECTED), one line naming the path and the fix, when the home or,
+    on SQLite, the registry (with its -wal and -shm files) can be read or written by group
+    or others. A PostgreSQL registry's access is the database server's to control."""
+    registry = settings.registry_file
+    files = (
+        ()
+        if registry is None
+        else (registry, *(registry.with_name(registry.name + end) for end in ("-wal", "-shm")))
+    )
     for path, fix in ((settings.home, "chmod 700"), *((file, "chmod 600") for file in files)):
         try:
             mode = path.stat().st_mode

@@ -7,9 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from config import load_settings
-from server.context import backend_spec
+from server.context import backend_spec, open_registry
 from server.enrollment_credentials import EnrollmentCredentials, derivation_key
-from server.registry import Registry
 
 
 async def make_codes(
@@ -17,7 +16,7 @@ async def make_codes(
 ) -> list[tuple[str, str]]:
     """`count` (id, secret) pairs for subjects CN=<prefix>-<n>."""
     settings = load_settings(home)
-    registry = await Registry.open(settings.resolve(settings.registry.path))
+    registry = await open_registry(settings)
     try:
         credentials = EnrollmentCredentials(
             settings, registry, lambda: derivation_key(backend_spec(settings).read_secret())

@@ -24,6 +24,7 @@ from hsm.backend import KeyRef, SigningBackend
 from hsm.software import SoftwareBackend
 from server.applications import Applications
 from server.authority import Authority
+from server.context import open_registry
 from server.enrollment_credentials import EnrollmentCredentials
 from server.lifecycle import create_generation, issue_ocsp_responder
 from server.register_check import RegisterCheck
@@ -121,7 +122,7 @@ async def opened_local_ca(folder: Path) -> AsyncIterator[LocalCA]:
     loop (tests/unit/server/conftest.py's `local_ca`, and tests that open several)."""
     settings = settings_for(folder)
     clock = Clock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
-    registry = await Registry.open(folder / "registry.sqlite3")
+    registry = await open_registry(settings)
     (folder / "keys").mkdir(mode=0o700)
     backend = SoftwareBackend(folder / "keys", b"test passphrase")
     signer = BackendSigner(backend)

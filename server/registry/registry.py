@@ -89,15 +89,21 @@ class Registry:
         return cls(await SQLiteEngine.open(path))
 
     @classmethod
-    async def open_url(cls, url: str) -> Registry:
-        """Open the registry a URL names, applying pending migrations:
-        `sqlite:///absolute/path` or `postgresql://...` (server/registry/postgres_engine.py)."""
+    async def open_url(cls, url: str, pool_size: int = 10) -> Registry:
+        """Open the registry a URL names (config/registry_url.py), applying pending
+        migrations: `sqlite:////absolute/path` (the path follows the third slash; relative
+        paths are resolved against the CA home by the settings, never here) or
+        `postgresql://...` (server/registry/postgres_engine.py, at most `pool_size`
+        connections). Raises ValueError for any other URL, without repeating it."""
         if url.startswith("sqlite:///"):
-            return cls(await SQLiteEngine.open(Path(url.removeprefix("sqlite://"))))
+            path = Path(url.removeprefix("sqlite:///"))
+            if not path.is_absolute():
+                raise ValueError("a registry URL's sqlite path must be absolute: sqlite:////<path>")
+            return cls(await SQLiteEngine.open(path))
         if url.startswith(("postgresql://", "postgres://")):
             from server.registry.postgres_engine import PostgresEngine
 
-            return cls(await PostgresEngine.open(url))
+            return cls(await PostgresEngine.open(url, pool_size=pool_size))
         raise ValueError("a registry URL starts with sqlite:/// or postgresql://")
 
     async def close(self) -> None:

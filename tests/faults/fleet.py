@@ -15,8 +15,9 @@ from typing import TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from config import load_settings
+from server.context import open_registry
 from server.duties import DUTIES
-from server.registry import Registry
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import Response, ServerProcess, http
 
@@ -89,7 +90,7 @@ class Fleet:
         return asyncio.run(self._duty_holder())
 
     async def _duty_holder(self) -> int | None:
-        registry = await Registry.open(self.home.path / "registry.sqlite3")
+        registry = await open_registry(load_settings(self.home.path))
         try:
             lease = await registry.leases.current(DUTIES, datetime.now(UTC))
         finally:

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import ocsp
 
 from config import load_settings
-from server.context import backend_spec
+from server.context import backend_spec, open_registry
 from server.enrollment_credentials import EnrollmentCredentials, derivation_key
 from server.registry import Registry
 from tests.csr_factory import make_csr
@@ -223,10 +223,10 @@ def test_kill_9_mid_est_burst_leaves_nothing_stuck(home: CAHome, tmp_path: Path)
     cmp_codes = asyncio.run(make_codes(home.path, CMP_CODES, prefix="cmp-crash"))
     recipient = "/" + "/".join(a.rfc4514_string() for a in issuer.subject)
     workers = {"CA_SERVER__WORKERS": "2"}
-    path = home.path / "registry.sqlite3"
+    settings = load_settings(home.path)
 
     async def crash_once() -> tuple[list[Outcome], int]:
-        registry = await Registry.open(path)
+        registry = await open_registry(settings)
         try:
             server = ServerProcess(home, workers, own_group=True)
             cmp_client = CMPClient(server, recipient, tmp_path)
@@ -248,7 +248,7 @@ def test_kill_9_mid_est_burst_leaves_nothing_stuck(home: CAHome, tmp_path: Path)
     try:
 
         async def after_restart() -> tuple[int, dict[str, str | None], list[str]]:
-            registry = await Registry.open(path)
+            registry = await open_registry(settings)
             try:
                 intents = len(await registry.open_intents())
                 used = await used_serials(home, registry)

@@ -1,5 +1,6 @@
 """The operator's command line end to end: init, issue, revoke, show, list, with openssl
-verifying what was issued and pkilint linting it, on the software backend and on SoftHSM2."""
+verifying what was issued and pkilint linting it, on the software backend and on SoftHSM2;
+what depends on the registry on SQLite and on PostgreSQL; `registry copy` between them."""
 
 from __future__ import annotations
 
@@ -15,16 +16,19 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.ocsp import OCSPRequestBuilder
 
 from tests.integration.cli import openssl, run_cli
-from tests.integration.conftest import CAHome
+from tests.integration.conftest import ENGINES, CAHome, init_home, new_registry_url
+from tests.integration.server_process import ServerProcess, http
 from tests.lint import lint_certificate
 
 COMMANDS = ["init", "serve", "ca-cert", "issue", "revoke", "suspend", "resume", "show",
             "list", "crl", "enroll-code", "profiles", "audit", "applications", "approve",
             "reject", "register", "subscriber", "identify", "acknowledge", "apply", "complete",
-            "overdue", "handover", "credentials"]  # fmt: skip
+            "overdue", "handover", "credentials", "registry"]  # fmt: skip
 
 
 REQ_CONFIG = (
@@ -92,6 +96,14 @@ def ca_pem(ca: CAHome, folder: Path) -> Path:
     path = folder / "ca.pem"
     path.write_text(ca.cli("ca-cert").stdout)
     return path
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine_ca(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> CAHome:
+    """A software-backend CA with its registry on each engine in turn."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("soft_ca")
+    return init_home(tmp_path_factory.mktemp("engine") / "ca", request, request.param)
 
 
 def verify(ca_file: Path, pem: str, folder: Path) -> None:
@@ -168,11 +180,11 @@ def test_issue_then_openssl_verifies_and_pkilint_is_clean(
     assert "status:     good" in shown and f"profile:    {profile}" in shown
 
 
-def test_issue_refusals_are_one_line_and_leave_nothing(soft_ca: CAHome, tmp_path: Path) -> None:
-    before = soft_ca.cli("list").stdout
+def test_issue_refusals_are_one_line_and_leave_nothing(engine_ca: CAHome, tmp_path: Path) -> None:
+    before = engine_ca.cli("list").stdout
     csr = openssl_csr(tmp_path, "dup", "/CN=dup")
-    soft_ca.cli("issue", "--profile", "tls-client", "--csr", csr)
-    after_first = soft_ca.cli("list").stdout
+    engine_ca.cli("issue", "--profile", "tls-client", "--csr", csr)
+    after_first = engine_ca.cli("list").stdout
     garbage = tmp_path / "garbage.csr"
     garbage.write_bytes(b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n")
     cases = [
@@ -182,42 +194,42 @@ def test_issue_refusals_are_one_line_and_leave_nothing(soft_ca: CAHome, tmp_path
         (["--profile", "nope", "--csr", csr], "no certificate profile named 'nope'"),
     ]  # fmt: skip
     for args, reason in cases:
-        result = soft_ca.cli("issue", *args, check=False)
+        result = engine_ca.cli("issue", *args, check=False)
         assert result.returncode == 1, args
         assert result.stdout == ""
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and reason in lines[0], lines
-    assert soft_ca.cli("list").stdout == after_first
+    assert engine_ca.cli("list").stdout == after_first
     assert len(after_first.splitlines()) == len(before.splitlines()) + 1
 
 
-def test_revoke_and_its_refusals(soft_ca: CAHome, tmp_path: Path) -> None:
+def test_revoke_and_its_refusals(engine_ca: CAHome, tmp_path: Path) -> None:
     csr = openssl_csr(tmp_path, "r", "/CN=to-revoke")
-    pem = soft_ca.cli("issue", "--profile", "tls-client", "--csr", csr).stdout
+    pem = engine_ca.cli("issue", "--profile", "tls-client", "--csr", csr).stdout
     serial = format(x509.load_pem_x509_certificate(pem.encode()).serial_number, "X")
-    result = soft_ca.cli("revoke", "--serial", serial, "--reason", "keyCompromise",
+    result = engine_ca.cli("revoke", "--serial", serial, "--reason", "keyCompromise",
                          "--invalidity-date", "2026-01-01T00:00:00")  # fmt: skip
     assert result.stdout.strip() == f"revoked {serial.lower()} (keyCompromise)"
-    again = soft_ca.cli("revoke", "--serial", serial, "--reason", "superseded", check=False)
+    again = engine_ca.cli("revoke", "--serial", serial, "--reason", "superseded", check=False)
     assert again.returncode == 1 and "already revoked" in again.stderr
-    bad_reason = soft_ca.cli("revoke", "--serial", serial, "--reason", "bored", check=False)
+    bad_reason = engine_ca.cli("revoke", "--serial", serial, "--reason", "bored", check=False)
     assert bad_reason.returncode == 1 and "unknown revocation reason" in bad_reason.stderr
-    unknown = soft_ca.cli("revoke", "--serial", "0badc0de", check=False)
+    unknown = engine_ca.cli("revoke", "--serial", "0badc0de", check=False)
     assert unknown.returncode == 1 and "no certificate with serial badc0de" in unknown.stderr
-    shown = soft_ca.cli("show", "--serial", serial).stdout
+    shown = engine_ca.cli("show", "--serial", serial).stdout
     assert "status:     revoked" in shown and "revoke (keyCompromise)" in shown
-    assert serial.lower() in soft_ca.cli("list", "--status", "revoked").stdout
-    assert "intact" in soft_ca.cli("audit", "verify").stdout
+    assert serial.lower() in engine_ca.cli("list", "--status", "revoked").stdout
+    assert "intact" in engine_ca.cli("audit", "verify").stdout
 
 
-def test_suspend_and_resume(soft_ca: CAHome, tmp_path: Path) -> None:
+def test_suspend_and_resume(engine_ca: CAHome, tmp_path: Path) -> None:
     csr = openssl_csr(tmp_path, "s", "/CN=to-suspend")
-    pem = soft_ca.cli("issue", "--profile", "tls-client", "--csr", csr).stdout
+    pem = engine_ca.cli("issue", "--profile", "tls-client", "--csr", csr).stdout
     serial = format(x509.load_pem_x509_certificate(pem.encode()).serial_number, "x")
-    assert soft_ca.cli("suspend", "--serial", serial).stdout.strip() == f"suspended {serial}"
-    assert "status:     hold" in soft_ca.cli("show", "--serial", serial).stdout
-    assert soft_ca.cli("resume", "--serial", serial).stdout.strip() == f"resumed {serial}"
-    assert "status:     good" in soft_ca.cli("show", "--serial", serial).stdout
+    assert engine_ca.cli("suspend", "--serial", serial).stdout.strip() == f"suspended {serial}"
+    assert "status:     hold" in engine_ca.cli("show", "--serial", serial).stdout
+    assert engine_ca.cli("resume", "--serial", serial).stdout.strip() == f"resumed {serial}"
+    assert "status:     good" in engine_ca.cli("show", "--serial", serial).stdout
 
 
 def test_profiles_are_listed(soft_ca: CAHome) -> None:
@@ -280,10 +292,12 @@ def test_a_missing_home_is_a_usage_error() -> None:
     assert result.returncode == 2 and "--home" in result.stderr
 
 
-def test_a_signing_failure_leaves_no_row_and_frees_the_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_signing_failure_leaves_no_row_and_frees_the_key(
+    request: pytest.FixtureRequest, engine: str, tmp_path: Path
+) -> None:
     """The real pipeline, with the CA key file gone when the signer process needs it."""
-    home = CAHome(tmp_path / "ca")
-    run_cli("init", "--home", home.path)
+    home = init_home(tmp_path / "ca", request, engine)
     before = home.cli("list").stdout
     key_file = next((home.path / "keys").glob("demo-ca-g1*"))
     hidden = key_file.rename(tmp_path / "hidden.pem")
@@ -297,9 +311,11 @@ def test_a_signing_failure_leaves_no_row_and_frees_the_key(tmp_path: Path) -> No
     verify(ca_pem(home, tmp_path), pem, tmp_path)
 
 
-def test_crl_command_prints_and_writes_the_current_crl(tmp_path: Path) -> None:
-    home = CAHome(tmp_path / "ca")
-    run_cli("init", "--home", home.path)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_crl_command_prints_and_writes_the_current_crl(
+    request: pytest.FixtureRequest, engine: str, tmp_path: Path
+) -> None:
+    home = init_home(tmp_path / "ca", request, engine)
     csr = openssl_csr(tmp_path, "leaf", "/CN=leaf")
     pem = home.cli("issue", "--profile", "tls-client", "--csr", csr).stdout
     serial = format(x509.load_pem_x509_certificate(pem.encode()).serial_number, "x")
@@ -490,3 +506,75 @@ def test_k4_revoke_refuses_the_cas_own_certificates_cli(soft_ca: CAHome, tmp_pat
         assert "status:     good" in text
     assert soft_ca.cli("audit", "verify").stdout == audit
     assert ca_serial not in soft_ca.cli("list", "--status", "revoked").stdout
+
+
+def ocsp_answer(server: ServerProcess, issuer: x509.Certificate, pem: str) -> bytes:
+    """The server's OCSP answer for a certificate, asked without a nonce: the pre-signed
+    response stored in the registry, as it is stored."""
+    leaf = x509.load_pem_x509_certificate(pem.encode())
+    request = OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA1()).build()
+    answer = http(server.url + "/ocsp", request.public_bytes(Encoding.DER),
+                  {"Content-Type": "application/ocsp-request"})  # fmt: skip
+    assert answer.status == 200
+    return answer.body
+
+
+def registry_rows(path: Path) -> dict[str, list[tuple]]:
+    """Every row of every table of a SQLite registry, in a fixed order."""
+    with sqlite3.connect(path) as db:
+        names = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {name: sorted(db.execute(f"SELECT * FROM {name}").fetchall()) for name in names}
+
+
+def test_registry_copy_moves_a_home_to_postgresql_and_back_unchanged(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """`registry copy` SQLite -> PostgreSQL -> SQLite: the home served from the copy gives
+    the same OCSP answers, its audit trail verifies, the way back is identical; a target
+    that is not empty is refused in one line."""
+    home = init_home(tmp_path / "ca", request, "sqlite")
+    issuer = x509.load_pem_x509_certificate(home.cli("ca-cert").stdout.encode())
+    pems = [
+        home.cli("issue", "--profile", "tls-client", "--csr",
+                 openssl_csr(tmp_path, name, f"/CN={name}")).stdout
+        for name in ("kept", "revoked")
+    ]  # fmt: skip
+    revoked = format(x509.load_pem_x509_certificate(pems[1].encode()).serial_number, "x")
+    home.cli("revoke", "--serial", revoked, "--reason", "keyCompromise")
+    ready_subscriber(home, "person")
+    server = ServerProcess(home)  # signs every certificate's OCSP response, then stops
+    before = [ocsp_answer(server, issuer, pem) for pem in pems]
+    server.stop()
+
+    url = new_registry_url(request, "postgresql")
+    assert url is not None
+    report = home.cli("registry", "copy", "--from", "sqlite:///registry.sqlite3", "--to", url)
+    assert "audit verify on the target: " in report.stdout
+    assert re.search(r"OCSP: the answers for [1-9]\d* sampled certificates are the same",
+                     report.stdout)  # fmt: skip
+    home.cli("registry", "copy", "--from", url, "--to", "sqlite:///back.sqlite3")
+    original = registry_rows(home.path / "registry.sqlite3")
+    assert registry_rows(home.path / "back.sqlite3") == original
+
+    on_postgresql = CAHome(home.path, {"CA_REGISTRY__URL": url})
+    assert "intact" in on_postgresql.cli("audit", "verify").stdout
+    server = ServerProcess(on_postgresql)
+    try:
+        assert [ocsp_answer(server, issuer, pem) for pem in pems] == before
+    finally:
+        server.stop()
+
+    refused = home.cli("registry", "copy", "--from", "sqlite:///registry.sqlite3",
+                       "--to", url, check=False)  # fmt: skip
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.startswith("error: the target registry is not empty (table ")
+    assert len(refused.stderr.splitlines()) == 1
+
+
+def test_an_unreachable_registry_is_one_line(soft_ca: CAHome, tmp_path: Path) -> None:
+    nowhere = f"postgresql://ca@/ca?host={tmp_path}"  # no server listens on that socket
+    result = run_cli("list", "--home", soft_ca.path, env={"CA_REGISTRY__URL": nowhere},
+                     check=False)  # fmt: skip
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"error: cannot open the registry at {nowhere}: ")
+    assert len(result.stderr.splitlines()) == 1

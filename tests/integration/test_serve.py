@@ -11,13 +11,21 @@ import pytest
 from cryptography import x509
 
 from tests.integration.cli import run_cli
-from tests.integration.conftest import CAHome
+from tests.integration.conftest import ENGINES, CAHome, init_home
 from tests.integration.server_process import ServerProcess, http
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> CAHome:
+    """A CA home with its registry on each engine in turn."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("soft_ca")
+    return init_home(tmp_path_factory.mktemp("serve") / "ca", request, request.param)
+
+
 @pytest.fixture(scope="module")
-def server(soft_ca: CAHome) -> Iterator[str]:
-    process = ServerProcess(soft_ca)
+def server(home: CAHome) -> Iterator[str]:
+    process = ServerProcess(home)
     yield process.url
     process.stop()  # asserts a clean exit on SIGTERM
 
@@ -43,18 +51,18 @@ def test_metrics_report_signing_ocsp_and_crls(server: str) -> None:
         assert name in text, name
 
 
-def test_ca_certificate_is_served_for_aia(server: str, soft_ca: CAHome) -> None:
+def test_ca_certificate_is_served_for_aia(server: str, home: CAHome) -> None:
     answer = http(server + "/ca/demo.crt")
     assert answer.status == 200 and answer.headers["Content-Type"] == "application/pkix-cert"
-    pem = soft_ca.cli("ca-cert").stdout
+    pem = home.cli("ca-cert").stdout
     assert x509.load_der_x509_certificate(answer.body) == x509.load_pem_x509_certificate(
         pem.encode()
     )
     assert http(server + "/ca/other.crt").status == 404
 
 
-def test_several_workers_share_one_port_and_stop_together(soft_ca: CAHome) -> None:
-    process = ServerProcess(soft_ca, {"CA_SERVER__WORKERS": "2"})
+def test_several_workers_share_one_port_and_stop_together(home: CAHome) -> None:
+    process = ServerProcess(home, {"CA_SERVER__WORKERS": "2"})
     for _ in range(20):
         assert http(process.url + "/healthz").status == 200
     process.stop()

@@ -94,6 +94,10 @@ def test_unknown_keys_and_bad_values_are_refused_with_the_key_named(
         ),  # below the first delay
         ("CA_SUPERVISOR__DUTY_LEASE_SECONDS", "1", "supervisor.duty_lease_seconds"),
         ("CA_SUPERVISOR__DUTY_RENEW_SECONDS", "6", "supervisor.duty_renew_seconds"),  # > 15/3
+        ("CA_REGISTRY__URL", "mysql://ca@db/ca", "registry.url"),
+        ("CA_REGISTRY__URL", "sqlite:///", "registry.url"),
+        ("CA_REGISTRY__POOL_SIZE", "0", "registry.pool_size"),
+        ("CA_REGISTRY__POOL_SIZE", "101", "registry.pool_size"),
     ],
 )
 def test_bad_environment_overrides_are_refused(
@@ -108,3 +112,65 @@ def test_bad_environment_overrides_are_refused(
 def test_missing_settings_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="init"):
         load_settings(tmp_path, environ={})
+
+
+def test_the_registry_is_a_sqlite_file_in_the_home_by_default(home: Path) -> None:
+    settings = load_settings(home, environ={})
+    assert settings.registry_file == home / "registry.sqlite3"
+    assert settings.registry_url == f"sqlite:///{home}/registry.sqlite3"  # four slashes
+
+
+@pytest.mark.parametrize(
+    ("url", "file"),
+    [
+        ("sqlite:///data/ca.sqlite3", "HOME/data/ca.sqlite3"),  # relative: to the home
+        ("sqlite:////var/lib/ca/r.sqlite3", "/var/lib/ca/r.sqlite3"),  # absolute
+    ],
+)
+def test_a_relative_sqlite_path_is_relative_to_the_home_never_the_working_directory(
+    home: Path, url: str, file: str
+) -> None:
+    settings = load_settings(home, environ={"CA_REGISTRY__URL": url})
+    expected = Path(file.replace("HOME", str(home)))
+    assert settings.registry_file == expected
+    assert settings.registry_url == f"sqlite:///{expected}"
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://ca@db.example:5432/ca", "postgres:///ca?host=/run/postgresql"]
+)
+def test_a_postgresql_registry_has_no_file(home: Path, url: str) -> None:
+    settings = load_settings(home, environ={"CA_REGISTRY__URL": url})
+    assert settings.registry_url == url and settings.registry_file is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://ca:Tr0ub4dor@db.example/ca",
+        "postgresql://ca@db.example/ca?password=Tr0ub4dor",
+    ],
+)
+def test_a_registry_url_with_a_password_is_refused_without_repeating_it(
+    home: Path, url: str
+) -> None:
+    text = (home / "settings.toml").read_text(encoding="utf-8")
+    old = 'url = "sqlite:///registry.sqlite3"'
+    (home / "settings.toml").write_text(text.replace(old, f'url = "{url}"'), encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"registry\.url: .*pgpass") as caught:
+        load_settings(home, environ={})
+    assert "Tr0ub4dor" not in str(caught.value)
+
+
+def test_an_old_home_with_a_registry_path_keeps_its_sqlite_file(home: Path) -> None:
+    text = (home / "settings.toml").read_text(encoding="utf-8")
+    old = 'url = "sqlite:///registry.sqlite3"'
+    (home / "settings.toml").write_text(text.replace(old, 'path = "old.sqlite3"'))
+    settings = load_settings(home, environ={})
+    assert settings.registry_file == home / "old.sqlite3"
+    assert settings.registry.url == "sqlite:///old.sqlite3"
+
+
+def test_a_registry_path_beside_a_url_is_refused(home: Path) -> None:
+    with pytest.raises(SettingsError, match=r"registry\.path"):
+        load_settings(home, environ={"CA_REGISTRY__PATH": "old.sqlite3"})

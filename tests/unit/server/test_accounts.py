@@ -31,7 +31,7 @@ async def refused(coroutine) -> ErrorKind:  # type: ignore[no-untyped-def]
 
 
 def table(local_ca: LocalCA, sql: str) -> list[tuple]:
-    with sqlite3.connect(local_ca.settings.resolve(local_ca.settings.registry.path)) as db:
+    with sqlite3.connect(local_ca.settings.registry_file) as db:
         return db.execute(sql).fetchall()
 
 

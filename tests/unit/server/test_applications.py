@@ -58,7 +58,7 @@ async def refused(coroutine) -> CAError:  # type: ignore[no-untyped-def]
 
 
 def rows(local_ca: LocalCA, table: str) -> int:
-    path = local_ca.settings.resolve(local_ca.settings.registry.path)
+    path = local_ca.settings.registry_file
     with sqlite3.connect(path) as db:
         return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 

@@ -38,7 +38,7 @@ async def grow(local_ca: LocalCA, count: int) -> None:
 
 def delete_newest(local_ca: LocalCA, count: int) -> None:
     """What someone with the registry file does: drop the append-only trigger, delete."""
-    path = local_ca.settings.resolve(local_ca.settings.registry.path)
+    path = local_ca.settings.registry_file
     with sqlite3.connect(path) as db:
         db.execute("DROP TRIGGER audit_log_no_delete")
         db.execute(
@@ -114,7 +114,7 @@ async def test_an_entry_rewritten_with_a_recomputed_chain_differs_from_its_check
 async def test_an_edited_entry_breaks_the_chain(local_ca: LocalCA) -> None:
     anchors = checkpoints(local_ca)
     await anchors.write()
-    path = local_ca.settings.resolve(local_ca.settings.registry.path)
+    path = local_ca.settings.registry_file
     with sqlite3.connect(path) as db:
         db.execute("DROP TRIGGER audit_log_no_update")
         db.execute("UPDATE audit_log SET actor = 'nobody' WHERE seq = 1")

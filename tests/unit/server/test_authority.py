@@ -23,7 +23,7 @@ from tests.local_ca import LocalCA, approved_application
 
 
 def rows(ca: LocalCA) -> int:
-    with sqlite3.connect(ca.settings.resolve(ca.settings.registry.path)) as db:
+    with sqlite3.connect(ca.settings.registry_file) as db:
         return db.execute("SELECT count(*) FROM certificates").fetchone()[0]
 
 

@@ -95,7 +95,7 @@ async def test_the_secret_is_never_stored(
     local_ca: LocalCA, credentials: EnrollmentCredentials
 ) -> None:
     _, secret = await credentials.create("tls-client", "CN=d", timedelta(hours=1), "op")
-    path = local_ca.settings.resolve(local_ca.settings.registry.path)
+    path = local_ca.settings.registry_file
     stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
     assert secret.encode() not in stored
 

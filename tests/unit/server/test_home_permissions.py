@@ -80,3 +80,12 @@ def test_a_home_open_to_others_is_refused_naming_the_path_and_the_fix(
     path = tmp_path / shared if shared else tmp_path
     assert str(refused.value).startswith(f"{path} is open to group or others (mode ")
     assert f"run `{fix} {path}`" in str(refused.value)
+
+
+def test_the_registry_file_checked_is_the_one_registry_url_names(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, CA_REGISTRY__URL="sqlite:///data/ca.sqlite3")
+    make_private(tmp_path)
+    (tmp_path / "data").mkdir(mode=0o700)
+    (tmp_path / "data" / "ca.sqlite3").touch(mode=0o644)
+    with pytest.raises(CAError, match=r"chmod 600 .*data/ca\.sqlite3"):
+        refuse_shared_home(settings)

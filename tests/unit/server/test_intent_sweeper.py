@@ -22,6 +22,7 @@ from config import Settings
 from protocols.x509 import names
 from server.applications import Applications
 from server.authority import Authority, IssuedCertificate
+from server.context import open_registry
 from server.enrollment import Enrollment
 from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
@@ -69,7 +70,7 @@ async def doomed_process(
     """A second process on the same registry file, owned by `owner`, whose signer answers
     only when told."""
     settings = settings or local_ca.settings
-    registry = await Registry.open(settings.resolve(settings.registry.path))
+    registry = await open_registry(settings)
     signer = GatedSigner(local_ca.backend)
     authority = Authority(settings, registry, signer, local_ca.clock, owner=owner)
     return services(local_ca, registry, authority, settings, signer)
@@ -320,7 +321,7 @@ def test_owner_state_tells_a_running_process_from_a_gone_one(gone_owner: str) ->
 
 def claimed_the_old_way(local_ca: LocalCA, credential_id: str) -> None:
     """What versions before migration 0012 wrote first, in a transaction of its own."""
-    path = local_ca.settings.resolve(local_ca.settings.registry.path)
+    path = local_ca.settings.registry_file
     with sqlite3.connect(path) as db:
         db.execute(
             "UPDATE enrollment_credentials SET claimed_at = ? WHERE id = ?",

@@ -20,6 +20,7 @@ from config import SettingsError
 from config.settings import OUTBOX_SENDERS
 from hsm.backend import KeyRef
 from server.authority import Authority
+from server.context import open_registry
 from server.errors import CAError, ErrorKind
 from server.outbox import SENDERS, JsonLinesFileSender, OutboxDelivery, Sender, open_sender
 from server.registry import Registry
@@ -250,7 +251,7 @@ class CrashAfterSending:
 async def test_a_crash_before_marking_delivers_the_events_again(local_ca: LocalCA) -> None:
     await add_subscribers(local_ca, 2)
     path = local_ca.settings.resolve("out.jsonl")
-    dying = await Registry.open(local_ca.settings.resolve(local_ca.settings.registry.path))
+    dying = await open_registry(local_ca.settings)
     with pytest.raises(ValueError):  # aiosqlite: the connection is closed
         await delivery(local_ca, CrashAfterSending(path, dying), dying).deliver_batch()
     assert await delivery(local_ca, JsonLinesFileSender(path)).deliver_batch() == 2

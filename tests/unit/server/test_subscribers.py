@@ -39,7 +39,7 @@ def subscribers(local_ca: LocalCA) -> Subscribers:
 
 
 def table(local_ca: LocalCA, sql: str) -> list[tuple]:
-    path = local_ca.settings.resolve(local_ca.settings.registry.path)
+    path = local_ca.settings.registry_file
     with sqlite3.connect(path) as db:
         return db.execute(sql).fetchall()
 

@@ -32,13 +32,13 @@ from tests.unit.web.api_home import Served
 
 def registry_bytes(served: Served) -> bytes:
     """The registry file and its write-ahead log, as they are on disk."""
-    path = served.ca.settings.resolve(served.ca.settings.registry.path)
+    path = served.ca.settings.registry_file
     wal = path.with_name(path.name + "-wal")
     return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
 
 
 def audit_text(served: Served) -> str:
-    path = served.ca.settings.resolve(served.ca.settings.registry.path)
+    path = served.ca.settings.registry_file
     with sqlite3.connect(path) as db:
         rows = db.execute("SELECT actor, action, target, details FROM audit_log").fetchall()
     return "\n".join(" ".join(row) for row in rows)
@@ -80,7 +80,7 @@ async def test_create_use_replace_and_disable_an_account(
     await api.call("POST", "/accounts/clerk/token", 409, token=admin)
     await api.call("POST", "/accounts/nobody/token", 404, token=admin)
 
-    path = served.ca.settings.resolve(served.ca.settings.registry.path)
+    path = served.ca.settings.registry_file
     with sqlite3.connect(path) as db:
         (stored,) = db.execute("SELECT token_sha256 FROM accounts WHERE name = 'clerk'").fetchone()
     assert stored == hashlib.sha256(second.encode()).digest()

@@ -17,7 +17,7 @@ async def test_an_operator_makes_an_enrollment_credential(served: Served) -> Non
     credential = await served.ca.credentials.verify(made["id"], made["secret"])
     assert credential.profile == "tls-client" and credential.alt_names.dns == ["dev-9.example"]
     assert made["subject"] == "CN=dev-9,O=Plant"
-    path = served.ca.settings.resolve(served.ca.settings.registry.path)
+    path = served.ca.settings.registry_file
     with sqlite3.connect(path) as db:
         audit = db.execute("SELECT actor, details FROM audit_log WHERE target = ?",
                            (made["id"],)).fetchall()  # fmt: skip
