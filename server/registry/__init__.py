@@ -1,6 +1,7 @@
 """The registry (S5): the one source of truth for CA generations, certificates, their
 status history and the audit trail. `Registry` is the embedded implementation."""
 
+from server.registry.group_commit import RegistryBusy
 from server.registry.records import (
     NO_HOLDS,
     AuditEvent,
@@ -36,6 +37,7 @@ __all__ = [
     "OCSPResponseRow",
     "OpenIntent",
     "Registry",
+    "RegistryBusy",
     "StatusBasis",
     "StatusChange",
     "StatusChangeKind",

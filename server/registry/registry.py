@@ -25,6 +25,7 @@ from server.registry.audit_chain import (
 from server.registry.cmp_store import CMPStore
 from server.registry.credential_store import CredentialStore
 from server.registry.engine import Connection, Engine
+from server.registry.group_commit import GroupCommit
 from server.registry.intent_store import (
     add_hold_in,
     open_intents_in,
@@ -72,6 +73,7 @@ class Registry:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.writes = GroupCommit(engine)  # issuance's writes, shared by concurrent requests
         self.status = StatusStore(self)
         self.credentials = CredentialStore(self)
         self.applications = ApplicationStore(self)
@@ -99,6 +101,7 @@ class Registry:
         raise ValueError("a registry URL starts with sqlite:/// or postgresql://")
 
     async def close(self) -> None:
+        await self.writes.close()
         await self.engine.close()
 
     def reading(self) -> AbstractAsyncContextManager[Connection]:
@@ -138,11 +141,16 @@ class Registry:
         """Record the to-be-signed certificate, owned by the process `owner`, and take what
         it holds (server/registry/intent_store.py), in one transaction. Raises
         CAError(DUPLICATE) when the public key is already certified (S13) or the serial is
-        taken; HoldRefused when what it holds is not free. Nothing is recorded then."""
-        async with self.transaction() as db:
+        taken; HoldRefused when what it holds is not free. Nothing is recorded then. The
+        transaction is shared with concurrent writes (server/registry/group_commit.py);
+        RegistryBusy when too many wait."""
+
+        async def record(db: Connection) -> None:
             await take_holds_in(db, actor, holds, at)  # a used credential: refused as such
             await self._insert_intent(db, intent, at)
             await add_hold_in(db, intent.serial, owner, holds, at)
+
+        await self.writes.run(record)
 
     async def _insert_intent(self, db: Connection, intent: CertificateIntent, at: datetime) -> None:
         # ON CONFLICT, not a caught error: on PostgreSQL a failed statement spoils the rest
@@ -171,9 +179,13 @@ class Registry:
 
     async def discard_intent(self, serial: str) -> None:
         """Remove an intent whose signing failed and give back what it held, so a failed
-        issuance leaves no row and holds nothing."""
-        async with self.transaction() as db:
+        issuance leaves no row and holds nothing (in a transaction shared with concurrent
+        writes). Nothing happens when the intent is not open (never recorded, completed)."""
+
+        async def release(db: Connection) -> None:
             await release_in(db, serial)
+
+        await self.writes.run(release, follow_up=True)
 
     async def settle_intent(self, serial: str, audit: AuditEvent, at: datetime) -> bool:
         """Settle an open intent as never issued (its certificate, signed or not, never
@@ -233,8 +245,10 @@ class Registry:
         is a holder's, and its `certificate.issued` report (D6) joins the outbox. The CA's
         own certificates (self-signed, OCSP responder) are not reported: no holder has them.
         What the intent held is spent in the same transaction (`holds`: the credential
-        used, the application issued, the CMP transaction awaiting certConf)."""
-        async with self.transaction() as db:
+        used, the application issued, the CMP transaction awaiting certConf). The
+        transaction is shared with concurrent writes (server/registry/group_commit.py)."""
+
+        async def complete(db: Connection) -> int:
             await self._complete(db, serial, der, actor, at, audit)
             for action, target in await spend_holds_in(db, serial, holds, at):
                 spent = AuditEvent(audit.actor, action, target, {"serial": serial})
@@ -250,6 +264,8 @@ class Registry:
                     (responder_key.uri, responder_key.algorithm.value, serial),
                 )
             return seq
+
+        return await self.writes.run(complete, follow_up=True)
 
     async def _complete(
         self,
