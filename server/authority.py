@@ -64,7 +64,6 @@ from server.registry import (
     IntentHolds,
     OCSPResponseRow,
     Registry,
-    RegistryBusy,
 )
 
 Clock = Callable[[], datetime]
@@ -219,8 +218,8 @@ class Authority:
         Raises CAError: FORBIDDEN (a profile with personal identifiers without both:
         server/registered_issuance.py), MALFORMED (not a CSR), BAD_POP (its signature does
         not verify), REJECTED (profile rules), DUPLICATE (key already certified), BUSY /
-        UNAVAILABLE (signing pipeline, registry), INTERNAL; HoldRefused (what `holds` names is not
-        free).
+        UNAVAILABLE (signing pipeline; BUSY also as the registry's RegistryBusy), INTERNAL;
+        HoldRefused (what `holds` names is not free).
         """
         profile = self._profile(profile_name)
         if profile.registered_subscribers_only:
@@ -438,8 +437,6 @@ class Authority:
         )
         try:
             await self._registry.record_intent(intent, self._clock(), self._owner, actor, holds)
-        except RegistryBusy as exc:
-            raise CAError(ErrorKind.BUSY, "the registry is busy; try again shortly") from exc
         except asyncio.CancelledError:
             # Its write may have landed with its group (server/registry/group_commit.py).
             await self._registry.discard_intent(intent.serial)

@@ -42,6 +42,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
+from server.errors import CAError, ErrorKind
 from server.registry.engine import Connection, Engine
 
 T = TypeVar("T")
@@ -50,8 +51,13 @@ MAX_GROUP = 64  # members of one transaction: long enough to share, short enough
 MAX_QUEUE = 4096  # members waiting for a group; more are refused as busy
 
 
-class RegistryBusy(Exception):
-    """The registry's write queue is full; try again later (HTTP 503, CMP systemUnavail)."""
+class RegistryBusy(CAError):
+    """The registry's write queue is full; try again later. A CAError of kind BUSY, so every
+    protocol answers it as it answers the signing pipeline's busy (HTTP 503, CMP
+    systemUnavail)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorKind.BUSY, message)
 
 
 class _Member(Generic[T]):
@@ -92,7 +98,7 @@ class GroupCommit:
         it written), RegistryBusy when `max_queue` members wait already (never for a
         `follow_up` of admitted work)."""
         if len(self._queue) >= self._max_queue and not follow_up:
-            raise RegistryBusy(f"the registry is busy ({self._max_queue} writes waiting)")
+            raise RegistryBusy("the registry is busy; try again shortly")
         loop = asyncio.get_running_loop()
         member = _Member(work, loop.create_future())
         self._queue.append(member)

@@ -163,8 +163,9 @@ async def test_a_full_queue_refuses_new_writes_busy_and_groups_are_bounded(
     queued = [asyncio.ensure_future(writes.run(audit(n))) for n in range(3)]
     await asyncio.sleep(0)  # let them queue
     assert writes.waiting == 3
-    with pytest.raises(RegistryBusy):
+    with pytest.raises(RegistryBusy) as busy:
         await writes.run(audit(99))
+    assert busy.value.kind is ErrorKind.BUSY  # answered as the signing pipeline's busy
     follow_up = asyncio.ensure_future(writes.run(audit(4), follow_up=True))  # admitted
     release.set()
     async with asyncio.timeout(30):
