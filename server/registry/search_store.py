@@ -79,7 +79,8 @@ class SearchStore:
             clauses.append("profile = ?")
             params.append(profile)
         if subject_contains:
-            clauses.append("subject LIKE ? ESCAPE '\\'")
+            # lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+            clauses.append("lower(subject) LIKE lower(?) ESCAPE '\\'")
             params.append(_like_pattern(subject_contains))
         if after is not None:
             clauses.append(

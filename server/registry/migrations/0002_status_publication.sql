@@ -7,10 +7,10 @@ CREATE TABLE ocsp_responses (
     serial        TEXT PRIMARY KEY REFERENCES certificates(serial),
     generation_id INTEGER NOT NULL REFERENCES ca_generations(id),
     status        TEXT NOT NULL CHECK (status IN ('good', 'revoked', 'hold')),
-    revoked_at    TEXT,
+    revoked_at    TIMESTAMP_TEXT,
     reason        INTEGER,
-    this_update   TEXT NOT NULL,
-    next_update   TEXT NOT NULL,
+    this_update   TIMESTAMP_TEXT NOT NULL,
+    next_update   TIMESTAMP_TEXT NOT NULL,
     der           BLOB NOT NULL,
     seq           INTEGER NOT NULL
 );
@@ -22,7 +22,7 @@ CREATE INDEX ocsp_responses_by_next_update ON ocsp_responses (next_update);
 CREATE TABLE status_watermarks (
     node    TEXT PRIMARY KEY,
     seq     INTEGER NOT NULL,
-    seen_at TEXT NOT NULL
+    seen_at TIMESTAMP_TEXT NOT NULL
 );
 
 -- The CRL entry (RFC 5280 5.1.2.6) of a revoked or held certificate, made when its status
@@ -38,8 +38,8 @@ CREATE TABLE crls (
     number         INTEGER NOT NULL,
     delta_base     INTEGER,
     base_change_id INTEGER NOT NULL,
-    this_update    TEXT NOT NULL,
-    next_update    TEXT NOT NULL,
+    this_update    TIMESTAMP_TEXT NOT NULL,
+    next_update    TIMESTAMP_TEXT NOT NULL,
     der            BLOB NOT NULL,
     PRIMARY KEY (generation_id, shard, number)
 );

@@ -8,8 +8,8 @@ CREATE TABLE enrollment_credentials (
     profile     TEXT NOT NULL,
     subject     TEXT NOT NULL,
     created_by  TEXT NOT NULL,
-    created_at  TEXT NOT NULL,
-    expires_at  TEXT NOT NULL,
-    claimed_at  TEXT,   -- while an enrollment is using it
+    created_at  TIMESTAMP_TEXT NOT NULL,
+    expires_at  TIMESTAMP_TEXT NOT NULL,
+    claimed_at  TIMESTAMP_TEXT,   -- while an enrollment is using it
     used_serial TEXT REFERENCES certificates(serial)
 );

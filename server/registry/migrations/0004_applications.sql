@@ -13,9 +13,9 @@ CREATE TABLE applications (
     credential_id  TEXT NOT NULL REFERENCES enrollment_credentials(id),
     state          TEXT NOT NULL CHECK (state IN ('submitted', 'rejected', 'issued')),
     submitted_by   TEXT NOT NULL,
-    submitted_at   TEXT NOT NULL,
+    submitted_at   TIMESTAMP_TEXT NOT NULL,
     decided_by     TEXT,
-    decided_at     TEXT,
+    decided_at     TIMESTAMP_TEXT,
     reason         TEXT,       -- why it was rejected
     serial         TEXT REFERENCES certificates(serial),
     UNIQUE (credential_id, request_sha256)

@@ -13,7 +13,7 @@ CREATE TABLE cmp_transactions (
     reply_kind     TEXT,            -- ip, cp, kup: what the certificate goes out in
     implicit_confirm INTEGER NOT NULL DEFAULT 0,  -- asked for and allowed
     application_id TEXT REFERENCES applications(id),
-    created_at     TEXT NOT NULL,
-    confirm_by     TEXT
+    created_at     TIMESTAMP_TEXT NOT NULL,
+    confirm_by     TIMESTAMP_TEXT
 );
 CREATE INDEX cmp_transactions_unconfirmed ON cmp_transactions (state, confirm_by);

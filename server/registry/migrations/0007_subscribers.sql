@@ -18,7 +18,7 @@ CREATE TABLE subscribers (
     locality      TEXT,
     street        TEXT,
     registered_by TEXT NOT NULL,
-    registered_at TEXT NOT NULL
+    registered_at TIMESTAMP_TEXT NOT NULL
 );
 CREATE UNIQUE INDEX subscribers_by_snils ON subscribers (snils) WHERE snils IS NOT NULL;
 CREATE UNIQUE INDEX subscribers_by_ogrn ON subscribers (ogrn) WHERE ogrn IS NOT NULL;
@@ -38,7 +38,7 @@ CREATE TABLE identity_records (
     poa_number      TEXT,             -- the power of attorney of a proxy
     poa_date        TEXT,
     verified_by     TEXT NOT NULL,
-    verified_at     TEXT NOT NULL,
+    verified_at     TIMESTAMP_TEXT NOT NULL,
     CHECK (presence = 'in_person' OR (proxy_name IS NOT NULL AND poa_number IS NOT NULL
                                       AND poa_date IS NOT NULL))
 );
@@ -48,7 +48,7 @@ CREATE INDEX identity_records_by_subscriber ON identity_records (subscriber_id);
 CREATE TABLE notice_acknowledgements (
     subscriber_id   TEXT NOT NULL REFERENCES subscribers(id),
     notice_version  TEXT NOT NULL,
-    acknowledged_at TEXT NOT NULL,
+    acknowledged_at TIMESTAMP_TEXT NOT NULL,
     recorded_by     TEXT NOT NULL,
     PRIMARY KEY (subscriber_id, notice_version)
 );
@@ -68,18 +68,18 @@ CREATE TABLE applications_v2 (
     credential_id  TEXT REFERENCES enrollment_credentials(id),
     state          TEXT NOT NULL CHECK (state IN ('submitted', 'approved', 'rejected', 'issued')),
     submitted_by   TEXT NOT NULL,
-    submitted_at   TEXT NOT NULL,
-    complete_at    TEXT,              -- when every document was in: the due date counts from it
-    due_at         TEXT,              -- 5 working days after complete_at (P4)
+    submitted_at   TIMESTAMP_TEXT NOT NULL,
+    complete_at    TIMESTAMP_TEXT,              -- when every document was in: the due date counts from it
+    due_at         TIMESTAMP_TEXT,              -- 5 working days after complete_at (P4)
     register_check TEXT NOT NULL DEFAULT '',  -- what the state-register check said (R2)
     decided_by     TEXT,
-    decided_at     TEXT,
+    decided_at     TIMESTAMP_TEXT,
     reason         TEXT,
     serial         TEXT REFERENCES certificates(serial),
     received_by    TEXT CHECK (received_by IN ('holder', 'proxy')),  -- who took it (P2)
     received_proxy TEXT,
     received_poa   TEXT,              -- number and date of the proxy's power of attorney
-    received_at    TEXT,
+    received_at    TIMESTAMP_TEXT,
     CHECK ((request_der IS NULL) = (request_format IS NULL)),
     UNIQUE (credential_id, request_sha256)
 );
@@ -89,8 +89,18 @@ INSERT INTO applications_v2 (id, profile, subject, request_der, request_format, 
 SELECT id, profile, subject, request_der, request_format, request_sha256, credential_id, state,
     submitted_by, submitted_at, submitted_at, decided_by, decided_at, reason, serial
 FROM applications;
+-- only sqlite
 DROP TABLE applications;
+-- end only
+-- only postgresql
+-- A foreign key names its table by identity there, not by name: the one of cmp_transactions
+-- goes with the old table and is made again for the new one.
+DROP TABLE applications CASCADE;
+-- end only
 ALTER TABLE applications_v2 RENAME TO applications;
+-- only postgresql
+ALTER TABLE cmp_transactions ADD FOREIGN KEY (application_id) REFERENCES applications (id);
+-- end only
 CREATE INDEX applications_by_state ON applications (state, submitted_at);
 CREATE INDEX applications_by_due ON applications (state, due_at);
 

@@ -8,7 +8,7 @@ CREATE TABLE accounts (
     role               TEXT NOT NULL CHECK (role IN ('operator', 'officer', 'auditor', 'admin')),
     token_sha256       BLOB UNIQUE,
     client_cert_sha256 BLOB UNIQUE,
-    created_at         TEXT NOT NULL,
+    created_at         TIMESTAMP_TEXT NOT NULL,
     created_by         TEXT NOT NULL,
-    disabled_at        TEXT
+    disabled_at        TIMESTAMP_TEXT
 );

@@ -6,8 +6,8 @@ CREATE TABLE outbox_events (
     seq          INTEGER PRIMARY KEY,
     kind         TEXT NOT NULL,
     payload      TEXT NOT NULL,
-    created_at   TEXT NOT NULL,
-    delivered_at TEXT,            -- NULL until the sender has taken it
+    created_at   TIMESTAMP_TEXT NOT NULL,
+    delivered_at TIMESTAMP_TEXT,            -- NULL until the sender has taken it
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT             -- of the last failed attempt
 );

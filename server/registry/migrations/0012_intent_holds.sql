@@ -10,5 +10,5 @@ CREATE TABLE intent_holds (
     credential_id      TEXT UNIQUE REFERENCES enrollment_credentials(id),
     application_id     TEXT UNIQUE REFERENCES applications(id),
     cmp_transaction_id BLOB REFERENCES cmp_transactions(transaction_id),
-    recorded_at        TEXT NOT NULL
+    recorded_at        TIMESTAMP_TEXT NOT NULL
 );

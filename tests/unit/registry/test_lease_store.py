@@ -1,9 +1,9 @@
-"""The duty lease (migration 0011) on a real SQLite file, shared by two connections as two
-worker processes share it: acquire, renew, expire, take over, never two holders."""
+"""The duty lease (migration 0011) on both engines, one database shared by two registries
+as two worker processes or two nodes share it: acquire, renew, expire, take over, never two
+holders."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -14,9 +14,9 @@ LEASE = timedelta(seconds=15)
 
 
 @pytest.fixture
-async def two(tmp_path: Path):
-    first = await Registry.open(tmp_path / "registry.sqlite3")
-    second = await Registry.open(tmp_path / "registry.sqlite3")
+async def two(registry_url: str):
+    first = await Registry.open_url(registry_url)
+    second = await Registry.open_url(registry_url)
     yield first.leases, second.leases
     await first.close()
     await second.close()

@@ -1,8 +1,7 @@
-"""The SQLite registry on a real file: intents, uniqueness, status changes, audit chain."""
+"""The registry on both engines (tests/unit/registry/conftest.py): intents, uniqueness,
+status changes, audit chain, migrations."""
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -18,16 +17,10 @@ from server.registry import (
     StatusChange,
     StatusChangeKind,
 )
+from server.registry.engine import IntegrityError
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 OWNER = this_process()
-
-
-@pytest.fixture
-async def registry(tmp_path: Path):
-    registry = await Registry.open(tmp_path / "registry.sqlite3")
-    yield registry
-    await registry.close()
 
 
 def intent(serial: str, key: bytes) -> CertificateIntent:
@@ -85,11 +78,17 @@ async def test_serial_is_unique(registry: Registry) -> None:
     assert caught.value.kind is ErrorKind.DUPLICATE
 
 
-async def test_discarded_intent_leaves_no_row(registry: Registry, tmp_path: Path) -> None:
+async def count(registry: Registry, table: str) -> int:
+    async with registry.reading() as db, db.execute(f"SELECT count(*) FROM {table}") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_discarded_intent_leaves_no_row(registry: Registry) -> None:
     await registry.record_intent(intent("01", b"k"), NOW, OWNER, "test")
     await registry.discard_intent("01")
-    with sqlite3.connect(tmp_path / "registry.sqlite3") as db:
-        assert db.execute("SELECT count(*) FROM certificates").fetchone() == (0,)
+    assert await count(registry, "certificates") == 0
     await issued(registry, "02", b"k")  # the key is free again
 
 
@@ -134,29 +133,33 @@ async def test_status_change_of_unknown_serial(registry: Registry) -> None:
     assert caught.value.kind is ErrorKind.NOT_FOUND
 
 
-async def test_audit_chain_detects_an_edited_entry(registry: Registry, tmp_path: Path) -> None:
+async def run(registry: Registry, sql: str) -> None:
+    async with registry.transaction() as db:
+        await db.execute(sql)
+
+
+async def test_audit_chain_detects_an_edited_entry(registry: Registry) -> None:
     for n in range(3):
         await issued(registry, f"0{n}", bytes([n]))
     report = await registry.verify_audit_chain()
     assert report.intact and report.entries == 3
-    with sqlite3.connect(tmp_path / "registry.sqlite3") as db:
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            db.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            db.execute("DELETE FROM audit_log WHERE seq = 2")
-        # Someone with the file in hand can drop the trigger; the chain still tells.
-        db.execute("DROP TRIGGER audit_log_no_update")
-        db.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+    with pytest.raises(IntegrityError, match="append-only"):
+        await run(registry, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+    with pytest.raises(IntegrityError, match="append-only"):
+        await run(registry, "DELETE FROM audit_log WHERE seq = 2")
+    # Someone with the database in hand can drop the trigger; the chain still tells.
+    on_table = " ON audit_log" if registry.engine.dialect == "postgresql" else ""
+    await run(registry, f"DROP TRIGGER audit_log_no_update{on_table}")
+    await run(registry, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
     report = await registry.verify_audit_chain()
     assert not report.intact and report.first_broken_seq == 2
 
 
-async def test_reopening_applies_no_migration_twice(tmp_path: Path) -> None:
-    path = tmp_path / "registry.sqlite3"
-    first = await Registry.open(path)
+async def test_reopening_applies_no_migration_twice(registry_url: str) -> None:
+    first = await Registry.open_url(registry_url)
     await issued(first, "01", b"k")
     await first.close()
-    second = await Registry.open(path)
+    second = await Registry.open_url(registry_url)
     try:
         assert (await second.get_certificate("01")) is not None
     finally:
