@@ -1,11 +1,11 @@
-"""Group commit (server/registry/group_commit.py) on a real registry file: concurrent writes
-share transactions, and each request's rows still land whole or not at all."""
+"""Group commit (server/registry/group_commit.py) on both engines (a real SQLite file, a
+throwaway PostgreSQL cluster: conftest.py): concurrent writes share transactions, and each
+request's rows still land whole or not at all."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +14,6 @@ from server.process_identity import this_process
 from server.registry import AuditEvent, CertificateIntent, Registry, RegistryBusy
 from server.registry.engine import Connection, Engine
 from server.registry.group_commit import GroupCommit
-from server.registry.sqlite_engine import SQLiteEngine
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 OWNER = this_process()
@@ -49,10 +48,11 @@ class CountingEngine:
 
 
 @pytest.fixture
-async def engine(tmp_path: Path):
-    engine = CountingEngine(await SQLiteEngine.open(tmp_path / "registry.sqlite3"))
+async def engine(registry_url: str):
+    opened = await Registry.open_url(registry_url)
+    engine = CountingEngine(opened.engine)
     yield engine
-    await engine.close()
+    await opened.close()
 
 
 @pytest.fixture
