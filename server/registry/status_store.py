@@ -30,8 +30,9 @@ _CRL_COLUMNS = (
 
 async def write_ocsp_rows(db: Connection, rows: Sequence[OCSPResponseRow]) -> int:
     """Insert or replace rows inside the caller's transaction; returns the last seq given."""
-    async with db.execute("SELECT coalesce(max(seq), 0) FROM ocsp_responses") as cursor:
-        row = await cursor.fetchone()
+    # Read to its end: no cursor left to close, one round trip less on every issuance.
+    cursor = await db.execute("SELECT coalesce(max(seq), 0) FROM ocsp_responses")
+    row = next(iter(await cursor.fetchall()), None)
     seq = row[0] if row else 0
     values = []
     for item in rows:
