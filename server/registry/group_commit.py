@@ -24,6 +24,12 @@ Theory of operation (the model is hsm/pipeline.py):
   Savepoints nest instead of being released (COMMIT releases them all): one statement
   per member, not two.
   A group of one needs no savepoint: its transaction is its own.
+- Members see the transaction as a SharedTransaction: the connection, plus the newest
+  values the group has written to the registry's read-then-write counters (the audit
+  chain's head, the OCSP responses' seq), so the second member on needs not read them
+  again. They are exact because write transactions are serialised (nobody else writes
+  while the group holds the transaction) and those counters have one writer each
+  (Registry.append_audit_in, write_ocsp_rows); a member rolled back restores them.
 - If the transaction itself fails (BEGIN, a savepoint statement, COMMIT), nothing of the
   group is written and every member not already failed gets that same error.
 - A caller cancelled while its work waits is skipped. Once its work ran, it commits (or
@@ -39,7 +45,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 from server.errors import CAError, ErrorKind
@@ -58,6 +64,21 @@ class RegistryBusy(CAError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorKind.BUSY, message)
+
+
+class SharedTransaction:
+    """A group's transaction as its members' work sees it (a Connection), with `heads`:
+    the newest value the group wrote to each read-then-write counter, by name."""
+
+    def __init__(self, db: Connection) -> None:
+        self._db = db
+        self.heads: dict[str, Any] = {}
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
+        return self._db.execute(sql, parameters)
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
+        return await self._db.executemany(sql, parameters)
 
 
 class _Member(Generic[T]):
@@ -128,7 +149,8 @@ class GroupCommit:
         outcomes: list[tuple[_Member[Any], Any]] = []
         failures: list[tuple[_Member[Any], Exception]] = []
         try:
-            async with self._engine.transaction() as db:
+            async with self._engine.transaction() as connection:
+                db = SharedTransaction(connection)
                 if len(group) == 1:
                     outcomes.append((group[0], await group[0].work(db)))
                 else:
@@ -151,17 +173,19 @@ class GroupCommit:
 
 
 async def _run_member(
-    db: Connection,
+    db: SharedTransaction,
     member: _Member[Any],
     outcomes: list[tuple[_Member[Any], Any]],
     failures: list[tuple[_Member[Any], Exception]],
 ) -> None:
     """One member's work in its own savepoint: rolled back alone when it raises."""
     await db.execute("SAVEPOINT group_member")
+    heads = dict(db.heads)
     try:
         result = await member.work(db)
     except Exception as exc:
         await db.execute("ROLLBACK TO SAVEPOINT group_member")  # the latest of that name
+        db.heads = heads
         failures.append((member, exc))
         return
     outcomes.append((member, result))

@@ -25,7 +25,7 @@ from server.registry.audit_chain import (
 from server.registry.cmp_store import CMPStore
 from server.registry.credential_store import CredentialStore
 from server.registry.engine import Connection, Engine
-from server.registry.group_commit import GroupCommit
+from server.registry.group_commit import GroupCommit, SharedTransaction
 from server.registry.intent_store import (
     add_hold_in,
     open_intents_in,
@@ -114,8 +114,10 @@ class Registry:
         return self.engine.transaction()
 
     async def append_audit_in(self, db: Connection, event: AuditEvent, at: datetime) -> None:
-        """Append an audit entry inside the caller's transaction (the registry's modules)."""
-        last = await _audit_head_in(db)
+        """Append an audit entry inside the caller's transaction (the registry's modules).
+        In a group's transaction the head its previous member wrote is known already."""
+        shared = db.heads if isinstance(db, SharedTransaction) else None
+        last = shared["audit"] if shared and "audit" in shared else await _audit_head_in(db)
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
         at_text = to_text(at)
         details = canonical_details(event.details)
@@ -127,6 +129,8 @@ class Registry:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (seq, at_text, event.actor, event.action, event.target, details, prev_hash, digest),
         )
+        if shared is not None:
+            shared["audit"] = (seq, digest)
 
     # -- certificates ---------------------------------------------------------------------
 

@@ -102,21 +102,25 @@ async def test_a_failing_member_of_a_group_leaves_no_row_and_the_others_land(
         await registry.append_audit_in(db, AuditEvent("test", "never", "0d"), NOW)
         raise RuntimeError("an unexpected failure after a write")
 
+    async def audited(db: Connection) -> None:
+        await registry.append_audit_in(db, AuditEvent("test", "after", "0e"), NOW)
+
     outcomes = await asyncio.gather(
         registry.record_intent(intent("0a", b"a"), NOW, OWNER, "test"),
         registry.record_intent(intent("0b", b"01"), NOW, OWNER, "test"),  # 01's key
         registry.writes.run(audited_then_failing),
         registry.record_intent(intent("0c", b"c"), NOW, OWNER, "test"),
+        registry.writes.run(audited),
         return_exceptions=True,
     )
 
     assert engine.transactions == before + 1  # one group: the failures shared it
-    assert outcomes[0] is None and outcomes[3] is None
+    assert outcomes[0] is None and outcomes[3] is None and outcomes[4] is None
     assert isinstance(outcomes[1], CAError) and outcomes[1].kind is ErrorKind.DUPLICATE
     assert isinstance(outcomes[2], RuntimeError)
     assert [i.serial for i in await registry.open_intents()] == ["0a", "0c"]
     head = await registry.audit_head()
-    assert head is not None and head[0] == 1  # 01's issue only: "never" was rolled back
+    assert head is not None and head[0] == 2  # 01's issue, "after": "never" rolled back
     assert (await registry.verify_audit_chain()).intact
 
 
