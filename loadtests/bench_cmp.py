@@ -12,7 +12,8 @@ keep-alive, C requests in flight), each answer read back: every one must be an i
 with a certificate, or the run fails. Each request is a full CMP transaction: header
 checks, MAC or signature check, transactionID recorded, CRMF proof of possession,
 issuance (intent, signature through the pipeline, verification, registry, OCSP response),
-the protected answer. Prints requests/s and p50/p99 latency of each kind.
+the protected answer. Prints requests/s and p50/p99 latency of each kind, and each rate
+as a share of the floor (loadtests/floor.py) measured before and after them in the same run.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography import x509
 
+from loadtests import floor
 from loadtests.bench_ca import free_port, make_ca
 from protocols import cmp
 from tests.enrollment_codes import make_codes
@@ -97,6 +99,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--backend", choices=("soft", "pkcs11"), default="pkcs11")
+    parser.add_argument("--floor-count", type=int, default=1000)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-cmp-"))
     ca = None
@@ -140,6 +143,8 @@ def main() -> None:
         print(f"made {len(irs)} ir and {len(crs)} cr requests with openssl cmp in "
               f"{time.perf_counter() - started:.1f} s")  # fmt: skip
         jobs = [("ir", body) for body in irs] + [("cr", body) for body in crs]
+        floor_csrs = floor.requests(args.floor_count)
+        before = floor.measure(floor_csrs)
         results: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
         process = multiprocessing.get_context("spawn").Process(
             target=client,
@@ -148,17 +153,14 @@ def main() -> None:
         process.start()
         elapsed, latencies, failures = results.get(timeout=900)
         process.join()
+        base = floor.mean(before, floor.measure(floor_csrs))
         print(f"CMP over HTTP, CA key ec-p256 on {args.backend}, {args.workers} HTTP "
               f"worker(s), {args.concurrency} in flight")  # fmt: skip
+        print(base.line(f"floor ({args.floor_count} enrollments, before and after, one core)"))
         for kind, protection in (("ir", "MAC (PBM)"), ("cr", "signature")):
-            times = sorted(latencies[kind])
-
-            def pct(q: float, times: list[float] = times) -> float:
-                return times[min(len(times) - 1, int(q * len(times)))] * 1000
-
-            print(f"{kind} ({protection}): {len(times)} in {elapsed[kind]:.1f} s = "
-                  f"{len(times) / elapsed[kind]:,.0f}/s, p50 {pct(0.5):.1f} ms, "
-                  f"p99 {pct(0.99):.1f} ms")  # fmt: skip
+            times = latencies[kind]
+            rate = floor.Rate.of(len(times), elapsed[kind], times)
+            print(rate.line(f"{kind} ({protection}), {len(times)}", base))
         print(f"failures {len(failures)}")
         if failures:
             print("first failures:", failures[:3])

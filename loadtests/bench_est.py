@@ -8,8 +8,9 @@ requests (before the clock starts), starts `python -m server serve`, and drives 
 separate client process (aiohttp over TLS, keep-alive, C requests in flight). Each request
 is a full enrollment: Basic authentication with a code, CSR checks, issuance (intent,
 signature through the pipeline, verification, registry), the OCSP response of the new
-certificate, certs-only CMS. Prints enrollments/s and p50/p99 latency; every answer must be
-a certificate, or the run fails. Loopback only; bounded by N.
+certificate, certs-only CMS. Prints enrollments/s and p50/p99 latency, and the rate as a
+share of the floor (loadtests/floor.py) measured before and after it in the same run;
+every answer must be a certificate, or the run fails. Loopback only; bounded by N.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from loadtests import floor
 from loadtests.bench_ca import make_ca
 from tests.csr_factory import make_csr
 from tests.enrollment_codes import make_codes
@@ -72,6 +74,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--backend", choices=("soft", "pkcs11"), default="pkcs11")
+    parser.add_argument("--floor-count", type=int, default=1000)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-est-"))
     ca = None
@@ -81,6 +84,8 @@ def main() -> None:
         jobs = [(user, secret, base64.encodebytes(make_csr([("CN", f"bench-{n}")])))
                 for n, (user, secret) in enumerate(codes)]  # fmt: skip
         ca_pem = ca.cli("ca-cert")
+        floor_csrs = floor.requests(args.floor_count)
+        before = floor.measure(floor_csrs)
         ca.serve(args.workers)
         results: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
         process = multiprocessing.get_context("spawn").Process(
@@ -91,19 +96,14 @@ def main() -> None:
         process.start()
         elapsed, latencies, failures = results.get(timeout=600)
         process.join()
-        latencies.sort()
-
-        def pct(q: float) -> float:
-            return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
-
+        base = floor.mean(before, floor.measure(floor_csrs))
         print(
             f"EST simpleenroll over TLS, CA key ec-p256 on {args.backend}, "
             f"{args.workers} HTTP worker(s), {args.concurrency} in flight"
         )
-        print(
-            f"{len(jobs)} enrollments: {len(jobs) / elapsed:,.0f}/s, "
-            f"p50 {pct(0.5):.1f} ms, p99 {pct(0.99):.1f} ms, failures {len(failures)}"
-        )
+        print(base.line(f"floor ({args.floor_count} enrollments, before and after, one core)"))
+        rate = floor.Rate.of(len(jobs), elapsed, latencies)
+        print(rate.line(f"{len(jobs)} enrollments", base) + f", failures {len(failures)}")
         if failures:
             print("first failures:", failures[:3])
             print("server log (end):", ca.log.read_text()[-3000:])

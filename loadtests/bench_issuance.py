@@ -5,7 +5,9 @@
 Each issuance parses and checks a PKCS#10 request, builds the certificate, records the
 intent in SQLite, signs through the pipeline (signer processes), verifies the signature and
 stores the certificate with its status row and audit entry. Requests are made before the
-clock starts (each with a fresh P-256 key). Prints throughput and latency percentiles.
+clock starts (each with a fresh P-256 key). Prints throughput and latency percentiles, and
+the path's rate as a share of the floor (loadtests/floor.py) measured before and after it
+in the same run.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config import load_settings
+from loadtests import floor
 from server.context import open_ca
 from tests.csr_factory import make_csr
 from tests.softhsm import make_token
@@ -40,7 +43,7 @@ def init_home(folder: Path, backend: str) -> dict[str, str]:
     return env
 
 
-async def run(home: Path, count: int, concurrency: int) -> None:
+async def run(home: Path, count: int, concurrency: int) -> floor.Rate:
     csrs = [make_csr([("CN", f"bench-{n}")]) for n in range(count)]
     settings = load_settings(home)
     async with open_ca(settings) as ca:
@@ -57,13 +60,7 @@ async def run(home: Path, count: int, concurrency: int) -> None:
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    latencies.sort()
-
-    def pct(q: float) -> float:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
-
-    print(f"{count} certificates, concurrency {concurrency}: {count / elapsed:,.0f}/s, "
-          f"p50 {pct(0.5):.1f} ms, p99 {pct(0.99):.1f} ms")  # fmt: skip
+    return floor.Rate.of(count, elapsed, latencies)
 
 
 def main() -> None:
@@ -71,12 +68,19 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--backend", choices=("soft", "pkcs11"), default="soft")
+    parser.add_argument("--floor-count", type=int, default=1000)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-issuance-"))
     try:
         init_home(folder, args.backend)
         print(f"backend {args.backend}, CA key ec-p256, profile tls-client")
-        asyncio.run(run(folder / "ca", args.count, args.concurrency))
+        csrs = floor.requests(args.floor_count)
+        before = floor.measure(csrs)
+        rate = asyncio.run(run(folder / "ca", args.count, args.concurrency))
+        base = floor.mean(before, floor.measure(csrs))
+        print(base.line(f"floor ({args.floor_count} enrollments, before and after, one core)"))
+        what = f"issuance through the core ({args.count}, concurrency {args.concurrency})"
+        print(rate.line(what, base))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

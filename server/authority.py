@@ -86,6 +86,23 @@ class IssuancePublisher(Protocol):
 
 
 @dataclass(frozen=True)
+class _Issuer:
+    """What issuance needs of a CA certificate, parsed once per generation."""
+
+    name: asn1_x509.Name
+    signature_algorithm: str
+    certificate: x509.Certificate
+
+    @classmethod
+    def of(cls, der: bytes) -> _Issuer:
+        parsed = asn1_x509.Certificate.load(der)
+        spki = parsed["tbs_certificate"]["subject_public_key_info"].dump()
+        return cls(
+            parsed.subject, signature_algorithm_for(spki), x509.load_der_x509_certificate(der)
+        )
+
+
+@dataclass(frozen=True)
 class IssuedCertificate:
     serial: str
     der: bytes
@@ -153,9 +170,22 @@ class Authority:
         self._clock = clock
         self._publisher = publisher
         self._extension_cache: dict[tuple[str, str, int, int], tuple[bytes, ...]] = {}
+        self._issuers: dict[bytes, _Issuer] = {}  # by CA certificate, one per generation
+        self._generation_read: asyncio.Task[CAGeneration | None] | None = None
 
     async def generation(self) -> CAGeneration:
-        generation = await self._registry.active_generation(self._settings.ca.name)
+        """The active CA generation. Concurrent callers share one read of it: a read begun
+        a moment before a caller came is as good as its own, since issuance reads the
+        generation before it records its intent either way (a rollover may commit in
+        between, and the intent records the generation it was built for)."""
+        reading = self._generation_read
+        if reading is None:
+            reading = asyncio.ensure_future(
+                self._registry.active_generation(self._settings.ca.name)
+            )
+            self._generation_read = reading
+            reading.add_done_callback(self._generation_read_done)
+        generation = await asyncio.shield(reading)
         if generation is None:
             raise CAError(ErrorKind.UNAVAILABLE, "the CA has no active key (run init)")
         return generation
@@ -178,8 +208,8 @@ class Authority:
         Raises CAError: FORBIDDEN (a profile with personal identifiers without both:
         server/registered_issuance.py), MALFORMED (not a CSR), BAD_POP (its signature does
         not verify), REJECTED (profile rules), DUPLICATE (key already certified), BUSY /
-        UNAVAILABLE (signing pipeline), INTERNAL; HoldRefused (what `holds` names is not
-        free).
+        UNAVAILABLE (signing pipeline; BUSY also as the registry's RegistryBusy), INTERNAL;
+        HoldRefused (what `holds` names is not free).
         """
         profile = self._profile(profile_name)
         if profile.registered_subscribers_only:
@@ -245,6 +275,20 @@ class Authority:
             attributes,
             _subject_alt_names(request, profile, profile_name, attributes),
         )
+
+    def _generation_read_done(self, reading: asyncio.Task[CAGeneration | None]) -> None:
+        if self._generation_read is reading:
+            self._generation_read = None
+        if not reading.cancelled():
+            reading.exception()  # retrieved here too, should every caller have left
+
+    def _issuer(self, generation: CAGeneration) -> _Issuer:
+        """The issuing CA certificate of `generation`, parsed once."""
+        issuer = self._issuers.get(generation.certificate_der)
+        if issuer is None:
+            issuer = _Issuer.of(generation.certificate_der)
+            self._issuers[generation.certificate_der] = issuer
+        return issuer
 
     def profile(self, name: str) -> ProfileSettings:
         """The profile of that name. Raises CAError(REJECTED) for none."""
@@ -358,17 +402,16 @@ class Authority:
         """Build, record, sign, verify and store one certificate issued by `generation`
         (with `responder_key`: its OCSP responder certificate, recorded as such), taking
         `holds` with the intent and spending them with the certificate."""
-        issuer_certificate = asn1_x509.Certificate.load(generation.certificate_der)
-        issuer_spki = issuer_certificate["tbs_certificate"]["subject_public_key_info"].dump()
+        issuer = self._issuer(generation)
         template = CertificateTemplate(
             serial=serial,
-            issuer=issuer_certificate.subject,
+            issuer=issuer.name,
             subject=_build_name(subject),
             spki_der=spki_der,
             not_before=not_before,
             not_after=not_after,
             extensions=tuple(extensions),
-            signature_algorithm=signature_algorithm_for(issuer_spki),
+            signature_algorithm=issuer.signature_algorithm,
         )
         tbs = build_tbs_certificate(template)
         intent = CertificateIntent(
@@ -382,7 +425,12 @@ class Authority:
             tbs=tbs,
             subscriber_id=subscriber_id,
         )
-        await self._registry.record_intent(intent, self._clock(), self._owner, actor, holds)
+        try:
+            await self._registry.record_intent(intent, self._clock(), self._owner, actor, holds)
+        except asyncio.CancelledError:
+            # Its write may have landed with its group (server/registry/group_commit.py).
+            await self._registry.discard_intent(intent.serial)
+            raise
         try:
             key = KeyRef(generation.key_uri, KeyAlgorithm(generation.key_algorithm))
             signing = self.sign_tbs(key, tbs, template.signature_algorithm)
@@ -394,7 +442,7 @@ class Authority:
                 )
             else:
                 der = await signing
-            _verify_issued_by(der, generation.certificate_der)
+            _verify_issued_by(der, issuer.certificate)
             audit = AuditEvent(
                 actor=actor,
                 action="certificate.issue",
@@ -569,10 +617,9 @@ def _build_name(attributes: Sequence[tuple[str, str]]) -> asn1_x509.Name:
     return names.build_name(list(attributes))
 
 
-def _verify_issued_by(der: bytes, issuer_der: bytes) -> None:
+def _verify_issued_by(der: bytes, issuer: x509.Certificate) -> None:
     """Verify-after-sign: a signature the CA key did not make never leaves the CA."""
     certificate = x509.load_der_x509_certificate(der)
-    issuer = x509.load_der_x509_certificate(issuer_der)
     try:
         certificate.verify_directly_issued_by(issuer)
     except (InvalidSignature, ValueError, TypeError) as exc:

@@ -5,6 +5,7 @@ Callers type what they are given with the uses in `interfaces` and import rows f
 `records`; only the composition root (server/context.py) names `Registry`, which runs one
 SQL on either engine (server/registry/engine.py)."""
 
+from server.registry.group_commit import RegistryBusy
 from server.registry.records import (
     NO_HOLDS,
     AuditEvent,
@@ -40,6 +41,7 @@ __all__ = [
     "OCSPResponseRow",
     "OpenIntent",
     "Registry",
+    "RegistryBusy",
     "StatusBasis",
     "StatusChange",
     "StatusChangeKind",

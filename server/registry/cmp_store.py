@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from server.registry.records import CMPTransaction, from_text, to_text
 
 if TYPE_CHECKING:
+    from server.registry.engine import Connection
     from server.registry.registry import Registry
 
 
@@ -36,8 +37,11 @@ class CMPStore:
         bring another, RFC 9483 3.1), how the request was protected (the next message must
         be protected alike), the kind of answer it gets (ip, cp, kup) and the digest of what
         it asks (migration 0014); False when the transactionID was used before (RFC 4210
-        5.1.1: transactionIdInUse), whatever became of it."""
-        async with self._registry.transaction() as db:
+        5.1.1: transactionIdInUse), whatever became of it. The transaction is shared with
+        concurrent writes (server/registry/group_commit.py): RegistryBusy when too many
+        wait."""
+
+        async def open_in(db: Connection) -> bool:
             cursor = await db.execute(
                 "INSERT INTO cmp_transactions (transaction_id, requester, state,"
                 " created_at, their_nonce, protection, reply_kind, request_sha256)"
@@ -46,6 +50,8 @@ class CMPStore:
                  request_sha256),
             )  # fmt: skip
             return cursor.rowcount == 1
+
+        return await self._registry.writes.run(open_in)
 
     async def certified_before(self, request_sha256: bytes, transaction_id: bytes) -> bool:
         """Whether another transaction than `transaction_id` asked the very same request
@@ -76,13 +82,17 @@ class CMPStore:
     async def discard(self, transaction_id: bytes) -> None:
         """The request failed before anything was issued: the transaction leaves no trace
         but its id, which stays used. One whose certificate was recorded (it failed after
-        that) keeps waiting for certConf."""
-        async with self._registry.transaction() as db:
+        that) keeps waiting for certConf. Shared with concurrent writes, and never
+        refused as busy: the transaction was admitted when it was opened."""
+
+        async def discard_in(db: Connection) -> None:
             await db.execute(
                 "UPDATE cmp_transactions SET state = 'done' WHERE transaction_id = ?"
                 " AND state = 'open'",
                 (transaction_id,),
             )
+
+        await self._registry.writes.run(discard_in, follow_up=True)
 
     async def issued(
         self,

@@ -26,6 +26,7 @@ from server.registry.audit_chain import (
 from server.registry.cmp_store import CMPStore
 from server.registry.credential_store import CredentialStore
 from server.registry.engine import Connection, Engine
+from server.registry.group_commit import GroupCommit, SharedTransaction
 from server.registry.intent_store import (
     add_hold_in,
     open_intents_in,
@@ -73,6 +74,7 @@ class Registry:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.writes = GroupCommit(engine)  # issuance's writes, shared by concurrent requests
         self.status = StatusStore(self)
         self.credentials = CredentialStore(self)
         self.applications = ApplicationStore(self)
@@ -107,6 +109,7 @@ class Registry:
         raise ValueError("a registry URL starts with sqlite:/// or postgresql://")
 
     async def close(self) -> None:
+        await self.writes.close()
         await self.engine.close()
 
     def reading(self) -> AbstractAsyncContextManager[Connection]:
@@ -119,8 +122,10 @@ class Registry:
         return self.engine.transaction()
 
     async def append_audit_in(self, db: Connection, event: AuditEvent, at: datetime) -> None:
-        """Append an audit entry inside the caller's transaction (the registry's modules)."""
-        last = await _audit_head_in(db)
+        """Append an audit entry inside the caller's transaction (the registry's modules).
+        In a group's transaction the head its previous member wrote is known already."""
+        shared = db.heads if isinstance(db, SharedTransaction) else None
+        last = shared["audit"] if shared and "audit" in shared else await _audit_head_in(db)
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
         at_text = to_text(at)
         details = canonical_details(event.details)
@@ -132,6 +137,8 @@ class Registry:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (seq, at_text, event.actor, event.action, event.target, details, prev_hash, digest),
         )
+        if shared is not None:
+            shared["audit"] = (seq, digest)
 
     # -- certificates ---------------------------------------------------------------------
 
@@ -146,11 +153,16 @@ class Registry:
         """Record the to-be-signed certificate, owned by the process `owner`, and take what
         it holds (server/registry/intent_store.py), in one transaction. Raises
         CAError(DUPLICATE) when the public key is already certified (S13) or the serial is
-        taken; HoldRefused when what it holds is not free. Nothing is recorded then."""
-        async with self.transaction() as db:
+        taken; HoldRefused when what it holds is not free. Nothing is recorded then. The
+        transaction is shared with concurrent writes (server/registry/group_commit.py);
+        RegistryBusy when too many wait."""
+
+        async def record(db: Connection) -> None:
             await take_holds_in(db, actor, holds, at)  # a used credential: refused as such
             await self._insert_intent(db, intent, at)
             await add_hold_in(db, intent.serial, owner, holds, at)
+
+        await self.writes.run(record)
 
     async def _insert_intent(self, db: Connection, intent: CertificateIntent, at: datetime) -> None:
         # ON CONFLICT, not a caught error: on PostgreSQL a failed statement spoils the rest
@@ -179,9 +191,13 @@ class Registry:
 
     async def discard_intent(self, serial: str) -> None:
         """Remove an intent whose signing failed and give back what it held, so a failed
-        issuance leaves no row and holds nothing."""
-        async with self.transaction() as db:
+        issuance leaves no row and holds nothing (in a transaction shared with concurrent
+        writes). Nothing happens when the intent is not open (never recorded, completed)."""
+
+        async def release(db: Connection) -> None:
             await release_in(db, serial)
+
+        await self.writes.run(release, follow_up=True)
 
     async def settle_intent(self, serial: str, audit: AuditEvent, at: datetime) -> bool:
         """Settle an open intent as never issued (its certificate, signed or not, never
@@ -241,8 +257,10 @@ class Registry:
         is a holder's, and its `certificate.issued` report (D6) joins the outbox. The CA's
         own certificates (self-signed, OCSP responder) are not reported: no holder has them.
         What the intent held is spent in the same transaction (`holds`: the credential
-        used, the application issued, the CMP transaction awaiting certConf)."""
-        async with self.transaction() as db:
+        used, the application issued, the CMP transaction awaiting certConf). The
+        transaction is shared with concurrent writes (server/registry/group_commit.py)."""
+
+        async def complete(db: Connection) -> int:
             await self._complete(db, serial, der, actor, at, audit)
             for action, target in await spend_holds_in(db, serial, holds, at):
                 spent = AuditEvent(audit.actor, action, target, {"serial": serial})
@@ -258,6 +276,8 @@ class Registry:
                     (responder_key.uri, responder_key.algorithm.value, serial),
                 )
             return seq
+
+        return await self.writes.run(complete, follow_up=True)
 
     async def _complete(
         self,
@@ -510,6 +530,7 @@ def _generation(row: Sequence) -> CAGeneration:
 
 async def _audit_head_in(db: Connection) -> tuple[int, bytes] | None:
     """(seq, hash) of the newest audit entry; None while the trail is empty."""
-    async with db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") as cursor:
-        row = await cursor.fetchone()
+    # Read to its end: no cursor left to close, one round trip less on every audit entry.
+    cursor = await db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    row = next(iter(await cursor.fetchall()), None)
     return (row[0], bytes(row[1])) if row else None

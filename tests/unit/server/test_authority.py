@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from asn1crypto import x509 as asn1_x509
@@ -17,6 +18,8 @@ from config import load_settings
 from hsm.backend import HSMError, KeyRef
 from server.authority import Authority
 from server.errors import CAError, ErrorKind
+from server.registry import Registry
+from server.registry.engine import Engine
 from tests.csr_factory import ORGANISATION, PERSON, make_csr, new_key, tamper
 from tests.lint import lint_certificate
 from tests.local_ca import LocalCA, approved_application
@@ -261,3 +264,44 @@ async def test_the_ocsp_responder_key_matches_its_certificate(local_ca: LocalCA)
     assert isinstance(public_key, ec.EllipticCurvePublicKey)
     public_key.verify(signature, b"an OCSP response", ec.ECDSA(hashes.SHA256()))
     assert lint_certificate(record.der) == []
+
+
+class FollowedRegistry(Registry):
+    """A real registry whose intents each share their group with a follower that waits
+    in the transaction until `go`, after the intent's own work ran."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.entered, self.go = asyncio.Event(), asyncio.Event()
+        self.followers: list[asyncio.Future[None]] = []
+
+    async def record_intent(self, *args: Any, **kwargs: Any) -> None:
+        recording = asyncio.ensure_future(super().record_intent(*args, **kwargs))
+        self.followers.append(asyncio.ensure_future(self.writes.run(self._follow)))
+        await recording
+
+    async def _follow(self, db: object) -> None:
+        self.entered.set()
+        await self.go.wait()
+
+
+async def test_an_issuance_cancelled_while_its_intent_commits_with_a_group_leaves_no_row(
+    local_ca: LocalCA,
+) -> None:
+    """Group commit (server/registry/group_commit.py): an intent whose caller is cancelled
+    after its work ran commits with its group; the issuance then discards it."""
+    registry = FollowedRegistry(local_ca.registry.engine)
+    authority = Authority(local_ca.settings, registry, local_ca.signer, local_ca.clock)
+    before = rows(local_ca)
+    async with asyncio.timeout(60):
+        issuing = asyncio.ensure_future(
+            authority.issue("tls-client", make_csr([("CN", "cancelled")]), "t")
+        )
+        await registry.entered.wait()  # the intent's work ran; its group has not committed
+        issuing.cancel()
+        registry.go.set()
+        with pytest.raises(asyncio.CancelledError):
+            await issuing
+        await asyncio.gather(*registry.followers)
+    assert await local_ca.registry.open_intents() == []
+    assert rows(local_ca) == before

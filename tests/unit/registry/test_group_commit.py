@@ -1,0 +1,189 @@
+"""Group commit (server/registry/group_commit.py) on both engines (a real SQLite file, a
+throwaway PostgreSQL cluster: conftest.py): concurrent writes share transactions, and each
+request's rows still land whole or not at all."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from server.errors import CAError, ErrorKind
+from server.process_identity import this_process
+from server.registry import AuditEvent, CertificateIntent, Registry, RegistryBusy
+from server.registry.engine import Connection, Engine
+from server.registry.group_commit import GroupCommit
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+OWNER = this_process()
+
+
+class CountingEngine:
+    """A real engine whose write transactions are counted; `fail_commit` makes each one
+    fail at its end (after its work, before COMMIT), as a lost disk or connection would."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.dialect = engine.dialect
+        self.transactions = 0
+        self.fail_commit: Exception | None = None
+
+    def reading(self):
+        return self._engine.reading()
+
+    def snapshot(self):
+        return self._engine.snapshot()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        self.transactions += 1
+        async with self._engine.transaction() as db:
+            yield db
+            if self.fail_commit is not None:
+                raise self.fail_commit  # the engine rolls the whole transaction back
+
+    async def close(self) -> None:
+        await self._engine.close()
+
+
+@pytest.fixture
+async def engine(registry_url: str):
+    opened = await Registry.open_url(registry_url)
+    engine = CountingEngine(opened.engine)
+    yield engine
+    await opened.close()
+
+
+@pytest.fixture
+def registry(engine: CountingEngine) -> Registry:
+    return Registry(engine)
+
+
+def intent(serial: str, key: bytes) -> CertificateIntent:
+    return CertificateIntent(
+        serial=serial,
+        generation_id=None,
+        profile="tls-client",
+        subject=f"CN={serial}",
+        spki_sha256=key.ljust(32, b"\0"),
+        not_before=NOW,
+        not_after=NOW + timedelta(days=30),
+        tbs=b"tbs-" + serial.encode(),
+    )
+
+
+async def issue(registry: Registry, serial: str) -> None:
+    await registry.record_intent(intent(serial, serial.encode()), NOW, OWNER, "test")
+    audit = AuditEvent("test", "certificate.issue", serial)
+    await registry.complete_issue(serial, b"der-" + serial.encode(), "test", NOW, audit)
+
+
+async def test_concurrent_issuances_share_transactions(
+    registry: Registry, engine: CountingEngine
+) -> None:
+    serials = [f"{n:02x}" for n in range(1, 41)]
+    await asyncio.gather(*(issue(registry, serial) for serial in serials))
+    assert engine.transactions < len(serials)  # two per issuance without group commit
+    for serial in serials:
+        record = await registry.get_certificate(serial)
+        assert record is not None and record.der == b"der-" + serial.encode()
+    assert await registry.open_intents() == []
+    assert (await registry.verify_audit_chain()).intact
+
+
+async def test_a_failing_member_of_a_group_leaves_no_row_and_the_others_land(
+    registry: Registry, engine: CountingEngine
+) -> None:
+    await issue(registry, "01")
+    before = engine.transactions
+
+    async def audited_then_failing(db: Connection) -> None:
+        await registry.append_audit_in(db, AuditEvent("test", "never", "0d"), NOW)
+        raise RuntimeError("an unexpected failure after a write")
+
+    async def audited(db: Connection) -> None:
+        await registry.append_audit_in(db, AuditEvent("test", "after", "0e"), NOW)
+
+    outcomes = await asyncio.gather(
+        registry.record_intent(intent("0a", b"a"), NOW, OWNER, "test"),
+        registry.record_intent(intent("0b", b"01"), NOW, OWNER, "test"),  # 01's key
+        registry.writes.run(audited_then_failing),
+        registry.record_intent(intent("0c", b"c"), NOW, OWNER, "test"),
+        registry.writes.run(audited),
+        return_exceptions=True,
+    )
+
+    assert engine.transactions == before + 1  # one group: the failures shared it
+    assert outcomes[0] is None and outcomes[3] is None and outcomes[4] is None
+    assert isinstance(outcomes[1], CAError) and outcomes[1].kind is ErrorKind.DUPLICATE
+    assert isinstance(outcomes[2], RuntimeError)
+    assert [i.serial for i in await registry.open_intents()] == ["0a", "0c"]
+    head = await registry.audit_head()
+    assert head is not None and head[0] == 2  # 01's issue, "after": "never" rolled back
+    assert (await registry.verify_audit_chain()).intact
+
+
+async def test_a_failed_commit_fails_every_member_alike_and_leaves_no_row(
+    registry: Registry, engine: CountingEngine
+) -> None:
+    engine.fail_commit = OSError("the disk went away at COMMIT")
+    outcomes = await asyncio.gather(
+        *(
+            registry.record_intent(intent(f"0{n}", bytes([n])), NOW, OWNER, "test")
+            for n in range(5)
+        ),
+        registry.record_intent(intent("10", b"\x01"), NOW, OWNER, "test"),  # 01's key: its own
+        return_exceptions=True,
+    )
+    assert engine.transactions == 1
+    assert all(outcome is engine.fail_commit for outcome in outcomes[:5])
+    assert isinstance(outcomes[5], CAError) and outcomes[5].kind is ErrorKind.DUPLICATE
+    engine.fail_commit = None
+    assert await registry.open_intents() == []
+    assert await registry.audit_head() is None
+
+
+async def test_a_full_queue_refuses_new_writes_busy_and_groups_are_bounded(
+    registry: Registry, engine: CountingEngine
+) -> None:
+    writes = GroupCommit(engine, max_group=2, max_queue=3)
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def blocking(db: Connection) -> None:
+        entered.set()
+        await release.wait()
+
+    def audit(n: int):
+        async def work(db: Connection) -> int:
+            await registry.append_audit_in(db, AuditEvent("test", "write", str(n)), NOW)
+            return n
+
+        return work
+
+    first = asyncio.ensure_future(writes.run(blocking))
+    async with asyncio.timeout(30):
+        await entered.wait()
+    queued = [asyncio.ensure_future(writes.run(audit(n))) for n in range(3)]
+    await asyncio.sleep(0)  # let them queue
+    assert writes.waiting == 3
+    with pytest.raises(RegistryBusy) as busy:
+        await writes.run(audit(99))
+    assert busy.value.kind is ErrorKind.BUSY  # answered as the signing pipeline's busy
+    follow_up = asyncio.ensure_future(writes.run(audit(4), follow_up=True))  # admitted
+    release.set()
+    async with asyncio.timeout(30):
+        assert await asyncio.gather(first, *queued, follow_up) == [None, 0, 1, 2, 4]
+    # The blocking one alone, then the four queued in groups of at most two.
+    assert engine.transactions == 1 + 2
+    head = await registry.audit_head()
+    assert head is not None and head[0] == 4
+
+
+async def test_a_lone_write_commits_at_once_in_its_own_transaction(
+    registry: Registry, engine: CountingEngine
+) -> None:
+    async with asyncio.timeout(30):
+        await issue(registry, "01")
+    assert engine.transactions == 2
+    assert await registry.get_certificate("01") is not None
