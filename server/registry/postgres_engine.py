@@ -58,6 +58,7 @@ class PostgresEngine:
                 min_size=1,
                 max_size=pool_size,
                 init=_prepare_connection,
+                reset=_keep_session,
                 server_settings={"timezone": "UTC"},
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
@@ -108,15 +109,34 @@ class PostgresEngine:
         """One write transaction, serialised with every other from BEGIN to COMMIT by the
         advisory lock (module docstring); it commits whole or rolls back."""
         async with self._pool.acquire() as raw:
+            await raw.execute(_BEGIN_WRITE)  # BEGIN and the lock in one round trip
             try:
-                async with raw.transaction():
-                    await raw.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
-                    yield _Connection(raw)
+                yield _Connection(raw)
+                await raw.execute("COMMIT")
             except asyncpg.IntegrityConstraintViolationError as exc:
+                await _rollback(raw)
                 # The message names the constraint; the detail, which quotes the refused
                 # value (personal data perhaps), only gives the column. str(exc) has both.
                 message = getattr(exc, "message", None) or "a constraint refused the write"
                 raise IntegrityError(message, _unique_column(exc)) from None
+            except BaseException:
+                await _rollback(raw)
+                raise
+
+
+_BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+
+
+async def _rollback(raw: asyncpg.Connection) -> None:
+    """End a failed write transaction, if the connection still has one to end."""
+    if not raw.is_closed() and raw.is_in_transaction():
+        await raw.execute("ROLLBACK")
+
+
+async def _keep_session(raw: asyncpg.Connection) -> None:
+    """A connection returned to the pool keeps its session: the engine changes nothing
+    in it beyond a transaction (asyncpg itself still rolls back one left open), so the
+    default reset (RESET ALL, UNLISTEN, ...: a round trip per use) has nothing to undo."""
 
 
 class _Cursor:
