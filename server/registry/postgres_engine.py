@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import asyncpg
 
@@ -267,19 +267,25 @@ async def _prepare_connection(raw: asyncpg.Connection) -> None:
 
 
 def redacted(url: str) -> str:
-    """The URL with its password, if any, replaced by `***`."""
+    """The URL with its passwords (in the user part, or a `password` parameter) as `***`."""
+    message = url
+    for secret in _passwords(url):
+        message = message.replace(secret, "***")
+    return message
+
+
+def _passwords(url: str) -> list[str]:
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    found = [value for key, value in parse_qsl(parts.query) if key == "password" and value]
+    if parts.password:
+        found.append(parts.password)
+    # Longest first, so that a password containing another is replaced whole.
+    return sorted({*found, *(quote(p, safe="") for p in found)}, key=len, reverse=True)
 
 
 def _scrubbed(exc: BaseException, url: str) -> str:
-    """The error's message without the URL's password (a driver may quote the DSN)."""
+    """The error's message without the URL's passwords (a driver may quote the DSN)."""
     message = str(exc) or type(exc).__name__
-    password = urlsplit(url).password
-    if password:
-        message = message.replace(url, redacted(url)).replace(password, "***")
+    for secret in _passwords(url):
+        message = message.replace(secret, "***")
     return message
