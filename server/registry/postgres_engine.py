@@ -2,7 +2,7 @@
 
 The registry's SQL is written once (`?` placeholders, times as `records.to_text` strings);
 `_Connection` runs it unchanged: placeholders become `$n`, rows index like SQLite's tuples,
-and `timestamptz` columns take and give `to_text` strings (`_TIMESTAMPTZ_CODEC`), so the
+and `timestamptz` columns take and give `to_text` strings (`_prepare_connection`), so the
 stores and the audit chain's hashes see the very text they would see on SQLite.
 
 Concurrency (server/registry/engine.py, ARCHITECTURE.md "The registry"): every write
@@ -34,7 +34,7 @@ from server.registry.migrations import pending_migrations
 from server.registry.records import to_text
 
 # The key of the one advisory lock every write transaction (and migration) holds; any
-# constant works as long as every node uses the same one ("ca-registry" in ASCII).
+# constant works as long as every node uses the same one ("ca-regis" in ASCII).
 WRITE_LOCK = 0x63612D7265676973
 
 DEFAULT_POOL_SIZE = 10
