@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import glob
 import itertools
 import os
@@ -81,12 +80,14 @@ def _die_with_the_tests() -> None:
     """In the server's process before it starts (after its user is set, which would clear
     it): the kernel stops the server (SIGQUIT, immediate shutdown) when the test process
     ends, even killed, so no cluster outlives the tests."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGQUIT) != 0:
+    if _prctl(PR_SET_PDEATHSIG, signal.SIGQUIT) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
 
 
 PR_SET_PDEATHSIG = 1
+# Looked up here, not in the child between fork and exec, where loading a library could
+# wait forever on a lock another thread of the tests held at the fork.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
 def _until_ready(bin_dir: Path, directory: Path, server: subprocess.Popen, log: Path) -> None:
