@@ -22,8 +22,7 @@ Theory of operation (the model is hsm/pipeline.py):
   refused: HoldRefused; anything unexpected) is rolled back to its savepoint, so its work
   leaves no row, and its error reaches its own caller only; the others go on and commit.
   Savepoints nest instead of being released (COMMIT releases them all): one statement
-  per member, not two.
-  A group of one needs no savepoint: its transaction is its own.
+  per member, not two. A group of one needs no savepoint: its transaction is its own.
 - Members see the transaction as a SharedTransaction: the connection, plus the newest
   values the group has written to the registry's read-then-write counters (the audit
   chain's head, the OCSP responses' seq), so the second member on needs not read them
