@@ -85,13 +85,19 @@ class SQLiteEngine:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                await self._db.execute("COMMIT")  # may fail too: a deferred constraint, busy
             except sqlite3.IntegrityError as exc:
-                await self._db.execute("ROLLBACK")
+                await self._roll_back()
                 raise IntegrityError(str(exc), _unique_column(str(exc))) from exc
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await self._roll_back()
                 raise
-            await self._db.execute("COMMIT")
+
+    async def _roll_back(self) -> None:
+        """End the failed transaction, unless SQLite ended it already (some errors roll
+        back by themselves): the connection must be left outside any transaction."""
+        if self._db.in_transaction:
+            await self._db.execute("ROLLBACK")
 
 
 def _unique_column(message: str) -> str | None:
