@@ -23,9 +23,11 @@ async def test_a_commit_that_fails_rolls_back_and_leaves_the_connection_usable(
                     " recorded_at) VALUES ('00ff', 'issue', ?, 'test', ?)",
                     ("2026-12-05T00:00:00Z", "2026-12-05T00:00:00Z"),
                 )
-        async with registry.transaction() as db:
-            async with db.execute("SELECT count(*) FROM status_changes") as cursor:
-                row = await cursor.fetchone()
+        async with (
+            registry.transaction() as db,
+            db.execute("SELECT count(*) FROM status_changes") as cursor,
+        ):
+            row = await cursor.fetchone()
         assert row is not None and row[0] == 0
     finally:
         await registry.close()
