@@ -100,7 +100,8 @@ class Enrollment:
             credential.profile, self._settings.profile(credential.profile),
             credential.application_id,
         )  # fmt: skip
-        check_requested_names(credential, request)
+        parsed = _parsed(request)  # once: the names are checked, then the same is issued
+        check_requested_names(credential, parsed)
         approved = credential.application_id is not None
         if self._settings.profile(credential.profile).requires_approval and not approved:
             if not can_wait:
@@ -112,13 +113,13 @@ class Enrollment:
             if kept is None:
                 assert isinstance(request, bytes)
                 kept = (request, "pkcs10")
-            return await self._applications.enroll(credential, *kept, request, actor)
+            return await self._applications.enroll(credential, *kept, parsed, actor)
         if credential.spent:  # refused before issuance's own rules; the hold decides races
             raise CAError(ErrorKind.UNAUTHORIZED, REFUSAL)
         holds = IntentHolds(credential_id=credential.id, cmp=delivery)
         try:
             return await self._authority.issue(
-                credential.profile, request, actor, credential.subject, credential.subscriber_id,
+                credential.profile, parsed, actor, credential.subject, credential.subscriber_id,
                 holds, credential.application_id,
             )  # fmt: skip
         except HoldRefused:  # expired, used, or held by another enrollment
