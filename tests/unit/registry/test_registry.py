@@ -271,7 +271,7 @@ async def test_a_home_migrated_when_times_were_declared_text_keeps_working(
             "SELECT type FROM pragma_table_info('certificates') WHERE name = 'not_after'"
         ).fetchone()
     assert declared == ("TEXT",)
-    registry = await Registry.open_url(f"sqlite://{path}")
+    registry = await Registry.open_url(f"sqlite:///{path}")
     try:
         old_record = await registry.get_certificate("0a")
         assert old_record is not None
