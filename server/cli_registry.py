@@ -17,7 +17,7 @@ from typing import Any
 from config import Settings, SettingsError, load_settings
 from config.registry_url import resolve, url_problem
 from server.audit_checkpoints import AnchorReport, AuditAnchorStore, AuditCheckpoints
-from server.authority import utc_now
+from server.clock import utc_now
 from server.context import open_registry
 from server.errors import CAError, ErrorKind
 from server.registry import Registry

@@ -33,11 +33,23 @@ ALLOWED_UPWARD = {"server/web", "server/cli.py", "server/cli_commands.py"}
 
 DRIVERS = {"sqlite3", "aiosqlite", "asyncpg", "psycopg", "psycopg2"}
 REGISTRY = "server/registry/"
-NEUTRAL_REGISTRY_MODULES = {"server.registry.interfaces", "server.registry.records"}
+# the neutral modules, and registry_copy: whole-registry operations (`registry copy`, the
+# emptiness check of `init`), written once for both engines
+NEUTRAL_REGISTRY_MODULES = {
+    "server.registry.interfaces",
+    "server.registry.records",
+    "server.registry.registry_copy",
+}
 # what `from server.registry import ...` may take: the neutral modules, and the rows and
 # enums the package re-exports (all of its names but the concrete Registry)
 NEUTRAL_REGISTRY_NAMES = {"interfaces", "records"} | set(server.registry.__all__) - {"Registry"}
-COMPOSITION_ROOT = {"server/context.py": {"Registry"}}  # where the registry is opened
+# where a registry is opened: the services' composition root, and the commands that open a
+# registry by URL to copy it or check it is empty
+COMPOSITION_ROOT = {
+    "server/context.py": {"Registry"},
+    "server/cli_registry.py": {"Registry"},
+    "server/cli_commands.py": {"Registry"},
+}
 
 
 def imported_modules(path: Path) -> set[str]:
