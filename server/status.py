@@ -1,6 +1,6 @@
-"""Status publication: the OCSP responder, the CRL publisher and the feed that carries
-status changes between processes, started and stopped together (ARCHITECTURE.md, "Status
-publication").
+"""Status publication: the OCSP responder, the node's OCSP index file, the CRL publisher
+and the feed that carries status changes between processes, started and stopped together
+(ARCHITECTURE.md, "Status publication").
 
 `prepare` and `committed` are what a status change calls around its transaction: the new
 OCSP response is signed before the change is committed, and the change returns only once
@@ -20,6 +20,7 @@ from config import Settings
 from protocols import crl as crl_codec
 from server.authority import Clock, Signer
 from server.crl_publisher import CRLPublisher
+from server.ocsp_index_keeper import OCSPIndexKeeper
 from server.ocsp_responder import OCSPResponder
 from server.registry import (
     CAGeneration,
@@ -69,6 +70,13 @@ class StatusPublication:
             clock,
             on_change=self.crls.changed,
         )
+        self.index = OCSPIndexKeeper(
+            settings.resolve(settings.ocsp.index_file),
+            registry,
+            self.ocsp,
+            self.feed.catch_up,
+            settings.ocsp.index_rewrite_rows,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._taking_up: asyncio.Task[None] | None = None
 
@@ -76,14 +84,18 @@ class StatusPublication:
         await self.ocsp.load_issuers()
         if not self.serving:
             return
-        await self.ocsp.load_responses(sign_missing=self.builder)
+        await self.index.start()  # answer from the node's index file, if it is good
+        await self.feed.catch_up()  # ... and the changes since it from memory
+        if self.builder:
+            await self.ocsp.sign_missing()
         await self.crls.sync()
         await self.feed.mark()
         self._tasks = [
             asyncio.create_task(self.feed.run()),
             asyncio.create_task(self.crls.run()),
+            asyncio.create_task(self._maintain_ocsp()),
+            asyncio.create_task(self._keep_index()),
         ]
-        self._tasks.append(asyncio.create_task(self._maintain_ocsp()))
 
     def become_builder(self) -> None:
         """This process now holds the duties: build CRLs from now on (a rebuild is checked
@@ -123,7 +135,17 @@ class StatusPublication:
                 await task
         self._tasks = []
         if self.serving:
+            await self.index.stop()
             await self.feed.leave()
+
+    async def _keep_index(self) -> None:
+        interval = self._settings.ocsp.poll_interval_ms / 1000
+        while True:
+            try:
+                await self.index.check()
+            except Exception:
+                log.exception("OCSP index upkeep failed")
+            await asyncio.sleep(interval)
 
     async def _maintain_ocsp(self) -> None:
         while True:

@@ -19,6 +19,7 @@ from server.registry.records import (
     StatusChangeKind,
     StatusDelta,
     StrandedClaim,
+    Unanswered,
 )
 from server.registry.registry import Registry
 
@@ -41,4 +42,5 @@ __all__ = [
     "StatusChangeKind",
     "StatusDelta",
     "StrandedClaim",
+    "Unanswered",
 ]

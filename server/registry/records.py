@@ -157,6 +157,17 @@ class AuditEvent:
 
 
 @dataclass(frozen=True)
+class Unanswered:
+    """An issued certificate without a pre-signed response, and the status it has."""
+
+    serial: str
+    generation_id: int
+    status: CertificateStatus
+    revoked_at: datetime | None
+    reason: str | None  # the CRLReason's name, as status_changes records it
+
+
+@dataclass(frozen=True)
 class OCSPResponseRow:
     """A pre-signed OCSP response (SHA-1 CertID) and the status it states."""
 

@@ -13,6 +13,7 @@ from server.registry.records import (
     CRLRow,
     OCSPResponseRow,
     StatusDelta,
+    Unanswered,
     from_text,
     to_text,
 )
@@ -78,6 +79,30 @@ class StatusStore:
         ):
             return [_ocsp_row(row) for row in await cursor.fetchall()]
 
+    async def ocsp_response(self, serial: str) -> OCSPResponseRow | None:
+        """The stored response of one certificate (a worker's index does not hold it)."""
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                f"SELECT {_OCSP_COLUMNS} FROM ocsp_responses WHERE serial = ?", (serial,)
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return _ocsp_row(row) if row else None
+
+    async def ocsp_responses_after(self, serial: str, limit: int) -> list[OCSPResponseRow]:
+        """Up to `limit` stored responses in serial order after `serial` (a page of the
+        OCSP index file: keyset paging walks the primary key, no rescan)."""
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                f"SELECT {_OCSP_COLUMNS} FROM ocsp_responses WHERE serial > ?"
+                " ORDER BY serial LIMIT ?",
+                (serial, limit),
+            ) as cursor,
+        ):
+            return [_ocsp_row(row) for row in await cursor.fetchall()]
+
     async def ocsp_responses_due(self, before: datetime, limit: int) -> list[OCSPResponseRow]:
         """Responses whose nextUpdate comes before `before`, soonest first."""
         async with (
@@ -90,20 +115,34 @@ class StatusStore:
         ):
             return [_ocsp_row(row) for row in await cursor.fetchall()]
 
-    async def serials_without_response(self, after: str, limit: int) -> list[str]:
+    async def certificates_without_response(self, after: str, limit: int) -> list[Unanswered]:
         """Issued certificates that have no pre-signed response yet, in serial order after
-        `after` (page by the last serial seen: each page is an index walk, not a rescan)."""
+        `after` (page by the last serial seen: each page is an index walk, not a rescan),
+        with what their response states: one query for a page, not two per certificate."""
         async with (
             self._registry.reading() as db,
             db.execute(
-                "SELECT c.serial FROM certificates c LEFT JOIN ocsp_responses o"
-                " ON o.serial = c.serial WHERE c.serial > ? AND c.state = 'issued'"
-                " AND c.generation_id IS NOT NULL AND o.serial IS NULL"
-                " ORDER BY c.serial LIMIT ?",
+                "SELECT c.serial, c.generation_id, c.status, r.effective_at, r.reason"
+                " FROM certificates c LEFT JOIN ocsp_responses o ON o.serial = c.serial"
+                " LEFT JOIN status_changes r ON c.status != 'good' AND r.id = (SELECT max(s.id)"
+                "  FROM status_changes s WHERE s.serial = c.serial"
+                "  AND s.change IN ('revoke', 'hold'))"
+                " WHERE c.serial > ? AND c.state = 'issued' AND c.generation_id IS NOT NULL"
+                " AND o.serial IS NULL ORDER BY c.serial LIMIT ?",
                 (after, limit),
             ) as cursor,
         ):
-            return [row[0] for row in await cursor.fetchall()]
+            rows = await cursor.fetchall()
+        return [
+            Unanswered(
+                serial=row[0],
+                generation_id=row[1],
+                status=CertificateStatus(row[2]),
+                revoked_at=from_text(row[3]) if row[3] else None,
+                reason=row[4],
+            )
+            for row in rows
+        ]
 
     async def revocation_of(self, serial: str) -> tuple[datetime, str | None] | None:
         """(time, reason name) of the change that revoked or held the certificate, if any."""
