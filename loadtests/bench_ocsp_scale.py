@@ -8,8 +8,9 @@ minutes), seeds its registry with N certificates, 10% revoked (loadtests/seed_re
 benchmark seeding that bypasses issuance, no OCSP responses), and starts
 `python -m server serve` with W workers and the dedicated OCSP listener:
 
-  1. first start: time to `serving`, to the first correct answer, and until every missing
-     response is signed and stored (the signing rate);
+  1. first start: time to `serving`, to the first correct answer, until every missing
+     response is signed and stored (the signing rate), and until the node's OCSP index file
+     reflects them all;
   2. restart: time to `serving` and to correct answers for a sample of serials (good and
      revoked), the figure issue #14 bounds at 10 s for 1,000,000 certificates;
   3. memory of each worker (from /proc/PID/smaps_rollup): RSS, PSS (shared pages divided
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -52,6 +54,7 @@ from loadtests.bench_ocsp import (
     write_lua,
 )
 from loadtests.seed_registry import Seeded, seed
+from server.ocsp_index import IndexCorrupt, OCSPIndex
 from tests.ports import free_port
 
 READY_TIMEOUT_S = 3600.0
@@ -70,6 +73,18 @@ def seeded_of(db_path: Path) -> list[Seeded]:
 def stored_responses(db_path: Path) -> int:
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as db:
         return db.execute("SELECT count(*) FROM ocsp_responses").fetchone()[0]
+
+
+def index_current(path: Path, db_path: Path) -> bool:
+    """The index file reflects every stored response (a restart then loads none)."""
+    try:
+        index = OCSPIndex(path)
+    except (OSError, IndexCorrupt):
+        return False
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as db:
+        last = db.execute("SELECT coalesce(max(seq), 0) FROM ocsp_responses").fetchone()[0]
+    index.close()
+    return index.seq >= last
 
 
 def worker_pids(server: subprocess.Popen) -> list[int]:
@@ -158,6 +173,13 @@ def run(args: argparse.Namespace, folder: Path, processes: Processes) -> None:
     seconds = time.perf_counter() - started
     print(f"  every response stored after {seconds:.1f} s ({missing / seconds:,.0f} signed/s "
           f"since the start)", flush=True)  # fmt: skip
+    index_path = settings.resolve(settings.ocsp.index_file)
+    while not index_current(index_path, db_path):
+        if server.poll() is not None or time.perf_counter() - started > READY_TIMEOUT_S:
+            raise RuntimeError("the OCSP index file was not written")
+        time.sleep(0.5)
+    print(f"  the node's OCSP index file current after {time.perf_counter() - started:.1f} s "
+          f"({index_path.stat().st_size / 2**20:,.0f} MiB)", flush=True)  # fmt: skip
     processes.stop(server)
 
     print(f"start 2 ({args.workers} workers), restart with {stored:,} stored responses",
@@ -200,6 +222,9 @@ def main() -> None:
             run(args, folder, processes)
         finally:
             processes.stop_all()
+            if args.home is not None:  # the servers' logs stay beside the kept home
+                for log in folder.glob("server-*.log"):
+                    shutil.copy(log, args.home / log.name)
 
 
 if __name__ == "__main__":

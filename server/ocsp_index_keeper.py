@@ -31,6 +31,7 @@ log = logging.getLogger("server.ocsp_index")
 
 PAGE = 5000  # responses read from the registry at a time when writing the file
 RETRY_AFTER_S = 10.0  # after writing the file failed
+QUIET_S = 10.0  # no change for this long: write the changes held in memory to the file
 Identity = tuple[int, int, int]
 
 
@@ -56,6 +57,8 @@ class OCSPIndexKeeper:
         self._damaged = False  # the file on disk must not be served: write it anew
         self._writing: asyncio.Task[None] | None = None
         self._retry_at = 0.0
+        self._last_seq = -1
+        self._changed_at = 0.0
         responder.on_corrupt_index = self._corrupt
 
     @property
@@ -94,7 +97,9 @@ class OCSPIndexKeeper:
             if self._responder.use_index(self._waiting):
                 self._waiting = None
         now = asyncio.get_running_loop().time()
-        if self.writer and self._writing is None and now >= self._retry_at and self._due():
+        if self._responder.seq != self._last_seq:
+            self._last_seq, self._changed_at = self._responder.seq, now
+        if self.writer and self._writing is None and now >= self._retry_at and self._due(now):
             self._writing = asyncio.create_task(self._write())
 
     async def stop(self) -> None:
@@ -112,11 +117,15 @@ class OCSPIndexKeeper:
         if self._writing is not None:
             await asyncio.shield(self._writing)
 
-    def _due(self) -> bool:
+    def _due(self, now: float) -> bool:
+        """No good file; or many changes held in memory; or some, and a quiet moment (a
+        restart then finds the file current)."""
         index = self._responder.index
         if self._damaged or index is None:
             return True
-        return self._responder.changed_since_index > self._rewrite_after(index)
+        held = self._responder.changed_since_index
+        quiet = held and now - self._changed_at >= QUIET_S and index.seq < self._last_seq
+        return held > self._rewrite_after(index) or bool(quiet)
 
     def _rewrite_after(self, index: OCSPIndex) -> int:
         return max(self._rewrite_rows, index.count // 8)

@@ -79,6 +79,7 @@ class StatusPublication:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._taking_up: asyncio.Task[None] | None = None
+        self._signing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.ocsp.load_issuers()
@@ -99,19 +100,22 @@ class StatusPublication:
 
     def become_builder(self) -> None:
         """This process now holds the duties: build CRLs from now on (a rebuild is checked
-        at once), and sign missing OCSP responses and do the OCSP upkeep, in the
-        background (`taken_up` waits for it)."""
+        at once), and do the OCSP upkeep, in the background (`taken_up` waits for it);
+        then sign missing OCSP responses (not waited for: until one is stored, a request
+        for it is answered by signing it then)."""
         self.builder = self.crls.builder = True
         self._taking_up = asyncio.create_task(self._take_up())
+        self._signing = asyncio.create_task(self._sign_missing())
 
     async def stop_building(self) -> None:
         """This process lost the duties: only follow what the builder stores."""
         self.builder = self.crls.builder = False
-        if self._taking_up is not None:
-            self._taking_up.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._taking_up
-            self._taking_up = None
+        for task in (self._taking_up, self._signing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._taking_up = self._signing = None
 
     async def taken_up(self) -> None:
         """Wait until the work of `become_builder` is done (a server at start does)."""
@@ -121,10 +125,25 @@ class StatusPublication:
     async def _take_up(self) -> None:
         try:
             await self.crls.sync()
-            await self.ocsp.sign_missing()
             await self.maintain_ocsp()
         except Exception:  # the periodic upkeep retries
             log.exception("OCSP upkeep on taking up the duties failed")
+
+    async def _sign_missing(self) -> None:
+        if self._taking_up is not None:
+            await asyncio.wait([self._taking_up])
+        try:
+            signed = await self.ocsp.sign_missing()
+        except Exception:
+            log.exception("signing the missing OCSP responses failed")
+            return
+        if signed:
+            log.info("signed and stored %d missing OCSP responses", signed)
+
+    async def signed_missing(self) -> None:
+        """Wait until the missing responses are signed, if they are being signed."""
+        if self._signing is not None:
+            await asyncio.wait([self._signing])
 
     async def stop(self) -> None:
         await self.stop_building()

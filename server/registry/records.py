@@ -209,7 +209,11 @@ def to_text(moment: datetime) -> str:
 
 
 def from_text(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    """The moment `to_text` wrote. fromisoformat, not strptime: about fifty times faster,
+    and a page of stored OCSP responses holds three moments a row."""
+    if len(text) != 20 or text[10] != "T" or text[19] != "Z":
+        raise ValueError(f"not a registry time: {text!r}")
+    return datetime.fromisoformat(text)
 
 
 CERTIFICATE_COLUMNS = (
