@@ -329,7 +329,11 @@ class OCSPResponder:
                 continue
             issuer = self._by_generation.get(row.generation_id)
             # The stored response's CertID: SHA-1 with NULL parameters (`_sign_row`).
-            cert_id = issuer.cert_ids(serial, "sha1")[0] if issuer is not None else b""
+            cert_id = (
+                ocsp.cert_id_with_hashes("sha1", *issuer.hashes["sha1"], serial).der
+                if issuer is not None
+                else b""
+            )
             self._entries[serial] = _Entry(
                 generation_id=row.generation_id,
                 status=row.status,
