@@ -32,6 +32,7 @@ log = logging.getLogger("server.ocsp_index")
 PAGE = 5000  # responses read from the registry at a time when writing the file
 RETRY_AFTER_S = 10.0  # after writing the file failed
 QUIET_S = 10.0  # no change for this long: write the changes held in memory to the file
+LOCK_EVERY_S = 1.0  # how often a process that does not write the file tries the lock
 Identity = tuple[int, int, int]
 
 
@@ -59,6 +60,7 @@ class OCSPIndexKeeper:
         self._retry_at = 0.0
         self._last_seq = -1
         self._changed_at = 0.0
+        self._lock_tried_at = 0.0
         responder.on_corrupt_index = self._corrupt
 
     @property
@@ -83,7 +85,9 @@ class OCSPIndexKeeper:
 
     async def check(self) -> None:
         """Take up a newer file; the writer writes one when it is due. Called each poll."""
-        if self._lock is None:
+        now = asyncio.get_running_loop().time()
+        if self._lock is None and now - self._lock_tried_at >= LOCK_EVERY_S:
+            self._lock_tried_at = now
             self._take_lock()
         identity = _identity(self._path)
         if identity != self._seen:
@@ -96,7 +100,6 @@ class OCSPIndexKeeper:
                 await self._catch_up()
             if self._responder.use_index(self._waiting):
                 self._waiting = None
-        now = asyncio.get_running_loop().time()
         if self._responder.seq != self._last_seq:
             self._last_seq, self._changed_at = self._responder.seq, now
         if self.writer and self._writing is None and now >= self._retry_at and self._due(now):
