@@ -82,6 +82,8 @@ class OCSPIndexKeeper:
             self._damaged = True
             return
         self._responder.start_from(index)
+        log.info("answering from the OCSP index file %s: %d responses up to change %d",
+                 self._path, index.count, index.seq)  # fmt: skip
 
     async def check(self) -> None:
         """Take up a newer file; the writer writes one when it is due. Called each poll."""
