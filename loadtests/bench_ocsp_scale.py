@@ -49,6 +49,7 @@ from loadtests.bench_ocsp import (
     get_path,
     make_requests,
     run_wrk,
+    stored_responses,
     temp_folder,
     wait_for_line,
     write_lua,
@@ -68,11 +69,6 @@ def seeded_of(db_path: Path) -> list[Seeded]:
             " AND state = 'issued'"
         ).fetchall()
     return [Seeded(int(serial, 16), status == "revoked") for serial, status in rows]
-
-
-def stored_responses(db_path: Path) -> int:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as db:
-        return db.execute("SELECT count(*) FROM ocsp_responses").fetchone()[0]
 
 
 def index_current(path: Path, db_path: Path) -> bool:
