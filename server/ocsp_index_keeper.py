@@ -31,7 +31,10 @@ log = logging.getLogger("server.ocsp_index")
 
 PAGE = 5000  # responses read from the registry at a time when writing the file
 RETRY_AFTER_S = 10.0  # after writing the file failed
-QUIET_S = 10.0  # no change for this long: write the changes held in memory to the file
+# No change for QUIET_S with at least QUIET_HELD changes held in memory: write them to the
+# file (a restart then finds it current); fewer are not worth writing the whole file for.
+QUIET_S = 10.0
+QUIET_HELD = 1000
 LOCK_EVERY_S = 1.0  # how often a process that does not write the file tries the lock
 Identity = tuple[int, int, int]
 
@@ -123,14 +126,13 @@ class OCSPIndexKeeper:
             await asyncio.shield(self._writing)
 
     def _due(self, now: float) -> bool:
-        """No good file; or many changes held in memory; or some, and a quiet moment (a
-        restart then finds the file current)."""
+        """No good file; or many changes held in memory; or some, and a quiet moment."""
         index = self._responder.index
         if self._damaged or index is None:
             return True
         held = self._responder.changed_since_index
-        quiet = held and now - self._changed_at >= QUIET_S and index.seq < self._last_seq
-        return held > self._rewrite_after(index) or bool(quiet)
+        quiet = now - self._changed_at >= QUIET_S and index.seq < self._last_seq
+        return held > self._rewrite_after(index) or (quiet and held >= QUIET_HELD)
 
     def _rewrite_after(self, index: OCSPIndex) -> int:
         return max(self._rewrite_rows, index.count // 8)
