@@ -241,15 +241,14 @@ class OCSPResponder:
         self.version += 1
         self._count_presigned()
 
-    def use_index(self, index: OCSPIndex | None) -> bool:
-        """Answer from `index` (None: from memory and the registry) from now on, dropping
-        from memory what it holds. False, and nothing changed, while this process has not
-        applied every change the file reflects: it would serve an older status than it
-        applied elsewhere (catch up first)."""
-        if index is not None:
-            if index.seq > self.seq:
-                return False
-            self._entries = {s: e for s, e in self._entries.items() if e.seq > index.seq}
+    def use_index(self, index: OCSPIndex) -> bool:
+        """Answer from `index` from now on, dropping from memory what it holds. False, and
+        nothing changed, while this process has not applied every change the file
+        reflects: it would serve an older status than it applied elsewhere (catch up
+        first)."""
+        if index.seq > self.seq:
+            return False
+        self._entries = {s: e for s, e in self._entries.items() if e.seq > index.seq}
         self._index = index
         self.version += 1
         self._count_presigned()
