@@ -259,17 +259,20 @@ class OCSPResponder:
         self._metrics.ocsp_presigned.set(held + len(self._entries))
 
     async def sign_missing(self) -> int:
-        """Sign and store the responses of certificates that have none (the builder): a
-        page of them read at once, signed as one batch by the pipeline while the previous
-        one is stored, so that the pipeline's batches stay full and memory holds two
-        pages. Returns how many were signed."""
-        after, signed = "", 0
+        """Sign and store the responses of certificates that have none (the builder): the
+        certificates walked a page at a time, a page's missing ones signed as one batch by
+        the pipeline while the previous batch is stored, so that the pipeline's batches
+        stay full and memory holds two pages. Returns how many were signed."""
+        after: str | None = ""
+        signed = 0
         storing: asyncio.Task[None] | None = None
         try:
-            while page := await self._registry.status.certificates_without_response(
-                after, SIGN_BATCH
-            ):
-                after = page[-1].serial
+            while after is not None:
+                page, after = await self._registry.status.certificates_without_response(
+                    after, SIGN_BATCH
+                )
+                if not page:
+                    continue
                 wanted = [
                     _ToSign(self._by_generation[item.generation_id], item.serial, item.status,
                             item.revoked_at, CRLReason[item.reason].value if item.reason else None)
