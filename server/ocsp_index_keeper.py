@@ -78,9 +78,11 @@ class OCSPIndexKeeper:
         if index is None:
             return
         behind = await self._store.last_ocsp_seq() - index.seq  # changes, at most
-        if behind > self._rewrite_after(index):
-            log.warning("OCSP index file %s is %d changes behind: written anew", self._path,
-                        behind)  # fmt: skip
+        if behind < 0 or behind > self._rewrite_after(index):
+            # ahead of the registry: written from another one (a restore); far behind: its
+            # changes would all be held in memory
+            log.warning("OCSP index file %s is %d changes behind the registry: written anew",
+                        self._path, behind)  # fmt: skip
             index.close()
             self._damaged = True
             return

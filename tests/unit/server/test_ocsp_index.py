@@ -263,6 +263,23 @@ async def test_a_damaged_index_file_is_not_served_and_is_written_anew(
             assert held_status(restarted, request) is ocsp.CertStatus.GOOD
 
 
+async def test_a_file_ahead_of_the_registry_is_not_served_after_a_restore(
+    local_ca: LocalCA,
+) -> None:
+    """A file reflecting changes the registry does not have (it was restored from a
+    backup) is not served: the registry answers, and the file is written anew."""
+    await issue_many(local_ca, 3)
+    async with worker(local_ca, "first"):
+        await eventually(lambda: index_current(local_ca), "the file is written")
+    restored = OCSPIndex(index_path(local_ca)).seq - 1
+    async with local_ca.registry.transaction() as db:  # the backup did not have the last one
+        await db.execute("DELETE FROM ocsp_responses WHERE seq > ?", (restored,))
+    async with worker(local_ca, "restarted") as restarted:
+        assert restarted.ocsp.index is None
+        await eventually(lambda: restarted.ocsp.index is not None, "a new file is used")
+        assert restarted.ocsp.index is not None and restarted.ocsp.index.seq == restored
+
+
 def test_serials_sharing_their_low_64_bits_are_told_apart(tmp_path: Path) -> None:
     """The slot table keys by the serial's low 64 bits; a record names its whole serial."""
     now = datetime(2026, 12, 5, tzinfo=UTC)
