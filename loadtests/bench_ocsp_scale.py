@@ -21,6 +21,17 @@ benchmark seeding that bypasses issuance, no OCSP responses), and starts
 
 Every answer of the samples is checked (status as seeded, the serial, the signature). The
 temp folder is removed at the end; a `--home` is kept.
+
+Measured on the 2-core machine shared with other work (load average about 5), 2 workers,
+before (every worker loading every response) and after the node's OCSP index file:
+- 100,000 certificates, the same minute: missing responses signed at 1,177/s (serving only
+  after 85 s) against 4,204/s (serving after 4.2 s); restart 11.6 s against 5.9 s; per
+  worker RSS 287 against 177 MiB, PSS 267 against 112, private 263 against 65.
+- 1,000,000 certificates: restart 167.5 s against 11.7 s (of which the OCSP part, from
+  the worker's start of status publication to serving, 0.1 s: the rest is starting Python
+  processes on a loaded machine); per worker RSS 2,064 against 891 MiB (the mapped file's
+  pages, shared), PSS 2,042 against 471, private 2,038 against 68; missing responses
+  signed in `serve` at 2,877/s while the file was written anew eight times.
 """
 
 from __future__ import annotations
