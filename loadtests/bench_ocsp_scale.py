@@ -31,7 +31,7 @@ before (every worker loading every response) and after the node's OCSP index fil
   the worker's start of status publication to serving, 0.1 s: the rest is starting Python
   processes on a loaded machine); per worker RSS 2,064 against 891 MiB (the mapped file's
   pages, shared), PSS 2,042 against 471, private 2,038 against 68; missing responses
-  signed in `serve` at 2,877/s while the file was written anew eight times.
+  signed in `serve` at 2,877/s while the file was written anew nine times.
 """
 
 from __future__ import annotations
