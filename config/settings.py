@@ -244,9 +244,15 @@ class OCSPSettings:
     unknown_max_age_seconds: int = 60  # HTTP caching of "unknown" answers
     propagation_timeout_seconds: float = 5.0  # how long a status change waits for servers
     poll_interval_ms: float = 50.0  # how often a server reads status changes of others
+    # the node's pre-signed responses, mapped by every worker (server/ocsp_index.py);
+    # relative to the CA home
+    index_file: str = "ocsp-index.bin"
+    index_rewrite_rows: int = 50_000  # responses changed since the file: write it anew
 
     def check(self) -> None:
         _require(self.validity_hours > 0, "ocsp.validity_hours", "positive")
+        _require(bool(self.index_file), "ocsp.index_file", "a file name")
+        _require(self.index_rewrite_rows >= 1, "ocsp.index_rewrite_rows", "at least 1")
         _require(
             0 < self.refresh_before_hours < self.validity_hours,
             "ocsp.refresh_before_hours",

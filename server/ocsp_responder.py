@@ -2,8 +2,12 @@
 
 Theory of operation:
 - Every issued certificate has a pre-signed response with a SHA-1 CertID (RFC 5019 2.1.1),
-  stored in the registry and held in memory keyed by serial. A request for one certificate
-  without a nonce is a dictionary look-up; nothing is signed or read from disk.
+  stored in the registry. A serving process holds them in two layers: the node's OCSP
+  index file (server/ocsp_index.py), mapped read-only and shared by every worker through
+  the page cache, which reflects the registry up to a seq; and in its own memory, every
+  response changed since (`apply`), which wins over the file. A request for one
+  certificate without a nonce is a dictionary look-up, then a look-up in the mapped file;
+  nothing is signed, and nothing read but pages of the file.
 - A response repeats the request's CertID byte for byte (RFC 6960 4.2.1), so held responses
   are keyed by the CertID DER they contain: OpenSSL sends hashAlgorithm with NULL
   parameters, Bouncy Castle without, and each must find its own. Any other form of a
@@ -13,10 +17,16 @@ Theory of operation:
   certificate holds at most two responses per hash algorithm.
 - Requests with a nonce (RFC 8954) or for several certificates are signed fresh, from the
   statuses in memory. A serial not in memory is looked up in the registry once (another
-  process may have just issued it); one never issued under that issuer is `unknown`.
+  process may have just issued it, or the index file is missing); one never issued under
+  that issuer is `unknown`.
 - A status change signs its new response before it is committed (`prepare`), and the new
   response replaces the old in memory when committed (`apply`), in this process directly
-  and in the others through the registry (server/status_feed.py).
+  and in the others through the registry (server/status_feed.py); memory wins over the
+  index file, and a newer file is taken up only by a process that applied every change it
+  reflects (`use_index`), so no process serves a status older than one it applied.
+- Responses missing from the registry, and those due for renewal, are signed a batch at a
+  time: each batch read in one query, handed whole to the signing pipeline, stored in one
+  transaction.
 - Responses are signed by the generation's delegated responder certificate (RFC 6960
   4.2.2.2), identified by key hash (4.2.2.3), and carry that certificate.
 """
@@ -25,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,12 +46,14 @@ from asn1crypto import x509 as asn1_x509
 
 from config import Settings
 from hsm.backend import HSMError, KeyRef
+from hsm.pipeline import SignerBusy
 from protocols import ocsp
 from protocols.crl import CRLReason
 from protocols.x509.certificate import signature_algorithm_for
 from server.authority import Signer, sign, signing_error
 from server.clock import Clock
 from server.errors import CAError, ErrorKind
+from server.ocsp_index import IndexCorrupt, IndexedResponse, OCSPIndex
 from server.registry import (
     CAGeneration,
     CertificateStatus,
@@ -49,7 +62,10 @@ from server.registry import (
 )
 from server.status_metrics import StatusMetrics
 
+log = logging.getLogger("server.ocsp_responder")
+
 HASH_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
+SIGN_BATCH = 2000  # responses signed and stored together (missing ones, renewals)
 UNKNOWN_REMEMBERED = 10_000  # serials whose signed `unknown` answer is kept
 LIVE_SINGLES_REMEMBERED = 10_000  # SingleResponses of one second kept for live answers
 
@@ -144,6 +160,17 @@ class _Entry:
     next_update: datetime
     # CertID DER -> response DER, ETag: each response under the CertID it repeats
     responses: dict[bytes, tuple[bytes, str]] = field(default_factory=dict)
+    seq: int = 0  # the registry change that stored the response
+
+
+class _ToSign(NamedTuple):
+    """A response to sign: for which certificate, stating what."""
+
+    issuer: _Issuer
+    serial: str
+    status: CertificateStatus
+    revoked_at: datetime | None
+    reason: int | None
 
 
 class OCSPRegistry(
@@ -173,7 +200,11 @@ class OCSPResponder:
         self._clock = clock
         self._issuers: dict[tuple[str, bytes, bytes], _Issuer] = {}
         self._by_generation: dict[int, _Issuer] = {}
+        # Responses changed since the index file's seq (all of them without a file), and
+        # those signed for other CertID forms: they win over the file.
         self._entries: dict[int, _Entry] = {}
+        self._index: OCSPIndex | None = None
+        self.on_corrupt_index: Callable[[OCSPIndex], None] | None = None
         # Signed `unknown` answers, kept for unknown_max_age_seconds so that a client
         # repeating a question about a serial we never issued costs no signature.
         self._unknown: OrderedDict[int, dict[bytes, tuple[bytes, datetime]]] = OrderedDict()
@@ -203,21 +234,73 @@ class OCSPResponder:
                 continue
             self._add_issuer(generation, key, record.der)
 
-    async def load_responses(self, sign_missing: bool) -> None:
-        """Hold every stored response in memory; with `sign_missing` (one process: the
-        builder), also sign those of certificates that have none."""
-        self.apply(await self._registry.status.ocsp_responses_since(0))
-        if sign_missing:
-            await self.sign_missing()
+    @property
+    def index(self) -> OCSPIndex | None:
+        return self._index
 
-    async def sign_missing(self) -> None:
-        """Sign and store the responses of certificates that have none (the builder), many
-        at a time so the pipeline gets whole batches."""
-        after = ""
-        while serials := await self._registry.status.serials_without_response(after, 1000):
-            rows = await asyncio.gather(*(self._row_for_serial(s) for s in serials))
-            await self._store([row for row in rows if row is not None])
-            after = serials[-1]
+    @property
+    def changed_since_index(self) -> int:
+        """Responses held in this process's memory rather than in the index file."""
+        return len(self._entries)
+
+    def start_from(self, index: OCSPIndex) -> None:
+        """At start, before following changes: answer from `index`, and follow the
+        registry's changes from the seq it reflects."""
+        self._entries.clear()
+        self._index = index
+        self.seq = index.seq
+        self.version += 1
+        self._count_presigned()
+
+    def use_index(self, index: OCSPIndex) -> bool:
+        """Answer from `index` from now on, dropping from memory what it holds. False, and
+        nothing changed, while this process has not applied every change the file
+        reflects: it would serve an older status than it applied elsewhere (catch up
+        first)."""
+        if index.seq > self.seq:
+            return False
+        self._entries = {s: e for s, e in self._entries.items() if e.seq > index.seq}
+        self._index = index
+        self.version += 1
+        self._count_presigned()
+        return True
+
+    def _count_presigned(self) -> None:
+        held = self._index.count if self._index is not None else 0
+        self._metrics.ocsp_presigned.set(held + len(self._entries))
+
+    async def sign_missing(self) -> int:
+        """Sign and store the responses of certificates that have none (the builder): the
+        certificates walked a page at a time, a page's missing ones signed as one batch by
+        the pipeline while the previous batch is stored, so that the pipeline's batches
+        stay full and memory holds two pages. Returns how many were signed."""
+        after: str | None = ""
+        signed = 0
+        storing: asyncio.Task[None] | None = None
+        try:
+            while after is not None:
+                page, after = await self._registry.status.certificates_without_response(
+                    after, SIGN_BATCH
+                )
+                if not page:
+                    continue
+                wanted = [
+                    _ToSign(self._by_generation[item.generation_id], item.serial, item.status,
+                            item.revoked_at, CRLReason[item.reason].value if item.reason else None)
+                    for item in page
+                    if item.generation_id in self._by_generation
+                ]  # fmt: skip
+                rows = await self._sign_rows(wanted)
+                if storing is not None:
+                    await storing
+                storing = asyncio.create_task(self._store(rows))
+                signed += len(rows)
+            if storing is not None:
+                await storing
+        finally:
+            if storing is not None and not storing.done():
+                storing.cancel()
+        return signed
 
     def _add_issuer(self, generation: CAGeneration, key: KeyRef, responder_der: bytes) -> None:
         ca = asn1_x509.Certificate.load(generation.certificate_der)
@@ -248,14 +331,22 @@ class OCSPResponder:
             self._issuers[(algorithm, name_hash, key_hash)] = issuer
 
     def apply(self, rows: list[OCSPResponseRow]) -> None:
-        """Replace what memory holds for these certificates by the rows' responses."""
+        """Replace what memory holds for these certificates by the rows' responses (a row
+        older than the one held is skipped: a look-up may race a change)."""
         self.version += 1
         for row in rows:
             serial = int(row.serial, 16)
             self._unknown.pop(serial, None)
+            held = self._entries.get(serial)
+            if held is not None and held.seq > row.seq:
+                continue
             issuer = self._by_generation.get(row.generation_id)
             # The stored response's CertID: SHA-1 with NULL parameters (`_sign_row`).
-            cert_id = issuer.cert_ids(serial, "sha1")[0] if issuer is not None else b""
+            cert_id = (
+                ocsp.cert_id_with_hashes("sha1", *issuer.hashes["sha1"], serial).der
+                if issuer is not None
+                else b""
+            )
             self._entries[serial] = _Entry(
                 generation_id=row.generation_id,
                 status=row.status,
@@ -264,9 +355,10 @@ class OCSPResponder:
                 this_update=row.this_update,
                 next_update=row.next_update,
                 responses={cert_id: (row.der, _etag(row.der))},
+                seq=row.seq,
             )
             self.seq = max(self.seq, row.seq)
-        self._metrics.ocsp_presigned.set(len(self._entries))
+        self._count_presigned()
 
     async def prepare(
         self,
@@ -290,20 +382,19 @@ class OCSPResponder:
             if issuer.responder_not_after < before
         ]
 
-    async def refresh_due(self, limit: int = 1000, before: datetime | None = None) -> int:
+    async def refresh_due(self, limit: int = SIGN_BATCH, before: datetime | None = None) -> int:
         """Re-sign up to `limit` responses whose nextUpdate comes before `before` (by
         default: within ocsp.refresh_before_hours); returns how many."""
         if before is None:
             before = self._clock() + timedelta(hours=self._settings.refresh_before_hours)
         due = await self._registry.status.ocsp_responses_due(before, limit)
-        rows = []
-        for old in due:
-            issuer = self._by_generation.get(old.generation_id)
-            if issuer is not None:
-                row = await self._sign_row(
-                    issuer, old.serial, old.status, old.revoked_at, old.reason
-                )
-                rows.append(row)
+        wanted = [
+            _ToSign(self._by_generation[old.generation_id], old.serial, old.status,
+                    old.revoked_at, old.reason)
+            for old in due
+            if old.generation_id in self._by_generation
+        ]  # fmt: skip
+        rows = await self._sign_rows(wanted)
         await self._store(rows)
         return len(rows)
 
@@ -325,6 +416,10 @@ class OCSPResponder:
         self.apply([_with_seq(row, first + n) for n, row in enumerate(rows)])
 
     async def _row_for_serial(self, serial: str) -> OCSPResponseRow | None:
+        """The certificate's stored response, or one signed now when it has none."""
+        stored = await self._registry.status.ocsp_response(serial)
+        if stored is not None:
+            return stored
         record = await self._registry.get_certificate(serial)
         if record is None or record.generation_id not in self._by_generation:
             return None
@@ -361,6 +456,61 @@ class OCSPResponder:
             der=der,
         )
 
+    async def _sign_rows(self, wanted: list[_ToSign]) -> list[OCSPResponseRow]:
+        """Sign many responses as one batch: every request handed to the pipeline at once
+        (no coroutine each), then their futures awaited together. Raises CAError when the
+        pipeline fails."""
+        now = self._clock()
+        next_update = now + timedelta(hours=self._settings.validity_hours)
+        datas = []
+        for item in wanted:
+            issuer = item.issuer
+            cert_id = ocsp.cert_id_with_hashes("sha1", *issuer.hashes["sha1"], int(item.serial, 16))
+            single = _single(cert_id, item.status, item.revoked_at, item.reason, now, next_update)
+            datas.append(ocsp.build_response_data(issuer.responder_key_hash, now, [single], None))
+        signatures: list[asyncio.Future[bytes]] = []
+        try:
+            for item, data in zip(wanted, datas, strict=True):
+                key = item.issuer.responder_key
+                try:
+                    signatures.append(self._signer.submit(key, data))
+                except SignerBusy:
+                    signatures.append(await self._submit_when_room(key, data, signatures))
+            signed = await asyncio.gather(*signatures)
+        except HSMError as exc:
+            for future in signatures:
+                future.cancel()
+            raise signing_error(exc) from exc
+        return [
+            OCSPResponseRow(
+                serial=item.serial,
+                generation_id=item.issuer.generation.id,
+                status=item.status,
+                revoked_at=item.revoked_at,
+                reason=item.reason,
+                this_update=now,
+                next_update=next_update,
+                der=ocsp.assemble_ocsp_response(data, item.issuer.signature_algorithm, signature,
+                                                [item.issuer.responder_certificate]),
+            )
+            for item, data, signature in zip(wanted, datas, signed, strict=True)
+        ]  # fmt: skip
+
+    async def _submit_when_room(
+        self, key: KeyRef, data: bytes, submitted: list[asyncio.Future[bytes]]
+    ) -> asyncio.Future[bytes]:
+        """Queue one signature once the pipeline's queue, full now, has room: wait for one
+        of ours to be done and try again (background work yields to answers)."""
+        while True:
+            waiting = [future for future in submitted if not future.done()]
+            if not waiting:
+                return self._signer.submit(key, data)  # raises SignerBusy: not ours to wait
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                return self._signer.submit(key, data)
+            except SignerBusy:
+                continue
+
     async def _sign(self, issuer: _Issuer, singles: list[bytes], nonce: bytes | None) -> bytes:
         data = ocsp.build_response_data(issuer.responder_key_hash, self._clock(), singles, nonce)
         signature = await sign(self._signer, issuer.responder_key, data)
@@ -385,7 +535,7 @@ class OCSPResponder:
             return None
         cert_id = request.cert_ids[0]
         issuer = self._issuers.get(_issuer_key(cert_id))
-        entry = self._entries.get(cert_id.serial)
+        entry = self._held(cert_id.serial, issuer)
         if issuer is None or entry is None or entry.generation_id != issuer.generation.id:
             return None
         signed = entry.responses.get(cert_id.der)  # RFC 6960 4.2.1: the request's own CertID
@@ -432,7 +582,7 @@ class OCSPResponder:
         next_update = now + timedelta(hours=self._settings.validity_hours)
         singles = []
         for cert_id in request.cert_ids:
-            entry = self._entries.get(cert_id.serial)
+            entry = self._held(cert_id.serial, issuer)
             if entry is None:
                 return None
             singles.append(self._fresh_single(issuer, cert_id, entry, now, next_update))
@@ -483,6 +633,7 @@ class OCSPResponder:
             signed = (der, _etag(der))
             if cert_id.der in issuer.cert_ids(cert_id.serial, cert_id.hash_algorithm):
                 entry.responses[cert_id.der] = signed
+                self._entries.setdefault(cert_id.serial, entry)  # an entry from the file
         else:
             self._metrics.ocsp["cached"].inc()
         return _presigned(entry, signed, now)
@@ -514,9 +665,10 @@ class OCSPResponder:
         now = self._clock()
         next_update = now + timedelta(hours=self._settings.validity_hours)
         singles = [
-            self._fresh_single(issuer, cert_id, self._entries.get(cert_id.serial), now, next_update)
+            self._fresh_single(issuer, cert_id, self._held(cert_id.serial, issuer), now,
+                               next_update)
             for cert_id in cert_ids
-        ]
+        ]  # fmt: skip
         self._metrics.ocsp["fresh"].inc()
         return await self._signed_answer(issuer, singles, nonce, now).wait()
 
@@ -555,17 +707,58 @@ class OCSPResponder:
             signature.set_exception(exc)
         return LiveAnswer(data, issuer, signature, self._error)
 
-    async def _entry(self, issuer: _Issuer, serial: int) -> _Entry | None:
+    def _held(self, serial: int, issuer: _Issuer | None) -> _Entry | None:
+        """What this process holds for `serial`: memory first, then the index file."""
         entry = self._entries.get(serial)
+        if entry is not None or self._index is None:
+            return entry
+        index = self._index
+        try:
+            found = index.get(serial)
+        except IndexCorrupt as exc:
+            log.error("OCSP index file not used any more: %s", exc)
+            self._index = None
+            self.version += 1
+            if self.on_corrupt_index is not None:
+                self.on_corrupt_index(index)
+            return None
+        if found is None:
+            return None
+        return _from_index(found, serial, issuer)
+
+    async def _entry(self, issuer: _Issuer, serial: int) -> _Entry | None:
+        entry = self._held(serial, issuer)
         if entry is None:
             row = await self._row_for_serial(format(serial, "x"))
             if row is None:
                 return None
-            await self._store([row])
+            if row.seq:  # stored already: hold it
+                self.apply([row])
+            else:
+                await self._store([row])
             entry = self._entries[serial]
         if entry.generation_id != issuer.generation.id:
             return None  # a serial of another generation is unknown under this issuer
         return entry
+
+
+def _from_index(found: IndexedResponse, serial: int, issuer: _Issuer | None) -> _Entry:
+    """An entry made for one answer from the index file's record: its response is kept
+    under the SHA-1 CertID it repeats (`_sign_row`), as `apply` keeps it."""
+    responses = {}
+    if issuer is not None and issuer.generation.id == found.generation_id:
+        cert_id = ocsp.cert_id_with_hashes("sha1", *issuer.hashes["sha1"], serial).der
+        responses[cert_id] = (found.der, found.etag)
+    return _Entry(
+        generation_id=found.generation_id,
+        status=found.status,
+        revoked_at=found.revoked_at,
+        reason=found.reason,
+        this_update=found.this_update,
+        next_update=found.next_update,
+        responses=responses,
+        seq=found.seq,
+    )
 
 
 def _presigned(entry: _Entry, signed: tuple[bytes, str], now: datetime) -> OCSPAnswer:

@@ -1,6 +1,6 @@
-"""Status publication: the OCSP responder, the CRL publisher and the feed that carries
-status changes between processes, started and stopped together (ARCHITECTURE.md, "Status
-publication").
+"""Status publication: the OCSP responder, the node's OCSP index file, the CRL publisher
+and the feed that carries status changes between processes, started and stopped together
+(ARCHITECTURE.md, "Status publication").
 
 `prepare` and `committed` are what a status change calls around its transaction: the new
 OCSP response is signed before the change is committed, and the change returns only once
@@ -22,6 +22,7 @@ from protocols import crl as crl_codec
 from server.authority import Signer
 from server.clock import Clock
 from server.crl_publisher import CRLPublisher
+from server.ocsp_index_keeper import OCSPIndexKeeper
 from server.ocsp_responder import OCSPResponder
 from server.registry import (
     CAGeneration,
@@ -81,37 +82,52 @@ class StatusPublication:
             clock,
             on_change=self.crls.changed,
         )
+        self.index = OCSPIndexKeeper(
+            settings.resolve(settings.ocsp.index_file),
+            registry,
+            self.ocsp,
+            self.feed.catch_up,
+            settings.ocsp.index_rewrite_rows,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._taking_up: asyncio.Task[None] | None = None
+        self._signing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.ocsp.load_issuers()
         if not self.serving:
             return
-        await self.ocsp.load_responses(sign_missing=self.builder)
+        await self.index.start()  # answer from the node's index file, if it is good
+        await self.feed.catch_up()  # ... and the changes since it from memory
+        if self.builder:
+            await self.ocsp.sign_missing()
         await self.crls.sync()
         await self.feed.mark()
         self._tasks = [
             asyncio.create_task(self.feed.run()),
             asyncio.create_task(self.crls.run()),
+            asyncio.create_task(self._maintain_ocsp()),
+            asyncio.create_task(self._keep_index()),
         ]
-        self._tasks.append(asyncio.create_task(self._maintain_ocsp()))
 
     def become_builder(self) -> None:
         """This process now holds the duties: build CRLs from now on (a rebuild is checked
-        at once), and sign missing OCSP responses and do the OCSP upkeep, in the
-        background (`taken_up` waits for it)."""
+        at once), and do the OCSP upkeep, in the background (`taken_up` waits for it);
+        then sign missing OCSP responses (not waited for: until one is stored, a request
+        for it is answered by signing it then)."""
         self.builder = self.crls.builder = True
         self._taking_up = asyncio.create_task(self._take_up())
+        self._signing = asyncio.create_task(self._sign_missing())
 
     async def stop_building(self) -> None:
         """This process lost the duties: only follow what the builder stores."""
         self.builder = self.crls.builder = False
-        if self._taking_up is not None:
-            self._taking_up.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._taking_up
-            self._taking_up = None
+        for task in (self._taking_up, self._signing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._taking_up = self._signing = None
 
     async def taken_up(self) -> None:
         """Wait until the work of `become_builder` is done (a server at start does)."""
@@ -121,10 +137,25 @@ class StatusPublication:
     async def _take_up(self) -> None:
         try:
             await self.crls.sync()
-            await self.ocsp.sign_missing()
             await self.maintain_ocsp()
         except Exception:  # the periodic upkeep retries
             log.exception("OCSP upkeep on taking up the duties failed")
+
+    async def _sign_missing(self) -> None:
+        if self._taking_up is not None:
+            await asyncio.wait([self._taking_up])
+        try:
+            signed = await self.ocsp.sign_missing()
+        except Exception:
+            log.exception("signing the missing OCSP responses failed")
+            return
+        if signed:
+            log.info("signed and stored %d missing OCSP responses", signed)
+
+    async def signed_missing(self) -> None:
+        """Wait until the missing responses are signed, if they are being signed."""
+        if self._signing is not None:
+            await asyncio.wait([self._signing])
 
     async def stop(self) -> None:
         await self.stop_building()
@@ -135,7 +166,17 @@ class StatusPublication:
                 await task
         self._tasks = []
         if self.serving:
+            await self.index.stop()
             await self.feed.leave()
+
+    async def _keep_index(self) -> None:
+        interval = self._settings.ocsp.poll_interval_ms / 1000
+        while True:
+            try:
+                await self.index.check()
+            except Exception:
+                log.exception("OCSP index upkeep failed")
+            await asyncio.sleep(interval)
 
     async def _maintain_ocsp(self) -> None:
         while True:

@@ -24,6 +24,7 @@ from server.registry.records import (
     StatusChangeKind,
     StatusDelta,
     StrandedClaim,
+    Unanswered,
 )
 from server.registry.registry import Registry
 
@@ -47,4 +48,5 @@ __all__ = [
     "StatusChangeKind",
     "StatusDelta",
     "StrandedClaim",
+    "Unanswered",
 ]

@@ -50,6 +50,7 @@ from server.registry.records import (
     StatusDelta,
     StrandedClaim,
     SubscriberRow,
+    Unanswered,
 )
 
 # --- uses of the registry itself ------------------------------------------------------
@@ -394,7 +395,13 @@ class OCSPRecords(Protocol):
 
     async def ocsp_responses_due(self, before: datetime, limit: int) -> list[OCSPResponseRow]: ...
 
-    async def serials_without_response(self, after: str, limit: int) -> list[str]: ...
+    async def ocsp_response(self, serial: str) -> OCSPResponseRow | None: ...
+
+    async def ocsp_responses_after(self, serial: str, limit: int) -> list[OCSPResponseRow]: ...
+
+    async def certificates_without_response(
+        self, after: str, limit: int
+    ) -> tuple[list[Unanswered], str | None]: ...
 
     async def revocation_of(self, serial: str) -> tuple[datetime, str | None] | None: ...
 

@@ -160,6 +160,17 @@ class AuditEvent:
 
 
 @dataclass(frozen=True)
+class Unanswered:
+    """An issued certificate without a pre-signed response, and the status it has."""
+
+    serial: str
+    generation_id: int
+    status: CertificateStatus
+    revoked_at: datetime | None
+    reason: str | None  # the CRLReason's name, as status_changes records it
+
+
+@dataclass(frozen=True)
 class OCSPResponseRow:
     """A pre-signed OCSP response (SHA-1 CertID) and the status it states."""
 
@@ -355,7 +366,11 @@ def to_text(moment: datetime) -> str:
 
 
 def from_text(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    """The moment `to_text` wrote. fromisoformat, not strptime: about fifty times faster,
+    and a page of stored OCSP responses holds three moments a row."""
+    if len(text) != 20 or text[10] != "T" or text[19] != "Z":
+        raise ValueError(f"not a registry time: {text!r}")
+    return datetime.fromisoformat(text)
 
 
 CERTIFICATE_COLUMNS = (

@@ -14,6 +14,7 @@ from server.registry.records import (
     CRLRow,
     OCSPResponseRow,
     StatusDelta,
+    Unanswered,
     from_text,
     to_text,
 )
@@ -86,6 +87,30 @@ class StatusStore:
         ):
             return [_ocsp_row(row) for row in await cursor.fetchall()]
 
+    async def ocsp_response(self, serial: str) -> OCSPResponseRow | None:
+        """The stored response of one certificate (a worker's index does not hold it)."""
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                f"SELECT {_OCSP_COLUMNS} FROM ocsp_responses WHERE serial = ?", (serial,)
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return _ocsp_row(row) if row else None
+
+    async def ocsp_responses_after(self, serial: str, limit: int) -> list[OCSPResponseRow]:
+        """Up to `limit` stored responses in serial order after `serial` (a page of the
+        OCSP index file: keyset paging walks the primary key, no rescan)."""
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                f"SELECT {_OCSP_COLUMNS} FROM ocsp_responses WHERE serial > ?"
+                " ORDER BY serial LIMIT ?",
+                (serial, limit),
+            ) as cursor,
+        ):
+            return [_ocsp_row(row) for row in await cursor.fetchall()]
+
     async def ocsp_responses_due(self, before: datetime, limit: int) -> list[OCSPResponseRow]:
         """Responses whose nextUpdate comes before `before`, soonest first."""
         async with (
@@ -98,20 +123,50 @@ class StatusStore:
         ):
             return [_ocsp_row(row) for row in await cursor.fetchall()]
 
-    async def serials_without_response(self, after: str, limit: int) -> list[str]:
-        """Issued certificates that have no pre-signed response yet, in serial order after
-        `after` (page by the last serial seen: each page is an index walk, not a rescan)."""
-        async with (
-            self._registry.reading() as db,
-            db.execute(
-                "SELECT c.serial FROM certificates c LEFT JOIN ocsp_responses o"
-                " ON o.serial = c.serial WHERE c.serial > ? AND c.state = 'issued'"
-                " AND c.generation_id IS NOT NULL AND o.serial IS NULL"
-                " ORDER BY c.serial LIMIT ?",
+    async def certificates_without_response(
+        self, after: str, limit: int
+    ) -> tuple[list[Unanswered], str | None]:
+        """The next `limit` certificates in serial order after `after`, and of them the
+        issued ones that have no pre-signed response yet, with what their response states;
+        also the last serial looked at (None: no certificate after `after`). Each call
+        walks `limit` rows of the primary keys, whatever is missing, so that no query holds
+        the registry connection for long (one query a page, not two a certificate)."""
+        async with self._registry.reading() as db:
+            async with db.execute(
+                "SELECT c.serial, c.generation_id, c.status,"
+                " c.state = 'issued' AND c.generation_id IS NOT NULL AND o.serial IS NULL"
+                " FROM (SELECT serial, generation_id, status, state FROM certificates"
+                "  WHERE serial > ? ORDER BY serial LIMIT ?) c"
+                " LEFT JOIN ocsp_responses o ON o.serial = c.serial",
                 (after, limit),
-            ) as cursor,
-        ):
-            return [row[0] for row in await cursor.fetchall()]
+            ) as cursor:
+                rows = await cursor.fetchall()
+            revoked = [row[0] for row in rows if row[3] and row[2] != "good"]
+            revocations: dict[str, tuple[str, str | None]] = {}
+            if revoked:  # the change that revoked or held each, the last one winning
+                async with db.execute(
+                    "SELECT serial, effective_at, reason FROM status_changes WHERE serial IN"
+                    f" ({', '.join('?' * len(revoked))}) AND change IN ('revoke', 'hold')"
+                    " ORDER BY id",
+                    revoked,
+                ) as cursor:
+                    for serial, at, reason in await cursor.fetchall():
+                        revocations[serial] = (at, reason)
+        missing = []
+        for row in rows:
+            if not row[3]:
+                continue
+            at, reason = revocations.get(row[0], (None, None))
+            missing.append(
+                Unanswered(
+                    serial=row[0],
+                    generation_id=row[1],
+                    status=CertificateStatus(row[2]),
+                    revoked_at=from_text(at) if at else None,
+                    reason=reason,
+                )
+            )
+        return missing, (max(row[0] for row in rows) if rows else None)
 
     async def revocation_of(self, serial: str) -> tuple[datetime, str | None] | None:
         """(time, reason name) of the change that revoked or held the certificate, if any."""

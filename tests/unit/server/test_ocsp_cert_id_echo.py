@@ -61,7 +61,7 @@ async def asker(local_ca: LocalCA) -> Asker:
     status = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
                                local_ca.clock, serving=True, builder=True)  # fmt: skip
     await status.ocsp.load_issuers()
-    await status.ocsp.load_responses(sign_missing=True)
+    await status.ocsp.sign_missing()
     generation = await local_ca.registry.active_generation(local_ca.settings.ca.name)
     assert generation is not None
     return Asker(status.ocsp, generation)
@@ -69,7 +69,7 @@ async def asker(local_ca: LocalCA) -> Asker:
 
 async def issued(local_ca: LocalCA, asker: Asker) -> int:
     certificate = await local_ca.authority.issue("tls-client", make_csr([("CN", "echo")]), "t")
-    await asker.responder.load_responses(sign_missing=True)  # its pre-signed SHA-1 response
+    await asker.responder.sign_missing()  # its pre-signed SHA-1 response
     return int(certificate.serial, 16)
 
 

@@ -76,8 +76,8 @@ async def node(
     status = StatusPublication(ca.settings, registry, signer, ca.clock, serving=serving,
                                builder=builder)  # fmt: skip
     await status.ocsp.load_issuers()
-    if serving:
-        await status.ocsp.load_responses(sign_missing=builder)
+    if serving and builder:
+        await status.ocsp.sign_missing()
     generation = await registry.active_generation(ca.settings.ca.name)
     assert generation is not None
     return Node(
@@ -288,7 +288,7 @@ async def test_the_responder_certificate_is_renewed_and_responses_re_signed(
         serving=True, builder=True, renew_responder=renew,
     )  # fmt: skip
     await status.ocsp.load_issuers()
-    await status.ocsp.load_responses(sign_missing=True)
+    await status.ocsp.sign_missing()
     authority = Authority(local_ca.settings, local_ca.registry, local_ca.signer,
                           local_ca.clock, status)  # fmt: skip
     generation = await authority.generation()

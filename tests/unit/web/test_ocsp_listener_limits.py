@@ -336,13 +336,12 @@ async def signing_listener(tmp_path: Path) -> AsyncIterator[SigningListener]:
     signer = HeldSigner(direct)
     status = StatusPublication(settings, registry, direct, clock, serving=True, builder=True)
     await status.ocsp.load_issuers()
-    await status.ocsp.load_responses(sign_missing=True)
+    await status.ocsp.sign_missing()
     issued = await Authority(settings, registry, direct, clock, status).issue(
         "tls-client", make_csr([("CN", "held")]), "t"
     )
     live = StatusPublication(settings, registry, signer, clock, serving=True)
     await live.ocsp.load_issuers()
-    await live.ocsp.load_responses(sign_missing=False)
     ca = asn1_x509.Certificate.load(generation.certificate_der)
     cert_id = ocsp.cert_id_for(ca.subject.dump(), ca.public_key.dump(), int(issued.serial, 16))
     metrics = CollectorRegistry()
