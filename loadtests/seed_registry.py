@@ -20,7 +20,7 @@ What it writes, the way the server would have it:
 - the matching `audit_log` entries, hash-chained, so `audit-verify` still passes.
 
 No OCSP responses are written: the server signs the missing ones when it starts
-(OCSPResponder.load_responses).
+(OCSPResponder.sign_missing, in the background).
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ async def populated(local_ca: LocalCA) -> Registry:
     status = StatusPublication(local_ca.settings, registry, local_ca.signer, local_ca.clock,
                                serving=True, builder=True)  # fmt: skip
     await status.ocsp.load_issuers()
-    await status.ocsp.load_responses(sign_missing=True)
+    await status.ocsp.sign_missing()
     authority = Authority(local_ca.settings, registry, local_ca.signer, local_ca.clock, status)
     revocation = Revocation(registry, local_ca.clock, status)
     serials = [
