@@ -21,8 +21,9 @@ from cryptography.x509 import ocsp as x509_ocsp
 from protocols import ocsp
 from protocols.crl import CRLReason
 from server.authority import Authority
+from server.context import open_registry
 from server.ocsp_index import HEADER_SIZE, IndexWriter, OCSPIndex
-from server.registry import CertificateStatus, OCSPResponseRow, Registry
+from server.registry import CertificateStatus, OCSPResponseRow
 from server.revocation import Revocation
 from server.status import StatusPublication
 from server.status_feed import node_name
@@ -48,7 +49,7 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], what: str) -> 
 @asynccontextmanager
 async def worker(local_ca: LocalCA, name: str) -> AsyncIterator[StatusPublication]:
     """A started serving process of the node (its own registry connection and watermark)."""
-    registry = await Registry.open(local_ca.settings.resolve(local_ca.settings.registry.path))
+    registry = await open_registry(local_ca.settings)
     status = StatusPublication(local_ca.settings, registry, local_ca.signer, local_ca.clock,
                                serving=True)  # fmt: skip
     status.feed.node = f"{node_name()}#{name}"  # each is waited for on its own
