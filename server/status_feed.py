@@ -92,21 +92,29 @@ class StatusFeed:
         self._marked_seq, self._marked_at = seq, now
 
     async def run(self) -> None:
-        """Poll when the registry notifies a change (where it can), every poll interval
-        otherwise, and at least every `HEARTBEAT` so the heartbeat stays fresh."""
+        """Poll when the registry notifies a change (where it can) and at the latest every
+        poll interval; between polls, keep the heartbeat (`mark`) at least every
+        `HEARTBEAT`, so a process polling seldom is not taken as gone."""
         listener = self._store.listen_for_ocsp_responses(self._woken.set)
         if listener is not None:
             await listener.start()
-        wait_s = min(self._interval, HEARTBEAT.total_seconds())
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time()
         try:
             while True:
-                self._woken.clear()  # a change committed during the poll wakes the next one
+                if self._woken.is_set() or loop.time() >= next_poll:
+                    self._woken.clear()  # a change committed during the poll wakes the next
+                    next_poll = loop.time() + self._interval
+                    step = self.poll
+                else:
+                    step = self.mark
                 try:
-                    await self.poll()
+                    await step()
                 except Exception:  # keep following; the next poll retries
                     log.exception("status feed poll failed")
+                wait_s = min(next_poll - loop.time(), HEARTBEAT.total_seconds())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._woken.wait(), wait_s)
+                    await asyncio.wait_for(self._woken.wait(), max(wait_s, 0.0))
         finally:
             if listener is not None:
                 await listener.close()

@@ -3,15 +3,18 @@ a process known to be gone is not waited for, one still alive is."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from server.authority import utc_now
 from server.errors import CAError, ErrorKind
 from server.process_identity import this_process
 from server.registry import Registry
-from server.status_feed import wait_until_applied
+from server.status_feed import ALIVE_WITHIN, StatusFeed, wait_until_applied
 from tests.local_ca import Clock
 from tests.unit.server.test_duties import gone_process
 
@@ -36,4 +39,34 @@ async def test_a_change_made_right_after_a_worker_died_does_not_wait_for_it(
         assert refused.value.kind is ErrorKind.UNAVAILABLE
         assert this_process() in refused.value.message
     finally:
+        await registry.close()
+
+
+class FollowsNothing:
+    """The part of an OCSP responder a feed drives, with nothing to apply."""
+
+    seq = 0
+
+    def apply(self, rows: object) -> None:
+        raise AssertionError("nothing was written to apply")
+
+
+async def test_a_process_polling_seldom_still_heartbeats_every_second(tmp_path: Path) -> None:
+    """With `ocsp.poll_interval_ms` at its maximum (10 s), longer than a waiter takes a
+    silent process to be alive (ALIVE_WITHIN, 5 s), the heartbeat still comes every
+    second: a live process is never left out of a status change's wait."""
+    registry = await Registry.open(tmp_path / "registry.sqlite3")
+    feed = StatusFeed(registry, FollowsNothing(), 10.0, utc_now)  # type: ignore[arg-type]
+    running = asyncio.create_task(feed.run())
+    try:
+        started = utc_now()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ALIVE_WITHIN.total_seconds() - 0.5
+        while not await registry.status.nodes_behind(1, started + timedelta(seconds=1.5)):
+            assert loop.time() < deadline, "no heartbeat while a waiter would wait for it"
+            await asyncio.sleep(0.05)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
         await registry.close()
