@@ -199,7 +199,8 @@ def test_a_revocation_acknowledged_on_node_b_is_served_by_node_a(
     nodes: Nodes, officer_token: str
 ) -> None:
     """The promise of `revoke` across nodes: when B's API answers, A's OCSP already says
-    revoked; A's CRL (built by whichever node holds the duties) lists it soon after."""
+    revoked (and when the CLI of A's home returns, B's does); A's CRL (built by whichever
+    node holds the duties) lists it soon after."""
     node_a = nodes.start(nodes.a)
     node_b = nodes.start(nodes.b)
     try:
@@ -214,6 +215,10 @@ def test_a_revocation_acknowledged_on_node_b_is_served_by_node_a(
         assert nodes.ocsp_status(node_a, leaf) == "revoked"  # at once: no wait, no retry
         assert nodes.ocsp_status(node_b, leaf) == "revoked"
         print(f"revocation acknowledged by node B after {acknowledged_s * 1000:.0f} ms")
+
+        other = nodes.enroll_on(node_b, "device-1b")
+        nodes.a.cli("revoke", "--serial", f"{serial_of(other):x}", "--reason", "superseded")
+        assert nodes.ocsp_status(node_b, other) == "revoked"  # the CLI kept the promise too
 
         eventually("node A's CRL listing it", crl_listing(node_a, serial_of(leaf)))
         crl_pem = nodes.folder / "a.crl.pem"
