@@ -62,7 +62,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
 from config import load_settings
-from loadtests.seed_registry import Seeded, seed
+from loadtests.seed_registry import Seeded, registry_file, seed
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -442,7 +442,7 @@ def run(args: argparse.Namespace, folder: Path, processes: Processes) -> list[Re
     port = free_port()
     cli(Path(home), "init", "--http", f"127.0.0.1:{port}")
     settings = load_settings(home)
-    db_path = settings.registry_file
+    db_path = registry_file(settings)
 
     started = time.perf_counter()
     seeded = seed(home, args.certs, 0.1)

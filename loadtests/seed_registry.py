@@ -105,9 +105,16 @@ def active_generation(db: sqlite3.Connection, ca_name: str) -> CAGeneration:
 _worker_state: dict[str, object] = {}
 
 
+def registry_file(settings: Settings) -> Path:
+    """The home's SQLite registry file: seeding writes SQLite only."""
+    if settings.registry_file is None:
+        raise SystemExit("seed_registry writes SQLite registries only (registry.url)")
+    return settings.registry_file
+
+
 def _init_worker(home: str) -> None:
     settings = load_settings(Path(home))
-    with sqlite3.connect(settings.registry_file) as db:
+    with sqlite3.connect(registry_file(settings)) as db:
         generation = active_generation(db, settings.ca.name)
     _worker_state.update(
         settings=settings,
@@ -240,7 +247,7 @@ def seed(home: Path, count: int, revoked_fraction: float = 0.1, processes: int =
     """Add `count` certificates to the registry of the CA home, every 1/`revoked_fraction`-th
     of them revoked. Returns them in the order written."""
     settings = load_settings(home)
-    db = sqlite3.connect(settings.registry_file, isolation_level=None)
+    db = sqlite3.connect(registry_file(settings), isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA busy_timeout=10000")

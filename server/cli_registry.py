@@ -10,6 +10,7 @@ sample of certificates are the same on both sides.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -63,6 +64,7 @@ async def run_registry(args: argparse.Namespace) -> int:
         await source.close()
     for line in lines:
         print(line)
+    print(f"to use the copy, set registry.url = {json.dumps(args.target)} in settings.toml")
     return 0
 
 
@@ -80,8 +82,12 @@ async def _check(
     before, after = await row_counts(source), await row_counts(target)
     for table, count in sorted(after.items()):
         if before.get(table, 0) != count or copied.get(table, 0) != count:
-            raise CAError(ErrorKind.INTERNAL, f"table {table}: {copied.get(table, 0)} rows "
-                          f"copied, {count} in the target")  # fmt: skip
+            raise CAError(
+                ErrorKind.INTERNAL,
+                f"table {table}: {before.get(table, 0)} rows in the source, "
+                f"{copied.get(table, 0)} copied, {count} in the target (was the source in "
+                "use? stop its servers, then copy again into a new, empty database)",
+            )
     audit = await _verify_audit(settings, target)
     if audit.problem is not None:
         raise CAError(ErrorKind.INTERNAL, f"audit verify on the target: {audit.problem}")

@@ -2,8 +2,10 @@
 
 `acquire` is one statement (an upsert whose update applies only when the caller already
 holds the lease or the lease has expired), so two processes, or two nodes sharing one
-database, never both hold a lease: the statement that changes the row decides. Times are
-stored in `to_text` form, which sorts as text, so the comparison is done by the database.
+database, never both hold a lease: the statement that changes the row decides (on
+PostgreSQL too, where a concurrent insert of the same name waits for the first and then
+meets its row). The database compares the times: `to_text` text on SQLite, which sorts as
+time, timestamps on PostgreSQL.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The registry's SQL is written once (`?` placeholders, times as `records.to_text` strings);
 `_Connection` runs it unchanged: placeholders become `$n`, rows index like SQLite's tuples,
-and `timestamptz` columns take and give `to_text` strings (`_TIMESTAMPTZ_CODEC`), so the
+and `timestamptz` columns take and give `to_text` strings (`_prepare_connection`), so the
 stores and the audit chain's hashes see the very text they would see on SQLite.
 
 Concurrency (server/registry/engine.py, ARCHITECTURE.md "The registry"): every write
@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import asyncpg
 
@@ -35,7 +35,7 @@ from server.registry.notifications import Listening
 from server.registry.records import to_text
 
 # The key of the one advisory lock every write transaction (and migration) holds; any
-# constant works as long as every node uses the same one ("ca-registry" in ASCII).
+# constant works as long as every node uses the same one ("ca-regis" in ASCII).
 WRITE_LOCK = 0x63612D7265676973
 
 DEFAULT_POOL_SIZE = 10
@@ -60,6 +60,7 @@ class PostgresEngine:
                 min_size=1,
                 max_size=pool_size,
                 init=_prepare_connection,
+                reset=_keep_session,
                 server_settings={"timezone": "UTC"},
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
@@ -114,15 +115,34 @@ class PostgresEngine:
         """One write transaction, serialised with every other from BEGIN to COMMIT by the
         advisory lock (module docstring); it commits whole or rolls back."""
         async with self._pool.acquire() as raw:
+            await raw.execute(_BEGIN_WRITE)  # BEGIN and the lock in one round trip
             try:
-                async with raw.transaction():
-                    await raw.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
-                    yield _Connection(raw)
+                yield _Connection(raw)
+                await raw.execute("COMMIT")
             except asyncpg.IntegrityConstraintViolationError as exc:
+                await _rollback(raw)
                 # The message names the constraint; the detail, which quotes the refused
                 # value (personal data perhaps), only gives the column. str(exc) has both.
                 message = getattr(exc, "message", None) or "a constraint refused the write"
                 raise IntegrityError(message, _unique_column(exc)) from None
+            except BaseException:
+                await _rollback(raw)
+                raise
+
+
+_BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+
+
+async def _rollback(raw: asyncpg.Connection) -> None:
+    """End a failed write transaction, if the connection still has one to end."""
+    if not raw.is_closed() and raw.is_in_transaction():
+        await raw.execute("ROLLBACK")
+
+
+async def _keep_session(raw: asyncpg.Connection) -> None:
+    """A connection returned to the pool keeps its session: the engine changes nothing
+    in it beyond a transaction (asyncpg itself still rolls back one left open), so the
+    default reset (RESET ALL, UNLISTEN, ...: a round trip per use) has nothing to undo."""
 
 
 class _Cursor:
@@ -253,19 +273,25 @@ async def _prepare_connection(raw: asyncpg.Connection) -> None:
 
 
 def redacted(url: str) -> str:
-    """The URL with its password, if any, replaced by `***`."""
+    """The URL with its passwords (in the user part, or a `password` parameter) as `***`."""
+    message = url
+    for secret in _passwords(url):
+        message = message.replace(secret, "***")
+    return message
+
+
+def _passwords(url: str) -> list[str]:
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    found = [value for key, value in parse_qsl(parts.query) if key == "password" and value]
+    if parts.password:
+        found.append(parts.password)
+    # Longest first, so that a password containing another is replaced whole.
+    return sorted({*found, *(quote(p, safe="") for p in found)}, key=len, reverse=True)
 
 
 def _scrubbed(exc: BaseException, url: str) -> str:
-    """The error's message without the URL's password (a driver may quote the DSN)."""
+    """The error's message without the URL's passwords (a driver may quote the DSN)."""
     message = str(exc) or type(exc).__name__
-    password = urlsplit(url).password
-    if password:
-        message = message.replace(url, redacted(url)).replace(password, "***")
+    for secret in _passwords(url):
+        message = message.replace(secret, "***")
     return message

@@ -222,14 +222,14 @@ def test_revoke_and_its_refusals(engine_ca: CAHome, tmp_path: Path) -> None:
     assert "intact" in engine_ca.cli("audit", "verify").stdout
 
 
-def test_suspend_and_resume(engine_ca: CAHome, tmp_path: Path) -> None:
+def test_suspend_and_resume(soft_ca: CAHome, tmp_path: Path) -> None:
     csr = openssl_csr(tmp_path, "s", "/CN=to-suspend")
-    pem = engine_ca.cli("issue", "--profile", "tls-client", "--csr", csr).stdout
+    pem = soft_ca.cli("issue", "--profile", "tls-client", "--csr", csr).stdout
     serial = format(x509.load_pem_x509_certificate(pem.encode()).serial_number, "x")
-    assert engine_ca.cli("suspend", "--serial", serial).stdout.strip() == f"suspended {serial}"
-    assert "status:     hold" in engine_ca.cli("show", "--serial", serial).stdout
-    assert engine_ca.cli("resume", "--serial", serial).stdout.strip() == f"resumed {serial}"
-    assert "status:     good" in engine_ca.cli("show", "--serial", serial).stdout
+    assert soft_ca.cli("suspend", "--serial", serial).stdout.strip() == f"suspended {serial}"
+    assert "status:     hold" in soft_ca.cli("show", "--serial", serial).stdout
+    assert soft_ca.cli("resume", "--serial", serial).stdout.strip() == f"resumed {serial}"
+    assert "status:     good" in soft_ca.cli("show", "--serial", serial).stdout
 
 
 def test_profiles_are_listed(soft_ca: CAHome) -> None:
@@ -292,30 +292,28 @@ def test_a_missing_home_is_a_usage_error() -> None:
     assert result.returncode == 2 and "--home" in result.stderr
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_a_signing_failure_leaves_no_row_and_frees_the_key(
-    request: pytest.FixtureRequest, engine: str, tmp_path: Path
+    engine_ca: CAHome, tmp_path: Path
 ) -> None:
     """The real pipeline, with the CA key file gone when the signer process needs it."""
-    home = init_home(tmp_path / "ca", request, engine)
+    home = engine_ca
     before = home.cli("list").stdout
     key_file = next((home.path / "keys").glob("demo-ca-g1*"))
     hidden = key_file.rename(tmp_path / "hidden.pem")
-    csr = openssl_csr(tmp_path, "leaf", "/CN=leaf")
-    result = home.cli("issue", "--profile", "tls-client", "--csr", csr, check=False)
+    try:
+        csr = openssl_csr(tmp_path, "leaf", "/CN=leaf")
+        result = home.cli("issue", "--profile", "tls-client", "--csr", csr, check=False)
+    finally:
+        hidden.rename(key_file)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: the signing service failed; the request was not issued"
     assert home.cli("list").stdout == before
-    hidden.rename(key_file)
     pem = home.cli("issue", "--profile", "tls-client", "--csr", csr).stdout  # same key: free
     verify(ca_pem(home, tmp_path), pem, tmp_path)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_crl_command_prints_and_writes_the_current_crl(
-    request: pytest.FixtureRequest, engine: str, tmp_path: Path
-) -> None:
-    home = init_home(tmp_path / "ca", request, engine)
+def test_crl_command_prints_and_writes_the_current_crl(soft_ca: CAHome, tmp_path: Path) -> None:
+    home = soft_ca
     csr = openssl_csr(tmp_path, "leaf", "/CN=leaf")
     pem = home.cli("issue", "--profile", "tls-client", "--csr", csr).stdout
     serial = format(x509.load_pem_x509_certificate(pem.encode()).serial_number, "x")
@@ -541,7 +539,6 @@ def test_registry_copy_moves_a_home_to_postgresql_and_back_unchanged(
     ]  # fmt: skip
     revoked = format(x509.load_pem_x509_certificate(pems[1].encode()).serial_number, "x")
     home.cli("revoke", "--serial", revoked, "--reason", "keyCompromise")
-    ready_subscriber(home, "person")
     server = ServerProcess(home)  # signs every certificate's OCSP response, then stops
     before = [ocsp_answer(server, issuer, pem) for pem in pems]
     server.stop()

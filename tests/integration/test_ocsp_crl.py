@@ -35,6 +35,7 @@ class World:
     folder: Path
     ca_file: Path
     certs: dict[str, Path]
+    changed: bool = False  # the status changes made (make_changes)
 
     def serial(self, name: str) -> int:
         return x509.load_pem_x509_certificate(self.certs[name].read_bytes()).serial_number
@@ -62,14 +63,12 @@ def serial_hex(pem: Path) -> str:
     return format(x509.load_pem_x509_certificate(pem.read_bytes()).serial_number, "x")
 
 
-@pytest.fixture(scope="module", params=ENGINES)
-def world(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+def served_world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, engine: str
 ) -> Iterator[World]:
-    """A CA with its registry on each engine in turn, served, its certificates issued with
-    the CLI."""
-    folder = tmp_path_factory.mktemp("status")
-    ca = init_home(folder / "ca", request, request.param, "--subject", "CN=Status CA,O=Test,C=RU")
+    """A CA with its registry on `engine`, served, its certificates issued with the CLI."""
+    folder = tmp_path_factory.mktemp(f"status-{engine}")
+    ca = init_home(folder / "ca", request, engine, "--subject", "CN=Status CA,O=Test,C=RU")
     ca_file = folder / "ca.pem"
     ca_file.write_text(ca.cli("ca-cert").stdout)
     certs = {name: issue(ca, folder, name) for name in ("good", "revoked", "held", "resumed")}
@@ -81,14 +80,51 @@ def world(
 
 
 @pytest.fixture(scope="module")
-def changed(world: World) -> World:
-    """The status changes, made with the CLI while the server runs."""
-    world.ca.cli("revoke", "--serial", serial_hex(world.certs["revoked"]),
-                 "--reason", "keyCompromise")  # fmt: skip
-    world.ca.cli("suspend", "--serial", serial_hex(world.certs["held"]))
-    world.ca.cli("suspend", "--serial", serial_hex(world.certs["resumed"]))
-    world.ca.cli("resume", "--serial", serial_hex(world.certs["resumed"]))
+def sqlite_world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    yield from served_world(request, tmp_path_factory, "sqlite")
+
+
+@pytest.fixture(scope="module")
+def postgresql_world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    yield from served_world(request, tmp_path_factory, "postgresql")
+
+
+@pytest.fixture(scope="module")
+def world(sqlite_world: World) -> World:
+    """For what the registry's engine does not change (HTTP, request parsing)."""
+    return sqlite_world
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine_world(request: pytest.FixtureRequest) -> World:
+    """For what depends on storage: the CA with its registry on each engine in turn."""
+    return request.getfixturevalue(f"{request.param}_world")
+
+
+def make_changes(world: World) -> World:
+    """The status changes, made once with the CLI while the server runs."""
+    if not world.changed:
+        world.ca.cli("revoke", "--serial", serial_hex(world.certs["revoked"]),
+                     "--reason", "keyCompromise")  # fmt: skip
+        world.ca.cli("suspend", "--serial", serial_hex(world.certs["held"]))
+        world.ca.cli("suspend", "--serial", serial_hex(world.certs["resumed"]))
+        world.ca.cli("resume", "--serial", serial_hex(world.certs["resumed"]))
+        world.changed = True
     return world
+
+
+@pytest.fixture(scope="module")
+def changed(world: World) -> World:
+    return make_changes(world)
+
+
+@pytest.fixture(scope="module")
+def engine_changed(engine_world: World) -> World:
+    return make_changes(engine_world)
 
 
 def status_lines(out: str) -> dict[str, str]:
@@ -100,15 +136,15 @@ def status_lines(out: str) -> dict[str, str]:
     return lines
 
 
-def test_a_good_certificate_with_nonce(world: World) -> None:
-    out = world.ocsp("-cert", world.certs["good"], "-nonce")
+def test_a_good_certificate_with_nonce(engine_world: World) -> None:
+    out = engine_world.ocsp("-cert", engine_world.certs["good"], "-nonce")
     assert status_lines(out) == {"good": "good"}
     assert "WARNING" not in out  # the nonce came back (RFC 8954)
 
 
-def test_statuses_after_changes_in_one_request(changed: World) -> None:
+def test_statuses_after_changes_in_one_request(engine_changed: World) -> None:
     """No sleeping: each CLI change returned only once the server applied it."""
-    w = changed
+    w = engine_changed
     out = w.ocsp(*[a for name in ("good", "revoked", "held", "resumed")
                    for a in ("-cert", w.certs[name])],
                  "-serial", hex(NEVER_ISSUED), "-no_nonce")  # fmt: skip
@@ -120,11 +156,11 @@ def test_statuses_after_changes_in_one_request(changed: World) -> None:
 
 
 @pytest.mark.parametrize("name", ["good", "revoked", "held", "resumed"])
-def test_pre_signed_answers_agree_with_the_registry(changed: World, name: str) -> None:
-    out = changed.ocsp("-cert", changed.certs[name], "-no_nonce")
+def test_pre_signed_answers_agree_with_the_registry(engine_changed: World, name: str) -> None:
+    out = engine_changed.ocsp("-cert", engine_changed.certs[name], "-no_nonce")
     expected = {"good": "good", "revoked": "revoked", "held": "revoked", "resumed": "good"}
     assert status_lines(out) == {name: expected[name]}
-    shown = changed.ca.cli("show", "--serial", serial_hex(changed.certs[name])).stdout
+    shown = engine_changed.ca.cli("show", "--serial", serial_hex(engine_changed.certs[name])).stdout
     registry_status = {"good": "good", "revoked": "revoked", "held": "hold", "resumed": "good"}
     assert f"status:     {registry_status[name]}" in shown
 
@@ -230,8 +266,8 @@ def wait_for_crl(world: World, name: str, predicate) -> bytes:
         time.sleep(0.1)
 
 
-def test_crls_list_revoked_and_held_and_openssl_verify_agrees(changed: World) -> None:
-    w = changed
+def test_crls_list_revoked_and_held_and_openssl_verify_agrees(engine_changed: World) -> None:
+    w = engine_changed
     revoked, held, resumed = (w.serial(n) for n in ("revoked", "held", "resumed"))
     full = wait_for_crl(w, "demo.crl", lambda c: {revoked, held} <= set(c.entries))
     parsed = crl_codec.parse_crl(full)
@@ -251,13 +287,13 @@ def test_crls_list_revoked_and_held_and_openssl_verify_agrees(changed: World) ->
                 assert "certificate revoked" in out
 
 
-def test_delta_crl_against_the_first_base(changed: World) -> None:
+def test_delta_crl_against_the_first_base(engine_changed: World) -> None:
     """The base of the deltas is the first full CRL (made before any change: the CA is
     younger than crl.base_interval_hours), so the delta lists every change since; the
     resumed certificate was not on that base, so it is listed only as removeFromCRL, when
     a CRL made between its hold and its resume listed it (RFC 5280 5.2.4; see
     tests/unit/server/test_crl_remove_from_crl.py)."""
-    w = changed
+    w = engine_changed
     revoked, held, resumed = (w.serial(n) for n in ("revoked", "held", "resumed"))
     delta = wait_for_crl(w, "demo-delta.crl", lambda c: {revoked, held} <= set(c.entries))
     parsed = crl_codec.parse_crl(delta)
@@ -331,8 +367,8 @@ def test_issued_certificates_point_at_ocsp_crl_and_delta(world: World) -> None:
     assert fresh[0].full_name[0].value.endswith("/crl/demo-delta.crl")
 
 
-def test_the_audit_trail_of_the_changes_verifies(changed: World) -> None:
+def test_the_audit_trail_of_the_changes_verifies(engine_changed: World) -> None:
     """Issuance and status changes made by the CLI while the server ran, as the registry
     chained them (S6)."""
-    report = changed.ca.cli("audit", "verify").stdout
+    report = engine_changed.ca.cli("audit", "verify").stdout
     assert report.startswith("audit trail intact"), report

@@ -5,6 +5,6 @@
 CREATE TABLE duty_leases (
     name        TEXT PRIMARY KEY,     -- the lease, e.g. 'duties'
     holder      TEXT NOT NULL,        -- host:pid of the process holding it
-    expires_at  TIMESTAMP_TEXT NOT NULL,        -- UTC, to_text format (sorts as text)
+    expires_at  TIMESTAMP_TEXT NOT NULL,        -- UTC
     acquired_at TIMESTAMP_TEXT NOT NULL         -- when this holder first took it
 );

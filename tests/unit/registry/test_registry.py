@@ -1,7 +1,9 @@
 """The registry on both engines (tests/unit/registry/conftest.py): intents, uniqueness,
 status changes, audit chain, migrations."""
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,9 @@ from server.registry import (
     StatusChangeKind,
 )
 from server.registry.engine import IntegrityError
+from server.registry.migrations import pending_migrations
+from server.registry.records import to_text
+from server.registry.subscriber_store import SubscriberRow
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 OWNER = this_process()
@@ -133,9 +138,9 @@ async def test_status_change_of_unknown_serial(registry: Registry) -> None:
     assert caught.value.kind is ErrorKind.NOT_FOUND
 
 
-async def run(registry: Registry, sql: str) -> None:
+async def run(registry: Registry, sql: str, parameters: tuple[object, ...] = ()) -> None:
     async with registry.transaction() as db:
-        await db.execute(sql)
+        await db.execute(sql, parameters)
 
 
 async def test_audit_chain_detects_an_edited_entry(registry: Registry) -> None:
@@ -190,3 +195,97 @@ async def test_pruning_cmp_transactions_keeps_recent_unfinished_and_held_ones(
     for name in ("awaiting", "waiting", "open", "held", "recent"):
         assert await store.get(ids[name]) is not None, name
     assert await store.prune(NOW - timedelta(days=3)) == 0
+
+
+def subscriber(subscriber_id: str, snils: str) -> SubscriberRow:
+    return SubscriberRow(subscriber_id, "individual", "Ivanov Ivan", "Ivanov", "Ivan", None, snils,
+                         None, None, None, "RU", None, None, None, "operator", NOW)  # fmt: skip
+
+
+async def test_a_unique_violation_names_its_column_and_not_the_value(registry: Registry) -> None:
+    """subscriber_store tells which identifier is taken by the column; the value, personal
+    data perhaps, stays out of the error."""
+    await registry.subscribers.add(subscriber("s1", "112-233-445 95"), AuditEvent("o", "add", "s1"))
+    with pytest.raises(CAError, match="SNILS") as caught:
+        await registry.subscribers.add(
+            subscriber("s2", "112-233-445 95"), AuditEvent("o", "add", "s2")
+        )
+    assert caught.value.kind is ErrorKind.DUPLICATE
+    insert = (
+        "INSERT INTO accounts (id, name, role, created_at, created_by)"
+        " VALUES (?, 'mallory-7731', 'admin', ?, 'test')"
+    )
+    await run(registry, insert, ("a1", to_text(NOW)))
+    with pytest.raises(IntegrityError) as refused:
+        await run(registry, insert, ("a2", to_text(NOW)))
+    assert refused.value.column == "name" and "mallory-7731" not in str(refused.value)
+    assert await count(registry, "subscribers") == 1 and await count(registry, "accounts") == 1
+
+
+async def test_times_are_timestamps_on_postgresql_and_read_back_as_on_sqlite(
+    registry: Registry,
+) -> None:
+    await issued(registry, "01", b"k")
+    revoked_at = NOW + timedelta(hours=1, seconds=7)
+    await registry.change_status(
+        StatusChange("01", StatusChangeKind.REVOKE, None, revoked_at, None, "o", revoked_at),
+        (CertificateStatus.GOOD,), CertificateStatus.REVOKED, AuditEvent("o", "revoke", "01"),
+    )  # fmt: skip
+    if registry.engine.dialect == "postgresql":
+        kind = (
+            "SELECT data_type FROM information_schema.columns"
+            " WHERE table_name = 'status_changes' AND column_name = 'effective_at'"
+        )
+        expected = "timestamp with time zone"
+    else:
+        kind, expected = "SELECT typeof(effective_at) FROM status_changes LIMIT 1", "text"
+    async with registry.reading() as db, db.execute(kind) as cursor:
+        assert tuple(await cursor.fetchone() or ()) == (expected,)
+    async with (
+        registry.reading() as db,
+        db.execute("SELECT effective_at FROM status_changes WHERE change = 'revoke'") as cursor,
+    ):
+        assert tuple(await cursor.fetchone() or ()) == ("2026-11-28T13:00:07Z",)
+    assert [c.effective_at for c in await registry.status_history("01")] == [NOW, revoked_at]
+    assert (await registry.verify_audit_chain()).intact  # its hashes cover to_text(at)
+
+
+async def test_a_home_migrated_when_times_were_declared_text_keeps_working(
+    tmp_path: Path,
+) -> None:
+    """Homes made before time columns were declared TIMESTAMP_TEXT (0001_initial.sql) have
+    TEXT there; both give TEXT affinity, so such a home reads and writes as a new one."""
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY)")
+        for name, script in pending_migrations("sqlite", set()):
+            old.executescript(script.replace("TIMESTAMP_TEXT", "TEXT"))
+            old.execute("INSERT INTO schema_migrations (name) VALUES (?)", (name,))
+        old.execute(
+            "INSERT INTO certificates (serial, profile, subject, spki_sha256, not_before,"
+            " not_after, state, tbs, der, created_at) VALUES ('0a', 'tls-client', 'CN=old',"
+            " x'01', '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', 'issued', x'00', x'30',"
+            " '2026-12-31T00:00:00Z')"
+        )
+        declared = old.execute(
+            "SELECT type FROM pragma_table_info('certificates') WHERE name = 'not_after'"
+        ).fetchone()
+    assert declared == ("TEXT",)
+    registry = await Registry.open_url(f"sqlite://{path}")
+    try:
+        old_record = await registry.get_certificate("0a")
+        assert old_record is not None
+        assert old_record.not_after == datetime(2027, 1, 1, tzinfo=UTC)
+        await issued(registry, "0b", b"new")
+        found = await registry.search.certificates(None, None, None, 10, None)
+        assert [c.serial for c in found] == ["0b", "0a"]  # by created_at: the old row is younger
+        assert (await registry.verify_audit_chain()).intact
+    finally:
+        await registry.close()
+
+
+async def test_a_subject_search_ignores_case_on_both_engines(registry: Registry) -> None:
+    await issued(registry, "01", b"k")  # CN=test
+    found = await registry.search.certificates(None, None, "cn=TEST", 10, None)
+    assert [c.serial for c in found] == ["01"]
+    assert await registry.search.certificates(None, None, "cn=t_st", 10, None) == []
