@@ -70,3 +70,24 @@ async def test_a_process_polling_seldom_still_heartbeats_every_second(tmp_path: 
         with contextlib.suppress(asyncio.CancelledError):
             await running
         await registry.close()
+
+
+async def test_a_process_of_another_machine_with_our_host_name_is_waited_for(
+    tmp_path: Path,
+) -> None:
+    """Nodes of several machines share one PostgreSQL registry: a live process of another
+    machine that has not applied a change is waited for and named, its watermark kept,
+    even when that machine has our host name and its pid is free here."""
+    clock = Clock(datetime(2026, 12, 5, 12, 0, tzinfo=UTC))
+    registry = await Registry.open(tmp_path / "registry.sqlite3")
+    try:
+        host, _, pid, start, ns, _ = gone_process().split("/")
+        elsewhere = f"{host}/its-boot-id/{pid}/{start}/{ns}/its-machine-id"
+        await registry.status.set_watermark(elsewhere, 0, clock())
+        with pytest.raises(CAError) as refused:
+            await wait_until_applied(registry, 5, timeout_s=0.2, clock=clock)
+        assert refused.value.kind is ErrorKind.UNAVAILABLE
+        assert elsewhere in refused.value.message
+        assert await registry.status.nodes_behind(5, clock() - ALIVE_WITHIN) == [elsewhere]
+    finally:
+        await registry.close()
