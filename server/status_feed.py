@@ -100,6 +100,7 @@ class StatusFeed:
             await listener.start()
         loop = asyncio.get_running_loop()
         next_poll = loop.time()
+        failing = False
         try:
             while True:
                 if self._woken.is_set() or loop.time() >= next_poll:
@@ -111,7 +112,13 @@ class StatusFeed:
                 try:
                     await step()
                 except Exception:  # keep following; the next poll retries
-                    log.exception("status feed poll failed")
+                    if not failing:  # once per outage, not every poll interval
+                        log.exception("status feed poll failed; retrying")
+                    failing = True
+                else:
+                    if failing:
+                        log.info("status feed: polling again")
+                    failing = False
                 wait_s = min(next_poll - loop.time(), HEARTBEAT.total_seconds())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), max(wait_s, 0.0))

@@ -91,3 +91,25 @@ async def test_a_process_of_another_machine_with_our_host_name_is_waited_for(
         assert await registry.status.nodes_behind(5, clock() - ALIVE_WITHIN) == [elsewhere]
     finally:
         await registry.close()
+
+
+async def test_a_registry_that_stops_answering_is_logged_once_not_every_poll(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = await Registry.open(tmp_path / "registry.sqlite3")
+    await registry.close()  # every read fails from now on
+    feed = StatusFeed(registry, FollowsNothing(), 0.005, utc_now)  # type: ignore[arg-type]
+    running = asyncio.create_task(feed.run())
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not caplog.records:
+            assert loop.time() < deadline, "the failure was not logged"
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # some 60 polls more
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    failures = [r for r in caplog.records if "status feed poll failed" in r.getMessage()]
+    assert len(failures) == 1
