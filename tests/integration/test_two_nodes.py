@@ -34,6 +34,7 @@ from server.registry import Registry
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome, new_registry_url
 from tests.integration.server_process import Response, ServerProcess, http
+from tests.softhsm import make_token
 
 T = TypeVar("T")
 DEADLINE_S = 60.0  # generous for a slow, shared machine
@@ -179,11 +180,20 @@ def crl_listing(server: ServerProcess, serial: int) -> Callable[[], crl_codec.Pa
 
 @pytest.fixture
 def nodes(request: pytest.FixtureRequest, tmp_path: Path) -> Nodes:
+    """Node A's home made by `init` on a new PostgreSQL database, its CA key a file (the
+    default) or in a SoftHSM2 token (`pkcs11`, by indirect parametrisation) that both nodes
+    open; node B's home joined to it."""
     url = new_registry_url(request, "postgresql")
     assert url is not None
+    backend = getattr(request, "param", "soft")
     a = CAHome(tmp_path / "a")
+    args: list[str | Path] = []
+    if backend == "pkcs11":
+        token = make_token(tmp_path / "hsm", label="ca")
+        a.env = {**token.environment(), "CA_HSM_PIN": token.pin}
+        args = ["--backend", "pkcs11", "--token-label", token.label, "--module", token.module]
     run_cli("init", "--home", a.path, "--subject", "CN=Nodes CA,O=Test,C=RU",
-            "--registry-url", url)  # fmt: skip
+            "--registry-url", url, *args, env=a.env)  # fmt: skip
     b = join(a, tmp_path / "b")
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text(b.cli("ca-cert").stdout)
@@ -195,6 +205,7 @@ def officer_token(nodes: Nodes) -> str:
     return nodes.b.cli("account-add", "--name", "alice", "--role", "officer").stdout.split()[1]
 
 
+@pytest.mark.parametrize("nodes", ["soft", "pkcs11"], indirect=True)
 def test_a_revocation_acknowledged_on_node_b_is_served_by_node_a(
     nodes: Nodes, officer_token: str
 ) -> None:
