@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.cli import run_cli
-from tests.postgres import Cluster, postgres_cluster  # noqa: F401 (a fixture)
+from tests.postgres import Cluster
 from tests.softhsm import make_token
 
 ENGINES = ("sqlite", "postgresql")  # where a home's registry lives (registry.url)

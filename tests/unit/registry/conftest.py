@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from server.registry import Registry
-from tests.postgres import Cluster, postgres_cluster  # noqa: F401 (a fixture)
+from tests.postgres import Cluster
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
