@@ -39,8 +39,8 @@ def add_commands(command: Command) -> None:
                        "audit verify, OCSP answers)")  # fmt: skip
     registry.add_argument("action", choices=("copy",))
     registry.add_argument("--from", dest="source", required=True, metavar="URL",
-                          help="the registry to copy (a sqlite path is relative to the "
-                          "home); the home's settings name it in registry.url")  # fmt: skip
+                          help="the registry to copy, usually the home's registry.url "
+                          "(a relative sqlite path is relative to the home)")  # fmt: skip
     registry.add_argument("--to", dest="target", required=True, metavar="URL",
                           help="an empty registry: sqlite:///<file> or "
                           "postgresql://user@host/database (password in ~/.pgpass)")  # fmt: skip
