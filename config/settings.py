@@ -243,7 +243,7 @@ class OCSPSettings:
     max_nonce_length: int = 32  # RFC 8954 section 2: 1..32 octets; longer is malformed
     unknown_max_age_seconds: int = 60  # HTTP caching of "unknown" answers
     propagation_timeout_seconds: float = 5.0  # how long a status change waits for servers
-    poll_interval_ms: float = 50.0  # how often a server reads status changes of others
+    poll_interval_ms: float = 50.0  # a server reads others' status changes at least this often
     # the node's pre-signed responses, mapped by every worker (server/ocsp_index.py);
     # relative to the CA home
     index_file: str = "ocsp-index.bin"

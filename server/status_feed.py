@@ -1,18 +1,31 @@
-"""Status changes across processes: every server process follows the registry's OCSP
-response changes, and a status change waits until every live process has applied it.
+"""Status changes across processes and nodes: every server process follows the registry's
+OCSP response changes, and a status change waits until every live process has applied it.
 
-Each process polls `ocsp_responses` for rows newer than the last it applied (every
-`ocsp.poll_interval_ms`), applies them to its OCSP responder, tells its CRL publisher, and
-records how far it got in `status_watermarks`, with a heartbeat. A revocation, suspension
-or resumption, wherever it is made (a server process, the CLI), returns only once every
-process seen alive in the last few seconds has applied it: no relying party gets "good"
-from any process after a revocation was acknowledged. With PostgreSQL, LISTEN/NOTIFY can
-replace the polling; the waiting rule stays.
+Each process reads `ocsp_responses` rows newer than the last it applied (their `seq` is
+handed out in commit order: server/registry/engine.py), applies them to its OCSP responder,
+tells its CRL publisher, and records how far it got in `status_watermarks`, with a
+heartbeat at least every `HEARTBEAT`. It reads when woken and at the latest every
+`ocsp.poll_interval_ms`: on PostgreSQL a trigger notifies every commit that writes
+`ocsp_responses` and each process LISTENs (server/registry/notifications.py), so nodes
+sharing the registry wake at once; the poll is the fallback (SQLite, a listening connection
+lost, a notification missed).
+
+The bound: a change committed anywhere is served by every live process within one poll
+interval plus one read of the registry (with LISTEN up, within the notification's delivery
+and that read: milliseconds). A revocation, suspension or resumption, wherever it is made
+(a server process of any node, the CLI), returns only once every process seen alive within
+`ALIVE_WITHIN` has applied it, and otherwise fails after `ocsp.propagation_timeout_seconds`
+naming those that did not (the change stays recorded): no relying party gets "good" from a
+live process after a revocation was acknowledged. Liveness compares a process's heartbeat,
+written with its node's clock, with the waiter's clock, so the nodes' clocks must agree to
+well within `ALIVE_WITHIN` (NTP); a process of another machine is never taken as gone by
+its pid (server/process_identity.py), only by the age of its heartbeat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -53,6 +66,7 @@ class StatusFeed:
         self.node = node or node_name()
         self._marked_seq = -1
         self._marked_at: datetime | None = None
+        self._woken = asyncio.Event()
 
     async def catch_up(self) -> None:
         """Apply what changed in the registry since this process last looked."""
@@ -78,12 +92,39 @@ class StatusFeed:
         self._marked_seq, self._marked_at = seq, now
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.poll()
-            except Exception:  # keep following; the next poll retries
-                log.exception("status feed poll failed")
-            await asyncio.sleep(self._interval)
+        """Poll when the registry notifies a change (where it can) and at the latest every
+        poll interval; between polls, keep the heartbeat (`mark`) at least every
+        `HEARTBEAT`, so a process polling seldom is not taken as gone."""
+        listener = self._store.listen_for_ocsp_responses(self._woken.set)
+        if listener is not None:
+            await listener.start()
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time()
+        failing = False
+        try:
+            while True:
+                if self._woken.is_set() or loop.time() >= next_poll:
+                    self._woken.clear()  # a change committed during the poll wakes the next
+                    next_poll = loop.time() + self._interval
+                    step = self.poll
+                else:
+                    step = self.mark
+                try:
+                    await step()
+                except Exception:  # keep following; the next poll retries
+                    if not failing:  # once per outage, not every poll interval
+                        log.exception("status feed poll failed; retrying")
+                    failing = True
+                else:
+                    if failing:
+                        log.info("status feed: polling again")
+                    failing = False
+                wait_s = min(next_poll - loop.time(), HEARTBEAT.total_seconds())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), max(wait_s, 0.0))
+        finally:
+            if listener is not None:
+                await listener.close()
 
     async def leave(self) -> None:
         await self._store.drop_watermark(self.node)

@@ -15,6 +15,10 @@ The contract every engine keeps (ARCHITECTURE.md, "The registry"):
   "everything after N" never skips a row that committed late.
 - `snapshot()` is a read that sees one committed state across several statements.
 - `reading()` is a single-statement read.
+- `listen(channel, wake)` calls `wake` soon after a transaction that notified `channel`
+  (a trigger, migration 0016) commits: PostgreSQL's LISTEN/NOTIFY; None on SQLite, whose
+  followers only poll. A wake-up is a hint to read the feed, never its content: a follower
+  must still poll, at its own pace, to cover notifications lost with a connection.
 - A write a constraint refuses raises `IntegrityError` out of `transaction()`, rolled back.
   Inside a transaction, SQL that expects a conflict says so (`ON CONFLICT`) instead of
   catching it: on PostgreSQL a failed statement spoils the rest of its transaction.
@@ -22,7 +26,7 @@ The contract every engine keeps (ARCHITECTURE.md, "The registry"):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -67,6 +71,14 @@ class Connection(Protocol):
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
 
 
+class Listener(Protocol):
+    """A LISTEN kept up in the background between `start` and `close`."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class Engine(Protocol):
     dialect: str  # "sqlite" or "postgresql"
 
@@ -75,5 +87,7 @@ class Engine(Protocol):
     def snapshot(self) -> AbstractAsyncContextManager[Connection]: ...
 
     def transaction(self) -> AbstractAsyncContextManager[Connection]: ...
+
+    def listen(self, channel: str, wake: Callable[[], None]) -> Listener | None: ...
 
     async def close(self) -> None: ...

@@ -20,11 +20,12 @@ as they always have.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from hsm.backend import KeyRef
+from server.registry.engine import Listener
 from server.registry.records import (
     NO_HOLDS,
     AccountRow,
@@ -442,6 +443,8 @@ class FeedRecords(Protocol):
     async def drop_watermark(self, node: str) -> None: ...
 
     async def nodes_behind(self, seq: int, alive_since: datetime) -> list[str]: ...
+
+    def listen_for_ocsp_responses(self, wake: Callable[[], None]) -> Listener | None: ...
 
 
 class StatusRecords(OCSPRecords, CRLRecords, FeedRecords, Protocol):

@@ -20,7 +20,7 @@ together do not both migrate. Reads take no lock.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Generator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import lru_cache
@@ -31,6 +31,7 @@ import asyncpg
 
 from server.registry.engine import Connection, IntegrityError, Row
 from server.registry.migrations import pending_migrations
+from server.registry.notifications import Listening
 from server.registry.records import to_text
 
 # The key of the one advisory lock every write transaction (and migration) holds; any
@@ -43,8 +44,9 @@ DEFAULT_POOL_SIZE = 10
 class PostgresEngine:
     dialect = "postgresql"
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
+        self._url = url
 
     @classmethod
     async def open(cls, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> PostgresEngine:
@@ -65,7 +67,7 @@ class PostgresEngine:
             raise ConnectionError(
                 f"cannot open the registry at {redacted(url)}: {_scrubbed(exc, url)}"
             ) from None
-        engine = cls(pool)
+        engine = cls(pool, url)
         try:
             await engine._migrate()
         except BaseException:
@@ -75,6 +77,10 @@ class PostgresEngine:
 
     async def close(self) -> None:
         await self._pool.close()
+
+    def listen(self, channel: str, wake: Callable[[], None]) -> Listening:
+        """LISTEN `channel` on a connection of its own, outside the pool (notifications.py)."""
+        return Listening(self._url, channel, wake)
 
     async def _migrate(self) -> None:
         """Apply pending migrations in one transaction under the write lock: a node that

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -45,6 +45,10 @@ class SQLiteEngine:
 
     async def close(self) -> None:
         await self._db.close()
+
+    def listen(self, channel: str, wake: Callable[[], None]) -> None:
+        """SQLite has no notifications: followers poll (server/registry/engine.py)."""
+        return None
 
     async def _migrate(self) -> None:
         await self._db.execute(

@@ -3,11 +3,11 @@ follow them, CRL entries and published CRLs (migration 0002)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from server.registry.engine import Connection
+from server.registry.engine import Connection, Listener
 from server.registry.group_commit import SharedTransaction
 from server.registry.records import (
     CertificateStatus,
@@ -21,6 +21,8 @@ from server.registry.records import (
 
 if TYPE_CHECKING:
     from server.registry.registry import Registry
+
+OCSP_CHANNEL = "ocsp_responses"  # notified when rows of it commit (migration 0016)
 
 _OCSP_COLUMNS = (
     "serial, generation_id, status, revoked_at, reason, this_update, next_update, der, seq"
@@ -110,6 +112,11 @@ class StatusStore:
             ) as cursor,
         ):
             return [_ocsp_row(row) for row in await cursor.fetchall()]
+
+    def listen_for_ocsp_responses(self, wake: Callable[[], None]) -> Listener | None:
+        """Call `wake` soon after new or changed responses commit, once started; None where
+        the engine cannot tell (SQLite: poll `ocsp_responses_since`)."""
+        return self._registry.engine.listen(OCSP_CHANNEL, wake)
 
     async def ocsp_responses_due(self, before: datetime, limit: int) -> list[OCSPResponseRow]:
         """Responses whose nextUpdate comes before `before`, soonest first."""

@@ -311,12 +311,28 @@ async def test_an_owner_that_cannot_be_told_is_settled_only_after_the_timeout(
 def test_owner_state_tells_a_running_process_from_a_gone_one(gone_owner: str) -> None:
     assert owner_state(this_process()) is OwnerState.ALIVE
     assert owner_state(gone_owner) is OwnerState.GONE
-    host, boot, pid, start, ns = this_process().split("/")
-    assert owner_state(f"{host}/{boot}/{pid}/{int(start) + 1}/{ns}") is OwnerState.GONE  # reused
-    assert owner_state(f"{host}/another-boot/{pid}/{start}/{ns}") is OwnerState.GONE  # rebooted
-    assert owner_state(f"elsewhere/{boot}/{pid}/{start}/{ns}") is OwnerState.UNKNOWN
+    host, boot, pid, start, ns, machine = this_process().split("/")
+    assert machine, "this machine has a machine id (/etc/machine-id)"
+    reused = f"{host}/{boot}/{pid}/{int(start) + 1}/{ns}/{machine}"
+    assert owner_state(reused) is OwnerState.GONE
+    rebooted = f"{host}/another-boot/{pid}/{start}/{ns}/{machine}"
+    assert owner_state(rebooted) is OwnerState.GONE
+    assert owner_state(f"elsewhere/{boot}/{pid}/{start}/{ns}/{machine}") is OwnerState.UNKNOWN
     # a process of another container with the same host name: its pids mean nothing here
-    assert owner_state(f"{host}/{boot}/{pid}/{int(start) + 1}/pid:[1]") is OwnerState.UNKNOWN
+    other_container = f"{host}/{boot}/{pid}/{int(start) + 1}/pid:[1]/{machine}"
+    assert owner_state(other_container) is OwnerState.UNKNOWN
+
+
+def test_a_process_of_another_machine_with_our_host_name_is_never_taken_as_gone() -> None:
+    """Nodes on several machines share one PostgreSQL registry; two machines may carry the
+    same host name, and both run in the initial pid namespace, which has the same number
+    everywhere. Another boot id then means another machine (unless its machine id is ours,
+    or it is unknown), and that process's pid says nothing here: it may well be alive."""
+    host, _, pid, start, ns, _ = this_process().split("/")
+    other_machine = f"{host}/its-boot/{pid}/{int(start) + 1}/{ns}/another-machine-id"
+    assert owner_state(other_machine) is OwnerState.UNKNOWN
+    written_without_machine_id = f"{host}/its-boot/{pid}/{int(start) + 1}/{ns}"
+    assert owner_state(written_without_machine_id) is OwnerState.UNKNOWN
 
 
 def claimed_the_old_way(local_ca: LocalCA, credential_id: str) -> None:
