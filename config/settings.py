@@ -336,7 +336,7 @@ class CMPSettings:
     # request can be replayed at most max_clock_skew_seconds after it was made (badTime).
     require_message_time: bool = True
     # Finished (done, expired) CMP transactions are forgotten this long after they began
-    # (the sweeper in server/cmp.py): the table cannot grow without bound, yet a request
+    # (the sweeper in server/cmp/server.py): the table cannot grow without bound, yet a request
     # replayed within max_clock_skew_seconds of its messageTime finds its transactionID
     # still used (transactionIdInUse, RFC 4210 5.1.1).
     transaction_retention_days: int = 3
@@ -352,7 +352,7 @@ class CMPSettings:
     # one this CA issued, hex with or without colons.
     ras: Mapping[str, str] = field(default_factory=dict)
     max_batch_messages: int = 10  # inner messages of one nested message (RFC 9483 5.2.2.2)
-    # The CMP server's own protection certificate (server/cmp_identity.py), renewed like the
+    # The CMP server's own protection certificate (server/cmp/identity.py), renewed like the
     # OCSP responder's.
     protection_validity_days: int = 30
     protection_renew_before_days: int = 10

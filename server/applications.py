@@ -38,7 +38,7 @@ from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
 from server.authority import Authority, IssuedCertificate, parse_request
 from server.clock import Clock
-from server.cmp_requests import kept_request
+from server.cmp.cert_requests import kept_request
 from server.enrollment_credentials import REFUSAL, EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.register_check import NoRegisterCheck, RegisterCheck

@@ -22,7 +22,7 @@ from config import Settings, load_settings
 from protocols.x509 import names
 from server.audit_checkpoints import describe
 from server.authority import SubjectAltNames, der_to_pem, parse_serial
-from server.cmp_identity import issue_cmp_identity
+from server.cmp.identity import issue_cmp_identity
 from server.context import backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
 from server.home_permissions import make_private, refuse_shared_home

@@ -28,8 +28,8 @@ from server.applications import Applications
 from server.audit_checkpoints import AuditCheckpoints
 from server.authority import Authority, Signer
 from server.clock import Clock, utc_now
-from server.cmp import CMPServer
-from server.cmp_identity import CMPIdentities
+from server.cmp.identity import CMPIdentities
+from server.cmp.server import CMPServer
 from server.duties import DutyHolder
 from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.enrollment_credentials import EnrollmentCredentials, derivation_key

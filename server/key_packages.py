@@ -5,7 +5,7 @@ The new key, as an AsymmetricKeyPackage, is signed by the server that made it (S
 the client can tell where the key came from) and enveloped for a public key the client
 already holds (EnvelopedData): only that key's holder can read it, whatever happens to the
 transport or to logs of the response. EST signs with the server's TLS identity; CMP with its
-CMP protection certificate, which carries id-kp-cmKGA (RFC 9483 4.1.6, server/cmp_identity.py)
+CMP protection certificate, which carries id-kp-cmKGA (RFC 9483 4.1.6, server/cmp/identity.py)
 and is named in the SignerInfo by its subjectKeyIdentifier, and which is also the
 originator of a key-agreement envelope (RFC 9483 4.1.6.2, static-static ECDH).
 """

@@ -7,7 +7,7 @@ a shared secret or signed by a key whose certificates go in extraCerts, or left
 unprotected. Answers come back as :class:`Answer`: body type, PKIStatus, failInfo names,
 certificate, whether protected.
 
-It talks to a :class:`server.cmp.CMPServer` in the same process (``make_server``), with the
+It talks to a :class:`server.cmp.server.CMPServer` in the same process (``make_server``), with the
 registry and signer of ``tests/local_ca.py``: the real rules on a real SQLite file.
 """
 
@@ -32,7 +32,7 @@ from protocols import cmp
 from protocols.der import contents as der_contents
 from protocols.der import elements as der_children
 from protocols.der import tlv
-from server.cmp import CMPServer
+from server.cmp.server import CMPServer
 from server.enrollment import Enrollment, HolderEnrollment
 from server.enrollment_credentials import EnrollmentCredentials
 from server.registry import CertificateStatus
@@ -620,7 +620,7 @@ async def ra_client(
 async def registry_state(registry: Any) -> tuple[Any, ...]:
     """What a refusal must leave as it was: every certificate with its status, the status
     changes, the enrollment credentials (claimed, used) and the CMP transactions still
-    under way (a refused request's transactionID stays used, by design: server/cmp.py)."""
+    under way (a refused request's transactionID stays used, by design: server/cmp/server.py)."""
     queries = (
         "SELECT serial, status FROM certificates ORDER BY serial",
         "SELECT COUNT(*) FROM status_changes",

@@ -346,14 +346,14 @@ class CMPRecords(CMPTransactionLookup, Protocol):
 
 
 class CMPTransactions(Protocol):
-    """CMP transactions (server/cmp.py)."""
+    """CMP transactions (server/cmp/server.py)."""
 
     @property
     def cmp(self) -> CMPRecords: ...
 
 
 class CMPTransactionChecks(Protocol):
-    """The transaction a continuing CMP message belongs to (server/cmp_sender.py)."""
+    """The transaction a continuing CMP message belongs to (server/cmp/sender.py)."""
 
     @property
     def cmp(self) -> CMPTransactionLookup: ...

@@ -8,7 +8,7 @@ they are CMP error messages (RFC 6712 3.3), undecodable input (badDataFormat) an
 unexpected failures (systemFailure, logged and counted by server/web/unexpected.py) too.
 Plain HTTP is allowed, as CMP protects its own messages (RFC 6712 4); the HTTPS listener
 serves the same paths. Signed answers and key packages are signed with the CMP server's own
-protection certificate (server/cmp_identity.py), not the TLS identity, whether HTTPS is on
+protection certificate (server/cmp/identity.py), not the TLS identity, whether HTTPS is on
 or not.
 """
 

@@ -1,6 +1,6 @@
 """The HTTPS listener's identity as the web handlers find it: it signs what the server
 itself signs for EST, its encrypted server-generated keys (RFC 7030 4.4.2). Absent when
-HTTPS is off. CMP signs with its own protection certificate (server/cmp_identity.py)."""
+HTTPS is off. CMP signs with its own protection certificate (server/cmp/identity.py)."""
 
 from __future__ import annotations
 

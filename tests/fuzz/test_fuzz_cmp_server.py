@@ -1,4 +1,4 @@
-"""server/cmp.py and server/web/cmp.py under mutated real requests: whatever comes in, the
+"""server/cmp/server.py and server/web/cmp.py under mutated real requests: whatever comes in, the
 answer is one DER PKIMessage (RFC 9483 3.6.4: errors are CMP error messages; over HTTP
 always 200 `application/pkixcmp`, RFC 6712 3.3), nothing reaches the `unexpected` callback,
 and a refusal (an error body, or an ip/cp/kup/rp with status rejection) leaves the registry
@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from protocols import cmp
 from protocols.der import elements, tlv
-from server.cmp import CMPServer
+from server.cmp.server import CMPServer
 from server.tls import ServerIdentity
 from server.web.cmp import CONTENT_TYPE, add_routes
 from server.web.identity import SERVER_IDENTITY_KEY
@@ -214,7 +214,7 @@ def test_rfc6712_3_3_any_mutated_request_over_http_is_200_pkixcmp_and_refusals_c
     ca_key = web.AppKey("ca", SimpleNamespace)
     app = web.Application()
 
-    async def current() -> Any:  # server/cmp_identity.py's CMPIdentities.current
+    async def current() -> Any:  # server/cmp/identity.py's CMPIdentities.current
         return state.identity
 
     app[ca_key] = SimpleNamespace(settings=state.local_ca.settings, cmp=state.server,

@@ -240,7 +240,7 @@ def test_rfc9483_3_3_openssl_accepts_answers_signed_by_the_cmp_protection_certif
     world: CMPWorld,
 ) -> None:
     """Signed answers are signed by the CMP server's own certificate made at `init` (profile
-    cmp-server, id-kp-cmcCA and id-kp-cmKGA; server/cmp_identity.py), first in extraCerts
+    cmp-server, id-kp-cmcCA and id-kp-cmKGA; server/cmp/identity.py), first in extraCerts
     with the CA certificate after it (RFC 9483 3.3), not by the TLS identity: OpenSSL
     accepts them against the CA (-trusted) and pinned to that very certificate
     (-srvcert), which lints clean."""

@@ -222,7 +222,7 @@ async def test_rfc9810_5_2_3_ca_true_on_an_end_entity_profile_is_rejected_not_au
     before = await audit_head(local_ca)
     ca = extension_der(x509.BasicConstraints(ca=True, path_length=None), critical=True)
     answer = await ir(client, cert_request(key=key(), extensions=[ca]))
-    assert_rejected_in_kind(answer, "ip", "notAuthorized")  # server/cmp_templates.py
+    assert_rejected_in_kind(answer, "ip", "notAuthorized")  # server/cmp/templates.py
     assert "cA=TRUE" in answer.text
     assert await audit_head(local_ca) == before
     await assert_code_still_enrols(client)

@@ -1,4 +1,4 @@
-"""The CMP server's own protection certificate (server/cmp_identity.py): what it carries
+"""The CMP server's own protection certificate (server/cmp/identity.py): what it carries
 (RFC 9810 4.5 / RFC 9480 2.2 extended key usages, RFC 9483 4.1.6 cmKGA), that signed
 answers carry it first in extraCerts (RFC 9483 3.3), that central key generation signs the
 key package with it and uses it as the key-agreement originator (4.1.6, 4.1.6.2), and that
@@ -22,7 +22,7 @@ from pyasn1_alt_modules import rfc9480
 from config import SettingsError
 from protocols import cmp, cms
 from protocols.crl import CRLReason
-from server.cmp_identity import (
+from server.cmp.identity import (
     CMP_SERVER_PROFILE,
     ID_KP_CM_KGA,
     ID_KP_CMC_CA,
@@ -369,7 +369,7 @@ async def test_rfc9483_3_3_a_failing_renewal_is_logged_once_until_it_works_again
     keeper = identities(local_ca)
     authority = keeper._authority
     keeper._authority = UnsignableAuthority()  # type: ignore[assignment]
-    with caplog.at_level(logging.INFO, logger="server.cmp_identity"):
+    with caplog.at_level(logging.INFO, logger="server.cmp.identity"):
         for _ in range(3):
             await keeper.check()
         failures = [r for r in caplog.records if "renewal failed" in r.getMessage()]

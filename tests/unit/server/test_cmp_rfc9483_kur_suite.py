@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pyasn1.codec.der import encoder
 
 from protocols.der import tlv
-from server.cmp import CMPServer
+from server.cmp.server import CMPServer
 from server.lifecycle import create_generation
 from server.registry import CertificateStatus
 from tests.cmp_client import (

@@ -23,7 +23,7 @@ from protocols.der import contents as der_contents
 from protocols.der import elements
 from protocols.der import tlv as der_tlv
 from server.authority import Authority
-from server.cmp import CMPServer
+from server.cmp.server import CMPServer
 from server.enrollment import Enrollment, HolderEnrollment
 from server.enrollment_credentials import EnrollmentCredentials
 from server.registry import CertificateStatus

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import secrets
 
-from server.cmp import CMPServer
+from server.cmp.server import CMPServer
 from tests.cmp_client import make_server
 from tests.local_ca import LocalCA
 

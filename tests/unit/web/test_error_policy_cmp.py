@@ -26,7 +26,7 @@ from pyasn1_alt_modules import rfc4210, rfc5280
 from protocols import cmp
 from protocols.der import elements
 from protocols.der import tlv as der_tlv
-from server.cmp import CMPServer
+from server.cmp.server import CMPServer
 from server.context import CA
 from server.enrollment_credentials import EnrollmentCredential
 from tests.cmp_client import read_answer

@@ -11,14 +11,14 @@ Theory of operation, for each request:
    protection certificate (unprotected when there is none, RFC 9483 3.6.4).
 2. Check the protection its body needs, who it claims to be and its header: sender,
    senderKID, transactionID, nonces, messageTime, generalInfo (RFC 9483 3.1, 3.5, 4.1.3,
-   4.2); refused protected, like what follows. server/cmp_sender.py and
-   server/cmp_header.py hold these checks. Every refusal of an rr is an rp (4.2).
+   4.2); refused protected, like what follows. server/cmp/sender.py and
+   server/cmp/header.py hold these checks. Every refusal of an rr is an rp (4.2).
 3. Act: ir/cr/kur/p10cr issue through the same services as EST (the subject from the
    credential or the protecting certificate, D2; proof of possession checked, D8); certConf
    confirms (or rejects, which revokes); rr revokes; genm answers caCerts and CRLs; a
-   nested message from a trusted RA has each inner request served so (server/cmp_ra.py).
+   nested message from a trusted RA has each inner request served so (server/cmp/ra.py).
 4. Answer protected the way the request was: the same MAC, or the signature of this
-   server's CMP protection certificate (server/cmp_identity.py) with its chain in
+   server's CMP protection certificate (server/cmp/identity.py) with its chain in
    extraCerts (RFC 9483 3.2, 3.3, 4.1).
 
 A transactionID is used once (transactionIdInUse). A certificate sent without implicit
@@ -60,21 +60,21 @@ from protocols.x509 import csr as csr_codec
 from server.applications import ApplicationPending, Applications
 from server.authority import IssuedCertificate
 from server.clock import Clock
-from server.cmp_general import GeneralMessageRefusal, GeneralMessages
-from server.cmp_header import ID_OCTETS
-from server.cmp_identity import key_agreement_refusal
-from server.cmp_key_update import check_key_management_usage, check_old_cert_id, pending_update
-from server.cmp_ra import Inner, RAMessages, RARefusal
-from server.cmp_requests import answered_cert_req_id, certification_request, crmf_request
-from server.cmp_revocation import CMPRevocations
-from server.cmp_sender import (
+from server.cmp.cert_requests import answered_cert_req_id, certification_request, crmf_request
+from server.cmp.general import GeneralMessageRefusal, GeneralMessages
+from server.cmp.header import ID_OCTETS
+from server.cmp.identity import key_agreement_refusal
+from server.cmp.key_update import check_key_management_usage, check_old_cert_id, pending_update
+from server.cmp.ra import Inner, RAMessages, RARefusal
+from server.cmp.revocation import CMPRevocations
+from server.cmp.sender import (
     MAC_ITERATIONS_ON_LOOP,
     CMPRefusal,
     SenderChecks,
     check_continuation,
     check_version,
 )
-from server.cmp_templates import (
+from server.cmp.templates import (
     TemplateRejected,
     check_template,
     modifications,
@@ -153,7 +153,7 @@ class _Sender:
     credential: EnrollmentCredential | None = None
     secret: bytes = b""
     certificate: bytes | None = None
-    ra: str | None = None  # a trusted RA's own request (replaced protection, server/cmp_ra.py)
+    ra: str | None = None  # a trusted RA's own request (replaced protection, server/cmp/ra.py)
     mac_iterations: int = 0  # of the request's MAC, which the answer's repeats
 
     @property
@@ -168,7 +168,7 @@ class CMPRegistry(
     interfaces.CMPTransactions,
     interfaces.Generations,
     interfaces.Certificates,
-    interfaces.StatusHistory,  # for server/cmp_revocation.py
+    interfaces.StatusHistory,  # for server/cmp/revocation.py
     Protocol,
 ):
     """The registry as the CMP server uses it."""
@@ -243,7 +243,7 @@ class CMPServer:
         reply = _Reply(nonce=secrets.token_bytes(16))
         try:  # errors about an authenticated request go out protected like it
             continued = await self._check_header(message, sender)
-            if message.body_type == "nested":  # RFC 9483 5.2.2: server/cmp_ra.py
+            if message.body_type == "nested":  # RFC 9483 5.2.2: server/cmp/ra.py
                 ra = await self._ras.answer(
                     self, message, sender.certificate, profile, identity, unexpected
                 )
@@ -267,7 +267,7 @@ class CMPServer:
             reply = _Reply(kind=kind, body=body, nonce=reply.nonce)
         return await self._protected(message, sender, reply, identity)
 
-    # -- an RA's inner requests (server/cmp_ra.py's InnerRequests) ------------------------------
+    # -- an RA's inner requests (server/cmp/ra.py's InnerRequests) ------------------------------
 
     async def inner_request(self, der: bytes) -> Inner:
         """RFC 9483 5.2.2: an inner request of a trusted RA's nested message, read and
@@ -287,7 +287,7 @@ class CMPServer:
 
     async def check_original(self, der: bytes) -> None:
         """RFC 9483 5.2.3.1: an end entity's original, kept by a trusted RA that replaced its
-        protection (server/cmp_ra.py): signed by a certificate of ours, it must verify."""
+        protection (server/cmp/ra.py): signed by a certificate of ours, it must verify."""
         try:
             original = cmp.parse_pki_message(der)
         except cmp.CMPFormatError as exc:
@@ -318,14 +318,14 @@ class CMPServer:
     async def _check_header(
         self, message: cmp.PKIMessage, sender: _Sender
     ) -> CMPTransaction | None:
-        """server/cmp_sender.py, step 3: the protection the body needs, sender,
+        """server/cmp/sender.py, step 3: the protection the body needs, sender,
         transactionID, nonces, messageTime, generalInfo; a certConf/pollReq protected like
         its transaction, which is returned (read once per request, `_transaction_of`)."""
         self._senders.check_header(message, sender.certificate)
         return await self._senders.check_continued_protection(message, _protection(message, sender))
 
     async def _authenticate(self, message: cmp.PKIMessage) -> _Sender:
-        """server/cmp_sender.py, step 2: the protection (RFC 9483 3.2, RFC 9481)."""
+        """server/cmp/sender.py, step 2: the protection (RFC 9483 3.2, RFC 9481)."""
         if self._senders.protection_kind(message) == "mac":
             return await self._mac_sender(message)
         return await self._signature_sender(message)
@@ -440,7 +440,7 @@ class CMPServer:
         if not await self._transactions.open(
             header.transaction_id, sender.name, self._clock(), header.sender_nonce,
             protection=_protection(message, sender),
-            reply_kind=ENROLMENT_REPLY.get(message.body_type),  # server/cmp_key_update.py
+            reply_kind=ENROLMENT_REPLY.get(message.body_type),  # server/cmp/key_update.py
             request_sha256=_request_digest(message),
         ):  # fmt: skip
             raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
@@ -450,7 +450,7 @@ class CMPServer:
     ) -> None:
         """RFC 9483 4.1.3 for a request signed by a certificate of this CA: a kur's
         oldCertID names that certificate (badCertId); nothing it signs is served while its
-        own kur awaits certConf (badRequest). server/cmp_key_update.py."""
+        own kur awaits certConf (badRequest). server/cmp/key_update.py."""
         if sender.certificate is None:
             return
         if message.body_type == "kur" and template is not None:
@@ -484,7 +484,7 @@ class CMPServer:
     ) -> None:
         """RFC 9483 4.1.6: the CA makes the key. It goes back in the ip/cp as the
         privateKey of the certifiedKeyPair: an AsymmetricKeyPackage signed by the KGA, this
-        server's CMP protection certificate (id-kp-cmKGA, server/cmp_identity.py), in an
+        server's CMP protection certificate (id-kp-cmKGA, server/cmp/identity.py), in an
         EnvelopedData for the requester: under the shared secret for a MAC-protected
         request (4.1.6.3), to the protecting certificate's key for a signed one: key
         transport for RSA (4.1.6.1), key agreement for EC with our CMP protection
@@ -614,11 +614,11 @@ class CMPServer:
         kind = message.body_type
         actor = f"cmp:{sender.name}" if sender.ra is None else f"cmp-ra:{sender.ra}"
         if sender.ra is not None and kind != "kur":  # RFC 9483 5.2.3.1: for the template's
-            assert sender.certificate is not None  # subject (server/cmp_ra.py)
+            assert sender.certificate is not None  # subject (server/cmp/ra.py)
             return await self._holders.enroll_for_ra(
                 sender.certificate, request, actor, profile, delivery
             )
-        if sender.credential is not None:  # not a kur: server/cmp_sender.py refuses a MAC one
+        if sender.credential is not None:  # not a kur: server/cmp/sender.py refuses a MAC one
             # A request that waits for approval is kept whole, to be read again then.
             kept = (request, "pkcs10") if isinstance(request, bytes) else (message.der, "cmp")
             return await self._enrollment.enroll_with(
@@ -733,7 +733,7 @@ class CMPServer:
     async def _revoke(self, message: cmp.PKIMessage, sender: _Sender) -> bytes:
         """RFC 9483 4.2: the holder revokes its own certificate, protecting the request
         with it (S7, U9); every refusal of the body is an rp rejection that revokes nothing
-        (server/cmp_revocation.py)."""
+        (server/cmp/revocation.py)."""
         if sender.certificate is not None:  # RFC 9483 4.1.3: its kur awaits certConf
             pending = await pending_update(self._transactions, sender.certificate, self._clock())
             if pending is not None:
@@ -746,7 +746,7 @@ class CMPServer:
         )
 
     async def _general(self, message: cmp.PKIMessage, profile: str) -> bytes:
-        """RFC 9483 4.3: one support message per genm (server/cmp_general.py); what 4.3
+        """RFC 9483 4.3: one support message per genm (server/cmp/general.py); what 4.3
         does not allow is refused in an error message, as a genp cannot say no."""
         general = GeneralMessages(
             self._settings, self._registry, self._newer_crls, self._current_crl
@@ -758,7 +758,7 @@ class CMPServer:
 
     def _current_crl(self) -> bytes | None:
         """The current full CRL (RFC 9810 5.3.19.6), when one CRL lists all: not with
-        several shards (server/cmp_general.py)."""
+        several shards (server/cmp/general.py)."""
         if self._settings.crl.shards != 1:
             return None
         published = self._crls.current(0, delta=False)
@@ -861,7 +861,7 @@ class CMPServer:
             else:
                 protection = cmp.mac(algorithm, sender.secret, part)
             return cmp.assemble(header, reply.body, protection, reply.extra_certs)
-        if identity is None:  # no CMP protection certificate yet (server/cmp_identity.py)
+        if identity is None:  # no CMP protection certificate yet (server/cmp/identity.py)
             return self._unprotected_error(message, F.systemUnavail, "no key to sign answers")
         return self._signed(message, reply, identity)
 

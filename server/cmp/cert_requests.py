@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from protocols import cmp
 from protocols.x509 import csr as csr_codec
-from server.cmp_templates import TemplateRejected, requested_key_usages
+from server.cmp.templates import TemplateRejected, requested_key_usages
 from server.errors import CAError, ErrorKind
 
 P10CR_CERT_REQ_ID = -1  # a p10cr carries no certReqId; its answer says -1 (RFC 9483 4.1.4)
@@ -44,7 +44,7 @@ def certification_request(
     certReqId other than 0), REJECTED (a key type we do not certify, such as
     Diffie-Hellman; no key: the caller serves central key generation before), BAD_POP.
     ``ra_verified``: a trusted RA signed the request as its own (replaced protection,
-    server/cmp_ra.py), so it vouches for the POP and raVerified is taken in an ir or cr;
+    server/cmp/ra.py), so it vouches for the POP and raVerified is taken in an ir or cr;
     elsewhere raVerified is refused (TemplateRejected notAuthorized; BAD_POP in a kur)."""
     if message.body_type == "p10cr":
         assert message.p10_request is not None

@@ -1,6 +1,6 @@
 """Who sent a CMP request, and whether its header is right (RFC 9483 3.1, 3.3, 3.5).
 
-Theory of operation, in the order server/cmp.py asks:
+Theory of operation, in the order server/cmp/server.py asks:
 1. :func:`check_version`: pvno 2 or 3, else unsupportedVersion (RFC 9483 3.5). Asked before
    anything else.
 2. :meth:`SenderChecks.protection_kind`, then :meth:`SenderChecks.mac_credential` or
@@ -13,7 +13,7 @@ Theory of operation, in the order server/cmp.py asks:
 3. :meth:`SenderChecks.check_header`: an authenticated request is protected as its body
    requires (kur and rr by signature, RFC 9483 4.1.3, 4.2: wrongIntegrity), its sender and
    senderKID name the protecting certificate (RFC 9483 3.1), and its other header fields are
-   right (server/cmp_header.py). These errors go out protected, like the request (RFC 9483
+   right (server/cmp/header.py). These errors go out protected, like the request (RFC 9483
    3.6.4). :meth:`SenderChecks.check_continued_protection`: a certConf or pollReq is
    protected the way the request that opened its transaction was (the other kind:
    wrongIntegrity; another MAC algorithm: badMessageCheck).
@@ -42,8 +42,8 @@ from cryptography import x509
 from config.settings import CMPSettings
 from protocols import cmp
 from server.clock import Clock
-from server.cmp_header import CONTINUING_MESSAGES, check_header_fields
-from server.cmp_refusal import CMPRefusal
+from server.cmp.header import CONTINUING_MESSAGES, check_header_fields
+from server.cmp.refusal import CMPRefusal
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
 from server.registry import CertificateStatus, interfaces
 from server.registry.records import CMPTransaction
@@ -190,7 +190,7 @@ class SenderChecks:
             raise CMPRefusal(failure, "the protecting certificate is revoked")
         if record.status is CertificateStatus.HOLD and message.body_type != "rr":
             # A held certificate protects only an rr: its holder may ask to lift the hold
-            # (removeFromCRL) or revoke it for good (server/cmp_revocation.py).
+            # (removeFromCRL) or revoke it for good (server/cmp/revocation.py).
             raise CMPRefusal(F.signerNotTrusted, "the protecting certificate is suspended")
         if record.not_after <= self._clock():
             raise CMPRefusal(F.signerNotTrusted, "the protecting certificate has expired")

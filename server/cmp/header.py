@@ -1,6 +1,6 @@
 """The header fields of an authenticated CMP request (RFC 9483 3.1, 3.5; RFC 9810 5.1.1).
 
-Theory of operation: :func:`check_header_fields` is asked by server/cmp_sender.py once the
+Theory of operation: :func:`check_header_fields` is asked by server/cmp/sender.py once the
 request's protection is known to be good, so its refusals go out protected like the
 request (RFC 9483 3.6.4). Each field has one failInfo; where RFC 9483 3.5 leaves the choice
 open, it is the one Siemens' cmp-test-suite (written by the authors of RFC 9483) expects,
@@ -29,7 +29,7 @@ from datetime import datetime
 
 from config.settings import CMPSettings
 from protocols import cmp
-from server.cmp_refusal import CMPRefusal
+from server.cmp.refusal import CMPRefusal
 
 F = cmp.FailureInfo
 ID_OCTETS = 16  # RFC 9483 3.1: transactionID and senderNonce are 128 bits

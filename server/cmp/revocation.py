@@ -31,7 +31,7 @@ hold, any other reason revokes for good. Revive (RFC 5280 5.3.1 removeFromCRL; R
 hold the holder asked for by request, and only where such holds are allowed: a hold the CA
 decided stays (notAuthorized); a certificate that is not on hold has nothing to revive
 (badCertId, as the suite expects: no held certificate matches). A held certificate may
-protect an rr (server/cmp_sender.py), and nothing else.
+protect an rr (server/cmp/sender.py), and nothing else.
 
 Every refusal of the body is answered in kind (RFC 9483 4.2: the rp status "negative value
 allowed: rejection", failInfo "MAY be present if the status is rejection"; RFC 9810 5.3.10:

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from protocols import cmp
 from protocols.cmp.crmf import OldCertID
-from server.cmp_templates import TemplateRejected
+from server.cmp.templates import TemplateRejected
 
 F = cmp.FailureInfo
 KEY_UPDATE_REPLY = "kup"  # the reply_kind a kur's transaction is opened with

@@ -2,7 +2,7 @@
 
 Theory of operation. A registration authority (a "PKI management entity") forwards end
 entities' requests wrapped in a ``nested`` PKIMessage (RFC 9810 5.1.3.4) that it signs
-itself. ``server/cmp.py`` reads and authenticates the outer message as any other, then
+itself. ``server/cmp/server.py`` reads and authenticates the outer message as any other, then
 hands it here (:meth:`RAMessages.answer`):
 
 1. The outer message must be signed (RFC 9483 5.2.2: an RA protects by signature;
@@ -26,7 +26,7 @@ hands it here (:meth:`RAMessages.answer`):
 5. Inner requests are served by the CMP server with their own rules and protection. An
    inner message is the end entity's own, unchanged: a proof of possession ``raVerified``
    in it was set by the end entity, which cannot vouch for itself, so it is refused in
-   kind, notAuthorized (RFC 9483 5.2.2, 5.2.3.2; server/cmp_requests.py). A ccr inside a
+   kind, notAuthorized (RFC 9483 5.2.2, 5.2.3.2; server/cmp/cert_requests.py). A ccr inside a
    nested message refuses the whole message notAuthorized: cross-certification comes from
    a CA (RFC 9810 5.3.11), never from an RA's end entity.
 
