@@ -244,7 +244,7 @@ class OCSPSettings:
     unknown_max_age_seconds: int = 60  # HTTP caching of "unknown" answers
     propagation_timeout_seconds: float = 5.0  # how long a status change waits for servers
     poll_interval_ms: float = 50.0  # a server reads others' status changes at least this often
-    # the node's pre-signed responses, mapped by every worker (server/ocsp_index.py);
+    # the node's pre-signed responses, mapped by every worker (server/status/ocsp_index.py);
     # relative to the CA home
     index_file: str = "ocsp-index.bin"
     index_rewrite_rows: int = 50_000  # responses changed since the file: write it anew

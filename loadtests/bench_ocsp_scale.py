@@ -66,7 +66,7 @@ from loadtests.bench_ocsp import (
     write_lua,
 )
 from loadtests.seed_registry import Seeded, seed
-from server.ocsp_index import IndexCorrupt, OCSPIndex
+from server.status.ocsp_index import IndexCorrupt, OCSPIndex
 from tests.ports import free_port
 
 READY_TIMEOUT_S = 3600.0

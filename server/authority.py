@@ -53,7 +53,6 @@ from protocols.x509.certificate import (
 from protocols.x509.ru_identifiers import InvalidIdentifier
 from server import registered_issuance
 from server.clock import Clock, utc_now
-from server.distribution_points import crl_url
 from server.errors import CAError, ErrorKind
 from server.process_identity import this_process
 from server.registry import (
@@ -65,6 +64,7 @@ from server.registry import (
     OCSPResponseRow,
     interfaces,
 )
+from server.status.distribution_points import crl_url
 
 
 class Signer(Protocol):

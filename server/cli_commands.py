@@ -29,7 +29,7 @@ from server.home_permissions import make_private, refuse_shared_home
 from server.lifecycle import create_generation, issue_ocsp_responder
 from server.registry import CertificateStatus, Registry, StatusBasis
 from server.registry.registry_copy import row_counts
-from server.revocation import parse_reason
+from server.status.revocation import parse_reason
 from server.tls import issue_server_certificate
 from server.web.serve import configure_logging
 from server.web.serve import serve as serve_until_stopped

@@ -39,9 +39,9 @@ from server.intent_sweeper import IntentSweeper
 from server.lifecycle import issue_ocsp_responder
 from server.outbox import OutboxDelivery, open_sender
 from server.registry import CAGeneration, Registry
-from server.revocation import Revocation
-from server.status import StatusPublication
-from server.status_feed import node_name
+from server.status.feed import node_name
+from server.status.publication import StatusPublication
+from server.status.revocation import Revocation
 from server.subscribers import Subscribers
 
 

@@ -36,7 +36,7 @@ from server.cmp.server import CMPServer
 from server.enrollment import Enrollment, HolderEnrollment
 from server.enrollment_credentials import EnrollmentCredentials
 from server.registry import CertificateStatus
-from server.status import StatusPublication
+from server.status.publication import StatusPublication
 from server.tls import ServerIdentity
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA, ra_services

@@ -29,8 +29,8 @@ from server.enrollment_credentials import EnrollmentCredentials
 from server.lifecycle import create_generation, issue_ocsp_responder
 from server.register_check import RegisterCheck
 from server.registry import IntentHolds, OCSPResponseRow, Registry
-from server.revocation import Revocation
-from server.status import StatusPublication
+from server.status.publication import StatusPublication
+from server.status.revocation import Revocation
 from server.subscribers import NewIdentity, NewSubscriber, Subscribers
 
 

@@ -58,7 +58,7 @@ from server.registry import (
     StatusChangeKind,
     interfaces,
 )
-from server.revocation import Revocation
+from server.status.revocation import Revocation
 
 F = cmp.FailureInfo
 # RFC 9483 4.2: certDetails holds these, and only these (RFC 4211 5 field names).

@@ -81,15 +81,15 @@ from server.cmp.templates import (
     pkcs10_template,
     requested_key_usages,
 )
-from server.crl_publisher import CRLPublisher
-from server.distribution_points import crl_url
 from server.enrollment import Enrollment, HolderEnrollment, new_key
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.key_packages import encrypted_key_package, password_key_package
 from server.registry import CMPDelivery, interfaces
 from server.registry.records import CMPTransaction
-from server.revocation import Revocation
+from server.status.crl_publisher import CRLPublisher
+from server.status.distribution_points import crl_url
+from server.status.revocation import Revocation
 from server.tls import ServerIdentity
 
 log = logging.getLogger(__name__)

@@ -114,7 +114,7 @@ class StatusHistory(Protocol):
 
 
 class StatusChanges(Protocol):
-    """Revocation, hold and release (server/revocation.py)."""
+    """Revocation, hold and release (server/status/revocation.py)."""
 
     async def change_status(
         self,
@@ -386,7 +386,7 @@ class Search(Protocol):
 
 
 class OCSPRecords(Protocol):
-    """Pre-signed OCSP responses (server/ocsp_responder.py)."""
+    """Pre-signed OCSP responses (server/status/ocsp_responder.py)."""
 
     async def put_ocsp_responses(self, rows: Sequence[OCSPResponseRow]) -> int: ...
 
@@ -408,7 +408,8 @@ class OCSPRecords(Protocol):
 
 
 class CRLRecords(Protocol):
-    """CRL numbers, the status changes since a base CRL, the CRLs (server/crl_publisher.py)."""
+    """CRL numbers, the status changes since a base CRL, the CRLs
+    (server/status/crl_publisher.py)."""
 
     async def crl_snapshot(
         self, generation_id: int, expired_before: datetime
@@ -434,7 +435,7 @@ class CRLRecords(Protocol):
 
 
 class FeedRecords(Protocol):
-    """New OCSP responses and every node's watermark in them (server/status_feed.py)."""
+    """New OCSP responses and every node's watermark in them (server/status/feed.py)."""
 
     async def ocsp_responses_since(self, seq: int) -> list[OCSPResponseRow]: ...
 
@@ -448,11 +449,11 @@ class FeedRecords(Protocol):
 
 
 class StatusRecords(OCSPRecords, CRLRecords, FeedRecords, Protocol):
-    """All of status publication's records (server/status.py builds all three users)."""
+    """All of status publication's records (server/status/publication.py builds all three users)."""
 
 
 class Status(Protocol):
-    """Status publication as a whole (server/status.py)."""
+    """Status publication as a whole (server/status/publication.py)."""
 
     @property
     def status(self) -> StatusRecords: ...

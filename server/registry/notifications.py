@@ -5,7 +5,7 @@ back to the pool between statements and would drop it), so `Listening` opens a d
 asyncpg connection and keeps it up: each notification on its channel calls `wake`, and so
 does every (re)connection, since notifications sent while no connection listened are lost.
 A connection that closes, or that does not answer a probe within `PROBE_S`, is replaced
-after `RECONNECT_S`; meanwhile the follower's own poll carries on (server/status_feed.py),
+after `RECONNECT_S`; meanwhile the follower's own poll carries on (server/status/feed.py),
 which is why a lost notification delays a follower by at most its poll interval and never
 makes it skip a row. One warning is logged per loss, one line per recovery.
 """

@@ -16,9 +16,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from server.context import CA
-from server.crl_publisher import CRLPublisher
 from server.errors import CAError
-from server.ocsp_responder import OCSPResponder
+from server.status.crl_publisher import CRLPublisher
+from server.status.ocsp_responder import OCSPResponder
 from server.tls import ServerIdentity
 from server.web import api, cmp, crl, est, ocsp
 from server.web.identity import SERVER_IDENTITY_KEY

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from config import Settings
-from server.crl_publisher import CRLPublisher
-from server.distribution_points import parse_crl_file_name
+from server.status.crl_publisher import CRLPublisher
+from server.status.distribution_points import parse_crl_file_name
 from server.web.http_cache import cache_headers, not_modified
 
 CONTENT_TYPE = "application/pkix-crl"

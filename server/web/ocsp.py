@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from protocols import ocsp
-from server.ocsp_responder import OCSPAnswer, OCSPResponder
+from server.status.ocsp_responder import OCSPAnswer, OCSPResponder
 from server.web.bodies import BodyTooLarge, read_body
 from server.web.http_cache import cache_headers, not_modified
 from server.web.unexpected import UNEXPECTED_KEY

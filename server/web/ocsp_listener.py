@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 import httptools
 
 from protocols import ocsp
-from server.ocsp_responder import LiveAnswer, OCSPAnswer, OCSPResponder
+from server.status.ocsp_responder import LiveAnswer, OCSPAnswer, OCSPResponder
 from server.web.http_cache import http_date
 from server.web.limits import LINGERING_SECONDS, OVER_CAPACITY, ListenerGuard
 from server.web.ocsp import CONTENT_TYPE, answer_headers

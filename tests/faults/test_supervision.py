@@ -190,7 +190,7 @@ def test_a_killed_duty_holder_hands_over_and_a_later_revocation_reaches_the_crl(
     fleet.kill(holder)
     killed_at = time.monotonic()
     # a revocation waits for every live server process; the killed worker's heartbeat is
-    # still fresh (server/status_feed.py ALIVE_WITHIN, 5 s), but it is known to be gone,
+    # still fresh (server/status/feed.py ALIVE_WITHIN, 5 s), but it is known to be gone,
     # so a change made at once is not held up by it: a timeout shorter than ALIVE_WITHIN
     clients.ca.env["CA_OCSP__PROPAGATION_TIMEOUT_SECONDS"] = "2"
     clients.ca.cli("revoke", "--serial", format(serial, "x"), "--reason", "keyCompromise")

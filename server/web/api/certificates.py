@@ -12,7 +12,7 @@ from server.accounts import Role
 from server.authority import parse_serial
 from server.errors import CAError, ErrorKind
 from server.registry import CertificateRecord, CertificateStatus, StatusBasis
-from server.revocation import parse_reason
+from server.status.revocation import parse_reason
 from server.web.api.applications import sees_personal_data
 from server.web.api.common import (
     STAFF,

@@ -18,8 +18,8 @@ from server.errors import CAError, ErrorKind
 from server.registry import CertificateStatus, Registry
 from server.registry.catalogue import read_tables
 from server.registry.registry_copy import copy_registry, ocsp_answers, row_counts, sample_serials
-from server.revocation import Revocation
-from server.status import StatusPublication
+from server.status.publication import StatusPublication
+from server.status.revocation import Revocation
 from tests.csr_factory import PERSON, make_csr
 from tests.local_ca import LocalCA, approved_application, opened_local_ca, ra_services
 

@@ -14,9 +14,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from protocols import crl as crl_codec
-from server.crl_publisher import PublishedCRL
-from server.revocation import Revocation
-from server.status import StatusPublication
+from server.status.crl_publisher import PublishedCRL
+from server.status.publication import StatusPublication
+from server.status.revocation import Revocation
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA
 

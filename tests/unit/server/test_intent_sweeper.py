@@ -30,7 +30,7 @@ from server.intent_sweeper import IntentSweeper
 from server.process_identity import OwnerState, identity_of, owner_state, this_process
 from server.registry import Registry
 from server.registry.records import AuditEntry, to_text
-from server.status import StatusPublication
+from server.status.publication import StatusPublication
 from server.subscribers import Subscribers
 from tests.csr_factory import make_csr, new_key
 from tests.local_ca import Crash, DiesAfterCommit, GatedSigner, LocalCA

@@ -12,9 +12,9 @@ from asn1crypto import x509 as asn1_x509
 
 from protocols import ocsp
 from protocols.der import tlv
-from server.ocsp_responder import OCSPResponder
 from server.registry import CAGeneration
-from server.status import StatusPublication
+from server.status.ocsp_responder import OCSPResponder
+from server.status.publication import StatusPublication
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA
 

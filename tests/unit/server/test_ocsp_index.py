@@ -1,9 +1,10 @@
-"""The node's OCSP index file (server/ocsp_index.py, server/ocsp_index_keeper.py): serving
-processes answer from one mapped file plus the changes since it, a change is served by
-every process before it is acknowledged, a restarted process answers from the file at
-once, missing responses are signed a page at a time, and a damaged file is never served
-but written anew. Several serving processes are played by several StatusPublications on
-their own registry connections, in one process, with the same CA home."""
+"""The node's OCSP index file (server/status/ocsp_index.py,
+server/status/ocsp_index_keeper.py): serving processes answer from one mapped file plus
+the changes since it, a change is served by every process before it is acknowledged, a
+restarted process answers from the file at once, missing responses are signed a page at a
+time, and a damaged file is never served but written anew. Several serving processes are
+played by several StatusPublications on their own registry connections, in one process,
+with the same CA home."""
 
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ from protocols import ocsp
 from protocols.crl import CRLReason
 from server.authority import Authority
 from server.context import open_registry
-from server.ocsp_index import HEADER_SIZE, IndexWriter, OCSPIndex
 from server.registry import CertificateStatus, OCSPResponseRow
-from server.revocation import Revocation
-from server.status import StatusPublication
-from server.status_feed import node_name
+from server.status.feed import node_name
+from server.status.ocsp_index import HEADER_SIZE, IndexWriter, OCSPIndex
+from server.status.publication import StatusPublication
+from server.status.revocation import Revocation
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA
 

@@ -11,7 +11,7 @@ from server.authority import parse_serial
 from server.errors import CAError, ErrorKind
 from server.lifecycle import create_generation, issue_ocsp_responder
 from server.registry import CertificateStatus, StatusChangeKind
-from server.revocation import parse_reason
+from server.status.revocation import parse_reason
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA
 

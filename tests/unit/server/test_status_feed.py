@@ -1,4 +1,4 @@
-"""Waiting for every live server process to apply a status change (server/status_feed.py):
+"""Waiting for every live server process to apply a status change (server/status/feed.py):
 a process known to be gone is not waited for, one still alive is."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from server.authority import utc_now
 from server.errors import CAError, ErrorKind
 from server.process_identity import this_process
 from server.registry import Registry
-from server.status_feed import ALIVE_WITHIN, StatusFeed, wait_until_applied
+from server.status.feed import ALIVE_WITHIN, StatusFeed, wait_until_applied
 from tests.local_ca import Clock
 from tests.unit.server.test_duties import gone_process
 

@@ -28,8 +28,8 @@ from server.authority import Authority, Signer
 from server.errors import CAError, ErrorKind
 from server.lifecycle import issue_ocsp_responder
 from server.registry import CAGeneration, Registry
-from server.revocation import Revocation
-from server.status import StatusPublication
+from server.status.publication import StatusPublication
+from server.status.revocation import Revocation
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA
 

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from config.settings import LimitsSettings
 from protocols import ocsp
-from server.ocsp_responder import OCSPAnswer, OCSPResponder
+from server.status.ocsp_responder import OCSPAnswer, OCSPResponder
 from server.web import ocsp as ocsp_route
 from server.web.limits import ListenerGuard, ListenerMetrics
 from server.web.ocsp_listener import OCSPProtocol, RenderedAnswers

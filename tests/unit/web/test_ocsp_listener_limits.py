@@ -25,10 +25,10 @@ from hsm.software import SoftwareBackend
 from protocols import ocsp
 from server.authority import Authority
 from server.lifecycle import create_generation, issue_ocsp_responder
-from server.ocsp_responder import OCSPResponder
 from server.registry import Registry
-from server.status import StatusPublication
-from server.status_metrics import StatusMetrics
+from server.status.metrics import StatusMetrics
+from server.status.ocsp_responder import OCSPResponder
+from server.status.publication import StatusPublication
 from server.web.limits import OVER_CAPACITY, ListenerGuard, ListenerMetrics
 from server.web.ocsp_listener import SLICE_BYTES, OCSPProtocol, RenderedAnswers
 from server.web.unexpected import UnexpectedErrors

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.ocsp_responder import OCSPAnswer
+from server.status.ocsp_responder import OCSPAnswer
 from server.web import ocsp_listener
 from server.web.ocsp import CONTENT_TYPE, answer_headers
 from server.web.ocsp_listener import RenderedAnswers, _head, render

@@ -32,9 +32,9 @@ from datetime import datetime, timedelta
 
 from server.clock import Clock
 from server.errors import CAError, ErrorKind
-from server.ocsp_responder import OCSPResponder
 from server.process_identity import OwnerState, owner_state, this_process
 from server.registry import interfaces
+from server.status.ocsp_responder import OCSPResponder
 
 log = logging.getLogger("server.status_feed")
 

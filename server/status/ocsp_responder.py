@@ -3,7 +3,7 @@
 Theory of operation:
 - Every issued certificate has a pre-signed response with a SHA-1 CertID (RFC 5019 2.1.1),
   stored in the registry. A serving process holds them in two layers: the node's OCSP
-  index file (server/ocsp_index.py), mapped read-only and shared by every worker through
+  index file (server/status/ocsp_index.py), mapped read-only and shared by every worker through
   the page cache, which reflects the registry up to a seq; and in its own memory, every
   response changed since (`apply`), which wins over the file. A request for one
   certificate without a nonce is a dictionary look-up, then a look-up in the mapped file;
@@ -21,7 +21,7 @@ Theory of operation:
   that issuer is `unknown`.
 - A status change signs its new response before it is committed (`prepare`), and the new
   response replaces the old in memory when committed (`apply`), in this process directly
-  and in the others through the registry (server/status_feed.py); memory wins over the
+  and in the others through the registry (server/status/feed.py); memory wins over the
   index file, and a newer file is taken up only by a process that applied every change it
   reflects (`use_index`), so no process serves a status older than one it applied.
 - Responses missing from the registry, and those due for renewal, are signed a batch at a
@@ -53,14 +53,14 @@ from protocols.x509.certificate import signature_algorithm_for
 from server.authority import Signer, sign, signing_error
 from server.clock import Clock
 from server.errors import CAError, ErrorKind
-from server.ocsp_index import IndexCorrupt, IndexedResponse, OCSPIndex
 from server.registry import (
     CAGeneration,
     CertificateStatus,
     OCSPResponseRow,
     interfaces,
 )
-from server.status_metrics import StatusMetrics
+from server.status.metrics import StatusMetrics
+from server.status.ocsp_index import IndexCorrupt, IndexedResponse, OCSPIndex
 
 log = logging.getLogger("server.ocsp_responder")
 

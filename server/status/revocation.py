@@ -59,7 +59,7 @@ def parse_reason(text: str) -> CRLReason:
 
 
 class StatusPublisher(Protocol):
-    """What a status change needs from status publication (server/status.py)."""
+    """What a status change needs from status publication (server/status/publication.py)."""
 
     async def prepare(
         self,

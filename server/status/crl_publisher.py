@@ -35,7 +35,6 @@ from protocols import crl as crl_codec
 from protocols.x509.certificate import signature_algorithm_for
 from server.authority import Signer, sign
 from server.clock import Clock
-from server.distribution_points import crl_url
 from server.registry import (
     CAGeneration,
     CertificateStatus,
@@ -43,7 +42,8 @@ from server.registry import (
     StatusDelta,
     interfaces,
 )
-from server.status_metrics import StatusMetrics
+from server.status.distribution_points import crl_url
+from server.status.metrics import StatusMetrics
 
 log = logging.getLogger("server.crl_publisher")
 

@@ -21,9 +21,6 @@ from config import Settings
 from protocols import crl as crl_codec
 from server.authority import Signer
 from server.clock import Clock
-from server.crl_publisher import CRLPublisher
-from server.ocsp_index_keeper import OCSPIndexKeeper
-from server.ocsp_responder import OCSPResponder
 from server.registry import (
     CAGeneration,
     CertificateRecord,
@@ -31,8 +28,11 @@ from server.registry import (
     OCSPResponseRow,
     interfaces,
 )
-from server.status_feed import StatusFeed, wait_until_applied
-from server.status_metrics import StatusMetrics
+from server.status.crl_publisher import CRLPublisher
+from server.status.feed import StatusFeed, wait_until_applied
+from server.status.metrics import StatusMetrics
+from server.status.ocsp_index_keeper import OCSPIndexKeeper
+from server.status.ocsp_responder import OCSPResponder
 
 log = logging.getLogger("server.status")
 OCSP_REFRESH_EVERY_S = 60.0

@@ -1,4 +1,4 @@
-"""Keeps a node's OCSP index file (server/ocsp_index.py) current, and every serving
+"""Keeps a node's OCSP index file (server/status/ocsp_index.py) current, and every serving
 process of the node answering from the newest good one.
 
 One serving process of the node writes the file: the one holding an exclusive lock on
@@ -23,9 +23,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO
 
-from server.ocsp_index import IndexCorrupt, IndexWriter, OCSPIndex
-from server.ocsp_responder import OCSPResponder
 from server.registry import interfaces
+from server.status.ocsp_index import IndexCorrupt, IndexWriter, OCSPIndex
+from server.status.ocsp_responder import OCSPResponder
 
 log = logging.getLogger("server.ocsp_index")
 
