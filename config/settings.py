@@ -469,7 +469,7 @@ class RASettings:
     applicants acknowledge (D1), the state-register check (R2).
 
     Working days are Monday to Friday except the public holidays of the Labour Code,
-    article 112 (server/working_days.py); each year's government decree moves some days
+    article 112 (server/ra/working_days.py); each year's government decree moves some days
     off and makes some weekend days working: list them here."""
 
     due_working_days: int = 5  # P4: issuance within 5 working days of a complete application
@@ -531,7 +531,7 @@ class ProfileSettings:
     @property
     def registered_subscribers_only(self) -> bool:
         """Whether certificates of this profile go only to registered subscribers through
-        approved applications (server/registered_issuance.py)."""
+        approved applications (server/ra/registered_issuance.py)."""
         if self.requires_registered_subscriber is None:
             return self.carries_personal_identifiers
         return self.requires_registered_subscriber

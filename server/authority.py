@@ -12,7 +12,7 @@ The rules, in the order they are applied:
 - the public key is not certified yet, under any CA generation (S13, D9);
 - serial numbers carry 126 random bits;
 - a profile with personal identifiers is issued only to a registered subscriber on an
-  approved application (server/registered_issuance.py), checked before anything else.
+  approved application (server/ra/registered_issuance.py), checked before anything else.
 
 Then the to-be-signed certificate is recorded with its serial, owned by this process and
 taking what the issuance holds (an enrollment credential, an application being decided:
@@ -51,10 +51,10 @@ from protocols.x509.certificate import (
     signature_algorithm_for,
 )
 from protocols.x509.ru_identifiers import InvalidIdentifier
-from server import registered_issuance
 from server.clock import Clock, utc_now
 from server.errors import CAError, ErrorKind
 from server.process_identity import this_process
+from server.ra import registered_issuance
 from server.registry import (
     NO_HOLDS,
     AuditEvent,
@@ -206,7 +206,7 @@ class Authority:
         `application_id` if there is one, spending `holds` with it.
 
         Raises CAError: FORBIDDEN (a profile with personal identifiers without both:
-        server/registered_issuance.py), MALFORMED (not a CSR), BAD_POP (its signature does
+        server/ra/registered_issuance.py), MALFORMED (not a CSR), BAD_POP (its signature does
         not verify), REJECTED (profile rules), DUPLICATE (key already certified), BUSY /
         UNAVAILABLE (signing pipeline; BUSY also as the registry's RegistryBusy), INTERNAL;
         HoldRefused (what `holds` names is not free).

@@ -1,6 +1,6 @@
 """The registration authority's commands: subscribers, identity records, the notice
 acknowledgement, operators' applications, their completion and handover, overdue ones.
-They call the same services as the API (server/subscribers.py, server/applications.py)."""
+They call the same services as the API (server/ra/subscribers.py, server/ra/applications.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from config import load_settings
 from server.cli_commands import actor
 from server.context import open_ca
 from server.errors import CAError, ErrorKind
+from server.ra.subscribers import DocumentType, NewIdentity, NewSubscriber, Presence, SubscriberKind
 from server.registry.records import ApplicationRow
-from server.subscribers import DocumentType, NewIdentity, NewSubscriber, Presence, SubscriberKind
 
 Command = Callable[[str, Any, str], argparse.ArgumentParser]
 

@@ -24,7 +24,6 @@ from hsm.backend import HSMError, SigningBackend
 from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline
 from hsm.signer_pool import SignerPool
-from server.applications import Applications
 from server.audit_checkpoints import AuditCheckpoints
 from server.authority import Authority, Signer
 from server.clock import Clock, utc_now
@@ -38,11 +37,12 @@ from server.health import Health
 from server.intent_sweeper import IntentSweeper
 from server.lifecycle import issue_ocsp_responder
 from server.outbox import OutboxDelivery, open_sender
+from server.ra.applications import Applications
+from server.ra.subscribers import Subscribers
 from server.registry import CAGeneration, Registry
 from server.status.feed import node_name
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
-from server.subscribers import Subscribers
 
 
 @dataclass

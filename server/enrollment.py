@@ -17,8 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from config import Settings
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
-from server import registered_issuance
-from server.applications import Applications
 from server.authority import Authority, IssuedCertificate, parse_request
 from server.enrollment_credentials import (
     REFUSAL,
@@ -28,6 +26,8 @@ from server.enrollment_credentials import (
 )
 from server.errors import CAError, ErrorKind
 from server.key_packages import encrypted_key_package
+from server.ra import registered_issuance
+from server.ra.applications import Applications
 from server.registry import (
     NO_HOLDS,
     CertificateStatus,
@@ -63,7 +63,7 @@ class Enrollment:
     ) -> IssuedCertificate:
         """Issue one certificate against the credential, which is then spent. With
         `profile`, the credential must be for that profile (an EST label's, a CMP path's).
-        A profile that requires approval makes the request an application (server/
+        A profile that requires approval makes the request an application (server/ra/
         applications.py); `can_wait` False refuses that instead.
 
         Raises CAError: UNAUTHORIZED (credential), FORBIDDEN (a credential for a profile
@@ -212,7 +212,7 @@ class HolderEnrollment:
 
     def _no_application(self, profile: str) -> None:
         """A certificate by the holder's current one has no application of its own: refused
-        up front for a profile that needs one (P2; server/registered_issuance.py)."""
+        up front for a profile that needs one (P2; server/ra/registered_issuance.py)."""
         registered_issuance.check_issuance(profile, self._authority.profile(profile), None, None)
 
     async def holder(self, current_der: bytes, what: str) -> tuple[x509.Certificate, str]:

@@ -37,10 +37,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from config import Settings
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
-from server import registered_issuance
 from server.authority import SubjectAltNames, check_alt_name_types, parse_request
 from server.clock import Clock, utc_now
 from server.errors import CAError, ErrorKind
+from server.ra import registered_issuance
 from server.registry import AuditEvent, interfaces
 from server.registry.records import CredentialRow
 
@@ -203,7 +203,7 @@ class EnrollmentCredentials:
         transaction (server/registry/credential_store.py).
 
         Raises CAError: FORBIDDEN (a profile with personal identifiers, without an
-        application: server/registered_issuance.py); REJECTED (an unknown profile, a
+        application: server/ra/registered_issuance.py); REJECTED (an unknown profile, a
         subject or subjectAltName entry the profile would refuse to certify, an application
         no longer waiting for a decision)."""
         if profile not in self._settings.profiles:

@@ -22,16 +22,16 @@ from prometheus_client import CollectorRegistry
 from config import Settings, load_settings
 from hsm.backend import KeyRef, SigningBackend
 from hsm.software import SoftwareBackend
-from server.applications import Applications
 from server.authority import Authority
 from server.context import open_registry
 from server.enrollment_credentials import EnrollmentCredentials
 from server.lifecycle import create_generation, issue_ocsp_responder
-from server.register_check import RegisterCheck
+from server.ra.applications import Applications
+from server.ra.register_check import RegisterCheck
+from server.ra.subscribers import NewIdentity, NewSubscriber, Subscribers
 from server.registry import IntentHolds, OCSPResponseRow, Registry
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
-from server.subscribers import NewIdentity, NewSubscriber, Subscribers
 
 
 class Clock:
@@ -167,7 +167,7 @@ REGISTERED = {
 
 async def approved_application(local_ca: LocalCA, profile: str = "person") -> dict[str, Any]:
     """What `Authority.issue` needs under a profile with personal identifiers
-    (server/registered_issuance.py), as keyword arguments: a registered subscriber,
+    (server/ra/registered_issuance.py), as keyword arguments: a registered subscriber,
     identified and having acknowledged the notice, and an application of theirs for the
     profile, held by the issuance as `approve` holds it. For tests of
     issuance's own rules; the RA's route itself is tested in test_ra_applications.py."""

@@ -85,7 +85,7 @@ def certification_request(
 
 
 def kept_request(der: bytes, request_format: str) -> bytes | csr_codec.CSR:
-    """A request an application kept (server/applications.py): PKCS#10 as it is; a CMP
+    """A request an application kept (server/ra/applications.py): PKCS#10 as it is; a CMP
     message read again, its proof of possession checked again."""
     if request_format == "pkcs10":
         return der

@@ -57,7 +57,6 @@ from config import Settings
 from protocols import cmp, der
 from protocols.crl import CRLReason
 from protocols.x509 import csr as csr_codec
-from server.applications import ApplicationPending, Applications
 from server.authority import IssuedCertificate
 from server.clock import Clock
 from server.cmp.cert_requests import answered_cert_req_id, certification_request, crmf_request
@@ -85,6 +84,7 @@ from server.enrollment import Enrollment, HolderEnrollment, new_key
 from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.key_packages import encrypted_key_package, password_key_package
+from server.ra.applications import ApplicationPending, Applications
 from server.registry import CMPDelivery, interfaces
 from server.registry.records import CMPTransaction
 from server.status.crl_publisher import CRLPublisher

@@ -207,7 +207,7 @@ class ApplicationRecords(ApplicationLookup, Protocol):
 
 
 class Applications(Protocol):
-    """Applications waiting for an operator (server/applications.py)."""
+    """Applications waiting for an operator (server/ra/applications.py)."""
 
     @property
     def applications(self) -> ApplicationRecords: ...
@@ -256,7 +256,7 @@ class SubscriberRecords(Protocol):
 
 
 class Subscribers(Protocol):
-    """Subscribers and their identity records (server/subscribers.py)."""
+    """Subscribers and their identity records (server/ra/subscribers.py)."""
 
     @property
     def subscribers(self) -> SubscriberRecords: ...

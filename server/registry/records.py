@@ -51,7 +51,7 @@ class CertificateIntent:
     not_before: datetime
     not_after: datetime
     tbs: bytes
-    subscriber_id: str | None = None  # the registered holder (server/subscribers.py)
+    subscriber_id: str | None = None  # the registered holder (server/ra/subscribers.py)
 
 
 @dataclass(frozen=True)

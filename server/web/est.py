@@ -26,9 +26,9 @@ from aiohttp import web
 
 from protocols import est
 from protocols.x509 import csr as csr_codec
-from server.applications import ApplicationPending
 from server.context import CA
 from server.errors import CAError, ErrorKind
+from server.ra.applications import ApplicationPending
 from server.web.bodies import BodyTooLarge, read_body
 from server.web.identity import SERVER_IDENTITY_KEY
 from server.web.unexpected import UNEXPECTED_KEY

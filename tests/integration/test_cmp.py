@@ -69,7 +69,7 @@ class CMPWorld:
 
 
 # A profile for which a code is made, and which then requires registered subscribers (as
-# person does): the code is an unbound one left from before (server/registered_issuance.py).
+# person does): the code is an unbound one left from before (server/ra/registered_issuance.py).
 LEGACY = '\n[profiles.legacy]\ndescription = "badges"\nsubject_attributes = ["CN"]\n'
 PROCEDURE = ("the ordinary revocation does not apply to the CA's own certificates; CA key "
              "compromise is handled by the CA key change procedure (README: The CA's own "
@@ -386,7 +386,7 @@ def test_a_registered_persons_code_enrolls_over_cmp_with_the_registered_subject(
     """Where the registration authority meets CMP: the code approving a subscriber's
     application hands out (D2, P2) enrolls with `openssl cmp -ir` on the person profile; the
     certificate carries the registered SNILS and INN as NumericString. A code made for the
-    subscriber without an application is refused (server/registered_issuance.py)."""
+    subscriber without an application is refused (server/ra/registered_issuance.py)."""
     subscriber = world.ca.cli(
         "register", "--kind", "individual", "--surname", "Sidorov", "--given-names",
         "Sidor Sidorovich", "--snils", "08765430300", "--inn", "500100732259",

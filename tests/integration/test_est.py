@@ -102,7 +102,7 @@ class ESTWorld:
 
 
 # A profile for which a code is made, and which then requires registered subscribers (as
-# person does): the code is an unbound one left from before (server/registered_issuance.py).
+# person does): the code is an unbound one left from before (server/ra/registered_issuance.py).
 LEGACY = '\n[profiles.legacy]\ndescription = "badges"\nsubject_attributes = ["CN"]\n'
 
 

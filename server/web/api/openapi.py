@@ -15,10 +15,10 @@ from aiohttp import web
 
 from protocols.crl import CRLReason
 from server.accounts import Role
-from server.applications import RECEIVERS
 from server.errors import ErrorKind
+from server.ra.applications import RECEIVERS
+from server.ra.subscribers import DocumentType, Presence, SubscriberKind
 from server.registry import CertificateStatus, StatusBasis, StatusChangeKind
-from server.subscribers import DocumentType, Presence, SubscriberKind
 from server.web.api.common import (
     JSON_CT,
     PREFIX,

@@ -1,4 +1,4 @@
-"""Subscribers of the registration authority (server/subscribers.py): an operator registers
+"""Subscribers of the registration authority (server/ra/subscribers.py): an operator registers
 them, records how their identity was established and that they acknowledged the
 conditions notice, and makes them one-time enrollment credentials whose certificate gets
 the registered subject.
@@ -19,8 +19,8 @@ from protocols.x509 import names
 from server.accounts import Role
 from server.authority import SubjectAltNames
 from server.errors import CAError, ErrorKind
+from server.ra.subscribers import NewIdentity, NewSubscriber, Presence
 from server.registry.records import IdentityRow, SubscriberRow
-from server.subscribers import NewIdentity, NewSubscriber, Presence
 from server.web.api.common import Call, Param, Route, json_response, page_params, time_text
 from server.web.api.credentials import DEFAULT_VALID_HOURS
 

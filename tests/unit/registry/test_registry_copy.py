@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from protocols.crl import CRLReason
-from server.applications import ApplicationPending
 from server.authority import Authority
 from server.enrollment_credentials import EnrollmentCredentials
 from server.errors import CAError, ErrorKind
+from server.ra.applications import ApplicationPending
 from server.registry import CertificateStatus, Registry
 from server.registry.catalogue import read_tables
 from server.registry.registry_copy import copy_registry, ocsp_answers, row_counts, sample_serials

@@ -12,11 +12,11 @@ import pytest
 from cryptography import x509
 
 from hsm.backend import HSMError
-from server.applications import Applications
 from server.authority import Authority
 from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
+from server.ra.applications import Applications
 from tests.csr_factory import make_csr, new_key
 from tests.local_ca import GatedSigner, LocalCA, ra_services
 from tests.unit.server.test_authority import FailingSigner

@@ -20,7 +20,6 @@ from prometheus_client import CollectorRegistry
 
 from config import Settings
 from protocols.x509 import names
-from server.applications import Applications
 from server.authority import Authority, IssuedCertificate
 from server.context import open_registry
 from server.enrollment import Enrollment
@@ -28,10 +27,11 @@ from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.intent_sweeper import IntentSweeper
 from server.process_identity import OwnerState, identity_of, owner_state, this_process
+from server.ra.applications import Applications
+from server.ra.subscribers import Subscribers
 from server.registry import Registry
 from server.registry.records import AuditEntry, to_text
 from server.status.publication import StatusPublication
-from server.subscribers import Subscribers
 from tests.csr_factory import make_csr, new_key
 from tests.local_ca import Crash, DiesAfterCommit, GatedSigner, LocalCA
 

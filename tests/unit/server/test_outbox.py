@@ -35,7 +35,7 @@ from tests.csr_factory import make_csr, new_key
 from tests.local_ca import LocalCA, settings_for
 
 # A certificate with no personal identifiers: one issued without the registration authority
-# (a profile with them needs it: server/registered_issuance.py).
+# (a profile with them needs it: server/ra/registered_issuance.py).
 HOLDER = [("CN", "Иванов Иван Иванович")]
 
 

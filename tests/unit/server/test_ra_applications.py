@@ -17,7 +17,7 @@ from protocols.crl import CRLReason
 from server.enrollment import Enrollment
 from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
 from server.errors import ErrorKind
-from server.register_check import RegisterCheck, RegisterCheckResult
+from server.ra.register_check import RegisterCheck, RegisterCheckResult
 from server.registry import CertificateStatus, StatusBasis
 from server.registry.records import SubscriberRow
 from tests.csr_factory import make_csr

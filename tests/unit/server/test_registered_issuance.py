@@ -1,7 +1,7 @@
 """A profile with personal identifiers issues only to a registered, identified subscriber
 who acknowledged the notice, through an approved application (D2, P2, P3, D1; S1): every
 other way is refused with CAError(FORBIDDEN) naming the RA's route, and records nothing
-(server/registered_issuance.py)."""
+(server/ra/registered_issuance.py)."""
 
 from __future__ import annotations
 

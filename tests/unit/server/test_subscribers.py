@@ -10,7 +10,7 @@ import pytest
 
 from server.enrollment_credentials import EnrollmentCredentials
 from server.errors import CAError, ErrorKind
-from server.subscribers import NewIdentity, NewSubscriber, Subscribers
+from server.ra.subscribers import NewIdentity, NewSubscriber, Subscribers
 from tests.local_ca import LocalCA, ra_services
 
 # Valid numbers (ru-profile.md section 2): SNILS 112-233-445 95, a person's INN, a legal

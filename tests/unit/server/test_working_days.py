@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from server.working_days import WorkingCalendar
+from server.ra.working_days import WorkingCalendar
 
 
 def at(*parts: int) -> datetime:

@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import serialization
 
 from config import load_settings
 from server.accounts import Accounts, Requester, Role
-from server.applications import ApplicationPending
 from server.clock import Clock, utc_now
 from server.context import CA, open_ca
+from server.ra.applications import ApplicationPending
 from server.web.app import build_app
 from tests.csr_factory import make_csr, new_key
 from tests.unit.web.openapi_check import API, Document

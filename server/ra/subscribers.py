@@ -23,7 +23,6 @@ from datetime import date, datetime, timedelta
 
 from config import Settings
 from protocols.x509 import names, ru_identifiers
-from server import registered_issuance
 from server.authority import SubjectAltNames
 from server.clock import Clock
 from server.enrollment_credentials import (
@@ -32,6 +31,7 @@ from server.enrollment_credentials import (
     EnrollmentCredentials,
 )
 from server.errors import CAError, ErrorKind
+from server.ra import registered_issuance
 from server.registry import AuditEvent, interfaces
 from server.registry.records import IdentityRow, SubscriberRow
 

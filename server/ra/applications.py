@@ -8,7 +8,7 @@ Two ways in:
   credential, and is kept; the client is told to come back later (CAError PENDING: EST 202
   with Retry-After). Approval issues from the kept request; the client's repeated request
   (the same credential and request) then finds the certificate, or the rejection's reason.
-- An operator's application for a registered subscriber (server/subscribers.py), with the
+- An operator's application for a registered subscriber (server/ra/subscribers.py), with the
   names and SHA-256 of its documents, and possibly the holder's PKCS#10 request. Approval
   issues from that request, or, without one, hands out a one-time enrollment credential
   bound to the application: the holder enrolls with it over EST or CMP, and that issuance
@@ -41,11 +41,11 @@ from server.clock import Clock
 from server.cmp.cert_requests import kept_request
 from server.enrollment_credentials import REFUSAL, EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
-from server.register_check import NoRegisterCheck, RegisterCheck
+from server.ra.register_check import NoRegisterCheck, RegisterCheck
+from server.ra.subscribers import Subscribers
+from server.ra.working_days import WorkingCalendar
 from server.registry import AuditEvent, HoldRefused, IntentHolds, interfaces
 from server.registry.records import ApplicationRow
-from server.subscribers import Subscribers
-from server.working_days import WorkingCalendar
 
 STATES = ("submitted", "approved", "rejected", "issued")
 RECEIVERS = ("holder", "proxy")
