@@ -30,8 +30,8 @@ from server.clock import Clock, utc_now
 from server.cmp.identity import CMPIdentities
 from server.cmp.server import CMPServer
 from server.duties import DutyHolder
-from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
-from server.enrollment_credentials import EnrollmentCredentials, derivation_key
+from server.enrollment.credentials import EnrollmentCredentials, derivation_key
+from server.enrollment.enroll import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.errors import CAError, ErrorKind
 from server.health import Health
 from server.intent_sweeper import IntentSweeper

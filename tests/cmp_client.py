@@ -33,8 +33,8 @@ from protocols.der import contents as der_contents
 from protocols.der import elements as der_children
 from protocols.der import tlv
 from server.cmp.server import CMPServer
-from server.enrollment import Enrollment, HolderEnrollment
-from server.enrollment_credentials import EnrollmentCredentials
+from server.enrollment.credentials import EnrollmentCredentials
+from server.enrollment.enroll import Enrollment, HolderEnrollment
 from server.registry import CertificateStatus
 from server.status.publication import StatusPublication
 from server.tls import ServerIdentity

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from config import load_settings
 from server.context import backend_spec, open_registry
-from server.enrollment_credentials import EnrollmentCredentials, derivation_key
+from server.enrollment.credentials import EnrollmentCredentials, derivation_key
 
 
 async def make_codes(

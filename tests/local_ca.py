@@ -24,7 +24,7 @@ from hsm.backend import KeyRef, SigningBackend
 from hsm.software import SoftwareBackend
 from server.authority import Authority
 from server.context import open_registry
-from server.enrollment_credentials import EnrollmentCredentials
+from server.enrollment.credentials import EnrollmentCredentials
 from server.lifecycle import create_generation, issue_ocsp_responder
 from server.ra.applications import Applications
 from server.ra.register_check import RegisterCheck

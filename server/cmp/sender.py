@@ -44,7 +44,7 @@ from protocols import cmp
 from server.clock import Clock
 from server.cmp.header import CONTINUING_MESSAGES, check_header_fields
 from server.cmp.refusal import CMPRefusal
-from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
+from server.enrollment.credentials import EnrollmentCredential, EnrollmentCredentials
 from server.registry import CertificateStatus, interfaces
 from server.registry.records import CMPTransaction
 

@@ -80,10 +80,10 @@ from server.cmp.templates import (
     pkcs10_template,
     requested_key_usages,
 )
-from server.enrollment import Enrollment, HolderEnrollment, new_key
-from server.enrollment_credentials import EnrollmentCredential, EnrollmentCredentials
+from server.enrollment.credentials import EnrollmentCredential, EnrollmentCredentials
+from server.enrollment.enroll import Enrollment, HolderEnrollment, new_key
+from server.enrollment.key_packages import encrypted_key_package, password_key_package
 from server.errors import CAError, ErrorKind
-from server.key_packages import encrypted_key_package, password_key_package
 from server.ra.applications import ApplicationPending, Applications
 from server.registry import CMPDelivery, interfaces
 from server.registry.records import CMPTransaction

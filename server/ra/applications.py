@@ -39,7 +39,7 @@ from protocols.x509 import names
 from server.authority import Authority, IssuedCertificate, parse_request
 from server.clock import Clock
 from server.cmp.cert_requests import kept_request
-from server.enrollment_credentials import REFUSAL, EnrollmentCredential, EnrollmentCredentials
+from server.enrollment.credentials import REFUSAL, EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.ra.register_check import NoRegisterCheck, RegisterCheck
 from server.ra.subscribers import Subscribers

@@ -25,7 +25,7 @@ from config import Settings
 from protocols.x509 import names, ru_identifiers
 from server.authority import SubjectAltNames
 from server.clock import Clock
-from server.enrollment_credentials import (
+from server.enrollment.credentials import (
     NO_ALT_NAMES,
     EnrollmentCredential,
     EnrollmentCredentials,

@@ -231,7 +231,7 @@ class CredentialRecords(Protocol):
 
 
 class Credentials(Protocol):
-    """Enrollment credentials (server/enrollment_credentials.py)."""
+    """Enrollment credentials (server/enrollment/credentials.py)."""
 
     @property
     def credentials(self) -> CredentialRecords: ...

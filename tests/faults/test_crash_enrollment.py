@@ -31,7 +31,7 @@ from cryptography.x509 import ocsp
 
 from config import load_settings
 from server.context import backend_spec, open_registry
-from server.enrollment_credentials import EnrollmentCredentials, derivation_key
+from server.enrollment.credentials import EnrollmentCredentials, derivation_key
 from server.registry import Registry
 from tests.csr_factory import make_csr
 from tests.enrollment_codes import make_codes

@@ -12,7 +12,7 @@ import pytest
 
 from protocols.crl import CRLReason
 from server.authority import Authority
-from server.enrollment_credentials import EnrollmentCredentials
+from server.enrollment.credentials import EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.ra.applications import ApplicationPending
 from server.registry import CertificateStatus, Registry

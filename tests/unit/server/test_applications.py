@@ -13,8 +13,8 @@ from cryptography import x509
 
 from hsm.backend import HSMError
 from server.authority import Authority
-from server.enrollment import Enrollment, HolderEnrollment, ServerKeyGeneration
-from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
+from server.enrollment.credentials import REFUSAL, EnrollmentCredentials
+from server.enrollment.enroll import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.errors import CAError, ErrorKind
 from server.ra.applications import Applications
 from tests.csr_factory import make_csr, new_key

@@ -24,8 +24,8 @@ from protocols.der import elements
 from protocols.der import tlv as der_tlv
 from server.authority import Authority
 from server.cmp.server import CMPServer
-from server.enrollment import Enrollment, HolderEnrollment
-from server.enrollment_credentials import EnrollmentCredentials
+from server.enrollment.credentials import EnrollmentCredentials
+from server.enrollment.enroll import Enrollment, HolderEnrollment
 from server.registry import CertificateStatus
 from server.status.publication import StatusPublication
 from server.tls import ServerIdentity

@@ -9,8 +9,8 @@ import pytest
 from cryptography import x509
 
 from server.authority import SubjectAltNames
-from server.enrollment import Enrollment
-from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
+from server.enrollment.credentials import REFUSAL, EnrollmentCredentials
+from server.enrollment.enroll import Enrollment
 from server.errors import CAError, ErrorKind
 from server.ra.applications import Applications
 from tests.csr_factory import make_csr, tamper

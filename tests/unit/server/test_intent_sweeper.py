@@ -22,8 +22,8 @@ from config import Settings
 from protocols.x509 import names
 from server.authority import Authority, IssuedCertificate
 from server.context import open_registry
-from server.enrollment import Enrollment
-from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
+from server.enrollment.credentials import REFUSAL, EnrollmentCredentials
+from server.enrollment.enroll import Enrollment
 from server.errors import CAError, ErrorKind
 from server.intent_sweeper import IntentSweeper
 from server.process_identity import OwnerState, identity_of, owner_state, this_process

@@ -14,8 +14,8 @@ from cryptography.x509.oid import NameOID
 from prometheus_client import CollectorRegistry
 
 from protocols.crl import CRLReason
-from server.enrollment import Enrollment
-from server.enrollment_credentials import REFUSAL, EnrollmentCredentials
+from server.enrollment.credentials import REFUSAL, EnrollmentCredentials
+from server.enrollment.enroll import Enrollment
 from server.errors import ErrorKind
 from server.ra.register_check import RegisterCheck, RegisterCheckResult
 from server.registry import CertificateStatus, StatusBasis

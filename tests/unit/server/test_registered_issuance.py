@@ -15,8 +15,8 @@ from cryptography import x509
 
 from config import SettingsError, load_settings
 from protocols.x509 import names
-from server.enrollment import Enrollment, HolderEnrollment
-from server.enrollment_credentials import EnrollmentCredentials
+from server.enrollment.credentials import EnrollmentCredentials
+from server.enrollment.enroll import Enrollment, HolderEnrollment
 from server.errors import CAError, ErrorKind
 from server.registry import CertificateStatus
 from tests.csr_factory import ORGANISATION, PERSON, make_csr
@@ -162,7 +162,7 @@ async def test_d2_a_code_not_bound_to_an_approved_application_does_not_enroll(
 ) -> None:
     """A code made while the profile did not require registration (here: made for a
     profile `badge` that then requires it) is refused at enrollment, EST and CMP alike
-    (server/enrollment.py), and stays unspent."""
+    (server/enrollment/enroll.py), and stays unspent."""
     badge = '[profiles.badge]\nsubject_attributes = ["CN"]\n'
     (tmp_path / "a").mkdir()
     before_rule = settings_for(tmp_path / "a", badge)

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from server.enrollment_credentials import EnrollmentCredentials
+from server.enrollment.credentials import EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.ra.subscribers import NewIdentity, NewSubscriber, Subscribers
 from tests.local_ca import LocalCA, ra_services

@@ -34,7 +34,7 @@ async def test_rfc8259_9_sixty_thousand_brackets_are_a_malformed_body(
 
 
 class FailingCredentials:
-    """The enrollment credentials service (server/enrollment_credentials.py) that breaks."""
+    """The enrollment credentials service (server/enrollment/credentials.py) that breaks."""
 
     async def create(self, *args: object, **kwargs: object) -> Any:
         raise RuntimeError("the disk caught fire")

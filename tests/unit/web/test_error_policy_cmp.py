@@ -28,7 +28,7 @@ from protocols.der import elements
 from protocols.der import tlv as der_tlv
 from server.cmp.server import CMPServer
 from server.context import CA
-from server.enrollment_credentials import EnrollmentCredential
+from server.enrollment.credentials import EnrollmentCredential
 from tests.cmp_client import read_answer
 from tests.csr_factory import make_csr
 from tests.unit.web.api_home import ClientFactory, Seed
@@ -185,7 +185,7 @@ async def test_rfc5280_5_3_1_an_rr_with_crl_reason_20_is_bad_data_format(
 
 
 class FailingEnrollment:
-    """An enrollment service (server/enrollment.py's interface) that breaks."""
+    """An enrollment service (server/enrollment/enroll.py's interface) that breaks."""
 
     async def enroll_with(self, credential: EnrollmentCredential, *args: object,
                           **kwargs: object) -> None:  # fmt: skip

@@ -27,7 +27,7 @@ from tests.unit.web.edge import registry_state, tracebacks
 
 
 class FailingEnrollment:
-    """The enrollment service (server/enrollment.py) that breaks."""
+    """The enrollment service (server/enrollment/enroll.py) that breaks."""
 
     async def enroll(self, *args: object, **kwargs: object) -> Any:
         raise RuntimeError("the disk caught fire")

@@ -18,14 +18,14 @@ from config import Settings
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
 from server.authority import Authority, IssuedCertificate, parse_request
-from server.enrollment_credentials import (
+from server.enrollment.credentials import (
     REFUSAL,
     EnrollmentCredential,
     EnrollmentCredentials,
     check_requested_names,
 )
+from server.enrollment.key_packages import encrypted_key_package
 from server.errors import CAError, ErrorKind
-from server.key_packages import encrypted_key_package
 from server.ra import registered_issuance
 from server.ra.applications import Applications
 from server.registry import (
@@ -231,7 +231,7 @@ class HolderEnrollment:
 @dataclass(frozen=True)
 class GeneratedKey:
     """The new private key as it leaves the CA: PKCS#8 (protected by TLS only), or the
-    encrypted key package of server/key_packages.py."""
+    encrypted key package of server/enrollment/key_packages.py."""
 
     der: bytes
     encrypted: bool
