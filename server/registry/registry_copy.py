@@ -10,7 +10,7 @@ Every table (but each side's own migrations table), every row, every value uncha
 - the target written in one transaction after checking it is empty: the copy lands whole
   or not at all; on PostgreSQL its identity sequences then move past the copied ids.
 
-The checks after it (server/cli_registry.py) read with `row_counts` and `ocsp_answers`.
+The checks after it (server/cli/registry.py) read with `row_counts` and `ocsp_answers`.
 """
 
 from __future__ import annotations

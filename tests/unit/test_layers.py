@@ -29,7 +29,7 @@ FORBIDDEN = {
     "config": {"server", "hsm", "protocols", "aiohttp"},
     "server": {"aiohttp", "server.web"},
 }  # fmt: skip
-ALLOWED_UPWARD = {"server/web", "server/cli.py", "server/cli_commands.py"}
+ALLOWED_UPWARD = {"server/web", "server/cli/main.py", "server/cli/commands.py"}
 
 DRIVERS = {"sqlite3", "aiosqlite", "asyncpg", "psycopg", "psycopg2"}
 REGISTRY = "server/registry/"
@@ -47,8 +47,8 @@ NEUTRAL_REGISTRY_NAMES = {"interfaces", "records"} | set(server.registry.__all__
 # registry by URL to copy it or check it is empty
 COMPOSITION_ROOT = {
     "server/context.py": {"Registry"},
-    "server/cli_registry.py": {"Registry"},
-    "server/cli_commands.py": {"Registry"},
+    "server/cli/registry.py": {"Registry"},
+    "server/cli/commands.py": {"Registry"},
 }
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from protocols.crl import CRLReason
-from server import cli
 from server.accounts import Accounts, Requester, Role
+from server.cli import main as cli
 from server.errors import CAError, ErrorKind
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA, settings_for

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from server import cli_accounts
 from server.accounts import Role
 from server.authority import der_to_pem
+from server.cli import accounts as cli_accounts
 from server.context import backend_spec
 from server.errors import CAError
 from server.tls import server_context

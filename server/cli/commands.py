@@ -1,4 +1,4 @@
-"""What each `python -m server` command does; argument parsing is in `server.cli`."""
+"""What each `python -m server` command does; argument parsing is in `server.cli.main`."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from config import load_settings
-from server.cli_commands import actor
+from server.cli.commands import actor
 from server.context import open_ca
 from server.errors import CAError, ErrorKind
 from server.ra.subscribers import DocumentType, NewIdentity, NewSubscriber, Presence, SubscriberKind

@@ -33,7 +33,7 @@ OCSP_SAMPLE = 100
 
 
 def add_commands(command: Command) -> None:
-    """Register `registry copy` with `command(name, handler, help)` of server.cli."""
+    """Register `registry copy` with `command(name, handler, help)` of server.cli.main."""
     registry = command("registry", run_registry, "`registry copy --from URL --to URL`: copy "
                        "the registry into a new, empty one and check the copy (row counts, "
                        "audit verify, OCSP answers)")  # fmt: skip

@@ -17,7 +17,10 @@ from typing import Any
 import uvloop
 
 from config import SettingsError
-from server import cli_accounts, cli_commands, cli_ra, cli_registry
+from server.cli import accounts as cli_accounts
+from server.cli import commands as cli_commands
+from server.cli import ra as cli_ra
+from server.cli import registry as cli_registry
 from server.errors import CAError
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]

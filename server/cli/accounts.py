@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from config import load_settings
 from server.accounts import Account, Accounts, Requester, Role, parse_role
-from server.cli_commands import actor
+from server.cli.commands import actor
 from server.context import open_ca
 from server.errors import CAError, ErrorKind
 
@@ -24,7 +24,7 @@ Command = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 
 def add_commands(command: Command) -> None:
-    """Register the account commands with `command(name, handler, help)` of server.cli."""
+    """Register the account commands with `command(name, handler, help)` of server.cli.main."""
     add = command("account-add", account_add, "make an API account; prints its id, then its "
                   "first bearer token (shown once)")  # fmt: skip
     add.add_argument("--name", required=True, help="the account's name")
