@@ -206,7 +206,7 @@ class PipelineSettings:
 
 @dataclass(frozen=True)
 class SupervisorSettings:
-    """`serve` as a supervisor (server/supervisor.py, server/duties.py): dead signer and
+    """`serve` as a supervisor (server/node/supervisor.py, server/node/duties.py): dead signer and
     HTTP worker processes are restarted with exponential backoff, and the background
     duties are held by an expiring lease in the registry."""
 
@@ -398,7 +398,7 @@ class CMPSettings:
 
 @dataclass(frozen=True)
 class EnrollmentSettings:
-    """Issuance left unfinished by a crash (server/intent_sweeper.py): an intent whose
+    """Issuance left unfinished by a crash (server/node/intent_sweeper.py): an intent whose
     owning process is known to be gone is settled at once; any other (its owner on another
     host or container, or alive but stuck) once it is older than `intent_timeout_seconds`,
     which must exceed the longest a live request can take: a request that outlives it

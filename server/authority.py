@@ -19,7 +19,7 @@ taking what the issuance holds (an enrollment credential, an application being d
 IntentHolds), signed through the pipeline, checked against the CA's public key, and stored
 in the transaction that records its first status and spends what it held. A failure
 between those steps removes the recorded intent and gives back what it held; a crash
-leaves it to the sweeper (server/intent_sweeper.py).
+leaves it to the sweeper (server/node/intent_sweeper.py).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from protocols.x509.certificate import (
 from protocols.x509.ru_identifiers import InvalidIdentifier
 from server.clock import Clock, utc_now
 from server.errors import CAError, ErrorKind
-from server.process_identity import this_process
+from server.node.process_identity import this_process
 from server.ra import registered_issuance
 from server.registry import (
     NO_HOLDS,
@@ -161,7 +161,7 @@ class Authority:
         publisher: IssuancePublisher | None = None,
         owner: str | None = None,
     ) -> None:
-        """`owner` names the process that owns this authority's intents (server/
+        """`owner` names the process that owns this authority's intents (server/node/
         process_identity.py); this one unless given."""
         self._owner = owner or this_process()
         self._settings = settings

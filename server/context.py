@@ -29,13 +29,13 @@ from server.authority import Authority, Signer
 from server.clock import Clock, utc_now
 from server.cmp.identity import CMPIdentities
 from server.cmp.server import CMPServer
-from server.duties import DutyHolder
 from server.enrollment.credentials import EnrollmentCredentials, derivation_key
 from server.enrollment.enroll import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.errors import CAError, ErrorKind
-from server.health import Health
-from server.intent_sweeper import IntentSweeper
 from server.lifecycle import issue_ocsp_responder
+from server.node.duties import DutyHolder
+from server.node.health import Health
+from server.node.intent_sweeper import IntentSweeper
 from server.outbox import OutboxDelivery, open_sender
 from server.ra.applications import Applications
 from server.ra.subscribers import Subscribers
@@ -135,7 +135,7 @@ async def open_ca(
     """A ready CA. With `signing`, it signs through the signer processes listening on
     `signer_sockets`, or through signer processes of its own that run until the context
     ends. `serving` is for server processes: they follow status changes, and compete for
-    the duty lease (server/duties.py); the one holding it runs the duties. `builder` makes
+    the duty lease (server/node/duties.py); the one holding it runs the duties. `builder` makes
     a process that does not serve (a command) build CRLs itself (see StatusPublication)."""
     metrics = CollectorRegistry()
     registry = await open_registry(settings)
@@ -227,7 +227,7 @@ def _duty_holder(ca: CA) -> DutyHolder:
 
 
 def _builder_loops(ca: CA) -> list[asyncio.Task[None]]:
-    """The background loops of the process holding the duty lease (server/duties.py),
+    """The background loops of the process holding the duty lease (server/node/duties.py),
     the single list of them: the CMP sweeper, the CMP protection certificate's issuance and
     renewal, the sweeper of unfinished issuance, the audit checkpoints and, when enabled,
     the delivery of the reporting outbox."""

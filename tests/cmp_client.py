@@ -35,9 +35,9 @@ from protocols.der import tlv
 from server.cmp.server import CMPServer
 from server.enrollment.credentials import EnrollmentCredentials
 from server.enrollment.enroll import Enrollment, HolderEnrollment
+from server.node.tls import ServerIdentity
 from server.registry import CertificateStatus
 from server.status.publication import StatusPublication
-from server.tls import ServerIdentity
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA, ra_services
 

@@ -25,12 +25,12 @@ from server.authority import SubjectAltNames, der_to_pem, parse_serial
 from server.cmp.identity import issue_cmp_identity
 from server.context import backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
-from server.home_permissions import make_private, refuse_shared_home
 from server.lifecycle import create_generation, issue_ocsp_responder
+from server.node.home_permissions import make_private, refuse_shared_home
+from server.node.tls import issue_server_certificate
 from server.registry import CertificateStatus, Registry, StatusBasis
 from server.registry.registry_copy import row_counts
 from server.status.revocation import parse_reason
-from server.tls import issue_server_certificate
 from server.web.serve import configure_logging
 from server.web.serve import serve as serve_until_stopped
 

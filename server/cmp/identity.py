@@ -56,8 +56,8 @@ from protocols.x509 import extensions as ext
 from protocols.x509 import names
 from server.authority import Authority, new_serial, serial_text
 from server.clock import Clock
+from server.node.tls import ServerIdentity
 from server.registry import CAGeneration, CertificateStatus, interfaces
-from server.tls import ServerIdentity
 
 log = logging.getLogger(__name__)
 

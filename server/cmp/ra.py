@@ -63,7 +63,7 @@ from protocols.cmp.nested import (
     nested_body,
     orig_pki_messages,
 )
-from server.tls import ServerIdentity
+from server.node.tls import ServerIdentity
 
 log = logging.getLogger(__name__)
 

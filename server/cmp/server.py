@@ -84,13 +84,13 @@ from server.enrollment.credentials import EnrollmentCredential, EnrollmentCreden
 from server.enrollment.enroll import Enrollment, HolderEnrollment, new_key
 from server.enrollment.key_packages import encrypted_key_package, password_key_package
 from server.errors import CAError, ErrorKind
+from server.node.tls import ServerIdentity
 from server.ra.applications import ApplicationPending, Applications
 from server.registry import CMPDelivery, interfaces
 from server.registry.records import CMPTransaction
 from server.status.crl_publisher import CRLPublisher
 from server.status.distribution_points import crl_url
 from server.status.revocation import Revocation
-from server.tls import ServerIdentity
 
 log = logging.getLogger(__name__)
 

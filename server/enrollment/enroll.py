@@ -26,6 +26,7 @@ from server.enrollment.credentials import (
 )
 from server.enrollment.key_packages import encrypted_key_package
 from server.errors import CAError, ErrorKind
+from server.node.tls import ServerIdentity
 from server.ra import registered_issuance
 from server.ra.applications import Applications
 from server.registry import (
@@ -36,7 +37,6 @@ from server.registry import (
     IntentHolds,
     interfaces,
 )
-from server.tls import ServerIdentity
 
 
 class Enrollment:

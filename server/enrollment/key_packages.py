@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from protocols import cms
-from server.tls import ServerIdentity
+from server.node.tls import ServerIdentity
 
 ID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 

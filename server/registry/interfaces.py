@@ -86,7 +86,7 @@ class Issuance(Protocol):
 
 
 class Intents(Protocol):
-    """Intents a crash left behind, as the sweeper settles them (server/intent_sweeper.py)."""
+    """Intents a crash left behind, as the sweeper settles them (server/node/intent_sweeper.py)."""
 
     async def open_intents(self) -> list[OpenIntent]: ...
 
@@ -491,7 +491,7 @@ class LeaseLookup(Protocol):
 
 
 class LeaseRecords(LeaseLookup, Protocol):
-    """Expiring leases on once-per-deployment duties (server/duties.py, given the store)."""
+    """Expiring leases on once-per-deployment duties (server/node/duties.py, given the store)."""
 
     async def acquire(self, name: str, holder: str, now: datetime, until: datetime) -> bool: ...
 
@@ -499,7 +499,7 @@ class LeaseRecords(LeaseLookup, Protocol):
 
 
 class LeaseHolders(Protocol):
-    """Who holds a lease now (server/health.py)."""
+    """Who holds a lease now (server/node/health.py)."""
 
     @property
     def leases(self) -> LeaseLookup: ...

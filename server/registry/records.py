@@ -103,7 +103,7 @@ class OpenIntent:
 @dataclass(frozen=True)
 class StrandedClaim:
     """A credential claimed by an enrollment that recorded no intent holding it: what a
-    crash left under the rules before migration 0012 (server/intent_sweeper.py)."""
+    crash left under the rules before migration 0012 (server/node/intent_sweeper.py)."""
 
     id: str
     profile: str

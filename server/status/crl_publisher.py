@@ -5,7 +5,7 @@ optionally partitioned into shards by serial.
   changed; a CRL is a join of those entries, so even a very long one builds in about a
   second.
 - One process builds (the `builder`: the HTTP worker of `serve` holding the duty lease,
-  server/duties.py); the others serve what it stored in the registry. A status change
+  server/node/duties.py); the others serve what it stored in the registry. A status change
   anywhere leads to one rebuild after `crl.coalesce_ms` (many changes in that window: one
   rebuild); CRLs are also rebuilt `crl.refresh_before_hours` before their nextUpdate.
 - Each rebuild makes, for every shard, a full CRL and, when deltas are on, a delta CRL

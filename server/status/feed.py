@@ -19,7 +19,7 @@ naming those that did not (the change stays recorded): no relying party gets "go
 live process after a revocation was acknowledged. Liveness compares a process's heartbeat,
 written with its node's clock, with the waiter's clock, so the nodes' clocks must agree to
 well within `ALIVE_WITHIN` (NTP); a process of another machine is never taken as gone by
-its pid (server/process_identity.py), only by the age of its heartbeat.
+its pid (server/node/process_identity.py), only by the age of its heartbeat.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 from server.clock import Clock
 from server.errors import CAError, ErrorKind
-from server.process_identity import OwnerState, owner_state, this_process
+from server.node.process_identity import OwnerState, owner_state, this_process
 from server.registry import interfaces
 from server.status.ocsp_responder import OCSPResponder
 
@@ -44,7 +44,7 @@ ALIVE_WITHIN = timedelta(seconds=5)  # a process silent for longer is taken as g
 
 def node_name() -> str:
     """This process as watermarks and leases name it: host, boot, pid and start time, so
-    that a process known to be gone is told from a live one (server/process_identity.py)."""
+    that a process known to be gone is told from a live one (server/node/process_identity.py)."""
     return this_process()
 
 

@@ -65,7 +65,7 @@ class StatusPublication:
         `builder`: this process also builds CRLs, refreshes OCSP responses and renews the
         OCSP responder certificates (with `renew_responder`). A serving process of `serve`
         starts as a follower and is switched by `become_builder` / `stop_building` as it
-        gains or loses the duty lease (server/duties.py)."""
+        gains or loses the duty lease (server/node/duties.py)."""
         self._renew_responder = renew_responder
         self._settings = settings
         self._registry = registry

@@ -1,6 +1,6 @@
 """The aiohttp application: only translation between HTTP and the CA's services.
 
-`/healthz` (readiness, server/health.py: 503 with a one-line reason when the registry
+`/healthz` (readiness, server/node/health.py: 503 with a one-line reason when the registry
 does not answer, no signer can sign or no live process holds the background duties),
 `/livez` (liveness: 200 whenever this process's event loop answers), `/metrics`
 (Prometheus text format, from the CA's own CollectorRegistry), `/ca/<name>.crt` (the CA
@@ -17,9 +17,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from server.context import CA
 from server.errors import CAError
+from server.node.tls import ServerIdentity
 from server.status.crl_publisher import CRLPublisher
 from server.status.ocsp_responder import OCSPResponder
-from server.tls import ServerIdentity
 from server.web import api, cmp, crl, est, ocsp
 from server.web.identity import SERVER_IDENTITY_KEY
 from server.web.unexpected import UNEXPECTED_KEY, unexpected_errors

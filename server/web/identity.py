@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.tls import ServerIdentity
+from server.node.tls import ServerIdentity
 
 SERVER_IDENTITY_KEY = web.AppKey("server_identity", ServerIdentity)

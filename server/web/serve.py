@@ -5,8 +5,8 @@ HTTP worker processes, each listening on the same ports (SO_REUSEPORT when there
 several); every worker feeds the same signer processes, one batch per round trip. Workers
 are always processes of their own, one worker too, so that the parent only supervises:
 it prints `serving CA ...` once every worker listens, then restarts any signer or worker
-that dies (server/supervisor.py). Which worker runs the background duties is decided by
-the duty lease (server/duties.py). SIGINT or SIGTERM stops the workers, then the signers.
+that dies (server/node/supervisor.py). Which worker runs the background duties is decided by
+the duty lease (server/node/duties.py). SIGINT or SIGTERM stops the workers, then the signers.
 
 Every process (HTTP workers, signers, the CLI) runs uvloop's event loop: with the OCSP
 nonce benchmark it took about a fifth less CPU per answer than asyncio's own loop.
@@ -34,9 +34,9 @@ from hsm.backend import HSMError
 from server.authority import der_to_pem
 from server.context import CA, backend_spec, open_ca, signer_pool
 from server.errors import CAError, ErrorKind
-from server.restart_counts import RestartCollector, RestartCounts
-from server.supervisor import SignerChild, Supervisor, WorkerChild
-from server.tls import ServerIdentity, load_server_identity, server_context
+from server.node.restart_counts import RestartCollector, RestartCounts
+from server.node.supervisor import SignerChild, Supervisor, WorkerChild
+from server.node.tls import ServerIdentity, load_server_identity, server_context
 from server.web.app import build_app
 from server.web.bounded_http import listen
 from server.web.limits import ListenerGuard, ListenerMetrics, raise_open_files_limit
@@ -138,7 +138,7 @@ async def _run_worker(
     ready: multiprocessing.Queue | None,
 ) -> None:
     """One HTTP worker. Every worker answers from what it holds; the one holding the duty
-    lease also builds CRLs and keeps OCSP responses fresh (server/duties.py)."""
+    lease also builds CRLs and keeps OCSP responses fresh (server/node/duties.py)."""
     async with open_ca(settings, signer_sockets=sockets, serving=True) as ca:
         ca.metrics.register(RestartCollector(counts))
         await ca.authority.generation()

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config import load_settings
 from server.context import open_registry
-from server.duties import DUTIES
+from server.node.duties import DUTIES
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import Response, ServerProcess, http
 

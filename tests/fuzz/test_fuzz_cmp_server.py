@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from protocols import cmp
 from protocols.der import elements, tlv
 from server.cmp.server import CMPServer
-from server.tls import ServerIdentity
+from server.node.tls import ServerIdentity
 from server.web.cmp import CONTENT_TYPE, add_routes
 from server.web.identity import SERVER_IDENTITY_KEY
 from server.web.unexpected import UNEXPECTED_KEY

@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from protocols import crl as crl_codec
-from server.duties import DUTIES
+from server.node.duties import DUTIES
 from server.registry import Registry
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome, new_registry_url

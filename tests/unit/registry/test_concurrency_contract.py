@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.process_identity import this_process
+from server.node.process_identity import this_process
 from server.registry import (
     AuditEvent,
     CertificateIntent,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from server.errors import CAError, ErrorKind
-from server.process_identity import this_process
+from server.node.process_identity import this_process
 from server.registry import AuditEvent, CertificateIntent, Registry, RegistryBusy
 from server.registry.engine import Connection, Engine
 from server.registry.group_commit import GroupCommit

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from server.errors import CAError, ErrorKind
-from server.process_identity import this_process
+from server.node.process_identity import this_process
 from server.registry import (
     AuditEvent,
     CertificateIntent,

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from protocols import cmp
 from protocols.crl import CRLReason
 from protocols.der import tlv
-from server.tls import ServerIdentity
+from server.node.tls import ServerIdentity
 from tests.cmp_client import (
     IMPLICIT_CONFIRM,
     Answer,

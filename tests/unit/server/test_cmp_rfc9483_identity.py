@@ -31,8 +31,8 @@ from server.cmp.identity import (
     CMPIdentities,
     key_path,
 )
+from server.node.tls import ServerIdentity
 from server.registry import CertificateStatus
-from server.tls import ServerIdentity
 from tests.cmp_client import (
     IMPLICIT_CONFIRM,
     CMPClient,

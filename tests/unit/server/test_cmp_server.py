@@ -26,9 +26,9 @@ from server.authority import Authority
 from server.cmp.server import CMPServer
 from server.enrollment.credentials import EnrollmentCredentials
 from server.enrollment.enroll import Enrollment, HolderEnrollment
+from server.node.tls import ServerIdentity
 from server.registry import CertificateStatus
 from server.status.publication import StatusPublication
-from server.tls import ServerIdentity
 from tests.csr_factory import make_csr
 from tests.local_ca import Crash, DiesAfterCommit, LocalCA, ra_services
 

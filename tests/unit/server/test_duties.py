@@ -1,4 +1,4 @@
-"""The duty holder (server/duties.py) on a real registry file shared by two connections, as
+"""The duty holder (server/node/duties.py) on a real registry file shared by two connections, as
 two workers share it: one holds the duties, a holder refused stops them, a holder that
 cannot reach the registry stops them before its lease can lapse, a clean stop hands over."""
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from server.duties import DUTIES, DutyHolder
-from server.process_identity import OwnerState, identity_of, owner_state, this_process
+from server.node.duties import DUTIES, DutyHolder
+from server.node.process_identity import OwnerState, identity_of, owner_state, this_process
 from server.registry import Registry
 from tests.local_ca import Clock
 
@@ -114,7 +114,7 @@ async def test_a_clean_stop_hands_the_duties_over_at_once(registries, clock: Clo
 
 
 def gone_process() -> str:
-    """The identity (server/process_identity.py) of a process that ran here and has exited,
+    """The identity (server/node/process_identity.py) of a process that ran here and has exited,
     as a worker killed by kill -9 leaves it in the lease."""
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
                              stdin=subprocess.PIPE)  # fmt: skip

@@ -1,4 +1,4 @@
-"""What /healthz reports (server/health.py), on a real registry file and the in-process
+"""What /healthz reports (server/node/health.py), on a real registry file and the in-process
 CA's real signer: each reason, in its order, and `ok` only when all hold."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import asyncio
 from datetime import timedelta
 
 from hsm.backend import HSMError, KeyRef
-from server.duties import DUTIES
-from server.health import Health
+from server.node.duties import DUTIES
+from server.node.health import Health
 from tests.local_ca import LocalCA
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from server.errors import CAError, ErrorKind
-from server.home_permissions import make_private, refuse_shared_home
+from server.node.home_permissions import make_private, refuse_shared_home
 from server.registry import AuditEvent, Registry
 from tests.local_ca import settings_for
 

@@ -25,8 +25,8 @@ from server.context import open_registry
 from server.enrollment.credentials import REFUSAL, EnrollmentCredentials
 from server.enrollment.enroll import Enrollment
 from server.errors import CAError, ErrorKind
-from server.intent_sweeper import IntentSweeper
-from server.process_identity import OwnerState, identity_of, owner_state, this_process
+from server.node.intent_sweeper import IntentSweeper
+from server.node.process_identity import OwnerState, identity_of, owner_state, this_process
 from server.ra.applications import Applications
 from server.ra.subscribers import Subscribers
 from server.registry import Registry

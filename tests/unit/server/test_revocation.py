@@ -157,7 +157,7 @@ async def test_k4_the_cas_own_certificates_are_refused_by_the_ordinary_revocatio
 
 async def test_k4_a_tls_server_certificate_is_an_ordinary_one(local_ca: LocalCA) -> None:
     """The server's TLS identity is an end-entity certificate of the tls-server profile
-    (server/tls.py): revoked like any other, its key being the server's, not the CA's."""
+    (server/node/tls.py): revoked like any other, its key being the server's, not the CA's."""
     request = make_csr([("CN", "ca.example")], dns=("ca.example",))
     serial = (await local_ca.authority.issue("tls-server", request, "init")).serial
     assert await local_ca.registry.ca_own_certificate(serial) is None

@@ -12,7 +12,7 @@ import pytest
 
 from server.authority import utc_now
 from server.errors import CAError, ErrorKind
-from server.process_identity import this_process
+from server.node.process_identity import this_process
 from server.registry import Registry
 from server.status.feed import ALIVE_WITHIN, StatusFeed, wait_until_applied
 from tests.local_ca import Clock

@@ -1,4 +1,4 @@
-"""`serve`'s supervisor (server/supervisor.py) with children of our own Child interface:
+"""`serve`'s supervisor (server/node/supervisor.py) with children of our own Child interface:
 a dead child is restarted once per death and logged once, a failed restart is tried again
 later, restarts are counted for /metrics, the delay doubles up to its cap."""
 
@@ -12,8 +12,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from config.settings import SupervisorSettings
-from server.restart_counts import RestartCollector, RestartCounts
-from server.supervisor import Supervisor
+from server.node.restart_counts import RestartCollector, RestartCounts
+from server.node.supervisor import Supervisor
 
 NO_HANG_S = 20
 QUICK = SupervisorSettings(restart_delay_seconds=0.01, restart_delay_max_seconds=0.04)

@@ -15,7 +15,7 @@ import pytest
 
 from config import load_settings
 from server.context import CA, backend_spec, open_ca
-from server.tls import load_server_identity
+from server.node.tls import load_server_identity
 from server.web.app import build_app
 from tests.unit.web.api_home import ClientFactory, Seed
 

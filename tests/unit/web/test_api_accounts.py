@@ -25,7 +25,7 @@ from server.authority import der_to_pem
 from server.cli import accounts as cli_accounts
 from server.context import backend_spec
 from server.errors import CAError
-from server.tls import server_context
+from server.node.tls import server_context
 from server.web.app import build_app
 from tests.unit.web.api_home import Served
 

@@ -19,7 +19,7 @@ import pytest
 from config import load_settings
 from server.authority import der_to_pem
 from server.context import CA, backend_spec, open_ca
-from server.tls import load_server_identity, server_context
+from server.node.tls import load_server_identity, server_context
 from server.web.app import build_app
 from tests.csr_factory import make_csr
 from tests.unit.web.api_home import ClientFactory, Seed

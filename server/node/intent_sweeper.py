@@ -7,7 +7,7 @@ refuses its holder, its public key counts as certified. The sweeper settles each
 intent as never issued (the certificate, signed or not, never left the CA: it leaves only
 once recorded): deleted, what it held given back, with an audit entry `intent.settle`.
 
-An intent is settled when its owning process is gone (server/process_identity.py), or,
+An intent is settled when its owning process is gone (server/node/process_identity.py), or,
 when that cannot be told, once it is older than `enrollment.intent_timeout_seconds`. A
 live request is not swept: its owner runs, and its intent is younger than the timeout. If
 one outlived the timeout all the same, its completion finds the intent settled and fails
@@ -34,7 +34,7 @@ from prometheus_client import CollectorRegistry, Counter
 from config import Settings
 from protocols.x509 import names
 from server.clock import Clock
-from server.process_identity import OwnerState, owner_state
+from server.node.process_identity import OwnerState, owner_state
 from server.registry import AuditEvent, OpenIntent, interfaces
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ Nodes of several machines share one PostgreSQL registry, and a host name or a pi
 of another boot whose machine id is not ours, or unknown (a container has none, an owner
 written before the machine id was), may be a live process of another machine with the same
 host name. It is unknown, never gone, as is an owner of another host or namespace or where
-/proc cannot tell: only the age of what it owns can settle it (server/intent_sweeper.py,
-the heartbeat of server/status/feed.py, the lease of server/duties.py).
+/proc cannot tell: only the age of what it owns can settle it (server/node/intent_sweeper.py,
+the heartbeat of server/status/feed.py, the lease of server/node/duties.py).
 """
 
 from __future__ import annotations

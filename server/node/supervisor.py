@@ -24,7 +24,7 @@ from typing import Protocol
 
 from config.settings import SupervisorSettings
 from hsm.signer_pool import SignerPool
-from server.restart_counts import RestartCounts
+from server.node.restart_counts import RestartCounts
 
 log = logging.getLogger("server.supervisor")
 

@@ -23,7 +23,7 @@ from config import Settings
 from hsm.backend import HSMError
 from server.authority import Signer
 from server.clock import Clock
-from server.duties import DUTIES
+from server.node.duties import DUTIES
 from server.registry import interfaces
 
 log = logging.getLogger("server.health")

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from prometheus_client import CollectorRegistry, Gauge
 
 from server.clock import Clock
-from server.process_identity import OwnerState, owner_state
+from server.node.process_identity import OwnerState, owner_state
 from server.registry import interfaces
 
 log = logging.getLogger("server.duties")
@@ -48,7 +48,7 @@ class DutyHolder:
         metrics: CollectorRegistry,
     ) -> None:
         """`start` begins the duties (it must return at once: it starts tasks); `stop`
-        ends them. `holder` names this process in the lease (server/process_identity.py)."""
+        ends them. `holder` names this process in the lease (server/node/process_identity.py)."""
         self.holder = holder
         self._leases = leases
         self._lease = timedelta(seconds=lease_s)
@@ -103,7 +103,7 @@ class DutyHolder:
 
     async def _release_if_holder_gone(self, now: datetime) -> bool:
         """A lease held by a process of this host that is known to be gone (killed, its
-        pid free or reused: server/process_identity.py) is released at once rather than
+        pid free or reused: server/node/process_identity.py) is released at once rather than
         left to lapse, so a restarted server or a sibling worker takes the duties without
         waiting a lease length. True when it was released."""
         lease = await self._leases.current(DUTIES, now)
