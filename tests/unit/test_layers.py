@@ -9,7 +9,11 @@ Only server/registry/ talks SQL: it alone imports a database driver, and the res
 code sees the registry through its neutral modules, the uses in interfaces.py and the rows
 and enums in records.py, never a store or an engine. The concrete Registry is named only
 where it is opened, the composition root (server/context.py). The clock is server/clock.py:
-a service that only tells the time does not import issuance for it."""
+a service that only tells the time does not import issuance for it.
+
+server/ is grouped by capability: its root holds only what every capability uses (the
+errors, the clock, issuance, CA generations, accounts, reporting, audit checkpoints) and
+the composition root; the rest lives in a package named after what it does."""
 
 from __future__ import annotations
 
@@ -50,6 +54,21 @@ COMPOSITION_ROOT = {
     "server/cli/registry.py": {"Registry"},
     "server/cli/commands.py": {"Registry"},
 }
+
+# the root of server/: `python -m server`, the composition root and what every capability uses
+SHARED_ROOT_MODULES = {
+    "__init__.py",
+    "__main__.py",
+    "context.py",
+    "errors.py",
+    "clock.py",
+    "authority.py",
+    "lifecycle.py",
+    "accounts.py",
+    "outbox.py",
+    "audit_checkpoints.py",
+}
+CAPABILITIES = {"cli", "cmp", "enrollment", "node", "ra", "registry", "status", "web"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -140,3 +159,27 @@ def test_the_clock_comes_from_server_clock(path: Path) -> None:
     relative = path.relative_to(ROOT).as_posix()
     wrong = names_taken_from(path, "server.authority") & {"Clock", "utc_now"}
     assert not wrong, f"{relative} takes {sorted(wrong)} from server.authority, not server.clock"
+
+
+def test_the_root_of_server_holds_only_the_shared_modules() -> None:
+    at_root = {path.name for path in (ROOT / "server").glob("*.py")}
+    strays = at_root - SHARED_ROOT_MODULES
+    assert not strays, f"{sorted(strays)} belong in the package of their capability"
+
+
+def test_every_capability_of_server_is_an_installed_package() -> None:
+    folders = {
+        path.name
+        for path in (ROOT / "server").iterdir()
+        if path.is_dir() and path.name != "__pycache__"
+    }
+    assert folders == CAPABILITIES
+    # a folder without __init__.py is left out of a non-editable install
+    assert all((ROOT / "server" / name / "__init__.py").is_file() for name in CAPABILITIES)
+
+
+def test_the_layer_rules_name_modules_that_exist() -> None:
+    """A module moved without its rule would leave the rule naming nothing."""
+    named = (ALLOWED_UPWARD | set(COMPOSITION_ROOT)) - {"server/web"}
+    missing = {path for path in named if not (ROOT / path).is_file()}
+    assert not missing, f"the layer rules name {sorted(missing)}, which do not exist"
