@@ -9,7 +9,7 @@ what its sender protected; it counts them before handing any over, so a caller b
 work one message can cause. :func:`nested_body` writes the body of an answer from inner
 answers already assembled. :func:`orig_pki_messages` cuts out the end entity's original
 message(s) that an RA which replaced their protection kept in generalInfo (5.2.3.1).
-Nothing here judges who may nest what: that is ``server/cmp_ra.py``.
+Nothing here judges who may nest what: that is ``server/cmp/ra.py``.
 """
 
 from __future__ import annotations
