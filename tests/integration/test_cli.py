@@ -12,6 +12,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -511,6 +512,24 @@ def registry_rows(path: Path) -> dict[str, list[tuple]]:
         return {name: sorted(db.execute(f"SELECT * FROM {name}").fetchall()) for name in names}
 
 
+def wait_for_every_ocsp_answer(path: Path, timeout_s: float = 60.0) -> None:
+    """Until every issued certificate of a CA generation has its pre-signed OCSP answer
+    stored (a started server signs the missing ones once it holds the duties)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with sqlite3.connect(path) as db:
+            (missing,) = db.execute(
+                "SELECT count(*) FROM certificates c WHERE c.state = 'issued'"
+                " AND c.generation_id IS NOT NULL"
+                " AND NOT EXISTS (SELECT 1 FROM ocsp_responses o WHERE o.serial = c.serial)"
+            ).fetchone()
+        if missing == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{missing} certificates still without an OCSP answer")
+        time.sleep(0.1)
+
+
 def test_registry_copy_moves_a_home_to_postgresql_and_back_unchanged(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -525,7 +544,9 @@ def test_registry_copy_moves_a_home_to_postgresql_and_back_unchanged(
     ]  # fmt: skip
     revoked = format(x509.load_pem_x509_certificate(pems[1].encode()).serial_number, "x")
     home.cli("revoke", "--serial", revoked, "--reason", "keyCompromise")
-    ServerProcess(home).stop()  # it signs every certificate's OCSP answer at start
+    server = ServerProcess(home)  # it signs the missing OCSP answers in the background
+    wait_for_every_ocsp_answer(home.path / "registry.sqlite3")
+    server.stop()
 
     url = new_registry_url(request, "postgresql")
     assert url is not None
