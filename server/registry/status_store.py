@@ -4,7 +4,7 @@ follow them, CRL entries and published CRLs (migration 0002)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from server.registry.engine import Connection, Listener
@@ -30,6 +30,9 @@ _OCSP_COLUMNS = (
 _CRL_COLUMNS = (
     "generation_id, shard, number, delta_base, base_change_id, this_update, next_update, der"
 )
+
+
+WATERMARK_KEPT = timedelta(days=1)  # a process silent this long is forgotten
 
 
 async def write_ocsp_rows(db: Connection, rows: Sequence[OCSPResponseRow]) -> int:
@@ -191,11 +194,18 @@ class StatusStore:
     # -- who has applied what --------------------------------------------------------------
 
     async def set_watermark(self, node: str, seq: int, at: datetime) -> None:
+        """Record how far `node` got, and forget the processes silent for a day: a process
+        killed on another machine never drops its own row, and restarts would otherwise
+        grow the table without bound (waiters ignore them after seconds anyway)."""
         async with self._registry.transaction() as db:
             await db.execute(
                 "INSERT INTO status_watermarks (node, seq, seen_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (node) DO UPDATE SET seq = excluded.seq, seen_at = excluded.seen_at",
                 (node, seq, to_text(at)),
+            )
+            await db.execute(
+                "DELETE FROM status_watermarks WHERE seen_at < ?",
+                (to_text(at - WATERMARK_KEPT),),
             )
 
     async def drop_watermark(self, node: str) -> None:

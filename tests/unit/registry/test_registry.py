@@ -289,3 +289,14 @@ async def test_a_subject_search_ignores_case_on_both_engines(registry: Registry)
     found = await registry.search.certificates(None, None, "cn=TEST", 10, None)
     assert [c.serial for c in found] == ["01"]
     assert await registry.search.certificates(None, None, "cn=t_st", 10, None) == []
+
+
+async def test_watermarks_of_processes_silent_for_a_day_are_forgotten(registry: Registry) -> None:
+    """A process killed on another machine never drops its own watermark row."""
+    then = datetime(2026, 12, 1, tzinfo=UTC)
+    await registry.status.set_watermark("gone-elsewhere", 1, then)
+    await registry.status.set_watermark("live", 1, then + timedelta(hours=23))
+    assert await count(registry, "status_watermarks") == 2
+    await registry.status.set_watermark("live", 2, then + timedelta(days=1, seconds=1))
+    assert await count(registry, "status_watermarks") == 1
+    assert await registry.status.nodes_behind(3, then - timedelta(days=1)) == ["live"]
