@@ -3,6 +3,7 @@ every worker serves it, and a restarted server answers from the file the workers
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -50,11 +51,9 @@ def statuses(url: str, ca: x509.Certificate, certificate: x509.Certificate) -> s
 def wait_for_index(path: Path, count: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(OSError, IndexCorrupt):  # not written yet, or mid-write
             if OCSPIndex(path).count >= count:
                 return
-        except (OSError, IndexCorrupt):
-            pass
         time.sleep(0.1)  # polling the file the server writes, with a deadline
     raise AssertionError(f"no index file of {count} responses at {path}")
 
