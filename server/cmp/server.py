@@ -82,7 +82,11 @@ from server.cmp.templates import (
 )
 from server.enrollment.credentials import EnrollmentCredential, EnrollmentCredentials
 from server.enrollment.enroll import Enrollment, HolderEnrollment, new_key
-from server.enrollment.key_packages import encrypted_key_package, password_key_package
+from server.enrollment.key_packages import (
+    encrypted_key_package,
+    password_key_package,
+    subject_key_identifier,
+)
 from server.errors import CAError, ErrorKind
 from server.node.tls import ServerIdentity
 from server.ra.applications import ApplicationPending, Applications
@@ -537,7 +541,7 @@ class CMPServer:
         else:
             assert sender.certificate is not None
             package = encrypted_key_package(
-                pkcs8, identity, sender.certificate, _key_identifier(sender.certificate),
+                pkcs8, identity, sender.certificate, subject_key_identifier(sender.certificate),
                 originator=identity,
             )  # fmt: skip
         reply.pvno = 3
@@ -1028,15 +1032,5 @@ def _authority_key_identifier(certificate_der: bytes) -> bytes | None:
         return certificate.extensions.get_extension_for_class(
             x509.AuthorityKeyIdentifier
         ).value.key_identifier
-    except x509.ExtensionNotFound:
-        return None
-
-
-def _key_identifier(certificate_der: bytes) -> bytes | None:
-    certificate = x509.load_der_x509_certificate(certificate_der)
-    try:
-        return certificate.extensions.get_extension_for_class(
-            x509.SubjectKeyIdentifier
-        ).value.digest
     except x509.ExtensionNotFound:
         return None

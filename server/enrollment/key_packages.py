@@ -59,7 +59,7 @@ def _signed_key_package(pkcs8_der: bytes, signer: ServerIdentity, sid_by_key_id:
     package = cms.asymmetric_key_package([pkcs8_der])
     attributes = cms.signed_attributes(cms.ID_CT_KP_AKEYPACKAGE, package)
     signature = signer.private_key.sign(attributes, ec.ECDSA(hashes.SHA256()))
-    key_id = _subject_key_identifier(signer.chain[0]) if sid_by_key_id else None
+    key_id = subject_key_identifier(signer.chain[0]) if sid_by_key_id else None
     signed = cms.signed_data(
         cms.ID_CT_KP_AKEYPACKAGE, package, attributes, signer.chain[0], "sha256_ecdsa",
         signature, signer.chain[1:], key_id,
@@ -67,7 +67,8 @@ def _signed_key_package(pkcs8_der: bytes, signer: ServerIdentity, sid_by_key_id:
     return bytes(asn1_cms.ContentInfo.load(signed)["content"].untag().dump())
 
 
-def _subject_key_identifier(certificate_der: bytes) -> bytes | None:
+def subject_key_identifier(certificate_der: bytes) -> bytes | None:
+    """The certificate's subjectKeyIdentifier, None when it has none."""
     certificate = x509.load_der_x509_certificate(certificate_der)
     try:
         extension = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
