@@ -197,12 +197,14 @@ async def _anchor_audit_trail(ca: CA) -> None:
 def _duty_holder(ca: CA) -> DutyHolder:
     """The duty lease of a serving process: holding it, the process builds CRLs and keeps
     the OCSP responses and responders (StatusPublication in builder mode) and runs
-    `_builder_loops`; losing it, it stops them."""
+    `_builder_loops`; losing it, it stops them. What the loops keep across holdings (the
+    outbox's delivery and its metrics) is made once: the lease may come back."""
     loops: list[asyncio.Task[None]] = []
+    delivery = _outbox_delivery(ca) if ca.settings.outbox.enabled else None
 
     def start() -> None:
         ca.status.become_builder()
-        loops.extend(_builder_loops(ca))
+        loops.extend(_builder_loops(ca, delivery))
 
     async def stop() -> None:
         for loop in loops:
@@ -226,7 +228,7 @@ def _duty_holder(ca: CA) -> DutyHolder:
     )
 
 
-def _builder_loops(ca: CA) -> list[asyncio.Task[None]]:
+def _builder_loops(ca: CA, delivery: OutboxDelivery | None) -> list[asyncio.Task[None]]:
     """The background loops of the process holding the duty lease (server/node/duties.py),
     the single list of them: the CMP sweeper, the CMP protection certificate's issuance and
     renewal, the sweeper of unfinished issuance, the audit checkpoints and, when enabled,
@@ -237,16 +239,15 @@ def _builder_loops(ca: CA) -> list[asyncio.Task[None]]:
         asyncio.create_task(ca.intents.run()),
         asyncio.create_task(ca.audit.run()),
     ]
-    if ca.settings.outbox.enabled:
-        delivery = OutboxDelivery(
-            ca.registry.outbox,
-            open_sender(ca.settings),
-            ca.settings.outbox,
-            ca.clock,
-            ca.metrics,
-        )
+    if delivery is not None:
         loops.append(asyncio.create_task(delivery.run()))
     return loops
+
+
+def _outbox_delivery(ca: CA) -> OutboxDelivery:
+    return OutboxDelivery(
+        ca.registry.outbox, open_sender(ca.settings), ca.settings.outbox, ca.clock, ca.metrics
+    )
 
 
 @asynccontextmanager

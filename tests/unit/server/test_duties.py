@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from config import load_settings
+from server.context import open_ca
 from server.node.duties import DUTIES, DutyHolder
 from server.node.process_identity import OwnerState, identity_of, owner_state, this_process
 from server.registry import Registry
+from tests.csr_factory import make_csr
 from tests.local_ca import Clock
 
 LEASE_S, RENEW_S = 15.0, 5.0
@@ -148,3 +151,34 @@ async def test_a_lease_whose_holder_is_known_gone_is_taken_at_once(
     c = Worker(registries[1], this_process(), clock, LEASE_S, RENEW_S)
     await c.holder.renew()
     assert c.events == []
+
+
+async def test_a_process_that_takes_the_duties_again_runs_them_again(tmp_path: Path) -> None:
+    """A serving process that handed the lease over and takes it back starts every duty
+    again, the outbox's delivery included (its metrics used to be registered a second
+    time, which raised and ended the process's lease renewals for good)."""
+    home = tmp_path / "ca"
+    subprocess.run([sys.executable, "-m", "server", "init", "--home", str(home)],
+                   check=True, capture_output=True)  # fmt: skip
+    environ = {
+        "CA_SUPERVISOR__DUTY_RENEW_SECONDS": "0.1",
+        "CA_OUTBOX__POLL_INTERVAL_SECONDS": "0.1",
+    }
+    settings = load_settings(home, environ=environ)
+    assert settings.outbox.enabled
+    async with open_ca(settings, serving=True) as ca:
+        assert ca.duties is not None
+        await ca.duties.close()  # handed over, as to a sibling; its renewals take it back
+        deadline = time.monotonic() + 30
+        while not ca.duties.holding and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert ca.duties.holding, "the duties were not taken back"
+        issued = await ca.authority.issue("tls-client", make_csr([("CN", "after")]), "test")
+        events = settings.resolve(settings.outbox.path)
+        while issued.serial not in _text(events) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert issued.serial in _text(events), "the outbox is not delivered any more"
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.exists() else ""
