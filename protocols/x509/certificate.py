@@ -17,6 +17,7 @@ Algorithm names are asn1crypto's (``algos.SignedDigestAlgorithmId``): "sha256_ec
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -85,6 +86,13 @@ def _algorithm_identifier(name: str) -> algos.SignedDigestAlgorithm:
     return algos.SignedDigestAlgorithm({"algorithm": name})
 
 
+@functools.cache
+def _algorithm_identifier_der(name: str) -> bytes:
+    """The DER of :func:`_algorithm_identifier`, encoded once per algorithm: every TBS and
+    every certificate of an issuer carries the same one."""
+    return bytes(_algorithm_identifier(name).dump())
+
+
 def _time(field: str, moment: datetime) -> asn1_x509.Time:
     """RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, always UTC, 'Z'."""
     if moment.tzinfo is None:
@@ -125,7 +133,7 @@ def build_tbs_certificate(template: CertificateTemplate) -> bytes:
     fields = [
         _VERSION_V3,
         core.Integer(template.serial).dump(),
-        _algorithm_identifier(template.signature_algorithm).dump(),
+        _algorithm_identifier_der(template.signature_algorithm),
         template.issuer.dump(),
         _sequence(not_before.dump() + not_after.dump()),
         template.subject.dump(),
@@ -151,7 +159,7 @@ def assemble_certificate(tbs_der: bytes, signature_algorithm: str, signature: by
         inner = tbs["signature"].dump()
     except ValueError as exc:
         raise ValueError(f"not a DER TBSCertificate ({exc})") from None
-    algorithm = _algorithm_identifier(signature_algorithm).dump()
+    algorithm = _algorithm_identifier_der(signature_algorithm)
     if inner != algorithm:
         raise ValueError("signature algorithm differs from the one inside the TBSCertificate")
     bit_string = core.OctetBitString(signature).dump()
