@@ -52,12 +52,14 @@ from protocols.x509.certificate import (
     build_tbs_certificate,
     signature_algorithm_for,
 )
-from server.authority import Authority, SubjectAltNames, new_serial, serial_text
+from server.authority import Authority
 from server.clock import utc_now
 from server.context import backend_spec
 from server.registry import CAGeneration
 from server.registry.audit_chain import GENESIS, canonical_details, entry_hash
 from server.registry.records import from_text, to_text
+from server.request_checks import SubjectAltNames
+from server.serials import new_serial, serial_text
 
 PROFILE = "tls-client"
 KEY_TYPE = "ec-p256"

@@ -29,11 +29,11 @@ from typing import Protocol
 
 from cryptography import x509
 
-from server.authority import serial_text
 from server.clock import Clock, utc_now
 from server.errors import CAError, ErrorKind
 from server.registry import AuditEvent, CertificateStatus, interfaces
 from server.registry.records import AccountRow
+from server.serials import serial_text
 
 TOKEN_BYTES = 32
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")

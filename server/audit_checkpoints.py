@@ -46,11 +46,11 @@ from hsm.backend import KeyAlgorithm, KeyRef
 from protocols.cmp.crmf import signature_valid
 from protocols.cmp.protection import signature_algorithm_der
 from protocols.x509.certificate import signature_algorithm_for
-from server.authority import Signer, sign
 from server.clock import Clock
 from server.errors import CAError, ErrorKind
 from server.registry import CAGeneration, interfaces
 from server.registry.records import to_text
+from server.signing import Signer, sign
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline
 from hsm.signer_pool import SignerPool
 from server.audit_checkpoints import AuditCheckpoints
-from server.authority import Authority, Signer
+from server.authority import Authority
 from server.clock import Clock, utc_now
 from server.cmp.identity import CMPIdentities
 from server.cmp.server import CMPServer
@@ -40,6 +40,7 @@ from server.outbox import OutboxDelivery, open_sender
 from server.ra.applications import Applications
 from server.ra.subscribers import Subscribers
 from server.registry import CAGeneration, Registry
+from server.signing import Signer
 from server.status.feed import node_name
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation

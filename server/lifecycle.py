@@ -22,9 +22,10 @@ from protocols.x509.certificate import (
     build_tbs_certificate,
     signature_algorithm_for,
 )
-from server.authority import Authority, new_serial, serial_text
+from server.authority import Authority
 from server.errors import CAError, ErrorKind
 from server.registry import AuditEvent, CAGeneration, CertificateIntent, interfaces
+from server.serials import new_serial, serial_text
 
 OCSP_RESPONDER_PROFILE = "ocsp-responder"
 

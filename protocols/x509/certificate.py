@@ -17,6 +17,7 @@ Algorithm names are asn1crypto's (``algos.SignedDigestAlgorithmId``): "sha256_ec
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,6 +36,7 @@ SIGNATURE_ALGORITHMS = frozenset({"sha256_ecdsa", "sha384_ecdsa", "sha256_rsa", 
 _GENERALIZED_FROM = datetime(2050, 1, 1, tzinfo=UTC)
 _VERSION_V3 = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT Version ::= v3(2), RFC 5280 4.1.2.1
 _MAX_SERIAL = 1 << (20 * 8 - 1)  # RFC 5280 4.1.2.2: at most 20 octets, positive
+_EMPTY_NAME = b"\x30\x00"  # a Name whose RDNSequence is empty
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,13 @@ def _algorithm_identifier(name: str) -> algos.SignedDigestAlgorithm:
     return algos.SignedDigestAlgorithm({"algorithm": name})
 
 
+@functools.cache
+def _algorithm_identifier_der(name: str) -> bytes:
+    """The DER of :func:`_algorithm_identifier`, encoded once per algorithm: every TBS and
+    every certificate of an issuer carries the same one."""
+    return bytes(_algorithm_identifier(name).dump())
+
+
 def _time(field: str, moment: datetime) -> asn1_x509.Time:
     """RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, always UTC, 'Z'."""
     if moment.tzinfo is None:
@@ -93,6 +102,20 @@ def _time(field: str, moment: datetime) -> asn1_x509.Time:
     if moment >= _GENERALIZED_FROM:
         return asn1_x509.Time(name="general_time", value=core.GeneralizedTime(moment))
     return asn1_x509.Time(name="utc_time", value=core.UTCTime(moment))
+
+
+def _time_der(field: str, moment: datetime) -> bytes:
+    """The DER of :func:`_time`. Raises ValueError for a naive datetime."""
+    if moment.tzinfo is None:
+        raise ValueError(f"{field} must be timezone-aware")
+    return _kept_time_der(moment.astimezone(UTC).replace(microsecond=0))
+
+
+@functools.lru_cache(maxsize=64)
+def _kept_time_der(moment: datetime) -> bytes:
+    """Kept a while: the certificates issued within one second share their notBefore, and
+    those of one profile their notAfter too."""
+    return bytes(_time("", moment).dump())
 
 
 def build_tbs_certificate(template: CertificateTemplate) -> bytes:
@@ -104,8 +127,8 @@ def build_tbs_certificate(template: CertificateTemplate) -> bytes:
     algorithm is not one of SIGNATURE_ALGORITHMS."""
     if not 0 < template.serial < _MAX_SERIAL:
         raise ValueError("serial number must be positive and at most 20 octets")
-    not_before = _time("not_before", template.not_before)
-    not_after = _time("not_after", template.not_after)
+    not_before = _time_der("not_before", template.not_before)
+    not_after = _time_der("not_after", template.not_after)
     if template.not_after.replace(microsecond=0) < template.not_before.replace(microsecond=0):
         raise ValueError("notAfter is before notBefore")
     try:
@@ -115,7 +138,8 @@ def build_tbs_certificate(template: CertificateTemplate) -> bytes:
     extension_ids = [extension["extn_id"].dotted for extension in template.extensions]
     if len(set(extension_ids)) != len(extension_ids):
         raise ValueError("an extension appears more than once (RFC 5280 4.2)")
-    if not template.subject.chosen:
+    subject = template.subject.dump()
+    if subject == _EMPTY_NAME:
         san = [e for e in template.extensions if e["extn_id"].dotted == "2.5.29.17"]
         if not san or not san[0]["critical"].native:
             raise ValueError("an empty subject needs a critical subjectAltName (RFC 5280 4.2.1.6)")
@@ -125,10 +149,10 @@ def build_tbs_certificate(template: CertificateTemplate) -> bytes:
     fields = [
         _VERSION_V3,
         core.Integer(template.serial).dump(),
-        _algorithm_identifier(template.signature_algorithm).dump(),
+        _algorithm_identifier_der(template.signature_algorithm),
         template.issuer.dump(),
-        _sequence(not_before.dump() + not_after.dump()),
-        template.subject.dump(),
+        _sequence(not_before + not_after),
+        subject,
         template.spki_der,
     ]
     if template.extensions:
@@ -151,7 +175,7 @@ def assemble_certificate(tbs_der: bytes, signature_algorithm: str, signature: by
         inner = tbs["signature"].dump()
     except ValueError as exc:
         raise ValueError(f"not a DER TBSCertificate ({exc})") from None
-    algorithm = _algorithm_identifier(signature_algorithm).dump()
+    algorithm = _algorithm_identifier_der(signature_algorithm)
     if inner != algorithm:
         raise ValueError("signature algorithm differs from the one inside the TBSCertificate")
     bit_string = core.OctetBitString(signature).dump()

@@ -22,6 +22,7 @@ One attribute per RDN: multi-valued RDNs are not built (they are read, flattened
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ __all__ = [
     "attributes_of",
     "build_name",
     "format_dn",
+    "name_der",
     "name_from_cryptography",
     "parse_dn",
 ]
@@ -137,7 +139,17 @@ def build_name(attributes: Sequence[tuple[str, str]]) -> asn1_x509.Name:
 
     Russian identifiers are validated and normalised (SNILS loses its dashes).
     Raises ValueError for an unknown attribute, an empty, overlong or badly typed value, and
-    ru_identifiers.InvalidIdentifier (a ValueError) for a bad Russian number."""
+    ru_identifiers.InvalidIdentifier (a ValueError) for a bad Russian number.
+
+    Each call returns a Name of its own, read from :func:`name_der`. Issuance builds a
+    subject to check it and again to sign it, and asn1crypto takes about 0.1 ms to encode
+    one, so the DER of the last names built is kept; a refusal is not, and the same pairs
+    raise the same error again."""
+    return asn1_x509.Name.load(_kept_name_der(tuple((a, v) for a, v in attributes)))
+
+
+def name_der(attributes: Sequence[tuple[str, str]]) -> bytes:
+    """The DER of :func:`build_name`, built anew with asn1crypto. Raises as build_name."""
     rdns = []
     for attribute, value in reversed(list(attributes)):
         spec = ATTRIBUTES.get(attribute)
@@ -149,7 +161,10 @@ def build_name(attributes: Sequence[tuple[str, str]]) -> asn1_x509.Name:
         rdns.append(
             asn1_x509.RelativeDistinguishedName([asn1_x509.NameTypeAndValue.load(pair.dump())])
         )
-    return asn1_x509.Name(name="", value=asn1_x509.RDNSequence(rdns))
+    return bytes(asn1_x509.Name(name="", value=asn1_x509.RDNSequence(rdns)).dump())
+
+
+_kept_name_der = functools.lru_cache(maxsize=1024)(name_der)
 
 
 # RFC 4514 section 3: attributeTypeAndValue ( "+" ...)? ("," ...)*; values escape

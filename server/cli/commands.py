@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from config import Settings, load_settings
 from protocols.x509 import names
 from server.audit_checkpoints import describe
-from server.authority import SubjectAltNames, der_to_pem, parse_serial
+from server.authority import der_to_pem
 from server.cmp.identity import issue_cmp_identity
 from server.context import backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
@@ -30,6 +30,8 @@ from server.node.home_permissions import make_private, refuse_shared_home
 from server.node.tls import issue_server_certificate
 from server.registry import CertificateStatus, Registry, StatusBasis
 from server.registry.registry_copy import row_counts
+from server.request_checks import SubjectAltNames
+from server.serials import parse_serial
 from server.status.revocation import parse_reason
 from server.web.serve import configure_logging
 from server.web.serve import serve as serve_until_stopped

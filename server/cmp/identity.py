@@ -54,10 +54,11 @@ from config import Settings
 from hsm.backend import HSMError
 from protocols.x509 import extensions as ext
 from protocols.x509 import names
-from server.authority import Authority, new_serial, serial_text
+from server.authority import Authority
 from server.clock import Clock
 from server.node.tls import ServerIdentity
 from server.registry import CAGeneration, CertificateStatus, interfaces
+from server.serials import new_serial, serial_text
 
 log = logging.getLogger(__name__)
 

@@ -37,12 +37,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from config import Settings
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
-from server.authority import SubjectAltNames, check_alt_name_types, parse_request
 from server.clock import Clock, utc_now
 from server.errors import CAError, ErrorKind
 from server.ra import registered_issuance
 from server.registry import AuditEvent, interfaces
 from server.registry.records import CredentialRow
+from server.request_checks import SubjectAltNames, check_alt_name_types, parse_request
 
 REFUSAL = "invalid or used enrollment credentials"
 NO_ALT_NAMES = SubjectAltNames(dns=[], ips=[], emails=[])

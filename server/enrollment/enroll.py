@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from config import Settings
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
-from server.authority import Authority, IssuedCertificate, parse_request
+from server.authority import Authority, IssuedCertificate
 from server.enrollment.credentials import (
     REFUSAL,
     EnrollmentCredential,
@@ -37,6 +37,7 @@ from server.registry import (
     IntentHolds,
     interfaces,
 )
+from server.request_checks import parse_request
 
 
 class Enrollment:

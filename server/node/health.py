@@ -21,10 +21,10 @@ from typing import Protocol
 
 from config import Settings
 from hsm.backend import HSMError
-from server.authority import Signer
 from server.clock import Clock
 from server.node.duties import DUTIES
 from server.registry import interfaces
+from server.signing import Signer
 
 log = logging.getLogger("server.health")
 

@@ -36,7 +36,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from config import Settings
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
-from server.authority import Authority, IssuedCertificate, parse_request
+from server.authority import Authority, IssuedCertificate
 from server.clock import Clock
 from server.cmp.cert_requests import kept_request
 from server.enrollment.credentials import REFUSAL, EnrollmentCredential, EnrollmentCredentials
@@ -46,6 +46,7 @@ from server.ra.subscribers import Subscribers
 from server.ra.working_days import WorkingCalendar
 from server.registry import AuditEvent, HoldRefused, IntentHolds, interfaces
 from server.registry.records import ApplicationRow
+from server.request_checks import parse_request
 
 STATES = ("submitted", "approved", "rejected", "issued")
 RECEIVERS = ("holder", "proxy")

@@ -23,7 +23,6 @@ from datetime import date, datetime, timedelta
 
 from config import Settings
 from protocols.x509 import names, ru_identifiers
-from server.authority import SubjectAltNames
 from server.clock import Clock
 from server.enrollment.credentials import (
     NO_ALT_NAMES,
@@ -34,6 +33,7 @@ from server.errors import CAError, ErrorKind
 from server.ra import registered_issuance
 from server.registry import AuditEvent, interfaces
 from server.registry.records import IdentityRow, SubscriberRow
+from server.request_checks import SubjectAltNames
 
 
 class SubscriberKind(enum.StrEnum):

@@ -33,7 +33,6 @@ from config import Settings
 from hsm.backend import KeyAlgorithm, KeyRef
 from protocols import crl as crl_codec
 from protocols.x509.certificate import signature_algorithm_for
-from server.authority import Signer, sign
 from server.clock import Clock
 from server.registry import (
     CAGeneration,
@@ -42,6 +41,7 @@ from server.registry import (
     StatusDelta,
     interfaces,
 )
+from server.signing import Signer, sign
 from server.status.distribution_points import crl_url
 from server.status.metrics import StatusMetrics
 

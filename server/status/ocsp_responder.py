@@ -50,7 +50,6 @@ from hsm.pipeline import SignerBusy
 from protocols import ocsp
 from protocols.crl import CRLReason
 from protocols.x509.certificate import signature_algorithm_for
-from server.authority import Signer, sign, signing_error
 from server.clock import Clock
 from server.errors import CAError, ErrorKind
 from server.registry import (
@@ -59,6 +58,7 @@ from server.registry import (
     OCSPResponseRow,
     interfaces,
 )
+from server.signing import Signer, sign, signing_error
 from server.status.metrics import StatusMetrics
 from server.status.ocsp_index import IndexCorrupt, IndexedResponse, OCSPIndex
 

@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry
 
 from config import Settings
 from protocols import crl as crl_codec
-from server.authority import Signer
 from server.clock import Clock
 from server.registry import (
     CAGeneration,
@@ -28,6 +27,7 @@ from server.registry import (
     OCSPResponseRow,
     interfaces,
 )
+from server.signing import Signer
 from server.status.crl_publisher import CRLPublisher
 from server.status.feed import StatusFeed, wait_until_applied
 from server.status.metrics import StatusMetrics

@@ -27,7 +27,6 @@ from datetime import datetime
 from typing import Protocol
 
 from protocols.crl import CRLReason
-from server.authority import parse_serial
 from server.clock import Clock, utc_now
 from server.errors import CAError, ErrorKind
 from server.registry import (
@@ -40,6 +39,7 @@ from server.registry import (
     StatusChangeKind,
     interfaces,
 )
+from server.serials import parse_serial
 
 CA_COMPROMISE_PROCEDURE = (
     "the ordinary revocation does not apply to the CA's own certificates; CA key compromise "

@@ -12,8 +12,10 @@ where it is opened, the composition root (server/context.py). The clock is serve
 a service that only tells the time does not import issuance for it.
 
 server/ is grouped by capability: its root holds only what every capability uses (the
-errors, the clock, issuance, CA generations, accounts, reporting, audit checkpoints) and
-the composition root; the rest lives in a package named after what it does."""
+errors, the clock, serial numbers, signing, a request's checks, issuance, CA generations,
+accounts, reporting, audit checkpoints) and the composition root; the rest lives in a
+package named after what it does. A name is taken from the module that defines it, not
+from issuance that happens to import it too."""
 
 from __future__ import annotations
 
@@ -62,6 +64,9 @@ SHARED_ROOT_MODULES = {
     "context.py",
     "errors.py",
     "clock.py",
+    "serials.py",
+    "signing.py",
+    "request_checks.py",
     "authority.py",
     "lifecycle.py",
     "accounts.py",
@@ -159,6 +164,27 @@ def test_the_clock_comes_from_server_clock(path: Path) -> None:
     relative = path.relative_to(ROOT).as_posix()
     wrong = names_taken_from(path, "server.authority") & {"Clock", "utc_now"}
     assert not wrong, f"{relative} takes {sorted(wrong)} from server.authority, not server.clock"
+
+
+def defined_names(path: Path) -> set[str]:
+    """The functions, classes and assigned names at the top of a module."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            found.add(node.name)
+        elif isinstance(node, ast.Assign):
+            found.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return found
+
+
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_issuance_gives_only_its_own_names(path: Path) -> None:
+    """Serials, signing and a request's checks have modules of their own: taking them from
+    server.authority would tie their users to issuance again."""
+    relative = path.relative_to(ROOT).as_posix()
+    own = defined_names(ROOT / "server" / "authority.py")
+    wrong = names_taken_from(path, "server.authority") - own
+    assert not wrong, f"{relative} takes {sorted(wrong)} from server.authority, not their module"
 
 
 def test_the_root_of_server_holds_only_the_shared_modules() -> None:

@@ -9,9 +9,9 @@ from aiohttp import web
 
 from protocols.crl import CRLReason
 from server.accounts import Role
-from server.authority import parse_serial
 from server.errors import CAError, ErrorKind
 from server.registry import CertificateRecord, CertificateStatus, StatusBasis
+from server.serials import parse_serial
 from server.status.revocation import parse_reason
 from server.web.api.applications import sees_personal_data
 from server.web.api.common import (

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from protocols.x509 import names
 from server.accounts import Role
-from server.authority import SubjectAltNames
+from server.request_checks import SubjectAltNames
 from server.web.api.common import Call, Route, json_response, time_text
 
 OPERATOR = frozenset({Role.OPERATOR})

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.authority import der_to_pem, parse_serial
+from server.authority import der_to_pem
 from server.errors import CAError, ErrorKind
 from server.registry import CertificateRecord
+from server.serials import parse_serial
 from server.web.api.common import (
     PUBLIC,
     Call,

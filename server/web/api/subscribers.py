@@ -17,10 +17,10 @@ from aiohttp import web
 
 from protocols.x509 import names
 from server.accounts import Role
-from server.authority import SubjectAltNames
 from server.errors import CAError, ErrorKind
 from server.ra.subscribers import NewIdentity, NewSubscriber, Presence
 from server.registry.records import IdentityRow, SubscriberRow
+from server.request_checks import SubjectAltNames
 from server.web.api.common import Call, Param, Route, json_response, page_params, time_text
 from server.web.api.credentials import DEFAULT_VALID_HOURS
 

@@ -16,6 +16,7 @@ from protocols.x509.names import (
     attributes_of,
     build_name,
     format_dn,
+    name_der,
     name_from_cryptography,
     parse_dn,
 )
@@ -150,6 +151,24 @@ def test_openssl_prints_numeric_strings(tmp_path):
 def test_build_name_refuses(attributes, error, match):
     with pytest.raises(error, match=match):
         build_name(attributes)
+    with pytest.raises(error, match=match):  # a refusal is not kept as a name
+        build_name(attributes)
+
+
+@pytest.mark.parametrize("attributes", [PERSON, ORGANISATION, [("CN", "device-1")], []])
+def test_a_kept_name_is_the_one_built_anew_and_each_caller_gets_its_own(attributes):
+    """build_name keeps the DER of the names it built: the second build of a subject (as
+    issuance checks it, then signs it) gives the bytes asn1crypto builds anew, in a Name
+    object that no other caller holds."""
+    first, second = build_name(attributes), build_name(list(attributes))
+    assert first.dump() == second.dump() == name_der(attributes)
+    assert first is not second
+    assert attributes_of(second) == attributes_of(name_der(attributes))
+
+
+def test_names_differing_in_one_value_are_kept_apart():
+    build_name([("CN", "a"), ("O", "x")])
+    assert attributes_of(build_name([("CN", "a"), ("O", "y")])) == [("CN", "a"), ("O", "y")]
 
 
 def test_country_is_upper_cased():

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from cryptography import x509
 
-from server.authority import SubjectAltNames
 from server.enrollment.credentials import REFUSAL, EnrollmentCredentials
 from server.enrollment.enroll import Enrollment
 from server.errors import CAError, ErrorKind
 from server.ra.applications import Applications
+from server.request_checks import SubjectAltNames
 from tests.csr_factory import make_csr, tamper
 from tests.local_ca import LocalCA, ra_services
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 
 from protocols.crl import CRLReason
-from server.authority import parse_serial
 from server.errors import CAError, ErrorKind
 from server.lifecycle import create_generation, issue_ocsp_responder
 from server.registry import CertificateStatus, StatusChangeKind
+from server.serials import parse_serial
 from server.status.revocation import parse_reason
 from tests.csr_factory import make_csr
 from tests.local_ca import LocalCA

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from server.authority import utc_now
+from server.clock import utc_now
 from server.errors import CAError, ErrorKind
 from server.node.process_identity import this_process
 from server.registry import Registry

@@ -24,10 +24,11 @@ from hsm.pipeline import SignerBusy
 from protocols import crl as crl_codec
 from protocols import ocsp
 from protocols.crl import CRLReason
-from server.authority import Authority, Signer
+from server.authority import Authority
 from server.errors import CAError, ErrorKind
 from server.lifecycle import issue_ocsp_responder
 from server.registry import CAGeneration, Registry
+from server.signing import Signer
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
 from tests.csr_factory import make_csr
