@@ -1,7 +1,7 @@
 """Distinguished names: attribute tables, building, RFC 4514 text, reading back.
 
 Order convention (the same everywhere in this package, in the configuration and in
-``server.authority.format_dn``): a list of ``(attribute, value)`` pairs is in RFC 4514 text
+:func:`format_dn`): a list of ``(attribute, value)`` pairs is in RFC 4514 text
 order, most specific first, e.g. ``[("CN", "Demo CA"), ("O", "Demo"), ("C", "RU")]`` for
 "CN=Demo CA,O=Demo,C=RU". RFC 4514 section 2.1 writes the RDNSequence from the last element
 to the first, so :func:`build_name` reverses the list: the DER starts with C, then O, then CN,
