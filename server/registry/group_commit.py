@@ -21,6 +21,8 @@ Theory of operation (the model is hsm/pipeline.py):
 - The group is one `short_transaction()` (server/registry/engine.py): members' work is
   point reads and writes, which SQLite then runs on the event loop, with no thread hop but
   the BEGIN and the COMMIT; work that needs long statements uses a transaction of its own.
+  The loop is then busy with a group's statements for about 60 us per member (2 ms for a
+  group of 32, measured on a 2-core machine), where it paid a thread hop per statement.
 - The group is one transaction. Each member's work runs in its own SAVEPOINT inside it, one
   after the other: a member that raises (a duplicate key: CAError(DUPLICATE); a hold
   refused: HoldRefused; anything unexpected) is rolled back to its savepoint, so its work

@@ -8,7 +8,9 @@ never stop the event loop:
   (server/registry/engine.py). Before it, the writer's thread takes a lock on a file beside
   the registry (`<registry>-writer.lock`, flock): the processes sharing the file queue on it,
   and the kernel wakes the next one the moment a COMMIT releases it, where SQLite's busy
-  handler would sleep in steps of 1, 2, 5, 10... ms. busy_timeout stays the backstop for a
+  handler would sleep in steps of 1, 2, 5, 10... ms. A writer waits for the file lock as
+  it waits for the writer of its own process, for as long as that transaction lasts (the
+  kernel frees the lock of a process that dies); busy_timeout stays the backstop for a
   writer that does not take the file lock (the sqlite3 shell, an older version).
 - the reader (query_only), for `reading()` and `snapshot()`: in WAL mode a read sees the
   newest commit without waiting for a write transaction, so a point read during issuance
