@@ -114,10 +114,10 @@ class SQLiteEngine:
     async def snapshot(self) -> AsyncIterator[Connection]:
         """Several reads of one committed state (a deferred read transaction)."""
         async with self._read_lock:
-            await self._reader.call(_run_sql, "BEGIN", ())
             try:
+                await self._reader.call(_run_sql, "BEGIN", ())
                 yield _ThreadedConnection(self._reader)
-            finally:
+            finally:  # after a BEGIN cancelled on its way too: reads must not stay in it
                 await self._reader.call(_end_read)
 
     @asynccontextmanager

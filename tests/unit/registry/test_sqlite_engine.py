@@ -95,6 +95,30 @@ async def test_a_group_transaction_goes_to_the_writer_thread_only_to_begin_and_c
     assert (await registry.verify_audit_chain()).intact
 
 
+async def test_a_snapshot_cancelled_as_it_begins_leaves_reads_seeing_new_commits(
+    registry: Registry,
+) -> None:
+    """The caller is cancelled just as the reader's thread has run its BEGIN: the read
+    transaction must still end, or every later read would show that moment's state."""
+    engine = registry.engine
+    assert isinstance(engine, SQLiteEngine)
+    call = engine._reader.call
+
+    async def cancelled_at_begin(*args: Any) -> Any:
+        result = await call(*args)
+        if args[1:] == ("BEGIN", ()):
+            raise asyncio.CancelledError
+        return result
+
+    engine._reader.call = cancelled_at_begin  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        async with registry.snapshot():
+            pass
+    for seq in (1, 2):  # a read transaction left open would keep showing the first
+        await registry.append_audit(AuditEvent("test", "after", str(seq)), NOW)
+        assert await registry.audit_head() == (seq, ANY)
+
+
 def _hold_writer_lock(registry_path: Path) -> int:
     fd = os.open(f"{registry_path}-writer.lock", os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
