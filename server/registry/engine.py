@@ -2,7 +2,7 @@
 
 The registry's modules write one SQL for both engines (`?` placeholders, times as
 `to_text` strings, `INSERT ... ON CONFLICT`, `RETURNING`); an engine runs it:
-`server/registry/sqlite_engine.py` (aiosqlite, the embedded default) or
+`server/registry/sqlite_engine.py` (sqlite3, the embedded default) or
 `server/registry/postgres_engine.py` (asyncpg, several nodes). Only those two modules
 import a driver.
 
@@ -13,6 +13,11 @@ The contract every engine keeps (ARCHITECTURE.md, "The registry"):
   by reading the newest and adding one (the audit chain's seq, an OCSP response's seq,
   cRLNumber, status change ids) is handed out in commit order: a follower reading
   "everything after N" never skips a row that committed late.
+- `short_transaction()` is such a transaction whose statements are all short (point reads
+  and writes by key: group commit's members, server/registry/group_commit.py), so an
+  engine may run them on the event loop itself: SQLite does, and only BEGIN and COMMIT,
+  which may wait for the lock or the disk, leave it. Anything long (a copy, a CRL's rows,
+  bulk OCSP rows) uses `transaction()`.
 - `snapshot()` is a read that sees one committed state across several statements.
 - `reading()` is a single-statement read.
 - `listen(channel, wake)` calls `wake` soon after a transaction that notified `channel`
@@ -87,6 +92,8 @@ class Engine(Protocol):
     def snapshot(self) -> AbstractAsyncContextManager[Connection]: ...
 
     def transaction(self) -> AbstractAsyncContextManager[Connection]: ...
+
+    def short_transaction(self) -> AbstractAsyncContextManager[Connection]: ...
 
     def listen(self, channel: str, wake: Callable[[], None]) -> Listener | None: ...
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -128,6 +128,10 @@ class PostgresEngine:
             except BaseException:
                 await _rollback(raw)
                 raise
+
+    def short_transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """A write transaction of short statements: on PostgreSQL, any transaction."""
+        return self.transaction()
 
 
 _BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"

@@ -207,9 +207,6 @@ def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # aiosqlite logs every query with its parameters at DEBUG: personal data (C1) and
-    # credential hashes. Keep it quiet whatever level the rest of the server logs at.
-    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
 def _worker_main(

@@ -44,9 +44,17 @@ class CommitHeld:
     def snapshot(self) -> AbstractAsyncContextManager[Connection]:
         return self._engine.snapshot()
 
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        return self._held(self._engine.transaction())
+
+    def short_transaction(self) -> AbstractAsyncContextManager[Connection]:
+        return self._held(self._engine.short_transaction())
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
-        async with self._engine.transaction() as db:
+    async def _held(
+        self, transaction: AbstractAsyncContextManager[Connection]
+    ) -> AsyncIterator[Connection]:
+        async with transaction as db:
             yield db
             self.holding.set()
             await self.release.wait()

@@ -20,8 +20,9 @@ OWNER = this_process()
 
 
 class CountingEngine:
-    """A real engine whose write transactions are counted; `fail_commit` makes each one
-    fail at its end (after its work, before COMMIT), as a lost disk or connection would."""
+    """A real engine whose short write transactions (group commit's) are counted;
+    `fail_commit` makes each one fail at its end (after its work, before COMMIT), as a lost
+    disk or connection would."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -35,10 +36,13 @@ class CountingEngine:
     def snapshot(self):
         return self._engine.snapshot()
 
+    def transaction(self):
+        return self._engine.transaction()
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
+    async def short_transaction(self) -> AsyncIterator[Connection]:
         self.transactions += 1
-        async with self._engine.transaction() as db:
+        async with self._engine.short_transaction() as db:
             yield db
             if self.fail_commit is not None:
                 raise self.fail_commit  # the engine rolls the whole transaction back

@@ -76,8 +76,8 @@ async def test_a_registry_that_does_not_answer(local_ca: LocalCA) -> None:
     await hold_duties(local_ca)
     taken, release = asyncio.Event(), asyncio.Event()
 
-    async def hold_the_registry() -> None:  # a transaction that never ends
-        async with local_ca.registry.transaction():
+    async def hold_the_registry() -> None:  # a snapshot that never ends: reads queue behind
+        async with local_ca.registry.snapshot():
             taken.set()
             await release.wait()
 

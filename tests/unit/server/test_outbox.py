@@ -252,7 +252,7 @@ async def test_a_crash_before_marking_delivers_the_events_again(local_ca: LocalC
     await add_subscribers(local_ca, 2)
     path = local_ca.settings.resolve("out.jsonl")
     dying = await open_registry(local_ca.settings)
-    with pytest.raises(ValueError):  # aiosqlite: the connection is closed
+    with pytest.raises(ValueError):  # the registry's connection is closed
         await delivery(local_ca, CrashAfterSending(path, dying), dying).deliver_batch()
     assert await delivery(local_ca, JsonLinesFileSender(path)).deliver_batch() == 2
     assert [line["seq"] for line in lines(path)] == [1, 2, 1, 2]  # receivers drop repeats
