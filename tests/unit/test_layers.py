@@ -29,15 +29,15 @@ import server.registry
 ROOT = Path(__file__).resolve().parents[2]
 
 FORBIDDEN = {
-    "protocols": {"server", "hsm", "config", "aiohttp", "aiosqlite", "asyncio", "sqlite3",
+    "protocols": {"server", "hsm", "config", "aiohttp", "asyncio", "sqlite3",
                   "socket", "subprocess", "pkcs11"},
-    "hsm": {"server", "protocols", "config", "aiosqlite"},
+    "hsm": {"server", "protocols", "config", "sqlite3"},
     "config": {"server", "hsm", "protocols", "aiohttp"},
     "server": {"aiohttp", "server.web"},
 }  # fmt: skip
 ALLOWED_UPWARD = {"server/web", "server/cli/main.py", "server/cli/commands.py"}
 
-DRIVERS = {"sqlite3", "aiosqlite", "asyncpg", "psycopg", "psycopg2"}
+DRIVERS = {"sqlite3", "asyncpg", "psycopg", "psycopg2"}
 REGISTRY = "server/registry/"
 # the neutral modules, and registry_copy: whole-registry operations (`registry copy`, the
 # emptiness check of `init`), written once for both engines
