@@ -90,7 +90,7 @@ from server.enrollment.key_packages import (
 from server.errors import CAError, ErrorKind
 from server.node.tls import ServerIdentity
 from server.ra.applications import ApplicationPending, Applications
-from server.registry import CMPDelivery, interfaces
+from server.registry import CMPDelivery, CMPOpening, TransactionIdInUse, interfaces
 from server.registry.records import CMPTransaction
 from server.status.crl_publisher import CRLPublisher
 from server.status.distribution_points import crl_url
@@ -390,9 +390,16 @@ class CMPServer:
         except CAError as exc:
             self._rejection(reply, cert_req_id, exc)
             return
-        await self._open(message, sender)
+        opening = self._opening(message, sender)
+        # A request that may become an application opens its transaction before it is
+        # filed; any other opens it with its issuance's intent (CMPDelivery.opens).
+        opened = sender.credential is not None and self._enrollment.waits_for_approval(
+            sender.credential
+        )
+        if opened:
+            await self._open(opening)
         try:
-            delivery = self._delivery(transaction_id, cert_req_id, implicit, reply)
+            delivery = self._delivery(opening, opened, cert_req_id, implicit, reply)
             issued = await self._issue(message, request, sender, profile, delivery)
         except ApplicationPending as pending:  # RFC 9483 4.4: the client polls
             await self._transactions.wait(
@@ -403,12 +410,14 @@ class CMPServer:
                 reply.kind, cert_req_id, cmp.PKIStatus.waiting, None, text=pending.message
             )
             return
+        except TransactionIdInUse:
+            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before") from None
         except CAError as exc:  # issuance refused it: the transactionID stays used
-            await self._transactions.discard(transaction_id)
+            await self._settle_refused(opening, opened)
             self._rejection(reply, cert_req_id, await self._duplicate(message, exc))
             return
         except BaseException:
-            await self._transactions.discard(transaction_id)
+            await self._settle_refused(opening, opened)
             raise
         await self._certificate_reply(cert_req_id, issued, implicit, reply, template=template)
 
@@ -438,16 +447,29 @@ class CMPServer:
             raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
         return transaction_id
 
-    async def _open(self, message: cmp.PKIMessage, sender: _Sender) -> None:
+    def _opening(self, message: cmp.PKIMessage, sender: _Sender) -> CMPOpening:
+        """The transaction an enrolment opens, as recorded."""
         header = message.header
         assert header.transaction_id is not None
-        if not await self._transactions.open(
+        return CMPOpening(
             header.transaction_id, sender.name, self._clock(), header.sender_nonce,
             protection=_protection(message, sender),
             reply_kind=ENROLMENT_REPLY.get(message.body_type),  # server/cmp/key_update.py
             request_sha256=_request_digest(message),
-        ):  # fmt: skip
+        )  # fmt: skip
+
+    async def _open(self, opening: CMPOpening) -> None:
+        """Open the transaction in a write of its own (before an application is filed)."""
+        if not await self._transactions.open(opening):
             raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+
+    async def _settle_refused(self, opening: CMPOpening, opened: bool) -> None:
+        """An enrolment that issued nothing: its transaction is done, its transactionID
+        stays used (RFC 4210 5.1.1), whether it was opened before or not at all."""
+        if opened:
+            await self._transactions.discard(opening.transaction_id)
+        else:
+            await self._transactions.refused(opening)
 
     async def _check_holder(
         self, message: cmp.PKIMessage, sender: _Sender, template: cmp.CertRequest | None
@@ -496,7 +518,7 @@ class CMPServer:
         answer (pvno 3)."""
         if identity is None:
             raise CMPRefusal(F.systemUnavail, "no CMP protection certificate to sign key packages")
-        transaction_id = await self._unused_transaction_id(message)
+        await self._unused_transaction_id(message)
         implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
         reply.kind = ENROLMENT_REPLY[message.body_type]
         cert_req_id = answered_cert_req_id(message)
@@ -522,16 +544,18 @@ class CMPServer:
             ip_addresses=template.ip_addresses, emails=template.emails,
             challenge_password=None, der=message.der, key_usage=requested_key_usages(template),
         )  # fmt: skip
-        await self._open(message, sender)
-        try:
-            delivery = self._delivery(transaction_id, cert_req_id, implicit, reply)
+        opening = self._opening(message, sender)
+        try:  # never an application (can_wait False): opened with the intent
+            delivery = self._delivery(opening, False, cert_req_id, implicit, reply)
             issued = await self._issue(message, request, sender, profile, delivery, False)
+        except TransactionIdInUse:
+            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before") from None
         except CAError as exc:  # issuance refused it: the transactionID stays used
-            await self._transactions.discard(transaction_id)
+            await self._transactions.refused(opening)
             self._rejection(reply, cert_req_id, exc)
             return
         except BaseException:
-            await self._transactions.discard(transaction_id)
+            await self._transactions.refused(opening)
             raise
         pkcs8 = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
         # RFC 9483 4.1.6: signed by the KGA, named by its subjectKeyIdentifier; 4.1.6.2: the
@@ -561,13 +585,25 @@ class CMPServer:
         return profile
 
     def _delivery(
-        self, transaction_id: bytes, cert_req_id: int, implicit: bool, reply: _Reply
+        self,
+        opening: CMPOpening,
+        opened: bool,
+        cert_req_id: int,
+        implicit: bool,
+        reply: _Reply,
     ) -> CMPDelivery:
         """How the certificate goes out, recorded with it: certConf is then awaited for
         `cmp.confirm_wait_seconds`, or not when implicit confirmation is granted (RFC 4210
-        5.1.1.1), so a certificate whose answer a crash lost is revoked unconfirmed."""
-        wait = None if implicit else timedelta(seconds=self._cmp.confirm_wait_seconds)
-        return CMPDelivery(transaction_id, cert_req_id, reply.nonce, wait)
+        5.1.1.1), so a certificate whose answer a crash lost is revoked unconfirmed. The
+        transaction is opened with the intent unless it was `opened` before."""
+        return CMPDelivery(
+            opening.transaction_id, cert_req_id, reply.nonce, self._confirm_within(implicit),
+            opens=None if opened else opening,
+        )  # fmt: skip
+
+    def _confirm_within(self, implicit: bool) -> timedelta | None:
+        """How long certConf is awaited: not at all when implicit confirmation is granted."""
+        return None if implicit else timedelta(seconds=self._cmp.confirm_wait_seconds)
 
     async def _ca_pubs(
         self, reply: _Reply, issued: IssuedCertificate
@@ -671,8 +707,7 @@ class CMPServer:
             return
         reply.kind = transaction.reply_kind
         implicit = transaction.implicit_confirm
-        delivery = self._delivery(transaction_id, cert_req_id, implicit, reply)
-        confirm = delivery.confirm_within
+        confirm = self._confirm_within(implicit)
         await self._transactions.issued(
             transaction_id, issued.serial, cert_req_id, reply.nonce,
             None if confirm is None else self._clock() + confirm,
