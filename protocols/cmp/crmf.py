@@ -259,13 +259,19 @@ def _pss_parameters(parameters: Any) -> tuple[hashes.HashAlgorithm, int]:
 # --- CertReqMessages ----------------------------------------------------------------------
 
 
-def parse_cert_req_messages(der: bytes) -> tuple[CertRequest, ...]:
+def parse_cert_req_messages(der: bytes, decoded: Any = None) -> tuple[CertRequest, ...]:
     """Every CertReqMsg of the DER CertReqMessages ``der`` (RFC 4211 section 3), in order.
+    ``decoded``: the same value already decoded by pyasn1 (as part of its PKIMessage), so
+    that it is not decoded twice.
 
     Raises MalformedDER when it does not decode or a subject, subjectAltName or validity is
     unreadable. A certReqId used twice is read as sent: refusing it is the CA's answer
     (RFC 9483 3.6.2: in an ip/cp/kup, not an error message)."""
-    messages = decode_der(der, rfc4211.CertReqMessages(), "CertReqMessages")
+    messages = (
+        decode_der(der, rfc4211.CertReqMessages(), "CertReqMessages")
+        if decoded is None
+        else decoded
+    )
     raw_messages = der_children(der)
     try:
         requests = tuple(

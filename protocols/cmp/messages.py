@@ -287,7 +287,9 @@ def _parse(der: bytes) -> PKIMessage:
         protection=_protection(parts),
         extra_certs=_extra_certs(parts),
         cert_requests=(
-            parse_cert_req_messages(raw_content) if body_type in _CERT_REQUEST_BODIES else ()
+            parse_cert_req_messages(raw_content, content)
+            if body_type in _CERT_REQUEST_BODIES
+            else ()
         ),
         p10_request=raw_content if body_type == "p10cr" else None,
         cert_confirms=_cert_confirms(content) if body_type == "certConf" else (),

@@ -818,6 +818,21 @@ def test_assemble_refuses() -> None:
         cmp.assemble(signed, body, b"\x00", [b"\x30\x00"])
 
 
+def test_assemble_protected_is_assemble_from_the_protected_part() -> None:
+    """The answer is joined from the very octets that were protected, header written once."""
+    header = _reply_header(cmp.signature_algorithm_der("ed25519"))
+    body = cmp.pkiconf_body()
+    part = cmp.protected_part(header, body)
+    certificates = [TestCA.create().der]
+    assert cmp.assemble_protected(part, b"\x01\x02", certificates) == cmp.assemble(
+        header, body, b"\x01\x02", certificates
+    )
+    with pytest.raises(ValueError, match="protection is required"):
+        cmp.assemble_protected(part, b"")
+    with pytest.raises(ValueError, match="extraCerts"):
+        cmp.assemble_protected(part, b"\x00", [b"\x30\x00"])
+
+
 def test_signature_algorithm_der() -> None:
     # RFC 5758 3.2 (no parameters), RFC 4055 5 (NULL parameters), RFC 8410 3 (none)
     assert cmp.signature_algorithm_der("sha256_ecdsa").hex() == "300a06082a8648ce3d040302"
