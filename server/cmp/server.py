@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import logging
 import secrets
@@ -129,6 +130,7 @@ ENROLMENT_REPLY = {"ir": "ip", "cr": "cp", "kur": "kup", "p10cr": "cp"}
 IN_KIND = frozenset({ErrorKind.MALFORMED, ErrorKind.BAD_POP, ErrorKind.REJECTED,
                      ErrorKind.DUPLICATE})  # fmt: skip
 NULL_NAME = asn1_x509.GeneralName(name="directory_name", value=asn1_x509.Name.build({})).dump()
+SIGNED_WITH = cmp.signature_algorithm_der("sha256_ecdsa")  # the CMP protection key's (P-256)
 
 
 def _log_unexpected(failure: BaseException) -> None:
@@ -899,7 +901,7 @@ class CMPServer:
                 protection = await asyncio.to_thread(cmp.mac, algorithm, sender.secret, part)
             else:
                 protection = cmp.mac(algorithm, sender.secret, part)
-            return cmp.assemble(header, reply.body, protection, reply.extra_certs)
+            return cmp.assemble_protected(part, protection, reply.extra_certs)
         if identity is None:  # no CMP protection certificate yet (server/cmp/identity.py)
             return self._unprotected_error(message, F.systemUnavail, "no key to sign answers")
         return self._signed(message, reply, identity)
@@ -907,20 +909,14 @@ class CMPServer:
     def _signed(self, message: cmp.PKIMessage, reply: _Reply, identity: ServerIdentity) -> bytes:
         """RFC 9483 3.2/3.3: signed by the CMP protection certificate, which comes first in
         extraCerts, followed by its chain; sender its subject, senderKID its key id (3.1)."""
-        leaf = x509.load_der_x509_certificate(identity.chain[0])
-        name = asn1_x509.GeneralName(
-            name="directory_name", value=asn1_x509.Name.load(leaf.subject.public_bytes())
-        ).dump()
-        ski = leaf.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-        algorithm = cmp.signature_algorithm_der("sha256_ecdsa")
-        header = self._reply_header(message, reply, name, algorithm, ski)
-        signature = identity.private_key.sign(
-            cmp.protected_part(header, reply.body), ec.ECDSA(hashes.SHA256())
-        )
+        name, ski = _signer_header_values(identity.chain[0])
+        header = self._reply_header(message, reply, name, SIGNED_WITH, ski)
+        part = cmp.protected_part(header, reply.body)
+        signature = identity.private_key.sign(part, ec.ECDSA(hashes.SHA256()))
         # RFC 9483 3.3: the protection certificate and its chain first; then (4.1.1) the
         # issued certificate's chain, a certificate already there not repeated.
         extra = [*identity.chain, *(c for c in reply.extra_certs if c not in identity.chain)]
-        return cmp.assemble(header, reply.body, signature, extra)
+        return cmp.assemble_protected(part, signature, extra)
 
     async def _unauthenticated(
         self, message: cmp.PKIMessage, refusal: CMPRefusal, identity: ServerIdentity | None
@@ -943,8 +939,7 @@ class CMPServer:
         generation = await self._registry.active_generation(self._settings.ca.name)
         if generation is None:
             return NULL_NAME
-        subject = asn1_x509.Certificate.load(generation.certificate_der).subject
-        return asn1_x509.GeneralName(name="directory_name", value=subject).dump()
+        return _subject_name(generation.certificate_der)
 
     def _unprotected_error(
         self, message: cmp.PKIMessage | None, failure: cmp.FailureInfo, text: str
@@ -971,6 +966,27 @@ class CMPServer:
             pvno=_answered_pvno(message.header) if message else 2,
         )
         return cmp.assemble_unprotected(header, body)
+
+
+@functools.lru_cache(maxsize=8)
+def _subject_name(certificate_der: bytes) -> bytes:
+    """A CA certificate's subject as a directoryName GeneralName (read once per
+    generation)."""
+    subject = asn1_x509.Certificate.load(certificate_der).subject
+    return asn1_x509.GeneralName(name="directory_name", value=subject).dump()
+
+
+@functools.lru_cache(maxsize=8)
+def _signer_header_values(certificate_der: bytes) -> tuple[bytes, bytes]:
+    """(sender, senderKID) of answers signed with the CMP protection certificate: its
+    subject as a directoryName GeneralName and its key identifier (RFC 9483 3.1); read
+    once per certificate."""
+    leaf = x509.load_der_x509_certificate(certificate_der)
+    name = asn1_x509.GeneralName(
+        name="directory_name", value=asn1_x509.Name.load(leaf.subject.public_bytes())
+    ).dump()
+    ski = leaf.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    return name, ski
 
 
 def _refusal(message: cmp.PKIMessage, failure: cmp.FailureInfo, text: str) -> tuple[str, bytes]:
