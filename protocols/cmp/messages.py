@@ -26,6 +26,7 @@ Responses (ip, cp, kup, rp, genp, pollRep, pkiconf) are read with the same funct
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -272,7 +273,7 @@ def parse_pki_message(der: bytes) -> PKIMessage:
 
 
 def _parse(der: bytes) -> PKIMessage:
-    message = decode_der(der, rfc9480.PKIMessage(), "PKIMessage")
+    message = _decoded(der)
     parts = der_children(der)
     raw_header, raw_body = parts[0][1], parts[1][1]
     body = message["body"]
@@ -304,6 +305,54 @@ def _parse(der: bytes) -> PKIMessage:
         error_text=_error_text(content) if body_type == "error" else None,
         general_info=_general_info(raw_content) if body_type == "genm" else (),
     )
+
+
+def _decoded(der: bytes) -> Any:
+    """``der`` decoded as a PKIMessage, as pyasn1 decodes it whole; but the certificates of
+    extraCerts are checked one by one, each remembered once it passed (a client's chain
+    comes with each of its requests, and pyasn1 takes about as long for one certificate as
+    for all the rest of an ir). A message out of the ordinary (see
+    :func:`_without_extra_certs`), or one that does not decode, is decoded whole, so that
+    what is refused is refused as before, with the same reason."""
+    try:
+        shortcut = _without_extra_certs(der)
+        if shortcut is not None:
+            rest, certificates = shortcut
+            message = decode_der(rest, rfc9480.PKIMessage(), "PKIMessage")
+            for certificate in certificates:
+                _checked_certificate(certificate)
+            return message
+    except Exception:  # decoded whole below: its error, as before
+        pass
+    return decode_der(der, rfc9480.PKIMessage(), "PKIMessage")
+
+
+def _without_extra_certs(der: bytes) -> tuple[bytes, list[bytes]] | None:
+    """(the PKIMessage without its [1] extraCerts, each certificate's DER), when extraCerts
+    is the last of at least three elements, holds at least one certificate (SIZE (1..MAX))
+    and every length on the way is DER's shortest (so the two readings cannot differ);
+    else None."""
+    parts = der_children(der)
+    if len(parts) < 3 or parts[-1][0] != 0xA1:
+        return None
+    wrapper = parts[-1][1]
+    sequence = der_contents(wrapper)
+    certificates = [raw for _tag, raw in der_children(sequence)]
+    rest = b"".join(raw for _tag, raw in parts[:-1])
+    if (
+        not certificates
+        or der != der_tlv(0x30, rest + wrapper)
+        or wrapper != der_tlv(0xA1, sequence)
+        or sequence != der_tlv(0x30, b"".join(certificates))
+    ):
+        return None
+    return der_tlv(0x30, rest), certificates
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_certificate(der: bytes) -> None:
+    """Raises unless ``der`` decodes as a CMPCertificate; the ones that do are remembered."""
+    decode_der(der, rfc9480.CMPCertificate(), "CMPCertificate")
 
 
 def _header(header: Any, raw_header: bytes) -> Header:

@@ -1056,3 +1056,24 @@ def test_rfc9483_4_3_3_cert_req_template_value_one_control_per_key_type() -> Non
     assert [int(decoder.decode(v)[0]) for oid, v in controls if oid == rsa_len] == [3072, 2048]
     with pytest.raises(ValueError):
         cmp.cert_req_template_value(["dsa-1024"])
+
+
+def _with_extra_certs(message: bytes, certificates: list[bytes]) -> bytes:
+    """``message`` with its extraCerts replaced by ``certificates`` (any DER values)."""
+    kept = b"".join(raw for tag, raw in der.elements(message) if tag != 0xA1)
+    return der.tlv(0x30, kept + der.tlv(0xA1, der.tlv(0x30, b"".join(certificates))))
+
+
+def test_extra_certs_are_read_as_the_whole_message_would_be(work: Work) -> None:
+    """Each certificate of extraCerts is checked on its own, and remembered; the message
+    reads as when pyasn1 decoded it whole, and a certificate that does not decode is
+    refused with the reason the whole message's decoding gives."""
+    signed = _with_extra_certs(work.requests["cr"], [work.client, work.ca.der])
+    for _ in range(2):  # the second time, from what was remembered
+        message = cmp.parse_pki_message(signed)
+        assert message.extra_certs == (work.client, work.ca.der)
+        assert message.der == signed and cmp.verify_signature(message, work.client)
+    not_a_certificate = der.tlv(0x30, der.tlv(0x02, b"\x01"))
+    bad = _with_extra_certs(work.requests["cr"], [work.client, not_a_certificate])
+    with pytest.raises(cmp.CMPFormatError, match=r"^PKIMessage does not decode"):
+        cmp.parse_pki_message(bad)
