@@ -74,6 +74,7 @@ from server.cmp.sender import (
     check_continuation,
     check_version,
 )
+from server.cmp.shared_read import SharedRead
 from server.cmp.templates import (
     TemplateRejected,
     check_template,
@@ -205,6 +206,7 @@ class CMPServer:
         self._revocation = revocation
         self._clock = clock
         self._ras = RAMessages(settings)
+        self._generations = SharedRead(lambda: registry.generations(settings.ca.name))
         self._senders = SenderChecks(settings.cmp, registry, credentials, clock)
 
     async def handle(
@@ -614,7 +616,7 @@ class CMPServer:
         carries (RFC 9483 4.1.1). The chain: the certificate of the CA generation that
         issued it (its authorityKeyIdentifier), which extraCerts carry in every ip/cp/kup
         (RFC 9483 4.1.1: "MUST contain the chain of the issued certificate"; 3.3)."""
-        generations = await self._registry.generations(self._settings.ca.name)
+        generations = await self._generations()
         issuer_key = _authority_key_identifier(issued.der)
         chain = [g.certificate_der for g in generations if g.key_id == issuer_key]
         # RFC 9483 4.1.1: caPubs, if used, holds only a root certificate of the certificate
@@ -935,11 +937,12 @@ class CMPServer:
         return self._signed(message, _Reply(kind, body, secrets.token_bytes(16)), identity)
 
     async def _ca_name(self) -> bytes:
-        """The active CA generation's subject as a directoryName GeneralName."""
-        generation = await self._registry.active_generation(self._settings.ca.name)
-        if generation is None:
+        """The active CA generation's subject as a directoryName GeneralName (the newest
+        active one, as Registry.active_generation reads it)."""
+        active = [g for g in await self._generations() if g.state == "active"]
+        if not active:
             return NULL_NAME
-        return _subject_name(generation.certificate_der)
+        return _subject_name(max(active, key=lambda g: g.id).certificate_der)
 
     def _unprotected_error(
         self, message: cmp.PKIMessage | None, failure: cmp.FailureInfo, text: str
