@@ -23,6 +23,7 @@ Nothing here does I/O; the ASN.1 types are those of ``pyasn1_alt_modules.rfc4211
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.error import PyAsn1Error
-from pyasn1_alt_modules import rfc4055, rfc4211, rfc5280
+from pyasn1_alt_modules import rfc4055, rfc4211, rfc5280, rfc9480
 
 from protocols import der
 from protocols.der import elements as der_children
@@ -166,6 +167,22 @@ def decode_der(der: bytes, spec: Any, what: str) -> Any:
     if rest:
         raise MalformedDER(f"{len(rest)} octets after the {what}")
     return value
+
+
+_CHECKED_SPECS: dict[str, Any] = {
+    "GeneralName": rfc5280.GeneralName,
+    "AlgorithmIdentifier": rfc5280.AlgorithmIdentifier,
+    "CMPCertificate": rfc9480.CMPCertificate,
+}
+
+
+@functools.lru_cache(maxsize=512)
+def checked_once(der: bytes, what: str) -> None:
+    """Raises MalformedDER unless ``der`` decodes as the type ``what`` names (a
+    GeneralName, AlgorithmIdentifier or CMPCertificate). The values that pass are
+    remembered, those that fail are not: the same names and certificates come back in
+    request after request, and in the answers to them."""
+    decode_der(der, _CHECKED_SPECS[what](), what)
 
 
 def short_reason(exc: BaseException) -> str:

@@ -26,7 +26,6 @@ Responses (ip, cp, kup, rp, genp, pollRep, pkiconf) are read with the same funct
 from __future__ import annotations
 
 import enum
-import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +37,7 @@ from pyasn1_alt_modules import rfc5280, rfc9480
 from protocols.cmp.crmf import (
     CertRequest,
     MalformedDER,
+    checked_once,
     decode_der,
     encode_der,
     parse_cert_req_messages,
@@ -308,51 +308,62 @@ def _parse(der: bytes) -> PKIMessage:
 
 
 def _decoded(der: bytes) -> Any:
-    """``der`` decoded as a PKIMessage, as pyasn1 decodes it whole; but the certificates of
-    extraCerts are checked one by one, each remembered once it passed (a client's chain
-    comes with each of its requests, and pyasn1 takes about as long for one certificate as
-    for all the rest of an ir). A message out of the ordinary (see
-    :func:`_without_extra_certs`), or one that does not decode, is decoded whole, so that
-    what is refused is refused as before, with the same reason."""
+    """``der`` decoded as a PKIMessage, as pyasn1 decodes it whole; but the header's sender
+    and recipient and the certificates of extraCerts are checked each on its own, and
+    remembered once it passed (:func:`~protocols.cmp.crmf.checked_once`): a client's names
+    and chain come with each of its requests, the CA's name with every one, and pyasn1
+    takes about as long for one certificate as for all the rest of an ir. The message is
+    decoded with those values set aside (:func:`_set_aside`), which nothing reads from
+    the pyasn1 value (they are cut from the DER). A message out of the ordinary, or one that
+    does not decode this way, is decoded whole, so that what is refused is refused as
+    before, with the same reason."""
     try:
-        shortcut = _without_extra_certs(der)
+        shortcut = _set_aside(der)
         if shortcut is not None:
-            rest, certificates = shortcut
+            rest, names, certificates = shortcut
             message = decode_der(rest, rfc9480.PKIMessage(), "PKIMessage")
+            for name in names:
+                checked_once(name, "GeneralName")
             for certificate in certificates:
-                _checked_certificate(certificate)
+                checked_once(certificate, "CMPCertificate")
             return message
     except Exception:  # decoded whole below: its error, as before
         pass
     return decode_der(der, rfc9480.PKIMessage(), "PKIMessage")
 
 
-def _without_extra_certs(der: bytes) -> tuple[bytes, list[bytes]] | None:
-    """(the PKIMessage without its [1] extraCerts, each certificate's DER), when extraCerts
-    is the last of at least three elements, holds at least one certificate (SIZE (1..MAX))
-    and every length on the way is DER's shortest (so the two readings cannot differ);
-    else None."""
+# A GeneralName in the place of the header's sender and recipient while the rest is decoded:
+# directoryName, the empty Name (RFC 4210 5.1.1's NULL-DN).
+_NAME_SET_ASIDE = bytes.fromhex("a4023000")
+
+
+def _set_aside(der: bytes) -> tuple[bytes, list[bytes], list[bytes]] | None:
+    """(the PKIMessage with the header's sender and recipient replaced by a placeholder and
+    without [1] extraCerts, those two names' DER, each certificate's DER). None unless the
+    header has its three leading fields, extraCerts (if present) is the last element and
+    holds at least one certificate (SIZE (1..MAX)), and every length on the way is DER's
+    shortest (so that the two readings cannot differ)."""
     parts = der_children(der)
-    if len(parts) < 3 or parts[-1][0] != 0xA1:
+    if len(parts) < 2 or der != der_tlv(0x30, b"".join(raw for _tag, raw in parts)):
         return None
-    wrapper = parts[-1][1]
-    sequence = der_contents(wrapper)
-    certificates = [raw for _tag, raw in der_children(sequence)]
-    rest = b"".join(raw for _tag, raw in parts[:-1])
-    if (
-        not certificates
-        or der != der_tlv(0x30, rest + wrapper)
-        or wrapper != der_tlv(0xA1, sequence)
-        or sequence != der_tlv(0x30, b"".join(certificates))
-    ):
+    raw_header = parts[0][1]
+    fields = [raw for _tag, raw in der_children(raw_header)]
+    if len(fields) < 3 or raw_header != der_tlv(0x30, b"".join(fields)):
         return None
-    return der_tlv(0x30, rest), certificates
-
-
-@functools.lru_cache(maxsize=256)
-def _checked_certificate(der: bytes) -> None:
-    """Raises unless ``der`` decodes as a CMPCertificate; the ones that do are remembered."""
-    decode_der(der, rfc9480.CMPCertificate(), "CMPCertificate")
+    header = der_tlv(0x30, fields[0] + _NAME_SET_ASIDE * 2 + b"".join(fields[3:]))
+    certificates: list[bytes] = []
+    if parts[-1][0] == 0xA1 and len(parts) >= 3:
+        wrapper = parts.pop()[1]
+        sequence = der_contents(wrapper)
+        certificates = [raw for _tag, raw in der_children(sequence)]
+        if (
+            not certificates
+            or wrapper != der_tlv(0xA1, sequence)
+            or sequence != der_tlv(0x30, b"".join(certificates))
+        ):
+            return None
+    rest = der_tlv(0x30, header + b"".join(raw for _tag, raw in parts[1:]))
+    return rest, fields[1:3], certificates
 
 
 def _header(header: Any, raw_header: bytes) -> Header:

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import hashes
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5280, rfc5652, rfc9480
 
-from protocols.cmp.crmf import MalformedDER, decode_der, encode_der
+from protocols.cmp.crmf import MalformedDER, checked_once, decode_der, encode_der
 from protocols.cmp.crmf import hash_for_oid as _hash_for_oid
 from protocols.cmp.messages import (
     BODY_TAGS,
@@ -327,19 +327,22 @@ def _header_der(header: ReplyHeader) -> bytes:
 
 
 _PVNO = {pvno: encode_der(univ.Integer(pvno)) for pvno in (2, 3)}
-_HEADER_SPECS: dict[str, Any] = {
-    "sender": rfc5280.GeneralName,
-    "recipient": rfc5280.GeneralName,
-    "protection_algorithm": rfc5280.AlgorithmIdentifier,
+_HEADER_TYPES = {
+    "sender": "GeneralName",
+    "recipient": "GeneralName",
+    "protection_algorithm": "AlgorithmIdentifier",
 }
 
 
-@functools.lru_cache(maxsize=256)
 def _checked_header_value(der: bytes, field: str) -> bytes:
-    """:func:`_checked` for a header field; the values that pass are remembered (the
-    CA's name and algorithm come back in every answer, a client's name in each of its
-    transaction's), those that fail are not."""
-    return _checked(der, _HEADER_SPECS[field](), field)
+    """``der`` unchanged, once it decodes as the header ``field``'s type; ValueError naming
+    ``field`` if not. Checked once per value (crmf.checked_once): the CA's name comes back in
+    every answer, a client's name was checked when its request was read."""
+    try:
+        checked_once(bytes(der), _HEADER_TYPES[field])
+    except MalformedDER as exc:
+        raise ValueError(f"{field}: {exc}") from None
+    return bytes(der)
 
 
 @functools.lru_cache(maxsize=1)

@@ -47,6 +47,7 @@ from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4055, rfc4210, rfc5280, rfc8018, rfc9480
 
 from protocols import cmp, der
+from protocols.cmp import crmf
 from protocols.cmp import protection as cmp_protection
 from protocols.x509 import extensions as x509_extensions
 from tests.unit.protocols.cmp_responder import (
@@ -1064,16 +1065,38 @@ def _with_extra_certs(message: bytes, certificates: list[bytes]) -> bytes:
     return der.tlv(0x30, kept + der.tlv(0xA1, der.tlv(0x30, b"".join(certificates))))
 
 
-def test_extra_certs_are_read_as_the_whole_message_would_be(work: Work) -> None:
-    """Each certificate of extraCerts is checked on its own, and remembered; the message
-    reads as when pyasn1 decoded it whole, and a certificate that does not decode is
-    refused with the reason the whole message's decoding gives."""
+def _whole_reading(message: bytes) -> str:
+    """The reason pyasn1 gives when it decodes ``message`` whole as a PKIMessage."""
+    with pytest.raises(crmf.MalformedDER) as refused:
+        crmf.decode_der(message, rfc9480.PKIMessage(), "PKIMessage")
+    return str(refused.value)
+
+
+def _with_sender(message: bytes, sender: bytes) -> bytes:
+    """``message`` with its header's sender replaced by ``sender`` (any DER value)."""
+    header, *rest = der.elements(message)
+    fields = [raw for _tag, raw in der.elements(header[1])]
+    fields[1] = sender
+    return der.tlv(0x30, der.tlv(0x30, b"".join(fields)) + b"".join(raw for _tag, raw in rest))
+
+
+def test_names_and_extra_certs_are_read_as_the_whole_message_would_be(work: Work) -> None:
+    """The header's names and each certificate of extraCerts are checked on their own, and
+    remembered; the message reads as when pyasn1 decoded it whole, and one that does not
+    decode is refused with the very reason the whole message's decoding gives."""
     signed = _with_extra_certs(work.requests["cr"], [work.client, work.ca.der])
     for _ in range(2):  # the second time, from what was remembered
         message = cmp.parse_pki_message(signed)
         assert message.extra_certs == (work.client, work.ca.der)
+        assert message.header.sender == directory_name(_cn("client"))
         assert message.der == signed and cmp.verify_signature(message, work.client)
     not_a_certificate = der.tlv(0x30, der.tlv(0x02, b"\x01"))
-    bad = _with_extra_certs(work.requests["cr"], [work.client, not_a_certificate])
-    with pytest.raises(cmp.CMPFormatError, match=r"^PKIMessage does not decode"):
-        cmp.parse_pki_message(bad)
+    not_a_name = der.tlv(0xA4, der.tlv(0x02, b"\x01"))  # a directoryName holding an INTEGER
+    for bad in (
+        _with_extra_certs(work.requests["cr"], [work.client, not_a_certificate]),
+        _with_sender(work.requests["cr"], not_a_name),
+        _with_sender(work.requests["ir"], not_a_certificate),
+    ):
+        with pytest.raises(cmp.CMPFormatError) as refused:
+            cmp.parse_pki_message(bad)
+        assert str(refused.value) == _whole_reading(bad)
