@@ -21,7 +21,10 @@ Theory of operation, for each request:
    server's CMP protection certificate (server/cmp/identity.py) with its chain in
    extraCerts (RFC 9483 3.2, 3.3, 4.1).
 
-A transactionID is used once (transactionIdInUse). A certificate sent without implicit
+A transactionID is used once (transactionIdInUse). An enrolment claims it in the write
+that records its issuance's intent (CMPDelivery.opens), so its transaction costs no write of
+its own; one refused by issuance records it used afterwards, and one that may become an
+application claims it before the application is filed. A certificate sent without implicit
 confirmation waits for certConf until `cmp.confirm_wait_seconds`; one still unconfirmed then
 is revoked (RFC 9483 4.1.1) by the builder process's sweeper (`run`), or at once by a
 certConf that comes too late. The wait is recorded in the transaction that records the
