@@ -222,6 +222,11 @@ def signature_valid(spki_der: bytes, algorithm_der: bytes, data: bytes, signatur
     False for a wrong signature, an unsupported algorithm or a key of another type than the
     algorithm's; MalformedDER only when ``algorithm_der`` does not decode."""
     algorithm = decode_der(algorithm_der, rfc5280.AlgorithmIdentifier(), "AlgorithmIdentifier")
+    return _signature_valid(spki_der, algorithm, data, signature)
+
+
+def _signature_valid(spki_der: bytes, algorithm: Any, data: bytes, signature: bytes) -> bool:
+    """:func:`signature_valid` with the AlgorithmIdentifier already decoded."""
     oid = str(algorithm["algorithm"])
     try:
         key = load_der_public_key(spki_der)
@@ -458,5 +463,6 @@ def _proof_of_possession(message: Any, raw_message: bytes, spki: bytes | None) -
     if len(signature) % 8:
         return kind, False
     raw_cert_req = der_children(raw_message)[0][1]
-    algorithm_der = encode_der(signing_key["algorithmIdentifier"])
-    return kind, signature_valid(spki, algorithm_der, raw_cert_req, signature.asOctets())
+    # decoded with the message: not encoded to be decoded again
+    algorithm = signing_key["algorithmIdentifier"]
+    return kind, _signature_valid(spki, algorithm, raw_cert_req, signature.asOctets())
