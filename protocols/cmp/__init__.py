@@ -54,6 +54,7 @@ from protocols.cmp.protection import (
 from protocols.cmp.replies import (
     ReplyHeader,
     assemble,
+    assemble_protected,
     assemble_unprotected,
     ca_certs_value,
     cert_hash,
@@ -102,6 +103,7 @@ __all__ = [
     "ReplyHeader",
     "RevocationRequest",
     "assemble",
+    "assemble_protected",
     "assemble_unprotected",
     "ca_certs_value",
     "cert_hash",

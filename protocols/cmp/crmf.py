@@ -23,6 +23,7 @@ Nothing here does I/O; the ASN.1 types are those of ``pyasn1_alt_modules.rfc4211
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.error import PyAsn1Error
-from pyasn1_alt_modules import rfc4055, rfc4211, rfc5280
+from pyasn1_alt_modules import rfc4055, rfc4211, rfc5280, rfc9480
 
 from protocols import der
 from protocols.der import elements as der_children
@@ -168,6 +169,22 @@ def decode_der(der: bytes, spec: Any, what: str) -> Any:
     return value
 
 
+_CHECKED_SPECS: dict[str, Any] = {
+    "GeneralName": rfc5280.GeneralName,
+    "AlgorithmIdentifier": rfc5280.AlgorithmIdentifier,
+    "CMPCertificate": rfc9480.CMPCertificate,
+}
+
+
+@functools.lru_cache(maxsize=512)
+def checked_once(der: bytes, what: str) -> None:
+    """Raises MalformedDER unless ``der`` decodes as the type ``what`` names (a
+    GeneralName, AlgorithmIdentifier or CMPCertificate). The values that pass are
+    remembered, those that fail are not: the same names and certificates come back in
+    request after request, and in the answers to them."""
+    decode_der(der, _CHECKED_SPECS[what](), what)
+
+
 def short_reason(exc: BaseException) -> str:
     """The first line of an exception's text, at most 160 characters: pyasn1 puts the
     whole schema in its messages."""
@@ -205,6 +222,11 @@ def signature_valid(spki_der: bytes, algorithm_der: bytes, data: bytes, signatur
     False for a wrong signature, an unsupported algorithm or a key of another type than the
     algorithm's; MalformedDER only when ``algorithm_der`` does not decode."""
     algorithm = decode_der(algorithm_der, rfc5280.AlgorithmIdentifier(), "AlgorithmIdentifier")
+    return _signature_valid(spki_der, algorithm, data, signature)
+
+
+def _signature_valid(spki_der: bytes, algorithm: Any, data: bytes, signature: bytes) -> bool:
+    """:func:`signature_valid` with the AlgorithmIdentifier already decoded."""
     oid = str(algorithm["algorithm"])
     try:
         key = load_der_public_key(spki_der)
@@ -259,13 +281,19 @@ def _pss_parameters(parameters: Any) -> tuple[hashes.HashAlgorithm, int]:
 # --- CertReqMessages ----------------------------------------------------------------------
 
 
-def parse_cert_req_messages(der: bytes) -> tuple[CertRequest, ...]:
+def parse_cert_req_messages(der: bytes, decoded: Any = None) -> tuple[CertRequest, ...]:
     """Every CertReqMsg of the DER CertReqMessages ``der`` (RFC 4211 section 3), in order.
+    ``decoded``: the same value already decoded by pyasn1 (as part of its PKIMessage), so
+    that it is not decoded twice.
 
     Raises MalformedDER when it does not decode or a subject, subjectAltName or validity is
     unreadable. A certReqId used twice is read as sent: refusing it is the CA's answer
     (RFC 9483 3.6.2: in an ip/cp/kup, not an error message)."""
-    messages = decode_der(der, rfc4211.CertReqMessages(), "CertReqMessages")
+    messages = (
+        decode_der(der, rfc4211.CertReqMessages(), "CertReqMessages")
+        if decoded is None
+        else decoded
+    )
     raw_messages = der_children(der)
     try:
         requests = tuple(
@@ -435,5 +463,6 @@ def _proof_of_possession(message: Any, raw_message: bytes, spki: bytes | None) -
     if len(signature) % 8:
         return kind, False
     raw_cert_req = der_children(raw_message)[0][1]
-    algorithm_der = encode_der(signing_key["algorithmIdentifier"])
-    return kind, signature_valid(spki, algorithm_der, raw_cert_req, signature.asOctets())
+    # decoded with the message: not encoded to be decoded again
+    algorithm = signing_key["algorithmIdentifier"]
+    return kind, _signature_valid(spki, algorithm, raw_cert_req, signature.asOctets())

@@ -37,6 +37,7 @@ from pyasn1_alt_modules import rfc5280, rfc9480
 from protocols.cmp.crmf import (
     CertRequest,
     MalformedDER,
+    checked_once,
     decode_der,
     encode_der,
     parse_cert_req_messages,
@@ -272,7 +273,7 @@ def parse_pki_message(der: bytes) -> PKIMessage:
 
 
 def _parse(der: bytes) -> PKIMessage:
-    message = decode_der(der, rfc9480.PKIMessage(), "PKIMessage")
+    message = _decoded(der)
     parts = der_children(der)
     raw_header, raw_body = parts[0][1], parts[1][1]
     body = message["body"]
@@ -287,7 +288,9 @@ def _parse(der: bytes) -> PKIMessage:
         protection=_protection(parts),
         extra_certs=_extra_certs(parts),
         cert_requests=(
-            parse_cert_req_messages(raw_content) if body_type in _CERT_REQUEST_BODIES else ()
+            parse_cert_req_messages(raw_content, content)
+            if body_type in _CERT_REQUEST_BODIES
+            else ()
         ),
         p10_request=raw_content if body_type == "p10cr" else None,
         cert_confirms=_cert_confirms(content) if body_type == "certConf" else (),
@@ -302,6 +305,65 @@ def _parse(der: bytes) -> PKIMessage:
         error_text=_error_text(content) if body_type == "error" else None,
         general_info=_general_info(raw_content) if body_type == "genm" else (),
     )
+
+
+def _decoded(der: bytes) -> Any:
+    """``der`` decoded as a PKIMessage, as pyasn1 decodes it whole; but the header's sender
+    and recipient and the certificates of extraCerts are checked each on its own, and
+    remembered once it passed (:func:`~protocols.cmp.crmf.checked_once`): a client's names
+    and chain come with each of its requests, the CA's name with every one, and pyasn1
+    takes about as long for one certificate as for all the rest of an ir. The message is
+    decoded with those values set aside (:func:`_set_aside`), which nothing reads from
+    the pyasn1 value (they are cut from the DER). A message out of the ordinary, or one that
+    does not decode this way, is decoded whole, so that what is refused is refused as
+    before, with the same reason."""
+    try:
+        shortcut = _set_aside(der)
+        if shortcut is not None:
+            rest, names, certificates = shortcut
+            message = decode_der(rest, rfc9480.PKIMessage(), "PKIMessage")
+            for name in names:
+                checked_once(name, "GeneralName")
+            for certificate in certificates:
+                checked_once(certificate, "CMPCertificate")
+            return message
+    except Exception:  # decoded whole below: its error, as before
+        pass
+    return decode_der(der, rfc9480.PKIMessage(), "PKIMessage")
+
+
+# A GeneralName in the place of the header's sender and recipient while the rest is decoded:
+# directoryName, the empty Name (RFC 4210 5.1.1's NULL-DN).
+_NAME_SET_ASIDE = bytes.fromhex("a4023000")
+
+
+def _set_aside(der: bytes) -> tuple[bytes, list[bytes], list[bytes]] | None:
+    """(the PKIMessage with the header's sender and recipient replaced by a placeholder and
+    without [1] extraCerts, those two names' DER, each certificate's DER). None unless the
+    header has its three leading fields, extraCerts (if present) is the last element and
+    holds at least one certificate (SIZE (1..MAX)), and every length on the way is DER's
+    shortest (so that the two readings cannot differ)."""
+    parts = der_children(der)
+    if len(parts) < 2 or der != der_tlv(0x30, b"".join(raw for _tag, raw in parts)):
+        return None
+    raw_header = parts[0][1]
+    fields = [raw for _tag, raw in der_children(raw_header)]
+    if len(fields) < 3 or raw_header != der_tlv(0x30, b"".join(fields)):
+        return None
+    header = der_tlv(0x30, fields[0] + _NAME_SET_ASIDE * 2 + b"".join(fields[3:]))
+    certificates: list[bytes] = []
+    if parts[-1][0] == 0xA1 and len(parts) >= 3:
+        wrapper = parts.pop()[1]
+        sequence = der_contents(wrapper)
+        certificates = [raw for _tag, raw in der_children(sequence)]
+        if (
+            not certificates
+            or wrapper != der_tlv(0xA1, sequence)
+            or sequence != der_tlv(0x30, b"".join(certificates))
+        ):
+            return None
+    rest = der_tlv(0x30, header + b"".join(raw for _tag, raw in parts[1:]))
+    return rest, fields[1:3], certificates
 
 
 def _header(header: Any, raw_header: bytes) -> Header:

@@ -52,6 +52,7 @@ from pyasn1_alt_modules import rfc4055, rfc4210, rfc5280, rfc8018
 
 from protocols.cmp.crmf import MalformedDER, decode_der, encode_der, signature_valid
 from protocols.cmp.messages import PKIMessage
+from protocols.der import tlv as der_tlv
 from protocols.x509.certificate import SIGNATURE_ALGORITHMS, _algorithm_identifier
 
 __all__ = [
@@ -246,10 +247,12 @@ def new_mac_algorithm(like: PKIMessage) -> bytes:
         raise MACError("message has no protectionAlg")
     oid, parameters = _algorithm(algorithm_der)
     if oid == PASSWORD_BASED_MAC:
-        _pbm_parameters(parameters)  # checked; then a copy of our own to change
-        pbm = _fresh(bytes(parameters), "PBMParameter")
-        pbm["salt"] = _fresh_salt(len(pbm["salt"]))
-        return _algorithm_der(oid, encode_der(pbm))
+        pbm = _pbm_parameters(parameters)  # checked, and kept read-only (_decode)
+        # PBMParameter ::= SEQUENCE { salt, owf, iterationCount, mac } has no DEFAULT: its
+        # DER is its fields' DER in order, so a fresh salt needs no copy decoded again.
+        salt = der_tlv(0x04, _fresh_salt(len(pbm["salt"])))
+        kept = b"".join(encode_der(pbm[name]) for name in ("owf", "iterationCount", "mac"))
+        return _algorithm_der(oid, der_tlv(0x30, salt + kept))
     if oid == PBMAC1:
         kept_pbmac1, _ = _pbkdf2_parameters(parameters)  # checked; then copies to change
         pbmac1 = _fresh(bytes(parameters), "PBMAC1-params")
@@ -276,11 +279,11 @@ def mac(algorithm_der: bytes, secret: bytes, data: bytes) -> bytes:
 
 def _password_based_mac(params: Any, secret: bytes, data: bytes) -> bytes:
     """RFC 4210 5.1.3.1: BASEKEY = owf^iterationCount(secret || salt), MAC = HMAC(BASEKEY)."""
-    owf = _lookup(_OWFS, params["owf"], "PasswordBasedMac owf")
+    owf = getattr(hashlib, _lookup(_OWFS, params["owf"], "PasswordBasedMac owf"))
     digest = _lookup(_HMACS, params["mac"], "PasswordBasedMac mac")
     key = secret + bytes(params["salt"])
     for _ in range(_checked_iterations(int(params["iterationCount"]))):
-        key = hashlib.new(owf, key).digest()
+        key = owf(key).digest()  # the named constructor: a third cheaper than hashlib.new
     return hmac.digest(key, data, digest)
 
 

@@ -27,6 +27,7 @@ Bad arguments raise ValueError with the field named.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +38,7 @@ from cryptography.hazmat.primitives import hashes
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5280, rfc5652, rfc9480
 
-from protocols.cmp.crmf import MalformedDER, decode_der, encode_der
+from protocols.cmp.crmf import MalformedDER, checked_once, decode_der, encode_der
 from protocols.cmp.crmf import hash_for_oid as _hash_for_oid
 from protocols.cmp.messages import (
     BODY_TAGS,
@@ -53,6 +54,7 @@ from protocols.der import tlv as der_tlv
 __all__ = [
     "ReplyHeader",
     "assemble",
+    "assemble_protected",
     "assemble_unprotected",
     "ca_certs_value",
     "cert_hash",
@@ -269,7 +271,15 @@ def assemble(
         raise ValueError(
             "protection and protection_algorithm are required; see assemble_unprotected"
         )
-    content = _header_der(header) + _one_value(body, "body")
+    return assemble_protected(protected_part(header, body), protection, extra_certs)
+
+
+def assemble_protected(part: bytes, protection: bytes, extra_certs: Sequence[bytes] = ()) -> bytes:
+    """:func:`assemble` from the :func:`protected_part` the protection was made over, so
+    that the header is not written (and its values checked) a second time."""
+    if not protection:
+        raise ValueError("protection is required; see assemble_unprotected")
+    content = der_contents(part)
     content += der_tlv(0xA0, der_tlv(0x03, b"\x00" + protection))  # no unused bits
     if extra_certs:
         content += der_tlv(0xA1, _certificates(extra_certs, "extraCerts"))
@@ -297,14 +307,12 @@ def _header_der(header: ReplyHeader) -> bytes:
     protection_algorithm or transaction_id is left out."""
     if header.pvno not in (2, 3):
         raise ValueError(f"pvno {header.pvno}: 2 (cmp2000) or 3 (cmp2021)")
-    content = encode_der(univ.Integer(header.pvno))
-    content += _checked(header.sender, rfc5280.GeneralName(), "sender")
-    content += _checked(header.recipient, rfc5280.GeneralName(), "recipient")
+    content = _PVNO[header.pvno]
+    content += _checked_header_value(header.sender, "sender")
+    content += _checked_header_value(header.recipient, "recipient")
     content += der_tlv(0xA0, _generalized_time(header.message_time))
     if header.protection_algorithm:
-        algorithm = _checked(
-            header.protection_algorithm, rfc5280.AlgorithmIdentifier(), "protection_algorithm"
-        )
+        algorithm = _checked_header_value(header.protection_algorithm, "protection_algorithm")
         content += der_tlv(0xA1, algorithm)
     if header.sender_kid is not None:
         content += der_tlv(0xA2, _octet_string(header.sender_kid))
@@ -318,6 +326,26 @@ def _header_der(header: ReplyHeader) -> bytes:
     return der_tlv(_SEQUENCE, content)
 
 
+_PVNO = {pvno: encode_der(univ.Integer(pvno)) for pvno in (2, 3)}
+_HEADER_TYPES = {
+    "sender": "GeneralName",
+    "recipient": "GeneralName",
+    "protection_algorithm": "AlgorithmIdentifier",
+}
+
+
+def _checked_header_value(der: bytes, field: str) -> bytes:
+    """``der`` unchanged, once it decodes as the header ``field``'s type; ValueError naming
+    ``field`` if not. Checked once per value (crmf.checked_once): the CA's name comes back in
+    every answer, a client's name was checked when its request was read."""
+    try:
+        checked_once(bytes(der), _HEADER_TYPES[field])
+    except MalformedDER as exc:
+        raise ValueError(f"{field}: {exc}") from None
+    return bytes(der)
+
+
+@functools.lru_cache(maxsize=1)
 def _implicit_confirm_info() -> bytes:
     """generalInfo SEQUENCE OF InfoTypeAndValue { id-it-implicitConfirm, NULL } (5.1.1.1)."""
     item = rfc9480.InfoTypeAndValue()
@@ -359,10 +387,17 @@ def _certificate(der: bytes, field: str) -> bytes:
     Read with cryptography's parser rather than pyasn1's: an answer carries up to five
     certificates, and pyasn1 took milliseconds for each (loadtests/bench_cmp.py)."""
     try:
-        x509.load_der_x509_certificate(bytes(der))
+        _readable_certificate(bytes(der))
     except ValueError as exc:
         raise ValueError(f"{field} does not decode: {exc}") from None
     return bytes(der)
+
+
+@functools.lru_cache(maxsize=64)
+def _readable_certificate(der: bytes) -> None:
+    """Raises ValueError unless ``der`` is one DER Certificate; the certificates that pass
+    are remembered (the CA's chain, in every answer), those that fail are not."""
+    x509.load_der_x509_certificate(der)
 
 
 def _certificates(certificates: Sequence[bytes], field: str) -> bytes:

@@ -21,7 +21,10 @@ Theory of operation, for each request:
    server's CMP protection certificate (server/cmp/identity.py) with its chain in
    extraCerts (RFC 9483 3.2, 3.3, 4.1).
 
-A transactionID is used once (transactionIdInUse). A certificate sent without implicit
+A transactionID is used once (transactionIdInUse). An enrolment claims it in the write
+that records its issuance's intent (CMPDelivery.opens), so its transaction costs no write of
+its own; one refused by issuance records it used afterwards, and one that may become an
+application claims it before the application is filed. A certificate sent without implicit
 confirmation waits for certConf until `cmp.confirm_wait_seconds`; one still unconfirmed then
 is revoked (RFC 9483 4.1.1) by the builder process's sweeper (`run`), or at once by a
 certConf that comes too late. The wait is recorded in the transaction that records the
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import logging
 import secrets
@@ -73,6 +77,7 @@ from server.cmp.sender import (
     check_continuation,
     check_version,
 )
+from server.cmp.shared_read import SharedRead
 from server.cmp.templates import (
     TemplateRejected,
     check_template,
@@ -90,7 +95,7 @@ from server.enrollment.key_packages import (
 from server.errors import CAError, ErrorKind
 from server.node.tls import ServerIdentity
 from server.ra.applications import ApplicationPending, Applications
-from server.registry import CMPDelivery, interfaces
+from server.registry import CMPDelivery, CMPOpening, TransactionIdInUse, interfaces
 from server.registry.records import CMPTransaction
 from server.status.crl_publisher import CRLPublisher
 from server.status.distribution_points import crl_url
@@ -129,6 +134,7 @@ ENROLMENT_REPLY = {"ir": "ip", "cr": "cp", "kur": "kup", "p10cr": "cp"}
 IN_KIND = frozenset({ErrorKind.MALFORMED, ErrorKind.BAD_POP, ErrorKind.REJECTED,
                      ErrorKind.DUPLICATE})  # fmt: skip
 NULL_NAME = asn1_x509.GeneralName(name="directory_name", value=asn1_x509.Name.build({})).dump()
+SIGNED_WITH = cmp.signature_algorithm_der("sha256_ecdsa")  # the CMP protection key's (P-256)
 
 
 def _log_unexpected(failure: BaseException) -> None:
@@ -203,6 +209,7 @@ class CMPServer:
         self._revocation = revocation
         self._clock = clock
         self._ras = RAMessages(settings)
+        self._generations = SharedRead(lambda: registry.generations(settings.ca.name))
         self._senders = SenderChecks(settings.cmp, registry, credentials, clock)
 
     async def handle(
@@ -390,9 +397,16 @@ class CMPServer:
         except CAError as exc:
             self._rejection(reply, cert_req_id, exc)
             return
-        await self._open(message, sender)
+        opening = self._opening(message, sender)
+        # A request that may become an application opens its transaction before it is
+        # filed; any other opens it with its issuance's intent (CMPDelivery.opens).
+        opened = sender.credential is not None and self._enrollment.waits_for_approval(
+            sender.credential
+        )
+        if opened:
+            await self._open(opening)
         try:
-            delivery = self._delivery(transaction_id, cert_req_id, implicit, reply)
+            delivery = self._delivery(opening, opened, cert_req_id, implicit, reply)
             issued = await self._issue(message, request, sender, profile, delivery)
         except ApplicationPending as pending:  # RFC 9483 4.4: the client polls
             await self._transactions.wait(
@@ -403,12 +417,14 @@ class CMPServer:
                 reply.kind, cert_req_id, cmp.PKIStatus.waiting, None, text=pending.message
             )
             return
+        except TransactionIdInUse:
+            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before") from None
         except CAError as exc:  # issuance refused it: the transactionID stays used
-            await self._transactions.discard(transaction_id)
+            await self._settle_refused(opening, opened)
             self._rejection(reply, cert_req_id, await self._duplicate(message, exc))
             return
         except BaseException:
-            await self._transactions.discard(transaction_id)
+            await self._settle_refused(opening, opened)
             raise
         await self._certificate_reply(cert_req_id, issued, implicit, reply, template=template)
 
@@ -438,16 +454,29 @@ class CMPServer:
             raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
         return transaction_id
 
-    async def _open(self, message: cmp.PKIMessage, sender: _Sender) -> None:
+    def _opening(self, message: cmp.PKIMessage, sender: _Sender) -> CMPOpening:
+        """The transaction an enrolment opens, as recorded."""
         header = message.header
         assert header.transaction_id is not None
-        if not await self._transactions.open(
+        return CMPOpening(
             header.transaction_id, sender.name, self._clock(), header.sender_nonce,
             protection=_protection(message, sender),
             reply_kind=ENROLMENT_REPLY.get(message.body_type),  # server/cmp/key_update.py
             request_sha256=_request_digest(message),
-        ):  # fmt: skip
+        )  # fmt: skip
+
+    async def _open(self, opening: CMPOpening) -> None:
+        """Open the transaction in a write of its own (before an application is filed)."""
+        if not await self._transactions.open(opening):
             raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before")
+
+    async def _settle_refused(self, opening: CMPOpening, opened: bool) -> None:
+        """An enrolment that issued nothing: its transaction is done, its transactionID
+        stays used (RFC 4210 5.1.1), whether it was opened before or not at all."""
+        if opened:
+            await self._transactions.discard(opening.transaction_id)
+        else:
+            await self._transactions.refused(opening)
 
     async def _check_holder(
         self, message: cmp.PKIMessage, sender: _Sender, template: cmp.CertRequest | None
@@ -496,7 +525,7 @@ class CMPServer:
         answer (pvno 3)."""
         if identity is None:
             raise CMPRefusal(F.systemUnavail, "no CMP protection certificate to sign key packages")
-        transaction_id = await self._unused_transaction_id(message)
+        await self._unused_transaction_id(message)
         implicit = message.header.implicit_confirm and self._cmp.implicit_confirm
         reply.kind = ENROLMENT_REPLY[message.body_type]
         cert_req_id = answered_cert_req_id(message)
@@ -522,16 +551,18 @@ class CMPServer:
             ip_addresses=template.ip_addresses, emails=template.emails,
             challenge_password=None, der=message.der, key_usage=requested_key_usages(template),
         )  # fmt: skip
-        await self._open(message, sender)
-        try:
-            delivery = self._delivery(transaction_id, cert_req_id, implicit, reply)
+        opening = self._opening(message, sender)
+        try:  # never an application (can_wait False): opened with the intent
+            delivery = self._delivery(opening, False, cert_req_id, implicit, reply)
             issued = await self._issue(message, request, sender, profile, delivery, False)
+        except TransactionIdInUse:
+            raise CMPRefusal(F.transactionIdInUse, "this transactionID was used before") from None
         except CAError as exc:  # issuance refused it: the transactionID stays used
-            await self._transactions.discard(transaction_id)
+            await self._transactions.refused(opening)
             self._rejection(reply, cert_req_id, exc)
             return
         except BaseException:
-            await self._transactions.discard(transaction_id)
+            await self._transactions.refused(opening)
             raise
         pkcs8 = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
         # RFC 9483 4.1.6: signed by the KGA, named by its subjectKeyIdentifier; 4.1.6.2: the
@@ -561,13 +592,25 @@ class CMPServer:
         return profile
 
     def _delivery(
-        self, transaction_id: bytes, cert_req_id: int, implicit: bool, reply: _Reply
+        self,
+        opening: CMPOpening,
+        opened: bool,
+        cert_req_id: int,
+        implicit: bool,
+        reply: _Reply,
     ) -> CMPDelivery:
         """How the certificate goes out, recorded with it: certConf is then awaited for
         `cmp.confirm_wait_seconds`, or not when implicit confirmation is granted (RFC 4210
-        5.1.1.1), so a certificate whose answer a crash lost is revoked unconfirmed."""
-        wait = None if implicit else timedelta(seconds=self._cmp.confirm_wait_seconds)
-        return CMPDelivery(transaction_id, cert_req_id, reply.nonce, wait)
+        5.1.1.1), so a certificate whose answer a crash lost is revoked unconfirmed. The
+        transaction is opened with the intent unless it was `opened` before."""
+        return CMPDelivery(
+            opening.transaction_id, cert_req_id, reply.nonce, self._confirm_within(implicit),
+            opens=None if opened else opening,
+        )  # fmt: skip
+
+    def _confirm_within(self, implicit: bool) -> timedelta | None:
+        """How long certConf is awaited: not at all when implicit confirmation is granted."""
+        return None if implicit else timedelta(seconds=self._cmp.confirm_wait_seconds)
 
     async def _ca_pubs(
         self, reply: _Reply, issued: IssuedCertificate
@@ -576,7 +619,7 @@ class CMPServer:
         carries (RFC 9483 4.1.1). The chain: the certificate of the CA generation that
         issued it (its authorityKeyIdentifier), which extraCerts carry in every ip/cp/kup
         (RFC 9483 4.1.1: "MUST contain the chain of the issued certificate"; 3.3)."""
-        generations = await self._registry.generations(self._settings.ca.name)
+        generations = await self._generations()
         issuer_key = _authority_key_identifier(issued.der)
         chain = [g.certificate_der for g in generations if g.key_id == issuer_key]
         # RFC 9483 4.1.1: caPubs, if used, holds only a root certificate of the certificate
@@ -671,8 +714,7 @@ class CMPServer:
             return
         reply.kind = transaction.reply_kind
         implicit = transaction.implicit_confirm
-        delivery = self._delivery(transaction_id, cert_req_id, implicit, reply)
-        confirm = delivery.confirm_within
+        confirm = self._confirm_within(implicit)
         await self._transactions.issued(
             transaction_id, issued.serial, cert_req_id, reply.nonce,
             None if confirm is None else self._clock() + confirm,
@@ -864,7 +906,7 @@ class CMPServer:
                 protection = await asyncio.to_thread(cmp.mac, algorithm, sender.secret, part)
             else:
                 protection = cmp.mac(algorithm, sender.secret, part)
-            return cmp.assemble(header, reply.body, protection, reply.extra_certs)
+            return cmp.assemble_protected(part, protection, reply.extra_certs)
         if identity is None:  # no CMP protection certificate yet (server/cmp/identity.py)
             return self._unprotected_error(message, F.systemUnavail, "no key to sign answers")
         return self._signed(message, reply, identity)
@@ -872,20 +914,14 @@ class CMPServer:
     def _signed(self, message: cmp.PKIMessage, reply: _Reply, identity: ServerIdentity) -> bytes:
         """RFC 9483 3.2/3.3: signed by the CMP protection certificate, which comes first in
         extraCerts, followed by its chain; sender its subject, senderKID its key id (3.1)."""
-        leaf = x509.load_der_x509_certificate(identity.chain[0])
-        name = asn1_x509.GeneralName(
-            name="directory_name", value=asn1_x509.Name.load(leaf.subject.public_bytes())
-        ).dump()
-        ski = leaf.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-        algorithm = cmp.signature_algorithm_der("sha256_ecdsa")
-        header = self._reply_header(message, reply, name, algorithm, ski)
-        signature = identity.private_key.sign(
-            cmp.protected_part(header, reply.body), ec.ECDSA(hashes.SHA256())
-        )
+        name, ski = _signer_header_values(identity.chain[0])
+        header = self._reply_header(message, reply, name, SIGNED_WITH, ski)
+        part = cmp.protected_part(header, reply.body)
+        signature = identity.private_key.sign(part, ec.ECDSA(hashes.SHA256()))
         # RFC 9483 3.3: the protection certificate and its chain first; then (4.1.1) the
         # issued certificate's chain, a certificate already there not repeated.
         extra = [*identity.chain, *(c for c in reply.extra_certs if c not in identity.chain)]
-        return cmp.assemble(header, reply.body, signature, extra)
+        return cmp.assemble_protected(part, signature, extra)
 
     async def _unauthenticated(
         self, message: cmp.PKIMessage, refusal: CMPRefusal, identity: ServerIdentity | None
@@ -904,12 +940,12 @@ class CMPServer:
         return self._signed(message, _Reply(kind, body, secrets.token_bytes(16)), identity)
 
     async def _ca_name(self) -> bytes:
-        """The active CA generation's subject as a directoryName GeneralName."""
-        generation = await self._registry.active_generation(self._settings.ca.name)
-        if generation is None:
+        """The active CA generation's subject as a directoryName GeneralName (the newest
+        active one, as Registry.active_generation reads it)."""
+        active = [g for g in await self._generations() if g.state == "active"]
+        if not active:
             return NULL_NAME
-        subject = asn1_x509.Certificate.load(generation.certificate_der).subject
-        return asn1_x509.GeneralName(name="directory_name", value=subject).dump()
+        return _subject_name(max(active, key=lambda g: g.id).certificate_der)
 
     def _unprotected_error(
         self, message: cmp.PKIMessage | None, failure: cmp.FailureInfo, text: str
@@ -936,6 +972,27 @@ class CMPServer:
             pvno=_answered_pvno(message.header) if message else 2,
         )
         return cmp.assemble_unprotected(header, body)
+
+
+@functools.lru_cache(maxsize=8)
+def _subject_name(certificate_der: bytes) -> bytes:
+    """A CA certificate's subject as a directoryName GeneralName (read once per
+    generation)."""
+    subject = asn1_x509.Certificate.load(certificate_der).subject
+    return asn1_x509.GeneralName(name="directory_name", value=subject).dump()
+
+
+@functools.lru_cache(maxsize=8)
+def _signer_header_values(certificate_der: bytes) -> tuple[bytes, bytes]:
+    """(sender, senderKID) of answers signed with the CMP protection certificate: its
+    subject as a directoryName GeneralName and its key identifier (RFC 9483 3.1); read
+    once per certificate."""
+    leaf = x509.load_der_x509_certificate(certificate_der)
+    name = asn1_x509.GeneralName(
+        name="directory_name", value=asn1_x509.Name.load(leaf.subject.public_bytes())
+    ).dump()
+    ski = leaf.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    return name, ski
 
 
 def _refusal(message: cmp.PKIMessage, failure: cmp.FailureInfo, text: str) -> tuple[str, bytes]:

@@ -164,18 +164,25 @@ def modifications(request: cmp.CertRequest, certificate_der: bytes) -> list[str]
     each (statusString of grantedWithMods, RFC 9810 5.2.3); empty when it is honoured."""
     certificate = asn1_x509.Certificate.load(certificate_der)
     tbs = certificate["tbs_certificate"]
-    issued = {
-        extension["extn_id"].dotted: extension["extn_value"].contents
-        for extension in tbs["extensions"]
-    }
-    changes = [
-        change
-        for extension in request.extensions
-        if (change := _extension_change(extension.oid, extension.value, issued.get(extension.oid)))
-    ]
-    validity = tbs["validity"]
-    changes += _time_change("notBefore", request.not_before, validity["not_before"].native)
-    changes += _time_change("notAfter", request.not_after, validity["not_after"].native)
+    changes: list[str] = []
+    if request.extensions:  # asn1crypto parses lazily: the certificate's read when asked
+        issued = {
+            extension["extn_id"].dotted: extension["extn_value"].contents
+            for extension in tbs["extensions"]
+        }
+        changes += [
+            change
+            for extension in request.extensions
+            if (
+                change := _extension_change(
+                    extension.oid, extension.value, issued.get(extension.oid)
+                )
+            )
+        ]
+    if request.not_before is not None or request.not_after is not None:
+        validity = tbs["validity"]
+        changes += _time_change("notBefore", request.not_before, validity["not_before"].native)
+        changes += _time_change("notAfter", request.not_after, validity["not_after"].native)
     if request.issuer is not None and not _same_name(request.issuer, tbs["issuer"].dump()):
         changes.append(f"issuer is {tbs['issuer'].human_friendly}")
     if request.subject and sorted(request.subject) != sorted(names.attributes_of(tbs["subject"])):

@@ -77,6 +77,14 @@ class Enrollment:
         credential = await self._credentials.verify(credential_id, secret)
         return await self.enroll_with(credential, csr_data, actor, profile, can_wait)
 
+    def waits_for_approval(self, credential: EnrollmentCredential) -> bool:
+        """Whether a request with `credential` becomes an application rather than a
+        certificate: its profile requires approval and it is not an approved application's
+        own credential."""
+        profile = self._settings.profiles.get(credential.profile)
+        approved = credential.application_id is not None
+        return profile is not None and profile.requires_approval and not approved
+
     async def enroll_with(
         self,
         credential: EnrollmentCredential,
@@ -103,8 +111,7 @@ class Enrollment:
         )  # fmt: skip
         parsed = _parsed(request)  # once: the names are checked, then the same is issued
         check_requested_names(credential, parsed)
-        approved = credential.application_id is not None
-        if self._settings.profile(credential.profile).requires_approval and not approved:
+        if self.waits_for_approval(credential):
             if not can_wait:
                 raise CAError(
                     ErrorKind.REJECTED,

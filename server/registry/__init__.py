@@ -14,6 +14,7 @@ from server.registry.records import (
     CertificateRecord,
     CertificateStatus,
     CMPDelivery,
+    CMPOpening,
     CRLRow,
     HoldRefused,
     IntentHolds,
@@ -24,6 +25,7 @@ from server.registry.records import (
     StatusChangeKind,
     StatusDelta,
     StrandedClaim,
+    TransactionIdInUse,
     Unanswered,
 )
 from server.registry.registry import Registry
@@ -33,6 +35,7 @@ __all__ = [
     "AuditEvent",
     "CAGeneration",
     "CMPDelivery",
+    "CMPOpening",
     "CRLRow",
     "CertificateIntent",
     "CertificateRecord",
@@ -48,5 +51,6 @@ __all__ = [
     "StatusChangeKind",
     "StatusDelta",
     "StrandedClaim",
+    "TransactionIdInUse",
     "Unanswered",
 ]

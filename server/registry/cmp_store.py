@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from server.registry.records import CMPTransaction, from_text, to_text
+from server.registry.records import CMPOpening, CMPTransaction, from_text, to_text
 
 if TYPE_CHECKING:
     from server.registry.engine import Connection
@@ -23,35 +23,29 @@ class CMPStore:
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
-    async def open(
-        self,
-        transaction_id: bytes,
-        requester: str,
-        at: datetime,
-        their_nonce: bytes | None,
-        protection: str | None = None,
-        reply_kind: str | None = None,
-        request_sha256: bytes | None = None,
-    ) -> bool:
-        """Start a transaction, keeping the client's senderNonce (its next message must
-        bring another, RFC 9483 3.1), how the request was protected (the next message must
-        be protected alike), the kind of answer it gets (ip, cp, kup) and the digest of what
-        it asks (migration 0014); False when the transactionID was used before (RFC 4210
-        5.1.1: transactionIdInUse), whatever became of it. The transaction is shared with
-        concurrent writes (server/registry/group_commit.py): RegistryBusy when too many
-        wait."""
+    async def open(self, opening: CMPOpening) -> bool:
+        """Start a transaction in a transaction of its own (a request that may wait for
+        approval; an issuance opens it with its intent, server/registry/intent_store.py);
+        False when the transactionID was used before (RFC 4210 5.1.1: transactionIdInUse),
+        whatever became of it. The transaction is shared with concurrent writes
+        (server/registry/group_commit.py): RegistryBusy when too many wait."""
 
         async def open_in(db: Connection) -> bool:
-            cursor = await db.execute(
-                "INSERT INTO cmp_transactions (transaction_id, requester, state,"
-                " created_at, their_nonce, protection, reply_kind, request_sha256)"
-                " VALUES (?, ?, 'open', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (transaction_id, requester, to_text(at), their_nonce, protection, reply_kind,
-                 request_sha256),
-            )  # fmt: skip
-            return cursor.rowcount == 1
+            return await insert_opening_in(db, opening, "open")
 
         return await self._registry.writes.run(open_in)
+
+    async def refused(self, opening: CMPOpening) -> None:
+        """A request refused before its transaction was recorded with an intent: its
+        transactionID stays used (done), and nothing else is kept. Nothing changes when the
+        transaction is recorded already (its intent settled it, or another request holds
+        the id). Shared with concurrent writes, and never refused as busy: it settles an
+        admitted request."""
+
+        async def refused_in(db: Connection) -> None:
+            await insert_opening_in(db, opening, "done")
+
+        await self._registry.writes.run(refused_in, follow_up=True)
 
     async def certified_before(self, request_sha256: bytes, transaction_id: bytes) -> bool:
         """Whether another transaction than `transaction_id` asked the very same request
@@ -206,6 +200,19 @@ class CMPStore:
                 (state, our_nonce, serial, cert_req_id,
                  to_text(confirm_by) if confirm_by else None, transaction_id),
             )  # fmt: skip
+
+
+async def insert_opening_in(db: Connection, opening: CMPOpening, state: str) -> bool:
+    """Insert the transaction's row in `state`, in the caller's transaction; False when
+    its transactionID was used before."""
+    cursor = await db.execute(
+        "INSERT INTO cmp_transactions (transaction_id, requester, state, created_at,"
+        " their_nonce, protection, reply_kind, request_sha256)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (opening.transaction_id, opening.requester, state, to_text(opening.at),
+         opening.their_nonce, opening.protection, opening.reply_kind, opening.request_sha256),
+    )  # fmt: skip
+    return cursor.rowcount == 1
 
 
 def _transaction(row: Sequence[Any]) -> CMPTransaction:

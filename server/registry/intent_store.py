@@ -18,11 +18,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from server.errors import CAError, ErrorKind
+from server.registry.cmp_store import insert_opening_in
 from server.registry.records import (
     HoldRefused,
     IntentHolds,
     OpenIntent,
     StrandedClaim,
+    TransactionIdInUse,
     from_text,
     to_text,
 )
@@ -32,8 +34,13 @@ if TYPE_CHECKING:
 
 
 async def take_holds_in(db: Connection, actor: str, holds: IntentHolds, at: datetime) -> None:
-    """Take what an intent recorded in the caller's transaction holds. Raises HoldRefused
-    (the caller's transaction then rolls back, intent and all)."""
+    """Take what an intent recorded in the caller's transaction holds, and open the CMP
+    transaction it goes out in when that was not opened before (its transactionID claimed
+    here, so a CMP issuance adds no transaction of its own). Raises HoldRefused, or
+    TransactionIdInUse (the caller's transaction then rolls back, intent and all)."""
+    opening = holds.cmp.opens if holds.cmp is not None else None
+    if opening is not None and not await insert_opening_in(db, opening, "open"):
+        raise TransactionIdInUse("this transactionID was used before")
     if holds.credential_id is not None:
         cursor = await db.execute(
             "UPDATE enrollment_credentials SET claimed_at = ? WHERE id = ?"

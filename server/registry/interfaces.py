@@ -37,6 +37,7 @@ from server.registry.records import (
     CertificateRecord,
     CertificateStatus,
     ChainReport,
+    CMPOpening,
     CMPTransaction,
     CredentialRow,
     CRLRow,
@@ -298,16 +299,9 @@ class CMPTransactionLookup(Protocol):
 
 
 class CMPRecords(CMPTransactionLookup, Protocol):
-    async def open(
-        self,
-        transaction_id: bytes,
-        requester: str,
-        at: datetime,
-        their_nonce: bytes | None,
-        protection: str | None = None,
-        reply_kind: str | None = None,
-        request_sha256: bytes | None = None,
-    ) -> bool: ...
+    async def open(self, opening: CMPOpening) -> bool: ...
+
+    async def refused(self, opening: CMPOpening) -> None: ...
 
     async def certified_before(self, request_sha256: bytes, transaction_id: bytes) -> bool: ...
 

@@ -55,15 +55,41 @@ class CertificateIntent:
 
 
 @dataclass(frozen=True)
+class CMPOpening:
+    """A CMP transaction as its first request opens it: the client's senderNonce (its next
+    message must bring another, RFC 9483 3.1), how the request was protected (the next
+    message must be protected alike), the kind of answer it gets (ip, cp, kup) and the
+    digest of what it asks (migration 0014)."""
+
+    transaction_id: bytes
+    requester: str
+    at: datetime
+    their_nonce: bytes | None
+    protection: str | None = None
+    reply_kind: str | None = None
+    request_sha256: bytes | None = None
+
+
+class TransactionIdInUse(Exception):
+    """A CMP transactionID was used before (RFC 4210 5.1.1: transactionIdInUse), whatever
+    became of its transaction."""
+
+
+@dataclass(frozen=True)
 class CMPDelivery:
     """The CMP transaction a certificate goes out in (RFC 4210 5.1.1): recorded with the
     certificate, so that a certificate never sits in the registry without the transaction
-    that waits for its certConf (RFC 9483 4.1.1)."""
+    that waits for its certConf (RFC 9483 4.1.1).
+
+    `opens`: the transaction is opened in the transaction that records the intent (its
+    transactionID claimed there, TransactionIdInUse if it was used before), not in one of
+    its own; None when it was opened before (a request that may wait for approval)."""
 
     transaction_id: bytes
     cert_req_id: int
     our_nonce: bytes  # the senderNonce of the ip/cp/kup: the certConf's recipNonce
     confirm_within: timedelta | None  # None: implicitly confirmed (RFC 4210 5.1.1.1)
+    opens: CMPOpening | None = None
 
 
 @dataclass(frozen=True)

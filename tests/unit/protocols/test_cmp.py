@@ -47,6 +47,7 @@ from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4055, rfc4210, rfc5280, rfc8018, rfc9480
 
 from protocols import cmp, der
+from protocols.cmp import crmf
 from protocols.cmp import protection as cmp_protection
 from protocols.x509 import extensions as x509_extensions
 from tests.unit.protocols.cmp_responder import (
@@ -818,6 +819,21 @@ def test_assemble_refuses() -> None:
         cmp.assemble(signed, body, b"\x00", [b"\x30\x00"])
 
 
+def test_assemble_protected_is_assemble_from_the_protected_part() -> None:
+    """The answer is joined from the very octets that were protected, header written once."""
+    header = _reply_header(cmp.signature_algorithm_der("ed25519"))
+    body = cmp.pkiconf_body()
+    part = cmp.protected_part(header, body)
+    certificates = [TestCA.create().der]
+    assert cmp.assemble_protected(part, b"\x01\x02", certificates) == cmp.assemble(
+        header, body, b"\x01\x02", certificates
+    )
+    with pytest.raises(ValueError, match="protection is required"):
+        cmp.assemble_protected(part, b"")
+    with pytest.raises(ValueError, match="extraCerts"):
+        cmp.assemble_protected(part, b"\x00", [b"\x30\x00"])
+
+
 def test_signature_algorithm_der() -> None:
     # RFC 5758 3.2 (no parameters), RFC 4055 5 (NULL parameters), RFC 8410 3 (none)
     assert cmp.signature_algorithm_der("sha256_ecdsa").hex() == "300a06082a8648ce3d040302"
@@ -1041,3 +1057,46 @@ def test_rfc9483_4_3_3_cert_req_template_value_one_control_per_key_type() -> Non
     assert [int(decoder.decode(v)[0]) for oid, v in controls if oid == rsa_len] == [3072, 2048]
     with pytest.raises(ValueError):
         cmp.cert_req_template_value(["dsa-1024"])
+
+
+def _with_extra_certs(message: bytes, certificates: list[bytes]) -> bytes:
+    """``message`` with its extraCerts replaced by ``certificates`` (any DER values)."""
+    kept = b"".join(raw for tag, raw in der.elements(message) if tag != 0xA1)
+    return der.tlv(0x30, kept + der.tlv(0xA1, der.tlv(0x30, b"".join(certificates))))
+
+
+def _whole_reading(message: bytes) -> str:
+    """The reason pyasn1 gives when it decodes ``message`` whole as a PKIMessage."""
+    with pytest.raises(crmf.MalformedDER) as refused:
+        crmf.decode_der(message, rfc9480.PKIMessage(), "PKIMessage")
+    return str(refused.value)
+
+
+def _with_sender(message: bytes, sender: bytes) -> bytes:
+    """``message`` with its header's sender replaced by ``sender`` (any DER value)."""
+    header, *rest = der.elements(message)
+    fields = [raw for _tag, raw in der.elements(header[1])]
+    fields[1] = sender
+    return der.tlv(0x30, der.tlv(0x30, b"".join(fields)) + b"".join(raw for _tag, raw in rest))
+
+
+def test_names_and_extra_certs_are_read_as_the_whole_message_would_be(work: Work) -> None:
+    """The header's names and each certificate of extraCerts are checked on their own, and
+    remembered; the message reads as when pyasn1 decoded it whole, and one that does not
+    decode is refused with the very reason the whole message's decoding gives."""
+    signed = _with_extra_certs(work.requests["cr"], [work.client, work.ca.der])
+    for _ in range(2):  # the second time, from what was remembered
+        message = cmp.parse_pki_message(signed)
+        assert message.extra_certs == (work.client, work.ca.der)
+        assert message.header.sender == directory_name(_cn("client"))
+        assert message.der == signed and cmp.verify_signature(message, work.client)
+    not_a_certificate = der.tlv(0x30, der.tlv(0x02, b"\x01"))
+    not_a_name = der.tlv(0xA4, der.tlv(0x02, b"\x01"))  # a directoryName holding an INTEGER
+    for bad in (
+        _with_extra_certs(work.requests["cr"], [work.client, not_a_certificate]),
+        _with_sender(work.requests["cr"], not_a_name),
+        _with_sender(work.requests["ir"], not_a_certificate),
+    ):
+        with pytest.raises(cmp.CMPFormatError) as refused:
+            cmp.parse_pki_message(bad)
+        assert str(refused.value) == _whole_reading(bad)

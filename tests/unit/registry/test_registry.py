@@ -21,7 +21,7 @@ from server.registry import (
 )
 from server.registry.engine import IntegrityError
 from server.registry.migrations import pending_migrations
-from server.registry.records import to_text
+from server.registry.records import CMPOpening, to_text
 from server.registry.subscriber_store import SubscriberRow
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -182,7 +182,9 @@ async def test_pruning_cmp_transactions_keeps_recent_unfinished_and_held_ones(
     ids = {name: name.encode().ljust(16, b"\0") for name in
            ("done", "expired", "awaiting", "waiting", "open", "held", "recent")}  # fmt: skip
     for name, transaction_id in ids.items():
-        assert await store.open(transaction_id, "r", later if name == "recent" else old, None)
+        assert await store.open(
+            CMPOpening(transaction_id, "r", later if name == "recent" else old, None)
+        )
     for name in ("done", "held", "recent"):
         await store.discard(ids[name])
     for name, state in (("expired", "expired"), ("awaiting", "awaiting_confirm"),

@@ -15,7 +15,7 @@ from server.authority import Authority
 from server.enrollment.credentials import EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.ra.applications import ApplicationPending
-from server.registry import CertificateStatus, Registry
+from server.registry import CertificateStatus, CMPOpening, Registry
 from server.registry.catalogue import read_tables
 from server.registry.registry_copy import copy_registry, ocsp_answers, row_counts, sample_serials
 from server.status.publication import StatusPublication
@@ -80,7 +80,7 @@ async def populated(local_ca: LocalCA) -> Registry:
     request = make_csr([("CN", "asks")])
     with pytest.raises(ApplicationPending):  # an application holding its credential
         await applications.enroll(credential, request, "pkcs10", request, "t")
-    await registry.cmp.open(b"\x01" * 16, "cmp-client", local_ca.clock(), b"\x02" * 16)
+    await registry.cmp.open(CMPOpening(b"\x01" * 16, "cmp-client", local_ca.clock(), b"\x02" * 16))
     await status.crls.sync()
     return registry
 

@@ -9,6 +9,7 @@ import contextlib
 import secrets
 
 from server.cmp.server import CMPServer
+from server.registry import CMPOpening
 from tests.cmp_client import make_server
 from tests.local_ca import LocalCA
 
@@ -16,7 +17,9 @@ from tests.local_ca import LocalCA
 async def opened(local_ca: LocalCA, then: str | None) -> bytes:
     transaction_id = secrets.token_bytes(16)
     store = local_ca.registry.cmp
-    assert await store.open(transaction_id, "requester", local_ca.clock(), secrets.token_bytes(16))
+    assert await store.open(
+        CMPOpening(transaction_id, "requester", local_ca.clock(), secrets.token_bytes(16))
+    )
     if then == "done":
         await store.discard(transaction_id)
     elif then is not None:
@@ -58,4 +61,4 @@ async def test_the_sweeper_forgets_old_finished_transactions_only(local_ca: Loca
         transaction = await store.get(kept)
         assert transaction is not None and transaction.state == state
     # A recent transactionID is still used (RFC 4210 5.1.1 transactionIdInUse)
-    assert not await store.open(recent_done, "requester", local_ca.clock(), None)
+    assert not await store.open(CMPOpening(recent_done, "requester", local_ca.clock(), None))

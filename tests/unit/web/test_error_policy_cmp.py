@@ -187,6 +187,9 @@ async def test_rfc5280_5_3_1_an_rr_with_crl_reason_20_is_bad_data_format(
 class FailingEnrollment:
     """An enrollment service (server/enrollment/enroll.py's interface) that breaks."""
 
+    def waits_for_approval(self, credential: EnrollmentCredential) -> bool:
+        return False
+
     async def enroll_with(self, credential: EnrollmentCredential, *args: object,
                           **kwargs: object) -> None:  # fmt: skip
         raise RuntimeError("the disk caught fire")
