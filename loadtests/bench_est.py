@@ -1,7 +1,7 @@
 """Benchmark: EST simpleenroll per second over keep-alive TLS, CA key P-256 on SoftHSM2.
 
-    python loadtests/bench_est.py [--count N] [--connections C] [--workers W]
-                                  [--backend soft|pkcs11]
+    python loadtests/bench_est.py [--count N] [--connections C] [--client-threads T]
+                                  [--workers W] [--backend soft|pkcs11]
 
 Makes a CA home (SoftHSM2 token by default), N one-time enrollment codes and N PKCS#10
 requests (before the clock starts), starts `python -m server serve` with W HTTP workers,
@@ -121,8 +121,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def descendants(root: int) -> list[int]:
-    """`root` and every process under it (the server's workers and signers)."""
+def descendants(root: int) -> dict[str, list[int]]:
+    """The processes under `root`, `root` included, by kind: "workers" (HTTP workers),
+    "signers" (hsm.signer_process), "serve" (the supervisor)."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -131,13 +132,25 @@ def descendants(root: int) -> list[int]:
             except OSError:
                 continue
             parents[int(entry.name)] = int(stat[1])
-    found, frontier = [root], [root]
+    kinds: dict[str, list[int]] = {"serve": [root], "workers": [], "signers": []}
+    frontier = [root]
     while frontier:
         parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
+        for pid in (pid for pid, ppid in parents.items() if ppid == parent):
+            frontier.append(pid)
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"hsm.signer_process" in command:
+                kinds["signers"].append(pid)
+            elif b"multiprocessing" in command:
+                kinds["workers"].append(pid)
+    return kinds
+
+
+def cpu_by_kind(kinds: dict[str, list[int]]) -> dict[str, float]:
+    return {kind: sum(cpu_seconds(pid) for pid in pids) for kind, pids in kinds.items()}
 
 
 def run_wrk(
@@ -186,21 +199,24 @@ def main() -> None:
         ca.serve(args.workers)
         assert ca.server is not None
         server = descendants(ca.server.pid)
-        server_cpu = sum(cpu_seconds(pid) for pid in server)
+        cpu_before = cpu_by_kind(server)
         started = time.perf_counter()
         out, client_cpu = run_wrk(
             f"https://{ca.https}/.well-known/est/simpleenroll", script, jobs,
             args.connections, args.client_threads,
         )  # fmt: skip
         elapsed = time.perf_counter() - started
-        server_cpu = sum(cpu_seconds(pid) for pid in server) - server_cpu
+        cpu = {kind: used - cpu_before[kind] for kind, used in cpu_by_kind(server).items()}
+        server_cpu = sum(cpu.values())
         base = floor.mean(before, floor.measure(floor_csrs))
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
         done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
         latency = {q: float(v) * _UNITS[u] for q, v, u in _LATENCY.findall(out)}
         failures = int(re.search(r"failures: (\d+)", out).group(1))  # type: ignore[union-attr]
         # a thread that has sent its last request stops with its write unsent: "write"
-        errors = re.search(r"Socket errors: connect (\d+), read (\d+), write \d+, timeout (\d+)", out)
+        errors = re.search(
+            r"Socket errors: connect (\d+), read (\d+), write \d+, timeout (\d+)", out
+        )
         print(
             f"EST simpleenroll over keep-alive TLS, CA key ec-p256 on {args.backend}, "
             f"{args.workers} HTTP worker(s), wrk -t{args.client_threads} "
@@ -209,11 +225,16 @@ def main() -> None:
         print(base.line(f"floor ({args.floor_count} enrollments, before and after, one core)"))
         measured = floor.Rate(rate, latency.get("50", 0.0), latency.get("99", 0.0))
         print(measured.line(f"{done} enrollments", base) + f", failures {failures}")
+        parts = ", ".join(f"{kind} {1000 * cpu[kind] / done:.2f}" for kind in cpu)
         print(
-            f"CPU: server {1000 * server_cpu / done:.2f} ms per enrollment "
-            f"({server_cpu / elapsed:.2f} cores), wrk {client_cpu / elapsed:.2f} cores"
+            f"CPU: server {1000 * server_cpu / done:.2f} ms per enrollment ({parts}; "
+            f"{server_cpu / elapsed:.2f} cores), wrk {client_cpu / elapsed:.2f} cores"
         )
-        if failures or (errors and any(int(n) for n in errors.groups())) or done < args.count - args.connections:
+        if (
+            failures
+            or (errors and any(int(n) for n in errors.groups()))
+            or done < args.count - args.connections
+        ):
             print(out)
             print("server log (end):", ca.log.read_text()[-3000:])
             sys.exit(1)
