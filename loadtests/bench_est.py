@@ -1,14 +1,16 @@
 """Benchmark: EST simpleenroll per second over keep-alive TLS, CA key P-256 on SoftHSM2.
 
     python loadtests/bench_est.py [--count N] [--connections C] [--client-threads T]
-                                  [--workers W] [--backend soft|pkcs11]
+                                  [--workers W] [--tls12] [--backend soft|pkcs11]
 
 Makes a CA home (SoftHSM2 token by default), N one-time enrollment codes and N PKCS#10
 requests (before the clock starts), starts `python -m server serve` with W HTTP workers,
-and drives it with wrk (one thread, C keep-alive TLS connections), each request a new
-code and a new request, each sent once. Each request is a full enrollment: Basic
+and drives it with wrk (T threads, C keep-alive TLS connections; 1 and 64 by default),
+each request a new code and a new request, sent once. Each is a full enrollment: Basic
 authentication with a code, CSR checks, issuance (intent, signature through the pipeline,
 verification, registry), the OCSP response of the new certificate, certs-only CMS.
+wrk speaks TLS 1.3 unless --tls12: over TLS 1.2 the server also checks each request for
+the session's tls-unique (RFC 7030 3.5), as the EST clients that bind to it need.
 
 The client is wrk, not Python: a Python TLS client on the same 2 cores spends about as
 much CPU per request as the server and became the limit. What each side used is printed:
@@ -153,18 +155,34 @@ def cpu_by_kind(kinds: dict[str, list[int]]) -> dict[str, float]:
     return {kind: sum(cpu_seconds(pid) for pid in pids) for kind, pids in kinds.items()}
 
 
+# OpenSSL's configuration for a client that offers TLS 1.2 at most (wrk has no option).
+TLS12_ONLY = """openssl_conf = default_conf
+[default_conf]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+MaxProtocol = TLSv1.2
+"""
+
+
 def run_wrk(
-    url: str, script: Path, jobs: Path, connections: int, threads: int
+    url: str, script: Path, jobs: Path, connections: int, threads: int, tls12: bool
 ) -> tuple[str, float]:
     """wrk's report and the CPU seconds it used. wrk runs for its -d duration whatever its
     threads do, so it is interrupted (its own way to end early) once every thread has sent
-    its last request, which each says by making a file `<jobs>.finished<thread>`."""
+    its last request, which each says by making a file `<jobs>.finished<thread>`. With
+    `tls12`, wrk offers TLS 1.2 at most."""
+    env = dict(os.environ)
+    if tls12:
+        env["OPENSSL_CONF"] = str(jobs.with_name("tls12.cnf"))
+        Path(env["OPENSSL_CONF"]).write_text(TLS12_ONLY)
     finished = [jobs.with_name(f"{jobs.name}.finished{n}") for n in range(threads)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     args = ["wrk", f"-t{threads}", f"-c{connections}", "-d600s", "--latency", "--timeout", "30s",
             "-s", str(script), url, "--", str(jobs), str(threads),
             str(jobs.with_name(jobs.name + ".finished"))]  # fmt: skip
-    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as wrk:
+    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env) as wrk:
         while wrk.poll() is None and not all(path.exists() for path in finished):
             time.sleep(0.005)
         wrk.send_signal(signal.SIGINT)
@@ -177,9 +195,12 @@ def run_wrk(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=5000)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--client-threads", type=int, default=1, help="wrk -t")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--tls12", action="store_true", help="the client offers TLS 1.2 at most (tls-unique)"
+    )
     parser.add_argument("--backend", choices=("soft", "pkcs11"), default="pkcs11")
     parser.add_argument("--floor-count", type=int, default=1000)
     args = parser.parse_args()
@@ -203,7 +224,7 @@ def main() -> None:
         started = time.perf_counter()
         out, client_cpu = run_wrk(
             f"https://{ca.https}/.well-known/est/simpleenroll", script, jobs,
-            args.connections, args.client_threads,
+            args.connections, args.client_threads, args.tls12,
         )  # fmt: skip
         elapsed = time.perf_counter() - started
         cpu = {kind: used - cpu_before[kind] for kind, used in cpu_by_kind(server).items()}
@@ -220,7 +241,7 @@ def main() -> None:
         print(
             f"EST simpleenroll over keep-alive TLS, CA key ec-p256 on {args.backend}, "
             f"{args.workers} HTTP worker(s), wrk -t{args.client_threads} "
-            f"-c{args.connections}, {os.cpu_count()} CPUs"
+            f"-c{args.connections}{' TLS 1.2' if args.tls12 else ''}, {os.cpu_count()} CPUs"
         )
         print(base.line(f"floor ({args.floor_count} enrollments, before and after, one core)"))
         measured = floor.Rate(rate, latency.get("50", 0.0), latency.get("99", 0.0))
