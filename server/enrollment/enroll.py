@@ -57,12 +57,13 @@ class Enrollment:
         self,
         credential_id: str,
         secret: str,
-        csr_data: bytes,
+        csr_data: bytes | csr_codec.CSR,
         actor: str,
         profile: str | None = None,
         can_wait: bool = True,
     ) -> IssuedCertificate:
-        """Issue one certificate against the credential, which is then spent. With
+        """Issue one certificate against the credential, which is then spent (`csr_data`:
+        a PKCS#10 request, or one parsed already with its signature checked). With
         `profile`, the credential must be for that profile (an EST label's, a CMP path's).
         A profile that requires approval makes the request an application (server/ra/
         applications.py); `can_wait` False refuses that instead.
@@ -118,9 +119,8 @@ class Enrollment:
                     f"profile {credential.profile!r} requires approval, and a key the CA "
                     "makes is never kept while a request waits (D5)",
                 )
-            if kept is None:
-                assert isinstance(request, bytes)
-                kept = (request, "pkcs10")
+            if kept is None:  # a PKCS#10 request, as received or as parsed (EST)
+                kept = (request if isinstance(request, bytes) else request.der, "pkcs10")
             return await self._applications.enroll(credential, *kept, parsed, actor)
         if credential.spent:  # refused before issuance's own rules; the hold decides races
             raise CAError(ErrorKind.UNAUTHORIZED, REFUSAL)
@@ -263,7 +263,7 @@ class ServerKeyGeneration:
         self,
         credential_id: str,
         secret: str,
-        csr_data: bytes,
+        csr_data: bytes | csr_codec.CSR,
         actor: str,
         profile: str,
         client_certificate: bytes | None = None,
@@ -273,7 +273,7 @@ class ServerKeyGeneration:
         (RFC 7030 4.4.1) and subjectAltName entries; the subject comes from the credential.
         Raises what `Enrollment.enroll` raises, and REJECTED / UNAUTHORIZED when the key
         cannot be encrypted as asked."""
-        request = parse_request(csr_data)
+        request = _parsed(csr_data)
         if request.decrypt_key_identifier is not None:
             raise CAError(
                 ErrorKind.REJECTED,

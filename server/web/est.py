@@ -149,8 +149,10 @@ class EST:
         if not request.secure:  # RFC 7030 3.3: EST runs over TLS
             raise web.HTTPForbidden(text="EST is served over HTTPS only\n")
 
-    async def _csr(self, request: web.Request) -> bytes:
-        """The base64 PKCS#10 body (RFC 7030 4.2.1, RFC 8951 3)."""
+    async def _csr(self, request: web.Request) -> bytes | csr_codec.CSR:
+        """The base64 PKCS#10 body (RFC 7030 4.2.1, RFC 8951 3): its DER, or the request
+        itself when the tls-unique check had to parse it (the services take either, so a
+        request is parsed and its signature verified once)."""
         media = request.content_type
         if media != est.PKCS10_CT:
             raise web.HTTPUnsupportedMediaType(text=f"expected {est.PKCS10_CT}\n")
@@ -163,24 +165,27 @@ class EST:
             der = est.decode_base64_body(body)
         except est.ESTFormatError as exc:
             raise web.HTTPBadRequest(text=f"{exc}\n") from None
-        self._check_tls_unique(request, der)
-        return der
+        return self._check_tls_unique(request, der)
 
     @staticmethod
-    def _check_tls_unique(request: web.Request, der: bytes) -> None:
-        """RFC 7030 3.5: a CSR carrying the TLS session's tls-unique (TLS 1.2) must match."""
+    def _check_tls_unique(request: web.Request, der: bytes) -> bytes | csr_codec.CSR:
+        """RFC 7030 3.5: a CSR carrying the TLS session's tls-unique (TLS 1.2) must match.
+        The request as parsed for the check, or `der` when there was nothing to check or
+        it does not parse (the service then answers for it)."""
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
         if ssl_object is None or ssl_object.version() != "TLSv1.2":
-            return  # tls-unique is not defined for TLS 1.3 (RFC 8446 C.5; RFC 9266)
+            return der  # tls-unique is not defined for TLS 1.3 (RFC 8446 C.5; RFC 9266)
         binding = ssl_object.get_channel_binding("tls-unique")
         if not binding:
-            return
+            return der
         try:
-            password = csr_codec.parse_csr(der).challenge_password
+            parsed = csr_codec.parse_csr(der)
         except ValueError:
-            return  # the service answers for a bad request
+            return der  # the service answers for a bad request
+        password = parsed.challenge_password
         if password is not None and not est.tls_unique_matches(password, binding):
             raise web.HTTPBadRequest(text="the CSR's tls-unique does not match this session\n")
+        return parsed
 
     @staticmethod
     def _basic(request: web.Request) -> tuple[str, str]:

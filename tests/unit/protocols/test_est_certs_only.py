@@ -175,9 +175,10 @@ def test_what_is_not_a_certificate_list_is_refused(certificates, message):
         certs_only(certificates)
 
 
-def test_a_pem_or_trailing_octets_are_not_a_der_certificate(chain):
+def test_a_pem_trailing_octets_or_a_truncated_one_are_not_a_der_certificate(chain):
     pem = chain.certs[0].public_bytes(Encoding.PEM)
-    for bad in (pem, chain.ders[0] + b"\x00"):
+    indefinite = b"\x30\x80" + chain.ders[0][4:] + b"\x00\x00"  # BER, not DER (X.690 10.1)
+    for bad in (pem, chain.ders[0] + b"\x00", chain.ders[0][:-1], indefinite):
         with pytest.raises(ValueError, match="certificate 1 is not"):
             certs_only([chain.ders[1], bad])
 

@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 
 from hsm.backend import HSMError
-from server.authority import Authority
+from server.authority import Authority, parse_request
 from server.enrollment.credentials import REFUSAL, EnrollmentCredentials
 from server.enrollment.enroll import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.errors import CAError, ErrorKind
@@ -93,6 +93,20 @@ async def test_a_request_waits_for_approval_then_gets_its_certificate(
     assert (another.kind, another.message) == (ErrorKind.UNAUTHORIZED, REFUSAL)  # spent
     second = await refused(desk.applications.approve(waiting[0].id, "officer"))
     assert second.kind is ErrorKind.REJECTED and "issued already" in second.message
+
+
+async def test_a_request_parsed_already_waits_as_its_octets_would(desk: Desk) -> None:
+    """EST over TLS 1.2 parses a request for its tls-unique and hands it on parsed: the
+    application keeps the request's octets, so the repeat, sent again as octets, is the
+    same request and gets the certificate approval issued."""
+    code = await desk.code()
+    csr = make_csr([])
+    first = await refused(desk.enrollment.enroll(*code, parse_request(csr), "est:a"))
+    assert first.kind is ErrorKind.PENDING
+    (waiting,) = await desk.applications.by_state("submitted")
+    issued = (await desk.applications.approve(waiting.id, "officer")).issued
+    assert issued is not None
+    assert await desk.enrollment.enroll(*code, csr, "est:a") == issued
 
 
 async def test_a_rejected_application_tells_the_client_why(desk: Desk) -> None:
