@@ -5,8 +5,8 @@ leaf's PKCS#8 key, all made with `cryptography` in the test. The messages writte
 :func:`certs_only` are read by `openssl pkcs7` (OpenSSL 3.0 CLI), as DER and through
 `base64 -d` as a client with curl would; by `cryptography`'s PKCS#7 loader with warnings
 turned into errors (it warns on non-DER, see below); and by asn1crypto's CMS parser field by
-field. `cryptography`'s `pkcs7.serialize_certificates` writes the same message
-independently, and the two must agree octet for octet.
+field. (:func:`certs_only` writes with `cryptography`'s `pkcs7.serialize_certificates`:
+these tests check what it writes, not that it agrees with itself.)
 """
 
 import itertools
@@ -138,13 +138,12 @@ def test_a_client_reads_the_base64_body_with_base64_and_openssl(chain, count):
 
 
 @pytest.mark.parametrize("count", [1, 3])
-def test_cryptography_reads_it_as_der_and_writes_the_same_octets(chain, count):
+def test_cryptography_reads_it_as_der(chain, count):
     der = certs_only(chain.ders[:count])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # cryptography warns when it falls back to BER
         loaded = pkcs7.load_der_pkcs7_certificates(der)
     assert sorted(c.public_bytes(Encoding.DER) for c in loaded) == sorted(chain.ders[:count])
-    assert pkcs7.serialize_certificates(chain.certs[:count], Encoding.DER) == der
 
 
 def test_the_signed_data_is_degenerate_as_rfc_5652_and_7030_say(chain):
