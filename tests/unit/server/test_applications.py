@@ -12,11 +12,12 @@ import pytest
 from cryptography import x509
 
 from hsm.backend import HSMError
-from server.authority import Authority, parse_request
+from server.authority import Authority
 from server.enrollment.credentials import REFUSAL, EnrollmentCredentials
 from server.enrollment.enroll import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.errors import CAError, ErrorKind
 from server.ra.applications import Applications
+from server.request_checks import parse_request
 from tests.csr_factory import make_csr, new_key
 from tests.local_ca import GatedSigner, LocalCA, ra_services
 from tests.unit.server.test_authority import FailingSigner
