@@ -33,6 +33,9 @@ class CountingEngine:
     def reading(self):
         return self._engine.reading()
 
+    def point_reading(self):
+        return self._engine.point_reading()
+
     def snapshot(self):
         return self._engine.snapshot()
 
