@@ -110,7 +110,8 @@ class CMPStore:
         our_nonce: bytes,
     ) -> None:
         """The request became an application: the client polls (RFC 9483 4.4)."""
-        async with self._registry.transaction() as db:
+
+        async def write(db: Connection) -> None:
             await db.execute(
                 "UPDATE cmp_transactions SET state = 'waiting', application_id = ?,"
                 " reply_kind = ?, cert_req_id = ?, implicit_confirm = ?, our_nonce = ?"
@@ -119,22 +120,30 @@ class CMPStore:
                  transaction_id),
             )  # fmt: skip
 
+        await self._registry.writes.run(write, follow_up=True)
+
     async def answered(self, transaction_id: bytes, our_nonce: bytes) -> None:
         """Another answer went out (pollRep): its senderNonce is the next recipNonce."""
-        async with self._registry.transaction() as db:
+
+        async def write(db: Connection) -> None:
             await db.execute(
                 "UPDATE cmp_transactions SET our_nonce = ? WHERE transaction_id = ?",
                 (our_nonce, transaction_id),
             )
 
+        await self._registry.writes.run(write, follow_up=True)
+
     async def received(self, transaction_id: bytes, their_nonce: bytes) -> None:
         """The client's senderNonce in a message of a transaction that goes on: the next
         message must bring another (RFC 9483 3.1)."""
-        async with self._registry.transaction() as db:
+
+        async def write(db: Connection) -> None:
             await db.execute(
                 "UPDATE cmp_transactions SET their_nonce = ? WHERE transaction_id = ?",
                 (their_nonce, transaction_id),
             )
+
+        await self._registry.writes.run(write)
 
     async def get(self, transaction_id: bytes) -> CMPTransaction | None:
         async with (
@@ -149,12 +158,15 @@ class CMPStore:
 
     async def finish(self, transaction_id: bytes, from_state: str, to_state: str) -> bool:
         """Move a transaction on, only from `from_state` (two certConfs cannot both win)."""
-        async with self._registry.transaction() as db:
+
+        async def write(db: Connection) -> bool:
             cursor = await db.execute(
                 "UPDATE cmp_transactions SET state = ? WHERE transaction_id = ? AND state = ?",
                 (to_state, transaction_id, from_state),
             )
             return cursor.rowcount == 1
+
+        return await self._registry.writes.run(write)
 
     async def unconfirmed_before(self, at: datetime) -> list[CMPTransaction]:
         async with (
@@ -193,13 +205,15 @@ class CMPStore:
         cert_req_id: int | None,
         confirm_by: datetime | None,
     ) -> None:
-        async with self._registry.transaction() as db:
+        async def write(db: Connection) -> None:
             await db.execute(
                 "UPDATE cmp_transactions SET state = ?, our_nonce = ?, serial = ?,"
                 " cert_req_id = ?, confirm_by = ? WHERE transaction_id = ?",
                 (state, our_nonce, serial, cert_req_id,
                  to_text(confirm_by) if confirm_by else None, transaction_id),
             )  # fmt: skip
+
+        await self._registry.writes.run(write, follow_up=True)
 
 
 async def insert_opening_in(db: Connection, opening: CMPOpening, state: str) -> bool:

@@ -376,3 +376,23 @@ async def test_central_key_generation_under_the_shared_secret(
     assert key.public_key() == certificate.public_key()
     with pytest.raises(ValueError):
         cms.open_password_envelope(content_info, b"not the secret")
+
+
+async def test_rfc9483_4_1_1_an_enrolment_and_its_cert_conf_write_only_in_shared_groups(
+    client: Client, local_ca: LocalCA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write of a p10cr and of its certConf goes through group commit, shared with
+    concurrent requests (issue #14): none opens a write transaction of its own."""
+    registry = local_ca.registry
+    transaction, own = registry.transaction, []
+
+    def counted() -> object:
+        own.append("transaction")
+        return transaction()
+
+    monkeypatch.setattr(registry, "transaction", counted)
+    certificate = certificate_of(await client.p10cr())
+    assert (await client.cert_conf(certificate)).body_type == "pkiconf"
+    assert own == []
+    confirmed = await registry.cmp.get(client.transaction_id)
+    assert confirmed is not None and confirmed.state == "done"
