@@ -51,7 +51,7 @@ class CMPStore:
         """Whether another transaction than `transaction_id` asked the very same request
         and a certificate was issued for it."""
         async with (
-            self._registry.point_reading() as db,
+            self._registry.reading() as db,
             db.execute(
                 "SELECT 1 FROM cmp_transactions WHERE request_sha256 = ?"
                 " AND transaction_id != ? AND serial IS NOT NULL LIMIT 1",
@@ -147,7 +147,7 @@ class CMPStore:
 
     async def get(self, transaction_id: bytes) -> CMPTransaction | None:
         async with (
-            self._registry.point_reading() as db,
+            self._registry.reading() as db,
             db.execute(
                 f"SELECT {_COLUMNS} FROM cmp_transactions WHERE transaction_id = ?",
                 (transaction_id,),

@@ -45,7 +45,7 @@ class CredentialStore:
         return True
 
     async def get(self, credential_id: str) -> CredentialRow | None:
-        rows = await self._select("WHERE id = ?", (credential_id,), by_key=True)
+        rows = await self._select("WHERE id = ?", (credential_id,))
         return rows[0] if rows else None
 
     async def listing(self, unused_only: bool, limit: int) -> list[CredentialRow]:
@@ -53,13 +53,9 @@ class CredentialStore:
         where = "WHERE used_serial IS NULL" if unused_only else ""
         return await self._select(f"{where} ORDER BY created_at DESC, id LIMIT ?", (limit,))
 
-    async def _select(
-        self, where: str, parameters: tuple[object, ...], by_key: bool = False
-    ) -> list[CredentialRow]:
-        """`by_key`: a look-up by primary key (every EST and CMP enrollment makes one)."""
-        reading = self._registry.point_reading if by_key else self._registry.reading
+    async def _select(self, where: str, parameters: tuple[object, ...]) -> list[CredentialRow]:
         async with (
-            reading() as db,
+            self._registry.reading() as db,
             db.execute(
                 "SELECT id, secret_hash, salt, profile, subject, expires_at, claimed_at,"
                 " used_serial, alt_names, subscriber_id, application_id"

@@ -20,9 +20,6 @@ The contract every engine keeps (ARCHITECTURE.md, "The registry"):
   bulk OCSP rows) uses `transaction()`.
 - `snapshot()` is a read that sees one committed state across several statements.
 - `reading()` is a single-statement read.
-- `point_reading()` is a single-statement read of a few rows by key (an index lookup,
-  never a scan), so an engine may run it on the event loop itself: SQLite does, saving the
-  trip to its reader's thread that costs more than the lookup.
 - `listen(channel, wake)` calls `wake` soon after a transaction that notified `channel`
   (a trigger, migration 0016) commits: PostgreSQL's LISTEN/NOTIFY; None on SQLite, whose
   followers only poll. A wake-up is a hint to read the feed, never its content: a follower
@@ -91,8 +88,6 @@ class Engine(Protocol):
     dialect: str  # "sqlite" or "postgresql"
 
     def reading(self) -> AbstractAsyncContextManager[Connection]: ...
-
-    def point_reading(self) -> AbstractAsyncContextManager[Connection]: ...
 
     def snapshot(self) -> AbstractAsyncContextManager[Connection]: ...
 

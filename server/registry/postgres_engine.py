@@ -101,10 +101,6 @@ class PostgresEngine:
         async with self._pool.acquire() as raw:
             yield _Connection(raw)
 
-    def point_reading(self) -> AbstractAsyncContextManager[Connection]:
-        """A read of a few rows by key: on PostgreSQL, any read."""
-        return self.reading()
-
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Connection]:
         """Several reads of one committed state (REPEATABLE READ, READ ONLY)."""

@@ -115,9 +115,6 @@ class Registry:
     def reading(self) -> AbstractAsyncContextManager[Connection]:
         return self.engine.reading()
 
-    def point_reading(self) -> AbstractAsyncContextManager[Connection]:
-        return self.engine.point_reading()
-
     def snapshot(self) -> AbstractAsyncContextManager[Connection]:
         return self.engine.snapshot()
 

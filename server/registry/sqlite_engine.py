@@ -116,13 +116,6 @@ class SQLiteEngine:
             yield _ThreadedConnection(self._reader)
 
     @asynccontextmanager
-    async def point_reading(self) -> AsyncIterator[Connection]:
-        """The reader's connection, for a read of a few rows by key, run on the event loop
-        itself: the lookup takes microseconds, the trip to the reader's thread more."""
-        async with self._read_lock:
-            yield _InlineConnection(self._reader.connection)
-
-    @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Connection]:
         """Several reads of one committed state (a deferred read transaction)."""
         async with self._read_lock:

@@ -41,9 +41,6 @@ class CommitHeld:
     def reading(self) -> AbstractAsyncContextManager[Connection]:
         return self._engine.reading()
 
-    def point_reading(self) -> AbstractAsyncContextManager[Connection]:
-        return self._engine.point_reading()
-
     def snapshot(self) -> AbstractAsyncContextManager[Connection]:
         return self._engine.snapshot()
 

@@ -33,9 +33,6 @@ class CountingEngine:
     def reading(self):
         return self._engine.reading()
 
-    def point_reading(self):
-        return self._engine.point_reading()
-
     def snapshot(self):
         return self._engine.snapshot()
 

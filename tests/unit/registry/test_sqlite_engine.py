@@ -14,7 +14,6 @@ import pytest
 
 from server.registry import AuditEvent, Registry
 from server.registry.engine import Connection, IntegrityError
-from server.registry.records import CredentialRow
 from server.registry.sqlite_engine import SQLiteEngine
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -96,35 +95,6 @@ async def test_a_group_transaction_goes_to_the_writer_thread_only_to_begin_and_c
     assert (await registry.verify_audit_chain()).intact
 
 
-async def test_a_point_read_runs_on_the_loop_and_sees_the_newest_commit(
-    registry: Registry,
-) -> None:
-    """A look-up by key (an enrollment code's row) makes no trip to the reader's thread,
-    and reads what the writer committed last, on the reader's connection."""
-    engine = registry.engine
-    assert isinstance(engine, SQLiteEngine)
-    trips = 0
-    call = engine._reader.call
-
-    async def counted(*args: Any) -> Any:
-        nonlocal trips
-        trips += 1
-        return await call(*args)
-
-    engine._reader.call = counted  # type: ignore[method-assign]
-    row = CredentialRow("code-1", b"h" * 32, b"s" * 16, "tls-client", "CN=a", NOW, None, None)
-    assert await registry.credentials.add(row, "test", NOW, [])
-    found = await registry.credentials.get(row.id)
-    assert found is not None and found.profile == "tls-client"
-    assert trips == 0
-    async with registry.transaction() as db:  # a write held open is not seen, nor waited for
-        await db.execute("DELETE FROM enrollment_credentials WHERE id = ?", (row.id,))
-        async with asyncio.timeout(DEADLINE):
-            assert await registry.credentials.get(row.id) is not None
-    assert await registry.credentials.get(row.id) is None
-    assert trips == 0
-
-
 async def test_a_snapshot_cancelled_as_it_begins_leaves_reads_seeing_new_commits(
     registry: Registry,
 ) -> None:
@@ -198,7 +168,6 @@ import asyncio, sys
 from datetime import UTC, datetime
 from pathlib import Path
 from server.registry import AuditEvent, Registry
-from server.registry.records import CredentialRow
 
 async def main() -> None:
     registry = await Registry.open(Path(sys.argv[1]))
