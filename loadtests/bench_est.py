@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtests import floor
 from loadtests.bench_ca import make_ca
+from loadtests.process_cpu import cpu_seconds
 from tests.csr_factory import make_csr
 from tests.enrollment_codes import make_codes
 
@@ -113,15 +114,6 @@ def write_jobs(path: Path, codes: list[tuple[str, str]], bodies: list[bytes]) ->
         for (user, secret), body in zip(codes, bodies, strict=True):
             basic = base64.b64encode(f"{user}:{secret}".encode()).decode()
             out.write(f"{basic} {body.decode().replace(chr(10), '|')}\n")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def descendants(root: int) -> dict[str, list[int]]:

@@ -35,6 +35,7 @@ from hsm.backend import KeyAlgorithm, KeyRef, SigningBackend
 from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline
 from hsm.signer_pool import SignerPool
+from loadtests.process_cpu import cpu_seconds
 
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 SECRET_ENV = "BENCH_SIGNING_SECRET"
@@ -54,15 +55,6 @@ class Result:
     http_rps: float = 0.0
     signer_cpu: float = 0.0  # cores used by the signer processes during the cell
     loop_cpu: float = 0.0  # cores used by this (event loop) process during the cell
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

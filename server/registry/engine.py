@@ -31,7 +31,7 @@ The contract every engine keeps (ARCHITECTURE.md, "The registry"):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -58,6 +58,45 @@ class Cursor(Protocol):
     async def fetchall(self) -> Iterable[Row]: ...
 
     def __aiter__(self) -> AsyncIterator[Row]: ...
+
+
+class FetchedCursor:
+    """A Cursor over rows already fetched whole (both engines fetch a statement's rows in
+    the one trip or round trip that runs it), and how many rows it changed."""
+
+    def __init__(self, rows: list[Row], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    async def fetchone(self) -> Row | None:
+        return self._rows[0] if self._rows else None
+
+    async def fetchall(self) -> list[Row]:
+        return self._rows
+
+    def __aiter__(self) -> AsyncIterator[Row]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Row]:
+        for row in self._rows:
+            yield row
+
+
+class DeferredStatement:
+    """A Statement that calls `run` when it is awaited or entered: how both engines give
+    `execute`'s result (`await db.execute(...)`, `async with db.execute(...) as cursor`)."""
+
+    def __init__(self, run: Callable[[], Awaitable[FetchedCursor]]) -> None:
+        self._run = run
+
+    def __await__(self) -> Generator[Any, None, FetchedCursor]:
+        return self._run().__await__()
+
+    async def __aenter__(self) -> FetchedCursor:
+        return await self._run()
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
 
 
 class Statement(Protocol):

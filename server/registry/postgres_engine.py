@@ -20,7 +20,7 @@ together do not both migrate. Reads take no lock.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from functools import lru_cache
@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import asyncpg
 
-from server.registry.engine import Connection, IntegrityError, Row
+from server.registry.engine import Connection, DeferredStatement, FetchedCursor, IntegrityError
 from server.registry.migrations import pending_migrations
 from server.registry.notifications import Listening
 from server.registry.records import to_text
@@ -149,51 +149,13 @@ async def _keep_session(raw: asyncpg.Connection) -> None:
     default reset (RESET ALL, UNLISTEN, ...: a round trip per use) has nothing to undo."""
 
 
-class _Cursor:
-    """What a statement gave: its rows, and how many rows it changed."""
-
-    def __init__(self, rows: list[Row], rowcount: int) -> None:
-        self._rows = rows
-        self.rowcount = rowcount
-
-    async def fetchone(self) -> Row | None:
-        return self._rows[0] if self._rows else None
-
-    async def fetchall(self) -> list[Row]:
-        return self._rows
-
-    def __aiter__(self) -> AsyncIterator[Row]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Row]:
-        for row in self._rows:
-            yield row
-
-
-class _Statement:
-    """`await db.execute(...)` or `async with db.execute(...) as cursor`."""
-
-    def __init__(self, raw: asyncpg.Connection, sql: str, parameters: Sequence[Any]) -> None:
-        self._raw = raw
-        self._sql = sql
-        self._parameters = parameters
-
-    async def _run(self) -> _Cursor:
-        query, returns_rows = _translated(self._sql)
-        if returns_rows:
-            rows = await self._raw.fetch(query, *self._parameters)
-            return _Cursor(rows, len(rows))
-        status = await self._raw.execute(query, *self._parameters)
-        return _Cursor([], _rowcount(status))
-
-    def __await__(self) -> Generator[Any, None, _Cursor]:
-        return self._run().__await__()
-
-    async def __aenter__(self) -> _Cursor:
-        return await self._run()
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
+async def _run(raw: asyncpg.Connection, sql: str, parameters: Sequence[Any]) -> FetchedCursor:
+    query, returns_rows = _translated(sql)
+    if returns_rows:
+        rows = await raw.fetch(query, *parameters)
+        return FetchedCursor(rows, len(rows))
+    status = await raw.execute(query, *parameters)
+    return FetchedCursor([], _rowcount(status))
 
 
 class _Connection:
@@ -202,8 +164,8 @@ class _Connection:
     def __init__(self, raw: asyncpg.Connection) -> None:
         self._raw = raw
 
-    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Statement:
-        return _Statement(self._raw, sql, parameters)
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> DeferredStatement:
+        return DeferredStatement(lambda: _run(self._raw, sql, parameters))
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
         await self._raw.executemany(_translated(sql)[0], list(parameters))

@@ -35,12 +35,12 @@ import contextlib
 import fcntl
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from server.registry.engine import Connection, IntegrityError, Row
+from server.registry.engine import Connection, DeferredStatement, FetchedCursor, IntegrityError
 from server.registry.migrations import pending_migrations
 from server.registry.sqlite_threads import ConnectionThread
 
@@ -170,32 +170,11 @@ def _connect(path: Path, reader: bool = False) -> sqlite3.Connection:
 # -- run on a connection's thread (or, for a short transaction's statements, the loop) -----
 
 
-class _Cursor:
-    """What a statement gave: all its rows, and how many rows it changed."""
-
-    def __init__(self, rows: list[Row], rowcount: int) -> None:
-        self._rows = rows
-        self.rowcount = rowcount
-
-    async def fetchone(self) -> Row | None:
-        return self._rows[0] if self._rows else None
-
-    async def fetchall(self) -> list[Row]:
-        return self._rows
-
-    def __aiter__(self) -> AsyncIterator[Row]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Row]:
-        for row in self._rows:
-            yield row
-
-
-def _run_sql(raw: sqlite3.Connection, sql: str, parameters: Sequence[Any]) -> _Cursor:
+def _run_sql(raw: sqlite3.Connection, sql: str, parameters: Sequence[Any]) -> FetchedCursor:
     cursor = raw.execute(sql, parameters)
     try:
         rows = cursor.fetchall()
-        return _Cursor(rows, cursor.rowcount)
+        return FetchedCursor(rows, cursor.rowcount)
     finally:
         cursor.close()
 
@@ -243,31 +222,14 @@ def _file_lock(lock_fd: int) -> Generator[None, None, None]:
         fcntl.flock(lock_fd, fcntl.LOCK_UN)
 
 
-class _Statement:
-    """`await db.execute(...)` or `async with db.execute(...) as cursor`: `run` is called
-    when it is awaited."""
-
-    def __init__(self, run: Callable[[], Awaitable[_Cursor]]) -> None:
-        self._run = run
-
-    def __await__(self) -> Generator[Any, None, _Cursor]:
-        return self._run().__await__()
-
-    async def __aenter__(self) -> _Cursor:
-        return await self._run()
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
 class _ThreadedConnection:
     """Each statement one trip to the connection's thread."""
 
     def __init__(self, thread: ConnectionThread) -> None:
         self._thread = thread
 
-    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Statement:
-        return _Statement(lambda: self._thread.call(_run_sql, sql, parameters))
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> DeferredStatement:
+        return DeferredStatement(lambda: self._thread.call(_run_sql, sql, parameters))
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
         await self._thread.call(_run_many, sql, list(parameters))
@@ -279,11 +241,11 @@ class _InlineConnection:
     def __init__(self, raw: sqlite3.Connection) -> None:
         self._raw = raw
 
-    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Statement:
-        async def run() -> _Cursor:
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> DeferredStatement:
+        async def run() -> FetchedCursor:
             return _run_sql(self._raw, sql, parameters)
 
-        return _Statement(run)
+        return DeferredStatement(run)
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
         _run_many(self._raw, sql, parameters)
