@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,11 +107,20 @@ def _until_ready(bin_dir: Path, directory: Path, server: subprocess.Popen, log: 
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[Cluster]:
+    with throwaway_cluster() as cluster:
+        yield cluster
+
+
+@contextmanager
+def throwaway_cluster(durable: bool = False) -> Iterator[Cluster]:
+    """A cluster that lives as long as the context. `durable`: with fsync, as a real one
+    (the benchmarks); without, the tests run faster and lose nothing they need."""
     bin_dir = _binaries()
     directory = Path(tempfile.mkdtemp(prefix="pg-"))
     data, log = directory / "data", directory / "log"
     owner = _cluster_owner(directory)
     server: subprocess.Popen | None = None
+    speed = [] if durable else ["-c", "fsync=off", "-c", "full_page_writes=off"]
     try:
         initdb = subprocess.run(
             [str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust",
@@ -122,8 +132,8 @@ def postgres_cluster() -> Iterator[Cluster]:
         with log.open("wb") as log_file:
             server = subprocess.Popen(
                 [str(bin_dir / "postgres"), "-D", str(data), "-c", "listen_addresses=",
-                 "-c", f"unix_socket_directories={directory}", "-c", "fsync=off",
-                 "-c", "full_page_writes=off", "-c", "max_connections=200"],
+                 "-c", f"unix_socket_directories={directory}", *speed,
+                 "-c", "max_connections=200"],
                 stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_die_with_the_tests,
                 **owner,
             )  # fmt: skip
