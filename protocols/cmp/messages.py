@@ -308,28 +308,34 @@ def _parse(der: bytes) -> PKIMessage:
 
 
 def _decoded(der: bytes) -> Any:
-    """``der`` decoded as a PKIMessage, as pyasn1 decodes it whole; but the header's sender
-    and recipient and the certificates of extraCerts are checked each on its own, and
-    remembered once it passed (:func:`~protocols.cmp.crmf.checked_once`): a client's names
-    and chain come with each of its requests, the CA's name with every one, and pyasn1
-    takes about as long for one certificate as for all the rest of an ir. The message is
-    decoded with those values set aside (:func:`_set_aside`), which nothing reads from
-    the pyasn1 value (they are cut from the DER). A message out of the ordinary, or one that
-    does not decode this way, is decoded whole, so that what is refused is refused as
-    before, with the same reason."""
+    """``der`` decoded as a PKIMessage, as pyasn1 decodes it whole: by parts when it can be
+    (:func:`_decoded_by_parts`), else whole, so that what is refused is refused as before,
+    with the same reason."""
+    message = _decoded_by_parts(der)
+    return message if message is not None else decode_der(der, rfc9480.PKIMessage(), "PKIMessage")
+
+
+def _decoded_by_parts(der: bytes) -> Any | None:
+    """The PKIMessage decoded with the header's sender and recipient and the certificates of
+    extraCerts set aside (:func:`_set_aside`; nothing reads them from the pyasn1 value, they
+    are cut from the DER), each of those checked on its own and remembered once it passed
+    (:func:`~protocols.cmp.crmf.checked_once`): a client's names and chain come with each of
+    its requests, the CA's name with every one, and pyasn1 takes about as long for one
+    certificate as for all the rest of an ir. None for a message out of the ordinary, or
+    one that does not decode this way."""
     try:
         shortcut = _set_aside(der)
-        if shortcut is not None:
-            rest, names, certificates = shortcut
-            message = decode_der(rest, rfc9480.PKIMessage(), "PKIMessage")
-            for name in names:
-                checked_once(name, "GeneralName")
-            for certificate in certificates:
-                checked_once(certificate, "CMPCertificate")
-            return message
-    except Exception:  # decoded whole below: its error, as before
-        pass
-    return decode_der(der, rfc9480.PKIMessage(), "PKIMessage")
+        if shortcut is None:
+            return None
+        rest, names, certificates = shortcut
+        message = decode_der(rest, rfc9480.PKIMessage(), "PKIMessage")
+        for name in names:
+            checked_once(name, "GeneralName")
+        for certificate in certificates:
+            checked_once(certificate, "CMPCertificate")
+    except MalformedDER:  # DER's own errors too: the whole decoding says what is wrong
+        return None
+    return message
 
 
 # A GeneralName in the place of the header's sender and recipient while the rest is decoded:

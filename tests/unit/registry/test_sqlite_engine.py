@@ -113,7 +113,7 @@ async def test_a_snapshot_cancelled_as_it_begins_leaves_reads_seeing_new_commits
     engine._reader.call = cancelled_at_begin  # type: ignore[method-assign]
     with pytest.raises(asyncio.CancelledError):
         async with registry.snapshot():
-            pass
+            pytest.fail("the snapshot opened although its BEGIN was cancelled")
     for seq in (1, 2):  # a read transaction left open would keep showing the first
         await registry.append_audit(AuditEvent("test", "after", str(seq)), NOW)
         assert await registry.audit_head() == (seq, ANY)
