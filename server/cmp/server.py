@@ -983,16 +983,11 @@ def _subject_name(certificate_der: bytes) -> bytes:
 
 
 @functools.lru_cache(maxsize=8)
-def _signer_header_values(certificate_der: bytes) -> tuple[bytes, bytes]:
+def _signer_header_values(certificate_der: bytes) -> tuple[bytes, bytes | None]:
     """(sender, senderKID) of answers signed with the CMP protection certificate: its
     subject as a directoryName GeneralName and its key identifier (RFC 9483 3.1); read
     once per certificate."""
-    leaf = x509.load_der_x509_certificate(certificate_der)
-    name = asn1_x509.GeneralName(
-        name="directory_name", value=asn1_x509.Name.load(leaf.subject.public_bytes())
-    ).dump()
-    ski = leaf.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    return name, ski
+    return _subject_name(certificate_der), subject_key_identifier(certificate_der)
 
 
 def _refusal(message: cmp.PKIMessage, failure: cmp.FailureInfo, text: str) -> tuple[str, bytes]:
