@@ -5,11 +5,13 @@ expected DER tags are X.680's (NumericString 0x12, PrintableString 0x13, IA5Stri
 UTF8String 0x0C); OpenSSL 3.0's `asn1parse` is the independent decoder.
 """
 
+import re
 import subprocess
 
 import pytest
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
 from protocols.x509.names import (
@@ -21,6 +23,7 @@ from protocols.x509.names import (
     parse_dn,
 )
 from protocols.x509.ru_identifiers import InvalidIdentifier
+from tests import asn1crypto_builds
 
 PERSON = [
     ("CN", "Иванов Иван Иванович"),
@@ -161,9 +164,28 @@ def test_a_kept_name_is_the_one_built_anew_and_each_caller_gets_its_own(attribut
     issuance checks it, then signs it) gives the bytes asn1crypto builds anew, in a Name
     object that no other caller holds."""
     first, second = build_name(attributes), build_name(list(attributes))
-    assert first.dump() == second.dump() == name_der(attributes)
+    assert first.dump() == second.dump() == asn1crypto_builds.name_der(attributes)
     assert first is not second
     assert attributes_of(second) == attributes_of(name_der(attributes))
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        PERSON,
+        ORGANISATION,
+        [],
+        [("C", "ru")],
+        [("CN", "x" * 64), ("SN", "я" * 70), ("GN", "𝔊" * 40), ("L", "L" * 128)],
+        [("SN", "s" * 300)],  # a value and a name past 255 octets: two length octets
+        [("emailAddress", "a" * 200 + "@example.ru"), ("serialNumber", "('+,-./:=?) 09")],
+        [("SNILS", "112 233 445 95"), ("OGRNIP", "304500116000157"), ("O", "a\x00b")],
+    ],
+)
+def test_name_der_is_asn1crypto_s_build(attributes):
+    """name_der joins the DER itself; it is byte for byte asn1crypto's build of the same
+    name, whatever the string types and lengths."""
+    assert name_der(attributes) == asn1crypto_builds.name_der(attributes)
 
 
 def test_names_differing_in_one_value_are_kept_apart():
@@ -251,3 +273,44 @@ def test_attributes_of_unknown_oid_and_multivalued_rdn():
 def test_attributes_of_garbage(der):
     with pytest.raises(ValueError):
         attributes_of(der)
+
+
+def _attribute(oid: str, value: str, string_type: _ASN1Type) -> x509.RelativeDistinguishedName:
+    return x509.RelativeDistinguishedName(
+        [x509.NameAttribute(x509.ObjectIdentifier(oid), value, string_type)]
+    )
+
+
+@pytest.mark.parametrize(
+    "rdns",
+    [
+        [_attribute("2.5.4.3", "Иванов", _ASN1Type.UTF8String)],
+        [_attribute("2.5.4.6", "RU", _ASN1Type.PrintableString),
+         _attribute("2.5.4.10", "Org (1)", _ASN1Type.PrintableString),
+         _attribute("2.5.4.3", "a.b", _ASN1Type.IA5String)],
+        [_attribute("2.5.4.17", "101000", _ASN1Type.UTF8String),  # unknown to ATTRIBUTES
+         _attribute("1.2.3.4", "private", _ASN1Type.UTF8String)],  # unknown to asn1crypto
+        [_attribute("1.2.840.113549.1.9.1", "a@xn--80akhbyknj4f.xn--p1ai", _ASN1Type.IA5String)],
+        [_attribute("0.9.2342.19200300.100.1.25", "xn--p1ai", _ASN1Type.IA5String)],
+        [_attribute("2.5.4.3", "bmp", _ASN1Type.BMPString)],
+        [_attribute("2.5.4.3", "t61~", _ASN1Type.T61String)],
+        [_attribute("2.5.4.3", "universal", _ASN1Type.UniversalString)],
+        [_attribute("2.23.133.2.1", "tpm", _ASN1Type.UTF8String)],
+        [x509.RelativeDistinguishedName(
+            [x509.NameAttribute(NameOID.COMMON_NAME, "b"), x509.NameAttribute(NameOID.TITLE, "a")]
+        )],
+        [],
+    ],
+)  # fmt: skip
+def test_attributes_of_a_cryptography_name_read_as_asn1crypto_reads_its_der(rdns):
+    """A plain name is read from `cryptography`'s own decoding, the rest through
+    asn1crypto: either way the pairs (or the refusal) are the ones asn1crypto reads from
+    the DER (IDNA in e-mail addresses decoded, multi-valued RDNs in DER order)."""
+    name = x509.Name(rdns)
+    try:
+        expected = attributes_of(name.public_bytes())
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            attributes_of(name)
+    else:
+        assert attributes_of(name) == expected

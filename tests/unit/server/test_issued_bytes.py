@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from protocols.crl import crl_shard
 from protocols.x509 import extensions as ext
 from protocols.x509.csr import key_description
-from protocols.x509.names import name_der
 from server.registry import CAGeneration
 from server.request_checks import key_usage_for
 from server.status.distribution_points import crl_url
+from tests.asn1crypto_builds import name_der
 from tests.csr_factory import ORGANISATION, PERSON, make_csr, new_key
 from tests.local_ca import LocalCA, approved_application
 
