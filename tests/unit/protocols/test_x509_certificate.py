@@ -437,3 +437,16 @@ def test_stock_pkilint_mappings_cannot_decode_rfc9215_attributes():
     stock = lint_certificate(der, russian=False)
     assert stock and all("invalid_asn1_syntax" in line for line in stock)
     assert lint_certificate(der) == []
+
+
+def test_a_key_algorithm_that_does_not_read_is_refused_however_often():
+    """The AlgorithmIdentifiers read once are not read again: one whose parameters do not
+    read (an INTEGER where ECParameters belong) is refused each time, beside a good one."""
+    ca = CA()
+    good = spki_of(KEYS["ec-p256"]())
+    named_curve = bytes.fromhex("06082a8648ce3d030107")  # prime256v1
+    bad = good.replace(named_curve, bytes.fromhex("02080102030405060708"))
+    for _ in range(2):
+        ca.issue(build_name([("CN", "good")]), good, ca.leaf_extensions(good))
+        with pytest.raises(ValueError, match="subjectPublicKeyInfo does not parse"):
+            ca.issue(build_name([("CN", "bad")]), bad, ca.leaf_extensions(good))

@@ -173,6 +173,10 @@ def test_key_identifier_is_rfc5280_method_1(key):
     extension = ext.subject_key_identifier(spki(key))
     assert value_of(extension) == expected.public_bytes()
     assert not critical(extension)
+    built = asn1_x509.Extension(  # the DER joined by hand is asn1crypto's build
+        {"extn_id": "key_identifier", "critical": False, "extn_value": expected.digest}
+    )
+    assert extension.dump() == built.dump(force=True)
 
 
 def test_subject_sign_tool_der():
