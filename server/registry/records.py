@@ -388,7 +388,14 @@ class AuditEntry:
 
 
 def to_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The moment as YYYY-MM-DDTHH:MM:SSZ in UTC. Formatted by hand, not by strftime, with no
+    astimezone for a moment already in UTC: an issuance writes about ten of these, and
+    this takes half the time."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031 (the fastest form here)
+        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second
+    )  # fmt: skip
 
 
 def from_text(text: str) -> datetime:

@@ -2,7 +2,7 @@
 status changes, audit chain, migrations."""
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from server.registry import (
 )
 from server.registry.engine import IntegrityError
 from server.registry.migrations import pending_migrations
-from server.registry.records import CMPOpening, to_text
+from server.registry.records import CMPOpening, from_text, to_text
 from server.registry.subscriber_store import SubscriberRow
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -302,3 +302,18 @@ async def test_watermarks_of_processes_silent_for_a_day_are_forgotten(registry: 
     await registry.status.set_watermark("live", 2, then + timedelta(days=1, seconds=1))
     assert await count(registry, "status_watermarks") == 1
     assert await registry.status.nodes_behind(3, then - timedelta(days=1)) == ["live"]
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 12, 5, 9, 7, 3, tzinfo=UTC),
+        datetime(2026, 12, 5, 9, 7, 3, 999_999, tzinfo=UTC),
+        datetime(2027, 1, 1, 2, 30, tzinfo=timezone(timedelta(hours=3))),  # 2026 in UTC
+        datetime(2050, 6, 30, 23, 59, 59, tzinfo=timezone(timedelta(0))),  # UTC, not `UTC`
+    ],
+)
+def test_to_text_writes_what_strftime_wrote_and_from_text_reads_it(moment: datetime) -> None:
+    text = to_text(moment)
+    assert text == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert from_text(text) == moment.astimezone(UTC).replace(microsecond=0)
