@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["TLV", "DERError", "children", "contents", "elements", "one", "tlv"]
+__all__ = ["TLV", "DERError", "children", "contents", "elements", "one", "spki_parts", "tlv"]
 
 
 class DERError(ValueError):
@@ -80,6 +80,23 @@ def elements(value: bytes) -> list[tuple[int, bytes]]:
     order: the exact octets a signature or MAC covers, never re-encoded."""
     inner = contents(value)
     return [(child[0], inner[child[1] : child[3]]) for child in children(inner, 0, len(inner))]
+
+
+def spki_parts(spki: bytes) -> tuple[bytes, bytes] | None:
+    """The AlgorithmIdentifier (whole TLV) and the subjectPublicKey BIT STRING's contents of
+    a SubjectPublicKeyInfo that is exactly SEQUENCE { SEQUENCE, BIT STRING } in DER form;
+    None for anything else, which the caller then reads with asn1crypto for its exact
+    verdict. Certificate building reads every subject's key this way: asn1crypto took
+    about 15 µs to read one."""
+    try:
+        outer = one(spki, 0, len(spki), 0x30)
+        fields = children(spki, outer.start, outer.end)
+    except DERError:
+        return None
+    if len(fields) != 2 or fields[0].tag != 0x30 or fields[1].tag != 0x03:
+        return None
+    algorithm, bits = fields
+    return spki[algorithm.offset : algorithm.end], spki[bits.start : bits.end]
 
 
 def _read(data: bytes, offset: int, end: int) -> TLV:

@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from asn1crypto import algos, core, keys
 from asn1crypto import x509 as asn1_x509
 
+from protocols.der import spki_parts
+
 __all__ = [
     "SIGNATURE_ALGORITHMS",
     "CertificateTemplate",
@@ -122,18 +124,25 @@ _ALGORITHMS_READ: set[bytes] = set()  # AlgorithmIdentifiers read whole before; 
 _ALGORITHMS_KEPT = 64
 
 
-def _check_key_algorithm(algorithm: keys.PublicKeyAlgorithm) -> None:
-    """Reads the SPKI's AlgorithmIdentifier whole (its parameters by the algorithm's spec),
-    raising ValueError as asn1crypto does. The same octets read the same way every time,
-    and nearly every key of a CA has one of a few, so octets read once are not read again:
-    that took about 20 µs per certificate."""
-    der = algorithm.dump()
-    if der in _ALGORITHMS_READ:
+def _check_spki(spki_der: bytes) -> None:
+    """Raises ValueError unless the SPKI parses as asn1crypto's PublicKeyInfo, its
+    AlgorithmIdentifier read whole (the parameters by the algorithm's spec).
+
+    The same AlgorithmIdentifier octets read the same way every time, and nearly every key
+    of a CA has one of a few, so those read once are not read again; a SPKI that is plain
+    DER around one of them is not read by asn1crypto either (both took about 35 µs per
+    certificate). Anything else is read by asn1crypto, for its exact verdict."""
+    parts = spki_parts(spki_der)
+    if parts is not None and parts[0] in _ALGORITHMS_READ:
         return
-    algorithm.native  # noqa: B018
+    try:
+        algorithm = keys.PublicKeyInfo.load(spki_der, strict=True)["algorithm"]
+        algorithm.native  # noqa: B018
+    except ValueError as exc:
+        raise ValueError(f"subjectPublicKeyInfo does not parse ({exc})") from None
     if len(_ALGORITHMS_READ) >= _ALGORITHMS_KEPT:
         _ALGORITHMS_READ.clear()
-    _ALGORITHMS_READ.add(der)
+    _ALGORITHMS_READ.add(algorithm.dump())
 
 
 def build_tbs_certificate(template: CertificateTemplate) -> bytes:
@@ -149,10 +158,7 @@ def build_tbs_certificate(template: CertificateTemplate) -> bytes:
     not_after = _time_der("not_after", template.not_after)
     if template.not_after.replace(microsecond=0) < template.not_before.replace(microsecond=0):
         raise ValueError("notAfter is before notBefore")
-    try:
-        _check_key_algorithm(keys.PublicKeyInfo.load(template.spki_der, strict=True)["algorithm"])
-    except ValueError as exc:
-        raise ValueError(f"subjectPublicKeyInfo does not parse ({exc})") from None
+    _check_spki(template.spki_der)
     extension_ids = [extension["extn_id"].dotted for extension in template.extensions]
     if len(set(extension_ids)) != len(extension_ids):
         raise ValueError("an extension appears more than once (RFC 5280 4.2)")

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from asn1crypto import core
 from asn1crypto import x509 as asn1_x509
 
-from protocols.der import tlv
+from protocols.der import spki_parts, tlv
 
 __all__ = [
     "KEY_PURPOSES",
@@ -159,15 +159,17 @@ def _is_dotted(text: str) -> bool:
 def key_identifier(spki_der: bytes) -> bytes:
     """RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING's value
     (without tag, length and unused-bits octet). 20 octets."""
-    # Read as a plain SEQUENCE { AlgorithmIdentifier, BIT STRING }: keys.PublicKeyInfo
-    # would first work out which key type the BIT STRING holds, three times the cost.
-    fields = core.Sequence.load(spki_der)
-    if len(fields) != 2:
-        raise ValueError("not a SubjectPublicKeyInfo")
-    algorithm, bits = fields[0], fields[1]
-    if not isinstance(algorithm, core.Sequence) or not isinstance(bits, core.BitString):
-        raise ValueError("not a SubjectPublicKeyInfo")
-    contents = bits.contents
+    parts = spki_parts(spki_der)
+    if parts is not None:
+        contents = parts[1]
+    else:  # not plain DER: read as a SEQUENCE { AlgorithmIdentifier, BIT STRING } by asn1crypto
+        fields = core.Sequence.load(spki_der)
+        if len(fields) != 2:
+            raise ValueError("not a SubjectPublicKeyInfo")
+        algorithm, bits = fields[0], fields[1]
+        if not isinstance(algorithm, core.Sequence) or not isinstance(bits, core.BitString):
+            raise ValueError("not a SubjectPublicKeyInfo")
+        contents = bits.contents
     if not contents or contents[0] != 0:
         raise ValueError("subjectPublicKey must have no unused bits")
     return hashlib.sha1(contents[1:]).digest()

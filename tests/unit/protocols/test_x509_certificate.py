@@ -441,12 +441,15 @@ def test_stock_pkilint_mappings_cannot_decode_rfc9215_attributes():
 
 def test_a_key_algorithm_that_does_not_read_is_refused_however_often():
     """The AlgorithmIdentifiers read once are not read again: one whose parameters do not
-    read (an INTEGER where ECParameters belong) is refused each time, beside a good one."""
+    read (an INTEGER where ECParameters belong) is refused each time, beside a good one,
+    and so is a SPKI with a known algorithm but octets after it."""
     ca = CA()
     good = spki_of(KEYS["ec-p256"]())
     named_curve = bytes.fromhex("06082a8648ce3d030107")  # prime256v1
     bad = good.replace(named_curve, bytes.fromhex("02080102030405060708"))
+    trailing = good + b"\x00\x00"  # a known algorithm, but octets after the SPKI
     for _ in range(2):
         ca.issue(build_name([("CN", "good")]), good, ca.leaf_extensions(good))
-        with pytest.raises(ValueError, match="subjectPublicKeyInfo does not parse"):
-            ca.issue(build_name([("CN", "bad")]), bad, ca.leaf_extensions(good))
+        for refused in (bad, trailing):
+            with pytest.raises(ValueError, match="subjectPublicKeyInfo does not parse"):
+                ca.issue(build_name([("CN", "bad")]), refused, ca.leaf_extensions(good))

@@ -179,6 +179,17 @@ def test_key_identifier_is_rfc5280_method_1(key):
     assert extension.dump() == built.dump(force=True)
 
 
+def test_key_identifier_of_a_key_not_in_plain_der_is_read_by_asn1crypto():
+    """A SPKI with a long-form length where the short one belongs (BER, not DER) is not
+    read by the DER walk; asn1crypto reads it, as it always did."""
+    der = spki(ec.generate_private_key(ec.SECP256R1()))
+    assert der[1] < 0x80
+    ber = b"\x30\x81" + der[1:]
+    assert ext.key_identifier(ber) == ext.key_identifier(der)
+    with pytest.raises(ValueError, match="not a SubjectPublicKeyInfo"):
+        ext.key_identifier(b"\x30" + bytes([der[1] + 2]) + der[2:] + b"\x05\x00")
+
+
 def test_subject_sign_tool_der():
     extension = ext.subject_sign_tool("СКЗИ «КриптоПро CSP»")
     text = "СКЗИ «КриптоПро CSP»".encode()
