@@ -13,6 +13,9 @@ from typing import Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509.oid import SignatureAlgorithmOID
 
 from hsm.backend import HSMError, KeyRef
 from hsm.pipeline import SignerBusy
@@ -55,9 +58,43 @@ async def sign_tbs(signer: Signer, key: KeyRef, tbs: bytes, signature_algorithm:
 def verify_issued_by(der: bytes, issuer: x509.Certificate) -> None:
     """Verify-after-sign: a signature the CA key did not make never leaves the CA.
 
-    Raises CAError(INTERNAL)."""
+    The certificate must name the issuer's subject as its issuer, carry the signature
+    algorithm of the issuer's key (the one issuance signs with: protocols.x509.certificate.
+    signature_algorithm_for) and a signature that verifies under that key. The key verifies
+    it directly: `verify_directly_issued_by`, which checks the same, took about 20 µs more
+    per certificate. Raises CAError(INTERNAL)."""
     certificate = x509.load_der_x509_certificate(der)
+    key = issuer.public_key()
     try:
-        certificate.verify_directly_issued_by(issuer)
+        if certificate.issuer != issuer.subject:
+            raise ValueError("the certificate does not name its issuer")
+        algorithm = certificate.signature_algorithm_oid
+        if isinstance(key, ec.EllipticCurvePublicKey) and algorithm in _ECDSA:
+            key.verify(
+                certificate.signature,
+                certificate.tbs_certificate_bytes,
+                ec.ECDSA(_ECDSA[algorithm]()),
+            )
+        elif (
+            isinstance(key, rsa.RSAPublicKey) and algorithm == SignatureAlgorithmOID.RSA_WITH_SHA256
+        ):
+            key.verify(
+                certificate.signature,
+                certificate.tbs_certificate_bytes,
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
+        elif (
+            isinstance(key, ed25519.Ed25519PublicKey) and algorithm == SignatureAlgorithmOID.ED25519
+        ):
+            key.verify(certificate.signature, certificate.tbs_certificate_bytes)
+        else:
+            raise ValueError("not the signature algorithm of the issuer's key")
     except (InvalidSignature, ValueError, TypeError) as exc:
         raise CAError(ErrorKind.INTERNAL, "the signature made for this request is wrong") from exc
+
+
+_ECDSA: dict[x509.ObjectIdentifier, type[hashes.SHA256 | hashes.SHA384]] = {
+    SignatureAlgorithmOID.ECDSA_WITH_SHA256: hashes.SHA256,
+    SignatureAlgorithmOID.ECDSA_WITH_SHA384: hashes.SHA384,
+}
