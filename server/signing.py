@@ -36,8 +36,23 @@ async def sign(signer: Signer, key: KeyRef, data: bytes) -> bytes:
     """A signature through the pipeline, with the pipeline's errors mapped to the core's:
     a full queue is BUSY, the rest UNAVAILABLE. Certificates, OCSP responses and CRLs all
     go this way."""
+    return await signature(submit(signer, key, data))
+
+
+def submit(signer: Signer, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+    """`sign` in two steps, for a caller with more to queue before it waits: the request
+    queued now (raises CAError as `sign` does when it cannot be), its signature awaited
+    with :func:`signature`."""
     try:
-        return await signer.submit(key, data)
+        return signer.submit(key, data)
+    except HSMError as exc:
+        raise signing_error(exc) from exc
+
+
+async def signature(queued: asyncio.Future[bytes]) -> bytes:
+    """The signature of a request :func:`submit` queued. Raises CAError as `sign` does."""
+    try:
+        return await queued
     except HSMError as exc:
         raise signing_error(exc) from exc
 

@@ -18,8 +18,9 @@ from config import load_settings
 from hsm.backend import HSMError, KeyRef
 from server.authority import Authority
 from server.errors import CAError, ErrorKind
-from server.registry import Registry
+from server.registry import CertificateStatus, Registry
 from server.registry.engine import Engine
+from server.status.publication import StatusPublication
 from tests.csr_factory import ORGANISATION, PERSON, make_csr, new_key, tamper
 from tests.lint import lint_certificate
 from tests.local_ca import LocalCA, approved_application
@@ -305,3 +306,57 @@ async def test_an_issuance_cancelled_while_its_intent_commits_with_a_group_leave
         await asyncio.gather(*registry.followers)
     assert await local_ca.registry.open_intents() == []
     assert rows(local_ca) == before
+
+
+class QueueWatchingSigner:
+    """Signs at once, and notes how many requests were queued each time the loop got
+    control after one: what a pipeline worker would find to put in one batch."""
+
+    def __init__(self, signer: Any) -> None:
+        self._signer = signer
+        self.queued = 0
+        self.batches: list[int] = []
+
+    def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+        if not self.queued:
+            asyncio.get_running_loop().call_soon(self._take)
+        self.queued += 1
+        return self._signer.submit(key, data)
+
+    def _take(self) -> None:
+        self.batches.append(self.queued)
+        self.queued = 0
+
+
+@pytest.mark.parametrize("fails", [False, True])
+async def test_a_certificate_and_its_response_are_signed_in_one_batch(
+    local_ca: LocalCA, fails: bool
+) -> None:
+    """The certificate's signature and its OCSP response's are both queued before the loop
+    runs anything else: one batch, one round trip. A response that cannot be made leaves
+    nothing recorded, and the certificate's signature is given up."""
+    signer = QueueWatchingSigner(local_ca.signer)
+    status = StatusPublication(local_ca.settings, local_ca.registry, signer, local_ca.clock)
+    await status.ocsp.load_issuers()
+    publisher: Any = status
+    if fails:
+        publisher = FailingResponses()
+    authority = Authority(local_ca.settings, local_ca.registry, signer, local_ca.clock, publisher)
+    if fails:
+        with pytest.raises(CAError, match="no response"):
+            await authority.issue("tls-client", make_csr([("CN", "a")]), "test")
+        assert await local_ca.registry.open_intents() == []
+        assert signer.batches == [1]
+        return
+    issued = await authority.issue("tls-client", make_csr([("CN", "a")]), "test")
+    assert signer.batches == [2]
+    response = await local_ca.registry.status.ocsp_response(issued.serial)
+    assert response is not None and response.status is CertificateStatus.GOOD
+
+
+class FailingResponses:
+    async def prepare_issued(self, serial: str, generation_id: int) -> None:
+        raise CAError(ErrorKind.UNAVAILABLE, "no response")
+
+    def issued(self, row: object) -> None:
+        raise AssertionError("nothing was issued")
