@@ -18,12 +18,14 @@ Algorithm names are asn1crypto's (``algos.SignedDigestAlgorithmId``): "sha256_ec
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asn1crypto import algos, core, keys
 from asn1crypto import x509 as asn1_x509
 
+from protocols import der
 from protocols.der import spki_parts
 
 __all__ = [
@@ -194,17 +196,39 @@ def assemble_certificate(tbs_der: bytes, signature_algorithm: str, signature: by
     is empty."""
     if not signature:
         raise ValueError("empty signature")
-    try:
-        tbs = asn1_x509.TbsCertificate.load(tbs_der, strict=True)
-        inner = tbs["signature"].dump()
-    except ValueError as exc:
-        raise ValueError(f"not a DER TBSCertificate ({exc})") from None
     algorithm = _algorithm_identifier_der(signature_algorithm)
-    if inner != algorithm:
-        raise ValueError("signature algorithm differs from the one inside the TBSCertificate")
+    if _inner_algorithm(tbs_der) != algorithm:  # not plainly so: asn1crypto's verdict
+        try:
+            tbs = asn1_x509.TbsCertificate.load(tbs_der, strict=True)
+            inner = tbs["signature"].dump()
+        except ValueError as exc:
+            raise ValueError(f"not a DER TBSCertificate ({exc})") from None
+        if inner != algorithm:
+            raise ValueError("signature algorithm differs from the one inside the TBSCertificate")
     bit_string = core.OctetBitString(signature).dump()
     body = tbs_der + algorithm + bit_string
     return _sequence(body)
+
+
+# The TBSCertificate's fields by their tags (RFC 5280 4.1): [0] version, serialNumber,
+# signature, issuer, validity, subject, subjectPublicKeyInfo, [1] issuerUniqueID, [2]
+# subjectUniqueID, [3] extensions; the optional ones may be absent.
+_TBS_FIELDS = re.compile(rb"\xa0?\x02\x30\x30\x30\x30\x30\x81?\x82?\xa3?", re.DOTALL)
+
+
+def _inner_algorithm(tbs_der: bytes) -> bytes | None:
+    """The signature AlgorithmIdentifier of a TBSCertificate whose fields read as plain DER
+    TLVs with the tags RFC 5280 gives them; None for anything else, which asn1crypto reads
+    (it took about 15 µs to read every certificate's)."""
+    try:
+        outer = der.one(tbs_der, 0, len(tbs_der), 0x30)
+        fields = der.children(tbs_der, outer.start, outer.end)
+    except der.DERError:
+        return None
+    if not _TBS_FIELDS.fullmatch(bytes(field.tag for field in fields)):
+        return None
+    signature = fields[2] if fields[0].tag == 0xA0 else fields[1]
+    return tbs_der[signature.offset : signature.end]
 
 
 def _sequence(body: bytes) -> bytes:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from protocols import der
 from protocols.x509 import extensions as ext
 from protocols.x509.certificate import (
     CertificateTemplate,
@@ -427,6 +428,25 @@ def test_assemble_keeps_tbs_bytes_and_refuses_mismatches():
         assemble_certificate(tbs, "sha256_ecdsa", b"")
     with pytest.raises(ValueError, match="TBSCertificate"):
         assemble_certificate(b"\x30\x03\x02\x01\x01", "sha256_ecdsa", signature)
+
+
+def test_assemble_reads_a_tbs_that_is_not_plain_der_as_asn1crypto_does():
+    """A TBSCertificate whose fields are not plain DER with RFC 5280's tags gets
+    asn1crypto's verdict: a long-form length where the short one belongs (BER) is read,
+    a field out of place is refused."""
+    key = KEYS["ec-p256"]()
+    tbs = build_tbs_certificate(template())
+    signature = sign(key, tbs)
+    outer = der.one(tbs, 0, len(tbs), 0x30)
+    fields = [tbs[f.offset : f.end] for f in der.children(tbs, outer.start, outer.end)]
+    version, serial, rest = fields[0], fields[1], b"".join(fields[2:])
+    assert version[0] == 0xA0 and serial[0] == 0x02 and serial[1] < 0x80
+    ber = der.tlv(0x30, version + b"\x02\x81" + serial[1:] + rest)
+    assert asn1_x509.TbsCertificate.load(ber)["serial_number"].native == template().serial
+    assert ber in assemble_certificate(ber, "sha256_ecdsa", signature)
+    swapped = der.tlv(0x30, serial + version + rest)
+    with pytest.raises(ValueError, match="not a DER TBSCertificate"):
+        assemble_certificate(swapped, "sha256_ecdsa", signature)
 
 
 def test_stock_pkilint_mappings_cannot_decode_rfc9215_attributes():
