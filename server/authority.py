@@ -231,7 +231,9 @@ class Authority:
         request = (
             csr_data if isinstance(csr_data, csr_codec.CSR) else checks.parse_request(csr_data)
         )
-        key_type = checks.check_key_algorithm(request.spki_der, profile, profile_name)
+        key_type = checks.check_key_algorithm(
+            request.spki_der, profile, profile_name, request.key_type
+        )
         attributes = checks.subject_attributes(
             request.subject if subject is None else subject, profile, profile_name
         )

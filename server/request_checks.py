@@ -81,12 +81,15 @@ def with_requested_usages(
     return [usage if e["extn_id"].native == "key_usage" else e for e in extensions]
 
 
-def check_key_algorithm(spki_der: bytes, profile: ProfileSettings, profile_name: str) -> str:
-    """The key's description (`ec-p256`, `rsa-3072`, ...) when the profile takes it.
+def check_key_algorithm(
+    spki_der: bytes, profile: ProfileSettings, profile_name: str, known: str | None = None
+) -> str:
+    """The key's description (`ec-p256`, `rsa-3072`, ...) when the profile takes it;
+    `known` is that description worked out already (CSR.key_type).
 
     Raises CAError(REJECTED)."""
     try:
-        description = csr_codec.key_description(spki_der)
+        description = known or csr_codec.key_description(spki_der)
     except ValueError as exc:
         raise CAError(ErrorKind.REJECTED, f"unsupported public key: {exc}") from exc
     if description not in profile.key_algorithms:
@@ -129,7 +132,7 @@ def subject_attributes(
             )
     ordered = [(a, seen[a]) for a in profile.subject_attributes if a in seen]
     try:
-        names.build_name(ordered)
+        names.name_der(ordered)
     except InvalidIdentifier as exc:
         raise CAError(ErrorKind.REJECTED, str(exc)) from exc
     except ValueError as exc:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     PublicFormat,
@@ -95,6 +96,9 @@ class CSR:
     # dotted, critical, the DER of extnValue's contents). Not copied into a certificate
     # (rule D2): a p10cr's answer compares them with what was issued (RFC 9810 5.2.3).
     extensions: tuple[tuple[str, bool, bytes], ...] = ()
+    # key_description(spki_der), worked out from the key parse_csr loaded anyway (None:
+    # not known here, or a key it refuses: key_description says why when asked).
+    key_type: str | None = None
 
 
 def _load(data: bytes) -> x509.CertificateSigningRequest:
@@ -149,7 +153,12 @@ def _parse_csr(data: bytes) -> CSR:
         )
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise MalformedCSR(f"undecodable request content ({exc})") from None
+    try:
+        key_type: str | None = _description(public_key)
+    except UnsupportedKey:
+        key_type = None
     return CSR(
+        key_type=key_type,
         subject=subject,
         spki_der=spki_der,
         dns_names=dns,
@@ -217,6 +226,11 @@ def key_description(spki_der: bytes) -> str:
         key = load_der_public_key(spki_der)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise UnsupportedKey(f"public key not supported ({exc})") from None
+    return _description(key)
+
+
+def _description(key: PublicKeyTypes) -> str:
+    """key_description of a loaded key. Raises UnsupportedKey."""
     if isinstance(key, ec.EllipticCurvePublicKey):
         name = _CURVES.get(key.curve.name)
         if name is None:

@@ -150,22 +150,27 @@ def build_name(attributes: Sequence[tuple[str, str]]) -> asn1_x509.Name:
     Raises ValueError for an unknown attribute, an empty, overlong or badly typed value, and
     ru_identifiers.InvalidIdentifier (a ValueError) for a bad Russian number.
 
-    Each call returns a Name of its own, read from :func:`name_der`. Issuance builds a
-    subject to check it and again to sign it, so the DER of the last names built is kept;
-    a refusal is not, and the same pairs raise the same error again."""
-    return asn1_x509.Name.load(_kept_name_der(tuple((a, v) for a, v in attributes)))
+    Each call returns a Name of its own, read from :func:`name_der`."""
+    return asn1_x509.Name.load(name_der(attributes))
 
 
 def name_der(attributes: Sequence[tuple[str, str]]) -> bytes:
-    """The DER of :func:`build_name`: one attribute per RDN, each value checked and encoded
-    in its attribute's string type. Raises as build_name.
+    """The DER of :func:`build_name`. Raises as build_name.
 
-    Joined from its parts here (X.690 DER, definite lengths; a SET of one element needs no
-    sorting): asn1crypto took about 45 µs to build a one-attribute name, a tenth of an
-    issuance's own CPU, and every subscriber's subject is new. tests/unit/protocols/
-    test_x509_names.py holds these bytes to asn1crypto's build of the same name."""
+    Issuance checks a subject (this) and then signs it (build_name), so the DER of the last
+    names built is kept; a refusal is not, and the same pairs raise the same error again."""
+    return _kept_name_der(tuple((a, v) for a, v in attributes))
+
+
+@functools.lru_cache(maxsize=1024)
+def _kept_name_der(attributes: tuple[tuple[str, str], ...]) -> bytes:
+    """One attribute per RDN, each value checked and encoded in its attribute's string type,
+    joined as DER (X.690, definite lengths; a SET of one element needs no sorting):
+    asn1crypto took about 45 µs to build a one-attribute name, a tenth of an issuance's own
+    CPU, and every subscriber's subject is new. tests/unit/protocols/test_x509_names.py
+    holds these bytes to asn1crypto's build of the same name."""
     rdns = []
-    for attribute, value in reversed(list(attributes)):
+    for attribute, value in reversed(attributes):
         spec = ATTRIBUTES.get(attribute)
         if spec is None:
             raise ValueError(f"unknown subject attribute {attribute!r}")
@@ -173,9 +178,6 @@ def name_der(attributes: Sequence[tuple[str, str]]) -> bytes:
         pair = _OID_DER[spec.oid] + tlv(_STRING_TAGS[spec.string_type], text.encode("utf-8"))
         rdns.append(tlv(_SET, tlv(_SEQUENCE, pair)))
     return tlv(_SEQUENCE, b"".join(rdns))
-
-
-_kept_name_der = functools.lru_cache(maxsize=1024)(name_der)
 
 
 # RFC 4514 section 3: attributeTypeAndValue ( "+" ...)? ("," ...)*; values escape

@@ -99,7 +99,7 @@ def test_parse_der_and_pem(keyed):
         assert parsed.emails == ("admin@client.example",)
         assert parsed.challenge_password == "s3cret"
         assert parsed.der == request.public_bytes(Encoding.DER)
-        assert key_description(parsed.spki_der) == description
+        assert key_description(parsed.spki_der) == parsed.key_type == description
         san = request.extensions.get_extension_for_class(x509.SubjectAlternativeName)
         assert parsed.extensions == (("2.5.29.17", False, san.value.public_bytes()),)
 
@@ -259,8 +259,11 @@ def test_other_key_descriptions(key, description):
 
 
 def test_unsupported_keys():
+    secp256k1 = ec.generate_private_key(ec.SECP256K1())
     with pytest.raises(UnsupportedKey, match=r"(?i)secp256k1"):
-        key_description(spki_of(ec.generate_private_key(ec.SECP256K1())))
+        key_description(spki_of(secp256k1))
+    request = make_csr(secp256k1).public_bytes(Encoding.DER)
+    assert parse_csr(request).key_type is None  # a request for the profile to refuse
     with pytest.raises(UnsupportedKey):
         key_description(b"\x30\x03\x02\x01\x00")
     with pytest.raises(ValueError):  # UnsupportedKey is a ValueError, as callers expect

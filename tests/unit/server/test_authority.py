@@ -183,6 +183,8 @@ async def test_subject_given_by_the_caller_replaces_the_request(local_ca: LocalC
         ("person", make_csr(PERSON, key=new_key("ed25519")), ErrorKind.REJECTED,
          "does not allow ed25519"),
         ("tls-client", make_csr([("CN", "x"), ("CN", "y")]), ErrorKind.REJECTED, "twice"),
+        ("tls-client", make_csr([("CN", "x")], key=ec.generate_private_key(ec.SECP256K1())),
+         ErrorKind.REJECTED, "unsupported public key: elliptic curve secp256k1"),
     ],
 )  # fmt: skip
 async def test_refusals_name_their_reason_and_leave_no_row(
