@@ -337,6 +337,9 @@ def test_unsupported_issuer_keys():
         signature_algorithm_for(b"garbage")
 
 
+LEAF_SPKI = spki_of(KEYS["ec-p256"]())
+
+
 def template(**changes) -> CertificateTemplate:
     key = KEYS["ec-p256"]()
     name = build_name([("CN", "t")])
@@ -396,6 +399,26 @@ def test_version_and_serial():
         ({"signature_algorithm": "md5_rsa"}, "unsupported signature algorithm"),
         (
             {"extensions": (ext.ocsp_no_check(), ext.ocsp_no_check())},
+            "more than once",
+        ),
+        (  # one joined as DER, one built by asn1crypto
+            {
+                "extensions": (
+                    ext.subject_key_identifier(LEAF_SPKI),
+                    asn1_x509.Extension(
+                        {"extn_id": "key_identifier", "critical": False, "extn_value": b"\x01" * 20}
+                    ),
+                )
+            },
+            "more than once",
+        ),
+        (  # longer than 255 octets: the ids are asn1crypto's
+            {
+                "extensions": (
+                    ext.crl_distribution_points([f"{BASE}/{'c' * 300}.crl"]),
+                    ext.crl_distribution_points([f"{BASE}/{'d' * 300}.crl"]),
+                )
+            },
             "more than once",
         ),
         ({"subject": build_name([])}, "empty subject"),
