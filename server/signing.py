@@ -85,11 +85,7 @@ def verify_issued_by(der: bytes, issuer: x509.Certificate) -> None:
             raise ValueError("the certificate does not name its issuer")
         algorithm = certificate.signature_algorithm_oid
         if isinstance(key, ec.EllipticCurvePublicKey) and algorithm in _ECDSA:
-            key.verify(
-                certificate.signature,
-                certificate.tbs_certificate_bytes,
-                ec.ECDSA(_ECDSA[algorithm]()),
-            )
+            key.verify(certificate.signature, certificate.tbs_certificate_bytes, _ECDSA[algorithm])
         elif (
             isinstance(key, rsa.RSAPublicKey) and algorithm == SignatureAlgorithmOID.RSA_WITH_SHA256
         ):
@@ -109,7 +105,8 @@ def verify_issued_by(der: bytes, issuer: x509.Certificate) -> None:
         raise CAError(ErrorKind.INTERNAL, "the signature made for this request is wrong") from exc
 
 
-_ECDSA: dict[x509.ObjectIdentifier, type[hashes.SHA256 | hashes.SHA384]] = {
-    SignatureAlgorithmOID.ECDSA_WITH_SHA256: hashes.SHA256,
-    SignatureAlgorithmOID.ECDSA_WITH_SHA384: hashes.SHA384,
+# The signature algorithms as cryptography's objects, made once (they hold no state).
+_ECDSA: dict[x509.ObjectIdentifier, ec.ECDSA] = {
+    SignatureAlgorithmOID.ECDSA_WITH_SHA256: ec.ECDSA(hashes.SHA256()),
+    SignatureAlgorithmOID.ECDSA_WITH_SHA384: ec.ECDSA(hashes.SHA384()),
 }
