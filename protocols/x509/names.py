@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from asn1crypto import core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509 as crypto_x509
-from cryptography.x509.name import _ASN1Type
 
 from protocols.der import tlv
 from protocols.x509.ru_identifiers import VALIDATORS
@@ -281,9 +280,6 @@ def attributes_of(
     check can refuse them by name. Multi-valued RDNs are flattened.
     Raises ValueError if the DER does not parse or a value is not a character string."""
     if isinstance(name, crypto_x509.Name):
-        plain = _plain_pairs(name)
-        if plain is not None:
-            return plain
         name = name_from_cryptography(name)
     elif isinstance(name, bytes | bytearray):
         try:
@@ -305,35 +301,3 @@ def attributes_of(
     pairs.reverse()
     return pairs
 
-
-# Attribute types whose value asn1crypto reads as a DirectoryString (or, unknown to it, by
-# its universal tag): for those a UTF8String, PrintableString or IA5String reads as its
-# plain text. The others have a spec of their own (emailAddress and domainComponent decode
-# IDNA, telephoneNumber takes only PrintableString, ...) and go through asn1crypto.
-_SPECIAL_OIDS = frozenset(
-    dotted
-    for dotted, name in ((d, asn1_x509.NameType._map[d]) for d in asn1_x509.NameType._map)
-    if asn1_x509.NameTypeAndValue._oid_specs.get(name, asn1_x509.DirectoryString)
-    is not asn1_x509.DirectoryString
-)
-_PLAIN_TYPES = frozenset({_ASN1Type.UTF8String, _ASN1Type.PrintableString, _ASN1Type.IA5String})
-
-
-def _plain_pairs(name: crypto_x509.Name) -> list[tuple[str, str]] | None:
-    """:func:`attributes_of` read from `cryptography`'s own decoding, when the name is one
-    attribute per RDN, each a plain string type (`cryptography` has checked each one's
-    octets: UTF-8, PrintableString's characters, IA5's ASCII) of an attribute asn1crypto
-    reads as such; None for anything else, which asn1crypto reads. Re-encoding a CSR's
-    subject for asn1crypto cost about 30 µs per request."""
-    pairs = []
-    for rdn in name.rdns:
-        if len(rdn) != 1:
-            return None
-        (attribute,) = rdn
-        oid = attribute.oid.dotted_string
-        if attribute._type not in _PLAIN_TYPES or oid in _SPECIAL_OIDS:
-            return None
-        spec = _BY_OID.get(oid)
-        pairs.append((spec.short_name if spec else oid, str(attribute.value)))
-    pairs.reverse()
-    return pairs

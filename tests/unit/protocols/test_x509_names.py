@@ -303,9 +303,8 @@ def _attribute(oid: str, value: str, string_type: _ASN1Type) -> x509.RelativeDis
     ],
 )  # fmt: skip
 def test_attributes_of_a_cryptography_name_read_as_asn1crypto_reads_its_der(rdns):
-    """A plain name is read from `cryptography`'s own decoding, the rest through
-    asn1crypto: either way the pairs (or the refusal) are the ones asn1crypto reads from
-    the DER (IDNA in e-mail addresses decoded, multi-valued RDNs in DER order)."""
+    """A `cryptography` Name gives the pairs (or the refusal) asn1crypto reads from its
+    DER (IDNA in e-mail addresses decoded, multi-valued RDNs in DER order)."""
     name = x509.Name(rdns)
     try:
         expected = attributes_of(name.public_bytes())
