@@ -300,4 +300,3 @@ def attributes_of(
         raise ValueError(f"malformed Name: {exc}") from None
     pairs.reverse()
     return pairs
-
