@@ -95,7 +95,7 @@ class ReplyHeader:
     ``sender`` and ``recipient`` are DER GeneralNames (the CA's directoryName; the request's
     sender). ``sender_nonce`` is fresh (16 random octets, made by the caller) and
     ``recip_nonce`` the request's senderNonce. ``protection_algorithm`` is the DER
-    AlgorithmIdentifier of the protection (``protection.new_mac_algorithm`` or
+    AlgorithmIdentifier of the protection (``protection.reply_mac`` or
     ``protection.signature_algorithm_der``); ``sender_kid`` the request's senderKID for a
     MAC, the signer's subjectKeyIdentifier for a signature. ``implicit_confirm`` puts
     id-it-implicitConfirm in generalInfo, granting it (5.1.1.1). ``pvno`` is 2 (cmp2000), or

@@ -312,17 +312,19 @@ def test_genm_from_openssl(work: Work) -> None:
     cmp.verify_mac(message, SECRET, 100, 1000)
 
 
-def test_new_mac_algorithm_keeps_the_scheme_with_a_fresh_salt(work: Work) -> None:
+def test_reply_mac_keeps_the_scheme_with_a_fresh_salt(work: Work) -> None:
     message = _parsed(work, "ir_implicit")
     before = _pbm_parameters(message)
-    first, second = cmp.new_mac_algorithm(message), cmp.new_mac_algorithm(message)
-    for algorithm in (first, second):
-        after = _pbm_parameters(_with_algorithm(message, algorithm))
+    first, second = cmp.reply_mac(message), cmp.reply_mac(message)
+    for protect in (first, second):
+        # the MAC made with what reply_mac read is the one its algorithm's DER gives
+        assert protect.mac(SECRET, b"part") == cmp.mac(protect.algorithm, SECRET, b"part")
+        after = _pbm_parameters(_with_algorithm(message, protect.algorithm))
         assert len(after["salt"]) == len(before["salt"]) == 16
         assert bytes(after["salt"]) != bytes(before["salt"])
         for field in ("owf", "iterationCount", "mac"):
             assert after[field] == before[field]
-    assert first != second
+    assert first.algorithm != second.algorithm
 
 
 def _pbm_parameters(message: cmp.PKIMessage) -> Any:
@@ -550,13 +552,16 @@ def test_pbmac1_against_cryptography(case: str) -> None:
         cmp.verify_mac(message, b"S3cret", 1000, 10_000)
     with pytest.raises(cmp.MACError, match="2048 outside"):
         cmp.verify_mac(message, SECRET, 4096, 10_000)
-    fresh = cmp.new_mac_algorithm(message)
+    protect = cmp.reply_mac(message)
+    fresh = protect.algorithm
     new_salt = _salt_in(fresh)
     assert len(new_salt) == 16 and new_salt != salt
     assert fresh.replace(new_salt, salt) == algorithm  # only the salt differs
     reply_header = _reply_header(fresh)
     reply_part = cmp.protected_part(reply_header, body)
-    reply = cmp.parse_reply(cmp.assemble(reply_header, body, cmp.mac(fresh, SECRET, reply_part)))
+    reply_mac = protect.mac(SECRET, reply_part)
+    assert reply_mac == cmp.mac(fresh, SECRET, reply_part)
+    reply = cmp.parse_reply(cmp.assemble(reply_header, body, reply_mac))
     cmp.verify_mac(reply, SECRET, 1000, 10_000)
 
 
@@ -628,7 +633,7 @@ def test_verify_mac_refuses_unprotected_and_signed_messages() -> None:
     with pytest.raises(cmp.MACError, match="no protectionAlg"):
         cmp.verify_mac(unprotected, SECRET, 1, 1000)
     with pytest.raises(cmp.MACError, match="no protectionAlg"):
-        cmp.new_mac_algorithm(unprotected)
+        cmp.reply_mac(unprotected)
     assert not cmp.verify_signature(unprotected, TestCA.create().der)
 
 
