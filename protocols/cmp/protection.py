@@ -52,7 +52,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4055, rfc4210, rfc5280, rfc8018
 
-from protocols.cmp.crmf import MalformedDER, decode_der, encode_der, signature_valid
+from protocols.cmp.crmf import (
+    MalformedDER,
+    checked_once,
+    decode_der,
+    encode_der,
+    signature_valid,
+)
 from protocols.cmp.messages import PKIMessage
 from protocols.der import tlv as der_tlv
 from protocols.x509.certificate import SIGNATURE_ALGORITHMS, _algorithm_identifier
@@ -351,8 +357,11 @@ def _checked_iterations(count: int) -> int:
 
 def _algorithm(algorithm_der: bytes) -> tuple[str, Any]:
     """(OID, the parameters as a pyasn1 Any, possibly without value) of an
-    AlgorithmIdentifier."""
-    algorithm = _decode(algorithm_der, "AlgorithmIdentifier")
+    AlgorithmIdentifier; decoded once with the request's header (crmf.checked_once)."""
+    try:
+        algorithm = checked_once(algorithm_der, "AlgorithmIdentifier")
+    except MalformedDER as exc:
+        raise MACError(str(exc)) from None
     return str(algorithm["algorithm"]), algorithm["parameters"]
 
 
@@ -383,7 +392,6 @@ def _pbkdf2_parameters(parameters: Any) -> tuple[Any, Any]:
 
 
 _SPECS: dict[str, Any] = {
-    "AlgorithmIdentifier": rfc5280.AlgorithmIdentifier,
     "PBMParameter": rfc4210.PBMParameter,
     "PBMAC1-params": rfc8018.PBMAC1_params,
     "PBKDF2-params": rfc8018.PBKDF2_params,
