@@ -177,12 +177,13 @@ _CHECKED_SPECS: dict[str, Any] = {
 
 
 @functools.lru_cache(maxsize=512)
-def checked_once(der: bytes, what: str) -> None:
-    """Raises MalformedDER unless ``der`` decodes as the type ``what`` names (a
-    GeneralName, AlgorithmIdentifier or CMPCertificate). The values that pass are
-    remembered, those that fail are not: the same names and certificates come back in
-    request after request, and in the answers to them."""
-    decode_der(der, _CHECKED_SPECS[what](), what)
+def checked_once(der: bytes, what: str) -> Any:
+    """``der`` decoded as the type ``what`` names (a GeneralName, AlgorithmIdentifier or
+    CMPCertificate), read-only; MalformedDER if it does not decode. The values that pass
+    are remembered, those that fail are not: the same names and certificates come back in
+    request after request, and in the answers to them; a request's protectionAlg is read
+    for its header and again for its protection."""
+    return decode_der(der, _CHECKED_SPECS[what](), what)
 
 
 def short_reason(exc: BaseException) -> str:

@@ -26,6 +26,7 @@ Responses (ip, cp, kup, rp, genp, pollRep, pkiconf) are read with the same funct
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -273,7 +274,7 @@ def parse_pki_message(der: bytes) -> PKIMessage:
 
 
 def _parse(der: bytes) -> PKIMessage:
-    message = _decoded(der)
+    message, header = _decoded(der)
     parts = der_children(der)
     raw_header, raw_body = parts[0][1], parts[1][1]
     body = message["body"]
@@ -282,7 +283,7 @@ def _parse(der: bytes) -> PKIMessage:
     raw_content = der_contents(raw_body)
     return PKIMessage(
         der=der,
-        header=_header(message["header"], raw_header),
+        header=_header(header, raw_header),
         body_type=body_type,
         protected_part=der_tlv(0x30, raw_header + raw_body),
         protection=_protection(parts),
@@ -307,35 +308,139 @@ def _parse(der: bytes) -> PKIMessage:
     )
 
 
-def _decoded(der: bytes) -> Any:
-    """``der`` decoded as a PKIMessage, as pyasn1 decodes it whole: by parts when it can be
-    (:func:`_decoded_by_parts`), else whole, so that what is refused is refused as before,
-    with the same reason."""
-    message = _decoded_by_parts(der)
-    return message if message is not None else decode_der(der, rfc9480.PKIMessage(), "PKIMessage")
+def _decoded(der: bytes) -> tuple[Any, _HeaderFields]:
+    """``der`` decoded as a PKIMessage, as pyasn1 decodes it whole, with its header's
+    fields: by parts when it can be (:func:`_decoded_by_parts`), else whole, so that what
+    is refused is refused as before, with the same reason."""
+    decoded = _decoded_by_parts(der)
+    if decoded is not None:
+        return decoded
+    message = decode_der(der, rfc9480.PKIMessage(), "PKIMessage")
+    return message, _HeaderFields(message["header"])
 
 
-def _decoded_by_parts(der: bytes) -> Any | None:
-    """The PKIMessage decoded with the header's sender and recipient and the certificates of
-    extraCerts set aside (:func:`_set_aside`; nothing reads them from the pyasn1 value, they
-    are cut from the DER), each of those checked on its own and remembered once it passed
-    (:func:`~protocols.cmp.crmf.checked_once`): a client's names and chain come with each of
-    its requests, the CA's name with every one, and pyasn1 takes about as long for one
-    certificate as for all the rest of an ir. None for a message out of the ordinary, or
-    one that does not decode this way."""
+def _decoded_by_parts(der: bytes) -> tuple[Any, _HeaderFields] | None:
+    """The PKIMessage decoded in parts, each as its type in ``rfc9480``, with the header's
+    fields. Set aside (:func:`_set_aside`, :func:`_split_header`), and so not decoded with
+    the rest: the header's sender and recipient and the certificates of extraCerts, each
+    checked on its own and remembered once it passed (:func:`~protocols.cmp.crmf.checked_once`:
+    a client's names and chain come with each of its requests, the CA's name with every one,
+    and pyasn1 takes about as long for one certificate as for all the rest of an ir); and
+    the header's fields that are new in every message (:data:`_OWN_FIELDS`). The rest of the
+    header is decoded once for all the messages that share it (:func:`_header_frame`), the
+    body and protection under a placeholder header. None for a message out of the ordinary,
+    or one that does not decode this way."""
     try:
         shortcut = _set_aside(der)
         if shortcut is None:
             return None
         rest, names, certificates = shortcut
-        message = decode_der(rest, rfc9480.PKIMessage(), "PKIMessage")
+        parts = der_children(rest)
+        split = _split_header(parts[0][1])
+        if split is None:
+            return None
+        frame, own = split
+        header = _HeaderFields(_header_frame(frame), own)
+        others = b"".join(raw for _tag, raw in parts[1:])
+        placed = der_tlv(0x30, _HEADER_PLACEHOLDER + others)
+        message = decode_der(placed, rfc9480.PKIMessage(), "PKIMessage")
         for name in names:
             checked_once(name, "GeneralName")
         for certificate in certificates:
             checked_once(certificate, "CMPCertificate")
     except MalformedDER:  # DER's own errors too: the whole decoding says what is wrong
         return None
-    return message
+    return message, header
+
+
+class _HeaderFields:
+    """A PKIHeader's fields as pyasn1 values, by name: those of ``own`` (read on their own,
+    :func:`_split_header`), the others from ``header``, a decoded PKIHeader in which the
+    fields of ``own`` are placeholders."""
+
+    def __init__(self, header: Any, own: dict[str, Any] | None = None) -> None:
+        self._header = header
+        self._own = own or {}
+
+    def __getitem__(self, name: str) -> Any:
+        return self._own[name] if name in self._own else self._header[name]
+
+
+# The PKIHeader fields that are new in every message: messageTime; protectionAlg, whose
+# MAC parameters carry a fresh salt; the key ids, transactionID and nonces (RFC 4210
+# 5.1.1). Each is read on its own, and a placeholder (a value of its type) stands in its
+# place while the rest of the header is decoded.
+_OWN_FIELDS = ("messageTime", "protectionAlg", "senderKID", "recipKID", "transactionID",
+               "senderNonce", "recipNonce")  # fmt: skip
+_TIME_PLACEHOLDER = der_tlv(0x18, b"20000101000000Z")
+_ALGORITHM_PLACEHOLDER = bytes.fromhex("3003060100")  # { 0.0 }
+_OCTETS_PLACEHOLDER = der_tlv(0x04, b"")
+
+
+def _own_fields() -> dict[int, tuple[str, Any]]:
+    """The fields of _OWN_FIELDS by their DER tag octet ([n] EXPLICIT, constructed), and
+    their types, as rfc9480.PKIHeader declares them."""
+    types = rfc9480.PKIHeader.componentType
+    found = {}
+    for name in _OWN_FIELDS:
+        spec = types[types.getPositionByName(name)].asn1Object
+        found[0xA0 | spec.tagSet[-1].tagId] = (name, spec)
+    return found
+
+
+_OWN_BY_TAG = _own_fields()
+# pvno 2, sender and recipient the empty directoryName: the header under which the body and
+# the protection are decoded, the real header being decoded apart.
+_HEADER_PLACEHOLDER = bytes.fromhex("300b020102a4023000a4023000")
+
+
+def _split_header(raw_header: bytes) -> tuple[bytes, dict[str, Any]] | None:
+    """(the header with each field of :data:`_OWN_FIELDS` replaced by a placeholder, those
+    fields read). An OCTET STRING is read from its DER (any octets are one) when it is
+    primitive with DER's shortest lengths; messageTime is decoded as its type (and kept:
+    messages of the same second share it); protectionAlg's AlgorithmIdentifier is decoded
+    once for the header and the protection (crmf.checked_once). None when a field is not in
+    that form, or a length on the way is not DER's shortest. Raises MalformedDER."""
+    fields = [raw for _tag, raw in der_children(raw_header)]
+    frame, own = fields[:3], {}  # pvno, sender, recipient: then the [n] EXPLICIT fields
+    for raw in fields[3:]:
+        found = _OWN_BY_TAG.get(raw[0])
+        if found is None:
+            frame.append(raw)
+            continue
+        name, spec = found
+        inner = der_contents(raw)
+        if der_tlv(raw[0], inner) != raw:
+            return None
+        if name == "messageTime":
+            own[name], placeholder = _message_time_value(raw), _TIME_PLACEHOLDER
+        elif name == "protectionAlg":
+            own[name], placeholder = (
+                checked_once(inner, "AlgorithmIdentifier"),
+                _ALGORITHM_PLACEHOLDER,
+            )
+        else:
+            if inner[:1] != b"\x04" or der_tlv(0x04, der_contents(inner)) != inner:
+                return None
+            own[name], placeholder = spec.clone(der_contents(inner)), _OCTETS_PLACEHOLDER
+        frame.append(der_tlv(raw[0], placeholder))
+    return der_tlv(0x30, b"".join(frame)), own
+
+
+@functools.lru_cache(maxsize=64)
+def _message_time_value(raw: bytes) -> Any:
+    """messageTime's [0] EXPLICIT GeneralizedTime decoded as its type in PKIHeader, kept
+    (read-only)."""
+    types = rfc9480.PKIHeader.componentType
+    return decode_der(raw, types[types.getPositionByName("messageTime")].asn1Object, "messageTime")
+
+
+@functools.lru_cache(maxsize=64)
+def _header_frame(frame: bytes) -> Any:
+    """A PKIHeader with placeholders (:func:`_split_header`) decoded, and kept: the messages
+    of one client, often of every client, share it. Read-only. Raises MalformedDER (not
+    kept)."""
+    return decode_der(frame, rfc9480.PKIHeader(), "PKIHeader")
 
 
 # A GeneralName in the place of the header's sender and recipient while the rest is decoded:
@@ -372,7 +477,7 @@ def _set_aside(der: bytes) -> tuple[bytes, list[bytes], list[bytes]] | None:
     return rest, fields[1:3], certificates
 
 
-def _header(header: Any, raw_header: bytes) -> Header:
+def _header(header: _HeaderFields, raw_header: bytes) -> Header:
     """The Header of a decoded PKIHeader; GeneralNames, protectionAlg and generalInfo are cut
     out of ``raw_header`` (children 1 and 2, the contents of [1] and of [8])."""
     pvno = int(header["pvno"])  # any: the responder answers unsupportedVersion (RFC 9483 3.5)

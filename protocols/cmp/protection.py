@@ -17,8 +17,8 @@ reference number and password (RFC 9483 4.1.5), comes in two schemes:
 :func:`mac_parameters` tells which scheme and how many iterations, before any work is done;
 :func:`verify_mac` refuses an iteration count outside the server's bounds (the sender chooses
 it, so an unbounded count would let anyone make the server hash for minutes), then compares
-in constant time. A reply is protected with :func:`new_mac_algorithm` (the request's scheme
-and parameters with a fresh salt, RFC 9483 4.1.5) and :func:`mac`.
+in constant time. A reply is protected with :func:`reply_mac` (the request's scheme and
+parameters with a fresh salt, RFC 9483 4.1.5): its algorithm for the header, then its MAC.
 
 Signature protection (RFC 4210 5.1.3.3, RFC 9481 section 3): :func:`verify_signature` checks
 a request with the signer's certificate (RFC 9483 3.3: the first of extraCerts);
@@ -42,6 +42,8 @@ import functools
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
@@ -50,7 +52,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4055, rfc4210, rfc5280, rfc8018
 
-from protocols.cmp.crmf import MalformedDER, decode_der, encode_der, signature_valid
+from protocols.cmp.crmf import (
+    MalformedDER,
+    checked_once,
+    decode_der,
+    encode_der,
+    signature_valid,
+)
 from protocols.cmp.messages import PKIMessage
 from protocols.der import tlv as der_tlv
 from protocols.x509.certificate import SIGNATURE_ALGORITHMS, _algorithm_identifier
@@ -61,10 +69,11 @@ __all__ = [
     "PBMAC1",
     "AlgorithmNotAllowed",
     "MACError",
+    "ReplyMAC",
     "mac",
     "mac_parameters",
-    "new_mac_algorithm",
     "protection_kind",
+    "reply_mac",
     "signature_algorithm_der",
     "verify_mac",
     "verify_signature",
@@ -237,11 +246,27 @@ def verify_mac(
         raise MACError("MAC does not verify")
 
 
-def new_mac_algorithm(like: PKIMessage) -> bytes:
-    """DER AlgorithmIdentifier for a reply's MAC: the scheme and parameters of ``like``'s
+@dataclass(frozen=True)
+class ReplyMAC:
+    """How a reply is MAC-protected: ``algorithm``, the DER AlgorithmIdentifier its header
+    names, and :meth:`mac`, the MAC under it. Made by :func:`reply_mac` with the parameters
+    it has just read and chosen, so that the MAC does not decode again what was just
+    encoded."""
+
+    algorithm: bytes
+    _compute: Callable[[bytes, bytes], bytes] = field(repr=False)
+
+    def mac(self, secret: bytes, data: bytes) -> bytes:
+        """The MAC of ``data`` (the reply's ProtectedPart DER) under the shared ``secret``,
+        the same octets as ``mac(self.algorithm, secret, data)``."""
+        return self._compute(secret, data)
+
+
+def reply_mac(like: PKIMessage) -> ReplyMAC:
+    """The MAC protection of a reply to ``like``: the scheme and parameters of ``like``'s
     protectionAlg with a fresh random salt of the same length (at least 16, at most 64
     octets) (RFC 9483 4.1.5, RFC 4210 5.1.3.1). Raises MACError if ``like`` is not
-    MAC-protected."""
+    MAC-protected, or for parameters :func:`mac` would refuse."""
     algorithm_der = like.header.protection_algorithm
     if algorithm_der is None:
         raise MACError("message has no protectionAlg")
@@ -250,9 +275,16 @@ def new_mac_algorithm(like: PKIMessage) -> bytes:
         pbm = _pbm_parameters(parameters)  # checked, and kept read-only (_decode)
         # PBMParameter ::= SEQUENCE { salt, owf, iterationCount, mac } has no DEFAULT: its
         # DER is its fields' DER in order, so a fresh salt needs no copy decoded again.
-        salt = der_tlv(0x04, _fresh_salt(len(pbm["salt"])))
+        salt = _fresh_salt(len(pbm["salt"]))
         kept = b"".join(encode_der(pbm[name]) for name in ("owf", "iterationCount", "mac"))
-        return _algorithm_der(oid, der_tlv(0x30, salt + kept))
+        algorithm = _algorithm_der(oid, der_tlv(0x30, der_tlv(0x04, salt) + kept))
+        owf = _lookup(_OWFS, pbm["owf"], "PasswordBasedMac owf")
+        digest = _lookup(_HMACS, pbm["mac"], "PasswordBasedMac mac")
+        iterations = _checked_iterations(int(pbm["iterationCount"]))
+        return ReplyMAC(
+            algorithm,
+            lambda secret, data: _pbm_mac(owf, digest, salt, iterations, secret, data),
+        )
     if oid == PBMAC1:
         kept_pbmac1, _ = _pbkdf2_parameters(parameters)  # checked; then copies to change
         pbmac1 = _fresh(bytes(parameters), "PBMAC1-params")
@@ -260,7 +292,8 @@ def new_mac_algorithm(like: PKIMessage) -> bytes:
         pbkdf2 = _fresh(kdf_parameters, "PBKDF2-params")
         pbkdf2["salt"]["specified"] = _fresh_salt(len(pbkdf2["salt"]["specified"]))
         pbmac1["keyDerivationFunc"]["parameters"] = encode_der(pbkdf2)
-        return _algorithm_der(oid, encode_der(pbmac1))
+        algorithm = _algorithm_der(oid, encode_der(pbmac1))
+        return ReplyMAC(algorithm, lambda secret, data: _pbmac1(pbmac1, pbkdf2, secret, data))
     raise MACError(f"protectionAlg {oid} is not a MAC")
 
 
@@ -278,12 +311,21 @@ def mac(algorithm_der: bytes, secret: bytes, data: bytes) -> bytes:
 
 
 def _password_based_mac(params: Any, secret: bytes, data: bytes) -> bytes:
-    """RFC 4210 5.1.3.1: BASEKEY = owf^iterationCount(secret || salt), MAC = HMAC(BASEKEY)."""
-    owf = getattr(hashlib, _lookup(_OWFS, params["owf"], "PasswordBasedMac owf"))
+    """RFC 4210 5.1.3.1 with a decoded PBMParameter."""
+    owf = _lookup(_OWFS, params["owf"], "PasswordBasedMac owf")
     digest = _lookup(_HMACS, params["mac"], "PasswordBasedMac mac")
-    key = secret + bytes(params["salt"])
-    for _ in range(_checked_iterations(int(params["iterationCount"]))):
-        key = owf(key).digest()  # the named constructor: a third cheaper than hashlib.new
+    iterations = _checked_iterations(int(params["iterationCount"]))
+    return _pbm_mac(owf, digest, bytes(params["salt"]), iterations, secret, data)
+
+
+def _pbm_mac(
+    owf_name: str, digest: str, salt: bytes, iterations: int, secret: bytes, data: bytes
+) -> bytes:
+    """RFC 4210 5.1.3.1: BASEKEY = owf^iterationCount(secret || salt), MAC = HMAC(BASEKEY)."""
+    owf = getattr(hashlib, owf_name)  # the named constructor: a third cheaper than hashlib.new
+    key = secret + salt
+    for _ in range(iterations):
+        key = owf(key).digest()
     return hmac.digest(key, data, digest)
 
 
@@ -315,8 +357,11 @@ def _checked_iterations(count: int) -> int:
 
 def _algorithm(algorithm_der: bytes) -> tuple[str, Any]:
     """(OID, the parameters as a pyasn1 Any, possibly without value) of an
-    AlgorithmIdentifier."""
-    algorithm = _decode(algorithm_der, "AlgorithmIdentifier")
+    AlgorithmIdentifier; decoded once with the request's header (crmf.checked_once)."""
+    try:
+        algorithm = checked_once(algorithm_der, "AlgorithmIdentifier")
+    except MalformedDER as exc:
+        raise MACError(str(exc)) from None
     return str(algorithm["algorithm"]), algorithm["parameters"]
 
 
@@ -347,7 +392,6 @@ def _pbkdf2_parameters(parameters: Any) -> tuple[Any, Any]:
 
 
 _SPECS: dict[str, Any] = {
-    "AlgorithmIdentifier": rfc5280.AlgorithmIdentifier,
     "PBMParameter": rfc4210.PBMParameter,
     "PBMAC1-params": rfc8018.PBMAC1_params,
     "PBKDF2-params": rfc8018.PBKDF2_params,

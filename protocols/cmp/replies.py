@@ -95,7 +95,7 @@ class ReplyHeader:
     ``sender`` and ``recipient`` are DER GeneralNames (the CA's directoryName; the request's
     sender). ``sender_nonce`` is fresh (16 random octets, made by the caller) and
     ``recip_nonce`` the request's senderNonce. ``protection_algorithm`` is the DER
-    AlgorithmIdentifier of the protection (``protection.new_mac_algorithm`` or
+    AlgorithmIdentifier of the protection (``protection.reply_mac`` or
     ``protection.signature_algorithm_der``); ``sender_kid`` the request's senderKID for a
     MAC, the signer's subjectKeyIdentifier for a signature. ``implicit_confirm`` puts
     id-it-implicitConfirm in generalInfo, granting it (5.1.1.1). ``pvno`` is 2 (cmp2000), or
@@ -144,7 +144,7 @@ def cert_rep_body(
         raise ValueError(f"status {PKIStatus(status).name}: certificate must be present iff issued")
     if fail_info and status in _ISSUED:  # RFC 9483 4.1.1: failInfo MUST be absent then
         raise ValueError(f"status {PKIStatus(status).name}: failInfo must be absent")
-    response = encode_der(univ.Integer(cert_req_id)) + _status_info_der(status, fail_info, text)
+    response = _integer_der(cert_req_id) + _status_info_der(status, tuple(fail_info), text)
     if private_key is not None and certificate is None:
         raise ValueError("a private key goes out only with its certificate")
     if certificate is not None:
@@ -238,10 +238,18 @@ def _status_info(status: PKIStatus, fail_info: Sequence[FailureInfo], text: str 
     return info
 
 
+@functools.lru_cache(maxsize=64)
 def _status_info_der(
-    status: PKIStatus, fail_info: Sequence[FailureInfo], text: str | None
+    status: PKIStatus, fail_info: tuple[FailureInfo, ...], text: str | None
 ) -> bytes:
+    """The DER PKIStatusInfo, kept: every certificate answer carries the same one."""
     return encode_der(_status_info(status, fail_info, text))
+
+
+@functools.lru_cache(maxsize=8)
+def _integer_der(value: int) -> bytes:
+    """The DER INTEGER, kept (a certReqId: 0, or -1 after a p10cr)."""
+    return encode_der(univ.Integer(value))
 
 
 def _named_bits(bits: Sequence[FailureInfo]) -> str:

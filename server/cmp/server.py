@@ -898,14 +898,16 @@ class CMPServer:
         """MAC answers name the CA as their sender (RFC 9483 3.1), their senderKID the
         request's (or the reference the sender named); signed ones the signer."""
         if sender.credential is not None:
-            algorithm = cmp.new_mac_algorithm(message)
+            protect = cmp.reply_mac(message)
             kid = message.header.sender_kid or sender.credential.id.encode()
-            header = self._reply_header(message, reply, await self._ca_name(), algorithm, kid)
+            header = self._reply_header(
+                message, reply, await self._ca_name(), protect.algorithm, kid
+            )
             part = cmp.protected_part(header, reply.body)
             if sender.mac_iterations > MAC_ITERATIONS_ON_LOOP:  # off the event loop
-                protection = await asyncio.to_thread(cmp.mac, algorithm, sender.secret, part)
+                protection = await asyncio.to_thread(protect.mac, sender.secret, part)
             else:
-                protection = cmp.mac(algorithm, sender.secret, part)
+                protection = protect.mac(sender.secret, part)
             return cmp.assemble_protected(part, protection, reply.extra_certs)
         if identity is None:  # no CMP protection certificate yet (server/cmp/identity.py)
             return self._unprotected_error(message, F.systemUnavail, "no key to sign answers")

@@ -199,9 +199,9 @@ class CMPResponder:
 
     def _protect(self, message: cmp.PKIMessage, body: bytes, implicit: bool) -> bytes:
         if message.header.protection_oid in (cmp.PASSWORD_BASED_MAC, cmp.PBMAC1):
-            algorithm = cmp.new_mac_algorithm(message)
-            header = self._header(message, algorithm, message.header.sender_kid, implicit)
-            protection = cmp.mac(algorithm, self.secret, cmp.protected_part(header, body))
+            protect = cmp.reply_mac(message)
+            header = self._header(message, protect.algorithm, message.header.sender_kid, implicit)
+            protection = protect.mac(self.secret, cmp.protected_part(header, body))
             return cmp.assemble(header, body, protection)
         algorithm = cmp.signature_algorithm_der("sha256_ecdsa")
         header = self._header(message, algorithm, self.ca.key_id, implicit)

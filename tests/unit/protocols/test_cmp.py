@@ -48,6 +48,7 @@ from pyasn1_alt_modules import rfc4055, rfc4210, rfc5280, rfc8018, rfc9480
 
 from protocols import cmp, der
 from protocols.cmp import crmf
+from protocols.cmp import messages as cmp_messages
 from protocols.cmp import protection as cmp_protection
 from protocols.x509 import extensions as x509_extensions
 from tests.unit.protocols.cmp_responder import (
@@ -312,17 +313,19 @@ def test_genm_from_openssl(work: Work) -> None:
     cmp.verify_mac(message, SECRET, 100, 1000)
 
 
-def test_new_mac_algorithm_keeps_the_scheme_with_a_fresh_salt(work: Work) -> None:
+def test_reply_mac_keeps_the_scheme_with_a_fresh_salt(work: Work) -> None:
     message = _parsed(work, "ir_implicit")
     before = _pbm_parameters(message)
-    first, second = cmp.new_mac_algorithm(message), cmp.new_mac_algorithm(message)
-    for algorithm in (first, second):
-        after = _pbm_parameters(_with_algorithm(message, algorithm))
+    first, second = cmp.reply_mac(message), cmp.reply_mac(message)
+    for protect in (first, second):
+        # the MAC made with what reply_mac read is the one its algorithm's DER gives
+        assert protect.mac(SECRET, b"part") == cmp.mac(protect.algorithm, SECRET, b"part")
+        after = _pbm_parameters(_with_algorithm(message, protect.algorithm))
         assert len(after["salt"]) == len(before["salt"]) == 16
         assert bytes(after["salt"]) != bytes(before["salt"])
         for field in ("owf", "iterationCount", "mac"):
             assert after[field] == before[field]
-    assert first != second
+    assert first.algorithm != second.algorithm
 
 
 def _pbm_parameters(message: cmp.PKIMessage) -> Any:
@@ -550,13 +553,16 @@ def test_pbmac1_against_cryptography(case: str) -> None:
         cmp.verify_mac(message, b"S3cret", 1000, 10_000)
     with pytest.raises(cmp.MACError, match="2048 outside"):
         cmp.verify_mac(message, SECRET, 4096, 10_000)
-    fresh = cmp.new_mac_algorithm(message)
+    protect = cmp.reply_mac(message)
+    fresh = protect.algorithm
     new_salt = _salt_in(fresh)
     assert len(new_salt) == 16 and new_salt != salt
     assert fresh.replace(new_salt, salt) == algorithm  # only the salt differs
     reply_header = _reply_header(fresh)
     reply_part = cmp.protected_part(reply_header, body)
-    reply = cmp.parse_reply(cmp.assemble(reply_header, body, cmp.mac(fresh, SECRET, reply_part)))
+    reply_mac = protect.mac(SECRET, reply_part)
+    assert reply_mac == cmp.mac(fresh, SECRET, reply_part)
+    reply = cmp.parse_reply(cmp.assemble(reply_header, body, reply_mac))
     cmp.verify_mac(reply, SECRET, 1000, 10_000)
 
 
@@ -628,7 +634,7 @@ def test_verify_mac_refuses_unprotected_and_signed_messages() -> None:
     with pytest.raises(cmp.MACError, match="no protectionAlg"):
         cmp.verify_mac(unprotected, SECRET, 1, 1000)
     with pytest.raises(cmp.MACError, match="no protectionAlg"):
-        cmp.new_mac_algorithm(unprotected)
+        cmp.reply_mac(unprotected)
     assert not cmp.verify_signature(unprotected, TestCA.create().der)
 
 
@@ -1078,6 +1084,70 @@ def _with_sender(message: bytes, sender: bytes) -> bytes:
     fields = [raw for _tag, raw in der.elements(header[1])]
     fields[1] = sender
     return der.tlv(0x30, der.tlv(0x30, b"".join(fields)) + b"".join(raw for _tag, raw in rest))
+
+
+def _whole_header(message: bytes) -> cmp.Header:
+    """The Header read from pyasn1's decoding of ``message`` whole as a PKIMessage."""
+    whole = crmf.decode_der(message, rfc9480.PKIMessage(), "PKIMessage")
+    raw_header = der.elements(message)[0][1]
+    return cmp_messages._header(cmp_messages._HeaderFields(whole["header"]), raw_header)
+
+
+def _with_header_fields(message: bytes, fields: list[bytes]) -> bytes:
+    """``message`` with its header's fields after pvno, sender and recipient replaced."""
+    header, *rest = der.elements(message)
+    kept = [raw for _tag, raw in der.elements(header[1])][:3]
+    return der.tlv(
+        0x30, der.tlv(0x30, b"".join(kept + fields)) + b"".join(raw for _tag, raw in rest)
+    )
+
+
+def test_header_fields_read_apart_are_read_as_the_whole_message_would_be(work: Work) -> None:
+    """The header's fields that are new in each message (messageTime, protectionAlg, key
+    ids, transactionID, nonces) are read on their own and the rest of the header is kept
+    decoded: every request reads as when pyasn1 decodes it whole, and a header that does
+    not decode is refused with the very reason the whole message's decoding gives."""
+    kept = cmp_messages._header_frame.cache_info().hits
+    for name, request in work.requests.items():
+        for _ in range(2):  # the second time, the rest of the header from what was kept
+            assert cmp.parse_pki_message(request).header == _whole_header(request), name
+    assert cmp_messages._header_frame.cache_info().hits >= kept + len(work.requests)
+    request = work.requests["ir_implicit"]
+    fields = [raw for _tag, raw in der.elements(der.elements(request)[0][1])][3:]
+    assert [raw[0] for raw in fields] == [0xA0, 0xA1, 0xA2, 0xA4, 0xA5, 0xA8]
+
+    def replaced(tag: int, raw: bytes) -> list[bytes]:
+        return [raw if field[0] == tag else field for field in fields]
+
+    octets = der.tlv(0x04, b"\x01" * 16)
+    readable = [
+        [*fields[:-1], der.tlv(0xA6, octets), fields[-1]],  # a recipNonce, then generalInfo
+        replaced(0xA2, der.tlv(0xA2, der.tlv(0x04, b""))),  # an empty senderKID
+        replaced(0xA4, b"\xa4\x04\x04\x81\x01\x00"),  # a length not the shortest
+        # a constructed OCTET STRING: pyasn1 reads it (BER), so it is read whole
+        replaced(0xA2, der.tlv(0xA2, der.tlv(0x24, octets))),
+    ]
+    unreadable = [
+        [*fields, der.tlv(0xA6, octets)],  # a recipNonce after generalInfo
+        [der.tlv(0xA3, octets), *fields],  # a recipKID before messageTime
+        [*fields[:-1], der.tlv(0xA5, octets), fields[-1]],  # senderNonce twice
+        replaced(0xA0, der.tlv(0xA0, der.tlv(0x17, b"991231235959Z"))),  # a UTCTime
+        replaced(0xA4, der.tlv(0xA4, der.tlv(0x02, b"\x01"))),  # an INTEGER
+        replaced(0xA1, der.tlv(0xA1, der.tlv(0x30, der.tlv(0x02, b"\x01")))),  # no OID
+        replaced(0xA5, der.tlv(0xA5, octets + octets)),  # two values in one field
+    ]
+    for changed in readable + unreadable:
+        message = _with_header_fields(request, changed)
+        try:
+            expected = _whole_header(message)
+        except crmf.MalformedDER as exc:
+            with pytest.raises(cmp.CMPFormatError) as refused:
+                cmp.parse_pki_message(message)
+            assert str(refused.value) == str(exc)
+            assert changed in unreadable
+            continue
+        assert cmp.parse_pki_message(message).header == expected
+        assert changed in readable
 
 
 def test_names_and_extra_certs_are_read_as_the_whole_message_would_be(work: Work) -> None:
