@@ -65,7 +65,7 @@ from loadtests.bench_ocsp import (
     wait_for_line,
     write_lua,
 )
-from loadtests.seed_registry import Seeded, seed
+from loadtests.seed_registry import Seeded, registry_file, seed
 from server.status.ocsp_index import IndexCorrupt, OCSPIndex
 from tests.ports import free_port
 
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace, folder: Path, processes: Processes) -> None:
     if not (home / "settings.toml").exists():
         cli(home, "init", "--http", f"127.0.0.1:{port}")
     settings = load_settings(home)
-    db_path = settings.resolve(settings.registry.path)
+    db_path = registry_file(settings)
     seeded = seeded_of(db_path)
     if len(seeded) < args.certs:
         started = time.perf_counter()
