@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from server.errors import CAError, ErrorKind
 from server.registry.cmp_store import insert_opening_in
+from server.registry.group_commit import blind_write
 from server.registry.records import (
     HoldRefused,
     IntentHolds,
@@ -64,7 +65,8 @@ async def add_hold_in(
 ) -> None:
     """Record what the intent `serial` (inserted in the caller's transaction) holds, and
     which process owns it."""
-    await db.execute(
+    await blind_write(
+        db,
         "INSERT INTO intent_holds (serial, owner, credential_id, application_id,"
         " cmp_transaction_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
         (serial, owner, holds.credential_id, holds.application_id,

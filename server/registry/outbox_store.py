@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from server.registry.audit_chain import canonical_details
+from server.registry.group_commit import blind_write
 from server.registry.records import OutboxEvent, from_text, to_text
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ _ERROR_LENGTH = 500  # of last_error: enough to tell what went wrong
 async def add_event_in(db: Connection, kind: str, payload: dict[str, object], at: datetime) -> None:
     """Add an event inside the caller's registry transaction: it is recorded (and later
     delivered) exactly when that transaction commits."""
-    await db.execute(
+    await blind_write(
+        db,
         "INSERT INTO outbox_events (kind, payload, created_at) VALUES (?, ?, ?)",
         (kind, canonical_details(payload), to_text(at)),
     )

@@ -26,7 +26,7 @@ from server.registry.audit_chain import (
 from server.registry.cmp_store import CMPStore
 from server.registry.credential_store import CredentialStore
 from server.registry.engine import Connection, Engine
-from server.registry.group_commit import GroupCommit, SharedTransaction
+from server.registry.group_commit import GroupCommit, SharedTransaction, blind_write
 from server.registry.intent_store import (
     add_hold_in,
     open_intents_in,
@@ -132,7 +132,8 @@ class Registry:
         digest = entry_hash(
             prev_hash, seq, at_text, event.actor, event.action, event.target, details
         )
-        await db.execute(
+        await blind_write(
+            db,
             "INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (seq, at_text, event.actor, event.action, event.target, details, prev_hash, digest),
@@ -295,7 +296,8 @@ class Registry:
         )
         if cursor.rowcount != 1:
             raise CAError(ErrorKind.INTERNAL, f"no pending intent for serial {serial}")
-        await db.execute(
+        await blind_write(
+            db,
             "INSERT INTO status_changes (serial, change, effective_at, actor, recorded_at)"
             " VALUES (?, 'issue', ?, ?, ?)",
             (serial, to_text(at), actor, to_text(at)),

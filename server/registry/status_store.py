@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from server.registry.engine import Connection, Listener
-from server.registry.group_commit import SharedTransaction
+from server.registry.group_commit import SharedTransaction, blind_write_many
 from server.registry.records import (
     CertificateStatus,
     CRLRow,
@@ -53,7 +53,8 @@ async def write_ocsp_rows(db: Connection, rows: Sequence[OCSPResponseRow]) -> in
              to_text(item.revoked_at) if item.revoked_at else None, item.reason,
              to_text(item.this_update), to_text(item.next_update), item.der, seq)
         )  # fmt: skip
-    await db.executemany(
+    await blind_write_many(
+        db,
         f"INSERT INTO ocsp_responses ({_OCSP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (serial) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in _OCSP_COLUMNS.split(", ")[1:]),

@@ -3,9 +3,10 @@ throwaway PostgreSQL cluster: conftest.py): concurrent writes share transactions
 request's rows still land whole or not at all."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -13,21 +14,41 @@ from server.errors import CAError, ErrorKind
 from server.node.process_identity import this_process
 from server.registry import AuditEvent, CertificateIntent, Registry, RegistryBusy
 from server.registry.engine import Connection, Engine
-from server.registry.group_commit import GroupCommit
+from server.registry.group_commit import GroupCommit, blind_write
+from server.registry.records import to_text
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 OWNER = this_process()
 
 
+class CountingConnection:
+    """A real connection that notes each statement it runs in `statements`: its SQL and
+    how many rows of parameters it ran with."""
+
+    def __init__(self, db: Connection, statements: list[tuple[str, int]]) -> None:
+        self._db = db
+        self._statements = statements
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
+        self._statements.append((sql, 1))
+        return self._db.execute(sql, parameters)
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
+        rows = list(parameters)
+        self._statements.append((sql, len(rows)))
+        return await self._db.executemany(sql, rows)
+
+
 class CountingEngine:
-    """A real engine whose short write transactions (group commit's) are counted;
-    `fail_commit` makes each one fail at its end (after its work, before COMMIT), as a lost
-    disk or connection would."""
+    """A real engine whose short write transactions (group commit's) are counted, and
+    their statements noted; `fail_commit` makes each one fail at its end (after its work,
+    before COMMIT), as a lost disk or connection would."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self.dialect = engine.dialect
         self.transactions = 0
+        self.statements: list[tuple[str, int]] = []
         self.fail_commit: Exception | None = None
 
     def reading(self):
@@ -43,7 +64,7 @@ class CountingEngine:
     async def short_transaction(self) -> AsyncIterator[Connection]:
         self.transactions += 1
         async with self._engine.short_transaction() as db:
-            yield db
+            yield CountingConnection(db, self.statements)
             if self.fail_commit is not None:
                 raise self.fail_commit  # the engine rolls the whole transaction back
 
@@ -96,6 +117,69 @@ async def test_concurrent_issuances_share_transactions(
     assert (await registry.verify_audit_chain()).intact
 
 
+def runs_of(engine: CountingEngine, sql_start: str) -> list[int]:
+    """How many rows each run of the statements beginning with `sql_start` ran with."""
+    return [rows for sql, rows in engine.statements if sql.startswith(sql_start)]
+
+
+async def test_a_group_where_nobody_fails_runs_each_blind_write_once_for_all(
+    registry: Registry, engine: CountingEngine
+) -> None:
+    serials = [f"{n:02x}" for n in range(1, 7)]
+    await asyncio.gather(
+        *(registry.record_intent(intent(s, s.encode()), NOW, OWNER, "test") for s in serials)
+    )
+    await asyncio.gather(
+        *(
+            registry.complete_issue(
+                s, b"der-" + s.encode(), "test", NOW, AuditEvent("test", "certificate.issue", s)
+            )
+            for s in serials
+        )
+    )
+    assert engine.transactions == 2  # a group of six each time
+    assert runs_of(engine, "SAVEPOINT") == []
+    assert runs_of(engine, "INSERT INTO intent_holds") == [6]
+    assert runs_of(engine, "INSERT INTO status_changes") == [6]
+    assert runs_of(engine, "INSERT INTO audit_log") == [6]
+    assert runs_of(engine, "UPDATE certificates") == [1] * 6  # checked: one each
+    for serial in serials:
+        assert await registry.get_certificate(serial) is not None
+    assert await registry.open_intents() == []
+    assert (await registry.verify_audit_chain()).intact
+
+
+async def test_a_blind_write_a_constraint_refuses_fails_its_own_member_only(
+    registry: Registry, engine: CountingEngine
+) -> None:
+    await issue(registry, "01")  # audit entry 1
+    before = engine.transactions
+
+    async def audit_entry_one_again(db: Connection) -> None:
+        await blind_write(
+            db,
+            "INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash)"
+            " VALUES (1, ?, 'test', 'again', '01', '{}', ?, ?)",
+            (to_text(NOW), b"", b""),
+        )
+
+    outcomes = await asyncio.gather(
+        registry.record_intent(intent("0a", b"a"), NOW, OWNER, "test"),
+        registry.writes.run(audit_entry_one_again),
+        registry.record_intent(intent("0c", b"c"), NOW, OWNER, "test"),
+        return_exceptions=True,
+    )
+    # The fast try's batch was refused: the group ran again, with savepoints.
+    assert engine.transactions == before + 2
+    assert runs_of(engine, "SAVEPOINT")
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], Exception)
+    assert [i.serial for i in await registry.open_intents()] == ["0a", "0c"]
+    head = await registry.audit_head()
+    assert head is not None and head[0] == 1
+    assert (await registry.verify_audit_chain()).intact
+
+
 async def test_a_failing_member_of_a_group_leaves_no_row_and_the_others_land(
     registry: Registry, engine: CountingEngine
 ) -> None:
@@ -118,7 +202,8 @@ async def test_a_failing_member_of_a_group_leaves_no_row_and_the_others_land(
         return_exceptions=True,
     )
 
-    assert engine.transactions == before + 1  # one group: the failures shared it
+    # One group: its fast try, rolled back at the first failure, then its exact run.
+    assert engine.transactions == before + 2
     assert outcomes[0] is None and outcomes[3] is None and outcomes[4] is None
     assert isinstance(outcomes[1], CAError) and outcomes[1].kind is ErrorKind.DUPLICATE
     assert isinstance(outcomes[2], RuntimeError)
@@ -140,7 +225,7 @@ async def test_a_failed_commit_fails_every_member_alike_and_leaves_no_row(
         registry.record_intent(intent("10", b"\x01"), NOW, OWNER, "test"),  # 01's key: its own
         return_exceptions=True,
     )
-    assert engine.transactions == 1
+    assert engine.transactions == 2  # the fast try failed on the duplicate; no third
     assert all(outcome is engine.fail_commit for outcome in outcomes[:5])
     assert isinstance(outcomes[5], CAError) and outcomes[5].kind is ErrorKind.DUPLICATE
     engine.fail_commit = None
