@@ -25,7 +25,7 @@ from server.registry.audit_chain import (
 )
 from server.registry.cmp_store import CMPStore
 from server.registry.credential_store import CredentialStore
-from server.registry.engine import Connection, Engine
+from server.registry.engine import Connection, Engine, Row
 from server.registry.group_commit import GroupCommit, SharedTransaction, blind_write
 from server.registry.intent_store import (
     add_hold_in,
@@ -38,7 +38,7 @@ from server.registry.intent_store import (
     unclaimed_certificates_in,
 )
 from server.registry.lease_store import LeaseStore
-from server.registry.outbox_store import OutboxStore, certificate_issued_in
+from server.registry.outbox_store import ISSUED_COLUMNS, OutboxStore, certificate_issued_in
 from server.registry.records import (
     CERTIFICATE_COLUMNS,
     NO_HOLDS,
@@ -262,12 +262,12 @@ class Registry:
         transaction is shared with concurrent writes (server/registry/group_commit.py)."""
 
         async def complete(db: Connection) -> int:
-            await self._complete(db, serial, der, actor, at, audit)
+            issued = await self._complete(db, serial, der, actor, at, audit)
             for action, target in await spend_holds_in(db, serial, holds, at):
                 spent = AuditEvent(audit.actor, action, target, {"serial": serial})
                 await self.append_audit_in(db, spent, at)
             if responder_key is None:
-                await certificate_issued_in(db, serial, at)
+                await certificate_issued_in(db, issued, at)
             seq = await write_ocsp_rows(db, [ocsp]) if ocsp is not None else 0
             if responder_key is not None:
                 await db.execute(
@@ -288,13 +288,16 @@ class Registry:
         actor: str,
         at: datetime,
         audit: AuditEvent,
-    ) -> None:
+    ) -> Row:
+        """Record the certificate of the intent `serial`; returns its ISSUED_COLUMNS."""
         cursor = await db.execute(
             "UPDATE certificates SET state = 'issued', der = ?"
-            " WHERE serial = ? AND state = 'intent'",
+            f" WHERE serial = ? AND state = 'intent' RETURNING {ISSUED_COLUMNS}",
             (der, serial),
         )
-        if cursor.rowcount != 1:
+        # Read to its end: no cursor left to close.
+        issued = next(iter(await cursor.fetchall()), None)
+        if issued is None:
             raise CAError(ErrorKind.INTERNAL, f"no pending intent for serial {serial}")
         await blind_write(
             db,
@@ -303,6 +306,7 @@ class Registry:
             (serial, to_text(at), actor, to_text(at)),
         )
         await self.append_audit_in(db, audit, at)
+        return issued
 
     async def get_certificate(self, serial: str) -> CertificateRecord | None:
         async with (

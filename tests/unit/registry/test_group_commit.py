@@ -5,6 +5,7 @@ request's rows still land whole or not at all."""
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -147,6 +148,46 @@ async def test_a_group_where_nobody_fails_runs_each_blind_write_once_for_all(
         assert await registry.get_certificate(serial) is not None
     assert await registry.open_intents() == []
     assert (await registry.verify_audit_chain()).intact
+
+
+async def test_each_issuance_of_a_group_is_reported_with_its_issuer_read_once(
+    registry: Registry, engine: CountingEngine
+) -> None:
+    ca = CertificateIntent("ca", None, "ca", "CN=CA", b"ca".ljust(32, b"\0"), NOW,
+                           NOW + timedelta(days=3650), b"tbs-ca")  # fmt: skip
+    generation = await registry.record_ca_generation(
+        "test", "key:ca", "ecdsa-p256", b"kid", ca, b"der-ca", NOW,
+        AuditEvent("init", "ca.generation", "ca"),
+    )  # fmt: skip
+    serials = ["0a", "0b", "0c"]
+    for serial in serials:
+        await registry.record_intent(
+            replace(intent(serial, serial.encode()), generation_id=generation), NOW, OWNER, "t"
+        )
+    engine.statements.clear()
+    await asyncio.gather(
+        *(
+            registry.complete_issue(
+                s, b"der-" + s.encode(), "test", NOW, AuditEvent("test", "certificate.issue", s)
+            )
+            for s in serials
+        )
+    )
+    issuer_reads = [sql for sql, _ in engine.statements if "JOIN certificates ca" in sql]
+    assert len(issuer_reads) == 1  # one group, one read
+    events = await registry.outbox.undelivered(10)
+    assert [event.payload for event in events] == [
+        {
+            "serial": serial,
+            "not_before": "2026-11-28T12:00:00Z",
+            "not_after": "2026-12-28T12:00:00Z",
+            "profile": "tls-client",
+            "subject": f"CN={serial}",
+            "issuer": {"ca": "test", "subject": "CN=CA", "serial": "ca", "generation": generation},
+            "subscriber_id": None,
+        }
+        for serial in serials
+    ]
 
 
 async def test_a_blind_write_a_constraint_refuses_fails_its_own_member_only(
