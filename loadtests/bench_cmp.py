@@ -1,7 +1,7 @@
 """Benchmark: CMP ir and cr per second over HTTP, CA key P-256 on SoftHSM2 (or soft).
 
     python loadtests/bench_cmp.py [--count N] [--concurrency C] [--workers W]
-                                  [--backend soft|pkcs11]
+                                  [--backend soft|pkcs11] [--registry sqlite|postgresql]
 
 Makes a CA home, N one-time enrollment codes and, before the clock starts, N `ir` requests
 (MAC-protected with each code, implicitConfirm asked, a fresh P-256 key each) and N `cr`
@@ -14,12 +14,15 @@ checks, MAC or signature check, transactionID recorded, CRMF proof of possession
 issuance (intent, signature through the pipeline, verification, registry, OCSP response),
 the protected answer. Prints requests/s and p50/p99 latency of each kind, and each rate
 as a share of the floor (loadtests/floor.py) measured before and after them in the same run.
+With `--registry postgresql` the registry is a throwaway PostgreSQL cluster started for
+the run (loadtests/bench_ca.py, fsync on).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -35,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cryptography import x509
 
 from loadtests import floor
-from loadtests.bench_ca import free_port, make_ca
+from loadtests.bench_ca import free_port, make_ca, registry_url
 from protocols import cmp
 from tests.enrollment_codes import make_codes
 
@@ -100,11 +103,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--backend", choices=("soft", "pkcs11"), default="pkcs11")
     parser.add_argument("--floor-count", type=int, default=1000)
+    parser.add_argument("--registry", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-cmp-"))
     ca = None
+    cluster = contextlib.ExitStack()
     try:
-        ca = make_ca(folder, args.backend, CA_CMP__MAX_CLOCK_SKEW_SECONDS="3600")
+        url = registry_url(args.registry, cluster)
+        ca = make_ca(folder, args.backend, url, CA_CMP__MAX_CLOCK_SKEW_SECONDS="3600")
         home, http, cli = ca.home, ca.http, ca.cli
         ca_pem = folder / "ca.pem"
         ca_pem.write_text(cli("ca-cert"))
@@ -154,8 +160,8 @@ def main() -> None:
         elapsed, latencies, failures = results.get(timeout=900)
         process.join()
         base = floor.mean(before, floor.measure(floor_csrs))
-        print(f"CMP over HTTP, CA key ec-p256 on {args.backend}, {args.workers} HTTP "
-              f"worker(s), {args.concurrency} in flight")  # fmt: skip
+        print(f"CMP over HTTP, CA key ec-p256 on {args.backend}, registry {args.registry}, "
+              f"{args.workers} HTTP worker(s), {args.concurrency} in flight")  # fmt: skip
         print(base.line(f"floor ({args.floor_count} enrollments, before and after, one core)"))
         for kind, protection in (("ir", "MAC (PBM)"), ("cr", "signature")):
             times = latencies[kind]
@@ -169,6 +175,7 @@ def main() -> None:
     finally:
         if ca is not None:
             ca.stop()
+        cluster.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 
