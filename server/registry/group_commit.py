@@ -26,7 +26,7 @@ Theory of operation (the model is hsm/pipeline.py):
 - The group is one transaction, tried first the fast way, then, only if a member failed,
   the exact way:
   - fast: the members' work runs one after the other with no savepoint, and their blind
-    writes (`blind_write`: inserts whose outcome nothing in the group reads) wait, to run
+    writes (`blind_write`: writes whose outcome nothing in the group reads) wait, to run
     at the group's end as one batch per statement (asyncpg and sqlite3 `executemany`:
     on PostgreSQL one round trip for the whole group, where each was a round trip per
     member). If a member raises, or a batch does (a constraint refused a row), the whole
@@ -118,12 +118,13 @@ class SharedTransaction:
 
 
 async def blind_write(db: Connection, sql: str, parameters: Sequence[Any]) -> None:
-    """Run a blind write: a statement (an INSERT of given values, or an upsert) whose
-    outcome nothing reads (no row count, no RETURNING), and whose rows no statement of
-    the transaction reads before COMMIT. In a group's fast try it waits to run with the
-    same statement of the other members, one batch at the group's end (module
-    docstring); elsewhere it runs at once. A constraint it breaks is then found at the
-    batch, and the group runs again the exact way, where it fails its own member only."""
+    """Run a blind write: a statement whose outcome nothing reads (no row count, no
+    RETURNING), to rows no other work of a group reads or writes (new rows; rows that
+    only the caller's request holds), so its effect does not depend on when in the
+    transaction it runs. In a group's fast try it waits to run with the same statement
+    of the other members, one batch at the group's end (module docstring); elsewhere it
+    runs at once. A constraint it breaks is then found at the batch, and the group runs
+    again the exact way, where it fails its own member only."""
     await blind_write_many(db, sql, (parameters,))
 
 

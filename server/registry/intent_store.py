@@ -215,11 +215,17 @@ async def settle_stranded_in(db: Connection, claim: StrandedClaim, serial: str |
 
 async def _spend_credential_in(db: Connection, credential_id: str, serial: str) -> None:
     """Mark the credential used for the certificate `serial`; the application it was
-    handed out for (approved) is issued with it."""
-    await db.execute(
-        "UPDATE enrollment_credentials SET used_serial = ? WHERE id = ?", (serial, credential_id)
+    handed out for (approved) is issued with it. Both are blind writes (group_commit.py):
+    nothing reads what they change, and no other work of a group touches those rows (the
+    credential is held by this intent alone, intent_holds.credential_id being unique;
+    no group's work changes an approved application)."""
+    await blind_write(
+        db,
+        "UPDATE enrollment_credentials SET used_serial = ? WHERE id = ?",
+        (serial, credential_id),
     )
-    await db.execute(
+    await blind_write(
+        db,
         "UPDATE applications SET state = 'issued', serial = ? WHERE state = 'approved'"
         " AND id = (SELECT application_id FROM enrollment_credentials WHERE id = ?)",
         (serial, credential_id),

@@ -16,7 +16,7 @@ from server.node.process_identity import this_process
 from server.registry import AuditEvent, CertificateIntent, Registry, RegistryBusy
 from server.registry.engine import Connection, Engine
 from server.registry.group_commit import GroupCommit, blind_write
-from server.registry.records import to_text
+from server.registry.records import CredentialRow, IntentHolds, to_text
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 OWNER = this_process()
@@ -147,6 +147,36 @@ async def test_a_group_where_nobody_fails_runs_each_blind_write_once_for_all(
     for serial in serials:
         assert await registry.get_certificate(serial) is not None
     assert await registry.open_intents() == []
+    assert (await registry.verify_audit_chain()).intact
+
+
+async def test_the_credentials_a_group_spends_are_marked_used_in_one_batch(
+    registry: Registry, engine: CountingEngine
+) -> None:
+    serials = ["0a", "0b", "0c"]
+    for serial in serials:
+        expires = NOW + timedelta(hours=1)
+        credential = CredentialRow(
+            f"code-{serial}", b"hash", b"salt", "tls-client", f"CN={serial}", expires, None, None
+        )
+        assert await registry.credentials.add(credential, "test", NOW, [])
+    holds = {serial: IntentHolds(credential_id=f"code-{serial}") for serial in serials}
+    await asyncio.gather(
+        *(
+            registry.record_intent(intent(s, s.encode()), NOW, OWNER, "est", holds[s])
+            for s in serials
+        )
+    )
+    audit = AuditEvent("test", "certificate.issue", "")
+    await asyncio.gather(
+        *(registry.complete_issue(s, b"der", "est", NOW, audit, holds=holds[s]) for s in serials)
+    )
+    assert engine.transactions == 2
+    assert runs_of(engine, "UPDATE enrollment_credentials SET used_serial") == [3]
+    assert runs_of(engine, "UPDATE applications SET state = 'issued'") == [3]
+    for serial in serials:
+        credential = await registry.credentials.get(f"code-{serial}")
+        assert credential is not None and credential.used_serial == serial
     assert (await registry.verify_audit_chain()).intact
 
 
