@@ -28,6 +28,7 @@ from server.registry.credential_store import CredentialStore
 from server.registry.engine import Connection, Engine, Row
 from server.registry.group_commit import GroupCommit, SharedTransaction, blind_write
 from server.registry.intent_store import (
+    STILL_HELD,
     add_hold_in,
     open_intents_in,
     release_in,
@@ -263,7 +264,8 @@ class Registry:
 
         async def complete(db: Connection) -> int:
             issued = await self._complete(db, serial, der, actor, at, audit)
-            for action, target in await spend_holds_in(db, serial, holds, at):
+            held = bool(issued[-1])  # the last column: STILL_HELD
+            for action, target in await spend_holds_in(db, serial, holds, at, held):
                 spent = AuditEvent(audit.actor, action, target, {"serial": serial})
                 await self.append_audit_in(db, spent, at)
             if responder_key is None:
@@ -289,10 +291,11 @@ class Registry:
         at: datetime,
         audit: AuditEvent,
     ) -> Row:
-        """Record the certificate of the intent `serial`; returns its ISSUED_COLUMNS."""
+        """Record the certificate of the intent `serial`; returns its ISSUED_COLUMNS and,
+        last, whether the intent still held what it took (intent_store.STILL_HELD)."""
         cursor = await db.execute(
-            "UPDATE certificates SET state = 'issued', der = ?"
-            f" WHERE serial = ? AND state = 'intent' RETURNING {ISSUED_COLUMNS}",
+            "UPDATE certificates SET state = 'issued', der = ? WHERE serial = ?"
+            f" AND state = 'intent' RETURNING {ISSUED_COLUMNS}, {STILL_HELD}",
             (der, serial),
         )
         # Read to its end: no cursor left to close.

@@ -143,6 +143,7 @@ async def test_a_group_where_nobody_fails_runs_each_blind_write_once_for_all(
     assert runs_of(engine, "INSERT INTO intent_holds") == [6]
     assert runs_of(engine, "INSERT INTO status_changes") == [6]
     assert runs_of(engine, "INSERT INTO audit_log") == [6]
+    assert runs_of(engine, "DELETE FROM intent_holds") == [6]
     assert runs_of(engine, "UPDATE certificates") == [1] * 6  # checked: one each
     for serial in serials:
         assert await registry.get_certificate(serial) is not None
