@@ -63,15 +63,18 @@ cost about N / group size transactions.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 from server.errors import CAError, ErrorKind
 from server.registry.engine import Connection, Engine
+from server.registry.write_metrics import WriteMetrics
 
 T = TypeVar("T")
 
+# The defaults of registry.max_write_group and registry.max_write_queue (config/settings.py)
 MAX_GROUP = 64  # members of one transaction: long enough to share, short enough to wait
 MAX_QUEUE = 4096  # members waiting for a group; more are refused as busy
 
@@ -156,7 +159,12 @@ class GroupCommit:
     """Runs each caller's work in a write transaction shared with concurrent callers."""
 
     def __init__(
-        self, engine: Engine, *, max_group: int = MAX_GROUP, max_queue: int = MAX_QUEUE
+        self,
+        engine: Engine,
+        *,
+        max_group: int = MAX_GROUP,
+        max_queue: int = MAX_QUEUE,
+        metrics: WriteMetrics | None = None,
     ) -> None:
         if max_group < 1 or max_queue < 1:
             raise ValueError("max_group and max_queue must be >= 1")
@@ -165,6 +173,8 @@ class GroupCommit:
         self._max_queue = max_queue
         self._queue: deque[_Member[Any]] = deque()
         self._committer: asyncio.Task[None] | None = None
+        self._metrics = metrics if metrics is not None else WriteMetrics()
+        self._metrics.waiting.set_function(lambda: len(self._queue))
 
     @property
     def waiting(self) -> int:
@@ -209,10 +219,13 @@ class GroupCommit:
     async def _commit(self, group: list[_Member[Any]]) -> None:
         outcomes: list[tuple[_Member[Any], Any]] = []
         failures: list[tuple[_Member[Any], Exception]] = []
+        self._metrics.group_size.observe(len(group))
+        started = time.perf_counter()
         try:
             try:
                 await self._try_fast(group, outcomes)
             except _TryAgainExactly:
+                self._metrics.retries.inc()
                 outcomes.clear()
                 await self._run_exactly(group, outcomes, failures)
         except Exception as exc:  # the group is not written: all of it fails alike
@@ -223,6 +236,7 @@ class GroupCommit:
             for member in group:
                 member.future.cancel()
             raise
+        self._metrics.group_seconds.observe(time.perf_counter() - started)
         for member, result in outcomes:
             if not member.future.done():
                 member.future.set_result(result)

@@ -7,10 +7,14 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from config.settings import RegistrySettings, Settings
+from server.context import open_registry
 from server.errors import CAError, ErrorKind
 from server.node.process_identity import this_process
 from server.registry import AuditEvent, CertificateIntent, Registry, RegistryBusy
@@ -82,8 +86,17 @@ async def engine(registry_url: str):
 
 
 @pytest.fixture
-def registry(engine: CountingEngine) -> Registry:
-    return Registry(engine)
+def metrics() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def registry(engine: CountingEngine, metrics: CollectorRegistry) -> Registry:
+    return Registry(engine, metrics=metrics)
+
+
+def retries(metrics: CollectorRegistry) -> float | None:
+    return metrics.get_sample_value("ca_registry_write_group_retries_total")
 
 
 def intent(serial: str, key: bytes) -> CertificateIntent:
@@ -124,7 +137,7 @@ def runs_of(engine: CountingEngine, sql_start: str) -> list[int]:
 
 
 async def test_a_group_where_nobody_fails_runs_each_blind_write_once_for_all(
-    registry: Registry, engine: CountingEngine
+    registry: Registry, engine: CountingEngine, metrics: CollectorRegistry
 ) -> None:
     serials = [f"{n:02x}" for n in range(1, 7)]
     await asyncio.gather(
@@ -139,7 +152,7 @@ async def test_a_group_where_nobody_fails_runs_each_blind_write_once_for_all(
         )
     )
     assert engine.transactions == 2  # a group of six each time
-    assert runs_of(engine, "SAVEPOINT") == []
+    assert runs_of(engine, "SAVEPOINT") == [] and retries(metrics) == 0
     assert runs_of(engine, "INSERT INTO intent_holds") == [6]
     assert runs_of(engine, "INSERT INTO status_changes") == [6]
     assert runs_of(engine, "INSERT INTO audit_log") == [6]
@@ -253,7 +266,7 @@ async def test_a_blind_write_a_constraint_refuses_fails_its_own_member_only(
 
 
 async def test_a_failing_member_of_a_group_leaves_no_row_and_the_others_land(
-    registry: Registry, engine: CountingEngine
+    registry: Registry, engine: CountingEngine, metrics: CollectorRegistry
 ) -> None:
     await issue(registry, "01")
     before = engine.transactions
@@ -275,7 +288,7 @@ async def test_a_failing_member_of_a_group_leaves_no_row_and_the_others_land(
     )
 
     # One group: its fast try, rolled back at the first failure, then its exact run.
-    assert engine.transactions == before + 2
+    assert engine.transactions == before + 2 and retries(metrics) == 1
     assert outcomes[0] is None and outcomes[3] is None and outcomes[4] is None
     assert isinstance(outcomes[1], CAError) and outcomes[1].kind is ErrorKind.DUPLICATE
     assert isinstance(outcomes[2], RuntimeError)
@@ -348,3 +361,46 @@ async def test_a_lone_write_commits_at_once_in_its_own_transaction(
         await issue(registry, "01")
     assert engine.transactions == 2
     assert await registry.get_certificate("01") is not None
+
+
+async def test_the_settings_bound_groups_and_the_queue_and_the_metrics_show_it(
+    registry_url: str, tmp_path: Path
+) -> None:
+    bounds = RegistrySettings(url=registry_url, max_write_group=2, max_write_queue=3)
+    metrics = CollectorRegistry()
+    registry = await open_registry(Settings(home=tmp_path, registry=bounds), metrics=metrics)
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def blocking(db: Connection) -> None:
+        entered.set()
+        await release.wait()
+
+    def audit(n: int):
+        async def work(db: Connection) -> int:
+            await registry.append_audit_in(db, AuditEvent("test", "write", str(n)), NOW)
+            return n
+
+        return work
+
+    try:
+        first = asyncio.ensure_future(registry.writes.run(blocking))
+        async with asyncio.timeout(30):
+            await entered.wait()
+        queued = [asyncio.ensure_future(registry.writes.run(audit(n))) for n in range(3)]
+        await asyncio.sleep(0)  # let them queue
+        assert metrics.get_sample_value("ca_registry_write_queue") == 3
+        with pytest.raises(RegistryBusy):  # max_write_queue
+            await registry.writes.run(audit(99))
+        release.set()
+        async with asyncio.timeout(30):
+            assert await asyncio.gather(first, *queued) == [None, 0, 1, 2]
+    finally:
+        await registry.close()
+    # max_write_group: the blocking one alone, then the three queued as two and one.
+    sample = metrics.get_sample_value
+    assert sample("ca_registry_write_group_size_count") == 3
+    assert sample("ca_registry_write_group_size_sum") == 4
+    assert sample("ca_registry_write_group_size_bucket", {"le": "1.0"}) == 2
+    assert sample("ca_registry_write_group_seconds_count") == 3
+    assert sample("ca_registry_write_group_retries_total") == 0
+    assert sample("ca_registry_write_queue") == 0
