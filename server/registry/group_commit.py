@@ -90,7 +90,8 @@ class RegistryBusy(CAError):
 
 class SharedTransaction:
     """A group's transaction as its members' work sees it (a Connection), with `heads`:
-    the newest value the group wrote to each read-then-write counter, by name. While
+    the newest value the group wrote to each read-then-write counter, by name (and what
+    a member read that no group's work changes, such as a CA generation's names). While
     `batching`, blind writes wait in it for `run_batches` (the fast try)."""
 
     def __init__(self, db: Connection, *, batching: bool = False) -> None:
@@ -133,7 +134,7 @@ async def blind_write(db: Connection, sql: str, parameters: Sequence[Any]) -> No
 
 async def blind_write_many(db: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
     """`blind_write` once per row of parameters."""
-    if isinstance(db, SharedTransaction) and db.batched(sql, rows):
+    if not rows or (isinstance(db, SharedTransaction) and db.batched(sql, rows)):
         return
     if len(rows) == 1:
         await db.execute(sql, rows[0])
@@ -185,10 +186,11 @@ class GroupCommit:
         self, work: Callable[[Connection], Awaitable[T]], *, follow_up: bool = False
     ) -> T:
         """The outcome of `work(db)`, run in a write transaction shared with concurrent
-        callers, committed before this returns. Raises what `work` raised (its own writes
-        rolled back), the transaction's error when the group could not commit (nothing of
-        it written), RegistryBusy when `max_queue` members wait already (never for a
-        `follow_up` of admitted work)."""
+        callers, committed before this returns. `work` does nothing but statements on
+        `db`: it runs twice when its group's fast try fails (module docstring). Raises
+        what `work` raised (its own writes rolled back), the transaction's error when the
+        group could not commit (nothing of it written), RegistryBusy when `max_queue`
+        members wait already (never for a `follow_up` of admitted work)."""
         if len(self._queue) >= self._max_queue and not follow_up:
             raise RegistryBusy("the registry is busy; try again shortly")
         loop = asyncio.get_running_loop()
