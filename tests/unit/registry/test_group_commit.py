@@ -234,6 +234,22 @@ async def test_each_issuance_of_a_group_is_reported_with_its_issuer_read_once(
     ]
 
 
+async def test_a_process_watermark_joins_the_group_it_meets(
+    registry: Registry, engine: CountingEngine
+) -> None:
+    """A feed's watermark, written after each change it applies, takes no write
+    transaction (and on PostgreSQL no write lock) of its own."""
+    await asyncio.gather(
+        registry.record_intent(intent("0a", b"a"), NOW, OWNER, "test"),
+        registry.status.set_watermark("this-process", 7, NOW),
+        registry.record_intent(intent("0b", b"b"), NOW, OWNER, "test"),
+    )
+    assert engine.transactions == 1
+    assert runs_of(engine, "INSERT INTO status_watermarks") == [1]
+    assert await registry.status.nodes_behind(8, NOW) == ["this-process"]
+    assert [i.serial for i in await registry.open_intents()] == ["0a", "0b"]
+
+
 async def test_a_blind_write_a_constraint_refuses_fails_its_own_member_only(
     registry: Registry, engine: CountingEngine
 ) -> None:
