@@ -128,11 +128,18 @@ class RegistrySettings:
 
     url: str = "sqlite:///registry.sqlite3"
     pool_size: int = 10  # PostgreSQL: connections each process (worker, command) may open
+    # Group commit (server/registry/group_commit.py), in each process: at most this many
+    # requests share one write transaction; when this many writes wait already, a new
+    # request is answered busy (EST 503, CMP systemUnavail).
+    max_write_group: int = 64
+    max_write_queue: int = 4096
 
     def check(self) -> None:
         problem = registry_url.url_problem(self.url)
         _require(problem is None, "registry.url", problem or "")
         _require(1 <= self.pool_size <= 100, "registry.pool_size", "1..100")
+        _require(1 <= self.max_write_group <= 1024, "registry.max_write_group", "1..1024")
+        _require(1 <= self.max_write_queue <= 1_000_000, "registry.max_write_queue", "1..1000000")
 
 
 @dataclass(frozen=True)

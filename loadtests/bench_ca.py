@@ -1,9 +1,12 @@
 """A CA home and its running server, for the enrollment benchmarks (EST, CMP): `init` on
-SoftHSM2 (a fresh token) or the software backend, free loopback ports, `serve` with a log.
+SoftHSM2 (a fresh token) or the software backend, its registry in SQLite or in a throwaway
+PostgreSQL cluster, free loopback ports, `serve` with a log.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.ports import free_port
+from tests.postgres import throwaway_cluster
 from tests.softhsm import make_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,12 +62,25 @@ class BenchCA:
             self.server.wait(timeout=30)
 
 
-def make_ca(folder: Path, backend: str, **settings: str) -> BenchCA:
-    """`init` a CA home under `folder` (`backend` "pkcs11": a fresh SoftHSM2 token), with
-    `settings` as CA_* environment overrides; this process's environment gets the token's
-    variables too, for helpers that open the registry here."""
+def registry_url(registry: str, stack: contextlib.ExitStack) -> str | None:
+    """For `registry` "postgresql", the URL of a new database in a throwaway cluster with
+    fsync on, as a real one (tests/postgres.py), which lives as long as `stack`; None for
+    "sqlite", the CA home's own file."""
+    if registry == "sqlite":
+        return None
+    cluster = stack.enter_context(throwaway_cluster(durable=True))
+    return asyncio.run(cluster.create_database())
+
+
+def make_ca(folder: Path, backend: str, url: str | None = None, **settings: str) -> BenchCA:
+    """`init` a CA home under `folder` (`backend` "pkcs11": a fresh SoftHSM2 token), its
+    registry at `url` (None: SQLite in the home), with `settings` as CA_* environment
+    overrides; this process's environment gets the token's variables too, for helpers that
+    open the registry here."""
     ca = BenchCA(folder, dict(os.environ, **settings))
     init = ["init", "--http", ca.http, "--https", ca.https]
+    if url is not None:
+        init += ["--registry-url", url]
     if backend == "pkcs11":
         token = make_token(folder)
         ca.env.update(token.environment(), CA_HSM_PIN=token.pin)

@@ -1,7 +1,7 @@
 """Benchmark: CMP ir and cr per second over HTTP, CA key P-256 on SoftHSM2 (or soft).
 
     python loadtests/bench_cmp.py [--count N] [--connections C] [--workers W]
-                                  [--backend soft|pkcs11]
+                                  [--backend soft|pkcs11] [--registry sqlite|postgresql]
 
 Makes a CA home, N one-time enrollment codes and, before the clock starts, N `ir` requests
 (MAC-protected with each code, implicitConfirm asked, a fresh P-256 key each) and N `cr`
@@ -21,13 +21,15 @@ first of each kind and every 100th) is read back with protocols/cmp: each must b
 carrying one of those certificates. Otherwise the run fails. Prints requests/s and p50/p99
 latency of each kind, the server's CPU per request (HTTP workers, signers) and wrk's, and
 each rate as a share of the floor (loadtests/floor.py) measured before and after them in
-the same run.
+the same run. With `--registry postgresql` the registry is a throwaway PostgreSQL cluster
+started for the run (loadtests/bench_ca.py, fsync on).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -44,7 +46,7 @@ from cryptography import x509
 
 from config import load_settings
 from loadtests import floor
-from loadtests.bench_ca import BenchCA, free_port, make_ca
+from loadtests.bench_ca import BenchCA, free_port, make_ca, registry_url
 from loadtests.bench_est import cpu_by_kind, descendants, run_wrk
 from protocols import cmp
 from server.context import open_registry
@@ -224,13 +226,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--backend", choices=("soft", "pkcs11"), default="pkcs11")
     parser.add_argument("--floor-count", type=int, default=1000)
+    parser.add_argument("--registry", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("error: wrk is not installed (apt-get install wrk)")
     folder = Path(tempfile.mkdtemp(prefix="bench-cmp-"))
     ca = None
+    cluster = contextlib.ExitStack()
     try:
-        ca = make_ca(folder, args.backend, CA_CMP__MAX_CLOCK_SKEW_SECONDS="3600")
+        url = registry_url(args.registry, cluster)
+        ca = make_ca(folder, args.backend, url, CA_CMP__MAX_CLOCK_SKEW_SECONDS="3600")
         home, http, cli = ca.home, ca.http, ca.cli
         ca_pem = folder / "ca.pem"
         ca_pem.write_text(cli("ca-cert"))
@@ -277,8 +282,9 @@ def main() -> None:
         base = floor.mean(before, floor.measure(floor_csrs))
         issued = asyncio.run(issued_certificates(home))
         new = {der for serial, der in issued.items() if serial not in issued_before}
-        print(f"CMP over HTTP, CA key ec-p256 on {args.backend}, {args.workers} HTTP "
-              f"worker(s), wrk -t1 -c{args.connections}, {os.cpu_count()} CPUs")  # fmt: skip
+        print(f"CMP over HTTP, CA key ec-p256 on {args.backend}, registry {args.registry}, "
+              f"{args.workers} HTTP worker(s), wrk -t1 -c{args.connections}, "
+              f"{os.cpu_count()} CPUs")  # fmt: skip
         print(base.line(f"floor ({args.floor_count} enrollments, before and after, one core)"))
         wrong: list[str] = []
         for (kind, run), protection in zip(runs.items(), ("MAC (PBM)", "signature"), strict=True):
@@ -311,6 +317,7 @@ def main() -> None:
     finally:
         if ca is not None:
             ca.stop()
+        cluster.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -2,6 +2,7 @@
 
     python loadtests/bench_est.py [--count N] [--connections C] [--client-threads T]
                                   [--workers W] [--tls12] [--backend soft|pkcs11]
+                                  [--registry sqlite|postgresql]
 
 Makes a CA home (SoftHSM2 token by default), N one-time enrollment codes and N PKCS#10
 requests (before the clock starts), starts `python -m server serve` with W HTTP workers,
@@ -9,6 +10,8 @@ and drives it with wrk (T threads, C keep-alive TLS connections; 1 and 64 by def
 each request a new code and a new request, sent once. Each is a full enrollment: Basic
 authentication with a code, CSR checks, issuance (intent, signature through the pipeline,
 verification, registry), the OCSP response of the new certificate, certs-only CMS.
+With `--registry postgresql` the registry is a throwaway PostgreSQL cluster started for
+the run (loadtests/bench_ca.py, fsync on); its server's CPU is not in the figures.
 wrk speaks TLS 1.3 unless --tls12: over TLS 1.2 the server also checks each request for
 the session's tls-unique (RFC 7030 3.5), as the EST clients that bind to it need.
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import os
 import re
 import resource
@@ -42,7 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtests import floor
-from loadtests.bench_ca import make_ca
+from loadtests.bench_ca import make_ca, registry_url
 from loadtests.process_cpu import cpu_seconds
 from tests.csr_factory import make_csr
 from tests.enrollment_codes import make_codes
@@ -196,13 +200,15 @@ def main() -> None:
     )
     parser.add_argument("--backend", choices=("soft", "pkcs11"), default="pkcs11")
     parser.add_argument("--floor-count", type=int, default=1000)
+    parser.add_argument("--registry", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("error: wrk is not installed (apt-get install wrk)")
     folder = Path(tempfile.mkdtemp(prefix="bench-est-"))
     ca = None
+    cluster = contextlib.ExitStack()
     try:
-        ca = make_ca(folder, args.backend)
+        ca = make_ca(folder, args.backend, registry_url(args.registry, cluster))
         codes = asyncio.run(make_codes(ca.home, args.count, prefix="bench"))
         bodies = [base64.encodebytes(make_csr([("CN", f"bench-{n}")])) for n in range(args.count)]
         jobs, script = folder / "jobs.txt", folder / "est.lua"
@@ -233,6 +239,7 @@ def main() -> None:
         )
         print(
             f"EST simpleenroll over keep-alive TLS, CA key ec-p256 on {args.backend}, "
+            f"registry {args.registry}, "
             f"{args.workers} HTTP worker(s), wrk -t{args.client_threads} "
             f"-c{args.connections}{' TLS 1.2' if args.tls12 else ''}, {os.cpu_count()} CPUs"
         )
@@ -255,6 +262,7 @@ def main() -> None:
     finally:
         if ca is not None:
             ca.stop()
+        cluster.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -112,13 +112,22 @@ class _NoSigner:
         raise HSMError("this command does not sign")
 
 
-async def open_registry(settings: Settings, url: str | None = None) -> Registry:
+async def open_registry(
+    settings: Settings, url: str | None = None, metrics: CollectorRegistry | None = None
+) -> Registry:
     """The registry `registry.url` names (or `url`, a relative sqlite path taken from the
-    home), opened and migrated: every process and command (and test) reaches a registry
-    this way. Raises CAError(UNAVAILABLE) when it cannot be reached."""
+    home), opened and migrated, its group commit's metrics on `metrics`: every process and
+    command (and test) reaches a registry this way. Raises CAError(UNAVAILABLE) when it
+    cannot be reached."""
     resolved = settings.registry_url if url is None else registry_url.resolve(url, settings.home)
     try:
-        return await Registry.open_url(resolved, settings.registry.pool_size)
+        return await Registry.open_url(
+            resolved,
+            settings.registry.pool_size,
+            max_write_group=settings.registry.max_write_group,
+            max_write_queue=settings.registry.max_write_queue,
+            metrics=metrics,
+        )
     except ConnectionError as exc:  # its message names the URL without a password
         raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from None
 
@@ -139,7 +148,7 @@ async def open_ca(
     the duty lease (server/node/duties.py); the one holding it runs the duties. `builder` makes
     a process that does not serve (a command) build CRLs itself (see StatusPublication)."""
     metrics = CollectorRegistry()
-    registry = await open_registry(settings)
+    registry = await open_registry(settings, metrics=metrics)
     try:
         if not signing:
             yield _assemble(settings, registry, _NoSigner(), metrics, clock, False, False)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from server.errors import CAError, ErrorKind
 from server.registry.cmp_store import insert_opening_in
+from server.registry.group_commit import blind_write
 from server.registry.records import (
     HoldRefused,
     IntentHolds,
@@ -64,7 +65,8 @@ async def add_hold_in(
 ) -> None:
     """Record what the intent `serial` (inserted in the caller's transaction) holds, and
     which process owns it."""
-    await db.execute(
+    await blind_write(
+        db,
         "INSERT INTO intent_holds (serial, owner, credential_id, application_id,"
         " cmp_transaction_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
         (serial, owner, holds.credential_id, holds.application_id,
@@ -72,16 +74,23 @@ async def add_hold_in(
     )  # fmt: skip
 
 
+# Whether an intent still holds what it took: an expression over `certificates` that the
+# statement recording its certificate returns, so the check costs no statement of its own.
+STILL_HELD = "EXISTS (SELECT 1 FROM intent_holds h WHERE h.serial = certificates.serial)"
+
+
 async def spend_holds_in(
-    db: Connection, serial: str, holds: IntentHolds, at: datetime
+    db: Connection, serial: str, holds: IntentHolds, at: datetime, held: bool
 ) -> list[tuple[str, str]]:
     """Spend what the intent held, in the caller's transaction that records its certificate
-    `serial`; returns (action, target) of the audit entries the caller writes. Raises
-    CAError(INTERNAL) when the intent no longer holds them (it was settled meanwhile):
-    the caller's transaction then rolls back and the certificate never leaves the CA."""
-    cursor = await db.execute("DELETE FROM intent_holds WHERE serial = ?", (serial,))
-    if cursor.rowcount != 1:
+    `serial`; `held` is STILL_HELD as that transaction read it. Returns (action, target)
+    of the audit entries the caller writes. Raises CAError(INTERNAL) when the intent no
+    longer holds them (it was settled meanwhile): the caller's transaction then rolls back
+    and the certificate never leaves the CA."""
+    if not held:
         raise CAError(ErrorKind.INTERNAL, f"the intent {serial} was settled meanwhile")
+    # Blind (group_commit.py): the row is this intent's alone, and checked above.
+    await blind_write(db, "DELETE FROM intent_holds WHERE serial = ?", (serial,))
     spent: list[tuple[str, str]] = []
     if holds.credential_id is not None:
         await _spend_credential_in(db, holds.credential_id, serial)
@@ -213,11 +222,17 @@ async def settle_stranded_in(db: Connection, claim: StrandedClaim, serial: str |
 
 async def _spend_credential_in(db: Connection, credential_id: str, serial: str) -> None:
     """Mark the credential used for the certificate `serial`; the application it was
-    handed out for (approved) is issued with it."""
-    await db.execute(
-        "UPDATE enrollment_credentials SET used_serial = ? WHERE id = ?", (serial, credential_id)
+    handed out for (approved) is issued with it. Both are blind writes (group_commit.py):
+    nothing reads what they change, and no other work of a group touches those rows (the
+    credential is held by this intent alone, intent_holds.credential_id being unique;
+    no group's work changes an approved application)."""
+    await blind_write(
+        db,
+        "UPDATE enrollment_credentials SET used_serial = ? WHERE id = ?",
+        (serial, credential_id),
     )
-    await db.execute(
+    await blind_write(
+        db,
         "UPDATE applications SET state = 'issued', serial = ? WHERE state = 'approved'"
         " AND id = (SELECT application_id FROM enrollment_credentials WHERE id = ?)",
         (serial, credential_id),

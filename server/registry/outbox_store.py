@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from server.registry.audit_chain import canonical_details
+from server.registry.group_commit import SharedTransaction, blind_write
 from server.registry.records import OutboxEvent, from_text, to_text
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ _ERROR_LENGTH = 500  # of last_error: enough to tell what went wrong
 async def add_event_in(db: Connection, kind: str, payload: dict[str, object], at: datetime) -> None:
     """Add an event inside the caller's registry transaction: it is recorded (and later
     delivered) exactly when that transaction commits."""
-    await db.execute(
+    await blind_write(
+        db,
         "INSERT INTO outbox_events (kind, payload, created_at) VALUES (?, ?, ?)",
         (kind, canonical_details(payload), to_text(at)),
     )
@@ -49,31 +51,53 @@ def subscriber_registered_payload(subscriber_id: str, kind: str) -> dict[str, ob
     return {"subscriber_id": subscriber_id, "kind": kind}
 
 
-async def certificate_issued_in(db: Connection, serial: str, at: datetime) -> None:
-    """Add the `certificate.issued` event of the certificate `serial`, issued in the caller's
-    transaction, with its issuing CA read from the same transaction. A certificate no CA
-    generation issued (a self-signed CA certificate) is not reported."""
-    cursor = await db.execute(
-        "SELECT c.serial, c.not_before, c.not_after, c.profile, c.subject,"
-        " g.ca_name, ca.subject, g.serial, g.id, c.subscriber_id"
-        " FROM certificates c JOIN ca_generations g ON g.id = c.generation_id"
-        " JOIN certificates ca ON ca.serial = g.serial WHERE c.serial = ?",
-        (serial,),
-    )
-    # Read to its end: no cursor left to close, one round trip less on every issuance.
-    row = next(iter(await cursor.fetchall()), None)
-    if row is None:
+# What `certificate_issued_in` needs of the certificate: the statement that records it
+# returns them (RETURNING), so reporting it reads nothing more of it.
+ISSUED_COLUMNS = "serial, not_before, not_after, profile, subject, generation_id, subscriber_id"
+
+
+async def certificate_issued_in(db: Connection, certificate: Sequence[Any], at: datetime) -> None:
+    """Add the `certificate.issued` event of a certificate issued in the caller's
+    transaction (`certificate`: its ISSUED_COLUMNS), with its issuing CA read from the same
+    transaction. A certificate no CA generation issued (a self-signed CA certificate) is
+    not reported."""
+    issuer = await _issuer_in(db, certificate[5])
+    if issuer is None:
         return
     payload: dict[str, object] = {
-        "serial": row[0],
-        "not_before": row[1],
-        "not_after": row[2],
-        "profile": row[3],
-        "subject": row[4],
-        "issuer": {"ca": row[5], "subject": row[6], "serial": row[7], "generation": row[8]},
-        "subscriber_id": row[9],  # the registered holder (D7), None when there is none
-    }
+        "serial": certificate[0],
+        "not_before": certificate[1],
+        "not_after": certificate[2],
+        "profile": certificate[3],
+        "subject": certificate[4],
+        "issuer": {"ca": issuer[0], "subject": issuer[1], "serial": issuer[2],
+                   "generation": issuer[3]},
+        "subscriber_id": certificate[6],  # the registered holder (D7), None when there is none
+    }  # fmt: skip
     await add_event_in(db, CERTIFICATE_ISSUED, payload, at)
+
+
+async def _issuer_in(db: Connection, generation_id: int | None) -> Sequence[Any] | None:
+    """(CA name, its certificate's subject and serial, generation id) of a CA generation;
+    None without one. A group's transaction reads each generation once: nothing in a
+    group changes one (group_commit.py), and every member of a group reports one."""
+    if generation_id is None:
+        return None
+    shared = db.heads if isinstance(db, SharedTransaction) else None
+    key = f"issuer {generation_id}"
+    if shared is not None and key in shared:
+        issuer: Sequence[Any] | None = shared[key]
+        return issuer
+    cursor = await db.execute(
+        "SELECT g.ca_name, ca.subject, g.serial, g.id FROM ca_generations g"
+        " JOIN certificates ca ON ca.serial = g.serial WHERE g.id = ?",
+        (generation_id,),
+    )
+    # Read to its end: no cursor left to close, one round trip less.
+    issuer = next(iter(await cursor.fetchall()), None)
+    if shared is not None:
+        shared[key] = issuer
+    return issuer
 
 
 class OutboxStore:

@@ -12,6 +12,8 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from hsm.backend import KeyAlgorithm, KeyRef
 from server.errors import CAError, ErrorKind
 from server.registry.account_store import AccountStore
@@ -25,9 +27,16 @@ from server.registry.audit_chain import (
 )
 from server.registry.cmp_store import CMPStore
 from server.registry.credential_store import CredentialStore
-from server.registry.engine import Connection, Engine
-from server.registry.group_commit import GroupCommit, SharedTransaction
+from server.registry.engine import Connection, Engine, Row
+from server.registry.group_commit import (
+    MAX_GROUP,
+    MAX_QUEUE,
+    GroupCommit,
+    SharedTransaction,
+    blind_write,
+)
 from server.registry.intent_store import (
+    STILL_HELD,
     add_hold_in,
     open_intents_in,
     release_in,
@@ -38,7 +47,7 @@ from server.registry.intent_store import (
     unclaimed_certificates_in,
 )
 from server.registry.lease_store import LeaseStore
-from server.registry.outbox_store import OutboxStore, certificate_issued_in
+from server.registry.outbox_store import ISSUED_COLUMNS, OutboxStore, certificate_issued_in
 from server.registry.records import (
     CERTIFICATE_COLUMNS,
     NO_HOLDS,
@@ -62,6 +71,7 @@ from server.registry.search_store import SearchStore
 from server.registry.sqlite_engine import SQLiteEngine
 from server.registry.status_store import StatusStore, write_ocsp_rows
 from server.registry.subscriber_store import SubscriberStore
+from server.registry.write_metrics import WriteMetrics
 
 _GENERATION_COLUMNS = (
     "g.id, g.ca_name, g.key_uri, g.key_algorithm, g.serial, g.key_id, g.not_before, "
@@ -72,9 +82,24 @@ _GENERATION_COLUMNS = (
 class Registry:
     """The registry's rules in SQL, run by an engine (server/registry/engine.py)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_write_group: int = MAX_GROUP,
+        max_write_queue: int = MAX_QUEUE,
+        metrics: CollectorRegistry | None = None,
+    ) -> None:
+        """`max_write_group`, `max_write_queue`: group commit's bounds (the settings
+        registry.max_write_group, registry.max_write_queue); its metrics go to `metrics`."""
         self.engine = engine
-        self.writes = GroupCommit(engine)  # issuance's writes, shared by concurrent requests
+        # issuance's writes, shared by concurrent requests
+        self.writes = GroupCommit(
+            engine,
+            max_group=max_write_group,
+            max_queue=max_write_queue,
+            metrics=WriteMetrics(metrics),
+        )
         self.status = StatusStore(self)
         self.credentials = CredentialStore(self)
         self.applications = ApplicationStore(self)
@@ -91,22 +116,37 @@ class Registry:
         return cls(await SQLiteEngine.open(path))
 
     @classmethod
-    async def open_url(cls, url: str, pool_size: int = 10) -> Registry:
+    async def open_url(
+        cls,
+        url: str,
+        pool_size: int = 10,
+        *,
+        max_write_group: int = MAX_GROUP,
+        max_write_queue: int = MAX_QUEUE,
+        metrics: CollectorRegistry | None = None,
+    ) -> Registry:
         """Open the registry a URL names (config/registry_url.py), applying pending
         migrations: `sqlite:////absolute/path` (the path follows the third slash; relative
         paths are resolved against the CA home by the settings, never here) or
         `postgresql://...` (server/registry/postgres_engine.py, at most `pool_size`
-        connections). Raises ValueError for any other URL, without repeating it."""
+        connections); the other arguments are the constructor's. Raises ValueError for any
+        other URL, without repeating it."""
+        engine: Engine
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
             if not path.is_absolute():
                 raise ValueError("a registry URL's sqlite path must be absolute: sqlite:////<path>")
-            return cls(await SQLiteEngine.open(path))
-        if url.startswith(("postgresql://", "postgres://")):
+            engine = await SQLiteEngine.open(path)
+        elif url.startswith(("postgresql://", "postgres://")):
             from server.registry.postgres_engine import PostgresEngine
 
-            return cls(await PostgresEngine.open(url, pool_size=pool_size))
-        raise ValueError("a registry URL starts with sqlite:/// or postgresql://")
+            engine = await PostgresEngine.open(url, pool_size=pool_size)
+        else:
+            raise ValueError("a registry URL starts with sqlite:/// or postgresql://")
+        return cls(
+            engine, max_write_group=max_write_group, max_write_queue=max_write_queue,
+            metrics=metrics,
+        )  # fmt: skip
 
     async def close(self) -> None:
         await self.writes.close()
@@ -132,7 +172,8 @@ class Registry:
         digest = entry_hash(
             prev_hash, seq, at_text, event.actor, event.action, event.target, details
         )
-        await db.execute(
+        await blind_write(
+            db,
             "INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (seq, at_text, event.actor, event.action, event.target, details, prev_hash, digest),
@@ -261,12 +302,13 @@ class Registry:
         transaction is shared with concurrent writes (server/registry/group_commit.py)."""
 
         async def complete(db: Connection) -> int:
-            await self._complete(db, serial, der, actor, at, audit)
-            for action, target in await spend_holds_in(db, serial, holds, at):
+            issued = await self._complete(db, serial, der, actor, at, audit)
+            held = bool(issued[-1])  # the last column: STILL_HELD
+            for action, target in await spend_holds_in(db, serial, holds, at, held):
                 spent = AuditEvent(audit.actor, action, target, {"serial": serial})
                 await self.append_audit_in(db, spent, at)
             if responder_key is None:
-                await certificate_issued_in(db, serial, at)
+                await certificate_issued_in(db, issued, at)
             seq = await write_ocsp_rows(db, [ocsp]) if ocsp is not None else 0
             if responder_key is not None:
                 await db.execute(
@@ -287,20 +329,26 @@ class Registry:
         actor: str,
         at: datetime,
         audit: AuditEvent,
-    ) -> None:
+    ) -> Row:
+        """Record the certificate of the intent `serial`; returns its ISSUED_COLUMNS and,
+        last, whether the intent still held what it took (intent_store.STILL_HELD)."""
         cursor = await db.execute(
-            "UPDATE certificates SET state = 'issued', der = ?"
-            " WHERE serial = ? AND state = 'intent'",
+            "UPDATE certificates SET state = 'issued', der = ? WHERE serial = ?"
+            f" AND state = 'intent' RETURNING {ISSUED_COLUMNS}, {STILL_HELD}",
             (der, serial),
         )
-        if cursor.rowcount != 1:
+        # Read to its end: no cursor left to close.
+        issued = next(iter(await cursor.fetchall()), None)
+        if issued is None:
             raise CAError(ErrorKind.INTERNAL, f"no pending intent for serial {serial}")
-        await db.execute(
+        await blind_write(
+            db,
             "INSERT INTO status_changes (serial, change, effective_at, actor, recorded_at)"
             " VALUES (?, 'issue', ?, ?, ?)",
             (serial, to_text(at), actor, to_text(at)),
         )
         await self.append_audit_in(db, audit, at)
+        return issued
 
     async def get_certificate(self, serial: str) -> CertificateRecord | None:
         async with (

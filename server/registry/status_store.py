@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from server.registry.engine import Connection, Listener
-from server.registry.group_commit import SharedTransaction
+from server.registry.group_commit import SharedTransaction, blind_write, blind_write_many
 from server.registry.records import (
     CertificateStatus,
     CRLRow,
@@ -53,7 +53,8 @@ async def write_ocsp_rows(db: Connection, rows: Sequence[OCSPResponseRow]) -> in
              to_text(item.revoked_at) if item.revoked_at else None, item.reason,
              to_text(item.this_update), to_text(item.next_update), item.der, seq)
         )  # fmt: skip
-    await db.executemany(
+    await blind_write_many(
+        db,
         f"INSERT INTO ocsp_responses ({_OCSP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (serial) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in _OCSP_COLUMNS.split(", ")[1:]),
@@ -196,17 +197,28 @@ class StatusStore:
     async def set_watermark(self, node: str, seq: int, at: datetime) -> None:
         """Record how far `node` got, and forget the processes silent for a day: a process
         killed on another machine never drops its own row, and restarts would otherwise
-        grow the table without bound (waiters ignore them after seconds anyway)."""
-        async with self._registry.transaction() as db:
-            await db.execute(
+        grow the table without bound (waiters ignore them after seconds anyway).
+
+        The write joins the process's group commit (server/registry/group_commit.py), as
+        blind writes: a process's feed records its watermark after each change it applies,
+        on PostgreSQL each time a commit notifies it, and a write transaction of its own
+        each time would take the registry's write lock as often as the issuances do. Never
+        refused as busy: a process has one watermark write at a time."""
+
+        async def mark(db: Connection) -> None:
+            await blind_write(
+                db,
                 "INSERT INTO status_watermarks (node, seq, seen_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (node) DO UPDATE SET seq = excluded.seq, seen_at = excluded.seen_at",
                 (node, seq, to_text(at)),
             )
-            await db.execute(
+            await blind_write(
+                db,
                 "DELETE FROM status_watermarks WHERE seen_at < ?",
                 (to_text(at - WATERMARK_KEPT),),
             )
+
+        await self._registry.writes.run(mark, follow_up=True)
 
     async def drop_watermark(self, node: str) -> None:
         async with self._registry.transaction() as db:

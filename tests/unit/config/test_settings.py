@@ -98,6 +98,8 @@ def test_unknown_keys_and_bad_values_are_refused_with_the_key_named(
         ("CA_REGISTRY__URL", "sqlite:///", "registry.url"),
         ("CA_REGISTRY__POOL_SIZE", "0", "registry.pool_size"),
         ("CA_REGISTRY__POOL_SIZE", "101", "registry.pool_size"),
+        ("CA_REGISTRY__MAX_WRITE_GROUP", "0", "registry.max_write_group"),
+        ("CA_REGISTRY__MAX_WRITE_QUEUE", "0", "registry.max_write_queue"),
     ],
 )
 def test_bad_environment_overrides_are_refused(

@@ -106,6 +106,22 @@ async def test_completing_an_unknown_intent_fails_and_writes_nothing(
     assert (await registry.verify_audit_chain()).entries == 0
 
 
+async def test_completing_an_intent_that_holds_nothing_any_more_fails_and_writes_nothing(
+    registry: Registry,
+) -> None:
+    """An intent whose hold is gone (settled meanwhile, as a version before migration 0012
+    left its intents) is not completed: its certificate never leaves the CA."""
+    await registry.record_intent(intent("01", b"k"), NOW, OWNER, "test")
+    await run(registry, "DELETE FROM intent_holds WHERE serial = ?", ("01",))
+    with pytest.raises(CAError) as caught:
+        await registry.complete_issue("01", b"x", "t", NOW, AuditEvent("t", "issue", "01"))
+    assert caught.value.kind is ErrorKind.INTERNAL
+    assert caught.value.message == "the intent 01 was settled meanwhile"
+    assert [i.serial for i in await registry.open_intents()] == ["01"]
+    assert await count(registry, "status_changes") == 0
+    assert (await registry.verify_audit_chain()).entries == 0
+
+
 async def test_status_change_is_checked_inside_the_transaction(registry: Registry) -> None:
     await issued(registry, "01", b"k")
     audit = AuditEvent("officer", "certificate.revoke", "01")
