@@ -37,7 +37,8 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import AttributeOID, ExtensionOID
 
-from protocols.x509.names import attributes_of
+from protocols.der import children, one
+from protocols.x509.names import attributes_of, plain_attributes
 
 __all__ = [
     "CSR",
@@ -141,13 +142,14 @@ def _parse_csr(data: bytes) -> CSR:
     if not valid:
         raise BadProofOfPossession("the request's signature does not verify with its key")
     try:
-        subject = tuple(attributes_of(request.subject))
+        der = request.public_bytes(Encoding.DER)
+        plain = plain_attributes(_subject_der(der))
+        subject = tuple(attributes_of(request.subject) if plain is None else plain)
         dns, ips, emails = _requested_names(request)
         password = _challenge_password(request)
         decrypt_key_id = _octet_string_attribute(request, ID_AA_DECRYPT_KEY_ID)
         asymmetric_key_id = _octet_string_attribute(request, ID_AA_ASYMM_DECRYPT_KEY_ID)
         spki_der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-        der = request.public_bytes(Encoding.DER)
         extensions = tuple(
             (e.oid.dotted_string, e.critical, e.value.public_bytes()) for e in request.extensions
         )
@@ -170,6 +172,15 @@ def _parse_csr(data: bytes) -> CSR:
         asymmetric_decrypt_key_identifier=asymmetric_key_id,
         extensions=extensions,
     )
+
+
+def _subject_der(der: bytes) -> bytes:
+    """The subject Name's DER, as sent, of a request `cryptography` loaded (so DER): the
+    second field of its certificationRequestInfo (RFC 2986 4.1)."""
+    request = one(der, 0, len(der), 0x30)
+    info = children(der, request.start, request.end)[0]
+    subject = children(der, info.start, info.end)[1]
+    return der[subject.offset : subject.end]
 
 
 def _requested_names(
