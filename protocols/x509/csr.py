@@ -146,9 +146,10 @@ def _parse_csr(data: bytes) -> CSR:
         plain = plain_attributes(_subject_der(der))
         subject = tuple(attributes_of(request.subject) if plain is None else plain)
         dns, ips, emails = _requested_names(request)
-        password = _challenge_password(request)
-        decrypt_key_id = _octet_string_attribute(request, ID_AA_DECRYPT_KEY_ID)
-        asymmetric_key_id = _octet_string_attribute(request, ID_AA_ASYMM_DECRYPT_KEY_ID)
+        attributes = request.attributes  # read from the request anew at every access
+        password = _challenge_password(attributes)
+        decrypt_key_id = _octet_string_attribute(attributes, ID_AA_DECRYPT_KEY_ID)
+        asymmetric_key_id = _octet_string_attribute(attributes, ID_AA_ASYMM_DECRYPT_KEY_ID)
         spki_der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         extensions = tuple(
             (e.oid.dotted_string, e.critical, e.value.public_bytes()) for e in request.extensions
@@ -200,9 +201,9 @@ def _requested_names(
     )
 
 
-def _challenge_password(request: x509.CertificateSigningRequest) -> str | None:
+def _challenge_password(attributes: x509.Attributes) -> str | None:
     try:
-        attribute = request.attributes.get_attribute_for_oid(AttributeOID.CHALLENGE_PASSWORD)
+        attribute = attributes.get_attribute_for_oid(AttributeOID.CHALLENGE_PASSWORD)
     except x509.AttributeNotFound:
         return None
     value = attribute.value
@@ -210,10 +211,10 @@ def _challenge_password(request: x509.CertificateSigningRequest) -> str | None:
 
 
 def _octet_string_attribute(
-    request: x509.CertificateSigningRequest, oid: x509.ObjectIdentifier
+    attributes: x509.Attributes, oid: x509.ObjectIdentifier
 ) -> bytes | None:
     try:
-        attribute = request.attributes.get_attribute_for_oid(oid)
+        attribute = attributes.get_attribute_for_oid(oid)
     except x509.AttributeNotFound:
         return None
     if not attribute.value:  # the identifier itself: an empty one identifies nothing
