@@ -37,7 +37,8 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import AttributeOID, ExtensionOID
 
-from protocols.x509.names import attributes_of
+from protocols.der import children, one
+from protocols.x509.names import attributes_of, plain_attributes
 
 __all__ = [
     "CSR",
@@ -141,13 +142,15 @@ def _parse_csr(data: bytes) -> CSR:
     if not valid:
         raise BadProofOfPossession("the request's signature does not verify with its key")
     try:
-        subject = tuple(attributes_of(request.subject))
-        dns, ips, emails = _requested_names(request)
-        password = _challenge_password(request)
-        decrypt_key_id = _octet_string_attribute(request, ID_AA_DECRYPT_KEY_ID)
-        asymmetric_key_id = _octet_string_attribute(request, ID_AA_ASYMM_DECRYPT_KEY_ID)
-        spki_der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         der = request.public_bytes(Encoding.DER)
+        plain = plain_attributes(_subject_der(der))
+        subject = tuple(attributes_of(request.subject) if plain is None else plain)
+        dns, ips, emails = _requested_names(request)
+        attributes = request.attributes  # read from the request anew at every access
+        password = _challenge_password(attributes)
+        decrypt_key_id = _octet_string_attribute(attributes, ID_AA_DECRYPT_KEY_ID)
+        asymmetric_key_id = _octet_string_attribute(attributes, ID_AA_ASYMM_DECRYPT_KEY_ID)
+        spki_der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         extensions = tuple(
             (e.oid.dotted_string, e.critical, e.value.public_bytes()) for e in request.extensions
         )
@@ -172,6 +175,15 @@ def _parse_csr(data: bytes) -> CSR:
     )
 
 
+def _subject_der(der: bytes) -> bytes:
+    """The subject Name's DER, as sent, of a request `cryptography` loaded (so DER): the
+    second field of its certificationRequestInfo (RFC 2986 4.1)."""
+    request = one(der, 0, len(der), 0x30)
+    info = children(der, request.start, request.end)[0]
+    subject = children(der, info.start, info.end)[1]
+    return der[subject.offset : subject.end]
+
+
 def _requested_names(
     request: x509.CertificateSigningRequest,
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
@@ -189,9 +201,9 @@ def _requested_names(
     )
 
 
-def _challenge_password(request: x509.CertificateSigningRequest) -> str | None:
+def _challenge_password(attributes: x509.Attributes) -> str | None:
     try:
-        attribute = request.attributes.get_attribute_for_oid(AttributeOID.CHALLENGE_PASSWORD)
+        attribute = attributes.get_attribute_for_oid(AttributeOID.CHALLENGE_PASSWORD)
     except x509.AttributeNotFound:
         return None
     value = attribute.value
@@ -199,10 +211,10 @@ def _challenge_password(request: x509.CertificateSigningRequest) -> str | None:
 
 
 def _octet_string_attribute(
-    request: x509.CertificateSigningRequest, oid: x509.ObjectIdentifier
+    attributes: x509.Attributes, oid: x509.ObjectIdentifier
 ) -> bytes | None:
     try:
-        attribute = request.attributes.get_attribute_for_oid(oid)
+        attribute = attributes.get_attribute_for_oid(oid)
     except x509.AttributeNotFound:
         return None
     if not attribute.value:  # the identifier itself: an empty one identifies nothing

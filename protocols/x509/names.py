@@ -31,7 +31,7 @@ from asn1crypto import core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509 as crypto_x509
 
-from protocols.der import tlv
+from protocols.der import DERError, children, one, tlv
 from protocols.x509.ru_identifiers import VALIDATORS
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "name_der",
     "name_from_cryptography",
     "parse_dn",
+    "plain_attributes",
 ]
 
 _PRINTABLE = re.compile(r"[A-Za-z0-9 '()+,\-./:=?]+")
@@ -268,6 +269,45 @@ def format_dn(attributes: Iterable[tuple[str, str]]) -> str:
 def name_from_cryptography(name: crypto_x509.Name) -> asn1_x509.Name:
     """The asn1crypto form of a `cryptography` Name (e.g. a CSR's subject)."""
     return asn1_x509.Name.load(name.public_bytes())
+
+
+# String tags plain_attributes reads itself, and each one's decoding (asn1crypto's for it).
+# PrintableString and IA5String are taken when ASCII only; anything else is asn1crypto's.
+_PLAIN_DECODINGS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii"}
+# emailAddress is left to asn1crypto: its value reads back with IDNA labels decoded.
+_OID_BY_DER = {
+    oid_der: oid for oid, oid_der in _OID_DER.items() if oid != ATTRIBUTES["emailAddress"].oid
+}
+
+
+def plain_attributes(name_der: bytes) -> list[tuple[str, str]] | None:
+    """:func:`attributes_of` of a Name's DER read by a DER walk, or None when the Name is
+    not plain: not exactly a SEQUENCE of one-attribute SETs, an attribute not in
+    :data:`ATTRIBUTES` (or emailAddress), a value not a UTF8String, or a PrintableString or
+    IA5String with octets past ASCII. The caller reads a Name that is not plain with
+    attributes_of, for its exact verdict. A CSR's subject is read this way: building
+    `cryptography`'s Name and asn1crypto's from it took about 40 µs per request."""
+    try:
+        outer = one(name_der, 0, len(name_der), _SEQUENCE)
+        pairs: list[tuple[str, str]] = []
+        for rdn in children(name_der, outer.start, outer.end):
+            if rdn.tag != _SET:
+                return None
+            attribute = one(name_der, rdn.start, rdn.end, _SEQUENCE)
+            fields = children(name_der, attribute.start, attribute.end)
+            if len(fields) != 2 or fields[0].tag != 0x06:
+                return None
+            oid_field, value = fields
+            oid = _OID_BY_DER.get(name_der[oid_field.offset : oid_field.end])
+            decoding = _PLAIN_DECODINGS.get(value.tag)
+            if oid is None or decoding is None:
+                return None
+            octets = name_der[value.start : value.end]
+            pairs.append((_BY_OID[oid].short_name, octets.decode(decoding)))
+    except (DERError, UnicodeDecodeError):
+        return None
+    pairs.reverse()
+    return pairs
 
 
 def attributes_of(

@@ -29,7 +29,7 @@ from protocols.x509.csr import (
     parse_csr,
     spki_sha256,
 )
-from protocols.x509.names import build_name
+from protocols.x509.names import attributes_of, build_name
 
 KEYS = {
     "ec-p256": lambda: ec.generate_private_key(ec.SECP256R1()),
@@ -282,3 +282,31 @@ def test_rsa_pss_signed_request_verifies():
         )
     )
     assert parse_csr(request.public_bytes(Encoding.DER)).subject == (("CN", "pss"),)
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        [x509.NameAttribute(NameOID.COUNTRY_NAME, "RU"),
+         x509.NameAttribute(NameOID.COMMON_NAME, "Иванов")],  # read by the DER walk
+        [x509.NameAttribute(NameOID.EMAIL_ADDRESS, "a@xn--80akhbyknj4f.xn--p1ai"),
+         x509.NameAttribute(NameOID.POSTAL_CODE, "101000")],  # read by asn1crypto
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("multivalued", [False, True])
+def test_subject_is_what_attributes_of_reads_from_the_request_s_name(attributes, multivalued):
+    """The subject is the pairs names.attributes_of reads from the request's Name, whether
+    the DER walk reads it or leaves it (IDNA decoded, an attribute unknown, an RDN of two)."""
+    rdns = (
+        [x509.RelativeDistinguishedName(attributes)]
+        if multivalued
+        else [x509.RelativeDistinguishedName([attribute]) for attribute in attributes]
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name(rdns))
+        .sign(key, hashes.SHA256())
+    )
+    parsed = parse_csr(request.public_bytes(Encoding.DER))
+    assert parsed.subject == tuple(attributes_of(request.subject.public_bytes()))

@@ -5,22 +5,27 @@ expected DER tags are X.680's (NumericString 0x12, PrintableString 0x13, IA5Stri
 UTF8String 0x0C); OpenSSL 3.0's `asn1parse` is the independent decoder.
 """
 
+import contextlib
 import re
 import subprocess
 
 import pytest
+from asn1crypto import core as asn1_core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
+from protocols.der import tlv
 from protocols.x509.names import (
+    ATTRIBUTES,
     attributes_of,
     build_name,
     format_dn,
     name_der,
     name_from_cryptography,
     parse_dn,
+    plain_attributes,
 )
 from protocols.x509.ru_identifiers import InvalidIdentifier
 from tests import asn1crypto_builds
@@ -313,3 +318,59 @@ def test_attributes_of_a_cryptography_name_read_as_asn1crypto_reads_its_der(rdns
             attributes_of(name)
     else:
         assert attributes_of(name) == expected
+
+
+def _oid(dotted: str) -> bytes:
+    return asn1_core.ObjectIdentifier(dotted).dump()
+
+
+_PLAIN_VALUES = ["RU", "Org (1)", "Иванов", "xn--p1ai", "a@xn--80akhbyknj4f.xn--p1ai", "", "é"]
+
+
+@pytest.mark.parametrize("spec", ATTRIBUTES.values(), ids=lambda spec: spec.short_name)
+@pytest.mark.parametrize("tag", [0x0C, 0x12, 0x13, 0x14, 0x16, 0x1E, 0x04])
+def test_plain_attributes_reads_what_attributes_of_reads_or_leaves_it(spec, tag):
+    """Every attribute, string tag and value: the DER walk's pairs are asn1crypto's, or it
+    leaves the Name to attributes_of (None)."""
+    for value in _PLAIN_VALUES:
+        for encoding in ("utf-8", "latin-1"):
+            with contextlib.suppress(UnicodeEncodeError):
+                octets = value.encode(encoding)
+                rdn = tlv(0x31, tlv(0x30, _oid(spec.oid) + tlv(tag, octets)))
+                der = tlv(0x30, rdn + tlv(0x31, tlv(0x30, _oid("2.5.4.3") + tlv(0x0C, b"x"))))
+                plain = plain_attributes(der)
+                if plain is not None:
+                    assert plain == attributes_of(der), (value, encoding)
+
+
+@pytest.mark.parametrize(
+    "rdns",
+    [
+        [_attribute("1.2.840.113549.1.9.1", "a@xn--80akhbyknj4f.xn--p1ai", _ASN1Type.IA5String)],
+        [_attribute("2.5.4.17", "101000", _ASN1Type.UTF8String)],  # not in ATTRIBUTES
+        [_attribute("2.5.4.3", "bmp", _ASN1Type.BMPString)],
+        [_attribute("2.5.4.3", "é", _ASN1Type.PrintableString)],
+        [x509.RelativeDistinguishedName(
+            [x509.NameAttribute(NameOID.COMMON_NAME, "b"), x509.NameAttribute(NameOID.TITLE, "a")]
+        )],
+    ],
+)  # fmt: skip
+def test_plain_attributes_leaves_what_is_not_plain_to_attributes_of(rdns):
+    assert plain_attributes(x509.Name(rdns).public_bytes()) is None
+
+
+@pytest.mark.parametrize("der", [b"", b"\x30\x03\x31", b"garbage", b"\x04\x00", b"\x30\x00\x00"])
+def test_plain_attributes_of_what_is_not_a_name(der):
+    assert plain_attributes(der) is None
+
+
+def test_plain_attributes_reads_a_plain_name_in_text_order():
+    name = x509.Name(
+        [
+            _attribute("2.5.4.6", "RU", _ASN1Type.PrintableString),
+            _attribute("2.5.4.10", "Org", _ASN1Type.IA5String),
+            _attribute("2.5.4.3", "Иванов", _ASN1Type.UTF8String),
+        ]
+    )
+    assert plain_attributes(name.public_bytes()) == [("CN", "Иванов"), ("O", "Org"), ("C", "RU")]
+    assert plain_attributes(x509.Name([]).public_bytes()) == []
