@@ -370,6 +370,33 @@ def _body_by_parts(raw_body: bytes) -> tuple[bytes, tuple[CertRequest, ...] | No
     return (raw_body, None) if requests is None else (_BODY_PLACEHOLDER, requests)
 
 
+# A [0] PKIProtection of no octets, whole: in the place of one that is (pyasn1 reads any
+# such BIT STRING).
+_PROTECTION_PLACEHOLDER = bytes.fromhex("a003030100")
+
+
+def _protection_set_aside(raw: bytes) -> bytes:
+    """``raw``, an element after the body, or the placeholder in the place of a [0]
+    PKIProtection that is a primitive BIT STRING of whole octets with DER's shortest
+    lengths (read from the DER by :func:`_protection`)."""
+    if raw[0] != 0xA0:
+        return raw
+    inner = der_contents(raw)
+    bits = der_contents(inner) if inner[:1] == b"\x03" else b""
+    if bits[:1] != b"\x00" or der_tlv(0xA0, der_tlv(0x03, bits)) != raw:
+        return raw
+    return _PROTECTION_PLACEHOLDER
+
+
+@functools.lru_cache(maxsize=16)
+def _placed_message(placed: bytes) -> Any:
+    """A PKIMessage of placeholders only (header, body, protection: every message read by
+    parts with a protection of whole octets is the same one) decoded, and kept: what is
+    left to check, the elements after the body, is then checked once. Read-only. Raises
+    MalformedDER (not kept)."""
+    return decode_der(placed, rfc9480.PKIMessage(), "PKIMessage")
+
+
 def _decoded_by_parts(
     der: bytes,
 ) -> tuple[Any, _HeaderFields, tuple[CertRequest, ...] | None] | None:
@@ -383,8 +410,9 @@ def _decoded_by_parts(
     header is decoded once for all the messages that share it (:func:`_header_frame`), the
     body and protection under a placeholder header; the CertReqMessages of an ordinary ir,
     cr or kur are read by a walk of their DER instead (:func:`_body_by_parts`), pkiconf's
-    NULL standing in for them. None for a message out of the ordinary, or one that does not
-    decode this way."""
+    NULL standing in for them, and then a protection of whole octets too, read from the
+    DER (:func:`_protection_set_aside`, :func:`_placed_message`). None for a message out of
+    the ordinary, or one that does not decode this way."""
     try:
         shortcut = _set_aside(der)
         if shortcut is None:
@@ -397,9 +425,13 @@ def _decoded_by_parts(
         frame, own = split
         header = _HeaderFields(_header_frame(frame), own)
         body, requests = _body_by_parts(parts[1][1])
-        others = body + b"".join(raw for _tag, raw in parts[2:])
-        placed = der_tlv(0x30, _HEADER_PLACEHOLDER + others)
-        message = decode_der(placed, rfc9480.PKIMessage(), "PKIMessage")
+        if requests is None:
+            others = body + b"".join(raw for _tag, raw in parts[2:])
+            placed = der_tlv(0x30, _HEADER_PLACEHOLDER + others)
+            message = decode_der(placed, rfc9480.PKIMessage(), "PKIMessage")
+        else:
+            others = body + b"".join(_protection_set_aside(raw) for _tag, raw in parts[2:])
+            message = _placed_message(der_tlv(0x30, _HEADER_PLACEHOLDER + others))
         for name in names:
             checked_once(name, "GeneralName")
         for certificate in certificates:

@@ -1299,3 +1299,38 @@ def test_cert_requests_read_by_parts_are_read_as_pyasn1_reads_them(
             ))  # fmt: skip
             assert _same_reading(altered, monkeypatch), changed
             assert _by_parts(altered) == (changed in by_parts), changed
+
+
+def test_protection_read_by_parts_is_read_as_pyasn1_reads_it(
+    work: Work, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With its CertReqMessages read by parts, a message's protection of whole octets is
+    read from the DER and the rest, placeholders only, decoded once and kept: every form
+    of the elements after the body reads as when pyasn1 decodes the message whole, or is
+    refused with the same reason."""
+    kept = cmp_messages._placed_message.cache_info().hits
+    for name in ("ir", "ir_implicit", "cr"):
+        assert _same_reading(work.requests[name], monkeypatch), name
+        assert _by_parts(work.requests[name])
+    assert cmp_messages._placed_message.cache_info().hits >= kept + 2
+    request = work.requests["cr"]
+    header, body, protection, *rest = (raw for _tag, raw in der.elements(request))
+    assert protection[0] == 0xA0
+    bits = der.contents(der.contents(protection))
+    altered = [
+        [],  # no protection
+        [der.tlv(0xA0, der.tlv(0x03, b"\x03" + bits[1:]))],  # unused bits
+        [der.tlv(0xA0, der.tlv(0x03, b"\x08" + bits[1:]))],  # more than 7 unused bits
+        [der.tlv(0xA0, der.tlv(0x03, b""))],  # an empty BIT STRING
+        [der.tlv(0xA0, der.tlv(0x03, b"\x00"))],  # no octets
+        [der.tlv(0xA0, der.tlv(0x23, der.tlv(0x03, bits)))],  # constructed (BER)
+        [der.tlv(0xA0, b"\x03\x81" + bytes((len(bits),)) + bits)],  # a length not shortest
+        [der.tlv(0xA0, der.tlv(0x04, bits))],  # an OCTET STRING
+        [der.tlv(0xA0, der.tlv(0x03, bits) + der.tlv(0x03, bits))],  # two in one
+        [protection, protection],  # twice
+        [protection, der.tlv(0xA2, b"")],  # an unknown element after it
+        [der.tlv(0xA2, b""), protection],  # and before it
+    ]
+    for elements in altered:
+        message = der.tlv(0x30, header + body + b"".join(elements) + b"".join(rest))
+        assert _same_reading(message, monkeypatch), elements
