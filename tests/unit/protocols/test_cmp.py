@@ -50,7 +50,9 @@ from protocols import cmp, der
 from protocols.cmp import crmf
 from protocols.cmp import messages as cmp_messages
 from protocols.cmp import protection as cmp_protection
+from protocols.x509 import csr as x509_csr
 from protocols.x509 import extensions as x509_extensions
+from server.cmp.cert_requests import certification_request
 from tests.unit.protocols.cmp_responder import (
     CA_NAME,
     CMPResponder,
@@ -1334,3 +1336,11 @@ def test_protection_read_by_parts_is_read_as_pyasn1_reads_it(
     for elements in altered:
         message = der.tlv(0x30, header + body + b"".join(elements) + b"".join(rest))
         assert _same_reading(message, monkeypatch), elements
+
+
+def test_certification_request_describes_the_key_once(work: Work) -> None:
+    """The CSR an ir's template becomes carries its key's description, as key_description
+    gives it, so that the issuance does not load the key again to describe it."""
+    parsed, cert_req_id = certification_request(_parsed(work, "ir"))
+    assert isinstance(parsed, x509_csr.CSR) and cert_req_id == 0
+    assert parsed.key_type == x509_csr.key_description(work.spki) == "ec-p256"
