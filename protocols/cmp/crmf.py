@@ -50,6 +50,7 @@ __all__ = [
     "decode_der",
     "encode_der",
     "hash_for_oid",
+    "is_plain_directory_name",
     "parse_cert_req_messages",
     "short_reason",
     "signature_valid",
@@ -433,6 +434,18 @@ def _name_by_parts(data: bytes, field: der.TLV) -> bytes | None:
         if not _plain_oid(data[oid.start : oid.end]):
             return None
     return data[name.offset : name.end]
+
+
+def is_plain_directory_name(general_name: bytes) -> bool:
+    """Whether the DER GeneralName ``general_name`` is a directoryName [4] that pyasn1 reads,
+    by the walk of :func:`_name_by_parts` (a header's sender names a new client in each
+    request: pyasn1 took about 100 µs to check it). False says nothing: the caller then
+    checks it with pyasn1."""
+    try:
+        field = _plain_one(general_name, 0, len(general_name), 0xA4)
+        return _name_by_parts(general_name, field) is not None
+    except MalformedDER:
+        return False
 
 
 def _plain_oid(contents: bytes) -> bool:

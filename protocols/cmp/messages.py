@@ -42,6 +42,7 @@ from protocols.cmp.crmf import (
     checked_once,
     decode_der,
     encode_der,
+    is_plain_directory_name,
     parse_cert_req_messages,
     short_reason,
 )
@@ -403,7 +404,9 @@ def _decoded_by_parts(
     """The PKIMessage decoded in parts, each as its type in ``rfc9480``, with the header's
     fields. Set aside (:func:`_set_aside`, :func:`_split_header`), and so not decoded with
     the rest: the header's sender and recipient and the certificates of extraCerts, each
-    checked on its own and remembered once it passed (:func:`~protocols.cmp.crmf.checked_once`:
+    checked on its own (a directoryName of the ordinary form by a walk of its DER,
+    :func:`~protocols.cmp.crmf.is_plain_directory_name`), the others with pyasn1 and
+    remembered once they passed (:func:`~protocols.cmp.crmf.checked_once`:
     a client's names and chain come with each of its requests, the CA's name with every one,
     and pyasn1 takes about as long for one certificate as for all the rest of an ir); and
     the header's fields that are new in every message (:data:`_OWN_FIELDS`). The rest of the
@@ -433,7 +436,8 @@ def _decoded_by_parts(
             others = body + b"".join(_protection_set_aside(raw) for _tag, raw in parts[2:])
             message = _placed_message(der_tlv(0x30, _HEADER_PLACEHOLDER + others))
         for name in names:
-            checked_once(name, "GeneralName")
+            if not is_plain_directory_name(name):
+                checked_once(name, "GeneralName")
         for certificate in certificates:
             checked_once(certificate, "CMPCertificate")
     except MalformedDER:  # DER's own errors too: the whole decoding says what is wrong

@@ -1344,3 +1344,45 @@ def test_certification_request_describes_the_key_once(work: Work) -> None:
     parsed, cert_req_id = certification_request(_parsed(work, "ir"))
     assert isinstance(parsed, x509_csr.CSR) and cert_req_id == 0
     assert parsed.key_type == x509_csr.key_description(work.spki) == "ec-p256"
+
+
+def test_header_names_read_by_parts_are_read_as_pyasn1_reads_them(
+    work: Work, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A header's sender (a new client's name in each request) that is a directoryName of
+    the ordinary form is checked by a walk of its DER, not decoded by pyasn1; every other
+    name is decoded, and every one reads as when pyasn1 decodes the message whole, or is
+    refused with the same reason."""
+    cn = der.tlv(0x06, bytes.fromhex("550403"))
+    text = der.tlv(0x0C, b"client-0427")
+
+    def directory_name(*rdns: bytes) -> bytes:
+        return der.tlv(0xA4, der.tlv(0x30, b"".join(rdns)))
+
+    def rdn(*pairs: tuple[bytes, bytes]) -> bytes:
+        return der.tlv(0x31, b"".join(der.tlv(0x30, oid + value) for oid, value in pairs))
+
+    plain = [
+        directory_name(rdn((cn, text))),
+        directory_name(rdn((cn, text)), rdn((der.tlv(0x06, b"\x55\x04\x0a"), text))),
+        directory_name(rdn((cn, der.tlv(0x02, b"\x01")))),  # any value: pyasn1's ANY
+    ]
+    others = [
+        NULL_DN,
+        directory_name(rdn((cn, text), (cn, text))),  # a multi-valued RDN
+        directory_name(rdn((der.tlv(0x06, b"\x55\x80\x03"), text))),  # refused: 0x80
+        directory_name(rdn((der.tlv(0x06, b""), text))),  # refused: empty OID
+        directory_name(der.tlv(0x31, b"")),  # refused: an empty RDN
+        b"\xa4\x81" + directory_name(rdn((cn, text)))[1:],  # a length not the shortest
+        der.tlv(0x82, b"example.com"),  # a dNSName
+        der.tlv(0xA4, der.tlv(0x02, b"\x01")),  # refused: an INTEGER for a Name
+    ]
+    for name in plain + others:
+        assert crmf.is_plain_directory_name(name) == (name in plain), name
+        for request in (work.requests["ir"], work.requests["cr"]):
+            assert _same_reading(_with_sender(request, name), monkeypatch), name
+    fresh = directory_name(rdn((cn, der.tlv(0x0C, b"client-0428"))))
+    for request in (work.requests["ir"], work.requests["cr"]):
+        misses = crmf.checked_once.cache_info().misses
+        assert isinstance(_read(_with_sender(request, fresh)), cmp.PKIMessage)
+        assert crmf.checked_once.cache_info().misses == misses  # not decoded by pyasn1
