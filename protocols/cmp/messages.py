@@ -38,9 +38,11 @@ from pyasn1_alt_modules import rfc5280, rfc9480
 from protocols.cmp.crmf import (
     CertRequest,
     MalformedDER,
+    cert_requests_by_parts,
     checked_once,
     decode_der,
     encode_der,
+    is_plain_directory_name,
     parse_cert_req_messages,
     short_reason,
 )
@@ -274,13 +276,15 @@ def parse_pki_message(der: bytes) -> PKIMessage:
 
 
 def _parse(der: bytes) -> PKIMessage:
-    message, header = _decoded(der)
+    message, header, read_requests = _decoded(der)
     parts = der_children(der)
+    if read_requests is not None:
+        return _with_cert_requests(der, parts, header, read_requests)
     raw_header, raw_body = parts[0][1], parts[1][1]
+    raw_content = der_contents(raw_body)
     body = message["body"]
     body_type = str(body.getName())
     content = body[body_type]
-    raw_content = der_contents(raw_body)
     return PKIMessage(
         der=der,
         header=_header(header, raw_header),
@@ -308,28 +312,110 @@ def _parse(der: bytes) -> PKIMessage:
     )
 
 
-def _decoded(der: bytes) -> tuple[Any, _HeaderFields]:
+def _with_cert_requests(
+    der: bytes,
+    parts: list[tuple[int, bytes]],
+    header: _HeaderFields,
+    requests: tuple[CertRequest, ...],
+) -> PKIMessage:
+    """The PKIMessage of an ir, cr or kur whose CertReqMessages were read by parts
+    (:func:`_decoded_by_parts`): the other bodies' fields empty."""
+    raw_header, raw_body = parts[0][1], parts[1][1]
+    return PKIMessage(
+        der=der,
+        header=_header(header, raw_header),
+        body_type=_BODY_NAMES[raw_body[0] & 0x1F],
+        protected_part=der_tlv(0x30, raw_header + raw_body),
+        protection=_protection(parts),
+        extra_certs=_extra_certs(parts),
+        cert_requests=requests,
+        p10_request=None,
+        cert_confirms=(),
+        revocations=(),
+        general_info_types=(),
+        crl_status_list=(),
+        poll_req_ids=(),
+        error_text=None,
+    )
+
+
+_BODY_NAMES = {number: name for name, number in BODY_TAGS.items()}
+# The bodies whose CertReqMessages may be read by parts (crmf.cert_requests_by_parts), by
+# their [n] EXPLICIT tag octet; and pkiconf's NULL, in their place while the rest is decoded.
+_BY_PARTS_BODIES = frozenset(0xA0 | BODY_TAGS[name] for name in ("ir", "cr", "kur"))
+_BODY_PLACEHOLDER = bytes.fromhex("b3020500")
+
+
+def _decoded(der: bytes) -> tuple[Any, _HeaderFields, tuple[CertRequest, ...] | None]:
     """``der`` decoded as a PKIMessage, as pyasn1 decodes it whole, with its header's
-    fields: by parts when it can be (:func:`_decoded_by_parts`), else whole, so that what
-    is refused is refused as before, with the same reason."""
+    fields and, when they were read by parts, the CertRequests of its body (the body then
+    not decoded): by parts when it can be (:func:`_decoded_by_parts`), else whole, so that
+    what is refused is refused as before, with the same reason."""
     decoded = _decoded_by_parts(der)
     if decoded is not None:
         return decoded
     message = decode_der(der, rfc9480.PKIMessage(), "PKIMessage")
-    return message, _HeaderFields(message["header"])
+    return message, _HeaderFields(message["header"]), None
 
 
-def _decoded_by_parts(der: bytes) -> tuple[Any, _HeaderFields] | None:
+def _body_by_parts(raw_body: bytes) -> tuple[bytes, tuple[CertRequest, ...] | None]:
+    """(the body to decode with pyasn1, the CertRequests read by parts): an ir, cr or kur
+    of the ordinary form (:func:`~protocols.cmp.crmf.cert_requests_by_parts`) gives way to
+    a placeholder, every other body is decoded as it is."""
+    if raw_body[0] not in _BY_PARTS_BODIES:
+        return raw_body, None
+    content = der_contents(raw_body)
+    if der_tlv(raw_body[0], content) != raw_body:
+        return raw_body, None
+    requests = cert_requests_by_parts(content)
+    return (raw_body, None) if requests is None else (_BODY_PLACEHOLDER, requests)
+
+
+# A [0] PKIProtection of no octets, whole: in the place of one that is (pyasn1 reads any
+# such BIT STRING).
+_PROTECTION_PLACEHOLDER = bytes.fromhex("a003030100")
+
+
+def _protection_set_aside(raw: bytes) -> bytes:
+    """``raw``, an element after the body, or the placeholder in the place of a [0]
+    PKIProtection that is a primitive BIT STRING of whole octets with DER's shortest
+    lengths (read from the DER by :func:`_protection`)."""
+    if raw[0] != 0xA0:
+        return raw
+    inner = der_contents(raw)
+    bits = der_contents(inner) if inner[:1] == b"\x03" else b""
+    if bits[:1] != b"\x00" or der_tlv(0xA0, der_tlv(0x03, bits)) != raw:
+        return raw
+    return _PROTECTION_PLACEHOLDER
+
+
+@functools.lru_cache(maxsize=16)
+def _placed_message(placed: bytes) -> Any:
+    """A PKIMessage of placeholders only (header, body, protection: every message read by
+    parts with a protection of whole octets is the same one) decoded, and kept: what is
+    left to check, the elements after the body, is then checked once. Read-only. Raises
+    MalformedDER (not kept)."""
+    return decode_der(placed, rfc9480.PKIMessage(), "PKIMessage")
+
+
+def _decoded_by_parts(
+    der: bytes,
+) -> tuple[Any, _HeaderFields, tuple[CertRequest, ...] | None] | None:
     """The PKIMessage decoded in parts, each as its type in ``rfc9480``, with the header's
     fields. Set aside (:func:`_set_aside`, :func:`_split_header`), and so not decoded with
     the rest: the header's sender and recipient and the certificates of extraCerts, each
-    checked on its own and remembered once it passed (:func:`~protocols.cmp.crmf.checked_once`:
+    checked on its own (a directoryName of the ordinary form by a walk of its DER,
+    :func:`~protocols.cmp.crmf.is_plain_directory_name`), the others with pyasn1 and
+    remembered once they passed (:func:`~protocols.cmp.crmf.checked_once`:
     a client's names and chain come with each of its requests, the CA's name with every one,
     and pyasn1 takes about as long for one certificate as for all the rest of an ir); and
     the header's fields that are new in every message (:data:`_OWN_FIELDS`). The rest of the
     header is decoded once for all the messages that share it (:func:`_header_frame`), the
-    body and protection under a placeholder header. None for a message out of the ordinary,
-    or one that does not decode this way."""
+    body and protection under a placeholder header; the CertReqMessages of an ordinary ir,
+    cr or kur are read by a walk of their DER instead (:func:`_body_by_parts`), pkiconf's
+    NULL standing in for them, and then a protection of whole octets too, read from the
+    DER (:func:`_protection_set_aside`, :func:`_placed_message`). None for a message out of
+    the ordinary, or one that does not decode this way."""
     try:
         shortcut = _set_aside(der)
         if shortcut is None:
@@ -341,16 +427,22 @@ def _decoded_by_parts(der: bytes) -> tuple[Any, _HeaderFields] | None:
             return None
         frame, own = split
         header = _HeaderFields(_header_frame(frame), own)
-        others = b"".join(raw for _tag, raw in parts[1:])
-        placed = der_tlv(0x30, _HEADER_PLACEHOLDER + others)
-        message = decode_der(placed, rfc9480.PKIMessage(), "PKIMessage")
+        body, requests = _body_by_parts(parts[1][1])
+        if requests is None:
+            others = body + b"".join(raw for _tag, raw in parts[2:])
+            placed = der_tlv(0x30, _HEADER_PLACEHOLDER + others)
+            message = decode_der(placed, rfc9480.PKIMessage(), "PKIMessage")
+        else:
+            others = body + b"".join(_protection_set_aside(raw) for _tag, raw in parts[2:])
+            message = _placed_message(der_tlv(0x30, _HEADER_PLACEHOLDER + others))
         for name in names:
-            checked_once(name, "GeneralName")
+            if not is_plain_directory_name(name):
+                checked_once(name, "GeneralName")
         for certificate in certificates:
             checked_once(certificate, "CMPCertificate")
     except MalformedDER:  # DER's own errors too: the whole decoding says what is wrong
         return None
-    return message, header
+    return message, header, requests
 
 
 class _HeaderFields:

@@ -53,7 +53,7 @@ def certification_request(
     if request.spki_der is None or request.central_key_generation:
         raise CAError(ErrorKind.REJECTED, "the template carries no public key")
     try:  # before the POP: a key we cannot read has none we could check (RFC 9483 4.1.1)
-        csr_codec.key_description(request.spki_der)
+        key_type = csr_codec.key_description(request.spki_der)
     except csr_codec.UnsupportedKey as exc:
         raise CAError(ErrorKind.REJECTED, f"the template's key: {exc}") from None
     if request.pop == "raVerified":
@@ -80,6 +80,7 @@ def certification_request(
         challenge_password=None,
         der=message.der,
         key_usage=requested_key_usages(request),  # granted as the profile allows
+        key_type=key_type,  # described once: the issuance does not load the key again
     )
     return parsed, request.cert_req_id
 

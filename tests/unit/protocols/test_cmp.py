@@ -50,7 +50,9 @@ from protocols import cmp, der
 from protocols.cmp import crmf
 from protocols.cmp import messages as cmp_messages
 from protocols.cmp import protection as cmp_protection
+from protocols.x509 import csr as x509_csr
 from protocols.x509 import extensions as x509_extensions
+from server.cmp.cert_requests import certification_request
 from tests.unit.protocols.cmp_responder import (
     CA_NAME,
     CMPResponder,
@@ -1170,3 +1172,217 @@ def test_names_and_extra_certs_are_read_as_the_whole_message_would_be(work: Work
         with pytest.raises(cmp.CMPFormatError) as refused:
             cmp.parse_pki_message(bad)
         assert str(refused.value) == _whole_reading(bad)
+
+
+def _read_whole(message: bytes, monkeypatch: pytest.MonkeyPatch) -> cmp.PKIMessage | str:
+    """``message`` read from pyasn1's decoding of it whole (nothing read by parts), or the
+    reason it is refused with."""
+    with monkeypatch.context() as whole:
+        whole.setattr(cmp_messages, "_decoded_by_parts", lambda _der: None)
+        try:
+            return cmp.parse_pki_message(message)
+        except cmp.CMPFormatError as exc:
+            return str(exc)
+
+
+def _read(message: bytes) -> cmp.PKIMessage | str:
+    try:
+        return cmp.parse_pki_message(message)
+    except cmp.CMPFormatError as exc:
+        return str(exc)
+
+
+def _same_reading(message: bytes, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether ``message`` reads (or is refused) exactly as when pyasn1 decodes it whole,
+    each CertReqMsg's DER included."""
+    fast, whole = _read(message), _read_whole(message, monkeypatch)
+    if isinstance(fast, str) or isinstance(whole, str):
+        return fast == whole
+    return fast == whole and [r.der for r in fast.cert_requests] == [
+        r.der for r in whole.cert_requests
+    ]
+
+
+def _by_parts(message: bytes) -> bool:
+    """Whether the CertReqMessages of ``message`` are read by parts."""
+    return crmf.cert_requests_by_parts(der.contents(der.elements(message)[1][1])) is not None
+
+
+def _with_cert_req_msgs(message: bytes, messages: list[bytes]) -> bytes:
+    """``message`` with its body's CertReqMessages made of ``messages`` (any DER values)."""
+    header, body, *rest = der.elements(message)
+    content = der.tlv(body[0], der.tlv(0x30, b"".join(messages)))
+    return der.tlv(0x30, header[1] + content + b"".join(raw for _tag, raw in rest))
+
+
+def test_cert_requests_read_by_parts_are_read_as_pyasn1_reads_them(
+    work: Work, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CertReqMessages of an ordinary ir or cr are read by a walk of their DER: every
+    request OpenSSL writes, and every alteration of one, reads as when pyasn1 decodes the
+    message whole, or is refused with the same reason; the walk is taken for the ordinary
+    ones and gives way to pyasn1 for the others."""
+    taken = set()
+    for name, request in work.requests.items():
+        assert _same_reading(request, monkeypatch), name
+        if der.elements(request)[1][0] in (0xA0, 0xA2, 0xA7) and _by_parts(request):
+            taken.add(name)
+    assert taken >= {"ir", "ir_implicit", "ir_no_pop", "cr"}
+    assert not taken & {"ir_raverified", "ir_keyenc", "ir_sans", "kur", "p10cr", "rr", "genm"}
+
+    request = work.requests["ir"]
+    ((_tag, msg),) = der.elements(der.contents(der.elements(request)[1][1]))
+    (_tag, cert_req), (_tag, popo) = der.elements(msg)
+    (_tag, req_id), (_tag, template) = der.elements(cert_req)
+    (_tag, subject), (_tag, key) = der.elements(template)
+    (_tag, key_algorithm), (_tag, key_bits) = der.elements(key)
+    (_tag, pop_algorithm), (_tag, signature) = der.elements(popo)
+    ecdsa = der.tlv(0x30, der.tlv(0x06, bytes.fromhex("2a8648ce3d040302")))
+
+    def message(
+        cert_req_id: bytes = req_id, fields: list[bytes] | None = None, pop: bytes | None = popo
+    ) -> bytes:
+        chosen = [subject, key] if fields is None else fields
+        request_der = der.tlv(0x30, cert_req_id + der.tlv(0x30, b"".join(chosen)))
+        return der.tlv(0x30, request_der + (pop or b""))
+
+    def name(*rdns: bytes) -> bytes:
+        return der.tlv(0xA5, der.tlv(0x30, b"".join(rdns)))
+
+    def rdn(*pairs: tuple[bytes, bytes]) -> bytes:
+        return der.tlv(0x31, b"".join(der.tlv(0x30, oid + value) for oid, value in pairs))
+
+    cn = der.tlv(0x06, bytes.fromhex("550403"))
+    org = der.tlv(0x06, bytes.fromhex("55040a"))
+    text = der.tlv(0x0C, b"dev")
+    by_parts = [
+        [message(), message(der.tlv(0x02, b"\x07"))],  # two CertReqMsgs
+        [message(der.tlv(0x02, b"\xff"))],  # certReqId -1
+        [message(pop=None)],  # no POP
+        [message(fields=[subject])],  # no publicKey
+        [message(fields=[key])],  # no subject
+        [message(fields=[subject, der.tlv(0xA6, key_algorithm + der.tlv(0x03, b"\x00"))])],
+        [message(pop=der.tlv(0xA1, pop_algorithm + signature[:-1] + b"\x00"))],  # wrong sig
+        [message(pop=der.tlv(0xA1, ecdsa + signature))],  # no NULL parameters: same algorithm
+        [message(fields=[name(rdn((cn, text)), rdn((org, text))), key])],
+        [message(fields=[b"\xa3" + name(rdn((cn, text)))[1:], subject, key])],  # an issuer
+        [message(fields=[b"\xa3" + name(rdn((cn, text)))[1:]])],  # an issuer alone
+    ]
+    whole = [
+        [],  # no CertReqMsg: from here, refusals and forms the walk leaves to pyasn1
+        [message(fields=[name(rdn((cn, der.tlv(0x02, b"\x01")))), key])],  # refused: INTEGER
+        [message(fields=[name(rdn((der.tlv(0x06, b"\x55\x80\x03"), text))), key])],
+        [message(der.tlv(0x02, b"\x00\x07"))],  # a certReqId not minimal
+        [message(der.tlv(0x02, b""))],  # an empty INTEGER
+        [message(fields=[name(rdn((org, text), (cn, text))), key])],  # a multi-valued RDN
+        [message(fields=[name(), key])],  # an empty Name
+        [message(fields=[name(rdn((der.tlv(0x06, b"\x55\x04\x80\x03"), text))), key])],
+        [message(fields=[name(rdn((der.tlv(0x06, b"\x55\x04\x83"), text))), key])],
+        [message(fields=[b"\xa5\x81" + subject[1:], key])],  # a length not the shortest
+        [message(fields=[subject, der.tlv(0xA6, key_algorithm + b"\x03\x01\x07")])],
+        [message(fields=[subject, der.tlv(0xA6, der.tlv(0x30, b"\x06\x00") + key_bits)])],
+        [message(fields=[der.tlv(0xA4, der.tlv(0x30, b"")), subject, key])],  # validity
+        [message(fields=[key, subject])],  # out of order
+        [message(fields=[subject, subject, key])],  # twice
+        [message(fields=[b"\xa3" + name(rdn((org, text), (cn, text)))[1:], subject, key])],
+        [message(pop=der.tlv(0xA1, pop_algorithm + b"\x03\x02\x01\x00"))],  # unused bits
+        [message(pop=der.tlv(0xA1, der.tlv(0xA0, b"") + pop_algorithm + signature))],
+        [message(pop=bytes.fromhex("a0020500"))],  # raVerified
+        [message() + der.tlv(0x30, b"")],  # a CertReqMsg with regInfo ... misplaced
+        [der.tlv(0x30, der.elements(message())[0][1] + popo + der.tlv(0x30, b""))],  # regInfo
+        [der.tlv(0x30, der.tlv(0x30, req_id + der.tlv(0x30, subject + key) + b"\x30\x00"))],
+    ]
+    for changed in by_parts + whole:
+        for body_tag in (0xA0, 0xA2):  # ir and cr
+            altered = _with_cert_req_msgs(request, changed)
+            altered = der.tlv(0x30, b"".join(
+                bytes((body_tag,)) + raw[1:] if index == 1 else raw
+                for index, (_tag, raw) in enumerate(der.elements(altered))
+            ))  # fmt: skip
+            assert _same_reading(altered, monkeypatch), changed
+            assert _by_parts(altered) == (changed in by_parts), changed
+
+
+def test_protection_read_by_parts_is_read_as_pyasn1_reads_it(
+    work: Work, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With its CertReqMessages read by parts, a message's protection of whole octets is
+    read from the DER and the rest, placeholders only, decoded once and kept: every form
+    of the elements after the body reads as when pyasn1 decodes the message whole, or is
+    refused with the same reason."""
+    kept = cmp_messages._placed_message.cache_info().hits
+    for name in ("ir", "ir_implicit", "cr"):
+        assert _same_reading(work.requests[name], monkeypatch), name
+        assert _by_parts(work.requests[name])
+    assert cmp_messages._placed_message.cache_info().hits >= kept + 2
+    request = work.requests["cr"]
+    header, body, protection, *rest = (raw for _tag, raw in der.elements(request))
+    assert protection[0] == 0xA0
+    bits = der.contents(der.contents(protection))
+    altered = [
+        [],  # no protection
+        [der.tlv(0xA0, der.tlv(0x03, b"\x03" + bits[1:]))],  # unused bits
+        [der.tlv(0xA0, der.tlv(0x03, b"\x08" + bits[1:]))],  # more than 7 unused bits
+        [der.tlv(0xA0, der.tlv(0x03, b""))],  # an empty BIT STRING
+        [der.tlv(0xA0, der.tlv(0x03, b"\x00"))],  # no octets
+        [der.tlv(0xA0, der.tlv(0x23, der.tlv(0x03, bits)))],  # constructed (BER)
+        [der.tlv(0xA0, b"\x03\x81" + bytes((len(bits),)) + bits)],  # a length not shortest
+        [der.tlv(0xA0, der.tlv(0x04, bits))],  # an OCTET STRING
+        [der.tlv(0xA0, der.tlv(0x03, bits) + der.tlv(0x03, bits))],  # two in one
+        [protection, protection],  # twice
+        [protection, der.tlv(0xA2, b"")],  # an unknown element after it
+        [der.tlv(0xA2, b""), protection],  # and before it
+    ]
+    for elements in altered:
+        message = der.tlv(0x30, header + body + b"".join(elements) + b"".join(rest))
+        assert _same_reading(message, monkeypatch), elements
+
+
+def test_certification_request_describes_the_key_once(work: Work) -> None:
+    """The CSR an ir's template becomes carries its key's description, as key_description
+    gives it, so that the issuance does not load the key again to describe it."""
+    parsed, cert_req_id = certification_request(_parsed(work, "ir"))
+    assert isinstance(parsed, x509_csr.CSR) and cert_req_id == 0
+    assert parsed.key_type == x509_csr.key_description(work.spki) == "ec-p256"
+
+
+def test_header_names_read_by_parts_are_read_as_pyasn1_reads_them(
+    work: Work, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A header's sender (a new client's name in each request) that is a directoryName of
+    the ordinary form is checked by a walk of its DER, not decoded by pyasn1; every other
+    name is decoded, and every one reads as when pyasn1 decodes the message whole, or is
+    refused with the same reason."""
+    cn = der.tlv(0x06, bytes.fromhex("550403"))
+    text = der.tlv(0x0C, b"client-0427")
+
+    def directory_name(*rdns: bytes) -> bytes:
+        return der.tlv(0xA4, der.tlv(0x30, b"".join(rdns)))
+
+    def rdn(*pairs: tuple[bytes, bytes]) -> bytes:
+        return der.tlv(0x31, b"".join(der.tlv(0x30, oid + value) for oid, value in pairs))
+
+    plain = [
+        directory_name(rdn((cn, text))),
+        directory_name(rdn((cn, text)), rdn((der.tlv(0x06, b"\x55\x04\x0a"), text))),
+        directory_name(rdn((cn, der.tlv(0x02, b"\x01")))),  # any value: pyasn1's ANY
+    ]
+    others = [
+        NULL_DN,
+        directory_name(rdn((cn, text), (cn, text))),  # a multi-valued RDN
+        directory_name(rdn((der.tlv(0x06, b"\x55\x80\x03"), text))),  # refused: 0x80
+        directory_name(rdn((der.tlv(0x06, b""), text))),  # refused: empty OID
+        directory_name(der.tlv(0x31, b"")),  # refused: an empty RDN
+        b"\xa4\x81" + directory_name(rdn((cn, text)))[1:],  # a length not the shortest
+        der.tlv(0x82, b"example.com"),  # a dNSName
+        der.tlv(0xA4, der.tlv(0x02, b"\x01")),  # refused: an INTEGER for a Name
+    ]
+    for name in plain + others:
+        assert crmf.is_plain_directory_name(name) == (name in plain), name
+        for request in (work.requests["ir"], work.requests["cr"]):
+            assert _same_reading(_with_sender(request, name), monkeypatch), name
+    fresh = directory_name(rdn((cn, der.tlv(0x0C, b"client-0428"))))
+    for request in (work.requests["ir"], work.requests["cr"]):
+        misses = crmf.checked_once.cache_info().misses
+        assert isinstance(_read(_with_sender(request, fresh)), cmp.PKIMessage)
+        assert crmf.checked_once.cache_info().misses == misses  # not decoded by pyasn1
