@@ -47,7 +47,7 @@ from cryptography import x509
 from config import load_settings
 from loadtests import floor
 from loadtests.bench_ca import BenchCA, free_port, make_ca, registry_url
-from loadtests.bench_est import cpu_by_kind, descendants, run_wrk
+from loadtests.bench_est import REPORT_FAILURES_LUA, cpu_by_kind, descendants, run_wrk
 from protocols import cmp
 from server.context import open_registry
 from tests.enrollment_codes import make_codes
@@ -155,16 +155,7 @@ def write_script(path: Path) -> None:
         '    io.open(finished, "w"):close()\n'
         "    wrk.thread:stop()\n"
         "  end\n"
-        "end\n"
-        "function done(summary, latency, requests)\n"
-        "  local total = 0\n"
-        "  for _, thread in ipairs(threads) do\n"
-        '    total = total + (tonumber(thread:get("failures")) or 0)\n'
-        '    local first = thread:get("first")\n'
-        '    if first then io.write("first failure: ", first, "\\n") end\n'
-        "  end\n"
-        '  io.write("failures: ", total, "\\n")\n'
-        "end\n"
+        "end\n" + REPORT_FAILURES_LUA
     )
 
 

@@ -55,6 +55,20 @@ _LATENCY = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
+# wrk's done(): the failures every thread's response() counted, and the first one's text.
+REPORT_FAILURES_LUA = (
+    "function done(summary, latency, requests)\n"
+    "  local total = 0\n"
+    "  for _, thread in ipairs(threads) do\n"
+    '    total = total + (tonumber(thread:get("failures")) or 0)\n'
+    '    local first = thread:get("first")\n'
+    '    if first then io.write("first failure: ", first, "\\n") end\n'
+    "  end\n"
+    '  io.write("failures: ", total, "\\n")\n'
+    "end\n"
+)
+
+
 def write_script(path: Path) -> None:
     """The wrk script: each thread reads the jobs file (given as wrk's script argument),
     keeps its share, and prepares each request once."""
@@ -99,16 +113,7 @@ def write_script(path: Path) -> None:
         "    end\n"
         "  end\n"
         '  wrk.thread:set("failures", failures)\n'
-        "end\n"
-        "function done(summary, latency, requests)\n"
-        "  local total = 0\n"
-        "  for _, thread in ipairs(threads) do\n"
-        '    total = total + (tonumber(thread:get("failures")) or 0)\n'
-        '    local first = thread:get("first")\n'
-        '    if first then io.write("first failure: ", first, "\\n") end\n'
-        "  end\n"
-        '  io.write("failures: ", total, "\\n")\n'
-        "end\n"
+        "end\n" + REPORT_FAILURES_LUA
     )
 
 

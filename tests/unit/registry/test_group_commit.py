@@ -3,7 +3,7 @@ throwaway PostgreSQL cluster: conftest.py): concurrent writes share transactions
 request's rows still land whole or not at all."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -129,6 +129,28 @@ async def test_concurrent_issuances_share_transactions(
         assert record is not None and record.der == b"der-" + serial.encode()
     assert await registry.open_intents() == []
     assert (await registry.verify_audit_chain()).intact
+
+
+def blocking_until(
+    entered: asyncio.Event, release: asyncio.Event
+) -> Callable[[Connection], Awaitable[None]]:
+    """Work that holds its group's transaction open from `entered` until `release`."""
+
+    async def work(db: Connection) -> None:
+        entered.set()
+        await release.wait()
+
+    return work
+
+
+def audit(registry: Registry, n: int) -> Callable[[Connection], Awaitable[int]]:
+    """Work that appends audit entry `n` and returns `n`."""
+
+    async def work(db: Connection) -> int:
+        await registry.append_audit_in(db, AuditEvent("test", "write", str(n)), NOW)
+        return n
+
+    return work
 
 
 def runs_of(engine: CountingEngine, sql_start: str) -> list[int]:
@@ -339,28 +361,18 @@ async def test_a_full_queue_refuses_new_writes_busy_and_groups_are_bounded(
 ) -> None:
     writes = GroupCommit(engine, max_group=2, max_queue=3)
     entered, release = asyncio.Event(), asyncio.Event()
-
-    async def blocking(db: Connection) -> None:
-        entered.set()
-        await release.wait()
-
-    def audit(n: int):
-        async def work(db: Connection) -> int:
-            await registry.append_audit_in(db, AuditEvent("test", "write", str(n)), NOW)
-            return n
-
-        return work
+    blocking = blocking_until(entered, release)
 
     first = asyncio.ensure_future(writes.run(blocking))
     async with asyncio.timeout(30):
         await entered.wait()
-    queued = [asyncio.ensure_future(writes.run(audit(n))) for n in range(3)]
+    queued = [asyncio.ensure_future(writes.run(audit(registry, n))) for n in range(3)]
     await asyncio.sleep(0)  # let them queue
     assert writes.waiting == 3
     with pytest.raises(RegistryBusy) as busy:
-        await writes.run(audit(99))
+        await writes.run(audit(registry, 99))
     assert busy.value.kind is ErrorKind.BUSY  # answered as the signing pipeline's busy
-    follow_up = asyncio.ensure_future(writes.run(audit(4), follow_up=True))  # admitted
+    follow_up = asyncio.ensure_future(writes.run(audit(registry, 4), follow_up=True))  # admitted
     release.set()
     async with asyncio.timeout(30):
         assert await asyncio.gather(first, *queued, follow_up) == [None, 0, 1, 2, 4]
@@ -386,27 +398,17 @@ async def test_the_settings_bound_groups_and_the_queue_and_the_metrics_show_it(
     metrics = CollectorRegistry()
     registry = await open_registry(Settings(home=tmp_path, registry=bounds), metrics=metrics)
     entered, release = asyncio.Event(), asyncio.Event()
-
-    async def blocking(db: Connection) -> None:
-        entered.set()
-        await release.wait()
-
-    def audit(n: int):
-        async def work(db: Connection) -> int:
-            await registry.append_audit_in(db, AuditEvent("test", "write", str(n)), NOW)
-            return n
-
-        return work
+    blocking = blocking_until(entered, release)
 
     try:
         first = asyncio.ensure_future(registry.writes.run(blocking))
         async with asyncio.timeout(30):
             await entered.wait()
-        queued = [asyncio.ensure_future(registry.writes.run(audit(n))) for n in range(3)]
+        queued = [asyncio.ensure_future(registry.writes.run(audit(registry, n))) for n in range(3)]
         await asyncio.sleep(0)  # let them queue
         assert metrics.get_sample_value("ca_registry_write_queue") == 3
         with pytest.raises(RegistryBusy):  # max_write_queue
-            await registry.writes.run(audit(99))
+            await registry.writes.run(audit(registry, 99))
         release.set()
         async with asyncio.timeout(30):
             assert await asyncio.gather(first, *queued) == [None, 0, 1, 2]
