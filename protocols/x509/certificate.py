@@ -215,22 +215,19 @@ def assemble_certificate(tbs_der: bytes, signature_algorithm: str, signature: by
 
 
 def _extension_id(extension: asn1_x509.Extension, encoded: bytes) -> bytes:
-    """The extnID's DER (OID TLV) of an extension encoded as `encoded`: read from the
-    octets when they are a short SEQUENCE opening with a short OBJECT IDENTIFIER, as every
+    """The extnID's DER (OID TLV) of an extension encoded as `encoded`: its first field, read
+    by the DER walk when `encoded` is plain DER opening with an OBJECT IDENTIFIER, as every
     extension the CA builds is (asn1crypto read each new certificate's subjectKeyIdentifier
     whole to give its id, about 8 µs); from asn1crypto otherwise. DER writes an OID one way
     only, so equal ids have equal octets."""
-    start = 2 if len(encoded) > 1 and encoded[1] < 0x80 else 3
-    if (
-        encoded[:1] == b"\x30"
-        and (start == 2 or encoded[1] == 0x81)
-        and encoded[start : start + 1] == b"\x06"
-        and len(encoded) > start + 1
-        and encoded[start + 1] < 0x80
-        and start + 2 + encoded[start + 1] <= len(encoded)
-    ):
-        return encoded[start : start + 2 + encoded[start + 1]]
-    return bytes(extension["extn_id"].dump())
+    try:
+        outer = der.one(encoded, 0, len(encoded), 0x30)
+        first = der.children(encoded, outer.start, outer.end)[0]
+    except (der.DERError, IndexError):
+        first = None
+    if first is None or first.tag != 0x06:
+        return bytes(extension["extn_id"].dump())
+    return encoded[first.offset : first.end]
 
 
 # The TBSCertificate's fields by their tags (RFC 5280 4.1): [0] version, serialNumber,
