@@ -405,7 +405,7 @@ class Authority:
             key = KeyRef(generation.key_uri, KeyAlgorithm(generation.key_algorithm))
             der, ocsp_row = await self._signed(key, tbs, template, generation, intent.serial,
                                                with_response=responder_key is None)  # fmt: skip
-            signing.verify_issued_by(der, issuer.certificate)
+            signing.verify_issued_by(der, issuer.certificate, template.signature_algorithm)
             audit = AuditEvent(
                 actor=actor,
                 action="certificate.issue",

@@ -9,9 +9,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 
+from protocols.x509.certificate import signature_algorithm_for
 from server.errors import CAError, ErrorKind
 from server.signing import verify_issued_by
 
@@ -49,11 +50,17 @@ def _ca(kind: str):
     return key, _certificate("CA", key, key, HASHES.get(kind), subject="CA")
 
 
+def _algorithm(ca: x509.Certificate) -> str:
+    """The signature algorithm issuance signs with under the CA's key."""
+    spki = ca.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return signature_algorithm_for(spki)
+
+
 @pytest.mark.parametrize("kind", list(KEYS))
 def test_a_certificate_the_ca_key_signed_passes(kind: str) -> None:
     key, ca = _ca(kind)
     leaf = _certificate("CA", KEYS["ec-p256"](), key, HASHES.get(kind))
-    verify_issued_by(leaf.public_bytes(Encoding.DER), ca)
+    verify_issued_by(leaf.public_bytes(Encoding.DER), ca, _algorithm(ca))
 
 
 @pytest.mark.parametrize("kind", list(KEYS))
@@ -62,7 +69,7 @@ def test_another_key_s_signature_is_refused(kind: str) -> None:
     other = KEYS[kind]()
     leaf = _certificate("CA", other, other, HASHES.get(kind))
     with pytest.raises(CAError) as refused:
-        verify_issued_by(leaf.public_bytes(Encoding.DER), ca)
+        verify_issued_by(leaf.public_bytes(Encoding.DER), ca, _algorithm(ca))
     assert refused.value.kind is ErrorKind.INTERNAL
 
 
@@ -72,6 +79,7 @@ def test_another_key_s_signature_is_refused(kind: str) -> None:
         ("ec-p256", "another CA", hashes.SHA256()),  # the CA's signature, another issuer named
         ("ec-p256", "CA", hashes.SHA512()),  # not a signature algorithm issuance uses
         ("rsa-2048", "CA", hashes.SHA384()),
+        ("ec-p256", "CA", hashes.SHA384()),  # an algorithm of the key, not issuance's for it
     ],
 )
 def test_a_certificate_naming_another_issuer_or_algorithm_is_refused(
@@ -80,5 +88,5 @@ def test_a_certificate_naming_another_issuer_or_algorithm_is_refused(
     key, ca = _ca(kind)
     leaf = _certificate(issuer, KEYS["ec-p256"](), key, algorithm)
     with pytest.raises(CAError) as refused:
-        verify_issued_by(leaf.public_bytes(Encoding.DER), ca)
+        verify_issued_by(leaf.public_bytes(Encoding.DER), ca, _algorithm(ca))
     assert refused.value.kind is ErrorKind.INTERNAL
