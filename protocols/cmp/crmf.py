@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.error import PyAsn1Error
+from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4055, rfc4211, rfc5280, rfc9480
 
 from protocols import der
@@ -46,12 +47,15 @@ __all__ = [
     "MalformedDER",
     "OldCertID",
     "TemplateExtension",
+    "algorithm_oid",
     "cert_requests_by_parts",
     "decode_der",
     "encode_der",
     "hash_for_oid",
     "is_plain_directory_name",
+    "minimal_integer",
     "parse_cert_req_messages",
+    "plain_algorithm",
     "short_reason",
     "signature_valid",
 ]
@@ -361,7 +365,7 @@ def _cert_request_by_parts(data: bytes, message: der.TLV) -> CertRequest | None:
     request_fields = der.children(data, cert_req.start, cert_req.end)
     if len(request_fields) != 2 or request_fields[0].tag != 0x02 or request_fields[1].tag != 0x30:
         return None
-    cert_req_id = _minimal_integer(data[request_fields[0].start : request_fields[0].end])
+    cert_req_id = minimal_integer(data[request_fields[0].start : request_fields[0].end])
     template = _plain(data, request_fields[1])
     parts = der.children(data, template.start, template.end)
     tags = [part.tag for part in parts]
@@ -405,7 +409,7 @@ def _cert_request_by_parts(data: bytes, message: der.TLV) -> CertRequest | None:
     )
 
 
-def _minimal_integer(contents: bytes) -> int | None:
+def minimal_integer(contents: bytes) -> int | None:
     """A DER INTEGER's value (X.690 8.3.2: at least one octet, the first nine bits not all
     equal), None for any other contents."""
     if not contents or (
@@ -446,6 +450,45 @@ def is_plain_directory_name(general_name: bytes) -> bool:
         return _name_by_parts(general_name, field) is not None
     except MalformedDER:
         return False
+
+
+def plain_algorithm(algorithm_der: bytes) -> tuple[str, bytes | None] | None:
+    """(OID, the parameters' whole TLV or None when absent) of a DER AlgorithmIdentifier in
+    its plain form, read by a walk of its DER: a SEQUENCE of an OBJECT IDENTIFIER as DER
+    writes it and at most one value more, every length DER's shortest. pyasn1 decodes all
+    of these the same (its ANY takes whatever one value follows); a MAC-protected message's
+    protectionAlg carries a fresh salt in every request and every answer, so pyasn1 would
+    decode a new one each time (about 40 µs). None for any other form: the caller then
+    reads it with pyasn1 (:func:`checked_once`) for the exact verdict."""
+    try:
+        outer = _plain_one(algorithm_der, 0, len(algorithm_der), 0x30)
+        found = der.children(algorithm_der, outer.start, outer.end)
+        parts = [_plain(algorithm_der, part) for part in found]
+    except MalformedDER:
+        return None
+    if not 1 <= len(parts) <= 2 or parts[0].tag != 0x06:
+        return None
+    contents = algorithm_der[parts[0].start : parts[0].end]
+    if not _plain_oid(contents):
+        return None
+    parameters = algorithm_der[parts[1].offset : parts[1].end] if len(parts) == 2 else None
+    return _oid_text(contents), parameters
+
+
+def algorithm_oid(algorithm_der: bytes) -> str:
+    """The OID of a DER AlgorithmIdentifier (:func:`plain_algorithm`, else as pyasn1 reads
+    it). Raises MalformedDER if it does not decode."""
+    plain = plain_algorithm(algorithm_der)
+    if plain is not None:
+        return plain[0]
+    return str(checked_once(algorithm_der, "AlgorithmIdentifier")["algorithm"])
+
+
+@functools.lru_cache(maxsize=256)
+def _oid_text(contents: bytes) -> str:
+    """The dotted text of OBJECT IDENTIFIER ``contents`` that :func:`_plain_oid` accepted, as
+    pyasn1 reads them (kept: the same few algorithms come back)."""
+    return str(decode_der(der.tlv(0x06, contents), univ.ObjectIdentifier(), "OBJECT IDENTIFIER"))
 
 
 def _plain_oid(contents: bytes) -> bool:

@@ -38,12 +38,14 @@ from pyasn1_alt_modules import rfc5280, rfc9480
 from protocols.cmp.crmf import (
     CertRequest,
     MalformedDER,
+    algorithm_oid,
     cert_requests_by_parts,
     checked_once,
     decode_der,
     encode_der,
     is_plain_directory_name,
     parse_cert_req_messages,
+    plain_algorithm,
     short_reason,
 )
 from protocols.der import contents as der_contents
@@ -490,9 +492,11 @@ def _split_header(raw_header: bytes) -> tuple[bytes, dict[str, Any]] | None:
     """(the header with each field of :data:`_OWN_FIELDS` replaced by a placeholder, those
     fields read). An OCTET STRING is read from its DER (any octets are one) when it is
     primitive with DER's shortest lengths; messageTime is decoded as its type (and kept:
-    messages of the same second share it); protectionAlg's AlgorithmIdentifier is decoded
-    once for the header and the protection (crmf.checked_once). None when a field is not in
-    that form, or a length on the way is not DER's shortest. Raises MalformedDER."""
+    messages of the same second share it); protectionAlg's AlgorithmIdentifier is only
+    checked, by a walk of its DER when it is plain (crmf.plain_algorithm), else as pyasn1
+    decodes it (crmf.checked_once): :func:`_header` and protection.py read it from the
+    DER, so ``own`` has no value for it. None when a field is not in that form, or a length
+    on the way is not DER's shortest. Raises MalformedDER."""
     fields = [raw for _tag, raw in der_children(raw_header)]
     frame, own = fields[:3], {}  # pvno, sender, recipient: then the [n] EXPLICIT fields
     for raw in fields[3:]:
@@ -506,11 +510,10 @@ def _split_header(raw_header: bytes) -> tuple[bytes, dict[str, Any]] | None:
             return None
         if name == "messageTime":
             own[name], placeholder = _message_time_value(raw), _TIME_PLACEHOLDER
-        elif name == "protectionAlg":
-            own[name], placeholder = (
-                checked_once(inner, "AlgorithmIdentifier"),
-                _ALGORITHM_PLACEHOLDER,
-            )
+        elif name == "protectionAlg":  # read from the DER by _header: checked here
+            if plain_algorithm(inner) is None:
+                checked_once(inner, "AlgorithmIdentifier")
+            placeholder = _ALGORITHM_PLACEHOLDER
         else:
             if inner[:1] != b"\x04" or der_tlv(0x04, der_contents(inner)) != inner:
                 return None
@@ -577,7 +580,6 @@ def _header(header: _HeaderFields, raw_header: bytes) -> Header:
     protection_algorithm = next(
         (der_contents(raw) for tag, raw in children[3:] if tag == 0xA1), None
     )
-    algorithm = header["protectionAlg"]
     general_info = next((der_contents(raw) for tag, raw in children[3:] if tag == 0xA8), None)
     return Header(
         pvno=pvno,
@@ -585,7 +587,9 @@ def _header(header: _HeaderFields, raw_header: bytes) -> Header:
         recipient=children[2][1],
         message_time=_message_time(header["messageTime"]),
         protection_algorithm=protection_algorithm,
-        protection_oid=str(algorithm["algorithm"]) if algorithm.isValue else None,
+        protection_oid=(
+            algorithm_oid(protection_algorithm) if protection_algorithm is not None else None
+        ),
         sender_kid=_octets(header["senderKID"]),
         recip_kid=_octets(header["recipKID"]),
         transaction_id=_octets(header["transactionID"]),

@@ -44,22 +44,26 @@ import hmac
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pyasn1.type import univ
-from pyasn1_alt_modules import rfc4055, rfc4210, rfc5280, rfc8018
+from pyasn1_alt_modules import rfc4055, rfc4210, rfc8018
 
 from protocols.cmp.crmf import (
     MalformedDER,
     checked_once,
     decode_der,
     encode_der,
+    minimal_integer,
+    plain_algorithm,
     signature_valid,
 )
 from protocols.cmp.messages import PKIMessage
+from protocols.der import contents as der_contents
+from protocols.der import elements as der_elements
 from protocols.der import tlv as der_tlv
 from protocols.x509.certificate import SIGNATURE_ALGORITHMS, _algorithm_identifier
 
@@ -86,6 +90,7 @@ _PBKDF2 = "1.2.840.113549.1.5.12"  # RFC 8018 5.2
 # request's parameters must not cost more than this (about a second of hashing).
 MAX_ITERATIONS = 1_000_000
 _SALT_MIN, _SALT_MAX = 16, 64  # octets of a fresh salt
+_PBM_SALT_MAX = 128  # PBMParameter's salt as pyasn1_alt_modules.rfc4210 constrains it
 
 # One-way functions of PasswordBasedMac (RFC 9481 6.1; SHA-1 kept for old clients).
 _OWFS = {
@@ -168,15 +173,15 @@ def protection_kind(message: PKIMessage) -> str:
     oid, parameters = _algorithm(algorithm_der)
     if oid == PASSWORD_BASED_MAC:  # RFC 9481 6.1.1
         pbm = _pbm_parameters(parameters)
-        _allowed(pbm["owf"], _ALLOWED_OWFS, "PasswordBasedMac owf")
-        _allowed(pbm["mac"], _ALLOWED_HMACS | _LEGACY_PBM_HMACS, "PasswordBasedMac mac")
+        _allowed(pbm.owf, _ALLOWED_OWFS, "PasswordBasedMac owf")
+        _allowed(pbm.mac, _ALLOWED_HMACS | _LEGACY_PBM_HMACS, "PasswordBasedMac mac")
         return "mac"
     if oid == PBMAC1:  # RFC 9481 6.1.2: PBKDF2 with an HMAC-SHA2 PRF, HMAC-SHA2
         pbmac1, pbkdf2 = _pbkdf2_parameters(parameters)
         if not pbkdf2["prf"].isValue:
             raise AlgorithmNotAllowed("PBKDF2 prf hmacWithSHA1 (the DEFAULT) is not allowed")
-        _allowed(pbkdf2["prf"], _ALLOWED_HMACS, "PBKDF2 prf")
-        _allowed(pbmac1["messageAuthScheme"], _ALLOWED_HMACS, "PBMAC1 messageAuthScheme")
+        _allowed(_oid(pbkdf2["prf"]), _ALLOWED_HMACS, "PBKDF2 prf")
+        _allowed(_oid(pbmac1["messageAuthScheme"]), _ALLOWED_HMACS, "PBMAC1 messageAuthScheme")
         return "mac"
     if oid == _RSASSA_PSS:
         _check_pss_hash(parameters)
@@ -190,23 +195,22 @@ def protection_kind(message: PKIMessage) -> str:
     raise AlgorithmNotAllowed(f"protectionAlg {oid} is not allowed (RFC 9481)")
 
 
-def _allowed(algorithm: Any, allowed: frozenset[str], what: str) -> None:
-    oid = str(algorithm["algorithm"])
+def _allowed(oid: str, allowed: frozenset[str], what: str) -> None:
     if oid not in allowed:
         raise AlgorithmNotAllowed(f"{what} {oid} is not allowed (RFC 9481)")
 
 
-def _check_pss_hash(parameters: Any) -> None:
+def _check_pss_hash(parameters: bytes | None) -> None:
     """RSASSA-PSS-params (RFC 4055 3.1): absent means SHA-1, not allowed."""
-    if not parameters.isValue:
+    if parameters is None:
         raise AlgorithmNotAllowed("RSASSA-PSS with SHA-1 (no parameters) is not allowed")
     try:
-        params = decode_der(bytes(parameters), rfc4055.RSASSA_PSS_params(), "RSASSA-PSS-params")
+        params = decode_der(parameters, rfc4055.RSASSA_PSS_params(), "RSASSA-PSS-params")
     except MalformedDER as exc:
         raise AlgorithmNotAllowed(str(exc)) from None
     if not params["hashAlgorithm"].isValue:  # DEFAULT sha1Identifier
         raise AlgorithmNotAllowed("RSASSA-PSS with SHA-1 (the DEFAULT hash) is not allowed")
-    _allowed(params["hashAlgorithm"], _ALLOWED_PSS_HASHES, "RSASSA-PSS hash")
+    _allowed(_oid(params["hashAlgorithm"]), _ALLOWED_PSS_HASHES, "RSASSA-PSS hash")
 
 
 # --- MAC ------------------------------------------------------------------------------------
@@ -220,7 +224,7 @@ def mac_parameters(message: PKIMessage) -> tuple[str, int]:
         raise MACError("message has no protectionAlg")
     oid, parameters = _algorithm(algorithm_der)
     if oid == PASSWORD_BASED_MAC:
-        return oid, int(_pbm_parameters(parameters)["iterationCount"])
+        return oid, _pbm_parameters(parameters).iterations
     if oid == PBMAC1:
         return oid, int(_pbkdf2_parameters(parameters)[1]["iterationCount"])
     raise MACError(f"protectionAlg {oid} is not a MAC")
@@ -272,22 +276,22 @@ def reply_mac(like: PKIMessage) -> ReplyMAC:
         raise MACError("message has no protectionAlg")
     oid, parameters = _algorithm(algorithm_der)
     if oid == PASSWORD_BASED_MAC:
-        pbm = _pbm_parameters(parameters)  # checked, and kept read-only (_decode)
+        pbm = _pbm_parameters(parameters)
         # PBMParameter ::= SEQUENCE { salt, owf, iterationCount, mac } has no DEFAULT: its
         # DER is its fields' DER in order, so a fresh salt needs no copy decoded again.
-        salt = _fresh_salt(len(pbm["salt"]))
-        kept = b"".join(encode_der(pbm[name]) for name in ("owf", "iterationCount", "mac"))
-        algorithm = _algorithm_der(oid, der_tlv(0x30, der_tlv(0x04, salt) + kept))
-        owf = _lookup(_OWFS, pbm["owf"], "PasswordBasedMac owf")
-        digest = _lookup(_HMACS, pbm["mac"], "PasswordBasedMac mac")
-        iterations = _checked_iterations(int(pbm["iterationCount"]))
+        salt = _fresh_salt(len(pbm.salt))
+        algorithm = _algorithm_der(oid, der_tlv(0x30, der_tlv(0x04, salt) + pbm.rest_der))
+        owf = _lookup(_OWFS, pbm.owf, "PasswordBasedMac owf")
+        digest = _lookup(_HMACS, pbm.mac, "PasswordBasedMac mac")
+        iterations = _checked_iterations(pbm.iterations)
         return ReplyMAC(
             algorithm,
             lambda secret, data: _pbm_mac(owf, digest, salt, iterations, secret, data),
         )
     if oid == PBMAC1:
         kept_pbmac1, _ = _pbkdf2_parameters(parameters)  # checked; then copies to change
-        pbmac1 = _fresh(bytes(parameters), "PBMAC1-params")
+        assert parameters is not None  # _pbkdf2_parameters refuses none
+        pbmac1 = _fresh(parameters, "PBMAC1-params")
         kdf_parameters = bytes(kept_pbmac1["keyDerivationFunc"]["parameters"])
         pbkdf2 = _fresh(kdf_parameters, "PBKDF2-params")
         pbkdf2["salt"]["specified"] = _fresh_salt(len(pbkdf2["salt"]["specified"]))
@@ -310,12 +314,12 @@ def mac(algorithm_der: bytes, secret: bytes, data: bytes) -> bytes:
     raise MACError(f"protectionAlg {oid} is not a MAC")
 
 
-def _password_based_mac(params: Any, secret: bytes, data: bytes) -> bytes:
-    """RFC 4210 5.1.3.1 with a decoded PBMParameter."""
-    owf = _lookup(_OWFS, params["owf"], "PasswordBasedMac owf")
-    digest = _lookup(_HMACS, params["mac"], "PasswordBasedMac mac")
-    iterations = _checked_iterations(int(params["iterationCount"]))
-    return _pbm_mac(owf, digest, bytes(params["salt"]), iterations, secret, data)
+def _password_based_mac(params: _PBMParameter, secret: bytes, data: bytes) -> bytes:
+    """RFC 4210 5.1.3.1 with a read PBMParameter."""
+    owf = _lookup(_OWFS, params.owf, "PasswordBasedMac owf")
+    digest = _lookup(_HMACS, params.mac, "PasswordBasedMac mac")
+    iterations = _checked_iterations(params.iterations)
+    return _pbm_mac(owf, digest, params.salt, iterations, secret, data)
 
 
 def _pbm_mac(
@@ -332,8 +336,8 @@ def _pbm_mac(
 def _pbmac1(pbmac1: Any, pbkdf2: Any, secret: bytes, data: bytes) -> bytes:
     """RFC 8018 7.1.1: key = PBKDF2(secret, salt, count, keyLength), MAC = HMAC(key).
     keyLength, when absent, is the messageAuthScheme's hash length."""
-    digest = _lookup(_HMACS, pbmac1["messageAuthScheme"], "PBMAC1 messageAuthScheme")
-    prf_digest = _lookup(_HMACS, pbkdf2["prf"], "PBKDF2 prf")  # DEFAULT hmacWithSHA1
+    digest = _lookup(_HMACS, _oid(pbmac1["messageAuthScheme"]), "PBMAC1 messageAuthScheme")
+    prf_digest = _lookup(_HMACS, _oid(pbkdf2["prf"]), "PBKDF2 prf")  # DEFAULT hmacWithSHA1
     salt = pbkdf2["salt"]
     if salt.getName() != "specified":
         raise MACError("PBKDF2 salt otherSource is not supported")
@@ -355,35 +359,95 @@ def _checked_iterations(count: int) -> int:
     return count
 
 
-def _algorithm(algorithm_der: bytes) -> tuple[str, Any]:
-    """(OID, the parameters as a pyasn1 Any, possibly without value) of an
-    AlgorithmIdentifier; decoded once with the request's header (crmf.checked_once)."""
+def _algorithm(algorithm_der: bytes) -> tuple[str, bytes | None]:
+    """(OID, the parameters' whole TLV or None when absent) of an AlgorithmIdentifier: read
+    from its DER when plain (crmf.plain_algorithm: a MAC's carries a fresh salt in every
+    message), else as pyasn1 decodes it (crmf.checked_once)."""
+    plain = plain_algorithm(algorithm_der)
+    if plain is not None:
+        return plain
     try:
         algorithm = checked_once(algorithm_der, "AlgorithmIdentifier")
     except MalformedDER as exc:
         raise MACError(str(exc)) from None
-    return str(algorithm["algorithm"]), algorithm["parameters"]
+    parameters = algorithm["parameters"]
+    return str(algorithm["algorithm"]), bytes(parameters) if parameters.isValue else None
 
 
 def _algorithm_der(oid: str, parameters_der: bytes) -> bytes:
-    algorithm = rfc5280.AlgorithmIdentifier()
-    algorithm["algorithm"] = univ.ObjectIdentifier(oid)
-    algorithm["parameters"] = univ.Any(parameters_der)
-    return encode_der(algorithm)
+    """AlgorithmIdentifier { oid, parameters } in DER; ``parameters_der`` a whole TLV."""
+    return der_tlv(0x30, _oid_der(oid) + parameters_der)
 
 
-def _pbm_parameters(parameters: Any) -> Any:
-    """PBMParameter (RFC 4210 5.1.3.1)."""
-    if not parameters.isValue:
+@functools.lru_cache(maxsize=8)
+def _oid_der(oid: str) -> bytes:
+    return encode_der(univ.ObjectIdentifier(oid))
+
+
+class _PBMParameter(NamedTuple):
+    """PBMParameter (RFC 4210 5.1.3.1) as read: the OIDs of owf and mac, and ``rest_der``,
+    the DER of owf, iterationCount and mac in order (a reply's parameters are these after a
+    fresh salt)."""
+
+    salt: bytes
+    owf: str
+    iterations: int
+    mac: str
+    rest_der: bytes
+
+
+def _pbm_parameters(parameters: bytes | None) -> _PBMParameter:
+    """PBMParameter (RFC 4210 5.1.3.1): read by a walk of its DER when plain (a fresh salt
+    in every message: pyasn1 took about 80 µs for each), else as pyasn1 decodes it."""
+    if parameters is None:
         raise MACError("PasswordBasedMac without PBMParameter")
-    return _decode(bytes(parameters), "PBMParameter")
+    return _plain_pbm_parameters(parameters) or _decoded_pbm_parameters(parameters)
 
 
-def _pbkdf2_parameters(parameters: Any) -> tuple[Any, Any]:
+def _decoded_pbm_parameters(parameters: bytes) -> _PBMParameter:
+    """PBMParameter as pyasn1 decodes it."""
+    decoded = _decode(parameters, "PBMParameter")
+    return _PBMParameter(
+        salt=bytes(decoded["salt"]),
+        owf=_oid(decoded["owf"]),
+        iterations=int(decoded["iterationCount"]),
+        mac=_oid(decoded["mac"]),
+        rest_der=b"".join(encode_der(decoded[name]) for name in ("owf", "iterationCount", "mac")),
+    )
+
+
+def _plain_pbm_parameters(parameters: bytes) -> _PBMParameter | None:
+    """PBMParameter of the plain form: SEQUENCE { a primitive OCTET STRING, a plain
+    AlgorithmIdentifier (crmf.plain_algorithm), a DER INTEGER, another }, every length
+    DER's shortest, so that pyasn1 reads the same and encodes the same ``rest_der``.
+    None for any other form."""
+    try:
+        fields = der_elements(parameters)
+    except MalformedDER:
+        return None
+    if [tag for tag, _raw in fields] != [0x04, 0x30, 0x02, 0x30]:
+        return None
+    (_, salt), (_, owf), (_, count), (_, mac) = fields
+    if der_tlv(0x30, b"".join(raw for _tag, raw in fields)) != parameters:
+        return None  # a length on the way not DER's shortest
+    owf_read, mac_read = plain_algorithm(owf), plain_algorithm(mac)
+    iterations = minimal_integer(der_contents(count))
+    if owf_read is None or mac_read is None or iterations is None:
+        return None
+    if der_tlv(0x04, der_contents(salt)) != salt or der_tlv(0x02, der_contents(count)) != count:
+        return None
+    if len(der_contents(salt)) > _PBM_SALT_MAX:
+        return None  # pyasn1's rfc4210 module refuses it
+    return _PBMParameter(
+        der_contents(salt), owf_read[0], iterations, mac_read[0], owf + count + mac
+    )
+
+
+def _pbkdf2_parameters(parameters: bytes | None) -> tuple[Any, Any]:
     """(PBMAC1-params, PBKDF2-params) (RFC 8018 A.5 and A.2); the KDF must be PBKDF2."""
-    if not parameters.isValue:
+    if parameters is None:
         raise MACError("PBMAC1 without PBMAC1-params")
-    pbmac1 = _decode(bytes(parameters), "PBMAC1-params")
+    pbmac1 = _decode(parameters, "PBMAC1-params")
     kdf = pbmac1["keyDerivationFunc"]
     if str(kdf["algorithm"]) != _PBKDF2 or not kdf["parameters"].isValue:
         raise MACError(f"PBMAC1 key derivation {kdf['algorithm']} is not PBKDF2")
@@ -414,8 +478,12 @@ def _fresh(der: bytes, what: str) -> Any:
         raise MACError(str(exc)) from None
 
 
-def _lookup(table: dict[str, str], algorithm: Any, what: str) -> str:
-    oid = str(algorithm["algorithm"])
+def _oid(algorithm: Any) -> str:
+    """The OID of a decoded pyasn1 AlgorithmIdentifier."""
+    return str(algorithm["algorithm"])
+
+
+def _lookup(table: dict[str, str], oid: str, what: str) -> str:
     found = table.get(oid)
     if found is None:
         raise MACError(f"{what} {oid} is not supported")

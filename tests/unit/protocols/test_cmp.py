@@ -50,6 +50,7 @@ from protocols import cmp, der
 from protocols.cmp import crmf
 from protocols.cmp import messages as cmp_messages
 from protocols.cmp import protection as cmp_protection
+from protocols.cmp import replies as cmp_replies
 from protocols.x509 import csr as x509_csr
 from protocols.x509 import extensions as x509_extensions
 from server.cmp.cert_requests import certification_request
@@ -1386,3 +1387,142 @@ def test_header_names_read_by_parts_are_read_as_pyasn1_reads_them(
         misses = crmf.checked_once.cache_info().misses
         assert isinstance(_read(_with_sender(request, fresh)), cmp.PKIMessage)
         assert crmf.checked_once.cache_info().misses == misses  # not decoded by pyasn1
+
+
+def _with_protection_algorithm(message: bytes, algorithm: bytes) -> bytes:
+    """``message`` with its header's protectionAlg [1] replaced by ``algorithm``."""
+    header, *rest = der.elements(message)
+    fields = [
+        der.tlv(0xA1, algorithm) if tag == 0xA1 else raw for tag, raw in der.elements(header[1])
+    ]
+    return der.tlv(0x30, der.tlv(0x30, b"".join(fields)) + b"".join(raw for _tag, raw in rest))
+
+
+def _protection_algorithm(message: bytes) -> bytes:
+    header = der.elements(message)[0][1]
+    return next(der.contents(raw) for tag, raw in der.elements(header) if tag == 0xA1)
+
+
+def test_algorithm_identifiers_read_by_parts_are_read_as_pyasn1_reads_them(
+    work: Work, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 4210 5.1.1: protectionAlg, an AlgorithmIdentifier (RFC 5280 4.1.1.2). Of the plain
+    form it is read by a walk of its DER (a MAC's carries a fresh salt in every message):
+    what the walk reads, pyasn1 reads the same, OID and parameters; every other form is
+    left to pyasn1; and a request carrying any of them reads, or is refused, as when
+    pyasn1 decodes it whole."""
+    pbm = _protection_algorithm(work.requests["ir"])
+    oid = der.tlv(0x06, bytes.fromhex("2a8648ce3d040302"))  # ecdsa-with-SHA256
+    null = der.tlv(0x05, b"")
+    plain = [
+        pbm,
+        _protection_algorithm(work.requests["cr"]),
+        der.tlv(0x30, oid),
+        der.tlv(0x30, der.tlv(0x06, bytes.fromhex("2a864886f70d01010b")) + null),
+        der.tlv(0x30, der.tlv(0x06, bytes.fromhex("8837")) + null),  # 2.999
+        der.tlv(0x30, oid + der.tlv(0x02, b"\x01")),  # any one value: pyasn1's ANY
+        der.tlv(0x30, oid + der.tlv(0x30, b"")),
+        der.tlv(0x30, oid + der.tlv(0xA0, der.tlv(0x04, b"x" * 200))),
+    ]
+    others = [
+        der.tlv(0x30, b""),  # refused: no OID
+        der.tlv(0x30, der.tlv(0x06, b"")),  # refused: an empty OID
+        der.tlv(0x30, der.tlv(0x06, b"\x2a\x80\x01")),  # refused: a subidentifier 0x80...
+        der.tlv(0x30, der.tlv(0x06, b"\x2a\x86")),  # refused: the last one unfinished
+        der.tlv(0x30, der.tlv(0x02, b"\x01")),  # refused: an INTEGER for the OID
+        der.tlv(0x30, oid + null + null),  # refused: three values
+        b"\x30\x81" + der.tlv(0x30, oid)[1:],  # a length not the shortest
+        der.tlv(0x30, b"\x06\x81" + oid[1:]),  # the OID's
+        der.tlv(0x30, oid + b"\x05\x81\x00"),  # the parameters'
+        der.tlv(0x30, oid + b"\x1f\x21\x00"),  # a multi-octet tag in the parameters
+        der.tlv(0x31, oid),  # refused: a SET
+    ]
+    for algorithm in plain + others:
+        fast = crmf.plain_algorithm(algorithm)
+        assert (fast is not None) == (algorithm in plain), algorithm.hex()
+        if fast is not None:
+            decoded, rest = decoder.decode(algorithm, asn1Spec=rfc5280.AlgorithmIdentifier())
+            parameters = decoded["parameters"]
+            assert not rest and fast == (
+                str(decoded["algorithm"]),
+                bytes(parameters) if parameters.isValue else None,
+            )
+        for name in ("ir", "cr"):
+            altered = _with_protection_algorithm(work.requests[name], algorithm)
+            assert _same_reading(altered, monkeypatch), (name, algorithm.hex())
+
+
+def test_pbm_parameters_read_by_parts_are_read_as_pyasn1_reads_them(work: Work) -> None:
+    """RFC 4210 5.1.3.1: PBMParameter { salt, owf, iterationCount, mac }. Of the plain form
+    it is read by a walk of its DER: the same salt, algorithms, count and re-encoded tail
+    (a reply's parameters) as pyasn1's decoding gives; every other form is left to
+    pyasn1, which reads it or refuses it as before."""
+    parameters = crmf.plain_algorithm(_protection_algorithm(work.requests["ir"]))
+    assert parameters is not None and parameters[1] is not None
+    salt, owf, count, mac = (raw for _tag, raw in der.elements(parameters[1]))
+    sha256 = der.tlv(0x30, der.tlv(0x06, bytes.fromhex("608648016503040201")))
+
+    def pbm(*fields: bytes) -> bytes:
+        return der.tlv(0x30, b"".join(fields))
+
+    plain = [
+        parameters[1],
+        pbm(salt, sha256, count, mac),  # owf without NULL parameters
+        pbm(der.tlv(0x04, b""), owf, count, mac),  # an empty salt
+        pbm(der.tlv(0x04, b"s" * 128), owf, count, mac),  # a long length, the longest salt
+        pbm(salt, owf, der.tlv(0x02, b"\x00\x80"), mac),  # 128
+        pbm(salt, owf, der.tlv(0x02, b"\xff"), mac),  # -1: refused later by the bounds
+        pbm(salt, der.tlv(0x30, der.tlv(0x06, b"\x2a\x03")), count, mac),  # an unknown owf
+    ]
+    others = [
+        pbm(der.tlv(0x04, b"s" * 129), owf, count, mac),  # refused: longer than 128 octets
+        pbm(salt, owf, der.tlv(0x02, b"\x00\x01"), mac),  # an INTEGER not minimal
+        pbm(salt, owf, der.tlv(0x02, b""), mac),  # refused: an empty INTEGER
+        pbm(der.tlv(0x24, salt), owf, count, mac),  # a constructed salt (BER)
+        pbm(b"\x04\x81" + salt[1:], owf, count, mac),  # a length not the shortest
+        b"\x30\x81" + pbm(salt, owf, count, mac)[1:],
+        pbm(salt, der.tlv(0x30, der.tlv(0x06, b"\x2a\x80\x03")), count, mac),  # refused: OID
+        pbm(salt, owf, count),  # refused: no mac
+        pbm(salt, owf, count, mac, mac),  # refused: five fields
+        pbm(owf, salt, count, mac),  # refused: out of order
+        der.tlv(0x31, salt + owf + count + mac),  # refused: a SET
+    ]
+    for case in plain + others:
+        fast = cmp_protection._plain_pbm_parameters(case)
+        assert (fast is not None) == (case in plain), case.hex()
+        whole, read = (_or_refusal(read, case) for read in (
+            cmp_protection._decoded_pbm_parameters, cmp_protection._pbm_parameters
+        ))  # fmt: skip
+        assert read == whole and (fast is None or fast == whole), case.hex()
+
+
+def _or_refusal(read: Any, case: bytes) -> object:
+    try:
+        return read(case)
+    except cmp.MACError as exc:
+        return str(exc)
+
+
+def test_a_fresh_salt_is_read_without_pyasn1(work: Work) -> None:
+    """A MAC-protected request's protectionAlg, new in each request (RFC 4210 5.1.3.1: the
+    salt), is read from its DER for the header, the protection's kind and count, the MAC
+    and the answer's protection, whose own protectionAlg is checked the same way: no
+    pyasn1 decoding, yet the MAC verifies and the answer's MAC is the one its DER gives."""
+    request = work.requests["ir"]
+    algorithm = _protection_algorithm(request)
+    (_tag, oid), (_tag, parameters) = der.elements(algorithm)
+    _salt, *rest = (raw for _tag, raw in der.elements(parameters))
+    fresh = der.tlv(0x30, oid + der.tlv(0x30, der.tlv(0x04, b"n" * 16) + b"".join(rest)))
+    assert fresh != algorithm
+    misses = (crmf.checked_once.cache_info().misses, cmp_protection._decode.cache_info().misses)
+    message = cmp.parse_pki_message(_with_protection_algorithm(request, fresh))
+    assert message.header.protection_oid == cmp.PASSWORD_BASED_MAC
+    assert cmp.protection_kind(message) == "mac"
+    assert cmp.mac_parameters(message) == (cmp.PASSWORD_BASED_MAC, 500)
+    reply = cmp.reply_mac(message)
+    assert reply.mac(SECRET, b"part") == cmp.mac(reply.algorithm, SECRET, b"part")
+    assert cmp_replies._checked_header_value(reply.algorithm, "protection_algorithm")
+    assert misses == (
+        crmf.checked_once.cache_info().misses,
+        cmp_protection._decode.cache_info().misses,
+    )
