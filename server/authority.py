@@ -97,6 +97,9 @@ class _Issuer:
 class IssuedCertificate:
     serial: str
     der: bytes
+    # The certificate of the CA generation that signed it, when issuance has just made it
+    # (an answer's chain, RFC 9483 4.1.1, then needs no registry read); None when read back.
+    issuer_der: bytes | None = None
 
     @property
     def pem(self) -> str:
@@ -421,7 +424,7 @@ class Authority:
             raise
         if self._publisher is not None and ocsp_row is not None:
             self._publisher.issued(dataclasses.replace(ocsp_row, seq=seq))
-        return IssuedCertificate(serial=intent.serial, der=der)
+        return IssuedCertificate(intent.serial, der, generation.certificate_der)
 
     async def _signed(
         self,

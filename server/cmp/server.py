@@ -619,9 +619,12 @@ class CMPServer:
         carries (RFC 9483 4.1.1). The chain: the certificate of the CA generation that
         issued it (its authorityKeyIdentifier), which extraCerts carry in every ip/cp/kup
         (RFC 9483 4.1.1: "MUST contain the chain of the issued certificate"; 3.3)."""
-        generations = await self._generations()
-        issuer_key = _authority_key_identifier(issued.der)
-        chain = [g.certificate_der for g in generations if g.key_id == issuer_key]
+        if issued.issuer_der is not None:
+            chain = [issued.issuer_der]
+        else:
+            issuer_key = _authority_key_identifier(issued.der)
+            generations = await self._generations()
+            chain = [g.certificate_der for g in generations if g.key_id == issuer_key]
         # RFC 9483 4.1.1: caPubs, if used, holds only a root certificate of the certificate
         # just issued: the self-signed certificate of the generation that issued it, not
         # every generation ever made.
