@@ -34,13 +34,15 @@ representing the originator", and the suite refuses any other kind (badMessageCh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Protocol
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 
 from config.settings import CMPSettings
-from protocols import cmp
+from protocols import cmp, der
+from protocols.x509.names import plain_attributes
 from server.clock import Clock
 from server.cmp.header import CONTINUING_MESSAGES, check_header_fields
 from server.cmp.refusal import CMPRefusal
@@ -142,20 +144,14 @@ class SenderChecks:
                 F.badMessageCheck, "the sender of a MAC-protected request is a directoryName"
             )
         named = _single_common_name(header.sender)
-        if header.sender_kid is None:
-            credential = await self._credentials.find(named) if named else None
-        else:
-            kid = _reference(header.sender_kid)
-            credential = await self._credentials.find(kid) if kid else None
-            if (
-                credential is not None
-                and named
-                and named != kid
-                and await self._credentials.find(named) is not None
-            ):
-                raise CMPRefusal(
-                    F.badMessageCheck, "senderKID and the sender name different credentials"
-                )
+        kid = named if header.sender_kid is None else _reference(header.sender_kid)
+        # Both read at once: a sender's name that is some other credential's is refused.
+        found = await self._credentials.find_each(sorted({kid, named} - {""}) if kid else [])
+        credential = found.get(kid)
+        if credential is not None and named and named != kid and named in found:
+            raise CMPRefusal(
+                F.badMessageCheck, "senderKID and the sender name different credentials"
+            )
         if credential is None:
             raise CMPRefusal(F.badMessageCheck, "no enrollment credential with that reference")
         return credential
@@ -285,7 +281,19 @@ def _is_directory_name(general_name: bytes) -> bool:
 
 
 def _single_common_name(general_name: bytes) -> str:
-    """x of a sender `CN=x` (a directoryName of one RDN, one commonName), else ""."""
+    """x of a sender `CN=x` (a directoryName of one RDN, one commonName), else "". Read by
+    a walk of the Name's DER when it is plain (names.plain_attributes: a new client's name
+    in each request), else with asn1crypto (:func:`_single_common_name_read_whole`)."""
+    plain = None
+    if _is_directory_name(general_name):
+        with contextlib.suppress(der.DERError):
+            plain = plain_attributes(der.contents(general_name))
+    if plain is None:
+        return _single_common_name_read_whole(general_name)
+    return plain[0][1] if len(plain) == 1 and plain[0][0] == "CN" else ""
+
+
+def _single_common_name_read_whole(general_name: bytes) -> str:
     try:
         name = asn1_x509.GeneralName.load(general_name)
         if name.name != "directory_name":

@@ -48,6 +48,11 @@ class CredentialStore:
         rows = await self._select("WHERE id = ?", (credential_id,))
         return rows[0] if rows else None
 
+    async def get_each(self, credential_ids: Sequence[str]) -> list[CredentialRow]:
+        """The credentials of those ids that exist, in one read."""
+        marks = ", ".join("?" * len(credential_ids))
+        return await self._select(f"WHERE id IN ({marks})", tuple(credential_ids))
+
     async def listing(self, unused_only: bool, limit: int) -> list[CredentialRow]:
         """The newest credentials first; `unused_only`: not yet enrolled with."""
         where = "WHERE used_serial IS NULL" if unused_only else ""

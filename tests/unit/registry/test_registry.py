@@ -21,7 +21,7 @@ from server.registry import (
 )
 from server.registry.engine import IntegrityError
 from server.registry.migrations import pending_migrations
-from server.registry.records import CMPOpening, from_text, to_text
+from server.registry.records import CMPOpening, CredentialRow, from_text, to_text
 from server.registry.subscriber_store import SubscriberRow
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -333,3 +333,20 @@ def test_to_text_writes_what_strftime_wrote_and_from_text_reads_it(moment: datet
     text = to_text(moment)
     assert text == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert from_text(text) == moment.astimezone(UTC).replace(microsecond=0)
+
+
+async def test_credentials_are_read_by_several_ids_at_once_on_both_engines(
+    registry: Registry,
+) -> None:
+    """CMP reads the credential a senderKID names and the one a sender's name names in
+    one read: those that exist, whichever exist."""
+    for credential_id in ("ec-a", "ec-b"):
+        row = CredentialRow(
+            credential_id, b"hash", b"salt", "tls-client", "CN=x", NOW + timedelta(hours=1),
+            None, None,
+        )  # fmt: skip
+        assert await registry.credentials.add(row, "test", NOW, [])
+    found = await registry.credentials.get_each(["ec-a", "ec-none", "ec-b"])
+    assert sorted(row.id for row in found) == ["ec-a", "ec-b"]
+    assert [row.id for row in await registry.credentials.get_each(["ec-b"])] == ["ec-b"]
+    assert await registry.credentials.get_each(["ec-none"]) == []

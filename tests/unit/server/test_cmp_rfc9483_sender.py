@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from protocols import cmp
 from protocols.der import tlv
+from server.cmp import sender as sender_module
 from server.registry import CertificateStatus
 from tests.cmp_client import (
     ED25519,
@@ -314,3 +315,36 @@ def protected_by(algorithm: bytes) -> cmp.PKIMessage:
     header = header_der({"sender": NULL_DN, "recipient": NULL_DN, "protectionAlg": algorithm})
     body = tlv(0xB3, b"\x05\x00")  # pkiconf [19] NULL
     return cmp.parse_pki_message(tlv(0x30, header + body + tlv(0xA0, tlv(0x03, b"\x00"))))
+
+
+def test_rfc9483_4_1_5_the_senders_common_name_is_read_as_asn1crypto_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reference in a sender CN=<reference> is read by a walk of the Name's DER when
+    the Name is plain: the same text as asn1crypto reads, or none, for every form; other
+    forms are read by asn1crypto."""
+    cn, org = tlv(0x06, b"\x55\x04\x03"), tlv(0x06, b"\x55\x04\x0a")
+
+    def name(*rdns: list[tuple[bytes, bytes]]) -> bytes:
+        sets = [tlv(0x31, b"".join(tlv(0x30, oid + value) for oid, value in rdn)) for rdn in rdns]
+        return tlv(0xA4, tlv(0x30, b"".join(sets)))
+
+    names = [
+        directory_name("CN=ec-0123456789abcdef"),
+        directory_name("CN=ec-0123456789abcdef,O=Org"),  # two RDNs: no reference
+        directory_name("O=Org"),
+        directory_name("CN=Зоя"),  # UTF8String
+        NULL_DN,
+        name([(cn, tlv(0x0C, b"a")), (org, tlv(0x0C, b"b"))]),  # a multi-valued RDN
+        name([(cn, tlv(0x13, b"printable"))]),
+        name([(cn, tlv(0x1E, "bmp".encode("utf-16-be")))]),
+        name([(cn, tlv(0x02, b"\x01"))]),  # not a character string
+        tlv(0x82, b"example.com"),  # a dNSName
+        b"\xa4\x81" + directory_name("CN=x")[1:],  # a length not the shortest
+        tlv(0xA4, b"\x30\x00\x00"),  # octets after the Name
+    ]
+    read = [sender_module._single_common_name(name) for name in names]
+    assert read == [sender_module._single_common_name_read_whole(name) for name in names]
+    assert read[:8] == ["ec-0123456789abcdef", "", "", "Зоя", "", "", "printable", "bmp"]
+    monkeypatch.setattr(sender_module, "_single_common_name_read_whole", None)
+    assert sender_module._single_common_name(names[0]) == read[0]  # by the walk alone

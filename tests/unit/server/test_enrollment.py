@@ -159,7 +159,7 @@ async def test_the_secret_is_derived_again_for_mac_checks(
     """CMP MAC protection needs the shared secret itself: it is derived from the id under
     the home's key, the same every time, different for each credential and each key."""
     credential, secret = await credentials.create("tls-client", "CN=d", timedelta(hours=1), "op")
-    found = await credentials.find(credential.id)
+    found = (await credentials.find_each([credential.id, "ec-0000000000000000"]))[credential.id]
     assert found is not None and credentials.mac_secret(found) == secret.encode()
     _, other_secret = await credentials.create("tls-client", "CN=e", timedelta(hours=1), "op")
     assert other_secret != secret and len(secret) == 32
@@ -167,4 +167,4 @@ async def test_the_secret_is_derived_again_for_mac_checks(
         local_ca.settings, local_ca.registry, lambda: b"another home" * 3, local_ca.clock
     )
     assert elsewhere.mac_secret(found) != secret.encode()
-    assert await credentials.find("ec-0000000000000000") is None
+    assert await credentials.find_each(["ec-0000000000000000"]) == {}
