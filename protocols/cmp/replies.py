@@ -28,7 +28,7 @@ Bad arguments raise ValueError with the field named.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +38,14 @@ from cryptography.hazmat.primitives import hashes
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5280, rfc5652, rfc9480
 
-from protocols.cmp.crmf import MalformedDER, checked_once, decode_der, encode_der, plain_algorithm
+from protocols.cmp.crmf import (
+    MalformedDER,
+    checked_once,
+    decode_der,
+    encode_der,
+    is_plain_directory_name,
+    plain_algorithm,
+)
 from protocols.cmp.crmf import hash_for_oid as _hash_for_oid
 from protocols.cmp.messages import (
     BODY_TAGS,
@@ -340,21 +347,29 @@ _HEADER_TYPES = {
     "recipient": "GeneralName",
     "protection_algorithm": "AlgorithmIdentifier",
 }
+# What a walk of the DER accepts without pyasn1, by header field: a directoryName of the
+# ordinary form, a plain AlgorithmIdentifier (crmf.is_plain_directory_name, plain_algorithm).
+_PLAIN_HEADER_VALUES: dict[str, Callable[[bytes], bool]] = {
+    "sender": is_plain_directory_name,
+    "recipient": is_plain_directory_name,
+    "protection_algorithm": lambda der: plain_algorithm(der) is not None,
+}
 
 
 def _checked_header_value(der: bytes, field: str) -> bytes:
     """``der`` unchanged, once it decodes as the header ``field``'s type; ValueError naming
-    ``field`` if not. Checked once per value (crmf.checked_once): the CA's name comes back in
-    every answer, a client's name was checked when its request was read; a MAC's
-    protectionAlg, new in every answer (a fresh salt), by a walk of its DER when it is plain
-    (crmf.plain_algorithm)."""
-    if field == "protection_algorithm" and plain_algorithm(bytes(der)) is not None:
-        return bytes(der)
+    ``field`` if not. Checked by a walk of its DER when it is of the ordinary form (an
+    answer's recipient is a new client's name, a MAC's protectionAlg carries a fresh salt in
+    every answer), else once per value as pyasn1 decodes it (crmf.checked_once: the CA's
+    name comes back in every answer)."""
+    der = bytes(der)
+    if _PLAIN_HEADER_VALUES[field](der):
+        return der
     try:
-        checked_once(bytes(der), _HEADER_TYPES[field])
+        checked_once(der, _HEADER_TYPES[field])
     except MalformedDER as exc:
         raise ValueError(f"{field}: {exc}") from None
-    return bytes(der)
+    return der
 
 
 @functools.lru_cache(maxsize=1)

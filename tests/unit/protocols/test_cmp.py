@@ -813,6 +813,21 @@ def test_reply_header_refuses(changes: dict[str, Any], message: str) -> None:
         cmp.protected_part(header, cmp.pkiconf_body())
 
 
+def test_reply_header_names_of_the_ordinary_form_are_checked_without_pyasn1() -> None:
+    """RFC 4210 5.1.1: an answer's recipient is the requester's name, new with each client:
+    a directoryName of the ordinary form is checked by a walk of its DER, with no pyasn1
+    decoding; other names are still checked by pyasn1 (test_reply_header_refuses)."""
+    algorithm = cmp.signature_algorithm_der("ed25519")
+    for number in range(3):
+        header = _reply_header(algorithm, recipient=directory_name(_cn(f"client-{number}")))
+        misses = crmf.checked_once.cache_info().misses
+        answer = cmp.assemble(header, cmp.pkiconf_body(), b"\x00")
+        assert crmf.checked_once.cache_info().misses == misses
+        assert cmp.parse_reply(answer).header.recipient == header.recipient
+    for other in (NULL_DN, der.tlv(0x82, b"example.com")):  # pyasn1 checks them
+        assert cmp.protected_part(_reply_header(algorithm, recipient=other), cmp.pkiconf_body())
+
+
 def test_assemble_refuses() -> None:
     signed = _reply_header(cmp.signature_algorithm_der("ed25519"))
     body = cmp.pkiconf_body()
