@@ -40,7 +40,7 @@ from pyasn1_alt_modules import rfc4055, rfc4211, rfc5280, rfc9480
 
 from protocols import der
 from protocols.der import elements as der_children
-from protocols.x509.names import attributes_of
+from protocols.x509.names import attributes_of, plain_attributes
 
 __all__ = [
     "CertRequest",
@@ -54,6 +54,7 @@ __all__ = [
     "hash_for_oid",
     "is_plain_directory_name",
     "minimal_integer",
+    "object_identifier",
     "parse_cert_req_messages",
     "plain_algorithm",
     "short_reason",
@@ -381,8 +382,8 @@ def _cert_request_by_parts(data: bytes, message: der.TLV) -> CertRequest | None:
                 return None
             if part.tag == 0xA3:
                 issuer = name
-            else:
-                subject = tuple(attributes_of(name))
+            else:  # a new subject in each request: read by a walk when plain
+                subject = tuple(plain_attributes(name) or attributes_of(name))
         else:
             bits = _algorithm_and_bits(data, part)
             if bits is None:
@@ -468,11 +469,10 @@ def plain_algorithm(algorithm_der: bytes) -> tuple[str, bytes | None] | None:
         return None
     if not 1 <= len(parts) <= 2 or parts[0].tag != 0x06:
         return None
-    contents = algorithm_der[parts[0].start : parts[0].end]
-    if not _plain_oid(contents):
+    if not _plain_oid(algorithm_der[parts[0].start : parts[0].end]):
         return None
     parameters = algorithm_der[parts[1].offset : parts[1].end] if len(parts) == 2 else None
-    return _oid_text(contents), parameters
+    return object_identifier(algorithm_der[parts[0].offset : parts[0].end], "algorithm"), parameters
 
 
 def algorithm_oid(algorithm_der: bytes) -> str:
@@ -484,11 +484,19 @@ def algorithm_oid(algorithm_der: bytes) -> str:
     return str(checked_once(algorithm_der, "AlgorithmIdentifier")["algorithm"])
 
 
+def object_identifier(oid_der: bytes, what: str) -> str:
+    """The dotted text of the DER OBJECT IDENTIFIER ``oid_der`` as pyasn1 reads it; those of
+    DER's form are kept (the same few algorithms and info types come back in every message).
+    Raises MalformedDER naming ``what``."""
+    length = len(oid_der) - 2
+    if 0 <= length < 0x80 and oid_der[:2] == bytes((0x06, length)) and _plain_oid(oid_der[2:]):
+        return _plain_object_identifier(oid_der)
+    return str(decode_der(oid_der, univ.ObjectIdentifier(), what))
+
+
 @functools.lru_cache(maxsize=256)
-def _oid_text(contents: bytes) -> str:
-    """The dotted text of OBJECT IDENTIFIER ``contents`` that :func:`_plain_oid` accepted, as
-    pyasn1 reads them (kept: the same few algorithms come back)."""
-    return str(decode_der(der.tlv(0x06, contents), univ.ObjectIdentifier(), "OBJECT IDENTIFIER"))
+def _plain_object_identifier(oid_der: bytes) -> str:
+    return str(decode_der(oid_der, univ.ObjectIdentifier(), "OBJECT IDENTIFIER"))
 
 
 def _plain_oid(contents: bytes) -> bool:

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyasn1.error import PyAsn1Error
-from pyasn1.type import univ, useful
+from pyasn1.type import useful
 from pyasn1_alt_modules import rfc5280, rfc9480
 
 from protocols.cmp.crmf import (
@@ -44,6 +44,7 @@ from protocols.cmp.crmf import (
     decode_der,
     encode_der,
     is_plain_directory_name,
+    object_identifier,
     parse_cert_req_messages,
     plain_algorithm,
     short_reason,
@@ -727,8 +728,8 @@ def _info_items(raw_content: bytes) -> tuple[GeneralInfo, ...]:
     found = []
     for _tag, raw in der_children(raw_content):
         parts = der_children(raw)
-        info_type = decode_der(parts[0][1], univ.ObjectIdentifier(), "infoType")
-        found.append(GeneralInfo(str(info_type), parts[1][1] if len(parts) > 1 else None))
+        info_type = object_identifier(parts[0][1], "infoType")
+        found.append(GeneralInfo(info_type, parts[1][1] if len(parts) > 1 else None))
     return tuple(found)
 
 

@@ -359,10 +359,12 @@ def _checked_iterations(count: int) -> int:
     return count
 
 
+@functools.lru_cache(maxsize=64)
 def _algorithm(algorithm_der: bytes) -> tuple[str, bytes | None]:
     """(OID, the parameters' whole TLV or None when absent) of an AlgorithmIdentifier: read
     from its DER when plain (crmf.plain_algorithm: a MAC's carries a fresh salt in every
-    message), else as pyasn1 decodes it (crmf.checked_once)."""
+    message), else as pyasn1 decodes it (crmf.checked_once). Kept for the few more times a
+    request's is read (its kind, count, MAC and the answer's); refusals are not kept."""
     plain = plain_algorithm(algorithm_der)
     if plain is not None:
         return plain
@@ -396,9 +398,11 @@ class _PBMParameter(NamedTuple):
     rest_der: bytes
 
 
+@functools.lru_cache(maxsize=64)
 def _pbm_parameters(parameters: bytes | None) -> _PBMParameter:
     """PBMParameter (RFC 4210 5.1.3.1): read by a walk of its DER when plain (a fresh salt
-    in every message: pyasn1 took about 80 µs for each), else as pyasn1 decodes it."""
+    in every message: pyasn1 took about 80 µs for each), else as pyasn1 decodes it. Kept
+    like :func:`_algorithm`'s reading."""
     if parameters is None:
         raise MACError("PasswordBasedMac without PBMParameter")
     return _plain_pbm_parameters(parameters) or _decoded_pbm_parameters(parameters)

@@ -1541,3 +1541,32 @@ def test_a_fresh_salt_is_read_without_pyasn1(work: Work) -> None:
         crmf.checked_once.cache_info().misses,
         cmp_protection._decode.cache_info().misses,
     )
+
+
+def test_object_identifiers_are_read_as_pyasn1_reads_them() -> None:
+    """X.690 8.19: an OBJECT IDENTIFIER of DER's form is read once and kept; every other
+    form is read, or refused with the same reason, as pyasn1 reads it."""
+    forms = [
+        bytes.fromhex("06082b0601050507040d"),  # id-it-implicitConfirm
+        bytes.fromhex("06028837"),  # 2.999
+        der.tlv(0x06, b"\x2a" + b"\x01" * 130),  # a long length
+        bytes.fromhex("06032a8001"),  # refused: a subidentifier 0x80...
+        bytes.fromhex("06022a86"),  # refused: unfinished
+        bytes.fromhex("0600"),  # refused: empty
+        bytes.fromhex("0681022a03"),  # a length not the shortest
+        bytes.fromhex("020101"),  # refused: an INTEGER
+        b"\x06",  # refused: truncated
+    ]
+    for form in forms:
+        try:
+            expected = str(crmf.decode_der(form, univ.ObjectIdentifier(), "infoType"))
+        except crmf.MalformedDER as exc:
+            expected = str(exc)
+        try:
+            read = crmf.object_identifier(form, "infoType")
+        except crmf.MalformedDER as exc:
+            read = str(exc)
+        assert read == expected, form.hex()
+    kept = crmf._plain_object_identifier.cache_info().hits
+    assert crmf.object_identifier(forms[0], "infoType") == "1.3.6.1.5.5.7.4.13"
+    assert crmf._plain_object_identifier.cache_info().hits == kept + 1
