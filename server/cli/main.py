@@ -19,6 +19,7 @@ import uvloop
 from config import SettingsError
 from server.cli import accounts as cli_accounts
 from server.cli import commands as cli_commands
+from server.cli import init as cli_init
 from server.cli import ra as cli_ra
 from server.cli import registry as cli_registry
 from server.errors import CAError
@@ -64,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    init = command("init", cli_commands.init, "create a CA home: settings, registry, CA key "
+    init = command("init", cli_init.init, "create a CA home: settings, registry, CA key "
                    "and certificate, OCSP responder and CMP protection certificates")  # fmt: skip
     init.add_argument("--name", help="CA name used in URLs (default: demo)")
     init.add_argument("--subject", help="CA subject DN, e.g. 'CN=Demo CA,O=Demo,C=RU'")
