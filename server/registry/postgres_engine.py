@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import asyncpg
 
 from server.registry.engine import Connection, DeferredStatement, FetchedCursor, IntegrityError
+from server.registry.listen_metrics import ListenMetrics
 from server.registry.migrations import pending_migrations
 from server.registry.notifications import Listening
 from server.registry.records import to_text
@@ -78,9 +79,9 @@ class PostgresEngine:
     async def close(self) -> None:
         await self._pool.close()
 
-    def listen(self, channel: str, wake: Callable[[], None]) -> Listening:
+    def listen(self, channel: str, wake: Callable[[], None], metrics: ListenMetrics) -> Listening:
         """LISTEN `channel` on a connection of its own, outside the pool (notifications.py)."""
-        return Listening(self._url, channel, wake)
+        return Listening(self._url, channel, wake, metrics)
 
     async def _migrate(self) -> None:
         """Apply pending migrations in one transaction under the write lock: a node that

@@ -47,6 +47,7 @@ from server.registry.intent_store import (
     unclaimed_certificates_in,
 )
 from server.registry.lease_store import LeaseStore
+from server.registry.listen_metrics import ListenMetrics
 from server.registry.outbox_store import ISSUED_COLUMNS, OutboxStore, certificate_issued_in
 from server.registry.records import (
     CERTIFICATE_COLUMNS,
@@ -100,6 +101,7 @@ class Registry:
             max_queue=max_write_queue,
             metrics=WriteMetrics(metrics),
         )
+        self.listen_metrics = ListenMetrics(metrics)  # series from the first `listen`
         self.status = StatusStore(self)
         self.credentials = CredentialStore(self)
         self.applications = ApplicationStore(self)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from server.registry.engine import Connection, DeferredStatement, FetchedCursor, IntegrityError
+from server.registry.listen_metrics import ListenMetrics
 from server.registry.migrations import pending_migrations
 from server.registry.sqlite_threads import ConnectionThread
 
@@ -87,7 +88,7 @@ class SQLiteEngine:
         await self._reader.close()
         os.close(self._lock_fd)
 
-    def listen(self, channel: str, wake: Callable[[], None]) -> None:
+    def listen(self, channel: str, wake: Callable[[], None], metrics: ListenMetrics) -> None:
         """SQLite has no notifications: followers poll (server/registry/engine.py)."""
         return None
 
