@@ -1,4 +1,5 @@
-"""`python -m server init`: a new CA home with a new CA.
+"""`python -m server init`: a new CA home, with a new CA (the first node) or joined to the
+CA of an existing registry (`--join`, a further node: server/cli/join.py).
 
 A new CA is made whole before the registry `registry.url` names sees a row: its
 generation, OCSP responder, CMP protection and TLS certificates, with their audit entries,
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config import Settings
+from server.cli import join as cli_join
 from server.cli.commands import actor
 from server.cli.settings_file import write_settings
 from server.cmp.identity import issue_cmp_identity
@@ -52,7 +54,10 @@ async def init(args: argparse.Namespace) -> int:
     make_private(home)  # whatever mode it had: nothing written below is ever shared
     try:
         settings = write_settings(home, args)
-        lines = _report(settings, await _new_ca(settings))
+        if args.join:
+            lines = await cli_join.join(settings, args)
+        else:
+            lines = _report(settings, await _new_ca(settings))
         make_private(home)  # what init wrote, and what was there before it
     except BaseException:
         _remove_written(home, created, existing)
@@ -132,7 +137,8 @@ def _report(settings: Settings, made: _NewCA) -> list[str]:
 
 def _remove_written(home: Path, created: bool, existing: set[Path]) -> None:
     """Undo what a failed `init` wrote into the home: the home itself if it made it, else
-    every entry it added. A symbolic link goes as a link (never what it points to)."""
+    every entry it added. A symbolic link goes as a link (never what it points to: `--join
+    --cmp-keys` links the cluster's shared folder)."""
     if created:
         shutil.rmtree(home, ignore_errors=True)
         return
@@ -155,7 +161,7 @@ async def _refuse_a_used_registry(settings: Settings) -> None:
         raise CAError(
             ErrorKind.REJECTED,
             f"the registry registry.url names is not empty (table {used[0]} has rows): "
-            "init needs a new, empty database",
+            "init needs a new, empty database (to add a node to its CA: init --join)",
         )
 
 

@@ -27,7 +27,7 @@ def write_settings(home: Path, args: argparse.Namespace) -> Settings:
         ("hsm", "token_label"): args.token_label,
         ("server", "http"): args.http,
         ("server", "https"): args.https,
-        ("registry", "url"): args.registry_url,
+        ("registry", "url"): args.join or args.registry_url,
     }
     for (section, key), value in overrides.items():
         if value is not None:

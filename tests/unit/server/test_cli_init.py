@@ -1,7 +1,7 @@
 """`init` lands whole or not at all: a failure midway leaves the registry it was given as it
 was (on PostgreSQL the audit table refuses DELETE and TRUNCATE, so rows recorded before the
 failure could never be taken back) and the home as it was, and the same `init` then
-succeeds."""
+succeeds. `init`'s usage errors for `--join` options."""
 
 from __future__ import annotations
 
@@ -90,3 +90,24 @@ def test_a_failed_init_in_an_existing_folder_removes_only_what_it_wrote(
     assert [path.name for path in home.iterdir()] == ["notes.txt"]
     monkeypatch.undo()
     assert main(["init", "--home", str(home)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        (["--join", "postgresql://ca@db/ca", "--subject", "CN=X"],
+         "init --join takes the CA from the registry: --subject is not for it"),
+        (["--join", "postgresql://ca@db/ca", "--registry-url", "postgresql://ca@db/ca"],
+         "init --join takes the CA from the registry: --registry-url is not for it"),
+        (["--pin-from", "pin.txt"], "--pin-from is an option of init --join"),
+        (["--cmp-keys", "/srv/cmp-keys"], "--cmp-keys is an option of init --join"),
+    ],
+)  # fmt: skip
+def test_join_options_are_refused_where_they_mean_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], error: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["init", "--home", str(tmp_path / "ca"), *options])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: {error}\n")
+    assert not (tmp_path / "ca").exists()
