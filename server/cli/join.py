@@ -17,9 +17,10 @@ What a node shares with the others, and what is its own:
   and its audit checkpoints file (checkpoints its own commands and duty holder write).
 
 Before anything is recorded it checks, and refuses with a reason: that the registry holds
-the CA named `ca.name`; that the CA key is reachable with the secret and is the key of the
-CA certificate; that the CMP protection key is in `cmp-keys/`. The registry then receives
-only what any node's command records: the new TLS certificate, with its audit entry.
+the CA named `ca.name` (a database holding no registry is not made one); that the CA key
+is reachable with the secret and is the key of the CA certificate; that the CMP protection
+key is in `cmp-keys/`. The registry then receives only what any node's command records:
+the new TLS certificate, with its status, audit entry, outbox event and OCSP answer.
 """
 
 from __future__ import annotations
@@ -40,11 +41,15 @@ from server.context import backend_spec, open_ca, open_registry
 from server.errors import CAError, ErrorKind
 from server.node.tls import issue_server_certificate
 from server.registry import CAGeneration
+from server.registry.registry_copy import row_counts
 
 
 async def join(settings: Settings, args: argparse.Namespace) -> list[str]:
     """Make `settings.home` a node of the CA in `registry.url` (see the module); the lines
     to print. Raises CAError naming what is missing or wrong."""
+    if not settings.registry_url.startswith(("postgresql://", "postgres://")):
+        raise CAError(ErrorKind.MALFORMED, "--join: nodes share a PostgreSQL registry "
+                      "(postgresql://user@host/database)")  # fmt: skip
     _take_secret(settings, args.pin_from)
     generation = await _the_ca(settings)
     settings = _follow_the_ca(settings, generation)
@@ -99,11 +104,20 @@ def _take_secret(settings: Settings, pin_from: Path | None) -> None:
 
 
 async def _the_ca(settings: Settings) -> CAGeneration:
-    registry = await open_registry(settings)
+    """The CA's active generation. The database is looked at before it is opened as a
+    registry, which would give one holding no registry the registry's (empty) tables."""
+    looked_at = await open_registry(settings, migrate=False)
     try:
-        generation = await registry.active_generation(settings.ca.name)
+        holds_a_ca = bool((await row_counts(looked_at)).get("ca_generations"))
     finally:
-        await registry.close()
+        await looked_at.close()
+    generation = None
+    if holds_a_ca:
+        registry = await open_registry(settings)
+        try:
+            generation = await registry.active_generation(settings.ca.name)
+        finally:
+            await registry.close()
     if generation is None:
         raise CAError(
             ErrorKind.REJECTED,

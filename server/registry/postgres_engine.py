@@ -50,9 +50,12 @@ class PostgresEngine:
         self._url = url
 
     @classmethod
-    async def open(cls, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> PostgresEngine:
+    async def open(
+        cls, url: str, pool_size: int = DEFAULT_POOL_SIZE, *, migrate: bool = True
+    ) -> PostgresEngine:
         """Connect a pool of at most `pool_size` connections to the database `url` names
-        and apply pending migrations. A failure names the URL without its password."""
+        and (unless not to `migrate`) apply pending migrations. A failure names the URL
+        without its password."""
         if pool_size < 1:
             raise ValueError("the PostgreSQL pool needs at least one connection")
         try:
@@ -69,6 +72,8 @@ class PostgresEngine:
                 f"cannot open the registry at {redacted(url)}: {_scrubbed(exc, url)}"
             ) from None
         engine = cls(pool, url)
+        if not migrate:
+            return engine
         try:
             await engine._migrate()
         except BaseException:

@@ -59,8 +59,9 @@ class SQLiteEngine:
         self._read_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path) -> SQLiteEngine:
-        """Open (creating if needed) the registry file and apply pending migrations. A new
+    async def open(cls, path: Path, *, migrate: bool = True) -> SQLiteEngine:
+        """Open (creating if needed) the registry file and (unless not to `migrate`) apply
+        pending migrations. A new
         file is made mode 0600 first: SQLite then gives its -wal and -shm files the same
         mode (C1: it holds personal data); the writer's lock file is made 0600 too."""
         with contextlib.suppress(FileExistsError):
@@ -76,6 +77,8 @@ class SQLiteEngine:
             os.close(lock_fd)
             raise
         engine = cls(writer, reader, lock_fd)
+        if not migrate:
+            return engine
         try:
             await engine._migrate()
         except BaseException:

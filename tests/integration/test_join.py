@@ -17,10 +17,11 @@ from server.registry import Registry
 from server.registry.registry_copy import row_counts
 from tests.integration.cli import run_cli
 from tests.integration.conftest import CAHome, new_registry_url
+from tests.postgres import Cluster
 
 
 async def _counts(url: str) -> dict[str, int]:
-    registry = await Registry.open_url(url, pool_size=1)
+    registry = await Registry.open_url(url, pool_size=1, migrate=False)
     try:
         return await row_counts(registry)
     finally:
@@ -28,8 +29,16 @@ async def _counts(url: str) -> dict[str, int]:
 
 
 def rows(url: str) -> dict[str, int]:
+    """The rows of each table of the database (none: it holds no registry)."""
     with ThreadPoolExecutor(1) as thread:  # asyncio.run, whether or not a loop runs here
         return thread.submit(asyncio.run, _counts(url)).result()
+
+
+def bare_database(request: pytest.FixtureRequest) -> str:
+    """A new database with no tables at all (not even a registry's)."""
+    cluster: Cluster = request.getfixturevalue("postgres_cluster")
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, cluster.create_database("template0")).result()
 
 
 def first_node(request: pytest.FixtureRequest, path: Path) -> tuple[CAHome, str]:
@@ -67,8 +76,16 @@ def test_a_registry_holding_no_ca_is_refused(
         "registry of a running CA (and --name, when the CA's is not the default)\n"
     )
     assert not any(rows(empty).values())
+    bare = bare_database(request)
+    assert refused(tmp_path / "b", bare, "--pin-from", a.path / "pin.txt") == error
+    assert rows(bare) == {}  # not made a registry
     error = refused(tmp_path / "b", url, "--name", "other", "--pin-from", a.path / "pin.txt")
     assert "holds no CA named 'other'" in error
+    error = refused(tmp_path / "b", f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    assert error == (
+        "error: --join: nodes share a PostgreSQL registry (postgresql://user@host/database)\n"
+    )
+    assert not (tmp_path / "r.sqlite3").exists()
 
 
 def test_a_ca_key_the_secret_does_not_open_is_refused(
