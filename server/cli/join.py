@@ -98,7 +98,11 @@ def _take_secret(settings: Settings, pin_from: Path | None) -> None:
         secret = pin_from.read_bytes()
     except OSError as exc:
         raise CAError(ErrorKind.UNAVAILABLE, f"cannot read {pin_from}: {exc.strerror}") from None
-    fd = os.open(settings.resolve(hsm.pin_file), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    target = settings.resolve(hsm.pin_file)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CAError(ErrorKind.REJECTED, f"--pin-from: {target} exists already") from None
     with os.fdopen(fd, "wb") as handle:
         handle.write(secret)
 

@@ -103,6 +103,13 @@ def test_a_ca_key_the_secret_does_not_open_is_refused(
     )
     error = refused(tmp_path / "b", url)  # no secret at all
     assert error.startswith("error: no PIN: --join needs the first node's secret")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "pin.txt").write_text("the operator's own\n")
+    result = run_cli("init", "--home", tmp_path / "b", "--join", url, "--pin-from", wrong,
+                     check=False)  # fmt: skip
+    assert result.stderr == f"error: --pin-from: {tmp_path / 'b' / 'pin.txt'} exists already\n"
+    assert sorted(path.name for path in (tmp_path / "b").iterdir()) == ["pin.txt"]
+    assert (tmp_path / "b" / "pin.txt").read_text() == "the operator's own\n"
     assert rows(url) == before
 
 
