@@ -88,7 +88,7 @@ def test_a_registry_holding_no_ca_is_refused(
     assert not (tmp_path / "r.sqlite3").exists()
 
 
-def test_a_ca_key_the_secret_does_not_open_is_refused(
+def test_a_ca_key_this_node_cannot_open_is_refused(
     cluster_ca: tuple[CAHome, str], tmp_path: Path
 ) -> None:
     a, url = cluster_ca
@@ -101,6 +101,8 @@ def test_a_ca_key_the_secret_does_not_open_is_refused(
         "error: the CA key is not reachable from this node: software backend: cannot decrypt "
         f"key {key} (wrong passphrase or not an encrypted PKCS#8 key)\n"
     )
+    error = refused(tmp_path / "b", url, "--backend", "pkcs11", "--pin-from", a.path / "pin.txt")
+    assert error == f"error: the CA key is in a key file (file:{key}): join with --backend soft\n"
     error = refused(tmp_path / "b", url)  # no secret at all
     assert error.startswith("error: no PIN: --join needs the first node's secret")
     (tmp_path / "b").mkdir()
