@@ -113,12 +113,16 @@ class _NoSigner:
 
 
 async def open_registry(
-    settings: Settings, url: str | None = None, metrics: CollectorRegistry | None = None
+    settings: Settings,
+    url: str | None = None,
+    metrics: CollectorRegistry | None = None,
+    *,
+    migrate: bool = True,
 ) -> Registry:
     """The registry `registry.url` names (or `url`, a relative sqlite path taken from the
-    home), opened and migrated, its group commit's metrics on `metrics`: every process and
-    command (and test) reaches a registry this way. Raises CAError(UNAVAILABLE) when it
-    cannot be reached."""
+    home), opened and migrated (unless not to `migrate`), its group commit's metrics on
+    `metrics`: every process and command (and test) reaches a registry this way. Raises
+    CAError(UNAVAILABLE) when it cannot be reached."""
     resolved = settings.registry_url if url is None else registry_url.resolve(url, settings.home)
     try:
         return await Registry.open_url(
@@ -127,6 +131,7 @@ async def open_registry(
             max_write_group=settings.registry.max_write_group,
             max_write_queue=settings.registry.max_write_queue,
             metrics=metrics,
+            migrate=migrate,
         )
     except ConnectionError as exc:  # its message names the URL without a password
         raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from None

@@ -5,31 +5,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import getpass
-import json
-import os
-import re
-import secrets
-import shutil
 from datetime import timedelta
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from config import Settings, load_settings
+from config import load_settings
 from protocols.x509 import names
 from server.audit_checkpoints import describe
 from server.authority import der_to_pem
-from server.cmp.identity import issue_cmp_identity
-from server.context import backend_spec, open_backend, open_ca
+from server.context import open_ca
 from server.errors import CAError, ErrorKind
-from server.lifecycle import create_generation, issue_ocsp_responder
-from server.node.home_permissions import make_private, refuse_shared_home
-from server.node.tls import issue_server_certificate
-from server.registry import CertificateStatus, Registry, StatusBasis
-from server.registry.registry_copy import row_counts
+from server.node.home_permissions import refuse_shared_home
+from server.registry import CertificateStatus, StatusBasis
 from server.request_checks import SubjectAltNames
 from server.serials import parse_serial
 from server.status.revocation import parse_reason
@@ -39,131 +28,6 @@ from server.web.serve import serve as serve_until_stopped
 
 def actor() -> str:
     return f"cli:{getpass.getuser()}"
-
-
-async def init(args: argparse.Namespace) -> int:
-    home: Path = args.home
-    if (home / "settings.toml").exists():
-        raise CAError(ErrorKind.REJECTED, f"{home} already holds a CA (settings.toml exists)")
-    created = not home.exists()
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    make_private(home)  # whatever mode it had: nothing written below is ever shared
-    try:
-        settings = _write_settings(home, args)
-        _ensure_secret(settings)
-        if settings.hsm.backend == "soft":
-            settings.resolve(settings.hsm.key_dir).mkdir(mode=0o700, exist_ok=True)
-        backend = open_backend(settings)
-        try:
-            async with open_ca(settings) as ca:
-                await _refuse_a_used_registry(ca.registry)
-                now = ca.clock()
-                generation = await create_generation(
-                    settings, ca.registry, backend, ca.authority, now, actor()
-                )
-                responder = await issue_ocsp_responder(
-                    settings, backend, ca.authority, generation, now, actor()
-                )
-                secret = backend_spec(settings).read_secret()
-                cmp_server = await issue_cmp_identity(
-                    settings, ca.authority, generation, now, secret, actor()
-                )
-                if settings.server.https:
-                    await issue_server_certificate(settings, ca.authority, secret, actor())
-        finally:
-            backend.close()
-        make_private(home)  # what init wrote, and what was there before it
-    except BaseException:
-        if created:
-            shutil.rmtree(home, ignore_errors=True)
-        else:
-            (home / "settings.toml").unlink(missing_ok=True)
-        raise
-    print(f"CA {settings.ca.name!r} initialised in {home}")
-    print(
-        f"  CA certificate serial {generation.serial}, valid until {generation.not_after:%Y-%m-%d}"
-    )
-    print(f"  OCSP responder certificate serial {responder}")
-    print(f"  CMP protection certificate serial {cmp_server}")
-    print(f"  key backend {settings.hsm.backend}, algorithm {settings.ca.algorithm}")
-    if settings.server.https:
-        print(f"  TLS server certificate {settings.server.tls_cert} for {settings.server.https}")
-    return 0
-
-
-async def _refuse_a_used_registry(registry: Registry) -> None:
-    """A new CA starts from an empty registry: one holding rows is another CA's (or the
-    rest of a failed `init`, which leaves a database server's rows behind)."""
-    used = [table for table, count in (await row_counts(registry)).items() if count]
-    if used:
-        raise CAError(
-            ErrorKind.REJECTED,
-            f"the registry registry.url names is not empty (table {used[0]} has rows): "
-            "init needs a new, empty database",
-        )
-
-
-def _write_settings(home: Path, args: argparse.Namespace) -> Settings:
-    text = (resources.files("config") / "default.toml").read_text(encoding="utf-8")
-    base_url = args.base_url or (f"http://{args.http}" if args.http else None)
-    overrides = {
-        ("ca", "name"): args.name,
-        ("ca", "subject"): args.subject,
-        ("ca", "algorithm"): args.algorithm,
-        ("ca", "validity_days"): args.validity_days,
-        ("ca", "base_url"): base_url,
-        ("hsm", "backend"): args.backend,
-        ("hsm", "module"): args.module,
-        ("hsm", "token_label"): args.token_label,
-        ("server", "http"): args.http,
-        ("server", "https"): args.https,
-        ("registry", "url"): args.registry_url,
-    }
-    for (section, key), value in overrides.items():
-        if value is not None:
-            text = _set_toml_value(text, section, key, value)
-    fd = os.open(home / "settings.toml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    return load_settings(home)
-
-
-def _set_toml_value(text: str, section: str, key: str, value: object) -> str:
-    """Replace `key = ...` in `[section]` of the default settings text."""
-    start = text.index(f"\n[{section}]\n")
-    end = text.find("\n[", start + 1)
-    end = len(text) if end < 0 else end
-    body = text[start:end]
-    literal = json.dumps(value, ensure_ascii=False)
-    new_body, count = re.subn(
-        rf"^{re.escape(key)}\s*=\s*[^#\n]*?(\s*#.*)?$",
-        lambda m: f"{key} = {literal}{m.group(1) or ''}",
-        body,
-        count=1,
-        flags=re.MULTILINE,
-    )
-    assert count == 1, f"default settings lack {section}.{key}"
-    return text[:start] + new_body + text[end:]
-
-
-def _ensure_secret(settings: Settings) -> None:
-    """The PIN / passphrase comes from the environment or the PIN file. For the software
-    backend of a demo CA, `init` makes a random one in the PIN file (mode 0600)."""
-    hsm = settings.hsm
-    if hsm.pin_env and os.environ.get(hsm.pin_env):
-        return
-    if hsm.pin_file and settings.resolve(hsm.pin_file).exists():
-        return
-    if hsm.backend == "soft" and hsm.pin_file:
-        path = settings.resolve(hsm.pin_file)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32) + "\n")
-        return
-    raise CAError(
-        ErrorKind.UNAVAILABLE,
-        f"no PIN: set {hsm.pin_env or 'hsm.pin_env'} or write it to hsm.pin_file",
-    )
 
 
 async def serve(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ import uvloop
 from config import SettingsError
 from server.cli import accounts as cli_accounts
 from server.cli import commands as cli_commands
+from server.cli import init as cli_init
 from server.cli import ra as cli_ra
 from server.cli import registry as cli_registry
 from server.errors import CAError
@@ -29,6 +30,8 @@ Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "init":
+        _check_init_options(parser, args)
     try:
         return uvloop.run(args.handler(args))
     except (CAError, SettingsError) as exc:
@@ -42,6 +45,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line, never a traceback with local values in it
         print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def _check_init_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A joining node takes its CA from the registry; a new CA has no cluster to join."""
+    if args.join:
+        given = [option for option, value in (("--subject", args.subject),
+                 ("--algorithm", args.algorithm), ("--validity-days", args.validity_days),
+                 ("--registry-url", args.registry_url)) if value is not None]  # fmt: skip
+        if given:
+            parser.error(f"init --join takes the CA from the registry: {given[0]} is not for it")
+    else:
+        given = [o for o, v in (("--pin-from", args.pin_from), ("--cmp-keys", args.cmp_keys)) if v]
+        if given:
+            parser.error(f"{given[0]} is an option of init --join")
 
 
 def _date(text: str) -> datetime:
@@ -64,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    init = command("init", cli_commands.init, "create a CA home: settings, registry, CA key "
+    init = command("init", cli_init.init, "create a CA home: settings, registry, CA key "
                    "and certificate, OCSP responder and CMP protection certificates")  # fmt: skip
     init.add_argument("--name", help="CA name used in URLs (default: demo)")
     init.add_argument("--subject", help="CA subject DN, e.g. 'CN=Demo CA,O=Demo,C=RU'")
@@ -83,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--registry-url", help="where the registry lives, an empty database: "
                       "postgresql://user@host/database (password in ~/.pgpass) or "
                       "sqlite:///<file> (default: registry.sqlite3 in the home)")  # fmt: skip
+    init.add_argument("--join", metavar="URL", help="a further node of the CA this registry "
+                      "holds (postgresql://...), not a new CA: the --name, --backend, --module "
+                      "and --token-label of its first node")  # fmt: skip
+    init.add_argument("--pin-from", type=Path, metavar="FILE", help="--join: a copy of the "
+                      "first node's PIN file (unless the PIN is in hsm.pin_env)")  # fmt: skip
+    init.add_argument("--cmp-keys", type=Path, metavar="DIR", help="--join: the shared "
+                      "cmp-keys folder, linked into the home (unless mounted there)")  # fmt: skip
 
     serve = command("serve", cli_commands.serve, "run the server")
     serve.add_argument("--http", help="HOST:PORT for plain HTTP (overrides settings)")

@@ -20,7 +20,7 @@ The contract every engine keeps (ARCHITECTURE.md, "The registry"):
   bulk OCSP rows) uses `transaction()`.
 - `snapshot()` is a read that sees one committed state across several statements.
 - `reading()` is a single-statement read.
-- `listen(channel, wake)` calls `wake` soon after a transaction that notified `channel`
+- `listen(channel, wake, metrics)` calls `wake` soon after a transaction that notified `channel`
   (a trigger, migration 0016) commits: PostgreSQL's LISTEN/NOTIFY; None on SQLite, whose
   followers only poll. A wake-up is a hint to read the feed, never its content: a follower
   must still poll, at its own pace, to cover notifications lost with a connection.
@@ -34,6 +34,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
+
+from server.registry.listen_metrics import ListenMetrics
 
 Row = Sequence[Any]
 
@@ -134,6 +136,8 @@ class Engine(Protocol):
 
     def short_transaction(self) -> AbstractAsyncContextManager[Connection]: ...
 
-    def listen(self, channel: str, wake: Callable[[], None]) -> Listener | None: ...
+    def listen(
+        self, channel: str, wake: Callable[[], None], metrics: ListenMetrics
+    ) -> Listener | None: ...
 
     async def close(self) -> None: ...

@@ -7,7 +7,9 @@ does every (re)connection, since notifications sent while no connection listened
 A connection that closes, or that does not answer a probe within `PROBE_S`, is replaced
 after `RECONNECT_S`; meanwhile the follower's own poll carries on (server/status/feed.py),
 which is why a lost notification delays a follower by at most its poll interval and never
-makes it skip a row. One warning is logged per loss, one line per recovery.
+makes it skip a row. One warning is logged per loss, one line per recovery; the metrics
+`ca_registry_listen_up` and `ca_registry_listen_reconnects_total` say the same
+(server/registry/listen_metrics.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Callable
 
 import asyncpg
 
+from server.registry.listen_metrics import ListenMetrics
+
 log = logging.getLogger("server.registry.notifications")
 
 PROBE_S = 5.0  # a listening connection silent this long is asked `SELECT 1`
@@ -28,10 +32,15 @@ RECONNECT_S = 1.0  # wait before opening a new listening connection
 class Listening:
     """LISTEN `channel` on a dedicated connection to `url` while started."""
 
-    def __init__(self, url: str, channel: str, wake: Callable[[], None]) -> None:
+    def __init__(
+        self, url: str, channel: str, wake: Callable[[], None], metrics: ListenMetrics
+    ) -> None:
         self._url = url
         self._channel = channel
         self._wake = wake
+        self._up = metrics.up.labels(channel)
+        self._reconnects = metrics.reconnects.labels(channel)
+        self._up.set(0)
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()  # set while a connection listens
 
@@ -66,6 +75,7 @@ class Listening:
                             self._channel, type(exc).__name__)  # fmt: skip
             finally:
                 self.connected.clear()
+                self._up.set(0)
                 connection.terminate()
             lost_before = True
             await asyncio.sleep(RECONNECT_S)
@@ -76,7 +86,9 @@ class Listening:
         connection.add_termination_listener(lambda _connection: closed.set())
         await connection.add_listener(self._channel, lambda *_notification: self._wake())
         self.connected.set()
+        self._up.set(1)
         if recovered:
+            self._reconnects.inc()
             log.info("LISTEN %s: listening again", self._channel)
         self._wake()  # what committed while nobody listened
         while not closed.is_set():

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import asyncpg
 
 from server.registry.engine import Connection, DeferredStatement, FetchedCursor, IntegrityError
+from server.registry.listen_metrics import ListenMetrics
 from server.registry.migrations import pending_migrations
 from server.registry.notifications import Listening
 from server.registry.records import to_text
@@ -49,9 +50,12 @@ class PostgresEngine:
         self._url = url
 
     @classmethod
-    async def open(cls, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> PostgresEngine:
+    async def open(
+        cls, url: str, pool_size: int = DEFAULT_POOL_SIZE, *, migrate: bool = True
+    ) -> PostgresEngine:
         """Connect a pool of at most `pool_size` connections to the database `url` names
-        and apply pending migrations. A failure names the URL without its password."""
+        and (unless not to `migrate`) apply pending migrations. A failure names the URL
+        without its password."""
         if pool_size < 1:
             raise ValueError("the PostgreSQL pool needs at least one connection")
         try:
@@ -68,6 +72,8 @@ class PostgresEngine:
                 f"cannot open the registry at {redacted(url)}: {_scrubbed(exc, url)}"
             ) from None
         engine = cls(pool, url)
+        if not migrate:
+            return engine
         try:
             await engine._migrate()
         except BaseException:
@@ -78,9 +84,9 @@ class PostgresEngine:
     async def close(self) -> None:
         await self._pool.close()
 
-    def listen(self, channel: str, wake: Callable[[], None]) -> Listening:
+    def listen(self, channel: str, wake: Callable[[], None], metrics: ListenMetrics) -> Listening:
         """LISTEN `channel` on a connection of its own, outside the pool (notifications.py)."""
-        return Listening(self._url, channel, wake)
+        return Listening(self._url, channel, wake, metrics)
 
     async def _migrate(self) -> None:
         """Apply pending migrations in one transaction under the write lock: a node that

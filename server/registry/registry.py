@@ -47,6 +47,7 @@ from server.registry.intent_store import (
     unclaimed_certificates_in,
 )
 from server.registry.lease_store import LeaseStore
+from server.registry.listen_metrics import ListenMetrics
 from server.registry.outbox_store import ISSUED_COLUMNS, OutboxStore, certificate_issued_in
 from server.registry.records import (
     CERTIFICATE_COLUMNS,
@@ -100,6 +101,7 @@ class Registry:
             max_queue=max_write_queue,
             metrics=WriteMetrics(metrics),
         )
+        self.listen_metrics = ListenMetrics(metrics)  # series from the first `listen`
         self.status = StatusStore(self)
         self.credentials = CredentialStore(self)
         self.applications = ApplicationStore(self)
@@ -124,9 +126,11 @@ class Registry:
         max_write_group: int = MAX_GROUP,
         max_write_queue: int = MAX_QUEUE,
         metrics: CollectorRegistry | None = None,
+        migrate: bool = True,
     ) -> Registry:
         """Open the registry a URL names (config/registry_url.py), applying pending
-        migrations: `sqlite:////absolute/path` (the path follows the third slash; relative
+        migrations (unless not to `migrate`: to look at a database before making it a
+        registry): `sqlite:////absolute/path` (the path follows the third slash; relative
         paths are resolved against the CA home by the settings, never here) or
         `postgresql://...` (server/registry/postgres_engine.py, at most `pool_size`
         connections); the other arguments are the constructor's. Raises ValueError for any
@@ -136,11 +140,11 @@ class Registry:
             path = Path(url.removeprefix("sqlite:///"))
             if not path.is_absolute():
                 raise ValueError("a registry URL's sqlite path must be absolute: sqlite:////<path>")
-            engine = await SQLiteEngine.open(path)
+            engine = await SQLiteEngine.open(path, migrate=migrate)
         elif url.startswith(("postgresql://", "postgres://")):
             from server.registry.postgres_engine import PostgresEngine
 
-            engine = await PostgresEngine.open(url, pool_size=pool_size)
+            engine = await PostgresEngine.open(url, pool_size=pool_size, migrate=migrate)
         else:
             raise ValueError("a registry URL starts with sqlite:/// or postgresql://")
         return cls(

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from server.registry.engine import Connection, DeferredStatement, FetchedCursor, IntegrityError
+from server.registry.listen_metrics import ListenMetrics
 from server.registry.migrations import pending_migrations
 from server.registry.sqlite_threads import ConnectionThread
 
@@ -58,8 +59,9 @@ class SQLiteEngine:
         self._read_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path) -> SQLiteEngine:
-        """Open (creating if needed) the registry file and apply pending migrations. A new
+    async def open(cls, path: Path, *, migrate: bool = True) -> SQLiteEngine:
+        """Open (creating if needed) the registry file and (unless not to `migrate`) apply
+        pending migrations. A new
         file is made mode 0600 first: SQLite then gives its -wal and -shm files the same
         mode (C1: it holds personal data); the writer's lock file is made 0600 too."""
         with contextlib.suppress(FileExistsError):
@@ -75,6 +77,8 @@ class SQLiteEngine:
             os.close(lock_fd)
             raise
         engine = cls(writer, reader, lock_fd)
+        if not migrate:
+            return engine
         try:
             await engine._migrate()
         except BaseException:
@@ -87,7 +91,7 @@ class SQLiteEngine:
         await self._reader.close()
         os.close(self._lock_fd)
 
-    def listen(self, channel: str, wake: Callable[[], None]) -> None:
+    def listen(self, channel: str, wake: Callable[[], None], metrics: ListenMetrics) -> None:
         """SQLite has no notifications: followers poll (server/registry/engine.py)."""
         return None
 

@@ -120,7 +120,7 @@ class StatusStore:
     def listen_for_ocsp_responses(self, wake: Callable[[], None]) -> Listener | None:
         """Call `wake` soon after new or changed responses commit, once started; None where
         the engine cannot tell (SQLite: poll `ocsp_responses_since`)."""
-        return self._registry.engine.listen(OCSP_CHANNEL, wake)
+        return self._registry.engine.listen(OCSP_CHANNEL, wake, self._registry.listen_metrics)
 
     async def ocsp_responses_due(self, before: datetime, limit: int) -> list[OCSPResponseRow]:
         """Responses whose nextUpdate comes before `before`, soonest first."""

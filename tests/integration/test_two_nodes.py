@@ -1,5 +1,5 @@
 """Two `serve` nodes, each with its own home, share one PostgreSQL registry and one CA key
-(README: Several nodes): node B's home is node A's copied, its key folder the same one.
+(README: Several nodes): node B's home is made by `init --join`, its key folder the same one.
 
 A certificate enrolled on A (over EST, with a code made on B) is revoked through B's API;
 once B acknowledges, A's OCSP says revoked (`openssl ocsp`) and A's CRL lists it soon after
@@ -13,7 +13,6 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -48,13 +47,19 @@ NODE_ENV = {
 }
 
 
-def join(first: CAHome, path: Path) -> CAHome:
-    """Node B's home, made as README "Several nodes" says: node A's home copied (settings,
-    the home's secret, TLS identity, audit checkpoints), the CA key folder and `cmp-keys/`
-    shared (here: B's settings name A's folders, as a shared mount would)."""
-    shutil.copytree(first.path, path, ignore=shutil.ignore_patterns("cmp-keys"))
-    (path / "cmp-keys").symlink_to(first.path / "cmp-keys")
-    return CAHome(path, {**first.env, "CA_HSM__KEY_DIR": str(first.path / "keys")})
+def join(first: CAHome, path: Path, url: str, backend_args: list[str | Path]) -> CAHome:
+    """Node B's home, made by `init --join` (README "Several nodes"): the CA key folder (the
+    registry names it) or token, and `cmp-keys/`, shared with node A; the home's secret
+    copied from A (or in CA_HSM_PIN, as A has it); its TLS identity its own."""
+    secret = [] if "CA_HSM_PIN" in first.env else ["--pin-from", first.path / "pin.txt"]
+    made = run_cli("init", "--home", path, "--join", url, *backend_args, *secret,
+                   "--cmp-keys", first.path / "cmp-keys", env=first.env)  # fmt: skip
+    assert made.stdout.startswith(f"node of CA 'demo' made in {path}\n"), made.stdout
+    assert (path / "cmp-keys").resolve() == (first.path / "cmp-keys").resolve()
+    assert (path / "tls" / "server-key.pem").read_bytes() != (
+        first.path / "tls" / "server-key.pem"
+    ).read_bytes()
+    return CAHome(path, first.env)
 
 
 @dataclass
@@ -194,7 +199,7 @@ def nodes(request: pytest.FixtureRequest, tmp_path: Path) -> Nodes:
         args = ["--backend", "pkcs11", "--token-label", token.label, "--module", token.module]
     run_cli("init", "--home", a.path, "--subject", "CN=Nodes CA,O=Test,C=RU",
             "--registry-url", url, *args, env=a.env)  # fmt: skip
-    b = join(a, tmp_path / "b")
+    b = join(a, tmp_path / "b", url, args)
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text(b.cli("ca-cert").stdout)
     return Nodes(a, b, url, tmp_path, ca_file)

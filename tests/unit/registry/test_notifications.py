@@ -1,11 +1,13 @@
 """Followers of `ocsp_responses` are woken when a write commits (PostgreSQL LISTEN/NOTIFY,
 migration 0016, server/registry/notifications.py), never before, and again after their
-listening connection was lost; SQLite offers no notifications and its followers poll."""
+listening connection was lost (which the metrics show); SQLite offers no notifications and
+its followers poll."""
 
 import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from server.registry import Registry
 from server.registry.notifications import Listening
@@ -60,25 +62,41 @@ async def test_a_listening_follower_wakes_when_an_ocsp_response_commits_not_befo
 
 @pytest.mark.parametrize("registry_url", ["postgresql"], indirect=True)
 async def test_a_follower_whose_listening_connection_is_lost_listens_again(
-    two_nodes: tuple[Registry, Registry],
+    registry_url: str,
 ) -> None:
-    follower, other = two_nodes
+    """... and says so: `ca_registry_listen_up` goes 1, 0, 1, and each time it listens
+    again `ca_registry_listen_reconnects_total` counts one."""
+    metrics = CollectorRegistry()
+    follower = await Registry.open_url(registry_url, metrics=metrics)
+    other = await Registry.open_url(registry_url)
+
+    def sample(name: str) -> float | None:
+        return metrics.get_sample_value(name, {"channel": "ocsp_responses"})
+
     woken = asyncio.Event()
     listener = follower.status.listen_for_ocsp_responses(woken.set)
     assert isinstance(listener, Listening)
+    assert sample("ca_registry_listen_up") == 0
     await listener.start()
     try:
         await asyncio.wait_for(listener.connected.wait(), DEADLINE)
-        async with other.reading() as db:
-            await db.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
-            )
-        deadline = asyncio.get_running_loop().time() + DEADLINE
-        while listener.connected.is_set():  # noticed the loss
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.05)
-        await asyncio.wait_for(listener.connected.wait(), DEADLINE)
+        assert sample("ca_registry_listen_up") == 1
+        assert sample("ca_registry_listen_reconnects_total") == 0
+        for reconnects in (1, 2):
+            async with other.reading() as db:
+                await db.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+                )
+            deadline = asyncio.get_running_loop().time() + DEADLINE
+            while listener.connected.is_set():  # noticed the loss
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.05)
+            assert sample("ca_registry_listen_up") == 0
+            assert sample("ca_registry_listen_reconnects_total") == reconnects - 1
+            await asyncio.wait_for(listener.connected.wait(), DEADLINE)
+            assert sample("ca_registry_listen_up") == 1
+            assert sample("ca_registry_listen_reconnects_total") == reconnects
         generation = await a_generation(other)
         await an_intent(other, generation, "0b")
         woken.clear()
@@ -86,3 +104,5 @@ async def test_a_follower_whose_listening_connection_is_lost_listens_again(
         await asyncio.wait_for(woken.wait(), DEADLINE)
     finally:
         await listener.close()
+        await follower.close()
+        await other.close()

@@ -1,0 +1,185 @@
+"""`python -m server init`: a new CA home, with a new CA (the first node) or joined to the
+CA of an existing registry (`--join`, a further node: server/cli/join.py).
+
+A new CA is made whole before the registry `registry.url` names sees a row: its
+generation, OCSP responder, CMP protection and TLS certificates, with their audit entries,
+are recorded in a scratch SQLite registry, which is then copied into the real one in one
+transaction (server/registry/registry_copy.py). So a failed `init` leaves that registry as
+it was, on either engine: on PostgreSQL the append-only audit table refuses DELETE and
+TRUNCATE, and the rows of a half-made CA could not be taken back. Whatever `init` wrote
+into the home is removed too, and the same command can simply be run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from config import Settings
+from server.cli import join as cli_join
+from server.cli.commands import actor
+from server.cli.settings_file import write_settings
+from server.cmp.identity import issue_cmp_identity
+from server.context import backend_spec, open_backend, open_ca, open_registry
+from server.errors import CAError, ErrorKind
+from server.lifecycle import create_generation, issue_ocsp_responder
+from server.node.home_permissions import make_private
+from server.node.tls import issue_server_certificate
+from server.registry import CAGeneration
+from server.registry.registry_copy import copy_registry, row_counts
+
+SCRATCH_REGISTRY = "registry.sqlite3"  # in a private temporary folder
+
+
+@dataclass(frozen=True)
+class _NewCA:
+    generation: CAGeneration
+    responder_serial: str
+    cmp_serial: str
+
+
+async def init(args: argparse.Namespace) -> int:
+    home: Path = args.home
+    if (home / "settings.toml").exists():
+        raise CAError(ErrorKind.REJECTED, f"{home} already holds a CA (settings.toml exists)")
+    created = not home.exists()
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    existing = set(home.iterdir())
+    make_private(home)  # whatever mode it had: nothing written below is ever shared
+    try:
+        settings = write_settings(home, args)
+        if args.join:
+            lines = await cli_join.join(settings, args)
+        else:
+            lines = _report(settings, await _new_ca(settings))
+        make_private(home)  # what init wrote, and what was there before it
+    except BaseException:
+        _remove_written(home, created, existing)
+        raise
+    for line in lines:
+        print(line)
+    return 0
+
+
+async def _new_ca(settings: Settings) -> _NewCA:
+    """The new CA, made in a scratch registry and then copied whole into `registry.url`."""
+    _ensure_secret(settings)
+    if settings.hsm.backend == "soft":
+        settings.resolve(settings.hsm.key_dir).mkdir(mode=0o700, exist_ok=True)
+    await _refuse_a_used_registry(settings)  # before keys are made for nothing
+    with tempfile.TemporaryDirectory(prefix="ca-init-") as scratch:
+        url = f"sqlite:///{Path(scratch).resolve() / SCRATCH_REGISTRY}"
+        staged = dataclasses.replace(
+            settings, registry=dataclasses.replace(settings.registry, url=url)
+        )
+        made = await _make_ca(staged)
+        await _move_registry(settings, url)
+    return made
+
+
+async def _make_ca(settings: Settings) -> _NewCA:
+    backend = open_backend(settings)
+    try:
+        async with open_ca(settings) as ca:
+            now = ca.clock()
+            generation = await create_generation(
+                settings, ca.registry, backend, ca.authority, now, actor()
+            )
+            responder = await issue_ocsp_responder(
+                settings, backend, ca.authority, generation, now, actor()
+            )
+            secret = backend_spec(settings).read_secret()
+            cmp_server = await issue_cmp_identity(
+                settings, ca.authority, generation, now, secret, actor()
+            )
+            if settings.server.https:
+                await issue_server_certificate(settings, ca.authority, secret, actor())
+    finally:
+        backend.close()
+    return _NewCA(generation, responder, cmp_server)
+
+
+async def _move_registry(settings: Settings, scratch_url: str) -> None:
+    """Every row of the scratch registry into `registry.url`, in one transaction that
+    refuses a registry holding rows (another `init` may have filled it meanwhile)."""
+    source = await open_registry(settings, scratch_url)
+    try:
+        target = await open_registry(settings)
+        try:
+            await copy_registry(source, target)
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+
+
+def _report(settings: Settings, made: _NewCA) -> list[str]:
+    generation = made.generation
+    lines = [
+        f"CA {settings.ca.name!r} initialised in {settings.home}",
+        f"  CA certificate serial {generation.serial}, valid until {generation.not_after:%Y-%m-%d}",
+        f"  OCSP responder certificate serial {made.responder_serial}",
+        f"  CMP protection certificate serial {made.cmp_serial}",
+        f"  key backend {settings.hsm.backend}, algorithm {settings.ca.algorithm}",
+    ]
+    if settings.server.https:
+        lines.append(
+            f"  TLS server certificate {settings.server.tls_cert} for {settings.server.https}"
+        )
+    return lines
+
+
+def _remove_written(home: Path, created: bool, existing: set[Path]) -> None:
+    """Undo what a failed `init` wrote into the home: the home itself if it made it, else
+    every entry it added. A symbolic link goes as a link (never what it points to: `--join
+    --cmp-keys` links the cluster's shared folder)."""
+    if created:
+        shutil.rmtree(home, ignore_errors=True)
+        return
+    for path in set(home.iterdir()) - existing:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+async def _refuse_a_used_registry(settings: Settings) -> None:
+    """A new CA starts from an empty registry: one holding rows is another CA's."""
+    registry = await open_registry(settings)
+    try:
+        counts = await row_counts(registry)
+    finally:
+        await registry.close()
+    used = [table for table, count in counts.items() if count]
+    if used:
+        raise CAError(
+            ErrorKind.REJECTED,
+            f"the registry registry.url names is not empty (table {used[0]} has rows): "
+            "init needs a new, empty database (to add a node to its CA: init --join)",
+        )
+
+
+def _ensure_secret(settings: Settings) -> None:
+    """The PIN / passphrase comes from the environment or the PIN file. For the software
+    backend of a demo CA, `init` makes a random one in the PIN file (mode 0600)."""
+    hsm = settings.hsm
+    if hsm.pin_env and os.environ.get(hsm.pin_env):
+        return
+    if hsm.pin_file and settings.resolve(hsm.pin_file).exists():
+        return
+    if hsm.backend == "soft" and hsm.pin_file:
+        path = settings.resolve(hsm.pin_file)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+        return
+    raise CAError(
+        ErrorKind.UNAVAILABLE,
+        f"no PIN: set {hsm.pin_env or 'hsm.pin_env'} or write it to hsm.pin_file",
+    )
