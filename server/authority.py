@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -99,7 +99,8 @@ class IssuedCertificate:
     der: bytes
     # The certificate of the CA generation that signed it, when issuance has just made it
     # (an answer's chain, RFC 9483 4.1.1, then needs no registry read); None when read back.
-    issuer_der: bytes | None = None
+    # Not part of its identity: the same certificate read back is equal.
+    issuer_der: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def pem(self) -> str:
