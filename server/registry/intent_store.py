@@ -1,5 +1,5 @@
 """What open intents hold (migration 0012), taken, spent and given back inside the
-registry's transactions (server/registry/sqlite.py).
+registry's transactions (server/registry/registry.py).
 
 The rules, which make a crash at any point leave nothing stuck:
 - an enrollment credential is claimed, and an application taken for a decision, only in
@@ -10,6 +10,13 @@ The rules, which make a crash at any point leave nothing stuck:
 - settling an intent as never issued (its request failed, or its owner is gone) deletes it
   and gives back what it held in one transaction: a held credential always has an open
   intent that will be settled.
+
+An intent's owner process is recorded on its `certificates` row (migration 0017), so the
+sweeper knows it whatever the intent holds; an intent that holds nothing writes no
+intent_holds row (one that holds something names its owner there too, as intents recorded
+before 0017 and by earlier versions do). Settling deletes the intent row and its holds
+together, so an intent row still in state 'intent' is an intent not settled: recording its
+certificate matches it or nothing.
 """
 
 from __future__ import annotations
@@ -64,7 +71,9 @@ async def add_hold_in(
     db: Connection, serial: str, owner: str, holds: IntentHolds, at: datetime
 ) -> None:
     """Record what the intent `serial` (inserted in the caller's transaction) holds, and
-    which process owns it."""
+    its owner as migration 0012 does; no row when it holds nothing."""
+    if holds.empty:
+        return
     await blind_write(
         db,
         "INSERT INTO intent_holds (serial, owner, credential_id, application_id,"
@@ -74,8 +83,10 @@ async def add_hold_in(
     )  # fmt: skip
 
 
-# Whether an intent still holds what it took: an expression over `certificates` that the
-# statement recording its certificate returns, so the check costs no statement of its own.
+# Whether an intent that holds something still holds it: an expression over `certificates`
+# that the statement recording its certificate returns, so the check costs no statement of
+# its own. Settling deletes the holds with the intent, so this only refuses an intent whose
+# holds row went some other way (a hand edit); an intent that holds nothing has no row.
 STILL_HELD = "EXISTS (SELECT 1 FROM intent_holds h WHERE h.serial = certificates.serial)"
 
 
@@ -83,10 +94,13 @@ async def spend_holds_in(
     db: Connection, serial: str, holds: IntentHolds, at: datetime, held: bool
 ) -> list[tuple[str, str]]:
     """Spend what the intent held, in the caller's transaction that records its certificate
-    `serial`; `held` is STILL_HELD as that transaction read it. Returns (action, target)
-    of the audit entries the caller writes. Raises CAError(INTERNAL) when the intent no
-    longer holds them (it was settled meanwhile): the caller's transaction then rolls back
-    and the certificate never leaves the CA."""
+    `serial`; `held` is STILL_HELD as that transaction read it (not read, and not looked
+    at, when `holds` holds nothing). Returns (action, target) of the audit entries the
+    caller writes. Raises CAError(INTERNAL) when the intent no longer holds them (it was
+    settled meanwhile): the caller's transaction then rolls back and the certificate never
+    leaves the CA."""
+    if holds.empty:
+        return []
     if not held:
         raise CAError(ErrorKind.INTERNAL, f"the intent {serial} was settled meanwhile")
     # Blind (group_commit.py): the row is this intent's alone, and checked above.
@@ -150,10 +164,13 @@ async def release_in(db: Connection, serial: str) -> OpenIntent | None:
 
 
 async def open_intents_in(db: Connection, serial: str | None = None) -> list[OpenIntent]:
-    """Every open intent (or the one of `serial`), oldest first."""
+    """Every open intent (or the one of `serial`), oldest first. Its owner is on the intent
+    (migration 0017) or, for an intent recorded before or by an earlier version, on its
+    holds."""
     where = "WHERE c.state = 'intent'" + (" AND c.serial = ?" if serial is not None else "")
     async with db.execute(
-        "SELECT c.serial, c.created_at, h.owner, h.credential_id, h.application_id"
+        "SELECT c.serial, c.created_at, COALESCE(c.intent_owner, h.owner), h.credential_id,"
+        " h.application_id"
         f" FROM certificates c LEFT JOIN intent_holds h ON h.serial = c.serial {where}"
         " ORDER BY c.created_at, c.serial",
         (serial,) if serial is not None else (),

@@ -102,6 +102,11 @@ class IntentHolds:
     application_id: str | None = None  # submitted, nobody deciding it; issued on issue
     cmp: CMPDelivery | None = None  # moved on with the certificate; closed on settling
 
+    @property
+    def empty(self) -> bool:
+        """Whether the intent holds nothing (then no intent_holds row records it)."""
+        return self.credential_id is None and self.application_id is None and self.cmp is None
+
 
 NO_HOLDS = IntentHolds()  # an issuance that holds nothing (the CLI's, the CA's own)
 

@@ -195,30 +195,33 @@ class Registry:
         actor: str,
         holds: IntentHolds = NO_HOLDS,
     ) -> None:
-        """Record the to-be-signed certificate, owned by the process `owner`, and take what
-        it holds (server/registry/intent_store.py), in one transaction. Raises
-        CAError(DUPLICATE) when the public key is already certified (S13) or the serial is
-        taken; HoldRefused when what it holds is not free. Nothing is recorded then. The
-        transaction is shared with concurrent writes (server/registry/group_commit.py);
-        RegistryBusy when too many wait."""
+        """Record the to-be-signed certificate, owned by the process `owner` (recorded on the
+        intent, for the intent sweeper), and take what it holds
+        (server/registry/intent_store.py), in one transaction. Raises CAError(DUPLICATE)
+        when the public key is already certified (S13) or the serial is taken; HoldRefused
+        when what it holds is not free. Nothing is recorded then. The transaction is shared
+        with concurrent writes (server/registry/group_commit.py); RegistryBusy when too many
+        wait."""
 
         async def record(db: Connection) -> None:
             await take_holds_in(db, actor, holds, at)  # a used credential: refused as such
-            await self._insert_intent(db, intent, at)
+            await self._insert_intent(db, intent, at, owner)
             await add_hold_in(db, intent.serial, owner, holds, at)
 
         await self.writes.run(record)
 
-    async def _insert_intent(self, db: Connection, intent: CertificateIntent, at: datetime) -> None:
+    async def _insert_intent(
+        self, db: Connection, intent: CertificateIntent, at: datetime, owner: str | None
+    ) -> None:
         # ON CONFLICT, not a caught error: on PostgreSQL a failed statement spoils the rest
         # of its transaction, and the holder is looked up after.
         cursor = await db.execute(
             "INSERT INTO certificates (serial, generation_id, profile, subject, spki_sha256,"
-            " not_before, not_after, state, tbs, created_at, subscriber_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?) ON CONFLICT DO NOTHING",
+            " not_before, not_after, state, tbs, created_at, subscriber_id, intent_owner)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (intent.serial, intent.generation_id, intent.profile, intent.subject,
              intent.spki_sha256, to_text(intent.not_before), to_text(intent.not_after),
-             intent.tbs, to_text(at), intent.subscriber_id),
+             intent.tbs, to_text(at), intent.subscriber_id, owner),
         )  # fmt: skip
         if cursor.rowcount == 1:
             return
@@ -306,8 +309,8 @@ class Registry:
         transaction is shared with concurrent writes (server/registry/group_commit.py)."""
 
         async def complete(db: Connection) -> int:
-            issued = await self._complete(db, serial, der, actor, at, audit)
-            held = bool(issued[-1])  # the last column: STILL_HELD
+            issued = await self._complete(db, serial, der, actor, at, audit, not holds.empty)
+            held = holds.empty or bool(issued[-1])  # the last column: STILL_HELD
             for action, target in await spend_holds_in(db, serial, holds, at, held):
                 spent = AuditEvent(audit.actor, action, target, {"serial": serial})
                 await self.append_audit_in(db, spent, at)
@@ -333,12 +336,16 @@ class Registry:
         actor: str,
         at: datetime,
         audit: AuditEvent,
+        holds_something: bool = False,
     ) -> Row:
         """Record the certificate of the intent `serial`; returns its ISSUED_COLUMNS and,
-        last, whether the intent still held what it took (intent_store.STILL_HELD)."""
+        with `holds_something`, last whether the intent still held what it took
+        (intent_store.STILL_HELD). Raises CAError(INTERNAL) when no such intent is open
+        (never recorded, or settled meanwhile: settling deletes it); nothing is written."""
+        still_held = f", {STILL_HELD}" if holds_something else ""
         cursor = await db.execute(
-            "UPDATE certificates SET state = 'issued', der = ? WHERE serial = ?"
-            f" AND state = 'intent' RETURNING {ISSUED_COLUMNS}, {STILL_HELD}",
+            "UPDATE certificates SET state = 'issued', der = ?, intent_owner = NULL"
+            f" WHERE serial = ? AND state = 'intent' RETURNING {ISSUED_COLUMNS}{still_held}",
             (der, serial),
         )
         # Read to its end: no cursor left to close.
@@ -457,7 +464,7 @@ class Registry:
     ) -> int:
         """Record a self-signed CA certificate and its generation in one transaction."""
         async with self.transaction() as db:
-            await self._insert_intent(db, intent, at)
+            await self._insert_intent(db, intent, at, None)
             await self._complete(db, intent.serial, der, "init", at, audit)
             cursor = await db.execute(
                 "INSERT INTO ca_generations (ca_name, key_uri, key_algorithm, serial, key_id,"

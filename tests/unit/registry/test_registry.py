@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from server.errors import CAError, ErrorKind
+from server.node.intent_sweeper import IntentSweeper
 from server.node.process_identity import this_process
 from server.registry import (
     AuditEvent,
@@ -23,6 +24,7 @@ from server.registry.engine import IntegrityError
 from server.registry.migrations import pending_migrations
 from server.registry.records import CMPOpening, CredentialRow, from_text, to_text
 from server.registry.subscriber_store import SubscriberRow
+from tests.local_ca import settings_for
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 OWNER = this_process()
@@ -109,17 +111,92 @@ async def test_completing_an_unknown_intent_fails_and_writes_nothing(
 async def test_completing_an_intent_that_holds_nothing_any_more_fails_and_writes_nothing(
     registry: Registry,
 ) -> None:
-    """An intent whose hold is gone (settled meanwhile, as a version before migration 0012
-    left its intents) is not completed: its certificate never leaves the CA."""
-    await registry.record_intent(intent("01", b"k"), NOW, OWNER, "test")
+    """An intent whose hold is gone while the intent stays (settling deletes both, so only
+    a hand edit leaves this) is not completed: its certificate never leaves the CA."""
+    holds = await credential_hold(registry, "code-01")
+    await registry.record_intent(intent("01", b"k"), NOW, OWNER, "test", holds)
     await run(registry, "DELETE FROM intent_holds WHERE serial = ?", ("01",))
     with pytest.raises(CAError) as caught:
-        await registry.complete_issue("01", b"x", "t", NOW, AuditEvent("t", "issue", "01"))
+        await registry.complete_issue(
+            "01", b"x", "t", NOW, AuditEvent("t", "issue", "01"), holds=holds
+        )
     assert caught.value.kind is ErrorKind.INTERNAL
     assert caught.value.message == "the intent 01 was settled meanwhile"
     assert [i.serial for i in await registry.open_intents()] == ["01"]
     assert await count(registry, "status_changes") == 0
     assert (await registry.verify_audit_chain()).entries == 0
+    credential = await registry.credentials.get("code-01")
+    assert credential is not None and credential.used_serial is None
+
+
+async def credential_hold(registry: Registry, credential_id: str) -> IntentHolds:
+    """Holds of an intent taking a new, free enrollment credential `credential_id`."""
+    expires = NOW + timedelta(hours=1)
+    credential = CredentialRow(
+        credential_id, b"hash", b"salt", "tls-client", "CN=test", expires, None, None
+    )
+    assert await registry.credentials.add(credential, "test", NOW, [])
+    return IntentHolds(credential_id=credential_id)
+
+
+async def intent_owner(registry: Registry, serial: str) -> str | None:
+    async with (
+        registry.reading() as db,
+        db.execute("SELECT intent_owner FROM certificates WHERE serial = ?", (serial,)) as cursor,
+    ):
+        row = await cursor.fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def test_an_intent_that_holds_nothing_writes_no_holds_row_and_keeps_its_owner(
+    registry: Registry,
+) -> None:
+    """The owner is recorded on the intent (migration 0017), whatever it holds, and
+    cleared with its certificate; only what an intent holds writes an intent_holds row."""
+    await registry.record_intent(intent("01", b"k1"), NOW, "owner-1", "test")
+    holds = await credential_hold(registry, "code-02")
+    await registry.record_intent(intent("02", b"k2"), NOW, "owner-2", "test", holds)
+    assert await count(registry, "intent_holds") == 1
+    opened = await registry.open_intents()
+    assert [(i.serial, i.owner, i.credential_id) for i in opened] == [
+        ("01", "owner-1", None), ("02", "owner-2", "code-02"),
+    ]  # fmt: skip
+    await registry.complete_issue("01", b"der", "test", NOW, AuditEvent("test", "issue", "01"))
+    await registry.complete_issue(
+        "02", b"der", "test", NOW, AuditEvent("test", "issue", "02"), holds=holds
+    )
+    assert await count(registry, "intent_holds") == 0
+    assert await registry.open_intents() == []
+    assert [await intent_owner(registry, serial) for serial in ("01", "02")] == [None, None]
+    credential = await registry.credentials.get("code-02")
+    assert credential is not None and credential.used_serial == "02"
+
+
+async def test_the_sweeper_settles_a_gone_owners_intent_that_holds_nothing(
+    registry: Registry, gone_owner: str, tmp_path: Path
+) -> None:
+    """The intent's own row tells the sweeper its owner, and, once settled, tells its
+    completion that it is gone: the certificate never leaves the CA and nothing is
+    written. A live owner's intent stays."""
+    await registry.record_intent(intent("01", b"k1"), NOW, gone_owner, "test")
+    await registry.record_intent(intent("02", b"k2"), NOW, OWNER, "test")
+    assert await count(registry, "intent_holds") == 0
+    sweeper = IntentSweeper(settings_for(tmp_path), registry, lambda: NOW)
+    assert await sweeper.sweep() == 1
+    assert [i.serial for i in await registry.open_intents()] == ["02"]
+    (settled,) = await registry.search.audit_entries(10, None)
+    assert (settled.action, settled.target) == ("intent.settle", "01")
+    assert (settled.details["why"], settled.details["owner"]) == ("owner gone", gone_owner)
+    with pytest.raises(CAError) as caught:
+        await registry.complete_issue("01", b"x", "t", NOW, AuditEvent("t", "issue", "01"))
+    assert caught.value.kind is ErrorKind.INTERNAL
+    assert await registry.get_certificate("01") is None
+    assert await count(registry, "certificates") == 1
+    assert await count(registry, "status_changes") == 0
+    assert (await registry.verify_audit_chain()).entries == 1
+    await registry.complete_issue("02", b"der", "t", NOW, AuditEvent("t", "issue", "02"))
+    assert await registry.get_certificate("02") is not None
 
 
 async def test_status_change_is_checked_inside_the_transaction(registry: Registry) -> None:
@@ -298,6 +375,43 @@ async def test_a_home_migrated_when_times_were_declared_text_keeps_working(
         found = await registry.search.certificates(None, None, None, 10, None)
         assert [c.serial for c in found] == ["0b", "0a"]  # by created_at: the old row is younger
         assert (await registry.verify_audit_chain()).intact
+    finally:
+        await registry.close()
+
+
+async def test_intents_recorded_before_migration_0017_keep_their_owners(
+    tmp_path: Path,
+) -> None:
+    """An intent open across the upgrade (or recorded by a node of an earlier version) has
+    its owner on its intent_holds row only: it is still read, so the intent is still
+    settled as soon as its owner is gone."""
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY)")
+        for name, script in pending_migrations("sqlite", set()):
+            if name >= "0017":
+                break
+            old.executescript(script)
+            old.execute("INSERT INTO schema_migrations (name) VALUES (?)", (name,))
+        for serial in ("0a", "0b"):
+            old.execute(
+                "INSERT INTO certificates (serial, profile, subject, spki_sha256, not_before,"
+                " not_after, state, tbs, created_at) VALUES (?, 'tls-client', 'CN=old', ?,"
+                " '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', 'intent', x'00',"
+                " '2026-12-31T00:00:00Z')",
+                (serial, serial.encode()),
+            )
+        old.execute(
+            "INSERT INTO intent_holds (serial, owner, recorded_at)"
+            " VALUES ('0a', 'old-owner', '2026-12-31T00:00:00Z')"
+        )
+    registry = await Registry.open_url(f"sqlite:///{path}")
+    try:
+        opened = await registry.open_intents()
+        assert [(i.serial, i.owner) for i in opened] == [("0a", "old-owner"), ("0b", None)]
+        assert await registry.settle_intent("0a", AuditEvent("t", "intent.settle", "0a"), NOW)
+        assert [i.serial for i in await registry.open_intents()] == ["0b"]
+        assert await count(registry, "intent_holds") == 0
     finally:
         await registry.close()
 

@@ -15,7 +15,14 @@ from server.authority import Authority
 from server.enrollment.credentials import EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.ra.applications import ApplicationPending
-from server.registry import CertificateStatus, CMPOpening, Registry
+from server.registry import (
+    CertificateIntent,
+    CertificateStatus,
+    CMPDelivery,
+    CMPOpening,
+    IntentHolds,
+    Registry,
+)
 from server.registry.catalogue import read_tables
 from server.registry.registry_copy import copy_registry, ocsp_answers, row_counts, sample_serials
 from server.status.publication import StatusPublication
@@ -54,8 +61,8 @@ async def populated(local_ca: LocalCA) -> Registry:
     """A registry holding some of everything: certificates with pre-signed OCSP answers,
     a revocation and a suspension, CRLs, a subscriber with an identity record and an
     issued application, an application holding its enrollment credential (which refers
-    back to it), a CMP transaction, outbox events and the
-    audit trail of all of it."""
+    back to it), a CMP transaction, two open intents (one holding nothing, one holding the
+    CMP transaction) with their owners, outbox events and the audit trail of all of it."""
     registry = local_ca.registry
     status = StatusPublication(local_ca.settings, registry, local_ca.signer, local_ca.clock,
                                serving=True, builder=True)  # fmt: skip
@@ -81,6 +88,12 @@ async def populated(local_ca: LocalCA) -> Registry:
     with pytest.raises(ApplicationPending):  # an application holding its credential
         await applications.enroll(credential, request, "pkcs10", request, "t")
     await registry.cmp.open(CMPOpening(b"\x01" * 16, "cmp-client", local_ca.clock(), b"\x02" * 16))
+    cmp_hold = IntentHolds(cmp=CMPDelivery(b"\x01" * 16, 0, b"\x03" * 16, None))
+    for n, holds in enumerate((IntentHolds(), cmp_hold)):
+        now = local_ca.clock()
+        open_intent = CertificateIntent(f"0{n}", None, "tls-client", "CN=open", bytes([n]) * 32,
+                                        now, now + timedelta(days=1), b"tbs")  # fmt: skip
+        await registry.record_intent(open_intent, now, f"owner-{n}", "t", holds)
     await status.crls.sync()
     return registry
 
@@ -106,9 +119,10 @@ async def test_a_registry_goes_to_either_engine_and_back_with_every_value_unchan
     copied_back = await copy_registry(there, back, batch_rows=3)
     original = await contents(populated)
     assert await contents(back) == original
+    assert [i.owner for i in await back.open_intents()] == ["owner-0", "owner-1"]
     wanted = ("certificates", "status_changes", "ocsp_responses", "crls", "subscribers",
               "identity_records", "applications", "enrollment_credentials", "cmp_transactions",
-              "outbox_events", "audit_log")  # fmt: skip
+              "outbox_events", "audit_log", "intent_holds")  # fmt: skip
     assert all(original[table] for table in wanted), [t for t in wanted if not original[t]]
     counts = await row_counts(populated)
     assert copied_there == copied_back == counts == await row_counts(back)

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import dataclasses
 import sqlite3
-import subprocess
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +25,7 @@ from server.enrollment.credentials import REFUSAL, EnrollmentCredentials
 from server.enrollment.enroll import Enrollment
 from server.errors import CAError, ErrorKind
 from server.node.intent_sweeper import IntentSweeper
-from server.node.process_identity import OwnerState, identity_of, owner_state, this_process
+from server.node.process_identity import OwnerState, owner_state, this_process
 from server.ra.applications import Applications
 from server.ra.subscribers import Subscribers
 from server.registry import Registry
@@ -102,16 +101,6 @@ async def crash(process: Process, request: asyncio.Task[object], signed: bool) -
     with contextlib.suppress(Exception, asyncio.CancelledError):
         await request
     assert request.done()
-
-
-@pytest.fixture
-def gone_owner() -> str:
-    """The owner name of a process that has exited."""
-    child = subprocess.Popen(["sleep", "60"])
-    owner = identity_of(child.pid)
-    child.kill()
-    child.wait()
-    return owner
 
 
 @pytest.fixture
