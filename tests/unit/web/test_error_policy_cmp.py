@@ -226,7 +226,7 @@ async def test_rfc4210_5_2_3_an_unexpected_failure_is_system_failure_logged_once
 class FailingCredentials:
     """The enrollment credentials service as CMP uses it to authenticate, broken."""
 
-    async def find(self, credential_id: str) -> None:
+    async def find_each(self, credential_ids: list[str]) -> None:
         raise RuntimeError("the registry went away")
 
 
