@@ -13,6 +13,7 @@ which environment variable or file holds them (`hsm.pin_env`, `hsm.pin_file`).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import typing
@@ -821,4 +822,28 @@ def _is_zone(name: str) -> bool:
 
 def _is_host_port(value: str) -> bool:
     host, _, port = value.rpartition(":")
-    return bool(host) and port.isdigit() and 0 < int(port) < 65536
+    return _is_host(host) and port.isdigit() and 0 < int(port) < 65536
+
+
+def _is_host(host: str) -> bool:
+    """An IP address (IPv6 in brackets or bare) or a DNS name of labels of 1 to 63 letters,
+    digits, hyphens (not first or last) or underscores, IDNA-encoded (RFC 1123 2.1): the
+    server's TLS certificate names it, so an empty label ("a..b") must not get that far."""
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(literal)
+        return True
+    except ValueError:
+        pass
+    try:
+        name = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = name.split(".")
+    return 0 < len(name) <= 253 and all(
+        0 < len(label) <= 63
+        and label.replace("-", "").replace("_", "").isalnum()
+        and not label.startswith("-")
+        and not label.endswith("-")
+        for label in labels
+    )

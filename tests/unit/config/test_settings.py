@@ -72,6 +72,12 @@ def test_unknown_keys_and_bad_values_are_refused_with_the_key_named(
         ("CA_PIPELINE__MAX_BATCH", "0", "pipeline.max_batch"),
         ("CA_PIPELINE__MAX_BATCH", "many", "pipeline.max_batch"),
         ("CA_SERVER__HTTP", "nowhere", "server.http"),
+        ("CA_SERVER__HTTPS", "a..b:8443", "server.https"),  # an empty label
+        ("CA_SERVER__HTTPS", "-a.example:8443", "server.https"),
+        ("CA_SERVER__HTTPS", "a b:8443", "server.https"),
+        ("CA_SERVER__HTTPS", f"{'a' * 64}.example:8443", "server.https"),
+        ("CA_SERVER__HTTPS", "[::1:8443", "server.https"),
+        ("CA_SERVER__HTTP", "127.0.0.1:0", "server.http"),
         ("CA_CA__ALGORITHM", "dsa-1024", "ca.algorithm"),
         ("CA_RA__HOLIDAYS", '["2026-13-01"]', "ra.holidays"),
         ("CA_RA__WORKING_WEEKENDS", '["5 Dec"]', "ra.working_weekends"),
@@ -109,6 +115,14 @@ def test_bad_environment_overrides_are_refused(
         load_settings(home, environ={variable: value})
     if variable == "CA_HSM__PIN":
         assert "1234" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "value", ["127.0.0.1:8443", "[::1]:8443", "::1:8443", "ca.example:443", "localhost:1",
+              "xn--80akhbyknj4f.xn--p1ai:8443", "испытание.рф:8443", "ca_1.internal:8443"],
+)  # fmt: skip
+def test_listening_addresses_name_a_host_and_a_port(home: Path, value: str) -> None:
+    assert load_settings(home, environ={"CA_SERVER__HTTPS": value}).server.https == value
 
 
 def test_missing_settings_file_says_how_to_make_one(tmp_path: Path) -> None:
