@@ -167,31 +167,41 @@ async def open_intents_in(db: Connection, serial: str | None = None) -> list[Ope
     """Every open intent (or the one of `serial`), oldest first. Its owner is on the intent
     (migration 0017) or, for an intent recorded before or by an earlier version, on its
     holds."""
-    where = "WHERE c.state = 'intent'" + (" AND c.serial = ?" if serial is not None else "")
     async with db.execute(
-        "SELECT c.serial, c.created_at, COALESCE(c.intent_owner, h.owner), h.credential_id,"
-        " h.application_id"
-        f" FROM certificates c LEFT JOIN intent_holds h ON h.serial = c.serial {where}"
-        " ORDER BY c.created_at, c.serial",
-        (serial,) if serial is not None else (),
+        _open_intents_sql(serial is not None), (serial,) if serial is not None else ()
     ) as cursor:
         rows = await cursor.fetchall()
     return [OpenIntent(row[0], from_text(row[1]), row[2], row[3], row[4]) for row in rows]
+
+
+def _open_intents_sql(of_one_serial: bool) -> str:
+    """Read through the index of open intents (migration 0018): the sweeper asks every
+    round, and the certificates table holds every certificate ever issued."""
+    where = "WHERE c.state = 'intent'" + (" AND c.serial = ?" if of_one_serial else "")
+    return (
+        "SELECT c.serial, c.created_at, COALESCE(c.intent_owner, h.owner), h.credential_id,"
+        " h.application_id"
+        f" FROM certificates c LEFT JOIN intent_holds h ON h.serial = c.serial {where}"
+        " ORDER BY c.created_at, c.serial"
+    )
+
+
+# Read through the index of claimed, unused credentials (migration 0018), every round.
+_STRANDED_CLAIMS = (
+    "SELECT e.id, e.profile, e.subject, e.subscriber_id, e.claimed_at"
+    " FROM enrollment_credentials e WHERE e.claimed_at IS NOT NULL AND e.claimed_at <= ?"
+    " AND e.used_serial IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM intent_holds h WHERE h.credential_id = e.id)"
+    " AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.credential_id = e.id)"
+    " ORDER BY e.claimed_at, e.id"
+)
 
 
 async def stranded_claims_in(db: Connection, before: datetime) -> list[StrandedClaim]:
     """Credentials claimed before `before`, unused, that neither an open intent nor an
     application holds: left by a version that claimed a credential in a transaction of its
     own (before migration 0012). These rules never leave one."""
-    async with db.execute(
-        "SELECT e.id, e.profile, e.subject, e.subscriber_id, e.claimed_at"
-        " FROM enrollment_credentials e WHERE e.claimed_at IS NOT NULL AND e.claimed_at <= ?"
-        " AND e.used_serial IS NULL"
-        " AND NOT EXISTS (SELECT 1 FROM intent_holds h WHERE h.credential_id = e.id)"
-        " AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.credential_id = e.id)"
-        " ORDER BY e.claimed_at, e.id",
-        (to_text(before),),
-    ) as cursor:
+    async with db.execute(_STRANDED_CLAIMS, (to_text(before),)) as cursor:
         rows = await cursor.fetchall()
     return [StrandedClaim(row[0], row[1], row[2], row[3], from_text(row[4])) for row in rows]
 
