@@ -27,7 +27,7 @@ import hashlib
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import (
@@ -129,6 +129,24 @@ def parse_csr(data: bytes) -> CSR:
         raise MalformedCSR(f"not a PKCS#10 request ({type(exc).__name__})") from None
 
 
+def _signature_valid(request: x509.CertificateSigningRequest, key: PublicKeyTypes) -> bool:
+    """`request.is_signature_valid`, which takes about 100 µs for a P-256 request where the
+    key already loaded verifies in 70: an EC key under ECDSA is verified with that key
+    directly, the same verdict (tests/unit/protocols: test_csr); every other pairing as
+    cryptography checks it."""
+    try:
+        parameters = request.signature_algorithm_parameters
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        parameters = None  # is_signature_valid says why
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(parameters, ec.ECDSA):
+        try:
+            key.verify(request.signature, request.tbs_certrequest_bytes, parameters)
+        except InvalidSignature:
+            return False
+        return True
+    return request.is_signature_valid
+
+
 def _parse_csr(data: bytes) -> CSR:
     request = _load(data)
     try:
@@ -136,7 +154,7 @@ def _parse_csr(data: bytes) -> CSR:
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise UnsupportedKey(f"public key not supported ({exc})") from None
     try:
-        valid = request.is_signature_valid
+        valid = _signature_valid(request, public_key)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise MalformedCSR(f"signature cannot be checked ({exc})") from None
     if not valid:

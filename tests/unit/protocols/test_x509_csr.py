@@ -14,12 +14,14 @@ import pytest
 from asn1crypto import csr as asn1_csr
 from asn1crypto import keys
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import AttributeOID, NameOID
 
+from protocols.der import elements, tlv
 from protocols.x509.csr import (
     CSR,
     BadProofOfPossession,
@@ -310,3 +312,51 @@ def test_subject_is_what_attributes_of_reads_from_the_request_s_name(attributes,
     )
     parsed = parse_csr(request.public_bytes(Encoding.DER))
     assert parsed.subject == tuple(attributes_of(request.subject.public_bytes()))
+
+
+def _with_signature_algorithm(der: bytes, algorithm: bytes) -> bytes:
+    """``der`` with its signatureAlgorithm replaced by ``algorithm`` (any DER value)."""
+    (_tag, info), _algorithm, (_tag, signature) = elements(der)
+    return tlv(0x30, info + algorithm + signature)
+
+
+def test_rfc2986_4_2_the_proof_of_possession_is_judged_as_is_signature_valid_judges_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RFC 2986 4.2: the signature over certificationRequestInfo with the request's own key.
+    An EC key under ECDSA is verified with the key already loaded (cryptography's
+    is_signature_valid took about 30 µs more); every request, good, tampered or with the key
+    and algorithm mismatched, gets is_signature_valid's verdict."""
+    import protocols.x509.csr as csr_module
+
+    ecdsa_sha384 = bytes.fromhex("300a06082a8648ce3d040303")
+    sha256_rsa = bytes.fromhex("300d06092a864886f70d01010b0500")
+    unknown = bytes.fromhex("300506032a0304")
+    p256, p384 = (make_csr(KEYS[name](), san=False).public_bytes(Encoding.DER)
+                  for name in ("ec-p256", "ec-p384"))  # fmt: skip
+    flipped = bytearray(p256)
+    flipped[-1] ^= 0x01
+    cases = [
+        p256,
+        p384,
+        bytes(flipped),
+        _with_signature_algorithm(p256, ecdsa_sha384),  # another hash: does not verify
+        _with_signature_algorithm(p256, sha256_rsa),  # an RSA algorithm for an EC key
+        _with_signature_algorithm(p256, unknown),
+        make_csr(KEYS["rsa-2048"](), san=False).public_bytes(Encoding.DER),
+        make_csr(KEYS["ed25519"](), san=False).public_bytes(Encoding.DER),
+    ]
+    for der in cases:
+        request = x509.load_der_x509_csr(der)
+        try:
+            expected: object = request.is_signature_valid
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            expected = type(exc)
+        try:
+            got: object = csr_module._signature_valid(request, request.public_key())
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            got = type(exc)
+        assert got == expected, der.hex()
+    taken = x509.load_der_x509_csr(p256)
+    monkeypatch.setattr(x509.CertificateSigningRequest, "is_signature_valid", None)
+    assert csr_module._signature_valid(taken, taken.public_key())  # by the key alone
