@@ -832,9 +832,12 @@ def _is_host(host: str) -> bool:
     literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
         ipaddress.ip_address(literal)
-        return True
     except ValueError:
-        pass
+        return _is_dns_name(host)
+    return True
+
+
+def _is_dns_name(host: str) -> bool:
     try:
         name = host.encode("idna").decode("ascii")
     except UnicodeError:

@@ -47,7 +47,6 @@ __all__ = [
     "MalformedDER",
     "OldCertID",
     "TemplateExtension",
-    "algorithm_oid",
     "cert_requests_by_parts",
     "decode_der",
     "encode_der",
@@ -57,6 +56,7 @@ __all__ = [
     "object_identifier",
     "parse_cert_req_messages",
     "plain_algorithm",
+    "read_algorithm",
     "short_reason",
     "signature_valid",
 ]
@@ -472,16 +472,20 @@ def plain_algorithm(algorithm_der: bytes) -> tuple[str, bytes | None] | None:
     if not _plain_oid(algorithm_der[parts[0].start : parts[0].end]):
         return None
     parameters = algorithm_der[parts[1].offset : parts[1].end] if len(parts) == 2 else None
-    return object_identifier(algorithm_der[parts[0].offset : parts[0].end], "algorithm"), parameters
+    oid = _plain_object_identifier(algorithm_der[parts[0].offset : parts[0].end])
+    return oid, parameters
 
 
-def algorithm_oid(algorithm_der: bytes) -> str:
-    """The OID of a DER AlgorithmIdentifier (:func:`plain_algorithm`, else as pyasn1 reads
-    it). Raises MalformedDER if it does not decode."""
+def read_algorithm(algorithm_der: bytes) -> tuple[str, bytes | None]:
+    """(OID, the parameters' whole TLV or None when absent) of a DER AlgorithmIdentifier:
+    :func:`plain_algorithm`, else as pyasn1 decodes it (:func:`checked_once`). Raises
+    MalformedDER if it does not decode."""
     plain = plain_algorithm(algorithm_der)
     if plain is not None:
-        return plain[0]
-    return str(checked_once(algorithm_der, "AlgorithmIdentifier")["algorithm"])
+        return plain
+    algorithm = checked_once(algorithm_der, "AlgorithmIdentifier")
+    parameters = algorithm["parameters"]
+    return str(algorithm["algorithm"]), bytes(parameters) if parameters.isValue else None
 
 
 def object_identifier(oid_der: bytes, what: str) -> str:
@@ -496,6 +500,7 @@ def object_identifier(oid_der: bytes, what: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _plain_object_identifier(oid_der: bytes) -> str:
+    """The dotted text of an OBJECT IDENTIFIER of DER's form (:func:`_plain_oid`), kept."""
     return str(decode_der(oid_der, univ.ObjectIdentifier(), "OBJECT IDENTIFIER"))
 
 

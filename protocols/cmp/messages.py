@@ -38,7 +38,6 @@ from pyasn1_alt_modules import rfc5280, rfc9480
 from protocols.cmp.crmf import (
     CertRequest,
     MalformedDER,
-    algorithm_oid,
     cert_requests_by_parts,
     checked_once,
     decode_der,
@@ -47,6 +46,7 @@ from protocols.cmp.crmf import (
     object_identifier,
     parse_cert_req_messages,
     plain_algorithm,
+    read_algorithm,
     short_reason,
 )
 from protocols.der import contents as der_contents
@@ -589,7 +589,7 @@ def _header(header: _HeaderFields, raw_header: bytes) -> Header:
         message_time=_message_time(header["messageTime"]),
         protection_algorithm=protection_algorithm,
         protection_oid=(
-            algorithm_oid(protection_algorithm) if protection_algorithm is not None else None
+            read_algorithm(protection_algorithm)[0] if protection_algorithm is not None else None
         ),
         sender_kid=_octets(header["senderKID"]),
         recip_kid=_octets(header["recipKID"]),

@@ -54,11 +54,11 @@ from pyasn1_alt_modules import rfc4055, rfc4210, rfc8018
 
 from protocols.cmp.crmf import (
     MalformedDER,
-    checked_once,
     decode_der,
     encode_der,
     minimal_integer,
     plain_algorithm,
+    read_algorithm,
     signature_valid,
 )
 from protocols.cmp.messages import PKIMessage
@@ -361,19 +361,14 @@ def _checked_iterations(count: int) -> int:
 
 @functools.lru_cache(maxsize=64)
 def _algorithm(algorithm_der: bytes) -> tuple[str, bytes | None]:
-    """(OID, the parameters' whole TLV or None when absent) of an AlgorithmIdentifier: read
-    from its DER when plain (crmf.plain_algorithm: a MAC's carries a fresh salt in every
-    message), else as pyasn1 decodes it (crmf.checked_once). Kept for the few more times a
-    request's is read (its kind, count, MAC and the answer's); refusals are not kept."""
-    plain = plain_algorithm(algorithm_der)
-    if plain is not None:
-        return plain
+    """(OID, the parameters' whole TLV or None when absent) of an AlgorithmIdentifier
+    (crmf.read_algorithm: from its DER when plain, as a MAC's with its fresh salt in every
+    message is). Kept for the few more times a request's is read (its kind, count, MAC and
+    the answer's); refusals are not kept."""
     try:
-        algorithm = checked_once(algorithm_der, "AlgorithmIdentifier")
+        return read_algorithm(algorithm_der)
     except MalformedDER as exc:
         raise MACError(str(exc)) from None
-    parameters = algorithm["parameters"]
-    return str(algorithm["algorithm"]), bytes(parameters) if parameters.isValue else None
 
 
 def _algorithm_der(oid: str, parameters_der: bytes) -> bytes:

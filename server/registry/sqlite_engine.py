@@ -61,9 +61,9 @@ class SQLiteEngine:
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True) -> SQLiteEngine:
         """Open (creating if needed) the registry file and (unless not to `migrate`) apply
-        pending migrations. A new
-        file is made mode 0600 first: SQLite then gives its -wal and -shm files the same
-        mode (C1: it holds personal data); the writer's lock file is made 0600 too."""
+        pending migrations. A new file is made mode 0600 first: SQLite then gives its -wal
+        and -shm files the same mode (C1: it holds personal data); the writer's lock file
+        is made 0600 too."""
         with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         lock_fd = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
