@@ -18,6 +18,13 @@ Theory of operation (see ARCHITECTURE.md, "The signing pipeline"):
 - A batch is grouped by key and sent as one frame (`hsm.wire`): one round trip per batch.
   The reply carries one result per message, so one bad key or message fails only its own
   requests (HSMError with the signer's text).
+- `submit_verified` asks for a signature the signer verified itself, right after its
+  backend made it, with the key's public key (a certificate's verify-after-sign, moved off
+  this process's busy event loop). The signer sends such a signature with the SHA-256 of
+  the message it verified it over, and it is handed to the caller only if that digest is
+  the digest of the bytes this caller submitted: a mix-up anywhere between the signer and
+  the caller (batching, result order, framing) fails that caller with WrongSignature, as a
+  signature that did not verify does, instead of handing it a signature over other bytes.
 - A connection that fails (the signer died, closed or answered garbage) puts its batch
   back at the head of the queue once, reconnects, and if it cannot, is marked down. When
   no connection is up, waiting and new requests fail with SignerUnavailable, never hang.
@@ -32,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections import deque
@@ -57,12 +65,20 @@ class SignerUnavailable(HSMError):
     """No signer process could take the request, or one failed while holding it."""
 
 
-class _Request:
-    __slots__ = ("data", "enqueued", "future", "key", "retried")
+class WrongSignature(HSMError):
+    """A signature asked for verified is not the key's over exactly the submitted bytes:
+    it did not verify in the signer, or the signer's answer is for another message."""
 
-    def __init__(self, key: KeyRef, data: bytes, future: asyncio.Future[bytes], t: float):
+
+class _Request:
+    __slots__ = ("data", "enqueued", "future", "key", "mode", "retried")
+
+    def __init__(
+        self, key: KeyRef, data: bytes, mode: wire.Mode, future: asyncio.Future[bytes], t: float
+    ) -> None:
         self.key = key
         self.data = data
+        self.mode = mode
         self.future = future
         self.enqueued = t
         self.retried = False
@@ -184,6 +200,16 @@ class SigningPipeline:
         path (the OCSP listener) that chain a callback instead of running a task per
         request. Raises SignerBusy or SignerUnavailable at once; the future fails with
         HSMError if the signer could not sign."""
+        return self._enqueue(key, data, wire.Mode.SIGN)
+
+    def submit_verified(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+        """`submit` for a signature the signer verified over `data` with `key`'s public key
+        before sending it, matched here to `data` by its digest. Raises as `submit` does;
+        the future fails with WrongSignature if the signature did not verify or the answer
+        is not for `data`, with HSMError if the signer could not sign."""
+        return self._enqueue(key, data, wire.Mode.SIGN_VERIFIED)
+
+    def _enqueue(self, key: KeyRef, data: bytes, mode: wire.Mode) -> asyncio.Future[bytes]:
         if self._up == 0 or self._closed or not self._started:
             self.metrics.failures.labels("unavailable").inc()
             raise SignerUnavailable("no signer process is available")
@@ -192,7 +218,7 @@ class SigningPipeline:
             self.metrics.busy_rejections.inc()
             raise SignerBusy(f"signing queue is full ({self._max_queue} requests waiting)")
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        queue.append(_Request(key, data, future, time.perf_counter()))
+        queue.append(_Request(key, data, mode, future, time.perf_counter()))
         if self._idle:
             self._wake_one()
         return future
@@ -244,13 +270,14 @@ class SigningPipeline:
                         )
 
     async def _dispatch(self, conn: _Connection, batch: list[_Request]) -> None:
-        groups: dict[KeyRef, list[_Request]] = {}
+        groups: dict[tuple[KeyRef, wire.Mode], list[_Request]] = {}
         for request in batch:
-            groups.setdefault(request.key, []).append(request)
+            groups.setdefault((request.key, request.mode), []).append(request)
         ordered = batch if len(groups) == 1 else [r for g in groups.values() for r in g]
         frame = wire.encode_request(
-            [(k.uri, str(k.algorithm), [r.data for r in g]) for k, g in groups.items()]
-        )
+            [(k.uri, str(k.algorithm), mode, [r.data for r in g])
+             for (k, mode), g in groups.items()]
+        )  # fmt: skip
         metrics = self.metrics
         start = time.perf_counter()
         observe_wait = metrics.wait_seconds.observe
@@ -290,15 +317,33 @@ class SigningPipeline:
                     request.future.set_exception(HSMError(text))
             return
         signed = 0
-        for request, (ok, octets) in zip(ordered, reply, strict=True):
+        for request, (status, octets) in zip(ordered, reply, strict=True):
             if request.future.done():
                 continue
-            if ok:
+            if status is wire.Status.SIGNED and request.mode is wire.Mode.SIGN:
                 request.future.set_result(octets)
                 signed += 1
-            else:
+            elif status is wire.Status.VERIFIED and request.mode is wire.Mode.SIGN_VERIFIED:
+                signature = _matched(request.data, octets)
+                if signature is None:
+                    self.metrics.failures.labels("wrong").inc()
+                    request.future.set_exception(
+                        WrongSignature("the signer's answer is for another message")
+                    )
+                else:
+                    request.future.set_result(signature)
+                    signed += 1
+            elif status is wire.Status.ERROR:
                 self.metrics.failures.labels("signer").inc()
                 request.future.set_exception(HSMError(octets.decode("utf-8", "replace")))
+            else:  # WRONG, logged by the signer; or an answer of the other mode
+                self.metrics.failures.labels("wrong").inc()
+                if status is wire.Status.WRONG:
+                    text = "the signer made a signature that does not verify"
+                else:
+                    text = f"the signer answered {status.name} to a {request.mode.name} request"
+                    log.error("signing pipeline: %s", text)
+                request.future.set_exception(WrongSignature(text))
         self.metrics.signatures.inc(signed)
 
     def _requeue_or_fail(self, ordered: list[_Request], reason: str) -> None:
@@ -369,3 +414,14 @@ class SigningPipeline:
             if not request.future.done():
                 self.metrics.failures.labels("unavailable").inc()
                 request.future.set_exception(SignerUnavailable(reason))
+
+
+def _matched(data: bytes, verified: bytes) -> bytes | None:
+    """The signature of a VERIFIED result (digest, then signature) if its digest is that of
+    `data`, the bytes this request submitted; else None, logged (a mix-up between the
+    signer and this caller: another request's signature must never reach this one)."""
+    digest, signature = verified[: wire.DIGEST_SIZE], verified[wire.DIGEST_SIZE :]
+    if digest != hashlib.sha256(data).digest():
+        log.error("signer's verified answer is for another message than the one sent")
+        return None
+    return signature

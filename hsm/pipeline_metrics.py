@@ -45,7 +45,8 @@ class PipelineMetrics:
         )
         self.failures = Counter(
             "ca_signing_failures",
-            "Sign requests that ended in an error, by kind.",
+            "Sign requests that ended in an error, by kind (unavailable, signer, internal; "
+            "wrong: a signature asked for verified did not verify or was for another message).",
             ["kind"],
             registry=r,
         )

@@ -11,6 +11,11 @@ Why asyncio here: one event loop thread accepts connections from every HTTP work
 calls the backend directly, blocking the loop while a batch is signed. That keeps all
 backend calls on this one thread (python-pkcs11 must not be called from two threads), and
 batches from several connections are simply served one after the other.
+
+A signature asked for verified (wire mode SIGN_VERIFIED: a certificate's) is verified here,
+right after the backend made it, with the key's public key (hsm/verification.py; the public
+key is read from the backend once per key, on this same thread), and goes back with the
+SHA-256 of the message it was verified over, for the caller's side to match (hsm/wire.py).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import signal
@@ -30,34 +36,63 @@ import uvloop
 from hsm import wire
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef, SigningBackend
 from hsm.backend_spec import BackendSpec
+from hsm.verification import SignatureVerifier
 
 log = logging.getLogger("hsm.signer")
 
 
-def sign_groups(backend: SigningBackend, groups: Sequence[wire.Group]) -> list[wire.Result]:
+def sign_groups(
+    backend: SigningBackend, verifier: SignatureVerifier, groups: Sequence[wire.Group]
+) -> list[wire.Result]:
     """One result per message. A failing group is retried message by message, so that one
-    bad message costs only its own signature."""
+    bad message costs only its own signature. In a SIGN_VERIFIED group each signature is
+    verified over its message with the key's public key (`verifier`) before it is sent:
+    one that does not verify is that message's WRONG result, logged here, never sent."""
     results: list[wire.Result] = []
-    for uri, algorithm, messages in groups:
+    for uri, algorithm, mode, messages in groups:
         try:
             key = KeyRef(uri=uri, algorithm=KeyAlgorithm(algorithm))
         except ValueError:
             error = f"unknown key algorithm {algorithm!r}".encode()
-            results.extend((False, error) for _ in messages)
+            results.extend((wire.Status.ERROR, error) for _ in messages)
             continue
-        try:
-            results.extend((True, s) for s in backend.sign_many(key, messages))
-            continue
-        except Exception as exc:
-            if len(messages) == 1:
-                results.append((False, _describe(exc)))
-                continue
-        for m in messages:
-            try:
-                results.append((True, backend.sign_many(key, [m])[0]))
-            except Exception as exc:
-                results.append((False, _describe(exc)))
+        signed = _sign(backend, key, messages)
+        if mode is wire.Mode.SIGN_VERIFIED:
+            signed = [_verified(verifier, key, m, r) for m, r in zip(messages, signed, strict=True)]
+        results.extend(signed)
     return results
+
+
+def _sign(backend: SigningBackend, key: KeyRef, messages: Sequence[bytes]) -> list[wire.Result]:
+    try:
+        return [(wire.Status.SIGNED, s) for s in backend.sign_many(key, messages)]
+    except Exception as exc:
+        if len(messages) == 1:
+            return [(wire.Status.ERROR, _describe(exc))]
+    results: list[wire.Result] = []
+    for m in messages:
+        try:
+            results.append((wire.Status.SIGNED, backend.sign_many(key, [m])[0]))
+        except Exception as exc:
+            results.append((wire.Status.ERROR, _describe(exc)))
+    return results
+
+
+def _verified(
+    verifier: SignatureVerifier, key: KeyRef, message: bytes, result: wire.Result
+) -> wire.Result:
+    """A signed message's VERIFIED result (its SHA-256 and the signature), or WRONG."""
+    status, signature = result
+    if status is not wire.Status.SIGNED:
+        return result
+    try:
+        verifies = verifier.verifies(key, signature, message)
+    except Exception as exc:
+        return (wire.Status.ERROR, _describe(exc))
+    if not verifies:
+        log.error("signer: a signature made with %s does not verify; not sent", key.uri)
+        return (wire.Status.WRONG, b"the signature made does not verify under the key")
+    return (wire.Status.VERIFIED, hashlib.sha256(message).digest() + signature)
 
 
 def _describe(exc: Exception) -> bytes:
@@ -73,6 +108,7 @@ class SignerServer:
 
     def __init__(self, backend: SigningBackend, socket_path: Path) -> None:
         self.backend = backend
+        self.verifier = SignatureVerifier(backend)
         self.socket_path = socket_path
         self.stop = asyncio.Event()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -110,7 +146,7 @@ class SignerServer:
                     writer.write(wire.encode_batch_error(f"bad frame: {exc}"))
                     await writer.drain()
                     return
-                writer.write(wire.encode_results(sign_groups(self.backend, groups)))
+                writer.write(wire.encode_results(sign_groups(self.backend, self.verifier, groups)))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the client went away; its requests are its own to fail

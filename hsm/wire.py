@@ -4,37 +4,69 @@ Why not pickle: a signer process holds the CA's keys, so what it reads from its 
 must be data, never code. The format is small and explicit (all integers big-endian):
 
     frame         = length:u32 payload            (length of payload, at most MAX_FRAME)
-    sign request  = version:u8 (=1) groups:u16 group*
-    group         = uri_len:u16 uri:utf-8 alg_len:u8 alg:ascii count:u32 message*
+    sign request  = version:u8 (=2) groups:u16 group*
+    group         = uri_len:u16 uri:utf-8 alg_len:u8 alg:ascii mode:u8 count:u32 message*
+                    mode 0 (SIGN): sign each message
+                    mode 1 (SIGN_VERIFIED): sign each message, then verify the signature
+                           over that message with the key's public key
     message       = len:u32 octets
-    sign reply    = version:u8 (=1) kind:u8 body
+    sign reply    = version:u8 (=2) kind:u8 body
       kind 0 (results)     body = count:u32 result*   one result per message, in order
                            result = status:u8 len:u32 octets
-                           status 0: octets are the signature; 1: UTF-8 error text
+                           status 0 (SIGNED): octets are the signature (mode 0)
+                           status 1 (ERROR): UTF-8 error text (no signature made)
+                           status 2 (VERIFIED): SHA-256 of the message the signature was
+                                    verified over (32 octets), then the signature (mode 1)
+                           status 3 (WRONG): UTF-8 text; a signature was made but did not
+                                    verify over its message, so it is not sent (mode 1)
       kind 1 (batch error) body = len:u32 UTF-8 error text (the whole frame failed)
 
 One request frame is one batch and gets exactly one reply frame: one round trip per batch.
-A batch may hold several groups so that requests for different keys travel together.
+A batch may hold several groups so that requests for different keys, or of both modes,
+travel together.
+
+Why a digest beside a verified signature: the signer's check proves that the key signed
+*some* message; the digest lets the caller's side prove it is the message this caller
+sent, so that a mix-up of batching, result order or framing anywhere between the signer
+and the caller is caught instead of handing a caller another caller's signature.
+Version 2 added the mode and statuses 2 and 3; a version-1 peer is refused by version.
 """
 
 from __future__ import annotations
 
+import enum
 import struct
 from collections.abc import Sequence
 
-VERSION = 1
+VERSION = 2
 MAX_FRAME = 256 * 1024 * 1024
 RESULTS, BATCH_ERROR = 0, 1
-OK, ERROR = 0, 1
+DIGEST_SIZE = 32  # SHA-256
+
+
+class Mode(enum.IntEnum):
+    SIGN = 0
+    SIGN_VERIFIED = 1
+
+
+class Status(enum.IntEnum):
+    SIGNED = 0
+    ERROR = 1
+    VERIFIED = 2
+    WRONG = 3
+
 
 _U32 = struct.Struct(">I")
 _U16 = struct.Struct(">H")
 _REQ_HEAD = struct.Struct(">BH")
 _REPLY_HEAD = struct.Struct(">BB")
 _RESULT_HEAD = struct.Struct(">BI")
+_STATUSES = tuple(Status)
+_MODES = tuple(Mode)
 
-Group = tuple[str, str, Sequence[bytes]]  # key uri, algorithm value, messages
-Result = tuple[bool, bytes]  # (ok, signature or UTF-8 error text)
+Group = tuple[str, str, Mode, Sequence[bytes]]  # key uri, algorithm value, mode, messages
+# (status, octets): the signature (SIGNED), digest + signature (VERIFIED), or UTF-8 text.
+Result = tuple[Status, bytes]
 
 
 class FrameError(ValueError):
@@ -58,11 +90,16 @@ def encode_request(groups: Sequence[Group]) -> bytes:
     """A whole request frame, length prefix included."""
     pack32 = _U32.pack
     parts = [_REQ_HEAD.pack(VERSION, len(groups))]
-    for uri, algorithm, messages in groups:
+    for uri, algorithm, mode, messages in groups:
         uri_b = uri.encode("utf-8")
         alg_b = algorithm.encode("ascii")
         parts.append(
-            _U16.pack(len(uri_b)) + uri_b + bytes((len(alg_b),)) + alg_b + pack32(len(messages))
+            _U16.pack(len(uri_b))
+            + uri_b
+            + bytes((len(alg_b),))
+            + alg_b
+            + bytes((mode,))
+            + pack32(len(messages))
         )
         for m in messages:
             parts.append(pack32(len(m)))
@@ -70,7 +107,7 @@ def encode_request(groups: Sequence[Group]) -> bytes:
     return _framed(parts)
 
 
-def decode_request(payload: bytes) -> list[tuple[str, str, list[bytes]]]:
+def decode_request(payload: bytes) -> list[tuple[str, str, Mode, list[bytes]]]:
     """Groups of a request payload. Raises FrameError."""
     try:
         version, count = _REQ_HEAD.unpack_from(payload, 0)
@@ -89,6 +126,10 @@ def decode_request(payload: bytes) -> list[tuple[str, str, list[bytes]]]:
             pos += 1
             algorithm = bytes(view[pos : pos + alg_len]).decode("ascii")
             pos += alg_len
+            mode = payload[pos]
+            if mode >= len(_MODES):
+                raise FrameError(f"unknown signing mode {mode}")
+            pos += 1
             (n,) = unpack32(payload, pos)
             pos += 4
             messages = []
@@ -99,7 +140,7 @@ def decode_request(payload: bytes) -> list[tuple[str, str, list[bytes]]]:
                     raise FrameError("message runs past the end of the frame")
                 messages.append(bytes(view[pos : pos + m_len]))
                 pos += m_len
-            groups.append((uri, algorithm, messages))
+            groups.append((uri, algorithm, _MODES[mode], messages))
     except (struct.error, IndexError, UnicodeDecodeError) as exc:
         raise FrameError(f"malformed request frame: {exc}") from None
     if pos != len(payload):
@@ -111,8 +152,8 @@ def encode_results(results: Sequence[Result]) -> bytes:
     """A whole reply frame carrying one result per message."""
     head = _RESULT_HEAD.pack
     parts = [_REPLY_HEAD.pack(VERSION, RESULTS) + _U32.pack(len(results))]
-    for ok, octets in results:
-        parts.append(head(OK if ok else ERROR, len(octets)))
+    for status, octets in results:
+        parts.append(head(status, len(octets)))
         parts.append(octets)
     return _framed(parts)
 
@@ -141,7 +182,11 @@ def decode_reply(payload: bytes) -> list[Result] | str:
             for _ in range(n):
                 status, length = unpack(payload, pos)
                 pos += 5
-                results.append((status == OK, payload[pos : pos + length]))
+                if status >= len(_STATUSES):
+                    raise FrameError(f"unknown result status {status}")
+                if status == Status.VERIFIED and length < DIGEST_SIZE:
+                    raise FrameError("a verified result shorter than its digest")
+                results.append((_STATUSES[status], payload[pos : pos + length]))
                 pos += length
             result = results
         else:

@@ -15,11 +15,11 @@ The rules, in the order they are applied:
 
 Then the to-be-signed certificate is recorded with its serial, owned by this process and
 taking what the issuance holds (an enrollment credential, an application being decided:
-IntentHolds), signed through the pipeline, checked against the CA's public key
-(server/signing.py), and stored in the transaction that records its first status and
-spends what it held. A failure
-between those steps removes the recorded intent and gives back what it held; a crash
-leaves it to the sweeper (server/node/intent_sweeper.py).
+IntentHolds), signed through the pipeline and verified there under the CA's public key,
+checked to be the certificate that verified signature was made for (server/signing.py),
+and stored in the transaction that records its first status and spends what it held. A
+failure between those steps removes the recorded intent and gives back what it held; a
+crash leaves it to the sweeper (server/node/intent_sweeper.py).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ from server.registry import (
     interfaces,
 )
 from server.serials import new_serial, serial_text
-from server.signing import Signer
+from server.signing import CertificateSigner
 from server.status.distribution_points import crl_url
 
 
@@ -122,7 +122,7 @@ class Authority:
         self,
         settings: Settings,
         registry: IssuanceRegistry,
-        signer: Signer,
+        signer: CertificateSigner,
         clock: Clock = utc_now,
         publisher: IssuancePublisher | None = None,
         owner: str | None = None,
@@ -407,9 +407,12 @@ class Authority:
             raise
         try:
             key = KeyRef(generation.key_uri, KeyAlgorithm(generation.key_algorithm))
-            der, ocsp_row = await self._signed(key, tbs, template, generation, intent.serial,
-                                               with_response=responder_key is None)  # fmt: skip
-            signing.verify_issued_by(der, issuer.certificate, template.signature_algorithm)
+            signed, ocsp_row = await self._signed(key, tbs, generation, intent.serial,
+                                                  with_response=responder_key is None)  # fmt: skip
+            der = assemble_certificate(tbs, template.signature_algorithm, signed)
+            signing.verify_issued_by(
+                der, issuer.certificate, template.signature_algorithm, tbs, signed
+            )
             audit = AuditEvent(
                 actor=actor,
                 action="certificate.issue",
@@ -431,17 +434,17 @@ class Authority:
         self,
         key: KeyRef,
         tbs: bytes,
-        template: CertificateTemplate,
         generation: CAGeneration,
         serial: str,
         with_response: bool,
     ) -> tuple[bytes, OCSPResponseRow | None]:
-        """The signed certificate and, `with_response` and a publisher, its signed `good`
+        """The certificate's signature, verified over `tbs` by the signer
+        (signing.submit_verified), and, `with_response` and a publisher, its signed `good`
         OCSP response. Both signatures go to the pipeline together, one batch, one round
         trip: the certificate's is queued, then the response's as it is built (nothing
         awaits in between), then both are awaited, without a task for either (a gather's
         two tasks cost more than building the response)."""
-        signature = signing.submit(self._signer, key, tbs)
+        signature = signing.submit_verified(self._signer, key, tbs)
         try:
             ocsp_row = None
             if self._publisher is not None and with_response:
@@ -450,7 +453,7 @@ class Authority:
         except BaseException:
             signature.cancel()  # given up: the pipeline's answer finds it done, passes it over
             raise
-        return assemble_certificate(tbs, template.signature_algorithm, signed), ocsp_row
+        return signed, ocsp_row
 
     async def sign_tbs(self, key: KeyRef, tbs: bytes, signature_algorithm: str) -> bytes:
         """Sign to-be-signed certificate bytes through the pipeline and assemble them."""

@@ -40,7 +40,7 @@ from server.outbox import OutboxDelivery, open_sender
 from server.ra.applications import Applications
 from server.ra.subscribers import Subscribers
 from server.registry import CAGeneration, Registry
-from server.signing import Signer
+from server.signing import CertificateSigner
 from server.status.feed import node_name
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
@@ -110,6 +110,8 @@ def signer_pool(settings: Settings) -> Iterator[SignerPool]:
 class _NoSigner:
     def submit(self, key: object, data: bytes) -> asyncio.Future[bytes]:
         raise HSMError("this command does not sign")
+
+    submit_verified = submit
 
 
 async def open_registry(
@@ -306,7 +308,7 @@ def _credential_key(settings: Settings) -> Callable[[], bytes]:
 def _assemble(
     settings: Settings,
     registry: Registry,
-    signer: Signer,
+    signer: CertificateSigner,
     metrics: CollectorRegistry,
     clock: Clock,
     serving: bool,

@@ -21,7 +21,9 @@ from prometheus_client import CollectorRegistry
 
 from config import Settings, load_settings
 from hsm.backend import KeyRef, SigningBackend
+from hsm.pipeline import WrongSignature
 from hsm.software import SoftwareBackend
+from hsm.verification import SignatureVerifier
 from server.authority import Authority
 from server.context import open_registry
 from server.enrollment.credentials import EnrollmentCredentials
@@ -46,14 +48,25 @@ class Clock:
 
 
 class BackendSigner:
+    """The pipeline's `submit` and `submit_verified` on a backend in this process: a
+    signature asked for verified is verified as a signer process verifies it."""
+
     def __init__(self, backend: SigningBackend) -> None:
         self.backend = backend
+        self.verifier = SignatureVerifier(backend)
         self.calls = 0
 
     def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
         self.calls += 1
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         future.set_result(self.backend.sign_many(key, [data])[0])
+        return future
+
+    def submit_verified(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+        future = self.submit(key, data)
+        if not self.verifier.verifies(key, future.result(), data):
+            future = asyncio.get_running_loop().create_future()
+            future.set_exception(WrongSignature("the signature made does not verify"))
         return future
 
 
@@ -72,6 +85,8 @@ class GatedSigner:
         self._waiting.append((future, self.backend.sign_many(key, [data])[0]))
         self.asked.set()
         return future
+
+    submit_verified = submit  # the backend is the local CA's: its signatures verify
 
     def open(self) -> None:
         """Answer every request made so far."""

@@ -16,6 +16,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from config import load_settings
 from hsm.backend import HSMError, KeyRef
+from hsm.pipeline import WrongSignature
 from server.authority import Authority
 from server.errors import CAError, ErrorKind
 from server.registry import CertificateStatus, Registry
@@ -23,7 +24,8 @@ from server.registry.engine import Engine
 from server.status.publication import StatusPublication
 from tests.csr_factory import ORGANISATION, PERSON, make_csr, new_key, tamper
 from tests.lint import lint_certificate
-from tests.local_ca import LocalCA, approved_application
+from tests.local_ca import BackendSigner, LocalCA, approved_application
+from tests.wrong_signer import OtherKeyBackend
 
 
 def rows(ca: LocalCA) -> int:
@@ -220,28 +222,33 @@ async def test_the_ca_key_itself_cannot_be_certified(local_ca: LocalCA) -> None:
 
 
 class FailingSigner:
-    def __init__(self, error: Exception | None = None, signature: bytes = b"") -> None:
-        self.error, self.signature = error, signature
+    """A pipeline whose every request fails with `error`."""
+
+    def __init__(self, error: HSMError) -> None:
+        self.error = error
 
     def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        if self.error:
-            future.set_exception(self.error)
-        else:
-            future.set_result(self.signature)
+        future.set_exception(self.error)
         return future
+
+    submit_verified = submit
 
 
 @pytest.mark.parametrize(
     ("signer", "kind"),
     [
         (FailingSigner(HSMError("token removed")), ErrorKind.UNAVAILABLE),
-        (FailingSigner(signature=b"\x30\x06\x02\x01\x01\x02\x01\x01"), ErrorKind.INTERNAL),
+        (FailingSigner(WrongSignature("the signer's answer is for another message")),
+         ErrorKind.INTERNAL),
+        ("other key", ErrorKind.INTERNAL),  # signs with another key: it does not verify
     ],
-)
+)  # fmt: skip
 async def test_a_failure_while_signing_leaves_no_row(
-    local_ca: LocalCA, signer: FailingSigner, kind: ErrorKind
+    local_ca: LocalCA, signer: FailingSigner | str, kind: ErrorKind
 ) -> None:
+    if signer == "other key":
+        signer = BackendSigner(OtherKeyBackend(local_ca.backend))
     authority = Authority(local_ca.settings, local_ca.registry, signer, local_ca.clock)
     key = new_key()
     before = rows(local_ca)
@@ -324,6 +331,12 @@ class QueueWatchingSigner:
             asyncio.get_running_loop().call_soon(self._take)
         self.queued += 1
         return self._signer.submit(key, data)
+
+    def submit_verified(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+        if not self.queued:
+            asyncio.get_running_loop().call_soon(self._take)
+        self.queued += 1
+        return self._signer.submit_verified(key, data)
 
     def _take(self) -> None:
         self.batches.append(self.queued)

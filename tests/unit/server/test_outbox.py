@@ -18,7 +18,6 @@ from prometheus_client import CollectorRegistry
 
 from config import SettingsError
 from config.settings import OUTBOX_SENDERS
-from hsm.backend import KeyRef
 from server.authority import Authority
 from server.context import open_registry
 from server.errors import CAError, ErrorKind
@@ -32,7 +31,8 @@ from server.registry.outbox_store import (
 )
 from server.registry.records import OutboxEvent, to_text
 from tests.csr_factory import make_csr, new_key
-from tests.local_ca import LocalCA, settings_for
+from tests.local_ca import BackendSigner, LocalCA, settings_for
+from tests.wrong_signer import OtherKeyBackend
 
 # A certificate with no personal identifiers: one issued without the registration authority
 # (a profile with them needs it: server/ra/registered_issuance.py).
@@ -114,17 +114,9 @@ async def test_an_issued_certificate_leaves_one_event_with_its_data(local_ca: Lo
     }
 
 
-class WrongSigner:
-    """Signs with garbage: issuance fails after its intent is recorded (verify-after-sign)."""
-
-    def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        future.set_result(b"\x30\x06\x02\x01\x01\x02\x01\x01")
-        return future
-
-
 async def test_a_failed_issuance_leaves_no_event(local_ca: LocalCA) -> None:
-    failing = Authority(local_ca.settings, local_ca.registry, WrongSigner(), local_ca.clock)
+    wrong = BackendSigner(OtherKeyBackend(local_ca.backend))  # fails verify-after-sign
+    failing = Authority(local_ca.settings, local_ca.registry, wrong, local_ca.clock)
     with pytest.raises(CAError) as caught:
         await failing.issue("tls-client", make_csr(HOLDER), "test")
     assert caught.value.kind is ErrorKind.INTERNAL

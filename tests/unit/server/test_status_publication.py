@@ -28,7 +28,7 @@ from server.authority import Authority
 from server.errors import CAError, ErrorKind
 from server.lifecycle import issue_ocsp_responder
 from server.registry import CAGeneration, Registry
-from server.signing import Signer
+from server.signing import CertificateSigner
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
 from tests.csr_factory import make_csr
@@ -71,7 +71,7 @@ async def node(
     registry: Registry,
     serving: bool,
     builder: bool,
-    signer: Signer | None = None,
+    signer: CertificateSigner | None = None,
 ) -> Node:
     signer = signer or ca.signer
     status = StatusPublication(ca.settings, registry, signer, ca.clock, serving=serving,
@@ -247,7 +247,7 @@ class SwitchableSigner:
     """The test CA's signer, or a pipeline that is full (SignerBusy at once) or whose
     signer fails (the future fails with HSMError)."""
 
-    def __init__(self, signer: Signer) -> None:
+    def __init__(self, signer: CertificateSigner) -> None:
         self.signer, self.failure = signer, ""
 
     def submit(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
@@ -258,6 +258,9 @@ class SwitchableSigner:
             future.set_exception(HSMError("token removed"))
             return future
         return self.signer.submit(key, data)
+
+    def submit_verified(self, key: KeyRef, data: bytes) -> asyncio.Future[bytes]:
+        return self.signer.submit_verified(key, data)
 
 
 @pytest.mark.parametrize("failure", ["busy", "fails"])

@@ -1,0 +1,78 @@
+"""Checking a backend's signatures with its keys' public keys, where they are made.
+
+A signer process verifies the signatures a caller asked to have verified (wire mode
+SIGN_VERIFIED) right after its backend made them, so that the caller's event loop does
+not spend an ECDSA verification per certificate (about 60 µs on this machine's P-256):
+the signer processes have CPU to spare, the busy HTTP workers do not. Each signature is
+checked under the scheme hsm.backend states for the key's algorithm, with the public key
+the backend reports for that key (`public_key_der`), loaded once per key.
+"""
+
+from __future__ import annotations
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+from hsm.backend import HSMError, KeyAlgorithm, KeyRef, SigningBackend
+
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+
+MAX_KEYS = 64  # public keys kept; a CA has a few keys (generations, responders)
+
+_CURVES = {KeyAlgorithm.EC_P256: "secp256r1", KeyAlgorithm.EC_P384: "secp384r1"}
+_EC_SCHEMES = {
+    KeyAlgorithm.EC_P256: ec.ECDSA(hashes.SHA256()),
+    KeyAlgorithm.EC_P384: ec.ECDSA(hashes.SHA384()),
+}
+
+
+class SignatureVerifier:
+    """Verifies signatures made by `backend` under the public keys it reports."""
+
+    def __init__(self, backend: SigningBackend) -> None:
+        self._backend = backend
+        self._keys: dict[KeyRef, PublicKey] = {}
+
+    def verifies(self, key: KeyRef, signature: bytes, message: bytes) -> bool:
+        """Whether `signature` is `key`'s over `message` under hsm.backend's scheme for
+        its algorithm. Raises HSMError if the backend cannot give the public key, or gives
+        one that is not of the key's algorithm."""
+        public = self._public_key(key)
+        algorithm = key.algorithm
+        try:
+            if isinstance(public, ec.EllipticCurvePublicKey):
+                public.verify(signature, message, _EC_SCHEMES[algorithm])
+            elif isinstance(public, rsa.RSAPublicKey):
+                public.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+            else:
+                public.verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
+    def _public_key(self, key: KeyRef) -> PublicKey:
+        public = self._keys.get(key)
+        if public is None:
+            public = _matching(key, load_der_public_key(self._backend.public_key_der(key)))
+            if len(self._keys) >= MAX_KEYS:
+                del self._keys[next(iter(self._keys))]
+            self._keys[key] = public
+        return public
+
+
+def _matching(key: KeyRef, public: object) -> PublicKey:
+    """`public` if it is a key of `key`'s algorithm. Raises HSMError."""
+    algorithm = key.algorithm
+    if algorithm.is_ec:
+        if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == _CURVES.get(
+            algorithm
+        ):
+            return public
+    elif algorithm.is_rsa:
+        if isinstance(public, rsa.RSAPublicKey) and public.key_size == algorithm.rsa_bits:
+            return public
+    elif isinstance(public, ed25519.Ed25519PublicKey):
+        return public
+    raise HSMError(f"the public key of {key.uri} is not a {algorithm.value} key")

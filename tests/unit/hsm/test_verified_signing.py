@@ -1,0 +1,186 @@
+"""Signatures asked for verified (SigningPipeline.submit_verified): the signer verifies each
+one over its message with the key's public key right after the backend made it, and the
+pipeline hands it over only for the bytes its caller sent. Real signer processes, or the
+signer's own server in this loop for backends and mix-ups a process cannot be given; the
+software backend and SoftHSM2."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cryptography.exceptions import InvalidSignature
+from prometheus_client import CollectorRegistry
+
+from hsm import wire
+from hsm.backend import HSMError, KeyAlgorithm, KeyRef, SigningBackend
+from hsm.backend_spec import BackendSpec
+from hsm.pipeline import SigningPipeline, WrongSignature
+from hsm.signer_pool import SignerPool
+from hsm.software import SoftwareBackend
+from hsm.verification import SignatureVerifier
+from tests.in_process_signer import mixed_up_signer, signer_server
+from tests.unit.hsm.helpers import verify
+from tests.wrong_signer import OtherKeyBackend
+
+NO_HANG_S = 20
+ALGORITHMS = (KeyAlgorithm.EC_P256, KeyAlgorithm.EC_P384, KeyAlgorithm.RSA_2048)
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return registry.get_sample_value(name, labels or None) or 0.0
+
+
+@pytest.fixture(params=["soft", "pkcs11"])
+def backend(request: pytest.FixtureRequest) -> SigningBackend:
+    fixture = "soft_backend" if request.param == "soft" else "pkcs11_backend"
+    return request.getfixturevalue(fixture)
+
+
+def new_keys(backend: SigningBackend, run_dir: Path) -> list[KeyRef]:
+    tag = f"{os.getpid()}-{id(run_dir)}"
+    return [backend.generate_key(f"v-{alg.value}-{tag}", alg) for alg in ALGORITHMS]
+
+
+@pytest.fixture
+async def socket_path(run_dir: Path) -> AsyncIterator[Path]:
+    run_dir.mkdir(mode=0o700, parents=True)
+    yield run_dir / "signer.sock"
+
+
+@pytest.mark.parametrize("kind", ["soft", "pkcs11"])
+async def test_signer_processes_verify_what_they_are_asked_to(
+    kind: str, request: pytest.FixtureRequest, run_dir: Path
+) -> None:
+    """Verified and unverified requests for several keys share batches; each gets a
+    signature that verifies over its own message."""
+    backend: SigningBackend = request.getfixturevalue(f"{kind}_backend")
+    spec: BackendSpec = request.getfixturevalue(f"{kind}_spec")
+    keys = new_keys(backend, run_dir)
+    registry = CollectorRegistry()
+    with SignerPool(spec, run_dir, processes=1) as pool:
+        async with SigningPipeline(pool.socket_paths, metrics=registry) as p:
+            calls = [(keys[i % 3], b"tbs %d" % i, i % 2 == 0) for i in range(120)]
+            async with asyncio.timeout(NO_HANG_S):
+                signatures = await asyncio.gather(
+                    *((p.submit_verified if v else p.submit)(k, m) for k, m, v in calls)
+                )
+    for (key, message, _), signature in zip(calls, signatures, strict=True):
+        verify(backend.public_key_der(key), key.algorithm, signature, message)
+    assert sample(registry, "ca_signing_signatures_total") == 120
+    assert sample(registry, "ca_signing_batch_size_count") < 120  # they shared batches
+
+
+async def test_a_signature_that_does_not_verify_is_an_error_and_never_sent(
+    backend: SigningBackend,
+    socket_path: Path,
+    run_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A backend signing with another key: a verified request fails with WrongSignature,
+    logged once by the signer; an unverified one (OCSP's) is signed as before."""
+    key = new_keys(backend, run_dir)[0]
+    registry = CollectorRegistry()
+    caplog.set_level(logging.INFO)
+    async with (
+        signer_server(OtherKeyBackend(backend), socket_path),
+        SigningPipeline([socket_path], metrics=registry) as p,
+        asyncio.timeout(NO_HANG_S),
+    ):
+        verified = p.submit_verified(key, b"a certificate")
+        unverified = p.submit(key, b"an OCSP response")
+        with pytest.raises(WrongSignature, match="does not verify"):
+            await verified
+        signature = await unverified
+    with pytest.raises(InvalidSignature):  # made with the other key, handed over unverified
+        verify(backend.public_key_der(key), key.algorithm, signature, b"an OCSP response")
+    assert sample(registry, "ca_signing_failures_total", kind="wrong") == 1
+    assert sample(registry, "ca_signing_signatures_total") == 1
+    failed = [r for r in caplog.records if "does not verify" in r.getMessage()]
+    assert [r.name for r in failed] == ["hsm.signer"]
+
+
+async def test_a_verified_signature_for_another_message_is_refused(
+    backend: SigningBackend, socket_path: Path, run_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Results handed back in another order (a mix-up between signer and caller): each
+    signature verified, but over the other caller's message; both callers are refused,
+    and the unverified request in the same batch is not told apart (as before)."""
+    key = new_keys(backend, run_dir)[0]
+    caplog.set_level(logging.INFO)
+    async with (
+        mixed_up_signer(backend, socket_path, mix=lambda results: results[::-1]),
+        SigningPipeline([socket_path], connections_per_signer=1) as p,
+        asyncio.timeout(NO_HANG_S),
+    ):
+        first, second = p.submit_verified(key, b"one"), p.submit_verified(key, b"two")
+        for future in (first, second):
+            with pytest.raises(WrongSignature, match="another message"):
+                await future
+    mix_ups = [r for r in caplog.records if "another message" in r.getMessage()]
+    assert len(mix_ups) == 2 and {r.name for r in mix_ups} == {"hsm.pipeline"}
+
+
+async def test_a_message_altered_on_its_way_to_the_signer_is_refused(
+    soft_backend: SoftwareBackend, socket_path: Path, run_dir: Path
+) -> None:
+    """The signer signs and verifies other bytes than the caller sent (framing): the
+    signature is the key's and verifies, over the wrong bytes; the digest catches it."""
+    key = new_keys(soft_backend, run_dir)[0]
+    async with (
+        mixed_up_signer(soft_backend, socket_path, alter=lambda m: m + b"\x00"),
+        SigningPipeline([socket_path]) as p,
+        asyncio.timeout(NO_HANG_S),
+    ):
+        with pytest.raises(WrongSignature, match="another message"):
+            await p.submit_verified(key, b"tbs")
+
+
+@pytest.mark.parametrize(
+    ("mode", "answer"),
+    [
+        (wire.Mode.SIGN_VERIFIED, wire.Status.SIGNED),  # unverified, asked for verified
+        (wire.Mode.SIGN, wire.Status.VERIFIED),
+    ],
+)
+async def test_an_answer_of_the_other_mode_is_refused(
+    soft_backend: SoftwareBackend,
+    socket_path: Path,
+    run_dir: Path,
+    mode: wire.Mode,
+    answer: wire.Status,
+) -> None:
+    key = new_keys(soft_backend, run_dir)[0]
+
+    def relabel(results: list[wire.Result]) -> list[wire.Result]:
+        return [(answer, octets) for _, octets in results]
+
+    async with (
+        mixed_up_signer(soft_backend, socket_path, mix=relabel),
+        SigningPipeline([socket_path]) as p,
+        asyncio.timeout(NO_HANG_S),
+    ):
+        submit = p.submit_verified if mode is wire.Mode.SIGN_VERIFIED else p.submit
+        with pytest.raises(WrongSignature, match="answered"):
+            await submit(key, b"x" * 40)
+
+
+def test_the_verifier_checks_each_scheme_and_refuses_a_public_key_of_another_algorithm(
+    backend: SigningBackend, run_dir: Path
+) -> None:
+    keys = new_keys(backend, run_dir)
+    verifier = SignatureVerifier(backend)
+    for key in keys:
+        signature = backend.sign_many(key, [b"m"])[0]
+        assert verifier.verifies(key, signature, b"m")
+        assert not verifier.verifies(key, signature, b"n")
+    p256, p384, _ = keys
+    assert not verifier.verifies(p384, backend.sign_many(p256, [b"m"])[0], b"m")
+    reports_p256 = OtherKeyBackend(backend)
+    reports_p256.public_key_der = lambda key: backend.public_key_der(p256)  # type: ignore[method-assign]
+    with pytest.raises(HSMError, match="not a ec-p384 key"):
+        SignatureVerifier(reports_p256).verifies(p384, b"sig", b"m")
