@@ -4,9 +4,10 @@
                                        [--registry sqlite|postgresql]
 
 Each issuance parses and checks a PKCS#10 request, builds the certificate, records the
-intent in the registry, signs through the pipeline (signer processes), verifies the signature and
-stores the certificate with its status row and audit entry. Requests are made before the
-clock starts (each with a fresh P-256 key). Prints throughput and latency percentiles, and
+intent in the registry, signs through the pipeline (signer processes, which verify the
+certificate's signature), checks the certificate carries that signature and stores it with
+its status row and audit entry. Requests are made before the clock starts (each with a
+fresh P-256 key). Prints throughput and latency percentiles, and
 the path's rate as a share of the floor (loadtests/floor.py) measured before and after it
 in the same run, and the CPU time the core's process (its threads included, the signer
 processes not) spent per issuance: a figure that holds when other work shares the machine.
