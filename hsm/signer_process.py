@@ -14,8 +14,10 @@ batches from several connections are simply served one after the other.
 
 A signature asked for verified (wire mode SIGN_VERIFIED: a certificate's) is verified here,
 right after the backend made it, with the key's public key (hsm/verification.py; the public
-key is read from the backend once per key, on this same thread), and goes back with the
-SHA-256 of the message it was verified over, for the caller's side to match (hsm/wire.py).
+key is read from the backend once per key, on this same thread; a large group's signatures
+are verified on two threads of their own, which never call the backend), and goes back
+with the SHA-256 of the message it was verified over, for the caller's side to match
+(hsm/wire.py).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
 import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 
 import uvloop
@@ -41,14 +45,30 @@ from hsm.verification import SignatureVerifier
 log = logging.getLogger("hsm.signer")
 
 
+# A SIGN_VERIFIED group of at least VERIFY_CHUNK messages is verified on the verifying
+# threads, in up to VERIFY_THREADS parts of at least VERIFY_CHUNK each, while this thread
+# signs the groups after it (cryptography lets go of the GIL while it verifies). Measured
+# with software P-256 keys, a wave of 32 certificates (signed and verified) and their 32
+# OCSP responses (signed): 2.65 ms instead of 3.3; a smaller group is verified here, where
+# a thread's hop would cost about what it saves.
+VERIFY_THREADS = 2
+VERIFY_CHUNK = 8
+
+
 def sign_groups(
-    backend: SigningBackend, verifier: SignatureVerifier, groups: Sequence[wire.Group]
+    backend: SigningBackend,
+    verifier: SignatureVerifier,
+    groups: Sequence[wire.Group],
+    verifying: Executor | None = None,
 ) -> list[wire.Result]:
     """One result per message. A failing group is retried message by message, so that one
     bad message costs only its own signature. In a SIGN_VERIFIED group each signature is
     verified over its message with the key's public key (`verifier`) before it is sent:
-    one that does not verify is that message's WRONG result, logged here, never sent."""
+    one that does not verify is that message's WRONG result, logged here, never sent.
+    The backend is called on this thread only; verifications of large groups run on
+    `verifying`'s threads when given (VERIFY_CHUNK)."""
     results: list[wire.Result] = []
+    parts: list[tuple[int, Future[list[wire.Result]]]] = []
     for uri, algorithm, mode, messages in groups:
         try:
             key = KeyRef(uri=uri, algorithm=KeyAlgorithm(algorithm))
@@ -58,9 +78,33 @@ def sign_groups(
             continue
         signed = _sign(backend, key, messages)
         if mode is wire.Mode.SIGN_VERIFIED:
-            signed = [_verified(verifier, key, m, r) for m, r in zip(messages, signed, strict=True)]
+            try:
+                check = verifier.checker(key)  # the backend's public key, on this thread
+            except Exception as exc:
+                error = _describe(exc)
+                signed = [r if r[0] is not wire.Status.SIGNED else (wire.Status.ERROR, error)
+                          for r in signed]  # fmt: skip
+            else:
+                threads = len(messages) // VERIFY_CHUNK if verifying is not None else 0
+                if threads == 0 or verifying is None:
+                    signed = _verified(check, key.uri, messages, signed)
+                else:
+                    for start, end in _parts(len(messages), min(threads, VERIFY_THREADS)):
+                        part = verifying.submit(
+                            _verified, check, key.uri, messages[start:end], signed[start:end]
+                        )
+                        parts.append((len(results) + start, part))
         results.extend(signed)
+    for start, part in parts:
+        verified = part.result()
+        results[start : start + len(verified)] = verified
     return results
+
+
+def _parts(count: int, parts: int) -> list[tuple[int, int]]:
+    """`count` messages as `parts` nearly equal spans (start, end)."""
+    bounds = [count * n // parts for n in range(parts + 1)]
+    return list(itertools.pairwise(bounds))
 
 
 def _sign(backend: SigningBackend, key: KeyRef, messages: Sequence[bytes]) -> list[wire.Result]:
@@ -79,20 +123,30 @@ def _sign(backend: SigningBackend, key: KeyRef, messages: Sequence[bytes]) -> li
 
 
 def _verified(
-    verifier: SignatureVerifier, key: KeyRef, message: bytes, result: wire.Result
-) -> wire.Result:
-    """A signed message's VERIFIED result (its SHA-256 and the signature), or WRONG."""
-    status, signature = result
-    if status is not wire.Status.SIGNED:
-        return result
-    try:
-        verifies = verifier.verifies(key, signature, message)
-    except Exception as exc:
-        return (wire.Status.ERROR, _describe(exc))
-    if not verifies:
-        log.error("signer: a signature made with %s does not verify; not sent", key.uri)
-        return (wire.Status.WRONG, b"the signature made does not verify under the key")
-    return (wire.Status.VERIFIED, hashlib.sha256(message).digest() + signature)
+    check: Callable[[bytes, bytes], bool],
+    uri: str,
+    messages: Sequence[bytes],
+    signed: Sequence[wire.Result],
+) -> list[wire.Result]:
+    """Each signed message's VERIFIED result (its SHA-256 and the signature), or WRONG.
+    Calls no backend: runs on any thread."""
+    results: list[wire.Result] = []
+    for message, result in zip(messages, signed, strict=True):
+        status, signature = result
+        if status is not wire.Status.SIGNED:
+            results.append(result)
+            continue
+        try:
+            verifies = check(signature, message)
+        except Exception as exc:
+            results.append((wire.Status.ERROR, _describe(exc)))
+            continue
+        if verifies:
+            results.append((wire.Status.VERIFIED, hashlib.sha256(message).digest() + signature))
+        else:
+            log.error("signer: a signature made with %s does not verify; not sent", uri)
+            results.append((wire.Status.WRONG, b"the signature made does not verify under the key"))
+    return results
 
 
 def _describe(exc: Exception) -> bytes:
@@ -109,6 +163,7 @@ class SignerServer:
     def __init__(self, backend: SigningBackend, socket_path: Path) -> None:
         self.backend = backend
         self.verifier = SignatureVerifier(backend)
+        self.verifying = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
         self.socket_path = socket_path
         self.stop = asyncio.Event()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -132,6 +187,7 @@ class SignerServer:
             await server.wait_closed()
             with contextlib.suppress(FileNotFoundError):
                 self.socket_path.unlink()
+            self.verifying.shutdown()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
@@ -146,7 +202,8 @@ class SignerServer:
                     writer.write(wire.encode_batch_error(f"bad frame: {exc}"))
                     await writer.drain()
                     return
-                writer.write(wire.encode_results(sign_groups(self.backend, self.verifier, groups)))
+                results = sign_groups(self.backend, self.verifier, groups, self.verifying)
+                writer.write(wire.encode_results(results))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the client went away; its requests are its own to fail

@@ -10,6 +10,8 @@ the backend reports for that key (`public_key_der`), loaded once per key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -39,18 +41,22 @@ class SignatureVerifier:
         """Whether `signature` is `key`'s over `message` under hsm.backend's scheme for
         its algorithm. Raises HSMError if the backend cannot give the public key, or gives
         one that is not of the key's algorithm."""
-        public = self._public_key(key)
-        algorithm = key.algorithm
-        try:
-            if isinstance(public, ec.EllipticCurvePublicKey):
-                public.verify(signature, message, _EC_SCHEMES[algorithm])
-            elif isinstance(public, rsa.RSAPublicKey):
-                public.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
-            else:
-                public.verify(signature, message)
-        except InvalidSignature:
-            return False
-        return True
+        return self.checker(key)(signature, message)
+
+    def checker(self, key: KeyRef) -> Callable[[bytes, bytes], bool]:
+        """`verifies` for `key`, as a function of (signature, message) that does not call
+        the backend: the public key is read here, on the caller's thread (the backend's),
+        and the function may then run on any thread. Raises as `verifies`."""
+        verify = _verification(self._public_key(key), key.algorithm)
+
+        def check(signature: bytes, message: bytes) -> bool:
+            try:
+                verify(signature, message)
+            except InvalidSignature:
+                return False
+            return True
+
+        return check
 
     def _public_key(self, key: KeyRef) -> PublicKey:
         public = self._keys.get(key)
@@ -60,6 +66,19 @@ class SignatureVerifier:
                 del self._keys[next(iter(self._keys))]
             self._keys[key] = public
         return public
+
+
+def _verification(public: PublicKey, algorithm: KeyAlgorithm) -> Callable[[bytes, bytes], None]:
+    """`public.verify` under hsm.backend's scheme for `algorithm`: raises InvalidSignature."""
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        scheme = _EC_SCHEMES[algorithm]
+        return lambda signature, message: public.verify(signature, message, scheme)
+    if isinstance(public, rsa.RSAPublicKey):
+        rsa_key = public
+        return lambda signature, message: rsa_key.verify(
+            signature, message, padding.PKCS1v15(), hashes.SHA256()
+        )
+    return public.verify
 
 
 def _matching(key: KeyRef, public: object) -> PublicKey:

@@ -7,9 +7,13 @@ software backend and SoftHSM2."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import itertools
 import logging
 import os
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,6 +25,7 @@ from hsm.backend import HSMError, KeyAlgorithm, KeyRef, SigningBackend
 from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline, WrongSignature
 from hsm.signer_pool import SignerPool
+from hsm.signer_process import VERIFY_CHUNK, VERIFY_THREADS, sign_groups
 from hsm.software import SoftwareBackend
 from hsm.verification import SignatureVerifier
 from tests.in_process_signer import mixed_up_signer, signer_server
@@ -28,6 +33,7 @@ from tests.unit.hsm.helpers import verify
 from tests.wrong_signer import OtherKeyBackend
 
 NO_HANG_S = 20
+_TAGS = itertools.count()
 ALGORITHMS = (KeyAlgorithm.EC_P256, KeyAlgorithm.EC_P384, KeyAlgorithm.RSA_2048)
 
 
@@ -42,7 +48,7 @@ def backend(request: pytest.FixtureRequest) -> SigningBackend:
 
 
 def new_keys(backend: SigningBackend, run_dir: Path) -> list[KeyRef]:
-    tag = f"{os.getpid()}-{id(run_dir)}"
+    tag = f"{os.getpid()}-{next(_TAGS)}"  # labels are unique on the shared token
     return [backend.generate_key(f"v-{alg.value}-{tag}", alg) for alg in ALGORITHMS]
 
 
@@ -184,3 +190,65 @@ def test_the_verifier_checks_each_scheme_and_refuses_a_public_key_of_another_alg
     reports_p256.public_key_der = lambda key: backend.public_key_der(p256)  # type: ignore[method-assign]
     with pytest.raises(HSMError, match="not a ec-p384 key"):
         SignatureVerifier(reports_p256).verifies(p384, b"sig", b"m")
+
+
+class _OneBadSignature:
+    """A backend signing every message with the key asked for, except b"bad", which it
+    signs with another key of the same algorithm."""
+
+    def __init__(self, backend: SigningBackend) -> None:
+        self.backend = backend
+        self.other = OtherKeyBackend(backend)
+
+    def public_key_der(self, key: KeyRef) -> bytes:
+        return self.backend.public_key_der(key)
+
+    def sign_many(self, key: KeyRef, messages: Sequence[bytes]) -> list[bytes]:
+        return [
+            (self.other if m == b"bad" else self.backend).sign_many(key, [m])[0] for m in messages
+        ]
+
+
+@pytest.mark.parametrize("size", [VERIFY_CHUNK - 1, VERIFY_CHUNK, 3 * VERIFY_CHUNK + 1])
+def test_large_groups_are_verified_on_the_verifying_threads_with_the_same_verdicts(
+    soft_backend: SigningBackend, run_dir: Path, size: int
+) -> None:
+    """sign_groups with its verifying threads gives, message by message and in order, the
+    verdicts it gives on one thread: VERIFIED with the message's own digest, WRONG for the
+    one signed with another key, SIGNED for the unverified group after it. A group of
+    VERIFY_CHUNK or more is verified on the threads, a smaller one on the caller's."""
+    key, responder = new_keys(soft_backend, run_dir)[:2]
+    backend = _OneBadSignature(soft_backend)
+    messages = [b"tbs %d" % n for n in range(size)]
+    messages[size // 2] = b"bad"
+    groups = [
+        (key.uri, key.algorithm.value, wire.Mode.SIGN_VERIFIED, messages),
+        (responder.uri, responder.algorithm.value, wire.Mode.SIGN, [b"ocsp 1", b"ocsp 2"]),
+    ]
+    checked_on: set[str] = set()
+    verifier = SignatureVerifier(backend)  # type: ignore[arg-type]
+    checker = verifier.checker
+
+    def recording_checker(key: KeyRef) -> Callable[[bytes, bytes], bool]:
+        check = checker(key)
+
+        def recorded(signature: bytes, message: bytes) -> bool:
+            checked_on.add(threading.current_thread().name)
+            return check(signature, message)
+
+        return recorded
+
+    verifier.checker = recording_checker  # type: ignore[method-assign]
+    with ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify") as verifying:
+        threaded = sign_groups(backend, verifier, groups, verifying)  # type: ignore[arg-type]
+    on_threads = {name.startswith("verify") for name in checked_on}
+    assert on_threads == ({True} if size >= VERIFY_CHUNK else {False})
+    alone = sign_groups(backend, verifier, groups)  # type: ignore[arg-type]
+    statuses = [status for status, _ in threaded]
+    expected = [wire.Status.VERIFIED] * size + [wire.Status.SIGNED] * 2
+    expected[size // 2] = wire.Status.WRONG
+    assert statuses == expected == [status for status, _ in alone]
+    for message, (status, octets) in zip(messages, threaded, strict=False):
+        if status is wire.Status.VERIFIED:
+            assert octets[:32] == hashlib.sha256(message).digest()
+            verify(soft_backend.public_key_der(key), key.algorithm, octets[32:], message)
