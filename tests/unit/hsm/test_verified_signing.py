@@ -252,3 +252,18 @@ def test_large_groups_are_verified_on_the_verifying_threads_with_the_same_verdic
         if status is wire.Status.VERIFIED:
             assert octets[:32] == hashlib.sha256(message).digest()
             verify(soft_backend.public_key_der(key), key.algorithm, octets[32:], message)
+
+
+def test_an_ed25519_signature_is_verified_under_its_own_scheme(
+    soft_backend: SigningBackend, run_dir: Path
+) -> None:
+    """RFC 8410 3: Ed25519 signs the message itself (no separate hash), and the signer's
+    verification follows: a good signature is VERIFIED, another key's is WRONG."""
+    key = soft_backend.generate_key(f"v-ed25519-{os.getpid()}-{next(_TAGS)}", KeyAlgorithm.ED25519)
+    group = (key.uri, key.algorithm.value, wire.Mode.SIGN_VERIFIED, [b"tbs"])
+    verifier = SignatureVerifier(soft_backend)
+    [(status, octets)] = sign_groups(soft_backend, verifier, [group])
+    assert status is wire.Status.VERIFIED
+    verify(soft_backend.public_key_der(key), key.algorithm, octets[32:], b"tbs")
+    other = OtherKeyBackend(soft_backend)
+    assert [s for s, _ in sign_groups(other, verifier, [group])] == [wire.Status.WRONG]  # type: ignore[arg-type]
