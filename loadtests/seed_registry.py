@@ -89,7 +89,8 @@ class _Built:
 def active_generation(db: sqlite3.Connection, ca_name: str) -> CAGeneration:
     row = db.execute(
         "SELECT g.id, g.ca_name, g.key_uri, g.key_algorithm, g.serial, g.key_id, g.not_before,"
-        " g.not_after, g.state, c.der FROM ca_generations g JOIN certificates c"
+        " g.not_after, g.state, c.der, NOT EXISTS (SELECT 1 FROM ca_generations o"
+        " WHERE o.ca_name = g.ca_name AND o.id < g.id) FROM ca_generations g JOIN certificates c"
         " ON c.serial = g.serial WHERE g.ca_name = ? AND g.state = 'active'"
         " ORDER BY g.id DESC LIMIT 1",
         (ca_name,),
@@ -99,7 +100,7 @@ def active_generation(db: sqlite3.Connection, ca_name: str) -> CAGeneration:
     return CAGeneration(
         id=row[0], ca_name=row[1], key_uri=row[2], key_algorithm=row[3], serial=row[4],
         key_id=row[5], not_before=from_text(row[6]), not_after=from_text(row[7]),
-        state=row[8], certificate_der=row[9],
+        state=row[8], certificate_der=row[9], first=bool(row[10]),
     )  # fmt: skip
 
 

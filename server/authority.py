@@ -64,7 +64,7 @@ from server.registry import (
 )
 from server.serials import new_serial, serial_text
 from server.signing import CertificateSigner
-from server.status.distribution_points import crl_url
+from server.status.distribution_points import ca_certificate_url, crl_url
 
 
 class IssuancePublisher(Protocol):
@@ -329,19 +329,23 @@ class Authority:
         self, profile: ProfileSettings, key_type: str, generation: CAGeneration, shard: int
     ) -> list[asn1_x509.Extension]:
         base_url = self._settings.ca.base_url.rstrip("/")
-        name, shards = self._settings.ca.name, self._settings.crl.shards
+        shards = self._settings.crl.shards
         extensions = [
             ext.basic_constraints(ca=False),
             ext.key_usage(checks.key_usage_for(profile.key_usage, key_type)),
             ext.authority_key_identifier(generation.key_id),
-            ext.crl_distribution_points([crl_url(base_url, name, shard, shards, delta=False)]),
+            ext.crl_distribution_points(
+                [crl_url(base_url, generation, shard, shards, delta=False)]
+            ),
             ext.authority_information_access(
                 ocsp_urls=[self._settings.ca.ocsp_url or f"{base_url}/ocsp"],
-                ca_issuers_urls=[f"{base_url}/ca/{name}.crt"],
+                ca_issuers_urls=[ca_certificate_url(base_url, generation)],
             ),
         ]
         if self._settings.crl.deltas:
-            extensions.append(ext.freshest_crl([crl_url(base_url, name, shard, shards, True)]))
+            extensions.append(
+                ext.freshest_crl([crl_url(base_url, generation, shard, shards, delta=True)])
+            )
         if profile.extended_key_usage:
             extensions.append(ext.extended_key_usage(list(profile.extended_key_usage)))
         if profile.policies:

@@ -144,8 +144,12 @@ async def crl(args: argparse.Namespace) -> int:
     if args.delta and not settings.crl.deltas:
         raise CAError(ErrorKind.NOT_FOUND, "delta CRLs are off (crl.deltas = false)")
     async with open_ca(settings, builder=True) as ca:
-        await ca.status.crls.sync()
-        published = ca.status.crls.current(args.shard, args.delta)
+        crls = ca.status.crls
+        await crls.sync()
+        live = {g.id for g in crls.generations}
+        if args.generation is not None and args.generation not in live:
+            raise CAError(ErrorKind.NOT_FOUND, f"no live CA generation {args.generation}")
+        published = crls.current(args.shard, args.delta, args.generation)
     if published is None:
         raise CAError(ErrorKind.UNAVAILABLE, "no CRL has been published")
     if args.out:

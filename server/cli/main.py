@@ -149,6 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     crl = command("crl", cli_commands.crl, "print or write the current CRL (built if stale)")
     crl.add_argument("--delta", action="store_true", help="the delta CRL")
     crl.add_argument("--shard", type=int, default=0, help="the shard (when partitioned)")
+    crl.add_argument(
+        "--generation", type=int, help="the CA generation's CRL (default: the issuing one)"
+    )
     crl.add_argument("--out", type=Path, help="write DER to this file instead of PEM on stdout")
 
     code = command(

@@ -806,8 +806,8 @@ class CMPServer:
             raise CMPRefusal(refusal.failure, refusal.text) from None
 
     def _current_crl(self) -> bytes | None:
-        """The current full CRL (RFC 9810 5.3.19.6), when one CRL lists all: not with
-        several shards (server/cmp/general.py)."""
+        """The issuing generation's current full CRL (RFC 9810 5.3.19.6), when one CRL
+        lists all it issued: not with several shards (server/cmp/general.py)."""
         if self._settings.crl.shards != 1:
             return None
         published = self._crls.current(0, delta=False)
@@ -815,22 +815,24 @@ class CMPServer:
 
     def _newer_crls(self, statuses: tuple[cmp.CRLStatus, ...]) -> list[bytes]:
         """The current full CRLs the client's crlStatusList names (by distribution point
-        URI, or all of ours for an issuer) that are newer than the thisUpdate it has; none:
-        crls goes back without a value (RFC 9483 4.3.4)."""
+        URI of any live generation, or all of ours for an issuer: every generation has the
+        same name) that are newer than the thisUpdate it has; none: crls goes back without
+        a value (RFC 9483 4.3.4). Oldest generation first, then by shard."""
         shards = self._settings.crl.shards
-        newer: dict[int, bytes] = {}
-        for shard in range(shards):
-            published = self._crls.current(shard, delta=False)
-            if published is None:
-                continue
-            url = crl_url(self._settings.ca.base_url, self._settings.ca.name, shard, shards,
-                          delta=False)  # fmt: skip
-            for status in statuses:
-                if status.distribution_point_uris and url not in status.distribution_point_uris:
+        newer: list[bytes] = []
+        for generation in self._crls.generations:
+            for shard in range(shards):
+                published = self._crls.current(shard, delta=False, generation_id=generation.id)
+                if published is None:
                     continue
-                if status.this_update is None or published.this_update > status.this_update:
-                    newer[shard] = published.der
-        return [newer[shard] for shard in sorted(newer)]
+                url = crl_url(self._settings.ca.base_url, generation, shard, shards, delta=False)
+                if any(
+                    (not status.distribution_point_uris or url in status.distribution_point_uris)
+                    and (status.this_update is None or published.this_update > status.this_update)
+                    for status in statuses
+                ):
+                    newer.append(published.der)
+        return newer
 
     async def run(self) -> None:
         """The builder process's sweeper: unconfirmed certificates are revoked within a few

@@ -37,6 +37,7 @@ class CAGeneration:
     not_after: datetime
     state: str
     certificate_der: bytes
+    first: bool  # the CA's first generation: it publishes under the CA's plain name
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,8 @@ from server.registry.write_metrics import WriteMetrics
 
 _GENERATION_COLUMNS = (
     "g.id, g.ca_name, g.key_uri, g.key_algorithm, g.serial, g.key_id, g.not_before, "
-    "g.not_after, g.state, c.der"
+    "g.not_after, g.state, c.der, NOT EXISTS (SELECT 1 FROM ca_generations o"
+    " WHERE o.ca_name = g.ca_name AND o.id < g.id)"
 )
 
 
@@ -584,6 +585,7 @@ def _generation(row: Sequence) -> CAGeneration:
         not_after=from_text(row[7]),
         state=row[8],
         certificate_der=row[9],
+        first=bool(row[10]),
     )
 
 

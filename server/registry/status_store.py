@@ -301,13 +301,19 @@ class StatusStore:
 
     async def allocate_crl_numbers(self, generation_id: int, count: int) -> int:
         """Reserve `count` consecutive cRLNumbers (RFC 5280 5.2.3: monotonically
-        increasing, shared by full and delta CRLs); returns the first."""
+        increasing, shared by full and delta CRLs); returns the first. They are taken above
+        the highest number of every generation of the CA: its generations share one issuer
+        name, and no two of its CRLs may carry the same number (a new generation's sequence
+        continues the CA's)."""
         async with self._registry.transaction() as db:
             async with db.execute(
-                "SELECT last_number FROM crl_numbers WHERE generation_id = ?", (generation_id,)
+                "SELECT max(n.last_number) FROM crl_numbers n"
+                " JOIN ca_generations g ON g.id = n.generation_id"
+                " JOIN ca_generations mine ON mine.ca_name = g.ca_name WHERE mine.id = ?",
+                (generation_id,),
             ) as cursor:
                 row = await cursor.fetchone()
-            first = (row[0] if row else 0) + 1
+            first = (row[0] if row and row[0] is not None else 0) + 1
             await db.execute(
                 "INSERT INTO crl_numbers (generation_id, last_number) VALUES (?, ?)"
                 " ON CONFLICT (generation_id) DO UPDATE SET last_number = excluded.last_number",

@@ -1,5 +1,10 @@
-"""CRL publication (RFC 5280 section 5): full and delta CRLs of the active CA generation,
-optionally partitioned into shards by serial.
+"""CRL publication (RFC 5280 section 5): full and delta CRLs of every live CA generation
+(not retired), optionally partitioned into shards by serial.
+
+- Each live generation publishes its own CRLs at its own distribution points
+  (server/status/distribution_points.py), signed by its own key and listing only the
+  certificates it issued: an old CA key keeps signing CRLs for its certificates until the
+  last one expires (regulation K3). The issuing generation is the newest active one.
 
 - Every revoked or held certificate carries the DER of its CRL entry, made when its status
   changed; a CRL is a join of those entries, so even a very long one builds in about a
@@ -10,7 +15,9 @@ optionally partitioned into shards by serial.
   rebuild); CRLs are also rebuilt `crl.refresh_before_hours` before their nextUpdate.
 - Each rebuild makes, for every shard, a full CRL and, when deltas are on, a delta CRL
   against a base full CRL that moves on every `crl.base_interval_hours` (5.2.4). Both take
-  numbers from one increasing cRLNumber sequence of the generation (5.2.3), delta last.
+  numbers from one increasing cRLNumber sequence (5.2.3), delta last, which the CA's
+  generations share: they have one issuer name. Any change rebuilds every live generation's
+  CRLs: simple, and a CRL of a generation the change did not touch is merely renewed.
 - A held certificate is listed with certificateHold; once resumed it leaves the full CRL
   and is listed as removeFromCRL (5.3.1) in delta CRLs whose base, or any CRL made after
   that base, listed it (5.2.4): a relying party may combine the delta with a newer full
@@ -42,7 +49,7 @@ from server.registry import (
     interfaces,
 )
 from server.signing import Signer, sign
-from server.status.distribution_points import crl_url
+from server.status.distribution_points import crl_file_name, crl_url
 from server.status.metrics import StatusMetrics
 
 log = logging.getLogger("server.crl_publisher")
@@ -88,12 +95,38 @@ class CRLPublisher:
         self._signer = signer
         self._clock = clock
         self.builder = builder
-        self._published: dict[tuple[int, bool], PublishedCRL] = {}  # (shard, delta)
+        # (generation id, shard, delta)
+        self._published: dict[tuple[int, int, bool], PublishedCRL] = {}
+        self._file_names: dict[str, tuple[int, int, bool]] = {}
+        self._live_generations: list[CAGeneration] = []  # as last read, oldest first
         self._change = asyncio.Event()
         self._syncing = asyncio.Lock()  # the run loop and a process taking up the duties
 
-    def current(self, shard: int, delta: bool) -> PublishedCRL | None:
-        return self._published.get((shard, delta))
+    def current(
+        self, shard: int, delta: bool, generation_id: int | None = None
+    ) -> PublishedCRL | None:
+        """The CRL published for the shard and kind, of the generation given or else of
+        the issuing one."""
+        if generation_id is None:
+            issuing = self._issuing()
+            if issuing is None:
+                return None
+            generation_id = issuing.id
+        return self._published.get((generation_id, shard, delta))
+
+    def named(self, file_name: str) -> PublishedCRL | None:
+        """The CRL published under this file name (`/crl/<file_name>`), or None."""
+        key = self._file_names.get(file_name)
+        return self._published.get(key) if key is not None else None
+
+    @property
+    def generations(self) -> list[CAGeneration]:
+        """The live generations (not retired) as last read, oldest first."""
+        return list(self._live_generations)
+
+    def _issuing(self) -> CAGeneration | None:
+        active = [g for g in self._live_generations if g.state == "active"]
+        return active[-1] if active else None
 
     def changed(self) -> None:
         """A status changed somewhere: rebuild (builder) or re-read (others) soon."""
@@ -119,43 +152,60 @@ class CRLPublisher:
             else:
                 await self.reload()
 
+    async def _live(self) -> list[CAGeneration]:
+        """Read the live generations and the file names their CRLs are published under."""
+        generations = await self._registry.generations(self._settings.ca.name)
+        live = [g for g in generations if g.state != "retired"]
+        shards = self._crl.shards
+        self._file_names = {
+            crl_file_name(g, shard, shards, delta): (g.id, shard, delta)
+            for g in live
+            for shard in range(shards)
+            for delta in (False, True)
+        }
+        self._live_generations = live
+        return live
+
     async def reload(self) -> None:
-        generation = await self._registry.active_generation(self._settings.ca.name)
-        if generation is None:
-            return
         store = self._registry.status
-        for shard in range(self._crl.shards):
-            for delta in (False, True):
-                held = self._published.get((shard, delta))
-                number = await store.latest_crl_number(generation.id, shard, delta)
-                if number is None or (held is not None and held.number == number):
-                    continue  # nothing newer: do not read a long CRL again
-                row = await store.latest_crl(generation.id, shard, delta)
-                if row is not None:
-                    self._published[(shard, delta)] = _published(row)
+        for generation in await self._live():
+            for shard in range(self._crl.shards):
+                for delta in (False, True):
+                    key = (generation.id, shard, delta)
+                    held = self._published.get(key)
+                    number = await store.latest_crl_number(generation.id, shard, delta)
+                    if number is None or (held is not None and held.number == number):
+                        continue  # nothing newer: do not read a long CRL again
+                    row = await store.latest_crl(generation.id, shard, delta)
+                    if row is not None:
+                        self._published[key] = _published(row)
 
     async def _stale(self) -> bool:
-        generation = await self._registry.active_generation(self._settings.ca.name)
-        if generation is None:
-            return False
-        row = await self._registry.status.latest_crl(generation.id, 0, delta=False)
-        if row is None:
-            return True
+        """Whether any live generation has no CRL yet, one near its nextUpdate, or one
+        that does not reflect the last status change."""
+        last_change: int | None = None
         now = self._clock()
-        if row.next_update - now <= timedelta(hours=self._crl.refresh_before_hours):
-            return True
-        return row.base_change_id < await self._registry.status.last_change_id()
+        for generation in await self._live():
+            row = await self._registry.status.latest_crl(generation.id, 0, delta=False)
+            if row is None:
+                return True
+            if row.next_update - now <= timedelta(hours=self._crl.refresh_before_hours):
+                return True
+            if last_change is None:
+                last_change = await self._registry.status.last_change_id()
+            if row.base_change_id < last_change:
+                return True
+        return False
 
     async def rebuild(self) -> None:
-        """Build, sign and store the full (and delta) CRL of every shard."""
+        """Build, sign and store the full (and delta) CRL of every shard of every live
+        generation."""
         with self._metrics.crl_build_seconds.time():
-            await self._rebuild()
+            for generation in await self._live():
+                await self._rebuild(generation)
         self._metrics.crl_builds.inc()
 
-    async def _rebuild(self) -> None:
-        generation = await self._registry.active_generation(self._settings.ca.name)
-        if generation is None:
-            return
+    async def _rebuild(self, generation: CAGeneration) -> None:
         store = self._registry.status
         now = self._clock()
         next_update = now + timedelta(hours=self._crl.validity_hours)
@@ -187,9 +237,11 @@ class CRLPublisher:
                 number += 1
         await store.store_crls(rows)
         for row in rows:
-            self._published[(row.shard, row.delta_base is not None)] = _published(row)
-        self._metrics.crl_number.set(rows[-1].number)
-        self._metrics.crl_entries.labels("full").set(len(entries))
+            key = (generation.id, row.shard, row.delta_base is not None)
+            self._published[key] = _published(row)
+        label = str(generation.id)
+        self._metrics.crl_number.labels(label).set(rows[-1].number)
+        self._metrics.crl_entries.labels("full", label).set(len(entries))
 
     async def _delta(
         self,
@@ -235,11 +287,7 @@ class CRLPublisher:
         change_id: int,
     ) -> CRLRow:
         ca = asn1_x509.Certificate.load(generation.certificate_der)
-        base_url, name, shards = (
-            self._settings.ca.base_url,
-            self._settings.ca.name,
-            self._crl.shards,
-        )
+        base_url, shards = self._settings.ca.base_url, self._crl.shards
         algorithm = signature_algorithm_for(ca.public_key.dump())
         template = crl_codec.CRLTemplate(
             issuer_name_der=ca.subject.dump(),
@@ -251,12 +299,12 @@ class CRLPublisher:
             signature_algorithm=algorithm,
             delta_base=delta_base,
             distribution_point=(
-                crl_url(base_url, name, shard, shards, delta_base is not None)
+                crl_url(base_url, generation, shard, shards, delta_base is not None)
                 if shards > 1
                 else None
             ),
             freshest_crl=(
-                crl_url(base_url, name, shard, shards, True)
+                crl_url(base_url, generation, shard, shards, True)
                 if self._crl.deltas and delta_base is None
                 else None
             ),

@@ -32,6 +32,14 @@ class StatusMetrics:
             registry=r,
         )
         self.crl_entries = Gauge(
-            "ca_crl_entries", "Entries in the published CRLs.", ["kind"], registry=r
+            "ca_crl_entries",
+            "Entries in the published CRLs, by CA generation.",
+            ["kind", "generation"],
+            registry=r,
         )
-        self.crl_number = Gauge("ca_crl_number", "The last cRLNumber published.", registry=r)
+        self.crl_number = Gauge(
+            "ca_crl_number",
+            "The last cRLNumber published, by CA generation.",
+            ["generation"],
+            registry=r,
+        )

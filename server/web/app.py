@@ -3,8 +3,9 @@
 `/healthz` (readiness, server/node/health.py: 503 with a one-line reason when the registry
 does not answer, no signer can sign or no live process holds the background duties),
 `/livez` (liveness: 200 whenever this process's event loop answers), `/metrics`
-(Prometheus text format, from the CA's own CollectorRegistry), `/ca/<name>.crt` (the CA
-certificate, DER, for AIA caIssuers), `/ocsp` (server/web/ocsp.py) and `/crl/<name>.crl`
+(Prometheus text format, from the CA's own CollectorRegistry), `/ca/<name>.crt` (a CA
+generation's certificate, DER, for AIA caIssuers, named as in
+server/status/distribution_points.py), `/ocsp` (server/web/ocsp.py) and `/crl/<name>.crl`
 (server/web/crl.py).
 """
 
@@ -19,6 +20,7 @@ from server.context import CA
 from server.errors import CAError
 from server.node.tls import ServerIdentity
 from server.status.crl_publisher import CRLPublisher
+from server.status.distribution_points import generation_named
 from server.status.ocsp_responder import OCSPResponder
 from server.web import api, cmp, crl, est, ocsp
 from server.web.identity import SERVER_IDENTITY_KEY
@@ -44,7 +46,7 @@ def build_app(ca: CA, identity: ServerIdentity | None = None) -> web.Application
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/ca/{name}.crt", ca_certificate)
     ocsp.add_routes(app, OCSP_KEY)
-    crl.add_routes(app, ca.settings, CRL_KEY)
+    crl.add_routes(app, CRL_KEY)
     est.add_routes(app, CA_KEY)
     cmp.add_routes(app, CA_KEY)
     api.add_routes(app, CA_KEY)
@@ -93,9 +95,10 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def ca_certificate(request: web.Request) -> web.Response:
     ca = request.app[CA_KEY]
-    if request.match_info["name"] != ca.settings.ca.name:
+    generations = await ca.registry.generations(ca.settings.ca.name)
+    generation = generation_named(generations, request.match_info["name"])
+    if generation is None:
         raise web.HTTPNotFound(text="no such CA\n")
-    generation = await ca.authority.generation()
     return web.Response(
         body=generation.certificate_der,
         content_type="application/pkix-cert",

@@ -61,11 +61,11 @@ def straightforward_tbs(
         ext.basic_constraints(ca=False),
         ext.key_usage(key_usage_for(profile.key_usage, key_description(spki))),
         ext.authority_key_identifier(generation.key_id),
-        ext.crl_distribution_points([crl_url(base, name, shard, shards, delta=False)]),
+        ext.crl_distribution_points([crl_url(base, generation, shard, shards, delta=False)]),
         ext.authority_information_access(
             ocsp_urls=[f"{base}/ocsp"], ca_issuers_urls=[f"{base}/ca/{name}.crt"]
         ),
-        ext.freshest_crl([crl_url(base, name, shard, shards, delta=True)]),
+        ext.freshest_crl([crl_url(base, generation, shard, shards, delta=True)]),
         ext.extended_key_usage(list(profile.extended_key_usage)),
     ]
     if profile.policies:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,12 +28,37 @@ def failing_authority(ca: CA) -> CA:
     return dataclasses.replace(ca, authority=FailingAuthority())  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("path", ["/ca/{name}.crt", "/healthz"])
+class FailingGenerations:
+    """The registry whose read of the CA generations (`/ca/<name>.crt`) breaks; the rest
+    of it is the real one."""
+
+    def __init__(self, registry: Any) -> None:
+        self._registry = registry
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._registry, name)
+
+    async def generations(self, ca_name: str) -> Any:
+        raise RuntimeError("the disk caught fire")
+
+
+def failing_generations(ca: CA) -> CA:
+    return dataclasses.replace(ca, registry=FailingGenerations(ca.registry))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("path", "failing"),
+    [("/ca/{name}.crt", failing_generations), ("/healthz", failing_authority)],
+)
 async def test_rfc9110_15_6_1_an_unexpected_failure_is_500_text_without_detail(
-    seed: Seed, aiohttp_client: ClientFactory, caplog: pytest.LogCaptureFixture, path: str
+    seed: Seed,
+    aiohttp_client: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    failing: Callable[[CA], CA],
 ) -> None:
     caplog.set_level(logging.INFO)
-    async with edge_client(seed, aiohttp_client, failing_authority) as (client, ca):
+    async with edge_client(seed, aiohttp_client, failing) as (client, ca):
         answer = await client.get(path.format(name=ca.settings.ca.name))
         assert answer.status == 500
         assert answer.content_type == "text/plain"
