@@ -31,7 +31,7 @@ from server.lifecycle import create_generation, issue_ocsp_responder
 from server.ra.applications import Applications
 from server.ra.register_check import RegisterCheck
 from server.ra.subscribers import NewIdentity, NewSubscriber, Subscribers
-from server.registry import IntentHolds, OCSPResponseRow, Registry
+from server.registry import CAGeneration, IntentHolds, OCSPResponseRow, Registry
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
 
@@ -151,6 +151,16 @@ async def opened_local_ca(folder: Path) -> AsyncIterator[LocalCA]:
         await registry.close()
         backend.close()
         shutil.rmtree(folder / "keys", ignore_errors=True)
+
+
+async def second_generation(local_ca: LocalCA) -> CAGeneration:
+    """A second CA generation with its OCSP responder, made as `init` makes the first
+    (there is no rollover yet): issuance moves to it, the first stays live."""
+    generation = await create_generation(local_ca.settings, local_ca.registry, local_ca.backend,
+                                         local_ca.authority, local_ca.clock(), "t")  # fmt: skip
+    await issue_ocsp_responder(local_ca.settings, local_ca.backend, local_ca.authority,
+                               generation, local_ca.clock(), "t")  # fmt: skip
+    return generation
 
 
 def ra_services(
