@@ -483,3 +483,43 @@ async def test_the_sweepers_reads_use_indexes_of_the_rows_in_flight(tmp_path: Pa
         ):
             plan = db.execute(f"EXPLAIN QUERY PLAN {sql}", ("x",) * sql.count("?")).fetchall()
             assert f"USING INDEX {index}" in str(plan), plan
+
+
+async def a_generation(registry: Registry, ca_name: str, serial: str) -> int:
+    ca = CertificateIntent(serial, None, "ca", "CN=CA", serial.encode().ljust(32, b"\0"), NOW,
+                           NOW + timedelta(days=3650), b"tbs-" + serial.encode())  # fmt: skip
+    return await registry.record_ca_generation(
+        ca_name, f"key:{serial}", "ecdsa-p256", serial.encode(), ca, b"der-" + serial.encode(),
+        NOW, AuditEvent("init", "ca.generation.create", serial),
+    )  # fmt: skip
+
+
+async def test_rfc5280_5_2_3_a_new_generation_continues_its_cas_crl_numbers(
+    registry: Registry,
+) -> None:
+    """A CA's generations share one issuer name: each allocation is above every number of
+    the CA's generations, so no two of its CRLs share one; another CA counts on its own."""
+    first = await a_generation(registry, "demo", "c1")
+    assert await registry.status.allocate_crl_numbers(first, 3) == 1
+    second = await a_generation(registry, "demo", "c2")
+    other = await a_generation(registry, "other", "c3")
+    assert await registry.status.allocate_crl_numbers(second, 2) == 4
+    assert await registry.status.allocate_crl_numbers(first, 2) == 6
+    assert await registry.status.allocate_crl_numbers(second, 1) == 8
+    assert await registry.status.allocate_crl_numbers(other, 2) == 1
+
+
+async def test_only_a_cas_first_generation_is_first(registry: Registry) -> None:
+    """Its first generation publishes under the CA's plain name (distribution_points.py)."""
+    for ca_name, serial in (("demo", "c1"), ("other", "c2"), ("demo", "c3"), ("demo", "c4")):
+        await a_generation(registry, ca_name, serial)
+    firsts = {
+        name: [(g.serial, g.first) for g in await registry.generations(name)]
+        for name in ("demo", "other")
+    }
+    assert firsts == {
+        "demo": [("c1", True), ("c3", False), ("c4", False)],
+        "other": [("c2", True)],
+    }
+    active = await registry.active_generation("demo")
+    assert active is not None and (active.serial, active.first) == ("c4", False)
