@@ -7,18 +7,22 @@ parties."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
 from config import load_settings
+from protocols import cmp
 from protocols import crl as crl_codec
 from protocols.crl import CRLReason
+from protocols.der import elements, tlv
 from server.authority import Authority, IssuedCertificate
 from server.registry import CAGeneration
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
+from tests.cmp_client import genm_content, genp_items, mac_client
 from tests.csr_factory import make_csr
 from tests.lint import lint_crl
 from tests.local_ca import LocalCA, second_generation
@@ -229,3 +233,53 @@ async def test_k3_a_retired_generation_publishes_no_crl(local_ca: LocalCA) -> No
     assert issuing is not None and issuing == world.status.crls.named(
         f"demo-{world.second.key_id.hex()}.crl"
     )
+
+
+def crl_status(url: str, this_update: datetime | None = None) -> bytes:
+    """CRLStatus { source dpn [0] { fullName [0] { URI [6] } }, thisUpdate OPTIONAL }
+    (RFC 9483 4.3.4)."""
+    source = tlv(0xA0, tlv(0xA0, tlv(0x86, url.encode())))
+    known = b"" if this_update is None else tlv(0x18, f"{this_update:%Y%m%d%H%M%SZ}".encode())
+    return tlv(0x30, source + known)
+
+
+async def test_rfc9483_4_3_4_crl_status_list_covers_every_live_generation(
+    local_ca: LocalCA,
+) -> None:
+    """A client naming either generation's distribution point gets that generation's
+    newer full CRL, both when it names both, none when it has the current ones."""
+    first = await local_ca.authority.generation()
+    second = await second_generation(local_ca)
+    client = await mac_client(local_ca)  # its server builds both generations' CRLs
+    crls = client.server._crls
+    old_crl, new_crl = (crls.current(0, False, g.id) for g in (first, second))
+    assert old_crl is not None and new_crl is not None
+    old_url, new_url = f"{BASE}/crl/demo.crl", f"{BASE}/crl/demo-{second.key_id.hex()}.crl"
+
+    async def newer(*statuses: bytes) -> list[bytes] | None:
+        content = genm_content((cmp.ID_IT_CRL_STATUS_LIST, tlv(0x30, b"".join(statuses))))
+        [(info_type, value)] = genp_items(await client.send("genm", content, new=True))
+        assert info_type == cmp.ID_IT_CRLS
+        return None if value is None else [whole for _, whole in elements(value)]
+
+    assert await newer(crl_status(old_url)) == [old_crl.der]
+    assert await newer(crl_status(new_url)) == [new_crl.der]
+    assert await newer(crl_status(new_url), crl_status(old_url)) == [old_crl.der, new_crl.der]
+    has_both = (crl_status(u, c.this_update) for u, c in ((old_url, old_crl), (new_url, new_crl)))
+    assert await newer(*has_both) is None
+    assert await newer(crl_status(f"{BASE}/crl/demo-{first.key_id.hex()}.crl")) is None
+
+
+async def test_rfc9810_5_3_19_6_current_crl_is_the_issuing_generations(
+    local_ca: LocalCA,
+) -> None:
+    second = await second_generation(local_ca)
+    client = await mac_client(local_ca)
+    content = genm_content((cmp.ID_IT_CURRENT_CRL, None))
+    [(info_type, value)] = genp_items(await client.send("genm", content, new=True))
+    published = client.server._crls.current(0, False, second.id)
+    assert info_type == cmp.ID_IT_CURRENT_CRL
+    assert published is not None and value == published.der
+    crl = x509.load_der_x509_crl(published.der)
+    aki = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    assert aki.value.key_identifier == second.key_id
