@@ -326,8 +326,11 @@ def test_crl_command_prints_and_writes_the_current_crl(soft_ca: CAHome, tmp_path
     delta.extensions.get_extension_for_class(x509.DeltaCRLIndicator)
     # No change since: the same CRL is printed again, not a new number.
     assert home.cli("crl").stdout == printed
+    assert home.cli("crl", "--generation", "1").stdout == printed  # the issuing one, by id
     bad = home.cli("crl", "--shard", "3", check=False)
     assert bad.returncode == 1 and "--shard must be 0..0" in bad.stderr
+    unknown = home.cli("crl", "--generation", "2", check=False)
+    assert (unknown.returncode, unknown.stderr) == (1, "error: no live CA generation 2\n")
 
 
 def anchored_copy(ca: CAHome, folder: Path, name: str) -> CAHome:
