@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from prometheus_client import CollectorRegistry
 
 from config import load_settings
 from protocols import cmp
@@ -198,6 +199,23 @@ async def test_rfc5280_5_2_3_a_new_generation_continues_the_cas_crl_numbers(
                 assert crl_codec.parse_crl(published.der).crl_number == published.number
                 numbers.setdefault(generation.id, []).append(published.number)
     assert numbers == {first.id: [7, 8, 11, 12], second.id: [9, 10, 13, 14]}
+
+
+async def test_crl_metrics_are_per_generation(local_ca: LocalCA) -> None:
+    """ca_crl_number and ca_crl_entries carry the generation (its id) they are about."""
+    metrics = CollectorRegistry()
+    status = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
+                               local_ca.clock, builder=True, metrics=metrics)  # fmt: skip
+    first = await local_ca.authority.generation()
+    issued = await local_ca.authority.issue("tls-client", make_csr([("CN", "old")]), "t")
+    revocation = Revocation(local_ca.registry, local_ca.clock, status)
+    await revocation.revoke(issued.serial, CRLReason.superseded, "o")
+    second = await second_generation(local_ca)
+    await status.crls.rebuild()
+    for generation, number, entries in ((first, 2, 1), (second, 4, 0)):
+        label = {"generation": str(generation.id)}
+        assert metrics.get_sample_value("ca_crl_number", label) == number
+        assert metrics.get_sample_value("ca_crl_entries", {"kind": "full", **label}) == entries
 
 
 async def test_rfc5280_5_pkilint_passes_both_generations_crls(local_ca: LocalCA) -> None:
