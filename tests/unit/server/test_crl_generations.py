@@ -45,6 +45,12 @@ class TwoGenerations:
     def shard(self, issued: IssuedCertificate) -> int:
         return crl_codec.crl_shard(int(issued.serial, 16), self.shards)
 
+    def crl_name(self, generation: CAGeneration, shard: int, delta: bool) -> str:
+        """The file name of a CRL, written out here, not by the code under test."""
+        name = "demo" if generation == self.first else f"demo-{generation.key_id.hex()}"
+        part = f"-s{shard}" if self.shards > 1 else ""
+        return f"{name}{part}{'-delta' if delta else ''}.crl"
+
 
 async def two_generations(local_ca: LocalCA, shards: int = 1) -> TwoGenerations:
     """A certificate issued under the first generation, a second generation, and a
@@ -62,12 +68,6 @@ async def two_generations(local_ca: LocalCA, shards: int = 1) -> TwoGenerations:
     await status.crls.rebuild()
     revocation = Revocation(local_ca.registry, local_ca.clock, status)
     return TwoGenerations(first, second, old, new, status, revocation, shards)
-
-
-def crl_name(generation: CAGeneration, shards: int, shard: int, delta: bool) -> str:
-    """The file name written out here, not by the code under test."""
-    name = "demo" if generation.first else f"demo-{generation.key_id.hex()}"
-    return f"{name}{f'-s{shard}' if shards > 1 else ''}{'-delta' if delta else ''}.crl"
 
 
 def uri(certificate_or_crl: x509.Certificate | x509.CertificateRevocationList, kind: type) -> str:
@@ -110,10 +110,10 @@ async def test_k3_rfc5280_5_each_live_generation_signs_its_own_crls_listing_what
                 assert listed == expected
                 if shards > 1:
                     idp = uri(crl, x509.IssuingDistributionPoint)
-                    assert idp == f"{BASE}/crl/{crl_name(generation, shards, shard, delta)}"
+                    assert idp == f"{BASE}/crl/{world.crl_name(generation, shard, delta)}"
                 if not delta:
                     freshest = uri(crl, x509.FreshestCRL)
-                    assert freshest == f"{BASE}/crl/{crl_name(generation, shards, shard, True)}"
+                    assert freshest == f"{BASE}/crl/{world.crl_name(generation, shard, True)}"
 
 
 async def test_k3_a_revocation_under_the_old_generation_lands_in_its_crl_only(
