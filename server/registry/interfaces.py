@@ -33,6 +33,7 @@ from server.registry.records import (
     AuditEntry,
     AuditEvent,
     CAGeneration,
+    CALink,
     CertificateIntent,
     CertificateRecord,
     CertificateStatus,
@@ -48,6 +49,7 @@ from server.registry.records import (
     OpenIntent,
     OutboxEvent,
     RevokedEntry,
+    Rollover,
     StatusChange,
     StatusDelta,
     StrandedClaim,
@@ -137,6 +139,8 @@ class Generations(Protocol):
 
     async def generations(self, ca_name: str) -> list[CAGeneration]: ...
 
+    async def links(self, ca_name: str) -> list[CALink]: ...
+
 
 class OCSPResponders(Protocol):
     """The delegated OCSP responder a CA generation signs its answers with."""
@@ -158,6 +162,8 @@ class GenerationRecording(Protocol):
         at: datetime,
         audit: AuditEvent,
     ) -> int: ...
+
+    async def record_rollover(self, rollover: Rollover, at: datetime) -> int: ...
 
 
 class Audit(Protocol):

@@ -41,6 +41,43 @@ class CAGeneration:
 
 
 @dataclass(frozen=True)
+class CALink:
+    """A link certificate of a root CA key update (RFC 9810 4.4): `kind` "new_with_old"
+    (the key of `subject_generation_id` signed by that of `issuer_generation_id`, the
+    older) or "old_with_new" (the reverse)."""
+
+    serial: str
+    kind: str
+    issuer_generation_id: int
+    subject_generation_id: int
+    not_before: datetime
+    not_after: datetime
+    der: bytes
+
+
+@dataclass(frozen=True)
+class Rollover:
+    """What a rollover records in one transaction (server/lifecycle.py): the new generation
+    (its key, its self-signed certificate NewWithNew), its OCSP responder certificate and
+    key, and the links, which name the new generation as 0 (its id is known only once it
+    is recorded)."""
+
+    ca_name: str
+    rolled_from: int
+    key_uri: str
+    key_algorithm: str
+    key_id: bytes
+    certificate: CertificateIntent
+    certificate_der: bytes
+    responder: CertificateIntent  # generation_id 0: the new generation
+    responder_der: bytes
+    responder_key_uri: str
+    links: tuple[CALink, ...]
+    actor: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class CertificateIntent:
     """What is recorded before the signature is asked for."""
 

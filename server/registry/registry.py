@@ -7,6 +7,7 @@ or not at all. The SQL is the same on every engine (server/registry/engine.py).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -54,12 +55,14 @@ from server.registry.records import (
     NO_HOLDS,
     AuditEvent,
     CAGeneration,
+    CALink,
     CertificateIntent,
     CertificateRecord,
     CertificateStatus,
     IntentHolds,
     OCSPResponseRow,
     OpenIntent,
+    Rollover,
     StatusBasis,
     StatusChange,
     StatusChangeKind,
@@ -74,6 +77,10 @@ from server.registry.status_store import StatusStore, write_ocsp_rows
 from server.registry.subscriber_store import SubscriberStore
 from server.registry.write_metrics import WriteMetrics
 
+ROLLOVER_REFUSED = (
+    "generation {old} is no longer the active generation of CA {ca!r}: another rollover came"
+    " first; nothing was recorded"
+)
 _GENERATION_COLUMNS = (
     "g.id, g.ca_name, g.key_uri, g.key_algorithm, g.serial, g.key_id, g.not_before, "
     "g.not_after, g.state, c.der, NOT EXISTS (SELECT 1 FROM ca_generations o"
@@ -478,6 +485,96 @@ class Registry:
             assert row is not None
             return int(row[0])
 
+    async def record_rollover(self, rollover: Rollover, at: datetime) -> int:
+        """Record a rollover (server/lifecycle.py) in one transaction: the new generation
+        and its CA certificate, its OCSP responder certificate, the link certificates and
+        the audit entry `ca.generation.rollover` {from, to, reason}; returns the new
+        generation's id. Raises CAError(REJECTED) with ROLLOVER_REFUSED, nothing recorded,
+        when `rollover.rolled_from` is no longer the CA's active generation: another
+        rollover came first (its insert wins the unique `rolled_from`, migration 0019,
+        when both read the old generation as active)."""
+        refused = CAError(
+            ErrorKind.REJECTED,
+            ROLLOVER_REFUSED.format(old=rollover.rolled_from, ca=rollover.ca_name),
+        )
+        certificate = rollover.certificate
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "SELECT id FROM ca_generations WHERE ca_name = ? AND state = 'active'"
+                " ORDER BY id DESC LIMIT 1",
+                (rollover.ca_name,),
+            )
+            active = next(iter(await cursor.fetchall()), None)
+            if active is None or active[0] != rollover.rolled_from:
+                raise refused
+            await self._insert_intent(db, certificate, at, None)
+            cursor = await db.execute(
+                "INSERT INTO ca_generations (ca_name, key_uri, key_algorithm, serial, key_id,"
+                " not_before, not_after, state, created_at, rolled_from)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?) ON CONFLICT DO NOTHING"
+                " RETURNING id",
+                (rollover.ca_name, rollover.key_uri, rollover.key_algorithm, certificate.serial,
+                 rollover.key_id, to_text(certificate.not_before),
+                 to_text(certificate.not_after), to_text(at), rollover.rolled_from),
+            )  # fmt: skip
+            row = next(iter(await cursor.fetchall()), None)
+            if row is None:
+                raise refused
+            new_id = int(row[0])
+            audit = AuditEvent(
+                actor=rollover.actor,
+                action="ca.generation.rollover",
+                target=certificate.serial,
+                details={"ca": rollover.ca_name, "from": rollover.rolled_from, "to": new_id,
+                         "reason": rollover.reason,
+                         "links": [link.serial for link in rollover.links]},
+            )  # fmt: skip
+            await self._complete(db, certificate.serial, rollover.certificate_der,
+                                 rollover.actor, at, audit)  # fmt: skip
+            responder = dataclasses.replace(rollover.responder, generation_id=new_id)
+            await self._insert_intent(db, responder, at, None)
+            issued = AuditEvent(rollover.actor, "certificate.issue", responder.serial,
+                                {"profile": responder.profile, "subscriber": None})  # fmt: skip
+            await self._complete(db, responder.serial, rollover.responder_der, rollover.actor,
+                                 at, issued)  # fmt: skip
+            await blind_write(
+                db,
+                "INSERT INTO ocsp_responders (serial, generation_id, key_uri, key_algorithm,"
+                " not_after) VALUES (?, ?, ?, ?, ?)",
+                (responder.serial, new_id, rollover.responder_key_uri, rollover.key_algorithm,
+                 to_text(responder.not_after)),
+            )  # fmt: skip
+            for link in rollover.links:
+                await blind_write(
+                    db,
+                    "INSERT INTO ca_links (serial, kind, issuer_generation_id,"
+                    " subject_generation_id, not_before, not_after, der, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (link.serial, link.kind, link.issuer_generation_id or new_id,
+                     link.subject_generation_id or new_id, to_text(link.not_before),
+                     to_text(link.not_after), link.der, to_text(at)),
+                )  # fmt: skip
+            return new_id
+
+    async def links(self, ca_name: str) -> list[CALink]:
+        """The CA's link certificates (RFC 9810 4.4), oldest first."""
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT l.serial, l.kind, l.issuer_generation_id, l.subject_generation_id,"
+                " l.not_before, l.not_after, l.der FROM ca_links l JOIN ca_generations g"
+                " ON g.id = l.subject_generation_id WHERE g.ca_name = ?"
+                " ORDER BY l.created_at, l.serial",
+                (ca_name,),
+            ) as cursor,
+        ):
+            return [
+                CALink(serial=row[0], kind=row[1], issuer_generation_id=row[2],
+                       subject_generation_id=row[3], not_before=from_text(row[4]),
+                       not_after=from_text(row[5]), der=bytes(row[6]))
+                async for row in cursor
+            ]  # fmt: skip
+
     async def active_generation(self, ca_name: str) -> CAGeneration | None:
         async with (
             self.reading() as db,
@@ -517,14 +614,16 @@ class Registry:
 
     async def ca_own_certificate(self, serial: str) -> str | None:
         """What the CA's own certificate of this serial is: "the CA certificate of
-        generation N" (any generation, any CA) or "an OCSP responder certificate"; None for
+        generation N" (any generation, any CA), "a link certificate" or "an OCSP responder
+        certificate"; None for
         any other certificate (the server's TLS certificate among them)."""
         async with (
             self.reading() as db,
             db.execute(
                 "SELECT 'ca', id FROM ca_generations WHERE serial = ?"
-                " UNION ALL SELECT 'ocsp', generation_id FROM ocsp_responders WHERE serial = ?",
-                (serial, serial),
+                " UNION ALL SELECT 'ocsp', generation_id FROM ocsp_responders WHERE serial = ?"
+                " UNION ALL SELECT 'link', subject_generation_id FROM ca_links WHERE serial = ?",
+                (serial, serial, serial),
             ) as cursor,
         ):
             row = await cursor.fetchone()
@@ -532,6 +631,8 @@ class Registry:
             return None
         if row[0] == "ca":
             return f"the CA certificate of generation {row[1]}"
+        if row[0] == "link":
+            return f"a link certificate of generation {row[1]} (RFC 9810 4.4)"
         return f"an OCSP responder certificate of generation {row[1]}"
 
     # -- audit ----------------------------------------------------------------------------
