@@ -68,6 +68,7 @@ HASH_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
 SIGN_BATCH = 2000  # responses signed and stored together (missing ones, renewals)
 UNKNOWN_REMEMBERED = 10_000  # serials whose signed `unknown` answer is kept
 LIVE_SINGLES_REMEMBERED = 10_000  # SingleResponses of one second kept for live answers
+ISSUER_RELOAD_EVERY_S = 1.0  # at most one read of the CA generations for unknown issuers
 
 
 class OCSPAnswer(NamedTuple):
@@ -212,6 +213,7 @@ class OCSPResponder:
         # certificate asked about many times a second is encoded once (nonce path).
         self._live_second: datetime | None = None
         self._live_singles: dict[tuple[object, ...], bytes] = {}
+        self._issuers_read_at: datetime | None = None  # the last reload_issuers
         self.seq = 0  # the last registry change applied
         self.version = 0  # grows whenever a held response changes (listeners' caches)
 
@@ -223,7 +225,9 @@ class OCSPResponder:
         self.seq = await self._registry.status.last_ocsp_seq()
 
     async def reload_issuers(self) -> None:
-        """Take up responder certificates issued since (a renewal by another process)."""
+        """Take up CA generations and responder certificates made since (a rollover, a
+        renewal by another process)."""
+        self._issuers_read_at = self._clock()
         for generation in await self._registry.generations(self._ca_name):
             responder = await self._registry.ocsp_responder(generation.id)
             if responder is None:
@@ -368,18 +372,24 @@ class OCSPResponder:
         revoked_at: datetime | None,
         reason: int | None,
     ) -> OCSPResponseRow | None:
-        """Sign the response a status change will publish (before it is committed)."""
-        issuer = self._by_generation.get(generation_id) if generation_id is not None else None
+        """Sign the response a status change will publish (before it is committed). A
+        generation not known yet (a rollover made it since) is learnt here first, so its
+        first certificates are stored with their response."""
+        if generation_id is None:
+            return None
+        if generation_id not in self._by_generation:
+            await self.reload_issuers()
+        issuer = self._by_generation.get(generation_id)
         if issuer is None:
             return None
         return await self._sign_row(issuer, serial, status, revoked_at, reason)
 
     def responders_expiring(self, before: datetime) -> list[CAGeneration]:
-        """Generations whose responder certificate ends before `before`."""
+        """Live generations whose responder certificate ends before `before`."""
         return [
             issuer.generation
             for issuer in self._by_generation.values()
-            if issuer.responder_not_after < before
+            if issuer.responder_not_after < before and issuer.generation.state == "active"
         ]
 
     async def refresh_due(self, limit: int = SIGN_BATCH, before: datetime | None = None) -> int:
@@ -560,7 +570,7 @@ class OCSPResponder:
 
     async def answer_request(self, request: ocsp.OCSPRequest) -> OCSPAnswer:
         """The response to a parsed request (signing when memory cannot answer)."""
-        issuer = self._sole_issuer(request)
+        issuer = self._sole_issuer(request) or await self._learnt_issuer(request)
         if issuer is None:
             return self._error(ocsp.OCSPResponseStatus.unauthorized)
         try:
@@ -588,6 +598,20 @@ class OCSPResponder:
             singles.append(self._fresh_single(issuer, cert_id, entry, now, next_update))
         self._metrics.ocsp["fresh"].inc()
         return self._signed_answer(issuer, singles, request.nonce, now)
+
+    async def _learnt_issuer(self, request: ocsp.OCSPRequest) -> _Issuer | None:
+        """The request's issuer once the CA generations are read again, when it names one
+        this process does not know: a generation a rollover made since it last read them
+        (every process reads them at least every publication.OCSP_REFRESH_EVERY_S). At most
+        one such read every ISSUER_RELOAD_EVERY_S, whoever asks about unknown issuers."""
+        if self._issuers.get(_issuer_key(request.cert_ids[0])) is not None:
+            return None  # several issuers at once: no reading helps
+        now = self._clock()
+        read_at = self._issuers_read_at
+        if read_at is not None and (now - read_at).total_seconds() < ISSUER_RELOAD_EVERY_S:
+            return None
+        await self.reload_issuers()
+        return self._sole_issuer(request)
 
     def _sole_issuer(self, request: ocsp.OCSPRequest) -> _Issuer | None:
         """The one issuer every CertID names; None for an issuer this responder does not

@@ -187,11 +187,12 @@ class StatusPublication:
             await asyncio.sleep(OCSP_REFRESH_EVERY_S)
 
     async def maintain_ocsp(self) -> None:
-        """Builder: renew responder certificates due (RFC 6960 4.2.2.2; every response is
-        then re-signed by the new one) and re-sign responses near nextUpdate. Others: take
-        up responder certificates the builder renewed."""
+        """Every process: take up CA generations a rollover made and responder
+        certificates renewed since. Builder: renew responder certificates due (RFC 6960
+        4.2.2.2; every response is then re-signed by the new one) and re-sign responses
+        near nextUpdate."""
+        await self.ocsp.reload_issuers()
         if not self.builder:
-            await self.ocsp.reload_issuers()
             return
         renew_before = self._clock() + timedelta(
             days=self._settings.ca.ocsp_responder_renew_before_days
