@@ -20,6 +20,7 @@ from config import SettingsError
 from server.cli import accounts as cli_accounts
 from server.cli import commands as cli_commands
 from server.cli import init as cli_init
+from server.cli import lifecycle as cli_lifecycle
 from server.cli import ra as cli_ra
 from server.cli import registry as cli_registry
 from server.errors import CAError
@@ -185,6 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     reject.add_argument("--id", required=True, help="the application id (ap-...)")
     reject.add_argument("--reason", required=True, help="told to the client that asked")
     cli_ra.add_commands(command)
+    cli_lifecycle.add_commands(command)
     command("profiles", cli_commands.profiles, "list the certificate profiles")
     audit = command("audit", cli_commands.audit, "the audit trail: `audit verify` checks its "
                     "hash chain and signed checkpoints and names the first broken, missing or "
