@@ -491,12 +491,9 @@ class Registry:
         the audit entry `ca.generation.rollover` {from, to, reason}; returns the new
         generation's id. Raises CAError(REJECTED) with ROLLOVER_REFUSED, nothing recorded,
         when `rollover.rolled_from` is no longer the CA's active generation: another
-        rollover came first (its insert wins the unique `rolled_from`, migration 0019,
-        when both read the old generation as active)."""
-        refused = CAError(
-            ErrorKind.REJECTED,
-            ROLLOVER_REFUSED.format(old=rollover.rolled_from, ca=rollover.ca_name),
-        )
+        rollover came first. Write transactions are serialised on both engines (SQLite's
+        one writer, PostgreSQL's advisory lock), so the read of the active generation in
+        this one cannot be overtaken before it commits."""
         certificate = rollover.certificate
         async with self.transaction() as db:
             cursor = await db.execute(
@@ -506,20 +503,18 @@ class Registry:
             )
             active = next(iter(await cursor.fetchall()), None)
             if active is None or active[0] != rollover.rolled_from:
-                raise refused
+                message = ROLLOVER_REFUSED.format(old=rollover.rolled_from, ca=rollover.ca_name)
+                raise CAError(ErrorKind.REJECTED, message)
             await self._insert_intent(db, certificate, at, None)
             cursor = await db.execute(
                 "INSERT INTO ca_generations (ca_name, key_uri, key_algorithm, serial, key_id,"
-                " not_before, not_after, state, created_at, rolled_from)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?) ON CONFLICT DO NOTHING"
-                " RETURNING id",
+                " not_before, not_after, state, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?) RETURNING id",
                 (rollover.ca_name, rollover.key_uri, rollover.key_algorithm, certificate.serial,
                  rollover.key_id, to_text(certificate.not_before),
-                 to_text(certificate.not_after), to_text(at), rollover.rolled_from),
+                 to_text(certificate.not_after), to_text(at)),
             )  # fmt: skip
-            row = next(iter(await cursor.fetchall()), None)
-            if row is None:
-                raise refused
+            row = next(iter(await cursor.fetchall()))
             new_id = int(row[0])
             audit = AuditEvent(
                 actor=rollover.actor,
@@ -564,7 +559,7 @@ class Registry:
                 "SELECT l.serial, l.kind, l.issuer_generation_id, l.subject_generation_id,"
                 " l.not_before, l.not_after, l.der FROM ca_links l JOIN ca_generations g"
                 " ON g.id = l.subject_generation_id WHERE g.ca_name = ?"
-                " ORDER BY l.created_at, l.serial",
+                " ORDER BY l.created_at, l.kind",
                 (ca_name,),
             ) as cursor,
         ):
