@@ -181,15 +181,15 @@ class Revocation:
         if grounds is not None and len(grounds) > 1000:
             raise CAError(ErrorKind.MALFORMED, "grounds: at most 1000 characters")
         now = self._clock()
-        record = await self._registry.get_certificate(serial)
-        if record is None:
-            raise CAError(ErrorKind.NOT_FOUND, f"no certificate with serial {serial}")
-        own = await self._registry.ca_own_certificate(serial)
+        own = await self._registry.ca_own_certificate(serial)  # a link is not in `certificates`
         if own is not None:
             raise CAError(
                 ErrorKind.FORBIDDEN,
                 f"certificate {serial} is {own}: {CA_COMPROMISE_PROCEDURE}",
             )
+        record = await self._registry.get_certificate(serial)
+        if record is None:
+            raise CAError(ErrorKind.NOT_FOUND, f"no certificate with serial {serial}")
         if record.status is CertificateStatus.REVOKED:
             raise CAError(ErrorKind.ALREADY_REVOKED, f"certificate {serial} is already revoked")
         if record.not_after <= now:
