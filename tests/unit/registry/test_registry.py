@@ -1,6 +1,7 @@
 """The registry on both engines (tests/unit/registry/conftest.py): intents, uniqueness,
 status changes, audit chain, migrations."""
 
+import asyncio
 import contextlib
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
@@ -13,11 +14,13 @@ from server.node.intent_sweeper import IntentSweeper
 from server.node.process_identity import this_process
 from server.registry import (
     AuditEvent,
+    CALink,
     CertificateIntent,
     CertificateStatus,
     CMPDelivery,
     IntentHolds,
     Registry,
+    Rollover,
     StatusChange,
     StatusChangeKind,
     intent_store,
@@ -25,6 +28,7 @@ from server.registry import (
 from server.registry.engine import IntegrityError
 from server.registry.migrations import pending_migrations
 from server.registry.records import CMPOpening, CredentialRow, from_text, to_text
+from server.registry.registry_copy import row_counts
 from server.registry.subscriber_store import SubscriberRow
 from tests.local_ca import settings_for
 
@@ -523,3 +527,69 @@ async def test_only_a_cas_first_generation_is_first(registry: Registry) -> None:
     }
     active = await registry.active_generation("demo")
     assert active is not None and (active.serial, active.first) == ("c4", False)
+
+
+def a_rollover(rolled_from: int, serial: str) -> Rollover:
+    """A rollover from generation `rolled_from` to a new one whose CA certificate is
+    `serial` (the bytes stand for DER: the registry does not read them)."""
+    ca = CertificateIntent(serial, None, "ca", "CN=CA", serial.encode().ljust(32, b"\0"), NOW,
+                           NOW + timedelta(days=3650), b"tbs-" + serial.encode())  # fmt: skip
+    responder = CertificateIntent(f"{serial}0", 0, "ocsp-responder", "CN=CA OCSP Responder",
+                                  f"{serial}0".encode().ljust(32, b"\0"), NOW,
+                                  NOW + timedelta(days=30), b"tbs-r")  # fmt: skip
+    links = (
+        CALink(f"{serial}1", "new_with_old", rolled_from, 0, NOW, NOW + timedelta(days=9), b"nwo"),
+        CALink(f"{serial}2", "old_with_new", 0, rolled_from, NOW, NOW + timedelta(days=9), b"own"),
+    )
+    return Rollover("demo", rolled_from, f"key:{serial}", "ec-p256", serial.encode(), ca,
+                    b"der-" + serial.encode(), responder, b"der-r", f"key:{serial}-ocsp", links,
+                    "cli:operator", "scheduled")  # fmt: skip
+
+
+async def test_rfc9810_4_4_a_rollover_records_its_generation_responder_links_and_audit(
+    registry: Registry,
+) -> None:
+    first = await a_generation(registry, "demo", "c1")
+    new = await registry.record_rollover(a_rollover(first, "c2"), NOW)
+    active = await registry.active_generation("demo")
+    assert active is not None
+    assert (active.id, active.serial, active.key_uri) == (new, "c2", "key:c2")
+    assert [link.serial for link in await registry.links("demo")] == ["c21", "c22"]
+    assert [(link.issuer_generation_id, link.subject_generation_id)
+            for link in await registry.links("demo")] == [(first, new), (new, first)]  # fmt: skip
+    responder = await registry.ocsp_responder(new)
+    assert responder is not None and responder[0] == "c20"
+    record = await registry.get_certificate("c20")
+    assert record is not None and record.generation_id == new
+    [entry] = [e for e in await registry.search.audit_entries(100, None)
+               if e.action == "ca.generation.rollover"]  # fmt: skip
+    assert entry.details == {"ca": "demo", "from": first, "to": new, "reason": "scheduled",
+                             "links": ["c21", "c22"]}  # fmt: skip
+    assert (await registry.verify_audit_chain()).intact
+
+
+async def test_k2_of_two_rollovers_racing_from_one_generation_one_is_refused(
+    registry: Registry,
+) -> None:
+    """Both start while generation 1 is active; one lands whole, the other is refused by
+    name and leaves nothing."""
+    first = await a_generation(registry, "demo", "c1")
+    before = await row_counts(registry)
+    results = await asyncio.gather(
+        registry.record_rollover(a_rollover(first, "c2"), NOW),
+        registry.record_rollover(a_rollover(first, "c3"), NOW),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, CAError)]
+    assert len(refused) == 1 and refused[0].kind is ErrorKind.REJECTED
+    assert refused[0].message == (
+        "generation 1 is no longer the active generation of CA 'demo': another rollover came"
+        " first; nothing was recorded"
+    )
+    [won] = [r for r in results if isinstance(r, int)]
+    assert [g.id for g in await registry.generations("demo")] == [first, won]
+    after = await row_counts(registry)
+    grown = {table: after[table] - before.get(table, 0) for table in after
+             if after[table] != before.get(table, 0)}  # fmt: skip
+    assert grown == {"audit_log": 2, "ca_generations": 1, "ca_links": 2, "certificates": 2,
+                     "ocsp_responders": 1, "status_changes": 2}  # fmt: skip

@@ -190,8 +190,14 @@ async def test_rfc9810_4_4_the_registry_keeps_the_links_and_refuses_to_revoke_th
 ) -> None:
     done = rolled.done
     assert await local_ca.registry.links("demo") == [done.new_with_old, done.old_with_new]
-    assert await local_ca.registry.ca_own_certificate(done.new_with_old.serial) == (
-        f"a link certificate of generation {done.new.id} (RFC 9810 4.4)")  # fmt: skip
+    for link in (done.new_with_old, done.old_with_new):
+        with pytest.raises(CAError) as refused:
+            await rolled.revocation.revoke(link.serial, CRLReason.superseded, "officer")
+        assert refused.value.kind is ErrorKind.FORBIDDEN
+        assert refused.value.message.startswith(
+            f"certificate {link.serial} is a link certificate of generation "
+            f"{link.subject_generation_id} (RFC 9810 4.4): the ordinary revocation"
+        )
     assert await local_ca.registry.ca_own_certificate(done.new.serial) == (
         f"the CA certificate of generation {done.new.id}")  # fmt: skip
 
