@@ -33,9 +33,17 @@ from server.registry import CAGeneration, Rollover
 from server.registry.registry_copy import row_counts
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
+from tests.cmp_client import (
+    IMPLICIT_CONFIRM,
+    cert_req_messages,
+    cert_request,
+    mac_client,
+    signing_client,
+)
 from tests.csr_factory import make_csr
 from tests.lint import lint_certificate
 from tests.local_ca import LocalCA
+from tests.unit.server.test_cmp_rfc9483_kur_suite import ca_pubs_of, new_key, rejected
 from tests.unit.server.test_crl_remove_from_crl import pem
 
 SECRET = "test home secret"
@@ -382,6 +390,32 @@ async def test_rfc9483_3_3_cmp_protection_certificate_under_the_new_generation(
     assert ca == done.new.certificate_der
     assert format(certificate(leaf).serial_number, "x") == done.cmp_serial
     certificate(leaf).verify_directly_issued_by(certificate(ca))
+
+
+async def test_rfc9483_4_1_1_an_ir_after_the_rollover_is_answered_under_the_new_generation(
+    rolled: Rolled, local_ca: LocalCA
+) -> None:
+    """An ir by MAC, then one signed by the certificate it got: the certificates chain to
+    the new CA certificate, caPubs is the new one, and the signed answer is protected by
+    the new generation's CMP protection certificate, its chain in extraCerts."""
+    done = rolled.done
+    identities = CMPIdentities(local_ca.settings, local_ca.registry, rolled.authority,
+                               local_ca.clock, lambda: SECRET)  # fmt: skip
+    identity = await identities.current()
+    client = await mac_client(local_ca, identity=identity)
+    answer = await client.send("ir", cert_req_messages(cert_request(key=new_key())), new=True,
+                               generalInfo=IMPLICIT_CONFIRM)  # fmt: skip
+    assert rejected(answer) == ("ip", "accepted", frozenset()), answer
+    assert ca_pubs_of(answer) == [done.new.certificate_der]
+    assert answer.certificate is not None
+    certificate(answer.certificate).verify_directly_issued_by(certificate(done.new.certificate_der))
+    enrolling = await mac_client(local_ca, server=client.server, identity=identity)
+    holder = await signing_client(local_ca, enrolling)
+    signed = await holder.send("ir", cert_req_messages(cert_request(key=new_key())), new=True,
+                               generalInfo=IMPLICIT_CONFIRM)  # fmt: skip
+    assert rejected(signed) == ("ip", "accepted", frozenset()), signed
+    assert signed.protected
+    assert identity is not None and list(signed.message.extra_certs[:2]) == identity.chain
 
 
 # -- a rollover another overtook ----------------------------------------------------------
