@@ -310,6 +310,8 @@ async def test_rfc6960_4_2_2_2_new_generation_has_its_own_responder_answering_at
     the generations again: the first issuance under the new one stores its response."""
     done = rolled.done
     issued = await rolled.issue("new")
+    stored = await local_ca.registry.status.ocsp_response(issued.serial)  # with the certificate
+    assert stored is not None and stored.generation_id == done.new.id
     answer = await rolled.status.ocsp.answer(ocsp_request(done.new.certificate_der, issued.serial))
     result, [single], _ = ocsp.parse_ocsp_response(answer.der)
     assert (result, single.status) == (ocsp.OCSPResponseStatus.successful, ocsp.CertStatus.GOOD)
@@ -317,8 +319,6 @@ async def test_rfc6960_4_2_2_2_new_generation_has_its_own_responder_answering_at
     assert format(responder.serial_number, "x") == done.responder_serial
     responder.verify_directly_issued_by(certificate(done.new.certificate_der))
     assert lint_certificate(responder.public_bytes(Encoding.DER)) == []
-    stored = await local_ca.registry.status.ocsp_response(issued.serial)
-    assert stored is not None and stored.generation_id == done.new.id
 
 
 async def test_rfc6960_4_2_2_2_another_process_answers_for_the_new_generation_within_a_second(
@@ -348,6 +348,35 @@ async def test_rfc6960_4_2_2_2_another_process_answers_for_the_new_generation_wi
         assert worker.ocsp.responders_expiring(done.new.not_after + timedelta(days=1)) != []
     finally:
         await other_registry.close()
+
+
+@pytest.mark.parametrize("builder", [True, False])
+async def test_rfc6960_4_2_2_2_every_process_takes_up_the_new_generation_at_its_ocsp_upkeep(
+    local_ca: LocalCA, builder: bool
+) -> None:
+    """The periodic OCSP upkeep (publication.OCSP_REFRESH_EVERY_S) reads the generations in
+    the process holding the duties as in the others: afterwards a request naming the new
+    CA key is answered with no further read."""
+    issuing = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
+                                local_ca.clock, builder=True)  # fmt: skip
+    await issuing.ocsp.load_issuers()
+    process = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
+                                local_ca.clock, builder=builder)  # fmt: skip
+    await process.ocsp.load_issuers()
+    done = await roll(local_ca, issuing)
+    await process.maintain_ocsp()
+    registry = local_ca.registry
+    original = registry.generations
+
+    async def refused(ca_name: str) -> list[CAGeneration]:
+        raise AssertionError("read again")
+
+    registry.generations = refused  # type: ignore[method-assign]
+    try:
+        single = await ask(process, done.new.certificate_der, done.cmp_serial)
+    finally:
+        registry.generations = original  # type: ignore[method-assign]
+    assert single.status is ocsp.CertStatus.GOOD
 
 
 async def test_rfc6960_2_3_unknown_issuers_read_the_generations_at_most_once_a_second(
