@@ -230,9 +230,9 @@ async def rollover(
     reason: str,
 ) -> RolledOver:
     """Roll the CA over to a new key (see the module: "Rollover"); `secret` is the home's
-    secret, for the CMP protection key file. Raises CAError(UNAVAILABLE) when the CA has no active
-    generation, CAError(REJECTED) when the active one is not valid now or another rollover
-    came first (nothing recorded)."""
+    secret, for the CMP protection key file. Raises CAError(UNAVAILABLE) when the CA has
+    no active generation, CAError(REJECTED) when the active one is not valid now or another
+    rollover came first (nothing recorded)."""
     ca = settings.ca
     old = await registry.active_generation(ca.name)
     if old is None:
