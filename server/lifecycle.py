@@ -240,9 +240,9 @@ async def rollover(
     if not old.not_before <= now < old.not_after:
         raise CAError(ErrorKind.REJECTED, f"generation {old.id}'s CA certificate is not valid now")
     number = len(await registry.generations(ca.name)) + 1
-    label = f"{ca.name}-ca-g{number}-{secrets.token_hex(4)}"  # racing rollovers both make one
+    suffix = f"g{number}-{secrets.token_hex(4)}"  # racing rollovers each make their keys
     algorithm = KeyAlgorithm(ca.algorithm)
-    key = backend.generate_key(label, algorithm)
+    key = backend.generate_key(f"{ca.name}-ca-{suffix}", algorithm)
     old_key = KeyRef(old.key_uri, KeyAlgorithm(old.key_algorithm))
     new_spki = backend.public_key_der(key)
     not_after = now + timedelta(days=ca.validity_days)
@@ -269,8 +269,7 @@ async def rollover(
         certificate_der=new_with_new.der,
         first=False,
     )
-    responder_key = backend.generate_key(f"{ca.name}-ocsp-{label.removeprefix(ca.name + '-')}",
-                                         algorithm)  # fmt: skip
+    responder_key = backend.generate_key(f"{ca.name}-ocsp-{suffix}", algorithm)
     responder = await _responder(settings, authority, backend, new, new_with_new, responder_key,
                                  now)  # fmt: skip
     links = (

@@ -451,10 +451,11 @@ async def test_rfc9483_4_1_1_an_ir_after_the_rollover_is_answered_under_the_new_
 
 
 async def test_k2_rollover_refused_when_another_rollover_won(
-    local_ca: LocalCA, monkeypatch: pytest.MonkeyPatch
+    local_ca: LocalCA, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Two rollovers from generation 1: the second records first (while the first is
-    signing). The first is refused by name and records nothing."""
+    signing). The first is refused by name and records nothing; the keys it made are
+    named in a warning (nothing destroys a key yet)."""
     status = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
                                local_ca.clock, builder=True)  # fmt: skip
     await status.ocsp.load_issuers()
@@ -484,6 +485,9 @@ async def test_k2_rollover_refused_when_another_rollover_won(
     assert await registry.links("demo") == before["links"]
     assert await registry.audit_head() == before["audit"]
     assert [g.id for g in before["generations"]] == [1, 2]
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith("rollover not recorded; keys made for it left in the backend: ")
+    assert warning.count("file:") == 2 and "-ca-g2-" in warning and "-ocsp-g2-" in warning
 
 
 async def test_k2_rollover_is_audited_and_the_chain_verifies(
