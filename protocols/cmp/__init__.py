@@ -71,6 +71,7 @@ from protocols.cmp.replies import (
     poll_rep_body,
     preferred_symm_alg_value,
     protected_part,
+    root_ca_key_update_value,
     rp_body,
 )
 
@@ -129,6 +130,7 @@ __all__ = [
     "protected_part",
     "protection_kind",
     "reply_mac",
+    "root_ca_key_update_value",
     "rp_body",
     "signature_algorithm_der",
     "verify_mac",

@@ -19,7 +19,8 @@ signature), which is why the header, CertRepMessage and PKIMessage are joined fr
 values here; the other structures are built with the ``pyasn1_alt_modules.rfc9480`` types.
 
 :func:`cert_hash` is the certHash a certConf must carry for a certificate (5.3.18 as updated
-by RFC 9480), :func:`ca_certs_value` the infoValue of a caCerts genp (RFC 9483 4.3.1), and
+by RFC 9480), :func:`ca_certs_value` the infoValue of a caCerts genp (RFC 9483 4.3.1),
+:func:`root_ca_key_update_value` that of a rootCaKeyUpdate genp (4.3.2), and
 :func:`parse_reply` reads a reply back (tests, clients written in Python).
 
 Bad arguments raise ValueError with the field named.
@@ -77,6 +78,7 @@ __all__ = [
     "poll_rep_body",
     "preferred_symm_alg_value",
     "protected_part",
+    "root_ca_key_update_value",
     "rp_body",
 ]
 
@@ -563,6 +565,22 @@ def ca_certs_value(certificates: Sequence[bytes]) -> bytes:
     if not certificates:
         raise ValueError("caCerts needs at least one certificate")
     return _certificates(certificates, "caCerts")
+
+
+def root_ca_key_update_value(
+    new_with_new: bytes, new_with_old: bytes, old_with_new: bytes | None = None
+) -> bytes:
+    """DER infoValue of id-it-rootCaKeyUpdate (RFC 9483 4.3.2; RFC 9810 5.3.19.15):
+    RootCaKeyUpdateContent ::= SEQUENCE { newWithNew CMPCertificate, newWithOld [0]
+    CMPCertificate OPTIONAL, oldWithNew [1] CMPCertificate OPTIONAL }. The tags are
+    explicit (a tagged CHOICE). RFC 9483 4.3.2 makes newWithOld REQUIRED in an answer that
+    has a value, so it is a required argument here. Raises ValueError for a certificate
+    that does not decode."""
+    content = _certificate(new_with_new, "newWithNew")
+    content += der_tlv(0xA0, _certificate(new_with_old, "newWithOld"))
+    if old_with_new is not None:
+        content += der_tlv(0xA1, _certificate(old_with_new, "oldWithNew"))
+    return der_tlv(_SEQUENCE, content)
 
 
 def cert_hash(

@@ -763,6 +763,21 @@ def test_rp_genp_poll_rep_pkiconf_bodies() -> None:
         cmp.genp_body([(cmp.ID_IT_CA_CERTS, b"\x30\x05")])
 
 
+def test_rfc9810_5_3_19_15_root_ca_key_update_value_tags_the_links_explicitly() -> None:
+    """RootCaKeyUpdateContent { newWithNew, newWithOld [0], oldWithNew [1] }: each
+    certificate byte for byte, the two links under explicit tags (a tagged CHOICE);
+    oldWithNew may be left out; it decodes under RFC 9480's ASN.1."""
+    new, new_with_old, old_with_new = (TestCA.create().der for _ in range(3))
+    value = cmp.root_ca_key_update_value(new, new_with_old, old_with_new)
+    assert value == der.tlv(0x30, new + der.tlv(0xA0, new_with_old) + der.tlv(0xA1, old_with_new))
+    decoded, rest = decoder.decode(value, asn1Spec=rfc9480.RootCaKeyUpdateContent())
+    assert rest == b"" and encoder.encode(decoded["newWithNew"]) == new
+    short = cmp.root_ca_key_update_value(new, new_with_old)
+    assert short == der.tlv(0x30, new + der.tlv(0xA0, new_with_old))
+    with pytest.raises(ValueError, match="newWithOld does not decode"):
+        cmp.root_ca_key_update_value(new, b"\x30\x00")
+
+
 @pytest.mark.parametrize("pvno", [2, 3])
 def test_reply_header_round_trip(pvno: int) -> None:
     algorithm = cmp.signature_algorithm_der("sha256_ecdsa")
