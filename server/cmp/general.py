@@ -12,11 +12,15 @@ element of type InfoTypeAndValue" (4.3.1-4.3.4), answered by a genp with exactly
     with an infoValue is refused, badRequest, as an error;
   - certReqTemplate (4.3.3) is answered with the path profile's keyUsage and extKeyUsage
     and exactly one control in keySpec, the profile's first (preferred) key type;
+  - caCerts is answered with every active generation's CA certificate and the link
+    certificates between them (server/enrollment/root_distribution.py);
   - rootCaCert (4.3.2; id-it 20): the infoValue, OPTIONAL, is the root CA certificate the
     client uses (RootCaCertValue ::= CMPCertificate; one that does not decode is
-    badRequest). The answer is id-it-rootCaKeyUpdate (id-it 18) with a
-    RootCaKeyUpdateContent, or without a value when there is no update
-    (:meth:`GeneralMessages.root_ca_key_update`, which the CA lifecycle fills);
+    badRequest, one that is none of this CA's active roots badCertId). The answer is
+    id-it-rootCaKeyUpdate (id-it 18) with a RootCaKeyUpdateContent (newWithNew, the
+    REQUIRED newWithOld, oldWithNew) for the rollover made from the client's root (with
+    none given, the one into the issuing generation), or without a value when there is no
+    update: the client has the newest root, or there was no rollover;
   - crlStatusList (4.3.4): its infoValue, the CRLs the client has, is REQUIRED (refused,
     badRequest, without one); answered by id-it-crls with the newer CRLs, no value if none;
   - currentCRL (RFC 9810 5.3.19.6): the current full CRL; with several shards there is no
@@ -40,6 +44,8 @@ from cryptography import x509
 from config import Settings
 from protocols import cmp
 from protocols.x509 import extensions as x509_extensions
+from server.enrollment import root_distribution
+from server.errors import CAError
 from server.registry import interfaces
 
 F = cmp.FailureInfo
@@ -113,18 +119,11 @@ class GeneralMessages:
             return cmp.genp_body([(item.info_type, None)])
         return cmp.genp_body([await answer()])
 
-    async def root_ca_key_update(self, current_root: bytes | None) -> bytes | None:
-        """The DER RootCaKeyUpdateContent (RFC 9483 4.3.2: newWithNew, newWithOld,
-        oldWithNew) for a client trusting ``current_root`` (DER; None: it did not say), or
-        None when there is no update. There is no CA key rollover yet: always None; the CA
-        lifecycle fills this in."""
-        del current_root
-        return None
-
     async def _ca_certs(self) -> tuple[str, bytes | None]:
-        """RFC 9483 4.3.1: every generation's CA certificate."""
-        generations = await self._registry.generations(self._settings.ca.name)
-        certificates = [g.certificate_der for g in generations]
+        """RFC 9483 4.3.1: the active generations' CA certificates and their links."""
+        certificates = await root_distribution.ca_certificates(
+            self._registry, self._settings.ca.name
+        )
         value = cmp.ca_certs_value(certificates) if certificates else None
         return cmp.ID_IT_CA_CERTS, value
 
@@ -165,7 +164,18 @@ class GeneralMessages:
                 raise GeneralMessageRefusal(
                     F.badRequest, "the rootCaCert value is not a certificate"
                 ) from None
-        return cmp.ID_IT_ROOT_CA_KEY_UPDATE, await self.root_ca_key_update(value)
+        try:
+            update = await root_distribution.root_key_update(
+                self._registry, self._settings.ca.name, value
+            )
+        except CAError as refusal:  # NOT_FOUND: not a root of ours
+            raise GeneralMessageRefusal(F.badCertId, refusal.message) from None
+        if update is None:
+            return cmp.ID_IT_ROOT_CA_KEY_UPDATE, None
+        content = cmp.root_ca_key_update_value(
+            update.new_with_new, update.new_with_old, update.old_with_new
+        )
+        return cmp.ID_IT_ROOT_CA_KEY_UPDATE, content
 
     async def _crls(self, statuses: tuple[cmp.CRLStatus, ...]) -> tuple[str, bytes | None]:
         """RFC 9483 4.3.4: the newer CRLs as id-it-crls, no value when there are none."""

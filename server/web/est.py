@@ -27,6 +27,7 @@ from aiohttp import web
 from protocols import est
 from protocols.x509 import csr as csr_codec
 from server.context import CA
+from server.enrollment import root_distribution
 from server.errors import CAError, ErrorKind
 from server.ra.applications import ApplicationPending
 from server.web.bodies import BodyTooLarge, read_body
@@ -200,12 +201,13 @@ class EST:
         return user, password
 
     async def cacerts(self, request: web.Request) -> web.Response:
-        """RFC 7030 4.1: every CA generation's certificate (rollover adds link certs)."""
+        """RFC 7030 4.1.3: the CA certificates and the root key update certificates."""
         self._require_tls(request)
         self._profile(request)
         ca = self._ca(request)
-        generations = await ca.registry.generations(ca.settings.ca.name)
-        return _certs_only([g.certificate_der for g in generations])
+        return _certs_only(
+            await root_distribution.ca_certificates(ca.registry, ca.settings.ca.name)
+        )
 
     async def csrattrs(self, request: web.Request) -> web.Response:
         """RFC 7030 4.5 / RFC 8951 4: the key types the profile takes."""
