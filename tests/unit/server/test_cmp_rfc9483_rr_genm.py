@@ -258,14 +258,16 @@ async def test_rfc9483_4_3_1_ca_certs_gets_the_ca_certificates(local_ca: LocalCA
 
 
 @pytest.mark.parametrize("with_root", [False, True])
-async def test_rfc9483_4_3_2_root_ca_cert_is_answered_by_root_ca_key_update_without_value(
+async def test_rfc9483_4_3_2_before_a_rollover_root_ca_cert_is_answered_without_value(
     local_ca: LocalCA, with_root: bool
 ) -> None:
     """4.3.2: genm id-it-rootCaCert (the client's root, or absent) -> genp
-    id-it-rootCaKeyUpdate, its value absent when there is no update (no rollover yet)."""
+    id-it-rootCaKeyUpdate, its value absent when there is no update: no rollover yet (the
+    answers after one: test_root_distribution.py)."""
     client = await mac_client(local_ca)
     generation = await local_ca.registry.active_generation(local_ca.settings.ca.name)
     assert generation is not None
+    assert await local_ca.registry.links(local_ca.settings.ca.name) == []  # no rollover
     root = generation.certificate_der if with_root else None
     answer = await client.send("genm", genm_content((ID_IT_ROOT_CA_CERT, root)), new=True)
     assert genp_items(answer) == [(cmp.ID_IT_ROOT_CA_KEY_UPDATE, None)]

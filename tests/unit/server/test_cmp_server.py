@@ -288,8 +288,9 @@ async def test_another_protocol_version_is_unsupported_version(client: Client) -
 
 async def test_genm_answers_ca_certificates_and_crls(client: Client, local_ca: LocalCA) -> None:
     """RFC 9483 4.3.1 caCerts, 4.3.3 certReqTemplate, 4.3.4 crlStatusList -> crls (only a
-    CRL newer than the client's); rootCaCert -> rootCaKeyUpdate (no rollover yet): no
-    value."""
+    CRL newer than the client's); rootCaCert -> rootCaKeyUpdate, before any rollover
+    without a value (after one: test_root_distribution.py)."""
+    assert await local_ca.registry.links(local_ca.settings.ca.name) == []  # no rollover
     crl = client.server._crls.current(0, delta=False)
     assert crl is not None
     url = f"{local_ca.settings.ca.base_url.rstrip('/')}/crl/{local_ca.settings.ca.name}.crl"
