@@ -45,7 +45,7 @@ from config import Settings
 from protocols import cmp
 from protocols.x509 import extensions as x509_extensions
 from server.enrollment import root_distribution
-from server.errors import CAError
+from server.errors import CAError, ErrorKind
 from server.registry import interfaces
 
 F = cmp.FailureInfo
@@ -168,7 +168,10 @@ class GeneralMessages:
             update = await root_distribution.root_key_update(
                 self._registry, self._settings.ca.name, value
             )
-        except CAError as refusal:  # NOT_FOUND: not a root of ours
+        except CAError as refusal:
+            if refusal.kind is not ErrorKind.NOT_FOUND:
+                raise
+            # RFC 9810 5.2.3 badCertId: no certificate matching the criteria provided
             raise GeneralMessageRefusal(F.badCertId, refusal.message) from None
         if update is None:
             return cmp.ID_IT_ROOT_CA_KEY_UPDATE, None
