@@ -228,15 +228,21 @@ async def rollover(
     secret: str,
     actor: str,
     reason: str,
+    rolled_from: int | None = None,
 ) -> RolledOver:
     """Roll the CA over to a new key (see the module: "Rollover"); `secret` is the home's
-    secret, for the CMP protection key file. Raises CAError(UNAVAILABLE) when the CA has
-    no active generation, CAError(REJECTED) when the active one is not valid now or another
-    rollover came first (nothing recorded)."""
+    secret, for the CMP protection key file. With `rolled_from`, only from that generation
+    (the scheduled duty: a generation is never rolled over twice). Raises
+    CAError(UNAVAILABLE) when the CA has no active generation, CAError(REJECTED) when the
+    active one is not `rolled_from` or not valid now, or another rollover came first
+    (nothing recorded)."""
     ca = settings.ca
     old = await registry.active_generation(ca.name)
     if old is None:
         raise CAError(ErrorKind.UNAVAILABLE, "the CA has no active key (run init)")
+    if rolled_from is not None and old.id != rolled_from:
+        raise CAError(ErrorKind.REJECTED, f"generation {rolled_from} is no longer the active "
+                                          f"one (generation {old.id} is)")  # fmt: skip
     if not old.not_before <= now < old.not_after:
         raise CAError(ErrorKind.REJECTED, f"generation {old.id}'s CA certificate is not valid now")
     number = len(await registry.generations(ca.name)) + 1

@@ -89,6 +89,7 @@ async def livez(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     ca = request.app[CA_KEY]
     await ca.applications.refresh_metrics()
+    await ca.key_lifetimes.refresh_metrics()
     body = generate_latest(ca.metrics)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
