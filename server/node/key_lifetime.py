@@ -2,16 +2,19 @@
 stands in it: read by the scheduled rollover (server/node/scheduled_rollover.py), `/healthz`
 (server/node/health.py) and `/metrics`.
 
-A generation's key may sign from its CA certificate's notBefore for `ca.key_usage_days`
-(0: until the certificate's notAfter), never past the certificate's notAfter. Its rollover
-is due `ca.rollover_before_days` before that end. The period is taken from the settings,
-not from the certificate, so a changed `ca.key_usage_days` applies to live generations too.
+A generation's key may sign until the end of the privateKeyUsagePeriod its CA certificate
+states (CA certificates made with `ca.key_usage_days` set carry one), else for
+`ca.key_usage_days` from the certificate's notBefore (0: until its notAfter), and never
+past the certificate's notAfter. Its rollover is due `ca.rollover_before_days` before
+that end.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
+from asn1crypto import x509 as asn1_x509
 from prometheus_client import CollectorRegistry, Gauge
 
 from config.settings import CASettings
@@ -23,9 +26,22 @@ LIVE = "active"  # the state of every generation still publishing (the newest on
 
 def key_usage_end(ca: CASettings, generation: CAGeneration) -> datetime:
     """When `generation`'s key stops being permitted to sign."""
+    stated = _stated_key_usage_end(generation.certificate_der)
+    if stated is not None:
+        return min(generation.not_after, stated)
     if not ca.key_usage_days:
         return generation.not_after
     return min(generation.not_after, generation.not_before + timedelta(days=ca.key_usage_days))
+
+
+@functools.lru_cache(maxsize=64)
+def _stated_key_usage_end(certificate_der: bytes) -> datetime | None:
+    """The end of the certificate's privateKeyUsagePeriod (2.5.29.16), if it states one."""
+    period = asn1_x509.Certificate.load(certificate_der).private_key_usage_period_value
+    if period is None or not period["not_after"].native:
+        return None
+    end: datetime = period["not_after"].native
+    return end
 
 
 def rollover_due(ca: CASettings, generation: CAGeneration) -> datetime:

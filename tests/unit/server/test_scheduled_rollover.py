@@ -13,15 +13,17 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from asn1crypto import x509 as asn1_x509
 from prometheus_client import CollectorRegistry
 
 from config import Settings, load_settings
 from server.context import open_ca, open_registry
-from server.lifecycle import RolledOver, rollover
+from server.lifecycle import RolledOver, create_generation, rollover
 from server.node.duties import DUTIES
-from server.node.key_lifetime import KeyLifetimeMetrics, rollover_due
+from server.node.key_lifetime import KeyLifetimeMetrics, key_usage_end, rollover_due
 from server.node.scheduled_rollover import ScheduledRollover
 from server.registry import CAGeneration
+from tests.lint import lint_certificate
 from tests.local_ca import Clock, LocalCA
 
 SECRET = "test home secret"
@@ -184,3 +186,40 @@ async def test_k2_duty_runs_only_in_the_process_holding_the_duties(tmp_path: Pat
             assert [g.id for g in await registry.generations("demo")] == [1, 2]
     finally:
         await registry.close()
+
+
+def stated_key_usage(der: bytes) -> tuple[object, object] | None:
+    period = asn1_x509.Certificate.load(der).private_key_usage_period_value
+    return None if period is None else (period["not_before"].native, period["not_after"].native)
+
+
+async def test_k1_k2_new_ca_certificates_state_the_key_usage_period_and_pass_pkilint(
+    local_ca: LocalCA,
+) -> None:
+    """With ca.key_usage_days set, a CA certificate made by init (create_generation) or by a
+    rollover (NewWithNew, NewWithOld) states its key's period in privateKeyUsagePeriod;
+    OldWithNew certifies the old key, whose certificate stated none. That stated period,
+    not the setting, then decides the key's end."""
+    settings = with_key_usage(local_ca.settings)
+    first = await local_ca.registry.active_generation("demo")
+    assert first is not None and stated_key_usage(first.certificate_der) is None
+    local_ca.clock.advance(days=30)
+    now = local_ca.clock()
+    done = await rollover(settings, local_ca.registry, local_ca.backend, local_ca.authority, now,
+                          SECRET, "cli:operator", "scheduled")  # fmt: skip
+    period = (now, now + timedelta(days=KEY_USAGE_DAYS))
+    assert stated_key_usage(done.new.certificate_der) == period
+    assert stated_key_usage(done.new_with_old.der) == period
+    assert stated_key_usage(done.old_with_new.der) is None
+    for der in (done.new.certificate_der, done.new_with_old.der, done.old_with_new.der):
+        assert lint_certificate(der) == []
+    assert key_usage_end(with_key_usage(settings, 0).ca, done.new) == period[1]
+
+    local_ca.clock.advance(days=1)
+    made = await create_generation(settings, local_ca.registry, local_ca.backend,
+                                   local_ca.authority, local_ca.clock(), "t")  # fmt: skip
+    assert stated_key_usage(made.certificate_der) == (
+        local_ca.clock(),
+        local_ca.clock() + timedelta(days=KEY_USAGE_DAYS),
+    )
+    assert lint_certificate(made.certificate_der) == []
