@@ -79,7 +79,7 @@ class ScheduledRollover:
             log.warning("scheduled rollover from generation %d refused: %s", generation.id, exc)
             return None
         self._rollovers.labels(REASON).inc()
-        log.warning(
+        log.info(
             "scheduled rollover (K2): CA %r moved from generation %d (key usable until "
             "%s) to generation %d (certificate serial %s)",
             self._ca.name, done.old.id, f"{key_usage_end(self._ca, done.old):%Y-%m-%d}",

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import subprocess
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from asn1crypto import x509 as asn1_x509
 from prometheus_client import CollectorRegistry
 
@@ -92,7 +94,10 @@ async def test_k2_without_key_usage_days_the_rollover_is_due_before_the_ca_certi
     assert await scheduled.rollover_if_due() is not None
 
 
-async def test_k2_duty_never_rolls_over_twice_for_one_generation(local_ca: LocalCA) -> None:
+async def test_k2_duty_never_rolls_over_twice_for_one_generation(
+    local_ca: LocalCA, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="server.rollover")
     settings = with_key_usage(local_ca.settings)
     first = await local_ca.registry.active_generation("demo")
     assert first is not None
@@ -104,6 +109,10 @@ async def test_k2_duty_never_rolls_over_twice_for_one_generation(local_ca: Local
     assert await scheduled.rollover_if_due() is None
     assert await generation_ids(local_ca) == [1, 2]
     assert metrics.get_sample_value("ca_rollovers_total", {"reason": "scheduled"}) == 1
+    logged = [r.getMessage() for r in caplog.records if r.name == "server.rollover"]
+    assert logged == ["scheduled rollover (K2): CA 'demo' moved from generation 1 (key usable "
+                      "until 2029-11-27) to generation 2 (certificate serial "
+                      f"{(await local_ca.registry.active_generation('demo')).serial})"]  # fmt: skip
 
 
 async def test_k2_duty_overtaken_by_another_rollover_does_not_roll_the_new_generation_over(
