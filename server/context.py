@@ -37,7 +37,7 @@ from server.node.duties import DutyHolder
 from server.node.health import Health
 from server.node.intent_sweeper import IntentSweeper
 from server.node.key_lifetime import KeyLifetimeMetrics
-from server.node.scheduled_rollover import ScheduledRollover
+from server.node.scheduled_rollover import SCHEDULED, ScheduledRollover
 from server.outbox import OutboxDelivery, open_sender
 from server.ra.applications import Applications
 from server.ra.subscribers import Subscribers
@@ -336,7 +336,7 @@ def _assemble(
         backend = await asyncio.to_thread(open_backend, settings)
         try:
             return await rollover(settings, registry, backend, authority, clock(), secret(),
-                                  "ca:scheduled-rollover", "scheduled",
+                                  "ca:scheduled-rollover", SCHEDULED,
                                   rolled_from=generation.id)  # fmt: skip
         finally:
             backend.close()

@@ -66,9 +66,9 @@ class KeyLifetimeMetrics:
         self._clock = clock
         self._remaining = Gauge(
             "ca_key_usage_remaining_seconds",
-            "Seconds left of each live CA generation's key usage period (ca.key_usage_days, "
-            "or its CA certificate's validity); the rollover is due ca.rollover_before_days "
-            "before it ends.",
+            "Seconds left of each live CA generation's key usage period (its CA certificate's "
+            "privateKeyUsagePeriod, else ca.key_usage_days, else the certificate's "
+            "validity); the rollover is due ca.rollover_before_days before it ends.",
             ["generation"],
             registry=metrics,
         )

@@ -10,7 +10,8 @@ with its audit entry in one transaction.
 It never rolls over twice for one generation: the rollover is asked to roll over from the
 generation found due, and is refused (recording nothing) when that generation is no longer
 the active one, whether an operator's rollover, another process or this one before a crash
-got there first. After a rollover the new generation is active, and not due for years.
+got there first. After a rollover the new generation is active, and not due until its
+own window opens.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from server.registry import CAGeneration, interfaces
 log = logging.getLogger("server.rollover")
 
 CHECK_EVERY_S = 3600.0
-REASON = "scheduled"
+SCHEDULED = "scheduled"  # the reason recorded in its audit entry and metric
 
 # rolls the CA over from the generation given (refused if it is no longer the active one)
 Roll = Callable[[CAGeneration], Awaitable[RolledOver]]
@@ -78,7 +79,7 @@ class ScheduledRollover:
         except CAError as exc:
             log.warning("scheduled rollover from generation %d refused: %s", generation.id, exc)
             return None
-        self._rollovers.labels(REASON).inc()
+        self._rollovers.labels(SCHEDULED).inc()
         log.info(
             "scheduled rollover (K2): CA %r moved from generation %d (key usable until "
             "%s) to generation %d (certificate serial %s)",
