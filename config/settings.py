@@ -75,6 +75,11 @@ class CASettings:
     ocsp_url: str = ""  # the OCSP URL put in certificates; "" means <base_url>/ocsp
     ocsp_responder_validity_days: int = 30
     ocsp_responder_renew_before_days: int = 10  # a new responder certificate this early
+    # K2, D10: the CA key's permitted lifetime, from its certificate's notBefore (0: the CA
+    # certificate's validity); the background duty rolls over to a new key
+    # `rollover_before_days` before it ends (server/node/scheduled_rollover.py).
+    key_usage_days: int = 0
+    rollover_before_days: int = 14
     issuer_sign_tool: IssuerSignTool = field(default_factory=IssuerSignTool)
 
     def check(self) -> None:
@@ -91,6 +96,17 @@ class CASettings:
             "positive and below ca.ocsp_responder_validity_days",
         )
         _require(
+            0 <= self.key_usage_days <= self.validity_days,
+            "ca.key_usage_days",
+            "0 (the CA certificate's validity) or a number of days up to ca.validity_days",
+        )
+        _require(
+            0 < self.rollover_before_days < (self.key_usage_days or self.validity_days),
+            "ca.rollover_before_days",
+            "positive and below the CA key's lifetime (ca.key_usage_days, or "
+            "ca.validity_days when it is 0)",
+        )
+        _require(
             self.name.replace("-", "").replace("_", "").isalnum(),
             "ca.name",
             "letters, digits, '-' and '_' only (it is part of URLs)",
@@ -99,6 +115,24 @@ class CASettings:
             self.base_url.startswith(("http://", "https://")),
             "ca.base_url",
             "an http:// or https:// URL",
+        )
+
+    def check_profiles(self, profiles: Mapping[str, ProfileSettings]) -> None:
+        """D10 without truncation: a certificate issued on the CA key's last permitted
+        day, for the longest validity any profile gives, still ends within the CA
+        certificate."""
+        if not self.key_usage_days or not profiles:
+            return
+        name, days = max(
+            ((name, profile.longest_validity_days) for name, profile in profiles.items()),
+            key=lambda item: item[1],
+        )
+        _require(
+            self.key_usage_days + days <= self.validity_days,
+            "ca.key_usage_days",
+            f"at most ca.validity_days ({self.validity_days}) less the longest profile "
+            f"validity ({days} days, profiles.{name}), so that a certificate issued on the "
+            "CA key's last day ends before the CA certificate (D10)",
         )
 
 
@@ -533,6 +567,13 @@ class ProfileSettings:
     requires_registered_subscriber: bool | None = None
 
     @property
+    def longest_validity_days(self) -> int:
+        """The longest validity a certificate of this profile can have."""
+        if self.private_key_usage_days:
+            return min(self.validity_days, self.private_key_usage_days)
+        return self.validity_days
+
+    @property
     def carries_personal_identifiers(self) -> bool:
         return any(a in PERSONAL_IDENTIFIERS for a in self.subject_attributes)
 
@@ -704,6 +745,7 @@ def load_settings(home: Path, environ: Mapping[str, str] | None = None) -> Setti
             check()
     sections["est"].check_profiles(profiles)
     sections["cmp"].check_profiles(profiles)
+    sections["ca"].check_profiles(profiles)
     ocsp_days = sections["ocsp"].validity_hours / 24
     _require(
         sections["ca"].ocsp_responder_renew_before_days > ocsp_days,

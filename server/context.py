@@ -32,10 +32,12 @@ from server.cmp.server import CMPServer
 from server.enrollment.credentials import EnrollmentCredentials, derivation_key
 from server.enrollment.enroll import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.errors import CAError, ErrorKind
-from server.lifecycle import issue_ocsp_responder
+from server.lifecycle import RolledOver, issue_ocsp_responder, rollover
 from server.node.duties import DutyHolder
 from server.node.health import Health
 from server.node.intent_sweeper import IntentSweeper
+from server.node.key_lifetime import KeyLifetimeMetrics
+from server.node.scheduled_rollover import SCHEDULED, ScheduledRollover
 from server.outbox import OutboxDelivery, open_sender
 from server.ra.applications import Applications
 from server.ra.subscribers import Subscribers
@@ -63,6 +65,8 @@ class CA:
     status: StatusPublication
     audit: AuditCheckpoints
     intents: IntentSweeper
+    key_lifetimes: KeyLifetimeMetrics  # refreshed when /metrics is scraped
+    scheduled_rollover: ScheduledRollover
     metrics: CollectorRegistry
     clock: Clock
     health: Health | None = None  # serving processes: what /healthz reports
@@ -248,13 +252,14 @@ def _duty_holder(ca: CA) -> DutyHolder:
 def _builder_loops(ca: CA, delivery: OutboxDelivery | None) -> list[asyncio.Task[None]]:
     """The background loops of the process holding the duty lease (server/node/duties.py),
     the single list of them: the CMP sweeper, the CMP protection certificate's issuance and
-    renewal, the sweeper of unfinished issuance, the audit checkpoints and, when enabled,
-    the delivery of the reporting outbox."""
+    renewal, the sweeper of unfinished issuance, the audit checkpoints, the scheduled CA
+    key rollover and, when enabled, the delivery of the reporting outbox."""
     loops = [
         asyncio.create_task(ca.cmp.run()),
         asyncio.create_task(ca.cmp_identity.run()),
         asyncio.create_task(ca.intents.run()),
         asyncio.create_task(ca.audit.run()),
+        asyncio.create_task(ca.scheduled_rollover.run()),
     ]
     if delivery is not None:
         loops.append(asyncio.create_task(delivery.run()))
@@ -325,6 +330,18 @@ def _assemble(
         finally:
             backend.close()
 
+    async def roll_over(generation: CAGeneration) -> RolledOver:
+        """The scheduled rollover from `generation` (K2), as `python -m server rollover`
+        makes it; the new key made by the backend, opened here only for that."""
+        backend = await asyncio.to_thread(open_backend, settings)
+        try:
+            return await rollover(settings, registry, backend, authority, clock(), secret(),
+                                  "ca:scheduled-rollover", SCHEDULED,
+                                  rolled_from=generation.id)  # fmt: skip
+        finally:
+            backend.close()
+
+    secret = _home_secret(settings)
     status = StatusPublication(
         settings,
         registry,
@@ -362,7 +379,7 @@ def _assemble(
             status.crls,
             clock,
         ),
-        cmp_identity=CMPIdentities(settings, registry, authority, clock, _home_secret(settings)),
+        cmp_identity=CMPIdentities(settings, registry, authority, clock, secret),
         enrollment=enrollment,
         holders=holders,
         server_keygen=ServerKeyGeneration(enrollment, holders),
@@ -370,6 +387,8 @@ def _assemble(
         status=status,
         audit=AuditCheckpoints(settings, registry, signer, clock),
         intents=IntentSweeper(settings, registry, clock, metrics),
+        key_lifetimes=KeyLifetimeMetrics(settings.ca, registry, clock, metrics),
+        scheduled_rollover=ScheduledRollover(settings.ca, registry, roll_over, clock, metrics),
         metrics=metrics,
         clock=clock,
     )

@@ -106,6 +106,7 @@ async def create_generation(
             ext.key_usage({"key_cert_sign", "crl_sign", "digital_signature"}),
             ext.subject_key_identifier(spki_der),
             ext.authority_key_identifier(key_id),
+            *_key_usage_period(settings, now),
         ),
         signature_algorithm=signature_algorithm_for(spki_der),
     )
@@ -133,6 +134,13 @@ async def create_generation(
     generation = await registry.active_generation(ca.name)
     assert generation is not None
     return generation
+
+
+def _key_usage_period(settings: Settings, now: datetime) -> tuple[asn1_x509.Extension, ...]:
+    """A new CA key's privateKeyUsagePeriod (K1, K2: the key's permitted lifetime, as the
+    Russian profile states it), when `ca.key_usage_days` is set."""
+    days = settings.ca.key_usage_days
+    return (ext.private_key_usage_period(now, now + timedelta(days=days)),) if days else ()
 
 
 async def issue_ocsp_responder(
@@ -228,15 +236,21 @@ async def rollover(
     secret: str,
     actor: str,
     reason: str,
+    rolled_from: int | None = None,
 ) -> RolledOver:
     """Roll the CA over to a new key (see the module: "Rollover"); `secret` is the home's
-    secret, for the CMP protection key file. Raises CAError(UNAVAILABLE) when the CA has
-    no active generation, CAError(REJECTED) when the active one is not valid now or another
-    rollover came first (nothing recorded)."""
+    secret, for the CMP protection key file. With `rolled_from`, only from that generation
+    (the scheduled duty: a generation is never rolled over twice). Raises
+    CAError(UNAVAILABLE) when the CA has no active generation, CAError(REJECTED) when the
+    active one is not `rolled_from` or not valid now, or another rollover came first
+    (nothing recorded)."""
     ca = settings.ca
     old = await registry.active_generation(ca.name)
     if old is None:
         raise CAError(ErrorKind.UNAVAILABLE, "the CA has no active key (run init)")
+    if rolled_from is not None and old.id != rolled_from:
+        raise CAError(ErrorKind.REJECTED, f"generation {rolled_from} is no longer the active "
+                                          f"one (generation {old.id} is)")  # fmt: skip
     if not old.not_before <= now < old.not_after:
         raise CAError(ErrorKind.REJECTED, f"generation {old.id}'s CA certificate is not valid now")
     number = len(await registry.generations(ca.name)) + 1
@@ -247,9 +261,11 @@ async def rollover(
     new_spki = backend.public_key_der(key)
     not_after = now + timedelta(days=ca.validity_days)
 
+    usage_end = now + timedelta(days=ca.key_usage_days) if ca.key_usage_days else None
+
     def template(kind: KeyUpdateCertificate) -> CertificateTemplate:
         return key_update_template(kind, old.certificate_der, new_spki, new_serial(), now,
-                                   not_after)  # fmt: skip
+                                   not_after, usage_end)  # fmt: skip
 
     new_with_new = await _sign(authority, key, template(KeyUpdateCertificate.NEW_WITH_NEW), None)
     new_with_old = await _sign(authority, old_key, template(KeyUpdateCertificate.NEW_WITH_OLD),

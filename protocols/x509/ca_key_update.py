@@ -18,7 +18,9 @@ not self-signed (RFC 5280 6.1: a chain tells them apart by keys). Each carries t
 extensions of OldWithOld in their order, its subjectKeyIdentifier replaced by that of the
 key it certifies and its authorityKeyIdentifier by that of the key that signs it (4.2.1.1,
 4.2.1.2): a chain is then built by key identifier, as the CA's certificates name their
-issuer's key by keyIdentifier only.
+issuer's key by keyIdentifier only. OldWithOld's privateKeyUsagePeriod (the old key's
+permitted lifetime) stays in OldWithNew, which certifies the old key; NewWithNew and
+NewWithOld certify the new key and carry the new key's period instead, when one is given.
 
 Pure: the old certificate, the new key and the time in, a template out (build and sign it
 with protocols.x509.certificate).
@@ -50,10 +52,12 @@ def key_update_template(
     serial: int,
     now: datetime,
     new_not_after: datetime,
+    new_key_usage_end: datetime | None = None,
 ) -> CertificateTemplate:
     """The template of one certificate of the key update from the self-signed CA
     certificate `old_with_old_der` to the key `new_spki_der`, made at `now`; NewWithNew
-    ends at `new_not_after`. Raises ValueError when `old_with_old_der` is not a
+    ends at `new_not_after`; with `new_key_usage_end`, the new key's privateKeyUsagePeriod
+    is `now` to then. Raises ValueError when `old_with_old_der` is not a
     self-issued certificate, or `now` is not within its validity."""
     old = asn1_x509.Certificate.load(old_with_old_der)
     if old.subject != old.issuer:
@@ -64,6 +68,9 @@ def key_update_template(
     old_spki_der = old.public_key.dump()
     old_key_id = old.key_identifier or ext.key_identifier(old_spki_der)
     new_key_id = ext.key_identifier(new_spki_der)
+    usage = (
+        None if new_key_usage_end is None else ext.private_key_usage_period(now, new_key_usage_end)
+    )
     if kind is KeyUpdateCertificate.NEW_WITH_NEW:
         certified, signer_spki, not_before, not_after = (
             new_spki_der, new_spki_der, now, new_not_after
@@ -86,15 +93,23 @@ def key_update_template(
         spki_der=certified,
         not_before=not_before,
         not_after=not_after,
-        extensions=_extensions(old, certified_id, signer_id),
+        extensions=_extensions(
+            old, certified_id, signer_id, kind is not KeyUpdateCertificate.OLD_WITH_NEW, usage
+        ),
         signature_algorithm=signature_algorithm_for(signer_spki),
     )
 
 
 def _extensions(
-    old: asn1_x509.Certificate, certified_id: bytes, signer_id: bytes
+    old: asn1_x509.Certificate,
+    certified_id: bytes,
+    signer_id: bytes,
+    certifies_new_key: bool,
+    new_key_usage: asn1_x509.Extension | None,
 ) -> tuple[asn1_x509.Extension, ...]:
-    """OldWithOld's extensions in their order, with the key identifiers of this one."""
+    """OldWithOld's extensions in their order, with the key identifiers of this one; for a
+    certificate of the new key, without the old key's privateKeyUsagePeriod and with
+    `new_key_usage` (if any) last."""
     kept: list[asn1_x509.Extension] = []
     for extension in old["tbs_certificate"]["extensions"]:
         name = extension["extn_id"].native
@@ -102,6 +117,10 @@ def _extensions(
             kept.append(asn1_x509.Extension({"extn_id": name, "extn_value": certified_id}))
         elif name == "authority_key_identifier":
             kept.append(ext.authority_key_identifier(signer_id))
+        elif name == "private_key_usage_period" and certifies_new_key:
+            continue
         else:
             kept.append(extension)
+    if certifies_new_key and new_key_usage is not None:
+        kept.append(new_key_usage)
     return tuple(kept)

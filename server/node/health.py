@@ -8,7 +8,12 @@ The process is ready when (checked in this order, the first failure is the reaso
    polling `/healthz` costs the HSM almost nothing; it catches a signer that is connected
    but whose token no longer signs. The probe signs a fixed text that is no DER
    structure, with the responder key, never the CA key;
-3. some live process holds the background duties (the duty lease has not lapsed).
+3. some live process holds the background duties (the duty lease has not lapsed);
+4. the active generation's CA certificate and its key's permitted lifetime
+   (server/node/key_lifetime.py) have not ended.
+A ready process still warns, in the body of its 200, while the active generation is inside
+its rollover window (regulation K2): the scheduled rollover should have happened by then,
+or will within the hour.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from config import Settings
 from hsm.backend import HSMError
 from server.clock import Clock
 from server.node.duties import DUTIES
-from server.registry import interfaces
+from server.node.key_lifetime import key_usage_end, rollover_due
+from server.registry import CAGeneration, interfaces
 from server.signing import Signer
 
 log = logging.getLogger("server.health")
@@ -40,6 +48,12 @@ class HealthRegistry(
     """The registry as health reports use it."""
 
 
+@dataclass(frozen=True)
+class Readiness:
+    problem: str | None  # None when ready, else a one-line reason (503)
+    warning: str | None = None  # ready, with something to act on soon
+
+
 class Health:
     def __init__(
         self,
@@ -51,6 +65,7 @@ class Health:
         registry_timeout_s: float = REGISTRY_TIMEOUT_S,
     ) -> None:
         self._registry_timeout_s = registry_timeout_s
+        self._ca = settings.ca
         self._ca_name = settings.ca.name
         self._registry = registry
         self._signer = signer
@@ -62,20 +77,44 @@ class Health:
 
     async def problem(self) -> str | None:
         """None when ready, else a one-line reason."""
+        return (await self.readiness()).problem
+
+    async def readiness(self) -> Readiness:
+        """Whether the process is ready (see the module), and any warning."""
+        now = self._clock()
         try:
             async with asyncio.timeout(self._registry_timeout_s):
-                lease = await self._registry.leases.current(DUTIES, self._clock())
+                lease = await self._registry.leases.current(DUTIES, now)
+                generation = await self._registry.active_generation(self._ca_name)
         except Exception as exc:  # any failure of the registry's driver, or the timeout
             log.warning("health: the registry did not answer (%s)", type(exc).__name__)
-            return "the registry does not answer"
+            return Readiness("the registry does not answer")
         if self._signers_up() == 0:
-            return "no signer process is up"
+            return Readiness("no signer process is up")
         probe = await self._probe_result()
         if probe is not None:
-            return probe
+            return Readiness(probe)
         if lease is None:
-            return "no live process holds the background duties (duty lease lapsed)"
-        return None
+            return Readiness("no live process holds the background duties (duty lease lapsed)")
+        if generation is None:  # the probe found one a moment ago
+            return Readiness("the CA has no active key")
+        return self._key_lifetime(generation, now)
+
+    def _key_lifetime(self, generation: CAGeneration, now: datetime) -> Readiness:
+        """503 once the active CA certificate or its key's permitted lifetime has ended; a
+        warning inside the rollover window (K2)."""
+        if now >= generation.not_after:
+            return Readiness(f"the active CA certificate (generation {generation.id}) "
+                             f"expired at {generation.not_after:%Y-%m-%d %H:%M} UTC")  # fmt: skip
+        end = key_usage_end(self._ca, generation)
+        if now >= end:
+            return Readiness(f"the CA key of generation {generation.id} is past its permitted "
+                             f"lifetime (ended {end:%Y-%m-%d %H:%M} UTC)")  # fmt: skip
+        if now >= rollover_due(self._ca, generation):
+            days = (end - now) / timedelta(days=1)
+            return Readiness(None, f"CA key of generation {generation.id} is within its "
+                                   f"rollover window ({days:.1f} days left)")  # fmt: skip
+        return Readiness(None)
 
     async def _probe_result(self) -> str | None:
         if self._probe is None and time.monotonic() - self._probed_at >= PROBE_EVERY_S:

@@ -1,7 +1,8 @@
 """The aiohttp application: only translation between HTTP and the CA's services.
 
 `/healthz` (readiness, server/node/health.py: 503 with a one-line reason when the registry
-does not answer, no signer can sign or no live process holds the background duties),
+does not answer, no signer can sign, no live process holds the background duties or the
+active CA key's lifetime has ended; `ok; warning: ...` inside the key's rollover window),
 `/livez` (liveness: 200 whenever this process's event loop answers), `/metrics`
 (Prometheus text format, from the CA's own CollectorRegistry), `/ca/<name>.crt` (a CA
 generation's certificate, DER, for AIA caIssuers, named as in
@@ -76,9 +77,11 @@ async def healthz(request: web.Request) -> web.Response:
         except CAError as exc:
             return web.Response(status=503, text=f"unhealthy: {exc}\n")
         return web.Response(text="ok\n")
-    problem = await ca.health.problem()
-    if problem is not None:
-        return web.Response(status=503, text=f"unhealthy: {problem}\n")
+    readiness = await ca.health.readiness()
+    if readiness.problem is not None:
+        return web.Response(status=503, text=f"unhealthy: {readiness.problem}\n")
+    if readiness.warning is not None:
+        return web.Response(text=f"ok; warning: {readiness.warning}\n")
     return web.Response(text="ok\n")
 
 
@@ -89,6 +92,7 @@ async def livez(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     ca = request.app[CA_KEY]
     await ca.applications.refresh_metrics()
+    await ca.key_lifetimes.refresh_metrics()
     body = generate_latest(ca.metrics)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -190,3 +190,42 @@ def test_an_old_home_with_a_registry_path_keeps_its_sqlite_file(home: Path) -> N
 def test_a_registry_path_beside_a_url_is_refused(home: Path) -> None:
     with pytest.raises(SettingsError, match=r"registry\.path"):
         load_settings(home, environ={"CA_REGISTRY__PATH": "old.sqlite3"})
+
+
+def test_k2_d10_a_key_usage_period_the_ca_certificate_cannot_cover_is_refused(
+    home: Path,
+) -> None:
+    """A certificate issued on the CA key's last permitted day, for the longest validity a
+    profile gives (tls-server, 397 days), must end within the CA certificate (D10)."""
+    assert load_settings(home, environ={"CA_CA__KEY_USAGE_DAYS": "3253"}).ca.key_usage_days == 3253
+    with pytest.raises(SettingsError) as refused:
+        load_settings(home, environ={"CA_CA__KEY_USAGE_DAYS": "3254"})
+    assert str(refused.value) == (
+        "ca.key_usage_days: must be at most ca.validity_days (3650) less the longest profile "
+        "validity (397 days, profiles.tls-server), so that a certificate issued on the CA "
+        "key's last day ends before the CA certificate (D10)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"CA_CA__KEY_USAGE_DAYS": "-1"}, "ca.key_usage_days"),
+        ({"CA_CA__KEY_USAGE_DAYS": "3651"}, "ca.key_usage_days"),
+        ({"CA_CA__ROLLOVER_BEFORE_DAYS": "0"}, "ca.rollover_before_days"),
+        ({"CA_CA__ROLLOVER_BEFORE_DAYS": "3650"}, "ca.rollover_before_days"),
+        ({"CA_CA__KEY_USAGE_DAYS": "30", "CA_CA__ROLLOVER_BEFORE_DAYS": "30"},
+         "ca.rollover_before_days"),
+    ],
+)  # fmt: skip
+def test_k2_the_key_lifetime_settings_refuse_bad_values_by_name(
+    home: Path, environ: dict[str, str], named: str
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(home, environ=environ)
+    assert str(refused.value).startswith(f"{named}: must be")
+
+
+def test_k2_the_key_lifetime_defaults(home: Path) -> None:
+    ca = load_settings(home, environ={}).ca
+    assert (ca.key_usage_days, ca.rollover_before_days) == (0, 14)

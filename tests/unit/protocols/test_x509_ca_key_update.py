@@ -106,3 +106,54 @@ def test_a_key_update_needs_a_self_issued_certificate_valid_now() -> None:
                             spki_der(NEW_KEY), 7, NOW, NEW_END)  # fmt: skip
     with pytest.raises(ValueError, match="not valid now"):
         template(KeyUpdateCertificate.NEW_WITH_NEW, now=OLD_END)
+
+
+OLD_USAGE_END = datetime(2033, 1, 1, tzinfo=UTC)
+NEW_USAGE_END = datetime(2037, 6, 1, tzinfo=UTC)
+
+
+def old_with_old_stating_its_key_usage() -> bytes:
+    old = x509.load_der_x509_certificate(old_with_old())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(old.subject)
+        .issuer_name(old.issuer)
+        .public_key(OLD_KEY.public_key())
+        .serial_number(1)
+        .not_valid_before(START)
+        .not_valid_after(OLD_END)
+    )
+    for extension in old.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    usage = x509.PrivateKeyUsagePeriod(
+        START.replace(tzinfo=None), OLD_USAGE_END.replace(tzinfo=None)
+    )
+    builder = builder.add_extension(usage, critical=False)
+    return builder.sign(OLD_KEY, hashes.SHA256()).public_bytes(Encoding.DER)
+
+
+@pytest.mark.parametrize(
+    ("kind", "period"),
+    [
+        (NEW_WITH_NEW, (NOW, NEW_USAGE_END)),
+        (NEW_WITH_OLD, (NOW, NEW_USAGE_END)),
+        (OLD_WITH_NEW, (START, OLD_USAGE_END)),
+    ],
+)  # fmt: skip
+def test_k2_each_certificate_states_the_key_usage_period_of_the_key_it_certifies(
+    kind: KeyUpdateCertificate, period: tuple[datetime, datetime]
+) -> None:
+    """The certificates of the new key carry its privateKeyUsagePeriod, never the old
+    key's; OldWithNew keeps the old key's (2.5.29.16, not critical)."""
+    made = key_update_template(kind, old_with_old_stating_its_key_usage(), spki_der(NEW_KEY), 7,
+                               NOW, NEW_END, NEW_USAGE_END)  # fmt: skip
+    stated = [e for e in made.extensions if e["extn_id"].native == "private_key_usage_period"]
+    assert len(stated) == 1 and stated[0]["critical"].native is False
+    value = stated[0]["extn_value"].native
+    assert (value["not_before"], value["not_after"]) == period
+
+
+def test_k2_without_a_new_key_usage_period_the_new_key_states_none() -> None:
+    made = key_update_template(NEW_WITH_NEW, old_with_old_stating_its_key_usage(),
+                               spki_der(NEW_KEY), 7, NOW, NEW_END)  # fmt: skip
+    assert "private_key_usage_period" not in [e["extn_id"].native for e in made.extensions]

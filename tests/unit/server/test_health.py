@@ -1,14 +1,17 @@
 """What /healthz reports (server/node/health.py), on a real registry file and the in-process
-CA's real signer: each reason, in its order, and `ok` only when all hold."""
+CA's real signer: each reason, in its order, and `ok` only when all hold; the warning inside
+the CA key's rollover window (regulation K2)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
+from config import Settings
 from hsm.backend import HSMError, KeyRef
 from server.node.duties import DUTIES
-from server.node.health import Health
+from server.node.health import Health, Readiness
 from tests.local_ca import LocalCA
 
 
@@ -89,3 +92,48 @@ async def test_a_registry_that_does_not_answer(local_ca: LocalCA) -> None:
         release.set()
         await holder
     assert reason == "the registry does not answer"
+
+
+def with_key_usage(ca: LocalCA, days: int) -> Settings:
+    settings = ca.settings
+    return dataclasses.replace(settings, ca=dataclasses.replace(settings.ca, key_usage_days=days))
+
+
+async def test_k2_healthz_warns_inside_the_rollover_window(local_ca: LocalCA) -> None:
+    generation = await local_ca.registry.active_generation("demo")
+    assert generation is not None
+    local_ca.clock.now = generation.not_after - timedelta(days=14, seconds=1)
+    await hold_duties(local_ca)
+    assert await health(local_ca).readiness() == Readiness(None)
+    local_ca.clock.advance(seconds=1)
+    await hold_duties(local_ca)
+    assert await health(local_ca).readiness() == Readiness(
+        None, "CA key of generation 1 is within its rollover window (14.0 days left)"
+    )
+
+
+async def test_k2_healthz_fails_once_the_key_usage_period_has_ended(local_ca: LocalCA) -> None:
+    generation = await local_ca.registry.active_generation("demo")
+    assert generation is not None
+    settings = with_key_usage(local_ca, 1095)
+    local_ca.clock.now = generation.not_before + timedelta(days=1095, seconds=-1)
+    await hold_duties(local_ca)
+    checker = Health(settings, local_ca.registry, local_ca.signer, lambda: 1, local_ca.clock)
+    assert await checker.readiness() == Readiness(
+        None, "CA key of generation 1 is within its rollover window (0.0 days left)"
+    )
+    local_ca.clock.advance(seconds=1)
+    await hold_duties(local_ca)
+    assert await checker.problem() == (
+        "the CA key of generation 1 is past its permitted lifetime (ended 2029-11-27 12:00 UTC)"
+    )
+
+
+async def test_healthz_fails_once_the_active_ca_certificate_has_expired(local_ca: LocalCA) -> None:
+    generation = await local_ca.registry.active_generation("demo")
+    assert generation is not None
+    local_ca.clock.now = generation.not_after
+    await hold_duties(local_ca)
+    assert await health(local_ca).problem() == (
+        "the active CA certificate (generation 1) expired at 2036-11-25 12:00 UTC"
+    )

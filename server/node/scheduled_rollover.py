@@ -1,0 +1,89 @@
+"""The scheduled CA key change (regulation K2): a background duty of the process holding the
+duty lease (server/node/duties.py, server/context.py `_builder_loops`).
+
+Every `CHECK_EVERY_S` (an hour) it reads the active generation; once the rollover is due
+(`ca.rollover_before_days` before its key's permitted lifetime ends,
+server/node/key_lifetime.py) it rolls the CA over exactly as `python -m server rollover`
+does (server/lifecycle.py `rollover`, reason "scheduled"), which records the new generation
+with its audit entry in one transaction.
+
+It never rolls over twice for one generation: the rollover is asked to roll over from the
+generation found due, and is refused (recording nothing) when that generation is no longer
+the active one, whether an operator's rollover, another process or this one before a crash
+got there first. After a rollover the new generation is active, and not due until its
+own window opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CollectorRegistry, Counter
+
+from config.settings import CASettings
+from server.clock import Clock
+from server.errors import CAError
+from server.lifecycle import RolledOver
+from server.node.key_lifetime import key_usage_end, rollover_due
+from server.registry import CAGeneration, interfaces
+
+log = logging.getLogger("server.rollover")
+
+CHECK_EVERY_S = 3600.0
+SCHEDULED = "scheduled"  # the reason recorded in its audit entry and metric
+
+# rolls the CA over from the generation given (refused if it is no longer the active one)
+Roll = Callable[[CAGeneration], Awaitable[RolledOver]]
+
+
+class ScheduledRollover:
+    def __init__(
+        self,
+        ca: CASettings,
+        registry: interfaces.Generations,
+        roll: Roll,
+        clock: Clock,
+        metrics: CollectorRegistry,
+    ) -> None:
+        self._ca = ca
+        self._registry = registry
+        self._roll = roll
+        self._clock = clock
+        self._rollovers = Counter(
+            "ca_rollovers",
+            "CA key rollovers this process made, by reason.",
+            ["reason"],
+            registry=metrics,
+        )
+
+    async def run(self) -> None:
+        """Check every `CHECK_EVERY_S` until cancelled; a failed check is logged and tried
+        again at the next."""
+        while True:
+            try:
+                await self.rollover_if_due()
+            except Exception:  # any failure of the registry or the backend: next hour
+                log.exception("scheduled rollover: the check failed")
+            await asyncio.sleep(CHECK_EVERY_S)
+
+    async def rollover_if_due(self) -> RolledOver | None:
+        """Roll over from the active generation if its rollover is due; the rollover made,
+        or None (not due, no active generation, or another rollover came first)."""
+        generation = await self._registry.active_generation(self._ca.name)
+        if generation is None or self._clock() < rollover_due(self._ca, generation):
+            return None
+        try:
+            done = await self._roll(generation)
+        except CAError as exc:
+            log.warning("scheduled rollover from generation %d refused: %s", generation.id, exc)
+            return None
+        self._rollovers.labels(SCHEDULED).inc()
+        log.info(
+            "scheduled rollover (K2): CA %r moved from generation %d (key usable until "
+            "%s) to generation %d (certificate serial %s)",
+            self._ca.name, done.old.id, f"{key_usage_end(self._ca, done.old):%Y-%m-%d}",
+            done.new.id, done.new.serial,
+        )  # fmt: skip
+        return done
