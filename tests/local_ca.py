@@ -155,7 +155,8 @@ async def opened_local_ca(folder: Path) -> AsyncIterator[LocalCA]:
 
 async def second_generation(local_ca: LocalCA) -> CAGeneration:
     """A second CA generation with its OCSP responder, made as `init` makes the first
-    (there is no rollover yet): issuance moves to it, the first stays live."""
+    (without the link certificates of a rollover, server/lifecycle.py): issuance moves to
+    it, the first stays live."""
     generation = await create_generation(local_ca.settings, local_ca.registry, local_ca.backend,
                                          local_ca.authority, local_ca.clock(), "t")  # fmt: skip
     await issue_ocsp_responder(local_ca.settings, local_ca.backend, local_ca.authority,
