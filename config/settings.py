@@ -80,6 +80,11 @@ class CASettings:
     # `rollover_before_days` before it ends (server/node/scheduled_rollover.py).
     key_usage_days: int = 0
     rollover_before_days: int = 14
+    # The Russian profile's content of new CA certificates (RFC 9215 5.2-5.4; issue 15):
+    # set, they carry this subjectSignTool (the CA's own signature tool), issuerSignTool
+    # from [ca.issuer_sign_tool] (a self-signed CA certified itself with its own tools) and
+    # certificatePolicies of the classes its profiles issue; "" leaves them all out.
+    subject_sign_tool: str = ""
     issuer_sign_tool: IssuerSignTool = field(default_factory=IssuerSignTool)
 
     def check(self) -> None:
@@ -106,6 +111,24 @@ class CASettings:
             "positive and below the CA key's lifetime (ca.key_usage_days, or "
             "ca.validity_days when it is 0)",
         )
+        _require(
+            len(self.subject_sign_tool) <= 200,
+            "ca.subject_sign_tool",
+            "at most 200 characters (RFC 9215 5.3)",
+        )
+        if self.subject_sign_tool:
+            tool = self.issuer_sign_tool
+            for key, value, most in (
+                ("sign_tool", tool.sign_tool, 200),
+                ("ca_tool", tool.ca_tool, 200),
+                ("sign_tool_cert", tool.sign_tool_cert, 100),
+                ("ca_tool_cert", tool.ca_tool_cert, 100),
+            ):
+                _require(
+                    0 < len(value) <= most,
+                    f"ca.issuer_sign_tool.{key}",
+                    f"1 to {most} characters when ca.subject_sign_tool is set (RFC 9215 5.4)",
+                )
         _require(
             self.name.replace("-", "").replace("_", "").isalnum(),
             "ca.name",
