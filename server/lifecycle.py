@@ -153,7 +153,7 @@ def ca_certificate_extensions(
         ext.authority_key_identifier(ext.key_identifier(spki_der)),
     ]
     if ca.subject_sign_tool:
-        classes = issued_class_policies(settings)
+        classes = _issued_class_policies(settings)
         if classes:
             extensions.append(ext.certificate_policies(classes))
         tool = ca.issuer_sign_tool
@@ -166,7 +166,7 @@ def ca_certificate_extensions(
     return tuple(extensions)
 
 
-def issued_class_policies(settings: Settings) -> list[str]:
+def _issued_class_policies(settings: Settings) -> list[str]:
     """The class policies (1.2.643.100.113.N, RFC 9215 5.2) any profile of the CA puts in
     the certificates it issues, by class: the classes the CA issues."""
     classes = {
