@@ -22,6 +22,9 @@ Theory of operation:
   again. Re-initialising ends every session of the module in this process, so a login
   records the module's generation and a backend never closes a handle of an older one
   (handles are reused).
+- A destroyed key (a retired CA generation) is gone from the token for every session: a
+  handle another backend or signer process still holds fails, the token is re-opened (see
+  Recovery) and the key is then not found, so it can no longer sign anywhere.
 - Every library exception becomes HSMError. Messages name the operation, token and
   object, and the library's error class; the PIN is kept only in the login call and is
   scrubbed from any text that leaves this module.
@@ -373,6 +376,17 @@ class PKCS11Backend:
         if algorithm.is_rsa:
             return [private.sign(m, mechanism=Mechanism.SHA256_RSA_PKCS) for m in messages]
         return [private.sign(m, mechanism=Mechanism.EDDSA) for m in messages]
+
+    def destroy_key(self, key: KeyRef) -> None:
+        """Destroy the private key and every other object of its CKA_ID (its public key)
+        in the token; forget the handle. Raises HSMError when no private key matches."""
+        self._recovering(f"destroy key {key.uri}", lambda: self._destroy_key(key))
+
+    def _destroy_key(self, key: KeyRef) -> None:
+        found = self._key(key)
+        for obj in list(self._session.get_objects({Attribute.ID: found.id})):
+            obj.destroy()
+        self._keys.pop(key, None)
 
     def close(self) -> None:
         self._drop_session()
