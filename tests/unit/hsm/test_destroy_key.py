@@ -73,9 +73,18 @@ def test_retired_key_is_gone_from_the_backend_pkcs11(pkcs11_backend: PKCS11Backe
     assert list(session.get_objects({Attribute.ID: key_id})) == []  # private and public
     with pytest.raises(HSMError, match="no private key matches"):
         pkcs11_backend.sign_many(key, [b"after"])
-    with pytest.raises(HSMError, match="no private key matches"):
-        pkcs11_backend.destroy_key(key)
+    pkcs11_backend.destroy_key(key)  # already gone: nothing to do
     assert len(pkcs11_backend.sign_many(other, [b"the other key signs"])) == 1
+    assert pkcs11_backend.public_key_der(other)  # its public key object is still there
+
+
+def test_pkcs11_destroy_refuses_a_key_of_another_token_or_without_id(
+    pkcs11_backend: PKCS11Backend,
+) -> None:
+    with pytest.raises(HSMError, match="on token 'elsewhere'"):
+        pkcs11_backend.destroy_key(KeyRef("pkcs11:token=elsewhere;id=%01", KeyAlgorithm.EC_P256))
+    with pytest.raises(HSMError, match="needs its id"):
+        pkcs11_backend.destroy_key(KeyRef("pkcs11:object=ca", KeyAlgorithm.EC_P256))
 
 
 async def _signs_then_refuses_after_destroy(
