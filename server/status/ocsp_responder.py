@@ -345,6 +345,7 @@ class OCSPResponder:
             return
         for algorithm, (name_hash, key_hash) in issuer.hashes.items():
             self._issuers.pop((algorithm, name_hash, key_hash), None)
+        self.version += 1  # listeners' rendered answers for it are stale
 
     def apply(self, rows: list[OCSPResponseRow]) -> None:
         """Replace what memory holds for these certificates by the rows' responses (a row

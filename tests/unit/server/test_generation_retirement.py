@@ -24,6 +24,7 @@ from server.context import open_ca, open_registry
 from server.lifecycle import RolledOver, rollover
 from server.node.generation_retirement import GenerationRetirement
 from server.status.publication import StatusPublication
+from server.web.ocsp_listener import RenderedAnswers
 from tests.csr_factory import make_csr
 from tests.local_ca import Clock, LocalCA
 from tests.unit.server.test_rollover import ask, ocsp_request
@@ -168,14 +169,21 @@ async def test_k3_a_retired_generation_publishes_no_new_crl_and_ocsp_says_unauth
 ) -> None:
     """RFC 6960 2.3: unauthorized when the server cannot answer authoritatively, as for an
     issuer it does not serve; it cannot sign for a destroyed responder key, and signed
-    answers of a retired issuer held in memory are not handed out either. Both a process
-    that knew the generation (after its OCSP upkeep) and one started after answer so;
-    the new generation's CRLs and OCSP go on."""
+    answers of a retired issuer held in memory, or rendered by the OCSP listener, are not
+    handed out either. The duty holder, a process that knew the generation (after its OCSP
+    upkeep) and one started after answer so; the new generation's CRLs and OCSP go on."""
     done, status = retiring.done, retiring.status
     local_ca.clock.now = retiring.last_expiry + timedelta(seconds=1)
     await status.crls.rebuild()
     before = await local_ca.registry.status.latest_crl_number(done.old.id, 0, False)
     assert before is not None
+    worker = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
+                               local_ca.clock, serving=False)  # fmt: skip
+    await worker.ocsp.load_issuers()
+    request = ocsp_request(done.old.certificate_der, retiring.old_leaf.serial)
+    rendered = RenderedAnswers(worker.ocsp)  # the OCSP listener's answers to repeats
+    rendered.put(request, await worker.ocsp.answer(request))
+    assert rendered.get(request) is not None
     await retiring.duty.retire_due()
     local_ca.clock.advance(hours=1)
     await status.crls.rebuild()
@@ -183,11 +191,12 @@ async def test_k3_a_retired_generation_publishes_no_new_crl_and_ocsp_says_unauth
     assert [g.id for g in status.crls.generations] == [done.new.id]
     assert status.crls.current(0, False, done.new.id) is not None
     await status.maintain_ocsp()
+    await worker.maintain_ocsp()
+    assert rendered.get(request) is None
     fresh = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
                               local_ca.clock, serving=False)  # fmt: skip
     await fresh.ocsp.load_issuers()
-    request = ocsp_request(done.old.certificate_der, retiring.old_leaf.serial)
-    for process in (status, fresh):
+    for process in (status, worker, fresh):
         answer = await process.ocsp.answer(request)
         result, singles, _ = ocsp.parse_ocsp_response(answer.der)
         assert (result, singles) == (ocsp.OCSPResponseStatus.unauthorized, [])
