@@ -38,7 +38,7 @@ class GenerationRetirement:
     def __init__(
         self,
         ca_name: str,
-        registry: interfaces.GenerationRetirement,
+        registry: interfaces.RetiringGenerations,
         destroy: Destroy,
         clock: Clock,
         metrics: CollectorRegistry,

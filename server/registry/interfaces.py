@@ -153,7 +153,7 @@ class RetirementRecords(Protocol):
     async def keys_destroyed(self, generation_id: int, audit: AuditEvent, at: datetime) -> None: ...
 
 
-class GenerationRetirement(Generations, Protocol):
+class RetiringGenerations(Generations, Protocol):
     """What the retirement duty reads and records."""
 
     @property
