@@ -23,6 +23,7 @@ from server.authority import Authority, IssuedCertificate
 from server.context import open_ca, open_registry
 from server.lifecycle import RolledOver, rollover
 from server.node.generation_retirement import GenerationRetirement
+from server.status.distribution_points import crl_file_name
 from server.status.publication import StatusPublication
 from server.web.ocsp_listener import RenderedAnswers
 from tests.csr_factory import make_csr
@@ -230,3 +231,31 @@ async def test_k3_the_duty_runs_in_the_process_holding_the_duties_with_the_real_
         assert key_file(second.key_uri).exists()
     finally:
         await registry.close()
+
+
+async def test_rfc5280_5_1_2_5_a_retired_generations_last_crl_is_served_until_its_next_update(
+    retiring: Retiring, local_ca: LocalCA
+) -> None:
+    """The CRL the old key signed last stays at its name, in the duty holder and in a
+    process started after the retirement, until its nextUpdate; then 404 (None)."""
+    done, status = retiring.done, retiring.status
+    local_ca.clock.now = retiring.last_expiry + timedelta(seconds=1)
+    await status.crls.rebuild()
+    last = status.crls.current(0, False, done.old.id)
+    assert last is not None
+    await retiring.duty.retire_due()
+    await status.crls.sync()
+    fresh = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
+                              local_ca.clock, serving=False)  # fmt: skip
+    await fresh.crls.sync()
+    shards = local_ca.settings.crl.shards
+    name = crl_file_name(done.old, 0, shards, False)
+    for process in (status, fresh):
+        assert process.crls.named(name) == last
+    local_ca.clock.now = last.next_update - timedelta(seconds=1)
+    assert status.crls.named(name) == last and fresh.crls.named(name) == last
+    local_ca.clock.now = last.next_update
+    for process in (status, fresh):
+        await process.crls.sync()
+        assert process.crls.named(name) is None
+    assert status.crls.named(crl_file_name(done.new, 0, shards, False)) is not None
