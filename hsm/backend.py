@@ -69,4 +69,10 @@ class SigningBackend(Protocol):
         """Sign each message with `key`; one signature per message, in order."""
         ...
 
+    def destroy_key(self, key: KeyRef) -> None:
+        """Destroy the key pair for good (a retired CA generation, regulation K3); the key
+        can no longer sign, here or in any process using the same key store. Raises
+        HSMError when the reference is not a key of this backend or destruction fails."""
+        ...
+
     def close(self) -> None: ...

@@ -22,6 +22,9 @@ Theory of operation:
   again. Re-initialising ends every session of the module in this process, so a login
   records the module's generation and a backend never closes a handle of an older one
   (handles are reused).
+- A destroyed key (a retired CA generation) is gone from the token for every session: a
+  handle another backend or signer process still holds fails, the token is re-opened (see
+  Recovery) and the key is then not found, so it can no longer sign anywhere.
 - Every library exception becomes HSMError. Messages name the operation, token and
   object, and the library's error class; the PIN is kept only in the login call and is
   scrubbed from any text that leaves this module.
@@ -374,6 +377,21 @@ class PKCS11Backend:
             return [private.sign(m, mechanism=Mechanism.SHA256_RSA_PKCS) for m in messages]
         return [private.sign(m, mechanism=Mechanism.EDDSA) for m in messages]
 
+    def destroy_key(self, key: KeyRef) -> None:
+        """Destroy every object of the key's CKA_ID in the token (the private and the public
+        key) and forget the handle; a key already gone counts as destroyed. Raises HSMError
+        for a reference of another token or without an id, or when destruction fails."""
+        uri = self._reference(key)
+        if uri.id is None:
+            raise HSMError(f"PKCS#11: destroying a key needs its id: {key.uri}")
+        key_id = uri.id
+        self._keys.pop(key, None)
+        self._recovering(f"destroy key {key.uri}", lambda: self._destroy_objects(key_id))
+
+    def _destroy_objects(self, key_id: bytes) -> None:
+        for obj in list(self._session.get_objects({Attribute.ID: key_id})):
+            obj.destroy()
+
     def close(self) -> None:
         self._drop_session()
 
@@ -383,15 +401,8 @@ class PKCS11Backend:
         cached = self._keys.get(key)
         if cached is not None:
             return cached
-        try:
-            uri = parse_uri(key.uri)
-        except ValueError as exc:
-            raise HSMError(f"PKCS#11: bad key reference: {exc}") from None
+        uri = self._reference(key)
         algorithm = KeyAlgorithm(key.algorithm)
-        if uri.token is not None and uri.token != self._token_label:
-            raise HSMError(
-                f"PKCS#11: key is on token {uri.token!r}, this backend has {self._token_label!r}"
-            )
         if uri.type not in (None, "private") or (uri.object is None and uri.id is None):
             raise HSMError(f"PKCS#11: key reference does not name a private key: {key.uri}")
         if algorithm is KeyAlgorithm.ED25519 and Mechanism.EDDSA not in self._mechanisms:
@@ -416,6 +427,18 @@ class PKCS11Backend:
         found = _Key(private, algorithm, uri.object or key_id.hex(), key_id)
         self._keys[key] = found
         return found
+
+    def _reference(self, key: KeyRef) -> PKCS11URI:
+        """The key's URI, of this backend's token. Raises HSMError."""
+        try:
+            uri = parse_uri(key.uri)
+        except ValueError as exc:
+            raise HSMError(f"PKCS#11: bad key reference: {exc}") from None
+        if uri.token is not None and uri.token != self._token_label:
+            raise HSMError(
+                f"PKCS#11: key is on token {uri.token!r}, this backend has {self._token_label!r}"
+            )
+        return uri
 
     def _error(self, what: str, exc: BaseException) -> HSMError:
         detail = type(exc).__name__

@@ -2,10 +2,12 @@
 
 This is the embedded default for a CA without an HSM. Each key is one file
 `<key_dir>/<label>.pem`, encrypted with the passphrase (PKCS#8, BestAvailableEncryption),
-created with mode 0600 and never overwritten. A KeyRef names it as `file:<absolute path>`.
-Private keys are decrypted once and cached, because decryption (a password KDF) costs far
-more than a signature. URIs outside `key_dir` are refused, so a signer process serving a
-socket cannot be made to read arbitrary files.
+created with mode 0600 and never overwritten until the key is destroyed. A KeyRef names it as
+`file:<absolute path>`. Private keys are decrypted once and cached, because decryption (a
+password KDF) costs far more than a signature; a cached key is used only while its file
+exists (one stat per batch), so a key destroyed by one process (the retirement duty) can no
+longer sign in the signer processes that cached it. URIs outside `key_dir` are refused, so a
+signer process serving a socket cannot be made to read (or destroy) arbitrary files.
 """
 
 from __future__ import annotations
@@ -97,14 +99,35 @@ class SoftwareBackend:
             return [private.sign(m, pkcs1, sha256) for m in messages]
         return [private.sign(m) for m in messages]
 
+    def destroy_key(self, key: KeyRef) -> None:
+        """Overwrite the key file with zeros, flush it and remove it; drop the cached key.
+        A file already gone counts as destroyed. Raises HSMError for a URI outside
+        `key_dir` or a file that cannot be overwritten or removed. (Overwriting does not
+        reach copies a journaling or copy-on-write file system may keep; the file was
+        encrypted with the passphrase all along.)"""
+        path = self._path_of(key.uri)
+        self._keys.pop(key, None)
+        try:
+            with path.open("r+b") as f:
+                f.write(bytes(path.stat().st_size))
+                f.flush()
+                os.fsync(f.fileno())
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise HSMError(f"software backend: cannot destroy key {path}: {exc.strerror}") from None
+
     def close(self) -> None:
         self._keys.clear()
 
     def _private_key(self, key: KeyRef) -> PrivateKey:
+        path = self._path_of(key.uri)
         cached = self._keys.get(key)
         if cached is not None:
-            return cached
-        path = self._path_of(key.uri)
+            if path.exists():  # a key destroyed by another process signs no more here
+                return cached
+            del self._keys[key]
         try:
             pem = path.read_bytes()
         except OSError as exc:

@@ -20,7 +20,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from config import Settings, registry_url
-from hsm.backend import HSMError, SigningBackend
+from hsm.backend import HSMError, KeyRef, SigningBackend
 from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline
 from hsm.signer_pool import SignerPool
@@ -34,6 +34,7 @@ from server.enrollment.enroll import Enrollment, HolderEnrollment, ServerKeyGene
 from server.errors import CAError, ErrorKind
 from server.lifecycle import RolledOver, issue_ocsp_responder, rollover
 from server.node.duties import DutyHolder
+from server.node.generation_retirement import GenerationRetirement
 from server.node.health import Health
 from server.node.intent_sweeper import IntentSweeper
 from server.node.key_lifetime import KeyLifetimeMetrics
@@ -67,6 +68,7 @@ class CA:
     intents: IntentSweeper
     key_lifetimes: KeyLifetimeMetrics  # refreshed when /metrics is scraped
     scheduled_rollover: ScheduledRollover
+    retirement: GenerationRetirement
     metrics: CollectorRegistry
     clock: Clock
     health: Health | None = None  # serving processes: what /healthz reports
@@ -91,6 +93,15 @@ def open_backend(settings: Settings) -> SigningBackend:
         return backend_spec(settings).open()
     except HSMError as exc:
         raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from exc
+
+
+def _destroy_keys(settings: Settings, keys: list[KeyRef]) -> None:
+    backend = open_backend(settings)
+    try:
+        for key in keys:
+            backend.destroy_key(key)
+    finally:
+        backend.close()
 
 
 @contextmanager
@@ -260,6 +271,7 @@ def _builder_loops(ca: CA, delivery: OutboxDelivery | None) -> list[asyncio.Task
         asyncio.create_task(ca.intents.run()),
         asyncio.create_task(ca.audit.run()),
         asyncio.create_task(ca.scheduled_rollover.run()),
+        asyncio.create_task(ca.retirement.run()),
     ]
     if delivery is not None:
         loops.append(asyncio.create_task(delivery.run()))
@@ -341,6 +353,11 @@ def _assemble(
         finally:
             backend.close()
 
+    async def destroy_keys(keys: list[KeyRef]) -> None:
+        """Destroy a retired generation's keys (K3) with the backend, opened here only for
+        that; all in one thread (a PKCS#11 backend is driven from one thread only)."""
+        await asyncio.to_thread(_destroy_keys, settings, keys)
+
     secret = _home_secret(settings)
     status = StatusPublication(
         settings,
@@ -389,6 +406,7 @@ def _assemble(
         intents=IntentSweeper(settings, registry, clock, metrics),
         key_lifetimes=KeyLifetimeMetrics(settings.ca, registry, clock, metrics),
         scheduled_rollover=ScheduledRollover(settings.ca, registry, roll_over, clock, metrics),
+        retirement=GenerationRetirement(settings.ca.name, registry, destroy_keys, clock, metrics),
         metrics=metrics,
         clock=clock,
     )

@@ -142,6 +142,24 @@ class Generations(Protocol):
     async def links(self, ca_name: str) -> list[CALink]: ...
 
 
+class RetirementRecords(Protocol):
+    """The retirement of CA generations and the destruction of their keys (regulation K3;
+    server/registry/retirement_store.py)."""
+
+    async def retire(self, ca_name: str, generation_id: int, now: datetime) -> bool: ...
+
+    async def keys_to_destroy(self, ca_name: str) -> list[tuple[int, list[KeyRef]]]: ...
+
+    async def keys_destroyed(self, generation_id: int, audit: AuditEvent, at: datetime) -> None: ...
+
+
+class RetiringGenerations(Generations, Protocol):
+    """What the retirement duty reads and records."""
+
+    @property
+    def retirement(self) -> RetirementRecords: ...
+
+
 class OCSPResponders(Protocol):
     """The delegated OCSP responder a CA generation signs its answers with."""
 

@@ -71,6 +71,7 @@ from server.registry.records import (
     from_text,
     to_text,
 )
+from server.registry.retirement_store import RetirementStore
 from server.registry.search_store import SearchStore
 from server.registry.sqlite_engine import SQLiteEngine
 from server.registry.status_store import StatusStore, write_ocsp_rows
@@ -119,6 +120,7 @@ class Registry:
         self.outbox = OutboxStore(self)
         self.leases = LeaseStore(self)
         self.accounts = AccountStore(self)
+        self.retirement = RetirementStore(self)
 
     @classmethod
     async def open(cls, path: Path) -> Registry:

@@ -98,6 +98,11 @@ class CRLPublisher:
         # (generation id, shard, delta)
         self._published: dict[tuple[int, int, bool], PublishedCRL] = {}
         self._file_names: dict[str, tuple[int, int, bool]] = {}
+        # Retired generations (regulation K3): their last CRLs are still served until their
+        # nextUpdate (RFC 5280 5.1.2.5: relying parties may fetch them until then), each
+        # read from the registry at most once by a process that did not hold it.
+        self._retired: set[int] = set()
+        self._retired_read: set[tuple[int, int, bool]] = set()
         self._live_generations: list[CAGeneration] = []  # as last read, oldest first
         self._change = asyncio.Event()
         self._syncing = asyncio.Lock()  # the run loop and a process taking up the duties
@@ -117,7 +122,17 @@ class CRLPublisher:
     def named(self, file_name: str) -> PublishedCRL | None:
         """The CRL published under this file name (`/crl/<file_name>`), or None."""
         key = self._file_names.get(file_name)
-        return self._published.get(key) if key is not None else None
+        if key is None:
+            return None
+        published = self._published.get(key)
+        if (
+            published is not None
+            and key[0] in self._retired
+            and published.next_update <= self._clock()
+        ):
+            del self._published[key]  # a retired generation's last CRL, past its nextUpdate
+            return None
+        return published
 
     @property
     def generations(self) -> list[CAGeneration]:
@@ -153,16 +168,18 @@ class CRLPublisher:
                 await self.reload()
 
     async def _live(self) -> list[CAGeneration]:
-        """Read the live generations and the file names their CRLs are published under."""
+        """Read the live generations and the file names their CRLs are published under
+        (retired generations' too: `named` serves their last CRL until its nextUpdate)."""
         generations = await self._registry.generations(self._settings.ca.name)
         live = [g for g in generations if g.state != "retired"]
         shards = self._crl.shards
         self._file_names = {
             crl_file_name(g, shard, shards, delta): (g.id, shard, delta)
-            for g in live
+            for g in generations
             for shard in range(shards)
             for delta in (False, True)
         }
+        self._retired = {g.id for g in generations if g.state == "retired"}
         self._live_generations = live
         return live
 
@@ -178,6 +195,22 @@ class CRLPublisher:
                         continue  # nothing newer: do not read a long CRL again
                     row = await store.latest_crl(generation.id, shard, delta)
                     if row is not None:
+                        self._published[key] = _published(row)
+        await self._read_retired()
+
+    async def _read_retired(self) -> None:
+        """The last CRLs of retired generations this process does not hold, read once,
+        kept only while before their nextUpdate."""
+        now = self._clock()
+        for generation_id in self._retired:
+            for shard in range(self._crl.shards):
+                for delta in (False, True):
+                    key = (generation_id, shard, delta)
+                    if key in self._published or key in self._retired_read:
+                        continue
+                    self._retired_read.add(key)
+                    row = await self._registry.status.latest_crl(generation_id, shard, delta)
+                    if row is not None and row.next_update > now:
                         self._published[key] = _published(row)
 
     async def _stale(self) -> bool:

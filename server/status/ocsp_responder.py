@@ -226,9 +226,14 @@ class OCSPResponder:
 
     async def reload_issuers(self) -> None:
         """Take up CA generations and responder certificates made since (a rollover, a
-        renewal by another process)."""
+        renewal by another process), and drop retired generations: their responder keys
+        are destroyed, and a request about them is answered unauthorized (RFC 6960 2.3:
+        this server can no longer answer authoritatively for that issuer)."""
         self._issuers_read_at = self._clock()
         for generation in await self._registry.generations(self._ca_name):
+            if generation.state == "retired":
+                self._forget_issuer(generation.id)
+                continue
             responder = await self._registry.ocsp_responder(generation.id)
             if responder is None:
                 continue
@@ -333,6 +338,14 @@ class OCSPResponder:
         self._by_generation[generation.id] = issuer
         for algorithm, (name_hash, key_hash) in hashes.items():
             self._issuers[(algorithm, name_hash, key_hash)] = issuer
+
+    def _forget_issuer(self, generation_id: int) -> None:
+        issuer = self._by_generation.pop(generation_id, None)
+        if issuer is None:
+            return
+        for algorithm, (name_hash, key_hash) in issuer.hashes.items():
+            self._issuers.pop((algorithm, name_hash, key_hash), None)
+        self.version += 1  # listeners' rendered answers for it are stale
 
     def apply(self, rows: list[OCSPResponseRow]) -> None:
         """Replace what memory holds for these certificates by the rows' responses (a row

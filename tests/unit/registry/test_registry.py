@@ -3,12 +3,14 @@ status changes, audit chain, migrations."""
 
 import asyncio
 import contextlib
+import dataclasses
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from hsm.backend import KeyAlgorithm, KeyRef
 from server.errors import CAError, ErrorKind
 from server.node.intent_sweeper import IntentSweeper
 from server.node.process_identity import this_process
@@ -593,3 +595,86 @@ async def test_k2_of_two_rollovers_racing_from_one_generation_one_is_refused(
              if after[table] != before.get(table, 0)}  # fmt: skip
     assert grown == {"audit_log": 2, "ca_generations": 1, "ca_links": 2, "certificates": 2,
                      "ocsp_responders": 1, "status_changes": 2}  # fmt: skip
+
+
+async def an_ec_generation(registry: Registry, serial: str) -> int:
+    ca = CertificateIntent(serial, None, "ca", "CN=CA", serial.encode().ljust(32, b"\0"), NOW,
+                           NOW + timedelta(days=3650), b"tbs-" + serial.encode())  # fmt: skip
+    return await registry.record_ca_generation(
+        "demo", f"key:{serial}", "ec-p256", serial.encode(), ca, b"der-" + serial.encode(),
+        NOW, AuditEvent("init", "ca.generation.create", serial),
+    )  # fmt: skip
+
+
+async def test_k3_a_generation_is_retired_only_once_every_certificate_it_signed_expired(
+    registry: Registry,
+) -> None:
+    """On both engines, in the one guarded statement: a certificate of the generation (valid
+    through its notAfter, RFC 5280 4.1.2.5) and the link it signed (NewWithOld, NOW+9 days)
+    each keep it; the issuing generation is never retired."""
+    first = await an_ec_generation(registry, "c1")
+    leaf = dataclasses.replace(intent("e1", b"e1"), generation_id=first)  # ends NOW+30 days
+    await registry.record_intent(leaf, NOW, OWNER, "test")
+    new = await registry.record_rollover(a_rollover(first, "c2"), NOW)
+    retire = registry.retirement.retire
+    assert not await retire("demo", first, NOW + timedelta(days=9, seconds=1))
+    assert not await retire("demo", first, NOW + timedelta(days=30))
+    assert not await retire("other", first, NOW + timedelta(days=30, seconds=1))
+    assert not await retire("demo", new, NOW + timedelta(days=9000))
+    assert [g.state for g in await registry.generations("demo")] == ["active", "active"]
+    assert await retire("demo", first, NOW + timedelta(days=30, seconds=1))
+    assert [g.state for g in await registry.generations("demo")] == ["retired", "active"]
+    assert not await retire("demo", first, NOW + timedelta(days=31))  # once
+
+
+async def test_k3_the_link_a_generation_signed_keeps_it_until_the_link_expires(
+    registry: Registry,
+) -> None:
+    first = await an_ec_generation(registry, "c1")
+    await registry.record_rollover(a_rollover(first, "c2"), NOW)
+    assert not await registry.retirement.retire("demo", first, NOW + timedelta(days=9))
+    assert await registry.retirement.retire("demo", first, NOW + timedelta(days=9, seconds=1))
+
+
+async def test_k3_a_retired_generations_keys_are_listed_until_recorded_destroyed_with_audit(
+    registry: Registry,
+) -> None:
+    first = await an_ec_generation(registry, "c1")
+    second = await registry.record_rollover(a_rollover(first, "c2"), NOW)
+    third = await registry.record_rollover(a_rollover(second, "c3"), NOW)
+    later = NOW + timedelta(days=31)
+    assert await registry.retirement.keys_to_destroy("demo") == []
+    assert await registry.retirement.retire("demo", first, later)
+    assert await registry.retirement.retire("demo", second, later)
+    assert not await registry.retirement.retire("demo", third, later)
+    algorithm = KeyAlgorithm.EC_P256
+    assert await registry.retirement.keys_to_destroy("demo") == [
+        (first, [KeyRef("key:c1", algorithm)]),  # init made no responder here
+        (second, [KeyRef("key:c2", algorithm), KeyRef("key:c2-ocsp", algorithm)]),
+    ]
+    audit = AuditEvent("ca:retirement", "ca.generation.retire", str(first),
+                       {"generation": first, "keys_destroyed": ["key:c1"]})  # fmt: skip
+    await registry.retirement.keys_destroyed(first, audit, later)
+    assert [g for g, _ in await registry.retirement.keys_to_destroy("demo")] == [second]
+    [entry] = [e for e in await registry.search.audit_entries(100, None)
+               if e.action == "ca.generation.retire"]  # fmt: skip
+    assert (entry.actor, entry.target) == ("ca:retirement", str(first))
+    assert entry.details == {"generation": first, "keys_destroyed": ["key:c1"]}
+    assert (await registry.verify_audit_chain()).intact
+
+
+async def test_k3_the_retirement_reads_use_indexes(tmp_path: Path) -> None:
+    """The duty's check is one seek per table, not a read of every certificate of the
+    generation (migration 0020)."""
+    path = tmp_path / "registry.sqlite3"
+    registry = await Registry.open_url(f"sqlite:///{path}")
+    await registry.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        plan = str(db.execute(
+            "EXPLAIN QUERY PLAN SELECT 1 FROM certificates WHERE generation_id = ?"
+            " AND not_after >= ?", (1, "x")).fetchall())  # fmt: skip
+        assert "USING COVERING INDEX certificates_by_generation_expiry" in plan, plan
+        plan = str(db.execute(
+            "EXPLAIN QUERY PLAN SELECT 1 FROM ca_links WHERE issuer_generation_id = ?"
+            " AND not_after >= ?", (1, "x")).fetchall())  # fmt: skip
+        assert "USING COVERING INDEX ca_links_by_issuer_expiry" in plan, plan
