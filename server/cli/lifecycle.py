@@ -11,7 +11,7 @@ from typing import Any
 from config import load_settings
 from server.cli.commands import actor
 from server.context import backend_spec, open_backend, open_ca
-from server.lifecycle import compromise, rollover
+from server.lifecycle import rollover
 
 Command = Callable[[str, Any, str], argparse.ArgumentParser]
 
@@ -60,15 +60,8 @@ async def run_rollover(args: argparse.Namespace) -> int:
 
 async def run_compromise(args: argparse.Namespace) -> int:
     settings = load_settings(args.home)
-    backend = open_backend(settings)
-    try:
-        async with open_ca(settings) as ca:
-            secret = backend_spec(settings).read_secret()
-            done = await compromise(settings, ca.registry, backend, ca.authority, ca.status,
-                                    ca.clock(), secret, actor(), args.generation,
-                                    args.grounds)  # fmt: skip
-    finally:
-        backend.close()
+    async with open_ca(settings) as ca:
+        done = await ca.compromise(args.generation, args.grounds, actor())
     new = done.new
     print(f"CA {settings.ca.name!r}: generation {done.old.id} compromised, generation "
           f"{new.id} made")  # fmt: skip
