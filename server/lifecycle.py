@@ -416,7 +416,7 @@ def _recorded(link: CALink, new_id: int) -> CALink:
     )
 
 
-COMPROMISE_NEEDS_GROUNDS = "a CA key compromise needs its grounds (K4): --grounds"
+COMPROMISE_NEEDS_GROUNDS = "a CA key compromise needs its grounds (K4)"
 
 
 class CompromiseRegistry(LifecycleRegistry, interfaces.BulkRevocation, Protocol):

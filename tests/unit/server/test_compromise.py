@@ -195,7 +195,7 @@ async def test_k4_the_audit_entries_record_who_when_and_the_grounds(
 @pytest.mark.parametrize(
     ("generation", "grounds", "kind", "message"),
     [
-        (1, "  ", ErrorKind.MALFORMED, "a CA key compromise needs its grounds (K4): --grounds"),
+        (1, "  ", ErrorKind.MALFORMED, "a CA key compromise needs its grounds (K4)"),
         (9, GROUNDS, ErrorKind.NOT_FOUND, "no generation 9 of CA 'demo'"),
     ],
 )
