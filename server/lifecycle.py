@@ -449,7 +449,8 @@ async def compromise(
     `secret` is the home's secret, for the CMP protection key file. Returns once every live
     process answers the revoked certificates revoked. Raises CAError(MALFORMED) without
     grounds, CAError(NOT_FOUND) for an unknown generation, CAError(REJECTED) for one not
-    active (retired, compromised already), nothing changed."""
+    active (retired, compromised already) or when the issuing generation's CA certificate,
+    the new one's model, is not valid now; nothing changed."""
     ca = settings.ca
     grounds = grounds.strip()
     if not grounds:
@@ -463,13 +464,18 @@ async def compromise(
     if old.state != "active":
         message = COMPROMISE_REFUSED.format(generation=generation, ca=ca.name, state=old.state)
         raise CAError(ErrorKind.REJECTED, message)
+    # The new CA certificate is made like the issuing generation's, the newest active one.
+    issuing = [g for g in generations if g.state == "active"][-1]
+    if not issuing.not_before <= now < issuing.not_after:
+        message = f"generation {issuing.id}'s CA certificate is not valid now"
+        raise CAError(ErrorKind.REJECTED, message)
     suffix = f"g{len(generations) + 1}-{secrets.token_hex(4)}"
     algorithm = KeyAlgorithm(ca.algorithm)
     key = backend.generate_key(f"{ca.name}-ca-{suffix}", algorithm)
     new_spki = backend.public_key_der(key)
     not_after = now + timedelta(days=ca.validity_days)
     usage_end = now + timedelta(days=ca.key_usage_days) if ca.key_usage_days else None
-    template = key_update_template(KeyUpdateCertificate.NEW_WITH_NEW, old.certificate_der,
+    template = key_update_template(KeyUpdateCertificate.NEW_WITH_NEW, issuing.certificate_der,
                                    new_spki, new_serial(), now, not_after, usage_end)  # fmt: skip
     new_with_new = await _sign(authority, key, template, None)
     new = CAGeneration(id=0, ca_name=ca.name, key_uri=key.uri, key_algorithm=algorithm.value,

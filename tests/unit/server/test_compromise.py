@@ -240,3 +240,18 @@ async def test_revoke_still_refuses_ca_and_link_certificates(
             await revocation.revoke(serial, CRLReason.cACompromise, "officer")
         assert refused.value.kind is ErrorKind.FORBIDDEN, serial
         assert "CA key change procedure" in refused.value.message
+
+
+async def test_k4_refused_when_the_issuing_ca_certificate_is_not_valid_now(
+    local_ca: LocalCA, before: Before
+) -> None:
+    """The new CA certificate is made like the issuing generation's (generation 2)."""
+    issuing = await local_ca.registry.active_generation("demo")
+    assert issuing is not None and issuing.id == 2
+    local_ca.clock.advance(seconds=(issuing.not_after - local_ca.clock()).total_seconds())
+    counts = await row_counts(local_ca.registry)
+    with pytest.raises(CAError) as refused:
+        await declare(local_ca, before)
+    assert (refused.value.kind, refused.value.message) == (
+        ErrorKind.REJECTED, "generation 2's CA certificate is not valid now")  # fmt: skip
+    assert await row_counts(local_ca.registry) == counts
