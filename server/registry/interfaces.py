@@ -175,7 +175,8 @@ class GenerationRecording(Protocol):
 
 
 class BulkRevocation(Protocol):
-    """The certificates of a compromised CA key, revoked page by page (K4)."""
+    """The certificates of a compromised CA key, revoked (or marked, in the audit trail)
+    page by page (K4)."""
 
     async def unrevoked_certificates(
         self, generation_id: int, after: str, limit: int, now: datetime
@@ -186,6 +187,8 @@ class BulkRevocation(Protocol):
         changes: Sequence[tuple[StatusChange, bytes, OCSPResponseRow | None]],
         audit: AuditEvent,
     ) -> int: ...
+
+    async def append_audit(self, event: AuditEvent, at: datetime) -> None: ...
 
 
 class Audit(Protocol):

@@ -6,8 +6,9 @@
   recorded in one transaction with one audit entry, never one transaction per certificate.
   The command returns once every live server process answers them revoked
   (StatusPublisher.committed, as for one revocation);
-- "mark": they stay good; the generation's state ('compromised') and the compromise's audit
-  entry record them, for the CA to revoke one by one as it decides.
+- "mark": they stay good; the generation's state ('compromised') and an audit entry
+  `certificate.mark.compromise` per page, naming them, record them, for the CA to revoke
+  one by one as it decides.
 """
 
 from __future__ import annotations
@@ -58,13 +59,17 @@ async def revoke_certificates_of(
     count, after = 0, ""
     while page := await registry.unrevoked_certificates(generation_id, after, PAGE, now):
         after = page[-1].serial
+        serials = [r.serial for r in page]
         if mode == "mark":
+            marked = AuditEvent(actor, "certificate.mark.compromise", f"generation {generation_id}",
+                                {"grounds": grounds, "serials": serials})  # fmt: skip
+            await registry.append_audit(marked, now)
             count += len(page)
             continue
         changes = await asyncio.gather(*(_change(publisher, r, now, actor, grounds) for r in page))
         audit = AuditEvent(actor, "certificate.revoke.compromise", f"generation {generation_id}",
                            {"reason": CRLReason.cACompromise.name, "grounds": grounds,
-                            "serials": [r.serial for r in page]})  # fmt: skip
+                            "serials": serials})  # fmt: skip
         count += await registry.revoke_many(changes, audit)
     if mode == "revoke" and count:
         await publisher.committed()

@@ -165,6 +165,11 @@ async def test_k4_mark_setting_leaves_certificates_good_but_recorded(
     [entry] = [e for e in await local_ca.registry.search.audit_entries(1000, None)
                if e.action == "ca.generation.compromise"]  # fmt: skip
     assert entry.details["certificates"] == "mark"
+    [marked] = [e for e in await local_ca.registry.search.audit_entries(1000, None)
+                if e.action == "certificate.mark.compromise"]  # fmt: skip
+    assert (marked.actor, marked.target, marked.details["grounds"]) == (
+        "api:officer", "generation 1", GROUNDS)  # fmt: skip
+    assert {before.old.serial, before.held.serial} <= set(marked.details["serials"])
     assert not [e for e in await local_ca.registry.search.audit_entries(1000, None)
                 if e.action == "certificate.revoke.compromise"]  # fmt: skip
     states = {g.id: g.state for g in await local_ca.registry.generations("demo")}
