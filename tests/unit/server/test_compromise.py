@@ -18,6 +18,7 @@ from cryptography import x509
 from protocols import ocsp
 from protocols.crl import CRLReason
 from server.authority import Authority, IssuedCertificate
+from server.enrollment.root_distribution import ca_certificates
 from server.errors import CAError, ErrorKind
 from server.lifecycle import Compromised, compromise
 from server.registry.registry_copy import row_counts
@@ -117,6 +118,10 @@ async def test_k4_a_compromise_makes_a_new_generation_without_links(
     generations = {g.id: g.state for g in await local_ca.registry.generations("demo")}
     assert generations == {1: "compromised", 2: "active", 3: "active"} and done.new.id == 3
     assert await local_ca.registry.links("demo") == links_before
+    # EST cacerts and CMP caCerts hand out generations 2 and 3, without the links of 1.
+    second = (await local_ca.registry.generations("demo"))[1]
+    handed_out = await ca_certificates(local_ca.registry, "demo")
+    assert handed_out == [second.certificate_der, done.new.certificate_der]
     issued = await before.authority.issue("tls-client", make_csr([("CN", "after")]), "t")
     assert issued.issuer_der == done.new.certificate_der
     certificate(done.new.certificate_der).verify_directly_issued_by(
