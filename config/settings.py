@@ -84,9 +84,14 @@ class CASettings:
     key_usage_days: int = 0
     rollover_before_days: int = 14
     # K4: what a CA key compromise does to the certificates issued under that key:
-    # "revoke" them (cACompromise), or "mark" them (left good; the compromise's audit entry
+    # "revoke" them (cACompromise), or "mark" them (left good; audit entries naming them
     # and the generation's state record them) for the CA to decide one by one.
     compromise_certificates: str = "revoke"
+    # The Russian profile's content of new CA certificates (RFC 9215 5.2-5.4; issue 15):
+    # set, they carry this subjectSignTool (the CA's own signature tool), issuerSignTool
+    # from [ca.issuer_sign_tool] (a self-signed CA certified itself with its own tools) and
+    # certificatePolicies of the classes its profiles issue; "" leaves them all out.
+    subject_sign_tool: str = ""
     issuer_sign_tool: IssuerSignTool = field(default_factory=IssuerSignTool)
 
     def check(self) -> None:
@@ -118,6 +123,24 @@ class CASettings:
             "ca.compromise_certificates",
             f"one of {COMPROMISE_CERTIFICATES}",
         )
+        _require(
+            len(self.subject_sign_tool) <= 200,
+            "ca.subject_sign_tool",
+            "at most 200 characters (RFC 9215 5.3)",
+        )
+        if self.subject_sign_tool:
+            tool = self.issuer_sign_tool
+            for key, value, most in (
+                ("sign_tool", tool.sign_tool, 200),
+                ("ca_tool", tool.ca_tool, 200),
+                ("sign_tool_cert", tool.sign_tool_cert, 100),
+                ("ca_tool_cert", tool.ca_tool_cert, 100),
+            ):
+                _require(
+                    0 < len(value) <= most,
+                    f"ca.issuer_sign_tool.{key}",
+                    f"1 to {most} characters when ca.subject_sign_tool is set (RFC 9215 5.4)",
+                )
         _require(
             self.name.replace("-", "").replace("_", "").isalnum(),
             "ca.name",

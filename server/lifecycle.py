@@ -8,9 +8,11 @@ signature goes through the signing pipeline like any other.
 Rollover of a self-signed CA (regulation K2), with the link certificates of a root CA key
 update (RFC 9810 4.4), made while the CA goes on working:
 1. everything is made and signed first, nothing recorded: the new key (in the home's
-   backend, as `init` makes the first), NewWithNew (same subject and extensions as the
-   current CA certificate, new key, valid `ca.validity_days` from now), NewWithOld (signed
-   by the old key), OldWithNew (signed by the new key) (protocols/x509/ca_key_update.py),
+   backend, as `init` makes the first), NewWithNew (same subject as the current CA
+   certificate, new key, the extensions the current settings give a new CA certificate as
+   at `init`, valid `ca.validity_days` from now), NewWithOld (the same content, signed by
+   the old key), OldWithNew (what the current certificate certifies, signed by the new
+   key) (protocols/x509/ca_key_update.py),
    and the new generation's OCSP responder key and certificate. Each certificate is
    checked against its issuer's certificate after signing (verify-after-sign);
 2. one registry transaction records all of it with the audit entry
@@ -50,6 +52,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from config import Settings
+from config.settings import CLASS_POLICY_ARC
 from hsm.backend import KeyAlgorithm, KeyRef, SigningBackend
 from protocols import crl as crl_codec
 from protocols.crl import CRLReason
@@ -118,10 +121,7 @@ async def create_generation(
         not_before=now,
         not_after=not_after,
         extensions=(
-            ext.basic_constraints(ca=True),
-            ext.key_usage({"key_cert_sign", "crl_sign", "digital_signature"}),
-            ext.subject_key_identifier(spki_der),
-            ext.authority_key_identifier(key_id),
+            *ca_certificate_extensions(settings, spki_der),
             *_key_usage_period(settings, now),
         ),
         signature_algorithm=signature_algorithm_for(spki_der),
@@ -150,6 +150,48 @@ async def create_generation(
     generation = await registry.active_generation(ca.name)
     assert generation is not None
     return generation
+
+
+def ca_certificate_extensions(
+    settings: Settings, spki_der: bytes
+) -> tuple[asn1_x509.Extension, ...]:
+    """The extensions of a new self-signed CA certificate for the key `spki_der`, from the
+    current settings, privateKeyUsagePeriod aside (it dates from the key's making). With
+    `ca.subject_sign_tool` set, the Russian profile's content relying parties expect of a
+    CA certificate (RFC 9215 5.2-5.4; ru-profile 3): subjectSignTool, issuerSignTool from
+    `[ca.issuer_sign_tool]` (a self-signed CA is its own issuer, certified with its own
+    tools) and certificatePolicies of the classes its profiles issue, if any."""
+    ca = settings.ca
+    extensions = [
+        ext.basic_constraints(ca=True),
+        ext.key_usage({"key_cert_sign", "crl_sign", "digital_signature"}),
+        ext.subject_key_identifier(spki_der),
+        ext.authority_key_identifier(ext.key_identifier(spki_der)),
+    ]
+    if ca.subject_sign_tool:
+        classes = _issued_class_policies(settings)
+        if classes:
+            extensions.append(ext.certificate_policies(classes))
+        tool = ca.issuer_sign_tool
+        extensions.append(ext.subject_sign_tool(ca.subject_sign_tool))
+        extensions.append(
+            ext.issuer_sign_tool(
+                tool.sign_tool, tool.ca_tool, tool.sign_tool_cert, tool.ca_tool_cert
+            )
+        )
+    return tuple(extensions)
+
+
+def _issued_class_policies(settings: Settings) -> list[str]:
+    """The class policies (1.2.643.100.113.N, RFC 9215 5.2) any profile of the CA puts in
+    the certificates it issues, by class: the classes the CA issues."""
+    classes = {
+        oid
+        for profile in settings.profiles.values()
+        for oid in profile.policies
+        if oid.startswith(CLASS_POLICY_ARC)
+    }
+    return sorted(classes, key=lambda oid: int(oid.rpartition(".")[2]))
 
 
 def _key_usage_period(settings: Settings, now: datetime) -> tuple[asn1_x509.Extension, ...]:
@@ -278,10 +320,11 @@ async def rollover(
     not_after = now + timedelta(days=ca.validity_days)
 
     usage_end = now + timedelta(days=ca.key_usage_days) if ca.key_usage_days else None
+    content = ca_certificate_extensions(settings, new_spki)
 
     def template(kind: KeyUpdateCertificate) -> CertificateTemplate:
         return key_update_template(kind, old.certificate_der, new_spki, new_serial(), now,
-                                   not_after, usage_end)  # fmt: skip
+                                   not_after, usage_end, content)  # fmt: skip
 
     new_with_new = await _sign(authority, key, template(KeyUpdateCertificate.NEW_WITH_NEW), None)
     new_with_old = await _sign(authority, old_key, template(KeyUpdateCertificate.NEW_WITH_OLD),
@@ -464,7 +507,8 @@ async def compromise(
     if old.state != "active":
         message = COMPROMISE_REFUSED.format(generation=generation, ca=ca.name, state=old.state)
         raise CAError(ErrorKind.REJECTED, message)
-    # The new CA certificate is made like the issuing generation's, the newest active one.
+    # The new CA certificate is the issuing generation's (the newest active one) with the new
+    # key and the content the current settings give a CA certificate, as a rollover's NewWithNew.
     issuing = [g for g in generations if g.state == "active"][-1]
     if not issuing.not_before <= now < issuing.not_after:
         message = f"generation {issuing.id}'s CA certificate is not valid now"
@@ -476,7 +520,8 @@ async def compromise(
     not_after = now + timedelta(days=ca.validity_days)
     usage_end = now + timedelta(days=ca.key_usage_days) if ca.key_usage_days else None
     template = key_update_template(KeyUpdateCertificate.NEW_WITH_NEW, issuing.certificate_der,
-                                   new_spki, new_serial(), now, not_after, usage_end)  # fmt: skip
+                                   new_spki, new_serial(), now, not_after, usage_end,
+                                   ca_certificate_extensions(settings, new_spki))  # fmt: skip
     new_with_new = await _sign(authority, key, template, None)
     new = CAGeneration(id=0, ca_name=ca.name, key_uri=key.uri, key_algorithm=algorithm.value,
                        serial=serial_text(template.serial), key_id=ext.key_identifier(new_spki),

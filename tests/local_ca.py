@@ -132,10 +132,11 @@ def settings_for(home: Path, extra: str = "", **env: str) -> Settings:
 
 
 @asynccontextmanager
-async def opened_local_ca(folder: Path) -> AsyncIterator[LocalCA]:
+async def opened_local_ca(folder: Path, extra: str = "", **env: str) -> AsyncIterator[LocalCA]:
     """A CA with its first generation and OCSP responder in `folder`, opened in the running
-    loop (tests/unit/server/conftest.py's `local_ca`, and tests that open several)."""
-    settings = settings_for(folder)
+    loop (tests/unit/server/conftest.py's `local_ca`, and tests that open several); `extra`
+    and `env` change its settings as in `settings_for`."""
+    settings = settings_for(folder, extra, **env)
     clock = Clock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
     registry = await open_registry(settings)
     (folder / "keys").mkdir(mode=0o700)

@@ -21,6 +21,10 @@ key it certifies and its authorityKeyIdentifier by that of the key that signs it
 issuer's key by keyIdentifier only. OldWithOld's privateKeyUsagePeriod (the old key's
 permitted lifetime) stays in OldWithNew, which certifies the old key; NewWithNew and
 NewWithOld certify the new key and carry the new key's period instead, when one is given.
+When the CA's certificate content has changed since OldWithOld (its settings), the caller
+gives the new key's extensions: NewWithNew and NewWithOld carry those instead of
+OldWithOld's (key identifiers replaced as above), and OldWithNew still certifies what
+OldWithOld does.
 
 Pure: the old certificate, the new key and the time in, a template out (build and sign it
 with protocols.x509.certificate).
@@ -29,6 +33,7 @@ with protocols.x509.certificate).
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from asn1crypto import x509 as asn1_x509
@@ -53,12 +58,15 @@ def key_update_template(
     now: datetime,
     new_not_after: datetime,
     new_key_usage_end: datetime | None = None,
+    new_key_extensions: Sequence[asn1_x509.Extension] | None = None,
 ) -> CertificateTemplate:
     """The template of one certificate of the key update from the self-signed CA
     certificate `old_with_old_der` to the key `new_spki_der`, made at `now`; NewWithNew
     ends at `new_not_after`; with `new_key_usage_end`, the new key's privateKeyUsagePeriod
-    is `now` to then. Raises ValueError when `old_with_old_der` is not a
-    self-issued certificate, or `now` is not within its validity."""
+    is `now` to then; with `new_key_extensions`, NewWithNew and NewWithOld carry those
+    instead of OldWithOld's, privateKeyUsagePeriod aside. Raises ValueError when
+    `old_with_old_der` is not a self-issued certificate, or `now` is not within its
+    validity."""
     old = asn1_x509.Certificate.load(old_with_old_der)
     if old.subject != old.issuer:
         raise ValueError("the old CA certificate is not self-issued")
@@ -71,6 +79,7 @@ def key_update_template(
     usage = (
         None if new_key_usage_end is None else ext.private_key_usage_period(now, new_key_usage_end)
     )
+    certifies_old = kind is KeyUpdateCertificate.OLD_WITH_NEW
     if kind is KeyUpdateCertificate.NEW_WITH_NEW:
         certified, signer_spki, not_before, not_after = (
             new_spki_der, new_spki_der, now, new_not_after
@@ -94,24 +103,30 @@ def key_update_template(
         not_before=not_before,
         not_after=not_after,
         extensions=_extensions(
-            old, certified_id, signer_id, kind is not KeyUpdateCertificate.OLD_WITH_NEW, usage
+            old["tbs_certificate"]["extensions"]
+            if certifies_old or new_key_extensions is None
+            else new_key_extensions,
+            certified_id,
+            signer_id,
+            not certifies_old,
+            usage,
         ),
         signature_algorithm=signature_algorithm_for(signer_spki),
     )
 
 
 def _extensions(
-    old: asn1_x509.Certificate,
+    source: Iterable[asn1_x509.Extension],
     certified_id: bytes,
     signer_id: bytes,
     certifies_new_key: bool,
     new_key_usage: asn1_x509.Extension | None,
 ) -> tuple[asn1_x509.Extension, ...]:
-    """OldWithOld's extensions in their order, with the key identifiers of this one; for a
-    certificate of the new key, without the old key's privateKeyUsagePeriod and with
-    `new_key_usage` (if any) last."""
+    """The `source` extensions (OldWithOld's, or the new key's given) in their order, with
+    the key identifiers of this one; for a certificate of the new key, without a
+    privateKeyUsagePeriod of theirs and with `new_key_usage` (if any) last."""
     kept: list[asn1_x509.Extension] = []
-    for extension in old["tbs_certificate"]["extensions"]:
+    for extension in source:
         name = extension["extn_id"].native
         if name == "key_identifier":
             kept.append(asn1_x509.Extension({"extn_id": name, "extn_value": certified_id}))

@@ -238,3 +238,36 @@ def test_k4_compromise_certificates_is_revoke_or_mark(home: Path) -> None:
     with pytest.raises(SettingsError) as refused:
         load_settings(home, environ={"CA_CA__COMPROMISE_CERTIFICATES": "ignore"})
     assert str(refused.value) == "ca.compromise_certificates: must be one of ('revoke', 'mark')"
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"CA_CA__SUBJECT_SIGN_TOOL": '"' + "x" * 201 + '"'}, "ca.subject_sign_tool"),
+        ({"CA_CA__SUBJECT_SIGN_TOOL": "tool",
+          "CA_CA__ISSUER_SIGN_TOOL": '{sign_tool = "s", ca_tool = "", sign_tool_cert = "c", '
+                                     'ca_tool_cert = "c"}'},
+         "ca.issuer_sign_tool.ca_tool"),
+        ({"CA_CA__SUBJECT_SIGN_TOOL": "tool",
+          "CA_CA__ISSUER_SIGN_TOOL": '{sign_tool = "s", ca_tool = "t", sign_tool_cert = "c", '
+                                     f'ca_tool_cert = "{"c" * 101}"}}'},
+         "ca.issuer_sign_tool.ca_tool_cert"),
+    ],
+)  # fmt: skip
+def test_rfc9215_5_3_5_4_the_ca_sign_tool_settings_refuse_bad_values_by_name(
+    home: Path, environ: dict[str, str], named: str
+) -> None:
+    """The CA certificate's subjectSignTool is UTF8String SIZE(1..200); its issuerSignTool
+    needs all four fields, SIZE(1..200) for the tools and (1..100) for their certificates."""
+    with pytest.raises(SettingsError) as refused:
+        load_settings(home, environ=environ)
+    assert str(refused.value).startswith(f"{named}: must be")
+
+
+def test_rfc9215_the_ca_sign_tool_is_off_by_default(home: Path) -> None:
+    """Default settings keep CA certificates as they were: no Russian CA content."""
+    assert load_settings(home, environ={}).ca.subject_sign_tool == ""
+    tool = "СКЗИ «Тест» (версия 1.0)"
+    assert (
+        load_settings(home, environ={"CA_CA__SUBJECT_SIGN_TOOL": tool}).ca.subject_sign_tool == tool
+    )

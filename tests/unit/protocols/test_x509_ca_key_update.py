@@ -157,3 +157,51 @@ def test_k2_without_a_new_key_usage_period_the_new_key_states_none() -> None:
     made = key_update_template(NEW_WITH_NEW, old_with_old_stating_its_key_usage(),
                                spki_der(NEW_KEY), 7, NOW, NEW_END)  # fmt: skip
     assert "private_key_usage_period" not in [e["extn_id"].native for e in made.extensions]
+
+
+# The content a CA's settings now give a new CA certificate, changed since OldWithOld.
+NEW_CONTENT = (
+    ext.basic_constraints(ca=True),
+    ext.key_usage({"key_cert_sign", "crl_sign"}),
+    ext.subject_key_identifier(spki_der(NEW_KEY)),
+    ext.authority_key_identifier(NEW_ID),
+    ext.subject_sign_tool("new tool"),
+    ext.private_key_usage_period(START, OLD_USAGE_END),  # never the new key's
+)
+
+
+OLD_CONTENT_NAMES = [
+    ("basic_constraints", True),
+    ("key_identifier", False),
+    ("authority_key_identifier", False),
+    ("certificate_policies", False),
+]
+NEW_CONTENT_NAMES = [("basic_constraints", True), ("key_usage", True), ("key_identifier", False),
+                     ("authority_key_identifier", False), ("1.2.643.100.111", False),
+                     ("private_key_usage_period", False)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kind", "names", "ids"),
+    [
+        (NEW_WITH_NEW, NEW_CONTENT_NAMES, (NEW_ID, NEW_ID)),
+        (NEW_WITH_OLD, NEW_CONTENT_NAMES, (NEW_ID, OLD_ID)),
+        (OLD_WITH_NEW, OLD_CONTENT_NAMES, (OLD_ID, NEW_ID)),
+    ],
+)
+def test_rfc9810_4_4_the_new_key_carries_the_given_content_the_old_key_its_own(
+    kind: KeyUpdateCertificate, names: list[tuple[str, bool]], ids: tuple[bytes, bytes]
+) -> None:
+    """NewWithNew and NewWithOld certify the new key with the content given for it (a CA
+    whose settings changed since OldWithOld), its key identifiers set per certificate and
+    its privateKeyUsagePeriod replaced by the new key's; OldWithNew certifies what
+    OldWithOld does."""
+    made = key_update_template(kind, old_with_old(), spki_der(NEW_KEY), 7, NOW, NEW_END,
+                               NEW_USAGE_END, NEW_CONTENT)  # fmt: skip
+    assert key_ids(made.extensions) == ids
+    assert [(e["extn_id"].native, e["critical"].native) for e in made.extensions] == names
+    by_name = {e["extn_id"].native: e for e in made.extensions}
+    if kind is not OLD_WITH_NEW:
+        assert by_name["1.2.643.100.111"].dump() == NEW_CONTENT[4].dump()
+        period = by_name["private_key_usage_period"]["extn_value"].native
+        assert (period["not_before"], period["not_after"]) == (NOW, NEW_USAGE_END)

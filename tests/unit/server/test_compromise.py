@@ -25,7 +25,7 @@ from server.registry.registry_copy import row_counts
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
 from tests.csr_factory import make_csr
-from tests.lint import lint_crl
+from tests.lint import lint_certificate, lint_crl
 from tests.local_ca import LocalCA
 from tests.unit.server.test_crl_remove_from_crl import pem
 from tests.unit.server.test_rollover import SECRET, ask, certificate, roll
@@ -265,3 +265,15 @@ async def test_k4_refused_when_the_issuing_ca_certificate_is_not_valid_now(
     assert (refused.value.kind, refused.value.message) == (
         ErrorKind.REJECTED, "generation 2's CA certificate is not valid now")  # fmt: skip
     assert await row_counts(local_ca.registry) == counts
+
+
+async def test_k4_the_new_ca_certificate_takes_the_current_settings_content(
+    local_ca: LocalCA, before: Before
+) -> None:
+    """As a rollover's NewWithNew: with ca.subject_sign_tool set, the Russian profile's CA
+    content (subjectSignTool, RFC 9215 5.3), and pkilint clean."""
+    done = await declare(local_ca, before, subject_sign_tool="Test tool")
+    new = certificate(done.new.certificate_der)
+    tool = new.extensions.get_extension_for_oid(x509.ObjectIdentifier("1.2.643.100.111"))
+    assert tool.critical is False
+    assert lint_certificate(done.new.certificate_der) == []
