@@ -65,6 +65,9 @@ class IssuerSignTool:
     ca_tool_cert: str = ""
 
 
+COMPROMISE_CERTIFICATES = ("revoke", "mark")
+
+
 @dataclass(frozen=True)
 class CASettings:
     name: str = "demo"
@@ -80,6 +83,10 @@ class CASettings:
     # `rollover_before_days` before it ends (server/node/scheduled_rollover.py).
     key_usage_days: int = 0
     rollover_before_days: int = 14
+    # K4: what a CA key compromise does to the certificates issued under that key:
+    # "revoke" them (cACompromise), or "mark" them (left good; audit entries naming them
+    # and the generation's state record them) for the CA to decide one by one.
+    compromise_certificates: str = "revoke"
     # The Russian profile's content of new CA certificates (RFC 9215 5.2-5.4; issue 15):
     # set, they carry this subjectSignTool (the CA's own signature tool), issuerSignTool
     # from [ca.issuer_sign_tool] (a self-signed CA certified itself with its own tools) and
@@ -110,6 +117,11 @@ class CASettings:
             "ca.rollover_before_days",
             "positive and below the CA key's lifetime (ca.key_usage_days, or "
             "ca.validity_days when it is 0)",
+        )
+        _require(
+            self.compromise_certificates in COMPROMISE_CERTIFICATES,
+            "ca.compromise_certificates",
+            f"one of {COMPROMISE_CERTIFICATES}",
         )
         _require(
             len(self.subject_sign_tool) <= 200,

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,7 @@ from server.cmp.server import CMPServer
 from server.enrollment.credentials import EnrollmentCredentials, derivation_key
 from server.enrollment.enroll import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.errors import CAError, ErrorKind
-from server.lifecycle import RolledOver, issue_ocsp_responder, rollover
+from server.lifecycle import Compromised, RolledOver, compromise, issue_ocsp_responder, rollover
 from server.node.duties import DutyHolder
 from server.node.generation_retirement import GenerationRetirement
 from server.node.health import Health
@@ -69,6 +69,8 @@ class CA:
     key_lifetimes: KeyLifetimeMetrics  # refreshed when /metrics is scraped
     scheduled_rollover: ScheduledRollover
     retirement: GenerationRetirement
+    # K4: (generation, grounds, actor) -> the compromise declared (server/lifecycle.py)
+    compromise: Callable[[int, str, str], Awaitable[Compromised]]
     metrics: CollectorRegistry
     clock: Clock
     health: Health | None = None  # serving processes: what /healthz reports
@@ -358,6 +360,16 @@ def _assemble(
         that; all in one thread (a PKCS#11 backend is driven from one thread only)."""
         await asyncio.to_thread(_destroy_keys, settings, keys)
 
+    async def declare_compromise(generation: int, grounds: str, actor: str) -> Compromised:
+        """A CA key compromise (K4), as `python -m server compromise` declares it; the new
+        key made by the backend, opened here only for that."""
+        backend = await asyncio.to_thread(open_backend, settings)
+        try:
+            return await compromise(settings, registry, backend, authority, status, clock(),
+                                    secret(), actor, generation, grounds)  # fmt: skip
+        finally:
+            backend.close()
+
     secret = _home_secret(settings)
     status = StatusPublication(
         settings,
@@ -407,6 +419,7 @@ def _assemble(
         key_lifetimes=KeyLifetimeMetrics(settings.ca, registry, clock, metrics),
         scheduled_rollover=ScheduledRollover(settings.ca, registry, roll_over, clock, metrics),
         retirement=GenerationRetirement(settings.ca.name, registry, destroy_keys, clock, metrics),
+        compromise=declare_compromise,
         metrics=metrics,
         clock=clock,
     )

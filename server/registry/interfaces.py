@@ -183,6 +183,31 @@ class GenerationRecording(Protocol):
 
     async def record_rollover(self, rollover: Rollover, at: datetime) -> int: ...
 
+    async def record_compromise(
+        self,
+        compromise: Rollover,
+        revoked: Sequence[tuple[str, bytes]],
+        certificates: str,
+        at: datetime,
+    ) -> int: ...
+
+
+class BulkRevocation(Protocol):
+    """The certificates of a compromised CA key, revoked (or marked, in the audit trail)
+    page by page (K4)."""
+
+    async def unrevoked_certificates(
+        self, generation_id: int, after: str, limit: int, now: datetime
+    ) -> list[CertificateRecord]: ...
+
+    async def revoke_many(
+        self,
+        changes: Sequence[tuple[StatusChange, bytes, OCSPResponseRow | None]],
+        audit: AuditEvent,
+    ) -> int: ...
+
+    async def append_audit(self, event: AuditEvent, at: datetime) -> None: ...
+
 
 class Audit(Protocol):
     """The audit chain's head, hashes and verification (server/audit_checkpoints.py)."""

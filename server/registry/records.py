@@ -55,6 +55,13 @@ class CALink:
     der: bytes
 
 
+# a compromise (K4) of a generation that is not active: the registry's and the CA's refusal
+COMPROMISE_REFUSED = (
+    "generation {generation} of CA {ca!r} is {state}, not active: only a live generation's key"
+    " can be declared compromised; nothing was recorded"
+)
+
+
 @dataclass(frozen=True)
 class Rollover:
     """What a rollover records in one transaction (server/lifecycle.py): the new generation

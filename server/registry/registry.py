@@ -52,6 +52,7 @@ from server.registry.listen_metrics import ListenMetrics
 from server.registry.outbox_store import ISSUED_COLUMNS, OutboxStore, certificate_issued_in
 from server.registry.records import (
     CERTIFICATE_COLUMNS,
+    COMPROMISE_REFUSED,
     NO_HOLDS,
     AuditEvent,
     CAGeneration,
@@ -435,6 +436,59 @@ class Registry:
             assert row is not None  # updated in this very transaction
             return certificate_from_row(row)
 
+    async def unrevoked_certificates(
+        self, generation_id: int, after: str, limit: int, now: datetime
+    ) -> list[CertificateRecord]:
+        """A page of the generation's issued certificates that are good or held and not
+        expired at `now`, by serial after `after` ("" for the first page)."""
+        async with (
+            self.reading() as db,
+            db.execute(
+                f"SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE generation_id = ?"
+                " AND state = 'issued' AND status IN ('good', 'hold') AND not_after > ?"
+                " AND serial > ? ORDER BY serial LIMIT ?",
+                (generation_id, to_text(now), after, limit),
+            ) as cursor,
+        ):
+            return [certificate_from_row(row) async for row in cursor]
+
+    async def revoke_many(
+        self,
+        changes: Sequence[tuple[StatusChange, bytes, OCSPResponseRow | None]],
+        audit: AuditEvent,
+    ) -> int:
+        """Revoke a page of certificates in one transaction (a CA key compromise, K4): for
+        each (change, CRL entry, pre-signed OCSP response) the status, the entry, the
+        response and the status change, and one audit entry for the page; a certificate
+        revoked meanwhile is left as it is. Returns how many were revoked."""
+        async with self.transaction() as db:
+            revoked = []
+            for change, entry, ocsp in changes:
+                cursor = await db.execute(
+                    "UPDATE certificates SET status = 'revoked', crl_entry = ?"
+                    " WHERE serial = ? AND status IN ('good', 'hold') RETURNING serial",
+                    (entry, change.serial),
+                )
+                if await cursor.fetchall():
+                    revoked.append((change, ocsp))
+            responses = [ocsp for _, ocsp in revoked if ocsp is not None]
+            if responses:
+                await write_ocsp_rows(db, responses)
+            for change, _ in revoked:
+                await blind_write(
+                    db,
+                    "INSERT INTO status_changes (serial, change, reason, effective_at,"
+                    " invalidity_date, actor, recorded_at, basis, grounds)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (change.serial, change.change.value, change.reason,
+                     to_text(change.effective_at), None, change.actor,
+                     to_text(change.recorded_at),
+                     change.basis.value if change.basis else None, change.grounds),
+                )  # fmt: skip
+            if revoked:
+                await self.append_audit_in(db, audit, revoked[0][0].recorded_at)
+            return len(revoked)
+
     async def status_history(self, serial: str) -> list[StatusChange]:
         async with (
             self.reading() as db,
@@ -496,7 +550,6 @@ class Registry:
         rollover came first. Write transactions are serialised on both engines (SQLite's
         one writer, PostgreSQL's advisory lock), so the read of the active generation in
         this one cannot be overtaken before it commits."""
-        certificate = rollover.certificate
         async with self.transaction() as db:
             cursor = await db.execute(
                 "SELECT id FROM ca_generations WHERE ca_name = ? AND state = 'active'"
@@ -507,50 +560,107 @@ class Registry:
             if active is None or active[0] != rollover.rolled_from:
                 message = ROLLOVER_REFUSED.format(old=rollover.rolled_from, ca=rollover.ca_name)
                 raise CAError(ErrorKind.REJECTED, message)
-            await self._insert_intent(db, certificate, at, None)
-            cursor = await db.execute(
-                "INSERT INTO ca_generations (ca_name, key_uri, key_algorithm, serial, key_id,"
-                " not_before, not_after, state, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?) RETURNING id",
-                (rollover.ca_name, rollover.key_uri, rollover.key_algorithm, certificate.serial,
-                 rollover.key_id, to_text(certificate.not_before),
-                 to_text(certificate.not_after), to_text(at)),
-            )  # fmt: skip
-            row = next(iter(await cursor.fetchall()))
-            new_id = int(row[0])
-            audit = AuditEvent(
-                actor=rollover.actor,
-                action="ca.generation.rollover",
-                target=certificate.serial,
-                details={"ca": rollover.ca_name, "from": rollover.rolled_from, "to": new_id,
-                         "reason": rollover.reason,
-                         "links": [link.serial for link in rollover.links]},
-            )  # fmt: skip
-            await self._complete(db, certificate.serial, rollover.certificate_der,
-                                 rollover.actor, at, audit)  # fmt: skip
-            responder = dataclasses.replace(rollover.responder, generation_id=new_id)
-            await self._insert_intent(db, responder, at, None)
-            issued = AuditEvent(rollover.actor, "certificate.issue", responder.serial,
-                                {"profile": responder.profile, "subscriber": None})  # fmt: skip
-            await self._complete(db, responder.serial, rollover.responder_der, rollover.actor,
-                                 at, issued)  # fmt: skip
+            audit = {"ca": rollover.ca_name, "from": rollover.rolled_from,
+                     "reason": rollover.reason,
+                     "links": [link.serial for link in rollover.links]}  # fmt: skip
+            return await self._insert_generation(db, rollover, at, "ca.generation.rollover", audit)
+
+    async def _insert_generation(
+        self,
+        db: Connection,
+        rollover: Rollover,
+        at: datetime,
+        action: str,
+        details: dict[str, object],
+    ) -> int:
+        """Insert a new generation made from `rollover` (its CA certificate, its responder
+        and its links) with the audit entry `action` {**details, to}; returns its id."""
+        certificate = rollover.certificate
+        await self._insert_intent(db, certificate, at, None)
+        cursor = await db.execute(
+            "INSERT INTO ca_generations (ca_name, key_uri, key_algorithm, serial, key_id,"
+            " not_before, not_after, state, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?) RETURNING id",
+            (rollover.ca_name, rollover.key_uri, rollover.key_algorithm, certificate.serial,
+             rollover.key_id, to_text(certificate.not_before),
+             to_text(certificate.not_after), to_text(at)),
+        )  # fmt: skip
+        row = next(iter(await cursor.fetchall()))
+        new_id = int(row[0])
+        audit = AuditEvent(rollover.actor, action, certificate.serial,
+                           {**details, "to": new_id})  # fmt: skip
+        await self._complete(db, certificate.serial, rollover.certificate_der,
+                             rollover.actor, at, audit)  # fmt: skip
+        responder = dataclasses.replace(rollover.responder, generation_id=new_id)
+        await self._insert_intent(db, responder, at, None)
+        issued = AuditEvent(rollover.actor, "certificate.issue", responder.serial,
+                            {"profile": responder.profile, "subscriber": None})  # fmt: skip
+        await self._complete(db, responder.serial, rollover.responder_der, rollover.actor,
+                             at, issued)  # fmt: skip
+        await blind_write(
+            db,
+            "INSERT INTO ocsp_responders (serial, generation_id, key_uri, key_algorithm,"
+            " not_after) VALUES (?, ?, ?, ?, ?)",
+            (responder.serial, new_id, rollover.responder_key_uri, rollover.key_algorithm,
+             to_text(responder.not_after)),
+        )  # fmt: skip
+        for link in rollover.links:
             await blind_write(
                 db,
-                "INSERT INTO ocsp_responders (serial, generation_id, key_uri, key_algorithm,"
-                " not_after) VALUES (?, ?, ?, ?, ?)",
-                (responder.serial, new_id, rollover.responder_key_uri, rollover.key_algorithm,
-                 to_text(responder.not_after)),
+                "INSERT INTO ca_links (serial, kind, issuer_generation_id,"
+                " subject_generation_id, not_before, not_after, der, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (link.serial, link.kind, link.issuer_generation_id or new_id,
+                 link.subject_generation_id or new_id, to_text(link.not_before),
+                 to_text(link.not_after), link.der, to_text(at)),
             )  # fmt: skip
-            for link in rollover.links:
+        return new_id
+
+    async def record_compromise(
+        self,
+        compromise: Rollover,
+        revoked: Sequence[tuple[str, bytes]],
+        certificates: str,
+        at: datetime,
+    ) -> int:
+        """Record a CA key compromise (server/lifecycle.py `compromise`, regulation K4) in
+        one transaction: the new generation with its CA and responder certificates (no
+        links), generation `compromise.rolled_from` becomes 'compromised', the CA's own
+        certificates `revoked` (serial, CRL entry) are listed in the new generation's CRLs
+        (ca_revocations), and the audit entry `ca.generation.compromise` {ca, generation,
+        to, grounds, revoked, certificates}; returns the new generation's id. Raises
+        CAError(REJECTED) with COMPROMISE_REFUSED, nothing recorded, when that generation
+        is no longer active (another compromise or a retirement came first)."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "SELECT state FROM ca_generations WHERE id = ? AND ca_name = ?",
+                (compromise.rolled_from, compromise.ca_name),
+            )
+            row = next(iter(await cursor.fetchall()), None)
+            if row is None or row[0] != "active":
+                state = row[0] if row else "unknown"
+                message = COMPROMISE_REFUSED.format(
+                    generation=compromise.rolled_from, ca=compromise.ca_name, state=state
+                )
+                raise CAError(ErrorKind.REJECTED, message)
+            details = {"ca": compromise.ca_name, "generation": compromise.rolled_from,
+                       "grounds": compromise.reason, "revoked": [s for s, _ in revoked],
+                       "certificates": certificates}  # fmt: skip
+            new_id = await self._insert_generation(
+                db, compromise, at, "ca.generation.compromise", details
+            )
+            await blind_write(
+                db,
+                "UPDATE ca_generations SET state = 'compromised' WHERE id = ?",
+                (compromise.rolled_from,),
+            )
+            for serial, entry in revoked:
                 await blind_write(
                     db,
-                    "INSERT INTO ca_links (serial, kind, issuer_generation_id,"
-                    " subject_generation_id, not_before, not_after, der, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (link.serial, link.kind, link.issuer_generation_id or new_id,
-                     link.subject_generation_id or new_id, to_text(link.not_before),
-                     to_text(link.not_after), link.der, to_text(at)),
-                )  # fmt: skip
+                    "INSERT INTO ca_revocations (serial, generation_id, listed_by_generation_id,"
+                    " crl_entry, revoked_at) VALUES (?, ?, ?, ?, ?)",
+                    (serial, compromise.rolled_from, new_id, entry, to_text(at)),
+                )
             return new_id
 
     async def links(self, ca_name: str) -> list[CALink]:

@@ -243,14 +243,18 @@ class StatusStore:
         """The last status change id and, as of exactly that change (one read transaction,
         so that a CRL's `base_change_id` says which changes it reflects), the CRL entries of
         the generation's revoked and held certificates, leaving out those that expired
-        before `expired_before` (RFC 5280 5.1.2.6 allows removing them)."""
+        before `expired_before` (RFC 5280 5.1.2.6 allows removing them); and the CA's own
+        certificates a compromise made by this generation revoked (ca_revocations, K4),
+        listed for as long as the generation publishes."""
         async with self._registry.snapshot() as db:
             async with db.execute("SELECT coalesce(max(id), 0) FROM status_changes") as cursor:
                 row = await cursor.fetchone()
             async with db.execute(
                 "SELECT serial, crl_entry FROM certificates WHERE generation_id = ?"
-                " AND crl_entry IS NOT NULL AND not_after >= ?",
-                (generation_id, to_text(expired_before)),
+                " AND crl_entry IS NOT NULL AND not_after >= ?"
+                " UNION ALL SELECT serial, crl_entry FROM ca_revocations"
+                " WHERE listed_by_generation_id = ?",
+                (generation_id, to_text(expired_before), generation_id),
             ) as cursor:
                 entries = [(entry[0], entry[1]) for entry in await cursor.fetchall()]
         return (row[0] if row else 0), entries

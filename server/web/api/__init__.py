@@ -28,6 +28,7 @@ from server.web.api import (
     audit,
     certificates,
     credentials,
+    generations,
     openapi,
     public,
     subscribers,
@@ -36,7 +37,16 @@ from server.web.api.auth import guarded
 from server.web.api.common import PREFIX, Route, Services, error_response
 from server.web.unexpected import UNEXPECTED_KEY
 
-MODULES = (public, certificates, subscribers, applications, credentials, accounts, audit)
+MODULES = (
+    public,
+    certificates,
+    generations,
+    subscribers,
+    applications,
+    credentials,
+    accounts,
+    audit,
+)
 
 
 def routes() -> list[Route]:

@@ -207,6 +207,30 @@ SCHEMAS: dict[str, Schema] = {
         required=["reason", "grounds"],
     ),
     "StatusRequest": _object({"basis": BASIS, "grounds": GROUNDS}, required=["grounds"]),
+    # the CA key compromise procedure (K4)
+    "CompromiseRequest": _object(
+        {"grounds": {**_text(1000), "description": "the compromise report, the finding, ..."}}
+    ),
+    "Compromise": _object(
+        {
+            "compromised_generation": {"type": "integer"},
+            "new_generation": {"type": "integer"},
+            "ca_certificate": {**SERIAL, "description": "the new generation's"},
+            "revoked_ca_certificates": {
+                "type": "array",
+                "items": SERIAL,
+                "description": "the old CA certificate and its links, listed with reason "
+                "cACompromise in the new generation's CRLs",
+            },
+            "certificates": {
+                "type": "string",
+                "enum": ["revoke", "mark"],
+                "description": "what became of the old generation's certificates "
+                "(ca.compromise_certificates)",
+            },
+            "certificates_count": {"type": "integer"},
+        }
+    ),
     # applications
     "Application": _object(
         {

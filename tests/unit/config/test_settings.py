@@ -231,6 +231,15 @@ def test_k2_the_key_lifetime_defaults(home: Path) -> None:
     assert (ca.key_usage_days, ca.rollover_before_days) == (0, 14)
 
 
+def test_k4_compromise_certificates_is_revoke_or_mark(home: Path) -> None:
+    assert load_settings(home, environ={}).ca.compromise_certificates == "revoke"
+    marking = load_settings(home, environ={"CA_CA__COMPROMISE_CERTIFICATES": "mark"})
+    assert marking.ca.compromise_certificates == "mark"
+    with pytest.raises(SettingsError) as refused:
+        load_settings(home, environ={"CA_CA__COMPROMISE_CERTIFICATES": "ignore"})
+    assert str(refused.value) == "ca.compromise_certificates: must be one of ('revoke', 'mark')"
+
+
 @pytest.mark.parametrize(
     ("environ", "named"),
     [

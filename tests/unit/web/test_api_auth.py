@@ -22,6 +22,7 @@ PROTECTED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/certificates/{serial}/revoke"): {OFFICER},
     ("POST", "/certificates/{serial}/suspend"): {OFFICER},
     ("POST", "/certificates/{serial}/resume"): {OFFICER},
+    ("POST", "/ca/generations/{n}/compromise"): {OFFICER},
     # personal data: the operator and the officer only, never the auditor or the admin
     ("POST", "/subscribers"): {OPERATOR},
     ("GET", "/subscribers"): {OPERATOR, OFFICER},
@@ -63,7 +64,8 @@ REFUSED = [
 
 
 def concrete(template: str) -> str:
-    return template.replace("{serial}", "1f").replace("{id}", "ap-0").replace("{name}", "x")
+    replaced = template.replace("{serial}", "1f").replace("{id}", "ap-0").replace("{name}", "x")
+    return replaced.replace("{n}", "1")
 
 
 def operations(served: Served) -> dict[tuple[str, str], dict]:
