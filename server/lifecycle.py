@@ -60,6 +60,7 @@ from protocols.x509 import csr as csr_codec
 from protocols.x509 import extensions as ext
 from protocols.x509 import names
 from protocols.x509.ca_key_update import KeyUpdateCertificate, key_update_template
+from protocols.x509.ca_request import assemble_request, request_info
 from protocols.x509.certificate import (
     CertificateTemplate,
     build_tbs_certificate,
@@ -563,3 +564,33 @@ async def compromise(
         cmp_serial=cmp_serial,
         certificates=certificates,
     )
+
+
+@dataclass(frozen=True)
+class CARequest:
+    """A CA key made for a parent outside to certify, and the request for it."""
+
+    key: KeyRef
+    csr_der: bytes
+
+
+def request_ca_certificate(settings: Settings, backend: SigningBackend) -> CARequest:
+    """Make the CA key (generation 1) and a PKCS#10 request for it, for a CA whose parent
+    is outside (an accredited Russian CA's parent is the head CA). It asks for what
+    :func:`ca_certificate_extensions` gives a CA certificate but what only the issuer
+    can say: not the authorityKeyIdentifier, nor issuerSignTool (the parent's tools)."""
+    try:
+        subject_name = names.build_name(names.parse_dn(settings.ca.subject))
+    except ValueError as exc:
+        raise CAError(ErrorKind.REJECTED, f"ca.subject: {exc}") from exc
+    key = backend.generate_key(f"{settings.ca.name}-ca-g1", KeyAlgorithm(settings.ca.algorithm))
+    spki_der = backend.public_key_der(key)
+    issuers_own = {"authority_key_identifier", "issuer_sign_tool"}
+    requested = [
+        extension
+        for extension in ca_certificate_extensions(settings, spki_der)
+        if extension["extn_id"].native not in issuers_own
+    ]
+    info = request_info(subject_name, spki_der, requested)
+    (signature,) = backend.sign_many(key, [info])
+    return CARequest(key, assemble_request(info, signature_algorithm_for(spki_der), signature))

@@ -98,6 +98,12 @@ def _algorithm_identifier_der(name: str) -> bytes:
     return bytes(_algorithm_identifier(name).dump())
 
 
+def algorithm_identifier(name: str) -> bytes:
+    """The DER AlgorithmIdentifier of the signature algorithm `name`, as certificates
+    carry it (also what a CA's own certification request carries: protocols/x509/ca_request.py)."""
+    return _algorithm_identifier_der(name)
+
+
 def _time(field: str, moment: datetime) -> asn1_x509.Time:
     """RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, always UTC, 'Z'."""
     if moment.tzinfo is None:

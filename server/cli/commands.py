@@ -15,6 +15,7 @@ from config import load_settings
 from protocols.x509 import names
 from server.audit_checkpoints import describe
 from server.authority import der_to_pem
+from server.cli.subordinate import refuse_pending
 from server.context import open_ca
 from server.errors import CAError, ErrorKind
 from server.node.home_permissions import refuse_shared_home
@@ -32,6 +33,7 @@ def actor() -> str:
 
 async def serve(args: argparse.Namespace) -> int:
     configure_logging()
+    refuse_pending(args.home)
     settings = load_settings(args.home)
     refuse_shared_home(settings)
     overrides = {k: v for k, v in (("http", args.http), ("https", args.https)) if v}

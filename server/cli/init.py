@@ -1,5 +1,6 @@
 """`python -m server init`: a new CA home, with a new CA (the first node) or joined to the
-CA of an existing registry (`--join`, a further node: server/cli/join.py).
+CA of an existing registry (`--join`, a further node: server/cli/join.py), or the key of
+an issuing CA and its request to a parent outside (`--csr`: server/cli/subordinate.py).
 
 A new CA is made whole before the registry `registry.url` names sees a row: its
 generation, OCSP responder, CMP protection and TLS certificates, with their audit entries,
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from config import Settings
 from server.cli import join as cli_join
+from server.cli import subordinate
 from server.cli.commands import actor
 from server.cli.settings_file import write_settings
 from server.cmp.identity import issue_cmp_identity
@@ -56,6 +58,9 @@ async def init(args: argparse.Namespace) -> int:
         settings = write_settings(home, args)
         if args.join:
             lines = await cli_join.join(settings, args)
+        elif args.csr:
+            await _prepare_new_ca(settings)
+            lines = subordinate.write_request(settings, args.csr)
         else:
             lines = _report(settings, await _new_ca(settings))
         make_private(home)  # what init wrote, and what was there before it
@@ -69,10 +74,7 @@ async def init(args: argparse.Namespace) -> int:
 
 async def _new_ca(settings: Settings) -> _NewCA:
     """The new CA, made in a scratch registry and then copied whole into `registry.url`."""
-    _ensure_secret(settings)
-    if settings.hsm.backend == "soft":
-        settings.resolve(settings.hsm.key_dir).mkdir(mode=0o700, exist_ok=True)
-    await _refuse_a_used_registry(settings)  # before keys are made for nothing
+    await _prepare_new_ca(settings)
     with tempfile.TemporaryDirectory(prefix="ca-init-") as scratch:
         url = f"sqlite:///{Path(scratch).resolve() / SCRATCH_REGISTRY}"
         staged = dataclasses.replace(
@@ -81,6 +83,15 @@ async def _new_ca(settings: Settings) -> _NewCA:
         made = await _make_ca(staged)
         await _move_registry(settings, url)
     return made
+
+
+async def _prepare_new_ca(settings: Settings) -> None:
+    """What a new CA key needs: the PIN, the software backend's key folder, and an empty
+    registry (checked before keys are made for nothing)."""
+    _ensure_secret(settings)
+    if settings.hsm.backend == "soft":
+        settings.resolve(settings.hsm.key_dir).mkdir(mode=0o700, exist_ok=True)
+    await _refuse_a_used_registry(settings)
 
 
 async def _make_ca(settings: Settings) -> _NewCA:

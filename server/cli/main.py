@@ -53,7 +53,8 @@ def _check_init_options(parser: argparse.ArgumentParser, args: argparse.Namespac
     if args.join:
         given = [option for option, value in (("--subject", args.subject),
                  ("--algorithm", args.algorithm), ("--validity-days", args.validity_days),
-                 ("--registry-url", args.registry_url)) if value is not None]  # fmt: skip
+                 ("--registry-url", args.registry_url), ("--csr", args.csr))
+                 if value is not None]  # fmt: skip
         if given:
             parser.error(f"init --join takes the CA from the registry: {given[0]} is not for it")
     else:
@@ -108,6 +109,10 @@ def _parser() -> argparse.ArgumentParser:
                       "first node's PIN file (unless the PIN is in hsm.pin_env)")  # fmt: skip
     init.add_argument("--cmp-keys", type=Path, metavar="DIR", help="--join: the shared "
                       "cmp-keys folder, linked into the home (unless mounted there)")  # fmt: skip
+
+    init.add_argument("--csr", type=Path, metavar="FILE", help="an issuing CA under a parent "
+                      "outside: write the CA key's PKCS#10 request to FILE for the parent to "
+                      "certify; the home waits for that certificate")  # fmt: skip
 
     serve = command("serve", cli_commands.serve, "run the server")
     serve.add_argument("--http", help="HOST:PORT for plain HTTP (overrides settings)")

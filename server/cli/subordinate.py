@@ -1,0 +1,52 @@
+"""An issuing CA whose parent is outside, first half: `init --csr FILE` makes the CA key
+and writes a PKCS#10 request for the parent to certify, and leaves the home waiting for
+the parent's certificate (its import is the second half, not there yet). Until then the
+home holds no CA generation, and the server refuses to start.
+
+The pending key is named in the home's `ca-pending.json` (its URI and algorithm; never a
+PIN): the file is how the home says it waits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from config import Settings
+from server.context import open_backend
+from server.errors import CAError, ErrorKind
+from server.lifecycle import request_ca_certificate
+
+PENDING = "ca-pending.json"
+
+
+def write_request(settings: Settings, csr_path: Path) -> list[str]:
+    """Make the CA key, write the request to `csr_path` (PEM) and mark the home pending."""
+    backend = open_backend(settings)
+    try:
+        request = request_ca_certificate(settings, backend)
+    finally:
+        backend.close()
+    try:
+        csr_path.write_bytes(x509.load_der_x509_csr(request.csr_der).public_bytes(Encoding.PEM))
+    except OSError as exc:
+        raise CAError(ErrorKind.REJECTED, f"cannot write {csr_path}: {exc.strerror}") from None
+    pending = {"key_uri": request.key.uri, "algorithm": request.key.algorithm.value}
+    (settings.home / PENDING).write_text(json.dumps(pending, indent=2) + "\n")
+    return [
+        f"CA {settings.ca.name!r} key made in {settings.home}, waiting for its certificate",
+        f"  certification request written to {csr_path}: the parent CA is to certify it",
+        f"  key backend {settings.hsm.backend}, algorithm {settings.ca.algorithm}",
+    ]
+
+
+def refuse_pending(home: Path) -> None:
+    """A home still waiting for its CA certificate cannot serve: it has no CA yet."""
+    if (home / PENDING).exists():
+        raise CAError(
+            ErrorKind.UNAVAILABLE,
+            f"{home} waits for its CA certificate from the parent CA (init --csr): "
+            "it cannot serve before that certificate is imported",
+        )
