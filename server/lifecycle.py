@@ -566,6 +566,9 @@ async def compromise(
     )
 
 
+AUTHORITY_KEY_IDENTIFIER = "2.5.29.35"
+
+
 @dataclass(frozen=True)
 class CARequest:
     """A CA key made for a parent outside to certify, and the request for it."""
@@ -585,11 +588,11 @@ def request_ca_certificate(settings: Settings, backend: SigningBackend) -> CAReq
         raise CAError(ErrorKind.REJECTED, f"ca.subject: {exc}") from exc
     key = backend.generate_key(f"{settings.ca.name}-ca-g1", KeyAlgorithm(settings.ca.algorithm))
     spki_der = backend.public_key_der(key)
-    issuers_own = {"authority_key_identifier", "issuer_sign_tool"}
+    issuers_own = {AUTHORITY_KEY_IDENTIFIER, ext.ID_ISSUER_SIGN_TOOL}
     requested = [
         extension
         for extension in ca_certificate_extensions(settings, spki_der)
-        if extension["extn_id"].native not in issuers_own
+        if extension["extn_id"].dotted not in issuers_own
     ]
     info = request_info(subject_name, spki_der, requested)
     (signature,) = backend.sign_many(key, [info])

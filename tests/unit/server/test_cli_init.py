@@ -88,6 +88,8 @@ def test_a_failed_init_in_an_existing_folder_removes_only_what_it_wrote(
          "init --join takes the CA from the registry: --subject is not for it"),
         (["--join", "postgresql://ca@db/ca", "--registry-url", "postgresql://ca@db/ca"],
          "init --join takes the CA from the registry: --registry-url is not for it"),
+        (["--join", "postgresql://ca@db/ca", "--csr", "ca.csr"],
+         "init --join takes the CA from the registry: --csr is not for it"),
         (["--pin-from", "pin.txt"], "--pin-from is an option of init --join"),
         (["--cmp-keys", "/srv/cmp-keys"], "--cmp-keys is an option of init --join"),
     ],
