@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -50,6 +51,7 @@ from typing import Protocol
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from config import Settings
 from config.settings import CLASS_POLICY_ARC
@@ -58,7 +60,7 @@ from protocols import crl as crl_codec
 from protocols.crl import CRLReason
 from protocols.x509 import csr as csr_codec
 from protocols.x509 import extensions as ext
-from protocols.x509 import names
+from protocols.x509 import names, parent_chain
 from protocols.x509.ca_key_update import KeyUpdateCertificate, key_update_template
 from protocols.x509.ca_request import assemble_request, request_info
 from protocols.x509.certificate import (
@@ -597,3 +599,56 @@ def request_ca_certificate(settings: Settings, backend: SigningBackend) -> CAReq
     info = request_info(subject_name, spki_der, requested)
     (signature,) = backend.sign_many(key, [info])
     return CARequest(key, assemble_request(info, signature_algorithm_for(spki_der), signature))
+
+
+async def import_ca_certificate(
+    settings: Settings,
+    registry: LifecycleRegistry,
+    key: KeyRef,
+    spki_der: bytes,
+    certificate_der: bytes,
+    chain_ders: Sequence[bytes],
+    now: datetime,
+    actor: str,
+) -> CAGeneration:
+    """Record generation 1 of a CA whose parent outside certified the pending `key`
+    (:func:`request_ca_certificate`; its SubjectPublicKeyInfo `spki_der`), with the
+    parent's chain. Raises CAError(REJECTED),
+    nothing recorded, when the certificate does not certify that key as a CA or does not
+    chain up to a self-signed root in `chain_ders` (protocols/x509/parent_chain.py)."""
+    try:
+        certificate = x509.load_der_x509_certificate(certificate_der)
+        chain = [x509.load_der_x509_certificate(der) for der in chain_ders]
+        above = parent_chain.check_certificate(certificate, chain, spki_der, now)
+    except ValueError as exc:  # ChainRefused among them
+        raise CAError(ErrorKind.REJECTED, str(exc)) from None
+    try:
+        key_id = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        key_identifier = key_id.value.digest  # issued certificates' AKI must match it
+    except x509.ExtensionNotFound:
+        key_identifier = ext.key_identifier(spki_der)
+    intent = CertificateIntent(
+        serial=serial_text(certificate.serial_number),
+        generation_id=None,
+        profile="ca",
+        subject=names.format_dn(names.attributes_of(certificate.subject)),
+        spki_sha256=csr_codec.spki_sha256(spki_der),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        tbs=certificate.tbs_certificate_bytes,
+    )
+    audit = AuditEvent(
+        actor=actor,
+        action="ca.generation.import",
+        target=intent.serial,
+        details={"ca": settings.ca.name, "generation": 1, "algorithm": key.algorithm.value,
+                 "issuer": certificate.issuer.rfc4514_string()},
+    )  # fmt: skip
+    chain_der = [member.public_bytes(Encoding.DER) for member in above]
+    await registry.record_ca_generation(
+        settings.ca.name, key.uri, key.algorithm.value, key_identifier,
+        intent, certificate_der, now, audit, chain_der,
+    )  # fmt: skip
+    generation = await registry.active_generation(settings.ca.name)
+    assert generation is not None
+    return generation

@@ -19,10 +19,14 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from config import Settings
+from hsm.backend import SigningBackend
+from server.authority import Authority
 from server.cli import join as cli_join
 from server.cli import subordinate
 from server.cli.commands import actor
@@ -30,7 +34,7 @@ from server.cli.settings_file import write_settings
 from server.cmp.identity import issue_cmp_identity
 from server.context import backend_spec, open_backend, open_ca, open_registry
 from server.errors import CAError, ErrorKind
-from server.lifecycle import create_generation, issue_ocsp_responder
+from server.lifecycle import LifecycleRegistry, create_generation, issue_ocsp_responder
 from server.node.home_permissions import make_private
 from server.node.tls import issue_server_certificate
 from server.registry import CAGeneration
@@ -40,7 +44,7 @@ SCRATCH_REGISTRY = "registry.sqlite3"  # in a private temporary folder
 
 
 @dataclass(frozen=True)
-class _NewCA:
+class NewCA:
     generation: CAGeneration
     responder_serial: str
     cmp_serial: str
@@ -62,7 +66,7 @@ async def init(args: argparse.Namespace) -> int:
             await _prepare_new_ca(settings)
             lines = subordinate.write_request(settings, args.csr)
         else:
-            lines = _report(settings, await _new_ca(settings))
+            lines = report(settings, await new_ca(settings))
         make_private(home)  # what init wrote, and what was there before it
     except BaseException:
         _remove_written(home, created, existing)
@@ -72,7 +76,24 @@ async def init(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _new_ca(settings: Settings) -> _NewCA:
+# Makes and records the CA generation: the new key's self-signed certificate, or the
+# pending key's from a parent outside (server/cli/subordinate.py).
+MakeGeneration = Callable[
+    [Settings, LifecycleRegistry, SigningBackend, Authority, datetime], Awaitable[CAGeneration]
+]
+
+
+async def _self_signed(
+    settings: Settings,
+    registry: LifecycleRegistry,
+    backend: SigningBackend,
+    authority: Authority,
+    now: datetime,
+) -> CAGeneration:
+    return await create_generation(settings, registry, backend, authority, now, actor())
+
+
+async def new_ca(settings: Settings, make_generation: MakeGeneration = _self_signed) -> NewCA:
     """The new CA, made in a scratch registry and then copied whole into `registry.url`."""
     await _prepare_new_ca(settings)
     with tempfile.TemporaryDirectory(prefix="ca-init-") as scratch:
@@ -80,7 +101,7 @@ async def _new_ca(settings: Settings) -> _NewCA:
         staged = dataclasses.replace(
             settings, registry=dataclasses.replace(settings.registry, url=url)
         )
-        made = await _make_ca(staged)
+        made = await _make_ca(staged, make_generation)
         await _move_registry(settings, url)
     return made
 
@@ -94,14 +115,12 @@ async def _prepare_new_ca(settings: Settings) -> None:
     await _refuse_a_used_registry(settings)
 
 
-async def _make_ca(settings: Settings) -> _NewCA:
+async def _make_ca(settings: Settings, make_generation: MakeGeneration) -> NewCA:
     backend = open_backend(settings)
     try:
         async with open_ca(settings) as ca:
             now = ca.clock()
-            generation = await create_generation(
-                settings, ca.registry, backend, ca.authority, now, actor()
-            )
+            generation = await make_generation(settings, ca.registry, backend, ca.authority, now)
             responder = await issue_ocsp_responder(
                 settings, backend, ca.authority, generation, now, actor()
             )
@@ -113,7 +132,7 @@ async def _make_ca(settings: Settings) -> _NewCA:
                 await issue_server_certificate(settings, ca.authority, secret, actor())
     finally:
         backend.close()
-    return _NewCA(generation, responder, cmp_server)
+    return NewCA(generation, responder, cmp_server)
 
 
 async def _move_registry(settings: Settings, scratch_url: str) -> None:
@@ -130,7 +149,7 @@ async def _move_registry(settings: Settings, scratch_url: str) -> None:
         await source.close()
 
 
-def _report(settings: Settings, made: _NewCA) -> list[str]:
+def report(settings: Settings, made: NewCA) -> list[str]:
     generation = made.generation
     lines = [
         f"CA {settings.ca.name!r} initialised in {settings.home}",

@@ -19,6 +19,7 @@ import uvloop
 from config import SettingsError
 from server.cli import accounts as cli_accounts
 from server.cli import commands as cli_commands
+from server.cli import import_ca as cli_import_ca
 from server.cli import init as cli_init
 from server.cli import lifecycle as cli_lifecycle
 from server.cli import ra as cli_ra
@@ -113,6 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--csr", type=Path, metavar="FILE", help="an issuing CA under a parent "
                       "outside: write the CA key's PKCS#10 request to FILE for the parent to "
                       "certify; the home waits for that certificate")  # fmt: skip
+
+    imports = command("import-ca-cert", cli_import_ca.import_ca_cert, "an issuing CA made by "
+                      "init --csr: record the parent CA's certificate for its key and the "
+                      "parent's chain, and issue what init issues")  # fmt: skip
+    imports.add_argument("--cert", type=Path, required=True, help="the certificate the parent "
+                         "CA issued for the request, PEM or DER")  # fmt: skip
+    imports.add_argument("--chain", type=Path, required=True, help="the parent's chain up to "
+                         "its self-signed root, PEM")  # fmt: skip
 
     serve = command("serve", cli_commands.serve, "run the server")
     serve.add_argument("--http", help="HOST:PORT for plain HTTP (overrides settings)")

@@ -1,6 +1,6 @@
 """An issuing CA whose parent is outside, first half: `init --csr FILE` makes the CA key
 and writes a PKCS#10 request for the parent to certify, and leaves the home waiting for
-the parent's certificate (its import is the second half, not there yet). Until then the
+the parent's certificate (`import-ca-cert`, server/cli/import_ca.py). Until then the
 home holds no CA generation, and the server refuses to start.
 
 The pending key is named in the home's `ca-pending.json` (its URI and algorithm; never a
@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from config import Settings
+from hsm.backend import KeyAlgorithm, KeyRef
 from server.context import open_backend
 from server.errors import CAError, ErrorKind
 from server.lifecycle import request_ca_certificate
@@ -37,9 +38,28 @@ def write_request(settings: Settings, csr_path: Path) -> list[str]:
     (settings.home / PENDING).write_text(json.dumps(pending, indent=2) + "\n")
     return [
         f"CA {settings.ca.name!r} key made in {settings.home}, waiting for its certificate",
-        f"  certification request written to {csr_path}: the parent CA is to certify it",
+        f"  certification request written to {csr_path}: the parent CA is to certify it, "
+        "then import-ca-cert",
         f"  key backend {settings.hsm.backend}, algorithm {settings.ca.algorithm}",
     ]
+
+
+def pending_key(home: Path) -> KeyRef:
+    """The key the home waits to have certified; CAError(REJECTED) when it waits for none."""
+    try:
+        pending = json.loads((home / PENDING).read_text())
+    except FileNotFoundError:
+        raise CAError(
+            ErrorKind.REJECTED,
+            f"{home} waits for no CA certificate (it was not made by init --csr, "
+            "or its certificate is imported already)",
+        ) from None
+    return KeyRef(pending["key_uri"], KeyAlgorithm(pending["algorithm"]))
+
+
+def imported(home: Path) -> None:
+    """The home waits no more: its CA certificate is recorded."""
+    (home / PENDING).unlink()
 
 
 def refuse_pending(home: Path) -> None:
@@ -48,5 +68,5 @@ def refuse_pending(home: Path) -> None:
         raise CAError(
             ErrorKind.UNAVAILABLE,
             f"{home} waits for its CA certificate from the parent CA (init --csr): "
-            "it cannot serve before that certificate is imported",
+            "import it first (import-ca-cert)",
         )

@@ -142,6 +142,12 @@ class Generations(Protocol):
     async def links(self, ca_name: str) -> list[CALink]: ...
 
 
+class ParentChains(Protocol):
+    """The chains above generations a parent CA outside certified (`import-ca-cert`)."""
+
+    async def parent_chain(self, generation_id: int) -> list[bytes]: ...
+
+
 class RetirementRecords(Protocol):
     """The retirement of CA generations and the destruction of their keys (regulation K3;
     server/registry/retirement_store.py)."""
@@ -179,6 +185,7 @@ class GenerationRecording(Protocol):
         der: bytes,
         at: datetime,
         audit: AuditEvent,
+        parent_chain: Sequence[bytes] = (),
     ) -> int: ...
 
     async def record_rollover(self, rollover: Rollover, at: datetime) -> int: ...

@@ -525,8 +525,11 @@ class Registry:
         der: bytes,
         at: datetime,
         audit: AuditEvent,
+        parent_chain: Sequence[bytes] = (),
     ) -> int:
-        """Record a self-signed CA certificate and its generation in one transaction."""
+        """Record a CA certificate and its generation in one transaction: self-signed, or
+        signed by a parent CA outside whose chain `parent_chain` is (its issuer first, the
+        root last; `import-ca-cert`)."""
         async with self.transaction() as db:
             await self._insert_intent(db, intent, at, None)
             await self._complete(db, intent.serial, der, "init", at, audit)
@@ -539,7 +542,24 @@ class Registry:
             )  # fmt: skip
             row = await cursor.fetchone()
             assert row is not None
+            for position, chain_der in enumerate(parent_chain, start=1):
+                await db.execute(
+                    "INSERT INTO ca_chains (generation_id, position, der) VALUES (?, ?, ?)",
+                    (row[0], position, chain_der),
+                )
             return int(row[0])
+
+    async def parent_chain(self, generation_id: int) -> list[bytes]:
+        """The chain above a generation a parent CA outside certified, its issuer first and
+        the root last; empty for a self-signed generation."""
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT der FROM ca_chains WHERE generation_id = ? ORDER BY position",
+                (generation_id,),
+            ) as cursor,
+        ):
+            return [bytes(row[0]) async for row in cursor]
 
     async def record_rollover(self, rollover: Rollover, at: datetime) -> int:
         """Record a rollover (server/lifecycle.py) in one transaction: the new generation

@@ -41,7 +41,8 @@ def test_hierarchy_init_csr_writes_the_request_and_leaves_the_home_waiting(
     assert main(command) == 0
     assert capsys.readouterr().out == (
         f"CA 'demo' key made in {home}, waiting for its certificate\n"
-        f"  certification request written to {csr_path}: the parent CA is to certify it\n"
+        f"  certification request written to {csr_path}: the parent CA is to certify it, "
+        "then import-ca-cert\n"
         "  key backend soft, algorithm ec-p256\n"
     )
     request = x509.load_pem_x509_csr(csr_path.read_bytes())
@@ -69,7 +70,7 @@ def test_hierarchy_serve_refuses_to_start_while_the_home_waits(
     assert main(["serve", "--home", str(home)]) == 1
     assert capsys.readouterr().err == (
         f"error: {home} waits for its CA certificate from the parent CA (init --csr): "
-        "it cannot serve before that certificate is imported\n"
+        "import it first (import-ca-cert)\n"
     )
 
 
