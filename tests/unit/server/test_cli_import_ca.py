@@ -1,0 +1,245 @@
+"""`import-ca-cert` (issue 15, Hierarchy, second bullet; plan15 Step 8; RFC 5280 6.1): a
+parent CA outside, made here with `cryptography` (a self-signed root and an intermediate),
+certifies the request `init --csr` wrote; the import records it with the parent's chain,
+and the home issues certificates that OpenSSL verifies up to the parent's root. A
+certificate that does not certify the pending key as a CA, or does not chain up to a root,
+is refused with its reason and nothing changes."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+from config import load_settings
+from server.cli.main import main
+from server.cli.subordinate import PENDING
+from server.context import open_registry
+from tests.lint import lint_certificate
+from tests.unit.server.test_cli_subordinate import _rows
+
+NOW = datetime.now(UTC)
+YEAR = timedelta(days=365)
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "RU"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Head"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+@dataclass
+class Parent:
+    """A CA of the parent's hierarchy: its key and certificate."""
+
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+
+    def sign(
+        self,
+        subject: x509.Name,
+        public_key: ec.EllipticCurvePublicKey,
+        *,
+        ca: bool = True,
+        cert_sign: bool = True,
+        not_after: datetime = NOW + YEAR,
+    ) -> x509.Certificate:
+        return _certificate(self.key, self.certificate.subject, subject, public_key, ca,
+                            cert_sign, not_after)  # fmt: skip
+
+
+def _certificate(
+    signer: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    subject: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    ca: bool,
+    cert_sign: bool,
+    not_after: datetime,
+) -> x509.Certificate:
+    usage = x509.KeyUsage(digital_signature=False, content_commitment=False,
+                          key_encipherment=False, data_encipherment=False, key_agreement=False,
+                          key_cert_sign=cert_sign, crl_sign=True, encipher_only=False,
+                          decipher_only=False)  # fmt: skip
+    return (
+        x509.CertificateBuilder()
+        .issuer_name(issuer)
+        .subject_name(subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .sign(signer, hashes.SHA256())
+    )
+
+
+def new_root(common_name: str = "Head Root") -> Parent:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name(common_name)
+    return Parent(key, _certificate(key, name, name, key.public_key(), True, True, NOW + YEAR))
+
+
+def new_intermediate(root: Parent) -> Parent:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return Parent(key, root.sign(_name("Head Issuing"), key.public_key()))
+
+
+def pem(*certificates: x509.Certificate) -> bytes:
+    return b"".join(c.public_bytes(Encoding.PEM) for c in certificates)
+
+
+@dataclass
+class Waiting:
+    home: Path
+    request: x509.CertificateSigningRequest
+
+
+@pytest.fixture
+def waiting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Waiting:
+    home = tmp_path / "ca"
+    csr = tmp_path / "ca.csr"
+    assert main(["init", "--home", str(home), "--subject", "CN=Sub CA,O=Test,C=RU",
+                 "--csr", str(csr)]) == 0  # fmt: skip
+    capsys.readouterr()
+    return Waiting(home, x509.load_pem_x509_csr(csr.read_bytes()))
+
+
+def import_ca(home: Path, certificate: bytes, chain: bytes) -> int:
+    (home.parent / "cert.pem").write_bytes(certificate)
+    (home.parent / "chain.pem").write_bytes(chain)
+    return main(["import-ca-cert", "--home", str(home), "--cert", str(home.parent / "cert.pem"),
+                 "--chain", str(home.parent / "chain.pem")])  # fmt: skip
+
+
+def registry_url(home: Path) -> str:
+    return f"sqlite:///{home / 'registry.sqlite3'}"
+
+
+def test_hierarchy_import_then_issued_certificates_verify_up_to_the_parent_root(
+    waiting: Waiting, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = new_root()
+    intermediate = new_intermediate(root)
+    ca_certificate = intermediate.sign(waiting.request.subject, waiting.request.public_key())
+    # the chain in any order, as a parent may hand it over
+    assert import_ca(waiting.home, pem(ca_certificate), pem(root.certificate,
+                     intermediate.certificate)) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert out.startswith(f"CA 'demo' initialised in {waiting.home}\n")
+    assert f"CA certificate serial {ca_certificate.serial_number:x}," in out
+    assert not (waiting.home / PENDING).exists()
+
+    async def recorded() -> tuple[bytes, list[bytes]]:
+        registry = await open_registry(load_settings(waiting.home))
+        try:
+            generation = await registry.active_generation("demo")
+            assert generation is not None
+            return generation.certificate_der, await registry.parent_chain(generation.id)
+        finally:
+            await registry.close()
+
+    der, chain = asyncio.run(recorded())
+    assert der == ca_certificate.public_bytes(Encoding.DER)
+    assert chain == [c.public_bytes(Encoding.DER) for c in (intermediate.certificate,
+                                                          root.certificate)]  # fmt: skip
+
+    folder = waiting.home.parent
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", folder / "leaf.key",
+                    "-out", folder / "leaf.csr", "-subj", "/CN=leaf.example",
+                    "-addext", "subjectAltName=DNS:leaf.example"],
+                   check=True, capture_output=True)  # fmt: skip
+    assert main(["issue", "--home", str(waiting.home), "--profile", "tls-server",
+                 "--csr", str(folder / "leaf.csr")]) == 0  # fmt: skip
+    (folder / "leaf.pem").write_text(capsys.readouterr().out)
+    (folder / "root.pem").write_bytes(pem(root.certificate))
+    (folder / "untrusted.pem").write_bytes(pem(ca_certificate, intermediate.certificate))
+    verified = subprocess.run(["openssl", "verify", "-CAfile", folder / "root.pem", "-untrusted",
+                               folder / "untrusted.pem", folder / "leaf.pem"],
+                              capture_output=True, text=True)  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
+    leaf = x509.load_pem_x509_certificate((folder / "leaf.pem").read_bytes())
+    assert leaf.issuer == ca_certificate.subject
+    assert lint_certificate(leaf.public_bytes(Encoding.DER)) == []
+
+
+def _refusal_cases() -> list[tuple[str, str]]:
+    return [
+        ("another key", "the certificate does not certify this CA's pending key"),
+        ("not a CA", "the certificate is not a CA certificate (basicConstraints cA)"),
+        ("no keyCertSign",
+         "the certificate does not allow certificate signing (keyUsage keyCertSign)"),
+        ("signed by another key",
+         "the signature of 'CN=Sub CA,O=Test,C=RU' does not verify under its issuer's key"),
+        ("no root", "the chain does not hold the issuer 'CN=Head Root,O=Head,C=RU' of "
+         "'CN=Head Issuing,O=Head,C=RU'"),
+        ("expired", "'CN=Head Issuing,O=Head,C=RU' is not valid now (valid from "),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "error"), _refusal_cases(), ids=[c for c, _ in _refusal_cases()])
+def test_hierarchy_import_refusals_change_nothing(
+    waiting: Waiting, capsys: pytest.CaptureFixture[str], case: str, error: str
+) -> None:
+    root = new_root()
+    intermediate = new_intermediate(root)
+    subject, key = waiting.request.subject, waiting.request.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    chain = [root.certificate, intermediate.certificate]
+    if case == "another key":
+        certificate = intermediate.sign(
+            subject, ec.generate_private_key(ec.SECP256R1()).public_key()
+        )
+    elif case == "not a CA":
+        certificate = intermediate.sign(subject, key, ca=False)
+    elif case == "no keyCertSign":
+        certificate = intermediate.sign(subject, key, cert_sign=False)
+    elif case == "signed by another key":
+        certificate = new_intermediate(root).sign(subject, key)  # same issuer name
+    elif case == "no root":
+        certificate = intermediate.sign(subject, key)
+        chain = [intermediate.certificate]
+    else:
+        public_key = intermediate.key.public_key()
+        lapsed = root.sign(_name("Head Issuing"), public_key, not_after=NOW - timedelta(hours=1))
+        expired = Parent(intermediate.key, lapsed)
+        certificate = expired.sign(subject, key)
+        chain = [root.certificate, expired.certificate]
+    before = sorted(p.name for p in waiting.home.iterdir())
+    assert import_ca(waiting.home, pem(certificate), pem(*chain)) == 1
+    assert capsys.readouterr().err.startswith(f"error: {error}")
+    assert sorted(p.name for p in waiting.home.iterdir()) == before
+    assert (waiting.home / PENDING).exists()
+    assert asyncio.run(_rows(registry_url(waiting.home))) == {}
+
+
+def test_hierarchy_import_twice_is_refused(
+    waiting: Waiting, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = new_root()
+    certificate = pem(root.sign(waiting.request.subject, waiting.request.public_key()))
+    assert import_ca(waiting.home, certificate, pem(root.certificate)) == 0
+    capsys.readouterr()
+    rows = asyncio.run(_rows(registry_url(waiting.home)))
+    assert import_ca(waiting.home, certificate, pem(root.certificate)) == 1
+    assert capsys.readouterr().err == (
+        f"error: {waiting.home} waits for no CA certificate (it was not made by init --csr, "
+        "or its certificate is imported already)\n"
+    )
+    assert asyncio.run(_rows(registry_url(waiting.home))) == rows
