@@ -201,7 +201,8 @@ class CMPIdentities:
                 continue
             if record.der is None:
                 continue
-            chain = [record.der, generation.certificate_der]  # RFC 9483 3.3: leaf, then chain
+            # RFC 9483 3.3: leaf, then chain (a parent CA outside's above this CA's own)
+            chain = [record.der, generation.certificate_der, *generation.parent_chain]
             held = self._held
             if held is not None and held.identity is not None and held.identity.chain == chain:
                 return _Held(held.identity, record.not_after, now)  # the key is read once

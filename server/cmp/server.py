@@ -617,18 +617,21 @@ class CMPServer:
     ) -> tuple[list[bytes], list[bytes]]:
         """(caPubs, the issued certificate's chain). caPubs: the trust anchor an ip
         carries (RFC 9483 4.1.1). The chain: the certificate of the CA generation that
-        issued it (its authorityKeyIdentifier), which extraCerts carry in every ip/cp/kup
-        (RFC 9483 4.1.1: "MUST contain the chain of the issued certificate"; 3.3)."""
+        issued it (its authorityKeyIdentifier) and, under a parent CA outside, the parent's
+        chain up to its root, which extraCerts carry in every ip/cp/kup (RFC 9483 4.1.1:
+        "MUST contain the chain of the issued certificate"; 3.3)."""
+        generations = await self._generations()
         if issued.issuer_der is not None:
-            chain = [issued.issuer_der]
+            issuer = [g for g in generations if g.certificate_der == issued.issuer_der]
+            chain = [issued.issuer_der, *(der for g in issuer[:1] for der in g.parent_chain)]
         else:
             issuer_key = _authority_key_identifier(issued.der)
-            generations = await self._generations()
-            chain = [g.certificate_der for g in generations if g.key_id == issuer_key]
+            issuer = [g for g in generations if g.key_id == issuer_key]
+            chain = [der for g in issuer for der in (g.certificate_der, *g.parent_chain)]
         # RFC 9483 4.1.1: caPubs, if used, holds only a root certificate of the certificate
-        # just issued: the self-signed certificate of the generation that issued it, not
-        # every generation ever made.
-        ca_pubs = chain if reply.kind == "ip" else []
+        # just issued: the self-signed certificate of the generation that issued it (or the
+        # parent's root above it), not every generation ever made.
+        ca_pubs = chain[-1:] if reply.kind == "ip" else []
         return ca_pubs, chain
 
     async def _certificate_reply(

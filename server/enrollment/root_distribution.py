@@ -33,10 +33,14 @@ class RootKeyUpdate:
 
 async def ca_certificates(registry: interfaces.Generations, ca_name: str) -> list[bytes]:
     """Every active generation's CA certificate, oldest first, then the link certificates
-    between them (NewWithOld before OldWithNew of each rollover)."""
+    between them (NewWithOld before OldWithNew of each rollover), then the chain of a
+    parent CA outside above them (issue 15, Hierarchy: the server serves the chain), each
+    certificate once."""
     generations = _handed_out(await registry.generations(ca_name))
     links = _links_between(await registry.links(ca_name), generations)
-    return [g.certificate_der for g in generations] + [link.der for link in links]
+    handed = [g.certificate_der for g in generations] + [link.der for link in links]
+    parents = (der for g in generations for der in g.parent_chain)
+    return handed + list(dict.fromkeys(der for der in parents if der not in handed))
 
 
 async def root_key_update(

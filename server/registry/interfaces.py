@@ -142,12 +142,6 @@ class Generations(Protocol):
     async def links(self, ca_name: str) -> list[CALink]: ...
 
 
-class ParentChains(Protocol):
-    """The chains above generations a parent CA outside certified (`import-ca-cert`)."""
-
-    async def parent_chain(self, generation_id: int) -> list[bytes]: ...
-
-
 class RetirementRecords(Protocol):
     """The retirement of CA generations and the destruction of their keys (regulation K3;
     server/registry/retirement_store.py)."""

@@ -38,6 +38,9 @@ class CAGeneration:
     state: str
     certificate_der: bytes
     first: bool  # the CA's first generation: it publishes under the CA's plain name
+    # signed by a parent CA outside (import-ca-cert): the chain above its certificate, the
+    # issuer first and the parent's self-signed root last; empty for a self-signed one
+    parent_chain: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)

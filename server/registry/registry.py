@@ -549,18 +549,6 @@ class Registry:
                 )
             return int(row[0])
 
-    async def parent_chain(self, generation_id: int) -> list[bytes]:
-        """The chain above a generation a parent CA outside certified, its issuer first and
-        the root last; empty for a self-signed generation."""
-        async with (
-            self.reading() as db,
-            db.execute(
-                "SELECT der FROM ca_chains WHERE generation_id = ? ORDER BY position",
-                (generation_id,),
-            ) as cursor,
-        ):
-            return [bytes(row[0]) async for row in cursor]
-
     async def record_rollover(self, rollover: Rollover, at: datetime) -> int:
         """Record a rollover (server/lifecycle.py) in one transaction: the new generation
         and its CA certificate, its OCSP responder certificate, the link certificates and
@@ -703,28 +691,28 @@ class Registry:
             ]  # fmt: skip
 
     async def active_generation(self, ca_name: str) -> CAGeneration | None:
-        async with (
-            self.reading() as db,
-            db.execute(
+        async with self.reading() as db:
+            async with db.execute(
                 f"SELECT {_GENERATION_COLUMNS} FROM ca_generations g JOIN certificates c"
                 " ON c.serial = g.serial WHERE g.ca_name = ? AND g.state = 'active'"
                 " ORDER BY g.id DESC LIMIT 1",
                 (ca_name,),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
-        return _generation(row) if row else None
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            [generation] = await _with_parent_chains(db, ca_name, [_generation(row)])
+            return generation
 
     async def generations(self, ca_name: str) -> list[CAGeneration]:
-        async with (
-            self.reading() as db,
-            db.execute(
+        async with self.reading() as db:
+            async with db.execute(
                 f"SELECT {_GENERATION_COLUMNS} FROM ca_generations g JOIN certificates c"
                 " ON c.serial = g.serial WHERE g.ca_name = ? ORDER BY g.id",
                 (ca_name,),
-            ) as cursor,
-        ):
-            return [_generation(row) async for row in cursor]
+            ) as cursor:
+                generations = [_generation(row) async for row in cursor]
+            return await _with_parent_chains(db, ca_name, generations)
 
     async def ocsp_responder(self, generation_id: int) -> tuple[str, KeyRef] | None:
         """(serial, key) of the generation's newest OCSP responder certificate."""
@@ -815,6 +803,24 @@ def _generation(row: Sequence) -> CAGeneration:
         certificate_der=row[9],
         first=bool(row[10]),
     )
+
+
+async def _with_parent_chains(
+    db: Connection, ca_name: str, generations: list[CAGeneration]
+) -> list[CAGeneration]:
+    """The generations with the chains above those a parent CA outside certified."""
+    cursor = await db.execute(
+        "SELECT h.generation_id, h.der FROM ca_chains h JOIN ca_generations g"
+        " ON g.id = h.generation_id WHERE g.ca_name = ? ORDER BY h.generation_id, h.position",
+        (ca_name,),
+    )
+    chains: dict[int, list[bytes]] = {}
+    for generation_id, der in await cursor.fetchall():
+        chains.setdefault(generation_id, []).append(bytes(der))
+    return [
+        dataclasses.replace(g, parent_chain=tuple(chains[g.id])) if g.id in chains else g
+        for g in generations
+    ]
 
 
 async def _audit_head_in(db: Connection) -> tuple[int, bytes] | None:

@@ -15,93 +15,19 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 
 from config import load_settings
 from server.cli.main import main
 from server.cli.subordinate import PENDING
 from server.context import open_registry
+from server.registry import CAGeneration
 from tests.lint import lint_certificate
+from tests.subordinate_ca import Parent, head_name, new_intermediate, new_root, pem
 from tests.unit.server.test_cli_subordinate import _rows
 
 NOW = datetime.now(UTC)
-YEAR = timedelta(days=365)
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "RU"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Head"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-
-
-@dataclass
-class Parent:
-    """A CA of the parent's hierarchy: its key and certificate."""
-
-    key: ec.EllipticCurvePrivateKey
-    certificate: x509.Certificate
-
-    def sign(
-        self,
-        subject: x509.Name,
-        public_key: ec.EllipticCurvePublicKey,
-        *,
-        ca: bool = True,
-        cert_sign: bool = True,
-        not_after: datetime = NOW + YEAR,
-    ) -> x509.Certificate:
-        return _certificate(self.key, self.certificate.subject, subject, public_key, ca,
-                            cert_sign, not_after)  # fmt: skip
-
-
-def _certificate(
-    signer: ec.EllipticCurvePrivateKey,
-    issuer: x509.Name,
-    subject: x509.Name,
-    public_key: ec.EllipticCurvePublicKey,
-    ca: bool,
-    cert_sign: bool,
-    not_after: datetime,
-) -> x509.Certificate:
-    usage = x509.KeyUsage(digital_signature=False, content_commitment=False,
-                          key_encipherment=False, data_encipherment=False, key_agreement=False,
-                          key_cert_sign=cert_sign, crl_sign=True, encipher_only=False,
-                          decipher_only=False)  # fmt: skip
-    return (
-        x509.CertificateBuilder()
-        .issuer_name(issuer)
-        .subject_name(subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .sign(signer, hashes.SHA256())
-    )
-
-
-def new_root(common_name: str = "Head Root") -> Parent:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = _name(common_name)
-    return Parent(key, _certificate(key, name, name, key.public_key(), True, True, NOW + YEAR))
-
-
-def new_intermediate(root: Parent) -> Parent:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return Parent(key, root.sign(_name("Head Issuing"), key.public_key()))
-
-
-def pem(*certificates: x509.Certificate) -> bytes:
-    return b"".join(c.public_bytes(Encoding.PEM) for c in certificates)
 
 
 @dataclass
@@ -134,7 +60,7 @@ def registry_url(home: Path) -> str:
 def test_hierarchy_import_then_issued_certificates_verify_up_to_the_parent_root(
     waiting: Waiting, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = new_root()
+    root = new_root(NOW)
     intermediate = new_intermediate(root)
     ca_certificate = intermediate.sign(waiting.request.subject, waiting.request.public_key())
     # the chain in any order, as a parent may hand it over
@@ -145,19 +71,19 @@ def test_hierarchy_import_then_issued_certificates_verify_up_to_the_parent_root(
     assert f"CA certificate serial {ca_certificate.serial_number:x}," in out
     assert not (waiting.home / PENDING).exists()
 
-    async def recorded() -> tuple[bytes, list[bytes]]:
+    async def recorded() -> CAGeneration | None:
         registry = await open_registry(load_settings(waiting.home))
         try:
-            generation = await registry.active_generation("demo")
-            assert generation is not None
-            return generation.certificate_der, await registry.parent_chain(generation.id)
+            return await registry.active_generation("demo")
         finally:
             await registry.close()
 
-    der, chain = asyncio.run(recorded())
-    assert der == ca_certificate.public_bytes(Encoding.DER)
-    assert chain == [c.public_bytes(Encoding.DER) for c in (intermediate.certificate,
-                                                          root.certificate)]  # fmt: skip
+    generation = asyncio.run(recorded())
+    assert generation is not None
+    assert generation.certificate_der == ca_certificate.public_bytes(Encoding.DER)
+    assert generation.parent_chain == tuple(
+        c.public_bytes(Encoding.DER) for c in (intermediate.certificate, root.certificate)
+    )
 
     folder = waiting.home.parent
     subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
@@ -197,7 +123,7 @@ def _refusal_cases() -> list[tuple[str, str]]:
 def test_hierarchy_import_refusals_change_nothing(
     waiting: Waiting, capsys: pytest.CaptureFixture[str], case: str, error: str
 ) -> None:
-    root = new_root()
+    root = new_root(NOW)
     intermediate = new_intermediate(root)
     subject, key = waiting.request.subject, waiting.request.public_key()
     assert isinstance(key, ec.EllipticCurvePublicKey)
@@ -217,8 +143,10 @@ def test_hierarchy_import_refusals_change_nothing(
         chain = [intermediate.certificate]
     else:
         public_key = intermediate.key.public_key()
-        lapsed = root.sign(_name("Head Issuing"), public_key, not_after=NOW - timedelta(hours=1))
-        expired = Parent(intermediate.key, lapsed)
+        lapsed = root.sign(
+            head_name("Head Issuing"), public_key, not_after=NOW - timedelta(hours=1)
+        )
+        expired = Parent(intermediate.key, lapsed, NOW)
         certificate = expired.sign(subject, key)
         chain = [root.certificate, expired.certificate]
     before = sorted(p.name for p in waiting.home.iterdir())
@@ -232,7 +160,7 @@ def test_hierarchy_import_refusals_change_nothing(
 def test_hierarchy_import_twice_is_refused(
     waiting: Waiting, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = new_root()
+    root = new_root(NOW)
     certificate = pem(root.sign(waiting.request.subject, waiting.request.public_key()))
     assert import_ca(waiting.home, certificate, pem(root.certificate)) == 0
     capsys.readouterr()

@@ -1,0 +1,82 @@
+"""A CA under a parent outside serves the parent's chain (issue 15, Hierarchy, second
+bullet): EST /cacerts (RFC 7030 4.1.3) and CMP genm caCerts (RFC 9483 4.3.1) carry this
+CA's certificate and the parent's chain; an ip's extraCerts carry the issued certificate's
+chain up to the parent's root and its caPubs the parent's root (RFC 9483 4.1.1); the CMP
+protection certificate comes with its chain up to that root (RFC 9483 3.3)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from protocols import cmp
+from server.cmp.identity import CMPIdentities
+from server.enrollment import root_distribution
+from tests.cmp_client import (
+    IMPLICIT_CONFIRM,
+    cert_req_messages,
+    cert_request,
+    genm_content,
+    genp_items,
+    mac_client,
+    tlv,
+)
+from tests.subordinate_ca import SubordinateCA, opened_subordinate_ca
+from tests.unit.server.test_cmp_rfc9483_enrolment import key
+from tests.unit.server.test_cmp_rfc9483_kur_suite import ca_pubs_of
+
+
+@pytest.fixture
+async def sub_ca(tmp_path: Path) -> AsyncIterator[SubordinateCA]:
+    async with opened_subordinate_ca(tmp_path) as ca:
+        yield ca
+
+
+async def own_and_parents(sub_ca: SubordinateCA) -> list[bytes]:
+    """This CA's certificate, then the intermediate, then the parent's root."""
+    local_ca = sub_ca.local_ca
+    generation = await local_ca.registry.active_generation(local_ca.settings.ca.name)
+    assert generation is not None
+    parents = [p.certificate.public_bytes(Encoding.DER) for p in (sub_ca.intermediate,
+                                                                sub_ca.root)]  # fmt: skip
+    return [generation.certificate_der, *parents]
+
+
+async def test_rfc7030_4_1_3_cacerts_carries_the_parent_chain(sub_ca: SubordinateCA) -> None:
+    local_ca = sub_ca.local_ca
+    handed = await root_distribution.ca_certificates(local_ca.registry, local_ca.settings.ca.name)
+    assert handed == await own_and_parents(sub_ca)
+
+
+async def test_rfc9483_4_3_1_ca_certs_carries_the_parent_chain(sub_ca: SubordinateCA) -> None:
+    client = await mac_client(sub_ca.local_ca)
+    answer = await client.send("genm", genm_content((cmp.ID_IT_CA_CERTS, None)), new=True)
+    expected = await own_and_parents(sub_ca)
+    assert genp_items(answer) == [(cmp.ID_IT_CA_CERTS, tlv(0x30, b"".join(expected)))]
+
+
+async def test_rfc9483_4_1_1_ip_extra_certs_carry_the_chain_and_ca_pubs_the_root(
+    sub_ca: SubordinateCA,
+) -> None:
+    client = await mac_client(sub_ca.local_ca)
+    answer = await client.send("ir", cert_req_messages(cert_request(key=key())), new=True,
+                               generalInfo=IMPLICIT_CONFIRM)  # fmt: skip
+    assert (answer.body_type, answer.status) == ("ip", 0), answer
+    chain = await own_and_parents(sub_ca)
+    assert answer.message.extra_certs == tuple(chain)
+    assert ca_pubs_of(answer) == [chain[-1]]
+
+
+async def test_rfc9483_3_3_the_protection_certificate_comes_with_the_parent_chain(
+    sub_ca: SubordinateCA,
+) -> None:
+    local_ca = sub_ca.local_ca
+    identities = CMPIdentities(local_ca.settings, local_ca.registry, local_ca.authority,
+                               local_ca.clock, lambda: "secret")  # fmt: skip
+    await identities.renew_if_due()
+    identity = await identities.current()
+    assert identity is not None
+    assert identity.chain[1:] == await own_and_parents(sub_ca)
