@@ -101,6 +101,8 @@ class IssuedCertificate:
     # (an answer's chain, RFC 9483 4.1.1, then needs no registry read); None when read back.
     # Not part of its identity: the same certificate read back is equal.
     issuer_der: bytes | None = field(default=None, compare=False, repr=False)
+    # With it, the chain of a parent CA outside above that generation (issue 15, Hierarchy)
+    issuer_chain: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def pem(self) -> str:
@@ -432,7 +434,9 @@ class Authority:
             raise
         if self._publisher is not None and ocsp_row is not None:
             self._publisher.issued(dataclasses.replace(ocsp_row, seq=seq))
-        return IssuedCertificate(intent.serial, der, generation.certificate_der)
+        return IssuedCertificate(
+            intent.serial, der, generation.certificate_der, generation.parent_chain
+        )
 
     async def _signed(
         self,

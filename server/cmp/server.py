@@ -620,13 +620,11 @@ class CMPServer:
         issued it (its authorityKeyIdentifier) and, under a parent CA outside, the parent's
         chain up to its root, which extraCerts carry in every ip/cp/kup (RFC 9483 4.1.1:
         "MUST contain the chain of the issued certificate"; 3.3)."""
-        generations = await self._generations()
         if issued.issuer_der is not None:
-            issuer = [g for g in generations if g.certificate_der == issued.issuer_der]
-            chain = [issued.issuer_der, *(der for g in issuer[:1] for der in g.parent_chain)]
+            chain = [issued.issuer_der, *issued.issuer_chain]
         else:
             issuer_key = _authority_key_identifier(issued.der)
-            issuer = [g for g in generations if g.key_id == issuer_key]
+            issuer = [g for g in await self._generations() if g.key_id == issuer_key]
             chain = [der for g in issuer for der in (g.certificate_der, *g.parent_chain)]
         # RFC 9483 4.1.1: caPubs, if used, holds only a root certificate of the certificate
         # just issued: the self-signed certificate of the generation that issued it (or the
