@@ -314,6 +314,8 @@ async def rollover(
                                           f"one (generation {old.id} is)")  # fmt: skip
     if not old.not_before <= now < old.not_after:
         raise CAError(ErrorKind.REJECTED, f"generation {old.id}'s CA certificate is not valid now")
+    if old.parent_chain:  # else a CA under a parent outside would become a root of its own
+        raise CAError(ErrorKind.REJECTED, SUBORDINATE_ROLLOVER.format(generation=old.id))
     number = len(await registry.generations(ca.name)) + 1
     suffix = f"g{number}-{secrets.token_hex(4)}"  # racing rollovers each make their keys
     algorithm = KeyAlgorithm(ca.algorithm)
@@ -569,6 +571,10 @@ async def compromise(
 
 
 AUTHORITY_KEY_IDENTIFIER = "2.5.29.35"
+SUBORDINATE_ROLLOVER = (
+    "generation {generation} was certified by a parent CA outside: its rollover (a new key "
+    "and request to the parent) is not done yet; nothing was made"
+)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from protocols import cmp
 from server.cmp.identity import CMPIdentities
 from server.enrollment import root_distribution
+from server.errors import CAError, ErrorKind
+from server.lifecycle import rollover
 from tests.cmp_client import (
     IMPLICIT_CONFIRM,
     cert_req_messages,
@@ -80,3 +82,22 @@ async def test_rfc9483_3_3_the_protection_certificate_comes_with_the_parent_chai
     identity = await identities.current()
     assert identity is not None
     assert identity.chain[1:] == await own_and_parents(sub_ca)
+
+
+async def test_hierarchy_rollover_of_a_ca_under_a_parent_is_refused(sub_ca: SubordinateCA) -> None:
+    """Not done yet (a new request to the parent): refused rather than made a root of its
+    own, by `rollover` and the scheduled duty alike; nothing made."""
+    local_ca = sub_ca.local_ca
+    before = await local_ca.registry.generations(local_ca.settings.ca.name)
+    keys = sorted((local_ca.settings.home / "keys").iterdir())
+    with pytest.raises(CAError) as raised:
+        await rollover(local_ca.settings, local_ca.registry, local_ca.backend,
+                       local_ca.authority, local_ca.clock(), "secret", "cli:operator",
+                       "scheduled")  # fmt: skip
+    assert raised.value.kind is ErrorKind.REJECTED
+    assert str(raised.value) == (
+        f"generation {before[0].id} was certified by a parent CA outside: its rollover (a new "
+        "key and request to the parent) is not done yet; nothing was made"
+    )
+    assert await local_ca.registry.generations(local_ca.settings.ca.name) == before
+    assert sorted((local_ca.settings.home / "keys").iterdir()) == keys
