@@ -22,7 +22,7 @@ from config import load_settings
 from server.cli.main import main
 from server.cli.subordinate import PENDING
 from server.context import open_registry
-from server.registry import CAGeneration
+from server.registry import CAGeneration, Registry
 from tests.lint import lint_certificate
 from tests.subordinate_ca import Parent, head_name, new_intermediate, new_root, pem
 from tests.unit.server.test_cli_subordinate import _rows
@@ -171,3 +171,29 @@ def test_hierarchy_import_twice_is_refused(
         "or its certificate is imported already)\n"
     )
     assert asyncio.run(_rows(registry_url(waiting.home))) == rows
+
+
+def test_hierarchy_import_records_the_chain_on_either_engine(
+    empty_registry: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The chain's table (migration 0022) on SQLite and PostgreSQL, copied from the
+    import's scratch registry as init's rows are."""
+    home, csr = tmp_path / "ca", tmp_path / "ca.csr"
+    assert main(["init", "--home", str(home), "--csr", str(csr),
+                 "--registry-url", empty_registry]) == 0  # fmt: skip
+    request = x509.load_pem_x509_csr(csr.read_bytes())
+    root = new_root(NOW)
+    assert import_ca(home, pem(root.sign(request.subject, request.public_key())),
+                     pem(root.certificate)) == 0  # fmt: skip
+    capsys.readouterr()
+
+    async def chain() -> tuple[bytes, ...]:
+        registry = await Registry.open_url(empty_registry, pool_size=1)
+        try:
+            generation = await registry.active_generation("demo")
+            assert generation is not None
+            return generation.parent_chain
+        finally:
+            await registry.close()
+
+    assert asyncio.run(chain()) == (root.certificate.public_bytes(Encoding.DER),)
