@@ -69,7 +69,9 @@ async def issue_server_certificate(
             serialization.BestAvailableEncryption(secret.encode("utf-8")),
         ),
     )
-    chain = issued.pem + der_to_pem(generation.certificate_der)
+    # the CA's certificate, then a parent CA's chain above it (issue 15, Hierarchy)
+    above = (generation.certificate_der, *generation.parent_chain)
+    chain = issued.pem + "".join(der_to_pem(der) for der in above)
     _write_private(cert_path, chain.encode())
 
 
@@ -81,7 +83,9 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def server_context(settings: Settings, secret: str, client_ca_pem: str) -> ssl.SSLContext:
     """TLS 1.2+ server context; client certificates are checked against `client_ca_pem`
-    when offered (RFC 7030 3.3.2) and not required."""
+    when offered (RFC 7030 3.3.2) and not required. Those CA certificates are trust
+    anchors whether self-signed or not (partial chains): a CA under a parent outside
+    accepts the certificates it issued, not every one its parent's root certifies."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(
@@ -91,6 +95,7 @@ def server_context(settings: Settings, secret: str, client_ca_pem: str) -> ssl.S
     )
     context.verify_mode = ssl.CERT_OPTIONAL
     context.load_verify_locations(cadata=client_ca_pem)
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     return context
 
 

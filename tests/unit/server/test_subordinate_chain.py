@@ -6,17 +6,22 @@ protection certificate comes with its chain up to that root (RFC 9483 3.3)."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from protocols import cmp
+from server.authority import der_to_pem
 from server.cmp.identity import CMPIdentities
 from server.enrollment import root_distribution
 from server.errors import CAError, ErrorKind
 from server.lifecycle import rollover
+from server.node.tls import issue_server_certificate, server_context
 from tests.cmp_client import (
     IMPLICIT_CONFIRM,
     cert_req_messages,
@@ -26,6 +31,7 @@ from tests.cmp_client import (
     mac_client,
     tlv,
 )
+from tests.csr_factory import make_csr
 from tests.subordinate_ca import SubordinateCA, opened_subordinate_ca
 from tests.unit.server.test_cmp_rfc9483_enrolment import key
 from tests.unit.server.test_cmp_rfc9483_kur_suite import ca_pubs_of
@@ -101,3 +107,45 @@ async def test_hierarchy_rollover_of_a_ca_under_a_parent_is_refused(sub_ca: Subo
     )
     assert await local_ca.registry.generations(local_ca.settings.ca.name) == before
     assert sorted((local_ca.settings.home / "keys").iterdir()) == keys
+
+
+async def test_hierarchy_tls_chains_to_the_parent_root_and_accepts_own_clients(
+    sub_ca: SubordinateCA,
+) -> None:
+    """The HTTPS listener's chain file carries the parent's chain, so a client trusting
+    only the parent's root accepts the server; and the listener accepts a client certificate
+    this CA issued though its own certificate is no self-signed root (RFC 7030 3.3.2)."""
+    local_ca = sub_ca.local_ca
+    settings = local_ca.settings
+    await issue_server_certificate(settings, local_ca.authority, "secret", "t")
+    generation = await local_ca.registry.active_generation(settings.ca.name)
+    assert generation is not None
+    server = server_context(settings, "secret", der_to_pem(generation.certificate_der))
+    client_key = key()
+    issued = await local_ca.authority.issue(
+        "tls-client", make_csr([("CN", "device")], key=client_key), "t"
+    )
+    folder = settings.home
+    (folder / "client.pem").write_text(issued.pem)
+    (folder / "client.key").write_bytes(
+        client_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    )
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.check_hostname = False
+    client.load_verify_locations(cadata=der_to_pem(sub_ca.root.certificate.public_bytes(
+        Encoding.DER)))  # fmt: skip
+    client.load_cert_chain(folder / "client.pem", folder / "client.key")
+
+    left, right = socket.socketpair()
+    with left, right:
+        accepted = asyncio.to_thread(_handshake, server, left, True)
+        connected = asyncio.to_thread(_handshake, client, right, False)
+        peer, _ = await asyncio.gather(accepted, connected)
+    assert peer is not None and peer["serialNumber"] == issued.serial.upper().rjust(
+        len(peer["serialNumber"]), "0"
+    )
+
+
+def _handshake(context: ssl.SSLContext, sock: socket.socket, server_side: bool) -> dict | None:
+    with context.wrap_socket(sock, server_side=server_side) as wrapped:
+        return wrapped.getpeercert() if server_side else None
