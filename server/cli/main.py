@@ -50,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_init_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A joining node takes its CA from the registry; a new CA has no cluster to join."""
+    """A joining node takes its CA from the registry; a new CA has no cluster to join; the
+    parent CA of `--csr` gives its certificate's validity."""
     if args.join:
         given = [option for option, value in (("--subject", args.subject),
                  ("--algorithm", args.algorithm), ("--validity-days", args.validity_days),
@@ -62,6 +63,10 @@ def _check_init_options(parser: argparse.ArgumentParser, args: argparse.Namespac
         given = [o for o, v in (("--pin-from", args.pin_from), ("--cmp-keys", args.cmp_keys)) if v]
         if given:
             parser.error(f"{given[0]} is an option of init --join")
+        if args.csr and args.validity_days is not None:
+            parser.error(
+                "init --csr: the parent CA sets the validity: --validity-days is not for it"
+            )
 
 
 def _date(text: str) -> datetime:

@@ -90,6 +90,8 @@ def test_a_failed_init_in_an_existing_folder_removes_only_what_it_wrote(
          "init --join takes the CA from the registry: --registry-url is not for it"),
         (["--join", "postgresql://ca@db/ca", "--csr", "ca.csr"],
          "init --join takes the CA from the registry: --csr is not for it"),
+        (["--csr", "ca.csr", "--validity-days", "365"],
+         "init --csr: the parent CA sets the validity: --validity-days is not for it"),
         (["--pin-from", "pin.txt"], "--pin-from is an option of init --join"),
         (["--cmp-keys", "/srv/cmp-keys"], "--cmp-keys is an option of init --join"),
     ],
