@@ -115,6 +115,7 @@ async def test_issue15_a_whole_ca_life_driven_by_the_clock(
 
     duty = ScheduledRollover(settings.ca, registry, roll, clock, CollectorRegistry())
     due = rollover_due(settings.ca, first)
+    assert due == first.not_before + timedelta(days=KEY_USAGE_DAYS - 14)
     clock.now = due - timedelta(seconds=1)
     assert await duty.rollover_if_due() is None
     assert [g.id for g in await registry.generations("demo")] == [1]
