@@ -8,7 +8,14 @@ last certificate expires, then a compromise of generation 2.
 In this process (tests/local_ca.py: a real SQLite registry, the software backend), since a
 server process cannot take an injected clock; OpenSSL is the relying party, at the
 clock's time (`-attime`). The answers are asked of the CA's OCSP responder in this process
-and handed to `openssl ocsp -respin`, which checks them as a client would."""
+and handed to `openssl ocsp -respin`, which checks them as a client would.
+
+What the tools here cannot do, asserted otherwise: OpenSSL 3.0 has no `openssl cmp -infotype
+rootCaKeyUpdate` (3.2+), so tests/cmp_client.py asks for it; `openssl ocsp` checks an
+answer's thisUpdate/nextUpdate against the machine's time whatever `-attime` says, so the
+distance to the injected clock is given as `-validity_period`; OpenSSL never checks a trust
+anchor against a CRL, so generation 2's CA certificate revoked in generation 3's CRL is
+checked on the CRL itself (signature and entry)."""
 
 from __future__ import annotations
 
@@ -69,7 +76,7 @@ async def openssl_ocsp(
     (the delegated responder certificate must chain to it, RFC 6960 4.2.2.2) after its
     embedded responder is found to be the generation's own."""
     answer = await status.ocsp.answer(ocsp_request(issuer.certificate_der, issued.serial))
-    assert format(responder_of(answer.der).serial_number, "x") == responder_serial.lower()
+    assert responder_of(answer.der).serial_number == int(responder_serial, 16)
     response = folder / f"ocsp-{issued.serial}.der"
     response.write_bytes(answer.der)
     root = pem(folder, f"root-{issuer.id}", issuer.certificate_der)
