@@ -512,6 +512,8 @@ async def compromise(
     if old.state != "active":
         message = COMPROMISE_REFUSED.format(generation=generation, ca=ca.name, state=old.state)
         raise CAError(ErrorKind.REJECTED, message)
+    if old.parent_chain:  # a self-signed successor would make a CA under a parent a root
+        raise CAError(ErrorKind.REJECTED, SUBORDINATE_COMPROMISE.format(generation=generation))
     # The new CA certificate is the issuing generation's (the newest active one) with the new
     # key and the content the current settings give a CA certificate, as a rollover's NewWithNew.
     issuing = [g for g in generations if g.state == "active"][-1]
@@ -571,6 +573,11 @@ async def compromise(
 
 
 AUTHORITY_KEY_IDENTIFIER = "2.5.29.35"
+SUBORDINATE_COMPROMISE = (
+    "generation {generation} was certified by a parent CA outside: its compromise is for the "
+    "parent to act on (a revocation request and a new certificate), not done here yet; "
+    "nothing was changed"
+)
 SUBORDINATE_ROLLOVER = (
     "generation {generation} was certified by a parent CA outside: its rollover (a new key "
     "and request to the parent) is not done yet; nothing was made"

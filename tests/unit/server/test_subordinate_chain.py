@@ -20,8 +20,9 @@ from server.authority import der_to_pem
 from server.cmp.identity import CMPIdentities
 from server.enrollment import root_distribution
 from server.errors import CAError, ErrorKind
-from server.lifecycle import rollover
+from server.lifecycle import compromise, rollover
 from server.node.tls import issue_server_certificate, server_context
+from server.status.publication import StatusPublication
 from tests.cmp_client import (
     IMPLICIT_CONFIRM,
     cert_req_messages,
@@ -104,6 +105,29 @@ async def test_hierarchy_rollover_of_a_ca_under_a_parent_is_refused(sub_ca: Subo
     assert str(raised.value) == (
         f"generation {before[0].id} was certified by a parent CA outside: its rollover (a new "
         "key and request to the parent) is not done yet; nothing was made"
+    )
+    assert await local_ca.registry.generations(local_ca.settings.ca.name) == before
+    assert sorted((local_ca.settings.home / "keys").iterdir()) == keys
+
+
+async def test_k4_compromise_of_a_ca_under_a_parent_is_refused(sub_ca: SubordinateCA) -> None:
+    """Not done yet (the parent revokes and certifies a new key): refused rather than
+    answered with a self-signed successor, which would make this CA a root of its own;
+    nothing changed, no key made."""
+    local_ca = sub_ca.local_ca
+    before = await local_ca.registry.generations(local_ca.settings.ca.name)
+    keys = sorted((local_ca.settings.home / "keys").iterdir())
+    status = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
+                               local_ca.clock, builder=True)  # fmt: skip
+    with pytest.raises(CAError) as raised:
+        await compromise(local_ca.settings, local_ca.registry, local_ca.backend,
+                         local_ca.authority, status, local_ca.clock(), "secret",
+                         "cli:operator", before[0].id, "the key was copied")  # fmt: skip
+    assert raised.value.kind is ErrorKind.REJECTED
+    assert str(raised.value) == (
+        f"generation {before[0].id} was certified by a parent CA outside: its compromise is "
+        "for the parent to act on (a revocation request and a new certificate), not done here "
+        "yet; nothing was changed"
     )
     assert await local_ca.registry.generations(local_ca.settings.ca.name) == before
     assert sorted((local_ca.settings.home / "keys").iterdir()) == keys
