@@ -83,10 +83,15 @@ ROLLOVER_REFUSED = (
     "generation {old} is no longer the active generation of CA {ca!r}: another rollover came"
     " first; nothing was recorded"
 )
-_GENERATION_COLUMNS = (
-    "g.id, g.ca_name, g.key_uri, g.key_algorithm, g.serial, g.key_id, g.not_before, "
+# The generations with their CA certificates and, in the same statement (one round trip
+# per read: issuance reads the active generation at each request), the chain above those a
+# parent CA outside certified: `_generations_of` folds the rows.
+_GENERATIONS_WITH_CHAINS = (
+    "SELECT g.id, g.ca_name, g.key_uri, g.key_algorithm, g.serial, g.key_id, g.not_before, "
     "g.not_after, g.state, c.der, NOT EXISTS (SELECT 1 FROM ca_generations o"
-    " WHERE o.ca_name = g.ca_name AND o.id < g.id)"
+    " WHERE o.ca_name = g.ca_name AND o.id < g.id), h.der"
+    " FROM ca_generations g JOIN certificates c ON c.serial = g.serial"
+    " LEFT JOIN ca_chains h ON h.generation_id = g.id"
 )
 
 
@@ -692,27 +697,22 @@ class Registry:
 
     async def active_generation(self, ca_name: str) -> CAGeneration | None:
         async with self.reading() as db:
-            async with db.execute(
-                f"SELECT {_GENERATION_COLUMNS} FROM ca_generations g JOIN certificates c"
-                " ON c.serial = g.serial WHERE g.ca_name = ? AND g.state = 'active'"
-                " ORDER BY g.id DESC LIMIT 1",
+            cursor = await db.execute(
+                f"{_GENERATIONS_WITH_CHAINS} WHERE g.id = (SELECT id FROM ca_generations"
+                " WHERE ca_name = ? AND state = 'active' ORDER BY id DESC LIMIT 1)"
+                " ORDER BY h.position",
                 (ca_name,),
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is None:
-                return None
-            [generation] = await _with_parent_chains(db, ca_name, [_generation(row)])
-            return generation
+            )
+            generations = _generations_of(await cursor.fetchall())
+        return generations[0] if generations else None
 
     async def generations(self, ca_name: str) -> list[CAGeneration]:
         async with self.reading() as db:
-            async with db.execute(
-                f"SELECT {_GENERATION_COLUMNS} FROM ca_generations g JOIN certificates c"
-                " ON c.serial = g.serial WHERE g.ca_name = ? ORDER BY g.id",
+            cursor = await db.execute(
+                f"{_GENERATIONS_WITH_CHAINS} WHERE g.ca_name = ? ORDER BY g.id, h.position",
                 (ca_name,),
-            ) as cursor:
-                generations = [_generation(row) async for row in cursor]
-            return await _with_parent_chains(db, ca_name, generations)
+            )
+            return _generations_of(await cursor.fetchall())
 
     async def ocsp_responder(self, generation_id: int) -> tuple[str, KeyRef] | None:
         """(serial, key) of the generation's newest OCSP responder certificate."""
@@ -805,18 +805,17 @@ def _generation(row: Sequence) -> CAGeneration:
     )
 
 
-async def _with_parent_chains(
-    db: Connection, ca_name: str, generations: list[CAGeneration]
-) -> list[CAGeneration]:
-    """The generations with the chains above those a parent CA outside certified."""
-    cursor = await db.execute(
-        "SELECT h.generation_id, h.der FROM ca_chains h JOIN ca_generations g"
-        " ON g.id = h.generation_id WHERE g.ca_name = ? ORDER BY h.generation_id, h.position",
-        (ca_name,),
-    )
+def _generations_of(rows: Sequence[Sequence]) -> list[CAGeneration]:
+    """Generations read with `_GENERATIONS_WITH_CHAINS`, in the rows' order: one row per
+    certificate of a generation's parent chain (a parent CA outside certified it), or one
+    with no chain certificate (NULL) for a generation without one."""
+    generations: list[CAGeneration] = []
     chains: dict[int, list[bytes]] = {}
-    for generation_id, der in await cursor.fetchall():
-        chains.setdefault(generation_id, []).append(bytes(der))
+    for row in rows:
+        if not generations or generations[-1].id != row[0]:
+            generations.append(_generation(row))
+        if row[11] is not None:
+            chains.setdefault(row[0], []).append(bytes(row[11]))
     return [
         dataclasses.replace(g, parent_chain=tuple(chains[g.id])) if g.id in chains else g
         for g in generations
