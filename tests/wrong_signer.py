@@ -35,4 +35,4 @@ class OtherKeyBackend:
         return self.backend.sign_many(other, messages)
 
     def close(self) -> None:
-        pass
+        """Nothing of its own to close: the wrapped backend is its owner's to close."""
