@@ -190,6 +190,41 @@ class HSMSettings:
 
 
 @dataclass(frozen=True)
+class RootSettings:
+    """A root CA in the home, above the issuing CA (`init --hierarchy root+issuing`; issue
+    15, Hierarchy). Its key is used only by commands (`init`, `root ...`), never by the
+    server: its key folder and PIN can stay offline between uses. `name` "" (the default):
+    no root in this home."""
+
+    name: str = ""  # used in URLs: /ca/<name>.crt, /crl/<name>.crl
+    subject: str = "CN=Demo Root CA,O=Demo,C=RU"
+    algorithm: str = ""  # "" = ca.algorithm
+    validity_days: int = 7300
+    crl_validity_days: int = 365  # the root's CRL: nextUpdate this long after thisUpdate
+    backend: str = "soft"  # like hsm.backend; pkcs11 uses hsm.module with this token
+    key_dir: str = "root/keys"
+    token_label: str = "root"
+    pin_env: str = "CA_ROOT_PIN"
+    pin_file: str = "root/pin.txt"
+
+    def check(self) -> None:
+        if self.name:
+            _require(_is_url_name(self.name), "root.name", "letters, digits, '-' and '_'")
+        _require(not self.algorithm or self.algorithm in KEY_ALGORITHMS, "root.algorithm",
+                 f"'' (ca.algorithm) or one of {KEY_ALGORITHMS}")  # fmt: skip
+        _require(self.validity_days > 0, "root.validity_days", "a positive number of days")
+        _require(0 < self.crl_validity_days <= self.validity_days, "root.crl_validity_days",
+                 "positive and at most root.validity_days")  # fmt: skip
+        _require(self.backend in ("soft", "pkcs11"), "root.backend", "'soft' or 'pkcs11'")
+        _require(bool(self.pin_env or self.pin_file), "root.pin_env",
+                 "set (or root.pin_file): the root's PIN must come from somewhere")  # fmt: skip
+
+
+def _is_url_name(text: str) -> bool:
+    return bool(text) and all(c.isascii() and (c.isalnum() or c in "-_") for c in text)
+
+
+@dataclass(frozen=True)
 class RegistrySettings:
     """Where the registry lives (config/registry_url.py): `sqlite:///<file>`, relative to
     the CA home unless absolute (`sqlite:////...`), or `postgresql://user@host/database`
@@ -689,6 +724,7 @@ class Settings:
     home: Path
     ca: CASettings = field(default_factory=CASettings)
     hsm: HSMSettings = field(default_factory=HSMSettings)
+    root: RootSettings = field(default_factory=RootSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
@@ -729,6 +765,7 @@ class Settings:
 SECTIONS = {
     "ca": CASettings,
     "hsm": HSMSettings,
+    "root": RootSettings,
     "registry": RegistrySettings,
     "server": ServerSettings,
     "limits": LimitsSettings,
@@ -781,6 +818,11 @@ def load_settings(home: Path, environ: Mapping[str, str] | None = None) -> Setti
     sections["est"].check_profiles(profiles)
     sections["cmp"].check_profiles(profiles)
     sections["ca"].check_profiles(profiles)
+    _require(
+        sections["root"].name != sections["ca"].name,
+        "root.name",
+        "different from ca.name: both name files under /ca/ and /crl/",
+    )
     ocsp_days = sections["ocsp"].validity_hours / 24
     _require(
         sections["ca"].ocsp_responder_renew_before_days > ocsp_days,

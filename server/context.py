@@ -32,6 +32,7 @@ from server.cmp.server import CMPServer
 from server.enrollment.credentials import EnrollmentCredentials, derivation_key
 from server.enrollment.enroll import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.errors import CAError, ErrorKind
+from server.hierarchy.root_publication import RootPublication
 from server.lifecycle import Compromised, RolledOver, compromise, issue_ocsp_responder, rollover
 from server.node.duties import DutyHolder
 from server.node.generation_retirement import GenerationRetirement
@@ -67,6 +68,7 @@ class CA:
     audit: AuditCheckpoints
     intents: IntentSweeper
     key_lifetimes: KeyLifetimeMetrics  # refreshed when /metrics is scraped
+    roots: RootPublication  # the root CA kept in the home, if any: its certificate and CRL
     scheduled_rollover: ScheduledRollover
     retirement: GenerationRetirement
     # K4: (generation, grounds, actor) -> the compromise declared (server/lifecycle.py)
@@ -417,6 +419,7 @@ def _assemble(
         audit=AuditCheckpoints(settings, registry, signer, clock),
         intents=IntentSweeper(settings, registry, clock, metrics),
         key_lifetimes=KeyLifetimeMetrics(settings.ca, registry, clock, metrics),
+        roots=RootPublication(registry, metrics),
         scheduled_rollover=ScheduledRollover(settings.ca, registry, roll_over, clock, metrics),
         retirement=GenerationRetirement(settings.ca.name, registry, destroy_keys, clock, metrics),
         compromise=declare_compromise,

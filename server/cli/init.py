@@ -1,6 +1,8 @@
 """`python -m server init`: a new CA home, with a new CA (the first node) or joined to the
 CA of an existing registry (`--join`, a further node: server/cli/join.py), or the key of
-an issuing CA and its request to a parent outside (`--csr`: server/cli/subordinate.py).
+an issuing CA and its request to a parent outside (`--csr`: server/cli/subordinate.py), or
+an issuing CA under a root kept in the home, its key offline (`--hierarchy root+issuing`:
+server/cli/root.py).
 
 A new CA is made whole before the registry `registry.url` names sees a row: its
 generation, OCSP responder, CMP protection and TLS certificates, with their audit entries,
@@ -28,13 +30,14 @@ from config import Settings
 from hsm.backend import SigningBackend
 from server.authority import Authority
 from server.cli import join as cli_join
+from server.cli import root as cli_root
 from server.cli import subordinate
 from server.cli.commands import actor
 from server.cli.settings_file import write_settings
 from server.cmp.identity import issue_cmp_identity
 from server.context import backend_spec, open_backend, open_ca, open_registry
 from server.errors import CAError, ErrorKind
-from server.lifecycle import LifecycleRegistry, create_generation, issue_ocsp_responder
+from server.lifecycle import create_generation, issue_ocsp_responder
 from server.node.home_permissions import make_private
 from server.node.tls import issue_server_certificate
 from server.registry import CAGeneration
@@ -65,6 +68,9 @@ async def init(args: argparse.Namespace) -> int:
         elif args.csr:
             await _prepare_new_ca(settings)
             lines = subordinate.write_request(settings, args.csr)
+        elif args.hierarchy:
+            made = await new_ca(settings, cli_root.issuing_ca_under_root)
+            lines = [*report(settings, made), *cli_root.report(settings)]
         else:
             lines = report(settings, await new_ca(settings))
         make_private(home)  # what init wrote, and what was there before it
@@ -79,13 +85,14 @@ async def init(args: argparse.Namespace) -> int:
 # Makes and records the CA generation: the new key's self-signed certificate, or the
 # pending key's from a parent outside (server/cli/subordinate.py).
 MakeGeneration = Callable[
-    [Settings, LifecycleRegistry, SigningBackend, Authority, datetime], Awaitable[CAGeneration]
+    [Settings, cli_root.HierarchyRegistry, SigningBackend, Authority, datetime],
+    Awaitable[CAGeneration],
 ]
 
 
 async def _self_signed(
     settings: Settings,
-    registry: LifecycleRegistry,
+    registry: cli_root.HierarchyRegistry,
     backend: SigningBackend,
     authority: Authority,
     now: datetime,

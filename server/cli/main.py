@@ -24,6 +24,7 @@ from server.cli import init as cli_init
 from server.cli import lifecycle as cli_lifecycle
 from server.cli import ra as cli_ra
 from server.cli import registry as cli_registry
+from server.cli import root as cli_root
 from server.errors import CAError
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -55,7 +56,8 @@ def _check_init_options(parser: argparse.ArgumentParser, args: argparse.Namespac
     if args.join:
         given = [option for option, value in (("--subject", args.subject),
                  ("--algorithm", args.algorithm), ("--validity-days", args.validity_days),
-                 ("--registry-url", args.registry_url), ("--csr", args.csr))
+                 ("--registry-url", args.registry_url), ("--csr", args.csr),
+                 ("--hierarchy", args.hierarchy))
                  if value is not None]  # fmt: skip
         if given:
             parser.error(f"init --join takes the CA from the registry: {given[0]} is not for it")
@@ -63,6 +65,11 @@ def _check_init_options(parser: argparse.ArgumentParser, args: argparse.Namespac
         given = [o for o, v in (("--pin-from", args.pin_from), ("--cmp-keys", args.cmp_keys)) if v]
         if given:
             parser.error(f"{given[0]} is an option of init --join")
+        if args.hierarchy and args.csr:
+            parser.error("init --hierarchy makes its own parent: --csr is not for it")
+        if not args.hierarchy and (args.root_name or args.root_subject):
+            option = "--root-name" if args.root_name else "--root-subject"
+            parser.error(f"{option} is an option of init --hierarchy")
         if args.csr and args.validity_days is not None:
             parser.error(
                 "init --csr: the parent CA sets the validity: --validity-days is not for it"
@@ -119,6 +126,13 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--csr", type=Path, metavar="FILE", help="an issuing CA under a parent "
                       "outside: write the CA key's PKCS#10 request to FILE for the parent to "
                       "certify; the home waits for that certificate")  # fmt: skip
+
+    init.add_argument("--hierarchy", choices=cli_root.HIERARCHIES, help="root+issuing: a root "
+                      "CA in this home, its key and PIN of its own for offline use, and under "
+                      "it the issuing CA the server runs")  # fmt: skip
+    init.add_argument("--root-name", help="--hierarchy: the root's name in URLs (default: "
+                      "<name>-root)")  # fmt: skip
+    init.add_argument("--root-subject", help="--hierarchy: the root's subject DN")
 
     imports = command("import-ca-cert", cli_import_ca.import_ca_cert, "an issuing CA made by "
                       "init --csr: record the parent CA's certificate for its key and the "
@@ -206,6 +220,7 @@ def _parser() -> argparse.ArgumentParser:
     reject.add_argument("--reason", required=True, help="told to the client that asked")
     cli_ra.add_commands(command)
     cli_lifecycle.add_commands(command)
+    cli_root.add_commands(command)
     command("profiles", cli_commands.profiles, "list the certificate profiles")
     audit = command("audit", cli_commands.audit, "the audit trail: `audit verify` checks its "
                     "hash chain and signed checkpoints and names the first broken, missing or "

@@ -28,6 +28,8 @@ def write_settings(home: Path, args: argparse.Namespace) -> Settings:
         ("server", "http"): args.http,
         ("server", "https"): args.https,
         ("registry", "url"): args.join or args.registry_url,
+        ("root", "name"): _root_name(args),
+        ("root", "subject"): getattr(args, "root_subject", None),
     }
     for (section, key), value in overrides.items():
         if value is not None:
@@ -54,3 +56,10 @@ def set_toml_value(text: str, section: str, key: str, value: object) -> str:
     )
     assert count == 1, f"default settings lack {section}.{key}"
     return text[:start] + new_body + text[end:]
+
+
+def _root_name(args: argparse.Namespace) -> str | None:
+    """`init --hierarchy`: the root's name, `--root-name` or the CA's with `-root`."""
+    if not getattr(args, "hierarchy", None):
+        return None
+    return args.root_name or f"{args.name or 'demo'}-root"

@@ -50,6 +50,8 @@ from server.registry.records import (
     OutboxEvent,
     RevokedEntry,
     Rollover,
+    RootCA,
+    RootCRL,
     StatusChange,
     StatusDelta,
     StrandedClaim,
@@ -158,6 +160,45 @@ class RetiringGenerations(Generations, Protocol):
 
     @property
     def retirement(self) -> RetirementRecords: ...
+
+
+class RootRecords(Protocol):
+    """The root CA kept in the home above the issuing CA (server/registry/root_store.py)."""
+
+    async def record_root(
+        self, root: RootCA, crl: RootCRL, audit: AuditEvent, at: datetime
+    ) -> None: ...
+
+    async def root(self, name: str) -> RootCA | None: ...
+
+    async def roots(self) -> list[tuple[RootCA, RootCRL | None]]: ...
+
+    async def latest_crl(self, name: str) -> RootCRL | None: ...
+
+    async def record_issued(
+        self, name: str, serial: str, subject: str, not_after: datetime, der: bytes,
+        audit: AuditEvent, at: datetime,
+    ) -> None: ...  # fmt: skip
+
+    async def issued(self, name: str) -> list[tuple[str, bytes, bool]]: ...
+
+    async def revoked_entries(self, name: str) -> list[bytes]: ...
+
+    async def record_revocation(
+        self, name: str, serial: str, crl_entry: bytes, crl: RootCRL, audit: AuditEvent,
+        at: datetime,
+    ) -> None: ...  # fmt: skip
+
+    async def record_crl(
+        self, name: str, crl: RootCRL, audit: AuditEvent, at: datetime
+    ) -> None: ...
+
+
+class Roots(Protocol):
+    """Where the home's root CA is kept."""
+
+    @property
+    def roots(self) -> RootRecords: ...
 
 
 class OCSPResponders(Protocol):

@@ -44,6 +44,27 @@ class CAGeneration:
 
 
 @dataclass(frozen=True)
+class RootCA:
+    """A root CA kept in the home above the issuing CA (server/hierarchy/offline_root.py):
+    its key, in the root's own backend, and its self-signed certificate."""
+
+    name: str
+    key_id: bytes
+    key_uri: str
+    key_algorithm: str
+    certificate_der: bytes
+    not_after: datetime
+
+
+@dataclass(frozen=True)
+class RootCRL:
+    number: int
+    this_update: datetime
+    next_update: datetime
+    der: bytes
+
+
+@dataclass(frozen=True)
 class CALink:
     """A link certificate of a root CA key update (RFC 9810 4.4): `kind` "new_with_old"
     (the key of `subject_generation_id` signed by that of `issuer_generation_id`, the

@@ -73,6 +73,7 @@ from server.registry.records import (
     to_text,
 )
 from server.registry.retirement_store import RetirementStore
+from server.registry.root_store import RootStore
 from server.registry.search_store import SearchStore
 from server.registry.sqlite_engine import SQLiteEngine
 from server.registry.status_store import StatusStore, write_ocsp_rows
@@ -127,6 +128,7 @@ class Registry:
         self.leases = LeaseStore(self)
         self.accounts = AccountStore(self)
         self.retirement = RetirementStore(self)
+        self.roots = RootStore(self)
 
     @classmethod
     async def open(cls, path: Path) -> Registry:

@@ -47,7 +47,7 @@ def build_app(ca: CA, identity: ServerIdentity | None = None) -> web.Application
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/ca/{name}.crt", ca_certificate)
     ocsp.add_routes(app, OCSP_KEY)
-    crl.add_routes(app, CRL_KEY)
+    crl.add_routes(app, CRL_KEY, ca.roots)
     est.add_routes(app, CA_KEY)
     cmp.add_routes(app, CA_KEY)
     api.add_routes(app, CA_KEY)
@@ -93,6 +93,7 @@ async def metrics(request: web.Request) -> web.Response:
     ca = request.app[CA_KEY]
     await ca.applications.refresh_metrics()
     await ca.key_lifetimes.refresh_metrics()
+    await ca.roots.refresh_metrics()
     body = generate_latest(ca.metrics)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -100,11 +101,13 @@ async def metrics(request: web.Request) -> web.Response:
 async def ca_certificate(request: web.Request) -> web.Response:
     ca = request.app[CA_KEY]
     generations = await ca.registry.generations(ca.settings.ca.name)
-    generation = generation_named(generations, request.match_info["name"])
-    if generation is None:
+    name = request.match_info["name"]
+    generation = generation_named(generations, name)
+    der = generation.certificate_der if generation else await ca.roots.certificate(name)
+    if der is None:
         raise web.HTTPNotFound(text="no such CA\n")
     return web.Response(
-        body=generation.certificate_der,
+        body=der,
         content_type="application/pkix-cert",
         headers={"Cache-Control": "max-age=3600, public"},
     )

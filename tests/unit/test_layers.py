@@ -73,7 +73,9 @@ SHARED_ROOT_MODULES = {
     "outbox.py",
     "audit_checkpoints.py",
 }
-CAPABILITIES = {"cli", "cmp", "enrollment", "node", "ra", "registry", "status", "web"}
+CAPABILITIES = {
+    "cli", "cmp", "enrollment", "hierarchy", "node", "ra", "registry", "status", "web",
+}  # fmt: skip
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -1,0 +1,1 @@
+"""A root CA kept in the home above the issuing CA, its key used only offline."""
