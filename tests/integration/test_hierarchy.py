@@ -1,0 +1,94 @@
+"""A root CA and an issuing CA in one home, end to end, as a relying party meets them
+(issue 15, Hierarchy, first bullet): `init --hierarchy root+issuing`, the root's folder
+then taken offline, `serve` started without it; a certificate issued by the server is
+verified by OpenSSL up to the root with the CRLs fetched from the URLs the certificates
+name (RFC 5280 4.2.1.13 cRLDistributionPoints, 4.2.2.1 caIssuers), and the EST `cacerts`
+answer carries the root (RFC 7030 4.1.3)."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import urllib.parse
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+from tests.integration.cli import openssl, run_cli
+from tests.integration.conftest import CAHome
+from tests.integration.server_process import ServerProcess, http
+from tests.integration.test_cli import openssl_csr
+
+
+def _fetched(server: ServerProcess, url: str) -> bytes:
+    """What the server answers at the path of `url` (the certificates name the default
+    base URL; the server runs on a free port)."""
+    answer = http(server.url + urllib.parse.urlsplit(url).path)
+    assert answer.status == 200, url
+    return answer.body
+
+
+def _ca_issuers(certificate: x509.Certificate) -> str:
+    aia = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    (url,) = [d.access_location.value for d in aia
+              if d.access_method == x509.AuthorityInformationAccessOID.CA_ISSUERS]  # fmt: skip
+    return url
+
+
+def _crl_url(certificate: x509.Certificate) -> str:
+    (point,) = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    (name,) = point.full_name or []
+    return name.value
+
+
+def test_hierarchy_root_offline_server_serves_a_chain_openssl_verifies_with_crls(
+    tmp_path: Path,
+) -> None:
+    home = CAHome(tmp_path / "ca")
+    run_cli("init", "--home", home.path, "--hierarchy", "root+issuing",
+            "--root-subject", "CN=Test Root,O=Test,C=RU")  # fmt: skip
+    shutil.move(home.path / "root", tmp_path / "offline-root")  # key and PIN leave the host
+
+    leaf_pem = tmp_path / "leaf.pem"
+    leaf_request = openssl_csr(tmp_path, "leaf", "/CN=leaf.example", san="DNS:leaf.example")
+    leaf_pem.write_text(home.cli("issue", "--profile", "tls-server", "--csr", leaf_request).stdout)
+    leaf = x509.load_pem_x509_certificate(leaf_pem.read_bytes())
+
+    server = ServerProcess(home)
+    try:
+        issuing_der = _fetched(server, _ca_issuers(leaf))
+        issuing = x509.load_der_x509_certificate(issuing_der)
+        root = x509.load_der_x509_certificate(_fetched(server, _ca_issuers(issuing)))
+        crls = [x509.load_der_x509_crl(_fetched(server, _crl_url(c))) for c in (leaf, issuing)]
+        (tmp_path / "root.pem").write_bytes(root.public_bytes(Encoding.PEM))
+        # EST over TLS (RFC 7030 3.3), the server's TLS chain trusted from the root alone
+        cacerts = subprocess.run(
+            ["curl", "-s", "--fail", "--cacert", str(tmp_path / "root.pem"),
+             f"{server.tls_url}/.well-known/est/cacerts"],
+            capture_output=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        server.stop()
+
+    assert root.subject.rfc4514_string() == "CN=Test Root,O=Test,C=RU"
+    assert root.issuer == root.subject
+    files = {"root.pem": tmp_path / "root.pem"}
+    for name, pem in (
+        ("issuing.pem", issuing.public_bytes(Encoding.PEM)),
+        ("crls.pem", b"".join(crl.public_bytes(Encoding.PEM) for crl in crls)),
+    ):
+        files[name] = tmp_path / name
+        files[name].write_bytes(pem)
+    verified = openssl("verify", "-crl_check_all", "-CAfile", files["root.pem"],
+                       "-untrusted", files["issuing.pem"], "-CRLfile", files["crls.pem"],
+                       leaf_pem)  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    assert cacerts.returncode == 0, cacerts.stderr
+    bundle = pkcs7.load_der_pkcs7_certificates(base64.b64decode(cacerts.stdout))
+    assert {c.public_bytes(Encoding.DER) for c in bundle} >= {
+        issuing.public_bytes(Encoding.DER),
+        root.public_bytes(Encoding.DER),
+    }
