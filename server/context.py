@@ -198,8 +198,9 @@ async def open_ca(
                 renewal: asyncio.Task[None] | None = None
                 if serving:
                     ca.health = Health(
-                        settings, registry, pipeline, lambda: pipeline.signers_up, clock
-                    )
+                        settings, registry, pipeline, lambda: pipeline.signers_up, clock,
+                        roots=ca.roots,
+                    )  # fmt: skip
                     ca.duties = _duty_holder(ca)
                     await ca.duties.renew()  # at start, before serving: the first asker
                     await ca.status.taken_up()

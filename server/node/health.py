@@ -13,7 +13,11 @@ The process is ready when (checked in this order, the first failure is the reaso
    (server/node/key_lifetime.py) have not ended.
 A ready process still warns, in the body of its 200, while the active generation is inside
 its rollover window (regulation K2): the scheduled rollover should have happened by then,
-or will within the hour.
+or will within the hour; and, with a root CA kept in the home, when the root's newest CRL
+nears its nextUpdate (within `ROOT_CRL_WARNING`, or half its validity if that is shorter)
+or has passed it: only the operator, with the root's key brought back, can sign the next
+(`root crl`). That is never a 503: every node serves the same CRL, and taking them out of
+service would not help relying parties.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Protocol
 from config import Settings
 from hsm.backend import HSMError
 from server.clock import Clock
+from server.hierarchy.root_publication import RootPublication
 from server.node.duties import DUTIES
 from server.node.key_lifetime import key_usage_end, rollover_due
 from server.registry import CAGeneration, interfaces
@@ -40,6 +45,7 @@ REGISTRY_TIMEOUT_S = 5.0
 PROBE_EVERY_S = 5.0
 PROBE_TIMEOUT_S = 10.0
 PROBE_TEXT = b"ca healthz probe: not a certificate, CRL or OCSP response"
+ROOT_CRL_WARNING = timedelta(days=30)
 
 
 class HealthRegistry(
@@ -63,8 +69,11 @@ class Health:
         signers_up: Callable[[], int],
         clock: Clock,
         registry_timeout_s: float = REGISTRY_TIMEOUT_S,
+        roots: RootPublication | None = None,
     ) -> None:
         self._registry_timeout_s = registry_timeout_s
+        self._root_name = settings.root.name
+        self._roots = roots
         self._ca = settings.ca
         self._ca_name = settings.ca.name
         self._registry = registry
@@ -98,7 +107,28 @@ class Health:
             return Readiness("no live process holds the background duties (duty lease lapsed)")
         if generation is None:  # the probe found one a moment ago
             return Readiness("the CA has no active key")
-        return self._key_lifetime(generation, now)
+        readiness = self._key_lifetime(generation, now)
+        root_warning = await self._root_crl_warning(now)
+        if readiness.problem is not None or root_warning is None:
+            return readiness
+        return Readiness(None, "; ".join(w for w in (readiness.warning, root_warning) if w))
+
+    async def _root_crl_warning(self, now: datetime) -> str | None:
+        """A warning when the home's root CRL nears or passed its nextUpdate (see the
+        module); None without a root."""
+        if not self._root_name or self._roots is None:
+            return None
+        crl = await self._roots.crl(f"{self._root_name}.crl")
+        if crl is None:
+            return f"root CA {self._root_name!r} has no CRL published"
+        if now >= crl.next_update:
+            return (f"root CA {self._root_name!r}'s CRL passed its next update "
+                    f"({crl.next_update:%Y-%m-%d %H:%M} UTC): run root crl")  # fmt: skip
+        if crl.next_update - now <= min(ROOT_CRL_WARNING, (crl.next_update - crl.this_update) / 2):
+            days = (crl.next_update - now) / timedelta(days=1)
+            return (f"root CA {self._root_name!r}'s CRL reaches its next update in "
+                    f"{days:.1f} days: run root crl")  # fmt: skip
+        return None
 
     def _key_lifetime(self, generation: CAGeneration, now: datetime) -> Readiness:
         """503 once the active CA certificate or its key's permitted lifetime has ended; a

@@ -8,10 +8,15 @@ import asyncio
 import dataclasses
 from datetime import timedelta
 
+from prometheus_client import CollectorRegistry
+
 from config import Settings
 from hsm.backend import HSMError, KeyRef
+from server.hierarchy.root_publication import RootPublication
 from server.node.duties import DUTIES
 from server.node.health import Health, Readiness
+from server.registry import AuditEvent
+from server.registry.records import RootCA, RootCRL
 from tests.local_ca import LocalCA
 
 
@@ -136,4 +141,37 @@ async def test_healthz_fails_once_the_active_ca_certificate_has_expired(local_ca
     await hold_duties(local_ca)
     assert await health(local_ca).problem() == (
         "the active CA certificate (generation 1) expired at 2036-11-25 12:00 UTC"
+    )
+
+
+async def test_a_root_crl_near_or_past_its_next_update_warns_and_never_fails(
+    local_ca: LocalCA,
+) -> None:
+    """A root kept in the home (init --hierarchy): its CRL is signed only by command, with
+    the root's key brought back; /healthz warns 30 days ahead and after, never 503s (every
+    node serves the same CRL)."""
+    settings = dataclasses.replace(
+        local_ca.settings, root=dataclasses.replace(local_ca.settings.root, name="demo-root")
+    )
+    now = local_ca.clock()
+    root = RootCA("demo-root", b"\x01" * 20, "file:root", "ec-p256", b"root certificate",
+                  now + timedelta(days=7300))  # fmt: skip
+    crl = RootCRL(1, now, now + timedelta(days=365), b"root crl")
+    audit = AuditEvent("test", "ca.root.create", "1")
+    await local_ca.registry.roots.record_root(root, crl, audit, now)
+    checker = Health(settings, local_ca.registry, local_ca.signer, lambda: 1, local_ca.clock,
+                     roots=RootPublication(local_ca.registry, CollectorRegistry()))  # fmt: skip
+    await hold_duties(local_ca)
+    assert await checker.readiness() == Readiness(None)
+    local_ca.clock.now = crl.next_update - timedelta(days=30)
+    await hold_duties(local_ca)
+    assert await checker.readiness() == Readiness(
+        None, "root CA 'demo-root''s CRL reaches its next update in 30.0 days: run root crl"
+    )
+    local_ca.clock.now = crl.next_update
+    await hold_duties(local_ca)
+    assert await checker.readiness() == Readiness(
+        None,
+        "root CA 'demo-root''s CRL passed its next update "
+        f"({crl.next_update:%Y-%m-%d %H:%M} UTC): run root crl",
     )
