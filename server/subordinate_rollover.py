@@ -86,6 +86,7 @@ class NextRequest:
 
 @dataclass(frozen=True)
 class ImportedGeneration:
+    request_id: int
     old: CAGeneration
     new: CAGeneration
     responder_serial: str
@@ -229,7 +230,7 @@ async def import_next_generation(
         raise
     recorded = next(g for g in await registry.generations(ca.name) if g.id == new_id)
     cmp_serial = await issue_cmp_identity(settings, authority, recorded, now, secret, actor)
-    return ImportedGeneration(old, recorded, responder_intent.serial, cmp_serial)
+    return ImportedGeneration(request.id, old, recorded, responder_intent.serial, cmp_serial)
 
 
 def _key_identifier(certificate: x509.Certificate, spki_der: bytes) -> bytes:
