@@ -100,15 +100,20 @@ async def request_next_generation(
     now: datetime,
     actor: str,
     reason: str,
+    rolled_from: int | None = None,
 ) -> NextRequest:
     """Make the CA's next key and the request for it, and record the request pending (see
-    the module, 1.). Raises CAError(UNAVAILABLE) when the CA has no active generation,
-    CAError(REJECTED) when the active one is self-signed (SELF_SIGNED) or a request is
+    the module, 1.); with `rolled_from`, only for that generation (the scheduled duty).
+    Raises CAError(UNAVAILABLE) when the CA has no active generation, CAError(REJECTED)
+    when the active one is not `rolled_from`, is self-signed (SELF_SIGNED) or a request is
     pending already (REQUEST_PENDING); nothing recorded then, and no key left made."""
     ca = settings.ca
     current = await registry.active_generation(ca.name)
     if current is None:
         raise CAError(ErrorKind.UNAVAILABLE, "the CA has no active key (run init)")
+    if rolled_from is not None and current.id != rolled_from:
+        raise CAError(ErrorKind.REJECTED, f"generation {rolled_from} is no longer the active "
+                                          f"one (generation {current.id} is)")  # fmt: skip
     if not current.parent_chain:
         raise CAError(ErrorKind.REJECTED, SELF_SIGNED.format(generation=current.id, ca=ca.name))
     if await registry.ca_requests.pending(ca.name) is not None:

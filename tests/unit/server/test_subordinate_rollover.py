@@ -7,16 +7,23 @@ made with `cryptography` (tests/subordinate_ca.py), the CA is tests/local_ca.py'
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from prometheus_client import CollectorRegistry
 
 from protocols.x509 import extensions as ext
 from server.errors import CAError, ErrorKind
+from server.lifecycle import RolledOver, rollover
+from server.node.key_lifetime import rollover_due
+from server.node.scheduled_rollover import SCHEDULED, SCHEDULED_ACTOR, ScheduledRollover
+from server.registry import CAGeneration
 from server.registry.registry_copy import row_counts
 from server.subordinate_rollover import (
     ImportedGeneration,
@@ -257,3 +264,68 @@ async def test_k2_an_abandoned_request_loses_its_key_and_makes_room_for_another(
     assert await local_ca.registry.ca_requests.pending("demo") is None
     again = await request(local_ca)
     assert again.id != made.id
+
+
+def duty(local_ca: LocalCA, metrics: CollectorRegistry) -> ScheduledRollover:
+    """The duty over the CA, rolling over (or requesting) as server/context.py has it."""
+
+    async def roll(generation: CAGeneration) -> RolledOver | NextRequest:
+        if generation.parent_chain:
+            return await request_next_generation(local_ca.settings, local_ca.registry,
+                                                 local_ca.backend, local_ca.clock(),
+                                                 SCHEDULED_ACTOR, SCHEDULED,
+                                                 rolled_from=generation.id)  # fmt: skip
+        return await rollover(local_ca.settings, local_ca.registry, local_ca.backend,
+                              local_ca.authority, local_ca.clock(), SECRET, SCHEDULED_ACTOR,
+                              SCHEDULED, rolled_from=generation.id)  # fmt: skip
+
+    return ScheduledRollover(local_ca.settings.ca, local_ca.registry, roll, local_ca.clock,
+                             metrics)  # fmt: skip
+
+
+async def test_k2_duty_makes_exactly_one_request_when_a_subordinates_rollover_is_due(
+    sub_ca: SubordinateCA, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="server.rollover")
+    local_ca = sub_ca.local_ca
+    first = await local_ca.registry.active_generation("demo")
+    assert first is not None
+    metrics = CollectorRegistry()
+    scheduled = duty(local_ca, metrics)
+    due = rollover_due(local_ca.settings.ca, first)
+    local_ca.clock.now = due - timedelta(seconds=1)
+    assert await scheduled.rollover_if_due() is None
+    assert await local_ca.registry.ca_requests.requests("demo") == []
+
+    local_ca.clock.now = due
+    made = await scheduled.rollover_if_due()
+    assert isinstance(made, NextRequest)
+    for _ in range(3):  # the next hourly checks, or a retry after a crash
+        local_ca.clock.advance(hours=1)
+        assert await scheduled.rollover_if_due() is None
+    [pending] = await local_ca.registry.ca_requests.requests("demo")
+    assert (pending.id, pending.state, pending.actor, pending.reason) == (
+        made.id, "pending", "ca:scheduled-rollover", "scheduled")  # fmt: skip
+    assert [g.id for g in await local_ca.registry.generations("demo")] == [1]
+    assert metrics.get_sample_value("ca_generation_requests_total", {"reason": "scheduled"}) == 1
+    assert metrics.get_sample_value("ca_rollovers_total", {"reason": "scheduled"}) is None
+    [record] = [r for r in caplog.records if r.name == "server.rollover"]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        f"scheduled rollover (K2): CA 'demo' generation 1 (key usable until "
+        f"{first.not_after:%Y-%m-%d}) was certified by a parent CA outside: request {made.id} "
+        "for its next generation made; write it with `python -m server rollover --home HOME "
+        "--csr FILE`, have the parent certify it, then `python -m server import-ca-cert "
+        "--home HOME --cert FILE --chain FILE`"
+    )
+
+    # the parent's answer imported: generation 2 issues and is not due
+    csr = x509.load_der_x509_csr(made.csr_der)
+    public_key = csr.public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    answer = sub_ca.intermediate.sign(csr.subject, public_key,
+                                      not_after=local_ca.clock() + timedelta(days=730))  # fmt: skip
+    await import_answer(sub_ca, answer.public_bytes(Encoding.DER), chain_of(sub_ca))
+    assert await scheduled.rollover_if_due() is None
+    assert [g.id for g in await local_ca.registry.generations("demo")] == [1, 2]
+    assert len(await local_ca.registry.ca_requests.requests("demo")) == 1
