@@ -39,7 +39,7 @@ from server.node.generation_retirement import GenerationRetirement
 from server.node.health import Health
 from server.node.intent_sweeper import IntentSweeper
 from server.node.key_lifetime import KeyLifetimeMetrics
-from server.node.scheduled_rollover import SCHEDULED, ScheduledRollover
+from server.node.scheduled_rollover import SCHEDULED, SCHEDULED_ACTOR, ScheduledRollover
 from server.outbox import OutboxDelivery, open_sender
 from server.ra.applications import Applications
 from server.ra.subscribers import Subscribers
@@ -48,6 +48,7 @@ from server.signing import CertificateSigner
 from server.status.feed import node_name
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
+from server.subordinate_rollover import NextRequest, request_next_generation
 
 
 @dataclass
@@ -347,13 +348,19 @@ def _assemble(
         finally:
             backend.close()
 
-    async def roll_over(generation: CAGeneration) -> RolledOver:
+    async def roll_over(generation: CAGeneration) -> RolledOver | NextRequest:
         """The scheduled rollover from `generation` (K2), as `python -m server rollover`
-        makes it; the new key made by the backend, opened here only for that."""
+        makes it, or for a generation a parent outside certified the request for the next
+        (as `rollover --csr` makes it); the new key made by the backend, opened here only
+        for that."""
         backend = await asyncio.to_thread(open_backend, settings)
         try:
+            if generation.parent_chain:
+                return await request_next_generation(settings, registry, backend, clock(),
+                                                     SCHEDULED_ACTOR, SCHEDULED,
+                                                     rolled_from=generation.id)  # fmt: skip
             return await rollover(settings, registry, backend, authority, clock(), secret(),
-                                  "ca:scheduled-rollover", SCHEDULED,
+                                  SCHEDULED_ACTOR, SCHEDULED,
                                   rolled_from=generation.id)  # fmt: skip
         finally:
             backend.close()

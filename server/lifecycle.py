@@ -314,7 +314,7 @@ async def rollover(
                                           f"one (generation {old.id} is)")  # fmt: skip
     if not old.not_before <= now < old.not_after:
         raise CAError(ErrorKind.REJECTED, f"generation {old.id}'s CA certificate is not valid now")
-    if old.parent_chain:  # else a CA under a parent outside would become a root of its own
+    if old.parent_chain:  # server/subordinate_rollover.py rolls such a CA over
         raise CAError(ErrorKind.REJECTED, SUBORDINATE_ROLLOVER.format(generation=old.id))
     number = len(await registry.generations(ca.name)) + 1
     suffix = f"g{number}-{secrets.token_hex(4)}"  # racing rollovers each make their keys
@@ -579,8 +579,9 @@ SUBORDINATE_COMPROMISE = (
     "nothing was changed"
 )
 SUBORDINATE_ROLLOVER = (
-    "generation {generation} was certified by a parent CA outside: its rollover (a new key "
-    "and request to the parent) is not done yet; nothing was made"
+    "generation {generation} was certified by a parent CA outside: its rollover is a new key "
+    "and a request to the parent (rollover --csr FILE, then import-ca-cert), not a "
+    "self-signed certificate; nothing was made"
 )
 
 
@@ -602,6 +603,14 @@ def request_ca_certificate(settings: Settings, backend: SigningBackend) -> CAReq
     except ValueError as exc:
         raise CAError(ErrorKind.REJECTED, f"ca.subject: {exc}") from exc
     key = backend.generate_key(f"{settings.ca.name}-ca-g1", KeyAlgorithm(settings.ca.algorithm))
+    return CARequest(key, ca_request_for(settings, backend, key, subject_name))
+
+
+def ca_request_for(
+    settings: Settings, backend: SigningBackend, key: KeyRef, subject: asn1_x509.Name
+) -> bytes:
+    """The PKCS#10 request (DER) of the CA key `key` for `subject`, signed by that key:
+    the extensions of :func:`ca_certificate_extensions` but the issuer's own."""
     spki_der = backend.public_key_der(key)
     issuers_own = {AUTHORITY_KEY_IDENTIFIER, ext.ID_ISSUER_SIGN_TOOL}
     requested = [
@@ -609,9 +618,9 @@ def request_ca_certificate(settings: Settings, backend: SigningBackend) -> CAReq
         for extension in ca_certificate_extensions(settings, spki_der)
         if extension["extn_id"].dotted not in issuers_own
     ]
-    info = request_info(subject_name, spki_der, requested)
+    info = request_info(subject, spki_der, requested)
     (signature,) = backend.sign_many(key, [info])
-    return CARequest(key, assemble_request(info, signature_algorithm_for(spki_der), signature))
+    return assemble_request(info, signature_algorithm_for(spki_der), signature)
 
 
 async def import_ca_certificate(

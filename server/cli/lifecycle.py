@@ -1,17 +1,36 @@
 """The CA key lifecycle's commands: `rollover` and `compromise` (server/lifecycle.py). They
 can run while the server runs: the registry refuses a rollover that another one overtook,
-and a compromise of a generation no longer active."""
+and a compromise of a generation no longer active.
+
+A CA under a parent outside rolls over by a request to the parent
+(server/subordinate_rollover.py): `rollover --csr FILE` makes the next key and its request
+and writes the request to FILE; while that request is pending, the same command writes the
+same request again (no second key: any node can, and the scheduled duty makes requests
+that only the CLI writes out); `rollover --abandon` gives it up. The parent's answer is
+imported with `import-ca-cert` (server/cli/import_ca.py)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from config import load_settings
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from config import Settings, load_settings
+from hsm.backend import SigningBackend
 from server.cli.commands import actor
 from server.context import backend_spec, open_backend, open_ca
-from server.lifecycle import rollover
+from server.errors import CAError, ErrorKind
+from server.lifecycle import RolledOver, rollover
+from server.subordinate_rollover import (
+    SubordinateRolloverRegistry,
+    abandon_next_request,
+    request_next_generation,
+)
 
 Command = Callable[[str, Any, str], argparse.ArgumentParser]
 
@@ -22,9 +41,17 @@ def add_commands(command: Command) -> None:
         run_rollover,
         "roll the CA over to a new key: a new CA certificate and the link certificates "
         "NewWithOld and OldWithNew (RFC 9810 4.4); issuance moves to it at once, the old "
-        "key keeps its CRLs and OCSP",
+        "key keeps its CRLs and OCSP. A CA under a parent outside: --csr, a new key and its "
+        "request to the parent, imported with import-ca-cert",
     )
     roll.add_argument("--reason", default="scheduled", help="recorded in the audit entry")
+    parent = roll.add_mutually_exclusive_group()
+    parent.add_argument("--csr", type=Path, metavar="FILE", help="a CA under a parent outside: "
+                        "make the next key and write its PKCS#10 request to FILE for the "
+                        "parent to certify (then import-ca-cert); while a request is pending, "
+                        "write that one again")  # fmt: skip
+    parent.add_argument("--abandon", action="store_true", help="a CA under a parent outside: "
+                        "give up the pending request and destroy its key")  # fmt: skip
     declare = command(
         "compromise",
         run_compromise,
@@ -42,20 +69,70 @@ async def run_rollover(args: argparse.Namespace) -> int:
     backend = open_backend(settings)
     try:
         async with open_ca(settings) as ca:
-            secret = backend_spec(settings).read_secret()
-            done = await rollover(settings, ca.registry, backend, ca.authority, ca.clock(),
-                                  secret, actor(), args.reason)  # fmt: skip
+            if args.csr:
+                lines = await _request(settings, ca.registry, backend, ca.clock(), args)
+            elif args.abandon:
+                request = await abandon_next_request(settings, ca.registry, backend, ca.clock(),
+                                                     actor())  # fmt: skip
+                lines = [f"CA {settings.ca.name!r}: request {request.id} for the next "
+                         "generation abandoned, its key destroyed"]  # fmt: skip
+            else:
+                secret = backend_spec(settings).read_secret()
+                done = await rollover(settings, ca.registry, backend, ca.authority, ca.clock(),
+                                      secret, actor(), args.reason)  # fmt: skip
+                lines = _rolled_over(settings, done)
     finally:
         backend.close()
-    new = done.new
-    print(f"CA {settings.ca.name!r} rolled over from generation {done.old.id} to {new.id}")
-    print(f"  CA certificate serial {new.serial}, key id {new.key_id.hex()}, "
-          f"valid until {new.not_after:%Y-%m-%d}")  # fmt: skip
-    print(f"  NewWithOld link certificate serial {done.new_with_old.serial}")
-    print(f"  OldWithNew link certificate serial {done.old_with_new.serial}")
-    print(f"  OCSP responder certificate serial {done.responder_serial}")
-    print(f"  CMP protection certificate serial {done.cmp_serial}")
+    for line in lines:
+        print(line)
     return 0
+
+
+def _rolled_over(settings: Settings, done: RolledOver) -> list[str]:
+    new = done.new
+    return [
+        f"CA {settings.ca.name!r} rolled over from generation {done.old.id} to {new.id}",
+        f"  CA certificate serial {new.serial}, key id {new.key_id.hex()}, "
+        f"valid until {new.not_after:%Y-%m-%d}",
+        f"  NewWithOld link certificate serial {done.new_with_old.serial}",
+        f"  OldWithNew link certificate serial {done.old_with_new.serial}",
+        f"  OCSP responder certificate serial {done.responder_serial}",
+        f"  CMP protection certificate serial {done.cmp_serial}",
+    ]
+
+
+async def _request(
+    settings: Settings,
+    registry: SubordinateRolloverRegistry,
+    backend: SigningBackend,
+    now: datetime,
+    args: argparse.Namespace,
+) -> list[str]:
+    """The pending request's CSR written to `--csr` again, or (none pending) a new one."""
+    ca = settings.ca.name
+    pending = await registry.ca_requests.pending(ca)
+    if pending is not None:
+        _write_csr(args.csr, pending.csr_der)
+        return [f"CA {ca!r}: request {pending.id} for the next generation, pending since "
+                f"{pending.created_at:%Y-%m-%d %H:%M} UTC, written again to {args.csr} "
+                "(no new key made)"]  # fmt: skip
+    made = await request_next_generation(settings, registry, backend, now, actor(), args.reason)
+    _write_csr(args.csr, made.csr_der)
+    return [
+        f"CA {ca!r}: request {made.id} for the next generation made, key "
+        f"{made.key.uri} ({made.key.algorithm.value})",
+        f"  certification request written to {args.csr}: the parent CA is to certify it, "
+        "then import-ca-cert --cert FILE --chain FILE",
+        "  the current generation goes on issuing until then",
+    ]
+
+
+def _write_csr(path: Path, csr_der: bytes) -> None:
+    try:
+        path.write_bytes(x509.load_der_x509_csr(csr_der).public_bytes(Encoding.PEM))
+    except OSError as exc:
+        raise CAError(ErrorKind.REJECTED, f"cannot write {path}: {exc.strerror} (the request "
+                      "is recorded: rollover --csr FILE writes it again)") from None  # fmt: skip
 
 
 async def run_compromise(args: argparse.Namespace) -> int:

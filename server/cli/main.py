@@ -136,7 +136,9 @@ def _parser() -> argparse.ArgumentParser:
 
     imports = command("import-ca-cert", cli_import_ca.import_ca_cert, "an issuing CA made by "
                       "init --csr: record the parent CA's certificate for its key and the "
-                      "parent's chain, and issue what init issues")  # fmt: skip
+                      "parent's chain, and issue what init issues; after rollover --csr: the "
+                      "parent's certificate for the pending request becomes the CA's next "
+                      "generation")  # fmt: skip
     imports.add_argument("--cert", type=Path, required=True, help="the certificate the parent "
                          "CA issued for the request, PEM or DER")  # fmt: skip
     imports.add_argument("--chain", type=Path, required=True, help="the parent's chain up to "

@@ -44,6 +44,11 @@ def write_request(settings: Settings, csr_path: Path) -> list[str]:
     ]
 
 
+def waiting(home: Path) -> bool:
+    """Whether the home waits for its first CA certificate (`init --csr`)."""
+    return (home / PENDING).exists()
+
+
 def pending_key(home: Path) -> KeyRef:
     """The key the home waits to have certified; CAError(REJECTED) when it waits for none."""
     try:
@@ -64,7 +69,7 @@ def imported(home: Path) -> None:
 
 def refuse_pending(home: Path) -> None:
     """A home still waiting for its CA certificate cannot serve: it has no CA yet."""
-    if (home / PENDING).exists():
+    if waiting(home):
         raise CAError(
             ErrorKind.UNAVAILABLE,
             f"{home} waits for its CA certificate from the parent CA (init --csr): "

@@ -12,6 +12,15 @@ generation found due, and is refused (recording nothing) when that generation is
 the active one, whether an operator's rollover, another process or this one before a crash
 got there first. After a rollover the new generation is active, and not due until its
 own window opens.
+
+A CA under a parent outside cannot roll over by itself: for a due generation with a parent
+chain, `roll` makes the request for the next generation instead
+(server/subordinate_rollover.py), and the duty logs a WARNING saying what the operator is
+to do (write the request with the CLI, have the parent certify it, import the answer). It
+makes one request only: while the CA has one pending, a due generation is left alone (the
+registry refuses a second pending request anyway). Once the answer is imported the new
+generation is active and not due; if the request is abandoned, the next check makes
+another while the generation is still due.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -28,21 +38,28 @@ from server.errors import CAError
 from server.lifecycle import RolledOver
 from server.node.key_lifetime import key_usage_end, rollover_due
 from server.registry import CAGeneration, interfaces
+from server.subordinate_rollover import NextRequest
 
 log = logging.getLogger("server.rollover")
 
 CHECK_EVERY_S = 3600.0
 SCHEDULED = "scheduled"  # the reason recorded in its audit entry and metric
+SCHEDULED_ACTOR = "ca:scheduled-rollover"  # who its audit entries name
 
-# rolls the CA over from the generation given (refused if it is no longer the active one)
-Roll = Callable[[CAGeneration], Awaitable[RolledOver]]
+# rolls the CA over from the generation given (refused if it is no longer the active one),
+# or, for a generation a parent outside certified, makes the request for the next one
+Roll = Callable[[CAGeneration], Awaitable[RolledOver | NextRequest]]
+
+
+class ScheduledRolloverRegistry(interfaces.Generations, interfaces.GenerationRequests, Protocol):
+    """The registry as the scheduled rollover reads it."""
 
 
 class ScheduledRollover:
     def __init__(
         self,
         ca: CASettings,
-        registry: interfaces.Generations,
+        registry: ScheduledRolloverRegistry,
         roll: Roll,
         clock: Clock,
         metrics: CollectorRegistry,
@@ -57,6 +74,13 @@ class ScheduledRollover:
             ["reason"],
             registry=metrics,
         )
+        self._requests = Counter(
+            "ca_generation_requests",
+            "Requests to a parent CA outside for the CA's next generation this process made, "
+            "by reason.",
+            ["reason"],
+            registry=metrics,
+        )
 
     async def run(self) -> None:
         """Check every `CHECK_EVERY_S` until cancelled; a failed check is logged and tried
@@ -68,17 +92,32 @@ class ScheduledRollover:
                 log.exception("scheduled rollover: the check failed")
             await asyncio.sleep(CHECK_EVERY_S)
 
-    async def rollover_if_due(self) -> RolledOver | None:
+    async def rollover_if_due(self) -> RolledOver | NextRequest | None:
         """Roll over from the active generation if its rollover is due; the rollover made,
-        or None (not due, no active generation, or another rollover came first)."""
+        the request made (a CA under a parent outside), or None (not due, no active
+        generation, a request pending already, or another rollover came first)."""
         generation = await self._registry.active_generation(self._ca.name)
         if generation is None or self._clock() < rollover_due(self._ca, generation):
             return None
+        if generation.parent_chain and await self._registry.ca_requests.pending(self._ca.name):
+            return None  # made before: the parent's answer is awaited
         try:
             done = await self._roll(generation)
         except CAError as exc:
             log.warning("scheduled rollover from generation %d refused: %s", generation.id, exc)
             return None
+        if isinstance(done, NextRequest):
+            self._requests.labels(SCHEDULED).inc()
+            log.warning(
+                "scheduled rollover (K2): CA %r generation %d (key usable until %s) was "
+                "certified by a parent CA outside: request %d for its next generation made; "
+                "write it with `python -m server rollover --home HOME --csr FILE`, have the "
+                "parent certify it, then `python -m server import-ca-cert --home HOME --cert "
+                "FILE --chain FILE`",
+                self._ca.name, generation.id, f"{key_usage_end(self._ca, generation):%Y-%m-%d}",
+                done.id,
+            )  # fmt: skip
+            return done
         self._rollovers.labels(SCHEDULED).inc()
         log.info(
             "scheduled rollover (K2): CA %r moved from generation %d (key usable until "

@@ -42,6 +42,7 @@ from server.registry.records import (
     CMPTransaction,
     CredentialRow,
     CRLRow,
+    GenerationRequest,
     IdentityRow,
     IntentHolds,
     Lease,
@@ -232,6 +233,30 @@ class GenerationRecording(Protocol):
         certificates: str,
         at: datetime,
     ) -> int: ...
+
+
+class GenerationRequestRecords(Protocol):
+    """The requests of a CA under a parent outside for its next generation
+    (server/subordinate_rollover.py; server/registry/ca_request_store.py)."""
+
+    async def add(self, request: GenerationRequest, at: datetime) -> int: ...
+
+    async def pending(self, ca_name: str) -> GenerationRequest | None: ...
+
+    async def requests(self, ca_name: str) -> list[GenerationRequest]: ...
+
+    async def imported(
+        self, request: GenerationRequest, generation: Rollover, at: datetime
+    ) -> int: ...
+
+    async def abandon(self, request: GenerationRequest, actor: str, at: datetime) -> None: ...
+
+
+class GenerationRequests(Protocol):
+    """What a CA under a parent outside records of its next generation's request."""
+
+    @property
+    def ca_requests(self) -> GenerationRequestRecords: ...
 
 
 class BulkRevocation(Protocol):
@@ -623,7 +648,8 @@ if TYPE_CHECKING:
         OutboxRecords,
         LeaseRecords,
         SearchQueries,
+        GenerationRequests,
     ]:
         """Never called: mypy checks here that the concrete registry serves every use."""
         r = registry
-        return (*(r,) * 22, r.outbox, r.leases, r.search)
+        return (*(r,) * 22, r.outbox, r.leases, r.search, r)

@@ -106,6 +106,41 @@ class Rollover:
     links: tuple[CALink, ...]
     actor: str
     reason: str
+    # certified by a parent CA outside (server/subordinate_rollover.py): the chain above
+    # the new CA certificate, its issuer first and the parent's root last
+    parent_chain: tuple[bytes, ...] = ()
+
+
+# a second request for a CA's next generation while one is pending (migration 0023)
+REQUEST_PENDING = (
+    "CA {ca!r} has a request for its next generation pending already: import the parent's "
+    "certificate for it (import-ca-cert), write its CSR again (rollover --csr FILE) or "
+    "abandon it (rollover --abandon); nothing was made"
+)
+# an import or abandonment of a request no longer pending
+REQUEST_CLOSED = (
+    "request {id} of CA {ca!r} for its next generation is no longer pending (imported or "
+    "abandoned meanwhile); nothing was recorded"
+)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A request of a CA under a parent outside for its next generation (migration 0023):
+    the key made for it, its PKCS#10 request, and `state` 'pending', 'imported' (the
+    parent's certificate made generation `generation_id`) or 'abandoned'."""
+
+    id: int
+    ca_name: str
+    rolled_from: int
+    key_uri: str
+    key_algorithm: str
+    csr_der: bytes
+    created_at: datetime
+    actor: str
+    reason: str
+    state: str
+    generation_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from server.registry.audit_chain import (
     entry_hash,
     verify_chain,
 )
+from server.registry.ca_request_store import CARequestStore
 from server.registry.cmp_store import CMPStore
 from server.registry.credential_store import CredentialStore
 from server.registry.engine import Connection, Engine, Row
@@ -129,6 +130,7 @@ class Registry:
         self.accounts = AccountStore(self)
         self.retirement = RetirementStore(self)
         self.roots = RootStore(self)
+        self.ca_requests = CARequestStore(self)
 
     @classmethod
     async def open(cls, path: Path) -> Registry:
@@ -578,9 +580,10 @@ class Registry:
             audit = {"ca": rollover.ca_name, "from": rollover.rolled_from,
                      "reason": rollover.reason,
                      "links": [link.serial for link in rollover.links]}  # fmt: skip
-            return await self._insert_generation(db, rollover, at, "ca.generation.rollover", audit)
+            action = "ca.generation.rollover"
+            return await self.insert_generation_in(db, rollover, at, action, audit)
 
-    async def _insert_generation(
+    async def insert_generation_in(
         self,
         db: Connection,
         rollover: Rollover,
@@ -588,8 +591,9 @@ class Registry:
         action: str,
         details: dict[str, object],
     ) -> int:
-        """Insert a new generation made from `rollover` (its CA certificate, its responder
-        and its links) with the audit entry `action` {**details, to}; returns its id."""
+        """Insert a new generation made from `rollover` (its CA certificate, its responder,
+        its links and its parent chain) with the audit entry `action` {**details, to}, in
+        the caller's transaction (the registry's modules); returns its id."""
         certificate = rollover.certificate
         await self._insert_intent(db, certificate, at, None)
         cursor = await db.execute(
@@ -629,6 +633,12 @@ class Registry:
                  link.subject_generation_id or new_id, to_text(link.not_before),
                  to_text(link.not_after), link.der, to_text(at)),
             )  # fmt: skip
+        for position, chain_der in enumerate(rollover.parent_chain, start=1):
+            await blind_write(
+                db,
+                "INSERT INTO ca_chains (generation_id, position, der) VALUES (?, ?, ?)",
+                (new_id, position, chain_der),
+            )
         return new_id
 
     async def record_compromise(
@@ -661,7 +671,7 @@ class Registry:
             details = {"ca": compromise.ca_name, "generation": compromise.rolled_from,
                        "grounds": compromise.reason, "revoked": [s for s, _ in revoked],
                        "certificates": certificates}  # fmt: skip
-            new_id = await self._insert_generation(
+            new_id = await self.insert_generation_in(
                 db, compromise, at, "ca.generation.compromise", details
             )
             await blind_write(

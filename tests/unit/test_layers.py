@@ -12,10 +12,11 @@ where it is opened, the composition root (server/context.py). The clock is serve
 a service that only tells the time does not import issuance for it.
 
 server/ is grouped by capability: its root holds only what every capability uses (the
-errors, the clock, serial numbers, signing, a request's checks, issuance, CA generations,
-accounts, reporting, audit checkpoints) and the composition root; the rest lives in a
-package named after what it does. A name is taken from the module that defines it, not
-from issuance that happens to import it too."""
+errors, the clock, serial numbers, signing, a request's checks, issuance, CA generations
+and the rollover of a CA under a parent outside, accounts, reporting, audit checkpoints)
+and the composition root; the rest lives in a package named after what it does. A name
+is taken from the module that defines it, not from issuance that happens to import it
+too."""
 
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ SHARED_ROOT_MODULES = {
     "request_checks.py",
     "authority.py",
     "lifecycle.py",
+    "subordinate_rollover.py",  # CA generations too: the rollover of a CA under a parent
     "accounts.py",
     "outbox.py",
     "audit_checkpoints.py",

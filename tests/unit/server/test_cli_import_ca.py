@@ -166,9 +166,9 @@ def test_hierarchy_import_twice_is_refused(
     capsys.readouterr()
     rows = asyncio.run(_rows(registry_url(waiting.home)))
     assert import_ca(waiting.home, certificate, pem(root.certificate)) == 1
-    assert capsys.readouterr().err == (
-        f"error: {waiting.home} waits for no CA certificate (it was not made by init --csr, "
-        "or its certificate is imported already)\n"
+    assert capsys.readouterr().err == (  # taken for the answer to a rollover's request
+        "error: CA 'demo' has no pending request for a new generation (rollover --csr FILE "
+        "makes one); nothing was changed\n"
     )
     assert asyncio.run(_rows(registry_url(waiting.home))) == rows
 

@@ -92,8 +92,8 @@ async def test_rfc9483_3_3_the_protection_certificate_comes_with_the_parent_chai
 
 
 async def test_hierarchy_rollover_of_a_ca_under_a_parent_is_refused(sub_ca: SubordinateCA) -> None:
-    """Not done yet (a new request to the parent): refused rather than made a root of its
-    own, by `rollover` and the scheduled duty alike; nothing made."""
+    """Its rollover is a request to the parent (server/subordinate_rollover.py): the
+    self-signed rollover refuses it rather than make it a root of its own; nothing made."""
     local_ca = sub_ca.local_ca
     before = await local_ca.registry.generations(local_ca.settings.ca.name)
     keys = sorted((local_ca.settings.home / "keys").iterdir())
@@ -103,8 +103,9 @@ async def test_hierarchy_rollover_of_a_ca_under_a_parent_is_refused(sub_ca: Subo
                        "scheduled")  # fmt: skip
     assert raised.value.kind is ErrorKind.REJECTED
     assert str(raised.value) == (
-        f"generation {before[0].id} was certified by a parent CA outside: its rollover (a new "
-        "key and request to the parent) is not done yet; nothing was made"
+        f"generation {before[0].id} was certified by a parent CA outside: its rollover is a "
+        "new key and a request to the parent (rollover --csr FILE, then import-ca-cert), not a "
+        "self-signed certificate; nothing was made"
     )
     assert await local_ca.registry.generations(local_ca.settings.ca.name) == before
     assert sorted((local_ca.settings.home / "keys").iterdir()) == keys

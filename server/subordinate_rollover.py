@@ -1,0 +1,317 @@
+"""The rollover of an issuing CA whose parent is outside (regulation K2 for a subordinate;
+issue 15: "for a subordinate, a new CSR to the parent").
+
+A self-signed CA rolls over by itself (server/lifecycle.py `rollover`); a CA that a parent
+outside certified cannot, since only the parent can certify its new key. So its rollover
+has two halves, which may be days apart and run on different nodes of a cluster:
+
+1. `request_next_generation`: a new CA key in the home's backend and a PKCS#10 request for
+   it, made as `init --csr` makes generation 1's (lifecycle.ca_request_for): the current
+   generation's subject, the extensions the current settings give a CA certificate but the
+   issuer's own (authorityKeyIdentifier, issuerSignTool). The request is recorded pending
+   in the registry (migration 0023) with the audit entry `ca.generation.request`, so that
+   any node can import the answer; a CA has at most one pending request.
+2. `import_next_generation`: the parent's certificate for that key and its chain, checked
+   as `import-ca-cert` checks generation 1's (protocols/x509/parent_chain.py); the new
+   generation's OCSP responder key and certificate made (signed by the new key and checked
+   against the new CA certificate); then one transaction records the generation with its
+   parent chain and responder, the request 'imported', and the audit entry
+   `ca.generation.rollover` with the request's reason. Then the new generation's CMP
+   protection certificate (server/cmp/identity.py), as after a self-signed rollover.
+
+From the import on, issuance uses the new generation (Authority reads the active one at
+each issuance); the old one stays live, with its own CRLs and OCSP responder, until it
+retires (K3), exactly as after a self-signed rollover. There are no link certificates: a
+relying party reaches both generations through the parent's chain.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from config import Settings
+from hsm.backend import HSMError, KeyAlgorithm, KeyRef, SigningBackend
+from protocols.x509 import csr as csr_codec
+from protocols.x509 import extensions as ext
+from protocols.x509 import names, parent_chain
+from protocols.x509.certificate import (
+    CertificateTemplate,
+    build_tbs_certificate,
+    signature_algorithm_for,
+)
+from server.authority import Authority
+from server.cmp.identity import issue_cmp_identity
+from server.errors import CAError, ErrorKind
+from server.lifecycle import OCSP_RESPONDER_PROFILE, ca_request_for, ocsp_responder_certificate
+from server.registry import CAGeneration, CertificateIntent, GenerationRequest, Rollover, interfaces
+from server.registry.records import REQUEST_PENDING
+from server.serials import new_serial, serial_text
+
+log = logging.getLogger(__name__)
+
+SELF_SIGNED = (
+    "generation {generation} of CA {ca!r} is self-signed: it rolls over to a new self-signed "
+    "certificate with link certificates (rollover without --csr), not by a request to a "
+    "parent; nothing was made"
+)
+NO_PENDING_REQUEST = (
+    "CA {ca!r} has no pending request for a new generation (rollover --csr FILE makes one); "
+    "nothing was changed"
+)
+
+
+class SubordinateRolloverRegistry(interfaces.Generations, interfaces.GenerationRequests, Protocol):
+    """The registry as the rollover of a CA under a parent outside uses it."""
+
+
+@dataclass(frozen=True)
+class NextRequest:
+    """A pending request for the CA's next generation: its id in the registry, the new
+    key and the PKCS#10 request (DER) for the parent to certify."""
+
+    id: int
+    key: KeyRef
+    csr_der: bytes
+
+
+@dataclass(frozen=True)
+class ImportedGeneration:
+    request_id: int
+    old: CAGeneration
+    new: CAGeneration
+    responder_serial: str
+    cmp_serial: str
+
+
+async def request_next_generation(
+    settings: Settings,
+    registry: SubordinateRolloverRegistry,
+    backend: SigningBackend,
+    now: datetime,
+    actor: str,
+    reason: str,
+    rolled_from: int | None = None,
+) -> NextRequest:
+    """Make the CA's next key and the request for it, and record the request pending (see
+    the module, 1.); with `rolled_from`, only for that generation (the scheduled duty).
+    Raises CAError(UNAVAILABLE) when the CA has no active generation, CAError(REJECTED)
+    when the active one is not `rolled_from`, is self-signed (SELF_SIGNED) or a request is
+    pending already (REQUEST_PENDING); nothing recorded then, and no key left made."""
+    ca = settings.ca
+    current = await registry.active_generation(ca.name)
+    if current is None:
+        raise CAError(ErrorKind.UNAVAILABLE, "the CA has no active key (run init)")
+    if rolled_from is not None and current.id != rolled_from:
+        raise CAError(ErrorKind.REJECTED, f"generation {rolled_from} is no longer the active "
+                                          f"one (generation {current.id} is)")  # fmt: skip
+    if not current.parent_chain:
+        raise CAError(ErrorKind.REJECTED, SELF_SIGNED.format(generation=current.id, ca=ca.name))
+    if await registry.ca_requests.pending(ca.name) is not None:
+        raise CAError(ErrorKind.REJECTED, REQUEST_PENDING.format(ca=ca.name))
+    number = len(await registry.generations(ca.name)) + 1
+    algorithm = KeyAlgorithm(ca.algorithm)
+    # racing requests (an operator's and the duty's) each make a key of their own
+    key = backend.generate_key(f"{ca.name}-ca-g{number}-{secrets.token_hex(4)}", algorithm)
+    subject = asn1_x509.Certificate.load(current.certificate_der).subject
+    try:
+        csr_der = ca_request_for(settings, backend, key, subject)
+    except BaseException:
+        _destroy(backend, key)
+        raise
+    request = GenerationRequest(id=0, ca_name=ca.name, rolled_from=current.id, key_uri=key.uri,
+                                key_algorithm=algorithm.value, csr_der=csr_der, created_at=now,
+                                actor=actor, reason=reason, state="pending")  # fmt: skip
+    try:
+        request_id = await registry.ca_requests.add(request, now)
+    except CAError:  # refused: nothing recorded (another request came first)
+        _destroy(backend, key)
+        raise
+    return NextRequest(request_id, key, csr_der)
+
+
+async def abandon_next_request(
+    settings: Settings,
+    registry: SubordinateRolloverRegistry,
+    backend: SigningBackend,
+    now: datetime,
+    actor: str,
+) -> GenerationRequest:
+    """Give up the CA's pending request (the parent refused it, or it is to be made again):
+    recorded 'abandoned' with the audit entry `ca.generation.request.abandon`, then its key
+    destroyed in the backend (a failure to is logged: the request stays abandoned). Returns
+    the request. Raises CAError(REJECTED) when none is pending (NO_PENDING_REQUEST)."""
+    request = await registry.ca_requests.pending(settings.ca.name)
+    if request is None:
+        raise CAError(ErrorKind.REJECTED, NO_PENDING_REQUEST.format(ca=settings.ca.name))
+    await registry.ca_requests.abandon(request, actor, now)
+    _destroy(backend, KeyRef(request.key_uri, KeyAlgorithm(request.key_algorithm)))
+    return request
+
+
+async def import_next_generation(
+    settings: Settings,
+    registry: SubordinateRolloverRegistry,
+    backend: SigningBackend,
+    authority: Authority,
+    certificate_der: bytes,
+    chain_ders: Sequence[bytes],
+    now: datetime,
+    secret: str,
+    actor: str,
+) -> ImportedGeneration:
+    """Make the parent's certificate `certificate_der` for the pending request's key, with
+    the parent's chain `chain_ders`, the CA's next generation (see the module, 2.);
+    `secret` is the home's secret, for the CMP protection key file. Raises CAError(REJECTED)
+    when no request is pending (NO_PENDING_REQUEST), when the certificate does not certify
+    its key as a CA or does not chain up to a self-signed root in `chain_ders`, or when
+    another import or rollover came first; nothing recorded then."""
+    ca = settings.ca
+    request = await registry.ca_requests.pending(ca.name)
+    if request is None:
+        raise CAError(ErrorKind.REJECTED, NO_PENDING_REQUEST.format(ca=ca.name))
+    key = KeyRef(request.key_uri, KeyAlgorithm(request.key_algorithm))
+    spki_der = backend.public_key_der(key)
+    try:
+        certificate = x509.load_der_x509_certificate(certificate_der)
+        chain = [x509.load_der_x509_certificate(der) for der in chain_ders]
+        above = parent_chain.check_certificate(certificate, chain, spki_der, now)
+    except ValueError as exc:  # ChainRefused among them
+        raise CAError(ErrorKind.REJECTED, str(exc)) from None
+    generations = await registry.generations(ca.name)
+    old = next(g for g in generations if g.id == request.rolled_from)
+    new = CAGeneration(
+        id=0,  # known once recorded
+        ca_name=ca.name,
+        key_uri=key.uri,
+        key_algorithm=key.algorithm.value,
+        serial=serial_text(certificate.serial_number),
+        key_id=_key_identifier(certificate, spki_der),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        state="active",
+        certificate_der=certificate_der,
+        first=False,
+        parent_chain=tuple(member.public_bytes(Encoding.DER) for member in above),
+    )
+    suffix = f"g{len(generations) + 1}-{secrets.token_hex(4)}"
+    responder_key = backend.generate_key(f"{ca.name}-ocsp-{suffix}", key.algorithm)
+    try:
+        responder_intent, responder_der = await _responder(
+            settings, authority, backend, new, certificate, spki_der, responder_key, now
+        )
+    except BaseException:
+        _destroy(backend, responder_key)
+        raise
+    record = Rollover(
+        ca_name=ca.name,
+        rolled_from=request.rolled_from,
+        key_uri=key.uri,
+        key_algorithm=key.algorithm.value,
+        key_id=new.key_id,
+        certificate=_ca_intent(certificate, spki_der),
+        certificate_der=certificate_der,
+        responder=responder_intent,
+        responder_der=responder_der,
+        responder_key_uri=responder_key.uri,
+        links=(),
+        actor=actor,
+        reason=request.reason,
+        parent_chain=new.parent_chain,
+    )
+    try:
+        new_id = await registry.ca_requests.imported(request, record, now)
+    except CAError:  # refused: nothing recorded (another import or rollover came first)
+        _destroy(backend, responder_key)
+        raise
+    recorded = next(g for g in await registry.generations(ca.name) if g.id == new_id)
+    cmp_serial = await issue_cmp_identity(settings, authority, recorded, now, secret, actor)
+    return ImportedGeneration(request.id, old, recorded, responder_intent.serial, cmp_serial)
+
+
+def _key_identifier(certificate: x509.Certificate, spki_der: bytes) -> bytes:
+    """The key identifier the parent stated (subjectKeyIdentifier: the AKI of what the CA
+    issues must match it, RFC 5280 4.2.1.1), else the CA's own method's."""
+    try:
+        stated = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    except x509.ExtensionNotFound:
+        return ext.key_identifier(spki_der)
+    return stated.value.digest
+
+
+def _ca_intent(certificate: x509.Certificate, spki_der: bytes) -> CertificateIntent:
+    """The parent's certificate as the registry records a CA certificate."""
+    return CertificateIntent(
+        serial=serial_text(certificate.serial_number),
+        generation_id=None,
+        profile="ca",
+        subject=names.format_dn(names.attributes_of(certificate.subject)),
+        spki_sha256=csr_codec.spki_sha256(spki_der),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        tbs=certificate.tbs_certificate_bytes,
+    )
+
+
+async def _responder(
+    settings: Settings,
+    authority: Authority,
+    backend: SigningBackend,
+    generation: CAGeneration,
+    ca_certificate: x509.Certificate,
+    ca_spki: bytes,
+    key: KeyRef,
+    now: datetime,
+) -> tuple[CertificateIntent, bytes]:
+    """The new generation's OCSP responder certificate for `key` (RFC 6960 4.2.2.2), as
+    lifecycle.issue_ocsp_responder makes one, signed by the new CA key and checked against
+    the new CA certificate; with its intent (generation 0: the new one)."""
+    spki_der = backend.public_key_der(key)
+    parts = ocsp_responder_certificate(settings, generation, spki_der, now)
+    template = CertificateTemplate(
+        serial=new_serial(),
+        issuer=asn1_x509.Certificate.load(generation.certificate_der).subject,
+        subject=names.build_name(parts.subject),
+        spki_der=spki_der,
+        not_before=now,
+        not_after=parts.not_after,
+        extensions=parts.extensions,
+        signature_algorithm=signature_algorithm_for(ca_spki),
+    )
+    tbs = build_tbs_certificate(template)
+    ca_key = KeyRef(generation.key_uri, KeyAlgorithm(generation.key_algorithm))
+    der = await authority.sign_tbs(ca_key, tbs, template.signature_algorithm)
+    try:
+        x509.load_der_x509_certificate(der).verify_directly_issued_by(ca_certificate)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        raise CAError(ErrorKind.INTERNAL, "a responder certificate signed does not verify") from exc
+    intent = CertificateIntent(
+        serial=serial_text(template.serial),
+        generation_id=0,
+        profile=OCSP_RESPONDER_PROFILE,
+        subject=names.format_dn(parts.subject),
+        spki_sha256=csr_codec.spki_sha256(spki_der),
+        not_before=now,
+        not_after=parts.not_after,
+        tbs=tbs,
+    )
+    return intent, der
+
+
+def _destroy(backend: SigningBackend, key: KeyRef) -> None:
+    """Destroy a key made for what was not recorded; a failure is logged, never raised over
+    the refusal that led here."""
+    try:
+        backend.destroy_key(key)
+    except HSMError as exc:
+        log.warning("a key made for nothing recorded is left in the backend: %s (%s)",
+                    key.uri, exc)  # fmt: skip
