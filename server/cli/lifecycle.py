@@ -7,7 +7,11 @@ A CA under a parent outside rolls over by a request to the parent
 and writes the request to FILE; while that request is pending, the same command writes the
 same request again (no second key: any node can, and the scheduled duty makes requests
 that only the CLI writes out); `rollover --abandon` gives it up. The parent's answer is
-imported with `import-ca-cert` (server/cli/import_ca.py)."""
+imported with `import-ca-cert` (server/cli/import_ca.py).
+
+An issuing CA under the root kept in the home (`init --hierarchy`) rolls over with
+`rollover` alone, the root's key at hand: the root certifies the next key at once
+(server/hierarchy/issuing_rollover.py)."""
 
 from __future__ import annotations
 
@@ -23,8 +27,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from config import Settings, load_settings
 from hsm.backend import SigningBackend
 from server.cli.commands import actor
-from server.context import backend_spec, open_backend, open_ca
+from server.context import CA, backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
+from server.hierarchy.issuing_rollover import rollover_under_root
+from server.hierarchy.offline_root import open_root_backend
 from server.lifecycle import RolledOver, rollover
 from server.subordinate_rollover import (
     SubordinateRolloverRegistry,
@@ -76,6 +82,8 @@ async def run_rollover(args: argparse.Namespace) -> int:
                                                      actor())  # fmt: skip
                 lines = [f"CA {settings.ca.name!r}: request {request.id} for the next "
                          "generation abandoned, its key destroyed"]  # fmt: skip
+            elif settings.root.name:
+                lines = await _rollover_under_root(settings, ca, backend, args.reason)
             else:
                 secret = backend_spec(settings).read_secret()
                 done = await rollover(settings, ca.registry, backend, ca.authority, ca.clock(),
@@ -86,6 +94,29 @@ async def run_rollover(args: argparse.Namespace) -> int:
     for line in lines:
         print(line)
     return 0
+
+
+async def _rollover_under_root(
+    settings: Settings, ca: CA, backend: SigningBackend, reason: str
+) -> list[str]:
+    secret = backend_spec(settings).read_secret()
+    root_backend = open_root_backend(settings)  # before anything is made: the key at hand
+    try:
+        done = await rollover_under_root(
+            settings, ca.registry, backend, root_backend, ca.authority, ca.clock(), secret,
+            actor(), reason,
+        )  # fmt: skip
+    finally:
+        root_backend.close()
+    new = done.new
+    return [
+        f"CA {settings.ca.name!r} rolled over from generation {done.old.id} to {new.id}, "
+        f"certified by the root CA {settings.root.name!r}",
+        f"  CA certificate serial {new.serial}, key id {new.key_id.hex()}, "
+        f"valid until {new.not_after:%Y-%m-%d}",
+        f"  OCSP responder certificate serial {done.responder_serial}",
+        f"  CMP protection certificate serial {done.cmp_serial}",
+    ]
 
 
 def _rolled_over(settings: Settings, done: RolledOver) -> list[str]:

@@ -370,3 +370,89 @@ def test_hierarchy_init_records_the_root_on_either_engine(
 
     name, certificate, number, chain = asyncio.run(read())
     assert (name, number, chain) == ("demo-root", 2, (certificate,))
+
+
+def _crl_of(home: Path, generation: int, capsys: pytest.CaptureFixture[str]) -> bytes:
+    assert main(["crl", "--home", str(home), "--generation", str(generation)]) == 0
+    return capsys.readouterr().out.encode()
+
+
+def test_k2_rollover_under_the_home_root_and_both_generations_verify_with_their_crls(
+    hierarchy: Hierarchy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rollover` with the root's key at hand: the root certifies the next key at once;
+    issuance moves to it; each generation's certificates verify up to the root with their
+    own generation's CRL (K3)."""
+    home, folder = hierarchy.home, hierarchy.folder
+    first_leaf = folder / "first-leaf.pem"
+    shutil.move(_issue_leaf(hierarchy, capsys), first_leaf)
+    assert main(["rollover", "--home", str(home)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "CA 'demo' rolled over from generation 1 to 2, certified by the root CA 'demo-root'\n"
+    )
+    second = _generation(home)
+    assert second.id == 2
+    assert second.parent_chain == (hierarchy.root.public_bytes(Encoding.DER),)
+    issuing = x509.load_der_x509_certificate(second.certificate_der)
+    issuing.verify_directly_issued_by(hierarchy.root)
+    assert issuing.public_key() != hierarchy.issuing.public_key()
+    assert lint_certificate(second.certificate_der) == []
+    (folder / "leaf.csr").unlink()
+    second_leaf = folder / "second-leaf.pem"
+    shutil.move(_issue_leaf(hierarchy, capsys), second_leaf)
+    assert x509.load_pem_x509_certificate(second_leaf.read_bytes()).issuer == issuing.subject
+
+    (folder / "root.pem").write_bytes(_pem(hierarchy.root))
+    (folder / "root-crl.pem").write_bytes(_root_crl(home).public_bytes(Encoding.PEM))
+    for leaf, issuer, generation in ((first_leaf, hierarchy.issuing, 1), (second_leaf, issuing, 2)):
+        (folder / "issuing.pem").write_bytes(_pem(issuer))
+        (folder / "issuing-crl.pem").write_bytes(_crl_of(home, generation, capsys))
+        verified = subprocess.run(["openssl", "verify", "-crl_check_all", "-CAfile",
+                                   folder / "root.pem", "-untrusted", folder / "issuing.pem",
+                                   "-CRLfile", folder / "root-crl.pem", "-CRLfile",
+                                   folder / "issuing-crl.pem", leaf],
+                                  capture_output=True, text=True)  # fmt: skip
+        assert verified.returncode == 0, (generation, verified.stdout + verified.stderr)
+
+    assert main(["root", "show", "--home", str(home)]) == 0
+    shown = capsys.readouterr().out
+    for certificate in (hierarchy.issuing, issuing):
+        assert f"  signed {certificate.serial_number:x}: CN=Demo CA,O=Demo,C=RU, valid" in shown
+
+
+def test_k2_rollover_under_the_root_certifies_the_request_already_pending(
+    hierarchy: Hierarchy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scheduled duty cannot reach the offline root: it leaves a pending request (as
+    `rollover --csr` does); `rollover` with the root at hand certifies that one, no second
+    key."""
+    home = hierarchy.home
+    assert main(["rollover", "--home", str(home), "--csr", str(hierarchy.folder / "next.csr")]) == 0
+    capsys.readouterr()
+    request = x509.load_pem_x509_csr((hierarchy.folder / "next.csr").read_bytes())
+    keys = sorted(p.name for p in (home / "keys").iterdir())
+    assert main(["rollover", "--home", str(home)]) == 0
+    capsys.readouterr()
+    second = x509.load_der_x509_certificate(_generation(home).certificate_der)
+    assert second.public_key() == request.public_key()
+    # the responder's key is new; no other CA key was made
+    assert len(sorted(p.name for p in (home / "keys").iterdir())) == len(keys) + 1
+
+
+def test_k2_rollover_under_the_root_with_the_root_offline_is_refused_and_changes_nothing(
+    hierarchy: Hierarchy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = hierarchy.home
+    shutil.move(home / "root", hierarchy.folder / "offline-root")
+    url = f"sqlite:///{home / 'registry.sqlite3'}"
+    rows = asyncio.run(_rows(url))
+    keys = sorted(p.name for p in (home / "keys").iterdir())
+    assert main(["rollover", "--home", str(home)]) == 1
+    assert capsys.readouterr().err == (
+        "error: the root CA's key is not at hand: soft backend: no secret: environment "
+        "variable CA_ROOT_PIN is not set or empty; cannot read secret file "
+        f"{home / 'root' / 'pin.txt'}: No such file or directory\n"
+    )
+    assert asyncio.run(_rows(url)) == rows
+    assert sorted(p.name for p in (home / "keys").iterdir()) == keys
