@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from prometheus_client import CollectorRegistry
 
 from protocols.x509 import extensions as ext
+from server.enrollment import root_distribution
 from server.errors import CAError, ErrorKind
 from server.lifecycle import RolledOver, rollover
 from server.node.key_lifetime import rollover_due
@@ -194,6 +195,9 @@ async def test_k2_k3_import_moves_issuance_to_the_new_generation_and_keeps_the_o
     assert new_leaf.issuer_chain == tuple(chain_of(sub_ca))
     old = await local_ca.registry.get_certificate(old_leaf.serial)
     assert old is not None and old.generation_id == 1  # K3: nothing issued before changes
+    # RFC 7030 4.1.3: both live generations, then the parent's chain once
+    handed = await root_distribution.ca_certificates(local_ca.registry, "demo")
+    assert handed == [generations[0].certificate_der, certificate, *chain_of(sub_ca)]
 
 
 def _import_refusals() -> list[tuple[str, str]]:
