@@ -428,7 +428,9 @@ def _assemble(
         intents=IntentSweeper(settings, registry, clock, metrics),
         key_lifetimes=KeyLifetimeMetrics(settings.ca, registry, clock, metrics),
         roots=RootPublication(registry, metrics),
-        scheduled_rollover=ScheduledRollover(settings.ca, registry, roll_over, clock, metrics),
+        scheduled_rollover=ScheduledRollover(
+            settings.ca, registry, roll_over, clock, metrics, root_name=settings.root.name
+        ),
         retirement=GenerationRetirement(settings.ca.name, registry, destroy_keys, clock, metrics),
         compromise=declare_compromise,
         metrics=metrics,

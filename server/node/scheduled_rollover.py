@@ -63,7 +63,11 @@ class ScheduledRollover:
         roll: Roll,
         clock: Clock,
         metrics: CollectorRegistry,
+        root_name: str = "",
     ) -> None:
+        """`root_name`: the root CA kept in the home (`root.name`), which certifies the
+        requests the duty makes, offline, when an operator runs `rollover`."""
+        self._root_name = root_name
         self._ca = ca
         self._registry = registry
         self._roll = roll
@@ -108,6 +112,16 @@ class ScheduledRollover:
             return None
         if isinstance(done, NextRequest):
             self._requests.labels(SCHEDULED).inc()
+            if self._root_name:
+                log.warning(
+                    "scheduled rollover (K2): CA %r generation %d (key usable until %s) is "
+                    "certified by the root CA %r kept in the home, which is offline: request %d "
+                    "for its next generation made; run `python -m server rollover --home HOME` "
+                    "with the root's key at hand",
+                    self._ca.name, generation.id,
+                    f"{key_usage_end(self._ca, generation):%Y-%m-%d}", self._root_name, done.id,
+                )  # fmt: skip
+                return done
             log.warning(
                 "scheduled rollover (K2): CA %r generation %d (key usable until %s) was "
                 "certified by a parent CA outside: request %d for its next generation made; "

@@ -9,6 +9,7 @@ the root signed; every refusal is exact and changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import subprocess
@@ -25,7 +26,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from config import load_settings
 from server.cli.main import main
 from server.context import open_ca, open_registry
+from server.node.key_lifetime import rollover_due
 from server.registry import CAGeneration, Registry
+from server.subordinate_rollover import NextRequest
 from server.web.app import build_app
 from tests.lint import lint_certificate, lint_crl
 from tests.unit.server.test_cli_subordinate import _rows
@@ -456,3 +459,35 @@ def test_k2_rollover_under_the_root_with_the_root_offline_is_refused_and_changes
     )
     assert asyncio.run(_rows(url)) == rows
     assert sorted(p.name for p in (home / "keys").iterdir()) == keys
+
+
+def test_k2_the_duty_under_the_offline_root_leaves_a_request_and_says_to_run_rollover(
+    hierarchy: Hierarchy, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The scheduled duty of a hierarchy home cannot reach the root: once due it makes the
+    request and tells the operator to run `rollover` with the root's key; that rollover
+    certifies exactly that request."""
+    caplog.set_level(logging.INFO, logger="server.rollover")
+    home = hierarchy.home
+    first = _generation(home)
+    settings = load_settings(home)
+    due = rollover_due(settings.ca, first)
+
+    async def check() -> object:
+        async with open_ca(settings, signing=False, clock=lambda: due) as ca:
+            return await ca.scheduled_rollover.rollover_if_due()
+
+    made = asyncio.run(check())
+    assert isinstance(made, NextRequest)
+    [record] = [r for r in caplog.records if r.name == "server.rollover"]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        f"scheduled rollover (K2): CA 'demo' generation 1 (key usable until "
+        f"{first.not_after:%Y-%m-%d}) is certified by the root CA 'demo-root' kept in the home, "
+        f"which is offline: request {made.id} for its next generation made; run `python -m "
+        "server rollover --home HOME` with the root's key at hand"
+    )
+    assert main(["rollover", "--home", str(home)]) == 0
+    capsys.readouterr()
+    second = x509.load_der_x509_certificate(_generation(home).certificate_der)
+    assert second.public_key() == x509.load_der_x509_csr(made.csr_der).public_key()
