@@ -189,6 +189,51 @@ async def import_next_generation(
         raise CAError(ErrorKind.REJECTED, str(exc)) from None
     generations = await registry.generations(ca.name)
     old = next(g for g in generations if g.id == request.rolled_from)
+    made = await certified_generation(
+        settings, backend, authority, key, spki_der, certificate, above, len(generations),
+        request.rolled_from, now, actor, request.reason,
+    )  # fmt: skip
+    record, responder_key = made.record, made.responder_key
+    try:
+        new_id = await registry.ca_requests.imported(request, record, now)
+    except CAError:  # refused: nothing recorded (another import or rollover came first)
+        _destroy(backend, responder_key)
+        raise
+    recorded = next(g for g in await registry.generations(ca.name) if g.id == new_id)
+    cmp_serial = await issue_cmp_identity(settings, authority, recorded, now, secret, actor)
+    return ImportedGeneration(request.id, old, recorded, record.responder.serial, cmp_serial)
+
+
+@dataclass(frozen=True)
+class CertifiedGeneration:
+    """A generation to record, its CA certificate a parent's: what `record_rollover`-like
+    registry writes take, and the responder key made for it (destroyed if not recorded)."""
+
+    record: Rollover
+    responder_key: KeyRef
+
+
+async def certified_generation(
+    settings: Settings,
+    backend: SigningBackend,
+    authority: Authority,
+    key: KeyRef,
+    spki_der: bytes,
+    certificate: x509.Certificate,
+    above: Sequence[x509.Certificate],
+    generations: int,
+    rolled_from: int,
+    now: datetime,
+    actor: str,
+    reason: str,
+) -> CertifiedGeneration:
+    """The next generation (the CA has `generations` now) for `key`, which the parent's
+    `certificate` certifies with the chain `above` (checked already): its record with the
+    new OCSP responder key and certificate (signed by the new key and checked against the
+    new CA certificate), for the registry to write in one transaction. Shared by the import
+    of a parent's answer and by the compromise of a CA under the home's root
+    (server/hierarchy/issuing_compromise.py)."""
+    ca = settings.ca
     new = CAGeneration(
         id=0,  # known once recorded
         ca_name=ca.name,
@@ -199,11 +244,11 @@ async def import_next_generation(
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,
         state="active",
-        certificate_der=certificate_der,
+        certificate_der=certificate.public_bytes(Encoding.DER),
         first=False,
         parent_chain=tuple(member.public_bytes(Encoding.DER) for member in above),
     )
-    suffix = f"g{len(generations) + 1}-{secrets.token_hex(4)}"
+    suffix = f"g{generations + 1}-{secrets.token_hex(4)}"
     responder_key = backend.generate_key(f"{ca.name}-ocsp-{suffix}", key.algorithm)
     try:
         responder_intent, responder_der = await _responder(
@@ -214,28 +259,21 @@ async def import_next_generation(
         raise
     record = Rollover(
         ca_name=ca.name,
-        rolled_from=request.rolled_from,
+        rolled_from=rolled_from,
         key_uri=key.uri,
         key_algorithm=key.algorithm.value,
         key_id=new.key_id,
         certificate=_ca_intent(certificate, spki_der),
-        certificate_der=certificate_der,
+        certificate_der=new.certificate_der,
         responder=responder_intent,
         responder_der=responder_der,
         responder_key_uri=responder_key.uri,
         links=(),
         actor=actor,
-        reason=request.reason,
+        reason=reason,
         parent_chain=new.parent_chain,
     )
-    try:
-        new_id = await registry.ca_requests.imported(request, record, now)
-    except CAError:  # refused: nothing recorded (another import or rollover came first)
-        _destroy(backend, responder_key)
-        raise
-    recorded = next(g for g in await registry.generations(ca.name) if g.id == new_id)
-    cmp_serial = await issue_cmp_identity(settings, authority, recorded, now, secret, actor)
-    return ImportedGeneration(request.id, old, recorded, responder_intent.serial, cmp_serial)
+    return CertifiedGeneration(record, responder_key)
 
 
 def _key_identifier(certificate: x509.Certificate, spki_der: bytes) -> bytes:
