@@ -84,10 +84,18 @@ def rollover_due(ca: CASettings, generation: CAGeneration) -> datetime:
     return key_usage_end(ca, generation) - timedelta(days=ca.rollover_before_days)
 
 
+# Every state a generation can be in (ca_generations' CHECK, migration 0001), each exported
+# even at 0, so that an alert on one compares a number rather than a missing series.
+GENERATION_STATES = ("active", "compromised", "retired")
+
+
 class KeyLifetimeMetrics:
-    """`ca_key_usage_remaining_seconds{generation}`: the time each live generation's key
-    may still sign (negative once past), set from one read of the generations when
-    `/metrics` is scraped."""
+    """What the CA's generations say, set from one read of them when `/metrics` is scraped:
+    `ca_key_usage_remaining_seconds{generation}`, the time each live generation's key may
+    still sign (negative once past); `ca_generations{state}`, how many generations are in
+    each state. The latter is the registry's, not this process's count: a compromise
+    (state "compromised") shows on every node, and after any restart, until the generation
+    is retired."""
 
     def __init__(
         self,
@@ -107,6 +115,14 @@ class KeyLifetimeMetrics:
             ["generation"],
             registry=metrics,
         )
+        self._generations = Gauge(
+            "ca_generations",
+            "The CA's key generations by state, as the registry holds them: active (the "
+            "newest issues, the others publish CRLs and OCSP for their certificates), "
+            "compromised (its key declared compromised, K4), retired (keys destroyed).",
+            ["state"],
+            registry=metrics,
+        )
 
     async def refresh_metrics(self) -> None:
         generations = await self._registry.generations(self._ca.name)
@@ -116,3 +132,6 @@ class KeyLifetimeMetrics:
             if generation.state == LIVE:
                 left = key_usage_end(self._ca, generation) - now
                 self._remaining.labels(str(generation.id)).set(left.total_seconds())
+        for state in GENERATION_STATES:
+            count = sum(1 for generation in generations if generation.state == state)
+            self._generations.labels(state).set(count)
