@@ -418,7 +418,7 @@ def _assemble(
         intents=IntentSweeper(settings, registry, clock, metrics),
         key_lifetimes=KeyLifetimeMetrics(settings.ca, registry, clock, metrics),
         scheduled_rollover=ScheduledRollover(settings.ca, registry, roll_over, clock, metrics),
-        retirement=GenerationRetirement(settings.ca.name, registry, destroy_keys, clock, metrics),
+        retirement=GenerationRetirement(settings, registry, destroy_keys, clock, metrics),
         compromise=declare_compromise,
         metrics=metrics,
         clock=clock,

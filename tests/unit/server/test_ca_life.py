@@ -237,7 +237,7 @@ async def test_issue15_a_whole_ca_life_driven_by_the_clock(
             local_ca.backend.destroy_key(key)
             destroyed.append(key)
 
-    retirement = GenerationRetirement("demo", registry, destroy, clock, CollectorRegistry())
+    retirement = GenerationRetirement(settings, registry, destroy, clock, CollectorRegistry())
     signed_by_first = [old_revoked.serial, old_good.serial, responders[1], first_cmp]
     ends = [done.new_with_old.not_after]
     for serial in signed_by_first:
