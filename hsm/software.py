@@ -107,16 +107,7 @@ class SoftwareBackend:
         encrypted with the passphrase all along.)"""
         path = self._path_of(key.uri)
         self._keys.pop(key, None)
-        try:
-            with path.open("r+b") as f:
-                f.write(bytes(path.stat().st_size))
-                f.flush()
-                os.fsync(f.fileno())
-            path.unlink()
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise HSMError(f"software backend: cannot destroy key {path}: {exc.strerror}") from None
+        destroy_key_file(path)
 
     def close(self) -> None:
         self._keys.clear()
@@ -158,6 +149,22 @@ class SoftwareBackend:
         if path.parent != self._key_dir:
             raise HSMError(f"software backend: key {path} is outside {self._key_dir}")
         return path
+
+
+def destroy_key_file(path: Path) -> None:
+    """Overwrite the key file `path` with zeros, flush it to disk and remove it; a file
+    already gone counts as destroyed. Raises HSMError for one that cannot be overwritten or
+    removed. Also for key files a CA keeps beside the backend."""
+    try:
+        with path.open("r+b") as f:
+            f.write(bytes(path.stat().st_size))
+            f.flush()
+            os.fsync(f.fileno())
+        path.unlink()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise HSMError(f"software backend: cannot destroy key {path}: {exc.strerror}") from None
 
 
 def _new_private_key(algorithm: KeyAlgorithm) -> PrivateKey:

@@ -8,6 +8,11 @@ The rules, in the order they are applied:
   D2) replaces the request's;
 - validity ends at the earliest of the profile's validity, the permitted private key lifetime
   (K1, stated in privateKeyUsagePeriod) and the CA certificate's notAfter (D10);
+- the CA key signs certificates only within its own permitted lifetime (K1,
+  server/node/key_lifetime.py): past it, issuance is refused (UNAVAILABLE: EST 503, CMP
+  systemUnavail) until a rollover, for end-entity, TLS and CMP protection certificates
+  alike. OCSP responder certificates are not: they delegate the key's OCSP signing, which
+  goes on after it as CRL signing does (K3);
 - the public key is not certified yet, under any CA generation (S13, D9);
 - serial numbers carry 126 random bits (server/serials.py);
 - a profile with personal identifiers is issued only to a registered subscriber on an
@@ -51,6 +56,7 @@ from server import request_checks as checks
 from server import signing
 from server.clock import Clock, utc_now
 from server.errors import CAError, ErrorKind
+from server.node.key_lifetime import check_may_certify
 from server.node.process_identity import this_process
 from server.ra import registered_issuance
 from server.registry import (
@@ -176,7 +182,8 @@ class Authority:
         Raises CAError: FORBIDDEN (a profile with personal identifiers without both:
         server/ra/registered_issuance.py), MALFORMED (not a CSR), BAD_POP (its signature does
         not verify), REJECTED (profile rules), DUPLICATE (key already certified), BUSY /
-        UNAVAILABLE (signing pipeline; BUSY also as the registry's RegistryBusy), INTERNAL;
+        UNAVAILABLE (signing pipeline; BUSY also as the registry's RegistryBusy;
+        UNAVAILABLE also outside the CA key's permitted lifetime, K1), INTERNAL;
         HoldRefused (what `holds` names is not free).
         """
         profile = self._profile(profile_name)
@@ -381,7 +388,11 @@ class Authority:
     ) -> IssuedCertificate:
         """Build, record, sign, verify and store one certificate issued by `generation`
         (with `responder_key`: its OCSP responder certificate, recorded as such), taking
-        `holds` with the intent and spending them with the certificate."""
+        `holds` with the intent and spending them with the certificate. Raises
+        CAError(UNAVAILABLE), nothing recorded, for any but a responder certificate outside
+        the CA key's permitted lifetime (K1; see the module)."""
+        if responder_key is None:
+            check_may_certify(self._settings.ca, generation, self._clock())
         issuer = self._issuer(generation)
         template = CertificateTemplate(
             serial=serial,

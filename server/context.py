@@ -431,7 +431,7 @@ def _assemble(
         scheduled_rollover=ScheduledRollover(
             settings.ca, registry, roll_over, clock, metrics, root_name=settings.root.name
         ),
-        retirement=GenerationRetirement(settings.ca.name, registry, destroy_keys, clock, metrics),
+        retirement=GenerationRetirement(settings, registry, destroy_keys, clock, metrics),
         compromise=declare_compromise,
         metrics=metrics,
         clock=clock,

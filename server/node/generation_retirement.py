@@ -8,9 +8,12 @@ responder and CMP protection certificates, the link certificate NewWithOld. Once
 and has no certificate valid any more (server/registry/retirement_store.py decides in one
 statement, never the issuing generation): state 'retired', so the CRL publisher and the
 OCSP responder stop for it. Then its CA key and every OCSP responder key it had are
-destroyed in the backend and recorded with the audit entry `ca.generation.retire`
-{generation, keys_destroyed}. A retired generation whose keys are not recorded destroyed
-(a failure, a crash in between) is taken up again at the next check.
+destroyed in the backend, and the key files of its CMP protection certificates (in
+`<home>/cmp-keys`, outside the backend: server/cmp/identity.py) are destroyed as the
+software backend destroys a key (overwritten, synced, removed); all of it is recorded with
+the audit entry `ca.generation.retire` {generation, keys_destroyed, cmp_keys_destroyed (the
+certificates' serials)}. A retired generation whose keys are not recorded destroyed (a
+failure, a crash in between) is taken up again at the next check.
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
+from config import Settings
 from hsm.backend import KeyRef
+from hsm.software import destroy_key_file
 from server.clock import Clock
+from server.cmp.identity import CMP_SERVER_PROFILE, key_path
 from server.registry import AuditEvent, interfaces
 
 log = logging.getLogger("server.retirement")
@@ -32,18 +39,24 @@ ACTOR = "ca:retirement"
 
 # destroys the keys given in the backend (in order; raises on the first failure)
 Destroy = Callable[[list[KeyRef]], Awaitable[None]]
+_LISTED = 1000  # CMP protection certificates read at once
+
+
+class RetirementRegistry(interfaces.RetiringGenerations, interfaces.Search, Protocol):
+    """The registry as the retirement duty uses it."""
 
 
 class GenerationRetirement:
     def __init__(
         self,
-        ca_name: str,
-        registry: interfaces.RetiringGenerations,
+        settings: Settings,
+        registry: RetirementRegistry,
         destroy: Destroy,
         clock: Clock,
         metrics: CollectorRegistry,
     ) -> None:
-        self._ca_name = ca_name
+        self._settings = settings
+        self._ca_name = settings.ca.name
         self._registry = registry
         self._destroy = destroy
         self._clock = clock
@@ -76,12 +89,34 @@ class GenerationRetirement:
         completed = []
         for generation_id, keys in await self._registry.retirement.keys_to_destroy(self._ca_name):
             await self._destroy(keys)
+            cmp_keys = await self._destroy_cmp_keys(generation_id)
             uris = [key.uri for key in keys]
             audit = AuditEvent(ACTOR, "ca.generation.retire", str(generation_id),
-                               {"generation": generation_id, "keys_destroyed": uris})  # fmt: skip
+                               {"generation": generation_id, "keys_destroyed": uris,
+                                "cmp_keys_destroyed": cmp_keys})  # fmt: skip
             await self._registry.retirement.keys_destroyed(generation_id, audit, self._clock())
             self._retirements.inc()
             log.info("generation %d of CA %r: keys destroyed (%s)", generation_id,
                      self._ca_name, ", ".join(uris))  # fmt: skip
             completed.append(generation_id)
         return completed
+
+    async def _destroy_cmp_keys(self, generation_id: int) -> list[str]:
+        """Destroy the key files of the generation's CMP protection certificates (every one
+        expired, or it would not have retired); their serials. A file already gone (an
+        expired one a CMP renewal removed, one made on another node) counts as destroyed.
+        Raises HSMError when one cannot be overwritten or removed."""
+        serials: list[str] = []
+        after = None
+        while True:
+            page = await self._registry.search.certificates(
+                None, CMP_SERVER_PROFILE, None, _LISTED, after
+            )
+            for record in page:
+                if record.generation_id == generation_id:
+                    path = key_path(self._settings, record.serial)
+                    await asyncio.to_thread(destroy_key_file, path)
+                    serials.append(record.serial)
+            if len(page) < _LISTED:
+                return serials
+            after = page[-1].serial

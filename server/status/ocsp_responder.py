@@ -398,11 +398,14 @@ class OCSPResponder:
         return await self._sign_row(issuer, serial, status, revoked_at, reason)
 
     def responders_expiring(self, before: datetime) -> list[CAGeneration]:
-        """Live generations whose responder certificate ends before `before`."""
+        """Generations not retired whose responder certificate ends before `before`: the
+        issuing one, those a rollover left, and compromised ones, whose own key goes on
+        signing their CRLs and responder certificates (server/lifecycle.py, "Compromise"),
+        so that their OCSP answers keep verifying for relying parties who still trust them."""
         return [
             issuer.generation
             for issuer in self._by_generation.values()
-            if issuer.responder_not_after < before and issuer.generation.state == "active"
+            if issuer.responder_not_after < before and issuer.generation.state != "retired"
         ]
 
     async def refresh_due(self, limit: int = SIGN_BATCH, before: datetime | None = None) -> int:

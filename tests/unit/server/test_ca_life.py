@@ -3,7 +3,9 @@ injected clock: issue under generation 1, the scheduled rollover when its window
 issue under generation 2, chains across generations through the link certificates, an old
 certificate revoked through the old key's CRL and OCSP, pkilint on every CA, link and
 responder certificate and CRL, rootCaKeyUpdate, the retirement of generation 1 when its
-last certificate expires, then a compromise of generation 2.
+last certificate expires; then, generation 2's key long past its permitted lifetime, issuance
+refused under it (K1) until the duty rolls over to generation 3, and a compromise of
+generation 3.
 
 In this process (tests/local_ca.py: a real SQLite registry, the software backend), since a
 server process cannot take an injected clock; OpenSSL is the relying party, at the
@@ -24,6 +26,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from prometheus_client import CollectorRegistry
 
@@ -32,9 +35,10 @@ from protocols import cmp, ocsp
 from protocols.crl import CRLReason
 from server.authority import Authority, IssuedCertificate
 from server.cmp.identity import issue_cmp_identity
+from server.errors import CAError, ErrorKind
 from server.lifecycle import RolledOver, compromise, rollover
 from server.node.generation_retirement import GenerationRetirement
-from server.node.key_lifetime import rollover_due
+from server.node.key_lifetime import KEY_PAST_ITS_LIFETIME, key_usage_end, rollover_due
 from server.node.scheduled_rollover import ScheduledRollover
 from server.registry import CAGeneration
 from server.status.publication import StatusPublication
@@ -233,7 +237,7 @@ async def test_issue15_a_whole_ca_life_driven_by_the_clock(
             local_ca.backend.destroy_key(key)
             destroyed.append(key)
 
-    retirement = GenerationRetirement("demo", registry, destroy, clock, CollectorRegistry())
+    retirement = GenerationRetirement(settings, registry, destroy, clock, CollectorRegistry())
     signed_by_first = [old_revoked.serial, old_good.serial, responders[1], first_cmp]
     ends = [done.new_with_old.not_after]
     for serial in signed_by_first:
@@ -263,32 +267,46 @@ async def test_issue15_a_whole_ca_life_driven_by_the_clock(
     result, singles, _ = ocsp.parse_ocsp_response(answer_der)
     assert (result, singles) == (ocsp.OCSPResponseStatus.unauthorized, [])
 
-    # 9. K4: generation 2's key declared compromised: generation 3 at once (no links),
-    # generation 2's CA certificate revoked (cACompromise, RFC 5280 5.3.1) in generation
-    # 3's CRL, generation 2's unexpired certificates answer revoked at once. new_good ended
-    # long ago (397 days): expired ones are left as they are
-    # (server/status/compromised_certificates.py), so one is issued now to be revoked.
+    # 9. K1: generation 2's key is long past its permitted lifetime (KEY_USAGE_DAYS from
+    # its start): nothing is issued under it, nothing recorded, until the scheduled duty
+    # (due since its window opened) rolls the CA over to generation 3; issuance works again
+    # at once.
+    certificates = await registry.search.certificates(None, None, None, 1000, None)
+    with pytest.raises(CAError) as refused:
+        await issue("refused")
+    assert refused.value.kind is ErrorKind.UNAVAILABLE
+    end = key_usage_end(settings.ca, second)
+    assert end == second.not_before + timedelta(days=KEY_USAGE_DAYS) < clock()
+    assert str(refused.value) == KEY_PAST_ITS_LIFETIME.format(generation=second.id, end=end)
+    assert await registry.search.certificates(None, None, None, 1000, None) == certificates
+    rolled = await duty.rollover_if_due()
+    assert rolled is not None and (rolled.old.id, rolled.new.id) == (2, 3)
+    third = rolled.new
+
+    # 10. K4: generation 3's key declared compromised: generation 4 at once (no links),
+    # generation 3's CA certificate revoked (cACompromise, RFC 5280 5.3.1) in generation
+    # 4's CRL, generation 3's unexpired certificates answer revoked at once.
     late = await issue("new-late")
-    assert late.issuer_der == second.certificate_der
-    assert (await ask(status, second.certificate_der, late.serial)).status is ocsp.CertStatus.GOOD
+    assert late.issuer_der == third.certificate_der
+    assert (await ask(status, third.certificate_der, late.serial)).status is ocsp.CertStatus.GOOD
     declared = await compromise(settings, registry, local_ca.backend, authority, status,
-                                clock(), SECRET, "api:officer", second.id,
+                                clock(), SECRET, "api:officer", third.id,
                                 "the CA key's backup was found copied")  # fmt: skip
-    assert declared.new.id == 3
+    assert declared.new.id == 4
     assert {g.id: g.state for g in await registry.generations("demo")} == {
-        1: "retired", 2: "compromised", 3: "active"}  # fmt: skip
+        1: "retired", 2: "active", 3: "compromised", 4: "active"}  # fmt: skip
     await status.crls.rebuild()
-    third_crl = status.crls.current(0, False, declared.new.id)
-    assert third_crl is not None
-    crl = x509.load_der_x509_crl(third_crl.der)
+    fourth_crl = status.crls.current(0, False, declared.new.id)
+    assert fourth_crl is not None
+    crl = x509.load_der_x509_crl(fourth_crl.der)
     assert crl.is_signature_valid(
         x509.load_der_x509_certificate(declared.new.certificate_der).public_key()
     )
-    entry = crl.get_revoked_certificate_by_serial_number(int(second.serial, 16))
+    entry = crl.get_revoked_certificate_by_serial_number(int(third.serial, 16))
     assert entry is not None
     reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
     assert reason is x509.ReasonFlags.ca_compromise
-    assert lint_crl(third_crl.der) == []
-    single = await ask(status, second.certificate_der, late.serial)
+    assert lint_crl(fourth_crl.der) == []
+    single = await ask(status, third.certificate_der, late.serial)
     assert (single.status, single.revocation_reason) == (
         ocsp.CertStatus.REVOKED, int(CRLReason.cACompromise))  # fmt: skip

@@ -6,12 +6,14 @@ registry file, the software backend, the clock injected."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -20,9 +22,10 @@ from config import load_settings
 from hsm.backend import HSMError, KeyRef
 from protocols import ocsp
 from server.authority import Authority, IssuedCertificate
+from server.cmp.identity import issue_cmp_identity, key_path
 from server.context import open_ca, open_registry
 from server.lifecycle import RolledOver, rollover
-from server.node.generation_retirement import GenerationRetirement
+from server.node.generation_retirement import Destroy, GenerationRetirement
 from server.status.distribution_points import crl_file_name
 from server.status.publication import StatusPublication
 from server.web.ocsp_listener import RenderedAnswers
@@ -65,7 +68,8 @@ async def retiring(local_ca: LocalCA) -> Retiring:
             destroyed.append(key)
 
     metrics = CollectorRegistry()
-    duty = GenerationRetirement("demo", local_ca.registry, destroy, local_ca.clock, metrics)
+    duty = GenerationRetirement(local_ca.settings, local_ca.registry, destroy, local_ca.clock,
+                                metrics)  # fmt: skip
     record = await local_ca.registry.get_certificate(leaf.serial)
     assert record is not None
     assert record.not_after > done.new_with_old.not_after  # the leaf is the last to end
@@ -101,7 +105,8 @@ async def test_k3_generation_retires_when_its_last_certificate_expires(
     [entry] = [e for e in await local_ca.registry.search.audit_entries(100, None)
                if e.action == "ca.generation.retire"]  # fmt: skip
     assert (entry.actor, entry.target) == ("ca:retirement", str(old.id))
-    assert entry.details == {"generation": old.id, "keys_destroyed": uris}
+    assert entry.details == {"generation": old.id, "keys_destroyed": uris,
+                             "cmp_keys_destroyed": []}  # fmt: skip
     assert (await local_ca.registry.verify_audit_chain()).intact
     assert retiring.metrics.get_sample_value("ca_generation_retirements_total") == 1
     assert await retiring.duty.retire_due() == []  # once
@@ -112,7 +117,7 @@ async def test_k3_the_issuing_generation_is_never_retired(local_ca: LocalCA) -> 
     """Long after every certificate of the CA expired: the only generation, and after a
     rollover the new one, stay active; only the old one retires."""
     start = local_ca.clock()
-    duty = GenerationRetirement("demo", local_ca.registry, _refuse, local_ca.clock,
+    duty = GenerationRetirement(local_ca.settings, local_ca.registry, _refuse, local_ca.clock,
                                 CollectorRegistry())  # fmt: skip
     local_ca.clock.advance(days=20 * 365)
     assert await duty.retire_due() == []
@@ -147,13 +152,60 @@ async def test_retired_key_is_gone_from_the_backend(retiring: Retiring, local_ca
     assert key_file(done.new.key_uri).exists() and key_file(new_responder[1].uri).exists()
 
 
+async def test_k3_a_retired_generation_s_cmp_protection_key_files_are_destroyed(
+    local_ca: LocalCA,
+) -> None:
+    """The CMP protection keys are files in `<home>/cmp-keys`, not backend keys: destroyed
+    with the retirement as the software backend destroys a key, overwritten before removed
+    (a second link to the file, made before, reads zeros), named by their certificates in
+    the audit entry. Those of the new generation stay."""
+    first = await local_ca.registry.active_generation("demo")
+    assert first is not None
+    cmp_serials = [
+        await issue_cmp_identity(local_ca.settings, local_ca.authority, first, local_ca.clock(),
+                                 SECRET, "t")
+        for _ in range(2)
+    ]  # fmt: skip
+    files = [key_path(local_ca.settings, serial) for serial in cmp_serials]
+    sizes = [path.stat().st_size for path in files]
+    witnesses = [path.with_name(path.name + ".witness") for path in files]
+    for path, witness in zip(files, witnesses, strict=True):
+        os.link(path, witness)  # the same file under a second name
+    done = await rollover(local_ca.settings, local_ca.registry, local_ca.backend,
+                          local_ca.authority, local_ca.clock(), SECRET, "cli:operator",
+                          "scheduled")  # fmt: skip
+    duty = GenerationRetirement(local_ca.settings, local_ca.registry,
+                                _destroy_with(local_ca), local_ca.clock,
+                                CollectorRegistry())  # fmt: skip
+    local_ca.clock.now = done.new_with_old.not_after  # the last certificate generation 1 signed
+    assert await duty.retire_due() == []
+    assert all(path.exists() for path in files)
+    local_ca.clock.advance(seconds=1)
+    assert await duty.retire_due() == [first.id]
+    assert not any(path.exists() for path in files)
+    for witness, size in zip(witnesses, sizes, strict=True):
+        assert witness.read_bytes() == bytes(size)  # overwritten in place, then removed
+    assert key_path(local_ca.settings, done.cmp_serial).exists()
+    [entry] = [e for e in await local_ca.registry.search.audit_entries(100, None)
+               if e.action == "ca.generation.retire"]  # fmt: skip
+    assert sorted(entry.details["cmp_keys_destroyed"]) == sorted(cmp_serials)
+
+
+def _destroy_with(local_ca: LocalCA) -> Destroy:
+    async def destroy(keys: list[KeyRef]) -> None:
+        for key in keys:
+            local_ca.backend.destroy_key(key)
+
+    return destroy
+
+
 async def test_k3_keys_left_by_a_failed_destruction_are_destroyed_at_the_next_check(
     retiring: Retiring, local_ca: LocalCA
 ) -> None:
     """Retired but the backend failed: no audit entry yet; the next check destroys the keys
     and records the retirement once."""
     local_ca.clock.now = retiring.last_expiry + timedelta(seconds=1)
-    failing = GenerationRetirement("demo", local_ca.registry, _refuse, local_ca.clock,
+    failing = GenerationRetirement(local_ca.settings, local_ca.registry, _refuse, local_ca.clock,
                                    CollectorRegistry())  # fmt: skip
     with pytest.raises(AssertionError):
         await failing.retire_due()
@@ -205,11 +257,18 @@ async def test_k3_a_retired_generation_publishes_no_new_crl_and_ocsp_says_unauth
     assert single.status is ocsp.CertStatus.GOOD
 
 
+async def retired_recorded(registry: Any) -> bool:
+    """Whether the retirement's audit entry is recorded: its keys all destroyed."""
+    entries = await registry.search.audit_entries(1000, None)
+    return any(entry.action == "ca.generation.retire" for entry in entries)
+
+
 async def test_k3_the_duty_runs_in_the_process_holding_the_duties_with_the_real_backend(
     tmp_path: Path,
 ) -> None:
     """`serve`'s duties retire generation 1 of a home rolled over by the command once its
-    last certificate expired, destroying its key files in the home's backend."""
+    last certificate expired, destroying its key files in the home's backend and its CMP
+    protection key file (made by `init`)."""
     home = tmp_path / "ca"
     for command in ("init", "rollover"):
         subprocess.run([sys.executable, "-m", "server", command, "--home", str(home)],
@@ -224,11 +283,15 @@ async def test_k3_the_duty_runs_in_the_process_holding_the_duties_with_the_real_
             while first.state == "active" and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
                 first = (await registry.generations("demo"))[0]
-            while key_file(first.key_uri).exists() and time.monotonic() < deadline:
+            while not await retired_recorded(registry) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
         assert first.state == "retired"
         assert not key_file(first.key_uri).exists()
         assert key_file(second.key_uri).exists()
+        cmp_keys = {record.generation_id: key_path(settings, record.serial)
+                    for record in await registry.search.certificates(
+                        None, "cmp-server", None, 10, None)}  # fmt: skip
+        assert not cmp_keys[first.id].exists() and cmp_keys[second.id].exists()
     finally:
         await registry.close()
 

@@ -1,11 +1,14 @@
 """POST /api/v1/ca/generations/{n}/compromise (regulation K4): the officer's alone, with
 grounds; the exact answers of its refusals, after which nothing changed, and of a
-compromise declared."""
+compromise declared. The refusals of the body's schema are tested apart."""
 
 from __future__ import annotations
 
+from config import load_settings
 from server.accounts import Role
+from server.web.api.common import PREFIX
 from tests.unit.web.api_home import Served
+from tests.unit.web.edge import registry_state
 
 PATH = "/ca/generations/{n}/compromise"
 GROUNDS = {"grounds": "the CA key's backup was found copied (incident report 7)"}
@@ -32,9 +35,6 @@ async def test_k4_compromise_needs_grounds_and_officer_role(signing: Served) -> 
     ]  # fmt: skip
     for where, body, status, expected in refusals:
         assert await api.call("POST", where, status, token=officer, body=body) == expected
-    for body in ({}, {"grounds": ""}, {"grounds": "x" * 1001}, {"grounds": "x", "more": 1}):
-        answer = await api.call("POST", path, 400, token=officer, body=body)
-        assert answer["error"] == "malformed", body
     assert await states(signing) == {1: "active"}
 
     done = await api.call("POST", path, 200, token=officer, body=GROUNDS)
@@ -58,3 +58,31 @@ async def test_k4_compromise_needs_grounds_and_officer_role(signing: Served) -> 
     [entry] = [e for e in await signing.ca.registry.search.audit_entries(1000, None)
                if e.action == "ca.generation.compromise"]  # fmt: skip
     assert entry.actor == "api:officer" and entry.details["grounds"] == GROUNDS["grounds"]
+
+
+async def test_k4_compromise_bodies_the_schema_refuses_are_answered_exactly(
+    signing: Served,
+) -> None:
+    """The request body's schema (CompromiseRequest: one string `grounds`, 1 to 1000
+    characters, nothing else) refuses before anything is made: 400 `application/json`
+    with the whole error body, the registry and the backend's keys as they were."""
+    officer = signing.seed.tokens[Role.OFFICER]
+    settings = load_settings(signing.home)
+    key_dir = settings.resolve(settings.hsm.key_dir)  # the pristine home's (conftest.py)
+    keys = sorted(key_dir.iterdir())
+    before = await registry_state(signing.ca)
+    refusals: list[tuple[object, str]] = [
+        ({}, "body: grounds is missing"),
+        ({"grounds": ""}, "body.grounds: must not be empty"),
+        ({"grounds": "x" * 1001}, "body.grounds: longer than 1000 characters"),
+        ({"grounds": "x", "more": 1}, "body: unknown field 'more'"),
+    ]
+    for body, message in refusals:
+        response = await signing.api.client.post(
+            f"{PREFIX}{PATH.format(n=1)}", json=body, headers={"Authorization": f"Bearer {officer}"}
+        )
+        assert (response.status, response.content_type) == (400, "application/json"), body
+        assert await response.json() == {"error": "malformed", "message": message}
+    assert await registry_state(signing.ca) == before
+    assert await states(signing) == {1: "active"}
+    assert sorted(key_dir.iterdir()) == keys

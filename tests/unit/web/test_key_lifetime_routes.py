@@ -1,15 +1,16 @@
 """/healthz and /metrics on the CA key's lifetime (regulation K2; server/web/app.py): the
-readiness warning is in the body of a 200, a problem is a 503, and the seconds left of each
-live generation's key are scraped."""
+readiness warning is in the body of a 200, a problem is a 503, the seconds left of each
+live generation's key are scraped, and so are the generations by state (K4)."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 
+from server.accounts import Role
 from server.context import CA
 from server.node.health import Readiness
-from tests.unit.web.api_home import ClientFactory, Seed
+from tests.unit.web.api_home import ClientFactory, Seed, Served
 from tests.unit.web.edge import edge_client
 
 
@@ -64,3 +65,28 @@ async def test_k2_metrics_show_the_key_usage_left_of_each_live_generation(
     assert [g for g, _ in found] == [str(generation.id)]
     left = float(found[0][1])
     assert 0 < left <= (generation.not_after - generation.not_before).total_seconds()
+
+
+def generation_states(text: str) -> dict[str, float]:
+    found = re.findall(r'^ca_generations\{state="(\w+)"\} (\S+)$', text, re.MULTILINE)
+    return {state: float(count) for state, count in found}
+
+
+async def test_k4_metrics_show_a_compromise_on_every_scrape_and_after_a_restart(
+    signing: Served, aiohttp_client: ClientFactory
+) -> None:
+    """`ca_generations{state}` is read from the registry when /metrics is scraped: a
+    compromised generation is counted by every process, a restarted one included, which a
+    counter of this process's compromises would not be (an alert: `ca_generations{state=
+    "compromised"} > 0`)."""
+    client = signing.api.client
+    before = await (await client.get("/metrics")).text()
+    assert generation_states(before) == {"active": 1, "compromised": 0, "retired": 0}
+    officer = signing.seed.tokens[Role.OFFICER]
+    await signing.api.call("POST", "/ca/generations/1/compromise", 200, token=officer,
+                           body={"grounds": "the CA key's backup was found copied"})  # fmt: skip
+    after = await (await client.get("/metrics")).text()
+    assert generation_states(after) == {"active": 1, "compromised": 1, "retired": 0}
+    async with edge_client(signing.seed, aiohttp_client) as (restarted, _):  # a new process
+        text = await (await restarted.get("/metrics")).text()
+    assert generation_states(text) == {"active": 1, "compromised": 1, "retired": 0}
