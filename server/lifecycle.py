@@ -481,6 +481,30 @@ class Compromised:
     certificates: CertificatesRevoked
 
 
+def checked_grounds(grounds: str) -> str:
+    """A compromise's grounds, stripped; CAError(MALFORMED) when empty or too long."""
+    grounds = grounds.strip()
+    if not grounds:
+        raise CAError(ErrorKind.MALFORMED, COMPROMISE_NEEDS_GROUNDS)
+    if len(grounds) > 1000:
+        raise CAError(ErrorKind.MALFORMED, "grounds: at most 1000 characters")
+    return grounds
+
+
+def compromised_generation(
+    ca_name: str, generations: Sequence[CAGeneration], generation: int
+) -> CAGeneration:
+    """Generation `generation` of the CA, to be declared compromised: CAError(NOT_FOUND)
+    for an unknown one, CAError(REJECTED) for one not active (retired, compromised)."""
+    old = next((g for g in generations if g.id == generation), None)
+    if old is None:
+        raise CAError(ErrorKind.NOT_FOUND, f"no generation {generation} of CA {ca_name!r}")
+    if old.state != "active":
+        message = COMPROMISE_REFUSED.format(generation=generation, ca=ca_name, state=old.state)
+        raise CAError(ErrorKind.REJECTED, message)
+    return old
+
+
 async def compromise(
     settings: Settings,
     registry: CompromiseRegistry,
@@ -500,20 +524,12 @@ async def compromise(
     active (retired, compromised already) or when the issuing generation's CA certificate,
     the new one's model, is not valid now; nothing changed."""
     ca = settings.ca
-    grounds = grounds.strip()
-    if not grounds:
-        raise CAError(ErrorKind.MALFORMED, COMPROMISE_NEEDS_GROUNDS)
-    if len(grounds) > 1000:
-        raise CAError(ErrorKind.MALFORMED, "grounds: at most 1000 characters")
+    grounds = checked_grounds(grounds)
     generations = await registry.generations(ca.name)
-    old = next((g for g in generations if g.id == generation), None)
-    if old is None:
-        raise CAError(ErrorKind.NOT_FOUND, f"no generation {generation} of CA {ca.name!r}")
-    if old.state != "active":
-        message = COMPROMISE_REFUSED.format(generation=generation, ca=ca.name, state=old.state)
-        raise CAError(ErrorKind.REJECTED, message)
+    old = compromised_generation(ca.name, generations, generation)
     if old.parent_chain:  # a self-signed successor would make a CA under a parent a root
-        raise CAError(ErrorKind.REJECTED, SUBORDINATE_COMPROMISE.format(generation=generation))
+        refusal = ROOT_IN_HOME_COMPROMISE if settings.root.name else SUBORDINATE_COMPROMISE
+        raise CAError(ErrorKind.REJECTED, refusal.format(generation=generation))
     # The new CA certificate is the issuing generation's (the newest active one) with the new
     # key and the content the current settings give a CA certificate, as a rollover's NewWithNew.
     issuing = [g for g in generations if g.state == "active"][-1]
@@ -576,6 +592,11 @@ AUTHORITY_KEY_IDENTIFIER = "2.5.29.35"
 SUBORDINATE_COMPROMISE = (
     "generation {generation} was certified by a parent CA outside: its compromise is for the "
     "parent to act on (a revocation request and a new certificate), not done here yet; "
+    "nothing was changed"
+)
+ROOT_IN_HOME_COMPROMISE = (
+    "generation {generation} was certified by the root CA kept in this home, which is offline: "
+    "declare its compromise with `python -m server compromise` with the root's key at hand; "
     "nothing was changed"
 )
 SUBORDINATE_ROLLOVER = (

@@ -29,9 +29,10 @@ from hsm.backend import SigningBackend
 from server.cli.commands import actor
 from server.context import CA, backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
+from server.hierarchy.issuing_compromise import compromise_under_root
 from server.hierarchy.issuing_rollover import rollover_under_root
 from server.hierarchy.offline_root import open_root_backend
-from server.lifecycle import RolledOver, rollover
+from server.lifecycle import Compromised, RolledOver, rollover
 from server.subordinate_rollover import (
     SubordinateRolloverRegistry,
     abandon_next_request,
@@ -169,16 +170,39 @@ def _write_csr(path: Path, csr_der: bytes) -> None:
 async def run_compromise(args: argparse.Namespace) -> int:
     settings = load_settings(args.home)
     async with open_ca(settings) as ca:
-        done = await ca.compromise(args.generation, args.grounds, actor())
+        if settings.root.name:
+            done = await _compromise_under_root(settings, ca, args.generation, args.grounds)
+            listed = f"the root CA {settings.root.name!r}'s CRL"
+        else:
+            done = await ca.compromise(args.generation, args.grounds, actor())
+            listed = f"generation {done.new.id}'s CRL"
     new = done.new
     print(f"CA {settings.ca.name!r}: generation {done.old.id} compromised, generation "
           f"{new.id} made")  # fmt: skip
     print(f"  CA certificate serial {new.serial}, key id {new.key_id.hex()}, "
           f"valid until {new.not_after:%Y-%m-%d}")  # fmt: skip
-    print(f"  revoked (cACompromise) in generation {new.id}'s CRL: {', '.join(done.revoked)}")
+    print(f"  revoked (cACompromise) in {listed}: {', '.join(done.revoked)}")
     certificates = done.certificates
     verb = "revoked" if certificates.mode == "revoke" else "marked, left good"
     print(f"  certificates of generation {done.old.id}: {certificates.count} {verb}")
     print(f"  OCSP responder certificate serial {done.responder_serial}")
     print(f"  CMP protection certificate serial {done.cmp_serial}")
     return 0
+
+
+async def _compromise_under_root(
+    settings: Settings, ca: CA, generation: int, grounds: str
+) -> Compromised:
+    """K4 for the issuing CA under the home's root: the root, its key at hand, certifies
+    the new key and revokes the compromised CA certificate at once."""
+    secret = backend_spec(settings).read_secret()
+    root_backend = open_root_backend(settings)  # before anything is made: the key at hand
+    backend = open_backend(settings)
+    try:
+        return await compromise_under_root(
+            settings, ca.registry, backend, root_backend, ca.authority, ca.status, ca.clock(),
+            secret, actor(), generation, grounds,
+        )  # fmt: skip
+    finally:
+        backend.close()
+        root_backend.close()

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from config import load_settings
 from server.cli.main import main
 from server.context import open_ca, open_registry
+from server.errors import CAError, ErrorKind
 from server.node.key_lifetime import rollover_due
 from server.registry import CAGeneration, Registry
 from server.subordinate_rollover import NextRequest
@@ -491,3 +492,110 @@ def test_k2_the_duty_under_the_offline_root_leaves_a_request_and_says_to_run_rol
     capsys.readouterr()
     second = x509.load_der_x509_certificate(_generation(home).certificate_der)
     assert second.public_key() == x509.load_der_x509_csr(made.csr_der).public_key()
+
+
+def test_k4_compromise_under_the_home_root_revokes_in_the_root_crl_and_certifies_a_new_key(
+    hierarchy: Hierarchy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`compromise` with the root's key at hand: a new issuing key certified by the root
+    at once; the compromised CA certificate revoked (cACompromise, RFC 5280 5.3.1) in the
+    root's CRL; the certificates it issued revoked; chains through it fail, the new
+    generation's verify."""
+    home, folder = hierarchy.home, hierarchy.folder
+    old_leaf = folder / "old-leaf.pem"
+    shutil.move(_issue_leaf(hierarchy, capsys), old_leaf)
+    assert main(["compromise", "--home", str(home), "--generation", "1",
+                 "--grounds", "key copied"]) == 0  # fmt: skip
+    out = capsys.readouterr().out.splitlines()
+    serial = f"{hierarchy.issuing.serial_number:x}"
+    assert out[0] == "CA 'demo': generation 1 compromised, generation 2 made"
+    assert out[2] == f"  revoked (cACompromise) in the root CA 'demo-root''s CRL: {serial}"
+    assert out[3] == "  certificates of generation 1: 4 revoked"  # leaf, responder, CMP, TLS
+
+    second = _generation(home)
+    assert second.id == 2 and second.parent_chain == (hierarchy.root.public_bytes(Encoding.DER),)
+    new_issuing = x509.load_der_x509_certificate(second.certificate_der)
+    new_issuing.verify_directly_issued_by(hierarchy.root)
+    root_crl = _root_crl(home)
+    entry = root_crl.get_revoked_certificate_by_serial_number(hierarchy.issuing.serial_number)
+    assert entry is not None
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == (
+        x509.ReasonFlags.ca_compromise
+    )
+    assert lint_crl(root_crl.public_bytes(Encoding.DER)) == []
+
+    async def states() -> list[tuple[int, str]]:
+        registry = await open_registry(load_settings(home))
+        try:
+            return [(g.id, g.state) for g in await registry.generations("demo")]
+        finally:
+            await registry.close()
+
+    assert asyncio.run(states()) == [(1, "compromised"), (2, "active")]
+    old_serial = x509.load_pem_x509_certificate(old_leaf.read_bytes()).serial_number
+    assert main(["show", "--home", str(home), "--serial", f"{old_serial:x}"]) == 0
+    assert "\nstatus:     revoked\n" in capsys.readouterr().out
+
+    (folder / "root.pem").write_bytes(_pem(hierarchy.root))
+    (folder / "root-crl.pem").write_bytes(root_crl.public_bytes(Encoding.PEM))
+    (folder / "leaf.csr").unlink()
+    new_leaf = _issue_leaf(hierarchy, capsys)
+    for leaf, issuer, generation, verdict in (
+        (old_leaf, hierarchy.issuing, 1, "certificate revoked"),
+        (new_leaf, new_issuing, 2, None),
+    ):
+        (folder / "issuing.pem").write_bytes(_pem(issuer))
+        (folder / "issuing-crl.pem").write_bytes(_crl_of(home, generation, capsys))
+        verified = subprocess.run(["openssl", "verify", "-crl_check_all", "-CAfile",
+                                   folder / "root.pem", "-untrusted", folder / "issuing.pem",
+                                   "-CRLfile", folder / "root-crl.pem", "-CRLfile",
+                                   folder / "issuing-crl.pem", leaf],
+                                  capture_output=True, text=True)  # fmt: skip
+        if verdict is None:
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+        else:
+            assert verified.returncode != 0
+            assert verdict in verified.stdout + verified.stderr
+    assert main(["audit", "verify", "--home", str(home)]) == 0
+
+
+def test_k4_compromise_under_the_root_with_the_root_offline_is_refused_and_changes_nothing(
+    hierarchy: Hierarchy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = hierarchy.home
+    shutil.move(home / "root", hierarchy.folder / "offline-root")
+    url = f"sqlite:///{home / 'registry.sqlite3'}"
+    rows = asyncio.run(_rows(url))
+    keys = sorted(p.name for p in (home / "keys").iterdir())
+    assert main(["compromise", "--home", str(home), "--generation", "1",
+                 "--grounds", "key copied"]) == 1  # fmt: skip
+    assert capsys.readouterr().err.startswith(
+        "error: the root CA's key is not at hand: soft backend: no secret: "
+    )
+    assert asyncio.run(_rows(url)) == rows
+    assert sorted(p.name for p in (home / "keys").iterdir()) == keys
+
+
+def test_k4_the_api_cannot_reach_the_offline_root_and_says_where_to_declare_it(
+    hierarchy: Hierarchy,
+) -> None:
+    """The server (the API's officer) never holds the root's key: its compromise route
+    refuses a generation under the home's root by name, and changes nothing."""
+    home = hierarchy.home
+    url = f"sqlite:///{home / 'registry.sqlite3'}"
+    rows = asyncio.run(_rows(url))
+
+    async def declare() -> CAError:
+        async with open_ca(load_settings(home), signing=False) as ca:
+            with pytest.raises(CAError) as refused:
+                await ca.compromise(1, "key copied", "officer")
+            return refused.value
+
+    refusal = asyncio.run(declare())
+    assert refusal.kind is ErrorKind.REJECTED
+    assert str(refusal) == (
+        "generation 1 was certified by the root CA kept in this home, which is offline: "
+        "declare its compromise with `python -m server compromise` with the root's key at "
+        "hand; nothing was changed"
+    )
+    assert asyncio.run(_rows(url)) == rows
