@@ -4,11 +4,11 @@ process holding the duty lease (server/node/duties.py, server/context.py `_build
 After a rollover the old generation keeps signing its CRLs and OCSP answers with its own
 keys until the last certificate its key signed expires: end-entity certificates, its OCSP
 responder and CMP protection certificates, the link certificate NewWithOld. Once a day
-(`CHECK_EVERY_S`) this duty retires every active generation that is not the issuing one
-and has no certificate valid any more (server/registry/retirement_store.py decides in one
-statement, never the issuing generation): state 'retired', so the CRL publisher and the
-OCSP responder stop for it. Then its CA key and every OCSP responder key it had are
-destroyed in the backend, and the key files of its CMP protection certificates (in
+(`CHECK_EVERY_S`) this duty retires every active or compromised generation that is not the
+issuing one and has no certificate valid any more (server/registry/retirement_store.py
+decides in one statement, never the issuing generation): state 'retired', so the CRL
+publisher and the OCSP responder stop for it. Then its CA key and every OCSP responder key
+it had are destroyed in the backend, and the key files of its CMP protection certificates (in
 `<home>/cmp-keys`, outside the backend: server/cmp/identity.py) are destroyed as the
 software backend destroys a key (overwritten, synced, removed); all of it is recorded with
 the audit entry `ca.generation.retire` {generation, keys_destroyed, cmp_keys_destroyed (the
@@ -80,9 +80,11 @@ class GenerationRetirement:
         """Retire what is due and destroy the keys of retired generations not yet
         destroyed; the generations whose retirement was completed now."""
         now = self._clock()
-        active = [g for g in await self._registry.generations(self._ca_name)
-                  if g.state == "active"]  # fmt: skip
-        for generation in active[:-1]:  # the newest active one issues: never retired
+        generations = await self._registry.generations(self._ca_name)
+        issuing = max((g.id for g in generations if g.state == "active"), default=None)
+        for generation in generations:  # the issuing one (newest active) is never retired
+            if generation.state not in ("active", "compromised") or generation.id == issuing:
+                continue
             if await self._registry.retirement.retire(self._ca_name, generation.id, now):
                 log.info("generation %d of CA %r retired: its last certificate expired",
                          generation.id, self._ca_name)  # fmt: skip

@@ -11,7 +11,9 @@ recorded between the duty's read and the write (a responder certificate renewed,
 rollover) can be overtaken: the generation is active, not the CA's issuing one (the newest
 active), and no certificate it signed, and no link certificate it signed, is valid at
 `now` (notAfter is inclusive, RFC 5280 4.1.2.5). Each NOT EXISTS is one index seek
-(migration 0020).
+(migration 0020). A compromised generation retires the same way: its CRLs and OCSP answers
+(every certificate it issued listed revoked, or marked) are owed until the last of them
+expires, and no longer.
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ class RetirementStore:
         self._registry = registry
 
     async def retire(self, ca_name: str, generation_id: int, now: datetime) -> bool:
-        """Mark the generation retired when it may be (see the module); whether it was."""
+        """Mark the generation retired when it may be (see the module): active or
+        compromised, not the issuing one, nothing it signed valid; whether it was."""
         moment = to_text(now)
         async with self._registry.transaction() as db:
             cursor = await db.execute(
                 "UPDATE ca_generations SET state = 'retired'"
-                " WHERE id = ? AND ca_name = ? AND state = 'active'"
+                " WHERE id = ? AND ca_name = ? AND state IN ('active', 'compromised')"
                 " AND id < (SELECT MAX(id) FROM ca_generations"
                 "  WHERE ca_name = ? AND state = 'active')"
                 " AND NOT EXISTS (SELECT 1 FROM certificates"

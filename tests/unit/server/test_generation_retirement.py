@@ -24,7 +24,7 @@ from protocols import ocsp
 from server.authority import Authority, IssuedCertificate
 from server.cmp.identity import issue_cmp_identity, key_path
 from server.context import open_ca, open_registry
-from server.lifecycle import RolledOver, rollover
+from server.lifecycle import RolledOver, compromise, rollover
 from server.node.generation_retirement import Destroy, GenerationRetirement
 from server.status.distribution_points import crl_file_name
 from server.status.publication import StatusPublication
@@ -322,3 +322,43 @@ async def test_rfc5280_5_1_2_5_a_retired_generations_last_crl_is_served_until_it
         await process.crls.sync()
         assert process.crls.named(name) is None
     assert status.crls.named(crl_file_name(done.new, 0, shards, False)) is not None
+
+
+async def test_k3_k4_a_compromised_generation_retires_when_its_last_certificate_expires(
+    local_ca: LocalCA,
+) -> None:
+    """After a compromise (K4) the compromised generation's CRLs and OCSP answers, every
+    certificate listed revoked, are owed until the last of them expires (K3), and no
+    longer: then it retires and its keys are destroyed, as any old generation's."""
+    status = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
+                               local_ca.clock, builder=True)  # fmt: skip
+    await status.ocsp.load_issuers()
+    authority = Authority(local_ca.settings, local_ca.registry, local_ca.signer, local_ca.clock,
+                          status)  # fmt: skip
+    leaf = await authority.issue("tls-client", make_csr([("CN", "old")]), "t")
+    done = await compromise(local_ca.settings, local_ca.registry, local_ca.backend, authority,
+                            status, local_ca.clock(), SECRET, "cli:officer", 1,
+                            "key copied")  # fmt: skip
+    destroyed: list[KeyRef] = []
+
+    async def destroy(keys: list[KeyRef]) -> None:
+        destroyed.extend(keys)
+
+    duty = GenerationRetirement(local_ca.settings, local_ca.registry, destroy, local_ca.clock,
+                                CollectorRegistry())  # fmt: skip
+    record = await local_ca.registry.get_certificate(leaf.serial)
+    assert record is not None
+    last = max(c.not_after for c in await _certificates_of(local_ca, done.old.id))
+    assert last >= record.not_after
+    local_ca.clock.now = last
+    assert await duty.retire_due() == []
+    assert await states(local_ca) == ["compromised", "active"]
+    local_ca.clock.advance(seconds=1)
+    assert await duty.retire_due() == [done.old.id]
+    assert await states(local_ca) == ["retired", "active"]
+    assert done.old.key_uri in [key.uri for key in destroyed]
+
+
+async def _certificates_of(local_ca: LocalCA, generation_id: int) -> list[Any]:
+    found = await local_ca.registry.search.certificates(None, None, None, 1000, None)
+    return [c for c in found if c.generation_id == generation_id]
