@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -92,3 +93,50 @@ def test_hierarchy_root_offline_server_serves_a_chain_openssl_verifies_with_crls
         issuing.public_bytes(Encoding.DER),
         root.public_bytes(Encoding.DER),
     }
+
+
+def _fetched_soon(server: ServerProcess, url: str, seconds: float = 20.0) -> bytes:
+    """`_fetched`, for what the running server publishes a moment after a command."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = http(server.url + urllib.parse.urlsplit(url).path)
+        if answer.status == 200 or time.monotonic() > deadline:
+            assert answer.status == 200, url
+            return answer.body
+        time.sleep(0.2)
+
+
+def test_k2_rollover_under_the_home_root_while_the_server_runs(tmp_path: Path) -> None:
+    """The root's key brought back for `rollover` while `serve` runs, never restarted:
+    a certificate issued under the new generation verifies up to the root with the CRLs
+    the running server publishes for it (RFC 5280 6.3)."""
+    home = CAHome(tmp_path / "ca")
+    run_cli("init", "--home", home.path, "--hierarchy", "root+issuing")
+    server = ServerProcess(home)
+    try:
+        rolled = home.cli("rollover")
+        assert rolled.stdout.startswith(
+            "CA 'demo' rolled over from generation 1 to 2, certified by the root CA 'demo-root'"
+        )
+        leaf_pem = tmp_path / "leaf.pem"
+        leaf_request = openssl_csr(tmp_path, "leaf", "/CN=leaf.example", san="DNS:leaf.example")
+        leaf_pem.write_text(
+            home.cli("issue", "--profile", "tls-server", "--csr", leaf_request).stdout
+        )
+        leaf = x509.load_pem_x509_certificate(leaf_pem.read_bytes())
+        issuing = x509.load_der_x509_certificate(_fetched_soon(server, _ca_issuers(leaf)))
+        root = x509.load_der_x509_certificate(_fetched(server, _ca_issuers(issuing)))
+        crls = [x509.load_der_x509_crl(_fetched_soon(server, _crl_url(c))) for c in (leaf, issuing)]
+    finally:
+        server.stop()
+    assert "/ca/demo-" in _ca_issuers(leaf)  # the second generation's name (its key id)
+    for name, pem in (
+        ("root.pem", root.public_bytes(Encoding.PEM)),
+        ("issuing.pem", issuing.public_bytes(Encoding.PEM)),
+        ("crls.pem", b"".join(crl.public_bytes(Encoding.PEM) for crl in crls)),
+    ):
+        (tmp_path / name).write_bytes(pem)
+    verified = openssl("verify", "-crl_check_all", "-CAfile", tmp_path / "root.pem",
+                       "-untrusted", tmp_path / "issuing.pem", "-CRLfile", tmp_path / "crls.pem",
+                       leaf_pem)  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
