@@ -21,6 +21,7 @@ from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess, http
 from tests.integration.test_cli import openssl_csr
+from tests.softhsm import make_token
 
 
 def _fetched(server: ServerProcess, url: str) -> bytes:
@@ -130,6 +131,53 @@ def test_k2_rollover_under_the_home_root_while_the_server_runs(tmp_path: Path) -
     finally:
         server.stop()
     assert "/ca/demo-" in _ca_issuers(leaf)  # the second generation's name (its key id)
+    for name, pem in (
+        ("root.pem", root.public_bytes(Encoding.PEM)),
+        ("issuing.pem", issuing.public_bytes(Encoding.PEM)),
+        ("crls.pem", b"".join(crl.public_bytes(Encoding.PEM) for crl in crls)),
+    ):
+        (tmp_path / name).write_bytes(pem)
+    verified = openssl("verify", "-crl_check_all", "-CAfile", tmp_path / "root.pem",
+                       "-untrusted", tmp_path / "issuing.pem", "-CRLfile", tmp_path / "crls.pem",
+                       leaf_pem)  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_hierarchy_with_the_root_on_a_token_of_its_own(tmp_path: Path) -> None:
+    """SoftHSM2: the issuing CA's key on one token, the root's on another with its own PIN
+    (`root.backend = "pkcs11"`); the root signs only with its PIN given, and what it
+    certified verifies with its CRL."""
+    ca_token = make_token(tmp_path, label="ca")
+    root_token = make_token(tmp_path, label="root", pin="1357-root-pin")
+    env = {**ca_token.environment(), "CA_HSM_PIN": ca_token.pin,
+           "CA_ROOT__BACKEND": '"pkcs11"', "CA_ROOT__TOKEN_LABEL": '"root"'}  # fmt: skip
+    with_root = {**env, "CA_ROOT_PIN": root_token.pin}
+    home = CAHome(tmp_path / "ca", env)
+    run_cli("init", "--home", home.path, "--hierarchy", "root+issuing", "--backend", "pkcs11",
+            "--token-label", "ca", "--module", ca_token.module, env=with_root)  # fmt: skip
+    assert not (home.path / "root").exists()  # nothing of the root's in the home
+
+    refused = home.cli("root", "crl", check=False)  # the token is there, its PIN is not
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: the root CA's key is not at hand: pkcs11 backend: ")
+    assert root_token.pin not in refused.stderr
+    run_cli("rollover", "--home", home.path, env=with_root)
+    run_cli("root", "crl", "--home", home.path, env=with_root)
+    shown = home.cli("root", "show").stdout
+    assert "  CRL number 2, next update " in shown
+    assert shown.count("  signed ") == 2
+
+    leaf_pem = tmp_path / "leaf.pem"
+    leaf_request = openssl_csr(tmp_path, "leaf", "/CN=leaf.example", san="DNS:leaf.example")
+    leaf_pem.write_text(home.cli("issue", "--profile", "tls-server", "--csr", leaf_request).stdout)
+    server = ServerProcess(home)
+    try:
+        leaf = x509.load_pem_x509_certificate(leaf_pem.read_bytes())
+        issuing = x509.load_der_x509_certificate(_fetched(server, _ca_issuers(leaf)))
+        root = x509.load_der_x509_certificate(_fetched(server, _ca_issuers(issuing)))
+        crls = [x509.load_der_x509_crl(_fetched(server, _crl_url(c))) for c in (leaf, issuing)]
+    finally:
+        server.stop()
     for name, pem in (
         ("root.pem", root.public_bytes(Encoding.PEM)),
         ("issuing.pem", issuing.public_bytes(Encoding.PEM)),
