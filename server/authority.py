@@ -56,7 +56,7 @@ from server import request_checks as checks
 from server import signing
 from server.clock import Clock, utc_now
 from server.errors import CAError, ErrorKind
-from server.node.key_lifetime import check_may_certify
+from server.node.key_lifetime import check_may_certify, no_active_key
 from server.node.process_identity import this_process
 from server.ra import registered_issuance
 from server.registry import (
@@ -160,8 +160,9 @@ class Authority:
             self._generation_read = reading
             reading.add_done_callback(self._generation_read_done)
         generation = await asyncio.shield(reading)
-        if generation is None:
-            raise CAError(ErrorKind.UNAVAILABLE, "the CA has no active key (run init)")
+        if generation is None:  # after a compromise, the CA may wait for its parent (K4)
+            generations = await self._registry.generations(self._settings.ca.name)
+            raise CAError(ErrorKind.UNAVAILABLE, no_active_key(generations))
         return generation
 
     async def issue(

@@ -35,7 +35,9 @@ generation's CRLs (`record_compromise`). Then the certificates issued under the 
 revoked or marked (server/status/compromised_certificates.py). The compromised generation
 goes on publishing its own CRLs and OCSP answers, signed by its own key and responder:
 they are what relying parties who still trust that key read, and they list its
-certificates revoked; the proof that the key itself is revoked is the new key's CRL.
+certificates revoked; the proof that the key itself is revoked is the new key's CRL. A CA
+under a parent outside is refused here (SUBORDINATE_COMPROMISE): its compromise is the
+parent's to certify and revoke, server/subordinate_compromise.py.
 """
 
 from __future__ import annotations
@@ -590,9 +592,10 @@ async def compromise(
 
 AUTHORITY_KEY_IDENTIFIER = "2.5.29.35"
 SUBORDINATE_COMPROMISE = (
-    "generation {generation} was certified by a parent CA outside: its compromise is for the "
-    "parent to act on (a revocation request and a new certificate), not done here yet; "
-    "nothing was changed"
+    "generation {generation} was certified by a parent CA outside: its compromise hands the "
+    "parent a request for a new key and a revocation request, files only the command line "
+    "writes: run `python -m server compromise --home HOME --generation {generation} --grounds "
+    "TEXT --csr FILE --revocation-request FILE`; nothing was changed"
 )
 ROOT_IN_HOME_COMPROMISE = (
     "generation {generation} was certified by the root CA kept in this home, which is offline: "

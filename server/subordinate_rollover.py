@@ -119,24 +119,36 @@ async def request_next_generation(
     if await registry.ca_requests.pending(ca.name) is not None:
         raise CAError(ErrorKind.REJECTED, REQUEST_PENDING.format(ca=ca.name))
     number = len(await registry.generations(ca.name)) + 1
-    algorithm = KeyAlgorithm(ca.algorithm)
-    # racing requests (an operator's and the duty's) each make a key of their own
-    key = backend.generate_key(f"{ca.name}-ca-g{number}-{secrets.token_hex(4)}", algorithm)
-    subject = asn1_x509.Certificate.load(current.certificate_der).subject
-    try:
-        csr_der = ca_request_for(settings, backend, key, subject)
-    except BaseException:
-        _destroy(backend, key)
-        raise
+    key, csr_der = next_key_request(settings, backend, number, current)
     request = GenerationRequest(id=0, ca_name=ca.name, rolled_from=current.id, key_uri=key.uri,
-                                key_algorithm=algorithm.value, csr_der=csr_der, created_at=now,
-                                actor=actor, reason=reason, state="pending")  # fmt: skip
+                                key_algorithm=key.algorithm.value, csr_der=csr_der,
+                                created_at=now, actor=actor, reason=reason,
+                                state="pending")  # fmt: skip
     try:
         request_id = await registry.ca_requests.add(request, now)
     except CAError:  # refused: nothing recorded (another request came first)
-        _destroy(backend, key)
+        destroy_unused_key(backend, key)
         raise
     return NextRequest(request_id, key, csr_der)
+
+
+def next_key_request(
+    settings: Settings, backend: SigningBackend, number: int, current: CAGeneration
+) -> tuple[KeyRef, bytes]:
+    """A new CA key for generation `number` in the home's backend and its PKCS#10 request
+    (DER) with `current`'s subject (see the module, 1.); nothing recorded. The key is
+    destroyed again if the request cannot be made. Shared with the compromise of such a CA
+    (server/subordinate_compromise.py)."""
+    ca = settings.ca
+    # racing requests (an operator's and the duty's) each make a key of their own
+    key = backend.generate_key(f"{ca.name}-ca-g{number}-{secrets.token_hex(4)}",
+                               KeyAlgorithm(ca.algorithm))  # fmt: skip
+    subject = asn1_x509.Certificate.load(current.certificate_der).subject
+    try:
+        return key, ca_request_for(settings, backend, key, subject)
+    except BaseException:
+        destroy_unused_key(backend, key)
+        raise
 
 
 async def abandon_next_request(
@@ -154,7 +166,7 @@ async def abandon_next_request(
     if request is None:
         raise CAError(ErrorKind.REJECTED, NO_PENDING_REQUEST.format(ca=settings.ca.name))
     await registry.ca_requests.abandon(request, actor, now)
-    _destroy(backend, KeyRef(request.key_uri, KeyAlgorithm(request.key_algorithm)))
+    destroy_unused_key(backend, KeyRef(request.key_uri, KeyAlgorithm(request.key_algorithm)))
     return request
 
 
@@ -197,7 +209,7 @@ async def import_next_generation(
     try:
         new_id = await registry.ca_requests.imported(request, record, now)
     except CAError:  # refused: nothing recorded (another import or rollover came first)
-        _destroy(backend, responder_key)
+        destroy_unused_key(backend, responder_key)
         raise
     recorded = next(g for g in await registry.generations(ca.name) if g.id == new_id)
     cmp_serial = await issue_cmp_identity(settings, authority, recorded, now, secret, actor)
@@ -255,7 +267,7 @@ async def certified_generation(
             settings, authority, backend, new, certificate, spki_der, responder_key, now
         )
     except BaseException:
-        _destroy(backend, responder_key)
+        destroy_unused_key(backend, responder_key)
         raise
     record = Rollover(
         ca_name=ca.name,
@@ -345,11 +357,10 @@ async def _responder(
     return intent, der
 
 
-def _destroy(backend: SigningBackend, key: KeyRef) -> None:
-    """Destroy a key made for what was not recorded; a failure is logged, never raised over
-    the refusal that led here."""
+def destroy_unused_key(backend: SigningBackend, key: KeyRef) -> None:
+    """Destroy a key made for what was not recorded, or an abandoned request's; a failure
+    is logged, never raised over the refusal (or the record) that led here."""
     try:
         backend.destroy_key(key)
     except HSMError as exc:
-        log.warning("a key made for nothing recorded is left in the backend: %s (%s)",
-                    key.uri, exc)  # fmt: skip
+        log.warning("a key no longer used is left in the backend: %s (%s)", key.uri, exc)

@@ -4,7 +4,8 @@ Requests come in as bytes (:func:`parse_pki_message`, ``messages.py``; the CRMF 
 inside with their proof of possession in ``crmf.py``); their protection is checked in
 ``protection.py`` (PasswordBasedMac and PBMAC1 of RFC 9481 section 6, signatures of its
 section 3); replies are built in ``replies.py``: a body, a header, the ProtectedPart the
-caller MACs or has signed, then the assembled PKIMessage. Nothing here does I/O, reads a
+caller MACs or has signed, then the assembled PKIMessage (and so is the one request the CA
+sends itself, an rr to its parent: ``revocation_request.py``). Nothing here does I/O, reads a
 clock or signs; the only randomness is the fresh salt of a reply's MAC parameters. See each
 module's docstring for its theory of operation.
 """
@@ -74,6 +75,7 @@ from protocols.cmp.replies import (
     root_ca_key_update_value,
     rp_body,
 )
+from protocols.cmp.revocation_request import rr_body
 
 __all__ = [
     "ID_CE_CRL_REASONS",
@@ -132,6 +134,7 @@ __all__ = [
     "reply_mac",
     "root_ca_key_update_value",
     "rp_body",
+    "rr_body",
     "signature_algorithm_der",
     "verify_mac",
     "verify_signature",

@@ -9,7 +9,9 @@ protection and TLS server certificates), made in a scratch registry and copied w
 
 For a CA that has a generation, the second half of its rollover (`rollover --csr`): the
 parent's certificate for the key of the pending request in the registry becomes the next
-generation (server/subordinate_rollover.py), on any node of the CA, while it serves."""
+generation (server/subordinate_rollover.py), on any node of the CA, while it serves; so
+does the parent's answer to the request `compromise --csr` made
+(server/subordinate_compromise.py)."""
 
 from __future__ import annotations
 
@@ -90,9 +92,13 @@ async def _next_generation(
         backend.close()
     new = done.new
     issuer = x509.load_der_x509_certificate(new.certificate_der).issuer.rfc4514_string()
+    if done.old.state == "compromised":  # the request made at its compromise (K4)
+        made = f"generation {new.id} made after the compromise of generation {done.old.id}"
+    else:
+        made = f"rolled over from generation {done.old.id} to {new.id}"
     return [
-        f"CA {settings.ca.name!r} rolled over from generation {done.old.id} to {new.id}: the "
-        f"parent's certificate for request {done.request_id} imported",
+        f"CA {settings.ca.name!r} {made}: the parent's certificate for request "
+        f"{done.request_id} imported",
         f"  CA certificate serial {new.serial}, key id {new.key_id.hex()}, "
         f"valid until {new.not_after:%Y-%m-%d}, issued by {issuer}",
         f"  OCSP responder certificate serial {done.responder_serial}",

@@ -11,11 +11,17 @@ imported with `import-ca-cert` (server/cli/import_ca.py).
 
 An issuing CA under the root kept in the home (`init --hierarchy`) rolls over with
 `rollover` alone, the root's key at hand: the root certifies the next key at once
-(server/hierarchy/issuing_rollover.py)."""
+(server/hierarchy/issuing_rollover.py).
+
+The compromise of a CA under a parent outside (server/subordinate_compromise.py) is
+`compromise --csr FILE --revocation-request FILE`: the request for the new key and the CMP
+revocation request for the parent are written before anything is recorded, and removed
+again if the compromise is refused, so that a refused command changes nothing."""
 
 from __future__ import annotations
 
 import argparse
+import base64
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +39,13 @@ from server.hierarchy.issuing_compromise import compromise_under_root
 from server.hierarchy.issuing_rollover import rollover_under_root
 from server.hierarchy.offline_root import open_root_backend
 from server.lifecycle import Compromised, RolledOver, rollover
+from server.subordinate_compromise import (
+    ParentCompromise,
+    discard,
+    prepare_parent_compromise,
+    record_parent_compromise,
+    revoke_after_parent_compromise,
+)
 from server.subordinate_rollover import (
     SubordinateRolloverRegistry,
     abandon_next_request,
@@ -69,6 +82,13 @@ def add_commands(command: Command) -> None:
     )
     declare.add_argument("--generation", type=int, required=True, help="the compromised one")
     declare.add_argument("--grounds", required=True, help="the compromise's grounds (audit)")
+    declare.add_argument("--csr", type=Path, metavar="FILE", help="a CA under a parent "
+                         "outside: write the PKCS#10 request for the new key to FILE, for the "
+                         "parent to certify (then import-ca-cert)")  # fmt: skip
+    declare.add_argument("--revocation-request", type=Path, metavar="FILE",
+                         help="a CA under a parent outside: write the CMP revocation request "
+                         "(rr, RFC 9483 4.2) of the compromised CA certificate to FILE, for "
+                         "the parent")  # fmt: skip
 
 
 async def run_rollover(args: argparse.Namespace) -> int:
@@ -169,6 +189,12 @@ def _write_csr(path: Path, csr_der: bytes) -> None:
 
 async def run_compromise(args: argparse.Namespace) -> int:
     settings = load_settings(args.home)
+    if (args.csr is None) != (args.revocation_request is None):
+        raise CAError(ErrorKind.MALFORMED, CSR_AND_REVOCATION_REQUEST)
+    if args.csr is not None:
+        for line in await _compromise_under_parent(settings, args):
+            print(line)
+        return 0
     async with open_ca(settings) as ca:
         if settings.root.name:
             done = await _compromise_under_root(settings, ca, args.generation, args.grounds)
@@ -206,3 +232,90 @@ async def _compromise_under_root(
     finally:
         backend.close()
         root_backend.close()
+
+
+CSR_AND_REVOCATION_REQUEST = (
+    "--csr and --revocation-request go together (a CA under a parent outside: the request for "
+    "the new key and the revocation request for the parent); nothing was changed"
+)
+
+
+async def _compromise_under_parent(settings: Settings, args: argparse.Namespace) -> list[str]:
+    """K4 for a CA under a parent outside: both files written before the compromise is
+    recorded, removed again if it is refused."""
+    backend = open_backend(settings)
+    try:
+        async with open_ca(settings) as ca:
+            prepared = await prepare_parent_compromise(
+                settings, ca.registry, backend, ca.clock(), args.generation, args.grounds
+            )
+            written: list[Path] = []
+            try:
+                _write_new(args.csr, _pem("CERTIFICATE REQUEST", prepared.csr_der), written)
+                _write_new(args.revocation_request, prepared.revocation_request_der, written)
+            except BaseException:
+                _remove(written)
+                discard(backend, prepared)
+                raise
+            try:  # refused: the new key destroyed, nothing recorded
+                request_id = await record_parent_compromise(
+                    settings, ca.registry, backend, prepared, ca.clock(), actor()
+                )
+            except BaseException:
+                _remove(written)
+                raise
+            done = await revoke_after_parent_compromise(
+                settings, ca.registry, ca.status, prepared, request_id, ca.clock(), actor()
+            )
+    finally:
+        backend.close()
+    return _compromised_under_parent(settings, done, args)
+
+
+def _remove(written: list[Path]) -> None:
+    for path in written:
+        path.unlink(missing_ok=True)
+
+
+def _write_new(path: Path, data: bytes, written: list[Path]) -> None:
+    """Write `data` to `path`, which must not exist (a file the operator kept is never
+    overwritten, nor removed on a refusal)."""
+    try:
+        with path.open("xb") as file:
+            written.append(path)
+            file.write(data)
+    except OSError as exc:
+        raise CAError(ErrorKind.REJECTED, f"cannot write {path}: {exc.strerror}; nothing was "
+                      "changed") from None  # fmt: skip
+
+
+def _pem(label: str, der: bytes) -> bytes:
+    body = base64.encodebytes(der).decode().replace("\n", "")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----", ""]).encode()
+
+
+def _compromised_under_parent(
+    settings: Settings, done: ParentCompromise, args: argparse.Namespace
+) -> list[str]:
+    prepared = done.prepared
+    old, name = prepared.old, settings.ca.name
+    certificates = done.certificates
+    verb = "revoked" if certificates.mode == "revoke" else "marked, left good"
+    lines = [f"CA {name!r}: generation {old.id} compromised, its certificates "
+             f"{certificates.count} {verb}"]  # fmt: skip
+    if prepared.abandoned is not None:
+        lines.append(f"  request {prepared.abandoned.id} for the next generation abandoned, "
+                     "its key destroyed")  # fmt: skip
+    lines += [
+        f"  request {done.request_id} for the new key ({prepared.key.uri}) written to "
+        f"{args.csr}: the parent CA is to certify it, then import-ca-cert --cert FILE "
+        "--chain FILE",
+        f"  revocation request (CMP rr, cACompromise) for CA certificate serial {old.serial} "
+        f"written to {args.revocation_request}: send it to the parent CA",
+    ]
+    if done.issuing is None:
+        lines.append("  no certificate is issued until the parent's certificate is imported")
+    else:
+        lines.append(f"  generation {done.issuing.id} issues until then")
+    return lines

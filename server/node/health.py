@@ -35,7 +35,7 @@ from hsm.backend import HSMError
 from server.clock import Clock
 from server.hierarchy.root_publication import RootPublication
 from server.node.duties import DUTIES
-from server.node.key_lifetime import key_usage_end, rollover_due
+from server.node.key_lifetime import key_usage_end, no_active_key, rollover_due
 from server.registry import CAGeneration, interfaces
 from server.signing import Signer
 
@@ -106,7 +106,7 @@ class Health:
         if lease is None:
             return Readiness("no live process holds the background duties (duty lease lapsed)")
         if generation is None:  # the probe found one a moment ago
-            return Readiness("the CA has no active key")
+            return Readiness(no_active_key(await self._registry.generations(self._ca_name)))
         readiness = self._key_lifetime(generation, now)
         root_warning = await self._root_crl_warning(now)
         if readiness.problem is not None or root_warning is None:
@@ -162,8 +162,8 @@ class Health:
     async def _sign_probe(self) -> str | None:
         try:
             generation = await self._registry.active_generation(self._ca_name)
-            if generation is None:
-                return "the CA has no active key"
+            if generation is None:  # a CA under a parent outside after a compromise (K4)
+                return no_active_key(await self._registry.generations(self._ca_name))
             responder = await self._registry.ocsp_responder(generation.id)
         except Exception as exc:  # any failure of the registry's driver
             log.warning("health: the registry did not answer (%s)", type(exc).__name__)

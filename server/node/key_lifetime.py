@@ -15,6 +15,7 @@ answers go on being signed after it (K3), certificates are not (K1).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from asn1crypto import x509 as asn1_x509
@@ -56,6 +57,21 @@ def check_may_certify(ca: CASettings, generation: CAGeneration, now: datetime) -
     if now >= end:
         message = KEY_PAST_ITS_LIFETIME.format(generation=generation.id, end=end)
         raise CAError(ErrorKind.UNAVAILABLE, message)
+
+
+NO_ACTIVE_KEY = "the CA has no active key (run init)"
+WAITING_FOR_PARENT = (
+    "the CA key of generation {generation} was declared compromised: the CA waits for its "
+    "parent CA's certificate for its new key (import-ca-cert); nothing is issued until then"
+)
+
+
+def no_active_key(generations: Sequence[CAGeneration]) -> str:
+    """Why a CA has no active generation to issue with: after the compromise of its only
+    active one, a CA under a parent outside waits for the parent's certificate for its new
+    key (server/subordinate_compromise.py); else it was never made."""
+    compromised = [g.id for g in generations if g.state == "compromised"]
+    return WAITING_FOR_PARENT.format(generation=compromised[-1]) if compromised else NO_ACTIVE_KEY
 
 
 KEY_PAST_ITS_LIFETIME = (

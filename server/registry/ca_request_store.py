@@ -8,6 +8,13 @@ rollover records one, server/registry/registry.py `insert_generation_in`), its p
 chain and the request 'imported' in one transaction, only while the request is pending
 and the generation it was made from is still the active one; abandoning it is one
 transaction too.
+
+The compromise of a generation of such a CA (server/subordinate_compromise.py, K4) is one
+transaction too: the pending request, if any, abandoned; the generation 'compromised'; the
+request for the new key recorded pending, made from the CA's newest generation; their
+audit entries. A request made from a generation no longer active is therefore always a
+compromise's (every compromise abandons what was pending), and its import needs that no
+generation was made after that one, instead of that one being the newest active.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import TYPE_CHECKING
 from server.errors import CAError, ErrorKind
 from server.registry.engine import Connection
 from server.registry.records import (
+    COMPROMISE_REFUSED,
     REQUEST_CLOSED,
     REQUEST_PENDING,
     AuditEvent,
@@ -50,23 +58,26 @@ class CARequestStore:
         `ca.generation.request`; returns its id. Raises CAError(REJECTED) with
         REQUEST_PENDING, nothing recorded, when the CA has a pending request."""
         async with self._registry.transaction() as db:
-            cursor = await db.execute(
-                "INSERT INTO ca_requests (ca_name, rolled_from, key_uri, key_algorithm, csr_der,"
-                " created_at, actor, reason, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
-                " ON CONFLICT DO NOTHING RETURNING id",
-                (request.ca_name, request.rolled_from, request.key_uri, request.key_algorithm,
-                 request.csr_der, to_text(at), request.actor, request.reason),
-            )  # fmt: skip
-            row = next(iter(await cursor.fetchall()), None)
-            if row is None:
-                raise CAError(ErrorKind.REJECTED, REQUEST_PENDING.format(ca=request.ca_name))
-            request_id = int(row[0])
-            audit = AuditEvent(request.actor, "ca.generation.request", f"request {request_id}",
-                               {"ca": request.ca_name, "from": request.rolled_from,
-                                "key": request.key_uri, "algorithm": request.key_algorithm,
-                                "reason": request.reason})  # fmt: skip
-            await self._registry.append_audit_in(db, audit, at)
-            return request_id
+            return await self._add_in(db, request, at)
+
+    async def _add_in(self, db: Connection, request: GenerationRequest, at: datetime) -> int:
+        cursor = await db.execute(
+            "INSERT INTO ca_requests (ca_name, rolled_from, key_uri, key_algorithm, csr_der,"
+            " created_at, actor, reason, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            (request.ca_name, request.rolled_from, request.key_uri, request.key_algorithm,
+             request.csr_der, to_text(at), request.actor, request.reason),
+        )  # fmt: skip
+        row = next(iter(await cursor.fetchall()), None)
+        if row is None:
+            raise CAError(ErrorKind.REJECTED, REQUEST_PENDING.format(ca=request.ca_name))
+        request_id = int(row[0])
+        audit = AuditEvent(request.actor, "ca.generation.request", f"request {request_id}",
+                           {"ca": request.ca_name, "from": request.rolled_from,
+                            "key": request.key_uri, "algorithm": request.key_algorithm,
+                            "reason": request.reason})  # fmt: skip
+        await self._registry.append_audit_in(db, audit, at)
+        return request_id
 
     async def pending(self, ca_name: str) -> GenerationRequest | None:
         """The CA's pending request, if it has one."""
@@ -97,16 +108,21 @@ class CARequestStore:
         'imported', in one transaction; returns the new generation's id. Raises
         CAError(REJECTED), nothing recorded, with REQUEST_CLOSED when the request is no
         longer pending, or ROLLED_FROM_GONE when the generation it was made from is no
-        longer the CA's active one."""
+        longer the CA's active one or, for a request made at a compromise (that generation
+        no longer active: see the module), when a generation was made after it."""
         async with self._registry.transaction() as db:
             await _close(db, request, "imported", at)
             cursor = await db.execute(
-                "SELECT id FROM ca_generations WHERE ca_name = ? AND state = 'active'"
-                " ORDER BY id DESC LIMIT 1",
+                "SELECT id, state FROM ca_generations WHERE ca_name = ? ORDER BY id DESC",
                 (request.ca_name,),
             )
-            active = next(iter(await cursor.fetchall()), None)
-            if active is None or active[0] != request.rolled_from:
+            rows = [(int(row[0]), row[1]) for row in await cursor.fetchall()]
+            states = dict(rows)
+            if states.get(request.rolled_from) == "active":  # a rollover's request
+                current = next((g for g, state in rows if state == "active"), None)
+            else:  # a compromise's: the newest generation, whatever its state now
+                current = rows[0][0] if rows else None
+            if request.rolled_from not in states or current != request.rolled_from:
                 message = ROLLED_FROM_GONE.format(old=request.rolled_from, ca=request.ca_name)
                 raise CAError(ErrorKind.REJECTED, message)
             details = {"ca": request.ca_name, "from": request.rolled_from,
@@ -118,6 +134,53 @@ class CARequestStore:
                 "UPDATE ca_requests SET generation_id = ? WHERE id = ?", (new_id, request.id)
             )
             return new_id
+
+    async def compromised(
+        self,
+        generation_id: int,
+        request: GenerationRequest,
+        abandoned: GenerationRequest | None,
+        grounds: str,
+        certificates: str,
+        at: datetime,
+    ) -> int:
+        """Record the compromise of generation `generation_id` of a CA under a parent
+        outside (K4) in one transaction: `abandoned`, the request pending until now if any,
+        'abandoned' (audit entry `ca.generation.request.abandon`); the generation
+        'compromised'; `request` (its `id` and `state` ignored), for the new key, pending
+        (audit entry `ca.generation.request`); and the audit entry
+        `ca.generation.compromise` {ca, generation, grounds, request, certificates} with
+        the request's actor. Returns the request's id. Raises CAError(REJECTED), nothing
+        recorded: COMPROMISE_REFUSED when the generation is no longer active,
+        REQUEST_CLOSED when `abandoned` is no longer pending, REQUEST_PENDING when another
+        request is."""
+        ca = request.ca_name
+        async with self._registry.transaction() as db:
+            cursor = await db.execute(
+                "SELECT state FROM ca_generations WHERE id = ? AND ca_name = ?",
+                (generation_id, ca),
+            )
+            row = next(iter(await cursor.fetchall()), None)
+            if row is None or row[0] != "active":
+                state = row[0] if row else "unknown"
+                message = COMPROMISE_REFUSED.format(generation=generation_id, ca=ca, state=state)
+                raise CAError(ErrorKind.REJECTED, message)
+            if abandoned is not None:
+                await _close(db, abandoned, "abandoned", at)
+                audit = AuditEvent(request.actor, "ca.generation.request.abandon",
+                                   f"request {abandoned.id}",
+                                   {"ca": ca, "key": abandoned.key_uri})  # fmt: skip
+                await self._registry.append_audit_in(db, audit, at)
+            await db.execute(
+                "UPDATE ca_generations SET state = 'compromised' WHERE id = ?", (generation_id,)
+            )
+            request_id = await self._add_in(db, request, at)
+            details = {"ca": ca, "generation": generation_id, "grounds": grounds,
+                       "request": request_id, "certificates": certificates}  # fmt: skip
+            audit = AuditEvent(request.actor, "ca.generation.compromise",
+                               f"generation {generation_id}", details)  # fmt: skip
+            await self._registry.append_audit_in(db, audit, at)
+            return request_id
 
     async def abandon(self, request: GenerationRequest, actor: str, at: datetime) -> None:
         """Mark `request` abandoned with the audit entry `ca.generation.request.abandon`.

@@ -251,6 +251,16 @@ class GenerationRequestRecords(Protocol):
 
     async def abandon(self, request: GenerationRequest, actor: str, at: datetime) -> None: ...
 
+    async def compromised(
+        self,
+        generation_id: int,
+        request: GenerationRequest,
+        abandoned: GenerationRequest | None,
+        grounds: str,
+        certificates: str,
+        at: datetime,
+    ) -> int: ...
+
 
 class GenerationRequests(Protocol):
     """What a CA under a parent outside records of its next generation's request."""

@@ -70,6 +70,7 @@ SHARED_ROOT_MODULES = {
     "request_checks.py",
     "authority.py",
     "lifecycle.py",
+    "subordinate_compromise.py",  # CA generations too: the compromise of a CA under a parent
     "subordinate_rollover.py",  # CA generations too: the rollover of a CA under a parent
     "accounts.py",
     "outbox.py",

@@ -111,10 +111,13 @@ async def test_hierarchy_rollover_of_a_ca_under_a_parent_is_refused(sub_ca: Subo
     assert sorted((local_ca.settings.home / "keys").iterdir()) == keys
 
 
-async def test_k4_compromise_of_a_ca_under_a_parent_is_refused(sub_ca: SubordinateCA) -> None:
-    """Not done yet (the parent revokes and certifies a new key): refused rather than
-    answered with a self-signed successor, which would make this CA a root of its own;
-    nothing changed, no key made."""
+async def test_k4_self_signed_compromise_of_a_ca_under_a_parent_is_refused(
+    sub_ca: SubordinateCA,
+) -> None:
+    """The self-signed compromise (and so the API's) refuses it rather than answer with a
+    self-signed successor, which would make this CA a root of its own, and says what to run
+    (the parent revokes and certifies a new key: tests/unit/server/
+    test_cli_subordinate_compromise.py); nothing changed, no key made."""
     local_ca = sub_ca.local_ca
     before = await local_ca.registry.generations(local_ca.settings.ca.name)
     keys = sorted((local_ca.settings.home / "keys").iterdir())
@@ -126,9 +129,11 @@ async def test_k4_compromise_of_a_ca_under_a_parent_is_refused(sub_ca: Subordina
                          "cli:operator", before[0].id, "the key was copied")  # fmt: skip
     assert raised.value.kind is ErrorKind.REJECTED
     assert str(raised.value) == (
-        f"generation {before[0].id} was certified by a parent CA outside: its compromise is "
-        "for the parent to act on (a revocation request and a new certificate), not done here "
-        "yet; nothing was changed"
+        f"generation {before[0].id} was certified by a parent CA outside: its compromise "
+        "hands the parent a request for a new key and a revocation request, files only the "
+        "command line writes: run `python -m server compromise --home HOME --generation "
+        f"{before[0].id} --grounds TEXT --csr FILE --revocation-request FILE`; nothing was "
+        "changed"
     )
     assert await local_ca.registry.generations(local_ca.settings.ca.name) == before
     assert sorted((local_ca.settings.home / "keys").iterdir()) == keys
