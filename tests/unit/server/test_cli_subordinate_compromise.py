@@ -12,10 +12,14 @@ exact text, with nothing changed. The parent is made with `cryptography`
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import subprocess
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -24,10 +28,17 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from config import load_settings
 from protocols import cmp
 from protocols.crl import CRLReason
-from server.context import open_ca, open_registry
+from protocols.der import tlv
+from server.authority import der_to_pem
+from server.context import backend_spec, open_ca, open_registry
 from server.errors import CAError, ErrorKind
+from server.node.health import Health
+from server.node.tls import load_server_identity, server_context
 from server.registry import CertificateStatus, GenerationRequest
 from server.registry.records import AuditEntry
+from server.web.app import build_app
+from tests.cmp_client import BODY, cert_req_messages, cert_request, read_answer
+from tests.csr_factory import make_csr
 from tests.subordinate_ca import Parent, new_intermediate, new_root, pem
 from tests.unit.server.test_cli_import_ca import import_ca, registry_url
 from tests.unit.server.test_cli_subordinate import _rows
@@ -42,6 +53,8 @@ from tests.unit.server.test_cli_subordinate_rollover import (
     run,
     signed_by,
 )
+from tests.unit.web.edge import registry_state
+from tests.unit.web.test_error_policy_cmp import CT, mac_request
 
 GROUNDS = "the CA key's backup was found copied (incident report 7)"
 WAITING = (
@@ -270,3 +283,65 @@ def test_k4_compromise_csr_is_refused_for_a_self_signed_ca_and_changes_nothing(
         "--revocation-request), no request to a parent; nothing was changed\n"))  # fmt: skip
     assert (key_files(home), asyncio.run(_rows(registry_url(home)))) == (keys, rows)
     assert not (tmp_path / "x.csr").exists() and not (tmp_path / "x.der").exists()
+
+
+def waiting_home(folder: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A CA under a parent outside whose only generation was declared compromised: it waits
+    for the parent's certificate for its new key."""
+    home, _, _ = subordinate_home(folder, None, capsys)
+    code, _, err = run(capsys, "compromise", "--home", str(home), "--generation", "1",
+                       "--grounds", GROUNDS, "--csr", str(folder / "g2.csr"),
+                       "--revocation-request", str(folder / "rr.der"))  # fmt: skip
+    assert code == 0, err
+    return home
+
+
+async def test_k4_rfc7030_4_2_3_rfc9483_3_6_4_a_waiting_ca_answers_unavailable_and_records_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], aiohttp_server: Any
+) -> None:
+    """While the CA waits for its parent's certificate, EST enrollment is HTTP 503 with
+    Retry-After and the reason (RFC 7030 4.2.3), a CMP ir an error message with failInfo
+    systemUnavail and the reason (RFC 9810 5.2.3, RFC 9483 3.6.4), and /healthz 503 with the
+    reason: the CA cannot issue. Nothing is recorded, the enrollment code stays unspent."""
+    home = await asyncio.to_thread(waiting_home, tmp_path, capsys)
+    settings = load_settings(home)
+    secret = backend_spec(settings).read_secret()
+    async with open_ca(settings, signing=False) as ca:
+        [compromised] = await ca.registry.generations("demo")
+        ca_pem = der_to_pem(compromised.certificate_der)
+        ca.health = Health(settings, ca.registry, ca.authority, lambda: 1, ca.clock)
+        app = build_app(ca, load_server_identity(settings, secret))
+        server = await aiohttp_server(app, ssl=server_context(settings, secret, ca_pem))
+        credential, code = await ca.credentials.create(
+            "tls-client", "CN=device", timedelta(hours=1), "test"
+        )
+        key = ec.generate_private_key(ec.SECP256R1())
+        ir = tlv(BODY["ir"], cert_req_messages(cert_request(key=key)))
+        request = await mac_request(ca, ir)  # its enrollment code made here
+        before = await registry_state(ca)
+        basic = base64.b64encode(f"{credential.id}:{code}".encode()).decode()
+        base = f"https://127.0.0.1:{server.port}"
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"{base}/.well-known/est/simpleenroll",
+                data=base64.encodebytes(make_csr([("CN", "device")])),
+                headers={"Content-Type": "application/pkcs10", "Authorization": f"Basic {basic}"},
+                ssl=False,
+            ) as response:
+                assert (response.status, response.content_type) == (503, "text/plain")
+                assert response.headers["Retry-After"] == "5"
+                assert await response.text() == WAITING + "\n"
+            async with session.post(
+                f"{base}/.well-known/cmp", data=request, headers={"Content-Type": CT}, ssl=False
+            ) as response:
+                assert (response.status, response.content_type) == (200, CT)
+                answer = read_answer(await response.read())
+            assert answer.body_type == "error", answer
+            assert (answer.status, answer.fail_info, answer.text) == (
+                cmp.PKIStatus.rejection, {"systemUnavail"}, WAITING)  # fmt: skip
+            assert answer.protected  # as the request was (MAC, RFC 9483 3.6.4)
+            async with session.get(f"{base}/healthz", ssl=False) as response:
+                assert response.status == 503
+                assert await response.text() == f"unhealthy: {WAITING}\n"
+        assert await registry_state(ca) == before
+        assert not (await ca.credentials.find_each([credential.id]))[credential.id].spent
