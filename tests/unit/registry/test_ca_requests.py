@@ -142,3 +142,115 @@ async def test_k2_an_abandoned_request_makes_room_for_another(registry: Registry
     states = [r.state for r in await registry.ca_requests.requests("demo")]
     assert states == ["abandoned", "pending"]
     assert (await audit_actions(registry)).count("ca.generation.request.abandon") == 1
+
+
+# The compromise of a generation of such a CA (regulation K4; server/subordinate_compromise.py)
+
+
+def a_compromise_request(rolled_from: int, key: str = "key:new") -> GenerationRequest:
+    return dataclasses.replace(a_request(rolled_from, key), reason="compromise")
+
+
+async def test_k4_a_compromise_abandons_the_pending_request_and_records_the_new_one_at_once(
+    registry: Registry,
+) -> None:
+    first = await a_generation(registry, "demo", "c1")
+    await registry.ca_requests.add(a_request(first), NOW)
+    pending = await registry.ca_requests.pending("demo")
+    assert pending is not None
+    request_id = await registry.ca_requests.compromised(
+        first, a_compromise_request(first), pending, "key copied", "revoke", NOW
+    )
+    assert [(g.id, g.state) for g in await registry.generations("demo")] == [(first, "compromised")]
+    assert await registry.active_generation("demo") is None
+    requests = await registry.ca_requests.requests("demo")
+    assert [(r.id, r.state, r.rolled_from) for r in requests] == [
+        (pending.id, "abandoned", first), (request_id, "pending", first)]  # fmt: skip
+    entries = (await registry.search.audit_entries(100, None))[-3:]
+    assert [e.action for e in entries] == [
+        "ca.generation.request.abandon",
+        "ca.generation.request",
+        "ca.generation.compromise",
+    ]
+    assert (entries[2].actor, entries[2].target, entries[2].details) == (
+        "cli:operator", f"generation {first}",
+        {"ca": "demo", "generation": first, "grounds": "key copied", "request": request_id,
+         "certificates": "revoke"})  # fmt: skip
+    assert (await registry.verify_audit_chain()).intact
+
+
+async def test_k4_a_compromise_refused_records_nothing(registry: Registry) -> None:
+    """The pending request it read closed meanwhile (another node imported or abandoned
+    it), another one pending, the generation compromised already: each refused whole."""
+    first = await a_generation(registry, "demo", "c1")
+
+    async def refused(abandoned: GenerationRequest | None, key: str) -> str:
+        before = await row_counts(registry)
+        with pytest.raises(CAError) as refusal:
+            await registry.ca_requests.compromised(
+                first, a_compromise_request(first, key), abandoned, "g", "revoke", NOW
+            )
+        assert refusal.value.kind is ErrorKind.REJECTED
+        assert await row_counts(registry) == before
+        return refusal.value.message
+
+    await registry.ca_requests.add(a_request(first), NOW)
+    closed = await registry.ca_requests.pending("demo")
+    assert closed is not None
+    await registry.ca_requests.abandon(closed, "cli:operator", NOW)
+    assert await refused(closed, "key:a") == (
+        f"request {closed.id} of CA 'demo' for its next generation is no longer pending "
+        "(imported or abandoned meanwhile); nothing was recorded"
+    )
+    await registry.ca_requests.add(a_request(first, "key:other"), NOW)
+    assert await refused(None, "key:b") == (
+        "CA 'demo' has a request for its next generation pending already: import the "
+        "parent's certificate for it (import-ca-cert), write its CSR again (rollover --csr "
+        "FILE) or abandon it (rollover --abandon); nothing was made"
+    )
+    other = await registry.ca_requests.pending("demo")
+    await registry.ca_requests.compromised(first, a_compromise_request(first), other, "g",
+                                           "mark", NOW)  # fmt: skip
+    assert await refused(None, "key:c") == (
+        f"generation {first} of CA 'demo' is compromised, not active: only a live generation's "
+        "key can be declared compromised; nothing was recorded"
+    )
+
+
+async def test_k4_the_compromise_request_is_imported_though_its_generation_is_not_active(
+    registry: Registry,
+) -> None:
+    """The request made at the compromise of the issuing generation is imported while no
+    generation was made after that one, even with an older one still active (it issues
+    meanwhile); one made after it refuses the import, nothing recorded."""
+    first = await a_generation(registry, "demo", "c1")
+    await registry.ca_requests.add(a_request(first), NOW)
+    request = await registry.ca_requests.pending("demo")
+    assert request is not None
+    second = await registry.ca_requests.imported(request, imported_generation(first, "c2"), NOW)
+    await registry.ca_requests.compromised(second, a_compromise_request(second), None, "g",
+                                           "revoke", NOW)  # fmt: skip
+    compromise_request = await registry.ca_requests.pending("demo")
+    assert compromise_request is not None
+    active = await registry.active_generation("demo")
+    assert active is not None and active.id == first  # the older one issues meanwhile
+    third = await registry.ca_requests.imported(
+        compromise_request, imported_generation(second, "c3"), NOW
+    )
+    assert [(g.id, g.state) for g in await registry.generations("demo")] == [
+        (first, "active"), (second, "compromised"), (third, "active")]  # fmt: skip
+
+    # a generation made after the compromised one: its request's import is refused
+    await registry.ca_requests.compromised(third, a_compromise_request(third, "key:4"), None,
+                                           "g", "revoke", NOW)  # fmt: skip
+    late = await registry.ca_requests.pending("demo")
+    assert late is not None
+    await registry.record_rollover(a_rollover(first, "c4"), NOW)
+    before = await row_counts(registry)
+    with pytest.raises(CAError) as refused:
+        await registry.ca_requests.imported(late, imported_generation(third, "c5"), NOW)
+    assert refused.value.message == (
+        f"generation {third} is no longer the active generation of CA 'demo': the request was "
+        "made from it; nothing was recorded"
+    )
+    assert await row_counts(registry) == before
