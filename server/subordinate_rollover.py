@@ -104,13 +104,18 @@ async def request_next_generation(
 ) -> NextRequest:
     """Make the CA's next key and the request for it, and record the request pending (see
     the module, 1.); with `rolled_from`, only for that generation (the scheduled duty).
-    Raises CAError(UNAVAILABLE) when the CA has no active generation, CAError(REJECTED)
+    With no active generation (a CA waiting for its parent after a compromise whose request
+    was abandoned), from its newest one. Raises CAError(UNAVAILABLE) when the CA has no
+    generation, CAError(REJECTED)
     when the active one is not `rolled_from`, is self-signed (SELF_SIGNED) or a request is
     pending already (REQUEST_PENDING); nothing recorded then, and no key left made."""
     ca = settings.ca
     current = await registry.active_generation(ca.name)
-    if current is None:
-        raise CAError(ErrorKind.UNAVAILABLE, "the CA has no active key (run init)")
+    if current is None:  # after a compromise, its request abandoned: made from the newest
+        generations = await registry.generations(ca.name)
+        if not generations:
+            raise CAError(ErrorKind.UNAVAILABLE, "the CA has no active key (run init)")
+        current = generations[-1]  # (server/subordinate_compromise.py, its import's rule)
     if rolled_from is not None and current.id != rolled_from:
         raise CAError(ErrorKind.REJECTED, f"generation {rolled_from} is no longer the active "
                                           f"one (generation {current.id} is)")  # fmt: skip

@@ -285,15 +285,16 @@ def test_k4_compromise_csr_is_refused_for_a_self_signed_ca_and_changes_nothing(
     assert not (tmp_path / "x.csr").exists() and not (tmp_path / "x.der").exists()
 
 
-def waiting_home(folder: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+def waiting_home(folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Parent, Parent]:
     """A CA under a parent outside whose only generation was declared compromised: it waits
-    for the parent's certificate for its new key."""
-    home, _, _ = subordinate_home(folder, None, capsys)
+    for the parent's certificate for its new key. Its home, the parent's root and
+    intermediate."""
+    home, root, intermediate = subordinate_home(folder, None, capsys)
     code, _, err = run(capsys, "compromise", "--home", str(home), "--generation", "1",
                        "--grounds", GROUNDS, "--csr", str(folder / "g2.csr"),
                        "--revocation-request", str(folder / "rr.der"))  # fmt: skip
     assert code == 0, err
-    return home
+    return home, root, intermediate
 
 
 async def test_k4_rfc7030_4_2_3_rfc9483_3_6_4_a_waiting_ca_answers_unavailable_and_records_nothing(
@@ -303,7 +304,7 @@ async def test_k4_rfc7030_4_2_3_rfc9483_3_6_4_a_waiting_ca_answers_unavailable_a
     Retry-After and the reason (RFC 7030 4.2.3), a CMP ir an error message with failInfo
     systemUnavail and the reason (RFC 9810 5.2.3, RFC 9483 3.6.4), and /healthz 503 with the
     reason: the CA cannot issue. Nothing is recorded, the enrollment code stays unspent."""
-    home = await asyncio.to_thread(waiting_home, tmp_path, capsys)
+    home, _, _ = await asyncio.to_thread(waiting_home, tmp_path, capsys)
     settings = load_settings(home)
     secret = backend_spec(settings).read_secret()
     async with open_ca(settings, signing=False) as ca:
@@ -345,3 +346,31 @@ async def test_k4_rfc7030_4_2_3_rfc9483_3_6_4_a_waiting_ca_answers_unavailable_a
                 assert await response.text() == f"unhealthy: {WAITING}\n"
         assert await registry_state(ca) == before
         assert not (await ca.credentials.find_each([credential.id]))[credential.id].spent
+
+
+def test_k4_a_waiting_ca_whose_request_was_abandoned_makes_another_and_imports_its_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rollover --abandon` gives up the compromise's request (the parent lost it, say);
+    `rollover --csr` then makes another from the compromised generation, the newest, and
+    its answer is imported as the compromise's would have been."""
+    home, root, intermediate = waiting_home(tmp_path, capsys)
+    abandoned = "CA 'demo': request 1 for the next generation abandoned, its key destroyed\n"
+    assert run(capsys, "rollover", "--home", str(home), "--abandon") == (0, abandoned, "")
+    code, out, err = run(capsys, "rollover", "--home", str(home), "--csr",
+                         str(tmp_path / "again.csr"))  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("CA 'demo': request 2 for the next generation made, key ")
+    requests, _ = asyncio.run(registry_view(home))
+    assert [(r.id, r.state, r.rolled_from) for r in requests] == [
+        (1, "abandoned", 1), (2, "pending", 1)]  # fmt: skip
+    second = signed_by(intermediate, tmp_path / "again.csr")
+    assert import_ca(home, pem(second), pem(intermediate.certificate, root.certificate)) == 0
+    assert capsys.readouterr().out.startswith(
+        "CA 'demo' generation 2 made after the compromise of generation 1: the parent's "
+        "certificate for request 2 imported\n"
+    )
+    assert [(g.id, g.state) for g in asyncio.run(generations(home))] == [
+        (1, "compromised"), (2, "active")]  # fmt: skip
+    issued = x509.load_pem_x509_certificate(leaf(home, tmp_path, "after", capsys).read_bytes())
+    issued.verify_directly_issued_by(second)
