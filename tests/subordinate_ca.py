@@ -53,10 +53,13 @@ class Parent:
         ca: bool = True,
         cert_sign: bool = True,
         not_after: datetime | None = None,
+        digital_signature: bool = False,
     ) -> x509.Certificate:
+        """`digital_signature`: keyUsage digitalSignature too, as this CA's requests ask
+        (its CMP messages, such as its revocation request, are signed with the key)."""
         end = not_after or self.now + YEAR
         return _certificate(self.key, self.certificate.subject, subject, public_key, ca,
-                            cert_sign, self.now, end)  # fmt: skip
+                            cert_sign, self.now, end, digital_signature)  # fmt: skip
 
 
 def _certificate(
@@ -68,8 +71,9 @@ def _certificate(
     cert_sign: bool,
     now: datetime,
     not_after: datetime,
+    digital_signature: bool = False,
 ) -> x509.Certificate:
-    usage = x509.KeyUsage(digital_signature=False, content_commitment=False,
+    usage = x509.KeyUsage(digital_signature=digital_signature, content_commitment=False,
                           key_encipherment=False, data_encipherment=False, key_agreement=False,
                           key_cert_sign=cert_sign, crl_sign=True, encipher_only=False,
                           decipher_only=False)  # fmt: skip

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import re
+import socket
 import subprocess
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from config import load_settings
 from protocols import cmp
@@ -37,7 +40,7 @@ from server.node.tls import load_server_identity, server_context
 from server.registry import CertificateStatus, GenerationRequest
 from server.registry.records import AuditEntry
 from server.web.app import build_app
-from tests.cmp_client import BODY, cert_req_messages, cert_request, read_answer
+from tests.cmp_client import BODY, Answer, cert_req_messages, cert_request, read_answer
 from tests.csr_factory import make_csr
 from tests.subordinate_ca import Parent, new_intermediate, new_root, pem
 from tests.unit.server.test_cli_import_ca import import_ca, registry_url
@@ -64,10 +67,11 @@ WAITING = (
 
 
 def subordinate_home(
-    folder: Path, url: str | None, capsys: pytest.CaptureFixture[str]
+    folder: Path, url: str | None, capsys: pytest.CaptureFixture[str], signing: bool = False
 ) -> tuple[Path, Parent, Parent]:
     """A CA under a parent outside (`init --csr`, the parent's answer imported): its home,
-    the parent's root and intermediate."""
+    the parent's root and intermediate. `signing`: the parent gives the CA certificate
+    keyUsage digitalSignature, as its request asks."""
     home = folder / "ca"
     root = new_root(NOW)
     intermediate = new_intermediate(root)
@@ -75,7 +79,10 @@ def subordinate_home(
     code, _, err = run(capsys, "init", "--home", str(home), "--subject", SUBJECT, "--csr",
                        str(folder / "g1.csr"), *registry)  # fmt: skip
     assert code == 0, err
-    first = signed_by(intermediate, folder / "g1.csr")
+    request = x509.load_pem_x509_csr((folder / "g1.csr").read_bytes())
+    public_key = request.public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    first = intermediate.sign(request.subject, public_key, digital_signature=signing)
     assert import_ca(home, pem(first), pem(intermediate.certificate, root.certificate)) == 0
     capsys.readouterr()
     return home, root, intermediate
@@ -285,11 +292,13 @@ def test_k4_compromise_csr_is_refused_for_a_self_signed_ca_and_changes_nothing(
     assert not (tmp_path / "x.csr").exists() and not (tmp_path / "x.der").exists()
 
 
-def waiting_home(folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Parent, Parent]:
+def waiting_home(
+    folder: Path, capsys: pytest.CaptureFixture[str], signing: bool = False
+) -> tuple[Path, Parent, Parent]:
     """A CA under a parent outside whose only generation was declared compromised: it waits
     for the parent's certificate for its new key. Its home, the parent's root and
-    intermediate."""
-    home, root, intermediate = subordinate_home(folder, None, capsys)
+    intermediate (`signing`: as subordinate_home)."""
+    home, root, intermediate = subordinate_home(folder, None, capsys, signing)
     code, _, err = run(capsys, "compromise", "--home", str(home), "--generation", "1",
                        "--grounds", GROUNDS, "--csr", str(folder / "g2.csr"),
                        "--revocation-request", str(folder / "rr.der"))  # fmt: skip
@@ -374,3 +383,59 @@ def test_k4_a_waiting_ca_whose_request_was_abandoned_makes_another_and_imports_i
         (1, "compromised"), (2, "active")]  # fmt: skip
     issued = x509.load_pem_x509_certificate(leaf(home, tmp_path, "after", capsys).read_bytes())
     issued.verify_directly_issued_by(second)
+
+
+def post_cmp(port: int, der: bytes) -> Answer:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("POST", "/", body=der, headers={"Content-Type": CT})
+        response = connection.getresponse()
+        assert (response.status, response.getheader("Content-Type")) == (200, CT)
+        return read_answer(response.read())
+    finally:
+        connection.close()
+
+
+def test_k4_rfc9483_4_2_openssl_cmp_as_the_parent_accepts_the_revocation_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """OpenSSL's CMP mock server plays the parent: it trusts the parent's root, checks the
+    rr's signature protection under the CA certificate it finds in extraCerts (chained to
+    that root, keyUsage digitalSignature as the CA's request asks) and that the rr names
+    the certificate it was told of (issuer and serial), and answers rp accepted. The same rr
+    with its signature altered is refused."""
+    home, root, intermediate = waiting_home(tmp_path, capsys, signing=True)
+    [compromised] = asyncio.run(generations(home))
+    key = intermediate.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    ca_certificate = x509.load_der_x509_certificate(compromised.certificate_der)
+    files = {"parent.pem": pem(intermediate.certificate), "parent.key": key,
+             "root.pem": pem(root.certificate), "ca.pem": pem(ca_certificate)}  # fmt: skip
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        ["openssl", "cmp", "-port", str(port), "-max_msgs", "2", "-srv_cert",
+         tmp_path / "parent.pem", "-srv_key", tmp_path / "parent.key", "-srv_trusted",
+         tmp_path / "root.pem", "-rsp_cert", tmp_path / "ca.pem"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(200):  # until it listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        rr = (tmp_path / "rr.der").read_bytes()
+        signature = cmp.parse_pki_message(rr).protection
+        assert signature is not None
+        at = rr.index(signature) + len(signature) - 1  # its last octet: r, s of ECDSA-Sig-Value
+        altered = post_cmp(port, rr[:at] + bytes([rr[at] ^ 1]) + rr[at + 1 :])
+        assert (altered.body_type, altered.status) == ("error", cmp.PKIStatus.rejection)
+        accepted = post_cmp(port, rr)
+        assert (accepted.body_type, accepted.status) == ("rp", cmp.PKIStatus.accepted)
+    finally:
+        server.kill()
+        server.communicate(timeout=10)
