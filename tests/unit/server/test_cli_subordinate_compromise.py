@@ -439,3 +439,22 @@ def test_k4_rfc9483_4_2_openssl_cmp_as_the_parent_accepts_the_revocation_request
     finally:
         server.kill()
         server.communicate(timeout=10)
+
+
+def test_k4_compromise_csr_is_refused_under_the_home_root_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The root kept in the home certifies the new key itself (`compromise` without the
+    files, the root's key at hand): no request to a parent outside."""
+    home = tmp_path / "ca"
+    assert run(capsys, "init", "--home", str(home), "--hierarchy", "root+issuing",
+               "--root-subject", "CN=Test Root,O=Test,C=RU")[0] == 0  # fmt: skip
+    keys, rows = key_files(home), asyncio.run(_rows(registry_url(home)))
+    assert run(capsys, "compromise", "--home", str(home), "--generation", "1", "--grounds",
+               GROUNDS, "--csr", str(tmp_path / "x.csr"), "--revocation-request",
+               str(tmp_path / "x.der")) == (1, "", (
+        "error: generation 1 of CA 'demo' was certified by the root CA kept in this home: its "
+        "compromise is `compromise` without --csr and --revocation-request, with the root's "
+        "key at hand; nothing was changed\n"))  # fmt: skip
+    assert (key_files(home), asyncio.run(_rows(registry_url(home)))) == (keys, rows)
+    assert not (tmp_path / "x.csr").exists() and not (tmp_path / "x.der").exists()
