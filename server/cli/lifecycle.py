@@ -21,7 +21,6 @@ again if the compromise is refused, so that a refused command changes nothing.""
 from __future__ import annotations
 
 import argparse
-import base64
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -251,7 +250,8 @@ async def _compromise_under_parent(settings: Settings, args: argparse.Namespace)
             )
             written: list[Path] = []
             try:
-                _write_new(args.csr, _pem("CERTIFICATE REQUEST", prepared.csr_der), written)
+                csr_pem = x509.load_der_x509_csr(prepared.csr_der).public_bytes(Encoding.PEM)
+                _write_new(args.csr, csr_pem, written)
                 _write_new(args.revocation_request, prepared.revocation_request_der, written)
             except BaseException:
                 _remove(written)
@@ -287,12 +287,6 @@ def _write_new(path: Path, data: bytes, written: list[Path]) -> None:
     except OSError as exc:
         raise CAError(ErrorKind.REJECTED, f"cannot write {path}: {exc.strerror}; nothing was "
                       "changed") from None  # fmt: skip
-
-
-def _pem(label: str, der: bytes) -> bytes:
-    body = base64.encodebytes(der).decode().replace("\n", "")
-    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----", ""]).encode()
 
 
 def _compromised_under_parent(
