@@ -1,5 +1,8 @@
 """The CA's key generations for its officers: the CA key compromise procedure (regulation
-K4, server/lifecycle.py `compromise`), as `python -m server compromise` declares it."""
+K4, server/lifecycle.py `compromise`), as `python -m server compromise` declares it. A CA
+under a parent outside is refused (409, lifecycle.SUBORDINATE_COMPROMISE, naming the
+command to run): its compromise hands the operator two files for the parent, which an API
+answer is no place for (server/subordinate_compromise.py)."""
 
 from __future__ import annotations
 
@@ -32,7 +35,9 @@ async def declare_compromise(call: Call) -> web.Response:
 ROUTES = (
     Route("POST", "/ca/generations/{n}/compromise", declare_compromise, OFFICER,
           "declare a generation's CA key compromised (K4): a new key at once, the old CA "
-          "certificate revoked in its CRL, the old certificates revoked or marked",
+          "certificate revoked in its CRL, the old certificates revoked or marked; a "
+          "generation certified by a parent (outside, or the root kept in the home) is the "
+          "command line's: 409 saying what to run",
           {200: "Compromise", 400: "Error", 404: "Error", 409: "Error"},
           body="CompromiseRequest",
           params=(Param("n", "path", {"type": "integer"}, "the generation"),)),
