@@ -12,9 +12,11 @@ transaction too.
 The compromise of a generation of such a CA (server/subordinate_compromise.py, K4) is one
 transaction too: the pending request, if any, abandoned; the generation 'compromised'; the
 request for the new key recorded pending, made from the CA's newest generation; their
-audit entries. A request made from a generation no longer active is therefore always a
-compromise's (every compromise abandons what was pending), and its import needs that no
-generation was made after that one, instead of that one being the newest active.
+audit entries. A request made from a generation no longer active is therefore a
+compromise's (every compromise abandons what was pending), or one made while the CA waits
+after it (server/subordinate_rollover.py makes it from the newest generation then); its
+import needs that no generation was made after that one, instead of that one being the
+newest active.
 """
 
 from __future__ import annotations
