@@ -42,6 +42,7 @@ from server.registry.records import AuditEntry
 from server.web.app import build_app
 from tests.cmp_client import BODY, Answer, cert_req_messages, cert_request, read_answer
 from tests.csr_factory import make_csr
+from tests.lint import lint_crl
 from tests.subordinate_ca import Parent, new_intermediate, new_root, pem
 from tests.unit.server.test_cli_import_ca import import_ca, registry_url
 from tests.unit.server.test_cli_subordinate import _rows
@@ -176,6 +177,7 @@ def test_k4_rfc9483_4_2_a_subordinate_compromise_revokes_at_once_and_the_parent_
     first_key = first.public_key()
     assert isinstance(first_key, ec.EllipticCurvePublicKey)
     assert x509.load_pem_x509_crl(crl1.read_bytes()).is_signature_valid(first_key)
+    assert lint_crl((folder / "g1.crl").read_bytes()) == []  # its cACompromise entries too
     assert "certificate revoked" in openssl_verify(folder / "root.pem", folder / "untrusted1.pem",
                                                    crl1, leaf1)  # fmt: skip
 
