@@ -205,9 +205,14 @@ class EST:
         self._require_tls(request)
         self._profile(request)
         ca = self._ca(request)
-        return _certs_only(
-            await root_distribution.ca_certificates(ca.registry, ca.settings.ca.name)
-        )
+        certificates = await root_distribution.ca_certificates(ca.registry, ca.settings.ca.name)
+        if not certificates:  # no active generation: a CA under a parent waiting after a
+            try:  # compromise (K4): 503 with the reason the core gives
+                await ca.authority.generation()
+            except CAError as exc:
+                return _refusal(exc)
+            return _refusal(CAError(ErrorKind.UNAVAILABLE, "no CA certificate to hand out"))
+        return _certs_only(certificates)
 
     async def csrattrs(self, request: web.Request) -> web.Response:
         """RFC 7030 4.5 / RFC 8951 4: the key types the profile takes."""

@@ -313,8 +313,9 @@ async def test_k4_rfc7030_4_2_3_rfc9483_3_6_4_a_waiting_ca_answers_unavailable_a
 ) -> None:
     """While the CA waits for its parent's certificate, EST enrollment is HTTP 503 with
     Retry-After and the reason (RFC 7030 4.2.3), a CMP ir an error message with failInfo
-    systemUnavail and the reason (RFC 9810 5.2.3, RFC 9483 3.6.4), and /healthz 503 with the
-    reason: the CA cannot issue. Nothing is recorded, the enrollment code stays unspent."""
+    systemUnavail and the reason (RFC 9810 5.2.3, RFC 9483 3.6.4), EST cacerts 503 (it had
+    no certificate to hand out: it answered 500) and /healthz 503 with the reason: the CA
+    cannot issue. Nothing is recorded, the enrollment code stays unspent."""
     home, _, _ = await asyncio.to_thread(waiting_home, tmp_path, capsys)
     settings = load_settings(home)
     secret = backend_spec(settings).read_secret()
@@ -352,6 +353,9 @@ async def test_k4_rfc7030_4_2_3_rfc9483_3_6_4_a_waiting_ca_answers_unavailable_a
             assert (answer.status, answer.fail_info, answer.text) == (
                 cmp.PKIStatus.rejection, {"systemUnavail"}, WAITING)  # fmt: skip
             assert answer.protected  # as the request was (MAC, RFC 9483 3.6.4)
+            async with session.get(f"{base}/.well-known/est/cacerts", ssl=False) as response:
+                assert (response.status, response.content_type) == (503, "text/plain")
+                assert await response.text() == WAITING + "\n"  # no generation to hand out
             async with session.get(f"{base}/healthz", ssl=False) as response:
                 assert response.status == 503
                 assert await response.text() == f"unhealthy: {WAITING}\n"
