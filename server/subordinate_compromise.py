@@ -16,8 +16,8 @@ once what is its own to do and hands the operator two files for the parent:
    The caller (the command line) writes both files;
 2. `record_parent_compromise`: one transaction (registry `ca_requests.compromised`)
    abandons the request pending until now (the scheduled duty's, say: its key sits in the
-   same backend as the compromised one, and the import would refuse a request made from a
-   generation no longer active), makes the generation 'compromised', records the request
+   same backend as the compromised one, and a CA has one pending request at most), makes
+   the generation 'compromised', records the request
    for the new key pending and the audit entry `ca.generation.compromise` {generation,
    grounds, request, certificates} with who and when; the abandoned request's key is then
    destroyed. Then `revoke_after_parent_compromise`: the certificates issued under the
