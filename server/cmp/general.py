@@ -46,7 +46,6 @@ from protocols import cmp
 from protocols.x509 import extensions as x509_extensions
 from server.enrollment import root_distribution
 from server.errors import CAError, ErrorKind
-from server.registry import interfaces
 
 F = cmp.FailureInfo
 ID_IT_ROOT_CA_CERT = "1.3.6.1.5.5.7.4.20"  # RFC 9483 4.3.2 (request)
@@ -75,7 +74,7 @@ class GeneralMessages:
     def __init__(
         self,
         settings: Settings,
-        registry: interfaces.Generations,
+        registry: root_distribution.DistributionRegistry,
         newer_crls: Callable[[tuple[cmp.CRLStatus, ...]], list[bytes]],
         current_crl: Callable[[], bytes | None],
     ) -> None:

@@ -177,6 +177,7 @@ class _Sender:
 class CMPRegistry(
     interfaces.CMPTransactions,
     interfaces.Generations,
+    interfaces.Roots,  # for genm caCerts and rootCaKeyUpdate: the home's roots
     interfaces.Certificates,
     interfaces.StatusHistory,  # for server/cmp/revocation.py
     Protocol,

@@ -173,6 +173,20 @@ class FakeGenerations:
     async def links(self, ca_name: str) -> list[CALink]:
         return list(self.all_links)
 
+    @property
+    def roots(self) -> NoRoots:
+        return NoRoots()
+
+
+class NoRoots:
+    """The root records of a home without a root CA (the part root distribution reads)."""
+
+    async def roots(self) -> list[object]:
+        return []
+
+    async def links(self) -> list[object]:
+        return []
+
 
 def generation(id_: int, state: str) -> CAGeneration:
     at = datetime(2026, 1, 1, tzinfo=UTC)
