@@ -100,11 +100,12 @@ class RootStore:
         return cursor.rowcount == 1
 
     async def links(self) -> list[RootLink]:
-        """The link certificates between the roots, oldest first."""
+        """The link certificates between the roots, oldest first, NewWithOld before
+        OldWithNew of each rollover."""
         async with (
             self._registry.reading() as db,
             db.execute(
-                f"SELECT {_LINK_COLUMNS} FROM root_links ORDER BY created_at, serial"
+                f"SELECT {_LINK_COLUMNS} FROM root_links ORDER BY created_at, kind, serial"
             ) as cursor,
         ):
             return [_link(row) async for row in cursor]
