@@ -3,9 +3,12 @@ root+issuing`), whose key is used only offline.
 
 The root's key lives in a backend of its own (`[root]`: by default encrypted files in
 `root/keys` under a PIN of its own, or a token of its own), which the server never opens:
-only commands do, `init`, `root crl`, `root certify` and `root revoke` (server/cli/root.py),
-and they can run with the server down. Between uses the key folder and the PIN (or the
-token) can be taken offline; the server needs neither.
+only commands do (`init`, `rollover`, `compromise`, `root crl|revoke|rollover`;
+server/cli/root.py), and they can run with the server down. Between uses the key folder
+and the PIN (or the token) can be taken offline; the server needs neither. `root
+rollover` (server/hierarchy/root_rollover.py) adds a root with a new key that succeeds the
+old one (server/hierarchy/root_succession.py): the functions here act for the root they
+are given.
 
 What the root makes is recorded in the registry (server/registry/root_store.py) with an
 audit entry, and published by the server from there: its certificate at
@@ -13,7 +16,8 @@ audit entry, and published by the server from there: its certificate at
 certificates carry (cRLDistributionPoints, AIA caIssuers; RFC 5280 4.2.1.13, 4.2.2.1).
 
 The root signs only the issuing CA's certificates (basicConstraints cA, pathLenConstraint
-0: the issuing CA certifies end entities only) and its own CRLs. Every signature is made
+0: the issuing CA certifies end entities only), its own CRLs and, at a root rollover, the
+link certificates. Every signature is made
 by the root's backend in the command's process, not through the server's signing pipeline,
 and each certificate and CRL is checked against the root's key before it is recorded.
 """
