@@ -618,3 +618,25 @@ async def test_healthz_warns_about_each_live_roots_crl_after_a_root_rollover(
     assert metrics.get_sample_value("ca_root_key_usage_remaining_seconds",
                                     {"root": f"{OLD_ROOT}-02"}) == (
         new_end - old_end).total_seconds()  # fmt: skip
+
+
+def test_k4_compromise_of_a_generation_under_the_old_root_is_revoked_by_the_old_root(
+    rolled: RootRolled, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a root rollover, generation 1 is still the old root's: its compromise is
+    listed in the old root's CRL (K3: the old key answers for what it signed), and the new
+    key is certified by the newest root."""
+    issuing = rolled.hierarchy.issuing
+    assert main(["compromise", "--home", str(rolled.home), "--generation", "1",
+                 "--grounds", "key copied"]) == 0  # fmt: skip
+    capsys.readouterr()
+    _, _, crls = _records(rolled.home)
+    old_crl = x509.load_der_x509_crl(crls[OLD_ROOT].der)
+    assert old_crl.get_revoked_certificate_by_serial_number(issuing.serial_number) is not None
+    assert old_crl.is_signature_valid(rolled.hierarchy.root.public_key())  # type: ignore[arg-type]
+    new_crl = x509.load_der_x509_crl(crls[rolled.new_name].der)
+    assert new_crl.get_revoked_certificate_by_serial_number(issuing.serial_number) is None
+    third = _generation(rolled.home)
+    assert third.id == 3
+    assert third.parent_chain == (rolled.new_root.public_bytes(Encoding.DER),)
+    x509.load_der_x509_certificate(third.certificate_der).verify_directly_issued_by(rolled.new_root)
