@@ -13,17 +13,21 @@ import dataclasses
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import NameOID
 from prometheus_client import CollectorRegistry
 
 from config import load_settings
+from protocols import cmp
 from server.cli.main import main
 from server.context import open_ca, open_registry
 from server.enrollment import root_distribution
@@ -33,9 +37,11 @@ from server.node.health import Health, Readiness
 from server.registry import AuditEvent, Registry
 from server.registry.records import RootCA, RootCRL, RootLink
 from server.web.app import build_app
+from tests.cmp_client import genm_content, genp_items, mac_client, tlv
 from tests.lint import lint_certificate, lint_crl
 from tests.local_ca import LocalCA
 from tests.unit.server.test_cli_subordinate import _rows
+from tests.unit.server.test_cmp_rfc9483_rr_genm import ID_IT_ROOT_CA_CERT
 from tests.unit.server.test_health import hold_duties
 from tests.unit.server.test_hierarchy import (  # noqa: F401 (fixtures)
     Hierarchy,
@@ -640,3 +646,57 @@ def test_k4_compromise_of_a_generation_under_the_old_root_is_revoked_by_the_old_
     assert third.id == 3
     assert third.parent_chain == (rolled.new_root.public_bytes(Encoding.DER),)
     x509.load_der_x509_certificate(third.certificate_der).verify_directly_issued_by(rolled.new_root)
+
+
+def _self_issued(name: str, key: ec.EllipticCurvePrivateKey, signer: ec.EllipticCurvePrivateKey,
+                 now: datetime) -> bytes:  # fmt: skip
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    builder = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + timedelta(days=7300))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    )  # fmt: skip
+    return builder.sign(signer, hashes.SHA256()).public_bytes(Encoding.DER)
+
+
+async def test_rfc9483_4_3_1_and_4_3_2_cmp_hands_out_the_home_roots_and_leads_the_old_to_the_new(
+    local_ca: LocalCA,
+) -> None:
+    """Through the CMP server: genm caCerts carries the CA's generation, then both home
+    roots and the root links (RFC 9483 4.3.1); genm rootCaCert naming the old home root is
+    answered with the new root, NewWithOld and OldWithNew (4.3.2)."""
+    now = datetime.now(UTC)
+    old_key, new_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    old_der = _self_issued("Root", old_key, old_key, now)
+    new_der = _self_issued("Root", new_key, new_key, now)
+    new_with_old = _self_issued("Root", new_key, old_key, now)
+    old_with_new = _self_issued("Root", old_key, new_key, now)
+    end = now + timedelta(days=7300)
+    old = RootCA(OLD_ROOT, b"\x01" * 20, "file:old", "ec-p256", old_der, end)
+    new = RootCA(f"{OLD_ROOT}-02", b"\x02" * 20, "file:new", "ec-p256", new_der, end,
+                 succeeds=OLD_ROOT)  # fmt: skip
+    audit = AuditEvent("t", "ca.root.create", "1")
+    links = (
+        RootLink("01", "new_with_old", old.name, new.name, now, end, new_with_old),
+        RootLink("02", "old_with_new", new.name, old.name, now, end, old_with_new),
+    )
+    roots = local_ca.registry.roots
+    await roots.record_root(old, RootCRL(1, now, end, b"1"), audit, now)
+    await roots.record_root_rollover(new, RootCRL(2, now, end, b"2"), links, audit, now)
+    generation = await local_ca.registry.active_generation("demo")
+    assert generation is not None
+
+    client = await mac_client(local_ca)
+    answer = await client.send("genm", genm_content((cmp.ID_IT_CA_CERTS, None)), new=True)
+    assert genp_items(answer) == [(cmp.ID_IT_CA_CERTS, tlv(0x30, b"".join(
+        (generation.certificate_der, old_der, new_der, new_with_old, old_with_new))))]  # fmt: skip
+    answer = await client.send("genm", genm_content((ID_IT_ROOT_CA_CERT, old_der)), new=True)
+    assert genp_items(answer) == [(cmp.ID_IT_ROOT_CA_KEY_UPDATE,
+                                   cmp.root_ca_key_update_value(new_der, new_with_old,
+                                                                old_with_new))]  # fmt: skip
+    answer = await client.send("genm", genm_content((ID_IT_ROOT_CA_CERT, new_der)), new=True)
+    assert genp_items(answer) == [(cmp.ID_IT_ROOT_CA_KEY_UPDATE, None)]
