@@ -32,7 +32,9 @@ from server.cli.main import main
 from server.context import open_ca, open_registry
 from server.enrollment import root_distribution
 from server.errors import CAError, ErrorKind
+from server.hierarchy.offline_root import open_root_backend
 from server.hierarchy.root_publication import RootPublication
+from server.hierarchy.root_rollover import roll_over_root
 from server.node.health import Health, Readiness
 from server.registry import AuditEvent, Registry
 from server.registry.records import RootCA, RootCRL, RootLink
@@ -700,3 +702,47 @@ async def test_rfc9483_4_3_1_and_4_3_2_cmp_hands_out_the_home_roots_and_leads_th
                                                                 old_with_new))]  # fmt: skip
     answer = await client.send("genm", genm_content((ID_IT_ROOT_CA_CERT, new_der)), new=True)
     assert genp_items(answer) == [(cmp.ID_IT_ROOT_CA_KEY_UPDATE, None)]
+
+
+class _StaleRoots:
+    """The root records as a command that read them before another's rollover sees them:
+    only the first root (the race `record_root_rollover` refuses)."""
+
+    def __init__(self, records: Any) -> None:
+        self._records = records
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._records, name)
+
+    async def roots(self) -> list[tuple[RootCA, RootCRL | None]]:
+        return [(root, crl) for root, crl in await self._records.roots() if root.succeeds is None]
+
+
+def test_k2_a_root_rollover_overtaken_by_another_records_nothing_and_destroys_its_key(
+    rolled: RootRolled,
+) -> None:
+    home = rolled.home
+    settings = load_settings(home)
+    url = f"sqlite:///{home / 'registry.sqlite3'}"
+    rows = asyncio.run(_rows(url))
+    keys = sorted(p.name for p in (home / "root" / "keys").iterdir())
+
+    async def overtaken() -> CAError:
+        registry = await open_registry(settings)
+        backend = open_root_backend(settings)
+        try:
+            with pytest.raises(CAError) as refused:
+                await roll_over_root(settings, _StaleRoots(registry.roots), backend,
+                                     datetime.now(UTC), "test", "scheduled")  # fmt: skip
+            return refused.value
+        finally:
+            backend.close()
+            await registry.close()
+
+    refusal = asyncio.run(overtaken())
+    assert refusal.kind is ErrorKind.REJECTED
+    assert str(refusal) == (
+        f"root CA '{OLD_ROOT}' was rolled over by another command meanwhile: nothing was recorded"
+    )
+    assert asyncio.run(_rows(url)) == rows
+    assert sorted(p.name for p in (home / "root" / "keys").iterdir()) == keys
