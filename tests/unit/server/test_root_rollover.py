@@ -746,3 +746,36 @@ def test_k2_a_root_rollover_overtaken_by_another_records_nothing_and_destroys_it
     )
     assert asyncio.run(_rows(url)) == rows
     assert sorted(p.name for p in (home / "root" / "keys").iterdir()) == keys
+
+
+def test_rfc9810_4_4_a_root_whose_certificate_ended_is_not_rolled_over_and_nothing_is_made(
+    hierarchy: Hierarchy,  # noqa: F811
+) -> None:
+    """NewWithOld needs the old root's key while its certificate is valid: past its end
+    the rollover is refused before any key is made."""
+    home = hierarchy.home
+    settings = load_settings(home)
+    url = f"sqlite:///{home / 'registry.sqlite3'}"
+    rows = asyncio.run(_rows(url))
+    keys = sorted(p.name for p in (home / "root" / "keys").iterdir())
+    end = hierarchy.root.not_valid_after_utc
+
+    async def refused() -> CAError:
+        registry = await open_registry(settings)
+        backend = open_root_backend(settings)
+        try:
+            with pytest.raises(CAError) as refusal:
+                await roll_over_root(settings, registry.roots, backend, end, "test", "scheduled")
+            return refusal.value
+        finally:
+            backend.close()
+            await registry.close()
+
+    refusal = asyncio.run(refused())
+    assert refusal.kind is ErrorKind.REJECTED
+    assert str(refusal) == (
+        f"the newest root CA '{OLD_ROOT}''s certificate ended {end:%Y-%m-%d %H:%M} UTC: it can "
+        "certify no new key (RFC 9810 4.4 needs the old root valid); nothing was made"
+    )
+    assert asyncio.run(_rows(url)) == rows
+    assert sorted(p.name for p in (home / "root" / "keys").iterdir()) == keys
