@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from server.clock import utc_now
 from server.errors import CAError, ErrorKind
 from server.hierarchy.root_succession import live_roots
 from server.registry import CAGeneration, CALink, interfaces
@@ -49,13 +48,12 @@ class RootKeyUpdate:
 
 
 async def ca_certificates(
-    registry: DistributionRegistry, ca_name: str, now: datetime | None = None
+    registry: DistributionRegistry, ca_name: str, now: datetime
 ) -> list[bytes]:
     """Every active generation's CA certificate, oldest first, then the link certificates
     between them (NewWithOld before OldWithNew of each rollover), then the chain of a
     parent CA above them (issue 15, Hierarchy: the server serves the chain), then the
-    home's live roots and the root links between them, each certificate once. `now`: the
-    time the roots are live at (default: the current time)."""
+    home's live roots (at `now`) and the root links between them, each certificate once."""
     generations = _handed_out(await registry.generations(ca_name))
     links = _links_between(await registry.links(ca_name), generations)
     handed = [g.certificate_der for g in generations] + [link.der for link in links]
@@ -70,7 +68,7 @@ async def root_key_update(
     registry: DistributionRegistry,
     ca_name: str,
     current_root: bytes | None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> RootKeyUpdate | None:
     """The update for a client trusting ``current_root`` (DER; None: it did not say, so
     the rollover into the issuing generation, or in a home whose root rolled over, into
@@ -105,10 +103,10 @@ async def root_key_update(
 
 
 async def _live_roots(
-    registry: DistributionRegistry, now: datetime | None
+    registry: DistributionRegistry, now: datetime
 ) -> tuple[list[RootCA], list[RootLink]]:
     """The home's live roots in succession and the root links between them."""
-    roots = live_roots([root for root, _ in await registry.roots.roots()], now or utc_now())
+    roots = live_roots([root for root, _ in await registry.roots.roots()], now)
     names = {root.name for root in roots}
     links = [
         link

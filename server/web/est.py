@@ -206,7 +206,7 @@ class EST:
         self._profile(request)
         ca = self._ca(request)
         return _certs_only(
-            await root_distribution.ca_certificates(ca.registry, ca.settings.ca.name)
+            await root_distribution.ca_certificates(ca.registry, ca.settings.ca.name, ca.clock())
         )
 
     async def csrattrs(self, request: web.Request) -> web.Response:

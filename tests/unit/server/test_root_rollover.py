@@ -398,7 +398,7 @@ def test_rfc7030_4_1_3_cacerts_hands_out_the_new_root_and_the_root_links(
 ) -> None:
     async def handed() -> list[bytes]:
         async with open_ca(load_settings(rolled.home), signing=False) as ca:
-            return await root_distribution.ca_certificates(ca.registry, "demo")
+            return await root_distribution.ca_certificates(ca.registry, "demo", ca.clock())
 
     certificates = asyncio.run(handed())
     der = [c.public_bytes(Encoding.DER) for c in (
@@ -416,15 +416,15 @@ def test_rfc9483_4_3_2_root_ca_key_update_leads_a_client_of_the_old_home_root_to
         async with open_ca(load_settings(rolled.home), signing=False) as ca:
             registry = ca.registry
             from_old = await root_distribution.root_key_update(
-                registry, "demo", old.public_bytes(Encoding.DER)
+                registry, "demo", old.public_bytes(Encoding.DER), ca.clock()
             )
-            unnamed = await root_distribution.root_key_update(registry, "demo", None)
+            unnamed = await root_distribution.root_key_update(registry, "demo", None, ca.clock())
             from_new = await root_distribution.root_key_update(
-                registry, "demo", new.public_bytes(Encoding.DER)
+                registry, "demo", new.public_bytes(Encoding.DER), ca.clock()
             )
             with pytest.raises(CAError) as refused:
                 await root_distribution.root_key_update(
-                    registry, "demo", rolled.new_with_old.public_bytes(Encoding.DER)
+                    registry, "demo", rolled.new_with_old.public_bytes(Encoding.DER), ca.clock()
                 )
             return from_old, unnamed, from_new, refused.value.kind
 
@@ -668,7 +668,7 @@ async def test_rfc9483_4_3_1_and_4_3_2_cmp_hands_out_the_home_roots_and_leads_th
     """Through the CMP server: genm caCerts carries the CA's generation, then both home
     roots and the root links (RFC 9483 4.3.1); genm rootCaCert naming the old home root is
     answered with the new root, NewWithOld and OldWithNew (4.3.2)."""
-    now = datetime.now(UTC)
+    now = local_ca.clock()
     old_key, new_key = (
         ec.generate_private_key(ec.SECP256R1()),
         ec.generate_private_key(ec.SECP256R1()),
