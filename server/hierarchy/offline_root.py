@@ -17,9 +17,9 @@ certificates carry (cRLDistributionPoints, AIA caIssuers; RFC 5280 4.2.1.13, 4.2
 
 The root signs only the issuing CA's certificates (basicConstraints cA, pathLenConstraint
 0: the issuing CA certifies end entities only), its own CRLs and, at a root rollover, the
-link certificates. Every signature is made
-by the root's backend in the command's process, not through the server's signing pipeline,
-and each certificate and CRL is checked against the root's key before it is recorded.
+link certificates. Every signature is made by the root's backend in the command's process,
+not through the server's signing pipeline, and each certificate and CRL is checked against
+its issuer's key before it is recorded.
 """
 
 from __future__ import annotations
