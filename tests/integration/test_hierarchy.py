@@ -249,3 +249,44 @@ def test_k2_root_rollover_relying_parties_of_either_root_verify_with_what_the_se
                            "-untrusted", tmp_path / "cacerts.pem", "-CRLfile",
                            tmp_path / "crls.pem", leaf_pem)  # fmt: skip
         assert verified.returncode == 0, (leaf_pem, verified.stdout + verified.stderr)
+
+
+def test_k2_root_rollover_on_a_token_of_its_own(tmp_path: Path) -> None:
+    """SoftHSM2: `root rollover` with the root's key on a token of its own is refused
+    without the root's PIN (nothing recorded), and with it makes the new key in that
+    token; `root crl` then signs each root's CRL with that root's key, and the server
+    publishes both roots by name."""
+    ca_token = make_token(tmp_path, label="ca")
+    root_token = make_token(tmp_path, label="root", pin="2468-root-pin")
+    env = {**ca_token.environment(), "CA_HSM_PIN": ca_token.pin,
+           "CA_ROOT__BACKEND": '"pkcs11"', "CA_ROOT__TOKEN_LABEL": '"root"'}  # fmt: skip
+    with_root = {**env, "CA_ROOT_PIN": root_token.pin}
+    home = CAHome(tmp_path / "ca", env)
+    run_cli("init", "--home", home.path, "--hierarchy", "root+issuing", "--backend", "pkcs11",
+            "--token-label", "ca", "--module", ca_token.module, env=with_root)  # fmt: skip
+    shown = home.cli("root", "show").stdout
+    refused = home.cli("root", "rollover", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: the root CA's key is not at hand: pkcs11 backend: ")
+    assert root_token.pin not in refused.stderr
+    assert home.cli("root", "show").stdout == shown
+
+    rolled = run_cli("root", "rollover", "--home", home.path, env=with_root).stdout
+    new_name = rolled.splitlines()[0].split("'")[3]
+    assert rolled.startswith(f"root CA 'demo-root' rolled over to '{new_name}'\n")
+    assert new_name.startswith("demo-root-")
+    crls = run_cli("root", "crl", "--home", home.path, env=with_root).stdout.splitlines()
+    assert [line.split(": ")[0] for line in crls] == ["root CA 'demo-root'",
+                                                       f"root CA '{new_name}'"]  # fmt: skip
+    server = ServerProcess(home)
+    try:
+        served = {name: (x509.load_der_x509_certificate(_fetched(server, f"/ca/{name}.crt")),
+                         x509.load_der_x509_crl(_fetched(server, f"/crl/{name}.crl")))
+                  for name in ("demo-root", new_name)}  # fmt: skip
+    finally:
+        server.stop()
+    (old, old_crl), (new, new_crl) = served["demo-root"], served[new_name]
+    assert old.subject == new.subject and old.public_key() != new.public_key()
+    new.verify_directly_issued_by(new)
+    assert old_crl.is_signature_valid(old.public_key())  # type: ignore[arg-type]
+    assert new_crl.is_signature_valid(new.public_key())  # type: ignore[arg-type]
