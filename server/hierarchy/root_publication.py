@@ -28,7 +28,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Gauge
 
 from server.clock import Clock
-from server.hierarchy.root_succession import in_succession
+from server.hierarchy.root_succession import in_succession, is_live
 from server.registry import interfaces
 from server.registry.records import RootCRL
 from server.status.crl_publisher import PublishedCRL
@@ -95,7 +95,7 @@ class RootPublication:
         self._next_update.clear()
         self._remaining.clear()
         for root in self._roots:
-            live = now < root.not_after
+            live = is_live(root, now)
             if live or root.newest:
                 self._remaining.labels(root.name).set((root.not_after - now).total_seconds())
             if live and root.crl is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 from server.errors import CAError, ErrorKind
 from server.registry import interfaces
@@ -35,9 +36,17 @@ def in_succession(roots: Sequence[RootCA]) -> list[RootCA]:
     return ordered
 
 
-def is_live(root: RootCA, now: datetime) -> bool:
-    """Whether the root's certificate is still valid: it answers for what it signed."""
-    return now < root.not_after
+class Dated(Protocol):
+    """A root as read or as published: what its liveness depends on."""
+
+    @property
+    def not_after(self) -> datetime: ...
+
+
+def is_live(root: Dated, now: datetime) -> bool:
+    """Whether the root's certificate is still valid (RFC 5280 4.1.2.5: notAfter
+    included): it answers for what it signed."""
+    return now <= root.not_after
 
 
 def live_roots(roots: Sequence[RootCA], now: datetime) -> list[RootCA]:

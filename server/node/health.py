@@ -36,6 +36,7 @@ from config import Settings
 from hsm.backend import HSMError
 from server.clock import Clock
 from server.hierarchy.root_publication import PublishedRoot, RootPublication
+from server.hierarchy.root_succession import is_live
 from server.node.duties import DUTIES
 from server.node.key_lifetime import key_usage_end, rollover_due
 from server.registry import CAGeneration, interfaces
@@ -126,7 +127,7 @@ class Health:
         warnings = [
             _root_crl_warning(root.name, root.crl, now)
             for root in roots
-            if now < root.not_after or root.newest
+            if is_live(root, now) or root.newest
         ]
         warnings.append(self._root_rollover_warning(roots[-1], now))
         return "; ".join(w for w in warnings if w) or None
@@ -134,7 +135,7 @@ class Health:
     def _root_rollover_warning(self, newest: PublishedRoot, now: datetime) -> str | None:
         """K2 for the root: no duty can change an offline root's key, so the operator is
         told once the newest root is within `ca.rollover_before_days` of its end."""
-        if now >= newest.not_after:
+        if not is_live(newest, now):
             return (f"root CA {newest.name!r}'s certificate ended "
                     f"{newest.not_after:%Y-%m-%d %H:%M} UTC")  # fmt: skip
         if newest.not_after - now <= timedelta(days=self._ca.rollover_before_days):
