@@ -427,7 +427,7 @@ def _assemble(
         audit=AuditCheckpoints(settings, registry, signer, clock),
         intents=IntentSweeper(settings, registry, clock, metrics),
         key_lifetimes=KeyLifetimeMetrics(settings.ca, registry, clock, metrics),
-        roots=RootPublication(registry, metrics),
+        roots=RootPublication(registry, metrics, clock),
         scheduled_rollover=ScheduledRollover(
             settings.ca, registry, roll_over, clock, metrics, root_name=settings.root.name
         ),

@@ -44,9 +44,9 @@ from cryptography import x509
 from config import Settings
 from protocols import cmp
 from protocols.x509 import extensions as x509_extensions
+from server.clock import Clock
 from server.enrollment import root_distribution
 from server.errors import CAError, ErrorKind
-from server.registry import interfaces
 
 F = cmp.FailureInfo
 ID_IT_ROOT_CA_CERT = "1.3.6.1.5.5.7.4.20"  # RFC 9483 4.3.2 (request)
@@ -75,10 +75,12 @@ class GeneralMessages:
     def __init__(
         self,
         settings: Settings,
-        registry: interfaces.Generations,
+        registry: root_distribution.DistributionRegistry,
         newer_crls: Callable[[tuple[cmp.CRLStatus, ...]], list[bytes]],
         current_crl: Callable[[], bytes | None],
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._settings = settings
         self._registry = registry
         self._newer_crls = newer_crls
@@ -122,7 +124,7 @@ class GeneralMessages:
     async def _ca_certs(self) -> tuple[str, bytes | None]:
         """RFC 9483 4.3.1: the active generations' CA certificates and their links."""
         certificates = await root_distribution.ca_certificates(
-            self._registry, self._settings.ca.name
+            self._registry, self._settings.ca.name, self._clock()
         )
         value = cmp.ca_certs_value(certificates) if certificates else None
         return cmp.ID_IT_CA_CERTS, value
@@ -166,7 +168,7 @@ class GeneralMessages:
                 ) from None
         try:
             update = await root_distribution.root_key_update(
-                self._registry, self._settings.ca.name, value
+                self._registry, self._settings.ca.name, value, self._clock()
             )
         except CAError as refusal:
             if refusal.kind is not ErrorKind.NOT_FOUND:

@@ -177,6 +177,7 @@ class _Sender:
 class CMPRegistry(
     interfaces.CMPTransactions,
     interfaces.Generations,
+    interfaces.Roots,  # for genm caCerts and rootCaKeyUpdate: the home's roots
     interfaces.Certificates,
     interfaces.StatusHistory,  # for server/cmp/revocation.py
     Protocol,
@@ -799,7 +800,7 @@ class CMPServer:
         """RFC 9483 4.3: one support message per genm (server/cmp/general.py); what 4.3
         does not allow is refused in an error message, as a genp cannot say no."""
         general = GeneralMessages(
-            self._settings, self._registry, self._newer_crls, self._current_crl
+            self._settings, self._registry, self._newer_crls, self._current_crl, self._clock
         )
         try:
             return await general.genp_body(message, profile)

@@ -2,7 +2,7 @@
 issue 15: "for a subordinate, reported to the parent"), declared by `compromise` with the
 root's key at hand: here the parent is in the home, so it acts at once.
 
-1. A new issuing CA key is made in the home's backend and the root certifies it
+1. A new issuing CA key is made in the home's backend and the newest root certifies it
    (server/hierarchy/offline_root.py); its OCSP responder certificate is made as after any
    rollover (server/subordinate_rollover.py `certified_generation`).
 2. One transaction records the new generation (active, the root as its chain), makes the
@@ -10,8 +10,9 @@ root's key at hand: here the parent is in the home, so it acts at once.
    `ca.generation.compromise` (registry `record_compromise`, with nothing for the CA's own
    CRLs to list: the proof that the key is revoked is the root's CRL, not one the issuing
    CA signs). Then the new generation's CMP protection certificate.
-3. The root revokes the compromised generation's CA certificate (cACompromise, RFC 5280
-   5.3.1) and publishes the CRL that lists it, with the audit entry `ca.root.revoke`.
+3. The root that certified the compromised generation (the newest, or one before it after
+   a root rollover) revokes its CA certificate (cACompromise, RFC 5280 5.3.1) and
+   publishes its CRL that lists it, with the audit entry `ca.root.revoke`.
 4. The certificates issued under the compromised key are revoked or marked per
    `ca.compromise_certificates`, as for a self-signed CA
    (server/status/compromised_certificates.py).
@@ -34,6 +35,7 @@ from server.authority import Authority
 from server.cmp.identity import issue_cmp_identity
 from server.errors import CAError, ErrorKind
 from server.hierarchy import offline_root
+from server.hierarchy.root_succession import all_roots, certifying_root
 from server.lifecycle import Compromised, checked_grounds, compromised_generation
 from server.registry import interfaces
 from server.status.compromised_certificates import revoke_certificates_of
@@ -45,7 +47,8 @@ from server.subordinate_rollover import (
 )
 
 NOT_UNDER_ROOT = (
-    "generation {generation} of CA {ca!r} was not certified by the home's root CA {root!r}: "
+    "generation {generation} of CA {ca!r} was not certified by the home's root CA {root!r} "
+    "or one before it: "
     "its compromise is for its own parent to act on; nothing was changed"
 )
 
@@ -79,12 +82,12 @@ async def compromise_under_root(
     generation not active or not certified by the home's root; nothing changed then."""
     ca = settings.ca
     grounds = checked_grounds(grounds)
-    root = await registry.roots.root(settings.root.name)
-    if root is None:
-        raise CAError(ErrorKind.NOT_FOUND, f"the registry holds no root CA {settings.root.name!r}")
+    roots = await all_roots(registry.roots, settings.root.name)
+    root = roots[-1]  # the newest root certifies the new key
     generations = await registry.generations(ca.name)
     old = compromised_generation(ca.name, generations, generation)
-    if old.parent_chain != (root.certificate_der,):
+    signer = certifying_root(roots, old.parent_chain)  # revokes it, in its own CRL (K3)
+    if signer is None:
         message = NOT_UNDER_ROOT.format(generation=old.id, ca=ca.name, root=root.name)
         raise CAError(ErrorKind.REJECTED, message)
     if await registry.ca_requests.pending(ca.name) is not None:
@@ -111,7 +114,7 @@ async def compromise_under_root(
         raise
     recorded = next(g for g in await registry.generations(ca.name) if g.id == new_id)
     cmp_serial = await issue_cmp_identity(settings, authority, recorded, now, secret, actor)
-    await offline_root.revoke(settings, registry.roots, root_backend, root, old.serial,
+    await offline_root.revoke(settings, registry.roots, root_backend, signer, old.serial,
                               CRLReason.cACompromise, now, actor, grounds)  # fmt: skip
     certificates = await revoke_certificates_of(
         registry, publisher, old.id, mode, now, actor, grounds

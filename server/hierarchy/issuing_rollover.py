@@ -4,7 +4,8 @@ Hierarchy), run by `rollover` with the root's key at hand.
 It is the rollover of a CA under a parent (server/subordinate_rollover.py) with the parent
 in the home: the next key and its request are made (or the request already pending is
 taken: the scheduled duty makes one when the rollover is due, since it cannot reach the
-offline root), the root checks the request's signature (proof of possession, RFC 2986
+offline root), the newest of the home's roots (server/hierarchy/root_succession.py) checks
+the request's signature (proof of possession, RFC 2986
 4.2) and certifies its key (server/hierarchy/offline_root.py), and the certificate is
 imported as the CA's next generation with the root as its chain. Issuance moves to it at
 once; the old generation keeps its CRLs and OCSP (K3).
@@ -23,6 +24,7 @@ from hsm.backend import SigningBackend
 from server.authority import Authority
 from server.errors import CAError, ErrorKind
 from server.hierarchy import offline_root
+from server.hierarchy.root_succession import all_roots, certifying_root
 from server.registry import interfaces
 from server.subordinate_rollover import (
     ImportedGeneration,
@@ -32,7 +34,8 @@ from server.subordinate_rollover import (
 )
 
 NOT_UNDER_ROOT = (
-    "generation {generation} of CA {ca!r} was not certified by the home's root CA {root!r}: "
+    "generation {generation} of CA {ca!r} was not certified by the home's root CA {root!r} "
+    "or one before it: "
     "it rolls over by a request to its own parent (rollover --csr); nothing was made"
 )
 
@@ -56,13 +59,13 @@ async def rollover_under_root(
     home's secret, for the CMP protection key file. Raises CAError(NOT_FOUND) when the
     registry holds no such root, CAError(REJECTED) when the active generation is not the
     root's (NOT_UNDER_ROOT) or the pending request's signature does not verify, or as the
-    request and the import refuse; what was refused changed nothing."""
+    request and the import refuse; what was refused changed nothing. The active
+    generation may be under any of the home's roots; the newest certifies the next."""
     ca = settings.ca
-    root = await registry.roots.root(settings.root.name)
-    if root is None:
-        raise CAError(ErrorKind.NOT_FOUND, f"the registry holds no root CA {settings.root.name!r}")
+    roots = await all_roots(registry.roots, settings.root.name)
+    root = roots[-1]  # the newest root certifies the next generation
     current = await registry.active_generation(ca.name)
-    if current is not None and current.parent_chain != (root.certificate_der,):
+    if current is not None and certifying_root(roots, current.parent_chain) is None:
         message = NOT_UNDER_ROOT.format(generation=current.id, ca=ca.name, root=root.name)
         raise CAError(ErrorKind.REJECTED, message)
     pending = await registry.ca_requests.pending(ca.name)

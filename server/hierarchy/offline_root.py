@@ -3,9 +3,12 @@ root+issuing`), whose key is used only offline.
 
 The root's key lives in a backend of its own (`[root]`: by default encrypted files in
 `root/keys` under a PIN of its own, or a token of its own), which the server never opens:
-only commands do, `init`, `root crl`, `root certify` and `root revoke` (server/cli/root.py),
-and they can run with the server down. Between uses the key folder and the PIN (or the
-token) can be taken offline; the server needs neither.
+only commands do (`init`, `rollover`, `compromise`, `root crl|revoke|rollover`;
+server/cli/root.py), and they can run with the server down. Between uses the key folder
+and the PIN (or the token) can be taken offline; the server needs neither. `root
+rollover` (server/hierarchy/root_rollover.py) adds a root with a new key that succeeds the
+old one (server/hierarchy/root_succession.py): the functions here act for the root they
+are given.
 
 What the root makes is recorded in the registry (server/registry/root_store.py) with an
 audit entry, and published by the server from there: its certificate at
@@ -13,15 +16,17 @@ audit entry, and published by the server from there: its certificate at
 certificates carry (cRLDistributionPoints, AIA caIssuers; RFC 5280 4.2.1.13, 4.2.2.1).
 
 The root signs only the issuing CA's certificates (basicConstraints cA, pathLenConstraint
-0: the issuing CA certifies end entities only) and its own CRLs. Every signature is made
-by the root's backend in the command's process, not through the server's signing pipeline,
-and each certificate and CRL is checked against the root's key before it is recorded.
+0: the issuing CA certifies end entities only), its own CRLs and, at a root rollover, the
+link certificates. Every signature is made by the root's backend in the command's process,
+not through the server's signing pipeline, and each certificate and CRL is checked against
+its issuer's key before it is recorded.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -92,12 +97,28 @@ def prepare_root_backend(settings: Settings) -> None:
             handle.write(secrets.token_urlsafe(32) + "\n")
 
 
-def root_crl_url(settings: Settings) -> str:
-    return f"{settings.ca.base_url.rstrip('/')}/crl/{settings.root.name}.crl"
+def root_crl_url(settings: Settings, name: str) -> str:
+    """Where the root published as `name` publishes its CRL (RFC 5280 4.2.1.13)."""
+    return f"{settings.ca.base_url.rstrip('/')}/crl/{name}.crl"
 
 
-def root_certificate_url(settings: Settings) -> str:
-    return f"{settings.ca.base_url.rstrip('/')}/ca/{settings.root.name}.crt"
+def root_certificate_url(settings: Settings, name: str) -> str:
+    """Where the root published as `name` publishes its certificate (RFC 5280 4.2.2.1)."""
+    return f"{settings.ca.base_url.rstrip('/')}/ca/{name}.crt"
+
+
+def root_certificate_extensions(
+    settings: Settings, spki_der: bytes
+) -> tuple[asn1_x509.Extension, ...]:
+    """The extensions of a self-signed root certificate for the key `spki_der`: what a CA
+    certificate of this home carries (the Russian profile's content included when set),
+    its key usage limited to certificates and CRLs."""
+    return tuple(
+        ext.key_usage({"key_cert_sign", "crl_sign"})
+        if extension["extn_id"].native == "key_usage"
+        else extension
+        for extension in ca_certificate_extensions(settings, spki_der)
+    )
 
 
 async def create_root(
@@ -113,14 +134,7 @@ async def create_root(
     algorithm = KeyAlgorithm(root_settings.algorithm or settings.ca.algorithm)
     key = backend.generate_key(f"{root_settings.name}-root", algorithm)
     spki_der = backend.public_key_der(key)
-    # the root's own content is what a CA certificate of this home carries (Russian
-    # profile included when set), its key usage limited to certificates and CRLs
-    extensions = tuple(
-        ext.key_usage({"key_cert_sign", "crl_sign"})
-        if extension["extn_id"].native == "key_usage"
-        else extension
-        for extension in ca_certificate_extensions(settings, spki_der)
-    )
+    extensions = root_certificate_extensions(settings, spki_der)
     template = CertificateTemplate(
         serial=new_serial(),
         issuer=subject,
@@ -131,7 +145,7 @@ async def create_root(
         extensions=extensions,
         signature_algorithm=signature_algorithm_for(spki_der),
     )
-    der = _sign_certificate(backend, key, template, None)
+    der = sign_certificate(backend, key, template, None)
     root = RootCA(
         name=root_settings.name,
         key_id=ext.key_identifier(spki_der),
@@ -140,7 +154,7 @@ async def create_root(
         certificate_der=der,
         not_after=template.not_after,
     )
-    crl = _sign_crl(settings, root, backend, 1, now, [])
+    crl = sign_crl(settings, root, backend, 1, now, [])
     audit = AuditEvent(
         actor=actor,
         action="ca.root.create",
@@ -179,8 +193,10 @@ async def certify_issuing_ca(
         ext.basic_constraints(ca=True, path_len=0),
         *(extension for extension in content if extension["extn_id"].dotted not in own),
         ext.authority_key_identifier(root.key_id),
-        ext.crl_distribution_points([root_crl_url(settings)]),
-        ext.authority_information_access(ca_issuers_urls=[root_certificate_url(settings)]),
+        ext.crl_distribution_points([root_crl_url(settings, root.name)]),
+        ext.authority_information_access(
+            ca_issuers_urls=[root_certificate_url(settings, root.name)]
+        ),
     ]
     if usage_days:  # K1: the key's permitted lifetime, as `init` states it for a root CA
         extensions.append(ext.private_key_usage_period(now, now + timedelta(days=usage_days)))
@@ -195,7 +211,7 @@ async def certify_issuing_ca(
         signature_algorithm=signature_algorithm_for(root_certificate.public_key.dump()),
     )
     key = KeyRef(root.key_uri, KeyAlgorithm(root.key_algorithm))
-    der = _sign_certificate(backend, key, template, root.certificate_der)
+    der = sign_certificate(backend, key, template, root.certificate_der)
     serial = serial_text(template.serial)
     audit = AuditEvent(
         actor=actor,
@@ -246,20 +262,30 @@ async def revoke(
     return RootRevocation(serial, crl)
 
 
-async def publish_crl(
+async def publish_crls(
     settings: Settings,
     records: RootRecords,
     backend: SigningBackend,
-    root: RootCA,
+    roots: Sequence[RootCA],
     now: datetime,
     actor: str,
-) -> RootCRL:
-    """Sign and publish the root's next CRL (the audit entry `ca.root.crl`)."""
-    crl = await _next_crl(settings, records, backend, root, now, [])
-    details: dict[str, object] = {"root": root.name, "next_update": crl.next_update.isoformat()}
-    audit = AuditEvent(actor=actor, action="ca.root.crl", target=str(crl.number), details=details)
-    await records.record_crl(root.name, crl, audit, now)
-    return crl
+) -> list[RootCRL]:
+    """Sign and publish the next CRL of each of `roots`, each with its own key (K3: a
+    root rolled over keeps signing the CRL for what it signed), numbered in that order, in
+    one transaction with an audit entry `ca.root.crl` each."""
+    number = await records.last_crl_number()
+    signed: list[tuple[str, RootCRL, AuditEvent]] = []
+    for root in roots:
+        number += 1
+        entries = await records.revoked_entries(root.name)
+        crl = sign_crl(settings, root, backend, number, now, entries)
+        details: dict[str, object] = {"root": root.name,
+                                      "next_update": crl.next_update.isoformat()}  # fmt: skip
+        audit = AuditEvent(actor=actor, action="ca.root.crl", target=str(crl.number),
+                           details=details)  # fmt: skip
+        signed.append((root.name, crl, audit))
+    await records.record_crls(signed, now)
+    return [crl for _, crl, _ in signed]
 
 
 async def _next_crl(
@@ -270,13 +296,12 @@ async def _next_crl(
     now: datetime,
     added: list[bytes],
 ) -> RootCRL:
-    latest = await records.latest_crl(root.name)
-    number = (latest.number if latest else 0) + 1
+    number = await records.last_crl_number() + 1
     entries = [*await records.revoked_entries(root.name), *added]
-    return _sign_crl(settings, root, backend, number, now, entries)
+    return sign_crl(settings, root, backend, number, now, entries)
 
 
-def _sign_crl(
+def sign_crl(
     settings: Settings,
     root: RootCA,
     backend: SigningBackend,
@@ -307,7 +332,7 @@ def _sign_crl(
     return RootCRL(number, template.this_update, template.next_update, der)
 
 
-def _sign_certificate(
+def sign_certificate(
     backend: SigningBackend, key: KeyRef, template: CertificateTemplate, issuer_der: bytes | None
 ) -> bytes:
     """Sign `template` with `key` and check it against its issuer (None: itself)."""

@@ -13,11 +13,13 @@ The process is ready when (checked in this order, the first failure is the reaso
    (server/node/key_lifetime.py) have not ended.
 A ready process still warns, in the body of its 200, while the active generation is inside
 its rollover window (regulation K2): the scheduled rollover should have happened by then,
-or will within the hour; and, with a root CA kept in the home, when the root's newest CRL
-nears its nextUpdate (within `ROOT_CRL_WARNING`, or half its validity if that is shorter)
-or has passed it: only the operator, with the root's key brought back, can sign the next
-(`root crl`). That is never a 503: every node serves the same CRL, and taking them out of
-service would not help relying parties.
+or will within the hour; and, with a root CA kept in the home, when a live root's newest
+CRL nears its nextUpdate (within `ROOT_CRL_WARNING`, or half its validity if that is
+shorter) or has passed it, and when the newest root's certificate is within
+`ca.rollover_before_days` of its end (K2 for the root) or past it: only the operator,
+with the root's key brought back, can sign the next CRLs (`root crl`) or change the root's
+key (`root rollover`). That is never a 503: every node serves the same CRLs, and taking
+them out of service would not help relying parties.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ from typing import Protocol
 from config import Settings
 from hsm.backend import HSMError
 from server.clock import Clock
-from server.hierarchy.root_publication import RootPublication
+from server.hierarchy.root_publication import PublishedRoot, RootPublication
+from server.hierarchy.root_succession import is_live
 from server.node.duties import DUTIES
 from server.node.key_lifetime import key_usage_end, no_active_key, rollover_due
 from server.registry import CAGeneration, interfaces
 from server.signing import Signer
+from server.status.crl_publisher import PublishedCRL
 
 log = logging.getLogger("server.health")
 
@@ -108,26 +112,36 @@ class Health:
         if generation is None:  # the probe found one a moment ago
             return Readiness(no_active_key(await self._registry.generations(self._ca_name)))
         readiness = self._key_lifetime(generation, now)
-        root_warning = await self._root_crl_warning(now)
+        root_warning = await self._root_warnings(now)
         if readiness.problem is not None or root_warning is None:
             return readiness
         return Readiness(None, "; ".join(w for w in (readiness.warning, root_warning) if w))
 
-    async def _root_crl_warning(self, now: datetime) -> str | None:
-        """A warning when the home's root CRL nears or passed its nextUpdate (see the
-        module); None without a root."""
+    async def _root_warnings(self, now: datetime) -> str | None:
+        """Warnings about the home's roots (see the module); None without a root."""
         if not self._root_name or self._roots is None:
             return None
-        crl = await self._roots.crl(f"{self._root_name}.crl")
-        if crl is None:
+        roots = await self._roots.roots()
+        if not roots:
             return f"root CA {self._root_name!r} has no CRL published"
-        if now >= crl.next_update:
-            return (f"root CA {self._root_name!r}'s CRL passed its next update "
-                    f"({crl.next_update:%Y-%m-%d %H:%M} UTC): run root crl")  # fmt: skip
-        if crl.next_update - now <= min(ROOT_CRL_WARNING, (crl.next_update - crl.this_update) / 2):
-            days = (crl.next_update - now) / timedelta(days=1)
-            return (f"root CA {self._root_name!r}'s CRL reaches its next update in "
-                    f"{days:.1f} days: run root crl")  # fmt: skip
+        warnings = [
+            _root_crl_warning(root.name, root.crl, now)
+            for root in roots
+            if is_live(root, now) or root.newest
+        ]
+        warnings.append(self._root_rollover_warning(roots[-1], now))
+        return "; ".join(w for w in warnings if w) or None
+
+    def _root_rollover_warning(self, newest: PublishedRoot, now: datetime) -> str | None:
+        """K2 for the root: no duty can change an offline root's key, so the operator is
+        told once the newest root is within `ca.rollover_before_days` of its end."""
+        if not is_live(newest, now):
+            return (f"root CA {newest.name!r}'s certificate ended "
+                    f"{newest.not_after:%Y-%m-%d %H:%M} UTC")  # fmt: skip
+        if newest.not_after - now <= timedelta(days=self._ca.rollover_before_days):
+            days = (newest.not_after - now) / timedelta(days=1)
+            return (f"root CA {newest.name!r} is within its rollover window ({days:.1f} days "
+                    "left): run root rollover with the root's key at hand")  # fmt: skip
         return None
 
     def _key_lifetime(self, generation: CAGeneration, now: datetime) -> Readiness:
@@ -177,3 +191,18 @@ class Health:
             log.warning("health: the probe signature failed (%s: %s)", type(exc).__name__, exc)
             return "no signer can sign (the probe signature failed)"
         return None
+
+
+def _root_crl_warning(name: str, crl: PublishedCRL | None, now: datetime) -> str | None:
+    """A warning when a live root's newest CRL nears or passed its nextUpdate (see the
+    module), or it has none."""
+    if crl is None:
+        return f"root CA {name!r} has no CRL published"
+    if now >= crl.next_update:
+        return (f"root CA {name!r}'s CRL passed its next update "
+                f"({crl.next_update:%Y-%m-%d %H:%M} UTC): run root crl")  # fmt: skip
+    if crl.next_update - now <= min(ROOT_CRL_WARNING, (crl.next_update - crl.this_update) / 2):
+        days = (crl.next_update - now) / timedelta(days=1)
+        return (f"root CA {name!r}'s CRL reaches its next update in "
+                f"{days:.1f} days: run root crl")  # fmt: skip
+    return None

@@ -53,6 +53,7 @@ from server.registry.records import (
     Rollover,
     RootCA,
     RootCRL,
+    RootLink,
     StatusChange,
     StatusDelta,
     StrandedClaim,
@@ -170,9 +171,18 @@ class RootRecords(Protocol):
         self, root: RootCA, crl: RootCRL, audit: AuditEvent, at: datetime
     ) -> None: ...
 
+    async def record_root_rollover(
+        self, root: RootCA, crl: RootCRL, links: Sequence[RootLink], audit: AuditEvent,
+        at: datetime,
+    ) -> None: ...  # fmt: skip
+
     async def root(self, name: str) -> RootCA | None: ...
 
     async def roots(self) -> list[tuple[RootCA, RootCRL | None]]: ...
+
+    async def links(self) -> list[RootLink]: ...
+
+    async def last_crl_number(self) -> int: ...
 
     async def latest_crl(self, name: str) -> RootCRL | None: ...
 
@@ -192,6 +202,10 @@ class RootRecords(Protocol):
 
     async def record_crl(
         self, name: str, crl: RootCRL, audit: AuditEvent, at: datetime
+    ) -> None: ...
+
+    async def record_crls(
+        self, crls: Sequence[tuple[str, RootCRL, AuditEvent]], at: datetime
     ) -> None: ...
 
 

@@ -54,6 +54,22 @@ class RootCA:
     key_algorithm: str
     certificate_der: bytes
     not_after: datetime
+    succeeds: str | None = None  # the root whose key this one replaced (`root rollover`)
+
+
+@dataclass(frozen=True)
+class RootLink:
+    """A link certificate of the home root's key update (RFC 9810 4.4): `kind`
+    "new_with_old" (the key of `subject_root` signed by that of `issuer_root`, the older)
+    or "old_with_new" (the reverse)."""
+
+    serial: str
+    kind: str
+    issuer_root: str
+    subject_root: str
+    not_before: datetime
+    not_after: datetime
+    der: bytes
 
 
 @dataclass(frozen=True)

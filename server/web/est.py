@@ -205,7 +205,9 @@ class EST:
         self._require_tls(request)
         self._profile(request)
         ca = self._ca(request)
-        certificates = await root_distribution.ca_certificates(ca.registry, ca.settings.ca.name)
+        certificates = await root_distribution.ca_certificates(
+            ca.registry, ca.settings.ca.name, ca.clock()
+        )
         if not certificates:  # no active generation: a CA under a parent waiting after a
             try:  # compromise (K4): 503 with the reason the core gives
                 await ca.authority.generation()

@@ -188,3 +188,105 @@ def test_hierarchy_with_the_root_on_a_token_of_its_own(tmp_path: Path) -> None:
                        "-untrusted", tmp_path / "issuing.pem", "-CRLfile", tmp_path / "crls.pem",
                        leaf_pem)  # fmt: skip
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_k2_root_rollover_relying_parties_of_either_root_verify_with_what_the_server_hands_out(
+    tmp_path: Path,
+) -> None:
+    """`root rollover` (RFC 9810 4.4), then `rollover` under the new root, the root's folder
+    then taken offline and `serve` started: a relying party that trusts only the new root
+    verifies a certificate issued under the old root, and one that trusts only the old
+    root one issued under the new, with the certificates EST `cacerts` hands out (RFC 7030
+    4.1.3: both roots and the links) and every CRL fetched from the URLs the certificates
+    name (`openssl verify -crl_check_all`)."""
+    home = CAHome(tmp_path / "ca")
+    run_cli("init", "--home", home.path, "--hierarchy", "root+issuing")
+    old_leaf = tmp_path / "old-leaf.pem"
+    request = openssl_csr(tmp_path, "old", "/CN=old.example", san="DNS:old.example")
+    old_leaf.write_text(home.cli("issue", "--profile", "tls-server", "--csr", request).stdout)
+    assert home.cli("root", "rollover").stdout.startswith("root CA 'demo-root' rolled over to ")
+    home.cli("rollover")
+    new_leaf = tmp_path / "new-leaf.pem"
+    request = openssl_csr(tmp_path, "new", "/CN=new.example", san="DNS:new.example")
+    new_leaf.write_text(home.cli("issue", "--profile", "tls-server", "--csr", request).stdout)
+    shutil.move(home.path / "root", tmp_path / "offline-root")
+
+    server = ServerProcess(home)
+    try:
+        chains = {}
+        for leaf_pem in (old_leaf, new_leaf):
+            leaf = x509.load_pem_x509_certificate(leaf_pem.read_bytes())
+            issuing = x509.load_der_x509_certificate(_fetched(server, _ca_issuers(leaf)))
+            root = x509.load_der_x509_certificate(_fetched(server, _ca_issuers(issuing)))
+            crls = [_fetched(server, _crl_url(c)) for c in (leaf, issuing)]
+            chains[leaf_pem] = (issuing, root, crls)
+        (tmp_path / "any-root.pem").write_bytes(chains[old_leaf][1].public_bytes(Encoding.PEM))
+        cacerts = subprocess.run(
+            ["curl", "-s", "--fail", "--cacert", str(tmp_path / "any-root.pem"),
+             f"{server.tls_url}/.well-known/est/cacerts"],
+            capture_output=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        server.stop()
+
+    old_root, new_root = chains[old_leaf][1], chains[new_leaf][1]
+    assert old_root != new_root and old_root.subject == new_root.subject
+    assert "/ca/demo-root-" in _ca_issuers(chains[new_leaf][0])  # the new root's name
+    assert cacerts.returncode == 0, cacerts.stderr
+    bundle = pkcs7.load_der_pkcs7_certificates(base64.b64decode(cacerts.stdout))
+    assert {old_root, new_root} <= set(bundle)
+    assert len(bundle) == 6  # two issuing generations, two roots, NewWithOld, OldWithNew
+    # the relying party's intermediates: what cacerts handed out but the roots, which it
+    # either trusts or does not (OpenSSL ends a chain at a self-signed certificate it finds)
+    handed = [c for c in bundle if c not in (old_root, new_root)]
+    (tmp_path / "cacerts.pem").write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in handed))
+    (tmp_path / "crls.pem").write_bytes(b"".join(
+        x509.load_der_x509_crl(der).public_bytes(Encoding.PEM)
+        for _, _, crls in chains.values() for der in crls))  # fmt: skip
+    for trusted, leaf_pem in ((new_root, old_leaf), (old_root, new_leaf)):
+        (tmp_path / "trusted.pem").write_bytes(trusted.public_bytes(Encoding.PEM))
+        verified = openssl("verify", "-crl_check_all", "-CAfile", tmp_path / "trusted.pem",
+                           "-untrusted", tmp_path / "cacerts.pem", "-CRLfile",
+                           tmp_path / "crls.pem", leaf_pem)  # fmt: skip
+        assert verified.returncode == 0, (leaf_pem, verified.stdout + verified.stderr)
+
+
+def test_k2_root_rollover_on_a_token_of_its_own(tmp_path: Path) -> None:
+    """SoftHSM2: `root rollover` with the root's key on a token of its own is refused
+    without the root's PIN (nothing recorded), and with it makes the new key in that
+    token; `root crl` then signs each root's CRL with that root's key, and the server
+    publishes both roots by name."""
+    ca_token = make_token(tmp_path, label="ca")
+    root_token = make_token(tmp_path, label="root", pin="2468-root-pin")
+    env = {**ca_token.environment(), "CA_HSM_PIN": ca_token.pin,
+           "CA_ROOT__BACKEND": '"pkcs11"', "CA_ROOT__TOKEN_LABEL": '"root"'}  # fmt: skip
+    with_root = {**env, "CA_ROOT_PIN": root_token.pin}
+    home = CAHome(tmp_path / "ca", env)
+    run_cli("init", "--home", home.path, "--hierarchy", "root+issuing", "--backend", "pkcs11",
+            "--token-label", "ca", "--module", ca_token.module, env=with_root)  # fmt: skip
+    shown = home.cli("root", "show").stdout
+    refused = home.cli("root", "rollover", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: the root CA's key is not at hand: pkcs11 backend: ")
+    assert root_token.pin not in refused.stderr
+    assert home.cli("root", "show").stdout == shown
+
+    rolled = run_cli("root", "rollover", "--home", home.path, env=with_root).stdout
+    new_name = rolled.splitlines()[0].split("'")[3]
+    assert rolled.startswith(f"root CA 'demo-root' rolled over to '{new_name}'\n")
+    assert new_name.startswith("demo-root-")
+    crls = run_cli("root", "crl", "--home", home.path, env=with_root).stdout.splitlines()
+    assert [line.split(": ")[0] for line in crls] == ["root CA 'demo-root'",
+                                                       f"root CA '{new_name}'"]  # fmt: skip
+    server = ServerProcess(home)
+    try:
+        served = {name: (x509.load_der_x509_certificate(_fetched(server, f"/ca/{name}.crt")),
+                         x509.load_der_x509_crl(_fetched(server, f"/crl/{name}.crl")))
+                  for name in ("demo-root", new_name)}  # fmt: skip
+    finally:
+        server.stop()
+    (old, old_crl), (new, new_crl) = served["demo-root"], served[new_name]
+    assert old.subject == new.subject and old.public_key() != new.public_key()
+    new.verify_directly_issued_by(new)
+    assert old_crl.is_signature_valid(old.public_key())  # type: ignore[arg-type]
+    assert new_crl.is_signature_valid(new.public_key())  # type: ignore[arg-type]

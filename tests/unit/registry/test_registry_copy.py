@@ -4,7 +4,7 @@ unchanged, in dependency order and in batches, into an empty target only."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from server.registry import (
     Registry,
 )
 from server.registry.catalogue import read_tables
+from server.registry.records import AuditEvent, RootCA, RootCRL, RootLink
 from server.registry.registry_copy import copy_registry, ocsp_answers, row_counts, sample_serials
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
@@ -95,7 +96,25 @@ async def populated(local_ca: LocalCA) -> Registry:
                                         now, now + timedelta(days=1), b"tbs")  # fmt: skip
         await registry.record_intent(open_intent, now, f"owner-{n}", "t", holds)
     await status.crls.sync()
+    await _roots_rolled_over(registry, local_ca.clock())
     return registry
+
+
+async def _roots_rolled_over(registry: Registry, now: datetime) -> None:
+    """A root kept in the home and the root that succeeded it (`root rollover`: a column
+    of root_cas referring to root_cas, migration 0025), their CRLs and links."""
+    end = now + timedelta(days=7300)
+    old = RootCA("demo-root", b"\x01" * 20, "file:old", "ec-p256", b"old root", end)
+    new = RootCA("demo-root-02", b"\x02" * 20, "file:new", "ec-p256", b"new root", end,
+                 succeeds="demo-root")  # fmt: skip
+    audit = AuditEvent("t", "ca.root.create", "1")
+    await registry.roots.record_root(old, RootCRL(1, now, end, b"crl 1"), audit, now)
+    links = [RootLink(f"0{n}", kind, issuer, subject, now, end, kind.encode())
+             for n, (kind, issuer, subject) in enumerate((
+                 ("new_with_old", "demo-root", "demo-root-02"),
+                 ("old_with_new", "demo-root-02", "demo-root")))]  # fmt: skip
+    await registry.roots.record_root_rollover(new, RootCRL(2, now, end, b"crl 2"), links,
+                                              audit, now)  # fmt: skip
 
 
 async def contents(registry: Registry) -> dict[str, list[tuple[Any, ...]]]:
@@ -122,7 +141,8 @@ async def test_a_registry_goes_to_either_engine_and_back_with_every_value_unchan
     assert [i.owner for i in await back.open_intents()] == ["owner-0", "owner-1"]
     wanted = ("certificates", "status_changes", "ocsp_responses", "crls", "subscribers",
               "identity_records", "applications", "enrollment_credentials", "cmp_transactions",
-              "outbox_events", "audit_log", "intent_holds")  # fmt: skip
+              "outbox_events", "audit_log", "intent_holds", "root_cas", "root_crls",
+              "root_links")  # fmt: skip
     assert all(original[table] for table in wanted), [t for t in wanted if not original[t]]
     counts = await row_counts(populated)
     assert copied_there == copied_back == counts == await row_counts(back)

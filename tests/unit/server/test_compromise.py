@@ -120,7 +120,7 @@ async def test_k4_a_compromise_makes_a_new_generation_without_links(
     assert await local_ca.registry.links("demo") == links_before
     # EST cacerts and CMP caCerts hand out generations 2 and 3, without the links of 1.
     second = (await local_ca.registry.generations("demo"))[1]
-    handed_out = await ca_certificates(local_ca.registry, "demo")
+    handed_out = await ca_certificates(local_ca.registry, "demo", local_ca.clock())
     assert handed_out == [second.certificate_der, done.new.certificate_der]
     issued = await before.authority.issue("tls-client", make_csr([("CN", "after")]), "t")
     assert issued.issuer_der == done.new.certificate_der

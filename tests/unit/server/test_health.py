@@ -160,7 +160,8 @@ async def test_a_root_crl_near_or_past_its_next_update_warns_and_never_fails(
     audit = AuditEvent("test", "ca.root.create", "1")
     await local_ca.registry.roots.record_root(root, crl, audit, now)
     checker = Health(settings, local_ca.registry, local_ca.signer, lambda: 1, local_ca.clock,
-                     roots=RootPublication(local_ca.registry, CollectorRegistry()))  # fmt: skip
+                     roots=RootPublication(local_ca.registry, CollectorRegistry(),
+                                           local_ca.clock))  # fmt: skip
     await hold_duties(local_ca)
     assert await checker.readiness() == Readiness(None)
     local_ca.clock.now = crl.next_update - timedelta(days=30)

@@ -28,6 +28,7 @@ from tests.local_ca import LocalCA
 from tests.unit.server.test_rollover import roll
 
 ID_IT_ROOT_CA_CERT = "1.3.6.1.5.5.7.4.20"
+AT = datetime(2026, 1, 1, tzinfo=UTC)  # the fakes below have no home root: any time will do
 
 
 async def rolled_over(local_ca: LocalCA) -> RolledOver:
@@ -73,11 +74,11 @@ async def test_rfc7030_4_1_3_cacerts_carries_the_root_key_update_certificates(
     name = local_ca.settings.ca.name
     first = await local_ca.registry.active_generation(name)
     assert first is not None
-    assert await root_distribution.ca_certificates(local_ca.registry, name) == [
+    assert await root_distribution.ca_certificates(local_ca.registry, name, local_ca.clock()) == [
         first.certificate_der
     ]
     done = await rolled_over(local_ca)
-    assert await root_distribution.ca_certificates(local_ca.registry, name) == [
+    assert await root_distribution.ca_certificates(local_ca.registry, name, local_ca.clock()) == [
         done.old.certificate_der, done.new.certificate_der,
         done.new_with_old.der, done.old_with_new.der,
     ]  # fmt: skip
@@ -173,6 +174,20 @@ class FakeGenerations:
     async def links(self, ca_name: str) -> list[CALink]:
         return list(self.all_links)
 
+    @property
+    def roots(self) -> NoRoots:
+        return NoRoots()
+
+
+class NoRoots:
+    """The root records of a home without a root CA (the part root distribution reads)."""
+
+    async def roots(self) -> list[object]:
+        return []
+
+    async def links(self) -> list[object]:
+        return []
+
 
 def generation(id_: int, state: str) -> CAGeneration:
     at = datetime(2026, 1, 1, tzinfo=UTC)
@@ -197,9 +212,9 @@ async def test_a_compromised_generation_and_its_links_are_not_handed_out() -> No
         [generation(1, "active"), generation(2, "compromised"), generation(3, "active")],
         [link("new_with_old", 1, 2), link("old_with_new", 2, 1)],
     )
-    assert await root_distribution.ca_certificates(registry, "demo") == [b"root 1", b"root 3"]
-    assert await root_distribution.root_key_update(registry, "demo", b"root 1") is None
-    assert await root_distribution.root_key_update(registry, "demo", None) is None
+    assert await root_distribution.ca_certificates(registry, "demo", AT) == [b"root 1", b"root 3"]
+    assert await root_distribution.root_key_update(registry, "demo", b"root 1", AT) is None
+    assert await root_distribution.root_key_update(registry, "demo", None, AT) is None
     with pytest.raises(CAError) as refused:
-        await root_distribution.root_key_update(registry, "demo", b"root 2")
+        await root_distribution.root_key_update(registry, "demo", b"root 2", AT)
     assert refused.value.kind is ErrorKind.NOT_FOUND

@@ -56,7 +56,9 @@ async def own_and_parents(sub_ca: SubordinateCA) -> list[bytes]:
 
 async def test_rfc7030_4_1_3_cacerts_carries_the_parent_chain(sub_ca: SubordinateCA) -> None:
     local_ca = sub_ca.local_ca
-    handed = await root_distribution.ca_certificates(local_ca.registry, local_ca.settings.ca.name)
+    handed = await root_distribution.ca_certificates(
+        local_ca.registry, local_ca.settings.ca.name, local_ca.clock()
+    )
     assert handed == await own_and_parents(sub_ca)
 
 

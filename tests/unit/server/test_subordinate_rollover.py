@@ -196,7 +196,7 @@ async def test_k2_k3_import_moves_issuance_to_the_new_generation_and_keeps_the_o
     old = await local_ca.registry.get_certificate(old_leaf.serial)
     assert old is not None and old.generation_id == 1  # K3: nothing issued before changes
     # RFC 7030 4.1.3: both live generations, then the parent's chain once
-    handed = await root_distribution.ca_certificates(local_ca.registry, "demo")
+    handed = await root_distribution.ca_certificates(local_ca.registry, "demo", local_ca.clock())
     assert handed == [generations[0].certificate_der, certificate, *chain_of(sub_ca)]
 
 
