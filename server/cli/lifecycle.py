@@ -37,6 +37,7 @@ from server.errors import CAError, ErrorKind
 from server.hierarchy.issuing_compromise import compromise_under_root
 from server.hierarchy.issuing_rollover import rollover_under_root
 from server.hierarchy.offline_root import open_root_backend
+from server.hierarchy.root_succession import all_roots, certifying_root
 from server.lifecycle import Compromised, RolledOver, rollover
 from server.subordinate_compromise import (
     ParentCompromise,
@@ -129,14 +130,23 @@ async def _rollover_under_root(
     finally:
         root_backend.close()
     new = done.new
+    root = await _root_of(settings, ca, new.parent_chain)
     return [
         f"CA {settings.ca.name!r} rolled over from generation {done.old.id} to {new.id}, "
-        f"certified by the root CA {settings.root.name!r}",
+        f"certified by the root CA {root!r}",
         f"  CA certificate serial {new.serial}, key id {new.key_id.hex()}, "
         f"valid until {new.not_after:%Y-%m-%d}",
         f"  OCSP responder certificate serial {done.responder_serial}",
         f"  CMP protection certificate serial {done.cmp_serial}",
     ]
+
+
+async def _root_of(settings: Settings, ca: CA, chain: tuple[bytes, ...]) -> str:
+    """The name of the home's root that certified a generation whose chain is `chain`
+    (after a root rollover, not always `root.name`)."""
+    roots = await all_roots(ca.registry.roots, settings.root.name)
+    root = certifying_root(roots, chain)
+    return root.name if root else settings.root.name
 
 
 def _rolled_over(settings: Settings, done: RolledOver) -> list[str]:
@@ -197,7 +207,7 @@ async def run_compromise(args: argparse.Namespace) -> int:
     async with open_ca(settings) as ca:
         if settings.root.name:
             done = await _compromise_under_root(settings, ca, args.generation, args.grounds)
-            listed = f"the root CA {settings.root.name!r}'s CRL"
+            listed = f"the root CA {await _root_of(settings, ca, done.old.parent_chain)!r}'s CRL"
         else:
             done = await ca.compromise(args.generation, args.grounds, actor())
             listed = f"generation {done.new.id}'s CRL"

@@ -108,7 +108,10 @@ def rolled(hierarchy: Hierarchy, capsys: pytest.CaptureFixture[str]) -> RootRoll
     new = roots[-1]
     by_kind = {link.kind: x509.load_der_x509_certificate(link.der) for link in links}
     assert main(["rollover", "--home", str(home)]) == 0
-    capsys.readouterr()
+    # the issuing CA's new generation is the newest root's, and the output names it
+    assert capsys.readouterr().out.startswith(
+        f"CA 'demo' rolled over from generation 1 to 2, certified by the root CA {new.name!r}\n"
+    )
     (folder / "leaf.csr").unlink()
     new_leaf = folder / "new-leaf.pem"
     shutil.move(_issue_leaf(hierarchy, capsys), new_leaf)
@@ -637,7 +640,10 @@ def test_k4_compromise_of_a_generation_under_the_old_root_is_revoked_by_the_old_
     issuing = rolled.hierarchy.issuing
     assert main(["compromise", "--home", str(rolled.home), "--generation", "1",
                  "--grounds", "key copied"]) == 0  # fmt: skip
-    capsys.readouterr()
+    # the output names the root whose CRL lists it: the old one, which certified it
+    assert capsys.readouterr().out.splitlines()[2] == (
+        f"  revoked (cACompromise) in the root CA {OLD_ROOT!r}'s CRL: {issuing.serial_number:x}"
+    )
     _, _, crls = _records(rolled.home)
     old_crl = x509.load_der_x509_crl(crls[OLD_ROOT].der)
     assert old_crl.get_revoked_certificate_by_serial_number(issuing.serial_number) is not None
@@ -779,3 +785,21 @@ def test_rfc9810_4_4_a_root_whose_certificate_ended_is_not_rolled_over_and_nothi
     )
     assert asyncio.run(_rows(url)) == rows
     assert sorted(p.name for p in (home / "root" / "keys").iterdir()) == keys
+
+
+def test_k4_compromise_of_a_generation_under_the_new_root_is_revoked_by_the_new_root(
+    rolled: RootRolled, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Generation 2, certified by the newest root: the output and the CRL are that root's."""
+    second = rolled.second_issuing
+    assert main(["compromise", "--home", str(rolled.home), "--generation", "2",
+                 "--grounds", "key copied"]) == 0  # fmt: skip
+    assert capsys.readouterr().out.splitlines()[2] == (
+        f"  revoked (cACompromise) in the root CA {rolled.new_name!r}'s CRL: "
+        f"{second.serial_number:x}"
+    )
+    _, _, crls = _records(rolled.home)
+    new_crl = x509.load_der_x509_crl(crls[rolled.new_name].der)
+    assert new_crl.get_revoked_certificate_by_serial_number(second.serial_number) is not None
+    old_crl = x509.load_der_x509_crl(crls[OLD_ROOT].der)
+    assert old_crl.get_revoked_certificate_by_serial_number(second.serial_number) is None
