@@ -668,21 +668,8 @@ async def import_ca_certificate(
         above = parent_chain.check_certificate(certificate, chain, spki_der, now)
     except ValueError as exc:  # ChainRefused among them
         raise CAError(ErrorKind.REJECTED, str(exc)) from None
-    try:
-        key_id = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-        key_identifier = key_id.value.digest  # issued certificates' AKI must match it
-    except x509.ExtensionNotFound:
-        key_identifier = ext.key_identifier(spki_der)
-    intent = CertificateIntent(
-        serial=serial_text(certificate.serial_number),
-        generation_id=None,
-        profile="ca",
-        subject=names.format_dn(names.attributes_of(certificate.subject)),
-        spki_sha256=csr_codec.spki_sha256(spki_der),
-        not_before=certificate.not_valid_before_utc,
-        not_after=certificate.not_valid_after_utc,
-        tbs=certificate.tbs_certificate_bytes,
-    )
+    key_identifier = parent_key_identifier(certificate, spki_der)
+    intent = parent_certificate_intent(certificate, spki_der)
     audit = AuditEvent(
         actor=actor,
         action="ca.generation.import",
@@ -698,3 +685,27 @@ async def import_ca_certificate(
     generation = await registry.active_generation(settings.ca.name)
     assert generation is not None
     return generation
+
+
+def parent_key_identifier(certificate: x509.Certificate, spki_der: bytes) -> bytes:
+    """The key identifier a parent stated for the CA's key (subjectKeyIdentifier: the AKI
+    of what the CA issues must match it, RFC 5280 4.2.1.1), else the CA's own method's."""
+    try:
+        stated = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    except x509.ExtensionNotFound:
+        return ext.key_identifier(spki_der)
+    return stated.value.digest
+
+
+def parent_certificate_intent(certificate: x509.Certificate, spki_der: bytes) -> CertificateIntent:
+    """A parent's certificate for the CA's key as the registry records a CA certificate."""
+    return CertificateIntent(
+        serial=serial_text(certificate.serial_number),
+        generation_id=None,
+        profile="ca",
+        subject=names.format_dn(names.attributes_of(certificate.subject)),
+        spki_sha256=csr_codec.spki_sha256(spki_der),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        tbs=certificate.tbs_certificate_bytes,
+    )

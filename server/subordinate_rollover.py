@@ -42,7 +42,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from config import Settings
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef, SigningBackend
 from protocols.x509 import csr as csr_codec
-from protocols.x509 import extensions as ext
 from protocols.x509 import names, parent_chain
 from protocols.x509.certificate import (
     CertificateTemplate,
@@ -52,7 +51,13 @@ from protocols.x509.certificate import (
 from server.authority import Authority
 from server.cmp.identity import issue_cmp_identity
 from server.errors import CAError, ErrorKind
-from server.lifecycle import OCSP_RESPONDER_PROFILE, ca_request_for, ocsp_responder_certificate
+from server.lifecycle import (
+    OCSP_RESPONDER_PROFILE,
+    ca_request_for,
+    ocsp_responder_certificate,
+    parent_certificate_intent,
+    parent_key_identifier,
+)
 from server.registry import CAGeneration, CertificateIntent, GenerationRequest, Rollover, interfaces
 from server.registry.records import REQUEST_PENDING
 from server.serials import new_serial, serial_text
@@ -257,7 +262,7 @@ async def certified_generation(
         key_uri=key.uri,
         key_algorithm=key.algorithm.value,
         serial=serial_text(certificate.serial_number),
-        key_id=_key_identifier(certificate, spki_der),
+        key_id=parent_key_identifier(certificate, spki_der),
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,
         state="active",
@@ -280,7 +285,7 @@ async def certified_generation(
         key_uri=key.uri,
         key_algorithm=key.algorithm.value,
         key_id=new.key_id,
-        certificate=_ca_intent(certificate, spki_der),
+        certificate=parent_certificate_intent(certificate, spki_der),
         certificate_der=new.certificate_der,
         responder=responder_intent,
         responder_der=responder_der,
@@ -291,30 +296,6 @@ async def certified_generation(
         parent_chain=new.parent_chain,
     )
     return CertifiedGeneration(record, responder_key)
-
-
-def _key_identifier(certificate: x509.Certificate, spki_der: bytes) -> bytes:
-    """The key identifier the parent stated (subjectKeyIdentifier: the AKI of what the CA
-    issues must match it, RFC 5280 4.2.1.1), else the CA's own method's."""
-    try:
-        stated = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-    except x509.ExtensionNotFound:
-        return ext.key_identifier(spki_der)
-    return stated.value.digest
-
-
-def _ca_intent(certificate: x509.Certificate, spki_der: bytes) -> CertificateIntent:
-    """The parent's certificate as the registry records a CA certificate."""
-    return CertificateIntent(
-        serial=serial_text(certificate.serial_number),
-        generation_id=None,
-        profile="ca",
-        subject=names.format_dn(names.attributes_of(certificate.subject)),
-        spki_sha256=csr_codec.spki_sha256(spki_der),
-        not_before=certificate.not_valid_before_utc,
-        not_after=certificate.not_valid_after_utc,
-        tbs=certificate.tbs_certificate_bytes,
-    )
 
 
 async def _responder(

@@ -45,6 +45,27 @@ def _crl_url(certificate: x509.Certificate) -> str:
     return name.value
 
 
+def _assert_verifies_up_to_the_root(
+    folder: Path,
+    root: x509.Certificate,
+    issuing: x509.Certificate,
+    crls: list[x509.CertificateRevocationList],
+    leaf_pem: Path,
+) -> None:
+    """`openssl verify -crl_check_all` of `leaf_pem` from `root` as the trust anchor through
+    `issuing`, with `crls` (RFC 5280 6.3): what a relying party does."""
+    for name, pem in (
+        ("root.pem", root.public_bytes(Encoding.PEM)),
+        ("issuing.pem", issuing.public_bytes(Encoding.PEM)),
+        ("crls.pem", b"".join(crl.public_bytes(Encoding.PEM) for crl in crls)),
+    ):
+        (folder / name).write_bytes(pem)
+    verified = openssl("verify", "-crl_check_all", "-CAfile", folder / "root.pem",
+                       "-untrusted", folder / "issuing.pem", "-CRLfile", folder / "crls.pem",
+                       leaf_pem)  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
 def test_hierarchy_root_offline_server_serves_a_chain_openssl_verifies_with_crls(
     tmp_path: Path,
 ) -> None:
@@ -76,17 +97,7 @@ def test_hierarchy_root_offline_server_serves_a_chain_openssl_verifies_with_crls
 
     assert root.subject.rfc4514_string() == "CN=Test Root,O=Test,C=RU"
     assert root.issuer == root.subject
-    files = {"root.pem": tmp_path / "root.pem"}
-    for name, pem in (
-        ("issuing.pem", issuing.public_bytes(Encoding.PEM)),
-        ("crls.pem", b"".join(crl.public_bytes(Encoding.PEM) for crl in crls)),
-    ):
-        files[name] = tmp_path / name
-        files[name].write_bytes(pem)
-    verified = openssl("verify", "-crl_check_all", "-CAfile", files["root.pem"],
-                       "-untrusted", files["issuing.pem"], "-CRLfile", files["crls.pem"],
-                       leaf_pem)  # fmt: skip
-    assert verified.returncode == 0, verified.stdout + verified.stderr
+    _assert_verifies_up_to_the_root(tmp_path, root, issuing, crls, leaf_pem)
 
     assert cacerts.returncode == 0, cacerts.stderr
     bundle = pkcs7.load_der_pkcs7_certificates(base64.b64decode(cacerts.stdout))
@@ -131,16 +142,7 @@ def test_k2_rollover_under_the_home_root_while_the_server_runs(tmp_path: Path) -
     finally:
         server.stop()
     assert "/ca/demo-" in _ca_issuers(leaf)  # the second generation's name (its key id)
-    for name, pem in (
-        ("root.pem", root.public_bytes(Encoding.PEM)),
-        ("issuing.pem", issuing.public_bytes(Encoding.PEM)),
-        ("crls.pem", b"".join(crl.public_bytes(Encoding.PEM) for crl in crls)),
-    ):
-        (tmp_path / name).write_bytes(pem)
-    verified = openssl("verify", "-crl_check_all", "-CAfile", tmp_path / "root.pem",
-                       "-untrusted", tmp_path / "issuing.pem", "-CRLfile", tmp_path / "crls.pem",
-                       leaf_pem)  # fmt: skip
-    assert verified.returncode == 0, verified.stdout + verified.stderr
+    _assert_verifies_up_to_the_root(tmp_path, root, issuing, crls, leaf_pem)
 
 
 def test_hierarchy_with_the_root_on_a_token_of_its_own(tmp_path: Path) -> None:
@@ -178,16 +180,7 @@ def test_hierarchy_with_the_root_on_a_token_of_its_own(tmp_path: Path) -> None:
         crls = [x509.load_der_x509_crl(_fetched(server, _crl_url(c))) for c in (leaf, issuing)]
     finally:
         server.stop()
-    for name, pem in (
-        ("root.pem", root.public_bytes(Encoding.PEM)),
-        ("issuing.pem", issuing.public_bytes(Encoding.PEM)),
-        ("crls.pem", b"".join(crl.public_bytes(Encoding.PEM) for crl in crls)),
-    ):
-        (tmp_path / name).write_bytes(pem)
-    verified = openssl("verify", "-crl_check_all", "-CAfile", tmp_path / "root.pem",
-                       "-untrusted", tmp_path / "issuing.pem", "-CRLfile", tmp_path / "crls.pem",
-                       leaf_pem)  # fmt: skip
-    assert verified.returncode == 0, verified.stdout + verified.stderr
+    _assert_verifies_up_to_the_root(tmp_path, root, issuing, crls, leaf_pem)
 
 
 def test_k2_root_rollover_relying_parties_of_either_root_verify_with_what_the_server_hands_out(
