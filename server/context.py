@@ -32,8 +32,11 @@ from server.cmp.server import CMPServer
 from server.enrollment.credentials import EnrollmentCredentials, derivation_key
 from server.enrollment.enroll import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.errors import CAError, ErrorKind
+from server.generations.compromise import Compromised, compromise
+from server.generations.responder import issue_ocsp_responder
+from server.generations.rollover import RolledOver, rollover
+from server.generations.subordinate_rollover import NextRequest, request_next_generation
 from server.hierarchy.root_publication import RootPublication
-from server.lifecycle import Compromised, RolledOver, compromise, issue_ocsp_responder, rollover
 from server.node.duties import DutyHolder
 from server.node.generation_retirement import GenerationRetirement
 from server.node.health import Health
@@ -48,7 +51,6 @@ from server.signing import CertificateSigner
 from server.status.feed import node_name
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
-from server.subordinate_rollover import NextRequest, request_next_generation
 
 
 @dataclass
@@ -72,7 +74,7 @@ class CA:
     roots: RootPublication  # the root CA kept in the home, if any: its certificate and CRL
     scheduled_rollover: ScheduledRollover
     retirement: GenerationRetirement
-    # K4: (generation, grounds, actor) -> the compromise declared (server/lifecycle.py)
+    # K4: (generation, grounds, actor) -> the compromise declared (server/generations/compromise.py)
     compromise: Callable[[int, str, str], Awaitable[Compromised]]
     metrics: CollectorRegistry
     clock: Clock

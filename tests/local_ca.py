@@ -27,7 +27,8 @@ from hsm.verification import SignatureVerifier
 from server.authority import Authority
 from server.context import open_registry
 from server.enrollment.credentials import EnrollmentCredentials
-from server.lifecycle import create_generation, issue_ocsp_responder
+from server.generations.ca_certificate import create_generation
+from server.generations.responder import issue_ocsp_responder
 from server.ra.applications import Applications
 from server.ra.register_check import RegisterCheck
 from server.ra.subscribers import NewIdentity, NewSubscriber, Subscribers
@@ -156,7 +157,7 @@ async def opened_local_ca(folder: Path, extra: str = "", **env: str) -> AsyncIte
 
 async def second_generation(local_ca: LocalCA) -> CAGeneration:
     """A second CA generation with its OCSP responder, made as `init` makes the first
-    (without the link certificates of a rollover, server/lifecycle.py): issuance moves to
+    (without the link certificates of a rollover, server/generations/rollover.py): issuance moves to
     it, the first stays live."""
     generation = await create_generation(local_ca.settings, local_ca.registry, local_ca.backend,
                                          local_ca.authority, local_ca.clock(), "t")  # fmt: skip

@@ -19,7 +19,8 @@ from cryptography.x509.oid import NameOID
 from hsm.software import SoftwareBackend
 from server.authority import Authority
 from server.context import open_registry
-from server.lifecycle import import_ca_certificate, issue_ocsp_responder, request_ca_certificate
+from server.generations.parent import import_ca_certificate, request_ca_certificate
+from server.generations.responder import issue_ocsp_responder
 from server.status.revocation import Revocation
 from tests.local_ca import BackendSigner, Clock, LocalCA, settings_for
 

@@ -9,9 +9,9 @@ protection and TLS server certificates), made in a scratch registry and copied w
 
 For a CA that has a generation, the second half of its rollover (`rollover --csr`): the
 parent's certificate for the key of the pending request in the registry becomes the next
-generation (server/subordinate_rollover.py), on any node of the CA, while it serves; so
+generation (server/generations/subordinate_rollover.py), on any node of the CA, while it serves; so
 does the parent's answer to the request `compromise --csr` made
-(server/subordinate_compromise.py)."""
+(server/generations/subordinate_compromise.py)."""
 
 from __future__ import annotations
 
@@ -31,10 +31,11 @@ from server.cli import subordinate
 from server.cli.commands import actor
 from server.context import backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
-from server.lifecycle import LifecycleRegistry, import_ca_certificate
+from server.generations.ca_certificate import LifecycleRegistry
+from server.generations.parent import import_ca_certificate
+from server.generations.subordinate_rollover import import_next_generation
 from server.node.home_permissions import make_private
 from server.registry import CAGeneration
-from server.subordinate_rollover import import_next_generation
 
 
 async def import_ca_cert(args: argparse.Namespace) -> int:

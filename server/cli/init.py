@@ -37,7 +37,8 @@ from server.cli.settings_file import write_settings
 from server.cmp.identity import issue_cmp_identity
 from server.context import backend_spec, open_backend, open_ca, open_registry
 from server.errors import CAError, ErrorKind
-from server.lifecycle import create_generation, issue_ocsp_responder
+from server.generations.ca_certificate import create_generation
+from server.generations.responder import issue_ocsp_responder
 from server.node.home_permissions import make_private
 from server.node.tls import issue_server_certificate
 from server.registry import CAGeneration

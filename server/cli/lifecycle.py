@@ -1,10 +1,10 @@
-"""The CA key lifecycle's commands: `rollover` and `compromise` (server/lifecycle.py). They
+"""The CA key lifecycle's commands: `rollover` and `compromise` (server/generations/). They
 can run while the server runs: the registry refuses a rollover that another one overtook,
 and a compromise of a generation no longer active.
 
 A CA under a parent outside rolls over by a request to the parent
-(server/subordinate_rollover.py): `rollover --csr FILE` makes the next key and its request
-and writes the request to FILE; while that request is pending, the same command writes the
+(server/generations/subordinate_rollover.py): `rollover --csr FILE` makes the next key and its
+request and writes the request to FILE; while that request is pending, the same command writes the
 same request again (no second key: any node can, and the scheduled duty makes requests
 that only the CLI writes out); `rollover --abandon` gives it up. The parent's answer is
 imported with `import-ca-cert` (server/cli/import_ca.py).
@@ -13,7 +13,7 @@ An issuing CA under the root kept in the home (`init --hierarchy`) rolls over wi
 `rollover` alone, the root's key at hand: the root certifies the next key at once
 (server/hierarchy/issuing_rollover.py).
 
-The compromise of a CA under a parent outside (server/subordinate_compromise.py) is
+The compromise of a CA under a parent outside (server/generations/subordinate_compromise.py) is
 `compromise --csr FILE --revocation-request FILE`: the request for the new key and the CMP
 revocation request for the parent are written before anything is recorded, and removed
 again if the compromise is refused, so that a refused command changes nothing."""
@@ -34,23 +34,24 @@ from hsm.backend import SigningBackend
 from server.cli.commands import actor
 from server.context import CA, backend_spec, open_backend, open_ca
 from server.errors import CAError, ErrorKind
-from server.hierarchy.issuing_compromise import compromise_under_root
-from server.hierarchy.issuing_rollover import rollover_under_root
-from server.hierarchy.offline_root import open_root_backend
-from server.hierarchy.root_succession import all_roots, certifying_root
-from server.lifecycle import Compromised, RolledOver, rollover
-from server.subordinate_compromise import (
+from server.generations.compromise import Compromised
+from server.generations.rollover import RolledOver, rollover
+from server.generations.subordinate_compromise import (
     ParentCompromise,
     discard,
     prepare_parent_compromise,
     record_parent_compromise,
     revoke_after_parent_compromise,
 )
-from server.subordinate_rollover import (
+from server.generations.subordinate_rollover import (
     SubordinateRolloverRegistry,
     abandon_next_request,
     request_next_generation,
 )
+from server.hierarchy.issuing_compromise import compromise_under_root
+from server.hierarchy.issuing_rollover import rollover_under_root
+from server.hierarchy.offline_root import open_root_backend
+from server.hierarchy.root_succession import all_roots, certifying_root
 
 Command = Callable[[str, Any, str], argparse.ArgumentParser]
 

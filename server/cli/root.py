@@ -29,10 +29,11 @@ from server.cli.commands import actor
 from server.clock import utc_now
 from server.context import open_registry
 from server.errors import CAError, ErrorKind
+from server.generations.ca_certificate import LifecycleRegistry
+from server.generations.parent import import_ca_certificate
 from server.hierarchy import offline_root
 from server.hierarchy.root_rollover import RootRolledOver, roll_over_root
 from server.hierarchy.root_succession import all_roots, is_live, live_roots
-from server.lifecycle import LifecycleRegistry, import_ca_certificate
 from server.registry import CAGeneration, interfaces
 from server.registry.records import RootCA
 from server.serials import parse_serial

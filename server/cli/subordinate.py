@@ -18,7 +18,7 @@ from config import Settings
 from hsm.backend import KeyAlgorithm, KeyRef
 from server.context import open_backend
 from server.errors import CAError, ErrorKind
-from server.lifecycle import request_ca_certificate
+from server.generations.parent import request_ca_certificate
 
 PENDING = "ca-pending.json"
 

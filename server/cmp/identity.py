@@ -3,7 +3,7 @@ its KGA certificate (4.1.6) and the originator of key-agreement key packages (4.
 
 Theory of operation:
 - `issue_cmp_identity` makes a P-256 key and has the CA certify it, like the OCSP responder
-  (server/lifecycle.py): a certificate of profile `cmp-server`, subject the CA's C and O with
+  (server/generations/): a certificate of profile `cmp-server`, subject the CA's C and O with
   CN "<CA CN> CMP Server", valid `cmp.protection_validity_days` (never past the CA
   certificate), recorded in the registry like any certificate (listed by `list --profile
   cmp-server`, answered by OCSP, revocable).

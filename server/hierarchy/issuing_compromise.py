@@ -4,7 +4,7 @@ root's key at hand: here the parent is in the home, so it acts at once.
 
 1. A new issuing CA key is made in the home's backend and the newest root certifies it
    (server/hierarchy/offline_root.py); its OCSP responder certificate is made as after any
-   rollover (server/subordinate_rollover.py `certified_generation`).
+   rollover (server/generations/subordinate_rollover.py `certified_generation`).
 2. One transaction records the new generation (active, the root as its chain), makes the
    compromised generation 'compromised' and records the audit entry
    `ca.generation.compromise` (registry `record_compromise`, with nothing for the CA's own
@@ -34,17 +34,17 @@ from protocols.crl import CRLReason
 from server.authority import Authority
 from server.cmp.identity import issue_cmp_identity
 from server.errors import CAError, ErrorKind
-from server.hierarchy import offline_root
-from server.hierarchy.root_succession import all_roots, certifying_root
-from server.lifecycle import Compromised, checked_grounds, compromised_generation
-from server.registry import interfaces
-from server.status.compromised_certificates import revoke_certificates_of
-from server.status.revocation import StatusPublisher
-from server.subordinate_rollover import (
+from server.generations.compromise import Compromised, checked_grounds, compromised_generation
+from server.generations.subordinate_rollover import (
     SubordinateRolloverRegistry,
     abandon_next_request,
     certified_generation,
 )
+from server.hierarchy import offline_root
+from server.hierarchy.root_succession import all_roots, certifying_root
+from server.registry import interfaces
+from server.status.compromised_certificates import revoke_certificates_of
+from server.status.revocation import StatusPublisher
 
 NOT_UNDER_ROOT = (
     "generation {generation} of CA {ca!r} was not certified by the home's root CA {root!r} "

@@ -1,8 +1,8 @@
 """The rollover of the issuing CA under the root kept in the home (regulation K2; issue 15,
 Hierarchy), run by `rollover` with the root's key at hand.
 
-It is the rollover of a CA under a parent (server/subordinate_rollover.py) with the parent
-in the home: the next key and its request are made (or the request already pending is
+It is the rollover of a CA under a parent (server/generations/subordinate_rollover.py) with the
+parent in the home: the next key and its request are made (or the request already pending is
 taken: the scheduled duty makes one when the rollover is due, since it cannot reach the
 offline root), the newest of the home's roots (server/hierarchy/root_succession.py) checks
 the request's signature (proof of possession, RFC 2986
@@ -23,15 +23,15 @@ from config import Settings
 from hsm.backend import SigningBackend
 from server.authority import Authority
 from server.errors import CAError, ErrorKind
-from server.hierarchy import offline_root
-from server.hierarchy.root_succession import all_roots, certifying_root
-from server.registry import interfaces
-from server.subordinate_rollover import (
+from server.generations.subordinate_rollover import (
     ImportedGeneration,
     SubordinateRolloverRegistry,
     import_next_generation,
     request_next_generation,
 )
+from server.hierarchy import offline_root
+from server.hierarchy.root_succession import all_roots, certifying_root
+from server.registry import interfaces
 
 NOT_UNDER_ROOT = (
     "generation {generation} of CA {ca!r} was not certified by the home's root CA {root!r} "

@@ -48,7 +48,7 @@ from protocols.x509.certificate import (
     signature_algorithm_for,
 )
 from server.errors import CAError, ErrorKind
-from server.lifecycle import ca_certificate_extensions
+from server.generations.ca_certificate import ca_certificate_extensions
 from server.registry import AuditEvent
 from server.registry.interfaces import RootRecords
 from server.registry.records import RootCA, RootCRL

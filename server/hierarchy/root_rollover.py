@@ -5,7 +5,7 @@ warns and `ca_root_key_usage_remaining_seconds` shows when it is due (server/nod
 health.py, server/hierarchy/root_publication.py).
 
 1. A new key in the root's backend and, for it, the certificates of a root key update
-   (protocols/x509/ca_key_update.py, as server/lifecycle.py `rollover` makes them for a
+   (protocols/x509/ca_key_update.py, as server/generations/rollover.py makes them for a
    self-signed issuing CA): NewWithNew (the new self-signed root certificate: the same
    subject, the content `create_root` gives a root, valid `root.validity_days` from now),
    NewWithOld (the new key signed by the old: relying parties that trust only the old

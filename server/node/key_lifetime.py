@@ -69,7 +69,7 @@ WAITING_FOR_PARENT = (
 def no_active_key(generations: Sequence[CAGeneration]) -> str:
     """Why a CA has no active generation to issue with: after the compromise of its only
     active one, a CA under a parent outside waits for the parent's certificate for its new
-    key (server/subordinate_compromise.py); else it was never made."""
+    key (server/generations/subordinate_compromise.py); else it was never made."""
     compromised = [g.id for g in generations if g.state == "compromised"]
     return WAITING_FOR_PARENT.format(generation=compromised[-1]) if compromised else NO_ACTIVE_KEY
 

@@ -4,7 +4,7 @@ duty lease (server/node/duties.py, server/context.py `_builder_loops`).
 Every `CHECK_EVERY_S` (an hour) it reads the active generation; once the rollover is due
 (`ca.rollover_before_days` before its key's permitted lifetime ends,
 server/node/key_lifetime.py) it rolls the CA over exactly as `python -m server rollover`
-does (server/lifecycle.py `rollover`, reason "scheduled"), which records the new generation
+does (server/generations/rollover.py, reason "scheduled"), which records the new generation
 with its audit entry in one transaction.
 
 It never rolls over twice for one generation: the rollover is asked to roll over from the
@@ -15,8 +15,8 @@ own window opens.
 
 A CA under a parent outside cannot roll over by itself: for a due generation with a parent
 chain, `roll` makes the request for the next generation instead
-(server/subordinate_rollover.py), and the duty logs a WARNING saying what the operator is
-to do (write the request with the CLI, have the parent certify it, import the answer). It
+(server/generations/subordinate_rollover.py), and the duty logs a WARNING saying what the operator
+is to do (write the request with the CLI, have the parent certify it, import the answer). It
 makes one request only: while the CA has one pending, a due generation is left alone (the
 registry refuses a second pending request anyway). Once the answer is imported the new
 generation is active and not due; if the request is abandoned, the next check makes
@@ -35,10 +35,10 @@ from prometheus_client import CollectorRegistry, Counter
 from config.settings import CASettings
 from server.clock import Clock
 from server.errors import CAError
-from server.lifecycle import RolledOver
+from server.generations.rollover import RolledOver
+from server.generations.subordinate_rollover import NextRequest
 from server.node.key_lifetime import key_usage_end, rollover_due
 from server.registry import CAGeneration, interfaces
-from server.subordinate_rollover import NextRequest
 
 log = logging.getLogger("server.rollover")
 

@@ -1,5 +1,5 @@
 """The requests of a CA under a parent outside for its next generation (regulation K2 for
-a subordinate; server/subordinate_rollover.py; migration 0023).
+a subordinate; server/generations/subordinate_rollover.py; migration 0023).
 
 A request is recorded 'pending' with its audit entry; the partial unique index
 `ca_requests_one_pending` keeps it the CA's only pending one, on both engines, whoever
@@ -9,12 +9,12 @@ chain and the request 'imported' in one transaction, only while the request is p
 and the generation it was made from is still the active one; abandoning it is one
 transaction too.
 
-The compromise of a generation of such a CA (server/subordinate_compromise.py, K4) is one
-transaction too: the pending request, if any, abandoned; the generation 'compromised'; the
+The compromise of a generation of such a CA (server/generations/subordinate_compromise.py, K4) is
+one transaction too: the pending request, if any, abandoned; the generation 'compromised'; the
 request for the new key recorded pending, made from the CA's newest generation; their
 audit entries. A request made from a generation no longer active is therefore a
 compromise's (every compromise abandons what was pending), or one made while the CA waits
-after it (server/subordinate_rollover.py makes it from the newest generation then); its
+after it (server/generations/subordinate_rollover.py makes it from the newest generation then); its
 import needs that no generation was made after that one, instead of that one being the
 newest active.
 """

@@ -223,7 +223,7 @@ class OCSPResponders(Protocol):
 
 
 class GenerationRecording(Protocol):
-    """A new CA generation, recorded with its certificate (server/lifecycle.py)."""
+    """A new CA generation, recorded with its certificate (server/generations/)."""
 
     async def record_ca_generation(
         self,
@@ -251,7 +251,7 @@ class GenerationRecording(Protocol):
 
 class GenerationRequestRecords(Protocol):
     """The requests of a CA under a parent outside for its next generation
-    (server/subordinate_rollover.py; server/registry/ca_request_store.py)."""
+    (server/generations/subordinate_rollover.py; server/registry/ca_request_store.py)."""
 
     async def add(self, request: GenerationRequest, at: datetime) -> int: ...
 

@@ -104,8 +104,8 @@ COMPROMISE_REFUSED = (
 
 @dataclass(frozen=True)
 class Rollover:
-    """What a rollover records in one transaction (server/lifecycle.py): the new generation
-    (its key, its self-signed certificate NewWithNew), its OCSP responder certificate and
+    """What a rollover records in one transaction (server/generations/rollover.py): the new
+    generation (its key, its self-signed certificate NewWithNew), its OCSP responder certificate and
     key, and the links, which name the new generation as 0 (its id is known only once it
     is recorded)."""
 
@@ -122,7 +122,7 @@ class Rollover:
     links: tuple[CALink, ...]
     actor: str
     reason: str
-    # certified by a parent CA outside (server/subordinate_rollover.py): the chain above
+    # certified by a parent CA outside (server/generations/subordinate_rollover.py): the chain above
     # the new CA certificate, its issuer first and the parent's root last
     parent_chain: tuple[bytes, ...] = ()
 

@@ -559,7 +559,7 @@ class Registry:
             return int(row[0])
 
     async def record_rollover(self, rollover: Rollover, at: datetime) -> int:
-        """Record a rollover (server/lifecycle.py) in one transaction: the new generation
+        """Record a rollover (server/generations/rollover.py) in one transaction: the new generation
         and its CA certificate, its OCSP responder certificate, the link certificates and
         the audit entry `ca.generation.rollover` {from, to, reason}; returns the new
         generation's id. Raises CAError(REJECTED) with ROLLOVER_REFUSED, nothing recorded,
@@ -648,7 +648,7 @@ class Registry:
         certificates: str,
         at: datetime,
     ) -> int:
-        """Record a CA key compromise (server/lifecycle.py `compromise`, regulation K4) in
+        """Record a CA key compromise (server/generations/compromise.py, regulation K4) in
         one transaction: the new generation with its CA and responder certificates (no
         links), generation `compromise.rolled_from` becomes 'compromised', the CA's own
         certificates `revoked` (serial, CRL entry) are listed in the new generation's CRLs

@@ -1,5 +1,5 @@
-"""The certificates issued under a compromised CA key (regulation K4; server/lifecycle.py
-`compromise`), per `ca.compromise_certificates`:
+"""The certificates issued under a compromised CA key (regulation K4;
+server/generations/compromise.py `compromise`), per `ca.compromise_certificates`:
 - "revoke": every one still good or held and not expired is revoked, reason cACompromise
   (RFC 5280 5.3.1), by the CA's decision on the compromise's grounds. Page by page: each
   page's OCSP responses are signed together (the pipeline batches them), then the page is

@@ -400,7 +400,7 @@ class OCSPResponder:
     def responders_expiring(self, before: datetime) -> list[CAGeneration]:
         """Generations not retired whose responder certificate ends before `before`: the
         issuing one, those a rollover left, and compromised ones, whose own key goes on
-        signing their CRLs and responder certificates (server/lifecycle.py, "Compromise"),
+        signing their CRLs and responder certificates (server/generations/compromise.py),
         so that their OCSP answers keep verifying for relying parties who still trust them."""
         return [
             issuer.generation

@@ -10,7 +10,7 @@
   answers are signed by the very key in question, a relying party does not look the CA's
   own certificate up in them, and the CA would go on issuing under that key. A compromised
   CA key, or responder key (made by the same backend, in the same token), is handled by the
-  CA key change procedure (K4, `compromise` in server/lifecycle.py: a new key, then the
+  CA key change procedure (K4, `compromise` in server/generations/compromise.py: a new key, then the
   old CA certificate revoked in a CRL signed by the new one). The server's TLS certificate
   is an ordinary end-entity certificate of the `tls-server` profile and is revoked like any
   other (its key is a file in the home, not a CA key, and no CRL or OCSP answer is signed

@@ -69,15 +69,13 @@ SHARED_ROOT_MODULES = {
     "signing.py",
     "request_checks.py",
     "authority.py",
-    "lifecycle.py",
-    "subordinate_compromise.py",  # CA generations too: the compromise of a CA under a parent
-    "subordinate_rollover.py",  # CA generations too: the rollover of a CA under a parent
     "accounts.py",
     "outbox.py",
     "audit_checkpoints.py",
 }
 CAPABILITIES = {
-    "cli", "cmp", "enrollment", "hierarchy", "node", "ra", "registry", "status", "web",
+    "cli", "cmp", "enrollment", "generations", "hierarchy", "node", "ra", "registry", "status",
+    "web",
 }  # fmt: skip
 
 

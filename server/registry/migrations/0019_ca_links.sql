@@ -1,5 +1,5 @@
 -- The link certificates NewWithOld and OldWithNew of a root CA key update (RFC 9810 4.4;
--- a rollover, server/lifecycle.py). Not in `certificates`: a link certifies the public key
+-- a rollover, server/generations/rollover.py). Not in `certificates`: a link certifies the public key
 -- of a CA certificate already there, and spki_sha256 is unique over that table (S13).
 -- The key of `issuer_generation_id` signed it; it certifies that of `subject_generation_id`.
 CREATE TABLE ca_links (

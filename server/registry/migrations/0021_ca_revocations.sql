@@ -1,5 +1,5 @@
 -- The CA's own certificates revoked by the CA key compromise procedure (regulation K4,
--- server/lifecycle.py `compromise`): the compromised generation's CA certificate and the
+-- server/generations/compromise.py): the compromised generation's CA certificate and the
 -- link certificates involving its key. Each is listed, with reason cACompromise, in the
 -- CRLs of `listed_by_generation_id`, the generation made by the compromise: a CRL signed
 -- by the compromised key would prove nothing. `certificates.crl_entry` cannot hold them:

@@ -1,5 +1,5 @@
 -- The request of an issuing CA under a parent outside for its next generation (regulation
--- K2 for a subordinate; server/subordinate_rollover.py): the new key, made in the home's
+-- K2 for a subordinate; server/generations/subordinate_rollover.py): the new key, made in the home's
 -- backend, and the PKCS#10 request for the parent to certify, kept here so that any node
 -- of a cluster can import the parent's answer. 'pending' until the answer is imported
 -- ('imported', `generation_id` the generation it made) or the operator gives it up

@@ -1,8 +1,8 @@
 """The CA's key generations for its officers: the CA key compromise procedure (regulation
-K4, server/lifecycle.py `compromise`), as `python -m server compromise` declares it. A CA
-under a parent outside is refused (409, lifecycle.SUBORDINATE_COMPROMISE, naming the
+K4, server/generations/compromise.py), as `python -m server compromise` declares it. A CA
+under a parent outside is refused (409, compromise.SUBORDINATE_COMPROMISE, naming the
 command to run): its compromise hands the operator two files for the parent, which an API
-answer is no place for (server/subordinate_compromise.py)."""
+answer is no place for (server/generations/subordinate_compromise.py)."""
 
 from __future__ import annotations
 

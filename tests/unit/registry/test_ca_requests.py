@@ -144,7 +144,8 @@ async def test_k2_an_abandoned_request_makes_room_for_another(registry: Registry
     assert (await audit_actions(registry)).count("ca.generation.request.abandon") == 1
 
 
-# The compromise of a generation of such a CA (regulation K4; server/subordinate_compromise.py)
+# The compromise of a generation of such a CA (regulation K4;
+# server/generations/subordinate_compromise.py)
 
 
 def a_compromise_request(rolled_from: int, key: str = "key:new") -> GenerationRequest:

@@ -15,7 +15,7 @@ from asn1crypto import x509 as asn1_x509
 
 from protocols.x509 import extensions as ext
 from server.authority import Authority
-from server.lifecycle import RolledOver, rollover
+from server.generations.rollover import RolledOver, rollover
 from tests.lint import lint_certificate
 from tests.local_ca import LocalCA, opened_local_ca, settings_for
 

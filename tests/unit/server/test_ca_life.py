@@ -36,7 +36,8 @@ from protocols.crl import CRLReason
 from server.authority import Authority, IssuedCertificate
 from server.cmp.identity import issue_cmp_identity
 from server.errors import CAError, ErrorKind
-from server.lifecycle import RolledOver, compromise, rollover
+from server.generations.compromise import compromise
+from server.generations.rollover import RolledOver, rollover
 from server.node.generation_retirement import GenerationRetirement
 from server.node.key_lifetime import KEY_PAST_ITS_LIFETIME, key_usage_end, rollover_due
 from server.node.scheduled_rollover import ScheduledRollover

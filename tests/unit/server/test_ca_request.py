@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hsm.software import SoftwareBackend
 from protocols.x509 import extensions as ext
 from server.errors import CAError, ErrorKind
-from server.lifecycle import request_ca_certificate
+from server.generations.parent import request_ca_certificate
 from tests.local_ca import settings_for
 from tests.unit.server.test_ca_certificate_content import (
     KC2_PROFILE,

@@ -13,7 +13,7 @@ from pyasn1.codec.der import encoder
 
 from protocols.der import tlv
 from server.cmp.server import CMPServer
-from server.lifecycle import create_generation
+from server.generations.ca_certificate import create_generation
 from server.registry import CertificateStatus
 from tests.cmp_client import (
     IMPLICIT_CONFIRM,

@@ -20,7 +20,7 @@ from protocols.crl import CRLReason
 from server.authority import Authority, IssuedCertificate
 from server.enrollment.root_distribution import ca_certificates
 from server.errors import CAError, ErrorKind
-from server.lifecycle import Compromised, compromise
+from server.generations.compromise import Compromised, compromise
 from server.registry.registry_copy import row_counts
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
@@ -150,7 +150,8 @@ async def test_k4_certificates_under_the_compromised_key_answer_revoked_at_once(
         [*_, change] = await local_ca.registry.status_history(serial)
         assert (change.change.value, change.reason, change.actor, change.grounds) == (
             "revoke", "cACompromise", "api:officer", GROUNDS)  # fmt: skip
-    # The old key's own CRL lists them too (it keeps publishing, see server/lifecycle.py).
+    # The old key's own CRL lists them too (it keeps publishing, see
+    # server/generations/compromise.py).
     await before.status.crls.rebuild()
     own = before.status.crls.current(0, False, done.old.id)
     assert own is not None

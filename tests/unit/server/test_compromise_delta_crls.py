@@ -15,7 +15,7 @@ from cryptography import x509
 
 from protocols.crl import CRLReason
 from server.authority import Authority
-from server.lifecycle import compromise
+from server.generations.compromise import compromise
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
 from tests.csr_factory import make_csr

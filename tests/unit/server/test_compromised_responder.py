@@ -1,5 +1,5 @@
 """A compromised generation keeps its own OCSP responder (regulation K3, K4; server/
-lifecycle.py, "Compromise"): its key goes on signing its CRLs and renewing its responder
+server/generations/compromise.py): its key goes on signing its CRLs and renewing its responder
 certificate, so the answers about its certificates (revoked by the compromise) keep
 verifying for relying parties who still trust its CA certificate, past the first
 responder certificate's end. A real registry file, the software backend, the clock
@@ -13,7 +13,8 @@ from pathlib import Path
 from cryptography import x509
 
 from server.authority import Authority
-from server.lifecycle import compromise, issue_ocsp_responder
+from server.generations.compromise import compromise
+from server.generations.responder import issue_ocsp_responder
 from server.registry import CAGeneration
 from server.status.publication import StatusPublication
 from tests.csr_factory import make_csr

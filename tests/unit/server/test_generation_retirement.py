@@ -24,7 +24,8 @@ from protocols import ocsp
 from server.authority import Authority, IssuedCertificate
 from server.cmp.identity import issue_cmp_identity, key_path
 from server.context import open_ca, open_registry
-from server.lifecycle import RolledOver, compromise, rollover
+from server.generations.compromise import compromise
+from server.generations.rollover import RolledOver, rollover
 from server.node.generation_retirement import Destroy, GenerationRetirement
 from server.status.distribution_points import crl_file_name
 from server.status.publication import StatusPublication

@@ -27,9 +27,9 @@ from config import load_settings
 from server.cli.main import main
 from server.context import open_ca, open_registry
 from server.errors import CAError, ErrorKind
+from server.generations.subordinate_rollover import NextRequest
 from server.node.key_lifetime import rollover_due
 from server.registry import CAGeneration, Registry
-from server.subordinate_rollover import NextRequest
 from server.web.app import build_app
 from tests.lint import lint_certificate, lint_crl
 from tests.unit.server.test_cli_subordinate import _rows

@@ -18,7 +18,8 @@ from cryptography import x509
 from server.authority import Authority
 from server.cmp.identity import KEY_FOLDER, issue_cmp_identity
 from server.errors import CAError, ErrorKind
-from server.lifecycle import issue_ocsp_responder, rollover
+from server.generations.responder import issue_ocsp_responder
+from server.generations.rollover import rollover
 from server.node.key_lifetime import KEY_NOT_YET_USABLE, KEY_PAST_ITS_LIFETIME, key_usage_end
 from server.registry import CAGeneration
 from server.status.publication import StatusPublication

@@ -8,7 +8,8 @@ import pytest
 
 from protocols.crl import CRLReason
 from server.errors import CAError, ErrorKind
-from server.lifecycle import create_generation, issue_ocsp_responder
+from server.generations.ca_certificate import create_generation
+from server.generations.responder import issue_ocsp_responder
 from server.registry import CertificateStatus, StatusChangeKind
 from server.serials import parse_serial
 from server.status.revocation import parse_reason

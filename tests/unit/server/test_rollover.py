@@ -28,7 +28,7 @@ from server.authority import Authority, IssuedCertificate
 from server.cmp.identity import CMPIdentities
 from server.context import open_registry
 from server.errors import CAError, ErrorKind
-from server.lifecycle import RolledOver, rollover
+from server.generations.rollover import RolledOver, rollover
 from server.registry import CAGeneration, Rollover
 from server.registry.registry_copy import row_counts
 from server.status.publication import StatusPublication

@@ -20,7 +20,7 @@ from protocols.der import contents as der_contents
 from protocols.der import elements
 from server.enrollment import root_distribution
 from server.errors import CAError, ErrorKind
-from server.lifecycle import RolledOver
+from server.generations.rollover import RolledOver
 from server.registry import CAGeneration, CALink
 from server.status.publication import StatusPublication
 from tests.cmp_client import genm_content, genp_items, mac_client, registry_state, tlv

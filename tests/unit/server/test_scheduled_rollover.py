@@ -20,7 +20,8 @@ from prometheus_client import CollectorRegistry
 
 from config import Settings, load_settings
 from server.context import open_ca, open_registry
-from server.lifecycle import RolledOver, create_generation, rollover
+from server.generations.ca_certificate import create_generation
+from server.generations.rollover import RolledOver, rollover
 from server.node.duties import DUTIES
 from server.node.key_lifetime import KeyLifetimeMetrics, key_usage_end, rollover_due
 from server.node.scheduled_rollover import ScheduledRollover

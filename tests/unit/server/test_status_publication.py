@@ -26,7 +26,7 @@ from protocols import ocsp
 from protocols.crl import CRLReason
 from server.authority import Authority
 from server.errors import CAError, ErrorKind
-from server.lifecycle import issue_ocsp_responder
+from server.generations.responder import issue_ocsp_responder
 from server.registry import CAGeneration, Registry
 from server.signing import CertificateSigner
 from server.status.publication import StatusPublication

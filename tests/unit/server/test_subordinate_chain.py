@@ -20,7 +20,8 @@ from server.authority import der_to_pem
 from server.cmp.identity import CMPIdentities
 from server.enrollment import root_distribution
 from server.errors import CAError, ErrorKind
-from server.lifecycle import compromise, rollover
+from server.generations.compromise import compromise
+from server.generations.rollover import rollover
 from server.node.tls import issue_server_certificate, server_context
 from server.status.publication import StatusPublication
 from tests.cmp_client import (
@@ -94,7 +95,7 @@ async def test_rfc9483_3_3_the_protection_certificate_comes_with_the_parent_chai
 
 
 async def test_hierarchy_rollover_of_a_ca_under_a_parent_is_refused(sub_ca: SubordinateCA) -> None:
-    """Its rollover is a request to the parent (server/subordinate_rollover.py): the
+    """Its rollover is a request to the parent (server/generations/subordinate_rollover.py): the
     self-signed rollover refuses it rather than make it a root of its own; nothing made."""
     local_ca = sub_ca.local_ca
     before = await local_ca.registry.generations(local_ca.settings.ca.name)

@@ -21,18 +21,18 @@ from prometheus_client import CollectorRegistry
 from protocols.x509 import extensions as ext
 from server.enrollment import root_distribution
 from server.errors import CAError, ErrorKind
-from server.lifecycle import RolledOver, rollover
-from server.node.key_lifetime import rollover_due
-from server.node.scheduled_rollover import SCHEDULED, SCHEDULED_ACTOR, ScheduledRollover
-from server.registry import CAGeneration
-from server.registry.registry_copy import row_counts
-from server.subordinate_rollover import (
+from server.generations.rollover import RolledOver, rollover
+from server.generations.subordinate_rollover import (
     ImportedGeneration,
     NextRequest,
     abandon_next_request,
     import_next_generation,
     request_next_generation,
 )
+from server.node.key_lifetime import rollover_due
+from server.node.scheduled_rollover import SCHEDULED, SCHEDULED_ACTOR, ScheduledRollover
+from server.registry import CAGeneration
+from server.registry.registry_copy import row_counts
 from tests.csr_factory import make_csr
 from tests.lint import lint_certificate
 from tests.local_ca import LocalCA, settings_for
@@ -137,7 +137,7 @@ async def test_k2_a_second_request_while_one_is_pending_is_refused_and_makes_no_
 
 
 async def test_k2_a_self_signed_ca_makes_no_request(local_ca: LocalCA) -> None:
-    """A self-signed CA rolls over with link certificates (server/lifecycle.py)."""
+    """A self-signed CA rolls over with link certificates (server/generations/rollover.py)."""
     keys, rows = key_files(local_ca), await row_counts(local_ca.registry)
     with pytest.raises(CAError) as refused:
         await request(local_ca)

@@ -24,7 +24,8 @@ from hsm.backend import KeyRef
 from hsm.software import SoftwareBackend
 from protocols import ocsp
 from server.authority import Authority
-from server.lifecycle import create_generation, issue_ocsp_responder
+from server.generations.ca_certificate import create_generation
+from server.generations.responder import issue_ocsp_responder
 from server.registry import Registry
 from server.status.metrics import StatusMetrics
 from server.status.ocsp_responder import OCSPResponder

@@ -5,7 +5,7 @@ Only the parent can revoke this CA's certificate and certify a new key, so the C
 once what is its own to do and hands the operator two files for the parent:
 1. `prepare_parent_compromise`, nothing recorded: the generation checked (active, certified
    by a parent outside); a new CA key in the home's backend and its PKCS#10 request, made
-   as a rollover's (server/subordinate_rollover.py `next_key_request`); and a CMP
+   as a rollover's (server/generations/subordinate_rollover.py `next_key_request`); and a CMP
    revocation request (rr, RFC 9810 5.3.9) for the compromised CA certificate, in the
    form RFC 9483 4.2 gives an entity revoking its own certificate: certDetails its issuer
    and serial, one reasonCode cACompromise (RFC 5280 5.3.1: the subject's key of a CA
@@ -31,7 +31,7 @@ systemUnavail) with a message saying the CA waits for its parent's certificate
 (server/node/key_lifetime.py `no_active_key`). The compromised generation keeps
 publishing its CRLs and OCSP answers, signed by its own key, as after any compromise. The
 parent's certificate for the new key is imported with `import-ca-cert`, as after a
-rollover (server/subordinate_rollover.py `import_next_generation`); the request is made
+rollover (server/generations/subordinate_rollover.py `import_next_generation`); the request is made
 from the CA's newest generation, and the import needs that no generation was made after
 it (server/registry/ca_request_store.py).
 """
@@ -52,15 +52,15 @@ from protocols.crl import CRLReason
 from protocols.der import tlv as der_tlv
 from protocols.x509.certificate import signature_algorithm_for
 from server.errors import CAError, ErrorKind
-from server.lifecycle import checked_grounds, compromised_generation
-from server.registry import CAGeneration, GenerationRequest, interfaces
-from server.status.compromised_certificates import CertificatesRevoked, revoke_certificates_of
-from server.status.revocation import StatusPublisher
-from server.subordinate_rollover import (
+from server.generations.compromise import checked_grounds, compromised_generation
+from server.generations.subordinate_rollover import (
     SubordinateRolloverRegistry,
     destroy_unused_key,
     next_key_request,
 )
+from server.registry import CAGeneration, GenerationRequest, interfaces
+from server.status.compromised_certificates import CertificatesRevoked, revoke_certificates_of
+from server.status.revocation import StatusPublisher
 
 SELF_SIGNED_COMPROMISE = (
     "generation {generation} of CA {ca!r} is self-signed: its compromise makes a new "

@@ -1,12 +1,12 @@
 """The rollover of an issuing CA whose parent is outside (regulation K2 for a subordinate;
 issue 15: "for a subordinate, a new CSR to the parent").
 
-A self-signed CA rolls over by itself (server/lifecycle.py `rollover`); a CA that a parent
+A self-signed CA rolls over by itself (server/generations/rollover.py); a CA that a parent
 outside certified cannot, since only the parent can certify its new key. So its rollover
 has two halves, which may be days apart and run on different nodes of a cluster:
 
 1. `request_next_generation`: a new CA key in the home's backend and a PKCS#10 request for
-   it, made as `init --csr` makes generation 1's (lifecycle.ca_request_for): the current
+   it, made as `init --csr` makes generation 1's (parent.ca_request_for): the current
    generation's subject, the extensions the current settings give a CA certificate but the
    issuer's own (authorityKeyIdentifier, issuerSignTool). The request is recorded pending
    in the registry (migration 0023) with the audit entry `ca.generation.request`, so that
@@ -51,13 +51,12 @@ from protocols.x509.certificate import (
 from server.authority import Authority
 from server.cmp.identity import issue_cmp_identity
 from server.errors import CAError, ErrorKind
-from server.lifecycle import (
-    OCSP_RESPONDER_PROFILE,
+from server.generations.parent import (
     ca_request_for,
-    ocsp_responder_certificate,
     parent_certificate_intent,
     parent_key_identifier,
 )
+from server.generations.responder import OCSP_RESPONDER_PROFILE, ocsp_responder_certificate
 from server.registry import CAGeneration, CertificateIntent, GenerationRequest, Rollover, interfaces
 from server.registry.records import REQUEST_PENDING
 from server.serials import new_serial, serial_text
@@ -120,7 +119,7 @@ async def request_next_generation(
         generations = await registry.generations(ca.name)
         if not generations:
             raise CAError(ErrorKind.UNAVAILABLE, "the CA has no active key (run init)")
-        current = generations[-1]  # (server/subordinate_compromise.py, its import's rule)
+        current = generations[-1]  # (subordinate_compromise.py, its import's rule)
     if rolled_from is not None and current.id != rolled_from:
         raise CAError(ErrorKind.REJECTED, f"generation {rolled_from} is no longer the active "
                                           f"one (generation {current.id} is)")  # fmt: skip
@@ -148,7 +147,7 @@ def next_key_request(
     """A new CA key for generation `number` in the home's backend and its PKCS#10 request
     (DER) with `current`'s subject (see the module, 1.); nothing recorded. The key is
     destroyed again if the request cannot be made. Shared with the compromise of such a CA
-    (server/subordinate_compromise.py)."""
+    (server/generations/subordinate_compromise.py)."""
     ca = settings.ca
     # racing requests (an operator's and the duty's) each make a key of their own
     key = backend.generate_key(f"{ca.name}-ca-g{number}-{secrets.token_hex(4)}",
@@ -309,7 +308,7 @@ async def _responder(
     now: datetime,
 ) -> tuple[CertificateIntent, bytes]:
     """The new generation's OCSP responder certificate for `key` (RFC 6960 4.2.2.2), as
-    lifecycle.issue_ocsp_responder makes one, signed by the new CA key and checked against
+    responder.issue_ocsp_responder makes one, signed by the new CA key and checked against
     the new CA certificate; with its intent (generation 0: the new one)."""
     spki_der = backend.public_key_der(key)
     parts = ocsp_responder_certificate(settings, generation, spki_der, now)
