@@ -21,7 +21,7 @@ from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess, http
 from tests.integration.test_cli import openssl_csr
-from tests.softhsm import make_token
+from tests.softhsm import Token, make_token
 
 
 def _fetched(server: ServerProcess, url: str) -> bytes:
@@ -145,18 +145,26 @@ def test_k2_rollover_under_the_home_root_while_the_server_runs(tmp_path: Path) -
     _assert_verifies_up_to_the_root(tmp_path, root, issuing, crls, leaf_pem)
 
 
+def _hierarchy_on_tokens(folder: Path, root_pin: str) -> tuple[CAHome, Token, dict[str, str]]:
+    """`init --hierarchy` on SoftHSM2: the issuing CA's key on token `ca`, the root's on
+    token `root` with a PIN of its own (`root.backend = "pkcs11"`). Returns the home (its
+    environment without the root's PIN), the root's token and the environment with it."""
+    ca_token = make_token(folder, label="ca")
+    root_token = make_token(folder, label="root", pin=root_pin)
+    env = {**ca_token.environment(), "CA_HSM_PIN": ca_token.pin,
+           "CA_ROOT__BACKEND": '"pkcs11"', "CA_ROOT__TOKEN_LABEL": '"root"'}  # fmt: skip
+    with_root = {**env, "CA_ROOT_PIN": root_token.pin}
+    home = CAHome(folder / "ca", env)
+    run_cli("init", "--home", home.path, "--hierarchy", "root+issuing", "--backend", "pkcs11",
+            "--token-label", "ca", "--module", ca_token.module, env=with_root)  # fmt: skip
+    return home, root_token, with_root
+
+
 def test_hierarchy_with_the_root_on_a_token_of_its_own(tmp_path: Path) -> None:
     """SoftHSM2: the issuing CA's key on one token, the root's on another with its own PIN
     (`root.backend = "pkcs11"`); the root signs only with its PIN given, and what it
     certified verifies with its CRL."""
-    ca_token = make_token(tmp_path, label="ca")
-    root_token = make_token(tmp_path, label="root", pin="1357-root-pin")
-    env = {**ca_token.environment(), "CA_HSM_PIN": ca_token.pin,
-           "CA_ROOT__BACKEND": '"pkcs11"', "CA_ROOT__TOKEN_LABEL": '"root"'}  # fmt: skip
-    with_root = {**env, "CA_ROOT_PIN": root_token.pin}
-    home = CAHome(tmp_path / "ca", env)
-    run_cli("init", "--home", home.path, "--hierarchy", "root+issuing", "--backend", "pkcs11",
-            "--token-label", "ca", "--module", ca_token.module, env=with_root)  # fmt: skip
+    home, root_token, with_root = _hierarchy_on_tokens(tmp_path, "1357-root-pin")
     assert not (home.path / "root").exists()  # nothing of the root's in the home
 
     refused = home.cli("root", "crl", check=False)  # the token is there, its PIN is not
@@ -249,14 +257,7 @@ def test_k2_root_rollover_on_a_token_of_its_own(tmp_path: Path) -> None:
     without the root's PIN (nothing recorded), and with it makes the new key in that
     token; `root crl` then signs each root's CRL with that root's key, and the server
     publishes both roots by name."""
-    ca_token = make_token(tmp_path, label="ca")
-    root_token = make_token(tmp_path, label="root", pin="2468-root-pin")
-    env = {**ca_token.environment(), "CA_HSM_PIN": ca_token.pin,
-           "CA_ROOT__BACKEND": '"pkcs11"', "CA_ROOT__TOKEN_LABEL": '"root"'}  # fmt: skip
-    with_root = {**env, "CA_ROOT_PIN": root_token.pin}
-    home = CAHome(tmp_path / "ca", env)
-    run_cli("init", "--home", home.path, "--hierarchy", "root+issuing", "--backend", "pkcs11",
-            "--token-label", "ca", "--module", ca_token.module, env=with_root)  # fmt: skip
+    home, root_token, with_root = _hierarchy_on_tokens(tmp_path, "2468-root-pin")
     shown = home.cli("root", "show").stdout
     refused = home.cli("root", "rollover", check=False)
     assert refused.returncode == 1

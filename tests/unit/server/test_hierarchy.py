@@ -444,15 +444,21 @@ def test_k2_rollover_under_the_root_certifies_the_request_already_pending(
     assert len(sorted(p.name for p in (home / "keys").iterdir())) == len(keys) + 1
 
 
-def test_k2_rollover_under_the_root_with_the_root_offline_is_refused_and_changes_nothing(
-    hierarchy: Hierarchy, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "command",
+    [["rollover"], ["compromise", "--generation", "1", "--grounds", "key copied"]],
+    ids=["k2_rollover", "k4_compromise"],
+)
+def test_under_the_root_with_the_root_offline_rollover_and_compromise_change_nothing(
+    hierarchy: Hierarchy, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
+    """The root's key is checked at hand before anything is made: no key, no row."""
     home = hierarchy.home
     shutil.move(home / "root", hierarchy.folder / "offline-root")
     url = f"sqlite:///{home / 'registry.sqlite3'}"
     rows = asyncio.run(_rows(url))
     keys = sorted(p.name for p in (home / "keys").iterdir())
-    assert main(["rollover", "--home", str(home)]) == 1
+    assert main([command[0], "--home", str(home), *command[1:]]) == 1
     assert capsys.readouterr().err == (
         "error: the root CA's key is not at hand: soft backend: no secret: environment "
         "variable CA_ROOT_PIN is not set or empty; cannot read secret file "
@@ -557,23 +563,6 @@ def test_k4_compromise_under_the_home_root_revokes_in_the_root_crl_and_certifies
             assert verified.returncode != 0
             assert verdict in verified.stdout + verified.stderr
     assert main(["audit", "verify", "--home", str(home)]) == 0
-
-
-def test_k4_compromise_under_the_root_with_the_root_offline_is_refused_and_changes_nothing(
-    hierarchy: Hierarchy, capsys: pytest.CaptureFixture[str]
-) -> None:
-    home = hierarchy.home
-    shutil.move(home / "root", hierarchy.folder / "offline-root")
-    url = f"sqlite:///{home / 'registry.sqlite3'}"
-    rows = asyncio.run(_rows(url))
-    keys = sorted(p.name for p in (home / "keys").iterdir())
-    assert main(["compromise", "--home", str(home), "--generation", "1",
-                 "--grounds", "key copied"]) == 1  # fmt: skip
-    assert capsys.readouterr().err.startswith(
-        "error: the root CA's key is not at hand: soft backend: no secret: "
-    )
-    assert asyncio.run(_rows(url)) == rows
-    assert sorted(p.name for p in (home / "keys").iterdir()) == keys
 
 
 def test_k4_the_api_cannot_reach_the_offline_root_and_says_where_to_declare_it(
