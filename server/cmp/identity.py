@@ -56,6 +56,7 @@ from protocols.x509 import extensions as ext
 from protocols.x509 import names
 from server.authority import Authority
 from server.clock import Clock
+from server.node.periodic import every
 from server.node.tls import ServerIdentity
 from server.registry import CAGeneration, CertificateStatus, interfaces
 from server.serials import new_serial, serial_text
@@ -253,11 +254,10 @@ class CMPIdentities:
                 log.warning("key of the expired CMP protection certificate not removed: %s", exc)
 
     async def run(self) -> None:
-        """The duty holder's loop: `check` now and every CHECK_EVERY_S. It ends only when
-        the duty holder cancels it (server/context.py starts it again with the duties)."""
-        while True:
-            await self.check()
-            await asyncio.sleep(CHECK_EVERY_S)
+        """The duty holder's loop: `check` now and every CHECK_EVERY_S (a failed check is
+        logged and tried again). It ends only when the duty holder cancels it
+        (server/context.py starts it again with the duties)."""
+        await every(CHECK_EVERY_S, self.check, log, "CMP protection certificate upkeep failed")
 
     async def check(self) -> None:
         """One round of `run`: `renew_if_due`, never raising. A failure is logged once, with

@@ -30,6 +30,7 @@ from hsm.backend import KeyRef
 from hsm.software import destroy_key_file
 from server.clock import Clock
 from server.cmp.identity import CMP_SERVER_PROFILE, key_path
+from server.node.periodic import every
 from server.registry import AuditEvent, interfaces
 
 log = logging.getLogger("server.retirement")
@@ -69,12 +70,7 @@ class GenerationRetirement:
     async def run(self) -> None:
         """Check every `CHECK_EVERY_S` until cancelled; a failed check is logged and tried
         again at the next."""
-        while True:
-            try:
-                await self.retire_due()
-            except Exception:  # any failure of the registry or the backend: next day
-                log.exception("generation retirement: the check failed")
-            await asyncio.sleep(CHECK_EVERY_S)
+        await every(CHECK_EVERY_S, self.retire_due, log, "generation retirement: the check failed")
 
     async def retire_due(self) -> list[int]:
         """Retire what is due and destroy the keys of retired generations not yet

@@ -25,7 +25,6 @@ another while the generation is still due.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -38,6 +37,7 @@ from server.errors import CAError
 from server.generations.rollover import RolledOver
 from server.generations.subordinate_rollover import NextRequest
 from server.node.key_lifetime import key_usage_end, rollover_due
+from server.node.periodic import every
 from server.registry import CAGeneration, interfaces
 
 log = logging.getLogger("server.rollover")
@@ -89,12 +89,9 @@ class ScheduledRollover:
     async def run(self) -> None:
         """Check every `CHECK_EVERY_S` until cancelled; a failed check is logged and tried
         again at the next."""
-        while True:
-            try:
-                await self.rollover_if_due()
-            except Exception:  # any failure of the registry or the backend: next hour
-                log.exception("scheduled rollover: the check failed")
-            await asyncio.sleep(CHECK_EVERY_S)
+        await every(
+            CHECK_EVERY_S, self.rollover_if_due, log, "scheduled rollover: the check failed"
+        )
 
     async def rollover_if_due(self) -> RolledOver | NextRequest | None:
         """Roll over from the active generation if its rollover is due; the rollover made,

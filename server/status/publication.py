@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from config import Settings
 from protocols import crl as crl_codec
 from server.clock import Clock
+from server.node.periodic import every
 from server.registry import (
     CAGeneration,
     CertificateRecord,
@@ -171,20 +172,10 @@ class StatusPublication:
 
     async def _keep_index(self) -> None:
         interval = self._settings.ocsp.poll_interval_ms / 1000
-        while True:
-            try:
-                await self.index.check()
-            except Exception:
-                log.exception("OCSP index upkeep failed")
-            await asyncio.sleep(interval)
+        await every(interval, self.index.check, log, "OCSP index upkeep failed")
 
     async def _maintain_ocsp(self) -> None:
-        while True:
-            try:
-                await self.maintain_ocsp()
-            except Exception:
-                log.exception("OCSP maintenance failed")
-            await asyncio.sleep(OCSP_REFRESH_EVERY_S)
+        await every(OCSP_REFRESH_EVERY_S, self.maintain_ocsp, log, "OCSP maintenance failed")
 
     async def maintain_ocsp(self) -> None:
         """Every process: take up CA generations a rollover made and responder
