@@ -5,18 +5,24 @@ counter as /metrics shows it; and the log records that carry a traceback."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import pytest
 
 from config import load_settings
+from server.authority import der_to_pem
 from server.context import CA, backend_spec, open_ca
-from server.node.tls import load_server_identity
+from server.node.tls import load_server_identity, server_context
 from server.web.app import build_app
+from tests.csr_factory import make_csr
 from tests.unit.web.api_home import ClientFactory, Seed
 
 
@@ -54,3 +60,39 @@ async def unexpected_count(client: Any, protocol: str) -> float:
 
 def tracebacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [record for record in caplog.records if record.exc_info]
+
+
+@dataclass(frozen=True)
+class ESTAnswer:
+    status: int
+    content_type: str
+    retry_after: str | None
+    text: str
+
+
+async def est_over_tls(ca: CA, aiohttp_server: ClientFactory) -> tuple[int, str]:
+    """The application of `ca` on a real TLS listener with the server's own TLS settings
+    (as `serve` has it): its port, and the CA certificate (PEM) a client trusts."""
+    settings = ca.settings
+    secret = backend_spec(settings).read_secret()
+    ca_pem = der_to_pem((await ca.authority.generation()).certificate_der)
+    app = build_app(ca, load_server_identity(settings, secret))
+    server = await aiohttp_server(app, ssl=server_context(settings, secret, ca_pem))
+    return server.port, ca_pem
+
+
+async def est_simpleenroll(port: int, ca_pem: str, credential_id: str, code: str) -> ESTAnswer:
+    """EST simpleenroll (RFC 7030 4.2.1) of a "CN=device" request with HTTP Basic
+    credentials, over TLS trusting `ca_pem`; the answer as a client sees it."""
+    basic = base64.b64encode(f"{credential_id}:{code}".encode()).decode()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"https://127.0.0.1:{port}/.well-known/est/simpleenroll",
+            data=base64.encodebytes(make_csr([("CN", "device")])),
+            headers={"Content-Type": "application/pkcs10", "Authorization": f"Basic {basic}"},
+            ssl=ssl.create_default_context(cadata=ca_pem),
+        ) as response,
+    ):
+        return ESTAnswer(response.status, response.content_type,
+                         response.headers.get("Retry-After"), await response.text())  # fmt: skip

@@ -11,29 +11,24 @@ signature."""
 
 from __future__ import annotations
 
-import base64
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from config import load_settings
 from protocols import cmp
 from protocols.der import tlv
-from server.authority import der_to_pem
 from server.context import CA, backend_spec, open_ca
 from server.node.key_lifetime import KEY_PAST_ITS_LIFETIME
-from server.node.tls import load_server_identity, server_context
+from server.node.tls import load_server_identity
 from server.web.app import build_app
 from tests.cmp_client import BODY, cert_req_messages, cert_request, read_answer
-from tests.csr_factory import make_csr
 from tests.local_ca import Clock
 from tests.unit.web.api_home import ClientFactory, Seed
-from tests.unit.web.edge import registry_state
+from tests.unit.web.edge import ESTAnswer, est_over_tls, est_simpleenroll, registry_state
 from tests.unit.web.test_error_policy_cmp import CT, mac_request
 
 KEY_USAGE_DAYS = 20  # above ca.rollover_before_days (14), as settings require
@@ -60,30 +55,14 @@ async def past_key_lifetime(seed: Seed) -> AsyncIterator[tuple[CA, Clock, str]]:
 async def test_k1_rfc7030_4_2_3_est_enrollment_past_the_key_lifetime_is_503(
     seed: Seed, aiohttp_server: ClientFactory
 ) -> None:
-    settings = load_settings(seed.home)
-    secret = backend_spec(settings).read_secret()
     async with past_key_lifetime(seed) as (ca, _, message):
-        ca_pem = der_to_pem((await ca.authority.generation()).certificate_der)
-        app = build_app(ca, load_server_identity(settings, secret))
-        server = await aiohttp_server(app, ssl=server_context(settings, secret, ca_pem))
+        port, ca_pem = await est_over_tls(ca, aiohttp_server)
         credential, code = await ca.credentials.create(
             "tls-client", "CN=device", timedelta(hours=1), "test"
         )
         before = await registry_state(ca)
-        basic = base64.b64encode(f"{credential.id}:{code}".encode()).decode()
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(
-                f"https://127.0.0.1:{server.port}/.well-known/est/simpleenroll",
-                data=base64.encodebytes(make_csr([("CN", "device")])),
-                headers={"Content-Type": "application/pkcs10", "Authorization": f"Basic {basic}"},
-                ssl=ssl.create_default_context(cadata=ca_pem),
-            ) as response,
-        ):
-            assert response.status == 503
-            assert response.content_type == "text/plain"
-            assert response.headers["Retry-After"] == "5"
-            assert await response.text() == message + "\n"
+        answer = await est_simpleenroll(port, ca_pem, credential.id, code)
+        assert answer == ESTAnswer(503, "text/plain", "5", message + "\n")
         assert await registry_state(ca) == before
         assert not (await ca.credentials.find_each([credential.id]))[credential.id].spent
 
