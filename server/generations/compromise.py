@@ -133,9 +133,7 @@ async def compromise(
                        not_before=now, not_after=not_after, state="active",
                        certificate_der=new_with_new.der, first=False)  # fmt: skip
     responder_key = backend.generate_key(f"{ca.name}-ocsp-{suffix}", algorithm)
-    responder = await signed_responder(
-        settings, authority, backend, new, new_with_new, responder_key, now
-    )
+    responder = await signed_responder(settings, authority, backend, new, responder_key, now)
     involved = [link.serial for link in await registry.links(ca.name)
                 if old.id in (link.issuer_generation_id, link.subject_generation_id)]  # fmt: skip
     revoked = [

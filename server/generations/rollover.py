@@ -28,6 +28,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
@@ -40,6 +41,7 @@ from protocols.x509.ca_key_update import KeyUpdateCertificate, key_update_templa
 from protocols.x509.certificate import (
     CertificateTemplate,
     build_tbs_certificate,
+    signature_algorithm_for,
 )
 from server.authority import Authority
 from server.cmp.identity import issue_cmp_identity
@@ -140,9 +142,7 @@ async def rollover(
         first=False,
     )
     responder_key = backend.generate_key(f"{ca.name}-ocsp-{suffix}", algorithm)
-    responder = await signed_responder(
-        settings, authority, backend, new, new_with_new, responder_key, now
-    )
+    responder = await signed_responder(settings, authority, backend, new, responder_key, now)
     links = (
         _link(new_with_old, KeyUpdateCertificate.NEW_WITH_OLD, old.id, 0),
         _link(old_with_new, KeyUpdateCertificate.OLD_WITH_NEW, 0, old.id),
@@ -192,7 +192,7 @@ async def sign_checked(
     try:
         certificate.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature) as exc:
-        raise CAError(ErrorKind.INTERNAL, "a CA certificate signed does not verify") from exc
+        raise CAError(ErrorKind.INTERNAL, "a certificate signed does not verify") from exc
     return SignedCertificate(template, tbs, der)
 
 
@@ -201,23 +201,25 @@ async def signed_responder(
     authority: Authority,
     backend: SigningBackend,
     generation: CAGeneration,
-    ca_certificate: SignedCertificate,
     key: KeyRef,
     now: datetime,
 ) -> SignedCertificate:
-    """The new generation's OCSP responder certificate for `key`, signed by the new CA key
-    (as issue_ocsp_responder issues one, but recorded with the rollover)."""
+    """A new generation's OCSP responder certificate for `key` (RFC 6960 4.2.2.2), signed by
+    the generation's key and checked against its CA certificate, as issue_ocsp_responder
+    issues one but for the registry to record with the generation (a rollover, a
+    compromise, a parent's certificate imported)."""
     spki_der = backend.public_key_der(key)
     parts = ocsp_responder_certificate(settings, generation, spki_der, now)
+    ca_certificate = asn1_x509.Certificate.load(generation.certificate_der)
     template = CertificateTemplate(
         serial=new_serial(),
-        issuer=ca_certificate.template.subject,
+        issuer=ca_certificate.subject,
         subject=names.build_name(parts.subject),
         spki_der=spki_der,
         not_before=now,
         not_after=parts.not_after,
         extensions=parts.extensions,
-        signature_algorithm=ca_certificate.template.signature_algorithm,
+        signature_algorithm=signature_algorithm_for(ca_certificate.public_key.dump()),
     )
     ca_key = KeyRef(generation.key_uri, KeyAlgorithm(generation.key_algorithm))
     return await sign_checked(authority, ca_key, template, generation.certificate_der)

@@ -36,18 +36,11 @@ from typing import Protocol
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from config import Settings
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef, SigningBackend
-from protocols.x509 import csr as csr_codec
-from protocols.x509 import names, parent_chain
-from protocols.x509.certificate import (
-    CertificateTemplate,
-    build_tbs_certificate,
-    signature_algorithm_for,
-)
+from protocols.x509 import parent_chain
 from server.authority import Authority
 from server.cmp.identity import issue_cmp_identity
 from server.errors import CAError, ErrorKind
@@ -56,10 +49,11 @@ from server.generations.parent import (
     parent_certificate_intent,
     parent_key_identifier,
 )
-from server.generations.responder import OCSP_RESPONDER_PROFILE, ocsp_responder_certificate
-from server.registry import CAGeneration, CertificateIntent, GenerationRequest, Rollover, interfaces
+from server.generations.responder import OCSP_RESPONDER_PROFILE
+from server.generations.rollover import intent_of, signed_responder
+from server.registry import CAGeneration, GenerationRequest, Rollover, interfaces
 from server.registry.records import REQUEST_PENDING
-from server.serials import new_serial, serial_text
+from server.serials import serial_text
 
 log = logging.getLogger(__name__)
 
@@ -272,9 +266,7 @@ async def certified_generation(
     suffix = f"g{generations + 1}-{secrets.token_hex(4)}"
     responder_key = backend.generate_key(f"{ca.name}-ocsp-{suffix}", key.algorithm)
     try:
-        responder_intent, responder_der = await _responder(
-            settings, authority, backend, new, certificate, spki_der, responder_key, now
-        )
+        responder = await signed_responder(settings, authority, backend, new, responder_key, now)
     except BaseException:
         destroy_unused_key(backend, responder_key)
         raise
@@ -286,8 +278,8 @@ async def certified_generation(
         key_id=new.key_id,
         certificate=parent_certificate_intent(certificate, spki_der),
         certificate_der=new.certificate_der,
-        responder=responder_intent,
-        responder_der=responder_der,
+        responder=intent_of(responder, OCSP_RESPONDER_PROFILE, 0),
+        responder_der=responder.der,
         responder_key_uri=responder_key.uri,
         links=(),
         actor=actor,
@@ -295,51 +287,6 @@ async def certified_generation(
         parent_chain=new.parent_chain,
     )
     return CertifiedGeneration(record, responder_key)
-
-
-async def _responder(
-    settings: Settings,
-    authority: Authority,
-    backend: SigningBackend,
-    generation: CAGeneration,
-    ca_certificate: x509.Certificate,
-    ca_spki: bytes,
-    key: KeyRef,
-    now: datetime,
-) -> tuple[CertificateIntent, bytes]:
-    """The new generation's OCSP responder certificate for `key` (RFC 6960 4.2.2.2), as
-    responder.issue_ocsp_responder makes one, signed by the new CA key and checked against
-    the new CA certificate; with its intent (generation 0: the new one)."""
-    spki_der = backend.public_key_der(key)
-    parts = ocsp_responder_certificate(settings, generation, spki_der, now)
-    template = CertificateTemplate(
-        serial=new_serial(),
-        issuer=asn1_x509.Certificate.load(generation.certificate_der).subject,
-        subject=names.build_name(parts.subject),
-        spki_der=spki_der,
-        not_before=now,
-        not_after=parts.not_after,
-        extensions=parts.extensions,
-        signature_algorithm=signature_algorithm_for(ca_spki),
-    )
-    tbs = build_tbs_certificate(template)
-    ca_key = KeyRef(generation.key_uri, KeyAlgorithm(generation.key_algorithm))
-    der = await authority.sign_tbs(ca_key, tbs, template.signature_algorithm)
-    try:
-        x509.load_der_x509_certificate(der).verify_directly_issued_by(ca_certificate)
-    except (ValueError, TypeError, InvalidSignature) as exc:
-        raise CAError(ErrorKind.INTERNAL, "a responder certificate signed does not verify") from exc
-    intent = CertificateIntent(
-        serial=serial_text(template.serial),
-        generation_id=0,
-        profile=OCSP_RESPONDER_PROFILE,
-        subject=names.format_dn(parts.subject),
-        spki_sha256=csr_codec.spki_sha256(spki_der),
-        not_before=now,
-        not_after=parts.not_after,
-        tbs=tbs,
-    )
-    return intent, der
 
 
 def destroy_unused_key(backend: SigningBackend, key: KeyRef) -> None:
