@@ -106,7 +106,7 @@ async def _live_roots(
     registry: DistributionRegistry, now: datetime
 ) -> tuple[list[RootCA], list[RootLink]]:
     """The home's live roots in succession and the root links between them."""
-    roots = live_roots([root for root, _ in await registry.roots.roots()], now)
+    roots = live_roots(await registry.roots.root_cas(), now)
     names = {root.name for root in roots}
     links = [
         link

@@ -247,10 +247,7 @@ async def revoke(
     transaction with the audit entry `ca.root.revoke`. CAError(NOT_FOUND) for a serial the
     root did not sign, CAError(REJECTED) for one revoked already; nothing changed."""
     entry = crl_codec.revoked_entry(int(serial, 16), now, int(reason))
-    signed = {s for s, _, _ in await records.issued(root.name)}
-    if serial not in signed:
-        raise CAError(ErrorKind.NOT_FOUND, f"root {root.name!r} signed no certificate {serial}")
-    crl = await _next_crl(settings, records, backend, root, now, [entry])
+    crl = await next_crl(settings, records, backend, root, now, [entry])
     audit = AuditEvent(
         actor=actor,
         action="ca.root.revoke",
@@ -288,7 +285,7 @@ async def publish_crls(
     return [crl for _, crl, _ in signed]
 
 
-async def _next_crl(
+async def next_crl(
     settings: Settings,
     records: RootRecords,
     backend: SigningBackend,
@@ -296,6 +293,7 @@ async def _next_crl(
     now: datetime,
     added: list[bytes],
 ) -> RootCRL:
+    """`root`'s next CRL, numbered above every root CRL: what it revoked, and `added`."""
     number = await records.last_crl_number() + 1
     entries = [*await records.revoked_entries(root.name), *added]
     return sign_crl(settings, root, backend, number, now, entries)

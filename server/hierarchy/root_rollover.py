@@ -119,8 +119,7 @@ async def _roll_over(
         not_after=not_after,
         succeeds=old.name,
     )
-    crl = offline_root.sign_crl(settings, new, backend, await records.last_crl_number() + 1,
-                                now, [])  # fmt: skip
+    crl = await offline_root.next_crl(settings, records, backend, new, now, [])
     links = (
         _link(new_with_old_template, new_with_old, KeyUpdateCertificate.NEW_WITH_OLD,
               old.name, new.name),

@@ -63,7 +63,7 @@ def certifying_root(roots: Sequence[RootCA], chain: Sequence[bytes]) -> RootCA |
 async def all_roots(records: interfaces.RootRecords, name: str) -> list[RootCA]:
     """The home's roots in succession. Raises CAError(NOT_FOUND) when the registry holds
     no root `name` (the first one's, `root.name`)."""
-    roots = in_succession([root for root, _ in await records.roots()])
+    roots = in_succession(await records.root_cas())
     if not roots or roots[0].name != name:
         raise CAError(ErrorKind.NOT_FOUND, f"the registry holds no root CA {name!r}")
     return roots

@@ -123,7 +123,7 @@ class Health:
             return None
         roots = await self._roots.roots()
         if not roots:
-            return f"root CA {self._root_name!r} has no CRL published"
+            return f"the registry holds no root CA {self._root_name!r} (root.name is set)"
         warnings = [
             _root_crl_warning(root.name, root.crl, now)
             for root in roots

@@ -176,7 +176,7 @@ class RootRecords(Protocol):
         at: datetime,
     ) -> None: ...  # fmt: skip
 
-    async def root(self, name: str) -> RootCA | None: ...
+    async def root_cas(self) -> list[RootCA]: ...
 
     async def roots(self) -> list[tuple[RootCA, RootCRL | None]]: ...
 
@@ -199,10 +199,6 @@ class RootRecords(Protocol):
         self, name: str, serial: str, crl_entry: bytes, crl: RootCRL, audit: AuditEvent,
         at: datetime,
     ) -> None: ...  # fmt: skip
-
-    async def record_crl(
-        self, name: str, crl: RootCRL, audit: AuditEvent, at: datetime
-    ) -> None: ...
 
     async def record_crls(
         self, crls: Sequence[tuple[str, RootCRL, AuditEvent]], at: datetime

@@ -119,13 +119,13 @@ class RootStore:
             row = await cursor.fetchone()
         return int(row[0]) if row is not None and row[0] is not None else 0
 
-    async def root(self, name: str) -> RootCA | None:
+    async def root_cas(self) -> list[RootCA]:
+        """Every root, without its CRLs: what signing and distribution need (one read)."""
         async with (
             self._registry.reading() as db,
-            db.execute(f"SELECT {_ROOT_COLUMNS} FROM root_cas WHERE name = ?", (name,)) as cursor,
+            db.execute(f"SELECT {_ROOT_COLUMNS} FROM root_cas ORDER BY created_at, name") as cursor,
         ):
-            row = await cursor.fetchone()
-        return None if row is None else _root(row)
+            return [_root(row) async for row in cursor]
 
     async def roots(self) -> list[tuple[RootCA, RootCRL | None]]:
         """Every root with its newest CRL: what the server publishes."""
@@ -220,16 +220,12 @@ class RootStore:
             await self._insert_crl(db, name, crl)
             await self._registry.append_audit_in(db, audit, at)
 
-    async def record_crl(self, name: str, crl: RootCRL, audit: AuditEvent, at: datetime) -> None:
-        """Publish a new root CRL. Raises CAError(REJECTED) when its number is not above
-        the newest's (another command came first); nothing changed."""
-        await self.record_crls([(name, crl, audit)], at)
-
     async def record_crls(
         self, crls: Sequence[tuple[str, RootCRL, AuditEvent]], at: datetime
     ) -> None:
         """Publish new CRLs of several roots, in the order given, each with its audit
-        entry, in one transaction; refused as `record_crl` refuses, nothing changed."""
+        entry, in one transaction. Raises CAError(REJECTED) when a number is not above every
+        root CRL's (another command came first); nothing changed."""
         async with self._registry.transaction() as db:
             for name, crl, audit in crls:
                 await self._insert_crl(db, name, crl)

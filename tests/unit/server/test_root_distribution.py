@@ -182,7 +182,7 @@ class FakeGenerations:
 class NoRoots:
     """The root records of a home without a root CA (the part root distribution reads)."""
 
-    async def roots(self) -> list[object]:
+    async def root_cas(self) -> list[object]:
         return []
 
     async def links(self) -> list[object]:

@@ -429,7 +429,7 @@ def test_rfc9483_4_3_2_root_ca_key_update_leads_a_client_of_the_old_home_root_to
                 await root_distribution.root_key_update(
                     registry, "demo", rolled.new_with_old.public_bytes(Encoding.DER), ca.clock()
                 )
-            return from_old, unnamed, from_new, refused.value.kind
+            return from_old, unnamed, from_new, refused.value
 
     from_old, unnamed, from_new, refusal = asyncio.run(updates())
     expected = root_distribution.RootKeyUpdate(
@@ -440,7 +440,8 @@ def test_rfc9483_4_3_2_root_ca_key_update_leads_a_client_of_the_old_home_root_to
     assert from_old == expected
     assert unnamed == expected  # no root named: the update into the newest root
     assert from_new is None  # the newest root: nothing to update to
-    assert refusal is ErrorKind.NOT_FOUND
+    assert refusal.kind is ErrorKind.NOT_FOUND
+    assert str(refusal) == "the rootCaCert is none of this CA's roots"
 
 
 def test_root_rollover_with_the_root_offline_is_refused_and_changes_nothing(
