@@ -721,8 +721,8 @@ class _StaleRoots:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._records, name)
 
-    async def roots(self) -> list[tuple[RootCA, RootCRL | None]]:
-        return [(root, crl) for root, crl in await self._records.roots() if root.succeeds is None]
+    async def root_cas(self) -> list[RootCA]:
+        return [root for root in await self._records.root_cas() if root.succeeds is None]
 
 
 def test_k2_a_root_rollover_overtaken_by_another_records_nothing_and_destroys_its_key(
