@@ -1,0 +1,381 @@
+"""GOST R 34.10-2012 signatures and GOST R 34.11-2012 (Streebog) digests through OpenSSL.
+
+Neither `cryptography` (its wheels carry their own OpenSSL, without GOST) nor the Python
+standard library signs with GOST. What works on Debian is the system OpenSSL 3.0 with the
+GOST engine of `libengine-gost-openssl`, loaded through the (deprecated) ENGINE API: the
+engine's provider in that package has no key management or signatures
+(reference/ru-profile.md 6.1). This module is the one binding to it, through ctypes over
+the system `libcrypto.so.3` (the one Python's own `ssl` module links), and the only place
+that names an OpenSSL function; every OpenSSL object it makes is freed before it returns,
+except a loaded private key, which `PrivateKey.close` frees. It is swapped for provider
+calls when Debian's provider gains signatures.
+
+Encodings are those X.509 uses (RFC 9215, RFC 4491): a signature is s || r, each half
+big-endian and as long as the key's order (64 octets for 256-bit keys, 128 for 512-bit),
+exactly what the engine writes; a 256-bit key signs with Streebog-256, a 512-bit key with
+Streebog-512. Public keys come and go as DER SubjectPublicKeyInfo, private keys as
+encrypted PKCS#8 PEM (PBES2 with AES-256-CBC).
+
+The engine is registered as OpenSSL's default for the algorithms it implements, which are
+GOST's alone, so TLS and hashing elsewhere in the process are untouched.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Final
+
+__all__ = [
+    "GostError",
+    "PrivateKey",
+    "available",
+    "digest",
+    "generate_private_key",
+    "key_bits",
+    "load_private_key",
+    "verify",
+]
+
+# gost-engine's parameter-set names (`-pkeyopt paramset:...`): CryptoPro A/B/C and the
+# exchange sets XA/XB, the TC26 sets TCA..TCD for 256-bit keys; TC26 A/B/C for 512-bit.
+PARAMSETS_256: Final = frozenset({"A", "B", "C", "XA", "XB", "TCA", "TCB", "TCC", "TCD"})
+PARAMSETS_512: Final = frozenset({"A", "B", "C"})
+
+_KEY_TYPES: Final = {256: b"gost2012_256", 512: b"gost2012_512"}
+_DIGESTS: Final = {"streebog256": b"md_gost12_256", "streebog512": b"md_gost12_512"}
+_ENGINE_METHOD_ALL: Final = 0xFFFF
+_EVP_PKEY_OP_KEYGEN: Final = 1 << 2
+_PASSWORD_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p
+)
+
+
+class GostError(Exception):
+    """The engine is missing, or refused a key or an operation. The message never carries
+    a passphrase."""
+
+
+class _Library:
+    """libcrypto with the signatures of the functions used here, and the loaded engine."""
+
+    def __init__(self) -> None:
+        try:
+            lib = ctypes.CDLL("libcrypto.so.3")
+        except OSError as exc:
+            raise GostError(f"cannot load the system OpenSSL (libcrypto.so.3): {exc}") from None
+        vp, cp, i, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_size_t
+        for name, result, arguments in (
+            ("ENGINE_by_id", vp, [cp]),
+            ("ENGINE_init", i, [vp]),
+            ("ENGINE_free", i, [vp]),
+            ("ENGINE_set_default", i, [vp, ctypes.c_uint]),
+            ("ENGINE_get_digest", vp, [vp, i]),
+            ("OBJ_sn2nid", i, [cp]),
+            ("ERR_get_error", ctypes.c_ulong, []),
+            ("ERR_error_string_n", None, [ctypes.c_ulong, cp, sz]),
+            ("ERR_clear_error", None, []),
+            ("BIO_new_mem_buf", vp, [cp, i]),
+            ("BIO_new", vp, [vp]),
+            ("BIO_s_mem", vp, []),
+            ("BIO_ctrl", ctypes.c_long, [vp, i, ctypes.c_long, vp]),
+            ("BIO_free", i, [vp]),
+            ("EVP_aes_256_cbc", vp, []),
+            ("EVP_PKEY_CTX_new_id", vp, [i, vp]),
+            ("EVP_PKEY_CTX_free", None, [vp]),
+            ("EVP_PKEY_keygen_init", i, [vp]),
+            ("EVP_PKEY_CTX_ctrl_str", i, [vp, cp, cp]),
+            ("EVP_PKEY_keygen", i, [vp, ctypes.POINTER(vp)]),
+            ("EVP_PKEY_free", None, [vp]),
+            ("EVP_PKEY_get_base_id", i, [vp]),
+            ("PEM_write_bio_PKCS8PrivateKey", i, [vp, vp, vp, cp, i, _PASSWORD_CALLBACK, vp]),
+            ("PEM_read_bio_PrivateKey", vp, [vp, vp, _PASSWORD_CALLBACK, vp]),
+            ("i2d_PUBKEY", i, [vp, ctypes.POINTER(vp)]),
+            ("d2i_PUBKEY", vp, [vp, ctypes.POINTER(vp), ctypes.c_long]),
+            ("EVP_MD_CTX_new", vp, []),
+            ("EVP_MD_CTX_free", None, [vp]),
+            ("EVP_MD_CTX_reset", i, [vp]),
+            ("EVP_DigestSignInit", i, [vp, vp, vp, vp, vp]),
+            ("EVP_DigestSign", i, [vp, vp, ctypes.POINTER(sz), cp, sz]),
+            ("EVP_DigestVerifyInit", i, [vp, vp, vp, vp, vp]),
+            ("EVP_DigestVerify", i, [vp, cp, sz, cp, sz]),
+            ("EVP_Digest", i, [cp, sz, vp, ctypes.POINTER(ctypes.c_uint), vp, vp]),
+            ("CRYPTO_free", None, [vp, cp, i]),
+        ):
+            function = getattr(lib, name)
+            function.restype = result
+            function.argtypes = arguments
+        self.lib = lib
+        engine = lib.ENGINE_by_id(b"gost")
+        if not engine:
+            lib.ERR_clear_error()
+            raise GostError(
+                "OpenSSL's GOST engine is not installed (Debian package libengine-gost-openssl)"
+            )
+        try:
+            if (
+                lib.ENGINE_init(engine) != 1
+                or lib.ENGINE_set_default(engine, _ENGINE_METHOD_ALL) != 1
+            ):
+                raise self.error("cannot start OpenSSL's GOST engine")
+        finally:
+            lib.ENGINE_free(engine)  # the structural reference; ENGINE_init holds its own
+        self.engine = engine
+        self.key_types = {lib.OBJ_sn2nid(name): bits for bits, name in _KEY_TYPES.items()}
+        self.digests = {name: self._digest(sn) for name, sn in _DIGESTS.items()}
+        self.digest_for_bits = {256: self.digests["streebog256"], 512: self.digests["streebog512"]}
+
+    def _digest(self, short_name: bytes) -> int:
+        found = self.lib.ENGINE_get_digest(self.engine, self.lib.OBJ_sn2nid(short_name))
+        if not found:
+            raise self.error(f"the GOST engine has no digest {short_name.decode()}")
+        return int(found)
+
+    def error(self, what: str) -> GostError:
+        """A GostError for `what`, with OpenSSL's first queued reason; the queue emptied."""
+        code = self.lib.ERR_get_error()
+        self.lib.ERR_clear_error()
+        if not code:
+            return GostError(what)
+        text = ctypes.create_string_buffer(256)
+        self.lib.ERR_error_string_n(code, text, len(text))
+        return GostError(f"{what}: {text.value.decode('ascii', 'replace')}")
+
+
+_library: _Library | None = None
+_unavailable: str | None = None
+_loading = threading.Lock()
+
+
+def _lib() -> _Library:
+    """The library, loaded once per process. Raises GostError if it cannot be."""
+    global _library, _unavailable
+    if _library is not None:
+        return _library
+    with _loading:
+        if _library is None:
+            if _unavailable is not None:
+                raise GostError(_unavailable)
+            try:
+                _library = _Library()
+            except GostError as exc:
+                _unavailable = str(exc)
+                raise
+    return _library
+
+
+def available() -> str | None:
+    """None when GOST signing works in this process, else why not (for a clear skip or an
+    error message naming the missing package)."""
+    try:
+        _lib()
+    except GostError as exc:
+        return str(exc)
+    return None
+
+
+def _password(passphrase: bytes) -> object:
+    """An OpenSSL pem_password_cb that copies `passphrase` (any octets, NUL included)."""
+
+    def callback(buffer: int, size: int, _rwflag: int, _user: int) -> int:
+        if len(passphrase) > size:
+            return -1
+        ctypes.memmove(buffer, passphrase, len(passphrase))
+        return len(passphrase)
+
+    return _PASSWORD_CALLBACK(callback)
+
+
+class PrivateKey:
+    """A GOST R 34.10-2012 private key held by OpenSSL. Not thread-safe: one thread signs
+    with it at a time (the signer process's backend thread)."""
+
+    def __init__(self, library: _Library, pkey: int) -> None:
+        self._library = library
+        self._pkey: int | None = pkey
+        self.bits = library.key_types[library.lib.EVP_PKEY_get_base_id(pkey)]
+        self._md = library.digest_for_bits[self.bits]
+        self._context = library.lib.EVP_MD_CTX_new()
+        if not self._context:
+            self.close()
+            raise library.error("cannot allocate a digest context")
+
+    def _handle(self) -> int:
+        if self._pkey is None:
+            raise GostError("the GOST key was closed")
+        return self._pkey
+
+    def sign(self, message: bytes) -> bytes:
+        """The signature over `message` (s || r, see the module docstring)."""
+        lib, pkey = self._library.lib, self._handle()
+        lib.EVP_MD_CTX_reset(self._context)
+        if lib.EVP_DigestSignInit(self._context, None, self._md, self._library.engine, pkey) != 1:
+            raise self._library.error("GOST signing failed to start")
+        size = ctypes.c_size_t(self.bits // 4)
+        signature = ctypes.create_string_buffer(size.value)
+        if (
+            lib.EVP_DigestSign(self._context, signature, ctypes.byref(size), message, len(message))
+            != 1
+        ):
+            raise self._library.error("GOST signing failed")
+        return signature.raw[: size.value]
+
+    def public_key_der(self) -> bytes:
+        """The DER SubjectPublicKeyInfo, as the engine writes it (RFC 9215 4.2)."""
+        return _public_key_der(self._library, self._handle())
+
+    def encrypted_pem(self, passphrase: bytes) -> bytes:
+        """The key as PEM PKCS#8 encrypted under `passphrase` (PBES2, AES-256-CBC)."""
+        if not passphrase:
+            raise GostError("an empty passphrase does not protect a key")
+        lib = self._library.lib
+        bio = lib.BIO_new(lib.BIO_s_mem())
+        if not bio:
+            raise self._library.error("cannot allocate a memory BIO")
+        try:
+            callback = _password(passphrase)
+            if lib.PEM_write_bio_PKCS8PrivateKey(
+                bio, self._handle(), lib.EVP_aes_256_cbc(), None, 0, callback, None
+            ) != 1:  # fmt: skip
+                raise self._library.error("cannot write the GOST key")
+            return _bio_contents(lib, bio)
+        finally:
+            lib.BIO_free(bio)
+
+    def close(self) -> None:
+        """Free the key and its context; the key signs no more."""
+        lib = self._library.lib
+        if self._pkey is not None:
+            lib.EVP_PKEY_free(self._pkey)
+            self._pkey = None
+        if getattr(self, "_context", None):
+            lib.EVP_MD_CTX_free(self._context)
+            self._context = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _bio_contents(lib: ctypes.CDLL, bio: int) -> bytes:
+    pointer = ctypes.c_void_p()
+    length = lib.BIO_ctrl(bio, 3, 0, ctypes.byref(pointer))  # BIO_CTRL_INFO: get_mem_data
+    return ctypes.string_at(pointer, length) if length > 0 else b""
+
+
+def _public_key_der(library: _Library, pkey: int) -> bytes:
+    lib = library.lib
+    out = ctypes.c_void_p()
+    length = lib.i2d_PUBKEY(pkey, ctypes.byref(out))  # allocates `out`
+    if length <= 0 or not out:
+        raise library.error("cannot encode the GOST public key")
+    try:
+        return ctypes.string_at(out, length)
+    finally:
+        lib.CRYPTO_free(out, None, 0)
+
+
+def generate_private_key(bits: int, paramset: str) -> PrivateKey:
+    """A new key of `bits` (256 or 512) on gost-engine's parameter set `paramset`
+    (PARAMSETS_256 or PARAMSETS_512). Raises GostError, ValueError for an unknown set."""
+    allowed = {256: PARAMSETS_256, 512: PARAMSETS_512}.get(bits)
+    if allowed is None or paramset not in allowed:
+        raise ValueError(f"no GOST R 34.10-2012 {bits}-bit parameter set {paramset!r}")
+    library = _lib()
+    lib = library.lib
+    context = lib.EVP_PKEY_CTX_new_id(lib.OBJ_sn2nid(_KEY_TYPES[bits]), library.engine)
+    if not context:
+        raise library.error("cannot start GOST key generation")
+    pkey = ctypes.c_void_p()
+    try:
+        if (
+            lib.EVP_PKEY_keygen_init(context) != 1
+            or lib.EVP_PKEY_CTX_ctrl_str(context, b"paramset", paramset.encode()) <= 0
+            or lib.EVP_PKEY_keygen(context, ctypes.byref(pkey)) != 1
+        ):
+            raise library.error(f"GOST key generation ({bits}-bit, {paramset}) failed")
+    finally:
+        lib.EVP_PKEY_CTX_free(context)
+    return PrivateKey(library, int(pkey.value or 0))
+
+
+def load_private_key(pem: bytes, passphrase: bytes) -> PrivateKey:
+    """The GOST key in encrypted PKCS#8 PEM `pem`. Raises GostError for a wrong passphrase,
+    another format or a key that is not GOST R 34.10-2012 (without saying the passphrase)."""
+    library = _lib()
+    lib = library.lib
+    bio = lib.BIO_new_mem_buf(pem, len(pem))
+    if not bio:
+        raise library.error("cannot allocate a memory BIO")
+    try:
+        pkey = lib.PEM_read_bio_PrivateKey(bio, None, _password(passphrase), None)
+    finally:
+        lib.BIO_free(bio)
+    if not pkey:
+        raise library.error("cannot read the key (wrong passphrase or not an encrypted PKCS#8 key)")
+    if lib.EVP_PKEY_get_base_id(pkey) not in library.key_types:
+        lib.EVP_PKEY_free(pkey)
+        raise GostError("the key is not a GOST R 34.10-2012 key")
+    return PrivateKey(library, pkey)
+
+
+def _read_public_key(library: _Library, spki_der: bytes) -> int:
+    lib = library.lib
+    buffer = ctypes.create_string_buffer(spki_der, len(spki_der))
+    cursor = ctypes.c_void_p(ctypes.addressof(buffer))
+    pkey = lib.d2i_PUBKEY(None, ctypes.byref(cursor), len(spki_der))
+    if not pkey:
+        raise library.error("not a public key OpenSSL reads")
+    if lib.EVP_PKEY_get_base_id(pkey) not in library.key_types or cursor.value != ctypes.addressof(
+        buffer
+    ) + len(spki_der):
+        lib.EVP_PKEY_free(pkey)
+        raise GostError("not a GOST R 34.10-2012 public key (or trailing octets)")
+    return int(pkey)
+
+
+def key_bits(spki_der: bytes) -> int:
+    """256 or 512 for a GOST R 34.10-2012 SubjectPublicKeyInfo. Raises GostError."""
+    library = _lib()
+    pkey = _read_public_key(library, spki_der)
+    try:
+        return library.key_types[library.lib.EVP_PKEY_get_base_id(pkey)]
+    finally:
+        library.lib.EVP_PKEY_free(pkey)
+
+
+def verify(spki_der: bytes, signature: bytes, message: bytes) -> bool:
+    """Whether `signature` (s || r) is the key's over `message`, with Streebog-256 for a
+    256-bit key and Streebog-512 for a 512-bit one. Raises GostError if `spki_der` is not a
+    GOST R 34.10-2012 key."""
+    library = _lib()
+    lib = library.lib
+    pkey = _read_public_key(library, spki_der)
+    context = lib.EVP_MD_CTX_new()
+    try:
+        md = library.digest_for_bits[library.key_types[lib.EVP_PKEY_get_base_id(pkey)]]
+        if not context or lib.EVP_DigestVerifyInit(context, None, md, library.engine, pkey) != 1:
+            raise library.error("GOST verification failed to start")
+        result = lib.EVP_DigestVerify(context, signature, len(signature), message, len(message))
+        lib.ERR_clear_error()  # a bad signature leaves a reason queued
+        return result == 1
+    finally:
+        lib.EVP_MD_CTX_free(context)
+        lib.EVP_PKEY_free(pkey)
+
+
+def digest(name: str, data: bytes) -> bytes:
+    """GOST R 34.11-2012 of `data`: name "streebog256" (32 octets) or "streebog512" (64).
+    Raises ValueError for another name, GostError without the engine."""
+    if name not in _DIGESTS:
+        raise ValueError(f"not a Streebog digest: {name!r}")
+    library = _lib()
+    out = ctypes.create_string_buffer(64)
+    size = ctypes.c_uint(0)
+    if (
+        library.lib.EVP_Digest(
+            data, len(data), out, ctypes.byref(size), library.digests[name], library.engine
+        )
+        != 1
+    ):
+        raise library.error(f"{name} failed")
+    return out.raw[: size.value]

@@ -1,0 +1,116 @@
+"""hsm/gost_engine.py: GOST R 34.10-2012 keys and signatures, Streebog digests, through
+OpenSSL's GOST engine (Debian libengine-gost-openssl, installed by scripts/setup.sh)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hsm import gost_engine
+from hsm.gost_engine import GostError
+
+# RFC 6986 section 10.1: message M1 and its GOST R 34.11-2012 hashes
+M1 = b"012345678901234567890123456789012345678901234567890123456789012"
+M1_STREEBOG_256 = "9d151eefd8590b89daa6ba6cb74af9275dd051026bb149a452fd84e5e57b5500"
+M1_STREEBOG_512 = (
+    "1b54d01a4af5b9d5cc3d86d68d285462b19abc2475222f35c085122be4ba1ffa"
+    "00ad30f8767b3a82384c6574f024c311e2a481332b08ef7f41797891c1646f48"
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _engine() -> None:
+    reason = gost_engine.available()
+    assert reason is None, f"run scripts/setup.sh: {reason}"
+
+
+def test_rfc6986_10_1_streebog_of_m1() -> None:
+    assert gost_engine.digest("streebog256", M1).hex() == M1_STREEBOG_256
+    assert gost_engine.digest("streebog512", M1).hex() == M1_STREEBOG_512
+
+
+def test_an_unknown_digest_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a Streebog digest"):
+        gost_engine.digest("sha256", M1)
+
+
+@pytest.mark.parametrize(
+    ("bits", "paramset"),
+    [(256, p) for p in sorted(gost_engine.PARAMSETS_256)]
+    + [(512, p) for p in sorted(gost_engine.PARAMSETS_512)],
+)
+def test_rfc9215_signature_is_s_then_r_and_verifies_only_over_its_message(
+    bits: int, paramset: str
+) -> None:
+    key = gost_engine.generate_private_key(bits, paramset)
+    spki = key.public_key_der()
+    signature = key.sign(b"to be signed")
+    assert len(signature) == bits // 4
+    assert gost_engine.key_bits(spki) == bits
+    assert gost_engine.verify(spki, signature, b"to be signed")
+    assert not gost_engine.verify(spki, signature, b"to be signeD")
+    tampered = bytes([signature[0] ^ 1]) + signature[1:]
+    assert not gost_engine.verify(spki, tampered, b"to be signed")
+
+
+def test_an_unknown_parameter_set_is_refused() -> None:
+    with pytest.raises(ValueError, match="parameter set 'TCA'"):
+        gost_engine.generate_private_key(512, "TCA")
+
+
+def test_encrypted_pkcs8_round_trip_and_wrong_passphrase(tmp_path: Path) -> None:
+    key = gost_engine.generate_private_key(256, "A")
+    pem = key.encrypted_pem(b"pass\x00phrase")
+    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    again = gost_engine.load_private_key(pem, b"pass\x00phrase")
+    assert again.public_key_der() == key.public_key_der()
+    assert gost_engine.verify(key.public_key_der(), again.sign(b"m"), b"m")
+    with pytest.raises(GostError, match="wrong passphrase") as refused:
+        gost_engine.load_private_key(pem, b"pass")
+    assert "pass" not in str(refused.value).replace("passphrase", "")
+
+
+def test_openssl_reads_the_key_file_and_verifies_our_signature(tmp_path: Path) -> None:
+    """The engine's command line is a second reader of what this binding writes."""
+    key = gost_engine.generate_private_key(256, "TCB")
+    (tmp_path / "key.pem").write_bytes(key.encrypted_pem(b"secret"))
+    (tmp_path / "message").write_bytes(b"message")
+    (tmp_path / "sig").write_bytes(key.sign(b"message"))
+    public = subprocess.run(
+        ["openssl", "pkey", "-engine", "gost", "-in", str(tmp_path / "key.pem"),
+         "-passin", "pass:secret", "-pubout", "-outform", "DER"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    assert public == key.public_key_der()
+    (tmp_path / "pub.der").write_bytes(public)
+    verified = subprocess.run(
+        ["openssl", "dgst", "-engine", "gost", "-md_gost12_256", "-keyform", "DER",
+         "-verify", str(tmp_path / "pub.der"), "-signature", str(tmp_path / "sig"),
+         str(tmp_path / "message")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert "Verified OK" in verified.stdout, verified.stderr
+
+
+def test_verify_refuses_a_key_that_is_not_gost() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    spki = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with pytest.raises(GostError, match=r"not a GOST R 34\.10-2012 public key"):
+        gost_engine.verify(spki, bytes(64), b"m")
+    with pytest.raises(GostError, match="not a public key"):
+        gost_engine.verify(b"\x30\x00", bytes(64), b"m")
+
+
+def test_a_closed_key_signs_no_more() -> None:
+    key = gost_engine.generate_private_key(256, "A")
+    key.close()
+    with pytest.raises(GostError, match="closed"):
+        key.sign(b"m")
