@@ -47,6 +47,7 @@ from typing import Protocol
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -287,7 +288,13 @@ def key_agreement_refusal(identity: ServerIdentity, recipient_certificate_der: b
     protection key (RFC 9483 4.1.6.2: static-static ECDH needs both keys on one curve), or
     None when it can (an RSA recipient gets key transport, 4.1.6.1: no originator)."""
     certificate = x509.load_der_x509_certificate(recipient_certificate_der)
-    public_key = certificate.public_key()
+    try:
+        public_key = certificate.public_key()
+    except UnsupportedAlgorithm:  # a GOST key, which no key package here is made for
+        return (
+            "central key generation delivers the key by key transport (RSA) or key "
+            "agreement (EC) (RFC 9483 4.1.6), not to this certificate's key"
+        )
     if not isinstance(public_key, ec.EllipticCurvePublicKey):
         return None
     ours = identity.private_key.curve.name

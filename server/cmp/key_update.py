@@ -25,6 +25,7 @@ from typing import Protocol
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from protocols import cmp
@@ -80,7 +81,10 @@ def check_key_management_usage(protecting_der: bytes) -> None:
     TemplateRejected (notAuthorized). No keyUsage extension restricts nothing (RFC 5280
     4.2.1.3)."""
     certificate = x509.load_der_x509_certificate(protecting_der)
-    key = certificate.public_key()
+    try:
+        key: object = certificate.public_key()
+    except UnsupportedAlgorithm:  # a GOST key: refused below, as another key type
+        key = None
     try:
         usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:

@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -335,7 +336,11 @@ class ServerKeyGeneration:
                 "the AsymmetricDecryptKeyIdentifier is not the client certificate's "
                 "subjectKeyIdentifier",
             )
-        if not isinstance(certificate.public_key(), rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        try:
+            key: object = certificate.public_key()
+        except UnsupportedAlgorithm:  # a GOST key: no key package is made for one here
+            key = None
+        if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
             raise CAError(ErrorKind.REJECTED, "a key can be encrypted to RSA or EC keys only")
         return client_certificate, key_identifier, package_signer
 
