@@ -159,6 +159,7 @@ def _parse_csr(data: bytes) -> CSR:
     request = _load(data)
     der = request.public_bytes(Encoding.DER)
     spki_sent = _field(der, 2)  # CertificationRequestInfo.subjectPKInfo (RFC 2986 4.1)
+    key_type: str | None
     if gost.is_gost_spki(spki_sent):
         key = _gost_proof(request, der, spki_sent)
         spki_der, key_type = gost.canonical_spki(key), key.description
