@@ -1,21 +1,33 @@
 """What tests of GOST R 34.10-2012 share: the engine or a printed reason to skip, the
 `openssl` command line with gost-engine loaded through an OPENSSL_CONF of the test's own
-(reference/ru-profile.md 6.1: no dynamic_path, the system openssl.cnf untouched), and
+(reference/ru-profile.md 6.1: no dynamic_path, the system openssl.cnf untouched),
 gostcrypto, a pure-Python implementation from PyPI that checks our signatures apart from the
-engine that made them (the byte orders of ru-profile.md 5.2)."""
+engine that made them (the byte orders of ru-profile.md 5.2), and a small GOST CA."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import gostcrypto.gosthash
 import gostcrypto.gostsignature
 import pytest
+from asn1crypto import x509 as asn1_x509
 
 from hsm import gost_engine
 from protocols import gost
+from protocols.x509 import extensions as ext
+from protocols.x509.certificate import (
+    CertificateTemplate,
+    assemble_certificate,
+    build_tbs_certificate,
+    signature_algorithm_for,
+)
+from protocols.x509.names import build_name
 
 # ru-profile.md 6.1: the engine loaded by id from ENGINESDIR, default for what it implements.
 OPENSSL_CONF = """\
@@ -105,3 +117,61 @@ def gostcrypto_verify(spki_der: bytes, signature: bytes, message: bytes) -> bool
 def streebog(name: str, data: bytes) -> bytes:
     """Streebog by gostcrypto ("streebog256" or "streebog512"), apart from the engine."""
     return bytes(gostcrypto.gosthash.new(name, data=data).digest())
+
+
+def pem(der: bytes, label: str) -> str:
+    body = base64.encodebytes(der).decode()
+    return f"-----BEGIN {label}-----\n{body}-----END {label}-----\n"
+
+
+@dataclass
+class GostCA:
+    """A self-signed GOST CA whose key hsm.gost_engine holds; certificates built by
+    protocols.x509.certificate, valid a year from ``now``."""
+
+    key: gost_engine.PrivateKey
+    spki: bytes
+    name: asn1_x509.Name
+    now: datetime
+    certificate: bytes
+
+    @classmethod
+    def make(cls, bits: int, paramset: str, now: datetime) -> GostCA:
+        key = gost_engine.generate_private_key(bits, paramset)
+        spki = key.public_key_der()
+        name = build_name([("CN", f"GOST {bits} {paramset} CA"), ("O", "Example"), ("C", "RU")])
+        ca = cls(key, spki, name, now, b"")
+        ca.certificate = ca.issue(
+            name,
+            spki,
+            [
+                ext.basic_constraints(ca=True),
+                ext.key_usage({"key_cert_sign", "crl_sign", "digital_signature"}),
+                ext.subject_key_identifier(spki),
+            ],
+            serial=1,
+        )
+        return ca
+
+    def sign(self, tbs: bytes) -> bytes:
+        return self.key.sign(tbs)
+
+    def issue(
+        self,
+        subject: asn1_x509.Name,
+        spki: bytes,
+        extensions: list[asn1_x509.Extension],
+        serial: int,
+    ) -> bytes:
+        template = CertificateTemplate(
+            serial=serial,
+            issuer=self.name,
+            subject=subject,
+            spki_der=spki,
+            not_before=self.now,
+            not_after=self.now + timedelta(days=365),
+            extensions=tuple(extensions),
+            signature_algorithm=signature_algorithm_for(self.spki),
+        )
+        tbs = build_tbs_certificate(template)
+        return assemble_certificate(tbs, template.signature_algorithm, self.sign(tbs))

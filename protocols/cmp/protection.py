@@ -46,12 +46,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4055, rfc4210, rfc8018
 
+from protocols import gost
 from protocols.cmp.crmf import (
     MalformedDER,
     decode_der,
@@ -501,18 +503,33 @@ def _scheme_name(oid: str) -> str:
 
 
 def signature_algorithm_der(name: str) -> bytes:
-    """AlgorithmIdentifier DER for "sha256_ecdsa", "sha384_ecdsa", "sha256_rsa" or "ed25519"
-    (RFC 9481 section 3), the same octets ``protocols.x509.certificate`` puts in certificates:
-    NULL parameters for RSA (RFC 4055 section 5), none for ECDSA and Ed25519.
+    """AlgorithmIdentifier DER for "sha256_ecdsa", "sha384_ecdsa", "sha256_rsa", "ed25519"
+    (RFC 9481 section 3), "gost2012_256" or "gost2012_512" (RFC 9215), the same octets
+    ``protocols.x509.certificate`` puts in certificates: NULL parameters for RSA (RFC 4055
+    section 5), none for the others.
     Raises ValueError for another name."""
     if name not in SIGNATURE_ALGORITHMS:
         raise ValueError(f"unsupported signature algorithm {name!r}")
     return bytes(_algorithm_identifier(name).dump())
 
 
+def _gost_spki(certificate: x509.Certificate) -> bytes | None:
+    """The SPKI of a certificate whose GOST R 34.10-2012 key `cryptography` cannot load (it
+    parses the certificate but knows no GOST key type), as the certificate carries it; None
+    when the key is not GOST."""
+    try:
+        spki = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))[
+            "tbs_certificate"
+        ]["subject_public_key_info"].dump()
+    except (ValueError, TypeError, KeyError):
+        return None
+    return spki if gost.is_gost_spki(spki) else None
+
+
 def verify_signature(message: PKIMessage, certificate_der: bytes) -> bool:
     """Whether the signature protection (RFC 4210 5.1.3.3) of ``message``'s ProtectedPart
-    verifies with the public key of ``certificate_der``, under the header's protectionAlg.
+    verifies with the public key of ``certificate_der``, under the header's protectionAlg
+    (a GOST R 34.10-2012 key under id-tc26-signwithdigest-gost3410-12-256/512 too).
 
     False for an unprotected or MAC-protected message, a wrong signature, or an algorithm
     or key this package does not verify. Raises ValueError if the certificate does not
@@ -531,5 +548,7 @@ def verify_signature(message: PKIMessage, certificate_der: bytes) -> bool:
             Encoding.DER, PublicFormat.SubjectPublicKeyInfo
         )
     except (ValueError, UnsupportedAlgorithm):
-        return False
+        spki = _gost_spki(certificate)
+        if spki is None:
+            return False
     return signature_valid(spki, algorithm_der, message.protected_part, message.protection)

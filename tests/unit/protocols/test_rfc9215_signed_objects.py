@@ -7,8 +7,6 @@ OpenSSL is told the same time with `-attime`."""
 
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,14 +17,11 @@ from hsm import gost_engine
 from protocols import crl, gost, ocsp
 from protocols.x509 import extensions as ext
 from protocols.x509.certificate import (
-    CertificateTemplate,
     algorithm_identifier,
-    assemble_certificate,
-    build_tbs_certificate,
     signature_algorithm_for,
 )
 from protocols.x509.names import build_name
-from tests.gost_support import gostcrypto_verify, openssl, require_engine
+from tests.gost_support import GostCA, gostcrypto_verify, openssl, pem, require_engine
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 AT = str(int((NOW + timedelta(hours=1)).timestamp()))
@@ -37,61 +32,11 @@ SIGNATURE_ALGORITHM_DER = {
 }
 
 
-def pem(der: bytes, label: str) -> str:
-    body = base64.encodebytes(der).decode()
-    return f"-----BEGIN {label}-----\n{body}-----END {label}-----\n"
-
-
-@dataclass
-class GostCA:
-    """A self-signed GOST CA whose key hsm.gost_engine holds."""
-
-    key: gost_engine.PrivateKey
-    spki: bytes
-    name: asn1_x509.Name
-    certificate: bytes
-
-    @classmethod
-    def make(cls, bits: int, paramset: str) -> GostCA:
-        key = gost_engine.generate_private_key(bits, paramset)
-        spki = key.public_key_der()
-        name = build_name([("CN", f"GOST {bits} {paramset} CA"), ("O", "Example"), ("C", "RU")])
-        ca = cls(key, spki, name, b"")
-        ca.certificate = ca.issue(
-            name,
-            spki,
-            [
-                ext.basic_constraints(ca=True),
-                ext.key_usage({"key_cert_sign", "crl_sign", "digital_signature"}),
-                ext.subject_key_identifier(spki),
-            ],
-            serial=1,
-        )
-        return ca
-
-    def sign(self, tbs: bytes) -> bytes:
-        return self.key.sign(tbs)
-
-    def issue(self, subject: asn1_x509.Name, spki: bytes, extensions: list, serial: int) -> bytes:
-        template = CertificateTemplate(
-            serial=serial,
-            issuer=self.name,
-            subject=subject,
-            spki_der=spki,
-            not_before=NOW,
-            not_after=NOW + timedelta(days=365),
-            extensions=tuple(extensions),
-            signature_algorithm=signature_algorithm_for(self.spki),
-        )
-        tbs = build_tbs_certificate(template)
-        return assemble_certificate(tbs, template.signature_algorithm, self.sign(tbs))
-
-
 @pytest.fixture(scope="module", params=[(256, "A"), (256, "TCA"), (512, "A")], ids=str)
 def ca(request: pytest.FixtureRequest) -> GostCA:
     require_engine()
     bits, paramset = request.param
-    return GostCA.make(bits, paramset)
+    return GostCA.make(bits, paramset, NOW)
 
 
 def _leaf(ca: GostCA, serial: int = 0x5A) -> tuple[bytes, bytes]:
@@ -139,7 +84,7 @@ def test_rfc9215_certificate_verifies_in_openssl_and_gostcrypto(ca: GostCA, tmp_
 def test_rfc9215_a_certificate_signed_by_another_key_fails_openssl(
     ca: GostCA, tmp_path: Path
 ) -> None:
-    impostor = GostCA(gost_engine.generate_private_key(256, "A"), ca.spki, ca.name, b"")
+    impostor = GostCA(gost_engine.generate_private_key(256, "A"), ca.spki, ca.name, NOW, b"")
     leaf, _ = _leaf(impostor)
     _write(tmp_path, ca_pem=pem(ca.certificate, "CERTIFICATE"), leaf_pem=pem(leaf, "CERTIFICATE"))
     answer = openssl(tmp_path, "verify", "-attime", AT, "-CAfile", "ca.pem", "leaf.pem",
