@@ -29,6 +29,37 @@ from protocols.x509.certificate import (
 )
 from protocols.x509.names import build_name
 
+# The example certificates of RFC 9215's appendix, as pyasn1-alt-modules' tests/test_rfc9215.py
+# carries them: self-signed, a 256-bit key on TC26-A (no digestParamSet) and a 512-bit key on
+# the 512-bit test parameter set 1.2.643.7.1.2.1.2.0.
+RFC9215_256_TC26A_CERTIFICATE = base64.b64decode(
+    "MIIBJTCB06ADAgECAgEKMAoGCCqFAwcBAQMCMBIxEDAOBgNVBAMTB0V4YW1wbGUw"
+    "IBcNMDEwMTAxMDAwMDAwWhgPMjA1MDEyMzEwMDAwMDBaMBIxEDAOBgNVBAMTB0V4"
+    "YW1wbGUwXjAXBggqhQMHAQEBATALBgkqhQMHAQIBAQEDQwAEQHQnldS+6ITd8oUP"
+    "7APqP68YROAdnaYLZFCTpV4m38OZePWWz01NDGzx0YlD2UST0WuewKFtUS0uEnzE"
+    "aRpjGOKjEzARMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoUDBwEBAwIDQQAUC02pEksJ"
+    "yw1c6Sjuh0JzoxASlJLsDik2njt5EkhXjB0OHaW+NHxvG1JWx66sIArWSsd6b1s6"
+    "DglzGOeubudp"
+)
+RFC9215_512_TEST_SET_CERTIFICATE = base64.b64decode(
+    "MIIBqjCCARagAwIBAgIBCzAKBggqhQMHAQEDAzASMRAwDgYDVQQDEwdFeGFtcGxl"
+    "MCAXDTAxMDEwMTAwMDAwMFoYDzIwNTAxMjMxMDAwMDAwWjASMRAwDgYDVQQDEwdF"
+    "eGFtcGxlMIGgMBcGCCqFAwcBAQECMAsGCSqFAwcBAgECAAOBhAAEgYDh7zDVLGEz"
+    "3dmdHVxBRVz3302LTJJbvGmvFDPRVlhRWt0hRoUMMlxbgcEzvmVaqMTUQOe5io1Z"
+    "SHsMdpa8xV0R7L53NqnsNX/y/TmTH04RTLjNo1knCsfw5/9D2UGUGeph/Sq3f12f"
+    "Y1I9O1CgT2PioM9Rt8E63CFWDwvUDMnHN6MTMBEwDwYDVR0TAQH/BAUwAwEB/zAK"
+    "BggqhQMHAQEDAwOBgQBBVwPYkvGl8/aMQ1MYmn7iB7gLVjHvnUlSmk1rVCws+hWq"
+    "LqzxH0cP3n2VSFaQPDX9j5Ve8wDZXHdTSnJKDu5wL4b6YKCBCRoj3XleHjxonuUS"
+    "o8gu4NzCZDx47qj8rNNUklWEhrIPHJ7Bl8kGmYUCYMk7y82cXDMX4ZNE4XOuNg=="
+)
+
+
+def spki_of_certificate(certificate: bytes) -> bytes:
+    """The DER SubjectPublicKeyInfo of a DER certificate, as it carries it."""
+    tbs = asn1_x509.Certificate.load(certificate)["tbs_certificate"]
+    return bytes(tbs["subject_public_key_info"].dump())
+
+
 # ru-profile.md 6.1: the engine loaded by id from ENGINESDIR, default for what it implements.
 OPENSSL_CONF = """\
 openssl_conf = openssl_init

@@ -3,13 +3,11 @@ in both parameter forms, written in one, the parameter sets named as gost-engine
 and the names asn1crypto is taught.
 
 Vectors: keys made here by gost-engine (hsm.gost_engine) for every parameter set, and the
-example certificates of RFC 9215's appendix (as pyasn1-alt-modules' tests/test_rfc9215.py
-carries them): a 256-bit TC26-A key without digestParamSet, and a 512-bit key on the test
-parameter set, which the CA does not take."""
+example certificates of RFC 9215's appendix (tests/gost_support.py): a 256-bit TC26-A key
+without digestParamSet, and a 512-bit key on the test parameter set, which the CA does not
+take."""
 
 from __future__ import annotations
-
-import base64
 
 import pytest
 from asn1crypto import algos, keys
@@ -18,37 +16,17 @@ from asn1crypto import x509 as asn1_x509
 from hsm import gost_engine
 from protocols import der, gost
 from protocols.x509.csr import UnsupportedKey, key_description
-from tests.gost_support import gostcrypto_verify, require_engine
+from tests.gost_support import (
+    RFC9215_256_TC26A_CERTIFICATE,
+    RFC9215_512_TEST_SET_CERTIFICATE,
+    gostcrypto_verify,
+    require_engine,
+    spki_of_certificate,
+)
 
-RFC9215_256_TC26A_CERTIFICATE = base64.b64decode(
-    "MIIBJTCB06ADAgECAgEKMAoGCCqFAwcBAQMCMBIxEDAOBgNVBAMTB0V4YW1wbGUw"
-    "IBcNMDEwMTAxMDAwMDAwWhgPMjA1MDEyMzEwMDAwMDBaMBIxEDAOBgNVBAMTB0V4"
-    "YW1wbGUwXjAXBggqhQMHAQEBATALBgkqhQMHAQIBAQEDQwAEQHQnldS+6ITd8oUP"
-    "7APqP68YROAdnaYLZFCTpV4m38OZePWWz01NDGzx0YlD2UST0WuewKFtUS0uEnzE"
-    "aRpjGOKjEzARMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoUDBwEBAwIDQQAUC02pEksJ"
-    "yw1c6Sjuh0JzoxASlJLsDik2njt5EkhXjB0OHaW+NHxvG1JWx66sIArWSsd6b1s6"
-    "DglzGOeubudp"
-)
-RFC9215_512_TEST_SET_CERTIFICATE = base64.b64decode(
-    "MIIBqjCCARagAwIBAgIBCzAKBggqhQMHAQEDAzASMRAwDgYDVQQDEwdFeGFtcGxl"
-    "MCAXDTAxMDEwMTAwMDAwMFoYDzIwNTAxMjMxMDAwMDAwWjASMRAwDgYDVQQDEwdF"
-    "eGFtcGxlMIGgMBcGCCqFAwcBAQECMAsGCSqFAwcBAgECAAOBhAAEgYDh7zDVLGEz"
-    "3dmdHVxBRVz3302LTJJbvGmvFDPRVlhRWt0hRoUMMlxbgcEzvmVaqMTUQOe5io1Z"
-    "SHsMdpa8xV0R7L53NqnsNX/y/TmTH04RTLjNo1knCsfw5/9D2UGUGeph/Sq3f12f"
-    "Y1I9O1CgT2PioM9Rt8E63CFWDwvUDMnHN6MTMBEwDwYDVR0TAQH/BAUwAwEB/zAK"
-    "BggqhQMHAQEDAwOBgQBBVwPYkvGl8/aMQ1MYmn7iB7gLVjHvnUlSmk1rVCws+hWq"
-    "LqzxH0cP3n2VSFaQPDX9j5Ve8wDZXHdTSnJKDu5wL4b6YKCBCRoj3XleHjxonuUS"
-    "o8gu4NzCZDx47qj8rNNUklWEhrIPHJ7Bl8kGmYUCYMk7y82cXDMX4ZNE4XOuNg=="
-)
 ALL_SETS = [(256, p) for p in sorted(gost_engine.PARAMSETS_256)] + [
     (512, p) for p in sorted(gost_engine.PARAMSETS_512)
 ]
-
-
-def spki_of_certificate(certificate: bytes) -> bytes:
-    return asn1_x509.Certificate.load(certificate)["tbs_certificate"][
-        "subject_public_key_info"
-    ].dump()
 
 
 def spki(algorithm_oid: str, parameters: list[str], point: bytes) -> bytes:

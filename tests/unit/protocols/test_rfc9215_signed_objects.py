@@ -17,11 +17,21 @@ from hsm import gost_engine
 from protocols import crl, gost, ocsp
 from protocols.x509 import extensions as ext
 from protocols.x509.certificate import (
+    CertificateTemplate,
     algorithm_identifier,
+    build_tbs_certificate,
     signature_algorithm_for,
 )
 from protocols.x509.names import build_name
-from tests.gost_support import GostCA, gostcrypto_verify, openssl, pem, require_engine
+from tests.gost_support import (
+    RFC9215_512_TEST_SET_CERTIFICATE,
+    GostCA,
+    gostcrypto_verify,
+    openssl,
+    pem,
+    require_engine,
+    spki_of_certificate,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 AT = str(int((NOW + timedelta(hours=1)).timestamp()))
@@ -140,3 +150,25 @@ def test_rfc6960_gost_signed_response_verifies_in_openssl(ca: GostCA, tmp_path: 
     # clock, so -validity_period lets the fixed thisUpdate/nextUpdate pass
     assert "Response verify OK" in answer.stderr, answer.stderr
     assert "leaf.pem: good" in answer.stdout, answer.stdout
+
+
+def test_rfc9215_a_key_on_an_unknown_parameter_set_is_neither_certified_nor_an_issuer() -> None:
+    """RFC 9215's 512-bit example key is on the test parameter set, which the CA refuses."""
+    unknown = spki_of_certificate(RFC9215_512_TEST_SET_CERTIFICATE)
+    reason = "1.2.643.7.1.2.1.2.0 is not a GOST R 34.10-2012 512-bit parameter set"
+    with pytest.raises(ValueError) as refused:
+        signature_algorithm_for(unknown)
+    assert str(refused.value) == f"issuer key not supported ({reason})"
+    template = CertificateTemplate(
+        serial=1,
+        issuer=build_name([("CN", "CA")]),
+        subject=build_name([("CN", "subject")]),
+        spki_der=unknown,
+        not_before=NOW,
+        not_after=NOW + timedelta(days=1),
+        extensions=(),
+        signature_algorithm="gost2012_256",
+    )
+    with pytest.raises(ValueError) as refused:
+        build_tbs_certificate(template)
+    assert str(refused.value) == reason
