@@ -13,16 +13,25 @@ from pathlib import Path
 import pytest
 from asn1crypto import core
 from cryptography import x509
+from hypothesis import given
 
 from hsm import gost_engine
 from protocols import der, gost
 from protocols.cmp import crmf
-from protocols.x509.csr import BadProofOfPossession, MalformedCSR, parse_csr
-from tests.gost_support import gostcrypto_verify, openssl, require_engine
+from protocols.x509.csr import BadProofOfPossession, MalformedCSR, key_description, parse_csr
+from tests.fuzz.mutations import FUZZ, hostile
+from tests.gost_support import (
+    RFC9215_256_TC26A_CERTIFICATE,
+    gostcrypto_verify,
+    openssl,
+    require_engine,
+    spki_of_certificate,
+)
 
 SETS = [(256, p) for p in sorted(gost_engine.PARAMSETS_256)] + [
     (512, p) for p in sorted(gost_engine.PARAMSETS_512)
 ]
+RFC9215_256_TC26A_SPKI = spki_of_certificate(RFC9215_256_TC26A_CERTIFICATE)
 NO_POP = "the request's signature does not verify with its key"
 
 
@@ -186,3 +195,32 @@ def test_openssl_conf_helper_loads_the_engine(tmp_path: Path) -> None:
     (tmp_path / "m").write_bytes(b"message")
     answer = openssl(tmp_path, "dgst", "-md_gost12_256", "-r", "m").stdout
     assert answer.split()[0] == gost_engine.digest("streebog256", b"message").hex()
+
+
+def test_rfc2986_mutated_gost_requests_are_a_csr_or_refused(
+    csrs: dict[tuple[int, str], bytes],
+) -> None:
+    """Any octets near a GOST request parse or raise the codec's two errors, nothing else
+    (the engine's errors included); what parses has a key the CA can name."""
+    seeds = [csrs[256, "A"], csrs[256, "TCA"], csrs[512, "B"]]
+
+    @FUZZ
+    @given(hostile(seeds))
+    def check(data: bytes) -> None:
+        try:
+            request = parse_csr(data)
+        except (MalformedCSR, BadProofOfPossession):
+            return
+        assert key_description(request.spki_der) == request.key_type
+
+    check()
+
+
+@FUZZ
+@given(hostile([RFC9215_256_TC26A_SPKI]))
+def test_rfc9215_any_octets_are_a_gost_key_or_value_error(data: bytes) -> None:
+    try:
+        key = gost.read_spki(data)
+    except ValueError:
+        return
+    assert gost.read_spki(gost.canonical_spki(key)) == key
