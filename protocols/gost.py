@@ -183,11 +183,8 @@ def read_spki(spki_der: bytes) -> GostPublicKey:
     if key_size is None or parts is None:
         raise ValueError("not a GOST R 34.10-2012 SubjectPublicKeyInfo")
     algorithm, bits = parts
-    try:
-        outer = one(algorithm, 0, len(algorithm), 0x30)
-        fields = children(algorithm, outer.start, outer.end)
-    except DERError as exc:  # pragma: no cover - _key_size_of read it already
-        raise ValueError(f"GOST key algorithm is not DER ({exc})") from None
+    outer = one(algorithm, 0, len(algorithm), 0x30)  # read by _key_size_of already
+    fields = children(algorithm, outer.start, outer.end)
     if len(fields) != 2:
         raise ValueError("GOST key algorithm without parameters (RFC 9215 requires them)")
     found = read_parameters(key_size, algorithm[fields[1].offset : fields[1].end])
