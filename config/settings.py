@@ -27,7 +27,34 @@ from config import registry_url
 
 ENV_PREFIX = "CA_"
 
-KEY_ALGORITHMS = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519")
+# GOST R 34.10-2012 keys by size and gost-engine's parameter set (hsm/backend.py)
+GOST_KEY_ALGORITHMS = (
+    *(f"gost2012-256-{p}" for p in ("a", "b", "c", "xa", "xb", "tca", "tcb", "tcc", "tcd")),
+    *(f"gost2012-512-{p}" for p in ("a", "b", "c")),
+)
+KEY_ALGORITHMS = (
+    "ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519", *GOST_KEY_ALGORITHMS
+)  # fmt: skip
+
+
+def key_algorithm_named(text: str) -> str:
+    """The KEY_ALGORITHMS name of `text`, which may also spell a GOST key as init's option
+    does: "gost2012-256" (CryptoPro-A, what CryptoPro CSP makes by default) or
+    "gost2012-512" (TC26-A), optionally with gost-engine's parameter set after a colon,
+    "gost2012-256:TCA". Raises ValueError naming the choices."""
+    name, _, paramset = text.strip().lower().partition(":")
+    if name in ("gost2012-256", "gost2012-512"):
+        name = f"{name}-{paramset or 'a'}"
+    elif paramset:
+        name = text
+    if name not in KEY_ALGORITHMS:
+        raise ValueError(
+            f"unknown key algorithm {text!r}: one of {', '.join(KEY_ALGORITHMS[:6])}, "
+            "gost2012-256[:A|B|C|XA|XB|TCA|TCB|TCC|TCD] or gost2012-512[:A|B|C]"
+        )
+    return name
+
+
 KEY_USAGES = (
     "digital_signature",
     "non_repudiation",
@@ -822,6 +849,17 @@ def load_settings(home: Path, environ: Mapping[str, str] | None = None) -> Setti
         sections["root"].name != sections["ca"].name,
         "root.name",
         "different from ca.name: both name files under /ca/ and /crl/",
+    )
+    _require(
+        sections["hsm"].backend == "soft" or sections["ca"].algorithm not in GOST_KEY_ALGORITHMS,
+        "hsm.backend",
+        '"soft" for a GOST CA key: the PKCS#11 backend does not drive GOST mechanisms',
+    )
+    _require(
+        sections["root"].backend == "soft"
+        or (sections["root"].algorithm or sections["ca"].algorithm) not in GOST_KEY_ALGORITHMS,
+        "root.backend",
+        '"soft" for a GOST root key: the PKCS#11 backend does not drive GOST mechanisms',
     )
     ocsp_days = sections["ocsp"].validity_hours / 24
     _require(

@@ -6,9 +6,10 @@ SoftHSM2 crashed when two threads signed at once (see ARCHITECTURE.md). The pipe
 
 Signature schemes follow the key, so that callers never have to choose one:
 ECDSA P-256 signs with SHA-256, P-384 with SHA-384, RSA with PKCS#1 v1.5 and SHA-256,
-Ed25519 signs the message itself. Signatures come back in the encoding X.509 uses:
-DER ECDSA-Sig-Value (RFC 5480), the PKCS#1 v1.5 octets (RFC 8017), or the 64 raw Ed25519
-octets (RFC 8410).
+Ed25519 signs the message itself, GOST R 34.10-2012 signs with Streebog of its size.
+Signatures come back in the encoding X.509 uses: DER ECDSA-Sig-Value (RFC 5480), the
+PKCS#1 v1.5 octets (RFC 8017), the 64 raw Ed25519 octets (RFC 8410), or GOST's s || r
+(RFC 9215, hsm/gost_engine.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,34 @@ class KeyAlgorithm(enum.StrEnum):
     RSA_3072 = "rsa-3072"
     RSA_4096 = "rsa-4096"
     ED25519 = "ed25519"
+    # GOST R 34.10-2012 keys, named by size and gost-engine's parameter set: CryptoPro
+    # A/B/C, the exchange sets XA/XB and TC26 A..D for 256-bit keys; TC26 A..C for 512-bit
+    GOST2012_256_A = "gost2012-256-a"
+    GOST2012_256_B = "gost2012-256-b"
+    GOST2012_256_C = "gost2012-256-c"
+    GOST2012_256_XA = "gost2012-256-xa"
+    GOST2012_256_XB = "gost2012-256-xb"
+    GOST2012_256_TCA = "gost2012-256-tca"
+    GOST2012_256_TCB = "gost2012-256-tcb"
+    GOST2012_256_TCC = "gost2012-256-tcc"
+    GOST2012_256_TCD = "gost2012-256-tcd"
+    GOST2012_512_A = "gost2012-512-a"
+    GOST2012_512_B = "gost2012-512-b"
+    GOST2012_512_C = "gost2012-512-c"
+
+    @property
+    def is_gost(self) -> bool:
+        return self.value.startswith("gost2012-")
+
+    @property
+    def gost_bits(self) -> int:
+        """256 or 512, for a GOST key."""
+        return int(self.value.split("-")[1])
+
+    @property
+    def gost_paramset(self) -> str:
+        """gost-engine's name of the parameter set ("A", "TCA", ...), for a GOST key."""
+        return self.value.split("-")[2].upper()
 
     @property
     def is_rsa(self) -> bool:

@@ -39,8 +39,23 @@ __all__ = [
 
 # gost-engine's parameter-set names (`-pkeyopt paramset:...`): CryptoPro A/B/C and the
 # exchange sets XA/XB, the TC26 sets TCA..TCD for 256-bit keys; TC26 A/B/C for 512-bit.
-PARAMSETS_256: Final = frozenset({"A", "B", "C", "XA", "XB", "TCA", "TCB", "TCC", "TCD"})
-PARAMSETS_512: Final = frozenset({"A", "B", "C"})
+# Their OIDs (reference/ru-profile.md 5.1), as a key's SubjectPublicKeyInfo names them.
+PARAMSET_OIDS: Final = {
+    (256, "A"): "1.2.643.2.2.35.1",
+    (256, "B"): "1.2.643.2.2.35.2",
+    (256, "C"): "1.2.643.2.2.35.3",
+    (256, "XA"): "1.2.643.2.2.36.0",
+    (256, "XB"): "1.2.643.2.2.36.1",
+    (256, "TCA"): "1.2.643.7.1.2.1.1.1",
+    (256, "TCB"): "1.2.643.7.1.2.1.1.2",
+    (256, "TCC"): "1.2.643.7.1.2.1.1.3",
+    (256, "TCD"): "1.2.643.7.1.2.1.1.4",
+    (512, "A"): "1.2.643.7.1.2.1.2.1",
+    (512, "B"): "1.2.643.7.1.2.1.2.2",
+    (512, "C"): "1.2.643.7.1.2.1.2.3",
+}
+PARAMSETS_256: Final = frozenset(name for bits, name in PARAMSET_OIDS if bits == 256)
+PARAMSETS_512: Final = frozenset(name for bits, name in PARAMSET_OIDS if bits == 512)
 
 _KEY_TYPES: Final = {256: b"gost2012_256", 512: b"gost2012_512"}
 _DIGESTS: Final = {"streebog256": b"md_gost12_256", "streebog512": b"md_gost12_512"}
@@ -101,6 +116,11 @@ class _Library:
             ("EVP_DigestVerify", i, [vp, cp, sz, cp, sz]),
             ("EVP_Digest", i, [cp, sz, vp, ctypes.POINTER(ctypes.c_uint), vp, vp]),
             ("CRYPTO_free", None, [vp, cp, i]),
+            ("EVP_PKEY_get0", vp, [vp]),
+            ("EC_KEY_get0_group", vp, [vp]),
+            ("EC_GROUP_get_curve_name", i, [vp]),
+            ("OBJ_nid2obj", vp, [i]),
+            ("OBJ_obj2txt", i, [cp, i, vp, i]),
         ):
             function = getattr(lib, name)
             function.restype = result
@@ -341,6 +361,33 @@ def key_bits(spki_der: bytes) -> int:
         return library.key_types[library.lib.EVP_PKEY_get_base_id(pkey)]
     finally:
         library.lib.EVP_PKEY_free(pkey)
+
+
+def paramset_of(spki_der: bytes) -> tuple[int, str] | None:
+    """The size and gost-engine's parameter-set name ("A", "TCA", ...) of a GOST R
+    34.10-2012 public key; None for a set not in PARAMSET_OIDS. Raises GostError."""
+    library = _lib()
+    lib = library.lib
+    pkey = _read_public_key(library, spki_der)
+    try:
+        bits = library.key_types[lib.EVP_PKEY_get_base_id(pkey)]
+        group = lib.EC_KEY_get0_group(lib.EVP_PKEY_get0(pkey))
+        text = ctypes.create_string_buffer(64)
+        if (
+            not group
+            or lib.OBJ_obj2txt(
+                text, len(text), lib.OBJ_nid2obj(lib.EC_GROUP_get_curve_name(group)), 1
+            )
+            <= 0
+        ):
+            raise library.error("cannot read the GOST key's parameter set")
+    finally:
+        lib.EVP_PKEY_free(pkey)
+    oid = text.value.decode("ascii")
+    found = [
+        name for (size, name), dotted in PARAMSET_OIDS.items() if (size, dotted) == (bits, oid)
+    ]
+    return (bits, found[0]) if found else None
 
 
 def verify(spki_der: bytes, signature: bytes, message: bytes) -> bool:

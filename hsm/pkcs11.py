@@ -75,6 +75,13 @@ _EC_DIGESTS: dict[KeyAlgorithm, Callable[[bytes], Any]] = {
     KeyAlgorithm.EC_P384: hashlib.sha384,
 }
 _ED25519_UNSUPPORTED = "Ed25519 is not supported by this PKCS#11 backend"
+# GOST R 34.10-2012 on a token means the TC26 vendor mechanisms (CKM_GOSTR3410_512, ...),
+# which Rutoken, JaCarta and LISSI tokens have and SoftHSM2 has not (reference/ru-profile.md
+# 6.3): with nothing here to test a driver of them against, this backend refuses GOST keys
+# rather than pretend; they live in the software backend's encrypted files.
+_GOST_UNSUPPORTED = (
+    "GOST R 34.10-2012 keys are not supported by the PKCS#11 backend (use the soft backend)"
+)
 # Errors after which the session or the object handles may be stale rather than the request
 # wrong: the token went away or came back (SoftHSM2 answers GeneralError on a token whose
 # files vanished under it, ObjectHandleInvalid for an object whose file was replaced).
@@ -268,6 +275,8 @@ class PKCS11Backend:
         """Generate a key pair inside the token. Raises HSMError if a private key with this
         label exists, the algorithm is not supported by the token, or generation fails."""
         algorithm = KeyAlgorithm(algorithm)
+        if algorithm.is_gost:
+            raise HSMError(_GOST_UNSUPPORTED)
         if self._session is None:
             self._reopen(None)
         if algorithm is KeyAlgorithm.ED25519 and Mechanism.EDDSA not in self._mechanisms:
@@ -403,6 +412,8 @@ class PKCS11Backend:
             return cached
         uri = self._reference(key)
         algorithm = KeyAlgorithm(key.algorithm)
+        if algorithm.is_gost:
+            raise HSMError(_GOST_UNSUPPORTED)
         if uri.type not in (None, "private") or (uri.object is None and uri.id is None):
             raise HSMError(f"PKCS#11: key reference does not name a private key: {key.uri}")
         if algorithm is KeyAlgorithm.ED25519 and Mechanism.EDDSA not in self._mechanisms:

@@ -1,4 +1,5 @@
-"""The software signing backend: pyca/cryptography keys in encrypted PKCS#8 PEM files.
+"""The software signing backend: keys in encrypted PKCS#8 PEM files, pyca/cryptography's,
+and GOST R 34.10-2012 keys through OpenSSL's GOST engine (hsm/gost_engine.py).
 
 This is the embedded default for a CA without an HSM. Each key is one file
 `<key_dir>/<label>.pem`, encrypted with the passphrase (PKCS#8, BestAvailableEncryption),
@@ -14,17 +15,25 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from hsm import gost_engine
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef
 
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+PrivateKey = (
+    ec.EllipticCurvePrivateKey
+    | rsa.RSAPrivateKey
+    | ed25519.Ed25519PrivateKey
+    | gost_engine.PrivateKey
+)
 
+_T = TypeVar("_T")
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _CURVES: dict[KeyAlgorithm, ec.EllipticCurve] = {
     KeyAlgorithm.EC_P256: ec.SECP256R1(),
@@ -61,11 +70,7 @@ class SoftwareBackend:
             raise HSMError(f"software backend: bad key label {label!r}")
         algorithm = KeyAlgorithm(algorithm)
         key = _new_private_key(algorithm)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(self._passphrase),
-        )
+        pem = _encrypted_pem(key, self._passphrase)
         path = self._key_dir / f"{label}.pem"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -80,12 +85,11 @@ class SoftwareBackend:
         return ref
 
     def public_key_der(self, key: KeyRef) -> bytes:
-        return (
-            self._private_key(key)
-            .public_key()
-            .public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
+        private = self._private_key(key)
+        if isinstance(private, gost_engine.PrivateKey):
+            return _gost(private.public_key_der)
+        return private.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
     def sign_many(self, key: KeyRef, messages: Sequence[bytes]) -> list[bytes]:
@@ -97,6 +101,8 @@ class SoftwareBackend:
         if isinstance(private, rsa.RSAPrivateKey):
             pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
             return [private.sign(m, pkcs1, sha256) for m in messages]
+        if isinstance(private, gost_engine.PrivateKey):
+            return _gost(lambda: [private.sign(m) for m in messages])
         return [private.sign(m) for m in messages]
 
     def destroy_key(self, key: KeyRef) -> None:
@@ -106,10 +112,12 @@ class SoftwareBackend:
         reach copies a journaling or copy-on-write file system may keep; the file was
         encrypted with the passphrase all along.)"""
         path = self._path_of(key.uri)
-        self._keys.pop(key, None)
+        _close(self._keys.pop(key, None))
         destroy_key_file(path)
 
     def close(self) -> None:
+        for private in self._keys.values():
+            _close(private)
         self._keys.clear()
 
     def _private_key(self, key: KeyRef) -> PrivateKey:
@@ -118,14 +126,14 @@ class SoftwareBackend:
         if cached is not None:
             if path.exists():  # a key destroyed by another process signs no more here
                 return cached
-            del self._keys[key]
+            _close(self._keys.pop(key))
         try:
             pem = path.read_bytes()
         except OSError as exc:
             raise HSMError(f"software backend: cannot read key {path}: {exc.strerror}") from None
         try:
-            private = serialization.load_pem_private_key(pem, password=self._passphrase)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
+            private = _load_pem(pem, self._passphrase, KeyAlgorithm(key.algorithm))
+        except (ValueError, TypeError, UnsupportedAlgorithm, gost_engine.GostError):
             # cryptography's message does not contain the passphrase, but it is not
             # needed either: say which file, not why in the library's words.
             raise HSMError(
@@ -167,7 +175,41 @@ def destroy_key_file(path: Path) -> None:
         raise HSMError(f"software backend: cannot destroy key {path}: {exc.strerror}") from None
 
 
+def _gost(operation: Callable[[], _T]) -> _T:
+    """`operation()` with the GOST engine's errors as HSMError (they never hold a secret)."""
+    try:
+        return operation()
+    except gost_engine.GostError as exc:
+        raise HSMError(f"software backend: {exc}") from None
+
+
+def _close(private: object) -> None:
+    if isinstance(private, gost_engine.PrivateKey):
+        private.close()
+
+
+def _encrypted_pem(key: PrivateKey, passphrase: bytes) -> bytes:
+    if isinstance(key, gost_engine.PrivateKey):
+        return _gost(lambda: key.encrypted_pem(passphrase))
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+
+
+def _load_pem(pem: bytes, passphrase: bytes, algorithm: KeyAlgorithm) -> object:
+    """The key in `pem`: through the GOST engine for a GOST key (cryptography reads none)."""
+    if algorithm.is_gost:
+        return gost_engine.load_private_key(pem, passphrase)
+    return serialization.load_pem_private_key(pem, password=passphrase)
+
+
 def _new_private_key(algorithm: KeyAlgorithm) -> PrivateKey:
+    if algorithm.is_gost:
+        return _gost(
+            lambda: gost_engine.generate_private_key(algorithm.gost_bits, algorithm.gost_paramset)
+        )
     if algorithm.is_ec:
         return ec.generate_private_key(_CURVES[algorithm])
     if algorithm.is_rsa:
@@ -188,4 +230,15 @@ def _algorithm_of(private: object) -> KeyAlgorithm | None:
         }.get(private.key_size)
     if isinstance(private, ed25519.Ed25519PrivateKey):
         return KeyAlgorithm.ED25519
+    if isinstance(private, gost_engine.PrivateKey):
+        return _gost_algorithm(private)
     return None
+
+
+def _gost_algorithm(private: gost_engine.PrivateKey) -> KeyAlgorithm | None:
+    """The GOST KeyAlgorithm of `private`, its parameter set read from its public key."""
+    found = gost_engine.paramset_of(private.public_key_der())
+    if found is None:
+        return None
+    bits, paramset = found
+    return KeyAlgorithm(f"gost2012-{bits}-{paramset.lower()}")

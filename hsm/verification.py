@@ -17,9 +17,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from hsm import gost_engine
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef, SigningBackend
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+
+
+class GostPublicKey(bytes):
+    """A GOST R 34.10-2012 SubjectPublicKeyInfo (DER), which hsm/gost_engine.py verifies with;
+    cryptography reads no GOST keys."""
+
 
 MAX_KEYS = 64  # public keys kept; a CA has a few keys (generations, responders)
 
@@ -35,7 +42,7 @@ class SignatureVerifier:
 
     def __init__(self, backend: SigningBackend) -> None:
         self._backend = backend
-        self._keys: dict[KeyRef, PublicKey] = {}
+        self._keys: dict[KeyRef, PublicKey | GostPublicKey] = {}
 
     def verifies(self, key: KeyRef, signature: bytes, message: bytes) -> bool:
         """Whether `signature` is `key`'s over `message` under hsm.backend's scheme for
@@ -58,18 +65,28 @@ class SignatureVerifier:
 
         return check
 
-    def _public_key(self, key: KeyRef) -> PublicKey:
+    def _public_key(self, key: KeyRef) -> PublicKey | GostPublicKey:
         public = self._keys.get(key)
         if public is None:
-            public = _matching(key, load_der_public_key(self._backend.public_key_der(key)))
+            public = _loaded(key, self._backend.public_key_der(key))
             if len(self._keys) >= MAX_KEYS:
                 del self._keys[next(iter(self._keys))]
             self._keys[key] = public
         return public
 
 
-def _verification(public: PublicKey, algorithm: KeyAlgorithm) -> Callable[[bytes, bytes], None]:
+def _verification(
+    public: PublicKey | GostPublicKey, algorithm: KeyAlgorithm
+) -> Callable[[bytes, bytes], None]:
     """`public.verify` under hsm.backend's scheme for `algorithm`: raises InvalidSignature."""
+    if isinstance(public, GostPublicKey):
+        spki = bytes(public)
+
+        def verify_gost(signature: bytes, message: bytes) -> None:
+            if not gost_engine.verify(spki, signature, message):
+                raise InvalidSignature
+
+        return verify_gost
     if isinstance(public, ec.EllipticCurvePublicKey):
         scheme = _EC_SCHEMES[algorithm]
         return lambda signature, message: public.verify(signature, message, scheme)
@@ -79,6 +96,20 @@ def _verification(public: PublicKey, algorithm: KeyAlgorithm) -> Callable[[bytes
             signature, message, padding.PKCS1v15(), hashes.SHA256()
         )
     return public.verify
+
+
+def _loaded(key: KeyRef, spki_der: bytes) -> PublicKey | GostPublicKey:
+    """The public key in `spki_der`, if it is of `key`'s algorithm. Raises HSMError."""
+    algorithm = key.algorithm
+    if not algorithm.is_gost:
+        return _matching(key, load_der_public_key(spki_der))
+    try:
+        found = gost_engine.paramset_of(spki_der)
+    except gost_engine.GostError:
+        found = None
+    if found != (algorithm.gost_bits, algorithm.gost_paramset):
+        raise HSMError(f"the public key of {key.uri} is not a {algorithm.value} key")
+    return GostPublicKey(spki_der)
 
 
 def _matching(key: KeyRef, public: object) -> PublicKey:

@@ -38,14 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from config import Settings
 from hsm.backend import KeyAlgorithm, KeyRef
 from protocols.cmp.crmf import signature_valid
 from protocols.cmp.protection import signature_algorithm_der
 from protocols.x509.certificate import signature_algorithm_for
+from protocols.x509.signed_by import certificate_spki
 from server.clock import Clock
 from server.errors import CAError, ErrorKind
 from server.registry import CAGeneration, interfaces
@@ -124,11 +122,7 @@ def signed_by(checkpoint: Checkpoint, ca_certificate_der: bytes) -> bool:
 def _ca_key(ca_certificate_der: bytes) -> tuple[bytes, bytes]:
     """(SubjectPublicKeyInfo, signature AlgorithmIdentifier) of a CA certificate, read once
     for the many checkpoints of its generation."""
-    spki = (
-        x509.load_der_x509_certificate(ca_certificate_der)
-        .public_key()
-        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    )
+    spki = certificate_spki(ca_certificate_der)
     return spki, signature_algorithm_der(signature_algorithm_for(spki))
 
 

@@ -140,4 +140,7 @@ _SIGNATURE_OIDS = {
     "sha384_ecdsa": SignatureAlgorithmOID.ECDSA_WITH_SHA384,
     "sha256_rsa": SignatureAlgorithmOID.RSA_WITH_SHA256,
     "ed25519": SignatureAlgorithmOID.ED25519,
+    # id-tc26-signwithdigest-gost3410-12-256 / -512 (RFC 9215 3.2)
+    "gost2012_256": x509.ObjectIdentifier("1.2.643.7.1.1.3.2"),
+    "gost2012_512": x509.ObjectIdentifier("1.2.643.7.1.1.3.3"),
 }

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from protocols.x509.signed_by import certificate_spki, directly_issued_by
 
 MAX_DEPTH = 8  # a longer chain than any real hierarchy: a loop, not a chain
 
@@ -31,8 +32,7 @@ def check_certificate(
     """The chain above `certificate` (its issuer first, the self-signed root last), when
     `certificate` certifies the key `spki_der` as a CA and chains up to a root in `chain`.
     Raises ChainRefused otherwise."""
-    key = certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    if key != spki_der:
+    if certificate_spki(certificate.public_bytes(Encoding.DER)) != spki_der:
         raise ChainRefused("the certificate does not certify this CA's pending key")
     _check_ca(certificate, "the certificate")
     above: list[x509.Certificate] = []
@@ -67,13 +67,7 @@ def _check_ca(certificate: x509.Certificate, what: str) -> None:
 
 
 def _self_signed(certificate: x509.Certificate) -> bool:
-    if certificate.issuer != certificate.subject:
-        return False
-    try:
-        certificate.verify_directly_issued_by(certificate)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
+    return directly_issued_by(certificate, certificate)
 
 
 def _issuer_of(
@@ -82,11 +76,8 @@ def _issuer_of(
     """The member of `chain` that signed `certificate`."""
     named = [c for c in chain if c.subject == certificate.issuer and c != certificate]
     for candidate in named:
-        try:
-            certificate.verify_directly_issued_by(candidate)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return candidate
+        if directly_issued_by(certificate, candidate):
+            return candidate
     subject = certificate.subject.rfc4514_string()
     if named:
         raise ChainRefused(f"the signature of {subject!r} does not verify under its issuer's key")

@@ -17,6 +17,7 @@ from typing import Any
 import uvloop
 
 from config import SettingsError
+from config.settings import key_algorithm_named
 from server.cli import accounts as cli_accounts
 from server.cli import commands as cli_commands
 from server.cli import import_ca as cli_import_ca
@@ -48,6 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line, never a traceback with local values in it
         print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def _key_algorithm(text: str) -> str:
+    try:
+        return key_algorithm_named(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _check_init_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -103,8 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--backend", choices=("soft", "pkcs11"), help="key backend")
     init.add_argument(
         "--algorithm",
-        choices=("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"),
-        help="CA key algorithm (default ec-p256)",
+        type=_key_algorithm,
+        help="CA key algorithm: ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096, "
+        "ed25519, gost2012-256[:PARAMSET] (A, the default, B, C, XA, XB, TCA..TCD) or "
+        "gost2012-512[:PARAMSET] (A, B, C)",
     )
     init.add_argument("--validity-days", type=int, help="CA certificate validity")
     init.add_argument("--module", help="pkcs11: path of the PKCS#11 module")

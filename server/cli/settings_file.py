@@ -10,6 +10,14 @@ from importlib import resources
 from pathlib import Path
 
 from config import Settings, load_settings
+from config.settings import GOST_KEY_ALGORITHMS
+
+# The shipped profiles of the Russian regulation, which take GOST keys on a GOST CA
+RUSSIAN_PROFILES = ("person", "sole-proprietor", "organisation")
+# What Russian practice gives a GOST key's signing certificate (reference/ru-profile.md 3):
+# signing and non-repudiation, and key and data encipherment, which a GOST key does by VKO
+# key agreement, so that one CryptoPro-style key both signs and receives encrypted documents
+GOST_KEY_USAGE = ("digital_signature", "non_repudiation", "key_encipherment", "data_encipherment")
 
 
 def write_settings(home: Path, args: argparse.Namespace) -> Settings:
@@ -34,6 +42,11 @@ def write_settings(home: Path, args: argparse.Namespace) -> Settings:
     for (section, key), value in overrides.items():
         if value is not None:
             text = set_toml_value(text, section, key, value)
+    if args.algorithm in GOST_KEY_ALGORITHMS:
+        for profile in RUSSIAN_PROFILES:
+            section = f"profiles.{profile}"
+            text = set_toml_value(text, section, "key_algorithms", list(GOST_KEY_ALGORITHMS))
+            text = set_toml_value(text, section, "key_usage", list(GOST_KEY_USAGE))
     fd = os.open(home / "settings.toml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

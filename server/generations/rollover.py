@@ -30,7 +30,6 @@ from datetime import datetime, timedelta
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
 from config import Settings
 from hsm.backend import KeyAlgorithm, KeyRef, SigningBackend
@@ -43,6 +42,7 @@ from protocols.x509.certificate import (
     build_tbs_certificate,
     signature_algorithm_for,
 )
+from protocols.x509.signed_by import directly_issued_by
 from server.authority import Authority
 from server.cmp.identity import issue_cmp_identity
 from server.errors import CAError, ErrorKind
@@ -189,10 +189,8 @@ async def sign_checked(
     der = await authority.sign_tbs(key, tbs, template.signature_algorithm)
     certificate = x509.load_der_x509_certificate(der)
     issuer = x509.load_der_x509_certificate(issuer_der) if issuer_der else certificate
-    try:
-        certificate.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature) as exc:
-        raise CAError(ErrorKind.INTERNAL, "a certificate signed does not verify") from exc
+    if not directly_issued_by(certificate, issuer):
+        raise CAError(ErrorKind.INTERNAL, "a certificate signed does not verify")
     return SignedCertificate(template, tbs, der)
 
 

@@ -16,11 +16,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from config import Settings
 from hsm.backend import SigningBackend
+from protocols.x509.signed_by import request_spki, signed_by
 from server.authority import Authority
 from server.errors import CAError, ErrorKind
 from server.generations.subordinate_rollover import (
@@ -74,10 +72,9 @@ async def rollover_under_root(
     else:
         made = await request_next_generation(settings, registry, backend, now, actor, reason)
         csr_der = made.csr_der
-    request = x509.load_der_x509_csr(csr_der)
-    if not request.is_signature_valid:  # the request is ours, but the root checks anyway
+    spki_der = request_spki(csr_der)
+    if not signed_by(csr_der, spki_der):  # the request is ours, but the root checks anyway
         raise CAError(ErrorKind.REJECTED, "the pending request's signature does not verify")
-    spki_der = request.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     certificate = await offline_root.certify_issuing_ca(
         settings, registry.roots, root_backend, root, spki_der, now, actor
     )

@@ -32,7 +32,6 @@ from datetime import datetime, timedelta
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
 from config import Settings
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef, SigningBackend
@@ -47,6 +46,7 @@ from protocols.x509.certificate import (
     build_tbs_certificate,
     signature_algorithm_for,
 )
+from protocols.x509.signed_by import certificate_spki, directly_issued_by, signed_by
 from server.errors import CAError, ErrorKind
 from server.generations.ca_certificate import ca_certificate_extensions
 from server.registry import AuditEvent
@@ -324,8 +324,7 @@ def sign_crl(
     tbs = crl_codec.build_tbs_cert_list(template)
     (signature,) = backend.sign_many(KeyRef(root.key_uri, KeyAlgorithm(root.key_algorithm)), [tbs])
     der = crl_codec.assemble_crl(tbs, algorithm, signature)
-    issuer = x509.load_der_x509_certificate(root.certificate_der)
-    if not x509.load_der_x509_crl(der).is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+    if not signed_by(der, certificate_spki(root.certificate_der)):
         raise CAError(ErrorKind.INTERNAL, "a root CRL signed does not verify")
     return RootCRL(number, template.this_update, template.next_update, der)
 
@@ -339,8 +338,6 @@ def sign_certificate(
     der = assemble_certificate(tbs, template.signature_algorithm, signature)
     certificate = x509.load_der_x509_certificate(der)
     issuer = x509.load_der_x509_certificate(issuer_der) if issuer_der else certificate
-    try:
-        certificate.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature) as exc:
-        raise CAError(ErrorKind.INTERNAL, "a certificate the root signed does not verify") from exc
+    if not directly_issued_by(certificate, issuer):
+        raise CAError(ErrorKind.INTERNAL, "a certificate the root signed does not verify")
     return der

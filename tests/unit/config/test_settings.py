@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from config import SettingsError, load_settings
+from config.settings import key_algorithm_named
 
 
 @pytest.fixture
@@ -271,3 +272,32 @@ def test_rfc9215_the_ca_sign_tool_is_off_by_default(home: Path) -> None:
     assert (
         load_settings(home, environ={"CA_CA__SUBJECT_SIGN_TOOL": tool}).ca.subject_sign_tool == tool
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ("gost2012-256", "gost2012-256-a"),
+        ("gost2012-256:TCA", "gost2012-256-tca"),
+        ("GOST2012-512:c", "gost2012-512-c"),
+        ("gost2012-512", "gost2012-512-a"),
+        ("ec-p256", "ec-p256"),
+    ],
+)
+def test_a_gost_key_algorithm_is_named_by_size_and_parameter_set(given: str, named: str) -> None:
+    assert key_algorithm_named(given) == named
+
+
+@pytest.mark.parametrize("given", ["gost2012-512:TCA", "gost2012-384", "ec-p256:A", "dsa"])
+def test_an_unknown_key_algorithm_is_refused_with_the_choices(given: str) -> None:
+    with pytest.raises(ValueError, match=r"unknown key algorithm .*gost2012-256\[:A\|B"):
+        key_algorithm_named(given)
+
+
+@pytest.mark.parametrize("section", ["hsm", "root"])
+def test_a_gost_key_on_the_pkcs11_backend_is_refused_by_name(home: Path, section: str) -> None:
+    environ = {"CA_CA__ALGORITHM": '"gost2012-256-a"', f"CA_{section.upper()}__BACKEND": '"pkcs11"'}
+    if section == "hsm":
+        environ |= {"CA_HSM__MODULE": '"/x.so"', "CA_HSM__TOKEN_LABEL": '"t"'}
+    with pytest.raises(SettingsError, match=rf"{section}\.backend.*GOST"):
+        load_settings(home, environ=environ)

@@ -104,3 +104,35 @@ def test_algorithm_that_does_not_match_the_key_is_refused(
 def test_missing_key_directory_is_an_hsm_error(tmp_path: Path) -> None:
     with pytest.raises(HSMError, match="does not exist"):
         SoftwareBackend(tmp_path / "none", b"pass")
+
+
+def test_a_gost_key_file_is_encrypted_pkcs8_the_engine_reads_only_with_the_passphrase(
+    soft_backend: SoftwareBackend, key_dir: Path
+) -> None:
+    key = soft_backend.generate_key("ca-gost", KeyAlgorithm.GOST2012_256_TCA)
+    path = key_dir / "ca-gost.pem"
+    assert path.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = SoftwareBackend(key_dir, PASSPHRASE.encode())
+    assert again.public_key_der(key) == soft_backend.public_key_der(key)
+    with pytest.raises(HSMError, match="cannot decrypt key") as refused:
+        SoftwareBackend(key_dir, b"wrong").sign_many(key, [b"m"])
+    assert "wrong" not in str(refused.value).replace("wrong passphrase", "")
+
+
+def test_a_gost_key_of_another_parameter_set_is_refused(
+    soft_backend: SoftwareBackend, key_dir: Path
+) -> None:
+    key = soft_backend.generate_key("ca-gost", KeyAlgorithm.GOST2012_256_A)
+    mislabelled = KeyRef(key.uri, KeyAlgorithm.GOST2012_256_XA)  # the same curve, another OID
+    with pytest.raises(HSMError, match="is not gost2012-256-xa"):
+        SoftwareBackend(key_dir, PASSPHRASE.encode()).sign_many(mislabelled, [b"m"])
+
+
+def test_a_destroyed_gost_key_signs_no_more(soft_backend: SoftwareBackend, key_dir: Path) -> None:
+    key = soft_backend.generate_key("ca-gost", KeyAlgorithm.GOST2012_512_A)
+    soft_backend.sign_many(key, [b"m"])
+    soft_backend.destroy_key(key)
+    assert not (key_dir / "ca-gost.pem").exists()
+    with pytest.raises(HSMError, match="cannot read key"):
+        soft_backend.sign_many(key, [b"m"])

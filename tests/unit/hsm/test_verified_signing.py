@@ -267,3 +267,36 @@ def test_an_ed25519_signature_is_verified_under_its_own_scheme(
     verify(soft_backend.public_key_der(key), key.algorithm, octets[32:], b"tbs")
     other = OtherKeyBackend(soft_backend)
     assert [s for s, _ in sign_groups(other, verifier, [group])] == [wire.Status.WRONG]  # type: ignore[arg-type]
+
+
+async def test_gost_signatures_are_verified_in_the_signer_process_under_streebog(
+    soft_backend: SoftwareBackend, soft_spec: BackendSpec, run_dir: Path
+) -> None:
+    """GOST R 34.10-2012 keys of both sizes through the signer processes, verified there by
+    the engine, then here by gostcrypto (RFC 9215: s || r, Streebog of the key's size)."""
+    keys = [
+        soft_backend.generate_key(f"g-{alg.value}", alg)
+        for alg in (KeyAlgorithm.GOST2012_256_A, KeyAlgorithm.GOST2012_512_C)
+    ]
+    with SignerPool(soft_spec, run_dir, processes=1) as pool:
+        async with SigningPipeline(pool.socket_paths) as p:
+            calls = [(keys[i % 2], b"tbs %d" % i) for i in range(6)]
+            async with asyncio.timeout(NO_HANG_S):
+                signatures = await asyncio.gather(*(p.submit_verified(k, m) for k, m in calls))
+    for (key, message), signature in zip(calls, signatures, strict=True):
+        verify(soft_backend.public_key_der(key), key.algorithm, signature, message)
+
+
+def test_the_verifier_refuses_a_gost_key_of_another_parameter_set(
+    soft_backend: SoftwareBackend,
+) -> None:
+    key = soft_backend.generate_key("g-tcb", KeyAlgorithm.GOST2012_256_TCB)
+    verifier = SignatureVerifier(soft_backend)
+    signature = soft_backend.sign_many(key, [b"m"])[0]
+    assert verifier.verifies(key, signature, b"m")
+    assert not verifier.verifies(key, signature, b"n")
+    other = soft_backend.generate_key("g-tca", KeyAlgorithm.GOST2012_256_TCA)
+    reports_tca = OtherKeyBackend(soft_backend)
+    reports_tca.public_key_der = lambda _key: soft_backend.public_key_der(other)  # type: ignore[method-assign]
+    with pytest.raises(HSMError, match="not a gost2012-256-tcb key"):
+        SignatureVerifier(reports_tca).verifies(key, signature, b"m")
