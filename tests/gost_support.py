@@ -1,8 +1,8 @@
 """What tests of GOST R 34.10-2012 share: the engine or a printed reason to skip, the
 `openssl` command line with gost-engine loaded through an OPENSSL_CONF of the test's own
 (reference/ru-profile.md 6.1: no dynamic_path, the system openssl.cnf untouched),
-gostcrypto, a pure-Python implementation from PyPI that checks our signatures apart from the
-engine that made them (the byte orders of ru-profile.md 5.2), and a small GOST CA."""
+Streebog by gostcrypto (pure Python, apart from the engine; its signature check is
+tests/gost_oracle.py), the example certificates of RFC 9215, and a small GOST CA."""
 
 from __future__ import annotations
 
@@ -14,12 +14,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import gostcrypto.gosthash
-import gostcrypto.gostsignature
 import pytest
 from asn1crypto import x509 as asn1_x509
 
 from hsm import gost_engine
-from protocols import gost
 from protocols.x509 import extensions as ext
 from protocols.x509.certificate import (
     CertificateTemplate,
@@ -75,23 +73,6 @@ engine_id = gost
 default_algorithms = ALL
 """
 
-# gostcrypto knows the curves by their TC26 names only; the CryptoPro sets are the same
-# curves under other OIDs (ru-profile.md 5.1, after pygost's curve aliases).
-_GOSTCRYPTO_CURVES = {
-    "CryptoPro-A": "id-tc26-gost-3410-2012-256-paramSetB",
-    "CryptoPro-XchA": "id-tc26-gost-3410-2012-256-paramSetB",
-    "CryptoPro-B": "id-tc26-gost-3410-2012-256-paramSetC",
-    "CryptoPro-C": "id-tc26-gost-3410-2012-256-paramSetD",
-    "CryptoPro-XchB": "id-tc26-gost-3410-2012-256-paramSetD",
-    "TC26-A/256": "id-tc26-gost-3410-2012-256-paramSetA",
-    "TC26-B/256": "id-tc26-gost-3410-2012-256-paramSetB",
-    "TC26-C/256": "id-tc26-gost-3410-2012-256-paramSetC",
-    "TC26-D/256": "id-tc26-gost-3410-2012-256-paramSetD",
-    "TC26-A/512": "id-tc26-gost-3410-12-512-paramSetA",
-    "TC26-B/512": "id-tc26-gost-3410-12-512-paramSetB",
-    "TC26-C/512": "id-tc26-gost-3410-2012-512-paramSetC",
-}
-
 
 def require_engine() -> None:
     """Skip, saying why, when OpenSSL's GOST engine cannot be used here (scripts/setup.sh
@@ -114,34 +95,6 @@ def openssl(directory: Path, *args: str, check: bool = True) -> subprocess.Compl
     env = {**os.environ, "OPENSSL_CONF": str(openssl_conf(directory))}
     return subprocess.run(
         ["openssl", *args], cwd=directory, env=env, capture_output=True, text=True, check=check
-    )
-
-
-def gostcrypto_verify(spki_der: bytes, signature: bytes, message: bytes) -> bool:
-    """Whether ``signature`` (s || r, X.509's form) over ``message`` verifies with the GOST
-    key ``spki_der``, by gostcrypto alone: its Streebog, its curve arithmetic. gostcrypto
-    takes the digest as a big-endian number (X.509 reads it little-endian), the signature as
-    r || s, and the point as X ‖ Y big-endian."""
-    key = gost.read_spki(spki_der)
-    half = key.key_size // 8
-    title = key.parameter_set.title
-    curve = _GOSTCRYPTO_CURVES.get(title) or _GOSTCRYPTO_CURVES[f"{title}/{key.key_size}"]
-    mode = (
-        gostcrypto.gostsignature.MODE_256
-        if key.key_size == 256
-        else gostcrypto.gostsignature.MODE_512
-    )
-    verifier = gostcrypto.gostsignature.new(
-        mode, gostcrypto.gostsignature.CURVES_R_1323565_1_024_2019[curve]
-    )
-    digest = gostcrypto.gosthash.new(f"streebog{key.key_size}", data=message).digest()
-    point = key.point[:half][::-1] + key.point[half:][::-1]
-    return bool(
-        verifier.verify(
-            bytearray(point),
-            bytearray(digest[::-1]),
-            bytearray(signature[half:] + signature[:half]),
-        )
     )
 
 

@@ -46,14 +46,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4055, rfc4210, rfc8018
 
-from protocols import gost
 from protocols.cmp.crmf import (
     MalformedDER,
     decode_der,
@@ -68,6 +64,7 @@ from protocols.der import contents as der_contents
 from protocols.der import elements as der_elements
 from protocols.der import tlv as der_tlv
 from protocols.x509.certificate import SIGNATURE_ALGORITHMS, _algorithm_identifier
+from protocols.x509.signed_by import certificate_spki
 
 __all__ = [
     "MAX_ITERATIONS",
@@ -513,19 +510,6 @@ def signature_algorithm_der(name: str) -> bytes:
     return bytes(_algorithm_identifier(name).dump())
 
 
-def _gost_spki(certificate: x509.Certificate) -> bytes | None:
-    """The SPKI of a certificate whose GOST R 34.10-2012 key `cryptography` cannot load (it
-    parses the certificate but knows no GOST key type), as the certificate carries it; None
-    when the key is not GOST."""
-    try:
-        spki = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))[
-            "tbs_certificate"
-        ]["subject_public_key_info"].dump()
-    except (ValueError, TypeError, KeyError):
-        return None
-    return spki if gost.is_gost_spki(spki) else None
-
-
 def verify_signature(message: PKIMessage, certificate_der: bytes) -> bool:
     """Whether the signature protection (RFC 4210 5.1.3.3) of ``message``'s ProtectedPart
     verifies with the public key of ``certificate_der``, under the header's protectionAlg
@@ -540,15 +524,8 @@ def verify_signature(message: PKIMessage, certificate_der: bytes) -> bool:
     if message.header.protection_oid in (PASSWORD_BASED_MAC, PBMAC1):
         return False
     try:
-        certificate = x509.load_der_x509_certificate(certificate_der)
+        x509.load_der_x509_certificate(certificate_der)
+        spki = certificate_spki(certificate_der)  # GOST keys too, which cryptography cannot load
     except ValueError as exc:
         raise ValueError(f"signer certificate does not parse: {exc}") from None
-    try:
-        spki = certificate.public_key().public_bytes(
-            Encoding.DER, PublicFormat.SubjectPublicKeyInfo
-        )
-    except (ValueError, UnsupportedAlgorithm):
-        spki = _gost_spki(certificate)
-        if spki is None:
-            return False
     return signature_valid(spki, algorithm_der, message.protected_part, message.protection)

@@ -2,7 +2,7 @@
 RFC 5280 / RFC 6960 structures), built by protocols/, signed by hsm.gost_engine as the
 signer process would, then checked by two readers apart from our code: `openssl` with
 gost-engine loaded by configuration (`verify`, `verify -crl_check`, `crl`, `ocsp`), and
-gostcrypto's pure-Python GOST R 34.10-2012 (tests/gost_support.py). Time is fixed, and
+gostcrypto's pure-Python GOST R 34.10-2012 (tests/gost_oracle.py). Time is fixed, and
 OpenSSL is told the same time with `-attime`."""
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from protocols.x509.certificate import (
     signature_algorithm_for,
 )
 from protocols.x509.names import build_name
+from tests import gost_oracle
 from tests.gost_support import (
     RFC9215_512_TEST_SET_CERTIFICATE,
     GostCA,
-    gostcrypto_verify,
     openssl,
     pem,
     require_engine,
@@ -85,7 +85,7 @@ def test_rfc9215_certificate_verifies_in_openssl_and_gostcrypto(ca: GostCA, tmp_
     assert parsed["tbs_certificate"]["signature"].dump() == SIGNATURE_ALGORITHM_DER[bits]
     assert len(parsed["signature_value"].native) == bits // 4
     tbs = parsed["tbs_certificate"].dump()
-    assert gostcrypto_verify(ca.spki, parsed["signature_value"].native, tbs)
+    assert gost_oracle.verify(ca.spki, parsed["signature_value"].native, tbs)
     _write(tmp_path, ca_pem=pem(ca.certificate, "CERTIFICATE"), leaf_pem=pem(leaf, "CERTIFICATE"))
     answer = openssl(tmp_path, "verify", "-attime", AT, "-CAfile", "ca.pem", "leaf.pem")
     assert answer.stdout.strip() == "leaf.pem: OK"
