@@ -104,9 +104,9 @@ class GostPublicKey:
 
     @property
     def description(self) -> str:
-        """The key's short name, as ``init --algorithm`` spells it (issue #16):
-        "gost2012-256:A", "gost2012-256:TCB", "gost2012-512:C"."""
-        return f"gost2012-{self.key_size}:{self.parameter_set.engine_name}"
+        """The key's short name, that of hsm.backend.KeyAlgorithm and the profiles'
+        key_algorithms: "gost2012-256-a" (CryptoPro-A), "gost2012-256-tcb", "gost2012-512-c"."""
+        return f"gost2012-{self.key_size}-{self.parameter_set.engine_name.lower()}"
 
     @property
     def title(self) -> str:

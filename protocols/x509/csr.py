@@ -312,8 +312,8 @@ def spki_sha256(spki_der: bytes) -> bytes:
 def key_description(spki_der: bytes) -> str:
     """A short name of the key: "ec-p256", "ec-p384", "ec-p521", "rsa-<bits>", "ed25519",
     "ed448" (the names of hsm.backend.KeyAlgorithm and the profiles' key_algorithms), and
-    "gost2012-256:<set>" / "gost2012-512:<set>" with gost-engine's parameter-set name
-    (protocols/gost.py GostPublicKey.description: "gost2012-256:A" is CryptoPro-A).
+    "gost2012-256-<set>" / "gost2012-512-<set>" with gost-engine's parameter-set name in
+    lower case (protocols/gost.py GostPublicKey.description: "gost2012-256-a" is CryptoPro-A).
 
     Raises UnsupportedKey (a ValueError) for other algorithms, curves, or undecodable DER."""
     if gost.is_gost_spki(spki_der):

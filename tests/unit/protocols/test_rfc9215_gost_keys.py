@@ -14,6 +14,7 @@ from asn1crypto import algos, keys
 from asn1crypto import x509 as asn1_x509
 
 from hsm import gost_engine
+from hsm.backend import KeyAlgorithm
 from protocols import der, gost
 from protocols.x509.csr import UnsupportedKey, key_description
 from tests import gost_oracle
@@ -57,7 +58,11 @@ def test_rfc9215_every_parameter_set_reads_as_gost_engine_names_it(
     assert (key.key_size, key.parameter_set.engine_name) == (bits, name)
     assert key.parameter_set is gost.parameter_set(bits, name)
     assert len(key.point) == bits // 4
-    assert key_description(engine_keys[bits, name]) == key.description == f"gost2012-{bits}:{name}"
+    assert (
+        key_description(engine_keys[bits, name])
+        == key.description
+        == f"gost2012-{bits}-{name.lower()}"
+    )
 
 
 @pytest.mark.parametrize(("bits", "name"), ALL_SETS)
@@ -95,7 +100,7 @@ def test_rfc9215_appendix_tc26_a_key_without_digest_param_set() -> None:
     assert (key.key_size, key.parameter_set.title, key.description) == (
         256,
         "TC26-A",
-        "gost2012-256:TCA",
+        "gost2012-256-tca",
     )
     assert gost.canonical_spki(key) == key_der
 
@@ -187,3 +192,9 @@ def test_asn1crypto_registration_happens_once() -> None:
         dict(keys.PublicKeyAlgorithmId._map),
         dict(keys.PublicKeyInfo._spec_callbacks),
     ) == before
+
+
+def test_every_gost_key_description_is_a_key_algorithm_of_the_backends() -> None:
+    """key_description names a GOST key as hsm.backend.KeyAlgorithm and the profiles do."""
+    described = {gost.GostPublicKey(p.key_size, p, b"").description for p in gost.PARAMETER_SETS}
+    assert described == {k.value for k in KeyAlgorithm if k.is_gost}
