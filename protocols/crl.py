@@ -150,7 +150,8 @@ class CRLTemplate:
     """Everything in a TBSCertList. Datetimes must be timezone-aware; microseconds are
     dropped. ``entries`` are :func:`revoked_entry` DERs, joined in the order given.
     ``signature_algorithm`` is one of the names of :mod:`protocols.x509.certificate`
-    ("sha256_ecdsa", "sha384_ecdsa", "sha256_rsa", "ed25519")."""
+    ("sha256_ecdsa", "sha384_ecdsa", "sha256_rsa", "ed25519", "gost2012_256",
+    "gost2012_512")."""
 
     issuer_name_der: bytes
     authority_key_id: bytes

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs what the project needs on a Debian machine: softhsm2 and openssl (apt-get, only
-# when missing) and a virtual environment in .venv with the project and its test tools.
+# Installs what the project needs on a Debian machine: softhsm2, openssl and its GOST engine
+# (apt-get, only when missing) and a virtual environment in .venv with the project and its
+# test tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# OpenSSL's GOST engine (gost.so in ENGINESDIR): GOST R 34.10-2012 signing and Streebog.
+openssl engine gost >/dev/null 2>&1 || missing+=(libengine-gost-openssl)
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 # PostgreSQL's initdb and pg_ctl: the tests start their own throwaway cluster.

@@ -38,7 +38,8 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4055, rfc4211, rfc5280, rfc9480
 
-from protocols import der
+from hsm import gost_engine
+from protocols import der, gost
 from protocols.der import elements as der_children
 from protocols.x509.names import attributes_of, plain_attributes
 
@@ -225,7 +226,8 @@ def _retagged(der: bytes, tag: int) -> bytes:
 def signature_valid(spki_der: bytes, algorithm_der: bytes, data: bytes, signature: bytes) -> bool:
     """Whether ``signature`` over ``data`` verifies with the key ``spki_der`` under the
     AlgorithmIdentifier ``algorithm_der``: ECDSA and RSA PKCS #1 v1.5 with SHA-2, RSASSA-PSS
-    with SHA-2 and MGF1 of the same hash, Ed25519, Ed448 (RFC 9481 section 3).
+    with SHA-2 and MGF1 of the same hash, Ed25519, Ed448 (RFC 9481 section 3), and GOST R
+    34.10-2012 with Streebog (RFC 9215, through hsm.gost_engine).
 
     False for a wrong signature, an unsupported algorithm or a key of another type than the
     algorithm's; MalformedDER only when ``algorithm_der`` does not decode."""
@@ -236,6 +238,8 @@ def signature_valid(spki_der: bytes, algorithm_der: bytes, data: bytes, signatur
 def _signature_valid(spki_der: bytes, algorithm: Any, data: bytes, signature: bytes) -> bool:
     """:func:`signature_valid` with the AlgorithmIdentifier already decoded."""
     oid = str(algorithm["algorithm"])
+    if gost.signature_key_size(oid) is not None:
+        return _gost_valid(spki_der, oid, algorithm["parameters"], data, signature)
     try:
         key = load_der_public_key(spki_der)
     except (ValueError, UnsupportedAlgorithm):
@@ -243,6 +247,24 @@ def _signature_valid(spki_der: bytes, algorithm: Any, data: bytes, signature: by
     try:
         return _verify(key, oid, algorithm["parameters"], data, signature)
     except (InvalidSignature, MalformedDER, UnsupportedAlgorithm):
+        return False
+
+
+def _gost_valid(spki_der: bytes, oid: str, parameters: Any, data: bytes, signature: bytes) -> bool:
+    """A GOST R 34.10-2012 signature (s || r) under id-tc26-signwithdigest-gost3410-12-256
+    or -512 with absent or NULL parameters, by a GOST key of that size (RFC 9215). False
+    for any other pairing, or when the engine is not there to check it."""
+    if not gost.signature_parameters_valid(bytes(parameters) if parameters.isValue else None):
+        return False
+    try:
+        key = gost.read_spki(spki_der)
+    except ValueError:
+        return False
+    if gost.signature_key_size(oid) != key.key_size:
+        return False
+    try:
+        return gost_engine.verify(spki_der, signature, data)
+    except gost_engine.GostError:
         return False
 
 

@@ -47,8 +47,6 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4055, rfc4210, rfc8018
 
@@ -66,6 +64,7 @@ from protocols.der import contents as der_contents
 from protocols.der import elements as der_elements
 from protocols.der import tlv as der_tlv
 from protocols.x509.certificate import SIGNATURE_ALGORITHMS, _algorithm_identifier
+from protocols.x509.signed_by import certificate_spki
 
 __all__ = [
     "MAX_ITERATIONS",
@@ -501,9 +500,10 @@ def _scheme_name(oid: str) -> str:
 
 
 def signature_algorithm_der(name: str) -> bytes:
-    """AlgorithmIdentifier DER for "sha256_ecdsa", "sha384_ecdsa", "sha256_rsa" or "ed25519"
-    (RFC 9481 section 3), the same octets ``protocols.x509.certificate`` puts in certificates:
-    NULL parameters for RSA (RFC 4055 section 5), none for ECDSA and Ed25519.
+    """AlgorithmIdentifier DER for "sha256_ecdsa", "sha384_ecdsa", "sha256_rsa", "ed25519"
+    (RFC 9481 section 3), "gost2012_256" or "gost2012_512" (RFC 9215), the same octets
+    ``protocols.x509.certificate`` puts in certificates: NULL parameters for RSA (RFC 4055
+    section 5), none for the others.
     Raises ValueError for another name."""
     if name not in SIGNATURE_ALGORITHMS:
         raise ValueError(f"unsupported signature algorithm {name!r}")
@@ -512,7 +512,8 @@ def signature_algorithm_der(name: str) -> bytes:
 
 def verify_signature(message: PKIMessage, certificate_der: bytes) -> bool:
     """Whether the signature protection (RFC 4210 5.1.3.3) of ``message``'s ProtectedPart
-    verifies with the public key of ``certificate_der``, under the header's protectionAlg.
+    verifies with the public key of ``certificate_der``, under the header's protectionAlg
+    (a GOST R 34.10-2012 key under id-tc26-signwithdigest-gost3410-12-256/512 too).
 
     False for an unprotected or MAC-protected message, a wrong signature, or an algorithm
     or key this package does not verify. Raises ValueError if the certificate does not
@@ -523,13 +524,8 @@ def verify_signature(message: PKIMessage, certificate_der: bytes) -> bool:
     if message.header.protection_oid in (PASSWORD_BASED_MAC, PBMAC1):
         return False
     try:
-        certificate = x509.load_der_x509_certificate(certificate_der)
+        x509.load_der_x509_certificate(certificate_der)
+        spki = certificate_spki(certificate_der)  # GOST keys too, which cryptography cannot load
     except ValueError as exc:
         raise ValueError(f"signer certificate does not parse: {exc}") from None
-    try:
-        spki = certificate.public_key().public_bytes(
-            Encoding.DER, PublicFormat.SubjectPublicKeyInfo
-        )
-    except (ValueError, UnsupportedAlgorithm):
-        return False
     return signature_valid(spki, algorithm_der, message.protected_part, message.protection)

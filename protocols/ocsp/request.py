@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 from asn1crypto import core, keys
 
+from hsm import gost_engine
 from protocols.der import TLV, DERError, children, one, tlv
 
 __all__ = [
@@ -46,13 +47,18 @@ __all__ = [
     "parse_ocsp_request",
 ]
 
-# The CertID hash algorithms we compute, by name and OID (RFC 3279 2.2, RFC 5754 2).
+# The CertID hash algorithms we compute, by name and OID (RFC 3279 2.2, RFC 5754 2), and
+# GOST R 34.11-2012 (Streebog, RFC 9215), which Russian clients put in CertIDs
+# (reference/ru-profile.md 7), hashed by hsm.gost_engine.
 HASH_ALGORITHMS = {
     "sha1": "1.3.14.3.2.26",
     "sha256": "2.16.840.1.101.3.4.2.1",
     "sha384": "2.16.840.1.101.3.4.2.2",
     "sha512": "2.16.840.1.101.3.4.2.3",
+    "streebog256": "1.2.643.7.1.1.2.2",
+    "streebog512": "1.2.643.7.1.1.2.3",
 }
+_STREEBOG = frozenset({"streebog256", "streebog512"})
 # AlgorithmIdentifier with NULL parameters, as OpenSSL sends it, and without parameters, as
 # Bouncy Castle does (RFC 3279 2.2, RFC 5754 2 allow both; both are accepted when parsing,
 # and a response repeats the form its request used, RFC 6960 4.2.1).
@@ -106,15 +112,23 @@ class OCSPRequest(NamedTuple):
 
 
 def _hash(hash_algorithm: str, data: bytes) -> bytes:
+    """Raises ValueError for an algorithm not in HASH_ALGORITHMS, or Streebog without the
+    GOST engine (the reason hsm.gost_engine gives)."""
     if hash_algorithm not in HASH_ALGORITHMS:
         raise ValueError(f"unsupported CertID hash algorithm {hash_algorithm!r}")
+    if hash_algorithm in _STREEBOG:
+        try:
+            return gost_engine.digest(hash_algorithm, data)
+        except gost_engine.GostError as exc:
+            raise ValueError(f"{hash_algorithm} is not available ({exc})") from None
     return hashlib.new(hash_algorithm, data).digest()
 
 
 def issuer_name_hash(issuer_name_der: bytes, hash_algorithm: str) -> bytes:
     """RFC 6960 4.1.1: the hash of the DER of the issuer's subject Name.
 
-    Raises ValueError for a hash algorithm not in :data:`HASH_ALGORITHMS`."""
+    Raises ValueError for a hash algorithm not in :data:`HASH_ALGORITHMS`, or Streebog
+    without the GOST engine."""
     return _hash(hash_algorithm, issuer_name_der)
 
 

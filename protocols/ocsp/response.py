@@ -31,12 +31,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from asn1crypto import algos, core
+from asn1crypto import core
 from asn1crypto import ocsp as asn1_ocsp
 
 from protocols.der import DERError, one, tlv
 from protocols.ocsp.request import ID_PKIX_OCSP_NONCE, CertID, cert_id_from_der
-from protocols.x509.certificate import SIGNATURE_ALGORITHMS, signature_algorithm_for
+from protocols.x509.certificate import (
+    SIGNATURE_ALGORITHMS,
+    algorithm_identifier,
+    signature_algorithm_for,
+)
 
 __all__ = [
     "CertStatus",
@@ -95,17 +99,7 @@ _NONCE_OID = core.ObjectIdentifier(ID_PKIX_OCSP_NONCE).dump()
 _CRL_REASONS = frozenset(range(11)) - {7, 8}
 
 
-def _signature_algorithm_der(name: str) -> bytes:
-    """RFC 4055 section 5: sha256WithRSAEncryption has NULL parameters; RFC 5758 3.2 (ECDSA)
-    and RFC 8410 section 3 (Ed25519): absent. The same as protocols.x509.certificate."""
-    if name == "sha256_rsa":
-        value = algos.SignedDigestAlgorithm({"algorithm": name, "parameters": core.Null()})
-    else:
-        value = algos.SignedDigestAlgorithm({"algorithm": name})
-    return bytes(value.dump())
-
-
-_SIGNATURE_ALGORITHM_DER = {name: _signature_algorithm_der(name) for name in SIGNATURE_ALGORITHMS}
+_SIGNATURE_ALGORITHM_DER = {name: algorithm_identifier(name) for name in SIGNATURE_ALGORITHMS}
 
 
 def _generalized_time(field: str, moment: datetime) -> bytes:

@@ -7,12 +7,14 @@ Theory of operation (STYLE.md rule 5, "record intent, then sign"):
 2. the caller records those bytes, and has them signed elsewhere (this package never signs)
    with the scheme that follows the issuer key: P-256 -> ECDSA with SHA-256 (DER
    Ecdsa-Sig-Value), P-384 -> ECDSA with SHA-384, RSA -> PKCS#1 v1.5 with SHA-256,
-   Ed25519 -> the 64 raw octets;
+   Ed25519 -> the 64 raw octets; GOST R 34.10-2012 256/512-bit -> GOST R 34.10-2012 with
+   Streebog-256/512, s || r big-endian (RFC 9215; hsm.gost_engine signs);
 3. :func:`assemble_certificate` wraps exactly those TBS octets, the algorithm and the
    signature into the Certificate SEQUENCE (RFC 5280 4.1.1).
 
 Algorithm names are asn1crypto's (``algos.SignedDigestAlgorithmId``): "sha256_ecdsa",
-"sha384_ecdsa", "sha256_rsa", "ed25519".
+"sha384_ecdsa", "sha256_rsa", "ed25519", and "gost2012_256", "gost2012_512" (registered by
+protocols/gost.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from asn1crypto import algos, core, keys
 from asn1crypto import x509 as asn1_x509
 
-from protocols import der
+from protocols import der, gost
 from protocols.der import spki_parts
 
 __all__ = [
@@ -36,7 +38,9 @@ __all__ = [
     "signature_algorithm_for",
 ]
 
-SIGNATURE_ALGORITHMS = frozenset({"sha256_ecdsa", "sha384_ecdsa", "sha256_rsa", "ed25519"})
+SIGNATURE_ALGORITHMS = frozenset(
+    {"sha256_ecdsa", "sha384_ecdsa", "sha256_rsa", "ed25519", *gost.SIGNATURE_NAMES.values()}
+)
 _GENERALIZED_FROM = datetime(2050, 1, 1, tzinfo=UTC)
 _VERSION_V3 = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT Version ::= v3(2), RFC 5280 4.1.2.1
 _MAX_SERIAL = 1 << (20 * 8 - 1)  # RFC 5280 4.1.2.2: at most 20 octets, positive
@@ -61,9 +65,16 @@ class CertificateTemplate:
 
 def signature_algorithm_for(issuer_spki_der: bytes) -> str:
     """The signature algorithm the issuer key signs with: EC P-256 -> "sha256_ecdsa",
-    P-384 -> "sha384_ecdsa", RSA -> "sha256_rsa", Ed25519 -> "ed25519".
+    P-384 -> "sha384_ecdsa", RSA -> "sha256_rsa", Ed25519 -> "ed25519", GOST R 34.10-2012
+    256-bit -> "gost2012_256", 512-bit -> "gost2012_512".
 
     Raises ValueError for another key type or curve, or undecodable DER."""
+    if gost.is_gost_spki(issuer_spki_der):
+        try:
+            key = gost.read_spki(issuer_spki_der)
+        except ValueError as exc:
+            raise ValueError(f"issuer key not supported ({exc})") from None
+        return gost.SIGNATURE_NAMES[key.key_size]
     try:
         info = keys.PublicKeyInfo.load(issuer_spki_der)
         algorithm = info.algorithm
@@ -83,7 +94,10 @@ def signature_algorithm_for(issuer_spki_der: bytes) -> str:
 
 def _algorithm_identifier(name: str) -> algos.SignedDigestAlgorithm:
     """RFC 4055 section 5: sha256WithRSAEncryption carries NULL parameters; RFC 5758 3.2
-    (ECDSA) and RFC 8410 section 3 (Ed25519): parameters absent."""
+    (ECDSA) and RFC 8410 section 3 (Ed25519): parameters absent. GOST: absent too, as in
+    RFC 9215's own example certificates (its Appendix) and as RFC 4491 2.2.2 says of the
+    2001 algorithm ("the encoding SHALL omit the parameters field"); gost-engine writes
+    NULL, which readers here accept (protocols/gost.py signature_parameters_valid)."""
     if name not in SIGNATURE_ALGORITHMS:
         raise ValueError(f"unsupported signature algorithm {name!r}")
     if name == "sha256_rsa":
@@ -134,12 +148,15 @@ _ALGORITHMS_KEPT = 64
 
 def _check_spki(spki_der: bytes) -> None:
     """Raises ValueError unless the SPKI parses as asn1crypto's PublicKeyInfo, its
-    AlgorithmIdentifier read whole (the parameters by the algorithm's spec).
+    AlgorithmIdentifier read whole (the parameters by the algorithm's spec); a GOST key
+    must moreover be one protocols/gost.py reads (a known parameter set, X || Y whole).
 
     The same AlgorithmIdentifier octets read the same way every time, and nearly every key
     of a CA has one of a few, so those read once are not read again; a SPKI that is plain
     DER around one of them is not read by asn1crypto either (both took about 35 µs per
     certificate). Anything else is read by asn1crypto, for its exact verdict."""
+    if gost.is_gost_spki(spki_der):
+        gost.read_spki(spki_der)  # the parameter set and the key's length, which vary by key
     parts = spki_parts(spki_der)
     if parts is not None and parts[0] in _ALGORITHMS_READ:
         return

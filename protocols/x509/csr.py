@@ -10,9 +10,15 @@ Theory of operation: :func:`parse_csr` takes the bytes a client sent (DER, or PE
   requester proves possession of the private key; the Регламент (rule D8) forbids issuing
   without that proof.
 
+A GOST R 34.10-2012 key (RFC 9215), which `cryptography` parses but cannot load, is read by
+protocols/gost.py and its signature verified by hsm.gost_engine: the signature algorithm must
+be id-tc26-signwithdigest-gost3410-12-256 or -512 for a key of that size, as `openssl req
+-engine gost` writes it, with NULL or absent parameters.
+
 The CSR's public key is re-encoded canonically (uncompressed EC point, RSA with NULL
-parameters) so that the same key always has the same :func:`spki_sha256`, the key used to
-refuse a key that is already certified (rule D9 / S13).
+parameters, GOST parameters as RFC 9215 writes them) so that the same key always has the
+same :func:`spki_sha256`, the key used to refuse a key that is already certified (rule D9 /
+S13).
 
 Only what issuance may use is read out: the subject, the key, the subjectAltName entries of
 the extensionRequest attribute (PKCS#9, RFC 2985 5.4.2) of kind dNSName, iPAddress and
@@ -37,7 +43,9 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import AttributeOID, ExtensionOID
 
-from protocols.der import children, one
+from hsm import gost_engine
+from protocols import gost
+from protocols.der import DERError, children, one
 from protocols.x509.names import attributes_of, plain_attributes
 
 __all__ = [
@@ -149,35 +157,27 @@ def _signature_valid(request: x509.CertificateSigningRequest, key: PublicKeyType
 
 def _parse_csr(data: bytes) -> CSR:
     request = _load(data)
+    der = request.public_bytes(Encoding.DER)
+    spki_sent = _field(der, 2)  # CertificationRequestInfo.subjectPKInfo (RFC 2986 4.1)
+    key_type: str | None
+    if gost.is_gost_spki(spki_sent):
+        key = _gost_proof(request, der, spki_sent)
+        spki_der, key_type = gost.canonical_spki(key), key.description
+    else:
+        spki_der, key_type = _proof(request)
     try:
-        public_key = request.public_key()
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise UnsupportedKey(f"public key not supported ({exc})") from None
-    try:
-        valid = _signature_valid(request, public_key)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise MalformedCSR(f"signature cannot be checked ({exc})") from None
-    if not valid:
-        raise BadProofOfPossession("the request's signature does not verify with its key")
-    try:
-        der = request.public_bytes(Encoding.DER)
-        plain = plain_attributes(_subject_der(der))
+        plain = plain_attributes(_field(der, 1))
         subject = tuple(attributes_of(request.subject) if plain is None else plain)
         dns, ips, emails = _requested_names(request)
         attributes = request.attributes  # read from the request anew at every access
         password = _challenge_password(attributes)
         decrypt_key_id = _octet_string_attribute(attributes, ID_AA_DECRYPT_KEY_ID)
         asymmetric_key_id = _octet_string_attribute(attributes, ID_AA_ASYMM_DECRYPT_KEY_ID)
-        spki_der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         extensions = tuple(
             (e.oid.dotted_string, e.critical, e.value.public_bytes()) for e in request.extensions
         )
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise MalformedCSR(f"undecodable request content ({exc})") from None
-    try:
-        key_type: str | None = _description(public_key)
-    except UnsupportedKey:
-        key_type = None
     return CSR(
         key_type=key_type,
         subject=subject,
@@ -193,13 +193,75 @@ def _parse_csr(data: bytes) -> CSR:
     )
 
 
-def _subject_der(der: bytes) -> bytes:
-    """The subject Name's DER, as sent, of a request `cryptography` loaded (so DER): the
-    second field of its certificationRequestInfo (RFC 2986 4.1)."""
+def _proof(request: x509.CertificateSigningRequest) -> tuple[bytes, str | None]:
+    """(the canonical SPKI, key_description or None) of a request whose key `cryptography`
+    loads, once its signature verified. Raises UnsupportedKey, MalformedCSR,
+    BadProofOfPossession."""
+    try:
+        public_key = request.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise UnsupportedKey(f"public key not supported ({exc})") from None
+    try:
+        valid = _signature_valid(request, public_key)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise MalformedCSR(f"signature cannot be checked ({exc})") from None
+    if not valid:
+        raise BadProofOfPossession("the request's signature does not verify with its key")
+    try:
+        spki_der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise MalformedCSR(f"undecodable request content ({exc})") from None
+    try:
+        key_type: str | None = _description(public_key)
+    except UnsupportedKey:
+        key_type = None
+    return spki_der, key_type
+
+
+def _gost_proof(
+    request: x509.CertificateSigningRequest, der: bytes, spki_der: bytes
+) -> gost.GostPublicKey:
+    """The GOST R 34.10-2012 key of a request whose signature verified under it (RFC 9215:
+    id-tc26-signwithdigest-gost3410-12-256/512 by the key's size, s || r).
+    Raises UnsupportedKey, MalformedCSR, BadProofOfPossession."""
+    try:
+        key = gost.read_spki(spki_der)
+    except ValueError as exc:
+        raise UnsupportedKey(f"public key not supported ({exc})") from None
+    oid = request.signature_algorithm_oid.dotted_string
+    if gost.signature_key_size(oid) != key.key_size:
+        raise MalformedCSR(f"signature algorithm {oid} does not fit a {key.title} key")
+    if not gost.signature_parameters_valid(_algorithm_parameters(_field(der, 1, outer=True))):
+        raise MalformedCSR(f"signature algorithm {oid} with parameters other than NULL")
+    try:
+        valid = gost_engine.verify(spki_der, request.signature, request.tbs_certrequest_bytes)
+    except gost_engine.GostError as exc:
+        raise UnsupportedKey(f"GOST R 34.10-2012 keys cannot be checked here ({exc})") from None
+    if not valid:
+        raise BadProofOfPossession("the request's signature does not verify with its key")
+    return key
+
+
+def _field(der: bytes, index: int, outer: bool = False) -> bytes:
+    """The DER of field `index` of the certificationRequestInfo (RFC 2986 4.1: version,
+    subject, subjectPKInfo, attributes) of a request `cryptography` loaded (so DER), or of
+    the CertificationRequest itself when `outer` (certificationRequestInfo,
+    signatureAlgorithm, signature)."""
     request = one(der, 0, len(der), 0x30)
-    info = children(der, request.start, request.end)[0]
-    subject = children(der, info.start, info.end)[1]
-    return der[subject.offset : subject.end]
+    fields = children(der, request.start, request.end)
+    if not outer:
+        fields = children(der, fields[0].start, fields[0].end)
+    return der[fields[index].offset : fields[index].end]
+
+
+def _algorithm_parameters(algorithm_der: bytes) -> bytes | None:
+    """The parameters' whole TLV of a DER AlgorithmIdentifier, None when absent."""
+    try:
+        outer = one(algorithm_der, 0, len(algorithm_der), 0x30)
+        parts = children(algorithm_der, outer.start, outer.end)
+    except DERError as exc:
+        raise MalformedCSR(f"signatureAlgorithm is not DER ({exc})") from None
+    return algorithm_der[parts[1].offset : parts[-1].end] if len(parts) > 1 else None
 
 
 def _requested_names(
@@ -249,9 +311,16 @@ def spki_sha256(spki_der: bytes) -> bytes:
 
 def key_description(spki_der: bytes) -> str:
     """A short name of the key: "ec-p256", "ec-p384", "ec-p521", "rsa-<bits>", "ed25519",
-    "ed448" (the names of hsm.backend.KeyAlgorithm and the profiles' key_algorithms).
+    "ed448" (the names of hsm.backend.KeyAlgorithm and the profiles' key_algorithms), and
+    "gost2012-256-<set>" / "gost2012-512-<set>" with gost-engine's parameter-set name in
+    lower case (protocols/gost.py GostPublicKey.description: "gost2012-256-a" is CryptoPro-A).
 
     Raises UnsupportedKey (a ValueError) for other algorithms, curves, or undecodable DER."""
+    if gost.is_gost_spki(spki_der):
+        try:
+            return gost.read_spki(spki_der).description
+        except ValueError as exc:
+            raise UnsupportedKey(f"public key not supported ({exc})") from None
     try:
         key = load_der_public_key(spki_der)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:

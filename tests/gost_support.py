@@ -1,0 +1,161 @@
+"""What tests of GOST R 34.10-2012 share: the engine or a printed reason to skip, the
+`openssl` command line with gost-engine loaded through an OPENSSL_CONF of the test's own
+(reference/ru-profile.md 6.1: no dynamic_path, the system openssl.cnf untouched),
+Streebog by gostcrypto (pure Python, apart from the engine; its signature check is
+tests/gost_oracle.py), the example certificates of RFC 9215, and a small GOST CA."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import gostcrypto.gosthash
+import pytest
+from asn1crypto import x509 as asn1_x509
+
+from hsm import gost_engine
+from protocols.x509 import extensions as ext
+from protocols.x509.certificate import (
+    CertificateTemplate,
+    assemble_certificate,
+    build_tbs_certificate,
+    signature_algorithm_for,
+)
+from protocols.x509.names import build_name
+
+# The example certificates of RFC 9215's appendix, as pyasn1-alt-modules' tests/test_rfc9215.py
+# carries them: self-signed, a 256-bit key on TC26-A (no digestParamSet) and a 512-bit key on
+# the 512-bit test parameter set 1.2.643.7.1.2.1.2.0.
+RFC9215_256_TC26A_CERTIFICATE = base64.b64decode(
+    "MIIBJTCB06ADAgECAgEKMAoGCCqFAwcBAQMCMBIxEDAOBgNVBAMTB0V4YW1wbGUw"
+    "IBcNMDEwMTAxMDAwMDAwWhgPMjA1MDEyMzEwMDAwMDBaMBIxEDAOBgNVBAMTB0V4"
+    "YW1wbGUwXjAXBggqhQMHAQEBATALBgkqhQMHAQIBAQEDQwAEQHQnldS+6ITd8oUP"
+    "7APqP68YROAdnaYLZFCTpV4m38OZePWWz01NDGzx0YlD2UST0WuewKFtUS0uEnzE"
+    "aRpjGOKjEzARMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoUDBwEBAwIDQQAUC02pEksJ"
+    "yw1c6Sjuh0JzoxASlJLsDik2njt5EkhXjB0OHaW+NHxvG1JWx66sIArWSsd6b1s6"
+    "DglzGOeubudp"
+)
+RFC9215_512_TEST_SET_CERTIFICATE = base64.b64decode(
+    "MIIBqjCCARagAwIBAgIBCzAKBggqhQMHAQEDAzASMRAwDgYDVQQDEwdFeGFtcGxl"
+    "MCAXDTAxMDEwMTAwMDAwMFoYDzIwNTAxMjMxMDAwMDAwWjASMRAwDgYDVQQDEwdF"
+    "eGFtcGxlMIGgMBcGCCqFAwcBAQECMAsGCSqFAwcBAgECAAOBhAAEgYDh7zDVLGEz"
+    "3dmdHVxBRVz3302LTJJbvGmvFDPRVlhRWt0hRoUMMlxbgcEzvmVaqMTUQOe5io1Z"
+    "SHsMdpa8xV0R7L53NqnsNX/y/TmTH04RTLjNo1knCsfw5/9D2UGUGeph/Sq3f12f"
+    "Y1I9O1CgT2PioM9Rt8E63CFWDwvUDMnHN6MTMBEwDwYDVR0TAQH/BAUwAwEB/zAK"
+    "BggqhQMHAQEDAwOBgQBBVwPYkvGl8/aMQ1MYmn7iB7gLVjHvnUlSmk1rVCws+hWq"
+    "LqzxH0cP3n2VSFaQPDX9j5Ve8wDZXHdTSnJKDu5wL4b6YKCBCRoj3XleHjxonuUS"
+    "o8gu4NzCZDx47qj8rNNUklWEhrIPHJ7Bl8kGmYUCYMk7y82cXDMX4ZNE4XOuNg=="
+)
+
+
+def spki_of_certificate(certificate: bytes) -> bytes:
+    """The DER SubjectPublicKeyInfo of a DER certificate, as it carries it."""
+    tbs = asn1_x509.Certificate.load(certificate)["tbs_certificate"]
+    return bytes(tbs["subject_public_key_info"].dump())
+
+
+# ru-profile.md 6.1: the engine loaded by id from ENGINESDIR, default for what it implements.
+OPENSSL_CONF = """\
+openssl_conf = openssl_init
+
+[openssl_init]
+engines = engines_section
+
+[engines_section]
+gost = gost_section
+
+[gost_section]
+engine_id = gost
+default_algorithms = ALL
+"""
+
+
+def require_engine() -> None:
+    """Skip, saying why, when OpenSSL's GOST engine cannot be used here (scripts/setup.sh
+    installs it, so on a machine set up by the README nothing skips)."""
+    reason = gost_engine.available()
+    if reason is not None:
+        print(f"GOST engine not usable: {reason}")
+        pytest.skip(f"GOST engine not usable (run scripts/setup.sh): {reason}")
+
+
+def openssl_conf(directory: Path) -> Path:
+    """An OpenSSL configuration that loads gost-engine, written in ``directory``."""
+    path = directory / "openssl-gost.cnf"
+    path.write_text(OPENSSL_CONF, encoding="ascii")
+    return path
+
+
+def openssl(directory: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`openssl *args` in ``directory`` with the GOST engine loaded by configuration."""
+    env = {**os.environ, "OPENSSL_CONF": str(openssl_conf(directory))}
+    return subprocess.run(
+        ["openssl", *args], cwd=directory, env=env, capture_output=True, text=True, check=check
+    )
+
+
+def streebog(name: str, data: bytes) -> bytes:
+    """Streebog by gostcrypto ("streebog256" or "streebog512"), apart from the engine."""
+    return bytes(gostcrypto.gosthash.new(name, data=data).digest())
+
+
+def pem(der: bytes, label: str) -> str:
+    body = base64.encodebytes(der).decode()
+    return f"-----BEGIN {label}-----\n{body}-----END {label}-----\n"
+
+
+@dataclass
+class GostCA:
+    """A self-signed GOST CA whose key hsm.gost_engine holds; certificates built by
+    protocols.x509.certificate, valid a year from ``now``."""
+
+    key: gost_engine.PrivateKey
+    spki: bytes
+    name: asn1_x509.Name
+    now: datetime
+    certificate: bytes
+
+    @classmethod
+    def make(cls, bits: int, paramset: str, now: datetime) -> GostCA:
+        key = gost_engine.generate_private_key(bits, paramset)
+        spki = key.public_key_der()
+        name = build_name([("CN", f"GOST {bits} {paramset} CA"), ("O", "Example"), ("C", "RU")])
+        ca = cls(key, spki, name, now, b"")
+        ca.certificate = ca.issue(
+            name,
+            spki,
+            [
+                ext.basic_constraints(ca=True),
+                ext.key_usage({"key_cert_sign", "crl_sign", "digital_signature"}),
+                ext.subject_key_identifier(spki),
+            ],
+            serial=1,
+        )
+        return ca
+
+    def sign(self, tbs: bytes) -> bytes:
+        return self.key.sign(tbs)
+
+    def issue(
+        self,
+        subject: asn1_x509.Name,
+        spki: bytes,
+        extensions: list[asn1_x509.Extension],
+        serial: int,
+    ) -> bytes:
+        template = CertificateTemplate(
+            serial=serial,
+            issuer=self.name,
+            subject=subject,
+            spki_der=spki,
+            not_before=self.now,
+            not_after=self.now + timedelta(days=365),
+            extensions=tuple(extensions),
+            signature_algorithm=signature_algorithm_for(self.spki),
+        )
+        tbs = build_tbs_certificate(template)
+        return assemble_certificate(tbs, template.signature_algorithm, self.sign(tbs))
