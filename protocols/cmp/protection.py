@@ -50,6 +50,7 @@ from cryptography import x509
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4055, rfc4210, rfc8018
 
+from hsm import gost_engine
 from protocols.cmp.crmf import (
     MalformedDER,
     decode_der,
@@ -98,6 +99,8 @@ _OWFS = {
     "2.16.840.1.101.3.4.2.1": "sha256",
     "2.16.840.1.101.3.4.2.2": "sha384",
     "2.16.840.1.101.3.4.2.3": "sha512",
+    "1.2.643.7.1.1.2.2": "streebog256",  # GOST R 34.11-2012 (RFC 6986), see _ALLOWED_OWFS
+    "1.2.643.7.1.1.2.3": "streebog512",
 }
 # HMAC algorithms (RFC 9481 6.2; hmac-sha1 of RFC 4210 5.1.3.1 is OpenSSL's default).
 _HMACS = {
@@ -112,7 +115,10 @@ _HMACS = {
 
 # What RFC 9481 allows to protect a message, of what this package verifies.
 # Section 2.1: SHA-2, the one-way functions of PasswordBasedMac (6.1.1). SHAKE is allowed too
-# but not implemented here; SHA-1 and MD5 are not in section 2.
+# but not implemented here; SHA-1 and MD5 are not in section 2. Streebog (GOST R 34.11-2012,
+# RFC 6986) is not in RFC 9481 either; it is allowed as the Russian national counterpart of
+# SHA-2, the owf a GOST client's `openssl cmp -digest` (with gost-engine) writes, so that such
+# a client can protect the ir of its GOST key with its enrollment code.
 _ALLOWED_OWFS = frozenset(oid for oid, name in _OWFS.items() if name != "sha1")
 # Section 6.2.1: HMAC with SHA-2, the MAC of PasswordBasedMac and PBMAC1 and PBKDF2's PRF.
 _ALLOWED_HMACS = frozenset(oid for oid, name in _HMACS.items() if name != "sha1")
@@ -131,6 +137,9 @@ _ALLOWED_SIGNATURES = frozenset({
     "1.2.840.10045.4.3.1", "1.2.840.10045.4.3.2",  # ecdsa-with-SHA224/SHA256
     "1.2.840.10045.4.3.3", "1.2.840.10045.4.3.4",  # ecdsa-with-SHA384/SHA512
     "1.3.101.112", "1.3.101.113",  # Ed25519, Ed448
+    # GOST R 34.10-2012 with Streebog (RFC 9215 3.2): not in RFC 9481, allowed, as Streebog
+    # is for PasswordBasedMac, for the GOST certificates a GOST CA issues its clients
+    "1.2.643.7.1.1.3.2", "1.2.643.7.1.1.3.3",
 })  # fmt: skip
 # MAC algorithms keyed directly, with no password-based key derivation: HMAC (RFC 9481
 # 6.2.1), KMAC (6.2.3), AES-GMAC (6.2.2). RFC 9481 names them for use inside PasswordBasedMac
@@ -325,8 +334,12 @@ def _pbm_mac(
     owf_name: str, digest: str, salt: bytes, iterations: int, secret: bytes, data: bytes
 ) -> bytes:
     """RFC 4210 5.1.3.1: BASEKEY = owf^iterationCount(secret || salt), MAC = HMAC(BASEKEY)."""
-    owf = getattr(hashlib, owf_name)  # the named constructor: a third cheaper than hashlib.new
     key = secret + salt
+    if owf_name.startswith("streebog"):
+        for _ in range(iterations):
+            key = gost_engine.digest(owf_name, key)
+        return hmac.digest(key, data, digest)
+    owf = getattr(hashlib, owf_name)  # the named constructor: a third cheaper than hashlib.new
     for _ in range(iterations):
         key = owf(key).digest()
     return hmac.digest(key, data, digest)

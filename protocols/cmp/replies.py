@@ -39,6 +39,8 @@ from cryptography.hazmat.primitives import hashes
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5280, rfc5652, rfc9480
 
+from hsm import gost_engine
+from protocols import gost
 from protocols.cmp.crmf import (
     MalformedDER,
     checked_once,
@@ -87,11 +89,18 @@ _ISSUED = frozenset({PKIStatus.accepted, PKIStatus.grantedWithMods})
 _SEQUENCE = 0x30
 _PKICONF = bytes.fromhex("b3020500")  # [19] EXPLICIT PKIConfirmContent ::= NULL
 # The hash of a certificate's signature algorithm, by the names of protocols.x509.certificate.
-_NAMED_SIGNATURE_HASHES: dict[str, hashes.HashAlgorithm] = {
+# A Streebog hash is named as hsm.gost_engine.digest names it (cryptography has none).
+_NAMED_SIGNATURE_HASHES: dict[str, hashes.HashAlgorithm | str] = {
     "sha256_ecdsa": hashes.SHA256(),
     "sha384_ecdsa": hashes.SHA384(),
     "sha256_rsa": hashes.SHA256(),
     "ed25519": hashes.SHA512(),
+    **{gost.SIGNATURE_NAMES[size]: gost.DIGEST_NAMES[size] for size in (256, 512)},
+}
+# GOST R 34.11-2012 by OID, as a certConf's hashAlg or a certificate's signature names it
+_STREEBOG_BY_OID = {
+    **{gost.DIGEST_OIDS[size]: gost.DIGEST_NAMES[size] for size in (256, 512)},
+    **{gost.SIGNATURE_OIDS[size]: gost.DIGEST_NAMES[size] for size in (256, 512)},
 }
 _ED25519 = x509.ObjectIdentifier("1.3.101.112")
 _ED448 = x509.ObjectIdentifier("1.3.101.113")
@@ -597,7 +606,10 @@ def cert_hash(
     ``protocols.x509.certificate`` does ("sha256_ecdsa", ...), which saves parsing the
     certificate; None reads it from the certificate. Raises ValueError for a hash this
     package does not know or a certificate that does not parse."""
-    if hash_algorithm is not None:
+    digest: hashes.HashAlgorithm | str
+    if hash_algorithm is not None and hash_algorithm in gost.DIGEST_OIDS.values():
+        digest = _STREEBOG_BY_OID[hash_algorithm]
+    elif hash_algorithm is not None:
         try:
             digest = _hash_for_oid(hash_algorithm)
         except MalformedDER as exc:
@@ -608,16 +620,21 @@ def cert_hash(
         digest = _NAMED_SIGNATURE_HASHES[signature_algorithm_of_cert]
     else:
         digest = _signature_hash_of(certificate_der)
+    if isinstance(digest, str):
+        return gost_engine.digest(digest, certificate_der)
     hasher = hashes.Hash(digest)
     hasher.update(certificate_der)
     return hasher.finalize()
 
 
-def _signature_hash_of(certificate_der: bytes) -> hashes.HashAlgorithm:
+def _signature_hash_of(certificate_der: bytes) -> hashes.HashAlgorithm | str:
     try:
         certificate = x509.load_der_x509_certificate(certificate_der)
     except ValueError as exc:
         raise ValueError(f"certificate does not parse: {exc}") from None
+    streebog = _STREEBOG_BY_OID.get(certificate.signature_algorithm_oid.dotted_string)
+    if streebog is not None:  # RFC 9215 3.2: signwithdigest-gost3410-12-256/512
+        return streebog
     if certificate.signature_algorithm_oid == _ED25519:
         return hashes.SHA512()
     if certificate.signature_algorithm_oid == _ED448:

@@ -10,10 +10,11 @@ from importlib import resources
 from pathlib import Path
 
 from config import Settings, load_settings
-from config.settings import GOST_KEY_ALGORITHMS
+from config.settings import GOST_KEY_ALGORITHMS, ProfileSettings
 
 # The shipped profiles of the Russian regulation, which take GOST keys on a GOST CA
 RUSSIAN_PROFILES = ("person", "sole-proprietor", "organisation")
+TLS_PROFILES = ("tls-server", "tls-client")
 # What Russian practice gives a GOST key's signing certificate (reference/ru-profile.md 3):
 # signing and non-repudiation, and key and data encipherment, which a GOST key does by VKO
 # key agreement, so that one CryptoPro-style key both signs and receives encrypted documents
@@ -43,14 +44,26 @@ def write_settings(home: Path, args: argparse.Namespace) -> Settings:
         if value is not None:
             text = set_toml_value(text, section, key, value)
     if args.algorithm in GOST_KEY_ALGORITHMS:
-        for profile in RUSSIAN_PROFILES:
-            section = f"profiles.{profile}"
-            text = set_toml_value(text, section, "key_algorithms", list(GOST_KEY_ALGORITHMS))
-            text = set_toml_value(text, section, "key_usage", list(GOST_KEY_USAGE))
+        text = _gost_profiles(text)
     fd = os.open(home / "settings.toml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     return load_settings(home)
+
+
+def _gost_profiles(text: str) -> str:
+    """A GOST CA's profiles: the Russian ones take GOST keys only, with GOST_KEY_USAGE;
+    the TLS ones take GOST keys beside the others."""
+    for profile in RUSSIAN_PROFILES:
+        section = f"profiles.{profile}"
+        text = set_toml_value(text, section, "key_algorithms", list(GOST_KEY_ALGORITHMS))
+        text = set_toml_value(text, section, "key_usage", list(GOST_KEY_USAGE))
+    for profile in TLS_PROFILES:
+        others = list(ProfileSettings().key_algorithms)
+        text = set_toml_value(
+            text, f"profiles.{profile}", "key_algorithms", others + list(GOST_KEY_ALGORITHMS)
+        )
+    return text
 
 
 def set_toml_value(text: str, section: str, key: str, value: object) -> str:

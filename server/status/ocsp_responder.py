@@ -45,6 +45,7 @@ from typing import NamedTuple, Protocol
 from asn1crypto import x509 as asn1_x509
 
 from config import Settings
+from hsm import gost_engine
 from hsm.backend import HSMError, KeyRef
 from hsm.pipeline import SignerBusy
 from protocols import ocsp
@@ -64,7 +65,11 @@ from server.status.ocsp_index import IndexCorrupt, IndexedResponse, OCSPIndex
 
 log = logging.getLogger("server.ocsp_responder")
 
-HASH_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
+# CertID hashes answered (RFC 6960 4.1.1); GOST R 34.11-2012 (Streebog) too where OpenSSL's
+# GOST engine is installed, as Russian relying parties ask with it (reference/ru-profile.md 7)
+HASH_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512") + (
+    ("streebog256", "streebog512") if gost_engine.available() is None else ()
+)
 SIGN_BATCH = 2000  # responses signed and stored together (missing ones, renewals)
 UNKNOWN_REMEMBERED = 10_000  # serials whose signed `unknown` answer is kept
 LIVE_SINGLES_REMEMBERED = 10_000  # SingleResponses of one second kept for live answers
