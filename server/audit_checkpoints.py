@@ -43,7 +43,7 @@ from hsm.backend import KeyAlgorithm, KeyRef
 from protocols.cmp.crmf import signature_valid
 from protocols.cmp.protection import signature_algorithm_der
 from protocols.x509.certificate import signature_algorithm_for
-from protocols.x509.signed_by import certificate_spki
+from protocols.x509.spki import certificate_spki
 from server.clock import Clock
 from server.errors import CAError, ErrorKind
 from server.registry import CAGeneration, interfaces

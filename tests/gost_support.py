@@ -58,12 +58,15 @@ def spki_of_certificate(certificate: bytes) -> bytes:
     return bytes(tbs["subject_public_key_info"].dump())
 
 
-# ru-profile.md 6.1: the engine loaded by id from ENGINESDIR, default for what it implements.
+# ru-profile.md 6.1: the engine loaded by id from ENGINESDIR, default for what it implements;
+# gost-engine's provider beside the default one, as `openssl cmp` fetches its -digest
+# (md_gost12_256) through the provider API, which engines do not serve.
 OPENSSL_CONF = """\
 openssl_conf = openssl_init
 
 [openssl_init]
 engines = engines_section
+providers = providers_section
 
 [engines_section]
 gost = gost_section
@@ -71,6 +74,16 @@ gost = gost_section
 [gost_section]
 engine_id = gost
 default_algorithms = ALL
+
+[providers_section]
+default = default_provider
+gostprov = gost_provider
+
+[default_provider]
+activate = 1
+
+[gost_provider]
+activate = 1
 """
 
 

@@ -65,7 +65,7 @@ from protocols.der import contents as der_contents
 from protocols.der import elements as der_elements
 from protocols.der import tlv as der_tlv
 from protocols.x509.certificate import SIGNATURE_ALGORITHMS, _algorithm_identifier
-from protocols.x509.signed_by import certificate_spki
+from protocols.x509.spki import certificate_spki
 
 __all__ = [
     "MAX_ITERATIONS",

@@ -14,7 +14,8 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from protocols.x509.signed_by import certificate_spki, directly_issued_by
+from protocols.x509.signed_by import directly_issued_by
+from protocols.x509.spki import certificate_spki
 
 MAX_DEPTH = 8  # a longer chain than any real hierarchy: a loop, not a chain
 

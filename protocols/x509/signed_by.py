@@ -10,15 +10,14 @@ the key as a DER SubjectPublicKeyInfo and the octets cut out of the DER as they 
 
 from __future__ import annotations
 
-from asn1crypto import csr as asn1_csr
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from protocols import der
 from protocols.cmp.crmf import signature_valid
+from protocols.x509.spki import certificate_spki
 
-__all__ = ["certificate_spki", "directly_issued_by", "request_spki", "signed_by"]
+__all__ = ["directly_issued_by", "signed_by"]
 
 
 def signed_by(signed_der: bytes, spki_der: bytes) -> bool:
@@ -52,24 +51,3 @@ def directly_issued_by(certificate: x509.Certificate, issuer: x509.Certificate) 
         return False
     issuer_spki = certificate_spki(issuer.public_bytes(Encoding.DER))
     return signed_by(certificate.public_bytes(Encoding.DER), issuer_spki)
-
-
-def certificate_spki(certificate_der: bytes) -> bytes:
-    """The certificate's SubjectPublicKeyInfo, DER, as it carries it: read for any key,
-    GOST's included, which `cryptography`'s `public_key()` refuses. Raises ValueError for
-    DER that is not a certificate."""
-    try:
-        tbs = asn1_x509.Certificate.load(certificate_der)["tbs_certificate"]
-        return bytes(tbs["subject_public_key_info"].dump())
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"not a certificate ({exc})") from None
-
-
-def request_spki(request_der: bytes) -> bytes:
-    """The SubjectPublicKeyInfo, DER, of a PKCS#10 request (RFC 2986 4.1), for any key.
-    Raises ValueError for DER that is not a request."""
-    try:
-        info = asn1_csr.CertificationRequest.load(request_der)["certification_request_info"]
-        return bytes(info["subject_pk_info"].dump())
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"not a PKCS#10 request ({exc})") from None

@@ -18,7 +18,8 @@ from typing import Protocol
 
 from config import Settings
 from hsm.backend import SigningBackend
-from protocols.x509.signed_by import request_spki, signed_by
+from protocols.x509.signed_by import signed_by
+from protocols.x509.spki import request_spki
 from server.authority import Authority
 from server.errors import CAError, ErrorKind
 from server.generations.subordinate_rollover import (

@@ -46,7 +46,8 @@ from protocols.x509.certificate import (
     build_tbs_certificate,
     signature_algorithm_for,
 )
-from protocols.x509.signed_by import certificate_spki, directly_issued_by, signed_by
+from protocols.x509.signed_by import directly_issued_by, signed_by
+from protocols.x509.spki import certificate_spki
 from server.errors import CAError, ErrorKind
 from server.generations.ca_certificate import ca_certificate_extensions
 from server.registry import AuditEvent

@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from protocols.x509.signed_by import certificate_spki, directly_issued_by, request_spki, signed_by
+from protocols.x509.signed_by import directly_issued_by, signed_by
+from protocols.x509.spki import certificate_spki, request_spki
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 

@@ -221,6 +221,11 @@ def test_d2_settings_refuse_turning_registration_off_for_personal_identifiers(
     for profile, line in (
         ("person", "requires_registered_subscriber = true\n"),
         ("organisation", "requires_registered_subscriber = true   # as for person\n"),
+        (
+            "sole-proprietor",
+            "requires_registered_subscriber = true   # as for person: the subject takes SNILS, "
+            "INN, OGRNIP\n",
+        ),
     ):
         home = tmp_path / profile
         home.mkdir()

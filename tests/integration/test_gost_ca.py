@@ -1,0 +1,267 @@
+"""A GOST CA (`init --algorithm gost2012-256`) walked through as the README walks a CA, with
+third-party clients and OpenSSL's GOST engine as the relying party (issue #16): the CA,
+TLS and issued certificates, the CRL and the OCSP answers are GOST R 34.10-2012 signed with
+Streebog (RFC 9215), verified by `openssl` with gost-engine and again by gostcrypto, which
+shares no code with the engine; subscribers enroll GOST keys with curl over EST and with
+`openssl cmp`, and revoke over CMP."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from asn1crypto import x509 as asn1_x509
+
+from hsm import gost_engine
+from protocols import crl as crl_codec
+from protocols import der
+from protocols.x509.spki import certificate_spki
+from tests import gost_oracle
+from tests.gost_support import openssl_conf, pem, require_engine
+from tests.integration.conftest import CAHome
+from tests.integration.server_process import ServerProcess, http
+
+STREEBOG_256 = "GOST R 34.11-2012 with 256 bit hash"  # openssl cmp -digest takes long names
+SIGNWITHDIGEST_256 = "1.2.643.7.1.1.3.2"
+
+
+@dataclass
+class GostWorld:
+    ca: CAHome
+    server: ServerProcess
+    folder: Path
+    ca_file: Path
+    env: dict[str, str]
+
+    def openssl(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["openssl", *map(str, args)], cwd=self.folder, env=self.env,
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        if check:
+            assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def code(self, subject: str) -> tuple[str, str]:
+        lines = self.ca.cli("enroll-code", "--profile", "tls-client", "--subject", subject)
+        credential_id, secret = lines.stdout.splitlines()
+        return credential_id, secret
+
+    def key(self, name: str, paramset: str = "A", bits: int = 256) -> Path:
+        path = self.folder / f"{name}.key"
+        self.openssl("genpkey", "-algorithm", f"gost2012_{bits}",
+                     "-pkeyopt", f"paramset:{paramset}", "-out", path)  # fmt: skip
+        return path
+
+    def request(self, key: Path, subject: str, name: str) -> Path:
+        """A PKCS#10 request of `key` made by `openssl req` with Streebog, base64 for EST."""
+        der_path = self.folder / f"{name}.der"
+        self.openssl("req", "-new", "-key", key, "-subj", subject, "-md_gost12_256",
+                     "-outform", "DER", "-out", der_path)  # fmt: skip
+        path = self.folder / f"{name}.b64"
+        path.write_bytes(base64.encodebytes(der_path.read_bytes()))
+        return path
+
+    def verify(self, certificate: Path, *crl: Path) -> subprocess.CompletedProcess[str]:
+        trusted = self.ca_file
+        if crl:
+            trusted = self.folder / "ca-and-crl.pem"
+            trusted.write_text(self.ca_file.read_text() + "".join(p.read_text() for p in crl))
+        return self.openssl("verify", *(["-crl_check"] if crl else []),
+                            "-CAfile", trusted, certificate, check=False)  # fmt: skip
+
+    def cmp(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
+        return self.openssl(
+            "cmp", "-server", f"127.0.0.1:{self.server.port}", "-path", ".well-known/cmp",
+            "-recipient", "/C=RU/O=Demo/CN=Demo CA", "-digest", STREEBOG_256, *args,
+            check=False,
+        )  # fmt: skip
+
+    def crl(self, listing: int | None = None) -> Path:
+        """The CA's CRL as PEM; with `listing`, once it lists that serial (CRLs are
+        rebuilt shortly after a change, coalesced: followed until then, bounded)."""
+        deadline = time.monotonic() + 20
+        while True:
+            der = http(f"{self.server.url}/crl/demo.crl").body
+            if listing is None or listing in crl_codec.parse_crl(der).entries:
+                break
+            assert time.monotonic() < deadline, "the CRL did not list the revocation"
+            time.sleep(0.1)
+        path = self.folder / "demo.crl.pem"
+        path.write_text(pem(der, "X509 CRL"))
+        return path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GostWorld]:
+    require_engine()
+    folder = tmp_path_factory.mktemp("gost")
+    ca = CAHome(folder / "ca")
+    ca.cli("init", "--algorithm", "gost2012-256")
+    ca_file = folder / "ca.pem"
+    ca_file.write_text(ca.cli("ca-cert").stdout)
+    env = {**os.environ, "OPENSSL_CONF": str(openssl_conf(folder))}
+    server = ServerProcess(ca)
+    try:
+        yield GostWorld(ca, server, folder, ca_file, env)
+    finally:
+        server.stop()
+
+
+def _der(path: Path) -> bytes:
+    """The first PEM block of `path`, DER (openssl pkcs7 -print_certs writes subject and
+    issuer lines before it)."""
+    body = path.read_text().split("-----BEGIN ", 1)[1].split("-----END ", 1)[0]
+    return base64.b64decode("".join(body.splitlines()[1:]))
+
+
+def _parts(signed_der: bytes) -> tuple[bytes, str, bytes]:
+    """(toBeSigned octets, signature algorithm OID, signature) of a SIGNED{} structure."""
+    (_, tbs), (_, algorithm), (_, bits) = der.elements(signed_der)
+    oid = asn1_x509.AlgorithmIdentifier.load(algorithm)["algorithm"].dotted
+    return tbs, oid, der.contents(bits)[1:]
+
+
+def _gostcrypto_verifies(signed_der: bytes, issuer_certificate_der: bytes) -> bool:
+    """The signature of a certificate or CRL checked by gostcrypto, apart from the engine."""
+    tbs, _, signature = _parts(signed_der)
+    return gost_oracle.verify(certificate_spki(issuer_certificate_der), signature, tbs)
+
+
+def test_rfc9215_3_2_the_ca_and_tls_certificates_are_gost_signed_and_verify(
+    world: GostWorld,
+) -> None:
+    ca_der = _der(world.ca_file)
+    assert _parts(ca_der)[1] == SIGNWITHDIGEST_256
+    assert "OK" in world.verify(world.ca_file).stdout
+    assert _gostcrypto_verifies(ca_der, ca_der)
+    tls_chain = world.ca.path / "tls" / "server.pem"
+    leaf = world.folder / "tls-leaf.pem"
+    leaf.write_text(
+        tls_chain.read_text().split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
+    )
+    assert world.verify(leaf).returncode == 0
+    assert _gostcrypto_verifies(_der(leaf), ca_der)
+    assert not _gostcrypto_verifies(_der(leaf)[:-1] + bytes([_der(leaf)[-1] ^ 1]), ca_der)
+
+
+def test_rfc7030_4_2_1_simpleenroll_of_a_gost_key_by_curl_then_4_2_2_reenroll_over_tls_1_2(
+    world: GostWorld,
+) -> None:
+    credential_id, secret = world.code("CN=device-1,O=Plant")
+    key = world.key("device-1")
+    request = world.request(key, "/O=Plant/CN=device-1", "d1")
+    issued = _curl(world, "simpleenroll", "-u", f"{credential_id}:{secret}",
+                   "--data-binary", f"@{request}")  # fmt: skip
+    certificate = _certificate_from_pkcs7(world, issued, "device-1.pem")
+    assert "OK" in world.verify(certificate).stdout
+    assert _gostcrypto_verifies(_der(certificate), _der(world.ca_file))
+    text = world.openssl("x509", "-in", certificate, "-noout", "-text").stdout
+    assert "GOST R 34.10-2012 with 256 bit modulus" in text
+
+    # RFC 7030 4.2.2: re-enrollment authenticated by the GOST certificate itself. OpenSSL
+    # 3.0's TLS 1.3 offers no GOST signature scheme for the client's CertificateVerify;
+    # TLS 1.2 signs it with the GOST key (README: GOST CA).
+    new_key = world.key("device-1-new", "TCB")
+    new_request = world.request(new_key, "/O=Plant/CN=device-1", "d1n")
+    renewed = _curl(world, "simplereenroll", "--tls-max", "1.2", "--cert", certificate,
+                    "--key", key, "--data-binary", f"@{new_request}")  # fmt: skip
+    assert "OK" in world.verify(_certificate_from_pkcs7(world, renewed, "device-1n.pem")).stdout
+
+
+def test_rfc4210_cmp_ir_kur_rr_of_gost_keys_by_openssl_cmp_and_the_crl_says_revoked(
+    world: GostWorld,
+) -> None:
+    credential_id, secret = world.code("CN=device-2,O=Plant")
+    first, second = world.key("device-2"), world.key("device-2-new", "TCA")
+    issued, updated = world.folder / "device-2.pem", world.folder / "device-2-new.pem"
+    ir = world.cmp("-cmd", "ir", "-ref", credential_id, "-secret", f"pass:{secret}",
+                   "-subject", "/CN=device-2/O=Plant", "-newkey", first,
+                   "-trusted", world.ca_file, "-certout", issued)  # fmt: skip
+    assert ir.returncode == 0, ir.stderr
+    assert "OK" in world.verify(issued).stdout
+    kur = world.cmp("-cmd", "kur", "-cert", issued, "-key", first, "-trusted", world.ca_file,
+                    "-newkey", second, "-certout", updated)  # fmt: skip
+    assert kur.returncode == 0, kur.stderr
+    assert _gostcrypto_verifies(_der(updated), _der(world.ca_file))
+    assert world.verify(updated, world.crl()).returncode == 0
+    rr = world.cmp("-cmd", "rr", "-cert", updated, "-key", second, "-trusted", world.ca_file,
+                   "-oldcert", updated, "-revreason", "1")  # fmt: skip
+    assert rr.returncode == 0, rr.stderr
+    crl = world.crl(listing=int(world.openssl("x509", "-in", updated, "-noout", "-serial")
+                                .stdout.strip().split("=")[1], 16))  # fmt: skip
+    refused = world.verify(updated, crl)
+    assert refused.returncode != 0 and "certificate revoked" in refused.stdout + refused.stderr
+    crl_der = _der(crl)
+    assert _parts(crl_der)[1] == SIGNWITHDIGEST_256
+    assert _gostcrypto_verifies(crl_der, _der(world.ca_file))
+    checked = world.openssl("crl", "-in", crl, "-CAfile", world.ca_file, "-noout")
+    assert "verify OK" in checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("digest", ["-sha1", "-sha256", "-md_gost12_256", "-md_gost12_512"])
+def test_rfc6960_4_1_1_gost_signed_ocsp_answers_for_sha_and_streebog_certids(
+    world: GostWorld, digest: str
+) -> None:
+    credential_id, secret = world.code(f"CN=ocsp{digest},O=Plant")
+    key = world.key(f"ocsp{digest}")
+    issued = world.folder / f"ocsp{digest}.pem"
+    ir = world.cmp("-cmd", "ir", "-ref", credential_id, "-secret", f"pass:{secret}",
+                   "-subject", f"/CN=ocsp{digest}/O=Plant", "-newkey", key,
+                   "-trusted", world.ca_file, "-certout", issued)  # fmt: skip
+    assert ir.returncode == 0, ir.stderr
+    answer = world.openssl(
+        "ocsp", digest, "-issuer", world.ca_file, "-cert", issued,
+        "-url", f"{world.server.url}/ocsp", "-CAfile", world.ca_file,
+        "-respout", world.folder / f"resp{digest}.der",
+    )  # fmt: skip
+    assert "Response verify OK" in answer.stderr + answer.stdout
+    assert f"{issued}: good" in answer.stdout
+    response = (world.folder / f"resp{digest}.der").read_bytes()
+    assert bytes.fromhex("06082a85030701010302") in response  # signwithdigest-256, RFC 9215
+
+
+def _curl(world: GostWorld, operation: str, *args: str | Path) -> bytes:
+    result = subprocess.run(
+        ["curl", "-s", "-f", "--cacert", str(world.ca_file), "-H",
+         "Content-Type: application/pkcs10", *map(str, args),
+         f"{world.server.tls_url}/.well-known/est/{operation}"],
+        capture_output=True, env=world.env, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _certificate_from_pkcs7(world: GostWorld, body: bytes, name: str) -> Path:
+    (world.folder / f"{name}.p7").write_bytes(base64.b64decode(body))
+    path = world.folder / name
+    world.openssl("pkcs7", "-inform", "DER", "-in", world.folder / f"{name}.p7",
+                  "-print_certs", "-out", path)  # fmt: skip
+    return path
+
+
+def test_init_makes_a_512_bit_gost_ca_on_the_parameter_set_asked(
+    tmp_path: Path, world: GostWorld
+) -> None:
+    ca = CAHome(tmp_path / "ca512")
+    ca.cli("init", "--algorithm", "gost2012-512:C")
+    pem_text = ca.cli("ca-cert").stdout
+    (tmp_path / "ca512.pem").write_text(pem_text)
+    text = world.openssl("x509", "-in", tmp_path / "ca512.pem", "-noout", "-text").stdout
+    assert "GOST R 34.10-2012 with GOST R 34.11-2012 (512 bit)" in text
+    assert "OK" in world.openssl("verify", "-CAfile", tmp_path / "ca512.pem",
+                                 tmp_path / "ca512.pem").stdout  # fmt: skip
+    assert gost_engine.paramset_of(certificate_spki(_der(tmp_path / "ca512.pem"))) == (512, "C")
+
+
+def test_init_refuses_an_unknown_parameter_set_and_leaves_no_home(tmp_path: Path) -> None:
+    refused = CAHome(tmp_path / "bad").cli("init", "--algorithm", "gost2012-512:TCA", check=False)
+    assert refused.returncode == 2
+    assert "unknown key algorithm 'gost2012-512:TCA'" in refused.stderr
+    assert not (tmp_path / "bad" / "settings.toml").exists()
