@@ -26,6 +26,7 @@ from tests import gost_oracle
 from tests.gost_support import openssl_conf, pem, require_engine
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess, http
+from tests.lint import lint_certificate, lint_crl, lint_ocsp_response
 
 STREEBOG_256 = "GOST R 34.11-2012 with 256 bit hash"  # openssl cmp -digest takes long names
 SIGNWITHDIGEST_256 = "1.2.643.7.1.1.3.2"
@@ -149,6 +150,7 @@ def test_rfc9215_3_2_the_ca_and_tls_certificates_are_gost_signed_and_verify(
     assert world.verify(leaf).returncode == 0
     assert _gostcrypto_verifies(_der(leaf), ca_der)
     assert not _gostcrypto_verifies(_der(leaf)[:-1] + bytes([_der(leaf)[-1] ^ 1]), ca_der)
+    assert lint_certificate(ca_der) == []
 
 
 def test_rfc7030_4_2_1_simpleenroll_of_a_gost_key_by_curl_then_4_2_2_reenroll_over_tls_1_2(
@@ -164,6 +166,7 @@ def test_rfc7030_4_2_1_simpleenroll_of_a_gost_key_by_curl_then_4_2_2_reenroll_ov
     assert _gostcrypto_verifies(_der(certificate), _der(world.ca_file))
     text = world.openssl("x509", "-in", certificate, "-noout", "-text").stdout
     assert "GOST R 34.10-2012 with 256 bit modulus" in text
+    assert lint_certificate(_der(certificate)) == []
 
     # RFC 7030 4.2.2: re-enrollment authenticated by the GOST certificate itself. OpenSSL
     # 3.0's TLS 1.3 offers no GOST signature scheme for the client's CertificateVerify;
@@ -201,6 +204,7 @@ def test_rfc4210_cmp_ir_kur_rr_of_gost_keys_by_openssl_cmp_and_the_crl_says_revo
     crl_der = _der(crl)
     assert _parts(crl_der)[1] == SIGNWITHDIGEST_256
     assert _gostcrypto_verifies(crl_der, _der(world.ca_file))
+    assert lint_crl(crl_der) == []
     checked = world.openssl("crl", "-in", crl, "-CAfile", world.ca_file, "-noout")
     assert "verify OK" in checked.stdout + checked.stderr
 
@@ -225,6 +229,7 @@ def test_rfc6960_4_1_1_gost_signed_ocsp_answers_for_sha_and_streebog_certids(
     assert f"{issued}: good" in answer.stdout
     response = (world.folder / f"resp{digest}.der").read_bytes()
     assert bytes.fromhex("06082a85030701010302") in response  # signwithdigest-256, RFC 9215
+    assert lint_ocsp_response(response) == []
 
 
 def _curl(world: GostWorld, operation: str, *args: str | Path) -> bytes:
