@@ -11,9 +11,10 @@ parameter set `--paramset`, CryptoPro-A by default; 512-bit TC26-A too with `--g
 the signing library's own single-core loop, loadtests/engine_sign_loop.c compiled here
 with `cc` against the system libcrypto (the GOST engine loaded by ENGINE_by_id), run just
 before and just after the pipeline cells, whose mean is the reference, and once more
-beside a process spinning on another CPU (`shared/s`: on a VM whose vCPUs share a core,
-the most one signer process can reach beside a busy event loop); without `cc` a Python
-loop stands in, labelled so. The pipeline cells: the software backend in signer
+beside a process spinning on another CPU (`shared/s`: what a core gives on this machine
+beside a busy neighbour, as a signer process has the event loop's; on a VM whose vCPUs
+share a core it is well below the loop alone); without `cc` a Python loop stands in,
+labelled so. The pipeline cells: the software backend in signer
 processes (the configured default count, and 2) fed by SigningPipeline at the configured
 batch limit, from `--concurrency` callers that each hold the loop for `--loop-work-us` of
 CPU before each sign() (a spin, standing in for a worker decoding a request and building
@@ -285,9 +286,9 @@ def engine_rate(loop: EngineLoop, algorithm: KeyAlgorithm, seconds: float) -> fl
 
 @contextmanager
 def spinning() -> Iterator[None]:
-    """Another process spinning on a CPU meanwhile: the neighbour an event loop is to a
-    signer process. On a VM whose vCPUs share a physical core, or a busy host, the engine's
-    loop is slower beside it: the ceiling for one signer process."""
+    """Another process spinning on a CPU meanwhile, as the event loop's process is a busy
+    neighbour to a signer process. On a VM whose vCPUs share a physical core, or on a busy
+    host, the engine's loop is slower beside it: that much of a gap is the machine's."""
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         yield
@@ -338,8 +339,8 @@ def reference(
     print(
         f"\nreference: engine/s = {loop.label}, the mean of a run just before and one just "
         f"after the algorithm's pipeline cells; shared/s = the same loop beside a process "
-        f"spinning on another CPU, as a signer is beside the event loop (the ceiling for "
-        f"one signer process on this machine); pipeline = software backend in N signer "
+        f"spinning on another CPU, as a signer is beside the event loop (what a core gives "
+        f"here beside a busy neighbour); pipeline = software backend in N signer "
         f"processes ({settings.signer_processes} by default in config), batch limit "
         f"{settings.max_batch}, {busy}; ratio = sig/s / engine/s; eff = ratio per signer "
         f"core used; {args.repeats} interleaved repeats",
