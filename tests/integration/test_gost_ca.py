@@ -270,3 +270,41 @@ def test_init_refuses_an_unknown_parameter_set_and_leaves_no_home(tmp_path: Path
     assert refused.returncode == 2
     assert "unknown key algorithm 'gost2012-512:TCA'" in refused.stderr
     assert not (tmp_path / "bad" / "settings.toml").exists()
+
+
+def test_rfc5280_6_1_a_gost_root_and_issuing_ca_chain_and_root_rollover_verify(
+    tmp_path: Path, world: GostWorld
+) -> None:
+    """`init --hierarchy root+issuing` on GOST: the TLS certificate chains up to the root
+    with both CRLs checked (-crl_check_all); after `root rollover` the new root and its CRL
+    verify, and `rollover` has it certify the issuing CA's next generation."""
+    ca = CAHome(tmp_path / "tree")
+    ca.cli("init", "--algorithm", "gost2012-256:TCA", "--hierarchy", "root+issuing")
+    ca.cli("root", "rollover")
+    ca.cli("rollover")
+    new_root = ca.cli("root", "show").stdout.split("root CA '")[-1].split("'")[0]
+    assert new_root.startswith("demo-root-")
+    server = ServerProcess(ca)
+    try:
+        trusted = tmp_path / "trusted.pem"
+        crls = [http(f"{server.url}/crl/{name}.crl").body for name in ("demo-root", "demo")]
+        certificates = [_ca_der(server, name) for name in ("demo-root", "demo")]
+        trusted.write_text("".join([*(pem(c, "CERTIFICATE") for c in certificates),
+                                    *(pem(c, "X509 CRL") for c in crls)]))  # fmt: skip
+        leaf = tmp_path / "leaf.pem"
+        chain = (ca.path / "tls" / "server.pem").read_text()
+        leaf.write_text(chain.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
+        checked = world.openssl("verify", "-crl_check_all", "-CAfile", trusted, leaf, check=False)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        root_der, root_crl = _ca_der(server, new_root), http(f"{server.url}/crl/{new_root}.crl")
+        assert _gostcrypto_verifies(root_der, root_der)
+        assert _gostcrypto_verifies(root_crl.body, root_der)
+        assert lint_crl(root_crl.body) == []
+    finally:
+        server.stop()
+
+
+def _ca_der(server: ServerProcess, name: str) -> bytes:
+    answer = http(f"{server.url}/ca/{name}.crt")
+    assert answer.status == 200, name
+    return answer.body
