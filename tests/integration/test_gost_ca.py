@@ -20,7 +20,7 @@ from asn1crypto import x509 as asn1_x509
 
 from hsm import gost_engine
 from protocols import crl as crl_codec
-from protocols import der
+from protocols import der, est, gost
 from protocols.x509.spki import certificate_spki
 from tests import gost_oracle
 from tests.gost_support import openssl_conf, pem, require_engine
@@ -308,3 +308,18 @@ def _ca_der(server: ServerProcess, name: str) -> bytes:
     answer = http(f"{server.url}/ca/{name}.crt")
     assert answer.status == 200, name
     return answer.body
+
+
+def test_rfc8951_4_csrattrs_of_a_gost_profile_name_its_key_and_parameter_sets(
+    world: GostWorld,
+) -> None:
+    answer = subprocess.run(
+        ["curl", "-s", "-f", "--cacert", str(world.ca_file),
+         f"{world.server.tls_url}/.well-known/est/person/csrattrs"],
+        capture_output=True, env=world.env, timeout=60,
+    )  # fmt: skip
+    assert answer.returncode == 0, answer.stderr
+    attributes = {a.oid: a for a in est.parse_csr_attributes(base64.b64decode(answer.stdout))}
+    assert set(attributes) == {gost.KEY_OIDS[256], gost.KEY_OIDS[512]}
+    offered = {v for a in attributes.values() for v in a.values}
+    assert offered == {est.oid_der(p.oid) for p in gost.PARAMETER_SETS}
