@@ -18,9 +18,11 @@ import pytest
 from asn1crypto import core
 from asn1crypto import x509 as asn1_x509
 
+from hsm import gost_engine
 from protocols import der
+from protocols.x509.spki import certificate_spki
 from tests import gost_oracle
-from tests.gost_support import openssl_conf, require_engine, spki_of_certificate
+from tests.gost_support import openssl_conf, require_engine
 from tests.integration.cli import openssl
 from tests.integration.conftest import CAHome
 from tests.integration.holder import (
@@ -113,17 +115,19 @@ def test_rfc9215_a_gost_key_enrolled_through_the_ra_is_certified_gost_signed_the
 
     tbs, algorithm, signature = _signed_parts(issued)
     assert algorithm == SIGNWITHDIGEST_256
+    assert gost_engine.paramset_of(certificate_spki(issued)) == (256, "A")  # the holder's key
     verified = openssl("verify", "-CAfile", gost_ra.ca_file, leaf, env=gost_ra.env)
     assert verified.returncode == 0 and b": OK" in verified.stdout, verified.stderr
     ca_der = _pem_der(gost_ra.ca_file.read_bytes())
-    assert gost_oracle.verify(spki_of_certificate(ca_der), signature, tbs)
+    assert gost_oracle.verify(certificate_spki(ca_der), signature, tbs)
     assert lint_certificate(issued) == []
 
     certificate = asn1_x509.Certificate.load(issued)
     assert _numeric_attributes(certificate) == identifiers
     extensions = {e["extn_id"].dotted: e for e in certificate["tbs_certificate"]["extensions"]}
     key_usage = extensions["2.5.29.15"]
-    assert key_usage["critical"].native and key_usage["extn_value"].parsed.native == GOST_KEY_USAGE
+    assert key_usage["critical"].native is True
+    assert key_usage["extn_value"].parsed.native == GOST_KEY_USAGE
     assert {SUBJECT_SIGN_TOOL, ISSUER_SIGN_TOOL, IDENTIFICATION_KIND} <= extensions.keys()
     assert KC1 in [
         p["policy_identifier"].dotted for p in extensions["2.5.29.32"]["extn_value"].parsed
