@@ -18,6 +18,7 @@ import pytest
 from asn1crypto import x509 as asn1_x509
 
 from hsm import gost_engine
+from protocols import der
 from protocols.x509 import extensions as ext
 from protocols.x509.certificate import (
     CertificateTemplate,
@@ -26,6 +27,8 @@ from protocols.x509.certificate import (
     signature_algorithm_for,
 )
 from protocols.x509.names import build_name
+from protocols.x509.spki import certificate_spki
+from tests import gost_oracle
 
 # The example certificates of RFC 9215's appendix, as pyasn1-alt-modules' tests/test_rfc9215.py
 # carries them: self-signed, a 256-bit key on TC26-A (no digestParamSet) and a 512-bit key on
@@ -172,3 +175,29 @@ class GostCA:
         )
         tbs = build_tbs_certificate(template)
         return assemble_certificate(tbs, template.signature_algorithm, self.sign(tbs))
+
+
+def pem_der(text: str | bytes | Path) -> bytes:
+    """The first PEM block of `text` (or of the file), DER (openssl pkcs7 -print_certs
+    writes subject and issuer lines before it)."""
+    if isinstance(text, Path):
+        text = text.read_text()
+    if isinstance(text, bytes):
+        text = text.decode("ascii")
+    body = text.split("-----BEGIN ", 1)[1].split("-----END ", 1)[0]
+    return base64.b64decode("".join(body.splitlines()[1:]))
+
+
+def signed_parts(signed_der: bytes) -> tuple[bytes, str, bytes]:
+    """(toBeSigned octets, signature algorithm OID, signature) of a SIGNED{} structure (a
+    certificate, a CRL: RFC 5280 4.1.1, 5.1.1), cut out of the DER as signed."""
+    (_, tbs), (_, algorithm), (_, bits) = der.elements(signed_der)
+    oid = asn1_x509.AlgorithmIdentifier.load(algorithm)["algorithm"].dotted
+    return tbs, oid, der.contents(bits)[1:]
+
+
+def gostcrypto_verifies(signed_der: bytes, issuer_certificate_der: bytes) -> bool:
+    """Whether the signature of a certificate or CRL is the issuer's, checked by gostcrypto
+    (tests/gost_oracle.py), apart from the engine that made it."""
+    tbs, _, signature = signed_parts(signed_der)
+    return gost_oracle.verify(certificate_spki(issuer_certificate_der), signature, tbs)

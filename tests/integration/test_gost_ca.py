@@ -16,14 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from asn1crypto import x509 as asn1_x509
 
 from hsm import gost_engine
 from protocols import crl as crl_codec
-from protocols import der, est, gost
+from protocols import est, gost
 from protocols.x509.spki import certificate_spki
-from tests import gost_oracle
-from tests.gost_support import openssl_conf, pem, require_engine
+from tests.gost_support import (
+    gostcrypto_verifies,
+    openssl_conf,
+    pem,
+    pem_der,
+    require_engine,
+    signed_parts,
+)
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess, http
 from tests.lint import lint_certificate, lint_crl, lint_ocsp_response
@@ -115,41 +120,21 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GostWorld]:
         server.stop()
 
 
-def _der(path: Path) -> bytes:
-    """The first PEM block of `path`, DER (openssl pkcs7 -print_certs writes subject and
-    issuer lines before it)."""
-    body = path.read_text().split("-----BEGIN ", 1)[1].split("-----END ", 1)[0]
-    return base64.b64decode("".join(body.splitlines()[1:]))
-
-
-def _parts(signed_der: bytes) -> tuple[bytes, str, bytes]:
-    """(toBeSigned octets, signature algorithm OID, signature) of a SIGNED{} structure."""
-    (_, tbs), (_, algorithm), (_, bits) = der.elements(signed_der)
-    oid = asn1_x509.AlgorithmIdentifier.load(algorithm)["algorithm"].dotted
-    return tbs, oid, der.contents(bits)[1:]
-
-
-def _gostcrypto_verifies(signed_der: bytes, issuer_certificate_der: bytes) -> bool:
-    """The signature of a certificate or CRL checked by gostcrypto, apart from the engine."""
-    tbs, _, signature = _parts(signed_der)
-    return gost_oracle.verify(certificate_spki(issuer_certificate_der), signature, tbs)
-
-
 def test_rfc9215_3_2_the_ca_and_tls_certificates_are_gost_signed_and_verify(
     world: GostWorld,
 ) -> None:
-    ca_der = _der(world.ca_file)
-    assert _parts(ca_der)[1] == SIGNWITHDIGEST_256
+    ca_der = pem_der(world.ca_file)
+    assert signed_parts(ca_der)[1] == SIGNWITHDIGEST_256
     assert "OK" in world.verify(world.ca_file).stdout
-    assert _gostcrypto_verifies(ca_der, ca_der)
+    assert gostcrypto_verifies(ca_der, ca_der)
     tls_chain = world.ca.path / "tls" / "server.pem"
     leaf = world.folder / "tls-leaf.pem"
     leaf.write_text(
         tls_chain.read_text().split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
     )
     assert world.verify(leaf).returncode == 0
-    assert _gostcrypto_verifies(_der(leaf), ca_der)
-    assert not _gostcrypto_verifies(_der(leaf)[:-1] + bytes([_der(leaf)[-1] ^ 1]), ca_der)
+    assert gostcrypto_verifies(pem_der(leaf), ca_der)
+    assert not gostcrypto_verifies(pem_der(leaf)[:-1] + bytes([pem_der(leaf)[-1] ^ 1]), ca_der)
     assert lint_certificate(ca_der) == []
 
 
@@ -163,10 +148,10 @@ def test_rfc7030_4_2_1_simpleenroll_of_a_gost_key_by_curl_then_4_2_2_reenroll_ov
                    "--data-binary", f"@{request}")  # fmt: skip
     certificate = _certificate_from_pkcs7(world, issued, "device-1.pem")
     assert "OK" in world.verify(certificate).stdout
-    assert _gostcrypto_verifies(_der(certificate), _der(world.ca_file))
+    assert gostcrypto_verifies(pem_der(certificate), pem_der(world.ca_file))
     text = world.openssl("x509", "-in", certificate, "-noout", "-text").stdout
     assert "GOST R 34.10-2012 with 256 bit modulus" in text
-    assert lint_certificate(_der(certificate)) == []
+    assert lint_certificate(pem_der(certificate)) == []
 
     # RFC 7030 4.2.2: re-enrollment authenticated by the GOST certificate itself. OpenSSL
     # 3.0's TLS 1.3 offers no GOST signature scheme for the client's CertificateVerify;
@@ -192,7 +177,7 @@ def test_rfc4210_cmp_ir_kur_rr_of_gost_keys_by_openssl_cmp_and_the_crl_says_revo
     kur = world.cmp("-cmd", "kur", "-cert", issued, "-key", first, "-trusted", world.ca_file,
                     "-newkey", second, "-certout", updated)  # fmt: skip
     assert kur.returncode == 0, kur.stderr
-    assert _gostcrypto_verifies(_der(updated), _der(world.ca_file))
+    assert gostcrypto_verifies(pem_der(updated), pem_der(world.ca_file))
     assert world.verify(updated, world.crl()).returncode == 0
     rr = world.cmp("-cmd", "rr", "-cert", updated, "-key", second, "-trusted", world.ca_file,
                    "-oldcert", updated, "-revreason", "1")  # fmt: skip
@@ -201,9 +186,9 @@ def test_rfc4210_cmp_ir_kur_rr_of_gost_keys_by_openssl_cmp_and_the_crl_says_revo
                                 .stdout.strip().split("=")[1], 16))  # fmt: skip
     refused = world.verify(updated, crl)
     assert refused.returncode != 0 and "certificate revoked" in refused.stdout + refused.stderr
-    crl_der = _der(crl)
-    assert _parts(crl_der)[1] == SIGNWITHDIGEST_256
-    assert _gostcrypto_verifies(crl_der, _der(world.ca_file))
+    crl_der = pem_der(crl)
+    assert signed_parts(crl_der)[1] == SIGNWITHDIGEST_256
+    assert gostcrypto_verifies(crl_der, pem_der(world.ca_file))
     assert lint_crl(crl_der) == []
     checked = world.openssl("crl", "-in", crl, "-CAfile", world.ca_file, "-noout")
     assert "verify OK" in checked.stdout + checked.stderr
@@ -262,7 +247,7 @@ def test_init_makes_a_512_bit_gost_ca_on_the_parameter_set_asked(
     assert "GOST R 34.10-2012 with GOST R 34.11-2012 (512 bit)" in text
     assert "OK" in world.openssl("verify", "-CAfile", tmp_path / "ca512.pem",
                                  tmp_path / "ca512.pem").stdout  # fmt: skip
-    assert gost_engine.paramset_of(certificate_spki(_der(tmp_path / "ca512.pem"))) == (512, "C")
+    assert gost_engine.paramset_of(certificate_spki(pem_der(tmp_path / "ca512.pem"))) == (512, "C")
 
 
 def test_init_refuses_an_unknown_parameter_set_and_leaves_no_home(tmp_path: Path) -> None:
@@ -297,8 +282,8 @@ def test_rfc5280_6_1_a_gost_root_and_issuing_ca_chain_and_root_rollover_verify(
         checked = world.openssl("verify", "-crl_check_all", "-CAfile", trusted, leaf, check=False)
         assert checked.returncode == 0, checked.stdout + checked.stderr
         root_der, root_crl = _ca_der(server, new_root), http(f"{server.url}/crl/{new_root}.crl")
-        assert _gostcrypto_verifies(root_der, root_der)
-        assert _gostcrypto_verifies(root_crl.body, root_der)
+        assert gostcrypto_verifies(root_der, root_der)
+        assert gostcrypto_verifies(root_crl.body, root_der)
         assert lint_crl(root_crl.body) == []
     finally:
         server.stop()

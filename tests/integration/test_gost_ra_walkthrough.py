@@ -9,7 +9,6 @@ says good, then revoked. An EC key is refused under `person` on a GOST CA."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +18,9 @@ from asn1crypto import core
 from asn1crypto import x509 as asn1_x509
 
 from hsm import gost_engine
-from protocols import der
 from protocols.x509.spki import certificate_spki
 from tests import gost_oracle
-from tests.gost_support import openssl_conf, require_engine
+from tests.gost_support import openssl_conf, pem_der, require_engine, signed_parts
 from tests.integration.cli import openssl
 from tests.integration.conftest import CAHome
 from tests.integration.holder import (
@@ -113,12 +111,12 @@ def test_rfc9215_a_gost_key_enrolled_through_the_ra_is_certified_gost_signed_the
     leaf = tmp_path / "holder.pem"
     issued = certificate_from(answer, leaf)
 
-    tbs, algorithm, signature = _signed_parts(issued)
+    tbs, algorithm, signature = signed_parts(issued)
     assert algorithm == SIGNWITHDIGEST_256
     assert gost_engine.paramset_of(certificate_spki(issued)) == (256, "A")  # the holder's key
     verified = openssl("verify", "-CAfile", gost_ra.ca_file, leaf, env=gost_ra.env)
     assert verified.returncode == 0 and b": OK" in verified.stdout, verified.stderr
-    ca_der = _pem_der(gost_ra.ca_file.read_bytes())
+    ca_der = pem_der(gost_ra.ca_file.read_bytes())
     assert gost_oracle.verify(certificate_spki(ca_der), signature, tbs)
     assert lint_certificate(issued) == []
 
@@ -140,18 +138,6 @@ def test_rfc9215_a_gost_key_enrolled_through_the_ra_is_certified_gost_signed_the
                    "holder_request", "--grounds", "letter 4")  # fmt: skip
     revoked = ocsp_status(gost_ra.ca_file, leaf, url, gost_ra.env)
     assert ": revoked" in revoked and "Revocation Reason: keyCompromise" in revoked, revoked
-
-
-def _signed_parts(signed_der: bytes) -> tuple[bytes, str, bytes]:
-    """(toBeSigned octets, signature algorithm OID, signature) of a SIGNED{} structure."""
-    (_, tbs), (_, algorithm), (_, bits) = der.elements(signed_der)
-    oid = asn1_x509.AlgorithmIdentifier.load(algorithm)["algorithm"].dotted
-    return tbs, oid, der.contents(bits)[1:]
-
-
-def _pem_der(pem: bytes) -> bytes:
-    body = pem.split(b"-----BEGIN CERTIFICATE-----")[1].split(b"-----END")[0]
-    return base64.b64decode(body)
 
 
 def _numeric_attributes(certificate: asn1_x509.Certificate) -> dict[str, str]:
