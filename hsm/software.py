@@ -102,7 +102,7 @@ class SoftwareBackend:
             pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
             return [private.sign(m, pkcs1, sha256) for m in messages]
         if isinstance(private, gost_engine.PrivateKey):
-            return _gost(lambda: [private.sign(m) for m in messages])
+            return _gost(lambda: private.sign_many(messages))
         return [private.sign(m) for m in messages]
 
     def destroy_key(self, key: KeyRef) -> None:

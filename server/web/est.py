@@ -20,11 +20,11 @@ import base64
 import binascii
 import secrets
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from protocols import est
+from protocols import est, gost
 from protocols.x509 import csr as csr_codec
 from server.context import CA
 from server.enrollment import root_distribution
@@ -228,6 +228,7 @@ class EST:
             attributes.append(est.CSRAttribute(est.ID_EC_PUBLIC_KEY, values))
         if any(a.startswith("rsa-") for a in profile.key_algorithms):
             attributes.append(est.CSRAttribute("1.2.840.113549.1.1.1"))
+        attributes.extend(_gost_key_types(profile.key_algorithms))
         if not attributes:
             return web.Response(status=204)
         return web.Response(
@@ -294,3 +295,15 @@ class EST:
 
     async def fullcmc(self, request: web.Request) -> web.Response:
         return _text(501, "Full CMC (RFC 7030 4.3) is not implemented; use simpleenroll")
+
+
+def _gost_key_types(key_algorithms: Sequence[str]) -> list[est.CSRAttribute]:
+    """RFC 8951 4: a GOST R 34.10-2012 key type as the key's OID with its parameter sets'
+    OIDs as values (RFC 9215), one attribute per key size the profile takes."""
+    sets = {(p.key_size, p.engine_name.lower()): p.oid for p in gost.PARAMETER_SETS}
+    found: dict[int, list[bytes]] = {}
+    for algorithm in key_algorithms:
+        if algorithm.startswith("gost2012-"):
+            _, bits, name = algorithm.split("-")
+            found.setdefault(int(bits), []).append(est.oid_der(sets[(int(bits), name)]))
+    return [est.CSRAttribute(gost.KEY_OIDS[bits], tuple(v)) for bits, v in sorted(found.items())]

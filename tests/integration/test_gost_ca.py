@@ -20,12 +20,13 @@ from asn1crypto import x509 as asn1_x509
 
 from hsm import gost_engine
 from protocols import crl as crl_codec
-from protocols import der
+from protocols import der, est, gost
 from protocols.x509.spki import certificate_spki
 from tests import gost_oracle
 from tests.gost_support import openssl_conf, pem, require_engine
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess, http
+from tests.lint import lint_certificate, lint_crl, lint_ocsp_response
 
 STREEBOG_256 = "GOST R 34.11-2012 with 256 bit hash"  # openssl cmp -digest takes long names
 SIGNWITHDIGEST_256 = "1.2.643.7.1.1.3.2"
@@ -149,6 +150,7 @@ def test_rfc9215_3_2_the_ca_and_tls_certificates_are_gost_signed_and_verify(
     assert world.verify(leaf).returncode == 0
     assert _gostcrypto_verifies(_der(leaf), ca_der)
     assert not _gostcrypto_verifies(_der(leaf)[:-1] + bytes([_der(leaf)[-1] ^ 1]), ca_der)
+    assert lint_certificate(ca_der) == []
 
 
 def test_rfc7030_4_2_1_simpleenroll_of_a_gost_key_by_curl_then_4_2_2_reenroll_over_tls_1_2(
@@ -164,6 +166,7 @@ def test_rfc7030_4_2_1_simpleenroll_of_a_gost_key_by_curl_then_4_2_2_reenroll_ov
     assert _gostcrypto_verifies(_der(certificate), _der(world.ca_file))
     text = world.openssl("x509", "-in", certificate, "-noout", "-text").stdout
     assert "GOST R 34.10-2012 with 256 bit modulus" in text
+    assert lint_certificate(_der(certificate)) == []
 
     # RFC 7030 4.2.2: re-enrollment authenticated by the GOST certificate itself. OpenSSL
     # 3.0's TLS 1.3 offers no GOST signature scheme for the client's CertificateVerify;
@@ -201,6 +204,7 @@ def test_rfc4210_cmp_ir_kur_rr_of_gost_keys_by_openssl_cmp_and_the_crl_says_revo
     crl_der = _der(crl)
     assert _parts(crl_der)[1] == SIGNWITHDIGEST_256
     assert _gostcrypto_verifies(crl_der, _der(world.ca_file))
+    assert lint_crl(crl_der) == []
     checked = world.openssl("crl", "-in", crl, "-CAfile", world.ca_file, "-noout")
     assert "verify OK" in checked.stdout + checked.stderr
 
@@ -225,6 +229,7 @@ def test_rfc6960_4_1_1_gost_signed_ocsp_answers_for_sha_and_streebog_certids(
     assert f"{issued}: good" in answer.stdout
     response = (world.folder / f"resp{digest}.der").read_bytes()
     assert bytes.fromhex("06082a85030701010302") in response  # signwithdigest-256, RFC 9215
+    assert lint_ocsp_response(response) == []
 
 
 def _curl(world: GostWorld, operation: str, *args: str | Path) -> bytes:
@@ -265,3 +270,56 @@ def test_init_refuses_an_unknown_parameter_set_and_leaves_no_home(tmp_path: Path
     assert refused.returncode == 2
     assert "unknown key algorithm 'gost2012-512:TCA'" in refused.stderr
     assert not (tmp_path / "bad" / "settings.toml").exists()
+
+
+def test_rfc5280_6_1_a_gost_root_and_issuing_ca_chain_and_root_rollover_verify(
+    tmp_path: Path, world: GostWorld
+) -> None:
+    """`init --hierarchy root+issuing` on GOST: the TLS certificate chains up to the root
+    with both CRLs checked (-crl_check_all); after `root rollover` the new root and its CRL
+    verify, and `rollover` has it certify the issuing CA's next generation."""
+    ca = CAHome(tmp_path / "tree")
+    ca.cli("init", "--algorithm", "gost2012-256:TCA", "--hierarchy", "root+issuing")
+    ca.cli("root", "rollover")
+    ca.cli("rollover")
+    new_root = ca.cli("root", "show").stdout.split("root CA '")[-1].split("'")[0]
+    assert new_root.startswith("demo-root-")
+    server = ServerProcess(ca)
+    try:
+        trusted = tmp_path / "trusted.pem"
+        crls = [http(f"{server.url}/crl/{name}.crl").body for name in ("demo-root", "demo")]
+        certificates = [_ca_der(server, name) for name in ("demo-root", "demo")]
+        trusted.write_text("".join([*(pem(c, "CERTIFICATE") for c in certificates),
+                                    *(pem(c, "X509 CRL") for c in crls)]))  # fmt: skip
+        leaf = tmp_path / "leaf.pem"
+        chain = (ca.path / "tls" / "server.pem").read_text()
+        leaf.write_text(chain.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
+        checked = world.openssl("verify", "-crl_check_all", "-CAfile", trusted, leaf, check=False)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        root_der, root_crl = _ca_der(server, new_root), http(f"{server.url}/crl/{new_root}.crl")
+        assert _gostcrypto_verifies(root_der, root_der)
+        assert _gostcrypto_verifies(root_crl.body, root_der)
+        assert lint_crl(root_crl.body) == []
+    finally:
+        server.stop()
+
+
+def _ca_der(server: ServerProcess, name: str) -> bytes:
+    answer = http(f"{server.url}/ca/{name}.crt")
+    assert answer.status == 200, name
+    return answer.body
+
+
+def test_rfc8951_4_csrattrs_of_a_gost_profile_name_its_key_and_parameter_sets(
+    world: GostWorld,
+) -> None:
+    answer = subprocess.run(
+        ["curl", "-s", "-f", "--cacert", str(world.ca_file),
+         f"{world.server.tls_url}/.well-known/est/person/csrattrs"],
+        capture_output=True, env=world.env, timeout=60,
+    )  # fmt: skip
+    assert answer.returncode == 0, answer.stderr
+    attributes = {a.oid: a for a in est.parse_csr_attributes(base64.b64decode(answer.stdout))}
+    assert set(attributes) == {gost.KEY_OIDS[256], gost.KEY_OIDS[512]}
+    offered = {v for a in attributes.values() for v in a.values}
+    assert offered == {est.oid_der(p.oid) for p in gost.PARAMETER_SETS}

@@ -11,6 +11,7 @@ import pytest
 from hsm import gost_engine
 from hsm.gost_engine import GostError
 from protocols import der
+from tests import gost_oracle
 
 # RFC 6986 section 10.1: message M1 and its GOST R 34.11-2012 hashes
 M1 = b"012345678901234567890123456789012345678901234567890123456789012"
@@ -54,6 +55,25 @@ def test_rfc9215_signature_is_s_then_r_and_verifies_only_over_its_message(
     assert not gost_engine.verify(spki, signature, b"to be signeD")
     tampered = bytes([signature[0] ^ 1]) + signature[1:]
     assert not gost_engine.verify(spki, tampered, b"to be signed")
+
+
+@pytest.mark.parametrize(("bits", "paramset"), [(256, "A"), (512, "C")])
+def test_rfc9215_sign_many_signs_each_message_on_the_one_prepared_context(
+    bits: int, paramset: str
+) -> None:
+    """The key's context and buffers are reused from one signature to the next: each
+    signature is over its own message (checked by gostcrypto, not the engine), and no two
+    are alike (a fresh random k each time)."""
+    key = gost_engine.generate_private_key(bits, paramset)
+    spki = key.public_key_der()
+    messages = [b"", b"\x30" * 400, b"m", b"m", bytes(range(256)) * 40]
+    signatures = key.sign_many(messages)
+    assert [len(s) for s in signatures] == [bits // 4] * len(messages)
+    assert len(set(signatures)) == len(messages)
+    for message, signature in zip(messages, signatures, strict=True):
+        assert gost_oracle.verify(spki, signature, message)
+    assert not gost_oracle.verify(spki, signatures[0], messages[1])
+    assert key.sign_many([]) == []
 
 
 def test_an_unknown_parameter_set_is_refused() -> None:
@@ -139,3 +159,6 @@ def test_a_closed_key_signs_no_more() -> None:
     key.close()
     with pytest.raises(GostError, match="closed"):
         key.sign(b"m")
+    with pytest.raises(GostError, match="closed"):
+        key.sign_many([b"m"])
+    key.close()  # a second close frees nothing twice

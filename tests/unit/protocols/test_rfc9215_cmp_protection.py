@@ -4,6 +4,7 @@ ProtectedPart signed by hsm.gost_engine under id-tc26-signwithdigest-gost3410-12
 
 from __future__ import annotations
 
+import hmac
 import os
 from datetime import UTC, datetime
 
@@ -12,7 +13,7 @@ import pytest
 from protocols import cmp, gost
 from protocols.der import tlv
 from tests.cmp_client import BODY, algorithm_identifier, directory_name, genm_content, header_der
-from tests.gost_support import GostCA, require_engine
+from tests.gost_support import GostCA, require_engine, streebog
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -53,3 +54,46 @@ def test_rfc4210_5_1_3_3_gost_protection_under_the_other_size_is_refused() -> No
     signer = GostCA.make(256, "TCA", NOW)
     message = cmp.parse_pki_message(_genm(signer, gost.SIGNATURE_OIDS[512]))
     assert not cmp.verify_signature(message, signer.certificate)
+
+
+def test_gost_signature_protection_is_an_allowed_protection_kind() -> None:
+    """RFC 9481 lists no GOST algorithm; a GOST CA allows id-tc26-signwithdigest-gost3410-
+    12-256/512 (RFC 9215 3.2) for the GOST certificates it issues (protection.py)."""
+    require_engine()
+    signer = GostCA.make(256, "A", NOW)
+    for bits in (256, 512):
+        message = cmp.parse_pki_message(_genm(signer, gost.SIGNATURE_OIDS[bits]))
+        assert cmp.protection_kind(message) == "signature"
+
+
+def _pbm(owf: str, iterations: int = 50) -> bytes:
+    """A PasswordBasedMac AlgorithmIdentifier (RFC 4210 5.1.3.1) with HMAC-SHA256."""
+    hmac_sha256 = algorithm_identifier("1.2.840.113549.2.9")
+    salt, count = tlv(0x04, b"s" * 16), tlv(0x02, bytes([iterations]))
+    parameters = tlv(0x30, salt + algorithm_identifier(owf) + count + hmac_sha256)
+    return algorithm_identifier(cmp.PASSWORD_BASED_MAC, parameters)
+
+
+@pytest.mark.parametrize("bits", [256, 512])
+def test_rfc4210_5_1_3_1_password_based_mac_with_a_streebog_owf(bits: int) -> None:
+    """BASEKEY = Streebog^n(secret || salt) (RFC 6986), then HMAC-SHA256: what
+    `openssl cmp -digest` writes with gost-engine; checked against gostcrypto's Streebog."""
+    require_engine()
+    key = b"secret" + b"s" * 16
+    for _ in range(50):
+        key = streebog(f"streebog{bits}", key)
+    expected = hmac.digest(key, b"data", "sha256")
+    assert cmp.mac(_pbm(gost.DIGEST_OIDS[bits]), b"secret", b"data") == expected
+    assert cmp.mac(_pbm(gost.DIGEST_OIDS[bits]), b"secreT", b"data") != expected
+
+
+def test_rfc9480_certconf_hash_of_a_gost_certificate_is_streebog() -> None:
+    """RFC 9810 5.3.18: without hashAlg, the hash of the certificate's signature algorithm,
+    Streebog-256 for signwithdigest-gost3410-12-256 (RFC 9215); with hashAlg, that hash."""
+    require_engine()
+    certificate = GostCA.make(256, "TCA", NOW).certificate
+    assert cmp.cert_hash(certificate) == streebog("streebog256", certificate)
+    assert cmp.cert_hash(certificate, gost.DIGEST_OIDS[512]) == streebog("streebog512", certificate)
+    assert cmp.cert_hash(certificate, signature_algorithm_of_cert="gost2012_256") == streebog(
+        "streebog256", certificate
+    )
