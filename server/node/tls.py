@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from config import Settings
+from config.settings import GOST_KEY_ALGORITHMS
+from hsm import gost_engine
 from server.authority import Authority, der_to_pem
 
 
@@ -86,6 +88,13 @@ def server_context(settings: Settings, secret: str, client_ca_pem: str) -> ssl.S
     when offered (RFC 7030 3.3.2) and not required. Those CA certificates are trust
     anchors whether self-signed or not (partial chains): a CA under a parent outside
     accepts the certificates it issued, not every one its parent's root certifies."""
+    if settings.ca.algorithm in GOST_KEY_ALGORITHMS:
+        # The handshake verifies a client certificate's GOST signature (and a GOST client
+        # key's CertificateVerify, TLS 1.2) in this process's OpenSSL, the one Python's ssl
+        # links: only with the GOST engine registered there (hsm/gost_engine.py).
+        reason = gost_engine.available()
+        if reason is not None:
+            raise ValueError(f"a GOST CA's TLS listener needs OpenSSL's GOST engine: {reason}")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(

@@ -29,7 +29,11 @@ def run_cli(
     return result
 
 
-def openssl(*args: str | Path, input_data: bytes | None = None) -> subprocess.CompletedProcess:
+def openssl(
+    *args: str | Path, input_data: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`openssl *args`; `env` adds to the environment (an OPENSSL_CONF loading gost-engine)."""
     return subprocess.run(
-        ["openssl", *map(str, args)], input=input_data, capture_output=True, timeout=60
-    )
+        ["openssl", *map(str, args)], input=input_data, capture_output=True, timeout=60,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip

@@ -5,11 +5,9 @@ Every step is the CLI or a third-party client against the running server."""
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +17,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
+from tests.integration.holder import (
+    EC_P256,
+    certificate_from,
+    make_request,
+    ocsp_status,
+    simpleenroll,
+)
 from tests.integration.server_process import ServerProcess
 from tests.lint import lint_certificate
 
@@ -32,14 +37,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CAHome, S
         yield ca, server
     finally:
         server.stop()
-
-
-def ocsp_status(folder: Path, ca_file: Path, leaf: Path, url: str) -> str:
-    result = openssl("ocsp", "-issuer", ca_file, "-CAfile", ca_file, "-cert", leaf,
-                     "-url", url, "-resp_text")  # fmt: skip
-    out = (result.stdout + result.stderr).decode()
-    assert result.returncode == 0 and "Response verify OK" in out, out
-    return out
 
 
 def test_register_approve_enroll_suspend_resume(
@@ -73,25 +70,11 @@ def test_register_approve_enroll_suspend_resume(
 
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text(ca.cli("ca-cert").stdout)
-    made = openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                   "-nodes", "-keyout", tmp_path / "holder.key", "-subj", "/", "-outform",
-                   "DER", "-out", tmp_path / "holder.der")  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    (tmp_path / "holder.b64").write_bytes(
-        base64.encodebytes((tmp_path / "holder.der").read_bytes())
-    )
-    enrolled = subprocess.run(
-        ["curl", "-sf", "--cacert", ca_file, "-u", f"{code_id}:{secret}",
-         "-H", "Content-Type: application/pkcs10", "--data-binary", f"@{tmp_path / 'holder.b64'}",
-         f"{server.tls_url}/.well-known/est/person/simpleenroll"],
-        capture_output=True, timeout=60,
-    )  # fmt: skip
-    assert enrolled.returncode == 0, enrolled.stderr
-    (tmp_path / "p7.der").write_bytes(base64.b64decode(enrolled.stdout))
-    printed = openssl("pkcs7", "-inform", "DER", "-in", tmp_path / "p7.der", "-print_certs")
+    request = make_request(tmp_path, "holder", EC_P256)
+    status, answer = simpleenroll(server, ca_file, (code_id, secret), request, "person")
+    assert status == 200, answer
     leaf = tmp_path / "holder.pem"
-    leaf.write_bytes(printed.stdout)
-    certificate = x509.load_pem_x509_certificate(printed.stdout)
+    certificate = x509.load_der_x509_certificate(certificate_from(answer, leaf))
     assert lint_certificate(certificate.public_bytes(Encoding.DER)) == []
     shown = openssl("x509", "-in", leaf, "-noout", "-subject", "-nameopt", "RFC2253").stdout
     assert b"SNILS=11223344595" in shown and b"CN=Ivanov Ivan Ivanovich" in shown
@@ -102,13 +85,13 @@ def test_register_approve_enroll_suspend_resume(
     assert f"used for {serial}" in ca.cli("credentials", "--all").stdout
 
     url = f"{server.url}/ocsp"
-    assert ": good" in ocsp_status(tmp_path, ca_file, leaf, url)
+    assert ": good" in ocsp_status(ca_file, leaf, url)
     ca.cli("suspend", "--serial", serial, "--basis", "holder_request",
            "--grounds", "the holder's telephone call")  # fmt: skip
-    held = ocsp_status(tmp_path, ca_file, leaf, url)
+    held = ocsp_status(ca_file, leaf, url)
     assert ": revoked" in held and "Revocation Reason: certificateHold" in held, held
     ca.cli("resume", "--serial", serial, "--basis", "holder_request", "--grounds", "letter 3")
-    assert ": good" in ocsp_status(tmp_path, ca_file, leaf, url)
+    assert ": good" in ocsp_status(ca_file, leaf, url)
     history = ca.cli("show", "--serial", serial).stdout
     assert "hold (certificateHold) by cli:" in history
     assert "on holder_request: the holder's telephone call" in history

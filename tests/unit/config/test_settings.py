@@ -30,6 +30,17 @@ def test_defaults_give_a_working_demo_ca(home: Path) -> None:
     assert settings.resolve("registry.sqlite3") == home / "registry.sqlite3"
 
 
+def test_rfc7030_3_2_2_rfc9483_6_1_every_shipped_profile_has_its_est_and_cmp_label(
+    home: Path,
+) -> None:
+    """A profile is enrolled for at its label's path; one without a label could be issued
+    only by the command line."""
+    settings = load_settings(home, environ={})
+    every = {name: name for name in settings.profiles}
+    assert dict(settings.est.labels) == every
+    assert dict(settings.cmp.labels) == every
+
+
 def test_environment_overrides_settings(home: Path) -> None:
     settings = load_settings(
         home,
