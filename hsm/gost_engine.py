@@ -263,6 +263,12 @@ class PrivateKey:
         """The DER SubjectPublicKeyInfo, as the engine writes it (RFC 9215 4.2)."""
         return _public_key_der(self._library, self._handle())
 
+    def pkcs8_der(self) -> bytes:
+        """The key as an unencrypted DER PKCS#8 PrivateKeyInfo (RFC 5958 2), as OpenSSL
+        writes it: for a key the CA made for a client, which leaves inside TLS or an
+        envelope (server/enrollment/new_keys.py)."""
+        return _private_key_info_der(self._library, self._handle())
+
     def encrypted_pem(self, passphrase: bytes) -> bytes:
         """The key as PEM PKCS#8 encrypted under `passphrase` (PBES2, AES-256-CBC)."""
         if not passphrase:
@@ -445,3 +451,32 @@ def digest(name: str, data: bytes) -> bytes:
     ):
         raise library.error(f"{name} failed")
     return out.raw[: size.value]
+
+
+def _private_key_info_der(library: _Library, pkey: int) -> bytes:
+    """PKCS#8 PrivateKeyInfo of `pkey` by the engine's encoder (EVP_PKEY2PKCS8). The
+    OpenSSL copies of the key are wiped as they are freed."""
+    lib = library.lib
+    vp = ctypes.c_void_p
+    for name, result, arguments in (
+        ("EVP_PKEY2PKCS8", vp, [vp]),
+        ("i2d_PKCS8_PRIV_KEY_INFO", ctypes.c_int, [vp, ctypes.POINTER(vp)]),
+        ("PKCS8_PRIV_KEY_INFO_free", None, [vp]),  # clears the key octets it frees
+        ("CRYPTO_clear_free", None, [vp, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_int]),
+    ):
+        function = getattr(lib, name)
+        function.restype, function.argtypes = result, arguments
+    info = lib.EVP_PKEY2PKCS8(pkey)
+    if not info:
+        raise library.error("cannot encode the GOST private key")
+    out = ctypes.c_void_p()
+    try:
+        length = lib.i2d_PKCS8_PRIV_KEY_INFO(info, ctypes.byref(out))  # allocates `out`
+        if length <= 0 or not out:
+            raise library.error("cannot encode the GOST private key")
+        try:
+            return ctypes.string_at(out, length)
+        finally:
+            lib.CRYPTO_clear_free(out, length, None, 0)
+    finally:
+        lib.PKCS8_PRIV_KEY_INFO_free(info)

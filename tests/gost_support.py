@@ -18,7 +18,7 @@ import pytest
 from asn1crypto import x509 as asn1_x509
 
 from hsm import gost_engine
-from protocols import der
+from protocols import der, gost
 from protocols.x509 import extensions as ext
 from protocols.x509.certificate import (
     CertificateTemplate,
@@ -53,12 +53,6 @@ RFC9215_512_TEST_SET_CERTIFICATE = base64.b64decode(
     "LqzxH0cP3n2VSFaQPDX9j5Ve8wDZXHdTSnJKDu5wL4b6YKCBCRoj3XleHjxonuUS"
     "o8gu4NzCZDx47qj8rNNUklWEhrIPHJ7Bl8kGmYUCYMk7y82cXDMX4ZNE4XOuNg=="
 )
-
-
-def spki_of_certificate(certificate: bytes) -> bytes:
-    """The DER SubjectPublicKeyInfo of a DER certificate, as it carries it."""
-    tbs = asn1_x509.Certificate.load(certificate)["tbs_certificate"]
-    return bytes(tbs["subject_public_key_info"].dump())
 
 
 # ru-profile.md 6.1: the engine loaded by id from ENGINESDIR, default for what it implements;
@@ -201,3 +195,44 @@ def gostcrypto_verifies(signed_der: bytes, issuer_certificate_der: bytes) -> boo
     (tests/gost_oracle.py), apart from the engine that made it."""
     tbs, _, signature = signed_parts(signed_der)
     return gost_oracle.verify(certificate_spki(issuer_certificate_der), signature, tbs)
+
+
+# A profile that takes GOST keys (and EC ones) on any CA, as a GOST CA's TLS profiles take
+# them (server/cli/settings_file.py), for tests of keys the CA makes (serverkeygen, CMP
+# central key generation); and the environments of an EC CA and of a GOST CA to run them on.
+GOST_DEVICE_PROFILE = """
+[profiles.gost-device]
+validity_days = 30
+key_algorithms = ["gost2012-256-a", "gost2012-256-tca", "gost2012-512-c", "ec-p256"]
+key_usage = ["digital_signature"]
+subject_attributes = ["CN", "O"]
+san_types = ["dns"]
+"""
+CA_ENVIRONMENTS: dict[str, dict[str, str]] = {
+    "ec-ca": {},
+    "gost-ca": {"CA_CA__ALGORITHM": '"gost2012-256-a"'},
+}
+
+
+def public_key_of_pkcs8(directory: Path, pkcs8: bytes) -> bytes:
+    """The DER SubjectPublicKeyInfo `openssl pkey` with gost-engine derives from the DER
+    PKCS#8 private key ``pkcs8`` (which holds no public key: it is computed)."""
+    (directory / "generated.der").write_bytes(pkcs8)
+    openssl(directory, "pkey", "-inform", "DER", "-in", "generated.der", "-pubout",
+            "-outform", "DER", "-out", "generated-pub.der")  # fmt: skip
+    return (directory / "generated-pub.der").read_bytes()
+
+
+def assert_gost_key_of_certificate(
+    directory: Path, pkcs8: bytes, certificate: bytes, bits: int, paramset: str
+) -> None:
+    """``pkcs8`` is a GOST key of ``bits`` on gost-engine's ``paramset``, read by openssl,
+    and its public key is the certificate's: the same point on the same set, whichever
+    digestParamSet form each writes (protocols/gost.py)."""
+    public = public_key_of_pkcs8(directory, pkcs8)
+    certified = certificate_spki(certificate)
+    assert gost_engine.paramset_of(public) == (bits, paramset)
+    assert gost_engine.paramset_of(certified) == (bits, paramset)
+    assert gost.read_spki(public) == gost.read_spki(certified)
+    private_key_algorithm = der.elements(pkcs8)[1][1]
+    assert private_key_algorithm == der.elements(public)[0][1]

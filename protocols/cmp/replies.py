@@ -458,15 +458,40 @@ def crls_value(crls: Sequence[bytes]) -> bytes:
 
 
 # Key types as the profiles name them -> AlgorithmIdentifier of the key (RFC 5480 2.1.1,
-# RFC 8410 3), for keySpec's id-regCtrl-algId (RFC 9483 4.3.3). RSA is not among them:
-# id-regCtrl-algId names "a cryptographic algorithm other than rsaEncryption"; RSA is asked
-# for by id-regCtrl-rsaKeyLen alone (RFC 9810 5.3.19, the certReqTemplate controls).
+# RFC 8410 3, RFC 9215 4.2), for keySpec's id-regCtrl-algId (RFC 9483 4.3.3). RSA is not
+# among them: id-regCtrl-algId names "a cryptographic algorithm other than rsaEncryption";
+# RSA is asked for by id-regCtrl-rsaKeyLen alone (RFC 9810 5.3.19, the certReqTemplate
+# controls).
 _ID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
-_KEY_ALGORITHMS = {
-    "ec-p256": (_ID_EC_PUBLIC_KEY, "1.2.840.10045.3.1.7"),
-    "ec-p384": (_ID_EC_PUBLIC_KEY, "1.3.132.0.34"),
-    "ed25519": ("1.3.101.112", None),
-}
+
+
+def _gost_key_type(parameter_set: gost.ParameterSet) -> str:
+    """The profiles' name of a GOST key on `parameter_set` (protocols.gost.GostPublicKey
+    .description): "gost2012-256-a", "gost2012-512-c"."""
+    return f"gost2012-{parameter_set.key_size}-{parameter_set.engine_name.lower()}"
+
+
+def _gost_algorithm(parameter_set: gost.ParameterSet) -> bytes:
+    """id-tc26-gost3410-12-256/512 with GostR3410-2012-PublicKeyParameters as RFC 9215
+    writes them (protocols.gost.canonical_spki): digestParamSet with the CryptoPro sets only."""
+    parameters = _oid_der(parameter_set.oid)
+    if parameter_set.digest_in_spki:
+        parameters += _oid_der(gost.DIGEST_OIDS[parameter_set.key_size])
+    key_oid = gost.KEY_OIDS[parameter_set.key_size]
+    return der_tlv(_SEQUENCE, _oid_der(key_oid) + der_tlv(_SEQUENCE, parameters))
+
+
+@functools.cache
+def _key_algorithms() -> dict[str, bytes]:
+    """Key type -> the DER AlgorithmIdentifier of its public key."""
+    return {
+        "ec-p256": der_tlv(
+            _SEQUENCE, _oid_der(_ID_EC_PUBLIC_KEY) + _oid_der("1.2.840.10045.3.1.7")
+        ),
+        "ec-p384": der_tlv(_SEQUENCE, _oid_der(_ID_EC_PUBLIC_KEY) + _oid_der("1.3.132.0.34")),
+        "ed25519": der_tlv(_SEQUENCE, _oid_der("1.3.101.112")),
+        **{_gost_key_type(p): _gost_algorithm(p) for p in gost.PARAMETER_SETS},
+    }
 
 
 def cert_req_template_value(
@@ -481,7 +506,8 @@ def cert_req_template_value(
     AttributeTypeAndValue per supported algorithm", the client picking one: an
     id-regCtrl-algId AlgorithmIdentifier per non-RSA key type ("ec-p256": id-ecPublicKey
     with the named curve as parameters, RFC 5480 2.1.1; "ed25519": id-Ed25519 without
-    parameters, RFC 8410 3) and an id-regCtrl-rsaKeyLen INTEGER per RSA size ("rsa-<bits>"),
+    parameters, RFC 8410 3; "gost2012-256-a": id-tc26-gost3410-12-256 with the parameter
+    set, RFC 9215 4.2) and an id-regCtrl-rsaKeyLen INTEGER per RSA size ("rsa-<bits>"),
     in the order given. Raises ValueError for no key types, an unknown one, or a subject or
     extension that does not decode."""
     if not key_types:
@@ -492,11 +518,10 @@ def cert_req_template_value(
             length = encode_der(univ.Integer(int(key_type[4:])))
             controls.append(_control(str(rfc9480.id_regCtrl_rsaKeyLen), length))
             continue
-        if key_type not in _KEY_ALGORITHMS:
+        algorithm = _key_algorithms().get(key_type)
+        if algorithm is None:
             raise ValueError(f"unknown key type {key_type!r}")
-        oid, parameter = _KEY_ALGORITHMS[key_type]
-        algorithm = _oid_der(oid) + (_oid_der(parameter) if parameter else b"")
-        controls.append(_control(str(rfc9480.id_regCtrl_algId), der_tlv(_SEQUENCE, algorithm)))
+        controls.append(_control(str(rfc9480.id_regCtrl_algId), algorithm))
     template = b""
     if subject is not None:  # [5] EXPLICIT Name (a CHOICE)
         template += der_tlv(0xA5, _checked(subject, rfc5280.Name(), "subject"))
@@ -509,11 +534,14 @@ def cert_req_template_value(
 
 # RFC 9810 5.3.19.2/5.3.19.3: the key types as AlgorithmIdentifiers of their public keys
 # (RFC 5480 2.1.1: id-ecPublicKey with the named curve; RFC 8017 A.1: rsaEncryption, NULL
-# parameters; RFC 8410 3: id-Ed25519 without). "rsaEncryption and sha256WithRSAEncryption
+# parameters; RFC 8410 3: id-Ed25519 without; RFC 9215 4.2: a GOST key's algorithm with its
+# parameter set). "rsaEncryption and sha256WithRSAEncryption
 # ... are considered to be equivalent": one rsaEncryption stands for every RSA size.
 _RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
-_SIGNING_KEY_TYPES = frozenset({"ec-p256", "ec-p384", "ed25519"})
-_ENCRYPTION_KEY_TYPES = frozenset({"ec-p256", "ec-p384"})  # ECDH (RFC 5753) and RSA
+# GOST R 34.10-2012 keys sign, and agree keys (VKO_GOSTR3410_2012, RFC 7836).
+_GOST_KEY_TYPES = frozenset(_gost_key_type(p) for p in gost.PARAMETER_SETS)
+_SIGNING_KEY_TYPES = frozenset({"ec-p256", "ec-p384", "ed25519"}) | _GOST_KEY_TYPES
+_ENCRYPTION_KEY_TYPES = frozenset({"ec-p256", "ec-p384"}) | _GOST_KEY_TYPES  # + RSA
 _AES256_CBC = "2.16.840.1.101.3.4.1.42"  # RFC 3565 2.2
 
 
@@ -521,7 +549,8 @@ def key_pair_types_value(key_types: Sequence[str], purpose: str) -> bytes | None
     """DER infoValue of id-it-signKeyPairTypes (``purpose`` "signing", RFC 9810
     5.3.19.2) or id-it-encKeyPairTypes ("encryption", 5.3.19.3): SEQUENCE SIZE (1..MAX) OF
     AlgorithmIdentifier, one per key type of ``key_types`` fit for the purpose (EC and
-    Ed25519 sign, EC agrees keys, RSA does both), in order, each once; None when none is.
+    Ed25519 sign, EC agrees keys, RSA and GOST do both), in order, each once; None when
+    none is.
     Raises ValueError for an unknown key type or purpose."""
     if purpose not in ("signing", "encryption"):
         raise ValueError(f"purpose {purpose!r}: signing or encryption")
@@ -530,12 +559,10 @@ def key_pair_types_value(key_types: Sequence[str], purpose: str) -> bytes | None
     for key_type in key_types:
         if key_type.startswith("rsa-") and key_type[4:].isdigit():
             algorithm = der_tlv(_SEQUENCE, _oid_der(_RSA_ENCRYPTION) + encode_der(univ.Null("")))
-        elif key_type in _KEY_ALGORITHMS:
+        elif key_type in _key_algorithms():
             if key_type not in fit:
                 continue
-            oid, parameter = _KEY_ALGORITHMS[key_type]
-            parameters = _oid_der(parameter) if parameter else b""
-            algorithm = der_tlv(_SEQUENCE, _oid_der(oid) + parameters)
+            algorithm = _key_algorithms()[key_type]
         else:
             raise ValueError(f"unknown key type {key_type!r}")
         if algorithm not in algorithms:

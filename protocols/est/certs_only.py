@@ -29,10 +29,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from asn1crypto import cms, keys
+from asn1crypto import cms
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
+from protocols.cms import key_package
 from protocols.est.encoding import (
     CERTS_ONLY_CT,
     PKCS8_CT,
@@ -77,9 +78,10 @@ def server_keygen_response(
     Raises ValueError when the key is not one DER PrivateKeyInfo (an encrypted key is not
     for this part), the certificate is not one DER Certificate, or the boundary is not
     allowed by RFC 2046 5.1.1."""
-    try:
-        keys.PrivateKeyInfo.load(private_key_pkcs8_der, strict=True)["private_key_algorithm"]
-    except (ValueError, TypeError) as exc:
+    try:  # the key package's check, the private key opaque: asn1crypto's PrivateKeyInfo
+        # reads it by algorithm and knows no GOST R 34.10-2012 key
+        key_package.asymmetric_key_package([private_key_pkcs8_der])
+    except ValueError as exc:
         raise ValueError(f"the key is not a DER PKCS#8 PrivateKeyInfo: {exc}") from exc
     parts = [(PKCS8_CT, private_key_pkcs8_der), (CERTS_ONLY_CT, certs_only([certificate_der]))]
     return multipart_mixed(parts, boundary)

@@ -4,7 +4,9 @@ outside sends it to that parent: the subject and the CA extensions it asks for
 
 Built in two steps so the key may live in an HSM: :func:`request_info` gives the
 CertificationRequestInfo to sign, :func:`assemble_request` the request around the
-signature."""
+signature. The same two steps make the request of a key the CA makes for a client
+(server/enrollment/new_keys.py), which may be a GOST key that `cryptography` cannot sign
+with: an empty subject and, when there are names, subjectAltName."""
 
 from __future__ import annotations
 
@@ -19,12 +21,13 @@ from protocols.x509.certificate import algorithm_identifier
 def request_info(
     subject: asn1_x509.Name, spki_der: bytes, extensions: Sequence[asn1_x509.Extension]
 ) -> bytes:
-    """The DER CertificationRequestInfo (version 0, RFC 2986 4.1)."""
-    attributes = [
-        csr.CRIAttribute(
-            {"type": "extension_request", "values": [asn1_x509.Extensions(list(extensions))]}
-        )
-    ]
+    """The DER CertificationRequestInfo (version 0, RFC 2986 4.1); without `extensions`,
+    no extensionRequest attribute (its Extensions would be empty, which SIZE (1..MAX)
+    forbids, RFC 5280 4.1)."""
+    attributes = []
+    if extensions:
+        requested = asn1_x509.Extensions(list(extensions))
+        attributes.append(csr.CRIAttribute({"type": "extension_request", "values": [requested]}))
     info = csr.CertificationRequestInfo(
         {
             "version": "v1",

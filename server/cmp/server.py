@@ -50,15 +50,9 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
 
 from config import Settings
-from protocols import cmp, der
+from protocols import cmp, der, gost
 from protocols.crl import CRLReason
 from protocols.x509 import csr as csr_codec
 from server.authority import IssuedCertificate
@@ -86,12 +80,13 @@ from server.cmp.templates import (
     requested_key_usages,
 )
 from server.enrollment.credentials import EnrollmentCredential, EnrollmentCredentials
-from server.enrollment.enroll import Enrollment, HolderEnrollment, new_key
+from server.enrollment.enroll import Enrollment, HolderEnrollment
 from server.enrollment.key_packages import (
     encrypted_key_package,
     password_key_package,
     subject_key_identifier,
 )
+from server.enrollment.new_keys import new_key
 from server.errors import CAError, ErrorKind
 from server.node.tls import ServerIdentity
 from server.ra.applications import ApplicationPending, Applications
@@ -541,14 +536,12 @@ class CMPServer:
             if sender.certificate is not None:  # RFC 9483 4.1.6.1, 4.1.6.2
                 check_key_management_usage(sender.certificate)
             allowed = self._settings.profile(await self._key_profile(message, sender, profile))
-            key_type = _key_type(template.spki_der, allowed.key_algorithms)
+            key = new_key(_key_type(template.spki_der, allowed.key_algorithms))
         except CAError as exc:
             self._rejection(reply, cert_req_id, exc)
             return
-        key = new_key(key_type)
-        spki = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         request = csr_codec.CSR(
-            subject=template.subject or (), spki_der=spki, dns_names=template.dns_names,
+            subject=template.subject or (), spki_der=key.spki_der, dns_names=template.dns_names,
             ip_addresses=template.ip_addresses, emails=template.emails,
             challenge_password=None, der=message.der, key_usage=requested_key_usages(template),
         )  # fmt: skip
@@ -565,7 +558,7 @@ class CMPServer:
         except BaseException:
             await self._transactions.refused(opening)
             raise
-        pkcs8 = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+        pkcs8 = key.pkcs8_der()
         # RFC 9483 4.1.6: signed by the KGA, named by its subjectKeyIdentifier; 4.1.6.2: the
         # originator of key agreement is the CMP protection certificate, the same identity.
         if sender.credential is not None:
@@ -1063,17 +1056,32 @@ def _key_type(spki_der: bytes | None, allowed: tuple[str, ...]) -> str:
     if spki_der is not None:
         try:  # asn1crypto parses parameters by algorithm: read only what we can name
             algorithm = asn1_keys.PublicKeyAlgorithm.load(der.elements(spki_der)[0][1])
-            wanted = {"rsa": "rsa-2048", "ec": None}.get(algorithm["algorithm"].native, "")
+            name = algorithm["algorithm"].native
+            wanted = {"rsa": "rsa-2048", "ec": None}.get(name, "")
             if wanted is None:
                 parameters = algorithm["parameters"]
                 curve = parameters.chosen.native if parameters else ""
                 wanted = {"secp256r1": "ec-p256", "secp384r1": "ec-p384"}.get(curve, "")
+            elif name in _GOST_KEY_SIZES:  # RFC 9215: the parameter set names the key
+                wanted = _gost_key_type(_GOST_KEY_SIZES[name], algorithm["parameters"].dump())
         except (der.DERError, IndexError, ValueError, TypeError, KeyError):
             wanted = ""  # RFC 9483 4.1.6: an algorithm we cannot read is one we do not serve
         if wanted not in allowed:  # RFC 9483 4.1.6, 3.6.2: in the ip/cp/kup
             raise TemplateRejected(F.badAlg, "the profile does not take that key type")
         return wanted
     return allowed[0]
+
+
+_GOST_KEY_SIZES = {name: size for size, name in gost.KEY_NAMES.items()}
+
+
+def _gost_key_type(size: int, parameters_der: bytes) -> str:
+    """The profiles' name of a GOST R 34.10-2012 key ("gost2012-256-tca", as
+    protocols.gost.GostPublicKey.description names one) of `size` bits whose algorithm has
+    the parameters `parameters_der`. Raises ValueError for parameters that name no set of
+    that size, or none (RFC 9215 requires them)."""
+    found = gost.read_parameters(size, parameters_der)
+    return f"gost2012-{size}-{found.engine_name.lower()}"
 
 
 def _kept_template(der: bytes | None, request_format: str | None) -> cmp.CertRequest | None:

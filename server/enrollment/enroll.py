@@ -7,16 +7,15 @@ request subject takes the credential's."""
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from config import Settings
 from protocols.x509 import csr as csr_codec
+from protocols.x509 import extensions as x509_extensions
 from protocols.x509 import names
 from server.authority import Authority, IssuedCertificate
 from server.enrollment.credentials import (
@@ -26,6 +25,7 @@ from server.enrollment.credentials import (
     check_requested_names,
 )
 from server.enrollment.key_packages import encrypted_key_package
+from server.enrollment.new_keys import new_key
 from server.errors import CAError, ErrorKind
 from server.node.tls import ServerIdentity
 from server.ra import registered_issuance
@@ -287,22 +287,18 @@ class ServerKeyGeneration:
                 request.asymmetric_decrypt_key_identifier, client_certificate, package_signer
             )
         key = new_key(csr_codec.key_description(request.spki_der))
-        names_: list[x509.GeneralName] = [x509.DNSName(d) for d in request.dns_names]
-        names_ += [x509.IPAddress(ipaddress.ip_address(i)) for i in request.ip_addresses]
-        names_ += [x509.RFC822Name(e) for e in request.emails]
-        builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
-        if names_:
-            builder = builder.add_extension(x509.SubjectAlternativeName(names_), critical=False)
-        algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-        own_request = builder.sign(key, algorithm).public_bytes(serialization.Encoding.DER)
+        extensions = []
+        if request.dns_names or request.ip_addresses or request.emails:
+            extensions.append(
+                x509_extensions.subject_alt_name(
+                    request.dns_names, request.ip_addresses, request.emails
+                )
+            )
+        own_request = key.certification_request(extensions)
         issued = await self._enrollment.enroll(
             credential_id, secret, own_request, actor, profile, can_wait=False
         )
-        pkcs8 = key.private_bytes(
-            serialization.Encoding.DER,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        pkcs8 = key.pkcs8_der()
         if recipient is None:
             return GeneratedKey(pkcs8, encrypted=False), issued
         certificate, key_identifier, signer = recipient
@@ -343,22 +339,6 @@ class ServerKeyGeneration:
         if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
             raise CAError(ErrorKind.REJECTED, "a key can be encrypted to RSA or EC keys only")
         return client_certificate, key_identifier, package_signer
-
-
-def new_key(
-    description: str,
-) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
-    """A key the CA makes for a client (EST serverkeygen, CMP central key generation), of
-    the type named as the profiles name them. Raises CAError(REJECTED) for another."""
-    if description == "ec-p256":
-        return ec.generate_private_key(ec.SECP256R1())
-    if description == "ec-p384":
-        return ec.generate_private_key(ec.SECP384R1())
-    if description.startswith("rsa-") and description[4:] in ("2048", "3072", "4096"):
-        return rsa.generate_private_key(65537, int(description[4:]))
-    if description == "ed25519":
-        return ed25519.Ed25519PrivateKey.generate()
-    raise CAError(ErrorKind.REJECTED, f"cannot generate {description} keys")
 
 
 def _delivered_in(delivery: CMPDelivery | None) -> IntentHolds:

@@ -10,6 +10,7 @@ import pytest
 
 from hsm import gost_engine
 from hsm.gost_engine import GostError
+from protocols import der
 from tests import gost_oracle
 
 # RFC 6986 section 10.1: message M1 and its GOST R 34.11-2012 hashes
@@ -112,6 +113,30 @@ def test_openssl_reads_the_key_file_and_verifies_our_signature(tmp_path: Path) -
         capture_output=True, text=True,
     )  # fmt: skip
     assert "Verified OK" in verified.stdout, verified.stderr
+
+
+@pytest.mark.parametrize(("bits", "paramset"), [(256, "A"), (256, "TCA"), (512, "C")])
+def test_rfc5958_2_pkcs8_der_is_read_back_by_openssl_as_the_same_key(
+    tmp_path: Path, bits: int, paramset: str
+) -> None:
+    """The unencrypted PrivateKeyInfo (version 0, the key's algorithm and parameters, the
+    key octets) that a key made for a client leaves in; `openssl pkey` with the engine
+    reads it and derives the same public key."""
+    key = gost_engine.generate_private_key(bits, paramset)
+    pkcs8 = key.pkcs8_der()
+    (_, version), (_, algorithm), (private_key_tag, _) = der.elements(pkcs8)
+    assert version == b"\x02\x01\x00"  # v1 (0): no public key inside (RFC 5958 2)
+    assert algorithm == der.elements(key.public_key_der())[0][1]  # the SPKI's, parameters too
+    assert private_key_tag == 0x04  # privateKey OCTET STRING: a PrivateKeyInfo, not encrypted
+    (tmp_path / "key.der").write_bytes(pkcs8)
+    public = subprocess.run(
+        ["openssl", "pkey", "-engine", "gost", "-inform", "DER", "-in", str(tmp_path / "key.der"),
+         "-pubout", "-outform", "DER"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    assert public == key.public_key_der()
+    other = gost_engine.generate_private_key(bits, paramset)
+    assert other.pkcs8_der() != pkcs8
 
 
 def test_verify_refuses_a_key_that_is_not_gost() -> None:

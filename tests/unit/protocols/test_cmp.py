@@ -46,7 +46,7 @@ from pyasn1.codec.der import decoder, encoder
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc4055, rfc4210, rfc5280, rfc8018, rfc9480
 
-from protocols import cmp, der
+from protocols import cmp, der, gost
 from protocols.cmp import crmf
 from protocols.cmp import messages as cmp_messages
 from protocols.cmp import protection as cmp_protection
@@ -1096,6 +1096,29 @@ def test_rfc9483_4_3_3_cert_req_template_value_one_control_per_key_type() -> Non
     assert [int(decoder.decode(v)[0]) for oid, v in controls if oid == rsa_len] == [3072, 2048]
     with pytest.raises(ValueError):
         cmp.cert_req_template_value(["dsa-1024"])
+
+
+@pytest.mark.parametrize("parameter_set", gost.PARAMETER_SETS, ids=lambda p: p.title)
+def test_rfc9483_4_3_3_a_gost_key_type_is_its_algorithm_with_its_parameter_set(
+    parameter_set: gost.ParameterSet,
+) -> None:
+    """A GOST key type ("gost2012-256-a") is asked for by id-regCtrl-algId with the key's
+    AlgorithmIdentifier as RFC 9215 4.2 writes it in a SubjectPublicKeyInfo (the algorithm
+    of protocols.gost.canonical_spki); GOST keys sign and agree keys (RFC 9810 5.3.19.2,
+    5.3.19.3), so both lists name it."""
+    key_type = f"gost2012-{parameter_set.key_size}-{parameter_set.engine_name.lower()}"
+    point = bytes(parameter_set.key_size // 4)
+    spki = gost.canonical_spki(gost.GostPublicKey(parameter_set.key_size, parameter_set, point))
+    expected = der.elements(spki)[0][1]
+    value = cmp.cert_req_template_value([key_type, "ec-p256"])
+    content, _ = decoder.decode(value, asn1Spec=rfc9480.CertReqTemplateContent())
+    assert bytes(content["keySpec"][0]["value"]) == expected
+    assert gost.read_parameters(
+        parameter_set.key_size, der.elements(expected)[1][1]
+    ) == parameter_set  # fmt: skip
+    for purpose in ("signing", "encryption"):
+        listed = cmp.key_pair_types_value([key_type, "rsa-2048"], purpose)
+        assert listed is not None and der.elements(listed)[0][1] == expected
 
 
 def _with_extra_certs(message: bytes, certificates: list[bytes]) -> bytes:

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import NameOID
 
+from hsm import gost_engine
 from protocols.est import (
     CERTS_ONLY_CT,
     ESTFormatError,
@@ -37,6 +38,7 @@ from protocols.est import (
     parse_multipart_mixed,
     server_keygen_response,
 )
+from tests.gost_support import openssl, require_engine
 
 NOW = datetime(2025, 6, 1, 9, 30, tzinfo=UTC)
 ID_DATA = "1.2.840.113549.1.7.1"
@@ -211,6 +213,20 @@ def test_openssl_reads_both_parts_of_the_server_keygen_body(chain):
         ["sh", "-c", "openssl base64 -d | openssl pkey -inform DER -text_pub -noout"], key_part
     )
     assert "ASN1 OID: prime256v1" in key_text
+
+
+def test_rfc7030_4_4_2_a_gost_key_goes_out_as_the_engine_wrote_it(chain, tmp_path):
+    """A GOST R 34.10-2012 PrivateKeyInfo, whose algorithm asn1crypto cannot read a
+    private key of, is a PKCS#8 key all the same; openssl with the engine reads it back."""
+    require_engine()
+    key = gost_engine.generate_private_key(512, "C")
+    body, content_type = server_keygen_response(key.pkcs8_der(), chain.ders[2], BOUNDARY)
+    (_, key_part), _ = parse_multipart_mixed(body, content_type)
+    assert decode_base64_body(key_part) == key.pkcs8_der()
+    (tmp_path / "key.der").write_bytes(decode_base64_body(key_part))
+    openssl(tmp_path, "pkey", "-inform", "DER", "-in", "key.der", "-pubout", "-outform", "DER",
+            "-out", "pub.der")  # fmt: skip
+    assert (tmp_path / "pub.der").read_bytes() == key.public_key_der()
 
 
 @pytest.mark.parametrize("key", [b"", b"junk", b"\x30\x03\x02\x01\x00"])

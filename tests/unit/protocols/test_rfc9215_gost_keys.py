@@ -17,12 +17,12 @@ from hsm import gost_engine
 from hsm.backend import KeyAlgorithm
 from protocols import der, gost
 from protocols.x509.csr import UnsupportedKey, key_description
+from protocols.x509.spki import certificate_spki
 from tests import gost_oracle
 from tests.gost_support import (
     RFC9215_256_TC26A_CERTIFICATE,
     RFC9215_512_TEST_SET_CERTIFICATE,
     require_engine,
-    spki_of_certificate,
 )
 
 ALL_SETS = [(256, p) for p in sorted(gost_engine.PARAMSETS_256)] + [
@@ -95,7 +95,7 @@ def test_rfc9215_a_cryptopro_key_reads_with_and_without_its_digest_param_set(
 
 
 def test_rfc9215_appendix_tc26_a_key_without_digest_param_set() -> None:
-    key_der = spki_of_certificate(RFC9215_256_TC26A_CERTIFICATE)
+    key_der = certificate_spki(RFC9215_256_TC26A_CERTIFICATE)
     key = gost.read_spki(key_der)
     assert (key.key_size, key.parameter_set.title, key.description) == (
         256,
@@ -111,19 +111,19 @@ def test_rfc9215_appendix_certificate_verifies_under_gostcrypto() -> None:
     certificate = asn1_x509.Certificate.load(RFC9215_256_TC26A_CERTIFICATE)
     tbs = certificate["tbs_certificate"].dump()
     signature = certificate["signature_value"].native
-    key_der = spki_of_certificate(RFC9215_256_TC26A_CERTIFICATE)
+    key_der = certificate_spki(RFC9215_256_TC26A_CERTIFICATE)
     assert gost_oracle.verify(key_der, signature, tbs)
     assert not gost_oracle.verify(key_der, signature, tbs[:-1] + bytes([tbs[-1] ^ 1]))
 
 
 def test_rfc9215_the_test_parameter_set_is_refused() -> None:
     with pytest.raises(ValueError) as refused:
-        gost.read_spki(spki_of_certificate(RFC9215_512_TEST_SET_CERTIFICATE))
+        gost.read_spki(certificate_spki(RFC9215_512_TEST_SET_CERTIFICATE))
     assert str(refused.value) == (
         "1.2.643.7.1.2.1.2.0 is not a GOST R 34.10-2012 512-bit parameter set"
     )
     with pytest.raises(UnsupportedKey) as described:
-        key_description(spki_of_certificate(RFC9215_512_TEST_SET_CERTIFICATE))
+        key_description(certificate_spki(RFC9215_512_TEST_SET_CERTIFICATE))
     assert str(described.value) == (
         "public key not supported "
         "(1.2.643.7.1.2.1.2.0 is not a GOST R 34.10-2012 512-bit parameter set)"
@@ -176,7 +176,7 @@ def test_asn1crypto_knows_the_gost_names() -> None:
     assert algos.SignedDigestAlgorithmId("gost2012_512").dotted == "1.2.643.7.1.1.3.3"
     assert algos.DigestAlgorithmId("streebog256").dotted == "1.2.643.7.1.1.2.2"
     assert algos.DigestAlgorithmId("streebog512").dotted == "1.2.643.7.1.1.2.3"
-    info = keys.PublicKeyInfo.load(spki_of_certificate(RFC9215_256_TC26A_CERTIFICATE))
+    info = keys.PublicKeyInfo.load(certificate_spki(RFC9215_256_TC26A_CERTIFICATE))
     assert info.algorithm == "gost2012_256"
     assert info["algorithm"]["parameters"].native == {
         "public_key_param_set": "1.2.643.7.1.2.1.1.1",

@@ -23,6 +23,7 @@ from protocols.x509.certificate import (
     signature_algorithm_for,
 )
 from protocols.x509.names import build_name
+from protocols.x509.spki import certificate_spki
 from tests import gost_oracle
 from tests.gost_support import (
     RFC9215_512_TEST_SET_CERTIFICATE,
@@ -30,7 +31,6 @@ from tests.gost_support import (
     openssl,
     pem,
     require_engine,
-    spki_of_certificate,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -154,7 +154,7 @@ def test_rfc6960_gost_signed_response_verifies_in_openssl(ca: GostCA, tmp_path: 
 
 def test_rfc9215_a_key_on_an_unknown_parameter_set_is_neither_certified_nor_an_issuer() -> None:
     """RFC 9215's 512-bit example key is on the test parameter set, which the CA refuses."""
-    unknown = spki_of_certificate(RFC9215_512_TEST_SET_CERTIFICATE)
+    unknown = certificate_spki(RFC9215_512_TEST_SET_CERTIFICATE)
     reason = "1.2.643.7.1.2.1.2.0 is not a GOST R 34.10-2012 512-bit parameter set"
     with pytest.raises(ValueError) as refused:
         signature_algorithm_for(unknown)

@@ -8,16 +8,20 @@ Driven by tests/cmp_client.py against a real CMPServer over tests/local_ca.py.""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from hashlib import sha256
+from pathlib import Path
 
+import pytest
 from asn1crypto import cms as asn1_cms
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pyasn1.codec.der import encoder
+from pyasn1.codec.der import decoder, encoder
+from pyasn1_alt_modules import rfc9480
 
-from protocols import cms
+from protocols import cmp, cms, gost
 from protocols.der import tlv
 from tests.cmp_client import (
     IMPLICIT_CONFIRM,
@@ -30,6 +34,8 @@ from tests.cmp_client import (
     cert_request,
     enrollment_credentials,
     extension_der,
+    genm_content,
+    genp_items,
     integer_der,
     key_agreement_client,
     mac_client,
@@ -42,7 +48,13 @@ from tests.cmp_client import (
     validity_field,
 )
 from tests.csr_factory import make_csr
-from tests.local_ca import LocalCA, ra_services
+from tests.gost_support import (
+    CA_ENVIRONMENTS,
+    GOST_DEVICE_PROFILE,
+    assert_gost_key_of_certificate,
+    require_engine,
+)
+from tests.local_ca import LocalCA, opened_local_ca, ra_services
 
 DEVICE = [("CN", "device")]  # the subject of the PKCS#10 requests here
 EC_P256 = algorithm_identifier("1.2.840.10045.2.1", oid_der("1.2.840.10045.3.1.7"))
@@ -441,3 +453,106 @@ async def test_rfc9483_4_1_6_an_algorithm_the_profile_does_not_take_is_an_ip_rej
     assert answer.certificate is not None
     public = x509.load_der_x509_certificate(answer.certificate).public_key()
     assert isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == "secp256r1"
+
+
+# -- RFC 9483 4.1.6 with GOST R 34.10-2012 keys (RFC 9215), on an EC CA and on a GOST CA --------
+
+
+@pytest.fixture(params=sorted(CA_ENVIRONMENTS))
+async def gost_device_ca(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LocalCA]:
+    """A CA whose profile gost-device takes GOST keys of CryptoPro-A, TC26-A (256-bit) and
+    TC26-C (512-bit), and P-256."""
+    require_engine()
+    environment = CA_ENVIRONMENTS[request.param]
+    async with opened_local_ca(tmp_path, GOST_DEVICE_PROFILE, **environment) as ca:
+        yield ca
+
+
+def gost_algorithm(bits: int, parameter_set: str, digest: str | None = None) -> bytes:
+    """id-tc26-gost3410-12-256/512 with GostR3410-2012-PublicKeyParameters { the set's OID,
+    ``digest`` (a digestParamSet OID) when given } (RFC 9215 4.2)."""
+    parameters = oid_der(parameter_set) + (oid_der(digest) if digest else b"")
+    return algorithm_identifier(gost.KEY_OIDS[bits], tlv(0x30, parameters))
+
+
+def central_key(answer: Answer, secret: bytes) -> bytes:
+    """The PKCS#8 key of an ip/cp/kup under the MAC secret (RFC 9483 4.1.6.3): EnvelopedData
+    (PWRI) of a SignedData of an AsymmetricKeyPackage."""
+    pair = answer.decoded["body"][answer.body_type]["response"][0]["certifiedKeyPair"]
+    enveloped = bytes(encoder.encode(pair["privateKey"]["envelopedData"]))
+    content_info = asn1_cms.ContentInfo({
+        "content_type": "enveloped_data",
+        "content": asn1_cms.EnvelopedData.load(b"\x30" + enveloped[1:]),
+    }).dump()  # fmt: skip
+    content_type, signed = cms.open_password_envelope(content_info, secret)
+    assert content_type == cms.ID_SIGNED_DATA
+    package = asn1_cms.SignedData.load(signed)["encap_content_info"]["content"].native
+    (pkcs8,) = cms.parse_asymmetric_key_package(package)
+    return pkcs8
+
+
+@pytest.mark.parametrize(
+    ("bits", "paramset", "algorithm"),
+    [
+        (256, "A", gost_algorithm(256, "1.2.643.2.2.35.1", "1.2.643.7.1.1.2.2")),
+        (256, "A", gost_algorithm(256, "1.2.643.2.2.35.1")),  # without digestParamSet
+        (256, "TCA", gost_algorithm(256, "1.2.643.7.1.2.1.1.1")),
+        (512, "C", gost_algorithm(512, "1.2.643.7.1.2.1.2.3")),
+    ],
+    ids=["cryptopro-a", "cryptopro-a-without-digest", "tc26-a", "512-tc26-c"],
+)
+async def test_rfc9483_4_1_6_3_a_gost_algorithm_only_template_gets_a_gost_key_of_that_set(
+    gost_device_ca: LocalCA, tmp_path: Path, bits: int, paramset: str, algorithm: bytes
+) -> None:
+    identity = await server_identity(gost_device_ca)
+    client = await mac_client(gost_device_ca, profile="gost-device", identity=identity)
+    template = cert_request(spki=algorithm_only(algorithm), pop="none")
+    answer = await ir(client, template, generalInfo=IMPLICIT_CONFIRM)
+    assert answer.status is not None and answer.status.name == "accepted", answer
+    assert answer.certificate is not None
+    assert client.secret is not None
+    pkcs8 = central_key(answer, client.secret)
+    assert_gost_key_of_certificate(tmp_path, pkcs8, answer.certificate, bits, paramset)
+
+
+async def test_rfc9483_4_3_3_the_template_names_a_gost_key_that_central_generation_makes(
+    gost_device_ca: LocalCA, tmp_path: Path
+) -> None:
+    """The keySpec of the profile's certReqTemplate, its first key type (CryptoPro-A),
+    sent back as an algorithm-only template, gets a key of that type."""
+    identity = await server_identity(gost_device_ca)
+    client = await mac_client(gost_device_ca, profile="gost-device", identity=identity)
+    genp = await client.send("genm", genm_content((cmp.ID_IT_CERT_REQ_TEMPLATE, None)), new=True)
+    [(_, value)] = genp_items(genp)
+    assert value is not None
+    content, _ = decoder.decode(value, asn1Spec=rfc9480.CertReqTemplateContent())
+    [control] = content["keySpec"]
+    assert str(control["type"]) == str(rfc9480.id_regCtrl_algId)
+    algorithm = bytes(control["value"])
+    assert algorithm == gost_algorithm(256, "1.2.643.2.2.35.1", "1.2.643.7.1.1.2.2")
+    template = cert_request(spki=algorithm_only(algorithm), pop="none")
+    answer = await ir(client, template, generalInfo=IMPLICIT_CONFIRM)
+    assert answer.certificate is not None and client.secret is not None, answer
+    pkcs8 = central_key(answer, client.secret)
+    assert_gost_key_of_certificate(tmp_path, pkcs8, answer.certificate, 256, "A")
+
+
+@pytest.mark.parametrize(
+    "algorithm",
+    [
+        gost_algorithm(256, "1.2.643.7.1.2.1.1.2"),  # TC26-B: a set the profile does not take
+        gost_algorithm(512, "1.2.643.7.1.2.1.1.1"),  # a 256-bit set for a 512-bit key
+        algorithm_identifier(gost.KEY_OIDS[256]),  # no parameter set (RFC 9215 requires one)
+    ],
+    ids=["tc26-b", "256-bit-set-for-512", "no-parameters"],
+)
+async def test_rfc9483_4_1_6_a_gost_key_the_profile_does_not_take_is_an_ip_rejection(
+    gost_device_ca: LocalCA, algorithm: bytes
+) -> None:
+    identity = await server_identity(gost_device_ca)
+    client = await mac_client(gost_device_ca, profile="gost-device", identity=identity)
+    before = await audit_head(gost_device_ca)
+    answer = await ir(client, cert_request(spki=algorithm_only(algorithm), pop="none"))
+    assert_rejected_in_kind(answer, "ip", "badAlg")
+    assert answer.text == "the profile does not take that key type"
+    assert await audit_head(gost_device_ca) == before
