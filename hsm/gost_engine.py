@@ -14,7 +14,8 @@ Encodings are those X.509 uses (RFC 9215, RFC 4491): a signature is s || r, each
 big-endian and as long as the key's order (64 octets for 256-bit keys, 128 for 512-bit),
 exactly what the engine writes; a 256-bit key signs with Streebog-256, a 512-bit key with
 Streebog-512. Public keys come and go as DER SubjectPublicKeyInfo, private keys as
-encrypted PKCS#8 PEM (PBES2 with AES-256-CBC).
+encrypted PKCS#8 PEM (PBES2 with AES-256-CBC), or, for a key the CA makes for a client
+(EST serverkeygen, CMP central key generation), as the PKCS#8 DER the protocols deliver.
 
 The engine is registered as OpenSSL's default for the algorithms it implements, which are
 GOST's alone, so TLS and hashing elsewhere in the process are untouched.

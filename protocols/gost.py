@@ -34,6 +34,7 @@ __all__ = [
     "DIGEST_OIDS",
     "KEY_OIDS",
     "PARAMETER_SETS",
+    "SETS_BY_KEY_TYPE",
     "SIGNATURE_OIDS",
     "GostPublicKey",
     "ParameterSet",
@@ -69,6 +70,12 @@ class ParameterSet:
     title: str
     digest_in_spki: bool
 
+    @property
+    def key_type(self) -> str:
+        """The name of a key on this set in hsm.backend.KeyAlgorithm and the profiles'
+        key_algorithms: "gost2012-256-a" (CryptoPro-A), "gost2012-256-tcb", "gost2012-512-c"."""
+        return f"gost2012-{self.key_size}-{self.engine_name.lower()}"
+
 
 # RFC 9215 / ru-profile.md 5.1. The CryptoPro sets come from GOST R 34.10-2001 (RFC 4357
 # 11.4) and are valid for 2012 keys; gost-engine's "A" for a 256-bit key is CryptoPro-A,
@@ -88,6 +95,7 @@ PARAMETER_SETS: tuple[ParameterSet, ...] = (
     ParameterSet("1.2.643.7.1.2.1.2.3", 512, "C", "TC26-C", False),
 )
 _SETS_BY_OID = {p.oid: p for p in PARAMETER_SETS}
+SETS_BY_KEY_TYPE = {p.key_type: p for p in PARAMETER_SETS}
 _SETS_BY_NAME = {(p.key_size, p.engine_name): p for p in PARAMETER_SETS}
 _SIZE_BY_KEY_OID_DER = {core.ObjectIdentifier(oid).dump(): size for size, oid in KEY_OIDS.items()}
 _SIZE_BY_SIGNATURE_OID = {oid: size for size, oid in SIGNATURE_OIDS.items()}
@@ -106,7 +114,7 @@ class GostPublicKey:
     def description(self) -> str:
         """The key's short name, that of hsm.backend.KeyAlgorithm and the profiles'
         key_algorithms: "gost2012-256-a" (CryptoPro-A), "gost2012-256-tcb", "gost2012-512-c"."""
-        return f"gost2012-{self.key_size}-{self.parameter_set.engine_name.lower()}"
+        return self.parameter_set.key_type
 
     @property
     def title(self) -> str:

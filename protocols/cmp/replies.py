@@ -465,12 +465,6 @@ def crls_value(crls: Sequence[bytes]) -> bytes:
 _ID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 
 
-def _gost_key_type(parameter_set: gost.ParameterSet) -> str:
-    """The profiles' name of a GOST key on `parameter_set` (protocols.gost.GostPublicKey
-    .description): "gost2012-256-a", "gost2012-512-c"."""
-    return f"gost2012-{parameter_set.key_size}-{parameter_set.engine_name.lower()}"
-
-
 def _gost_algorithm(parameter_set: gost.ParameterSet) -> bytes:
     """id-tc26-gost3410-12-256/512 with GostR3410-2012-PublicKeyParameters as RFC 9215
     writes them (protocols.gost.canonical_spki): digestParamSet with the CryptoPro sets only."""
@@ -490,7 +484,7 @@ def _key_algorithms() -> dict[str, bytes]:
         ),
         "ec-p384": der_tlv(_SEQUENCE, _oid_der(_ID_EC_PUBLIC_KEY) + _oid_der("1.3.132.0.34")),
         "ed25519": der_tlv(_SEQUENCE, _oid_der("1.3.101.112")),
-        **{_gost_key_type(p): _gost_algorithm(p) for p in gost.PARAMETER_SETS},
+        **{p.key_type: _gost_algorithm(p) for p in gost.PARAMETER_SETS},
     }
 
 
@@ -539,7 +533,7 @@ def cert_req_template_value(
 # ... are considered to be equivalent": one rsaEncryption stands for every RSA size.
 _RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
 # GOST R 34.10-2012 keys sign, and agree keys (VKO_GOSTR3410_2012, RFC 7836).
-_GOST_KEY_TYPES = frozenset(_gost_key_type(p) for p in gost.PARAMETER_SETS)
+_GOST_KEY_TYPES = frozenset(gost.SETS_BY_KEY_TYPE)
 _SIGNING_KEY_TYPES = frozenset({"ec-p256", "ec-p384", "ed25519"}) | _GOST_KEY_TYPES
 _ENCRYPTION_KEY_TYPES = frozenset({"ec-p256", "ec-p384"}) | _GOST_KEY_TYPES  # + RSA
 _AES256_CBC = "2.16.840.1.101.3.4.1.42"  # RFC 3565 2.2

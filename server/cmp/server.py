@@ -1080,8 +1080,7 @@ def _gost_key_type(size: int, parameters_der: bytes) -> str:
     protocols.gost.GostPublicKey.description names one) of `size` bits whose algorithm has
     the parameters `parameters_der`. Raises ValueError for parameters that name no set of
     that size, or none (RFC 9215 requires them)."""
-    found = gost.read_parameters(size, parameters_der)
-    return f"gost2012-{size}-{found.engine_name.lower()}"
+    return gost.read_parameters(size, parameters_der).key_type
 
 
 def _kept_template(der: bytes | None, request_format: str | None) -> cmp.CertRequest | None:

@@ -300,10 +300,10 @@ class EST:
 def _gost_key_types(key_algorithms: Sequence[str]) -> list[est.CSRAttribute]:
     """RFC 8951 4: a GOST R 34.10-2012 key type as the key's OID with its parameter sets'
     OIDs as values (RFC 9215), one attribute per key size the profile takes."""
-    sets = {(p.key_size, p.engine_name.lower()): p.oid for p in gost.PARAMETER_SETS}
     found: dict[int, list[bytes]] = {}
     for algorithm in key_algorithms:
-        if algorithm.startswith("gost2012-"):
-            _, bits, name = algorithm.split("-")
-            found.setdefault(int(bits), []).append(est.oid_der(sets[(int(bits), name)]))
+        parameter_set = gost.SETS_BY_KEY_TYPE.get(algorithm)
+        if parameter_set is not None:
+            values = found.setdefault(parameter_set.key_size, [])
+            values.append(est.oid_der(parameter_set.oid))
     return [est.CSRAttribute(gost.KEY_OIDS[bits], tuple(v)) for bits, v in sorted(found.items())]

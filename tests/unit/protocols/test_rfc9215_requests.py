@@ -19,19 +19,19 @@ from hsm import gost_engine
 from protocols import der, gost
 from protocols.cmp import crmf
 from protocols.x509.csr import BadProofOfPossession, MalformedCSR, key_description, parse_csr
+from protocols.x509.spki import certificate_spki
 from tests import gost_oracle
 from tests.fuzz.mutations import FUZZ, hostile
 from tests.gost_support import (
     RFC9215_256_TC26A_CERTIFICATE,
     openssl,
     require_engine,
-    spki_of_certificate,
 )
 
 SETS = [(256, p) for p in sorted(gost_engine.PARAMSETS_256)] + [
     (512, p) for p in sorted(gost_engine.PARAMSETS_512)
 ]
-RFC9215_256_TC26A_SPKI = spki_of_certificate(RFC9215_256_TC26A_CERTIFICATE)
+RFC9215_256_TC26A_SPKI = certificate_spki(RFC9215_256_TC26A_CERTIFICATE)
 NO_POP = "the request's signature does not verify with its key"
 
 
