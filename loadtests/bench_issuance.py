@@ -38,9 +38,12 @@ from tests.postgres import throwaway_cluster
 from tests.softhsm import make_token
 
 
-def init_home(folder: Path, backend: str, registry_url: str | None = None) -> dict[str, str]:
+def init_home(
+    folder: Path, backend: str, registry_url: str | None = None, algorithm: str = "ec-p256"
+) -> dict[str, str]:
     env: dict[str, str] = {}
-    args = [sys.executable, "-m", "server", "init", "--home", str(folder / "ca")]
+    args = [sys.executable, "-m", "server", "init", "--home", str(folder / "ca"),
+            "--algorithm", algorithm]  # fmt: skip
     if registry_url is not None:
         args += ["--registry-url", registry_url]
     if backend == "pkcs11":
@@ -80,6 +83,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=("soft", "pkcs11"), default="soft")
     parser.add_argument("--floor-count", type=int, default=1000)
     parser.add_argument("--registry", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--algorithm", default="ec-p256", help="the CA key's, e.g. gost2012-256 (init --algorithm)"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-issuance-"))
     try:
@@ -94,8 +100,9 @@ def main() -> None:
 
 
 def measure(folder: Path, args: argparse.Namespace, registry_url: str | None) -> None:
-    init_home(folder, args.backend, registry_url)
-    print(f"backend {args.backend}, registry {args.registry}, CA key ec-p256, profile tls-client")
+    init_home(folder, args.backend, registry_url, args.algorithm)
+    print(f"backend {args.backend}, registry {args.registry}, CA key {args.algorithm}, "
+          "profile tls-client (P-256 subscriber keys)")  # fmt: skip
     csrs = floor.requests(args.floor_count)
     before = floor.measure(csrs)
     rate, cpu = asyncio.run(run(folder / "ca", args.count, args.concurrency))
