@@ -7,8 +7,9 @@ engine's provider in that package has no key management or signatures
 (reference/ru-profile.md 6.1). This module is the one binding to it, through ctypes over
 the system `libcrypto.so.3` (the one Python's own `ssl` module links), and the only place
 that names an OpenSSL function; every OpenSSL object it makes is freed before it returns,
-except a loaded private key and its signing context, which `PrivateKey.close` frees. It
-is swapped for provider calls when Debian's provider gains signatures.
+except a loaded private key and its signing context, which `PrivateKey.close` frees, and
+the engine's own reference, kept for the life of the process. It is swapped for provider
+calls when Debian's provider gains signatures.
 
 Encodings are those X.509 uses (RFC 9215, RFC 4491): a signature is s || r, each half
 big-endian and as long as the key's order (64 octets for 256-bit keys, 128 for 512-bit),
@@ -28,13 +29,14 @@ import threading
 from collections.abc import Iterable
 from typing import Final
 
+from asn1crypto import core
+
 __all__ = [
     "GostError",
     "PrivateKey",
     "available",
     "digest",
     "generate_private_key",
-    "key_bits",
     "load_private_key",
     "verify",
 ]
@@ -60,9 +62,9 @@ PARAMSETS_256: Final = frozenset(name for bits, name in PARAMSET_OIDS if bits ==
 PARAMSETS_512: Final = frozenset(name for bits, name in PARAMSET_OIDS if bits == 512)
 
 _KEY_TYPES: Final = {256: b"gost2012_256", 512: b"gost2012_512"}
+_KEY_512_OID_DER: Final = core.ObjectIdentifier("1.2.643.7.1.1.1.2").dump()  # RFC 9215 3.1
 _DIGESTS: Final = {"streebog256": b"md_gost12_256", "streebog512": b"md_gost12_512"}
 _ENGINE_METHOD_ALL: Final = 0xFFFF
-_EVP_PKEY_OP_KEYGEN: Final = 1 << 2
 _PASSWORD_CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p
 )
@@ -118,6 +120,11 @@ class _Library:
             ("EVP_DigestVerify", i, [vp, cp, sz, cp, sz]),
             ("EVP_Digest", i, [cp, sz, vp, vp, vp, vp]),
             ("CRYPTO_free", None, [vp, cp, i]),
+            ("CRYPTO_clear_free", None, [vp, sz, cp, i]),
+            ("EVP_PKEY2PKCS8", vp, [vp]),
+            ("i2d_PKCS8_PRIV_KEY_INFO", i, [vp, ctypes.POINTER(vp)]),
+            ("PKCS8_PRIV_KEY_INFO_free", None, [vp]),  # clears the key octets it frees
+            ("ENGINE_finish", i, [vp]),
             ("EVP_PKEY_get0", vp, [vp]),
             ("EC_KEY_get0_group", vp, [vp]),
             ("EC_GROUP_get_curve_name", i, [vp]),
@@ -135,11 +142,12 @@ class _Library:
                 "OpenSSL's GOST engine is not installed (Debian package libengine-gost-openssl)"
             )
         try:
-            if (
-                lib.ENGINE_init(engine) != 1
-                or lib.ENGINE_set_default(engine, _ENGINE_METHOD_ALL) != 1
-            ):
+            if lib.ENGINE_init(engine) != 1:
                 raise self.error("cannot start OpenSSL's GOST engine")
+            if lib.ENGINE_set_default(engine, _ENGINE_METHOD_ALL) != 1:
+                error = self.error("cannot register OpenSSL's GOST engine")
+                lib.ENGINE_finish(engine)
+                raise error
         finally:
             lib.ENGINE_free(engine)  # the structural reference; ENGINE_init holds its own
         self.engine = engine
@@ -315,9 +323,34 @@ def _public_key_der(library: _Library, pkey: int) -> bytes:
     if length <= 0 or not out:
         raise library.error("cannot encode the GOST public key")
     try:
-        return ctypes.string_at(out, length)
+        return _without_512_digest(ctypes.string_at(out, length))
     finally:
         lib.CRYPTO_free(out, None, 0)
+
+
+def _without_512_digest(spki: bytes) -> bytes:
+    """`spki` as RFC 9215 4.2 writes it: digestParamSet only for the 256-bit CryptoPro sets.
+    The engine also writes it (Streebog-512) for 512-bit keys on sets A and B, and reads the
+    key the same without it; the CA's own keys so have the one encoding issuance gives its
+    subscribers' (protocols/gost.py canonical_spki)."""
+    outer = core.Sequence.load(spki)
+    algorithm = core.Sequence.load(outer[0].dump())
+    if algorithm[0].dump() != _KEY_512_OID_DER:
+        return spki
+    parameters = core.Sequence.load(algorithm[1].dump())
+    if len(parameters) == 1:
+        return spki
+    parameters_der = _tlv(0x30, parameters[0].dump())
+    algorithm_der = _tlv(0x30, algorithm[0].dump() + parameters_der)
+    return _tlv(0x30, algorithm_der + outer[1].dump())
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    """A DER TLV of one-octet `tag` (X.690 8.1.3, definite length)."""
+    if len(body) < 0x80:
+        return bytes((tag, len(body))) + body
+    octets = len(body).to_bytes((len(body).bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(octets))) + octets + body
 
 
 def generate_private_key(bits: int, paramset: str) -> PrivateKey:
@@ -347,6 +380,8 @@ def generate_private_key(bits: int, paramset: str) -> PrivateKey:
 def load_private_key(pem: bytes, passphrase: bytes) -> PrivateKey:
     """The GOST key in encrypted PKCS#8 PEM `pem`. Raises GostError for a wrong passphrase,
     another format or a key that is not GOST R 34.10-2012 (without saying the passphrase)."""
+    if not pem.lstrip().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----"):
+        raise GostError("not an encrypted PKCS#8 key (BEGIN ENCRYPTED PRIVATE KEY)")
     library = _lib()
     lib = library.lib
     bio = lib.BIO_new_mem_buf(pem, len(pem))
@@ -377,16 +412,6 @@ def _read_public_key(library: _Library, spki_der: bytes) -> int:
         lib.EVP_PKEY_free(pkey)
         raise GostError("not a GOST R 34.10-2012 public key (or trailing octets)")
     return int(pkey)
-
-
-def key_bits(spki_der: bytes) -> int:
-    """256 or 512 for a GOST R 34.10-2012 SubjectPublicKeyInfo. Raises GostError."""
-    library = _lib()
-    pkey = _read_public_key(library, spki_der)
-    try:
-        return library.key_types[library.lib.EVP_PKEY_get_base_id(pkey)]
-    finally:
-        library.lib.EVP_PKEY_free(pkey)
 
 
 def paramset_of(spki_der: bytes) -> tuple[int, str] | None:
@@ -458,15 +483,6 @@ def _private_key_info_der(library: _Library, pkey: int) -> bytes:
     """PKCS#8 PrivateKeyInfo of `pkey` by the engine's encoder (EVP_PKEY2PKCS8). The
     OpenSSL copies of the key are wiped as they are freed."""
     lib = library.lib
-    vp = ctypes.c_void_p
-    for name, result, arguments in (
-        ("EVP_PKEY2PKCS8", vp, [vp]),
-        ("i2d_PKCS8_PRIV_KEY_INFO", ctypes.c_int, [vp, ctypes.POINTER(vp)]),
-        ("PKCS8_PRIV_KEY_INFO_free", None, [vp]),  # clears the key octets it frees
-        ("CRYPTO_clear_free", None, [vp, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_int]),
-    ):
-        function = getattr(lib, name)
-        function.restype, function.argtypes = result, arguments
     info = lib.EVP_PKEY2PKCS8(pkey)
     if not info:
         raise library.error("cannot encode the GOST private key")

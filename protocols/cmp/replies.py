@@ -642,7 +642,10 @@ def cert_hash(
     else:
         digest = _signature_hash_of(certificate_der)
     if isinstance(digest, str):
-        return gost_engine.digest(digest, certificate_der)
+        try:
+            return gost_engine.digest(digest, certificate_der)
+        except gost_engine.GostError as exc:
+            raise ValueError(f"{digest}: {exc}") from None
     hasher = hashes.Hash(digest)
     hasher.update(certificate_der)
     return hasher.finalize()

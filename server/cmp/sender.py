@@ -119,20 +119,21 @@ class SenderChecks:
         self, message: cmp.PKIMessage
     ) -> tuple[EnrollmentCredential, bytes, int]:
         """The enrollment credential whose shared secret MACs ``message``, that secret, and
-        the MAC's iteration count (the answer's MAC has the same). Raises CMPRefusal
-        (badMessageCheck)."""
+        the MAC's work in SHA-2 iterations (cmp.mac_work; the answer's MAC has the same).
+        Raises CMPRefusal (badMessageCheck)."""
         credential = await self._referenced_credential(message.header)
         secret = self._credentials.mac_secret(credential)
         low, high = self._cmp.mac_min_iterations, self._cmp.mac_max_iterations
         try:
             _oid, iterations = cmp.mac_parameters(message)
-            if low <= iterations <= high and iterations > MAC_ITERATIONS_ON_LOOP:
+            work = cmp.mac_work(message)
+            if low <= iterations <= high and work > MAC_ITERATIONS_ON_LOOP:
                 await asyncio.to_thread(cmp.verify_mac, message, secret, low, high)
             else:  # cheap, or refused for its count before any hashing
                 cmp.verify_mac(message, secret, low, high)
         except cmp.MACError as exc:
             raise CMPRefusal(F.badMessageCheck, f"MAC protection: {exc}") from None
-        return credential, secret, iterations
+        return credential, secret, work
 
     async def _referenced_credential(self, header: cmp.Header) -> EnrollmentCredential:
         """By senderKID (RFC 9483 4.1.5), else by the sender `CN=<reference>`; both naming

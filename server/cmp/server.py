@@ -159,7 +159,7 @@ class _Sender:
     secret: bytes = b""
     certificate: bytes | None = None
     ra: str | None = None  # a trusted RA's own request (replaced protection, server/cmp/ra.py)
-    mac_iterations: int = 0  # of the request's MAC, which the answer's repeats
+    mac_work: int = 0  # of the request's MAC in SHA-2 iterations, which the answer's repeats
 
     @property
     def name(self) -> str:
@@ -338,8 +338,8 @@ class CMPServer:
         return await self._signature_sender(message)
 
     async def _mac_sender(self, message: cmp.PKIMessage) -> _Sender:
-        credential, secret, iterations = await self._senders.mac_credential(message)
-        return _Sender(credential=credential, secret=secret, mac_iterations=iterations)
+        credential, secret, work = await self._senders.mac_credential(message)
+        return _Sender(credential=credential, secret=secret, mac_work=work)
 
     async def _signature_sender(self, message: cmp.PKIMessage) -> _Sender:
         certificate = await self._senders.signer(message)
@@ -904,7 +904,7 @@ class CMPServer:
                 message, reply, await self._ca_name(), protect.algorithm, kid
             )
             part = cmp.protected_part(header, reply.body)
-            if sender.mac_iterations > MAC_ITERATIONS_ON_LOOP:  # off the event loop
+            if sender.mac_work > MAC_ITERATIONS_ON_LOOP:  # off the event loop
                 protection = await asyncio.to_thread(protect.mac, sender.secret, part)
             else:
                 protection = protect.mac(sender.secret, part)

@@ -34,6 +34,7 @@ Theory of operation:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections import OrderedDict
@@ -65,11 +66,17 @@ from server.status.ocsp_index import IndexCorrupt, IndexedResponse, OCSPIndex
 
 log = logging.getLogger("server.ocsp_responder")
 
-# CertID hashes answered (RFC 6960 4.1.1); GOST R 34.11-2012 (Streebog) too where OpenSSL's
-# GOST engine is installed, as Russian relying parties ask with it (reference/ru-profile.md 7)
-HASH_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512") + (
-    ("streebog256", "streebog512") if gost_engine.available() is None else ()
-)
+_SHA_HASHES = ("sha1", "sha256", "sha384", "sha512")  # CertID hashes answered (RFC 6960 4.1.1)
+
+
+@functools.cache
+def hash_algorithms() -> tuple[str, ...]:
+    """The CertID hashes answered: SHA-1 and SHA-2, and GOST R 34.11-2012 (Streebog-256/512)
+    where OpenSSL's GOST engine is installed, as Russian relying parties ask with it
+    (reference/ru-profile.md 7). Decided at the first issuer's load, not at import."""
+    return _SHA_HASHES + (("streebog256", "streebog512") if gost_engine.available() is None else ())
+
+
 SIGN_BATCH = 2000  # responses signed and stored together (missing ones, renewals)
 UNKNOWN_REMEMBERED = 10_000  # serials whose signed `unknown` answer is kept
 LIVE_SINGLES_REMEMBERED = 10_000  # SingleResponses of one second kept for live answers
@@ -327,7 +334,7 @@ class OCSPResponder:
                 ocsp.issuer_name_hash(name_der, algorithm),
                 ocsp.issuer_key_hash(spki_der, algorithm),
             )
-            for algorithm in HASH_ALGORITHMS
+            for algorithm in hash_algorithms()
         }
         issuer = _Issuer(
             generation=generation,

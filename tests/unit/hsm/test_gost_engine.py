@@ -50,7 +50,7 @@ def test_rfc9215_signature_is_s_then_r_and_verifies_only_over_its_message(
     spki = key.public_key_der()
     signature = key.sign(b"to be signed")
     assert len(signature) == bits // 4
-    assert gost_engine.key_bits(spki) == bits
+    assert gost_engine.paramset_of(spki) == (bits, paramset)
     assert gost_engine.verify(spki, signature, b"to be signed")
     assert not gost_engine.verify(spki, signature, b"to be signeD")
     tampered = bytes([signature[0] ^ 1]) + signature[1:]
@@ -162,3 +162,29 @@ def test_a_closed_key_signs_no_more() -> None:
     with pytest.raises(GostError, match="closed"):
         key.sign_many([b"m"])
     key.close()  # a second close frees nothing twice
+
+
+@pytest.mark.parametrize("paramset", ["A", "B"])
+def test_rfc9215_4_2_a_512_bit_key_is_written_without_digest_parameters(paramset: str) -> None:
+    """The engine writes Streebog-512 as digestParamSet for 512-bit sets A and B; RFC 9215
+    writes it only for the 256-bit CryptoPro sets. The key reads and verifies the same."""
+    from asn1crypto import core
+
+    key = gost_engine.generate_private_key(512, paramset)
+    spki = key.public_key_der()
+    algorithm = core.Sequence.load(core.Sequence.load(spki)[0].dump())
+    assert len(core.Sequence.load(algorithm[1].dump())) == 1
+    assert gost_engine.paramset_of(spki) == (512, paramset)
+    assert gost_engine.verify(spki, key.sign(b"m"), b"m")
+
+
+def test_an_unencrypted_key_file_is_refused() -> None:
+    key = gost_engine.generate_private_key(256, "A")
+    pem = key.encrypted_pem(b"secret")
+    plain = subprocess.run(
+        ["openssl", "pkey", "-engine", "gost", "-passin", "pass:secret"],
+        input=pem, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    assert plain.startswith(b"-----BEGIN PRIVATE KEY-----")
+    with pytest.raises(GostError, match="not an encrypted PKCS#8 key"):
+        gost_engine.load_private_key(plain, b"anything")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from protocols import cmp, gost
+from protocols.cmp import protection as cmp_protection
 from protocols.der import tlv
 from tests.cmp_client import BODY, algorithm_identifier, directory_name, genm_content, header_der
 from tests.gost_support import GostCA, require_engine, streebog
@@ -97,3 +98,28 @@ def test_rfc9480_certconf_hash_of_a_gost_certificate_is_streebog() -> None:
     assert cmp.cert_hash(certificate, signature_algorithm_of_cert="gost2012_256") == streebog(
         "streebog256", certificate
     )
+
+
+def _mac_protected_genm(protection_algorithm: bytes) -> cmp.PKIMessage:
+    header = header_der(
+        {
+            "sender": directory_name("CN=client"),
+            "recipient": directory_name("CN=CA"),
+            "messageTime": NOW,
+            "protectionAlg": protection_algorithm,
+            "transactionID": os.urandom(16),
+            "senderNonce": os.urandom(16),
+        }
+    )
+    body = tlv(BODY["genm"], genm_content())
+    return cmp.parse_pki_message(tlv(0x30, header + body + tlv(0xA0, tlv(0x03, b"\x00" + b"m"))))
+
+
+def test_a_streebog_owf_weighs_its_cost_in_the_mac_work() -> None:
+    """The server checks a MAC off its event loop past a number of SHA-2 iterations; a
+    Streebog iteration through the engine costs about STREEBOG_COST of them."""
+    streebog = _mac_protected_genm(_pbm(gost.DIGEST_OIDS[256], iterations=100))
+    sha256 = _mac_protected_genm(_pbm("2.16.840.1.101.3.4.2.1", iterations=100))
+    assert cmp.mac_parameters(streebog) == cmp.mac_parameters(sha256)
+    assert cmp.mac_work(streebog) == 100 * cmp_protection.STREEBOG_COST
+    assert cmp.mac_work(sha256) == 100
