@@ -233,7 +233,7 @@ def test_suspend_and_resume(soft_ca: CAHome, tmp_path: Path) -> None:
 
 def test_profiles_are_listed(soft_ca: CAHome) -> None:
     names = [line.split()[0] for line in soft_ca.cli("profiles").stdout.splitlines()]
-    assert names == ["tls-server", "tls-client", "person", "organisation"]
+    assert names == ["tls-server", "tls-client", "person", "sole-proprietor", "organisation"]
 
 
 @pytest.mark.parametrize("algorithm", ["ec-p384", "rsa-2048", "ed25519"])
