@@ -111,7 +111,8 @@ def _facts(der: bytes, certificate: asn1_x509.Certificate) -> CertificateFacts:
         else "other"
     )  # fmt: skip
     person = " ".join(found[a] for a in ("SN", "GN") if a in found)
-    address = ", ".join(found[a] for a in _ADDRESS if a in found)
+    located = any(a in found for a in ("street", "L", "ST"))  # a country alone is no address
+    address = ", ".join(found[a] for a in _ADDRESS if a in found) if located else ""
     return CertificateFacts(
         serial=int(tbs["serial_number"].native),
         not_before=tbs["validity"]["not_before"].native,

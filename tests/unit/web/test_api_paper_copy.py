@@ -7,16 +7,15 @@ for a person to look at."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from server.accounts import Role
+from tests.pdf_reading import page_one_png, pdf_text
 from tests.unit.web.api_home import Served
 from tests.unit.web.test_api_personal_data import csr_pem
 from tests.unit.web.test_api_subscribers import PERSON, PERSON_INN, SNILS, ready_subscriber
@@ -37,24 +36,6 @@ LABELS = (
 )  # fmt: skip
 
 
-def pdf_text(pdf: Path) -> str:
-    if shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None:
-        print("poppler-utils (pdftotext, pdftoppm) not installed: run scripts/setup.sh")
-        pytest.skip("poppler-utils not installed (run scripts/setup.sh)")
-    return subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
-                          check=True, timeout=60).stdout  # fmt: skip
-
-
-def page_one_png(pdf: Path) -> Path:
-    """Page 1 as PNG beside the PDF, its path printed: the artefact a person looks at."""
-    stem = pdf.with_suffix("")
-    subprocess.run(["pdftoppm", "-png", "-r", "100", "-f", "1", "-l", "1", "-singlefile",
-                    str(pdf), str(stem)], check=True, timeout=60)  # fmt: skip
-    png = stem.with_suffix(".png")
-    print(f"paper copy page 1: {png}")
-    return png
-
-
 async def person_certificate(signing: Served) -> x509.Certificate:
     operator = signing.seed.tokens[Role.OPERATOR]
     subscriber = await ready_subscriber(signing.api, operator, CYRILLIC_PERSON)
@@ -72,9 +53,8 @@ async def person_certificate(signing: Served) -> x509.Certificate:
 
 
 def assert_8_3_fields(text: str, certificate: x509.Certificate) -> None:
-    flat = " ".join(text.split())
     for label in LABELS:
-        assert label in flat, label
+        assert label in text, label
     der = certificate.public_bytes(Encoding.DER)
     issuer_cn = certificate.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
     for value in (
@@ -92,7 +72,7 @@ def assert_8_3_fields(text: str, certificate: x509.Certificate) -> None:
         "256 бит",
         "цифровая подпись (digitalSignature)",
     ):
-        assert value in flat, value
+        assert value in text, value
 
 
 async def test_8_3_the_api_gives_the_staff_a_paper_copy(signing: Served, tmp_path: Path) -> None:
