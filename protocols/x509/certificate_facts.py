@@ -39,6 +39,10 @@ _HOLDER_ATTRIBUTES = frozenset(
     {"CN", "SN", "GN", "O", "SNILS", "INN", "INNLE", "OGRN", "OGRNIP", *_ADDRESS}
 )
 
+# RFC 8410 3: a key's octets (32 and 57) as bits.
+_EDDSA_BITS = {"ed25519": 256, "ed448": 456}
+_EDDSA_NAMES = {"ed25519": "Ed25519", "ed448": "Ed448"}
+
 
 @dataclass(frozen=True)
 class KeyFacts:
@@ -194,6 +198,9 @@ def _key(spki_der: bytes) -> KeyFacts:
         return KeyFacts("EC", algorithm["algorithm"].dotted, named,
                         curve.dotted if named else None, info.bit_size, short_name,
                         value)  # fmt: skip
-    names = {"rsa": "RSA", "ed25519": "Ed25519", "ed448": "Ed448", "rsassa_pss": "RSASSA-PSS"}
-    return KeyFacts(names.get(kind, kind), algorithm["algorithm"].dotted, None, None,
-                    info.bit_size, short_name, value)  # fmt: skip
+    if kind in _EDDSA_BITS:  # asn1crypto's bit_size knows no EdDSA key
+        return KeyFacts(_EDDSA_NAMES[kind], algorithm["algorithm"].dotted, None, None,
+                        _EDDSA_BITS[kind], short_name, value)  # fmt: skip
+    name = {"rsa": "RSA", "rsassa_pss": "RSASSA-PSS", "dsa": "DSA"}.get(kind, kind)
+    return KeyFacts(name, algorithm["algorithm"].dotted, None, None, info.bit_size, short_name,
+                    value)  # fmt: skip

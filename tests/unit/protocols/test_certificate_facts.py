@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from protocols.x509 import extensions as ext
 from protocols.x509.certificate import (
@@ -39,18 +39,23 @@ RU_EXTENSIONS = [
 ]
 
 
-def ec_certificate(subject: list[tuple[str, str]], serial: int) -> tuple[bytes, bytes]:
+def ec_certificate(
+    subject: list[tuple[str, str]], serial: int, spki: bytes | None = None
+) -> tuple[bytes, bytes]:
     """A certificate of `subject` with RU_EXTENSIONS signed by an ECDSA P-256 issuer, and
-    the subject's SubjectPublicKeyInfo."""
+    the subject's SubjectPublicKeyInfo (`spki`, or a new P-256 key's)."""
     issuer_key = ec.generate_private_key(ec.SECP256R1())
     issuer_spki = issuer_key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    spki = (
-        ec.generate_private_key(ec.SECP256R1())
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
+    if spki is None:
+        spki = (
+            ec.generate_private_key(ec.SECP256R1())
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
     template = CertificateTemplate(
         serial=serial, issuer=build_name(ISSUER), subject=build_name(subject), spki_der=spki,
         not_before=NOW, not_after=NOW + timedelta(days=365),
@@ -121,6 +126,17 @@ def test_8_3_facts_of_a_gost_certificate_of_a_legal_entity() -> None:
     assert facts.signature_algorithm == "1.2.643.7.1.1.3.2"
     assert facts.key_usage == ("digital_signature",) and facts.policies == ()
     assert facts.identification_kind is None and facts.subject_sign_tool is None
+
+
+def test_8_3_facts_of_an_ed25519_key() -> None:
+    spki = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    key = certificate_facts(ec_certificate(PERSON, 8, spki)[0]).key
+    assert (key.algorithm, key.algorithm_oid, key.parameters) == ("Ed25519", "1.3.101.112", None)
+    assert (key.size_bits, key.short_name, key.value) == (256, "ed25519", spki[-32:])
 
 
 def test_garbage_is_not_a_certificate() -> None:
