@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from asn1crypto import core, keys
 from asn1crypto import x509 as asn1_x509
@@ -33,7 +34,7 @@ from protocols.x509.names import attributes_of
 
 __all__ = ["CertificateFacts", "HolderKind", "KeyFacts", "certificate_facts"]
 
-HolderKind = str  # "individual", "sole_proprietor", "legal_entity" or "other"
+HolderKind = Literal["individual", "sole_proprietor", "legal_entity", "other"]
 _ADDRESS = ("street", "L", "ST", "C")  # most specific first, as an address is written
 _HOLDER_ATTRIBUTES = frozenset(
     {"CN", "SN", "GN", "O", "SNILS", "INN", "INNLE", "OGRN", "OGRNIP", *_ADDRESS}
@@ -108,7 +109,7 @@ def _facts(der: bytes, certificate: asn1_x509.Certificate) -> CertificateFacts:
     found = dict(reversed(subject))  # the first (most specific) of a repeated attribute
     usage_period = certificate.private_key_usage_period_value
     key_usage = certificate.key_usage_value
-    holder_kind = (
+    holder_kind: HolderKind = (
         "sole_proprietor" if "OGRNIP" in found
         else "legal_entity" if "OGRN" in found or "INNLE" in found
         else "individual" if "SNILS" in found
