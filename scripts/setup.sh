@@ -11,6 +11,10 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 openssl engine gost >/dev/null 2>&1 || missing+=(libengine-gost-openssl)
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# The paper copy of a certificate (server/paper): a TrueType font with Cyrillic, and the
+# tests read its PDF back with pdftotext and render it with pdftoppm.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 # PostgreSQL's initdb and pg_ctl: the tests start their own throwaway cluster.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 # Test clients we did not write: Bouncy Castle's EST client (Java) and a JDK to build it.

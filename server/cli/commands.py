@@ -19,6 +19,7 @@ from server.cli.subordinate import refuse_pending
 from server.context import open_ca
 from server.errors import CAError, ErrorKind
 from server.node.home_permissions import refuse_shared_home
+from server.paper.pdf import paper_copy
 from server.registry import CertificateStatus, StatusBasis
 from server.request_checks import SubjectAltNames
 from server.serials import parse_serial
@@ -124,6 +125,23 @@ async def show(args: argparse.Namespace) -> int:
         grounds = f": {change.grounds}" if change.grounds else ""
         print(f"  {change.effective_at:%Y-%m-%d %H:%M:%S}Z {change.change.value}{reason}"
               f" by {change.actor}{basis}{grounds}")  # fmt: skip
+    return 0
+
+
+async def paper(args: argparse.Namespace) -> int:
+    """The certificate's paper copy (regulation 8.3) written to --out as PDF."""
+    serial = parse_serial(args.serial)
+    async with open_ca(load_settings(args.home), signing=False) as ca:
+        record = await ca.registry.get_certificate(serial)
+        printed_at = ca.clock()
+    if record is None or record.der is None:
+        raise CAError(ErrorKind.NOT_FOUND, f"no certificate with serial {serial}")
+    document = paper_copy(record.der, printed_at)
+    try:
+        args.out.write_bytes(document)
+    except OSError as exc:
+        raise CAError(ErrorKind.MALFORMED, f"cannot write {args.out}: {exc.strerror}") from None
+    print(f"paper copy of {serial} written to {args.out}")
     return 0
 
 

@@ -187,6 +187,12 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--serial", required=True, help="serial number, hexadecimal")
     show.add_argument("--pem", action="store_true", help="print only the certificate, PEM")
 
+    paper = command("paper", cli_commands.paper, "write a certificate's paper copy (PDF): "
+                    "the attributes of the regulation's section 8.3, its thumbprints, and "
+                    "lines for the holder's and the CA employee's signatures")  # fmt: skip
+    paper.add_argument("--serial", required=True, help="serial number, hexadecimal")
+    paper.add_argument("--out", type=Path, required=True, help="the PDF file to write")
+
     listing = command("list", cli_commands.list_certificates, "list certificates")
     listing.add_argument("--status", choices=("good", "revoked", "hold"))
     listing.add_argument("--profile")

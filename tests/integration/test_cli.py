@@ -27,7 +27,8 @@ from tests.lint import lint_certificate
 COMMANDS = ["init", "serve", "ca-cert", "issue", "revoke", "suspend", "resume", "show",
             "list", "crl", "enroll-code", "profiles", "audit", "applications", "approve",
             "reject", "register", "subscriber", "identify", "acknowledge", "apply", "complete",
-            "overdue", "handover", "credentials", "registry", "import-ca-cert"]  # fmt: skip
+            "overdue", "handover", "credentials", "registry", "import-ca-cert",
+            "paper"]  # fmt: skip
 
 
 REQ_CONFIG = (

@@ -19,6 +19,7 @@ STAFF = {OPERATOR, OFFICER, AUDITOR}
 PROTECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/certificates"): STAFF,
     ("GET", "/certificates/{serial}"): STAFF,
+    ("GET", "/certificates/{serial}/paper"): {OPERATOR, OFFICER},  # personal data on it
     ("POST", "/certificates/{serial}/revoke"): {OFFICER},
     ("POST", "/certificates/{serial}/suspend"): {OFFICER},
     ("POST", "/certificates/{serial}/resume"): {OFFICER},
