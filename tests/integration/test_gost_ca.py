@@ -8,6 +8,7 @@ shares no code with the engine; subscribers enroll GOST keys with curl over EST 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import subprocess
 import time
@@ -104,10 +105,11 @@ class GostWorld:
         return path
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GostWorld]:
+@contextlib.contextmanager
+def served_gost_ca(folder: Path) -> Iterator[GostWorld]:
+    """`init --algorithm gost2012-256` in `folder`, served, with an OPENSSL_CONF loading
+    gost-engine for the clients."""
     require_engine()
-    folder = tmp_path_factory.mktemp("gost")
     ca = CAHome(folder / "ca")
     ca.cli("init", "--algorithm", "gost2012-256")
     ca_file = folder / "ca.pem"
@@ -118,6 +120,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GostWorld]:
         yield GostWorld(ca, server, folder, ca_file, env)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GostWorld]:
+    with served_gost_ca(tmp_path_factory.mktemp("gost")) as served:
+        yield served
 
 
 def test_rfc9215_3_2_the_ca_and_tls_certificates_are_gost_signed_and_verify(

@@ -12,7 +12,6 @@ tests/unit/server/test_cmp_rfc9483_enrolment.py."""
 from __future__ import annotations
 
 import base64
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,10 +25,7 @@ from protocols import cms, der, est, gost
 from protocols.x509.ca_request import assemble_request
 from protocols.x509.certificate import signature_algorithm_for
 from protocols.x509.names import build_name
-from tests.gost_support import openssl_conf, require_engine
-from tests.integration.conftest import CAHome
-from tests.integration.server_process import ServerProcess
-from tests.integration.test_gost_ca import GostWorld
+from tests.integration.test_gost_ca import GostWorld, served_gost_ca
 
 ID_ASYMMETRIC_DECRYPT_KEY_IDENTIFIER = "1.2.840.113549.1.9.16.2.54"  # RFC 7030 4.4.1.2
 
@@ -38,18 +34,8 @@ ID_ASYMMETRIC_DECRYPT_KEY_IDENTIFIER = "1.2.840.113549.1.9.16.2.54"  # RFC 7030 
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GostWorld]:
     """A GOST CA as tests/integration/test_gost_ca.py makes and serves one: its TLS
     profiles take GOST keys."""
-    require_engine()
-    folder = tmp_path_factory.mktemp("gost-keygen")
-    ca = CAHome(folder / "ca")
-    ca.cli("init", "--algorithm", "gost2012-256")
-    ca_file = folder / "ca.pem"
-    ca_file.write_text(ca.cli("ca-cert").stdout)
-    env = {**os.environ, "OPENSSL_CONF": str(openssl_conf(folder))}
-    server = ServerProcess(ca)
-    try:
-        yield GostWorld(ca, server, folder, ca_file, env)
-    finally:
-        server.stop()
+    with served_gost_ca(tmp_path_factory.mktemp("gost-keygen")) as served:
+        yield served
 
 
 def _serverkeygen(world: GostWorld, request: Path, key_type: str, *args: str | Path) -> list[bytes]:
