@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from server.accounts import Role
 from tests.pdf_reading import page_one_png, pdf_text
 from tests.unit.web.api_home import Served
-from tests.unit.web.test_api_personal_data import csr_pem
-from tests.unit.web.test_api_subscribers import PERSON, PERSON_INN, SNILS, ready_subscriber
+from tests.unit.web.test_api_personal_data import issued_person_certificate
+from tests.unit.web.test_api_subscribers import PERSON, PERSON_INN, SNILS
 
 ROOT = Path(__file__).resolve().parents[3]
 CYRILLIC_PERSON = {**PERSON, "surname": "Иванов", "given_names": "Иван Иванович"}
@@ -37,17 +37,8 @@ LABELS = (
 
 
 async def person_certificate(signing: Served) -> x509.Certificate:
-    operator = signing.seed.tokens[Role.OPERATOR]
-    subscriber = await ready_subscriber(signing.api, operator, CYRILLIC_PERSON)
-    made = await signing.api.call(
-        "POST", "/applications", 201, token=operator,
-        body={"subscriber_id": subscriber, "profile": "person", "csr": csr_pem()},
-    )  # fmt: skip
-    approved = await signing.api.call(
-        "POST", f"/applications/{made['id']}/approve", 200,
-        token=signing.seed.tokens[Role.OFFICER],
-    )  # fmt: skip
-    record = await signing.ca.registry.get_certificate(approved["serial"])
+    _, serial = await issued_person_certificate(signing, CYRILLIC_PERSON)
+    record = await signing.ca.registry.get_certificate(serial)
     assert record is not None and record.der is not None
     return x509.load_der_x509_certificate(record.der)
 

@@ -14,7 +14,13 @@ from server.accounts import Role
 from server.registry import AuditEvent
 from tests.csr_factory import make_csr
 from tests.unit.web.api_home import Served
-from tests.unit.web.test_api_subscribers import PERSON_INN, SNILS, SNILS_DIGITS, ready_subscriber
+from tests.unit.web.test_api_subscribers import (
+    PERSON,
+    PERSON_INN,
+    SNILS,
+    SNILS_DIGITS,
+    ready_subscriber,
+)
 
 PERSONAL = (SNILS, SNILS_DIGITS, PERSON_INN, "Ivanov", "Ivan Ivanovich", "ivanov@example.ru")
 GROUNDS = {"grounds": "the holder's letter 7"}
@@ -25,10 +31,13 @@ def csr_pem() -> str:
     return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
-async def issued_person_certificate(signing: Served) -> tuple[str, str]:
-    """(subscriber id, serial) of a person certificate issued through an application."""
+async def issued_person_certificate(
+    signing: Served, person: dict[str, str] = PERSON
+) -> tuple[str, str]:
+    """(subscriber id, serial) of a person certificate issued through an application to a
+    subscriber registered with `person`."""
     operator = signing.seed.tokens[Role.OPERATOR]
-    subscriber = await ready_subscriber(signing.api, operator)
+    subscriber = await ready_subscriber(signing.api, operator, person)
     made = await signing.api.call(
         "POST", "/applications", 201, token=operator,
         body={"subscriber_id": subscriber, "profile": "person", "csr": csr_pem()},
