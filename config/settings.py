@@ -631,6 +631,19 @@ class RASettings:
 
 
 @dataclass(frozen=True)
+class ConfirmationSettings:
+    """Signature confirmation (S10, S11): the other CAs whose subscribers' signatures this CA
+    confirms, as PEM or DER certificate files (relative to the home); this CA's own
+    generations are always trusted."""
+
+    trusted_ca_files: tuple[str, ...] = ()
+
+    def check(self) -> None:
+        for name in self.trusted_ca_files:
+            _require(bool(name.strip()), "confirmation.trusted_ca_files", "certificate file paths")
+
+
+@dataclass(frozen=True)
 class ProfileSettings:
     """A certificate profile: data, not code. Each field names what the profile allows."""
 
@@ -765,6 +778,7 @@ class Settings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     ra: RASettings = field(default_factory=RASettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    confirmation: ConfirmationSettings = field(default_factory=ConfirmationSettings)
     profiles: Mapping[str, ProfileSettings] = field(default_factory=dict)
 
     def resolve(self, relative: str) -> Path:
@@ -806,6 +820,7 @@ SECTIONS = {
     "outbox": OutboxSettings,
     "ra": RASettings,
     "audit": AuditSettings,
+    "confirmation": ConfirmationSettings,
 }
 
 

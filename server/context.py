@@ -29,6 +29,8 @@ from server.authority import Authority
 from server.clock import Clock, utc_now
 from server.cmp.identity import CMPIdentities
 from server.cmp.server import CMPServer
+from server.confirmation.checker import Confirmations
+from server.confirmation.trust import read_trusted_ca_files
 from server.enrollment.credentials import EnrollmentCredentials, derivation_key
 from server.enrollment.enroll import Enrollment, HolderEnrollment, ServerKeyGeneration
 from server.errors import CAError, ErrorKind
@@ -64,6 +66,7 @@ class CA:
     applications: Applications
     cmp: CMPServer
     cmp_identity: CMPIdentities  # what CMP answers and key packages are signed with
+    confirmations: Confirmations  # S10, S11: signatures and certificates confirmed
     enrollment: Enrollment
     holders: HolderEnrollment
     server_keygen: ServerKeyGeneration
@@ -421,6 +424,14 @@ def _assemble(
             clock,
         ),
         cmp_identity=CMPIdentities(settings, registry, authority, clock, secret),
+        confirmations=Confirmations(
+            registry,
+            settings.ca.name,
+            read_trusted_ca_files(
+                [settings.resolve(name) for name in settings.confirmation.trusted_ca_files]
+            ),
+            clock,
+        ),
         enrollment=enrollment,
         holders=holders,
         server_keygen=ServerKeyGeneration(enrollment, holders),

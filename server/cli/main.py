@@ -20,6 +20,7 @@ from config import SettingsError
 from config.settings import key_algorithm_named
 from server.cli import accounts as cli_accounts
 from server.cli import commands as cli_commands
+from server.cli import confirm as cli_confirm
 from server.cli import import_ca as cli_import_ca
 from server.cli import init as cli_init
 from server.cli import lifecycle as cli_lifecycle
@@ -237,6 +238,7 @@ def _parser() -> argparse.ArgumentParser:
     reject.add_argument("--id", required=True, help="the application id (ap-...)")
     reject.add_argument("--reason", required=True, help="told to the client that asked")
     cli_ra.add_commands(command)
+    cli_confirm.add_commands(command)
     cli_lifecycle.add_commands(command)
     cli_root.add_commands(command)
     command("profiles", cli_commands.profiles, "list the certificate profiles")

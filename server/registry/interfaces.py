@@ -146,6 +146,12 @@ class Generations(Protocol):
     async def links(self, ca_name: str) -> list[CALink]: ...
 
 
+class CARevocations(Protocol):
+    """The CA's own certificates revoked by a compromise (K4)."""
+
+    async def ca_revocations(self, ca_name: str) -> dict[str, datetime]: ...
+
+
 class RetirementRecords(Protocol):
     """The retirement of CA generations and the destruction of their keys (regulation K3;
     server/registry/retirement_store.py)."""

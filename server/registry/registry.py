@@ -707,6 +707,19 @@ class Registry:
                 async for row in cursor
             ]  # fmt: skip
 
+    async def ca_revocations(self, ca_name: str) -> dict[str, datetime]:
+        """When each of the CA's own certificates a compromise revoked (its generations' CA
+        certificates and links, K4) was revoked, by serial."""
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT r.serial, r.revoked_at FROM ca_revocations r JOIN ca_generations g"
+                " ON g.id = r.generation_id WHERE g.ca_name = ?",
+                (ca_name,),
+            ) as cursor,
+        ):
+            return {row[0]: from_text(row[1]) async for row in cursor}
+
     async def active_generation(self, ca_name: str) -> CAGeneration | None:
         async with self.reading() as db:
             cursor = await db.execute(

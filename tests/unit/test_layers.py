@@ -80,8 +80,8 @@ SHARED_ROOT_MODULES = {
     "audit_checkpoints.py",
 }
 CAPABILITIES = {
-    "cli", "cmp", "enrollment", "generations", "hierarchy", "node", "paper", "ra", "registry",
-    "status", "web",
+    "cli", "cmp", "confirmation", "enrollment", "generations", "hierarchy", "node", "paper", "ra",
+    "registry", "status", "web",
 }  # fmt: skip
 
 
