@@ -13,7 +13,8 @@ signing leaves the signature valid, its status now reported beside it.
 
 The status of this CA's certificates comes from the registry's status history (a key
 compromise counts from its invalidity date, RFC 5280 5.3.2); that of another CA's
-certificate is not looked up yet, so it makes the verdict "indeterminate".
+certificate from that CA's CRL (server/confirmation/crl_status.py), and without a usable
+one the verdict is "indeterminate".
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from protocols.cms.signed_check import NotSignedData, SignerCheck, check_signers, read_signed_data
 from server.clock import Clock, utc_now
+from server.confirmation.crl_status import CRLStatus
 from server.confirmation.report import Cause, ConfirmationReport
 from server.confirmation.trust import KnownCA, TrustedCAs, known_ca
 from server.registry import StatusChange, StatusChangeKind, interfaces
@@ -68,12 +70,15 @@ class Confirmations:
         ca_name: str,
         trusted_cas: Sequence[tuple[str, bytes]] = (),
         clock: Clock = utc_now,
+        crl_status: CRLStatus | None = None,
     ) -> None:
-        """`trusted_cas`: (where from, DER) of the other CAs the operator trusts."""
+        """`trusted_cas`: (where from, DER) of the other CAs the operator trusts; their
+        certificates' status comes from `crl_status`."""
         self._registry = registry
         self._ca_name = ca_name
         self._trusted_cas = list(trusted_cas)
         self._clock = clock
+        self._crls = crl_status or CRLStatus()
 
     async def check_signature(self, document: bytes | None, signature: bytes) -> ConfirmationReport:
         """S10: the report on `signature` (CMS SignedData, attached or detached) over
@@ -214,13 +219,8 @@ class Confirmations:
         certificates (generations, links)."""
         serial = serial_text(certificate.serial_number)
         if not issuer.ours:
-            text = (
-                "the status of another CA's certificate is not looked up (no CRL or OCSP check yet)"
-            )
-            return [Cause("status_unknown", text, indeterminate=True)], {
-                "status": "unknown",
-                "source": "none",
-            }
+            lookup = await self._crls.status(certificate, issuer.certificate, at, self._clock())
+            return lookup.causes, lookup.facts
         if issuer.generation_id is None or any(ca.der == der for ca in trusted.cas):
             own = await self._registry.ca_revocations(self._ca_name)
             revoked_at = own.get(serial)

@@ -288,11 +288,14 @@ async def test_s10_a_certificate_of_an_older_generation_chains_to_that_generatio
     assert report.as_dict()["signers"][0]["chain"][0]["source"] == "this CA, generation 1"  # type: ignore[index]
 
 
-async def test_s10_another_cas_certificate_is_indeterminate_without_its_status(
+async def test_s10_another_cas_certificate_chains_only_to_a_ca_the_operator_trusts(
     ca: LocalCA, tmp_path: Path
 ) -> None:
+    """Its CRL is at a closed port: the status unknown (tests/unit/server/test_confirmation_crl.py
+    checks the CRLs of another CA)."""
     (tmp_path / "other").mkdir()
-    async with opened_local_ca(tmp_path / "other", PROFILES) as other:
+    closed = {"CA_CA__BASE_URL": '"http://127.0.0.1:9"'}
+    async with opened_local_ca(tmp_path / "other", PROFILES, **closed) as other:
         other.clock.now = ca.clock.now
         signer = await holder(other, tmp_path)
         other_ca = (await other.registry.active_generation(other.settings.ca.name)).certificate_der  # type: ignore[union-attr]

@@ -1,0 +1,153 @@
+"""The status of another CA's certificate from that CA's CRL (RFC 5280 sections 5, 6.3),
+fetched from the certificate's cRLDistributionPoints over HTTP.
+
+Only what the CRL proves is taken from it: it must name the issuer, verify with the issuer's
+key (GOST included, protocols.x509.signed_by) and be current (nextUpdate not passed). A
+revocation listed with a revocationDate (or, for a key compromise, an invalidityDate) at or
+before the signing time makes the signature invalid; a current CRL without the serial makes
+the certificate good; no CRL that passes those checks leaves the status unknown, and the
+verdict "indeterminate". Every fetch is bounded in time and size: the URLs come from a
+certificate someone else made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiohttp
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from protocols.x509.signed_by import signed_by
+from protocols.x509.spki import certificate_spki
+from server.confirmation.report import Cause
+
+FETCH_SECONDS = 10.0
+MAX_CRL_BYTES = 16 * 1024 * 1024
+MAX_URLS = 3
+
+
+@dataclass(frozen=True)
+class CRLLookup:
+    causes: list[Cause]
+    facts: dict[str, object]
+
+
+class CRLStatus:
+    def __init__(
+        self, fetch_seconds: float = FETCH_SECONDS, max_bytes: int = MAX_CRL_BYTES
+    ) -> None:
+        self._fetch_seconds = fetch_seconds
+        self._max_bytes = max_bytes
+
+    async def status(
+        self, certificate: x509.Certificate, issuer: x509.Certificate, at: datetime, now: datetime
+    ) -> CRLLookup:
+        """`certificate`'s status at `at` from a current CRL of `issuer`."""
+        urls = distribution_urls(certificate)[:MAX_URLS]
+        if not urls:
+            return _unknown("the certificate names no HTTP CRL distribution point", None)
+        problems = []
+        for url in urls:
+            try:
+                crl_der = await self._fetch(url)
+                crl = x509.load_der_x509_crl(crl_der)
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                problems.append(f"{url}: {exc or type(exc).__name__}")
+                continue
+            problem = _unusable(crl, crl_der, issuer, now)
+            if problem is not None:
+                problems.append(f"{url}: {problem}")
+                continue
+            return _from_crl(crl, certificate.serial_number, at, url)
+        return _unknown("no usable CRL: " + "; ".join(problems), urls[0])
+
+    async def _fetch(self, url: str) -> bytes:
+        timeout = aiohttp.ClientTimeout(total=self._fetch_seconds)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url, allow_redirects=False) as response,
+        ):
+            if response.status != 200:
+                raise ValueError(f"HTTP {response.status}")
+            body = await asyncio.wait_for(
+                response.content.read(self._max_bytes + 1), self._fetch_seconds
+            )
+            if len(body) > self._max_bytes:
+                raise ValueError(f"larger than {self._max_bytes} bytes")
+            return body
+
+
+def distribution_urls(certificate: x509.Certificate) -> list[str]:
+    """The http(s) URIs of the certificate's cRLDistributionPoints (RFC 5280 4.2.1.13)."""
+    try:
+        points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except x509.ExtensionNotFound:
+        return []
+    return [
+        name.value
+        for point in points
+        for name in point.full_name or ()
+        if isinstance(name, x509.UniformResourceIdentifier)
+        and name.value.startswith(("http://", "https://"))
+    ]
+
+
+def _unusable(
+    crl: x509.CertificateRevocationList, crl_der: bytes, issuer: x509.Certificate, now: datetime
+) -> str | None:
+    if crl.issuer != issuer.subject:
+        return "issued by another name than the certificate's issuer"
+    if not signed_by(crl_der, certificate_spki(issuer.public_bytes(Encoding.DER))):
+        return "its signature does not verify with the issuer's key"
+    if crl.next_update_utc is None or crl.next_update_utc < now:
+        return "not current (nextUpdate passed)"
+    return None
+
+
+def _from_crl(
+    crl: x509.CertificateRevocationList, serial: int, at: datetime, url: str
+) -> CRLLookup:
+    facts: dict[str, object] = {
+        "source": f"CRL {url}",
+        "crl_this_update": crl.last_update_utc.isoformat(),
+    }
+    entry = crl.get_revoked_certificate_by_serial_number(serial)
+    if entry is None:
+        return CRLLookup([], {"status": "good", **facts})
+    reason = _entry_reason(entry)
+    effective = entry.revocation_date_utc
+    if reason is x509.ReasonFlags.key_compromise:
+        try:
+            compromised = entry.extensions.get_extension_for_class(x509.InvalidityDate).value
+            effective = min(effective, compromised.invalidity_date_utc)
+        except x509.ExtensionNotFound:
+            pass
+    if reason is x509.ReasonFlags.certificate_hold:
+        facts |= {"status": "suspended", "suspended_at": effective.isoformat()}
+        cause = Cause("suspended_at_signing", f"suspended since {effective.isoformat()} ({url})")
+    else:
+        facts |= {"status": "revoked", "reason": reason.value, "revoked_at": effective.isoformat()}
+        text = f"revoked ({reason.value}) effective {effective.isoformat()} ({url})"
+        cause = Cause("revoked_before_signing", text)
+    if effective > at:
+        return CRLLookup([], {**facts, "status": "good", "later": facts["status"]})
+    return CRLLookup([cause], facts)
+
+
+def _entry_reason(entry: x509.RevokedCertificate) -> x509.ReasonFlags:
+    try:
+        return entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    except x509.ExtensionNotFound:
+        return x509.ReasonFlags.unspecified
+
+
+def _unknown(text: str, url: str | None) -> CRLLookup:
+    cause = Cause(
+        "status_unknown",
+        f"the status of another CA's certificate is unknown: {text}",
+        indeterminate=True,
+    )
+    return CRLLookup([cause], {"status": "unknown", "source": f"CRL {url}" if url else "none"})
