@@ -19,10 +19,7 @@ one the verdict is "indeterminate".
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -34,7 +31,7 @@ from protocols.cms.signed_check import NotSignedData, SignerCheck, check_signers
 from server.clock import Clock, utc_now
 from server.confirmation.crl_status import CRLStatus
 from server.confirmation.report import Cause, ConfirmationReport
-from server.confirmation.trust import KnownCA, TrustedCAs, known_ca
+from server.confirmation.trust import KnownCA, TrustedCAs, certificates_in, known_ca
 from server.registry import StatusChange, StatusChangeKind, interfaces
 from server.serials import serial_text
 
@@ -49,7 +46,6 @@ SIGNING_PURPOSES = frozenset(
     }
 )
 CLOCK_SKEW = timedelta(minutes=5)  # a signingTime this far ahead of the check is refused
-_PEM = re.compile(rb"-----BEGIN (?:X509 )?CERTIFICATE-----(.+?)-----END", re.DOTALL)
 
 
 class ConfirmationRegistry(
@@ -121,7 +117,7 @@ class Confirmations:
         generation, and its status now."""
         now = self._clock()
         try:
-            der = certificate_der(certificate)
+            der = certificates_in(certificate)[0]
             parsed = x509.load_der_x509_certificate(der)
         except ValueError as exc:
             cause = Cause("not_a_certificate", f"the file is not an X.509 certificate: {exc}")
@@ -519,14 +515,3 @@ def _ca_facts(ca: KnownCA) -> dict[str, object]:
 
 def _file_facts(data: bytes) -> dict[str, object]:
     return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-
-
-def certificate_der(data: bytes) -> bytes:
-    """A certificate file's DER, from DER or PEM. Raises ValueError."""
-    match = _PEM.search(data)
-    if match is None:
-        return data
-    try:
-        return base64.b64decode(b"".join(match.group(1).split()), validate=True)
-    except binascii.Error as exc:
-        raise ValueError("bad base64 in the PEM certificate") from exc

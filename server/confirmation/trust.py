@@ -96,21 +96,21 @@ class TrustedCAs:
 
 
 def read_trusted_ca_files(paths: Sequence[Path]) -> list[tuple[str, bytes]]:
-    """(file name, DER) of every certificate in the operator's trusted CA files, PEM (one
-    or more certificates) or DER. Raises CAError(MALFORMED) naming an unreadable file."""
+    """(file name, DER) of every certificate in the operator's trusted CA files. Raises
+    CAError(MALFORMED) naming an unreadable file."""
     found = []
     for path in paths:
         try:
-            data = path.read_bytes()
-            if b"-----BEGIN" in data:
-                certificates = x509.load_pem_x509_certificates(data)
-            else:
-                certificates = [x509.load_der_x509_certificate(data)]
+            found += [(path.name, der) for der in certificates_in(path.read_bytes())]
         except (OSError, ValueError) as exc:
             raise CAError(
                 ErrorKind.MALFORMED, f"confirmation.trusted_ca_files: {path}: {exc}"
             ) from exc
-        found += [
-            (path.name, certificate.public_bytes(Encoding.DER)) for certificate in certificates
-        ]
     return found
+
+
+def certificates_in(data: bytes) -> list[bytes]:
+    """The certificates of a file, DER: PEM (one or more) or one DER. Raises ValueError."""
+    if b"-----BEGIN" in data:
+        return [c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(data)]
+    return [x509.load_der_x509_certificate(data).public_bytes(Encoding.DER)]

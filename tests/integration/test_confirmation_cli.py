@@ -11,22 +11,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.csr_factory import make_csr, new_key
+from tests.document_signing import DOCUMENT_SIGNER_PROFILE
 from tests.integration.bouncycastle import compile_clients, run_client
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
 
 DOCUMENT = "Акт приёма-передачи № 5\n".encode()
-SIGNER_PROFILE = """
-[profiles.document-signer]
-description = "document signing (test)"
-requires_registered_subscriber = false
-validity_days = 30
-key_algorithms = ["ec-p256", "rsa-2048"]
-key_usage = ["digital_signature", "non_repudiation"]
-extended_key_usage = ["email_protection"]
-subject_attributes = ["CN"]
-required_attributes = ["CN"]
-"""
 
 
 class Signer:
@@ -47,7 +37,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> CAHome:
     home = CAHome(tmp_path_factory.mktemp("confirm") / "ca")
     run_cli("init", "--home", home.path, "--subject", "CN=Confirming CA,O=Test,C=RU")
     with (home.path / "settings.toml").open("a", encoding="utf-8") as settings:
-        settings.write(SIGNER_PROFILE)
+        settings.write(DOCUMENT_SIGNER_PROFILE)
     return home
 
 

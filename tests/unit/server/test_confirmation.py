@@ -21,20 +21,13 @@ from server.confirmation.checker import Confirmations
 from server.confirmation.report import ConfirmationReport
 from server.serials import serial_text
 from tests.csr_factory import make_csr, new_key
+from tests.document_signing import DOCUMENT_SIGNER_PROFILE
 from tests.local_ca import LocalCA, opened_local_ca, second_generation
 
 DOCUMENT = "Договор № 17 от 6 декабря 2026 г.\n".encode()
-PROFILES = """
-[profiles.document-signer]
-description = "document signing (test)"
-requires_registered_subscriber = false
-validity_days = 30
-key_algorithms = ["ec-p256", "rsa-2048"]
-key_usage = ["digital_signature", "non_repudiation"]
-extended_key_usage = ["email_protection"]
-subject_attributes = ["CN"]
-required_attributes = ["CN"]
-
+PROFILES = (
+    DOCUMENT_SIGNER_PROFILE
+    + """
 [profiles.one-day-signer]
 description = "document signing for a day (test)"
 requires_registered_subscriber = false
@@ -53,6 +46,7 @@ key_usage = ["key_encipherment"]
 subject_attributes = ["CN"]
 required_attributes = ["CN"]
 """
+)
 
 
 class Holder:
