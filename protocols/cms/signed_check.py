@@ -43,7 +43,7 @@ from hsm import gost_engine
 from protocols import gost
 from protocols.cmp.crmf import signature_valid
 from protocols.cms.signed import ID_DATA, ID_SIGNED_DATA
-from protocols.der import tlv
+from protocols.der import DERError, tlv
 
 __all__ = ["NotSignedData", "SignedDocument", "SignerCheck", "check_signers", "read_signed_data"]
 
@@ -280,7 +280,10 @@ def _check(
     valid = None
     if found is not None:
         signature = signer_info["signature"].native
-        valid = signature_valid(found.spki, algorithm_der, signed_octets, signature)
+        try:
+            valid = signature_valid(found.spki, algorithm_der, signed_octets, signature)
+        except DERError:  # parameters read from BER that the DER verifier refuses
+            return replace(facts, unsupported="signature algorithm parameters that are not DER")
     return replace(
         facts,
         content_type_valid=content_type_valid,

@@ -397,6 +397,26 @@ def test_rfc5035_3_signing_certificate_v2_matches(material: Material, signer: st
     assert check.signing_certificate == "match"
 
 
+@pytest.mark.parametrize(("signer", "reason"), [
+    ("ec", "signature algorithm 1.2.840.10045.4.1 is not supported"),  # ecdsa-with-SHA1
+    ("rsa", "RSA PKCS #1 v1.5 with sha1 is not supported"),
+])  # fmt: skip
+def test_rfc2634_5_4_signing_certificate_v1_with_sha1(
+    material: Material, signer: str, reason: str
+) -> None:
+    """With -md sha1 openssl writes ESS signingCertificate (v1, SHA-1 certHash); the SHA-1
+    signature itself is not verified here (protocols.cmp.crmf takes SHA-2 only)."""
+    check = only(check_signers(read_signed_data(material.sign(signer, "-md", "sha1", "-cades")),
+                               DOCUMENT))  # fmt: skip
+    assert check.signing_certificate == "match"
+    assert check.unsupported == reason
+    assert (check.content_type_valid, check.message_digest_valid, check.signature_valid) == (
+        None,
+        None,
+        None,
+    )
+
+
 def test_rfc5035_3_signing_certificate_v2_names_another_certificate(material: Material) -> None:
     """The signature is twin-a's; twin-b has the same key, issuer and serial, so the sid
     names it and the key verifies: the ESS hash is what says it is not the one signed."""
