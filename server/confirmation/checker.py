@@ -85,14 +85,16 @@ class Confirmations:
             facts["document"] = _file_facts(document)
         try:
             signed = read_signed_data(signature)
-            checks = check_signers(signed, document)
-            missing = [check.serial_number for check in checks if check.certificate_der is None]
-            if any(serial is not None for serial in missing):
-                known = await self._registry_certificates(missing)
-                checks = check_signers(signed, document, known)
         except NotSignedData as exc:
             cause = Cause("not_signed_data", f"the signature file is not a CMS signature: {exc}")
             return ConfirmationReport("signature", now, (cause,), facts)
+        if signed.content is None and document is None:
+            cause = Cause("no_document", "the signature is detached: the signed document is needed")
+            return ConfirmationReport("signature", now, (cause,), facts)
+        checks = check_signers(signed, document)
+        missing = [check.serial_number for check in checks if check.certificate_der is None]
+        if any(serial is not None for serial in missing):
+            checks = check_signers(signed, document, await self._registry_certificates(missing))
         if document is None:
             facts["document"] = _file_facts(signed.content or b"")
         facts["attached"] = signed.content is not None

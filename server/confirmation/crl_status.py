@@ -13,10 +13,11 @@ certificate someone else made.
 from __future__ import annotations
 
 import asyncio
+import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -54,7 +55,7 @@ class CRLStatus:
             try:
                 crl_der = await self._fetch(url)
                 crl = x509.load_der_x509_crl(crl_der)
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            except (OSError, ValueError) as exc:  # urllib.error.URLError is an OSError
                 problems.append(f"{url}: {exc or type(exc).__name__}")
                 continue
             problem = _unusable(crl, crl_der, issuer, now)
@@ -65,19 +66,30 @@ class CRLStatus:
         return _unknown("no usable CRL: " + "; ".join(problems), urls[0])
 
     async def _fetch(self, url: str) -> bytes:
-        timeout = aiohttp.ClientTimeout(total=self._fetch_seconds)
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(url, allow_redirects=False) as response,
-        ):
-            if response.status != 200:
-                raise ValueError(f"HTTP {response.status}")
-            body = await asyncio.wait_for(
-                response.content.read(self._max_bytes + 1), self._fetch_seconds
-            )
-            if len(body) > self._max_bytes:
-                raise ValueError(f"larger than {self._max_bytes} bytes")
-            return body
+        return await asyncio.to_thread(_download, url, self._fetch_seconds, self._max_bytes)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a 3xx then fails as an HTTP error: the URL is the certificate's
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _download(url: str, seconds: float, max_bytes: int) -> bytes:
+    """GET `url` in this thread: each read waits `seconds` at most, the whole transfer ends
+    by then too (a server sending a byte at a time is cut off), `max_bytes` at most."""
+    deadline = time.monotonic() + seconds
+    body = bytearray()
+    with _OPENER.open(url, timeout=seconds) as response:
+        while chunk := response.read(65536):
+            body += chunk
+            if len(body) > max_bytes:
+                raise ValueError(f"larger than {max_bytes} bytes")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not received within {seconds:g} s")
+    return bytes(body)
 
 
 def distribution_urls(certificate: x509.Certificate) -> list[str]:

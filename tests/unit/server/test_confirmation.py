@@ -307,6 +307,14 @@ async def test_v2_bytes_that_are_not_cms_are_named(ca: LocalCA) -> None:
     assert (report.verdict, codes(report)) == ("invalid", ["not_signed_data"])
 
 
+async def test_rfc5652_5_2_a_detached_signature_without_its_document_is_named(
+    ca: LocalCA, tmp_path: Path
+) -> None:
+    signature = (await holder(ca, tmp_path)).sign()
+    report = await confirmations(ca).check_signature(None, signature)
+    assert (report.verdict, codes(report)) == ("invalid", ["no_document"])
+
+
 async def test_s11_a_certificate_of_this_ca_is_authentic_with_its_status(
     ca: LocalCA, tmp_path: Path
 ) -> None:
