@@ -58,7 +58,13 @@ from cryptography.hazmat.primitives import hashes
 
 from hsm import gost_engine
 
-__all__ = ["ID_DATA", "ID_SIGNED_DATA", "signed_attributes", "signed_data"]
+__all__ = [
+    "ID_DATA",
+    "ID_SIGNED_DATA",
+    "digest_algorithm_for",
+    "signed_attributes",
+    "signed_data",
+]
 
 ID_DATA = "1.2.840.113549.1.7.1"  # RFC 5652 section 4
 ID_SIGNED_DATA = "1.2.840.113549.1.7.2"  # RFC 5652 section 5.1
@@ -95,6 +101,15 @@ _GOST_SIGNATURE_ALGORITHM_DER = {
     "gost2012_512": bytes.fromhex("300c06082a850307010101020500"),
 }
 _UTC_TIME_YEARS = range(1950, 2050)  # RFC 5652 11.3: UTCTime for these, else GeneralizedTime
+
+
+def digest_algorithm_for(signature_algorithm: str) -> str:
+    """The digest a signer of ``signature_algorithm`` ("sha256_ecdsa", ..., "gost2012_512")
+    passes to :func:`signed_attributes` (see the module). Raises ValueError for another."""
+    digest = _DIGEST_FOR_SIGNATURE.get(signature_algorithm)
+    if digest is None:
+        raise ValueError(f"unsupported signature algorithm {signature_algorithm!r}")
+    return digest
 
 
 def signed_attributes(
