@@ -20,7 +20,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from config import Settings, registry_url
-from hsm.backend import HSMError, KeyRef, SigningBackend
+from hsm.backend import HSMError, KeyAlgorithm, KeyRef, SigningBackend
 from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline
 from hsm.signer_pool import SignerPool
@@ -30,6 +30,7 @@ from server.clock import Clock, utc_now
 from server.cmp.identity import CMPIdentities
 from server.cmp.server import CMPServer
 from server.confirmation.checker import Confirmations
+from server.confirmation.report_signer import ReportSigner
 from server.confirmation.trust import read_trusted_ca_files
 from server.enrollment.credentials import EnrollmentCredentials, derivation_key
 from server.enrollment.enroll import Enrollment, HolderEnrollment, ServerKeyGeneration
@@ -67,6 +68,7 @@ class CA:
     cmp: CMPServer
     cmp_identity: CMPIdentities  # what CMP answers and key packages are signed with
     confirmations: Confirmations  # S10, S11: signatures and certificates confirmed
+    report_signer: ReportSigner  # #17: confirmation reports signed (CMS detached)
     enrollment: Enrollment
     holders: HolderEnrollment
     server_keygen: ServerKeyGeneration
@@ -110,6 +112,17 @@ def _destroy_keys(settings: Settings, keys: list[KeyRef]) -> None:
     try:
         for key in keys:
             backend.destroy_key(key)
+    finally:
+        backend.close()
+
+
+def _new_key(settings: Settings, label: str, algorithm: KeyAlgorithm) -> tuple[KeyRef, bytes]:
+    """A new key in the backend and its SubjectPublicKeyInfo, all in one thread (a PKCS#11
+    backend is driven from one thread only)."""
+    backend = open_backend(settings)
+    try:
+        key = backend.generate_key(label, algorithm)
+        return key, backend.public_key_der(key)
     finally:
         backend.close()
 
@@ -385,6 +398,10 @@ def _assemble(
         finally:
             backend.close()
 
+    async def new_key(label: str, algorithm: KeyAlgorithm) -> tuple[KeyRef, bytes]:
+        """A key made by the backend (in the token for PKCS#11), opened only for that."""
+        return await asyncio.to_thread(_new_key, settings, label, algorithm)
+
     secret = _home_secret(settings)
     status = StatusPublication(
         settings,
@@ -432,6 +449,7 @@ def _assemble(
             ),
             clock,
         ),
+        report_signer=ReportSigner(settings, registry, authority, signer, new_key, clock),
         enrollment=enrollment,
         holders=holders,
         server_keygen=ServerKeyGeneration(enrollment, holders),

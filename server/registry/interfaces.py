@@ -40,6 +40,7 @@ from server.registry.records import (
     ChainReport,
     CMPOpening,
     CMPTransaction,
+    ConfirmationSigner,
     CredentialRow,
     CRLRow,
     GenerationRequest,
@@ -222,6 +223,14 @@ class OCSPResponders(Protocol):
     """The delegated OCSP responder a CA generation signs its answers with."""
 
     async def ocsp_responder(self, generation_id: int) -> tuple[str, KeyRef] | None: ...
+
+
+class ConfirmationSigners(Protocol):
+    """The key and certificate confirmation reports are signed with (issue #17)."""
+
+    async def record_confirmation_signer(self, serial: str, key: KeyRef) -> None: ...
+
+    async def confirmation_signer(self, generation_id: int) -> ConfirmationSigner | None: ...
 
 
 class GenerationRecording(Protocol):
@@ -656,6 +665,7 @@ if TYPE_CHECKING:
         StatusChanges,
         Generations,
         OCSPResponders,
+        ConfirmationSigners,
         GenerationRecording,
         Audit,
         Applications,
@@ -678,4 +688,4 @@ if TYPE_CHECKING:
     ]:
         """Never called: mypy checks here that the concrete registry serves every use."""
         r = registry
-        return (*(r,) * 22, r.outbox, r.leases, r.search, r)
+        return (*(r,) * 23, r.outbox, r.leases, r.search, r)

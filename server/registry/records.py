@@ -279,6 +279,19 @@ class CertificateRecord:
     subscriber_id: str | None = None  # the registered holder, if any
 
 
+@dataclass(frozen=True)
+class ConfirmationSigner:
+    """A CA generation's confirmation certificate (issue #17) and the key in the signing
+    backend it certifies, as `hsm.backend.KeyRef` names it (uri, algorithm)."""
+
+    serial: str
+    generation_id: int
+    key_uri: str
+    key_algorithm: str
+    not_after: datetime
+    der: bytes
+
+
 class StatusBasis(enum.StrEnum):
     """Why a status changed (R8): the holder asked (S7, S8, U9), or the CA decided on its
     own (compromise, false documents, unpaid service...)."""

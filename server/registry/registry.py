@@ -61,6 +61,7 @@ from server.registry.records import (
     CertificateIntent,
     CertificateRecord,
     CertificateStatus,
+    ConfirmationSigner,
     IntentHolds,
     OCSPResponseRow,
     OpenIntent,
@@ -751,6 +752,36 @@ class Registry:
         ):
             row = await cursor.fetchone()
         return (row[0], KeyRef(row[1], KeyAlgorithm(row[2]))) if row else None
+
+    async def record_confirmation_signer(self, serial: str, key: KeyRef) -> None:
+        """Record the issued certificate `serial` as its generation's confirmation
+        certificate (issue #17), certifying `key`."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO confirmation_signers (serial, generation_id, key_uri,"
+                " key_algorithm, not_after) SELECT serial, generation_id, ?, ?, not_after"
+                " FROM certificates WHERE serial = ? AND state = 'issued'",
+                (key.uri, key.algorithm.value, serial),
+            )
+
+    async def confirmation_signer(self, generation_id: int) -> ConfirmationSigner | None:
+        """The generation's confirmation certificate that ends last among those not revoked
+        or on hold; None when it has none."""
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT s.serial, s.generation_id, s.key_uri, s.key_algorithm, s.not_after,"
+                " c.der FROM confirmation_signers s JOIN certificates c ON c.serial = s.serial"
+                " WHERE s.generation_id = ? AND c.status = 'good'"
+                " ORDER BY s.not_after DESC LIMIT 1",
+                (generation_id,),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return ConfirmationSigner(row[0], row[1], row[2], row[3], from_text(row[4]),
+                                  bytes(row[5]))  # fmt: skip
 
     async def ca_own_certificate(self, serial: str) -> str | None:
         """What the CA's own certificate of this serial is: "the CA certificate of

@@ -51,13 +51,17 @@ class RetirementStore:
             return cursor.rowcount == 1
 
     async def keys_to_destroy(self, ca_name: str) -> list[tuple[int, list[KeyRef]]]:
-        """(generation id, its CA key and every OCSP responder key it had) of each retired
-        generation of the CA whose keys are not recorded destroyed, oldest first."""
+        """(generation id, its CA key and every OCSP responder and confirmation key it had)
+        of each retired generation of the CA whose keys are not recorded destroyed, oldest
+        first."""
         async with (
             self._registry.reading() as db,
             db.execute(
                 "SELECT g.id, g.key_uri, g.key_algorithm, r.key_uri, r.key_algorithm"
-                " FROM ca_generations g LEFT JOIN ocsp_responders r ON r.generation_id = g.id"
+                " FROM ca_generations g LEFT JOIN (SELECT generation_id, key_uri,"
+                "  key_algorithm, not_after FROM ocsp_responders UNION ALL"
+                "  SELECT generation_id, key_uri, key_algorithm, not_after"
+                "  FROM confirmation_signers) r ON r.generation_id = g.id"
                 " WHERE g.ca_name = ? AND g.state = 'retired' AND g.keys_destroyed_at IS NULL"
                 " ORDER BY g.id, r.not_after",
                 (ca_name,),
