@@ -17,6 +17,7 @@ from asn1crypto import x509 as asn1_x509
 
 from hsm.backend import KeyAlgorithm, KeyRef
 from protocols.crl import CRLReason
+from server.confirmation.checker import Confirmations
 from server.confirmation.report_signer import (
     CONFIRMATION_SIGNER_PROFILE,
     RENEW_BEFORE,
@@ -188,3 +189,18 @@ async def test_rfc5280_a_revoked_confirmation_certificate_is_replaced(ca):
     [new] = set(await confirmation_certificates(ca)) - {old}
     info, _ = signer_info(signature)
     assert serial_text(info["sid"].chosen["serial_number"].native) == new
+
+
+async def test_s10_a_signed_report_is_confirmed_by_the_confirmation_service(ca: LocalCA) -> None:
+    """The report's signature is one the CA's own confirmation service confirms (issue #17:
+    "so the report itself can be verified by the same service"), and not over other bytes."""
+    signature = await report_signer(ca).sign(REPORT)
+    ca.clock.advance(minutes=1)
+    confirmations = Confirmations(ca.registry, ca.settings.ca.name, (), ca.clock)
+    report = await confirmations.check_signature(REPORT, signature)
+    assert report.verdict == "valid", report.as_dict()
+    signer = report.as_dict()["signers"][0]  # type: ignore[index]
+    assert signer["status_at_signing"]["profile"] == CONFIRMATION_SIGNER_PROFILE
+    assert signer["signing_certificate_attribute"] == "match"
+    other = await confirmations.check_signature(REPORT + b" ", signature)
+    assert [cause.code for cause in other.causes] == ["bad_digest"]
