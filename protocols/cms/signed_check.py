@@ -55,6 +55,7 @@ _PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, Att
 _CONTENT_TYPE = "1.2.840.113549.1.9.3"
 _MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
 _SIGNING_TIME = "1.2.840.113549.1.9.5"
+_SIGNATURE_TIMESTAMP = "1.2.840.113549.1.9.16.2.14"  # id-aa-signatureTimeStampToken, RFC 3161
 _SIGNING_CERTIFICATE = "1.2.840.113549.1.9.16.2.12"
 _SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
 
@@ -138,7 +139,10 @@ class SignerCheck:
     `certificate_der` ("mismatch" too when there is no certificate to compare, or its hash
     algorithm is unknown). `unsupported`: a short reason when a digest or signature
     algorithm is not one this module knows, or the GOST engine is not there to compute it
-    (then the validity fields are None).
+    (then the validity fields are None). `signature_value`: the SignerInfo's signature, which
+    a signature timestamp stamps; `timestamp_tokens`: the DER of each
+    id-aa-signatureTimeStampToken among the unsigned attributes (RFC 3161 Appendix A), not
+    checked here.
     """
 
     index: int
@@ -155,6 +159,8 @@ class SignerCheck:
     signing_time: datetime | None
     signing_certificate: str
     unsupported: str | None
+    signature_value: bytes = b""
+    timestamp_tokens: tuple[bytes, ...] = ()
 
 
 class _Unsupported(Exception):
@@ -177,7 +183,12 @@ def read_signed_data(signature: bytes) -> SignedDocument:
         encapsulated = signed["encap_content_info"]
         content_type = encapsulated["content_type"].dotted
         raw_content = encapsulated["content"]
-        content = None if isinstance(raw_content, core.Void) else raw_content.native
+        if isinstance(raw_content, core.Void):
+            content = None
+        elif isinstance(raw_content, core.ParsableOctetString):  # a type asn1crypto knows
+            content = bytes(raw_content)  # (TSTInfo...): the octets, not the parsed value
+        else:
+            content = raw_content.native
         if content is not None and not isinstance(content, bytes):
             raise NotSignedData("the encapsulated content is not an OCTET STRING")
         signed["digest_algorithms"].native  # noqa: B018 (parse it now, refuse it here)
@@ -254,6 +265,8 @@ def _check(
         signing_time=_signing_time(values.get(_SIGNING_TIME, [])),
         signing_certificate=_signing_certificate(values, found),
         unsupported=None,
+        signature_value=signer_info["signature"].native,
+        timestamp_tokens=_timestamp_tokens(signer_info["unsigned_attrs"]),
     )
     try:
         digest_name = _digest_name(digest_oid)
@@ -343,6 +356,22 @@ def _attribute_values(attributes: Any) -> dict[str, list[Any]]:
     for attribute in attributes:
         values.setdefault(attribute["type"].dotted, []).extend(attribute["values"])
     return values
+
+
+def _timestamp_tokens(attributes: Any) -> tuple[bytes, ...]:
+    """The DER of each signatureTimeStampToken value among the unsigned attributes (RFC
+    3161 Appendix A); none when they are absent or do not parse."""
+    if isinstance(attributes, core.Void):
+        return ()
+    try:
+        return tuple(
+            value.dump()
+            for attribute in attributes
+            if attribute["type"].dotted == _SIGNATURE_TIMESTAMP
+            for value in attribute["values"]
+        )
+    except _PARSE_ERRORS:
+        return ()
 
 
 def _single(values: list[Any], kind: type[Any]) -> Any:

@@ -31,6 +31,7 @@ from protocols.cms.signed_check import NotSignedData, SignerCheck, check_signers
 from server.clock import Clock, utc_now
 from server.confirmation.crl_status import CRLStatus
 from server.confirmation.report import Cause, ConfirmationReport
+from server.confirmation.timestamp import check_timestamp
 from server.confirmation.trust import KnownCA, TrustedCAs, certificates_in, known_ca
 from server.registry import StatusChange, StatusChangeKind, interfaces
 from server.serials import serial_text
@@ -172,13 +173,23 @@ class Confirmations:
         certificate = x509.load_der_x509_certificate(check.certificate_der)
         facts["certificate"] = certificate_summary(certificate, check.certificate_der)
         causes = _cryptographic_causes(check)
-        at = check.signing_time or now
-        facts["time_checked"] = at.isoformat()
-        facts["time_source"] = "signingTime" if check.signing_time else "time of the check"
+        at, source = (
+            (check.signing_time, "signingTime")
+            if check.signing_time
+            else (now, "time of the check")
+        )
         if check.signing_time and check.signing_time > now + CLOCK_SKEW:
             causes.append(
                 Cause("signing_time_in_future", f"signingTime {at.isoformat()} is after the check")
             )
+        if check.timestamp_tokens:
+            stamp_causes, stamp_facts, stamped_at = await self._timestamp(check, trusted)
+            causes += stamp_causes
+            facts["timestamp"] = stamp_facts
+            if stamped_at is not None:
+                at, source = stamped_at, "signature timestamp"
+        facts["time_checked"] = at.isoformat()
+        facts["time_source"] = source
         causes += _validity_causes(certificate, at, "at signing")
         causes += _usage_causes(certificate)
         path = trusted.path(certificate)
@@ -203,6 +214,26 @@ class Confirmations:
             )
             facts["status_now"] = now_facts[1]
         return causes, facts
+
+    async def _timestamp(
+        self, check: SignerCheck, trusted: TrustedCAs
+    ) -> tuple[list[Cause], dict[str, object], datetime | None]:
+        """The first signature timestamp of the SignerInfo (server/confirmation/timestamp.py)
+        and its TSA certificate's status at genTime: genTime when both hold."""
+        stamp = check_timestamp(check.timestamp_tokens[0], check.signature_value, trusted)
+        if stamp.time is None or stamp.certificate is None:
+            return stamp.causes, stamp.facts, None
+        tsa_causes, tsa_status = await self._status(
+            stamp.certificate, stamp.certificate_der, stamp.path[0], trusted, stamp.time
+        )
+        facts = stamp.facts | {"tsa_status": tsa_status}
+        if tsa_causes:
+            causes = [
+                Cause("bad_timestamp", f"the TSA's certificate: {cause.text}", cause.indeterminate)
+                for cause in tsa_causes
+            ]
+            return causes, facts, None
+        return [], facts, stamp.time
 
     async def _status(
         self,
