@@ -40,6 +40,7 @@ from server.registry.records import (
     ChainReport,
     CMPOpening,
     CMPTransaction,
+    ConfirmationCaseRow,
     ConfirmationSigner,
     CredentialRow,
     CRLRow,
@@ -372,6 +373,33 @@ class IssuanceApplications(Protocol):
     def applications(self) -> ApplicationLookup: ...
 
 
+class ConfirmationCaseRecords(Protocol):
+    async def add(self, row: ConfirmationCaseRow, audit: AuditEvent) -> None: ...
+
+    async def assign(
+        self, case_id: str, expert: str, actor: str, at: datetime, audit: AuditEvent
+    ) -> bool: ...
+
+    async def answer(
+        self, case_id: str, expert: str, report: str, at: datetime, audit: AuditEvent
+    ) -> bool: ...
+
+    async def get(self, case_id: str) -> ConfirmationCaseRow | None: ...
+
+    async def by_state(self, state: str | None, limit: int) -> list[ConfirmationCaseRow]: ...
+
+    async def overdue(self, now: datetime, limit: int) -> list[ConfirmationCaseRow]: ...
+
+    async def count_overdue(self, now: datetime) -> int: ...
+
+
+class ConfirmationCases(Protocol):
+    """Confirmation cases an expert answers (server/confirmation/cases.py)."""
+
+    @property
+    def confirmation_cases(self) -> ConfirmationCaseRecords: ...
+
+
 class CredentialRecords(Protocol):
     async def add(
         self, row: CredentialRow, created_by: str, at: datetime, audits: Sequence[AuditEvent]
@@ -685,7 +713,8 @@ if TYPE_CHECKING:
         LeaseRecords,
         SearchQueries,
         GenerationRequests,
+        ConfirmationCases,
     ]:
         """Never called: mypy checks here that the concrete registry serves every use."""
         r = registry
-        return (*(r,) * 23, r.outbox, r.leases, r.search, r)
+        return (*(r,) * 23, r.outbox, r.leases, r.search, r, r)

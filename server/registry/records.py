@@ -386,7 +386,7 @@ class ChainReport:
 class AccountRow:
     id: str
     name: str
-    role: str  # operator, officer, auditor, admin
+    role: str  # operator, officer, auditor, admin, expert
     created_at: datetime
     created_by: str
     has_token: bool = False
@@ -419,6 +419,38 @@ class ApplicationRow:
     received_poa: str | None = None
     received_at: datetime | None = None
     attachments: tuple[tuple[str, bytes], ...] = ()  # (name, SHA-256)
+
+
+@dataclass(frozen=True)
+class ConfirmationFile:
+    """A file of a confirmation case as the registry knows it: never its content."""
+
+    role: str  # document, signature (S10); certificate (S11)
+    name: str  # as the submitter named it
+    size: int
+    sha256: bytes
+
+
+@dataclass(frozen=True)
+class ConfirmationCaseRow:
+    """A confirmation case (regulation 8.2, V3; migration 0026)."""
+
+    id: str
+    kind: str  # signature (S10), certificate (S11)
+    submitter: str
+    questions: str
+    received_by: str
+    received_at: datetime
+    due_at: datetime
+    files_until: datetime
+    state: str  # registered, assigned, answered
+    check_report: str  # the automatic check's report, JSON
+    files: tuple[ConfirmationFile, ...] = ()
+    expert: str | None = None  # the assigned expert's account name
+    assigned_by: str | None = None
+    assigned_at: datetime | None = None
+    expert_report: str | None = None  # JSON
+    answered_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from server.registry.audit_chain import (
 )
 from server.registry.ca_request_store import CARequestStore
 from server.registry.cmp_store import CMPStore
+from server.registry.confirmation_store import ConfirmationStore
 from server.registry.credential_store import CredentialStore
 from server.registry.engine import Connection, Engine, Row
 from server.registry.group_commit import (
@@ -132,6 +133,7 @@ class Registry:
         self.retirement = RetirementStore(self)
         self.roots = RootStore(self)
         self.ca_requests = CARequestStore(self)
+        self.confirmation_cases = ConfirmationStore(self)
 
     @classmethod
     async def open(cls, path: Path) -> Registry:
