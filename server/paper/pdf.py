@@ -1,25 +1,22 @@
 """The paper copy of a certificate drawn as a PDF (A4, fpdf2): the sections of
 server/paper/sheet.py as a two-column table, Russian labels in bold with the English
 beneath in smaller grey type, then the lines the certificate's holder and the CA's
-employee sign, kept together on one page. Debian's DejaVu fonts (fonts-dejavu-core) are
+employee sign, kept together on one page. Debian's DejaVu fonts (server/paper/fonts.py) are
 embedded, subset, for the Cyrillic."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, XPos, YPos
 
 from protocols.x509.certificate_facts import certificate_facts
 from server.errors import CAError, ErrorKind
+from server.paper.fonts import add_fonts, require_fonts
 from server.paper.sheet import TITLE, TITLE_EN, Row, Section, moment, sections
 from server.serials import serial_text
 
-FONTS = Path("/usr/share/fonts/truetype/dejavu")
-_FACES = {("Sans", ""): "DejaVuSans.ttf", ("Sans", "B"): "DejaVuSans-Bold.ttf",
-          ("Mono", ""): "DejaVuSansMono.ttf"}  # fmt: skip
 _MARGIN = 15.0  # mm
 _LABEL_WIDTH = 62.0
 _LINE = 4.2  # mm per line of 9-point text
@@ -36,10 +33,7 @@ def paper_copy(certificate_der: bytes, printed_at: datetime) -> bytes:
         facts = certificate_facts(certificate_der)
     except ValueError as exc:
         raise CAError(ErrorKind.INTERNAL, f"the certificate does not decode: {exc}") from None
-    missing = [name for name in _FACES.values() if not (FONTS / name).is_file()]
-    if missing:
-        raise CAError(ErrorKind.UNAVAILABLE, f"font {FONTS / missing[0]} is not installed "
-                      "(Debian package fonts-dejavu-core)")  # fmt: skip
+    require_fonts()
     return _Document(serial_text(facts.serial), printed_at).render(sections(facts))
 
 
@@ -47,8 +41,7 @@ class _Document(FPDF):
     def __init__(self, serial: str, printed_at: datetime) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.serial, self.printed_at = serial, printed_at
-        for (family, style), name in _FACES.items():
-            self.add_font(family, style, str(FONTS / name))
+        add_fonts(self)
         self.set_margins(_MARGIN, _MARGIN, _MARGIN)
         self.set_auto_page_break(False, margin=_MARGIN)
         self.set_creation_date(printed_at)
