@@ -634,13 +634,29 @@ class RASettings:
 class ConfirmationSettings:
     """Signature confirmation (S10, S11): the other CAs whose subscribers' signatures this CA
     confirms, as PEM or DER certificate files (relative to the home); this CA's own
-    generations are always trusted."""
+    generations are always trusted. Confirmation cases (regulation 8.2, V3;
+    server/confirmation/cases.py): when one is due, in the working days of the RA's
+    calendar (`ra.holidays`, `ra.working_weekends`, `ra.time_zone`), how large a request's
+    files may be, and where and how long they are kept (removing them past that is a duty
+    of issue #18)."""
 
     trusted_ca_files: tuple[str, ...] = ()
+    due_working_days: int = 30  # V3: answered within 30 working days of its receipt
+    files: str = "confirmations"  # relative to the CA home: <case id>/<role>, folders 0700
+    files_kept_days: int = 1825  # the files are kept this long after receipt
+    max_upload_bytes: int = 10485760  # a request's whole body; larger: 413
 
     def check(self) -> None:
         for name in self.trusted_ca_files:
             _require(bool(name.strip()), "confirmation.trusted_ca_files", "certificate file paths")
+        _require(1 <= self.due_working_days <= 120, "confirmation.due_working_days", "1..120")
+        _require(bool(self.files), "confirmation.files", "a folder path")
+        _require(1 <= self.files_kept_days <= 36500, "confirmation.files_kept_days", "1..36500")
+        _require(
+            1024 <= self.max_upload_bytes <= 1 << 30,
+            "confirmation.max_upload_bytes",
+            "1024..1073741824",
+        )
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,13 @@
 """Accounts of the operator API and their roles.
 
-- operator: registration, applications' reading, enrollment credentials;
-- officer: revocation, suspension, approval and rejection of applications;
+- operator: registration, applications' reading, enrollment credentials, registering
+  confirmation cases;
+- officer: revocation, suspension, approval and rejection of applications, assigning a
+  confirmation case to an expert;
 - auditor: reading, and the audit trail;
+- expert: confirmation cases (regulation 8.2, V3): reading and registering them, and
+  answering with a report those assigned to this account (server/confirmation/cases.py);
+  nothing else;
 - admin: accounts.
 
 A caller proves who it is with a bearer token or a TLS client certificate bound to its
@@ -44,6 +49,7 @@ class Role(enum.StrEnum):
     OFFICER = "officer"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    EXPERT = "expert"
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,12 @@ class Account:
     @property
     def actor(self) -> str:
         """How the registry and the audit trail name what this account does."""
-        return f"api:{self.name}"
+        return account_actor(self.name)
+
+
+def account_actor(name: str) -> str:
+    """The actor of the account named `name` (Account.actor)."""
+    return f"api:{name}"
 
 
 @dataclass(frozen=True)
