@@ -29,6 +29,7 @@ from server.authority import Authority
 from server.clock import Clock, utc_now
 from server.cmp.identity import CMPIdentities
 from server.cmp.server import CMPServer
+from server.confirmation.cases import ConfirmationCases
 from server.confirmation.checker import Confirmations
 from server.confirmation.report_signer import ReportSigner
 from server.confirmation.trust import read_trusted_ca_files
@@ -65,6 +66,7 @@ class CA:
     credentials: EnrollmentCredentials
     subscribers: Subscribers
     applications: Applications
+    confirmation_cases: ConfirmationCases  # requests to confirm a signature (8.2, V3)
     cmp: CMPServer
     cmp_identity: CMPIdentities  # what CMP answers and key packages are signed with
     confirmations: Confirmations  # S10, S11: signatures and certificates confirmed
@@ -429,6 +431,7 @@ def _assemble(
         credentials=credentials,
         subscribers=subscribers,
         applications=applications,
+        confirmation_cases=ConfirmationCases(settings, registry, clock, metrics),
         cmp=CMPServer(
             settings,
             registry,

@@ -5,7 +5,7 @@ expert's report within `confirmation.due_working_days` (30) working days.
 A case goes registered -> assigned -> answered:
 - register (an operator, or an expert): who asked (free text, U7), the questions, the
   files, and the automatic check's report, which the caller made (the checker of
-  server/confirmation, `AutomaticCheck`) and passes in. The files are kept in the home
+  server/confirmation/checker.py) and passes in. The files are kept in the home
   (server/confirmation/case_files.py), the registry records their names, sizes and SHA-256
   with the report; the due date counts working days on the RA's calendar (holidays and
   transfers of `ra.*`, server/ra/working_days.py) from the day after receipt.
@@ -53,16 +53,6 @@ REGISTRARS = frozenset({Role.OPERATOR, Role.EXPERT})
 ASSIGNERS = frozenset({Role.OFFICER})
 ANSWERERS = frozenset({Role.EXPERT})  # and of them, only the one assigned
 READERS = frozenset({Role.OPERATOR, Role.OFFICER, Role.AUDITOR, Role.EXPERT})
-
-
-class AutomaticCheck(Protocol):
-    """The automatic check a case is registered with (server/confirmation/checker.py)."""
-
-    async def check_signature(
-        self, document: bytes | None, signature: bytes
-    ) -> ConfirmationReport: ...
-
-    async def check_certificate(self, certificate: bytes) -> ConfirmationReport: ...
 
 
 @dataclass(frozen=True)

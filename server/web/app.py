@@ -92,6 +92,7 @@ async def livez(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     ca = request.app[CA_KEY]
     await ca.applications.refresh_metrics()
+    await ca.confirmation_cases.refresh_metrics()
     await ca.key_lifetimes.refresh_metrics()
     await ca.roots.refresh_metrics()
     body = generate_latest(ca.metrics)

@@ -27,6 +27,7 @@ from server.web.api import (
     applications,
     audit,
     certificates,
+    confirmations,
     credentials,
     generations,
     openapi,
@@ -44,6 +45,7 @@ MODULES = (
     subscribers,
     applications,
     credentials,
+    confirmations,
     accounts,
     audit,
 )

@@ -78,7 +78,8 @@ def page_params(after: Schema) -> tuple[Param, Param]:
 class Route:
     """One operation: `path` is under PREFIX in OpenAPI template form, `roles` may call it
     (none: public), `responses` maps a status to a component schema of the document (a
-    JSON body) or to a media type (a name with "/": a download)."""
+    JSON body) or to a media type (a name with "/": a download). A body other than JSON
+    (`body_media`) is read by the handler, which checks its fields against `body` itself."""
 
     method: str
     path: str
@@ -88,6 +89,7 @@ class Route:
     responses: Mapping[int, str]
     body: str | None = None
     params: tuple[Param, ...] = ()
+    body_media: str = JSON_CT  # the request body's media type (multipart/form-data: files)
 
 
 @dataclass(frozen=True)

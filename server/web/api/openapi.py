@@ -15,6 +15,8 @@ from aiohttp import web
 
 from protocols.crl import CRLReason
 from server.accounts import Role
+from server.confirmation.cases import MAX_FILE_NAME, MAX_QUESTIONS, MAX_SUBMITTER, STATES
+from server.confirmation.expert_report import FIELDS, TIMES
 from server.errors import ErrorKind
 from server.ra.applications import RECEIVERS
 from server.ra.subscribers import DocumentType, Presence, SubscriberKind
@@ -155,6 +157,13 @@ _SUBSCRIBER: dict[str, Schema] = {
     "street": TEXT_OR_NULL,
     "registered_by": {"type": "string"},
     "registered_at": TIME,
+}
+
+_KIND: Schema = {"type": "string", "enum": ["signature", "certificate"]}
+_FILE: Schema = {
+    "type": "string",
+    "format": "binary",
+    "description": f"a file part; its file name at most {MAX_FILE_NAME} characters",
 }
 
 SCHEMAS: dict[str, Schema] = {
@@ -318,6 +327,103 @@ SCHEMAS: dict[str, Schema] = {
         {"id": {"type": "string"}, "secret": {"type": "string"}, "expires_at": TIME}
     ),
     "RejectRequest": _object({"reason": _text(1000)}),
+    # confirmation cases (8.2, V3)
+    "ConfirmationRequest": _object(
+        {
+            "signature": {**_FILE, "description": "the CMS/PKCS#7 signature (S10)"},
+            "document": {**_FILE, "description": "the signed document, for a detached signature"},
+            "certificate": {**_FILE, "description": "the certificate to confirm (S11), DER or PEM"},
+            "submitter": {**_text(MAX_SUBMITTER), "description": "who asks (U7)"},
+            "questions": {**_text(MAX_QUESTIONS), "description": "what the expert is to answer"},
+        },
+        required=["submitter", "questions"],
+    ),
+    "ConfirmationCheck": {
+        "type": "object",
+        "description": "the automatic check's report: its verdict, every cause of a no,"
+        " and the facts checked (further members)",
+        "required": ["kind", "verdict", "checked_at", "causes"],
+        "properties": {
+            "kind": _KIND,
+            "verdict": {"type": "string", "enum": ["valid", "invalid", "indeterminate"]},
+            "checked_at": {"type": "string"},
+            "causes": {
+                "type": "array",
+                "items": _object({"code": {"type": "string"}, "text": {"type": "string"}}),
+            },
+        },
+    },
+    "ConfirmationFile": _object(
+        {
+            "role": {"type": "string", "enum": ["document", "signature", "certificate"]},
+            "name": {"type": "string", "description": "as the submitter named it"},
+            "size": {"type": "integer"},
+            "sha256": HEX_SHA256,
+        }
+    ),
+    "ConfirmationCase": _object(
+        {
+            "id": {"type": "string"},
+            "kind": _KIND,
+            "state": {"type": "string", "enum": list(STATES)},
+            "submitter": {"type": "string"},
+            "questions": {"type": "string"},
+            "received_by": {"type": "string"},
+            "received_at": TIME,
+            "due_at": {**TIME, "description": "confirmation.due_working_days working days on"},
+            "overdue": {"type": "boolean", "description": "unanswered past its due date"},
+            "files_until": {**TIME, "description": "the files are kept until then"},
+            "files": {"type": "array", "items": _ref("ConfirmationFile")},
+            "check": _ref("ConfirmationCheck"),
+            "expert": {**TEXT_OR_NULL, "description": "the assigned expert's account"},
+            "assigned_by": TEXT_OR_NULL,
+            "assigned_at": TIME_OR_NULL,
+            "answered_at": TIME_OR_NULL,
+        }
+    ),
+    "ConfirmationCaseList": _list("cases", "ConfirmationCase"),
+    "ConfirmationRegistered": _object(
+        {"case": _ref("ConfirmationCase"), "check": _ref("ConfirmationCheck")}
+    ),
+    "AssignRequest": _object({"expert": {**_text(64), "description": "an expert's account"}}),
+    "ExpertReportRequest": _object(
+        {
+            name: {**_text(longest), "description": "RFC 3339, with a zone"}
+            if name in TIMES
+            else _text(longest)
+            for name, longest in FIELDS.items()
+        }
+    ),
+    "ExpertReport": _object(
+        {
+            "case": {"type": "string"},
+            "kind": _KIND,
+            "answered_at": TIME,
+            "time_and_place": _object(
+                {"started_at": TIME, "finished_at": TIME, "place": {"type": "string"}}
+            ),
+            "grounds": {"type": "string"},
+            "expert": _object(
+                {
+                    "account": {"type": "string"},
+                    "name": {"type": "string"},
+                    "position": {"type": "string"},
+                }
+            ),
+            "submitter": {"type": "string"},
+            "received_at": TIME,
+            "questions": {"type": "string"},
+            "objects": {"type": "array", "items": _ref("ConfirmationFile")},
+            "methods": {"type": "string"},
+            "results": _object(
+                {"findings": {"type": "string"}, "automatic_check": _ref("ConfirmationCheck")}
+            ),
+            "conclusion": {"type": "string"},
+        }
+    ),
+    "ConfirmationAnswer": _object(
+        {"case": _ref("ConfirmationCase"), "report": _ref("ExpertReport")}
+    ),
     # enrollment credentials
     "CredentialRequest": _object(
         {
@@ -504,7 +610,7 @@ def _operation(route: Route) -> Schema:
             raise ValueError(f"{route.body} uses unenforced keywords {sorted(unsupported)}")
         operation["requestBody"] = {
             "required": True,
-            "content": {JSON_CT: {"schema": _ref(route.body)}},
+            "content": {route.body_media: {"schema": _ref(route.body)}},
         }
     return operation
 

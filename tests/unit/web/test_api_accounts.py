@@ -51,7 +51,7 @@ async def test_create_use_replace_and_disable_an_account(
     api, admin = served.api, served.seed.tokens[Role.ADMIN]
     listed = await api.call("GET", "/accounts", 200, token=admin)
     assert [(a["name"], a["role"], a["has_token"]) for a in listed["accounts"]] == [
-        ("admin", "admin", True), ("auditor", "auditor", True),
+        ("admin", "admin", True), ("auditor", "auditor", True), ("expert", "expert", True),
         ("officer", "officer", True), ("operator", "operator", True),
     ]  # fmt: skip
 

@@ -14,7 +14,9 @@ from server.accounts import Role
 from tests.unit.web.api_home import Served
 
 OPERATOR, OFFICER, AUDITOR, ADMIN = Role.OPERATOR, Role.OFFICER, Role.AUDITOR, Role.ADMIN
+EXPERT = Role.EXPERT
 STAFF = {OPERATOR, OFFICER, AUDITOR}
+CASE_READERS = {OPERATOR, OFFICER, AUDITOR, EXPERT}
 
 PROTECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/certificates"): STAFF,
@@ -40,6 +42,14 @@ PROTECTED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/applications/{id}/complete"): {OPERATOR},
     ("POST", "/applications/{id}/handover"): {OPERATOR},
     ("POST", "/credentials"): {OPERATOR},
+    # confirmation cases (8.2, V3): the report is written by the assigned expert only
+    ("GET", "/confirmations"): CASE_READERS,
+    ("POST", "/confirmations"): {OPERATOR, EXPERT},
+    ("GET", "/confirmations/{id}"): CASE_READERS,
+    ("POST", "/confirmations/{id}/assign"): {OFFICER},
+    ("POST", "/confirmations/{id}/report"): {EXPERT},
+    ("GET", "/confirmations/{id}/report"): CASE_READERS,
+    ("GET", "/confirmations/{id}/report.pdf"): CASE_READERS,
     ("GET", "/accounts"): {ADMIN},
     ("POST", "/accounts"): {ADMIN},
     ("POST", "/accounts/{name}/token"): {ADMIN},
