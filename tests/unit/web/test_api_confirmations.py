@@ -215,22 +215,25 @@ async def test_v3_a_request_over_the_upload_limit_is_refused_413(
     async with serve(seed, aiohttp_client, signing=False, clock=clock) as small:
         operator = small.seed.tokens[Role.OPERATOR]
         texts = (("submitter", None, b"A"), ("questions", None, b"Q"))
-        big = form(*texts, ("signature", "s", b"s" * 2048))
+        big = form(*texts, ("certificate", "c", b"c" * 2048))
         answer = await small.api.call("POST", "/confirmations", 413, token=operator, data=big,
                                       headers=FORM)  # fmt: skip
         assert answer == {"error": "malformed", "message": "the request is larger than 2048 bytes"}
         assert await small.api.call("GET", "/confirmations", 200, token=operator) == {"cases": []}
-        fits = form(*texts, ("signature", "s", b"s" * 1800))
+        fits = form(*texts, ("certificate", "c", b"c" * 1800))
         await small.api.call("POST", "/confirmations", 201, token=operator, data=fits,
                              headers=FORM)  # fmt: skip
 
 
 async def test_v3_overdue_cases_are_listed_and_counted_on_metrics(
-    desk: Served, clock: Clock, tmp_path: Path
+    desk: Served, clock: Clock
 ) -> None:
     operator, officer = desk.seed.tokens[Role.OPERATOR], desk.seed.tokens[Role.OFFICER]
-    made = await desk.api.call("POST", "/confirmations", 201, token=operator,
-                               data=request(b"0 not CMS"), headers=FORM)  # fmt: skip
+    certificate = await certificate_der(desk, desk.seed.serials[0])
+    data = form(("submitter", None, b"A"), ("questions", None, b"Q"),
+                ("certificate", "device-0.cer", certificate))  # fmt: skip
+    made = await desk.api.call("POST", "/confirmations", 201, token=operator, data=data,
+                               headers=FORM)  # fmt: skip
     overdue = {"overdue": "true"}
     listed = await desk.api.call("GET", "/confirmations", 200, token=officer, params=overdue)
     assert listed == {"cases": []}
