@@ -2,8 +2,9 @@
 the JSON the registry keeps, so the paper says exactly what the JSON does: a title, then the
 sections of V3 in its order, numbered, their Russian headings in bold with the English
 beside in grey, and the line the expert signs. The fonts are those of the paper copy
-(server/paper/fonts.py). Signing the PDF itself (CMS detached, with the CA's confirmation
-certificate) is a later step of issue #17."""
+(server/paper/fonts.py). The same report draws the same bytes each time, so the detached
+signature of one drawing (server/confirmation/report_signer.py, the API's report.p7s) holds
+for the next."""
 
 from __future__ import annotations
 

@@ -169,6 +169,20 @@ async def report_as_pdf(call: Call) -> web.Response:
     )
 
 
+async def report_signature(call: Call) -> web.Response:
+    """The report's PDF signed by the CA's confirmation certificate: a detached CMS
+    SignedData (RFC 5652, CAdES-BES) over exactly the bytes `report.pdf` gives (the PDF is
+    drawn the same each time from the kept report)."""
+    report = await _report(call)
+    document = await asyncio.to_thread(report_pdf, report)
+    signature = await call.ca.report_signer.sign(document)
+    return web.Response(
+        body=signature,
+        content_type="application/pkcs7-signature",
+        headers={"Content-Disposition": f'attachment; filename="{call.path("id")}-report.pdf.p7s"'},
+    )
+
+
 _LIMIT = Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}, "default 100")
 
 ROUTES = (
@@ -200,4 +214,7 @@ ROUTES = (
     Route("GET", "/confirmations/{id}/report.pdf", report_as_pdf, READERS,
           "the expert's report (V3), PDF", {200: "application/pdf", 404: "Error"},
           params=(_ID,)),
+    Route("GET", "/confirmations/{id}/report.p7s", report_signature, READERS,
+          "the report's PDF signed by the CA's confirmation certificate: detached CMS (RFC 5652)",
+          {200: "application/pkcs7-signature", 404: "Error", 503: "Error"}, params=(_ID,)),
 )  # fmt: skip

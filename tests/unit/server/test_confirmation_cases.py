@@ -328,6 +328,8 @@ async def test_v3_the_report_pdf_carries_every_field_in_russian(desk: Desk, tmp_
     assert answered.expert_report is not None
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(report_pdf(json.loads(answered.expert_report)))
+    # the same bytes each time: a signature made over one drawing holds for the next
+    assert report_pdf(json.loads(answered.expert_report)) == pdf.read_bytes()
     text = pdf_text(pdf)
     at = text.index
     assert [at(heading) for heading in HEADINGS] == sorted(at(heading) for heading in HEADINGS)

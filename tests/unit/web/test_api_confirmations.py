@@ -245,3 +245,46 @@ async def test_v3_overdue_cases_are_listed_and_counted_on_metrics(
     answer = await desk.api.call("GET", "/confirmations", 400, token=officer,
                                  params={**overdue, "state": "registered"})  # fmt: skip
     assert answer["message"] == "state and overdue=true: one or the other"
+
+
+async def test_v3_the_reports_pdf_is_signed_by_the_confirmation_certificate(
+    seed: Seed, aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """report.p7s: a detached CMS over exactly the bytes of report.pdf, by the CA's
+    confirmation certificate; `openssl cms -verify` and the confirmation service itself
+    accept it, and neither does over other bytes (issue #17: "so the report itself can be
+    verified by the same service")."""
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
+    async with serve(seed, aiohttp_client, signing=True, clock=clock) as signing:
+        api, tokens = signing.api, seed.tokens
+        certificate = await certificate_der(signing, seed.serials[0])
+        data = form(("submitter", None, b"A"), ("questions", None, b"Q"),
+                    ("certificate", "device-0.cer", certificate))  # fmt: skip
+        made = await api.call("POST", "/confirmations", 201, token=tokens[Role.OPERATOR],
+                              data=data, headers=FORM)  # fmt: skip
+        path = f"/confirmations/{made['case']['id']}"
+        await api.call("POST", f"{path}/assign", 200, token=tokens[Role.OFFICER],
+                       body={"expert": "expert"})  # fmt: skip
+        findings = {**FINDINGS, "started_at": time_text(clock.now),
+                    "finished_at": time_text(clock.now + timedelta(hours=1))}  # fmt: skip
+        clock.advance(hours=2)
+        await api.call("POST", f"{path}/report", 200, token=tokens[Role.EXPERT], body=findings)
+        pdf = await api.call("GET", f"{path}/report.pdf", 200, token=tokens[Role.AUDITOR])
+        signature = await api.call("GET", f"{path}/report.p7s", 200, token=tokens[Role.AUDITOR])
+        assert api.last_headers["Content-Type"] == "application/pkcs7-signature"
+        clock.advance(minutes=1)
+        confirmed = await signing.ca.confirmations.check_signature(pdf, signature)
+        assert confirmed.verdict == "valid", confirmed.as_dict()
+        changed = await signing.ca.confirmations.check_signature(pdf + b"\n", signature)
+        assert [cause.code for cause in changed.causes] == ["bad_digest"]
+        generation = await signing.ca.authority.generation()
+    ca_pem = x509.load_der_x509_certificate(generation.certificate_der).public_bytes(Encoding.PEM)
+    (tmp_path / "ca.pem").write_bytes(ca_pem)
+    (tmp_path / "report.pdf").write_bytes(pdf)
+    (tmp_path / "report.p7s").write_bytes(signature)
+    verified = subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in",
+                               "report.p7s", "-content", "report.pdf", "-CAfile", "ca.pem",
+                               "-purpose", "any", "-attime", str(int(clock.now.timestamp())),
+                               "-out", "/dev/null"],
+                              cwd=tmp_path, capture_output=True, timeout=30)  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
