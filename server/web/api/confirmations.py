@@ -17,6 +17,7 @@ import json
 
 from aiohttp import web
 
+from server.accounts import Role
 from server.confirmation.cases import ANSWERERS, ASSIGNERS, READERS, REGISTRARS, SubmittedFile
 from server.confirmation.report import ConfirmationReport
 from server.confirmation.report_pdf import report_pdf
@@ -31,31 +32,48 @@ from server.web.api.common import (
     json_response,
     time_text,
 )
+from server.web.api.subscribers import PERSONAL_DATA
+from server.web.api.withholding import WITHHELD
 from server.web.bodies import BodyTooLarge, read_body
 from server.web.form_data import FormField, form_fields
 
+# who reads what a case holds (the submitter, the files, the reports): the staff who may
+# read personal data, and the experts who answer cases
+CASE_CONTENT = PERSONAL_DATA | {Role.EXPERT}
 FORM_DATA = "multipart/form-data"
 FILES = ("signature", "document", "certificate")
 _ID = Param("id", "path", {"type": "string"}, "the case id (cc-...)")
 
 
 def case_view(row: ConfirmationCaseRow, call: Call) -> dict[str, object]:
+    """The case; for staff who may not read personal data (the auditor) the submitter, the
+    questions and the files' names withheld, and of the check only its verdict and causes
+    (its facts name the signer)."""
+    personal = call.caller is not None and call.caller.role in CASE_CONTENT
+    check = json.loads(row.check_report)
+    if not personal:
+        check = {key: check[key] for key in ("kind", "verdict", "checked_at", "causes")}
     return {
         "id": row.id,
         "kind": row.kind,
         "state": row.state,
-        "submitter": row.submitter,
-        "questions": row.questions,
+        "submitter": row.submitter if personal else WITHHELD,
+        "questions": row.questions if personal else WITHHELD,
         "received_by": row.received_by,
         "received_at": time_text(row.received_at),
         "due_at": time_text(row.due_at),
         "overdue": row.state != "answered" and row.due_at <= call.ca.clock(),
         "files_until": time_text(row.files_until),
         "files": [
-            {"role": f.role, "name": f.name, "size": f.size, "sha256": f.sha256.hex()}
+            {
+                "role": f.role,
+                "name": f.name if personal else WITHHELD,
+                "size": f.size,
+                "sha256": f.sha256.hex(),
+            }
             for f in row.files
         ],
-        "check": json.loads(row.check_report),
+        "check": check,
         "expert": row.expert,
         "assigned_by": row.assigned_by,
         "assigned_at": time_text(row.assigned_at),
@@ -209,12 +227,12 @@ ROUTES = (
           "answer the case with the expert's report (the assigned expert only)",
           {200: "ConfirmationAnswer", 400: "Error", 404: "Error", 409: "Error"},
           body="ExpertReportRequest", params=(_ID,)),
-    Route("GET", "/confirmations/{id}/report", report_json, READERS, "the expert's report (V3)",
-          {200: "ExpertReport", 404: "Error"}, params=(_ID,)),
-    Route("GET", "/confirmations/{id}/report.pdf", report_as_pdf, READERS,
+    Route("GET", "/confirmations/{id}/report", report_json, CASE_CONTENT,
+          "the expert's report (V3)", {200: "ExpertReport", 404: "Error"}, params=(_ID,)),
+    Route("GET", "/confirmations/{id}/report.pdf", report_as_pdf, CASE_CONTENT,
           "the expert's report (V3), PDF", {200: "application/pdf", 404: "Error"},
           params=(_ID,)),
-    Route("GET", "/confirmations/{id}/report.p7s", report_signature, READERS,
+    Route("GET", "/confirmations/{id}/report.p7s", report_signature, CASE_CONTENT,
           "the report's PDF signed by the CA's confirmation certificate: detached CMS (RFC 5652)",
           {200: "application/pkcs7-signature", 404: "Error", 503: "Error"}, params=(_ID,)),
 )  # fmt: skip

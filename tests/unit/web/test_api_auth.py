@@ -48,8 +48,9 @@ PROTECTED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/confirmations/{id}"): CASE_READERS,
     ("POST", "/confirmations/{id}/assign"): {OFFICER},
     ("POST", "/confirmations/{id}/report"): {EXPERT},
-    ("GET", "/confirmations/{id}/report"): CASE_READERS,
-    ("GET", "/confirmations/{id}/report.pdf"): CASE_READERS,
+    ("GET", "/confirmations/{id}/report"): {OPERATOR, OFFICER, EXPERT},  # no personal data
+    ("GET", "/confirmations/{id}/report.pdf"): {OPERATOR, OFFICER, EXPERT},  # for the auditor
+    ("GET", "/confirmations/{id}/report.p7s"): {OPERATOR, OFFICER, EXPERT},
     ("GET", "/accounts"): {ADMIN},
     ("POST", "/accounts"): {ADMIN},
     ("POST", "/accounts/{name}/token"): {ADMIN},

@@ -115,8 +115,18 @@ async def test_v3_a_case_through_the_api_from_request_to_the_experts_report(
     assert (kept / "signature").read_bytes() == signed
     path = f"/confirmations/{case['id']}"
 
-    for role in (Role.OPERATOR, Role.OFFICER, Role.AUDITOR, Role.EXPERT):
+    for role in (Role.OPERATOR, Role.OFFICER, Role.EXPERT):
         assert await api.call("GET", path, 200, token=tokens[role]) == case
+    # the auditor, who may not read personal data: who asks, what, the files' names and the
+    # check's facts (they name the signer) withheld
+    audited = await api.call("GET", path, 200, token=tokens[Role.AUDITOR])
+    assert (audited["submitter"], audited["questions"]) == ("***", "***")
+    assert [f["name"] for f in audited["files"]] == ["***", "***"]
+    assert audited["check"] == {
+        key: check[key] for key in ("kind", "verdict", "checked_at", "causes")
+    }
+    assert {**audited, "submitter": case["submitter"], "questions": case["questions"],
+            "files": case["files"], "check": check} == case  # fmt: skip
     refused = {"error": "unauthorized", "message": "the admin role may not do this"}
     assert await api.call("GET", path, 403, token=tokens[Role.ADMIN]) == refused
     for role in (Role.OFFICER, Role.AUDITOR, Role.ADMIN):
@@ -160,7 +170,10 @@ async def test_v3_a_case_through_the_api_from_request_to_the_experts_report(
                                 "position": FINDINGS["expert_position"]}  # fmt: skip
     assert report["results"]["automatic_check"] == check
     assert report["objects"] == case["files"]
-    assert await api.call("GET", f"{path}/report", 200, token=tokens[Role.AUDITOR]) == report
+    assert await api.call("GET", f"{path}/report", 200, token=tokens[Role.OFFICER]) == report
+    for suffix in ("", ".pdf", ".p7s"):  # the report names the submitter and the signer
+        answer = await api.call("GET", f"{path}/report{suffix}", 403, token=tokens[Role.AUDITOR])
+        assert answer["message"] == "the auditor role may not do this"
     pdf = await api.call("GET", f"{path}/report.pdf", 200, token=tokens[Role.OFFICER])
     assert desk.api.last_headers["Content-Type"] == "application/pdf"
     (tmp_path / "report.pdf").write_bytes(pdf)
@@ -269,8 +282,8 @@ async def test_v3_the_reports_pdf_is_signed_by_the_confirmation_certificate(
                     "finished_at": time_text(clock.now + timedelta(hours=1))}  # fmt: skip
         clock.advance(hours=2)
         await api.call("POST", f"{path}/report", 200, token=tokens[Role.EXPERT], body=findings)
-        pdf = await api.call("GET", f"{path}/report.pdf", 200, token=tokens[Role.AUDITOR])
-        signature = await api.call("GET", f"{path}/report.p7s", 200, token=tokens[Role.AUDITOR])
+        pdf = await api.call("GET", f"{path}/report.pdf", 200, token=tokens[Role.EXPERT])
+        signature = await api.call("GET", f"{path}/report.p7s", 200, token=tokens[Role.OPERATOR])
         assert api.last_headers["Content-Type"] == "application/pkcs7-signature"
         clock.advance(minutes=1)
         confirmed = await signing.ca.confirmations.check_signature(pdf, signature)
