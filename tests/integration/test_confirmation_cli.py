@@ -1,10 +1,13 @@
 """`python -m server confirm` (S10, S11) on signatures made by third-party signers: Bouncy
 Castle's CMS API (CMSSignedDataGenerator, tests/integration/java/CMSSigner.java) and
-`openssl cms -sign`, over certificates `python -m server issue` made."""
+`openssl cms -sign`, over certificates `python -m server issue` made; and a confirmation
+case (V3) through the running server with curl, as the README walks through it."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from tests.document_signing import DOCUMENT_SIGNER_PROFILE
 from tests.integration.bouncycastle import compile_clients, run_client
 from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import CAHome
+from tests.integration.server_process import ServerProcess
 
 DOCUMENT = "Акт приёма-передачи № 5\n".encode()
 
@@ -98,3 +102,56 @@ def test_s10_a_file_that_is_not_a_signature_is_invalid_with_its_cause(
     junk.write_bytes(b"\x30\x03\x02\x01\x00")
     code, report = confirm(home, "--signature", junk)
     assert (code, [c["code"] for c in report["causes"]]) == (3, ["not_signed_data"])
+
+
+def curl(*args: str | Path) -> bytes:
+    done = subprocess.run(["curl", "-sS", "--fail-with-body", *map(str, args)],
+                          capture_output=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    return done.stdout
+
+
+def test_v3_the_readmes_case_walk_through_with_curl(home: CAHome, tmp_path: Path) -> None:
+    """A case as the README runs it against the running server: an operator registers it
+    with curl -F, an officer assigns it, the expert answers; the report's PDF and its
+    signature by the CA's confirmation certificate are fetched and `confirm` says valid."""
+    signer = Signer(tmp_path, home, "ec-p256")
+    document = tmp_path / "contract.txt"
+    document.write_bytes(DOCUMENT)
+    signature = tmp_path / "contract.p7s"
+    made = openssl("cms", "-sign", "-binary", "-in", document, "-signer", signer.cert,
+                   "-inkey", signer.key, "-outform", "DER", "-out", signature)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    tokens = {}
+    for name, role in (("olga", "operator"), ("oleg", "officer"), ("anna", "expert")):
+        tokens[role] = home.cli("account-add", "--name", name, "--role", role).stdout.split()[1]
+    server = ServerProcess(home)
+    try:
+        url = f"{server.url}/api/v1/confirmations"
+        auth = ["-H", f"Authorization: Bearer {tokens['operator']}"]
+        case = json.loads(curl(*auth, "-F", "submitter=ООО Ромашка, вх. № 17",
+                               "-F", "questions=Действительна ли подпись?",
+                               "-F", f"document=@{document}", "-F", f"signature=@{signature}",
+                               url))  # fmt: skip
+        assert (case["check"]["verdict"], case["case"]["state"]) == ("valid", "registered"), case
+        case_url = f"{url}/{case['case']['id']}"
+        as_json = ["-H", "Content-Type: application/json"]
+        curl("-H", f"Authorization: Bearer {tokens['officer']}", *as_json,
+             "-d", '{"expert": "anna"}', f"{case_url}/assign")  # fmt: skip
+        now = datetime.now(UTC)
+        findings = {"place": "Москва, удостоверяющий центр", "grounds": "обращение вх. № 17",
+                    "started_at": (now - timedelta(hours=2)).isoformat(),
+                    "finished_at": (now - timedelta(minutes=1)).isoformat(),
+                    "expert_name": "Анна Экспертова", "expert_position": "эксперт",
+                    "methods": "проверка по RFC 5652", "findings": "подпись верна",
+                    "conclusion": "подпись действительна"}  # fmt: skip
+        curl("-H", f"Authorization: Bearer {tokens['expert']}", *as_json,
+             "-d", json.dumps(findings), f"{case_url}/report")  # fmt: skip
+        report, report_signature = tmp_path / "report.pdf", tmp_path / "report.pdf.p7s"
+        curl(*auth, "-o", report, f"{case_url}/report.pdf")
+        curl(*auth, "-o", report_signature, f"{case_url}/report.p7s")
+    finally:
+        server.stop()
+    code, confirmed = confirm(home, "--signature", report_signature, "--document", report)
+    assert (code, confirmed["verdict"]) == (0, "valid"), confirmed
+    assert confirmed["signers"][0]["status_at_signing"]["profile"] == "confirmation-signer"
