@@ -131,7 +131,8 @@ class SignerCheck:
 
     `message_digest_valid`: the messageDigest attribute equals the digest of the content
     (RFC 5652 5.4, 11.2); None when there are no signed attributes. `content_type_valid`:
-    the contentType attribute equals eContentType (11.1); None without signed attributes.
+    the contentType attribute equals eContentType (11.1); without signed attributes None
+    over id-data and False over another type (5.3: they MUST be present then).
     `signature_valid`: the signature verifies over the DER SET OF signed attributes, or
     over the content when there are none (5.4). `signing_time`: the signingTime attribute
     (11.3), None when absent. `signing_certificate`: "absent", "match" or "mismatch" for
@@ -279,7 +280,9 @@ def _check(
         content_digest = _digest(digest_name, content) if has_attributes else b""
     except _Unsupported as exc:
         return replace(facts, unsupported=str(exc))
-    content_type_valid = message_digest_valid = None
+    # RFC 5652 5.3: without signed attributes the content MUST be id-data
+    content_type_valid = None if content_type == ID_DATA else False
+    message_digest_valid = None
     signed_octets = content  # RFC 5652 5.4: the content itself when there are no attributes
     if has_attributes:
         content_type_valid = _single(values.get(_CONTENT_TYPE, []), core.ObjectIdentifier) == (
@@ -387,9 +390,13 @@ def _single(values: list[Any], kind: type[Any]) -> Any:
 
 
 def _signing_time(values: list[Any]) -> datetime | None:
-    """signingTime (RFC 5652 11.3): UTCTime or GeneralizedTime, as an aware datetime."""
+    """signingTime (RFC 5652 11.3): UTCTime or GeneralizedTime, as an aware datetime; None
+    for a GeneralizedTime without its Z (11.3: "MUST include seconds ... expressed in
+    Coordinated Universal Time"), which names no instant."""
     found = _single(values, cms.Time)
-    return found if isinstance(found, datetime) else None
+    if not isinstance(found, datetime) or found.tzinfo is None:
+        return None
+    return found
 
 
 def _signing_certificate(values: dict[str, list[Any]], found: _Candidate | None) -> str:

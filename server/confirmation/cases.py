@@ -142,7 +142,9 @@ class ConfirmationCases:
             "kind": row.kind,
             "verdict": check.verdict,
             "due_at": row.due_at.isoformat(),
-            "files": [{"role": f.role, "name": f.name, "size": f.size, "sha256": f.sha256.hex()}
+            # names as the submitter gave them may name a person: the audit trail keeps
+            # none (server/web/api/withholding.py), only what identifies the files
+            "files": [{"role": f.role, "size": f.size, "sha256": f.sha256.hex()}
                       for f in row.files],
         })  # fmt: skip
         await self._files.keep(row.id, ((f.role, f.content) for f in files))

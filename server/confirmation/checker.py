@@ -19,16 +19,25 @@ one the verdict is "indeterminate".
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from protocols.cms.signed_check import NotSignedData, SignerCheck, check_signers, read_signed_data
 from server.clock import Clock, utc_now
+from server.confirmation.certificate_rules import (
+    ca_facts,
+    certificate_summary,
+    cryptographic_causes,
+    file_facts,
+    path_causes,
+    unproven_time,
+    usage_causes,
+    validity_causes,
+)
 from server.confirmation.crl_status import CRLStatus
 from server.confirmation.report import Cause, ConfirmationReport
 from server.confirmation.timestamp import check_timestamp
@@ -36,16 +45,7 @@ from server.confirmation.trust import KnownCA, TrustedCAs, certificates_in, know
 from server.registry import StatusChange, StatusChangeKind, interfaces
 from server.serials import serial_text
 
-# Extended key usages that allow signing documents: any, e-mail protection (S/MIME, RFC
-# 8550), document signing (RFC 9336) and Microsoft's document signing.
-SIGNING_PURPOSES = frozenset(
-    {
-        ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE.dotted_string,
-        ExtendedKeyUsageOID.EMAIL_PROTECTION.dotted_string,
-        "1.3.6.1.5.5.7.3.36",  # id-kp-documentSigning, RFC 9336
-        "1.3.6.1.4.1.311.10.3.12",  # szOID_KP_DOCUMENT_SIGNING
-    }
-)
+MAX_SIGNERS = 16  # SignerInfos checked in one signature; each hashes the whole document
 CLOCK_SKEW = timedelta(minutes=5)  # a signingTime this far ahead of the check is refused
 
 
@@ -81,9 +81,9 @@ class Confirmations:
         """S10: the report on `signature` (CMS SignedData, attached or detached) over
         `document` (None: the encapsulated content)."""
         now = self._clock()
-        facts: dict[str, object] = {"signature": _file_facts(signature)}
+        facts: dict[str, object] = {"signature": file_facts(signature)}
         if document is not None:
-            facts["document"] = _file_facts(document)
+            facts["document"] = file_facts(document)
         try:
             signed = read_signed_data(signature)
         except NotSignedData as exc:
@@ -92,12 +92,19 @@ class Confirmations:
         if signed.content is None and document is None:
             cause = Cause("no_document", "the signature is detached: the signed document is needed")
             return ConfirmationReport("signature", now, (cause,), facts)
-        checks = check_signers(signed, document)
+        if len(signed.signer_infos) > MAX_SIGNERS:
+            text = (
+                f"{len(signed.signer_infos)} SignerInfos: more than {MAX_SIGNERS} are not checked"
+            )
+            return ConfirmationReport("signature", now, (Cause("too_many_signers", text),), facts)
+        # hashing a large document and checking signatures: off the event loop
+        checks = await asyncio.to_thread(check_signers, signed, document)
         missing = [check.serial_number for check in checks if check.certificate_der is None]
         if any(serial is not None for serial in missing):
-            checks = check_signers(signed, document, await self._registry_certificates(missing))
+            known = await self._registry_certificates(missing)
+            checks = await asyncio.to_thread(check_signers, signed, document, known)
         if document is None:
-            facts["document"] = _file_facts(signed.content or b"")
+            facts["document"] = file_facts(signed.content or b"")
         facts["attached"] = signed.content is not None
         if not checks:
             cause = Cause("no_signers", "the signature holds no SignerInfo")
@@ -122,13 +129,14 @@ class Confirmations:
         try:
             der = certificates_in(certificate)[0]
             parsed = x509.load_der_x509_certificate(der)
-        except ValueError as exc:
+            summary = certificate_summary(parsed, der)
+        except (ValueError, x509.DuplicateExtension) as exc:
             cause = Cause("not_a_certificate", f"the file is not an X.509 certificate: {exc}")
             return ConfirmationReport(
-                "certificate", now, (cause,), {"file": _file_facts(certificate)}
+                "certificate", now, (cause,), {"file": file_facts(certificate)}
             )
         trusted = await self._trusted()
-        facts: dict[str, object] = {"certificate": certificate_summary(parsed, der)}
+        facts: dict[str, object] = {"certificate": summary}
         issuers = [ca for ca in trusted.issuers_of(parsed) if ca.ours]
         if not issuers:
             cause = Cause(
@@ -136,8 +144,8 @@ class Confirmations:
             )
             return ConfirmationReport("certificate", now, (cause,), facts)
         issuer = issuers[0]
-        facts["issued_by"] = _ca_facts(issuer)
-        causes = _validity_causes(parsed, now, "now")
+        facts["issued_by"] = ca_facts(issuer)
+        causes = validity_causes(parsed, now, "now")
         status_causes, status = await self._status(parsed, der, issuer, trusted, now)
         facts["status_now"] = status
         causes += [cause for cause in status_causes if cause.code != "revoked_before_signing"]
@@ -156,8 +164,8 @@ class Confirmations:
             "signing_time": check.signing_time.isoformat() if check.signing_time else None,
             "signing_certificate_attribute": check.signing_certificate,
         }
-        if check.unsupported is not None:
-            return [Cause("unsupported_algorithm", check.unsupported)], facts
+        if check.unsupported is not None:  # not known to fail: not known to hold either
+            return [Cause("unsupported_algorithm", check.unsupported, indeterminate=True)], facts
         if check.certificate_der is None:
             who = (
                 f"serial {check.serial_number:x}"
@@ -170,9 +178,14 @@ class Confirmations:
                     f"certificate ({who}) is in neither the signature nor the registry",
                 )
             ], facts
-        certificate = x509.load_der_x509_certificate(check.certificate_der)
-        facts["certificate"] = certificate_summary(certificate, check.certificate_der)
-        causes = _cryptographic_causes(check)
+        try:
+            certificate = x509.load_der_x509_certificate(check.certificate_der)
+            facts["certificate"] = certificate_summary(certificate, check.certificate_der)
+        except (ValueError, x509.DuplicateExtension) as exc:
+            return [
+                Cause("bad_certificate", f"the signer's certificate does not parse: {exc}")
+            ], facts
+        causes = cryptographic_causes(check)
         at, source = (
             (check.signing_time, "signingTime")
             if check.signing_time
@@ -190,8 +203,9 @@ class Confirmations:
                 at, source = stamped_at, "signature timestamp"
         facts["time_checked"] = at.isoformat()
         facts["time_source"] = source
-        causes += _validity_causes(certificate, at, "at signing")
-        causes += _usage_causes(certificate)
+        invalid_then = validity_causes(certificate, at, "at signing")
+        causes += invalid_then
+        causes += usage_causes(certificate)
         path = trusted.path(certificate)
         if path is None:
             causes.append(
@@ -201,18 +215,21 @@ class Confirmations:
                 )
             )
             return causes, facts
-        facts["chain"] = [_ca_facts(ca) for ca in path]
-        causes += _path_causes(path, at)
+        facts["chain"] = [ca_facts(ca) for ca in path]
+        causes += path_causes(path, at)
         status_causes, status_at = await self._status(
             certificate, check.certificate_der, path[0], trusted, at
         )
         causes += status_causes
         facts["status_at_signing"] = status_at
+        status_now: dict[str, object] = {}
         if path[0].ours and status_at.get("status") != "unknown":
-            now_facts = await self._status(
-                certificate, check.certificate_der, path[0], trusted, now
-            )
-            facts["status_now"] = now_facts[1]
+            status_now = (
+                await self._status(certificate, check.certificate_der, path[0], trusted, now)
+            )[1]
+            facts["status_now"] = status_now
+        if source == "signingTime" and not invalid_then and status_at.get("status") == "good":
+            causes += unproven_time(certificate, now, status_at, status_now)
         return causes, facts
 
     async def _timestamp(
@@ -223,6 +240,10 @@ class Confirmations:
         stamp = check_timestamp(check.timestamp_tokens[0], check.signature_value, trusted)
         if stamp.time is None or stamp.certificate is None:
             return stamp.causes, stamp.facts, None
+        chain_causes = path_causes(stamp.path, stamp.time)
+        if chain_causes:
+            causes = [Cause("bad_timestamp", f"the TSA's chain: {c.text}") for c in chain_causes]
+            return causes, stamp.facts, None
         tsa_causes, tsa_status = await self._status(
             stamp.certificate, stamp.certificate_der, stamp.path[0], trusted, stamp.time
         )
@@ -250,7 +271,10 @@ class Confirmations:
         if not issuer.ours:
             lookup = await self._crls.status(certificate, issuer.certificate, at, self._clock())
             return lookup.causes, lookup.facts
-        if issuer.generation_id is None or any(ca.der == der for ca in trusted.cas):
+        if issuer.generation_id is None and not any(ca.der == der for ca in trusted.cas):
+            text = f"{issuer.source} certifies CA certificates only, and {serial} is none of them"
+            return [Cause("not_in_registry", text)], {"status": "unknown", "source": "registry"}
+        if issuer.generation_id is None or any(ca.der == der and ca.ours for ca in trusted.cas):
             own = await self._registry.ca_revocations(self._ca_name)
             revoked_at = own.get(serial)
             if revoked_at is not None and revoked_at <= at:
@@ -338,8 +362,10 @@ class Confirmations:
                     ours=True,
                 )
             )
-        for source, der in self._trusted_cas:
-            cas.append(known_ca(der, f"trusted CA ({source})", anchor=True, ours=False))
+        for source, der in self._trusted_cas:  # a self-signed one is an anchor; any other is
+            certificate = x509.load_der_x509_certificate(der)  # checked as a path's CA
+            anchor = certificate.subject == certificate.issuer
+            cas.append(known_ca(der, f"trusted CA ({source})", anchor=anchor, ours=False))
         return TrustedCAs(cas)
 
     async def _registry_certificates(self, serials: Sequence[int | None]) -> list[bytes]:
@@ -372,179 +398,9 @@ def status_at(history: Sequence[StatusChange], at: datetime) -> StatusChange | N
 
 
 def _effective(change: StatusChange) -> datetime:
-    """When a revocation took effect for a relying party: a key compromise from the date
-    the key is known or suspected to have been compromised (RFC 5280 5.3.2)."""
-    if change.reason == "keyCompromise" and change.invalidity_date is not None:
+    """When a revocation took effect for a relying party: from its invalidity date when it
+    has one, the date the key is known or suspected to have been compromised "or that the
+    certificate otherwise became invalid" (RFC 5280 5.3.2), whatever the reason."""
+    if change.invalidity_date is not None:
         return min(change.effective_at, change.invalidity_date)
     return change.effective_at
-
-
-def _cryptographic_causes(check: SignerCheck) -> list[Cause]:
-    causes = []
-    if check.content_type_valid is False:
-        causes.append(
-            Cause(
-                "content_type_mismatch",
-                "the contentType attribute differs from the signed content's type",
-            )
-        )
-    if check.message_digest_valid is False:
-        causes.append(
-            Cause(
-                "bad_digest",
-                "the document is not the one signed: its digest differs from messageDigest",
-            )
-        )
-    if check.signature_valid is False:
-        causes.append(
-            Cause("bad_signature", "the signature value does not verify with the certificate's key")
-        )
-    if check.signing_certificate == "mismatch":
-        causes.append(
-            Cause(
-                "signing_certificate_mismatch",
-                "the signingCertificate attribute names another certificate",
-            )
-        )
-    return causes
-
-
-def _validity_causes(certificate: x509.Certificate, at: datetime, when: str) -> list[Cause]:
-    if at < certificate.not_valid_before_utc:
-        code = "not_yet_valid_at_signing" if when == "at signing" else "not_yet_valid"
-        return [
-            Cause(
-                code,
-                f"the certificate is valid from {certificate.not_valid_before_utc.isoformat()}",
-            )
-        ]
-    if at > certificate.not_valid_after_utc:
-        code = "expired_at_signing" if when == "at signing" else "expired"
-        return [
-            Cause(code, f"the certificate expired at {certificate.not_valid_after_utc.isoformat()}")
-        ]
-    return []
-
-
-def _usage_causes(certificate: x509.Certificate) -> list[Cause]:
-    """V1: the use matches the certificate (RFC 5280 4.2.1.3, 4.2.1.12)."""
-    causes = []
-    try:
-        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
-        if not (usage.digital_signature or usage.content_commitment):
-            causes.append(
-                Cause(
-                    "wrong_key_usage", "keyUsage allows neither digitalSignature nor nonRepudiation"
-                )
-            )
-    except x509.ExtensionNotFound:
-        pass
-    purposes = _extended_key_usage(certificate)
-    if purposes is not None and not SIGNING_PURPOSES & set(purposes):
-        causes.append(
-            Cause(
-                "wrong_extended_key_usage",
-                f"extendedKeyUsage {', '.join(purposes)} does not allow signing documents",
-            )
-        )
-    return causes
-
-
-def _path_causes(path: Sequence[KnownCA], at: datetime) -> list[Cause]:
-    """RFC 5280 6.1.3/6.1.4 for the CA certificates below the anchor, at the signing time:
-    valid then, a CA allowed to sign certificates, within path length limits; and none of
-    this CA's own certificates revoked by a compromise by then."""
-    causes = []
-    for position, ca in enumerate(path):
-        name = ca.certificate.subject.rfc4514_string()
-        if ca.revoked_at is not None and ca.revoked_at <= at:
-            causes.append(
-                Cause(
-                    "ca_revoked_before_signing",
-                    f"CA certificate {name} ({ca.source}) revoked at {ca.revoked_at.isoformat()}",
-                )
-            )
-        if ca.anchor:
-            continue
-        if not (ca.certificate.not_valid_before_utc <= at <= ca.certificate.not_valid_after_utc):
-            causes.append(
-                Cause(
-                    "ca_not_valid_at_signing",
-                    f"CA certificate {name} ({ca.source}) was not valid at {at.isoformat()}",
-                )
-            )
-        try:
-            constraints = ca.certificate.extensions.get_extension_for_class(
-                x509.BasicConstraints
-            ).value
-        except x509.ExtensionNotFound:
-            constraints = None
-        below = sum(
-            1 for lower in path[:position] if lower.certificate.subject != lower.certificate.issuer
-        )
-        if constraints is None or not constraints.ca:
-            causes.append(Cause("untrusted_chain", f"{name} ({ca.source}) is not a CA certificate"))
-        elif constraints.path_length is not None and below > constraints.path_length:
-            causes.append(Cause("untrusted_chain", f"the path exceeds {name}'s pathLenConstraint"))
-    return causes
-
-
-def _extended_key_usage(certificate: x509.Certificate) -> list[str] | None:
-    try:
-        eku = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return None
-    return [oid.dotted_string for oid in eku]
-
-
-def certificate_summary(certificate: x509.Certificate, der: bytes) -> dict[str, object]:
-    """The facts a report states about a certificate."""
-    try:
-        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
-        key_usage = [name for name in _KEY_USAGE_NAMES if getattr(usage, name)]
-    except x509.ExtensionNotFound:
-        key_usage = None
-    try:
-        policies = [
-            p.policy_identifier.dotted_string
-            for p in certificate.extensions.get_extension_for_class(x509.CertificatePolicies).value
-        ]
-    except x509.ExtensionNotFound:
-        policies = []
-    return {
-        "subject": certificate.subject.rfc4514_string(),
-        "issuer": certificate.issuer.rfc4514_string(),
-        "serial": serial_text(certificate.serial_number),
-        "not_before": certificate.not_valid_before_utc.isoformat(),
-        "not_after": certificate.not_valid_after_utc.isoformat(),
-        "sha256": hashlib.sha256(der).hexdigest(),
-        "key_usage": key_usage,
-        "extended_key_usage": _extended_key_usage(certificate),
-        "policies": policies,
-    }
-
-
-_KEY_USAGE_NAMES = (
-    "digital_signature",
-    "content_commitment",
-    "key_encipherment",
-    "data_encipherment",
-    "key_agreement",
-    "key_cert_sign",
-    "crl_sign",
-)
-
-
-def _ca_facts(ca: KnownCA) -> dict[str, object]:
-    return {
-        "subject": ca.certificate.subject.rfc4514_string(),
-        "serial": serial_text(ca.certificate.serial_number),
-        "not_before": ca.certificate.not_valid_before_utc.isoformat(),
-        "not_after": ca.certificate.not_valid_after_utc.isoformat(),
-        "sha256": hashlib.sha256(ca.der).hexdigest(),
-        "source": ca.source,
-    }
-
-
-def _file_facts(data: bytes) -> dict[str, object]:
-    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}

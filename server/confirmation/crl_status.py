@@ -17,6 +17,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
+from http.client import HTTPException
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -55,14 +56,12 @@ class CRLStatus:
             try:
                 crl_der = await self._fetch(url)
                 crl = x509.load_der_x509_crl(crl_der)
-            except (OSError, ValueError) as exc:  # urllib.error.URLError is an OSError
-                problems.append(f"{url}: {exc or type(exc).__name__}")
-                continue
-            problem = _unusable(crl, crl_der, issuer, now)
-            if problem is not None:
-                problems.append(f"{url}: {problem}")
-                continue
-            return _from_crl(crl, certificate.serial_number, at, url)
+                problem = _unusable(crl, crl_der, issuer, certificate, url, now)
+                if problem is None:
+                    return _from_crl(crl, certificate, at, url, now)
+            except (OSError, ValueError, HTTPException, x509.DuplicateExtension) as exc:
+                problem = str(exc) or type(exc).__name__  # URLError is an OSError
+            problems.append(f"{url}: {problem}")
         return _unknown("no usable CRL: " + "; ".join(problems), urls[0])
 
     async def _fetch(self, url: str) -> bytes:
@@ -108,35 +107,73 @@ def distribution_urls(certificate: x509.Certificate) -> list[str]:
 
 
 def _unusable(
-    crl: x509.CertificateRevocationList, crl_der: bytes, issuer: x509.Certificate, now: datetime
+    crl: x509.CertificateRevocationList,
+    crl_der: bytes,
+    issuer: x509.Certificate,
+    certificate: x509.Certificate,
+    url: str,
+    now: datetime,
 ) -> str | None:
+    """Why this CRL cannot tell `certificate`'s status (RFC 5280 6.3.3), or None: only a
+    complete, current CRL of the issuer for end-entity certificates of every reason,
+    signed by a key allowed to sign CRLs, with no critical extension unknown here."""
     if crl.issuer != issuer.subject:
         return "issued by another name than the certificate's issuer"
+    try:
+        if not issuer.extensions.get_extension_for_class(x509.KeyUsage).value.crl_sign:
+            return "the issuer's keyUsage lacks cRLSign (RFC 5280 6.3.3 (f))"
+    except x509.ExtensionNotFound:
+        pass
     if not signed_by(crl_der, certificate_spki(issuer.public_bytes(Encoding.DER))):
         return "its signature does not verify with the issuer's key"
     if crl.next_update_utc is None or crl.next_update_utc < now:
         return "not current (nextUpdate passed)"
+    for extension in crl.extensions:
+        if isinstance(extension.value, x509.DeltaCRLIndicator):
+            return "a delta CRL, not a complete one"
+        if extension.critical and isinstance(extension.value, x509.UnrecognizedExtension):
+            return f"a critical extension {extension.oid.dotted_string} unknown here"
+    try:
+        point = crl.extensions.get_extension_for_class(x509.IssuingDistributionPoint).value
+    except x509.ExtensionNotFound:
+        return None
+    if (point.only_some_reasons or point.indirect_crl or point.only_contains_attribute_certs
+            or point.only_contains_ca_certs):  # fmt: skip
+        return "a CRL of part of the issuer's certificates or reasons (RFC 5280 5.2.5)"
+    uris = [
+        name.value
+        for name in point.full_name or ()
+        if isinstance(name, x509.UniformResourceIdentifier)
+    ]
+    if point.full_name and url not in uris:
+        return "its issuingDistributionPoint names another point (RFC 5280 6.3.3 (b)(2)(i))"
     return None
 
 
 def _from_crl(
-    crl: x509.CertificateRevocationList, serial: int, at: datetime, url: str
+    crl: x509.CertificateRevocationList,
+    certificate: x509.Certificate,
+    at: datetime,
+    url: str,
+    now: datetime,
 ) -> CRLLookup:
     facts: dict[str, object] = {
         "source": f"CRL {url}",
         "crl_this_update": crl.last_update_utc.isoformat(),
     }
-    entry = crl.get_revoked_certificate_by_serial_number(serial)
+    entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
     if entry is None:
+        if certificate.not_valid_after_utc < now and not _keeps_expired(crl):
+            # RFC 5280 3.3: a CA may drop an expired certificate's entry
+            return _unknown("the certificate has expired and the CRL need not list it", url)
         return CRLLookup([], {"status": "good", **facts})
     reason = _entry_reason(entry)
     effective = entry.revocation_date_utc
-    if reason is x509.ReasonFlags.key_compromise:
-        try:
-            compromised = entry.extensions.get_extension_for_class(x509.InvalidityDate).value
-            effective = min(effective, compromised.invalidity_date_utc)
-        except x509.ExtensionNotFound:
-            pass
+    try:  # RFC 5280 5.3.2, whatever the reason
+        invalid_from = entry.extensions.get_extension_for_class(x509.InvalidityDate).value
+        effective = min(effective, invalid_from.invalidity_date_utc)
+    except x509.ExtensionNotFound:
+        pass
     if reason is x509.ReasonFlags.certificate_hold:
         facts |= {"status": "suspended", "suspended_at": effective.isoformat()}
         cause = Cause("suspended_at_signing", f"suspended since {effective.isoformat()} ({url})")
@@ -147,6 +184,11 @@ def _from_crl(
     if effective > at:
         return CRLLookup([], {**facts, "status": "good", "later": facts["status"]})
     return CRLLookup([cause], facts)
+
+
+def _keeps_expired(crl: x509.CertificateRevocationList) -> bool:
+    """ExpiredCertsOnCRL (X.509 (2019) 7.2.2, 2.5.29.60): the CA keeps expired entries."""
+    return any(extension.oid.dotted_string == "2.5.29.60" for extension in crl.extensions)
 
 
 def _entry_reason(entry: x509.RevokedCertificate) -> x509.ReasonFlags:

@@ -63,6 +63,8 @@ def check_timestamp(token: bytes, signature_value: bytes, trusted: TrustedCAs) -
         policy = info["policy"].dotted
     except (ValueError, TypeError, KeyError) as exc:
         return _refused(f"its TSTInfo does not parse: {exc}")
+    if gen_time.tzinfo is None:  # RFC 3161 2.4.2: genTime is UTC, written with its Z
+        return _refused("its genTime names no time zone")
     facts: dict[str, object] = {"time": gen_time.isoformat(), "policy": policy}
     if _imprint(hash_oid, signature_value) != stamped:
         return _refused("it stamps other data than this signature's value", facts)
@@ -73,6 +75,10 @@ def check_timestamp(token: bytes, signature_value: bytes, trusted: TrustedCAs) -
     (check,) = checks
     if not (check.signature_valid and check.message_digest_valid and check.content_type_valid):
         return _refused("the TSA's signature does not verify", facts)
+    if check.signing_certificate != "match":  # RFC 3161 2.4.1: ESS signingCertificate(V2)
+        return _refused(
+            "its signingCertificate attribute does not name the TSA's certificate", facts
+        )
     certificate = x509.load_der_x509_certificate(tsa_der)
     facts |= {
         "tsa": certificate.subject.rfc4514_string(),
@@ -97,7 +103,10 @@ def _imprint(hash_oid: str, data: bytes) -> bytes | None:
     if name is None:
         return None
     if name.startswith("streebog"):
-        return gost_engine.digest(name, data) if gost_engine.available() is None else None
+        try:
+            return gost_engine.digest(name, data)
+        except gost_engine.GostError:  # the engine is not there: nothing can be compared
+            return None
     return hashlib.new(name, data).digest()
 
 

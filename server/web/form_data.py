@@ -36,7 +36,10 @@ def _param(message: Message, name: str, header: str, percent: bool = False) -> s
     octets in a quoted value (what browsers send; the header fields were read as Latin-1,
     one character an octet) read as UTF-8, then with `percent` its %XX decoded (RFC 7578
     4.2: some senders, aiohttp among them, percent-encode a file name)."""
-    value = message.get_param(name, header=header)
+    try:
+        value = message.get_param(name, header=header)
+    except (TypeError, ValueError):  # RFC 2231 continuations the standard library cannot join
+        raise _refused(f"the {header} parameter {name!r} does not parse") from None
     if value is None:
         return None
     if isinstance(value, tuple):  # RFC 2231: decoded by the standard library
@@ -50,7 +53,10 @@ def form_fields(content_type: str, body: bytes) -> dict[str, FormField]:
     boundary, a body not split by it, or the parts refused above."""
     head = Message()
     head["Content-Type"] = content_type
-    boundary = head.get_param("boundary")
+    try:
+        boundary = head.get_param("boundary")
+    except (TypeError, ValueError):
+        raise _refused("the request is not multipart/form-data with a boundary") from None
     if (
         head.get_content_type() != "multipart/form-data"
         or not isinstance(boundary, str)

@@ -319,6 +319,14 @@ def test_rfc5652_11_1_content_type_is_the_econtent_type(material: Material) -> N
     assert changed.signature_valid is True
 
 
+def test_rfc5652_5_3_content_of_another_type_needs_signed_attributes(material: Material) -> None:
+    """5.3: "If the content type is not id-data, signedAttrs MUST be present"."""
+    signature = material.sign("ec", "-nodetach", "-noattr", "-econtent_type", "1.2.3.4")
+    check = only(check_signers(read_signed_data(signature), None))
+    assert (check.signed_attributes, check.content_type_valid) == (False, False)
+    assert check.signature_valid is True  # the value verifies: the structure is what is wrong
+
+
 # --- RFC 5652 5.3: signatureAlgorithm as other writers put it ----------------------------------
 # signatureAlgorithm is not signed: rewriting it gives what another writer would have sent
 # with the same signature value.

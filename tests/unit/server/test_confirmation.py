@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
@@ -210,16 +211,19 @@ async def test_rfc5280_5_3_2_a_key_compromise_counts_from_its_invalidity_date(
     assert (report.verdict, codes(report)) == ("invalid", ["revoked_before_signing"])
 
 
-async def test_v1_revoked_after_signing_stays_valid_and_says_so(
+async def test_v1_revoked_after_the_claimed_signing_time_is_indeterminate_without_a_timestamp(
     ca: LocalCA, tmp_path: Path
 ) -> None:
+    """RFC 5652 11.3: signingTime is the time the signer "purportedly" signed; a holder of
+    a revoked key could write an earlier one. Only a signature timestamp proves it
+    (tests/unit/server/test_confirmation_timestamp.py: then valid)."""
     signer = await holder(ca, tmp_path)
     signature = signer.sign()
     ca.clock.now = datetime.now(UTC) + timedelta(hours=1)
     await ca.revocation.revoke(signer.serial, CRLReason.superseded, "t")
     ca.clock.advance(minutes=1)
     report = await confirmations(ca).check_signature(DOCUMENT, signature)
-    assert report.verdict == "valid", report.as_dict()
+    assert (report.verdict, codes(report)) == ("indeterminate", ["signing_time_unproven"])
     signed_by = report.as_dict()["signers"][0]  # type: ignore[index]
     assert signed_by["status_at_signing"]["status"] == "good"
     assert signed_by["status_now"]["status"] == "revoked"
@@ -347,3 +351,27 @@ async def test_s11_the_cas_own_certificate_of_each_generation_is_authentic(ca: L
         report = await confirmations(ca).check_certificate(generation.certificate_der)
         assert report.verdict == "valid", report.as_dict()
         assert report.as_dict()["issued_by"]["source"] == f"this CA, generation {generation.id}"  # type: ignore[index]
+
+
+async def test_v2_a_signature_of_more_signers_than_checked_is_refused_whole(
+    ca: LocalCA, tmp_path: Path
+) -> None:
+    """Each SignerInfo hashes the whole document: a signature of 17 is refused at once."""
+    info = cms.ContentInfo.load((await holder(ca, tmp_path)).sign())
+    signer_info = info["content"]["signer_infos"][0]
+    info["content"]["signer_infos"] = cms.SignerInfos([signer_info] * 17)
+    later(ca)
+    report = await confirmations(ca).check_signature(DOCUMENT, info.dump(force=True))
+    assert (report.verdict, codes(report)) == ("invalid", ["too_many_signers"])
+
+
+async def test_rfc5280_4_2_a_certificate_with_an_extension_twice_is_not_a_certificate(
+    ca: LocalCA, tmp_path: Path
+) -> None:
+    """RFC 5280 4.2: "A certificate MUST NOT include more than one instance of a particular
+    extension": refused by name, not an internal error."""
+    certificate = asn1_x509.Certificate.load((await holder(ca, tmp_path)).der)
+    extensions = certificate["tbs_certificate"]["extensions"]
+    extensions.append(extensions[0])
+    report = await confirmations(ca).check_certificate(certificate.dump(force=True))
+    assert (report.verdict, codes(report)) == ("invalid", ["not_a_certificate"])

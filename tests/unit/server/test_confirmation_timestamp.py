@@ -112,3 +112,22 @@ async def test_rfc3161_a_tsa_revoked_before_gentime_is_bad_timestamp(
     later(ca)
     report = await confirmations(ca).check_signature(DOCUMENT, signature)
     assert (report.verdict, codes(report)) == ("invalid", ["bad_timestamp"])
+
+
+async def test_rfc3161_revoked_after_the_timestamp_the_signature_stays_valid(
+    ca: LocalCA, tmp_path: Path
+) -> None:
+    """The timestamp proves the signature older than the revocation, which the signer's own
+    signingTime could not (tests/unit/server/test_confirmation.py)."""
+    signer = await holder(ca, tmp_path)
+    tsa = await holder(ca, tmp_path, "tsa")
+    signature = stamped(signer.sign(), tsa)
+    ca.clock.now = datetime.now(UTC) + timedelta(hours=1)
+    await ca.revocation.revoke(signer.serial, CRLReason.superseded, "t")
+    ca.clock.advance(minutes=1)
+    report = await confirmations(ca).check_signature(DOCUMENT, signature)
+    assert report.verdict == "valid", report.as_dict()
+    facts = report.as_dict()["signers"][0]  # type: ignore[index]
+    assert facts["time_source"] == "signature timestamp"
+    assert (facts["status_at_signing"]["status"], facts["status_now"]["status"]) == (
+        "good", "revoked")  # fmt: skip

@@ -68,6 +68,10 @@ def test_rfc7578_4_2_file_names_raw_utf8_percent_encoded_or_rfc2231() -> None:
         (FORM, part("Content-Disposition: form-data", b"1") + b"--XyZ--", "a part has no name"),
         (FORM, part('Content-Disposition: form-data; name="a"', b"1") * 2 + b"--XyZ--",
          "the field 'a' is given twice"),
+        (FORM, part('Content-Disposition: form-data; name*="a"; name*1="b"', b"1") + b"--XyZ--",
+         "the content-disposition parameter 'name' does not parse"),  # RFC 2231 3, unjoinable
+        ('multipart/form-data; boundary*="a"; boundary*1="b"', b"--a--",
+         "the request is not multipart/form-data with a boundary"),
         (FORM, b"".join(part(f'Content-Disposition: form-data; name="f{n}"', b"")
                         for n in range(MAX_PARTS + 1)) + b"--XyZ--",
          f"more than {MAX_PARTS} parts"),
