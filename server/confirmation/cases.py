@@ -101,6 +101,22 @@ class ConfirmationCases:
         `due_working_days`-th working day after the day of receipt."""
         return self._calendar.add_working_days(received_at, self._settings.due_working_days)
 
+    def refuse_malformed(
+        self,
+        kind: str,
+        submitter: str,
+        questions: str,
+        files: Sequence[SubmittedFile],
+        requester: Requester,
+    ) -> None:
+        """What `register` refuses before anything is done, so a caller asks it before the
+        automatic check (which may fetch CRLs): raises CAError UNAUTHORIZED or MALFORMED as
+        `register` does."""
+        _allowed(requester, REGISTRARS, "registering a confirmation case")
+        _text(submitter.strip(), "submitter", MAX_SUBMITTER)
+        _text(questions.strip(), "questions", MAX_QUESTIONS)
+        _check_files(kind, files)
+
     async def register(
         self,
         submitter: str,
@@ -115,11 +131,8 @@ class ConfirmationCases:
         Raises CAError: UNAUTHORIZED (neither an operator nor an expert), MALFORMED (a
         missing or empty submitter or questions, too long, files not those of the kind),
         UNAVAILABLE (the files cannot be written)."""
-        _allowed(requester, REGISTRARS, "registering a confirmation case")
+        self.refuse_malformed(check.kind, submitter, questions, files, requester)
         submitter, questions = submitter.strip(), questions.strip()
-        _text(submitter, "submitter", MAX_SUBMITTER)
-        _text(questions, "questions", MAX_QUESTIONS)
-        _check_files(check.kind, files)
         now = self._clock()
         row = ConfirmationCaseRow(
             id=f"cc-{secrets.token_hex(8)}",

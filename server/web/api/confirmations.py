@@ -121,13 +121,13 @@ async def register(call: Call) -> web.StreamResponse:
         return error_response(413, ErrorKind.MALFORMED, f"the request is larger than {limit} bytes")
     fields = form_fields(call.request.headers.get("Content-Type", ""), body)
     texts, files = _texts_and_files(fields, call)
+    submitted = [SubmittedFile(name, f.filename or name, f.content) for name, f in files.items()]
+    cases = call.ca.confirmation_cases
+    kind = "certificate" if "certificate" in files else "signature"
+    cases.refuse_malformed(kind, texts["submitter"], texts["questions"], submitted, call.requester)
     report = await automatic_check(call, {name: f.content for name, f in files.items()})
-    row = await call.ca.confirmation_cases.register(
-        texts["submitter"],
-        texts["questions"],
-        [SubmittedFile(name, f.filename or name, f.content) for name, f in files.items()],
-        report,
-        call.requester,
+    row = await cases.register(
+        texts["submitter"], texts["questions"], submitted, report, call.requester
     )
     return json_response({"case": case_view(row, call), "check": report.as_dict()}, status=201)
 
