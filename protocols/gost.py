@@ -244,7 +244,9 @@ def _register(
 ) -> None:
     for size, name in names.items():
         cls._map[oids[size]] = name
-    cls._reverse_map = None  # rebuilt from _map at its next use
+    # rebuilt now: asn1crypto builds it once per class (_setup, at a class's first use), so
+    # a class used before this import would otherwise keep None and fail every name lookup
+    cls._reverse_map = {name: oid for oid, name in cls._map.items()}
 
 
 def _register_with_asn1crypto() -> None:
