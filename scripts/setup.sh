@@ -15,6 +15,8 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 # tests read its PDF back with pdftotext and render it with pdftoppm.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+# Prometheus' promtool: the tests check the shipped alert rules and the served metrics.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 # PostgreSQL's initdb and pg_ctl: the tests start their own throwaway cluster.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 # Test clients we did not write: Bouncy Castle's EST client (Java) and a JDK to build it.

@@ -274,6 +274,7 @@ class CRLPublisher:
             self._published[key] = _published(row)
         label = str(generation.id)
         self._metrics.crl_number.labels(label).set(rows[-1].number)
+        self._metrics.crl_next_update.labels(label).set(next_update.timestamp())
         self._metrics.crl_entries.labels("full", label).set(len(entries))
 
     async def _delta(

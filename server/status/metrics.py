@@ -43,3 +43,10 @@ class StatusMetrics:
             ["generation"],
             registry=r,
         )
+        self.crl_next_update = Gauge(
+            "ca_crl_next_update_timestamp_seconds",
+            "nextUpdate of the CRLs last published, by CA generation (Unix time): set by the "
+            "process holding the duties, which rebuilds them.",
+            ["generation"],
+            registry=r,
+        )

@@ -7,7 +7,7 @@ parties."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -202,7 +202,8 @@ async def test_rfc5280_5_2_3_a_new_generation_continues_the_cas_crl_numbers(
 
 
 async def test_crl_metrics_are_per_generation(local_ca: LocalCA) -> None:
-    """ca_crl_number and ca_crl_entries carry the generation (its id) they are about."""
+    """ca_crl_number, ca_crl_entries and ca_crl_next_update_timestamp_seconds carry the
+    generation (its id) they are about."""
     metrics = CollectorRegistry()
     status = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
                                local_ca.clock, builder=True, metrics=metrics)  # fmt: skip
@@ -216,6 +217,9 @@ async def test_crl_metrics_are_per_generation(local_ca: LocalCA) -> None:
         label = {"generation": str(generation.id)}
         assert metrics.get_sample_value("ca_crl_number", label) == number
         assert metrics.get_sample_value("ca_crl_entries", {"kind": "full", **label}) == entries
+        next_update = local_ca.clock() + timedelta(hours=local_ca.settings.crl.validity_hours)
+        assert metrics.get_sample_value("ca_crl_next_update_timestamp_seconds", label) == (
+            next_update.timestamp())  # fmt: skip
 
 
 async def test_rfc5280_5_pkilint_passes_both_generations_crls(local_ca: LocalCA) -> None:
