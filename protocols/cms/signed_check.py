@@ -45,7 +45,14 @@ from protocols.cmp.crmf import signature_valid
 from protocols.cms.signed import ID_DATA, ID_SIGNED_DATA
 from protocols.der import DERError, tlv
 
-__all__ = ["NotSignedData", "SignedDocument", "SignerCheck", "check_signers", "read_signed_data"]
+__all__ = [
+    "NotSignedData",
+    "SignedDocument",
+    "SignerCheck",
+    "check_signers",
+    "digest_by_oid",
+    "read_signed_data",
+]
 
 _PEM_LABELS = frozenset({"CMS", "PKCS7"})  # RFC 7468 section 9 (and the older label)
 # The exceptions asn1crypto raises on octets that are not what it expects.
@@ -447,6 +454,16 @@ def _issuer_serial_matches(issuer_serial: Any, certificate: asn1_x509.Certificat
 
 
 # --- algorithms ------------------------------------------------------------------------
+
+
+def digest_by_oid(oid: str, data: bytes) -> bytes | None:
+    """``data`` hashed with the digest algorithm ``oid`` names (SHA-1, SHA-2, Streebog), as a
+    SignerInfo's digestAlgorithm or an RFC 3161 messageImprint names it; None for an
+    algorithm not known here, or Streebog without the GOST engine."""
+    try:
+        return _digest(_digest_name(oid), data)
+    except _Unsupported:
+        return None
 
 
 def _digest_name(oid: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -17,6 +18,8 @@ from protocols.cms.signed_check import SignerCheck
 from server.confirmation.report import Cause
 from server.confirmation.trust import KnownCA
 from server.serials import serial_text
+
+E = TypeVar("E", bound=x509.ExtensionType)
 
 # Extended key usages that allow signing documents: any, e-mail protection (S/MIME, RFC
 # 8550), document signing (RFC 9336) and Microsoft's document signing.
@@ -105,23 +108,13 @@ def usage_causes(certificate: x509.Certificate) -> list[Cause]:
     """V1: the use matches the certificate (RFC 5280 4.2.1.3, 4.2.1.12): an end entity's
     key for signatures; a CA's key certifies (4.2.1.9), it does not sign documents."""
     causes = []
-    try:
-        if certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
-            causes.append(
-                Cause("ca_certificate_as_signer", "a CA certificate does not sign documents")
-            )
-    except x509.ExtensionNotFound:
-        pass
-    try:
-        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
-        if not (usage.digital_signature or usage.content_commitment):
-            causes.append(
-                Cause(
-                    "wrong_key_usage", "keyUsage allows neither digitalSignature nor nonRepudiation"
-                )
-            )
-    except x509.ExtensionNotFound:
-        pass
+    constraints = extension(certificate.extensions, x509.BasicConstraints)
+    if constraints is not None and constraints.ca:
+        causes.append(Cause("ca_certificate_as_signer", "a CA certificate does not sign documents"))
+    usage = extension(certificate.extensions, x509.KeyUsage)
+    if usage is not None and not (usage.digital_signature or usage.content_commitment):
+        text = "keyUsage allows neither digitalSignature nor nonRepudiation"
+        causes.append(Cause("wrong_key_usage", text))
     purposes = _extended_key_usage(certificate)
     if purposes is not None and not SIGNING_PURPOSES & set(purposes):
         causes.append(
@@ -156,12 +149,7 @@ def path_causes(path: Sequence[KnownCA], at: datetime) -> list[Cause]:
                     f"CA certificate {name} ({ca.source}) was not valid at {at.isoformat()}",
                 )
             )
-        try:
-            constraints = ca.certificate.extensions.get_extension_for_class(
-                x509.BasicConstraints
-            ).value
-        except x509.ExtensionNotFound:
-            constraints = None
+        constraints = extension(ca.certificate.extensions, x509.BasicConstraints)
         below = sum(
             1 for lower in path[:position] if lower.certificate.subject != lower.certificate.issuer
         )
@@ -169,37 +157,30 @@ def path_causes(path: Sequence[KnownCA], at: datetime) -> list[Cause]:
             causes.append(Cause("untrusted_chain", f"{name} ({ca.source}) is not a CA certificate"))
         elif constraints.path_length is not None and below > constraints.path_length:
             causes.append(Cause("untrusted_chain", f"the path exceeds {name}'s pathLenConstraint"))
-        try:  # RFC 5280 6.1.4 (n): keyUsage, when present, MUST allow keyCertSign
-            usage = ca.certificate.extensions.get_extension_for_class(x509.KeyUsage).value
-            if not usage.key_cert_sign:
-                causes.append(Cause("untrusted_chain", f"{name}'s keyUsage lacks keyCertSign"))
-        except x509.ExtensionNotFound:
-            pass
+        usage = extension(ca.certificate.extensions, x509.KeyUsage)
+        if usage is not None and not usage.key_cert_sign:  # RFC 5280 6.1.4 (n)
+            causes.append(Cause("untrusted_chain", f"{name}'s keyUsage lacks keyCertSign"))
     return causes
 
 
-def _extended_key_usage(certificate: x509.Certificate) -> list[str] | None:
+def extension(extensions: x509.Extensions, kind: type[E]) -> E | None:
+    """The value of the extension of `kind` among a certificate's, a CRL's or a CRL entry's
+    `extensions`, None when there is none."""
     try:
-        eku = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        return extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
         return None
-    return [oid.dotted_string for oid in eku]
+
+
+def _extended_key_usage(certificate: x509.Certificate) -> list[str] | None:
+    purposes = extension(certificate.extensions, x509.ExtendedKeyUsage)
+    return None if purposes is None else [oid.dotted_string for oid in purposes]
 
 
 def certificate_summary(certificate: x509.Certificate, der: bytes) -> dict[str, object]:
     """The facts a report states about a certificate."""
-    try:
-        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
-        key_usage = [name for name in _KEY_USAGE_NAMES if getattr(usage, name)]
-    except x509.ExtensionNotFound:
-        key_usage = None
-    try:
-        policies = [
-            p.policy_identifier.dotted_string
-            for p in certificate.extensions.get_extension_for_class(x509.CertificatePolicies).value
-        ]
-    except x509.ExtensionNotFound:
-        policies = []
+    usage = extension(certificate.extensions, x509.KeyUsage)
+    policies = extension(certificate.extensions, x509.CertificatePolicies)
     return {
         "subject": certificate.subject.rfc4514_string(),
         "issuer": certificate.issuer.rfc4514_string(),
@@ -207,9 +188,9 @@ def certificate_summary(certificate: x509.Certificate, der: bytes) -> dict[str, 
         "not_before": certificate.not_valid_before_utc.isoformat(),
         "not_after": certificate.not_valid_after_utc.isoformat(),
         "sha256": hashlib.sha256(der).hexdigest(),
-        "key_usage": key_usage,
+        "key_usage": None if usage is None else [n for n in _KEY_USAGE_NAMES if getattr(usage, n)],
         "extended_key_usage": _extended_key_usage(certificate),
-        "policies": policies,
+        "policies": [p.policy_identifier.dotted_string for p in policies or ()],
     }
 
 

@@ -271,20 +271,17 @@ class Confirmations:
         if not issuer.ours:
             lookup = await self._crls.status(certificate, issuer.certificate, at, self._clock())
             return lookup.causes, lookup.facts
-        if issuer.generation_id is None and not any(ca.der == der for ca in trusted.cas):
+        own = next((ca for ca in trusted.cas if ca.ours and ca.der == der), None)
+        if own is not None:  # a generation's or link certificate: revoked only by a compromise
+            if own.revoked_at is not None and own.revoked_at <= at:
+                text = f"this CA's certificate {serial} was revoked at {own.revoked_at.isoformat()}"
+                revoked: dict[str, object] = {"status": "revoked", "source": "registry"}
+                revoked["revoked_at"] = own.revoked_at.isoformat()
+                return [Cause("revoked_before_signing", text)], revoked
+            return [], {"status": "good", "source": "registry"}
+        if issuer.generation_id is None:
             text = f"{issuer.source} certifies CA certificates only, and {serial} is none of them"
             return [Cause("not_in_registry", text)], {"status": "unknown", "source": "registry"}
-        if issuer.generation_id is None or any(ca.der == der and ca.ours for ca in trusted.cas):
-            own = await self._registry.ca_revocations(self._ca_name)
-            revoked_at = own.get(serial)
-            if revoked_at is not None and revoked_at <= at:
-                text = f"this CA's certificate {serial} was revoked at {revoked_at.isoformat()}"
-                revoked: dict[str, object] = {
-                    "status": "revoked",
-                    "revoked_at": revoked_at.isoformat(),
-                }
-                return [Cause("revoked_before_signing", text)], revoked | {"source": "registry"}
-            return [], {"status": "good", "source": "registry"}
         record = await self._registry.get_certificate(serial)
         if record is None or record.der != der:
             text = (

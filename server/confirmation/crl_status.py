@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from protocols.x509.signed_by import signed_by
 from protocols.x509.spki import certificate_spki
+from server.confirmation.certificate_rules import extension
 from server.confirmation.report import Cause
 
 FETCH_SECONDS = 10.0
@@ -93,13 +94,9 @@ def _download(url: str, seconds: float, max_bytes: int) -> bytes:
 
 def distribution_urls(certificate: x509.Certificate) -> list[str]:
     """The http(s) URIs of the certificate's cRLDistributionPoints (RFC 5280 4.2.1.13)."""
-    try:
-        points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-    except x509.ExtensionNotFound:
-        return []
     return [
         name.value
-        for point in points
+        for point in extension(certificate.extensions, x509.CRLDistributionPoints) or ()
         for name in point.full_name or ()
         if isinstance(name, x509.UniformResourceIdentifier)
         and name.value.startswith(("http://", "https://"))
@@ -119,23 +116,20 @@ def _unusable(
     signed by a key allowed to sign CRLs, with no critical extension unknown here."""
     if crl.issuer != issuer.subject:
         return "issued by another name than the certificate's issuer"
-    try:
-        if not issuer.extensions.get_extension_for_class(x509.KeyUsage).value.crl_sign:
-            return "the issuer's keyUsage lacks cRLSign (RFC 5280 6.3.3 (f))"
-    except x509.ExtensionNotFound:
-        pass
+    usage = extension(issuer.extensions, x509.KeyUsage)
+    if usage is not None and not usage.crl_sign:
+        return "the issuer's keyUsage lacks cRLSign (RFC 5280 6.3.3 (f))"
     if not signed_by(crl_der, certificate_spki(issuer.public_bytes(Encoding.DER))):
         return "its signature does not verify with the issuer's key"
     if crl.next_update_utc is None or crl.next_update_utc < now:
         return "not current (nextUpdate passed)"
-    for extension in crl.extensions:
-        if isinstance(extension.value, x509.DeltaCRLIndicator):
+    for present in crl.extensions:
+        if isinstance(present.value, x509.DeltaCRLIndicator):
             return "a delta CRL, not a complete one"
-        if extension.critical and isinstance(extension.value, x509.UnrecognizedExtension):
-            return f"a critical extension {extension.oid.dotted_string} unknown here"
-    try:
-        point = crl.extensions.get_extension_for_class(x509.IssuingDistributionPoint).value
-    except x509.ExtensionNotFound:
+        if present.critical and isinstance(present.value, x509.UnrecognizedExtension):
+            return f"a critical extension {present.oid.dotted_string} unknown here"
+    point = extension(crl.extensions, x509.IssuingDistributionPoint)
+    if point is None:
         return None
     if (point.only_some_reasons or point.indirect_crl or point.only_contains_attribute_certs
             or point.only_contains_ca_certs):  # fmt: skip
@@ -169,11 +163,9 @@ def _from_crl(
         return CRLLookup([], {"status": "good", **facts})
     reason = _entry_reason(entry)
     effective = entry.revocation_date_utc
-    try:  # RFC 5280 5.3.2, whatever the reason
-        invalid_from = entry.extensions.get_extension_for_class(x509.InvalidityDate).value
+    invalid_from = extension(entry.extensions, x509.InvalidityDate)
+    if invalid_from is not None:  # RFC 5280 5.3.2, whatever the reason
         effective = min(effective, invalid_from.invalidity_date_utc)
-    except x509.ExtensionNotFound:
-        pass
     if reason is x509.ReasonFlags.certificate_hold:
         facts |= {"status": "suspended", "suspended_at": effective.isoformat()}
         cause = Cause("suspended_at_signing", f"suspended since {effective.isoformat()} ({url})")
@@ -188,14 +180,12 @@ def _from_crl(
 
 def _keeps_expired(crl: x509.CertificateRevocationList) -> bool:
     """ExpiredCertsOnCRL (X.509 (2019) 7.2.2, 2.5.29.60): the CA keeps expired entries."""
-    return any(extension.oid.dotted_string == "2.5.29.60" for extension in crl.extensions)
+    return any(present.oid.dotted_string == "2.5.29.60" for present in crl.extensions)
 
 
 def _entry_reason(entry: x509.RevokedCertificate) -> x509.ReasonFlags:
-    try:
-        return entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
-    except x509.ExtensionNotFound:
-        return x509.ReasonFlags.unspecified
+    reason = extension(entry.extensions, x509.CRLReason)
+    return x509.ReasonFlags.unspecified if reason is None else reason.reason
 
 
 def _unknown(text: str, url: str | None) -> CRLLookup:

@@ -11,7 +11,6 @@ genTime. Its status at genTime is the caller's to look up, like any certificate'
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,20 +18,16 @@ from asn1crypto import tsp
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from hsm import gost_engine
-from protocols.cms.signed_check import NotSignedData, check_signers, read_signed_data
+from protocols.cms.signed_check import (
+    NotSignedData,
+    check_signers,
+    digest_by_oid,
+    read_signed_data,
+)
 from server.confirmation.report import Cause
 from server.confirmation.trust import KnownCA, TrustedCAs
 
 ID_CT_TSTINFO = "1.2.840.113549.1.9.16.1.4"  # RFC 3161 2.4.2
-_IMPRINT_HASHES = {
-    "1.3.14.3.2.26": "sha1",
-    "2.16.840.1.101.3.4.2.1": "sha256",
-    "2.16.840.1.101.3.4.2.2": "sha384",
-    "2.16.840.1.101.3.4.2.3": "sha512",
-    "1.2.643.7.1.1.2.2": "streebog256",
-    "1.2.643.7.1.1.2.3": "streebog512",
-}
 
 
 @dataclass(frozen=True)
@@ -66,7 +61,7 @@ def check_timestamp(token: bytes, signature_value: bytes, trusted: TrustedCAs) -
     if gen_time.tzinfo is None:  # RFC 3161 2.4.2: genTime is UTC, written with its Z
         return _refused("its genTime names no time zone")
     facts: dict[str, object] = {"time": gen_time.isoformat(), "policy": policy}
-    if _imprint(hash_oid, signature_value) != stamped:
+    if digest_by_oid(hash_oid, signature_value) != stamped:
         return _refused("it stamps other data than this signature's value", facts)
     checks = check_signers(signed, None)
     tsa_der = checks[0].certificate_der if len(checks) == 1 else None
@@ -96,18 +91,6 @@ def check_timestamp(token: bytes, signature_value: bytes, trusted: TrustedCAs) -
         return _refused("the TSA's certificate does not chain to a CA trusted here", facts)
     facts["tsa_chain"] = [ca.source for ca in path]
     return StampCheck(gen_time, [], facts, certificate, tsa_der, path)
-
-
-def _imprint(hash_oid: str, data: bytes) -> bytes | None:
-    name = _IMPRINT_HASHES.get(hash_oid)
-    if name is None:
-        return None
-    if name.startswith("streebog"):
-        try:
-            return gost_engine.digest(name, data)
-        except gost_engine.GostError:  # the engine is not there: nothing can be compared
-            return None
-    return hashlib.new(name, data).digest()
 
 
 def _time_stamping_only(certificate: x509.Certificate) -> bool:
