@@ -40,9 +40,8 @@ from typing import Protocol
 
 from config import Settings
 from hsm.backend import KeyAlgorithm, KeyRef
-from protocols.cmp.crmf import signature_valid
-from protocols.cmp.protection import signature_algorithm_der
-from protocols.x509.certificate import signature_algorithm_for
+from protocols.x509.certificate import algorithm_identifier, signature_algorithm_for
+from protocols.x509.signatures import signature_valid
 from protocols.x509.spki import certificate_spki
 from server.clock import Clock
 from server.errors import CAError, ErrorKind
@@ -123,7 +122,7 @@ def _ca_key(ca_certificate_der: bytes) -> tuple[bytes, bytes]:
     """(SubjectPublicKeyInfo, signature AlgorithmIdentifier) of a CA certificate, read once
     for the many checkpoints of its generation."""
     spki = certificate_spki(ca_certificate_der)
-    return spki, signature_algorithm_der(signature_algorithm_for(spki))
+    return spki, algorithm_identifier(signature_algorithm_for(spki))
 
 
 def append_line(path: Path, line: str) -> int:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -28,7 +30,6 @@ from server.audit_checkpoints import AuditCheckpoints
 from server.authority import Authority
 from server.clock import Clock, utc_now
 from server.cmp.identity import CMPIdentities
-from server.cmp.server import CMPServer
 from server.confirmation.cases import ConfirmationCases
 from server.confirmation.checker import Confirmations
 from server.confirmation.report_signer import ReportSigner
@@ -56,6 +57,9 @@ from server.status.feed import node_name
 from server.status.publication import StatusPublication
 from server.status.revocation import Revocation
 
+if TYPE_CHECKING:
+    from server.cmp.server import CMPServer
+
 
 @dataclass
 class CA:
@@ -67,7 +71,7 @@ class CA:
     subscribers: Subscribers
     applications: Applications
     confirmation_cases: ConfirmationCases  # requests to confirm a signature (8.2, V3)
-    cmp: CMPServer
+    make_cmp: Callable[[], CMPServer] = field(repr=False)  # `cmp`, built at first use
     cmp_identity: CMPIdentities  # what CMP answers and key packages are signed with
     confirmations: Confirmations  # S10, S11: signatures and certificates confirmed
     report_signer: ReportSigner  # #17: confirmation reports signed (CMS detached)
@@ -87,6 +91,12 @@ class CA:
     clock: Clock
     health: Health | None = None  # serving processes: what /healthz reports
     duties: DutyHolder | None = None  # serving processes: the duty lease
+
+    @functools.cached_property
+    def cmp(self) -> CMPServer:
+        """The CMP server, built when first asked for: its ASN.1 modules take most of a
+        command line's start, and only the web server's CMP endpoint needs them."""
+        return self.make_cmp()
 
 
 def backend_spec(settings: Settings) -> BackendSpec:
@@ -424,6 +434,13 @@ def _assemble(
     enrollment = Enrollment(settings, credentials, authority, applications)
     holders = HolderEnrollment(registry, authority)
     revocation = Revocation(registry, clock, status)
+
+    def cmp_server() -> CMPServer:
+        from server.cmp.server import CMPServer  # here: its codecs cost ~0.6 s to import
+
+        return CMPServer(settings, registry, credentials, enrollment, applications, holders,
+                         revocation, status.crls, clock)  # fmt: skip
+
     return CA(
         settings=settings,
         registry=registry,
@@ -432,17 +449,7 @@ def _assemble(
         subscribers=subscribers,
         applications=applications,
         confirmation_cases=ConfirmationCases(settings, registry, clock, metrics),
-        cmp=CMPServer(
-            settings,
-            registry,
-            credentials,
-            enrollment,
-            applications,
-            holders,
-            revocation,
-            status.crls,
-            clock,
-        ),
+        make_cmp=cmp_server,
         cmp_identity=CMPIdentities(settings, registry, authority, clock, secret),
         confirmations=Confirmations(
             registry,

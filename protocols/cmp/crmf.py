@@ -12,11 +12,11 @@ re-encoded), with the key of the template. Only the form without poposkInput cou
 4.1 requires it when the template carries the subject and the key, which is all this CA
 issues from.
 
-The module also holds what the rest of the package shares and CRMF needs first: a small DER
-walker (:func:`der_children`, :func:`der_contents`), pyasn1 decoding that never lets a pyasn1
-exception out (:func:`decode_der`), and signature verification under an AlgorithmIdentifier
-(:func:`signature_valid`, RFC 9481 section 3). All raise :class:`MalformedDER`, a ValueError;
-``messages.py`` turns it into ``CMPFormatError``.
+The package's modules import from here, too, what CRMF shares with code outside CMP:
+pyasn1 decoding that never lets a pyasn1 exception out (:func:`decode_der`, from
+``protocols.pyasn1_der``) and signature verification under an AlgorithmIdentifier
+(:func:`signature_valid`, RFC 9481 section 3, from ``protocols.x509.signatures``). All raise
+:class:`MalformedDER`, a ValueError; ``messages.py`` turns it into ``CMPFormatError``.
 
 Nothing here does I/O; the ASN.1 types are those of ``pyasn1_alt_modules.rfc4211``.
 """
@@ -29,19 +29,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
-from cryptography.hazmat.primitives.serialization import load_der_public_key
-from pyasn1.codec.der import decoder, encoder
 from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
-from pyasn1_alt_modules import rfc4055, rfc4211, rfc5280, rfc9480
+from pyasn1_alt_modules import rfc4211, rfc5280, rfc9480
 
-from hsm import gost_engine
-from protocols import der, gost
+from protocols import der
 from protocols.der import elements as der_children
+from protocols.pyasn1_der import MalformedDER, decode_der, encode_der, short_reason
 from protocols.x509.names import attributes_of, plain_attributes
+from protocols.x509.signatures import decoded_signature_valid, hash_for_oid, signature_valid
 
 __all__ = [
     "CertRequest",
@@ -64,38 +60,6 @@ __all__ = [
 
 _ID_CE_SUBJECT_ALT_NAME = "2.5.29.17"  # RFC 5280 4.2.1.6
 _ID_REG_CTRL_OLD_CERT_ID = "1.3.6.1.5.5.7.5.1.5"  # RFC 4211 6.5
-
-# Hash algorithms by OID (RFC 9481 section 2; RFC 5754 for SHA-2, RFC 8702 for SHAKE;
-# SHA-1 only so that an old certConf hashAlg can still be read).
-_HASHES: dict[str, hashes.HashAlgorithm] = {
-    "1.3.14.3.2.26": hashes.SHA1(),
-    "2.16.840.1.101.3.4.2.4": hashes.SHA224(),
-    "2.16.840.1.101.3.4.2.1": hashes.SHA256(),
-    "2.16.840.1.101.3.4.2.2": hashes.SHA384(),
-    "2.16.840.1.101.3.4.2.3": hashes.SHA512(),
-    "2.16.840.1.101.3.4.2.11": hashes.SHAKE128(32),  # RFC 8702 section 2: 256-bit output
-    "2.16.840.1.101.3.4.2.12": hashes.SHAKE256(64),  # RFC 8702 section 2: 512-bit output
-}
-# Signature algorithms (RFC 9481 section 3) by OID, with their hash.
-_ECDSA = {
-    "1.2.840.10045.4.3.1": hashes.SHA224(),  # RFC 5758 3.2
-    "1.2.840.10045.4.3.2": hashes.SHA256(),
-    "1.2.840.10045.4.3.3": hashes.SHA384(),
-    "1.2.840.10045.4.3.4": hashes.SHA512(),
-}
-_RSA_PKCS1 = {
-    "1.2.840.113549.1.1.14": hashes.SHA224(),  # RFC 4055 section 5
-    "1.2.840.113549.1.1.11": hashes.SHA256(),
-    "1.2.840.113549.1.1.12": hashes.SHA384(),
-    "1.2.840.113549.1.1.13": hashes.SHA512(),
-}
-_RSASSA_PSS = "1.2.840.113549.1.1.10"  # RFC 4055 section 3
-_MGF1 = "1.2.840.113549.1.1.8"
-_ED25519 = "1.3.101.112"  # RFC 8410 section 3
-_ED448 = "1.3.101.113"
-
-
-MalformedDER = der.DERError  # the octets are not the DER (or the ASN.1 value) expected
 
 
 @dataclass(frozen=True)
@@ -164,19 +128,6 @@ class CertRequest:
 # --- DER and pyasn1 helpers -------------------------------------------------------------
 
 
-def decode_der(der: bytes, spec: Any, what: str) -> Any:
-    """``der`` decoded as the pyasn1 type ``spec``; exactly one value, nothing after it.
-
-    pyasn1 errors (whose text dumps the whole schema) become a short MalformedDER."""
-    try:
-        value, rest = decoder.decode(der, asn1Spec=spec)
-    except (PyAsn1Error, ValueError, TypeError, IndexError, KeyError) as exc:
-        raise MalformedDER(f"{what} does not decode: {short_reason(exc)}") from None
-    if rest:
-        raise MalformedDER(f"{len(rest)} octets after the {what}")
-    return value
-
-
 _CHECKED_SPECS: dict[str, Any] = {
     "GeneralName": rfc5280.GeneralName,
     "AlgorithmIdentifier": rfc5280.AlgorithmIdentifier,
@@ -194,118 +145,9 @@ def checked_once(der: bytes, what: str) -> Any:
     return decode_der(der, _CHECKED_SPECS[what](), what)
 
 
-def short_reason(exc: BaseException) -> str:
-    """The first line of an exception's text, at most 160 characters: pyasn1 puts the
-    whole schema in its messages."""
-    text = str(exc)
-    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
-
-
-def encode_der(value: Any) -> bytes:
-    """The DER of a pyasn1 value (bytes, for mypy's sake)."""
-    return bytes(encoder.encode(value))
-
-
-def hash_for_oid(oid: str) -> hashes.HashAlgorithm:
-    """The hash algorithm of a dotted OID (SHA-1, SHA-2, SHAKE; RFC 9481 section 2).
-    Raises MalformedDER for any other."""
-    found = _HASHES.get(oid)
-    if found is None:
-        raise MalformedDER(f"unsupported hash algorithm {oid}")
-    return found
-
-
 def _retagged(der: bytes, tag: int) -> bytes:
     """``der`` with its one-octet tag replaced: an IMPLICIT [n] SEQUENCE back to SEQUENCE."""
     return bytes((tag,)) + der[1:]
-
-
-# --- signatures -------------------------------------------------------------------------
-
-
-def signature_valid(spki_der: bytes, algorithm_der: bytes, data: bytes, signature: bytes) -> bool:
-    """Whether ``signature`` over ``data`` verifies with the key ``spki_der`` under the
-    AlgorithmIdentifier ``algorithm_der``: ECDSA and RSA PKCS #1 v1.5 with SHA-2, RSASSA-PSS
-    with SHA-2 and MGF1 of the same hash, Ed25519, Ed448 (RFC 9481 section 3), and GOST R
-    34.10-2012 with Streebog (RFC 9215, through hsm.gost_engine).
-
-    False for a wrong signature, an unsupported algorithm or a key of another type than the
-    algorithm's; MalformedDER only when ``algorithm_der`` does not decode."""
-    algorithm = decode_der(algorithm_der, rfc5280.AlgorithmIdentifier(), "AlgorithmIdentifier")
-    return _signature_valid(spki_der, algorithm, data, signature)
-
-
-def _signature_valid(spki_der: bytes, algorithm: Any, data: bytes, signature: bytes) -> bool:
-    """:func:`signature_valid` with the AlgorithmIdentifier already decoded."""
-    oid = str(algorithm["algorithm"])
-    if gost.signature_key_size(oid) is not None:
-        return _gost_valid(spki_der, oid, algorithm["parameters"], data, signature)
-    try:
-        key = load_der_public_key(spki_der)
-    except (ValueError, UnsupportedAlgorithm):
-        return False
-    try:
-        return _verify(key, oid, algorithm["parameters"], data, signature)
-    except (InvalidSignature, MalformedDER, UnsupportedAlgorithm):
-        return False
-
-
-def _gost_valid(spki_der: bytes, oid: str, parameters: Any, data: bytes, signature: bytes) -> bool:
-    """A GOST R 34.10-2012 signature (s || r) under id-tc26-signwithdigest-gost3410-12-256
-    or -512 with absent or NULL parameters, by a GOST key of that size (RFC 9215). False
-    for any other pairing, or when the engine is not there to check it."""
-    if not gost.signature_parameters_valid(bytes(parameters) if parameters.isValue else None):
-        return False
-    try:
-        key = gost.read_spki(spki_der)
-    except ValueError:
-        return False
-    if gost.signature_key_size(oid) != key.key_size:
-        return False
-    try:
-        return gost_engine.verify(spki_der, signature, data)
-    except gost_engine.GostError:
-        return False
-
-
-def _verify(key: Any, oid: str, parameters: Any, data: bytes, signature: bytes) -> bool:
-    """Raises InvalidSignature when the signature is wrong; False if the pair is unusable."""
-    if oid in _ECDSA and isinstance(key, ec.EllipticCurvePublicKey):
-        key.verify(signature, data, ec.ECDSA(_ECDSA[oid]))
-    elif oid in _RSA_PKCS1 and isinstance(key, rsa.RSAPublicKey):
-        key.verify(signature, data, padding.PKCS1v15(), _RSA_PKCS1[oid])
-    elif oid == _RSASSA_PSS and isinstance(key, rsa.RSAPublicKey):
-        digest, salt_length = _pss_parameters(parameters)
-        pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=salt_length)
-        key.verify(signature, data, pss, digest)
-    elif (oid == _ED25519 and isinstance(key, ed25519.Ed25519PublicKey)) or (
-        oid == _ED448 and isinstance(key, ed448.Ed448PublicKey)
-    ):
-        key.verify(signature, data)
-    else:
-        return False
-    return True
-
-
-def _pss_parameters(parameters: Any) -> tuple[hashes.HashAlgorithm, int]:
-    """(hash, salt length) of RSASSA-PSS-params (RFC 4055 3.1) with a SHA-2 hash and MGF1
-    over that same hash, trailerField 1. Raises MalformedDER for anything else."""
-    if not parameters.isValue:
-        raise MalformedDER("RSASSA-PSS without parameters (SHA-1) is not supported")
-    params = decode_der(bytes(parameters), rfc4055.RSASSA_PSS_params(), "RSASSA-PSS-params")
-    digest_oid = str(params["hashAlgorithm"]["algorithm"])
-    mgf = params["maskGenAlgorithm"]
-    mgf_hash = decode_der(
-        bytes(mgf["parameters"]), rfc5280.AlgorithmIdentifier(), "MGF1 parameters"
-    )
-    if str(mgf["algorithm"]) != _MGF1 or str(mgf_hash["algorithm"]) != digest_oid:
-        raise MalformedDER("RSASSA-PSS: MGF1 with another hash is not supported")
-    if int(params["trailerField"]) != 1:
-        raise MalformedDER("RSASSA-PSS: trailerField must be 1")
-    digest = hash_for_oid(digest_oid)
-    if not isinstance(digest, hashes.SHA224 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512):
-        raise MalformedDER("RSASSA-PSS: only SHA-2 hashes are supported")
-    return digest, int(params["saltLength"])
 
 
 # --- CertReqMessages ----------------------------------------------------------------------
@@ -566,7 +408,7 @@ def _pop_valid_by_parts(
         data[algorithm_parts.offset : algorithm_parts.end], "AlgorithmIdentifier"
     )
     signed = data[cert_req.offset : cert_req.end]
-    return _signature_valid(spki_der, algorithm, signed, signature)
+    return decoded_signature_valid(spki_der, algorithm, signed, signature)
 
 
 def _cert_request(message: Any, raw_message: bytes) -> CertRequest:
@@ -729,4 +571,4 @@ def _proof_of_possession(message: Any, raw_message: bytes, spki: bytes | None) -
     raw_cert_req = der_children(raw_message)[0][1]
     # decoded with the message: not encoded to be decoded again
     algorithm = signing_key["algorithmIdentifier"]
-    return kind, _signature_valid(spki, algorithm, raw_cert_req, signature.asOctets())
+    return kind, decoded_signature_valid(spki, algorithm, raw_cert_req, signature.asOctets())

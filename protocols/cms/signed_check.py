@@ -17,7 +17,7 @@ Theory of operation.
    contentType and messageDigest (11.1, 11.2), and verifies the signature over the DER
    SET OF signed attributes (the octets received, re-tagged 0x31, never re-sorted) or over
    the content when there are none (5.4).
-3. The signature is verified by protocols.cmp.crmf.signature_valid, which takes an X.509
+3. The signature is verified by protocols.x509.signatures.signature_valid, which takes an X.509
    signature AlgorithmIdentifier. CMS writers name the algorithm as a (digestAlgorithm,
    signatureAlgorithm) pair, often with the key's OID as the signature algorithm
    (rsaEncryption by openssl, id-ecPublicKey by some, the GOST key OID by gost-engine and
@@ -41,9 +41,9 @@ from cryptography.hazmat.primitives import hashes
 
 from hsm import gost_engine
 from protocols import gost
-from protocols.cmp.crmf import signature_valid
 from protocols.cms.signed import ID_DATA, ID_SIGNED_DATA
 from protocols.der import DERError, tlv
+from protocols.x509.signatures import signature_valid
 
 __all__ = [
     "NotSignedData",

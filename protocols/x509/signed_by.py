@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from protocols import der
-from protocols.cmp.crmf import signature_valid
+from protocols.x509.signatures import signature_valid
 from protocols.x509.spki import certificate_spki
 
 __all__ = ["directly_issued_by", "signed_by"]

@@ -6,9 +6,6 @@ command that makes it; no listing shows one."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Coroutine
-from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -18,27 +15,6 @@ from server.accounts import Account, Accounts, Requester, Role, parse_role
 from server.cli.commands import actor
 from server.context import open_ca
 from server.errors import CAError, ErrorKind
-
-Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
-Command = Callable[[str, Handler, str], argparse.ArgumentParser]
-
-
-def add_commands(command: Command) -> None:
-    """Register the account commands with `command(name, handler, help)` of server.cli.main."""
-    add = command("account-add", account_add, "make an API account; prints its id, then its "
-                  "first bearer token (shown once)")  # fmt: skip
-    add.add_argument("--name", required=True, help="the account's name")
-    add.add_argument("--role", required=True, choices=[role.value for role in Role])
-    token = command("account-token", account_token, "a new bearer token for an account, "
-                    "replacing its old one; printed once")  # fmt: skip
-    token.add_argument("--name", required=True, help="the account's name")
-    cert = command("account-cert", account_cert, "let an account sign in with a TLS client "
-                   "certificate this CA issued")  # fmt: skip
-    cert.add_argument("--name", required=True, help="the account's name")
-    cert.add_argument("--cert", type=Path, required=True, help="the certificate, PEM or DER file")
-    disable = command("account-disable", account_disable, "disable an API account")
-    disable.add_argument("--name", required=True, help="the account's name")
-    command("accounts", list_accounts, "list the API accounts (never their tokens)")
 
 
 def _local_admin() -> Requester:

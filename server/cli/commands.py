@@ -1,9 +1,10 @@
-"""What each `python -m server` command does; argument parsing is in `server.cli.main`."""
+"""What the CA's everyday `python -m server` commands do; argument parsing is in
+`server.cli.main`. `serve` and `paper` are in modules of their own, so that these
+commands start without importing the web server and the PDF writer."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import getpass
 from datetime import timedelta
 from typing import Any
@@ -15,36 +16,16 @@ from config import load_settings
 from protocols.x509 import names
 from server.audit_checkpoints import describe
 from server.authority import der_to_pem
-from server.cli.subordinate import refuse_pending
 from server.context import open_ca
 from server.errors import CAError, ErrorKind
-from server.node.home_permissions import refuse_shared_home
-from server.paper.pdf import paper_copy
 from server.registry import CertificateStatus, StatusBasis
 from server.request_checks import SubjectAltNames
 from server.serials import parse_serial
 from server.status.revocation import parse_reason
-from server.web.serve import configure_logging
-from server.web.serve import serve as serve_until_stopped
 
 
 def actor() -> str:
     return f"cli:{getpass.getuser()}"
-
-
-async def serve(args: argparse.Namespace) -> int:
-    configure_logging()
-    refuse_pending(args.home)
-    settings = load_settings(args.home)
-    refuse_shared_home(settings)
-    overrides = {k: v for k, v in (("http", args.http), ("https", args.https)) if v}
-    if overrides:
-        settings = dataclasses.replace(
-            settings, server=dataclasses.replace(settings.server, **overrides)
-        )
-        settings.server.check()
-    await serve_until_stopped(settings)
-    return 0
 
 
 async def ca_cert(args: argparse.Namespace) -> int:
@@ -125,23 +106,6 @@ async def show(args: argparse.Namespace) -> int:
         grounds = f": {change.grounds}" if change.grounds else ""
         print(f"  {change.effective_at:%Y-%m-%d %H:%M:%S}Z {change.change.value}{reason}"
               f" by {change.actor}{basis}{grounds}")  # fmt: skip
-    return 0
-
-
-async def paper(args: argparse.Namespace) -> int:
-    """The certificate's paper copy (regulation 8.3) written to --out as PDF."""
-    serial = parse_serial(args.serial)
-    async with open_ca(load_settings(args.home), signing=False) as ca:
-        record = await ca.registry.get_certificate(serial)
-        printed_at = ca.clock()
-    if record is None or record.der is None:
-        raise CAError(ErrorKind.NOT_FOUND, f"no certificate with serial {serial}")
-    document = paper_copy(record.der, printed_at)
-    try:
-        args.out.write_bytes(document)
-    except OSError as exc:
-        raise CAError(ErrorKind.MALFORMED, f"cannot write {args.out}: {exc.strerror}") from None
-    print(f"paper copy of {serial} written to {args.out}")
     return 0
 
 

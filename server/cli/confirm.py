@@ -6,27 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from config import load_settings
 from server.context import open_ca
 from server.errors import CAError, ErrorKind
 
-Command = Callable[[str, Any, str], argparse.ArgumentParser]
 EXIT_CODES = {"valid": 0, "invalid": 3, "indeterminate": 4}
-
-
-def add_commands(command: Command) -> None:
-    confirm = command("confirm", run_confirm, "confirm a signed document's signature (S10) or "
-                      "that a certificate is this CA's (S11); prints the report as JSON, exits "
-                      "0 valid, 3 invalid, 4 indeterminate")  # fmt: skip
-    what = confirm.add_mutually_exclusive_group(required=True)
-    what.add_argument("--signature", type=Path, help="CMS/PKCS#7 signature, DER or PEM, "
-                      "detached (with --document) or attached")  # fmt: skip
-    what.add_argument("--certificate", type=Path, help="a certificate, PEM or DER (S11)")
-    confirm.add_argument("--document", type=Path, help="the signed document (detached signature)")
 
 
 async def run_confirm(args: argparse.Namespace) -> int:

@@ -21,10 +21,8 @@ again if the compromise is refused, so that a refused command changes nothing.""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -52,44 +50,6 @@ from server.hierarchy.issuing_compromise import compromise_under_root
 from server.hierarchy.issuing_rollover import rollover_under_root
 from server.hierarchy.offline_root import open_root_backend
 from server.hierarchy.root_succession import all_roots, certifying_root
-
-Command = Callable[[str, Any, str], argparse.ArgumentParser]
-
-
-def add_commands(command: Command) -> None:
-    roll = command(
-        "rollover",
-        run_rollover,
-        "roll the CA over to a new key: a new CA certificate and the link certificates "
-        "NewWithOld and OldWithNew (RFC 9810 4.4); issuance moves to it at once, the old "
-        "key keeps its CRLs and OCSP. A CA under a parent outside: --csr, a new key and its "
-        "request to the parent, imported with import-ca-cert",
-    )
-    roll.add_argument("--reason", default="scheduled", help="recorded in the audit entry")
-    parent = roll.add_mutually_exclusive_group()
-    parent.add_argument("--csr", type=Path, metavar="FILE", help="a CA under a parent outside: "
-                        "make the next key and write its PKCS#10 request to FILE for the "
-                        "parent to certify (then import-ca-cert); while a request is pending, "
-                        "write that one again")  # fmt: skip
-    parent.add_argument("--abandon", action="store_true", help="a CA under a parent outside: "
-                        "give up the pending request and destroy its key")  # fmt: skip
-    declare = command(
-        "compromise",
-        run_compromise,
-        "declare a CA generation's key compromised (K4): a new key and CA certificate at "
-        "once, without link certificates; the old CA certificate and its links revoked "
-        "(cACompromise) in the new key's CRL; its certificates revoked or marked per "
-        "ca.compromise_certificates",
-    )
-    declare.add_argument("--generation", type=int, required=True, help="the compromised one")
-    declare.add_argument("--grounds", required=True, help="the compromise's grounds (audit)")
-    declare.add_argument("--csr", type=Path, metavar="FILE", help="a CA under a parent "
-                         "outside: write the PKCS#10 request for the new key to FILE, for the "
-                         "parent to certify (then import-ca-cert)")  # fmt: skip
-    declare.add_argument("--revocation-request", type=Path, metavar="FILE",
-                         help="a CA under a parent outside: write the CMP revocation request "
-                         "(rr, RFC 9483 4.2) of the compromised CA certificate to FILE, for "
-                         "the parent")  # fmt: skip
 
 
 async def run_rollover(args: argparse.Namespace) -> int:

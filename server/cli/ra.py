@@ -6,77 +6,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-from collections.abc import Callable
-from datetime import date
-from pathlib import Path
-from typing import Any
 
 from config import load_settings
 from server.cli.commands import actor
 from server.context import open_ca
 from server.errors import CAError, ErrorKind
-from server.ra.subscribers import DocumentType, NewIdentity, NewSubscriber, Presence, SubscriberKind
+from server.ra.subscribers import NewIdentity, NewSubscriber, Presence
 from server.registry.records import ApplicationRow
-
-Command = Callable[[str, Any, str], argparse.ArgumentParser]
-
-
-def add_commands(command: Command) -> None:
-    register = command("register", run_register, "register a subscriber (S1)")
-    register.add_argument("--kind", required=True, choices=[k.value for k in SubscriberKind])
-    register.add_argument("--name", help="organisation name (default for a person: surname "
-                          "and given names)")  # fmt: skip
-    register.add_argument("--surname")
-    register.add_argument("--given-names", help="first name and patronymic")
-    for option in ("--email", "--snils", "--inn", "--ogrn", "--ogrnip", "--region",
-                   "--locality", "--street"):  # fmt: skip
-        register.add_argument(option)
-    register.add_argument("--country", default="RU")
-
-    show = command("subscriber", run_subscriber, "show a subscriber and its identity records")
-    show.add_argument("--id", required=True)
-
-    identify = command("identify", run_identify, "record how a subscriber's identity was "
-                       "established (P3)")  # fmt: skip
-    identify.add_argument("--id", required=True, help="the subscriber (sb-...)")
-    identify.add_argument("--document-type", required=True, choices=[d.value for d in DocumentType])
-    identify.add_argument("--document-number", required=True)
-    identify.add_argument("--document-issuer", required=True)
-    identify.add_argument("--document-date", required=True, type=date.fromisoformat)
-    identify.add_argument("--proxy-name", help="a proxy came, with a power of attorney")
-    identify.add_argument("--poa-number", help="the power of attorney's number")
-    identify.add_argument("--poa-date", type=date.fromisoformat)
-
-    acknowledge = command("acknowledge", run_acknowledge, "record that the subscriber "
-                          "acknowledged the conditions notice (D1)")  # fmt: skip
-    acknowledge.add_argument("--id", required=True, help="the subscriber (sb-...)")
-
-    apply = command("apply", run_apply, "make an application for a subscriber")
-    apply.add_argument("--subscriber", required=True, help="the subscriber (sb-...)")
-    apply.add_argument("--profile", required=True)
-    apply.add_argument("--csr", type=Path, help="the holder's PKCS#10 request (else approval "
-                       "hands out an enrollment code)")  # fmt: skip
-    apply.add_argument("--attach", type=Path, action="append", default=[],
-                       help="a document; its name and SHA-256 are kept (repeatable)")  # fmt: skip
-    apply.add_argument("--incomplete", action="store_true",
-                       help="documents are missing: due dates start at `complete`")  # fmt: skip
-
-    complete = command("complete", run_complete, "mark an application complete (P4)")
-    complete.add_argument("--id", required=True, help="the application (ap-...)")
-
-    handover = command("handover", run_handover, "record who received an issued certificate")
-    handover.add_argument("--id", required=True, help="the application (ap-...)")
-    handover.add_argument("--proxy-name", help="a proxy received it")
-    handover.add_argument("--power-of-attorney", help="the proxy's power of attorney: number "
-                          "and date")  # fmt: skip
-
-    overdue = command("overdue", run_overdue, "list applications past their due date (P4)")
-    overdue.add_argument("--limit", type=int, default=100)
-
-    credentials = command("credentials", run_credentials, "list enrollment credentials (never "
-                          "their secrets; `enroll-code` makes one)")  # fmt: skip
-    credentials.add_argument("--all", action="store_true", help="also the used ones")
-    credentials.add_argument("--limit", type=int, default=100)
 
 
 async def run_register(args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from typing import Any
 
 from config import Settings, SettingsError, load_settings
@@ -28,22 +27,7 @@ from server.registry.registry_copy import (
     sample_serials,
 )
 
-Command = Callable[[str, Any, str], argparse.ArgumentParser]
 OCSP_SAMPLE = 100
-
-
-def add_commands(command: Command) -> None:
-    """Register `registry copy` with `command(name, handler, help)` of server.cli.main."""
-    registry = command("registry", run_registry, "`registry copy --from URL --to URL`: copy "
-                       "the registry into a new, empty one and check the copy (row counts, "
-                       "audit verify, OCSP answers)")  # fmt: skip
-    registry.add_argument("action", choices=("copy",))
-    registry.add_argument("--from", dest="source", required=True, metavar="URL",
-                          help="the registry to copy, usually the home's registry.url "
-                          "(a relative sqlite path is relative to the home)")  # fmt: skip
-    registry.add_argument("--to", dest="target", required=True, metavar="URL",
-                          help="an empty registry: sqlite:///<file> or "
-                          "postgresql://user@host/database (password in ~/.pgpass)")  # fmt: skip
 
 
 async def run_registry(args: argparse.Namespace) -> int:

@@ -15,9 +15,8 @@ root ACTION --home DIR`, with the root's PIN at hand and the server up or down:
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from cryptography import x509
 
@@ -38,28 +37,9 @@ from server.registry import CAGeneration, interfaces
 from server.registry.records import RootCA
 from server.serials import parse_serial
 
-Command = Callable[[str, Any, str], argparse.ArgumentParser]
-HIERARCHIES = ("root+issuing",)
-
 
 class HierarchyRegistry(LifecycleRegistry, interfaces.Roots, Protocol):
     """The registry as `init --hierarchy` uses it."""
-
-
-def add_commands(command: Command) -> None:
-    root = command(
-        "root",
-        run_root,
-        "the root CA kept in this home (init --hierarchy root+issuing), with its own PIN: "
-        "`show`; `crl` signs and publishes the next CRL of every live root; `revoke "
-        "--serial --grounds` revokes an issuing CA certificate a root signed (cACompromise); "
-        "`rollover` changes the root's key (a new root certificate and the link "
-        "certificates, RFC 9810 4.4)",
-    )
-    root.add_argument("action", choices=("show", "crl", "revoke", "rollover"))
-    root.add_argument("--serial", help="revoke: the certificate's serial, hexadecimal")
-    root.add_argument("--grounds", help="revoke: what the revocation rests on (audit)")
-    root.add_argument("--reason", help="rollover: why (audit; default scheduled)")
 
 
 async def issuing_ca_under_root(

@@ -38,7 +38,6 @@ from protocols.x509 import csr as csr_codec
 from protocols.x509 import names
 from server.authority import Authority, IssuedCertificate
 from server.clock import Clock
-from server.cmp.cert_requests import kept_request
 from server.enrollment.credentials import REFUSAL, EnrollmentCredential, EnrollmentCredentials
 from server.errors import CAError, ErrorKind
 from server.ra.register_check import NoRegisterCheck, RegisterCheck
@@ -321,6 +320,10 @@ class Applications:
         if application.request_der is None:
             return await self._approve_for_enrollment(application, actor, valid_for)
         request_format = application.request_format or "pkcs10"
+        # here, not at the top: the CMP codecs cost ~0.6 s to import, which every command
+        # line that opens the CA would pay without ever reading a kept CMP request
+        from server.cmp.cert_requests import kept_request
+
         try:
             # Held for this decision with the intent, issued with the certificate (and its
             # credential spent) in the transaction that records it.

@@ -200,7 +200,7 @@ def with_failing_enrollment(ca: CA) -> CA:
         ca.settings, ca.registry, ca.credentials, FailingEnrollment(),  # type: ignore[arg-type]
         ca.applications, ca.holders, ca.revocation, ca.status.crls, ca.clock,
     )  # fmt: skip
-    return dataclasses.replace(ca, cmp=server)
+    return dataclasses.replace(ca, make_cmp=lambda: server)
 
 
 async def test_rfc4210_5_2_3_an_unexpected_failure_is_system_failure_logged_once(
@@ -235,7 +235,7 @@ def with_failing_credentials(ca: CA) -> CA:
         ca.settings, ca.registry, FailingCredentials(), ca.enrollment,  # type: ignore[arg-type]
         ca.applications, ca.holders, ca.revocation, ca.status.crls, ca.clock,
     )  # fmt: skip
-    return dataclasses.replace(ca, cmp=server)
+    return dataclasses.replace(ca, make_cmp=lambda: server)
 
 
 async def test_rfc9483_3_6_4_unexpected_before_authentication_is_unprotected_system_failure(
