@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtests.bench_issuance import init_home
-from server.cli.main import _parser
+from server.cli.parser import build_parser
 
 RUN_WHOLE = (
     ("ca-cert",),
@@ -47,7 +47,7 @@ def timed(args: list[str], runs: int) -> tuple[float, float]:
 
 def command_names() -> list[str]:
     """Every command of the command line, in the order `--help` lists them."""
-    parser = _parser()
+    parser = build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return list(subparsers.choices)
 

@@ -122,14 +122,17 @@ class StatusStore:
         the engine cannot tell (SQLite: poll `ocsp_responses_since`)."""
         return self._registry.engine.listen(OCSP_CHANNEL, wake, self._registry.listen_metrics)
 
-    async def ocsp_responses_due(self, before: datetime, limit: int) -> list[OCSPResponseRow]:
-        """Responses whose nextUpdate comes before `before`, soonest first."""
+    async def ocsp_responses_due(
+        self, generation_id: int, before: datetime, limit: int
+    ) -> list[OCSPResponseRow]:
+        """Responses of the generation whose nextUpdate comes before `before`, soonest
+        first (one seek of ocsp_responses_by_generation_next_update, migration 0028)."""
         async with (
             self._registry.reading() as db,
             db.execute(
-                f"SELECT {_OCSP_COLUMNS} FROM ocsp_responses WHERE next_update < ?"
-                " ORDER BY next_update LIMIT ?",
-                (to_text(before), limit),
+                f"SELECT {_OCSP_COLUMNS} FROM ocsp_responses"
+                " WHERE generation_id = ? AND next_update < ? ORDER BY next_update LIMIT ?",
+                (generation_id, to_text(before), limit),
             ) as cursor,
         ):
             return [_ocsp_row(row) for row in await cursor.fetchall()]

@@ -24,6 +24,13 @@ class StatusMetrics:
         self.ocsp_presigned = Gauge(
             "ca_ocsp_presigned_responses", "Pre-signed OCSP responses held in memory.", registry=r
         )
+        self.ocsp_next_update = Gauge(
+            "ca_ocsp_next_update_timestamp_seconds",
+            "The soonest nextUpdate of the stored pre-signed OCSP responses, by CA generation "
+            "(Unix time): set by the process holding the duties, which re-signs them.",
+            ["generation"],
+            registry=r,
+        )
         self.crl_builds = Counter("ca_crl_builds", "CRL rebuilds (all shards).", registry=r)
         self.crl_build_seconds = Histogram(
             "ca_crl_build_seconds",

@@ -34,13 +34,14 @@ Theory of operation:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
 
 from asn1crypto import x509 as asn1_x509
@@ -78,6 +79,7 @@ def hash_algorithms() -> tuple[str, ...]:
 
 
 SIGN_BATCH = 2000  # responses signed and stored together (missing ones, renewals)
+_END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)  # `ocsp_responses_due` for the soonest of all
 UNKNOWN_REMEMBERED = 10_000  # serials whose signed `unknown` answer is kept
 LIVE_SINGLES_REMEMBERED = 10_000  # SingleResponses of one second kept for live answers
 ISSUER_RELOAD_EVERY_S = 1.0  # at most one read of the CA generations for unknown issuers
@@ -355,6 +357,8 @@ class OCSPResponder:
         issuer = self._by_generation.pop(generation_id, None)
         if issuer is None:
             return
+        with contextlib.suppress(KeyError):  # never measured in this process
+            self._metrics.ocsp_next_update.remove(str(generation_id))
         for algorithm, (name_hash, key_hash) in issuer.hashes.items():
             self._issuers.pop((algorithm, name_hash, key_hash), None)
         self.version += 1  # listeners' rendered answers for it are stale
@@ -422,19 +426,36 @@ class OCSPResponder:
 
     async def refresh_due(self, limit: int = SIGN_BATCH, before: datetime | None = None) -> int:
         """Re-sign up to `limit` responses whose nextUpdate comes before `before` (by
-        default: within ocsp.refresh_before_hours); returns how many."""
+        default: within ocsp.refresh_before_hours); returns how many. Only the responses
+        of generations this responder signs for: a retired generation's are never signed
+        again, and must not stand in the way of the others'."""
         if before is None:
             before = self._clock() + timedelta(hours=self._settings.refresh_before_hours)
-        due = await self._registry.status.ocsp_responses_due(before, limit)
-        wanted = [
-            _ToSign(self._by_generation[old.generation_id], old.serial, old.status,
-                    old.revoked_at, old.reason)
-            for old in due
-            if old.generation_id in self._by_generation
-        ]  # fmt: skip
+        wanted: list[_ToSign] = []
+        for issuer in list(self._by_generation.values()):
+            due = await self._registry.status.ocsp_responses_due(
+                issuer.generation.id, before, limit - len(wanted)
+            )
+            wanted += [_ToSign(issuer, old.serial, old.status, old.revoked_at, old.reason)
+                       for old in due]  # fmt: skip
+            if len(wanted) >= limit:
+                break
         rows = await self._sign_rows(wanted)
         await self._store(rows)
         return len(rows)
+
+    async def measure_next_update(self) -> None:
+        """`ca_ocsp_next_update_timestamp_seconds{generation}`: the soonest nextUpdate of
+        each generation's stored responses, which the refresh keeps at least
+        ocsp.refresh_before_hours ahead; an alert watches it come near (the refresh
+        stopped, or cannot sign)."""
+        for issuer in list(self._by_generation.values()):
+            soonest = await self._registry.status.ocsp_responses_due(
+                issuer.generation.id, _END_OF_TIME, 1
+            )
+            if soonest:
+                label = str(issuer.generation.id)
+                self._metrics.ocsp_next_update.labels(label).set(soonest[0].next_update.timestamp())
 
     async def resign_all(self) -> None:
         """Re-sign every stored response (after a responder renewal)."""

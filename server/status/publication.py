@@ -195,6 +195,7 @@ class StatusPublication:
             await self.ocsp.reload_issuers()
             await self.ocsp.resign_all()
         await self.ocsp.refresh_all_due()
+        await self.ocsp.measure_next_update()
 
     async def prepare_issued(self, serial: str, generation_id: int) -> OCSPResponseRow | None:
         """The signed `good` response of a certificate about to be stored."""

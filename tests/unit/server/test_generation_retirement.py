@@ -258,6 +258,42 @@ async def test_k3_a_retired_generation_publishes_no_new_crl_and_ocsp_says_unauth
     assert single.status is ocsp.CertStatus.GOOD
 
 
+async def test_rfc6960_4_2_2_1_a_retired_generation_holds_up_no_refresh_of_the_live_ones(
+    retiring: Retiring, local_ca: LocalCA
+) -> None:
+    """RFC 6960 4.2.2.1 (nextUpdate): the builder re-signs each response before its
+    nextUpdate. A retired generation's responses are never signed again and stay the
+    oldest; read by nextUpdate alone they filled every batch, and once a retirement left a
+    batch of them the live generation's responses went unrefreshed. Here a batch of one
+    shows it. `ca_ocsp_next_update_timestamp_seconds` then gives each live generation's
+    soonest nextUpdate, and none for the retired one."""
+    done = retiring.done
+    metrics = CollectorRegistry()
+    builder = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
+                                local_ca.clock, builder=True, metrics=metrics)  # fmt: skip
+    await builder.ocsp.load_issuers()
+    authority = Authority(local_ca.settings, local_ca.registry, local_ca.signer, local_ca.clock,
+                          builder)  # fmt: skip
+    local_ca.clock.advance(hours=1)  # its response's nextUpdate comes after the old leaf's
+    leaf = await authority.issue("tls-client", make_csr([("CN", "new")]), "t")
+    issued = await local_ca.registry.status.ocsp_response(leaf.serial)
+    assert issued is not None
+    local_ca.clock.now = retiring.last_expiry + timedelta(seconds=1)
+    assert await retiring.duty.retire_due() == [done.old.id]
+    await builder.ocsp.reload_issuers()
+    refreshed = 0
+    while count := await builder.ocsp.refresh_due(limit=1):
+        refreshed += count
+    assert refreshed >= 1
+    renewed = await local_ca.registry.status.ocsp_response(leaf.serial)
+    assert renewed is not None and renewed.next_update > issued.next_update
+    await builder.ocsp.measure_next_update()
+    gauge = "ca_ocsp_next_update_timestamp_seconds"
+    soonest = metrics.get_sample_value(gauge, {"generation": str(done.new.id)})
+    assert soonest is not None and soonest > local_ca.clock().timestamp()
+    assert metrics.get_sample_value(gauge, {"generation": str(done.old.id)}) is None
+
+
 async def retired_recorded(registry: Any) -> bool:
     """Whether the retirement's audit entry is recorded: its keys all destroyed."""
     entries = await registry.search.audit_entries(1000, None)
