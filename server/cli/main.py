@@ -26,6 +26,7 @@ from server.cli import init as cli_init
 from server.cli import lifecycle as cli_lifecycle
 from server.cli import ra as cli_ra
 from server.cli import registry as cli_registry
+from server.cli import retention as cli_retention
 from server.cli import root as cli_root
 from server.errors import CAError
 
@@ -248,4 +249,5 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("action", choices=("verify", "checkpoint"))
     cli_accounts.add_commands(command)
     cli_registry.add_commands(command)
+    cli_retention.add_commands(command)
     return parser
