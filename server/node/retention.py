@@ -17,6 +17,12 @@ other order could leave files recorded removed yet still on disk, personal data 
 run would look for again. Reading a case whose files are gone is no harm: the registry
 keeps their names, sizes and SHA-256, and its files were due for removal already.
 
+A due case whose folder is not in this home (kept on another node's disk, when
+`confirmation.files` is not one folder shared by every node) is recorded all the same; so
+each run also removes the folders in this home of cases recorded removed (left on a node
+that was not the duty holder then, or brought back by restoring an old copy of the home),
+and logs how many.
+
 The registry of certificates and the audit trail are never removed (S5, D3). Logs are not
 this duty's: the server writes them to stderr, and journald or logrotate keeps them.
 """
@@ -116,6 +122,7 @@ class Retention:
                 cutoff, now, lambda count: self._audit(SUBSCRIBERS, count, days)
             )
         removed = Removed(attachments, subscribers, await self._remove_case_files(now))
+        await self._remove_leftover_folders()
         for kind, count in removed.counts().items():
             if count:
                 self._removed.labels(kind).inc(count)
@@ -136,6 +143,24 @@ class Retention:
             if len(case_ids) < _CASES_AT_ONCE:
                 break
         return total
+
+    async def _remove_leftover_folders(self) -> None:
+        """Remove the folders in this home of cases recorded removed (see the module)."""
+        names = await asyncio.to_thread(self._folder_names)
+        leftovers: list[str] = []
+        for start in range(0, len(names), _CASES_AT_ONCE):
+            batch = names[start : start + _CASES_AT_ONCE]
+            leftovers += await self._records.case_files_recorded_removed(batch)
+        if leftovers:
+            await asyncio.to_thread(self._remove_folders, leftovers)
+            log.warning("retention: %d folders of confirmation cases recorded removed were "
+                        "still in %s: removed", len(leftovers), self._case_folder)  # fmt: skip
+
+    def _folder_names(self) -> list[str]:
+        try:
+            return sorted(entry.name for entry in self._case_folder.iterdir() if entry.is_dir())
+        except FileNotFoundError:  # no case was ever kept in this home
+            return []
 
     def _remove_folders(self, case_ids: list[str]) -> None:
         """Remove each case's folder; one gone already (a run a crash cut short) is no

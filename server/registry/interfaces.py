@@ -195,6 +195,8 @@ class RetentionRecords(Protocol):
         self, case_ids: list[str], now: datetime, audit: Callable[[int], AuditEvent]
     ) -> int: ...
 
+    async def case_files_recorded_removed(self, case_ids: list[str]) -> list[str]: ...
+
 
 class Retention(Protocol):
     """What the retention duty reads and records."""

@@ -163,6 +163,21 @@ class RetentionStore:
             )
             return await self._audited(db, cursor.rowcount, audit, now)
 
+    async def case_files_recorded_removed(self, case_ids: list[str]) -> list[str]:
+        """Those of `case_ids` whose files are recorded removed."""
+        if not case_ids:
+            return []
+        db: Connection
+        async with (
+            self._registry.reading() as db,
+            db.execute(
+                "SELECT id FROM confirmation_cases WHERE files_removed_at IS NOT NULL"
+                f" AND id IN ({', '.join('?' * len(case_ids))})",
+                case_ids,
+            ) as cursor,
+        ):
+            return [row[0] async for row in cursor]
+
     async def _audited(self, db: Connection, count: int, audit: Audit, at: datetime) -> int:
         if count:
             await self._registry.append_audit_in(db, audit(count), at)

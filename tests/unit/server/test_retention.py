@@ -201,7 +201,8 @@ async def test_c1_confirmation_files_leave_the_disk_once_the_case_is_answered_an
 ) -> None:
     """`confirmation.files_kept_days` 10: an answered case's folder is removed at its
     `files_until` and recorded; an unanswered case keeps its files. A run cut short after
-    removing a folder (the folder gone, nothing recorded) is finished by the next run."""
+    removing a folder (the folder gone, nothing recorded) is finished by the next run; a
+    folder of a case recorded removed is removed whenever it turns up."""
     async for local_ca in opened(tmp_path, engine_env, CA_CONFIRMATION__FILES_KEPT_DAYS="10"):
         duty, metrics = retention(local_ca)
         accounts = Accounts(local_ca.registry, local_ca.clock)
@@ -237,6 +238,14 @@ async def test_c1_confirmation_files_leave_the_disk_once_the_case_is_answered_an
         assert_no_personal_data(entries)
         kind = {"kind": "confirmation_files"}
         assert metrics.get_sample_value("ca_retention_removed_total", kind) == 2
+
+        # a folder of a case recorded removed, brought back by an old copy of the home (or
+        # left on a node that did not hold the duties): removed, with nothing to record
+        (folder / answered[1]).mkdir()
+        (folder / answered[1] / "signature").write_bytes(SIGNATURE.content)
+        assert await duty.remove_expired() == Removed()
+        assert [p.name for p in folder.iterdir()] == [waiting]
+        assert len(await retention_entries(local_ca)) == 1
 
 
 async def test_c1_a_second_run_removes_nothing_and_writes_no_entry(
