@@ -1,8 +1,10 @@
 """What the retention duty removes from the registry (C1; server/node/retention.py), each kind
 in one transaction together with its audit entry, so that a crash leaves it whole or
-untouched. Every statement states its rule itself, so nothing recorded between a read and
-the write (a new certificate, a new application) is overtaken, and a second run finds
-nothing left to do.
+untouched. The candidates are read first, outside the write transaction, so that looking
+through every subscriber or application never holds other writers back (SQLite has one
+writer); the writes name only them and state the rule again, so nothing recorded between
+the read and the write (a new certificate, a new application) is overtaken, and a second
+run finds nothing left to do.
 
 When something ended: a certificate when it expired (notAfter) or, when revoked, at its
 revocation; an application when it was rejected, when its approval's code went unused
@@ -27,7 +29,7 @@ application never ends by itself: an operator decides it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -66,15 +68,23 @@ _SUBSCRIBER_DUE = (
     " AND NOT EXISTS (SELECT 1 FROM enrollment_credentials e WHERE e.subscriber_id = s.id"
     "  AND e.expires_at > ?)"
 )
-_ERASED = "SELECT id FROM subscribers WHERE erased_at IS NOT NULL"
 _CASE_FILES_DUE = "state = 'answered' AND files_removed_at IS NULL AND files_until <= ?"
 
 # the audit entry of a removal, made from how many were removed
 Audit = Callable[[int], AuditEvent]
+_CHUNK = 500  # ids a statement names
 
 
 def _cutoffs(cutoff: datetime, count: int) -> tuple[str, ...]:
     return (to_text(cutoff),) * count
+
+
+def _chunks(ids: list[str]) -> Iterator[tuple[list[str], str]]:
+    """The ids a statement at a time (within both engines' limits on parameters), each with
+    its placeholders."""
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        yield chunk, ", ".join("?" * len(chunk))
 
 
 class RetentionStore:
@@ -93,17 +103,26 @@ class RetentionStore:
         """Delete the attachment records of the applications that ended at or before
         `cutoff`, mark those applications, and append `audit(count)` when there were any;
         how many records were deleted."""
+        due = await self._ids(f"SELECT a.id FROM applications a WHERE {_ATTACHMENTS_DUE}",
+                              _cutoffs(cutoff, 3))  # fmt: skip
+        if not due:
+            return 0
+        deleted = 0
         async with self._registry.transaction() as db:
-            await db.execute(
-                f"UPDATE applications SET attachments_removed_at = ? WHERE id IN"
-                f" (SELECT a.id FROM applications a WHERE {_ATTACHMENTS_DUE})",
-                (to_text(at), *_cutoffs(cutoff, 3)),
-            )
-            cursor = await db.execute(
-                "DELETE FROM application_attachments WHERE application_id IN"
-                " (SELECT id FROM applications WHERE attachments_removed_at IS NOT NULL)"
-            )
-            return await self._audited(db, cursor.rowcount, audit, at)
+            for chunk, marks in _chunks(due):
+                await db.execute(
+                    "UPDATE applications SET attachments_removed_at = ? WHERE id IN"
+                    f" (SELECT a.id FROM applications a WHERE a.id IN ({marks})"
+                    f" AND {_ATTACHMENTS_DUE})",
+                    (to_text(at), *chunk, *_cutoffs(cutoff, 3)),
+                )
+                cursor = await db.execute(
+                    "DELETE FROM application_attachments WHERE application_id IN (SELECT id"
+                    f" FROM applications WHERE id IN ({marks}) AND attachments_removed_at = ?)",
+                    (*chunk, to_text(at)),
+                )
+                deleted += cursor.rowcount
+            return await self._audited(db, deleted, audit, at)
 
     async def subscribers_due(self, cutoff: datetime) -> int:
         """How many subscribers `erase_subscribers(cutoff, ...)` would erase."""
@@ -114,26 +133,40 @@ class RetentionStore:
     async def erase_subscribers(self, cutoff: datetime, at: datetime, audit: Audit) -> int:
         """Erase the personal data of the subscribers due at `cutoff` (see the module), and
         append `audit(count)` when there were any; how many subscribers were erased."""
+        due = await self._ids(f"SELECT s.id FROM subscribers s WHERE {_SUBSCRIBER_DUE}",
+                              _cutoffs(cutoff, 9))  # fmt: skip
+        if not due:
+            return 0
+        erased = 0
         async with self._registry.transaction() as db:
-            cursor = await db.execute(
-                "UPDATE subscribers SET name = '', surname = NULL, given_names = NULL,"
-                " email = NULL, snils = NULL, inn = NULL, ogrn = NULL, ogrnip = NULL,"
-                " region = NULL, locality = NULL, street = NULL, erased_at = ? WHERE id IN"
-                f" (SELECT s.id FROM subscribers s WHERE {_SUBSCRIBER_DUE})",
-                (to_text(at), *_cutoffs(cutoff, 9)),
-            )
-            erased = cursor.rowcount
-            # what repeats an erased subscriber's data; nothing left after the first run
-            await db.execute(f"DELETE FROM identity_records WHERE subscriber_id IN ({_ERASED})")
-            await db.execute(
-                "UPDATE applications SET subject = '', request_der = NULL, request_format = NULL,"
-                " received_proxy = NULL, received_poa = NULL"
-                f" WHERE subscriber_id IN ({_ERASED}) AND subject <> ''"
-            )
-            await db.execute(
-                "UPDATE enrollment_credentials SET subject = ''"
-                f" WHERE subscriber_id IN ({_ERASED}) AND subject <> ''"
-            )
+            for chunk, marks in _chunks(due):
+                cursor = await db.execute(
+                    "UPDATE subscribers SET name = '', surname = NULL, given_names = NULL,"
+                    " email = NULL, snils = NULL, inn = NULL, ogrn = NULL, ogrnip = NULL,"
+                    " region = NULL, locality = NULL, street = NULL, erased_at = ? WHERE id IN"
+                    f" (SELECT s.id FROM subscribers s WHERE s.id IN ({marks})"
+                    f" AND {_SUBSCRIBER_DUE})",
+                    (to_text(at), *chunk, *_cutoffs(cutoff, 9)),
+                )
+                erased += cursor.rowcount
+                # what repeats the data of those erased now
+                now_erased = f"SELECT id FROM subscribers WHERE id IN ({marks}) AND erased_at = ?"
+                parameters = (*chunk, to_text(at))
+                await db.execute(
+                    f"DELETE FROM identity_records WHERE subscriber_id IN ({now_erased})",
+                    parameters,
+                )
+                await db.execute(
+                    "UPDATE applications SET subject = '', request_der = NULL,"
+                    " request_format = NULL, received_proxy = NULL, received_poa = NULL"
+                    f" WHERE subscriber_id IN ({now_erased})",
+                    parameters,
+                )
+                await db.execute(
+                    "UPDATE enrollment_credentials SET subject = ''"
+                    f" WHERE subscriber_id IN ({now_erased})",
+                    parameters,
+                )
             return await self._audited(db, erased, audit, at)
 
     async def case_files_due(self, now: datetime, limit: int) -> list[str]:
@@ -182,6 +215,11 @@ class RetentionStore:
         if count:
             await self._registry.append_audit_in(db, audit(count), at)
         return count
+
+    async def _ids(self, sql: str, parameters: tuple[object, ...]) -> list[str]:
+        db: Connection
+        async with self._registry.reading() as db, db.execute(sql, parameters) as cursor:
+            return [row[0] async for row in cursor]
 
     async def _count(self, sql: str, parameters: tuple[object, ...]) -> int:
         db: Connection

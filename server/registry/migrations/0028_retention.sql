@@ -8,8 +8,11 @@
 ALTER TABLE subscribers ADD COLUMN erased_at TIMESTAMP_TEXT;
 ALTER TABLE applications ADD COLUMN attachments_removed_at TIMESTAMP_TEXT;
 ALTER TABLE confirmation_cases ADD COLUMN files_removed_at TIMESTAMP_TEXT;
--- The duty's questions: applications by subscriber, confirmation cases by files_until.
+-- The duty's questions: a subscriber's applications and enrollment codes, confirmation
+-- cases by files_until.
 CREATE INDEX applications_by_subscriber ON applications (subscriber_id)
+    WHERE subscriber_id IS NOT NULL;
+CREATE INDEX enrollment_credentials_by_subscriber ON enrollment_credentials (subscriber_id)
     WHERE subscriber_id IS NOT NULL;
 CREATE INDEX confirmation_cases_by_files_until ON confirmation_cases (files_until)
     WHERE files_removed_at IS NULL;

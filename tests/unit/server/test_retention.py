@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -138,11 +139,19 @@ async def test_c1_a_subscriber_with_a_live_certificate_keeps_its_personal_data(
     certificate was revoked. The certificate itself stays in the registry."""
     async for local_ca in opened(tmp_path, engine_env, CA_RETENTION__SUBSCRIBER_DAYS="30"):
         ra, (duty, metrics) = RA(local_ca), retention(local_ca)
-        holder, _, serial = await issued_with_attachment(ra, local_ca)
+        holder, issued_id, serial = await issued_with_attachment(ra, local_ca)
         other = await ra.subscribers.register(person(snils="08765430300"), "op")
         await ra.subscribers.add_identity(other.id, PASSPORT, "op")
         rejected = await ra.applications.submit(other.id, "person", "op")
         await ra.applications.reject(rejected.id, "officer", "documents missing")
+        coded = await ra.subscribers.register(person(snils="17664271093"), "op")  # no application:
+        await ra.subscribers.add_identity(coded.id, PASSPORT, "op")  # a certificate by its code
+        await ra.subscribers.acknowledge_notice(coded.id, "op")
+        code, secret = await ra.subscribers.enrollment_credential(
+            coded.id, "tls-client", timedelta(hours=1), "op"
+        )
+        by_code = await ra.enrollment.enroll(code.id, secret, make_csr([]), "est:holder")
+        assert (await local_ca.registry.get_certificate(by_code.serial)).subscriber_id == coded.id
 
         local_ca.clock.advance(days=30, seconds=-1)
         assert await duty.remove_expired() == Removed()
@@ -171,6 +180,11 @@ async def test_c1_a_subscriber_with_a_live_certificate_keeps_its_personal_data(
         local_ca.clock.advance(seconds=1)
         assert await duty.remove_expired() == Removed(subscribers=1)
         assert (await ra.subscribers.get(holder)).erased_at is not None
+        assert (await ra.subscribers.get(coded.id)).erased_at is None  # valid 397 days
+        assert await ra.subscribers.identities(holder) == []
+        issued = await ra.applications.get(issued_id)
+        assert issued is not None and (issued.subject, issued.request_der) == ("", None)
+        assert issued.serial == serial
         record = await local_ca.registry.get_certificate(serial)
         assert record is not None and record.subscriber_id == holder  # the registry stays
 
