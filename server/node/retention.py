@@ -1,14 +1,16 @@
 """Retention (C1; 152-FZ art. 5 part 7): personal data are removed once kept as long as their
 purpose needs ([retention], `confirmation.files_kept_days`). A background duty of the
 process holding the duty lease (server/node/duties.py, server/context.py `_builder_loops`),
-every `retention.interval_hours`; `python -m server retention` runs it at once.
+every `retention.interval_hours`; `python -m server retention run` runs it at once.
 
 Each kind is removed whole or not at all, with one audit entry `retention.remove` naming the
 kind and how many, never what (server/registry/retention_store.py says what each removes):
 - `attachments`: attachment records (a document's name and SHA-256) of ended applications;
 - `subscribers`: subscribers whose personal data and identity records were erased;
 - `confirmation_files`: answered confirmation cases whose files were removed from the home.
-A kind with nothing to remove writes no entry, so a second run changes nothing.
+A kind with nothing to remove writes no entry, so a second run changes nothing. (Cases'
+files are recorded 500 cases a transaction, each with its entry, as they leave the disk
+batch by batch.)
 
 Confirmation files are removed before the registry records it, never after: a crash in
 between leaves cases not yet recorded whose files are (partly) gone, which the next run
