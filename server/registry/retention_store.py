@@ -24,7 +24,7 @@ application never ends by itself: an operator decides it.
   the request, the proxy who received the certificate. The certificates themselves are
   the registry of certificates and stay whole (S5), as does the audit trail (D3).
 - Confirmation cases: their files live in the home; the registry only records
-  (`files_removed`) that they were removed, after the duty removed them.
+  (`files_removed_at`) that they were removed, after the duty removed them.
 """
 
 from __future__ import annotations
@@ -44,9 +44,11 @@ _CERTIFICATE_ENDED = (
     "(c.not_after <= ? OR (c.status = 'revoked' AND EXISTS (SELECT 1 FROM status_changes x"
     " WHERE x.serial = c.serial AND x.change = 'revoke' AND x.effective_at <= ?)))"
 )
-# An application `a` that ended at or before the cutoff (three parameters).
+# An application `a` that ended at or before the cutoff (three parameters); never NULL,
+# which NOT would turn into "not live" too.
 _APPLICATION_ENDED = (
-    "((a.state IN ('rejected', 'approved') AND a.decided_at <= ?) OR (a.state = 'issued'"
+    "((a.state IN ('rejected', 'approved') AND a.decided_at IS NOT NULL"
+    " AND a.decided_at <= ?) OR (a.state = 'issued'"
     " AND EXISTS (SELECT 1 FROM certificates c WHERE c.serial = a.serial"
     f" AND {_CERTIFICATE_ENDED})))"
 )
