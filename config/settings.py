@@ -660,6 +660,29 @@ class ConfirmationSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """How long personal data are kept once their purpose ended (C1; 152-FZ art. 5 part 7),
+    removed by the duty holder every `interval_hours` (server/node/retention.py; the README's
+    "Retention" says why each default). Days count from when the thing ended: an
+    application when decided (rejected, or approved with a code never used) or, issued,
+    when its certificate expired or was revoked; a subscriber when the last of its
+    certificates, applications, identity records and enrollment codes ended. 0 keeps them
+    for ever (an accredited CA must keep identity documents' details while it operates).
+    Confirmation files are kept `confirmation.files_kept_days`. The registry of
+    certificates and the audit trail are never removed."""
+
+    interval_hours: float = 24.0  # how often the duty holder removes what expired
+    attachments_days: int = 1825  # an application's attachment records (names, SHA-256)
+    subscriber_days: int = 1825  # a subscriber's personal data and identity records
+
+    def check(self) -> None:
+        _require(0 < self.interval_hours <= 168, "retention.interval_hours", "in 0..168")
+        for key in ("attachments_days", "subscriber_days"):
+            _require(0 <= getattr(self, key) <= 36500, f"retention.{key}",
+                     "0 (kept for ever) or a number of days up to 36500")  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ProfileSettings:
     """A certificate profile: data, not code. Each field names what the profile allows."""
 
@@ -795,6 +818,7 @@ class Settings:
     ra: RASettings = field(default_factory=RASettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     confirmation: ConfirmationSettings = field(default_factory=ConfirmationSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     profiles: Mapping[str, ProfileSettings] = field(default_factory=dict)
 
     def resolve(self, relative: str) -> Path:
@@ -837,6 +861,7 @@ SECTIONS = {
     "ra": RASettings,
     "audit": AuditSettings,
     "confirmation": ConfirmationSettings,
+    "retention": RetentionSettings,
 }
 
 

@@ -47,6 +47,7 @@ from server.node.generation_retirement import GenerationRetirement
 from server.node.health import Health
 from server.node.intent_sweeper import IntentSweeper
 from server.node.key_lifetime import KeyLifetimeMetrics
+from server.node.retention import Retention
 from server.node.scheduled_rollover import SCHEDULED, SCHEDULED_ACTOR, ScheduledRollover
 from server.outbox import OutboxDelivery, open_sender
 from server.ra.applications import Applications
@@ -85,6 +86,7 @@ class CA:
     roots: RootPublication  # the root CA kept in the home, if any: its certificate and CRL
     scheduled_rollover: ScheduledRollover
     retirement: GenerationRetirement
+    retention: Retention  # C1: personal data removed once kept long enough
     # K4: (generation, grounds, actor) -> the compromise declared (server/generations/compromise.py)
     compromise: Callable[[int, str, str], Awaitable[Compromised]]
     metrics: CollectorRegistry
@@ -300,7 +302,8 @@ def _builder_loops(ca: CA, delivery: OutboxDelivery | None) -> list[asyncio.Task
     """The background loops of the process holding the duty lease (server/node/duties.py),
     the single list of them: the CMP sweeper, the CMP protection certificate's issuance and
     renewal, the sweeper of unfinished issuance, the audit checkpoints, the scheduled CA
-    key rollover and, when enabled, the delivery of the reporting outbox."""
+    key rollover, the retirement of old generations, the removal of expired personal data
+    (retention) and, when enabled, the delivery of the reporting outbox."""
     loops = [
         asyncio.create_task(ca.cmp.run()),
         asyncio.create_task(ca.cmp_identity.run()),
@@ -308,6 +311,7 @@ def _builder_loops(ca: CA, delivery: OutboxDelivery | None) -> list[asyncio.Task
         asyncio.create_task(ca.audit.run()),
         asyncio.create_task(ca.scheduled_rollover.run()),
         asyncio.create_task(ca.retirement.run()),
+        asyncio.create_task(ca.retention.run()),
     ]
     if delivery is not None:
         loops.append(asyncio.create_task(delivery.run()))
@@ -473,6 +477,7 @@ def _assemble(
             settings.ca, registry, roll_over, clock, metrics, root_name=settings.root.name
         ),
         retirement=GenerationRetirement(settings, registry, destroy_keys, clock, metrics),
+        retention=Retention(settings, registry, clock, metrics),
         compromise=declare_compromise,
         metrics=metrics,
         clock=clock,

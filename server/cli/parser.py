@@ -241,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("action", choices=("verify", "checkpoint"))
     _accounts_commands(command)
     _registry_commands(command)
+    _retention_commands(command)
     return parser
 
 
@@ -408,3 +409,13 @@ def _registry_commands(command: Command) -> None:
     registry.add_argument("--to", dest="target", required=True, metavar="URL",
                           help="an empty registry: sqlite:///<file> or "
                           "postgresql://user@host/database (password in ~/.pgpass)")  # fmt: skip
+
+
+def _retention_commands(command: Command) -> None:
+    retention = command("retention", lazy("retention:run_retention"), "`retention run`: "
+                        "remove the personal data kept as long as [retention] says "
+                        "(attachments, subscribers' data, confirmation files) and print how "
+                        "many of each")  # fmt: skip
+    retention.add_argument("action", choices=("run",))
+    retention.add_argument("--dry-run", action="store_true",
+                           help="remove nothing: print how many of each are due")  # fmt: skip

@@ -33,7 +33,7 @@ async def run_subscriber(args: argparse.Namespace) -> int:
         identities = await ca.subscribers.identities(args.id)
     for field in ("id", "kind", "name", "surname", "given_names", "email", "snils", "inn",
                   "ogrn", "ogrnip", "country", "region", "locality", "street",
-                  "registered_by", "registered_at"):  # fmt: skip
+                  "registered_by", "registered_at", "erased_at"):  # fmt: skip
         value = getattr(row, field)
         if value is not None:
             print(f"{field + ':':15} {value}")

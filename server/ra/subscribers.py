@@ -317,7 +317,14 @@ class Subscribers:
     def subject_for(self, subscriber: SubscriberRow, profile: str) -> list[tuple[str, str]]:
         """The subject of a certificate of `profile` for this subscriber, from the registry
         (D2), in the profile's attribute order. Raises CAError(REJECTED) when the profile
-        requires an attribute the subscriber has not."""
+        requires an attribute the subscriber has not, or its personal data were erased
+        (server/node/retention.py)."""
+        if subscriber.erased_at is not None:
+            raise CAError(
+                ErrorKind.REJECTED,
+                f"subscriber {subscriber.id}'s personal data were erased when their retention "
+                "ended: register the subscriber anew",
+            )
         if profile not in self._settings.profiles:
             raise CAError(ErrorKind.REJECTED, f"no certificate profile named {profile!r}")
         settings = self._settings.profiles[profile]

@@ -18,6 +18,7 @@ _COLUMNS = (
     " complete_at, due_at, register_check, received_by, received_proxy, received_poa,"
     " received_at"
 )
+_SELECTED = f"{_COLUMNS}, attachments_removed_at"
 
 
 def _time(value: datetime | None) -> str | None:
@@ -144,7 +145,7 @@ class ApplicationStore:
         db: Connection
         async with (
             self._registry.reading() as db,
-            db.execute(f"SELECT {_COLUMNS} FROM applications {where}", parameters) as cursor,
+            db.execute(f"SELECT {_SELECTED} FROM applications {where}", parameters) as cursor,
         ):
             rows = await cursor.fetchall()
             attachments: dict[str, list[tuple[str, bytes]]] = {}
@@ -182,6 +183,7 @@ class ApplicationStore:
                 received_poa=row[20],
                 received_at=from_text(row[21]) if row[21] else None,
                 attachments=tuple(attachments.get(row[0], ())),
+                attachments_removed_at=from_text(row[22]) if row[22] else None,
             )
             for row in rows
         ]

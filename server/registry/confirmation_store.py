@@ -21,6 +21,7 @@ _COLUMNS = (
     "id, kind, submitter, questions, received_by, received_at, due_at, files_until, state,"
     " check_report, expert, assigned_by, assigned_at, expert_report, answered_at"
 )
+_SELECTED = f"{_COLUMNS}, files_removed_at"
 _WAITING = "state IN ('registered', 'assigned')"
 
 
@@ -115,7 +116,7 @@ class ConfirmationStore:
         db: Connection
         async with (
             self._registry.reading() as db,
-            db.execute(f"SELECT {_COLUMNS} FROM confirmation_cases {where}", parameters) as cursor,
+            db.execute(f"SELECT {_SELECTED} FROM confirmation_cases {where}", parameters) as cursor,
         ):
             rows = await cursor.fetchall()
             files: dict[str, list[ConfirmationFile]] = {}
@@ -147,6 +148,7 @@ class ConfirmationStore:
                 assigned_at=_time(row[12]),
                 expert_report=row[13],
                 answered_at=_time(row[14]),
+                files_removed_at=_time(row[15]),
                 files=tuple(files.get(row[0], ())),
             )
             for row in rows

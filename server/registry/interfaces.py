@@ -172,6 +172,39 @@ class RetiringGenerations(Generations, Protocol):
     def retirement(self) -> RetirementRecords: ...
 
 
+class RetentionRecords(Protocol):
+    """What the retention duty removes when its period ended (C1;
+    server/registry/retention_store.py): each removal with its audit entry, made from the
+    count, in one transaction."""
+
+    async def attachments_due(self, cutoff: datetime) -> int: ...
+
+    async def remove_attachments(
+        self, cutoff: datetime, at: datetime, audit: Callable[[int], AuditEvent]
+    ) -> int: ...
+
+    async def subscribers_due(self, cutoff: datetime) -> int: ...
+
+    async def erase_subscribers(
+        self, cutoff: datetime, at: datetime, audit: Callable[[int], AuditEvent]
+    ) -> int: ...
+
+    async def case_files_due(self, now: datetime, limit: int) -> list[str]: ...
+
+    async def case_files_removed(
+        self, case_ids: list[str], now: datetime, audit: Callable[[int], AuditEvent]
+    ) -> int: ...
+
+    async def case_files_recorded_removed(self, case_ids: list[str]) -> list[str]: ...
+
+
+class Retention(Protocol):
+    """What the retention duty reads and records."""
+
+    @property
+    def retention(self) -> RetentionRecords: ...
+
+
 class RootRecords(Protocol):
     """The root CA kept in the home above the issuing CA (server/registry/root_store.py)."""
 
@@ -716,7 +749,8 @@ if TYPE_CHECKING:
         SearchQueries,
         GenerationRequests,
         ConfirmationCases,
+        Retention,
     ]:
         """Never called: mypy checks here that the concrete registry serves every use."""
         r = registry
-        return (*(r,) * 23, r.outbox, r.leases, r.search, r, r)
+        return (*(r,) * 23, r.outbox, r.leases, r.search, r, r, r)

@@ -419,6 +419,7 @@ class ApplicationRow:
     received_poa: str | None = None
     received_at: datetime | None = None
     attachments: tuple[tuple[str, bytes], ...] = ()  # (name, SHA-256)
+    attachments_removed_at: datetime | None = None  # retention ended (server/node/retention.py)
 
 
 @dataclass(frozen=True)
@@ -451,6 +452,7 @@ class ConfirmationCaseRow:
     assigned_at: datetime | None = None
     expert_report: str | None = None  # JSON
     answered_at: datetime | None = None
+    files_removed_at: datetime | None = None  # their retention ended (server/node/retention.py)
 
 
 @dataclass(frozen=True)
@@ -502,6 +504,9 @@ class SubscriberRow:
     street: str | None
     registered_by: str
     registered_at: datetime
+    # C1: when the retention duty erased the personal data (server/node/retention.py); the
+    # row stays, by id, for the certificates, applications and audit entries naming it
+    erased_at: datetime | None = None
 
 
 @dataclass(frozen=True)

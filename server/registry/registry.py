@@ -75,6 +75,7 @@ from server.registry.records import (
     from_text,
     to_text,
 )
+from server.registry.retention_store import RetentionStore
 from server.registry.retirement_store import RetirementStore
 from server.registry.root_store import RootStore
 from server.registry.search_store import SearchStore
@@ -134,6 +135,7 @@ class Registry:
         self.roots = RootStore(self)
         self.ca_requests = CARequestStore(self)
         self.confirmation_cases = ConfirmationStore(self)
+        self.retention = RetentionStore(self)
 
     @classmethod
     async def open(cls, path: Path) -> Registry:

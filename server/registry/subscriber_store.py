@@ -129,6 +129,7 @@ class SubscriberStore:
 def _subscriber(row: Sequence[Any]) -> SubscriberRow:
     values: dict[str, Any] = dict(zip(_SUBSCRIBER_FIELDS, row, strict=True))
     values["registered_at"] = from_text(values["registered_at"])
+    values["erased_at"] = from_text(values["erased_at"]) if values["erased_at"] else None
     return SubscriberRow(**values)
 
 
