@@ -38,6 +38,7 @@ from server.registry.group_commit import (
     SharedTransaction,
     blind_write,
 )
+from server.registry.holder_names import record_holder_names_in
 from server.registry.intent_store import (
     STILL_HELD,
     add_hold_in,
@@ -375,6 +376,7 @@ class Registry:
         issued = next(iter(await cursor.fetchall()), None)
         if issued is None:
             raise CAError(ErrorKind.INTERNAL, f"no pending intent for serial {serial}")
+        await record_holder_names_in(db, serial, issued[4])  # ISSUED_COLUMNS: subject
         await blind_write(
             db,
             "INSERT INTO status_changes (serial, change, effective_at, actor, recorded_at)"
