@@ -2,7 +2,9 @@
 and organizationName values of the subject as the certificate carries them, each folded
 (Unicode NFC, then `str.casefold`, runs of white space made one space) so that a look-up
 ignores case in Cyrillic as in Latin on both engines. Written in the transaction that
-records the certificate as issued; read by SearchStore.certificates_by_holder."""
+records the certificate as issued; read by SearchStore.certificates_by_holder. The
+certificates a registry held before migration 0028 are named when it is next opened,
+a batch per transaction (`name_earlier_certificates`)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ from protocols.x509.names import parse_dn
 from server.registry.group_commit import blind_write_many
 
 if TYPE_CHECKING:
-    from server.registry.engine import Connection
+    from server.registry.engine import Connection, Engine
 
 HOLDER_ATTRIBUTES = ("CN", "O")
 _INSERT = "INSERT INTO certificate_holder_names (name, serial) VALUES (?, ?)"
+BATCH = 1000  # certificates named per transaction by name_earlier_certificates
 
 
 def fold(text: str) -> str:
@@ -49,3 +52,25 @@ def prefix_range(prefix: str) -> tuple[str, str]:
     # past the surrogates, which UTF-8 cannot carry; U+10FFFF is no name's last letter
     following = last + 1 if last + 1 not in range(0xD800, 0xE000) else 0xE000
     return low, low[:-1] + chr(min(following, 0x10FFFF))
+
+
+async def name_earlier_certificates(engine: Engine) -> int:
+    """Name the certificates migration 0028 left pending, BATCH per transaction, and say
+    how many. Processes that open the registry at once take turns (write transactions are
+    serialised): the later ones find less, or nothing, left."""
+    named = 0
+    while True:
+        async with engine.transaction() as db:
+            async with db.execute(
+                "SELECT p.serial, c.subject FROM holder_names_pending p"
+                " JOIN certificates c ON c.serial = p.serial ORDER BY p.serial LIMIT ?",
+                (BATCH,),
+            ) as cursor:
+                rows = [tuple(row) for row in await cursor.fetchall()]
+            if not rows:
+                return named
+            names = [(name, serial) for serial, subject in rows for name in holder_names(subject)]
+            if names:
+                await db.executemany(_INSERT + " ON CONFLICT DO NOTHING", names)
+            await db.execute("DELETE FROM holder_names_pending WHERE serial <= ?", (rows[-1][0],))
+            named += len(rows)

@@ -38,7 +38,7 @@ from server.registry.group_commit import (
     SharedTransaction,
     blind_write,
 )
-from server.registry.holder_names import record_holder_names_in
+from server.registry.holder_names import name_earlier_certificates, record_holder_names_in
 from server.registry.intent_store import (
     STILL_HELD,
     add_hold_in,
@@ -139,7 +139,9 @@ class Registry:
     @classmethod
     async def open(cls, path: Path) -> Registry:
         """Open (creating if needed) the registry file and apply pending migrations."""
-        return cls(await SQLiteEngine.open(path))
+        registry = cls(await SQLiteEngine.open(path))
+        await name_earlier_certificates(registry.engine)
+        return registry
 
     @classmethod
     async def open_url(
@@ -171,10 +173,13 @@ class Registry:
             engine = await PostgresEngine.open(url, pool_size=pool_size, migrate=migrate)
         else:
             raise ValueError("a registry URL starts with sqlite:/// or postgresql://")
-        return cls(
+        registry = cls(
             engine, max_write_group=max_write_group, max_write_queue=max_write_queue,
             metrics=metrics,
         )  # fmt: skip
+        if migrate:  # once after migration 0028, then a read that finds nothing
+            await name_earlier_certificates(engine)
+        return registry
 
     async def close(self) -> None:
         await self.writes.close()

@@ -4,7 +4,7 @@
 -- compared with lower(): SQLite's lower() folds ASCII only, and a Russian CA's holders are
 -- named in Cyrillic. A prefix is looked up as a range of the primary key; PostgreSQL keeps
 -- the names in code point order ("C"), so that the range is the prefix on both engines.
--- Certificates issued before this migration have no rows: they are found by serial and key.
+-- Certificates issued before this migration are named once, at the next opening (below).
 -- only sqlite
 CREATE TABLE certificate_holder_names (
     name   TEXT NOT NULL,
@@ -19,3 +19,11 @@ CREATE TABLE certificate_holder_names (
     PRIMARY KEY (name, serial)
 );
 -- end only
+
+-- The certificates issued before this migration, named by Python at the next opening of the
+-- registry (server/registry/holder_names.py, name_earlier_certificates) and then removed
+-- from here: empty from then on.
+CREATE TABLE holder_names_pending (
+    serial TEXT PRIMARY KEY REFERENCES certificates(serial)
+);
+INSERT INTO holder_names_pending (serial) SELECT serial FROM certificates WHERE state = 'issued';

@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 from server.node.process_identity import this_process
 from server.registry import AuditEvent, CertificateIntent, Registry
-from server.registry.holder_names import holder_names, prefix_range
+from server.registry.holder_names import (
+    BATCH,
+    holder_names,
+    name_earlier_certificates,
+    prefix_range,
+)
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -66,3 +71,30 @@ async def test_s6_a_certificate_named_twice_by_one_name_is_found_once(registry: 
     await a_certificate(registry, "0b", "CN=Plant Works,O=Plant Works")
     assert await found(registry, "plant", prefix=True) == ["0a", "0b"]
     assert await found(registry, "plant", prefix=True, limit=1) == ["0a"]
+
+
+async def test_s6_certificates_issued_before_migration_0028_are_named_at_the_next_opening(
+    registry_url: str,
+) -> None:
+    registry = await Registry.open_url(registry_url)
+    try:
+        for n in range(BATCH + 2):  # more than one batch
+            await a_certificate(registry, f"{n + 1:04x}", f"CN=Старый {n},O=Plant")
+        # the registry as migration 0028 leaves one made before it: no names, all pending
+        async with registry.transaction() as db:
+            await db.execute("DELETE FROM certificate_holder_names", ())
+            await db.execute(
+                "INSERT INTO holder_names_pending (serial)"
+                " SELECT serial FROM certificates WHERE state = 'issued'",
+                (),
+            )
+        assert await found(registry, "старый 7", prefix=False) == []
+    finally:
+        await registry.close()
+    reopened = await Registry.open_url(registry_url)
+    try:
+        assert await found(reopened, "СТАРЫЙ 7", prefix=False) == ["0008"]
+        assert len(await found(reopened, "plant", prefix=False, limit=BATCH + 10)) == BATCH + 2
+        assert await name_earlier_certificates(reopened.engine) == 0  # nothing left
+    finally:
+        await reopened.close()
