@@ -48,8 +48,7 @@ class SearchStore:
     ) -> list[CertificateRecord]:
         """Issued certificates whose subject's commonName or organizationName is `name`, or
         starts with it (`prefix`), ignoring case (server/registry/holder_names.py): at most
-        `limit`, by name then serial. Certificates issued before migration 0028 are not
-        found. An empty `name` finds nothing."""
+        `limit`, by name then serial. An empty `name` finds nothing."""
         folded = fold(name)
         if not folded:
             return []

@@ -20,6 +20,7 @@ from protocols.x509.names import parse_dn
 from server.enrollment.ca_directory import CADirectory, PublishedCertificate
 from server.enrollment.public_search import MAX_RESULTS, SearchBy
 from server.registry import CertificateRecord
+from server.web.api.common import PREFIX
 from server.web.pages.texts import text
 
 STYLE = (
@@ -108,11 +109,11 @@ def _page(language: str, ca_name: str, path: str, body: Iterable[str]) -> str:
     title = f"{t('title')} {escape(ca_name)}"
     return "\n".join([
         "<!DOCTYPE html>",
-        f"<html lang=\"{language}\"><head><meta charset=\"utf-8\">",
+        f"<html lang=\"{escape(language)}\"><head><meta charset=\"utf-8\">",
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
         f"<title>{title}</title><style>{STYLE}</style></head><body>",
-        f"<nav><a href=\"{_href(path, other)}\" hreflang=\"{other}\">{t('other_language')}</a>"
-        "</nav>",
+        f"<nav><a href=\"{_href(path, other)}\" hreflang=\"{escape(other)}\">"
+        f"{t('other_language')}</a></nav>",
         f"<h1>{title}</h1>",
         *body,
         "</body></html>",
@@ -120,8 +121,8 @@ def _page(language: str, ca_name: str, path: str, body: Iterable[str]) -> str:
     ])  # fmt: skip
 
 
-def _href(path: str, language: str, **query: str) -> str:
-    return escape(f"{path}?{urlencode({'lang': language, **query})}")
+def _href(path: str, language: str) -> str:
+    return escape(f"{path}?{urlencode({'lang': language})}")
 
 
 def _when(moment: datetime) -> str:
@@ -260,7 +261,7 @@ def _results(language: str, found: Sequence[CertificateRecord]) -> str:
     for record in found:
         serial = escape(record.serial)
         downloads = " ".join(
-            f'<a href="/public/certificates/{serial}.{suffix}">{suffix.upper()}</a>'
+            f'<a href="{PREFIX}/public/certificates/{serial}.{suffix}">{suffix.upper()}</a>'
             for suffix in ("pem", "der")
         )
         rows.append(

@@ -53,7 +53,7 @@ def key_hash(der: bytes) -> str:
 
 
 def found_serials(html: str) -> list[str]:
-    return re.findall(r'href="/public/certificates/([0-9a-f]+)\.pem"', html)
+    return re.findall(r'href="/api/v1/public/certificates/([0-9a-f]+)\.pem"', html)
 
 
 async def test_s12_the_page_lists_every_generation_with_its_thumbprint_and_download(
@@ -96,6 +96,8 @@ async def test_s6_search_by_serial_key_hash_and_holder_name_finds_the_certificat
         html = await page(client, f"/search?by={by}&q={query}&lang=en")
         assert found_serials(html) == [serial], by
         assert "CN=device-1, O=Plant" in html and "Found: 1" in html
+        download = await client.get(f"/api/v1/public/certificates/{serial}.der")
+        assert await download.read() == record.der  # the link the page gives
     prefix = await page(client, "/search?by=name&match=prefix&q=dev&lang=en")
     assert sorted(found_serials(prefix)) == sorted(served.seed.serials)
     organisation = await page(client, "/search?by=name&q=plant&lang=en")
