@@ -17,6 +17,8 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 # Prometheus' promtool: the tests check the shipped alert rules and the served metrics.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# Headless Chromium: the tests render the public page and keep a screenshot of it.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # PostgreSQL's initdb and pg_ctl: the tests start their own throwaway cluster.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 # Test clients we did not write: Bouncy Castle's EST client (Java) and a JDK to build it.

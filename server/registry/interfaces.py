@@ -572,6 +572,10 @@ class SearchQueries(Protocol):
 
     async def certificate_by_spki(self, spki_sha256: bytes) -> CertificateRecord | None: ...
 
+    async def certificates_by_holder(
+        self, name: str, prefix: bool, limit: int
+    ) -> list[CertificateRecord]: ...
+
     async def certificates(
         self,
         status: CertificateStatus | None,

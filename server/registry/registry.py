@@ -38,6 +38,7 @@ from server.registry.group_commit import (
     SharedTransaction,
     blind_write,
 )
+from server.registry.holder_names import name_earlier_certificates, record_holder_names_in
 from server.registry.intent_store import (
     STILL_HELD,
     add_hold_in,
@@ -140,7 +141,9 @@ class Registry:
     @classmethod
     async def open(cls, path: Path) -> Registry:
         """Open (creating if needed) the registry file and apply pending migrations."""
-        return cls(await SQLiteEngine.open(path))
+        registry = cls(await SQLiteEngine.open(path))
+        await name_earlier_certificates(registry.engine)
+        return registry
 
     @classmethod
     async def open_url(
@@ -172,10 +175,13 @@ class Registry:
             engine = await PostgresEngine.open(url, pool_size=pool_size, migrate=migrate)
         else:
             raise ValueError("a registry URL starts with sqlite:/// or postgresql://")
-        return cls(
+        registry = cls(
             engine, max_write_group=max_write_group, max_write_queue=max_write_queue,
             metrics=metrics,
         )  # fmt: skip
+        if migrate:  # once after migration 0030, then a read that finds nothing
+            await name_earlier_certificates(engine)
+        return registry
 
     async def close(self) -> None:
         await self.writes.close()
@@ -377,6 +383,7 @@ class Registry:
         issued = next(iter(await cursor.fetchall()), None)
         if issued is None:
             raise CAError(ErrorKind.INTERNAL, f"no pending intent for serial {serial}")
+        await record_holder_names_in(db, serial, issued[4])  # ISSUED_COLUMNS: subject
         await blind_write(
             db,
             "INSERT INTO status_changes (serial, change, effective_at, actor, recorded_at)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from server.registry.holder_names import fold, prefix_range
 from server.registry.records import (
     CERTIFICATE_COLUMNS,
     AuditEntry,
@@ -41,6 +42,29 @@ class SearchStore:
             (spki_sha256,),
         )
         return certificate_from_row(rows[0]) if rows else None
+
+    async def certificates_by_holder(
+        self, name: str, prefix: bool, limit: int
+    ) -> list[CertificateRecord]:
+        """Issued certificates whose subject's commonName or organizationName is `name`, or
+        starts with it (`prefix`), ignoring case (server/registry/holder_names.py): at most
+        `limit`, by name then serial. An empty `name` finds nothing."""
+        folded = fold(name)
+        if not folded:
+            return []
+        bounds = prefix_range(folded) if prefix else (folded, None)
+        where = "h.name >= ? AND h.name < ?" if prefix else "h.name = ?"
+        columns = ", ".join(f"c.{column.strip()}" for column in CERTIFICATE_COLUMNS.split(","))
+        # A certificate named twice (CN and O both match) comes twice: twice the limit is
+        # read, and each kept once.
+        rows = await self._rows(
+            f"SELECT {columns} FROM certificate_holder_names h"
+            " JOIN certificates c ON c.serial = h.serial"
+            f" WHERE {where} AND c.state = 'issued' ORDER BY h.name, h.serial LIMIT ?",
+            (*(bound for bound in bounds if bound is not None), 2 * limit),
+        )
+        unique = {row[0]: row for row in rows}
+        return [certificate_from_row(row) for row in list(unique.values())[:limit]]
 
     async def certificates(
         self,

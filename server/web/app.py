@@ -7,7 +7,7 @@ active CA key's lifetime has ended; `ok; warning: ...` inside the key's rollover
 (Prometheus text format, from the CA's own CollectorRegistry), `/ca/<name>.crt` (a CA
 generation's certificate, DER, for AIA caIssuers, named as in
 server/status/distribution_points.py), `/ocsp` (server/web/ocsp.py) and `/crl/<name>.crl`
-(server/web/crl.py).
+(server/web/crl.py); `/` and `/search`, the public pages (server/web/pages).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from server.node.tls import ServerIdentity
 from server.status.crl_publisher import CRLPublisher
 from server.status.distribution_points import generation_named
 from server.status.ocsp_responder import OCSPResponder
-from server.web import api, cmp, crl, est, ocsp
+from server.web import api, cmp, crl, est, ocsp, pages
 from server.web.identity import SERVER_IDENTITY_KEY
 from server.web.unexpected import UNEXPECTED_KEY, unexpected_errors
 
@@ -51,6 +51,7 @@ def build_app(ca: CA, identity: ServerIdentity | None = None) -> web.Application
     est.add_routes(app, CA_KEY)
     cmp.add_routes(app, CA_KEY)
     api.add_routes(app, CA_KEY)
+    pages.add_routes(app, CA_KEY)
     return app
 
 

@@ -166,9 +166,10 @@ def test_a_joined_node_records_only_its_own_tls_certificate(
     grown = {
         table: after[table] - count for table, count in before.items() if after[table] != count
     }
-    # the certificate, its status row, audit entry, outbox event and pre-signed OCSP answer
-    assert grown == {"certificates": 1, "status_changes": 1, "audit_log": 1, "outbox_events": 1,
-                     "ocsp_responses": 1}  # fmt: skip
+    # the certificate, its name (CN), status row, audit entry, outbox event and pre-signed
+    # OCSP answer
+    assert grown == {"certificates": 1, "certificate_holder_names": 1, "status_changes": 1,
+                     "audit_log": 1, "outbox_events": 1, "ocsp_responses": 1}  # fmt: skip
     newest = b.cli("list", "--profile", "tls-server").stdout.splitlines()
     assert len(newest) == 2  # A's and B's
     assert b.cli("audit", "verify").stdout.startswith("audit trail intact since checkpoint 1 ")

@@ -54,6 +54,7 @@ def test_a_failed_init_leaves_the_registry_as_it_was_and_can_be_run_again(
         "audit_log": 4,
         "ca_generations": 1,
         "certificates": 4,
+        "certificate_holder_names": 7,  # the CN and O of each; the TLS one has no O
         "ocsp_responders": 1,
         "ocsp_responses": 2,  # the CMP and TLS certificates', signed with them
         "outbox_events": 2,

@@ -39,6 +39,7 @@ from server.node.health import Health, Readiness
 from server.registry import AuditEvent, Registry
 from server.registry.records import RootCA, RootCRL, RootLink
 from server.web.app import build_app
+from server.web.pages.render import thumbprint
 from tests.cmp_client import genm_content, genp_items, mac_client, tlv
 from tests.lint import lint_certificate, lint_crl
 from tests.local_ca import LocalCA
@@ -408,6 +409,28 @@ def test_rfc7030_4_1_3_cacerts_hands_out_the_new_root_and_the_root_links(
         rolled.hierarchy.issuing, rolled.second_issuing, rolled.hierarchy.root, rolled.new_root,
         rolled.new_with_old, rolled.old_with_new)]  # fmt: skip
     assert certificates == der
+
+
+def test_s12_the_public_page_lists_both_roots_their_links_and_both_generations(
+    rolled: RootRolled,
+) -> None:
+    async def page() -> str:
+        async with (
+            open_ca(load_settings(rolled.home), signing=False) as ca,
+            TestClient(TestServer(build_app(ca))) as client,
+        ):
+            answer = await client.get("/?lang=en")
+            assert answer.status == 200
+            return await answer.text()
+
+    html = asyncio.run(page())
+    for certificate in (rolled.hierarchy.issuing, rolled.second_issuing, rolled.hierarchy.root,
+                        rolled.new_root, rolled.new_with_old, rolled.old_with_new):  # fmt: skip
+        assert thumbprint(certificate.fingerprint(hashes.SHA256())) in html
+    base = load_settings(rolled.home).ca.base_url
+    for name in (OLD_ROOT, rolled.new_name):
+        assert f'href="{base}/ca/{name}.crt"' in html and f'href="{base}/crl/{name}.crl"' in html
+    assert html.count("<td>root CA</td>") == 2 and html.count("<td>link (") == 2
 
 
 def test_rfc9483_4_3_2_root_ca_key_update_leads_a_client_of_the_old_home_root_to_the_new(

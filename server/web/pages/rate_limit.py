@@ -1,0 +1,44 @@
+"""How often one client may search the public pages: a token bucket per client address,
+in a table of fixed size.
+
+Each address has a bucket of `burst` tokens that refills at `per_second`; a search takes
+one, and a search that finds the bucket empty is refused with the seconds until a token is
+back (the 429's Retry-After, RFC 6585 4). The table holds at most `clients` addresses: a
+new one pushes out the one least recently seen, which then starts again with a full
+bucket. So memory stays bounded whatever the number of addresses, at the price that a
+client seen rarely among very many others may search a little more than its rate. Time is
+an argument (monotonic seconds): the tests never sleep.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+
+class ClientRateLimit:
+    def __init__(self, per_second: float, burst: int, clients: int) -> None:
+        if per_second <= 0 or burst < 1 or clients < 1:
+            raise ValueError("a rate limit needs a positive rate, burst and table size")
+        self._per_second = per_second
+        self._burst = float(burst)
+        self._clients = clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, at
+
+    def take(self, client: str, now: float) -> int:
+        """0 when `client` may go on (a token is spent), else the whole seconds until it
+        may (at least 1)."""
+        tokens, at = self._buckets.pop(client, (self._burst, now))
+        tokens = min(self._burst, tokens + max(0.0, now - at) * self._per_second)
+        if tokens >= 1:
+            tokens -= 1
+            wait = 0
+        else:
+            wait = max(1, math.ceil((1 - tokens) / self._per_second))
+        self._buckets[client] = (tokens, now)
+        while len(self._buckets) > self._clients:
+            self._buckets.popitem(last=False)
+        return wait
+
+    def __len__(self) -> int:
+        return len(self._buckets)

@@ -1,0 +1,59 @@
+"""The public pages' pure parts: the per-client search limit (a token bucket in a table of
+fixed size, time given) and the choice of language (RFC 9110 12.5.4 Accept-Language)."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.web.pages.language import chosen_language
+from server.web.pages.rate_limit import ClientRateLimit
+
+
+def test_a_client_gets_its_burst_then_waits_for_the_refill() -> None:
+    limit = ClientRateLimit(per_second=0.5, burst=2, clients=8)
+    assert [limit.take("a", 100.0) for _ in range(2)] == [0, 0]
+    assert limit.take("a", 100.0) == 2  # one token every 2 s
+    assert limit.take("a", 101.0) == 1  # half a token back: 1 s more
+    assert limit.take("a", 102.0) == 0
+    assert limit.take("b", 102.0) == 0  # another client has its own bucket
+    assert limit.take("a", 1000.0) == 0 and limit.take("a", 1000.0) == 0  # never above burst
+    assert limit.take("a", 1000.0) == 2
+
+
+def test_the_table_keeps_at_most_its_size_forgetting_the_least_recent() -> None:
+    limit = ClientRateLimit(per_second=1 / 3600, burst=1, clients=3)
+    for client in ("a", "b", "c"):
+        assert limit.take(client, 0.0) == 0
+    assert limit.take("a", 1.0) == 3599  # "a" seen again: now the most recent
+    for n in range(1000):
+        limit.take(f"x{n}", 2.0)
+    assert len(limit) == 3
+    assert limit.take("b", 3.0) == 0  # forgotten, so a full bucket again
+
+
+def test_a_limit_without_a_rate_is_refused() -> None:
+    for per_second, burst, clients in ((0, 1, 1), (1, 0, 1), (1, 1, 0)):
+        with pytest.raises(ValueError, match="positive rate, burst and table size"):
+            ClientRateLimit(per_second, burst, clients)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "header", "language"),
+    [
+        (None, None, "ru"),
+        ("en", None, "en"),
+        ("ru", "en", "ru"),
+        ("de", "en-US,en;q=0.9", "en"),  # an unknown ?lang= is not a choice
+        (None, "de-DE, en-GB;q=0.8, ru;q=0.5", "en"),
+        (None, "ru;q=0.1, en;q=0.8", "en"),
+        (None, "en;q=0.5, ru;q=0.5", "en"),  # equal q: the first
+        (None, "en;q=0, fr", "ru"),  # q=0: not acceptable
+        (None, "EN-us", "en"),
+        (None, "en;q=x", "ru"),
+        (None, "*", "ru"),
+    ],
+)
+def test_rfc9110_12_5_4_the_language_by_parameter_then_accept_language_then_russian(
+    parameter: str | None, header: str | None, language: str
+) -> None:
+    assert chosen_language(parameter, header) == language
