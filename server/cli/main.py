@@ -19,6 +19,7 @@ import uvloop
 from config import SettingsError
 from config.settings import key_algorithm_named
 from server.cli import accounts as cli_accounts
+from server.cli import backup as cli_backup
 from server.cli import commands as cli_commands
 from server.cli import confirm as cli_confirm
 from server.cli import import_ca as cli_import_ca
@@ -248,4 +249,5 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("action", choices=("verify", "checkpoint"))
     cli_accounts.add_commands(command)
     cli_registry.add_commands(command)
+    cli_backup.add_commands(command)
     return parser
