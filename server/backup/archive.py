@@ -3,8 +3,9 @@
 `home/<path in the home>`.
 
 The manifest (JSON): {"format": 1, "created" (UTC), "ca" (the source CA's name),
-"engine" (the source registry's), "with_keys", "row_counts" {table: rows}, "members"
-[{"name", "sha256" (hex), "size", "key"}]}. Reading checks every member against it before
+"engine" (the source registry's), "with_keys", "row_counts" {table: rows},
+"key_folders" {the software backends' key folders, absolute: their path in the home},
+"members" [{"name", "sha256" (hex), "size", "key"}]}. Reading checks every member against it before
 anything is written where it belongs: a member missing, extra, of another kind than a
 regular file, with a name that could leave the folder it is unpacked into, or whose
 SHA-256 differs, refuses the whole archive.
@@ -46,6 +47,7 @@ class Manifest:
     engine: str
     with_keys: bool
     row_counts: dict[str, int]
+    key_folders: dict[str, str]  # the source's key folders: absolute -> path in the home
     members: list[Member]
     format: int = FORMAT
 
@@ -57,6 +59,7 @@ class Manifest:
             "engine": self.engine,
             "with_keys": self.with_keys,
             "row_counts": self.row_counts,
+            "key_folders": self.key_folders,
             "members": [vars(member) for member in self.members],
         }
         return json.dumps(body, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"
@@ -75,6 +78,7 @@ class Manifest:
                 engine=str(body["engine"]),
                 with_keys=bool(body["with_keys"]),
                 row_counts={str(t): int(n) for t, n in body["row_counts"].items()},
+                key_folders={str(a): str(h) for a, h in body["key_folders"].items()},
                 members=[
                     Member(str(m["name"]), str(m["sha256"]), int(m["size"]), bool(m["key"]))
                     for m in body["members"]

@@ -80,6 +80,21 @@ def pin_files(settings: Settings) -> set[Path]:
     }
 
 
+def key_folders(settings: Settings) -> dict[str, str]:
+    """The software backends' key folders inside the home: each absolute, as the registry
+    names the keys in it (`file:<folder>/<file>`), and its path in the home. A restore in
+    another folder records the keys' new place (server/registry/key_locations.py)."""
+    home = settings.home.resolve()
+    folders = {}
+    root_backend = settings.root.backend if settings.root.name else ""
+    for backend, name in ((settings.hsm.backend, settings.hsm.key_dir),
+                          (root_backend, settings.root.key_dir)):  # fmt: skip
+        folder = settings.resolve(name).resolve()
+        if backend == "soft" and folder.is_relative_to(home):
+            folders[str(folder)] = folder.relative_to(home).as_posix()
+    return folders
+
+
 def keys_in_tokens(settings: Settings) -> list[str]:
     """The keys held by a PKCS#11 token, which no archive can hold."""
     tokens = []

@@ -78,6 +78,7 @@ async def _stage(
         engine=engine,
         with_keys=with_keys,
         row_counts=counts,
+        key_folders=home_files.key_folders(settings),
         members=[m for m in members if m is not None],
     )
     return manifest, before.left_out + after.left_out

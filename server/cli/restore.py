@@ -8,7 +8,9 @@ the new registry (registry.sqlite3 in the new home, or --registry-url), and the 
 registry snapshot is copied into it with `copy_registry`, the copier `registry copy` uses,
 whatever the engine. Then the proof `registry copy` runs (server/backup/proof.py): the
 row counts against the manifest, the snapshot and the copy; `audit verify` with the
-restored checkpoints; the stored OCSP answers of a sample. Any failure removes what the
+restored checkpoints; the stored OCSP answers of a sample. Last, the registry's key URIs
+of software keys (absolute paths) are pointed at the new home's key folders
+(server/registry/key_locations.py), or the restored CA could not sign. Any failure removes what the
 restore wrote into the home and exits 1 (rows already copied into a PostgreSQL database
 stay: its audit table refuses deletes, so drop that database).
 """
@@ -32,6 +34,8 @@ from server.cli.settings_file import set_toml_value
 from server.context import open_registry
 from server.errors import CAError, ErrorKind
 from server.node.home_permissions import PRIVATE_FOLDER, make_private
+from server.registry import Registry
+from server.registry.key_locations import move_key_folders
 from server.registry.registry_copy import copy_registry
 
 Command = Callable[[str, Any, str], argparse.ArgumentParser]
@@ -86,6 +90,7 @@ async def _restore(home: Path, archive_file: Path, url: str) -> list[str]:
             try:
                 copied = await copy_registry(source, target)
                 proof = await prove_copy(settings, source, target, copied, manifest.row_counts)
+                proof += await _move_key_folders(target, home, manifest.key_folders)
             finally:
                 await target.close()
         finally:
@@ -94,6 +99,18 @@ async def _restore(home: Path, archive_file: Path, url: str) -> list[str]:
         shutil.rmtree(staging, ignore_errors=True)
     make_private(home)
     return _report(settings, archive_file, manifest, url, proof)
+
+
+async def _move_key_folders(target: Registry, home: Path, folders: dict[str, str]) -> list[str]:
+    """The registry names software keys by absolute path: those of the source's key
+    folders now lie in this home's."""
+    moves = {old: str((home / name).resolve()) for old, name in folders.items()}
+    moves = {old: new for old, new in moves.items() if old != new}
+    if not moves:
+        return []
+    moved = await move_key_folders(target, moves)
+    return [f"key locations: {moved} recorded in the registry now in {new}"
+            for new in sorted(set(moves.values()))]  # fmt: skip
 
 
 def _place(folder: Path, home: Path) -> None:
