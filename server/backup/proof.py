@@ -1,7 +1,7 @@
 """The proof that a registry copy is whole, run by `registry copy` and by `restore` before
 anyone points a server at the copy:
-- every table has as many rows in the source, in what was copied and in the target (and,
-  for a restore, as the archive's manifest recorded when the backup was taken);
+- every table has as many rows in the source, in what was copied and in the target (for a
+  restore, the source first matches the counts the archive's manifest recorded);
 - `audit verify` passes on the target: the hash chain, and the home's signed checkpoints,
   which anchor the source's trail (server/audit_checkpoints.py);
 - the stored OCSP answers of a sample of certificates are the same on both sides.
@@ -22,25 +22,25 @@ from server.registry.registry_copy import ocsp_answers, row_counts, sample_seria
 OCSP_SAMPLE = 100
 
 
+async def match_recorded(registry: Registry, recorded: Mapping[str, int]) -> None:
+    """Raises CAError(INTERNAL) naming the first table whose rows differ from `recorded`,
+    the counts a backup's manifest took with the snapshot (checked before it is loaded)."""
+    counts = await row_counts(registry)
+    for table in sorted(set(recorded) | set(counts)):
+        if recorded.get(table, 0) != counts.get(table, 0):
+            raise CAError(
+                ErrorKind.INTERNAL,
+                f"table {table}: {recorded.get(table, 0)} rows in the manifest, "
+                f"{counts.get(table, 0)} in the archive's registry",
+            )
+
+
 async def prove_copy(
-    settings: Settings,
-    source: Registry,
-    target: Registry,
-    copied: Mapping[str, int],
-    recorded: Mapping[str, int] | None = None,
+    settings: Settings, source: Registry, target: Registry, copied: Mapping[str, int]
 ) -> list[str]:
     """The lines saying what the copy holds; raises CAError(INTERNAL) naming the first
-    difference. `recorded`: the row counts the source had when it was saved (a backup's
-    manifest), checked first."""
+    difference."""
     before, after = await row_counts(source), await row_counts(target)
-    if recorded is not None:
-        for table in sorted(set(recorded) | set(before)):
-            if recorded.get(table, 0) != before.get(table, 0):
-                raise CAError(
-                    ErrorKind.INTERNAL,
-                    f"table {table}: {recorded.get(table, 0)} rows in the manifest, "
-                    f"{before.get(table, 0)} in the archive's registry",
-                )
     for table, count in sorted(after.items()):
         if before.get(table, 0) != count or copied.get(table, 0) != count:
             raise CAError(

@@ -48,7 +48,7 @@ def add_commands(command: Command) -> None:
 
 
 async def run_backup(args: argparse.Namespace) -> int:
-    settings = load_settings(args.home)
+    settings = load_settings(args.home.absolute())
     out: Path = args.out
     if out.exists():
         raise CAError(ErrorKind.REJECTED, f"{out} exists: name a new file for the archive")

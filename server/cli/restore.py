@@ -29,7 +29,7 @@ from typing import Any
 from config import Settings, SettingsError, load_settings
 from config.registry_url import url_problem
 from server.backup import archive, home_files
-from server.backup.proof import prove_copy
+from server.backup.proof import match_recorded, prove_copy
 from server.cli.settings_file import set_toml_value
 from server.context import open_registry
 from server.errors import CAError, ErrorKind
@@ -56,7 +56,7 @@ def add_command(command: Command) -> None:
 
 
 async def run_restore(args: argparse.Namespace) -> int:
-    home: Path = args.home
+    home: Path = args.home.absolute()
     url = args.registry_url or DEFAULT_REGISTRY
     problem = url_problem(url)
     if problem is not None:
@@ -86,10 +86,11 @@ async def _restore(home: Path, archive_file: Path, url: str) -> list[str]:
         snapshot = staging / archive.REGISTRY
         source = await open_registry(settings, f"sqlite:///{snapshot.absolute()}")
         try:
+            await match_recorded(source, manifest.row_counts)
             target = await open_registry(settings)
             try:
                 copied = await copy_registry(source, target)
-                proof = await prove_copy(settings, source, target, copied, manifest.row_counts)
+                proof = await prove_copy(settings, source, target, copied)
                 proof += await _move_key_folders(target, home, manifest.key_folders)
             finally:
                 await target.close()

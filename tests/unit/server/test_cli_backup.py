@@ -222,3 +222,28 @@ def test_a_postgresql_registry_is_backed_up_and_restored_on_either_engine(
                  "--registry-url", target_url]) == 1  # fmt: skip
     assert capsys.readouterr().err.startswith("error: the target registry is not empty (table ")
     assert not again.exists()
+
+
+def test_a_root_kept_in_the_home_has_its_keys_archived_but_never_its_pin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "ca"
+    _init(home, "--hierarchy", "root+issuing")
+    pins = [(home / name).read_text().strip().encode() for name in ("pin.txt", "root/pin.txt")]
+    archive = tmp_path / "ca.tar"
+    _backup(home, archive, "--with-keys")
+    members = _members(archive)
+    assert [name for name in members if name.startswith("home/root/")] == [
+        f"home/root/keys/{path.name}" for path in sorted((home / "root" / "keys").iterdir())
+    ]
+    assert not any(pin in archive.read_bytes() for pin in pins)
+
+    restored = tmp_path / "restored"
+    capsys.readouterr()
+    assert main(["restore", "--home", str(restored), "--from", str(archive)]) == 0
+    report = capsys.readouterr().out
+    assert f"recorded in the registry now in {restored / 'root' / 'keys'}" in report
+    assert not (restored / "root" / "pin.txt").exists()
+    for name in ("pin.txt", "root/pin.txt"):  # the operator's step
+        (restored / name).write_bytes((home / name).read_bytes())
+    assert main(["root", "crl", "--home", str(restored)]) == 0  # signs with the root's key
