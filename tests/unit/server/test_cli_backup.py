@@ -247,3 +247,22 @@ def test_a_root_kept_in_the_home_has_its_keys_archived_but_never_its_pin(
     for name in ("pin.txt", "root/pin.txt"):  # the operator's step
         (restored / name).write_bytes((home / name).read_bytes())
     assert main(["root", "crl", "--home", str(restored)]) == 0  # signs with the root's key
+
+
+def test_keys_in_a_pkcs11_token_are_named_as_not_in_the_archive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The backup reads no key: a home whose settings name a token is enough to show what
+    it says (the token's keys are in tests/integration's SoftHSM2 homes)."""
+    home = tmp_path / "ca"
+    _init(home)
+    text = (home / "settings.toml").read_text(encoding="utf-8")
+    (home / "settings.toml").write_text(set_toml_value(text, "hsm", "backend", "pkcs11"))
+    archive = tmp_path / "ca.tar"
+    capsys.readouterr()
+    _backup(home, archive, "--with-keys")
+    assert (
+        "  not in the archive: the CA's keys are in the PKCS#11 token 'ca': not files, back the"
+        " token up with its own tools\n" in capsys.readouterr().out
+    )
+    assert not [name for name in _members(archive) if name.startswith("home/keys/")]
