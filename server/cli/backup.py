@@ -52,7 +52,8 @@ async def run_backup(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists():
         raise CAError(ErrorKind.REJECTED, f"{out} exists: name a new file for the archive")
-    with tempfile.TemporaryDirectory(prefix="ca-backup-") as scratch:
+    # Staged beside the archive (0700): on its file system, sized for it, not in /tmp.
+    with tempfile.TemporaryDirectory(prefix=".ca-backup-", dir=out.absolute().parent) as scratch:
         folder = Path(scratch)
         manifest, left_out = await _stage(settings, folder, args.with_keys)
         archive.write_archive(out, manifest, folder)
@@ -68,12 +69,13 @@ async def _stage(
     before = home_files.before_snapshot(settings)
     members = [_copy(file, folder) for file in before.files]
     snapshot = folder / archive.REGISTRY
+    created = to_text(utc_now())
     engine, counts = await _save_registry(settings, snapshot)
     after = home_files.after_snapshot(settings, with_keys)
     members += [_copy(file, folder) for file in after.files]
     members.insert(0, archive.hashed(archive.REGISTRY, snapshot))
     manifest = archive.Manifest(
-        created=to_text(utc_now()),
+        created=created,
         ca=settings.ca.name,
         engine=engine,
         with_keys=with_keys,
