@@ -42,6 +42,12 @@ async def run_handler(module: str, name: str, args: argparse.Namespace) -> int:
     return await handler(args)
 
 
+def _home(text: str) -> Path:
+    """The home folder made absolute: the settings resolve every path in it, the registry's
+    SQLite file included, against it, and a file URL must be absolute."""
+    return Path(text).absolute()
+
+
 def _key_algorithm(text: str) -> str:
     try:
         return key_algorithm_named(text)
@@ -92,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--home", type=Path, required=True, help="the CA home folder")
+        sub.add_argument("--home", type=_home, required=True, help="the CA home folder")
         sub.set_defaults(handler=handler)
         return sub
 
@@ -241,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("action", choices=("verify", "checkpoint"))
     _accounts_commands(command)
     _registry_commands(command)
+    _backup_commands(command)
     _retention_commands(command)
     return parser
 
@@ -419,3 +426,25 @@ def _retention_commands(command: Command) -> None:
     retention.add_argument("action", choices=("run",))
     retention.add_argument("--dry-run", action="store_true",
                            help="remove nothing: print how many of each are due")  # fmt: skip
+
+
+def _backup_commands(command: Command) -> None:
+    backup = command("backup", lazy("backup:run_backup"),
+                     "save the CA home into one archive (mode 0600) "
+                     "while its server runs: a snapshot of the registry, the settings, the "
+                     "audit checkpoints and certificates, a manifest; never a PIN")  # fmt: skip
+    backup.add_argument("--out", type=Path, required=True, metavar="FILE",
+                        help="the archive to write (a new file)")  # fmt: skip
+    backup.add_argument("--with-keys", action="store_true", help="add the key files, "
+                        "encrypted as they are on disk (keys in a PKCS#11 token are not "
+                        "files: back the token up with its own tools)")  # fmt: skip
+    restore = command("restore", lazy("restore:run_restore"),
+                      "put a backup into a new, empty home and "
+                      "check it: member hashes, row counts, audit verify, OCSP answers "
+                      "for a sample")  # fmt: skip
+    restore.add_argument("--from", dest="archive", type=Path, required=True, metavar="FILE",
+                         help="the archive `backup` wrote")  # fmt: skip
+    restore.add_argument("--registry-url", metavar="URL", help="an empty registry for the "
+                         "restored home: postgresql://user@host/database (password in "
+                         "~/.pgpass) or sqlite:///<file> (default: registry.sqlite3 in the "
+                         "new home)")  # fmt: skip

@@ -28,7 +28,7 @@ COMMANDS = ["init", "serve", "ca-cert", "issue", "revoke", "suspend", "resume", 
             "list", "crl", "enroll-code", "profiles", "audit", "applications", "approve",
             "reject", "register", "subscriber", "identify", "acknowledge", "apply", "complete",
             "overdue", "handover", "credentials", "registry", "import-ca-cert",
-            "paper"]  # fmt: skip
+            "paper", "backup", "restore"]  # fmt: skip
 
 
 REQ_CONFIG = (

@@ -46,12 +46,15 @@ ALLOWED_CROSSING = {"protocols": {"hsm.gost_engine"}}
 
 DRIVERS = {"sqlite3", "asyncpg", "psycopg", "psycopg2"}
 REGISTRY = "server/registry/"
-# the neutral modules, and registry_copy: whole-registry operations (`registry copy`, the
-# emptiness check of `init`), written once for both engines
+# the neutral modules, and registry_copy, registry_snapshot and key_locations: whole-registry
+# operations (`registry copy`, the emptiness check of `init`, `backup`, `restore`), written
+# once for both engines
 NEUTRAL_REGISTRY_MODULES = {
     "server.registry.interfaces",
     "server.registry.records",
     "server.registry.registry_copy",
+    "server.registry.registry_snapshot",
+    "server.registry.key_locations",
 }
 # what `from server.registry import ...` may take: the neutral modules, and the rows and
 # enums the package re-exports (all of its names but the concrete Registry)
@@ -62,6 +65,8 @@ COMPOSITION_ROOT = {
     "server/context.py": {"Registry"},
     "server/cli/registry.py": {"Registry"},
     "server/cli/commands.py": {"Registry"},
+    "server/backup/proof.py": {"Registry"},
+    "server/cli/restore.py": {"Registry"},
 }
 
 # the root of server/: `python -m server`, the composition root and what every capability uses
@@ -80,8 +85,8 @@ SHARED_ROOT_MODULES = {
     "audit_checkpoints.py",
 }
 CAPABILITIES = {
-    "cli", "cmp", "confirmation", "enrollment", "generations", "hierarchy", "node", "paper", "ra",
-    "registry", "status", "web",
+    "backup", "cli", "cmp", "confirmation", "enrollment", "generations", "hierarchy", "node",
+    "paper", "ra", "registry", "status", "web",
 }  # fmt: skip
 
 

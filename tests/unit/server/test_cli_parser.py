@@ -90,3 +90,13 @@ def ca_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     listed = subprocess.run([sys.executable, "-m", "server", "list", "--home", str(home)],
                             capture_output=True, text=True, check=True)  # fmt: skip
     return home, listed.stdout.split()[0]
+
+
+def test_a_home_named_relative_to_the_working_folder_is_made_and_read(tmp_path: Path) -> None:
+    """`init --home ca` in a folder, then `list --home ca`: the home is made absolute
+    before the settings resolve the registry's file in it (a SQLite URL must be)."""
+    for command in (["init"], ["list"]):
+        done = subprocess.run([sys.executable, "-m", "server", *command, "--home", "ca"],
+                              cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+        assert (done.returncode, done.stderr) == (0, ""), command
+    assert (tmp_path / "ca" / "registry.sqlite3").exists()
