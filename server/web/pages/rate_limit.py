@@ -7,13 +7,32 @@ back (the 429's Retry-After, RFC 6585 4). The table holds at most `clients` addr
 new one pushes out the one least recently seen, which then starts again with a full
 bucket. So memory stays bounded whatever the number of addresses, at the price that a
 client seen rarely among very many others may search a little more than its rate. Time is
-an argument (monotonic seconds): the tests never sleep.
+an argument (monotonic seconds): the tests never sleep. A table of one bucket, used with
+one key, is a ceiling for all clients together.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import OrderedDict
+
+IPV6_CLIENT_PREFIX = 64  # one IPv6 client: a /64, what a network hands one subscriber
+
+
+def client_of(remote: str) -> str:
+    """The bucket's key for a peer address: an IPv4 address itself, an IPv6 address's /64
+    (a client given a /64 could otherwise take a new bucket with each of its addresses, and
+    push everyone else's out of the table)."""
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote  # not an IP address (a Unix socket): one bucket for it
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # IPv4 over an IPv6 socket
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(address)
 
 
 class ClientRateLimit:

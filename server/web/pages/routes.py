@@ -25,16 +25,20 @@ from server.enrollment.public_search import SearchBy, find_certificates
 from server.errors import CAError, ErrorKind
 from server.web.pages import render
 from server.web.pages.language import chosen_language
-from server.web.pages.rate_limit import ClientRateLimit
+from server.web.pages.rate_limit import ClientRateLimit, client_of
 from server.web.pages.texts import text
 
-# Ten searches at once, then one every six seconds, per client address; 4,096 addresses
-# remembered (about 1 MB at most).
+# Ten searches at once, then one every six seconds, per client (an IPv4 address, an IPv6
+# /64); 4,096 clients remembered (about 1 MB at most). All clients together: a hundred at
+# once, then five a second, so that many addresses cannot page through the registry either.
 SEARCH_BURST = 10
 SEARCH_PER_SECOND = 1 / 6
 SEARCH_CLIENTS = 4096
+ALL_SEARCHES_BURST = 100
+ALL_SEARCHES_PER_SECOND = 5.0
 
 SEARCH_LIMIT_KEY = web.AppKey("public_search_limit", ClientRateLimit)
+ALL_SEARCHES_LIMIT_KEY = web.AppKey("public_search_ceiling", ClientRateLimit)
 _HEADERS = {
     "Content-Security-Policy": render.CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -44,8 +48,10 @@ _HEADERS = {
 
 
 def add_routes(app: web.Application, ca_key: web.AppKey[CA]) -> None:
-    """The pages' routes, and the search limit in `app[SEARCH_LIMIT_KEY]`."""
+    """The pages' routes, the search limit per client in `app[SEARCH_LIMIT_KEY]` and for
+    all of them in `app[ALL_SEARCHES_LIMIT_KEY]`."""
     app[SEARCH_LIMIT_KEY] = ClientRateLimit(SEARCH_PER_SECOND, SEARCH_BURST, SEARCH_CLIENTS)
+    app[ALL_SEARCHES_LIMIT_KEY] = ClientRateLimit(ALL_SEARCHES_PER_SECOND, ALL_SEARCHES_BURST, 1)
 
     async def index(request: web.Request) -> web.Response:
         ca, language = request.app[ca_key], _language(request)
@@ -60,7 +66,9 @@ def add_routes(app: web.Application, ca_key: web.AppKey[CA]) -> None:
         query, prefix = request.query.get("q", ""), request.query.get("match") == "prefix"
         if "q" not in request.query:  # the form alone
             return _html(render.search_page(language, name, by, "", prefix, None), language)
-        wait = request.app[SEARCH_LIMIT_KEY].take(request.remote or "", time.monotonic())
+        now = time.monotonic()
+        wait = request.app[SEARCH_LIMIT_KEY].take(client_of(request.remote or ""), now)
+        wait = wait or request.app[ALL_SEARCHES_LIMIT_KEY].take("", now)
         if wait:
             page = render.refusal_page(language, name, text(language, "too_many", seconds=wait))
             answer = _html(page, language, 429)

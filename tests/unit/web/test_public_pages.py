@@ -22,7 +22,7 @@ from server.context import open_ca
 from server.web.app import build_app
 from server.web.pages.rate_limit import ClientRateLimit
 from server.web.pages.render import CONTENT_SECURITY_POLICY, thumbprint
-from server.web.pages.routes import SEARCH_LIMIT_KEY
+from server.web.pages.routes import ALL_SEARCHES_LIMIT_KEY, SEARCH_LIMIT_KEY
 from tests.csr_factory import make_csr, new_key
 from tests.local_ca import LocalCA, opened_local_ca, second_generation
 from tests.unit.web.api_home import ClientFactory, Seed, Served
@@ -156,6 +156,22 @@ async def test_rfc6585_searches_beyond_a_clients_rate_are_answered_429_with_retr
         assert "Too many searches. Try again in 3600 s." in await answer.text()
         await page(client, "/")  # the page itself is not limited
         await page(client, "/search?lang=en")  # nor the empty form
+
+
+async def test_rfc6585_searches_beyond_the_rate_of_all_clients_together_are_answered_429(
+    seed: Seed, aiohttp_client: ClientFactory
+) -> None:
+    """Many addresses, each within its own rate, still meet the ceiling of all searches."""
+    async with open_ca(load_settings(seed.home), signing=False) as ca:
+        app = build_app(ca)
+        app[SEARCH_LIMIT_KEY] = ClientRateLimit(per_second=1.0, burst=100, clients=16)
+        app[ALL_SEARCHES_LIMIT_KEY] = ClientRateLimit(per_second=1 / 60, burst=2, clients=1)
+        client = await aiohttp_client(app)
+        for _ in range(2):
+            await page(client, "/search?by=name&q=device-0&lang=en")
+        answer = await client.get("/search?by=name&q=device-0&lang=en")
+        assert answer.status == 429 and answer.headers["Retry-After"] == "60"
+        assert "Too many searches. Try again in 60 s." in await answer.text()
 
 
 async def test_the_pages_speak_russian_by_default_and_english_when_asked(served: Served) -> None:

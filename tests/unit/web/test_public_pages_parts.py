@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from server.web.pages.language import chosen_language
-from server.web.pages.rate_limit import ClientRateLimit
+from server.web.pages.rate_limit import ClientRateLimit, client_of
 
 
 def test_a_client_gets_its_burst_then_waits_for_the_refill() -> None:
@@ -29,6 +29,16 @@ def test_the_table_keeps_at_most_its_size_forgetting_the_least_recent() -> None:
         limit.take(f"x{n}", 2.0)
     assert len(limit) == 3
     assert limit.take("b", 3.0) == 0  # forgotten, so a full bucket again
+
+
+def test_an_ipv6_client_is_its_64_so_its_other_addresses_share_its_bucket() -> None:
+    limit = ClientRateLimit(per_second=1 / 3600, burst=1, clients=8)
+    assert limit.take(client_of("2001:db8:1:2::1"), 0.0) == 0
+    assert limit.take(client_of("2001:db8:1:2:ffff::7"), 0.0) == 3600  # the same /64
+    assert limit.take(client_of("2001:db8:1:3::1"), 0.0) == 0  # the next /64: another client
+    assert client_of("192.0.2.7") == "192.0.2.7"
+    assert client_of("::ffff:192.0.2.7") == "192.0.2.7"  # IPv4 over an IPv6 socket
+    assert client_of("") == ""
 
 
 def test_a_limit_without_a_rate_is_refused() -> None:
