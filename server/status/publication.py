@@ -73,9 +73,9 @@ class StatusPublication:
         self._clock = clock
         self.serving = serving
         self.builder = builder
-        status_metrics = StatusMetrics(metrics)
-        self.ocsp = OCSPResponder(settings, registry, signer, clock, status_metrics)
-        self.crls = CRLPublisher(settings, registry, signer, clock, status_metrics, builder=builder)
+        self._metrics = StatusMetrics(metrics)
+        self.ocsp = OCSPResponder(settings, registry, signer, clock, self._metrics)
+        self.crls = CRLPublisher(settings, registry, signer, clock, self._metrics, builder=builder)
         self.feed = StatusFeed(
             registry,
             self.ocsp,
@@ -121,8 +121,11 @@ class StatusPublication:
         self._signing = asyncio.create_task(self._sign_missing())
 
     async def stop_building(self) -> None:
-        """This process lost the duties: only follow what the builder stores."""
+        """This process lost the duties: only follow what the builder stores, and stop
+        reporting what only the builder measures (a value kept would age here while the
+        new holder renews, and raise the nextUpdate alerts for nothing)."""
         self.builder = self.crls.builder = False
+        self._metrics.forget_builder_measures()
         for task in (self._taking_up, self._signing):
             if task is not None:
                 task.cancel()

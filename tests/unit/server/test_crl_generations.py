@@ -222,6 +222,29 @@ async def test_crl_metrics_are_per_generation(local_ca: LocalCA) -> None:
             next_update.timestamp())  # fmt: skip
 
 
+async def test_a_process_that_loses_the_duties_stops_reporting_what_only_the_holder_measures(
+    local_ca: LocalCA,
+) -> None:
+    """The CRL and OCSP nextUpdate gauges (and the CRL's number and entries) are set by the
+    duty holder; a process that lost the duties drops them, so that its last values do not
+    age into a false CRLNearNextUpdate / OCSPNearNextUpdate alert after a failover."""
+    metrics = CollectorRegistry()
+    status = StatusPublication(local_ca.settings, local_ca.registry, local_ca.signer,
+                               local_ca.clock, builder=True, metrics=metrics)  # fmt: skip
+    await status.ocsp.load_issuers()
+    await local_ca.authority.issue("tls-client", make_csr([("CN", "measured")]), "t")
+    await status.ocsp.sign_missing()  # as a duty holder does at taking up
+    await status.crls.rebuild()
+    await status.maintain_ocsp()
+    label = {"generation": str((await local_ca.authority.generation()).id)}
+    names = ("ca_crl_next_update_timestamp_seconds", "ca_ocsp_next_update_timestamp_seconds",
+             "ca_crl_number")  # fmt: skip
+    assert None not in [metrics.get_sample_value(name, label) for name in names]
+    await status.stop_building()
+    assert [metrics.get_sample_value(name, label) for name in names] == [None, None, None]
+    assert metrics.get_sample_value("ca_crl_entries", {"kind": "full", **label}) is None
+
+
 async def test_rfc5280_5_pkilint_passes_both_generations_crls(local_ca: LocalCA) -> None:
     world = await two_generations(local_ca, shards=2)
     for issued in (world.old, world.new):
