@@ -12,11 +12,10 @@ re-encoded), with the key of the template. Only the form without poposkInput cou
 4.1 requires it when the template carries the subject and the key, which is all this CA
 issues from.
 
-The package's modules import from here, too, what CRMF shares with code outside CMP:
-pyasn1 decoding that never lets a pyasn1 exception out (:func:`decode_der`, from
-``protocols.pyasn1_der``) and signature verification under an AlgorithmIdentifier
-(:func:`signature_valid`, RFC 9481 section 3, from ``protocols.x509.signatures``). All raise
-:class:`MalformedDER`, a ValueError; ``messages.py`` turns it into ``CMPFormatError``.
+The package's modules import from here, too, the pyasn1 decoding that never lets a pyasn1
+exception out (:func:`decode_der`, from ``protocols.pyasn1_der``); signatures are checked
+under their AlgorithmIdentifier by ``protocols.x509.signatures`` (RFC 9481 section 3). All
+raise :class:`MalformedDER`, a ValueError; ``messages.py`` turns it into ``CMPFormatError``.
 
 Nothing here does I/O; the ASN.1 types are those of ``pyasn1_alt_modules.rfc4211``.
 """
@@ -37,7 +36,7 @@ from protocols import der
 from protocols.der import elements as der_children
 from protocols.pyasn1_der import MalformedDER, decode_der, encode_der, short_reason
 from protocols.x509.names import attributes_of, plain_attributes
-from protocols.x509.signatures import decoded_signature_valid, hash_for_oid, signature_valid
+from protocols.x509.signatures import decoded_signature_valid
 
 __all__ = [
     "CertRequest",
@@ -47,7 +46,6 @@ __all__ = [
     "cert_requests_by_parts",
     "decode_der",
     "encode_der",
-    "hash_for_oid",
     "is_plain_directory_name",
     "minimal_integer",
     "object_identifier",
@@ -55,7 +53,6 @@ __all__ = [
     "plain_algorithm",
     "read_algorithm",
     "short_reason",
-    "signature_valid",
 ]
 
 _ID_CE_SUBJECT_ALT_NAME = "2.5.29.17"  # RFC 5280 4.2.1.6

@@ -58,13 +58,13 @@ from protocols.cmp.crmf import (
     minimal_integer,
     plain_algorithm,
     read_algorithm,
-    signature_valid,
 )
 from protocols.cmp.messages import PKIMessage
 from protocols.der import contents as der_contents
 from protocols.der import elements as der_elements
 from protocols.der import tlv as der_tlv
 from protocols.x509.certificate import SIGNATURE_ALGORITHMS, _algorithm_identifier
+from protocols.x509.signatures import signature_valid
 from protocols.x509.spki import certificate_spki
 
 __all__ = [

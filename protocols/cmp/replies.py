@@ -49,7 +49,6 @@ from protocols.cmp.crmf import (
     is_plain_directory_name,
     plain_algorithm,
 )
-from protocols.cmp.crmf import hash_for_oid as _hash_for_oid
 from protocols.cmp.messages import (
     BODY_TAGS,
     ID_IT_IMPLICIT_CONFIRM,
@@ -60,6 +59,7 @@ from protocols.cmp.messages import (
 )
 from protocols.der import contents as der_contents
 from protocols.der import tlv as der_tlv
+from protocols.x509.signatures import hash_for_oid
 
 __all__ = [
     "ReplyHeader",
@@ -632,7 +632,7 @@ def cert_hash(
         digest = _STREEBOG_BY_OID[hash_algorithm]
     elif hash_algorithm is not None:
         try:
-            digest = _hash_for_oid(hash_algorithm)
+            digest = hash_for_oid(hash_algorithm)
         except MalformedDER as exc:
             raise ValueError(str(exc)) from None
     elif signature_algorithm_of_cert is not None:

@@ -142,6 +142,7 @@ async def _run_worker(
     async with open_ca(settings, signer_sockets=sockets, serving=True) as ca:
         ca.metrics.register(RestartCollector(counts))
         await ca.authority.generation()
+        _ = ca.cmp  # built before serving: its codecs' import would stall the first CMP request
         context, identity = await _tls(settings, ca) if settings.server.https else (None, None)
         runner = web.AppRunner(build_app(ca, identity), access_log=None)
         await runner.setup()

@@ -209,18 +209,20 @@ def _enrollment(language: str, directory: CADirectory) -> str:
         parts.append(_commands([
             "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out device.key",
             f"openssl cmp -server {server.netloc} -path {server.path.lstrip('/')} \\",
-            f"    -recipient \"{_slash_name(active.subject)}\" -cmd ir -ref \"$ID\" \\",
+            f"    -recipient \"{openssl_slash_name(active.subject)}\" -cmd ir -ref \"$ID\" \\",
             "    -secret \"pass:$SECRET\" -subject /CN=device-1/O=Plant \\",
             "    -newkey device.key -certout device.pem",
         ]))  # fmt: skip
     return "".join(parts)
 
 
-def _slash_name(subject: str) -> str:
+def openssl_slash_name(subject: str) -> str:
     """An RFC 4514 name as OpenSSL's -recipient takes it: "/C=RU/O=Demo/CN=Demo CA", the
-    most significant attribute first (RFC 4514 text is the reverse)."""
-    pairs = subject.replace("\\,", "\0").split(",")
-    return "".join("/" + pair.replace("\0", ",").replace("/", "\\/") for pair in reversed(pairs))
+    most significant attribute first (RFC 4514 text is the reverse); a backslash, slash or
+    plus in a value escaped with a backslash, as OpenSSL reads them."""
+    escaped = [(name, "".join("\\" + c if c in "\\/+" else c for c in value))
+               for name, value in parse_dn(subject)]  # fmt: skip
+    return "".join(f"/{name}={value}" for name, value in reversed(escaped))
 
 
 def _commands(lines: Sequence[str]) -> str:

@@ -18,6 +18,7 @@ from hypothesis import given
 from hsm import gost_engine
 from protocols import der, gost
 from protocols.cmp import crmf
+from protocols.x509 import signatures
 from protocols.x509.csr import BadProofOfPossession, MalformedCSR, key_description, parse_csr
 from protocols.x509.spki import certificate_spki
 from tests import gost_oracle
@@ -185,8 +186,8 @@ def test_rfc4211_4_1_gost_pop_under_the_other_size_or_a_foreign_key_does_not_cou
     message = b"signed octets"
     signature = key.sign(message)
     algorithm = der.tlv(0x30, _oid(gost.SIGNATURE_OIDS[256]))
-    assert crmf.signature_valid(key.public_key_der(), algorithm, message, signature)
-    assert not crmf.signature_valid(other, algorithm, message, signature)
+    assert signatures.signature_valid(key.public_key_der(), algorithm, message, signature)
+    assert not signatures.signature_valid(other, algorithm, message, signature)
 
 
 def test_openssl_conf_helper_loads_the_engine(tmp_path: Path) -> None:

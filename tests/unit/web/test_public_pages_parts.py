@@ -7,6 +7,7 @@ import pytest
 
 from server.web.pages.language import chosen_language
 from server.web.pages.rate_limit import ClientRateLimit, client_of
+from server.web.pages.render import openssl_slash_name
 
 
 def test_a_client_gets_its_burst_then_waits_for_the_refill() -> None:
@@ -67,3 +68,10 @@ def test_rfc9110_12_5_4_the_language_by_parameter_then_accept_language_then_russ
     parameter: str | None, header: str | None, language: str
 ) -> None:
     assert chosen_language(parameter, header) == language
+
+
+def test_the_cmp_recipient_is_written_as_openssl_reads_a_name() -> None:
+    """RFC 4514 text (least significant first, backslash escapes) turned into OpenSSL's
+    "/type=value" form (most significant first), where a backslash or slash is escaped."""
+    assert openssl_slash_name("CN=Demo CA,O=Demo,C=RU") == "/C=RU/O=Demo/CN=Demo CA"
+    assert openssl_slash_name(r"CN=A\, B/C\\,O=Demo") == r"/O=Demo/CN=A, B\/C\\"
