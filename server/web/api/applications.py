@@ -48,6 +48,7 @@ def application_view(row: ApplicationRow, personal: bool) -> dict[str, object]:
         "due_at": time_text(row.due_at),
         "complete_at": time_text(row.complete_at),
         "register_check": row.register_check,
+        "attachments_removed_at": time_text(row.attachments_removed_at),
         "attachments": [  # by name, as the registry reads them back
             {"name": name, "sha256": digest.hex()} for name, digest in sorted(row.attachments)
         ],

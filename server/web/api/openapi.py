@@ -157,6 +157,7 @@ _SUBSCRIBER: dict[str, Schema] = {
     "street": TEXT_OR_NULL,
     "registered_by": {"type": "string"},
     "registered_at": TIME,
+    "erased_at": {**TIME_OR_NULL, "description": "when retention erased its personal data"},
 }
 
 _KIND: Schema = {"type": "string", "enum": ["signature", "certificate"]}
@@ -267,6 +268,10 @@ SCHEMAS: dict[str, Schema] = {
                 "description": "what the state registers answered (R2)",
             },
             "attachments": {"type": "array", "items": _ref("Attachment")},
+            "attachments_removed_at": {
+                **TIME_OR_NULL,
+                "description": "when retention removed the attachment records",
+            },
             "received_by": {"type": ["string", "null"], "enum": [*RECEIVERS, None]},
             "received_proxy": {
                 **TEXT_OR_NULL,

@@ -51,6 +51,7 @@ def subscriber_view(row: SubscriberRow) -> dict[str, object]:
         "street": row.street,
         "registered_by": row.registered_by,
         "registered_at": time_text(row.registered_at),
+        "erased_at": time_text(row.erased_at),
     }
 
 
