@@ -106,8 +106,7 @@ class Retention:
             attachments = await self._records.attachments_due(cutoff)
         if cutoff := self._cutoff(now, self._retention.subscriber_days):
             subscribers = await self._records.subscribers_due(cutoff)
-        cases = await self._records.case_files_due(now, 1_000_000)
-        return Removed(attachments, subscribers, len(cases))
+        return Removed(attachments, subscribers, await self._records.case_files_due_count(now))
 
     async def remove_expired(self) -> Removed:
         """Remove each kind whose period ended (see the module); how many of each."""

@@ -32,7 +32,7 @@ from server.enrollment.credentials import (
 from server.errors import CAError, ErrorKind
 from server.ra import registered_issuance
 from server.registry import AuditEvent, interfaces
-from server.registry.records import IdentityRow, SubscriberRow
+from server.registry.records import IdentityRow, SubscriberRow, erased_refusal
 from server.request_checks import SubjectAltNames
 
 
@@ -244,7 +244,8 @@ class Subscribers:
 
     async def add_identity(self, subscriber_id: str, data: NewIdentity, actor: str) -> IdentityRow:
         """Record how the identity was established (P3). Raises CAError: NOT_FOUND,
-        MALFORMED (naming the field; a proxy needs a name and a power of attorney)."""
+        MALFORMED (naming the field; a proxy needs a name and a power of attorney),
+        REJECTED (the subscriber's personal data were erased, C1)."""
         await self.get(subscriber_id)
         presence = _enum(Presence, "presence", data.presence)
         proxy = presence == Presence.PROXY
@@ -283,7 +284,8 @@ class Subscribers:
 
     async def acknowledge_notice(self, subscriber_id: str, actor: str) -> str:
         """Record that the applicant acknowledged the current conditions notice (D1);
-        returns its version. Raises CAError(NOT_FOUND)."""
+        returns its version. Raises CAError: NOT_FOUND, REJECTED (the subscriber's personal
+        data were erased, C1)."""
         await self.get(subscriber_id)
         version = self._settings.ra.notice_version
         audit = AuditEvent(actor, "subscriber.acknowledge", subscriber_id, {"notice": version})
@@ -320,11 +322,7 @@ class Subscribers:
         requires an attribute the subscriber has not, or its personal data were erased
         (server/node/retention.py)."""
         if subscriber.erased_at is not None:
-            raise CAError(
-                ErrorKind.REJECTED,
-                f"subscriber {subscriber.id}'s personal data were erased when their retention "
-                "ended: register the subscriber anew",
-            )
+            raise erased_refusal(subscriber.id)
         if profile not in self._settings.profiles:
             raise CAError(ErrorKind.REJECTED, f"no certificate profile named {profile!r}")
         settings = self._settings.profiles[profile]

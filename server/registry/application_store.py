@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from server.registry.intent_store import take_holds_in
 from server.registry.records import ApplicationRow, AuditEvent, IntentHolds, from_text, to_text
+from server.registry.subscriber_store import refuse_if_erased_in
 
 if TYPE_CHECKING:
     from server.registry.engine import Connection
@@ -32,8 +33,12 @@ class ApplicationStore:
     async def add(self, row: ApplicationRow, audit: AuditEvent) -> None:
         """Store a new application. One that came with a protocol request holds its
         credential from this transaction on (claimed here). Raises HoldRefused when the
-        credential is expired, used or held; nothing is stored then."""
+        credential is expired, used or held; CAError(REJECTED) when the subscriber's personal
+        data were erased since the caller read it (after the state registers' answer, say):
+        nothing is stored then."""
         async with self._registry.transaction() as db:
+            if row.subscriber_id is not None:
+                await refuse_if_erased_in(db, row.subscriber_id)
             if row.credential_id is not None:
                 holds = IntentHolds(credential_id=row.credential_id)
                 await take_holds_in(db, row.submitted_by, holds, row.submitted_at)

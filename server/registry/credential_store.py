@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from server.registry.records import AuditEvent, CredentialRow, from_text, to_text
+from server.registry.subscriber_store import refuse_if_erased_in
 
 if TYPE_CHECKING:
     from server.registry.registry import Registry
@@ -21,8 +22,11 @@ class CredentialStore:
     ) -> bool:
         """Store a new credential. One for an application approves that application in the
         same transaction, and only if it is submitted and nobody is deciding it: False
-        (and nothing stored) otherwise."""
+        (and nothing stored) otherwise. Raises CAError(REJECTED) when its subscriber's
+        personal data were erased since the caller read them: nothing is stored then."""
         async with self._registry.transaction() as db:
+            if row.subscriber_id is not None:
+                await refuse_if_erased_in(db, row.subscriber_id)
             if row.application_id is not None:
                 cursor = await db.execute(
                     "UPDATE applications SET state = 'approved', decided_by = ?,"

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from server.errors import CAError, ErrorKind
+
 
 class CertificateStatus(enum.StrEnum):
     GOOD = "good"
@@ -507,6 +509,16 @@ class SubscriberRow:
     # C1: when the retention duty erased the personal data (server/node/retention.py); the
     # row stays, by id, for the certificates, applications and audit entries naming it
     erased_at: datetime | None = None
+
+
+def erased_refusal(subscriber_id: str) -> CAError:
+    """The refusal of anything new (an application, an enrollment code, an identity record,
+    a notice acknowledgement) for a subscriber whose personal data were erased (C1)."""
+    return CAError(
+        ErrorKind.REJECTED,
+        f"subscriber {subscriber_id}'s personal data were erased when their retention ended: "
+        "register the subscriber anew",
+    )
 
 
 @dataclass(frozen=True)

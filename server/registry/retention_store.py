@@ -21,8 +21,15 @@ application never ends by itself: an operator decides it.
   entries name; its names, identifiers, e-mail and address are erased and `erased_at` set.
   Its identity records (passport or other document, the proxy and power of attorney) are
   deleted, and so is what its applications and enrollment codes repeat of it: the subject,
-  the request, the proxy who received the certificate. The certificates themselves are
-  the registry of certificates and stay whole (S5), as does the audit trail (D3).
+  the request, the proxy who received the certificate, the alternative names a code
+  allows (e-mail addresses, DNS names), and the operator's free-text reason of a
+  rejection, which may name the person. Its certificates are no longer found by the
+  holder's name on the public page (their `certificate_holder_names` rows are deleted,
+  migration 0030); they are the registry of certificates and stay whole, found by serial
+  or key hash (S5, S6), as does the audit trail (D3). What is added for a subscriber
+  (an application, a code, an identity record, an acknowledgement) is refused in its own
+  write transaction once the subscriber is erased (server/registry/subscriber_store.py
+  `refuse_if_erased_in`), so nothing is added after an erasure and kept for ever.
 - Confirmation cases: their files live in the home; the registry only records
   (`files_removed_at`) that they were removed, after the duty removed them.
 """
@@ -160,16 +167,27 @@ class RetentionStore:
                 )
                 await db.execute(
                     "UPDATE applications SET subject = '', request_der = NULL,"
-                    " request_format = NULL, received_proxy = NULL, received_poa = NULL"
+                    " request_format = NULL, received_proxy = NULL, received_poa = NULL,"
+                    f" reason = NULL WHERE subscriber_id IN ({now_erased})",
+                    parameters,
+                )
+                await db.execute(
+                    "UPDATE enrollment_credentials SET subject = '', alt_names = '{}'"
                     f" WHERE subscriber_id IN ({now_erased})",
                     parameters,
                 )
                 await db.execute(
-                    "UPDATE enrollment_credentials SET subject = ''"
-                    f" WHERE subscriber_id IN ({now_erased})",
+                    "DELETE FROM certificate_holder_names WHERE serial IN (SELECT serial"
+                    f" FROM certificates WHERE subscriber_id IN ({now_erased}))",
                     parameters,
                 )
             return await self._audited(db, erased, audit, at)
+
+    async def case_files_due_count(self, now: datetime) -> int:
+        """How many answered confirmation cases `case_files_due(now, ...)` would name."""
+        return await self._count(
+            f"SELECT COUNT(*) FROM confirmation_cases WHERE {_CASE_FILES_DUE}", (to_text(now),)
+        )
 
     async def case_files_due(self, now: datetime, limit: int) -> list[str]:
         """The answered confirmation cases whose files are kept no longer at `now` and not

@@ -15,7 +15,14 @@ from server.registry.outbox_store import (
     add_event_in,
     subscriber_registered_payload,
 )
-from server.registry.records import AuditEvent, IdentityRow, SubscriberRow, from_text, to_text
+from server.registry.records import (
+    AuditEvent,
+    IdentityRow,
+    SubscriberRow,
+    erased_refusal,
+    from_text,
+    to_text,
+)
 
 if TYPE_CHECKING:
     from server.registry.engine import Connection
@@ -34,6 +41,19 @@ def _stored(value: object) -> object:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+async def refuse_if_erased_in(db: Connection, subscriber_id: str) -> None:
+    """Raise `erased_refusal` when the subscriber's personal data were erased (C1), read in
+    the caller's write transaction: write transactions are serialised on both engines
+    (BEGIN IMMEDIATE; PostgreSQL's advisory lock), so no erasure falls between this read
+    and the caller's write, which would otherwise keep what the erasure removes for ever
+    (server/registry/retention_store.py erases only subscribers not erased yet)."""
+    async with db.execute(
+        "SELECT 1 FROM subscribers WHERE id = ? AND erased_at IS NOT NULL", (subscriber_id,)
+    ) as cursor:
+        if await cursor.fetchone() is not None:
+            raise erased_refusal(subscriber_id)
 
 
 class SubscriberStore:
@@ -70,8 +90,10 @@ class SubscriberStore:
         return await self._subscribers("WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
 
     async def add_identity(self, row: IdentityRow, audit: AuditEvent) -> None:
+        """Raises CAError(REJECTED) when the subscriber's personal data were erased."""
         marks = ", ".join("?" * len(fields(IdentityRow)))
         async with self._registry.transaction() as db:
+            await refuse_if_erased_in(db, row.subscriber_id)
             await db.execute(
                 f"INSERT INTO identity_records ({_IDENTITY_COLUMNS}) VALUES ({marks})",
                 tuple(_stored(v) for v in astuple(row)),
@@ -94,8 +116,10 @@ class SubscriberStore:
     async def acknowledge(
         self, subscriber_id: str, version: str, by: str, at: datetime, audit: AuditEvent
     ) -> None:
-        """Record the acknowledgement of a notice version (again: the first one stays)."""
+        """Record the acknowledgement of a notice version (again: the first one stays).
+        Raises CAError(REJECTED) when the subscriber's personal data were erased."""
         async with self._registry.transaction() as db:
+            await refuse_if_erased_in(db, subscriber_id)
             await db.execute(
                 "INSERT INTO notice_acknowledgements (subscriber_id, notice_version,"
                 " acknowledged_at, recorded_by) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
