@@ -10,13 +10,14 @@ In the archive (as `home/<path in the home>`):
   software backend's key folder (`hsm.key_dir`, and the root's `root.key_dir`), the CMP
   protection keys (`cmp-keys`) and the TLS server key (`server.tls_key`).
 
-Never in it: a PIN or passphrase file (`hsm.pin_file`, `root.pin_file`), wherever it
-lies, even inside a folder the archive takes: it is known by its device and inode, not its
-path, which a home named through a symbolic link or a setting with `..` would disguise.
-Keys in a PKCS#11 token are not files: the token's own tools back them up. Not in it either, as a running server makes them anew:
-the registry's own files (the registry goes in as a snapshot), the OCSP index file, and
-the outbox's delivered events, which the registry records too. A path the settings put
-outside the home is left out and named, so that a restore writes only into its new home.
+Never in it: a PIN or passphrase file (`hsm.pin_file`, `root.pin_file`), wherever it lies,
+even inside a folder the archive takes: it is known by its device and inode, not its path,
+which a home named through a symbolic link or a setting with `..` would disguise. Keys in
+a PKCS#11 token are not files: the token's own tools back them up. Not in it either, as a
+running server makes them anew: the registry's own files (the registry goes in as a
+snapshot), the OCSP index file, and the outbox's delivered events, which the registry
+records too. A path the settings put outside the home is left out and named, so that a
+restore writes only into its new home.
 
 Order matters for consistency (server/cli/backup.py): the checkpoints are read before the
 registry's snapshot, so each of them anchors an entry the snapshot holds; keys and case
