@@ -6,9 +6,10 @@ The manifest (JSON): {"format": 1, "created" (UTC), "ca" (the source CA's name),
 "engine" (the source registry's), "with_keys", "row_counts" {table: rows},
 "key_folders" {the software backends' key folders, absolute: their path in the home},
 "members" [{"name", "sha256" (hex), "size", "key"}]}. Reading checks every member against it before
-anything is written where it belongs: a member missing, extra, of another kind than a
-regular file, with a name that could leave the folder it is unpacked into, or whose
-SHA-256 differs, refuses the whole archive.
+anything is written where it belongs: a member missing, extra, twice, of another kind than
+a regular file, with a name that could leave the folder it is unpacked into, whose path
+another member needs as a folder (or the reverse), or whose SHA-256 differs, refuses the
+whole archive.
 """
 
 from __future__ import annotations
@@ -133,8 +134,12 @@ def read_archive(archive: Path, folder: Path) -> Manifest:
             manifest = Manifest.from_json(_read(tar, first))
             expected = {member.name: member for member in manifest.members}
             seen: set[str] = set()
+            folders: set[str] = set()  # the folders of the members seen
             while (entry := tar.next()) is not None:
-                seen.add(_unpack(tar, entry, expected, seen, folder))
+                _check_name(entry, expected, seen, folders)
+                seen.add(_unpack(tar, entry, expected, folder))
+                parts = entry.name.split("/")
+                folders.update("/".join(parts[:end]) for end in range(1, len(parts)))
     except (tarfile.TarError, EOFError) as exc:
         raise _refused(f"not a tar file ({exc})") from None
     missing = sorted(set(expected) - seen)
@@ -143,17 +148,32 @@ def read_archive(archive: Path, folder: Path) -> Manifest:
     return manifest
 
 
-def _unpack(
-    tar: tarfile.TarFile, entry: tarfile.TarInfo, expected: dict[str, Member], seen: set[str],
-    folder: Path,
-) -> str:  # fmt: skip
+def _check_name(
+    entry: tarfile.TarInfo, expected: dict[str, Member], seen: set[str], folders: set[str]
+) -> None:
+    """Refuse a member that is not a regular file the manifest lists, inside the folder it
+    is unpacked into, once, and whose path no other member needs as a file or a folder."""
     name = entry.name
-    if name in seen or name not in expected:
+    if name in seen:
+        raise CAError(ErrorKind.MALFORMED, f"archive member {name} appears twice: "
+                      "nothing was restored")  # fmt: skip
+    if name not in expected:
         raise CAError(ErrorKind.MALFORMED, f"archive member {name} is not in the manifest: "
                       "nothing was restored")  # fmt: skip
     if not entry.isfile() or not _NAME.fullmatch(name) or ".." in name.split("/"):
         raise CAError(ErrorKind.MALFORMED, f"archive member {name} is not a plain file "
                       "inside the archive: nothing was restored")  # fmt: skip
+    parts = name.split("/")
+    if name in folders or any("/".join(parts[:end]) in seen for end in range(1, len(parts))):
+        raise CAError(ErrorKind.MALFORMED, f"archive member {name}: another member needs "
+                      "its path as a folder, or a folder of it as a file: nothing was "
+                      "restored")  # fmt: skip
+
+
+def _unpack(
+    tar: tarfile.TarFile, entry: tarfile.TarInfo, expected: dict[str, Member], folder: Path
+) -> str:
+    name = entry.name
     target = folder / name
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     source = tar.extractfile(entry)

@@ -10,12 +10,14 @@ In the archive (as `home/<path in the home>`):
   software backend's key folder (`hsm.key_dir`, and the root's `root.key_dir`), the CMP
   protection keys (`cmp-keys`) and the TLS server key (`server.tls_key`).
 
-Never in it: a PIN or passphrase file (`hsm.pin_file`, `root.pin_file`), wherever it
-lies, even inside a folder the archive takes. Keys in a PKCS#11 token are not files: the
-token's own tools back them up. Not in it either, as a running server makes them anew:
-the registry's own files (the registry goes in as a snapshot), the OCSP index file, and
-the outbox's delivered events, which the registry records too. A path the settings put
-outside the home is left out and named, so that a restore writes only into its new home.
+Never in it: a PIN or passphrase file (`hsm.pin_file`, `root.pin_file`), wherever it lies,
+even inside a folder the archive takes: it is known by its device and inode, not its path,
+which a home named through a symbolic link or a setting with `..` would disguise. Keys in
+a PKCS#11 token are not files: the token's own tools back them up. Not in it either, as a
+running server makes them anew: the registry's own files (the registry goes in as a
+snapshot), the OCSP index file, and the outbox's delivered events, which the registry
+records too. A path the settings put outside the home is left out and named, so that a
+restore writes only into its new home.
 
 Order matters for consistency (server/cli/backup.py): the checkpoints are read before the
 registry's snapshot, so each of them anchors an entry the snapshot holds; keys and case
@@ -71,13 +73,23 @@ def after_snapshot(settings: Settings, with_keys: bool) -> Selection:
     return _select(settings, named)
 
 
-def pin_files(settings: Settings) -> set[Path]:
-    """The files holding a PIN or passphrase: never archived."""
-    return {
-        settings.resolve(name).absolute()
-        for name in (settings.hsm.pin_file, settings.root.pin_file)
-        if name
-    }
+def pin_files(settings: Settings) -> set[tuple[int, int]]:
+    """The files holding a PIN or passphrase, never archived, as (device, inode): the
+    same file whatever path reaches it (a home named through a symbolic link, a setting
+    with `..` in it, a hard link)."""
+    found = set()
+    for name in (settings.hsm.pin_file, settings.root.pin_file):
+        if name:
+            try:
+                found.add(_identity(settings.resolve(name)))
+            except OSError:
+                continue  # no such file: nothing to keep out
+    return found
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_dev, status.st_ino
 
 
 def key_folders(settings: Settings) -> dict[str, str]:
@@ -93,6 +105,25 @@ def key_folders(settings: Settings) -> dict[str, str]:
         if backend == "soft" and folder.is_relative_to(home):
             folders[str(folder)] = folder.relative_to(home).as_posix()
     return folders
+
+
+def written_paths(settings: Settings) -> dict[str, str]:
+    """The settings naming files or folders a server of this home writes into, and their
+    values: a restore keeps them inside its new home (server/cli/restore.py)."""
+    named = {
+        "audit.checkpoints": settings.audit.checkpoints,
+        "confirmation.files": settings.confirmation.files,
+        "ocsp.index_file": settings.ocsp.index_file,
+        "server.tls_cert": settings.server.tls_cert,
+        "server.tls_key": settings.server.tls_key,
+    }
+    if settings.outbox.sender == "jsonl-file":
+        named["outbox.path"] = settings.outbox.path
+    if settings.hsm.backend == "soft":
+        named["hsm.key_dir"] = settings.hsm.key_dir
+    if settings.root.name and settings.root.backend == "soft":
+        named["root.key_dir"] = settings.root.key_dir
+    return {setting: value for setting, value in named.items() if value}
 
 
 def keys_in_tokens(settings: Settings) -> list[str]:
@@ -121,11 +152,18 @@ def _select(settings: Settings, named: Iterable[tuple[str, bool]]) -> Selection:
             left_out.append(f"{path} (outside the home)")
             continue
         for found in _files_at(path):
-            if found.absolute() in secrets:
+            if _is_secret(found, secrets):
                 continue  # a PIN file: never in an archive
             relative = (inside / found.relative_to(path).as_posix()).as_posix()
             files.setdefault(relative, HomeFile(relative, found, key))
     return Selection(list(files.values()), left_out)
+
+
+def _is_secret(path: Path, secrets: set[tuple[int, int]]) -> bool:
+    try:
+        return _identity(path) in secrets
+    except FileNotFoundError:
+        return False  # gone since it was listed: the backup names it as not archived
 
 
 def _files_at(path: Path) -> list[Path]:

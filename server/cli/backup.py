@@ -47,15 +47,16 @@ async def run_backup(args: argparse.Namespace) -> int:
 async def _stage(
     settings: Settings, folder: Path, with_keys: bool
 ) -> tuple[archive.Manifest, list[str]]:
-    """Every member copied into `folder` in the order that keeps them consistent."""
+    """Every member copied into `folder` in the order that keeps them consistent; the
+    manifest, and the lines naming what is not in the archive."""
     before = home_files.before_snapshot(settings)
-    members = [_copy(file, folder) for file in before.files]
+    members, vanished = copy_files(before.files, folder)
     snapshot = folder / archive.REGISTRY
     created = to_text(utc_now())
     engine, counts = await _save_registry(settings, snapshot)
     after = home_files.after_snapshot(settings, with_keys)
-    members += [_copy(file, folder) for file in after.files]
-    members.insert(0, archive.hashed(archive.REGISTRY, snapshot))
+    more, gone = copy_files(after.files, folder)
+    members = [archive.hashed(archive.REGISTRY, snapshot), *members, *more]
     manifest = archive.Manifest(
         created=created,
         ca=settings.ca.name,
@@ -63,9 +64,9 @@ async def _stage(
         with_keys=with_keys,
         row_counts=counts,
         key_folders=home_files.key_folders(settings),
-        members=[m for m in members if m is not None],
+        members=members,
     )
-    return manifest, before.left_out + after.left_out
+    return manifest, before.left_out + after.left_out + vanished + gone
 
 
 async def _save_registry(settings: Settings, snapshot: Path) -> tuple[str, dict[str, int]]:
@@ -80,17 +81,23 @@ async def _save_registry(settings: Settings, snapshot: Path) -> tuple[str, dict[
         await source.close()
 
 
-def _copy(file: HomeFile, folder: Path) -> archive.Member | None:
-    """The file copied as member home/<name>; None when it vanished meanwhile (a case's
-    files removed when their time ran out)."""
-    name = archive.HOME + file.name
-    target = folder / name
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        shutil.copyfile(file.path, target)
-    except FileNotFoundError:
-        return None
-    return archive.hashed(name, target, file.key)
+def copy_files(files: list[HomeFile], folder: Path) -> tuple[list[archive.Member], list[str]]:
+    """Each file copied as member home/<name> into `folder`: the members, and a line for
+    each file that vanished between listing and copying (a case's files removed when
+    their time ran out, a retired generation's key destroyed), which is not archived."""
+    members, vanished = [], []
+    for file in files:
+        name = archive.HOME + file.name
+        target = folder / name
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            shutil.copyfile(file.path, target)
+        except FileNotFoundError:
+            kind = "key file" if file.key else "file"
+            vanished.append(f"{file.path} (a {kind} removed while the backup ran)")
+            continue
+        members.append(archive.hashed(name, target, file.key))
+    return members, vanished
 
 
 def _report(

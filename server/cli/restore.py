@@ -1,18 +1,25 @@
 """`restore --from FILE --home NEWDIR`: a backup (server/cli/backup.py) put into a new,
 empty home, then proven before anyone serves it.
 
-Every member is checked against the archive's manifest before a file lands in the home
-(server/backup/archive.py). The home's files are written private (0600, folders 0700:
+The home is built in a staging folder beside it (`.<name>.restoring-*`, 0700, on the same
+file system) and renamed into place only once proven, so that a restore that fails or is
+killed never leaves a folder that looks like a home (a killed one leaves its staging
+folder, which holds no settings a server would find: delete it).
+
+Every member is checked against the archive's manifest before a file lands in the staged
+home (server/backup/archive.py). The home's files are written private (0600, folders 0700:
 server/node/home_permissions.py), `registry.url` of the restored settings is pointed at
-the new registry (registry.sqlite3 in the new home, or --registry-url), and the archive's
-registry snapshot is copied into it with `copy_registry`, the copier `registry copy` uses,
-whatever the engine. Then the proof `registry copy` runs (server/backup/proof.py): the
-row counts against the manifest, the snapshot and the copy; `audit verify` with the
-restored checkpoints; the stored OCSP answers of a sample. Last, the registry's key URIs
-of software keys (absolute paths) are pointed at the new home's key folders
-(server/registry/key_locations.py), or the restored CA could not sign. Any failure removes what the
-restore wrote into the home and exits 1 (rows already copied into a PostgreSQL database
-stay: its audit table refuses deletes, so drop that database).
+the new registry (registry.sqlite3 in the new home, or --registry-url), and a setting that
+names a file outside the new home for a server to write is refused. The archive's registry
+snapshot is first compared with the counts its manifest recorded, as the backup left it,
+then migrated to this version and copied into the new registry with `copy_registry`, the
+copier `registry copy` uses, whatever the engine. Then the proof `registry copy` runs
+(server/backup/proof.py): the row counts of the snapshot and the copy; `audit verify` with
+the restored checkpoints; the stored OCSP answers of a sample. Last, the registry's key
+URIs of software keys (absolute paths) are pointed at the new home's key folders
+(server/registry/key_locations.py), or the restored CA could not sign. Any failure removes
+the staging folder and exits 1 (rows already copied into a PostgreSQL database stay: its
+audit table refuses deletes, so drop that database).
 """
 
 from __future__ import annotations
@@ -40,37 +47,62 @@ DEFAULT_REGISTRY = "sqlite:///registry.sqlite3"
 
 
 async def run_restore(args: argparse.Namespace) -> int:
-    home: Path = args.home.absolute()
+    home = Path(os.path.normpath(args.home.absolute()))
     url = args.registry_url or DEFAULT_REGISTRY
     problem = url_problem(url)
     if problem is not None:
         raise SettingsError(f"--registry-url: must be {problem}")
     if home.exists() and (not home.is_dir() or any(home.iterdir())):
         raise CAError(ErrorKind.REJECTED, f"{home} is not empty: restore into a new, empty folder")
-    created = not home.exists()
-    home.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    home.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.restoring-", dir=home.parent))
     try:
-        lines = await _restore(home, args.archive, url)
+        manifest, proof = await _restore(staging, home, args.archive, url)
+        _put_in_place(staging, home)
     except BaseException:
-        _clear(home, created)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
-    for line in lines:
+    for line in _report(load_settings(home), args.archive, manifest, url, proof):
         print(line)
     return 0
 
 
-async def _restore(home: Path, archive_file: Path, url: str) -> list[str]:
-    make_private(home)
-    staging = Path(tempfile.mkdtemp(prefix=".restoring-", dir=home))
+def _put_in_place(staging: Path, home: Path) -> None:
+    """The staged home renamed to `home`, in one step. When `home` exists (empty, as
+    checked), rename(2) replaces an empty folder atomically: there is never a moment when
+    `home` holds part of a restore, and a folder that gained a file meanwhile makes the
+    rename fail (ENOTEMPTY) rather than mix the two. Moving the staged files in one by
+    one would leave a half-filled home behind a crash."""
     try:
-        manifest = await asyncio.to_thread(archive.read_archive, archive_file, staging)
-        _place(staging / archive.HOME, home)
-        settings = _point_at(home, url)
-        make_private(home)
-        snapshot = staging / archive.REGISTRY
-        source = await open_registry(settings, f"sqlite:///{snapshot.absolute()}")
+        os.rename(staging, home)
+    except OSError as exc:
+        raise CAError(ErrorKind.REJECTED, f"{home}: the restored home cannot be put there "
+                      f"({exc.strerror}): restore into a new, empty folder") from None  # fmt: skip
+
+
+async def _restore(
+    staging: Path, home: Path, archive_file: Path, url: str
+) -> tuple[archive.Manifest, list[str]]:
+    """The restored home built in `staging` (0700, beside `home`) and proven: the
+    manifest and the proof's lines."""
+    unpacked = staging / ".archive"
+    unpacked.mkdir(mode=PRIVATE_FOLDER)
+    try:
+        manifest = await asyncio.to_thread(archive.read_archive, archive_file, unpacked)
+        _place(unpacked / archive.HOME, staging)
+        settings = _point_at(staging, url)
+        _refuse_paths_outside(settings, home)
+        make_private(staging)
+        snapshot = f"sqlite:///{(unpacked / archive.REGISTRY).absolute()}"
+        # The counts are those the backup took, before this version's migrations (which
+        # may add or move rows): compared first, then the snapshot is migrated and copied.
+        source = await open_registry(settings, snapshot, migrate=False)
         try:
             await match_recorded(source, manifest.row_counts)
+        finally:
+            await source.close()
+        source = await open_registry(settings, snapshot)
+        try:
             target = await open_registry(settings)
             try:
                 copied = await copy_registry(source, target)
@@ -81,9 +113,26 @@ async def _restore(home: Path, archive_file: Path, url: str) -> list[str]:
         finally:
             await source.close()
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    make_private(home)
-    return _report(settings, archive_file, manifest, url, proof)
+        shutil.rmtree(unpacked, ignore_errors=True)
+    make_private(staging)
+    return manifest, proof
+
+
+def _refuse_paths_outside(settings: Settings, home: Path) -> None:
+    """Raises CAError(REJECTED) naming the first setting whose file lies outside `home`:
+    a server of the restored home would write there, into another home's file (a restore
+    drill on the CA's own host would append to the live CA's audit checkpoints). Such a
+    path is refused rather than rewritten: the archive holds no file from outside the
+    source's home, and which absolute paths lay inside it the manifest does not say."""
+    for setting, value in home_files.written_paths(settings).items():
+        path = Path(os.path.normpath(home / value))
+        if not path.is_relative_to(home):
+            raise CAError(
+                ErrorKind.REJECTED,
+                f"the archive's settings.toml names {path} for {setting}, outside {home}: "
+                "a restored server would write there; nothing was restored (make it a "
+                "path inside the home in the source's settings, then back up again)",
+            )
 
 
 async def _move_key_folders(target: Registry, home: Path, folders: dict[str, str]) -> list[str]:
@@ -148,15 +197,3 @@ def _report(
     )  # fmt: skip
     lines.append(f"  the PIN is not in a backup: give it in {where} before `serve`")
     return lines
-
-
-def _clear(home: Path, created: bool) -> None:
-    """Undo a failed restore: the home if it made it, else everything in it."""
-    if created:
-        shutil.rmtree(home, ignore_errors=True)
-        return
-    for path in home.iterdir():
-        if path.is_symlink() or not path.is_dir():
-            path.unlink(missing_ok=True)
-        else:
-            shutil.rmtree(path, ignore_errors=True)

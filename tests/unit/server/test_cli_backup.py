@@ -8,16 +8,24 @@ test_backup.py and tests/unit/registry/test_registry_snapshot.py."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import io
 import json
 import os
+import signal
+import sqlite3
 import stat
+import subprocess
+import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 
 from config import load_settings
+from server.backup import home_files
+from server.cli.backup import copy_files
 from server.cli.main import main
 from server.cli.settings_file import set_toml_value
 from server.registry import Registry
@@ -141,9 +149,8 @@ def test_a_damaged_member_is_refused_and_nothing_is_restored(
     assert not restored.exists()
 
 
-def test_row_counts_that_differ_from_the_manifest_are_refused(
-    source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _with_counts_altered(source: Path, tmp_path: Path) -> Path:
+    """A backup of `source` whose manifest records one audit entry more than its registry."""
     archive = tmp_path / "ca.tar"
     _backup(source, archive)
     members = _members(archive)
@@ -156,13 +163,116 @@ def test_row_counts_that_differ_from_the_manifest_are_refused(
             info = tarfile.TarInfo(name)
             info.size = len(content)
             tar.addfile(info, io.BytesIO(content))
+    return altered
+
+
+@pytest.mark.parametrize("target", ["absent", "empty"])
+def test_row_counts_that_differ_from_the_manifest_are_refused(
+    source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    """The proof fails: the target is left as it was, and no staging folder remains."""
+    altered = _with_counts_altered(source, tmp_path)
     restored = tmp_path / "restored"
+    if target == "empty":
+        restored.mkdir()
+    before = sorted(os.listdir(tmp_path))
     capsys.readouterr()
     assert main(["restore", "--home", str(restored), "--from", str(altered)]) == 1
     assert capsys.readouterr().err == (
         "error: table audit_log: 5 rows in the manifest, 4 in the archive's registry\n"
     )
+    assert sorted(os.listdir(tmp_path)) == before
+    assert os.listdir(restored) == [] if target == "empty" else not restored.exists()
+
+
+def test_a_restore_killed_midway_leaves_no_home_that_looks_restored(
+    source: Path, tmp_path: Path
+) -> None:
+    """The restore is held at its target registry's writer lock (taken here), after the
+    archive's files and settings are written, and killed there with SIGKILL."""
+    archive = tmp_path / "ca.tar"
+    _backup(source, archive)
+    restored = tmp_path / "restored"
+    registry = tmp_path / "target.sqlite3"
+    lock = os.open(f"{registry}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    restore = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from server.cli.main import main; "
+         "sys.exit(main(sys.argv[1:]))", "restore", "--home", str(restored),
+         "--from", str(archive), "--registry-url", f"sqlite:///{registry}"],
+        cwd=Path(__file__).parents[3], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob("*restor*/settings.toml")):  # its files written
+            assert restore.poll() is None, restore.stderr.read()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the restore never wrote settings.toml"
+            time.sleep(0.05)
+        restore.send_signal(signal.SIGKILL)
+        assert restore.wait() == -signal.SIGKILL
+    finally:
+        restore.kill()
+        os.close(lock)
     assert not restored.exists()
+    [staging] = tmp_path.glob(".restored.restoring-*")  # hidden, named after the target
+    assert (staging / "settings.toml").exists()
+
+
+def test_a_backup_taken_before_holder_names_were_drained_is_restored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The manifest counts the snapshot as the backup saw it (rows pending in
+    holder_names_pending); the restore compares those counts before the migrations and
+    the naming of earlier certificates (server/registry/holder_names.py) move them."""
+    home = tmp_path / "ca"
+    _init(home)
+    registry_file = load_settings(home).registry_file
+    assert registry_file is not None
+    with sqlite3.connect(registry_file) as db:  # as migration 0030 leaves a registry
+        db.execute("DELETE FROM certificate_holder_names")
+        db.execute("INSERT INTO holder_names_pending (serial) "
+                   "SELECT serial FROM certificates WHERE state = 'issued'")  # fmt: skip
+    db.close()
+    archive = tmp_path / "ca.tar"
+    _backup(home, archive)
+    pending = json.loads(_members(archive)["manifest.json"])["row_counts"]
+    assert pending["holder_names_pending"] > 0 and pending["certificate_holder_names"] == 0
+    restored = tmp_path / "restored"
+    assert main(["restore", "--home", str(restored), "--from", str(archive)]) == 0
+    rows = asyncio.run(_rows(load_settings(restored).registry_url))
+    assert rows["holder_names_pending"] == 0 and rows["certificate_holder_names"] > 0
+
+
+@pytest.mark.parametrize(
+    "section, key, name",
+    [("audit", "checkpoints", "audit-checkpoints"), ("confirmation", "files", "confirmations"),
+     ("hsm", "key_dir", "keys")],
+)  # fmt: skip
+def test_settings_naming_files_outside_the_restored_home_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str, key: str, name: str
+) -> None:
+    """An absolute path into the source's home: a restore drill on the same host would
+    write into the live CA's files."""
+    home = tmp_path / "ca"
+    _init(home)
+    text = (home / "settings.toml").read_text(encoding="utf-8")
+    default = f'\n{key} = "{name}"'  # the first in the file is that of [section]
+    assert default in text
+    absolute = text.replace(default, f"\n{key} = {json.dumps(str(home / name))}", 1)
+    (home / "settings.toml").write_text(absolute)
+    assert getattr(getattr(load_settings(home), section), key) == str(home / name)
+    archive = tmp_path / "ca.tar"
+    _backup(home, archive, "--with-keys")
+    restored = tmp_path / "restored"
+    capsys.readouterr()
+    assert main(["restore", "--home", str(restored), "--from", str(archive)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: the archive's settings.toml names {home / name} for {section}.{key}, "
+        f"outside {restored}: a restored server would write there; nothing was restored "
+        "(make it a path inside the home in the source's settings, then back up again)\n"
+    )
+    assert not restored.exists()
+    assert sorted(os.listdir(tmp_path)) == ["ca", "ca.tar"]
 
 
 def test_a_home_that_is_not_empty_is_refused(
@@ -267,3 +377,63 @@ def test_keys_in_a_pkcs11_token_are_named_as_not_in_the_archive(
         " token up with its own tools\n" in capsys.readouterr().out
     )
     assert not [name for name in _members(archive) if name.startswith("home/keys/")]
+
+
+def _pin_in_keys(home: Path, section: str, pin: str, setting: str) -> bytes:
+    """The PIN file `pin` moved into its key folder and named by `setting`; the PIN."""
+    moved = home / pin.replace("pin.txt", "keys/pin.txt")
+    (home / pin).rename(moved)
+    text = (home / "settings.toml").read_text(encoding="utf-8")
+    (home / "settings.toml").write_text(set_toml_value(text, section, "pin_file", setting))
+    return moved.read_text().strip().encode()
+
+
+@pytest.mark.parametrize(
+    "section, pin, setting",
+    [("hsm", "pin.txt", "keys/../keys/pin.txt"),
+     ("root", "root/pin.txt", "root/keys/../keys/pin.txt")],
+)  # fmt: skip
+def test_a_pin_file_named_through_dot_dot_is_not_archived(
+    tmp_path: Path, section: str, pin: str, setting: str
+) -> None:
+    home = tmp_path / "ca"
+    _init(home, "--hierarchy", "root+issuing")
+    secret = _pin_in_keys(home, section, pin, setting)
+    archive = tmp_path / "ca.tar"
+    _backup(home, archive, "--with-keys")
+    members = _members(archive)
+    folder = pin.removesuffix("pin.txt")
+    assert f"home/{folder}keys/pin.txt" not in members
+    assert any(name.startswith(f"home/{folder}keys/") for name in members)
+    assert secret not in archive.read_bytes()
+
+
+def test_a_pin_file_named_through_the_real_path_of_a_linked_home_is_not_archived(
+    tmp_path: Path,
+) -> None:
+    """The home given as a symbolic link; the PIN file by the path the link points at."""
+    real = tmp_path / "real"
+    _init(real)
+    linked = tmp_path / "linked"
+    linked.symlink_to(real)
+    secret = _pin_in_keys(real, "hsm", "pin.txt", str(real / "keys" / "pin.txt"))
+    archive = tmp_path / "ca.tar"
+    _backup(linked, archive, "--with-keys")
+    members = _members(archive)
+    assert "home/keys/pin.txt" not in members and "home/keys/demo-ca-g1.pem" in members
+    assert secret not in archive.read_bytes()
+
+
+def test_a_key_file_removed_while_the_backup_runs_is_named_as_not_archived(
+    tmp_path: Path,
+) -> None:
+    """A generation retired and its key destroyed between the listing and the copy."""
+    home = tmp_path / "ca"
+    _init(home)
+    listed = home_files.after_snapshot(load_settings(home), with_keys=True)
+    gone = next(file for file in listed.files if file.key)
+    gone.path.unlink()
+    members, vanished = copy_files(listed.files, tmp_path / "staged")
+    assert vanished == [f"{gone.path} (a key file removed while the backup ran)"]
+    assert f"home/{gone.name}" not in [member.name for member in members]
+    assert len(members) == len(listed.files) - 1
