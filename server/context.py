@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
-from config import Settings, registry_url
+from config import Settings
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef, SigningBackend
 from hsm.backend_spec import BackendSpec
 from hsm.pipeline import SigningPipeline
@@ -53,6 +53,7 @@ from server.outbox import OutboxDelivery, open_sender
 from server.ra.applications import Applications
 from server.ra.subscribers import Subscribers
 from server.registry import CAGeneration, Registry
+from server.registry_access import open_registry
 from server.signing import CertificateSigner
 from server.status.feed import node_name
 from server.status.publication import StatusPublication
@@ -164,31 +165,6 @@ class _NoSigner:
         raise HSMError("this command does not sign")
 
     submit_verified = submit
-
-
-async def open_registry(
-    settings: Settings,
-    url: str | None = None,
-    metrics: CollectorRegistry | None = None,
-    *,
-    migrate: bool = True,
-) -> Registry:
-    """The registry `registry.url` names (or `url`, a relative sqlite path taken from the
-    home), opened and migrated (unless not to `migrate`), its group commit's metrics on
-    `metrics`: every process and command (and test) reaches a registry this way. Raises
-    CAError(UNAVAILABLE) when it cannot be reached."""
-    resolved = settings.registry_url if url is None else registry_url.resolve(url, settings.home)
-    try:
-        return await Registry.open_url(
-            resolved,
-            settings.registry.pool_size,
-            max_write_group=settings.registry.max_write_group,
-            max_write_queue=settings.registry.max_write_queue,
-            metrics=metrics,
-            migrate=migrate,
-        )
-    except ConnectionError as exc:  # its message names the URL without a password
-        raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from None
 
 
 @asynccontextmanager

@@ -1,6 +1,7 @@
-"""What the CA's everyday `python -m server` commands do; argument parsing is in
-`server.cli.main`. `serve` and `paper` are in modules of their own, so that these
-commands start without importing the web server and the PDF writer."""
+"""What the CA's everyday `python -m server` commands that change it do; argument parsing
+is in `server/cli/parser.py`. The commands that only read are in `reading.py`; `serve` and
+`paper` are in modules of their own, so that these commands start without importing the
+web server and the PDF writer."""
 
 from __future__ import annotations
 
@@ -15,24 +16,15 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from config import load_settings
 from protocols.x509 import names
 from server.audit_checkpoints import describe
-from server.authority import der_to_pem
 from server.context import open_ca
 from server.errors import CAError, ErrorKind
-from server.registry import CertificateStatus, StatusBasis
+from server.registry import StatusBasis
 from server.request_checks import SubjectAltNames
-from server.serials import parse_serial
 from server.status.revocation import parse_reason
 
 
 def actor() -> str:
     return f"cli:{getpass.getuser()}"
-
-
-async def ca_cert(args: argparse.Namespace) -> int:
-    async with open_ca(load_settings(args.home), signing=False) as ca:
-        generation = await ca.authority.generation()
-    print(der_to_pem(generation.certificate_der), end="")
-    return 0
 
 
 async def issue(args: argparse.Namespace) -> int:
@@ -83,44 +75,6 @@ async def resume(args: argparse.Namespace) -> int:
     return 0
 
 
-async def show(args: argparse.Namespace) -> int:
-    serial = parse_serial(args.serial)
-    async with open_ca(load_settings(args.home), signing=False) as ca:
-        record = await ca.registry.get_certificate(serial)
-        if record is None:
-            raise CAError(ErrorKind.NOT_FOUND, f"no certificate with serial {serial}")
-        history = await ca.registry.status_history(serial)
-    assert record.der is not None
-    if args.pem:
-        print(der_to_pem(record.der), end="")
-        return 0
-    print(f"serial:     {record.serial}")
-    print(f"subject:    {record.subject}")
-    print(f"profile:    {record.profile}")
-    print(f"not before: {record.not_before:%Y-%m-%d %H:%M:%S}Z")
-    print(f"not after:  {record.not_after:%Y-%m-%d %H:%M:%S}Z")
-    print(f"status:     {record.status.value}")
-    for change in history:
-        reason = f" ({change.reason})" if change.reason else ""
-        basis = f" on {change.basis.value}" if change.basis else ""
-        grounds = f": {change.grounds}" if change.grounds else ""
-        print(f"  {change.effective_at:%Y-%m-%d %H:%M:%S}Z {change.change.value}{reason}"
-              f" by {change.actor}{basis}{grounds}")  # fmt: skip
-    return 0
-
-
-async def list_certificates(args: argparse.Namespace) -> int:
-    status = CertificateStatus(args.status) if args.status else None
-    async with open_ca(load_settings(args.home), signing=False) as ca:
-        records = await ca.registry.search.certificates(
-            status, args.profile, None, args.limit, None
-        )
-    for record in records:
-        print(f"{record.serial}  {record.status.value:7}  {record.not_after:%Y-%m-%d}  "
-              f"{record.profile:14}  {record.subject}")  # fmt: skip
-    return 0
-
-
 async def crl(args: argparse.Namespace) -> int:
     settings = load_settings(args.home)
     if not 0 <= args.shard < settings.crl.shards:
@@ -165,18 +119,6 @@ async def enroll_code(args: argparse.Namespace) -> int:
     return 0
 
 
-async def applications(args: argparse.Namespace) -> int:
-    """One line per application: id, state, profile, submitted at, subject, and the serial
-    or the rejection reason."""
-    async with open_ca(load_settings(args.home), signing=False) as ca:
-        rows = await ca.applications.by_state(args.state or "submitted", args.limit)
-    for row in rows:
-        outcome = row.serial or row.reason or ("being decided" if row.decided_at else "")
-        print(f"{row.id}  {row.state:9}  {row.profile:12}  {row.submitted_at.isoformat()}  "
-              f"{row.subject}  {outcome}".rstrip())  # fmt: skip
-    return 0
-
-
 async def approve(args: argparse.Namespace) -> int:
     async with open_ca(load_settings(args.home)) as ca:
         approval = await ca.applications.approve(args.id, actor())
@@ -195,13 +137,6 @@ async def reject(args: argparse.Namespace) -> int:
     async with open_ca(load_settings(args.home), signing=False) as ca:
         await ca.applications.reject(args.id, actor(), args.reason)
     print(f"rejected {args.id}")
-    return 0
-
-
-async def profiles(args: argparse.Namespace) -> int:
-    settings = load_settings(args.home)
-    for name, profile in settings.profiles.items():
-        print(f"{name:14}  {profile.validity_days:5} days  {profile.description}")
     return 0
 
 

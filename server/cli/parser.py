@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", help="HOST:PORT for plain HTTP (overrides settings)")
     serve.add_argument("--https", help="HOST:PORT for HTTPS (overrides settings)")
 
-    command("ca-cert", lazy("commands:ca_cert"), "print the current CA certificate (PEM)")
+    command("ca-cert", lazy("reading:ca_cert"), "print the current CA certificate (PEM)")
 
     issue = command("issue", lazy("commands:issue"), "issue a certificate from a PKCS#10 file")
     issue.add_argument("--profile", required=True, help="certificate profile name")
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         change.add_argument("--grounds", help="what the change rests on: the holder's "
                             "application, the compromise report, ...")  # fmt: skip
 
-    show = command("show", lazy("commands:show"), "show one certificate and its status history")
+    show = command("show", lazy("reading:show"), "show one certificate and its status history")
     show.add_argument("--serial", required=True, help="serial number, hexadecimal")
     show.add_argument("--pem", action="store_true", help="print only the certificate, PEM")
 
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     paper.add_argument("--serial", required=True, help="serial number, hexadecimal")
     paper.add_argument("--out", type=Path, required=True, help="the PDF file to write")
 
-    listing = command("list", lazy("commands:list_certificates"), "list certificates")
+    listing = command("list", lazy("reading:list_certificates"), "list certificates")
     listing.add_argument("--status", choices=("good", "revoked", "hold"))
     listing.add_argument("--profile")
     listing.add_argument("--limit", type=int, default=100)
@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     applications = command(
         "applications",
-        lazy("commands:applications"),
+        lazy("reading:applications"),
         "list applications (by default the undecided)",
     )
     applications.add_argument(
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     _confirm_commands(command)
     _lifecycle_commands(command)
     _root_commands(command)
-    command("profiles", lazy("commands:profiles"), "list the certificate profiles")
+    command("profiles", lazy("reading:profiles"), "list the certificate profiles")
     audit = command("audit", lazy("commands:audit"), "the audit trail: `audit verify` checks its "
                     "hash chain and signed checkpoints and names the first broken, missing or "
                     "altered entry; `audit checkpoint` anchors its newest entry now")  # fmt: skip

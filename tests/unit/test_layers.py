@@ -59,12 +59,14 @@ NEUTRAL_REGISTRY_MODULES = {
 # what `from server.registry import ...` may take: the neutral modules, and the rows and
 # enums the package re-exports (all of its names but the concrete Registry)
 NEUTRAL_REGISTRY_NAMES = {"interfaces", "records"} | set(server.registry.__all__) - {"Registry"}
-# where a registry is opened: the services' composition root, and the commands that open a
-# registry by URL to copy it or check it is empty
+# where a registry is opened: the services' composition root, the one opening of a registry
+# from settings, the commands that only read it, and those that open a registry by URL to
+# copy it or check it is empty
 COMPOSITION_ROOT = {
     "server/context.py": {"Registry"},
+    "server/registry_access.py": {"Registry"},
+    "server/cli/reading.py": {"Registry"},
     "server/cli/registry.py": {"Registry"},
-    "server/cli/commands.py": {"Registry"},
     "server/backup/proof.py": {"Registry"},
     "server/cli/restore.py": {"Registry"},
 }
@@ -74,6 +76,7 @@ SHARED_ROOT_MODULES = {
     "__init__.py",
     "__main__.py",
     "context.py",
+    "registry_access.py",
     "errors.py",
     "clock.py",
     "serials.py",

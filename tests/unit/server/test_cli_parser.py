@@ -69,6 +69,21 @@ READ_ONLY = [["ca-cert"], ["list"], ["show", "--serial", "{serial}"], ["profiles
              ["credentials"]]  # fmt: skip
 
 
+# the commands that read only the settings and the registry (server/cli/reading.py)
+READING = [["ca-cert"], ["list"], ["show", "--serial", "{serial}"], ["profiles"],
+           ["applications"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", READING, ids=lambda command: command[0])
+def test_a_reading_command_opens_the_registry_without_the_ca_s_services(
+    ca_home: tuple[Path, str], command: list[str]
+) -> None:
+    home, serial = ca_home
+    args = [command[0], "--home", str(home), *(part.format(serial=serial) for part in command[1:])]
+    code = f"from server.cli.main import main\nassert main({args!r}) == 0"
+    assert _loaded_after(code, (*HEAVY, "server.context", "server.authority")) == []
+
+
 @pytest.mark.parametrize("command", READ_ONLY, ids=lambda command: command[0])
 def test_a_read_only_command_runs_without_the_cmp_codecs_or_the_web_server(
     ca_home: tuple[Path, str], command: list[str]
