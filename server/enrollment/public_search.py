@@ -41,11 +41,13 @@ async def find_certificates(
     if by is SearchBy.SERIAL:
         record = await registry.get_certificate(parse_serial(text))
     else:
-        record = await registry.search.certificate_by_spki(_key_hash(text))
+        record = await registry.search.certificate_by_spki(key_hash(text))
     return [record] if record is not None and record.der is not None else []
 
 
-def _key_hash(text: str) -> bytes:
+def key_hash(text: str) -> bytes:
+    """The SHA-256 a key is looked up by, from hexadecimal (colons and spaces allowed).
+    Raises CAError(MALFORMED) for anything else."""
     cleaned = text.lower().replace(":", "").replace(" ", "")
     try:
         digest = bytes.fromhex(cleaned)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.authority import der_to_pem
+from server.enrollment.public_search import key_hash
 from server.errors import CAError, ErrorKind
 from server.registry import CertificateRecord
 from server.serials import parse_serial
@@ -77,13 +78,7 @@ async def certificate_pem(call: Call) -> web.Response:
 
 
 async def by_public_key(call: Call) -> web.Response:
-    text = (call.query("spki_sha256") or "").lower()
-    try:
-        digest = bytes.fromhex(text)
-    except ValueError:
-        digest = b""
-    if len(digest) != 32:
-        raise CAError(ErrorKind.MALFORMED, "spki_sha256 must be 64 hexadecimal digits")
+    digest = key_hash(call.query("spki_sha256") or "")
     record = await call.services.search.certificate_by_spki(digest)
     found = [public_certificate(record)] if record is not None else []
     return json_response({"certificates": found})

@@ -55,7 +55,9 @@ async def test_a_certificate_by_public_key_hash(served: Served) -> None:
     )
     assert none == {"certificates": []}
     for bad in ({"spki_sha256": "abc"}, {"spki_sha256": "zz" * 32}, {}):
-        await served.api.call("GET", "/public/certificates", 400, params=bad)
+        refused = await served.api.call("GET", "/public/certificates", 400, params=bad)
+        assert refused == {"error": "malformed",
+                           "message": "a key hash is 64 hexadecimal digits (SHA-256)"}  # fmt: skip
 
 
 async def test_public_answers_name_no_actor_and_no_account(signing: Served) -> None:
