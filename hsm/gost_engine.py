@@ -38,6 +38,7 @@ __all__ = [
     "digest",
     "generate_private_key",
     "load_private_key",
+    "public_key_of_point",
     "verify",
 ]
 
@@ -62,7 +63,9 @@ PARAMSETS_256: Final = frozenset(name for bits, name in PARAMSET_OIDS if bits ==
 PARAMSETS_512: Final = frozenset(name for bits, name in PARAMSET_OIDS if bits == 512)
 
 _KEY_TYPES: Final = {256: b"gost2012_256", 512: b"gost2012_512"}
-_KEY_512_OID_DER: Final = core.ObjectIdentifier("1.2.643.7.1.1.1.2").dump()  # RFC 9215 3.1
+_KEY_OIDS: Final = {256: "1.2.643.7.1.1.1.1", 512: "1.2.643.7.1.1.1.2"}  # RFC 9215 3.1
+_KEY_512_OID_DER: Final = core.ObjectIdentifier(_KEY_OIDS[512]).dump()
+_DIGEST_OIDS: Final = {256: "1.2.643.7.1.1.2.2", 512: "1.2.643.7.1.1.2.3"}  # Streebog
 _DIGESTS: Final = {"streebog256": b"md_gost12_256", "streebog512": b"md_gost12_512"}
 _ENGINE_METHOD_ALL: Final = 0xFFFF
 _PASSWORD_CALLBACK = ctypes.CFUNCTYPE(
@@ -343,6 +346,31 @@ def _without_512_digest(spki: bytes) -> bytes:
     parameters_der = _tlv(0x30, parameters[0].dump())
     algorithm_der = _tlv(0x30, algorithm[0].dump() + parameters_der)
     return _tlv(0x30, algorithm_der + outer[1].dump())
+
+
+def public_key_of_point(bits: int, paramset: str, point: bytes) -> bytes:
+    """The SubjectPublicKeyInfo of the public key `point` (X || Y little-endian, as RFC 9215
+    4.3 and a PKCS#11 token's CKA_VALUE hold it) on gost-engine's `paramset`, encoded as
+    this module encodes the keys the engine makes. Raises GostError if OpenSSL does not take
+    the point for a key on that curve, ValueError for an unknown set or a wrong length."""
+    oid = PARAMSET_OIDS.get((bits, paramset))
+    if oid is None:
+        raise ValueError(f"no GOST R 34.10-2012 {bits}-bit parameter set {paramset!r}")
+    if len(point) != bits // 4:
+        raise ValueError(f"a {bits}-bit GOST public key has {bits // 4} octets, not {len(point)}")
+    # Written with digestParamSet, which the engine reads for every set, then read and
+    # written again by OpenSSL: it checks the point and writes RFC 9215's encoding.
+    parameters = (
+        core.ObjectIdentifier(oid).dump() + core.ObjectIdentifier(_DIGEST_OIDS[bits]).dump()
+    )
+    algorithm = _tlv(0x30, core.ObjectIdentifier(_KEY_OIDS[bits]).dump() + _tlv(0x30, parameters))
+    spki = _tlv(0x30, algorithm + _tlv(0x03, b"\x00" + _tlv(0x04, point)))
+    library = _lib()
+    pkey = _read_public_key(library, spki)
+    try:
+        return _public_key_der(library, pkey)
+    finally:
+        library.lib.EVP_PKEY_free(pkey)
 
 
 def _tlv(tag: int, body: bytes) -> bytes:

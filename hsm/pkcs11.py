@@ -12,7 +12,8 @@ Theory of operation:
   token signs the digest with CKM_ECDSA, because CKM_ECDSA_SHA384 and friends are optional
   in PKCS#11 and missing from several HSMs. The raw r||s output is re-encoded as DER
   ECDSA-Sig-Value (RFC 5480). RSA uses CKM_SHA256_RSA_PKCS. Ed25519 uses CKM_EDDSA when the
-  token offers it.
+  token offers it. GOST R 34.10-2012 256-bit keys use CKM_GOSTR3410 over a Streebog-256
+  digest made here (hsm/pkcs11_gost.py); 512-bit ones are refused.
 - Recovery: when a call fails in a way that means the session or the object handles went
   stale (the token was removed, its files restored, the device reset: ObjectHandleInvalid,
   SessionHandleInvalid, TokenNotPresent, GeneralError, ...), the backend drops its session
@@ -64,6 +65,7 @@ from pkcs11.exceptions import (
 )
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
+from hsm import gost_engine, pkcs11_gost
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef
 from hsm.pkcs11_uri import PKCS11URI, parse_uri
 
@@ -75,13 +77,6 @@ _EC_DIGESTS: dict[KeyAlgorithm, Callable[[bytes], Any]] = {
     KeyAlgorithm.EC_P384: hashlib.sha384,
 }
 _ED25519_UNSUPPORTED = "Ed25519 is not supported by this PKCS#11 backend"
-# GOST R 34.10-2012 on a token means the TC26 vendor mechanisms (CKM_GOSTR3410_512, ...),
-# which Rutoken, JaCarta and LISSI tokens have and SoftHSM2 has not (reference/ru-profile.md
-# 6.3): with nothing here to test a driver of them against, this backend refuses GOST keys
-# rather than pretend; they live in the software backend's encrypted files.
-_GOST_UNSUPPORTED = (
-    "GOST R 34.10-2012 keys are not supported by the PKCS#11 backend (use the soft backend)"
-)
 # Errors after which the session or the object handles may be stale rather than the request
 # wrong: the token went away or came back (SoftHSM2 answers GeneralError on a token whose
 # files vanished under it, ObjectHandleInvalid for an object whose file was replaced).
@@ -275,12 +270,9 @@ class PKCS11Backend:
         """Generate a key pair inside the token. Raises HSMError if a private key with this
         label exists, the algorithm is not supported by the token, or generation fails."""
         algorithm = KeyAlgorithm(algorithm)
-        if algorithm.is_gost:
-            raise HSMError(_GOST_UNSUPPORTED)
         if self._session is None:
             self._reopen(None)
-        if algorithm is KeyAlgorithm.ED25519 and Mechanism.EDDSA not in self._mechanisms:
-            raise HSMError(_ED25519_UNSUPPORTED)
+        self._check_mechanisms(algorithm)
         if not label:
             raise HSMError("PKCS#11: a key label is required")
         try:
@@ -312,12 +304,16 @@ class PKCS11Backend:
             key_type, key_length = KeyType.EC, None
             params = encode_named_curve_parameters(_EC_CURVES[algorithm])
             public_template[Attribute.EC_PARAMS] = params
+        elif algorithm.is_gost:
+            key_type, key_length = pkcs11_gost.KEY_TYPE, None
+            public_template.update(pkcs11_gost.public_template(algorithm))
+            kwargs["mechanism"] = pkcs11_gost.GENERATE
         else:
             key_type, key_length = KeyType.EC_EDWARDS, None
             public_template[Attribute.EC_PARAMS] = _ED25519_PARAMS
             kwargs["mechanism"] = Mechanism.EC_EDWARDS_KEY_PAIR_GEN
         try:
-            _, private = self._session.generate_keypair(
+            public, private = self._session.generate_keypair(
                 key_type,
                 key_length,
                 id=key_id,
@@ -330,6 +326,8 @@ class PKCS11Backend:
             )
         except PKCS11Error as exc:
             raise self._error(f"generate {algorithm.value} key {label!r}", exc) from None
+        if algorithm.is_gost:
+            self._check_gost_key(algorithm, label, key_id, public, private)
         uri = PKCS11URI(token=self._token_label, object=label, id=key_id, type="private")
         ref = KeyRef(uri=uri.format(), algorithm=algorithm)
         self._keys[ref] = _Key(private, algorithm, label, key_id)
@@ -349,6 +347,8 @@ class PKCS11Backend:
             raise HSMError(f"PKCS#11: no public key object for {found.label!r}")
         if found.algorithm.is_ec:
             return encode_ec_public_key(cast(PublicKey, public))
+        if found.algorithm.is_gost:
+            return pkcs11_gost.spki_der(found.algorithm, public)
         if found.algorithm.is_rsa:
             numbers = rsa.RSAPublicNumbers(
                 int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"),
@@ -384,6 +384,8 @@ class PKCS11Backend:
             return out
         if algorithm.is_rsa:
             return [private.sign(m, mechanism=Mechanism.SHA256_RSA_PKCS) for m in messages]
+        if algorithm.is_gost:
+            return pkcs11_gost.sign_many(private, messages)
         return [private.sign(m, mechanism=Mechanism.EDDSA) for m in messages]
 
     def destroy_key(self, key: KeyRef) -> None:
@@ -412,12 +414,9 @@ class PKCS11Backend:
             return cached
         uri = self._reference(key)
         algorithm = KeyAlgorithm(key.algorithm)
-        if algorithm.is_gost:
-            raise HSMError(_GOST_UNSUPPORTED)
         if uri.type not in (None, "private") or (uri.object is None and uri.id is None):
             raise HSMError(f"PKCS#11: key reference does not name a private key: {key.uri}")
-        if algorithm is KeyAlgorithm.ED25519 and Mechanism.EDDSA not in self._mechanisms:
-            raise HSMError(_ED25519_UNSUPPORTED)
+        self._check_mechanisms(algorithm)
         attrs: dict[Attribute, Any] = {Attribute.CLASS: ObjectClass.PRIVATE_KEY}
         if uri.object is not None:
             attrs[Attribute.LABEL] = uri.object
@@ -433,11 +432,40 @@ class PKCS11Backend:
         expected = KeyType.RSA if algorithm.is_rsa else KeyType.EC
         if algorithm is KeyAlgorithm.ED25519:
             expected = KeyType.EC_EDWARDS
+        elif algorithm.is_gost:
+            expected = pkcs11_gost.KEY_TYPE
         if key_type != expected:
             raise HSMError(f"PKCS#11: key {key.uri} is not {algorithm.value}")
         found = _Key(private, algorithm, uri.object or key_id.hex(), key_id)
         self._keys[key] = found
         return found
+
+    def _check_mechanisms(self, algorithm: KeyAlgorithm) -> None:
+        """Raise HSMError if the token cannot make or use keys of `algorithm`."""
+        if algorithm is KeyAlgorithm.ED25519 and Mechanism.EDDSA not in self._mechanisms:
+            raise HSMError(_ED25519_UNSUPPORTED)
+        if algorithm.is_gost:
+            refusal = pkcs11_gost.refusal(algorithm, self._mechanisms)
+            if refusal is not None:
+                raise HSMError(refusal)
+
+    def _check_gost_key(
+        self, algorithm: KeyAlgorithm, label: str, key_id: bytes, public: Any, private: Any
+    ) -> None:
+        """Destroy a new GOST key pair and raise HSMError unless it signs on the curve it
+        was asked for (hsm/pkcs11_gost.py, Trust)."""
+        try:
+            good = pkcs11_gost.signs_as_named(pkcs11_gost.spki_der(algorithm, public), private)
+            why = "its probe signature does not verify"
+        except (PKCS11Error, HSMError, gost_engine.GostError) as exc:
+            good, why = False, str(exc).removeprefix("PKCS#11: ")
+        if good:
+            return
+        with contextlib.suppress(PKCS11Error):
+            self._destroy_objects(key_id)
+        raise HSMError(
+            f"PKCS#11: the token made no {algorithm.value} key {label!r} ({why}); destroyed"
+        )
 
     def _reference(self, key: KeyRef) -> PKCS11URI:
         """The key's URI, of this backend's token. Raises HSMError."""

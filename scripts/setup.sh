@@ -11,6 +11,10 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 openssl engine gost >/dev/null 2>&1 || missing+=(libengine-gost-openssl)
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# What scripts/build_softhsm_gost.sh builds SoftHSM2 with GOST for the tests with.
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
+command -v make >/dev/null 2>&1 || missing+=(make)
+[ -f /usr/include/openssl/evp.h ] || missing+=(libssl-dev)
 # The paper copy of a certificate (server/paper): a TrueType font with Cyrillic, and the
 # tests read its PDF back with pdftotext and render it with pdftoppm.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
@@ -49,4 +53,5 @@ if [ ! -f "$stamp" ]; then
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
+bash scripts/build_softhsm_gost.sh
 echo "setup: ready (.venv)"

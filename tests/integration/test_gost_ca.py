@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pkcs11 import KeyType
 
 from hsm import gost_engine
 from protocols import crl as crl_codec
@@ -33,6 +36,7 @@ from tests.gost_support import (
 from tests.integration.conftest import CAHome
 from tests.integration.server_process import ServerProcess, http
 from tests.lint import lint_certificate, lint_crl, lint_ocsp_response
+from tests.softhsm import GOST_MODULE, Token, make_token
 
 STREEBOG_256 = "GOST R 34.11-2012 with 256 bit hash"  # openssl cmp -digest takes long names
 SIGNWITHDIGEST_256 = "1.2.643.7.1.1.3.2"
@@ -45,6 +49,7 @@ class GostWorld:
     folder: Path
     ca_file: Path
     env: dict[str, str]
+    token: Token | None  # the PKCS#11 token of the CA's keys, None for the soft backend
 
     def openssl(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -106,25 +111,36 @@ class GostWorld:
 
 
 @contextlib.contextmanager
-def served_gost_ca(folder: Path) -> Iterator[GostWorld]:
+def served_gost_ca(folder: Path, backend: str = "soft") -> Iterator[GostWorld]:
     """`init --algorithm gost2012-256` in `folder`, served, with an OPENSSL_CONF loading
-    gost-engine for the clients."""
+    gost-engine for the clients. With `backend` "pkcs11" the CA's keys are made in a token
+    of SoftHSM2 built with its GOST mechanisms (hsm/pkcs11_gost.py)."""
     require_engine()
-    ca = CAHome(folder / "ca")
-    ca.cli("init", "--algorithm", "gost2012-256")
+    token = None
+    if backend == "pkcs11":
+        token = make_token(folder, label="gost-ca", module=GOST_MODULE)
+        ca = CAHome(folder / "ca", {**token.environment(), "CA_HSM_PIN": token.pin})
+        ca.cli("init", "--algorithm", "gost2012-256", "--backend", "pkcs11",
+               "--module", token.module, "--token-label", token.label)  # fmt: skip
+    else:
+        ca = CAHome(folder / "ca")
+        ca.cli("init", "--algorithm", "gost2012-256")
     ca_file = folder / "ca.pem"
     ca_file.write_text(ca.cli("ca-cert").stdout)
     env = {**os.environ, "OPENSSL_CONF": str(openssl_conf(folder))}
     server = ServerProcess(ca)
     try:
-        yield GostWorld(ca, server, folder, ca_file, env)
+        yield GostWorld(ca, server, folder, ca_file, env, token)
     finally:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GostWorld]:
-    with served_gost_ca(tmp_path_factory.mktemp("gost")) as served:
+@pytest.fixture(scope="module", params=["soft", "pkcs11"])
+def world(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[GostWorld]:
+    """A served GOST CA whose keys are files (soft) or in a PKCS#11 token."""
+    with served_gost_ca(tmp_path_factory.mktemp("gost"), request.param) as served:
         yield served
 
 
@@ -144,6 +160,39 @@ def test_rfc9215_3_2_the_ca_and_tls_certificates_are_gost_signed_and_verify(
     assert gostcrypto_verifies(pem_der(leaf), ca_der)
     assert not gostcrypto_verifies(pem_der(leaf)[:-1] + bytes([pem_der(leaf)[-1] ^ 1]), ca_der)
     assert lint_certificate(ca_der) == []
+
+
+# Read in a process of its own: SoftHSM2 reads SOFTHSM2_CONF once per process.
+TOKEN_KEYS = """
+import json, os, sys, pkcs11
+from pkcs11 import Attribute, ObjectClass
+token = pkcs11.lib(sys.argv[1]).get_token(token_label=sys.argv[2])
+with token.open(user_pin=os.environ["CA_HSM_PIN"]) as session:
+    keys = {o[Attribute.LABEL]: int(o[Attribute.KEY_TYPE])
+            for o in session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})}
+    public = session.get_key(object_class=ObjectClass.PUBLIC_KEY, label="demo-ca-g1")
+    print(json.dumps({"keys": keys, "ca_point": bytes(public[Attribute.VALUE]).hex()}))
+"""
+
+
+@pytest.mark.parametrize("world", ["pkcs11"], indirect=True)
+def test_a_pkcs11_gost_ca_signs_with_gost_keys_made_in_the_token(world: GostWorld) -> None:
+    """With the PKCS#11 backend the CA and OCSP responder keys are CKK_GOSTR3410 keys in
+    the token (hsm/pkcs11_gost.py), and the CA certificate's key is the token's."""
+    token = world.token
+    assert token is not None
+    found = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", TOKEN_KEYS, token.module, token.label],
+            env={**os.environ, **world.ca.env}, capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    keys = found["keys"]
+    assert keys["demo-ca-g1"] == KeyType.GOSTR3410
+    ocsp = [kind for label, kind in keys.items() if label.startswith("demo-ocsp-g1-")]
+    assert ocsp == [KeyType.GOSTR3410]
+    ca_point = gost.read_spki(certificate_spki(pem_der(world.ca_file))).point
+    assert ca_point.hex() == found["ca_point"]
 
 
 def test_rfc7030_4_2_1_simpleenroll_of_a_gost_key_by_curl_then_4_2_2_reenroll_over_tls_1_2(
@@ -244,6 +293,7 @@ def _certificate_from_pkcs7(world: GostWorld, body: bytes, name: str) -> Path:
     return path
 
 
+@pytest.mark.parametrize("world", ["soft"], indirect=True)  # it makes a soft CA of its own
 def test_init_makes_a_512_bit_gost_ca_on_the_parameter_set_asked(
     tmp_path: Path, world: GostWorld
 ) -> None:
@@ -263,6 +313,22 @@ def test_init_refuses_an_unknown_parameter_set_and_leaves_no_home(tmp_path: Path
     assert refused.returncode == 2
     assert "unknown key algorithm 'gost2012-512:TCA'" in refused.stderr
     assert not (tmp_path / "bad" / "settings.toml").exists()
+
+
+def test_init_refuses_a_512_bit_gost_key_in_a_pkcs11_token_and_leaves_no_home(
+    tmp_path: Path,
+) -> None:
+    token = make_token(tmp_path, label="gost-512", module=GOST_MODULE)
+    home = CAHome(tmp_path / "ca", {**token.environment(), "CA_HSM_PIN": token.pin})
+    refused = home.cli("init", "--algorithm", "gost2012-512", "--backend", "pkcs11",
+                       "--module", token.module, "--token-label", token.label,
+                       check=False)  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        'error: hsm.backend: must be "soft" for a 512-bit GOST CA key: '
+        "the PKCS#11 backend drives 256-bit GOST keys only\n"
+    )
+    assert not (tmp_path / "ca" / "settings.toml").exists()
 
 
 def test_rfc5280_6_1_a_gost_root_and_issuing_ca_chain_and_root_rollover_verify(

@@ -305,10 +305,22 @@ def test_an_unknown_key_algorithm_is_refused_with_the_choices(given: str) -> Non
         key_algorithm_named(given)
 
 
-@pytest.mark.parametrize("section", ["hsm", "root"])
-def test_a_gost_key_on_the_pkcs11_backend_is_refused_by_name(home: Path, section: str) -> None:
-    environ = {"CA_CA__ALGORITHM": '"gost2012-256-a"', f"CA_{section.upper()}__BACKEND": '"pkcs11"'}
+def pkcs11_environ(section: str, algorithm: str) -> dict[str, str]:
+    environ = {"CA_CA__ALGORITHM": f'"{algorithm}"', f"CA_{section.upper()}__BACKEND": '"pkcs11"'}
     if section == "hsm":
         environ |= {"CA_HSM__MODULE": '"/x.so"', "CA_HSM__TOKEN_LABEL": '"t"'}
-    with pytest.raises(SettingsError, match=rf"{section}\.backend.*GOST"):
-        load_settings(home, environ=environ)
+    return environ
+
+
+@pytest.mark.parametrize("section", ["hsm", "root"])
+def test_a_512_bit_gost_key_on_the_pkcs11_backend_is_refused_by_name(
+    home: Path, section: str
+) -> None:
+    with pytest.raises(SettingsError, match=rf"{section}\.backend.*512-bit GOST"):
+        load_settings(home, environ=pkcs11_environ(section, "gost2012-512-a"))
+
+
+@pytest.mark.parametrize("section", ["hsm", "root"])
+def test_a_256_bit_gost_key_on_the_pkcs11_backend_is_accepted(home: Path, section: str) -> None:
+    settings = load_settings(home, environ=pkcs11_environ(section, "gost2012-256-a"))
+    assert settings.ca.algorithm == "gost2012-256-a"

@@ -19,7 +19,7 @@ import pytest
 from hsm.backend_spec import BackendSpec
 from hsm.pkcs11 import PKCS11Backend
 from hsm.software import SoftwareBackend
-from tests.softhsm import Token, make_token
+from tests.softhsm import Token, add_gost_token, make_token
 
 PIN = "571-secret-pin-9931"  # distinctive, so that a leak is easy to find in any text
 PASSPHRASE = "soft-passphrase-41207"
@@ -40,6 +40,21 @@ def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Token]:
             os.environ.pop("SOFTHSM2_CONF", None)
         else:
             os.environ["SOFTHSM2_CONF"] = previous
+
+
+@pytest.fixture(scope="session")
+def gost_softhsm_token(softhsm_token: Token) -> Token:
+    """A token labelled `gost` of SoftHSM2 built with its GOST mechanisms, beside
+    `softhsm_token` (scripts/build_softhsm_gost.sh)."""
+    return add_gost_token(softhsm_token)
+
+
+@pytest.fixture
+def gost_pkcs11_backend(gost_softhsm_token: Token) -> Iterator[PKCS11Backend]:
+    token = gost_softhsm_token
+    backend = PKCS11Backend(token.module, token.label, token.pin)
+    yield backend
+    backend.close()
 
 
 @pytest.fixture

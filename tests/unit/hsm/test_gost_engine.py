@@ -188,3 +188,24 @@ def test_an_unencrypted_key_file_is_refused() -> None:
     assert plain.startswith(b"-----BEGIN PRIVATE KEY-----")
     with pytest.raises(GostError, match="not an encrypted PKCS#8 key"):
         gost_engine.load_private_key(plain, b"anything")
+
+
+@pytest.mark.parametrize(("bits", "paramset"), sorted(gost_engine.PARAMSET_OIDS))
+def test_rfc9215_4_3_the_spki_of_a_bare_point_is_that_of_the_key_it_belongs_to(
+    bits: int, paramset: str
+) -> None:
+    """A PKCS#11 token gives a GOST public key as its point alone (hsm/pkcs11_gost.py)."""
+    spki = gost_engine.generate_private_key(bits, paramset).public_key_der()
+    point = spki[-bits // 4 :]  # the OCTET STRING's content ends the SubjectPublicKeyInfo
+    assert gost_engine.public_key_of_point(bits, paramset, point) == spki
+
+
+def test_a_point_off_the_curve_or_of_the_wrong_size_or_set_is_refused() -> None:
+    point = gost_engine.generate_private_key(256, "A").public_key_der()[-64:]
+    off_curve = point[:-1] + bytes([point[-1] ^ 1])
+    with pytest.raises(GostError, match="not a public key OpenSSL reads"):
+        gost_engine.public_key_of_point(256, "A", off_curve)
+    with pytest.raises(ValueError, match="a 256-bit GOST public key has 64 octets, not 63"):
+        gost_engine.public_key_of_point(256, "A", point[:-1])
+    with pytest.raises(ValueError, match=r"no GOST R 34\.10-2012 512-bit parameter set 'TCA'"):
+        gost_engine.public_key_of_point(512, "TCA", point + point)

@@ -1,0 +1,160 @@
+"""GOST R 34.10-2012 keys in a PKCS#11 token (hsm/pkcs11_gost.py), against SoftHSM2 built
+with its GOST mechanisms (scripts/build_softhsm_gost.sh) and Debian's SoftHSM2, which has
+none. Signatures are checked by gostcrypto (tests/gost_oracle.py), not the engine."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pkcs11
+import pytest
+from cryptography.exceptions import InvalidSignature
+from pkcs11 import Attribute, MechanismFlag, ObjectClass
+from pkcs11.exceptions import AttributeSensitive
+
+from hsm import pkcs11_gost
+from hsm.backend import HSMError, KeyAlgorithm
+from hsm.pkcs11 import PKCS11Backend
+from protocols import gost
+from tests.softhsm import Token
+from tests.unit.hsm.helpers import verify
+
+MESSAGES = [b"", b"to be signed", b"\x00" * 5000]
+GOST_256 = KeyAlgorithm.GOST2012_256_A  # CryptoPro-A: the one set SoftHSM2 makes keys on
+
+
+def label() -> str:
+    return f"gost-{uuid.uuid4().hex[:12]}"
+
+
+def objects_labelled(token: Token, name: str) -> list[int]:
+    """The classes of the token's objects labelled `name`."""
+    with pkcs11.lib(token.module).get_token(token_label=token.label).open() as session:
+        # the backend has logged this process in
+        return [o[Attribute.CLASS] for o in session.get_objects({Attribute.LABEL: name})]
+
+
+def test_rfc9215_3_1_a_token_key_signs_streebog_256_as_s_r_that_gostcrypto_verifies(
+    gost_pkcs11_backend: PKCS11Backend,
+) -> None:
+    key = gost_pkcs11_backend.generate_key(label(), GOST_256)
+    signatures = gost_pkcs11_backend.sign_many(key, MESSAGES)
+    spki = gost_pkcs11_backend.public_key_der(key)
+    for message, signature in zip(MESSAGES, signatures, strict=True):
+        assert len(signature) == 64
+        verify(spki, GOST_256, signature, message)
+    with pytest.raises(InvalidSignature):
+        verify(spki, GOST_256, signatures[1], b"to be signed, and more")
+
+
+def test_rfc9215_4_3_the_public_key_is_the_canonical_spki_of_the_token_point(
+    gost_pkcs11_backend: PKCS11Backend,
+) -> None:
+    spki = gost_pkcs11_backend.public_key_der(gost_pkcs11_backend.generate_key(label(), GOST_256))
+    read = gost.read_spki(spki)
+    assert read.key_size == 256
+    assert read.parameter_set.title == "CryptoPro-A"
+    assert gost.canonical_spki(read) == spki  # digestParamSet with a CryptoPro set
+
+
+def test_a_gost_key_found_again_by_its_uri_in_another_backend_signs(
+    gost_softhsm_token: Token, gost_pkcs11_backend: PKCS11Backend
+) -> None:
+    key = gost_pkcs11_backend.generate_key(label(), GOST_256)
+    spki = gost_pkcs11_backend.public_key_der(key)
+    token = gost_softhsm_token
+    other = PKCS11Backend(token.module, token.label, token.pin)
+    try:
+        assert other.public_key_der(key) == spki
+        verify(spki, GOST_256, other.sign_many(key, [b"again"])[0], b"again")
+    finally:
+        other.close()
+
+
+def test_the_gost_private_key_is_sensitive_non_extractable_and_only_signs(
+    gost_softhsm_token: Token, gost_pkcs11_backend: PKCS11Backend
+) -> None:
+    name = label()
+    gost_pkcs11_backend.generate_key(name, GOST_256)
+    token = gost_softhsm_token
+    attributes = (Attribute.SENSITIVE, Attribute.EXTRACTABLE, Attribute.SIGN, Attribute.DERIVE)
+    with pkcs11.lib(token.module).get_token(token_label=token.label).open() as session:
+        private = session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=name)
+        found = {a: private[a] for a in attributes}
+        with pytest.raises(AttributeSensitive):
+            private[Attribute.VALUE]
+    assert found == {
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        Attribute.SIGN: True,
+        Attribute.DERIVE: False,
+    }
+
+
+def test_a_token_without_gost_mechanisms_refuses_by_name_and_makes_nothing(
+    softhsm_token: Token, pkcs11_backend: PKCS11Backend
+) -> None:
+    name = label()
+    with pytest.raises(HSMError) as refused:
+        pkcs11_backend.generate_key(name, GOST_256)
+    assert str(refused.value) == (
+        "PKCS#11: the token offers no CKM_GOSTR3410_KEY_PAIR_GEN or CKM_GOSTR3410"
+    )
+    assert objects_labelled(softhsm_token, name) == []
+
+
+def test_512_bit_keys_are_refused_by_name_and_nothing_is_made(
+    gost_softhsm_token: Token, gost_pkcs11_backend: PKCS11Backend
+) -> None:
+    name = label()
+    with pytest.raises(HSMError, match=r"512-bit keys need TC26's vendor-defined mechanisms"):
+        gost_pkcs11_backend.generate_key(name, KeyAlgorithm.GOST2012_512_A)
+    assert objects_labelled(gost_softhsm_token, name) == []
+
+
+def test_a_parameter_set_the_token_cannot_make_is_refused_and_nothing_is_left(
+    gost_softhsm_token: Token, gost_pkcs11_backend: PKCS11Backend
+) -> None:
+    """SoftHSM2 makes CryptoPro-A keys only and fails on TC26-A: the failure is the answer."""
+    name = label()
+    with pytest.raises(HSMError, match=r"^PKCS#11: generate gost2012-256-tca key .*Error"):
+        gost_pkcs11_backend.generate_key(name, KeyAlgorithm.GOST2012_256_TCA)
+    assert objects_labelled(gost_softhsm_token, name) == []
+
+
+def test_a_new_key_on_another_curve_than_named_is_destroyed_and_refused(
+    gost_softhsm_token: Token, gost_pkcs11_backend: PKCS11Backend
+) -> None:
+    """A token that stores CryptoPro-B as the key's set but makes the key on CryptoPro-A
+    (as SoftHSM2 would, were it not to fail on B): the backend's check of a new key sees
+    it and destroys the pair. SoftHSM2 cannot be made to lie, so the pair is made on A and
+    checked as if B had been asked for."""
+    token = gost_softhsm_token
+    name, key_id = label(), os.urandom(8)
+    with pkcs11.lib(token.module).get_token(token_label=token.label).open(rw=True) as session:
+        public, private = session.generate_keypair(
+            pkcs11_gost.KEY_TYPE,
+            None,
+            id=key_id,
+            label=name,
+            store=True,
+            mechanism=pkcs11_gost.GENERATE,
+            capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
+            public_template=pkcs11_gost.public_template(GOST_256),
+        )
+        point = bytes(public[Attribute.VALUE])
+        as_made = gost.canonical_spki(gost.GostPublicKey(256, gost.parameter_set(256, "A"), point))
+        assert pkcs11_gost.signs_as_named(as_made, private)
+        with pytest.raises(HSMError, match=r"^PKCS#11: the token's key is not gost2012-256-b$"):
+            pkcs11_gost.spki_der(KeyAlgorithm.GOST2012_256_B, public)
+        assert len(objects_labelled(token, name)) == 2
+        with pytest.raises(HSMError) as refused:
+            gost_pkcs11_backend._check_gost_key(
+                KeyAlgorithm.GOST2012_256_B, name, key_id, public, private
+            )
+    assert str(refused.value) == (
+        f"PKCS#11: the token made no gost2012-256-b key {name!r} "
+        "(the token's key is not gost2012-256-b); destroyed"
+    )
+    assert objects_labelled(token, name) == []
