@@ -23,7 +23,9 @@ repeats `--repeats` times, interleaved, and prints the range of each ratio. Only
 2012-256 has a target: the pipeline at >= 80% of the engine's loop.
 
 The matrix, unless `--reference-only`. For backend (software, SoftHSM2) x algorithm
-(P-256, RSA-2048) x batch limit (1, 8, 64) x signer processes (1, 2), it runs
+(P-256, RSA-2048), and GOST 2012-256 (CryptoPro-A) in a token of SoftHSM2 built with its
+GOST mechanisms (`softhsm-gost`, when scripts/build_softhsm_gost.sh has built it), x batch
+limit (1, 8, 64) x signer processes (1, 2), it runs
 `--concurrency` callers of `await pipeline.sign()` for a few seconds in an event loop that
 also serves HTTP: an aiohttp server on 127.0.0.1 in the same loop, hammered by a client
 process (keep-alive connections, bounded in time). The baseline is the same backend
@@ -64,6 +66,7 @@ from hsm.signer_pool import SignerPool
 from loadtests.process_cpu import cpu_seconds
 
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
+SOFTHSM_GOST = Path(__file__).resolve().parent.parent / ".venv" / "softhsm2-gost"
 SECRET_ENV = "BENCH_SIGNING_SECRET"
 SECRET = "bench-secret-1234"
 INIT_TOKEN = ["softhsm2-util", "--init-token", "--free", "--label"]
@@ -429,15 +432,34 @@ def environment(
                 kind="pkcs11", module_path=SOFTHSM, token_label="bench", secret_env=SECRET_ENV
             )
             specs["softhsm"] = (hsm, _make_keys(hsm))
+            gost_module = SOFTHSM_GOST / "lib" / "softhsm" / "libsofthsm2.so"
+            if gost_module.exists():  # the same token folder: one SOFTHSM2_CONF per process
+                gost_util = str(SOFTHSM_GOST / "bin" / "softhsm2-util")
+                subprocess.run(
+                    [gost_util, *INIT_TOKEN[1:], "bench-gost", "--pin", SECRET,
+                     "--so-pin", "so-" + SECRET],
+                    check=True, capture_output=True,
+                )  # fmt: skip
+                gost_hsm = BackendSpec(
+                    kind="pkcs11", module_path=str(gost_module), token_label="bench-gost",
+                    secret_env=SECRET_ENV,
+                )  # fmt: skip
+                specs["softhsm-gost"] = (
+                    gost_hsm, _make_keys(gost_hsm, (KeyAlgorithm.GOST2012_256_A,))
+                )  # fmt: skip
+            else:
+                print(f"SOFTHSM-GOST LEFT OUT: {gost_module} not built", flush=True)
         yield specs
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _make_keys(spec: BackendSpec) -> dict[KeyAlgorithm, KeyRef]:
+def _make_keys(
+    spec: BackendSpec, algorithms: tuple[KeyAlgorithm, ...] = ALGORITHMS
+) -> dict[KeyAlgorithm, KeyRef]:
     backend = spec.open()
     try:
-        return {alg: backend.generate_key(f"bench-{alg.value}", alg) for alg in ALGORITHMS}
+        return {alg: backend.generate_key(f"bench-{alg.value}", alg) for alg in algorithms}
     finally:
         backend.close()
 
@@ -505,7 +527,7 @@ def matrix(
         flush=True,
     )
     header = (
-        f"{'backend':9} {'alg':9} {'batch':>5} {'signers':>7} {'sig/s':>9} {'p50 ms':>8} "
+        f"{'backend':12} {'alg':14} {'batch':>5} {'signers':>7} {'sig/s':>9} {'p50 ms':>8} "
         f"{'p99 ms':>8} {'HTTP/s':>7} {'direct/s':>9} {'ratio':>6} {'signerCPU':>9} "
         f"{'loopCPU':>7} {'eff':>5}"
     )
@@ -521,7 +543,7 @@ def matrix(
             backend.close()
         for alg, base in baselines.items():
             print(
-                f"{name:9} {alg.value:9} {'direct':>5} {'-':>7} {base.rate:9.0f} "
+                f"{name:12} {alg.value:14} {'direct':>5} {'-':>7} {base.rate:9.0f} "
                 f"{base.p50_ms:8.3f} {base.p99_ms:8.3f}",
                 flush=True,
             )
@@ -534,7 +556,7 @@ def matrix(
                         # signatures per CPU-second of the signers, relative to direct
                         efficiency = ratio / r.signer_cpu if r.signer_cpu else 0.0
                         print(
-                            f"{name:9} {alg.value:9} {batch:5} {signers:7} {r.rate:9.0f} "
+                            f"{name:12} {alg.value:14} {batch:5} {signers:7} {r.rate:9.0f} "
                             f"{r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.http_rps:7.0f} "
                             f"{baselines[alg].rate:9.0f} {ratio:6.2f} "
                             f"{r.signer_cpu:9.2f} {r.loop_cpu:7.2f} {efficiency:5.2f}",

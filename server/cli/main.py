@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import uvloop
 
 from config import SettingsError
+from hsm.backend import HSMError
 from server.cli.parser import build_parser, check_init_options
 from server.errors import CAError
 
@@ -25,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_init_options(parser, args)
     try:
         return uvloop.run(args.handler(args))
-    except (CAError, SettingsError) as exc:
+    except (CAError, SettingsError, HSMError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -331,6 +331,22 @@ def test_init_refuses_a_512_bit_gost_key_in_a_pkcs11_token_and_leaves_no_home(
     assert not (tmp_path / "ca" / "settings.toml").exists()
 
 
+def test_init_refuses_a_parameter_set_the_token_cannot_make_and_leaves_no_home(
+    tmp_path: Path,
+) -> None:
+    """SoftHSM2 makes CryptoPro-A keys only: TC26-A fails in the token, and says so."""
+    token = make_token(tmp_path, label="gost-tca", module=GOST_MODULE)
+    home = CAHome(tmp_path / "ca", {**token.environment(), "CA_HSM_PIN": token.pin})
+    refused = home.cli("init", "--algorithm", "gost2012-256:TCA", "--backend", "pkcs11",
+                       "--module", token.module, "--token-label", token.label,
+                       check=False)  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "error: PKCS#11: generate gost2012-256-tca key 'demo-ca-g1': GeneralError\n"
+    )
+    assert not (tmp_path / "ca").exists()
+
+
 def test_rfc5280_6_1_a_gost_root_and_issuing_ca_chain_and_root_rollover_verify(
     tmp_path: Path, world: GostWorld
 ) -> None:
