@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pkcs11 import KeyType
@@ -27,6 +28,7 @@ from protocols import est, gost
 from protocols.x509.spki import certificate_spki
 from tests.gost_support import (
     gostcrypto_verifies,
+    openssl,
     openssl_conf,
     pem,
     pem_der,
@@ -175,24 +177,64 @@ with token.open(user_pin=os.environ["CA_HSM_PIN"]) as session:
 """
 
 
+def token_keys(token: Token, env: dict[str, str]) -> dict[str, Any]:
+    """The labels and key types of the token's private keys, and the CA key's point."""
+    found = subprocess.run(
+        [sys.executable, "-c", TOKEN_KEYS, token.module, token.label],
+        env={**os.environ, **env}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(found.stdout)
+
+
 @pytest.mark.parametrize("world", ["pkcs11"], indirect=True)
 def test_a_pkcs11_gost_ca_signs_with_gost_keys_made_in_the_token(world: GostWorld) -> None:
     """With the PKCS#11 backend the CA and OCSP responder keys are CKK_GOSTR3410 keys in
     the token (hsm/pkcs11_gost.py), and the CA certificate's key is the token's."""
     token = world.token
     assert token is not None
-    found = json.loads(
-        subprocess.run(
-            [sys.executable, "-c", TOKEN_KEYS, token.module, token.label],
-            env={**os.environ, **world.ca.env}, capture_output=True, text=True, check=True,
-        ).stdout
-    )  # fmt: skip
+    found = token_keys(token, world.ca.env)
     keys = found["keys"]
     assert keys["demo-ca-g1"] == KeyType.GOSTR3410
     ocsp = [kind for label, kind in keys.items() if label.startswith("demo-ocsp-g1-")]
     assert ocsp == [KeyType.GOSTR3410]
     ca_point = gost.read_spki(certificate_spki(pem_der(world.ca_file))).point
     assert ca_point.hex() == found["ca_point"]
+
+
+def test_rfc4210_4_4_a_rollover_of_a_pkcs11_gost_ca_makes_its_next_key_in_the_token(
+    tmp_path: Path,
+) -> None:
+    """`rollover` on a GOST CA whose keys are in a token: the next generation's key is a
+    CKK_GOSTR3410 key made there, and it signs its own certificate and those issued
+    after, which `openssl verify` (gost-engine) and gostcrypto accept."""
+    require_engine()
+    token = make_token(tmp_path, label="gost-roll", module=GOST_MODULE)
+    ca = CAHome(tmp_path / "ca", {**token.environment(), "CA_HSM_PIN": token.pin})
+    ca.cli("init", "--algorithm", "gost2012-256", "--backend", "pkcs11",
+           "--module", token.module, "--token-label", token.label)  # fmt: skip
+    old = pem_der(ca.cli("ca-cert").stdout)
+    ca.cli("rollover")
+    new_pem = tmp_path / "new-ca.pem"
+    new_pem.write_text(ca.cli("ca-cert").stdout)
+    new = pem_der(new_pem)
+    assert new != old
+    keys = token_keys(token, ca.env)["keys"]
+    assert [kind for label, kind in keys.items() if label.startswith("demo-ca-g2-")] == [
+        KeyType.GOSTR3410
+    ]
+    openssl(tmp_path, "genpkey", "-algorithm", "gost2012_256", "-pkeyopt", "paramset:A",
+            "-out", str(tmp_path / "leaf.key"))  # fmt: skip
+    openssl(tmp_path, "req", "-new", "-key", str(tmp_path / "leaf.key"), "-subj", "/CN=leaf",
+            "-md_gost12_256", "-out", str(tmp_path / "leaf.csr"))  # fmt: skip
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_text(
+        ca.cli("issue", "--profile", "tls-client", "--csr", tmp_path / "leaf.csr").stdout
+    )
+    checked = openssl(tmp_path, "verify", "-CAfile", str(new_pem), str(leaf), check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert gostcrypto_verifies(new, new)
+    assert gostcrypto_verifies(pem_der(leaf), new)
+    assert not gostcrypto_verifies(pem_der(leaf), old)
 
 
 def test_rfc7030_4_2_1_simpleenroll_of_a_gost_key_by_curl_then_4_2_2_reenroll_over_tls_1_2(
@@ -347,6 +389,7 @@ def test_init_refuses_a_parameter_set_the_token_cannot_make_and_leaves_no_home(
     assert not (tmp_path / "ca").exists()
 
 
+@pytest.mark.parametrize("world", ["soft"], indirect=True)  # it makes a soft CA of its own
 def test_rfc5280_6_1_a_gost_root_and_issuing_ca_chain_and_root_rollover_verify(
     tmp_path: Path, world: GostWorld
 ) -> None:
