@@ -1,9 +1,13 @@
 # A container for one CA node: the server with SoftHSM2 available for a PKCS#11 backend.
 # The CA home (settings, registry, keys or token) lives in the /ca volume.
+# What the server uses at run time (tests/unit/test_dockerfile.py checks the list): the
+# system OpenSSL and its GOST engine (a GOST CA, GOST requests and OCSP CertIDs), SoftHSM2,
+# and the DejaVu fonts of the paper copies and confirmation reports.
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends softhsm2 openssl \
+    && apt-get install -y --no-install-recommends \
+        softhsm2 openssl libengine-gost-openssl fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
