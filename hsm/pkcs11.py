@@ -65,7 +65,7 @@ from pkcs11.exceptions import (
 )
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
-from hsm import gost_engine, pkcs11_gost
+from hsm import pkcs11_gost
 from hsm.backend import HSMError, KeyAlgorithm, KeyRef
 from hsm.pkcs11_uri import PKCS11URI, parse_uri
 
@@ -338,13 +338,20 @@ class PKCS11Backend:
         HSMError."""
         return self._recovering(f"read public key {key.uri}", lambda: self._public_key_der(key))
 
-    def _public_key_der(self, key: KeyRef) -> bytes:
-        found = self._key(key)
-        attrs: dict[Attribute, Any] = {Attribute.CLASS: ObjectClass.PUBLIC_KEY}
-        attrs[Attribute.ID] = found.id
+    def _public_object(self, key_id: bytes, label: str, algorithm: KeyAlgorithm) -> Any:
+        """The public key object of CKA_ID `key_id`; for GOST, checked to be on the curve of
+        `algorithm`. Raises HSMError, lets PKCS11Error through."""
+        attrs = {Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.ID: key_id}
         public = next(iter(self._session.get_objects(attrs)), None)
         if public is None:
-            raise HSMError(f"PKCS#11: no public key object for {found.label!r}")
+            raise HSMError(f"PKCS#11: no public key object for {label!r}")
+        if algorithm.is_gost:
+            pkcs11_gost.check_curve(algorithm, public)
+        return public
+
+    def _public_key_der(self, key: KeyRef) -> bytes:
+        found = self._key(key)
+        public = self._public_object(found.id, found.label, found.algorithm)
         if found.algorithm.is_ec:
             return encode_ec_public_key(cast(PublicKey, public))
         if found.algorithm.is_gost:
@@ -436,6 +443,8 @@ class PKCS11Backend:
             expected = pkcs11_gost.KEY_TYPE
         if key_type != expected:
             raise HSMError(f"PKCS#11: key {key.uri} is not {algorithm.value}")
+        if algorithm.is_gost:  # the curve is the public key object's (hsm/pkcs11_gost.py)
+            self._public_object(key_id, uri.object or key_id.hex(), algorithm)
         found = _Key(private, algorithm, uri.object or key_id.hex(), key_id)
         self._keys[key] = found
         return found
@@ -457,14 +466,22 @@ class PKCS11Backend:
         try:
             good = pkcs11_gost.signs_as_named(pkcs11_gost.spki_der(algorithm, public), private)
             why = "its probe signature does not verify"
-        except (PKCS11Error, HSMError, gost_engine.GostError) as exc:
+        except HSMError as exc:
             good, why = False, str(exc).removeprefix("PKCS#11: ")
+        except PKCS11Error as exc:
+            good, why = (
+                False,
+                str(self._error("the probe signature", exc)).removeprefix("PKCS#11: "),
+            )
         if good:
             return
-        with contextlib.suppress(PKCS11Error):
+        try:
             self._destroy_objects(key_id)
+            fate = "destroyed"
+        except PKCS11Error as exc:
+            fate = f"NOT destroyed, id {key_id.hex()}: {self._error('destroy', exc)}"
         raise HSMError(
-            f"PKCS#11: the token made no {algorithm.value} key {label!r} ({why}); destroyed"
+            f"PKCS#11: the token made no {algorithm.value} key {label!r} ({why}); {fate}"
         )
 
     def _reference(self, key: KeyRef) -> PKCS11URI:

@@ -18,10 +18,11 @@ signature value as it is), and its public key's CKA_VALUE is X || Y little-endia
 point RFC 9215 section 4.3 puts in the SubjectPublicKeyInfo).
 
 Trust. A token may store the CKA_GOSTR3410_PARAMS it was given and make a key on another
-curve (SoftHSM2 makes every key on CryptoPro-A and fails on other sets; another token
-might not fail). So a freshly made key signs a probe that is verified here, through
+curve (SoftHSM2 makes keys on CryptoPro-A only and fails when asked for another; another
+token might not fail). So a freshly made key signs a probe that is verified here, through
 OpenSSL's GOST engine, under the parameter set asked for; a key that does not verify is
-destroyed and refused. The signing pipeline verifies what the CA signs as well
+destroyed and refused. A key found again by its URI is checked to be named with its
+curve, and the signing pipeline verifies every certificate the CA signs
 (hsm.pipeline.submit_verified).
 
 Tested against SoftHSM2 built with its GOST mechanisms (scripts/build_softhsm_gost.sh),
@@ -56,6 +57,9 @@ def refusal(algorithm: KeyAlgorithm, mechanisms: Container[Mechanism]) -> str | 
     missing = [m.name for m in (GENERATE, SIGN) if m not in mechanisms]
     if missing:
         return f"PKCS#11: the token offers no {' or '.join('CKM_' + m for m in missing)}"
+    engine_missing = gost_engine.available()  # Streebog and the checks are the engine's
+    if engine_missing is not None:
+        return f"PKCS#11: GOST keys need OpenSSL's GOST engine here: {engine_missing}"
     return None
 
 
@@ -72,9 +76,7 @@ def spki_der(algorithm: KeyAlgorithm, public: Any) -> bytes:
     """The SubjectPublicKeyInfo (RFC 9215) of the token's public key object `public`.
     Raises HSMError if the object names another curve or holds a point OpenSSL does not
     take for one on the curve named."""
-    named = bytes(public[Attribute.GOSTR3410_PARAMS])
-    if named != public_template(algorithm)[Attribute.GOSTR3410_PARAMS]:
-        raise HSMError(f"PKCS#11: the token's key is not {algorithm.value}")
+    check_curve(algorithm, public)
     point = bytes(public[Attribute.VALUE])
     if len(point) == 66 and point[:2] == b"\x04\x40":  # a DER OCTET STRING, as some tokens
         point = point[2:]
@@ -84,9 +86,21 @@ def spki_der(algorithm: KeyAlgorithm, public: Any) -> bytes:
         raise HSMError(f"PKCS#11: the token's {algorithm.value} public key: {exc}") from None
 
 
+def check_curve(algorithm: KeyAlgorithm, public: Any) -> None:
+    """Raise HSMError unless the token's public key object names the curve of `algorithm`."""
+    named = bytes(public[Attribute.GOSTR3410_PARAMS])
+    if named != public_template(algorithm)[Attribute.GOSTR3410_PARAMS]:
+        raise HSMError(f"PKCS#11: the token's key is not {algorithm.value}")
+
+
 def sign_many(private: Any, messages: Sequence[bytes]) -> list[bytes]:
-    """s || r over Streebog-256 of each message, made by the token's raw CKM_GOSTR3410."""
-    return [private.sign(gost_engine.digest("streebog256", m), mechanism=SIGN) for m in messages]
+    """s || r over Streebog-256 of each message, made by the token's raw CKM_GOSTR3410.
+    Raises HSMError if the digest cannot be made, PKCS11Error if the token fails."""
+    try:
+        digests = [gost_engine.digest("streebog256", m) for m in messages]
+    except gost_engine.GostError as exc:
+        raise HSMError(f"PKCS#11: Streebog-256 for a GOST signature: {exc}") from None
+    return [private.sign(digest, mechanism=SIGN) for digest in digests]
 
 
 def signs_as_named(spki: bytes, private: Any) -> bool:

@@ -14,6 +14,7 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 # What scripts/build_softhsm_gost.sh builds SoftHSM2 with GOST for the tests with.
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 [ -f /usr/include/openssl/evp.h ] || missing+=(libssl-dev)
 # The paper copy of a certificate (server/paper): a TrueType font with Cyrillic, and the
 # tests read its PDF back with pdftotext and render it with pdftoppm.

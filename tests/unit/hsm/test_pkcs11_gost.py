@@ -5,7 +5,11 @@ none. Signatures are checked by gostcrypto (tests/gost_oracle.py), not the engin
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pkcs11
 import pytest
@@ -13,8 +17,8 @@ from cryptography.exceptions import InvalidSignature
 from pkcs11 import Attribute, MechanismFlag, ObjectClass
 from pkcs11.exceptions import AttributeSensitive
 
-from hsm import pkcs11_gost
-from hsm.backend import HSMError, KeyAlgorithm
+from hsm import gost_engine, pkcs11_gost
+from hsm.backend import HSMError, KeyAlgorithm, KeyRef
 from hsm.pkcs11 import PKCS11Backend
 from protocols import gost
 from tests.softhsm import Token
@@ -22,6 +26,7 @@ from tests.unit.hsm.helpers import verify
 
 MESSAGES = [b"", b"to be signed", b"\x00" * 5000]
 GOST_256 = KeyAlgorithm.GOST2012_256_A  # CryptoPro-A: the one set SoftHSM2 makes keys on
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def label() -> str:
@@ -108,8 +113,12 @@ def test_512_bit_keys_are_refused_by_name_and_nothing_is_made(
     gost_softhsm_token: Token, gost_pkcs11_backend: PKCS11Backend
 ) -> None:
     name = label()
-    with pytest.raises(HSMError, match=r"512-bit keys need TC26's vendor-defined mechanisms"):
+    with pytest.raises(HSMError) as refused:
         gost_pkcs11_backend.generate_key(name, KeyAlgorithm.GOST2012_512_A)
+    assert str(refused.value) == (
+        "PKCS#11: GOST R 34.10-2012 512-bit keys need TC26's vendor-defined mechanisms "
+        "(CKM_GOSTR3410_512), which python-pkcs11 cannot name; use the soft backend"
+    )
     assert objects_labelled(gost_softhsm_token, name) == []
 
 
@@ -118,8 +127,9 @@ def test_a_parameter_set_the_token_cannot_make_is_refused_and_nothing_is_left(
 ) -> None:
     """SoftHSM2 makes CryptoPro-A keys only and fails on TC26-A: the failure is the answer."""
     name = label()
-    with pytest.raises(HSMError, match=r"^PKCS#11: generate gost2012-256-tca key .*Error"):
+    with pytest.raises(HSMError) as refused:
         gost_pkcs11_backend.generate_key(name, KeyAlgorithm.GOST2012_256_TCA)
+    assert str(refused.value) == f"PKCS#11: generate gost2012-256-tca key {name!r}: GeneralError"
     assert objects_labelled(gost_softhsm_token, name) == []
 
 
@@ -156,5 +166,105 @@ def test_a_new_key_on_another_curve_than_named_is_destroyed_and_refused(
     assert str(refused.value) == (
         f"PKCS#11: the token made no gost2012-256-b key {name!r} "
         "(the token's key is not gost2012-256-b); destroyed"
+    )
+    assert objects_labelled(token, name) == []
+
+
+def made_on_cryptopro_a(token: Token, session: Any, name: str, key_id: bytes) -> tuple[Any, Any]:
+    """A key pair made in the token directly, as hsm.pkcs11 makes one, and not checked."""
+    return session.generate_keypair(  # type: ignore[no-any-return]
+        pkcs11_gost.KEY_TYPE,
+        None,
+        id=key_id,
+        label=name,
+        store=True,
+        mechanism=pkcs11_gost.GENERATE,
+        capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
+        public_template=pkcs11_gost.public_template(GOST_256),
+    )
+
+
+def test_a_new_key_whose_probe_signature_does_not_verify_is_destroyed_and_refused(
+    gost_softhsm_token: Token, gost_pkcs11_backend: PKCS11Backend
+) -> None:
+    """A token whose public key object holds another key's point (on the right curve): the
+    probe, signed by the private key, does not verify under it. The token's answer is
+    stood in for by a dict, as no token here answers wrongly."""
+    token = gost_softhsm_token
+    name, key_id = label(), os.urandom(8)
+    other_point = gost_engine.generate_private_key(256, "A").public_key_der()[-64:]
+    with pkcs11.lib(token.module).get_token(token_label=token.label).open(rw=True) as session:
+        public, private = made_on_cryptopro_a(token, session, name, key_id)
+        wrong_public = {
+            Attribute.GOSTR3410_PARAMS: public[Attribute.GOSTR3410_PARAMS],
+            Attribute.VALUE: other_point,
+        }
+        with pytest.raises(HSMError) as refused:
+            gost_pkcs11_backend._check_gost_key(GOST_256, name, key_id, wrong_public, private)
+    assert str(refused.value) == (
+        f"PKCS#11: the token made no gost2012-256-a key {name!r} "
+        "(its probe signature does not verify); destroyed"
+    )
+    assert objects_labelled(token, name) == []
+
+
+def test_a_new_key_whose_point_is_not_on_the_named_curve_is_destroyed_and_refused(
+    gost_softhsm_token: Token, gost_pkcs11_backend: PKCS11Backend
+) -> None:
+    """A token that names TC26-A and gives a CryptoPro-A point: OpenSSL does not take it."""
+    token = gost_softhsm_token
+    name, key_id = label(), os.urandom(8)
+    with pkcs11.lib(token.module).get_token(token_label=token.label).open(rw=True) as session:
+        public, private = made_on_cryptopro_a(token, session, name, key_id)
+        named_tca = {
+            **pkcs11_gost.public_template(KeyAlgorithm.GOST2012_256_TCA),
+            Attribute.VALUE: public[Attribute.VALUE],
+        }
+        with pytest.raises(HSMError) as refused:
+            gost_pkcs11_backend._check_gost_key(
+                KeyAlgorithm.GOST2012_256_TCA, name, key_id, named_tca, private
+            )
+    assert str(refused.value).startswith(
+        f"PKCS#11: the token made no gost2012-256-tca key {name!r} (the token's "
+        "gost2012-256-tca public key: not a public key OpenSSL reads: "
+    )
+    assert str(refused.value).endswith("); destroyed")
+    assert objects_labelled(token, name) == []
+
+
+def test_a_key_named_on_another_curve_than_the_tokens_is_refused_before_it_signs(
+    gost_pkcs11_backend: PKCS11Backend,
+) -> None:
+    key = gost_pkcs11_backend.generate_key(label(), GOST_256)
+    as_b = KeyRef(uri=key.uri, algorithm=KeyAlgorithm.GOST2012_256_B)
+    with pytest.raises(HSMError) as refused:
+        gost_pkcs11_backend.sign_many(as_b, [b"message"])
+    assert str(refused.value) == "PKCS#11: the token's key is not gost2012-256-b"
+
+
+# In a process of its own: OPENSSL_ENGINES is read when the engine is first loaded.
+WITHOUT_ENGINE = """
+import sys
+from hsm.backend import HSMError, KeyAlgorithm
+from hsm.pkcs11 import PKCS11Backend
+backend = PKCS11Backend(*sys.argv[1:4])
+try:
+    backend.generate_key(sys.argv[4], KeyAlgorithm.GOST2012_256_A)
+except HSMError as exc:
+    print(exc)
+"""
+
+
+def test_without_the_gost_engine_a_gost_key_is_refused_before_the_token_makes_it(
+    gost_softhsm_token: Token, tmp_path: Path
+) -> None:
+    token, name = gost_softhsm_token, label()
+    answer = subprocess.run(
+        [sys.executable, "-c", WITHOUT_ENGINE, token.module, token.label, token.pin, name],
+        env={**os.environ, **token.environment(), "OPENSSL_ENGINES": str(tmp_path)},
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
+    assert answer.stdout.startswith("PKCS#11: GOST keys need OpenSSL's GOST engine here: "), (
+        answer.stdout + answer.stderr
     )
     assert objects_labelled(token, name) == []
