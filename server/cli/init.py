@@ -10,24 +10,28 @@ are recorded in a scratch SQLite registry, which is then copied into the real on
 transaction (server/registry/registry_copy.py). So a failed `init` leaves that registry as
 it was, on either engine: on PostgreSQL the append-only audit table refuses DELETE and
 TRUNCATE, and the rows of a half-made CA could not be taken back. Whatever `init` wrote
-into the home is removed too, and the same command can simply be run again.
+into the home is removed too, and the keys it made in the CA's backend are destroyed (a
+token keeps them otherwise, and the next `init` would find their labels taken), so the
+same command can simply be run again.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
+import logging
 import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from config import Settings
-from hsm.backend import SigningBackend
+from hsm.backend import HSMError, KeyAlgorithm, KeyRef, SigningBackend
 from server.authority import Authority
 from server.cli import join as cli_join
 from server.cli import root as cli_root
@@ -45,6 +49,7 @@ from server.registry import CAGeneration
 from server.registry.registry_copy import copy_registry, row_counts
 
 SCRATCH_REGISTRY = "registry.sqlite3"  # in a private temporary folder
+log = logging.getLogger("server.cli.init")
 
 
 @dataclass(frozen=True)
@@ -109,8 +114,13 @@ async def new_ca(settings: Settings, make_generation: MakeGeneration = _self_sig
         staged = dataclasses.replace(
             settings, registry=dataclasses.replace(settings.registry, url=url)
         )
-        made = await _make_ca(staged, make_generation)
-        await _move_registry(settings, url)
+        keys_made: list[KeyRef] = []
+        try:
+            made = await _make_ca(staged, make_generation, keys_made)
+            await _move_registry(settings, url)
+        except BaseException:
+            await asyncio.to_thread(_destroy_keys_made, settings, keys_made)
+            raise
     return made
 
 
@@ -123,8 +133,10 @@ async def _prepare_new_ca(settings: Settings) -> None:
     await _refuse_a_used_registry(settings)
 
 
-async def _make_ca(settings: Settings, make_generation: MakeGeneration) -> NewCA:
-    backend = open_backend(settings)
+async def _make_ca(
+    settings: Settings, make_generation: MakeGeneration, keys_made: list[KeyRef]
+) -> NewCA:
+    backend = _KeysMade(open_backend(settings), keys_made)
     try:
         async with open_ca(settings) as ca:
             now = ca.clock()
@@ -141,6 +153,51 @@ async def _make_ca(settings: Settings, make_generation: MakeGeneration) -> NewCA
     finally:
         backend.close()
     return NewCA(generation, responder, cmp_server)
+
+
+class _KeysMade:
+    """The CA's backend during `init`, noting in `keys` every key it makes."""
+
+    def __init__(self, backend: SigningBackend, keys: list[KeyRef]) -> None:
+        self._backend = backend
+        self._keys = keys
+
+    def generate_key(self, label: str, algorithm: KeyAlgorithm) -> KeyRef:
+        key = self._backend.generate_key(label, algorithm)
+        self._keys.append(key)
+        return key
+
+    def public_key_der(self, key: KeyRef) -> bytes:
+        return self._backend.public_key_der(key)
+
+    def sign_many(self, key: KeyRef, messages: Sequence[bytes]) -> list[bytes]:
+        return self._backend.sign_many(key, messages)
+
+    def destroy_key(self, key: KeyRef) -> None:
+        self._backend.destroy_key(key)
+
+    def close(self) -> None:
+        self._backend.close()
+
+
+def _destroy_keys_made(settings: Settings, keys: list[KeyRef]) -> None:
+    """Destroy the keys a failed `init` made; one that cannot be is named in a warning (the
+    command's error stays the failure that stopped it)."""
+    if not keys:
+        return
+    try:
+        backend = open_backend(settings)
+    except CAError as exc:
+        log.warning("init failed; its keys were not destroyed: %s", exc)
+        return
+    try:
+        for key in keys:
+            try:
+                backend.destroy_key(key)
+            except HSMError as exc:
+                log.warning("init failed; key %s not destroyed: %s", key.uri, exc)
+    finally:
+        backend.close()
 
 
 async def _move_registry(settings: Settings, scratch_url: str) -> None:

@@ -23,6 +23,7 @@ from tests.integration.cli import openssl, run_cli
 from tests.integration.conftest import ENGINES, CAHome, init_home, new_registry_url
 from tests.integration.server_process import ServerProcess
 from tests.lint import lint_certificate
+from tests.softhsm import make_token
 
 COMMANDS = ["init", "serve", "ca-cert", "issue", "revoke", "suspend", "resume", "show",
             "list", "crl", "enroll-code", "profiles", "audit", "applications", "approve",
@@ -279,6 +280,49 @@ def test_pkcs11_init_without_pin_fails_cleanly(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error: no PIN")
     assert not (tmp_path / "ca").exists()
+
+
+# In a process of its own: SoftHSM2 reads SOFTHSM2_CONF once per process.
+TOKEN_PRIVATE_KEYS = """
+import os, sys, pkcs11
+from pkcs11 import Attribute, ObjectClass
+token = pkcs11.lib(sys.argv[1]).get_token(token_label=sys.argv[2])
+with token.open(user_pin=os.environ["CA_HSM_PIN"]) as session:
+    private = session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})
+    print(sorted(o[Attribute.LABEL] for o in private))
+"""
+
+
+def test_a_pkcs11_init_that_fails_after_making_its_keys_destroys_them(tmp_path: Path) -> None:
+    """The CA and OCSP responder keys are made in the token before the TLS certificate is
+    written; a home whose `tls` is a file stops `init` there. Nothing is left in the token,
+    so the same command runs again once the file is gone."""
+    token = make_token(tmp_path, label="ca")
+    env = {**token.environment(), "CA_HSM_PIN": token.pin}
+    home = tmp_path / "ca"
+    home.mkdir()
+    (home / "tls").write_text("not a folder")
+    command: list[str | Path] = [
+        "init", "--home", home, "--backend", "pkcs11", "--module", token.module,
+        "--token-label", token.label, "--https", "127.0.0.1:8443",
+    ]  # fmt: skip
+
+    def private_keys() -> str:
+        listed = subprocess.run(
+            [sys.executable, "-c", TOKEN_PRIVATE_KEYS, token.module, token.label],
+            env={**os.environ, **env}, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return listed.stdout.strip()
+
+    failed = run_cli(*command, env=env, check=False)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("error: "), failed.stderr
+    assert private_keys() == "[]"
+    assert sorted(p.name for p in home.iterdir()) == ["tls"]
+    (home / "tls").unlink()
+    run_cli(*command, env=env)
+    labels = private_keys()
+    assert "'demo-ca-g1'" in labels and "'demo-ocsp-g1-" in labels
 
 
 @pytest.mark.parametrize("command", COMMANDS)
