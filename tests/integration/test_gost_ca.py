@@ -357,35 +357,27 @@ def test_init_refuses_an_unknown_parameter_set_and_leaves_no_home(tmp_path: Path
     assert not (tmp_path / "bad" / "settings.toml").exists()
 
 
-def test_init_refuses_a_512_bit_gost_key_in_a_pkcs11_token_and_leaves_no_home(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("algorithm", "error"),
+    [
+        (
+            "gost2012-512",
+            'hsm.backend: must be "soft" for a 512-bit GOST CA key: '
+            "the PKCS#11 backend drives 256-bit GOST keys only",
+        ),
+        # SoftHSM2 makes CryptoPro-A keys only: TC26-A fails in the token, and says so.
+        ("gost2012-256:TCA", "PKCS#11: generate gost2012-256-tca key 'demo-ca-g1': GeneralError"),
+    ],
+)
+def test_init_refuses_a_gost_key_the_token_cannot_hold_and_leaves_no_home(
+    tmp_path: Path, algorithm: str, error: str
 ) -> None:
-    token = make_token(tmp_path, label="gost-512", module=GOST_MODULE)
+    token = make_token(tmp_path, label="gost-refused", module=GOST_MODULE)
     home = CAHome(tmp_path / "ca", {**token.environment(), "CA_HSM_PIN": token.pin})
-    refused = home.cli("init", "--algorithm", "gost2012-512", "--backend", "pkcs11",
+    refused = home.cli("init", "--algorithm", algorithm, "--backend", "pkcs11",
                        "--module", token.module, "--token-label", token.label,
                        check=False)  # fmt: skip
-    assert refused.returncode == 1
-    assert refused.stderr == (
-        'error: hsm.backend: must be "soft" for a 512-bit GOST CA key: '
-        "the PKCS#11 backend drives 256-bit GOST keys only\n"
-    )
-    assert not (tmp_path / "ca" / "settings.toml").exists()
-
-
-def test_init_refuses_a_parameter_set_the_token_cannot_make_and_leaves_no_home(
-    tmp_path: Path,
-) -> None:
-    """SoftHSM2 makes CryptoPro-A keys only: TC26-A fails in the token, and says so."""
-    token = make_token(tmp_path, label="gost-tca", module=GOST_MODULE)
-    home = CAHome(tmp_path / "ca", {**token.environment(), "CA_HSM_PIN": token.pin})
-    refused = home.cli("init", "--algorithm", "gost2012-256:TCA", "--backend", "pkcs11",
-                       "--module", token.module, "--token-label", token.label,
-                       check=False)  # fmt: skip
-    assert refused.returncode == 1
-    assert refused.stderr == (
-        "error: PKCS#11: generate gost2012-256-tca key 'demo-ca-g1': GeneralError\n"
-    )
+    assert (refused.returncode, refused.stderr) == (1, f"error: {error}\n")
     assert not (tmp_path / "ca").exists()
 
 
