@@ -282,9 +282,14 @@ class ServerSettings:
     tls_key: str = ""  # its key, PEM, encrypted with the CA home's secret (hsm.pin_*)
     workers: int = 1  # HTTP worker processes; all feed the same signer processes
     ocsp: str = ""  # HOST:PORT of a dedicated OCSP listener (server/web/ocsp_listener.py)
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client, for
+    # the public search's limit per client (server/web/pages/rate_limit.py)
+    trusted_proxies: tuple[str, ...] = ()
 
     def check(self) -> None:
         _require(1 <= self.workers <= 64, "server.workers", "1..64")
+        for proxy in self.trusted_proxies:
+            _require(_is_network(proxy), "server.trusted_proxies", "IP addresses or networks")
         for key in ("http", "https", "ocsp"):
             value = getattr(self, key)
             if value:
@@ -1032,6 +1037,14 @@ def _is_zone(name: str) -> bool:
     try:
         ZoneInfo(name)
     except (ValueError, ZoneInfoNotFoundError):
+        return False
+    return True
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
         return False
     return True
 

@@ -1,5 +1,6 @@
 """How often one client may search the public pages: a token bucket per client address,
-in a table of fixed size.
+in a table of fixed size. Behind a reverse proxy the client's address is the one the
+proxy puts in X-Forwarded-For, when the proxy is one of server.trusted_proxies.
 
 Each address has a bucket of `burst` tokens that refills at `per_second`; a search takes
 one, and a search that finds the bucket empty is refused with the seconds until a token is
@@ -16,8 +17,39 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 
 IPV6_CLIENT_PREFIX = 64  # one IPv6 client: a /64, what a network hands one subscriber
+
+
+def client_address(peer: str, forwarded_for: Sequence[str], trusted_proxies: Sequence[str]) -> str:
+    """The client's address: `peer`, unless `peer` is one of `trusted_proxies` (addresses or
+    networks, server.trusted_proxies), then the nearest address of the X-Forwarded-For
+    values `forwarded_for` that is not a trusted proxy, read from the right (each proxy
+    appends the address it was reached from, and only the trusted ones' entries can be
+    believed; anything left of the first untrusted one the client may have written). An
+    entry that is not an address ends the walk at the last trusted hop."""
+    networks = [ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies]
+
+    def trusted(text: str) -> bool | None:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            return None
+        return any(address in network for network in networks)
+
+    if not networks or not trusted(peer):
+        return peer
+    client = peer
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
+    for hop in reversed(hops):
+        is_trusted = trusted(hop)
+        if is_trusted is None:
+            break
+        client = hop
+        if not is_trusted:
+            break
+    return client
 
 
 def client_of(remote: str) -> str:

@@ -5,7 +5,8 @@
                    enroll with openssl and curl, the search form
     GET /search    ?by=name|serial|key&q=...&match=exact|prefix: issued certificates found
                    by the holder's name (CN or O), serial or key hash (at most 20),
-                   limited per client address (429 with Retry-After beyond it)
+                   limited per client address (429 with Retry-After beyond it; behind
+                   a trusted reverse proxy, the address it forwards)
 
 Both take `?lang=ru|en`, else Accept-Language, else Russian (language.py). Plain HTML
 (render.py) under a Content-Security-Policy that allows nothing but its own inline style.
@@ -25,7 +26,7 @@ from server.enrollment.public_search import SearchBy, find_certificates
 from server.errors import CAError, ErrorKind
 from server.web.pages import render
 from server.web.pages.language import chosen_language
-from server.web.pages.rate_limit import ClientRateLimit, client_of
+from server.web.pages.rate_limit import ClientRateLimit, client_address, client_of
 from server.web.pages.texts import text
 
 # Ten searches at once, then one every six seconds, per client (an IPv4 address, an IPv6
@@ -67,7 +68,12 @@ def add_routes(app: web.Application, ca_key: web.AppKey[CA]) -> None:
         if "q" not in request.query:  # the form alone
             return _html(render.search_page(language, name, by, "", prefix, None), language)
         now = time.monotonic()
-        wait = request.app[SEARCH_LIMIT_KEY].take(client_of(request.remote or ""), now)
+        client = client_address(
+            request.remote or "",
+            request.headers.getall("X-Forwarded-For", []),
+            ca.settings.server.trusted_proxies,
+        )
+        wait = request.app[SEARCH_LIMIT_KEY].take(client_of(client), now)
         wait = wait or request.app[ALL_SEARCHES_LIMIT_KEY].take("", now)
         if wait:
             page = render.refusal_page(language, name, text(language, "too_many", seconds=wait))

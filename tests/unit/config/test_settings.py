@@ -324,3 +324,12 @@ def test_a_512_bit_gost_key_on_the_pkcs11_backend_is_refused_by_name(
 def test_a_256_bit_gost_key_on_the_pkcs11_backend_is_accepted(home: Path, section: str) -> None:
     settings = load_settings(home, environ=pkcs11_environ(section, "gost2012-256-a"))
     assert settings.ca.algorithm == "gost2012-256-a"
+
+
+def test_trusted_proxies_are_addresses_or_networks(home: Path) -> None:
+    settings = load_settings(
+        home, environ={"CA_SERVER__TRUSTED_PROXIES": '["127.0.0.1", "10.0.0.0/8", "::1"]'}
+    )
+    assert settings.server.trusted_proxies == ("127.0.0.1", "10.0.0.0/8", "::1")
+    with pytest.raises(SettingsError, match=r"^server\.trusted_proxies: must be IP addresses"):
+        load_settings(home, environ={"CA_SERVER__TRUSTED_PROXIES": '["proxy.example"]'})

@@ -158,6 +158,25 @@ async def test_rfc6585_searches_beyond_a_clients_rate_are_answered_429_with_retr
         await page(client, "/search?lang=en")  # nor the empty form
 
 
+@pytest.mark.parametrize(("trusted", "second_client"), [('["127.0.0.1"]', 200), ("[]", 429)])
+async def test_rfc7239_behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate(
+    seed: Seed, aiohttp_client: ClientFactory, trusted: str, second_client: int
+) -> None:
+    """The test client is the proxy (127.0.0.1). Trusted, the X-Forwarded-For address is
+    the client: another one is not held up by the first one's searches. Not trusted, the
+    header is the client's own word and counts for nothing."""
+    settings = load_settings(seed.home, environ={"CA_SERVER__TRUSTED_PROXIES": trusted})
+    async with open_ca(settings, signing=False) as ca:
+        app = build_app(ca)
+        app[SEARCH_LIMIT_KEY] = ClientRateLimit(per_second=1 / 3600, burst=1, clients=16)
+        client = await aiohttp_client(app)
+        path = "/search?by=name&q=device-0&lang=en"
+        first, second = {"X-Forwarded-For": "198.51.100.1"}, {"X-Forwarded-For": "198.51.100.2"}
+        await page(client, path, **first)
+        assert (await client.get(path, headers=first)).status == 429
+        assert (await client.get(path, headers=second)).status == second_client
+
+
 async def test_rfc6585_searches_beyond_the_rate_of_all_clients_together_are_answered_429(
     seed: Seed, aiohttp_client: ClientFactory
 ) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from server.web.pages.language import chosen_language
-from server.web.pages.rate_limit import ClientRateLimit, client_of
+from server.web.pages.rate_limit import ClientRateLimit, client_address, client_of
 from server.web.pages.render import openssl_slash_name
 
 
@@ -75,3 +75,30 @@ def test_the_cmp_recipient_is_written_as_openssl_reads_a_name() -> None:
     "/type=value" form (most significant first), where a backslash or slash is escaped."""
     assert openssl_slash_name("CN=Demo CA,O=Demo,C=RU") == "/C=RU/O=Demo/CN=Demo CA"
     assert openssl_slash_name(r"CN=A\, B/C\\,O=Demo") == r"/O=Demo/CN=A, B\/C\\"
+
+
+PROXY = ["10.0.0.0/8", "2001:db8:ff::/48"]
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded_for", "client"),
+    [
+        ("192.0.2.7", ["198.51.100.1"], "192.0.2.7"),  # not a proxy: its header is not believed
+        ("10.0.0.2", ["198.51.100.1"], "198.51.100.1"),
+        ("10.0.0.2", ["203.0.113.9, 198.51.100.1"], "198.51.100.1"),  # the left is the client's
+        ("10.0.0.2", ["198.51.100.1, 10.0.0.3"], "198.51.100.1"),  # through two proxies
+        ("10.0.0.2", ["198.51.100.1", "10.0.0.3"], "198.51.100.1"),  # in two header fields
+        ("10.0.0.2", ["10.0.0.4, 10.0.0.3"], "10.0.0.4"),  # proxies all the way: the first
+        ("10.0.0.2", ["198.51.100.1, unknown"], "10.0.0.2"),  # not an address: the last proxy
+        ("10.0.0.2", [], "10.0.0.2"),
+        ("2001:db8:ff::1", ["2001:db8:1:2::7"], "2001:db8:1:2::7"),
+    ],
+)
+def test_behind_a_trusted_proxy_the_client_is_the_nearest_untrusted_forwarded_address(
+    peer: str, forwarded_for: list[str], client: str
+) -> None:
+    assert client_address(peer, forwarded_for, PROXY) == client
+
+
+def test_without_trusted_proxies_the_forwarded_address_is_never_believed() -> None:
+    assert client_address("10.0.0.2", ["198.51.100.1"], []) == "10.0.0.2"
