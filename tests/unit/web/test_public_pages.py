@@ -159,7 +159,7 @@ async def test_rfc6585_searches_beyond_a_clients_rate_are_answered_429_with_retr
 
 
 @pytest.mark.parametrize(("trusted", "second_client"), [('["127.0.0.1"]', 200), ("[]", 429)])
-async def test_rfc7239_behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate(
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate(
     seed: Seed, aiohttp_client: ClientFactory, trusted: str, second_client: int
 ) -> None:
     """The test client is the proxy (127.0.0.1). Trusted, the X-Forwarded-For address is
