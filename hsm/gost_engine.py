@@ -65,7 +65,7 @@ PARAMSETS_512: Final = frozenset(name for bits, name in PARAMSET_OIDS if bits ==
 _KEY_TYPES: Final = {256: b"gost2012_256", 512: b"gost2012_512"}
 _KEY_OIDS: Final = {256: "1.2.643.7.1.1.1.1", 512: "1.2.643.7.1.1.1.2"}  # RFC 9215 3.1
 _KEY_512_OID_DER: Final = core.ObjectIdentifier(_KEY_OIDS[512]).dump()
-_DIGEST_OIDS: Final = {256: "1.2.643.7.1.1.2.2", 512: "1.2.643.7.1.1.2.3"}  # Streebog
+DIGEST_OIDS: Final = {256: "1.2.643.7.1.1.2.2", 512: "1.2.643.7.1.1.2.3"}  # Streebog
 _DIGESTS: Final = {"streebog256": b"md_gost12_256", "streebog512": b"md_gost12_512"}
 _ENGINE_METHOD_ALL: Final = 0xFFFF
 _PASSWORD_CALLBACK = ctypes.CFUNCTYPE(
@@ -360,9 +360,7 @@ def public_key_of_point(bits: int, paramset: str, point: bytes) -> bytes:
         raise ValueError(f"a {bits}-bit GOST public key has {bits // 4} octets, not {len(point)}")
     # Written with digestParamSet, which the engine reads for every set, then read and
     # written again by OpenSSL: it checks the point and writes RFC 9215's encoding.
-    parameters = (
-        core.ObjectIdentifier(oid).dump() + core.ObjectIdentifier(_DIGEST_OIDS[bits]).dump()
-    )
+    parameters = core.ObjectIdentifier(oid).dump() + core.ObjectIdentifier(DIGEST_OIDS[bits]).dump()
     algorithm = _tlv(0x30, core.ObjectIdentifier(_KEY_OIDS[bits]).dump() + _tlv(0x30, parameters))
     spki = _tlv(0x30, algorithm + _tlv(0x03, b"\x00" + _tlv(0x04, point)))
     library = _lib()

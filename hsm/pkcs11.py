@@ -466,13 +466,9 @@ class PKCS11Backend:
         try:
             good = pkcs11_gost.signs_as_named(pkcs11_gost.spki_der(algorithm, public), private)
             why = "its probe signature does not verify"
-        except HSMError as exc:
-            good, why = False, str(exc).removeprefix("PKCS#11: ")
-        except PKCS11Error as exc:
-            good, why = (
-                False,
-                str(self._error("the probe signature", exc)).removeprefix("PKCS#11: "),
-            )
+        except (HSMError, PKCS11Error) as exc:
+            error = exc if isinstance(exc, HSMError) else self._error("the probe signature", exc)
+            good, why = False, str(error).removeprefix("PKCS#11: ")
         if good:
             return
         try:

@@ -44,7 +44,6 @@ KEY_TYPE = KeyType.GOSTR3410
 GENERATE = Mechanism.GOSTR3410_KEY_PAIR_GEN
 SIGN = Mechanism.GOSTR3410
 PROBE = b"PKCS#11 GOST R 34.10-2012 key check"
-STREEBOG_256 = "1.2.643.7.1.1.2.2"  # id-tc26-gost3411-12-256 (RFC 9215 3.3)
 
 
 def refusal(algorithm: KeyAlgorithm, mechanisms: Container[Mechanism]) -> str | None:
@@ -68,7 +67,7 @@ def public_template(algorithm: KeyAlgorithm) -> dict[Attribute, Any]:
     curve = gost_engine.PARAMSET_OIDS[(256, algorithm.gost_paramset)]
     return {
         Attribute.GOSTR3410_PARAMS: core.ObjectIdentifier(curve).dump(),
-        Attribute.GOSTR3411_PARAMS: core.ObjectIdentifier(STREEBOG_256).dump(),
+        Attribute.GOSTR3411_PARAMS: core.ObjectIdentifier(gost_engine.DIGEST_OIDS[256]).dump(),
     }
 
 

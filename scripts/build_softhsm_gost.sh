@@ -15,7 +15,7 @@ if [ -f "$done_stamp" ]; then
     exit 0
 fi
 work="$(mktemp -d)"
-stage="$(mktemp -d "$PWD/.venv/.softhsm2-gost.XXXXXX")"  # the same file system as $prefix
+stage="$(mktemp -d -p "$PWD/.venv")"  # on the same file system as $prefix
 trap 'rm -rf "$work" "$stage"' EXIT
 
 # A private apt state that knows Debian's source index, so that the machine's own lists

@@ -122,7 +122,9 @@ def open_backend(settings: Settings) -> SigningBackend:
         raise CAError(ErrorKind.UNAVAILABLE, str(exc)) from exc
 
 
-def _destroy_keys(settings: Settings, keys: list[KeyRef]) -> None:
+def destroy_backend_keys(settings: Settings, keys: list[KeyRef]) -> None:
+    """Destroy `keys` in the CA's backend, opened here in this thread. Raises CAError,
+    HSMError."""
     backend = open_backend(settings)
     try:
         for key in keys:
@@ -378,7 +380,7 @@ def _assemble(
     async def destroy_keys(keys: list[KeyRef]) -> None:
         """Destroy a retired generation's keys (K3) with the backend, opened here only for
         that; all in one thread (a PKCS#11 backend is driven from one thread only)."""
-        await asyncio.to_thread(_destroy_keys, settings, keys)
+        await asyncio.to_thread(destroy_backend_keys, settings, keys)
 
     async def declare_compromise(generation: int, grounds: str, actor: str) -> Compromised:
         """A CA key compromise (K4), as `python -m server compromise` declares it; the new

@@ -39,7 +39,13 @@ from server.cli import subordinate
 from server.cli.commands import actor
 from server.cli.settings_file import write_settings
 from server.cmp.identity import issue_cmp_identity
-from server.context import backend_spec, open_backend, open_ca, open_registry
+from server.context import (
+    backend_spec,
+    destroy_backend_keys,
+    open_backend,
+    open_ca,
+    open_registry,
+)
 from server.errors import CAError, ErrorKind
 from server.generations.ca_certificate import create_generation
 from server.generations.responder import issue_ocsp_responder
@@ -181,23 +187,14 @@ class _KeysMade:
 
 
 def _destroy_keys_made(settings: Settings, keys: list[KeyRef]) -> None:
-    """Destroy the keys a failed `init` made; one that cannot be is named in a warning (the
-    command's error stays the failure that stopped it)."""
+    """Destroy the keys a failed `init` made; a failure to is a warning (the command's
+    error stays the failure that stopped it)."""
     if not keys:
         return
     try:
-        backend = open_backend(settings)
-    except CAError as exc:
-        log.warning("init failed; its keys were not destroyed: %s", exc)
-        return
-    try:
-        for key in keys:
-            try:
-                backend.destroy_key(key)
-            except HSMError as exc:
-                log.warning("init failed; key %s not destroyed: %s", key.uri, exc)
-    finally:
-        backend.close()
+        destroy_backend_keys(settings, keys)
+    except (CAError, HSMError) as exc:
+        log.warning("init failed; the keys it made were not all destroyed: %s", exc)
 
 
 async def _move_registry(settings: Settings, scratch_url: str) -> None:
