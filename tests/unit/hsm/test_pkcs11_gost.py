@@ -110,27 +110,31 @@ def test_a_token_without_gost_mechanisms_refuses_by_name_and_makes_nothing(
     assert objects_labelled(softhsm_token, name) == []
 
 
-def test_512_bit_keys_are_refused_by_name_and_nothing_is_made(
-    gost_softhsm_token: Token, gost_pkcs11_backend: PKCS11Backend
+@pytest.mark.parametrize(
+    ("algorithm", "message"),
+    [
+        (
+            KeyAlgorithm.GOST2012_512_A,
+            "PKCS#11: GOST R 34.10-2012 512-bit keys need TC26's vendor-defined mechanisms "
+            "(CKM_GOSTR3410_512), which python-pkcs11 cannot name; use the soft backend",
+        ),
+        # SoftHSM2 makes CryptoPro-A keys only and fails on TC26-A: the failure is the answer
+        (
+            KeyAlgorithm.GOST2012_256_TCA,
+            "PKCS#11: generate gost2012-256-tca key {name!r}: GeneralError",
+        ),
+    ],
+)
+def test_a_gost_key_the_token_cannot_hold_is_refused_and_nothing_is_left(
+    gost_softhsm_token: Token,
+    gost_pkcs11_backend: PKCS11Backend,
+    algorithm: KeyAlgorithm,
+    message: str,
 ) -> None:
     name = label()
     with pytest.raises(HSMError) as refused:
-        gost_pkcs11_backend.generate_key(name, KeyAlgorithm.GOST2012_512_A)
-    assert str(refused.value) == (
-        "PKCS#11: GOST R 34.10-2012 512-bit keys need TC26's vendor-defined mechanisms "
-        "(CKM_GOSTR3410_512), which python-pkcs11 cannot name; use the soft backend"
-    )
-    assert objects_labelled(gost_softhsm_token, name) == []
-
-
-def test_a_parameter_set_the_token_cannot_make_is_refused_and_nothing_is_left(
-    gost_softhsm_token: Token, gost_pkcs11_backend: PKCS11Backend
-) -> None:
-    """SoftHSM2 makes CryptoPro-A keys only and fails on TC26-A: the failure is the answer."""
-    name = label()
-    with pytest.raises(HSMError) as refused:
-        gost_pkcs11_backend.generate_key(name, KeyAlgorithm.GOST2012_256_TCA)
-    assert str(refused.value) == f"PKCS#11: generate gost2012-256-tca key {name!r}: GeneralError"
+        gost_pkcs11_backend.generate_key(name, algorithm)
+    assert str(refused.value) == message.format(name=name)
     assert objects_labelled(gost_softhsm_token, name) == []
 
 
